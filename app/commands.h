@@ -1,0 +1,27 @@
+// The subcommands of the turnkey binary. Each returns the process exit code
+// and prints its own diagnostics (stderr for errors).
+#pragma once
+
+#include <string>
+
+namespace turnkey::app {
+
+// `turnkey serve`: runs until SIGTERM/SIGINT. Loads and validates the config
+// first; exits 1 with `file:line: key: problem` when it is bad.
+int RunServe(const std::string& config_path);
+
+// `turnkey check-config`: validates the file; 0 when good, 1 otherwise.
+int RunCheckConfig(const std::string& config_path);
+
+struct ProbeArgs {
+  std::string uri;            // stun://host:port[?transport=udp|tcp], stuns://host:port
+  std::string timeout = "3s"; // per request, a duration with unit
+  std::string ca_file;        // verify TLS servers against this CA file
+  bool insecure = false;      // skip TLS certificate verification
+};
+
+// `turnkey probe URI`: a client self-test against any STUN server. Prints
+// what worked, the mapped address and the round-trip time; 0 on success.
+int RunProbe(const ProbeArgs& args);
+
+}  // namespace turnkey::app

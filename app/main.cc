@@ -1,0 +1,54 @@
+// turnkey: command line entry point. Parses the command line (CLI11) and
+// hands off to one subcommand; see DESIGN.md section 8 for the interface.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "app/commands.h"
+#include "app/version.h"
+
+int main(int argc, char** argv) {
+  using turnkey::app::kVersion;
+  CLI::App cli{"turnkey: a TURN/STUN relay and calling backend in one daemon", "turnkey"};
+  cli.set_version_flag("--version,-V", std::string("turnkey ") + kVersion);
+  cli.require_subcommand(0, 1);
+  cli.fallthrough();
+
+  std::string config_path = "/etc/turnkey/turnkey.yaml";
+  cli.add_option("--config,-c", config_path, "config file")->capture_default_str();
+
+  CLI::App* serve = cli.add_subcommand("serve", "run the server (the default)");
+  CLI::App* check = cli.add_subcommand("check-config", "validate the config file and exit");
+
+  turnkey::app::ProbeArgs probe_args;
+  CLI::App* probe = cli.add_subcommand(
+      "probe", "check a STUN/TURN server from the outside: stun://HOST:PORT[?transport=tcp], "
+               "stuns://HOST:PORT");
+  probe->add_option("uri", probe_args.uri, "server URI")->required();
+  probe->add_option("--timeout", probe_args.timeout, "how long to wait for each answer")
+      ->capture_default_str();
+  probe->add_option("--ca", probe_args.ca_file, "CA file to verify a TLS server with");
+  probe->add_flag("--insecure", probe_args.insecure, "do not verify the TLS certificate");
+
+  CLI::App* version = cli.add_subcommand("version", "print the version");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  if (*version) {
+    std::printf("turnkey %s\n", kVersion);
+    return 0;
+  }
+  if (*check) {
+    return turnkey::app::RunCheckConfig(config_path);
+  }
+  if (*probe) {
+    return turnkey::app::RunProbe(probe_args);
+  }
+  (void)serve;
+  return turnkey::app::RunServe(config_path);
+}

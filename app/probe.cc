@@ -1,0 +1,251 @@
+// `turnkey probe URI`: what an admin runs after deploying. Sends a STUN
+// Binding request over UDP, TCP or TLS and prints the mapped address and the
+// round-trip time, or what went wrong.
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "app/commands.h"
+#include "base/crypto.h"
+#include "config/duration.h"
+#include "net/blocking_client.h"
+#include "stun/attributes.h"
+#include "stun/integrity.h"
+#include "stun/message.h"
+#include "stun/message_builder.h"
+#include "stun/stream_framer.h"
+
+namespace turnkey::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ProbeTarget {
+  bool secure = false;  // stuns:
+  net::Transport transport = net::Transport::kUdp;
+  std::string host;
+  uint16_t port = 0;
+};
+
+// Parses stun://host:port, stun:host:port (RFC 7064), stuns://..., with an
+// optional ?transport=udp|tcp. IPv6 hosts go in brackets.
+std::optional<ProbeTarget> ParseUri(std::string_view uri, std::string& error) {
+  ProbeTarget t;
+  size_t colon = uri.find(':');
+  if (colon == std::string_view::npos) {
+    error = "expected stun://HOST:PORT or stuns://HOST:PORT";
+    return std::nullopt;
+  }
+  std::string_view scheme = uri.substr(0, colon);
+  if (scheme == "stun") {
+    t.secure = false;
+  } else if (scheme == "stuns") {
+    t.secure = true;
+  } else {
+    error = "unsupported scheme \"" + std::string(scheme) + "\" (expected stun or stuns)";
+    return std::nullopt;
+  }
+  std::string_view rest = uri.substr(colon + 1);
+  if (rest.starts_with("//")) {
+    rest.remove_prefix(2);
+  }
+  std::string_view query;
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string_view port_text;
+  if (rest.starts_with('[')) {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) {
+      error = "unterminated [IPv6] host";
+      return std::nullopt;
+    }
+    t.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (rest.starts_with(':')) {
+      port_text = rest.substr(1);
+    } else if (!rest.empty()) {
+      error = "unexpected text after the host";
+      return std::nullopt;
+    }
+  } else {
+    size_t c = rest.rfind(':');
+    t.host = std::string(rest.substr(0, c));
+    if (c != std::string_view::npos) {
+      port_text = rest.substr(c + 1);
+    }
+  }
+  if (t.host.empty()) {
+    error = "missing host";
+    return std::nullopt;
+  }
+  t.port = t.secure ? 5349 : 3478;
+  if (!port_text.empty()) {
+    unsigned long port = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9' || port > 65535) {
+        error = "bad port \"" + std::string(port_text) + "\"";
+        return std::nullopt;
+      }
+      port = port * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (port == 0 || port > 65535) {
+      error = "bad port \"" + std::string(port_text) + "\"";
+      return std::nullopt;
+    }
+    t.port = static_cast<uint16_t>(port);
+  }
+  t.transport = t.secure ? net::Transport::kTls : net::Transport::kUdp;
+  if (!query.empty()) {
+    if (query == "transport=tcp") {
+      t.transport = t.secure ? net::Transport::kTls : net::Transport::kTcp;
+    } else if (query == "transport=udp") {
+      if (t.secure) {
+        error = "stuns runs over TLS; transport=udp (DTLS) is not supported";
+        return std::nullopt;
+      }
+    } else {
+      error = "unsupported query \"" + std::string(query) + "\" (expected transport=udp|tcp)";
+      return std::nullopt;
+    }
+  }
+  return t;
+}
+
+base::Result<size_t> StunFrameLength(base::ByteView buffered) {
+  const stun::StreamFramer framer(64 * 1024);
+  stun::FrameResult r = framer.Next(buffered);
+  switch (r.status) {
+    case stun::FrameResult::Status::kFrame: return r.size;
+    case stun::FrameResult::Status::kNeedMore: return size_t{0};
+    case stun::FrameResult::Status::kError: break;
+  }
+  return base::InvalidArgument(std::string("server sent a bad frame: ") +
+                               stun::FramingErrorText(r.error));
+}
+
+int Fail(const std::string& what) {
+  std::printf("  FAILED: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunProbe(const ProbeArgs& args) {
+  std::string error;
+  std::optional<ProbeTarget> target = ParseUri(args.uri, error);
+  if (!target) {
+    std::fprintf(stderr, "turnkey probe: %s: %s\n", args.uri.c_str(), error.c_str());
+    return 2;
+  }
+  auto timeout = config::ParseDuration(args.timeout);
+  if (!timeout || timeout->count() <= 0) {
+    std::fprintf(stderr, "turnkey probe: --timeout: expected a duration such as 3s\n");
+    return 2;
+  }
+  std::printf("probe %s (%s)\n", args.uri.c_str(), net::TransportName(target->transport));
+
+  net::BlockingClientOptions options;
+  options.transport = target->transport;
+  options.connect_timeout = *timeout;
+  options.verify_peer = !args.insecure;
+  if (!args.ca_file.empty()) {
+    options.ca_file = args.ca_file;
+  }
+  auto client = net::BlockingClient::Connect(target->host, target->port, options);
+  if (!client) {
+    return Fail("connect: " + client.error().message);
+  }
+  std::printf("  server         : %s\n", (*client)->peer_address().ToString().c_str());
+  std::printf("  local address  : %s\n", (*client)->local_address().ToString().c_str());
+  if (target->transport == net::Transport::kTls) {
+    std::printf("  tls            : %s\n", (*client)->tls_version().c_str());
+  }
+
+  stun::TransactionId txid{};
+  if (!base::RandomBytes(txid)) {
+    return Fail("no randomness for a transaction id");
+  }
+  base::Bytes request;
+  stun::MessageBuilder builder(request, stun::Method::kBinding, stun::MessageClass::kRequest, txid);
+  builder.AddFingerprint();
+
+  // UDP: retransmit with a doubling interval from 500 ms (RFC 8489 section
+  // 6.2.1) until the overall timeout. Streams are reliable: send once.
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + *timeout;
+  std::chrono::milliseconds rto(500);
+  Clock::time_point sent_at = start;
+  base::Bytes response;
+  for (;;) {
+    sent_at = Clock::now();
+    if (auto sent = (*client)->Send(builder.message(), *timeout); !sent) {
+      return Fail("send: " + sent.error().message);
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (target->transport == net::Transport::kUdp) {
+      wait = std::min(wait, rto);
+    }
+    auto received = target->transport == net::Transport::kUdp
+                        ? (*client)->ReceiveDatagram(wait)
+                        : (*client)->ReceiveFrame(StunFrameLength, wait);
+    if (received) {
+      auto decoded = stun::Message::Decode(*received);
+      if (decoded && decoded->transaction_id() == txid) {
+        response = std::move(*received);
+        break;
+      }
+      continue;  // someone else's packet: keep waiting
+    }
+    if (target->transport != net::Transport::kUdp || Clock::now() >= deadline) {
+      return Fail("no answer within " + args.timeout + " (" + received.error().message + ")");
+    }
+    rto *= 2;
+  }
+  const double rtt_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
+
+  auto msg = stun::Message::Decode(response);
+  if (!msg) {
+    return Fail(std::string("bad response: ") + stun::DecodeErrorText(msg.error()));
+  }
+  if (msg->has_fingerprint() && stun::VerifyFingerprint(*msg) != stun::IntegrityResult::kValid) {
+    return Fail("response FINGERPRINT does not match");
+  }
+  if (msg->message_class() == stun::MessageClass::kErrorResponse) {
+    auto code = msg->FindValue(stun::AttributeType::kErrorCode);
+    auto value = code ? stun::DecodeErrorCode(*code) : std::nullopt;
+    return Fail("error response " + (value ? std::to_string(value->code) + " " +
+                                                 std::string(value->reason)
+                                           : std::string("without ERROR-CODE")));
+  }
+  if (msg->message_class() != stun::MessageClass::kSuccessResponse ||
+      msg->method() != stun::Method::kBinding) {
+    return Fail("unexpected response type");
+  }
+  auto xma = msg->FindValue(stun::AttributeType::kXorMappedAddress);
+  std::optional<base::SocketAddress> mapped =
+      xma ? stun::DecodeXorAddress(*xma, txid) : std::nullopt;
+  if (!mapped) {
+    auto ma = msg->FindValue(stun::AttributeType::kMappedAddress);
+    mapped = ma ? stun::DecodeAddress(*ma) : std::nullopt;
+  }
+  if (!mapped) {
+    return Fail("success response without a mapped address");
+  }
+  std::printf("  mapped address : %s\n", mapped->ToString().c_str());
+  std::printf("  rtt            : %.2f ms\n", rtt_ms);
+  if (auto software = msg->FindValue(stun::AttributeType::kSoftware)) {
+    std::printf("  software       : %.*s\n", static_cast<int>(software->size()),
+                reinterpret_cast<const char*>(software->data()));
+  }
+  std::printf("  fingerprint    : %s\n", msg->has_fingerprint() ? "valid" : "absent");
+  std::printf("  ok\n");
+  return 0;
+}
+
+}  // namespace turnkey::app

@@ -1,0 +1,168 @@
+#include "base/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
+
+namespace turnkey::base {
+
+namespace {
+
+template <size_t N>
+std::array<uint8_t, N> Hmac(const EVP_MD* md, ByteView key, ByteView data) {
+  std::array<uint8_t, N> out{};
+  unsigned int len = 0;
+  // HMAC() with a caller buffer neither allocates a context we must free nor
+  // fails for valid digests; a failure would leave `out` zeroed, which no
+  // verifier accepts.
+  // OpenSSL 3 refuses a NULL key pointer even with length 0 (an empty span's
+  // data() may be NULL) and the output would stay zeroed, which a caller
+  // comparing two computed MACs would accept; pass a valid pointer instead.
+  static constexpr uint8_t kEmpty[1] = {0};
+  const uint8_t* key_ptr = key.empty() ? kEmpty : key.data();
+  const uint8_t* data_ptr = data.empty() ? kEmpty : data.data();
+  HMAC(md, key_ptr, static_cast<int>(key.size()), data_ptr, data.size(), out.data(), &len);
+  return out;
+}
+
+template <size_t N>
+std::array<uint8_t, N> Digest(const EVP_MD* md, ByteView data) {
+  std::array<uint8_t, N> out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr);
+  return out;
+}
+
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) {
+      c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string Encode64(ByteView data, const char* alphabet, bool pad) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];
+    out.push_back(alphabet[v >> 18]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    out.push_back(alphabet[(v >> 6) & 63]);
+    out.push_back(alphabet[v & 63]);
+  }
+  size_t rest = data.size() - i;
+  if (rest > 0) {
+    uint32_t v = uint32_t{data[i]} << 16 | (rest == 2 ? uint32_t{data[i + 1]} << 8 : 0);
+    out.push_back(alphabet[v >> 18]);
+    out.push_back(alphabet[(v >> 12) & 63]);
+    if (rest == 2) {
+      out.push_back(alphabet[(v >> 6) & 63]);
+    } else if (pad) {
+      out.push_back('=');
+    }
+    if (pad) {
+      out.push_back('=');
+    }
+  }
+  return out;
+}
+
+int Value64(char c, bool url) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == (url ? '-' : '+')) return 62;
+  if (c == (url ? '_' : '/')) return 63;
+  return -1;
+}
+
+std::optional<Bytes> Decode64(std::string_view text, bool url) {
+  if (!url) {
+    if (text.size() % 4 != 0) {
+      return std::nullopt;
+    }
+    size_t pad = 0;
+    while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') {
+      ++pad;
+    }
+    text.remove_suffix(pad);
+  }
+  if (text.size() % 4 == 1) {
+    return std::nullopt;
+  }
+  Bytes out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = Value64(c, url);
+    if (v < 0) {
+      return std::nullopt;
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>(acc >> bits));
+    }
+  }
+  // Leftover bits must be zero, so every byte string has one encoding.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+Sha1Digest HmacSha1(ByteView key, ByteView data) { return Hmac<20>(EVP_sha1(), key, data); }
+Sha256Digest HmacSha256(ByteView key, ByteView data) { return Hmac<32>(EVP_sha256(), key, data); }
+Md5Digest Md5(ByteView data) { return Digest<16>(EVP_md5(), data); }
+Sha256Digest Sha256(ByteView data) { return Digest<32>(EVP_sha256(), data); }
+
+uint32_t Crc32(ByteView data, uint32_t seed) {
+  uint32_t c = seed ^ 0xFFFFFFFFu;
+  for (uint8_t b : data) {
+    c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+bool ConstantTimeEqual(ByteView a, ByteView b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  return a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool RandomBytes(MutableByteView out) {
+  return out.empty() || RAND_bytes(out.data(), static_cast<int>(out.size())) == 1;
+}
+
+std::string RandomHex(size_t n) {
+  Bytes b(n);
+  if (!RandomBytes(b)) {
+    std::abort();  // No randomness means no safe secrets: stop rather than go on.
+  }
+  return HexEncode(b);
+}
+
+std::string Base64Encode(ByteView data) { return Encode64(data, kB64, true); }
+std::optional<Bytes> Base64Decode(std::string_view text) { return Decode64(text, false); }
+std::string Base64UrlEncode(ByteView data) { return Encode64(data, kB64Url, false); }
+std::optional<Bytes> Base64UrlDecode(std::string_view text) { return Decode64(text, true); }
+
+}  // namespace turnkey::base

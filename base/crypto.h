@@ -1,0 +1,48 @@
+// Small crypto helpers over OpenSSL 3 (and a table CRC-32).
+//
+// All functions are thread-safe and never log. Digests are returned by value
+// in fixed-size arrays so the per-packet path does not allocate.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/bytes.h"
+
+namespace turnkey::base {
+
+using Sha1Digest = std::array<uint8_t, 20>;
+using Sha256Digest = std::array<uint8_t, 32>;
+using Md5Digest = std::array<uint8_t, 16>;
+
+Sha1Digest HmacSha1(ByteView key, ByteView data);
+Sha256Digest HmacSha256(ByteView key, ByteView data);
+Md5Digest Md5(ByteView data);
+Sha256Digest Sha256(ByteView data);
+
+// CRC-32 (ISO-HDLC / the one STUN FINGERPRINT uses: reflected 0xEDB88320,
+// initial and final XOR 0xFFFFFFFF). `seed` lets callers chain over pieces:
+// Crc32(b, Crc32(a)) == Crc32(a ++ b).
+uint32_t Crc32(ByteView data, uint32_t seed = 0);
+
+// Compares without an early exit, so the time does not depend on where the
+// inputs differ. Different sizes compare unequal (the size is not secret).
+bool ConstantTimeEqual(ByteView a, ByteView b);
+
+// Fills `out` from the OpenSSL CSPRNG. Returns false only if the RNG failed.
+[[nodiscard]] bool RandomBytes(MutableByteView out);
+// `n` random bytes as lower-case hex (2n characters); aborts if the RNG fails.
+std::string RandomHex(size_t n);
+
+// Standard base64 with '=' padding (RFC 4648 section 4).
+std::string Base64Encode(ByteView data);
+// Decodes standard base64 (padding required, no whitespace); nullopt on bad input.
+std::optional<Bytes> Base64Decode(std::string_view text);
+// URL-safe base64 without padding (RFC 4648 section 5), as JWTs use.
+std::string Base64UrlEncode(ByteView data);
+std::optional<Bytes> Base64UrlDecode(std::string_view text);
+
+}  // namespace turnkey::base

@@ -1,0 +1,124 @@
+#include "base/log.h"
+
+#include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+namespace turnkey::base {
+
+namespace {
+
+spdlog::level::level_enum ToSpd(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return spdlog::level::trace;
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kOff: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+void AppendJsonString(spdlog::memory_buf_t& dest, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  dest.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': dest.append(std::string_view("\\\"")); break;
+      case '\\': dest.append(std::string_view("\\\\")); break;
+      case '\n': dest.append(std::string_view("\\n")); break;
+      case '\r': dest.append(std::string_view("\\r")); break;
+      case '\t': dest.append(std::string_view("\\t")); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          const char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+          dest.append(esc, esc + sizeof(esc));
+        } else {
+          dest.push_back(c);
+        }
+    }
+  }
+  dest.push_back('"');
+}
+
+// One JSON object per line: {"ts":"...","level":"info","msg":"..."}.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(msg.time);
+    auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time - secs).count();
+    std::time_t t = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char ts[40];
+    size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    fmt::format_to(std::back_inserter(dest), "{{\"ts\":\"{}.{:03}Z\",\"level\":",
+                   std::string_view(ts, n), millis);
+    auto level = spdlog::level::to_string_view(msg.level);
+    AppendJsonString(dest, std::string_view(level.data(), level.size()));
+    dest.append(std::string_view(",\"msg\":"));
+    AppendJsonString(dest, std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(std::string_view("}\n"));
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
+std::mutex g_mu;
+
+std::shared_ptr<spdlog::logger> MakeLogger() {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("turnkey", sink);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  return logger;
+}
+
+spdlog::logger& Instance() {
+  static std::shared_ptr<spdlog::logger> logger = MakeLogger();
+  return *logger;
+}
+
+}  // namespace
+
+Result<LogLevel> ParseLogLevel(std::string_view name) {
+  if (name == "trace") return LogLevel::kTrace;
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "warn" || name == "warning") return LogLevel::kWarn;
+  if (name == "error") return LogLevel::kError;
+  if (name == "off") return LogLevel::kOff;
+  return InvalidArgument("expected one of trace, debug, info, warn, error, off");
+}
+
+Result<LogFormat> ParseLogFormat(std::string_view name) {
+  if (name == "text") return LogFormat::kText;
+  if (name == "json") return LogFormat::kJson;
+  return InvalidArgument("expected text or json");
+}
+
+void InitLogging(LogLevel level, LogFormat format) {
+  std::lock_guard lock(g_mu);
+  spdlog::logger& logger = Instance();
+  if (format == LogFormat::kJson) {
+    logger.set_formatter(std::make_unique<JsonFormatter>());
+  } else {
+    logger.set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%Y-%m-%dT%H:%M:%S.%e%z %l %v", spdlog::pattern_time_type::utc));
+  }
+  logger.set_level(ToSpd(level));
+}
+
+void SetLogLevel(LogLevel level) { Instance().set_level(ToSpd(level)); }
+
+spdlog::logger& Logger() { return Instance(); }
+
+}  // namespace turnkey::base

@@ -1,0 +1,127 @@
+// Config: the whole validated configuration of one turnkey process.
+//
+// An aggregate of per-module option structs, each a plain value with in-class
+// defaults: `Config{}` is exactly what an empty config file gives. Build one
+// with LoadConfigFile() / LoadConfigString() (config/loader.h), which reject
+// anything invalid; treat the result as immutable and share it read-only
+// (copy it, or hold it by shared_ptr<const Config> across a reload).
+// Key names below are the YAML keys; DESIGN.md section 8 and
+// config/turnkey.example.yaml document the file. "restart" marks settings a
+// reload cannot change (config/reload.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/address.h"
+#include "base/log.h"
+#include "config/signal_options.h"
+#include "config/turn_options.h"
+
+namespace turnkey::config {
+
+// Logging. Reloadable.
+struct LogOptions {
+  // Lowest level written. Default info.
+  base::LogLevel level = base::LogLevel::kInfo;
+  // text, or json (one object per line). Default text.
+  base::LogFormat format = base::LogFormat::kText;
+
+  friend bool operator==(const LogOptions&, const LogOptions&) = default;
+};
+
+// Certificate for every TLS listener (TURN tls, signal with tls: true).
+// Reloadable: the files are read again on SIGHUP. The loader resolves
+// relative paths against the config file's directory but does not open the
+// files (they may legitimately appear later, e.g. from an ACME client).
+struct TlsOptions {
+  // PEM certificate chain. Default /etc/turnkey/tls/cert.pem.
+  std::string certificate = "/etc/turnkey/tls/cert.pem";
+  // PEM private key. Default /etc/turnkey/tls/key.pem.
+  std::string private_key = "/etc/turnkey/tls/key.pem";
+
+  friend bool operator==(const TlsOptions&, const TlsOptions&) = default;
+};
+
+enum class DatabaseDriver {
+  kSqlite,  // embedded file in state_dir (the default)
+  kMysql,   // MySQL / MariaDB server
+};
+
+// "sqlite", "mysql".
+constexpr std::string_view DatabaseDriverName(DatabaseDriver driver) {
+  return driver == DatabaseDriver::kMysql ? "mysql" : "sqlite";
+}
+
+struct SqliteOptions {
+  // Database file; a relative path is relative to state_dir (the store
+  // joins them, the loader keeps what was written). Default turnkey.db.
+  std::string path = "turnkey.db";
+
+  friend bool operator==(const SqliteOptions&, const SqliteOptions&) = default;
+};
+
+struct MysqlOptions {
+  // Server host name or IP. Non-empty. Default 127.0.0.1.
+  std::string host = "127.0.0.1";
+  // Server TCP port, 1-65535. Default 3306.
+  uint16_t port = 3306;
+  // Account name. Default turnkey.
+  std::string user = "turnkey";
+  // File whose first line is the password; relative to the config file's
+  // directory, stored resolved. "" = no password. Default "".
+  std::string password_file;
+  // The password read from password_file by the loader. Never log it.
+  std::string password;
+  // Schema name. Non-empty. Default turnkey.
+  std::string database = "turnkey";
+  // Connections kept open, 1-256. Default 4.
+  uint32_t pool_size = 4;
+
+  friend bool operator==(const MysqlOptions&, const MysqlOptions&) = default;
+};
+
+// Accounts and call history store. Restart.
+struct DatabaseOptions {
+  // Which store. Default sqlite.
+  DatabaseDriver driver = DatabaseDriver::kSqlite;
+  // Used when driver is sqlite.
+  SqliteOptions sqlite;
+  // Used when driver is mysql.
+  MysqlOptions mysql;
+
+  friend bool operator==(const DatabaseOptions&, const DatabaseOptions&) = default;
+};
+
+// Prometheus exposition. Restart.
+struct MetricsOptions {
+  // Serve metrics at all. Default true.
+  bool enabled = true;
+  // "IP:port" of the separate metrics listener (port 1-65535).
+  // Default 127.0.0.1:9641 (loopback only: metrics reveal traffic patterns).
+  base::SocketAddress listen = base::SocketAddress::V4({127, 0, 0, 1}, 9641);
+  // URL path, starting with "/". Default /metrics.
+  std::string path = "/metrics";
+
+  friend bool operator==(const MetricsOptions&, const MetricsOptions&) = default;
+};
+
+struct Config {
+  // TURN realm (REALM attribute, part of static users' keys). Non-empty, at
+  // most 127 characters. Restart. Default turnkey.local.
+  std::string realm = "turnkey.local";
+  // Directory for the SQLite file and generated secrets; relative to the
+  // config file's directory, stored resolved. Restart.
+  // Default /var/lib/turnkey.
+  std::string state_dir = "/var/lib/turnkey";
+  LogOptions log;
+  TlsOptions tls;
+  TurnOptions turn;
+  SignalOptions signal;
+  DatabaseOptions database;
+  MetricsOptions metrics;
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+}  // namespace turnkey::config

@@ -1,0 +1,163 @@
+#include "config/field_checks.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace turnkey::config {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+base::Status Bad(std::string_view what, std::string_view text, std::string_view expected) {
+  std::string message = "bad ";
+  message.append(what);
+  message += " " + QuoteForMessage(text) + " (";
+  message.append(expected);
+  message += ")";
+  return base::InvalidArgument(std::move(message));
+}
+
+// Removes `prefix` from `text` if it is there.
+bool Consume(std::string_view& text, std::string_view prefix) {
+  if (!text.starts_with(prefix)) {
+    return false;
+  }
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+}  // namespace
+
+std::string QuoteForMessage(std::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMaxShown) {
+    out += "...";
+  }
+  out += "\"";
+  return out;
+}
+
+bool HasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f;
+  });
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+base::Status CheckRealm(std::string_view text) {
+  if (text.empty() || text.size() > 127 || HasControlCharacter(text) ||
+      text.find_first_of("\"\\") != std::string_view::npos) {
+    return Bad("realm", text, "1-127 characters, no quotes, backslashes or control characters");
+  }
+  return base::Ok();
+}
+
+base::Status CheckSoftware(std::string_view text) {
+  if (text.size() > 127 || HasControlCharacter(text)) {
+    return Bad("software", text, "at most 127 characters, no control characters");
+  }
+  return base::Ok();
+}
+
+base::Status CheckOrigin(std::string_view text) {
+  std::string_view rest = text;
+  const bool ok =
+      (Consume(rest, "https://") || Consume(rest, "http://")) && !rest.empty() &&
+      rest.front() != ':' &&
+      rest.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-:[]") == std::string_view::npos;
+  if (!ok) {
+    return Bad("origin", text,
+               "expected lower-case scheme://host[:port] with no path, e.g. "
+               "\"https://app.example.org\"");
+  }
+  return base::Ok();
+}
+
+base::Status CheckIceUrl(std::string_view text) {
+  std::string_view rest = text;
+  const bool turn = Consume(rest, "turn:") || Consume(rest, "turns:");
+  bool ok = turn || Consume(rest, "stun:") || Consume(rest, "stuns:");
+  const size_t query = rest.find('?');
+  const std::string_view host_port = rest.substr(0, query);
+  ok = ok && !host_port.empty() && host_port.front() != ':' && !HasControlCharacter(rest) &&
+       host_port.find_first_of(" /@") == std::string_view::npos;
+  if (ok && query != std::string_view::npos) {
+    const std::string_view params = rest.substr(query + 1);
+    ok = turn && (params == "transport=udp" || params == "transport=tcp");
+  }
+  if (!ok) {
+    return Bad("ICE server URL", text,
+               "expected stun:, stuns:, turn: or turns: then host[:port], optionally "
+               "?transport=udp or ?transport=tcp for turn");
+  }
+  return base::Ok();
+}
+
+base::Status CheckUrlPath(std::string_view text) {
+  if (!text.starts_with("/") || HasControlCharacter(text) ||
+      text.find_first_of(" ?#") != std::string_view::npos) {
+    return Bad("path", text, "expected an absolute URL path such as /metrics");
+  }
+  return base::Ok();
+}
+
+std::optional<base::Md5Digest> ParseHexMd5(std::string_view text) {
+  base::Md5Digest out{};
+  if (text.size() != 2 * out.size()) {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int high = HexValue(text[2 * i]);
+    const int low = HexValue(text[2 * i + 1]);
+    if (high < 0 || low < 0) {
+      return std::nullopt;
+    }
+    out[i] = static_cast<uint8_t>(high * 16 + low);
+  }
+  return out;
+}
+
+}  // namespace turnkey::config

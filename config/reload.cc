@@ -1,0 +1,65 @@
+#include "config/reload.h"
+
+namespace turnkey::config {
+
+std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg) {
+  std::vector<std::string> changed;
+  auto check = [&](const char* path, const auto& old_value, const auto& new_value) {
+    if (!(old_value == new_value)) {
+      changed.emplace_back(path);
+    }
+  };
+  const Config& a = old_cfg;
+  const Config& b = new_cfg;
+
+  // The realm is baked into static users' keys and into every nonce and
+  // credential check of live allocations.
+  check("realm", a.realm, b.realm);
+  check("state_dir", a.state_dir, b.state_dir);
+
+  // Sockets and threads are created once; relay ports are partitioned
+  // between the workers at start.
+  check("turn.enabled", a.turn.enabled, b.turn.enabled);
+  check("turn.threads", a.turn.threads, b.turn.threads);
+  check("turn.listeners", a.turn.listeners, b.turn.listeners);
+  check("turn.relay.addresses", a.turn.relay.addresses, b.turn.relay.addresses);
+  check("turn.relay.external_addresses", a.turn.relay.external_addresses,
+        b.turn.relay.external_addresses);
+  check("turn.relay.ports", a.turn.relay.ports, b.turn.relay.ports);
+
+  check("signal.enabled", a.signal.enabled, b.signal.enabled);
+  check("signal.listen", a.signal.listen, b.signal.listen);
+  // A new signing key would silently log every client out; restarting makes
+  // that a deliberate act.
+  check("signal.jwt.secret_file", a.signal.jwt.secret_file, b.signal.jwt.secret_file);
+  if (a.signal.jwt.secret_file == b.signal.jwt.secret_file) {
+    check("signal.jwt.secret_file", a.signal.jwt.secret, b.signal.jwt.secret);
+  }
+  check("signal.jwt.access_ttl", a.signal.jwt.access_ttl, b.signal.jwt.access_ttl);
+  check("signal.jwt.refresh_ttl", a.signal.jwt.refresh_ttl, b.signal.jwt.refresh_ttl);
+  // Engine.IO values are promised to each client in its handshake.
+  check("signal.engineio", a.signal.engineio, b.signal.engineio);
+  check("signal.protocol_test_mode", a.signal.protocol_test_mode, b.signal.protocol_test_mode);
+
+  // The store and its connection pool live for the whole process.
+  const DatabaseOptions& da = a.database;
+  const DatabaseOptions& db = b.database;
+  check("database.driver", da.driver, db.driver);
+  check("database.sqlite.path", da.sqlite.path, db.sqlite.path);
+  check("database.mysql.host", da.mysql.host, db.mysql.host);
+  check("database.mysql.port", da.mysql.port, db.mysql.port);
+  check("database.mysql.user", da.mysql.user, db.mysql.user);
+  check("database.mysql.password_file", da.mysql.password_file, db.mysql.password_file);
+  if (da.mysql.password_file == db.mysql.password_file) {
+    check("database.mysql.password_file", da.mysql.password, db.mysql.password);
+  }
+  check("database.mysql.database", da.mysql.database, db.mysql.database);
+  check("database.mysql.pool_size", da.mysql.pool_size, db.mysql.pool_size);
+
+  check("metrics.enabled", a.metrics.enabled, b.metrics.enabled);
+  check("metrics.listen", a.metrics.listen, b.metrics.listen);
+  check("metrics.path", a.metrics.path, b.metrics.path);
+  return changed;
+}
+
+}  // namespace turnkey::config

@@ -1,0 +1,31 @@
+// What a SIGHUP reload may change.
+//
+// On reload the new file is loaded and validated like at startup; a config
+// that fails is not applied. Settings fall in two classes (redis-style):
+//   restart-only: realm, state_dir, turn.enabled, turn.threads,
+//     turn.listeners, turn.relay.*, signal.enabled, signal.listen.*,
+//     signal.jwt.*, signal.engineio.*, signal.protocol_test_mode,
+//     database.*, metrics.*
+//   reloadable: log.*, tls.* (files re-read), turn.auth.* (secrets re-read),
+//     turn.lifetimes.*, turn.quotas.*, turn.peers.*, turn.software,
+//     signal.allowed_origins, signal.ring_timeout, signal.reconnect_grace,
+//     signal.ice_servers.*
+// A reload applies the reloadable part and logs the restart-only keys that
+// differ (they take effect at the next restart).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace turnkey::config {
+
+// The key paths (e.g. "turn.listeners", "database.mysql.host") whose value
+// differs between `old_cfg` and `new_cfg` but needs a restart, in file order.
+// Empty when the whole difference can be applied by a reload. A changed
+// secret behind an unchanged *_file path is reported under the *_file key,
+// so the result is safe to log.
+std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg);
+
+}  // namespace turnkey::config

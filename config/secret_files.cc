@@ -1,0 +1,147 @@
+#include "config/secret_files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace turnkey::config {
+namespace {
+
+// A secret file is a line or a short list; anything bigger is the wrong file.
+constexpr std::uintmax_t kMaxSecretFileBytes = 64 * 1024;
+
+// HS256 keys need 256 bits (reference/security.md, RFC 7518 section 3.2).
+constexpr size_t kMinJwtSecretBytes = 32;
+
+void Resolve(std::string& path, const std::filesystem::path& base) {
+  if (path.empty()) {
+    return;
+  }
+  std::filesystem::path p(path);
+  if (p.is_relative()) {
+    path = (base / p).lexically_normal().string();
+  }
+}
+
+std::string_view Trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  const size_t last = text.find_last_not_of(kSpace);
+  return text.substr(first, last - first + 1);
+}
+
+// Reads `path` whole, or reports at `key` and returns nullopt.
+std::optional<std::string> ReadSmallFile(const std::string& path, const std::string& key,
+                                         Diagnostics& diag) {
+  const std::string prefix = "cannot read \"" + path + "\": ";
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec) {
+    diag.ErrorAt(key, prefix + ec.message());
+    return std::nullopt;
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    diag.ErrorAt(key, prefix + "not a regular file");
+    return std::nullopt;
+  }
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec || size > kMaxSecretFileBytes) {
+    diag.ErrorAt(key, prefix + (ec ? ec.message() : std::string("larger than 64 KiB")));
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diag.ErrorAt(key, prefix + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::string contents{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) {
+    diag.ErrorAt(key, prefix + "I/O error");
+    return std::nullopt;
+  }
+  return contents;
+}
+
+// The first line without its line ending. Inner spaces are kept: they may
+// be part of a password.
+std::string FirstLine(std::string_view contents) {
+  std::string_view line = contents.substr(0, contents.find('\n'));
+  if (!line.empty() && line.back() == '\r') {
+    line.remove_suffix(1);
+  }
+  return std::string(line);
+}
+
+}  // namespace
+
+void ResolvePaths(Config& cfg, const std::string& base_dir) {
+  if (base_dir.empty()) {
+    return;
+  }
+  const std::filesystem::path base(base_dir);
+  Resolve(cfg.state_dir, base);
+  Resolve(cfg.tls.certificate, base);
+  Resolve(cfg.tls.private_key, base);
+  Resolve(cfg.turn.auth.secrets_file, base);
+  Resolve(cfg.signal.jwt.secret_file, base);
+  Resolve(cfg.database.mysql.password_file, base);
+}
+
+void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
+  AuthOptions& auth = cfg.turn.auth;
+  if (!auth.secrets_file.empty()) {
+    const std::string key = "turn.auth.secrets_file";
+    if (!auth.secrets.empty()) {
+      // Two sources would make "the first secret mints" ambiguous.
+      diag.ErrorAt(key, "set either turn.auth.secrets or turn.auth.secrets_file, not both");
+    } else if (std::optional<std::string> contents = ReadSmallFile(auth.secrets_file, key, diag)) {
+      std::string_view rest = *contents;
+      while (!rest.empty()) {
+        const size_t end = rest.find('\n');
+        std::string_view line = Trim(rest.substr(0, end));
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        if (line.empty() || line.front() == '#') {
+          continue;
+        }
+        auth.secrets.emplace_back(line);
+      }
+      if (auth.secrets.empty()) {
+        diag.ErrorAt(key, "no secrets in \"" + auth.secrets_file + "\"");
+      }
+    }
+  }
+
+  JwtOptions& jwt = cfg.signal.jwt;
+  if (!jwt.secret_file.empty()) {
+    const std::string key = "signal.jwt.secret_file";
+    if (std::optional<std::string> contents = ReadSmallFile(jwt.secret_file, key, diag)) {
+      jwt.secret = FirstLine(*contents);
+      if (jwt.secret.size() < kMinJwtSecretBytes) {
+        jwt.secret.clear();
+        diag.ErrorAt(key, "the secret in \"" + jwt.secret_file + "\" is shorter than " +
+                              std::to_string(kMinJwtSecretBytes) + " bytes");
+      }
+    }
+  }
+
+  MysqlOptions& mysql = cfg.database.mysql;
+  if (cfg.database.driver == DatabaseDriver::kMysql && !mysql.password_file.empty()) {
+    const std::string key = "database.mysql.password_file";
+    if (std::optional<std::string> contents = ReadSmallFile(mysql.password_file, key, diag)) {
+      mysql.password = FirstLine(*contents);
+      if (mysql.password.empty()) {
+        diag.ErrorAt(key, "\"" + mysql.password_file + "\" holds no password on its first line");
+      }
+    }
+  }
+}
+
+}  // namespace turnkey::config

@@ -1,0 +1,105 @@
+// Options of the signaling and account service: the `signal:` section.
+//
+// Plain values with in-class defaults, filled and validated by the loader
+// (config/loader.h). "restart" marks settings a reload cannot change
+// (config/reload.h); the rest apply on SIGHUP.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/address.h"
+
+namespace turnkey::config {
+
+// The HTTP/WebSocket listener. Restart.
+struct SignalListenOptions {
+  // Local IP and port (the YAML `address` and `port` keys; port 1-65535).
+  // Default 0.0.0.0:8080.
+  base::SocketAddress address = base::SocketAddress::V4({0, 0, 0, 0}, 8080);
+  // Serve HTTPS/WSS with the `tls:` certificate instead of plain HTTP.
+  // Default false (for a reverse proxy in front).
+  bool tls = false;
+
+  friend bool operator==(const SignalListenOptions&, const SignalListenOptions&) = default;
+};
+
+// Access and refresh tokens (HS256 JWT). Restart.
+struct JwtOptions {
+  // File holding the HMAC key (first line, at least 32 bytes); relative to
+  // the config file's directory, stored resolved. "" = the service generates
+  // one in state_dir. Default "".
+  std::string secret_file;
+  // The key read from `secret_file` by the loader; "" when secret_file is "".
+  // Never log it.
+  std::string secret;
+  // Access token lifetime. Whole seconds, > 0. Default 15m.
+  std::chrono::seconds access_ttl{15 * 60};
+  // Refresh token lifetime; >= access_ttl. Whole seconds. Default 30d.
+  std::chrono::seconds refresh_ttl{30 * 24 * 3600};
+
+  friend bool operator==(const JwtOptions&, const JwtOptions&) = default;
+};
+
+// ICE servers handed to clients with fresh TURN REST credentials. Reloadable.
+struct IceServerOptions {
+  // stun:, stuns:, turn: or turns: URIs (RFC 7064 / 7065), e.g.
+  // "turn:turn.example.org:3478?transport=udp". Default [] (none handed out;
+  // the example file shows what to put here).
+  std::vector<std::string> urls;
+  // Lifetime of the minted TURN credentials; clients get new ones over the
+  // socket before they expire. Whole seconds, > 0. Default 24h.
+  std::chrono::seconds credential_ttl{24 * 3600};
+
+  friend bool operator==(const IceServerOptions&, const IceServerOptions&) = default;
+};
+
+// Engine.IO v4 transport settings, sent to clients in the handshake. Restart.
+struct EngineIoOptions {
+  // Server ping period. > 0. Default 25s (the Engine.IO default).
+  std::chrono::milliseconds ping_interval{25000};
+  // How long to wait for a pong before closing. > 0. Default 20s.
+  std::chrono::milliseconds ping_timeout{20000};
+  // Largest accepted message / polling payload, bytes, 1-1073741824.
+  // Default 1000000 (the Engine.IO default maxHttpBufferSize).
+  uint64_t max_payload = 1000000;
+  // Time a new connection has to send the Socket.IO CONNECT. > 0.
+  // Default 45s.
+  std::chrono::milliseconds connect_timeout{45000};
+
+  friend bool operator==(const EngineIoOptions&, const EngineIoOptions&) = default;
+};
+
+// The `signal:` section.
+struct SignalOptions {
+  // Run the signaling service. Restart. Default true.
+  bool enabled = true;
+  // Listener. Restart.
+  SignalListenOptions listen;
+  // Exact Origin values ("https://app.example.org", scheme://host[:port], no
+  // path) allowed on WebSocket and polling; [] = same-origin only.
+  // Reloadable. Default [].
+  std::vector<std::string> allowed_origins;
+  // Tokens. Restart.
+  JwtOptions jwt;
+  // An unanswered call ends as missed after this long. > 0. Reloadable.
+  // Default 30s.
+  std::chrono::milliseconds ring_timeout{30000};
+  // How long a dropped participant of an active call may take to rejoin
+  // before the call ends with connection_lost; 0 = end at once. Reloadable.
+  // Default 10s.
+  std::chrono::milliseconds reconnect_grace{10000};
+  // ICE servers for clients. Reloadable.
+  IceServerOptions ice_servers;
+  // Engine.IO timing and limits. Restart.
+  EngineIoOptions engineio;
+  // Enables what the upstream Socket.IO protocol test suite needs and a
+  // production server must not offer. Restart. Default false.
+  bool protocol_test_mode = false;
+
+  friend bool operator==(const SignalOptions&, const SignalOptions&) = default;
+};
+
+}  // namespace turnkey::config

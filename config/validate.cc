@@ -1,0 +1,147 @@
+#include "config/validate.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/duration.h"
+
+namespace turnkey::config {
+namespace {
+
+std::string Indexed(std::string_view path, size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
+
+std::string_view FamilyName(base::Family family) {
+  return family == base::Family::kIpv4 ? "IPv4" : "IPv6";
+}
+
+// The relay picks its address by the family the client asks for
+// (REQUESTED-ADDRESS-FAMILY, RFC 8656 section 7.1), so each family may have
+// one address, and an advertised address needs a bound one of its family.
+void CheckRelayAddresses(const Config& cfg, Diagnostics& diag) {
+  const RelayOptions& relay = cfg.turn.relay;
+  std::set<base::Family> bound;
+  for (size_t i = 0; i < relay.addresses.size(); ++i) {
+    if (!bound.insert(relay.addresses[i].family()).second) {
+      const std::string path = Indexed("turn.relay.addresses", i);
+      diag.ErrorAt(path, "a second " + std::string(FamilyName(relay.addresses[i].family())) +
+                             " address (one per address family)");
+    }
+  }
+  if (cfg.turn.enabled && relay.addresses.empty()) {
+    diag.ErrorAt("turn.relay.addresses", "empty while turn.enabled is true");
+  }
+  std::set<base::Family> advertised;
+  for (size_t i = 0; i < relay.external_addresses.size(); ++i) {
+    const base::SocketAddress& address = relay.external_addresses[i];
+    const std::string path = Indexed("turn.relay.external_addresses", i);
+    const std::string family(FamilyName(address.family()));
+    if (address.IsUnspecified()) {
+      diag.ErrorAt(path, "an unspecified address cannot be advertised to clients");
+    } else if (!advertised.insert(address.family()).second) {
+      diag.ErrorAt(path, "a second " + family + " address (one per address family)");
+    } else if (!bound.contains(address.family())) {
+      diag.ErrorAt(path, "no " + family + " address in turn.relay.addresses to stand for");
+    }
+  }
+  if (relay.ports.min > relay.ports.max) {
+    diag.ErrorAt("turn.relay.ports.min", "min " + std::to_string(relay.ports.min) +
+                                             " is above max " + std::to_string(relay.ports.max));
+  }
+}
+
+struct Socket {
+  std::string path;
+  bool udp;
+  base::SocketAddress address;
+};
+
+// Two sockets of one protocol on one port clash when their addresses are
+// equal or one is the wildcard of the same family. SO_REUSEPORT (which the
+// TURN workers use) would hide the clash and split traffic between them.
+void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
+  std::vector<Socket> sockets;
+  if (cfg.turn.enabled) {
+    for (size_t i = 0; i < cfg.turn.listeners.size(); ++i) {
+      const ListenerOptions& listener = cfg.turn.listeners[i];
+      sockets.push_back(
+          {Indexed("turn.listeners", i), listener.transport == Transport::kUdp, listener.address});
+    }
+  }
+  if (cfg.signal.enabled) {
+    sockets.push_back({"signal.listen", false, cfg.signal.listen.address});
+  }
+  if (cfg.metrics.enabled) {
+    sockets.push_back({"metrics.listen", false, cfg.metrics.listen});
+  }
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const Socket& a = sockets[j];
+      const Socket& b = sockets[i];
+      if (a.udp != b.udp || a.address.port() != b.address.port() ||
+          a.address.family() != b.address.family()) {
+        continue;
+      }
+      if (a.address == b.address || a.address.IsUnspecified() || b.address.IsUnspecified()) {
+        // Blame the one written last in the file: usually the new line, and
+        // never a default the operator cannot see.
+        const bool blame_a = diag.LineOf(a.path) > diag.LineOf(b.path);
+        const Socket& blamed = blame_a ? a : b;
+        const Socket& other = blame_a ? b : a;
+        diag.ErrorAt(blamed.path, "port " + std::to_string(blamed.address.port()) +
+                                      (blamed.udp ? "/udp" : "/tcp") + " is also used by " +
+                                      other.path);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void CheckConsistency(const Config& cfg, Diagnostics& diag) {
+  const LifetimeOptions& lifetimes = cfg.turn.lifetimes;
+  if (lifetimes.allocation_default > lifetimes.allocation_max) {
+    diag.ErrorAt("turn.lifetimes.allocation_default", FormatDuration(lifetimes.allocation_default) +
+                                                          " is longer than allocation_max " +
+                                                          FormatDuration(lifetimes.allocation_max));
+  }
+  if (cfg.signal.jwt.refresh_ttl < cfg.signal.jwt.access_ttl) {
+    diag.ErrorAt("signal.jwt.refresh_ttl", FormatDuration(cfg.signal.jwt.refresh_ttl) +
+                                               " is shorter than access_ttl " +
+                                               FormatDuration(cfg.signal.jwt.access_ttl));
+  }
+  if (cfg.turn.enabled && cfg.turn.listeners.empty()) {
+    diag.ErrorAt("turn.listeners", "empty while turn.enabled is true");
+  }
+  CheckRelayAddresses(cfg, diag);
+  CheckPortClashes(cfg, diag);
+
+  bool needs_tls = cfg.signal.enabled && cfg.signal.listen.tls;
+  for (const ListenerOptions& listener : cfg.turn.listeners) {
+    needs_tls = needs_tls || (cfg.turn.enabled && listener.transport == Transport::kTls);
+  }
+  if (needs_tls) {
+    for (const auto& [path, value] : {std::pair{"tls.certificate", &cfg.tls.certificate},
+                                      std::pair{"tls.private_key", &cfg.tls.private_key}}) {
+      if (value->empty()) {
+        diag.ErrorAt(path, "empty, but a TLS listener is configured");
+      }
+    }
+  }
+
+  const std::vector<StaticUser>& users = cfg.turn.auth.static_users;
+  for (size_t i = 0; i < users.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (users[i].name == users[j].name) {
+        diag.ErrorAt(Indexed("turn.auth.static_users", i) + ".name",
+                     "same name as turn.auth.static_users[" + std::to_string(j) + "]");
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace turnkey::config

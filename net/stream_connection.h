@@ -1,0 +1,161 @@
+// StreamConnection: one accepted TCP or TLS connection on an EventLoop (a
+// libevent bufferevent underneath).
+//
+// Ownership: the StreamListener that accepted it owns it. The connection is
+// usable from the accept callback until its close callback has returned;
+// after that the listener destroys it with EventLoop::DeleteLater, never
+// inside one of its own callbacks. Loop thread only.
+//
+// Reading: the data callback sees all buffered input as one contiguous view
+// and returns how many bytes it consumed (a whole number of frames, or 0 to
+// wait for more). While it consumes something and input remains, it is
+// called again, so a handler that parses one frame per call is fine.
+// Buffered input that stays above max_input_bytes closes the connection.
+//
+// Closing: Close() stops reading, sends what is queued, then closes; Abort()
+// closes now and drops queued output. Either way, and when the peer closes,
+// fails or idles out, the close callback runs exactly once, from a later
+// loop callback (never from inside Close()/Abort()/Write()), so the caller
+// may destroy its own per-connection state there.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "base/address.h"
+#include "base/bytes.h"
+
+struct bufferevent;
+struct event;
+
+namespace turnkey::net {
+
+class EventLoop;
+class TlsContext;
+
+struct StreamConnectionOptions {
+  // Largest input the data callback may leave unconsumed; more closes the
+  // connection with kReadLimit. Default 64 KiB.
+  size_t max_input_bytes = 64 * 1024;
+  // Largest output queued to a slow reader; more closes with kWriteLimit.
+  // 0 = unlimited. Default 4 MiB.
+  size_t max_output_bytes = 4 * 1024 * 1024;
+  // No bytes received for this long (or queued output not moving) closes
+  // with kIdleTimeout. Also bounds the TLS handshake. 0 = none. Default 0.
+  std::chrono::milliseconds idle_timeout{0};
+  // How long Close() waits for queued output to drain before giving up.
+  // Default 5 s.
+  std::chrono::milliseconds close_timeout{5000};
+};
+
+enum class CloseReason {
+  kPeerClosed,   // the peer closed its side (EOF)
+  kError,        // a socket or TLS error (including a failed handshake)
+  kIdleTimeout,  // idle_timeout passed without input, or output stalled
+  kReadLimit,    // unconsumed input above max_input_bytes
+  kWriteLimit,   // queued output above max_output_bytes
+  kLocalClose,   // Close() or Abort() by our side, or the listener shutting down
+};
+
+// "peer_closed", "error", ... for logs and metrics labels.
+const char* CloseReasonName(CloseReason reason);
+
+class StreamConnection {
+ public:
+  // Returns bytes consumed from the front of `data` (0..data.size()). `data`
+  // is valid only during the call.
+  using DataCallback = std::function<size_t(StreamConnection& connection, base::ByteView data)>;
+  using CloseCallback = std::function<void(StreamConnection& connection, CloseReason reason)>;
+
+  ~StreamConnection();
+  StreamConnection(const StreamConnection&) = delete;
+  StreamConnection& operator=(const StreamConnection&) = delete;
+
+  // Installs the handlers; usually called from the accept callback. May be
+  // called from inside the data callback (e.g. an HTTP handler handing the
+  // connection to a WebSocket handler): the new data callback takes over
+  // after the running one returns.
+  void SetCallbacks(DataCallback on_data, CloseCallback on_close);
+
+  // Queues bytes for sending. Returns false if the connection is closing or
+  // closed (the bytes are dropped).
+  bool Write(base::ByteView data);
+  // Graceful close: stop reading, flush queued output (bounded by
+  // close_timeout), then close.
+  void Close();
+  // Immediate close; queued output is dropped.
+  void Abort();
+
+  // Stops / resumes delivering input (backpressure, e.g. while a work queue
+  // handles the previous request). The idle timer does not run while paused.
+  void PauseReading();
+  void ResumeReading();
+
+  // Replaces idle_timeout for this connection (e.g. longer once a WebSocket
+  // is established). 0 = none.
+  void SetIdleTimeout(std::chrono::milliseconds timeout);
+
+  // True until Close()/Abort() or the connection ended.
+  bool is_open() const { return state_ == State::kOpen; }
+  bool is_tls() const { return tls_ != nullptr; }
+  // A listener-unique id, handy as a map key for per-connection state.
+  uint64_t id() const { return id_; }
+  const base::SocketAddress& peer_address() const { return peer_address_; }
+  const base::SocketAddress& local_address() const { return local_address_; }
+  size_t input_size() const;
+  size_t output_size() const;
+
+ private:
+  friend class StreamListener;
+
+  enum class State {
+    kOpen,     // reading and writing (TLS: possibly still handshaking)
+    kClosing,  // Close() called: not reading, flushing output
+    kClosed,   // finished; the close callback is pending or has run
+  };
+  struct EventDeleter {
+    void operator()(event* ev) const;
+  };
+
+  // Takes ownership of `bev` (created with BEV_OPT_CLOSE_ON_FREE). Returns
+  // null only when out of memory. `on_finished` runs after the close
+  // callback; the owner releases the connection there.
+  static std::unique_ptr<StreamConnection> Create(EventLoop& loop, bufferevent* bev, uint64_t id,
+                                                  std::shared_ptr<TlsContext> tls,
+                                                  const base::SocketAddress& peer,
+                                                  const StreamConnectionOptions& options,
+                                                  std::function<void(StreamConnection&)> on_finished);
+  StreamConnection(EventLoop& loop, bufferevent* bev, uint64_t id);
+  void Start();
+  void SetState(State next);
+  void Finish(CloseReason reason);
+  void DeliverInput();
+  void ApplyTimeouts(std::chrono::milliseconds timeout);
+  static void OnRead(bufferevent* bev, void* arg) noexcept;
+  static void OnWrite(bufferevent* bev, void* arg) noexcept;
+  static void OnEvent(bufferevent* bev, short what, void* arg) noexcept;
+  static void OnFinished(int fd, short what, void* arg) noexcept;
+
+  EventLoop& loop_;
+  bufferevent* bev_;  // owned; freed in the destructor
+  uint64_t id_;
+  std::shared_ptr<TlsContext> tls_;  // null for plain TCP
+  StreamConnectionOptions options_;
+  base::SocketAddress peer_address_;
+  base::SocketAddress local_address_;
+  State state_ = State::kOpen;
+  CloseReason close_reason_ = CloseReason::kLocalClose;
+  bool reading_paused_ = false;
+  bool in_data_callback_ = false;
+  DataCallback on_data_;
+  DataCallback next_on_data_;  // set from inside on_data_; installed after it returns
+  bool has_next_on_data_ = false;
+  CloseCallback on_close_;
+  std::function<void(StreamConnection&)> on_finished_;
+  std::unique_ptr<event, EventDeleter> finish_event_;
+};
+
+}  // namespace turnkey::net

@@ -1,0 +1,214 @@
+#include "net/stream_listener.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <vector>
+
+#include "base/log.h"
+#include "net/event_loop.h"
+#include "net/socket_util.h"
+#include "net/tls_context.h"
+
+namespace turnkey::net {
+
+namespace {
+
+// How long to stop accepting after the process ran out of descriptors. A
+// level-triggered listener would otherwise spin on the same error.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+}  // namespace
+
+void StreamListener::ListenerDeleter::operator()(evconnlistener* listener) const {
+  evconnlistener_free(listener);
+}
+
+base::Result<std::unique_ptr<StreamListener>> StreamListener::Create(
+    EventLoop& loop, const base::SocketAddress& bind_address, const StreamListenerOptions& options,
+    std::shared_ptr<TlsContext> tls, AcceptCallback on_accept) {
+  if (!on_accept) {
+    return base::InvalidArgument("stream listener needs an accept callback");
+  }
+  if (tls != nullptr && !tls->is_server()) {
+    return base::InvalidArgument("stream listener needs a server TLS context");
+  }
+  if (options.connection.max_input_bytes == 0) {
+    return base::InvalidArgument("max_input_bytes must be positive");
+  }
+  BindOptions bind_options;
+  bind_options.reuse_addr = true;
+  bind_options.reuse_port = options.reuse_port;
+  bind_options.v6_only = options.v6_only;
+  auto fd = CreateBoundSocket(bind_address, SOCK_STREAM, bind_options);
+  if (!fd) {
+    return std::unexpected(fd.error());
+  }
+  if (::listen(fd->get(), options.backlog > 0 ? options.backlog : SOMAXCONN) != 0) {
+    return base::Unavailable(ErrnoMessage("listen", errno));
+  }
+  auto local = LocalAddressOf(fd->get());
+  if (!local) {
+    return std::unexpected(local.error());
+  }
+  std::unique_ptr<StreamListener> listener(new StreamListener(loop, options));
+  listener->tls_ = std::move(tls);
+  listener->on_accept_ = std::move(on_accept);
+  listener->local_address_ = *local;
+  // Backlog 0: the socket is already listening. The listener owns the fd from
+  // here on (LEV_OPT_CLOSE_ON_FREE).
+  evconnlistener* raw = evconnlistener_new(loop.base(), &StreamListener::OnAcceptEvent,
+                                           listener.get(),
+                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+                                           fd->get());
+  if (raw == nullptr) {
+    return base::Unavailable("evconnlistener_new failed");
+  }
+  fd->Release();
+  listener->listener_.reset(raw);
+  evconnlistener_set_error_cb(raw, &StreamListener::OnAcceptErrorEvent);
+  return listener;
+}
+
+StreamListener::StreamListener(EventLoop& loop, const StreamListenerOptions& options)
+    : loop_(loop), options_(options), resume_timer_(loop, [this] { ResumeAccepting(); }) {}
+
+StreamListener::~StreamListener() {
+  // Connections go before the listening socket; their destructors call
+  // nothing back.
+  connections_.clear();
+}
+
+base::Status StreamListener::SetTlsContext(std::shared_ptr<TlsContext> tls) {
+  if (tls_ == nullptr) {
+    return base::InvalidArgument("listener was created without TLS");
+  }
+  if (tls == nullptr || !tls->is_server()) {
+    return base::InvalidArgument("listener needs a server TLS context");
+  }
+  tls_ = std::move(tls);
+  return base::Ok();
+}
+
+void StreamListener::StopAccepting() {
+  accepting_ = false;
+  resume_timer_.Stop();
+  evconnlistener_disable(listener_.get());
+}
+
+void StreamListener::ResumeAccepting() {
+  accepting_ = true;
+  evconnlistener_enable(listener_.get());
+}
+
+void StreamListener::CloseAll() {
+  // Close() never calls back synchronously, so iterating the map is safe.
+  for (auto& [id, connection] : connections_) {
+    connection->Close();
+  }
+}
+
+void StreamListener::OnAcceptEvent(evconnlistener* /*listener*/, int fd, sockaddr* address,
+                                   int length, void* arg) noexcept {
+  static_cast<StreamListener*>(arg)->OnAccept(fd, address, length);
+}
+
+void StreamListener::OnAcceptErrorEvent(evconnlistener* /*listener*/, void* arg) noexcept {
+  static_cast<StreamListener*>(arg)->OnAcceptError();
+}
+
+void StreamListener::OnAcceptError() noexcept {
+  int err = EVUTIL_SOCKET_ERROR();
+  TK_LOG_WARN("accept on {}: {}", local_address_.ToString(), std::strerror(err));
+  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+    evconnlistener_disable(listener_.get());
+    if (accepting_) {
+      resume_timer_.Start(kAcceptBackoff);
+    }
+  }
+}
+
+void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexcept {
+  ScopedFd owned(fd);
+  ++accepted_;
+  auto peer = base::SocketAddress::FromSockaddr(address, static_cast<socklen_t>(length));
+  if (!peer || (options_.max_connections > 0 && connections_.size() >= options_.max_connections)) {
+    ++rejected_;
+    return;
+  }
+  // Small request/response messages (STUN, HTTP, WebSocket frames): do not
+  // let Nagle hold them back.
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+  bufferevent* bev = nullptr;
+  if (tls_ != nullptr) {
+    SSL* ssl = SSL_new(tls_->native());
+    if (ssl == nullptr) {
+      ERR_clear_error();
+      ++rejected_;
+      return;
+    }
+    bev = bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      // Only when out of memory; whether libevent freed `ssl` on that path
+      // differs between versions, so it is left alone (a leak beats a double
+      // free). The descriptor is still ours.
+      ++rejected_;
+      return;
+    }
+    // Many clients close TCP without a TLS close_notify; treat it as EOF.
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      ++rejected_;
+      return;
+    }
+  }
+  owned.Release();  // the bufferevent closes it now
+
+  const uint64_t id = next_id_++;
+  auto connection = StreamConnection::Create(
+      loop_, bev, id, tls_, *peer, options_.connection,
+      [this](StreamConnection& finished) { OnConnectionFinished(finished); });
+  if (!connection) {
+    bufferevent_free(bev);
+    ++rejected_;
+    return;
+  }
+  StreamConnection& ref = *connection;
+  connections_.emplace(id, std::move(connection));
+  try {
+    on_accept_(ref);
+  } catch (const std::exception& e) {
+    TK_LOG_ERROR("accept handler threw: {}", e.what());
+    ref.Abort();
+  } catch (...) {
+    TK_LOG_ERROR("accept handler threw a non-standard exception");
+    ref.Abort();
+  }
+  if (ref.state_ != StreamConnection::State::kClosed) {
+    ref.Start();
+  }
+}
+
+void StreamListener::OnConnectionFinished(StreamConnection& connection) {
+  auto node = connections_.extract(connection.id());
+  if (!node.empty()) {
+    loop_.DeleteLater(std::move(node.mapped()));
+  }
+}
+
+}  // namespace turnkey::net

@@ -1,0 +1,109 @@
+// StreamListener: accepts TCP or TLS connections on one address and owns
+// them (StreamConnection).
+//
+// With a TlsContext the listener speaks TLS: each accepted socket gets an
+// SSL from the context current at accept time. SetTlsContext() swaps the
+// context for new connections (certificate reload); established connections
+// keep theirs. Loop thread only; other threads Post() to the loop.
+//
+// Destroying the listener closes the listening socket and destroys every
+// connection it owns without calling their close callbacks (the owner is
+// going away). Do not destroy it from inside one of its own or its
+// connections' callbacks; use EventLoop::DeleteLater.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "base/address.h"
+#include "base/status.h"
+#include "net/stream_connection.h"
+#include "net/timer.h"
+
+struct evconnlistener;
+
+namespace turnkey::net {
+
+class EventLoop;
+class TlsContext;
+
+struct StreamListenerOptions {
+  // SO_REUSEPORT: one listening socket per worker on the same port. Default off.
+  bool reuse_port = false;
+  // IPV6_V6ONLY for IPv6 binds. Default on.
+  bool v6_only = true;
+  // listen() backlog. Default 1024.
+  int backlog = 1024;
+  // Connections held at once; further ones are accepted and closed at once.
+  // 0 = unlimited. Default 0.
+  size_t max_connections = 0;
+  // Applied to every accepted connection.
+  StreamConnectionOptions connection;
+};
+
+class StreamListener {
+ public:
+  // Called once per accepted connection, before any of its input is read.
+  // Install the connection's callbacks here (StreamConnection::SetCallbacks).
+  using AcceptCallback = std::function<void(StreamConnection& connection)>;
+
+  // Binds and starts listening. `tls` null = plain TCP; else TLS with a
+  // server context. `loop` must outlive the listener.
+  static base::Result<std::unique_ptr<StreamListener>> Create(
+      EventLoop& loop, const base::SocketAddress& bind_address,
+      const StreamListenerOptions& options, std::shared_ptr<TlsContext> tls,
+      AcceptCallback on_accept);
+  ~StreamListener();
+  StreamListener(const StreamListener&) = delete;
+  StreamListener& operator=(const StreamListener&) = delete;
+
+  // Uses `tls` for connections accepted from now on. Must be a server context;
+  // only for listeners created with TLS (returns an error otherwise).
+  base::Status SetTlsContext(std::shared_ptr<TlsContext> tls);
+  const std::shared_ptr<TlsContext>& tls_context() const { return tls_; }
+
+  // Stop / resume accepting (drain). Existing connections are untouched.
+  void StopAccepting();
+  void ResumeAccepting();
+  // Close() on every connection (graceful; close callbacks run later).
+  void CloseAll();
+
+  const base::SocketAddress& local_address() const { return local_address_; }
+  size_t connection_count() const { return connections_.size(); }
+  uint64_t accepted_count() const { return accepted_; }
+  // Accepted but closed at once because of max_connections or an error.
+  uint64_t rejected_count() const { return rejected_; }
+
+ private:
+  struct ListenerDeleter {
+    void operator()(evconnlistener* listener) const;
+  };
+
+  StreamListener(EventLoop& loop, const StreamListenerOptions& options);
+  void OnAccept(int fd, const sockaddr* address, int length) noexcept;
+  void OnAcceptError() noexcept;
+  void OnConnectionFinished(StreamConnection& connection);
+  static void OnAcceptEvent(evconnlistener* listener, int fd, sockaddr* address, int length,
+                            void* arg) noexcept;
+  static void OnAcceptErrorEvent(evconnlistener* listener, void* arg) noexcept;
+
+  EventLoop& loop_;
+  StreamListenerOptions options_;
+  std::shared_ptr<TlsContext> tls_;
+  AcceptCallback on_accept_;
+  base::SocketAddress local_address_;
+  std::unique_ptr<evconnlistener, ListenerDeleter> listener_;
+  // Re-enables accepting after running out of descriptors (see OnAcceptError).
+  Timer resume_timer_;
+  bool accepting_ = true;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<StreamConnection>> connections_;
+  uint64_t accepted_ = 0;
+  uint64_t rejected_ = 0;
+};
+
+}  // namespace turnkey::net

@@ -1,0 +1,130 @@
+#include "net/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <ctime>
+#include <utility>
+
+namespace turnkey::net {
+
+namespace {
+
+// TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
+// all AEAD with (EC)DHE and keep OpenSSL's defaults.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kGroups = "X25519:P-256:P-384";
+
+struct CtxOwner {
+  SSL_CTX* ctx;
+  ~CtxOwner() {
+    if (ctx != nullptr) {
+      SSL_CTX_free(ctx);
+    }
+  }
+  SSL_CTX* Release() { return std::exchange(ctx, nullptr); }
+};
+
+base::Status ApplyPolicy(SSL_CTX* ctx) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    return base::Internal(TlsErrorMessage("set minimum TLS version"));
+  }
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+    return base::Internal(TlsErrorMessage("set TLS 1.2 ciphers"));
+  }
+  if (SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
+    return base::Internal(TlsErrorMessage("set groups"));
+  }
+  // SSL_OP_IGNORE_UNEXPECTED_EOF: a TCP close without close_notify reads as a
+  // normal end of stream. Every protocol carried here (STUN, HTTP with
+  // lengths, WebSocket) delimits its own messages, so truncation shows up
+  // there, and many clients never send close_notify.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // Partial writes and moving buffers are what a non-blocking bufferevent
+  // needs; harmless for the blocking client.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return base::Ok();
+}
+
+}  // namespace
+
+std::string TlsErrorMessage(const char* what) {
+  std::string message = what;
+  const char* separator = ": ";
+  unsigned long code;
+  while ((code = ERR_get_error()) != 0) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof(buffer));
+    message += separator;
+    message += buffer;
+    separator = "; ";
+  }
+  return message;
+}
+
+base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(const std::string& cert_path,
+                                                                   const std::string& key_path) {
+  ERR_clear_error();
+  CtxOwner owner{SSL_CTX_new(TLS_server_method())};
+  if (owner.ctx == nullptr) {
+    return base::Internal(TlsErrorMessage("SSL_CTX_new"));
+  }
+  if (auto s = ApplyPolicy(owner.ctx); !s) {
+    return std::unexpected(s.error());
+  }
+  if (SSL_CTX_use_certificate_chain_file(owner.ctx, cert_path.c_str()) != 1) {
+    return base::InvalidArgument(TlsErrorMessage(("load certificate " + cert_path).c_str()));
+  }
+  if (SSL_CTX_use_PrivateKey_file(owner.ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return base::InvalidArgument(TlsErrorMessage(("load private key " + key_path).c_str()));
+  }
+  if (SSL_CTX_check_private_key(owner.ctx) != 1) {
+    return base::InvalidArgument(TlsErrorMessage("private key does not match the certificate"));
+  }
+  X509* leaf = SSL_CTX_get0_certificate(owner.ctx);
+  if (leaf == nullptr) {
+    return base::InvalidArgument("no certificate in " + cert_path);
+  }
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1) {
+    return base::InvalidArgument(TlsErrorMessage("read certificate notAfter"));
+  }
+  std::shared_ptr<TlsContext> context(new TlsContext(owner.Release(), true));
+  context->not_after_unix_ = static_cast<int64_t>(timegm(&tm));
+  return context;
+}
+
+base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
+    bool verify_peer, const std::optional<std::string>& ca_file) {
+  ERR_clear_error();
+  CtxOwner owner{SSL_CTX_new(TLS_client_method())};
+  if (owner.ctx == nullptr) {
+    return base::Internal(TlsErrorMessage("SSL_CTX_new"));
+  }
+  if (auto s = ApplyPolicy(owner.ctx); !s) {
+    return std::unexpected(s.error());
+  }
+  if (verify_peer) {
+    int ok = ca_file ? SSL_CTX_load_verify_locations(owner.ctx, ca_file->c_str(), nullptr)
+                     : SSL_CTX_set_default_verify_paths(owner.ctx);
+    if (ok != 1) {
+      return base::InvalidArgument(TlsErrorMessage(
+          ca_file ? ("load CA file " + *ca_file).c_str() : "load system CA store"));
+    }
+    SSL_CTX_set_verify(owner.ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(owner.ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  std::shared_ptr<TlsContext> context(new TlsContext(owner.Release(), false));
+  context->verify_peer_ = verify_peer;
+  return context;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+}  // namespace turnkey::net

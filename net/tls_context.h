@@ -1,0 +1,61 @@
+// TlsContext: an immutable OpenSSL SSL_CTX with turnkey's TLS policy.
+//
+// Policy (reference/security.md): TLS 1.2 minimum, TLS 1.3 preferred (the
+// highest common version wins), TLS 1.2 limited to ECDHE key exchange with
+// AES-GCM or ChaCha20-Poly1305, no compression, no renegotiation.
+//
+// Reload: build a new context from the new files and hand it to the listener
+// (StreamListener::SetTlsContext); new connections use it, established ones
+// keep the one they started with (each SSL holds a reference to its SSL_CTX).
+// A context is thread-safe to share between loops once created.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+
+struct ssl_ctx_st;
+
+namespace turnkey::net {
+
+class TlsContext {
+ public:
+  // A server context from a PEM certificate chain (leaf first) and a PEM
+  // private key. Fails if either cannot be read or the key does not match.
+  static base::Result<std::shared_ptr<TlsContext>> CreateServer(const std::string& cert_path,
+                                                                const std::string& key_path);
+
+  // A client context (for `turnkey probe`). With `verify_peer`, the server
+  // chain is checked against `ca_file` if given, else the system store; the
+  // host name is checked per connection by the caller (BlockingClient does).
+  static base::Result<std::shared_ptr<TlsContext>> CreateClient(
+      bool verify_peer, const std::optional<std::string>& ca_file = std::nullopt);
+
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  bool is_server() const { return is_server_; }
+  bool verify_peer() const { return verify_peer_; }
+  // The leaf certificate's notAfter as Unix seconds (server contexts; 0 for
+  // client contexts). Exported as a metric so expiry can be alerted on.
+  int64_t not_after_unix() const { return not_after_unix_; }
+  // For net/ internals: the OpenSSL context (an SSL_CTX*).
+  ssl_ctx_st* native() const { return ctx_; }
+
+ private:
+  TlsContext(ssl_ctx_st* ctx, bool is_server) : ctx_(ctx), is_server_(is_server) {}
+
+  ssl_ctx_st* ctx_;
+  bool is_server_;
+  bool verify_peer_ = false;
+  int64_t not_after_unix_ = 0;
+};
+
+// The OpenSSL error queue as one line ("what: reason; reason"), then cleared.
+std::string TlsErrorMessage(const char* what);
+
+}  // namespace turnkey::net

@@ -1,0 +1,57 @@
+#include "relay/relay_service.h"
+
+#include <utility>
+
+namespace turnkey::relay {
+
+base::Result<std::unique_ptr<RelayService>> RelayService::Create(
+    const RelayServiceOptions& options, std::shared_ptr<net::TlsContext> tls) {
+  std::unique_ptr<RelayService> service(new RelayService());
+  WorkerOptions worker_options = options.worker;
+  unsigned threads = options.threads == 0 ? 1 : options.threads;
+  for (unsigned i = 0; i < threads; ++i) {
+    auto worker = Worker::Create(static_cast<int>(i), worker_options, tls);
+    if (!worker) {
+      return std::unexpected(worker.error());
+    }
+    if (i == 0) {
+      // Pin port-0 listeners to the port the first worker got, so every
+      // worker shares it through SO_REUSEPORT.
+      std::vector<base::SocketAddress> bound = (*worker)->local_addresses();
+      for (size_t k = 0; k < worker_options.listeners.size() && k < bound.size(); ++k) {
+        worker_options.listeners[k].address = bound[k];
+      }
+    }
+    service->workers_.push_back(std::move(*worker));
+  }
+  return service;
+}
+
+RelayService::~RelayService() { Stop(); }
+
+void RelayService::Start() {
+  for (auto& worker : workers_) {
+    worker->Start();
+  }
+}
+
+void RelayService::Stop() {
+  for (auto& worker : workers_) {
+    worker->Stop();
+  }
+}
+
+void RelayService::Reload(const TurnServerOptions& options, std::shared_ptr<net::TlsContext> tls) {
+  for (auto& worker : workers_) {
+    worker->Reload(options, tls);
+  }
+}
+
+std::vector<base::SocketAddress> RelayService::local_addresses() const {
+  if (workers_.empty()) {
+    return {};
+  }
+  return workers_.front()->local_addresses();
+}
+
+}  // namespace turnkey::relay

@@ -1,0 +1,166 @@
+#include "relay/worker.h"
+
+#include <utility>
+
+#include "base/log.h"
+#include "net/event_loop.h"
+#include "net/stream_connection.h"
+#include "net/stream_listener.h"
+#include "net/tls_context.h"
+#include "net/udp_socket.h"
+#include "stun/stream_framer.h"
+
+namespace turnkey::relay {
+
+base::Result<std::unique_ptr<Worker>> Worker::Create(int index, const WorkerOptions& options,
+                                                     std::shared_ptr<net::TlsContext> tls) {
+  auto loop = net::EventLoop::Create();
+  if (!loop) {
+    return std::unexpected(loop.error());
+  }
+  std::unique_ptr<Worker> worker(new Worker(index, std::move(*loop), options));
+  for (const ListenerSpec& spec : options.listeners) {
+    if (auto bound = worker->Bind(spec, tls); !bound) {
+      return std::unexpected(bound.error());
+    }
+  }
+  return worker;
+}
+
+Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options)
+    : index_(index), loop_(std::move(loop)), options_(options), server_(options.server, *this) {}
+
+Worker::~Worker() { Stop(); }
+
+base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls) {
+  const std::string where =
+      std::string(ClientTransportName(spec.transport)) + " listener " + spec.address.ToString();
+  if (spec.transport == ClientTransport::kUdp) {
+    net::UdpSocketOptions udp_options;
+    udp_options.reuse_port = true;
+    udp_options.receive_buffer_bytes = 4 * 1024 * 1024;
+    udp_options.send_buffer_bytes = 4 * 1024 * 1024;
+    size_t slot = udp_.size();
+    auto socket = net::UdpSocket::Create(
+        *loop_, spec.address, udp_options, [this, slot](std::span<const net::Datagram> batch) {
+          const base::MonoTime now = base::SystemClock::Instance().Now();
+          FiveTuple tuple{ClientTransport::kUdp, {}, udp_[slot].socket->local_address()};
+          for (const net::Datagram& d : batch) {
+            tuple.client = d.from;
+            server_.OnClientMessage(now, tuple, d.data);
+          }
+        });
+    if (!socket) {
+      return base::Unavailable(where + ": " + socket.error().message);
+    }
+    local_addresses_.push_back((*socket)->local_address());
+    udp_.push_back(UdpListener{std::move(*socket)});
+    return base::Ok();
+  }
+
+  std::shared_ptr<net::TlsContext> context;
+  if (spec.transport == ClientTransport::kTls) {
+    if (!tls) {
+      return base::InvalidArgument(where + ": no TLS certificate loaded");
+    }
+    context = tls;
+  }
+  net::StreamListenerOptions stream_options;
+  stream_options.reuse_port = true;
+  stream_options.connection.idle_timeout = options_.stream_idle_timeout;
+  stream_options.connection.max_input_bytes = 2 * options_.max_stream_frame;
+  ClientTransport transport = spec.transport;
+  auto listener = net::StreamListener::Create(
+      *loop_, spec.address, stream_options, context,
+      [this, transport](net::StreamConnection& connection) { OnAccept(transport, connection); });
+  if (!listener) {
+    return base::Unavailable(where + ": " + listener.error().message);
+  }
+  local_addresses_.push_back((*listener)->local_address());
+  streams_.push_back(StreamListenerEntry{transport, std::move(*listener)});
+  return base::Ok();
+}
+
+void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connection) {
+  connections_[StreamKey{connection.peer_address(), connection.local_address()}] = &connection;
+  connection.SetCallbacks(
+      [this, transport](net::StreamConnection& c, base::ByteView data) {
+        return OnStreamData(transport, c, data);
+      },
+      [this](net::StreamConnection& c, net::CloseReason) {
+        connections_.erase(StreamKey{c.peer_address(), c.local_address()});
+      });
+}
+
+size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& connection,
+                            base::ByteView data) {
+  const stun::StreamFramer framer(options_.max_stream_frame);
+  stun::FrameResult frame = framer.Next(data);
+  switch (frame.status) {
+    case stun::FrameResult::Status::kNeedMore:
+      return 0;
+    case stun::FrameResult::Status::kError:
+      // Not STUN or ChannelData, or absurdly large: the stream cannot be
+      // resynchronised, so close it (RFC 8656 section 12.5 framing).
+      connection.Abort();
+      return data.size();
+    case stun::FrameResult::Status::kFrame:
+      break;
+  }
+  FiveTuple tuple{transport, connection.peer_address(), connection.local_address()};
+  server_.OnClientMessage(base::SystemClock::Instance().Now(), tuple, data.first(frame.size));
+  return frame.size;
+}
+
+void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
+  if (to.transport == ClientTransport::kUdp) {
+    for (UdpListener& udp : udp_) {
+      if (udp.socket->local_address() == to.server) {
+        udp.socket->QueueSend(to.client, bytes);
+        return;
+      }
+    }
+    return;
+  }
+  auto it = connections_.find(StreamKey{to.client, to.server});
+  if (it != connections_.end()) {
+    it->second->Write(bytes);
+  }
+}
+
+void Worker::Start() {
+  thread_ = std::thread([this] {
+    TK_LOG_DEBUG("relay worker {} running", index_);
+    loop_->Run();
+  });
+}
+
+void Worker::Stop() {
+  if (thread_.joinable()) {
+    loop_->Stop();
+    thread_.join();
+  }
+  // Sockets and connections belong to the loop: destroy them before it.
+  connections_.clear();
+  streams_.clear();
+  udp_.clear();
+}
+
+void Worker::Post(std::function<void()> task) { loop_->Post(std::move(task)); }
+
+void Worker::Reload(TurnServerOptions options, std::shared_ptr<net::TlsContext> tls) {
+  Post([this, options = std::move(options), tls = std::move(tls)]() mutable {
+    server_.SetOptions(std::move(options));
+    if (tls) {
+      for (StreamListenerEntry& entry : streams_) {
+        if (entry.transport == ClientTransport::kTls) {
+          (void)entry.listener->SetTlsContext(tls);
+        }
+      }
+    }
+  });
+}
+
+std::vector<base::SocketAddress> Worker::local_addresses() const { return local_addresses_; }
+
+}  // namespace turnkey::relay

@@ -1,0 +1,109 @@
+// Worker: one relay thread. It owns an event loop, its own socket for every
+// configured listener (SO_REUSEPORT, so the kernel keeps each client's
+// 5-tuple on one worker), the TCP/TLS connections accepted there, and the
+// TurnServer core that answers them.
+//
+// Lifecycle: Create() binds everything on the calling thread, so a port that
+// cannot be bound is reported before any thread starts; Start() runs the loop
+// on a new thread; Stop() ends it and joins. Other threads talk to a running
+// worker only through Post().
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/address.h"
+#include "base/status.h"
+#include "relay/five_tuple.h"
+#include "relay/turn_server.h"
+
+namespace turnkey::net {
+class EventLoop;
+class StreamConnection;
+class StreamListener;
+class TlsContext;
+class UdpSocket;
+}  // namespace turnkey::net
+
+namespace turnkey::relay {
+
+struct ListenerSpec {
+  ClientTransport transport = ClientTransport::kUdp;
+  base::SocketAddress address;  // bind address and port
+};
+
+struct WorkerOptions {
+  std::vector<ListenerSpec> listeners;
+  TurnServerOptions server;
+  // A TCP/TLS client connection with no input for this long is closed
+  // (also bounds the TLS handshake). Default 10 minutes, an allocation's
+  // default lifetime.
+  std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(10)};
+  // Largest frame accepted on a stream: a ChannelData message with a full
+  // 16-bit length, padded (RFC 8656 section 12.5).
+  size_t max_stream_frame = 4 + 65535 + 3;
+};
+
+class Worker final : private ClientSink {
+ public:
+  // Binds every listener. `tls` is required when a TLS listener is configured.
+  static base::Result<std::unique_ptr<Worker>> Create(int index, const WorkerOptions& options,
+                                                      std::shared_ptr<net::TlsContext> tls);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs the loop on a new thread.
+  void Start();
+  // Stops the loop, joins the thread and closes every socket. Idempotent.
+  void Stop();
+
+  // Runs `task` on this worker's thread. Any thread.
+  void Post(std::function<void()> task);
+  // Applies new reloadable settings / a new certificate for new TLS
+  // connections. Any thread; takes effect on the worker thread.
+  void Reload(TurnServerOptions options, std::shared_ptr<net::TlsContext> tls);
+
+  // The bound addresses, in listener order (real ports after binding port 0).
+  std::vector<base::SocketAddress> local_addresses() const;
+
+ private:
+  struct StreamKey {
+    base::SocketAddress client;
+    base::SocketAddress server;
+    friend bool operator==(const StreamKey&, const StreamKey&) = default;
+  };
+  struct StreamKeyHash {
+    size_t operator()(const StreamKey& k) const { return k.client.Hash() * 31 + k.server.Hash(); }
+  };
+  struct UdpListener {
+    std::unique_ptr<net::UdpSocket> socket;
+  };
+  struct StreamListenerEntry {
+    ClientTransport transport;
+    std::unique_ptr<net::StreamListener> listener;
+  };
+
+  Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);
+  base::Status Bind(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls);
+  void OnAccept(ClientTransport transport, net::StreamConnection& connection);
+  size_t OnStreamData(ClientTransport transport, net::StreamConnection& connection,
+                      base::ByteView data);
+  void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
+
+  int index_;
+  std::unique_ptr<net::EventLoop> loop_;
+  WorkerOptions options_;
+  TurnServer server_;
+  std::vector<UdpListener> udp_;
+  std::vector<StreamListenerEntry> streams_;
+  std::vector<base::SocketAddress> local_addresses_;
+  std::unordered_map<StreamKey, net::StreamConnection*, StreamKeyHash> connections_;
+  std::thread thread_;
+};
+
+}  // namespace turnkey::relay

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages turnkey needs.
+#   scripts/deps.sh          build and run
+#   scripts/deps.sh --test   also what the test suite needs
+# Idempotent: packages already present are not touched, and apt-get update runs
+# only when something is missing.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config openssl
+  libevent-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libsodium-dev
+  libhttp-parser-dev libwslay-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsystemd-dev libhiredis-dev libsqlite3-dev default-libmysqlclient-dev
+  libgtest-dev libgmock-dev
+)
+test_pkgs=(
+  coturn            # turnutils_stunclient / turnutils_uclient: clients nobody here wrote
+  clang-19 libclang-rt-19-dev   # libFuzzer (clang 14's libstdc++ lacks std::expected)
+  python3 procps iproute2
+)
+
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  # The coturn package would start its own turnserver on install where an init
+  # system runs; we only want its client tools, so keep services from starting.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, builds turnkey
+# three ways and runs every test.
+#   1. build/       the normal build: unit tests + integration tests (real
+#                   binary on loopback, driven by coturn's client tools)
+#   2. build-asan/  ASan + UBSan: the unit tests again
+#   3. build-fuzz/  clang libFuzzer targets, each run for a bounded time
+# Exits non-zero on the first failure. FUZZ_SECONDS (default 30) bounds each
+# fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh --test
+
+jobs=$(nproc)
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+
+echo "== build (sanitizers) =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTURNKEY_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+echo "== build (fuzz, clang-19) =="
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNKEY_FUZZ=ON \
+  -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_targets
+
+echo "== build =="
+scripts/build.sh build
+
+echo "== fuzz (${fuzz_seconds}s per target) =="
+for target in build-fuzz/tests/fuzz/*_fuzz; do
+  [[ -x "$target" ]] || continue
+  corpus="build-fuzz/corpus/$(basename "$target")"
+  mkdir -p "$corpus"
+  seeds="tests/fuzz/corpus/$(basename "$target")"
+  [[ -d "$seeds" ]] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+  "$target" -max_total_time="$fuzz_seconds" -print_final_stats=0 "$corpus" 2>&1 | tail -n 2
+done
+
+echo "== unit tests (ASan + UBSan) =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
+
+echo "== unit and integration tests =="
+ctest --test-dir build --output-on-failure -j"$jobs"

@@ -1,0 +1,43 @@
+#include "auth/turn_rest.h"
+
+#include <gtest/gtest.h>
+
+#include "base/bytes.h"
+#include "base/crypto.h"
+
+namespace turnkey::auth {
+namespace {
+
+TEST(TurnRestTest, MintsExpiryColonUser) {
+  TurnRestCredential c = MintTurnRestCredential("s3cret", "alice", 1'700'000'000, 3600);
+  EXPECT_EQ(c.username, "1700003600:alice");
+  EXPECT_EQ(c.expires_at, 1'700'003'600);
+  // The password is what any TURN REST verifier recomputes from the secret.
+  EXPECT_EQ(c.password, base::Base64Encode(base::HmacSha1(base::AsBytes(std::string_view("s3cret")),
+                                                          base::AsBytes(c.username))));
+  EXPECT_EQ(c.password.size(), 28u);
+}
+
+TEST(TurnRestTest, KnownValue) {
+  // HMAC-SHA1("secret", "1700000000:bob"), computed independently with
+  // `printf %s 1700000000:bob | openssl dgst -sha1 -hmac secret -binary | base64`.
+  EXPECT_EQ(TurnRestPassword("secret", "1700000000:bob"), "YeMuUjjOaxvglmPbYS9o30UEIYg=");
+}
+
+TEST(TurnRestTest, DifferentSecretsDiffer) {
+  EXPECT_NE(TurnRestPassword("a", "1:u"), TurnRestPassword("b", "1:u"));
+}
+
+TEST(TurnRestTest, ParsesExpiry) {
+  EXPECT_EQ(TurnRestExpiry("1700003600:alice"), 1'700'003'600);
+  EXPECT_EQ(TurnRestExpiry("1700003600"), 1'700'003'600);
+  EXPECT_EQ(TurnRestExpiry("12:a:b"), 12);
+  EXPECT_FALSE(TurnRestExpiry("alice:1700003600"));
+  EXPECT_FALSE(TurnRestExpiry(":alice"));
+  EXPECT_FALSE(TurnRestExpiry("-5:alice"));
+  EXPECT_FALSE(TurnRestExpiry("99999999999999999999:a"));
+  EXPECT_FALSE(TurnRestExpiry(""));
+}
+
+}  // namespace
+}  // namespace turnkey::auth

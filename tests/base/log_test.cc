@@ -1,0 +1,72 @@
+#include "base/log.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace turnkey::base {
+namespace {
+
+TEST(LogTest, ParsesLevels) {
+  EXPECT_EQ(ParseLogLevel("trace").value(), LogLevel::kTrace);
+  EXPECT_EQ(ParseLogLevel("debug").value(), LogLevel::kDebug);
+  EXPECT_EQ(ParseLogLevel("info").value(), LogLevel::kInfo);
+  EXPECT_EQ(ParseLogLevel("warn").value(), LogLevel::kWarn);
+  EXPECT_EQ(ParseLogLevel("warning").value(), LogLevel::kWarn);
+  EXPECT_EQ(ParseLogLevel("error").value(), LogLevel::kError);
+  EXPECT_EQ(ParseLogLevel("off").value(), LogLevel::kOff);
+}
+
+TEST(LogTest, RejectsUnknownLevels) {
+  for (const char* name : {"", "INFO", "Info", "verbose", "info ", "fatal", "critical"}) {
+    auto r = ParseLogLevel(name);
+    ASSERT_FALSE(r.has_value()) << name;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(r.error().message.empty());
+  }
+}
+
+TEST(LogTest, ParsesFormats) {
+  EXPECT_EQ(ParseLogFormat("text").value(), LogFormat::kText);
+  EXPECT_EQ(ParseLogFormat("json").value(), LogFormat::kJson);
+  for (const char* name : {"", "JSON", "yaml", "text\n"}) {
+    auto r = ParseLogFormat(name);
+    ASSERT_FALSE(r.has_value()) << name;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(LogTest, JsonLinesEscapeAndFilterByLevel) {
+  InitLogging(LogLevel::kInfo, LogFormat::kJson);
+  testing::internal::CaptureStderr();
+  TK_LOG_DEBUG("hidden {}", 1);
+  TK_LOG_WARN("say \"{}\"\n\t{}", "hi", std::string("a\x01z"));
+  Logger().flush();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.find("hidden"), std::string::npos);
+  EXPECT_NE(out.find("\"level\":\"warning\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"msg\":\"say \\\"hi\\\"\\n\\ta\\u0001z\"}"), std::string::npos) << out;
+  EXPECT_NE(out.find("{\"ts\":\""), std::string::npos) << out;
+  // Exactly one line.
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
+  InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+TEST(LogTest, TextFormatAndSetLevel) {
+  InitLogging(LogLevel::kWarn, LogFormat::kText);
+  testing::internal::CaptureStderr();
+  TK_LOG_INFO("quiet");
+  SetLogLevel(LogLevel::kDebug);
+  TK_LOG_DEBUG("loud {}", 42);
+  SetLogLevel(LogLevel::kOff);
+  TK_LOG_ERROR("off");
+  Logger().flush();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.find("quiet"), std::string::npos);
+  EXPECT_EQ(out.find("off"), std::string::npos);
+  EXPECT_NE(out.find("debug loud 42"), std::string::npos) << out;
+  InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+}  // namespace
+}  // namespace turnkey::base

@@ -1,0 +1,86 @@
+#include "config/field_checks.h"
+
+#include <gtest/gtest.h>
+
+namespace turnkey::config {
+namespace {
+
+TEST(FieldChecksTest, Origins) {
+  for (const char* good : {"https://app.example.org", "http://localhost:3000", "https://[::1]:8443",
+                           "http://192.0.2.1"}) {
+    EXPECT_TRUE(CheckOrigin(good).has_value()) << good;
+  }
+  for (const char* bad : {"", "app.example.org", "https://", "https://app.example.org/",
+                          "https://App.example.org", "https://a.org/path", "ftp://a.org",
+                          "https://:443", "null", "https://a.org?x", "https://user@a.org"}) {
+    EXPECT_FALSE(CheckOrigin(bad).has_value()) << bad;
+  }
+}
+
+TEST(FieldChecksTest, IceUrls) {
+  for (const char* good :
+       {"stun:turn.example.org", "stun:turn.example.org:3478", "stuns:turn.example.org:5349",
+        "turn:turn.example.org:3478?transport=udp", "turns:turn.example.org?transport=tcp",
+        "turn:[2001:db8::1]:3478", "turn:192.0.2.1"}) {
+    EXPECT_TRUE(CheckIceUrl(good).has_value()) << good;
+  }
+  for (const char* bad : {"", "turn:", "stun:?transport=udp", "http://turn.example.org",
+                          "turn://x.org", "stun:x.org?transport=udp", "turn:x.org?transport=sctp",
+                          "turn:x.org?foo=bar", "turn:user@x.org", "turn:x .org", "turn::3478"}) {
+    EXPECT_FALSE(CheckIceUrl(bad).has_value()) << bad;
+  }
+  EXPECT_EQ(CheckIceUrl("http://x").error().message,
+            "bad ICE server URL \"http://x\" (expected stun:, stuns:, turn: or turns: then "
+            "host[:port], optionally ?transport=udp or ?transport=tcp for turn)");
+}
+
+TEST(FieldChecksTest, RealmAndSoftware) {
+  EXPECT_TRUE(CheckRealm("turnkey.local").has_value());
+  EXPECT_TRUE(CheckRealm(std::string(127, 'r')).has_value());
+  EXPECT_FALSE(CheckRealm(std::string(128, 'r')).has_value());
+  EXPECT_FALSE(CheckRealm("").has_value());
+  EXPECT_FALSE(CheckRealm("a\"b").has_value());
+  EXPECT_FALSE(CheckRealm("a\nb").has_value());
+  EXPECT_TRUE(CheckSoftware("").has_value());
+  EXPECT_TRUE(CheckSoftware("turnkey 0.1").has_value());
+  EXPECT_FALSE(CheckSoftware(std::string(128, 's')).has_value());
+  EXPECT_FALSE(CheckSoftware("a\tb").has_value());
+}
+
+TEST(FieldChecksTest, UrlPaths) {
+  EXPECT_TRUE(CheckUrlPath("/metrics").has_value());
+  EXPECT_TRUE(CheckUrlPath("/").has_value());
+  EXPECT_FALSE(CheckUrlPath("metrics").has_value());
+  EXPECT_FALSE(CheckUrlPath("/m?x=1").has_value());
+  EXPECT_FALSE(CheckUrlPath("/a b").has_value());
+}
+
+TEST(FieldChecksTest, HexMd5) {
+  auto key = ParseHexMd5("000102030405060708090a0B0c0D0e0F");
+  ASSERT_TRUE(key.has_value());
+  for (size_t i = 0; i < key->size(); ++i) {
+    EXPECT_EQ((*key)[i], i);
+  }
+  EXPECT_FALSE(ParseHexMd5("").has_value());
+  EXPECT_FALSE(ParseHexMd5("000102030405060708090a0b0c0d0e0").has_value());
+  EXPECT_FALSE(ParseHexMd5("000102030405060708090a0b0c0d0e0f0").has_value());
+  EXPECT_FALSE(ParseHexMd5("g00102030405060708090a0b0c0d0e0f").has_value());
+}
+
+TEST(FieldChecksTest, QuoteEscapesAndTruncates) {
+  EXPECT_EQ(QuoteForMessage("abc"), "\"abc\"");
+  EXPECT_EQ(QuoteForMessage("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(QuoteForMessage(std::string_view("a\0\n", 3)), "\"a\\x00\\x0a\"");
+  EXPECT_EQ(QuoteForMessage(std::string(100, 'x')), "\"" + std::string(60, 'x') + "...\"");
+}
+
+TEST(FieldChecksTest, EditDistance) {
+  EXPECT_EQ(EditDistance("", ""), 0u);
+  EXPECT_EQ(EditDistance("listners", "listeners"), 1u);
+  EXPECT_EQ(EditDistance("relam", "realm"), 2u);
+  EXPECT_EQ(EditDistance("abc", ""), 3u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+}
+
+}  // namespace
+}  // namespace turnkey::config

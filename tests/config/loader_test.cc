@@ -1,0 +1,559 @@
+#include "config/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/config/test_util.h"
+
+namespace turnkey::config {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+using testing::TempDir;
+
+base::SocketAddress Ip(const char* text, uint16_t port = 0) {
+  return *base::SocketAddress::ParseIp(text, port);
+}
+
+Config MustLoad(std::string_view yaml, const std::string& base_dir = "") {
+  base::Result<Config> cfg = LoadConfigString(yaml, "test.yaml", base_dir);
+  EXPECT_TRUE(cfg.has_value()) << cfg.error().message;
+  return cfg.value_or(Config{});
+}
+
+TEST(LoaderTest, DefaultsMatchDesign) {
+  const Config cfg;
+  EXPECT_EQ(cfg.realm, "turnkey.local");
+  EXPECT_EQ(cfg.state_dir, "/var/lib/turnkey");
+  EXPECT_EQ(cfg.log.level, base::LogLevel::kInfo);
+  EXPECT_EQ(cfg.log.format, base::LogFormat::kText);
+  EXPECT_EQ(cfg.tls.certificate, "/etc/turnkey/tls/cert.pem");
+  EXPECT_EQ(cfg.tls.private_key, "/etc/turnkey/tls/key.pem");
+
+  EXPECT_TRUE(cfg.turn.enabled);
+  EXPECT_EQ(cfg.turn.threads, 0u);
+  ASSERT_EQ(cfg.turn.listeners.size(), 3u);
+  EXPECT_EQ(cfg.turn.listeners[0], (ListenerOptions{Transport::kUdp, Ip("0.0.0.0", 3478)}));
+  EXPECT_EQ(cfg.turn.listeners[1], (ListenerOptions{Transport::kTcp, Ip("0.0.0.0", 3478)}));
+  EXPECT_EQ(cfg.turn.listeners[2], (ListenerOptions{Transport::kTls, Ip("0.0.0.0", 5349)}));
+  EXPECT_EQ(cfg.turn.relay.addresses, (std::vector<base::SocketAddress>{Ip("0.0.0.0"), Ip("::")}));
+  EXPECT_TRUE(cfg.turn.relay.external_addresses.empty());
+  EXPECT_EQ(cfg.turn.relay.ports.min, 49152);
+  EXPECT_EQ(cfg.turn.relay.ports.max, 65535);
+  EXPECT_TRUE(cfg.turn.auth.secrets.empty());
+  EXPECT_EQ(cfg.turn.auth.secrets_file, "");
+  EXPECT_TRUE(cfg.turn.auth.static_users.empty());
+  EXPECT_EQ(cfg.turn.auth.nonce_lifetime, minutes(10));
+  EXPECT_EQ(cfg.turn.lifetimes.allocation_default, seconds(600));
+  EXPECT_EQ(cfg.turn.lifetimes.allocation_max, seconds(3600));
+  EXPECT_EQ(cfg.turn.lifetimes.permission, seconds(300));
+  EXPECT_EQ(cfg.turn.lifetimes.channel, seconds(600));
+  EXPECT_EQ(cfg.turn.quotas.allocations_per_user, 10u);
+  EXPECT_EQ(cfg.turn.quotas.allocations_total, 0u);
+  EXPECT_EQ(cfg.turn.quotas.permissions_per_allocation, 64u);
+  EXPECT_EQ(cfg.turn.quotas.bandwidth_per_allocation, 0u);
+  EXPECT_TRUE(cfg.turn.peers.deny.empty());
+  EXPECT_TRUE(cfg.turn.peers.allow.empty());
+  EXPECT_EQ(cfg.turn.software, "");
+
+  EXPECT_TRUE(cfg.signal.enabled);
+  EXPECT_EQ(cfg.signal.listen.address, Ip("0.0.0.0", 8080));
+  EXPECT_FALSE(cfg.signal.listen.tls);
+  EXPECT_TRUE(cfg.signal.allowed_origins.empty());
+  EXPECT_EQ(cfg.signal.jwt.secret_file, "");
+  EXPECT_EQ(cfg.signal.jwt.secret, "");
+  EXPECT_EQ(cfg.signal.jwt.access_ttl, minutes(15));
+  EXPECT_EQ(cfg.signal.jwt.refresh_ttl, hours(24 * 30));
+  EXPECT_EQ(cfg.signal.ring_timeout, seconds(30));
+  EXPECT_EQ(cfg.signal.reconnect_grace, seconds(10));
+  EXPECT_TRUE(cfg.signal.ice_servers.urls.empty());
+  EXPECT_EQ(cfg.signal.ice_servers.credential_ttl, hours(24));
+  EXPECT_EQ(cfg.signal.engineio.ping_interval, seconds(25));
+  EXPECT_EQ(cfg.signal.engineio.ping_timeout, seconds(20));
+  EXPECT_EQ(cfg.signal.engineio.max_payload, 1000000u);
+  EXPECT_EQ(cfg.signal.engineio.connect_timeout, seconds(45));
+  EXPECT_FALSE(cfg.signal.protocol_test_mode);
+
+  EXPECT_EQ(cfg.database.driver, DatabaseDriver::kSqlite);
+  EXPECT_EQ(cfg.database.sqlite.path, "turnkey.db");
+  EXPECT_EQ(cfg.database.mysql.host, "127.0.0.1");
+  EXPECT_EQ(cfg.database.mysql.port, 3306);
+  EXPECT_EQ(cfg.database.mysql.user, "turnkey");
+  EXPECT_EQ(cfg.database.mysql.password_file, "");
+  EXPECT_EQ(cfg.database.mysql.password, "");
+  EXPECT_EQ(cfg.database.mysql.database, "turnkey");
+  EXPECT_EQ(cfg.database.mysql.pool_size, 4u);
+
+  EXPECT_TRUE(cfg.metrics.enabled);
+  EXPECT_EQ(cfg.metrics.listen, Ip("127.0.0.1", 9641));
+  EXPECT_EQ(cfg.metrics.path, "/metrics");
+}
+
+TEST(LoaderTest, EmptyDocumentsGiveDefaults) {
+  for (std::string_view yaml :
+       {"", "{}", "# only a comment\n", "---\n", "---\n...\n", "\n\n", "~"}) {
+    SCOPED_TRACE(yaml);
+    EXPECT_EQ(MustLoad(yaml), Config{});
+  }
+}
+
+TEST(LoaderTest, EmptySectionsGiveDefaults) {
+  EXPECT_EQ(MustLoad("log:\ntls:\nturn:\n  relay:\n  auth: {}\nsignal:\ndatabase:\nmetrics:\n"),
+            Config{});
+}
+
+TEST(LoaderTest, EmptyListValueIsEmptyList) {
+  const Config cfg = MustLoad("turn:\n  enabled: false\n  listeners:\n");
+  EXPECT_TRUE(cfg.turn.listeners.empty());
+}
+
+std::string SourcePath(const char* relative) {
+  return (std::filesystem::path(TURNKEY_SOURCE_DIR) / relative).string();
+}
+
+TEST(LoaderTest, ExampleFileLoadsAndStatesTheDefaults) {
+  base::Result<Config> cfg = LoadConfigFile(SourcePath("config/turnkey.example.yaml"));
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  // The example documents each default; if code and file drift apart, this
+  // names the first section that differs.
+  const Config defaults;
+  EXPECT_EQ(cfg->realm, defaults.realm);
+  EXPECT_EQ(cfg->state_dir, defaults.state_dir);
+  EXPECT_EQ(cfg->log, defaults.log);
+  EXPECT_EQ(cfg->tls, defaults.tls);
+  EXPECT_EQ(cfg->turn.listeners, defaults.turn.listeners);
+  EXPECT_EQ(cfg->turn.relay, defaults.turn.relay);
+  EXPECT_EQ(cfg->turn.auth, defaults.turn.auth);
+  EXPECT_EQ(cfg->turn.lifetimes, defaults.turn.lifetimes);
+  EXPECT_EQ(cfg->turn.quotas, defaults.turn.quotas);
+  EXPECT_EQ(cfg->turn.peers, defaults.turn.peers);
+  EXPECT_EQ(cfg->turn, defaults.turn);
+  EXPECT_EQ(cfg->signal.jwt, defaults.signal.jwt);
+  EXPECT_EQ(cfg->signal.engineio, defaults.signal.engineio);
+  EXPECT_EQ(cfg->signal, defaults.signal);
+  EXPECT_EQ(cfg->database, defaults.database);
+  EXPECT_EQ(cfg->metrics, defaults.metrics);
+  EXPECT_EQ(*cfg, defaults);
+}
+
+// Every key path the loader accepts, each spelled out in the example file.
+TEST(LoaderTest, ExampleFileMentionsEveryKey) {
+  std::ifstream in(SourcePath("config/turnkey.example.yaml"));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string example = text.str();
+  for (const char* key : {"realm:",
+                          "state_dir:",
+                          "log:",
+                          "level:",
+                          "format:",
+                          "tls:",
+                          "certificate:",
+                          "private_key:",
+                          "turn:",
+                          "enabled:",
+                          "threads:",
+                          "listeners:",
+                          "transport:",
+                          "address:",
+                          "port:",
+                          "relay:",
+                          "addresses:",
+                          "external_addresses:",
+                          "ports:",
+                          "min:",
+                          "max:",
+                          "auth:",
+                          "secrets:",
+                          "secrets_file:",
+                          "static_users:",
+                          "name:",
+                          "key:",
+                          "nonce_lifetime:",
+                          "lifetimes:",
+                          "allocation_default:",
+                          "allocation_max:",
+                          "permission:",
+                          "channel:",
+                          "quotas:",
+                          "allocations_per_user:",
+                          "allocations_total:",
+                          "permissions_per_allocation:",
+                          "bandwidth_per_allocation:",
+                          "peers:",
+                          "deny:",
+                          "allow:",
+                          "software:",
+                          "signal:",
+                          "listen:",
+                          "tls:",
+                          "allowed_origins:",
+                          "jwt:",
+                          "secret_file:",
+                          "access_ttl:",
+                          "refresh_ttl:",
+                          "ring_timeout:",
+                          "reconnect_grace:",
+                          "ice_servers:",
+                          "urls:",
+                          "credential_ttl:",
+                          "engineio:",
+                          "ping_interval:",
+                          "ping_timeout:",
+                          "max_payload:",
+                          "connect_timeout:",
+                          "protocol_test_mode:",
+                          "database:",
+                          "driver:",
+                          "sqlite:",
+                          "path:",
+                          "mysql:",
+                          "host:",
+                          "user:",
+                          "password_file:",
+                          "database:",
+                          "pool_size:",
+                          "metrics:"}) {
+    EXPECT_NE(example.find(key), std::string::npos) << key;
+  }
+}
+
+// Every key set to something other than its default.
+constexpr std::string_view kFullConfig = R"yaml(
+realm: example.org
+state_dir: state
+log: {level: debug, format: json}
+tls:
+  certificate: tls/cert.pem
+  private_key: /etc/ssl/private/key.pem
+turn:
+  enabled: true
+  threads: 4
+  listeners:
+    - {transport: udp, address: 192.0.2.10, port: 3479}
+    - {transport: tcp, address: "2001:db8::10", port: 443}
+    - {transport: tls}
+    - transport: udp
+      address: "::"
+  relay:
+    addresses: [192.0.2.10, "2001:db8::10"]
+    external_addresses: [203.0.113.5]
+    ports: {min: 40000, max: 40999}
+  auth:
+    secrets: [new-secret, old-secret]
+    static_users:
+      - {name: alice, key: 0123456789ABCDEF0123456789abcdef}
+      - name: bob
+        key: ffffffffffffffffffffffffffffffff
+    nonce_lifetime: 1h
+  lifetimes: {allocation_default: 5m, allocation_max: 2h, permission: 4m, channel: 9m}
+  quotas:
+    allocations_per_user: 3
+    allocations_total: 5000
+    permissions_per_allocation: 0
+    bandwidth_per_allocation: 12500000000
+  peers:
+    deny: [203.0.113.0/24, "2001:db8:bad::/48"]
+    allow: [127.0.0.1/32, "::1", 10.1.0.0/16]
+  software: turnkey test
+signal:
+  enabled: false
+  listen: {address: 127.0.0.1, port: 8443, tls: true}
+  allowed_origins: ["https://app.example.org", "http://localhost:3000"]
+  jwt: {secret_file: "", access_ttl: 5m, refresh_ttl: 7d}
+  ring_timeout: 45s
+  reconnect_grace: 0s
+  ice_servers:
+    urls:
+      - stun:turn.example.org:3478
+      - turn:turn.example.org:3478?transport=udp
+      - turns:turn.example.org:5349?transport=tcp
+      - "stun:[2001:db8::10]"
+    credential_ttl: 12h
+  engineio: {ping_interval: 250ms, ping_timeout: 2s, max_payload: 65536, connect_timeout: 1m}
+  protocol_test_mode: true
+database:
+  driver: mysql
+  sqlite: {path: other.db}
+  mysql:
+    host: db.internal
+    port: 3307
+    user: tk
+    password_file: ""
+    database: calls
+    pool_size: 16
+metrics: {enabled: false, listen: "[::1]:9100", path: /prom}
+)yaml";
+
+TEST(LoaderTest, FullFileSetsEveryKey) {
+  const Config cfg = MustLoad(kFullConfig, "/srv/turnkey");
+  EXPECT_EQ(cfg.realm, "example.org");
+  EXPECT_EQ(cfg.state_dir, "/srv/turnkey/state");
+  EXPECT_EQ(cfg.log.level, base::LogLevel::kDebug);
+  EXPECT_EQ(cfg.log.format, base::LogFormat::kJson);
+  EXPECT_EQ(cfg.tls.certificate, "/srv/turnkey/tls/cert.pem");
+  EXPECT_EQ(cfg.tls.private_key, "/etc/ssl/private/key.pem");
+
+  const TurnOptions& turn = cfg.turn;
+  EXPECT_TRUE(turn.enabled);
+  EXPECT_EQ(turn.threads, 4u);
+  EXPECT_EQ(turn.listeners, (std::vector<ListenerOptions>{
+                                {Transport::kUdp, Ip("192.0.2.10", 3479)},
+                                {Transport::kTcp, Ip("2001:db8::10", 443)},
+                                {Transport::kTls, Ip("0.0.0.0", 5349)},
+                                {Transport::kUdp, Ip("::", 3478)},
+                            }));
+  EXPECT_EQ(turn.relay.addresses,
+            (std::vector<base::SocketAddress>{Ip("192.0.2.10"), Ip("2001:db8::10")}));
+  EXPECT_EQ(turn.relay.external_addresses, (std::vector<base::SocketAddress>{Ip("203.0.113.5")}));
+  EXPECT_EQ(turn.relay.ports, (PortRange{40000, 40999}));
+  EXPECT_EQ(turn.auth.secrets, (std::vector<std::string>{"new-secret", "old-secret"}));
+  EXPECT_EQ(turn.auth.secrets_file, "");
+  ASSERT_EQ(turn.auth.static_users.size(), 2u);
+  EXPECT_EQ(turn.auth.static_users[0].name, "alice");
+  EXPECT_EQ(turn.auth.static_users[0].key,
+            (base::Md5Digest{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67,
+                             0x89, 0xab, 0xcd, 0xef}));
+  EXPECT_EQ(turn.auth.static_users[1].name, "bob");
+  base::Md5Digest all_ones;
+  all_ones.fill(0xff);
+  EXPECT_EQ(turn.auth.static_users[1].key, all_ones);
+  EXPECT_EQ(turn.auth.nonce_lifetime, hours(1));
+  EXPECT_EQ(turn.lifetimes, (LifetimeOptions{minutes(5), hours(2), minutes(4), minutes(9)}));
+  EXPECT_EQ(turn.quotas, (QuotaOptions{3, 5000, 0, 12500000000u}));
+  ASSERT_EQ(turn.peers.deny.size(), 2u);
+  EXPECT_EQ(CidrToString(turn.peers.deny[0]), "203.0.113.0/24");
+  EXPECT_EQ(CidrToString(turn.peers.deny[1]), "2001:db8:bad::/48");
+  ASSERT_EQ(turn.peers.allow.size(), 3u);
+  EXPECT_EQ(CidrToString(turn.peers.allow[0]), "127.0.0.1/32");
+  EXPECT_EQ(CidrToString(turn.peers.allow[1]), "::1/128");
+  EXPECT_EQ(CidrToString(turn.peers.allow[2]), "10.1.0.0/16");
+  EXPECT_EQ(turn.software, "turnkey test");
+
+  const SignalOptions& signal = cfg.signal;
+  EXPECT_FALSE(signal.enabled);
+  EXPECT_EQ(signal.listen.address, Ip("127.0.0.1", 8443));
+  EXPECT_TRUE(signal.listen.tls);
+  EXPECT_EQ(signal.allowed_origins,
+            (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
+  EXPECT_EQ(signal.jwt.secret_file, "");
+  EXPECT_EQ(signal.jwt.access_ttl, minutes(5));
+  EXPECT_EQ(signal.jwt.refresh_ttl, hours(24 * 7));
+  EXPECT_EQ(signal.ring_timeout, seconds(45));
+  EXPECT_EQ(signal.reconnect_grace, milliseconds(0));
+  EXPECT_EQ(signal.ice_servers.urls.size(), 4u);
+  EXPECT_EQ(signal.ice_servers.urls[1], "turn:turn.example.org:3478?transport=udp");
+  EXPECT_EQ(signal.ice_servers.credential_ttl, hours(12));
+  EXPECT_EQ(signal.engineio.ping_interval, milliseconds(250));
+  EXPECT_EQ(signal.engineio.ping_timeout, seconds(2));
+  EXPECT_EQ(signal.engineio.max_payload, 65536u);
+  EXPECT_EQ(signal.engineio.connect_timeout, minutes(1));
+  EXPECT_TRUE(signal.protocol_test_mode);
+
+  EXPECT_EQ(cfg.database.driver, DatabaseDriver::kMysql);
+  EXPECT_EQ(cfg.database.sqlite.path, "other.db");
+  EXPECT_EQ(cfg.database.mysql.host, "db.internal");
+  EXPECT_EQ(cfg.database.mysql.port, 3307);
+  EXPECT_EQ(cfg.database.mysql.user, "tk");
+  EXPECT_EQ(cfg.database.mysql.password, "");
+  EXPECT_EQ(cfg.database.mysql.database, "calls");
+  EXPECT_EQ(cfg.database.mysql.pool_size, 16u);
+
+  EXPECT_FALSE(cfg.metrics.enabled);
+  EXPECT_EQ(cfg.metrics.listen, Ip("::1", 9100));
+  EXPECT_EQ(cfg.metrics.path, "/prom");
+}
+
+TEST(LoaderTest, RelativePathsStayRelativeWithoutBaseDir) {
+  const Config cfg = MustLoad("state_dir: state\ntls: {certificate: c.pem}\n");
+  EXPECT_EQ(cfg.state_dir, "state");
+  EXPECT_EQ(cfg.tls.certificate, "c.pem");
+}
+
+TEST(LoaderTest, DisabledRolesNeedNoListeners) {
+  const Config cfg = MustLoad(
+      "turn: {enabled: false, listeners: [], relay: {addresses: []}}\n"
+      "signal: {enabled: false, listen: {port: 9641}}\n"
+      "tls: {certificate: \"\", private_key: \"\"}\n");
+  EXPECT_FALSE(cfg.turn.enabled);
+  EXPECT_FALSE(cfg.signal.enabled);
+}
+
+TEST(LoaderTest, MissingFileIsAnError) {
+  base::Result<Config> cfg = LoadConfigFile("/nonexistent/turnkey.yaml");
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_EQ(cfg.error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(cfg.error().message.starts_with("/nonexistent/turnkey.yaml: cannot read: "))
+      << cfg.error().message;
+}
+
+TEST(LoaderTest, FileErrorsNameTheFileAsGiven) {
+  TempDir dir;
+  const std::string path = dir.Write("turnkey.yaml", "realm: x\n\nturn:\n  listners: []\n");
+  base::Result<Config> cfg = LoadConfigFile(path);
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_EQ(cfg.error().message,
+            path + ":4: turn.listners: unknown key (did you mean turn.listeners?)");
+}
+
+TEST(LoaderTest, DirectoryIsNotAConfigFile) {
+  TempDir dir;
+  base::Result<Config> cfg = LoadConfigFile(dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_TRUE(cfg.error().message.starts_with(dir.path().string() + ": cannot read: "))
+      << cfg.error().message;
+}
+
+// ---- *_file secrets
+
+TEST(SecretFilesTest, SecretsFileRelativeToConfigDirectory) {
+  TempDir dir;
+  dir.Write("secrets/turn.txt",
+            "# rotated 2024-05-01\n\n  newest-secret  \r\nolder-secret\n#retired-secret\n");
+  const std::string path =
+      dir.Write("etc/turnkey.yaml", "turn:\n  auth:\n    secrets_file: ../secrets/turn.txt\n");
+  base::Result<Config> cfg = LoadConfigFile(path);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_EQ(cfg->turn.auth.secrets, (std::vector<std::string>{"newest-secret", "older-secret"}));
+  EXPECT_EQ(cfg->turn.auth.secrets_file, (dir.path() / "secrets/turn.txt").string());
+}
+
+TEST(SecretFilesTest, LoadConfigStringUsesBaseDir) {
+  TempDir dir;
+  dir.Write("turn.txt", "s1\n");
+  const Config cfg = MustLoad("turn: {auth: {secrets_file: turn.txt}}\n", dir.path().string());
+  EXPECT_EQ(cfg.turn.auth.secrets, (std::vector<std::string>{"s1"}));
+}
+
+TEST(SecretFilesTest, AbsolutePathIsKept) {
+  TempDir dir;
+  const std::string secret_path = dir.Write("jwt.key", std::string(64, 'k') + "\n");
+  const Config cfg =
+      MustLoad("signal:\n  jwt:\n    secret_file: " + secret_path + "\n", "/elsewhere");
+  EXPECT_EQ(cfg.signal.jwt.secret_file, secret_path);
+  EXPECT_EQ(cfg.signal.jwt.secret, std::string(64, 'k'));
+}
+
+TEST(SecretFilesTest, MissingSecretsFileNamesKeyAndLine) {
+  TempDir dir;
+  const std::string path =
+      dir.Write("turnkey.yaml", "realm: x\nturn:\n  auth:\n    secrets_file: missing.txt\n");
+  base::Result<Config> cfg = LoadConfigFile(path);
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_EQ(cfg.error().message, path + ":4: turn.auth.secrets_file: cannot read \"" +
+                                     (dir.path() / "missing.txt").string() +
+                                     "\": No such file or directory");
+}
+
+TEST(SecretFilesTest, EmptySecretsFileIsAnError) {
+  TempDir dir;
+  dir.Write("turn.txt", "# nothing yet\n\n");
+  base::Result<Config> cfg =
+      LoadConfigString("turn:\n  auth: {secrets_file: turn.txt}\n", "t.yaml", dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_TRUE(cfg.error().message.starts_with("t.yaml:2: turn.auth.secrets_file: no secrets in"))
+      << cfg.error().message;
+}
+
+TEST(SecretFilesTest, SecretsAndSecretsFileAreExclusive) {
+  TempDir dir;
+  dir.Write("turn.txt", "from-file\n");
+  base::Result<Config> cfg =
+      LoadConfigString("turn:\n  auth:\n    secrets: [inline]\n    secrets_file: turn.txt\n",
+                       "t.yaml", dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_EQ(cfg.error().message,
+            "t.yaml:4: turn.auth.secrets_file: set either turn.auth.secrets or "
+            "turn.auth.secrets_file, not both");
+}
+
+TEST(SecretFilesTest, ShortJwtSecretIsRefusedWithoutShowingIt) {
+  TempDir dir;
+  dir.Write("jwt.key", "tooshort-secret-value\n");
+  base::Result<Config> cfg = LoadConfigString("signal:\n  jwt:\n    secret_file: jwt.key\n",
+                                              "t.yaml", dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_TRUE(cfg.error().message.starts_with("t.yaml:3: signal.jwt.secret_file: the secret in"))
+      << cfg.error().message;
+  EXPECT_EQ(cfg.error().message.find("tooshort-secret-value"), std::string::npos);
+}
+
+TEST(SecretFilesTest, JwtSecretIsTheFirstLine) {
+  TempDir dir;
+  const std::string key(43, 'A');
+  dir.Write("jwt.key", key + "\r\nsecond line is ignored\n");
+  const Config cfg = MustLoad("signal: {jwt: {secret_file: jwt.key}}\n", dir.path().string());
+  EXPECT_EQ(cfg.signal.jwt.secret, key);
+}
+
+TEST(SecretFilesTest, MysqlPasswordReadOnlyForMysql) {
+  TempDir dir;
+  dir.Write("db.pass", "pa ss word\n");
+  const Config mysql = MustLoad("database:\n  driver: mysql\n  mysql: {password_file: db.pass}\n",
+                                dir.path().string());
+  EXPECT_EQ(mysql.database.mysql.password, "pa ss word");
+  EXPECT_EQ(mysql.database.mysql.password_file, (dir.path() / "db.pass").string());
+
+  // With sqlite the MySQL password is not needed, so a stale path is harmless.
+  const Config sqlite =
+      MustLoad("database:\n  mysql: {password_file: gone.pass}\n", dir.path().string());
+  EXPECT_EQ(sqlite.database.mysql.password, "");
+}
+
+TEST(SecretFilesTest, UnreadablePasswordFileNamesKey) {
+  TempDir dir;
+  base::Result<Config> cfg = LoadConfigString(
+      "database:\n  driver: mysql\n  mysql:\n    password_file: /nonexistent/db.pass\n", "t.yaml",
+      dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_EQ(cfg.error().message,
+            "t.yaml:4: database.mysql.password_file: cannot read \"/nonexistent/db.pass\": No "
+            "such file or directory");
+}
+
+TEST(SecretFilesTest, DirectoryIsNotASecretFile) {
+  TempDir dir;
+  base::Result<Config> cfg =
+      LoadConfigString("turn: {auth: {secrets_file: .}}\n", "t.yaml", dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_TRUE(cfg.error().message.ends_with("not a regular file")) << cfg.error().message;
+}
+
+TEST(SecretFilesTest, EmptyPasswordFileIsAnError) {
+  TempDir dir;
+  dir.Write("db.pass", "\nsecond\n");
+  base::Result<Config> cfg =
+      LoadConfigString("database: {driver: mysql, mysql: {password_file: db.pass}}\n", "t.yaml",
+                       dir.path().string());
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_TRUE(cfg.error().message.starts_with("t.yaml:1: database.mysql.password_file: "))
+      << cfg.error().message;
+}
+
+// DESIGN.md section 1: only config/ sees yaml-cpp, and only in .cc files, so
+// the option headers can be included anywhere.
+TEST(LayeringTest, NoHeaderIncludesYamlCpp) {
+  const std::filesystem::path dir = std::filesystem::path(TURNKEY_SOURCE_DIR) / "config";
+  int headers = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".h") {
+      continue;
+    }
+    ++headers;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str().find("yaml-cpp"), std::string::npos) << entry.path();
+    EXPECT_EQ(text.str().find("YAML::"), std::string::npos) << entry.path();
+  }
+  EXPECT_GE(headers, 5);
+}
+
+}  // namespace
+}  // namespace turnkey::config

@@ -1,0 +1,120 @@
+"""Starts the real turnkey binary on loopback for integration tests.
+
+Each test gets a fresh temporary directory with its own config, state and TLS
+certificate, and ports picked at run time. Nothing here talks to any address
+outside 127.0.0.0/8 and ::1.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import stun_client
+
+BINARY = os.environ.get("TURNKEY_BINARY", "build/turnkey")
+
+
+def free_port(both=True, family=socket.AF_INET, host="127.0.0.1"):
+    """A port free on `host` for TCP and (if both) UDP at the same time."""
+    for _ in range(100):
+        t = socket.socket(family, socket.SOCK_STREAM)
+        t.bind((host, 0))
+        port = t.getsockname()[1]
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if both:
+                u.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def make_cert(directory, name="cert"):
+    """A self-signed P-256 certificate for localhost; returns (cert, key) paths."""
+    cert = os.path.join(directory, name + ".pem")
+    key = os.path.join(directory, name + "-key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", cert],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+class Turnkey:
+    """A running turnkey process. Use as a context manager."""
+
+    def __init__(self, extra_yaml="", threads=2, tls=True, turn_yaml="", extra_listeners=()):
+        self.dir = tempfile.mkdtemp(prefix="turnkey-it-")
+        self.port = free_port()
+        self.tls_port = free_port(both=False)
+        self.cert, self.key = make_cert(self.dir)
+        listeners = [
+            f"    - {{transport: udp, address: 127.0.0.1, port: {self.port}}}",
+            f"    - {{transport: tcp, address: 127.0.0.1, port: {self.port}}}",
+        ]
+        if tls:
+            listeners.append(
+                f"    - {{transport: tls, address: 127.0.0.1, port: {self.tls_port}}}")
+        for transport, address, port in extra_listeners:
+            listeners.append(f"    - {{transport: {transport}, address: '{address}', port: {port}}}")
+        self.config_path = os.path.join(self.dir, "turnkey.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(
+                "realm: turnkey.test\n"
+                f"state_dir: {self.dir}\n"
+                "log: {level: debug, format: text}\n"
+                f"tls: {{certificate: {self.cert}, private_key: {self.key}}}\n"
+                "turn:\n"
+                f"  threads: {threads}\n"
+                "  listeners:\n" + "\n".join(listeners) + "\n"
+                "  relay: {addresses: [127.0.0.1]}\n" + turn_yaml +
+                "signal: {enabled: false}\n"
+                "metrics: {enabled: false}\n" + extra_yaml)
+        self.log_path = os.path.join(self.dir, "turnkey.log")
+        self.proc = None
+
+    def __enter__(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("turnkey exited early:\n" + self.read_log())
+            try:
+                stun_client.binding_udp("127.0.0.1", self.port, timeout=0.2)
+                return self
+            except (TimeoutError, OSError):
+                pass
+        self.stop()
+        raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "log"):
+            self.log.close()
+
+    def read_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""

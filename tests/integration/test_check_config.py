@@ -1,0 +1,66 @@
+"""`turnkey check-config` names the file, line and key of what is wrong."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def check(text):
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+        path = f.name
+    out = subprocess.run([harness.BINARY, "check-config", "--config", path],
+                         capture_output=True, text=True, timeout=20)
+    os.unlink(path)
+    return out.returncode, out.stdout + out.stderr, path
+
+
+class CheckConfigTest(unittest.TestCase):
+    def test_unknown_key(self):
+        rc, text, path = check("realm: x\nturn:\n  listners: []\n")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"{path}:3:", text)
+        self.assertIn("turn.listners", text)
+
+    def test_bad_duration(self):
+        rc, text, path = check("turn:\n  lifetimes:\n    permission: 5x\n")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"{path}:3:", text)
+        self.assertIn("turn.lifetimes.permission", text)
+
+    def test_duration_without_unit(self):
+        rc, text, path = check("signal:\n  ring_timeout: 30\n")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"{path}:2:", text)
+        self.assertIn("signal.ring_timeout", text)
+
+    def test_good_file_and_example(self):
+        rc, text, _ = check("realm: example.org\n")
+        self.assertEqual(rc, 0, text)
+        example = os.path.join(SOURCE_DIR, "config", "turnkey.example.yaml")
+        out = subprocess.run([harness.BINARY, "check-config", "--config", example],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def test_missing_file(self):
+        out = subprocess.run([harness.BINARY, "check-config", "--config", "/nonexistent/t.yaml"],
+                             capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("/nonexistent/t.yaml", out.stdout + out.stderr)
+
+    def test_version(self):
+        out = subprocess.run([harness.BINARY, "--version"], capture_output=True, text=True,
+                             timeout=20)
+        self.assertEqual(out.returncode, 0)
+        self.assertRegex(out.stdout, r"turnkey \d+\.\d+\.\d+")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

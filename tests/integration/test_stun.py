@@ -1,0 +1,197 @@
+"""STUN service integration tests: the real binary on loopback, real clients."""
+
+import os
+import random
+import re
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import stun_client  # noqa: E402
+
+SOFTWARE = 0x8022
+
+
+class StunServiceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Turnkey().__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_turnutils_stunclient_gets_mapped_address(self):
+        out = subprocess.run(
+            ["turnutils_stunclient", "-p", str(self.server.port), "127.0.0.1"],
+            capture_output=True, text=True, timeout=20)
+        text = out.stdout + out.stderr
+        self.assertEqual(out.returncode, 0, text)
+        # coturn's client prints the reflexive address it was told.
+        m = re.search(r"UDP reflexive addr: (\d+\.\d+\.\d+\.\d+):(\d+)", text)
+        self.assertIsNotNone(m, text)
+        self.assertEqual(m.group(1), "127.0.0.1")
+        self.assertNotEqual(int(m.group(2)), 0)
+
+    def test_udp_mapped_address_is_the_source(self):
+        for fingerprint in (True, False):
+            r = stun_client.binding_udp("127.0.0.1", self.server.port, fingerprint=fingerprint)
+            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
+            self.assertEqual(r["mapped"], r["local"])
+            # FINGERPRINT in the response exactly when the request had one.
+            self.assertEqual(stun_client.FINGERPRINT in r["attrs"], fingerprint)
+            self.assertNotIn(SOFTWARE, r["attrs"])
+
+    def test_many_sources_are_all_answered(self):
+        # Different source ports hash to different SO_REUSEPORT workers.
+        for _ in range(40):
+            r = stun_client.binding_udp("127.0.0.1", self.server.port)
+            self.assertEqual(r["mapped"], r["local"])
+
+    def test_tcp_binding(self):
+        results = stun_client.binding_stream("127.0.0.1", self.server.port, count=3)
+        for r in results:
+            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
+            self.assertEqual(r["mapped"], r["local"])
+
+    def test_tls_binding(self):
+        results = stun_client.binding_stream("127.0.0.1", self.server.tls_port, use_tls=True,
+                                             cafile=self.server.cert, count=2)
+        for r in results:
+            self.assertEqual(r["mapped"], r["local"])
+            self.assertIn(r["tls_version"], ("TLSv1.2", "TLSv1.3"))
+
+    def test_tls_1_1_is_refused(self):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        except (ValueError, AttributeError):
+            self.skipTest("this Python cannot offer TLS 1.1")
+        with socket.create_connection(("127.0.0.1", self.server.tls_port), timeout=3) as raw:
+            with self.assertRaises((ssl.SSLError, OSError)):
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(stun_client.build_binding()[1])
+                    s.recv(100)
+
+    def test_malformed_burst_gets_no_answer(self):
+        rnd = random.Random(5769)
+        txid = bytes(12)
+        good_txid, good = stun_client.build_binding()
+        packets = []
+        for i in range(3000):
+            kind = i % 10
+            if kind == 0:
+                p = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 60)))
+            elif kind == 1:  # cookie-less (RFC 3489 style) Binding
+                p = struct.pack("!HHI", 1, 0, 0x01020304) + txid
+            elif kind == 2:  # length past the end
+                p = struct.pack("!HHI", 1, 0x40, stun_client.MAGIC) + txid
+            elif kind == 3:  # 0xFFFF length attribute
+                p = struct.pack("!HHI", 1, 8, stun_client.MAGIC) + txid + struct.pack("!HH", 6, 0xFFFF) + b"abcd"
+            elif kind == 4:  # header length not a multiple of 4
+                p = struct.pack("!HHI", 1, 3, stun_client.MAGIC) + txid + b"abc"
+            elif kind == 5:  # a success response sent to the server
+                p = struct.pack("!HHI", 0x0101, 0, stun_client.MAGIC) + txid
+            elif kind == 6:  # truncated header
+                p = good[:rnd.randint(1, 19)]
+            elif kind == 7:  # bad FINGERPRINT
+                p = bytearray(good)
+                p[-1] ^= 0xFF
+                p = bytes(p)
+            elif kind == 8:  # first two bits not 00 (ChannelData with no channel bound)
+                p = struct.pack("!HH", 0x4000, 4) + b"data"
+            else:  # attribute truncated inside the message
+                p = struct.pack("!HHI", 1, 4, stun_client.MAGIC) + txid + struct.pack("!HH", 0x8022, 8)
+            packets.append(p)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("127.0.0.1", self.server.port))
+            for p in packets:
+                try:
+                    s.send(p)
+                except OSError:
+                    pass
+            s.settimeout(0.5)
+            with self.assertRaises(socket.timeout):
+                data = s.recv(2048)
+                self.fail(f"server answered a malformed packet: {data.hex()}")
+            s.send(good)
+            s.settimeout(3)
+            r = stun_client.parse_response(s.recv(2048), good_txid)
+            self.assertEqual(r["mapped"], s.getsockname()[:2])
+        # Not one log line per bad packet.
+        self.assertLess(self.server.read_log().count("\n"), 100)
+        self.assertIsNone(self.server.proc.poll())
+
+    def test_unknown_comprehension_required_attribute_gets_420(self):
+        attr = struct.pack("!HH", 0x7FFE, 4) + b"abcd"
+        txid, msg = stun_client.build_binding(extra_attrs=attr)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.connect(("127.0.0.1", self.server.port))
+            s.send(msg)
+            r = stun_client.parse_response(s.recv(2048), txid)
+        self.assertEqual(r["type"], 0x0111)  # Binding error response
+        code = r["attrs"][0x0009]
+        self.assertEqual(code[2] * 100 + code[3], 420)
+        self.assertEqual(r["attrs"][0x000A][:2], b"\x7f\xfe")
+
+    def run_probe(self, *args):
+        out = subprocess.run([harness.BINARY, "probe", *args],
+                             capture_output=True, text=True, timeout=20)
+        return out.returncode, out.stdout + out.stderr
+
+    def test_probe_udp_tcp_tls(self):
+        p = self.server.port
+        for uri in (f"stun://127.0.0.1:{p}", f"stun://127.0.0.1:{p}?transport=tcp"):
+            rc, text = self.run_probe(uri)
+            self.assertEqual(rc, 0, text)
+            self.assertRegex(text, r"mapped address\s*:?\s*127\.0\.0\.1:\d+")
+            self.assertRegex(text, r"rtt")
+        rc, text = self.run_probe("--ca", self.server.cert, f"stuns://localhost:{self.server.tls_port}")
+        self.assertEqual(rc, 0, text)
+        self.assertRegex(text, r"127\.0\.0\.1:\d+")
+        # Without --ca or --insecure the self-signed certificate is refused.
+        rc, text = self.run_probe(f"stuns://localhost:{self.server.tls_port}")
+        self.assertNotEqual(rc, 0, text)
+        self.assertIn("certificate", text.lower())
+
+    def test_probe_reports_a_dead_server(self):
+        port = harness.free_port()
+        rc, text = self.run_probe("--timeout", "1s", f"stun://127.0.0.1:{port}")
+        self.assertNotEqual(rc, 0, text)
+        self.assertIn("no answer", text.lower())
+
+
+class SoftwareAttributeTest(unittest.TestCase):
+    def test_software_only_when_configured(self):
+        with harness.Turnkey(tls=False, turn_yaml="  software: turnkey-test\n") as server:
+            r = stun_client.binding_udp("127.0.0.1", server.port)
+            self.assertEqual(r["attrs"].get(SOFTWARE, b"").rstrip(b"\0"), b"turnkey-test")
+
+
+class Ipv6Test(unittest.TestCase):
+    def test_ipv6_listener(self):
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback on this machine")
+        port = harness.free_port(family=socket.AF_INET6, host="::1")
+        server = harness.Turnkey(tls=False, extra_listeners=[("udp", "::1", port)])
+        with server:
+            r = stun_client.binding_udp("::1", port, family=socket.AF_INET6)
+            self.assertEqual(r["mapped"][0], "::1")
+            self.assertEqual(r["mapped"], r["local"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,64 @@
+// Helpers for the net/ tests: drive a loop until a condition holds (with a
+// deadline, never a sleep), a loop running on its own thread, and a
+// self-signed certificate generated with OpenSSL at test time.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "net/event_loop.h"
+
+namespace turnkey::net::testing {
+
+// Runs `loop` one iteration at a time until `done()` or `timeout` passed.
+// Returns done(). A deadline timer guarantees every iteration ends.
+bool RunUntil(EventLoop& loop, const std::function<bool()>& done,
+              std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// Creates a loop or fails the test.
+std::unique_ptr<EventLoop> MakeLoop();
+
+// Runs a loop on a background thread (for tests that block on a client).
+// Create sockets on the loop before Start(); the destructor stops and joins.
+class LoopThread {
+ public:
+  explicit LoopThread(EventLoop& loop) : loop_(loop) {}
+  ~LoopThread() { Join(); }
+  void Start() {
+    thread_ = std::thread([this] { loop_.Run(); });
+  }
+  void Join() {
+    if (thread_.joinable()) {
+      loop_.Stop();
+      thread_.join();
+    }
+  }
+
+ private:
+  EventLoop& loop_;
+  std::thread thread_;
+};
+
+// A temporary directory with cert.pem / key.pem for CN=localhost (EC P-256,
+// SAN DNS:localhost and IP:127.0.0.1), removed on destruction.
+class TestCertificate {
+ public:
+  // notAfter is now + `not_after_offset_seconds`.
+  explicit TestCertificate(long not_after_offset_seconds = 2 * 86400);
+  ~TestCertificate();
+  const std::string& cert_path() const { return cert_path_; }
+  const std::string& key_path() const { return key_path_; }
+  const std::string& dir() const { return dir_; }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string dir_;
+  std::string cert_path_;
+  std::string key_path_;
+  bool ok_ = false;
+};
+
+}  // namespace turnkey::net::testing

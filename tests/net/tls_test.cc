@@ -1,0 +1,288 @@
+// TLS listener, TlsContext policy and reload, and the TLS side of
+// BlockingClient, against certificates generated at test time.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <future>
+#include <string>
+
+#include "base/bytes.h"
+#include "net/blocking_client.h"
+#include "net/stream_listener.h"
+#include "net/tls_context.h"
+#include "tests/net/net_test_util.h"
+
+namespace turnkey::net {
+namespace {
+
+using namespace std::chrono_literals;
+using base::ByteView;
+using base::Bytes;
+using base::SocketAddress;
+using testing::LoopThread;
+using testing::MakeLoop;
+using testing::TestCertificate;
+
+std::shared_ptr<TlsContext> ServerContext(const TestCertificate& cert) {
+  auto context = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+  EXPECT_TRUE(context.has_value()) << context.error().message;
+  return context ? *context : nullptr;
+}
+
+// A line echo: consumes up to and including '\n' and writes the line back.
+size_t EchoLine(StreamConnection& connection, ByteView data) {
+  std::string_view text = base::AsString(data);
+  size_t end = text.find('\n');
+  if (end == std::string_view::npos) {
+    return 0;
+  }
+  connection.Write(data.first(end + 1));
+  return end + 1;
+}
+
+base::Result<size_t> LineLength(ByteView buffered) {
+  std::string_view text = base::AsString(buffered);
+  size_t end = text.find('\n');
+  return end == std::string_view::npos ? 0 : end + 1;
+}
+
+class TlsServer {
+ public:
+  explicit TlsServer(std::shared_ptr<TlsContext> context, StreamListenerOptions options = {}) {
+    loop_ = MakeLoop();
+    auto listener = StreamListener::Create(
+        *loop_, *SocketAddress::ParseIp("127.0.0.1", 0), options, std::move(context),
+        [this](StreamConnection& c) {
+          EXPECT_TRUE(c.is_tls());
+          c.SetCallbacks(EchoLine, [this](StreamConnection&, CloseReason reason) {
+            std::lock_guard lock(mutex_);
+            if (!reported_) {
+              reported_ = true;
+              first_close_.set_value(reason);
+            }
+          });
+        });
+    EXPECT_TRUE(listener.has_value()) << listener.error().message;
+    listener_ = std::move(*listener);
+    thread_ = std::make_unique<LoopThread>(*loop_);
+    thread_->Start();
+  }
+  ~TlsServer() { thread_->Join(); }
+
+  uint16_t port() const { return listener_->local_address().port(); }
+
+  // Swaps the context on the loop thread and waits until it is done.
+  void Swap(std::shared_ptr<TlsContext> context) {
+    std::promise<bool> done;
+    loop_->Post([&] { done.set_value(listener_->SetTlsContext(std::move(context)).has_value()); });
+    auto future = done.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(future.get());
+  }
+
+  CloseReason WaitFirstClose() {
+    auto future = first_close_.get_future();
+    EXPECT_EQ(future.wait_for(5s), std::future_status::ready);
+    return future.get();
+  }
+
+ private:
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<StreamListener> listener_;
+  std::unique_ptr<LoopThread> thread_;
+  std::mutex mutex_;
+  bool reported_ = false;
+  std::promise<CloseReason> first_close_;
+};
+
+BlockingClientOptions TlsOptions(const std::string& ca_file) {
+  BlockingClientOptions options;
+  options.transport = Transport::kTls;
+  options.verify_peer = true;
+  options.ca_file = ca_file;
+  return options;
+}
+
+void ExpectEcho(BlockingClient& client, const std::string& line) {
+  ASSERT_TRUE(client.Send(base::AsBytes(line + "\n"), 5s));
+  auto echo = client.ReceiveFrame(LineLength, 5s);
+  ASSERT_TRUE(echo.has_value()) << echo.error().message;
+  EXPECT_EQ(base::AsString(*echo), line + "\n");
+}
+
+// Handshakes with a plain OpenSSL client limited to [min, max]; returns the
+// negotiated "version cipher", or "" when the handshake failed.
+std::string RawHandshake(uint16_t port, int min_version, int max_version,
+                         const char* ciphers = nullptr) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, min_version);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  if (ciphers != nullptr) {
+    SSL_CTX_set_cipher_list(ctx, ciphers);
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_storage address;
+  socklen_t length = SocketAddress::ParseIp("127.0.0.1", port)->ToSockaddr(&address);
+  std::string result;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      result = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return result;
+}
+
+TEST(TlsContextTest, ServerContextExposesNotAfter) {
+  TestCertificate cert(5 * 86400);
+  ASSERT_TRUE(cert.ok());
+  auto context = ServerContext(cert);
+  ASSERT_TRUE(context);
+  const int64_t expected = static_cast<int64_t>(std::time(nullptr)) + 5 * 86400;
+  EXPECT_NEAR(static_cast<double>(context->not_after_unix()), static_cast<double>(expected), 120);
+  EXPECT_TRUE(context->is_server());
+}
+
+TEST(TlsContextTest, CreateServerFailsOnMissingFilesOrMismatchedKey) {
+  TestCertificate a;
+  TestCertificate b;
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto missing = TlsContext::CreateServer(a.dir() + "/nope.pem", a.key_path());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, base::ErrorCode::kInvalidArgument);
+  auto mismatched = TlsContext::CreateServer(a.cert_path(), b.key_path());
+  ASSERT_FALSE(mismatched.has_value());
+  EXPECT_NE(mismatched.error().message.find("mismatch"), std::string::npos)
+      << mismatched.error().message;
+}
+
+TEST(TlsContextTest, ListenerRefusesAClientContext) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto client = TlsContext::CreateClient(false);
+  ASSERT_TRUE(client.has_value());
+  auto listener = StreamListener::Create(*loop, *SocketAddress::ParseIp("127.0.0.1", 0), {},
+                                         *client, [](auto&) {});
+  EXPECT_FALSE(listener.has_value());
+}
+
+TEST(TlsListenerTest, EchoOverTls13WithVerifiedName) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  TlsServer server(ServerContext(cert));
+  auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  EXPECT_EQ((*client)->tls_version(), "TLSv1.3");
+  ExpectEcho(**client, "hello over tls");
+  ExpectEcho(**client, std::string(40000, 'z'));
+  client->reset();
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kPeerClosed);
+}
+
+TEST(TlsListenerTest, VerifiesAnIpAddressAgainstTheSan) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  TlsServer server(ServerContext(cert));
+  auto client = BlockingClient::Connect("127.0.0.1", server.port(), TlsOptions(cert.cert_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  ExpectEcho(**client, "by ip");
+}
+
+TEST(TlsListenerTest, WrongNameOrUnknownCaFailsVerification) {
+  TestCertificate cert;
+  TestCertificate other;
+  ASSERT_TRUE(cert.ok() && other.ok());
+  TlsServer server(ServerContext(cert));
+  auto options = TlsOptions(cert.cert_path());
+  options.server_name = "wrong.example.org";
+  auto wrong_name = BlockingClient::Connect("127.0.0.1", server.port(), options);
+  ASSERT_FALSE(wrong_name.has_value());
+  EXPECT_NE(wrong_name.error().message.find("certificate"), std::string::npos)
+      << wrong_name.error().message;
+  auto wrong_ca = BlockingClient::Connect("localhost", server.port(), TlsOptions(other.cert_path()));
+  EXPECT_FALSE(wrong_ca.has_value());
+  // Without verification the same server is reachable.
+  BlockingClientOptions unverified;
+  unverified.transport = Transport::kTls;
+  unverified.verify_peer = false;
+  auto client = BlockingClient::Connect("127.0.0.1", server.port(), unverified);
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  ExpectEcho(**client, "unverified");
+}
+
+TEST(TlsListenerTest, Tls12OnlyWithForwardSecretAead) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  TlsServer server(ServerContext(cert));
+  std::string negotiated = RawHandshake(server.port(), TLS1_2_VERSION, TLS1_2_VERSION);
+  ASSERT_FALSE(negotiated.empty());
+  EXPECT_EQ(negotiated.rfind("TLSv1.2 ECDHE-", 0), 0u) << negotiated;
+  EXPECT_TRUE(negotiated.find("GCM") != std::string::npos ||
+              negotiated.find("CHACHA20") != std::string::npos)
+      << negotiated;
+  // A TLS 1.2 client offering only CBC or non-forward-secret suites is refused.
+  EXPECT_EQ(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_2_VERSION,
+                         "AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA256"),
+            "");
+}
+
+TEST(TlsListenerTest, Tls11ClientIsRefused) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  TlsServer server(ServerContext(cert));
+  // SECLEVEL=0 so that our own client is willing to speak TLS 1.1: the
+  // refusal must come from the server.
+  EXPECT_EQ(RawHandshake(server.port(), TLS1_VERSION, TLS1_1_VERSION, "DEFAULT:@SECLEVEL=0"), "");
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kError);
+}
+
+TEST(TlsListenerTest, HandshakeIsBoundedByTheIdleTimeout) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.connection.idle_timeout = 100ms;
+  TlsServer server(ServerContext(cert), options);
+  // Plain TCP that never starts the handshake.
+  auto client = BlockingClient::Connect("127.0.0.1", server.port(),
+                                        BlockingClientOptions{.transport = Transport::kTcp});
+  ASSERT_TRUE(client.has_value());
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kIdleTimeout);
+}
+
+TEST(TlsListenerTest, SwappedContextServesNewConnectionsOldOnesKeepTheirs) {
+  TestCertificate old_cert;
+  TestCertificate new_cert;
+  ASSERT_TRUE(old_cert.ok() && new_cert.ok());
+  TlsServer server(ServerContext(old_cert));
+  auto before = BlockingClient::Connect("localhost", server.port(),
+                                        TlsOptions(old_cert.cert_path()));
+  ASSERT_TRUE(before.has_value()) << before.error().message;
+  ExpectEcho(**before, "before reload");
+
+  server.Swap(ServerContext(new_cert));
+
+  auto trusting_old = BlockingClient::Connect("localhost", server.port(),
+                                              TlsOptions(old_cert.cert_path()));
+  EXPECT_FALSE(trusting_old.has_value());
+  auto trusting_new = BlockingClient::Connect("localhost", server.port(),
+                                              TlsOptions(new_cert.cert_path()));
+  ASSERT_TRUE(trusting_new.has_value()) << trusting_new.error().message;
+  ExpectEcho(**trusting_new, "after reload");
+  ExpectEcho(**before, "established connection still works");
+}
+
+}  // namespace
+}  // namespace turnkey::net

@@ -1,0 +1,222 @@
+#include "net/udp_socket.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/net/net_test_util.h"
+
+namespace turnkey::net {
+namespace {
+
+using base::ByteView;
+using base::SocketAddress;
+using testing::MakeLoop;
+using testing::RunUntil;
+
+SocketAddress Loopback4() { return *SocketAddress::ParseIp("127.0.0.1", 0); }
+
+std::unique_ptr<UdpSocket> MakeSocket(EventLoop& loop, const SocketAddress& bind,
+                                      UdpSocket::BatchHandler handler,
+                                      UdpSocketOptions options = {}) {
+  auto socket = UdpSocket::Create(loop, bind, options, std::move(handler));
+  EXPECT_TRUE(socket.has_value()) << socket.error().message;
+  return socket ? std::move(*socket) : nullptr;
+}
+
+TEST(UdpSocketTest, BindToPortZeroReportsTheRealPort) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto socket = MakeSocket(*loop, Loopback4(), [](auto) {});
+  ASSERT_TRUE(socket);
+  EXPECT_NE(socket->local_address().port(), 0);
+  EXPECT_EQ(socket->local_address().IpString(), "127.0.0.1");
+}
+
+TEST(UdpSocketTest, RejectsBadOptions) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  UdpSocketOptions options;
+  options.batch_size = 0;
+  auto socket = UdpSocket::Create(*loop, Loopback4(), options, [](auto) {});
+  ASSERT_FALSE(socket.has_value());
+  EXPECT_EQ(socket.error().code, base::ErrorCode::kInvalidArgument);
+}
+
+// The server echoes every datagram with QueueSend (flushed after each read
+// batch); the client queues 100 numbered datagrams and checks that they all
+// come back, in order, and that they were read in batches.
+void EchoHundred(const SocketAddress& bind) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  UdpSocket* server_ptr = nullptr;
+  size_t server_batches = 0;
+  size_t largest_batch = 0;
+  auto server = MakeSocket(*loop, bind, [&](std::span<const Datagram> batch) {
+    ++server_batches;
+    largest_batch = std::max(largest_batch, batch.size());
+    for (const Datagram& d : batch) {
+      EXPECT_EQ(server_ptr->QueueSend(d.from, d.data), SendResult::kSent);
+    }
+  });
+  ASSERT_TRUE(server);
+  server_ptr = server.get();
+
+  std::vector<std::string> received;
+  auto client = MakeSocket(*loop, bind, [&](std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      EXPECT_EQ(d.from, server_ptr->local_address());
+      received.emplace_back(base::AsString(d.data));
+    }
+  });
+  ASSERT_TRUE(client);
+
+  constexpr int kCount = 100;
+  for (int i = 0; i < kCount; ++i) {
+    std::string payload = "datagram-" + std::to_string(i);
+    ASSERT_EQ(client->QueueSend(server->local_address(), base::AsBytes(payload)),
+              SendResult::kSent);
+  }
+  client->Flush();
+  ASSERT_TRUE(RunUntil(*loop, [&] { return received.size() == kCount; }));
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(received[i], "datagram-" + std::to_string(i));
+  }
+  EXPECT_GT(largest_batch, 1u);
+  EXPECT_LT(server_batches, static_cast<size_t>(kCount));
+  EXPECT_EQ(server->received_datagrams(), static_cast<uint64_t>(kCount));
+  EXPECT_EQ(server->sent_datagrams(), static_cast<uint64_t>(kCount));
+  EXPECT_EQ(client->sent_datagrams(), static_cast<uint64_t>(kCount));
+  EXPECT_EQ(client->dropped_sends(), 0u);
+  EXPECT_EQ(server->dropped_sends(), 0u);
+}
+
+TEST(UdpSocketTest, EchoesABatchOfHundredInOrderIpv4) { EchoHundred(Loopback4()); }
+
+TEST(UdpSocketTest, EchoesABatchOfHundredInOrderIpv6) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  if (!UdpSocket::Create(*loop, *SocketAddress::ParseIp("::1"), {}, [](auto) {})) {
+    GTEST_SKIP() << "no IPv6 loopback";
+  }
+  EchoHundred(*SocketAddress::ParseIp("::1"));
+}
+
+TEST(UdpSocketTest, QueuedSendsGoOutByTheEndOfTheIterationWithoutFlush) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  int received = 0;
+  auto server = MakeSocket(*loop, Loopback4(), [&](std::span<const Datagram> batch) {
+    received += static_cast<int>(batch.size());
+  });
+  auto client = MakeSocket(*loop, Loopback4(), [](auto) {});
+  ASSERT_TRUE(server && client);
+  client->QueueSend(server->local_address(), base::AsBytes("one"));
+  client->QueueSend(server->local_address(), base::AsBytes("two"));
+  EXPECT_TRUE(RunUntil(*loop, [&] { return received == 2; }));
+}
+
+TEST(UdpSocketTest, SendAndOversizedQueueSendKeepOrder) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<size_t> sizes;
+  UdpSocketOptions small;
+  small.max_datagram_bytes = 64;
+  auto server = MakeSocket(
+      *loop, Loopback4(),
+      [&](std::span<const Datagram> batch) {
+        for (const Datagram& d : batch) {
+          sizes.push_back(d.data.size());
+        }
+      },
+      UdpSocketOptions{});
+  auto client = MakeSocket(*loop, Loopback4(), [](auto) {}, small);
+  ASSERT_TRUE(server && client);
+  std::string big(500, 'x');
+  client->QueueSend(server->local_address(), base::AsBytes("a"));
+  EXPECT_EQ(client->QueueSend(server->local_address(), base::AsBytes(big)), SendResult::kSent);
+  EXPECT_EQ(client->Send(server->local_address(), base::AsBytes("bc")), SendResult::kSent);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return sizes.size() == 3; }));
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 500, 2}));
+}
+
+TEST(UdpSocketTest, TruncatedDatagramsAreDroppedAndCounted) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<std::string> received;
+  UdpSocketOptions small;
+  small.max_datagram_bytes = 64;
+  auto server = MakeSocket(
+      *loop, Loopback4(),
+      [&](std::span<const Datagram> batch) {
+        for (const Datagram& d : batch) {
+          received.emplace_back(base::AsString(d.data));
+        }
+      },
+      small);
+  auto client = MakeSocket(*loop, Loopback4(), [](auto) {});
+  ASSERT_TRUE(server && client);
+  client->Send(server->local_address(), base::AsBytes(std::string(100, 'x')));
+  client->Send(server->local_address(), base::AsBytes("fits"));
+  ASSERT_TRUE(RunUntil(*loop, [&] { return received.size() == 1; }));
+  EXPECT_EQ(received[0], "fits");
+  EXPECT_EQ(server->truncated_datagrams(), 1u);
+}
+
+TEST(UdpSocketTest, ReusePortLetsTwoSocketsShareAPort) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  UdpSocketOptions reuse;
+  reuse.reuse_port = true;
+  int received_a = 0;
+  int received_b = 0;
+  auto a = MakeSocket(
+      *loop, Loopback4(),
+      [&](std::span<const Datagram> batch) { received_a += static_cast<int>(batch.size()); },
+      reuse);
+  ASSERT_TRUE(a);
+  const SocketAddress shared = a->local_address();
+  auto b = MakeSocket(
+      *loop, shared,
+      [&](std::span<const Datagram> batch) { received_b += static_cast<int>(batch.size()); },
+      reuse);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->local_address(), shared);
+
+  // Without the option the port is taken.
+  auto c = UdpSocket::Create(*loop, shared, {}, [](auto) {});
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, base::ErrorCode::kAlreadyExists);
+
+  // Many source ports: the kernel spreads them over both sockets by hash;
+  // whichever gets them, none is lost.
+  constexpr int kClients = 32;
+  std::vector<std::unique_ptr<UdpSocket>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(MakeSocket(*loop, Loopback4(), [](auto) {}));
+    ASSERT_TRUE(clients.back());
+    clients.back()->Send(shared, base::AsBytes("hello"));
+  }
+  EXPECT_TRUE(RunUntil(*loop, [&] { return received_a + received_b == kClients; }));
+  EXPECT_GT(received_a, 0);
+  EXPECT_GT(received_b, 0);
+}
+
+TEST(UdpSocketTest, Ipv4DestinationFromIpv6OnlySocketIsAnError) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto v6 = UdpSocket::Create(*loop, *SocketAddress::ParseIp("::1"), {}, [](auto) {});
+  if (!v6) {
+    GTEST_SKIP() << "no IPv6 loopback";
+  }
+  auto v4 = MakeSocket(*loop, Loopback4(), [](auto) {});
+  ASSERT_TRUE(v4);
+  EXPECT_NE((*v6)->Send(v4->local_address(), base::AsBytes("x")), SendResult::kSent);
+  EXPECT_EQ(v4->Send(*SocketAddress::ParseIp("::1", 9), base::AsBytes("x")),
+            SendResult::kUnroutable);
+}
+
+}  // namespace
+}  // namespace turnkey::net
