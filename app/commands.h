@@ -2,6 +2,7 @@
 // and prints its own diagnostics (stderr for errors).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace turnkey::app {
@@ -23,5 +24,13 @@ struct ProbeArgs {
 // `turnkey probe URI`: a client self-test against any STUN server. Prints
 // what worked, the mapped address and the round-trip time; 0 on success.
 int RunProbe(const ProbeArgs& args);
+
+struct CredentialsArgs {
+  std::string user;         // the user id the credential is for (no ':')
+  int64_t ttl_seconds = 0;  // 0 = signal.ice_servers.credential_ttl
+};
+
+// `turnkey credentials --user ID [--ttl SECONDS]`: prints TURN REST JSON.
+int RunCredentials(const std::string& config_path, const CredentialsArgs& args);
 
 }  // namespace turnkey::app

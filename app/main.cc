@@ -31,6 +31,13 @@ int main(int argc, char** argv) {
   probe->add_option("--ca", probe_args.ca_file, "CA file to verify a TLS server with");
   probe->add_flag("--insecure", probe_args.insecure, "do not verify the TLS certificate");
 
+  turnkey::app::CredentialsArgs credentials_args;
+  CLI::App* credentials = cli.add_subcommand(
+      "credentials", "print TURN REST credentials (JSON) for a user, minted with the first secret");
+  credentials->add_option("--user,-u", credentials_args.user, "user id")->required();
+  credentials->add_option("--ttl", credentials_args.ttl_seconds,
+                          "lifetime in seconds (default: signal.ice_servers.credential_ttl)");
+
   CLI::App* version = cli.add_subcommand("version", "print the version");
 
   try {
@@ -45,6 +52,9 @@ int main(int argc, char** argv) {
   }
   if (*check) {
     return turnkey::app::RunCheckConfig(config_path);
+  }
+  if (*credentials) {
+    return turnkey::app::RunCredentials(config_path, credentials_args);
   }
   if (*probe) {
     return turnkey::app::RunProbe(probe_args);

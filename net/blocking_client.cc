@@ -1,5 +1,6 @@
 #include "net/blocking_client.h"
 
+#include <fmt/format.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -11,8 +12,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "net/tls_context.h"
 
@@ -103,8 +102,8 @@ base::Result<std::unique_ptr<BlockingClient>> BlockingClient::Connect(
 
   std::string last_error = "no address";
   for (const addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
+    ScopedFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd.valid()) {
       last_error = ErrnoMessage("socket", errno);
       continue;

@@ -119,9 +119,7 @@ void EventLoop::RunInLoop(std::function<void()> task) {
   }
 }
 
-bool EventLoop::IsInLoopThread() const {
-  return loop_thread_.load() == std::this_thread::get_id();
-}
+bool EventLoop::IsInLoopThread() const { return loop_thread_.load() == std::this_thread::get_id(); }
 
 void EventLoop::DeferDestroy(Deferred object) {
   deferred_.push_back(std::move(object));

@@ -1,13 +1,12 @@
 #include "net/socket_util.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace turnkey::net {
 
@@ -79,18 +78,17 @@ base::Result<ScopedFd> CreateBoundSocket(const base::SocketAddress& bind_address
     }
   }
   if (options.send_buffer_bytes > 0) {
-    if (auto s = SetIntOption(fd.get(), SOL_SOCKET, SO_SNDBUF, options.send_buffer_bytes,
-                              "SO_SNDBUF");
+    if (auto s =
+            SetIntOption(fd.get(), SOL_SOCKET, SO_SNDBUF, options.send_buffer_bytes, "SO_SNDBUF");
         !s) {
       return std::unexpected(s.error());
     }
   }
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&storage), len) != 0) {
     int err = errno;
-    return base::MakeError(err == EADDRINUSE ? base::ErrorCode::kAlreadyExists
-                                             : base::ErrorCode::kUnavailable,
-                           fmt::format("bind {}: {}", bind_address.ToString(),
-                                       std::strerror(err)));
+    return base::MakeError(
+        err == EADDRINUSE ? base::ErrorCode::kAlreadyExists : base::ErrorCode::kUnavailable,
+        fmt::format("bind {}: {}", bind_address.ToString(), std::strerror(err)));
   }
   return fd;
 }

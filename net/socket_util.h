@@ -1,6 +1,6 @@
-// Internal helpers shared by the socket classes of net/: an owning file
-// descriptor and socket creation with the options every listener needs.
-// Not part of the public API of net/ (other folders should not include it).
+// Helpers shared by the socket classes of net/: an owning file descriptor and
+// socket creation with the options every listener needs. Public headers of
+// net/ include it for ScopedFd; other folders have no reason to call it.
 #pragma once
 
 #include <sys/socket.h>
@@ -35,9 +35,9 @@ class ScopedFd {
 };
 
 struct BindOptions {
-  bool reuse_addr = false;  // SO_REUSEADDR (TCP listeners: rebind while TIME_WAIT lingers)
-  bool reuse_port = false;  // SO_REUSEPORT (one socket per worker on the same port)
-  bool v6_only = true;      // IPV6_V6ONLY for IPv6 sockets
+  bool reuse_addr = false;       // SO_REUSEADDR (TCP listeners: rebind while TIME_WAIT lingers)
+  bool reuse_port = false;       // SO_REUSEPORT (one socket per worker on the same port)
+  bool v6_only = true;           // IPV6_V6ONLY for IPv6 sockets
   int receive_buffer_bytes = 0;  // SO_RCVBUF; 0 keeps the kernel default
   int send_buffer_bytes = 0;     // SO_SNDBUF; 0 keeps the kernel default
 };

@@ -123,11 +123,10 @@ class StreamConnection {
   // Takes ownership of `bev` (created with BEV_OPT_CLOSE_ON_FREE). Returns
   // null only when out of memory. `on_finished` runs after the close
   // callback; the owner releases the connection there.
-  static std::unique_ptr<StreamConnection> Create(EventLoop& loop, bufferevent* bev, uint64_t id,
-                                                  std::shared_ptr<TlsContext> tls,
-                                                  const base::SocketAddress& peer,
-                                                  const StreamConnectionOptions& options,
-                                                  std::function<void(StreamConnection&)> on_finished);
+  static std::unique_ptr<StreamConnection> Create(
+      EventLoop& loop, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
+      const base::SocketAddress& peer, const StreamConnectionOptions& options,
+      std::function<void(StreamConnection&)> on_finished);
   StreamConnection(EventLoop& loop, bufferevent* bev, uint64_t id);
   void Start();
   void SetState(State next);

@@ -67,10 +67,9 @@ base::Result<std::unique_ptr<StreamListener>> StreamListener::Create(
   listener->local_address_ = *local;
   // Backlog 0: the socket is already listening. The listener owns the fd from
   // here on (LEV_OPT_CLOSE_ON_FREE).
-  evconnlistener* raw = evconnlistener_new(loop.base(), &StreamListener::OnAcceptEvent,
-                                           listener.get(),
-                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
-                                           fd->get());
+  evconnlistener* raw =
+      evconnlistener_new(loop.base(), &StreamListener::OnAcceptEvent, listener.get(),
+                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd->get());
   if (raw == nullptr) {
     return base::Unavailable("evconnlistener_new failed");
   }

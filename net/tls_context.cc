@@ -113,8 +113,8 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
     int ok = ca_file ? SSL_CTX_load_verify_locations(owner.ctx, ca_file->c_str(), nullptr)
                      : SSL_CTX_set_default_verify_paths(owner.ctx);
     if (ok != 1) {
-      return base::InvalidArgument(TlsErrorMessage(
-          ca_file ? ("load CA file " + *ca_file).c_str() : "load system CA store"));
+      return base::InvalidArgument(
+          TlsErrorMessage(ca_file ? ("load CA file " + *ca_file).c_str() : "load system CA store"));
     }
     SSL_CTX_set_verify(owner.ctx, SSL_VERIFY_PEER, nullptr);
   } else {

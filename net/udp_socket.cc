@@ -45,8 +45,7 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::Create(EventLoop& loop,
   socket->local_address_ = *local;
   socket->read_event_.reset(event_new(loop.base(), socket->fd_.get(), EV_READ | EV_PERSIST,
                                       &UdpSocket::OnReadableEvent, socket.get()));
-  socket->flush_event_.reset(
-      event_new(loop.base(), -1, 0, &UdpSocket::OnFlushEvent, socket.get()));
+  socket->flush_event_.reset(event_new(loop.base(), -1, 0, &UdpSocket::OnFlushEvent, socket.get()));
   if (!socket->read_event_ || !socket->flush_event_) {
     return base::Unavailable("event_new failed");
   }
@@ -110,8 +109,8 @@ void UdpSocket::OnReadable() noexcept {
       recv_headers_[i].msg_hdr.msg_iov = &recv_iovecs_[i];
       recv_headers_[i].msg_hdr.msg_iovlen = 1;
     }
-    int got = ::recvmmsg(fd_.get(), recv_headers_.data(), static_cast<unsigned>(n),
-                         MSG_DONTWAIT, nullptr);
+    int got = ::recvmmsg(fd_.get(), recv_headers_.data(), static_cast<unsigned>(n), MSG_DONTWAIT,
+                         nullptr);
     if (got < 0) {
       int err = errno;
       if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {

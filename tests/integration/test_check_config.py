@@ -62,5 +62,46 @@ class CheckConfigTest(unittest.TestCase):
         self.assertRegex(out.stdout, r"turnkey \d+\.\d+\.\d+")
 
 
+class CredentialsTest(unittest.TestCase):
+    def test_turn_rest_json(self):
+        import base64
+        import hashlib
+        import hmac
+        import json
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "secrets"), "w") as f:
+                f.write("# newest first\nnew-secret\nold-secret\n")
+            path = os.path.join(d, "t.yaml")
+            with open(path, "w") as f:
+                f.write("turn:\n  auth: {secrets_file: secrets}\n"
+                        "signal:\n  ice_servers:\n"
+                        "    urls: ['turn:127.0.0.1:3478?transport=udp']\n"
+                        "    credential_ttl: 1h\n")
+            out = subprocess.run([harness.BINARY, "credentials", "--config", path,
+                                  "--user", "alice"], capture_output=True, text=True, timeout=20)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            data = json.loads(out.stdout)
+            self.assertEqual(data["ttl"], 3600)
+            self.assertEqual(data["uris"], ["turn:127.0.0.1:3478?transport=udp"])
+            expiry, user = data["username"].split(":")
+            self.assertEqual(user, "alice")
+            self.assertAlmostEqual(int(expiry), time.time() + 3600, delta=30)
+            want = base64.b64encode(hmac.new(b"new-secret", data["username"].encode(),
+                                             hashlib.sha1).digest()).decode()
+            self.assertEqual(data["password"], want)
+
+    def test_no_secret_is_an_error(self):
+        rc, text, _ = check("realm: x\n")
+        self.assertEqual(rc, 0, text)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("realm: x\n")
+        out = subprocess.run([harness.BINARY, "credentials", "--config", f.name, "--user", "a"],
+                             capture_output=True, text=True, timeout=20)
+        os.unlink(f.name)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("secret", out.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

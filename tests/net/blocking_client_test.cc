@@ -52,8 +52,7 @@ TEST(BlockingClientTest, UdpReceiveTimesOutAtTheDeadline) {
   ASSERT_TRUE(loop);
   auto silent = UdpSocket::Create(*loop, *SocketAddress::ParseIp("127.0.0.1"), {}, [](auto) {});
   ASSERT_TRUE(silent.has_value());
-  auto client =
-      BlockingClient::Connect("127.0.0.1", (*silent)->local_address().port(), {});
+  auto client = BlockingClient::Connect("127.0.0.1", (*silent)->local_address().port(), {});
   ASSERT_TRUE(client.has_value());
   ASSERT_TRUE((*client)->Send(base::AsBytes("anyone?"), 1s));
   const auto start = std::chrono::steady_clock::now();
@@ -68,8 +67,8 @@ TEST(BlockingClientTest, TcpConnectToAClosedPortFails) {
   {
     auto loop = MakeLoop();
     ASSERT_TRUE(loop);
-    auto listener = StreamListener::Create(*loop, *SocketAddress::ParseIp("127.0.0.1"), {},
-                                           nullptr, [](auto&) {});
+    auto listener = StreamListener::Create(*loop, *SocketAddress::ParseIp("127.0.0.1"), {}, nullptr,
+                                           [](auto&) {});
     ASSERT_TRUE(listener.has_value());
     port = (*listener)->local_address().port();
   }
@@ -83,15 +82,15 @@ TEST(BlockingClientTest, TcpConnectToAClosedPortFails) {
 TEST(BlockingClientTest, ResolvesNamesAndFallsBackOverAddresses) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
-  auto listener = StreamListener::Create(
-      *loop, *SocketAddress::ParseIp("127.0.0.1"), {}, nullptr, [](StreamConnection& c) {
-        c.SetCallbacks(
-            [](StreamConnection& conn, ByteView data) {
-              conn.Write(data);
-              return data.size();
-            },
-            nullptr);
-      });
+  auto listener = StreamListener::Create(*loop, *SocketAddress::ParseIp("127.0.0.1"), {}, nullptr,
+                                         [](StreamConnection& c) {
+                                           c.SetCallbacks(
+                                               [](StreamConnection& conn, ByteView data) {
+                                                 conn.Write(data);
+                                                 return data.size();
+                                               },
+                                               nullptr);
+                                         });
   ASSERT_TRUE(listener.has_value());
   LoopThread thread(*loop);
   thread.Start();

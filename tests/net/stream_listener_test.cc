@@ -20,8 +20,8 @@ namespace turnkey::net {
 namespace {
 
 using namespace std::chrono_literals;
-using base::ByteView;
 using base::Bytes;
+using base::ByteView;
 using base::SocketAddress;
 using testing::LoopThread;
 using testing::MakeLoop;
@@ -79,9 +79,7 @@ void StartEchoServer(Server& server, StreamListenerOptions options = {},
               ++server.data_calls;
               return EchoOneFrame(conn, data);
             },
-            [&server](StreamConnection&, CloseReason reason) {
-              server.closed.set_value(reason);
-            });
+            [&server](StreamConnection&, CloseReason reason) { server.closed.set_value(reason); });
       });
   ASSERT_TRUE(listener.has_value()) << listener.error().message;
   server.listener = std::move(*listener);
@@ -211,16 +209,14 @@ TEST(StreamListenerTest, CloseFlushesQueuedOutputFirst) {
   ASSERT_TRUE(loop);
   constexpr size_t kSize = 512 * 1024;
   std::promise<CloseReason> closed;
-  auto listener = StreamListener::Create(
-      *loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
-        c.SetCallbacks(nullptr, [&](StreamConnection&, CloseReason reason) {
-          closed.set_value(reason);
-        });
-        EXPECT_TRUE(c.Write(Bytes(kSize, 0x5a)));
-        c.Close();
-        EXPECT_FALSE(c.is_open());
-        EXPECT_FALSE(c.Write(Bytes(1, 1)));
-      });
+  auto listener = StreamListener::Create(*loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
+    c.SetCallbacks(nullptr,
+                   [&](StreamConnection&, CloseReason reason) { closed.set_value(reason); });
+    EXPECT_TRUE(c.Write(Bytes(kSize, 0x5a)));
+    c.Close();
+    EXPECT_FALSE(c.is_open());
+    EXPECT_FALSE(c.Write(Bytes(1, 1)));
+  });
   ASSERT_TRUE(listener.has_value());
   LoopThread thread(*loop);
   thread.Start();
@@ -244,21 +240,20 @@ TEST(StreamListenerTest, AbortFromTheDataCallbackReportsCloseLater) {
   bool close_inside_data = false;
   int closes = 0;
   CloseReason reason = CloseReason::kError;
-  auto listener = StreamListener::Create(
-      *loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
-        c.SetCallbacks(
-            [&](StreamConnection& conn, ByteView data) {
-              in_data = true;
-              conn.Abort();
-              in_data = false;
-              return data.size();
-            },
-            [&](StreamConnection&, CloseReason r) {
-              close_inside_data = in_data;
-              ++closes;
-              reason = r;
-            });
-      });
+  auto listener = StreamListener::Create(*loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
+    c.SetCallbacks(
+        [&](StreamConnection& conn, ByteView data) {
+          in_data = true;
+          conn.Abort();
+          in_data = false;
+          return data.size();
+        },
+        [&](StreamConnection&, CloseReason r) {
+          close_inside_data = in_data;
+          ++closes;
+          reason = r;
+        });
+  });
   ASSERT_TRUE(listener.has_value());
   // A raw client socket, driven without blocking: connect and write once.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -276,27 +271,26 @@ TEST(StreamListenerTest, HandlerCanBeReplacedFromInsideTheDataCallback) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
   std::string seen;
-  auto listener = StreamListener::Create(
-      *loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
-        // First handler: takes a line "UPGRADE\n", then hands over.
-        c.SetCallbacks(
-            [&](StreamConnection& conn, ByteView data) -> size_t {
-              std::string_view text = base::AsString(data);
-              size_t end = text.find('\n');
-              if (end == std::string_view::npos) {
-                return 0;
-              }
-              seen += "[" + std::string(text.substr(0, end)) + "]";
-              conn.SetCallbacks(
-                  [&](StreamConnection&, ByteView rest) {
-                    seen += "<" + std::string(base::AsString(rest)) + ">";
-                    return rest.size();
-                  },
-                  nullptr);
-              return end + 1;
-            },
-            nullptr);
-      });
+  auto listener = StreamListener::Create(*loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
+    // First handler: takes a line "UPGRADE\n", then hands over.
+    c.SetCallbacks(
+        [&](StreamConnection& conn, ByteView data) -> size_t {
+          std::string_view text = base::AsString(data);
+          size_t end = text.find('\n');
+          if (end == std::string_view::npos) {
+            return 0;
+          }
+          seen += "[" + std::string(text.substr(0, end)) + "]";
+          conn.SetCallbacks(
+              [&](StreamConnection&, ByteView rest) {
+                seen += "<" + std::string(base::AsString(rest)) + ">";
+                return rest.size();
+              },
+              nullptr);
+          return end + 1;
+        },
+        nullptr);
+  });
   ASSERT_TRUE(listener.has_value());
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_storage address;
@@ -333,10 +327,9 @@ TEST(StreamListenerTest, DestroyingTheListenerFreesOpenConnections) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
   int closes = 0;
-  auto listener = StreamListener::Create(
-      *loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
-        c.SetCallbacks(nullptr, [&](StreamConnection&, CloseReason) { ++closes; });
-      });
+  auto listener = StreamListener::Create(*loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
+    c.SetCallbacks(nullptr, [&](StreamConnection&, CloseReason) { ++closes; });
+  });
   ASSERT_TRUE(listener.has_value());
   int fds[3];
   sockaddr_storage address;

@@ -21,8 +21,8 @@ namespace turnkey::net {
 namespace {
 
 using namespace std::chrono_literals;
-using base::ByteView;
 using base::Bytes;
+using base::ByteView;
 using base::SocketAddress;
 using testing::LoopThread;
 using testing::MakeLoop;
@@ -212,7 +212,8 @@ TEST(TlsListenerTest, WrongNameOrUnknownCaFailsVerification) {
   ASSERT_FALSE(wrong_name.has_value());
   EXPECT_NE(wrong_name.error().message.find("certificate"), std::string::npos)
       << wrong_name.error().message;
-  auto wrong_ca = BlockingClient::Connect("localhost", server.port(), TlsOptions(other.cert_path()));
+  auto wrong_ca =
+      BlockingClient::Connect("localhost", server.port(), TlsOptions(other.cert_path()));
   EXPECT_FALSE(wrong_ca.has_value());
   // Without verification the same server is reachable.
   BlockingClientOptions unverified;
@@ -267,18 +268,18 @@ TEST(TlsListenerTest, SwappedContextServesNewConnectionsOldOnesKeepTheirs) {
   TestCertificate new_cert;
   ASSERT_TRUE(old_cert.ok() && new_cert.ok());
   TlsServer server(ServerContext(old_cert));
-  auto before = BlockingClient::Connect("localhost", server.port(),
-                                        TlsOptions(old_cert.cert_path()));
+  auto before =
+      BlockingClient::Connect("localhost", server.port(), TlsOptions(old_cert.cert_path()));
   ASSERT_TRUE(before.has_value()) << before.error().message;
   ExpectEcho(**before, "before reload");
 
   server.Swap(ServerContext(new_cert));
 
-  auto trusting_old = BlockingClient::Connect("localhost", server.port(),
-                                              TlsOptions(old_cert.cert_path()));
+  auto trusting_old =
+      BlockingClient::Connect("localhost", server.port(), TlsOptions(old_cert.cert_path()));
   EXPECT_FALSE(trusting_old.has_value());
-  auto trusting_new = BlockingClient::Connect("localhost", server.port(),
-                                              TlsOptions(new_cert.cert_path()));
+  auto trusting_new =
+      BlockingClient::Connect("localhost", server.port(), TlsOptions(new_cert.cert_path()));
   ASSERT_TRUE(trusting_new.has_value()) << trusting_new.error().message;
   ExpectEcho(**trusting_new, "after reload");
   ExpectEcho(**before, "established connection still works");

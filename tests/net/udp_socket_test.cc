@@ -132,7 +132,8 @@ TEST(UdpSocketTest, SendAndOversizedQueueSendKeepOrder) {
         }
       },
       UdpSocketOptions{});
-  auto client = MakeSocket(*loop, Loopback4(), [](auto) {}, small);
+  auto client = MakeSocket(
+      *loop, Loopback4(), [](auto) {}, small);
   ASSERT_TRUE(server && client);
   std::string big(500, 'x');
   client->QueueSend(server->local_address(), base::AsBytes("a"));

@@ -1,0 +1,47 @@
+// `turnkey credentials`: mints TURN REST credentials for a user with the
+// first configured secret and prints the TURN REST API JSON response
+// (username, password, ttl, uris), the same thing the signaling side hands
+// out at login.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "app/commands.h"
+#include "auth/turn_rest.h"
+#include "base/clock.h"
+#include "config/loader.h"
+
+namespace turnkey::app {
+
+int RunCredentials(const std::string& config_path, const CredentialsArgs& args) {
+  auto config = config::LoadConfigFile(config_path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return 1;
+  }
+  if (config->turn.auth.secrets.empty()) {
+    std::fprintf(stderr,
+                 "%s: turn.auth: no TURN REST secret configured (set turn.auth.secrets or "
+                 "turn.auth.secrets_file)\n",
+                 config_path.c_str());
+    return 1;
+  }
+  if (args.user.empty() || args.user.find(':') != std::string::npos) {
+    std::fprintf(stderr, "turnkey credentials: --user must be non-empty and without ':'\n");
+    return 2;
+  }
+  int64_t ttl = args.ttl_seconds > 0 ? args.ttl_seconds
+                                     : config->signal.ice_servers.credential_ttl.count();
+  auth::TurnRestCredential credential = auth::MintTurnRestCredential(
+      config->turn.auth.secrets.front(), args.user, base::SystemClock::Instance().UnixSeconds(),
+      ttl);
+  nlohmann::ordered_json out;
+  out["username"] = credential.username;
+  out["password"] = credential.password;
+  out["ttl"] = ttl;
+  out["uris"] = config->signal.ice_servers.urls;
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace turnkey::app
