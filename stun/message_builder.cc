@@ -197,6 +197,12 @@ void MessageBuilder::AddPasswordAlgorithms(std::span<const PasswordAlgorithm> al
 }
 
 void MessageBuilder::AddErrorCode(uint16_t code, std::string_view reason) {
+  // RFC 8489 s14.8: 21 reserved zero bits, class (hundreds), number (rest).
+  AddCodeAttribute(AttributeType::kErrorCode, 0, code, reason);
+}
+
+void MessageBuilder::AddCodeAttribute(AttributeType type, uint8_t first_byte, uint16_t code,
+                                      std::string_view reason) {
   if (!IsErrorCode(code)) {
     Fail(BuildError::kBadValue);
     return;
@@ -209,13 +215,13 @@ void MessageBuilder::AddErrorCode(uint16_t code, std::string_view reason) {
     return;
   }
   const size_t n = 4 + reason.size();
-  if (!Begin(static_cast<uint16_t>(AttributeType::kErrorCode), n)) {
+  if (!Begin(static_cast<uint16_t>(type), n)) {
     return;
   }
-  // RFC 8489 s14.8: 21 reserved zero bits, class (hundreds), number (rest).
-  AppendBe16(out_, static_cast<uint16_t>(AttributeType::kErrorCode));
+  AppendBe16(out_, static_cast<uint16_t>(type));
   AppendBe16(out_, static_cast<uint16_t>(n));
-  AppendBe16(out_, 0);
+  out_.push_back(first_byte);
+  out_.push_back(0);
   out_.push_back(static_cast<uint8_t>(code / 100));
   out_.push_back(static_cast<uint8_t>(code % 100));
   out_.insert(out_.end(), reason.begin(), reason.end());
@@ -262,30 +268,8 @@ void MessageBuilder::AddAdditionalAddressFamily(AddressFamily family) {
 
 void MessageBuilder::AddAddressErrorCode(AddressFamily family, uint16_t code,
                                          std::string_view reason) {
-  if (!IsErrorCode(code)) {
-    Fail(BuildError::kBadValue);
-    return;
-  }
-  if (reason.empty()) {
-    reason = DefaultReasonPhrase(code);
-  }
-  if (reason.size() > kMaxTextSize) {
-    Fail(BuildError::kTooLong);
-    return;
-  }
-  const size_t n = 4 + reason.size();
-  if (!Begin(static_cast<uint16_t>(AttributeType::kAddressErrorCode), n)) {
-    return;
-  }
   // RFC 8656 s18.12: family, 13 reserved bits, class, number, reason.
-  AppendBe16(out_, static_cast<uint16_t>(AttributeType::kAddressErrorCode));
-  AppendBe16(out_, static_cast<uint16_t>(n));
-  out_.push_back(static_cast<uint8_t>(family));
-  out_.push_back(0);
-  out_.push_back(static_cast<uint8_t>(code / 100));
-  out_.push_back(static_cast<uint8_t>(code % 100));
-  out_.insert(out_.end(), reason.begin(), reason.end());
-  Finish(n);
+  AddCodeAttribute(AttributeType::kAddressErrorCode, static_cast<uint8_t>(family), code, reason);
 }
 
 void MessageBuilder::AddChannelNumber(uint16_t channel) {

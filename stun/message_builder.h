@@ -155,6 +155,10 @@ class MessageBuilder {
   }
   void SetLength(size_t body_length);
   void AddFamilyAttribute(AttributeType type, AddressFamily family);
+  // ERROR-CODE and ADDRESS-ERROR-CODE share a layout: one leading byte (0 or
+  // the family), a reserved byte, class, number, then the reason phrase.
+  void AddCodeAttribute(AttributeType type, uint8_t first_byte, uint16_t code,
+                        std::string_view reason);
   void AddAddressImpl(AttributeType type, const base::SocketAddress& addr, bool xor_mask);
 
   base::Bytes& out_;
