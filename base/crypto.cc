@@ -160,6 +160,14 @@ std::string RandomHex(size_t n) {
   return HexEncode(b);
 }
 
+uint64_t RandomUint64() {
+  std::array<uint8_t, 8> b{};
+  if (!RandomBytes(b)) {
+    std::abort();
+  }
+  return LoadBe64(b.data());
+}
+
 std::string Base64Encode(ByteView data) { return Encode64(data, kB64, true); }
 std::optional<Bytes> Base64Decode(std::string_view text) { return Decode64(text, false); }
 std::string Base64UrlEncode(ByteView data) { return Encode64(data, kB64Url, false); }

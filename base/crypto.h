@@ -36,6 +36,8 @@ bool ConstantTimeEqual(ByteView a, ByteView b);
 [[nodiscard]] bool RandomBytes(MutableByteView out);
 // `n` random bytes as lower-case hex (2n characters); aborts if the RNG fails.
 std::string RandomHex(size_t n);
+// A uniformly random 64-bit value; aborts if the RNG fails, like RandomHex.
+uint64_t RandomUint64();
 
 // Standard base64 with '=' padding (RFC 4648 section 4).
 std::string Base64Encode(ByteView data);

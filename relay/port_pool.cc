@@ -90,12 +90,6 @@ PortPool::PortPool(PortRange range)
       deadline_(range.size()),
       next_(range.size(), kNil),
       prev_(range.size(), kNil) {
-  std::array<uint8_t, 8> seed{};
-  if (!base::RandomBytes(seed)) {
-    // Only the fallback generator's start; see Random64().
-    seed = {};
-  }
-  fallback_rng_state_ = base::LoadBe64(seed.data()) ^ reinterpret_cast<uintptr_t>(this);
   for (uint32_t slot = 0; slot < range.size(); ++slot) {
     free_.Insert(slot);
     if (PortAt(slot) % 2 == 0) {
@@ -107,22 +101,9 @@ PortPool::PortPool(PortRange range)
   }
 }
 
-uint64_t PortPool::Random64() {
-  std::array<uint8_t, 8> bytes{};
-  if (base::RandomBytes(bytes)) {
-    return base::LoadBe64(bytes.data());
-  }
-  // The CSPRNG failing is not a reason to stop relaying; fall back to
-  // splitmix64 so ports stay spread out, if less unpredictable.
-  uint64_t z = (fallback_rng_state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 uint32_t PortPool::PickRandom(const IndexSet& set) {
   // The modulo bias is below 2^-47 for a set of at most 2^16 entries.
-  return set.at(static_cast<size_t>(Random64() % set.size()));
+  return set.at(static_cast<size_t>(base::RandomUint64() % set.size()));
 }
 
 void PortPool::UpdatePair(uint32_t slot) {
@@ -209,7 +190,7 @@ std::optional<EvenPortGrant> PortPool::AcquireEven(bool reserve_next, base::Mono
   // client knows that port anyway (relayed port + 1). Guessing the random
   // part takes 2^47 authenticated Allocate requests on average.
   const uint16_t odd_port = PortAt(odd);
-  token_[odd] = (Random64() << 16) | odd_port;
+  token_[odd] = (base::RandomUint64() << 16) | odd_port;
   deadline_[odd] = now + kReservationLifetime;
 
   // Append in deadline order. With a monotonic `now` that is the tail, so

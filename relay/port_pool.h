@@ -142,8 +142,7 @@ class PortPool {
   void SetState(uint32_t slot, State state);
   // Recomputes whether the pair holding `slot` (even port, odd port) is free.
   void UpdatePair(uint32_t slot);
-  uint32_t PickRandom(const IndexSet& set);
-  uint64_t Random64();
+  static uint32_t PickRandom(const IndexSet& set);
 
   PortRange range_;
   std::vector<State> state_;
@@ -160,8 +159,6 @@ class PortPool {
   uint32_t head_ = kNil;
   uint32_t tail_ = kNil;
   size_t reserved_count_ = 0;
-
-  uint64_t fallback_rng_state_ = 0;
 };
 
 }  // namespace turnkey::relay

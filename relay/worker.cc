@@ -44,7 +44,7 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
     auto socket = net::UdpSocket::Create(
         *loop_, spec.address, udp_options, [this, slot](std::span<const net::Datagram> batch) {
           const base::MonoTime now = base::SystemClock::Instance().Now();
-          FiveTuple tuple{ClientTransport::kUdp, {}, udp_[slot].socket->local_address()};
+          FiveTuple tuple{ClientTransport::kUdp, {}, udp_[slot]->local_address()};
           for (const net::Datagram& d : batch) {
             tuple.client = d.from;
             server_.OnClientMessage(now, tuple, d.data);
@@ -54,7 +54,7 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
       return base::Unavailable(where + ": " + socket.error().message);
     }
     local_addresses_.push_back((*socket)->local_address());
-    udp_.push_back(UdpListener{std::move(*socket)});
+    udp_.push_back(std::move(*socket));
     return base::Ok();
   }
 
@@ -114,9 +114,9 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
 
 void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
   if (to.transport == ClientTransport::kUdp) {
-    for (UdpListener& udp : udp_) {
-      if (udp.socket->local_address() == to.server) {
-        udp.socket->QueueSend(to.client, bytes);
+    for (auto& udp : udp_) {
+      if (udp->local_address() == to.server) {
+        udp->QueueSend(to.client, bytes);
         return;
       }
     }

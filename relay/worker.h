@@ -80,9 +80,6 @@ class Worker final : private ClientSink {
   struct StreamKeyHash {
     size_t operator()(const StreamKey& k) const { return k.client.Hash() * 31 + k.server.Hash(); }
   };
-  struct UdpListener {
-    std::unique_ptr<net::UdpSocket> socket;
-  };
   struct StreamListenerEntry {
     ClientTransport transport;
     std::unique_ptr<net::StreamListener> listener;
@@ -99,7 +96,7 @@ class Worker final : private ClientSink {
   std::unique_ptr<net::EventLoop> loop_;
   WorkerOptions options_;
   TurnServer server_;
-  std::vector<UdpListener> udp_;
+  std::vector<std::unique_ptr<net::UdpSocket>> udp_;
   std::vector<StreamListenerEntry> streams_;
   std::vector<base::SocketAddress> local_addresses_;
   std::unordered_map<StreamKey, net::StreamConnection*, StreamKeyHash> connections_;

@@ -52,7 +52,7 @@ def make_cert(directory, name="cert"):
 class Turnkey:
     """A running turnkey process. Use as a context manager."""
 
-    def __init__(self, extra_yaml="", threads=2, tls=True, turn_yaml="", extra_listeners=()):
+    def __init__(self, threads=2, tls=True, turn_yaml="", extra_listeners=()):
         self.dir = tempfile.mkdtemp(prefix="turnkey-it-")
         self.port = free_port()
         self.tls_port = free_port(both=False)
@@ -78,7 +78,7 @@ class Turnkey:
                 "  listeners:\n" + "\n".join(listeners) + "\n"
                 "  relay: {addresses: [127.0.0.1]}\n" + turn_yaml +
                 "signal: {enabled: false}\n"
-                "metrics: {enabled: false}\n" + extra_yaml)
+                "metrics: {enabled: false}\n")
         self.log_path = os.path.join(self.dir, "turnkey.log")
         self.proc = None
 

@@ -12,14 +12,20 @@ import harness  # noqa: E402
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def run(*args):
+    out = subprocess.run([harness.BINARY, *args], capture_output=True, text=True, timeout=20)
+    return out.returncode, out.stdout + out.stderr
+
+
 def check(text):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(text)
         path = f.name
-    out = subprocess.run([harness.BINARY, "check-config", "--config", path],
-                         capture_output=True, text=True, timeout=20)
-    os.unlink(path)
-    return out.returncode, out.stdout + out.stderr, path
+    try:
+        rc, output = run("check-config", "--config", path)
+    finally:
+        os.unlink(path)
+    return rc, output, path
 
 
 class CheckConfigTest(unittest.TestCase):
@@ -45,21 +51,18 @@ class CheckConfigTest(unittest.TestCase):
         rc, text, _ = check("realm: example.org\n")
         self.assertEqual(rc, 0, text)
         example = os.path.join(SOURCE_DIR, "config", "turnkey.example.yaml")
-        out = subprocess.run([harness.BINARY, "check-config", "--config", example],
-                             capture_output=True, text=True, timeout=20)
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        rc, text = run("check-config", "--config", example)
+        self.assertEqual(rc, 0, text)
 
     def test_missing_file(self):
-        out = subprocess.run([harness.BINARY, "check-config", "--config", "/nonexistent/t.yaml"],
-                             capture_output=True, text=True, timeout=20)
-        self.assertNotEqual(out.returncode, 0)
-        self.assertIn("/nonexistent/t.yaml", out.stdout + out.stderr)
+        rc, text = run("check-config", "--config", "/nonexistent/t.yaml")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("/nonexistent/t.yaml", text)
 
     def test_version(self):
-        out = subprocess.run([harness.BINARY, "--version"], capture_output=True, text=True,
-                             timeout=20)
-        self.assertEqual(out.returncode, 0)
-        self.assertRegex(out.stdout, r"turnkey \d+\.\d+\.\d+")
+        rc, text = run("--version")
+        self.assertEqual(rc, 0)
+        self.assertRegex(text, r"turnkey \d+\.\d+\.\d+")
 
 
 class CredentialsTest(unittest.TestCase):
@@ -81,7 +84,7 @@ class CredentialsTest(unittest.TestCase):
             out = subprocess.run([harness.BINARY, "credentials", "--config", path,
                                   "--user", "alice"], capture_output=True, text=True, timeout=20)
             self.assertEqual(out.returncode, 0, out.stderr)
-            data = json.loads(out.stdout)
+            data = json.loads(out.stdout)  # stdout alone must be the JSON
             self.assertEqual(data["ttl"], 3600)
             self.assertEqual(data["uris"], ["turn:127.0.0.1:3478?transport=udp"])
             expiry, user = data["username"].split(":")
@@ -92,15 +95,13 @@ class CredentialsTest(unittest.TestCase):
             self.assertEqual(data["password"], want)
 
     def test_no_secret_is_an_error(self):
-        rc, text, _ = check("realm: x\n")
-        self.assertEqual(rc, 0, text)
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write("realm: x\n")
-        out = subprocess.run([harness.BINARY, "credentials", "--config", f.name, "--user", "a"],
-                             capture_output=True, text=True, timeout=20)
-        os.unlink(f.name)
-        self.assertNotEqual(out.returncode, 0)
-        self.assertIn("secret", out.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.yaml")
+            with open(path, "w") as f:
+                f.write("realm: x\n")
+            rc, text = run("credentials", "--config", path, "--user", "a")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("secret", text)
 
 
 if __name__ == "__main__":
