@@ -16,7 +16,11 @@ build_pkgs=(
 test_pkgs=(
   coturn            # turnutils_stunclient / turnutils_uclient: clients nobody here wrote
   clang-19 libclang-rt-19-dev   # libFuzzer (clang 14's libstdc++ lacks std::expected)
-  python3 procps iproute2
+  python3 procps iproute2 curl
+  mariadb-server mariadb-client   # MySQL store tests run against a real server on loopback
+  nodejs            # with npm: socket.io-client and playwright-core for the client tests
+  chromium          # headless browser for the WebRTC call test
+  systemd           # systemd-analyze verify of the unit files
 )
 
 pkgs=("${build_pkgs[@]}")
