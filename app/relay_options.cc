@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <thread>
 
+#include "net/interfaces.h"
+
 namespace turnkey::app {
 
 namespace {
+
 relay::ClientTransport ToClientTransport(config::Transport t) {
   switch (t) {
     case config::Transport::kUdp: return relay::ClientTransport::kUdp;
@@ -14,24 +17,164 @@ relay::ClientTransport ToClientTransport(config::Transport t) {
   }
   return relay::ClientTransport::kUdp;
 }
+
+bool IsLoopback(const base::SocketAddress& a) {
+  if (a.is_v4()) {
+    return a.bytes()[0] == 127;
+  }
+  static const auto kLoopback6 = *base::SocketAddress::ParseIp("::1");
+  base::SocketAddress ip = a;
+  ip.set_port(0);
+  return ip == kLoopback6;
+}
+
+bool IsLinkLocal(const base::SocketAddress& a) {
+  if (a.is_v4()) {
+    return a.bytes()[0] == 169 && a.bytes()[1] == 254;
+  }
+  return a.bytes()[0] == 0xfe && (a.bytes()[1] & 0xc0) == 0x80;
+}
+
+bool SameFamily(const base::SocketAddress& a, int family_index) {
+  return family_index == 0 ? a.is_v4() : a.is_v6();
+}
+
+void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
+  a.set_port(0);
+  if (std::find(list.begin(), list.end(), a) == list.end()) {
+    list.push_back(a);
+  }
+}
+
 }  // namespace
 
-relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config) {
+RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
+  RelayAddressPlan plan;
+  const std::vector<base::SocketAddress> interfaces = net::InterfaceAddresses();
+  bool any_wildcard = false;
+
+  for (const base::SocketAddress& bind : config.turn.relay.addresses) {
+    const int f = bind.is_v6() ? 1 : 0;
+    const char* family_name = f == 0 ? "IPv4" : "IPv6";
+    if (!net::CanBindUdp(bind)) {
+      plan.warnings.push_back(std::string("turn: no ") + family_name +
+                              " relay: cannot bind " + bind.IpString() + " on this host");
+      continue;
+    }
+    relay::RelayAddress address;
+    address.bind = bind;
+    address.bind.set_port(0);
+    std::optional<base::SocketAddress> advertised;
+    for (const base::SocketAddress& external : config.turn.relay.external_addresses) {
+      if (SameFamily(external, f)) {
+        advertised = external;
+      }
+    }
+    if (!advertised && !bind.IsUnspecified()) {
+      advertised = bind;
+    }
+    if (!advertised) {
+      any_wildcard = true;
+      // A wildcard bind advertises the host's first routable address of the
+      // family; loopback only when nothing else exists (a laptop offline).
+      for (const base::SocketAddress& a : interfaces) {
+        if (SameFamily(a, f) && !IsLoopback(a) && !IsLinkLocal(a)) {
+          advertised = a;
+          break;
+        }
+      }
+      if (!advertised) {
+        for (const base::SocketAddress& a : interfaces) {
+          if (SameFamily(a, f) && IsLoopback(a)) {
+            advertised = a;
+            break;
+          }
+        }
+      }
+      if (!advertised) {
+        plan.warnings.push_back(std::string("turn: no ") + family_name +
+                                " relay: no interface address to advertise");
+        continue;
+      }
+      plan.warnings.push_back(std::string("turn: ") + family_name + " relay binds " +
+                              bind.IpString() + " and advertises " + advertised->IpString() +
+                              " (set turn.relay.external_addresses to choose)");
+    }
+    address.advertised = *advertised;
+    address.advertised.set_port(0);
+    plan.relay[f] = address;
+    AddUnique(plan.own_addresses, address.bind);
+    AddUnique(plan.own_addresses, address.advertised);
+  }
+  for (const config::ListenerOptions& l : config.turn.listeners) {
+    if (l.address.IsUnspecified()) {
+      any_wildcard = true;
+    } else {
+      AddUnique(plan.own_addresses, l.address);
+    }
+  }
+  if (any_wildcard) {
+    for (const base::SocketAddress& a : interfaces) {
+      AddUnique(plan.own_addresses, a);
+    }
+  }
+  // Unspecified addresses are denied by the built-in list anyway; keep the
+  // own list to real ones.
+  std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
+
+  for (const base::Cidr& allow : config.turn.peers.allow) {
+    if (CidrContains(allow, *base::SocketAddress::ParseIp("127.0.0.1")) ||
+        CidrContains(allow, *base::SocketAddress::ParseIp("::1"))) {
+      plan.warnings.push_back("turn: peers.allow lets clients relay to loopback (" +
+                              base::CidrToString(allow) +
+                              "); only do this on a test machine");
+    }
+  }
+  return plan;
+}
+
+relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
+                                               const RelayAddressPlan& plan) {
   relay::TurnServerOptions options;
-  options.software = config.turn.software;
+  const config::TurnOptions& turn = config.turn;
+  options.software = turn.software;
+  options.auth.realm = config.realm;
+  options.auth.secrets = turn.auth.secrets;
+  for (const config::StaticUser& user : turn.auth.static_users) {
+    options.auth.static_users.push_back(relay::StaticUserKey{user.name, user.key});
+  }
+  options.allocation_default = turn.lifetimes.allocation_default;
+  options.allocation_max = turn.lifetimes.allocation_max;
+  options.permission_lifetime = turn.lifetimes.permission;
+  options.channel_lifetime = turn.lifetimes.channel;
+  options.allocations_per_user = turn.quotas.allocations_per_user;
+  options.allocations_total = turn.quotas.allocations_total;
+  options.permissions_per_allocation = turn.quotas.permissions_per_allocation;
+  options.bandwidth_per_allocation = turn.quotas.bandwidth_per_allocation;
+  options.peers.deny = turn.peers.deny;
+  options.peers.allow = turn.peers.allow;
+  options.peers.own_addresses = plan.own_addresses;
+  options.peers.relay_port_min = turn.relay.ports.min;
+  options.peers.relay_port_max = turn.relay.ports.max;
+  options.relay[0] = plan.relay[0];
+  options.relay[1] = plan.relay[1];
   return options;
 }
 
-relay::RelayServiceOptions MakeRelayOptions(const config::Config& config) {
+relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
+                                            const RelayAddressPlan& plan) {
   relay::RelayServiceOptions options;
   for (const config::ListenerOptions& l : config.turn.listeners) {
     options.worker.listeners.push_back({ToClientTransport(l.transport), l.address});
   }
-  options.worker.server = MakeTurnServerOptions(config);
+  options.worker.server = MakeTurnServerOptions(config, plan);
   options.threads = config.turn.threads;
   if (options.threads == 0) {
     options.threads = std::max(1u, std::thread::hardware_concurrency());
   }
+  options.port_min = config.turn.relay.ports.min;
+  options.port_max = config.turn.relay.ports.max;
+  options.nonce_lifetime = config.turn.auth.nonce_lifetime;
   return options;
 }
 

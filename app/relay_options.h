@@ -2,13 +2,33 @@
 // only place that sees both).
 #pragma once
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "config/config.h"
 #include "relay/relay_service.h"
 
 namespace turnkey::app {
 
-relay::RelayServiceOptions MakeRelayOptions(const config::Config& config);
-relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config);
+// What the relay's addresses resolve to on this host, worked out once at
+// start (relay addresses and listeners are restart-only settings) and reused
+// by every reload.
+struct RelayAddressPlan {
+  std::optional<relay::RelayAddress> relay[2];     // [0] IPv4, [1] IPv6
+  std::vector<base::SocketAddress> own_addresses;  // denied as peers
+  std::vector<std::string> warnings;               // for the log
+};
+
+// Resolves wildcard binds to the host's interface addresses, drops a family
+// that cannot be bound here (e.g. "::" without IPv6), and collects the
+// server's own addresses for the peer policy.
+RelayAddressPlan PlanRelayAddresses(const config::Config& config);
+
+relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
+                                            const RelayAddressPlan& plan);
+relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
+                                               const RelayAddressPlan& plan);
 // True if any TURN listener uses TLS (then the certificate must load).
 bool NeedsTls(const config::Config& config);
 

@@ -30,7 +30,8 @@ base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& con
   return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
 }
 
-void Reload(const std::string& path, config::Config& current, relay::RelayService* relay) {
+void Reload(const std::string& path, config::Config& current, const RelayAddressPlan& plan,
+            relay::RelayService* relay) {
   auto next = config::LoadConfigFile(path);
   if (!next) {
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
@@ -46,7 +47,7 @@ void Reload(const std::string& path, config::Config& current, relay::RelayServic
   }
   base::SetLogLevel(next->log.level);
   if (relay != nullptr) {
-    relay->Reload(MakeTurnServerOptions(*next), *tls);
+    relay->Reload(MakeTurnServerOptions(*next, plan), *tls);
   }
   current = std::move(*next);
   TK_LOG_INFO("reload: config {} applied", path);
@@ -81,8 +82,13 @@ int RunServe(const std::string& config_path) {
   }
 
   std::unique_ptr<relay::RelayService> relay;
+  RelayAddressPlan plan;
   if (config.turn.enabled) {
-    relay::RelayServiceOptions options = MakeRelayOptions(config);
+    plan = PlanRelayAddresses(config);
+    for (const std::string& warning : plan.warnings) {
+      TK_LOG_WARN("{}", warning);
+    }
+    relay::RelayServiceOptions options = MakeRelayOptions(config, plan);
     auto created = relay::RelayService::Create(options, *tls);
     if (!created) {
       TK_LOG_ERROR("turn: {}", created.error().message);
@@ -110,7 +116,7 @@ int RunServe(const std::string& config_path) {
     }
     if (sig == SIGHUP) {
       TK_LOG_INFO("reload: SIGHUP received");
-      Reload(config_path, config, relay.get());
+      Reload(config_path, config, plan, relay.get());
       continue;
     }
     if (sig == SIGUSR1) {

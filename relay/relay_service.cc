@@ -9,8 +9,24 @@ base::Result<std::unique_ptr<RelayService>> RelayService::Create(
   std::unique_ptr<RelayService> service(new RelayService());
   WorkerOptions worker_options = options.worker;
   unsigned threads = options.threads == 0 ? 1 : options.threads;
+  service->shared_ = std::make_unique<RelayShared>();
+  for (int f = 0; f < 2; ++f) {
+    if (worker_options.server.relay[f]) {
+      auto pools = SharedPortPools::Create(options.port_min, options.port_max, threads);
+      if (!pools) {
+        return std::unexpected(pools.error());
+      }
+      service->shared_->ports[f] = std::move(*pools);
+    }
+  }
+  auto nonces = auth::NonceIssuer::Create(options.nonce_lifetime);
+  if (!nonces) {
+    return std::unexpected(nonces.error());
+  }
+  service->nonces_ = std::make_unique<auth::NonceIssuer>(std::move(*nonces));
   for (unsigned i = 0; i < threads; ++i) {
-    auto worker = Worker::Create(static_cast<int>(i), worker_options, tls);
+    auto worker = Worker::Create(static_cast<int>(i), worker_options, tls, *service->shared_,
+                                 *service->nonces_);
     if (!worker) {
       return std::unexpected(worker.error());
     }
@@ -45,6 +61,16 @@ void RelayService::Reload(const TurnServerOptions& options, std::shared_ptr<net:
   for (auto& worker : workers_) {
     worker->Reload(options, tls);
   }
+}
+
+size_t RelayService::free_relay_ports() const {
+  size_t total = 0;
+  for (const auto& pools : shared_->ports) {
+    if (pools) {
+      total += pools->free_count();
+    }
+  }
+  return total;
 }
 
 std::vector<base::SocketAddress> RelayService::local_addresses() const {

@@ -1,11 +1,16 @@
 // RelayService: the TURN/STUN role of `turnkey serve`: N workers, each with
-// its own sockets on every listener (DESIGN.md section 3).
+// its own sockets on every listener (DESIGN.md section 3), and what they
+// share: relay port pools, allocation quotas and the nonce key.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
+#include "auth/nonce.h"
 #include "base/status.h"
+#include "relay/relay_shared.h"
+#include "relay/turn_counters.h"
 #include "relay/worker.h"
 
 namespace turnkey::relay {
@@ -14,6 +19,11 @@ struct RelayServiceOptions {
   WorkerOptions worker;
   // Worker threads; at least 1.
   unsigned threads = 1;
+  // Relay port range, split between workers (per address family).
+  uint16_t port_min = 49152;
+  uint16_t port_max = 65535;
+  // How long a nonce stays fresh (438 after).
+  std::chrono::seconds nonce_lifetime{600};
 };
 
 class RelayService {
@@ -34,9 +44,15 @@ class RelayService {
   // The bound listener addresses (same order as the options).
   std::vector<base::SocketAddress> local_addresses() const;
   size_t worker_count() const { return workers_.size(); }
+  const Worker& worker(size_t i) const { return *workers_[i]; }
+  // Free relay ports over both families (a gauge).
+  size_t free_relay_ports() const;
 
  private:
   RelayService() = default;
+  // Declared before the workers, which use them until they are destroyed.
+  std::unique_ptr<RelayShared> shared_;
+  std::unique_ptr<auth::NonceIssuer> nonces_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

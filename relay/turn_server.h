@@ -1,77 +1,181 @@
 // TurnServer: the STUN/TURN protocol core of one relay worker, sans I/O.
 //
-// The worker's engine feeds it every message a client sent (a UDP datagram
-// or one stream frame) with the time; the core answers through a ClientSink.
-// It never touches a socket, reads a clock or logs per packet, so unit tests
-// drive it with a fake clock and a recording sink.
+// The worker feeds it every message a client sent (a UDP datagram or one
+// stream frame) and every datagram a peer sent to one of its relay sockets,
+// with the time; the core answers and relays through RelayIo. It never
+// touches a socket, reads the monotonic clock or logs per packet, so unit
+// tests drive it with a fake clock and a recording RelayIo.
 //
-// Today it serves STUN Binding (RFC 8489 section 6.3); the TURN methods of
-// RFC 8656 grow here. Everything a client sends that is malformed, cookie-
-// less, a response, or fails its FINGERPRINT is dropped without an answer and
-// counted: no state and no reply for garbage.
+// It serves STUN Binding (RFC 8489) and the TURN methods of RFC 8656 over
+// UDP relays: Allocate (with RFC 6156 / RFC 8656 address families, dual
+// allocation, EVEN-PORT and RESERVATION-TOKEN, DONT-FRAGMENT), Refresh,
+// CreatePermission, ChannelBind, Send and Data indications and ChannelData,
+// with the long-term credential mechanism (relay/turn_authenticator.h), the
+// peer policy (relay/peer_policy.h) on every path, and quotas.
 //
-// One instance per worker thread; not thread-safe. `sink` must outlive it.
+// Everything a client sends that is malformed, cookie-less, a response, or
+// fails its FINGERPRINT is dropped without an answer and counted: no state
+// and no reply for garbage.
+//
+// One instance per worker thread; not thread-safe. `io`, `shared`, `nonces`
+// and `clock` must outlive it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "auth/nonce.h"
 #include "base/bytes.h"
 #include "base/clock.h"
+#include "relay/allocation.h"
 #include "relay/five_tuple.h"
+#include "relay/peer_policy.h"
+#include "relay/relay_io.h"
+#include "relay/relay_shared.h"
+#include "relay/source_rate_limiter.h"
+#include "relay/turn_authenticator.h"
+#include "relay/turn_counters.h"
 
 namespace turnkey::stun {
 class Message;
-}
+class MessageBuilder;
+}  // namespace turnkey::stun
 
 namespace turnkey::relay {
 
-// Where the core's messages to clients go.
-class ClientSink {
- public:
-  virtual ~ClientSink() = default;
-  // Sends `bytes` to the client of `to`. `bytes` is only valid during the call.
-  virtual void SendToClient(const FiveTuple& to, base::ByteView bytes) = 0;
+// One address family's relay address.
+struct RelayAddress {
+  base::SocketAddress bind;        // where relay sockets bind (port ignored)
+  base::SocketAddress advertised;  // what clients are told (port ignored)
 };
 
 struct TurnServerOptions {
   // SOFTWARE attribute value for responses; empty = none (the default keeps
   // unauthenticated responses small, reference/security.md).
   std::string software;
-};
-
-// What the core did, for metrics and tests. Monotonic counters.
-struct TurnServerCounters {
-  uint64_t binding_requests = 0;     // answered with a success response
-  uint64_t error_responses = 0;      // answered with an error response
-  uint64_t dropped_malformed = 0;    // not a decodable STUN message
-  uint64_t dropped_fingerprint = 0;  // FINGERPRINT present and wrong
-  uint64_t dropped_unexpected = 0;   // responses, unknown indications, ChannelData
+  TurnAuthOptions auth;
+  // Lifetimes (RFC 8656 sections 7, 9, 12).
+  std::chrono::seconds allocation_default{600};
+  std::chrono::seconds allocation_max{3600};
+  std::chrono::seconds permission_lifetime{300};
+  std::chrono::seconds channel_lifetime{600};
+  // Quotas; 0 = unlimited.
+  uint32_t allocations_per_user = 10;
+  uint32_t allocations_total = 0;
+  uint32_t permissions_per_allocation = 64;
+  uint32_t channels_per_allocation = 512;
+  uint64_t bandwidth_per_allocation = 0;  // bytes/s, each direction
+  PeerPolicyOptions peers;
+  // Relay addresses per family ([0] IPv4, [1] IPv6); a missing family
+  // answers 440 when requested. Restart-only in practice (ports are bound).
+  std::optional<RelayAddress> relay[2];
+  // 401/438 answers per source IP: the challenge every client needs once,
+  // and failed authentications, which are throttled much harder.
+  double challenge_rate = 200, challenge_burst = 400;
+  double failure_rate = 2, failure_burst = 20;
+  // When draining (SIGUSR1), new allocations get 403.
+  bool draining = false;
 };
 
 class TurnServer {
  public:
-  TurnServer(TurnServerOptions options, ClientSink& sink);
+  TurnServer(unsigned worker_index, TurnServerOptions options, RelayIo& io, RelayShared& shared,
+             const auth::NonceIssuer& nonces, const base::Clock& clock);
+  // Frees every allocation (sockets, ports, quota).
+  ~TurnServer();
+  TurnServer(const TurnServer&) = delete;
+  TurnServer& operator=(const TurnServer&) = delete;
 
   // Handles one client message: a whole UDP datagram, or one frame cut by
   // stun::StreamFramer from a TCP/TLS stream.
   void OnClientMessage(base::MonoTime now, const FiveTuple& from, base::ByteView data);
+  // Handles a datagram a peer sent to a relay socket; `context` is what the
+  // core passed to RelayIo::OpenRelay (a RelayEndpoint).
+  void OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,
+                  base::ByteView data);
+  // A TCP/TLS client connection closed: its allocation goes with it
+  // (RFC 8656 section 2.2).
+  void OnClientClosed(const FiveTuple& tuple);
+  // Expires allocations, permissions, channels and port reservations. Call
+  // about once a second.
+  void OnTimer(base::MonoTime now);
 
-  // Applies reloadable options (SIGHUP). Takes effect for the next message.
-  void SetOptions(TurnServerOptions options) { options_ = std::move(options); }
+  // Applies reloadable options (SIGHUP): auth, lifetimes, quotas, peer rules,
+  // software, draining. Existing allocations keep what they were granted.
+  void SetOptions(TurnServerOptions options);
 
-  const TurnServerCounters& counters() const { return counters_; }
+  const TurnCounters& counters() const { return counters_; }
+  size_t allocation_count() const { return allocations_.size(); }
 
  private:
-  // An error response to `request`, with FINGERPRINT when it had one.
-  void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
-                 std::string_view reason);
+  struct TupleHash {
+    size_t operator()(const FiveTuple& t) const {
+      return t.client.Hash() * 31 + t.server.Hash() + static_cast<size_t>(t.transport);
+    }
+  };
+  using AllocationMap = std::unordered_map<FiveTuple, std::unique_ptr<Allocation>, TupleHash>;
 
+  // Requests.
+  void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
+  void HandleBinding(const FiveTuple& from, const stun::Message& request);
+  void HandleAllocate(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
+                      const AuthResult& auth);
+  void HandleRefresh(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
+                     const AuthResult& auth, Allocation* allocation);
+  void HandleCreatePermission(base::MonoTime now, const FiveTuple& from,
+                              const stun::Message& request, const AuthResult& auth,
+                              Allocation& allocation);
+  void HandleChannelBind(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
+                         const AuthResult& auth, Allocation& allocation);
+  void HandleSend(base::MonoTime now, const FiveTuple& from, const stun::Message& indication);
+  void HandleChannelData(base::MonoTime now, const FiveTuple& from, base::ByteView data);
+
+  // Opens the relay socket of `family` for `allocation` on a port from the
+  // pools (or `reserved_port`). Returns 0 or the error code (508).
+  uint16_t OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
+                        std::optional<uint16_t> port, bool even_port, bool reserve_next,
+                        bool dont_fragment, uint64_t* token);
+  void DeleteAllocation(AllocationMap::iterator it);
+  Allocation* FindAllocation(const FiveTuple& tuple);
+  // Grants a requested lifetime: max(default, min(requested, max))
+  // (RFC 8656 section 7.2), 0 stays 0 for Refresh.
+  uint32_t GrantLifetime(std::optional<uint32_t> requested) const;
+
+  // Answers.
+  void SendAuthError(base::MonoTime now, const FiveTuple& to, const stun::Message& request,
+                     const AuthResult& auth, MethodLabel method);
+  // An error answer; authenticated with `auth`'s key when given.
+  void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
+                 const AuthResult* auth, MethodLabel method, std::string_view reason = {});
+  // Finishes a success or error response: SOFTWARE, integrity, FINGERPRINT.
+  void Finish(stun::MessageBuilder& builder, const stun::Message& request,
+              const AuthResult* auth);
+  void Count(MethodLabel method, uint16_t code);
+  void Drop(DropReason reason) { counters_.dropped[static_cast<size_t>(reason)].Add(); }
+
+  // Sends peer data to the client as ChannelData or a Data indication.
+  void RelayToClient(base::MonoTime now, Allocation& allocation, const base::SocketAddress& peer,
+                     base::ByteView data);
+
+  unsigned worker_index_;
   TurnServerOptions options_;
-  ClientSink& sink_;
-  TurnServerCounters counters_;
+  RelayIo& io_;
+  RelayShared& shared_;
+  const auth::NonceIssuer& nonces_;
+  const base::Clock& clock_;
+  std::unique_ptr<TurnAuthenticator> authenticator_;
+  std::unique_ptr<PeerPolicy> policy_;
+  SourceRateLimiter challenge_limiter_;
+  SourceRateLimiter failure_limiter_;
+  AllocationMap allocations_;
+  TurnCounters counters_;
   base::Bytes out_;  // reused for every response: no allocation once warm
+  uint64_t indication_counter_ = 0;  // Data indication transaction ids
 };
 
 }  // namespace turnkey::relay

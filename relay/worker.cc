@@ -6,19 +6,26 @@
 #include "net/event_loop.h"
 #include "net/stream_connection.h"
 #include "net/stream_listener.h"
+#include "net/timer.h"
 #include "net/tls_context.h"
 #include "net/udp_socket.h"
+#include "net/udp_socket_set.h"
 #include "stun/stream_framer.h"
 
 namespace turnkey::relay {
 
 base::Result<std::unique_ptr<Worker>> Worker::Create(int index, const WorkerOptions& options,
-                                                     std::shared_ptr<net::TlsContext> tls) {
+                                                     std::shared_ptr<net::TlsContext> tls,
+                                                     RelayShared& shared,
+                                                     const auth::NonceIssuer& nonces) {
   auto loop = net::EventLoop::Create();
   if (!loop) {
     return std::unexpected(loop.error());
   }
   std::unique_ptr<Worker> worker(new Worker(index, std::move(*loop), options));
+  if (auto init = worker->Init(shared, nonces); !init) {
+    return std::unexpected(init.error());
+  }
   for (const ListenerSpec& spec : options.listeners) {
     if (auto bound = worker->Bind(spec, tls); !bound) {
       return std::unexpected(bound.error());
@@ -28,7 +35,28 @@ base::Result<std::unique_ptr<Worker>> Worker::Create(int index, const WorkerOpti
 }
 
 Worker::Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options)
-    : index_(index), loop_(std::move(loop)), options_(options), server_(options.server, *this) {}
+    : index_(index), loop_(std::move(loop)), options_(options) {}
+
+base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) {
+  net::UdpSocketSetOptions set_options;
+  auto set = net::UdpSocketSet::Create(
+      *loop_, set_options, [this](void* context, std::span<const net::Datagram> batch) {
+        const base::MonoTime now = base::SystemClock::Instance().Now();
+        for (const net::Datagram& d : batch) {
+          server_->OnPeerData(now, context, d.from, d.data);
+        }
+      });
+  if (!set) {
+    return std::unexpected(set.error());
+  }
+  relay_sockets_ = std::move(*set);
+  server_ = std::make_unique<TurnServer>(static_cast<unsigned>(index_), options_.server, AsIo(),
+                                         shared, nonces, base::SystemClock::Instance());
+  sweep_timer_ = std::make_unique<net::Timer>(
+      *loop_, [this] { server_->OnTimer(base::SystemClock::Instance().Now()); });
+  sweep_timer_->StartPeriodic(std::chrono::seconds(1));
+  return base::Ok();
+}
 
 Worker::~Worker() { Stop(); }
 
@@ -47,7 +75,7 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
           FiveTuple tuple{ClientTransport::kUdp, {}, udp_[slot]->local_address()};
           for (const net::Datagram& d : batch) {
             tuple.client = d.from;
-            server_.OnClientMessage(now, tuple, d.data);
+            server_->OnClientMessage(now, tuple, d.data);
           }
         });
     if (!socket) {
@@ -87,8 +115,9 @@ void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connecti
       [this, transport](net::StreamConnection& c, base::ByteView data) {
         return OnStreamData(transport, c, data);
       },
-      [this](net::StreamConnection& c, net::CloseReason) {
+      [this, transport](net::StreamConnection& c, net::CloseReason) {
         connections_.erase(StreamKey{c.peer_address(), c.local_address()});
+        server_->OnClientClosed(FiveTuple{transport, c.peer_address(), c.local_address()});
       });
 }
 
@@ -108,7 +137,7 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
       break;
   }
   FiveTuple tuple{transport, connection.peer_address(), connection.local_address()};
-  server_.OnClientMessage(base::SystemClock::Instance().Now(), tuple, data.first(frame.size));
+  server_->OnClientMessage(base::SystemClock::Instance().Now(), tuple, data.first(frame.size));
   return frame.size;
 }
 
@@ -128,6 +157,33 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
   }
 }
 
+RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
+                                      void* context) {
+  OpenResult result;
+  net::UdpOpenOptions open_options;
+  open_options.dont_fragment = dont_fragment;
+  auto handle = relay_sockets_->Open(bind, open_options, context, &result.address_in_use);
+  if (!handle) {
+    if (!result.address_in_use) {
+      TK_LOG_WARN("relay socket {}: {}", bind.ToString(), handle.error().message);
+    }
+    return result;
+  }
+  result.handle = reinterpret_cast<RelayHandle>(*handle);
+  result.local = net::UdpSocketSet::LocalAddress(*handle);
+  return result;
+}
+
+void Worker::CloseRelay(RelayHandle handle) {
+  relay_sockets_->Close(reinterpret_cast<net::UdpSocketSet::Handle>(handle));
+}
+
+bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                        base::ByteView data) {
+  return relay_sockets_->QueueSend(reinterpret_cast<net::UdpSocketSet::Handle>(handle), peer,
+                                   data) == net::SendResult::kSent;
+}
+
 void Worker::Start() {
   thread_ = std::thread([this] {
     TK_LOG_DEBUG("relay worker {} running", index_);
@@ -140,7 +196,9 @@ void Worker::Stop() {
     loop_->Stop();
     thread_.join();
   }
-  // Sockets and connections belong to the loop: destroy them before it.
+  // Sockets and connections belong to the loop: destroy them before it. The
+  // core, its timer and relay sockets go in ~Worker (member order), still
+  // before the loop.
   connections_.clear();
   streams_.clear();
   udp_.clear();
@@ -150,7 +208,7 @@ void Worker::Post(std::function<void()> task) { loop_->Post(std::move(task)); }
 
 void Worker::Reload(TurnServerOptions options, std::shared_ptr<net::TlsContext> tls) {
   Post([this, options = std::move(options), tls = std::move(tls)]() mutable {
-    server_.SetOptions(std::move(options));
+    server_->SetOptions(std::move(options));
     if (tls) {
       for (StreamListenerEntry& entry : streams_) {
         if (entry.transport == ClientTransport::kTls) {

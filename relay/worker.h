@@ -1,7 +1,8 @@
 // Worker: one relay thread. It owns an event loop, its own socket for every
 // configured listener (SO_REUSEPORT, so the kernel keeps each client's
-// 5-tuple on one worker), the TCP/TLS connections accepted there, and the
-// TurnServer core that answers them.
+// 5-tuple on one worker), the TCP/TLS connections accepted there, the relay
+// sockets of the allocations it made (one UdpSocketSet), and the TurnServer
+// core that answers them. It is the RelayIo of that core.
 //
 // Lifecycle: Create() binds everything on the calling thread, so a port that
 // cannot be bound is reported before any thread starts; Start() runs the loop
@@ -18,7 +19,10 @@
 
 #include "base/address.h"
 #include "base/status.h"
+#include "auth/nonce.h"
 #include "relay/five_tuple.h"
+#include "relay/relay_io.h"
+#include "relay/relay_shared.h"
 #include "relay/turn_server.h"
 
 namespace turnkey::net {
@@ -26,7 +30,9 @@ class EventLoop;
 class StreamConnection;
 class StreamListener;
 class TlsContext;
+class Timer;
 class UdpSocket;
+class UdpSocketSet;
 }  // namespace turnkey::net
 
 namespace turnkey::relay {
@@ -48,11 +54,14 @@ struct WorkerOptions {
   size_t max_stream_frame = 4 + 65535 + 3;
 };
 
-class Worker final : private ClientSink {
+class Worker final : private RelayIo {
  public:
-  // Binds every listener. `tls` is required when a TLS listener is configured.
+  // Binds every listener. `tls` is required when a TLS listener is
+  // configured. `shared` and `nonces` must outlive the worker.
   static base::Result<std::unique_ptr<Worker>> Create(int index, const WorkerOptions& options,
-                                                      std::shared_ptr<net::TlsContext> tls);
+                                                      std::shared_ptr<net::TlsContext> tls,
+                                                      RelayShared& shared,
+                                                      const auth::NonceIssuer& nonces);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -71,6 +80,9 @@ class Worker final : private ClientSink {
   // The bound addresses, in listener order (real ports after binding port 0).
   std::vector<base::SocketAddress> local_addresses() const;
 
+  // What the core did; readable from any thread (relaxed atomics).
+  const TurnCounters& counters() const { return server_->counters(); }
+
  private:
   struct StreamKey {
     base::SocketAddress client;
@@ -86,16 +98,28 @@ class Worker final : private ClientSink {
   };
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);
+  base::Status Init(RelayShared& shared, const auth::NonceIssuer& nonces);
   base::Status Bind(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls);
   void OnAccept(ClientTransport transport, net::StreamConnection& connection);
   size_t OnStreamData(ClientTransport transport, net::StreamConnection& connection,
                       base::ByteView data);
+  RelayIo& AsIo() { return *this; }
+  // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
+  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
+                       void* context) override;
+  void CloseRelay(RelayHandle handle) override;
+  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                  base::ByteView data) override;
 
   int index_;
   std::unique_ptr<net::EventLoop> loop_;
   WorkerOptions options_;
-  TurnServer server_;
+  // Declared before server_: the core closes its relay sockets through it
+  // when it is destroyed.
+  std::unique_ptr<net::UdpSocketSet> relay_sockets_;
+  std::unique_ptr<TurnServer> server_;
+  std::unique_ptr<net::Timer> sweep_timer_;
   std::vector<std::unique_ptr<net::UdpSocket>> udp_;
   std::vector<StreamListenerEntry> streams_;
   std::vector<base::SocketAddress> local_addresses_;

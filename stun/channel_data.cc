@@ -10,7 +10,6 @@ const char* ChannelDataErrorText(ChannelDataError error) {
   switch (error) {
     case ChannelDataError::kTooShort: return "shorter than a ChannelData header";
     case ChannelDataError::kNotChannelData: return "first two bits are not 01";
-    case ChannelDataError::kReservedChannel: return "reserved channel number";
     case ChannelDataError::kTruncated: return "ChannelData length runs past the buffer";
   }
   return "unknown ChannelData error";
@@ -24,11 +23,6 @@ std::expected<ChannelData, ChannelDataError> DecodeChannelData(ByteView bytes,
   const uint16_t channel = base::LoadBe16(bytes.data());
   if ((channel & 0xC000) != 0x4000) {
     return std::unexpected(ChannelDataError::kNotChannelData);
-  }
-  // RFC 8656 s12: only 0x4000-0x4FFF are channel numbers; 0x5000-0x7FFF are
-  // reserved (RFC 7983 keeps them apart from other protocols on the port).
-  if (!IsValidChannelNumber(channel)) {
-    return std::unexpected(ChannelDataError::kReservedChannel);
   }
   const size_t length = base::LoadBe16(bytes.data() + 2);
   const size_t available = bytes.size() - kChannelDataHeaderSize;

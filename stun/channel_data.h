@@ -32,13 +32,12 @@ enum class ChannelDataPadding : uint8_t {
 enum class ChannelDataError : uint8_t {
   kTooShort,         // fewer than 4 bytes
   kNotChannelData,   // the first two bits are not 01
-  kReservedChannel,  // 0x5000..0x7FFF: reserved (RFC 8656 s12)
   kTruncated,        // the length (plus padding when required) runs past the buffer
 };
 const char* ChannelDataErrorText(ChannelDataError error);
 
 struct ChannelData {
-  uint16_t channel = 0;  // 0x4000..0x4FFF
+  uint16_t channel = 0;  // 0x4000..0x7FFF (see kMaxChannelNumber)
   base::ByteView data;   // the application data, `length` bytes
   size_t size = 0;       // bytes consumed: header, data and any padding present
 };

@@ -139,10 +139,12 @@ inline constexpr uint16_t kServerError = 500;
 inline constexpr uint16_t kInsufficientCapacity = 508;
 }  // namespace error_code
 
-// ChannelData channel numbers (RFC 8656 s12): 0x4000..0x4FFF are usable;
-// 0x5000..0x7FFF also start with bits 01 but are reserved.
+// ChannelData channel numbers. RFC 8656 s12 narrowed them to 0x4000..0x4FFF,
+// but RFC 5766 (s11) allowed 0x4000..0x7FFF and its clients still use the
+// whole range (coturn's turnutils_uclient binds 0x7xxx), so every number whose
+// first two bits are 01 is accepted: RFC 5766 clients keep working.
 inline constexpr uint16_t kMinChannelNumber = 0x4000;
-inline constexpr uint16_t kMaxChannelNumber = 0x4FFF;
+inline constexpr uint16_t kMaxChannelNumber = 0x7FFF;
 constexpr bool IsValidChannelNumber(uint16_t n) {
   return n >= kMinChannelNumber && n <= kMaxChannelNumber;
 }

@@ -4,30 +4,22 @@
 
 #include <vector>
 
+#include "auth/nonce.h"
+#include "relay/relay_shared.h"
 #include "stun/attributes.h"
 #include "stun/integrity.h"
 #include "stun/message.h"
 #include "stun/message_builder.h"
+#include "tests/relay/fake_relay_io.h"
 
 namespace turnkey::relay {
 namespace {
 
-struct Sent {
-  FiveTuple to;
-  base::Bytes bytes;
-};
-
-class RecordingSink : public ClientSink {
- public:
-  void SendToClient(const FiveTuple& to, base::ByteView bytes) override {
-    sent.push_back({to, base::Bytes(bytes.begin(), bytes.end())});
-  }
-  std::vector<Sent> sent;
-};
-
 class TurnServerTest : public ::testing::Test {
  protected:
-  TurnServerTest() : server_(TurnServerOptions{}, sink_) {
+  TurnServerTest()
+      : nonces_(auth::NonceIssuer::Key{}, std::chrono::seconds(600)),
+        server_(0, TurnServerOptions{}, io_, shared_, nonces_, clock_) {
     tuple_.transport = ClientTransport::kUdp;
     tuple_.client = *base::SocketAddress::ParseIp("192.0.2.7", 40000);
     tuple_.server = *base::SocketAddress::ParseIp("198.51.100.1", 3478);
@@ -49,8 +41,14 @@ class TurnServerTest : public ::testing::Test {
 
   void Feed(const base::Bytes& bytes) { server_.OnClientMessage(clock_.Now(), tuple_, bytes); }
 
+  uint64_t Dropped(DropReason reason) const {
+    return server_.counters().dropped[static_cast<size_t>(reason)].Get();
+  }
+
   base::FakeClock clock_;
-  RecordingSink sink_;
+  FakeRelayIo io_;
+  RelayShared shared_;
+  auth::NonceIssuer nonces_;
   TurnServer server_;
   FiveTuple tuple_;
 };
@@ -58,9 +56,9 @@ class TurnServerTest : public ::testing::Test {
 TEST_F(TurnServerTest, BindingGetsXorMappedAddressAndFingerprint) {
   base::Bytes request = Binding(true);
   Feed(request);
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  EXPECT_EQ(sink_.sent[0].to, tuple_);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  EXPECT_EQ(io_.to_client[0].to, tuple_);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   EXPECT_EQ(msg->method(), stun::Method::kBinding);
   EXPECT_EQ(msg->message_class(), stun::MessageClass::kSuccessResponse);
@@ -70,13 +68,16 @@ TEST_F(TurnServerTest, BindingGetsXorMappedAddressAndFingerprint) {
   EXPECT_TRUE(msg->has_fingerprint());
   EXPECT_EQ(stun::VerifyFingerprint(*msg), stun::IntegrityResult::kValid);
   EXPECT_FALSE(msg->Has(stun::AttributeType::kSoftware));
-  EXPECT_EQ(server_.counters().binding_requests, 1u);
+  EXPECT_EQ(server_.counters()
+                .requests[static_cast<size_t>(MethodLabel::kBinding)][CodeLabelIndex(200)]
+                .Get(),
+            1u);
 }
 
 TEST_F(TurnServerTest, NoFingerprintWhenTheRequestHadNone) {
   Feed(Binding(false));
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   EXPECT_FALSE(msg->has_fingerprint());
 }
@@ -84,8 +85,8 @@ TEST_F(TurnServerTest, NoFingerprintWhenTheRequestHadNone) {
 TEST_F(TurnServerTest, Ipv6Client) {
   tuple_.client = *base::SocketAddress::ParseIp("2001:db8::5", 1234);
   Feed(Binding(true));
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   auto xma = msg->FindValue(stun::AttributeType::kXorMappedAddress);
   ASSERT_TRUE(xma);
@@ -93,10 +94,12 @@ TEST_F(TurnServerTest, Ipv6Client) {
 }
 
 TEST_F(TurnServerTest, SoftwareWhenConfigured) {
-  server_.SetOptions(TurnServerOptions{"turnkey-test"});
+  TurnServerOptions options;
+  options.software = "turnkey-test";
+  server_.SetOptions(options);
   Feed(Binding(false));
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   auto software = msg->FindValue(stun::AttributeType::kSoftware);
   ASSERT_TRUE(software);
@@ -105,8 +108,8 @@ TEST_F(TurnServerTest, SoftwareWhenConfigured) {
 
 TEST_F(TurnServerTest, UnknownComprehensionRequiredGets420) {
   Feed(Binding(true, 0x7ffe));
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   EXPECT_EQ(msg->message_class(), stun::MessageClass::kErrorResponse);
   auto code = stun::DecodeErrorCode(*msg->FindValue(stun::AttributeType::kErrorCode));
@@ -121,8 +124,8 @@ TEST_F(TurnServerTest, UnknownComprehensionRequiredGets420) {
 
 TEST_F(TurnServerTest, UnknownComprehensionOptionalIsIgnored) {
   Feed(Binding(true, 0xfffe));
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   EXPECT_EQ(msg->message_class(), stun::MessageClass::kSuccessResponse);
 }
@@ -151,17 +154,19 @@ TEST_F(TurnServerTest, GarbageGetsNoAnswer) {
   base::Bytes indication = Binding(false);
   indication[1] = 0x11;  // Binding indication: a keepalive
   bad.push_back(indication);
-  bad.push_back({0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4});  // ChannelData
+  bad.push_back({0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4});  // ChannelData, no allocation
   for (const base::Bytes& b : bad) {
     Feed(b);
   }
-  EXPECT_TRUE(sink_.sent.empty());
-  const TurnServerCounters& c = server_.counters();
-  EXPECT_EQ(c.dropped_malformed + c.dropped_fingerprint + c.dropped_unexpected, bad.size());
-  EXPECT_EQ(c.dropped_fingerprint, 1u);
+  EXPECT_TRUE(io_.to_client.empty());
+  EXPECT_EQ(Dropped(DropReason::kMalformed) + Dropped(DropReason::kFingerprint) +
+                Dropped(DropReason::kUnexpected) + Dropped(DropReason::kNoAllocation),
+            bad.size() - 1);  // the Binding indication is a keepalive, not a drop
+  EXPECT_EQ(Dropped(DropReason::kFingerprint), 1u);
+  EXPECT_EQ(Dropped(DropReason::kNoAllocation), 1u);
   // And it still answers afterwards.
   Feed(good);
-  EXPECT_EQ(sink_.sent.size(), 1u);
+  EXPECT_EQ(io_.to_client.size(), 1u);
 }
 
 TEST_F(TurnServerTest, UnservedMethodGets400) {
@@ -169,8 +174,8 @@ TEST_F(TurnServerTest, UnservedMethodGets400) {
   stun::TransactionId txid{};
   stun::MessageBuilder b(out, static_cast<stun::Method>(0x0ff), stun::MessageClass::kRequest, txid);
   Feed(out);
-  ASSERT_EQ(sink_.sent.size(), 1u);
-  auto msg = stun::Message::Decode(sink_.sent[0].bytes);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  auto msg = stun::Message::Decode(io_.to_client[0].bytes);
   ASSERT_TRUE(msg);
   auto code = stun::DecodeErrorCode(*msg->FindValue(stun::AttributeType::kErrorCode));
   ASSERT_TRUE(code);

@@ -113,7 +113,8 @@ TEST(AttributesTest, TurnScalars) {
   EXPECT_FALSE(IsValidChannelNumber(0x3fff));
   EXPECT_TRUE(IsValidChannelNumber(0x4000));
   EXPECT_TRUE(IsValidChannelNumber(0x4fff));
-  EXPECT_FALSE(IsValidChannelNumber(0x5000));
+  EXPECT_TRUE(IsValidChannelNumber(0x7fff));  // RFC 5766 range
+  EXPECT_FALSE(IsValidChannelNumber(0x8000));
   EXPECT_EQ(DecodeEvenPort(Hex("80")), true);
   EXPECT_EQ(DecodeEvenPort(Hex("7f")), false);
   EXPECT_EQ(DecodeReservationToken(Hex("0102030405060708")), 0x0102030405060708ull);

@@ -64,8 +64,6 @@ TEST(ChannelDataTest, Rejects) {
       {"3fff0000", ChannelDataError::kNotChannelData},
       {"80000000", ChannelDataError::kNotChannelData},
       {"c0000000", ChannelDataError::kNotChannelData},
-      {"50000000", ChannelDataError::kReservedChannel},
-      {"7fff0000", ChannelDataError::kReservedChannel},
       {"40000001", ChannelDataError::kTruncated},
       {"4000ffff 00000000", ChannelDataError::kTruncated},
       {"40000008 01020304", ChannelDataError::kTruncated},

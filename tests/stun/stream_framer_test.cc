@@ -67,7 +67,7 @@ TEST(StreamFramerTest, ChannelDataFramesIncludePadding) {
   r = f.Next(Hex("40000004 01020304"));
   EXPECT_EQ(r.status, Status::kFrame);
   EXPECT_EQ(r.size, 8u);
-  // Reserved channel numbers are framed; DecodeChannelData rejects them.
+  // The RFC 5766 range up to 0x7FFF is ChannelData too.
   r = f.Next(Hex("50000000"));
   EXPECT_EQ(r.status, Status::kFrame);
 }

@@ -1,0 +1,131 @@
+// UdpSocketSet: many small UDP sockets on one EventLoop that share one set of
+// batch buffers: the relay sockets of a TURN worker (one per allocation and
+// address family).
+//
+// A plain UdpSocket preallocates its own recvmmsg/sendmmsg buffers (64 KiB
+// each way at the defaults), which is right for a listener and far too much
+// for thousands of relay sockets. Here the receive buffers are shared (one
+// socket is read at a time on the loop thread) and so is the send queue: it
+// holds datagrams for one socket at a time and is flushed with one sendmmsg
+// when a datagram for another socket is queued, when it is full, and at the
+// end of the loop iteration. A socket then costs its descriptor, one libevent
+// event and a small entry.
+//
+// Loop thread only. Handlers must not close the socket they are called for
+// (closing any other socket of the set is fine).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/address.h"
+#include "base/bytes.h"
+#include "base/status.h"
+#include "net/udp_socket.h"
+
+struct event;
+
+namespace turnkey::net {
+
+class EventLoop;
+
+struct UdpSocketSetOptions {
+  // Datagrams per recvmmsg/sendmmsg call. Default 32.
+  size_t batch_size = 32;
+  // Largest datagram received or queued; longer received ones are dropped
+  // (counted as truncated). Default 2048.
+  size_t max_datagram_bytes = 2048;
+  // recvmmsg calls per readiness event before yielding. Default 4.
+  size_t max_batches_per_wakeup = 4;
+};
+
+struct UdpOpenOptions {
+  // Sets the IP "don't fragment" behaviour (IP_PMTUDISC_DO / IPV6_DONTFRAG),
+  // for TURN's DONT-FRAGMENT (RFC 8656 section 7.2). Default off.
+  bool dont_fragment = false;
+  // SO_RCVBUF / SO_SNDBUF; 0 keeps the kernel default.
+  int receive_buffer_bytes = 0;
+  int send_buffer_bytes = 0;
+};
+
+class UdpSocketSet {
+ public:
+  // An open socket. Valid from Open() until Close(); opaque to callers.
+  struct Entry;
+  using Handle = Entry*;
+  // Called with each batch one recvmmsg read on socket `context` (the value
+  // given to Open()).
+  using BatchHandler = std::function<void(void* context, std::span<const Datagram> batch)>;
+
+  static base::Result<std::unique_ptr<UdpSocketSet>> Create(EventLoop& loop,
+                                                            const UdpSocketSetOptions& options,
+                                                            BatchHandler handler);
+  // Closes every socket still open.
+  ~UdpSocketSet();
+  UdpSocketSet(const UdpSocketSet&) = delete;
+  UdpSocketSet& operator=(const UdpSocketSet&) = delete;
+
+  // Binds a socket to `bind_address` and starts reading. `address_in_use`
+  // is set when the kernel said EADDRINUSE (the caller tries another port).
+  base::Result<Handle> Open(const base::SocketAddress& bind_address,
+                            const UdpOpenOptions& options, void* context,
+                            bool* address_in_use = nullptr);
+  // Sends what is queued for it, then closes. Null is ignored.
+  void Close(Handle handle);
+
+  // Queues one datagram from `handle` to `to` (see the class comment).
+  SendResult QueueSend(Handle handle, const base::SocketAddress& to, base::ByteView data);
+  void Flush();
+
+  static const base::SocketAddress& LocalAddress(Handle handle);
+  size_t open_count() const { return open_count_; }
+
+  uint64_t truncated_datagrams() const { return truncated_; }
+  uint64_t dropped_sends() const { return dropped_sends_; }
+  uint64_t send_errors() const { return send_errors_; }
+
+ private:
+  struct EventDeleter {
+    void operator()(event* ev) const;
+  };
+  UdpSocketSet(EventLoop& loop, const UdpSocketSetOptions& options, BatchHandler handler);
+  void OnReadable(Entry& entry) noexcept;
+  static void OnReadableEvent(int fd, short what, void* arg) noexcept;
+  static void OnFlushEvent(int fd, short what, void* arg) noexcept;
+  SendResult CountSendError(int err);
+
+  EventLoop& loop_;
+  UdpSocketSetOptions options_;
+  BatchHandler handler_;
+  std::unique_ptr<event, EventDeleter> flush_event_;
+  bool flush_scheduled_ = false;
+  size_t open_count_ = 0;
+  // Every open entry, so the destructor can close them.
+  Entry* first_ = nullptr;
+
+  std::vector<uint8_t> recv_buffers_;
+  std::vector<sockaddr_storage> recv_addresses_;
+  std::vector<iovec> recv_iovecs_;
+  std::vector<mmsghdr> recv_headers_;
+  std::vector<Datagram> recv_batch_;
+
+  Entry* send_owner_ = nullptr;  // the socket whose datagrams are queued
+  std::vector<uint8_t> send_buffers_;
+  std::vector<sockaddr_storage> send_addresses_;
+  std::vector<iovec> send_iovecs_;
+  std::vector<mmsghdr> send_headers_;
+  size_t send_count_ = 0;
+
+  uint64_t truncated_ = 0;
+  uint64_t dropped_sends_ = 0;
+  uint64_t send_errors_ = 0;
+};
+
+}  // namespace turnkey::net

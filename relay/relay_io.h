@@ -1,0 +1,51 @@
+// RelayIo: everything the sans-I/O TURN core asks of the engine around it.
+//
+// The worker implements it with real sockets (relay/worker.cc); unit tests
+// implement it with a recording fake. The core never sees a descriptor: a
+// relay socket is an opaque handle, and datagrams a peer sends to it come
+// back through TurnServer::OnPeerData() with the `context` given at open.
+//
+// Per-packet calls (SendToClient, SendToPeer) must not allocate or log.
+#pragma once
+
+#include <cstdint>
+
+#include "base/address.h"
+#include "base/bytes.h"
+#include "base/status.h"
+#include "relay/five_tuple.h"
+
+namespace turnkey::relay {
+
+// An open relay socket, opaque to the core. 0 is never a valid handle.
+using RelayHandle = uintptr_t;
+
+// Where the core's messages to clients go.
+class ClientSink {
+ public:
+  virtual ~ClientSink() = default;
+  // Sends `bytes` to the client of `to`. `bytes` is only valid during the call.
+  virtual void SendToClient(const FiveTuple& to, base::ByteView bytes) = 0;
+};
+
+class RelayIo : public ClientSink {
+ public:
+  struct OpenResult {
+    RelayHandle handle = 0;          // 0 when the socket could not be opened
+    bool address_in_use = false;     // the port was taken by someone else
+    base::SocketAddress local;       // the bound address (port included)
+  };
+
+  // Binds a UDP relay socket to `bind` (a concrete port). Datagrams it
+  // receives are handed to TurnServer::OnPeerData(now, context, ...).
+  virtual OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
+                               void* context) = 0;
+  // Closes a relay socket; what was queued on it is sent first.
+  virtual void CloseRelay(RelayHandle handle) = 0;
+  // Sends one datagram from a relay socket to a peer. Returns false when it
+  // could not be handed to the kernel (counted by the caller).
+  virtual bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                          base::ByteView data) = 0;
+};
+
+}  // namespace turnkey::relay

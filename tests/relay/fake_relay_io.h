@@ -1,0 +1,87 @@
+// FakeRelayIo: a RelayIo for driving TurnServer without sockets. It records
+// every message to a client and every datagram to a peer, and hands out
+// relay handles that tests can feed peer data through.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "base/address.h"
+#include "base/bytes.h"
+#include "relay/relay_io.h"
+
+namespace turnkey::relay {
+
+class FakeRelayIo : public RelayIo {
+ public:
+  struct ToClient {
+    FiveTuple to;
+    base::Bytes bytes;
+  };
+  struct ToPeer {
+    RelayHandle handle;
+    base::SocketAddress peer;
+    base::Bytes bytes;
+  };
+  struct Socket {
+    base::SocketAddress bound;
+    bool dont_fragment = false;
+    void* context = nullptr;
+  };
+
+  void SendToClient(const FiveTuple& to, base::ByteView bytes) override {
+    to_client.push_back({to, base::Bytes(bytes.begin(), bytes.end())});
+  }
+  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
+                       void* context) override {
+    OpenResult result;
+    if (busy_ports.count(bind.port()) != 0) {
+      result.address_in_use = true;
+      return result;
+    }
+    if (fail_open) {
+      return result;
+    }
+    RelayHandle handle = next_handle++;
+    sockets[handle] = Socket{bind, dont_fragment, context};
+    result.handle = handle;
+    result.local = bind;
+    ++opened;
+    return result;
+  }
+  void CloseRelay(RelayHandle handle) override {
+    sockets.erase(handle);
+    ++closed;
+  }
+  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                  base::ByteView data) override {
+    if (sockets.count(handle) == 0) {
+      return false;
+    }
+    to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end())});
+    return true;
+  }
+
+  // The open socket bound to `port`, or 0.
+  RelayHandle HandleForPort(uint16_t port) const {
+    for (const auto& [handle, socket] : sockets) {
+      if (socket.bound.port() == port) {
+        return handle;
+      }
+    }
+    return 0;
+  }
+
+  std::vector<ToClient> to_client;
+  std::vector<ToPeer> to_peer;
+  std::map<RelayHandle, Socket> sockets;
+  std::set<uint16_t> busy_ports;  // OpenRelay reports EADDRINUSE for these
+  bool fail_open = false;
+  RelayHandle next_handle = 1;
+  size_t opened = 0;
+  size_t closed = 0;
+};
+
+}  // namespace turnkey::relay
