@@ -48,8 +48,7 @@ Allocation::Allocation(const FiveTuple& tuple, std::string username, std::string
   relays_[1].owner = this;
 }
 
-const Permission* Allocation::FindPermission(const base::SocketAddress& peer,
-                                             base::MonoTime now) {
+const Permission* Allocation::FindPermission(const base::SocketAddress& peer, base::MonoTime now) {
   const size_t n = permissions_.size();
   if (last_permission_ < n && SameIp(permissions_[last_permission_].ip, peer)) {
     const Permission& p = permissions_[last_permission_];
@@ -98,8 +97,7 @@ const Channel* Allocation::FindChannel(uint16_t number, base::MonoTime now) {
   return nullptr;
 }
 
-const Channel* Allocation::FindChannelByPeer(const base::SocketAddress& peer,
-                                             base::MonoTime now) {
+const Channel* Allocation::FindChannelByPeer(const base::SocketAddress& peer, base::MonoTime now) {
   const size_t n = channels_.size();
   if (last_channel_ < n && channels_[last_channel_].peer == peer) {
     const Channel& c = channels_[last_channel_];
@@ -156,8 +154,7 @@ bool Allocation::BindChannel(uint16_t number, const base::SocketAddress& peer,
   return true;
 }
 
-void Allocation::Expire(base::MonoTime now, size_t* permissions_removed,
-                        size_t* channels_removed) {
+void Allocation::Expire(base::MonoTime now, size_t* permissions_removed, size_t* channels_removed) {
   const size_t permissions_before = permissions_.size();
   std::erase_if(permissions_, [now](const Permission& p) { return p.expires <= now; });
   const size_t channels_before = channels_.size();

@@ -100,8 +100,7 @@ class Allocation {
   const Channel* FindChannelByPeer(const base::SocketAddress& peer, base::MonoTime now);
   // Whether binding `number` to `peer` would conflict with an existing,
   // unexpired binding (RFC 8656 section 12.2: 400).
-  bool ChannelConflicts(uint16_t number, const base::SocketAddress& peer,
-                        base::MonoTime now) const;
+  bool ChannelConflicts(uint16_t number, const base::SocketAddress& peer, base::MonoTime now) const;
   // Installs or refreshes; `added` tells which. False when a new one would
   // pass `limit`.
   bool BindChannel(uint16_t number, const base::SocketAddress& peer, base::MonoTime expires,

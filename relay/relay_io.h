@@ -31,9 +31,9 @@ class ClientSink {
 class RelayIo : public ClientSink {
  public:
   struct OpenResult {
-    RelayHandle handle = 0;          // 0 when the socket could not be opened
-    bool address_in_use = false;     // the port was taken by someone else
-    base::SocketAddress local;       // the bound address (port included)
+    RelayHandle handle = 0;       // 0 when the socket could not be opened
+    bool address_in_use = false;  // the port was taken by someone else
+    base::SocketAddress local;    // the bound address (port included)
   };
 
   // Binds a UDP relay socket to `bind` (a concrete port). Datagrams it

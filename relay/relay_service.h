@@ -31,8 +31,8 @@ class RelayService {
   // Binds every listener in every worker; fails if any cannot be bound.
   // Listeners on port 0 get a port from the first worker that the other
   // workers then share.
-  static base::Result<std::unique_ptr<RelayService>> Create(
-      const RelayServiceOptions& options, std::shared_ptr<net::TlsContext> tls);
+  static base::Result<std::unique_ptr<RelayService>> Create(const RelayServiceOptions& options,
+                                                            std::shared_ptr<net::TlsContext> tls);
   ~RelayService();
 
   void Start();

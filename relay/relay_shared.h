@@ -34,8 +34,7 @@ class SharedPortPools {
                                                                unsigned workers);
 
   std::optional<uint16_t> Acquire(unsigned worker);
-  std::optional<EvenPortGrant> AcquireEven(unsigned worker, bool reserve_next,
-                                           base::MonoTime now);
+  std::optional<EvenPortGrant> AcquireEven(unsigned worker, bool reserve_next, base::MonoTime now);
   // Claims a reservation made by any worker.
   std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now);
   // Returns a port to whichever slice holds it.

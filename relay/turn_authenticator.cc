@@ -11,16 +11,26 @@ namespace turnkey::relay {
 
 const char* AuthFailureName(AuthFailure failure) {
   switch (failure) {
-    case AuthFailure::kNone: return "none";
-    case AuthFailure::kNoCredentials: return "no_credentials";
-    case AuthFailure::kMalformed: return "malformed";
-    case AuthFailure::kStaleNonce: return "stale_nonce";
-    case AuthFailure::kInvalidNonce: return "invalid_nonce";
-    case AuthFailure::kWrongRealm: return "wrong_realm";
-    case AuthFailure::kUnknownUser: return "unknown_user";
-    case AuthFailure::kExpired: return "expired";
-    case AuthFailure::kBadIntegrity: return "bad_integrity";
-    case AuthFailure::kCount: break;
+    case AuthFailure::kNone:
+      return "none";
+    case AuthFailure::kNoCredentials:
+      return "no_credentials";
+    case AuthFailure::kMalformed:
+      return "malformed";
+    case AuthFailure::kStaleNonce:
+      return "stale_nonce";
+    case AuthFailure::kInvalidNonce:
+      return "invalid_nonce";
+    case AuthFailure::kWrongRealm:
+      return "wrong_realm";
+    case AuthFailure::kUnknownUser:
+      return "unknown_user";
+    case AuthFailure::kExpired:
+      return "expired";
+    case AuthFailure::kBadIntegrity:
+      return "bad_integrity";
+    case AuthFailure::kCount:
+      break;
   }
   return "other";
 }

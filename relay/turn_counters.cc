@@ -4,13 +4,19 @@ namespace turnkey::relay {
 
 const char* MethodLabelName(MethodLabel method) {
   switch (method) {
-    case MethodLabel::kBinding: return "binding";
-    case MethodLabel::kAllocate: return "allocate";
-    case MethodLabel::kRefresh: return "refresh";
-    case MethodLabel::kCreatePermission: return "create_permission";
-    case MethodLabel::kChannelBind: return "channel_bind";
+    case MethodLabel::kBinding:
+      return "binding";
+    case MethodLabel::kAllocate:
+      return "allocate";
+    case MethodLabel::kRefresh:
+      return "refresh";
+    case MethodLabel::kCreatePermission:
+      return "create_permission";
+    case MethodLabel::kChannelBind:
+      return "channel_bind";
     case MethodLabel::kOther:
-    case MethodLabel::kCount: break;
+    case MethodLabel::kCount:
+      break;
   }
   return "other";
 }
@@ -37,17 +43,28 @@ const char* DirectionName(Direction direction) {
 
 const char* DropReasonName(DropReason reason) {
   switch (reason) {
-    case DropReason::kMalformed: return "malformed";
-    case DropReason::kFingerprint: return "fingerprint";
-    case DropReason::kUnexpected: return "unexpected";
-    case DropReason::kNoAllocation: return "no_allocation";
-    case DropReason::kNoPermission: return "no_permission";
-    case DropReason::kNoChannel: return "no_channel";
-    case DropReason::kPeerDenied: return "peer_denied";
-    case DropReason::kBandwidth: return "bandwidth";
-    case DropReason::kSendFailed: return "send_failed";
-    case DropReason::kRateLimited: return "rate_limited";
-    case DropReason::kCount: break;
+    case DropReason::kMalformed:
+      return "malformed";
+    case DropReason::kFingerprint:
+      return "fingerprint";
+    case DropReason::kUnexpected:
+      return "unexpected";
+    case DropReason::kNoAllocation:
+      return "no_allocation";
+    case DropReason::kNoPermission:
+      return "no_permission";
+    case DropReason::kNoChannel:
+      return "no_channel";
+    case DropReason::kPeerDenied:
+      return "peer_denied";
+    case DropReason::kBandwidth:
+      return "bandwidth";
+    case DropReason::kSendFailed:
+      return "send_failed";
+    case DropReason::kRateLimited:
+      return "rate_limited";
+    case DropReason::kCount:
+      break;
   }
   return "other";
 }

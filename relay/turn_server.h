@@ -153,8 +153,7 @@ class TurnServer {
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
                  const AuthResult* auth, MethodLabel method, std::string_view reason = {});
   // Finishes a success or error response: SOFTWARE, integrity, FINGERPRINT.
-  void Finish(stun::MessageBuilder& builder, const stun::Message& request,
-              const AuthResult* auth);
+  void Finish(stun::MessageBuilder& builder, const stun::Message& request, const AuthResult* auth);
   void Count(MethodLabel method, uint16_t code);
   void Drop(DropReason reason) { counters_.dropped[static_cast<size_t>(reason)].Add(); }
 
@@ -174,7 +173,7 @@ class TurnServer {
   SourceRateLimiter failure_limiter_;
   AllocationMap allocations_;
   TurnCounters counters_;
-  base::Bytes out_;  // reused for every response: no allocation once warm
+  base::Bytes out_;                  // reused for every response: no allocation once warm
   uint64_t indication_counter_ = 0;  // Data indication transaction ids
 };
 

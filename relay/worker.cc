@@ -178,8 +178,7 @@ void Worker::CloseRelay(RelayHandle handle) {
   relay_sockets_->Close(reinterpret_cast<net::UdpSocketSet::Handle>(handle));
 }
 
-bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
-                        base::ByteView data) {
+bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data) {
   return relay_sockets_->QueueSend(reinterpret_cast<net::UdpSocketSet::Handle>(handle), peer,
                                    data) == net::SendResult::kSent;
 }

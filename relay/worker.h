@@ -17,9 +17,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/nonce.h"
 #include "base/address.h"
 #include "base/status.h"
-#include "auth/nonce.h"
 #include "relay/five_tuple.h"
 #include "relay/relay_io.h"
 #include "relay/relay_shared.h"
@@ -106,8 +106,7 @@ class Worker final : private RelayIo {
   RelayIo& AsIo() { return *this; }
   // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
-  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
-                       void* context) override;
+  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment, void* context) override;
   void CloseRelay(RelayHandle handle) override;
   bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
                   base::ByteView data) override;
