@@ -1,0 +1,294 @@
+#include "metrics/turnkey_metrics.h"
+
+#include <charconv>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace turnkey::metrics {
+namespace {
+
+template <size_t N>
+LabelSpec Label(std::string name, const std::array<std::string_view, N>& values) {
+  return LabelSpec{.name = std::move(name), .values = {values.begin(), values.end()}};
+}
+
+template <size_t N>
+std::vector<double> Buckets(const std::array<double, N>& bounds) {
+  return {bounds.begin(), bounds.end()};
+}
+
+std::vector<std::string> TurnCodeValues() {
+  std::vector<std::string> values;
+  for (uint16_t code : kTurnCodes) {
+    values.push_back(std::to_string(code));
+  }
+  return values;
+}
+
+// Resolves family.Get() for every value of one enum label into `out`.
+template <typename Family, typename E, typename T, size_t N>
+void ResolveAll(const Family& family, const std::array<std::string_view, N>& values,
+                EnumArray<E, T>& out) {
+  static_assert(N == EnumArray<E, T>::kSize);
+  for (size_t i = 0; i < N; ++i) {
+    out[static_cast<E>(i)] = family.Get({values[i]});
+  }
+}
+
+}  // namespace
+
+CandidateType ParseCandidateType(std::string_view text) {
+  for (size_t i = 0; i < kCandidateTypeValues.size(); ++i) {
+    if (text == kCandidateTypeValues[i] &&
+        static_cast<CandidateType>(i) != CandidateType::kUnknown) {
+      return static_cast<CandidateType>(i);
+    }
+  }
+  return CandidateType::kUnknown;
+}
+
+base::Result<ProcessMetrics> ProcessMetrics::Create(Registry& registry, std::string_view version) {
+  ProcessMetrics m;
+  auto build_info = registry.AddGauge({
+      .name = std::string(kBuildInfo),
+      .help = "Always 1; the version label says which turnkey build is running.",
+      .labels = {{.name = "version"}},
+      .max_series = 1,
+  });
+  if (!build_info) {
+    return std::unexpected(std::move(build_info.error()));
+  }
+  m.build_info = build_info->Get({version});
+  m.build_info.Set(1);
+
+  auto expiry = registry.AddGauge({
+      .name = std::string(kTlsCertificateExpiry),
+      .help = "Unix time at which the loaded TLS certificate expires.",
+  });
+  if (!expiry) {
+    return std::unexpected(std::move(expiry.error()));
+  }
+  m.tls_certificate_expiry = expiry->Get();
+  return m;
+}
+
+base::Result<TurnMetrics> TurnMetrics::Create(Registry& registry) {
+  TurnMetrics m;
+
+  auto allocations_active = registry.AddGauge({
+      .name = std::string(kTurnAllocationsActive),
+      .help = "TURN allocations that exist now.",
+  });
+  if (!allocations_active) {
+    return std::unexpected(std::move(allocations_active.error()));
+  }
+  m.allocations_active = allocations_active->Get();
+
+  auto allocations = registry.AddCounter({
+      .name = std::string(kTurnAllocationsTotal),
+      .help = "Authenticated TURN Allocate requests by client transport and result.",
+      .labels = {Label("transport", kTransportValues), Label("result", kAllocationResultValues)},
+      .skip_zero = true,
+  });
+  if (!allocations) {
+    return std::unexpected(std::move(allocations.error()));
+  }
+  for (size_t t = 0; t < kTransportValues.size(); ++t) {
+    for (size_t r = 0; r < kAllocationResultValues.size(); ++r) {
+      m.allocations[static_cast<Transport>(t)][static_cast<AllocationResult>(r)] =
+          allocations->Get({kTransportValues[t], kAllocationResultValues[r]});
+    }
+  }
+
+  std::vector<std::string> code_values = TurnCodeValues();
+  auto requests = registry.AddCounter({
+      .name = std::string(kTurnRequestsTotal),
+      .help = "STUN/TURN requests answered, by method and response code (200 = success).",
+      .labels = {Label("method", kTurnMethodValues), {.name = "code", .values = code_values}},
+      .max_series = kTurnMethodValues.size() * (kTurnCodes.size() + 1),
+      .skip_zero = true,
+  });
+  if (!requests) {
+    return std::unexpected(std::move(requests.error()));
+  }
+  for (size_t method = 0; method < kTurnMethodValues.size(); ++method) {
+    for (size_t code = 0; code <= kTurnCodes.size(); ++code) {
+      const std::string_view code_value =
+          code < kTurnCodes.size() ? std::string_view(code_values[code]) : kOtherLabelValue;
+      m.requests[static_cast<TurnMethod>(method)][code] =
+          requests->Get({kTurnMethodValues[method], code_value});
+    }
+  }
+
+  auto auth_failures = registry.AddCounter({
+      .name = std::string(kTurnAuthFailuresTotal),
+      .help = "TURN requests with credentials that were refused, by reason.",
+      .labels = {Label("reason", kAuthFailureValues)},
+      .skip_zero = true,
+  });
+  if (!auth_failures) {
+    return std::unexpected(std::move(auth_failures.error()));
+  }
+  ResolveAll(*auth_failures, kAuthFailureValues, m.auth_failures);
+
+  auto relayed_bytes = registry.AddCounter({
+      .name = std::string(kTurnRelayedBytesTotal),
+      .help = "Application data bytes relayed, by direction.",
+      .labels = {Label("direction", kDirectionValues)},
+  });
+  if (!relayed_bytes) {
+    return std::unexpected(std::move(relayed_bytes.error()));
+  }
+  ResolveAll(*relayed_bytes, kDirectionValues, m.relayed_bytes);
+
+  auto relayed_packets = registry.AddCounter({
+      .name = std::string(kTurnRelayedPacketsTotal),
+      .help = "Packets relayed, by direction.",
+      .labels = {Label("direction", kDirectionValues)},
+  });
+  if (!relayed_packets) {
+    return std::unexpected(std::move(relayed_packets.error()));
+  }
+  ResolveAll(*relayed_packets, kDirectionValues, m.relayed_packets);
+
+  auto peer_denied = registry.AddCounter({
+      .name = std::string(kTurnPeerDeniedTotal),
+      .help = "Requests refused because the peer address is denied by policy.",
+  });
+  if (!peer_denied) {
+    return std::unexpected(std::move(peer_denied.error()));
+  }
+  m.peer_denied = peer_denied->Get();
+
+  auto ports_free = registry.AddGauge({
+      .name = std::string(kTurnRelayPortsFree),
+      .help = "Relay ports free to allocate.",
+  });
+  if (!ports_free) {
+    return std::unexpected(std::move(ports_free.error()));
+  }
+  m.relay_ports_free = ports_free->Get();
+
+  auto permissions = registry.AddGauge({
+      .name = std::string(kTurnPermissionsActive),
+      .help = "TURN permissions that exist now.",
+  });
+  if (!permissions) {
+    return std::unexpected(std::move(permissions.error()));
+  }
+  m.permissions_active = permissions->Get();
+
+  auto channels = registry.AddGauge({
+      .name = std::string(kTurnChannelsActive),
+      .help = "TURN channel bindings that exist now.",
+  });
+  if (!channels) {
+    return std::unexpected(std::move(channels.error()));
+  }
+  m.channels_active = channels->Get();
+
+  auto dropped = registry.AddCounter({
+      .name = std::string(kTurnDroppedPacketsTotal),
+      .help = "Packets the relay dropped without an answer, by reason.",
+      .labels = {Label("reason", kDropReasonValues)},
+      .skip_zero = true,
+  });
+  if (!dropped) {
+    return std::unexpected(std::move(dropped.error()));
+  }
+  ResolveAll(*dropped, kDropReasonValues, m.dropped_packets);
+  return m;
+}
+
+base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
+  SignalMetrics m;
+
+  auto connections = registry.AddGauge({
+      .name = std::string(kSignalConnections),
+      .help = "Signaling connections open now, by Engine.IO transport.",
+      .labels = {Label("transport", kSignalTransportValues)},
+  });
+  if (!connections) {
+    return std::unexpected(std::move(connections.error()));
+  }
+  ResolveAll(*connections, kSignalTransportValues, m.connections);
+
+  auto calls = registry.AddCounter({
+      .name = std::string(kCallsTotal),
+      .help = "Calls that ended, by type and final status.",
+      .labels = {Label("type", kCallTypeValues), Label("status", kCallStatusValues)},
+      .skip_zero = true,
+  });
+  if (!calls) {
+    return std::unexpected(std::move(calls.error()));
+  }
+  for (size_t t = 0; t < kCallTypeValues.size(); ++t) {
+    for (size_t s = 0; s < kCallStatusValues.size(); ++s) {
+      m.calls[static_cast<CallType>(t)][static_cast<CallStatus>(s)] =
+          calls->Get({kCallTypeValues[t], kCallStatusValues[s]});
+    }
+  }
+
+  auto setup = registry.AddHistogram({
+      .name = std::string(kCallSetupSeconds),
+      .help = "Seconds from acceptCall to the first reportIce with state connected.",
+      .buckets = Buckets(kCallSetupBuckets),
+  });
+  if (!setup) {
+    return std::unexpected(std::move(setup.error()));
+  }
+  m.call_setup_seconds = setup->Get();
+
+  auto ice = registry.AddCounter({
+      .name = std::string(kIceReportsTotal),
+      .help = "ICE outcomes reported by clients, by result and selected candidate types.",
+      .labels = {Label("result", kIceResultValues), Label("local_type", kCandidateTypeValues),
+                 Label("remote_type", kCandidateTypeValues)},
+      .skip_zero = true,
+  });
+  if (!ice) {
+    return std::unexpected(std::move(ice.error()));
+  }
+  for (size_t r = 0; r < kIceResultValues.size(); ++r) {
+    for (size_t l = 0; l < kCandidateTypeValues.size(); ++l) {
+      for (size_t p = 0; p < kCandidateTypeValues.size(); ++p) {
+        m.ice_reports[static_cast<IceResult>(r)][static_cast<CandidateType>(l)]
+                     [static_cast<CandidateType>(p)] =
+            ice->Get({kIceResultValues[r], kCandidateTypeValues[l], kCandidateTypeValues[p]});
+      }
+    }
+  }
+
+  auto http = registry.AddCounter({
+      .name = std::string(kHttpRequestsTotal),
+      .help = "HTTP requests answered, by route and status code.",
+      .labels = {{.name = "route"}, Label("code", kHttpCodeValues)},
+      .max_series = 256,
+  });
+  if (!http) {
+    return std::unexpected(std::move(http.error()));
+  }
+  m.http_requests = *http;
+
+  auto db = registry.AddHistogram({
+      .name = std::string(kDbQuerySeconds),
+      .help = "Seconds one database call took.",
+      .buckets = Buckets(kDbQueryBuckets),
+  });
+  if (!db) {
+    return std::unexpected(std::move(db.error()));
+  }
+  m.db_query_seconds = db->Get();
+  return m;
+}
+
+Counter SignalMetrics::HttpRequest(std::string_view route, int code) const {
+  char buffer[16];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), code);
+  const std::string_view code_text(buffer, error == std::errc() ? end - buffer : 0);
+  return http_requests.Get({route, code_text});
+}
+
+}  // namespace turnkey::metrics

@@ -1,0 +1,254 @@
+// The metrics turnkey exports (DESIGN.md section 7): names, label values,
+// and structs of handles resolved once at startup.
+//
+// A thin layer over Registry. app/ creates one Registry and, from it,
+// ProcessMetrics, TurnMetrics and SignalMetrics; relay/ and signal/ keep a
+// const reference to theirs. Every per-event handle is resolved up front, so
+// counting is an add on the calling thread's shard:
+//
+//   // worker start:            Shard& shard = registry.AcquireShard();
+//   // per batch of packets:    m.relayed_packets[Direction::kPeerToClient].Add(shard, n);
+//   // per request:             m.Request(TurnMethod::kAllocate, 437).Inc(shard);
+//
+// Families whose handles form a cross product (method x code, type x
+// status, ...) skip zero series, so the exposition shows only what
+// happened. A struct built by Create() is read-only afterwards and may be
+// shared by all threads; a default-constructed one holds detached handles
+// that count nothing (for tests and metrics-less tools).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "base/status.h"
+#include "metrics/counter.h"
+#include "metrics/enum_array.h"
+#include "metrics/gauge.h"
+#include "metrics/histogram.h"
+#include "metrics/registry.h"
+
+namespace turnkey::metrics {
+
+// --- Metric names -----------------------------------------------------------
+
+inline constexpr std::string_view kBuildInfo = "turnkey_build_info";
+inline constexpr std::string_view kTlsCertificateExpiry =
+    "turnkey_tls_certificate_expiry_timestamp_seconds";
+
+inline constexpr std::string_view kTurnAllocationsActive = "turnkey_turn_allocations_active";
+inline constexpr std::string_view kTurnAllocationsTotal = "turnkey_turn_allocations_total";
+inline constexpr std::string_view kTurnRequestsTotal = "turnkey_turn_requests_total";
+inline constexpr std::string_view kTurnAuthFailuresTotal = "turnkey_turn_auth_failures_total";
+inline constexpr std::string_view kTurnRelayedBytesTotal = "turnkey_turn_relayed_bytes_total";
+inline constexpr std::string_view kTurnRelayedPacketsTotal = "turnkey_turn_relayed_packets_total";
+inline constexpr std::string_view kTurnPeerDeniedTotal = "turnkey_turn_peer_denied_total";
+inline constexpr std::string_view kTurnRelayPortsFree = "turnkey_turn_relay_ports_free";
+inline constexpr std::string_view kTurnPermissionsActive = "turnkey_turn_permissions_active";
+inline constexpr std::string_view kTurnChannelsActive = "turnkey_turn_channels_active";
+inline constexpr std::string_view kTurnDroppedPacketsTotal = "turnkey_turn_dropped_packets_total";
+
+inline constexpr std::string_view kSignalConnections = "turnkey_signal_connections";
+inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
+inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_seconds";
+inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
+inline constexpr std::string_view kHttpRequestsTotal = "turnkey_http_requests_total";
+inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
+
+// --- Label values -------------------------------------------------------------
+// Each enum's label values are in the array of the same name, in order.
+
+// The client's transport to the TURN server (not REQUESTED-TRANSPORT).
+enum class Transport : uint8_t { kUdp, kTcp, kTls, kDtls, kCount };
+inline constexpr std::array<std::string_view, 4> kTransportValues = {"udp", "tcp", "tls", "dtls"};
+
+// How an authenticated Allocate request ended. The 401 challenge and 438
+// Stale Nonce answers are part of the handshake and not counted here (they
+// show in turnkey_turn_requests_total).
+enum class AllocationResult : uint8_t {
+  kSuccess,               // allocation created
+  kQuotaReached,          // 486 Allocation Quota Reached
+  kInsufficientCapacity,  // 508 Insufficient Capacity (no relay port)
+  kMismatch,              // 437 Allocation Mismatch (5-tuple already allocated)
+  kRejected,              // any other error answer (400, 403, 440, 442, ...)
+  kCount
+};
+inline constexpr std::array<std::string_view, 5> kAllocationResultValues = {
+    "success", "quota_reached", "insufficient_capacity", "allocation_mismatch", "rejected"};
+
+// STUN/TURN request methods (RFC 8489, RFC 8656, RFC 6062).
+enum class TurnMethod : uint8_t {
+  kBinding,
+  kAllocate,
+  kRefresh,
+  kCreatePermission,
+  kChannelBind,
+  kConnect,
+  kConnectionBind,
+  kOther,
+  kCount
+};
+inline constexpr std::array<std::string_view, 8> kTurnMethodValues = {
+    "binding",      "allocate", "refresh",         "create_permission",
+    "channel_bind", "connect",  "connection_bind", "other"};
+
+// Response codes of turnkey_turn_requests_total: 200 for a success response,
+// else the ERROR-CODE (RFC 8489 section 14.8, RFC 8656 section 19, RFC 6062
+// section 6.3). Any other code is counted as "other" (index kTurnCodeOther).
+inline constexpr std::array<uint16_t, 18> kTurnCodes = {
+    200, 300, 400, 401, 403, 405, 420, 437, 438, 440, 441, 442, 443, 446, 447, 486, 500, 508};
+inline constexpr size_t kTurnCodeOther = kTurnCodes.size();
+// The index of `code` in kTurnCodes, or kTurnCodeOther.
+constexpr size_t TurnCodeIndex(uint16_t code) {
+  for (size_t i = 0; i < kTurnCodes.size(); ++i) {
+    if (kTurnCodes[i] == code) {
+      return i;
+    }
+  }
+  return kTurnCodeOther;
+}
+
+// Why a request carrying credentials was refused.
+enum class AuthFailure : uint8_t {
+  kBadIntegrity,  // MESSAGE-INTEGRITY(-SHA256) did not verify: wrong password or secret
+  kUnknownUser,   // no such static user, or a REST username that does not parse
+  kExpired,       // TURN REST credential past its expiry timestamp
+  kMalformed,     // credential attributes missing or inconsistent
+  kThrottled,     // the source address failed too often and is held off
+  kCount
+};
+inline constexpr std::array<std::string_view, 5> kAuthFailureValues = {
+    "bad_integrity", "unknown_user", "expired", "malformed", "throttled"};
+
+// Which way relayed data went.
+enum class Direction : uint8_t { kClientToPeer, kPeerToClient, kCount };
+inline constexpr std::array<std::string_view, 2> kDirectionValues = {"client_to_peer",
+                                                                     "peer_to_client"};
+
+// Why the relay dropped a packet without an answer.
+enum class DropReason : uint8_t {
+  kMalformed,       // not a decodable STUN message or ChannelData
+  kBadFingerprint,  // FINGERPRINT present and wrong
+  kUnexpected,      // a response, an unknown indication, ...
+  kNoAllocation,    // Send or ChannelData from a client without an allocation
+  kNoPermission,    // to or from a peer without a permission
+  kNoChannel,       // ChannelData for a channel that is not bound
+  kBandwidth,       // over the allocation's bandwidth cap
+  kSendError,       // the socket refused it (buffer full, unreachable, ...)
+  kCount
+};
+inline constexpr std::array<std::string_view, 8> kDropReasonValues = {
+    "malformed",     "bad_fingerprint", "unexpected", "no_allocation",
+    "no_permission", "no_channel",      "bandwidth",  "send_error"};
+
+// Engine.IO transport of a signaling connection.
+enum class SignalTransport : uint8_t { kWebSocket, kPolling, kCount };
+inline constexpr std::array<std::string_view, 2> kSignalTransportValues = {"websocket", "polling"};
+
+enum class CallType : uint8_t { kAudio, kVideo, kCount };
+inline constexpr std::array<std::string_view, 2> kCallTypeValues = {"audio", "video"};
+
+// A call's final status (DESIGN.md section 5).
+enum class CallStatus : uint8_t {
+  kCompleted,       // accepted, then ended by a participant
+  kMissed,          // rang until the ring timeout
+  kRejected,        // the callee rejected it
+  kBusy,            // the callee was in another call
+  kCancelled,       // the caller hung up while it rang
+  kUnavailable,     // the callee had no connected device
+  kConnectionLost,  // a participant did not reconnect within the grace period
+  kCount
+};
+inline constexpr std::array<std::string_view, 7> kCallStatusValues = {
+    "completed", "missed", "rejected", "busy", "cancelled", "unavailable", "connection_lost"};
+
+enum class IceResult : uint8_t { kConnected, kFailed, kCount };
+inline constexpr std::array<std::string_view, 2> kIceResultValues = {"connected", "failed"};
+
+// ICE candidate types (RFC 8445 section 5.1.1); kUnknown for anything else a
+// client reports.
+enum class CandidateType : uint8_t { kHost, kSrflx, kPrflx, kRelay, kUnknown, kCount };
+inline constexpr std::array<std::string_view, 5> kCandidateTypeValues = {"host", "srflx", "prflx",
+                                                                         "relay", "unknown"};
+// "host", "srflx", "prflx", "relay" (as in RTCIceCandidate.type); anything
+// else is kUnknown.
+CandidateType ParseCandidateType(std::string_view text);
+
+// HTTP status codes turnkey_http_requests_total keeps apart; others are
+// counted as code "other".
+inline constexpr std::array<std::string_view, 21> kHttpCodeValues = {
+    "101", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404",
+    "405", "408", "409", "413", "415", "429", "500", "501", "503", "504"};
+
+// Histogram buckets, in seconds.
+inline constexpr std::array<double, 10> kCallSetupBuckets = {0.1, 0.25, 0.5, 1,  2,
+                                                             3,   5,    10,  20, 30};
+inline constexpr std::array<double, 13> kDbQueryBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+// --- Handles ------------------------------------------------------------------
+
+// Process-wide metrics.
+struct ProcessMetrics {
+  // Registers the families and sets turnkey_build_info{version} to 1.
+  [[nodiscard]] static base::Result<ProcessMetrics> Create(Registry& registry,
+                                                           std::string_view version);
+
+  Gauge build_info;
+  // Unix time the TLS certificate expires; Set() on load and on reload.
+  Gauge tls_certificate_expiry;
+};
+
+// The TURN relay's metrics.
+struct TurnMetrics {
+  [[nodiscard]] static base::Result<TurnMetrics> Create(Registry& registry);
+
+  // The handle for `method` answered with `code` (200 for success).
+  const Counter& Request(TurnMethod method, uint16_t code) const {
+    return requests[method][TurnCodeIndex(code)];
+  }
+
+  // Up/down: Inc on create, Dec on expiry or deletion, on any shard.
+  Gauge allocations_active;
+  EnumArray<Transport, EnumArray<AllocationResult, Counter>> allocations;
+  // Indexed by TurnCodeIndex(code); prefer Request().
+  EnumArray<TurnMethod, std::array<Counter, kTurnCodes.size() + 1>> requests;
+  EnumArray<AuthFailure, Counter> auth_failures;
+  // Payload bytes (UDP payload / ChannelData or Data contents), not headers.
+  EnumArray<Direction, Counter> relayed_bytes;
+  EnumArray<Direction, Counter> relayed_packets;
+  // Permission, channel or Send refused because the peer address is denied.
+  Counter peer_denied;
+  // Up/down: each worker adds its slice's free ports at start, then Dec on
+  // acquire and Inc on release; or set it from a callback.
+  Gauge relay_ports_free;
+  Gauge permissions_active;  // up/down
+  Gauge channels_active;     // up/down
+  EnumArray<DropReason, Counter> dropped_packets;
+};
+
+// The signaling service's metrics.
+struct SignalMetrics {
+  [[nodiscard]] static base::Result<SignalMetrics> Create(Registry& registry);
+
+  // The handle for one HTTP request's route and status code. `route` is the
+  // router's pattern ("/api/calls/history/:callId", "unmatched"), never the
+  // raw path; the family holds at most 256 series. Takes the registry's
+  // mutex (no allocation once the series exists); any thread.
+  Counter HttpRequest(std::string_view route, int code) const;
+
+  EnumArray<SignalTransport, Gauge> connections;  // up/down
+  EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;
+  // Seconds from acceptCall to the first reportIce with state "connected":
+  // how long the media path took to come up.
+  Histogram call_setup_seconds;
+  // [result][local candidate type][remote candidate type]
+  EnumArray<IceResult, EnumArray<CandidateType, EnumArray<CandidateType, Counter>>> ice_reports;
+  CounterFamily http_requests;  // {route, code}
+  // One database call, measured where it runs (on a work-queue thread use
+  // the registry's shared shard).
+  Histogram db_query_seconds;
+};
+
+}  // namespace turnkey::metrics
