@@ -131,6 +131,7 @@ std::optional<Bytes> Decode64(std::string_view text, bool url) {
 Sha1Digest HmacSha1(ByteView key, ByteView data) { return Hmac<20>(EVP_sha1(), key, data); }
 Sha256Digest HmacSha256(ByteView key, ByteView data) { return Hmac<32>(EVP_sha256(), key, data); }
 Md5Digest Md5(ByteView data) { return Digest<16>(EVP_md5(), data); }
+Sha1Digest Sha1(ByteView data) { return Digest<20>(EVP_sha1(), data); }
 Sha256Digest Sha256(ByteView data) { return Digest<32>(EVP_sha256(), data); }
 
 uint32_t Crc32(ByteView data, uint32_t seed) {

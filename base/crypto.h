@@ -21,6 +21,7 @@ using Md5Digest = std::array<uint8_t, 16>;
 Sha1Digest HmacSha1(ByteView key, ByteView data);
 Sha256Digest HmacSha256(ByteView key, ByteView data);
 Md5Digest Md5(ByteView data);
+Sha1Digest Sha1(ByteView data);
 Sha256Digest Sha256(ByteView data);
 
 // CRC-32 (ISO-HDLC / the one STUN FINGERPRINT uses: reflected 0xEDB88320,

@@ -1,0 +1,202 @@
+#include "net/cors.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace turnkey::net {
+
+namespace {
+
+struct HostPort {
+  std::string_view host;
+  std::optional<uint16_t> port;
+};
+
+std::optional<uint16_t> ParsePort(std::string_view text) {
+  if (text.empty() || text.size() > 5) {
+    return std::nullopt;
+  }
+  uint32_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (value > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(value);
+}
+
+// "host", "host:port", "[v6]", "[v6]:port".
+std::optional<HostPort> ParseHostPort(std::string_view text) {
+  HostPort out;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
+    out.host = text.substr(0, close + 1);
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return std::nullopt;
+      }
+      has_port = true;
+      port_text = rest.substr(1);
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    out.host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = text.substr(colon + 1);
+    }
+  }
+  if (out.host.empty()) {
+    return std::nullopt;
+  }
+  if (has_port) {
+    out.port = ParsePort(port_text);
+    if (!out.port) {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) {
+      out.append(", ");
+    }
+    out.append(item);
+  }
+  return out;
+}
+
+// RFC 6454 section 4 reduced to what browsers send: "scheme://host[:port]".
+bool IsSameOrigin(std::string_view origin, std::string_view host_header) {
+  size_t separator = origin.find("://");
+  if (separator == std::string_view::npos) {
+    return false;
+  }
+  std::string_view scheme = origin.substr(0, separator);
+  std::string_view authority = origin.substr(separator + 3);
+  if (authority.find_first_of("/?#@") != std::string_view::npos) {
+    return false;
+  }
+  auto origin_host = ParseHostPort(authority);
+  auto request_host = ParseHostPort(host_header);
+  if (!origin_host || !request_host || !EqualsIgnoreCase(origin_host->host, request_host->host)) {
+    return false;
+  }
+  std::optional<uint16_t> default_port;
+  if (EqualsIgnoreCase(scheme, "http")) {
+    default_port = 80;
+  } else if (EqualsIgnoreCase(scheme, "https")) {
+    default_port = 443;
+  }
+  std::optional<uint16_t> origin_port = origin_host->port ? origin_host->port : default_port;
+  if (!origin_port) {
+    return false;
+  }
+  // Without a port in Host the browser used its scheme's default port; the
+  // origin's port must then be a default one too.
+  return request_host->port ? *origin_port == *request_host->port : origin_port == default_port;
+}
+
+// Adds "Origin" to Vary, keeping what is there (RFC 9110 section 12.5.5).
+void AddVaryOrigin(HttpResponse& response) {
+  if (response.headers.HasToken("Vary", "Origin")) {
+    return;
+  }
+  auto vary = response.headers.Get("Vary");
+  response.headers.Set("Vary", vary ? std::string(*vary) + ", Origin" : std::string("Origin"));
+}
+
+}  // namespace
+
+Cors::Cors(CorsOptions options) : options_(std::move(options)) {
+  any_origin_ = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
+                options_.allowed_origins.end();
+  methods_ = Join(options_.allowed_methods);
+  headers_ = Join(options_.allowed_headers);
+}
+
+CorsVerdict Cors::Check(const HttpRequest& request) const {
+  auto origin = request.Header("Origin");
+  if (!origin) {
+    return CorsVerdict::kNotCors;
+  }
+  if (auto host = request.Header("Host"); host && IsSameOrigin(*origin, *host)) {
+    return CorsVerdict::kSameOrigin;
+  }
+  if (any_origin_) {
+    return CorsVerdict::kAllowed;
+  }
+  for (const auto& allowed : options_.allowed_origins) {
+    // Origins are compared as the browser serializes them (lower-case scheme
+    // and host), so an exact comparison is the specified one.
+    if (allowed == *origin) {
+      return CorsVerdict::kAllowed;
+    }
+  }
+  return CorsVerdict::kDenied;
+}
+
+bool Cors::IsPreflight(const HttpRequest& request) {
+  return request.method == "OPTIONS" && request.headers.Has("Origin") &&
+         request.headers.Has("Access-Control-Request-Method");
+}
+
+void Cors::AddHeaders(const HttpRequest& request, HttpResponse& response) const {
+  if (!any_origin_) {
+    // The answer differs per origin, so shared caches must key on it.
+    AddVaryOrigin(response);
+  }
+  if (Check(request) != CorsVerdict::kAllowed) {
+    return;
+  }
+  if (any_origin_) {
+    response.headers.Set("Access-Control-Allow-Origin", "*");
+    return;
+  }
+  response.headers.Set("Access-Control-Allow-Origin", std::string(*request.Header("Origin")));
+  if (options_.allow_credentials) {
+    response.headers.Set("Access-Control-Allow-Credentials", "true");
+  }
+}
+
+HttpResponse Cors::Preflight(const HttpRequest& request) const {
+  CorsVerdict verdict = Check(request);
+  if (verdict != CorsVerdict::kAllowed && verdict != CorsVerdict::kSameOrigin) {
+    HttpResponse denied = HttpResponse::Error(403);
+    if (!any_origin_) {
+      AddVaryOrigin(denied);
+    }
+    return denied;
+  }
+  HttpResponse response = HttpResponse::Empty(204);
+  if (any_origin_ && verdict == CorsVerdict::kAllowed) {
+    response.headers.Set("Access-Control-Allow-Origin", "*");
+  } else {
+    response.headers.Set("Access-Control-Allow-Origin", std::string(*request.Header("Origin")));
+    AddVaryOrigin(response);
+    if (options_.allow_credentials) {
+      response.headers.Set("Access-Control-Allow-Credentials", "true");
+    }
+  }
+  response.headers.Set("Access-Control-Allow-Methods", methods_);
+  response.headers.Set("Access-Control-Allow-Headers", headers_);
+  response.headers.Set("Access-Control-Max-Age", std::to_string(options_.max_age.count()));
+  return response;
+}
+
+}  // namespace turnkey::net

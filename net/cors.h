@@ -1,0 +1,78 @@
+// Cors: the CORS policy of an HTTP API (Fetch standard, "CORS protocol").
+//
+// Origins are matched exactly ("https://app.example.org", i.e.
+// scheme://host[:port] as browsers send it), or any origin when the list
+// holds "*". A request whose Origin names this server itself (same host as
+// the Host header, and the Host's port, or the scheme's default port when
+// Host has none) is same-origin and needs no CORS headers; the scheme is
+// not compared, so a TLS-terminating proxy in front does not break it.
+//
+// Callers: answer preflights with Preflight(); for other requests call
+// Check() first and answer 403 for kDenied before doing anything with side
+// effects, then AddHeaders() to the response. A denied origin never gets
+// CORS headers, so the browser also hides the response from the page.
+//
+// Immutable after construction; safe to share between threads.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "net/http_request.h"
+#include "net/http_response.h"
+
+namespace turnkey::net {
+
+struct CorsOptions {
+  // Exact Origin values allowed cross-origin; "*" allows every origin (then
+  // the answer is "Access-Control-Allow-Origin: *" without credentials, as
+  // the Fetch standard requires). Empty = same-origin only. Default empty.
+  std::vector<std::string> allowed_origins;
+  // Access-Control-Allow-Methods of preflight answers.
+  std::vector<std::string> allowed_methods = {"GET",   "HEAD",   "POST",   "PUT",
+                                              "PATCH", "DELETE", "OPTIONS"};
+  // Access-Control-Allow-Headers of preflight answers.
+  std::vector<std::string> allowed_headers = {"Authorization", "Content-Type"};
+  // Access-Control-Allow-Credentials: true for listed origins. Default on.
+  bool allow_credentials = true;
+  // Access-Control-Max-Age of preflight answers. Default 600 s.
+  std::chrono::seconds max_age{600};
+};
+
+enum class CorsVerdict {
+  kNotCors,     // no Origin header: not a browser cross-origin request
+  kSameOrigin,  // Origin is this server; no CORS headers needed
+  kAllowed,     // an allowed cross-origin request
+  kDenied,      // cross-origin from an origin not allowed: answer 403
+};
+
+class Cors {
+ public:
+  explicit Cors(CorsOptions options);
+
+  CorsVerdict Check(const HttpRequest& request) const;
+
+  // OPTIONS with Origin and Access-Control-Request-Method.
+  static bool IsPreflight(const HttpRequest& request);
+
+  // For a response to an actual (non-preflight) request: adds
+  // Access-Control-Allow-Origin (and -Credentials) when allowed, and
+  // "Vary: Origin" whenever the answer depends on the origin.
+  void AddHeaders(const HttpRequest& request, HttpResponse& response) const;
+
+  // The answer to a preflight: 204 with Allow-Origin (the origin echoed),
+  // Allow-Methods, Allow-Headers, Allow-Credentials, Max-Age and Vary:
+  // Origin when allowed (or same-origin); 403 without CORS headers when not.
+  HttpResponse Preflight(const HttpRequest& request) const;
+
+  bool allows_any_origin() const { return any_origin_; }
+
+ private:
+  CorsOptions options_;
+  bool any_origin_ = false;
+  std::string methods_;  // joined for the header
+  std::string headers_;
+};
+
+}  // namespace turnkey::net

@@ -1,0 +1,83 @@
+// HttpConnection: HttpServer's state for one accepted connection. Internal
+// to HttpServer and Responder; nothing else uses it.
+//
+// Owned by HttpServer (shared_ptr so that Responders can hold a weak_ptr and
+// notice when it is gone); destroyed with EventLoop::DeleteLater after the
+// connection's close callback. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "net/http_request_parser.h"
+#include "net/http_response.h"
+#include "net/stream_connection.h"
+#include "net/timer.h"
+
+namespace turnkey::net {
+
+class HttpServer;
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  enum class State {
+    kReading,   // waiting for or receiving a request; idle/header timers run
+    kHandling,  // a request is with the handler; input paused until it is answered
+    kUpgraded,  // handed to another protocol; forgotten, about to be destroyed
+    kClosing,   // Close() called on the stream; waiting for its close callback
+    kClosed,    // the stream ended; this object is about to be destroyed
+  };
+
+  HttpConnection(HttpServer& server, StreamConnection& stream);
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Installs the stream callbacks and starts the idle timer.
+  void Start();
+
+  // Responder entry points; `sequence` names the request being answered.
+  void Respond(uint64_t sequence, HttpResponse response);
+  bool IsPending(uint64_t sequence) const;
+  // `response` may be null (the caller writes its own 101).
+  StreamConnection* TakeOver(uint64_t sequence, const HttpResponse* response);
+  // A Responder went away unanswered.
+  void Abandon(uint64_t sequence);
+
+  // HttpServer::Stop(): close now if idle, after the response if handling.
+  void Shutdown();
+
+  State state() const { return state_; }
+
+ private:
+  // What the response to the request being handled must respect.
+  struct Pending {
+    bool head = false;       // HEAD: no body bytes
+    bool keep_alive = true;  // the client wants to keep the connection
+    bool upgrade = false;    // an upgrade request (close unless taken over)
+    bool http10 = false;     // HTTP/1.0: keep-alive must be announced
+  };
+
+  void SetState(State next);
+  size_t OnData(base::ByteView data);
+  void OnClose(CloseReason reason);
+  void OnIdleTimeout();
+  void OnHeaderTimeout();
+  void Dispatch(HttpRequest request);
+  // Answers `status` and closes (parse errors, timeouts).
+  void FailAndClose(int status);
+  void Write(const HttpResponse& response, bool head_only, bool close, bool keep_alive_header);
+  void CloseStream();
+  void ArmIdleTimer();
+
+  HttpServer& server_;
+  StreamConnection& stream_;
+  HttpRequestParser parser_;
+  Timer idle_timer_;
+  Timer header_timer_;
+  State state_ = State::kReading;
+  uint64_t sequence_ = 0;  // requests dispatched so far; names the current one
+  Pending pending_;
+  bool close_after_response_ = false;  // set by Shutdown() while handling
+};
+
+}  // namespace turnkey::net

@@ -1,0 +1,54 @@
+// HttpHeaders: an ordered list of HTTP header fields with case-insensitive
+// lookup (RFC 9110 section 5.1: field names are case-insensitive).
+//
+// A plain value type; duplicates are kept in arrival order so a caller can
+// see every value of a repeated field. Not thread-safe (like any value).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace turnkey::net {
+
+// ASCII case-insensitive comparison (header names, tokens, methods).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// True if `name` is a valid field name (RFC 9110 section 5.1: a token).
+bool IsHttpToken(std::string_view name);
+
+class HttpHeaders {
+ public:
+  using Field = std::pair<std::string, std::string>;
+
+  // The value of the first field named `name`, or nullopt. The view points
+  // into this object and is valid until it is modified.
+  std::optional<std::string_view> Get(std::string_view name) const;
+  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  // How many fields are named `name`.
+  size_t Count(std::string_view name) const;
+  // True if any field named `name` holds `token` in its comma-separated list
+  // (case-insensitive), e.g. HasToken("Connection", "close").
+  bool HasToken(std::string_view name, std::string_view token) const;
+
+  // Appends a field; an existing field of that name is kept.
+  void Add(std::string name, std::string value);
+  // Replaces every field named `name` with one field.
+  void Set(std::string_view name, std::string value);
+  // Removes every field named `name`; returns how many were removed.
+  size_t Remove(std::string_view name);
+
+  const std::vector<Field>& fields() const { return fields_; }
+  std::vector<Field>::const_iterator begin() const { return fields_.begin(); }
+  std::vector<Field>::const_iterator end() const { return fields_.end(); }
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+}  // namespace turnkey::net

@@ -1,0 +1,309 @@
+#include "net/http_request_parser.h"
+
+#include <http_parser.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace turnkey::net {
+
+namespace {
+
+std::string_view TrimOws(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+}  // namespace
+
+// Static trampolines from libhttp-parser into the parser object.
+struct HttpParserHooks {
+  static HttpRequestParser& Self(http_parser* p) {
+    return *static_cast<HttpRequestParser*>(p->data);
+  }
+
+  static int OnMessageBegin(http_parser* p) {
+    Self(p).message_begun_ = true;
+    return 0;
+  }
+
+  static int OnUrl(http_parser* p, const char* at, size_t length) {
+    Self(p).request_.target.append(at, length);
+    return 0;
+  }
+
+  static int OnHeaderField(http_parser* p, const char* at, size_t length) {
+    HttpRequestParser& self = Self(p);
+    if (self.headers_complete_) {
+      return self.CountTrailer(length);
+    }
+    if (self.in_field_value_) {
+      self.CommitHeaderField();
+    }
+    self.field_name_.append(at, length);
+    return 0;
+  }
+
+  static int OnHeaderValue(http_parser* p, const char* at, size_t length) {
+    HttpRequestParser& self = Self(p);
+    if (self.headers_complete_) {
+      return self.CountTrailer(length);
+    }
+    self.in_field_value_ = true;
+    self.field_value_.append(at, length);
+    return 0;
+  }
+
+  static int OnHeadersComplete(http_parser* p) { return Self(p).HeadersComplete(); }
+
+  static int OnBody(http_parser* p, const char* at, size_t length) {
+    HttpRequestParser& self = Self(p);
+    if (self.request_.body.size() + self.trailer_bytes_ + length > self.limits_.max_body_bytes) {
+      return self.Fail(HttpParseError::kBodyTooLarge, "body larger than the limit");
+    }
+    self.request_.body.append(at, length);
+    return 0;
+  }
+
+  static int OnMessageComplete(http_parser* p) {
+    HttpRequestParser& self = Self(p);
+    self.message_complete_ = true;
+    self.continue_pending_ = false;
+    if (p->upgrade != 0 || http_should_keep_alive(p) == 0) {
+      self.finished_ = true;
+      self.upgraded_ = p->upgrade != 0;
+    }
+    // Stop here so that Parse() returns exactly the bytes of this request.
+    http_parser_pause(p, 1);
+    return 0;
+  }
+
+  static const http_parser_settings& Settings() {
+    static const http_parser_settings settings = [] {
+      http_parser_settings s;
+      http_parser_settings_init(&s);
+      s.on_message_begin = &OnMessageBegin;
+      s.on_url = &OnUrl;
+      s.on_header_field = &OnHeaderField;
+      s.on_header_value = &OnHeaderValue;
+      s.on_headers_complete = &OnHeadersComplete;
+      s.on_body = &OnBody;
+      s.on_message_complete = &OnMessageComplete;
+      return s;
+    }();
+    return settings;
+  }
+};
+
+int HttpParseErrorStatus(HttpParseError error) {
+  switch (error) {
+    case HttpParseError::kNone:
+    case HttpParseError::kMalformed:
+      return 400;
+    case HttpParseError::kHeaderTooLarge:
+      return 431;
+    case HttpParseError::kBodyTooLarge:
+      return 413;
+    case HttpParseError::kExpectationFailed:
+      return 417;
+    case HttpParseError::kNotImplemented:
+      return 501;
+    case HttpParseError::kVersionNotSupported:
+      return 505;
+  }
+  return 400;
+}
+
+const char* HttpParseErrorName(HttpParseError error) {
+  switch (error) {
+    case HttpParseError::kNone:
+      return "none";
+    case HttpParseError::kMalformed:
+      return "malformed";
+    case HttpParseError::kHeaderTooLarge:
+      return "header_too_large";
+    case HttpParseError::kBodyTooLarge:
+      return "body_too_large";
+    case HttpParseError::kExpectationFailed:
+      return "expectation_failed";
+    case HttpParseError::kNotImplemented:
+      return "not_implemented";
+    case HttpParseError::kVersionNotSupported:
+      return "version_not_supported";
+  }
+  return "unknown";
+}
+
+HttpRequestParser::HttpRequestParser(const HttpParserLimits& limits)
+    : parser_(std::make_unique<http_parser>()), limits_(limits) {
+  limits_.max_header_bytes = std::max<size_t>(limits_.max_header_bytes, 1);
+  http_parser_init(parser_.get(), HTTP_REQUEST);
+}
+
+HttpRequestParser::~HttpRequestParser() = default;
+HttpRequestParser::HttpRequestParser(HttpRequestParser&& other) noexcept = default;
+HttpRequestParser& HttpRequestParser::operator=(HttpRequestParser&& other) noexcept = default;
+
+HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
+  if (message_complete_) {
+    return {Status::kRequest, 0};
+  }
+  if (error_ != HttpParseError::kNone) {
+    return {Status::kError, 0};
+  }
+  if (finished_) {
+    Fail(HttpParseError::kMalformed, "input after the last request of the connection");
+    return {Status::kError, 0};
+  }
+  parser_->data = this;
+  const char* bytes = reinterpret_cast<const char*>(data.data());
+  size_t offset = 0;
+  while (offset < data.size()) {
+    size_t chunk = data.size() - offset;
+    if (!headers_complete_) {
+      // Never hand the library more head bytes than the limit allows, so the
+      // limit is exact whatever the library's own (global) maximum is.
+      chunk = std::min(chunk, limits_.max_header_bytes - head_bytes_);
+    }
+    const bool head_was_complete = headers_complete_;
+    size_t parsed =
+        http_parser_execute(parser_.get(), &HttpParserHooks::Settings(), bytes + offset, chunk);
+    offset += parsed;
+    if (!head_was_complete && !headers_complete_) {
+      head_bytes_ += parsed;
+    }
+    auto err = static_cast<http_errno>(parser_->http_errno);
+    if (err == HPE_PAUSED) {
+      http_parser_pause(parser_.get(), 0);
+      return {Status::kRequest, offset};
+    }
+    if (err != HPE_OK) {
+      if (error_ == HttpParseError::kNone) {
+        // Errors raised by our own callbacks are already recorded.
+        Fail(err == HPE_HEADER_OVERFLOW ? HttpParseError::kHeaderTooLarge
+                                        : HttpParseError::kMalformed,
+             http_errno_description(err));
+      }
+      return {Status::kError, offset};
+    }
+    if (!headers_complete_ && head_bytes_ >= limits_.max_header_bytes) {
+      Fail(HttpParseError::kHeaderTooLarge, "request head larger than the limit");
+      return {Status::kError, offset};
+    }
+    if (parsed == 0) {
+      Fail(HttpParseError::kMalformed, "parser made no progress");
+      return {Status::kError, offset};
+    }
+  }
+  return {Status::kNeedMore, offset};
+}
+
+HttpRequest HttpRequestParser::TakeRequest() {
+  HttpRequest request = std::move(request_);
+  ResetMessage();
+  return request;
+}
+
+bool HttpRequestParser::TakeContinueRequest() {
+  bool pending = continue_pending_;
+  continue_pending_ = false;
+  return pending;
+}
+
+void HttpRequestParser::ResetMessage() {
+  request_ = HttpRequest();
+  field_name_.clear();
+  field_value_.clear();
+  in_field_value_ = false;
+  head_bytes_ = 0;
+  trailer_bytes_ = 0;
+  message_begun_ = false;
+  headers_complete_ = false;
+  message_complete_ = false;
+  continue_pending_ = false;
+}
+
+int HttpRequestParser::Fail(HttpParseError error, std::string detail) {
+  if (error_ == HttpParseError::kNone) {
+    error_ = error;
+    error_detail_ = std::move(detail);
+  }
+  finished_ = true;
+  continue_pending_ = false;
+  return -1;
+}
+
+int HttpRequestParser::CountTrailer(size_t length) {
+  trailer_bytes_ += length;
+  if (request_.body.size() + trailer_bytes_ > limits_.max_body_bytes) {
+    return Fail(HttpParseError::kBodyTooLarge, "chunked trailers larger than the limit");
+  }
+  return 0;
+}
+
+void HttpRequestParser::CommitHeaderField() {
+  request_.headers.Add(std::move(field_name_), std::string(TrimOws(field_value_)));
+  field_name_.clear();
+  field_value_.clear();
+  in_field_value_ = false;
+}
+
+int HttpRequestParser::HeadersComplete() {
+  if (in_field_value_ || !field_name_.empty()) {
+    CommitHeaderField();
+  }
+  headers_complete_ = true;
+  http_parser* p = parser_.get();
+  request_.method = http_method_str(static_cast<http_method>(p->method));
+  request_.version_major = p->http_major;
+  request_.version_minor = p->http_minor;
+  request_.keep_alive = http_should_keep_alive(p) != 0;
+  request_.upgrade = p->upgrade != 0;
+  SplitRequestTarget(request_.target, request_.path, request_.query);
+
+  if (p->http_major != 1) {
+    // HTTP/0.9 has no head to answer in; 2 and later need their own framing.
+    return p->http_major == 0
+               ? Fail(HttpParseError::kMalformed, "HTTP/0.9 request")
+               : Fail(HttpParseError::kVersionNotSupported, "unsupported HTTP version");
+  }
+  for (const auto& [name, value] : request_.headers) {
+    // libhttp-parser accepts spaces inside field names; RFC 9112 section 5.1
+    // requires a 400 (a smuggling vector through lenient proxies).
+    if (!IsHttpToken(name)) {
+      return Fail(HttpParseError::kMalformed, "invalid header field name");
+    }
+  }
+  if (p->method == HTTP_CONNECT) {
+    return Fail(HttpParseError::kNotImplemented, "CONNECT is not supported");
+  }
+  // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+  size_t hosts = request_.headers.Count("Host");
+  if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
+    return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
+  }
+  const bool chunked = (p->flags & F_CHUNKED) != 0;
+  const bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
+  if (has_length && p->content_length > limits_.max_body_bytes) {
+    return Fail(HttpParseError::kBodyTooLarge, "Content-Length larger than the limit");
+  }
+  if (auto expect = request_.headers.Get("Expect"); expect) {
+    if (!EqualsIgnoreCase(*expect, "100-continue")) {
+      return Fail(HttpParseError::kExpectationFailed, "unsupported expectation");
+    }
+    // RFC 9110 section 10.1.1: ignore it from HTTP/1.0 clients and when no
+    // body follows.
+    continue_pending_ = p->http_minor >= 1 && (chunked || (has_length && p->content_length > 0));
+  }
+  if (has_length) {
+    request_.body.reserve(static_cast<size_t>(p->content_length));
+  }
+  return 0;
+}
+
+}  // namespace turnkey::net

@@ -1,0 +1,142 @@
+// HttpRequestParser: a sans-I/O HTTP/1.x request parser over libhttp-parser.
+//
+// Feed it bytes as they arrive; it consumes them and reports one complete
+// request at a time, "need more", or an error kind that maps to the status
+// the server should answer with before closing. It never writes, reads the
+// clock or logs (DESIGN.md section 1: codecs are sans-I/O).
+//
+// Usage: Parse(bytes) -> kNeedMore (all bytes consumed; call again with the
+// next bytes), kRequest (a request ends at `consumed`; TakeRequest() it, then
+// Parse the rest), or kError (error() says which; close the connection after
+// answering HttpParseErrorStatus(error())).
+//
+// Parsing stops after each request, so pipelined requests are returned one
+// by one and the bytes after an upgrade request (RFC 9110 section 7.8) are
+// left unconsumed for the new protocol. After an upgrade request, or a
+// request with keep_alive == false, the parser takes no more input (a
+// further Parse is an error).
+//
+// Expect: 100-continue (RFC 9110 section 10.1.1): once the head of such a
+// request is parsed and its body is still missing, TakeContinueRequest()
+// returns true once; the caller then sends "100 Continue". Any other
+// expectation is kExpectationFailed (417).
+//
+// Not thread-safe; one parser per connection.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/bytes.h"
+#include "net/http_request.h"
+
+struct http_parser;
+
+namespace turnkey::net {
+
+struct HttpParserLimits {
+  // Request line plus header fields (everything up to and including the
+  // empty line), in bytes; more is kHeaderTooLarge (431). Default 16 KiB.
+  // libhttp-parser also stops at 80 KiB on its own (same error).
+  size_t max_header_bytes = 16 * 1024;
+  // Decoded body plus chunked trailers, in bytes; more is kBodyTooLarge
+  // (413). A larger Content-Length fails as soon as the head is parsed.
+  // Default 1 MiB.
+  size_t max_body_bytes = 1024 * 1024;
+};
+
+enum class HttpParseError {
+  kNone,
+  kMalformed,            // 400: bad syntax, bad or missing Host, CL with chunked, ...
+  kHeaderTooLarge,       // 431: the head passed max_header_bytes
+  kBodyTooLarge,         // 413: the body passed max_body_bytes
+  kExpectationFailed,    // 417: an Expect other than 100-continue
+  kNotImplemented,       // 501: CONNECT (no tunnels here)
+  kVersionNotSupported,  // 505: HTTP/2 or later on the request line
+};
+
+// The status to answer `error` with (400 for kNone, which is not an error).
+int HttpParseErrorStatus(HttpParseError error);
+// "malformed", "header_too_large", ... for logs and metric labels.
+const char* HttpParseErrorName(HttpParseError error);
+
+struct HttpParserHooks;  // the libhttp-parser callbacks (http_request_parser.cc)
+
+class HttpRequestParser {
+ public:
+  enum class Status {
+    kNeedMore,  // every byte given was consumed; the request is not complete yet
+    kRequest,   // a complete request ends at `consumed`; call TakeRequest()
+    kError,     // see error(); the parser is finished
+  };
+  struct Result {
+    Status status = Status::kNeedMore;
+    // Bytes of the input that belong to the request(s) parsed so far. With
+    // kRequest, the bytes after `consumed` are the next request (or the
+    // upgraded protocol's data).
+    size_t consumed = 0;
+  };
+
+  explicit HttpRequestParser(const HttpParserLimits& limits = {});
+  ~HttpRequestParser();
+  HttpRequestParser(HttpRequestParser&& other) noexcept;
+  HttpRequestParser& operator=(HttpRequestParser&& other) noexcept;
+  HttpRequestParser(const HttpRequestParser&) = delete;
+  HttpRequestParser& operator=(const HttpRequestParser&) = delete;
+
+  // Parses from the front of `data`; stops after one complete request.
+  // While a returned request has not been taken, returns kRequest with
+  // consumed 0.
+  Result Parse(base::ByteView data);
+
+  // The request reported by the last kRequest; readies the parser for the
+  // next request. Only valid after kRequest.
+  HttpRequest TakeRequest();
+
+  HttpParseError error() const { return error_; }
+  // A short description of the error for logs; empty without an error.
+  const std::string& error_detail() const { return error_detail_; }
+
+  // Some bytes of a request that is not complete yet were consumed (an idle
+  // timeout now deserves a 408).
+  bool in_progress() const { return message_begun_ && !message_complete_; }
+  // The head (request line and headers) of the current request is parsed.
+  bool head_complete() const { return headers_complete_; }
+  // True once per request that sent "Expect: 100-continue" and whose body is
+  // still to come; the caller should send "HTTP/1.1 100 Continue".
+  bool TakeContinueRequest();
+  // An upgrade request was returned; the rest of the stream is not HTTP.
+  bool upgraded() const { return upgraded_; }
+
+ private:
+  friend struct HttpParserHooks;
+
+  void ResetMessage();
+  // Records the first error; returns -1 for libhttp-parser to stop.
+  int Fail(HttpParseError error, std::string detail);
+  // Counts chunked trailer bytes against the body limit.
+  int CountTrailer(size_t length);
+  void CommitHeaderField();
+  int HeadersComplete();
+
+  std::unique_ptr<http_parser> parser_;
+  HttpParserLimits limits_;
+  HttpRequest request_;
+  std::string field_name_;  // the header field being assembled
+  std::string field_value_;
+  bool in_field_value_ = false;
+  size_t head_bytes_ = 0;     // bytes consumed for the current head
+  size_t trailer_bytes_ = 0;  // chunked trailer bytes, counted against the body limit
+  bool message_begun_ = false;
+  bool headers_complete_ = false;
+  bool message_complete_ = false;
+  bool continue_pending_ = false;
+  bool finished_ = false;  // no more input accepted (upgrade, close, error)
+  bool upgraded_ = false;
+  HttpParseError error_ = HttpParseError::kNone;
+  std::string error_detail_;
+};
+
+}  // namespace turnkey::net

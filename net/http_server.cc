@@ -1,0 +1,86 @@
+#include "net/http_server.h"
+
+#include "base/clock.h"
+#include "net/event_loop.h"
+#include "net/http_connection.h"
+#include "net/tls_context.h"
+
+namespace turnkey::net {
+
+base::Result<std::unique_ptr<HttpServer>> HttpServer::Create(
+    EventLoop& loop, const base::SocketAddress& bind_address, std::shared_ptr<TlsContext> tls,
+    const HttpServerOptions& options, HttpHandler handler) {
+  if (!handler) {
+    return base::InvalidArgument("http server needs a handler");
+  }
+  if (options.max_header_bytes == 0) {
+    return base::InvalidArgument("max_header_bytes must be positive");
+  }
+  std::unique_ptr<HttpServer> server(new HttpServer(loop, options, std::move(handler)));
+  StreamListenerOptions listener_options = options.listener;
+  listener_options.connection.idle_timeout = std::chrono::milliseconds(0);
+  HttpServer* raw = server.get();
+  auto listener =
+      StreamListener::Create(loop, bind_address, listener_options, std::move(tls),
+                             [raw](StreamConnection& stream) { raw->OnAccept(stream); });
+  if (!listener) {
+    return std::unexpected(listener.error());
+  }
+  server->listener_ = std::move(*listener);
+  return server;
+}
+
+HttpServer::HttpServer(EventLoop& loop, const HttpServerOptions& options, HttpHandler handler)
+    : loop_(loop), options_(options), handler_(std::move(handler)) {}
+
+HttpServer::~HttpServer() {
+  // The listener frees the streams without callbacks before our
+  // per-connection state (whose callbacks point at it) goes.
+  listener_.reset();
+  connections_.clear();
+}
+
+base::Status HttpServer::SetTlsContext(std::shared_ptr<TlsContext> tls) {
+  return listener_->SetTlsContext(std::move(tls));
+}
+
+void HttpServer::Stop() {
+  if (stopping_) {
+    return;
+  }
+  stopping_ = true;
+  listener_->StopAccepting();
+  // Shutdown() never calls back synchronously (stream close callbacks run
+  // later), so the map is not modified while iterating.
+  for (auto& [id, connection] : connections_) {
+    connection->Shutdown();
+  }
+}
+
+void HttpServer::OnAccept(StreamConnection& stream) {
+  auto connection = std::make_shared<HttpConnection>(*this, stream);
+  connections_[stream.id()] = connection;
+  ++stats_.connections;
+  connection->Start();
+}
+
+void HttpServer::Forget(uint64_t id) {
+  auto node = connections_.extract(id);
+  if (!node.empty()) {
+    // Called from the connection's own callbacks; it goes after them.
+    loop_.DeleteLater(std::make_unique<std::shared_ptr<HttpConnection>>(std::move(node.mapped())));
+  }
+}
+
+void HttpServer::CloseAll() { listener_->CloseAll(); }
+
+std::string_view HttpServer::CurrentDate() {
+  const int64_t now = base::SystemClock::Instance().UnixSeconds();
+  if (now != date_second_) {
+    date_second_ = now;
+    date_ = FormatHttpDate(now);
+  }
+  return date_;
+}
+
+}  // namespace turnkey::net

@@ -1,0 +1,370 @@
+#include "net/websocket_session.h"
+
+#include <wslay/wslay.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <exception>
+
+#include "base/log.h"
+#include "net/event_loop.h"
+
+namespace turnkey::net {
+
+namespace {
+
+// RFC 6455 s5.5: control frame payloads are at most 125 bytes, so a close
+// reason after the 2-byte code is at most 123.
+constexpr size_t kMaxControlPayload = 125;
+constexpr size_t kMaxCloseReason = 123;
+
+// Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string_view CutUtf8(std::string_view text, size_t limit) {
+  if (text.size() <= limit) {
+    return text;
+  }
+  size_t end = limit;
+  while (end > 0 && (static_cast<uint8_t>(text[end]) & 0xC0) == 0x80) {
+    --end;
+  }
+  return text.substr(0, end);
+}
+
+}  // namespace
+
+void WebSocketSession::ContextDeleter::operator()(wslay_event_context* context) const {
+  wslay_event_context_free(context);
+}
+
+WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection,
+                                   const WebSocketOptions& options, Callbacks callbacks)
+    : connection_(&connection),
+      options_(options),
+      callbacks_(std::move(callbacks)),
+      peer_address_(connection.peer_address()),
+      id_(connection.id()),
+      start_timer_(loop, [this] { Receive({}); }),
+      close_timer_(loop, [this] { CloseTcp(); }) {}
+
+base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
+    EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
+    const WebSocketOptions& options, Callbacks callbacks) {
+  if (!connection.is_open()) {
+    return base::Unavailable("connection is already closing");
+  }
+  std::unique_ptr<WebSocketSession> session(
+      new WebSocketSession(loop, connection, options, std::move(callbacks)));
+  wslay_event_callbacks wslay_callbacks{};
+  wslay_callbacks.recv_callback = &WebSocketSession::RecvCallback;
+  wslay_callbacks.send_callback = &WebSocketSession::SendCallback;
+  wslay_callbacks.on_msg_recv_callback = &WebSocketSession::MessageCallback;
+  wslay_event_context* context = nullptr;
+  if (wslay_event_context_server_init(&context, &wslay_callbacks, session.get()) != 0) {
+    return base::MakeError(base::ErrorCode::kResourceExhausted, "wslay: out of memory");
+  }
+  session->context_.reset(context);
+  // Buffered mode (the default) makes wslay check the whole message against
+  // the limit as each frame header arrives, before it buffers the payload.
+  wslay_event_config_set_max_recv_msg_length(context, options.max_message_bytes);
+  if (!already_read.empty()) {
+    session->pending_.assign(already_read.begin(), already_read.end());
+    session->start_timer_.Start(std::chrono::milliseconds(0));
+  }
+  WebSocketSession* self = session.get();
+  connection.SetCallbacks(
+      [self](StreamConnection&, base::ByteView data) { return self->OnData(data); },
+      [self](StreamConnection&, CloseReason reason) { self->OnConnectionClosed(reason); });
+  return session;
+}
+
+WebSocketSession::~WebSocketSession() {
+  if (connection_ != nullptr) {
+    connection_->SetCallbacks(nullptr, nullptr);
+    connection_->Abort();
+  }
+}
+
+void WebSocketSession::SetState(State next) {
+  // Legal: open -> closing -> closed, open -> closed. Closed is final.
+  bool legal = (state_ == State::kOpen && next != State::kOpen) ||
+               (state_ == State::kClosing && next == State::kClosed);
+  assert(legal);
+  if (legal) {
+    state_ = next;
+  }
+}
+
+bool WebSocketSession::SendText(std::string_view text) {
+  if (state_ != State::kOpen) {
+    return false;
+  }
+  wslay_event_msg message{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()),
+                          text.size()};
+  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+    return false;
+  }
+  Flush();
+  return connection_ != nullptr && connection_->is_open();
+}
+
+bool WebSocketSession::SendBinary(base::ByteView data) {
+  if (state_ != State::kOpen) {
+    return false;
+  }
+  wslay_event_msg message{WSLAY_BINARY_FRAME, data.data(), data.size()};
+  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+    return false;
+  }
+  Flush();
+  return connection_ != nullptr && connection_->is_open();
+}
+
+bool WebSocketSession::Ping(base::ByteView payload) {
+  if (state_ != State::kOpen || payload.size() > kMaxControlPayload) {
+    return false;
+  }
+  wslay_event_msg message{WSLAY_PING, payload.data(), payload.size()};
+  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+    return false;
+  }
+  Flush();
+  return connection_ != nullptr && connection_->is_open();
+}
+
+void WebSocketSession::Close(uint16_t code, std::string_view reason) {
+  if (state_ != State::kOpen) {
+    return;
+  }
+  SetState(State::kClosing);
+  closed_by_us_ = true;
+  // 1005 and 0 mean "no status code": s7.4.1 forbids sending 1005 itself.
+  const bool no_status = code == 0 || code == WebSocketCloseCode::kNoStatus;
+  local_code_ = no_status ? WebSocketCloseCode::kNoStatus : code;
+  local_reason_ = no_status ? std::string() : std::string(CutUtf8(reason, kMaxCloseReason));
+  wslay_event_queue_close(context_.get(), no_status ? 0 : code,
+                          reinterpret_cast<const uint8_t*>(local_reason_.data()),
+                          local_reason_.size());
+  if (!in_receive_) {
+    Flush();
+    AfterIo(0);
+  }
+}
+
+size_t WebSocketSession::buffered_amount() const {
+  if (connection_ == nullptr) {
+    return 0;
+  }
+  return connection_->output_size() + wslay_event_get_queued_msg_length(context_.get());
+}
+
+size_t WebSocketSession::OnData(base::ByteView data) {
+  Receive(data);
+  // wslay copies everything it reads; whatever it did not read (after a close
+  // frame or a failure) is not wanted.
+  return data.size();
+}
+
+void WebSocketSession::Receive(base::ByteView data) {
+  if (connection_ == nullptr || tcp_closing_ || !wslay_event_get_read_enabled(context_.get())) {
+    pending_.clear();
+    pending_offset_ = 0;
+    return;
+  }
+  input_ = data;
+  in_receive_ = true;
+  int result = wslay_event_recv(context_.get());
+  in_receive_ = false;
+  input_ = {};
+  Flush();
+  AfterIo(result);
+}
+
+void WebSocketSession::Flush() {
+  if (in_receive_ || connection_ == nullptr) {
+    return;
+  }
+  if (wslay_event_want_write(context_.get()) && wslay_event_send(context_.get()) != 0) {
+    // Only a refused Write() fails a send; the connection is closing already.
+    connection_->Abort();
+  }
+}
+
+void WebSocketSession::AfterIo(int receive_result) {
+  if (connection_ == nullptr || tcp_closing_) {
+    return;
+  }
+  wslay_event_context* context = context_.get();
+  const bool failed_by_wslay = receive_result != 0 || (!wslay_event_get_read_enabled(context) &&
+                                                       !wslay_event_get_close_received(context));
+  if (failed_by_wslay) {
+    // wslay queued a close frame and stopped reading: 1002/1007/1009 from its
+    // message layer, or a close without a code for a frame-level violation
+    // (bad length encoding, oversized or fragmented control frame).
+    if (!closed_by_us_) {
+      closed_by_us_ = true;
+      if (receive_result == WSLAY_ERR_NOMEM) {
+        local_code_ = WebSocketCloseCode::kInternalError;
+      } else if (receive_result != 0) {
+        local_code_ = WebSocketCloseCode::kProtocolError;
+      } else {
+        local_code_ = wslay_event_get_status_code_sent(context);
+      }
+      TK_LOG_DEBUG("websocket {} from {}: failing the connection with {}", id_,
+                   peer_address_.ToString(), local_code_);
+    }
+    if (state_ == State::kOpen) {
+      SetState(State::kClosing);
+    }
+    CloseTcp();
+    return;
+  }
+  if (wslay_event_get_close_received(context)) {
+    // s7.1.1: once both close frames have passed, the server closes TCP first.
+    CloseTcp();
+    return;
+  }
+  if (closed_by_us_ && wslay_event_get_close_sent(context) && !close_timer_.IsRunning()) {
+    close_timer_.Start(options_.close_timeout);
+  }
+}
+
+void WebSocketSession::FailConnection(uint16_t code) {
+  if (!closed_by_us_ && !peer_close_received_) {
+    closed_by_us_ = true;
+    local_code_ = code;
+  }
+  if (state_ == State::kOpen) {
+    SetState(State::kClosing);
+  }
+  wslay_event_queue_close(context_.get(), code, nullptr, 0);
+  wslay_event_shutdown_read(context_.get());
+  if (!in_receive_) {
+    Flush();
+    AfterIo(0);
+  }
+}
+
+void WebSocketSession::CloseTcp() {
+  if (connection_ == nullptr || tcp_closing_) {
+    return;
+  }
+  tcp_closing_ = true;
+  close_timer_.Stop();
+  connection_->Close();
+}
+
+void WebSocketSession::OnConnectionClosed(CloseReason reason) {
+  start_timer_.Stop();
+  close_timer_.Stop();
+  connection_ = nullptr;
+  WebSocketCloseInfo info;
+  if (closed_by_us_) {
+    info.code = local_code_;
+    info.reason = local_reason_;
+  } else if (peer_close_received_) {
+    info.code = peer_code_;
+    info.reason = peer_reason_;
+    info.by_peer = true;
+  } else {
+    info.by_peer = reason != CloseReason::kLocalClose;
+  }
+  info.clean = peer_close_received_ && wslay_event_get_close_sent(context_.get());
+  SetState(State::kClosed);
+  if (!callbacks_.on_close) {
+    return;
+  }
+  try {
+    callbacks_.on_close(*this, info);
+  } catch (const std::exception& e) {
+    TK_LOG_ERROR("websocket close handler threw: {}", e.what());
+  } catch (...) {
+    TK_LOG_ERROR("websocket close handler threw a non-standard exception");
+  }
+}
+
+void WebSocketSession::OnMessage(const wslay_event_on_msg_recv_arg& message) {
+  const base::ByteView payload(message.msg, message.msg_length);
+  switch (message.opcode) {
+    case WSLAY_TEXT_FRAME:
+      // wslay has checked the UTF-8 (1007 otherwise).
+      if (state_ == State::kOpen && callbacks_.on_text) {
+        callbacks_.on_text(*this, base::AsString(payload));
+      }
+      break;
+    case WSLAY_BINARY_FRAME:
+      if (state_ == State::kOpen && callbacks_.on_binary) {
+        callbacks_.on_binary(*this, payload);
+      }
+      break;
+    case WSLAY_PONG:
+      if (state_ == State::kOpen && callbacks_.on_pong) {
+        callbacks_.on_pong(*this, payload);
+      }
+      break;
+    case WSLAY_CONNECTION_CLOSE:
+      // wslay has validated the code (1002 otherwise) and queued the echo.
+      peer_close_received_ = true;
+      peer_code_ = message.status_code == 0 ? WebSocketCloseCode::kNoStatus : message.status_code;
+      if (payload.size() > 2) {
+        peer_reason_.assign(base::AsString(payload.subspan(2)));
+      }
+      if (state_ == State::kOpen) {
+        SetState(State::kClosing);
+      }
+      break;
+    default:
+      break;  // pings: wslay queues the pong itself
+  }
+}
+
+ssize_t WebSocketSession::RecvCallback(wslay_event_context* context, uint8_t* buffer, size_t length,
+                                       int /*flags*/, void* user_data) {
+  auto* self = static_cast<WebSocketSession*>(user_data);
+  if (self->pending_offset_ < self->pending_.size()) {
+    size_t n = std::min(length, self->pending_.size() - self->pending_offset_);
+    std::memcpy(buffer, self->pending_.data() + self->pending_offset_, n);
+    self->pending_offset_ += n;
+    if (self->pending_offset_ == self->pending_.size()) {
+      self->pending_.clear();
+      self->pending_offset_ = 0;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (!self->input_.empty()) {
+    size_t n = std::min(length, self->input_.size());
+    std::memcpy(buffer, self->input_.data(), n);
+    self->input_ = self->input_.subspan(n);
+    return static_cast<ssize_t>(n);
+  }
+  wslay_event_set_error(context, WSLAY_ERR_WOULDBLOCK);
+  return -1;
+}
+
+ssize_t WebSocketSession::SendCallback(wslay_event_context* context, const uint8_t* data,
+                                       size_t length, int /*flags*/, void* user_data) {
+  auto* self = static_cast<WebSocketSession*>(user_data);
+  if (self->connection_ == nullptr || !self->connection_->Write(base::ByteView(data, length))) {
+    wslay_event_set_error(context, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return static_cast<ssize_t>(length);
+}
+
+void WebSocketSession::MessageCallback(wslay_event_context* /*context*/,
+                                       const wslay_event_on_msg_recv_arg* message,
+                                       void* user_data) {
+  auto* self = static_cast<WebSocketSession*>(user_data);
+  // Nothing may unwind through wslay's C frames.
+  try {
+    self->OnMessage(*message);
+  } catch (const std::exception& e) {
+    TK_LOG_ERROR("websocket {} message handler threw: {}", self->id_, e.what());
+    self->FailConnection(WebSocketCloseCode::kInternalError);
+  } catch (...) {
+    TK_LOG_ERROR("websocket {} message handler threw a non-standard exception", self->id_);
+    self->FailConnection(WebSocketCloseCode::kInternalError);
+  }
+}
+
+}  // namespace turnkey::net

@@ -1,0 +1,157 @@
+// Cors: allow list, "*" mode, same-origin detection, preflight answers.
+#include "net/cors.h"
+
+#include <gtest/gtest.h>
+
+namespace turnkey::net {
+namespace {
+
+HttpRequest Request(const std::string& method, const std::string& host,
+                    const std::string& origin = "") {
+  HttpRequest request;
+  request.method = method;
+  request.path = "/api/contacts";
+  request.headers.Add("Host", host);
+  if (!origin.empty()) {
+    request.headers.Add("Origin", origin);
+  }
+  return request;
+}
+
+HttpRequest Preflight(const std::string& origin) {
+  HttpRequest request = Request("OPTIONS", "api.example.org", origin);
+  request.headers.Add("Access-Control-Request-Method", "POST");
+  request.headers.Add("Access-Control-Request-Headers", "authorization, content-type");
+  return request;
+}
+
+CorsOptions ListOptions() {
+  CorsOptions options;
+  options.allowed_origins = {"https://app.example.org", "http://localhost:3000"};
+  return options;
+}
+
+TEST(CorsTest, CheckAgainstTheAllowList) {
+  Cors cors(ListOptions());
+  struct Case {
+    std::string host;
+    std::string origin;
+    CorsVerdict verdict;
+  };
+  const Case cases[] = {
+      {"api.example.org", "", CorsVerdict::kNotCors},
+      {"api.example.org", "https://app.example.org", CorsVerdict::kAllowed},
+      {"api.example.org", "http://localhost:3000", CorsVerdict::kAllowed},
+      {"api.example.org", "https://app.example.org:443", CorsVerdict::kDenied},
+      {"api.example.org", "https://app.example.org/", CorsVerdict::kDenied},
+      {"api.example.org", "https://APP.example.org", CorsVerdict::kDenied},
+      {"api.example.org", "http://app.example.org", CorsVerdict::kDenied},
+      {"api.example.org", "https://evil.example", CorsVerdict::kDenied},
+      {"api.example.org", "null", CorsVerdict::kDenied},
+      // Same origin: the page was served by this host.
+      {"api.example.org", "https://api.example.org", CorsVerdict::kSameOrigin},
+      {"api.example.org", "http://API.example.org", CorsVerdict::kSameOrigin},
+      {"api.example.org:8443", "https://api.example.org:8443", CorsVerdict::kSameOrigin},
+      {"api.example.org:8443", "https://api.example.org", CorsVerdict::kDenied},
+      {"api.example.org", "https://api.example.org:8443", CorsVerdict::kDenied},
+      {"[::1]:8080", "http://[::1]:8080", CorsVerdict::kSameOrigin},
+      {"127.0.0.1:8080", "http://127.0.0.1:8081", CorsVerdict::kDenied},
+      {"api.example.org", "https://user@api.example.org", CorsVerdict::kDenied},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(cors.Check(Request("POST", c.host, c.origin)), c.verdict)
+        << c.host << " / " << c.origin;
+  }
+}
+
+TEST(CorsTest, EmptyListIsSameOriginOnly) {
+  Cors cors(CorsOptions{});
+  EXPECT_EQ(cors.Check(Request("POST", "h:1", "http://h:1")), CorsVerdict::kSameOrigin);
+  EXPECT_EQ(cors.Check(Request("POST", "h:1", "http://other:1")), CorsVerdict::kDenied);
+}
+
+TEST(CorsTest, AllowedPreflightEchoesTheOrigin) {
+  Cors cors(ListOptions());
+  HttpRequest request = Preflight("https://app.example.org");
+  ASSERT_TRUE(Cors::IsPreflight(request));
+  HttpResponse response = cors.Preflight(request);
+  EXPECT_EQ(response.status, 204);
+  EXPECT_EQ(response.headers.Get("Access-Control-Allow-Origin"), "https://app.example.org");
+  EXPECT_EQ(response.headers.Get("Vary"), "Origin");
+  EXPECT_EQ(response.headers.Get("Access-Control-Allow-Credentials"), "true");
+  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Methods", "POST"));
+  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Methods", "DELETE"));
+  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Headers", "Authorization"));
+  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Headers", "Content-Type"));
+  EXPECT_EQ(response.headers.Get("Access-Control-Max-Age"), "600");
+}
+
+TEST(CorsTest, DeniedPreflightHasNoCorsHeaders) {
+  Cors cors(ListOptions());
+  HttpResponse response = cors.Preflight(Preflight("https://evil.example"));
+  EXPECT_EQ(response.status, 403);
+  for (const auto& [name, value] : response.headers) {
+    EXPECT_NE(name.rfind("Access-Control-", 0), 0u) << name;
+  }
+  EXPECT_EQ(response.headers.Get("Vary"), "Origin");
+}
+
+TEST(CorsTest, IsPreflightNeedsOriginAndRequestMethod) {
+  HttpRequest plain_options = Request("OPTIONS", "h", "https://app.example.org");
+  EXPECT_FALSE(Cors::IsPreflight(plain_options));
+  HttpRequest no_origin = Request("OPTIONS", "h");
+  no_origin.headers.Add("Access-Control-Request-Method", "GET");
+  EXPECT_FALSE(Cors::IsPreflight(no_origin));
+  HttpRequest post = Preflight("https://app.example.org");
+  post.method = "POST";
+  EXPECT_FALSE(Cors::IsPreflight(post));
+}
+
+TEST(CorsTest, AddHeadersOnlyForAllowedOrigins) {
+  Cors cors(ListOptions());
+  HttpResponse allowed = HttpResponse::Text(200, "{}");
+  allowed.headers.Add("Vary", "Accept-Encoding");
+  cors.AddHeaders(Request("GET", "api.example.org", "http://localhost:3000"), allowed);
+  EXPECT_EQ(allowed.headers.Get("Access-Control-Allow-Origin"), "http://localhost:3000");
+  EXPECT_EQ(allowed.headers.Get("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(allowed.headers.Get("Vary"), "Accept-Encoding, Origin");
+
+  HttpResponse denied = HttpResponse::Text(200, "{}");
+  cors.AddHeaders(Request("GET", "api.example.org", "https://evil.example"), denied);
+  EXPECT_FALSE(denied.headers.Has("Access-Control-Allow-Origin"));
+  EXPECT_EQ(denied.headers.Get("Vary"), "Origin");
+
+  HttpResponse same = HttpResponse::Text(200, "{}");
+  cors.AddHeaders(Request("GET", "api.example.org", "https://api.example.org"), same);
+  EXPECT_FALSE(same.headers.Has("Access-Control-Allow-Origin"));
+}
+
+TEST(CorsTest, WildcardModeAllowsAnyOriginWithoutCredentials) {
+  CorsOptions options;
+  options.allowed_origins = {"*"};
+  Cors cors(options);
+  EXPECT_TRUE(cors.allows_any_origin());
+  EXPECT_EQ(cors.Check(Request("GET", "h", "https://anything.example")), CorsVerdict::kAllowed);
+  HttpResponse response = HttpResponse::Text(200, "x");
+  cors.AddHeaders(Request("GET", "h", "https://anything.example"), response);
+  EXPECT_EQ(response.headers.Get("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(response.headers.Has("Access-Control-Allow-Credentials"));
+  HttpResponse preflight = cors.Preflight(Preflight("https://anything.example"));
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.headers.Get("Access-Control-Allow-Origin"), "*");
+  EXPECT_FALSE(preflight.headers.Has("Access-Control-Allow-Credentials"));
+  EXPECT_TRUE(preflight.headers.Has("Access-Control-Allow-Methods"));
+}
+
+TEST(CorsTest, CredentialsCanBeTurnedOff) {
+  CorsOptions options = ListOptions();
+  options.allow_credentials = false;
+  options.max_age = std::chrono::seconds(60);
+  Cors cors(options);
+  HttpResponse response = cors.Preflight(Preflight("https://app.example.org"));
+  EXPECT_FALSE(response.headers.Has("Access-Control-Allow-Credentials"));
+  EXPECT_EQ(response.headers.Get("Access-Control-Max-Age"), "60");
+}
+
+}  // namespace
+}  // namespace turnkey::net

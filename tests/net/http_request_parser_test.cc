@@ -1,0 +1,389 @@
+// HttpRequestParser: good requests, chunked bodies, pipelining, every split
+// point, limits, malformed input and upgrades.
+#include "net/http_request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace turnkey::net {
+namespace {
+
+using Status = HttpRequestParser::Status;
+
+// What a connection would see: requests in order, then maybe an error, and
+// the bytes left unconsumed after an upgrade or error.
+struct Outcome {
+  std::vector<HttpRequest> requests;
+  HttpParseError error = HttpParseError::kNone;
+  std::string unconsumed;
+};
+
+// Feeds `chunks` the way HttpServer does: unconsumed bytes stay buffered
+// and are offered again with the next chunk. Stops parsing at an upgrade
+// (the rest is collected as unconsumed) or an error.
+Outcome Feed(const std::vector<std::string>& chunks, HttpParserLimits limits = {}) {
+  HttpRequestParser parser(limits);
+  Outcome outcome;
+  std::string buffered;
+  for (const std::string& chunk : chunks) {
+    buffered += chunk;
+    while (!buffered.empty() && !parser.upgraded()) {
+      auto result = parser.Parse(base::AsBytes(buffered));
+      EXPECT_LE(result.consumed, buffered.size());
+      if (result.status == Status::kError) {
+        outcome.error = parser.error();
+        outcome.unconsumed = buffered.substr(result.consumed);
+        return outcome;
+      }
+      buffered.erase(0, result.consumed);
+      if (result.status == Status::kNeedMore) {
+        EXPECT_TRUE(buffered.empty());
+        break;
+      }
+      outcome.requests.push_back(parser.TakeRequest());
+    }
+  }
+  outcome.unconsumed = buffered;
+  return outcome;
+}
+
+Outcome FeedAll(const std::string& bytes, HttpParserLimits limits = {}) {
+  return Feed({bytes}, limits);
+}
+
+// The same input split at `at`, and byte by byte.
+std::vector<Outcome> FeedEverySplit(const std::string& bytes, HttpParserLimits limits = {}) {
+  std::vector<Outcome> outcomes;
+  for (size_t at = 0; at <= bytes.size(); ++at) {
+    outcomes.push_back(Feed({bytes.substr(0, at), bytes.substr(at)}, limits));
+  }
+  std::vector<std::string> singles;
+  for (char c : bytes) {
+    singles.emplace_back(1, c);
+  }
+  outcomes.push_back(Feed(singles, limits));
+  return outcomes;
+}
+
+TEST(HttpRequestParserTest, SimpleGet) {
+  Outcome out = FeedAll(
+      "GET /api/users/a%20b?x=1&y=two HTTP/1.1\r\nHost: example.org\r\n"
+      "X-Spaces:   padded value \t\r\nAccept: a\r\nACCEPT: b\r\n\r\n");
+  ASSERT_EQ(out.error, HttpParseError::kNone);
+  ASSERT_EQ(out.requests.size(), 1u);
+  const HttpRequest& r = out.requests[0];
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/api/users/a%20b?x=1&y=two");
+  EXPECT_EQ(r.path, "/api/users/a%20b");
+  EXPECT_EQ(r.query, "x=1&y=two");
+  EXPECT_EQ(r.version_major, 1);
+  EXPECT_EQ(r.version_minor, 1);
+  EXPECT_TRUE(r.keep_alive);
+  EXPECT_FALSE(r.upgrade);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(r.Header("host"), "example.org");
+  EXPECT_EQ(r.Header("x-spaces"), "padded value");
+  EXPECT_EQ(r.Header("Accept"), "a");
+  EXPECT_EQ(r.headers.Count("accept"), 2u);
+  EXPECT_EQ(r.QueryParam("y"), "two");
+  EXPECT_TRUE(out.unconsumed.empty());
+}
+
+TEST(HttpRequestParserTest, KeepAliveRules) {
+  struct Case {
+    const char* request;
+    bool keep_alive;
+  };
+  const Case cases[] = {
+      {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
+      {"GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\n", true},
+  };
+  for (const Case& c : cases) {
+    Outcome out = FeedAll(c.request);
+    ASSERT_EQ(out.requests.size(), 1u) << c.request;
+    EXPECT_EQ(out.requests[0].keep_alive, c.keep_alive) << c.request;
+  }
+}
+
+TEST(HttpRequestParserTest, ContentLengthBody) {
+  Outcome out = FeedAll(
+      "POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+      "Content-Length: 13\r\n\r\n{\"a\":\"hello\"}");
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.requests[0].method, "POST");
+  EXPECT_EQ(out.requests[0].body, "{\"a\":\"hello\"}");
+}
+
+TEST(HttpRequestParserTest, ChunkedBodyWithExtensionsAndTrailers) {
+  const std::string request =
+      "POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;name=value\r\nhello\r\n"
+      "7\r\n, world\r\n"
+      "0\r\nX-Trailer: ignored\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit(request)) {
+    ASSERT_EQ(out.error, HttpParseError::kNone);
+    ASSERT_EQ(out.requests.size(), 1u);
+    EXPECT_EQ(out.requests[0].body, "hello, world");
+    EXPECT_FALSE(out.requests[0].headers.Has("X-Trailer"));
+  }
+}
+
+TEST(HttpRequestParserTest, PipelinedRequestsInOneBufferComeOneByOne) {
+  const std::string first = "GET /first HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string second = "POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+  const std::string both = first + second;
+  HttpRequestParser parser;
+  auto r1 = parser.Parse(base::AsBytes(both));
+  ASSERT_EQ(r1.status, Status::kRequest);
+  EXPECT_EQ(r1.consumed, first.size());
+  // Not taken yet: the parser holds it.
+  EXPECT_EQ(parser.Parse(base::AsBytes(both).subspan(r1.consumed)).consumed, 0u);
+  EXPECT_EQ(parser.TakeRequest().path, "/first");
+  auto r2 = parser.Parse(base::AsBytes(both).subspan(r1.consumed));
+  ASSERT_EQ(r2.status, Status::kRequest);
+  EXPECT_EQ(r2.consumed, second.size());
+  HttpRequest request = parser.TakeRequest();
+  EXPECT_EQ(request.path, "/second");
+  EXPECT_EQ(request.body, "abc");
+}
+
+TEST(HttpRequestParserTest, EverySplitPointGivesTheSameRequests) {
+  const std::string bytes =
+      "GET /a?q=1 HTTP/1.1\r\nHost: h\r\nX-One: 1\r\n\r\n"
+      "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n12345"
+      "PATCH /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
+      "DELETE /d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit(bytes)) {
+    ASSERT_EQ(out.error, HttpParseError::kNone);
+    ASSERT_EQ(out.requests.size(), 4u);
+    EXPECT_EQ(out.requests[0].path, "/a");
+    EXPECT_EQ(out.requests[0].Header("X-One"), "1");
+    EXPECT_EQ(out.requests[1].method, "PUT");
+    EXPECT_EQ(out.requests[1].body, "12345");
+    EXPECT_EQ(out.requests[2].body, "xy");
+    EXPECT_EQ(out.requests[3].method, "DELETE");
+    EXPECT_FALSE(out.requests[3].keep_alive);
+    EXPECT_TRUE(out.unconsumed.empty());
+  }
+}
+
+TEST(HttpRequestParserTest, TargetForms) {
+  Outcome absolute = FeedAll("GET http://example.org:8080/p/q?x=%2F HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(absolute.requests.size(), 1u);
+  EXPECT_EQ(absolute.requests[0].path, "/p/q");
+  EXPECT_EQ(absolute.requests[0].QueryParam("x"), "/");
+  Outcome asterisk = FeedAll("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(asterisk.requests.size(), 1u);
+  EXPECT_EQ(asterisk.requests[0].path, "*");
+  Outcome fragment = FeedAll("GET /x#frag HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(fragment.requests.size(), 1u);
+  EXPECT_EQ(fragment.requests[0].path, "/x");
+}
+
+TEST(HttpRequestParserTest, HeadExactlyAtTheLimitPassesOneMoreByteIs431) {
+  const std::string start = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ";
+  const std::string end = "\r\n\r\n";
+  HttpParserLimits limits;
+  limits.max_header_bytes = 256;
+  const std::string fits = start + std::string(256 - start.size() - end.size(), 'a') + end;
+  ASSERT_EQ(fits.size(), 256u);
+  const std::string too_big = start + std::string(257 - start.size() - end.size(), 'a') + end;
+  for (const Outcome& out :
+       FeedEverySplit(fits + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n", limits)) {
+    EXPECT_EQ(out.error, HttpParseError::kNone);
+    EXPECT_EQ(out.requests.size(), 2u);
+  }
+  for (const Outcome& out : FeedEverySplit(too_big, limits)) {
+    EXPECT_EQ(out.error, HttpParseError::kHeaderTooLarge);
+    EXPECT_TRUE(out.requests.empty());
+  }
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kHeaderTooLarge), 431);
+}
+
+TEST(HttpRequestParserTest, EndlessHeadWithoutEndIs431) {
+  HttpParserLimits limits;
+  limits.max_header_bytes = 1024;
+  std::vector<std::string> chunks = {"GET / HTTP/1.1\r\nHost: h\r\n"};
+  for (int i = 0; i < 100; ++i) {
+    chunks.push_back("X-Header-" + std::to_string(i) + ": value\r\n");
+  }
+  EXPECT_EQ(Feed(chunks, limits).error, HttpParseError::kHeaderTooLarge);
+}
+
+TEST(HttpRequestParserTest, BodyLimits) {
+  HttpParserLimits limits;
+  limits.max_body_bytes = 10;
+  // Exactly at the limit.
+  Outcome fits =
+      FeedAll("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", limits);
+  ASSERT_EQ(fits.requests.size(), 1u);
+  // A larger Content-Length fails on the head alone, before any body byte.
+  HttpRequestParser parser(limits);
+  auto result = parser.Parse(
+      base::AsBytes(std::string_view("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n")));
+  EXPECT_EQ(result.status, Status::kError);
+  EXPECT_EQ(parser.error(), HttpParseError::kBodyTooLarge);
+  EXPECT_EQ(HttpParseErrorStatus(parser.error()), 413);
+  // Chunked bodies are counted as they arrive.
+  const std::string chunked =
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "6\r\n012345\r\n5\r\n67890\r\n0\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit(chunked, limits)) {
+    EXPECT_EQ(out.error, HttpParseError::kBodyTooLarge);
+  }
+  // Trailers count against the body limit too.
+  Outcome trailers = FeedAll(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "8\r\n01234567\r\n0\r\nX-Long-Trailer: abcdef\r\n\r\n",
+      limits);
+  EXPECT_EQ(trailers.error, HttpParseError::kBodyTooLarge);
+}
+
+TEST(HttpRequestParserTest, MalformedRequests) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+    HttpParseError error;
+  };
+  const Case cases[] = {
+      {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", HttpParseError::kMalformed},
+      {"lowercase method", "get / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"unknown method", "FROB / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"space in target", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"bad version", "GET / HTTP/x.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"HTTP/0.9", "GET /\r\n\r\n", HttpParseError::kMalformed},
+      {"HTTP/2", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", HttpParseError::kVersionNotSupported},
+      {"no host 1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", HttpParseError::kMalformed},
+      {"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", HttpParseError::kMalformed},
+      {"space in field name", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : x\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"control char in value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"CL and chunked",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"two CLs", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"bad CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"gzip TE", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"bad chunk size",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"CONNECT", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"odd expectation",
+       "POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\n",
+       HttpParseError::kExpectationFailed},
+  };
+  for (const Case& c : cases) {
+    for (const Outcome& out : FeedEverySplit(c.bytes)) {
+      EXPECT_EQ(out.error, c.error) << c.name << ": got " << HttpParseErrorName(out.error);
+      EXPECT_TRUE(out.requests.empty()) << c.name;
+    }
+  }
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kMalformed), 400);
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kExpectationFailed), 417);
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kNotImplemented), 501);
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kVersionNotSupported), 505);
+}
+
+TEST(HttpRequestParserTest, ErrorIsFinal) {
+  HttpRequestParser parser;
+  auto bad = parser.Parse(base::AsBytes(std::string_view("BAD\x01 / HTTP/1.1\r\n")));
+  EXPECT_EQ(bad.status, Status::kError);
+  EXPECT_FALSE(parser.error_detail().empty());
+  auto again = parser.Parse(base::AsBytes(std::string_view("GET / HTTP/1.1\r\nHost: h\r\n\r\n")));
+  EXPECT_EQ(again.status, Status::kError);
+  EXPECT_EQ(again.consumed, 0u);
+}
+
+TEST(HttpRequestParserTest, NoInputAfterAConnectionCloseRequest) {
+  Outcome out = FeedAll(
+      "GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+      "GET /more HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.error, HttpParseError::kMalformed);
+}
+
+TEST(HttpRequestParserTest, UpgradeStopsAtTheHeadAndLeavesTheRest) {
+  const std::string head =
+      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: h\r\n"
+      "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string frames =
+      std::string("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11) + "GET / HTTP/1.1\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit(head + frames)) {
+    ASSERT_EQ(out.error, HttpParseError::kNone);
+    ASSERT_EQ(out.requests.size(), 1u);
+    EXPECT_TRUE(out.requests[0].upgrade);
+    EXPECT_EQ(out.requests[0].QueryParam("transport"), "websocket");
+    EXPECT_EQ(out.unconsumed, frames);
+  }
+  HttpRequestParser parser;
+  auto result = parser.Parse(base::AsBytes(head + frames));
+  ASSERT_EQ(result.status, Status::kRequest);
+  EXPECT_EQ(result.consumed, head.size());
+  parser.TakeRequest();
+  EXPECT_TRUE(parser.upgraded());
+  EXPECT_EQ(parser.Parse(base::AsBytes(frames)).status, Status::kError);
+}
+
+TEST(HttpRequestParserTest, UpgradeHeaderWithoutConnectionTokenIsPlainHttp) {
+  Outcome out = FeedAll(
+      "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(out.requests.size(), 2u);
+  EXPECT_FALSE(out.requests[0].upgrade);
+}
+
+TEST(HttpRequestParserTest, ExpectContinueIsReportedOnceWhileTheBodyIsMissing) {
+  HttpRequestParser parser;
+  const std::string head =
+      "PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 4\r\n\r\n";
+  auto first = parser.Parse(base::AsBytes(head));
+  EXPECT_EQ(first.status, Status::kNeedMore);
+  EXPECT_TRUE(parser.in_progress());
+  EXPECT_TRUE(parser.head_complete());
+  EXPECT_TRUE(parser.TakeContinueRequest());
+  EXPECT_FALSE(parser.TakeContinueRequest());
+  auto body = parser.Parse(base::AsBytes(std::string_view("data")));
+  ASSERT_EQ(body.status, Status::kRequest);
+  EXPECT_EQ(parser.TakeRequest().body, "data");
+  EXPECT_FALSE(parser.in_progress());
+
+  // Body already there, or HTTP/1.0, or no body: nothing to ask for.
+  HttpRequestParser whole;
+  whole.Parse(base::AsBytes(head + "data"));
+  EXPECT_FALSE(whole.TakeContinueRequest());
+  HttpRequestParser old;
+  old.Parse(base::AsBytes(
+      std::string_view("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")));
+  EXPECT_FALSE(old.TakeContinueRequest());
+  HttpRequestParser empty;
+  empty.Parse(base::AsBytes(
+      std::string_view("GET /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n")));
+  EXPECT_FALSE(empty.TakeContinueRequest());
+}
+
+TEST(HttpRequestParserTest, InProgressTracksPartialRequests) {
+  HttpRequestParser parser;
+  EXPECT_FALSE(parser.in_progress());
+  parser.Parse(base::AsBytes(std::string_view("GE")));
+  EXPECT_TRUE(parser.in_progress());
+  EXPECT_FALSE(parser.head_complete());
+  parser.Parse(base::AsBytes(std::string_view("T / HTTP/1.1\r\nHost: h\r\n\r\n")));
+  parser.TakeRequest();
+  EXPECT_FALSE(parser.in_progress());
+}
+
+}  // namespace
+}  // namespace turnkey::net

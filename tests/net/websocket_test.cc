@@ -1,0 +1,856 @@
+// WebSocket handshake helpers and WebSocketSession over a real loopback
+// listener. The client is a raw blocking socket on the test thread that
+// writes RFC 6455 frames byte by byte (masked unless a test says otherwise)
+// and parses the server's frames itself.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <future>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/bytes.h"
+#include "net/blocking_client.h"
+#include "net/event_loop.h"
+#include "net/stream_listener.h"
+#include "net/websocket_handshake.h"
+#include "net/websocket_session.h"
+#include "tests/net/net_test_util.h"
+
+namespace turnkey::net {
+namespace {
+
+using namespace std::chrono_literals;
+using base::Bytes;
+using base::ByteView;
+using testing::LoopThread;
+using testing::MakeLoop;
+
+constexpr std::string_view kSampleKey = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455 s1.3
+// RFC 6455 s1.3 and s4.2.2 (computed independently: SHA-1 of key + GUID, base64).
+constexpr std::string_view kSampleAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+// ---- Handshake helpers ------------------------------------------------------
+
+WebSocketHandshakeRequest GoodRequest() {
+  WebSocketHandshakeRequest request;
+  request.method = "GET";
+  request.upgrade = "websocket";
+  request.connection = "Upgrade";
+  request.version = "13";
+  request.key = kSampleKey;
+  return request;
+}
+
+TEST(WebSocketHandshakeTest, AcceptKeyMatchesRfc6455Example) {
+  EXPECT_EQ(WebSocketAcceptKey(kSampleKey), kSampleAccept);
+  EXPECT_EQ(WebSocketAcceptKey(" dGhlIHNhbXBsZSBub25jZQ==\t"), kSampleAccept);
+}
+
+TEST(WebSocketHandshakeTest, AcceptsValidRequests) {
+  EXPECT_TRUE(ValidateWebSocketHandshake(GoodRequest()).has_value());
+  // Firefox sends "keep-alive, Upgrade"; tokens are case-insensitive.
+  WebSocketHandshakeRequest request = GoodRequest();
+  request.connection = "keep-alive, Upgrade";
+  request.upgrade = "WebSocket";
+  request.version = " 13 ";
+  EXPECT_TRUE(ValidateWebSocketHandshake(request).has_value());
+  request.connection = "upgrade,keep-alive";
+  request.upgrade = "h2c, websocket";
+  EXPECT_TRUE(ValidateWebSocketHandshake(request).has_value());
+}
+
+TEST(WebSocketHandshakeTest, RejectsMalformedRequests) {
+  struct Case {
+    const char* name;
+    void (*edit)(WebSocketHandshakeRequest&);
+    WebSocketHandshakeError error;
+  };
+  const Case cases[] = {
+      {"post", [](WebSocketHandshakeRequest& r) { r.method = "POST"; },
+       WebSocketHandshakeError::kNotGet},
+      {"lower-case get", [](WebSocketHandshakeRequest& r) { r.method = "get"; },
+       WebSocketHandshakeError::kNotGet},
+      {"no upgrade", [](WebSocketHandshakeRequest& r) { r.upgrade = ""; },
+       WebSocketHandshakeError::kNoUpgrade},
+      {"upgrade h2c", [](WebSocketHandshakeRequest& r) { r.upgrade = "h2c"; },
+       WebSocketHandshakeError::kNoUpgrade},
+      {"upgrade prefix", [](WebSocketHandshakeRequest& r) { r.upgrade = "websockets"; },
+       WebSocketHandshakeError::kNoUpgrade},
+      {"no connection", [](WebSocketHandshakeRequest& r) { r.connection = ""; },
+       WebSocketHandshakeError::kNoConnectionToken},
+      {"keep-alive only", [](WebSocketHandshakeRequest& r) { r.connection = "keep-alive"; },
+       WebSocketHandshakeError::kNoConnectionToken},
+      {"version 8", [](WebSocketHandshakeRequest& r) { r.version = "8"; },
+       WebSocketHandshakeError::kBadVersion},
+      {"no version", [](WebSocketHandshakeRequest& r) { r.version = ""; },
+       WebSocketHandshakeError::kBadVersion},
+      {"version list", [](WebSocketHandshakeRequest& r) { r.version = "13, 8"; },
+       WebSocketHandshakeError::kBadVersion},
+      {"no key", [](WebSocketHandshakeRequest& r) { r.key = ""; },
+       WebSocketHandshakeError::kBadKey},
+      {"15-byte key", [](WebSocketHandshakeRequest& r) { r.key = "AAAAAAAAAAAAAAAAAAAA"; },
+       WebSocketHandshakeError::kBadKey},
+      {"17-byte key", [](WebSocketHandshakeRequest& r) { r.key = "AAAAAAAAAAAAAAAAAAAAAAA="; },
+       WebSocketHandshakeError::kBadKey},
+      {"not base64", [](WebSocketHandshakeRequest& r) { r.key = "dGhlIHNhbXBsZSBub25jZQ!!"; },
+       WebSocketHandshakeError::kBadKey},
+  };
+  for (const Case& c : cases) {
+    WebSocketHandshakeRequest request = GoodRequest();
+    c.edit(request);
+    auto result = ValidateWebSocketHandshake(request);
+    ASSERT_FALSE(result.has_value()) << c.name;
+    EXPECT_EQ(result.error(), c.error) << c.name;
+    EXPECT_NE(std::string(WebSocketHandshakeErrorText(result.error())), "") << c.name;
+  }
+}
+
+TEST(WebSocketHandshakeTest, BuildsExactResponse) {
+  auto response = AcceptWebSocketHandshake(GoodRequest());
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(*response,
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "\r\n");
+  const std::pair<std::string_view, std::string_view> extra[] = {
+      {"Access-Control-Allow-Origin", "https://app.example"}, {"X-Test", "1"}};
+  response = BuildWebSocketHandshakeResponse(kSampleKey, extra);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(*response,
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "Access-Control-Allow-Origin: https://app.example\r\n"
+            "X-Test: 1\r\n"
+            "\r\n");
+}
+
+TEST(WebSocketHandshakeTest, RefusesHeaderInjection) {
+  const std::pair<std::string_view, std::string_view> bad_value[] = {
+      {"Access-Control-Allow-Origin", "x\r\nSet-Cookie: a=b"}};
+  EXPECT_EQ(BuildWebSocketHandshakeResponse(kSampleKey, bad_value).error(),
+            WebSocketHandshakeError::kBadExtraHeader);
+  const std::pair<std::string_view, std::string_view> bad_name[] = {{"Bad Name", "v"}};
+  EXPECT_EQ(BuildWebSocketHandshakeResponse(kSampleKey, bad_name).error(),
+            WebSocketHandshakeError::kBadExtraHeader);
+  const std::pair<std::string_view, std::string_view> empty_name[] = {{"", "v"}};
+  EXPECT_EQ(BuildWebSocketHandshakeResponse(kSampleKey, empty_name).error(),
+            WebSocketHandshakeError::kBadExtraHeader);
+}
+
+// ---- Raw client framing -----------------------------------------------------
+
+constexpr uint8_t kContinuation = 0x0;
+constexpr uint8_t kText = 0x1;
+constexpr uint8_t kBinary = 0x2;
+constexpr uint8_t kClose = 0x8;
+constexpr uint8_t kPing = 0x9;
+constexpr uint8_t kPong = 0xA;
+
+struct FrameSpec {
+  uint8_t opcode = kText;
+  bool fin = true;
+  bool masked = true;
+  uint8_t rsv = 0;
+};
+
+// One client frame (RFC 6455 s5.2), masked with a fixed key unless told not to.
+Bytes MakeFrame(FrameSpec spec, ByteView payload) {
+  Bytes out;
+  out.push_back(static_cast<uint8_t>((spec.fin ? 0x80 : 0) | (spec.rsv << 4) | spec.opcode));
+  const uint8_t mask_bit = spec.masked ? 0x80 : 0;
+  if (payload.size() < 126) {
+    out.push_back(static_cast<uint8_t>(mask_bit | payload.size()));
+  } else if (payload.size() <= 0xFFFF) {
+    out.push_back(mask_bit | 126);
+    base::AppendBe16(out, static_cast<uint16_t>(payload.size()));
+  } else {
+    out.push_back(mask_bit | 127);
+    base::AppendBe32(out, 0);
+    base::AppendBe32(out, static_cast<uint32_t>(payload.size()));
+  }
+  const uint8_t key[4] = {0x37, 0xFA, 0x21, 0x3D};
+  if (spec.masked) {
+    out.insert(out.end(), key, key + 4);
+  }
+  for (size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(spec.masked ? static_cast<uint8_t>(payload[i] ^ key[i % 4]) : payload[i]);
+  }
+  return out;
+}
+
+Bytes MakeFrame(FrameSpec spec, std::string_view payload) {
+  return MakeFrame(spec, base::AsBytes(payload));
+}
+
+Bytes ClosePayload(uint16_t code, std::string_view reason) {
+  Bytes out;
+  base::AppendBe16(out, code);
+  base::AppendBytes(out, base::AsBytes(reason));
+  return out;
+}
+
+// Length of the first complete server frame in `buffered`, 0 if incomplete.
+base::Result<size_t> ServerFrameLength(ByteView buffered) {
+  if (buffered.size() < 2) {
+    return 0;
+  }
+  size_t header = 2;
+  uint64_t length = buffered[1] & 0x7F;
+  if (length == 126) {
+    header = 4;
+    if (buffered.size() < header) {
+      return 0;
+    }
+    length = base::LoadBe16(buffered.data() + 2);
+  } else if (length == 127) {
+    header = 10;
+    if (buffered.size() < header) {
+      return 0;
+    }
+    length = base::LoadBe64(buffered.data() + 2);
+  }
+  if ((buffered[1] & 0x80) != 0) {
+    return base::InvalidArgument("server frames must not be masked");
+  }
+  return buffered.size() >= header + length ? header + length : 0;
+}
+
+base::Result<size_t> HttpHeadLength(ByteView buffered) {
+  size_t end = base::AsString(buffered).find("\r\n\r\n");
+  return end == std::string_view::npos ? 0 : end + 4;
+}
+
+struct ServerFrame {
+  bool fin = false;
+  uint8_t opcode = 0xFF;
+  std::string payload;
+  uint16_t close_code() const {
+    return payload.size() >= 2 ? base::LoadBe16(reinterpret_cast<const uint8_t*>(payload.data()))
+                               : 0;
+  }
+  std::string close_reason() const { return payload.size() > 2 ? payload.substr(2) : ""; }
+};
+
+ServerFrame ParseServerFrame(const Bytes& frame) {
+  ServerFrame out;
+  out.fin = (frame[0] & 0x80) != 0;
+  out.opcode = frame[0] & 0x0F;
+  size_t header = 2;
+  if ((frame[1] & 0x7F) == 126) {
+    header = 4;
+  } else if ((frame[1] & 0x7F) == 127) {
+    header = 10;
+  }
+  out.payload.assign(frame.begin() + static_cast<ptrdiff_t>(header), frame.end());
+  return out;
+}
+
+// ---- Server under test ------------------------------------------------------
+
+struct ServerOptions {
+  WebSocketOptions websocket;
+  // Consume the whole first read in the "HTTP" handler and hand the bytes
+  // after the request to the session as already_read.
+  bool hand_over_leftover = false;
+  // Close(4000, "done") when a text message "close-me" arrives.
+  bool close_on_request = true;
+};
+
+// An echo server: text and binary messages come back unchanged; "ping-me"
+// makes the server ping with payload "srv"; "close-me" makes it close.
+class WsServer {
+ public:
+  explicit WsServer(ServerOptions options) : options_(std::move(options)) {
+    loop_ = MakeLoop();
+    if (!loop_) {
+      return;
+    }
+    auto listener = StreamListener::Create(
+        *loop_, *base::SocketAddress::ParseIp("127.0.0.1", 0), {}, nullptr,
+        [this](StreamConnection& connection) {
+          connection.SetCallbacks(
+              [this](StreamConnection& c, ByteView data) { return OnHttp(c, data); }, nullptr);
+        });
+    EXPECT_TRUE(listener.has_value()) << listener.error().message;
+    if (listener) {
+      listener_ = std::move(*listener);
+    }
+  }
+  ~WsServer() {
+    // Sessions go before the listener that owns their connections.
+    sessions_.clear();
+    listener_.reset();
+  }
+
+  bool ok() const { return listener_ != nullptr; }
+  EventLoop& loop() { return *loop_; }
+  uint16_t port() const { return listener_->local_address().port(); }
+  std::future<WebSocketCloseInfo> closed() { return closed_.get_future(); }
+  std::future<std::string> pong() { return pong_.get_future(); }
+
+ private:
+  size_t OnHttp(StreamConnection& connection, ByteView data) {
+    auto head = HttpHeadLength(data);
+    if (!head || *head == 0) {
+      return 0;
+    }
+    // A deliberately small parser: request line, then "Name: value" lines.
+    std::string_view text = base::AsString(data.first(*head));
+    std::map<std::string, std::string> headers;
+    std::string method(text.substr(0, text.find(' ')));
+    size_t pos = text.find("\r\n") + 2;
+    while (pos < text.size()) {
+      size_t end = text.find("\r\n", pos);
+      std::string_view line = text.substr(pos, end - pos);
+      pos = end + 2;
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos) {
+        continue;
+      }
+      std::string name(line.substr(0, colon));
+      for (char& ch : name) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      headers[name] = std::string(line.substr(colon + 1));
+    }
+    WebSocketHandshakeRequest request;
+    request.method = method;
+    request.upgrade = headers["upgrade"];
+    request.connection = headers["connection"];
+    request.version = headers["sec-websocket-version"];
+    request.key = headers["sec-websocket-key"];
+    auto response = AcceptWebSocketHandshake(request);
+    if (!response) {
+      connection.Write(base::AsBytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+      connection.Close();
+      return data.size();
+    }
+    connection.Write(base::AsBytes(*response));
+    ByteView leftover = options_.hand_over_leftover ? data.subspan(*head) : ByteView();
+    auto session =
+        WebSocketSession::Create(*loop_, connection, leftover, options_.websocket, MakeCallbacks());
+    EXPECT_TRUE(session.has_value());
+    if (session) {
+      sessions_[connection.id()] = std::move(*session);
+    }
+    return options_.hand_over_leftover ? data.size() : *head;
+  }
+
+  WebSocketSession::Callbacks MakeCallbacks() {
+    WebSocketSession::Callbacks callbacks;
+    callbacks.on_text = [this](WebSocketSession& session, std::string_view text) {
+      if (text == "close-me" && options_.close_on_request) {
+        session.Close(4000, "done");
+        EXPECT_FALSE(session.is_open());
+        EXPECT_FALSE(session.SendText("late"));
+        return;
+      }
+      if (text == "ping-me") {
+        EXPECT_TRUE(session.Ping(base::AsBytes(std::string_view("srv"))));
+        return;
+      }
+      EXPECT_TRUE(session.SendText(text));
+    };
+    callbacks.on_binary = [](WebSocketSession& session, ByteView data) {
+      EXPECT_TRUE(session.SendBinary(data));
+    };
+    callbacks.on_pong = [this](WebSocketSession&, ByteView payload) {
+      pong_.set_value(std::string(base::AsString(payload)));
+    };
+    callbacks.on_close = [this](WebSocketSession& session, const WebSocketCloseInfo& info) {
+      EXPECT_FALSE(session.is_open());
+      EXPECT_FALSE(session.SendText("after close"));
+      EXPECT_EQ(session.buffered_amount(), 0u);
+      closed_.set_value(info);
+      auto it = sessions_.find(session.id());
+      if (it != sessions_.end()) {
+        loop_->DeleteLater(std::move(it->second));
+        sessions_.erase(it);
+      }
+    };
+    return callbacks;
+  }
+
+  ServerOptions options_;
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<StreamListener> listener_;
+  std::unordered_map<uint64_t, std::unique_ptr<WebSocketSession>> sessions_;  // loop thread
+  std::promise<WebSocketCloseInfo> closed_;
+  std::promise<std::string> pong_;
+};
+
+std::string UpgradeRequest() {
+  return "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+         "Host: 127.0.0.1\r\n"
+         "Upgrade: websocket\r\n"
+         "Connection: Upgrade\r\n"
+         "Sec-WebSocket-Key: " +
+         std::string(kSampleKey) +
+         "\r\n"
+         "Sec-WebSocket-Version: 13\r\n"
+         "\r\n";
+}
+
+// A connected client that has completed the opening handshake.
+class WsClient {
+ public:
+  explicit WsClient(uint16_t port, ByteView after_request = {}) {
+    BlockingClientOptions options;
+    options.transport = Transport::kTcp;
+    auto client = BlockingClient::Connect("127.0.0.1", port, options);
+    EXPECT_TRUE(client.has_value()) << client.error().message;
+    if (!client) {
+      return;
+    }
+    client_ = std::move(*client);
+    const std::string upgrade = UpgradeRequest();
+    Bytes request(upgrade.begin(), upgrade.end());
+    base::AppendBytes(request, after_request);
+    EXPECT_TRUE(client_->Send(request, 5s).has_value());
+    auto head = client_->ReceiveFrame(HttpHeadLength, 5s);
+    EXPECT_TRUE(head.has_value()) << head.error().message;
+    if (head) {
+      head_ = std::string(base::AsString(*head));
+    }
+  }
+
+  bool ok() const { return client_ != nullptr && !head_.empty(); }
+  const std::string& head() const { return head_; }
+
+  void Send(const Bytes& bytes) { EXPECT_TRUE(client_->Send(bytes, 5s).has_value()); }
+
+  // The next server frame; opcode 0xFF if none arrived.
+  ServerFrame Next() {
+    auto frame = client_->ReceiveFrame(ServerFrameLength, 5s);
+    EXPECT_TRUE(frame.has_value()) << frame.error().message;
+    return frame ? ParseServerFrame(*frame) : ServerFrame{};
+  }
+
+  // True if the server closed TCP with no further frame.
+  bool AtEof() {
+    auto frame = client_->ReceiveFrame(ServerFrameLength, 5s);
+    return !frame.has_value() && frame.error().message.find("peer closed") != std::string::npos;
+  }
+
+  void Disconnect() { client_.reset(); }
+
+ private:
+  std::unique_ptr<BlockingClient> client_;
+  std::string head_;
+};
+
+WebSocketCloseInfo WaitClosed(std::future<WebSocketCloseInfo>& closed) {
+  EXPECT_EQ(closed.wait_for(5s), std::future_status::ready);
+  return closed.valid() ? closed.get() : WebSocketCloseInfo{};
+}
+
+class WebSocketSessionTest : public ::testing::Test {
+ protected:
+  // Starts the server with `options` on its own loop thread.
+  void Start(ServerOptions options = {}) {
+    server_ = std::make_unique<WsServer>(std::move(options));
+    ASSERT_TRUE(server_->ok());
+    closed_ = server_->closed();
+    thread_ = std::make_unique<LoopThread>(server_->loop());
+    thread_->Start();
+  }
+  void TearDown() override {
+    thread_.reset();  // joins the loop before the server goes
+    server_.reset();
+  }
+  uint16_t port() const { return server_->port(); }
+
+  std::unique_ptr<WsServer> server_;
+  std::unique_ptr<LoopThread> thread_;
+  std::future<WebSocketCloseInfo> closed_;
+};
+
+TEST_F(WebSocketSessionTest, HandshakeAndTextBinaryEcho) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client.head().rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u);
+  EXPECT_NE(client.head().find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            std::string::npos);
+
+  client.Send(MakeFrame({.opcode = kText}, "hello"));
+  ServerFrame echo = client.Next();
+  EXPECT_TRUE(echo.fin);
+  EXPECT_EQ(echo.opcode, kText);
+  EXPECT_EQ(echo.payload, "hello");
+
+  const uint8_t bytes[] = {0x00, 0x01, 0x02, 0xFF, 0x1E};
+  client.Send(MakeFrame({.opcode = kBinary}, ByteView(bytes)));
+  echo = client.Next();
+  EXPECT_EQ(echo.opcode, kBinary);
+  EXPECT_EQ(echo.payload, std::string("\x00\x01\x02\xFF\x1E", 5));
+
+  // Empty and 16-bit-length messages.
+  client.Send(MakeFrame({.opcode = kText}, ""));
+  EXPECT_EQ(client.Next().payload, "");
+  std::string big(70000, 'x');
+  client.Send(MakeFrame({.opcode = kText}, big));
+  EXPECT_EQ(client.Next().payload, big);
+}
+
+TEST_F(WebSocketSessionTest, ReassemblesFragmentsWithControlFramesBetween) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  // "héllo" with the two bytes of "é" (C3 A9) in different fragments, and a
+  // ping between fragments (s5.4: control frames may be interleaved).
+  Bytes all = MakeFrame({.opcode = kText, .fin = false}, "h\xC3");
+  base::AppendBytes(all, MakeFrame({.opcode = kPing}, "p1"));
+  base::AppendBytes(all, MakeFrame({.opcode = kContinuation, .fin = false}, "\xA9l"));
+  base::AppendBytes(all, MakeFrame({.opcode = kContinuation, .fin = true}, "lo"));
+  client.Send(all);
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong);
+  EXPECT_EQ(pong.payload, "p1");
+  ServerFrame echo = client.Next();
+  EXPECT_EQ(echo.opcode, kText);
+  EXPECT_EQ(echo.payload, "h\xC3\xA9llo");
+
+  // A fragmented binary message delivered byte by byte.
+  Bytes binary = MakeFrame({.opcode = kBinary, .fin = false}, "ab");
+  base::AppendBytes(binary, MakeFrame({.opcode = kContinuation}, "cd"));
+  for (uint8_t b : binary) {
+    client.Send(Bytes{b});
+  }
+  echo = client.Next();
+  EXPECT_EQ(echo.opcode, kBinary);
+  EXPECT_EQ(echo.payload, "abcd");
+}
+
+TEST_F(WebSocketSessionTest, AnswersPingWithPongAndReportsPongs) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kPing}, "are you there"));
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong);
+  EXPECT_EQ(pong.payload, "are you there");
+
+  auto server_pong = server_->pong();
+  client.Send(MakeFrame({.opcode = kText}, "ping-me"));
+  ServerFrame ping = client.Next();
+  EXPECT_EQ(ping.opcode, kPing);
+  EXPECT_EQ(ping.payload, "srv");
+  client.Send(MakeFrame({.opcode = kPong}, "srv"));
+  ASSERT_EQ(server_pong.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(server_pong.get(), "srv");
+}
+
+TEST_F(WebSocketSessionTest, LeftoverBytesFromTheHttpLayerAreProcessed) {
+  ServerOptions options;
+  options.hand_over_leftover = true;
+  Start(options);
+  // The first frame travels in the same write as the upgrade request.
+  WsClient client(port(), MakeFrame({.opcode = kText}, "early"));
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client.Next().payload, "early");
+  client.Send(MakeFrame({.opcode = kText}, "later"));
+  EXPECT_EQ(client.Next().payload, "later");
+}
+
+TEST_F(WebSocketSessionTest, BytesBehindTheRequestReachTheSessionThroughTheConnection) {
+  Start();
+  Bytes two = MakeFrame({.opcode = kText}, "one");
+  base::AppendBytes(two, MakeFrame({.opcode = kText}, "two"));
+  WsClient client(port(), two);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client.Next().payload, "one");
+  EXPECT_EQ(client.Next().payload, "two");
+}
+
+TEST_F(WebSocketSessionTest, OversizedMessageCloses1009) {
+  ServerOptions options;
+  options.websocket.max_message_bytes = 16;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kBinary}, std::string(16, 'a')));  // at the limit
+  EXPECT_EQ(client.Next().payload.size(), 16u);
+  client.Send(MakeFrame({.opcode = kBinary}, std::string(17, 'a')));
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 1009);
+  EXPECT_TRUE(client.AtEof());
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 1009);
+  EXPECT_FALSE(info.by_peer);
+  EXPECT_FALSE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, OversizedFragmentedMessageCloses1009) {
+  ServerOptions options;
+  options.websocket.max_message_bytes = 16;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes frames = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
+  base::AppendBytes(frames, MakeFrame({.opcode = kContinuation}, std::string(10, 'b')));
+  client.Send(frames);
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 1009);
+  EXPECT_TRUE(client.AtEof());
+  EXPECT_EQ(WaitClosed(closed_).code, 1009);
+}
+
+// Frames that fail the connection with a close code, one connection each.
+struct ViolationCase {
+  const char* name;
+  Bytes frames;
+  uint16_t wire_code;  // code in the server's close frame; 0 = close frame without a code
+};
+
+std::vector<ViolationCase> ViolationCases() {
+  std::vector<ViolationCase> cases;
+  cases.push_back({"unmasked text", MakeFrame({.opcode = kText, .masked = false}, "hi"), 1002});
+  cases.push_back({"unmasked ping", MakeFrame({.opcode = kPing, .masked = false}, ""), 1002});
+  cases.push_back({"bad utf-8", MakeFrame({.opcode = kText}, "\xC3\x28"), 1007});
+  cases.push_back({"truncated utf-8", MakeFrame({.opcode = kText}, "ok\xE2\x82"), 1007});
+  cases.push_back({"utf-16 surrogate", MakeFrame({.opcode = kText}, "\xED\xA0\x80"), 1007});
+  cases.push_back({"overlong", MakeFrame({.opcode = kText}, "\xC0\xAF"), 1007});
+  Bytes split_bad = MakeFrame({.opcode = kText, .fin = false}, "\xE2\x82");
+  base::AppendBytes(split_bad, MakeFrame({.opcode = kContinuation}, "x"));
+  cases.push_back({"bad utf-8 across fragments", split_bad, 1007});
+  cases.push_back({"rsv1 set", MakeFrame({.opcode = kText, .rsv = 4}, "hi"), 1002});
+  cases.push_back({"reserved opcode 3", MakeFrame({.opcode = 0x3}, "hi"), 1002});
+  cases.push_back({"reserved opcode B", MakeFrame({.opcode = 0xB}, ""), 1002});
+  cases.push_back({"continuation first", MakeFrame({.opcode = kContinuation}, "hi"), 1002});
+  Bytes interleaved = MakeFrame({.opcode = kText, .fin = false}, "a");
+  base::AppendBytes(interleaved, MakeFrame({.opcode = kText}, "b"));
+  cases.push_back({"new message inside a fragmented one", interleaved, 1002});
+  cases.push_back({"close code 1005", MakeFrame({.opcode = kClose}, ClosePayload(1005, "")), 1002});
+  cases.push_back({"close code 999", MakeFrame({.opcode = kClose}, ClosePayload(999, "")), 1002});
+  cases.push_back(
+      {"close reason not utf-8", MakeFrame({.opcode = kClose}, ClosePayload(1000, "\xFF")), 1007});
+  // Frame-level violations wslay reports without a code in its close frame.
+  cases.push_back({"fragmented ping", MakeFrame({.opcode = kPing, .fin = false}, "x"), 0});
+  cases.push_back({"126-byte ping", MakeFrame({.opcode = kPing}, std::string(126, 'p')), 0});
+  return cases;
+}
+
+TEST_F(WebSocketSessionTest, ProtocolViolationsFailTheConnection) {
+  for (const ViolationCase& c : ViolationCases()) {
+    SCOPED_TRACE(c.name);
+    Start();
+    WsClient client(port());
+    ASSERT_TRUE(client.ok());
+    client.Send(c.frames);
+    ServerFrame close = client.Next();
+    EXPECT_EQ(close.opcode, kClose);
+    EXPECT_EQ(close.close_code(), c.wire_code);
+    EXPECT_TRUE(client.AtEof());
+    WebSocketCloseInfo info = WaitClosed(closed_);
+    EXPECT_EQ(info.code, c.wire_code == 0 ? 1002 : c.wire_code);
+    EXPECT_FALSE(info.by_peer);
+    EXPECT_FALSE(info.clean);
+    TearDown();
+  }
+}
+
+TEST_F(WebSocketSessionTest, ClientInitiatedCloseHandshake) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kClose}, ClosePayload(1000, "bye")));
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 1000);
+  EXPECT_TRUE(client.AtEof());  // s7.1.1: the server closes TCP first
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 1000);
+  EXPECT_EQ(info.reason, "bye");
+  EXPECT_TRUE(info.by_peer);
+  EXPECT_TRUE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, ClientCloseWithoutCodeReports1005) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  // Data after the close frame is ignored (s5.5.1).
+  Bytes frames = MakeFrame({.opcode = kClose}, "");
+  base::AppendBytes(frames, MakeFrame({.opcode = kText}, "ignored"));
+  client.Send(frames);
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.payload, "");
+  EXPECT_TRUE(client.AtEof());
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 1005);
+  EXPECT_TRUE(info.by_peer);
+  EXPECT_TRUE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, ServerInitiatedCloseHandshake) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kText}, "close-me"));
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 4000);
+  EXPECT_EQ(close.close_reason(), "done");
+  // Messages sent before our close frame are dropped; the server waits for
+  // the close reply before closing TCP.
+  Bytes reply = MakeFrame({.opcode = kText}, "dropped");
+  base::AppendBytes(reply, MakeFrame({.opcode = kClose}, ClosePayload(4000, "")));
+  client.Send(reply);
+  EXPECT_TRUE(client.AtEof());
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 4000);
+  EXPECT_EQ(info.reason, "done");
+  EXPECT_FALSE(info.by_peer);
+  EXPECT_TRUE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, ServerCloseGivesUpWhenThePeerNeverAnswers) {
+  ServerOptions options;
+  options.websocket.close_timeout = 50ms;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kText}, "close-me"));
+  EXPECT_EQ(client.Next().opcode, kClose);
+  EXPECT_TRUE(client.AtEof());
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 4000);
+  EXPECT_FALSE(info.by_peer);
+  EXPECT_FALSE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, PeerDroppingTcpReports1006) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  client.Send(MakeFrame({.opcode = kText}, "x"));
+  EXPECT_EQ(client.Next().payload, "x");
+  client.Disconnect();
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 1006);
+  EXPECT_TRUE(info.by_peer);
+  EXPECT_FALSE(info.clean);
+}
+
+TEST_F(WebSocketSessionTest, CloseReasonIsCutAtACharacterBoundary) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  // Driven on this thread: the session closes from the accept path, so the
+  // long reason goes out before any client frame.
+  std::unique_ptr<WebSocketSession> session;
+  std::promise<WebSocketCloseInfo> closed;
+  auto listener = StreamListener::Create(
+      *loop, *base::SocketAddress::ParseIp("127.0.0.1", 0), {}, nullptr,
+      [&](StreamConnection& connection) {
+        connection.SetCallbacks(
+            [&](StreamConnection& c, ByteView data) -> size_t {
+              auto head = HttpHeadLength(data);
+              if (!head || *head == 0) {
+                return 0;
+              }
+              c.Write(base::AsBytes(*BuildWebSocketHandshakeResponse(kSampleKey)));
+              WebSocketSession::Callbacks callbacks;
+              callbacks.on_close = [&](WebSocketSession&, const WebSocketCloseInfo& info) {
+                closed.set_value(info);
+              };
+              auto created = WebSocketSession::Create(*loop, c, {}, {}, std::move(callbacks));
+              EXPECT_TRUE(created.has_value());
+              session = std::move(*created);
+              // 61 two-byte characters = 122 bytes, then one more: 124 > 123.
+              std::string reason;
+              for (int i = 0; i < 62; ++i) {
+                reason += "\xC3\xA9";
+              }
+              session->Close(1001, reason);
+              return *head;
+            },
+            nullptr);
+      });
+  ASSERT_TRUE(listener.has_value());
+  const uint16_t port = (*listener)->local_address().port();
+  {
+    LoopThread thread(*loop);
+    thread.Start();
+    WsClient client(port);
+    ASSERT_TRUE(client.ok());
+    ServerFrame close = client.Next();
+    EXPECT_EQ(close.opcode, kClose);
+    EXPECT_EQ(close.close_code(), 1001);
+    EXPECT_EQ(close.close_reason().size(), 122u);
+    client.Send(MakeFrame({.opcode = kClose}, ClosePayload(1001, "")));
+    EXPECT_TRUE(client.AtEof());
+    auto future = closed.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(future.get().reason.size(), 122u);
+  }
+  session.reset();
+  listener->reset();
+}
+
+TEST_F(WebSocketSessionTest, DestroyingAnOpenSessionAbortsTheConnection) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::unique_ptr<WebSocketSession> session;
+  bool session_closed = false;
+  CloseReason tcp_reason = CloseReason::kPeerClosed;
+  bool tcp_closed = false;
+  auto listener = StreamListener::Create(
+      *loop, *base::SocketAddress::ParseIp("127.0.0.1", 0), {}, nullptr,
+      [&](StreamConnection& connection) {
+        connection.SetCallbacks(
+            [&](StreamConnection& c, ByteView data) -> size_t {
+              auto head = HttpHeadLength(data);
+              if (!head || *head == 0) {
+                return 0;
+              }
+              c.Write(base::AsBytes(*BuildWebSocketHandshakeResponse(kSampleKey)));
+              WebSocketSession::Callbacks callbacks;
+              callbacks.on_text = [&](WebSocketSession& s, std::string_view) {
+                // Destroyed after this callback returns, never inside it.
+                loop->DeleteLater(std::move(session));
+                EXPECT_TRUE(s.is_open());
+              };
+              callbacks.on_close = [&](WebSocketSession&, const WebSocketCloseInfo&) {
+                session_closed = true;
+              };
+              auto created = WebSocketSession::Create(*loop, c, {}, {}, std::move(callbacks));
+              EXPECT_TRUE(created.has_value());
+              session = std::move(*created);
+              return *head;
+            },
+            [&](StreamConnection&, CloseReason reason) {
+              tcp_closed = true;
+              tcp_reason = reason;
+            });
+      });
+  ASSERT_TRUE(listener.has_value());
+  const uint16_t port = (*listener)->local_address().port();
+  {
+    LoopThread thread(*loop);
+    thread.Start();
+    WsClient client(port);
+    ASSERT_TRUE(client.ok());
+    client.Send(MakeFrame({.opcode = kText}, "bye"));
+    EXPECT_TRUE(client.AtEof());
+  }
+  EXPECT_EQ(session, nullptr);
+  EXPECT_FALSE(session_closed);  // destroying does not report
+  EXPECT_FALSE(tcp_closed);      // and the HTTP layer's old callback is gone too
+  (void)tcp_reason;
+  listener->reset();
+}
+
+}  // namespace
+}  // namespace turnkey::net

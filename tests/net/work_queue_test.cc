@@ -1,0 +1,209 @@
+// WorkQueue: results come back on the loop thread, a full queue refuses,
+// and the two shutdown modes.
+#include "net/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "tests/net/net_test_util.h"
+
+namespace turnkey::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::MakeLoop;
+using testing::RunUntil;
+
+std::unique_ptr<WorkQueue> MakeQueue(size_t threads, size_t max_queued) {
+  WorkQueueOptions options;
+  options.threads = threads;
+  options.max_queued = max_queued;
+  auto queue = WorkQueue::Create(options);
+  EXPECT_TRUE(queue.has_value()) << queue.error().message;
+  return queue ? std::move(*queue) : nullptr;
+}
+
+// A job that reports that it started and then waits until opened.
+class Gate {
+ public:
+  void Open() { open_.set_value(); }
+  void WaitOpen() { opened_.wait(); }
+  void MarkStarted() { started_.set_value(); }
+  bool WaitStarted() { return started_future_.wait_for(5s) == std::future_status::ready; }
+
+ private:
+  std::promise<void> open_;
+  std::shared_future<void> opened_ = open_.get_future().share();
+  std::promise<void> started_;
+  std::future<void> started_future_ = started_.get_future();
+};
+
+TEST(WorkQueueTest, CreateRejectsEmptyPools) {
+  WorkQueueOptions options;
+  options.threads = 0;
+  EXPECT_FALSE(WorkQueue::Create(options).has_value());
+  options.threads = 1;
+  options.max_queued = 0;
+  EXPECT_FALSE(WorkQueue::Create(options).has_value());
+}
+
+TEST(WorkQueueTest, JobRunsOnAWorkerAndDoneOnTheLoopThread) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(2, 8);
+  ASSERT_TRUE(loop && queue);
+  const std::thread::id loop_thread = std::this_thread::get_id();
+  std::thread::id job_thread;
+  int result = 0;
+  bool done_on_loop = false;
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&job_thread] {
+        job_thread = std::this_thread::get_id();
+        return 6 * 7;
+      },
+      [&](int value) {
+        result = value;
+        done_on_loop = std::this_thread::get_id() == loop_thread && loop->IsInLoopThread();
+      }));
+  ASSERT_TRUE(RunUntil(*loop, [&] { return result != 0; }));
+  EXPECT_EQ(result, 42);
+  EXPECT_TRUE(done_on_loop);
+  EXPECT_NE(job_thread, loop_thread);
+}
+
+TEST(WorkQueueTest, VoidJobsAndMoveOnlyCaptures) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 8);
+  ASSERT_TRUE(loop && queue);
+  auto input = std::make_unique<int>(5);
+  auto token = std::make_unique<int>(1);
+  int out = 0;
+  bool finished = false;
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [input = std::move(input)] { return std::make_unique<int>(*input + 1); },
+      [&out, token = std::move(token)](std::unique_ptr<int> value) { out = *value + *token; }));
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [] {}, [&finished] { finished = true; }));
+  ASSERT_TRUE(RunUntil(*loop, [&] { return finished; }));
+  // One worker runs jobs in order and the loop runs posts in order, so the
+  // first done ran before the second.
+  EXPECT_EQ(out, 7);
+}
+
+TEST(WorkQueueTest, FullQueueRefusesWithoutTouchingTheArguments) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 1);
+  ASSERT_TRUE(loop && queue);
+  Gate gate;
+  std::atomic<int> ran{0};
+  int done = 0;
+  // The only worker blocks in the first job; the second fills the queue.
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+        ++ran;
+      },
+      [&done] { ++done; }));
+  ASSERT_TRUE(gate.WaitStarted());
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [&ran] { ++ran; }, [&done] { ++done; }));
+  EXPECT_EQ(queue->queued(), 1u);
+
+  struct Keeper {
+    std::unique_ptr<int> value = std::make_unique<int>(7);
+    void operator()() {}
+  };
+  Keeper keeper;
+  EXPECT_FALSE(queue->TryPost(
+      *loop, [] {}, std::move(keeper)));
+  ASSERT_NE(keeper.value, nullptr);  // not moved from on refusal
+  EXPECT_EQ(*keeper.value, 7);
+  EXPECT_FALSE(queue->TryPost([] {}));
+  EXPECT_EQ(queue->rejected(), 2u);
+
+  gate.Open();
+  ASSERT_TRUE(RunUntil(*loop, [&] { return done == 2; }));
+  EXPECT_EQ(ran.load(), 2);
+  // Room again.
+  EXPECT_TRUE(queue->TryPost(
+      *loop, [] {}, [&done] { ++done; }));
+  ASSERT_TRUE(RunUntil(*loop, [&] { return done == 3; }));
+}
+
+TEST(WorkQueueTest, StopAcceptingKeepsQueuedJobsByDefault) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 8);
+  ASSERT_TRUE(loop && queue);
+  Gate gate;
+  int done = 0;
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&gate] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+      },
+      [&done] { ++done; }));
+  ASSERT_TRUE(gate.WaitStarted());
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [] {}, [&done] { ++done; }));
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [] {}, [&done] { ++done; }));
+  queue->StopAccepting();
+  EXPECT_FALSE(queue->TryPost(
+      *loop, [] {}, [&done] { ++done; }));
+  gate.Open();
+  queue->Shutdown();
+  ASSERT_TRUE(RunUntil(*loop, [&] { return done == 3; }));
+}
+
+TEST(WorkQueueTest, DropModeDestroysQueuedJobsUnrun) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 8);
+  ASSERT_TRUE(loop && queue);
+  Gate gate;
+  int done = 0;
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&gate] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+      },
+      [&done] { ++done; }));
+  ASSERT_TRUE(gate.WaitStarted());
+  auto dropped_marker = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = dropped_marker;
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [&ran, marker = std::move(dropped_marker)] { ++ran; }, [&done] { ++done; }));
+  queue->StopAccepting(WorkQueue::ShutdownMode::kDropQueued);
+  EXPECT_TRUE(watch.expired());  // destroyed on this thread, unrun
+  EXPECT_EQ(queue->queued(), 0u);
+  gate.Open();
+  queue->Shutdown();
+  // The running job still reports back; the dropped one never ran.
+  ASSERT_TRUE(RunUntil(*loop, [&] { return done == 1; }));
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(WorkQueueTest, ThrowingJobIsContained) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 8);
+  ASSERT_TRUE(loop && queue);
+  bool called = false;
+  bool after = false;
+  ASSERT_TRUE(queue->TryPost(
+      *loop, []() -> int { throw std::runtime_error("boom"); }, [&called](int) { called = true; }));
+  ASSERT_TRUE(queue->TryPost(
+      *loop, [] {}, [&after] { after = true; }));
+  ASSERT_TRUE(RunUntil(*loop, [&] { return after; }));
+  EXPECT_FALSE(called);
+}
+
+}  // namespace
+}  // namespace turnkey::net
