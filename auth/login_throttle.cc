@@ -1,0 +1,162 @@
+#include "auth/login_throttle.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "base/bytes.h"
+#include "base/crypto.h"
+
+namespace turnkey::auth {
+
+namespace {
+
+constexpr size_t kAccountKeyBytes = 16;
+
+bool IsV4Mapped(const base::SocketAddress& a) {
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return a.is_v6() && std::equal(kPrefix, kPrefix + 12, a.bytes());
+}
+
+std::chrono::seconds CeilSeconds(base::Duration d) {
+  return std::max(std::chrono::ceil<std::chrono::seconds>(d), std::chrono::seconds{1});
+}
+
+}  // namespace
+
+base::Result<LoginThrottle> LoginThrottle::Create(LoginThrottleOptions options) {
+  if (options.first_delay <= std::chrono::seconds{0}) {
+    return base::InvalidArgument("login throttle first_delay must be positive");
+  }
+  if (options.max_delay < options.first_delay) {
+    return base::InvalidArgument("login throttle max_delay must be at least first_delay");
+  }
+  if (options.forget_after < options.max_delay) {
+    return base::InvalidArgument("login throttle forget_after must be at least max_delay");
+  }
+  if (options.max_entries == 0) {
+    return base::InvalidArgument("login throttle max_entries must be positive");
+  }
+  return LoginThrottle(options);
+}
+
+std::string LoginThrottle::AccountKey(std::string_view account) {
+  const base::Sha256Digest digest = base::Sha256(base::AsBytes(account));
+  return std::string(reinterpret_cast<const char*>(digest.data()), kAccountKeyBytes);
+}
+
+std::string LoginThrottle::AddressKey(const base::SocketAddress& from) {
+  // 4 bytes for IPv4, 8 for an IPv6 /64: the lengths keep the two apart.
+  const char* bytes = reinterpret_cast<const char*>(from.bytes());
+  if (from.is_v4()) {
+    return std::string(bytes, 4);
+  }
+  if (IsV4Mapped(from)) {
+    return std::string(bytes + 12, 4);
+  }
+  return std::string(bytes, 8);
+}
+
+base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failures) const {
+  if (failures <= free_failures) {
+    return base::Duration::zero();
+  }
+  base::Duration delay = options_.first_delay;
+  // Doubling stops at the cap, so this runs at most ~log2(max/first) times
+  // and never overflows.
+  for (uint32_t n = failures - free_failures - 1; n > 0 && delay < options_.max_delay; --n) {
+    delay *= 2;
+  }
+  return std::min<base::Duration>(delay, options_.max_delay);
+}
+
+ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::SocketAddress& from,
+                                     base::MonoTime now) const {
+  base::MonoTime until = now;
+  if (const Table::Entry* entry = accounts_.Find(AccountKey(account), now, options_.forget_after)) {
+    until = std::max(until, entry->blocked_until);
+  }
+  if (const Table::Entry* entry = addresses_.Find(AddressKey(from), now, options_.forget_after)) {
+    until = std::max(until, entry->blocked_until);
+  }
+  if (until <= now) {
+    return {};
+  }
+  return ThrottleVerdict{.allowed = false, .retry_after = CeilSeconds(until - now)};
+}
+
+void LoginThrottle::RecordFailure(std::string_view account, const base::SocketAddress& from,
+                                  base::MonoTime now) {
+  Fail(accounts_, AccountKey(account), options_.account_free_failures, now);
+  Fail(addresses_, AddressKey(from), options_.address_free_failures, now);
+}
+
+void LoginThrottle::RecordSuccess(std::string_view account, const base::SocketAddress& /*from*/,
+                                  base::MonoTime /*now*/) {
+  accounts_.Erase(AccountKey(account));
+}
+
+void LoginThrottle::Sweep(base::MonoTime now) {
+  accounts_.DropOlderThan(now - options_.forget_after);
+  addresses_.DropOlderThan(now - options_.forget_after);
+}
+
+void LoginThrottle::Fail(Table& table, const std::string& key, uint32_t free_failures,
+                         base::MonoTime now) {
+  table.DropOlderThan(now - options_.forget_after);
+  Table::Entry& entry = table.Touch(key, now, options_.forget_after, options_.max_entries);
+  if (entry.failures < std::numeric_limits<uint32_t>::max()) {
+    ++entry.failures;
+  }
+  entry.last_failure = now;
+  entry.blocked_until = now + DelayAfter(entry.failures, free_failures);
+}
+
+const LoginThrottle::Table::Entry* LoginThrottle::Table::Find(const std::string& key,
+                                                              base::MonoTime now,
+                                                              base::Duration forget) const {
+  auto it = index_.find(key);
+  if (it == index_.end() || now - it->second->last_failure >= forget) {
+    return nullptr;
+  }
+  return &*it->second;
+}
+
+LoginThrottle::Table::Entry& LoginThrottle::Table::Touch(const std::string& key, base::MonoTime now,
+                                                         base::Duration forget,
+                                                         size_t max_entries) {
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    Entry& entry = lru_.front();
+    if (now - entry.last_failure >= forget) {
+      entry.failures = 0;
+      entry.blocked_until = {};
+    }
+    return entry;
+  }
+  while (index_.size() >= max_entries) {
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+  lru_.push_front(Entry{.key = key});
+  index_.emplace(key, lru_.begin());
+  return lru_.front();
+}
+
+void LoginThrottle::Table::Erase(const std::string& key) {
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+}
+
+void LoginThrottle::Table::DropOlderThan(base::MonoTime cutoff) {
+  // The list is ordered by last failure, so the stale entries are a suffix.
+  while (!lru_.empty() && lru_.back().last_failure <= cutoff) {
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+}  // namespace turnkey::auth

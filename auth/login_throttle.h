@@ -1,0 +1,134 @@
+// LoginThrottle: slows password guessing per account and per source address.
+//
+// Each account and each source address has a count of failed logins. The
+// first `*_free_failures` cost nothing; after that every further failure
+// makes the next attempt wait, starting at `first_delay` and doubling with
+// each failure up to `max_delay`. A successful login clears the account's
+// count; the address count is left alone (one valid account must not let an
+// attacker reset the count of the address guessing at others) and is
+// forgotten, like every count, after `forget_after` without a failure.
+//
+// An address is its IPv4 address, or for IPv6 its /64 prefix (one host
+// usually owns a whole /64, RFC 7421), with IPv4-mapped IPv6 counted as the
+// IPv4 address. An account is whatever string the caller names it by; pass a
+// normalised form (e.g. the lower-cased email) and pass it whether or not the
+// account exists, so answers do not reveal which accounts exist. Accounts are
+// kept as a 16-byte digest, so long names cost no memory.
+//
+// Memory is bounded: at most `max_entries` accounts and `max_entries`
+// addresses are tracked, the one with the oldest failure is evicted first,
+// and entries past `forget_after` are dropped as new failures arrive (or by
+// Sweep()).
+//
+// Sans-I/O: `now` is passed in (a monotonic time); nothing here reads a clock
+// or logs. Not thread-safe: one owner, normally the signaling loop thread
+// (Check before queueing the password check, Record* when its result comes
+// back).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "base/address.h"
+#include "base/clock.h"
+#include "base/status.h"
+
+namespace turnkey::auth {
+
+struct LoginThrottleOptions {
+  // Failures an account may have before attempts must wait. Default 5.
+  uint32_t account_free_failures = 5;
+  // Failures an address may have before attempts must wait; higher than per
+  // account because many users can share one NAT. Default 20.
+  uint32_t address_free_failures = 20;
+  // Wait after the first failure beyond the allowance; doubles with every
+  // further failure. > 0. Default 1s.
+  std::chrono::seconds first_delay{1};
+  // Longest wait. >= first_delay. Default 15m.
+  std::chrono::seconds max_delay{15 * 60};
+  // A count with no new failure for this long is forgotten. >= max_delay.
+  // Default 1h.
+  std::chrono::seconds forget_after{60 * 60};
+  // Most accounts, and separately most addresses, tracked at once. > 0.
+  // Default 100000 (about 10 MB each at worst).
+  size_t max_entries = 100'000;
+};
+
+struct ThrottleVerdict {
+  // False: refuse the attempt without checking the password (HTTP 429).
+  bool allowed = true;
+  // When !allowed: how long until an attempt may be made, rounded up to whole
+  // seconds, >= 1s (the Retry-After value). 0 when allowed.
+  std::chrono::seconds retry_after{0};
+};
+
+class LoginThrottle {
+ public:
+  // kInvalidArgument if the options break the rules above.
+  [[nodiscard]] static base::Result<LoginThrottle> Create(LoginThrottleOptions options = {});
+
+  // Whether an attempt on `account` from `from` may go ahead at `now`. Does not
+  // count as an attempt; the port of `from` is ignored.
+  ThrottleVerdict Check(std::string_view account, const base::SocketAddress& from,
+                        base::MonoTime now) const;
+
+  // A wrong password (or an unknown account) for `account` from `from`.
+  void RecordFailure(std::string_view account, const base::SocketAddress& from, base::MonoTime now);
+
+  // A correct password: forgets the account's failures.
+  void RecordSuccess(std::string_view account, const base::SocketAddress& from, base::MonoTime now);
+
+  // Drops every entry whose last failure is `forget_after` or more before
+  // `now`. Optional (failures do it too); for a periodic timer.
+  void Sweep(base::MonoTime now);
+
+  size_t account_entries() const { return accounts_.size(); }
+  size_t address_entries() const { return addresses_.size(); }
+
+  // The wait after `failures` failures with `free_failures` allowed: 0 up to
+  // the allowance, then first_delay * 2^(failures - free - 1), capped.
+  base::Duration DelayAfter(uint32_t failures, uint32_t free_failures) const;
+
+ private:
+  // Failures of one account or address, most recently failed first.
+  class Table {
+   public:
+    struct Entry {
+      std::string key;
+      uint32_t failures = 0;
+      base::MonoTime last_failure{};
+      base::MonoTime blocked_until{};
+    };
+
+    // The live entry for `key`, or nullptr (none, or forgotten by `now`).
+    const Entry* Find(const std::string& key, base::MonoTime now, base::Duration forget) const;
+    // The entry for `key`, made the most recent; created (evicting the oldest
+    // when full) or reset if it was forgotten by `now`.
+    Entry& Touch(const std::string& key, base::MonoTime now, base::Duration forget,
+                 size_t max_entries);
+    void Erase(const std::string& key);
+    void DropOlderThan(base::MonoTime cutoff);
+    size_t size() const { return index_.size(); }
+
+   private:
+    std::list<Entry> lru_;  // front = most recent failure
+    std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  };
+
+  explicit LoginThrottle(const LoginThrottleOptions& options) : options_(options) {}
+
+  static std::string AccountKey(std::string_view account);
+  static std::string AddressKey(const base::SocketAddress& from);
+  void Fail(Table& table, const std::string& key, uint32_t free_failures, base::MonoTime now);
+
+  LoginThrottleOptions options_;
+  Table accounts_;
+  Table addresses_;
+};
+
+}  // namespace turnkey::auth
