@@ -1,0 +1,416 @@
+// CallManager: presence and the client events. Timers, endings and the
+// shared helpers are in call_manager_lifecycle.cc.
+#include "signal/call_manager.h"
+
+#include <utility>
+
+#include "base/crypto.h"
+
+namespace turnkey::signal {
+namespace {
+
+// Ids are at most this long (sql/store.h kMaxIdBytes), handles shorter; a
+// longer receiver cannot exist, so it is not looked up.
+constexpr size_t kMaxLookupBytes = 128;
+
+}  // namespace
+
+CallManager::CallManager(CallManagerOptions options, CallEmitter& emitter, CallRecorder& recorder,
+                         CallMetricsSink& metrics, IdGenerator new_call_id)
+    : options_(options),
+      emitter_(emitter),
+      recorder_(recorder),
+      metrics_(metrics),
+      new_call_id_(std::move(new_call_id)) {
+  if (!new_call_id_) {
+    new_call_id_ = [] { return base::RandomHex(16); };
+  }
+}
+
+// ---- Presence ------------------------------------------------------------------
+
+bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
+                                    std::string_view user_id) {
+  if (!presence_.Add(socket, user_id)) {
+    return false;
+  }
+  Call* call = CallOfUser(user_id);
+  if (call != nullptr && call->state == CallState::kRinging && call->info.callee_id == user_id) {
+    Json incoming = Json::object();
+    incoming["callId"] = call->info.id;
+    incoming["callerId"] = call->info.caller_id;
+    incoming["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call->info.type)];
+    incoming["caller"] = UserInfoJson(call->caller);
+    emitter_.Emit(socket, "incomingCall", std::move(incoming));
+  }
+  return true;
+}
+
+void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
+  std::optional<std::string> user = presence_.Remove(socket);
+  if (!user) {
+    return;
+  }
+  socket_buckets_.erase(socket);
+  if (!presence_.IsOnline(*user)) {
+    user_buckets_.erase(*user);
+  }
+  Call* call = CallOfUser(*user);
+  if (call == nullptr) {
+    return;
+  }
+  Side& caller = SideOf(*call, CallSide::kCaller);
+  if (call->state == CallState::kRinging) {
+    // The caller can no longer hear an answer: the call is cancelled. A
+    // callee device dropping only stops ringing there.
+    if (caller.socket == socket) {
+      caller.socket.reset();
+      EmitToCalleeDevices(*call, "callEnded",
+                          CallEndedJson(*call, call->info.caller_id, kReasonCancelled),
+                          std::nullopt);
+      Finish(*call, now, metrics::CallStatus::kCancelled, kReasonCancelled, call->info.caller_id);
+    }
+    return;
+  }
+  for (CallSide side : {CallSide::kCaller, CallSide::kCallee}) {
+    Side& s = SideOf(*call, side);
+    if (s.socket == socket) {
+      s.socket.reset();
+      s.grace =
+          AddTimer(now + options_.reconnect_grace,
+                   side == CallSide::kCaller ? TimerKind::kCallerGrace : TimerKind::kCalleeGrace,
+                   call->info.id);
+    }
+  }
+}
+
+// ---- Events --------------------------------------------------------------------
+
+std::optional<Json> CallManager::OnEvent(base::MonoTime now, uint64_t socket,
+                                         std::string_view event, const Json& payload,
+                                         UserDirectory& directory) {
+  if (event == "initiateCall") {
+    return OnInitiateCall(now, socket, payload, directory);
+  }
+  using Handler = Json (CallManager::*)(base::MonoTime, uint64_t, const Json&);
+  static constexpr std::pair<std::string_view, Handler> kHandlers[] = {
+      {"acceptCall", &CallManager::OnAcceptCall},
+      {"rejectCall", &CallManager::OnRejectCall},
+      {"endCall", &CallManager::OnEndCall},
+      {"sendOffer", &CallManager::OnSendOffer},
+      {"sendAnswer", &CallManager::OnSendAnswer},
+      {"sendIceCandidate", &CallManager::OnSendIceCandidate},
+      {"reportIce", &CallManager::OnReportIce},
+      {"rejoinCall", &CallManager::OnRejoinCall},
+  };
+  for (const auto& [name, handler] : kHandlers) {
+    if (name == event) {
+      return (this->*handler)(now, socket, payload);
+    }
+  }
+  return std::nullopt;
+}
+
+Json CallManager::OnInitiateCall(base::MonoTime now, uint64_t socket, const Json& payload,
+                                 UserDirectory& directory) {
+  std::expected<InitiateRequest, Json> request = BeginInitiateCall(now, socket, payload);
+  if (!request) {
+    return std::move(request.error());
+  }
+  const std::string* user = presence_.UserOf(socket);
+  std::optional<UserInfo> receiver;
+  if (!request->receiver_id.empty()) {
+    if (request->receiver_id.size() <= kMaxLookupBytes) {
+      receiver = directory.FindById(request->receiver_id);
+    }
+  } else if (request->receiver_handle.size() <= kMaxLookupBytes) {
+    receiver = directory.FindByHandle(request->receiver_handle);
+  }
+  // An account that vanished meanwhile still has an id to show.
+  UserInfo caller = directory.FindById(*user).value_or(UserInfo{.id = *user});
+  return FinishInitiateCall(now, socket, *request, receiver, caller);
+}
+
+std::expected<InitiateRequest, Json> CallManager::BeginInitiateCall(base::MonoTime now,
+                                                                    uint64_t socket,
+                                                                    const Json& payload) {
+  const std::string* user = presence_.UserOf(socket);
+  if (user == nullptr) {
+    return std::unexpected(Fail(socket, kErrNotAuthorized, std::nullopt));
+  }
+  if (draining_) {
+    return std::unexpected(Fail(socket, kErrShuttingDown, std::nullopt));
+  }
+  // Every attempt costs a token, valid or not, so a flood never reaches the
+  // user lookups.
+  auto socket_bucket =
+      socket_buckets_.try_emplace(socket, options_.initiate_socket_burst, now).first;
+  if (!socket_bucket->second.TryTake(now, options_.initiate_socket_rate,
+                                     options_.initiate_socket_burst)) {
+    return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+  }
+  auto user_bucket = user_buckets_.find(*user);
+  if (user_bucket == user_buckets_.end()) {
+    user_bucket =
+        user_buckets_.emplace(*user, TokenBucket(options_.initiate_user_burst, now)).first;
+  }
+  if (!user_bucket->second.TryTake(now, options_.initiate_user_rate,
+                                   options_.initiate_user_burst)) {
+    return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+  }
+  std::expected<InitiateRequest, std::string_view> request = ParseInitiateCall(payload);
+  if (!request) {
+    return std::unexpected(Fail(socket, request.error(), std::nullopt));
+  }
+  return std::move(*request);
+}
+
+Json CallManager::FinishInitiateCall(base::MonoTime now, uint64_t socket,
+                                     const InitiateRequest& request,
+                                     const std::optional<UserInfo>& receiver,
+                                     const UserInfo& caller) {
+  const std::string* user = presence_.UserOf(socket);
+  if (user == nullptr || *user != caller.id) {
+    return Fail(socket, kErrNotAuthorized, std::nullopt);
+  }
+  if (draining_) {
+    return Fail(socket, kErrShuttingDown, std::nullopt);
+  }
+  if (!receiver) {
+    return Fail(socket, kErrReceiverNotFound, std::nullopt);
+  }
+  if (receiver->id == caller.id) {
+    return Fail(socket, kErrCannotCallYourself, std::nullopt);
+  }
+  if (Call* mine = CallOfUser(caller.id); mine != nullptr) {
+    if (mine->state == CallState::kRinging && mine->info.callee_id == caller.id &&
+        mine->info.caller_id == receiver->id) {
+      return AcceptRinging(*mine, now, socket, /*glare=*/true);
+    }
+    return Fail(socket, kErrAlreadyInCall, mine->info.id);
+  }
+  const bool online = presence_.IsOnline(receiver->id);
+  const bool busy = CallOfUser(receiver->id) != nullptr;
+
+  Call fresh;
+  fresh.info = CallInfo{.id = NewCallId(),
+                        .caller_id = caller.id,
+                        .callee_id = receiver->id,
+                        .type = request.type,
+                        .created_at = now};
+  fresh.caller = caller;
+  SideOf(fresh, CallSide::kCaller).socket = socket;
+  const std::string call_id = fresh.info.id;
+  Call& call = calls_.emplace(call_id, std::move(fresh)).first->second;
+  recorder_.CallCreated(call.info);
+
+  Json told = Json::object();
+  told["callId"] = call_id;
+  told["receiverId"] = receiver->id;
+  if (!online) {
+    emitter_.Emit(socket, "userNotAvailable", std::move(told));
+    Finish(call, now, metrics::CallStatus::kUnavailable, kReasonUnavailable, "");
+    return Fail(socket, kErrUserNotAvailable, call_id);
+  }
+  if (busy) {
+    told["reason"] = kReasonBusy;
+    emitter_.Emit(socket, "callRejected", std::move(told));
+    Finish(call, now, metrics::CallStatus::kBusy, kReasonBusy, "");
+    return Fail(socket, kErrUserBusy, call_id);
+  }
+
+  user_calls_[call.info.caller_id] = call_id;
+  user_calls_[call.info.callee_id] = call_id;
+  call.ring_timer = AddTimer(now + options_.ring_timeout, TimerKind::kRing, call_id);
+  const std::string_view type = metrics::kCallTypeValues[static_cast<size_t>(request.type)];
+  told["callType"] = type;
+  emitter_.Emit(socket, "callInitiated", told);
+  Json incoming = Json::object();
+  incoming["callId"] = call_id;
+  incoming["callerId"] = caller.id;
+  incoming["callType"] = type;
+  incoming["caller"] = UserInfoJson(caller);
+  EmitToCalleeDevices(call, "incomingCall", incoming, std::nullopt);
+
+  told.erase("callId");
+  Json ack = Ok(call_id);
+  ack.update(told);
+  return ack;
+}
+
+Json CallManager::OnAcceptCall(base::MonoTime now, uint64_t socket, const Json& payload) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  if (target->side != CallSide::kCallee) {
+    return Fail(socket, kErrNotAuthorized, call.info.id);
+  }
+  if (call.state != CallState::kRinging) {
+    return Fail(socket, kErrCallAlreadyProcessed, call.info.id);
+  }
+  return AcceptRinging(call, now, socket, /*glare=*/false);
+}
+
+Json CallManager::OnRejectCall(base::MonoTime now, uint64_t socket, const Json& payload) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  if (target->side != CallSide::kCallee) {
+    return Fail(socket, kErrNotAuthorized, call.info.id);
+  }
+  if (call.state != CallState::kRinging) {
+    return Fail(socket, kErrCallAlreadyProcessed, call.info.id);
+  }
+  return RejectRinging(call, now, socket, "callRejectedConfirm");
+}
+
+Json CallManager::OnEndCall(base::MonoTime now, uint64_t socket, const Json& payload) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  if (call.state == CallState::kRinging && target->side == CallSide::kCallee) {
+    return RejectRinging(call, now, socket, "callEndedConfirm");
+  }
+  const std::string call_id = call.info.id;
+  const std::string ended_by = *target->user;
+  const bool ringing = call.state == CallState::kRinging;
+  const std::string_view reason = ringing ? kReasonCancelled : kReasonHangup;
+  Json confirm = Json::object();
+  confirm["callId"] = call_id;
+  emitter_.Emit(socket, "callEndedConfirm", std::move(confirm));
+  const Json ended = CallEndedJson(call, ended_by, reason);
+  for (CallSide side : {CallSide::kCaller, CallSide::kCallee}) {
+    const std::optional<uint64_t> to = SideOf(call, side).socket;
+    if (to && *to != socket) {
+      emitter_.Emit(*to, "callEnded", ended);
+    }
+  }
+  if (ringing) {
+    EmitToCalleeDevices(call, "callEnded", ended, socket);
+  }
+  Finish(call, now, ringing ? metrics::CallStatus::kCancelled : metrics::CallStatus::kCompleted,
+         reason, ended_by);
+  return Ok(call_id);
+}
+
+Json CallManager::OnSendOffer(base::MonoTime /*now*/, uint64_t socket, const Json& payload) {
+  return Relay(socket, payload, "offer", "receiveOffer", kErrOfferRequired);
+}
+
+Json CallManager::OnSendAnswer(base::MonoTime /*now*/, uint64_t socket, const Json& payload) {
+  return Relay(socket, payload, "answer", "receiveAnswer", kErrAnswerRequired);
+}
+
+Json CallManager::OnSendIceCandidate(base::MonoTime /*now*/, uint64_t socket, const Json& payload) {
+  return Relay(socket, payload, "candidate", "receiveIceCandidate", kErrCandidateRequired);
+}
+
+Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view field,
+                        std::string_view out_event, std::string_view missing_error) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  if (SideOf(call, target->side).socket != socket) {
+    return Fail(socket, kErrNotAuthorized, call.info.id);
+  }
+  auto value = payload.find(field);
+  if (value == payload.end() || value->is_null()) {
+    return Fail(socket, missing_error, call.info.id);
+  }
+  Side& to = SideOf(call, Other(target->side));
+  if (!to.socket && to.held.size() >= options_.max_held_messages) {
+    return Fail(socket, kErrRateLimited, call.info.id);
+  }
+  Json message = Json::object();
+  message["callId"] = call.info.id;
+  message["from"] = *target->user;
+  message[std::string(field)] = *value;
+  if (to.socket) {
+    emitter_.Emit(*to.socket, out_event, std::move(message));
+  } else {
+    to.held.push_back(HeldMessage{out_event, std::move(message)});
+  }
+  return Ok(call.info.id);
+}
+
+Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& payload) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  Side& side = SideOf(call, target->side);
+  if (side.socket != socket) {
+    return Fail(socket, kErrNotAuthorized, call.info.id);
+  }
+  if (call.state != CallState::kActive) {
+    return Fail(socket, kErrCallNotActive, call.info.id);
+  }
+  std::expected<IceReportFields, std::string_view> fields = ParseIceReport(payload);
+  if (!fields) {
+    return Fail(socket, fields.error(), call.info.id);
+  }
+  if (side.ice_reports >= options_.max_ice_reports_per_side) {
+    return Fail(socket, kErrRateLimited, call.info.id);
+  }
+  ++side.ice_reports;
+  recorder_.IceReported(IceReportRecord{.call_id = call.info.id,
+                                        .user_id = *target->user,
+                                        .side = target->side,
+                                        .result = fields->result,
+                                        .local_candidate_type = fields->local_candidate_type,
+                                        .remote_candidate_type = fields->remote_candidate_type,
+                                        .relay_protocol = std::move(fields->relay_protocol),
+                                        .rtt_ms = fields->rtt_ms,
+                                        .reported_at = now});
+  metrics_.IceReport(fields->result, fields->local_candidate_type, fields->remote_candidate_type);
+  if (fields->result == metrics::IceResult::kConnected && !call.setup_counted && call.answered_at) {
+    call.setup_counted = true;
+    metrics_.CallSetup(now - *call.answered_at);
+  }
+  return Ok(call.info.id);
+}
+
+Json CallManager::OnRejoinCall(base::MonoTime /*now*/, uint64_t socket, const Json& payload) {
+  std::expected<Target, Json> target = Resolve(socket, payload);
+  if (!target) {
+    return std::move(target.error());
+  }
+  Call& call = *target->call;
+  const CallSide side = target->side;
+  Side& mine = SideOf(call, side);
+  const bool moves =
+      (call.state == CallState::kActive || side == CallSide::kCaller) && mine.socket != socket;
+  if (moves) {
+    const std::optional<uint64_t> old = mine.socket;
+    mine.socket = socket;
+    CancelTimer(mine.grace);
+    if (old) {
+      emitter_.Emit(*old, "callEnded",
+                    CallEndedJson(call, *target->user, kReasonRejoinedElsewhere));
+    }
+    if (call.state == CallState::kActive) {
+      Json reconnected = Json::object();
+      reconnected["callId"] = call.info.id;
+      reconnected["userId"] = *target->user;
+      EmitToSide(call, Other(side), "peerReconnected", reconnected);
+    }
+    DeliverHeld(call, side);
+  }
+  Json ack = Ok(call.info.id);
+  ack["state"] = CallStateName(call.state);
+  ack["role"] = CallSideName(side);
+  ack["peerId"] = UserOfSide(call, Other(side));
+  ack["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call.info.type)];
+  return ack;
+}
+
+}  // namespace turnkey::signal

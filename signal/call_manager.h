@@ -1,0 +1,312 @@
+// CallManager: presence and the one-to-one call flow of DESIGN.md section 5,
+// sans-I/O.
+//
+// The signaling loop tells it which sockets are connected (and whose they
+// are), hands it each call event a client sent, and calls OnTimer when
+// NextDeadline() has passed. It answers every client event with the ack
+// payload ({ok:true, ...} or {ok:false, error, callId}) and emits everything
+// else through CallEmitter; a failed event is also emitted to the requesting
+// socket as `callError {error, callId}`. Events are emitted before the method
+// returns, so they reach the socket before the ack.
+//
+// Rules (beyond the table in DESIGN.md section 5):
+// - A user takes part in at most one live (ringing or active) call. An
+//   initiateCall from a user in a call fails with "Already in a call", except
+//   for glare: B initiates a call to A while A's call to B still rings on B.
+//   Then B's initiateCall accepts A's call from the initiating socket, exactly
+//   like acceptCall would (callAcceptedConfirm to it, callAccepted to A,
+//   callAnsweredElsewhere to B's other devices; the ack has glare:true and
+//   A's callId). The call keeps A's callType; no second call is created.
+// - initiateCall checks, in order: a registered socket ("Not authorized"),
+//   draining ("Server is shutting down"), the socket's and the user's token
+//   buckets ("Rate limited"), the payload ("receiverId required", "Invalid
+//   callType"), the receiver ("Receiver not found", "Cannot call yourself"),
+//   glare, the caller's own call ("Already in a call", with that call's id).
+//   A user's bucket is dropped when their last socket closes. Then a call is created
+//   and recorded, and: callee offline -> userNotAvailable {callId,
+//   receiverId} and the call ends `unavailable`, ack error "User not
+//   available"; callee in a live call -> callRejected {callId, receiverId,
+//   reason:"busy"} and the call ends `busy`, ack error "User busy"; else
+//   callInitiated to the caller and incomingCall to every callee device.
+// - The callee's devices are all of the callee's connected sockets, looked up
+//   when needed: a callee device that connects while a call rings gets
+//   incomingCall; a callee device that drops while ringing just stops ringing,
+//   and if it was the last one the call rings on until the ring timeout
+//   (a reconnect within it still gets incomingCall) and ends `missed`.
+// - Who may do what. acceptCall / rejectCall: any socket of the callee while
+//   ringing (the caller: "Not authorized"; after the call was answered:
+//   "Call already processed"). endCall: any socket of either participant
+//   (ending is always safe; it covers a client whose old socket is not yet
+//   known to be dead): the caller while ringing cancels, the callee while
+//   ringing rejects (confirmed with callEndedConfirm), either while active
+//   completes it (reason "hangup"). sendOffer / sendAnswer / sendIceCandidate
+//   / reportIce: only the caller's socket and, after accept, the accepting
+//   callee socket; other sockets of the same users get "Not authorized".
+// - While ringing, the caller may already signal: offers and candidates are
+//   held and delivered to the accepting device right after
+//   callAcceptedConfirm. Messages for a side whose socket dropped during an
+//   active call are held until it rejoins. At most max_held_messages per side
+//   ("Rate limited" beyond). reportIce is refused while ringing ("Call not
+//   active") and capped per side (max_ice_reports_per_side, "Rate limited").
+// - A dropped socket: the caller's while ringing -> the call is cancelled
+//   (callEnded reason "cancelled" to the callee devices); a participant's
+//   during an active call -> reconnect_grace starts. rejoinCall from any
+//   socket of that user (also before the old socket is known to be dead)
+//   moves the side to the new socket: the other side gets peerReconnected
+//   {callId, userId}, a still-connected old socket gets callEnded reason
+//   "rejoined_elsewhere", held messages are delivered. Without a rejoin the
+//   call ends `connection_lost` and the other side gets callEnded {endedBy:
+//   the lost user, reason:"connection_lost"}. rejoinCall on a ringing call
+//   is accepted too (the callee's devices ring anyway; the caller's side
+//   moves to the new socket).
+// - Ended calls: their ids are remembered for ended_call_retention. Any event
+//   for one from a participant gets "Call already processed" (Socket.IO
+//   clients replay buffered emits after a reconnect: they are refused, never
+//   acted on); from anyone else "Not authorized"; once forgotten, "Call not
+//   found". Statuses: completed (accepted, then endCall), missed (ring
+//   timeout; also a ringing call at EndAll), rejected, busy, cancelled,
+//   unavailable, connection_lost. An active call at EndAll is completed with
+//   the given reason. callEnded carries endedBy null when the server ended
+//   the call (timeout, shutdown).
+// - Draining (SetDraining) refuses initiateCall; everything else goes on.
+//   EndAll ends every live call and tells every participant socket.
+//
+// Not thread-safe: one signaling loop owns it. `emitter`, `recorder` and
+// `metrics` must outlive it and must not call back into it (call_sinks.h).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <expected>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "signal/call.h"
+#include "signal/call_payload.h"
+#include "signal/call_sinks.h"
+#include "signal/presence.h"
+#include "signal/token_bucket.h"
+
+namespace turnkey::signal {
+
+// All reloadable: changes apply to calls rung, sockets dropped and events
+// handled afterwards.
+struct CallManagerOptions {
+  // How long a call rings before it ends `missed` (signal.ring_timeout).
+  base::Duration ring_timeout = std::chrono::seconds(30);
+  // How long a participant of an active call whose socket dropped has to
+  // rejoinCall before the call ends `connection_lost` (signal.reconnect_grace).
+  base::Duration reconnect_grace = std::chrono::seconds(10);
+  // How long an ended call's id is remembered ("Call already processed").
+  base::Duration ended_call_retention = std::chrono::seconds(60);
+  // initiateCall token buckets: at most `burst` at once, refilled at `rate`
+  // per second; one per socket and one per user (across their devices).
+  double initiate_socket_burst = 5;
+  double initiate_socket_rate = 0.5;
+  double initiate_user_burst = 10;
+  double initiate_user_rate = 1;
+  // Signaling messages held per side of a call while it cannot be delivered.
+  size_t max_held_messages = 64;
+  // reportIce accepted per side of a call.
+  int max_ice_reports_per_side = 8;
+};
+
+class CallManager {
+ public:
+  // Returns a new opaque call id. Default: base::RandomHex(16).
+  using IdGenerator = std::function<std::string()>;
+
+  CallManager(CallManagerOptions options, CallEmitter& emitter, CallRecorder& recorder,
+              CallMetricsSink& metrics, IdGenerator new_call_id = {});
+  CallManager(const CallManager&) = delete;
+  CallManager& operator=(const CallManager&) = delete;
+
+  void SetOptions(CallManagerOptions options) { options_ = options; }
+  const CallManagerOptions& options() const { return options_; }
+  void SetDraining(bool draining) { draining_ = draining; }
+  bool draining() const { return draining_; }
+
+  // ---- Presence
+
+  // `socket` of `user_id` connected (after authentication). False if the
+  // socket is already registered or the user id is empty. A callee device
+  // connecting while its user's call rings gets incomingCall.
+  bool OnSocketConnected(base::MonoTime now, uint64_t socket, std::string_view user_id);
+  // `socket` closed. Unknown sockets are ignored.
+  void OnSocketDisconnected(base::MonoTime now, uint64_t socket);
+
+  // ---- Client events. Each returns the ack payload.
+
+  // Dispatches by event name; nullopt if `event` is not a call event
+  // (getIceServers and the like are the app's).
+  std::optional<Json> OnEvent(base::MonoTime now, uint64_t socket, std::string_view event,
+                              const Json& payload, UserDirectory& directory);
+
+  // initiateCall in one step, resolving the receiver and the caller's
+  // summary through `directory` (synchronously).
+  Json OnInitiateCall(base::MonoTime now, uint64_t socket, const Json& payload,
+                      UserDirectory& directory);
+  // initiateCall in two steps, for lookups that must not run on the loop.
+  // Begin checks the socket, draining, rate limits and the payload; on error
+  // it has emitted callError and returns the ack. The app then resolves the
+  // receiver (by id or handle) and the caller's summary, and calls Finish
+  // with them: `receiver` nullopt means not found. Finish re-checks that the
+  // socket is still connected, belongs to `caller.id`, and draining.
+  std::expected<InitiateRequest, Json> BeginInitiateCall(base::MonoTime now, uint64_t socket,
+                                                         const Json& payload);
+  Json FinishInitiateCall(base::MonoTime now, uint64_t socket, const InitiateRequest& request,
+                          const std::optional<UserInfo>& receiver, const UserInfo& caller);
+
+  Json OnAcceptCall(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnRejectCall(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnEndCall(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnSendOffer(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnSendAnswer(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnSendIceCandidate(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnReportIce(base::MonoTime now, uint64_t socket, const Json& payload);
+  Json OnRejoinCall(base::MonoTime now, uint64_t socket, const Json& payload);
+
+  // ---- Time
+
+  // When OnTimer next has work (a ring timeout, a grace period, forgetting an
+  // ended call id); nullopt if never. Calling OnTimer late or early is safe.
+  std::optional<base::MonoTime> NextDeadline() const;
+  // Runs everything due at or before `now`.
+  void OnTimer(base::MonoTime now);
+
+  // ---- Shutdown
+
+  // Ends every live call with `reason`: participants' sockets get callEnded
+  // {callId, endedBy:null, reason}. Does not set draining.
+  void EndAll(base::MonoTime now, std::string_view reason = kReasonServerShutdown);
+
+  // ---- Introspection (tests, /readyz, the REST adapter)
+
+  struct CallView {
+    CallInfo info;
+    CallState state = CallState::kRinging;
+    std::optional<uint64_t> caller_socket;
+    std::optional<uint64_t> callee_socket;  // the accepting device; nullopt while ringing
+    bool caller_in_grace = false;
+    bool callee_in_grace = false;
+  };
+  std::optional<CallView> FindCall(std::string_view call_id) const;
+  // The id of the live call `user_id` takes part in, if any.
+  std::optional<std::string> CurrentCallOf(std::string_view user_id) const;
+  size_t call_count() const { return calls_.size(); }
+  size_t remembered_ended_calls() const { return tombstones_.size(); }
+  const Presence& presence() const { return presence_; }
+
+ private:
+  enum class TimerKind : uint8_t { kRing, kCallerGrace, kCalleeGrace };
+  struct TimerEntry {
+    TimerKind kind;
+    std::string call_id;
+  };
+  using TimerMap = std::multimap<base::MonoTime, TimerEntry>;
+
+  struct HeldMessage {
+    std::string_view event;  // a string literal
+    Json payload;
+  };
+  struct Side {
+    std::optional<uint64_t> socket;  // caller: from initiate; callee: from accept
+    std::optional<TimerMap::iterator> grace;
+    std::vector<HeldMessage> held;  // for this side, waiting for its socket
+    int ice_reports = 0;
+  };
+  struct Call {
+    CallInfo info;
+    UserInfo caller;  // for incomingCall
+    CallState state = CallState::kRinging;
+    std::optional<base::MonoTime> answered_at;
+    std::optional<TimerMap::iterator> ring_timer;
+    std::array<Side, 2> sides;  // indexed by CallSide
+    bool setup_counted = false;
+  };
+  struct Tombstone {
+    std::string caller_id;
+    std::string callee_id;
+  };
+  // A call event's call, resolved and authorised to the extent every event
+  // needs: the socket is registered and its user takes part in the call.
+  struct Target {
+    Call* call;
+    const std::string* user;
+    CallSide side;
+  };
+
+  static Side& SideOf(Call& call, CallSide side) { return call.sides[static_cast<size_t>(side)]; }
+  static CallSide Other(CallSide side) {
+    return side == CallSide::kCaller ? CallSide::kCallee : CallSide::kCaller;
+  }
+  static const std::string& UserOfSide(const Call& call, CallSide side) {
+    return side == CallSide::kCaller ? call.info.caller_id : call.info.callee_id;
+  }
+
+  // Acks; Fail also emits callError to `socket`.
+  static Json Ok(std::string_view call_id);
+  Json Fail(uint64_t socket, std::string_view error, std::optional<std::string_view> call_id);
+
+  // The common checks of every event carrying a callId; on error the
+  // returned ack has been emitted as callError.
+  std::expected<Target, Json> Resolve(uint64_t socket, const Json& payload);
+  Call* FindLive(std::string_view call_id);
+  Call* CallOfUser(std::string_view user_id);
+  std::string NewCallId();
+
+  // The one state transition function: ringing -> active | ended,
+  // active -> ended.
+  static void Transition(Call& call, CallState next);
+  Json AcceptRinging(Call& call, base::MonoTime now, uint64_t socket, bool glare);
+  Json RejectRinging(Call& call, base::MonoTime now, uint64_t socket,
+                     std::string_view confirm_event);
+  // Ends `call`: records, counts, remembers its id and erases it. `call` is
+  // dangling afterwards.
+  void Finish(Call& call, base::MonoTime now, metrics::CallStatus status, std::string_view reason,
+              std::string_view ended_by);
+  Json Relay(uint64_t socket, const Json& payload, std::string_view field,
+             std::string_view out_event, std::string_view missing_error);
+
+  // Emitting to the parties of a call.
+  void EmitToCalleeDevices(const Call& call, std::string_view event, const Json& payload,
+                           std::optional<uint64_t> except);
+  void EmitToSide(Call& call, CallSide side, std::string_view event, const Json& payload);
+  void DeliverHeld(Call& call, CallSide side);
+  static Json CallEndedJson(const Call& call, std::string_view ended_by, std::string_view reason);
+
+  TimerMap::iterator AddTimer(base::MonoTime deadline, TimerKind kind, const std::string& call_id);
+  void CancelTimer(std::optional<TimerMap::iterator>& timer);
+  void RingTimedOut(Call& call, base::MonoTime now);
+  void GraceExpired(Call& call, CallSide side, base::MonoTime now);
+  void ForgetEndedCalls(base::MonoTime now);
+
+  CallManagerOptions options_;
+  CallEmitter& emitter_;
+  CallRecorder& recorder_;
+  CallMetricsSink& metrics_;
+  IdGenerator new_call_id_;
+  bool draining_ = false;
+
+  Presence presence_;
+  std::unordered_map<std::string, Call, StringHash, std::equal_to<>> calls_;
+  // user id -> the id of their live call.
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> user_calls_;
+  TimerMap timers_;
+  std::unordered_map<std::string, Tombstone, StringHash, std::equal_to<>> tombstones_;
+  std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;  // oldest first
+  std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
+  std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
+};
+
+}  // namespace turnkey::signal

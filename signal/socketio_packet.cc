@@ -1,0 +1,431 @@
+#include "signal/socketio_packet.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace turnkey::signal {
+
+namespace {
+
+constexpr std::string_view kReservedEvents[] = {
+    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
+};
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool IsBinaryType(SocketIoPacketType type) {
+  return type == SocketIoPacketType::kBinaryEvent || type == SocketIoPacketType::kBinaryAck;
+}
+
+// Deepest array/object nesting in `text`, counted outside strings; stops
+// counting once past `limit`. Run before parsing so a hostile payload of
+// nested brackets never reaches the recursive parts of the JSON code.
+size_t JsonDepth(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) {
+        return deepest;
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// socket.io-parser isPayloadValid (section 1.9.2 step 5).
+bool IsPayloadValid(SocketIoPacketType type, const Json& payload) {
+  switch (type) {
+    case SocketIoPacketType::kConnect:
+      return payload.is_object();
+    case SocketIoPacketType::kDisconnect:
+      return false;  // DISCONNECT carries no payload at all
+    case SocketIoPacketType::kConnectError:
+      return payload.is_string() || payload.is_object();
+    case SocketIoPacketType::kEvent:
+    case SocketIoPacketType::kBinaryEvent: {
+      if (!payload.is_array() || payload.empty()) {
+        return false;
+      }
+      const Json& name = payload.front();
+      return name.is_number() ||
+             (name.is_string() && !IsReservedEventName(name.get_ref<const std::string&>()));
+    }
+    case SocketIoPacketType::kAck:
+    case SocketIoPacketType::kBinaryAck:
+      return payload.is_array();
+  }
+  return false;
+}
+
+// The attachment index a placeholder's "num" names, if it is a whole number
+// in range (JS compares numbers, so 1.0 names attachment 1).
+std::optional<size_t> PlaceholderIndex(const Json& num, size_t count) {
+  if (num.is_number_unsigned()) {
+    uint64_t k = num.get<uint64_t>();
+    return k < count ? std::optional<size_t>(k) : std::nullopt;
+  }
+  if (num.is_number_integer()) {
+    int64_t k = num.get<int64_t>();
+    return k >= 0 && static_cast<uint64_t>(k) < count ? std::optional<size_t>(k) : std::nullopt;
+  }
+  if (num.is_number_float()) {
+    double k = num.get<double>();
+    if (k >= 0 && k < static_cast<double>(count) && std::floor(k) == k) {
+      return static_cast<size_t>(k);
+    }
+  }
+  return std::nullopt;
+}
+
+std::expected<void, SocketIoError> Resolve(Json& node, std::span<const base::Bytes> attachments) {
+  if (node.is_object()) {
+    auto flag = node.find("_placeholder");
+    if (flag != node.end() && flag->is_boolean() && flag->get<bool>()) {
+      auto num = node.find("num");
+      std::optional<size_t> index =
+          num == node.end() ? std::nullopt : PlaceholderIndex(*num, attachments.size());
+      if (!index) {
+        return std::unexpected(SocketIoError::kBadPlaceholder);
+      }
+      node = Json::binary(attachments[*index]);
+      return {};
+    }
+  }
+  if (node.is_object() || node.is_array()) {
+    for (Json& child : node) {
+      if (auto resolved = Resolve(child, attachments); !resolved) {
+        return resolved;
+      }
+    }
+  }
+  return {};
+}
+
+// Replaces binary values with placeholders, depth first, moving their bytes
+// to `attachments` (socket.io-parser deconstructPacket).
+void Extract(Json& node, std::vector<base::Bytes>& attachments) {
+  if (node.is_binary()) {
+    const Json::binary_t& bytes = node.get_binary();
+    Json placeholder;
+    placeholder["_placeholder"] = true;
+    placeholder["num"] = attachments.size();
+    attachments.emplace_back(bytes.begin(), bytes.end());
+    node = std::move(placeholder);
+    return;
+  }
+  if (node.is_object() || node.is_array()) {
+    for (Json& child : node) {
+      Extract(child, attachments);
+    }
+  }
+}
+
+}  // namespace
+
+const char* SocketIoPacketTypeName(SocketIoPacketType type) {
+  switch (type) {
+    case SocketIoPacketType::kConnect:
+      return "CONNECT";
+    case SocketIoPacketType::kDisconnect:
+      return "DISCONNECT";
+    case SocketIoPacketType::kEvent:
+      return "EVENT";
+    case SocketIoPacketType::kAck:
+      return "ACK";
+    case SocketIoPacketType::kConnectError:
+      return "CONNECT_ERROR";
+    case SocketIoPacketType::kBinaryEvent:
+      return "BINARY_EVENT";
+    case SocketIoPacketType::kBinaryAck:
+      return "BINARY_ACK";
+  }
+  return "UNKNOWN";
+}
+
+bool IsReservedEventName(std::string_view name) {
+  for (std::string_view reserved : kReservedEvents) {
+    if (name == reserved) {
+      return true;
+    }
+  }
+  return false;
+}
+
+SocketIoPacket SocketIoPacket::Connect(std::string nsp, std::optional<Json> data) {
+  SocketIoPacket packet;
+  packet.type = SocketIoPacketType::kConnect;
+  packet.nsp = std::move(nsp);
+  packet.data = std::move(data);
+  return packet;
+}
+
+SocketIoPacket SocketIoPacket::Disconnect(std::string nsp) {
+  SocketIoPacket packet;
+  packet.type = SocketIoPacketType::kDisconnect;
+  packet.nsp = std::move(nsp);
+  return packet;
+}
+
+SocketIoPacket SocketIoPacket::Event(std::string nsp, Json args, std::optional<uint64_t> id) {
+  SocketIoPacket packet;
+  packet.type = SocketIoPacketType::kEvent;
+  packet.nsp = std::move(nsp);
+  packet.id = id;
+  packet.data = std::move(args);
+  return packet;
+}
+
+SocketIoPacket SocketIoPacket::Ack(std::string nsp, uint64_t id, Json args) {
+  SocketIoPacket packet;
+  packet.type = SocketIoPacketType::kAck;
+  packet.nsp = std::move(nsp);
+  packet.id = id;
+  packet.data = std::move(args);
+  return packet;
+}
+
+SocketIoPacket SocketIoPacket::ConnectError(std::string nsp, std::string_view message,
+                                            std::optional<Json> data) {
+  Json body = Json::object();
+  body["message"] = std::string(message);
+  if (data) {
+    body["data"] = std::move(*data);
+  }
+  SocketIoPacket packet;
+  packet.type = SocketIoPacketType::kConnectError;
+  packet.nsp = std::move(nsp);
+  packet.data = std::move(body);
+  return packet;
+}
+
+std::optional<std::string_view> SocketIoPacket::event_name() const {
+  if (!is_event() || !data || !data->is_array() || data->empty() || !data->front().is_string()) {
+    return std::nullopt;
+  }
+  return std::string_view(data->front().get_ref<const std::string&>());
+}
+
+const char* SocketIoErrorText(SocketIoError error) {
+  switch (error) {
+    case SocketIoError::kEmpty:
+      return "empty Socket.IO packet";
+    case SocketIoError::kUnknownType:
+      return "unknown Socket.IO packet type";
+    case SocketIoError::kBadAttachments:
+      return "illegal attachments";
+    case SocketIoError::kTooManyAttachments:
+      return "too many attachments";
+    case SocketIoError::kBadAckId:
+      return "ack id out of range";
+    case SocketIoError::kTooDeep:
+      return "payload nested too deeply";
+    case SocketIoError::kBadJson:
+      return "payload is not JSON";
+    case SocketIoError::kInvalidPayload:
+      return "invalid payload";
+    case SocketIoError::kUnexpectedText:
+      return "got plaintext data when reconstructing a packet";
+    case SocketIoError::kUnexpectedBinary:
+      return "got binary data when not reconstructing a packet";
+    case SocketIoError::kBadPlaceholder:
+      return "illegal attachments";
+  }
+  return "unknown Socket.IO error";
+}
+
+std::expected<SocketIoPacket, SocketIoError> DecodeSocketIoText(
+    std::string_view text, const SocketIoDecoderOptions& options) {
+  if (text.empty()) {
+    return std::unexpected(SocketIoError::kEmpty);
+  }
+  if (text[0] < '0' || text[0] > '6') {
+    return std::unexpected(SocketIoError::kUnknownType);
+  }
+  SocketIoPacket packet;
+  packet.type = static_cast<SocketIoPacketType>(text[0] - '0');
+  size_t pos = 1;  // the next character to read
+
+  // Step 2: "<count>-" for binary types.
+  if (IsBinaryType(packet.type)) {
+    const size_t dash = text.find('-', pos);
+    if (dash == std::string_view::npos || dash == pos) {
+      return std::unexpected(SocketIoError::kBadAttachments);
+    }
+    size_t count = 0;
+    for (size_t i = pos; i < dash; ++i) {
+      if (!IsDigit(text[i])) {
+        return std::unexpected(SocketIoError::kBadAttachments);
+      }
+      count = count * 10 + static_cast<size_t>(text[i] - '0');
+      if (count > options.max_attachments) {
+        return std::unexpected(SocketIoError::kTooManyAttachments);
+      }
+    }
+    packet.attachments = count;
+    pos = dash + 1;
+  }
+
+  // Step 3: a namespace runs from '/' to the next ',' (consumed) or the end.
+  if (pos < text.size() && text[pos] == '/') {
+    const size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) {
+      packet.nsp.assign(text.substr(pos));
+      pos = text.size();
+    } else {
+      packet.nsp.assign(text.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+  }
+
+  // Step 4: the maximal run of digits is the ack id.
+  if (pos < text.size() && IsDigit(text[pos])) {
+    uint64_t id = 0;
+    for (; pos < text.size() && IsDigit(text[pos]); ++pos) {
+      const uint64_t digit = static_cast<uint64_t>(text[pos] - '0');
+      if (id > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+        return std::unexpected(SocketIoError::kBadAckId);
+      }
+      id = id * 10 + digit;
+    }
+    packet.id = id;
+  }
+
+  // Step 5: whatever remains is the JSON payload.
+  if (pos < text.size()) {
+    const std::string_view payload = text.substr(pos);
+    if (packet.type == SocketIoPacketType::kDisconnect) {
+      return std::unexpected(SocketIoError::kInvalidPayload);
+    }
+    if (JsonDepth(payload, options.max_depth) > options.max_depth) {
+      return std::unexpected(SocketIoError::kTooDeep);
+    }
+    Json parsed = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      return std::unexpected(SocketIoError::kBadJson);
+    }
+    if (!IsPayloadValid(packet.type, parsed)) {
+      return std::unexpected(SocketIoError::kInvalidPayload);
+    }
+    packet.data = std::move(parsed);
+  } else if (packet.is_event()) {
+    // An EVENT without payload has no name to dispatch on.
+    return std::unexpected(SocketIoError::kInvalidPayload);
+  }
+  return packet;
+}
+
+std::expected<void, SocketIoError> ResolveSocketIoAttachments(
+    SocketIoPacket& packet, std::span<const base::Bytes> attachments) {
+  if (!packet.data) {
+    return {};
+  }
+  return Resolve(*packet.data, attachments);
+}
+
+SocketIoDecoder::Result SocketIoDecoder::AddText(std::string_view text) {
+  if (pending_) {
+    Reset();
+    return std::unexpected(SocketIoError::kUnexpectedText);
+  }
+  auto packet = DecodeSocketIoText(text, options_);
+  if (!packet) {
+    return std::unexpected(packet.error());
+  }
+  if (!IsBinaryType(packet->type)) {
+    return std::optional<SocketIoPacket>(std::move(*packet));
+  }
+  pending_ = std::move(*packet);
+  buffers_.clear();
+  buffers_.reserve(pending_->attachments);
+  if (pending_->attachments == 0) {
+    return Complete();
+  }
+  return std::optional<SocketIoPacket>();
+}
+
+SocketIoDecoder::Result SocketIoDecoder::AddBinary(base::ByteView bytes) {
+  if (!pending_) {
+    return std::unexpected(SocketIoError::kUnexpectedBinary);
+  }
+  buffers_.emplace_back(bytes.begin(), bytes.end());
+  if (buffers_.size() < pending_->attachments) {
+    return std::optional<SocketIoPacket>();
+  }
+  return Complete();
+}
+
+void SocketIoDecoder::Reset() {
+  pending_.reset();
+  buffers_.clear();
+}
+
+SocketIoDecoder::Result SocketIoDecoder::Complete() {
+  SocketIoPacket packet = std::move(*pending_);
+  auto resolved = ResolveSocketIoAttachments(packet, buffers_);
+  Reset();
+  if (!resolved) {
+    return std::unexpected(resolved.error());
+  }
+  return std::optional<SocketIoPacket>(std::move(packet));
+}
+
+EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
+  EncodedSocketIoPacket out;
+  SocketIoPacketType type = packet.type;
+  std::optional<Json> data = packet.data;
+  if (packet.is_event() || packet.is_ack()) {
+    if (data) {
+      Extract(*data, out.attachments);
+    }
+    const bool binary = !out.attachments.empty();
+    if (packet.is_event()) {
+      type = binary ? SocketIoPacketType::kBinaryEvent : SocketIoPacketType::kEvent;
+    } else {
+      type = binary ? SocketIoPacketType::kBinaryAck : SocketIoPacketType::kAck;
+    }
+  }
+  out.text.push_back(static_cast<char>('0' + static_cast<int>(type)));
+  if (IsBinaryType(type)) {
+    out.text.append(std::to_string(out.attachments.size()));
+    out.text.push_back('-');
+  }
+  // As socket.io-parser's encodeAsString: an empty namespace counts as "/".
+  if (!packet.nsp.empty() && packet.nsp != "/") {
+    out.text.append(packet.nsp);
+    out.text.push_back(',');
+  }
+  if (packet.id) {
+    out.text.append(std::to_string(*packet.id));
+  }
+  // JSON null is not written, as `null != obj.data` skips it in the reference.
+  if (data && !data->is_null()) {
+    out.text.append(DumpJson(*data));
+  }
+  return out;
+}
+
+std::string DumpJson(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,523 @@
+// CallManager: SDP and candidate relay, reportIce, ring timeout, dropped
+// sockets and rejoinCall, glare, EndAll, and presence.
+#include <gtest/gtest.h>
+
+#include "signal/call_manager.h"
+#include "tests/signal/call_manager_fixture.h"
+
+namespace turnkey::signal {
+namespace {
+
+using metrics::CallStatus;
+using metrics::CallType;
+using metrics::CandidateType;
+using metrics::IceResult;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const Json kOffer = Json::parse(R"({"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\n"})");
+const Json kAnswer = Json::parse(R"({"type":"answer","sdp":"v=0\r\n"})");
+const Json kCandidate = Json::parse(
+    R"({"candidate":"candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host","sdpMid":"0",)"
+    R"("sdpMLineIndex":0,"usernameFragment":null})");
+
+Json Message(std::string_view call_id, std::string_view field, const Json& value) {
+  Json out = Json::object();
+  out["callId"] = call_id;
+  out[std::string(field)] = value;
+  return out;
+}
+
+// ---- Relay ----------------------------------------------------------------------
+
+TEST_F(CallManagerTest, OfferAnswerAndCandidatesAreRelayedIntactBothWays) {
+  const std::string id = Answered();
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", kOffer)).dump(),
+            R"({"ok":true,"callId":"call-1"})");
+  EXPECT_EQ(Send(kBob2, "sendAnswer", Message(id, "answer", kAnswer)).value("ok", false), true);
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", kCandidate))["ok"], true);
+  EXPECT_EQ(Send(kBob2, "sendIceCandidate", Message(id, "candidate", "end-of-candidates"))["ok"],
+            true);
+
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"11:receiveOffer", "1:receiveAnswer",
+                                      "11:receiveIceCandidate", "1:receiveIceCandidate"}));
+  Json offer = emitter_.One(kBob2, "receiveOffer");
+  EXPECT_EQ(offer.dump(), Json({{"callId", id}, {"from", "alice-id"}, {"offer", kOffer}}).dump());
+  EXPECT_EQ(emitter_.One(kAlice, "receiveAnswer"),
+            (Json{{"callId", id}, {"from", "bob-id"}, {"answer", kAnswer}}));
+  EXPECT_EQ(emitter_.To(kBob2, "receiveIceCandidate")[0]["candidate"], kCandidate);
+  EXPECT_EQ(emitter_.To(kAlice, "receiveIceCandidate")[0]["candidate"], "end-of-candidates");
+  EXPECT_TRUE(emitter_.To(kBob, "receiveOffer").empty());
+}
+
+TEST_F(CallManagerTest, OnlyTheChosenDevicesMaySignal) {
+  const std::string id = Answered();
+  Connect(kAlice2, "alice-id");
+  for (uint64_t socket : {kBob, kAlice2, kCarol, kStranger}) {
+    SCOPED_TRACE(socket);
+    ExpectError(Send(socket, "sendOffer", Message(id, "offer", kOffer)), socket, kErrNotAuthorized,
+                id);
+    ExpectError(Send(socket, "sendIceCandidate", Message(id, "candidate", kCandidate)), socket,
+                kErrNotAuthorized, id);
+  }
+  EXPECT_TRUE(emitter_.To(kAlice, "receiveOffer").empty());
+  EXPECT_TRUE(emitter_.To(kBob2, "receiveOffer").empty());
+}
+
+TEST_F(CallManagerTest, RelayNeedsItsField) {
+  const std::string id = Answered();
+  ExpectError(WithCall("sendOffer", kAlice, id), kAlice, kErrOfferRequired, id);
+  ExpectError(Send(kAlice, "sendOffer", Message(id, "offer", nullptr)), kAlice, kErrOfferRequired,
+              id);
+  ExpectError(Send(kBob2, "sendAnswer", Message(id, "offer", kOffer)), kBob2, kErrAnswerRequired,
+              id);
+  ExpectError(WithCall("sendIceCandidate", kBob2, id), kBob2, kErrCandidateRequired, id);
+  EXPECT_EQ(emitter_.all.size(), 4u);  // the callErrors only
+}
+
+TEST_F(CallManagerTest, CallerSignalsWhileRingingAreDeliveredAfterAccept) {
+  const std::string id = Ring();
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", kOffer))["ok"], true);
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c1"))["ok"], true);
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c2"))["ok"], true);
+  EXPECT_TRUE(emitter_.all.empty());
+  // The callee cannot signal before answering.
+  ExpectError(Send(kBob, "sendAnswer", Message(id, "answer", kAnswer)), kBob, kErrNotAuthorized,
+              id);
+  emitter_.Clear();
+
+  WithCall("acceptCall", kBob, id);
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"10:callAcceptedConfirm", "1:callAccepted",
+                                      "11:callAnsweredElsewhere", "10:receiveOffer",
+                                      "10:receiveIceCandidate", "10:receiveIceCandidate"}));
+  EXPECT_EQ(emitter_.all[3].payload["offer"], kOffer);
+  EXPECT_EQ(emitter_.all[4].payload["candidate"], "c1");
+  EXPECT_EQ(emitter_.all[5].payload["candidate"], "c2");
+}
+
+TEST_F(CallManagerTest, HeldMessagesAreCapped) {
+  CallManagerOptions options;
+  options.max_held_messages = 2;
+  Reset(options);
+  const std::string id = Ring();
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c1"))["ok"], true);
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c2"))["ok"], true);
+  ExpectError(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c3")), kAlice,
+              kErrRateLimited, id);
+  emitter_.Clear();
+  WithCall("acceptCall", kBob, id);
+  EXPECT_EQ(emitter_.To(kBob, "receiveIceCandidate").size(), 2u);
+}
+
+// ---- reportIce ------------------------------------------------------------------
+
+TEST_F(CallManagerTest, ReportIceIsRecordedAndCounted) {
+  const std::string id = Ring();
+  now_ += seconds(3);
+  WithCall("acceptCall", kBob2, id);
+  now_ += milliseconds(1500);
+  Json ack = Send(kAlice, "reportIce", Json::parse(R"({"callId":"call-1","state":"connected",
+                                  "localCandidateType":"relay","remoteCandidateType":"srflx",
+                                  "relayProtocol":"udp","rttMs":41.6})"));
+  EXPECT_EQ(ack.dump(), R"({"ok":true,"callId":"call-1"})");
+  now_ += seconds(1);
+  Send(kBob2, "reportIce",
+       Json::parse(R"({"callId":"call-1","state":"connected","localCandidateType":"host",
+                       "remoteCandidateType":"weird","relayProtocol":"sctp","rttMs":-1})"));
+
+  ASSERT_EQ(recorder_.ice.size(), 2u);
+  EXPECT_EQ(recorder_.ice[0], (IceReportRecord{.call_id = "call-1",
+                                               .user_id = "alice-id",
+                                               .side = CallSide::kCaller,
+                                               .result = IceResult::kConnected,
+                                               .local_candidate_type = CandidateType::kRelay,
+                                               .remote_candidate_type = CandidateType::kSrflx,
+                                               .relay_protocol = "udp",
+                                               .rtt_ms = 42,
+                                               .reported_at = now_ - seconds(1)}));
+  EXPECT_EQ(recorder_.ice[1].side, CallSide::kCallee);
+  EXPECT_EQ(recorder_.ice[1].user_id, "bob-id");
+  EXPECT_EQ(recorder_.ice[1].remote_candidate_type, CandidateType::kUnknown);
+  EXPECT_EQ(recorder_.ice[1].relay_protocol, "");
+  EXPECT_EQ(recorder_.ice[1].rtt_ms, std::nullopt);
+  EXPECT_EQ(metrics_.ice,
+            (std::vector<FakeMetrics::Ice>{
+                {IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx},
+                {IceResult::kConnected, CandidateType::kHost, CandidateType::kUnknown}}));
+  // Setup time: acceptCall to the first "connected", counted once per call.
+  EXPECT_EQ(metrics_.setups, (std::vector<base::Duration>{milliseconds(1500)}));
+}
+
+TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
+  const std::string id = Answered();
+  Send(kAlice, "reportIce", Json::parse(R"({"callId":"call-1","state":"failed"})"));
+  EXPECT_EQ(metrics_.ice,
+            (std::vector<FakeMetrics::Ice>{
+                {IceResult::kFailed, CandidateType::kUnknown, CandidateType::kUnknown}}));
+  EXPECT_TRUE(metrics_.setups.empty());
+  EXPECT_EQ(recorder_.ice.at(0).result, IceResult::kFailed);
+  EXPECT_EQ(recorder_.ice.at(0).rtt_ms, std::nullopt);
+}
+
+TEST_F(CallManagerTest, ReportIceErrors) {
+  const std::string id = Ring();
+  ExpectError(Send(kAlice, "reportIce", Message(id, "state", "connected")), kAlice,
+              kErrCallNotActive, id);
+  WithCall("acceptCall", kBob2, id);
+  for (const char* state : {"", "checking", "CONNECTED"}) {
+    ExpectError(Send(kAlice, "reportIce", Message(id, "state", state)), kAlice, kErrInvalidIceState,
+                id);
+  }
+  ExpectError(WithCall("reportIce", kAlice, id), kAlice, kErrInvalidIceState, id);
+  ExpectError(Send(kBob, "reportIce", Message(id, "state", "connected")), kBob, kErrNotAuthorized,
+              id);
+  ExpectError(Send(kCarol, "reportIce", Message(id, "state", "connected")), kCarol,
+              kErrNotAuthorized, id);
+  EXPECT_TRUE(recorder_.ice.empty());
+  EXPECT_TRUE(metrics_.ice.empty());
+}
+
+TEST_F(CallManagerTest, ReportIceIsCappedPerSide) {
+  CallManagerOptions options;
+  options.max_ice_reports_per_side = 2;
+  Reset(options);
+  const std::string id = Answered();
+  const Json report = Message(id, "state", "failed");
+  EXPECT_EQ(Send(kAlice, "reportIce", report)["ok"], true);
+  EXPECT_EQ(Send(kAlice, "reportIce", report)["ok"], true);
+  ExpectError(Send(kAlice, "reportIce", report), kAlice, kErrRateLimited, id);
+  EXPECT_EQ(Send(kBob2, "reportIce", report)["ok"], true);
+  EXPECT_EQ(recorder_.ice.size(), 3u);
+}
+
+// ---- Ring timeout ---------------------------------------------------------------
+
+TEST_F(CallManagerTest, RingTimeoutEndsTheCallAsMissed) {
+  const std::string id = Ring();
+  ASSERT_EQ(m().NextDeadline(), now_ + seconds(30));
+  Advance(seconds(30) - milliseconds(1));
+  EXPECT_TRUE(emitter_.all.empty());
+  Advance(milliseconds(1));
+
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"1:callTimeout", "10:callEnded", "11:callEnded"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(), R"({"callId":"call-1","receiverId":"bob-id"})");
+  EXPECT_EQ(emitter_.all[1].payload.dump(),
+            R"({"callId":"call-1","endedBy":null,"reason":"timeout"})");
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kMissed);
+  EXPECT_EQ(recorder_.ended[0].reason, "timeout");
+  EXPECT_EQ(recorder_.ended[0].ended_by, "");
+  EXPECT_EQ(metrics_.ended.back(), std::make_pair(CallType::kVideo, CallStatus::kMissed));
+  ExpectError(WithCall("acceptCall", kBob, id), kBob, kErrCallAlreadyProcessed, id);
+}
+
+TEST_F(CallManagerTest, RingTimeoutIsConfigurable) {
+  CallManagerOptions options;
+  options.ring_timeout = seconds(2);
+  Reset(options);
+  Ring();
+  EXPECT_EQ(m().NextDeadline(), now_ + seconds(2));
+  Advance(seconds(5));  // a late timer is fine
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kMissed);
+  EXPECT_EQ(recorder_.ended.at(0).ended_at, now_);
+}
+
+// ---- Dropped sockets while ringing ----------------------------------------------
+
+TEST_F(CallManagerTest, CallerSocketLostWhileRingingCancels) {
+  Ring();
+  Disconnect(kAlice);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"10:callEnded", "11:callEnded"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":"alice-id","reason":"cancelled"})");
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCancelled);
+  EXPECT_EQ(m().call_count(), 0u);
+}
+
+TEST_F(CallManagerTest, CalleeDevicesDroppingKeepTheCallRinging) {
+  const std::string id = Ring();
+  Disconnect(kBob);
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_EQ(m().FindCall(id)->state, CallState::kRinging);
+  Disconnect(kBob2);  // the last device: the call rings on until the timeout
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_FALSE(m().presence().IsOnline("bob-id"));
+
+  Advance(seconds(10));
+  Connect(12, "bob-id");  // a reconnecting device rings
+  EXPECT_EQ(emitter_.One(12, "incomingCall").value("callId", ""), id);
+  Connect(kCarol + 1, "carol-id");  // not bob: no ring
+  EXPECT_EQ(emitter_.all.size(), 1u);
+  EXPECT_EQ(WithCall("acceptCall", 12, id)["ok"], true);
+  EXPECT_EQ(emitter_.One(kAlice, "callAccepted").value("receiverId", ""), "bob-id");
+}
+
+TEST_F(CallManagerTest, CalleeOfflineUntilTheTimeoutIsMissed) {
+  Ring();
+  Disconnect(kBob);
+  Disconnect(kBob2);
+  Advance(seconds(30));
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callTimeout"}));
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kMissed);
+}
+
+// ---- Dropped sockets during a call, rejoinCall -------------------------------------
+
+TEST_F(CallManagerTest, RejoinWithinTheGraceGoesOn) {
+  const std::string id = Answered();
+  Disconnect(kBob2);
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_TRUE(m().FindCall(id)->callee_in_grace);
+  EXPECT_EQ(m().NextDeadline(), now_ + seconds(10));
+  // Alice's messages wait for bob.
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "late"))["ok"], true);
+
+  Advance(seconds(9));
+  Connect(12, "bob-id");
+  Json ack = WithCall("rejoinCall", 12, id);
+  EXPECT_EQ(ack.dump(), R"({"ok":true,"callId":"call-1","state":"active","role":"callee",)"
+                        R"("peerId":"alice-id","callType":"video"})");
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"1:peerReconnected", "12:receiveIceCandidate"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(), R"({"callId":"call-1","userId":"bob-id"})");
+  EXPECT_EQ(emitter_.all[1].payload["candidate"], "late");
+  EXPECT_FALSE(m().FindCall(id)->callee_in_grace);
+  EXPECT_EQ(m().FindCall(id)->callee_socket, 12u);
+  EXPECT_EQ(m().NextDeadline(), std::nullopt);
+
+  Advance(seconds(60));
+  EXPECT_EQ(m().FindCall(id)->state, CallState::kActive);
+  emitter_.Clear();
+  EXPECT_EQ(Send(12, "sendAnswer", Message(id, "answer", kAnswer))["ok"], true);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:receiveAnswer"}));
+  // Bob's other device still cannot take over by signaling; only by rejoining.
+  ExpectError(Send(kBob, "sendAnswer", Message(id, "answer", kAnswer)), kBob, kErrNotAuthorized,
+              id);
+  WithCall("endCall", 12, id);
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCompleted);
+  EXPECT_EQ(recorder_.ended.at(0).duration_seconds, 69);
+}
+
+TEST_F(CallManagerTest, NoRejoinWithinTheGraceLosesTheCall) {
+  const std::string id = Answered();
+  now_ += seconds(20);
+  Disconnect(kAlice);
+  Advance(seconds(10) - milliseconds(1));
+  EXPECT_TRUE(emitter_.all.empty());
+  Advance(milliseconds(1));
+
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"11:callEnded"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":"alice-id","reason":"connection_lost"})");
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kConnectionLost);
+  EXPECT_EQ(recorder_.ended[0].reason, "connection_lost");
+  EXPECT_EQ(recorder_.ended[0].ended_by, "alice-id");
+  EXPECT_EQ(recorder_.ended[0].duration_seconds, 30);
+  EXPECT_EQ(metrics_.ended.back(), std::make_pair(CallType::kVideo, CallStatus::kConnectionLost));
+
+  Connect(kAlice2, "alice-id");
+  ExpectError(WithCall("rejoinCall", kAlice2, id), kAlice2, kErrCallAlreadyProcessed, id);
+}
+
+TEST_F(CallManagerTest, GraceIsConfigurable) {
+  CallManagerOptions options;
+  options.reconnect_grace = seconds(3);
+  Reset(options);
+  Answered();
+  Disconnect(kBob2);
+  EXPECT_EQ(m().NextDeadline(), now_ + seconds(3));
+  Advance(seconds(3));
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kConnectionLost);
+  EXPECT_EQ(recorder_.ended.at(0).ended_by, "bob-id");
+}
+
+TEST_F(CallManagerTest, RejoinBeforeTheOldSocketIsKnownDead) {
+  const std::string id = Answered();
+  Connect(kAlice2, "alice-id");
+  Json ack = WithCall("rejoinCall", kAlice2, id);
+  EXPECT_EQ(ack.value("role", ""), "caller");
+  EXPECT_EQ(ack.value("peerId", ""), "bob-id");
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEnded", "11:peerReconnected"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":"alice-id","reason":"rejoined_elsewhere"})");
+  // The old socket is out of the call: its signals are refused, its close is harmless.
+  ExpectError(Send(kAlice, "sendOffer", Message(id, "offer", kOffer)), kAlice, kErrNotAuthorized,
+              id);
+  Disconnect(kAlice);
+  EXPECT_FALSE(m().FindCall(id)->caller_in_grace);
+  emitter_.Clear();
+  // Rejoining from the socket already in the call changes nothing.
+  EXPECT_EQ(WithCall("rejoinCall", kAlice2, id)["ok"], true);
+  EXPECT_TRUE(emitter_.all.empty());
+}
+
+TEST_F(CallManagerTest, RejoinErrorsAndRinging) {
+  const std::string id = Ring();
+  ExpectError(WithCall("rejoinCall", kCarol, id), kCarol, kErrNotAuthorized, id);
+  // The callee's devices ring anyway.
+  Json ack = WithCall("rejoinCall", kBob, id);
+  EXPECT_EQ(ack.value("state", ""), "ringing");
+  EXPECT_EQ(ack.value("role", ""), "callee");
+  EXPECT_TRUE(emitter_.To(kAlice, "peerReconnected").empty());
+  // The caller's side moves to the new socket, which then gets the answer.
+  Connect(kAlice2, "alice-id");
+  emitter_.Clear();
+  EXPECT_EQ(WithCall("rejoinCall", kAlice2, id).value("state", ""), "ringing");
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEnded"}));
+  Disconnect(kAlice);  // no longer the calling socket: no cancel
+  EXPECT_EQ(m().call_count(), 1u);
+  WithCall("acceptCall", kBob, id);
+  EXPECT_EQ(emitter_.To(kAlice2, "callAccepted").size(), 1u);
+}
+
+TEST_F(CallManagerTest, BothSidesLostEndsAtTheFirstExpiry) {
+  const std::string id = Answered();
+  Disconnect(kAlice);
+  now_ += seconds(4);
+  Disconnect(kBob2);
+  Advance(seconds(6));
+  EXPECT_TRUE(emitter_.all.empty());  // nobody left to tell
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended[0].ended_by, "alice-id");
+  EXPECT_EQ(m().NextDeadline(), now_ + seconds(60));  // bob's grace was cancelled
+}
+
+TEST_F(CallManagerTest, PeerHangsUpDuringTheGrace) {
+  const std::string id = Answered();
+  Disconnect(kBob2);
+  EXPECT_EQ(WithCall("endCall", kAlice, id)["ok"], true);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEndedConfirm"}));
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCompleted);
+  Connect(12, "bob-id");
+  ExpectError(WithCall("rejoinCall", 12, id), 12, kErrCallAlreadyProcessed, id);
+}
+
+// ---- Glare ----------------------------------------------------------------------
+
+TEST_F(CallManagerTest, GlareEndsAsOneCall) {
+  ASSERT_EQ(Initiate(kAlice, "bob-id", "video")["ok"], true);
+  emitter_.Clear();
+  // Bob calls alice while alice's call still rings on his devices.
+  Json ack = Initiate(kBob, "alice-id", "audio");
+  EXPECT_EQ(ack.dump(), R"({"ok":true,"callId":"call-1","callerId":"alice-id",)"
+                        R"("callType":"video","glare":true})");
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"10:callAcceptedConfirm", "1:callAccepted",
+                                      "11:callAnsweredElsewhere"}));
+  EXPECT_EQ(recorder_.created.size(), 1u);
+  EXPECT_EQ(recorder_.answered.size(), 1u);
+  EXPECT_EQ(m().call_count(), 1u);
+  EXPECT_EQ(m().FindCall("call-1")->callee_socket, kBob);
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message("call-1", "offer", kOffer))["ok"], true);
+  EXPECT_EQ(emitter_.To(kBob, "receiveOffer").size(), 1u);
+}
+
+TEST_F(CallManagerTest, GlareFromAnotherDeviceOfTheCallee) {
+  Ring();
+  Json ack = Initiate(kBob2, "alice-id");
+  EXPECT_EQ(ack.value("glare", false), true);
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"11:callAcceptedConfirm", "1:callAccepted",
+                                      "10:callAnsweredElsewhere"}));
+  EXPECT_EQ(m().FindCall("call-1")->callee_socket, kBob2);
+}
+
+TEST_F(CallManagerTest, GlareIsRefusedWhileDraining) {
+  Ring();
+  m().SetDraining(true);
+  ExpectError(Initiate(kBob, "alice-id"), kBob, kErrShuttingDown, std::nullopt);
+  EXPECT_EQ(m().FindCall("call-1")->state, CallState::kRinging);
+}
+
+TEST_F(CallManagerTest, NoGlareWithAThirdParty) {
+  Ring();  // alice -> bob
+  ExpectError(Initiate(kCarol, "alice-id"), kCarol, kErrUserBusy, "call-2");
+  // Bob calling carol is not glare either.
+  ExpectError(Initiate(kBob, "carol-id"), kBob, kErrAlreadyInCall, "call-1");
+  // Alice calling bob again is not glare: she is the caller.
+  Connect(kAlice2, "alice-id");
+  ExpectError(Initiate(kAlice2, "bob-id"), kAlice2, kErrAlreadyInCall, "call-1");
+}
+
+// ---- EndAll ---------------------------------------------------------------------
+
+TEST_F(CallManagerTest, EndAllEndsEveryCallCleanly) {
+  const std::string active = Answered();  // call-1: alice <-> bob (11)
+  Connect(30, "dave-id");
+  Initiate(kCarol, "dave-id", "audio");  // call-2 rings
+  ClearRecordings();
+
+  m().EndAll(now_);
+  EXPECT_FALSE(m().draining());
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEnded", "11:callEnded",
+                                                          "20:callEnded", "30:callEnded"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":null,"reason":"server_shutdown"})");
+  ASSERT_EQ(recorder_.ended.size(), 2u);
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kCompleted);
+  EXPECT_EQ(recorder_.ended[0].reason, "server_shutdown");
+  EXPECT_EQ(recorder_.ended[1].status, CallStatus::kMissed);
+  EXPECT_EQ(recorder_.ended[1].reason, "server_shutdown");
+  EXPECT_EQ(m().call_count(), 0u);
+  EXPECT_EQ(m().NextDeadline(), now_ + seconds(60));
+  EXPECT_EQ(metrics_.ended, (std::vector<std::pair<CallType, CallStatus>>{
+                                {CallType::kVideo, CallStatus::kCompleted},
+                                {CallType::kAudio, CallStatus::kMissed}}));
+}
+
+TEST_F(CallManagerTest, ReloadedOptionsApplyToNewCalls) {
+  Ring();  // call-1 rings for 30 s
+  CallManagerOptions options = m().options();
+  options.ring_timeout = seconds(5);
+  m().SetOptions(options);
+  Initiate(kCarol, "dave-id");  // offline: ends at once
+  Connect(30, "dave-id");
+  Initiate(kCarol, "dave-id");  // call-3 rings for 5 s
+  Advance(seconds(5));
+  ASSERT_EQ(recorder_.ended.size(), 2u);
+  EXPECT_EQ(recorder_.ended[1].call.id, "call-3");
+  EXPECT_EQ(recorder_.ended[1].status, CallStatus::kMissed);
+  EXPECT_EQ(m().FindCall("call-1")->state, CallState::kRinging);
+}
+
+// ---- Presence and the record sequence ----------------------------------------------
+
+TEST_F(CallManagerTest, PresenceTracksDevices) {
+  EXPECT_FALSE(m().OnSocketConnected(now_, kBob, "carol-id"));  // socket taken
+  EXPECT_FALSE(m().OnSocketConnected(now_, 50, ""));
+  EXPECT_EQ(m().presence().socket_count(), 4u);
+  EXPECT_EQ(m().presence().user_count(), 3u);
+  std::span<const uint64_t> bob = m().presence().SocketsOf("bob-id");
+  EXPECT_EQ(std::vector<uint64_t>(bob.begin(), bob.end()), (std::vector<uint64_t>{kBob, kBob2}));
+  EXPECT_EQ(*m().presence().UserOf(kBob2), "bob-id");
+  Disconnect(kBob);
+  Disconnect(kBob);
+  Disconnect(kStranger);
+  EXPECT_TRUE(m().presence().IsOnline("bob-id"));
+  Disconnect(kBob2);
+  EXPECT_FALSE(m().presence().IsOnline("bob-id"));
+  EXPECT_EQ(m().presence().UserOf(kBob2), nullptr);
+  EXPECT_TRUE(m().presence().SocketsOf("bob-id").empty());
+  ExpectError(Initiate(kAlice, "bob-id"), kAlice, kErrUserNotAvailable, "call-1");
+}
+
+TEST_F(CallManagerTest, EveryCallIsCreatedAnsweredAndEndedInOrder) {
+  WithCall("rejectCall", kBob, Initiate(kAlice, "bob-id").value("callId", ""));
+  const std::string b = Initiate(kAlice, "bob-id").value("callId", "");
+  WithCall("acceptCall", kBob2, b);
+  Send(kAlice, "reportIce", Message(b, "state", "connected"));
+  WithCall("endCall", kBob2, b);
+  Initiate(kAlice, "bob-id");
+  Advance(seconds(30));
+  EXPECT_EQ(recorder_.log,
+            (std::vector<std::string>{"created:call-1", "ended:call-1", "created:call-2",
+                                      "answered:call-2", "ice:call-2", "ended:call-2",
+                                      "created:call-3", "ended:call-3"}));
+}
+
+}  // namespace
+}  // namespace turnkey::signal

@@ -1,0 +1,146 @@
+// The call event payload parsers, TokenBucket, and SignalMetricsCallSink
+// against a real metrics registry.
+#include "signal/call_payload.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "metrics/registry.h"
+#include "metrics/turnkey_metrics.h"
+#include "signal/call_metrics_sink.h"
+#include "signal/token_bucket.h"
+
+namespace turnkey::signal {
+namespace {
+
+using metrics::CallType;
+using metrics::CandidateType;
+using metrics::IceResult;
+
+TEST(ParseInitiateCallTest, Accepts) {
+  EXPECT_EQ(
+      ParseInitiateCall(Json::parse(R"({"receiverId":"u1","callType":"audio"})")),
+      (InitiateRequest{.receiver_id = "u1", .receiver_handle = "", .type = CallType::kAudio}));
+  EXPECT_EQ(
+      ParseInitiateCall(Json::parse(R"({"receiverHandle":"Bob","callType":"video"})")),
+      (InitiateRequest{.receiver_id = "", .receiver_handle = "Bob", .type = CallType::kVideo}));
+  // An empty or non-string receiverId falls back to the handle.
+  EXPECT_EQ(
+      ParseInitiateCall(Json::parse(R"({"receiverId":"","receiverHandle":"h","callType":"video"})"))
+          ->receiver_handle,
+      "h");
+  EXPECT_EQ(ParseInitiateCall(
+                Json::parse(R"({"receiverId":null,"receiverHandle":"h","callType":"video"})"))
+                ->receiver_handle,
+            "h");
+}
+
+TEST(ParseInitiateCallTest, Refuses) {
+  EXPECT_EQ(ParseInitiateCall(Json()).error(), kErrReceiverIdRequired);
+  EXPECT_EQ(ParseInitiateCall(Json::array()).error(), kErrReceiverIdRequired);
+  EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverId":["u1"]})")).error(),
+            kErrReceiverIdRequired);
+  EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverId":"u1","callType":" audio"})")).error(),
+            kErrInvalidCallType);
+  EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverId":"u1","callType":null})")).error(),
+            kErrInvalidCallType);
+}
+
+TEST(PayloadCallIdTest, NonEmptyStringsOnly) {
+  EXPECT_EQ(PayloadCallId(Json::parse(R"({"callId":"abc"})")), "abc");
+  EXPECT_EQ(PayloadCallId(Json::parse(R"({"callId":""})")), std::nullopt);
+  EXPECT_EQ(PayloadCallId(Json::parse(R"({"callId":12})")), std::nullopt);
+  EXPECT_EQ(PayloadCallId(Json::parse(R"({"callid":"abc"})")), std::nullopt);
+  EXPECT_EQ(PayloadCallId(Json::parse(R"("abc")")), std::nullopt);
+  EXPECT_EQ(PayloadCallId(Json()), std::nullopt);
+}
+
+TEST(ParseIceReportTest, Normalises) {
+  auto full = ParseIceReport(Json::parse(
+      R"({"state":"connected","localCandidateType":"prflx","remoteCandidateType":"relay",
+          "relayProtocol":"tls","rttMs":12})"));
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->result, IceResult::kConnected);
+  EXPECT_EQ(full->local_candidate_type, CandidateType::kPrflx);
+  EXPECT_EQ(full->remote_candidate_type, CandidateType::kRelay);
+  EXPECT_EQ(full->relay_protocol, "tls");
+  EXPECT_EQ(full->rtt_ms, 12);
+
+  auto odd = ParseIceReport(Json::parse(
+      R"({"state":"failed","localCandidateType":7,"remoteCandidateType":"RELAY",
+          "relayProtocol":"UDP","rttMs":"12"})"));
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->result, IceResult::kFailed);
+  EXPECT_EQ(odd->local_candidate_type, CandidateType::kUnknown);
+  EXPECT_EQ(odd->relay_protocol, "");
+  EXPECT_EQ(odd->rtt_ms, std::nullopt);
+
+  auto rtt = [](std::string_view value) {
+    return ParseIceReport(
+               Json::parse(std::string(R"({"state":"failed","rttMs":)") + std::string(value) + "}"))
+        ->rtt_ms;
+  };
+  EXPECT_EQ(rtt("0"), 0);
+  EXPECT_EQ(rtt("0.4"), 0);
+  EXPECT_EQ(rtt("600000"), 600000);
+  EXPECT_EQ(rtt("600001"), std::nullopt);
+  EXPECT_EQ(rtt("-0.5"), std::nullopt);
+  EXPECT_EQ(rtt("1e300"), std::nullopt);
+  EXPECT_EQ(rtt("null"), std::nullopt);
+  EXPECT_EQ(rtt("true"), std::nullopt);
+}
+
+TEST(ParseIceReportTest, NeedsAKnownState) {
+  EXPECT_EQ(ParseIceReport(Json::object()).error(), kErrInvalidIceState);
+  EXPECT_EQ(ParseIceReport(Json::parse(R"({"state":"disconnected"})")).error(),
+            kErrInvalidIceState);
+  EXPECT_EQ(ParseIceReport(Json::parse(R"({"state":true})")).error(), kErrInvalidIceState);
+  EXPECT_EQ(ParseIceReport(Json::parse(R"([1])")).error(), kErrInvalidIceState);
+}
+
+TEST(TokenBucketTest, BurstThenRate) {
+  const base::MonoTime t0{};
+  TokenBucket bucket(2, t0);
+  EXPECT_TRUE(bucket.TryTake(t0, 4, 2));
+  EXPECT_TRUE(bucket.TryTake(t0, 4, 2));
+  EXPECT_FALSE(bucket.TryTake(t0, 4, 2));
+  EXPECT_FALSE(bucket.TryTake(t0 + std::chrono::milliseconds(249), 4, 2));
+  EXPECT_TRUE(bucket.TryTake(t0 + std::chrono::milliseconds(250), 4, 2));
+  // Refills never pass the burst, and time going backwards refills nothing.
+  EXPECT_TRUE(bucket.TryTake(t0 + std::chrono::hours(1), 4, 2));
+  EXPECT_TRUE(bucket.TryTake(t0, 4, 2));
+  EXPECT_FALSE(bucket.TryTake(t0, 4, 2));
+  // A lowered burst takes effect at once.
+  TokenBucket big(10, t0);
+  EXPECT_TRUE(big.TryTake(t0, 0, 1));
+  EXPECT_FALSE(big.TryTake(t0, 0, 1));
+}
+
+TEST(SignalMetricsCallSinkTest, CountsIntoTheExportedFamilies) {
+  metrics::Registry registry;
+  auto signal = metrics::SignalMetrics::Create(registry);
+  ASSERT_TRUE(signal);
+  SignalMetricsCallSink sink(*signal, registry.AcquireShard());
+  sink.CallEnded(CallType::kVideo, metrics::CallStatus::kConnectionLost);
+  sink.CallEnded(CallType::kVideo, metrics::CallStatus::kConnectionLost);
+  sink.CallSetup(std::chrono::milliseconds(400));
+  sink.IceReport(IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx);
+  const std::string text = registry.Render();
+  EXPECT_NE(text.find(R"(turnkey_calls_total{type="video",status="connection_lost"} 2)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(turnkey_call_setup_seconds_bucket{le="0.5"} 1)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(turnkey_call_setup_seconds_bucket{le="0.25"} 0)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("turnkey_call_setup_seconds_sum 0.4"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find(
+          R"(turnkey_ice_reports_total{result="connected",local_type="relay",remote_type="srflx"} 1)"),
+      std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace turnkey::signal
