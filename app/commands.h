@@ -15,14 +15,17 @@ int RunServe(const std::string& config_path);
 int RunCheckConfig(const std::string& config_path);
 
 struct ProbeArgs {
-  std::string uri;            // stun://host:port[?transport=udp|tcp], stuns://host:port
-  std::string timeout = "3s"; // per request, a duration with unit
-  std::string ca_file;        // verify TLS servers against this CA file
-  bool insecure = false;      // skip TLS certificate verification
+  std::string uri;             // stun[s]://host:port, turn[s]://user:pass@host:port (probe_uri.h)
+  std::string timeout = "3s";  // per request, a duration with unit
+  std::string ca_file;         // verify TLS servers against this CA file
+  bool insecure = false;       // skip TLS certificate verification
+  std::string secret;          // TURN REST secret: mint the password for turn://USER@...
 };
 
-// `turnkey probe URI`: a client self-test against any STUN server. Prints
-// what worked, the mapped address and the round-trip time; 0 on success.
+// `turnkey probe URI`: a client self-test against any STUN or TURN server.
+// Prints what worked, the addresses and the round-trip times; 0 on success.
+// TURN: allocates, relays through Send and through a channel to a local echo
+// peer it starts (turn_probe.h), frees the allocation.
 int RunProbe(const ProbeArgs& args);
 
 struct CredentialsArgs {

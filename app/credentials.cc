@@ -2,9 +2,8 @@
 // first configured secret and prints the TURN REST API JSON response
 // (username, password, ttl, uris), the same thing the signaling side hands
 // out at login.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "auth/turn_rest.h"
@@ -30,11 +29,11 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
     std::fprintf(stderr, "turnkey credentials: --user must be non-empty and without ':'\n");
     return 2;
   }
-  int64_t ttl = args.ttl_seconds > 0 ? args.ttl_seconds
-                                     : config->signal.ice_servers.credential_ttl.count();
-  auth::TurnRestCredential credential = auth::MintTurnRestCredential(
-      config->turn.auth.secrets.front(), args.user, base::SystemClock::Instance().UnixSeconds(),
-      ttl);
+  int64_t ttl =
+      args.ttl_seconds > 0 ? args.ttl_seconds : config->signal.ice_servers.credential_ttl.count();
+  auth::TurnRestCredential credential =
+      auth::MintTurnRestCredential(config->turn.auth.secrets.front(), args.user,
+                                   base::SystemClock::Instance().UnixSeconds(), ttl);
   nlohmann::ordered_json out;
   out["username"] = credential.username;
   out["password"] = credential.password;

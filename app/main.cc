@@ -1,7 +1,6 @@
 // turnkey: command line entry point. Parses the command line (CLI11) and
 // hands off to one subcommand; see DESIGN.md section 8 for the interface.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 
@@ -23,13 +22,18 @@ int main(int argc, char** argv) {
 
   turnkey::app::ProbeArgs probe_args;
   CLI::App* probe = cli.add_subcommand(
-      "probe", "check a STUN/TURN server from the outside: stun://HOST:PORT[?transport=tcp], "
-               "stuns://HOST:PORT");
+      "probe",
+      "check a STUN/TURN server from the outside: stun://HOST:PORT[?transport=tcp], "
+      "stuns://HOST:PORT, turn://USER:PASS@HOST:PORT[?transport=tcp], "
+      "turns://USER:PASS@HOST:PORT. TURN: allocates and relays to a UDP echo peer the "
+      "probe starts on this host (the server must allow that address as a peer)");
   probe->add_option("uri", probe_args.uri, "server URI")->required();
   probe->add_option("--timeout", probe_args.timeout, "how long to wait for each answer")
       ->capture_default_str();
   probe->add_option("--ca", probe_args.ca_file, "CA file to verify a TLS server with");
   probe->add_flag("--insecure", probe_args.insecure, "do not verify the TLS certificate");
+  probe->add_option("--secret", probe_args.secret,
+                    "TURN REST shared secret: mint the credential for turn://USER@HOST:PORT");
 
   turnkey::app::CredentialsArgs credentials_args;
   CLI::App* credentials = cli.add_subcommand(

@@ -1,6 +1,7 @@
-// `turnkey probe URI`: what an admin runs after deploying. Sends a STUN
-// Binding request over UDP, TCP or TLS and prints the mapped address and the
-// round-trip time, or what went wrong.
+// `turnkey probe URI`: what an admin runs after deploying. For stun: and
+// stuns: URIs, sends a STUN Binding request over UDP, TCP or TLS and prints
+// the mapped address and the round-trip time, or what went wrong; turn: and
+// turns: URIs go to the TURN probe (turn_probe.h).
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -8,6 +9,8 @@
 #include <string_view>
 
 #include "app/commands.h"
+#include "app/probe_uri.h"
+#include "app/turn_probe.h"
 #include "base/crypto.h"
 #include "config/duration.h"
 #include "net/blocking_client.h"
@@ -23,106 +26,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct ProbeTarget {
-  bool secure = false;  // stuns:
-  net::Transport transport = net::Transport::kUdp;
-  std::string host;
-  uint16_t port = 0;
-};
-
-// Parses stun://host:port, stun:host:port (RFC 7064), stuns://..., with an
-// optional ?transport=udp|tcp. IPv6 hosts go in brackets.
-std::optional<ProbeTarget> ParseUri(std::string_view uri, std::string& error) {
-  ProbeTarget t;
-  size_t colon = uri.find(':');
-  if (colon == std::string_view::npos) {
-    error = "expected stun://HOST:PORT or stuns://HOST:PORT";
-    return std::nullopt;
-  }
-  std::string_view scheme = uri.substr(0, colon);
-  if (scheme == "stun") {
-    t.secure = false;
-  } else if (scheme == "stuns") {
-    t.secure = true;
-  } else {
-    error = "unsupported scheme \"" + std::string(scheme) + "\" (expected stun or stuns)";
-    return std::nullopt;
-  }
-  std::string_view rest = uri.substr(colon + 1);
-  if (rest.starts_with("//")) {
-    rest.remove_prefix(2);
-  }
-  std::string_view query;
-  if (size_t q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string_view port_text;
-  if (rest.starts_with('[')) {
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) {
-      error = "unterminated [IPv6] host";
-      return std::nullopt;
-    }
-    t.host = std::string(rest.substr(1, close - 1));
-    rest.remove_prefix(close + 1);
-    if (rest.starts_with(':')) {
-      port_text = rest.substr(1);
-    } else if (!rest.empty()) {
-      error = "unexpected text after the host";
-      return std::nullopt;
-    }
-  } else {
-    size_t c = rest.rfind(':');
-    t.host = std::string(rest.substr(0, c));
-    if (c != std::string_view::npos) {
-      port_text = rest.substr(c + 1);
-    }
-  }
-  if (t.host.empty()) {
-    error = "missing host";
-    return std::nullopt;
-  }
-  t.port = t.secure ? 5349 : 3478;
-  if (!port_text.empty()) {
-    unsigned long port = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9' || port > 65535) {
-        error = "bad port \"" + std::string(port_text) + "\"";
-        return std::nullopt;
-      }
-      port = port * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (port == 0 || port > 65535) {
-      error = "bad port \"" + std::string(port_text) + "\"";
-      return std::nullopt;
-    }
-    t.port = static_cast<uint16_t>(port);
-  }
-  t.transport = t.secure ? net::Transport::kTls : net::Transport::kUdp;
-  if (!query.empty()) {
-    if (query == "transport=tcp") {
-      t.transport = t.secure ? net::Transport::kTls : net::Transport::kTcp;
-    } else if (query == "transport=udp") {
-      if (t.secure) {
-        error = "stuns runs over TLS; transport=udp (DTLS) is not supported";
-        return std::nullopt;
-      }
-    } else {
-      error = "unsupported query \"" + std::string(query) + "\" (expected transport=udp|tcp)";
-      return std::nullopt;
-    }
-  }
-  return t;
-}
-
 base::Result<size_t> StunFrameLength(base::ByteView buffered) {
   const stun::StreamFramer framer(64 * 1024);
   stun::FrameResult r = framer.Next(buffered);
   switch (r.status) {
-    case stun::FrameResult::Status::kFrame: return r.size;
-    case stun::FrameResult::Status::kNeedMore: return size_t{0};
-    case stun::FrameResult::Status::kError: break;
+    case stun::FrameResult::Status::kFrame:
+      return r.size;
+    case stun::FrameResult::Status::kNeedMore:
+      return size_t{0};
+    case stun::FrameResult::Status::kError:
+      break;
   }
   return base::InvalidArgument(std::string("server sent a bad frame: ") +
                                stun::FramingErrorText(r.error));
@@ -136,15 +49,25 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int RunProbe(const ProbeArgs& args) {
-  std::string error;
-  std::optional<ProbeTarget> target = ParseUri(args.uri, error);
+  auto target = ParseProbeUri(args.uri);
   if (!target) {
-    std::fprintf(stderr, "turnkey probe: %s: %s\n", args.uri.c_str(), error.c_str());
+    // The URI may hold a password: quote only the scheme.
+    std::fprintf(stderr, "turnkey probe: %.*s: %s\n",
+                 static_cast<int>(args.uri.find(':') == std::string::npos ? args.uri.size()
+                                                                          : args.uri.find(':')),
+                 args.uri.c_str(), target.error().message.c_str());
     return 2;
   }
   auto timeout = config::ParseDuration(args.timeout);
   if (!timeout || timeout->count() <= 0) {
     std::fprintf(stderr, "turnkey probe: --timeout: expected a duration such as 3s\n");
+    return 2;
+  }
+  if (target->is_turn()) {
+    return RunTurnProbe(*target, args, *timeout);
+  }
+  if (!args.secret.empty()) {
+    std::fprintf(stderr, "turnkey probe: --secret is for turn: and turns: URIs\n");
     return 2;
   }
   std::printf("probe %s (%s)\n", args.uri.c_str(), net::TransportName(target->transport));
@@ -206,8 +129,7 @@ int RunProbe(const ProbeArgs& args) {
     }
     rto *= 2;
   }
-  const double rtt_ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
+  const double rtt_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
 
   auto msg = stun::Message::Decode(response);
   if (!msg) {
@@ -219,9 +141,9 @@ int RunProbe(const ProbeArgs& args) {
   if (msg->message_class() == stun::MessageClass::kErrorResponse) {
     auto code = msg->FindValue(stun::AttributeType::kErrorCode);
     auto value = code ? stun::DecodeErrorCode(*code) : std::nullopt;
-    return Fail("error response " + (value ? std::to_string(value->code) + " " +
-                                                 std::string(value->reason)
-                                           : std::string("without ERROR-CODE")));
+    return Fail("error response " +
+                (value ? std::to_string(value->code) + " " + std::string(value->reason)
+                       : std::string("without ERROR-CODE")));
   }
   if (msg->message_class() != stun::MessageClass::kSuccessResponse ||
       msg->method() != stun::Method::kBinding) {

@@ -11,9 +11,12 @@ namespace {
 
 relay::ClientTransport ToClientTransport(config::Transport t) {
   switch (t) {
-    case config::Transport::kUdp: return relay::ClientTransport::kUdp;
-    case config::Transport::kTcp: return relay::ClientTransport::kTcp;
-    case config::Transport::kTls: return relay::ClientTransport::kTls;
+    case config::Transport::kUdp:
+      return relay::ClientTransport::kUdp;
+    case config::Transport::kTcp:
+      return relay::ClientTransport::kTcp;
+    case config::Transport::kTls:
+      return relay::ClientTransport::kTls;
   }
   return relay::ClientTransport::kUdp;
 }
@@ -57,8 +60,8 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
     const int f = bind.is_v6() ? 1 : 0;
     const char* family_name = f == 0 ? "IPv4" : "IPv6";
     if (!net::CanBindUdp(bind)) {
-      plan.warnings.push_back(std::string("turn: no ") + family_name +
-                              " relay: cannot bind " + bind.IpString() + " on this host");
+      plan.warnings.push_back(std::string("turn: no ") + family_name + " relay: cannot bind " +
+                              bind.IpString() + " on this host");
       continue;
     }
     relay::RelayAddress address;
@@ -126,8 +129,7 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
     if (CidrContains(allow, *base::SocketAddress::ParseIp("127.0.0.1")) ||
         CidrContains(allow, *base::SocketAddress::ParseIp("::1"))) {
       plan.warnings.push_back("turn: peers.allow lets clients relay to loopback (" +
-                              base::CidrToString(allow) +
-                              "); only do this on a test machine");
+                              base::CidrToString(allow) + "); only do this on a test machine");
     }
   }
   return plan;

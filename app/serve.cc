@@ -5,16 +5,26 @@
 // which are started after it is set) and taken synchronously here with
 // sigwaitinfo, so no code runs in a signal handler.
 #include <signal.h>
+#include <time.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "app/commands.h"
+#include "app/metrics_service.h"
+#include "app/relay_metrics.h"
 #include "app/relay_options.h"
+#include "app/systemd_notify.h"
 #include "app/version.h"
 #include "base/log.h"
+#include "config/duration.h"
 #include "config/loader.h"
 #include "config/reload.h"
+#include "metrics/registry.h"
+#include "metrics/turnkey_metrics.h"
 #include "net/tls_context.h"
 #include "relay/relay_service.h"
 
@@ -30,27 +40,34 @@ base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& con
   return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
 }
 
-void Reload(const std::string& path, config::Config& current, const RelayAddressPlan& plan,
-            relay::RelayService* relay) {
+// Re-reads the config; on success applies the reloadable parts and returns
+// the (possibly null) new TLS context. On failure nothing changes.
+std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
+                                                       config::Config& current,
+                                                       const RelayAddressPlan& plan,
+                                                       relay::RelayService* relay, bool draining) {
   auto next = config::LoadConfigFile(path);
   if (!next) {
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
-    return;
+    return std::nullopt;
   }
   auto tls = LoadTls(*next);
   if (!tls) {
     TK_LOG_ERROR("reload: tls: {}; keeping the running config", tls.error().message);
-    return;
+    return std::nullopt;
   }
   for (const std::string& key : config::RestartOnlyChanges(current, *next)) {
     TK_LOG_WARN("reload: {} changed; it takes effect after a restart", key);
   }
   base::SetLogLevel(next->log.level);
   if (relay != nullptr) {
-    relay->Reload(MakeTurnServerOptions(*next, plan), *tls);
+    relay::TurnServerOptions options = MakeTurnServerOptions(*next, plan);
+    options.draining = draining;
+    relay->Reload(options, *tls);
   }
   current = std::move(*next);
   TK_LOG_INFO("reload: config {} applied", path);
+  return *tls;
 }
 
 }  // namespace
@@ -81,14 +98,28 @@ int RunServe(const std::string& config_path) {
     return 1;
   }
 
+  metrics::Registry registry;
+  auto process_metrics = metrics::ProcessMetrics::Create(registry, kVersion);
+  auto turn_metrics = metrics::TurnMetrics::Create(registry);
+  if (!process_metrics || !turn_metrics) {
+    TK_LOG_ERROR("metrics: cannot register the metric families");
+    return 1;
+  }
+  if (*tls) {
+    process_metrics->tls_certificate_expiry.Set(static_cast<double>((*tls)->not_after_unix()));
+  }
+
   std::unique_ptr<relay::RelayService> relay;
+  std::unique_ptr<RelayMetricsBridge> bridge;
   RelayAddressPlan plan;
+  relay::TurnServerOptions turn_options;
   if (config.turn.enabled) {
     plan = PlanRelayAddresses(config);
     for (const std::string& warning : plan.warnings) {
       TK_LOG_WARN("{}", warning);
     }
     relay::RelayServiceOptions options = MakeRelayOptions(config, plan);
+    turn_options = options.worker.server;
     auto created = relay::RelayService::Create(options, *tls);
     if (!created) {
       TK_LOG_ERROR("turn: {}", created.error().message);
@@ -102,30 +133,117 @@ int RunServe(const std::string& config_path) {
                   relay::ClientTransportName(options.worker.listeners[i].transport),
                   bound[i].ToString(), relay->worker_count());
     }
+    for (int f = 0; f < 2; ++f) {
+      if (plan.relay[f]) {
+        TK_LOG_INFO("turn: relay {} advertised as {}, ports {}-{}", plan.relay[f]->bind.IpString(),
+                    plan.relay[f]->advertised.IpString(), options.port_min, options.port_max);
+      }
+    }
+    bridge = std::make_unique<RelayMetricsBridge>(*relay, *turn_metrics, registry);
   }
   if (config.signal.enabled) {
-    TK_LOG_WARN("signal: the signaling service is not part of this build yet; "
-                "only the STUN/TURN role runs");
+    TK_LOG_WARN(
+        "signal: the signaling service is not part of this build yet; "
+        "only the STUN/TURN role runs");
   }
 
+  std::unique_ptr<MetricsService> metrics_service;
+  if (config.metrics.enabled) {
+    auto created =
+        MetricsService::Create(config.metrics.listen, config.metrics.path, registry, [&bridge] {
+          if (bridge) {
+            bridge->Collect();
+          }
+        });
+    if (!created) {
+      TK_LOG_ERROR("metrics: {}", created.error().message);
+      return 1;
+    }
+    metrics_service = std::move(*created);
+    metrics_service->Start();
+    TK_LOG_INFO("metrics: serving http://{}{}", metrics_service->local_address().ToString(),
+                config.metrics.path);
+  }
+
+  NotifyReady("serving");
+  const std::chrono::microseconds watchdog = WatchdogInterval();
+  bool draining = false;
+  std::chrono::steady_clock::time_point drain_deadline{};
+  auto active_allocations = [&relay] {
+    uint64_t total = 0;
+    for (size_t i = 0; relay && i < relay->worker_count(); ++i) {
+      total += relay->worker(i).counters().allocations_active.Get();
+    }
+    return total;
+  };
+
   for (;;) {
+    // Wake up for the watchdog and, while draining, to see whether the last
+    // allocation is gone.
+    std::chrono::microseconds wait = watchdog.count() > 0 ? watchdog : std::chrono::seconds(3600);
+    if (draining) {
+      wait = std::min<std::chrono::microseconds>(wait, std::chrono::seconds(1));
+    }
+    timespec timeout{static_cast<time_t>(wait.count() / 1000000),
+                     static_cast<long>((wait.count() % 1000000) * 1000)};
     siginfo_t info;
-    int sig = sigwaitinfo(&signals, &info);
+    int sig = sigtimedwait(&signals, &info, &timeout);
+    if (watchdog.count() > 0) {
+      NotifyWatchdog();
+    }
+    if (draining) {
+      const uint64_t left = active_allocations();
+      if (left == 0) {
+        TK_LOG_INFO("drain: no allocations left; stopping");
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= drain_deadline) {
+        TK_LOG_WARN("drain: deadline reached with {} allocations; stopping", left);
+        break;
+      }
+    }
     if (sig < 0) {
-      continue;  // EINTR
+      continue;  // timeout or EINTR
     }
     if (sig == SIGHUP) {
       TK_LOG_INFO("reload: SIGHUP received");
-      Reload(config_path, config, plan, relay.get());
+      NotifyReloading();
+      if (auto next = Reload(config_path, config, plan, relay.get(), draining)) {
+        if (*next) {
+          process_metrics->tls_certificate_expiry.Set(
+              static_cast<double>((*next)->not_after_unix()));
+        }
+        NotifyReady("serving (config reloaded)");
+      } else {
+        NotifyReady("serving (reload refused: see the log)");
+      }
       continue;
     }
     if (sig == SIGUSR1) {
-      TK_LOG_INFO("SIGUSR1 received: draining is not implemented yet; ignoring");
+      if (!draining) {
+        draining = true;
+        drain_deadline = std::chrono::steady_clock::now() + config.drain_timeout;
+        TK_LOG_INFO(
+            "drain: SIGUSR1 received; new allocations are refused, {} active ones go "
+            "on (deadline {})",
+            active_allocations(), config::FormatDuration(config.drain_timeout));
+        NotifyStatus("draining");
+        if (relay) {
+          relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
+          drained.draining = true;
+          relay->Reload(drained, nullptr);
+        }
+      }
       continue;
     }
     TK_LOG_INFO("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  NotifyStopping();
+  if (metrics_service) {
+    metrics_service->Stop();
+  }
+  bridge.reset();
   if (relay) {
     relay->Stop();
   }

@@ -114,6 +114,9 @@ struct Config {
   // config file's directory, stored resolved. Restart.
   // Default /var/lib/turnkey.
   std::string state_dir = "/var/lib/turnkey";
+  // How long a drain (SIGUSR1) waits for the last allocation and call to end
+  // before the process exits anyway. Reloadable. Default 15m.
+  std::chrono::milliseconds drain_timeout{std::chrono::minutes(15)};
   LogOptions log;
   TlsOptions tls;
   TurnOptions turn;

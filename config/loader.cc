@@ -642,6 +642,7 @@ void DecodeDatabase(Section& s, DatabaseOptions& db) {
 void DecodeConfig(Section& root, Config& cfg) {
   root.Read("realm", cfg.realm, Checked(DecodeNonEmptyString, CheckRealm));
   root.Read("state_dir", cfg.state_dir, DecodeNonEmptyString);
+  root.Read("drain_timeout", cfg.drain_timeout, AsDuration(kOneMilli));
   root.Nested("log", [&](Section& s) {
     s.Read("level", cfg.log.level, AsEnum(kLogLevels, "log level"));
     s.Read("format", cfg.log.format, AsEnum(kLogFormats, "log format"));

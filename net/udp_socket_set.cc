@@ -26,8 +26,9 @@ struct UdpSocketSet::Entry {
 
 void UdpSocketSet::EventDeleter::operator()(event* ev) const { event_free(ev); }
 
-base::Result<std::unique_ptr<UdpSocketSet>> UdpSocketSet::Create(
-    EventLoop& loop, const UdpSocketSetOptions& options, BatchHandler handler) {
+base::Result<std::unique_ptr<UdpSocketSet>> UdpSocketSet::Create(EventLoop& loop,
+                                                                 const UdpSocketSetOptions& options,
+                                                                 BatchHandler handler) {
   if (options.batch_size == 0 || options.batch_size > 1024) {
     return base::InvalidArgument("udp batch_size must be in 1..1024");
   }
@@ -78,8 +79,8 @@ UdpSocketSet::~UdpSocketSet() {
 }
 
 base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress& bind_address,
-                                                      const UdpOpenOptions& options,
-                                                      void* context, bool* address_in_use) {
+                                                      const UdpOpenOptions& options, void* context,
+                                                      bool* address_in_use) {
   if (address_in_use != nullptr) {
     *address_in_use = false;
   }

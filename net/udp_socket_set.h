@@ -74,9 +74,8 @@ class UdpSocketSet {
 
   // Binds a socket to `bind_address` and starts reading. `address_in_use`
   // is set when the kernel said EADDRINUSE (the caller tries another port).
-  base::Result<Handle> Open(const base::SocketAddress& bind_address,
-                            const UdpOpenOptions& options, void* context,
-                            bool* address_in_use = nullptr);
+  base::Result<Handle> Open(const base::SocketAddress& bind_address, const UdpOpenOptions& options,
+                            void* context, bool* address_in_use = nullptr);
   // Sends what is queued for it, then closes. Null is ignored.
   void Close(Handle handle);
 

@@ -10,6 +10,7 @@
 // a few hundred bytes (the bench measures it).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -85,7 +86,8 @@ class Allocation {
   stun::TransactionId allocate_transaction{};
   uint32_t granted_lifetime = 0;
   uint64_t reservation_token = 0;
-  bool additional_family_failed = false;  // dual allocation: IPv6 refused with 440
+  // Dual allocation: why the IPv6 half failed (440 or 508), 0 if it did not.
+  uint16_t additional_family_error = 0;
 
   // Permissions (RFC 8656 section 9).
   const Permission* FindPermission(const base::SocketAddress& peer, base::MonoTime now);
@@ -112,6 +114,19 @@ class Allocation {
   // for 5 minutes after expiry only in the RFC's recommendation for clients;
   // the server frees them at once.
   void Expire(base::MonoTime now, size_t* permissions_removed, size_t* channels_removed);
+  // Removes permissions and channels whose peer `denied` says no to (for
+  // permissions the IP, port 0); returns how many went.
+  template <typename Denied>
+  void RemoveDenied(Denied denied, size_t* permissions_removed, size_t* channels_removed) {
+    const size_t permissions_before = permissions_.size();
+    std::erase_if(permissions_, [&](const Permission& p) { return denied(p.ip); });
+    const size_t channels_before = channels_.size();
+    std::erase_if(channels_, [&](const Channel& c) { return denied(c.peer); });
+    *permissions_removed = permissions_before - permissions_.size();
+    *channels_removed = channels_before - channels_.size();
+    last_permission_ = 0;
+    last_channel_ = 0;
+  }
   // The earliest expiry of anything in this allocation.
   base::MonoTime NextExpiry() const;
 

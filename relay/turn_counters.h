@@ -83,6 +83,8 @@ struct TurnCounters {
   CounterCell peer_denied;  // CreatePermission/ChannelBind 403s and dropped Sends
   // allocations_total{transport, result}, transport indexed by ClientTransport.
   CounterCell allocations[3][static_cast<size_t>(AllocationResult::kCount)];
+  // Failed Allocates by transport and answer code (CodeLabelIndex).
+  CounterCell allocation_failures[3][kCodeLabelCount];
   CounterCell allocations_expired;
   // Current values (gauges), kept by the worker.
   CounterCell allocations_active;

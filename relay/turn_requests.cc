@@ -4,6 +4,7 @@
 // path are in turn_server.cc.
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "relay/turn_server.h"
 #include "stun/attributes.h"
@@ -45,6 +46,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
   const size_t transport = static_cast<size_t>(from.transport);
   auto fail = [&](uint16_t code, std::string_view reason = {}) {
     counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
+    counters_.allocation_failures[transport][CodeLabelIndex(code)].Add();
     SendError(from, request, code, &auth, method, reason);
   };
 
@@ -116,8 +118,10 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       }
     }
     // RFC 8656 section 7.2: these combinations are errors.
+    // (EVEN-PORT with R=1 reserves one port, which a dual allocation cannot.)
     if ((token && even_port) || (token && (requested_family || additional_family)) ||
-        (requested_family && additional_family)) {
+        (requested_family && additional_family) ||
+        (additional_family && even_port.value_or(false))) {
       fail(400);
       return;
     }
@@ -187,9 +191,8 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     if (additional_family) {
       // Dual allocation (RFC 8656 section 7.2): the IPv6 half may fail on its
       // own; the answer then carries ADDRESS-ERROR-CODE.
-      if (OpenEndpoint(now, *owned, 1, std::nullopt, false, false, dont_fragment, nullptr) != 0) {
-        owned->additional_family_failed = true;
-      }
+      owned->additional_family_error =
+          OpenEndpoint(now, *owned, 1, std::nullopt, false, false, dont_fragment, nullptr);
     }
     owned->allocate_transaction = request.transaction_id();
     owned->reservation_token = new_token;
@@ -215,8 +218,8 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       b.AddXorRelayedAddress(endpoint.advertised);
     }
   }
-  if (allocation->additional_family_failed) {
-    b.AddAddressErrorCode(stun::AddressFamily::kIpv6, 440);
+  if (allocation->additional_family_error != 0) {
+    b.AddAddressErrorCode(stun::AddressFamily::kIpv6, allocation->additional_family_error);
   }
   b.AddLifetime(allocation->granted_lifetime);
   if (allocation->reservation_token != 0) {
@@ -368,7 +371,9 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
   // Check every XOR-PEER-ADDRESS before installing any: the request
   // succeeds or fails as a whole.
   size_t peers = 0;
-  size_t new_ones = 0;
+  // New IPs in this request; a permission is per IP (RFC 8656 section 9),
+  // so the same IP twice counts once against the quota.
+  std::vector<base::SocketAddress> new_ips;
   for (const stun::Attribute& attribute : request) {
     if (!attribute.Is(stun::AttributeType::kXorPeerAddress) || !attribute.covered_by_integrity()) {
       continue;
@@ -388,7 +393,11 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
       return;
     }
     if (allocation.FindPermission(*peer, base::MonoTime::min()) == nullptr) {
-      ++new_ones;
+      base::SocketAddress ip = *peer;
+      ip.set_port(0);
+      if (std::find(new_ips.begin(), new_ips.end(), ip) == new_ips.end()) {
+        new_ips.push_back(ip);
+      }
     }
     ++peers;
   }
@@ -397,7 +406,7 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
     return;
   }
   const size_t limit = options_.permissions_per_allocation;
-  if (limit != 0 && allocation.permission_count() + new_ones > limit) {
+  if (limit != 0 && allocation.permission_count() + new_ips.size() > limit) {
     SendError(from, request, 508, &auth, method);
     return;
   }

@@ -70,6 +70,27 @@ void TurnServer::SetOptions(TurnServerOptions options) {
   options_ = std::move(options);
   authenticator_ = std::make_unique<TurnAuthenticator>(options_.auth, nonces_);
   policy_ = std::make_unique<PeerPolicy>(options_.peers);
+  // New peer rules apply to what exists too: permissions and channels to a
+  // peer that is now denied go at once, so ChannelData (which does not ask
+  // the policy per packet) stops with Send.
+  for (auto& [tuple, allocation] : allocations_) {
+    size_t permissions = 0;
+    size_t channels = 0;
+    allocation->RemoveDenied(
+        [this](const base::SocketAddress& peer) {
+          // Permissions carry no port: ask as for a port in the relay range,
+          // which is what another client's relayed address on this server
+          // has (peer_policy.h).
+          base::SocketAddress probe = peer;
+          if (probe.port() == 0) {
+            probe.set_port(options_.peers.relay_port_min);
+          }
+          return !policy_->IsAllowed(probe);
+        },
+        &permissions, &channels);
+    counters_.permissions_active.Sub(permissions);
+    counters_.channels_active.Sub(channels);
+  }
 }
 
 void TurnServer::Count(MethodLabel method, uint16_t code) {

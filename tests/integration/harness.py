@@ -52,7 +52,8 @@ def make_cert(directory, name="cert"):
 class Turnkey:
     """A running turnkey process. Use as a context manager."""
 
-    def __init__(self, threads=2, tls=True, turn_yaml="", extra_listeners=()):
+    def __init__(self, threads=2, tls=True, turn_yaml="", extra_listeners=(),
+                 relay_yaml="{addresses: [127.0.0.1]}"):
         self.dir = tempfile.mkdtemp(prefix="turnkey-it-")
         self.port = free_port()
         self.tls_port = free_port(both=False)
@@ -76,7 +77,7 @@ class Turnkey:
                 "turn:\n"
                 f"  threads: {threads}\n"
                 "  listeners:\n" + "\n".join(listeners) + "\n"
-                "  relay: {addresses: [127.0.0.1]}\n" + turn_yaml +
+                f"  relay: {relay_yaml}\n" + turn_yaml +
                 "signal: {enabled: false}\n"
                 "metrics: {enabled: false}\n")
         self.log_path = os.path.join(self.dir, "turnkey.log")

@@ -57,7 +57,7 @@ class FakeRelayIo : public RelayIo {
   }
   bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
                   base::ByteView data) override {
-    if (sockets.count(handle) == 0) {
+    if (sockets.count(handle) == 0 || fail_send) {
       return false;
     }
     to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end())});
@@ -74,11 +74,23 @@ class FakeRelayIo : public RelayIo {
     return 0;
   }
 
+  // The open socket bound to `bound` (family and port; the IP is not
+  // compared, tests bind one IP per family), or 0.
+  RelayHandle HandleFor(const base::SocketAddress& bound) const {
+    for (const auto& [handle, socket] : sockets) {
+      if (socket.bound.family() == bound.family() && socket.bound.port() == bound.port()) {
+        return handle;
+      }
+    }
+    return 0;
+  }
+
   std::vector<ToClient> to_client;
   std::vector<ToPeer> to_peer;
   std::map<RelayHandle, Socket> sockets;
   std::set<uint16_t> busy_ports;  // OpenRelay reports EADDRINUSE for these
   bool fail_open = false;
+  bool fail_send = false;  // SendToPeer reports that the kernel refused
   RelayHandle next_handle = 1;
   size_t opened = 0;
   size_t closed = 0;

@@ -1,0 +1,49 @@
+// MetricsService: the Prometheus endpoint on its own listener
+// (metrics.listen, metrics.path) and its own small event-loop thread, so a
+// scrape never runs on a relay or signaling thread.
+//
+// Before each render the `collect` hook runs (e.g. RelayMetricsBridge), so
+// the numbers are current at every scrape. Only GET and HEAD of the path are
+// answered; anything else is 404 / 405.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/address.h"
+#include "base/status.h"
+#include "metrics/registry.h"
+
+namespace turnkey::net {
+class EventLoop;
+class HttpServer;
+}  // namespace turnkey::net
+
+namespace turnkey::app {
+
+class MetricsService {
+ public:
+  // Binds now (so a taken port fails at start); serving starts with Start().
+  // `registry` must outlive the service. `collect` runs on the service's
+  // thread before every render.
+  static base::Result<std::unique_ptr<MetricsService>> Create(const base::SocketAddress& listen,
+                                                              std::string path,
+                                                              metrics::Registry& registry,
+                                                              std::function<void()> collect);
+  ~MetricsService();
+
+  void Start();
+  void Stop();
+  base::SocketAddress local_address() const;
+
+ private:
+  MetricsService() = default;
+
+  std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::thread thread_;
+};
+
+}  // namespace turnkey::app

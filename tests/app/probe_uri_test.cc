@@ -1,0 +1,91 @@
+#include "app/probe_uri.h"
+
+#include <gtest/gtest.h>
+
+namespace turnkey::app {
+namespace {
+
+TEST(ProbeUriTest, StunForms) {
+  auto u = ParseProbeUri("stun:example.org");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->scheme, ProbeUri::Scheme::kStun);
+  EXPECT_EQ(u->host, "example.org");
+  EXPECT_EQ(u->port, 3478);
+  EXPECT_EQ(u->transport, net::Transport::kUdp);
+  EXPECT_FALSE(u->is_turn());
+
+  u = ParseProbeUri("stuns://[2001:db8::1]");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->host, "2001:db8::1");
+  EXPECT_EQ(u->port, 5349);
+  EXPECT_EQ(u->transport, net::Transport::kTls);
+}
+
+TEST(ProbeUriTest, TurnWithUserAndPassword) {
+  auto u = ParseProbeUri("turn://alice:s3cret@127.0.0.1:3479?transport=tcp");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_TRUE(u->is_turn());
+  EXPECT_EQ(u->username, "alice");
+  EXPECT_EQ(u->password, "s3cret");
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 3479);
+  EXPECT_EQ(u->transport, net::Transport::kTcp);
+  // Never shows the credentials.
+  EXPECT_EQ(u->Display(), "turn://127.0.0.1:3479?transport=tcp");
+}
+
+TEST(ProbeUriTest, TurnRestUsernameKeepsItsColon) {
+  auto u = ParseProbeUri("turn:1700000000:bob:ab%2Fc+d=@[::1]:3478");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->username, "1700000000:bob");
+  EXPECT_EQ(u->password, "ab/c+d=");
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->Display(), "turn://[::1]:3478");
+}
+
+TEST(ProbeUriTest, PasswordMayHoldAtAndEscapedColon) {
+  auto u = ParseProbeUri("turns://carol:p@ss%3Aword@turn.example.org");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->username, "carol");
+  EXPECT_EQ(u->password, "p@ss:word");
+  EXPECT_EQ(u->host, "turn.example.org");
+  EXPECT_EQ(u->port, 5349);
+  EXPECT_EQ(u->transport, net::Transport::kTls);
+}
+
+TEST(ProbeUriTest, UserWithoutPasswordIsForSecret) {
+  auto u = ParseProbeUri("turn://dave@127.0.0.1:3478");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->username, "dave");
+  EXPECT_FALSE(u->password.has_value());
+}
+
+TEST(ProbeUriTest, Rejects) {
+  for (const char* bad : {
+           "example.org",                     // no scheme
+           "http://example.org",              // not STUN/TURN
+           "stun://u:p@example.org",          // credentials on stun
+           "turn://@example.org",             // empty user
+           "turn://u:p%zz@example.org",       // bad escape
+           "turn://u:p%4@example.org",        // truncated escape
+           "turn://u:p@",                     // no host
+           "turn://u:p@host:0",               // port 0
+           "turn://u:p@host:65536",           // port too big
+           "turn://u:p@host:12a",             // not a number
+           "turn://u:p@[::1",                 // unterminated bracket
+           "turn://u:p@::1:3478",             // IPv6 without brackets
+           "turns://u:p@host?transport=udp",  // DTLS
+           "turn://u:p@host?transport=sctp",  // unknown transport
+       }) {
+    EXPECT_FALSE(ParseProbeUri(bad).has_value()) << bad;
+  }
+}
+
+TEST(ProbeUriTest, ErrorsDoNotEchoThePassword) {
+  auto u = ParseProbeUri("turn://u:hunter2@host:99999");
+  ASSERT_FALSE(u.has_value());
+  EXPECT_EQ(u.error().message.find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace turnkey::app

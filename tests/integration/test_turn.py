@@ -1,0 +1,637 @@
+"""TURN relay integration tests: the real turnkey binary on loopback.
+
+Driven by clients turnkey's authors did not write (coturn's turnutils_uclient
+and turnutils_peer), by `turnkey probe`, and by turn_client.py, a small TURN
+client written from RFC 8656 that checks exact error codes.
+
+Development aid: TURNKEY_TEST_AGAINST=coturn runs the same tests against
+coturn's turnserver (coturn_server.py) to show the test logic is right. The
+tests target turnkey and never skip.
+"""
+
+import hashlib
+import os
+import random
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import turn_client as tc  # noqa: E402
+
+AGAINST = os.environ.get("TURNKEY_TEST_AGAINST", "turnkey")
+REALM = "turnkey.test"  # harness.Turnkey's realm
+SECRET = "it-secret-" + os.urandom(8).hex()
+OLD_SECRET = "it-old-secret-" + os.urandom(8).hex()
+STATIC_USER = "alice"
+STATIC_PASSWORD = "alice-" + os.urandom(6).hex()
+# Relayed traffic in these tests goes to loopback peers, which turnkey (like
+# any safe TURN server) refuses unless an allow rule names them.
+ALLOW_LOOPBACK = '  peers:\n    allow: [127.0.0.0/8, "::1/128"]\n'
+
+
+def start_server(secrets=(), static_users=None, allow_loopback=False, nonce_lifetime=None,
+                 allocations_per_user=None, relay_ports=None, ipv6_relay=False, threads=2):
+    """Starts turnkey (or, for development, coturn) with these settings."""
+    if AGAINST == "coturn":
+        import coturn_server
+        return coturn_server.Coturn(
+            realm=REALM, secrets=secrets, static_users=static_users,
+            allow_loopback=allow_loopback, nonce_lifetime=nonce_lifetime,
+            allocations_per_user=allocations_per_user, relay_ports=relay_ports,
+            ipv6_relay=ipv6_relay, threads=threads).__enter__()
+    yaml = "  auth:\n"
+    if secrets:
+        yaml += "    secrets: [" + ", ".join(f'"{s}"' for s in secrets) + "]\n"
+    if static_users:
+        yaml += "    static_users:\n"
+        for name, password in static_users.items():
+            key = hashlib.md5(f"{name}:{REALM}:{password}".encode()).hexdigest()
+            yaml += f"      - {{name: {name}, key: {key}}}\n"
+    if nonce_lifetime:
+        yaml += f"    nonce_lifetime: {nonce_lifetime}s\n"
+    if allocations_per_user:
+        yaml += f"  quotas: {{allocations_per_user: {allocations_per_user}}}\n"
+    if allow_loopback:
+        yaml += ALLOW_LOOPBACK
+    relay = "{addresses: [127.0.0.1" + (', "::1"' if ipv6_relay else "") + "]"
+    if relay_ports:
+        relay += f", ports: {{min: {relay_ports[0]}, max: {relay_ports[1]}}}"
+    relay += "}"
+    server = harness.Turnkey(threads=threads, turn_yaml=yaml, relay_yaml=relay)
+    server.realm = REALM
+    return server.__enter__()
+
+
+def rest_credential(user, secret=SECRET, ttl=3600):
+    return tc.turn_rest_credential(secret, user, time.time() + ttl)
+
+
+def unique_user(prefix):
+    return f"{prefix}-{os.urandom(4).hex()}"
+
+
+def run_probe(*args, timeout=60):
+    out = subprocess.run([harness.BINARY, "probe", "--timeout", "3s", *args],
+                         capture_output=True, text=True, timeout=timeout)
+    return out.returncode, out.stdout + out.stderr
+
+
+class UdpPeer:
+    """A UDP socket standing in for a peer on the far side of the relay."""
+
+    def __init__(self, host="127.0.0.1"):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.address = self.sock.getsockname()[:2]
+
+    def sendto(self, data, address):
+        self.sock.sendto(data, address)
+
+    def recv(self, timeout=3.0):
+        """(data, source) or None if nothing came within `timeout`."""
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return None
+        data, source = self.sock.recvfrom(65536)
+        return data, source[:2]
+
+    def close(self):
+        self.sock.close()
+
+
+class TurnutilsPeer:
+    """coturn's UDP echo peer on 127.0.0.1."""
+
+    def __init__(self):
+        self.port = harness.free_port(both=False)
+        # free_port checks TCP; the peer needs UDP: retry on a clash.
+        for _ in range(20):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.port = harness.free_port(both=False)
+            finally:
+                probe.close()
+        self.proc = subprocess.Popen(["turnutils_peer", "-L", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                s.sendto(b"ready?", ("127.0.0.1", self.port))
+                ready, _, _ = select.select([s], [], [], 0.2)
+                if ready and s.recv(100) == b"ready?":
+                    return
+            self.stop()
+            raise RuntimeError("turnutils_peer did not echo")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def run_uclient(server, peer, *flags, messages=40, clients=4, length=120, port=None):
+    """Runs turnutils_uclient through `server` to `peer`; returns (sent, received, lost, text).
+
+    uclient pairs an RTP and an RTCP allocation per client (EVEN-PORT and
+    RESERVATION-TOKEN), so `clients` even gives clients * messages packets.
+    It sends one packet per session every 20 ms: a moderate rate.
+    """
+    args = ["turnutils_uclient", "-n", str(messages), "-m", str(clients), "-l", str(length),
+            "-e", "127.0.0.1", "-r", str(peer.port), "-p", str(port or server.port), *flags,
+            "127.0.0.1"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)", text)
+    lost = re.search(r"Total lost packets (\d+)", text)
+    if not totals or not lost:
+        return None, None, None, text
+    sent, received = map(int, totals[-1])
+    return sent, received, int(lost.group(1)), text
+
+
+class UclientMixin:
+    def assert_relays_without_loss(self, *flags, port=None, messages=40, clients=4):
+        sent, received, lost, text = run_uclient(self.server, self.peer, *flags, port=port,
+                                                 messages=messages, clients=clients)
+        context = f"{' '.join(flags)}\n{text[-3000:]}\n--- server log ---\n" + \
+            self.server.read_log()[-3000:]
+        self.assertIsNotNone(sent, "uclient printed no totals:\n" + context)
+        self.assertEqual(sent, messages * clients, context)
+        self.assertEqual(received, sent, context)
+        self.assertEqual(lost, 0, context)
+        self.assertNotIn("ERROR", text, context)
+
+
+class RestCredentialsRelayTest(unittest.TestCase, UclientMixin):
+    """TURN REST credentials (turn.auth.secrets), loopback peers allowed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(secrets=[SECRET], allow_loopback=True)
+        cls.peer = TurnutilsPeer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.peer.stop()
+        cls.server.stop()
+
+    def test_uclient_udp_channels(self):
+        self.assert_relays_without_loss("-W", SECRET, "-u", unique_user("uc-udp"))
+
+    def test_uclient_udp_send_indications(self):
+        self.assert_relays_without_loss("-s", "-W", SECRET, "-u", unique_user("uc-send"))
+
+    def test_uclient_tcp(self):
+        self.assert_relays_without_loss("-t", "-W", SECRET, "-u", unique_user("uc-tcp"))
+
+    def test_uclient_tls(self):
+        self.assert_relays_without_loss("-t", "-S", "-W", SECRET, "-u", unique_user("uc-tls"),
+                                        port=self.server.tls_port)
+
+    def test_uclient_wrong_secret_relays_nothing(self):
+        sent, _, _, text = run_uclient(self.server, self.peer, "-W", "not-the-secret", "-u",
+                                       unique_user("uc-bad"), messages=5, clients=2)
+        self.assertFalse(sent, text)
+
+    def test_probe_with_secret_udp_tcp_tls(self):
+        user = unique_user("probe")
+        for uri in (f"turn://{user}@127.0.0.1:{self.server.port}",
+                    f"turn://{user}@127.0.0.1:{self.server.port}?transport=tcp",
+                    f"turns://{user}@localhost:{self.server.tls_port}"):
+            rc, text = run_probe("--ca", self.server.cert, "--secret", SECRET, uri)
+            self.assertEqual(rc, 0, text + self.server.read_log()[-3000:])
+            self.assertRegex(text, r"relayed address\s*:\s*127\.0\.0\.1:\d+")
+            self.assertRegex(text, r"send/data\s*:\s*5/5 echoed, rtt min/avg/max [\d.]+/[\d.]+/")
+            self.assertRegex(text, r"channel data\s*:\s*5/5 echoed, rtt")
+            self.assertRegex(text, r"refresh 0\s*:\s*ok")
+
+    def test_probe_with_minted_credential_in_the_uri(self):
+        username, password = rest_credential(unique_user("probe-uri"))
+        # A TURN REST username holds a ':'; the password may hold '/', '+', '='.
+        quoted = password.replace("%", "%25").replace("/", "%2F")
+        rc, text = run_probe(f"turn://{username}:{quoted}@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 0, text)
+
+    def test_probe_with_wrong_secret_fails_clearly(self):
+        rc, text = run_probe("--secret", "not-the-secret",
+                             f"turn://{unique_user('probe')}@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 1, text)
+        self.assertIn("401", text)
+        self.assertIn("credentials", text)
+
+
+class StaticUserRelayTest(unittest.TestCase, UclientMixin):
+    """A static user (turn.auth.static_users, configured by key), loopback peers allowed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(static_users={STATIC_USER: STATIC_PASSWORD, "bob": "bob-pw"},
+                                  allow_loopback=True)
+        cls.peer = TurnutilsPeer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.peer.stop()
+        cls.server.stop()
+
+    def test_uclient_udp(self):
+        self.assert_relays_without_loss("-u", STATIC_USER, "-w", STATIC_PASSWORD, clients=2)
+
+    def test_uclient_tcp(self):
+        self.assert_relays_without_loss("-t", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
+                                        clients=2)
+
+    def test_uclient_tls(self):
+        self.assert_relays_without_loss("-t", "-S", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
+                                        port=self.server.tls_port, clients=2)
+
+    def test_probe_udp_tcp_tls(self):
+        creds = f"{STATIC_USER}:{STATIC_PASSWORD}"
+        for uri in (f"turn://{creds}@127.0.0.1:{self.server.port}",
+                    f"turn://{creds}@127.0.0.1:{self.server.port}?transport=tcp",
+                    f"turns://{creds}@localhost:{self.server.tls_port}"):
+            rc, text = run_probe("--ca", self.server.cert, uri)
+            self.assertEqual(rc, 0, text + self.server.read_log()[-3000:])
+            self.assertRegex(text, r"send/data\s*:\s*5/5 echoed")
+            self.assertRegex(text, r"channel data\s*:\s*5/5 echoed")
+
+    def test_probe_with_wrong_password_fails_clearly(self):
+        rc, text = run_probe(f"turn://{STATIC_USER}:wrong@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 1, text)
+        self.assertIn("FAILED: allocate: 401", text)
+        self.assertIn("wrong user name or password", text)
+        self.assertNotIn("relayed address", text)
+
+    def test_python_client_static_user(self):
+        with tc.TurnClient("127.0.0.1", self.server.port, username="bob",
+                           password="bob-pw") as c:
+            r = c.allocate()
+            self.assertEqual(r.cls, tc.SUCCESS, r)
+            self.assertTrue(r.integrity_valid(c.key), "response MESSAGE-INTEGRITY")
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+
+# Peers the default policy must refuse (reference/security.md): internal IPv4
+# addresses and every IPv6 form that embeds one (IPv4-mapped, IPv4-compatible,
+# NAT64, 6to4), loopback, and the unspecified addresses.
+V4_REFUSED = ["127.0.0.1", "10.0.0.1", "169.254.169.254", "0.0.0.0"]
+V6_REFUSED = ["::ffff:127.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe",
+              "2002:7f00:1::", "::127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::7f00:1",
+              "2002:a00:1::", "::1", "::"]
+# Public addresses a permission may be made for (a permission sends nothing).
+V4_PUBLIC = "8.8.8.8"
+V6_PUBLIC = "2001:4860:4860::8888"
+
+
+class DefaultPeerPolicyTest(unittest.TestCase):
+    """The default config (no allow rules) refuses internal peers on every path."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(secrets=[SECRET], ipv6_relay=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def client(self):
+        username, password = rest_credential(unique_user("policy"))
+        return tc.TurnClient("127.0.0.1", self.server.port, username=username, password=password)
+
+    def check_peers(self, family, same_family_refused, other_family, public):
+        """RFC 8656 s10.2 / s12.2: a peer of the other family than the relay is
+        443 Peer Address Family Mismatch (checked before policy); a peer the
+        server refuses is 403 Forbidden; a public peer is accepted."""
+        with self.client() as c:
+            r = c.allocate(family=family)
+            self.assertEqual(r.cls, tc.SUCCESS, f"{r} for family {family}")
+            relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+            self.assertEqual(":" in relayed[0], family == tc.FAMILY_IPV6, relayed)
+            channel = 0x4000
+            for ip in same_family_refused:
+                for name, response in (
+                        ("CreatePermission", c.create_permission((ip, 40000))),
+                        ("ChannelBind", c.channel_bind(channel, (ip, 40000)))):
+                    self.assertEqual(response.cls, tc.ERROR, f"{name} {ip} was accepted")
+                    self.assertEqual(response.error_code, 403, f"{name} {ip}: {response}")
+                channel += 1
+            for ip in other_family:
+                for name, response in (
+                        ("CreatePermission", c.create_permission((ip, 40000))),
+                        ("ChannelBind", c.channel_bind(channel, (ip, 40000)))):
+                    self.assertEqual(response.error_code, 443, f"{name} {ip}: {response}")
+                channel += 1
+            # Control: the refusals above are the policy, not a broken server.
+            r = c.create_permission((public, 40000))
+            self.assertEqual(r.cls, tc.SUCCESS, r)
+            self.assertEqual(c.channel_bind(channel, (public, 40000)).cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+    def test_ipv4_relay_refuses_internal_peers(self):
+        self.check_peers(tc.FAMILY_IPV4, V4_REFUSED, V6_REFUSED, V4_PUBLIC)
+
+    def test_ipv6_relay_refuses_embedded_ipv4_and_internal_peers(self):
+        self.check_peers(tc.FAMILY_IPV6, V6_REFUSED, V4_REFUSED, V6_PUBLIC)
+
+    def test_send_to_refused_peer_is_not_relayed(self):
+        peer = UdpPeer()
+        try:
+            with self.client() as c:
+                self.assertEqual(c.allocate().cls, tc.SUCCESS)
+                self.assertEqual(c.create_permission(peer.address).error_code, 403)
+                c.send_indication(peer.address, b"must not arrive")
+                # The server handles one 5-tuple in order: once this answer is
+                # back, the Send before it has been dropped or relayed.
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+            self.assertIsNone(peer.recv(timeout=0.3))
+        finally:
+            peer.close()
+
+    def test_probe_explains_a_refused_peer(self):
+        rc, text = run_probe("--secret", SECRET,
+                             f"turn://{unique_user('probe')}@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 1, text)
+        self.assertIn("FAILED: create permission: 403", text)
+        self.assertIn("turn.peers.allow", text)
+        self.assertRegex(text, r"refresh 0\s*:\s*ok")
+
+
+class TurnErrorCodesTest(unittest.TestCase):
+    """Error codes and relaying rules, through the real binary, with our client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(secrets=[SECRET, OLD_SECRET], allow_loopback=True,
+                                  allocations_per_user=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def client(self, user=None, secret=SECRET, transport="udp", credential=None):
+        username, password = credential or rest_credential(user or unique_user("ec"), secret)
+        port = self.server.port
+        return tc.TurnClient("127.0.0.1", port, transport=transport, username=username,
+                             password=password)
+
+    def test_401_without_credentials_carries_realm_and_nonce(self):
+        with self.client() as c:
+            r = c.request(tc.ALLOCATE, [(tc.REQUESTED_TRANSPORT, bytes([tc.PROTO_UDP, 0, 0, 0]))],
+                          auth=False)
+            self.assertEqual(r.error_code, 401, r)
+            self.assertEqual(r.text(tc.REALM), REALM)
+            self.assertTrue(r.text(tc.NONCE))
+            self.assertFalse(r.has(tc.XOR_RELAYED_ADDRESS))
+
+    def test_400_without_requested_transport(self):
+        with self.client() as c:
+            r = c.allocate(transport=None)
+            self.assertEqual(r.error_code, 400, r)
+
+    def test_442_unsupported_transport(self):
+        # turnkey relays UDP only (no RFC 6062 TCP relays yet): TCP, like any
+        # other protocol it does not relay, is 442 (RFC 8656 s7.2).
+        for proto in (tc.PROTO_TCP, 132):
+            with self.client() as c:
+                r = c.allocate(transport=proto)
+                self.assertEqual(r.error_code, 442, f"protocol {proto}: {r}")
+
+    def test_437_second_allocate_on_the_same_five_tuple(self):
+        with self.client() as c:
+            self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            r = c.allocate()
+            self.assertEqual(r.error_code, 437, r)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+    def test_441_other_user_on_an_existing_allocation(self):
+        alice = rest_credential(unique_user("alice"))
+        bob = rest_credential(unique_user("bob"))
+        peer = ("127.0.0.1", 40000)
+        with self.client(credential=alice) as c:
+            self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            c.set_credentials(*bob)
+            r = c.create_permission(peer)
+            self.assertEqual(r.error_code, 441, r)
+            r = c.refresh(600)
+            self.assertEqual(r.error_code, 441, r)
+            c.set_credentials(*alice)
+            self.assertEqual(c.create_permission(peer).cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+    def test_wrong_password_is_401(self):
+        username, _ = rest_credential(unique_user("wrong"))
+        with self.client(credential=(username, "bm90IHRoZSBwYXNzd29yZA==")) as c:
+            r = c.allocate()
+            self.assertEqual(r.error_code, 401, r)
+
+    def test_expired_rest_username_is_401(self):
+        expired = tc.turn_rest_credential(SECRET, unique_user("late"), time.time() - 60)
+        with self.client(credential=expired) as c:
+            r = c.allocate()
+            self.assertEqual(r.error_code, 401, r)
+        # Control: the same user with a live timestamp gets in.
+        with self.client() as c:
+            self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+    def test_secret_rotation_accepts_every_configured_secret(self):
+        for secret in (SECRET, OLD_SECRET):
+            with self.client(secret=secret) as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, f"{r} (secret {secret[:6]}...)")
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        with self.client(secret="never-configured") as c:
+            self.assertEqual(c.allocate().error_code, 401)
+
+    def test_486_allocation_quota_per_user(self):
+        # One credential for all four clients, so the quota applies whether
+        # the server counts per USERNAME or per user id after the ':'.
+        credential = rest_credential(unique_user("quota"))
+        clients = [self.client(credential=credential) for _ in range(4)]
+        try:
+            self.assertEqual(clients[0].allocate().cls, tc.SUCCESS)
+            self.assertEqual(clients[1].allocate().cls, tc.SUCCESS)
+            r = clients[2].allocate()
+            self.assertEqual(r.error_code, 486, r)
+            # Another user is not affected.
+            with self.client() as other:
+                self.assertEqual(other.allocate().cls, tc.SUCCESS)
+                self.assertEqual(other.refresh(0).cls, tc.SUCCESS)
+            # Freeing one gives the slot back.
+            self.assertEqual(clients[0].refresh(0).cls, tc.SUCCESS)
+            self.assertEqual(clients[3].allocate().cls, tc.SUCCESS)
+        finally:
+            for c in clients:
+                c.close()
+
+    def test_refresh_lifetime_zero_deletes_the_allocation(self):
+        peer = UdpPeer()
+        try:
+            with self.client() as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                self.assertEqual(c.create_permission(peer.address).cls, tc.SUCCESS)
+                c.send_indication(peer.address, b"before")
+                self.assertEqual(peer.recv(), (b"before", relayed))
+                r = c.refresh(0)
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                self.assertIn(r.lifetime, (0, None))
+                c.send_indication(peer.address, b"after")
+                # The Send before this Refresh has been handled once the 437 is back.
+                r = c.refresh(600)
+                self.assertEqual(r.error_code, 437, r)
+                self.assertIsNone(peer.recv(timeout=0.3), "relayed after the allocation was freed")
+                # The 5-tuple is free again.
+                self.assertEqual(c.allocate().cls, tc.SUCCESS)
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            peer.close()
+
+    def test_data_indications_only_from_permitted_peers(self):
+        permitted = UdpPeer("127.0.0.1")
+        stranger = UdpPeer("127.0.0.2")  # permissions are per IP address
+        try:
+            with self.client() as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                self.assertEqual(c.create_permission(permitted.address).cls, tc.SUCCESS)
+                stranger.sendto(b"from the stranger", relayed)
+                permitted.sendto(b"from the permitted peer", relayed)
+                # Both datagrams reach the relay socket in this order, so had the
+                # stranger's been relayed it would come first.
+                self.assertEqual(c.receive(), ("data", permitted.address,
+                                               b"from the permitted peer"))
+                self.assertIsNone(c.receive(timeout=0.3))
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            permitted.close()
+            stranger.close()
+
+    def channel_round_trip(self, transport):
+        peer = UdpPeer()
+        try:
+            with self.client(transport=transport) as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                r = c.channel_bind(0x4001, peer.address)
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                # Lengths that need 0..3 bytes of padding over streams.
+                for size in (1, 2, 3, 4, 5, 100, 1001):
+                    payload = os.urandom(size)
+                    c.send_channel_data(0x4001, payload)
+                    self.assertEqual(peer.recv(), (payload, relayed), f"size {size}")
+                    reply = os.urandom(size)
+                    peer.sendto(reply, relayed)
+                    self.assertEqual(c.receive(), ("channel", 0x4001, reply), f"size {size}")
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            peer.close()
+
+    def test_channel_data_round_trip_udp(self):
+        self.channel_round_trip("udp")
+
+    def test_channel_data_round_trip_tcp(self):
+        self.channel_round_trip("tcp")
+
+
+class StaleNonceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start_server(secrets=[SECRET], allow_loopback=True, nonce_lifetime=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_438_then_the_fresh_nonce_works(self):
+        username, password = rest_credential(unique_user("nonce"))
+        with tc.TurnClient("127.0.0.1", self.server.port, username=username,
+                           password=password) as c:
+            self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            old_nonce = c.nonce
+            # Poll with the same nonce until the server calls it stale; bounded.
+            deadline = time.monotonic() + 30
+            while True:
+                r = c.refresh(600, retry_stale=False)
+                if r.cls == tc.ERROR:
+                    break
+                self.assertLess(time.monotonic(), deadline, "the nonce never went stale")
+                time.sleep(0.25)
+            self.assertEqual(r.error_code, 438, r)
+            self.assertTrue(r.text(tc.NONCE))
+            self.assertNotEqual(r.text(tc.NONCE), old_nonce)
+            self.assertEqual(r.text(tc.REALM), REALM)
+            c.learn(r)
+            self.assertEqual(c.refresh(600, retry_stale=False).cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+
+def free_udp_range(count):
+    """`count` consecutive UDP ports free on 127.0.0.1, below the ephemeral range."""
+    rng = random.Random()
+    for _ in range(200):
+        low = rng.randrange(20000, 32000)
+        socks = []
+        try:
+            for port in range(low, low + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return low, low + count - 1
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+class RelayCapacityTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # One worker, so both relay ports belong to it.
+        cls.ports = free_udp_range(2)
+        cls.server = start_server(secrets=[SECRET], allow_loopback=True, relay_ports=cls.ports,
+                                  threads=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_508_when_relay_ports_run_out(self):
+        clients = []
+        try:
+            for _ in range(4):
+                username, password = rest_credential(unique_user("capacity"))
+                clients.append(tc.TurnClient("127.0.0.1", self.server.port, username=username,
+                                             password=password))
+            for c in clients[:2]:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                port = r.address(tc.XOR_RELAYED_ADDRESS)[1]
+                self.assertTrue(self.ports[0] <= port <= self.ports[1], port)
+            r = clients[2].allocate()
+            self.assertEqual(r.error_code, 508, r)
+            # A freed port goes back to the pool.
+            self.assertEqual(clients[0].refresh(0).cls, tc.SUCCESS)
+            self.assertEqual(clients[3].allocate().cls, tc.SUCCESS)
+        finally:
+            for c in clients:
+                c.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

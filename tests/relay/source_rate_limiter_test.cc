@@ -1,0 +1,79 @@
+#include "relay/source_rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string_view>
+
+namespace turnkey::relay {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+base::SocketAddress Ip(std::string_view text, uint16_t port = 0) {
+  return *base::SocketAddress::ParseIp(text, port);
+}
+
+const base::MonoTime kT0 = base::MonoTime{} + seconds(100);
+
+int Allowed(SourceRateLimiter& limiter, const base::SocketAddress& source, int tries,
+            base::MonoTime now) {
+  int allowed = 0;
+  for (int i = 0; i < tries; ++i) {
+    if (limiter.Allow(source, now)) {
+      ++allowed;
+    }
+  }
+  return allowed;
+}
+
+TEST(SourceRateLimiterTest, BurstThenRate) {
+  SourceRateLimiter limiter(2, 5, 64);
+  const auto source = Ip("203.0.113.5", 1234);
+  EXPECT_EQ(Allowed(limiter, source, 10, kT0), 5);
+  EXPECT_EQ(Allowed(limiter, source, 10, kT0 + milliseconds(250)), 0);  // half a token
+  EXPECT_EQ(Allowed(limiter, source, 10, kT0 + milliseconds(1000)), 2);
+  EXPECT_EQ(Allowed(limiter, source, 10, kT0 + milliseconds(2000)), 2);
+  // Saved tokens stop at the burst.
+  EXPECT_EQ(Allowed(limiter, source, 100, kT0 + seconds(1000)), 5);
+}
+
+TEST(SourceRateLimiterTest, PortIsIgnored) {
+  SourceRateLimiter limiter(1, 2, 64);
+  EXPECT_TRUE(limiter.Allow(Ip("203.0.113.5", 1), kT0));
+  EXPECT_TRUE(limiter.Allow(Ip("203.0.113.5", 2), kT0));
+  EXPECT_FALSE(limiter.Allow(Ip("203.0.113.5", 3), kT0));
+}
+
+TEST(SourceRateLimiterTest, SourcesHaveTheirOwnBuckets) {
+  SourceRateLimiter limiter(1, 3, 4096);
+  const auto a = Ip("203.0.113.5");
+  const auto b = Ip("2001:db8::5");
+  EXPECT_EQ(Allowed(limiter, a, 10, kT0), 3);
+  EXPECT_EQ(Allowed(limiter, b, 10, kT0), 3);
+  EXPECT_EQ(Allowed(limiter, a, 10, kT0), 0);
+}
+
+TEST(SourceRateLimiterTest, TableNeverGrowsAndACollisionResetsTheBucket) {
+  // One slot: every address lands on it. A newcomer takes it over with a
+  // full bucket, which is the documented price of bounded state.
+  SourceRateLimiter limiter(1, 2, 1);
+  const auto a = Ip("203.0.113.5");
+  const auto b = Ip("203.0.113.6");
+  EXPECT_EQ(Allowed(limiter, a, 5, kT0), 2);
+  EXPECT_EQ(Allowed(limiter, b, 5, kT0), 2);
+  EXPECT_EQ(Allowed(limiter, a, 5, kT0), 2);
+}
+
+TEST(SourceRateLimiterTest, ClockGoingBackwardsGivesNothing) {
+  SourceRateLimiter limiter(10, 1, 8);
+  const auto a = Ip("203.0.113.5");
+  EXPECT_TRUE(limiter.Allow(a, kT0));
+  EXPECT_FALSE(limiter.Allow(a, kT0 - seconds(50)));
+  EXPECT_FALSE(limiter.Allow(a, kT0));
+  EXPECT_TRUE(limiter.Allow(a, kT0 + milliseconds(250)));
+}
+
+}  // namespace
+}  // namespace turnkey::relay
