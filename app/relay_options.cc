@@ -142,6 +142,7 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.software = turn.software;
   options.auth.realm = config.realm;
   options.auth.secrets = turn.auth.secrets;
+  options.auth.nonce_lifetime = turn.auth.nonce_lifetime;
   for (const config::StaticUser& user : turn.auth.static_users) {
     options.auth.static_users.push_back(relay::StaticUserKey{user.name, user.key});
   }

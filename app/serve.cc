@@ -59,7 +59,7 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
   for (const std::string& key : config::RestartOnlyChanges(current, *next)) {
     TK_LOG_WARN("reload: {} changed; it takes effect after a restart", key);
   }
-  base::SetLogLevel(next->log.level);
+  base::InitLogging(next->log.level, next->log.format);
   if (relay != nullptr) {
     relay::TurnServerOptions options = MakeTurnServerOptions(*next, plan);
     options.draining = draining;

@@ -90,7 +90,8 @@ std::string NonceIssuer::Issue(int64_t now_unix_seconds, const base::SocketAddre
 }
 
 NonceCheck NonceIssuer::Check(std::string_view nonce, int64_t now_unix_seconds,
-                              const base::SocketAddress& client) const {
+                              const base::SocketAddress& client,
+                              std::chrono::seconds lifetime) const {
   // Everything we issue has one fixed length and prefix; reject other input
   // before decoding so garbage costs almost nothing.
   if (nonce.size() != kNonceLength || !nonce.starts_with(kCookie) ||
@@ -120,7 +121,7 @@ NonceCheck NonceIssuer::Check(std::string_view nonce, int64_t now_unix_seconds,
     return NonceCheck::kInvalid;
   }
   // RFC 8489 section 9.2.4: an expired nonce gets 438 (Stale Nonce) and a new one.
-  if (now - issued_at > lifetime_.count()) {
+  if (now - issued_at > lifetime.count()) {
     return NonceCheck::kStale;
   }
   return NonceCheck::kValid;

@@ -68,7 +68,13 @@ class NonceIssuer {
   // Classifies a NONCE attribute value received from `client` at `now`.
   // Any byte string is accepted as input; nothing here asserts on it.
   NonceCheck Check(std::string_view nonce, int64_t now_unix_seconds,
-                   const base::SocketAddress& client) const;
+                   const base::SocketAddress& client) const {
+    return Check(nonce, now_unix_seconds, client, lifetime_);
+  }
+  // The same with another lifetime (a reloaded turn.auth.nonce_lifetime
+  // applies without a new key, so nonces in flight stay valid).
+  NonceCheck Check(std::string_view nonce, int64_t now_unix_seconds,
+                   const base::SocketAddress& client, std::chrono::seconds lifetime) const;
 
   std::chrono::seconds lifetime() const { return lifetime_; }
 

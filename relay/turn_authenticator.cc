@@ -138,7 +138,7 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
     algorithm = chosen->id;
   }
 
-  switch (nonces_.Check(*nonce, now_unix, NonceSubject(client))) {
+  switch (nonces_.Check(*nonce, now_unix, NonceSubject(client), options_.nonce_lifetime)) {
     case auth::NonceCheck::kValid:
       break;
     case auth::NonceCheck::kStale:

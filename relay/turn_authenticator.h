@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -42,6 +43,8 @@ struct TurnAuthOptions {
   std::string realm = "turnkey.local";
   std::vector<std::string> secrets;  // TURN REST secrets; never logged
   std::vector<StaticUserKey> static_users;
+  // How long a nonce stays fresh before 438. Reloadable.
+  std::chrono::seconds nonce_lifetime{600};
 };
 
 // Why a request did not authenticate; labels turnkey_turn_auth_failures_total.
