@@ -1,0 +1,750 @@
+// The turnkey demo page: sign up or log in, pick a handle, find people, call them (audio or
+// video) and see the history. Everything it does goes through turnkey.js; read that first.
+//
+// Query parameters: ?relay=1 starts with "Relay only" ticked (iceTransportPolicy 'relay').
+// Tests drive it by element id (web/README.md lists them) and read window.turnkeyDemo.
+
+import { TurnkeyClient } from './turnkey.js';
+
+const $ = (selector) => document.querySelector(selector);
+
+const kRelayKey = 'turnkey.demo.relay';
+const params = new URLSearchParams(location.search);
+const relayOnly = params.has('relay')
+  ? params.get('relay') === '1'
+  : sessionStorage.getItem(kRelayKey) === '1';
+
+// sessionStorage: each window keeps its own session, so two windows of one browser can be two
+// different people calling each other.
+const client = new TurnkeyClient({
+  storage: sessionStorage,
+  iceTransportPolicy: relayOnly ? 'relay' : 'all',
+});
+
+let lastStats = null;
+let lastCall = null;
+let statsTimer = null;
+let clockTimer = null;
+let resultTimer = null;
+let contactIds = new Set();
+let searchSeq = 0;
+
+function callInfo(call) {
+  if (!call) {
+    return null;
+  }
+  return {
+    id: call.id,
+    state: call.state,
+    direction: call.direction,
+    type: call.type,
+    peer: { ...call.peer },
+    endReason: call.endReason,
+    endedBy: call.endedBy,
+    answeredAt: call.answeredAt,
+    connectedAt: call.connectedAt,
+    endedAt: call.endedAt,
+    muted: call.muted,
+    cameraOff: call.cameraOff,
+    iceReport: call.iceReport,
+  };
+}
+
+window.turnkeyDemo = {
+  client,
+  /** The stats summary polled once a second during the last call (turnkey.js summarizeStats). */
+  lastStats: () => lastStats,
+  /** Fresh stats of the call in progress, or null. */
+  stats: async () => (client.currentCall ? client.currentCall.stats() : null),
+  /** A plain snapshot of the current or most recent call. */
+  lastCall: () => callInfo(client.currentCall ?? lastCall),
+  refreshHistory: () => refreshHistory(),
+};
+
+// --- Small DOM helpers -----------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) {
+      continue;
+    }
+    if (key === 'class') {
+      node.className = value;
+    } else if (key === 'text') {
+      node.textContent = value;
+    } else if (key.startsWith('on')) {
+      node.addEventListener(key.slice(2), value);
+    } else if (key.startsWith('data')) {
+      node.setAttribute(key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), String(value));
+    } else {
+      node.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+// Element ids carry user and call ids; keep them to characters CSS selectors take as they are.
+function safeId(id) {
+  return String(id).replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+function idOf(user) {
+  return user?.id ?? user?.userId ?? user?._id ?? null;
+}
+
+function labelOf(user) {
+  if (!user) {
+    return 'someone';
+  }
+  if (user.displayName && user.handle) {
+    return `${user.displayName} (@${user.handle})`;
+  }
+  return user.displayName || (user.handle ? `@${user.handle}` : String(idOf(user) ?? 'someone'));
+}
+
+function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}
+
+function formatTime(value) {
+  if (value === undefined || value === null || value === '') {
+    return '';
+  }
+  let date;
+  if (typeof value === 'number') {
+    date = new Date(value < 1e12 ? value * 1000 : value);
+  } else {
+    date = new Date(value);
+  }
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
+function showError(node, error) {
+  node.textContent = error?.message ?? String(error);
+  node.hidden = false;
+}
+
+function setBusy(buttons, busy) {
+  for (const b of buttons) {
+    b.disabled = busy;
+  }
+}
+
+// --- Session ---------------------------------------------------------------------------
+
+function showAuth() {
+  $('#auth-view').hidden = false;
+  $('#app-view').hidden = true;
+  $('#me-summary').hidden = true;
+  $('#logout').hidden = true;
+  $('#conn-status').dataset.state = 'offline';
+  $('#conn-status').textContent = 'offline';
+}
+
+function renderMe(user) {
+  $('#me-name').textContent = user?.displayName ?? '';
+  $('#me-handle').textContent = user?.handle ? `@${user.handle}` : '(no handle yet)';
+  $('#me-handle').dataset.handle = user?.handle ?? '';
+  $('#handle').value = user?.handle ?? '';
+  $('#profile-name').value = user?.displayName ?? '';
+}
+
+function showApp(user) {
+  $('#auth-view').hidden = true;
+  $('#app-view').hidden = false;
+  $('#me-summary').hidden = false;
+  $('#logout').hidden = false;
+  $('#auth-error').hidden = true;
+  $('#relay-only').checked = client.options.iceTransportPolicy === 'relay';
+  renderMe(user);
+  refreshContacts();
+  refreshHistory();
+}
+
+async function authenticate(mode) {
+  const email = $('#email').value.trim();
+  const password = $('#password').value;
+  const errorNode = $('#auth-error');
+  errorNode.hidden = true;
+  if (!email || !password) {
+    showError(errorNode, new Error('Enter an email and a password.'));
+    return;
+  }
+  const buttons = [$('#register'), $('#login')];
+  setBusy(buttons, true);
+  try {
+    if (mode === 'register') {
+      const displayName = $('#display-name').value.trim() || undefined;
+      await client.register({ email, password, displayName });
+    } else {
+      await client.login({ email, password });
+    }
+    $('#password').value = '';
+  } catch (e) {
+    showError(errorNode, e);
+  } finally {
+    setBusy(buttons, false);
+  }
+}
+
+$('#register').addEventListener('click', () => authenticate('register'));
+$('#auth-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  authenticate('login');
+});
+$('#logout').addEventListener('click', () => client.logout());
+
+client.on('session', (user) => showApp(user));
+client.on('loggedOut', () => showAuth());
+client.on('connect', () => {
+  $('#conn-status').dataset.state = 'online';
+  $('#conn-status').textContent = 'online';
+});
+client.on('disconnect', () => {
+  $('#conn-status').dataset.state = 'offline';
+  $('#conn-status').textContent = 'offline';
+});
+client.on('connectError', (e) => {
+  $('#conn-status').dataset.state = 'error';
+  $('#conn-status').textContent = 'connection error';
+  $('#conn-status').title = e?.message ?? '';
+});
+client.on('warning', (e) => showResult(e.message, 'warning'));
+
+// --- Profile ---------------------------------------------------------------------------
+
+$('#profile-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const msg = $('#profile-msg');
+  const changes = {};
+  const handle = $('#handle').value.trim();
+  const displayName = $('#profile-name').value.trim();
+  if (handle && handle !== client.user?.handle) {
+    changes.handle = handle;
+  }
+  if (displayName !== (client.user?.displayName ?? '')) {
+    changes.displayName = displayName;
+  }
+  msg.hidden = false;
+  msg.classList.remove('error');
+  if (Object.keys(changes).length === 0) {
+    msg.textContent = 'Nothing to change.';
+    return;
+  }
+  $('#save-handle').disabled = true;
+  try {
+    const user = await client.updateMe(changes);
+    renderMe(user);
+    msg.textContent = 'Saved.';
+  } catch (err) {
+    msg.classList.add('error');
+    msg.textContent = err.status === 409 ? 'That handle is taken.' : err.message;
+  } finally {
+    $('#save-handle').disabled = false;
+  }
+});
+
+$('#relay-only').addEventListener('change', (e) => {
+  client.options.iceTransportPolicy = e.target.checked ? 'relay' : 'all';
+  sessionStorage.setItem(kRelayKey, e.target.checked ? '1' : '0');
+});
+
+// --- People ----------------------------------------------------------------------------
+
+function callButtons(user, prefix) {
+  const id = safeId(idOf(user));
+  return [
+    el('button', {
+      id: `${prefix}call-audio-${id}`, type: 'button', class: 'small',
+      onclick: () => startCall(user, false), text: 'Audio',
+    }),
+    el('button', {
+      id: `${prefix}call-video-${id}`, type: 'button', class: 'small',
+      onclick: () => startCall(user, true), text: 'Video',
+    }),
+  ];
+}
+
+function renderSearch(users) {
+  const list = $('#search-results');
+  list.replaceChildren(
+    ...users.map((user) => {
+      const id = safeId(idOf(user));
+      const added = contactIds.has(String(idOf(user)));
+      return el('li', { id: `result-${id}`, dataTestid: 'search-result', dataHandle: user.handle ?? '' },
+        el('span', { class: 'who', text: labelOf(user) }),
+        el('span', { class: 'actions' },
+          el('button', {
+            id: `add-contact-${id}`, type: 'button', class: 'small secondary', disabled: added,
+            text: added ? 'Added' : 'Add',
+            onclick: (e) => addContact(user, e.currentTarget),
+          }),
+          ...callButtons(user, 'search-'),
+        ));
+    }),
+  );
+}
+
+let searchTimer = null;
+$('#search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(runSearch, 250);
+});
+$('#search').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') {
+    e.preventDefault();
+    clearTimeout(searchTimer);
+    runSearch();
+  }
+});
+
+async function runSearch() {
+  const q = $('#search').value.trim();
+  const seq = ++searchSeq;
+  if (!q) {
+    renderSearch([]);
+    return;
+  }
+  try {
+    const users = await client.searchUsers(q);
+    if (seq === searchSeq) {
+      renderSearch(users);
+    }
+  } catch (e) {
+    if (seq === searchSeq) {
+      $('#search-results').replaceChildren(el('li', { class: 'error', text: e.message }));
+    }
+  }
+}
+
+async function addContact(user, button) {
+  button.disabled = true;
+  try {
+    await client.addContact(idOf(user));
+    button.textContent = 'Added';
+    await refreshContacts();
+  } catch (e) {
+    button.disabled = false;
+    showResult(e.message, 'error');
+  }
+}
+
+async function refreshContacts() {
+  let contacts = [];
+  try {
+    contacts = await client.listContacts();
+  } catch (e) {
+    showResult(`Contacts: ${e.message}`, 'error');
+    return;
+  }
+  // A contact may be the user itself or wrap it ({user: {...}}).
+  const users = contacts.map((c) => (c.user ? { ...c.user, ...c, user: undefined } : c));
+  contactIds = new Set(users.map((u) => String(idOf(u))));
+  $('#contacts-empty').hidden = users.length > 0;
+  $('#contacts').replaceChildren(
+    ...users.map((user) => {
+      const id = safeId(idOf(user));
+      const presence = typeof user.online === 'boolean' ? (user.online ? 'online' : 'offline') : null;
+      return el('li', { id: `contact-${id}`, dataTestid: 'contact', dataHandle: user.handle ?? '' },
+        el('span', { class: `who${presence ? ` ${presence}` : ''}`, text: labelOf(user) }),
+        el('span', { class: 'actions' },
+          ...callButtons(user, ''),
+          el('button', {
+            id: `remove-contact-${id}`, type: 'button', class: 'small ghost', text: 'Remove',
+            'aria-label': `Remove ${labelOf(user)}`,
+            onclick: async () => {
+              try {
+                await client.removeContact(idOf(user));
+              } catch (e) {
+                showResult(e.message, 'error');
+              }
+              refreshContacts();
+            },
+          }),
+        ));
+    }),
+  );
+}
+
+// --- History ---------------------------------------------------------------------------
+
+function historyFields(item) {
+  const me = String(idOf(client.user) ?? '');
+  const direction = item.direction ?? (String(item.callerId ?? '') === me ? 'outgoing' : 'incoming');
+  const outgoing = direction === 'outgoing';
+  const peer = item.peer ?? item.otherParty ?? item.contact ??
+    (outgoing ? (item.callee ?? item.receiver) : item.caller) ?? {};
+  return {
+    id: item.callId ?? item.id ?? item._id,
+    direction,
+    status: item.status ?? '',
+    missed: item.isMissed === true,
+    duration: Number(item.duration ?? 0),
+    type: item.callType ?? item.type ?? 'audio',
+    at: item.createdAt ?? item.startedAt ?? item.created_at,
+    peer: {
+      id: idOf(peer) ?? (outgoing ? (item.receiverId ?? item.calleeId) : item.callerId),
+      handle: peer.handle ?? null,
+      displayName: peer.displayName ?? null,
+    },
+  };
+}
+
+const kStatusText = {
+  completed: 'Completed',
+  missed: 'Missed',
+  rejected: 'Declined',
+  cancelled: 'Cancelled',
+  busy: 'Busy',
+  unavailable: 'Unavailable',
+  failed: 'Failed',
+  connection_lost: 'Connection lost',
+};
+
+function renderHistory(calls) {
+  $('#history-empty').hidden = calls.length > 0;
+  $('#history').replaceChildren(
+    ...calls.map((item) => {
+      const f = historyFields(item);
+      const id = safeId(f.id);
+      const canCall = f.peer.id || f.peer.handle;
+      return el('li', {
+        id: `history-${id}`,
+        class: `history ${f.missed ? 'missed' : ''}`,
+        dataTestid: 'history-item',
+        dataCallId: f.id,
+        dataStatus: f.status,
+        dataDirection: f.direction,
+        dataMissed: String(f.missed),
+        dataDuration: String(f.duration),
+        dataCallType: f.type,
+      },
+      el('span', { class: 'dir', 'aria-label': f.direction, text: f.direction === 'outgoing' ? '↗' : '↙' }),
+      el('span', { class: 'who' },
+        el('strong', { text: labelOf(f.peer) }),
+        el('small', { text: `${f.type} · ${formatTime(f.at)}` })),
+      el('span', { class: 'what' },
+        f.missed ? el('span', { class: 'missed-mark', text: 'Missed' }) :
+          el('span', { class: 'status', text: kStatusText[f.status] ?? f.status }),
+        f.status === 'completed' ? el('small', { class: 'duration', text: formatDuration(f.duration) }) : null),
+      el('span', { class: 'actions' },
+        canCall ? el('button', {
+          id: `history-call-${id}`, type: 'button', class: 'small', text: 'Call',
+          onclick: () => startCall(f.peer, f.type === 'video'),
+        }) : null,
+        el('button', {
+          id: `delete-call-${id}`, type: 'button', class: 'small ghost', text: 'Delete',
+          onclick: async () => {
+            try {
+              await client.deleteCall(f.id);
+            } catch (e) {
+              showResult(e.message, 'error');
+            }
+            refreshHistory();
+          },
+        })));
+    }),
+  );
+}
+
+async function refreshHistory() {
+  if (!client.loggedIn) {
+    return;
+  }
+  try {
+    const [{ calls }, missed] = await Promise.all([
+      client.callHistory({ limit: 50 }),
+      client.missedCalls().catch(() => null),
+    ]);
+    renderHistory(calls);
+    const count = missed ? missed.length : calls.filter((c) => c.isMissed).length;
+    const badge = $('#missed-count');
+    badge.textContent = String(count);
+    badge.dataset.count = String(count);
+    badge.hidden = count === 0;
+    badge.title = `${count} missed`;
+  } catch (e) {
+    showResult(`History: ${e.message}`, 'error');
+  }
+}
+$('#refresh-history').addEventListener('click', () => refreshHistory());
+
+// --- Calls -----------------------------------------------------------------------------
+
+const kStateText = {
+  dialing: 'Calling…',
+  ringing: 'Ringing…',
+  connecting: 'Connecting…',
+  active: 'Connected',
+  reconnecting: 'Reconnecting…',
+  ended: 'Ended',
+};
+
+function endText(call, { reason }) {
+  const who = labelOf(call.peer);
+  const incoming = call.direction === 'incoming';
+  switch (reason) {
+    case 'hangup':
+      return 'Call ended';
+    case 'rejected':
+      return incoming ? 'Call declined' : `${who} declined`;
+    case 'busy':
+      return `${who} is busy`;
+    case 'timeout':
+      return incoming ? `Missed call from ${who}` : 'No answer';
+    case 'cancelled':
+      return incoming ? `Missed call from ${who}` : 'Call cancelled';
+    case 'unavailable':
+      return `${who} is not available`;
+    case 'answered_elsewhere':
+      return 'Answered on another device';
+    case 'connection_lost':
+      return 'Connection lost';
+    case 'ice_failed':
+      return 'Could not connect the media';
+    case 'not_found':
+      return 'No such user';
+    case 'error':
+      return 'Call failed';
+    default:
+      return call.answeredAt ? `${who} hung up` : 'Call ended';
+  }
+}
+
+function showResult(text, reason, callId = '') {
+  const node = $('#call-result');
+  node.textContent = text;
+  node.dataset.reason = reason;
+  node.dataset.callId = callId ?? '';
+  node.hidden = false;
+  clearTimeout(resultTimer);
+  // Hidden after a while; data-reason stays until the next result, for tests and screen readers.
+  resultTimer = setTimeout(() => {
+    node.hidden = true;
+  }, 10_000);
+}
+$('#call-result').addEventListener('click', () => {
+  $('#call-result').hidden = true;
+});
+
+function updateCallScreen(call) {
+  const screen = $('#call-screen');
+  screen.dataset.state = call.state;
+  screen.dataset.callId = call.id ?? '';
+  screen.dataset.callType = call.type;
+  screen.dataset.direction = call.direction;
+  screen.classList.toggle('audio-only', call.type !== 'video');
+  $('#call-peer').textContent = labelOf(call.peer);
+  $('#call-status').textContent = kStateText[call.state] ?? call.state;
+  $('#mute').setAttribute('aria-pressed', String(call.muted));
+  $('#mute').textContent = call.muted ? 'Unmute' : 'Mute';
+  $('#camera').setAttribute('aria-pressed', String(call.cameraOff));
+  $('#camera').textContent = call.cameraOff ? 'Camera on' : 'Camera off';
+  $('#camera').disabled = call.type !== 'video';
+}
+
+function tick(call) {
+  const since = call.connectedAt ?? call.answeredAt;
+  const seconds = since ? Math.floor((Date.now() - since) / 1000) : 0;
+  $('#timer').textContent = formatDuration(seconds);
+  $('#timer').dataset.seconds = String(seconds);
+}
+
+async function pollStats(call) {
+  const summary = await call.stats().catch(() => null);
+  if (!summary || call.isEnded) {
+    return;
+  }
+  lastStats = { ...summary, callId: call.id, callState: call.state, iceReport: call.iceReport };
+  const p = summary.pair;
+  const kb = (n) => `${Math.round(n / 1024)} kB`;
+  $('#call-info').textContent = p
+    ? `${p.localType}/${p.remoteType}${p.relayProtocol ? ` (${p.relayProtocol})` : ''}` +
+      `${p.rttMs !== null ? ` · ${p.rttMs} ms` : ''} · ↓ ${kb(summary.inboundBytes)} ↑ ${kb(summary.outboundBytes)}`
+    : '';
+  $('#call-info').dataset.localType = p?.localType ?? '';
+  $('#call-info').dataset.remoteType = p?.remoteType ?? '';
+}
+
+function openCallScreen(call) {
+  lastCall = call;
+  $('#incoming').hidden = true;
+  $('#call-result').hidden = true;
+  $('#remote-video').srcObject = call.remoteStream;
+  $('#local-video').srcObject = call.localStream;
+  $('#timer').textContent = '0:00';
+  $('#timer').dataset.seconds = '0';
+  $('#call-info').textContent = '';
+  lastStats = null;
+  updateCallScreen(call);
+  $('#call-screen').hidden = false;
+  clearInterval(clockTimer);
+  clearInterval(statsTimer);
+  clockTimer = setInterval(() => tick(call), 1000);
+  statsTimer = setInterval(() => pollStats(call), 1000);
+}
+
+function closeCallScreen() {
+  clearInterval(clockTimer);
+  clearInterval(statsTimer);
+  $('#call-screen').hidden = true;
+  $('#remote-video').srcObject = null;
+  $('#local-video').srcObject = null;
+}
+
+// Whether the call screen shows `call` (an outgoing call has no id until the server names it).
+function onScreen(call) {
+  const screen = $('#call-screen');
+  const shown = screen.dataset.callId ?? '';
+  return !screen.hidden && (shown === '' || shown === String(call.id ?? ''));
+}
+
+function attachCall(call) {
+  lastCall = call;
+  call.on('state', () => {
+    if (onScreen(call)) {
+      updateCallScreen(call);
+    }
+  });
+  call.on('localStream', (stream) => {
+    $('#local-video').srcObject = stream;
+  });
+  call.on('remoteStream', (stream) => {
+    $('#remote-video').srcObject = stream;
+  });
+  call.on('connected', () => pollStats(call));
+  // Accepted without the Accept button: we called someone who was calling us (glare).
+  call.on('accepted', () => {
+    if (call.direction === 'incoming' && !onScreen(call)) {
+      openCallScreen(call);
+    }
+  });
+  call.on('ended', (info) => {
+    if (onScreen(call)) {
+      tick(call);
+      closeCallScreen();
+    }
+    if (info.reason === 'glare') {
+      return; // Our call merged into theirs, which goes on.
+    }
+    if ($('#incoming').dataset.callId === String(call.id)) {
+      $('#incoming').hidden = true;
+    }
+    const reason = call.direction === 'incoming' && !call.answeredAt &&
+      (info.reason === 'cancelled' || info.reason === 'timeout') ? 'missed' : info.reason;
+    showResult(endText(call, info), reason, call.id);
+    refreshHistory();
+    // The server may record the call a moment after telling us it ended.
+    setTimeout(refreshHistory, 1500);
+  });
+  call.on('error', (e) => console.warn('call error', e.message));
+}
+
+client.on('call', (call) => {
+  attachCall(call);
+  if (call.direction === 'outgoing') {
+    openCallScreen(call);
+  }
+});
+
+client.on('incomingCall', (call) => {
+  const active = client.calls.find((c) => c !== call && !c.isEnded && c.state !== 'ringing');
+  if (active) {
+    return; // Busy here; the server tells the caller.
+  }
+  $('#incoming-caller').textContent = labelOf(call.peer);
+  $('#incoming-type').textContent = call.type === 'video' ? 'Incoming video call' : 'Incoming audio call';
+  $('#incoming-type').dataset.type = call.type;
+  $('#incoming').dataset.callId = call.id;
+  $('#incoming').hidden = false;
+  $('#accept').focus();
+});
+
+function ringingIncoming() {
+  const id = $('#incoming').dataset.callId;
+  return client.calls.find((c) => String(c.id) === id && c.state === 'ringing') ?? null;
+}
+
+$('#accept').addEventListener('click', async () => {
+  const call = ringingIncoming();
+  if (!call) {
+    $('#incoming').hidden = true;
+    return;
+  }
+  openCallScreen(call);
+  try {
+    await call.accept();
+  } catch (e) {
+    if (call.state === 'ringing') {
+      closeCallScreen();
+      $('#incoming').hidden = false;
+    }
+    showResult(`Could not answer: ${e.message}`, 'error', call.id);
+  }
+});
+
+$('#reject').addEventListener('click', async () => {
+  $('#incoming').hidden = true;
+  await ringingIncoming()?.reject();
+});
+
+$('#hangup').addEventListener('click', () => client.currentCall?.hangup());
+$('#mute').addEventListener('click', () => {
+  const call = client.currentCall;
+  if (call) {
+    call.toggleMute();
+    updateCallScreen(call);
+  }
+});
+$('#camera').addEventListener('click', () => {
+  const call = client.currentCall;
+  if (call) {
+    call.toggleCamera();
+    updateCallScreen(call);
+  }
+});
+
+async function startCall(target, video) {
+  const active = client.calls.find((c) => !c.isEnded && !(c.direction === 'incoming' && c.state === 'ringing'));
+  if (active) {
+    showResult('You are already in a call.', 'busy-here');
+    return;
+  }
+  const before = lastCall;
+  try {
+    await client.call(target, { video });
+  } catch (e) {
+    // A call that was created and ended has shown its result already (its 'ended' event).
+    if (lastCall === before) {
+      closeCallScreen();
+      showResult(e.message, e.code === 'BUSY' ? 'busy-here' : 'error');
+    }
+  }
+}
+
+$('#call-handle-audio').addEventListener('click', () => {
+  const handle = $('#call-handle').value.trim().replace(/^@/, '');
+  if (handle) {
+    startCall({ handle }, false);
+  }
+});
+$('#dial-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const handle = $('#call-handle').value.trim().replace(/^@/, '');
+  if (handle) {
+    startCall({ handle }, true);
+  }
+});
+
+// --- Start -----------------------------------------------------------------------------
+
+showAuth();
+client.restoreSession().catch((e) => {
+  showError($('#auth-error'), e);
+});

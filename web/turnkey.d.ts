@@ -1,0 +1,324 @@
+// Type declarations for turnkey.js (the browser client for a turnkey server).
+
+/** socket.io-client 4's `io` function (only the parts turnkey.js uses). */
+export type IoFunction = (uri: string, options?: Record<string, unknown>) => SocketLike;
+
+/** The parts of a socket.io-client Socket that turnkey.js uses. */
+export interface SocketLike {
+  readonly connected: boolean;
+  readonly active?: boolean;
+  connect(): unknown;
+  disconnect(): unknown;
+  emit(event: string, ...args: unknown[]): unknown;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  off(event: string, listener?: (...args: any[]) => void): unknown;
+}
+
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface TurnkeyClientOptions {
+  /** Server base URL, e.g. "https://calls.example.org"; '' (default) = the page's origin. */
+  baseUrl?: string;
+  /** socket.io-client's `io`; default: the global `io`, else imported from socketIoUrl. */
+  io?: IoFunction;
+  /** ES module exporting `io`; default `${baseUrl}/socket.io.esm.min.js`. */
+  socketIoUrl?: string;
+  /** Socket.IO path; default `<baseUrl path>/socket.io/`. */
+  socketPath?: string;
+  /** More socket.io-client options (e.g. {transports: ['websocket']}). */
+  socketOptions?: Record<string, unknown>;
+  /** 'relay' sends all media through TURN. Default 'all'. May be changed between calls. */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+  /** Extra RTCPeerConnection configuration (iceServers and iceTransportPolicy are set by us). */
+  rtcConfiguration?: RTCConfiguration;
+  /** Where the session (tokens, user) is kept across reloads, e.g. sessionStorage. */
+  storage?: StorageLike | null;
+  storageKey?: string;
+  /** Connect the socket after login/register/restore. Default true. */
+  autoConnect?: boolean;
+  /** Refresh the access token this long before it expires. Default 60000. */
+  tokenRefreshMarginMs?: number;
+  /** Fetch new iceServers when they expire within this. Default 300000. */
+  iceRefreshMarginMs?: number;
+  /** How long to wait for a Socket.IO ack. Default 10000. */
+  ackTimeoutMs?: number;
+  /** ICE 'disconnected' this long triggers an ICE restart. Default 2500. */
+  disconnectedGraceMs?: number;
+  /** ICE restarts per call before it ends as 'ice_failed'. Default 3. */
+  maxIceRestarts?: number;
+  audioConstraints?: boolean | MediaTrackConstraints;
+  videoConstraints?: boolean | MediaTrackConstraints;
+  /** fetch implementation (default globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+export interface TurnkeyUser {
+  id: string;
+  email?: string;
+  handle?: string | null;
+  displayName?: string | null;
+  [key: string]: unknown;
+}
+
+export interface PeerInfo {
+  id: string | null;
+  handle: string | null;
+  displayName: string | null;
+}
+
+export type CallType = 'audio' | 'video';
+export type CallDirection = 'outgoing' | 'incoming';
+export type CallState = 'dialing' | 'ringing' | 'connecting' | 'active' | 'reconnecting' | 'ended';
+/**
+ * Why a call ended: the server's reason (callEnded.reason, callRejected.reason) or one of these
+ * local ones.
+ */
+export type EndReason =
+  | 'hangup'
+  | 'cancelled'
+  | 'rejected'
+  | 'busy'
+  | 'timeout'
+  | 'unavailable'
+  | 'answered_elsewhere'
+  | 'connection_lost'
+  | 'ice_failed'
+  | 'not_found'
+  | 'logout'
+  /** Our outgoing call merged into the callee's call to us, which call() returned instead. */
+  | 'glare'
+  | 'error'
+  | (string & {});
+
+export interface EndInfo {
+  reason: EndReason;
+  endedBy: string | null;
+}
+
+export interface IceReport {
+  callId: string;
+  state: 'connected' | 'failed';
+  localCandidateType: RTCIceCandidateType | null;
+  remoteCandidateType: RTCIceCandidateType | null;
+  relayProtocol: 'udp' | 'tcp' | 'tls' | null;
+  rttMs: number | null;
+}
+
+export interface SelectedPair {
+  id: string;
+  state: RTCStatsIceCandidatePairState | null;
+  localType: RTCIceCandidateType | null;
+  remoteType: RTCIceCandidateType | null;
+  relayProtocol: string | null;
+  localProtocol: string | null;
+  localAddress: string | null;
+  localPort: number | null;
+  remoteAddress: string | null;
+  remotePort: number | null;
+  rttMs: number | null;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface RtpCounts {
+  bytes: number;
+  packets: number;
+  frames: number;
+}
+
+export interface StatsSummary {
+  at: number;
+  pair: SelectedPair | null;
+  inbound: { audio: RtpCounts; video: RtpCounts };
+  outbound: { audio: RtpCounts; video: RtpCounts };
+  inboundBytes: number;
+  outboundBytes: number;
+}
+
+export interface CallHistoryItem {
+  callId?: string;
+  id?: string;
+  direction: CallDirection;
+  isMissed: boolean;
+  duration: number;
+  status?: string;
+  callType?: CallType;
+  [key: string]: unknown;
+}
+
+export interface TurnCredentials {
+  username: string;
+  password: string;
+  ttl: number;
+  uris: string[];
+}
+
+export type CallTarget = string | number | { id?: string; userId?: string; handle?: string; displayName?: string };
+
+export class TurnkeyError extends Error {
+  constructor(message: string, init?: { status?: number; code?: string; data?: unknown });
+  /** HTTP status for REST errors, else 0. */
+  status: number;
+  /** The server's error code (e.g. "TOKEN_EXPIRED"), an end reason, or a local code. */
+  code: string;
+  data: unknown;
+}
+
+export class Emitter {
+  /** Adds a listener; returns a function that removes it. */
+  on(event: string, fn: (...args: any[]) => void): () => void;
+  once(event: string, fn: (...args: any[]) => void): () => void;
+  off(event: string, fn: (...args: any[]) => void): void;
+  emit(event: string, ...args: unknown[]): boolean;
+}
+
+/** One RTCPeerConnection with candidate buffering, restarts and stats; signaling-agnostic. */
+export class PeerLink extends Emitter {
+  constructor(options?: {
+    iceServers?: RTCIceServer[];
+    iceTransportPolicy?: RTCIceTransportPolicy;
+    rtcConfiguration?: RTCConfiguration;
+    RTCPeerConnection?: typeof RTCPeerConnection;
+  });
+  readonly pc: RTCPeerConnection;
+  readonly remoteStream: MediaStream | null;
+  readonly iceState: RTCIceConnectionState;
+  addLocalStream(stream: MediaStream): void;
+  createOffer(options?: { iceRestart?: boolean }): Promise<RTCSessionDescriptionInit>;
+  acceptOffer(offer: RTCSessionDescriptionInit): Promise<RTCSessionDescriptionInit>;
+  acceptAnswer(answer: RTCSessionDescriptionInit): Promise<void>;
+  addRemoteCandidate(candidate: RTCIceCandidateInit): Promise<void>;
+  setIceServers(iceServers: RTCIceServer[]): void;
+  restartIce(): void;
+  getStats(): Promise<RTCStatsReport>;
+  stats(): Promise<StatsSummary>;
+  close(): void;
+
+  on(event: 'signal', fn: (signal: { type: 'candidate'; candidate: RTCIceCandidateInit }) => void): () => void;
+  on(event: 'remoteStream', fn: (stream: MediaStream) => void): () => void;
+  on(event: 'iceState', fn: (state: RTCIceConnectionState) => void): () => void;
+  on(event: 'connectionState', fn: (state: RTCPeerConnectionState) => void): () => void;
+}
+
+export class TurnkeyCall extends Emitter {
+  /** Server call id; null while an outgoing call is dialing. */
+  readonly id: string | null;
+  readonly direction: CallDirection;
+  readonly type: CallType;
+  readonly peer: PeerInfo;
+  readonly state: CallState;
+  readonly isEnded: boolean;
+  readonly localStream: MediaStream | null;
+  readonly remoteStream: MediaStream | null;
+  readonly peerConnection: RTCPeerConnection | null;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly answeredAt: number | null;
+  readonly connectedAt: number | null;
+  readonly endedAt: number | null;
+  readonly endReason: EndReason | null;
+  readonly endedBy: string | null;
+  readonly muted: boolean;
+  readonly cameraOff: boolean;
+  /** What was sent with reportIce (once per call), or null. */
+  readonly iceReport: IceReport | null;
+  /** Resolves when accepted; rejects with a TurnkeyError (code = end reason) if it ends first. */
+  readonly answered: Promise<TurnkeyCall>;
+  /** Resolves when the call ends. */
+  readonly ended: Promise<EndInfo>;
+
+  /** Incoming, ringing: opens the microphone (and camera for video) and accepts. */
+  accept(options?: { stream?: MediaStream }): Promise<void>;
+  /** Incoming, ringing: rejects on every device of this user. */
+  reject(): Promise<void>;
+  /** Cancels (ringing out), rejects (ringing in) or hangs up (in progress). */
+  hangup(): Promise<void>;
+  setMuted(muted: boolean): boolean;
+  toggleMute(): boolean;
+  setCameraOff(off: boolean): boolean;
+  toggleCamera(): boolean;
+  stats(): Promise<StatsSummary | null>;
+  getStats(): Promise<RTCStatsReport | null>;
+
+  on(event: 'state', fn: (state: CallState) => void): () => void;
+  on(event: 'ringing' | 'accepted' | 'connected' | 'reconnecting' | 'peerReconnected', fn: () => void): () => void;
+  on(event: 'localStream' | 'remoteStream', fn: (stream: MediaStream) => void): () => void;
+  on(event: 'iceState', fn: (state: RTCIceConnectionState) => void): () => void;
+  on(event: 'iceReport', fn: (report: IceReport) => void): () => void;
+  on(event: 'mute' | 'camera', fn: (on: boolean) => void): () => void;
+  on(event: 'ended', fn: (info: EndInfo) => void): () => void;
+  on(event: 'error', fn: (error: TurnkeyError) => void): () => void;
+}
+
+export class TurnkeyClient extends Emitter {
+  constructor(options?: TurnkeyClientOptions);
+  readonly options: Required<Omit<TurnkeyClientOptions, 'io' | 'fetch'>> & TurnkeyClientOptions;
+  readonly token: string | null;
+  readonly refreshToken: string | null;
+  readonly user: TurnkeyUser | null;
+  readonly loggedIn: boolean;
+  readonly iceServers: RTCIceServer[] | null;
+  /** Milliseconds since the epoch, or null when unknown. */
+  readonly iceServersExpireAt: number | null;
+  readonly socket: SocketLike | null;
+  /** The most recent call that has not ended, or null. */
+  readonly currentCall: TurnkeyCall | null;
+  readonly calls: TurnkeyCall[];
+
+  register(input: { email: string; password: string; handle?: string; displayName?: string }): Promise<TurnkeyUser>;
+  login(input: { email: string; password: string }): Promise<TurnkeyUser>;
+  logout(): Promise<void>;
+  restoreSession(): Promise<TurnkeyUser | null>;
+  refreshSession(): Promise<string>;
+  /** One REST call; resolves with the envelope's data. Refreshes and retries once on an expired token. */
+  request<T = any>(method: string, path: string, body?: unknown, options?: { auth?: boolean; retry?: boolean }): Promise<T>;
+
+  getMe(): Promise<TurnkeyUser>;
+  updateMe(changes: { displayName?: string; handle?: string }): Promise<TurnkeyUser>;
+  searchUsers(q: string): Promise<TurnkeyUser[]>;
+  listContacts(): Promise<TurnkeyUser[]>;
+  addContact(target: string | { id?: string; userId?: string; handle?: string }): Promise<unknown>;
+  removeContact(userId: string): Promise<unknown>;
+  /** Replaces the whole contact list; resolves with {contacts, notFound}. */
+  syncContacts(list: { userIds?: string[]; handles?: string[] }): Promise<{ contacts: TurnkeyUser[]; notFound: string[] }>;
+  callHistory(query?: { type?: string; limit?: number; skip?: number }): Promise<{ calls: CallHistoryItem[]; hasMore: boolean }>;
+  missedCalls(): Promise<CallHistoryItem[]>;
+  deleteCall(callId: string): Promise<unknown>;
+  turnCredentials(): Promise<TurnCredentials>;
+
+  freshIceServers(): Promise<RTCIceServer[]>;
+  getIceServers(): Promise<RTCIceServer[]>;
+
+  connect(): Promise<void>;
+  disconnect(): void;
+
+  /** Rings a user (see turnkey.js for how a string target is read). Resolves once the server took the call. */
+  call(target: CallTarget, options?: { video?: boolean; stream?: MediaStream; by?: 'id' | 'handle' }): Promise<TurnkeyCall>;
+  accept(call?: TurnkeyCall): Promise<TurnkeyCall>;
+  reject(call?: TurnkeyCall): Promise<void>;
+  hangup(call?: TurnkeyCall): Promise<void>;
+  toggleMute(): boolean;
+  toggleCamera(): boolean;
+
+  on(event: 'session', fn: (user: TurnkeyUser | null) => void): () => void;
+  on(event: 'tokenRefreshed', fn: (token: string) => void): () => void;
+  on(event: 'loggedOut', fn: (info: { reason: 'logout' | 'expired' }) => void): () => void;
+  on(event: 'connect', fn: () => void): () => void;
+  on(event: 'disconnect', fn: (reason: string) => void): () => void;
+  on(event: 'connectError', fn: (error: Error & { data?: { code?: string } }) => void): () => void;
+  on(event: 'iceServers', fn: (iceServers: RTCIceServer[]) => void): () => void;
+  on(event: 'incomingCall' | 'call', fn: (call: TurnkeyCall) => void): () => void;
+  on(event: 'callEnded', fn: (call: TurnkeyCall, info: EndInfo) => void): () => void;
+  on(event: 'callError', fn: (payload: { error: string; callId?: string }) => void): () => void;
+  on(event: 'error' | 'warning', fn: (error: TurnkeyError) => void): () => void;
+}
+
+export function jwtExpiry(token: string): number | null;
+export function iceServersExpiry(iceServers: RTCIceServer[], ttlSeconds?: number, nowMs?: number): number | null;
+export function iceServersFromTurnCredentials(credentials: TurnCredentials | { iceServers: RTCIceServer[] }): RTCIceServer[];
+export function selectedCandidatePair(report: RTCStatsReport | Map<string, any> | any[] | Record<string, any>): SelectedPair | null;
+export function summarizeStats(report: RTCStatsReport | Map<string, any> | any[] | Record<string, any>, nowMs?: number): StatsSummary;

@@ -1,0 +1,1692 @@
+// turnkey.js: the browser client for a turnkey server (accounts, Socket.IO signaling, WebRTC
+// through turnkey's TURN relay). An ES module with no build step and no dependency other than a
+// socket.io-client 4 `io` function, which is passed in, found as the global `io` (the
+// /socket.io.min.js script), or imported from `socketIoUrl` (the ESM build turnkey serves).
+//
+//   import { TurnkeyClient } from '/turnkey.js';
+//   const client = new TurnkeyClient({ iceTransportPolicy: 'all' });
+//   await client.login({ email, password });        // also connects the socket
+//   client.on('incomingCall', (call) => call.accept());
+//   const call = await client.call({ handle: 'alice' }, { video: true });
+//   call.on('remoteStream', (stream) => { videoElement.srcObject = stream; });
+//   call.hangup();
+//
+// The call contract is turnkey's DESIGN.md section 5; the REST envelope is
+// {success, message, data}. Types: turnkey.d.ts beside this file.
+
+const kDefaults = {
+  baseUrl: '',
+  socketPath: '',
+  socketIoUrl: '',
+  socketOptions: {},
+  iceTransportPolicy: 'all',
+  rtcConfiguration: {},
+  storage: null,
+  storageKey: 'turnkey.session',
+  autoConnect: true,
+  tokenRefreshMarginMs: 60_000,
+  iceRefreshMarginMs: 5 * 60_000,
+  ackTimeoutMs: 10_000,
+  disconnectedGraceMs: 2_500,
+  maxIceRestarts: 3,
+  audioConstraints: true,
+  videoConstraints: { width: { ideal: 1280 }, height: { ideal: 720 } },
+};
+
+// setTimeout's delay is a signed 32-bit count of milliseconds.
+const kMaxTimerMs = 2 ** 31 - 1;
+
+/** An error from turnkey (REST or Socket.IO ack) or from the call flow. */
+export class TurnkeyError extends Error {
+  constructor(message, { status = 0, code = '', data = null } = {}) {
+    super(message || 'turnkey error');
+    this.name = 'TurnkeyError';
+    this.status = status;
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** A minimal event emitter; a throwing listener is logged and does not stop the others. */
+export class Emitter {
+  #handlers = new Map();
+
+  on(event, fn) {
+    if (!this.#handlers.has(event)) {
+      this.#handlers.set(event, new Set());
+    }
+    this.#handlers.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  once(event, fn) {
+    const off = this.on(event, (...args) => {
+      off();
+      fn(...args);
+    });
+    return off;
+  }
+
+  off(event, fn) {
+    this.#handlers.get(event)?.delete(fn);
+  }
+
+  emit(event, ...args) {
+    const set = this.#handlers.get(event);
+    if (!set) {
+      return false;
+    }
+    for (const fn of [...set]) {
+      try {
+        fn(...args);
+      } catch (e) {
+        console.error(`turnkey: '${event}' listener threw`, e);
+      }
+    }
+    return set.size > 0;
+  }
+}
+
+// --- Pure helpers (exported for tests and for apps with their own signaling) ----------------
+
+function base64UrlDecode(text) {
+  const padded = text.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(padded + '='.repeat((4 - (padded.length % 4)) % 4));
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+/** The `exp` of a JWT in milliseconds since the epoch, or null if it has none or is not a JWT. */
+export function jwtExpiry(token) {
+  try {
+    const payload = JSON.parse(base64UrlDecode(String(token).split('.')[1]));
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * When a set of iceServers stops working, in milliseconds since the epoch: now + ttl when the
+ * server gave a ttl (seconds), else the earliest expiry timestamp of the TURN REST usernames
+ * ("<unix seconds>:<user>"), else null.
+ */
+export function iceServersExpiry(iceServers, ttlSeconds, nowMs = Date.now()) {
+  if (typeof ttlSeconds === 'number' && ttlSeconds > 0) {
+    return nowMs + ttlSeconds * 1000;
+  }
+  let earliest = null;
+  for (const server of iceServers ?? []) {
+    const match = /^(\d{9,})(?::|$)/.exec(server?.username ?? '');
+    if (match) {
+      const at = Number(match[1]) * 1000;
+      earliest = earliest === null ? at : Math.min(earliest, at);
+    }
+  }
+  return earliest;
+}
+
+/** The TURN REST API answer ({username, password, ttl, uris}) as RTCIceServer[]. */
+export function iceServersFromTurnCredentials(credentials) {
+  if (!credentials) {
+    return [];
+  }
+  if (Array.isArray(credentials.iceServers)) {
+    return credentials.iceServers;
+  }
+  const uris = credentials.uris ?? credentials.urls ?? [];
+  const stun = uris.filter((u) => /^stuns?:/.test(u));
+  const turn = uris.filter((u) => /^turns?:/.test(u));
+  const servers = [];
+  if (stun.length) {
+    servers.push({ urls: stun });
+  }
+  if (turn.length) {
+    servers.push({ urls: turn, username: credentials.username, credential: credentials.password });
+  }
+  return servers;
+}
+
+function statsById(report) {
+  const byId = new Map();
+  if (!report) {
+    return byId;
+  }
+  if (typeof report.forEach === 'function') {
+    report.forEach((value, key) => {
+      const s = value && typeof value === 'object' ? value : key;
+      byId.set(s.id ?? key, s);
+    });
+  } else {
+    for (const s of Object.values(report)) {
+      byId.set(s.id, s);
+    }
+  }
+  return byId;
+}
+
+/**
+ * The selected ICE candidate pair in an RTCStatsReport (or a Map / array / object of stats):
+ * the transport's selectedCandidatePairId, else a candidate-pair marked `selected`, else a
+ * nominated pair in state succeeded. Null before one is chosen.
+ */
+export function selectedCandidatePair(report) {
+  const byId = statsById(report);
+  let pair = null;
+  for (const s of byId.values()) {
+    if (s.type === 'transport' && s.selectedCandidatePairId && byId.has(s.selectedCandidatePairId)) {
+      pair = byId.get(s.selectedCandidatePairId);
+      break;
+    }
+  }
+  if (!pair) {
+    pair = [...byId.values()].find((s) => s.type === 'candidate-pair' && s.selected) ?? null;
+  }
+  if (!pair) {
+    const nominated = [...byId.values()].filter(
+      (s) => s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded',
+    );
+    nominated.sort((a, b) => (b.bytesReceived ?? 0) - (a.bytesReceived ?? 0));
+    pair = nominated[0] ?? null;
+  }
+  if (!pair) {
+    return null;
+  }
+  const local = byId.get(pair.localCandidateId) ?? {};
+  const remote = byId.get(pair.remoteCandidateId) ?? {};
+  const rtt = pair.currentRoundTripTime;
+  return {
+    id: pair.id,
+    state: pair.state ?? null,
+    localType: local.candidateType ?? null,
+    remoteType: remote.candidateType ?? null,
+    relayProtocol: local.relayProtocol ?? null,
+    localProtocol: local.protocol ?? null,
+    localAddress: local.address ?? local.ip ?? null,
+    localPort: local.port ?? null,
+    remoteAddress: remote.address ?? remote.ip ?? null,
+    remotePort: remote.port ?? null,
+    rttMs: typeof rtt === 'number' ? Math.round(rtt * 1000) : null,
+    bytesSent: pair.bytesSent ?? 0,
+    bytesReceived: pair.bytesReceived ?? 0,
+  };
+}
+
+/**
+ * A summary of an RTCStatsReport: the selected pair and RTP byte/packet counts per direction and
+ * kind ({inbound: {audio, video}, outbound: {audio, video}}, each {bytes, packets, frames}).
+ */
+export function summarizeStats(report, nowMs = Date.now()) {
+  const byId = statsById(report);
+  const blank = () => ({ bytes: 0, packets: 0, frames: 0 });
+  const summary = {
+    at: nowMs,
+    pair: selectedCandidatePair(byId),
+    inbound: { audio: blank(), video: blank() },
+    outbound: { audio: blank(), video: blank() },
+    inboundBytes: 0,
+    outboundBytes: 0,
+  };
+  for (const s of byId.values()) {
+    const kind = s.kind ?? s.mediaType;
+    if (kind !== 'audio' && kind !== 'video') {
+      continue;
+    }
+    if (s.type === 'inbound-rtp') {
+      const slot = summary.inbound[kind];
+      slot.bytes += s.bytesReceived ?? 0;
+      slot.packets += s.packetsReceived ?? 0;
+      slot.frames += s.framesDecoded ?? 0;
+      summary.inboundBytes += s.bytesReceived ?? 0;
+    } else if (s.type === 'outbound-rtp') {
+      const slot = summary.outbound[kind];
+      slot.bytes += s.bytesSent ?? 0;
+      slot.packets += s.packetsSent ?? 0;
+      slot.frames += s.framesEncoded ?? 0;
+      summary.outboundBytes += s.bytesSent ?? 0;
+    }
+  }
+  return summary;
+}
+
+function iceUfrags(sdp) {
+  return new Set([...String(sdp ?? '').matchAll(/^a=ice-ufrag:(\S+)/gm)].map((m) => m[1]));
+}
+
+function descriptionJson(description) {
+  return description ? { type: description.type, sdp: description.sdp } : null;
+}
+
+// --- PeerLink: one RTCPeerConnection, independent of how signals travel -------------------
+
+/**
+ * One RTCPeerConnection with the chores every call needs: local tracks, offer/answer, remote
+ * candidates held back until a remote description with their ufrag is set (so candidates that
+ * outrun their offer or an ICE restart are not lost), ICE server updates, restarts and stats.
+ *
+ * Events: 'signal' {type:'candidate', candidate} for every local candidate (send it to the peer),
+ * 'remoteStream' (MediaStream), 'iceState' (RTCIceConnectionState), 'connectionState'.
+ */
+export class PeerLink extends Emitter {
+  #pending = [];
+  #remoteUfrags = new Set();
+  #remoteStream = null;
+
+  constructor({ iceServers = [], iceTransportPolicy = 'all', rtcConfiguration = {}, RTCPeerConnection } = {}) {
+    super();
+    const Ctor = RTCPeerConnection ?? globalThis.RTCPeerConnection;
+    if (!Ctor) {
+      throw new TurnkeyError('RTCPeerConnection is not available here', { code: 'NO_WEBRTC' });
+    }
+    this.pc = new Ctor({ ...rtcConfiguration, iceServers, iceTransportPolicy });
+    this.pc.addEventListener('icecandidate', (e) => {
+      if (e.candidate && e.candidate.candidate) {
+        this.emit('signal', { type: 'candidate', candidate: e.candidate.toJSON() });
+      }
+    });
+    this.pc.addEventListener('track', (e) => {
+      const stream = e.streams?.[0];
+      if (stream) {
+        this.#remoteStream = stream;
+      } else {
+        this.#remoteStream ??= new MediaStream();
+        this.#remoteStream.addTrack(e.track);
+      }
+      this.emit('remoteStream', this.#remoteStream);
+    });
+    this.pc.addEventListener('iceconnectionstatechange', () => {
+      this.emit('iceState', this.pc.iceConnectionState);
+    });
+    this.pc.addEventListener('connectionstatechange', () => {
+      this.emit('connectionState', this.pc.connectionState);
+    });
+  }
+
+  get remoteStream() {
+    return this.#remoteStream;
+  }
+
+  get iceState() {
+    return this.pc.iceConnectionState;
+  }
+
+  /** Sends every track of `stream` to the peer. Call before the first offer or answer. */
+  addLocalStream(stream) {
+    for (const track of stream.getTracks()) {
+      this.pc.addTrack(track, stream);
+    }
+  }
+
+  /** Creates and applies a local offer; returns it as {type, sdp} for the peer. */
+  async createOffer({ iceRestart = false } = {}) {
+    const offer = await this.pc.createOffer({ iceRestart });
+    await this.pc.setLocalDescription(offer);
+    return descriptionJson(this.pc.localDescription);
+  }
+
+  /** Applies the peer's offer, creates and applies the answer; returns the answer {type, sdp}. */
+  async acceptOffer(offer) {
+    await this.#setRemote(offer);
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    return descriptionJson(this.pc.localDescription);
+  }
+
+  /** Applies the peer's answer to our offer. */
+  async acceptAnswer(answer) {
+    await this.#setRemote(answer);
+  }
+
+  /** Adds a peer candidate now, or once the remote description it belongs to is set. */
+  async addRemoteCandidate(candidate) {
+    if (!candidate || !candidate.candidate) {
+      return;
+    }
+    if (!this.#canAdd(candidate)) {
+      this.#pending.push(candidate);
+      return;
+    }
+    await this.#add(candidate);
+  }
+
+  /** Uses new ICE servers from now on (for the next gathering, e.g. an ICE restart). */
+  setIceServers(iceServers) {
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (e) {
+      console.warn('turnkey: setConfiguration refused new iceServers', e);
+    }
+  }
+
+  /** Marks ICE for restart; the next createOffer() carries new credentials. */
+  restartIce() {
+    if (typeof this.pc.restartIce === 'function') {
+      this.pc.restartIce();
+    }
+  }
+
+  async getStats() {
+    return this.pc.getStats();
+  }
+
+  async stats() {
+    return summarizeStats(await this.pc.getStats());
+  }
+
+  close() {
+    this.#pending = [];
+    try {
+      this.pc.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  #canAdd(candidate) {
+    if (!this.pc.remoteDescription) {
+      return false;
+    }
+    // A candidate of a newer ICE generation (a restart whose offer or answer is not applied yet)
+    // would be refused now; hold it until that description arrives.
+    const ufrag = candidate.usernameFragment;
+    return !ufrag || this.#remoteUfrags.size === 0 || this.#remoteUfrags.has(ufrag);
+  }
+
+  async #add(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (e) {
+      if (this.pc.signalingState !== 'closed') {
+        console.warn('turnkey: addIceCandidate failed', e);
+      }
+    }
+  }
+
+  async #setRemote(description) {
+    await this.pc.setRemoteDescription(description);
+    this.#remoteUfrags = iceUfrags(this.pc.remoteDescription?.sdp);
+    const waiting = this.#pending;
+    this.#pending = [];
+    for (const candidate of waiting) {
+      if (this.#canAdd(candidate)) {
+        await this.#add(candidate);
+      } else {
+        this.#pending.push(candidate);
+      }
+    }
+  }
+}
+
+// --- Calls ------------------------------------------------------------------------------
+
+const kEndedStates = new Set(['ended']);
+
+/**
+ * One call, outgoing or incoming. Created by TurnkeyClient; apps listen and call methods.
+ *
+ * state: 'dialing' (initiateCall sent) -> 'ringing' -> 'connecting' (accepted, ICE running)
+ *        -> 'active' (ICE connected) <-> 'reconnecting' -> 'ended'.
+ * Events: 'state' (state), 'ringing', 'accepted', 'localStream', 'remoteStream', 'iceState',
+ *         'connected', 'reconnecting', 'iceReport' (report), 'mute' (bool), 'camera' (bool:off),
+ *         'ended' ({reason, endedBy}), 'error' (TurnkeyError).
+ */
+export class TurnkeyCall extends Emitter {
+  #client;
+  #link = null;
+  #reported = false;
+  #everConnected = false;
+  #restarts = 0;
+  #disconnectTimer = null;
+  #pendingCandidates = [];
+  #pendingOffer = null;
+  #settle = null;
+
+  constructor(client, { id = null, direction, type, peer = {}, localStream = null }) {
+    super();
+    this.#client = client;
+    this.id = id;
+    this.direction = direction;
+    this.type = type;
+    this.peer = { id: peer.id ?? null, handle: peer.handle ?? null, displayName: peer.displayName ?? null };
+    this.state = direction === 'outgoing' ? 'dialing' : 'ringing';
+    this.localStream = localStream;
+    this.remoteStream = null;
+    this.createdAt = Date.now();
+    this.answeredAt = null;
+    this.connectedAt = null;
+    this.endedAt = null;
+    this.endReason = null;
+    this.endedBy = null;
+    this.muted = false;
+    this.cameraOff = false;
+    this.iceReport = null;
+    // Resolves when the callee accepts; rejects (TurnkeyError, code = end reason) if the call
+    // ends first. Handled internally, so an unobserved rejection is not reported.
+    this.answered = new Promise((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+    this.answered.catch(() => {});
+    // Resolves with {reason, endedBy} when the call ends.
+    this.ended = new Promise((resolve) => this.once('ended', resolve));
+  }
+
+  get isEnded() {
+    return kEndedStates.has(this.state);
+  }
+
+  get peerConnection() {
+    return this.#link?.pc ?? null;
+  }
+
+  /** Accepts this incoming call: opens the microphone (and camera for video calls). */
+  async accept({ stream } = {}) {
+    if (this.direction !== 'incoming' || this.state !== 'ringing') {
+      throw new TurnkeyError(`cannot accept a call in state ${this.state}`, { code: 'BAD_STATE' });
+    }
+    this.#setState('connecting');
+    try {
+      this.localStream = stream ?? (await this.#client._openMedia(this.type === 'video'));
+    } catch (e) {
+      // No microphone (or permission refused): still ringing, the user may reject or retry.
+      if (!this.isEnded) {
+        this.#setState('ringing');
+      }
+      throw toTurnkeyError(e);
+    }
+    if (this.isEnded) {
+      this.#stopLocal();
+      throw new TurnkeyError('the call ended before it was accepted', { code: this.endReason });
+    }
+    this.emit('localStream', this.localStream);
+    try {
+      await this.#makeLink();
+      await this.#client._emitAck('acceptCall', { callId: this.id });
+    } catch (e) {
+      const error = toTurnkeyError(e);
+      this._end('error', { error });
+      throw error;
+    }
+    this.answeredAt ??= Date.now();
+    this.#settle.resolve(this);
+    this.emit('accepted');
+  }
+
+  /** Rejects this incoming call (stops it ringing on every device of this user). */
+  async reject() {
+    if (this.direction !== 'incoming' || this.state !== 'ringing') {
+      return;
+    }
+    this._end('rejected', { endedBy: this.#client.user?.id ?? null });
+    await this.#client._emitAck('rejectCall', { callId: this.id }).catch(() => {});
+  }
+
+  /** Ends the call: cancels while ringing, rejects an incoming one, hangs up an active one. */
+  async hangup() {
+    if (this.isEnded) {
+      return;
+    }
+    if (this.direction === 'incoming' && this.state === 'ringing') {
+      return this.reject();
+    }
+    const wasRinging = this.state === 'dialing' || this.state === 'ringing';
+    const id = this.id;
+    this._end(wasRinging ? 'cancelled' : 'hangup', { endedBy: this.#client.user?.id ?? null });
+    if (id) {
+      await this.#client._emitAck('endCall', { callId: id }).catch(() => {});
+    }
+  }
+
+  setMuted(muted) {
+    this.muted = Boolean(muted);
+    for (const track of this.localStream?.getAudioTracks() ?? []) {
+      track.enabled = !this.muted;
+    }
+    this.emit('mute', this.muted);
+    return this.muted;
+  }
+
+  toggleMute() {
+    return this.setMuted(!this.muted);
+  }
+
+  setCameraOff(off) {
+    this.cameraOff = Boolean(off);
+    for (const track of this.localStream?.getVideoTracks() ?? []) {
+      track.enabled = !this.cameraOff;
+    }
+    this.emit('camera', this.cameraOff);
+    return this.cameraOff;
+  }
+
+  toggleCamera() {
+    return this.setCameraOff(!this.cameraOff);
+  }
+
+  /** summarizeStats() of this call's RTCPeerConnection, or null before it exists. */
+  async stats() {
+    return this.#link ? this.#link.stats() : null;
+  }
+
+  async getStats() {
+    return this.#link ? this.#link.getStats() : null;
+  }
+
+  // --- Driven by TurnkeyClient (not for apps) ---
+
+  _setId(id) {
+    this.id ??= id;
+  }
+
+  _ringing() {
+    if (this.state === 'dialing') {
+      this.#setState('ringing');
+      this.emit('ringing');
+    }
+  }
+
+  async _onAccepted() {
+    if (this.direction !== 'outgoing' || (this.state !== 'ringing' && this.state !== 'dialing')) {
+      return;
+    }
+    this.answeredAt = Date.now();
+    this.#setState('connecting');
+    this.#settle.resolve(this);
+    this.emit('accepted');
+    try {
+      await this.#makeLink();
+      const offer = await this.#link.createOffer();
+      await this.#client._emitAck('sendOffer', { callId: this.id, offer });
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /**
+   * The server accepted this ringing incoming call for us: glare, when our own initiateCall to
+   * the caller counted as acceptCall. Opens the media and waits for the caller's offer.
+   */
+  async _acceptedByServer() {
+    if (this.direction !== 'incoming' || this.state !== 'ringing') {
+      return;
+    }
+    this.#setState('connecting');
+    this.answeredAt = Date.now();
+    this.#settle.resolve(this);
+    this.emit('accepted');
+    try {
+      this.localStream = await this.#client._openMedia(this.type === 'video');
+      if (this.isEnded) {
+        this.#stopLocal();
+        return;
+      }
+      this.emit('localStream', this.localStream);
+      await this.#makeLink();
+    } catch (e) {
+      this.#fail(e);
+      await this.hangup();
+    }
+  }
+
+  async _onOffer(offer) {
+    if (this.isEnded) {
+      return;
+    }
+    if (!this.#link) {
+      // Accepted by the server (glare) while our connection is still being set up.
+      this.#pendingOffer = offer;
+      return;
+    }
+    try {
+      const answer = await this.#link.acceptOffer(offer);
+      await this.#client._emitAck('sendAnswer', { callId: this.id, answer });
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async _onAnswer(answer) {
+    if (this.isEnded || !this.#link) {
+      return;
+    }
+    try {
+      await this.#link.acceptAnswer(answer);
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async _onCandidate(candidate) {
+    if (this.isEnded) {
+      return;
+    }
+    if (!this.#link) {
+      this.#pendingCandidates.push(candidate);
+      return;
+    }
+    await this.#link.addRemoteCandidate(candidate);
+  }
+
+  _onPeerReconnected() {
+    this.emit('peerReconnected');
+    const ice = this.#link?.iceState;
+    if (ice === 'disconnected' || ice === 'failed') {
+      this.#restartIce();
+    }
+  }
+
+  _setIceServers(iceServers) {
+    this.#link?.setIceServers(iceServers);
+  }
+
+  /** Ends locally (server told us, or we told it); idempotent. */
+  _end(reason, { endedBy = null, error = null } = {}) {
+    if (this.isEnded) {
+      return;
+    }
+    clearTimeout(this.#disconnectTimer);
+    this.endReason = reason;
+    this.endedBy = endedBy;
+    this.endedAt = Date.now();
+    this.#link?.close();
+    this.#stopLocal();
+    this.#setState('ended');
+    this.#settle.reject(
+      error ?? new TurnkeyError(`call ended: ${reason}`, { code: reason }),
+    );
+    this.emit('ended', { reason, endedBy });
+  }
+
+  #stopLocal() {
+    for (const track of this.localStream?.getTracks() ?? []) {
+      track.stop();
+    }
+  }
+
+  #setState(state) {
+    if (this.state === state) {
+      return;
+    }
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  #fail(e) {
+    const error = toTurnkeyError(e);
+    if (this.isEnded) {
+      return;
+    }
+    this.emit('error', error);
+    this.#client.emit('error', error);
+  }
+
+  async #makeLink() {
+    const iceServers = await this.#client.freshIceServers().catch(() => this.#client.iceServers ?? []);
+    this.#link = new PeerLink({
+      iceServers,
+      iceTransportPolicy: this.#client.options.iceTransportPolicy,
+      rtcConfiguration: this.#client.options.rtcConfiguration,
+    });
+    if (this.localStream) {
+      this.#link.addLocalStream(this.localStream);
+    }
+    this.#link.on('signal', ({ candidate }) => {
+      if (!this.isEnded) {
+        this.#client._emitAck('sendIceCandidate', { callId: this.id, candidate }).catch(() => {});
+      }
+    });
+    this.#link.on('remoteStream', (stream) => {
+      this.remoteStream = stream;
+      this.emit('remoteStream', stream);
+    });
+    this.#link.on('iceState', (state) => this.#onIceState(state));
+    const offer = this.#pendingOffer;
+    this.#pendingOffer = null;
+    if (offer) {
+      await this._onOffer(offer);
+    }
+    const early = this.#pendingCandidates;
+    this.#pendingCandidates = [];
+    for (const candidate of early) {
+      await this.#link.addRemoteCandidate(candidate);
+    }
+  }
+
+  #onIceState(state) {
+    if (this.isEnded) {
+      return;
+    }
+    this.emit('iceState', state);
+    if (state === 'connected' || state === 'completed') {
+      clearTimeout(this.#disconnectTimer);
+      this.#disconnectTimer = null;
+      this.connectedAt ??= Date.now();
+      this.#restarts = 0;
+      const first = !this.#everConnected;
+      this.#everConnected = true;
+      this.#setState('active');
+      if (first) {
+        this.emit('connected');
+        this.#report('connected');
+      }
+    } else if (state === 'disconnected') {
+      if (this.#everConnected) {
+        this.#setState('reconnecting');
+        this.emit('reconnecting');
+      }
+      clearTimeout(this.#disconnectTimer);
+      // A short disconnection often heals by itself (consent checks resume); restart only if
+      // it lasts.
+      this.#disconnectTimer = setTimeout(() => {
+        const now = this.#link?.iceState;
+        if (now === 'disconnected' || now === 'failed') {
+          this.#restartIce();
+        }
+      }, this.#client.options.disconnectedGraceMs);
+    } else if (state === 'failed') {
+      if (!this.#everConnected) {
+        // No candidate pair ever worked; a restart with the same servers would not either.
+        this.#report('failed').finally(() => this.#giveUp());
+        return;
+      }
+      this.#setState('reconnecting');
+      this.#restartIce();
+    }
+  }
+
+  #giveUp() {
+    if (this.isEnded) {
+      return;
+    }
+    const id = this.id;
+    this._end('ice_failed', { endedBy: this.#client.user?.id ?? null });
+    this.#client._emitAck('endCall', { callId: id }).catch(() => {});
+  }
+
+  // The caller drives ICE restarts (RFC 8445 section 2.4): it restarts and sends a new offer;
+  // the callee answers it through _onOffer. Two offerers at once would collide.
+  async #restartIce() {
+    if (this.isEnded || this.direction !== 'outgoing' || !this.#link) {
+      return;
+    }
+    if (this.#restarts >= this.#client.options.maxIceRestarts) {
+      this.#giveUp();
+      return;
+    }
+    this.#restarts += 1;
+    try {
+      const iceServers = await this.#client.freshIceServers();
+      this.#link.setIceServers(iceServers);
+      this.#link.restartIce();
+      const offer = await this.#link.createOffer({ iceRestart: true });
+      await this.#client._emitAck('sendOffer', { callId: this.id, offer });
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  async #report(state) {
+    if (this.#reported || !this.#link) {
+      return;
+    }
+    this.#reported = true;
+    let pair = null;
+    // Right after 'connected' the pair may not be in the stats yet, and a remote candidate first
+    // seen as peer-reflexive takes its signaled type once that candidate arrives: wait a little
+    // for a settled answer.
+    for (let attempt = 0; attempt < 10 && !this.isEnded; ++attempt) {
+      pair = selectedCandidatePair(await this.#link.getStats().catch(() => null));
+      if (state === 'failed' || (pair && pair.remoteType && pair.remoteType !== 'prflx')) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const report = {
+      callId: this.id,
+      state,
+      localCandidateType: pair?.localType ?? null,
+      remoteCandidateType: pair?.remoteType ?? null,
+      relayProtocol: pair?.relayProtocol ?? null,
+      rttMs: pair?.rttMs ?? null,
+    };
+    this.iceReport = report;
+    this.emit('iceReport', report);
+    await this.#client._emitAck('reportIce', report).catch((e) => {
+      console.warn('turnkey: reportIce refused', e);
+    });
+  }
+}
+
+// An end reason for a refused initiateCall ("User busy", "Receiver not found", ...).
+function reasonFromError(message) {
+  const text = String(message ?? '');
+  if (/busy/i.test(text)) {
+    return 'busy';
+  }
+  if (/not available|offline|unavailable/i.test(text)) {
+    return 'unavailable';
+  }
+  if (/not found/i.test(text)) {
+    return 'not_found';
+  }
+  return 'error';
+}
+
+function toTurnkeyError(e) {
+  if (e instanceof TurnkeyError) {
+    return e;
+  }
+  return new TurnkeyError(e?.message ?? String(e), { code: e?.name ?? 'ERROR' });
+}
+
+// --- The client ---------------------------------------------------------------------------
+
+function userIdOf(user) {
+  return user?.id ?? user?.userId ?? user?._id ?? null;
+}
+
+function looksLikeId(text) {
+  return (
+    /^\d+$/.test(text) ||
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text) ||
+    /^[0-9a-f]{24,}$/i.test(text)
+  );
+}
+
+/**
+ * A turnkey account session: REST, the Socket.IO connection and calls.
+ *
+ * Events: 'session' (user) after login/register/restore, 'tokenRefreshed', 'loggedOut'
+ * ({reason}), 'connect', 'disconnect' (reason), 'connectError' (Error with .data.code),
+ * 'iceServers' (RTCIceServer[]), 'incomingCall' (TurnkeyCall), 'call' (every new TurnkeyCall),
+ * 'callEnded' (TurnkeyCall, {reason, endedBy}), 'callError' ({error, callId}), 'error'.
+ */
+export class TurnkeyClient extends Emitter {
+  #io = null;
+  #refreshTimer = null;
+  #iceTimer = null;
+  #refreshing = null;
+  #connecting = null;
+  #socketRetried = false;
+  #everConnected = false;
+  #calls = new Map();
+  #dialing = null;
+
+  constructor(options = {}) {
+    super();
+    this.options = { ...kDefaults, ...options };
+    this.token = null;
+    this.refreshToken = null;
+    this.user = null;
+    this.iceServers = null;
+    this.iceServersExpireAt = null;
+    this.socket = null;
+  }
+
+  // --- Session ---
+
+  get loggedIn() {
+    return Boolean(this.token);
+  }
+
+  /** Creates an account; resolves with the user once the session is set up. */
+  async register({ email, password, handle, displayName } = {}) {
+    const body = { email, password };
+    if (handle) {
+      body.handle = handle;
+    }
+    if (displayName) {
+      body.displayName = displayName;
+    }
+    const data = await this.request('POST', '/api/auth/register', body, { auth: false });
+    return this.#startSession(data);
+  }
+
+  async login({ email, password } = {}) {
+    const data = await this.request('POST', '/api/auth/login', { email, password }, { auth: false });
+    return this.#startSession(data);
+  }
+
+  /** Ends the session on the server (revokes the refresh token) and locally. */
+  async logout() {
+    await Promise.all(this.calls.map((c) => c.hangup().catch(() => {})));
+    if (this.token) {
+      const body = this.refreshToken ? { refreshToken: this.refreshToken } : {};
+      await this.request('POST', '/api/auth/logout', body, { retry: false }).catch(() => {});
+    }
+    this.#endSession('logout');
+  }
+
+  /** Resumes a session saved in options.storage; resolves with the user or null. */
+  async restoreSession() {
+    const storage = this.options.storage;
+    if (!storage) {
+      return null;
+    }
+    let saved = null;
+    try {
+      saved = JSON.parse(storage.getItem(this.options.storageKey) ?? 'null');
+    } catch {
+      saved = null;
+    }
+    if (!saved?.refreshToken) {
+      return null;
+    }
+    this.token = saved.token ?? null;
+    this.refreshToken = saved.refreshToken;
+    this.user = saved.user ?? null;
+    try {
+      const expiry = jwtExpiry(this.token);
+      if (!this.token || (expiry && expiry - Date.now() < this.options.tokenRefreshMarginMs)) {
+        await this.refreshSession();
+      }
+      this.user = (await this.getMe()) ?? this.user;
+    } catch (e) {
+      if (e instanceof TurnkeyError && (e.status === 401 || e.status === 403)) {
+        this.#endSession('expired');
+        return null;
+      }
+      throw e;
+    }
+    this.#save();
+    this.#scheduleRefresh();
+    this.emit('session', this.user);
+    if (this.options.autoConnect) {
+      this.connect().catch(() => {});
+    }
+    return this.user;
+  }
+
+  /** Trades the refresh token for a new access token (one request at a time). */
+  async refreshSession() {
+    if (!this.refreshToken) {
+      throw new TurnkeyError('not logged in', { status: 401, code: 'NO_SESSION' });
+    }
+    this.#refreshing ??= (async () => {
+      try {
+        const data = await this.request(
+          'POST', '/api/auth/refresh', { refreshToken: this.refreshToken }, { auth: false },
+        );
+        this.token = data.token ?? data.accessToken;
+        this.refreshToken = data.refreshToken ?? this.refreshToken;
+        this.#save();
+        this.#scheduleRefresh();
+        this.emit('tokenRefreshed', this.token);
+        return this.token;
+      } catch (e) {
+        if (e instanceof TurnkeyError && (e.status === 401 || e.status === 403)) {
+          this.#endSession('expired');
+        }
+        throw e;
+      } finally {
+        this.#refreshing = null;
+      }
+    })();
+    return this.#refreshing;
+  }
+
+  /**
+   * One REST call; resolves with the envelope's `data`. With a token, a 401 whose code says the
+   * token expired (or whose token has passed its exp) refreshes the token and is retried once.
+   */
+  async request(method, path, body, { auth = true, retry = true } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined && method !== 'GET') {
+      headers['Content-Type'] = 'application/json';
+    }
+    if (auth) {
+      if (!this.token) {
+        throw new TurnkeyError('not logged in', { status: 401, code: 'NO_SESSION' });
+      }
+      headers.Authorization = `Bearer ${this.token}`;
+    }
+    const fetchImpl = this.options.fetch ?? globalThis.fetch;
+    let response;
+    try {
+      response = await fetchImpl(this.#url(path), {
+        method,
+        headers,
+        body: body !== undefined && method !== 'GET' ? JSON.stringify(body) : undefined,
+      });
+    } catch (e) {
+      throw new TurnkeyError(`network error: ${e?.message ?? e}`, { code: 'NETWORK' });
+    }
+    let json = null;
+    try {
+      json = await response.json();
+    } catch {
+      json = null;
+    }
+    const code = String(json?.code ?? json?.data?.code ?? json?.error?.code ?? json?.error ?? '');
+    if (response.status === 401 && auth && retry && this.refreshToken) {
+      const expiry = jwtExpiry(this.token);
+      if (/TOKEN_EXPIRED/i.test(code) || (expiry && expiry <= Date.now())) {
+        await this.refreshSession();
+        return this.request(method, path, body, { auth, retry: false });
+      }
+    }
+    if (!response.ok || json?.success === false) {
+      throw new TurnkeyError(json?.message ?? `HTTP ${response.status}`, {
+        status: response.status,
+        code,
+        data: json?.data ?? null,
+      });
+    }
+    return json && 'data' in json ? json.data : json;
+  }
+
+  // --- REST helpers ---
+
+  async getMe() {
+    const data = await this.request('GET', '/api/users/me');
+    return data?.user ?? data;
+  }
+
+  /** PATCH /api/users/me with {displayName?, handle?}; resolves with the updated user. */
+  async updateMe(changes) {
+    const data = await this.request('PATCH', '/api/users/me', changes);
+    this.user = { ...this.user, ...(data?.user ?? data ?? changes) };
+    this.#save();
+    return this.user;
+  }
+
+  async searchUsers(q) {
+    const data = await this.request('GET', `/api/users/search?q=${encodeURIComponent(q)}`);
+    return listOf(data, 'users');
+  }
+
+  async listContacts() {
+    return listOf(await this.request('GET', '/api/contacts'), 'contacts');
+  }
+
+  /** POST /api/contacts: `target` is a user id, or {id} / {userId} / {handle}. */
+  async addContact(target) {
+    if (target && typeof target === 'object') {
+      const id = userIdOf(target);
+      return this.request('POST', '/api/contacts', id ? { userId: id } : { handle: target.handle });
+    }
+    return this.request('POST', '/api/contacts', { userId: target });
+  }
+
+  async removeContact(userId) {
+    return this.request('DELETE', `/api/contacts/${encodeURIComponent(userId)}`);
+  }
+
+  /** PUT /api/contacts: replaces the whole list; resolves with {contacts, notFound}. */
+  async syncContacts({ userIds = [], handles = [] } = {}) {
+    return this.request('PUT', '/api/contacts', { userIds, handles });
+  }
+
+  /** GET /api/calls/history; resolves with {calls, hasMore}. */
+  async callHistory({ type, limit, skip } = {}) {
+    const params = new URLSearchParams();
+    if (type) {
+      params.set('type', type);
+    }
+    if (limit !== undefined) {
+      params.set('limit', String(limit));
+    }
+    if (skip !== undefined) {
+      params.set('skip', String(skip));
+    }
+    const query = params.toString();
+    const data = await this.request('GET', `/api/calls/history${query ? `?${query}` : ''}`);
+    return { calls: listOf(data, 'calls'), hasMore: Boolean(data?.hasMore) };
+  }
+
+  async missedCalls() {
+    return listOf(await this.request('GET', '/api/calls/missed'), 'calls');
+  }
+
+  async deleteCall(callId) {
+    return this.request('DELETE', `/api/calls/history/${encodeURIComponent(callId)}`);
+  }
+
+  async turnCredentials() {
+    return this.request('GET', '/api/turn/credentials');
+  }
+
+  // --- ICE servers ---
+
+  /** The current iceServers, fetched first if missing or about to expire. */
+  async freshIceServers() {
+    const expireAt = this.iceServersExpireAt;
+    if (!this.iceServers || (expireAt && expireAt - Date.now() < this.options.iceRefreshMarginMs)) {
+      await this.getIceServers();
+    }
+    return this.iceServers ?? [];
+  }
+
+  /** Asks turnkey for fresh iceServers (socket `getIceServers`, or REST when offline). */
+  async getIceServers() {
+    if (this.socket?.connected) {
+      const ack = await this._emitAck('getIceServers', {});
+      this.#setIceServers(ack.iceServers ?? ack.data?.iceServers, ack.ttl ?? ack.data?.ttl);
+    } else {
+      const credentials = await this.turnCredentials();
+      this.#setIceServers(iceServersFromTurnCredentials(credentials), credentials?.ttl);
+    }
+    return this.iceServers;
+  }
+
+  // --- Socket ---
+
+  /** Connects the Socket.IO socket with the access token; resolves once connected. */
+  async connect() {
+    if (!this.token) {
+      throw new TurnkeyError('not logged in', { status: 401, code: 'NO_SESSION' });
+    }
+    if (this.socket?.connected) {
+      return;
+    }
+    this.#connecting ??= this.#connect().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  disconnect() {
+    this.socket?.disconnect();
+  }
+
+  async #connect() {
+    const expiry = jwtExpiry(this.token);
+    if (expiry && expiry - Date.now() < 5_000) {
+      await this.refreshSession();
+    }
+    if (!this.socket) {
+      const io = await this.#resolveIo();
+      const { origin, path } = this.#socketTarget();
+      this.socket = io(origin, {
+        path,
+        ...this.options.socketOptions,
+        autoConnect: false,
+        // A function, so every reconnection presents the token current at that moment.
+        auth: (cb) => cb({ token: this.token }),
+      });
+      this.#bindSocket(this.socket);
+    }
+    const socket = this.socket;
+    await new Promise((resolve, reject) => {
+      const cleanup = () => {
+        socket.off('connect', onConnect);
+        this.off('_connectFailed', onFail);
+      };
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const onFail = (err) => {
+        cleanup();
+        reject(err);
+      };
+      socket.on('connect', onConnect);
+      this.on('_connectFailed', onFail);
+      socket.connect();
+    });
+  }
+
+  async #resolveIo() {
+    if (this.#io) {
+      return this.#io;
+    }
+    let io = this.options.io ?? globalThis.io;
+    if (typeof io !== 'function') {
+      const url = this.options.socketIoUrl || this.#url('/socket.io.esm.min.js');
+      const module = await import(url);
+      io = module.io ?? module.default;
+    }
+    if (typeof io !== 'function') {
+      throw new TurnkeyError('socket.io-client `io` not found', { code: 'NO_SOCKET_IO' });
+    }
+    this.#io = io;
+    return io;
+  }
+
+  #socketTarget() {
+    const base = new URL(this.options.baseUrl || '/', globalThis.location?.href);
+    const prefix = this.options.baseUrl ? base.pathname.replace(/\/+$/, '') : '';
+    return { origin: base.origin, path: this.options.socketPath || `${prefix}/socket.io/` };
+  }
+
+  #bindSocket(socket) {
+    socket.on('connect', () => {
+      this.#socketRetried = false;
+      const reconnected = this.#everConnected;
+      this.#everConnected = true;
+      this.emit('connect');
+      if (reconnected) {
+        // A call may have ended while we were away (a caller's socket lost while it rang
+        // cancels it); rejoinCall moves live calls to this socket or says they are over.
+        for (const call of this.#calls.values()) {
+          if (!call.isEnded && call.id) {
+            this._emitAck('rejoinCall', { callId: call.id }).catch((e) => {
+              call._end('connection_lost', { error: toTurnkeyError(e) });
+            });
+          }
+        }
+      }
+    });
+    socket.on('disconnect', (reason) => this.emit('disconnect', reason));
+    socket.on('connect_error', (err) => this.#onConnectError(socket, err));
+
+    socket.on('iceServers', (p) => this.#setIceServers(p?.iceServers, p?.ttl));
+    socket.on('incomingCall', (p) => this.#onIncoming(p ?? {}));
+    socket.on('callInitiated', (p) => {
+      const call = this.#named(p?.callId);
+      if (call && p?.receiverId) {
+        call.peer.id ??= p.receiverId;
+      }
+      call?._ringing();
+    });
+    socket.on('userNotAvailable', (p) => this.#endFrom(p, 'unavailable'));
+    socket.on('callAccepted', (p) => this.#named(p?.callId)?._onAccepted());
+    socket.on('callAcceptedConfirm', () => {});
+    socket.on('callAnsweredElsewhere', (p) => this.#endFrom(p, 'answered_elsewhere'));
+    socket.on('callRejected', (p) => this.#endFrom(p, p?.reason || 'rejected', p?.receiverId));
+    socket.on('callRejectedConfirm', (p) => this.#endFrom(p, 'rejected', this.user?.id));
+    socket.on('callEnded', (p) => this.#endFrom(p, p?.reason || 'ended', p?.endedBy));
+    socket.on('callEndedConfirm', (p) => this.#endFrom(p, 'hangup', this.user?.id));
+    socket.on('callTimeout', (p) => this.#endFrom(p, 'timeout'));
+    socket.on('receiveOffer', (p) => this.#find(p?.callId)?._onOffer(p.offer));
+    socket.on('receiveAnswer', (p) => this.#find(p?.callId)?._onAnswer(p.answer));
+    socket.on('receiveIceCandidate', (p) => this.#find(p?.callId)?._onCandidate(p.candidate));
+    socket.on('peerReconnected', (p) => this.#find(p?.callId)?._onPeerReconnected());
+    socket.on('callError', (p) => {
+      this.emit('callError', p);
+      this.#find(p?.callId)?.emit('error', new TurnkeyError(p?.error, { code: 'CALL_ERROR', data: p }));
+    });
+  }
+
+  async #onConnectError(socket, err) {
+    this.emit('connectError', err);
+    const refused = socket.active === false || (socket.active === undefined && err?.data);
+    if (!refused) {
+      return; // A transport failure: the manager reconnects by itself.
+    }
+    const code = String(err?.data?.code ?? '');
+    if (/TOKEN_EXPIRED/i.test(code) && !this.#socketRetried && this.refreshToken) {
+      this.#socketRetried = true;
+      try {
+        await this.refreshSession();
+        socket.connect();
+        return;
+      } catch (e) {
+        this.emit('_connectFailed', toTurnkeyError(e));
+        return;
+      }
+    }
+    this.emit(
+      '_connectFailed',
+      new TurnkeyError(err?.message ?? 'connection refused', { code, data: err?.data ?? null }),
+    );
+  }
+
+  /**
+   * Emits a client event and resolves with its ack ({ok:true,...}); rejects with a TurnkeyError
+   * for {ok:false, error} or when no ack arrives within options.ackTimeoutMs.
+   */
+  _emitAck(event, payload) {
+    const socket = this.socket;
+    if (!socket) {
+      return Promise.reject(new TurnkeyError('not connected', { code: 'NOT_CONNECTED' }));
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new TurnkeyError(`no answer to ${event}`, { code: 'ACK_TIMEOUT' }));
+      }, this.options.ackTimeoutMs);
+      socket.emit(event, payload, (ack) => {
+        clearTimeout(timer);
+        if (ack && ack.ok === false) {
+          reject(new TurnkeyError(ack.error ?? `${event} refused`, { code: 'REFUSED', data: ack }));
+        } else {
+          resolve(ack ?? {});
+        }
+      });
+    });
+  }
+
+  // --- Calls ---
+
+  /** The call in progress or ringing (the most recent one that has not ended), or null. */
+  get currentCall() {
+    let current = null;
+    for (const call of this.#calls.values()) {
+      if (!call.isEnded) {
+        current = call;
+      }
+    }
+    return current;
+  }
+
+  get calls() {
+    return [...this.#calls.values()];
+  }
+
+  /**
+   * Rings a user. `target` is {id} / {userId} / {handle}, or a string: a handle (a leading '@' is
+   * dropped) unless it looks like an id (digits, a UUID, long hex) or options.by says otherwise.
+   * Opens the microphone (and camera when video) first. Resolves with the TurnkeyCall once the
+   * server has taken the call; `call.answered` settles when it is accepted or ends.
+   */
+  async call(target, { video = false, stream, by } = {}) {
+    const busy = (c) => !c.isEnded && !(c.direction === 'incoming' && c.state === 'ringing');
+    if (this.#dialing || [...this.#calls.values()].some(busy)) {
+      throw new TurnkeyError('already in a call', { code: 'BUSY' });
+    }
+    const payload = { callType: video ? 'video' : 'audio' };
+    const peer = {};
+    if (target && typeof target === 'object') {
+      if (target.handle && !userIdOf(target)) {
+        payload.receiverHandle = target.handle;
+      } else {
+        payload.receiverId = userIdOf(target);
+      }
+      Object.assign(peer, { id: userIdOf(target), handle: target.handle, displayName: target.displayName });
+    } else {
+      const text = String(target ?? '').trim();
+      const asHandle = by ? by === 'handle' : text.startsWith('@') || !looksLikeId(text);
+      if (asHandle) {
+        payload.receiverHandle = text.replace(/^@/, '');
+        peer.handle = payload.receiverHandle;
+      } else {
+        payload.receiverId = text;
+        peer.id = text;
+      }
+    }
+    if (!payload.receiverId && !payload.receiverHandle) {
+      throw new TurnkeyError('receiverId required', { code: 'BAD_TARGET' });
+    }
+    await this.connect();
+    const localStream = stream ?? (await this._openMedia(video));
+    const call = new TurnkeyCall(this, { direction: 'outgoing', type: payload.callType, peer, localStream });
+    // The call the server has not named yet: the first event or ack with a callId names it.
+    this.#dialing = call;
+    // Listed under a private key until the server names the call (ack or callInitiated).
+    this.#calls.set(Symbol('dialing'), call);
+    this.#track(call);
+    this.emit('call', call);
+    try {
+      const ack = await this._emitAck('initiateCall', payload);
+      const callId = ack.callId ?? ack.call?.callId ?? ack.call?.id ?? ack.data?.callId;
+      if (ack.glare && callId) {
+        return this.#glare(call, callId, ack);
+      }
+      if (ack.receiverId) {
+        call.peer.id ??= ack.receiverId;
+      }
+      if (callId && !call.id) {
+        this.#named(callId);
+      }
+      call._ringing();
+    } catch (e) {
+      const error = toTurnkeyError(e);
+      if (this.#dialing === call) {
+        this.#dialing = null;
+      }
+      call._end(reasonFromError(error.message), { error });
+      throw error;
+    }
+    return call;
+  }
+
+  /** Accepts `call` or the latest ringing incoming call. */
+  async accept(call) {
+    const target = call ?? this.#latest((c) => c.direction === 'incoming' && c.state === 'ringing');
+    if (!target) {
+      throw new TurnkeyError('no call to accept', { code: 'NO_CALL' });
+    }
+    await target.accept();
+    return target;
+  }
+
+  async reject(call) {
+    const target = call ?? this.#latest((c) => c.direction === 'incoming' && c.state === 'ringing');
+    await target?.reject();
+  }
+
+  async hangup(call) {
+    await (call ?? this.currentCall)?.hangup();
+  }
+
+  toggleMute() {
+    return this.currentCall?.toggleMute() ?? false;
+  }
+
+  toggleCamera() {
+    return this.currentCall?.toggleCamera() ?? false;
+  }
+
+  // The callee of our call was ringing us at the same time: the server made no second call and
+  // accepted theirs for us (ack {glare:true, callId: theirs}). Our dialing call goes away
+  // quietly (reason 'glare'); theirs goes on as the call, which call() returns.
+  async #glare(dialing, callId, ack) {
+    if (this.#dialing === dialing) {
+      this.#dialing = null;
+    }
+    for (const [key, c] of this.#calls) {
+      if (c === dialing) {
+        this.#calls.delete(key);
+      }
+    }
+    dialing._end('glare');
+    let call = this.#find(callId);
+    if (!call) {
+      call = new TurnkeyCall(this, {
+        id: callId,
+        direction: 'incoming',
+        type: ack.callType === 'video' ? 'video' : 'audio',
+        peer: { id: ack.callerId ?? dialing.peer.id, handle: dialing.peer.handle, displayName: dialing.peer.displayName },
+      });
+      this.#calls.set(callId, call);
+      this.#track(call);
+      this.emit('call', call);
+    }
+    await call._acceptedByServer();
+    return call;
+  }
+
+  async _openMedia(video) {
+    const media = globalThis.navigator?.mediaDevices;
+    if (!media?.getUserMedia) {
+      throw new TurnkeyError('getUserMedia is not available (a secure context is required)', {
+        code: 'NO_MEDIA',
+      });
+    }
+    const audio = this.options.audioConstraints;
+    if (!video) {
+      return media.getUserMedia({ audio, video: false });
+    }
+    try {
+      return await media.getUserMedia({ audio, video: this.options.videoConstraints });
+    } catch (e) {
+      if (['NotFoundError', 'OverconstrainedError', 'NotReadableError'].includes(e?.name)) {
+        this.emit('warning', new TurnkeyError('no usable camera; sending audio only', { code: e.name }));
+        return media.getUserMedia({ audio, video: false });
+      }
+      throw e;
+    }
+  }
+
+  #latest(predicate) {
+    return [...this.#calls.values()].filter(predicate).pop() ?? null;
+  }
+
+  #find(callId) {
+    return callId ? (this.#calls.get(callId) ?? null) : null;
+  }
+
+  #track(call) {
+    call.once('ended', (info) => {
+      this.emit('callEnded', call, info);
+      // Keep a few ended calls so late events find them (and are ignored), but not forever.
+      setTimeout(() => {
+        for (const [id, c] of this.#calls) {
+          if (c === call) {
+            this.#calls.delete(id);
+          }
+        }
+      }, 60_000);
+    });
+  }
+
+  /**
+   * The call with this id; an unknown id names the dialing call (the server's events and the
+   * initiateCall ack may come in either order). A dialing call the user hung up before it was
+   * named is cancelled on the server now.
+   */
+  #named(callId) {
+    const known = this.#find(callId);
+    if (known || !callId || !this.#dialing) {
+      return known;
+    }
+    const call = this.#dialing;
+    this.#dialing = null;
+    call._setId(callId);
+    for (const [key, c] of this.#calls) {
+      if (c === call) {
+        this.#calls.delete(key);
+      }
+    }
+    this.#calls.set(callId, call);
+    if (call.isEnded) {
+      this._emitAck('endCall', { callId }).catch(() => {});
+    }
+    return call;
+  }
+
+  #onIncoming(p) {
+    if (!p.callId || this.#calls.has(p.callId)) {
+      return;
+    }
+    const caller = p.caller ?? {};
+    const call = new TurnkeyCall(this, {
+      id: p.callId,
+      direction: 'incoming',
+      type: p.callType === 'video' ? 'video' : 'audio',
+      peer: { id: p.callerId ?? userIdOf(caller), handle: caller.handle, displayName: caller.displayName },
+    });
+    this.#calls.set(p.callId, call);
+    this.#track(call);
+    this.emit('call', call);
+    this.emit('incomingCall', call);
+  }
+
+  #endFrom(p, reason, endedBy = null) {
+    const call = p?.callId ? this.#named(p.callId) : this.#dialing;
+    if (call && !call.isEnded) {
+      call._end(reason, { endedBy: endedBy ?? null });
+    }
+  }
+
+  #setIceServers(iceServers, ttl) {
+    if (!Array.isArray(iceServers)) {
+      return;
+    }
+    this.iceServers = iceServers;
+    this.iceServersExpireAt = iceServersExpiry(iceServers, ttl);
+    for (const call of this.#calls.values()) {
+      if (!call.isEnded) {
+        call._setIceServers(iceServers);
+      }
+    }
+    this.emit('iceServers', iceServers);
+    clearTimeout(this.#iceTimer);
+    if (this.iceServersExpireAt) {
+      // The server pushes new ones before expiry; ask ourselves if that push does not come.
+      const due = this.iceServersExpireAt - this.options.iceRefreshMarginMs / 2 - Date.now();
+      this.#iceTimer = setTimeout(() => {
+        if (this.token) {
+          this.getIceServers().catch((e) => this.emit('error', toTurnkeyError(e)));
+        }
+      }, Math.min(Math.max(due, 1_000), kMaxTimerMs));
+    }
+  }
+
+  // --- Session internals ---
+
+  #startSession(data) {
+    this.token = data?.token ?? data?.accessToken ?? null;
+    this.refreshToken = data?.refreshToken ?? null;
+    this.user = data?.user ?? null;
+    if (!this.token) {
+      throw new TurnkeyError('the server sent no token', { code: 'NO_TOKEN', data });
+    }
+    if (Array.isArray(data?.iceServers)) {
+      this.#setIceServers(data.iceServers, data.ttl ?? data.iceServersTtl);
+    }
+    this.#save();
+    this.#scheduleRefresh();
+    this.emit('session', this.user);
+    if (this.options.autoConnect) {
+      this.connect().catch(() => {});
+    }
+    return this.user;
+  }
+
+  #endSession(reason) {
+    clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#iceTimer);
+    for (const call of this.#calls.values()) {
+      call._end('logout');
+    }
+    if (this.socket) {
+      this.socket.disconnect();
+      this.socket = null;
+      this.#everConnected = false;
+    }
+    const had = Boolean(this.token || this.refreshToken);
+    this.token = null;
+    this.refreshToken = null;
+    this.user = null;
+    this.iceServers = null;
+    this.iceServersExpireAt = null;
+    try {
+      this.options.storage?.removeItem(this.options.storageKey);
+    } catch {
+      // Storage unavailable (private mode); nothing was saved then.
+    }
+    if (had) {
+      this.emit('loggedOut', { reason });
+    }
+  }
+
+  #save() {
+    try {
+      this.options.storage?.setItem(
+        this.options.storageKey,
+        JSON.stringify({ token: this.token, refreshToken: this.refreshToken, user: this.user }),
+      );
+    } catch {
+      // Storage unavailable; the session just does not survive a reload.
+    }
+  }
+
+  #scheduleRefresh() {
+    clearTimeout(this.#refreshTimer);
+    const expiry = jwtExpiry(this.token);
+    if (!expiry || !this.refreshToken) {
+      return;
+    }
+    const due = expiry - this.options.tokenRefreshMarginMs - Date.now();
+    this.#refreshTimer = setTimeout(() => {
+      this.refreshSession().catch((e) => this.emit('error', toTurnkeyError(e)));
+    }, Math.min(Math.max(due, 1_000), kMaxTimerMs));
+  }
+
+  #url(path) {
+    const base = this.options.baseUrl || globalThis.location?.origin || '';
+    return `${base.replace(/\/+$/, '')}${path}`;
+  }
+}
+
+function listOf(data, key) {
+  if (Array.isArray(data)) {
+    return data;
+  }
+  for (const k of [key, 'items', 'results', 'list']) {
+    if (Array.isArray(data?.[k])) {
+      return data[k];
+    }
+  }
+  return [];
+}
