@@ -1,0 +1,178 @@
+// EngineIoServer: the server side of Engine.IO protocol v4
+// (reference/socketio.md sections 1.1-1.8) behind one HTTP path prefix such
+// as "/socket.io/" or "/engine.io/".
+//
+// Mounting: route every method of the prefix here, e.g.
+//   router.Add("*", "/socket.io/*", server->AsHandler());
+// The server answers the polling GET/POST requests, the handshakes (polling
+// GET without sid, or a WebSocket upgrade without sid), the upgrade of a
+// polling session to WebSocket, CORS preflights, and the JSON errors of
+// section 1.2. Set HttpServerOptions::max_body_bytes above max_payload so
+// that an oversized POST reaches this server (413 with CORS headers).
+//
+// Origins: `options.cors.allowed_origins` lists the exact Origin values
+// allowed ("*" = any). It is enforced on every polling request and on the
+// WebSocket upgrade: a request from any other cross-origin page gets 403
+// {"code":4,"message":"Forbidden"} (a refused upgrade never gets its 101).
+// Requests without Origin (native apps) and same-origin ones pass.
+//
+// Lifetime: create and use on the loop thread; the loop must outlive the
+// server. Destroy the server before the HttpServer it is mounted on (its
+// WebSockets are taken-over connections of that HttpServer). Destroying it
+// aborts every WebSocket and drops every session without callbacks; call
+// CloseAll() first for a graceful end.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "base/status.h"
+#include "net/cors.h"
+#include "net/http_request.h"
+#include "net/http_server.h"
+#include "net/responder.h"
+#include "signal/engineio_packet.h"
+#include "signal/engineio_socket.h"
+
+namespace turnkey::net {
+class EventLoop;
+class StreamConnection;
+class WebSocketSession;
+struct WebSocketCloseInfo;
+}  // namespace turnkey::net
+
+namespace turnkey::signal {
+
+struct EngineIoServerOptions {
+  // Server ping period, sent as pingInterval. > 0. Default 25 s.
+  std::chrono::milliseconds ping_interval{25000};
+  // Wait for the pong after each ping, sent as pingTimeout. > 0. Default 20 s.
+  std::chrono::milliseconds ping_timeout{20000};
+  // Largest message and polling POST body, bytes, sent as maxPayload. A
+  // larger POST gets 413; a larger WebSocket message closes with 1009.
+  // > 0. Default 1000000.
+  uint64_t max_payload = 1000000;
+  // Time from the upgrade's 101 until the client's "5"; then the probe is
+  // closed and polling goes on. > 0. Default 10 s (the reference's).
+  std::chrono::milliseconds upgrade_timeout{10000};
+  // While upgrading, a held GET is answered with a noop this often. > 0.
+  // Default 100 ms (the reference's).
+  std::chrono::milliseconds upgrade_noop_interval{100};
+  // After Close() on a polling session with no GET held, how long to keep
+  // the sid for the client's last GET ("6\x1e1"). > 0. Default 30 s.
+  std::chrono::milliseconds close_linger{30000};
+  // After a WebSocket close frame, how long to wait for the client's.
+  // Default 5 s.
+  std::chrono::milliseconds websocket_close_timeout{5000};
+  // Allowed origins and the headers of CORS answers; see the header
+  // comment. Default: same-origin only.
+  net::CorsOptions cors;
+};
+
+// Counters since creation, for metrics.
+struct EngineIoServerStats {
+  uint64_t handshakes = 0;       // sessions opened (both transports)
+  uint64_t upgrades = 0;         // polling sessions moved to WebSocket
+  uint64_t failed_upgrades = 0;  // probes closed before "5"
+  uint64_t rejected = 0;         // requests answered with a section 1.2 error or 413
+  uint64_t ping_timeouts = 0;    // sessions closed for a missing pong
+  uint64_t parse_errors = 0;     // sessions closed for an undecodable packet
+};
+
+class EngineIoServer {
+ public:
+  // Callbacks run on the loop thread. Each may Send or Close on the socket
+  // it gets (and on others).
+  struct Callbacks {
+    // A new session; the open packet has been sent.
+    std::function<void(EngineIoSocket& socket)> on_connection;
+    // One message from the client: text (packet.binary false, packet.data
+    // the text after the "4") or binary (packet.binary true, packet.data the
+    // raw bytes).
+    std::function<void(EngineIoSocket& socket, const EngineIoPacket& message)> on_message;
+    // The session ended; runs exactly once per on_connection. The socket is
+    // destroyed after this returns.
+    std::function<void(EngineIoSocket& socket, EngineIoCloseReason reason)> on_close;
+  };
+
+  // Fails on options out of range.
+  static base::Result<std::unique_ptr<EngineIoServer>> Create(net::EventLoop& loop,
+                                                              const EngineIoServerOptions& options,
+                                                              Callbacks callbacks);
+  ~EngineIoServer();
+  EngineIoServer(const EngineIoServer&) = delete;
+  EngineIoServer& operator=(const EngineIoServer&) = delete;
+
+  // Handles one request under the mounted prefix (any method).
+  void HandleRequest(net::HttpRequest request, net::Responder responder);
+  // A handler calling HandleRequest; the server must outlive the HttpServer's
+  // use of it.
+  net::HttpHandler AsHandler();
+
+  // Replaces the allowed origins and CORS answers (config reload); applies
+  // to requests from now on, open sessions keep going.
+  void SetCorsOptions(const net::CorsOptions& cors);
+
+  // The open session with that sid, or null.
+  EngineIoSocket* Find(std::string_view sid);
+  // Closes every open session with `reason` (kForcedClose or
+  // kServerShutdown). WebSockets finish their closing handshake afterwards.
+  void CloseAll(EngineIoCloseReason reason = EngineIoCloseReason::kServerShutdown);
+
+  // Open sessions (polling, upgrading or WebSocket).
+  size_t session_count() const;
+  // Open sessions on `transport` (an upgrading session counts as polling).
+  size_t session_count(EngineIoTransport transport) const;
+  // Taken-over connections not yet closed (open or closing WebSockets and probes).
+  size_t websocket_count() const { return links_.size(); }
+  const EngineIoServerStats& stats() const { return stats_; }
+  const EngineIoServerOptions& options() const { return options_; }
+
+ private:
+  friend class EngineIoSocket;
+
+  // One taken-over connection speaking WebSocket, and the session it serves.
+  struct Link {
+    std::unique_ptr<net::WebSocketSession> session;
+    std::string sid;
+  };
+
+  EngineIoServer(net::EventLoop& loop, const EngineIoServerOptions& options, Callbacks callbacks);
+  void Reject(const net::HttpRequest& request, net::Responder& responder,
+              EngineIoRequestError error);
+  net::HttpHeaders CorsHeaders(const net::HttpRequest& request) const;
+  void Handshake(const net::HttpRequest& request, net::Responder responder);
+  void Upgrade(const net::HttpRequest& request, net::Responder responder, EngineIoSocket& socket);
+  // Answers 101 and wraps the connection in a WebSocket link; 0 on failure
+  // (already answered or aborted).
+  uint64_t AcceptWebSocket(const net::HttpRequest& request, net::Responder& responder,
+                           const std::string& sid);
+  void OnLinkText(uint64_t link, std::string_view text);
+  void OnLinkBinary(uint64_t link, base::ByteView data);
+  void OnLinkClosed(uint64_t link, const net::WebSocketCloseInfo& info);
+  EngineIoSocket* SocketOfLink(uint64_t link);
+  std::string NewSid() const;
+  // Called by EngineIoSocket::SetState to keep the per-transport counts.
+  void OnStateChange(EngineIoSocket::State from, EngineIoSocket::State to);
+  // Called by EngineIoSocket once closed: forgets the sid, frees it later.
+  void Forget(const std::string& sid);
+
+  net::EventLoop& loop_;
+  EngineIoServerOptions options_;
+  Callbacks callbacks_;
+  net::Cors cors_;
+  std::unordered_map<std::string, std::unique_ptr<EngineIoSocket>> sockets_;
+  std::unordered_map<uint64_t, Link> links_;
+  uint64_t next_link_ = 1;
+  size_t polling_count_ = 0;
+  size_t websocket_sessions_ = 0;
+  EngineIoServerStats stats_;
+};
+
+}  // namespace turnkey::signal

@@ -1,0 +1,541 @@
+#include "signal/engineio_socket.h"
+
+#include <cassert>
+#include <utility>
+
+#include "base/log.h"
+#include "net/websocket_session.h"
+#include "signal/engineio_server.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+using State = EngineIoSocket::State;
+
+const char* StateName(State state) {
+  switch (state) {
+    case State::kNew:
+      return "new";
+    case State::kPolling:
+      return "polling";
+    case State::kUpgrading:
+      return "upgrading";
+    case State::kWebSocket:
+      return "websocket";
+    case State::kClosing:
+      return "closing";
+    case State::kClosed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+bool IsLegalTransition(State from, State to) {
+  switch (from) {
+    case State::kNew:
+      return to == State::kPolling || to == State::kWebSocket || to == State::kClosed;
+    case State::kPolling:
+      return to == State::kUpgrading || to == State::kClosing || to == State::kClosed;
+    case State::kUpgrading:
+      return to == State::kPolling || to == State::kWebSocket || to == State::kClosing ||
+             to == State::kClosed;
+    case State::kWebSocket:
+    case State::kClosing:
+      return to == State::kClosed;
+    case State::kClosed:
+      return false;
+  }
+  return false;
+}
+
+void AddHeaders(net::HttpResponse& response, const net::HttpHeaders& extra) {
+  for (const auto& [name, value] : extra) {
+    response.headers.Set(name, value);
+  }
+}
+
+// Section 1.6: GET answers are text/plain, never cached.
+net::HttpResponse PollResponse(const std::vector<EngineIoPacket>& packets,
+                               const net::HttpHeaders& cors) {
+  net::HttpResponse response =
+      net::HttpResponse::Text(200, EncodePollingPayload(packets), "text/plain; charset=UTF-8");
+  response.headers.Set("Cache-Control", "no-store");
+  AddHeaders(response, cors);
+  return response;
+}
+
+EngineIoPacket Noop() { return EngineIoPacket::Text(EngineIoPacketType::kNoop); }
+EngineIoPacket ClosePacket() { return EngineIoPacket::Text(EngineIoPacketType::kClose); }
+
+}  // namespace
+
+const char* EngineIoTransportName(EngineIoTransport transport) {
+  return transport == EngineIoTransport::kWebSocket ? "websocket" : "polling";
+}
+
+const char* EngineIoCloseReasonName(EngineIoCloseReason reason) {
+  switch (reason) {
+    case EngineIoCloseReason::kForcedClose:
+      return "forced close";
+    case EngineIoCloseReason::kServerShutdown:
+      return "server shutting down";
+    case EngineIoCloseReason::kTransportClose:
+      return "transport close";
+    case EngineIoCloseReason::kTransportError:
+      return "transport error";
+    case EngineIoCloseReason::kPingTimeout:
+      return "ping timeout";
+    case EngineIoCloseReason::kParseError:
+      return "parse error";
+  }
+  return "unknown";
+}
+
+std::optional<std::string_view> EngineIoHandshake::QueryParam(std::string_view name) const {
+  for (const auto& [key, value] : query) {
+    if (key == name) {
+      return std::string_view(value);
+    }
+  }
+  return std::nullopt;
+}
+
+net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::HttpHeaders& extra) {
+  net::HttpResponse response = net::HttpResponse::Text(
+      EngineIoRequestErrorStatus(error), EncodeEngineIoRequestError(error), "application/json");
+  AddHeaders(response, extra);
+  return response;
+}
+
+EngineIoSocket::EngineIoSocket(EngineIoServer& server, net::EventLoop& loop, std::string id,
+                               EngineIoHandshake handshake)
+    : server_(server),
+      id_(std::move(id)),
+      handshake_(std::make_shared<const EngineIoHandshake>(std::move(handshake))),
+      heartbeat_timer_(loop, [this] { OnHeartbeatTimer(); }),
+      upgrade_timer_(loop, [this] { OnUpgradeTimer(); }) {}
+
+EngineIoSocket::~EngineIoSocket() = default;
+
+bool EngineIoSocket::is_open() const {
+  return state_ == State::kPolling || state_ == State::kUpgrading || state_ == State::kWebSocket;
+}
+
+EngineIoTransport EngineIoSocket::transport() const {
+  return state_ == State::kWebSocket ? EngineIoTransport::kWebSocket : EngineIoTransport::kPolling;
+}
+
+void EngineIoSocket::SetState(State next) {
+  if (!IsLegalTransition(state_, next)) {
+    TK_LOG_ERROR("engine.io session: illegal transition {} -> {}", StateName(state_),
+                 StateName(next));
+    assert(false && "illegal EngineIoSocket state transition");
+  }
+  State previous = state_;
+  state_ = next;
+  server_.OnStateChange(previous, next);
+}
+
+void EngineIoSocket::Start() {
+  awaiting_pong_ = false;
+  heartbeat_timer_.Start(server_.options_.ping_interval);
+}
+
+bool EngineIoSocket::SendText(std::string_view text) {
+  return Send(EngineIoPacket::Text(EngineIoPacketType::kMessage, text));
+}
+
+bool EngineIoSocket::SendBinary(base::ByteView data) { return Send(EngineIoPacket::Binary(data)); }
+
+bool EngineIoSocket::Send(EngineIoPacket packet) {
+  switch (state_) {
+    case State::kPolling:
+    case State::kUpgrading:
+      // Section 1.7: until "5" everything goes to polling.
+      queue_.push_back(std::move(packet));
+      FlushPoll();
+      return true;
+    case State::kWebSocket:
+      return ws_ != nullptr && WriteWebSocket(*ws_, ws_binary_, packet);
+    case State::kNew:
+    case State::kClosing:
+    case State::kClosed:
+      return false;
+  }
+  return false;
+}
+
+bool EngineIoSocket::WriteWebSocket(net::WebSocketSession& session, bool binary_frames,
+                                    const EngineIoPacket& packet) {
+  if (packet.binary && binary_frames) {
+    return session.SendBinary(base::AsBytes(packet.data));
+  }
+  // Section 1.4: text packets, and binary ones for b64=1 clients, as text.
+  return session.SendText(EncodeEngineIoText(packet));
+}
+
+void EngineIoSocket::Close() { CloseWith(EngineIoCloseReason::kForcedClose); }
+
+void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
+  if (!is_open()) {
+    return;
+  }
+  heartbeat_timer_.Stop();
+  upgrade_timer_.Stop();
+  if (probe_ != nullptr) {
+    probe_->Close();
+  }
+  probe_ = nullptr;
+  probe_link_ = 0;
+  probed_ = false;
+  if (state_ == State::kWebSocket) {
+    // Section 1.7: over WebSocket the server just closes the socket.
+    if (ws_ != nullptr) {
+      ws_->Close();
+    }
+    SetState(State::kClosed);
+  } else {
+    const bool graceful = reason == EngineIoCloseReason::kForcedClose ||
+                          reason == EngineIoCloseReason::kServerShutdown;
+    // Section 1.6: a held GET learns of the close at once; "6" when the
+    // client asked for it, "1" when the server ends the session. A graceful
+    // close first delivers what is queued.
+    std::vector<EngineIoPacket> last;
+    if (graceful) {
+      last = std::move(queue_);
+    }
+    last.push_back(reason == EngineIoCloseReason::kTransportClose ? Noop() : ClosePacket());
+    if (AnswerPoll(last)) {
+      SetState(State::kClosed);
+    } else if (graceful) {
+      queue_ = std::move(last);
+      queue_.pop_back();
+      SetState(State::kClosing);
+      heartbeat_timer_.Start(server_.options_.close_linger);
+    } else {
+      SetState(State::kClosed);
+    }
+  }
+  if (state_ == State::kClosed) {
+    queue_.clear();
+  }
+  if (server_.callbacks_.on_close) {
+    server_.callbacks_.on_close(*this, reason);
+  }
+  if (state_ == State::kClosed) {
+    server_.Forget(id_);
+  }
+}
+
+void EngineIoSocket::Finish() {
+  if (state_ != State::kClosing) {
+    return;
+  }
+  heartbeat_timer_.Stop();
+  queue_.clear();
+  SetState(State::kClosed);
+  server_.Forget(id_);
+}
+
+bool EngineIoSocket::AnswerPoll(const std::vector<EngineIoPacket>& packets) {
+  if (!poll_) {
+    return false;
+  }
+  HeldPoll poll = std::move(*poll_);
+  poll_.reset();
+  // The held GET's connection may be gone (the server cannot notice while it
+  // holds the request); the packets then wait for the client's next GET.
+  if (!poll.responder.is_pending()) {
+    return false;
+  }
+  poll.responder.Respond(PollResponse(packets, poll.cors));
+  return true;
+}
+
+void EngineIoSocket::FlushPoll() {
+  if (!queue_.empty() && AnswerPoll(queue_)) {
+    queue_.clear();
+  }
+}
+
+void EngineIoSocket::SendUpgradeNoop() {
+  if (probed_ && queue_.empty()) {
+    AnswerPoll({Noop()});
+  }
+}
+
+void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) {
+  if (poll_ && poll_->responder.is_pending()) {
+    // Section 1.6: one GET at a time; a second one ends the session and the
+    // held one is answered "1".
+    ++server_.stats_.rejected;
+    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
+    CloseWith(EngineIoCloseReason::kTransportError);
+    return;
+  }
+  poll_ = HeldPoll{std::move(responder), std::move(cors)};
+  if (state_ == State::kClosing) {
+    // The last GET after a server-side close: what was queued, then "1"
+    // ("6\x1e1" when nothing was, as the reference answers).
+    std::vector<EngineIoPacket> last = std::move(queue_);
+    if (last.empty()) {
+      last.push_back(Noop());
+    }
+    last.push_back(ClosePacket());
+    AnswerPoll(last);
+    Finish();
+    return;
+  }
+  FlushPoll();
+}
+
+void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder responder,
+                                net::HttpHeaders cors) {
+  if (request.body.size() > server_.options_.max_payload) {
+    // Section 1.6: 413. The client treats the failed POST as a transport
+    // error and reconnects, so the session is of no further use.
+    ++server_.stats_.rejected;
+    net::HttpResponse response = net::HttpResponse::Error(413);
+    AddHeaders(response, cors);
+    responder.Respond(std::move(response));
+    CloseWith(EngineIoCloseReason::kTransportError);
+    return;
+  }
+  auto content_type = request.Header("Content-Type");
+  if (content_type && content_type->starts_with("application/octet-stream")) {
+    // Section 1.2: v4 clients always POST text.
+    ++server_.stats_.rejected;
+    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
+    CloseWith(EngineIoCloseReason::kTransportError);
+    return;
+  }
+  std::vector<EngineIoPacket> packets;
+  auto decoded = DecodePollingPayload(request.body, packets);
+  for (const EngineIoPacket& packet : packets) {
+    if (!is_open()) {
+      break;
+    }
+    OnPacket(packet);
+  }
+  if (!decoded) {
+    // Section 1.4: the packets before the bad one count, then the session ends.
+    TK_LOG_DEBUG("engine.io session: bad POST payload: {}", EngineIoErrorText(decoded.error()));
+    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
+    if (is_open()) {
+      ++server_.stats_.parse_errors;
+      CloseWith(EngineIoCloseReason::kParseError);
+    }
+    return;
+  }
+  // "text/html" as the reference answers (section 1.6).
+  net::HttpResponse response = net::HttpResponse::Text(200, "ok", "text/html");
+  response.headers.Set("Cache-Control", "no-store");
+  AddHeaders(response, cors);
+  responder.Respond(std::move(response));
+}
+
+void EngineIoSocket::OnPacket(const EngineIoPacket& packet) {
+  if (!is_open()) {
+    return;
+  }
+  if (packet.binary) {
+    if (server_.callbacks_.on_message) {
+      server_.callbacks_.on_message(*this, packet);
+    }
+    return;
+  }
+  switch (packet.type) {
+    case EngineIoPacketType::kClose:
+      CloseWith(EngineIoCloseReason::kTransportClose);
+      return;
+    case EngineIoPacketType::kPong:
+      // Section 1.5: the next ping is pingInterval after the pong.
+      awaiting_pong_ = false;
+      heartbeat_timer_.Start(server_.options_.ping_interval);
+      return;
+    case EngineIoPacketType::kPing:
+      // Section 1.4: v4 clients never ping ("invalid heartbeat direction").
+      ++server_.stats_.parse_errors;
+      CloseWith(EngineIoCloseReason::kParseError);
+      return;
+    case EngineIoPacketType::kMessage:
+      if (server_.callbacks_.on_message) {
+        server_.callbacks_.on_message(*this, packet);
+      }
+      return;
+    case EngineIoPacketType::kOpen:
+    case EngineIoPacketType::kUpgrade:
+    case EngineIoPacketType::kNoop:
+      // Ignored on an established transport, as the reference does.
+      return;
+  }
+}
+
+void EngineIoSocket::OnHeartbeatTimer() {
+  if (state_ == State::kClosing) {
+    Finish();
+    return;
+  }
+  if (!is_open()) {
+    return;
+  }
+  if (awaiting_pong_) {
+    ++server_.stats_.ping_timeouts;
+    CloseWith(EngineIoCloseReason::kPingTimeout);
+    return;
+  }
+  // Section 1.5: the pong deadline starts when the ping is queued, not when
+  // a GET carries it.
+  awaiting_pong_ = true;
+  heartbeat_timer_.Start(server_.options_.ping_timeout);
+  Send(EngineIoPacket::Text(EngineIoPacketType::kPing));
+}
+
+void EngineIoSocket::AttachWebSocket(uint64_t link, net::WebSocketSession& session,
+                                     bool supports_binary) {
+  ws_link_ = link;
+  ws_ = &session;
+  ws_binary_ = supports_binary;
+  SetState(State::kWebSocket);
+  EngineIoOpen open;
+  open.sid = id_;
+  open.ping_interval_ms = static_cast<uint64_t>(server_.options_.ping_interval.count());
+  open.ping_timeout_ms = static_cast<uint64_t>(server_.options_.ping_timeout.count());
+  open.max_payload = server_.options_.max_payload;
+  // Section 1.3: "upgrades" is empty over WebSocket.
+  session.SendText(EncodeOpenPacket(open));
+}
+
+void EngineIoSocket::AttachProbe(uint64_t link, net::WebSocketSession& session,
+                                 bool supports_binary) {
+  probe_link_ = link;
+  probe_ = &session;
+  probe_binary_ = supports_binary;
+  probed_ = false;
+  upgrade_deadline_ = std::chrono::steady_clock::now() + server_.options_.upgrade_timeout;
+  upgrade_timer_.StartPeriodic(server_.options_.upgrade_noop_interval);
+  SetState(State::kUpgrading);
+}
+
+void EngineIoSocket::OnWebSocketText(uint64_t link, std::string_view text) {
+  auto packet = DecodeEngineIoText(text);
+  if (link != 0 && link == probe_link_ && state_ == State::kUpgrading) {
+    if (packet) {
+      OnProbeMessage(*packet);
+    } else {
+      AbortUpgrade();
+    }
+    return;
+  }
+  if (link == 0 || link != ws_link_ || state_ != State::kWebSocket) {
+    return;
+  }
+  if (!packet) {
+    // Section 1.4: an undecodable frame ends the session.
+    TK_LOG_DEBUG("engine.io session: bad WebSocket frame: {}", EngineIoErrorText(packet.error()));
+    ++server_.stats_.parse_errors;
+    CloseWith(EngineIoCloseReason::kParseError);
+    return;
+  }
+  OnPacket(*packet);
+}
+
+void EngineIoSocket::OnWebSocketBinary(uint64_t link, base::ByteView data) {
+  if (link != 0 && link == probe_link_ && state_ == State::kUpgrading) {
+    // Section 1.7: only "2probe" and "5" are acceptable on the probe.
+    AbortUpgrade();
+    return;
+  }
+  if (link != 0 && link == ws_link_ && state_ == State::kWebSocket) {
+    OnPacket(DecodeEngineIoBinary(data));
+  }
+}
+
+void EngineIoSocket::OnProbeMessage(const EngineIoPacket& packet) {
+  if (!packet.binary && packet.type == EngineIoPacketType::kPing && packet.data == "probe") {
+    probe_->SendText(EncodeEngineIoText(EngineIoPacket::Text(EngineIoPacketType::kPong, "probe")));
+    probed_ = true;
+    SendUpgradeNoop();
+    return;
+  }
+  if (!packet.binary && packet.type == EngineIoPacketType::kUpgrade) {
+    CompleteUpgrade();
+    return;
+  }
+  AbortUpgrade();
+}
+
+void EngineIoSocket::CompleteUpgrade() {
+  upgrade_timer_.Stop();
+  // A GET still held gets a noop so that the client's polling ends; the
+  // queue (empty whenever a GET is held) moves to the WebSocket.
+  AnswerPoll({Noop()});
+  poll_.reset();
+  ws_link_ = probe_link_;
+  ws_ = probe_;
+  ws_binary_ = probe_binary_;
+  probe_link_ = 0;
+  probe_ = nullptr;
+  probed_ = false;
+  ++server_.stats_.upgrades;
+  SetState(State::kWebSocket);
+  std::vector<EngineIoPacket> queued = std::move(queue_);
+  queue_.clear();
+  for (const EngineIoPacket& packet : queued) {
+    WriteWebSocket(*ws_, ws_binary_, packet);
+  }
+}
+
+void EngineIoSocket::AbortUpgrade() {
+  upgrade_timer_.Stop();
+  if (probe_ != nullptr) {
+    probe_->Close();
+  }
+  probe_ = nullptr;
+  probe_link_ = 0;
+  probed_ = false;
+  ++server_.stats_.failed_upgrades;
+  if (state_ == State::kUpgrading) {
+    SetState(State::kPolling);
+  }
+}
+
+void EngineIoSocket::OnUpgradeTimer() {
+  if (state_ != State::kUpgrading) {
+    upgrade_timer_.Stop();
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= upgrade_deadline_) {
+    AbortUpgrade();
+    return;
+  }
+  SendUpgradeNoop();
+}
+
+void EngineIoSocket::OnWebSocketClosed(uint64_t link, const net::WebSocketCloseInfo& info) {
+  if (link == 0) {
+    return;
+  }
+  if (link == probe_link_) {
+    probe_ = nullptr;
+    probe_link_ = 0;
+    if (state_ == State::kUpgrading) {
+      upgrade_timer_.Stop();
+      probed_ = false;
+      ++server_.stats_.failed_upgrades;
+      SetState(State::kPolling);
+    }
+    return;
+  }
+  if (link == ws_link_) {
+    ws_ = nullptr;
+    ws_link_ = 0;
+    if (state_ == State::kWebSocket) {
+      CloseWith(info.by_peer ? EngineIoCloseReason::kTransportClose
+                             : EngineIoCloseReason::kTransportError);
+    }
+  }
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,199 @@
+// EngineIoSocket: one Engine.IO v4 session (reference/socketio.md sections
+// 1.3-1.8) on the server side, over HTTP long-polling, WebSocket, or polling
+// upgraded to WebSocket.
+//
+// Created and owned by EngineIoServer, which routes the session's HTTP
+// requests and WebSocket messages here. The application sees a socket from
+// EngineIoServer's on_connection callback until its on_close callback has
+// returned; after that the server destroys it (EventLoop::DeleteLater), so
+// the application must not keep pointers to it past on_close.
+//
+// Threads: the server's loop thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/address.h"
+#include "base/bytes.h"
+#include "net/http_headers.h"
+#include "net/http_request.h"
+#include "net/http_response.h"
+#include "net/responder.h"
+#include "net/timer.h"
+#include "signal/engineio_packet.h"
+
+namespace turnkey::net {
+class EventLoop;
+class WebSocketSession;
+struct WebSocketCloseInfo;
+}  // namespace turnkey::net
+
+namespace turnkey::signal {
+
+class EngineIoServer;
+
+// The transport a session currently uses.
+enum class EngineIoTransport : uint8_t {
+  kPolling,    // HTTP long-polling (also while an upgrade is being probed)
+  kWebSocket,  // WebSocket, direct or after the upgrade
+};
+
+// "polling" / "websocket": the query parameter value and the metrics label.
+const char* EngineIoTransportName(EngineIoTransport transport);
+
+// Why a session ended. The names are the reference's disconnect reasons.
+enum class EngineIoCloseReason : uint8_t {
+  kForcedClose,     // "forced close": EngineIoSocket::Close() by the application
+  kServerShutdown,  // "server shutting down": EngineIoServer::CloseAll()
+  kTransportClose,  // "transport close": the client sent "1" or closed its WebSocket
+  kTransportError,  // "transport error": duplicate GET, oversized or binary POST,
+                    // a WebSocket failed by the server (1002/1007/1009)
+  kPingTimeout,     // "ping timeout": no "3" within pingTimeout after a "2"
+  kParseError,      // "parse error": an undecodable packet, or "2" from the client
+};
+
+const char* EngineIoCloseReasonName(EngineIoCloseReason reason);
+
+// What the handshake request carried, kept for the session's lifetime
+// (Socket.IO exposes it as socket.handshake).
+struct EngineIoHandshake {
+  net::HttpHeaders headers;
+  // Every query field, decoded, in order (including EIO, transport, t).
+  std::vector<std::pair<std::string, std::string>> query;
+  base::SocketAddress peer;
+  bool tls = false;
+  // The raw request target, e.g. "/socket.io/?EIO=4&transport=polling".
+  std::string url;
+
+  std::optional<std::string_view> Header(std::string_view name) const { return headers.Get(name); }
+  // The first query field named `name`; nullopt if absent.
+  std::optional<std::string_view> QueryParam(std::string_view name) const;
+};
+
+// The JSON error answer of section 1.2 (400, or 403 for kForbidden) with
+// `extra` headers (CORS) added.
+net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::HttpHeaders& extra);
+
+class EngineIoSocket {
+ public:
+  // The session state; every change goes through SetState.
+  enum class State {
+    kNew,        // created; the handshake is being answered
+    kPolling,    // open over long-polling
+    kUpgrading,  // open over long-polling, a probe WebSocket attached, awaiting "5"
+    kWebSocket,  // open over WebSocket
+    kClosing,    // Close()d over polling with no GET held: the next GET gets "1"
+    kClosed,     // ended; the sid is unknown from now on
+  };
+
+  // Created by EngineIoServer only (public for make_unique).
+  EngineIoSocket(EngineIoServer& server, net::EventLoop& loop, std::string id,
+                 EngineIoHandshake handshake);
+  ~EngineIoSocket();
+  EngineIoSocket(const EngineIoSocket&) = delete;
+  EngineIoSocket& operator=(const EngineIoSocket&) = delete;
+
+  // The Engine.IO session id (a secret: whoever knows it can poll).
+  const std::string& id() const { return id_; }
+  const EngineIoHandshake& handshake() const { return *handshake_; }
+  // The same, shareable beyond the session's life.
+  const std::shared_ptr<const EngineIoHandshake>& shared_handshake() const { return handshake_; }
+  State state() const { return state_; }
+  // True while messages can be sent (polling, upgrading or WebSocket).
+  bool is_open() const;
+  // The current transport (polling until an upgrade completes).
+  EngineIoTransport transport() const;
+  const char* transport_name() const { return EngineIoTransportName(transport()); }
+
+  // Sends one message: a text frame / "4<text>", or a binary frame /
+  // "b<base64>" (polling, or a WebSocket opened with b64=1). Over polling it
+  // is queued until a GET takes it. False once the session is not open.
+  bool SendText(std::string_view text);
+  bool SendBinary(base::ByteView data);
+  // Ends the session from the server side (reason kForcedClose): over
+  // WebSocket the socket is closed; over polling a held GET gets "1", or
+  // the next GET gets what is queued and then "1" (section 1.6). on_close
+  // runs before this returns. No-op unless open.
+  void Close();
+
+ private:
+  friend class EngineIoServer;
+
+  struct HeldPoll {
+    net::Responder responder;
+    net::HttpHeaders cors;  // the CORS headers for that GET's origin
+  };
+
+  void SetState(State next);
+  // Starts the heartbeat; the server has just sent the open packet.
+  void Start();
+  bool Send(EngineIoPacket packet);
+  void CloseWith(EngineIoCloseReason reason);
+  // Leaves kClosing: the final GET came, or the linger time passed.
+  void Finish();
+
+  // Polling requests (already validated by the server; `cors` holds the
+  // CORS headers for the request's origin).
+  void OnPollGet(net::Responder responder, net::HttpHeaders cors);
+  void OnPollPost(const net::HttpRequest& request, net::Responder responder, net::HttpHeaders cors);
+  // Answers the held GET with the queued packets, if both exist.
+  void FlushPoll();
+  // Answers the held GET with `packets` if one is held and still pending;
+  // false otherwise (the packets are then not sent).
+  bool AnswerPoll(const std::vector<EngineIoPacket>& packets);
+  // While upgrading after "3probe": a held GET with nothing queued gets a noop.
+  void SendUpgradeNoop();
+  // Writes one packet as a WebSocket message.
+  static bool WriteWebSocket(net::WebSocketSession& session, bool binary_frames,
+                             const EngineIoPacket& packet);
+
+  // WebSockets. `link` names the server's WebSocket entry.
+  void AttachWebSocket(uint64_t link, net::WebSocketSession& session, bool supports_binary);
+  void AttachProbe(uint64_t link, net::WebSocketSession& session, bool supports_binary);
+  void OnWebSocketText(uint64_t link, std::string_view text);
+  void OnWebSocketBinary(uint64_t link, base::ByteView data);
+  void OnWebSocketClosed(uint64_t link, const net::WebSocketCloseInfo& info);
+  void OnProbeMessage(const EngineIoPacket& packet);
+  void AbortUpgrade();
+  void CompleteUpgrade();
+
+  void OnPacket(const EngineIoPacket& packet);
+  void OnHeartbeatTimer();
+  void OnUpgradeTimer();
+
+  EngineIoServer& server_;
+  std::string id_;
+  std::shared_ptr<const EngineIoHandshake> handshake_;
+  State state_ = State::kNew;
+  // Packets waiting for a GET (polling and upgrading only).
+  std::vector<EngineIoPacket> queue_;
+  std::optional<HeldPoll> poll_;
+  // The active WebSocket (kWebSocket) and the probe (kUpgrading); the
+  // sessions are owned by the server's link table and cleared here from
+  // OnWebSocketClosed before the server drops them.
+  uint64_t ws_link_ = 0;
+  net::WebSocketSession* ws_ = nullptr;
+  bool ws_binary_ = true;
+  uint64_t probe_link_ = 0;
+  net::WebSocketSession* probe_ = nullptr;
+  bool probe_binary_ = true;
+  // Probe answered "3probe": held GETs get noops until "5".
+  bool probed_ = false;
+  std::chrono::steady_clock::time_point upgrade_deadline_;
+  // Heartbeat (section 1.5): pingInterval until the next "2", then
+  // pingTimeout waiting for "3". In kClosing it bounds the wait for the
+  // last GET.
+  bool awaiting_pong_ = false;
+  net::Timer heartbeat_timer_;
+  // Periodic while upgrading: noops to held GETs, upgrade timeout.
+  net::Timer upgrade_timer_;
+};
+
+}  // namespace turnkey::signal

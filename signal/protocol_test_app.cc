@@ -1,0 +1,67 @@
+#include "signal/protocol_test_app.h"
+
+#include <utility>
+
+namespace turnkey::signal {
+
+base::Result<std::unique_ptr<ProtocolTestApp>> ProtocolTestApp::Create(
+    net::EventLoop& loop, const ProtocolTestAppOptions& options) {
+  EngineIoServerOptions engineio = options.engineio;
+  engineio.cors.allowed_origins = {"*"};
+  engineio.cors.allow_credentials = false;
+
+  std::unique_ptr<ProtocolTestApp> app(new ProtocolTestApp());
+  EngineIoServer::Callbacks echo;
+  echo.on_message = [](EngineIoSocket& socket, const EngineIoPacket& message) {
+    if (message.binary) {
+      socket.SendBinary(base::AsBytes(message.data));
+    } else {
+      socket.SendText(message.data);
+    }
+  };
+  auto echo_server = EngineIoServer::Create(loop, engineio, std::move(echo));
+  if (!echo_server) {
+    return std::unexpected(echo_server.error());
+  }
+  app->echo_ = std::move(*echo_server);
+
+  SocketIoServerOptions socketio;
+  socketio.engineio = engineio;
+  socketio.connect_timeout = options.connect_timeout;
+  // Conformance tools send bursts; they test the protocol, not our limits.
+  socketio.rate_limit.events_per_second = 0;
+  auto socketio_server = SocketIoServer::Create(loop, socketio);
+  if (!socketio_server) {
+    return std::unexpected(socketio_server.error());
+  }
+  app->socketio_ = std::move(*socketio_server);
+  app->SetUpSocketIo();
+  return app;
+}
+
+void ProtocolTestApp::SetUpSocketIo() {
+  for (const char* name : {"/", "/custom"}) {
+    SocketIoNamespace& ns = socketio_->Of(name);
+    ns.OnConnection(
+        [](SocketIoSocket& socket) { socket.Emit("auth", Json::array({socket.auth()})); });
+    ns.On("message", [](SocketIoSocket& socket, Json args, const SocketIoAck&) {
+      socket.Emit("message-back", std::move(args));
+    });
+    ns.On("message-with-ack",
+          [](SocketIoSocket&, Json args, const SocketIoAck& ack) { ack(std::move(args)); });
+  }
+}
+
+base::Status ProtocolTestApp::Mount(net::Router& router) {
+  if (auto status = router.Add("*", "/engine.io/*", echo_->AsHandler()); !status) {
+    return status;
+  }
+  return router.Add("*", "/socket.io/*", socketio_->AsHandler());
+}
+
+void ProtocolTestApp::CloseAll(EngineIoCloseReason reason) {
+  echo_->CloseAll(reason);
+  socketio_->engine().CloseAll(reason);
+}
+
+}  // namespace turnkey::signal

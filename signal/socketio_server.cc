@@ -1,0 +1,538 @@
+#include "signal/socketio_server.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <set>
+#include <utility>
+
+#include "base/crypto.h"
+#include "base/log.h"
+#include "net/event_loop.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+// Socket ids like the reference's base64id: 15 random bytes, URL-safe base64.
+constexpr size_t kIdBytes = 15;
+
+constexpr std::string_view kRateLimited = "Rate limited";
+
+// The reference's Client.close() reason for an invalid packet sequence.
+constexpr std::string_view kForcedServerClose = "forced server close";
+
+// An argument list: an array as is, anything else as its single element.
+Json AsArgs(Json args) {
+  if (args.is_array()) {
+    return args;
+  }
+  Json array = Json::array();
+  array.push_back(std::move(args));
+  return array;
+}
+
+}  // namespace
+
+// Socket.IO's state for one Engine.IO connection (the reference's Client).
+struct SocketIoServer::Connection : std::enable_shared_from_this<Connection> {
+  Connection(net::EventLoop& loop, EngineIoSocket& socket, const SocketIoDecoderOptions& options)
+      : engine(&socket), decoder(options), connect_timer(loop, nullptr) {}
+
+  EngineIoSocket* engine;  // null once the Engine.IO session ended
+  SocketIoDecoder decoder;
+  // Joined namespaces.
+  std::map<std::string, std::shared_ptr<SocketIoSocket>, std::less<>> sockets;
+  // Namespaces whose CONNECT is with the authorizer.
+  std::set<std::string, std::less<>> authorizing;
+  // Disconnect reason for the sockets when we close the connection ourselves.
+  std::string close_reason;
+  net::Timer connect_timer;
+};
+
+SocketIoAuthResult SocketIoAuthResult::Accept(SocketIoSocketData data) {
+  SocketIoAuthResult result;
+  result.accepted = true;
+  result.data = std::move(data);
+  return result;
+}
+
+SocketIoAuthResult SocketIoAuthResult::Reject(std::string message, std::optional<Json> error_data) {
+  SocketIoAuthResult result;
+  result.message = std::move(message);
+  result.error_data = std::move(error_data);
+  return result;
+}
+
+size_t SocketIoNamespace::Emit(std::string_view event, const Json& args) {
+  std::vector<std::shared_ptr<SocketIoSocket>> targets;
+  targets.reserve(sockets_.size());
+  for (const auto& [id, socket] : sockets_) {
+    targets.push_back(socket);
+  }
+  size_t sent = 0;
+  for (const auto& socket : targets) {
+    sent += socket->Emit(event, args) ? 1 : 0;
+  }
+  return sent;
+}
+
+base::Result<std::unique_ptr<SocketIoServer>> SocketIoServer::Create(
+    net::EventLoop& loop, const SocketIoServerOptions& options) {
+  if (options.connect_timeout <= std::chrono::milliseconds::zero()) {
+    return base::InvalidArgument("socket.io connect_timeout must be > 0");
+  }
+  if (options.rate_limit.events_per_second < 0 ||
+      (options.rate_limit.events_per_second > 0 && options.rate_limit.burst < 1)) {
+    return base::InvalidArgument("socket.io rate limit: events_per_second >= 0 and burst >= 1");
+  }
+  std::unique_ptr<SocketIoServer> server(new SocketIoServer(loop, options));
+  EngineIoServer::Callbacks callbacks;
+  SocketIoServer* self = server.get();
+  callbacks.on_connection = [self](EngineIoSocket& engine) { self->OnEngineConnection(engine); };
+  callbacks.on_message = [self](EngineIoSocket& engine, const EngineIoPacket& message) {
+    self->OnEngineMessage(engine, message);
+  };
+  callbacks.on_close = [self](EngineIoSocket& engine, EngineIoCloseReason reason) {
+    self->OnEngineClose(engine, reason);
+  };
+  auto engine = EngineIoServer::Create(loop, options.engineio, std::move(callbacks));
+  if (!engine) {
+    return std::unexpected(engine.error());
+  }
+  server->engine_ = std::move(*engine);
+  return server;
+}
+
+SocketIoServer::SocketIoServer(net::EventLoop& loop, const SocketIoServerOptions& options)
+    : loop_(loop),
+      options_(options),
+      clock_(options.clock != nullptr ? *options.clock : base::SystemClock::Instance()),
+      ack_timer_(loop, [this] { OnAckTimer(); }) {}
+
+SocketIoServer::~SocketIoServer() {
+  // No handlers run from here on: sockets someone still holds just become
+  // disconnected, and their pending ack callbacks are dropped unrun.
+  for (auto& [id, socket] : sockets_) {
+    socket->engine_ = nullptr;
+    socket->pending_acks_.clear();
+  }
+  engine_.reset();
+  connections_.clear();
+  sockets_.clear();
+  users_.clear();
+  namespaces_.clear();
+}
+
+SocketIoNamespace& SocketIoServer::Of(std::string_view name) {
+  auto it = namespaces_.find(name);
+  if (it == namespaces_.end()) {
+    it = namespaces_
+             .emplace(std::string(name), std::make_unique<SocketIoNamespace>(std::string(name)))
+             .first;
+  }
+  return *it->second;
+}
+
+std::shared_ptr<SocketIoSocket> SocketIoServer::FindSocket(std::string_view socket_id) const {
+  auto it = sockets_.find(std::string(socket_id));
+  return it == sockets_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<SocketIoSocket>> SocketIoServer::SocketsOfUser(
+    std::string_view user_id) const {
+  std::vector<std::shared_ptr<SocketIoSocket>> out;
+  if (user_id.empty()) {
+    return out;
+  }
+  auto it = users_.find(std::string(user_id));
+  if (it == users_.end()) {
+    return out;
+  }
+  out.reserve(it->second.size());
+  for (SocketIoSocket* socket : it->second) {
+    out.push_back(socket->shared_from_this());
+  }
+  return out;
+}
+
+bool SocketIoServer::IsUserConnected(std::string_view user_id) const {
+  return !user_id.empty() && users_.contains(std::string(user_id));
+}
+
+bool SocketIoServer::Emit(SocketIoSocket& socket, std::string_view event, Json args) {
+  return socket.Emit(event, std::move(args));
+}
+
+size_t SocketIoServer::EmitToUser(std::string_view user_id, std::string_view nsp,
+                                  std::string_view event, const Json& args) {
+  size_t sent = 0;
+  for (const auto& socket : SocketsOfUser(user_id)) {
+    if (socket->nsp() == nsp && socket->Emit(event, args)) {
+      ++sent;
+    }
+  }
+  return sent;
+}
+
+size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_connection) {
+  size_t count = 0;
+  for (const auto& socket : SocketsOfUser(user_id)) {
+    if (socket->connected()) {
+      socket->Disconnect(close_connection);
+      ++count;
+    }
+  }
+  return count;
+}
+
+void SocketIoServer::CloseAll() { engine_->CloseAll(EngineIoCloseReason::kServerShutdown); }
+
+void SocketIoServer::OnEngineConnection(EngineIoSocket& engine) {
+  auto connection = std::make_shared<Connection>(loop_, engine, options_.decoder);
+  Connection* raw = connection.get();
+  // Section 1.9.3: a client must join a namespace within connectTimeout.
+  raw->connect_timer.set_callback([this, raw] {
+    if (raw->engine != nullptr && raw->sockets.empty()) {
+      ++stats_.connect_timeouts;
+      raw->engine->Close();
+    }
+  });
+  raw->connect_timer.Start(options_.connect_timeout);
+  connections_.emplace(&engine, std::move(connection));
+}
+
+void SocketIoServer::OnEngineMessage(EngineIoSocket& engine, const EngineIoPacket& message) {
+  auto it = connections_.find(&engine);
+  if (it == connections_.end()) {
+    return;
+  }
+  // Handlers may close this connection; keep it alive until we return.
+  std::shared_ptr<Connection> connection = it->second;
+  auto result = message.binary ? connection->decoder.AddBinary(base::AsBytes(message.data))
+                               : connection->decoder.AddText(message.data);
+  if (!result) {
+    // Section 1.9.2: any decode error closes the whole connection.
+    connection->close_reason = "parse error";
+    ProtocolError(*connection, SocketIoErrorText(result.error()));
+    return;
+  }
+  if (*result) {
+    OnPacket(*connection, std::move(**result));
+  }
+}
+
+void SocketIoServer::OnEngineClose(EngineIoSocket& engine, EngineIoCloseReason reason) {
+  auto it = connections_.find(&engine);
+  if (it == connections_.end()) {
+    return;
+  }
+  std::shared_ptr<Connection> connection = it->second;
+  std::string why =
+      connection->close_reason.empty() ? EngineIoCloseReasonName(reason) : connection->close_reason;
+  std::vector<std::shared_ptr<SocketIoSocket>> sockets;
+  for (const auto& [nsp, socket] : connection->sockets) {
+    sockets.push_back(socket);
+  }
+  for (const auto& socket : sockets) {
+    RemoveSocket(*socket, why, false);
+  }
+  connections_.erase(&engine);
+  connection->engine = nullptr;
+  connection->sockets.clear();
+  connection->authorizing.clear();
+  connection->connect_timer.Stop();
+  // We may be inside the connection's own connect timer.
+  loop_.DeleteLater(std::make_unique<std::shared_ptr<Connection>>(std::move(connection)));
+}
+
+void SocketIoServer::ProtocolError(Connection& connection, std::string_view what) {
+  if (connection.engine == nullptr) {
+    return;
+  }
+  TK_LOG_DEBUG("socket.io: closing connection: {}", what);
+  ++stats_.protocol_errors;
+  if (connection.close_reason.empty()) {
+    connection.close_reason = kForcedServerClose;
+  }
+  connection.engine->Close();
+}
+
+void SocketIoServer::OnPacket(Connection& connection, SocketIoPacket packet) {
+  if (connection.engine == nullptr) {
+    return;
+  }
+  if (packet.type == SocketIoPacketType::kConnect) {
+    OnConnect(connection, std::move(packet));
+    return;
+  }
+  auto it = connection.sockets.find(packet.nsp);
+  if (packet.type == SocketIoPacketType::kConnectError || it == connection.sockets.end()) {
+    // Section 1.9.3: "invalid state".
+    ProtocolError(connection, "packet for a namespace not joined");
+    return;
+  }
+  std::shared_ptr<SocketIoSocket> socket = it->second;
+  switch (packet.type) {
+    case SocketIoPacketType::kDisconnect:
+      RemoveSocket(*socket, "client namespace disconnect", false);
+      return;
+    case SocketIoPacketType::kEvent:
+    case SocketIoPacketType::kBinaryEvent:
+      OnEvent(*socket, std::move(packet));
+      return;
+    case SocketIoPacketType::kAck:
+    case SocketIoPacketType::kBinaryAck:
+      OnAck(*socket, std::move(packet));
+      return;
+    case SocketIoPacketType::kConnect:
+    case SocketIoPacketType::kConnectError:
+      return;
+  }
+}
+
+void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
+  const std::string& nsp = packet.nsp;
+  if (connection.sockets.contains(nsp) || connection.authorizing.contains(nsp)) {
+    ProtocolError(connection, "CONNECT for a namespace already joined");
+    return;
+  }
+  auto ns = namespaces_.find(nsp);
+  if (ns == namespaces_.end()) {
+    // Section 1.9.3: the exact message; the connection stays open.
+    ++stats_.connect_errors;
+    Send(*connection.engine, SocketIoPacket::ConnectError(nsp, "Invalid namespace"));
+    return;
+  }
+  Json auth = packet.data ? std::move(*packet.data) : Json::object();
+  if (!ns->second->authorizer_) {
+    FinishConnect(connection, nsp, std::move(auth), SocketIoAuthResult::Accept());
+    return;
+  }
+  connection.authorizing.insert(nsp);
+  std::weak_ptr<Connection> weak = connection.weak_from_this();
+  auto done = [this, weak, nsp, auth](SocketIoAuthResult result) mutable {
+    std::shared_ptr<Connection> alive = weak.lock();
+    // Gone, or answered before: nothing to do.
+    if (alive == nullptr || alive->engine == nullptr || alive->authorizing.erase(nsp) == 0) {
+      return;
+    }
+    FinishConnect(*alive, nsp, std::move(auth), std::move(result));
+  };
+  // The authorizer may answer inside this call; keep the handshake alive.
+  std::shared_ptr<const EngineIoHandshake> handshake = connection.engine->shared_handshake();
+  ns->second->authorizer_(auth, *handshake, std::move(done));
+}
+
+void SocketIoServer::FinishConnect(Connection& connection, const std::string& nsp, Json auth,
+                                   SocketIoAuthResult result) {
+  EngineIoSocket& engine = *connection.engine;
+  if (!result.accepted) {
+    ++stats_.connect_errors;
+    std::string message = result.message.empty() ? "Not authorized" : std::move(result.message);
+    Send(engine, SocketIoPacket::ConnectError(nsp, message, std::move(result.error_data)));
+    return;
+  }
+  SocketIoNamespace& ns = *namespaces_.at(nsp);
+  auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
+                                                 std::move(result.data));
+  connection.sockets[nsp] = socket;
+  sockets_[socket->id()] = socket;
+  ns.sockets_[socket->id()] = socket;
+  if (!socket->data().user_id.empty()) {
+    users_[socket->data().user_id].push_back(socket.get());
+  }
+  ++stats_.connects;
+  Send(engine, SocketIoPacket::Connect(nsp, Json::object({{"sid", socket->id()}})));
+  if (ns.on_connection_) {
+    ns.on_connection_(*socket);
+  }
+}
+
+void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
+  Json& data = *packet.data;  // the decoder guarantees a non-empty array
+  std::string name = data[0].is_string() ? data[0].get<std::string>() : DumpJson(data[0]);
+  const SocketIoRateLimit& limit = options_.rate_limit;
+  if (!socket.TakeEventToken(clock_.Now(), limit.events_per_second, limit.burst)) {
+    // Refused, and said so: a client that waits for its ack must not stall.
+    ++stats_.rate_limited;
+    if (packet.id) {
+      SendAck(socket, *packet.id,
+              Json::array({Json::object({{"ok", false}, {"error", kRateLimited}})}));
+    }
+    if (!limit.error_event.empty()) {
+      socket.Emit(limit.error_event,
+                  Json::array({Json::object({{"error", kRateLimited}, {"event", name}})}));
+    }
+    return;
+  }
+  Json args = Json::array();
+  for (size_t i = 1; i < data.size(); ++i) {
+    args.push_back(std::move(data[i]));
+  }
+  SocketIoAck ack;
+  if (packet.id) {
+    auto state = std::make_shared<SocketIoAck::State>();
+    state->socket = socket.weak_from_this();
+    state->id = *packet.id;
+    ack = SocketIoAck(std::move(state));
+  }
+  ++stats_.events;
+  SocketIoNamespace& ns = *namespaces_.at(socket.nsp());
+  if (auto handler = ns.handlers_.find(name); handler != ns.handlers_.end()) {
+    // A copy: the handler may replace itself.
+    SocketIoEventHandler call = handler->second;
+    call(socket, std::move(args), std::move(ack));
+  } else if (ns.on_any_) {
+    SocketIoAnyHandler call = ns.on_any_;
+    call(socket, name, std::move(args), std::move(ack));
+  } else {
+    TK_LOG_DEBUG("socket.io: no handler for event '{}' on {}", name, socket.nsp());
+  }
+}
+
+void SocketIoServer::OnAck(SocketIoSocket& socket, SocketIoPacket packet) {
+  // Section 1.9.4: an ACK for an unknown id is ignored.
+  if (!packet.id) {
+    return;
+  }
+  if (SocketIoAckCallback callback = socket.TakeAck(*packet.id)) {
+    callback(packet.data ? std::move(*packet.data) : Json::array());
+  }
+}
+
+void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify) {
+  if (!socket.connected()) {
+    return;
+  }
+  std::shared_ptr<SocketIoSocket> keep = socket.shared_from_this();
+  EngineIoSocket* engine = socket.engine_;
+  if (notify) {
+    Send(*engine, SocketIoPacket::Disconnect(socket.nsp()));
+  }
+  if (auto it = connections_.find(engine); it != connections_.end()) {
+    it->second->sockets.erase(socket.nsp());
+  }
+  sockets_.erase(socket.id());
+  SocketIoNamespace& ns = *namespaces_.at(socket.nsp());
+  ns.sockets_.erase(socket.id());
+  if (const std::string& user = socket.data().user_id; !user.empty()) {
+    if (auto it = users_.find(user); it != users_.end()) {
+      std::erase(it->second, &socket);
+      if (it->second.empty()) {
+        users_.erase(it);
+      }
+    }
+  }
+  socket.engine_ = nullptr;
+  std::unordered_map<uint64_t, SocketIoAckCallback> acks = std::move(socket.pending_acks_);
+  socket.pending_acks_.clear();
+  for (auto& [id, callback] : acks) {
+    if (callback) {
+      callback(std::unexpected(SocketIoAckError::kDisconnected));
+    }
+  }
+  if (ns.on_disconnect_) {
+    auto handler = ns.on_disconnect_;
+    handler(socket, reason);
+  }
+}
+
+void SocketIoServer::DisconnectSocket(SocketIoSocket& socket, bool close_connection) {
+  if (!socket.connected()) {
+    return;
+  }
+  EngineIoSocket* engine = socket.engine_;
+  if (!close_connection) {
+    RemoveSocket(socket, "server namespace disconnect", true);
+    return;
+  }
+  auto it = connections_.find(engine);
+  if (it == connections_.end()) {
+    RemoveSocket(socket, "server namespace disconnect", true);
+    return;
+  }
+  std::shared_ptr<Connection> connection = it->second;
+  std::vector<std::shared_ptr<SocketIoSocket>> sockets;
+  for (const auto& [nsp, member] : connection->sockets) {
+    sockets.push_back(member);
+  }
+  // As the reference's disconnect(true): every namespace gets DISCONNECT
+  // (so the client does not reconnect), then the connection closes.
+  for (const auto& member : sockets) {
+    RemoveSocket(*member, "server namespace disconnect", true);
+  }
+  if (connection->engine != nullptr) {
+    connection->engine->Close();
+  }
+}
+
+bool SocketIoServer::Send(EngineIoSocket& engine, const SocketIoPacket& packet) {
+  EncodedSocketIoPacket encoded = EncodeSocketIoPacket(packet);
+  bool sent = engine.SendText(encoded.text);
+  for (const base::Bytes& attachment : encoded.attachments) {
+    sent = engine.SendBinary(attachment) && sent;
+  }
+  return sent;
+}
+
+bool SocketIoServer::SendEvent(SocketIoSocket& socket, std::string_view event, Json args,
+                               std::optional<uint64_t> ack_id) {
+  if (!socket.connected()) {
+    return false;
+  }
+  Json data = Json::array();
+  data.push_back(std::string(event));
+  for (Json& arg : AsArgs(std::move(args))) {
+    data.push_back(std::move(arg));
+  }
+  return Send(*socket.engine_, SocketIoPacket::Event(socket.nsp(), std::move(data), ack_id));
+}
+
+void SocketIoServer::SendAck(SocketIoSocket& socket, uint64_t id, Json args) {
+  if (socket.connected()) {
+    Send(*socket.engine_, SocketIoPacket::Ack(socket.nsp(), id, AsArgs(std::move(args))));
+  }
+}
+
+void SocketIoServer::ArmAckTimer(std::chrono::steady_clock::time_point deadline,
+                                 std::weak_ptr<SocketIoSocket> socket, uint64_t id) {
+  auto it = ack_deadlines_.emplace(deadline, std::make_pair(std::move(socket), id));
+  if (it == ack_deadlines_.begin()) {
+    ack_timer_.Start(deadline - std::chrono::steady_clock::now());
+  }
+}
+
+void SocketIoServer::OnAckTimer() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!ack_deadlines_.empty() && ack_deadlines_.begin()->first <= now) {
+    auto [socket_weak, id] = std::move(ack_deadlines_.begin()->second);
+    ack_deadlines_.erase(ack_deadlines_.begin());
+    std::shared_ptr<SocketIoSocket> socket = socket_weak.lock();
+    if (socket == nullptr) {
+      continue;
+    }
+    if (SocketIoAckCallback callback = socket->TakeAck(id)) {
+      ++stats_.ack_timeouts;
+      callback(std::unexpected(SocketIoAckError::kTimeout));
+    }
+  }
+  if (!ack_deadlines_.empty()) {
+    ack_timer_.Start(ack_deadlines_.begin()->first - std::chrono::steady_clock::now());
+  }
+}
+
+std::string SocketIoServer::NewSocketId() const {
+  std::array<uint8_t, kIdBytes> bytes{};
+  std::string id;
+  do {
+    if (!base::RandomBytes(bytes)) {
+      TK_LOG_ERROR("socket.io: the random number generator failed");
+      std::abort();
+    }
+    id = base::Base64UrlEncode(bytes);
+  } while (sockets_.contains(id));
+  return id;
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,568 @@
+// EngineIoServer over a real HttpServer on loopback, driven by a raw
+// HTTP/WebSocket client: handshakes, long-polling, the upgrade, heartbeats,
+// closes from either side, error answers and origin checks
+// (reference/socketio.md sections 1.1-1.8, 1.11).
+#include "signal/engineio_server.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "base/bytes.h"
+#include "tests/signal/server_fixture.h"
+
+namespace turnkey::signal {
+namespace {
+
+using testing::HttpReply;
+using testing::RawClient;
+using testing::Recorder;
+using testing::SplitPayload;
+
+class EngineIoServerTest : public testing::ServerFixture {
+ protected:
+  // An echo server that records what happens at "/engine.io/".
+  void StartEngine(EngineIoServerOptions options = {}) {
+    EngineIoServer::Callbacks callbacks;
+    callbacks.on_connection = [this](EngineIoSocket& socket) {
+      events_.Add("connect:" + socket.id());
+    };
+    callbacks.on_message = [this](EngineIoSocket& socket, const EngineIoPacket& message) {
+      if (message.binary) {
+        events_.Add("binary:" + base::HexEncode(base::AsBytes(message.data)));
+        socket.SendBinary(base::AsBytes(message.data));
+      } else {
+        events_.Add("message:" + message.data);
+        socket.SendText(message.data);
+      }
+    };
+    callbacks.on_close = [this](EngineIoSocket& socket, EngineIoCloseReason reason) {
+      events_.Add("close:" + socket.id() + ":" + EngineIoCloseReasonName(reason));
+    };
+    auto server = EngineIoServer::Create(loop(), options, std::move(callbacks));
+    ASSERT_TRUE(server.has_value());
+    server_ = std::move(*server);
+    ASSERT_TRUE(router().Add("*", "/engine.io/*", server_->AsHandler()).has_value());
+    Start();
+  }
+
+  void DestroyServers() override { server_.reset(); }
+
+  // Opens a polling session; returns its sid.
+  std::string Open(RawClient& client, const testing::HeaderList& headers = {}) {
+    auto reply = client.Request("GET", "/engine.io/?EIO=4&transport=polling&t=abc", {}, headers);
+    EXPECT_TRUE(reply.has_value());
+    if (!reply || reply->status != 200 || reply->body.empty() || reply->body[0] != '0') {
+      ADD_FAILURE() << "handshake failed";
+      return {};
+    }
+    return nlohmann::json::parse(reply->body.substr(1))["sid"].get<std::string>();
+  }
+
+  static std::string Polling(const std::string& sid) {
+    return "/engine.io/?EIO=4&transport=polling&sid=" + sid;
+  }
+  static std::string WebSocketUrl(const std::string& sid) {
+    return "/engine.io/?EIO=4&transport=websocket&sid=" + sid;
+  }
+
+  // Waits until the server has handled `n` GETs for `sid` (e.g. is holding one).
+  bool WaitGets(const std::string& sid, size_t n) {
+    return requests().WaitCount("handled:GET " + Polling(sid), n);
+  }
+
+  // Upgrades `sid` on `ws` up to the 3probe (the polling GET is not involved).
+  void Probe(RawClient& ws, const std::string& sid) {
+    auto reply = ws.Upgrade(WebSocketUrl(sid));
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_EQ(reply->status, 101);
+    ASSERT_TRUE(ws.SendText("2probe"));
+    auto pong = ws.ReadMessage();
+    ASSERT_TRUE(pong.has_value());
+    EXPECT_EQ(pong->opcode, 1);
+    EXPECT_EQ(pong->payload, "3probe");
+  }
+
+  size_t Sessions(EngineIoTransport transport) {
+    return OnLoop([&] { return server_->session_count(transport); });
+  }
+
+  Recorder events_;
+  std::unique_ptr<EngineIoServer> server_;
+};
+
+void ExpectError(const std::optional<HttpReply>& reply, int status, const std::string& body) {
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, status);
+  EXPECT_EQ(reply->body, body);
+  EXPECT_EQ(reply->headers.Get("Content-Type"), "application/json");
+}
+
+TEST_F(EngineIoServerTest, PollingHandshakeSendsExactlyTheOpenPacket) {
+  StartEngine();
+  auto client = Client();
+  auto reply = client->Request("GET", "/engine.io/?EIO=4&transport=polling&t=PQx1f2a");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(reply->headers.Get("Content-Type"), "text/plain; charset=UTF-8");
+  EXPECT_EQ(reply->headers.Get("Cache-Control"), "no-store");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_match(reply->body, match,
+                               std::regex("0\\{\"sid\":\"([A-Za-z0-9_-]{20})\",\"upgrades\":"
+                                          "\\[\"websocket\"\\],\"pingInterval\":25000,"
+                                          "\"pingTimeout\":20000,\"maxPayload\":1000000\\}")))
+      << reply->body;
+  EXPECT_TRUE(events_.WaitPrefix("connect:" + match[1].str()));
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 1u);
+}
+
+TEST_F(EngineIoServerTest, PostAndGetCarryTextAndBinaryMessages) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  auto post = client->Request("POST", Polling(sid),
+                              "4hello\x1e"
+                              "4world\x1e"
+                              "bAQIDBA==",
+                              {{"Content-Type", "text/plain;charset=UTF-8"}});
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  EXPECT_EQ(post->body, "ok");
+  EXPECT_EQ(post->headers.Get("Content-Type"), "text/html");
+  EXPECT_TRUE(events_.Has("message:hello"));
+  EXPECT_TRUE(events_.Has("message:world"));
+  EXPECT_TRUE(events_.Has("binary:01020304"));
+  // The echoes were queued; one GET takes them all, binary as "b<base64>".
+  auto get = client->Request("GET", Polling(sid));
+  ASSERT_TRUE(get.has_value());
+  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->body,
+            "4hello\x1e"
+            "4world\x1e"
+            "bAQIDBA==");
+}
+
+TEST_F(EngineIoServerTest, HeldGetIsAnsweredWhenAMessageIsQueued) {
+  StartEngine();
+  auto poller = Client();
+  auto sender = Client();
+  std::string sid = Open(*poller);
+  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  auto post = sender->Request("POST", Polling(sid), "4ping me");
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  auto get = poller->ReadReply();
+  ASSERT_TRUE(get.has_value());
+  EXPECT_EQ(get->body, "4ping me");
+}
+
+TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
+  StartEngine();
+  auto first = Client();
+  auto second = Client();
+  std::string sid = Open(*first);
+  ASSERT_TRUE(first->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  ExpectError(second->Request("GET", Polling(sid)), 400, R"({"code":3,"message":"Bad request"})");
+  auto held = first->ReadReply();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->body, "1");
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+  ExpectError(first->Request("GET", Polling(sid)), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+}
+
+TEST_F(EngineIoServerTest, ClientCloseAnswersTheHeldGetWithNoop) {
+  StartEngine();
+  auto poller = Client();
+  auto sender = Client();
+  std::string sid = Open(*poller);
+  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  auto post = sender->Request("POST", Polling(sid), "1");
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  auto held = poller->ReadReply();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->body, "6");
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport close"));
+  EXPECT_EQ(poller->Request("GET", Polling(sid))->status, 400);
+}
+
+TEST_F(EngineIoServerTest, UndecodablePostEndsTheSession) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  // The first packet counts, then the bad one ends the session.
+  ExpectError(client->Request("POST", Polling(sid),
+                              "4first\x1e"
+                              "abc"),
+              400, R"({"code":3,"message":"Bad request"})");
+  EXPECT_TRUE(events_.Has("message:first"));
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":parse error"));
+  EXPECT_EQ(client->Request("GET", Polling(sid))->status, 400);
+}
+
+TEST_F(EngineIoServerTest, PingFromTheClientIsAProtocolViolation) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  client->Request("POST", Polling(sid), "2");
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":parse error"));
+}
+
+TEST_F(EngineIoServerTest, PostOverMaxPayloadIs413AndEndsTheSession) {
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  StartEngine(options);
+  auto client = Client();
+  std::string sid = Open(*client);
+  EXPECT_NE(client->Request("GET", "/engine.io/?EIO=4&transport=polling")
+                ->body.find("\"maxPayload\":100}"),
+            std::string::npos);
+  auto ok = client->Request("POST", Polling(sid), "4" + std::string(99, 'x'));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200);
+  auto big = client->Request("POST", Polling(sid), "4" + std::string(100, 'x'));
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+}
+
+TEST_F(EngineIoServerTest, BinaryPostIsRefused) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  auto reply =
+      client->Request("POST", Polling(sid), "4x", {{"Content-Type", "application/octet-stream"}});
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 400);
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+}
+
+TEST_F(EngineIoServerTest, RequestErrorsHaveTheReferenceCodes) {
+  StartEngine();
+  auto client = Client();
+  ExpectError(client->Request("GET", "/engine.io/?EIO=3&transport=polling"), 400,
+              R"({"code":5,"message":"Unsupported protocol version"})");
+  ExpectError(client->Request("GET", "/engine.io/?transport=polling"), 400,
+              R"({"code":5,"message":"Unsupported protocol version"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4"), 400,
+              R"({"code":0,"message":"Transport unknown"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=webtransport"), 400,
+              R"({"code":0,"message":"Transport unknown"})");
+  ExpectError(client->Request("POST", "/engine.io/?EIO=4&transport=polling", "40"), 400,
+              R"({"code":2,"message":"Bad handshake method"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=websocket"), 400,
+              R"({"code":3,"message":"Bad request"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=polling&sid=doesnotexist"), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=polling&j=0"), 400,
+              R"({"code":3,"message":"Bad request"})");
+  std::string sid = Open(*client);
+  ExpectError(client->Request("PUT", Polling(sid), "x"), 400,
+              R"({"code":3,"message":"Bad request"})");
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=websocket&sid=" + sid), 400,
+              R"({"code":3,"message":"Bad request"})");
+}
+
+TEST_F(EngineIoServerTest, ServerPingsAndClosesWithoutPong) {
+  EngineIoServerOptions options;
+  options.ping_interval = std::chrono::milliseconds(50);
+  // Long enough for a loaded machine to answer; the last wait is this long.
+  options.ping_timeout = std::chrono::milliseconds(1500);
+  StartEngine(options);
+  auto client = Client();
+  std::string sid = Open(*client);
+  // The held GET is answered by the ping; a pong restarts the interval.
+  for (int i = 0; i < 2; ++i) {
+    auto ping = client->Request("GET", Polling(sid));
+    ASSERT_TRUE(ping.has_value());
+    EXPECT_EQ(ping->body, "2");
+    EXPECT_EQ(client->Request("POST", Polling(sid), "3")->status, 200);
+  }
+  EXPECT_FALSE(events_.Has("close:" + sid + ":ping timeout"));
+  // No pong this time.
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":ping timeout"));
+  ExpectError(client->Request("GET", Polling(sid)), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+  EXPECT_EQ(OnLoop([&] { return server_->stats().ping_timeouts; }), 1u);
+}
+
+TEST_F(EngineIoServerTest, ServerCloseOverPollingDeliversQueuedPacketsThenClose) {
+  StartEngine();
+  auto client = Client();
+  std::string a = Open(*client);
+  std::string b = Open(*client);
+  OnLoop([&] {
+    EngineIoSocket* socket = server_->Find(a);
+    ASSERT_NE(socket, nullptr);
+    socket->SendText("bye");
+    socket->Close();
+    EXPECT_FALSE(socket->SendText("late"));
+    EXPECT_EQ(server_->Find(a), nullptr);
+    server_->Find(b)->Close();
+  });
+  EXPECT_TRUE(events_.WaitPrefix("close:" + a + ":forced close"));
+  // Section 1.6: queued packets, then "1"; with nothing queued, "6\x1e1".
+  EXPECT_EQ(client->Request("GET", Polling(a))->body,
+            "4bye\x1e"
+            "1");
+  EXPECT_EQ(client->Request("GET", Polling(b))->body,
+            "6\x1e"
+            "1");
+  EXPECT_EQ(client->Request("GET", Polling(a))->status, 400);
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 0u);
+}
+
+TEST_F(EngineIoServerTest, ServerCloseAnswersTheHeldGetWithClose) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  ASSERT_TRUE(client->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  OnLoop([&] { server_->CloseAll(EngineIoCloseReason::kForcedClose); });
+  auto held = client->ReadReply();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->body, "1");
+  EXPECT_EQ(client->Request("GET", Polling(sid))->status, 400);
+}
+
+TEST_F(EngineIoServerTest, UpgradeProbeNoopAndSwitch) {
+  StartEngine();
+  auto poller = Client();
+  auto ws = Client();
+  std::string sid = Open(*poller);
+  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  Probe(*ws, sid);
+  // Section 1.7: the held GET gets a noop so that the client can pause polling.
+  auto noop = poller->ReadReply();
+  ASSERT_TRUE(noop.has_value());
+  EXPECT_EQ(noop->body, "6");
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 1u);
+  // Something queued before the "5" goes out on the WebSocket after it.
+  OnLoop([&] { server_->Find(sid)->SendText("queued"); });
+  ASSERT_TRUE(ws->SendText("5"));
+  auto queued = ws->ReadMessage();
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->payload, "4queued");
+  EXPECT_EQ(Sessions(EngineIoTransport::kWebSocket), 1u);
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 0u);
+  EXPECT_EQ(OnLoop([&] { return std::string(server_->Find(sid)->transport_name()); }), "websocket");
+  ASSERT_TRUE(ws->SendText("4over ws"));
+  EXPECT_EQ(ws->ReadMessage()->payload, "4over ws");
+  ASSERT_TRUE(ws->SendBinary(std::string("\x01\x02", 2)));
+  auto binary = ws->ReadMessage();
+  ASSERT_TRUE(binary.has_value());
+  EXPECT_EQ(binary->opcode, 2);
+  EXPECT_EQ(binary->payload, std::string("\x01\x02", 2));
+  // Polling with that sid is now a transport mismatch; a second upgrade is refused.
+  ExpectError(poller->Request("GET", Polling(sid)), 400, R"({"code":3,"message":"Bad request"})");
+  auto again = Client()->Upgrade(WebSocketUrl(sid));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->status, 400);
+  EXPECT_EQ(OnLoop([&] { return server_->stats().upgrades; }), 1u);
+  // The client closes the WebSocket: the session ends.
+  ASSERT_TRUE(ws->SendFrame(8, std::string("\x03\xe8", 2)));
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport close"));
+}
+
+TEST_F(EngineIoServerTest, SecondProbeWhileUpgradingIsRefused) {
+  StartEngine();
+  auto poller = Client();
+  auto ws = Client();
+  std::string sid = Open(*poller);
+  Probe(*ws, sid);
+  auto second = Client()->Upgrade(WebSocketUrl(sid));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status, 400);
+  // Until "5", packets still go to polling.
+  OnLoop([&] { server_->Find(sid)->SendText("still polling"); });
+  EXPECT_EQ(poller->Request("GET", Polling(sid))->body, "4still polling");
+}
+
+TEST_F(EngineIoServerTest, BadProbeMessageAbortsTheUpgradeOnly) {
+  StartEngine();
+  auto poller = Client();
+  auto ws = Client();
+  std::string sid = Open(*poller);
+  Probe(*ws, sid);
+  ASSERT_TRUE(ws->SendText("4not yet"));
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(poller->Request("POST", Polling(sid), "4still here")->status, 200);
+  EXPECT_EQ(poller->Request("GET", Polling(sid))->body, "4still here");
+  EXPECT_EQ(OnLoop([&] { return server_->stats().failed_upgrades; }), 1u);
+}
+
+TEST_F(EngineIoServerTest, UpgradeTimesOutWithoutFive) {
+  EngineIoServerOptions options;
+  options.upgrade_timeout = std::chrono::milliseconds(100);
+  StartEngine(options);
+  auto poller = Client();
+  auto ws = Client();
+  std::string sid = Open(*poller);
+  auto reply = ws->Upgrade(WebSocketUrl(sid));
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->status, 101);
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(poller->Request("POST", Polling(sid), "4after")->status, 200);
+  EXPECT_EQ(poller->Request("GET", Polling(sid))->body, "4after");
+  EXPECT_EQ(OnLoop([&] { return server_->stats().failed_upgrades; }), 1u);
+}
+
+TEST_F(EngineIoServerTest, DirectWebSocketSession) {
+  StartEngine();
+  auto ws = Client();
+  auto reply = ws->Upgrade("/engine.io/?EIO=4&transport=websocket");
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->status, 101);
+  auto open = ws->ReadMessage();
+  ASSERT_TRUE(open.has_value());
+  EXPECT_EQ(open->opcode, 1);
+  ASSERT_TRUE(std::regex_match(open->payload,
+                               std::regex("0\\{\"sid\":\"[A-Za-z0-9_-]{20}\",\"upgrades\":\\[\\],"
+                                          "\"pingInterval\":25000,\"pingTimeout\":20000,"
+                                          "\"maxPayload\":1000000\\}")))
+      << open->payload;
+  ASSERT_TRUE(ws->SendText("4abc"));
+  EXPECT_EQ(ws->ReadMessage()->payload, "4abc");
+  EXPECT_EQ(Sessions(EngineIoTransport::kWebSocket), 1u);
+  // Section 1.4: an undecodable frame ends the session; the server closes.
+  ASSERT_TRUE(ws->SendText("abc"));
+  EXPECT_TRUE(events_.WaitPrefix("close:"));
+  EXPECT_NE(events_.WaitPrefix("close:")->find(":parse error"), std::string::npos);
+  EXPECT_TRUE(ws->WaitClosed());
+}
+
+TEST_F(EngineIoServerTest, WebSocketWithB64GetsBinaryAsBase64Text) {
+  StartEngine();
+  auto ws = Client();
+  ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=websocket&b64=1")->status, 101);
+  ASSERT_TRUE(ws->ReadMessage().has_value());
+  ASSERT_TRUE(ws->SendText("bAQIDBA=="));
+  auto echo = ws->ReadMessage();
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->opcode, 1);
+  EXPECT_EQ(echo->payload, "bAQIDBA==");
+}
+
+TEST_F(EngineIoServerTest, WebSocketWithPollingTransportIsAcceptedAsWebSocket) {
+  // The Dart client on Flutter native (reference section 2.2).
+  StartEngine();
+  auto ws = Client();
+  ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=polling")->status, 101);
+  auto open = ws->ReadMessage();
+  ASSERT_TRUE(open.has_value());
+  EXPECT_NE(open->payload.find("\"upgrades\":[]"), std::string::npos);
+}
+
+TEST_F(EngineIoServerTest, ServerCloseOverWebSocketClosesTheSocket) {
+  StartEngine();
+  auto ws = Client();
+  ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=websocket")->status, 101);
+  auto open = ws->ReadMessage();
+  ASSERT_TRUE(open.has_value());
+  std::string sid = nlohmann::json::parse(open->payload.substr(1))["sid"];
+  OnLoop([&] { server_->Find(sid)->Close(); });
+  auto close = ws->ReadMessage();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->opcode, 8);
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":forced close"));
+}
+
+TEST_F(EngineIoServerTest, WebSocketMessageOverMaxPayloadCloses1009) {
+  EngineIoServerOptions options;
+  options.max_payload = 64;
+  StartEngine(options);
+  auto ws = Client();
+  ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=websocket")->status, 101);
+  ASSERT_TRUE(ws->ReadMessage().has_value());
+  ASSERT_TRUE(ws->SendText("4" + std::string(100, 'x')));
+  auto close = ws->ReadMessage();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->opcode, 8);
+  ASSERT_GE(close->payload.size(), 2u);
+  EXPECT_EQ(base::LoadBe16(base::AsBytes(close->payload).data()), 1009);
+  EXPECT_TRUE(events_.WaitPrefix("close:"));
+}
+
+TEST_F(EngineIoServerTest, OriginAllowListOnPollingAndWebSocket) {
+  EngineIoServerOptions options;
+  options.cors.allowed_origins = {"https://good.example"};
+  StartEngine(options);
+  auto client = Client();
+  const testing::HeaderList good = {{"Origin", "https://good.example"}};
+  const testing::HeaderList evil = {{"Origin", "https://evil.example"}};
+
+  auto refused = client->Request("GET", "/engine.io/?EIO=4&transport=polling", {}, evil);
+  ExpectError(refused, 403, R"({"code":4,"message":"Forbidden"})");
+  EXPECT_FALSE(refused->headers.Has("Access-Control-Allow-Origin"));
+  auto ws_refused = Client()->Upgrade("/engine.io/?EIO=4&transport=websocket", evil);
+  ASSERT_TRUE(ws_refused.has_value());
+  EXPECT_EQ(ws_refused->status, 403);
+
+  auto accepted = client->Request("GET", "/engine.io/?EIO=4&transport=polling", {}, good);
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(accepted->status, 200);
+  EXPECT_EQ(accepted->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  EXPECT_EQ(accepted->headers.Get("Access-Control-Allow-Credentials"), "true");
+  std::string sid = nlohmann::json::parse(accepted->body.substr(1))["sid"];
+  // An allowed session is still refused for a request from another origin.
+  EXPECT_EQ(client->Request("GET", Polling(sid), {}, evil)->status, 403);
+  // Errors carry the CORS headers so that the page can read them.
+  auto error = client->Request("GET", Polling("nope"), {}, good);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->status, 400);
+  EXPECT_EQ(error->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  auto ws = Client();
+  auto upgraded = ws->Upgrade("/engine.io/?EIO=4&transport=websocket", good);
+  ASSERT_TRUE(upgraded.has_value());
+  EXPECT_EQ(upgraded->status, 101);
+  // Native clients send no Origin.
+  EXPECT_EQ(Client()->Request("GET", "/engine.io/?EIO=4&transport=polling")->status, 200);
+  auto preflight = client->Request(
+      "OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
+      {{"Origin", "https://good.example"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(preflight.has_value());
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_EQ(preflight->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+}
+
+TEST_F(EngineIoServerTest, AnyOriginModeAndReload) {
+  EngineIoServerOptions options;
+  options.cors.allowed_origins = {"*"};
+  StartEngine(options);
+  auto reply = Client()->Request("GET", "/engine.io/?EIO=4&transport=polling", {},
+                                 {{"Origin", "https://anyone.example"}});
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(reply->headers.Get("Access-Control-Allow-Origin"), "*");
+  // A reload narrows the list for new requests.
+  OnLoop([&] {
+    net::CorsOptions cors;
+    cors.allowed_origins = {"https://only.example"};
+    server_->SetCorsOptions(cors);
+  });
+  EXPECT_EQ(Client()
+                ->Request("GET", "/engine.io/?EIO=4&transport=polling", {},
+                          {{"Origin", "https://anyone.example"}})
+                ->status,
+            403);
+}
+
+TEST_F(EngineIoServerTest, CreateRefusesBadOptions) {
+  EngineIoServerOptions options;
+  options.ping_interval = std::chrono::milliseconds(0);
+  EXPECT_FALSE(EngineIoServer::Create(loop(), options, {}).has_value());
+  options = {};
+  options.max_payload = 0;
+  EXPECT_FALSE(EngineIoServer::Create(loop(), options, {}).has_value());
+}
+
+}  // namespace
+}  // namespace turnkey::signal

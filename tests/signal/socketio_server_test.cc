@@ -1,0 +1,360 @@
+// SocketIoServer over a real HttpServer on loopback with a raw WebSocket /
+// polling client: namespaces, the asynchronous authorizer, CONNECT_ERROR,
+// acks both ways, server-side disconnects, the user index and the rate
+// limit (reference/socketio.md section 1.9).
+#include "signal/socketio_server.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "base/clock.h"
+#include "net/event_loop.h"
+#include "tests/signal/server_fixture.h"
+
+namespace turnkey::signal {
+namespace {
+
+using testing::RawClient;
+using testing::Recorder;
+
+class SocketIoServerTest : public testing::ServerFixture {
+ protected:
+  // Creates the server; `setup` registers namespaces before clients come.
+  void StartSocketIo(const std::function<void(SocketIoServer&)>& setup,
+                     SocketIoServerOptions options = {}) {
+    options.clock = &clock_;
+    auto server = SocketIoServer::Create(loop(), options);
+    ASSERT_TRUE(server.has_value()) << server.error().message;
+    server_ = std::move(*server);
+    setup(*server_);
+    ASSERT_TRUE(router().Add("*", "/socket.io/*", server_->AsHandler()).has_value());
+    Start();
+  }
+
+  void DestroyServers() override { server_.reset(); }
+
+  // A WebSocket-only Engine.IO connection (open packet consumed).
+  std::unique_ptr<RawClient> OpenWs() {
+    auto ws = Client();
+    auto reply = ws->Upgrade("/socket.io/?EIO=4&transport=websocket");
+    EXPECT_TRUE(reply.has_value() && reply->status == 101);
+    auto open = ws->ReadMessage();
+    EXPECT_TRUE(open.has_value() && open->payload.starts_with("0{"));
+    return ws;
+  }
+
+  // Reads the next text frame.
+  static std::string Next(RawClient& ws) {
+    auto message = ws.ReadMessage();
+    if (!message) {
+      return "<nothing>";
+    }
+    return message->payload;
+  }
+
+  // Joins `nsp` ("" for "/") with `auth`; returns the socket id.
+  static std::string Join(RawClient& ws, const std::string& nsp, const std::string& auth = "") {
+    std::string prefix = nsp.empty() ? "" : nsp + ",";
+    EXPECT_TRUE(ws.SendText("40" + prefix + auth));
+    std::string reply = Next(ws);
+    std::smatch match;
+    if (!std::regex_match(reply, match,
+                          std::regex("40" + prefix + "\\{\"sid\":\"([A-Za-z0-9_-]{20})\"\\}"))) {
+      ADD_FAILURE() << "CONNECT reply: " << reply;
+      return {};
+    }
+    return match[1];
+  }
+
+  base::FakeClock clock_;
+  Recorder events_;
+  std::unique_ptr<SocketIoServer> server_;
+};
+
+// A namespace whose authorizer answers on a later loop iteration: token
+// "good-<user>" is accepted as that user, anything else refused.
+void AsyncTokenAuth(SocketIoServer& server, net::EventLoop& loop, const std::string& nsp) {
+  server.Of(nsp).set_authorizer([&loop](const Json& auth, const EngineIoHandshake&, auto done) {
+    std::string token = auth.contains("token") ? auth["token"].get<std::string>() : "";
+    loop.Post([token, done = std::move(done)] {
+      if (token.starts_with("good-")) {
+        SocketIoSocketData data;
+        data.user_id = token.substr(5);
+        data.device_id = "device";
+        done(SocketIoAuthResult::Accept(std::move(data)));
+      } else {
+        done(SocketIoAuthResult::Reject("Not authorized",
+                                        Json::object({{"code", "E_TOKEN_INVALID"}})));
+      }
+    });
+  });
+}
+
+TEST_F(SocketIoServerTest, AsyncAuthorizerAcceptsAndRejects) {
+  StartSocketIo([&](SocketIoServer& server) {
+    AsyncTokenAuth(server, loop(), "/");
+    AsyncTokenAuth(server, loop(), "/admin");
+    server.Of("/").OnConnection([&](SocketIoSocket& socket) {
+      events_.Add("connect:" + socket.data().user_id + ":" + socket.transport_name() + ":" +
+                  socket.auth().dump());
+    });
+  });
+  auto ws = OpenWs();
+  ASSERT_TRUE(ws->SendText(R"(40{"token":"bad"})"));
+  EXPECT_EQ(Next(*ws), R"(44{"message":"Not authorized","data":{"code":"E_TOKEN_INVALID"}})");
+  ASSERT_TRUE(ws->SendText(R"(40/admin,{"token":"bad"})"));
+  EXPECT_EQ(Next(*ws),
+            R"(44/admin,{"message":"Not authorized","data":{"code":"E_TOKEN_INVALID"}})");
+  // The connection stays usable after a refusal.
+  std::string id = Join(*ws, "", R"({"token":"good-alice"})");
+  EXPECT_TRUE(events_.WaitPrefix(R"(connect:alice:websocket:{"token":"good-alice"})"));
+  EXPECT_TRUE(OnLoop([&] {
+    auto socket = server_->FindSocket(id);
+    return socket != nullptr && socket->data().device_id == "device" &&
+           server_->IsUserConnected("alice") && server_->SocketsOfUser("alice").size() == 1;
+  }));
+  EXPECT_EQ(OnLoop([&] { return server_->stats().connect_errors; }), 2u);
+}
+
+TEST_F(SocketIoServerTest, UnknownNamespaceGetsInvalidNamespace) {
+  StartSocketIo([](SocketIoServer& server) { server.Of("/"); });
+  auto ws = OpenWs();
+  ASSERT_TRUE(ws->SendText("40/random,"));
+  EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})");
+  ASSERT_TRUE(ws->SendText("40/random"));
+  EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})");
+  EXPECT_FALSE(Join(*ws, "").empty());
+}
+
+TEST_F(SocketIoServerTest, EventsAndAcksBothWays) {
+  StartSocketIo([&](SocketIoServer& server) {
+    SocketIoNamespace& ns = server.Of("/");
+    ns.On("echo", [](SocketIoSocket&, Json args, SocketIoAck ack) {
+      EXPECT_TRUE(ack.requested());
+      ack(args);
+      ack(Json::array({"twice"}));  // ignored: at most one ACK per id
+      EXPECT_FALSE(ack.requested());
+    });
+    ns.On("no-ack", [&](SocketIoSocket&, Json args, SocketIoAck ack) {
+      events_.Add("no-ack:" + args.dump() + ":" + (ack.requested() ? "ack" : "none"));
+      ack(Json::array({"dropped"}));
+    });
+    ns.OnAny([&](SocketIoSocket&, std::string_view event, Json args, SocketIoAck) {
+      events_.Add("any:" + std::string(event) + ":" + args.dump());
+    });
+  });
+  auto ws = OpenWs();
+  std::string id = Join(*ws, "");
+  ASSERT_TRUE(ws->SendText(R"(4212["echo",1,"2",{"3":[true]}])"));
+  EXPECT_EQ(Next(*ws), R"(4312[1,"2",{"3":[true]}])");
+  ASSERT_TRUE(ws->SendText(R"(42["no-ack",{"a":null}])"));
+  EXPECT_TRUE(events_.WaitPrefix(R"(no-ack:[{"a":null}]:none)"));
+  ASSERT_TRUE(ws->SendText(R"(42["other",true])"));
+  EXPECT_TRUE(events_.WaitPrefix(R"(any:other:[true])"));
+  // Server -> client with an ack.
+  OnLoop([&] {
+    server_->FindSocket(id)->EmitWithAck(
+        "question", Json::array({42}), std::chrono::seconds(5),
+        [&](SocketIoAckResult result) { events_.Add("answer:" + result.value().dump()); });
+  });
+  EXPECT_EQ(Next(*ws), R"(420["question",42])");
+  ASSERT_TRUE(ws->SendText(R"(4399["unknown id is ignored"])"));
+  ASSERT_TRUE(ws->SendText(R"(430["yes",{"x":1}])"));
+  EXPECT_TRUE(events_.WaitPrefix(R"(answer:["yes",{"x":1}])"));
+  ASSERT_TRUE(ws->SendText(R"(430["again"])"));  // answered already: ignored
+  ASSERT_TRUE(ws->SendText(R"(4213["echo"])"));
+  EXPECT_EQ(Next(*ws), "4313[]");
+  EXPECT_EQ(events_.Count("answer:"), 1u);
+}
+
+TEST_F(SocketIoServerTest, EmitWithAckTimesOutOrFailsOnDisconnect) {
+  StartSocketIo([](SocketIoServer& server) { server.Of("/"); });
+  auto ws = OpenWs();
+  std::string id = Join(*ws, "");
+  OnLoop([&] {
+    auto socket = server_->FindSocket(id);
+    socket->EmitWithAck(
+        "slow", Json::array(), std::chrono::milliseconds(20), [&](SocketIoAckResult result) {
+          events_.Add(result                                         ? "slow:answered"
+                      : result.error() == SocketIoAckError::kTimeout ? "slow:timeout"
+                                                                     : "slow:disconnected");
+        });
+    socket->EmitWithAck("never", Json::array(), std::chrono::milliseconds(0),
+                        [&](SocketIoAckResult result) {
+                          events_.Add(!result && result.error() == SocketIoAckError::kDisconnected
+                                          ? "never:disconnected"
+                                          : "never:other");
+                        });
+  });
+  EXPECT_TRUE(events_.WaitPrefix("slow:timeout"));
+  ASSERT_TRUE(ws->SendText("41"));
+  EXPECT_TRUE(events_.WaitPrefix("never:disconnected"));
+  EXPECT_FALSE(OnLoop([&] { return server_->FindSocket(id) != nullptr; }));
+}
+
+TEST_F(SocketIoServerTest, BinaryAttachmentsBothWays) {
+  StartSocketIo([&](SocketIoServer& server) {
+    server.Of("/").On("upload", [&](SocketIoSocket& socket, Json args, SocketIoAck ack) {
+      events_.Add("upload:" + std::to_string(args[0].get_binary().size()));
+      socket.Emit("download", Json::array({args[0], "text"}));
+      ack(Json::array({"ok", Json::binary({9, 8})}));
+    });
+  });
+  auto ws = OpenWs();
+  Join(*ws, "");
+  ASSERT_TRUE(ws->SendText(R"(451-15["upload",{"_placeholder":true,"num":0}])"));
+  ASSERT_TRUE(ws->SendBinary(std::string("\x01\x02\x03\x04", 4)));
+  EXPECT_TRUE(events_.WaitPrefix("upload:4"));
+  EXPECT_EQ(Next(*ws), R"(451-["download",{"_placeholder":true,"num":0},"text"])");
+  auto attachment = ws->ReadMessage();
+  ASSERT_TRUE(attachment.has_value());
+  EXPECT_EQ(attachment->opcode, 2);
+  EXPECT_EQ(attachment->payload, std::string("\x01\x02\x03\x04", 4));
+  EXPECT_EQ(Next(*ws), R"(461-15["ok",{"_placeholder":true,"num":0}])");
+  EXPECT_EQ(ws->ReadMessage()->payload, std::string("\x09\x08", 2));
+}
+
+TEST_F(SocketIoServerTest, ServerDisconnectKeepsTheConnection) {
+  StartSocketIo([&](SocketIoServer& server) {
+    server.Of("/").OnDisconnect([&](SocketIoSocket& socket, std::string_view reason) {
+      events_.Add("disconnect:" + socket.nsp() + ":" + std::string(reason));
+    });
+    server.Of("/admin");
+  });
+  auto ws = OpenWs();
+  std::string id = Join(*ws, "");
+  Join(*ws, "/admin");
+  OnLoop([&] { server_->FindSocket(id)->Disconnect(); });
+  EXPECT_EQ(Next(*ws), "41");
+  EXPECT_TRUE(events_.WaitPrefix("disconnect:/:server namespace disconnect"));
+  // The other namespace and the connection go on.
+  ASSERT_TRUE(ws->SendText("41/admin,"));
+  EXPECT_EQ(Join(*ws, "").size(), 20u);
+  EXPECT_EQ(OnLoop([&] { return server_->connection_count(); }), 1u);
+}
+
+TEST_F(SocketIoServerTest, DisconnectUserClosesEveryConnectionOfThatUser) {
+  StartSocketIo([&](SocketIoServer& server) {
+    AsyncTokenAuth(server, loop(), "/");
+    server.Of("/").OnDisconnect([&](SocketIoSocket& socket, std::string_view reason) {
+      events_.Add("disconnect:" + socket.data().user_id + ":" + std::string(reason));
+    });
+  });
+  auto phone = OpenWs();
+  auto laptop = OpenWs();
+  auto other = OpenWs();
+  Join(*phone, "", R"({"token":"good-alice"})");
+  Join(*laptop, "", R"({"token":"good-alice"})");
+  Join(*other, "", R"({"token":"good-bob"})");
+  EXPECT_EQ(
+      OnLoop([&] { return server_->EmitToUser("alice", "/", "hello", Json::array({"alice"})); }),
+      2u);
+  EXPECT_EQ(Next(*phone), R"(42["hello","alice"])");
+  EXPECT_EQ(Next(*laptop), R"(42["hello","alice"])");
+  EXPECT_EQ(OnLoop([&] { return server_->DisconnectUser("alice"); }), 2u);
+  EXPECT_EQ(Next(*phone), "41");
+  EXPECT_TRUE(phone->WaitClosed());
+  EXPECT_EQ(Next(*laptop), "41");
+  EXPECT_TRUE(laptop->WaitClosed());
+  EXPECT_TRUE(events_.WaitCount("disconnect:alice:server namespace disconnect", 2));
+  EXPECT_FALSE(OnLoop([&] { return server_->IsUserConnected("alice"); }));
+  EXPECT_TRUE(OnLoop([&] { return server_->IsUserConnected("bob"); }));
+  ASSERT_TRUE(other->SendText("42[\"still here\"]"));
+  EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 1u);
+}
+
+TEST_F(SocketIoServerTest, RateLimitAnswersWithAnError) {
+  SocketIoServerOptions options;
+  options.rate_limit.events_per_second = 1;
+  options.rate_limit.burst = 2;
+  StartSocketIo(
+      [](SocketIoServer& server) {
+        server.Of("/").On("echo", [](SocketIoSocket&, Json args, SocketIoAck ack) { ack(args); });
+      },
+      options);
+  auto ws = OpenWs();
+  Join(*ws, "");
+  ASSERT_TRUE(ws->SendText(R"(421["echo",1])"));
+  EXPECT_EQ(Next(*ws), "431[1]");
+  ASSERT_TRUE(ws->SendText(R"(422["echo",2])"));
+  EXPECT_EQ(Next(*ws), "432[2]");
+  ASSERT_TRUE(ws->SendText(R"(423["echo",3])"));
+  EXPECT_EQ(Next(*ws), R"(433[{"ok":false,"error":"Rate limited"}])");
+  EXPECT_EQ(Next(*ws), R"(42["error",{"error":"Rate limited","event":"echo"}])");
+  OnLoop([&] { clock_.Advance(std::chrono::seconds(1)); });
+  ASSERT_TRUE(ws->SendText(R"(424["echo",4])"));
+  EXPECT_EQ(Next(*ws), "434[4]");
+  EXPECT_EQ(OnLoop([&] { return server_->stats().rate_limited; }), 1u);
+}
+
+TEST_F(SocketIoServerTest, ProtocolViolationsCloseTheConnection) {
+  StartSocketIo([&](SocketIoServer& server) {
+    server.Of("/").OnDisconnect([&](SocketIoSocket&, std::string_view reason) {
+      events_.Add("disconnect:" + std::string(reason));
+    });
+    server.Of("/other");
+  });
+  // Undecodable packets, a packet for a namespace not joined, a second
+  // CONNECT, a CONNECT_ERROR from the client.
+  for (std::string bad : {"4abc", "42{}", R"(42abc["x"])", R"(42/other,["x"])", "40", "44{}"}) {
+    auto ws = OpenWs();
+    Join(*ws, "");
+    ASSERT_TRUE(ws->SendText(bad));
+    EXPECT_TRUE(ws->WaitClosed()) << bad;
+  }
+  EXPECT_TRUE(events_.WaitCount("disconnect:parse error", 3));
+  EXPECT_TRUE(events_.WaitCount("disconnect:forced server close", 3));
+  EXPECT_EQ(OnLoop([&] { return server_->stats().protocol_errors; }), 6u);
+}
+
+TEST_F(SocketIoServerTest, ConnectionWithoutNamespaceTimesOut) {
+  SocketIoServerOptions options;
+  // Long enough for the second client to join in time on a loaded machine.
+  options.connect_timeout = std::chrono::milliseconds(1000);
+  StartSocketIo([](SocketIoServer& server) { server.Of("/"); }, options);
+  auto ws = OpenWs();
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(OnLoop([&] { return server_->stats().connect_timeouts; }), 1u);
+  // A client that joins in time stays.
+  auto joined = OpenWs();
+  Join(*joined, "");
+  ASSERT_TRUE(joined->SendText("42[\"x\"]"));
+  EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 1u);
+}
+
+TEST_F(SocketIoServerTest, ConnectOverPolling) {
+  StartSocketIo([](SocketIoServer& server) {
+    server.Of("/").OnConnection([](SocketIoSocket& socket) {
+      socket.Emit("welcome", Json::array({socket.transport_name()}));
+    });
+  });
+  auto client = Client();
+  auto open = client->Request("GET", "/socket.io/?EIO=4&transport=polling");
+  ASSERT_TRUE(open.has_value());
+  std::string sid = Json::parse(open->body.substr(1))["sid"];
+  std::string url = "/socket.io/?EIO=4&transport=polling&sid=" + sid;
+  EXPECT_EQ(client->Request("POST", url, "40")->body, "ok");
+  auto reply = client->Request("GET", url);
+  ASSERT_TRUE(reply.has_value());
+  std::smatch match;
+  ASSERT_TRUE(std::regex_match(reply->body, match,
+                               std::regex("40\\{\"sid\":\"([A-Za-z0-9_-]{20})\"\\}\x1e"
+                                          R"(42\["welcome","polling"\])")))
+      << reply->body;
+  // Section 1.9.3: the socket id is not the Engine.IO sid.
+  EXPECT_NE(match[1].str(), sid);
+}
+
+TEST_F(SocketIoServerTest, CreateRefusesBadOptions) {
+  SocketIoServerOptions options;
+  options.connect_timeout = std::chrono::milliseconds(0);
+  EXPECT_FALSE(SocketIoServer::Create(loop(), options).has_value());
+  options = {};
+  options.rate_limit.burst = 0;
+  EXPECT_FALSE(SocketIoServer::Create(loop(), options).has_value());
+}
+
+}  // namespace
+}  // namespace turnkey::signal
