@@ -15,8 +15,12 @@ scripts/deps.sh --test
 jobs=$(nproc)
 fuzz_seconds="${FUZZ_SECONDS:-30}"
 
+echo "== JavaScript test tools (npm ci from the lockfiles) =="
+tests/js/install.sh
+(cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
+
 echo "== build (sanitizers) =="
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTURNKEY_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTURNKEY_SANITIZE=ON -DTURNKEY_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 
 echo "== build (fuzz, clang-19) =="

@@ -4,10 +4,8 @@
 // candidates across), and the demo page loading cleanly.
 //
 //   cd web && npm ci && node --test e2e/local_pc.test.mjs
-//
-// With TURNKEY_LOCAL_ICE_SERVERS='[{"urls":"turn:127.0.0.1:3478?transport=udp","username":..,
-// "credential":..}]' (e.g. from `turnkey credentials`), the pair also connects relay-only
-// through that TURN server.
+// A relay-only call through turnkey's own TURN server is e2e/call.test.mjs, against a real
+// turnkey.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -210,19 +208,6 @@ describe('PeerLink between two connections in one page', () => {
     });
     assert.equal(gathered.held, 0, 'no candidates without a TURN server');
     assert.notEqual(gathered.state, 'connected');
-  });
-
-  test('relay-only through TURNKEY_LOCAL_ICE_SERVERS', { skip: !process.env.TURNKEY_LOCAL_ICE_SERVERS }, async () => {
-    const iceServers = JSON.parse(process.env.TURNKEY_LOCAL_ICE_SERVERS);
-    await makePair({ iceServers, iceTransportPolicy: 'relay', video: true });
-    await negotiate();
-    await waitConnected();
-    const { a, b } = await waitForMedia(null, 20_000);
-    for (const side of [a, b]) {
-      assert.equal(side.pair.localType, 'relay');
-      assert.equal(side.pair.remoteType, 'relay');
-      assert.ok(side.pair.relayProtocol);
-    }
   });
 });
 
