@@ -63,6 +63,10 @@ UdpSocketSet::UdpSocketSet(EventLoop& loop, const UdpSocketSetOptions& options,
   for (size_t i = 0; i < n; ++i) {
     recv_iovecs_[i].iov_base = recv_buffers_.data() + i * size;
     recv_iovecs_[i].iov_len = size;
+    std::memset(&recv_headers_[i], 0, sizeof(mmsghdr));
+    recv_headers_[i].msg_hdr.msg_name = &recv_addresses_[i];
+    recv_headers_[i].msg_hdr.msg_iov = &recv_iovecs_[i];
+    recv_headers_[i].msg_hdr.msg_iovlen = 1;
     send_iovecs_[i].iov_base = send_buffers_.data() + i * size;
     send_iovecs_[i].iov_len = 0;
     std::memset(&send_headers_[i], 0, sizeof(mmsghdr));
@@ -167,12 +171,11 @@ void UdpSocketSet::OnFlushEvent(int /*fd*/, short /*what*/, void* arg) noexcept 
 void UdpSocketSet::OnReadable(Entry& entry) noexcept {
   const size_t n = options_.batch_size;
   for (size_t round = 0; round < options_.max_batches_per_wakeup; ++round) {
+    // recvmmsg rewrites only the name length, flags and msg_len of the
+    // headers set up in the constructor.
     for (size_t i = 0; i < n; ++i) {
-      std::memset(&recv_headers_[i], 0, sizeof(mmsghdr));
-      recv_headers_[i].msg_hdr.msg_name = &recv_addresses_[i];
       recv_headers_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      recv_headers_[i].msg_hdr.msg_iov = &recv_iovecs_[i];
-      recv_headers_[i].msg_hdr.msg_iovlen = 1;
+      recv_headers_[i].msg_hdr.msg_flags = 0;
     }
     int got = ::recvmmsg(entry.fd.get(), recv_headers_.data(), static_cast<unsigned>(n),
                          MSG_DONTWAIT, nullptr);
