@@ -1,0 +1,826 @@
+#include "sql/sql_store.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "base/log.h"
+#include "sql/call_queries.h"
+#include "sql/fields.h"
+#include "sql/query_util.h"
+#include "sql/row_reader.h"
+#include "sql/token_queries.h"
+
+namespace turnkey::sql {
+
+namespace {
+
+// The columns ReadUser() expects, in order.
+constexpr std::string_view kUserColumns =
+    "id, email, handle, display_name, password_hash, created_at, updated_at";
+constexpr std::string_view kInsertUser =
+    "INSERT INTO users (id, email, email_lower, handle, handle_lower, display_name, "
+    "password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr std::string_view kEmailInUse = "SELECT 1 FROM users WHERE email_lower = ?";
+constexpr std::string_view kHandleInUse = "SELECT 1 FROM users WHERE handle_lower = ?";
+constexpr std::string_view kHandleInUseByOther =
+    "SELECT 1 FROM users WHERE handle_lower = ? AND id <> ?";
+constexpr std::string_view kUpdateProfile =
+    "UPDATE users SET display_name = COALESCE(?, display_name), handle = COALESCE(?, handle), "
+    "handle_lower = COALESCE(?, handle_lower), updated_at = ? WHERE id = ?";
+constexpr std::string_view kUpdatePassword =
+    "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?";
+constexpr std::string_view kSearchHandles =
+    "SELECT id, handle, display_name FROM users WHERE handle_lower LIKE ? ESCAPE '!' "
+    "AND id <> ? ORDER BY handle_lower LIMIT ?";
+constexpr std::string_view kUserExists = "SELECT id FROM users WHERE id = ?";
+constexpr std::string_view kUserIdByHandle = "SELECT id FROM users WHERE handle_lower = ?";
+
+constexpr std::string_view kListContacts =
+    "SELECT u.id, u.handle, u.display_name, k.created_at FROM contacts k "
+    "JOIN users u ON u.id = k.contact_id WHERE k.owner_id = ? ORDER BY u.handle_lower, u.id";
+constexpr std::string_view kContactExists =
+    "SELECT 1 FROM contacts WHERE owner_id = ? AND contact_id = ?";
+constexpr std::string_view kContactIds = "SELECT contact_id FROM contacts WHERE owner_id = ?";
+constexpr std::string_view kInsertContact =
+    "INSERT INTO contacts (owner_id, contact_id, created_at) VALUES (?, ?, ?)";
+constexpr std::string_view kDeleteContact =
+    "DELETE FROM contacts WHERE owner_id = ? AND contact_id = ?";
+
+base::Result<User> ReadUser(const Row& row) {
+  RowReader r(row);
+  User user;
+  user.id = r.Text();
+  user.email = r.Text();
+  user.handle = r.Text();
+  user.display_name = r.Text();
+  user.password_hash = r.Text();
+  user.created_at_ms = r.Int();
+  user.updated_at_ms = r.Int();
+  if (!r.ok()) {
+    return base::Internal("users: unexpected row");
+  }
+  return user;
+}
+
+// Runs a query expected to return at most one user.
+base::Result<User> QueryUser(Connection& conn, std::string_view where_column,
+                             std::string_view key) {
+  const std::string sql =
+      fmt::format("SELECT {} FROM users WHERE {} = ?", kUserColumns, where_column);
+  const std::array<Param, 1> params{key};
+  auto result = conn.Exec(sql, params);
+  if (!result) {
+    return ErrorOf(result);
+  }
+  if (result->rows.empty()) {
+    return base::NotFound("user not found");
+  }
+  return ReadUser(result->rows.front());
+}
+
+// A unique violation on users, as the error callers can tell apart.
+base::Error UserConflict(const base::Error& error) {
+  if (error.code != base::ErrorCode::kAlreadyExists) {
+    return error;
+  }
+  if (error.message.find("email_lower") != std::string::npos) {
+    return {base::ErrorCode::kAlreadyExists, std::string(kEmailTaken)};
+  }
+  if (error.message.find("handle_lower") != std::string::npos) {
+    return {base::ErrorCode::kAlreadyExists, std::string(kHandleTaken)};
+  }
+  return {base::ErrorCode::kAlreadyExists, std::string(kIdTaken)};
+}
+
+base::Status CheckHandle(std::string_view handle) {
+  return CheckText("handle", handle, kMaxHandleBytes, true);
+}
+
+base::Status CheckNewUser(const NewUser& user) {
+  if (!user.id.empty()) {
+    if (auto ok = CheckId("id", user.id); !ok) {
+      return ok;
+    }
+  }
+  if (auto ok = CheckText("email", user.email, kMaxEmailBytes, true); !ok) {
+    return ok;
+  }
+  if (auto ok = CheckHandle(user.handle); !ok) {
+    return ok;
+  }
+  if (auto ok = CheckText("display_name", user.display_name, kMaxDisplayNameBytes, false); !ok) {
+    return ok;
+  }
+  return CheckText("password_hash", user.password_hash, kMaxPasswordHashBytes, true);
+}
+
+base::Result<std::vector<Contact>> QueryContacts(Connection& conn, std::string_view owner_id) {
+  const std::array<Param, 1> params{owner_id};
+  auto result = conn.Exec(kListContacts, params);
+  if (!result) {
+    return ErrorOf(result);
+  }
+  std::vector<Contact> contacts;
+  contacts.reserve(result->rows.size());
+  for (const Row& row : result->rows) {
+    RowReader r(row);
+    Contact contact;
+    contact.user.id = r.Text();
+    contact.user.handle = r.Text();
+    contact.user.display_name = r.Text();
+    contact.added_at_ms = r.Int();
+    if (!r.ok()) {
+      return base::Internal("contacts: unexpected row");
+    }
+    contacts.push_back(std::move(contact));
+  }
+  return contacts;
+}
+
+}  // namespace
+
+SqlStore::SqlStore(std::unique_ptr<Database> db, std::span<const Migration> migrations)
+    : db_(std::move(db)), migrator_(db_->dialect(), migrations) {}
+
+SqlStore::~SqlStore() = default;
+
+base::Status SqlStore::Read(const Op& op) { return db_->Run({OpKind::kRead, true}, op); }
+
+base::Status SqlStore::Write(bool idempotent, const Op& op) {
+  return db_->Run({OpKind::kWrite, idempotent}, op);
+}
+
+// ---- Users
+
+base::Result<User> SqlStore::CreateUser(const NewUser& in) {
+  if (auto ok = CheckNewUser(in); !ok) {
+    return std::unexpected(ok.error());
+  }
+  User user;
+  user.id = in.id.empty() ? GenerateId() : in.id;
+  user.email = in.email;
+  user.handle = in.handle;
+  user.display_name = in.display_name;
+  user.password_hash = in.password_hash;
+  user.created_at_ms = in.now_ms;
+  user.updated_at_ms = in.now_ms;
+  const std::string email_lower = AsciiLower(in.email);
+  const std::string handle_lower = AsciiLower(in.handle);
+
+  // Checked before inserting so both backends report the email first when
+  // both are taken; the unique indexes still decide a race.
+  auto status = Write(false, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 1> by_email{std::string_view(email_lower)};
+    auto email_taken = Exists(conn, kEmailInUse, by_email);
+    if (!email_taken) {
+      return ErrorOf(email_taken);
+    }
+    if (*email_taken) {
+      return base::MakeError(base::ErrorCode::kAlreadyExists, std::string(kEmailTaken));
+    }
+    const std::array<Param, 1> by_handle{std::string_view(handle_lower)};
+    auto handle_taken = Exists(conn, kHandleInUse, by_handle);
+    if (!handle_taken) {
+      return ErrorOf(handle_taken);
+    }
+    if (*handle_taken) {
+      return base::MakeError(base::ErrorCode::kAlreadyExists, std::string(kHandleTaken));
+    }
+    const std::array<Param, 9> params{std::string_view(user.id),
+                                      std::string_view(user.email),
+                                      std::string_view(email_lower),
+                                      std::string_view(user.handle),
+                                      std::string_view(handle_lower),
+                                      std::string_view(user.display_name),
+                                      std::string_view(user.password_hash),
+                                      user.created_at_ms,
+                                      user.updated_at_ms};
+    auto inserted = conn.Exec(kInsertUser, params);
+    if (!inserted) {
+      return std::unexpected(UserConflict(inserted.error()));
+    }
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return user;
+}
+
+base::Result<User> SqlStore::GetUserById(std::string_view id) {
+  if (!IsValidId(id)) {
+    return base::NotFound("user not found");
+  }
+  base::Result<User> user;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    user = QueryUser(conn, "id", id);
+    return user ? base::Ok() : base::Status(ErrorOf(user));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return user;
+}
+
+base::Result<User> SqlStore::GetUserByEmail(std::string_view email) {
+  if (!CheckText("email", email, kMaxEmailBytes, true)) {
+    return base::NotFound("user not found");
+  }
+  const std::string key = AsciiLower(email);
+  base::Result<User> user;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    user = QueryUser(conn, "email_lower", key);
+    return user ? base::Ok() : base::Status(ErrorOf(user));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return user;
+}
+
+base::Result<User> SqlStore::GetUserByHandle(std::string_view handle) {
+  if (!CheckHandle(handle)) {
+    return base::NotFound("user not found");
+  }
+  const std::string key = AsciiLower(handle);
+  base::Result<User> user;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    user = QueryUser(conn, "handle_lower", key);
+    return user ? base::Ok() : base::Status(ErrorOf(user));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return user;
+}
+
+base::Result<User> SqlStore::UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
+                                           int64_t now_ms) {
+  if (auto ok = CheckId("user_id", user_id); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (update.display_name) {
+    if (auto ok = CheckText("display_name", *update.display_name, kMaxDisplayNameBytes, false);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  std::optional<std::string> handle_lower;
+  if (update.handle) {
+    if (auto ok = CheckHandle(*update.handle); !ok) {
+      return std::unexpected(ok.error());
+    }
+    handle_lower = AsciiLower(*update.handle);
+  }
+
+  base::Result<User> user;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    if (handle_lower) {
+      const std::array<Param, 2> check{std::string_view(*handle_lower), user_id};
+      auto taken = Exists(conn, kHandleInUseByOther, check);
+      if (!taken) {
+        return ErrorOf(taken);
+      }
+      if (*taken) {
+        return base::MakeError(base::ErrorCode::kAlreadyExists, std::string(kHandleTaken));
+      }
+    }
+    const std::array<Param, 5> params{OptionalText(update.display_name),
+                                      OptionalText(update.handle), OptionalText(handle_lower),
+                                      now_ms, user_id};
+    auto updated = conn.Exec(kUpdateProfile, params);
+    if (!updated) {
+      return std::unexpected(UserConflict(updated.error()));
+    }
+    if (updated->affected_rows == 0) {
+      return base::NotFound("user not found");
+    }
+    user = QueryUser(conn, "id", user_id);
+    return user ? base::Ok() : base::Status(ErrorOf(user));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return user;
+}
+
+base::Status SqlStore::UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
+                                          int64_t now_ms) {
+  if (auto ok = CheckId("user_id", user_id); !ok) {
+    return ok;
+  }
+  if (auto ok = CheckText("password_hash", password_hash, kMaxPasswordHashBytes, true); !ok) {
+    return ok;
+  }
+  return Write(true, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 3> params{password_hash, now_ms, user_id};
+    auto updated = conn.Exec(kUpdatePassword, params);
+    if (!updated) {
+      return ErrorOf(updated);
+    }
+    if (updated->affected_rows == 0) {
+      return base::NotFound("user not found");
+    }
+    return base::Ok();
+  });
+}
+
+base::Result<std::vector<UserSummary>> SqlStore::SearchUsersByHandlePrefix(
+    std::string_view prefix, std::string_view exclude_user_id, int limit) {
+  if (limit < 1 || limit > kMaxPageSize) {
+    return base::InvalidArgument(fmt::format("limit: must be 1-{}", kMaxPageSize));
+  }
+  std::vector<UserSummary> found;
+  if (!CheckHandle(prefix)) {
+    return found;
+  }
+  const std::string pattern = LikePrefixPattern(AsciiLower(prefix));
+  // A malformed id matches no user, so excluding it excludes nobody.
+  const std::string_view exclude = IsValidId(exclude_user_id) ? exclude_user_id : "";
+  auto status = Read([&](Connection& conn) -> base::Status {
+    found.clear();
+    const std::array<Param, 3> params{std::string_view(pattern), exclude, int64_t{limit}};
+    auto result = conn.Exec(kSearchHandles, params);
+    if (!result) {
+      return ErrorOf(result);
+    }
+    for (const Row& row : result->rows) {
+      RowReader r(row);
+      UserSummary user;
+      user.id = r.Text();
+      user.handle = r.Text();
+      user.display_name = r.Text();
+      if (!r.ok()) {
+        return base::Internal("users: unexpected row");
+      }
+      found.push_back(std::move(user));
+    }
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return found;
+}
+
+// ---- Refresh tokens
+
+base::Status SqlStore::InsertRefreshToken(const RefreshToken& token) {
+  if (auto ok = ValidateRefreshToken(token); !ok) {
+    return ok;
+  }
+  return Write(false, [&](Connection& conn) { return InsertRefreshTokenRow(conn, token); });
+}
+
+base::Result<RefreshToken> SqlStore::FindRefreshToken(std::string_view token_hash) {
+  if (!IsValidId(token_hash)) {
+    return base::NotFound("refresh token not found");
+  }
+  base::Result<RefreshToken> token;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    token = SelectRefreshToken(conn, token_hash);
+    return token ? base::Ok() : base::Status(ErrorOf(token));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return token;
+}
+
+base::Result<RotateResult> SqlStore::RotateRefreshToken(std::string_view old_hash,
+                                                        std::string_view new_hash,
+                                                        int64_t new_expires_at_ms, int64_t now_ms) {
+  if (auto ok = CheckId("new_hash", new_hash); !ok) {
+    return std::unexpected(ok.error());
+  }
+  RotateResult out;
+  if (!IsValidId(old_hash)) {
+    return out;
+  }
+  auto status = Write(false, [&](Connection& conn) -> base::Status {
+    auto rotated = RotateRefreshTokenRows(conn, old_hash, new_hash, new_expires_at_ms, now_ms);
+    if (!rotated) {
+      return ErrorOf(rotated);
+    }
+    out = std::move(*rotated);
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  if (out.outcome == RotateOutcome::kReused) {
+    TK_LOG_WARN("refresh token reuse detected for user {}: token family revoked",
+                out.previous.user_id);
+  }
+  return out;
+}
+
+base::Result<bool> SqlStore::RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) {
+  if (!IsValidId(token_hash)) {
+    return false;
+  }
+  int64_t changed = 0;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    auto revoked = RevokeRefreshTokenRow(conn, token_hash, now_ms);
+    changed = revoked.value_or(0);
+    return revoked ? base::Ok() : base::Status(ErrorOf(revoked));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return changed > 0;
+}
+
+base::Result<int64_t> SqlStore::RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) {
+  if (!IsValidId(user_id)) {
+    return 0;
+  }
+  int64_t changed = 0;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    auto revoked = RevokeUserRefreshTokens(conn, user_id, now_ms);
+    changed = revoked.value_or(0);
+    return revoked ? base::Ok() : base::Status(ErrorOf(revoked));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return changed;
+}
+
+base::Result<int64_t> SqlStore::PurgeExpiredRefreshTokens(int64_t expired_before_ms) {
+  int64_t changed = 0;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    auto deleted = DeleteExpiredRefreshTokens(conn, expired_before_ms);
+    changed = deleted.value_or(0);
+    return deleted ? base::Ok() : base::Status(ErrorOf(deleted));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return changed;
+}
+
+// ---- Contacts
+
+base::Result<std::vector<Contact>> SqlStore::ListContacts(std::string_view owner_id) {
+  std::vector<Contact> contacts;
+  if (!IsValidId(owner_id)) {
+    return contacts;
+  }
+  auto status = Read([&](Connection& conn) -> base::Status {
+    auto listed = QueryContacts(conn, owner_id);
+    if (!listed) {
+      return ErrorOf(listed);
+    }
+    contacts = std::move(*listed);
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return contacts;
+}
+
+base::Result<bool> SqlStore::AddContact(std::string_view owner_id, std::string_view contact_id,
+                                        int64_t now_ms) {
+  if (auto ok = CheckId("owner_id", owner_id); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (!IsValidId(contact_id)) {
+    return base::NotFound("contact user not found");
+  }
+  if (owner_id == contact_id) {
+    return base::InvalidArgument("contact_id: cannot add oneself");
+  }
+  bool added = false;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    added = false;
+    const std::array<Param, 1> contact{contact_id};
+    auto exists = Exists(conn, kUserExists, contact);
+    if (!exists) {
+      return ErrorOf(exists);
+    }
+    if (!*exists) {
+      return base::NotFound("contact user not found");
+    }
+    const std::array<Param, 2> pair{owner_id, contact_id};
+    auto already = Exists(conn, kContactExists, pair);
+    if (!already) {
+      return ErrorOf(already);
+    }
+    if (*already) {
+      return base::Ok();
+    }
+    const std::array<Param, 3> row{owner_id, contact_id, now_ms};
+    auto inserted = conn.Exec(kInsertContact, row);
+    if (!inserted) {
+      // A concurrent add of the same contact won the race: not an error.
+      if (inserted.error().code == base::ErrorCode::kAlreadyExists) {
+        return base::Ok();
+      }
+      if (inserted.error().code == base::ErrorCode::kNotFound) {
+        return base::NotFound("user not found");
+      }
+      return ErrorOf(inserted);
+    }
+    added = true;
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return added;
+}
+
+base::Result<bool> SqlStore::RemoveContact(std::string_view owner_id, std::string_view contact_id) {
+  if (!IsValidId(owner_id) || !IsValidId(contact_id)) {
+    return false;
+  }
+  bool removed = false;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 2> params{owner_id, contact_id};
+    auto deleted = conn.Exec(kDeleteContact, params);
+    if (!deleted) {
+      return ErrorOf(deleted);
+    }
+    removed = deleted->affected_rows > 0;
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return removed;
+}
+
+base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view owner_id,
+                                                             std::span<const std::string> user_ids,
+                                                             std::span<const std::string> handles,
+                                                             int64_t now_ms) {
+  if (auto ok = CheckId("owner_id", owner_id); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (user_ids.size() + handles.size() > static_cast<size_t>(kMaxPageSize)) {
+    return base::InvalidArgument(
+        fmt::format("contacts: at most {} entries in one sync", kMaxPageSize));
+  }
+  std::vector<std::string> handle_keys;
+  for (const std::string& handle : handles) {
+    if (CheckHandle(handle)) {
+      handle_keys.push_back(AsciiLower(handle));
+    }
+  }
+
+  std::vector<Contact> contacts;
+  auto status = Write(true, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 1> owner{owner_id};
+    auto owner_exists = Exists(conn, kUserExists, owner);
+    if (!owner_exists) {
+      return ErrorOf(owner_exists);
+    }
+    if (!*owner_exists) {
+      return base::NotFound("user not found");
+    }
+    std::set<std::string> wanted;
+    auto resolve = [&](std::string_view sql, std::string_view key) -> base::Status {
+      const std::array<Param, 1> params{key};
+      auto ids = QueryIds(conn, sql, params);
+      if (!ids) {
+        return ErrorOf(ids);
+      }
+      for (std::string& id : *ids) {
+        if (id != owner_id) {
+          wanted.insert(std::move(id));
+        }
+      }
+      return base::Ok();
+    };
+    for (const std::string& id : user_ids) {
+      if (IsValidId(id)) {
+        if (auto ok = resolve(kUserExists, id); !ok) {
+          return ok;
+        }
+      }
+    }
+    for (const std::string& key : handle_keys) {
+      if (auto ok = resolve(kUserIdByHandle, key); !ok) {
+        return ok;
+      }
+    }
+    auto existing = QueryIds(conn, kContactIds, owner);
+    if (!existing) {
+      return ErrorOf(existing);
+    }
+    const std::set<std::string> have(existing->begin(), existing->end());
+    for (const std::string& id : have) {
+      if (!wanted.contains(id)) {
+        const std::array<Param, 2> params{owner_id, std::string_view(id)};
+        if (auto deleted = conn.Exec(kDeleteContact, params); !deleted) {
+          return ErrorOf(deleted);
+        }
+      }
+    }
+    for (const std::string& id : wanted) {
+      if (!have.contains(id)) {
+        const std::array<Param, 3> params{owner_id, std::string_view(id), now_ms};
+        if (auto inserted = conn.Exec(kInsertContact, params); !inserted) {
+          return ErrorOf(inserted);
+        }
+      }
+    }
+    auto listed = QueryContacts(conn, owner_id);
+    if (!listed) {
+      return ErrorOf(listed);
+    }
+    contacts = std::move(*listed);
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return contacts;
+}
+
+// ---- Calls
+
+base::Status SqlStore::InsertCall(const Call& call) {
+  if (auto ok = ValidateCall(call); !ok) {
+    return ok;
+  }
+  return Write(false, [&](Connection& conn) -> base::Status {
+    auto outcome = InsertCallRows(conn, call);
+    return outcome ? *outcome : base::Status(ErrorOf(outcome));
+  });
+}
+
+base::Status SqlStore::UpdateCallState(const CallStateUpdate& update) {
+  if (auto ok = ValidateCallStateUpdate(update); !ok) {
+    return ok;
+  }
+  return Write(true, [&](Connection& conn) -> base::Status {
+    auto outcome = UpdateCallRow(conn, update);
+    return outcome ? *outcome : base::Status(ErrorOf(outcome));
+  });
+}
+
+base::Status SqlStore::RecordIceReport(const IceUpdate& update) {
+  if (auto ok = ValidateIceUpdate(update); !ok) {
+    return ok;
+  }
+  return Write(true, [&](Connection& conn) -> base::Status {
+    auto outcome = UpdateIceRow(conn, update);
+    return outcome ? *outcome : base::Status(ErrorOf(outcome));
+  });
+}
+
+base::Result<std::vector<base::Status>> SqlStore::ApplyCallWrites(
+    std::span<const CallWrite> writes) {
+  // Checked once up front; the transaction below may run twice.
+  std::vector<base::Status> checks;
+  checks.reserve(writes.size());
+  for (const CallWrite& write : writes) {
+    checks.push_back(std::visit(
+        [](const auto& w) -> base::Status {
+          using T = std::decay_t<decltype(w)>;
+          if constexpr (std::is_same_v<T, Call>) {
+            return ValidateCall(w);
+          } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
+            return ValidateCallStateUpdate(w);
+          } else {
+            return ValidateIceUpdate(w);
+          }
+        },
+        write));
+  }
+  std::vector<base::Status> outcomes;
+  if (writes.empty()) {
+    return outcomes;
+  }
+  auto status = Write(false, [&](Connection& conn) -> base::Status {
+    outcomes = checks;
+    for (size_t i = 0; i < writes.size(); ++i) {
+      if (!outcomes[i]) {
+        continue;
+      }
+      auto outcome = std::visit(
+          [&conn](const auto& w) -> base::Result<base::Status> {
+            using T = std::decay_t<decltype(w)>;
+            if constexpr (std::is_same_v<T, Call>) {
+              return InsertCallRows(conn, w);
+            } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
+              return UpdateCallRow(conn, w);
+            } else {
+              return UpdateIceRow(conn, w);
+            }
+          },
+          writes[i]);
+      if (!outcome) {
+        return ErrorOf(outcome);
+      }
+      outcomes[i] = *outcome;
+    }
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return outcomes;
+}
+
+base::Result<Call> SqlStore::GetCall(std::string_view call_id) {
+  if (!IsValidId(call_id)) {
+    return base::NotFound("call not found");
+  }
+  base::Result<Call> call;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    call = SelectCall(conn, call_id);
+    return call ? base::Ok() : base::Status(ErrorOf(call));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return call;
+}
+
+base::Result<HistoryPage> SqlStore::CallHistory(const HistoryQuery& query) {
+  if (auto ok = ValidateHistoryQuery(query); !ok) {
+    return std::unexpected(ok.error());
+  }
+  HistoryPage page;
+  if (!IsValidId(query.user_id)) {
+    return page;
+  }
+  auto status = Read([&](Connection& conn) -> base::Status {
+    auto selected = SelectHistory(conn, query);
+    if (!selected) {
+      return ErrorOf(selected);
+    }
+    page = std::move(*selected);
+    return base::Ok();
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return page;
+}
+
+base::Result<HistoryPage> SqlStore::MissedCalls(std::string_view user_id, int limit, int skip) {
+  HistoryQuery query;
+  query.user_id = std::string(user_id);
+  query.missed_only = true;
+  query.limit = limit;
+  query.skip = skip;
+  return CallHistory(query);
+}
+
+base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_id) {
+  if (!IsValidId(call_id) || !IsValidId(user_id)) {
+    return base::NotFound("call not found in this user's history");
+  }
+  return Write(true, [&](Connection& conn) { return HideCallRow(conn, call_id, user_id); });
+}
+
+// ---- Health and schema
+
+base::Status SqlStore::Ping() {
+  return Read([](Connection& conn) -> base::Status {
+    auto result = QueryInt(conn, "SELECT 1");
+    if (!result) {
+      return ErrorOf(result);
+    }
+    return base::Ok();
+  });
+}
+
+base::Result<SchemaState> SqlStore::GetSchemaState() {
+  base::Result<SchemaState> state;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    state = migrator_.State(conn);
+    return state ? base::Ok() : base::Status(ErrorOf(state));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return state;
+}
+
+base::Result<int> SqlStore::Migrate() {
+  base::Result<int> applied;
+  auto status = db_->Run({OpKind::kSession, false}, [&](Connection& conn) -> base::Status {
+    applied = migrator_.Apply(conn);
+    return applied ? base::Ok() : base::Status(ErrorOf(applied));
+  });
+  if (!status) {
+    return std::unexpected(status.error());
+  }
+  return applied;
+}
+
+base::Status SqlStore::CheckSchema() {
+  return Read([&](Connection& conn) { return migrator_.Check(conn); });
+}
+
+}  // namespace turnkey::sql

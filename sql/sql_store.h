@@ -1,0 +1,79 @@
+// SqlStore: the Store logic written once over the Database driver interface,
+// so the SQLite and MySQL stores run the same statements, checks and
+// transactions and behave the same. SqliteStore and MysqlStore only add how
+// to open their Database.
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "sql/database.h"
+#include "sql/migrations.h"
+#include "sql/schema_migrator.h"
+#include "sql/store.h"
+
+namespace turnkey::sql {
+
+class SqlStore : public Store {
+ public:
+  // `migrations` (ascending versions from 1, the dialect of `db`) must
+  // outlive the store; EmbeddedMigrations() are static.
+  SqlStore(std::unique_ptr<Database> db, std::span<const Migration> migrations);
+  ~SqlStore() override;
+  SqlStore(const SqlStore&) = delete;
+  SqlStore& operator=(const SqlStore&) = delete;
+
+  base::Result<User> CreateUser(const NewUser& user) override;
+  base::Result<User> GetUserById(std::string_view id) override;
+  base::Result<User> GetUserByEmail(std::string_view email) override;
+  base::Result<User> GetUserByHandle(std::string_view handle) override;
+  base::Result<User> UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
+                                   int64_t now_ms) override;
+  base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
+                                  int64_t now_ms) override;
+  base::Result<std::vector<UserSummary>> SearchUsersByHandlePrefix(std::string_view prefix,
+                                                                   std::string_view exclude_user_id,
+                                                                   int limit) override;
+
+  base::Status InsertRefreshToken(const RefreshToken& token) override;
+  base::Result<RefreshToken> FindRefreshToken(std::string_view token_hash) override;
+  base::Result<RotateResult> RotateRefreshToken(std::string_view old_hash,
+                                                std::string_view new_hash,
+                                                int64_t new_expires_at_ms, int64_t now_ms) override;
+  base::Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) override;
+  base::Result<int64_t> RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) override;
+  base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) override;
+
+  base::Result<std::vector<Contact>> ListContacts(std::string_view owner_id) override;
+  base::Result<bool> AddContact(std::string_view owner_id, std::string_view contact_id,
+                                int64_t now_ms) override;
+  base::Result<bool> RemoveContact(std::string_view owner_id, std::string_view contact_id) override;
+  base::Result<std::vector<Contact>> ReplaceContacts(std::string_view owner_id,
+                                                     std::span<const std::string> user_ids,
+                                                     std::span<const std::string> handles,
+                                                     int64_t now_ms) override;
+
+  base::Status InsertCall(const Call& call) override;
+  base::Status UpdateCallState(const CallStateUpdate& update) override;
+  base::Status RecordIceReport(const IceUpdate& update) override;
+  base::Result<std::vector<base::Status>> ApplyCallWrites(
+      std::span<const CallWrite> writes) override;
+  base::Result<Call> GetCall(std::string_view call_id) override;
+  base::Result<HistoryPage> CallHistory(const HistoryQuery& query) override;
+  base::Result<HistoryPage> MissedCalls(std::string_view user_id, int limit, int skip) override;
+  base::Status HideCall(std::string_view call_id, std::string_view user_id) override;
+
+  base::Status Ping() override;
+  base::Result<SchemaState> GetSchemaState() override;
+  base::Result<int> Migrate() override;
+  base::Status CheckSchema() override;
+
+ private:
+  base::Status Read(const Op& op);
+  base::Status Write(bool idempotent, const Op& op);
+
+  std::unique_ptr<Database> db_;
+  SchemaMigrator migrator_;
+};
+
+}  // namespace turnkey::sql

@@ -1,0 +1,129 @@
+#include "sql/sqlite_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "sql/sqlite_connection.h"
+
+namespace turnkey::sql {
+
+namespace {
+
+class SqliteDatabase final : public Database {
+ public:
+  SqliteDatabase(std::vector<std::unique_ptr<SqliteConnection>> connections,
+                 std::chrono::milliseconds acquire_timeout)
+      : idle_(std::move(connections)), acquire_timeout_(acquire_timeout) {}
+
+  Dialect dialect() const override { return Dialect::kSqlite; }
+
+  base::Status Run(const OpOptions& options, const Op& op) override {
+    // Writers queue here rather than in SQLite's busy handler, which polls.
+    std::unique_lock<std::mutex> write_lock;
+    if (options.kind != OpKind::kRead) {
+      write_lock = std::unique_lock<std::mutex>(write_mutex_);
+    }
+    auto conn = Acquire();
+    if (!conn) {
+      return std::unexpected(conn.error());
+    }
+    base::Status status = RunOn(**conn, options, op);
+    Release(std::move(*conn));
+    return status;
+  }
+
+ private:
+  static base::Status RunOn(SqliteConnection& conn, const OpOptions& options, const Op& op) {
+    if (options.kind != OpKind::kWrite) {
+      return op(conn);
+    }
+    if (auto begun = conn.Begin(); !begun) {
+      return begun;
+    }
+    base::Status status = op(conn);
+    if (!status) {
+      conn.Rollback();
+      return status;
+    }
+    return conn.Commit();
+  }
+
+  base::Result<std::unique_ptr<SqliteConnection>> Acquire() {
+    std::unique_lock<std::mutex> lock(pool_mutex_);
+    if (!available_.wait_for(lock, acquire_timeout_, [this] { return !idle_.empty(); })) {
+      return base::MakeError(base::ErrorCode::kResourceExhausted,
+                             "sqlite: no free connection in time");
+    }
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+
+  void Release(std::unique_ptr<SqliteConnection> conn) {
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex_);
+      idle_.push_back(std::move(conn));
+    }
+    available_.notify_one();
+  }
+
+  std::mutex write_mutex_;
+  std::mutex pool_mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_;  // guarded by pool_mutex_
+  const std::chrono::milliseconds acquire_timeout_;
+};
+
+// The file holds password and token hashes: create it readable by its owner
+// only. SQLite gives the -wal and -shm files the mode of the database file.
+base::Status CreatePrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return base::Ok();
+  }
+  if (errno == EEXIST) {
+    return base::Ok();
+  }
+  return base::Unavailable(fmt::format("sqlite: cannot create {}: {}", path, std::strerror(errno)));
+}
+
+}  // namespace
+
+base::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
+    const SqliteStoreOptions& options, std::span<const Migration> migrations) {
+  if (options.path.empty()) {
+    return base::InvalidArgument("sqlite.path: required");
+  }
+  if (options.pool_size < 1 || options.pool_size > 64) {
+    return base::InvalidArgument("sqlite pool_size: must be 1-64");
+  }
+  // Each connection to ":memory:" would be a database of its own.
+  const bool in_memory = options.path == ":memory:";
+  const int pool_size = in_memory ? 1 : options.pool_size;
+  if (!in_memory) {
+    if (auto created = CreatePrivateFile(options.path); !created) {
+      return std::unexpected(created.error());
+    }
+  }
+  std::vector<std::unique_ptr<SqliteConnection>> connections;
+  for (int i = 0; i < pool_size; ++i) {
+    auto conn = SqliteConnection::Open(options.path, options.busy_timeout);
+    if (!conn) {
+      return std::unexpected(conn.error());
+    }
+    connections.push_back(std::move(*conn));
+  }
+  auto db = std::make_unique<SqliteDatabase>(std::move(connections), options.acquire_timeout);
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), migrations));
+}
+
+}  // namespace turnkey::sql

@@ -1,0 +1,49 @@
+// SqliteStore: the Store on an SQLite 3 file (the embedded default).
+//
+// Threads: any number of threads may call it. It keeps a small pool of
+// connections to the file: reads run in parallel on WAL snapshots, writes
+// are serialized by a mutex in this process (SQLite allows one writer) and by
+// SQLite's lock against other processes (busy_timeout). A connection is used
+// by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/status.h"
+#include "sql/migrations.h"
+#include "sql/sql_store.h"
+
+namespace turnkey::sql {
+
+struct SqliteStoreOptions {
+  // The database file, created mode 0600 if missing (its directory must
+  // exist). The
+  // app joins a relative config path with state_dir. ":memory:" gives a
+  // private in-memory database (tests; pool_size is then 1).
+  std::string path = "turnkey.db";
+  // Connections kept open, 1-64. Default 4.
+  int pool_size = 4;
+  // How long a statement waits for another process's lock before failing
+  // with kUnavailable. Default 5 s.
+  std::chrono::milliseconds busy_timeout{5000};
+  // How long a call waits for a free connection before kResourceExhausted.
+  // Default 10 s.
+  std::chrono::milliseconds acquire_timeout{10000};
+};
+
+class SqliteStore final : public SqlStore {
+ public:
+  // Opens the file and checks it can be used (WAL); does not migrate.
+  // `migrations` defaults to the embedded ones (tests pass others).
+  static base::Result<std::unique_ptr<SqliteStore>> Open(
+      const SqliteStoreOptions& options,
+      std::span<const Migration> migrations = EmbeddedMigrations(Dialect::kSqlite));
+
+ private:
+  using SqlStore::SqlStore;
+};
+
+}  // namespace turnkey::sql

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# A private MariaDB server for the MySQL store tests: its own data directory,
+# loopback TCP on a free port, no system service, nothing outside DIR (and a
+# short socket directory under /tmp when DIR's path is too long for a socket).
+#
+#   mariadb_server.sh start DIR   initialise DIR, start mariadbd on 127.0.0.1,
+#                                 create a database and an account with a
+#                                 password generated now; write DIR/server.env
+#   mariadb_server.sh stop DIR    stop the server and remove DIR
+#   mariadb_server.sh down DIR    kill mariadbd (SIGKILL), keep its data
+#   mariadb_server.sh up DIR      start it again on the same port and socket
+#
+# server.env (KEY=VALUE lines): MARIADB_HOST, MARIADB_PORT, MARIADB_USER,
+# MARIADB_PASSWORD, MARIADB_DATABASE, MARIADB_DB_PREFIX (the account may
+# create and drop databases named <prefix>*), MARIADB_SOCKET.
+#
+# Any failure exits non-zero with the server's error log, so the tests that
+# need the server fail rather than skip.
+set -euo pipefail
+
+usage() { echo "usage: $0 start|stop|down|up DIR" >&2; exit 2; }
+[[ $# -eq 2 ]] || usage
+action="$1"
+dir="$2"
+case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
+
+log() { echo "mariadb_server: $*" >&2; }
+die() {
+  log "$*"
+  if [[ -f "$dir/error.log" ]]; then
+    log "last lines of $dir/error.log:"
+    tail -n 30 "$dir/error.log" >&2 || true
+  fi
+  exit 1
+}
+
+find_bin() {
+  local name
+  for name in "$@"; do
+    if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
+    if [[ -x "/usr/sbin/$name" ]]; then echo "/usr/sbin/$name"; return 0; fi
+  done
+  return 1
+}
+
+MARIADBD=$(find_bin mariadbd mysqld) || die "mariadbd not found (apt-get install mariadb-server)"
+INSTALL_DB=$(find_bin mariadb-install-db mysql_install_db) || die "mariadb-install-db not found"
+CLIENT=$(find_bin mariadb mysql) || die "mariadb client not found (apt-get install mariadb-client)"
+ADMIN=$(find_bin mariadb-admin mysqladmin) || die "mariadb-admin not found"
+
+# mariadbd refuses to run as root unless told to; as another user it runs as
+# that user and needs no option.
+user_args=()
+admin_user="$(id -un)"
+if [[ $(id -u) -eq 0 ]]; then
+  user_args=(--user=root)
+  admin_user=root
+fi
+
+env_file="$dir/server.env"
+pid_file="$dir/mariadbd.pid"
+
+read_env() {
+  [[ -f "$env_file" ]] || die "$env_file missing: run '$0 start $dir' first"
+  # shellcheck disable=SC1090
+  source "$env_file"
+}
+
+server_pid() {
+  [[ -f "$pid_file" ]] && cat "$pid_file" 2>/dev/null || true
+}
+
+alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+# Waits (up to 30 s) for a process to exit.
+wait_gone() {
+  local pid="$1" i
+  for ((i = 0; i < 300; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+admin() { "$CLIENT" --no-defaults --socket="$MARIADB_SOCKET" -u "$admin_user" "$@"; }
+
+# Starts mariadbd on MARIADB_PORT / MARIADB_SOCKET and waits until it answers.
+launch() {
+  rm -f "$pid_file" "$MARIADB_SOCKET"
+  # setsid: the server must outlive this script (ctest runs start and stop
+  # as separate tests) and not get the test runner's signals.
+  setsid "$MARIADBD" --no-defaults "${user_args[@]}" \
+    --datadir="$dir/data" --socket="$MARIADB_SOCKET" --pid-file="$pid_file" \
+    --port="$MARIADB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
+    --log-error="$dir/error.log" --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_bin --innodb-buffer-pool-size=32M \
+    --innodb-use-native-aio=0 --performance-schema=OFF --max-connections=200 \
+    </dev/null >>"$dir/stdout.log" 2>&1 &
+  local launcher=$! i
+  for ((i = 0; i < 600; i++)); do
+    if "$ADMIN" --no-defaults --socket="$MARIADB_SOCKET" -u "$admin_user" ping >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! alive "$launcher" && ! alive "$(server_pid)"; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+start() {
+  if [[ -f "$env_file" ]]; then
+    log "stopping a server left over in $dir"
+    stop
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/data"
+  # A Unix socket path must fit in sun_path (108 bytes).
+  local socket_dir="$dir"
+  if [[ ${#dir} -gt 80 ]]; then
+    socket_dir=$(mktemp -d /tmp/tk-mariadb.XXXXXX)
+    echo "$socket_dir" >"$dir/socket_dir"
+  fi
+  "$INSTALL_DB" --no-defaults "${user_args[@]}" --datadir="$dir/data" \
+    --auth-root-authentication-method=socket --skip-test-db \
+    >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
+
+  MARIADB_SOCKET="$socket_dir/mysqld.sock"
+  local attempt
+  for attempt in 1 2 3; do
+    MARIADB_PORT=$(free_port)
+    if launch; then break; fi
+    # Someone may have taken the port between our probe and the bind.
+    if [[ $attempt -eq 3 ]]; then die "mariadbd did not start"; fi
+    log "start on port $MARIADB_PORT failed, trying another port"
+    alive "$(server_pid)" && kill -KILL "$(server_pid)" 2>/dev/null || true
+  done
+
+  MARIADB_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
+  MARIADB_USER=turnkey_test
+  MARIADB_DATABASE=tk_main
+  MARIADB_DB_PREFIX=tk_
+  admin <<SQL || die "creating the test database and account failed"
+CREATE DATABASE ${MARIADB_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE USER '${MARIADB_USER}'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}';
+CREATE USER '${MARIADB_USER}'@'localhost' IDENTIFIED BY '${MARIADB_PASSWORD}';
+GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO '${MARIADB_USER}'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO '${MARIADB_USER}'@'localhost';
+SQL
+  umask 077
+  cat >"$env_file" <<EOF
+MARIADB_HOST=127.0.0.1
+MARIADB_PORT=${MARIADB_PORT}
+MARIADB_USER=${MARIADB_USER}
+MARIADB_PASSWORD=${MARIADB_PASSWORD}
+MARIADB_DATABASE=${MARIADB_DATABASE}
+MARIADB_DB_PREFIX=${MARIADB_DB_PREFIX}
+MARIADB_SOCKET=${MARIADB_SOCKET}
+EOF
+  log "MariaDB $("$MARIADBD" --version | awk '{print $3}') on 127.0.0.1:${MARIADB_PORT}, env in $env_file"
+}
+
+stop() {
+  local pid
+  pid=$(server_pid)
+  if alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid"; then
+      log "mariadbd $pid ignored SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$pid" || die "mariadbd $pid does not exit"
+    fi
+  fi
+  if [[ -f "$dir/socket_dir" ]]; then
+    rm -rf "$(cat "$dir/socket_dir")"
+  fi
+  rm -rf "$dir"
+}
+
+case "$action" in
+  start) start ;;
+  stop) stop ;;
+  down)
+    read_env
+    pid=$(server_pid)
+    alive "$pid" || die "mariadbd is not running"
+    kill -KILL "$pid"
+    wait_gone "$pid" || die "mariadbd $pid survived SIGKILL"
+    ;;
+  up)
+    read_env
+    alive "$(server_pid)" && die "mariadbd is already running"
+    launch || die "mariadbd did not start again"
+    ;;
+  *) usage ;;
+esac

@@ -1,0 +1,97 @@
+// SQLite-only behaviour; the shared behaviour is in store_test_suite.h.
+#include "sql/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "base/crypto.h"
+
+namespace turnkey::sql {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("tk-sqlite-" + base::RandomHex(8))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+NewUser MakeUser(const std::string& handle) {
+  return {.email = handle + "@x", .handle = handle, .password_hash = "h", .now_ms = 1};
+}
+
+TEST(SqliteStoreTest, CreatesAPrivateWalDatabase) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->Migrate());
+  ASSERT_TRUE((*store)->CreateUser(MakeUser("alice")));
+
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // WAL mode: commits go to the -wal file, which inherits the mode.
+  ASSERT_TRUE(fs::exists(path + "-wal"));
+  ASSERT_EQ(::stat((path + "-wal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(SqliteStoreTest, DataSurvivesReopening) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  std::string id;
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->Migrate());
+    auto user = (*store)->CreateUser(MakeUser("alice"));
+    ASSERT_TRUE(user);
+    id = user->id;
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store);
+  EXPECT_TRUE((*store)->CheckSchema());
+  EXPECT_EQ((*store)->GetUserById(id)->handle, "alice");
+}
+
+TEST(SqliteStoreTest, InMemoryDatabaseWorksWithOneConnection) {
+  auto store = SqliteStore::Open({.path = ":memory:", .pool_size = 8});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->Migrate());
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back(
+        [&store, i] { EXPECT_TRUE((*store)->CreateUser(MakeUser("user" + std::to_string(i)))); });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ((*store)->SearchUsersByHandlePrefix("user", "", 10)->size(), 4u);
+}
+
+TEST(SqliteStoreTest, RefusesBadOptions) {
+  EXPECT_EQ(SqliteStore::Open({.path = ""}).error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::Open({.path = ":memory:", .pool_size = 0}).error().code,
+            base::ErrorCode::kInvalidArgument);
+  auto missing_dir = SqliteStore::Open({.path = "/nonexistent-dir/turnkey.db"});
+  ASSERT_FALSE(missing_dir);
+  EXPECT_EQ(missing_dir.error().code, base::ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace turnkey::sql

@@ -1,0 +1,1016 @@
+// The Store test suite, written once and instantiated per backend
+// (store_sqlite_test.cc, store_mysql_test.cc): identical expectations, so the
+// two stores behave the same. GoogleTest's type-parameterized tests must be
+// visible where they are instantiated, so the whole suite lives in this
+// header: include it from exactly one .cc per test binary.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sql/migrations.h"
+#include "sql/sql_store.h"
+#include "sql/store.h"
+
+namespace turnkey::sql::testing {
+
+template <typename Backend>
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_.emplace();
+    ASSERT_EQ(backend_->setup_error(), "") << "backend setup failed";
+    auto store = backend_->Open(Embedded());
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+    // What a fresh database looks like, for the FreshDatabase test.
+    fresh_state_ = store_->GetSchemaState();
+    fresh_check_ = store_->CheckSchema();
+    auto applied = store_->Migrate();
+    ASSERT_TRUE(applied) << applied.error().message;
+    ASSERT_EQ(*applied, static_cast<int>(Embedded().size()));
+  }
+  void TearDown() override {
+    store_.reset();
+    backend_.reset();
+  }
+
+  static std::span<const Migration> Embedded() { return EmbeddedMigrations(Backend::kDialect); }
+
+  // Another store on the same database, with `migrations` as its known list.
+  std::unique_ptr<SqlStore> Reopen(std::span<const Migration> migrations) {
+    auto store = backend_->Open(migrations);
+    EXPECT_TRUE(store) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+
+  Store& store() { return *store_; }
+
+  std::optional<Backend> backend_;
+  std::unique_ptr<SqlStore> store_;
+  base::Result<SchemaState> fresh_state_;
+  base::Status fresh_check_;
+};
+
+TYPED_TEST_SUITE_P(StoreTest);
+
+// Helpers of the suite (inline: this header is included once per binary).
+
+inline constexpr int64_t kNow = 1'700'000'000'000;
+
+template <typename T>
+inline std::optional<base::ErrorCode> CodeOf(const base::Result<T>& result) {
+  if (result) {
+    return std::nullopt;
+  }
+  return result.error().code;
+}
+
+inline std::optional<base::ErrorCode> CodeOf(const base::Status& status) {
+  if (status) {
+    return std::nullopt;
+  }
+  return status.error().code;
+}
+
+template <typename T>
+inline std::string MessageOf(const base::Result<T>& result) {
+  return result ? std::string() : result.error().message;
+}
+
+inline NewUser MakeUser(const std::string& handle, const std::string& email = "") {
+  NewUser user;
+  user.handle = handle;
+  user.email = email.empty() ? handle + "@example.org" : email;
+  user.display_name = "Name of " + handle;
+  user.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+  user.now_ms = kNow;
+  return user;
+}
+
+inline User Create(Store& store, const std::string& handle, const std::string& email = "") {
+  auto user = store.CreateUser(MakeUser(handle, email));
+  EXPECT_TRUE(user) << handle << ": " << MessageOf(user);
+  return user ? *user : User{};
+}
+
+inline Call MakeCall(const std::string& id, const User& caller, const User& callee,
+                     int64_t created_at, CallStatus status = CallStatus::kCompleted,
+                     CallType type = CallType::kAudio) {
+  Call call;
+  call.id = id;
+  call.caller_id = caller.id;
+  call.callee_id = callee.id;
+  call.type = type;
+  call.status = status;
+  call.created_at_ms = created_at;
+  if (status == CallStatus::kCompleted) {
+    call.answered_at_ms = created_at + 2000;
+    call.ended_at_ms = created_at + 62000;
+    call.duration_seconds = 60;
+    call.end_reason = "hangup";
+  } else if (status != CallStatus::kRinging && status != CallStatus::kActive) {
+    call.ended_at_ms = created_at + 30000;
+    call.end_reason = std::string(CallStatusName(status));
+  }
+  return call;
+}
+
+inline std::vector<std::string> Handles(const std::vector<UserSummary>& users) {
+  std::vector<std::string> out;
+  for (const UserSummary& u : users) {
+    out.push_back(u.handle);
+  }
+  return out;
+}
+
+inline std::vector<std::string> Handles(const std::vector<Contact>& contacts) {
+  std::vector<std::string> out;
+  for (const Contact& c : contacts) {
+    out.push_back(c.user.handle);
+  }
+  return out;
+}
+
+inline std::vector<std::string> CallIds(const HistoryPage& page) {
+  std::vector<std::string> out;
+  for (const HistoryEntry& e : page.entries) {
+    out.push_back(e.call.id);
+  }
+  return out;
+}
+
+// Strings that would break a query built by pasting text into SQL.
+inline const std::vector<std::string>& InjectionPayloads() {
+  static const std::vector<std::string> payloads = {
+      "'; DROP TABLE users; --",
+      "\" OR \"1\"=\"1",
+      "' OR '1'='1",
+      "x'); DELETE FROM calls; --",
+      "\\'; SELECT SLEEP(5); -- \\",
+      "%' UNION SELECT password_hash FROM users --",
+      "`backtick` /* comment */ -- dash",
+      "Robert'); DROP TABLE contacts;--",
+      "emoji \xF0\x9F\x98\x80 and \xE2\x82\xAC",
+  };
+  return payloads;
+}
+
+// ---------------------------------------------------------------- users
+
+TYPED_TEST_P(StoreTest, CreateAndLookUpUser) {
+  Store& store = this->store();
+  auto created = store.CreateUser(MakeUser("Alice", "Alice@Example.ORG"));
+  ASSERT_TRUE(created) << MessageOf(created);
+  EXPECT_EQ(created->id.size(), 32u);
+  EXPECT_EQ(created->handle, "Alice");
+  EXPECT_EQ(created->created_at_ms, kNow);
+  EXPECT_EQ(created->updated_at_ms, kNow);
+
+  for (auto found : {store.GetUserById(created->id), store.GetUserByEmail("alice@example.org"),
+                     store.GetUserByEmail("ALICE@EXAMPLE.ORG"), store.GetUserByHandle("alice"),
+                     store.GetUserByHandle("ALICE")}) {
+    ASSERT_TRUE(found) << MessageOf(found);
+    EXPECT_EQ(found->id, created->id);
+    EXPECT_EQ(found->email, "Alice@Example.ORG");  // display case kept
+    EXPECT_EQ(found->handle, "Alice");
+    EXPECT_EQ(found->display_name, "Name of Alice");
+    EXPECT_EQ(found->password_hash, created->password_hash);
+    EXPECT_EQ(found->created_at_ms, kNow);
+  }
+  EXPECT_EQ(CodeOf(store.GetUserById("nobody")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetUserByEmail("bob@example.org")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetUserByHandle("bob")), base::ErrorCode::kNotFound);
+  // Malformed keys find nobody rather than erroring.
+  EXPECT_EQ(CodeOf(store.GetUserById("not an id!")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetUserByHandle("")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetUserByEmail(std::string(400, 'a'))), base::ErrorCode::kNotFound);
+}
+
+TYPED_TEST_P(StoreTest, CreateUserWithGivenId) {
+  NewUser user = MakeUser("given");
+  user.id = "user_1-A";
+  auto created = this->store().CreateUser(user);
+  ASSERT_TRUE(created) << MessageOf(created);
+  EXPECT_EQ(created->id, "user_1-A");
+  NewUser again = MakeUser("other");
+  again.id = "user_1-A";
+  auto duplicate = this->store().CreateUser(again);
+  ASSERT_EQ(CodeOf(duplicate), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(duplicate.error().message, kIdTaken);
+}
+
+TYPED_TEST_P(StoreTest, EmailAndHandleConflictsIgnoreAsciiCase) {
+  Store& store = this->store();
+  Create(store, "Alice", "alice@example.org");
+
+  auto same_email = store.CreateUser(MakeUser("alice2", "ALICE@example.ORG"));
+  ASSERT_EQ(CodeOf(same_email), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(same_email.error().message, kEmailTaken);
+
+  auto same_handle = store.CreateUser(MakeUser("aLiCe", "other@example.org"));
+  ASSERT_EQ(CodeOf(same_handle), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(same_handle.error().message, kHandleTaken);
+
+  // Both taken: the email is reported, on both backends.
+  auto both = store.CreateUser(MakeUser("ALICE", "Alice@Example.org"));
+  ASSERT_EQ(CodeOf(both), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(both.error().message, kEmailTaken);
+
+  // Only ASCII letters fold; trailing spaces and other characters count.
+  EXPECT_TRUE(store.CreateUser(MakeUser("alice ", "a1@example.org")));
+  EXPECT_TRUE(store.CreateUser(MakeUser("\xC3\x84lice", "a2@example.org")));  // Älice
+  EXPECT_TRUE(store.CreateUser(MakeUser("\xC3\xA4lice", "a3@example.org")));  // älice
+  EXPECT_TRUE(store.CreateUser(MakeUser("bob", "alice@example.org ")));
+}
+
+TYPED_TEST_P(StoreTest, UserFieldRules) {
+  Store& store = this->store();
+  auto expect_invalid = [&](NewUser user, std::string_view field) {
+    auto result = store.CreateUser(user);
+    ASSERT_EQ(CodeOf(result), base::ErrorCode::kInvalidArgument) << field;
+    EXPECT_TRUE(result.error().message.starts_with(field)) << result.error().message;
+  };
+  NewUser user = MakeUser("rules");
+  user.handle = "";
+  expect_invalid(user, "handle");
+  user = MakeUser("rules");
+  user.handle = std::string(kMaxHandleBytes + 1, 'h');
+  expect_invalid(user, "handle");
+  user = MakeUser("rules");
+  user.email = "bad\xC3(utf8@example.org";
+  expect_invalid(user, "email");
+  user = MakeUser("rules");
+  user.display_name = std::string("nul\0inside", 10);
+  expect_invalid(user, "display_name");
+  user = MakeUser("rules");
+  user.display_name = "overlong \xC0\xAF slash";
+  expect_invalid(user, "display_name");
+  user = MakeUser("rules");
+  user.password_hash = "";
+  expect_invalid(user, "password_hash");
+  user = MakeUser("rules");
+  user.id = "has space";
+  expect_invalid(user, "id");
+
+  // The limits themselves are fine, on both backends (MySQL columns are
+  // sized in characters, so byte limits always fit).
+  user = MakeUser(std::string(kMaxHandleBytes, 'h'));
+  user.email = std::string(kMaxEmailBytes - 12, 'e') + "@example.org";
+  user.display_name = std::string(kMaxDisplayNameBytes / 4, 'x');
+  // 4-byte characters up to the byte limit.
+  user.display_name.clear();
+  for (size_t i = 0; i < kMaxDisplayNameBytes / 4; ++i) {
+    user.display_name += "\xF0\x9F\x8E\x89";  // U+1F389
+  }
+  user.password_hash = std::string(kMaxPasswordHashBytes, 'p');
+  auto created = store.CreateUser(user);
+  ASSERT_TRUE(created) << MessageOf(created);
+  auto found = store.GetUserById(created->id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->display_name, user.display_name);
+  EXPECT_EQ(found->email, user.email);
+}
+
+TYPED_TEST_P(StoreTest, UpdateProfile) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+
+  auto renamed = store.UpdateProfile(alice.id, {.display_name = "Alice A."}, kNow + 5);
+  ASSERT_TRUE(renamed) << MessageOf(renamed);
+  EXPECT_EQ(renamed->display_name, "Alice A.");
+  EXPECT_EQ(renamed->handle, "alice");
+  EXPECT_EQ(renamed->updated_at_ms, kNow + 5);
+  EXPECT_EQ(renamed->created_at_ms, kNow);
+
+  // Someone else's handle, in any case: refused, nothing changed.
+  auto taken = store.UpdateProfile(alice.id, {.display_name = "X", .handle = "BOB"}, kNow + 6);
+  ASSERT_EQ(CodeOf(taken), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(taken.error().message, kHandleTaken);
+  EXPECT_EQ(store.GetUserById(alice.id)->display_name, "Alice A.");
+
+  // One's own handle in another case is fine.
+  auto recased = store.UpdateProfile(alice.id, {.handle = "ALICE"}, kNow + 7);
+  ASSERT_TRUE(recased) << MessageOf(recased);
+  EXPECT_EQ(recased->handle, "ALICE");
+
+  auto both = store.UpdateProfile(alice.id, {.display_name = "", .handle = "al"}, kNow + 8);
+  ASSERT_TRUE(both) << MessageOf(both);
+  EXPECT_EQ(both->handle, "al");
+  EXPECT_EQ(both->display_name, "");
+  EXPECT_EQ(CodeOf(store.GetUserByHandle("alice")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(store.GetUserByHandle("AL")->id, alice.id);
+  // The old handle is free again.
+  EXPECT_TRUE(store.UpdateProfile(bob.id, {.handle = "Alice"}, kNow + 9));
+
+  EXPECT_EQ(CodeOf(store.UpdateProfile("nobody", {.display_name = "x"}, kNow)),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.UpdateProfile(alice.id, {.handle = ""}, kNow)),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.UpdateProfile("bad id", {.handle = "x"}, kNow)),
+            base::ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreTest, UpdatePasswordHash) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.UpdatePasswordHash(alice.id, "$argon2id$new", kNow + 1));
+  auto found = store.GetUserById(alice.id);
+  EXPECT_EQ(found->password_hash, "$argon2id$new");
+  EXPECT_EQ(found->updated_at_ms, kNow + 1);
+  EXPECT_EQ(CodeOf(store.UpdatePasswordHash("nobody", "h", kNow)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.UpdatePasswordHash(alice.id, "", kNow)),
+            base::ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreTest, SearchByHandlePrefix) {
+  Store& store = this->store();
+  User me = Create(store, "ann");
+  Create(store, "Anna");
+  Create(store, "annabel");
+  Create(store, "bob");
+  Create(store, "ANDY");
+
+  auto found = store.SearchUsersByHandlePrefix("AN", me.id, 20);
+  ASSERT_TRUE(found) << MessageOf(found);
+  // Ordered by lower-cased handle; never the searcher.
+  EXPECT_EQ(Handles(*found), (std::vector<std::string>{"ANDY", "Anna", "annabel"}));
+  EXPECT_EQ(found->front().display_name, "Name of ANDY");
+
+  auto limited = store.SearchUsersByHandlePrefix("an", me.id, 2);
+  EXPECT_EQ(Handles(*limited), (std::vector<std::string>{"ANDY", "Anna"}));
+  auto with_me = store.SearchUsersByHandlePrefix("ann", "", 20);
+  EXPECT_EQ(Handles(*with_me), (std::vector<std::string>{"ann", "Anna", "annabel"}));
+  EXPECT_TRUE(store.SearchUsersByHandlePrefix("", me.id, 20)->empty());
+  EXPECT_TRUE(store.SearchUsersByHandlePrefix("zzz", me.id, 20)->empty());
+  EXPECT_EQ(CodeOf(store.SearchUsersByHandlePrefix("a", me.id, 0)),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.SearchUsersByHandlePrefix("a", me.id, kMaxPageSize + 1)),
+            base::ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreTest, SearchTreatsLikeWildcardsLiterally) {
+  Store& store = this->store();
+  for (const char* handle : {"a_b", "axb", "a%c", "abc", "a!b", "a!%", "%pct", "_under", "a\\b"}) {
+    Create(store, handle);
+  }
+  auto search = [&](std::string_view prefix) {
+    auto found = store.SearchUsersByHandlePrefix(prefix, "", 50);
+    EXPECT_TRUE(found) << MessageOf(found);
+    return found ? Handles(*found) : std::vector<std::string>{};
+  };
+  EXPECT_EQ(search("a_"), (std::vector<std::string>{"a_b"}));
+  EXPECT_EQ(search("a%"), (std::vector<std::string>{"a%c"}));
+  EXPECT_EQ(search("%"), (std::vector<std::string>{"%pct"}));
+  EXPECT_EQ(search("_"), (std::vector<std::string>{"_under"}));
+  EXPECT_EQ(search("a!"), (std::vector<std::string>{"a!%", "a!b"}));
+  EXPECT_EQ(search("a!%"), (std::vector<std::string>{"a!%"}));
+  EXPECT_EQ(search("a\\"), (std::vector<std::string>{"a\\b"}));
+  EXPECT_EQ(search("a"),
+            (std::vector<std::string>{"a!%", "a!b", "a%c", "a\\b", "a_b", "abc", "axb"}));
+}
+
+TYPED_TEST_P(StoreTest, InjectionPayloadsAreStoredAsData) {
+  Store& store = this->store();
+  User peer = Create(store, "peer");
+  int n = 0;
+  for (const std::string& payload : InjectionPayloads()) {
+    SCOPED_TRACE(payload);
+    NewUser user;
+    user.email = payload + std::to_string(n) + "@x";
+    user.handle = payload + std::to_string(n);
+    user.display_name = payload;
+    user.password_hash = payload;
+    user.now_ms = kNow;
+    ++n;
+    auto created = store.CreateUser(user);
+    ASSERT_TRUE(created) << MessageOf(created);
+    auto by_handle = store.GetUserByHandle(user.handle);
+    ASSERT_TRUE(by_handle) << MessageOf(by_handle);
+    EXPECT_EQ(by_handle->handle, user.handle);
+    EXPECT_EQ(by_handle->display_name, payload);
+    EXPECT_EQ(by_handle->password_hash, payload);
+    auto by_email = store.GetUserByEmail(user.email);
+    ASSERT_TRUE(by_email);
+    EXPECT_EQ(by_email->email, user.email);
+
+    auto searched = store.SearchUsersByHandlePrefix(user.handle, "", 10);
+    ASSERT_TRUE(searched);
+    ASSERT_EQ(searched->size(), 1u);
+    EXPECT_EQ(searched->front().handle, user.handle);
+
+    auto updated = store.UpdateProfile(created->id, {.display_name = payload + "!"}, kNow);
+    ASSERT_TRUE(updated);
+    EXPECT_EQ(updated->display_name, payload + "!");
+
+    auto synced = store.ReplaceContacts(peer.id, {}, std::vector<std::string>{user.handle}, kNow);
+    ASSERT_TRUE(synced) << MessageOf(synced);
+    ASSERT_EQ(synced->size(), 1u);
+    EXPECT_EQ(synced->front().user.handle, user.handle);
+
+    Call call = MakeCall("call" + std::to_string(n), peer, *created, kNow + n);
+    call.end_reason = payload.substr(0, kMaxLabelBytes);
+    call.caller_ice = IceReport{payload.substr(0, kMaxLabelBytes),
+                                payload.substr(0, 10),
+                                payload.substr(0, 5),
+                                payload.substr(0, 3),
+                                7,
+                                kNow};
+    ASSERT_TRUE(store.InsertCall(call));
+    auto read = store.GetCall(call.id);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(*read, call);
+
+    // Ids are not free text: a payload there is refused, not run.
+    NewUser bad_id = MakeUser("h" + std::to_string(n));
+    bad_id.id = payload;
+    EXPECT_EQ(CodeOf(store.CreateUser(bad_id)), base::ErrorCode::kInvalidArgument);
+    EXPECT_EQ(CodeOf(store.GetUserById(payload)), base::ErrorCode::kNotFound);
+  }
+  // Every table is still there and whole.
+  EXPECT_TRUE(store.GetUserById(peer.id));
+  EXPECT_EQ(store.CallHistory({.user_id = peer.id, .limit = 100})->entries.size(),
+            InjectionPayloads().size());
+  EXPECT_EQ(store.ListContacts(peer.id)->size(), 1u);
+}
+
+// ---------------------------------------------------------------- refresh tokens
+
+inline RefreshToken MakeToken(const std::string& hash, const User& user, const std::string& family,
+                              int64_t expires_at = kNow + 3'600'000) {
+  RefreshToken token;
+  token.token_hash = hash;
+  token.user_id = user.id;
+  token.family_id = family;
+  token.created_at_ms = kNow;
+  token.expires_at_ms = expires_at;
+  return token;
+}
+
+TYPED_TEST_P(StoreTest, InsertAndFindRefreshToken) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("hash1", alice, "fam1")));
+  auto found = store.FindRefreshToken("hash1");
+  ASSERT_TRUE(found) << MessageOf(found);
+  EXPECT_EQ(found->user_id, alice.id);
+  EXPECT_EQ(found->family_id, "fam1");
+  EXPECT_EQ(found->replaced_by, "");
+  EXPECT_EQ(found->created_at_ms, kNow);
+  EXPECT_EQ(found->expires_at_ms, kNow + 3'600'000);
+  EXPECT_FALSE(found->revoked_at_ms);
+
+  auto duplicate = store.InsertRefreshToken(MakeToken("hash1", alice, "fam2"));
+  ASSERT_EQ(CodeOf(duplicate), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(duplicate.error().message, kIdTaken);
+  User ghost;
+  ghost.id = "ghost";
+  EXPECT_EQ(CodeOf(store.InsertRefreshToken(MakeToken("hash2", ghost, "fam2"))),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("nope")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.InsertRefreshToken(MakeToken("bad hash", alice, "f"))),
+            base::ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(StoreTest, RotateRefreshTokenAndDetectReuse) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("t1", alice, "famA")));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("other", alice, "famB")));
+
+  auto first = store.RotateRefreshToken("t1", "t2", kNow + 7'200'000, kNow + 10);
+  ASSERT_TRUE(first) << MessageOf(first);
+  EXPECT_EQ(first->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(first->issued.token_hash, "t2");
+  EXPECT_EQ(first->issued.user_id, alice.id);
+  EXPECT_EQ(first->issued.family_id, "famA");
+  EXPECT_EQ(first->previous.user_id, alice.id);
+  auto t1 = store.FindRefreshToken("t1");
+  EXPECT_EQ(t1->revoked_at_ms, kNow + 10);
+  EXPECT_EQ(t1->replaced_by, "t2");
+  auto t2 = store.FindRefreshToken("t2");
+  EXPECT_FALSE(t2->revoked_at_ms);
+  EXPECT_EQ(t2->created_at_ms, kNow + 10);
+  EXPECT_EQ(t2->expires_at_ms, kNow + 7'200'000);
+
+  auto second = store.RotateRefreshToken("t2", "t3", kNow + 7'200'000, kNow + 20);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->outcome, RotateOutcome::kRotated);
+
+  // t1 again: stolen. The whole family dies, the other login lives.
+  auto reuse = store.RotateRefreshToken("t1", "t4", kNow + 7'200'000, kNow + 30);
+  ASSERT_TRUE(reuse) << MessageOf(reuse);
+  EXPECT_EQ(reuse->outcome, RotateOutcome::kReused);
+  EXPECT_EQ(reuse->previous.user_id, alice.id);
+  EXPECT_EQ(store.FindRefreshToken("t3")->revoked_at_ms, kNow + 30);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("t4")), base::ErrorCode::kNotFound);
+  EXPECT_FALSE(store.FindRefreshToken("other")->revoked_at_ms);
+  // t3 was revoked with its family, not rotated.
+  EXPECT_EQ(store.RotateRefreshToken("t3", "t5", kNow + 1, kNow + 40)->outcome,
+            RotateOutcome::kRevoked);
+
+  EXPECT_EQ(store.RotateRefreshToken("unknown", "t6", kNow, kNow)->outcome,
+            RotateOutcome::kNotFound);
+  EXPECT_EQ(store.RotateRefreshToken("bad hash!", "t6", kNow, kNow)->outcome,
+            RotateOutcome::kNotFound);
+  EXPECT_EQ(CodeOf(store.RotateRefreshToken("other", "bad hash!", kNow, kNow)),
+            base::ErrorCode::kInvalidArgument);
+  // Rotating to an existing hash fails and leaves the old token live.
+  EXPECT_EQ(CodeOf(store.RotateRefreshToken("other", "t1", kNow + 1, kNow + 50)),
+            base::ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(store.FindRefreshToken("other")->revoked_at_ms);
+}
+
+TYPED_TEST_P(StoreTest, RotateExpiredOrRevokedToken) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("old", alice, "f1", kNow + 100)));
+  EXPECT_EQ(store.RotateRefreshToken("old", "new", kNow + 999, kNow + 100)->outcome,
+            RotateOutcome::kExpired);
+  EXPECT_FALSE(store.FindRefreshToken("old")->revoked_at_ms);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("new")), base::ErrorCode::kNotFound);
+
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a", alice, "f2")));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("b", alice, "f2")));
+  EXPECT_EQ(*store.RevokeRefreshToken("a", kNow + 1), true);
+  EXPECT_EQ(*store.RevokeRefreshToken("a", kNow + 2), false);
+  EXPECT_EQ(store.RotateRefreshToken("a", "c", kNow + 999, kNow + 3)->outcome,
+            RotateOutcome::kRevoked);
+  EXPECT_EQ(store.FindRefreshToken("b")->revoked_at_ms, kNow + 3);
+}
+
+TYPED_TEST_P(StoreTest, RevokeAllAndPurge) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a1", alice, "f1", kNow + 10)));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a2", alice, "f2", kNow + 20)));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("b1", bob, "f3", kNow + 30)));
+  EXPECT_EQ(*store.RevokeRefreshToken("a1", kNow), true);
+  EXPECT_EQ(*store.RevokeAllRefreshTokens(alice.id, kNow + 1), 1);
+  EXPECT_EQ(*store.RevokeAllRefreshTokens(alice.id, kNow + 2), 0);
+  EXPECT_EQ(store.FindRefreshToken("a1")->revoked_at_ms, kNow);
+  EXPECT_EQ(store.FindRefreshToken("a2")->revoked_at_ms, kNow + 1);
+  EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
+
+  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20), 2);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("a2")), base::ErrorCode::kNotFound);
+  EXPECT_TRUE(store.FindRefreshToken("b1"));
+  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20), 0);
+}
+
+TYPED_TEST_P(StoreTest, ConcurrentRotationsOfOneTokenRotateOnce) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("shared", alice, "fam")));
+  constexpr int kThreads = 6;
+  std::vector<RotateOutcome> outcomes(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto result =
+          store.RotateRefreshToken("shared", "next" + std::to_string(i), kNow + 99'999, kNow + 1);
+      if (result) {
+        outcomes[i] = result->outcome;
+      } else {
+        errors[i] = result.error().message;
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  int rotated = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(errors[i], "");
+    if (errors[i].empty() && outcomes[i] == RotateOutcome::kRotated) {
+      ++rotated;
+    } else if (errors[i].empty()) {
+      EXPECT_EQ(outcomes[i], RotateOutcome::kReused);
+    }
+  }
+  EXPECT_EQ(rotated, 1);
+}
+
+// ---------------------------------------------------------------- contacts
+
+TYPED_TEST_P(StoreTest, AddListRemoveContacts) {
+  Store& store = this->store();
+  User me = Create(store, "me");
+  User zed = Create(store, "Zed");
+  User amy = Create(store, "amy");
+
+  EXPECT_EQ(*store.AddContact(me.id, zed.id, kNow + 1), true);
+  EXPECT_EQ(*store.AddContact(me.id, amy.id, kNow + 2), true);
+  EXPECT_EQ(*store.AddContact(me.id, zed.id, kNow + 3), false);
+  EXPECT_EQ(CodeOf(store.AddContact(me.id, me.id, kNow)), base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.AddContact(me.id, "ghost", kNow)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.AddContact("ghost", me.id, kNow)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.AddContact(me.id, "bad id", kNow)), base::ErrorCode::kNotFound);
+
+  auto listed = store.ListContacts(me.id);
+  ASSERT_TRUE(listed) << MessageOf(listed);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].user, (UserSummary{amy.id, "amy", "Name of amy"}));
+  EXPECT_EQ((*listed)[0].added_at_ms, kNow + 2);
+  EXPECT_EQ((*listed)[1].user, (UserSummary{zed.id, "Zed", "Name of Zed"}));
+  EXPECT_EQ((*listed)[1].added_at_ms, kNow + 1);
+  EXPECT_TRUE(store.ListContacts(zed.id)->empty());  // not symmetric
+
+  EXPECT_EQ(*store.RemoveContact(me.id, zed.id), true);
+  EXPECT_EQ(*store.RemoveContact(me.id, zed.id), false);
+  EXPECT_EQ(Handles(*store.ListContacts(me.id)), (std::vector<std::string>{"amy"}));
+  // A contact's new profile shows in the list.
+  ASSERT_TRUE(store.UpdateProfile(amy.id, {.display_name = "Amy!", .handle = "Amelia"}, kNow));
+  EXPECT_EQ(store.ListContacts(me.id)->front().user, (UserSummary{amy.id, "Amelia", "Amy!"}));
+}
+
+TYPED_TEST_P(StoreTest, ReplaceContactsSyncsTheWholeList) {
+  Store& store = this->store();
+  User me = Create(store, "me");
+  User a = Create(store, "alpha");
+  User b = Create(store, "Bravo");
+  User c = Create(store, "charlie");
+  User d = Create(store, "delta");
+  ASSERT_TRUE(store.AddContact(me.id, a.id, kNow + 1));
+  ASSERT_TRUE(store.AddContact(me.id, b.id, kNow + 2));
+
+  const std::vector<std::string> ids = {a.id, "ghost", "not an id", me.id, c.id, c.id};
+  const std::vector<std::string> handles = {"BRAVO", "CHARLIE", "nobody",
+                                            "ME",    "",        std::string(200, 'x')};
+  auto synced = store.ReplaceContacts(me.id, ids, handles, kNow + 50);
+  ASSERT_TRUE(synced) << MessageOf(synced);
+  EXPECT_EQ(Handles(*synced), (std::vector<std::string>{"alpha", "Bravo", "charlie"}));
+  EXPECT_EQ((*synced)[0].added_at_ms, kNow + 1);  // kept
+  EXPECT_EQ((*synced)[1].added_at_ms, kNow + 2);  // kept
+  EXPECT_EQ((*synced)[2].added_at_ms, kNow + 50);
+
+  auto narrowed = store.ReplaceContacts(me.id, std::vector<std::string>{d.id},
+                                        std::vector<std::string>{"alpha"}, kNow + 60);
+  ASSERT_TRUE(narrowed);
+  EXPECT_EQ(Handles(*narrowed), (std::vector<std::string>{"alpha", "delta"}));
+  EXPECT_EQ(Handles(*store.ListContacts(me.id)), (std::vector<std::string>{"alpha", "delta"}));
+
+  auto emptied = store.ReplaceContacts(me.id, {}, {}, kNow + 70);
+  ASSERT_TRUE(emptied);
+  EXPECT_TRUE(emptied->empty());
+  EXPECT_TRUE(store.ListContacts(me.id)->empty());
+
+  EXPECT_EQ(CodeOf(store.ReplaceContacts("ghost", {}, {}, kNow)), base::ErrorCode::kNotFound);
+  const std::vector<std::string> too_many(kMaxPageSize + 1, a.id);
+  EXPECT_EQ(CodeOf(store.ReplaceContacts(me.id, too_many, {}, kNow)),
+            base::ErrorCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------- calls
+
+TYPED_TEST_P(StoreTest, InsertUpdateAndReadCall) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  Call call = MakeCall("c1", alice, bob, kNow, CallStatus::kRinging, CallType::kVideo);
+  ASSERT_TRUE(store.InsertCall(call));
+  auto read = store.GetCall("c1");
+  ASSERT_TRUE(read) << MessageOf(read);
+  EXPECT_EQ(*read, call);
+  EXPECT_FALSE(read->answered_at_ms);
+  EXPECT_FALSE(read->caller_ice);
+
+  ASSERT_TRUE(store.UpdateCallState({"c1", CallStatus::kActive, "", kNow + 3000, {}, 0}));
+  ASSERT_TRUE(store.RecordIceReport(
+      {"c1", CallSide::kCaller, {"connected", "relay", "srflx", "udp", 42, kNow + 4000}}));
+  ASSERT_TRUE(store.RecordIceReport(
+      {"c1", CallSide::kCallee, {"failed", "host", "", "", std::nullopt, kNow + 4100}}));
+  ASSERT_TRUE(store.UpdateCallState(
+      {"c1", CallStatus::kCompleted, "hangup", kNow + 3000, kNow + 93000, 90}));
+  // Writing the same state again is harmless.
+  ASSERT_TRUE(store.UpdateCallState(
+      {"c1", CallStatus::kCompleted, "hangup", kNow + 3000, kNow + 93000, 90}));
+
+  call.status = CallStatus::kCompleted;
+  call.end_reason = "hangup";
+  call.answered_at_ms = kNow + 3000;
+  call.ended_at_ms = kNow + 93000;
+  call.duration_seconds = 90;
+  call.caller_ice = IceReport{"connected", "relay", "srflx", "udp", 42, kNow + 4000};
+  call.callee_ice = IceReport{"failed", "host", "", "", std::nullopt, kNow + 4100};
+  EXPECT_EQ(*store.GetCall("c1"), call);
+}
+
+TYPED_TEST_P(StoreTest, CallWriteErrors) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  User ghost;
+  ghost.id = "ghost";
+  ASSERT_TRUE(store.InsertCall(MakeCall("c1", alice, bob, kNow)));
+  auto duplicate = store.InsertCall(MakeCall("c1", bob, alice, kNow));
+  ASSERT_EQ(CodeOf(duplicate), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(duplicate.error().message, kIdTaken);
+  EXPECT_EQ(CodeOf(store.InsertCall(MakeCall("c2", alice, ghost, kNow))),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetCall("c2")), base::ErrorCode::kNotFound);
+  EXPECT_TRUE(store.CallHistory({.user_id = alice.id})->entries.size() == 1);
+  EXPECT_EQ(CodeOf(store.InsertCall(MakeCall("c3", alice, alice, kNow))),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.InsertCall(MakeCall("bad id", alice, bob, kNow))),
+            base::ErrorCode::kInvalidArgument);
+  Call bad_type = MakeCall("c4", alice, bob, kNow);
+  bad_type.type = static_cast<CallType>(9);
+  EXPECT_EQ(CodeOf(store.InsertCall(bad_type)), base::ErrorCode::kInvalidArgument);
+  Call long_reason = MakeCall("c5", alice, bob, kNow);
+  long_reason.end_reason = std::string(kMaxLabelBytes + 1, 'r');
+  EXPECT_EQ(CodeOf(store.InsertCall(long_reason)), base::ErrorCode::kInvalidArgument);
+
+  EXPECT_EQ(CodeOf(store.UpdateCallState({"nope", CallStatus::kMissed, "timeout", {}, kNow, 0})),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.RecordIceReport({"nope", CallSide::kCallee, {"connected"}})),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.RecordIceReport({"c1", CallSide::kCallee, {""}})),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.GetCall("bad id")), base::ErrorCode::kNotFound);
+}
+
+TYPED_TEST_P(StoreTest, CallHistoryFiltersAndPages) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  User carol = Create(store, "carol");
+  // Oldest first; ids chosen so equal times order by id descending.
+  ASSERT_TRUE(store.InsertCall(MakeCall("c1", alice, bob, kNow + 1)));
+  ASSERT_TRUE(store.InsertCall(
+      MakeCall("c2", bob, alice, kNow + 2, CallStatus::kMissed, CallType::kVideo)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c3", carol, alice, kNow + 3, CallStatus::kRejected)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c4", alice, carol, kNow + 4, CallStatus::kMissed)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c5", carol, alice, kNow + 5, CallStatus::kMissed)));
+  ASSERT_TRUE(store.InsertCall(
+      MakeCall("c6", alice, bob, kNow + 5, CallStatus::kCancelled, CallType::kVideo)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c7", bob, carol, kNow + 6)));
+
+  auto all = store.CallHistory({.user_id = alice.id});
+  ASSERT_TRUE(all) << MessageOf(all);
+  EXPECT_EQ(CallIds(*all), (std::vector<std::string>{"c6", "c5", "c4", "c3", "c2", "c1"}));
+  EXPECT_FALSE(all->has_more);
+  const HistoryEntry& c5 = all->entries[1];
+  EXPECT_EQ(c5.direction, CallDirection::kIncoming);
+  EXPECT_TRUE(c5.missed);
+  EXPECT_EQ(c5.peer, (UserSummary{carol.id, "carol", "Name of carol"}));
+  EXPECT_EQ(c5.call, MakeCall("c5", carol, alice, kNow + 5, CallStatus::kMissed));
+  const HistoryEntry& c4 = all->entries[2];
+  EXPECT_EQ(c4.direction, CallDirection::kOutgoing);
+  EXPECT_FALSE(c4.missed);  // the caller did not miss it
+  EXPECT_EQ(c4.peer.id, carol.id);
+  EXPECT_EQ(all->entries[5].call.duration_seconds, 60);
+
+  auto video = store.CallHistory({.user_id = alice.id, .type = CallType::kVideo});
+  EXPECT_EQ(CallIds(*video), (std::vector<std::string>{"c6", "c2"}));
+  auto incoming = store.CallHistory({.user_id = alice.id, .direction = CallDirection::kIncoming});
+  EXPECT_EQ(CallIds(*incoming), (std::vector<std::string>{"c5", "c3", "c2"}));
+  auto outgoing = store.CallHistory({.user_id = alice.id, .direction = CallDirection::kOutgoing});
+  EXPECT_EQ(CallIds(*outgoing), (std::vector<std::string>{"c6", "c4", "c1"}));
+  auto missed = store.CallHistory({.user_id = alice.id, .missed_only = true});
+  EXPECT_EQ(CallIds(*missed), (std::vector<std::string>{"c5", "c2"}));
+  auto missed_video =
+      store.CallHistory({.user_id = alice.id, .type = CallType::kVideo, .missed_only = true});
+  EXPECT_EQ(CallIds(*missed_video), (std::vector<std::string>{"c2"}));
+  EXPECT_TRUE(
+      store
+          .CallHistory(
+              {.user_id = alice.id, .direction = CallDirection::kOutgoing, .missed_only = true})
+          ->entries.empty());
+  auto missed_list = store.MissedCalls(alice.id, 20, 0);
+  EXPECT_EQ(CallIds(*missed_list), (std::vector<std::string>{"c5", "c2"}));
+  EXPECT_EQ(CallIds(*store.MissedCalls(carol.id, 20, 0)), (std::vector<std::string>{"c4"}));
+
+  auto page1 = store.CallHistory({.user_id = alice.id, .limit = 4});
+  EXPECT_EQ(CallIds(*page1), (std::vector<std::string>{"c6", "c5", "c4", "c3"}));
+  EXPECT_TRUE(page1->has_more);
+  auto page2 = store.CallHistory({.user_id = alice.id, .limit = 4, .skip = 4});
+  EXPECT_EQ(CallIds(*page2), (std::vector<std::string>{"c2", "c1"}));
+  EXPECT_FALSE(page2->has_more);
+  auto exact = store.CallHistory({.user_id = alice.id, .limit = 3, .skip = 3});
+  EXPECT_EQ(CallIds(*exact), (std::vector<std::string>{"c3", "c2", "c1"}));
+  EXPECT_FALSE(exact->has_more);
+  auto beyond = store.CallHistory({.user_id = alice.id, .limit = 3, .skip = 10});
+  EXPECT_TRUE(beyond->entries.empty());
+  EXPECT_FALSE(beyond->has_more);
+
+  EXPECT_TRUE(store.CallHistory({.user_id = "stranger"})->entries.empty());
+  EXPECT_EQ(CodeOf(store.CallHistory({.user_id = alice.id, .limit = 0})),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.CallHistory({.user_id = alice.id, .skip = -1})),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(store.CallHistory({.user_id = "bad id"})->entries.empty());
+}
+
+TYPED_TEST_P(StoreTest, HideCallForOneUserOnly) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  User carol = Create(store, "carol");
+  ASSERT_TRUE(store.InsertCall(MakeCall("c1", alice, bob, kNow + 1)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c2", bob, alice, kNow + 2, CallStatus::kMissed)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("c3", alice, bob, kNow + 3)));
+
+  ASSERT_TRUE(store.HideCall("c2", alice.id));
+  ASSERT_TRUE(store.HideCall("c2", alice.id));  // twice is fine
+  EXPECT_EQ(CallIds(*store.CallHistory({.user_id = alice.id})),
+            (std::vector<std::string>{"c3", "c1"}));
+  EXPECT_TRUE(store.MissedCalls(alice.id, 20, 0)->entries.empty());
+  EXPECT_EQ(CallIds(*store.CallHistory({.user_id = bob.id})),
+            (std::vector<std::string>{"c3", "c2", "c1"}));
+  // Paging counts only visible calls.
+  auto page = store.CallHistory({.user_id = alice.id, .limit = 1, .skip = 1});
+  EXPECT_EQ(CallIds(*page), (std::vector<std::string>{"c1"}));
+  EXPECT_FALSE(page->has_more);
+
+  EXPECT_EQ(CodeOf(store.HideCall("c1", carol.id)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.HideCall("nope", alice.id)), base::ErrorCode::kNotFound);
+  EXPECT_TRUE(store.GetCall("c2"));  // the row itself stays
+}
+
+TYPED_TEST_P(StoreTest, ApplyCallWritesCommitsABatch) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  ASSERT_TRUE(store.InsertCall(MakeCall("old", alice, bob, kNow)));
+
+  std::vector<CallWrite> writes;
+  writes.push_back(MakeCall("b1", alice, bob, kNow + 1, CallStatus::kRinging));
+  writes.push_back(CallStateUpdate{"b1", CallStatus::kActive, "", kNow + 2, {}, 0});
+  writes.push_back(
+      IceUpdate{"b1", CallSide::kCallee, {"connected", "relay", "relay", "tcp", 80, 5}});
+  writes.push_back(MakeCall("old", alice, bob, kNow));  // duplicate
+  writes.push_back(CallStateUpdate{"ghost", CallStatus::kMissed, "timeout", {}, kNow, 0});
+  writes.push_back(MakeCall("bad id", alice, bob, kNow));  // invalid
+  writes.push_back(
+      CallStateUpdate{"b1", CallStatus::kCompleted, "hangup", kNow + 2, kNow + 62, 60});
+  writes.push_back(MakeCall("b2", bob, alice, kNow + 3, CallStatus::kMissed));
+
+  auto outcomes = store.ApplyCallWrites(writes);
+  ASSERT_TRUE(outcomes) << MessageOf(outcomes);
+  ASSERT_EQ(outcomes->size(), writes.size());
+  EXPECT_TRUE((*outcomes)[0]);
+  EXPECT_TRUE((*outcomes)[1]);
+  EXPECT_TRUE((*outcomes)[2]);
+  EXPECT_EQ(CodeOf((*outcomes)[3]), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(CodeOf((*outcomes)[4]), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf((*outcomes)[5]), base::ErrorCode::kInvalidArgument);
+  EXPECT_TRUE((*outcomes)[6]);
+  EXPECT_TRUE((*outcomes)[7]);
+
+  auto b1 = store.GetCall("b1");
+  ASSERT_TRUE(b1);
+  EXPECT_EQ(b1->status, CallStatus::kCompleted);
+  EXPECT_EQ(b1->duration_seconds, 60);
+  EXPECT_EQ(b1->callee_ice, (IceReport{"connected", "relay", "relay", "tcp", 80, 5}));
+  EXPECT_EQ(CallIds(*store.CallHistory({.user_id = bob.id})),
+            (std::vector<std::string>{"b2", "b1", "old"}));
+  EXPECT_TRUE(store.ApplyCallWrites({})->empty());
+}
+
+TYPED_TEST_P(StoreTest, ConcurrentWritersConflictCleanly) {
+  Store& store = this->store();
+  constexpr int kThreads = 8;
+  std::atomic<int> created{0};
+  std::atomic<int> handle_taken{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto user = store.CreateUser(MakeUser("Racer", "racer" + std::to_string(i) + "@x"));
+      if (user) {
+        ++created;
+      } else if (user.error().message == kHandleTaken) {
+        ++handle_taken;
+      } else {
+        ++other;
+        ADD_FAILURE() << user.error().message;
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(handle_taken.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+}
+
+// ---------------------------------------------------------------- schema
+
+TYPED_TEST_P(StoreTest, MigrateIsIdempotent) {
+  Store& store = this->store();
+  auto again = store.Migrate();
+  ASSERT_TRUE(again) << MessageOf(again);
+  EXPECT_EQ(*again, 0);
+  auto state = store.GetSchemaState();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->current_version, static_cast<int>(this->Embedded().size()));
+  EXPECT_EQ(state->latest_version, state->current_version);
+  EXPECT_TRUE(store.CheckSchema());
+  EXPECT_TRUE(store.Ping());
+
+  // Data survives another store opening and migrating the same database.
+  User alice = Create(store, "alice");
+  auto other = this->Reopen(this->Embedded());
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(*other->Migrate(), 0);
+  EXPECT_EQ(other->GetUserByHandle("ALICE")->id, alice.id);
+}
+
+TYPED_TEST_P(StoreTest, SchemaOfANewerTurnkeyIsRefused) {
+  std::vector<Migration> newer(this->Embedded().begin(), this->Embedded().end());
+  const int latest = newer.back().version;
+  newer.push_back({latest + 1, "test_extra",
+                   "CREATE TABLE test_extra (id INTEGER NOT NULL PRIMARY KEY);\n"
+                   "-- a comment; with a semicolon\n"
+                   "CREATE INDEX test_extra_id ON test_extra (id);"});
+  auto newer_store = this->Reopen(newer);
+  ASSERT_NE(newer_store, nullptr);
+  EXPECT_EQ(CodeOf(newer_store->CheckSchema()), base::ErrorCode::kInternal);  // behind
+  auto applied = newer_store->Migrate();
+  ASSERT_TRUE(applied) << MessageOf(applied);
+  EXPECT_EQ(*applied, 1);
+  EXPECT_TRUE(newer_store->CheckSchema());
+
+  // The current binary meets that database: refused, with advice.
+  Store& store = this->store();
+  auto checked = store.CheckSchema();
+  ASSERT_EQ(CodeOf(checked), base::ErrorCode::kInternal);
+  EXPECT_NE(checked.error().message.find("newer"), std::string::npos) << checked.error().message;
+  auto migrated = store.Migrate();
+  ASSERT_EQ(CodeOf(migrated), base::ErrorCode::kInternal);
+  EXPECT_NE(migrated.error().message.find("newer"), std::string::npos);
+  auto state = store.GetSchemaState();
+  EXPECT_EQ(state->current_version, latest + 1);
+  EXPECT_EQ(state->latest_version, latest);
+
+  // A history that is not ours (same number, other name) is refused too.
+  std::vector<Migration> renamed = newer;
+  renamed.back().name = "something_else";
+  auto foreign = this->Reopen(renamed);
+  EXPECT_EQ(CodeOf(foreign->CheckSchema()), base::ErrorCode::kInternal);
+  EXPECT_EQ(CodeOf(foreign->Migrate()), base::ErrorCode::kInternal);
+}
+
+TYPED_TEST_P(StoreTest, FailedMigrationIsNotRecorded) {
+  std::vector<Migration> broken(this->Embedded().begin(), this->Embedded().end());
+  const int latest = broken.back().version;
+  broken.push_back({latest + 1, "broken", "CREATE TABLE half_done (id INTEGER);\nNOT SQL AT ALL"});
+  auto broken_store = this->Reopen(broken);
+  ASSERT_NE(broken_store, nullptr);
+  auto failed = broken_store->Migrate();
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("broken"), std::string::npos) << failed.error().message;
+  EXPECT_EQ(broken_store->GetSchemaState()->current_version, latest);
+  EXPECT_TRUE(this->store().CheckSchema());
+
+  // Fixed (re-runnable, as MySQL migrations must be), it applies.
+  std::vector<Migration> fixed = broken;
+  fixed.back().sql = "CREATE TABLE IF NOT EXISTS half_done (id INTEGER)";
+  auto fixed_store = this->Reopen(fixed);
+  EXPECT_EQ(*fixed_store->Migrate(), 1);
+  EXPECT_EQ(fixed_store->GetSchemaState()->current_version, latest + 1);
+}
+
+TYPED_TEST_P(StoreTest, FreshDatabaseIsBehind) {
+  // SetUp looked before migrating the new database.
+  ASSERT_TRUE(this->fresh_state_) << MessageOf(this->fresh_state_);
+  EXPECT_EQ(this->fresh_state_->current_version, 0);
+  EXPECT_EQ(this->fresh_state_->latest_version, static_cast<int>(this->Embedded().size()));
+  ASSERT_EQ(CodeOf(this->fresh_check_), base::ErrorCode::kInternal);
+  EXPECT_NE(this->fresh_check_.error().message.find("turnkey migrate"), std::string::npos)
+      << this->fresh_check_.error().message;
+
+  // A binary that knows no migrations at all sees this one as newer.
+  auto bare = this->Reopen(std::span<const Migration>());
+  ASSERT_NE(bare, nullptr);
+  EXPECT_EQ(CodeOf(bare->CheckSchema()), base::ErrorCode::kInternal);
+  EXPECT_EQ(bare->GetSchemaState()->latest_version, 0);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StoreTest, CreateAndLookUpUser, CreateUserWithGivenId,
+                            EmailAndHandleConflictsIgnoreAsciiCase, UserFieldRules, UpdateProfile,
+                            UpdatePasswordHash, SearchByHandlePrefix,
+                            SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
+                            InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse,
+                            RotateExpiredOrRevokedToken, RevokeAllAndPurge,
+                            ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
+                            ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
+                            CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
+                            ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly,
+                            MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
+                            FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
+
+}  // namespace turnkey::sql::testing
