@@ -14,6 +14,10 @@ int RunServe(const std::string& config_path);
 // `turnkey check-config`: validates the file; 0 when good, 1 otherwise.
 int RunCheckConfig(const std::string& config_path);
 
+// `turnkey migrate`: applies pending database migrations (database.* of the
+// config) and prints what it did; 0 when the schema is current afterwards.
+int RunMigrate(const std::string& config_path);
+
 struct ProbeArgs {
   std::string uri;             // stun[s]://host:port, turn[s]://user:pass@host:port (probe_uri.h)
   std::string timeout = "3s";  // per request, a duration with unit

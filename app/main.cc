@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
 
   CLI::App* serve = cli.add_subcommand("serve", "run the server (the default)");
   CLI::App* check = cli.add_subcommand("check-config", "validate the config file and exit");
+  CLI::App* migrate = cli.add_subcommand(
+      "migrate", "apply pending database migrations (database.* of the config) and exit");
 
   turnkey::app::ProbeArgs probe_args;
   CLI::App* probe = cli.add_subcommand(
@@ -56,6 +58,9 @@ int main(int argc, char** argv) {
   }
   if (*check) {
     return turnkey::app::RunCheckConfig(config_path);
+  }
+  if (*migrate) {
+    return turnkey::app::RunMigrate(config_path);
   }
   if (*credentials) {
     return turnkey::app::RunCredentials(config_path, credentials_args);

@@ -17,6 +17,7 @@
 #include "app/metrics_service.h"
 #include "app/relay_metrics.h"
 #include "app/relay_options.h"
+#include "app/signal_wiring.h"
 #include "app/systemd_notify.h"
 #include "app/version.h"
 #include "base/log.h"
@@ -34,7 +35,7 @@ namespace {
 
 // Loads the TLS certificate when some listener needs it.
 base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& config) {
-  if (!NeedsTls(config)) {
+  if (!NeedsTls(config) && !(config.signal.enabled && config.signal.listen.tls)) {
     return std::shared_ptr<net::TlsContext>();
   }
   return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
@@ -45,7 +46,8 @@ base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& con
 std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
                                                        config::Config& current,
                                                        const RelayAddressPlan& plan,
-                                                       relay::RelayService* relay, bool draining) {
+                                                       relay::RelayService* relay, bool draining,
+                                                       signal::SignalService* signal_service) {
   auto next = config::LoadConfigFile(path);
   if (!next) {
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
@@ -64,6 +66,9 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
     relay::TurnServerOptions options = MakeTurnServerOptions(*next, plan);
     options.draining = draining;
     relay->Reload(options, *tls);
+  }
+  if (signal_service != nullptr) {
+    ReloadSignalService(*signal_service, *next, *tls);
   }
   current = std::move(*next);
   TK_LOG_INFO("reload: config {} applied", path);
@@ -88,7 +93,7 @@ int RunServe(const std::string& config_path) {
   }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A peer that closes a TCP/TLS connection mid-write must not kill us.
-  signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
 
   TK_LOG_INFO("turnkey {} starting (config {})", kVersion, config_path);
 
@@ -141,10 +146,15 @@ int RunServe(const std::string& config_path) {
     }
     bridge = std::make_unique<RelayMetricsBridge>(*relay, *turn_metrics, registry);
   }
+  std::unique_ptr<signal::SignalService> signal_service;
   if (config.signal.enabled) {
-    TK_LOG_WARN(
-        "signal: the signaling service is not part of this build yet; "
-        "only the STUN/TURN role runs");
+    auto created = CreateSignalService(config, *tls, registry);
+    if (!created) {
+      TK_LOG_ERROR("signal: {}", created.error().message);
+      return 1;
+    }
+    signal_service = std::move(*created);
+    signal_service->Start();
   }
 
   std::unique_ptr<MetricsService> metrics_service;
@@ -208,7 +218,8 @@ int RunServe(const std::string& config_path) {
     if (sig == SIGHUP) {
       TK_LOG_INFO("reload: SIGHUP received");
       NotifyReloading();
-      if (auto next = Reload(config_path, config, plan, relay.get(), draining)) {
+      if (auto next =
+              Reload(config_path, config, plan, relay.get(), draining, signal_service.get())) {
         if (*next) {
           process_metrics->tls_certificate_expiry.Set(
               static_cast<double>((*next)->not_after_unix()));
@@ -242,6 +253,9 @@ int RunServe(const std::string& config_path) {
   NotifyStopping();
   if (metrics_service) {
     metrics_service->Stop();
+  }
+  if (signal_service) {
+    signal_service->Stop();
   }
   bridge.reset();
   if (relay) {

@@ -1,0 +1,80 @@
+#include "app/signal_wiring.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "app/database_setup.h"
+#include "app/jwt_key.h"
+#include "base/log.h"
+
+namespace turnkey::app {
+
+namespace {
+
+// Room above engineio.max_payload in the HTTP body limit: the Engine.IO
+// server answers an oversized polling POST itself (413 with CORS headers),
+// so such a body must reach it.
+constexpr size_t kBodySlack = 64 * 1024;
+
+}  // namespace
+
+signal::SignalSettings MakeSignalSettings(const config::Config& config) {
+  signal::SignalSettings settings;
+  settings.allowed_origins = config.signal.allowed_origins;
+  settings.ice_urls = config.signal.ice_servers.urls;
+  settings.ice_ttl = config.signal.ice_servers.credential_ttl;
+  if (!config.turn.auth.secrets.empty()) {
+    settings.turn_secret = config.turn.auth.secrets.front();
+  }
+  return settings;
+}
+
+base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
+    const config::Config& config, std::shared_ptr<net::TlsContext> tls,
+    metrics::Registry& registry) {
+  if (config.signal.listen.tls && !tls) {
+    return base::InvalidArgument("signal.listen.tls: no TLS certificate loaded");
+  }
+  auto store = OpenDatabase(config);
+  if (!store) {
+    return std::unexpected(store.error());
+  }
+  if (auto prepared = PrepareSchemaForServe(**store, config); !prepared) {
+    return std::unexpected(prepared.error());
+  }
+  TK_LOG_INFO("database: {} (schema current)", DescribeDatabase(config));
+
+  signal::SignalServiceOptions options;
+  options.listen = config.signal.listen.address;
+  options.tls = config.signal.listen.tls ? std::move(tls) : nullptr;
+  options.http.max_body_bytes =
+      std::max<size_t>(options.http.max_body_bytes,
+                       static_cast<size_t>(config.signal.engineio.max_payload) + kBodySlack);
+  if (!config.signal.jwt.secret.empty()) {
+    options.jwt_key = config.signal.jwt.secret;
+  } else {
+    auto key = LoadOrCreateJwtKey(config.state_dir);
+    if (!key) {
+      return std::unexpected(key.error());
+    }
+    options.jwt_key = std::move(*key);
+  }
+  options.access_ttl = config.signal.jwt.access_ttl;
+  options.refresh_ttl = config.signal.jwt.refresh_ttl;
+  options.settings = MakeSignalSettings(config);
+  if (options.settings.turn_secret.empty() &&
+      std::any_of(options.settings.ice_urls.begin(), options.settings.ice_urls.end(),
+                  [](const std::string& url) { return url.starts_with("turn"); })) {
+    TK_LOG_WARN(
+        "signal: turn.auth.secrets is empty, so clients get only the STUN URIs of "
+        "signal.ice_servers.urls");
+  }
+  return signal::SignalService::Create(std::move(options), std::move(*store), registry);
+}
+
+void ReloadSignalService(signal::SignalService& service, const config::Config& config,
+                         std::shared_ptr<net::TlsContext> tls) {
+  service.Reload(MakeSignalSettings(config), config.signal.listen.tls ? std::move(tls) : nullptr);
+}
+
+}  // namespace turnkey::app

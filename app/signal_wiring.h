@@ -1,0 +1,35 @@
+// The signaling service as `turnkey serve` runs it: config -> options,
+// opening and checking the database, the token key, and reloads.
+#pragma once
+
+#include <memory>
+
+#include "base/status.h"
+#include "config/config.h"
+#include "metrics/registry.h"
+#include "net/tls_context.h"
+#include "signal/signal_service.h"
+
+namespace turnkey::app {
+
+// The reloadable settings from the config: allowed origins, ICE URIs,
+// credential lifetime and the minting TURN secret (the first of
+// turn.auth.secrets).
+signal::SignalSettings MakeSignalSettings(const config::Config& config);
+
+// Opens the database (PrepareSchemaForServe: a fresh SQLite database is
+// migrated, anything else must already be current), loads or generates the
+// token key, and creates the service bound to signal.listen, not started:
+// the caller mounts what else runs on the port, then Start()s it. `tls`
+// must be the server context when signal.listen.tls is set. `registry`
+// must outlive the service.
+base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
+    const config::Config& config, std::shared_ptr<net::TlsContext> tls,
+    metrics::Registry& registry);
+
+// SIGHUP: applies the reloadable settings of `config` and a new certificate
+// (null = keep) to a running service.
+void ReloadSignalService(signal::SignalService& service, const config::Config& config,
+                         std::shared_ptr<net::TlsContext> tls);
+
+}  // namespace turnkey::app

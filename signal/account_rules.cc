@@ -1,0 +1,191 @@
+#include "signal/account_rules.h"
+
+#include <cstdint>
+
+namespace turnkey::signal {
+
+namespace {
+
+bool IsHandleChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+// C0 controls, DEL and the C1 controls (U+0080-U+009F, 0xC2 0x80-0x9F in
+// UTF-8). `text` is valid UTF-8.
+bool HasControlChar(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<uint8_t>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      return true;
+    }
+    if (c == 0xC2 && i + 1 < text.size()) {
+      const auto next = static_cast<uint8_t>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<size_t> Utf8Length(std::string_view text) {
+  // RFC 3629 section 4: the well-formed byte sequences.
+  size_t count = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<uint8_t>(text[i]);
+    size_t extra = 0;
+    uint8_t lo = 0x80;
+    uint8_t hi = 0xBF;
+    if (c < 0x80) {
+      extra = 0;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      if (c == 0xE0) {
+        lo = 0xA0;  // no overlongs
+      } else if (c == 0xED) {
+        hi = 0x9F;  // no surrogates
+      }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      if (c == 0xF0) {
+        lo = 0x90;
+      } else if (c == 0xF4) {
+        hi = 0x8F;  // nothing above U+10FFFF
+      }
+    } else {
+      return std::nullopt;
+    }
+    if (extra > 0 && i + extra >= text.size()) {
+      return std::nullopt;  // truncated sequence
+    }
+    for (size_t k = 1; k <= extra; ++k) {
+      const auto b = static_cast<uint8_t>(text[i + k]);
+      const uint8_t low = k == 1 ? lo : 0x80;
+      const uint8_t high = k == 1 ? hi : 0xBF;
+      if (b < low || b > high) {
+        return std::nullopt;
+      }
+    }
+    i += extra + 1;
+    ++count;
+  }
+  return count;
+}
+
+std::optional<std::string> CheckEmail(std::string_view email) {
+  if (email.empty()) {
+    return "email is required";
+  }
+  if (email.size() > kMaxEmailBytes) {
+    return "email must be at most 254 bytes";
+  }
+  if (!Utf8Length(email) || HasControlChar(email)) {
+    return "email must be valid UTF-8 without control characters";
+  }
+  for (char c : email) {
+    if (c == ' ') {
+      return "email must not contain spaces";
+    }
+  }
+  const size_t at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == email.size()) {
+    return "email must look like name@domain";
+  }
+  if (at > 64) {
+    return "the part of email before '@' must be at most 64 bytes";
+  }
+  if (email.substr(at + 1).find('@') != std::string_view::npos) {
+    return "email must look like name@domain";
+  }
+  return std::nullopt;
+}
+
+std::string NormalizeEmail(std::string_view email) {
+  std::string out(email);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> CheckPassword(std::string_view password) {
+  if (password.size() > kMaxPasswordBytes) {
+    return "password must be at most 1024 bytes";
+  }
+  auto length = Utf8Length(password);
+  if (!length) {
+    return "password must be valid UTF-8";
+  }
+  if (*length < kMinPasswordChars) {
+    return "password must be at least 8 characters";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckHandle(std::string_view handle) {
+  if (handle.size() < kMinHandleChars || handle.size() > kMaxHandleChars) {
+    return "handle must be 3 to 32 characters";
+  }
+  for (char c : handle) {
+    if (!IsHandleChar(c)) {
+      return "handle may contain only letters, digits, '_', '.' and '-'";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckDisplayName(std::string_view name) {
+  auto length = Utf8Length(name);
+  if (!length || HasControlChar(name)) {
+    return "displayName must be valid UTF-8 without control characters";
+  }
+  if (*length == 0 || name.find_first_not_of(' ') == std::string_view::npos) {
+    return "displayName must not be empty";
+  }
+  if (*length > kMaxDisplayNameChars) {
+    return "displayName must be at most 64 characters";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckSearchPrefix(std::string_view prefix) {
+  auto length = Utf8Length(prefix);
+  if (!length || HasControlChar(prefix)) {
+    return "q must be valid UTF-8 without control characters";
+  }
+  if (*length == 0) {
+    return "q is required";
+  }
+  if (*length > kMaxSearchPrefixChars) {
+    return "q must be at most 32 characters";
+  }
+  return std::nullopt;
+}
+
+std::string HandleFromEmail(std::string_view email, std::string_view digits) {
+  std::string_view local = email.substr(0, email.rfind('@'));
+  std::string base;
+  for (char c : local) {
+    if (IsHandleChar(c) && base.size() < 24) {
+      base.push_back(c);
+    }
+  }
+  if (base.size() < kMinHandleChars) {
+    base.append("user");
+  }
+  base.append(digits);
+  if (base.size() > kMaxHandleChars) {
+    base.resize(kMaxHandleChars);
+  }
+  return base;
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,220 @@
+#include "signal/api_context.h"
+
+#include <vector>
+
+#include "auth/refresh_token.h"
+#include "base/log.h"
+#include "signal/api_json.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+// Sign-out records are pruned once the table holds this many entries.
+constexpr size_t kRevocationPruneThreshold = 1024;
+
+// The TURN URIs need a secret to mint credentials; without one only the
+// STUN URIs are handed out.
+std::vector<std::string> UsableIceUrls(const SignalSettings& settings) {
+  if (!settings.turn_secret.empty()) {
+    return settings.ice_urls;
+  }
+  std::vector<std::string> urls;
+  for (const std::string& url : settings.ice_urls) {
+    if (url.starts_with("stun:") || url.starts_with("stuns:")) {
+      urls.push_back(url);
+    }
+  }
+  return urls;
+}
+
+}  // namespace
+
+ApiContext::ApiContext(net::EventLoop& loop, net::WorkQueue& queue, net::Router& router,
+                       sql::Store& store, auth::Jwt jwt, auth::PasswordHasher hasher,
+                       auth::LoginThrottle throttle, const base::Clock& clock,
+                       const metrics::SignalMetrics& metrics, metrics::Shard& shard,
+                       ApiContextOptions options, SignalSettings settings)
+    : loop_(loop),
+      queue_(queue),
+      router_(router),
+      store_(store),
+      jwt_(std::move(jwt)),
+      hasher_(std::move(hasher)),
+      throttle_(std::move(throttle)),
+      clock_(clock),
+      metrics_(metrics),
+      shard_(shard),
+      options_(options) {
+  SetSettings(std::move(settings));
+}
+
+void ApiContext::SetSettings(SignalSettings settings) {
+  net::CorsOptions cors;
+  cors.allowed_origins = settings.allowed_origins;
+  cors_ = std::make_shared<const net::Cors>(std::move(cors));
+  settings_ = std::move(settings);
+}
+
+base::Status ApiContext::Add(std::string_view method, std::string_view pattern, Access access,
+                             Handler handler) {
+  auto wrapped = [this, route = std::string(pattern), access, handler = std::move(handler)](
+                     net::HttpRequest request, net::Responder responder) {
+    ApiCall call(std::move(request), std::move(responder), route, cors_, metrics_, shard_);
+    if (cors_->Check(call.request()) == net::CorsVerdict::kDenied) {
+      ApiError error;
+      error.status = 403;
+      error.code = std::string(api_code::kOriginNotAllowed);
+      error.message = "This origin is not allowed";
+      call.Fail(error);
+      return;
+    }
+    if (call.request().body.size() > options_.max_body_bytes) {
+      ApiError error;
+      error.status = 413;
+      error.code = std::string(api_code::kPayloadTooLarge);
+      error.message = "The request body is too large";
+      call.Fail(error);
+      return;
+    }
+    if (access == Access::kUser) {
+      auto token = Authenticate(call.request());
+      if (!token) {
+        call.Fail(token.error());
+        return;
+      }
+      call.SetToken(std::move(*token));
+    }
+    handler(std::move(call));
+  };
+  return router_.Add(method, pattern, std::move(wrapped));
+}
+
+base::Status ApiContext::AddAll(std::initializer_list<RouteSpec> routes) {
+  for (const RouteSpec& route : routes) {
+    auto added =
+        Add(route.method, route.pattern, route.access,
+            [this, handler = route.handler](ApiCall call) { handler(*this, std::move(call)); });
+    if (!added) {
+      return added;
+    }
+  }
+  return base::Ok();
+}
+
+std::expected<AccessToken, ApiError> ApiContext::Authenticate(
+    const net::HttpRequest& request) const {
+  auto header = request.Header("Authorization");
+  if (!header) {
+    return std::unexpected(
+        ApiError::Unauthorized(api_code::kUnauthorized, "Authorization: Bearer token required"));
+  }
+  std::string_view value = *header;
+  // RFC 6750 section 2.1: the scheme is case-insensitive.
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() || !net::EqualsIgnoreCase(value.substr(0, 7), kScheme)) {
+    return std::unexpected(
+        ApiError::Unauthorized(api_code::kUnauthorized, "Authorization: Bearer token required"));
+  }
+  value.remove_prefix(kScheme.size());
+  while (!value.empty() && value.front() == ' ') {
+    value.remove_prefix(1);
+  }
+  return VerifyAccessToken(value);
+}
+
+std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_view token) const {
+  const int64_t now = NowSeconds();
+  auto claims = jwt_.Verify(token, kAccessTokenKind, now);
+  if (!claims) {
+    if (claims.error().kind == auth::JwtErrorKind::kExpired) {
+      return std::unexpected(
+          ApiError::Unauthorized(api_code::kTokenExpired, "The access token expired; refresh it"));
+    }
+    return std::unexpected(
+        ApiError::Unauthorized(api_code::kTokenInvalid, "The access token is invalid"));
+  }
+  auto signed_out = signed_out_at_.find(claims->subject);
+  if ((signed_out != signed_out_at_.end() && claims->issued_at < signed_out->second) ||
+      revoked_token_ids_.contains(claims->id)) {
+    return std::unexpected(
+        ApiError::Unauthorized(api_code::kTokenRevoked, "This session was signed out"));
+  }
+  return AccessToken{std::move(claims->subject), std::move(claims->id), claims->expires_at};
+}
+
+std::string ApiContext::SignAccessToken(const std::string& user_id) const {
+  return jwt_.Sign(
+      jwt_.NewClaims(user_id, kAccessTokenKind, NowSeconds(), options_.access_ttl.count()));
+}
+
+base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
+                                                     const std::string& family_id) const {
+  IssuedSession session;
+  session.refresh_token = auth::NewRefreshToken();
+  sql::RefreshToken row;
+  row.token_hash = auth::RefreshTokenHash(session.refresh_token);
+  row.user_id = user_id;
+  row.family_id = family_id.empty() ? sql::GenerateId() : family_id;
+  row.created_at_ms = NowMs();
+  row.expires_at_ms = row.created_at_ms + options_.refresh_ttl.count() * 1000;
+  auto inserted = Db([&](sql::Store& store) { return store.InsertRefreshToken(row); });
+  if (!inserted) {
+    return std::unexpected(inserted.error());
+  }
+  session.access_token = SignAccessToken(user_id);
+  session.access_expires_in = options_.access_ttl.count();
+  return session;
+}
+
+base::Result<auth::IceServerList> ApiContext::IceServers(std::string_view user_id) const {
+  const std::vector<std::string> urls = UsableIceUrls(settings_);
+  return auth::BuildIceServers(urls, settings_.turn_secret, user_id, settings_.ice_ttl.count(),
+                               NowSeconds());
+}
+
+nlohmann::json ApiContext::SessionJson(const IssuedSession& session, const sql::User& user) const {
+  nlohmann::json data = nlohmann::json::object();
+  data["token"] = session.access_token;
+  data["refreshToken"] = session.refresh_token;
+  data["expiresIn"] = session.access_expires_in;
+  data["user"] = UserJson(user);
+  auto ice = IceServers(user.id);
+  if (ice) {
+    data["iceServers"] = auth::IceServersJson(*ice);
+    data["iceServersTtl"] = ice->ttl_seconds;
+  } else {
+    // The config loader checks the URIs, so this is a bug, not bad input;
+    // the login itself still succeeds.
+    TK_LOG_ERROR("signal: ice servers: {}", ice.error().message);
+    data["iceServers"] = nlohmann::json::array();
+    data["iceServersTtl"] = 0;
+  }
+  return data;
+}
+
+void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& current,
+                                 std::string_view reason) {
+  const int64_t now = NowSeconds();
+  PruneRevocations(now);
+  signed_out_at_[user_id] = now;
+  if (!current.token_id.empty()) {
+    revoked_token_ids_[current.token_id] = current.expires_at;
+  }
+  if (signed_out_hook_) {
+    signed_out_hook_(user_id, reason);
+  }
+}
+
+void ApiContext::PruneRevocations(int64_t now) {
+  if (signed_out_at_.size() + revoked_token_ids_.size() < kRevocationPruneThreshold) {
+    return;
+  }
+  // A sign-out matters only while tokens issued before it can still be
+  // valid, i.e. for one access-token lifetime.
+  const int64_t horizon = now - options_.access_ttl.count();
+  std::erase_if(signed_out_at_, [horizon](const auto& entry) { return entry.second < horizon; });
+  std::erase_if(revoked_token_ids_, [now](const auto& entry) { return entry.second <= now; });
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,203 @@
+// ApiContext: what the REST handlers of the account service share: the
+// route table with its CORS, body-size and bearer-token checks, the work
+// queue for blocking work, the store, the token machinery, the login
+// throttle and the reloadable settings. SignalService owns one; the route
+// files (auth_routes.cc, user_routes.cc, ...) add their handlers to it.
+//
+// Threads: everything runs on the loop thread except what is marked "any
+// thread" (used from work-queue jobs). The loop, queue, router, store,
+// metrics and shard passed in must outlive the context.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "auth/ice_servers.h"
+#include "auth/jwt.h"
+#include "auth/login_throttle.h"
+#include "auth/password_hasher.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "metrics/shard.h"
+#include "metrics/turnkey_metrics.h"
+#include "net/cors.h"
+#include "net/event_loop.h"
+#include "net/router.h"
+#include "net/work_queue.h"
+#include "signal/api_call.h"
+#include "signal/api_error.h"
+#include "signal/signal_settings.h"
+#include "sql/store.h"
+
+namespace turnkey::signal {
+
+// The JWT "typ" of access tokens.
+inline constexpr std::string_view kAccessTokenKind = "access";
+
+// A new login session: an access token and a refresh token.
+struct IssuedSession {
+  std::string access_token;
+  std::string refresh_token;
+  int64_t access_expires_in = 0;  // seconds
+};
+
+// Called on the loop thread when every session of a user ended (logout,
+// password change): close the user's sockets. `reason` is "logout" or
+// "password_changed".
+using UserSignedOutHook = std::function<void(const std::string& user_id, std::string_view reason)>;
+
+struct ApiContextOptions {
+  // Largest REST request body; larger ones get 413 PAYLOAD_TOO_LARGE.
+  // Default 64 KiB.
+  size_t max_body_bytes = 64 * 1024;
+  // Access token lifetime. Default 15m.
+  std::chrono::seconds access_ttl{15 * 60};
+  // Refresh token lifetime. Default 30d.
+  std::chrono::seconds refresh_ttl{30 * 24 * 3600};
+};
+
+class ApiContext {
+ public:
+  enum class Access {
+    kPublic,  // no token needed
+    kUser,    // a valid access token (Authorization: Bearer) is required
+  };
+  using Handler = std::function<void(ApiCall call)>;
+  using RouteFunction = void (*)(ApiContext& api, ApiCall call);
+  struct RouteSpec {
+    std::string_view method;
+    std::string_view pattern;
+    Access access;
+    RouteFunction handler;
+  };
+
+  ApiContext(net::EventLoop& loop, net::WorkQueue& queue, net::Router& router, sql::Store& store,
+             auth::Jwt jwt, auth::PasswordHasher hasher, auth::LoginThrottle throttle,
+             const base::Clock& clock, const metrics::SignalMetrics& metrics, metrics::Shard& shard,
+             ApiContextOptions options, SignalSettings settings);
+  ApiContext(const ApiContext&) = delete;
+  ApiContext& operator=(const ApiContext&) = delete;
+
+  // Adds a REST route. Its handler gets an ApiCall only after the checks:
+  // origin allowed (else 403 ORIGIN_NOT_ALLOWED), body within
+  // max_body_bytes (else 413), and for kUser a valid bearer token (else
+  // 401; the call then carries the user id). Before the server starts.
+  [[nodiscard]] base::Status Add(std::string_view method, std::string_view pattern, Access access,
+                                 Handler handler);
+  // Add() for each of `routes`, stopping at the first failure.
+  [[nodiscard]] base::Status AddAll(std::initializer_list<RouteSpec> routes);
+
+  // Runs `job` on the work queue, then `done(call, result)` on the loop.
+  // A full or stopped queue answers 503 SERVICE_UNAVAILABLE at once.
+  template <typename Job, typename Done>
+  void Run(ApiCall call, Job job, Done done);
+
+  // Calls `query` (one store call) and records its duration in
+  // turnkey_db_query_seconds. Any thread.
+  template <typename Query>
+  auto Db(Query&& query) const {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = query(store_);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics_.db_query_seconds.Observe(shard_, took.count());
+    return result;
+  }
+
+  // Checks "Authorization: Bearer <jwt>" (or just the token): signature,
+  // expiry (TOKEN_EXPIRED), shape (TOKEN_INVALID), sign-out (TOKEN_REVOKED);
+  // UNAUTHORIZED when there is none.
+  std::expected<AccessToken, ApiError> Authenticate(const net::HttpRequest& request) const;
+  std::expected<AccessToken, ApiError> VerifyAccessToken(std::string_view token) const;
+
+  // Stores a new refresh token (in `family_id`, or a new family) and signs
+  // an access token for `user_id`. Any thread (blocks on the store).
+  base::Result<IssuedSession> IssueSession(const std::string& user_id,
+                                           const std::string& family_id = "") const;
+  // Signs an access token only. Any thread.
+  std::string SignAccessToken(const std::string& user_id) const;
+
+  // {token, refreshToken, expiresIn, user, iceServers, iceServersTtl}: what
+  // register and login answer.
+  nlohmann::json SessionJson(const IssuedSession& session, const sql::User& user) const;
+
+  // The ICE servers for `user_id` with fresh TURN credentials (STUN only
+  // when no TURN secret is set).
+  base::Result<auth::IceServerList> IceServers(std::string_view user_id) const;
+
+  // After the store revoked every refresh token of `user_id`: refuses the
+  // access tokens issued before now and `token_id` (the one in use), then
+  // runs the signed-out hook.
+  void EndUserSessions(const std::string& user_id, const AccessToken& current,
+                       std::string_view reason);
+  void set_signed_out_hook(UserSignedOutHook hook) { signed_out_hook_ = std::move(hook); }
+
+  void SetSettings(SignalSettings settings);
+  const SignalSettings& settings() const { return settings_; }
+  std::shared_ptr<const net::Cors> cors() const { return cors_; }
+
+  sql::Store& store() const { return store_; }
+  const auth::PasswordHasher& hasher() const { return hasher_; }
+  auth::LoginThrottle& throttle() { return throttle_; }
+  const base::Clock& clock() const { return clock_; }
+  const metrics::SignalMetrics& metrics() const { return metrics_; }
+  metrics::Shard& shard() const { return shard_; }
+  const ApiContextOptions& options() const { return options_; }
+  // Unix time for the store (milliseconds) and tokens (seconds). Any thread.
+  int64_t NowMs() const { return clock_.UnixSeconds() * 1000; }
+  int64_t NowSeconds() const { return clock_.UnixSeconds(); }
+
+ private:
+  // Runs `done(call, result)` on the loop; keeps the call when the queue
+  // refuses the job (WorkQueue::TryPost leaves a named argument alone then).
+  template <typename Done>
+  struct Completion {
+    ApiCall call;
+    Done done;
+    template <typename... Result>
+    void operator()(Result&&... result) {
+      done(std::move(call), std::forward<Result>(result)...);
+    }
+  };
+
+  // Drops revocation entries whose tokens have all expired.
+  void PruneRevocations(int64_t now);
+
+  net::EventLoop& loop_;
+  net::WorkQueue& queue_;
+  net::Router& router_;
+  sql::Store& store_;
+  const auth::Jwt jwt_;
+  const auth::PasswordHasher hasher_;
+  auth::LoginThrottle throttle_;
+  const base::Clock& clock_;
+  const metrics::SignalMetrics& metrics_;
+  metrics::Shard& shard_;
+  const ApiContextOptions options_;
+  SignalSettings settings_;
+  std::shared_ptr<const net::Cors> cors_;
+  UserSignedOutHook signed_out_hook_;
+  // Sign-outs: access tokens of the user issued before the time (unix
+  // seconds) are refused; and single tokens by id, until they expire.
+  std::unordered_map<std::string, int64_t> signed_out_at_;
+  std::unordered_map<std::string, int64_t> revoked_token_ids_;  // jti -> exp
+};
+
+template <typename Job, typename Done>
+void ApiContext::Run(ApiCall call, Job job, Done done) {
+  Completion<Done> finish{std::move(call), std::move(done)};
+  if (queue_.TryPost(loop_, std::move(job), std::move(finish))) {
+    return;
+  }
+  finish.call.Fail(ApiError::Unavailable("The server is busy; try again shortly"));
+}
+
+}  // namespace turnkey::signal

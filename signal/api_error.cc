@@ -1,0 +1,114 @@
+#include "signal/api_error.h"
+
+#include <utility>
+
+#include "base/log.h"
+#include "net/http_json.h"
+#include "sql/store.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+ApiError Make(int status, std::string_view code, std::string message) {
+  ApiError error;
+  error.status = status;
+  error.code = std::string(code);
+  error.message = std::move(message);
+  return error;
+}
+
+}  // namespace
+
+ApiError ApiError::Validation(std::string field, std::string message) {
+  ApiError error = Make(400, api_code::kValidation, std::move(message));
+  error.field = std::move(field);
+  return error;
+}
+
+ApiError ApiError::InvalidJson() {
+  return Make(400, api_code::kInvalidJson, "The request body must be a JSON object");
+}
+
+ApiError ApiError::Unauthorized(std::string_view code, std::string message) {
+  return Make(401, code, std::move(message));
+}
+
+ApiError ApiError::NotFound(std::string message) {
+  return Make(404, api_code::kNotFound, std::move(message));
+}
+
+ApiError ApiError::RateLimited(int retry_after_seconds) {
+  ApiError error = Make(429, api_code::kRateLimited, "Too many attempts; try again later");
+  error.retry_after_seconds = retry_after_seconds < 1 ? 1 : retry_after_seconds;
+  return error;
+}
+
+ApiError ApiError::Unavailable(std::string message) {
+  ApiError error = Make(503, api_code::kServiceUnavailable, std::move(message));
+  error.retry_after_seconds = 1;
+  return error;
+}
+
+ApiError ApiError::Internal() { return Make(500, api_code::kInternal, "Internal server error"); }
+
+ApiError FromStoreError(const base::Error& error) {
+  switch (error.code) {
+    case base::ErrorCode::kUnavailable:
+    case base::ErrorCode::kResourceExhausted:
+      TK_LOG_WARN("signal: database unavailable: {}", error.message);
+      return ApiError::Unavailable("The database is unavailable; try again shortly");
+    case base::ErrorCode::kNotFound:
+      return ApiError::NotFound("Not found");
+    case base::ErrorCode::kAlreadyExists:
+      if (error.message == sql::kEmailTaken) {
+        return Make(409, api_code::kEmailTaken, "This email is already registered");
+      }
+      if (error.message == sql::kHandleTaken) {
+        return Make(409, api_code::kHandleTaken, "This handle is already taken");
+      }
+      break;
+    case base::ErrorCode::kInvalidArgument: {
+      // The store names the field first: "handle: too long".
+      const size_t colon = error.message.find(':');
+      std::string field = colon == std::string::npos ? "" : error.message.substr(0, colon);
+      return ApiError::Validation(std::move(field), error.message);
+    }
+    default:
+      break;
+  }
+  TK_LOG_ERROR("signal: store error ({}): {}", base::ErrorCodeName(error.code), error.message);
+  return ApiError::Internal();
+}
+
+net::HttpResponse SuccessResponse(int status, std::string_view message, nlohmann::json data) {
+  nlohmann::json body = nlohmann::json::object();
+  body["success"] = true;
+  body["message"] = message;
+  body["data"] = std::move(data);
+  net::HttpResponse response = net::JsonResponse(status, body);
+  response.headers.Set("Cache-Control", "no-store");
+  return response;
+}
+
+net::HttpResponse ErrorResponse(const ApiError& error) {
+  nlohmann::json body = nlohmann::json::object();
+  body["success"] = false;
+  body["message"] = error.message;
+  body["code"] = error.code;
+  if (!error.field.empty()) {
+    body["field"] = error.field;
+  }
+  body["data"] = nullptr;
+  net::HttpResponse response = net::JsonResponse(error.status, body);
+  response.headers.Set("Cache-Control", "no-store");
+  if (error.retry_after_seconds > 0) {
+    response.headers.Set("Retry-After", std::to_string(error.retry_after_seconds));
+  }
+  if (error.status == 401) {
+    response.headers.Set("WWW-Authenticate", "Bearer realm=\"turnkey\"");
+  }
+  return response;
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,70 @@
+#include "signal/api_json.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+namespace turnkey::signal {
+
+std::string FormatIsoTime(int64_t unix_ms) {
+  int64_t seconds = unix_ms / 1000;
+  int64_t millis = unix_ms % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    --seconds;
+  }
+  const time_t t = static_cast<time_t>(seconds);
+  struct tm parts {};
+  if (gmtime_r(&t, &parts) == nullptr) {
+    return "1970-01-01T00:00:00.000Z";
+  }
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", parts.tm_year + 1900,
+                     parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
+                     millis);
+}
+
+nlohmann::json UserJson(const sql::User& user) {
+  return nlohmann::json{{"id", user.id},
+                        {"email", user.email},
+                        {"handle", user.handle},
+                        {"displayName", user.display_name},
+                        {"createdAt", FormatIsoTime(user.created_at_ms)},
+                        {"updatedAt", FormatIsoTime(user.updated_at_ms)}};
+}
+
+nlohmann::json UserSummaryJson(const sql::UserSummary& user) {
+  return nlohmann::json{
+      {"id", user.id}, {"handle", user.handle}, {"displayName", user.display_name}};
+}
+
+nlohmann::json ContactJson(const sql::Contact& contact) {
+  nlohmann::json out = UserSummaryJson(contact.user);
+  out["addedAt"] = FormatIsoTime(contact.added_at_ms);
+  return out;
+}
+
+nlohmann::json HistoryEntryJson(const sql::HistoryEntry& entry) {
+  const sql::Call& call = entry.call;
+  auto optional_time = [](const std::optional<int64_t>& ms) -> nlohmann::json {
+    return ms ? nlohmann::json(FormatIsoTime(*ms)) : nlohmann::json(nullptr);
+  };
+  nlohmann::json peer = nullptr;
+  if (!entry.peer.id.empty()) {
+    peer = UserSummaryJson(entry.peer);
+  }
+  return nlohmann::json{
+      {"callId", call.id},
+      {"type", sql::CallTypeName(call.type)},
+      {"status", sql::CallStatusName(call.status)},
+      {"direction", entry.direction == sql::CallDirection::kIncoming ? "incoming" : "outgoing"},
+      {"isMissed", entry.missed},
+      {"duration", call.duration_seconds},
+      {"endReason", call.end_reason},
+      {"callerId", call.caller_id},
+      {"receiverId", call.callee_id},
+      {"peer", std::move(peer)},
+      {"createdAt", FormatIsoTime(call.created_at_ms)},
+      {"answeredAt", optional_time(call.answered_at_ms)},
+      {"endedAt", optional_time(call.ended_at_ms)}};
+}
+
+}  // namespace turnkey::signal

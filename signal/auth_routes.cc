@@ -1,0 +1,456 @@
+// POST /api/auth/register {email, password, handle?, displayName?}
+//   201 {token, refreshToken, expiresIn, user, iceServers, iceServersTtl}
+//   A missing handle is made from the email's local part plus digits; a
+//   missing displayName becomes the handle.
+// POST /api/auth/login {email, password}
+//   200, same data as register. An unknown email and a wrong password get
+//   the same 401 INVALID_CREDENTIALS bytes after the same work (a dummy
+//   argon2id verification); failures are throttled per account and address
+//   (429 RATE_LIMITED with Retry-After).
+// POST /api/auth/refresh {refreshToken}
+//   200 {token, refreshToken, expiresIn}. The presented token is rotated:
+//   presenting it again revokes every token of that login
+//   (REFRESH_TOKEN_REUSED).
+// POST /api/auth/logout {refreshToken?}, Bearer
+//   200 {revokedTokens}. Signs the user out everywhere: every refresh token
+//   of the user is revoked, access tokens issued before now (and the one
+//   used) are refused from now on, and the signed-out hook closes the
+//   user's sockets.
+// POST /api/auth/password {currentPassword, newPassword}, Bearer
+//   200 {token, refreshToken, expiresIn}: a new session for this device;
+//   every other session ends as with logout.
+#include <fmt/format.h>
+
+#include <string>
+#include <utility>
+
+#include "auth/refresh_token.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "signal/account_rules.h"
+#include "signal/api_routes.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+// Attempts at a free generated handle before giving up with HANDLE_TAKEN.
+constexpr int kHandleAttempts = 8;
+
+struct SessionOutcome {
+  bool bad_credentials = false;  // unknown account or wrong password
+  sql::User user;
+  IssuedSession session;
+};
+
+ApiError InvalidCredentials() {
+  return ApiError::Unauthorized(api_code::kInvalidCredentials, "Invalid email or password");
+}
+
+// Errors of the password hasher (memory for argon2id) and of the store.
+ApiError FromError(const base::Error& error) {
+  if (error.code == base::ErrorCode::kResourceExhausted) {
+    TK_LOG_WARN("signal: {}", error.message);
+    return ApiError::Unavailable("The server is busy; try again shortly");
+  }
+  return FromStoreError(error);
+}
+
+// The length checks that must happen before any hashing.
+std::expected<std::string, ApiError> BoundedPassword(const nlohmann::json& body,
+                                                     std::string_view field) {
+  auto password = RequiredString(body, field);
+  if (password && password->size() > kMaxPasswordBytes) {
+    return std::unexpected(ApiError::Validation(
+        std::string(field), std::string(field) + " must be at most 1024 bytes"));
+  }
+  return password;
+}
+
+std::string RandomDigits(int count) {
+  std::string digits;
+  for (int i = 0; i < count; ++i) {
+    digits.push_back(static_cast<char>('0' + base::RandomUint64() % 10));
+  }
+  return digits;
+}
+
+void Register(ApiContext& api, ApiCall call) {
+  auto body = call.JsonBody();
+  if (!body) {
+    call.Fail(body.error());
+    return;
+  }
+  auto email = RequiredString(*body, "email");
+  if (!email) {
+    call.Fail(email.error());
+    return;
+  }
+  if (auto problem = CheckEmail(*email)) {
+    call.Fail(ApiError::Validation("email", *problem));
+    return;
+  }
+  auto password = BoundedPassword(*body, "password");
+  if (!password) {
+    call.Fail(password.error());
+    return;
+  }
+  if (auto problem = CheckPassword(*password)) {
+    call.Fail(ApiError::Validation("password", *problem));
+    return;
+  }
+  auto handle = OptionalString(*body, "handle");
+  if (!handle) {
+    call.Fail(handle.error());
+    return;
+  }
+  if (*handle) {
+    if (auto problem = CheckHandle(**handle)) {
+      call.Fail(ApiError::Validation("handle", *problem));
+      return;
+    }
+  }
+  auto display_name = OptionalString(*body, "displayName");
+  if (!display_name) {
+    call.Fail(display_name.error());
+    return;
+  }
+  if (*display_name) {
+    if (auto problem = CheckDisplayName(**display_name)) {
+      call.Fail(ApiError::Validation("displayName", *problem));
+      return;
+    }
+  }
+  auto job = [&api, email = std::move(*email), password = std::move(*password),
+              handle = std::move(*handle),
+              display_name = std::move(*display_name)]() -> base::Result<SessionOutcome> {
+    auto hash = api.hasher().Hash(password);
+    if (!hash) {
+      return std::unexpected(hash.error());
+    }
+    sql::NewUser user;
+    user.email = email;
+    user.password_hash = std::move(*hash);
+    user.now_ms = api.NowMs();
+    base::Result<sql::User> created = base::Internal("no attempt");
+    for (int attempt = 0; attempt < kHandleAttempts; ++attempt) {
+      // A fresh id per attempt: a failed insert must not leave a half user.
+      user.id = auth::NewUserId();
+      user.handle = handle ? *handle : HandleFromEmail(email, RandomDigits(attempt < 4 ? 4 : 6));
+      user.display_name = display_name ? *display_name : user.handle;
+      created = api.Db([&](sql::Store& store) { return store.CreateUser(user); });
+      const bool generated_handle_taken = !created && !handle &&
+                                          created.error().code == base::ErrorCode::kAlreadyExists &&
+                                          created.error().message == sql::kHandleTaken;
+      if (!generated_handle_taken) {
+        break;
+      }
+    }
+    if (!created) {
+      return std::unexpected(created.error());
+    }
+    auto session = api.IssueSession(created->id);
+    if (!session) {
+      return std::unexpected(session.error());
+    }
+    return SessionOutcome{false, std::move(*created), std::move(*session)};
+  };
+  api.Run(std::move(call), std::move(job),
+          [&api](ApiCall call, base::Result<SessionOutcome> outcome) {
+            if (!outcome) {
+              call.Fail(FromError(outcome.error()));
+              return;
+            }
+            TK_LOG_INFO("signal: user {} registered", outcome->user.id);
+            call.Ok(api.SessionJson(outcome->session, outcome->user), "Registered", 201);
+          });
+}
+
+void Login(ApiContext& api, ApiCall call) {
+  auto body = call.JsonBody();
+  if (!body) {
+    call.Fail(body.error());
+    return;
+  }
+  auto email = RequiredString(*body, "email");
+  if (!email) {
+    call.Fail(email.error());
+    return;
+  }
+  if (email->size() > kMaxEmailBytes) {
+    call.Fail(ApiError::Validation("email", "email must be at most 254 bytes"));
+    return;
+  }
+  auto password = BoundedPassword(*body, "password");
+  if (!password) {
+    call.Fail(password.error());
+    return;
+  }
+  // Throttled whether or not the account exists, so a 429 reveals nothing.
+  std::string account = NormalizeEmail(*email);
+  auth::ThrottleVerdict verdict =
+      api.throttle().Check(account, call.request().peer, api.clock().Now());
+  if (!verdict.allowed) {
+    call.Fail(ApiError::RateLimited(static_cast<int>(verdict.retry_after.count())));
+    return;
+  }
+  auto job = [&api, email = std::move(*email),
+              password = std::move(*password)]() -> base::Result<SessionOutcome> {
+    auto user = api.Db([&](sql::Store& store) { return store.GetUserByEmail(email); });
+    if (!user) {
+      if (user.error().code != base::ErrorCode::kNotFound) {
+        return std::unexpected(user.error());
+      }
+      // Same cost as a real verification: the answer's timing must not
+      // tell whether the account exists.
+      api.hasher().DummyVerify(password);
+      return SessionOutcome{true, {}, {}};
+    }
+    auto match = api.hasher().Verify(password, user->password_hash);
+    if (!match) {
+      return std::unexpected(match.error());
+    }
+    if (!*match) {
+      return SessionOutcome{true, {}, {}};
+    }
+    if (api.hasher().NeedsRehash(user->password_hash)) {
+      // Best effort: the login stands even if the upgrade fails.
+      if (auto rehashed = api.hasher().Hash(password)) {
+        (void)api.Db([&](sql::Store& store) {
+          return store.UpdatePasswordHash(user->id, *rehashed, api.NowMs());
+        });
+      }
+    }
+    auto session = api.IssueSession(user->id);
+    if (!session) {
+      return std::unexpected(session.error());
+    }
+    return SessionOutcome{false, std::move(*user), std::move(*session)};
+  };
+  api.Run(std::move(call), std::move(job),
+          [&api, account = std::move(account)](ApiCall call, base::Result<SessionOutcome> outcome) {
+            if (!outcome) {
+              call.Fail(FromError(outcome.error()));
+              return;
+            }
+            const base::SocketAddress& peer = call.request().peer;
+            if (outcome->bad_credentials) {
+              api.throttle().RecordFailure(account, peer, api.clock().Now());
+              call.Fail(InvalidCredentials());
+              return;
+            }
+            api.throttle().RecordSuccess(account, peer, api.clock().Now());
+            call.Ok(api.SessionJson(outcome->session, outcome->user), "Logged in");
+          });
+}
+
+struct RefreshOutcome {
+  sql::RotateResult rotation;
+  std::string refresh_token;  // the new one, when rotated
+  std::string access_token;
+};
+
+void Refresh(ApiContext& api, ApiCall call) {
+  auto body = call.JsonBody();
+  if (!body) {
+    call.Fail(body.error());
+    return;
+  }
+  auto token = RequiredString(*body, "refreshToken");
+  if (!token) {
+    call.Fail(token.error());
+    return;
+  }
+  if (!auth::IsWellFormedRefreshToken(*token)) {
+    call.Fail(
+        ApiError::Unauthorized(api_code::kRefreshTokenInvalid, "The refresh token is invalid"));
+    return;
+  }
+  auto job = [&api, old_hash = auth::RefreshTokenHash(*token)]() -> base::Result<RefreshOutcome> {
+    RefreshOutcome outcome;
+    const std::string next = auth::NewRefreshToken();
+    const int64_t now = api.NowMs();
+    auto rotated = api.Db([&](sql::Store& store) {
+      return store.RotateRefreshToken(old_hash, auth::RefreshTokenHash(next),
+                                      now + api.options().refresh_ttl.count() * 1000, now);
+    });
+    if (!rotated) {
+      return std::unexpected(rotated.error());
+    }
+    outcome.rotation = std::move(*rotated);
+    if (outcome.rotation.outcome == sql::RotateOutcome::kRotated) {
+      outcome.refresh_token = next;
+      outcome.access_token = api.SignAccessToken(outcome.rotation.previous.user_id);
+    }
+    return outcome;
+  };
+  api.Run(
+      std::move(call), std::move(job), [&api](ApiCall call, base::Result<RefreshOutcome> outcome) {
+        if (!outcome) {
+          call.Fail(FromError(outcome.error()));
+          return;
+        }
+        switch (outcome->rotation.outcome) {
+          case sql::RotateOutcome::kRotated: {
+            nlohmann::json data = nlohmann::json::object();
+            data["token"] = outcome->access_token;
+            data["refreshToken"] = outcome->refresh_token;
+            data["expiresIn"] = api.options().access_ttl.count();
+            call.Ok(std::move(data), "Token refreshed");
+            return;
+          }
+          case sql::RotateOutcome::kExpired:
+            call.Fail(ApiError::Unauthorized(api_code::kRefreshTokenExpired,
+                                             "The refresh token expired; log in again"));
+            return;
+          case sql::RotateOutcome::kReused:
+            TK_LOG_WARN("signal: refresh token reuse for user {}; its login is revoked",
+                        outcome->rotation.previous.user_id);
+            call.Fail(ApiError::Unauthorized(
+                api_code::kRefreshTokenReused,
+                "The refresh token was already used; this login was revoked"));
+            return;
+          case sql::RotateOutcome::kRevoked:
+            call.Fail(ApiError::Unauthorized(api_code::kRefreshTokenRevoked,
+                                             "The refresh token was revoked; log in again"));
+            return;
+          case sql::RotateOutcome::kNotFound:
+            break;
+        }
+        call.Fail(
+            ApiError::Unauthorized(api_code::kRefreshTokenInvalid, "The refresh token is invalid"));
+      });
+}
+
+void Logout(ApiContext& api, ApiCall call) {
+  auto body = call.JsonBody();
+  if (!body) {
+    call.Fail(body.error());
+    return;
+  }
+  // Accepted for clients that send it; every token of the user is revoked
+  // anyway.
+  if (auto token = OptionalString(*body, "refreshToken"); !token) {
+    call.Fail(token.error());
+    return;
+  }
+  auto job = [&api, user_id = call.user_id()] {
+    return api.Db(
+        [&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, api.NowMs()); });
+  };
+  api.Run(std::move(call), std::move(job), [&api](ApiCall call, base::Result<int64_t> revoked) {
+    if (!revoked) {
+      call.Fail(FromError(revoked.error()));
+      return;
+    }
+    api.EndUserSessions(call.user_id(), call.token(), "logout");
+    call.Ok(nlohmann::json{{"revokedTokens", *revoked}}, "Logged out");
+  });
+}
+
+struct PasswordOutcome {
+  bool bad_credentials = false;
+  IssuedSession session;
+};
+
+void ChangePassword(ApiContext& api, ApiCall call) {
+  auto body = call.JsonBody();
+  if (!body) {
+    call.Fail(body.error());
+    return;
+  }
+  auto current = BoundedPassword(*body, "currentPassword");
+  if (!current) {
+    call.Fail(current.error());
+    return;
+  }
+  auto next = BoundedPassword(*body, "newPassword");
+  if (!next) {
+    call.Fail(next.error());
+    return;
+  }
+  if (auto problem = CheckPassword(*next)) {
+    // CheckPassword's messages start with "password".
+    call.Fail(ApiError::Validation("newPassword", "newPassword" + problem->substr(8)));
+    return;
+  }
+  // A stolen access token must not buy unlimited guesses either.
+  std::string account = "id:" + call.user_id();
+  auth::ThrottleVerdict verdict =
+      api.throttle().Check(account, call.request().peer, api.clock().Now());
+  if (!verdict.allowed) {
+    call.Fail(ApiError::RateLimited(static_cast<int>(verdict.retry_after.count())));
+    return;
+  }
+  auto job = [&api, user_id = call.user_id(), current = std::move(*current),
+              next = std::move(*next)]() -> base::Result<PasswordOutcome> {
+    auto user = api.Db([&](sql::Store& store) { return store.GetUserById(user_id); });
+    if (!user) {
+      return std::unexpected(user.error());
+    }
+    auto match = api.hasher().Verify(current, user->password_hash);
+    if (!match) {
+      return std::unexpected(match.error());
+    }
+    if (!*match) {
+      return PasswordOutcome{true, {}};
+    }
+    auto hash = api.hasher().Hash(next);
+    if (!hash) {
+      return std::unexpected(hash.error());
+    }
+    const int64_t now = api.NowMs();
+    auto updated =
+        api.Db([&](sql::Store& store) { return store.UpdatePasswordHash(user_id, *hash, now); });
+    if (!updated) {
+      return std::unexpected(updated.error());
+    }
+    auto revoked =
+        api.Db([&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, now); });
+    if (!revoked) {
+      return std::unexpected(revoked.error());
+    }
+    auto session = api.IssueSession(user_id);
+    if (!session) {
+      return std::unexpected(session.error());
+    }
+    return PasswordOutcome{false, std::move(*session)};
+  };
+  api.Run(
+      std::move(call), std::move(job),
+      [&api, account = std::move(account)](ApiCall call, base::Result<PasswordOutcome> outcome) {
+        if (!outcome) {
+          call.Fail(FromError(outcome.error()));
+          return;
+        }
+        if (outcome->bad_credentials) {
+          api.throttle().RecordFailure(account, call.request().peer, api.clock().Now());
+          ApiError error = ApiError::Unauthorized(api_code::kInvalidCredentials,
+                                                  "The current password is wrong");
+          error.field = "currentPassword";
+          call.Fail(error);
+          return;
+        }
+        api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
+        TK_LOG_INFO("signal: user {} changed their password", call.user_id());
+        api.EndUserSessions(call.user_id(), call.token(), "password_changed");
+        nlohmann::json data = nlohmann::json::object();
+        data["token"] = outcome->session.access_token;
+        data["refreshToken"] = outcome->session.refresh_token;
+        data["expiresIn"] = outcome->session.access_expires_in;
+        call.Ok(std::move(data), "Password changed");
+      });
+}
+
+}  // namespace
+
+base::Status AddAuthRoutes(ApiContext& api) {
+  using Access = ApiContext::Access;
+  return api.AddAll({{"POST", "/api/auth/register", Access::kPublic, &Register},
+                     {"POST", "/api/auth/login", Access::kPublic, &Login},
+                     {"POST", "/api/auth/refresh", Access::kPublic, &Refresh},
+                     {"POST", "/api/auth/logout", Access::kUser, &Logout},
+                     {"POST", "/api/auth/password", Access::kUser, &ChangePassword}});
+}
+
+}  // namespace turnkey::signal

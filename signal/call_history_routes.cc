@@ -1,0 +1,137 @@
+// GET /api/calls/history?type=audio|video&direction=incoming|outgoing
+//     &limit=1-100&skip=N, Bearer
+//   200 {calls: [{callId, type, status, direction, isMissed, duration, ...}
+//   (api_json.h)], hasMore, limit, skip}, newest first, without the calls
+//   the user hid.
+// GET /api/calls/missed?limit&skip, Bearer
+//   The same for incoming missed calls only.
+// DELETE /api/calls/history/:callId, Bearer
+//   200 {callId, hidden: true}: hides the call from this user's history
+//   only; 404 when the user took no part in it.
+//
+// POST /api/calls/initiate|accept|reject|end need the live call state and
+// are added by the call manager's owner, not here.
+#include <string>
+#include <utility>
+
+#include "signal/api_json.h"
+#include "signal/api_routes.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+constexpr int kDefaultPage = 20;
+constexpr int kMaxPage = 100;
+constexpr int kMaxSkip = 1000000;
+
+struct Page {
+  int limit = kDefaultPage;
+  int skip = 0;
+};
+
+std::expected<Page, ApiError> ReadPage(const net::HttpRequest& request) {
+  auto limit = IntQueryParam(request, "limit", kDefaultPage, 1, kMaxPage);
+  if (!limit) {
+    return std::unexpected(limit.error());
+  }
+  auto skip = IntQueryParam(request, "skip", 0, 0, kMaxSkip);
+  if (!skip) {
+    return std::unexpected(skip.error());
+  }
+  return Page{*limit, *skip};
+}
+
+void Answer(ApiCall call, const Page& page, base::Result<sql::HistoryPage> history) {
+  if (!history) {
+    call.Fail(FromStoreError(history.error()));
+    return;
+  }
+  nlohmann::json calls = nlohmann::json::array();
+  for (const sql::HistoryEntry& entry : history->entries) {
+    calls.push_back(HistoryEntryJson(entry));
+  }
+  call.Ok(nlohmann::json{{"calls", std::move(calls)},
+                         {"hasMore", history->has_more},
+                         {"limit", page.limit},
+                         {"skip", page.skip}});
+}
+
+void History(ApiContext& api, ApiCall call) {
+  auto page = ReadPage(call.request());
+  if (!page) {
+    call.Fail(page.error());
+    return;
+  }
+  sql::HistoryQuery query;
+  query.user_id = call.user_id();
+  query.limit = page->limit;
+  query.skip = page->skip;
+  std::string type = call.request().QueryParam("type").value_or("");
+  if (!type.empty() && type != "all") {
+    query.type = sql::ParseCallType(type);
+    if (!query.type) {
+      call.Fail(ApiError::Validation("type", "type must be audio, video or all"));
+      return;
+    }
+  }
+  std::string direction = call.request().QueryParam("direction").value_or("");
+  if (direction == "incoming") {
+    query.direction = sql::CallDirection::kIncoming;
+  } else if (direction == "outgoing") {
+    query.direction = sql::CallDirection::kOutgoing;
+  } else if (!direction.empty() && direction != "all") {
+    call.Fail(ApiError::Validation("direction", "direction must be incoming, outgoing or all"));
+    return;
+  }
+  auto job = [&api, query = std::move(query)] {
+    return api.Db([&](sql::Store& store) { return store.CallHistory(query); });
+  };
+  api.Run(std::move(call), std::move(job),
+          [page = *page](ApiCall call, base::Result<sql::HistoryPage> history) {
+            Answer(std::move(call), page, std::move(history));
+          });
+}
+
+void Missed(ApiContext& api, ApiCall call) {
+  auto page = ReadPage(call.request());
+  if (!page) {
+    call.Fail(page.error());
+    return;
+  }
+  auto job = [&api, user_id = call.user_id(), page = *page] {
+    return api.Db(
+        [&](sql::Store& store) { return store.MissedCalls(user_id, page.limit, page.skip); });
+  };
+  api.Run(std::move(call), std::move(job),
+          [page = *page](ApiCall call, base::Result<sql::HistoryPage> history) {
+            Answer(std::move(call), page, std::move(history));
+          });
+}
+
+void Hide(ApiContext& api, ApiCall call) {
+  std::string call_id(call.request().Param("callId").value_or(""));
+  auto job = [&api, user_id = call.user_id(), call_id] {
+    return api.Db([&](sql::Store& store) { return store.HideCall(call_id, user_id); });
+  };
+  api.Run(std::move(call), std::move(job), [call_id](ApiCall call, base::Status hidden) {
+    if (!hidden) {
+      call.Fail(hidden.error().code == base::ErrorCode::kNotFound
+                    ? ApiError::NotFound("Call not found")
+                    : FromStoreError(hidden.error()));
+      return;
+    }
+    call.Ok(nlohmann::json{{"callId", call_id}, {"hidden", true}}, "Call removed from history");
+  });
+}
+
+}  // namespace
+
+base::Status AddCallHistoryRoutes(ApiContext& api) {
+  using Access = ApiContext::Access;
+  return api.AddAll({{"GET", "/api/calls/history", Access::kUser, &History},
+                     {"GET", "/api/calls/missed", Access::kUser, &Missed},
+                     {"DELETE", "/api/calls/history/:callId", Access::kUser, &Hide}});
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,281 @@
+#include "signal/signal_service.h"
+
+#include <utility>
+
+#include "base/log.h"
+#include "net/cors.h"
+#include "signal/api_routes.h"
+
+namespace turnkey::signal {
+
+namespace {
+
+// How often the drain looks whether the last connection is gone.
+constexpr std::chrono::milliseconds kDrainPoll{20};
+
+// "/socket.io/" -> "/socket.io".
+std::string TrimSlash(std::string_view prefix) {
+  while (prefix.size() > 1 && prefix.back() == '/') {
+    prefix.remove_suffix(1);
+  }
+  return std::string(prefix);
+}
+
+bool UnderPrefix(std::string_view path, std::string_view prefix) {
+  return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+}  // namespace
+
+SignalService::SignalService(SignalServiceOptions options, std::unique_ptr<sql::Store> store,
+                             metrics::Registry& registry, metrics::SignalMetrics metrics)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &base::SystemClock::Instance()),
+      registry_(registry),
+      metrics_(std::move(metrics)),
+      store_(std::move(store)) {}
+
+base::Result<std::unique_ptr<SignalService>> SignalService::Create(
+    SignalServiceOptions options, std::unique_ptr<sql::Store> store, metrics::Registry& registry) {
+  if (!store) {
+    return base::InvalidArgument("signal: no store");
+  }
+  auto jwt = auth::Jwt::Create(options.jwt_key, options.jwt);
+  if (!jwt) {
+    return base::InvalidArgument("signal.jwt: " + jwt.error().message);
+  }
+  auto hasher = auth::PasswordHasher::Create(options.password_hash);
+  if (!hasher) {
+    return std::unexpected(hasher.error());
+  }
+  auto throttle = auth::LoginThrottle::Create(options.login_throttle);
+  if (!throttle) {
+    return std::unexpected(throttle.error());
+  }
+  auto signal_metrics = metrics::SignalMetrics::Create(registry);
+  if (!signal_metrics) {
+    return std::unexpected(signal_metrics.error());
+  }
+  std::unique_ptr<SignalService> service(
+      new SignalService(std::move(options), std::move(store), registry, *signal_metrics));
+  const SignalServiceOptions& opts = service->options_;
+
+  auto loop = net::EventLoop::Create();
+  if (!loop) {
+    return std::unexpected(loop.error());
+  }
+  service->loop_ = std::move(*loop);
+  net::WorkQueueOptions queue_options = opts.work_queue;
+  queue_options.name = "tk-signal";
+  auto queue = net::WorkQueue::Create(queue_options);
+  if (!queue) {
+    return std::unexpected(queue.error());
+  }
+  service->queue_ = std::move(*queue);
+
+  ApiContextOptions api_options;
+  api_options.max_body_bytes = opts.max_api_body_bytes;
+  api_options.access_ttl = opts.access_ttl;
+  api_options.refresh_ttl = opts.refresh_ttl;
+  service->api_ = std::make_unique<ApiContext>(
+      *service->loop_, *service->queue_, service->router_, *service->store_, std::move(*jwt),
+      std::move(*hasher), std::move(*throttle), *service->clock_, service->metrics_,
+      registry.shared_shard(), api_options, opts.settings);
+  for (auto add : {&AddAuthRoutes, &AddUserRoutes, &AddContactRoutes, &AddCallHistoryRoutes,
+                   &AddTurnAndHealthRoutes}) {
+    if (auto added = add(*service->api_); !added) {
+      return std::unexpected(added.error());
+    }
+  }
+  SignalService* self = service.get();
+  service->router_.set_error_response([self](const net::HttpRequest& request, int status) {
+    return self->RouterError(request, status);
+  });
+
+  auto server = net::HttpServer::Create(*service->loop_, opts.listen, opts.tls, opts.http,
+                                        [self](net::HttpRequest request, net::Responder responder) {
+                                          self->Handle(std::move(request), std::move(responder));
+                                        });
+  if (!server) {
+    return base::Unavailable("signal: listen on " + opts.listen.ToString() + ": " +
+                             server.error().message);
+  }
+  service->server_ = std::move(*server);
+  service->drain_timer_ =
+      std::make_unique<net::Timer>(*service->loop_, [self] { self->CheckDrained(); });
+  // Written by the loop thread only; handed out before it starts.
+  service->loop_shard_ = &registry.AcquireShard();
+  return service;
+}
+
+SignalService::~SignalService() {
+  Stop();
+  server_.reset();
+  drain_timer_.reset();
+  if (loop_shard_ != nullptr) {
+    registry_.ReleaseShard(*loop_shard_);
+  }
+}
+
+base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler handler) {
+  if (started_) {
+    return base::InvalidArgument("signal: Mount after Start");
+  }
+  std::string base = TrimSlash(prefix);
+  if (base.size() < 2 || base.front() != '/') {
+    return base::InvalidArgument("signal: mount prefix must look like /name/: " +
+                                 std::string(prefix));
+  }
+  if (auto added = router_.Add("*", base + "/*", std::move(handler)); !added) {
+    return added;
+  }
+  mounts_.push_back(std::move(base));
+  return base::Ok();
+}
+
+base::Status SignalService::AddRoute(std::string_view method, std::string_view pattern,
+                                     net::HttpHandler handler) {
+  if (started_) {
+    return base::InvalidArgument("signal: AddRoute after Start");
+  }
+  return router_.Add(method, pattern, std::move(handler));
+}
+
+void SignalService::SetSignedOutHook(UserSignedOutHook hook) {
+  api_->set_signed_out_hook(std::move(hook));
+}
+
+void SignalService::OnStopping(std::function<void()> hook) {
+  stopping_hooks_.push_back(std::move(hook));
+}
+
+void SignalService::OnStopped(std::function<void()> hook) {
+  stopped_hooks_.push_back(std::move(hook));
+}
+
+void SignalService::Start() {
+  if (started_ || stopped_) {
+    return;
+  }
+  started_ = true;
+  TK_LOG_INFO("signal: serving {}://{}", options_.tls ? "https" : "http",
+              server_->local_address().ToString());
+  thread_ = std::thread([this] { loop_->Run(); });
+}
+
+void SignalService::Stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  if (loop_ == nullptr || server_ == nullptr) {
+    if (queue_) {
+      queue_->Shutdown();
+    }
+    return;
+  }
+  if (started_) {
+    loop_->Post([this] {
+      for (auto& hook : stopping_hooks_) {
+        hook();
+      }
+      server_->Stop();
+      drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
+      CheckDrained();
+    });
+    thread_.join();
+  } else {
+    // Never served: the calling thread is still the loop thread.
+    for (auto& hook : stopping_hooks_) {
+      hook();
+    }
+    server_->Stop();
+    for (auto& hook : stopped_hooks_) {
+      hook();
+    }
+    server_->CloseAll();
+  }
+  // Jobs still queued run; their answers go to a loop that no longer runs
+  // and are dropped with it (their connections are closed by then).
+  queue_->Shutdown();
+  TK_LOG_INFO("signal: stopped");
+}
+
+void SignalService::CheckDrained() {
+  if (server_->connection_count() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+    FinishDrain();
+    return;
+  }
+  drain_timer_->Start(kDrainPoll);
+}
+
+void SignalService::FinishDrain() {
+  if (server_->connection_count() > 0) {
+    TK_LOG_WARN("signal: drain deadline reached with {} connections; closing them",
+                server_->connection_count());
+  }
+  for (auto& hook : stopped_hooks_) {
+    hook();
+  }
+  server_->CloseAll();
+  loop_->Stop();
+}
+
+void SignalService::Reload(SignalSettings settings, std::shared_ptr<net::TlsContext> tls) {
+  loop_->RunInLoop([this, settings = std::move(settings), tls = std::move(tls)]() mutable {
+    api_->SetSettings(std::move(settings));
+    if (tls && options_.tls) {
+      if (auto set = server_->SetTlsContext(std::move(tls)); !set) {
+        TK_LOG_ERROR("signal: tls reload: {}", set.error().message);
+      }
+    }
+  });
+}
+
+std::expected<AccessToken, ApiError> SignalService::VerifyAccessToken(
+    std::string_view token) const {
+  return api_->VerifyAccessToken(token);
+}
+
+base::Result<auth::IceServerList> SignalService::IceServers(std::string_view user_id) const {
+  return api_->IceServers(user_id);
+}
+
+const SignalSettings& SignalService::settings() const { return api_->settings(); }
+
+void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
+  for (const std::string& mount : mounts_) {
+    if (UnderPrefix(request.path, mount)) {
+      router_.Dispatch(std::move(request), std::move(responder));
+      return;
+    }
+  }
+  // Preflights are answered before routing: the router would answer an
+  // OPTIONS itself, without the CORS headers (Fetch standard, "CORS-preflight
+  // request").
+  if (net::Cors::IsPreflight(request)) {
+    net::HttpResponse response = api_->cors()->Preflight(request);
+    metrics_.HttpRequest("preflight", response.status).Inc(*loop_shard_);
+    responder.Respond(std::move(response));
+    return;
+  }
+  router_.Dispatch(std::move(request), std::move(responder));
+}
+
+net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, int status) {
+  ApiError error;
+  error.status = status;
+  if (status == 405) {
+    error.code = std::string(api_code::kMethodNotAllowed);
+    error.message = "Method not allowed";
+  } else {
+    error.code = std::string(api_code::kNotFound);
+    error.message = "No such endpoint";
+  }
+  net::HttpResponse response = ErrorResponse(error);
+  api_->cors()->AddHeaders(request, response);
+  metrics_.HttpRequest("unmatched", status).Inc(*loop_shard_);
+  return response;
+}
+
+}  // namespace turnkey::signal

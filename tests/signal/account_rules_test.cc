@@ -1,0 +1,116 @@
+#include "signal/account_rules.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace turnkey::signal {
+namespace {
+
+TEST(Utf8LengthTest, CountsScalarValues) {
+  EXPECT_EQ(Utf8Length(""), 0u);
+  EXPECT_EQ(Utf8Length("abc"), 3u);
+  EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);      // é
+  EXPECT_EQ(Utf8Length("\xE2\x82\xAC"), 1u);      // €
+  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);  // U+1F600
+  EXPECT_EQ(Utf8Length("\xF4\x8F\xBF\xBF"), 1u);  // U+10FFFF
+}
+
+TEST(Utf8LengthTest, RejectsMalformedSequences) {
+  for (const char* bad :
+       {"\x80", "\xC0\xAF", "\xC1\xBF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+        "\xF5\x80\x80\x80", "\xFF", "\xC3", "\xE2\x82", "\xF0\x9F\x98", "a\xC3(b"}) {
+    EXPECT_FALSE(Utf8Length(bad).has_value()) << testing::PrintToString(std::string(bad));
+  }
+}
+
+TEST(CheckEmailTest, AcceptsRealAddresses) {
+  for (const char* good :
+       {"alice@example.org", "A.B+tag@sub.example.co", "o'brien@example.ie", "x@localhost",
+        "\xC3\xA9lise@example.fr", "robert');DROP/**/TABLE/**/users;--@example.org"}) {
+    EXPECT_EQ(CheckEmail(good), std::nullopt) << good;
+  }
+}
+
+TEST(CheckEmailTest, RejectsWhatCannotBeAnAddress) {
+  const std::string long_local(65, 'a');
+  const std::string too_long = "a@" + std::string(253, 'b');
+  for (const std::string& bad :
+       {std::string(""), std::string("alice"), std::string("@example.org"), std::string("alice@"),
+        std::string("al ice@example.org"), std::string("a@b@"), std::string("a\tb@example.org"),
+        std::string("a\x01@example.org"), long_local + "@example.org", too_long,
+        std::string("\xFF@example.org")}) {
+    EXPECT_TRUE(CheckEmail(bad).has_value()) << bad;
+  }
+}
+
+TEST(NormalizeEmailTest, LowersAsciiOnly) {
+  EXPECT_EQ(NormalizeEmail("Alice@Example.ORG"), "alice@example.org");
+  EXPECT_EQ(NormalizeEmail("\xC3\x89LISE@X"), "\xC3\x89lise@x");
+}
+
+TEST(CheckPasswordTest, Bounds) {
+  EXPECT_TRUE(CheckPassword("").has_value());
+  EXPECT_TRUE(CheckPassword("1234567").has_value());
+  EXPECT_EQ(CheckPassword("12345678"), std::nullopt);
+  EXPECT_EQ(CheckPassword("correct horse battery staple"), std::nullopt);
+  // Eight characters, sixteen bytes: characters count, not bytes.
+  EXPECT_EQ(CheckPassword("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"),
+            std::nullopt);
+  EXPECT_TRUE(CheckPassword("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9").has_value());
+  EXPECT_EQ(CheckPassword(std::string(1024, 'x')), std::nullopt);
+  EXPECT_TRUE(CheckPassword(std::string(1025, 'x')).has_value());
+  EXPECT_TRUE(CheckPassword("12345678\xFF").has_value());
+  // Every message starts with "password" (the change-password route relies on it).
+  EXPECT_EQ(CheckPassword("short")->rfind("password", 0), 0u);
+  EXPECT_EQ(CheckPassword(std::string(2000, 'x'))->rfind("password", 0), 0u);
+  EXPECT_EQ(CheckPassword("12345678\xFF")->rfind("password", 0), 0u);
+}
+
+TEST(CheckHandleTest, Rules) {
+  for (const char* good : {"abc", "Alice_B.c-9", "___"}) {
+    EXPECT_EQ(CheckHandle(good), std::nullopt) << good;
+  }
+  EXPECT_EQ(CheckHandle(std::string(32, 'z')), std::nullopt);
+  for (const std::string& bad : {std::string(""), std::string("ab"), std::string(33, 'z'),
+                                 std::string("al ice"), std::string("al'ice"), std::string("a%b"),
+                                 std::string("\xC3\xA9t\xC3\xA9"), std::string("a;DROP")}) {
+    EXPECT_TRUE(CheckHandle(bad).has_value()) << bad;
+  }
+}
+
+TEST(CheckDisplayNameTest, Rules) {
+  EXPECT_EQ(CheckDisplayName("Alice O'Brien"), std::nullopt);
+  EXPECT_EQ(CheckDisplayName("\xF0\x9F\x98\x80 Z\xC3\xA9"), std::nullopt);
+  EXPECT_EQ(CheckDisplayName(std::string(64, 'x')), std::nullopt);
+  EXPECT_TRUE(CheckDisplayName(std::string(65, 'x')).has_value());
+  EXPECT_TRUE(CheckDisplayName("").has_value());
+  EXPECT_TRUE(CheckDisplayName("   ").has_value());
+  EXPECT_TRUE(CheckDisplayName("a\nb").has_value());
+  EXPECT_TRUE(CheckDisplayName("a\xC2\x85").has_value());  // C1 control NEL
+  EXPECT_TRUE(CheckDisplayName("\xFE").has_value());
+}
+
+TEST(CheckSearchPrefixTest, Rules) {
+  EXPECT_EQ(CheckSearchPrefix("a"), std::nullopt);
+  EXPECT_EQ(CheckSearchPrefix("%' OR '1'='1"), std::nullopt);
+  EXPECT_TRUE(CheckSearchPrefix("").has_value());
+  EXPECT_TRUE(CheckSearchPrefix(std::string(33, 'a')).has_value());
+  EXPECT_TRUE(CheckSearchPrefix(std::string("a\0b", 3)).has_value());
+}
+
+TEST(HandleFromEmailTest, BuildsValidHandles) {
+  EXPECT_EQ(HandleFromEmail("alice@example.org", "1234"), "alice1234");
+  EXPECT_EQ(HandleFromEmail("o'brien+x@example.org", "07"), "obrienx07");
+  EXPECT_EQ(HandleFromEmail("a@b", "55"), "auser55");
+  EXPECT_EQ(HandleFromEmail("\xC3\xA9@b", "1234"), "user1234");
+  const std::string long_handle = HandleFromEmail(std::string(40, 'q') + "@b", "123456");
+  EXPECT_EQ(long_handle, std::string(24, 'q') + "123456");
+  for (const std::string& email : {std::string("alice@example.org"), std::string("x@y"),
+                                   std::string(60, '.') + "@z", std::string("%%%@z")}) {
+    EXPECT_EQ(CheckHandle(HandleFromEmail(email, "123456")), std::nullopt) << email;
+  }
+}
+
+}  // namespace
+}  // namespace turnkey::signal

@@ -1,0 +1,567 @@
+// SignalService over a real loopback HttpServer and an in-memory SQLite
+// store: the REST contract (status, code, field), tokens, throttling, CORS,
+// limits, mounting, hooks and reload. The same walk runs against the real
+// binary, on SQLite and MariaDB, in tests/integration/test_accounts.py.
+#include "signal/signal_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "auth/turn_rest.h"
+#include "sql/sqlite_store.h"
+#include "tests/signal/http_test_client.h"
+
+namespace turnkey::signal {
+namespace {
+
+using testing::HttpTestRequest;
+using testing::HttpTestResponse;
+using testing::SendHttp;
+using testing::SendJson;
+using Json = nlohmann::json;
+
+constexpr const char* kTurnSecret = "unit-test-turn-secret";
+constexpr const char* kAllowedOrigin = "https://app.example.org";
+
+// A clock the test moves while the service's threads read it.
+class SharedFakeClock final : public base::Clock {
+ public:
+  base::MonoTime Now() const override {
+    return base::MonoTime{} + std::chrono::nanoseconds(elapsed_ns_.load());
+  }
+  int64_t UnixSeconds() const override {
+    return 1'700'000'000 + elapsed_ns_.load() / 1'000'000'000;
+  }
+  void Advance(std::chrono::seconds d) {
+    elapsed_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  }
+
+ private:
+  std::atomic<int64_t> elapsed_ns_{0};
+};
+
+class SignalServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartService(DefaultOptions()); }
+  void TearDown() override {
+    if (service_) {
+      service_->Stop();
+    }
+  }
+
+  SignalServiceOptions DefaultOptions() {
+    SignalServiceOptions options;
+    options.jwt_key = std::string(32, 'k');
+    options.work_queue.threads = 2;
+    options.settings.allowed_origins = {kAllowedOrigin};
+    options.settings.ice_urls = {"stun:stun.example.org:3478",
+                                 "turn:turn.example.org:3478?transport=udp"};
+    options.settings.turn_secret = kTurnSecret;
+    options.settings.ice_ttl = std::chrono::hours(1);
+    options.login_throttle.account_free_failures = 2;
+    options.clock = &clock_;
+    return options;
+  }
+
+  // Stops the running service and starts another one with `options`.
+  void Restart(SignalServiceOptions options,
+               const std::function<void(SignalService&)>& before_start = nullptr) {
+    service_->Stop();
+    service_.reset();
+    // The metric families are registered once per registry.
+    registry_ = std::make_unique<metrics::Registry>();
+    StartService(std::move(options), before_start);
+  }
+
+  void StartService(SignalServiceOptions options,
+                    const std::function<void(SignalService&)>& before_start = nullptr) {
+    sql::SqliteStoreOptions store_options;
+    store_options.path = ":memory:";
+    auto store = sql::SqliteStore::Open(store_options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    ASSERT_TRUE((*store)->Migrate().has_value());
+    auto created = SignalService::Create(std::move(options), std::move(*store), *registry_);
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+    service_ = std::move(*created);
+    service_->SetSignedOutHook([this](const std::string& user, std::string_view reason) {
+      std::lock_guard lock(mutex_);
+      signed_out_.push_back(user + ":" + std::string(reason));
+    });
+    ASSERT_TRUE(service_
+                    ->Mount("/socket.io/",
+                            [](net::HttpRequest request, net::Responder responder) {
+                              responder.Respond(
+                                  net::HttpResponse::Text(200, "mounted " + request.method));
+                            })
+                    .has_value());
+    if (before_start) {
+      before_start(*service_);
+    }
+    service_->Start();
+    address_ = service_->local_address();
+  }
+
+  HttpTestResponse Post(const std::string& target, const Json& body,
+                        const std::string& bearer = "") {
+    return SendJson(address_, "POST", target, body, bearer);
+  }
+  HttpTestResponse Get(const std::string& target, const std::string& bearer = "",
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+    HttpTestRequest request;
+    request.target = target;
+    request.bearer = bearer;
+    request.headers = std::move(headers);
+    return SendHttp(address_, request);
+  }
+  // Registers and returns the data of the answer.
+  Json Register(const std::string& email, const std::string& password = "password-123",
+                const std::string& handle = "") {
+    Json body{{"email", email}, {"password", password}};
+    if (!handle.empty()) {
+      body["handle"] = handle;
+    }
+    HttpTestResponse response = Post("/api/auth/register", body);
+    EXPECT_EQ(response.status, 201) << response.body;
+    return response.Json()["data"];
+  }
+  std::vector<std::string> SignedOut() {
+    std::lock_guard lock(mutex_);
+    return signed_out_;
+  }
+
+  SharedFakeClock clock_;
+  std::unique_ptr<metrics::Registry> registry_ = std::make_unique<metrics::Registry>();
+  std::unique_ptr<SignalService> service_;
+  base::SocketAddress address_;
+  std::mutex mutex_;
+  std::vector<std::string> signed_out_;
+};
+
+void ExpectError(const HttpTestResponse& response, int status, const std::string& code,
+                 const std::string& field = "") {
+  EXPECT_EQ(response.status, status) << response.body;
+  Json body = response.Json();
+  EXPECT_EQ(body["success"], false) << response.body;
+  EXPECT_EQ(body["code"], code) << response.body;
+  EXPECT_TRUE(body.contains("message")) << response.body;
+  EXPECT_TRUE(body.contains("data")) << response.body;
+  if (!field.empty()) {
+    EXPECT_EQ(body["field"], field) << response.body;
+  }
+}
+
+TEST_F(SignalServiceTest, RegisterLoginMeRefreshLogout) {
+  Json registered = Register("Alice@Example.org", "password-123", "Alice");
+  ASSERT_TRUE(registered.is_object());
+  EXPECT_EQ(registered["user"]["handle"], "Alice");
+  EXPECT_EQ(registered["user"]["email"], "Alice@Example.org");
+  EXPECT_FALSE(registered["user"].contains("passwordHash"));
+  EXPECT_EQ(registered["expiresIn"], 900);
+  const std::string user_id = registered["user"]["id"];
+
+  HttpTestResponse login =
+      Post("/api/auth/login", {{"email", "alice@EXAMPLE.org"}, {"password", "password-123"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  Json data = login.Json()["data"];
+  EXPECT_EQ(login.Json()["success"], true);
+  EXPECT_EQ(data["user"]["id"], user_id);
+  EXPECT_EQ(login.Header("cache-control"), "no-store");
+
+  HttpTestResponse me = Get("/api/users/me", data["token"]);
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(me.Json()["data"]["user"]["id"], user_id);
+
+  HttpTestResponse refreshed = Post("/api/auth/refresh", {{"refreshToken", data["refreshToken"]}});
+  ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+  Json fresh = refreshed.Json()["data"];
+  EXPECT_NE(fresh["refreshToken"], data["refreshToken"]);
+  EXPECT_EQ(Get("/api/users/me", fresh["token"]).status, 200);
+
+  // Tokens issued before the second of the logout are refused by time, the
+  // one used for it by its id.
+  clock_.Advance(std::chrono::seconds(1));
+  HttpTestResponse logout = Post("/api/auth/logout", Json::object(), fresh["token"]);
+  ASSERT_EQ(logout.status, 200) << logout.body;
+  EXPECT_EQ(logout.Json()["data"]["revokedTokens"], 2);  // register's and the refreshed one
+  EXPECT_THAT(SignedOut(), ::testing::ElementsAre(user_id + ":logout"));
+  ExpectError(Get("/api/users/me", fresh["token"]), 401, "TOKEN_REVOKED");
+  ExpectError(Get("/api/users/me", registered["token"]), 401, "TOKEN_REVOKED");
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", fresh["refreshToken"]}}), 401,
+              "REFRESH_TOKEN_REVOKED");
+
+  // A new login after the logout works at once.
+  HttpTestResponse again =
+      Post("/api/auth/login", {{"email", "alice@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(Get("/api/users/me", again.Json()["data"]["token"]).status, 200);
+}
+
+TEST_F(SignalServiceTest, RefreshTokenReuseRevokesTheLogin) {
+  Json user = Register("reuse@example.org");
+  HttpTestResponse first = Post("/api/auth/refresh", {{"refreshToken", user["refreshToken"]}});
+  ASSERT_EQ(first.status, 200);
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", user["refreshToken"]}}), 401,
+              "REFRESH_TOKEN_REUSED");
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", first.Json()["data"]["refreshToken"]}}),
+              401, "REFRESH_TOKEN_REVOKED");
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", "garbage"}}), 401,
+              "REFRESH_TOKEN_INVALID");
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", std::string(43, 'A')}}), 401,
+              "REFRESH_TOKEN_INVALID");
+  ExpectError(Post("/api/auth/refresh", Json::object()), 400, "VALIDATION_ERROR", "refreshToken");
+}
+
+TEST_F(SignalServiceTest, AccessTokensExpireAndRefreshTokensToo) {
+  Json user = Register("expiry@example.org");
+  clock_.Advance(std::chrono::minutes(15));
+  ExpectError(Get("/api/users/me", user["token"]), 401, "TOKEN_EXPIRED");
+  HttpTestResponse refreshed = Post("/api/auth/refresh", {{"refreshToken", user["refreshToken"]}});
+  ASSERT_EQ(refreshed.status, 200);
+  EXPECT_EQ(Get("/api/users/me", refreshed.Json()["data"]["token"]).status, 200);
+  clock_.Advance(std::chrono::hours(24 * 31));
+  ExpectError(
+      Post("/api/auth/refresh", {{"refreshToken", refreshed.Json()["data"]["refreshToken"]}}), 401,
+      "REFRESH_TOKEN_EXPIRED");
+}
+
+TEST_F(SignalServiceTest, BadTokensAreRefused) {
+  ExpectError(Get("/api/users/me"), 401, "UNAUTHORIZED");
+  HttpTestResponse garbage = Get("/api/users/me", "not.a.jwt");
+  ExpectError(garbage, 401, "TOKEN_INVALID");
+  EXPECT_THAT(garbage.Header("www-authenticate"), ::testing::StartsWith("Bearer"));
+  ExpectError(Get("/api/users/me", "", {{"Authorization", "Basic YTpi"}}), 401, "UNAUTHORIZED");
+  // A token signed with another key.
+  auto other = auth::Jwt::Create(std::string(32, 'x'));
+  ASSERT_TRUE(other.has_value());
+  std::string forged = other->Sign(other->NewClaims("someone", "access", clock_.UnixSeconds(), 60));
+  ExpectError(Get("/api/users/me", forged), 401, "TOKEN_INVALID");
+  EXPECT_FALSE(service_->VerifyAccessToken(forged).has_value());
+}
+
+TEST_F(SignalServiceTest, UnknownUserAndWrongPasswordAnswerTheSameBytes) {
+  Register("known@example.org");
+  HttpTestResponse wrong =
+      Post("/api/auth/login", {{"email", "known@example.org"}, {"password", "wrong-password"}});
+  HttpTestResponse unknown =
+      Post("/api/auth/login", {{"email", "nobody@example.org"}, {"password", "wrong-password"}});
+  ExpectError(wrong, 401, "INVALID_CREDENTIALS");
+  EXPECT_EQ(wrong.status, unknown.status);
+  EXPECT_EQ(wrong.body, unknown.body);
+  auto without_date = [](std::map<std::string, std::string> headers) {
+    headers.erase("date");
+    return headers;
+  };
+  EXPECT_EQ(without_date(wrong.headers), without_date(unknown.headers));
+}
+
+TEST_F(SignalServiceTest, FailedLoginsAreThrottledPerAccount) {
+  Register("slow@example.org");
+  Json bad{{"email", "slow@example.org"}, {"password", "wrong-password"}};
+  HttpTestResponse response;
+  int attempts = 0;
+  for (; attempts < 6; ++attempts) {
+    response = Post("/api/auth/login", bad);
+    if (response.status == 429) {
+      break;
+    }
+    EXPECT_EQ(response.status, 401);
+  }
+  ExpectError(response, 429, "RATE_LIMITED");
+  EXPECT_EQ(attempts, 3);  // two free failures, the third sets the delay
+  EXPECT_EQ(response.Header("retry-after"), "1");
+  // Even the right password waits.
+  Json good{{"email", "slow@example.org"}, {"password", "password-123"}};
+  EXPECT_EQ(Post("/api/auth/login", good).status, 429);
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(Post("/api/auth/login", good).status, 200);
+}
+
+TEST_F(SignalServiceTest, ValidationNamesTheField) {
+  ExpectError(Post("/api/auth/register", {{"password", "password-123"}}), 400, "VALIDATION_ERROR",
+              "email");
+  ExpectError(Post("/api/auth/register", {{"email", "no-at-sign"}, {"password", "password-123"}}),
+              400, "VALIDATION_ERROR", "email");
+  ExpectError(Post("/api/auth/register", {{"email", 42}, {"password", "password-123"}}), 400,
+              "VALIDATION_ERROR", "email");
+  ExpectError(Post("/api/auth/register", {{"email", "a@b.c"}, {"password", "short"}}), 400,
+              "VALIDATION_ERROR", "password");
+  ExpectError(
+      Post("/api/auth/register", {{"email", "a@b.c"}, {"password", std::string(1025, 'p')}}), 400,
+      "VALIDATION_ERROR", "password");
+  ExpectError(Post("/api/auth/register",
+                   {{"email", "a@b.c"}, {"password", "password-123"}, {"handle", "no spaces"}}),
+              400, "VALIDATION_ERROR", "handle");
+  ExpectError(Post("/api/auth/register",
+                   {{"email", "a@b.c"}, {"password", "password-123"}, {"displayName", "a\nb"}}),
+              400, "VALIDATION_ERROR", "displayName");
+  ExpectError(Post("/api/auth/login", {{"email", "a@b.c"}, {"password", std::string(1025, 'p')}}),
+              400, "VALIDATION_ERROR", "password");
+  HttpTestRequest not_json;
+  not_json.method = "POST";
+  not_json.target = "/api/auth/login";
+  not_json.body = "{not json";
+  ExpectError(SendHttp(address_, not_json), 400, "INVALID_JSON");
+  not_json.body = "[1,2]";
+  ExpectError(SendHttp(address_, not_json), 400, "INVALID_JSON");
+}
+
+TEST_F(SignalServiceTest, EmailAndHandleAreUniqueIgnoringCase) {
+  Json first = Register("one@example.org", "password-123", "Bob.Smith");
+  ExpectError(Post("/api/auth/register",
+                   {{"email", "ONE@example.org"}, {"password", "password-123"}, {"handle", "x12"}}),
+              409, "EMAIL_TAKEN");
+  ExpectError(
+      Post("/api/auth/register",
+           {{"email", "two@example.org"}, {"password", "password-123"}, {"handle", "bob.smith"}}),
+      409, "HANDLE_TAKEN");
+  Json second = Register("two@example.org");
+  const std::string generated = second["user"]["handle"];
+  EXPECT_THAT(generated, ::testing::MatchesRegex("two[0-9]{4}"));
+  EXPECT_EQ(second["user"]["displayName"], generated);
+
+  HttpTestResponse conflict =
+      SendJson(address_, "PATCH", "/api/users/me", {{"handle", "BOB.SMITH"}}, second["token"]);
+  ExpectError(conflict, 409, "HANDLE_TAKEN");
+  HttpTestResponse own_case =
+      SendJson(address_, "PATCH", "/api/users/me", {{"handle", "bob.smith"}}, first["token"]);
+  ASSERT_EQ(own_case.status, 200) << own_case.body;
+  EXPECT_EQ(own_case.Json()["data"]["user"]["handle"], "bob.smith");
+  ExpectError(SendJson(address_, "PATCH", "/api/users/me", Json::object(), first["token"]), 400,
+              "VALIDATION_ERROR");
+}
+
+TEST_F(SignalServiceTest, IceServersCarryTurnRestCredentials) {
+  Json user = Register("ice@example.org");
+  const std::string user_id = user["user"]["id"];
+  ASSERT_EQ(user["iceServers"].size(), 2u);
+  EXPECT_EQ(user["iceServers"][0]["urls"][0], "stun:stun.example.org:3478");
+  EXPECT_FALSE(user["iceServers"][0].contains("username"));
+  const Json& turn = user["iceServers"][1];
+  const std::string username = turn["username"];
+  EXPECT_EQ(username, std::to_string(clock_.UnixSeconds() + 3600) + ":" + user_id);
+  EXPECT_EQ(turn["credential"], auth::TurnRestPassword(kTurnSecret, username));
+
+  HttpTestResponse credentials = Get("/api/turn/credentials", user["token"]);
+  ASSERT_EQ(credentials.status, 200) << credentials.body;
+  Json data = credentials.Json()["data"];
+  EXPECT_EQ(data["ttl"], 3600);
+  EXPECT_EQ(data["password"],
+            auth::TurnRestPassword(kTurnSecret, data["username"].get<std::string>()));
+  EXPECT_EQ(data["uris"], Json::array({"turn:turn.example.org:3478?transport=udp"}));
+
+  // Without a secret only STUN is handed out.
+  SignalSettings stun_only;
+  stun_only.ice_urls = {"stun:stun.example.org:3478", "turn:turn.example.org:3478"};
+  service_->Reload(stun_only, nullptr);
+  HttpTestResponse login =
+      Post("/api/auth/login", {{"email", "ice@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(login.status, 200);
+  EXPECT_EQ(login.Json()["data"]["iceServers"].size(), 1u);
+  ExpectError(Get("/api/turn/credentials", user["token"]), 503, "TURN_NOT_CONFIGURED");
+}
+
+TEST_F(SignalServiceTest, CorsAllowsListedOriginsOnly) {
+  HttpTestRequest preflight;
+  preflight.method = "OPTIONS";
+  preflight.target = "/api/auth/login";
+  preflight.headers = {{"Origin", kAllowedOrigin}, {"Access-Control-Request-Method", "POST"}};
+  HttpTestResponse allowed = SendHttp(address_, preflight);
+  EXPECT_EQ(allowed.status, 204);
+  EXPECT_EQ(allowed.Header("access-control-allow-origin"), kAllowedOrigin);
+  EXPECT_THAT(allowed.Header("access-control-allow-headers"),
+              ::testing::HasSubstr("Authorization"));
+
+  preflight.headers[0].second = "https://evil.example";
+  HttpTestResponse denied = SendHttp(address_, preflight);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.Header("access-control-allow-origin"), "");
+
+  HttpTestResponse evil = Get("/healthz", "", {{"Origin", "https://evil.example"}});
+  ExpectError(evil, 403, "ORIGIN_NOT_ALLOWED");
+  HttpTestResponse good = Get("/healthz", "", {{"Origin", kAllowedOrigin}});
+  EXPECT_EQ(good.status, 200);
+  EXPECT_EQ(good.Header("access-control-allow-origin"), kAllowedOrigin);
+  // Same origin needs no listing.
+  HttpTestResponse same = Get("/healthz", "", {{"Origin", "http://" + address_.ToString()}});
+  EXPECT_EQ(same.status, 200);
+
+  SignalSettings reloaded;
+  reloaded.allowed_origins = {"https://evil.example"};
+  service_->Reload(reloaded, nullptr);
+  EXPECT_EQ(SendHttp(address_, preflight).status, 204);
+  EXPECT_EQ(Get("/healthz", "", {{"Origin", kAllowedOrigin}}).status, 403);
+}
+
+TEST_F(SignalServiceTest, LimitsAndUnknownRoutesAnswerJson) {
+  HttpTestRequest big;
+  big.method = "POST";
+  big.target = "/api/auth/register";
+  big.body = "{\"email\":\"" + std::string(70 * 1024, 'a') + "\"}";
+  ExpectError(SendHttp(address_, big), 413, "PAYLOAD_TOO_LARGE");
+  ExpectError(Get("/api/nothing/here"), 404, "NOT_FOUND");
+  HttpTestResponse wrong_method = Get("/api/auth/login");
+  ExpectError(wrong_method, 405, "METHOD_NOT_ALLOWED");
+  EXPECT_THAT(wrong_method.Header("allow"), ::testing::HasSubstr("POST"));
+}
+
+TEST_F(SignalServiceTest, HealthReadinessAndMount) {
+  EXPECT_EQ(Get("/healthz").Json()["data"]["status"], "ok");
+  EXPECT_EQ(Get("/readyz").Json()["data"]["status"], "ready");
+  HttpTestResponse mounted = Get("/socket.io/?EIO=4&transport=polling");
+  EXPECT_EQ(mounted.status, 200);
+  EXPECT_EQ(mounted.body, "mounted GET");
+  HttpTestRequest preflight;
+  preflight.method = "OPTIONS";
+  preflight.target = "/socket.io/";
+  preflight.headers = {{"Origin", "https://evil.example"},
+                       {"Access-Control-Request-Method", "GET"}};
+  EXPECT_EQ(SendHttp(address_, preflight).body, "mounted OPTIONS");
+  EXPECT_FALSE(service_->Mount("/late/", [](net::HttpRequest, net::Responder) {}).has_value());
+}
+
+TEST_F(SignalServiceTest, OtherCodeAddsRoutesThatBehaveLikeTheApi) {
+  Restart(DefaultOptions(), [](SignalService& service) {
+    ASSERT_TRUE(service
+                    .AddRoute("GET", "/",
+                              [](net::HttpRequest, net::Responder responder) {
+                                responder.Respond(net::HttpResponse::Text(200, "demo page"));
+                              })
+                    .has_value());
+    ASSERT_TRUE(service.api()
+                    .Add("POST", "/api/calls/initiate", ApiContext::Access::kUser,
+                         [](ApiCall call) {
+                           call.Ok(Json{{"caller", call.user_id()}}, "Call initiated", 201);
+                         })
+                    .has_value());
+  });
+  EXPECT_EQ(Get("/").body, "demo page");
+  ExpectError(Post("/api/calls/initiate", Json::object()), 401, "UNAUTHORIZED");
+  Json user = Register("caller@example.org");
+  HttpTestResponse initiated = Post("/api/calls/initiate", Json::object(), user["token"]);
+  ASSERT_EQ(initiated.status, 201) << initiated.body;
+  EXPECT_EQ(initiated.Json()["data"]["caller"], user["user"]["id"]);
+  EXPECT_FALSE(
+      service_->AddRoute("GET", "/late", [](net::HttpRequest, net::Responder) {}).has_value());
+  auto verified = service_->VerifyAccessToken(std::string(user["token"]));
+  ASSERT_TRUE(verified.has_value());
+  EXPECT_EQ(verified->user_id, user["user"]["id"]);
+}
+
+TEST_F(SignalServiceTest, RequestsAndQueriesAreCounted) {
+  Register("counted@example.org");
+  ExpectError(Get("/api/users/me"), 401, "UNAUTHORIZED");
+  Get("/api/nothing");
+  const std::string text = registry_->Render();
+  EXPECT_THAT(text,
+              ::testing::HasSubstr(
+                  "turnkey_http_requests_total{route=\"/api/auth/register\",code=\"201\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "turnkey_http_requests_total{route=\"/api/users/me\",code=\"401\"} 1"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "turnkey_http_requests_total{route=\"unmatched\",code=\"404\"} 1"));
+  EXPECT_THAT(text, ::testing::ContainsRegex("turnkey_db_query_seconds_count [1-9]"));
+}
+
+TEST_F(SignalServiceTest, FullWorkQueueAnswers503) {
+  SignalServiceOptions options = DefaultOptions();
+  options.work_queue.threads = 1;
+  options.work_queue.max_queued = 1;
+  Restart(std::move(options));
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> running;
+  ASSERT_TRUE(service_->work_queue().TryPost([released, &running] {
+    running.set_value();
+    released.wait();
+  }));
+  running.get_future().wait();
+  ASSERT_TRUE(service_->work_queue().TryPost([] {}));  // fills the queue
+  HttpTestResponse busy = Get("/readyz");
+  ExpectError(busy, 503, "SERVICE_UNAVAILABLE");
+  EXPECT_EQ(busy.Header("retry-after"), "1");
+  release.set_value();
+  EXPECT_EQ(Get("/healthz").status, 200);
+}
+
+TEST_F(SignalServiceTest, StopLetsARequestInFlightFinish) {
+  SignalServiceOptions options = DefaultOptions();
+  options.work_queue.threads = 1;
+  std::promise<void> stopping;
+  Restart(std::move(options), [&stopping](SignalService& service) {
+    service.OnStopping([&stopping] { stopping.set_value(); });
+  });
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  ASSERT_TRUE(service_->work_queue().TryPost([released] { released.wait(); }));
+  std::future<HttpTestResponse> ready =
+      std::async(std::launch::async, [this] { return Get("/readyz"); });
+  // The readiness check waits behind the blocked worker.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (service_->work_queue().queued() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(service_->work_queue().queued(), 1u);
+  std::future<void> stopped = std::async(std::launch::async, [this] { service_->Stop(); });
+  // The listener stops in the same loop task as this hook, so the answer
+  // below goes out while the server drains.
+  stopping.get_future().wait();
+  release.set_value();
+  HttpTestResponse answer = ready.get();
+  stopped.get();
+  EXPECT_EQ(answer.status, 200) << answer.body;
+  EXPECT_EQ(answer.Header("connection"), "close");
+}
+
+TEST_F(SignalServiceTest, ChangePasswordEndsOtherSessions) {
+  Json user = Register("pw@example.org", "old-password");
+  HttpTestResponse other =
+      Post("/api/auth/login", {{"email", "pw@example.org"}, {"password", "old-password"}});
+  ASSERT_EQ(other.status, 200);
+  ExpectError(
+      Post("/api/auth/password",
+           {{"currentPassword", "not-it-at-all"}, {"newPassword", "new-password"}}, user["token"]),
+      401, "INVALID_CREDENTIALS");
+  ExpectError(Post("/api/auth/password",
+                   {{"currentPassword", "old-password"}, {"newPassword", "short"}}, user["token"]),
+              400, "VALIDATION_ERROR", "newPassword");
+  clock_.Advance(std::chrono::seconds(1));
+  HttpTestResponse changed =
+      Post("/api/auth/password",
+           {{"currentPassword", "old-password"}, {"newPassword", "new-password"}}, user["token"]);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  EXPECT_THAT(SignedOut(),
+              ::testing::ElementsAre(std::string(user["user"]["id"]) + ":password_changed"));
+  EXPECT_EQ(Get("/api/users/me", changed.Json()["data"]["token"]).status, 200);
+  ExpectError(Get("/api/users/me", other.Json()["data"]["token"]), 401, "TOKEN_REVOKED");
+  ExpectError(Post("/api/auth/refresh", {{"refreshToken", other.Json()["data"]["refreshToken"]}}),
+              401, "REFRESH_TOKEN_REVOKED");
+  EXPECT_EQ(
+      Post("/api/auth/login", {{"email", "pw@example.org"}, {"password", "old-password"}}).status,
+      401);
+  EXPECT_EQ(
+      Post("/api/auth/login", {{"email", "pw@example.org"}, {"password", "new-password"}}).status,
+      200);
+}
+
+TEST_F(SignalServiceTest, StopRunsTheHooksInOrder) {
+  std::vector<std::string> events;
+  Restart(DefaultOptions(), [&](SignalService& service) {
+    service.OnStopping([&] { events.push_back("stopping"); });
+    service.OnStopped([&] { events.push_back("stopped"); });
+  });
+  EXPECT_EQ(Get("/healthz").status, 200);
+  service_->Stop();
+  EXPECT_THAT(events, ::testing::ElementsAre("stopping", "stopped"));
+  service_->Stop();  // idempotent
+  EXPECT_THAT(events, ::testing::ElementsAre("stopping", "stopped"));
+}
+
+}  // namespace
+}  // namespace turnkey::signal
