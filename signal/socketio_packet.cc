@@ -336,7 +336,9 @@ std::expected<SocketIoPacket, SocketIoError> DecodeSocketIoText(
 
 std::expected<void, SocketIoError> ResolveSocketIoAttachments(
     SocketIoPacket& packet, std::span<const base::Bytes> attachments) {
-  if (!packet.data) {
+  // Only BINARY_EVENT / BINARY_ACK carry placeholders; in any other packet an
+  // object that looks like one is plain data (socketio.md, binary events).
+  if (!packet.data || !IsBinaryType(packet.type)) {
     return {};
   }
   return Resolve(*packet.data, attachments);

@@ -510,3 +510,18 @@ TEST(SocketIoEncoderTest, BinaryEventOverPollingEndToEnd) {
 
 }  // namespace
 }  // namespace turnkey::signal
+
+namespace turnkey::signal {
+namespace {
+
+// Found by socketio_fuzz: a plain EVENT whose data holds an object shaped like
+// a placeholder (without a valid "num") is data, not an attachment reference.
+TEST(SocketIoPacketRegressionTest, PlaceholderLookalikeInTextEventIsData) {
+  auto packet = DecodeSocketIoText(R"(2["m",{"_placeholder":true,"nqm":1}])");
+  ASSERT_TRUE(packet.has_value());
+  EXPECT_TRUE(ResolveSocketIoAttachments(*packet, {}).has_value());
+  EXPECT_EQ((*packet->data)[1]["nqm"], 1);
+}
+
+}  // namespace
+}  // namespace turnkey::signal
