@@ -13,6 +13,9 @@
 #include <memory>
 #include <optional>
 
+#include <fmt/format.h>
+
+#include "app/call_wiring.h"
 #include "app/commands.h"
 #include "app/metrics_service.h"
 #include "app/relay_metrics.h"
@@ -47,7 +50,8 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
                                                        config::Config& current,
                                                        const RelayAddressPlan& plan,
                                                        relay::RelayService* relay, bool draining,
-                                                       signal::SignalService* signal_service) {
+                                                       signal::SignalService* signal_service,
+                                                       const SignalApps& apps) {
   auto next = config::LoadConfigFile(path);
   if (!next) {
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
@@ -69,6 +73,7 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
   }
   if (signal_service != nullptr) {
     ReloadSignalService(*signal_service, *next, *tls);
+    ReloadSignalApps(apps, *next);
   }
   current = std::move(*next);
   TK_LOG_INFO("reload: config {} applied", path);
@@ -147,6 +152,7 @@ int RunServe(const std::string& config_path) {
     bridge = std::make_unique<RelayMetricsBridge>(*relay, *turn_metrics, registry);
   }
   std::unique_ptr<signal::SignalService> signal_service;
+  SignalApps signal_apps;
   if (config.signal.enabled) {
     auto created = CreateSignalService(config, *tls, registry);
     if (!created) {
@@ -154,6 +160,12 @@ int RunServe(const std::string& config_path) {
       return 1;
     }
     signal_service = std::move(*created);
+    auto apps = MountSignalApps(*signal_service, config);
+    if (!apps) {
+      TK_LOG_ERROR("signal: {}", apps.error().message);
+      return 1;
+    }
+    signal_apps = std::move(*apps);
     signal_service->Start();
   }
 
@@ -186,6 +198,9 @@ int RunServe(const std::string& config_path) {
     }
     return total;
   };
+  auto active_calls = [&signal_apps]() -> uint64_t {
+    return signal_apps.calls ? signal_apps.calls->active_calls() : 0;
+  };
 
   for (;;) {
     // Wake up for the watchdog and, while draining, to see whether the last
@@ -203,14 +218,17 @@ int RunServe(const std::string& config_path) {
     }
     if (draining) {
       const uint64_t left = active_allocations();
-      if (left == 0) {
-        TK_LOG_INFO("drain: no allocations left; stopping");
+      const uint64_t calls = active_calls();
+      if (left == 0 && calls == 0) {
+        TK_LOG_INFO("drain: no allocations or calls left; stopping");
         break;
       }
       if (std::chrono::steady_clock::now() >= drain_deadline) {
-        TK_LOG_WARN("drain: deadline reached with {} allocations; stopping", left);
+        TK_LOG_WARN("drain: deadline reached with {} allocations and {} calls; stopping", left,
+                    calls);
         break;
       }
+      NotifyStatus(fmt::format("draining: {} allocations, {} calls left", left, calls));
     }
     if (sig < 0) {
       continue;  // timeout or EINTR
@@ -218,8 +236,8 @@ int RunServe(const std::string& config_path) {
     if (sig == SIGHUP) {
       TK_LOG_INFO("reload: SIGHUP received");
       NotifyReloading();
-      if (auto next =
-              Reload(config_path, config, plan, relay.get(), draining, signal_service.get())) {
+      if (auto next = Reload(config_path, config, plan, relay.get(), draining,
+                             signal_service.get(), signal_apps)) {
         if (*next) {
           process_metrics->tls_certificate_expiry.Set(
               static_cast<double>((*next)->not_after_unix()));
@@ -235,10 +253,13 @@ int RunServe(const std::string& config_path) {
         draining = true;
         drain_deadline = std::chrono::steady_clock::now() + config.drain_timeout;
         TK_LOG_INFO(
-            "drain: SIGUSR1 received; new allocations are refused, {} active ones go "
-            "on (deadline {})",
-            active_allocations(), config::FormatDuration(config.drain_timeout));
+            "drain: SIGUSR1 received; new allocations and calls are refused, {} active "
+            "allocations and {} calls go on (deadline {})",
+            active_allocations(), active_calls(), config::FormatDuration(config.drain_timeout));
         NotifyStatus("draining");
+        if (signal_apps.calls) {
+          signal_apps.calls->SetDraining(true);
+        }
         if (relay) {
           relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
           drained.draining = true;
@@ -247,12 +268,21 @@ int RunServe(const std::string& config_path) {
       }
       continue;
     }
-    TK_LOG_INFO("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    TK_LOG_INFO("{} received: stopping ({} calls end now)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                active_calls());
     break;
   }
   NotifyStopping();
   if (metrics_service) {
     metrics_service->Stop();
+  }
+  if (signal_apps.calls) {
+    // Before the listener closes, so that polling clients still fetch their
+    // callEnded.
+    const size_t left = signal_apps.calls->EndCallsAndClose(std::chrono::seconds(3));
+    if (left > 0) {
+      TK_LOG_WARN("signal: {} sessions did not close in time", left);
+    }
   }
   if (signal_service) {
     signal_service->Stop();

@@ -624,6 +624,7 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
     e.Read("connect_timeout", signal.engineio.connect_timeout, AsDuration(kOneMilli));
   });
   s.Read("protocol_test_mode", signal.protocol_test_mode, DecodeBool);
+  s.Read("web_root", signal.web_root, DecodeString);
 }
 
 void DecodeDatabase(Section& s, DatabaseOptions& db) {

@@ -40,6 +40,7 @@ std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config&
   // Engine.IO values are promised to each client in its handshake.
   check("signal.engineio", a.signal.engineio, b.signal.engineio);
   check("signal.protocol_test_mode", a.signal.protocol_test_mode, b.signal.protocol_test_mode);
+  check("signal.web_root", a.signal.web_root, b.signal.web_root);
 
   // The store and its connection pool live for the whole process.
   const DatabaseOptions& da = a.database;

@@ -5,6 +5,7 @@
 //   restart-only: realm, state_dir, turn.enabled, turn.threads,
 //     turn.listeners, turn.relay.*, signal.enabled, signal.listen.*,
 //     signal.jwt.*, signal.engineio.*, signal.protocol_test_mode,
+//     signal.web_root,
 //     database.*, metrics.*
 //   reloadable: log.*, tls.* (files re-read), turn.auth.* (secrets re-read),
 //     turn.lifetimes.*, turn.quotas.*, turn.peers.*, turn.software,

@@ -92,6 +92,7 @@ void ResolvePaths(Config& cfg, const std::string& base_dir) {
   Resolve(cfg.tls.private_key, base);
   Resolve(cfg.turn.auth.secrets_file, base);
   Resolve(cfg.signal.jwt.secret_file, base);
+  Resolve(cfg.signal.web_root, base);
   Resolve(cfg.database.mysql.password_file, base);
 }
 

@@ -98,6 +98,12 @@ struct SignalOptions {
   // Enables what the upstream Socket.IO protocol test suite needs and a
   // production server must not offer. Restart. Default false.
   bool protocol_test_mode = false;
+  // Directory the demo page is served from (index.html, app.js,
+  // turnkey.js, style.css and node_modules/socket.io-client/dist/ after
+  // `npm ci`); relative to the config file's directory, stored resolved.
+  // "" = the web/ directory of the source tree turnkey was built from (for
+  // development builds; packages set it). Restart. Default "".
+  std::string web_root;
 
   friend bool operator==(const SignalOptions&, const SignalOptions&) = default;
 };

@@ -21,6 +21,7 @@ test_pkgs=(
   nodejs            # with npm: socket.io-client and playwright-core for the client tests
   chromium          # headless browser for the WebRTC call test
   systemd           # systemd-analyze verify of the unit files
+  prometheus        # promtool check metrics on a live scrape (its service is kept from starting)
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh
 scripts/build.sh build
+# The demo page at / serves socket.io-client's browser build from
+# web/node_modules (signal.web_root defaults to this tree's web/).
+if [[ ! -d web/node_modules/socket.io-client ]]; then
+  (cd web && npm ci --no-audit --no-fund)
+fi
 
 dev="$PWD/dev"
 mkdir -p "$dev/state" "$dev/tls"

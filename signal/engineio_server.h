@@ -129,6 +129,9 @@ class EngineIoServer {
   size_t session_count() const;
   // Open sessions on `transport` (an upgrading session counts as polling).
   size_t session_count(EngineIoTransport transport) const;
+  // Sessions still known: the open ones and those closed over polling whose
+  // client has yet to fetch the last packets (State::kClosing).
+  size_t known_session_count() const { return sockets_.size(); }
   // Taken-over connections not yet closed (open or closing WebSockets and probes).
   size_t websocket_count() const { return links_.size(); }
   const EngineIoServerStats& stats() const { return stats_; }

@@ -209,6 +209,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "max_payload:",
                           "connect_timeout:",
                           "protocol_test_mode:",
+                          "web_root:",
                           "database:",
                           "driver:",
                           "sqlite:",

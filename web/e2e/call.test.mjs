@@ -155,7 +155,9 @@ async function historyEntry(page, callId, { timeout = 15_000 } = {}) {
         .find((node) => node.dataset.callId === id);
       return li ? { ...li.dataset, missedClass: li.classList.contains('missed') } : null;
     }, callId);
-    if (entry && entry.status) {
+    // The server writes the call history asynchronously: a call that just ended may still
+    // read as ringing or active for a moment.
+    if (entry && entry.status && entry.status !== 'ringing' && entry.status !== 'active') {
       return entry;
     }
     if (Date.now() > deadline) {

@@ -1,0 +1,182 @@
+#include "app/call_wiring.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "base/log.h"
+#include "signal/protocol_test_app.h"
+#include "signal/static_files.h"
+
+#ifndef TURNKEY_SOURCE_WEB_DIR
+#define TURNKEY_SOURCE_WEB_DIR ""
+#endif
+
+namespace turnkey::app {
+namespace {
+
+bool IsLoopback(const base::SocketAddress& address) {
+  if (address.is_v4()) {
+    return address.bytes()[0] == 127;
+  }
+  for (size_t i = 0; i < 15; ++i) {
+    if (address.bytes()[i] != 0) {
+      return false;
+    }
+  }
+  return address.bytes()[15] == 1;
+}
+
+signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) {
+  signal::EngineIoServerOptions engineio;
+  engineio.ping_interval = config.signal.engineio.ping_interval;
+  engineio.ping_timeout = config.signal.engineio.ping_timeout;
+  engineio.max_payload = config.signal.engineio.max_payload;
+  engineio.cors.allowed_origins = config.signal.allowed_origins;
+  return engineio;
+}
+
+// signal.protocol_test_mode: the conformance app on /engine.io/ and
+// /socket.io/, living on the service's loop like the call service would.
+base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& service,
+                                                         const config::Config& config) {
+  if (!IsLoopback(config.signal.listen.address)) {
+    return base::InvalidArgument(
+        "signal.protocol_test_mode: refused because signal.listen is not a loopback address");
+  }
+  signal::ProtocolTestAppOptions options;
+  options.engineio = MakeEngineIoOptions(config);
+  options.connect_timeout = config.signal.engineio.connect_timeout;
+  auto created = signal::ProtocolTestApp::Create(service.loop(), options);
+  if (!created) {
+    return std::unexpected(created.error());
+  }
+  struct Holder {
+    std::unique_ptr<signal::ProtocolTestApp> app;
+  };
+  auto holder = std::make_shared<Holder>(Holder{std::move(*created)});
+  auto mount = [&service, holder](std::string_view prefix, bool echo) {
+    return service.Mount(prefix,
+                         [holder, echo](net::HttpRequest request, net::Responder responder) {
+                           if (holder->app == nullptr) {
+                             responder.Respond(net::HttpResponse::Error(503));
+                             return;
+                           }
+                           signal::EngineIoServer& engine =
+                               echo ? holder->app->echo() : holder->app->socketio().engine();
+                           engine.HandleRequest(std::move(request), std::move(responder));
+                         });
+  };
+  if (auto mounted = mount("/engine.io/", true); !mounted) {
+    return std::unexpected(mounted.error());
+  }
+  if (auto mounted = mount("/socket.io/", false); !mounted) {
+    return std::unexpected(mounted.error());
+  }
+  service.OnStopping([holder] {
+    if (holder->app) {
+      holder->app->CloseAll();
+    }
+  });
+  service.OnStopped([holder] { holder->app.reset(); });
+  TK_LOG_WARN(
+      "signal: protocol_test_mode is on: /socket.io/ and /engine.io/ serve the "
+      "conformance app without authentication (never on a production host)");
+  return std::shared_ptr<void>(holder);
+}
+
+// The demo page (web/README.md) from the web root, read once.
+base::Status MountDemoPage(signal::SignalService& service, const config::Config& config) {
+  const std::string root = EffectiveWebRoot(config);
+  const bool configured = !config.signal.web_root.empty();
+  if (root.empty()) {
+    TK_LOG_WARN("signal: no signal.web_root; the demo page is not served");
+    return base::Ok();
+  }
+  auto loaded = signal::StaticFiles::Load(root);
+  if (!loaded) {
+    if (configured) {
+      return base::InvalidArgument("signal.web_root: " + loaded.error().message);
+    }
+    TK_LOG_WARN("signal: {}; the demo page is not served (set signal.web_root)",
+                loaded.error().message);
+    return base::Ok();
+  }
+  auto files = std::make_shared<const signal::StaticFiles>(std::move(*loaded));
+  if (!files->Has("/index.html") || !files->Has("/socket.io.min.js")) {
+    TK_LOG_WARN(
+        "signal: the demo page in {} is incomplete (missing: {}); run `npm ci` in that "
+        "directory for socket.io-client's browser build",
+        root, fmt::join(files->missing(), ", "));
+  }
+  for (const std::string& path : files->served()) {
+    auto added = service.AddRoute(
+        "GET", path,
+        [files, path, &service](net::HttpRequest /*request*/, net::Responder responder) {
+          net::HttpResponse response = files->Respond(path);
+          service.metrics().HttpRequest(path, response.status).Inc(service.loop_shard());
+          responder.Respond(std::move(response));
+        });
+    if (!added) {
+      return added;
+    }
+  }
+  TK_LOG_INFO("signal: demo page at / from {}", root);
+  return base::Ok();
+}
+
+}  // namespace
+
+signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) {
+  signal::CallServiceOptions options;
+  options.socketio.engineio = MakeEngineIoOptions(config);
+  options.socketio.connect_timeout = config.signal.engineio.connect_timeout;
+  options.calls.ring_timeout = config.signal.ring_timeout;
+  options.calls.reconnect_grace = config.signal.reconnect_grace;
+  return options;
+}
+
+signal::CallServiceSettings MakeCallServiceSettings(const config::Config& config) {
+  signal::CallServiceSettings settings;
+  settings.allowed_origins = config.signal.allowed_origins;
+  settings.ring_timeout = config.signal.ring_timeout;
+  settings.reconnect_grace = config.signal.reconnect_grace;
+  return settings;
+}
+
+std::string EffectiveWebRoot(const config::Config& config) {
+  if (!config.signal.web_root.empty()) {
+    return config.signal.web_root;
+  }
+  return TURNKEY_SOURCE_WEB_DIR;
+}
+
+base::Result<SignalApps> MountSignalApps(signal::SignalService& service,
+                                         const config::Config& config) {
+  SignalApps apps;
+  if (config.signal.protocol_test_mode) {
+    auto app = MountProtocolTestApp(service, config);
+    if (!app) {
+      return std::unexpected(app.error());
+    }
+    apps.protocol_test = std::move(*app);
+  } else {
+    auto calls = signal::CallService::Create(service, MakeCallServiceOptions(config));
+    if (!calls) {
+      return std::unexpected(calls.error());
+    }
+    apps.calls = std::move(*calls);
+  }
+  if (auto page = MountDemoPage(service, config); !page) {
+    return std::unexpected(page.error());
+  }
+  return apps;
+}
+
+void ReloadSignalApps(const SignalApps& apps, const config::Config& config) {
+  if (apps.calls) {
+    apps.calls->Reload(MakeCallServiceSettings(config));
+  }
+}
+
+}  // namespace turnkey::app

@@ -1,0 +1,699 @@
+// CallService: set-up, sockets, call events, timers and shutdown. The REST
+// routes are in call_service_routes.cc.
+#include "signal/call_service.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+
+#include "base/log.h"
+#include "sql/store.h"
+
+namespace turnkey::signal {
+namespace {
+
+// The client events CallManager::OnEvent handles.
+constexpr std::string_view kCallEvents[] = {
+    "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
+    "sendAnswer",   "sendIceCandidate", "reportIce",  "rejoinCall",
+};
+
+// How often EndCallsAndClose looks whether the sessions are gone.
+constexpr std::chrono::milliseconds kCloseWatch{10};
+// Between ending the calls and closing the sessions when polling clients are
+// connected: socket.io-client drops the events that arrive in the same
+// polling response as the close, so callEnded must be fetched first.
+constexpr std::chrono::milliseconds kEndedFetchTime{500};
+
+// Longest auth.deviceId kept.
+constexpr size_t kMaxDeviceIdBytes = 128;
+
+std::string TokenOf(const Json& auth) {
+  if (!auth.is_object()) {
+    return "";
+  }
+  auto it = auth.find("token");
+  if (it == auth.end() || !it->is_string()) {
+    return "";
+  }
+  std::string token = it->get<std::string>();
+  constexpr std::string_view kBearer = "Bearer ";
+  if (token.starts_with(kBearer)) {
+    token.erase(0, kBearer.size());
+  }
+  return token;
+}
+
+std::string DeviceIdOf(const Json& auth) {
+  if (!auth.is_object()) {
+    return "";
+  }
+  auto it = auth.find("deviceId");
+  if (it == auth.end() || !it->is_string()) {
+    return "";
+  }
+  std::string id = it->get<std::string>();
+  return id.size() <= kMaxDeviceIdBytes ? id : "";
+}
+
+SocketIoAuthResult Refuse(std::string message, std::string_view code) {
+  Json data = Json::object();
+  data["code"] = code;
+  return SocketIoAuthResult::Reject(std::move(message), std::move(data));
+}
+
+Json ErrorAck(std::string_view error) {
+  Json ack = Json::object();
+  ack["ok"] = false;
+  ack["error"] = error;
+  return ack;
+}
+
+UserInfo InfoOf(const sql::User& user) {
+  return UserInfo{.id = user.id, .handle = user.handle, .display_name = user.display_name};
+}
+
+// {iceServers: [...], ttl}, in the RTCIceServer shape.
+Json IceServersPayload(const auth::IceServerList& list) {
+  Json servers = Json::array();
+  for (const auth::IceServer& server : list.servers) {
+    Json entry = Json::object();
+    entry["urls"] = server.urls;
+    if (!server.username.empty()) {
+      entry["username"] = server.username;
+      entry["credential"] = server.credential;
+    }
+    servers.push_back(std::move(entry));
+  }
+  Json payload = Json::object();
+  payload["iceServers"] = std::move(servers);
+  payload["ttl"] = list.ttl_seconds;
+  return payload;
+}
+
+}  // namespace
+
+CallService::ManagerScope::~ManagerScope() {
+  if (--service_.manager_depth_ == 0) {
+    service_.AfterManager();
+  }
+}
+
+CallService::CallService(SignalService& service, CallServiceOptions options)
+    : service_(service), loop_(service.loop()), options_(std::move(options)) {}
+
+CallService::~CallService() { Shutdown(); }
+
+base::Result<std::shared_ptr<CallService>> CallService::Create(SignalService& service,
+                                                               CallServiceOptions options) {
+  if (!(options.ice_refresh_at > 0 && options.ice_refresh_at < 1)) {
+    return base::InvalidArgument("calls: ice_refresh_at must be in (0, 1)");
+  }
+  if (options.gauge_interval.count() <= 0) {
+    return base::InvalidArgument("calls: gauge_interval must be > 0");
+  }
+  options.socketio.rate_limit.error_event = "callError";
+  if (options.socketio.clock == nullptr) {
+    options.socketio.clock = &service.clock();
+  }
+  auto self = std::make_shared<CallService>(service, std::move(options));
+  if (auto set = self->SetUp(); !set) {
+    self->Shutdown();
+    return std::unexpected(set.error());
+  }
+  return self;
+}
+
+base::Status CallService::SetUp() {
+  auto sio = SocketIoServer::Create(loop_, options_.socketio);
+  if (!sio) {
+    return std::unexpected(sio.error());
+  }
+  sio_ = std::move(*sio);
+  recorder_ = std::make_unique<CallStoreRecorder>(
+      loop_, service_.work_queue(), service_.store(), service_.clock(), service_.metrics(),
+      service_.registry().shared_shard(), options_.recorder);
+  recorder_stats_ = recorder_->shared_stats();
+  metrics_sink_ =
+      std::make_unique<SignalMetricsCallSink>(service_.metrics(), service_.loop_shard());
+  CallStoreRecorder* recorder = recorder_.get();
+  manager_ = std::make_unique<CallManager>(
+      options_.calls, *this, *recorder_, *metrics_sink_, [recorder, this] {
+        // Time-ordered ids keep new rows at the end of the calls index.
+        return sql::GenerateTimeOrderedId(recorder->UnixMs(Now()));
+      });
+  call_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnCallTimer(); });
+  ice_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnIceTimer(); });
+  gauge_timer_ = std::make_unique<net::Timer>(loop_, [this] { RefreshGauges(); });
+
+  SocketIoNamespace& root = sio_->Of("/");
+  root.set_authorizer(
+      [this](const Json& auth, const EngineIoHandshake& /*handshake*/,
+             std::function<void(SocketIoAuthResult)> done) { Authorize(auth, std::move(done)); });
+  root.OnConnection([this](SocketIoSocket& socket) { OnConnection(socket); });
+  root.OnDisconnect(
+      [this](SocketIoSocket& socket, std::string_view /*reason*/) { OnDisconnect(socket); });
+  for (std::string_view event : kCallEvents) {
+    root.On(std::string(event), [this, event](SocketIoSocket& socket, Json args, SocketIoAck ack) {
+      OnCallEvent(socket, event, std::move(args), std::move(ack));
+    });
+  }
+  root.On("getIceServers", [this](SocketIoSocket& socket, Json /*args*/, SocketIoAck ack) {
+    OnGetIceServers(socket, std::move(ack));
+  });
+  root.OnAny([](SocketIoSocket& /*socket*/, std::string_view /*event*/, Json /*args*/,
+                SocketIoAck ack) { ack(ErrorAck(kErrUnknownEvent)); });
+
+  // The hooks and handlers below keep this object alive as long as the
+  // service keeps them; Shutdown() (on the loop, after the drain) frees
+  // what lives on the loop.
+  std::shared_ptr<CallService> self = shared_from_this();
+  auto mounted =
+      service_.Mount("/socket.io/", [self](net::HttpRequest request, net::Responder responder) {
+        if (self->sio_ == nullptr) {
+          responder.Respond(net::HttpResponse::Error(503));
+          return;
+        }
+        self->sio_->engine().HandleRequest(std::move(request), std::move(responder));
+      });
+  if (!mounted) {
+    return mounted;
+  }
+  if (auto routes = AddRoutes(); !routes) {
+    return routes;
+  }
+  service_.SetSignedOutHook([self](const std::string& user_id, std::string_view /*reason*/) {
+    self->OnSignedOut(user_id);
+  });
+  service_.OnStopping([self] { self->OnStopping(); });
+  service_.OnStopped([self] { self->Shutdown(); });
+  gauge_timer_->StartPeriodic(options_.gauge_interval);
+  return base::Ok();
+}
+
+// ---- Any thread -------------------------------------------------------------------
+
+void CallService::SetDraining(bool draining) {
+  draining_ = draining;
+  loop_.RunInLoop([self = shared_from_this(), draining] {
+    if (self->manager_ != nullptr) {
+      self->manager_->SetDraining(draining);
+    }
+  });
+}
+
+void CallService::Reload(const CallServiceSettings& settings) {
+  loop_.RunInLoop([self = shared_from_this(), settings] {
+    if (self->manager_ == nullptr) {
+      return;
+    }
+    self->options_.calls.ring_timeout = settings.ring_timeout;
+    self->options_.calls.reconnect_grace = settings.reconnect_grace;
+    self->manager_->SetOptions(self->options_.calls);
+    self->options_.socketio.engineio.cors.allowed_origins = settings.allowed_origins;
+    self->sio_->engine().SetCorsOptions(self->options_.socketio.engineio.cors);
+  });
+}
+
+size_t CallService::EndCallsAndClose(std::chrono::milliseconds max_wait) {
+  struct Wait {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;
+    size_t left = 0;
+  };
+  auto wait = std::make_shared<Wait>();
+  auto report = [wait](size_t left, bool done) {
+    {
+      std::lock_guard lock(wait->mutex);
+      wait->left = left;
+      wait->done = wait->done || done;
+    }
+    wait->changed.notify_all();
+  };
+  loop_.Post([self = shared_from_this(), report] {
+    if (self->sio_ == nullptr) {
+      report(0, true);
+      return;
+    }
+    const size_t ended = self->EndCalls();
+    // The timer belongs to this object, so `raw` is alive whenever it fires.
+    CallService* raw = self.get();
+    auto check = [raw, report] {
+      const size_t left = raw->sio_ == nullptr ? 0 : raw->sio_->engine().known_session_count();
+      report(left, left == 0);
+      if (left == 0 && raw->close_watch_timer_) {
+        raw->close_watch_timer_->Stop();
+      }
+    };
+    self->close_watch_timer_ = std::make_unique<net::Timer>(self->loop_, check);
+    auto close = [raw, check] {
+      if (raw->sio_ != nullptr) {
+        raw->sio_->CloseAll();
+      }
+      raw->close_watch_timer_->StartPeriodic(kCloseWatch);
+      check();
+    };
+    self->close_delay_timer_ = std::make_unique<net::Timer>(self->loop_, close);
+    if (ended > 0 && self->sio_->engine().session_count(EngineIoTransport::kPolling) > 0) {
+      self->close_delay_timer_->Start(kEndedFetchTime);
+    } else {
+      close();
+    }
+  });
+  std::unique_lock lock(wait->mutex);
+  wait->changed.wait_for(lock, max_wait, [&] { return wait->done; });
+  return wait->done ? 0 : wait->left;
+}
+
+// ---- Sockets ----------------------------------------------------------------------
+
+void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthResult)> done) {
+  std::string token = TokenOf(auth);
+  if (token.empty()) {
+    done(Refuse("Authentication required", kCodeTokenMissing));
+    return;
+  }
+  auto verified = service_.VerifyAccessToken(token);
+  if (!verified) {
+    done(Refuse(verified.error().message, verified.error().code));
+    return;
+  }
+  auto lookup = [&store = service_.store(), &metrics = service_.metrics(),
+                 &shard = service_.registry().shared_shard(),
+                 user_id = verified->user_id]() -> base::Result<UserInfo> {
+    const auto start = std::chrono::steady_clock::now();
+    base::Result<sql::User> user = store.GetUserById(user_id);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics.db_query_seconds.Observe(shard, took.count());
+    if (!user) {
+      return std::unexpected(user.error());
+    }
+    return InfoOf(*user);
+  };
+  auto finish = [weak = weak_from_this(), token, device = DeviceIdOf(auth),
+                 done](base::Result<UserInfo> user) mutable {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self == nullptr || self->stopped_) {
+      done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
+      return;
+    }
+    self->FinishAuthorize(token, device, std::move(user), done);
+  };
+  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(finish))) {
+    finish(base::Unavailable("work queue full"));
+  }
+}
+
+void CallService::FinishAuthorize(const std::string& token, const std::string& device_id,
+                                  base::Result<UserInfo> user,
+                                  const std::function<void(SocketIoAuthResult)>& done) {
+  // Checked again: a logout may have happened while the store answered.
+  auto verified = service_.VerifyAccessToken(token);
+  if (!verified) {
+    done(Refuse(verified.error().message, verified.error().code));
+    return;
+  }
+  const std::string& user_id = verified->user_id;
+  UserInfo info;
+  if (user) {
+    info = std::move(*user);
+    users_.Refresh(info);
+  } else if (user.error().code == base::ErrorCode::kNotFound) {
+    done(Refuse("User not found", "TOKEN_INVALID"));
+    return;
+  } else {
+    // The token is valid; calls still work with what is known of the user.
+    TK_LOG_WARN("signal: cannot load user {} for a socket ({}); accepting it", user_id,
+                user.error().message);
+    info = users_.FindById(user_id).value_or(UserInfo{.id = user_id});
+  }
+  SocketIoSocketData data;
+  data.user_id = user_id;
+  data.device_id = device_id;
+  data.context = SocketContext{.number = next_number_++, .user = std::move(info)};
+  done(SocketIoAuthResult::Accept(std::move(data)));
+}
+
+std::optional<uint64_t> CallService::NumberOf(const SocketIoSocket& socket) {
+  const auto* context = std::any_cast<SocketContext>(&socket.data().context);
+  if (context == nullptr) {
+    return std::nullopt;
+  }
+  return context->number;
+}
+
+void CallService::OnConnection(SocketIoSocket& socket) {
+  const auto* context = std::any_cast<SocketContext>(&socket.data().context);
+  if (context == nullptr || manager_ == nullptr) {
+    socket.Disconnect(true);
+    return;
+  }
+  const uint64_t number = context->number;
+  sockets_[number] = SocketEntry{socket.weak_from_this(), context->user.id, std::nullopt};
+  users_.Acquire(context->user);
+  connected_sockets_ = sockets_.size();
+  {
+    ManagerScope scope(*this);
+    manager_->OnSocketConnected(Now(), number, context->user.id);
+  }
+  SendIceServers(number);
+  RefreshGauges();
+}
+
+void CallService::OnDisconnect(SocketIoSocket& socket) {
+  std::optional<uint64_t> number = NumberOf(socket);
+  if (!number) {
+    return;
+  }
+  auto it = sockets_.find(*number);
+  if (it == sockets_.end()) {
+    return;
+  }
+  if (it->second.ice_due) {
+    ice_due_.erase(*it->second.ice_due);
+  }
+  users_.Release(it->second.user_id);
+  sockets_.erase(it);
+  connected_sockets_ = sockets_.size();
+  if (manager_ != nullptr) {
+    // CallManager must not be re-entered (call_sinks.h): a socket that
+    // closed because an emit failed is reported once the manager returned.
+    lost_sockets_.push_back(*number);
+    if (manager_depth_ == 0) {
+      ManagerScope scope(*this);
+    }
+  }
+  RefreshGauges();
+}
+
+void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
+  auto it = sockets_.find(socket);
+  if (it == sockets_.end()) {
+    return;  // gone, or a REST stand-in
+  }
+  if (std::shared_ptr<SocketIoSocket> target = it->second.socket.lock()) {
+    target->Emit(event, std::move(payload));
+  }
+}
+
+void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args,
+                              SocketIoAck ack) {
+  std::optional<uint64_t> number = NumberOf(socket);
+  if (!number || manager_ == nullptr) {
+    ack(ErrorAck(kErrNotAuthorized));
+    return;
+  }
+  Json payload = args.is_array() && !args.empty() ? std::move(args[0]) : Json();
+  if (event == "initiateCall") {
+    StartInitiate(*number, payload, [ack](Json answer) { ack(std::move(answer)); });
+    return;
+  }
+  std::optional<Json> answer;
+  {
+    ManagerScope scope(*this);
+    answer = manager_->OnEvent(Now(), *number, event, payload, users_);
+  }
+  ack(answer ? std::move(*answer) : ErrorAck(kErrUnknownEvent));
+}
+
+void CallService::OnGetIceServers(SocketIoSocket& socket, SocketIoAck ack) {
+  auto list = service_.IceServers(socket.data().user_id);
+  if (!list) {
+    ack(ErrorAck("ICE servers unavailable"));
+    return;
+  }
+  Json answer = Json::object();
+  answer["ok"] = true;
+  answer.update(IceServersPayload(*list));
+  ack(std::move(answer));
+}
+
+void CallService::StartInitiate(uint64_t number, const Json& payload, Answer answer) {
+  std::expected<InitiateRequest, Json> request;
+  {
+    ManagerScope scope(*this);
+    request = manager_->BeginInitiateCall(Now(), number, payload);
+  }
+  if (!request) {
+    answer(std::move(request.error()));
+    return;
+  }
+  const std::string* user = manager_->presence().UserOf(number);
+  if (user == nullptr) {
+    FailEvent(number, kErrNotAuthorized, answer);
+    return;
+  }
+  // The caller is read again: incomingCall shows their handle and name, which
+  // may have changed since the socket connected (PATCH /api/users/me).
+  const UserInfo cached_caller = users_.FindById(*user).value_or(UserInfo{.id = *user});
+  const std::string& id = request->receiver_id;
+  const std::string& handle = request->receiver_handle;
+  const bool impossible = (!id.empty() && id.size() > sql::kMaxIdBytes) ||
+                          (id.empty() && handle.size() > sql::kMaxHandleBytes);
+  // A connected receiver is known by id (ids never change); any other
+  // receiver, and every handle, is asked of the store.
+  std::optional<UserInfo> known_receiver;
+  if (!impossible && !id.empty()) {
+    known_receiver = users_.FindById(id);
+  }
+  const bool ask_receiver = !impossible && !known_receiver;
+  struct Lookup {
+    base::Result<sql::User> caller;
+    std::optional<base::Result<sql::User>> receiver;
+  };
+  auto lookup = [&store = service_.store(), &metrics = service_.metrics(),
+                 &shard = service_.registry().shared_shard(), caller_id = *user, id, handle,
+                 ask_receiver]() -> Lookup {
+    const auto start = std::chrono::steady_clock::now();
+    Lookup found{store.GetUserById(caller_id), std::nullopt};
+    if (ask_receiver) {
+      found.receiver = id.empty() ? store.GetUserByHandle(handle) : store.GetUserById(id);
+    }
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics.db_query_seconds.Observe(shard, took.count());
+    return found;
+  };
+  auto found = [weak = weak_from_this(), number, request = *request, cached_caller, known_receiver,
+                answer = std::move(answer)](Lookup lookup) mutable {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self == nullptr || self->manager_ == nullptr) {
+      answer(ErrorAck(kErrShuttingDown));
+      return;
+    }
+    std::optional<UserInfo> receiver = known_receiver;
+    if (lookup.receiver) {
+      if (!*lookup.receiver && lookup.receiver->error().code != base::ErrorCode::kNotFound) {
+        TK_LOG_WARN("signal: initiateCall receiver lookup failed: {}",
+                    lookup.receiver->error().message);
+        self->FailEvent(number, kErrServerBusy, answer);
+        return;
+      }
+      if (*lookup.receiver) {
+        receiver = InfoOf(**lookup.receiver);
+      }
+    }
+    UserInfo caller = cached_caller;
+    if (lookup.caller) {
+      caller = InfoOf(*lookup.caller);
+      self->users_.Refresh(caller);
+    }
+    self->FinishInitiate(number, request, receiver, caller, std::move(answer));
+  };
+  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(found))) {
+    // Not taken, so `found` is still ours: it answers "Server busy", or goes
+    // on with what is known when the receiver needs no lookup.
+    Lookup offline{base::Unavailable("work queue full"), std::nullopt};
+    if (ask_receiver) {
+      offline.receiver = base::Unavailable("work queue full");
+    }
+    found(std::move(offline));
+  }
+}
+
+void CallService::FinishInitiate(uint64_t number, const InitiateRequest& request,
+                                 const std::optional<UserInfo>& receiver, const UserInfo& caller,
+                                 Answer answer) {
+  Json ack;
+  {
+    ManagerScope scope(*this);
+    ack = manager_->FinishInitiateCall(Now(), number, request, receiver, caller);
+  }
+  answer(std::move(ack));
+}
+
+void CallService::FailEvent(uint64_t number, std::string_view error, Answer& answer) {
+  Json told = Json::object();
+  told["error"] = error;
+  told["callId"] = nullptr;
+  Emit(number, "callError", std::move(told));
+  answer(ErrorAck(error));
+}
+
+// ---- Time ---------------------------------------------------------------------------
+
+void CallService::AfterManager() {
+  if (manager_ == nullptr) {
+    return;
+  }
+  while (!lost_sockets_.empty()) {
+    const uint64_t number = lost_sockets_.back();
+    lost_sockets_.pop_back();
+    ++manager_depth_;
+    manager_->OnSocketDisconnected(Now(), number);
+    --manager_depth_;
+  }
+  active_calls_ = manager_->call_count();
+  ArmCallTimer();
+}
+
+void CallService::ArmCallTimer() {
+  std::optional<base::MonoTime> next = manager_->NextDeadline();
+  if (!next) {
+    call_timer_->Stop();
+    return;
+  }
+  call_timer_->Start(std::max<base::Duration>(*next - Now(), base::Duration::zero()));
+}
+
+void CallService::OnCallTimer() {
+  if (manager_ == nullptr) {
+    return;
+  }
+  ManagerScope scope(*this);
+  manager_->OnTimer(Now());
+}
+
+void CallService::SendIceServers(uint64_t number) {
+  auto it = sockets_.find(number);
+  if (it == sockets_.end()) {
+    return;
+  }
+  std::shared_ptr<SocketIoSocket> socket = it->second.socket.lock();
+  if (socket == nullptr) {
+    return;
+  }
+  auto list = service_.IceServers(it->second.user_id);
+  if (!list) {
+    TK_LOG_WARN("signal: no iceServers for a socket: {}", list.error().message);
+    return;
+  }
+  socket->Emit("iceServers", IceServersPayload(*list));
+  if (list->expires_at > 0 && list->ttl_seconds > 0) {
+    const auto refresh = std::chrono::duration_cast<base::Duration>(std::chrono::duration<double>(
+        static_cast<double>(list->ttl_seconds) * options_.ice_refresh_at));
+    ScheduleIce(number, Now() + refresh);
+  }
+}
+
+void CallService::ScheduleIce(uint64_t number, base::MonoTime due) {
+  auto it = sockets_.find(number);
+  if (it == sockets_.end()) {
+    return;
+  }
+  if (it->second.ice_due) {
+    ice_due_.erase(*it->second.ice_due);
+  }
+  it->second.ice_due = ice_due_.emplace(due, number);
+  const base::MonoTime first = ice_due_.begin()->first;
+  ice_timer_->Start(std::max<base::Duration>(first - Now(), base::Duration::zero()));
+}
+
+void CallService::OnIceTimer() {
+  const base::MonoTime now = Now();
+  std::vector<uint64_t> due;
+  while (!ice_due_.empty() && ice_due_.begin()->first <= now) {
+    const uint64_t number = ice_due_.begin()->second;
+    ice_due_.erase(ice_due_.begin());
+    if (auto it = sockets_.find(number); it != sockets_.end()) {
+      it->second.ice_due.reset();
+      due.push_back(number);
+    }
+  }
+  for (uint64_t number : due) {
+    SendIceServers(number);
+  }
+  if (!ice_due_.empty()) {
+    ice_timer_->Start(
+        std::max<base::Duration>(ice_due_.begin()->first - Now(), base::Duration::zero()));
+  }
+}
+
+void CallService::RefreshGauges() {
+  const metrics::SignalMetrics& metrics = service_.metrics();
+  size_t polling = 0;
+  size_t websocket = 0;
+  if (sio_ != nullptr) {
+    polling = sio_->engine().session_count(EngineIoTransport::kPolling);
+    websocket = sio_->engine().session_count(EngineIoTransport::kWebSocket);
+  }
+  metrics.connections[metrics::SignalTransport::kPolling].Set(static_cast<double>(polling));
+  metrics.connections[metrics::SignalTransport::kWebSocket].Set(static_cast<double>(websocket));
+}
+
+// ---- Lifecycle ----------------------------------------------------------------------
+
+void CallService::OnSignedOut(const std::string& user_id) {
+  if (sio_ != nullptr) {
+    sio_->DisconnectUser(user_id, /*close_connection=*/true);
+  }
+}
+
+size_t CallService::EndCalls() {
+  if (manager_ == nullptr) {
+    return 0;
+  }
+  draining_ = true;
+  manager_->SetDraining(true);
+  const size_t live = manager_->call_count();
+  {
+    ManagerScope scope(*this);
+    manager_->EndAll(Now(), kReasonServerShutdown);
+  }
+  if (live > 0) {
+    TK_LOG_INFO("signal: ended {} calls for the shutdown", live);
+  }
+  return live;
+}
+
+void CallService::OnStopping() {
+  EndCalls();
+  if (sio_ != nullptr) {
+    sio_->CloseAll();
+  }
+}
+
+void CallService::Shutdown() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  if (call_timer_) {
+    call_timer_->Stop();
+  }
+  if (ice_timer_) {
+    ice_timer_->Stop();
+  }
+  if (gauge_timer_) {
+    gauge_timer_->Stop();
+  }
+  close_watch_timer_.reset();
+  close_delay_timer_.reset();
+  // The Socket.IO server first: destroying it runs no handler, so nothing
+  // reaches the manager afterwards.
+  sio_.reset();
+  manager_.reset();
+  metrics_sink_.reset();
+  recorder_.reset();  // posts what is still pending
+  sockets_.clear();
+  ice_due_.clear();
+  call_timer_.reset();
+  ice_timer_.reset();
+  gauge_timer_.reset();
+  active_calls_ = 0;
+  connected_sockets_ = 0;
+  RefreshGauges();
+}
+
+}  // namespace turnkey::signal

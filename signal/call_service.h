@@ -1,0 +1,274 @@
+// CallService: the call flow of DESIGN.md section 5 on a SignalService's
+// loop. It owns the Socket.IO server (mounted at /socket.io/), the
+// CallManager and the call history writer, and adds the REST routes
+// POST /api/calls/initiate|accept|reject|end.
+//
+// Sockets. A CONNECT to "/" must carry auth {token: <access JWT>} (a
+// "Bearer " prefix is tolerated); a missing, bad, expired or revoked token
+// gets CONNECT_ERROR {message, data: {code}} with TOKEN_MISSING,
+// TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_REVOKED (a deleted account:
+// TOKEN_INVALID). The user is read from the store on the work queue before
+// the socket is accepted (when the database cannot answer, the socket is
+// accepted with what is known). auth.deviceId, if a string, is kept as the
+// socket's device id. On connect the socket joins presence and gets
+// `iceServers {iceServers, ttl}`, again when `ice_refresh_at` of the TURN
+// credential's lifetime has passed; `getIceServers` answers {ok:true,
+// iceServers, ttl} in its ack. Every call event goes to the CallManager and
+// its ack is always answered ({ok:true,...} or {ok:false, error}); an
+// unknown event gets {ok:false, error:"Unknown event"}. Events over the
+// per-socket rate limit are refused with "Rate limited" and `callError`.
+// Logout and password change disconnect the user's sockets.
+//
+// Lookups for initiateCall, on the work queue (never on the loop): the
+// caller is read again, because incomingCall shows their handle and display
+// name and those may have changed since the socket connected; a receiverId
+// of a connected user is answered from memory (UserCache: ids never change),
+// any other receiverId and every receiverHandle (handles can change hands)
+// from the store. When the receiver lookup cannot be answered (full queue,
+// unreachable database) the ack is "Server busy"; a caller that cannot be
+// read is taken from the cache.
+//
+// REST (Bearer; answers {success, message, data} where data is the ack of
+// the same socket event):
+//   initiate {receiverId|receiverHandle, callType} and accept {callId} act
+//     as the user's most recently connected socket, which becomes the
+//     call's device (it gets the events a socket client would get). A user
+//     without a connected socket gets 409 NOT_CONNECTED: a call needs a
+//     socket for the signaling that follows.
+//   reject {callId} and end {callId} act through a stand-in that is not a
+//     socket, so every device of the user is told (callEnded) like the
+//     other party; they work without any socket connected.
+//   Errors: 400 VALIDATION_ERROR (field receiverId, callType or callId),
+//   404 NOT_FOUND (Receiver not found, Call not found), 403 NOT_AUTHORIZED,
+//   409 CALL_CONFLICT (Call already processed, Already in a call, Call not
+//   active), 409 USER_BUSY, 409 USER_NOT_AVAILABLE, 429 RATE_LIMITED, 503
+//   SERVICE_UNAVAILABLE (Server is shutting down, Server busy); `message` is
+//   the ack's error string and `data` the ack ({ok:false, error, callId?}).
+//
+// Shutdown. SetDraining(true) (SIGUSR1) refuses new calls; calls in
+// progress go on (active_calls() tells when they are gone). On SIGTERM,
+// EndCallsAndClose() ends every live call with callEnded reason
+// "server_shutdown" (recorded like any end), gives polling clients time to
+// fetch it, and closes the sockets; SignalService::Stop() does the same
+// (without the wait) if nobody did. The Socket.IO server is destroyed on the
+// loop before the HttpServer.
+//
+// Metrics: turnkey_signal_connections{transport} (Engine.IO sessions,
+// refreshed on connect, disconnect and every gauge_interval), and through
+// SignalMetricsCallSink turnkey_calls_total, turnkey_call_setup_seconds and
+// turnkey_ice_reports_total.
+//
+// Lifetime and threads: Create() before SignalService::Start(), from the
+// thread that owns the service; the service must outlive the CallService
+// handle's use of it. The service's hooks keep the object alive until the
+// service is gone. Methods marked "any thread" post to the loop; the
+// CallEmitter side is the loop's.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "net/timer.h"
+#include "signal/call_manager.h"
+#include "signal/call_metrics_sink.h"
+#include "signal/call_sinks.h"
+#include "signal/call_store_recorder.h"
+#include "signal/signal_service.h"
+#include "signal/socketio_server.h"
+#include "signal/user_cache.h"
+
+namespace turnkey::signal {
+
+// The ack error when the work queue is full or the database cannot answer a
+// lookup.
+inline constexpr std::string_view kErrServerBusy = "Server busy";
+// The ack error of an event no handler knows.
+inline constexpr std::string_view kErrUnknownEvent = "Unknown event";
+// CONNECT_ERROR data.code when the CONNECT carries no token.
+inline constexpr std::string_view kCodeTokenMissing = "TOKEN_MISSING";
+
+struct CallServiceOptions {
+  // The Socket.IO server: Engine.IO timing, maxPayload and allowed origins
+  // (engineio.cors.allowed_origins; [] = same-origin), connect_timeout and
+  // the per-socket event rate limit. rate_limit.error_event is set to
+  // "callError" by Create.
+  SocketIoServerOptions socketio;
+  // Ring timeout, reconnect grace and the call rate limits.
+  CallManagerOptions calls;
+  CallStoreRecorderOptions recorder;
+  // New iceServers are emitted to a socket once this share of the TURN
+  // credential's lifetime has passed since the last ones. (0, 1).
+  // Default 0.8.
+  double ice_refresh_at = 0.8;
+  // How often turnkey_signal_connections is refreshed besides connects and
+  // disconnects (an upgrade to WebSocket has no event of its own). > 0.
+  // Default 1 s.
+  std::chrono::milliseconds gauge_interval{1000};
+};
+
+// The part of the options a reload changes (signal.allowed_origins,
+// signal.ring_timeout, signal.reconnect_grace); ICE URLs are the
+// SignalService's (SignalService::Reload).
+struct CallServiceSettings {
+  std::vector<std::string> allowed_origins;
+  base::Duration ring_timeout = std::chrono::seconds(30);
+  base::Duration reconnect_grace = std::chrono::seconds(10);
+};
+
+class CallService final : public CallEmitter, public std::enable_shared_from_this<CallService> {
+ public:
+  // Creates the Socket.IO server and the call manager on `service`'s loop,
+  // mounts /socket.io/, adds the REST call routes and sets the service's
+  // signed-out, stopping and stopped hooks. Before service.Start().
+  static base::Result<std::shared_ptr<CallService>> Create(SignalService& service,
+                                                           CallServiceOptions options);
+  ~CallService() override;
+  CallService(const CallService&) = delete;
+  CallService& operator=(const CallService&) = delete;
+
+  // ---- Any thread
+
+  // Draining refuses initiateCall ("Server is shutting down"); everything
+  // else goes on.
+  void SetDraining(bool draining);
+  void Reload(const CallServiceSettings& settings);
+  // Any thread but the loop's; blocks. Ends every live call (callEnded
+  // reason "server_shutdown"), refuses new ones, closes every socket
+  // gracefully, then waits up to `max_wait` until every Engine.IO session
+  // is gone: a polling client collects its last packets with its next GET,
+  // which needs the listener still open, so call this before
+  // SignalService::Stop() (which does the same, but after it stopped
+  // listening). Returns the sessions still open.
+  size_t EndCallsAndClose(std::chrono::milliseconds max_wait);
+  // Live (ringing or active) calls and connected sockets, as of the last
+  // event the loop handled.
+  size_t active_calls() const { return active_calls_.load(); }
+  size_t connected_sockets() const { return connected_sockets_.load(); }
+  bool draining() const { return draining_.load(); }
+  // The call history writer's counters (failed and dropped writes).
+  const CallStoreRecorderStats& recorder_stats() const { return *recorder_stats_; }
+
+  // ---- Loop thread
+
+  // CallEmitter: one event to one socket (unknown sockets are ignored).
+  void Emit(uint64_t socket, std::string_view event, Json payload) override;
+  // Null once the service stopped.
+  CallManager* manager() { return manager_.get(); }
+  SocketIoServer* socketio() { return sio_.get(); }
+  CallStoreRecorder* recorder() { return recorder_.get(); }
+
+  // For make_shared; use Create.
+  CallService(SignalService& service, CallServiceOptions options);
+
+ private:
+  // What the authorizer hands to the socket (SocketIoSocketData::context).
+  struct SocketContext {
+    uint64_t number = 0;
+    UserInfo user;
+  };
+  struct SocketEntry {
+    std::weak_ptr<SocketIoSocket> socket;
+    std::string user_id;
+    std::optional<std::multimap<base::MonoTime, uint64_t>::iterator> ice_due;
+  };
+  // Counts CallManager calls in progress; the last one to end runs what
+  // had to wait (sockets lost meanwhile) and re-arms the call timer.
+  class ManagerScope {
+   public:
+    explicit ManagerScope(CallService& service) : service_(service) { ++service_.manager_depth_; }
+    ~ManagerScope();
+    ManagerScope(const ManagerScope&) = delete;
+    ManagerScope& operator=(const ManagerScope&) = delete;
+
+   private:
+    CallService& service_;
+  };
+  using Answer = std::move_only_function<void(Json ack)>;
+
+  base::Status SetUp();
+  base::Status AddRoutes();
+  base::MonoTime Now() const { return service_.clock().Now(); }
+
+  // Sockets (call_service.cc).
+  void Authorize(const Json& auth, std::function<void(SocketIoAuthResult)> done);
+  void FinishAuthorize(const std::string& token, const std::string& device_id,
+                       base::Result<UserInfo> user,
+                       const std::function<void(SocketIoAuthResult)>& done);
+  void OnConnection(SocketIoSocket& socket);
+  void OnDisconnect(SocketIoSocket& socket);
+  static std::optional<uint64_t> NumberOf(const SocketIoSocket& socket);
+  void OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args, SocketIoAck ack);
+  void OnGetIceServers(SocketIoSocket& socket, SocketIoAck ack);
+  // initiateCall for socket `number` (a real socket, from an event or REST).
+  void StartInitiate(uint64_t number, const Json& payload, Answer answer);
+  void FinishInitiate(uint64_t number, const InitiateRequest& request,
+                      const std::optional<UserInfo>& receiver, const UserInfo& caller,
+                      Answer answer);
+  // Emits callError and answers {ok:false, error}.
+  void FailEvent(uint64_t number, std::string_view error, Answer& answer);
+
+  // Time (call_service.cc).
+  void AfterManager();
+  void ArmCallTimer();
+  void OnCallTimer();
+  // Emits iceServers to `number` and schedules the next refresh.
+  void SendIceServers(uint64_t number);
+  void ScheduleIce(uint64_t number, base::MonoTime due);
+  void OnIceTimer();
+  void RefreshGauges();
+
+  // Lifecycle.
+  void OnSignedOut(const std::string& user_id);
+  // Refuses new calls and ends the live ones; returns how many.
+  size_t EndCalls();
+  void OnStopping();
+  void Shutdown();
+
+  // REST (call_service_routes.cc).
+  void RestInitiate(ApiCall call);
+  void RestAccept(ApiCall call);
+  void RestRejectOrEnd(ApiCall call, bool end);
+  std::optional<uint64_t> NewestSocketOf(std::string_view user_id) const;
+
+  SignalService& service_;
+  net::EventLoop& loop_;
+  CallServiceOptions options_;
+  std::unique_ptr<SocketIoServer> sio_;
+  std::unique_ptr<CallStoreRecorder> recorder_;
+  std::unique_ptr<SignalMetricsCallSink> metrics_sink_;
+  std::unique_ptr<CallManager> manager_;
+  UserCache users_;
+  std::unique_ptr<net::Timer> call_timer_;
+  std::unique_ptr<net::Timer> ice_timer_;
+  std::unique_ptr<net::Timer> gauge_timer_;
+  std::unique_ptr<net::Timer> close_watch_timer_;  // EndCallsAndClose
+  std::unique_ptr<net::Timer> close_delay_timer_;
+  std::unordered_map<uint64_t, SocketEntry> sockets_;
+  std::multimap<base::MonoTime, uint64_t> ice_due_;
+  // Socket numbers: every accepted socket and every REST stand-in gets a
+  // new one.
+  uint64_t next_number_ = 1;
+  int manager_depth_ = 0;
+  std::vector<uint64_t> lost_sockets_;  // disconnects that arrived inside the manager
+  bool stopped_ = false;
+
+  std::atomic<size_t> active_calls_{0};
+  std::atomic<size_t> connected_sockets_{0};
+  std::atomic<bool> draining_{false};
+  // Set in Create, read-only afterwards; outlives the recorder.
+  std::shared_ptr<const CallStoreRecorderStats> recorder_stats_;
+};
+
+}  // namespace turnkey::signal

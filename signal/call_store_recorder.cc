@@ -1,0 +1,313 @@
+#include "signal/call_store_recorder.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "base/log.h"
+
+namespace turnkey::signal {
+namespace {
+
+// A job waits at most this long for the batch before it (Flush at shutdown
+// may have two in flight) before writing anyway.
+constexpr std::chrono::seconds kTurnWait{30};
+
+sql::CallType StoredType(metrics::CallType type) {
+  return type == metrics::CallType::kVideo ? sql::CallType::kVideo : sql::CallType::kAudio;
+}
+
+std::string CandidateName(metrics::CandidateType type) {
+  if (type == metrics::CandidateType::kUnknown || type == metrics::CandidateType::kCount) {
+    return "";
+  }
+  return std::string(metrics::kCandidateTypeValues[static_cast<size_t>(type)]);
+}
+
+// "insert", "state" or "ice" and the call id, for the log.
+std::pair<const char*, const std::string*> Describe(const sql::CallWrite& write) {
+  if (const auto* call = std::get_if<sql::Call>(&write)) {
+    return {"insert", &call->id};
+  }
+  if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
+    return {"state", &state->call_id};
+  }
+  return {"ice", &std::get<sql::IceUpdate>(write).call_id};
+}
+
+}  // namespace
+
+sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
+  switch (status) {
+    case metrics::CallStatus::kCompleted:
+      return sql::CallStatus::kCompleted;
+    case metrics::CallStatus::kMissed:
+    case metrics::CallStatus::kUnavailable:
+      return sql::CallStatus::kMissed;
+    case metrics::CallStatus::kRejected:
+      return sql::CallStatus::kRejected;
+    case metrics::CallStatus::kBusy:
+      return sql::CallStatus::kBusy;
+    case metrics::CallStatus::kCancelled:
+      return sql::CallStatus::kCancelled;
+    case metrics::CallStatus::kConnectionLost:
+    case metrics::CallStatus::kCount:
+      break;
+  }
+  return sql::CallStatus::kFailed;
+}
+
+struct CallStoreRecorder::Shared {
+  CallStoreRecorderStats stats;
+  // Batch order across workers (only Flush ever has two in flight).
+  std::mutex mutex;
+  std::condition_variable turn;
+  uint64_t done_seq = 0;  // guarded by mutex
+  // Set by the destructor: a failed batch will not be retried.
+  std::atomic<bool> closing{false};
+  // Loop thread only; null once the recorder is gone.
+  CallStoreRecorder* owner = nullptr;
+
+  void WaitTurn(uint64_t seq) {
+    std::unique_lock lock(mutex);
+    turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= seq; });
+  }
+  void FinishTurn(uint64_t seq) {
+    {
+      std::lock_guard lock(mutex);
+      done_seq = std::max(done_seq, seq);
+    }
+    turn.notify_all();
+  }
+};
+
+struct CallStoreRecorder::BatchOutcome {
+  // The writes of a batch that failed as a whole; empty on success.
+  std::vector<sql::CallWrite> failed;
+  size_t attempt = 0;
+};
+
+// One batch on a worker. A named type, not a lambda: when the queue refuses
+// it, Post takes the writes back out.
+struct CallStoreRecorder::BatchJob {
+  std::shared_ptr<Shared> shared;
+  sql::Store* store;
+  const metrics::SignalMetrics* metrics;
+  metrics::Shard* shard;
+  std::vector<sql::CallWrite> writes;
+  uint64_t seq;
+  size_t attempt;
+
+  BatchOutcome operator()() {
+    shared->WaitTurn(seq);
+    const auto start = std::chrono::steady_clock::now();
+    base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics->db_query_seconds.Observe(*shard, took.count());
+    BatchOutcome outcome;
+    outcome.attempt = attempt;
+    if (!result) {
+      if (shared->closing) {
+        shared->stats.writes_dropped += writes.size();
+        TK_LOG_ERROR("calls: {} call history writes lost at shutdown: {}", writes.size(),
+                     result.error().message);
+      } else {
+        TK_LOG_WARN("calls: {} call history writes not applied (will retry): {}", writes.size(),
+                    result.error().message);
+        outcome.failed = std::move(writes);
+      }
+    } else {
+      ++shared->stats.batches;
+      for (size_t i = 0; i < result->size() && i < writes.size(); ++i) {
+        if ((*result)[i]) {
+          ++shared->stats.writes_applied;
+          continue;
+        }
+        ++shared->stats.writes_failed;
+        auto [kind, id] = Describe(writes[i]);
+        TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}", kind, *id,
+                     (*result)[i].error().message);
+      }
+    }
+    shared->FinishTurn(seq);
+    return outcome;
+  }
+};
+
+CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue, sql::Store& store,
+                                     const base::Clock& clock,
+                                     const metrics::SignalMetrics& metrics,
+                                     metrics::Shard& db_shard, CallStoreRecorderOptions options)
+    : loop_(loop),
+      queue_(queue),
+      store_(store),
+      metrics_(metrics),
+      db_shard_(db_shard),
+      options_(std::move(options)),
+      anchor_mono_(clock.Now()),
+      anchor_unix_ms_(clock.UnixSeconds() * 1000),
+      shared_(std::make_shared<Shared>()),
+      retry_timer_(loop, [this] { Post(false); }) {
+  shared_->owner = this;
+}
+
+CallStoreRecorder::~CallStoreRecorder() {
+  shared_->closing = true;
+  Flush();
+  shared_->owner = nullptr;
+}
+
+const CallStoreRecorderStats& CallStoreRecorder::stats() const { return shared_->stats; }
+
+std::shared_ptr<const CallStoreRecorderStats> CallStoreRecorder::shared_stats() const {
+  return std::shared_ptr<const CallStoreRecorderStats>(shared_, &shared_->stats);
+}
+
+int64_t CallStoreRecorder::UnixMs(base::MonoTime time) const {
+  return anchor_unix_ms_ +
+         std::chrono::duration_cast<std::chrono::milliseconds>(time - anchor_mono_).count();
+}
+
+void CallStoreRecorder::CallCreated(const CallInfo& call) {
+  sql::Call row;
+  row.id = call.id;
+  row.caller_id = call.caller_id;
+  row.callee_id = call.callee_id;
+  row.type = StoredType(call.type);
+  row.status = sql::CallStatus::kRinging;
+  row.created_at_ms = UnixMs(call.created_at);
+  Add(std::move(row));
+}
+
+void CallStoreRecorder::CallAnswered(const CallInfo& call, base::MonoTime answered_at) {
+  sql::CallStateUpdate update;
+  update.call_id = call.id;
+  update.status = sql::CallStatus::kActive;
+  update.answered_at_ms = UnixMs(answered_at);
+  Add(std::move(update));
+}
+
+void CallStoreRecorder::CallEnded(const CallEndRecord& end) {
+  sql::CallStateUpdate update;
+  update.call_id = end.call.id;
+  update.status = StoredCallStatus(end.status);
+  update.end_reason = end.reason;
+  if (end.answered_at) {
+    update.answered_at_ms = UnixMs(*end.answered_at);
+  }
+  update.ended_at_ms = UnixMs(end.ended_at);
+  update.duration_seconds = end.duration_seconds;
+  Add(std::move(update));
+}
+
+void CallStoreRecorder::IceReported(const IceReportRecord& report) {
+  sql::IceUpdate update;
+  update.call_id = report.call_id;
+  update.side = report.side == CallSide::kCaller ? sql::CallSide::kCaller : sql::CallSide::kCallee;
+  update.report.state = std::string(metrics::kIceResultValues[static_cast<size_t>(report.result)]);
+  update.report.local_candidate_type = CandidateName(report.local_candidate_type);
+  update.report.remote_candidate_type = CandidateName(report.remote_candidate_type);
+  update.report.relay_protocol = report.relay_protocol;
+  update.report.rtt_ms = report.rtt_ms;
+  update.report.reported_at_ms = UnixMs(report.reported_at);
+  Add(std::move(update));
+}
+
+void CallStoreRecorder::Add(sql::CallWrite write) {
+  if (pending_.size() >= options_.max_pending) {
+    const uint64_t dropped = ++shared_->stats.writes_dropped;
+    // Once per thousand: the database is far behind and the log must not
+    // become the next bottleneck.
+    if (dropped % 1000 == 1) {
+      auto [kind, id] = Describe(write);
+      TK_LOG_ERROR("calls: {} call history writes pending; dropping {} of call {} ({} dropped)",
+                   pending_.size(), kind, *id, dropped);
+    }
+    return;
+  }
+  pending_.push_back(std::move(write));
+  Post(false);
+}
+
+void CallStoreRecorder::Flush() {
+  retry_timer_.Stop();
+  while (!pending_.empty()) {
+    const size_t before = pending_.size();
+    Post(true);
+    if (pending_.size() >= before) {
+      // The queue refused even now: nothing more can be done.
+      shared_->stats.writes_dropped += pending_.size();
+      TK_LOG_ERROR("calls: {} call history writes could not be queued and are lost",
+                   pending_.size());
+      pending_.clear();
+      break;
+    }
+  }
+}
+
+void CallStoreRecorder::Post(bool force) {
+  if (pending_.empty()) {
+    return;
+  }
+  if (!force && (in_flight_ > 0 || retry_timer_.IsRunning())) {
+    return;
+  }
+  const size_t take = std::min(options_.max_batch, pending_.size());
+  std::vector<sql::CallWrite> batch(std::make_move_iterator(pending_.begin()),
+                                    std::make_move_iterator(pending_.begin() + take));
+  pending_.erase(pending_.begin(), pending_.begin() + take);
+  const size_t attempt = std::exchange(attempt_, 0);
+  const uint64_t seq = next_seq_;
+
+  BatchJob job{shared_, &store_, &metrics_, &db_shard_, std::move(batch), seq, attempt};
+  auto done = [weak = std::weak_ptr<Shared>(shared_)](BatchOutcome outcome) {
+    std::shared_ptr<Shared> shared = weak.lock();
+    if (shared == nullptr) {
+      return;
+    }
+    if (shared->owner == nullptr) {
+      if (!outcome.failed.empty()) {
+        shared->stats.writes_dropped += outcome.failed.size();
+        TK_LOG_ERROR("calls: {} call history writes lost at shutdown", outcome.failed.size());
+      }
+      return;
+    }
+    shared->owner->OnBatchDone(std::move(outcome));
+  };
+  if (!queue_.TryPost(loop_, std::move(job), std::move(done))) {
+    // The job was not taken, so its writes are still ours to retry.
+    TK_LOG_WARN("calls: work queue full; call history writes wait");
+    Retry(std::move(job.writes), attempt + 1);
+    return;
+  }
+  ++next_seq_;
+  ++in_flight_;
+}
+
+void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
+  --in_flight_;
+  if (!outcome.failed.empty()) {
+    Retry(std::move(outcome.failed), outcome.attempt + 1);
+  }
+  Post(false);
+}
+
+void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt) {
+  if (attempt > options_.retry_delays.size() || shared_->closing) {
+    shared_->stats.writes_dropped += writes.size();
+    TK_LOG_ERROR("calls: giving up on {} call history writes after {} attempts", writes.size(),
+                 attempt);
+    return;
+  }
+  ++shared_->stats.retries;
+  pending_.insert(pending_.begin(), std::make_move_iterator(writes.begin()),
+                  std::make_move_iterator(writes.end()));
+  attempt_ = attempt;
+  retry_timer_.Start(options_.retry_delays[attempt - 1]);
+}
+
+}  // namespace turnkey::signal

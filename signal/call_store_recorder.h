@@ -1,0 +1,135 @@
+// CallStoreRecorder: the CallRecorder that persists the call history
+// (DESIGN.md section 6) through sql::Store on the work queue, with group
+// commit: while one batch is being written, new records wait; when it is
+// done, everything that arrived meanwhile goes out as the next batch
+// (Store::ApplyCallWrites, one transaction). At most one batch is in flight,
+// so writes reach the database in the order CallManager made them.
+//
+// Mapping to the store: CallCreated inserts the call (status ringing),
+// CallAnswered writes status active with the answer time, CallEnded writes
+// the final state, IceReported the side's ICE report. Final statuses
+// (metrics::CallStatus -> sql::CallStatus): completed, missed, rejected,
+// busy and cancelled map to themselves; unavailable (the callee had no
+// device online) is stored as missed and connection_lost as failed, both
+// with their reason kept in end_reason. Monotonic times become Unix
+// milliseconds against one anchor taken from the clock at construction.
+//
+// Failures are never dropped silently: a write the store refuses is logged
+// and counted (stats().writes_failed); a batch that fails as a whole (the
+// database is unreachable) is retried after each of `retry_delays`, then
+// logged and counted as dropped. A full work queue is retried the same way.
+// Pending records beyond `max_pending` are refused, logged and counted.
+//
+// Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
+// `clock` and `metrics` must outlive every job posted (SignalService shuts
+// its queue down before freeing its store). Destroying the recorder posts
+// what is still pending (Flush) and never waits; jobs already queued still
+// run and their answers are ignored.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/clock.h"
+#include "metrics/shard.h"
+#include "metrics/turnkey_metrics.h"
+#include "net/event_loop.h"
+#include "net/timer.h"
+#include "net/work_queue.h"
+#include "signal/call_sinks.h"
+#include "sql/store.h"
+
+namespace turnkey::signal {
+
+struct CallStoreRecorderOptions {
+  // Most writes per transaction. >= 1. Default 512.
+  size_t max_batch = 512;
+  // Records waiting beyond this are refused (logged, counted). Default
+  // 100000.
+  size_t max_pending = 100000;
+  // After a batch failed as a whole (or the queue was full), wait this long
+  // before each retry; once they are used up the batch is dropped.
+  // Default 250 ms, 1 s, 4 s, 15 s.
+  std::vector<std::chrono::milliseconds> retry_delays = {
+      std::chrono::milliseconds(250), std::chrono::seconds(1), std::chrono::seconds(4),
+      std::chrono::seconds(15)};
+};
+
+// Counters since creation; any thread may read them.
+struct CallStoreRecorderStats {
+  std::atomic<uint64_t> batches{0};         // transactions committed
+  std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
+  std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
+  std::atomic<uint64_t> writes_dropped{0};  // never written: retries used up or too many pending
+  std::atomic<uint64_t> retries{0};         // batches retried
+};
+
+// sql::CallStatus of a final metrics::CallStatus (see the header comment).
+sql::CallStatus StoredCallStatus(metrics::CallStatus status);
+
+class CallStoreRecorder final : public CallRecorder {
+ public:
+  // `db_shard` is a shard any thread may write (Registry::shared_shard()),
+  // for turnkey_db_query_seconds measured on the workers.
+  CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue, sql::Store& store,
+                    const base::Clock& clock, const metrics::SignalMetrics& metrics,
+                    metrics::Shard& db_shard, CallStoreRecorderOptions options = {});
+  ~CallStoreRecorder() override;
+  CallStoreRecorder(const CallStoreRecorder&) = delete;
+  CallStoreRecorder& operator=(const CallStoreRecorder&) = delete;
+
+  void CallCreated(const CallInfo& call) override;
+  void CallAnswered(const CallInfo& call, base::MonoTime answered_at) override;
+  void CallEnded(const CallEndRecord& end) override;
+  void IceReported(const IceReportRecord& report) override;
+
+  // Posts what is pending now, even while a batch is in flight (the new job
+  // waits for the previous one on its worker, so order is kept). For
+  // shutdown; normal operation needs no call.
+  void Flush();
+
+  // Unix milliseconds of a monotonic time from the same clock.
+  int64_t UnixMs(base::MonoTime time) const;
+  // Records not yet handed to the work queue, and batches in flight.
+  size_t pending() const { return pending_.size(); }
+  size_t in_flight() const { return in_flight_; }
+  const CallStoreRecorderStats& stats() const;
+  // The same counters, kept alive past the recorder (jobs still running at
+  // shutdown keep counting).
+  std::shared_ptr<const CallStoreRecorderStats> shared_stats() const;
+
+ private:
+  // What jobs share with the recorder; outlives it while jobs run.
+  struct Shared;
+  struct BatchOutcome;
+  struct BatchJob;
+
+  void Add(sql::CallWrite write);
+  // Posts the next batch unless one is in flight (or `force`).
+  void Post(bool force);
+  void OnBatchDone(BatchOutcome outcome);
+  void Retry(std::vector<sql::CallWrite> writes, size_t attempt);
+
+  net::EventLoop& loop_;
+  net::WorkQueue& queue_;
+  sql::Store& store_;
+  const metrics::SignalMetrics& metrics_;
+  metrics::Shard& db_shard_;
+  const CallStoreRecorderOptions options_;
+  const base::MonoTime anchor_mono_;
+  const int64_t anchor_unix_ms_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<sql::CallWrite> pending_;
+  // Attempts already made for the writes at the front of pending_ (after a
+  // failed batch was put back).
+  size_t attempt_ = 0;
+  size_t in_flight_ = 0;
+  uint64_t next_seq_ = 1;
+  net::Timer retry_timer_;
+};
+
+}  // namespace turnkey::signal

@@ -1,0 +1,91 @@
+#include "signal/static_files.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+#include <utility>
+
+namespace turnkey::signal {
+namespace {
+
+constexpr std::string_view kHtml = "text/html; charset=utf-8";
+constexpr std::string_view kJs = "text/javascript; charset=utf-8";
+constexpr std::string_view kCss = "text/css; charset=utf-8";
+constexpr std::string_view kText = "text/plain; charset=utf-8";
+constexpr std::string_view kJson = "application/json";
+
+}  // namespace
+
+const std::vector<StaticFiles::Spec>& StaticFiles::Table() {
+  static const std::vector<Spec> table = {
+      {"/", "index.html", kHtml},
+      {"/index.html", "index.html", kHtml},
+      {"/app.js", "app.js", kJs},
+      {"/turnkey.js", "turnkey.js", kJs},
+      {"/turnkey.d.ts", "turnkey.d.ts", kText},
+      {"/style.css", "style.css", kCss},
+      {"/socket.io.min.js", "node_modules/socket.io-client/dist/socket.io.min.js", kJs},
+      {"/socket.io.min.js.map", "node_modules/socket.io-client/dist/socket.io.min.js.map", kJson},
+      {"/socket.io.esm.min.js", "node_modules/socket.io-client/dist/socket.io.esm.min.js", kJs},
+      {"/socket.io.esm.min.js.map", "node_modules/socket.io-client/dist/socket.io.esm.min.js.map",
+       kJson},
+  };
+  return table;
+}
+
+base::Result<StaticFiles> StaticFiles::Load(const std::string& root, size_t max_file_bytes) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(root, ec)) {
+    return base::NotFound("web root " + root + " is not a directory");
+  }
+  StaticFiles files;
+  files.root_ = root;
+  for (const Spec& spec : Table()) {
+    const std::filesystem::path path = std::filesystem::path(root) / spec.file;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      files.missing_.emplace_back(spec.url_path);
+      continue;
+    }
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec || size > max_file_bytes) {
+      return base::InvalidArgument(path.string() + ": too large or unreadable");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      return base::InvalidArgument(path.string() + ": cannot be read");
+    }
+    files.files_.emplace(std::string(spec.url_path),
+                         File{std::move(body), std::string(spec.content_type)});
+  }
+  return files;
+}
+
+bool StaticFiles::Has(std::string_view url_path) const { return files_.contains(url_path); }
+
+net::HttpResponse StaticFiles::Respond(std::string_view url_path) const {
+  auto it = files_.find(url_path);
+  if (it == files_.end()) {
+    net::HttpResponse response = net::HttpResponse::Error(404);
+    response.headers.Set("Cache-Control", "no-cache");
+    return response;
+  }
+  net::HttpResponse response =
+      net::HttpResponse::Text(200, it->second.body, it->second.content_type);
+  response.headers.Set("Cache-Control", "no-cache");
+  response.headers.Set("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
+std::vector<std::string> StaticFiles::served() const {
+  std::vector<std::string> paths;
+  for (const Spec& spec : Table()) {
+    if (files_.contains(spec.url_path)) {
+      paths.emplace_back(spec.url_path);
+    }
+  }
+  return paths;
+}
+
+}  // namespace turnkey::signal

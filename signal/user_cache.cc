@@ -1,0 +1,87 @@
+#include "signal/user_cache.h"
+
+#include <utility>
+
+namespace turnkey::signal {
+namespace {
+
+// sql::Store compares handles ignoring ASCII case only.
+std::string FoldHandle(std::string_view handle) {
+  std::string folded(handle);
+  for (char& c : folded) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return folded;
+}
+
+}  // namespace
+
+void UserCache::Acquire(const UserInfo& user) {
+  if (user.id.empty()) {
+    return;
+  }
+  auto [it, inserted] = users_.try_emplace(user.id);
+  if (!inserted) {
+    UnindexHandle(it->second.user);
+  }
+  it->second.user = user;
+  ++it->second.refs;
+  IndexHandle(user);
+}
+
+void UserCache::Release(std::string_view user_id) {
+  auto it = users_.find(user_id);
+  if (it == users_.end()) {
+    return;
+  }
+  if (--it->second.refs == 0) {
+    UnindexHandle(it->second.user);
+    users_.erase(it);
+  }
+}
+
+void UserCache::Refresh(const UserInfo& user) {
+  auto it = users_.find(user.id);
+  if (it == users_.end()) {
+    return;
+  }
+  UnindexHandle(it->second.user);
+  it->second.user = user;
+  IndexHandle(user);
+}
+
+std::optional<UserInfo> UserCache::FindById(std::string_view user_id) {
+  auto it = users_.find(user_id);
+  if (it == users_.end()) {
+    return std::nullopt;
+  }
+  return it->second.user;
+}
+
+std::optional<UserInfo> UserCache::FindByHandle(std::string_view handle) {
+  auto it = handles_.find(FoldHandle(handle));
+  if (it == handles_.end()) {
+    return std::nullopt;
+  }
+  return FindById(it->second);
+}
+
+void UserCache::IndexHandle(const UserInfo& user) {
+  if (!user.handle.empty()) {
+    handles_[FoldHandle(user.handle)] = user.id;
+  }
+}
+
+void UserCache::UnindexHandle(const UserInfo& user) {
+  if (user.handle.empty()) {
+    return;
+  }
+  auto it = handles_.find(FoldHandle(user.handle));
+  if (it != handles_.end() && it->second == user.id) {
+    handles_.erase(it);
+  }
+}
+
+}  // namespace turnkey::signal

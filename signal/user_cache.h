@@ -1,0 +1,59 @@
+// UserCache: the in-memory UserDirectory the signaling loop answers
+// CallManager's synchronous lookups from: the public fields (id, handle,
+// display name) of every user with a connected socket.
+//
+// CallService loads a user from the store while authorizing the socket's
+// CONNECT and Acquire()s the entry when the socket joins; Release() on
+// disconnect drops it with the user's last socket, so the cache holds what
+// presence holds and nothing more. Ids never change, so FindById is
+// authoritative for cached users. Handles can change (PATCH /api/users/me)
+// and a released handle can be taken by someone else, so callers that need
+// an exact answer for a handle ask the store instead (CallService does).
+//
+// Not thread-safe: owned and used by the signaling loop.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "signal/call.h"
+#include "signal/call_sinks.h"
+#include "signal/presence.h"
+
+namespace turnkey::signal {
+
+class UserCache final : public UserDirectory {
+ public:
+  // Stores `user` (replacing older fields of the same id) and takes one
+  // reference on it. Ignored if the id is empty.
+  void Acquire(const UserInfo& user);
+  // Drops one reference of `user_id`; the entry goes with the last one.
+  // Unknown ids are ignored.
+  void Release(std::string_view user_id);
+  // Replaces the fields of a cached user (a fresher store read) without
+  // taking a reference; a user not cached is not added.
+  void Refresh(const UserInfo& user);
+
+  std::optional<UserInfo> FindById(std::string_view user_id) override;
+  // Among cached users only; ASCII case-insensitive, as sql::Store.
+  std::optional<UserInfo> FindByHandle(std::string_view handle) override;
+
+  size_t size() const { return users_.size(); }
+
+ private:
+  struct Entry {
+    UserInfo user;
+    size_t refs = 0;
+  };
+  void IndexHandle(const UserInfo& user);
+  void UnindexHandle(const UserInfo& user);
+
+  std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> users_;
+  // ASCII-lowercased handle -> user id.
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> handles_;
+};
+
+}  // namespace turnkey::signal

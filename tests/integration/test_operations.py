@@ -1,0 +1,813 @@
+"""Operations integration tests: the real turnkey binary on loopback, as an
+operator runs it (DESIGN.md section 7, issue 6).
+
+- A Prometheus scrape taken while TURN allocations relay and a call is in
+  progress passes `promtool check metrics` (Debian package prometheus), and
+  the counters move while traffic flows.
+- SIGHUP with a new certificate: a new TLS connection (TURN and signaling)
+  sees it, while allocations made before keep relaying and connected
+  Socket.IO clients stay connected. A broken config on SIGHUP changes
+  nothing.
+- SIGUSR1 drains: a new Allocate gets 403 and a new call is refused, what
+  exists goes on, and the process exits 0 when the last allocation is gone,
+  or at drain_timeout.
+- SIGTERM stops within a bounded time with allocations and a call open,
+  ending the call cleanly, with exit status 0.
+
+Clients: turn_client.py (a TURN client written from RFC 8656), the npm
+socket.io-client through sio_call_helper.js, Python's ssl module for
+certificates, promtool. Ports are picked at run time; every wait has a
+deadline; nothing skips: a missing tool fails the test.
+"""
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import stun_client  # noqa: E402
+import turn_client as tc  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIO_HELPER = os.path.join(HERE, "sio_call_helper.js")
+SECRET = "ops-secret-" + os.urandom(8).hex()
+NEW_SECRET = "ops-new-secret-" + os.urandom(8).hex()
+PASSWORD = "operations correct horse"
+CHANNEL = 0x4000
+# Bounds for "the process stops by itself": generous for a loaded CI host,
+# far below anything an operator would call a hang.
+STOP_BOUND = 10.0
+
+
+def unique(prefix):
+    return f"{prefix}{os.urandom(3).hex()}"
+
+
+# --- Certificates -------------------------------------------------------------
+
+
+def make_cert(directory, name, days):
+    """A self-signed P-256 certificate for localhost valid `days` days."""
+    cert = os.path.join(directory, name + ".pem")
+    key = os.path.join(directory, name + "-key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", str(days), "-subj", f"/CN=localhost/O={name}",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", cert],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    return cert, key
+
+
+def cert_der(pem_path):
+    with open(pem_path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def cert_not_after(pem_path):
+    """notAfter of a PEM certificate as Unix seconds."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", pem_path],
+                         check=True, capture_output=True, text=True, timeout=30).stdout
+    return int(ssl.cert_time_to_seconds(out.strip().split("=", 1)[1]))
+
+
+def insecure_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def served_cert(port):
+    """The DER certificate a new TLS connection to 127.0.0.1:port is shown."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with insecure_context().wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+# --- Prometheus text ------------------------------------------------------------
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Exposition text -> list of (name, {label: value}, float)."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        if not m:
+            raise AssertionError(f"unparsable sample line: {line!r}")
+        labels = dict(LABEL.findall(m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return samples
+
+
+def metric(samples, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`; None if none."""
+    values = [v for n, have, v in samples
+              if n == name and all(have.get(k) == want for k, want in labels.items())]
+    return sum(values) if values else None
+
+
+def promtool_check(text):
+    """(exit status, output) of `promtool check metrics` on `text`."""
+    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode, out.stdout + out.stderr
+
+
+# --- Peers and relays -----------------------------------------------------------
+
+
+class EchoPeer:
+    """A UDP echo server on 127.0.0.1 standing in for the far side of a relay."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.echoed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                data, source = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.sock.sendto(data, source)
+            self.echoed += 1
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+class Relay:
+    """One TURN allocation with a permission and a channel to `peer`."""
+
+    def __init__(self, test, port, peer, transport="udp", secret=SECRET):
+        self.test = test
+        self.peer = peer
+        username, password = tc.turn_rest_credential(secret, unique("ops-"), time.time() + 3600)
+        self.client = tc.TurnClient("127.0.0.1", port, transport=transport, username=username,
+                                    password=password, timeout=5.0)
+        response = self.client.allocate()
+        test.assertEqual(response.cls, tc.SUCCESS, response)
+        self.relayed = response.address(tc.XOR_RELAYED_ADDRESS)
+        response = self.client.create_permission(peer.address)
+        test.assertEqual(response.cls, tc.SUCCESS, response)
+        response = self.client.channel_bind(CHANNEL, peer.address)
+        test.assertEqual(response.cls, tc.SUCCESS, response)
+
+    def round_trips(self, count, size=200):
+        """Sends `count` packets through the channel, each echoed back; asserts all came."""
+        for i in range(count):
+            payload = f"{i:08d}".encode() + os.urandom(size - 8)
+            self.client.send_channel_data(CHANNEL, payload)
+            got = self.client.receive(timeout=5.0)
+            self.test.assertIsNotNone(got, f"packet {i} of {count} did not come back")
+            self.test.assertEqual(got, ("channel", CHANNEL, payload))
+
+    def delete(self):
+        """Refresh with LIFETIME 0 (RFC 8656 s7): deletes the allocation."""
+        response = self.client.refresh(0)
+        self.test.assertEqual(response.cls, tc.SUCCESS, response)
+
+    def close(self):
+        self.client.close()
+
+
+def allocate_once(port, transport="udp", secret=SECRET):
+    """A fresh Allocate; returns its response (success or error). An allocation
+    made is deleted again, so it does not count in later checks."""
+    username, password = tc.turn_rest_credential(secret, unique("ops-"), time.time() + 3600)
+    with tc.TurnClient("127.0.0.1", port, transport=transport, username=username,
+                       password=password, timeout=5.0) as client:
+        response = client.allocate()
+        if response.cls == tc.SUCCESS:
+            deleted = client.refresh(0)
+            if deleted.cls != tc.SUCCESS:
+                raise AssertionError(f"deleting a test allocation: {deleted}")
+        return response
+
+
+# --- Socket.IO ----------------------------------------------------------------
+
+
+class SioHelper:
+    """sio_call_helper.js: socket.io-client sockets held open in node."""
+
+    def __init__(self, url, insecure=False):
+        args = ["node", SIO_HELPER, url] + (["--insecure"] if insecure else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.events = []  # {"event", "name", "payload"} in arrival order
+        self.replies = queue.Queue()
+        self.stderr = []
+        self._next = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._read, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                self.stderr.append("stdout: " + line)
+                continue
+            if "reply" in message:
+                self.replies.put(message)
+            else:
+                with self._lock:
+                    self.events.append(message)
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def request(self, op, timeout=20.0, **fields):
+        self._next += 1
+        request_id = self._next
+        self.proc.stdin.write(json.dumps({"id": request_id, "op": op, **fields}) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"sio helper: no reply to {op} {fields}; stderr: "
+                                     + "".join(self.stderr))
+            try:
+                reply = self.replies.get(timeout=left)
+            except queue.Empty:
+                continue
+            if reply["reply"] == request_id:
+                if not reply["ok"]:
+                    raise AssertionError(f"sio helper: {op} {fields}: {reply['error']}")
+                return reply
+
+    def connect(self, name, token, transports=None):
+        fields = {"transports": transports} if transports else {}
+        return self.request("connect", name=name, token=token, **fields)
+
+    def emit(self, name, event, payload):
+        """The ack's first argument."""
+        return self.request("emit", name=name, event=event, payload=payload)["ack"]
+
+    def wait(self, name, event, timeout_ms=8000):
+        return self.request("wait", name=name, event=event, timeout_ms=timeout_ms)["payload"]
+
+    def seen(self, name, event):
+        with self._lock:
+            return [e["payload"] for e in self.events if e["name"] == name and e["event"] == event]
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+# --- The server -----------------------------------------------------------------
+
+
+class OpsServer:
+    """turnkey with TURN (udp, tcp, tls), signaling (plain or TLS) and metrics."""
+
+    def __init__(self, signal_tls=False, drain_timeout="60s", threads=2):
+        self.dir = tempfile.mkdtemp(prefix="turnkey-ops-")
+        self.turn_port = harness.free_port()
+        self.tls_port = harness.free_port(both=False)
+        self.http_port = harness.free_port(both=False)
+        self.metrics_port = harness.free_port(both=False)
+        self.signal_tls = signal_tls
+        self.drain_timeout = drain_timeout
+        self.threads = threads
+        self.secrets = [SECRET]
+        # The config names fixed paths; a certificate rotation replaces the files.
+        self.cert = os.path.join(self.dir, "tls-cert.pem")
+        self.key = os.path.join(self.dir, "tls-key.pem")
+        self.config_path = os.path.join(self.dir, "turnkey.yaml")
+        self.log_path = os.path.join(self.dir, "turnkey.log")
+        self.scheme = "https" if signal_tls else "http"
+        self.base = f"{self.scheme}://127.0.0.1:{self.http_port}"
+        self.proc = None
+        self.log = None
+
+    def install_cert(self, cert, key):
+        """Puts a certificate in place the way a renewal tool does: new files, then rename."""
+        for source, target in ((cert, self.cert), (key, self.key)):
+            shutil.copyfile(source, target + ".new")
+            os.replace(target + ".new", target)
+
+    def config_text(self, extra=""):
+        secrets = ", ".join(f'"{s}"' for s in self.secrets)
+        return (
+            "realm: turnkey.test\n"
+            f"state_dir: {os.path.join(self.dir, 'state')}\n"
+            f"drain_timeout: {self.drain_timeout}\n"
+            "log: {level: debug, format: text}\n"
+            f"tls: {{certificate: {self.cert}, private_key: {self.key}}}\n"
+            "turn:\n"
+            f"  threads: {self.threads}\n"
+            "  listeners:\n"
+            f"    - {{transport: udp, address: 127.0.0.1, port: {self.turn_port}}}\n"
+            f"    - {{transport: tcp, address: 127.0.0.1, port: {self.turn_port}}}\n"
+            f"    - {{transport: tls, address: 127.0.0.1, port: {self.tls_port}}}\n"
+            "  relay: {addresses: [127.0.0.1]}\n"
+            f"  auth: {{secrets: [{secrets}]}}\n"
+            "  peers: {allow: [127.0.0.1/32]}\n"
+            "signal:\n"
+            f"  listen: {{address: 127.0.0.1, port: {self.http_port}, "
+            f"tls: {'true' if self.signal_tls else 'false'}}}\n"
+            "  ice_servers:\n"
+            f"    urls: [\"stun:127.0.0.1:{self.turn_port}\",\n"
+            f"           \"turn:127.0.0.1:{self.turn_port}?transport=udp\"]\n"
+            "    credential_ttl: 1h\n"
+            f"metrics: {{enabled: true, listen: \"127.0.0.1:{self.metrics_port}\", "
+            "path: /metrics}\n" + extra)
+
+    def write_config(self, text=None):
+        with open(self.config_path + ".new", "w") as f:
+            f.write(self.config_text() if text is None else text)
+        os.replace(self.config_path + ".new", self.config_path)
+
+    def start(self):
+        if not os.path.exists(self.cert):
+            self.install_cert(*make_cert(self.dir, "cert-a", days=2))
+        self.write_config()
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([harness.BINARY, "serve", "--config", self.config_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("turnkey exited early:\n" + self.read_log())
+            try:
+                stun_client.binding_udp("127.0.0.1", self.turn_port, timeout=0.2)
+                if self.http("GET", "/healthz")[0] == 200 and self.scrape():
+                    return self
+            except (TimeoutError, OSError):
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def send(self, sig):
+        self.proc.send_signal(sig)
+
+    def read_log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_size(self):
+        return len(self.read_log())
+
+    def wait_log(self, pattern, since=0, timeout=15.0):
+        """The first match of `pattern` in the log after offset `since`."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            m = regex.search(self.read_log(), since)
+            if m:
+                return m
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"log never matched {pattern!r}:\n" + self.read_log()[since:])
+            time.sleep(0.05)
+
+    def http(self, method, path, body=None, token=None):
+        """(status, parsed JSON or None) of one REST request."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", "Bearer " + token)
+        context = insecure_context() if self.signal_tls else None
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+                status, raw = answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, None
+
+    def register(self, label):
+        status, body = self.http("POST", "/api/auth/register", {
+            "email": f"{unique(label)}@example.test", "password": PASSWORD,
+            "handle": unique(label), "displayName": label})
+        if status != 201:
+            raise AssertionError(f"register: HTTP {status} {body}")
+        return {"id": body["data"]["user"]["id"], "token": body["data"]["token"]}
+
+    def scrape_response(self):
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.headers.get("Content-Type", ""), answer.read().decode()
+
+    def scrape(self):
+        return self.scrape_response()[1]
+
+    def wait_exit(self, timeout):
+        """The exit status, or an assertion error if the process is still running."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"turnkey still running after {timeout} s:\n"
+                                 + self.read_log()[-4000:])
+
+
+def start_call(helper, caller, callee):
+    """caller ("a") calls callee ("b"), who accepts; returns the call id."""
+    ack = helper.emit("a", "initiateCall", {"receiverId": callee["id"], "callType": "audio"})
+    if not ack.get("ok"):
+        raise AssertionError(f"initiateCall: {ack}")
+    call_id = ack["callId"]
+    incoming = helper.wait("b", "incomingCall")
+    if incoming["callId"] != call_id or incoming["callerId"] != caller["id"]:
+        raise AssertionError(f"incomingCall: {incoming}")
+    ack = helper.emit("b", "acceptCall", {"callId": call_id})
+    if not ack.get("ok"):
+        raise AssertionError(f"acceptCall: {ack}")
+    accepted = helper.wait("a", "callAccepted")
+    if accepted["callId"] != call_id:
+        raise AssertionError(f"callAccepted: {accepted}")
+    return call_id
+
+
+def offer_reaches_callee(test, helper, call_id, sdp):
+    ack = helper.emit("a", "sendOffer", {"callId": call_id, "offer": {"type": "offer", "sdp": sdp}})
+    test.assertTrue(ack.get("ok"), ack)
+    got = helper.wait("b", "receiveOffer")
+    test.assertEqual(got["callId"], call_id)
+    test.assertEqual(got["offer"]["sdp"], sdp)
+
+
+class ServerTestCase(unittest.TestCase):
+    """Each test starts its own server (signals end it); cleanup is registered."""
+
+    def start_server(self, **kw):
+        server = OpsServer(**kw)
+        self.addCleanup(server.close)
+        server.start()
+        self.server = server
+        return server
+
+    def echo_peer(self):
+        peer = EchoPeer()
+        self.addCleanup(peer.close)
+        return peer
+
+    def relay(self, peer, transport="udp", port=None, secret=SECRET):
+        if port is None:
+            port = self.server.tls_port if transport == "tls" else self.server.turn_port
+        relay = Relay(self, port, peer, transport=transport, secret=secret)
+        self.addCleanup(relay.close)
+        return relay
+
+    def sio(self):
+        helper = SioHelper(self.server.base, insecure=self.server.signal_tls)
+        self.addCleanup(helper.close)
+        return helper
+
+    def call_between_two_users(self, helper):
+        """Registers two users over REST, connects both and puts them in an active call."""
+        a = self.server.register("opsa")
+        b = self.server.register("opsb")
+        helper.connect("a", a["token"])
+        helper.connect("b", b["token"])
+        return a, b, start_call(helper, a, b)
+
+    def context(self):
+        return "\n--- server log ---\n" + self.server.read_log()[-6000:]
+
+
+# --- 1. Metrics -------------------------------------------------------------------
+
+
+class MetricsScrapeTest(ServerTestCase):
+    def test_promtool_accepts_scrapes_and_counters_move_while_traffic_flows(self):
+        server = self.start_server()
+        peer = self.echo_peer()
+        helper = self.sio()
+        a, b, call_id = self.call_between_two_users(helper)
+        # The caller reports ICE connected over a relay candidate: the call
+        # setup histogram and the ICE outcome counter get a sample.
+        ack = helper.emit("a", "reportIce", {
+            "callId": call_id, "state": "connected", "localCandidateType": "relay",
+            "remoteCandidateType": "host", "relayProtocol": "udp", "rttMs": 12})
+        self.assertTrue(ack.get("ok"), ack)
+        udp = self.relay(peer)
+        tcp = self.relay(peer, transport="tcp")
+        udp.round_trips(5)
+        tcp.round_trips(5)
+
+        content_type, first_text = server.scrape_response()
+        self.assertTrue(content_type.startswith("text/plain; version=0.0.4"), content_type)
+        status, output = promtool_check(first_text)
+        self.assertEqual(status, 0, f"promtool check metrics:\n{output}\n--- scrape ---\n"
+                         f"{first_text}")
+        first = parse_metrics(first_text)
+
+        count, size = 60, 300
+        udp.round_trips(count, size)
+        tcp.round_trips(count, size)
+        offer_reaches_callee(self, helper, call_id, "v=0 during the scrape test")
+
+        second_text = server.scrape()
+        status, output = promtool_check(second_text)
+        self.assertEqual(status, 0, f"promtool check metrics:\n{output}\n--- scrape ---\n"
+                         f"{second_text}")
+        second = parse_metrics(second_text)
+
+        def moved(name, **labels):
+            before = metric(first, name, **labels)
+            after = metric(second, name, **labels)
+            self.assertIsNotNone(before, f"{name}{labels} missing\n{first_text}")
+            self.assertIsNotNone(after, f"{name}{labels} missing\n{second_text}")
+            return after - before
+
+        # Both allocations are still open: bytes of running allocations count now.
+        for direction in ("client_to_peer", "peer_to_client"):
+            self.assertGreaterEqual(
+                moved("turnkey_turn_relayed_packets_total", direction=direction), 2 * count,
+                direction)
+            self.assertGreaterEqual(
+                moved("turnkey_turn_relayed_bytes_total", direction=direction), 2 * count * size,
+                direction)
+        self.assertEqual(metric(second, "turnkey_turn_allocations_active"), 2, second_text)
+        self.assertGreaterEqual(
+            metric(second, "turnkey_turn_allocations_total", transport="udp", result="success"), 1)
+        self.assertGreaterEqual(
+            metric(second, "turnkey_turn_allocations_total", transport="tcp", result="success"), 1)
+        self.assertGreaterEqual(
+            metric(second, "turnkey_turn_requests_total", method="channel_bind", code="200"), 2)
+        self.assertGreaterEqual(metric(second, "turnkey_signal_connections") or 0, 2, second_text)
+        self.assertGreaterEqual(
+            metric(second, "turnkey_ice_reports_total", result="connected", local_type="relay",
+                   remote_type="host") or 0, 1, second_text)
+        self.assertGreaterEqual(metric(second, "turnkey_call_setup_seconds_count") or 0, 1,
+                                second_text)
+        self.assertGreaterEqual(metric(second, "turnkey_http_requests_total") or 0, 2, second_text)
+        self.assertEqual(metric(second, "turnkey_tls_certificate_expiry_timestamp_seconds"),
+                         cert_not_after(server.cert))
+        self.assertEqual(metric(second, "turnkey_build_info"), 1)
+        # No label may carry an address or a user id.
+        for name, labels, _ in second:
+            for value in labels.values():
+                self.assertNotIn("127.0.0.1", value, name)
+                self.assertNotIn(a["id"], value, name)
+                self.assertNotIn(b["id"], value, name)
+
+        # After the call ends it is counted by type and status.
+        ack = helper.emit("a", "endCall", {"callId": call_id})
+        self.assertTrue(ack.get("ok"), ack)
+        helper.wait("b", "callEnded")
+        third_text = server.scrape()
+        self.assertEqual(promtool_check(third_text)[0], 0, third_text)
+        self.assertGreaterEqual(
+            metric(parse_metrics(third_text), "turnkey_calls_total", type="audio",
+                   status="completed") or 0, 1, third_text)
+
+
+# --- 2. Reload ------------------------------------------------------------------
+
+
+class TlsReloadTest(ServerTestCase):
+    def test_certificate_rotation_and_broken_configs_on_sighup(self):
+        server = self.start_server(signal_tls=True)
+        cert_a = cert_der(server.cert)
+        self.assertEqual(served_cert(server.tls_port), cert_a)
+        self.assertEqual(served_cert(server.http_port), cert_a)
+
+        peer = self.echo_peer()
+        udp = self.relay(peer)
+        tls = self.relay(peer, transport="tls")
+        udp.round_trips(3)
+        tls.round_trips(3)
+        helper = self.sio()
+        _, _, call_id = self.call_between_two_users(helper)
+        self.assertEqual(allocate_once(server.turn_port, secret=NEW_SECRET).error_code, 401)
+
+        # Rotate: cert B in place, a new TURN secret first, and a restart-only
+        # change (turn.threads) that must be named in the log.
+        cert_b_path, key_b_path = make_cert(server.dir, "cert-b", days=30)
+        server.install_cert(cert_b_path, key_b_path)
+        cert_b = cert_der(server.cert)
+        self.assertNotEqual(cert_a, cert_b)
+        server.secrets = [NEW_SECRET, SECRET]
+        server.threads = 1
+        server.write_config()
+        mark = server.log_size()
+        server.send(signal.SIGHUP)
+        server.wait_log(r"reload: config .* applied", since=mark)
+        self.assertRegex(server.read_log()[mark:], r"turn\.threads changed.*restart")
+
+        self.assertEqual(served_cert(server.tls_port), cert_b, self.context())
+        self.assertEqual(served_cert(server.http_port), cert_b, self.context())
+        self.assertEqual(allocate_once(server.turn_port, secret=NEW_SECRET).cls, tc.SUCCESS)
+        self.assert_everything_still_works(server, helper, udp, tls, call_id, cert_b_path,
+                                           "after the rotation")
+
+        # Broken configs: nothing changes, the log says why. Each one also
+        # drops NEW_SECRET, which must therefore keep working.
+        good_config = server.config_text()
+        server.secrets = [SECRET]
+        broken = {
+            "unknown key": server.config_text("no_such_setting: 1\n"),
+            "invalid YAML": server.config_text() + "turn: [unclosed\n",
+            "invalid value": server.config_text().replace(
+                f"drain_timeout: {server.drain_timeout}", "drain_timeout: 5"),
+            "missing certificate": server.config_text().replace(
+                server.cert, os.path.join(server.dir, "missing.pem")),
+            # Cert B with cert A's key: what a renewal that replaced one file shows.
+            "key of another certificate": server.config_text().replace(
+                server.key, os.path.join(server.dir, "cert-a-key.pem")),
+        }
+        expected_error = {
+            "unknown key": r"turnkey\.yaml:\d+: no_such_setting",
+            "invalid YAML": r"turnkey\.yaml:\d+",
+            "invalid value": r"turnkey\.yaml:\d+: drain_timeout",
+            "missing certificate": r"missing\.pem",
+            "key of another certificate": r"reload: tls: ",
+        }
+        for what, text in broken.items():
+            with self.subTest(what):
+                server.write_config(text)
+                mark = server.log_size()
+                server.send(signal.SIGHUP)
+                line = server.wait_log(r"reload: [^\n]*keeping the running config[^\n]*",
+                                       since=mark).group(0)
+                self.assertRegex(line, expected_error[what])
+                self.assertNotIn("applied", server.read_log()[mark:])
+                self.assertIsNone(server.proc.poll(), self.context())
+                self.assertEqual(served_cert(server.tls_port), cert_b)
+                self.assertEqual(served_cert(server.http_port), cert_b)
+                self.assertEqual(allocate_once(server.turn_port, secret=NEW_SECRET).cls,
+                                 tc.SUCCESS, what)
+                self.assert_everything_still_works(server, helper, udp, tls, call_id,
+                                                   cert_b_path, f"after {what}")
+        server.write_config(good_config)
+
+    def assert_everything_still_works(self, server, helper, udp, tls, call_id, cert_path, when):
+        udp.round_trips(5)
+        tls.round_trips(5)
+        for name in ("a", "b"):
+            self.assertEqual(helper.seen(name, "disconnect"), [], f"{name} {when}")
+            ack = helper.emit(name, "getIceServers", {})
+            self.assertTrue(ack.get("ok"), f"{ack} {when}")
+            self.assertTrue(ack.get("iceServers"), f"{ack} {when}")
+        offer_reaches_callee(self, helper, call_id, f"v=0 {when}")
+        samples = parse_metrics(server.scrape())
+        self.assertEqual(metric(samples, "turnkey_tls_certificate_expiry_timestamp_seconds"),
+                         cert_not_after(cert_path), when)
+        self.assertEqual(metric(samples, "turnkey_turn_allocations_active"), 2, when)
+
+
+# --- 3. Drain -------------------------------------------------------------------
+
+
+class DrainTest(ServerTestCase):
+    def test_drain_refuses_new_work_and_exits_when_the_last_allocation_is_gone(self):
+        server = self.start_server(drain_timeout="2m")
+        peer = self.echo_peer()
+        relay = self.relay(peer)
+        relay.round_trips(3)
+        helper = self.sio()
+        a, b, call_id = self.call_between_two_users(helper)
+        c = server.register("opsc")
+        helper.connect("c", c["token"])
+
+        mark = server.log_size()
+        server.send(signal.SIGUSR1)
+        server.wait_log(r"drain: SIGUSR1 received", since=mark)
+
+        def assert_new_work_refused(when):
+            for transport, port in (("udp", server.turn_port), ("tls", server.tls_port)):
+                response = allocate_once(port, transport=transport)
+                self.assertEqual(response.cls, tc.ERROR, f"{transport} {when}: {response}")
+                self.assertEqual(response.error_code, 403, f"{transport} {when}: {response}")
+            ack = helper.emit("c", "initiateCall", {"receiverId": a["id"], "callType": "video"})
+            self.assertFalse(ack.get("ok"), f"{ack} {when}")
+            self.assertEqual(ack.get("error"), "Server is shutting down", f"{ack} {when}")
+
+        assert_new_work_refused("after SIGUSR1")
+        # A reload while draining (systemctl reload) must not end the drain.
+        mark_reload = server.log_size()
+        server.send(signal.SIGHUP)
+        server.wait_log(r"reload: config .* applied", since=mark_reload)
+        assert_new_work_refused("after SIGUSR1 and SIGHUP")
+
+        # What exists goes on.
+        relay.round_trips(10)
+        offer_reaches_callee(self, helper, call_id, "v=0 while draining")
+        ack = helper.emit("a", "endCall", {"callId": call_id})
+        self.assertTrue(ack.get("ok"), ack)
+        helper.wait("b", "callEnded")
+        # The call is over but the allocation is not: still running, still relaying.
+        relay.round_trips(5)
+        self.assertIsNone(server.proc.poll(), self.context())
+        self.assertEqual(relay.client.refresh(600).cls, tc.SUCCESS)
+
+        relay.delete()
+        self.assertEqual(server.wait_exit(STOP_BOUND), 0, self.context())
+        self.assertRegex(server.read_log()[mark:], r"drain: no allocations")
+
+    def test_drain_deadline_ends_with_allocations_open(self):
+        server = self.start_server(drain_timeout="2s")
+        peer = self.echo_peer()
+        relay = self.relay(peer)
+        relay.round_trips(3)
+        mark = server.log_size()
+        signalled = time.monotonic()
+        server.send(signal.SIGUSR1)
+        server.wait_log(r"drain: SIGUSR1 received", since=mark)
+        relay.round_trips(3)
+        self.assertEqual(server.wait_exit(STOP_BOUND), 0, self.context())
+        # The deadline counts from when the signal arrived, after `signalled`.
+        self.assertGreaterEqual(time.monotonic() - signalled, 2.0)
+        self.assertRegex(server.read_log()[mark:], r"drain: deadline reached with 1 allocation")
+
+
+# --- 4. SIGTERM -----------------------------------------------------------------
+
+
+class StopTest(ServerTestCase):
+    def test_sigterm_stops_promptly_with_allocations_and_a_call_open(self):
+        server = self.start_server()
+        peer = self.echo_peer()
+        relays = [self.relay(peer), self.relay(peer), self.relay(peer, transport="tcp"),
+                  self.relay(peer, transport="tls")]
+        for relay in relays:
+            relay.round_trips(2)
+        helper = self.sio()
+        _, _, call_id = self.call_between_two_users(helper)
+        mark = server.log_size()
+        server.send(signal.SIGTERM)
+        self.assertEqual(server.wait_exit(STOP_BOUND), 0, self.context())
+        self.assertRegex(server.read_log()[mark:], r"SIGTERM received")
+        # The call ended cleanly: both sides were told before their sockets closed.
+        for name in ("a", "b"):
+            ended = helper.wait(name, "callEnded", timeout_ms=2000)
+            self.assertEqual(ended["callId"], call_id)
+            self.assertEqual(ended["reason"], "server_shutdown", ended)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

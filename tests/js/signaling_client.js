@@ -1,0 +1,220 @@
+// Helpers for the call-flow tests against the real turnkey: a small REST
+// client, fresh users, and a recording wrapper around the npm
+// socket.io-client that tests wait on (with a deadline, never a sleep).
+"use strict";
+
+const assert = require("node:assert/strict");
+const { io } = require("socket.io-client");
+
+const PASSWORD = "signaling correct horse battery";
+const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 5)}`;
+let userSeq = 0;
+
+async function api(server, method, path, body, token) {
+  const headers = {};
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+  }
+  if (token) {
+    headers.Authorization = `Bearer ${token}`;
+  }
+  const response = await fetch(server.url + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Not JSON (a static file); `text` has it.
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
+
+/** Registers a new user; resolves with {id, handle, email, token, refreshToken}. */
+async function newUser(server, label) {
+  const n = ++userSeq;
+  const handle = `${label}${RUN}${n}`.slice(0, 30);
+  const email = `${label}-${RUN}-${n}@example.test`;
+  const r = await api(server, "POST", "/api/auth/register", {
+    email, password: PASSWORD, handle, displayName: `Test ${label}`,
+  });
+  assert.equal(r.status, 201, r.text);
+  const data = r.json.data;
+  return {
+    id: data.user.id, handle: data.user.handle, email, token: data.token,
+    refreshToken: data.refreshToken, label,
+  };
+}
+
+/** The signed-in user's call history (GET /api/calls/history). */
+async function history(server, user, query = "") {
+  const r = await api(server, "GET", `/api/calls/history${query}`, undefined, user.token);
+  assert.equal(r.status, 200, r.text);
+  return r.json.data;
+}
+
+/** The history entry of `callId`, or undefined. */
+async function historyEntry(server, user, callId) {
+  const data = await history(server, user, "?limit=100");
+  return data.calls.find((c) => c.callId === callId);
+}
+
+/**
+ * A socket.io-client socket that records every event it receives. `take`
+ * hands out each received event once, in order, so tests can wait for "the
+ * next incomingCall" without racing the network.
+ */
+class Client {
+  constructor(socket, label) {
+    this.socket = socket;
+    this.label = label;
+    this.received = []; // {event, payload, taken}
+    this.waiters = [];
+    socket.onAny((event, ...args) => this.#record(event, args[0]));
+    for (const reserved of ["connect", "connect_error", "disconnect"]) {
+      socket.on(reserved, (arg) => this.#record(reserved, arg));
+    }
+  }
+
+  #record(event, payload) {
+    const entry = { event, payload, taken: false };
+    this.received.push(entry);
+    for (const waiter of [...this.waiters]) {
+      if (!entry.taken && waiter.event === event && waiter.match(payload)) {
+        entry.taken = true;
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        clearTimeout(waiter.timer);
+        waiter.resolve(payload);
+      }
+    }
+  }
+
+  /** Resolves with the payload of the first not yet taken `event` matching `match`. */
+  take(event, match = () => true, ms = 8000) {
+    const found = this.received.find((e) => !e.taken && e.event === event && match(e.payload));
+    if (found) {
+      found.taken = true;
+      return Promise.resolve(found.payload);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { event, match, resolve };
+      waiter.timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        const seen = this.received.map((e) => e.event).join(", ");
+        reject(new Error(`${this.label}: no "${event}" within ${ms} ms (received: ${seen})`));
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The payloads of every received `event` (taken or not). */
+  all(event, match = () => true) {
+    return this.received.filter((e) => e.event === event && match(e.payload)).map((e) => e.payload);
+  }
+
+  /** Emits with an ack; resolves with the ack's first argument. */
+  emit(event, payload) {
+    return this.socket.timeout(8000).emitWithAck(event, payload);
+  }
+
+  get id() {
+    return this.socket.id;
+  }
+
+  close() {
+    this.socket.disconnect();
+  }
+}
+
+/**
+ * Connects `user` with its token. `transport`: "default" (polling, then the
+ * upgrade), "polling" or "websocket". Resolves once connected (and upgraded,
+ * for the default) with a Client; rejects with the connect_error.
+ */
+async function connect(server, user, { transport = "websocket", auth, label, ...options } = {}) {
+  const transports = transport === "default" ? undefined : [transport];
+  const socket = io(server.url, {
+    forceNew: true,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    auth: auth ?? { token: user.token },
+    ...(transports ? { transports } : {}),
+    ...options,
+  });
+  const client = new Client(socket, label ?? user.label ?? "client");
+  const upgraded = transport === "default"
+    ? new Promise((resolve) => socket.io.engine.once("upgrade", resolve))
+    : null;
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+  if (upgraded) {
+    await upgraded;
+  }
+  await client.take("connect"); // so that take("connect") waits for a reconnection
+  return client;
+}
+
+/** Connects and expects a CONNECT_ERROR; resolves with the error. */
+async function connectError(server, auth, transport = "websocket") {
+  const socket = io(server.url, { forceNew: true, auth, transports: [transport] });
+  try {
+    return await new Promise((resolve, reject) => {
+      socket.once("connect", () => reject(new Error("connected, expected connect_error")));
+      socket.once("connect_error", resolve);
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+/** Prometheus text -> the value of one series (sum of matching samples). */
+async function metric(server, name, labels = {}) {
+  const response = await fetch(server.metricsUrl);
+  assert.equal(response.status, 200);
+  const text = await response.text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) {
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) {
+      continue;
+    }
+    const have = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      have[l[1]] = l[2];
+    }
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
+      total += Number(m[3]);
+    }
+  }
+  return total;
+}
+
+/** Polls `fn` until it returns a truthy value; fails after `ms`. */
+async function eventually(fn, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      assert.fail(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+module.exports = {
+  api, newUser, history, historyEntry, Client, connect, connectError, metric, eventually, PASSWORD,
+};

@@ -1,0 +1,227 @@
+// Starts the real turnkey binary (path in TURNKEY_BINARY) for the Node.js
+// integration tests: signaling, TURN and metrics on loopback ports picked at
+// run time, a fresh state directory, and the database named by
+// TURNKEY_TEST_DB ("sqlite", the default, or "mysql": a private MariaDB
+// server started with tests/sql/mariadb_server.sh and migrated with
+// `turnkey migrate`). Nothing here talks to an address outside 127.0.0.1.
+"use strict";
+
+const { spawn, execFileSync } = require("node:child_process");
+const crypto = require("node:crypto");
+const dgram = require("node:dgram");
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+
+const SOURCE_DIR = path.resolve(__dirname, "..", "..");
+const MARIADB_SCRIPT = path.join(SOURCE_DIR, "tests", "sql", "mariadb_server.sh");
+
+function binary() {
+  const file = process.env.TURNKEY_BINARY;
+  if (!file) {
+    // Never skip: a missing binary is a failure of the test setup.
+    throw new Error("TURNKEY_BINARY is not set (run the test through ctest)");
+  }
+  return file;
+}
+
+// A port free on 127.0.0.1 for TCP and, with `udp`, for UDP at once.
+async function freePort(udp = false) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port: p } = server.address();
+        server.close(() => resolve(p));
+      });
+    });
+    if (!udp) {
+      return port;
+    }
+    const free = await new Promise((resolve) => {
+      const socket = dgram.createSocket("udp4");
+      socket.once("error", () => resolve(false));
+      socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+    });
+    if (free) {
+      return port;
+    }
+  }
+  throw new Error("no free port");
+}
+
+// A private MariaDB server, shared by every turnkey of this process.
+let mariadb = null;
+function mariadbEnv() {
+  if (mariadb) {
+    return mariadb;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tk-sig-db-"));
+  execFileSync("bash", [MARIADB_SCRIPT, "start", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  const env = {};
+  for (const line of fs.readFileSync(path.join(dir, "server.env"), "utf8").split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) {
+      env[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  const passwordFile = path.join(dir, "password");
+  fs.writeFileSync(passwordFile, `${env.MARIADB_PASSWORD}\n`, { mode: 0o600 });
+  mariadb = { dir, env, passwordFile, databases: 0 };
+  process.on("exit", () => {
+    try {
+      execFileSync("bash", [MARIADB_SCRIPT, "stop", dir], { stdio: "ignore" });
+    } catch {
+      // The server is gone already.
+    }
+  });
+  return mariadb;
+}
+
+function mysqlDatabaseYaml() {
+  const db = mariadbEnv();
+  const name = `${db.env.MARIADB_DB_PREFIX}sig${process.pid}_${++db.databases}`;
+  const client = ["mariadb", "mysql"].find((c) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${c}`], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  execFileSync(client, ["--no-defaults", "-h", "127.0.0.1", "-P", db.env.MARIADB_PORT,
+    "-u", db.env.MARIADB_USER, `-p${db.env.MARIADB_PASSWORD}`, "-e",
+    `CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`]);
+  return "database:\n  driver: mysql\n" +
+    `  mysql: {host: 127.0.0.1, port: ${db.env.MARIADB_PORT}, user: ${db.env.MARIADB_USER}, ` +
+    `password_file: ${db.passwordFile}, database: ${name}, pool_size: 4}\n`;
+}
+
+/**
+ * Starts turnkey; resolves once /healthz answers. Options:
+ *   ringTimeout, reconnectGrace (durations like "2s"), drainTimeout,
+ *   accessTtl, webRoot, extraSignalYaml (lines under signal:), database
+ *   ("sqlite" | "mysql", default TURNKEY_TEST_DB), stateOf (a previous
+ *   server whose state directory and database to reuse).
+ * Returns { url, metricsUrl, turnPort, dir, pid, log(), signal(name),
+ *   reload(changes), exited (a promise of {code, signal}), stop() }.
+ */
+async function startTurnkey(options = {}) {
+  const reuse = options.stateOf;
+  const dir = reuse ? reuse.dir : fs.mkdtempSync(path.join(os.tmpdir(), "tk-sig-"));
+  const turnPort = await freePort(true);
+  const httpPort = await freePort();
+  const metricsPort = await freePort();
+  const secret = reuse ? reuse.secret : crypto.randomBytes(16).toString("hex");
+  const databaseKind = options.database ?? process.env.TURNKEY_TEST_DB ?? "sqlite";
+  const databaseYaml = reuse
+    ? reuse.databaseYaml
+    : databaseKind === "mysql" ? mysqlDatabaseYaml() : "database: {driver: sqlite}\n";
+  const configPath = path.join(dir, "turnkey.yaml");
+  const writeConfig = (o) => fs.writeFileSync(configPath,
+    "realm: turnkey.test\n" +
+    `state_dir: ${path.join(dir, "state")}\n` +
+    "log: {level: debug, format: text}\n" +
+    `drain_timeout: ${o.drainTimeout ?? "30s"}\n` +
+    "turn:\n" +
+    "  threads: 1\n" +
+    "  listeners:\n" +
+    `    - {transport: udp, address: 127.0.0.1, port: ${turnPort}}\n` +
+    `    - {transport: tcp, address: 127.0.0.1, port: ${turnPort}}\n` +
+    "  relay: {addresses: [127.0.0.1]}\n" +
+    `  auth: {secrets: ["${secret}"]}\n` +
+    "  peers: {allow: [127.0.0.1/32]}\n" +
+    "signal:\n" +
+    `  listen: {address: 127.0.0.1, port: ${httpPort}}\n` +
+    `  ring_timeout: ${o.ringTimeout ?? "2s"}\n` +
+    `  reconnect_grace: ${o.reconnectGrace ?? "2s"}\n` +
+    (o.accessTtl ? `  jwt: {access_ttl: ${o.accessTtl}}\n` : "") +
+    (o.webRoot ? `  web_root: ${JSON.stringify(o.webRoot)}\n` : "") +
+    "  ice_servers:\n" +
+    `    urls: ["stun:127.0.0.1:${turnPort}", "turn:127.0.0.1:${turnPort}?transport=udp"]\n` +
+    "    credential_ttl: 1h\n" +
+    (o.extraSignalYaml ?? "") +
+    databaseYaml +
+    `metrics: {enabled: true, listen: "127.0.0.1:${metricsPort}", path: /metrics}\n`);
+  writeConfig(options);
+  fs.mkdirSync(path.join(dir, "state"), { recursive: true });
+  if (databaseKind === "mysql" && !reuse) {
+    execFileSync(binary(), ["migrate", "--config", configPath], { stdio: ["ignore", "ignore", "inherit"] });
+  }
+
+  const logPath = path.join(dir, `turnkey-${httpPort}.log`);
+  const logFd = fs.openSync(logPath, "a");
+  const child = spawn(binary(), ["serve", "--config", configPath], {
+    stdio: ["ignore", logFd, logFd],
+  });
+  fs.closeSync(logFd);
+  const exited = new Promise((resolve) => {
+    child.on("exit", (code, signal) => resolve({ code, signal }));
+  });
+  let gone = false;
+  exited.then(() => {
+    gone = true;
+  });
+  const url = `http://127.0.0.1:${httpPort}`;
+  const server = {
+    url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    turnPort,
+    dir,
+    secret,
+    databaseYaml,
+    pid: child.pid,
+    exited,
+    log: () => fs.readFileSync(logPath, "utf8"),
+    signal: (name) => child.kill(name),
+    // Rewrites the config with `changes` over the start options, sends
+    // SIGHUP and resolves once turnkey logged that it applied it.
+    async reload(changes) {
+      const applied = () => (server.log().match(/reload: config .* applied/g) ?? []).length;
+      const before = applied();
+      writeConfig({ ...options, ...changes });
+      child.kill("SIGHUP");
+      const until = Date.now() + 10_000;
+      while (applied() === before) {
+        if (Date.now() > until) {
+          throw new Error(`turnkey did not apply the reload:\n${server.log()}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    // SIGTERM; resolves to the exit status (a SIGKILL after 20 s is a failure).
+    async stop() {
+      if (!gone) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        const status = await exited;
+        clearTimeout(timer);
+        return status;
+      }
+      return exited;
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (gone) {
+      throw new Error(`turnkey exited early:\n${server.log()}`);
+    }
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.status === 200) {
+        return server;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`turnkey did not answer in time:\n${server.log()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+module.exports = { startTurnkey, freePort, SOURCE_DIR };

@@ -1,0 +1,409 @@
+// CallService on a real SignalService (loopback HTTP, in-memory SQLite):
+// token checks at CONNECT, iceServers, the call flow over WebSocket with its
+// acks and its rows in the store, the REST call routes, logout, draining,
+// reload and the shutdown that ends live calls. The same flow runs against
+// the real binary with the npm client in tests/js/signaling_calls.js.
+#include "signal/call_service.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "sql/sqlite_store.h"
+#include "tests/signal/http_test_client.h"
+#include "tests/signal/sio_test_client.h"
+
+namespace turnkey::signal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::SendJson;
+using testing::SioTestClient;
+using PlainJson = nlohmann::json;
+
+struct TestUser {
+  std::string id;
+  std::string handle;
+  std::string token;
+  std::string refresh_token;
+};
+
+class CallServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+  void TearDown() override {
+    if (service_) {
+      service_->Stop();
+    }
+  }
+
+  // Stops the running service and starts another one.
+  void Restart(CallServiceOptions options, std::chrono::seconds ice_ttl) {
+    service_->Stop();
+    calls_.reset();
+    service_.reset();
+    registry_ = std::make_unique<metrics::Registry>();  // families register once per registry
+    Start(std::move(options), ice_ttl);
+  }
+
+  void Start(CallServiceOptions options, std::chrono::seconds ice_ttl = std::chrono::hours(1)) {
+    SignalServiceOptions service_options;
+    service_options.jwt_key = std::string(32, 'k');
+    service_options.work_queue.threads = 2;
+    service_options.settings.ice_urls = {"stun:127.0.0.1:3478",
+                                         "turn:127.0.0.1:3478?transport=udp"};
+    service_options.settings.turn_secret = "unit-test-turn-secret";
+    service_options.settings.ice_ttl = ice_ttl;
+    sql::SqliteStoreOptions store_options;
+    store_options.path = ":memory:";
+    auto store = sql::SqliteStore::Open(store_options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    ASSERT_TRUE((*store)->Migrate().has_value());
+    auto service = SignalService::Create(std::move(service_options), std::move(*store), *registry_);
+    ASSERT_TRUE(service.has_value()) << service.error().message;
+    service_ = std::move(*service);
+    auto calls = CallService::Create(*service_, std::move(options));
+    ASSERT_TRUE(calls.has_value()) << calls.error().message;
+    calls_ = *calls;
+    service_->Start();
+    port_ = service_->local_address().port();
+  }
+
+  TestUser Register(const std::string& name) {
+    PlainJson body{{"email", name + "@example.test"},
+                   {"password", "password-123"},
+                   {"handle", name},
+                   {"displayName", "User " + name}};
+    testing::HttpTestResponse response =
+        SendJson(service_->local_address(), "POST", "/api/auth/register", body);
+    EXPECT_EQ(response.status, 201) << response.body;
+    PlainJson data = response.Json()["data"];
+    return TestUser{data["user"]["id"], data["user"]["handle"], data["token"],
+                    data["refreshToken"]};
+  }
+
+  testing::HttpTestResponse Rest(const std::string& path, const PlainJson& body,
+                                 const TestUser& user) {
+    return SendJson(service_->local_address(), "POST", path, body, user.token);
+  }
+
+  std::unique_ptr<SioTestClient> Connect(const TestUser& user) {
+    auto client = SioTestClient::Open(port_);
+    EXPECT_NE(client, nullptr);
+    if (client == nullptr) {
+      return nullptr;
+    }
+    std::optional<std::string> answer = client->Connect(Json{{"token", user.token}});
+    EXPECT_TRUE(answer && answer->starts_with("40{\"sid\":")) << answer.value_or("(none)");
+    return client;
+  }
+
+  // The CONNECT_ERROR data.code for `auth`.
+  std::string RefusedCode(const Json& auth) {
+    auto client = SioTestClient::Open(port_);
+    EXPECT_NE(client, nullptr);
+    std::optional<std::string> answer = client->Connect(auth);
+    if (!answer || !answer->starts_with("44")) {
+      ADD_FAILURE() << "expected CONNECT_ERROR, got " << answer.value_or("(none)");
+      return "";
+    }
+    Json error = Json::parse(answer->substr(2));
+    EXPECT_TRUE(error["message"].is_string());
+    return error["data"]["code"].get<std::string>();
+  }
+
+  // Waits until the calls row has `status`, at most 10 s.
+  std::optional<sql::Call> WaitCall(const std::string& call_id, sql::CallStatus status) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto row = service_->store().GetCall(call_id);
+      if (row && row->status == status) {
+        return *row;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return std::nullopt;
+  }
+
+  // A rings B (each with one socket) and B accepts; returns the call id.
+  std::string ActiveCall(SioTestClient& a, const TestUser& b_user, SioTestClient& b) {
+    auto ack = a.Call("initiateCall", Json{{"receiverId", b_user.id}, {"callType", "audio"}});
+    EXPECT_TRUE(ack && (*ack)["ok"] == true) << (ack ? ack->dump() : "no ack");
+    const std::string call_id = (*ack)["callId"];
+    EXPECT_TRUE(b.WaitEvent("incomingCall"));
+    auto accepted = b.Call("acceptCall", Json{{"callId", call_id}});
+    EXPECT_TRUE(accepted && (*accepted)["ok"] == true);
+    EXPECT_TRUE(a.WaitEvent("callAccepted"));
+    return call_id;
+  }
+
+  std::unique_ptr<metrics::Registry> registry_ = std::make_unique<metrics::Registry>();
+  std::unique_ptr<SignalService> service_;
+  std::shared_ptr<CallService> calls_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(CallServiceTest, ConnectNeedsAValidToken) {
+  EXPECT_EQ(RefusedCode(Json::object()), "TOKEN_MISSING");
+  EXPECT_EQ(RefusedCode(Json{{"token", 42}}), "TOKEN_MISSING");
+  EXPECT_EQ(RefusedCode(Json{{"token", "not-a-jwt"}}), "TOKEN_INVALID");
+  TestUser alice = Register("alice");
+  EXPECT_NE(Connect(alice), nullptr);
+  // The "Bearer " form some clients send works too.
+  auto client = SioTestClient::Open(port_);
+  ASSERT_NE(client, nullptr);
+  auto answer = client->Connect(Json{{"token", "Bearer " + alice.token}});
+  EXPECT_TRUE(answer && answer->starts_with("40"));
+}
+
+TEST_F(CallServiceTest, AConnectedSocketGetsIceServersAndAnswersEveryEvent) {
+  TestUser alice = Register("alice");
+  auto a = Connect(alice);
+  ASSERT_NE(a, nullptr);
+  auto pushed = a->WaitEvent("iceServers");
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ((*pushed)["ttl"], 3600);
+  ASSERT_EQ((*pushed)["iceServers"].size(), 2u);
+  EXPECT_EQ((*pushed)["iceServers"][0], Json({{"urls", {"stun:127.0.0.1:3478"}}}));
+  EXPECT_TRUE((*pushed)["iceServers"][1]["username"].get<std::string>().ends_with(":" + alice.id));
+
+  auto ice = a->Call("getIceServers", Json::object());
+  ASSERT_TRUE(ice);
+  EXPECT_EQ((*ice)["ok"], true);
+  EXPECT_EQ((*ice)["iceServers"].size(), 2u);
+  auto unknown = a->Call("dance", Json::object());
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(*unknown, Json({{"ok", false}, {"error", "Unknown event"}}));
+  auto no_payload = a->WaitAck(a->Emit("acceptCall", nullptr));
+  ASSERT_TRUE(no_payload);
+  EXPECT_EQ(*no_payload, Json({{"ok", false}, {"error", "callId required"}}));
+  auto error = a->WaitEvent("callError");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(*error, Json({{"error", "callId required"}, {"callId", nullptr}}));
+}
+
+TEST_F(CallServiceTest, IceServersAreSentAgainBeforeTheyExpire) {
+  CallServiceOptions options;
+  options.ice_refresh_at = 0.5;
+  Restart(std::move(options), std::chrono::seconds(1));
+  TestUser alice = Register("alice");
+  auto a = Connect(alice);
+  ASSERT_NE(a, nullptr);
+  auto first = a->WaitEvent("iceServers");
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)["ttl"], 1);
+  // Half of the one-second lifetime later, and again after that.
+  auto second = a->WaitEvent("iceServers");
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)["ttl"], 1);
+  EXPECT_TRUE(a->WaitEvent("iceServers"));
+}
+
+TEST_F(CallServiceTest, ACallIsRungOnEveryDeviceAndPersisted) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  auto b1 = Connect(bob);
+  auto b2 = Connect(bob);
+  ASSERT_TRUE(a && b1 && b2);
+  // By handle: looked up in the store, ignoring case.
+  auto ack = a->Call("initiateCall", Json{{"receiverHandle", "BOB"}, {"callType", "video"}});
+  ASSERT_TRUE(ack);
+  ASSERT_EQ((*ack)["ok"], true) << ack->dump();
+  const std::string call_id = (*ack)["callId"];
+  EXPECT_EQ((*ack)["receiverId"], bob.id);
+  auto initiated = a->WaitEvent("callInitiated");
+  ASSERT_TRUE(initiated);
+  EXPECT_EQ((*initiated)["callId"], call_id);
+  for (SioTestClient* device : {b1.get(), b2.get()}) {
+    auto incoming = device->WaitEvent("incomingCall");
+    ASSERT_TRUE(incoming);
+    EXPECT_EQ((*incoming)["callId"], call_id);
+    EXPECT_EQ((*incoming)["caller"],
+              Json({{"id", alice.id}, {"handle", "alice"}, {"displayName", "User alice"}}));
+  }
+  auto accepted = b2->Call("acceptCall", Json{{"callId", call_id}});
+  ASSERT_TRUE(accepted);
+  EXPECT_EQ((*accepted)["ok"], true);
+  EXPECT_TRUE(b1->WaitEvent("callAnsweredElsewhere"));
+  EXPECT_TRUE(a->WaitEvent("callAccepted"));
+  ASSERT_TRUE(WaitCall(call_id, sql::CallStatus::kActive));
+
+  Json offer = {{"type", "offer"}, {"sdp", "v=0\r\n"}};
+  EXPECT_EQ((*a->Call("sendOffer", Json{{"callId", call_id}, {"offer", offer}}))["ok"], true);
+  auto relayed = b2->WaitEvent("receiveOffer");
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(*relayed, Json({{"callId", call_id}, {"from", alice.id}, {"offer", offer}}));
+  auto report = a->Call("reportIce", Json{{"callId", call_id},
+                                          {"state", "connected"},
+                                          {"localCandidateType", "relay"},
+                                          {"remoteCandidateType", "relay"}});
+  EXPECT_EQ((*report)["ok"], true);
+
+  EXPECT_EQ((*a->Call("endCall", Json{{"callId", call_id}}))["ok"], true);
+  auto ended = b2->WaitEvent("callEnded");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ((*ended)["reason"], "hangup");
+  auto row = WaitCall(call_id, sql::CallStatus::kCompleted);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->caller_id, alice.id);
+  EXPECT_EQ(row->callee_id, bob.id);
+  EXPECT_EQ(row->type, sql::CallType::kVideo);
+  EXPECT_EQ(row->end_reason, "hangup");
+  ASSERT_TRUE(row->caller_ice);
+  EXPECT_EQ(row->caller_ice->local_candidate_type, "relay");
+  EXPECT_EQ(calls_->active_calls(), 0u);
+  EXPECT_EQ(calls_->recorder_stats().writes_failed, 0u);
+}
+
+TEST_F(CallServiceTest, AnOfflineCalleeIsAMissedCall) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  ASSERT_NE(a, nullptr);
+  auto ack = a->Call("initiateCall", Json{{"receiverId", bob.id}, {"callType", "audio"}});
+  ASSERT_TRUE(ack);
+  EXPECT_EQ((*ack)["error"], "User not available");
+  EXPECT_TRUE(a->WaitEvent("userNotAvailable"));
+  auto row = WaitCall((*ack)["callId"], sql::CallStatus::kMissed);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->end_reason, "unavailable");
+  auto missing =
+      a->Call("initiateCall", Json{{"receiverId", "no-such-user"}, {"callType", "audio"}});
+  ASSERT_TRUE(missing);
+  EXPECT_EQ((*missing)["error"], "Receiver not found");
+}
+
+TEST_F(CallServiceTest, RestRoutesDriveTheSameCalls) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto refused =
+      Rest("/api/calls/initiate", {{"receiverId", bob.id}, {"callType", "audio"}}, alice);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_EQ(refused.Json()["code"], "NOT_CONNECTED");
+
+  auto a = Connect(alice);
+  auto b = Connect(bob);
+  ASSERT_TRUE(a && b);
+  auto initiated =
+      Rest("/api/calls/initiate", {{"receiverId", bob.id}, {"callType", "audio"}}, alice);
+  ASSERT_EQ(initiated.status, 200) << initiated.body;
+  const std::string call_id = initiated.Json()["data"]["callId"];
+  EXPECT_TRUE(a->WaitEvent("callInitiated"));
+  EXPECT_TRUE(b->WaitEvent("incomingCall"));
+
+  auto not_mine = Rest("/api/calls/accept", {{"callId", call_id}}, alice);
+  EXPECT_EQ(not_mine.status, 403) << not_mine.body;
+  EXPECT_EQ(not_mine.Json()["message"], "Not authorized");
+  EXPECT_EQ(not_mine.Json()["data"]["callId"], call_id);
+  EXPECT_EQ(Rest("/api/calls/accept", PlainJson::object(), bob).Json()["field"], "callId");
+  EXPECT_EQ(Rest("/api/calls/end", {{"callId", "nope"}}, bob).status, 404);
+
+  auto rejected = Rest("/api/calls/reject", {{"callId", call_id}}, bob);
+  ASSERT_EQ(rejected.status, 200) << rejected.body;
+  EXPECT_EQ(rejected.Json()["data"], PlainJson({{"ok", true}, {"callId", call_id}}));
+  auto told = a->WaitEvent("callRejected");
+  ASSERT_TRUE(told);
+  EXPECT_EQ((*told)["reason"], "rejected");
+  // The stand-in is no socket: bob's own device is told too.
+  auto stop = b->WaitEvent("callEnded");
+  ASSERT_TRUE(stop);
+  EXPECT_EQ((*stop)["reason"], "rejected");
+  EXPECT_TRUE(WaitCall(call_id, sql::CallStatus::kRejected));
+  auto again = Rest("/api/calls/reject", {{"callId", call_id}}, bob);
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(again.Json()["code"], "CALL_CONFLICT");
+}
+
+TEST_F(CallServiceTest, LogoutDisconnectsTheUsersSockets) {
+  TestUser bob = Register("bob");
+  auto b = Connect(bob);
+  ASSERT_NE(b, nullptr);
+  auto logout = Rest("/api/auth/logout", {{"refreshToken", bob.refresh_token}}, bob);
+  ASSERT_EQ(logout.status, 200) << logout.body;
+  EXPECT_TRUE(b->WaitDisconnected());
+  EXPECT_EQ(RefusedCode(Json{{"token", bob.token}}), "TOKEN_REVOKED");
+}
+
+TEST_F(CallServiceTest, DrainingRefusesNewCallsOnly) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  TestUser carol = Register("carol");
+  auto a = Connect(alice);
+  auto b = Connect(bob);
+  auto c = Connect(carol);
+  ASSERT_TRUE(a && b && c);
+  const std::string call_id = ActiveCall(*a, bob, *b);
+  calls_->SetDraining(true);
+  EXPECT_TRUE(calls_->draining());
+  auto refused = c->Call("initiateCall", Json{{"receiverId", alice.id}, {"callType", "audio"}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ((*refused)["error"], "Server is shutting down");
+  EXPECT_EQ(calls_->active_calls(), 1u);
+  EXPECT_EQ((*b->Call("endCall", Json{{"callId", call_id}}))["ok"], true);
+  EXPECT_EQ(calls_->active_calls(), 0u);
+}
+
+TEST_F(CallServiceTest, AReloadedRingTimeoutAppliesToTheNextCall) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  auto b = Connect(bob);
+  ASSERT_TRUE(a && b);
+  CallServiceSettings settings;
+  settings.ring_timeout = 200ms;
+  calls_->Reload(settings);
+  auto ack = a->Call("initiateCall", Json{{"receiverId", bob.id}, {"callType", "audio"}});
+  ASSERT_TRUE(ack && (*ack)["ok"] == true);
+  auto timeout = a->WaitEvent("callTimeout");
+  ASSERT_TRUE(timeout);
+  EXPECT_EQ((*timeout)["callId"], (*ack)["callId"]);
+  auto ended = b->WaitEvent("callEnded");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ((*ended)["reason"], "timeout");
+  EXPECT_TRUE(WaitCall((*ack)["callId"], sql::CallStatus::kMissed));
+}
+
+TEST_F(CallServiceTest, ConnectionsAreCountedByTransport) {
+  TestUser alice = Register("alice");
+  auto a1 = Connect(alice);
+  auto a2 = Connect(alice);
+  ASSERT_TRUE(a1 && a2);
+  // Sent once the server registered each socket.
+  EXPECT_TRUE(a1->WaitEvent("iceServers"));
+  EXPECT_TRUE(a2->WaitEvent("iceServers"));
+  EXPECT_EQ(calls_->connected_sockets(), 2u);
+  EXPECT_EQ(service_->metrics().connections[metrics::SignalTransport::kWebSocket].Value(), 2);
+}
+
+TEST_F(CallServiceTest, StoppingEndsLiveCallsAsServerShutdown) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  auto b = Connect(bob);
+  ASSERT_TRUE(a && b);
+  const std::string call_id = ActiveCall(*a, bob, *b);
+  auto stopped = std::async(std::launch::async, [this] { service_->Stop(); });
+  for (SioTestClient* side : {a.get(), b.get()}) {
+    auto ended = side->WaitEvent("callEnded");
+    ASSERT_TRUE(ended);
+    EXPECT_EQ(*ended,
+              Json({{"callId", call_id}, {"endedBy", nullptr}, {"reason", "server_shutdown"}}));
+    EXPECT_TRUE(side->WaitDisconnected());
+  }
+  stopped.get();
+  // Stop() ran the queued writes before returning.
+  auto row = service_->store().GetCall(call_id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(row->end_reason, "server_shutdown");
+  EXPECT_EQ(calls_->manager(), nullptr);
+}
+
+}  // namespace
+}  // namespace turnkey::signal

@@ -1,0 +1,306 @@
+// CallStoreRecorder over a real work queue, a running loop and an in-memory
+// SQLite store behind FlakyStore: what lands in the calls table, group
+// commit, retries of a failed batch, refused writes, and the flush at the
+// end. Waits are on the recorder's counters with a deadline.
+#include "signal/call_store_recorder.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "metrics/registry.h"
+#include "sql/sqlite_store.h"
+#include "tests/signal/flaky_store.h"
+
+namespace turnkey::signal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FlakyStore;
+
+constexpr int64_t kUnixBase = 1'700'000'000;
+
+class CallStoreRecorderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loop = net::EventLoop::Create();
+    ASSERT_TRUE(loop.has_value());
+    loop_ = std::move(*loop);
+    net::WorkQueueOptions queue_options;
+    queue_options.threads = 2;
+    auto queue = net::WorkQueue::Create(queue_options);
+    ASSERT_TRUE(queue.has_value());
+    queue_ = std::move(*queue);
+    sql::SqliteStoreOptions store_options;
+    store_options.path = ":memory:";
+    auto store = sql::SqliteStore::Open(store_options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    ASSERT_TRUE((*store)->Migrate().has_value());
+    store_ = std::make_unique<FlakyStore>(std::move(*store));
+    for (const char* name : {"alice", "bob"}) {
+      sql::NewUser user;
+      user.id = std::string(name) + "-id";
+      user.email = std::string(name) + "@example.test";
+      user.handle = name;
+      user.password_hash = "x";
+      user.now_ms = kUnixBase * 1000;
+      ASSERT_TRUE(store_->CreateUser(user).has_value());
+    }
+    auto metrics = metrics::SignalMetrics::Create(registry_);
+    ASSERT_TRUE(metrics.has_value());
+    metrics_ = std::make_unique<metrics::SignalMetrics>(*metrics);
+    thread_ = std::thread([this] { loop_->Run(); });
+  }
+
+  void TearDown() override {
+    OnLoop([this] {
+      recorder_.reset();
+      return 0;
+    });
+    store_->Open();
+    queue_->Shutdown();
+    loop_->Stop();
+    thread_.join();
+  }
+
+  void MakeRecorder(CallStoreRecorderOptions options = {}) {
+    OnLoop([&] {
+      recorder_ = std::make_unique<CallStoreRecorder>(*loop_, *queue_, *store_, clock_, *metrics_,
+                                                      registry_.shared_shard(), options);
+      stats_ = recorder_->shared_stats();
+      return 0;
+    });
+  }
+
+  template <typename F>
+  auto OnLoop(F fn) -> decltype(fn()) {
+    auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
+    auto result = task->get_future();
+    loop_->Post([task] { (*task)(); });
+    return result.get();
+  }
+
+  // Waits until `done` holds, at most 10 s.
+  bool WaitUntil(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+
+  CallInfo Info(const std::string& id) {
+    return CallInfo{.id = id,
+                    .caller_id = "alice-id",
+                    .callee_id = "bob-id",
+                    .type = metrics::CallType::kVideo,
+                    .created_at = clock_.Now()};
+  }
+
+  base::FakeClock clock_{kUnixBase};
+  metrics::Registry registry_;
+  std::unique_ptr<metrics::SignalMetrics> metrics_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<net::WorkQueue> queue_;
+  std::unique_ptr<FlakyStore> store_;
+  std::unique_ptr<CallStoreRecorder> recorder_;
+  std::shared_ptr<const CallStoreRecorderStats> stats_;
+  std::thread thread_;
+};
+
+TEST_F(CallStoreRecorderTest, MapsStatusesToTheStore) {
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kCompleted), sql::CallStatus::kCompleted);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kMissed), sql::CallStatus::kMissed);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kUnavailable), sql::CallStatus::kMissed);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kRejected), sql::CallStatus::kRejected);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kBusy), sql::CallStatus::kBusy);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kCancelled), sql::CallStatus::kCancelled);
+  EXPECT_EQ(StoredCallStatus(metrics::CallStatus::kConnectionLost), sql::CallStatus::kFailed);
+}
+
+TEST_F(CallStoreRecorderTest, RecordsACallFromCreateToEnd) {
+  MakeRecorder();
+  const CallInfo call = Info("call1");
+  OnLoop([&] {
+    recorder_->CallCreated(call);
+    recorder_->CallAnswered(call, call.created_at + 2s);
+    recorder_->IceReported(
+        IceReportRecord{.call_id = "call1",
+                        .user_id = "alice-id",
+                        .side = CallSide::kCaller,
+                        .result = metrics::IceResult::kConnected,
+                        .local_candidate_type = metrics::CandidateType::kRelay,
+                        .remote_candidate_type = metrics::CandidateType::kUnknown,
+                        .relay_protocol = "udp",
+                        .rtt_ms = 23,
+                        .reported_at = call.created_at + 3s});
+    recorder_->CallEnded(CallEndRecord{.call = call,
+                                       .status = metrics::CallStatus::kCompleted,
+                                       .reason = "hangup",
+                                       .ended_by = "alice-id",
+                                       .answered_at = call.created_at + 2s,
+                                       .ended_at = call.created_at + 62s,
+                                       .duration_seconds = 60});
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
+  auto row = store_->GetCall("call1");
+  ASSERT_TRUE(row.has_value()) << row.error().message;
+  EXPECT_EQ(row->caller_id, "alice-id");
+  EXPECT_EQ(row->callee_id, "bob-id");
+  EXPECT_EQ(row->type, sql::CallType::kVideo);
+  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(row->end_reason, "hangup");
+  EXPECT_EQ(row->created_at_ms, kUnixBase * 1000);
+  EXPECT_EQ(row->answered_at_ms, kUnixBase * 1000 + 2000);
+  EXPECT_EQ(row->ended_at_ms, kUnixBase * 1000 + 62000);
+  EXPECT_EQ(row->duration_seconds, 60);
+  ASSERT_TRUE(row->caller_ice.has_value());
+  EXPECT_EQ(row->caller_ice->state, "connected");
+  EXPECT_EQ(row->caller_ice->local_candidate_type, "relay");
+  EXPECT_EQ(row->caller_ice->remote_candidate_type, "");
+  EXPECT_EQ(row->caller_ice->relay_protocol, "udp");
+  EXPECT_EQ(row->caller_ice->rtt_ms, 23);
+  EXPECT_FALSE(row->callee_ice.has_value());
+  EXPECT_EQ(stats_->writes_failed, 0u);
+}
+
+TEST_F(CallStoreRecorderTest, UnavailableIsMissedAndConnectionLostIsFailed) {
+  MakeRecorder();
+  OnLoop([&] {
+    const CallInfo offline = Info("offline");
+    recorder_->CallCreated(offline);
+    recorder_->CallEnded(CallEndRecord{.call = offline,
+                                       .status = metrics::CallStatus::kUnavailable,
+                                       .reason = "unavailable",
+                                       .ended_at = offline.created_at});
+    const CallInfo lost = Info("lost");
+    recorder_->CallCreated(lost);
+    recorder_->CallAnswered(lost, lost.created_at + 1s);
+    recorder_->CallEnded(CallEndRecord{.call = lost,
+                                       .status = metrics::CallStatus::kConnectionLost,
+                                       .reason = "connection_lost",
+                                       .ended_by = "bob-id",
+                                       .answered_at = lost.created_at + 1s,
+                                       .ended_at = lost.created_at + 5s,
+                                       .duration_seconds = 4});
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 5; }));
+  auto offline = store_->GetCall("offline");
+  ASSERT_TRUE(offline.has_value());
+  EXPECT_EQ(offline->status, sql::CallStatus::kMissed);
+  EXPECT_EQ(offline->end_reason, "unavailable");
+  EXPECT_FALSE(offline->answered_at_ms.has_value());
+  auto lost = store_->GetCall("lost");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->status, sql::CallStatus::kFailed);
+  EXPECT_EQ(lost->end_reason, "connection_lost");
+  EXPECT_EQ(lost->duration_seconds, 4);
+}
+
+TEST_F(CallStoreRecorderTest, WritesArrivingDuringACommitGoOutAsOneBatch) {
+  MakeRecorder();
+  store_->Close();
+  OnLoop([&] {
+    recorder_->CallCreated(Info("first"));
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));
+  OnLoop([&] {
+    for (int i = 0; i < 10; ++i) {
+      recorder_->CallCreated(Info("later" + std::to_string(i)));
+    }
+    EXPECT_EQ(recorder_->pending(), 10u);
+    EXPECT_EQ(recorder_->in_flight(), 1u);
+    return 0;
+  });
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 11; }));
+  EXPECT_EQ(store_->batches(), (std::vector<size_t>{1, 10}));
+  EXPECT_EQ(stats_->batches, 2u);
+}
+
+TEST_F(CallStoreRecorderTest, ABatchThatFailsAsAWholeIsRetried) {
+  CallStoreRecorderOptions options;
+  options.retry_delays = {1ms, 1ms, 1ms};
+  MakeRecorder(options);
+  store_->FailNext(2);
+  OnLoop([&] {
+    recorder_->CallCreated(Info("retried"));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
+  EXPECT_EQ(stats_->retries, 2u);
+  EXPECT_EQ(stats_->writes_dropped, 0u);
+  EXPECT_EQ(store_->batches().size(), 3u);
+  EXPECT_TRUE(store_->GetCall("retried").has_value());
+}
+
+TEST_F(CallStoreRecorderTest, GivesUpAfterTheLastRetryAndCountsTheLoss) {
+  CallStoreRecorderOptions options;
+  options.retry_delays = {1ms};
+  MakeRecorder(options);
+  store_->FailNext(5);
+  OnLoop([&] {
+    recorder_->CallCreated(Info("lost"));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_dropped == 1; }));
+  EXPECT_EQ(stats_->writes_applied, 0u);
+  EXPECT_EQ(store_->batches().size(), 2u);
+}
+
+TEST_F(CallStoreRecorderTest, AWriteTheStoreRefusesIsCounted) {
+  MakeRecorder();
+  OnLoop([&] {
+    const CallInfo ghost = Info("never-created");
+    recorder_->CallEnded(CallEndRecord{.call = ghost,
+                                       .status = metrics::CallStatus::kMissed,
+                                       .reason = "timeout",
+                                       .ended_at = ghost.created_at});
+    CallInfo stranger = Info("stranger");
+    stranger.callee_id = "nobody-id";
+    recorder_->CallCreated(stranger);
+    recorder_->CallCreated(Info("fine"));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_failed + stats_->writes_applied == 3; }));
+  EXPECT_EQ(stats_->writes_failed, 2u);
+  EXPECT_TRUE(store_->GetCall("fine").has_value());
+}
+
+TEST_F(CallStoreRecorderTest, DestroyingItFlushesWhatIsPendingInOrder) {
+  MakeRecorder();
+  store_->Close();
+  const CallInfo call = Info("flushed");
+  OnLoop([&] {
+    recorder_->CallCreated(call);
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));
+  OnLoop([&] {
+    recorder_->CallEnded(CallEndRecord{.call = call,
+                                       .status = metrics::CallStatus::kCancelled,
+                                       .reason = "cancelled",
+                                       .ended_by = "alice-id",
+                                       .ended_at = call.created_at + 1s});
+    recorder_.reset();
+    return 0;
+  });
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 2; }));
+  auto row = store_->GetCall("flushed");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, sql::CallStatus::kCancelled);
+}
+
+}  // namespace
+}  // namespace turnkey::signal

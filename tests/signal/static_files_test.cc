@@ -1,0 +1,92 @@
+#include "signal/static_files.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace turnkey::signal {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StaticFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "tk-static-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void Write(const std::string& relative, const std::string& contents) {
+    const fs::path path = root_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << contents;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(StaticFilesTest, ServesTheTableWithItsTypes) {
+  Write("index.html", "<!doctype html>");
+  Write("app.js", "import './turnkey.js';");
+  Write("turnkey.js", "export {};");
+  Write("style.css", "body{}");
+  Write("node_modules/socket.io-client/dist/socket.io.min.js", "var io;");
+  Write("node_modules/socket.io-client/dist/socket.io.min.js.map", "{}");
+  Write("secret.txt", "not served");
+  auto files = StaticFiles::Load(root_.string());
+  ASSERT_TRUE(files.has_value()) << files.error().message;
+
+  for (const char* path : {"/", "/index.html"}) {
+    net::HttpResponse page = files->Respond(path);
+    EXPECT_EQ(page.status, 200);
+    EXPECT_EQ(page.body, "<!doctype html>");
+    EXPECT_EQ(page.headers.Get("Content-Type"), "text/html; charset=utf-8");
+    EXPECT_EQ(page.headers.Get("Cache-Control"), "no-cache");
+    EXPECT_EQ(page.headers.Get("X-Content-Type-Options"), "nosniff");
+  }
+  EXPECT_EQ(files->Respond("/app.js").headers.Get("Content-Type"),
+            "text/javascript; charset=utf-8");
+  EXPECT_EQ(files->Respond("/socket.io.min.js").body, "var io;");
+  EXPECT_EQ(files->Respond("/socket.io.min.js").headers.Get("Content-Type"),
+            "text/javascript; charset=utf-8");
+  EXPECT_EQ(files->Respond("/socket.io.min.js.map").headers.Get("Content-Type"),
+            "application/json");
+  EXPECT_EQ(files->Respond("/style.css").headers.Get("Content-Type"), "text/css; charset=utf-8");
+
+  // Only the table: nothing else under the root, however it is named.
+  for (const char* path : {"/secret.txt", "/node_modules/socket.io-client/dist/socket.io.min.js",
+                           "/../secret.txt", "/turnkey.d.ts", ""}) {
+    EXPECT_EQ(files->Respond(path).status, 404) << path;
+    EXPECT_FALSE(files->Has(path)) << path;
+  }
+  EXPECT_EQ(files->missing(), (std::vector<std::string>{"/turnkey.d.ts", "/socket.io.esm.min.js",
+                                                        "/socket.io.esm.min.js.map"}));
+  EXPECT_EQ(files->served().front(), "/");
+}
+
+TEST_F(StaticFilesTest, ARootThatIsNoDirectoryFails) {
+  EXPECT_FALSE(StaticFiles::Load((root_ / "missing").string()).has_value());
+  Write("file", "x");
+  EXPECT_FALSE(StaticFiles::Load((root_ / "file").string()).has_value());
+}
+
+TEST_F(StaticFilesTest, AnOversizedFileFails) {
+  Write("app.js", std::string(2048, 'x'));
+  EXPECT_FALSE(StaticFiles::Load(root_.string(), 1024).has_value());
+}
+
+TEST_F(StaticFilesTest, TheSourceTreeWebDirectoryHasThePage) {
+  auto files = StaticFiles::Load(std::string(TURNKEY_TEST_SOURCE_DIR) + "/web");
+  ASSERT_TRUE(files.has_value()) << files.error().message;
+  for (const char* path : {"/", "/app.js", "/turnkey.js", "/turnkey.d.ts", "/style.css"}) {
+    EXPECT_TRUE(files->Has(path)) << path;
+  }
+}
+
+}  // namespace
+}  // namespace turnkey::signal
