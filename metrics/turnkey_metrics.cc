@@ -233,7 +233,7 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
 
   auto setup = registry.AddHistogram({
       .name = std::string(kCallSetupSeconds),
-      .help = "Seconds from acceptCall to the first reportIce with state connected.",
+      .help = "Seconds from initiateCall to the first reportIce with state connected.",
       .buckets = Buckets(kCallSetupBuckets),
   });
   if (!setup) {

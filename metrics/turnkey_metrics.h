@@ -240,8 +240,8 @@ struct SignalMetrics {
 
   EnumArray<SignalTransport, Gauge> connections;  // up/down
   EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;
-  // Seconds from acceptCall to the first reportIce with state "connected":
-  // how long the media path took to come up.
+  // Seconds from initiateCall to the first reportIce with state "connected":
+  // how long a call took from dialling to media (answered calls only).
   Histogram call_setup_seconds;
   // [result][local candidate type][remote candidate type]
   EnumArray<IceResult, EnumArray<CandidateType, EnumArray<CandidateType, Counter>>> ice_reports;

@@ -374,7 +374,8 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
   metrics_.IceReport(fields->result, fields->local_candidate_type, fields->remote_candidate_type);
   if (fields->result == metrics::IceResult::kConnected && !call.setup_counted && call.answered_at) {
     call.setup_counted = true;
-    metrics_.CallSetup(now - *call.answered_at);
+    // Issue 6: call setup is initiate to ICE connected (ringing included).
+    metrics_.CallSetup(now - call.info.created_at);
   }
   return Ok(call.info.id);
 }

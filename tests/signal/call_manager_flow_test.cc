@@ -146,8 +146,8 @@ TEST_F(CallManagerTest, ReportIceIsRecordedAndCounted) {
             (std::vector<FakeMetrics::Ice>{
                 {IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx},
                 {IceResult::kConnected, CandidateType::kHost, CandidateType::kUnknown}}));
-  // Setup time: acceptCall to the first "connected", counted once per call.
-  EXPECT_EQ(metrics_.setups, (std::vector<base::Duration>{milliseconds(1500)}));
+  // Setup time: initiateCall to the first "connected", counted once per call.
+  EXPECT_EQ(metrics_.setups, (std::vector<base::Duration>{milliseconds(4500)}));
 }
 
 TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
