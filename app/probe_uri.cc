@@ -2,45 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "base/bytes.h"
+
 namespace turnkey::app {
 
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// RFC 3986 section 2.1 percent-decoding.
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return std::nullopt;
-    }
-    int hi = HexValue(text[i + 1]);
-    int lo = HexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
 
 const char* SchemeName(ProbeUri::Scheme scheme) {
   switch (scheme) {
@@ -108,13 +74,13 @@ base::Result<ProbeUri> ParseProbeUri(std::string_view uri) {
       user = userinfo.substr(0, c);
       pass = userinfo.substr(c + 1);
     }
-    auto decoded_user = PercentDecode(user);
+    auto decoded_user = base::PercentDecode(user);
     if (!decoded_user || decoded_user->empty()) {
       return base::InvalidArgument("bad or empty user name before '@'");
     }
     t.username = std::move(*decoded_user);
     if (pass) {
-      auto decoded_pass = PercentDecode(*pass);
+      auto decoded_pass = base::PercentDecode(*pass);
       if (!decoded_pass) {
         return base::InvalidArgument("bad percent-encoding in the password");
       }

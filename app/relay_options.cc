@@ -182,12 +182,14 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
 }
 
 bool NeedsTls(const config::Config& config) {
-  for (const config::ListenerOptions& l : config.turn.listeners) {
-    if (l.transport == config::Transport::kTls) {
-      return true;
-    }
+  if (config.signal.enabled && config.signal.listen.tls) {
+    return true;
   }
-  return false;
+  return config.turn.enabled &&
+         std::any_of(config.turn.listeners.begin(), config.turn.listeners.end(),
+                     [](const config::ListenerOptions& l) {
+                       return l.transport == config::Transport::kTls;
+                     });
 }
 
 }  // namespace turnkey::app

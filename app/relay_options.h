@@ -29,7 +29,9 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
                                             const RelayAddressPlan& plan);
 relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
                                                const RelayAddressPlan& plan);
-// True if any TURN listener uses TLS (then the certificate must load).
+// True if a role that runs uses the `tls:` certificate: a TLS TURN listener
+// while turn is enabled, or signal.listen.tls while signal is enabled. Only
+// then is the certificate loaded (at start and on reload).
 bool NeedsTls(const config::Config& config);
 
 }  // namespace turnkey::app

@@ -4,6 +4,7 @@
 // Signals are blocked in every thread (the mask is inherited by the workers,
 // which are started after it is set) and taken synchronously here with
 // sigwaitinfo, so no code runs in a signal handler.
+#include <fmt/format.h>
 #include <signal.h>
 #include <time.h>
 
@@ -12,8 +13,6 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "app/call_wiring.h"
 #include "app/commands.h"
@@ -38,7 +37,7 @@ namespace {
 
 // Loads the TLS certificate when some listener needs it.
 base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& config) {
-  if (!NeedsTls(config) && !(config.signal.enabled && config.signal.listen.tls)) {
+  if (!NeedsTls(config)) {
     return std::shared_ptr<net::TlsContext>();
   }
   return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
@@ -236,8 +235,8 @@ int RunServe(const std::string& config_path) {
     if (sig == SIGHUP) {
       TK_LOG_INFO("reload: SIGHUP received");
       NotifyReloading();
-      if (auto next = Reload(config_path, config, plan, relay.get(), draining,
-                             signal_service.get(), signal_apps)) {
+      if (auto next = Reload(config_path, config, plan, relay.get(), draining, signal_service.get(),
+                             signal_apps)) {
         if (*next) {
           process_metrics->tls_certificate_expiry.Set(
               static_cast<double>((*next)->not_after_unix()));

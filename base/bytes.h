@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,5 +65,10 @@ inline std::string_view AsString(ByteView b) {
 std::string HexEncode(ByteView b);
 // Decodes hex (either case, even length); returns false on bad input.
 bool HexDecode(std::string_view hex, Bytes& out);
+
+// RFC 3986 section 2.1 percent-decoding ("%2F" -> "/"); with `plus_is_space`
+// also '+' -> ' ' (HTML form / query strings). nullopt for a '%' not followed
+// by two hex digits.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
 
 }  // namespace turnkey::base

@@ -3,21 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/bytes.h"
+
 namespace turnkey::config {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 base::Status Bad(std::string_view what, std::string_view text, std::string_view expected) {
   std::string message = "bad ";
@@ -146,17 +135,11 @@ base::Status CheckUrlPath(std::string_view text) {
 
 std::optional<base::Md5Digest> ParseHexMd5(std::string_view text) {
   base::Md5Digest out{};
-  if (text.size() != 2 * out.size()) {
+  base::Bytes bytes;
+  if (text.size() != 2 * out.size() || !base::HexDecode(text, bytes)) {
     return std::nullopt;
   }
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int high = HexValue(text[2 * i]);
-    const int low = HexValue(text[2 * i + 1]);
-    if (high < 0 || low < 0) {
-      return std::nullopt;
-    }
-    out[i] = static_cast<uint8_t>(high * 16 + low);
-  }
+  std::copy(bytes.begin(), bytes.end(), out.begin());
   return out;
 }
 

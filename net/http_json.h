@@ -11,7 +11,7 @@ namespace turnkey::net {
 
 // Deepest array/object nesting ParseJsonBody accepts (deeper input is
 // rejected before parsing; it only serves stack-exhaustion attacks).
-inline constexpr int kMaxJsonDepth = 64;
+inline constexpr size_t kMaxJsonDepth = 64;
 
 // `status` with `body` serialized compactly and
 // "Content-Type: application/json; charset=utf-8". Invalid UTF-8 in strings

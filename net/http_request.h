@@ -17,12 +17,6 @@
 
 namespace turnkey::net {
 
-// Decodes %XX escapes (either hex case). With `plus_is_space`, '+' becomes
-// ' ' (application/x-www-form-urlencoded, i.e. query strings). Returns
-// nullopt on a truncated or non-hex escape. Decoded bytes are not checked
-// for UTF-8.
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
-
 // Splits a query string ("a=1&b=x%20y") into decoded name/value pairs in
 // order. A field without '=' has an empty value; empty fields and fields
 // that fail to decode are skipped.

@@ -49,7 +49,9 @@ void HttpServer::Stop() {
     return;
   }
   stopping_ = true;
-  listener_->StopAccepting();
+  // Closed, not just paused: a client connecting during the drain is
+  // refused at once rather than left in the kernel's backlog until exit.
+  listener_->CloseListeningSocket();
   // Shutdown() never calls back synchronously (stream close callbacks run
   // later), so the map is not modified while iterating.
   for (auto& [id, connection] : connections_) {

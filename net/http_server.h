@@ -19,9 +19,9 @@
 // connection_count() is 0 (or a deadline), then destroy the server.
 // Destroying it destroys whatever is left without callbacks: pending
 // Responders become no-ops, and owners of taken-over connections must not
-// touch them any more (see Responder::TakeOver). The listening socket stays
-// bound but unused between Stop() and destruction. Do not destroy the server
-// from inside one of its callbacks (use DeleteLater).
+// touch them any more (see Responder::TakeOver). Stop() closes the listening
+// socket, so new connection attempts are refused at once. Do not destroy the
+// server from inside one of its callbacks (use DeleteLater).
 #pragma once
 
 #include <chrono>

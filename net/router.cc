@@ -122,7 +122,7 @@ bool Router::MatchPath(const Route& route, std::string_view path,
       if (parts[i].empty()) {
         return false;
       }
-      auto decoded = PercentDecode(parts[i]);
+      auto decoded = base::PercentDecode(parts[i]);
       if (!decoded) {
         return false;
       }

@@ -102,12 +102,23 @@ base::Status StreamListener::SetTlsContext(std::shared_ptr<TlsContext> tls) {
 void StreamListener::StopAccepting() {
   accepting_ = false;
   resume_timer_.Stop();
-  evconnlistener_disable(listener_.get());
+  if (listener_) {
+    evconnlistener_disable(listener_.get());
+  }
 }
 
 void StreamListener::ResumeAccepting() {
+  if (!listener_) {
+    return;
+  }
   accepting_ = true;
   evconnlistener_enable(listener_.get());
+}
+
+void StreamListener::CloseListeningSocket() {
+  accepting_ = false;
+  resume_timer_.Stop();
+  listener_.reset();
 }
 
 void StreamListener::CloseAll() {
@@ -129,7 +140,7 @@ void StreamListener::OnAcceptErrorEvent(evconnlistener* /*listener*/, void* arg)
 void StreamListener::OnAcceptError() noexcept {
   int err = EVUTIL_SOCKET_ERROR();
   TK_LOG_WARN("accept on {}: {}", local_address_.ToString(), std::strerror(err));
-  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+  if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) && listener_) {
     evconnlistener_disable(listener_.get());
     if (accepting_) {
       resume_timer_.Start(kAcceptBackoff);

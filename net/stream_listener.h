@@ -69,6 +69,11 @@ class StreamListener {
   // Stop / resume accepting (drain). Existing connections are untouched.
   void StopAccepting();
   void ResumeAccepting();
+  // Closes the listening socket for good (server shutdown): new connection
+  // attempts are refused by the kernel at once instead of waiting in the
+  // backlog of a socket nobody accepts from. Existing connections stay;
+  // Resume/StopAccepting do nothing afterwards.
+  void CloseListeningSocket();
   // Close() on every connection (graceful; close callbacks run later).
   void CloseAll();
 

@@ -20,6 +20,7 @@
 #include "base/address.h"
 #include "base/bytes.h"
 #include "base/status.h"
+#include "net/mmsg_batch.h"
 #include "net/socket_util.h"
 
 struct event;
@@ -50,21 +51,6 @@ struct UdpSocketOptions {
   // recvmmsg calls per readiness event before yielding to other sockets, so
   // one flooded socket cannot starve the loop. Default 8.
   size_t max_batches_per_wakeup = 8;
-};
-
-// One received datagram. `data` points into the socket's receive buffer and is
-// valid only during the handler call.
-struct Datagram {
-  base::SocketAddress from;
-  base::ByteView data;
-};
-
-// Why a send did not go out. Per-packet path: no allocation, no message.
-enum class SendResult {
-  kSent,        // handed to the kernel (or queued, for QueueSend)
-  kDropped,     // kernel buffer full (EAGAIN/ENOBUFS); counted in dropped_sends()
-  kUnroutable,  // destination family cannot be reached from this socket, or too long
-  kError,       // any other errno (e.g. EHOSTUNREACH); counted in send_errors()
 };
 
 class UdpSocket {
@@ -101,7 +87,7 @@ class UdpSocket {
 
   // Counters since creation.
   uint64_t received_datagrams() const { return received_; }
-  uint64_t truncated_datagrams() const { return truncated_; }
+  uint64_t truncated_datagrams() const { return recv_.truncated(); }
   uint64_t sent_datagrams() const { return sent_; }
   uint64_t dropped_sends() const { return dropped_sends_; }
   uint64_t send_errors() const { return send_errors_; }
@@ -113,7 +99,8 @@ class UdpSocket {
 
   UdpSocket(EventLoop& loop, ScopedFd fd, const UdpSocketOptions& options, BatchHandler handler);
   void OnReadable() noexcept;
-  SendResult CountSendError(int err);
+  // Counts the outcome of one immediate send and returns it.
+  SendResult Count(SendResult result);
   static void OnReadableEvent(int fd, short what, void* arg) noexcept;
   static void OnFlushEvent(int fd, short what, void* arg) noexcept;
 
@@ -129,22 +116,11 @@ class UdpSocket {
   std::unique_ptr<event, EventDeleter> flush_event_;
   bool flush_scheduled_ = false;
 
-  // Receive side, sized batch_size (buffers: batch_size * max_datagram_bytes).
-  std::vector<uint8_t> recv_buffers_;
-  std::vector<sockaddr_storage> recv_addresses_;
-  std::vector<iovec> recv_iovecs_;
-  std::vector<mmsghdr> recv_headers_;
-  std::vector<Datagram> recv_batch_;
-
-  // Send side, same sizes; send_count_ slots are filled.
-  std::vector<uint8_t> send_buffers_;
-  std::vector<sockaddr_storage> send_addresses_;
-  std::vector<iovec> send_iovecs_;
-  std::vector<mmsghdr> send_headers_;
-  size_t send_count_ = 0;
+  // batch_size slots of max_datagram_bytes each way.
+  RecvBatch recv_;
+  SendBatch send_;
 
   uint64_t received_ = 0;
-  uint64_t truncated_ = 0;
   uint64_t sent_ = 0;
   uint64_t dropped_sends_ = 0;
   uint64_t send_errors_ = 0;

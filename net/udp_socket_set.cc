@@ -48,33 +48,11 @@ base::Result<std::unique_ptr<UdpSocketSet>> UdpSocketSet::Create(EventLoop& loop
 
 UdpSocketSet::UdpSocketSet(EventLoop& loop, const UdpSocketSetOptions& options,
                            BatchHandler handler)
-    : loop_(loop), options_(options), handler_(std::move(handler)) {
-  const size_t n = options_.batch_size;
-  const size_t size = options_.max_datagram_bytes;
-  recv_buffers_.resize(n * size);
-  recv_addresses_.resize(n);
-  recv_iovecs_.resize(n);
-  recv_headers_.resize(n);
-  recv_batch_.reserve(n);
-  send_buffers_.resize(n * size);
-  send_addresses_.resize(n);
-  send_iovecs_.resize(n);
-  send_headers_.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    recv_iovecs_[i].iov_base = recv_buffers_.data() + i * size;
-    recv_iovecs_[i].iov_len = size;
-    std::memset(&recv_headers_[i], 0, sizeof(mmsghdr));
-    recv_headers_[i].msg_hdr.msg_name = &recv_addresses_[i];
-    recv_headers_[i].msg_hdr.msg_iov = &recv_iovecs_[i];
-    recv_headers_[i].msg_hdr.msg_iovlen = 1;
-    send_iovecs_[i].iov_base = send_buffers_.data() + i * size;
-    send_iovecs_[i].iov_len = 0;
-    std::memset(&send_headers_[i], 0, sizeof(mmsghdr));
-    send_headers_[i].msg_hdr.msg_name = &send_addresses_[i];
-    send_headers_[i].msg_hdr.msg_iov = &send_iovecs_[i];
-    send_headers_[i].msg_hdr.msg_iovlen = 1;
-  }
-}
+    : loop_(loop),
+      options_(options),
+      handler_(std::move(handler)),
+      recv_(options.batch_size, options.max_datagram_bytes),
+      send_(options.batch_size, options.max_datagram_bytes) {}
 
 UdpSocketSet::~UdpSocketSet() {
   while (first_ != nullptr) {
@@ -169,97 +147,43 @@ void UdpSocketSet::OnFlushEvent(int /*fd*/, short /*what*/, void* arg) noexcept 
 }
 
 void UdpSocketSet::OnReadable(Entry& entry) noexcept {
-  const size_t n = options_.batch_size;
   for (size_t round = 0; round < options_.max_batches_per_wakeup; ++round) {
-    // recvmmsg rewrites only the name length, flags and msg_len of the
-    // headers set up in the constructor.
-    for (size_t i = 0; i < n; ++i) {
-      recv_headers_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      recv_headers_[i].msg_hdr.msg_flags = 0;
-    }
-    int got = ::recvmmsg(entry.fd.get(), recv_headers_.data(), static_cast<unsigned>(n),
-                         MSG_DONTWAIT, nullptr);
-    if (got <= 0) {
-      // EAGAIN, or an ICMP error reported on the socket: neither ends it.
-      break;
-    }
-    recv_batch_.clear();
-    for (int i = 0; i < got; ++i) {
-      const mmsghdr& header = recv_headers_[i];
-      if ((header.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
-        ++truncated_;
-        continue;
-      }
-      auto from = base::SocketAddress::FromSockaddr(
-          reinterpret_cast<const sockaddr*>(&recv_addresses_[i]), header.msg_hdr.msg_namelen);
-      if (!from) {
-        continue;
-      }
-      recv_batch_.push_back(Datagram{
-          *from,
-          base::ByteView(static_cast<const uint8_t*>(recv_iovecs_[i].iov_base), header.msg_len)});
-    }
-    if (!recv_batch_.empty()) {
+    const size_t got = recv_.Receive(entry.fd.get(), /*unmap_v4=*/false);
+    if (!recv_.datagrams().empty()) {
       try {
-        handler_(entry.context, std::span<const Datagram>(recv_batch_));
+        handler_(entry.context, recv_.datagrams());
       } catch (const std::exception& e) {
         TK_LOG_ERROR("relay socket handler threw: {}", e.what());
       } catch (...) {
         TK_LOG_ERROR("relay socket handler threw a non-standard exception");
       }
     }
-    if (static_cast<size_t>(got) < n) {
+    if (got < recv_.slots()) {
       break;
     }
   }
 }
 
-SendResult UdpSocketSet::CountSendError(int err) {
-  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-    ++dropped_sends_;
-    return SendResult::kDropped;
-  }
-  ++send_errors_;
-  return SendResult::kError;
-}
-
 SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,
                                    base::ByteView data) {
-  if (data.size() > options_.max_datagram_bytes) {
+  if (data.size() > send_.slot_bytes()) {
     Flush();
-    sockaddr_storage storage;
-    socklen_t len = DestinationSockaddr(to, handle->family, &storage);
-    if (len == 0) {
+    const SendResult result = SendDatagram(handle->fd.get(), handle->family, to, data);
+    if (result == SendResult::kDropped) {
+      ++dropped_sends_;
+    } else if (result != SendResult::kSent) {
       ++send_errors_;
-      return SendResult::kUnroutable;
     }
-    for (;;) {
-      ssize_t sent = ::sendto(handle->fd.get(), data.data(), data.size(), MSG_DONTWAIT,
-                              reinterpret_cast<const sockaddr*>(&storage), len);
-      if (sent >= 0) {
-        return SendResult::kSent;
-      }
-      if (errno != EINTR) {
-        return CountSendError(errno);
-      }
-    }
+    return result;
   }
-  if (send_count_ == options_.batch_size || (send_count_ > 0 && send_owner_ != handle)) {
+  if (send_.full() || (!send_.empty() && send_owner_ != handle)) {
     Flush();
   }
-  const size_t slot = send_count_;
-  socklen_t len = DestinationSockaddr(to, handle->family, &send_addresses_[slot]);
-  if (len == 0) {
+  if (send_.Add(handle->family, to, data) != SendResult::kSent) {
     ++send_errors_;
     return SendResult::kUnroutable;
   }
-  if (!data.empty()) {
-    std::memcpy(send_iovecs_[slot].iov_base, data.data(), data.size());
-  }
-  send_iovecs_[slot].iov_len = data.size();
-  send_headers_[slot].msg_hdr.msg_namelen = len;
   send_owner_ = handle;
-  ++send_count_;
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
     event_active(flush_event_.get(), 0, 0);
@@ -268,26 +192,11 @@ SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,
 }
 
 void UdpSocketSet::Flush() {
-  size_t offset = 0;
-  while (offset < send_count_) {
-    int sent = ::sendmmsg(send_owner_->fd.get(), send_headers_.data() + offset,
-                          static_cast<unsigned>(send_count_ - offset), MSG_DONTWAIT);
-    if (sent > 0) {
-      offset += static_cast<size_t>(sent);
-      continue;
-    }
-    int err = errno;
-    if (sent < 0 && err == EINTR) {
-      continue;
-    }
-    if (sent < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)) {
-      dropped_sends_ += send_count_ - offset;
-      break;
-    }
-    ++send_errors_;
-    ++offset;
+  if (!send_.empty()) {
+    const SendBatch::FlushResult result = send_.Flush(send_owner_->fd.get());
+    dropped_sends_ += result.dropped;
+    send_errors_ += result.errors;
   }
-  send_count_ = 0;
   send_owner_ = nullptr;
 }
 

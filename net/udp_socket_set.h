@@ -28,7 +28,7 @@
 #include "base/address.h"
 #include "base/bytes.h"
 #include "base/status.h"
-#include "net/udp_socket.h"
+#include "net/mmsg_batch.h"
 
 struct event;
 
@@ -86,7 +86,7 @@ class UdpSocketSet {
   static const base::SocketAddress& LocalAddress(Handle handle);
   size_t open_count() const { return open_count_; }
 
-  uint64_t truncated_datagrams() const { return truncated_; }
+  uint64_t truncated_datagrams() const { return recv_.truncated(); }
   uint64_t dropped_sends() const { return dropped_sends_; }
   uint64_t send_errors() const { return send_errors_; }
 
@@ -98,7 +98,6 @@ class UdpSocketSet {
   void OnReadable(Entry& entry) noexcept;
   static void OnReadableEvent(int fd, short what, void* arg) noexcept;
   static void OnFlushEvent(int fd, short what, void* arg) noexcept;
-  SendResult CountSendError(int err);
 
   EventLoop& loop_;
   UdpSocketSetOptions options_;
@@ -109,20 +108,10 @@ class UdpSocketSet {
   // Every open entry, so the destructor can close them.
   Entry* first_ = nullptr;
 
-  std::vector<uint8_t> recv_buffers_;
-  std::vector<sockaddr_storage> recv_addresses_;
-  std::vector<iovec> recv_iovecs_;
-  std::vector<mmsghdr> recv_headers_;
-  std::vector<Datagram> recv_batch_;
+  RecvBatch recv_;
+  SendBatch send_;
+  Entry* send_owner_ = nullptr;  // the socket whose datagrams send_ holds
 
-  Entry* send_owner_ = nullptr;  // the socket whose datagrams are queued
-  std::vector<uint8_t> send_buffers_;
-  std::vector<sockaddr_storage> send_addresses_;
-  std::vector<iovec> send_iovecs_;
-  std::vector<mmsghdr> send_headers_;
-  size_t send_count_ = 0;
-
-  uint64_t truncated_ = 0;
   uint64_t dropped_sends_ = 0;
   uint64_t send_errors_ = 0;
 };

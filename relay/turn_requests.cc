@@ -41,7 +41,8 @@ Allocation* TurnServer::FindAllocation(const FiveTuple& tuple) {
 }
 
 void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
-                                const stun::Message& request, const AuthResult& auth) {
+                                const stun::Message& request, const AuthResult& auth,
+                                Allocation* existing) {
   const MethodLabel method = MethodLabel::kAllocate;
   const size_t transport = static_cast<size_t>(from.transport);
   auto fail = [&](uint16_t code, std::string_view reason = {}) {
@@ -50,7 +51,6 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     SendError(from, request, code, &auth, method, reason);
   };
 
-  Allocation* existing = FindAllocation(from);
   const bool retransmission = existing != nullptr &&
                               existing->allocate_transaction == request.transaction_id() &&
                               existing->username() == auth.username;
@@ -210,27 +210,22 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     counters_.allocations[transport][static_cast<size_t>(AllocationResult::kSuccess)].Add();
   }
 
-  out_.clear();
-  auto b = stun::MessageBuilder::SuccessResponse(out_, request);
-  for (int f = 0; f < 2; ++f) {
-    const RelayEndpoint& endpoint = allocation->relay(f);
-    if (endpoint.handle != 0) {
-      b.AddXorRelayedAddress(endpoint.advertised);
+  const Allocation& granted = *allocation;
+  SendSuccess(from, request, &auth, method, [&](stun::MessageBuilder& b) {
+    for (int f = 0; f < 2; ++f) {
+      if (granted.relay(f).handle != 0) {
+        b.AddXorRelayedAddress(granted.relay(f).advertised);
+      }
     }
-  }
-  if (allocation->additional_family_error != 0) {
-    b.AddAddressErrorCode(stun::AddressFamily::kIpv6, allocation->additional_family_error);
-  }
-  b.AddLifetime(allocation->granted_lifetime);
-  if (allocation->reservation_token != 0) {
-    b.AddReservationToken(allocation->reservation_token);
-  }
-  b.AddXorMappedAddress(from.client);
-  Finish(b, request, &auth);
-  if (b.ok()) {
-    Count(method, 200);
-    io_.SendToClient(from, b.message());
-  }
+    if (granted.additional_family_error != 0) {
+      b.AddAddressErrorCode(stun::AddressFamily::kIpv6, granted.additional_family_error);
+    }
+    b.AddLifetime(granted.granted_lifetime);
+    if (granted.reservation_token != 0) {
+      b.AddReservationToken(granted.reservation_token);
+    }
+    b.AddXorMappedAddress(from.client);
+  });
 }
 
 uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
@@ -351,18 +346,24 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
     granted = GrantLifetime(requested);
     allocation->set_expires(now + std::chrono::seconds(granted));
   }
-  out_.clear();
-  auto b = stun::MessageBuilder::SuccessResponse(out_, request);
-  b.AddLifetime(granted);
-  Finish(b, request, &auth);
-  if (b.ok()) {
-    Count(method, 200);
-    io_.SendToClient(from, b.message());
-  }
+  SendSuccess(from, request, &auth, method,
+              [granted](stun::MessageBuilder& b) { b.AddLifetime(granted); });
 }
 
 // ---------------------------------------------------------------------------
 // CreatePermission (RFC 8656 section 10.2)
+
+uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer) {
+  // A peer of a family the allocation has no relay for (RFC 8656 section 9).
+  if (!allocation.HasFamily(peer)) {
+    return 443;
+  }
+  if (!policy_->IsAllowed(peer)) {
+    counters_.peer_denied.Add();
+    return 403;
+  }
+  return 0;
+}
 
 void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& from,
                                         const stun::Message& request, const AuthResult& auth,
@@ -370,10 +371,10 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
   const MethodLabel method = MethodLabel::kCreatePermission;
   // Check every XOR-PEER-ADDRESS before installing any: the request
   // succeeds or fails as a whole.
-  size_t peers = 0;
-  // New IPs in this request; a permission is per IP (RFC 8656 section 9),
-  // so the same IP twice counts once against the quota.
-  std::vector<base::SocketAddress> new_ips;
+  // The distinct peer IPs of the request (a permission is per IP, RFC 8656
+  // section 9: the same IP twice counts once against the quota).
+  std::vector<base::SocketAddress> ips;
+  size_t new_ips = 0;
   for (const stun::Attribute& attribute : request) {
     if (!attribute.Is(stun::AttributeType::kXorPeerAddress) || !attribute.covered_by_integrity()) {
       continue;
@@ -383,51 +384,36 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
       SendError(from, request, 400, &auth, method);
       return;
     }
-    if (!allocation.HasFamily(*peer)) {
-      SendError(from, request, 443, &auth, method);
+    if (uint16_t code = PeerRefusal(allocation, *peer); code != 0) {
+      SendError(from, request, code, &auth, method);
       return;
     }
-    if (!policy_->IsAllowed(*peer)) {
-      counters_.peer_denied.Add();
-      SendError(from, request, 403, &auth, method);
-      return;
-    }
-    if (allocation.FindPermission(*peer, base::MonoTime::min()) == nullptr) {
-      base::SocketAddress ip = *peer;
-      ip.set_port(0);
-      if (std::find(new_ips.begin(), new_ips.end(), ip) == new_ips.end()) {
-        new_ips.push_back(ip);
+    base::SocketAddress ip = *peer;
+    ip.set_port(0);
+    if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
+      ips.push_back(ip);
+      if (allocation.FindPermission(ip, base::MonoTime::min()) == nullptr) {
+        ++new_ips;
       }
     }
-    ++peers;
   }
-  if (peers == 0) {
+  if (ips.empty()) {
     SendError(from, request, 400, &auth, method, "XOR-PEER-ADDRESS missing");
     return;
   }
   const size_t limit = options_.permissions_per_allocation;
-  if (limit != 0 && allocation.permission_count() + new_ips.size() > limit) {
+  if (limit != 0 && allocation.permission_count() + new_ips > limit) {
     SendError(from, request, 508, &auth, method);
     return;
   }
   const base::MonoTime expires = now + options_.permission_lifetime;
-  for (const stun::Attribute& attribute : request) {
-    if (!attribute.Is(stun::AttributeType::kXorPeerAddress) || !attribute.covered_by_integrity()) {
-      continue;
-    }
-    auto peer = stun::DecodeXorAddress(attribute.value, request.transaction_id());
+  for (const base::SocketAddress& ip : ips) {
     bool added = false;
-    if (allocation.InstallPermission(*peer, expires, 0, &added) && added) {
+    if (allocation.InstallPermission(ip, expires, 0, &added) && added) {
       counters_.permissions_active.Add();
     }
   }
-  out_.clear();
-  auto b = stun::MessageBuilder::SuccessResponse(out_, request);
-  Finish(b, request, &auth);
-  if (b.ok()) {
-    Count(method, 200);
-    io_.SendToClient(from, b.message());
-  }
+  SendSuccess(from, request, auth, method);
 }
 
 // ---------------------------------------------------------------------------
@@ -449,13 +435,8 @@ void TurnServer::HandleChannelBind(base::MonoTime now, const FiveTuple& from,
     SendError(from, request, 400, &auth, method);
     return;
   }
-  if (!allocation.HasFamily(*peer)) {
-    SendError(from, request, 443, &auth, method);
-    return;
-  }
-  if (!policy_->IsAllowed(*peer)) {
-    counters_.peer_denied.Add();
-    SendError(from, request, 403, &auth, method);
+  if (uint16_t code = PeerRefusal(allocation, *peer); code != 0) {
+    SendError(from, request, code, &auth, method);
     return;
   }
   // The number is bound to another peer, or the peer to another number.
@@ -489,13 +470,7 @@ void TurnServer::HandleChannelBind(base::MonoTime now, const FiveTuple& from,
       permission_added) {
     counters_.permissions_active.Add();
   }
-  out_.clear();
-  auto b = stun::MessageBuilder::SuccessResponse(out_, request);
-  Finish(b, request, &auth);
-  if (b.ok()) {
-    Count(method, 200);
-    io_.SendToClient(from, b.message());
-  }
+  SendSuccess(from, request, auth, method);
 }
 
 }  // namespace turnkey::relay

@@ -162,7 +162,7 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
 
   Allocation* allocation = FindAllocation(from);
   if (method == MethodLabel::kAllocate) {
-    HandleAllocate(now, from, request, auth);
+    HandleAllocate(now, from, request, auth, allocation);
     return;
   }
   if (allocation == nullptr) {
@@ -193,14 +193,8 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
 void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& request) {
   // RFC 8489 section 6.3.1.1: the success response carries the client's
   // transport address as XOR-MAPPED-ADDRESS.
-  out_.clear();
-  auto b = stun::MessageBuilder::SuccessResponse(out_, request);
-  b.AddXorMappedAddress(from.client);
-  Finish(b, request, nullptr);
-  if (b.ok()) {
-    Count(MethodLabel::kBinding, 200);
-    io_.SendToClient(from, b.message());
-  }
+  SendSuccess(from, request, nullptr, MethodLabel::kBinding,
+              [&from](stun::MessageBuilder& b) { b.AddXorMappedAddress(from.client); });
 }
 
 // ---------------------------------------------------------------------------

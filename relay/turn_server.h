@@ -40,11 +40,8 @@
 #include "relay/source_rate_limiter.h"
 #include "relay/turn_authenticator.h"
 #include "relay/turn_counters.h"
-
-namespace turnkey::stun {
-class Message;
-class MessageBuilder;
-}  // namespace turnkey::stun
+#include "stun/message.h"
+#include "stun/message_builder.h"
 
 namespace turnkey::relay {
 
@@ -123,8 +120,9 @@ class TurnServer {
   // Requests.
   void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
   void HandleBinding(const FiveTuple& from, const stun::Message& request);
+  // `existing` is the allocation already on this 5-tuple, if any.
   void HandleAllocate(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
-                      const AuthResult& auth);
+                      const AuthResult& auth, Allocation* existing);
   void HandleRefresh(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
                      const AuthResult& auth, Allocation* allocation);
   void HandleCreatePermission(base::MonoTime now, const FiveTuple& from,
@@ -152,6 +150,28 @@ class TurnServer {
   // An error answer; authenticated with `auth`'s key when given.
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
                  const AuthResult* auth, MethodLabel method, std::string_view reason = {});
+  // A success response to `request`: `add` appends the method's attributes,
+  // then Finish(); counted and sent to `to`.
+  template <typename AddAttributes>
+  void SendSuccess(const FiveTuple& to, const stun::Message& request, const AuthResult* auth,
+                   MethodLabel method, AddAttributes add) {
+    out_.clear();
+    auto b = stun::MessageBuilder::SuccessResponse(out_, request);
+    add(b);
+    Finish(b, request, auth);
+    if (b.ok()) {
+      Count(method, 200);
+      io_.SendToClient(to, b.message());
+    }
+  }
+  // One with no attributes of its own, authenticated with `auth`.
+  void SendSuccess(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
+                   MethodLabel method) {
+    SendSuccess(to, request, &auth, method, [](stun::MessageBuilder&) {});
+  }
+  // 0 if `allocation` may talk to `peer`, else the answer: 443 for a peer of
+  // a family it has no relay for, 403 for one the peer policy refuses.
+  uint16_t PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer);
   // Finishes a success or error response: SOFTWARE, integrity, FINGERPRINT.
   void Finish(stun::MessageBuilder& builder, const stun::Message& request, const AuthResult* auth);
   void Count(MethodLabel method, uint16_t code);

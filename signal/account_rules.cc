@@ -116,16 +116,16 @@ std::string NormalizeEmail(std::string_view email) {
   return out;
 }
 
-std::optional<std::string> CheckPassword(std::string_view password) {
+std::optional<std::string> CheckPassword(std::string_view password, std::string_view field) {
   if (password.size() > kMaxPasswordBytes) {
-    return "password must be at most 1024 bytes";
+    return std::string(field) + " must be at most 1024 bytes";
   }
   auto length = Utf8Length(password);
   if (!length) {
-    return "password must be valid UTF-8";
+    return std::string(field) + " must be valid UTF-8";
   }
   if (*length < kMinPasswordChars) {
-    return "password must be at least 8 characters";
+    return std::string(field) + " must be at least 8 characters";
   }
   return std::nullopt;
 }

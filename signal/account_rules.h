@@ -37,8 +37,10 @@ std::optional<std::string> CheckEmail(std::string_view email);
 std::string NormalizeEmail(std::string_view email);
 
 // At least kMinPasswordChars characters, at most kMaxPasswordBytes bytes,
-// valid UTF-8. Anything else is allowed: spaces, symbols, emoji.
-std::optional<std::string> CheckPassword(std::string_view password);
+// valid UTF-8. Anything else is allowed: spaces, symbols, emoji. The
+// message names `field` (the JSON key the password came in).
+std::optional<std::string> CheckPassword(std::string_view password,
+                                         std::string_view field = "password");
 
 // 3-32 characters of ASCII letters, digits, '_', '.', '-'. Unique ignoring
 // ASCII case (the store enforces that).

@@ -67,6 +67,18 @@ std::expected<std::string, ApiError> BoundedPassword(const nlohmann::json& body,
   return password;
 }
 
+// A password being set (register, change): bounded, then the account rules.
+std::expected<std::string, ApiError> NewPassword(const nlohmann::json& body,
+                                                 std::string_view field) {
+  auto password = BoundedPassword(body, field);
+  if (password) {
+    if (auto problem = CheckPassword(*password, field)) {
+      return std::unexpected(ApiError::Validation(std::string(field), *problem));
+    }
+  }
+  return password;
+}
+
 std::string RandomDigits(int count) {
   std::string digits;
   for (int i = 0; i < count; ++i) {
@@ -90,13 +102,9 @@ void Register(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::Validation("email", *problem));
     return;
   }
-  auto password = BoundedPassword(*body, "password");
+  auto password = NewPassword(*body, "password");
   if (!password) {
     call.Fail(password.error());
-    return;
-  }
-  if (auto problem = CheckPassword(*password)) {
-    call.Fail(ApiError::Validation("password", *problem));
     return;
   }
   auto handle = OptionalString(*body, "handle");
@@ -364,14 +372,9 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     call.Fail(current.error());
     return;
   }
-  auto next = BoundedPassword(*body, "newPassword");
+  auto next = NewPassword(*body, "newPassword");
   if (!next) {
     call.Fail(next.error());
-    return;
-  }
-  if (auto problem = CheckPassword(*next)) {
-    // CheckPassword's messages start with "password".
-    call.Fail(ApiError::Validation("newPassword", "newPassword" + problem->substr(8)));
     return;
   }
   // A stolen access token must not buy unlimited guesses either.

@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include "base/json_depth.h"
+
 namespace turnkey::signal {
 
 namespace {
@@ -17,39 +19,6 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 bool IsBinaryType(SocketIoPacketType type) {
   return type == SocketIoPacketType::kBinaryEvent || type == SocketIoPacketType::kBinaryAck;
-}
-
-// Deepest array/object nesting in `text`, counted outside strings; stops
-// counting once past `limit`. Run before parsing so a hostile payload of
-// nested brackets never reaches the recursive parts of the JSON code.
-size_t JsonDepth(std::string_view text, size_t limit) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) {
-        return deepest;
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 // socket.io-parser isPayloadValid (section 1.9.2 step 5).
@@ -316,7 +285,7 @@ std::expected<SocketIoPacket, SocketIoError> DecodeSocketIoText(
     if (packet.type == SocketIoPacketType::kDisconnect) {
       return std::unexpected(SocketIoError::kInvalidPayload);
     }
-    if (JsonDepth(payload, options.max_depth) > options.max_depth) {
+    if (base::JsonDepth(payload, options.max_depth) > options.max_depth) {
       return std::unexpected(SocketIoError::kTooDeep);
     }
     Json parsed = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);

@@ -646,35 +646,59 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
 
 // ---- Calls
 
-base::Status SqlStore::InsertCall(const Call& call) {
-  if (auto ok = ValidateCall(call); !ok) {
+namespace {
+
+// The checks and the statements of one call-history write, whatever its kind.
+base::Status ValidateCallWrite(const CallWrite& write) {
+  return std::visit(
+      [](const auto& w) -> base::Status {
+        using T = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<T, Call>) {
+          return ValidateCall(w);
+        } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
+          return ValidateCallStateUpdate(w);
+        } else {
+          return ValidateIceUpdate(w);
+        }
+      },
+      write);
+}
+
+base::Result<base::Status> RunCallWrite(Connection& conn, const CallWrite& write) {
+  return std::visit(
+      [&conn](const auto& w) -> base::Result<base::Status> {
+        using T = std::decay_t<decltype(w)>;
+        if constexpr (std::is_same_v<T, Call>) {
+          return InsertCallRows(conn, w);
+        } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
+          return UpdateCallRow(conn, w);
+        } else {
+          return UpdateIceRow(conn, w);
+        }
+      },
+      write);
+}
+
+}  // namespace
+
+base::Status SqlStore::WriteCall(const CallWrite& write) {
+  if (auto ok = ValidateCallWrite(write); !ok) {
     return ok;
   }
-  return Write(false, [&](Connection& conn) -> base::Status {
-    auto outcome = InsertCallRows(conn, call);
+  // Updates set whole state and may be retried after a lost connection; an
+  // insert may not (it could have committed).
+  const bool idempotent = !std::holds_alternative<Call>(write);
+  return Write(idempotent, [&](Connection& conn) -> base::Status {
+    auto outcome = RunCallWrite(conn, write);
     return outcome ? *outcome : base::Status(ErrorOf(outcome));
   });
 }
 
-base::Status SqlStore::UpdateCallState(const CallStateUpdate& update) {
-  if (auto ok = ValidateCallStateUpdate(update); !ok) {
-    return ok;
-  }
-  return Write(true, [&](Connection& conn) -> base::Status {
-    auto outcome = UpdateCallRow(conn, update);
-    return outcome ? *outcome : base::Status(ErrorOf(outcome));
-  });
-}
+base::Status SqlStore::InsertCall(const Call& call) { return WriteCall(call); }
 
-base::Status SqlStore::RecordIceReport(const IceUpdate& update) {
-  if (auto ok = ValidateIceUpdate(update); !ok) {
-    return ok;
-  }
-  return Write(true, [&](Connection& conn) -> base::Status {
-    auto outcome = UpdateIceRow(conn, update);
-    return outcome ? *outcome : base::Status(ErrorOf(outcome));
-  });
-}
+base::Status SqlStore::UpdateCallState(const CallStateUpdate& update) { return WriteCall(update); }
+
+base::Status SqlStore::RecordIceReport(const IceUpdate& update) { return WriteCall(update); }
 
 base::Result<std::vector<base::Status>> SqlStore::ApplyCallWrites(
     std::span<const CallWrite> writes) {
@@ -682,18 +706,7 @@ base::Result<std::vector<base::Status>> SqlStore::ApplyCallWrites(
   std::vector<base::Status> checks;
   checks.reserve(writes.size());
   for (const CallWrite& write : writes) {
-    checks.push_back(std::visit(
-        [](const auto& w) -> base::Status {
-          using T = std::decay_t<decltype(w)>;
-          if constexpr (std::is_same_v<T, Call>) {
-            return ValidateCall(w);
-          } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
-            return ValidateCallStateUpdate(w);
-          } else {
-            return ValidateIceUpdate(w);
-          }
-        },
-        write));
+    checks.push_back(ValidateCallWrite(write));
   }
   std::vector<base::Status> outcomes;
   if (writes.empty()) {
@@ -705,18 +718,7 @@ base::Result<std::vector<base::Status>> SqlStore::ApplyCallWrites(
       if (!outcomes[i]) {
         continue;
       }
-      auto outcome = std::visit(
-          [&conn](const auto& w) -> base::Result<base::Status> {
-            using T = std::decay_t<decltype(w)>;
-            if constexpr (std::is_same_v<T, Call>) {
-              return InsertCallRows(conn, w);
-            } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
-              return UpdateCallRow(conn, w);
-            } else {
-              return UpdateIceRow(conn, w);
-            }
-          },
-          writes[i]);
+      auto outcome = RunCallWrite(conn, writes[i]);
       if (!outcome) {
         return ErrorOf(outcome);
       }

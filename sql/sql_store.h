@@ -70,6 +70,8 @@ class SqlStore : public Store {
 
  private:
   base::Status Read(const Op& op);
+  // One call-history write of any kind, validated, in its own transaction.
+  base::Status WriteCall(const CallWrite& write);
   base::Status Write(bool idempotent, const Op& op);
 
   std::unique_ptr<Database> db_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 namespace turnkey::base {
 namespace {
 
@@ -83,6 +86,31 @@ TEST(HexTest, RejectsBadInputAndKeepsOutput) {
   EXPECT_FALSE(HexDecode(std::string_view("1\0", 2), out));
   // A failed decode leaves the output as it was.
   EXPECT_EQ(out, Bytes{0x42});
+}
+
+TEST(PercentDecodeTest, Table) {
+  struct Case {
+    const char* in;
+    bool plus_is_space;
+    std::optional<std::string> out;
+  };
+  const Case cases[] = {
+      {"plain", false, "plain"},
+      {"a%20b", false, "a b"},
+      {"%2f%2F", false, "//"},
+      {"a+b", false, "a+b"},
+      {"a+b", true, "a b"},
+      {"%e2%82%ac", false, "\xe2\x82\xac"},
+      {"%00", false, std::string(1, '\0')},
+      {"%", false, std::nullopt},
+      {"%4", false, std::nullopt},
+      {"%zz", false, std::nullopt},
+      {"abc%4g", false, std::nullopt},
+      {"", false, ""},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(PercentDecode(c.in, c.plus_is_space), c.out) << c.in;
+  }
 }
 
 }  // namespace

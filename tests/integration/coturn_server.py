@@ -12,7 +12,6 @@ stop(), read_log(); loopback only.
 import ipaddress
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -112,19 +111,9 @@ class Coturn:
         self.stop()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        harness.stop_process(self.proc)
         if hasattr(self, "log"):
             self.log.close()
 
     def read_log(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return harness.read_text(self.log_path)

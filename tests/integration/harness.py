@@ -36,6 +36,26 @@ def free_port(both=True, family=socket.AF_INET, host="127.0.0.1"):
     raise RuntimeError("no free port")
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, wait up to `timeout` seconds, then SIGKILL. None is ignored."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_text(path):
+    """The file's text, or "" if it cannot be read (a server's log)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def make_cert(directory, name="cert"):
     """A self-signed P-256 certificate for localhost; returns (cert, key) paths."""
     cert = os.path.join(directory, name + ".pem")
@@ -103,19 +123,9 @@ class Turnkey:
         self.stop()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if hasattr(self, "log"):
             self.log.close()
 
     def read_log(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log_path)

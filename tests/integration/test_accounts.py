@@ -212,22 +212,12 @@ class AccountsServer:
         raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        harness.stop_process(self.proc, timeout=20)
         if hasattr(self, "log"):
             self.log.close()
 
     def read_log(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
+        return harness.read_text(self.log_path)
 
     def close(self):
         self.stop()

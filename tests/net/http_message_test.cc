@@ -48,31 +48,6 @@ TEST(HttpHeadersTest, Tokens) {
   EXPECT_FALSE(EqualsIgnoreCase("abc", "abcd"));
 }
 
-TEST(PercentDecodeTest, Table) {
-  struct Case {
-    const char* in;
-    bool plus_is_space;
-    std::optional<std::string> out;
-  };
-  const Case cases[] = {
-      {"plain", false, "plain"},
-      {"a%20b", false, "a b"},
-      {"%2f%2F", false, "//"},
-      {"a+b", false, "a+b"},
-      {"a+b", true, "a b"},
-      {"%e2%82%ac", false, "\xe2\x82\xac"},
-      {"%00", false, std::string(1, '\0')},
-      {"%", false, std::nullopt},
-      {"%4", false, std::nullopt},
-      {"%zz", false, std::nullopt},
-      {"abc%4g", false, std::nullopt},
-      {"", false, ""},
-  };
-  for (const Case& c : cases) {
-    EXPECT_EQ(PercentDecode(c.in, c.plus_is_space), c.out) << c.in;
-  }
-}
-
 TEST(ParseQueryTest, DecodesPairsAndSkipsBrokenOnes) {
   auto fields = ParseQuery("EIO=4&transport=polling&t=N8h&flag&&bad=%zz&name=a+b%21");
   ASSERT_EQ(fields.size(), 5u);

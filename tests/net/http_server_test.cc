@@ -564,6 +564,11 @@ TEST_F(HttpServerTest, StopClosesIdleConnectionsAndFinishesRequestsInFlight) {
   EXPECT_EQ(response->headers.Get("Connection"), "close");
   EXPECT_TRUE(busy->WaitClosed());
   EXPECT_EQ(OnLoop([this] { return server_->connection_count(); }), 0u);
+  // The listening socket is gone: a new client is refused, not left waiting
+  // in the backlog.
+  BlockingClientOptions options;
+  options.transport = Transport::kTcp;
+  EXPECT_FALSE(BlockingClient::Connect("127.0.0.1", port_, options).has_value());
 }
 
 HttpResponse SwitchingProtocols() {

@@ -98,9 +98,10 @@ TEST(UdpSocketTest, EchoesABatchOfHundredInOrderIpv4) { EchoHundred(Loopback4())
 TEST(UdpSocketTest, EchoesABatchOfHundredInOrderIpv6) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
-  if (!UdpSocket::Create(*loop, *SocketAddress::ParseIp("::1"), {}, [](auto) {})) {
-    GTEST_SKIP() << "no IPv6 loopback";
-  }
+  // The test machines have ::1 (the integration tests relay over it too); a
+  // host without it fails here rather than skipping silently.
+  ASSERT_TRUE(UdpSocket::Create(*loop, *SocketAddress::ParseIp("::1"), {}, [](auto) {}))
+      << "no IPv6 loopback";
   EchoHundred(*SocketAddress::ParseIp("::1"));
 }
 
@@ -209,9 +210,7 @@ TEST(UdpSocketTest, Ipv4DestinationFromIpv6OnlySocketIsAnError) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
   auto v6 = UdpSocket::Create(*loop, *SocketAddress::ParseIp("::1"), {}, [](auto) {});
-  if (!v6) {
-    GTEST_SKIP() << "no IPv6 loopback";
-  }
+  ASSERT_TRUE(v6) << "no IPv6 loopback";
   auto v4 = MakeSocket(*loop, Loopback4(), [](auto) {});
   ASSERT_TRUE(v4);
   EXPECT_NE((*v6)->Send(v4->local_address(), base::AsBytes("x")), SendResult::kSent);

@@ -1,0 +1,133 @@
+#include "net/mmsg_batch.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "net/socket_util.h"
+
+namespace turnkey::net {
+
+RecvBatch::RecvBatch(size_t slots, size_t slot_bytes)
+    : buffers_(slots * slot_bytes), addresses_(slots), iovecs_(slots), headers_(slots) {
+  datagrams_.reserve(slots);
+  for (size_t i = 0; i < slots; ++i) {
+    iovecs_[i].iov_base = buffers_.data() + i * slot_bytes;
+    iovecs_[i].iov_len = slot_bytes;
+    std::memset(&headers_[i], 0, sizeof(mmsghdr));
+    headers_[i].msg_hdr.msg_name = &addresses_[i];
+    headers_[i].msg_hdr.msg_iov = &iovecs_[i];
+    headers_[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+size_t RecvBatch::Receive(int fd, bool unmap_v4) {
+  datagrams_.clear();
+  // recvmmsg rewrites only the name length, flags and msg_len of the headers
+  // set up in the constructor.
+  for (mmsghdr& header : headers_) {
+    header.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    header.msg_hdr.msg_flags = 0;
+  }
+  int got = ::recvmmsg(fd, headers_.data(), static_cast<unsigned>(headers_.size()), MSG_DONTWAIT,
+                       nullptr);
+  if (got <= 0) {
+    // EAGAIN, or an ICMP error reported on the socket: neither ends it.
+    return 0;
+  }
+  for (int i = 0; i < got; ++i) {
+    const mmsghdr& header = headers_[i];
+    if ((header.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+      ++truncated_;
+      continue;
+    }
+    auto from = base::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&addresses_[i]),
+                                                  header.msg_hdr.msg_namelen);
+    if (!from) {
+      continue;
+    }
+    datagrams_.push_back(
+        Datagram{unmap_v4 ? Unmap(*from) : *from,
+                 base::ByteView(static_cast<const uint8_t*>(iovecs_[i].iov_base), header.msg_len)});
+  }
+  return static_cast<size_t>(got);
+}
+
+SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to,
+                        base::ByteView data) {
+  sockaddr_storage storage;
+  socklen_t len = DestinationSockaddr(to, socket_family, &storage);
+  if (len == 0) {
+    return SendResult::kUnroutable;
+  }
+  for (;;) {
+    ssize_t sent = ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT,
+                            reinterpret_cast<const sockaddr*>(&storage), len);
+    if (sent >= 0) {
+      return SendResult::kSent;
+    }
+    if (errno != EINTR) {
+      return IsDropErrno(errno) ? SendResult::kDropped : SendResult::kError;
+    }
+  }
+}
+
+SendBatch::SendBatch(size_t slots, size_t slot_bytes)
+    : slot_bytes_(slot_bytes),
+      buffers_(slots * slot_bytes),
+      addresses_(slots),
+      iovecs_(slots),
+      headers_(slots) {
+  for (size_t i = 0; i < slots; ++i) {
+    iovecs_[i].iov_base = buffers_.data() + i * slot_bytes;
+    iovecs_[i].iov_len = 0;
+    std::memset(&headers_[i], 0, sizeof(mmsghdr));
+    headers_[i].msg_hdr.msg_name = &addresses_[i];
+    headers_[i].msg_hdr.msg_iov = &iovecs_[i];
+    headers_[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
+SendResult SendBatch::Add(int socket_family, const base::SocketAddress& to, base::ByteView data) {
+  const size_t slot = count_;
+  socklen_t len = DestinationSockaddr(to, socket_family, &addresses_[slot]);
+  if (len == 0) {
+    return SendResult::kUnroutable;
+  }
+  if (!data.empty()) {
+    std::memcpy(iovecs_[slot].iov_base, data.data(), data.size());
+  }
+  iovecs_[slot].iov_len = data.size();
+  headers_[slot].msg_hdr.msg_namelen = len;
+  ++count_;
+  return SendResult::kSent;
+}
+
+SendBatch::FlushResult SendBatch::Flush(int fd) {
+  FlushResult result;
+  size_t offset = 0;
+  while (offset < count_) {
+    int sent = ::sendmmsg(fd, headers_.data() + offset, static_cast<unsigned>(count_ - offset),
+                          MSG_DONTWAIT);
+    if (sent > 0) {
+      result.sent += static_cast<uint64_t>(sent);
+      offset += static_cast<size_t>(sent);
+      continue;
+    }
+    int err = errno;
+    if (sent < 0 && err == EINTR) {
+      continue;
+    }
+    if (sent < 0 && IsDropErrno(err)) {
+      result.dropped += count_ - offset;
+      break;
+    }
+    // The first remaining datagram failed on its own (e.g. unreachable
+    // destination); skip it and keep the rest of the batch.
+    ++result.errors;
+    ++offset;
+  }
+  count_ = 0;
+  return result;
+}
+
+}  // namespace turnkey::net

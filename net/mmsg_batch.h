@@ -1,0 +1,96 @@
+// RecvBatch / SendBatch: the recvmmsg and sendmmsg buffers behind UdpSocket
+// and UdpSocketSet (internal to net/).
+//
+// Each holds `slots` datagram buffers of `slot_bytes`, set up once: a batch
+// call touches only the per-datagram lengths, never allocates.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/address.h"
+#include "base/bytes.h"
+namespace turnkey::net {
+
+// One received datagram. `data` points into the socket's receive buffer and is
+// valid only during the handler call.
+struct Datagram {
+  base::SocketAddress from;
+  base::ByteView data;
+};
+
+// Why a send did not go out. Per-packet path: no allocation, no message.
+enum class SendResult {
+  kSent,        // handed to the kernel (or queued, for QueueSend)
+  kDropped,     // kernel buffer full (EAGAIN/ENOBUFS); counted in dropped_sends()
+  kUnroutable,  // destination family cannot be reached from this socket, or too long
+  kError,       // any other errno (e.g. EHOSTUNREACH); counted in send_errors()
+};
+
+class RecvBatch {
+ public:
+  RecvBatch(size_t slots, size_t slot_bytes);
+
+  // One recvmmsg on `fd` (non-blocking). Returns how many datagrams the
+  // kernel handed over (0 when none or on error); the usable ones are in
+  // datagrams(), which skips truncated ones (counted) and non-IP sources.
+  // With `unmap_v4`, ::ffff:a.b.c.d sources are reported as IPv4.
+  size_t Receive(int fd, bool unmap_v4);
+  std::span<const Datagram> datagrams() const { return datagrams_; }
+  size_t slots() const { return headers_.size(); }
+  uint64_t truncated() const { return truncated_; }
+
+ private:
+  std::vector<uint8_t> buffers_;
+  std::vector<sockaddr_storage> addresses_;
+  std::vector<iovec> iovecs_;
+  std::vector<mmsghdr> headers_;
+  std::vector<Datagram> datagrams_;
+  uint64_t truncated_ = 0;
+};
+
+class SendBatch {
+ public:
+  SendBatch(size_t slots, size_t slot_bytes);
+
+  bool empty() const { return count_ == 0; }
+  bool full() const { return count_ == headers_.size(); }
+  size_t slot_bytes() const { return slot_bytes_; }
+
+  // Copies one datagram into the next slot. Precondition: !full() and
+  // data.size() <= slot_bytes(). kUnroutable when `to` cannot be reached
+  // from a socket of `socket_family` (nothing is queued then).
+  SendResult Add(int socket_family, const base::SocketAddress& to, base::ByteView data);
+
+  struct FlushResult {
+    uint64_t sent = 0;
+    uint64_t dropped = 0;  // kernel buffer full: UDP drops, never queues
+    uint64_t errors = 0;   // e.g. unreachable destination
+  };
+  // Sends everything queued on `fd` with sendmmsg and empties the batch.
+  FlushResult Flush(int fd);
+
+ private:
+  size_t slot_bytes_;
+  std::vector<uint8_t> buffers_;
+  std::vector<sockaddr_storage> addresses_;
+  std::vector<iovec> iovecs_;
+  std::vector<mmsghdr> headers_;
+  size_t count_ = 0;
+};
+
+// Whether a send errno means "buffer full, drop" (as opposed to an error).
+inline bool IsDropErrno(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
+
+// Sends one datagram now with sendto (for datagrams larger than a batch
+// slot). The result says what the caller counts.
+SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to,
+                        base::ByteView data);
+
+}  // namespace turnkey::net

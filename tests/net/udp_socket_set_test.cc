@@ -1,0 +1,117 @@
+#include "net/udp_socket_set.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/udp_socket.h"
+#include "tests/net/net_test_util.h"
+
+namespace turnkey::net {
+namespace {
+
+using base::SocketAddress;
+using testing::MakeLoop;
+using testing::RunUntil;
+
+SocketAddress Loopback4() { return *SocketAddress::ParseIp("127.0.0.1", 0); }
+
+struct Received {
+  void* context;
+  SocketAddress from;
+  std::string data;
+};
+
+// Two relay-style sockets in one set and an outside peer: datagrams reach
+// the set's handler with the right context, queued sends from different
+// sockets interleave without mixing up their source, and a large datagram
+// bypasses the batch.
+TEST(UdpSocketSetTest, RoutesByContextAndKeepsEachSendOnItsSocket) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<Received> at_set;
+  UdpSocketSetOptions options;
+  options.batch_size = 4;
+  options.max_datagram_bytes = 64;
+  auto set = UdpSocketSet::Create(*loop, options, [&](void* context, auto batch) {
+    for (const Datagram& d : batch) {
+      at_set.push_back({context, d.from, std::string(base::AsString(d.data))});
+    }
+  });
+  ASSERT_TRUE(set.has_value()) << set.error().message;
+  int tag_a = 0;
+  int tag_b = 0;
+  auto a = (*set)->Open(Loopback4(), {}, &tag_a);
+  auto b = (*set)->Open(Loopback4(), {}, &tag_b);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ((*set)->open_count(), 2u);
+
+  std::vector<Received> at_peer;
+  auto peer = UdpSocket::Create(*loop, Loopback4(), {}, [&](std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      at_peer.push_back({nullptr, d.from, std::string(base::AsString(d.data))});
+    }
+  });
+  ASSERT_TRUE(peer);
+
+  const SocketAddress to = (*peer)->local_address();
+  for (int i = 0; i < 10; ++i) {
+    const std::string text = "m" + std::to_string(i);
+    ASSERT_EQ((*set)->QueueSend(i % 3 == 0 ? *a : *b, to, base::AsBytes(text)), SendResult::kSent);
+  }
+  const std::string large(200, 'x');
+  ASSERT_EQ((*set)->QueueSend(*a, to, base::AsBytes(large)), SendResult::kSent);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return at_peer.size() == 11; }));
+  for (const Received& r : at_peer) {
+    if (r.data == large) {
+      EXPECT_EQ(r.from, UdpSocketSet::LocalAddress(*a));
+      continue;
+    }
+    const int i = std::stoi(r.data.substr(1));
+    EXPECT_EQ(r.from, UdpSocketSet::LocalAddress(i % 3 == 0 ? *a : *b)) << r.data;
+  }
+
+  ASSERT_EQ((*peer)->Send(UdpSocketSet::LocalAddress(*a), base::AsBytes(std::string("to-a"))),
+            SendResult::kSent);
+  ASSERT_EQ((*peer)->Send(UdpSocketSet::LocalAddress(*b), base::AsBytes(std::string("to-b"))),
+            SendResult::kSent);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return at_set.size() == 2; }));
+  for (const Received& r : at_set) {
+    EXPECT_EQ(r.context, r.data == "to-a" ? static_cast<void*>(&tag_a) : &tag_b);
+    EXPECT_EQ(r.from, to);
+  }
+  EXPECT_EQ((*set)->dropped_sends() + (*set)->send_errors(), 0u);
+}
+
+TEST(UdpSocketSetTest, CloseSendsWhatWasQueuedAndPortInUseIsReported) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto set = UdpSocketSet::Create(*loop, {}, [](void*, auto) {});
+  ASSERT_TRUE(set.has_value());
+  std::vector<std::string> at_peer;
+  auto peer = UdpSocket::Create(*loop, Loopback4(), {}, [&](std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      at_peer.emplace_back(base::AsString(d.data));
+    }
+  });
+  ASSERT_TRUE(peer);
+  auto a = (*set)->Open(Loopback4(), {}, nullptr);
+  ASSERT_TRUE(a);
+  const SocketAddress bound = UdpSocketSet::LocalAddress(*a);
+  bool in_use = false;
+  EXPECT_FALSE((*set)->Open(bound, {}, nullptr, &in_use).has_value());
+  EXPECT_TRUE(in_use);
+  ASSERT_EQ((*set)->QueueSend(*a, (*peer)->local_address(), base::AsBytes(std::string("last"))),
+            SendResult::kSent);
+  (*set)->Close(*a);
+  EXPECT_EQ((*set)->open_count(), 0u);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return at_peer.size() == 1; }));
+  EXPECT_EQ(at_peer[0], "last");
+  // The port is free again.
+  EXPECT_TRUE((*set)->Open(bound, {}, nullptr).has_value());
+}
+
+}  // namespace
+}  // namespace turnkey::net
