@@ -140,6 +140,27 @@ class ApiContext {
                        std::string_view reason);
   void set_signed_out_hook(UserSignedOutHook hook) { signed_out_hook_ = std::move(hook); }
 
+  // Runs on the loop after PATCH /api/users/me stored a new profile, so
+  // in-memory copies of connected users stay current.
+  using ProfileUpdatedHook = std::function<void(const sql::User& user)>;
+  void set_profile_updated_hook(ProfileUpdatedHook hook) {
+    profile_updated_hook_ = std::move(hook);
+  }
+  void ProfileUpdated(const sql::User& user) const {
+    if (profile_updated_hook_) {
+      profile_updated_hook_(user);
+    }
+  }
+
+  // Call-history reads run `HistoryBarrier()`'s function on their worker
+  // first, so they see every call record made before the request (the call
+  // history writer batches its writes). Loop thread; no barrier when unset.
+  using HistoryBarrierHook = std::function<std::function<void()>()>;
+  void set_history_barrier(HistoryBarrierHook hook) { history_barrier_ = std::move(hook); }
+  std::function<void()> HistoryBarrier() const {
+    return history_barrier_ ? history_barrier_() : std::function<void()>([] {});
+  }
+
   void SetSettings(SignalSettings settings);
   const SignalSettings& settings() const { return settings_; }
   std::shared_ptr<const net::Cors> cors() const { return cors_; }
@@ -185,6 +206,8 @@ class ApiContext {
   SignalSettings settings_;
   std::shared_ptr<const net::Cors> cors_;
   UserSignedOutHook signed_out_hook_;
+  HistoryBarrierHook history_barrier_;
+  ProfileUpdatedHook profile_updated_hook_;
   // Sign-outs: access tokens of the user issued before the time (unix
   // seconds) are refused; and single tokens by id, until they expire.
   std::unordered_map<std::string, int64_t> signed_out_at_;

@@ -84,7 +84,8 @@ void History(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::Validation("direction", "direction must be incoming, outgoing or all"));
     return;
   }
-  auto job = [&api, query = std::move(query)] {
+  auto job = [&api, query = std::move(query), barrier = api.HistoryBarrier()] {
+    barrier();
     return api.Db([&](sql::Store& store) { return store.CallHistory(query); });
   };
   api.Run(std::move(call), std::move(job),
@@ -99,7 +100,8 @@ void Missed(ApiContext& api, ApiCall call) {
     call.Fail(page.error());
     return;
   }
-  auto job = [&api, user_id = call.user_id(), page = *page] {
+  auto job = [&api, user_id = call.user_id(), page = *page, barrier = api.HistoryBarrier()] {
+    barrier();
     return api.Db(
         [&](sql::Store& store) { return store.MissedCalls(user_id, page.limit, page.skip); });
   };
@@ -111,7 +113,8 @@ void Missed(ApiContext& api, ApiCall call) {
 
 void Hide(ApiContext& api, ApiCall call) {
   std::string call_id(call.request().Param("callId").value_or(""));
-  auto job = [&api, user_id = call.user_id(), call_id] {
+  auto job = [&api, user_id = call.user_id(), call_id, barrier = api.HistoryBarrier()] {
+    barrier();
     return api.Db([&](sql::Store& store) { return store.HideCall(call_id, user_id); });
   };
   api.Run(std::move(call), std::move(job), [call_id](ApiCall call, base::Status hidden) {

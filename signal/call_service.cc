@@ -135,6 +135,10 @@ base::Status CallService::SetUp() {
       loop_, service_.work_queue(), service_.store(), service_.clock(), service_.metrics(),
       service_.registry().shared_shard(), options_.recorder);
   recorder_stats_ = recorder_->shared_stats();
+  service_.api().set_history_barrier(
+      [recorder = recorder_.get()] { return recorder->WriteBarrier(); });
+  service_.api().set_profile_updated_hook(
+      [this](const sql::User& user) { users_.Refresh(InfoOf(user)); });
   metrics_sink_ =
       std::make_unique<SignalMetricsCallSink>(service_.metrics(), service_.loop_shard());
   CallStoreRecorder* recorder = recorder_.get();
@@ -445,9 +449,12 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
     FailEvent(number, kErrNotAuthorized, answer);
     return;
   }
-  // The caller is read again: incomingCall shows their handle and name, which
-  // may have changed since the socket connected (PATCH /api/users/me).
-  const UserInfo cached_caller = users_.FindById(*user).value_or(UserInfo{.id = *user});
+  // A connected caller is in the cache, which PATCH /api/users/me keeps
+  // current (the profile hook in SetUp), so incomingCall shows their handle
+  // and name as they are now; anyone else is read from the store.
+  const std::optional<UserInfo> cached = users_.FindById(*user);
+  const UserInfo cached_caller = cached.value_or(UserInfo{.id = *user});
+  const bool ask_caller = !cached;
   const std::string& id = request->receiver_id;
   const std::string& handle = request->receiver_handle;
   const bool impossible = (!id.empty() && id.size() > sql::kMaxIdBytes) ||
@@ -460,14 +467,17 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
   }
   const bool ask_receiver = !impossible && !known_receiver;
   struct Lookup {
-    base::Result<sql::User> caller;
+    std::optional<base::Result<sql::User>> caller;
     std::optional<base::Result<sql::User>> receiver;
   };
   auto lookup = [&store = service_.store(), &metrics = service_.metrics(),
                  &shard = service_.registry().shared_shard(), caller_id = *user, id, handle,
-                 ask_receiver]() -> Lookup {
+                 ask_caller, ask_receiver]() -> Lookup {
     const auto start = std::chrono::steady_clock::now();
-    Lookup found{store.GetUserById(caller_id), std::nullopt};
+    Lookup found;
+    if (ask_caller) {
+      found.caller = store.GetUserById(caller_id);
+    }
     if (ask_receiver) {
       found.receiver = id.empty() ? store.GetUserByHandle(handle) : store.GetUserById(id);
     }
@@ -495,16 +505,23 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
       }
     }
     UserInfo caller = cached_caller;
-    if (lookup.caller) {
-      caller = InfoOf(*lookup.caller);
+    if (lookup.caller && *lookup.caller) {
+      caller = InfoOf(**lookup.caller);
       self->users_.Refresh(caller);
     }
     self->FinishInitiate(number, request, receiver, caller, std::move(answer));
   };
+  if (!ask_caller && !ask_receiver) {
+    found(Lookup{});  // both connected: no store round trip
+    return;
+  }
   if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(found))) {
     // Not taken, so `found` is still ours: it answers "Server busy", or goes
     // on with what is known when the receiver needs no lookup.
-    Lookup offline{base::Unavailable("work queue full"), std::nullopt};
+    Lookup offline;
+    if (ask_caller) {
+      offline.caller = base::Unavailable("work queue full");
+    }
     if (ask_receiver) {
       offline.receiver = base::Unavailable("work queue full");
     }
@@ -685,6 +702,8 @@ void CallService::Shutdown() {
   sio_.reset();
   manager_.reset();
   metrics_sink_.reset();
+  service_.api().set_history_barrier(nullptr);
+  service_.api().set_profile_updated_hook(nullptr);
   recorder_.reset();  // posts what is still pending
   sockets_.clear();
   ice_due_.clear();

@@ -76,6 +76,11 @@ struct CallStoreRecorder::Shared {
     std::unique_lock lock(mutex);
     turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= seq; });
   }
+  // Until batch `seq` (and so every batch before it) is done, or `max_wait`.
+  void WaitDone(uint64_t seq, std::chrono::milliseconds max_wait) {
+    std::unique_lock lock(mutex);
+    turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; });
+  }
   void FinishTurn(uint64_t seq) {
     {
       std::lock_guard lock(mutex);
@@ -151,7 +156,8 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixSeconds() * 1000),
       shared_(std::make_shared<Shared>()),
-      retry_timer_(loop, [this] { Post(false); }) {
+      retry_timer_(loop, [this] { Post(When::kNow); }),
+      commit_timer_(loop, [this] { Post(When::kNow); }) {
   shared_->owner = this;
 }
 
@@ -217,7 +223,46 @@ void CallStoreRecorder::IceReported(const IceReportRecord& report) {
   Add(std::move(update));
 }
 
+std::function<void()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds max_wait) {
+  Flush();
+  if (in_flight_ == 0) {
+    return [] {};
+  }
+  // Flush posted everything it could, so the newest batch posted so far is
+  // the last one holding a record made before this call.
+  return [shared = shared_, seq = next_seq_ - 1, max_wait] { shared->WaitDone(seq, max_wait); };
+}
+
+bool CallStoreRecorder::Merge(const sql::CallWrite& write) {
+  if (std::holds_alternative<sql::Call>(write) || !sql::ValidateCallWrite(write)) {
+    // A write the store would refuse goes out alone, so it cannot take the
+    // insert down with it.
+    return false;
+  }
+  auto found = waiting_inserts_.find(*Describe(write).second);
+  if (found == waiting_inserts_.end()) {
+    return false;
+  }
+  sql::Call& call = std::get<sql::Call>(pending_[found->second - front_position_]);
+  if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
+    // A state update is written whole, so it replaces every state field.
+    call.status = state->status;
+    call.end_reason = state->end_reason;
+    call.answered_at_ms = state->answered_at_ms;
+    call.ended_at_ms = state->ended_at_ms;
+    call.duration_seconds = state->duration_seconds;
+  } else {
+    const auto& ice = std::get<sql::IceUpdate>(write);
+    (ice.side == sql::CallSide::kCaller ? call.caller_ice : call.callee_ice) = ice.report;
+  }
+  return true;
+}
+
 void CallStoreRecorder::Add(sql::CallWrite write) {
+  if (Merge(write)) {
+    ++shared_->stats.records_merged;
+    return;
+  }
   if (pending_.size() >= options_.max_pending) {
     const uint64_t dropped = ++shared_->stats.writes_dropped;
     // Once per thousand: the database is far behind and the log must not
@@ -229,37 +274,67 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
     }
     return;
   }
+  if (const auto* call = std::get_if<sql::Call>(&write)) {
+    waiting_inserts_[call->id] = front_position_ + pending_.size();
+  }
   pending_.push_back(std::move(write));
-  Post(false);
+  Post(When::kAfterDelay);
 }
 
 void CallStoreRecorder::Flush() {
   retry_timer_.Stop();
   while (!pending_.empty()) {
     const size_t before = pending_.size();
-    Post(true);
+    Post(When::kForce);
     if (pending_.size() >= before) {
       // The queue refused even now: nothing more can be done.
       shared_->stats.writes_dropped += pending_.size();
       TK_LOG_ERROR("calls: {} call history writes could not be queued and are lost",
                    pending_.size());
       pending_.clear();
+      waiting_inserts_.clear();
       break;
     }
   }
 }
 
-void CallStoreRecorder::Post(bool force) {
+void CallStoreRecorder::Post(When when) {
   if (pending_.empty()) {
+    commit_timer_.Stop();
     return;
   }
-  if (!force && (in_flight_ > 0 || retry_timer_.IsRunning())) {
-    return;
+  if (when == When::kAfterDelay) {
+    if (pending_.size() < options_.max_batch && options_.commit_delay.count() > 0) {
+      // The first waiting record opens the window; later ones join it.
+      if (!commit_timer_.IsRunning()) {
+        commit_timer_.Start(options_.commit_delay);
+      }
+      return;
+    }
+    when = When::kNow;
+  }
+  if (when == When::kNow && (in_flight_ > 0 || retry_timer_.IsRunning())) {
+    return;  // OnBatchDone or the retry timer comes back here
   }
   const size_t take = std::min(options_.max_batch, pending_.size());
-  std::vector<sql::CallWrite> batch(std::make_move_iterator(pending_.begin()),
-                                    std::make_move_iterator(pending_.begin() + take));
-  pending_.erase(pending_.begin(), pending_.begin() + take);
+  std::vector<sql::CallWrite> batch;
+  batch.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    sql::CallWrite& write = pending_.front();
+    if (const auto* call = std::get_if<sql::Call>(&write)) {
+      // Once posted, the insert no longer takes merges.
+      auto found = waiting_inserts_.find(call->id);
+      if (found != waiting_inserts_.end() && found->second == front_position_) {
+        waiting_inserts_.erase(found);
+      }
+    }
+    batch.push_back(std::move(write));
+    pending_.pop_front();
+    ++front_position_;
+  }
+  if (pending_.empty()) {
+    commit_timer_.Stop();
+  }
   const size_t attempt = std::exchange(attempt_, 0);
   const uint64_t seq = next_seq_;
 
@@ -293,7 +368,10 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   if (!outcome.failed.empty()) {
     Retry(std::move(outcome.failed), outcome.attempt + 1);
   }
-  Post(false);
+  if (!commit_timer_.IsRunning()) {
+    // The window of what waited during the batch has passed (or was full).
+    Post(When::kNow);
+  }
 }
 
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt) {
@@ -304,8 +382,12 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     return;
   }
   ++shared_->stats.retries;
-  pending_.insert(pending_.begin(), std::make_move_iterator(writes.begin()),
-                  std::make_move_iterator(writes.end()));
+  // Back to the front, in order, ahead of what waits (positions of waiting
+  // inserts stay valid: the front position moves back by as many).
+  for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
+    pending_.push_front(std::move(*it));
+    --front_position_;
+  }
   attempt_ = attempt;
   retry_timer_.Start(options_.retry_delays[attempt - 1]);
 }

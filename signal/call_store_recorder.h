@@ -1,13 +1,18 @@
 // CallStoreRecorder: the CallRecorder that persists the call history
 // (DESIGN.md section 6) through sql::Store on the work queue, with group
-// commit: while one batch is being written, new records wait; when it is
-// done, everything that arrived meanwhile goes out as the next batch
-// (Store::ApplyCallWrites, one transaction). At most one batch is in flight,
-// so writes reach the database in the order CallManager made them.
+// commit: a record waits up to `commit_delay` (or until `max_batch` are
+// waiting) and goes out with everything that arrived meanwhile as one batch
+// (Store::ApplyCallWrites, one transaction). While one batch is being
+// written, new records wait for it. At most one batch is in flight, so writes
+// reach the database in the order CallManager made them.
 //
 // Mapping to the store: CallCreated inserts the call (status ringing),
 // CallAnswered writes status active with the answer time, CallEnded writes
-// the final state, IceReported the side's ICE report. Final statuses
+// the final state, IceReported the side's ICE report. A record for a call
+// whose insert has not gone out yet is folded into that insert (a short call
+// costs one row, not four statements); stats().records_merged counts them.
+// History reads call WriteBarrier() so they see every record made before
+// them. Final statuses
 // (metrics::CallStatus -> sql::CallStatus): completed, missed, rejected,
 // busy and cancelled map to themselves; unavailable (the callee had no
 // device online) is stored as missed and connection_lost as failed, both
@@ -31,7 +36,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -48,6 +57,10 @@ namespace turnkey::signal {
 struct CallStoreRecorderOptions {
   // Most writes per transaction. >= 1. Default 512.
   size_t max_batch = 512;
+  // How long the first waiting record waits for others before its batch is
+  // posted (a full batch goes at once). The window of history a crash can
+  // lose. Default 20 ms.
+  std::chrono::milliseconds commit_delay{20};
   // Records waiting beyond this are refused (logged, counted). Default
   // 100000.
   size_t max_pending = 100000;
@@ -66,6 +79,7 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: retries used up or too many pending
   std::atomic<uint64_t> retries{0};         // batches retried
+  std::atomic<uint64_t> records_merged{0};  // records folded into a waiting insert
 };
 
 // sql::CallStatus of a final metrics::CallStatus (see the header comment).
@@ -92,6 +106,12 @@ class CallStoreRecorder final : public CallRecorder {
   // shutdown; normal operation needs no call.
   void Flush();
 
+  // Posts what is pending now and returns a function that, run on a work
+  // queue worker, returns once every record made before this call has been
+  // committed, refused or given up (or after `max_wait`). Loop thread only;
+  // the function may outlive the recorder.
+  std::function<void()> WriteBarrier(std::chrono::milliseconds max_wait = std::chrono::seconds(5));
+
   // Unix milliseconds of a monotonic time from the same clock.
   int64_t UnixMs(base::MonoTime time) const;
   // Records not yet handed to the work queue, and batches in flight.
@@ -109,8 +129,16 @@ class CallStoreRecorder final : public CallRecorder {
   struct BatchJob;
 
   void Add(sql::CallWrite write);
-  // Posts the next batch unless one is in flight (or `force`).
-  void Post(bool force);
+  // Folds `write` into the waiting insert of its call; false if there is none.
+  bool Merge(const sql::CallWrite& write);
+  enum class When {
+    kAfterDelay,  // once commit_delay has passed since the first waiting record (or a batch is
+                  // full)
+    kNow,         // unless a batch is in flight or a retry waits
+    kForce,       // even then (Flush)
+  };
+  // Posts the next batch, as `when` says.
+  void Post(When when);
   void OnBatchDone(BatchOutcome outcome);
   void Retry(std::vector<sql::CallWrite> writes, size_t attempt);
 
@@ -123,13 +151,18 @@ class CallStoreRecorder final : public CallRecorder {
   const base::MonoTime anchor_mono_;
   const int64_t anchor_unix_ms_;
   std::shared_ptr<Shared> shared_;
-  std::vector<sql::CallWrite> pending_;
+  std::deque<sql::CallWrite> pending_;
+  // Position (counted since construction) of pending_.front(), and of each
+  // call insert still waiting in pending_, by call id.
+  uint64_t front_position_ = 0;
+  std::unordered_map<std::string, uint64_t> waiting_inserts_;
   // Attempts already made for the writes at the front of pending_ (after a
   // failed batch was put back).
   size_t attempt_ = 0;
   size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
   net::Timer retry_timer_;
+  net::Timer commit_timer_;
 };
 
 }  // namespace turnkey::signal

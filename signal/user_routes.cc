@@ -25,13 +25,14 @@ void GetMe(ApiContext& api, ApiCall call) {
   auto job = [&api, user_id = call.user_id()] {
     return api.Db([&](sql::Store& store) { return store.GetUserById(user_id); });
   };
-  api.Run(std::move(call), std::move(job), [](ApiCall call, base::Result<sql::User> user) {
+  api.Run(std::move(call), std::move(job), [&api](ApiCall call, base::Result<sql::User> user) {
     if (!user) {
       call.Fail(user.error().code == base::ErrorCode::kNotFound
                     ? ApiError::NotFound("This account no longer exists")
                     : FromStoreError(user.error()));
       return;
     }
+    api.ProfileUpdated(*user);
     call.Ok(nlohmann::json{{"user", UserJson(*user)}});
   });
 }
@@ -75,13 +76,14 @@ void UpdateMe(ApiContext& api, ApiCall call) {
     return api.Db(
         [&](sql::Store& store) { return store.UpdateProfile(user_id, update, api.NowMs()); });
   };
-  api.Run(std::move(call), std::move(job), [](ApiCall call, base::Result<sql::User> user) {
+  api.Run(std::move(call), std::move(job), [&api](ApiCall call, base::Result<sql::User> user) {
     if (!user) {
       call.Fail(user.error().code == base::ErrorCode::kNotFound
                     ? ApiError::NotFound("This account no longer exists")
                     : FromStoreError(user.error()));
       return;
     }
+    api.ProfileUpdated(*user);
     call.Ok(nlohmann::json{{"user", UserJson(*user)}}, "Profile updated");
   });
 }

@@ -646,9 +646,6 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
 
 // ---- Calls
 
-namespace {
-
-// The checks and the statements of one call-history write, whatever its kind.
 base::Status ValidateCallWrite(const CallWrite& write) {
   return std::visit(
       [](const auto& w) -> base::Status {
@@ -664,6 +661,9 @@ base::Status ValidateCallWrite(const CallWrite& write) {
       write);
 }
 
+namespace {
+
+// The statements of one call-history write, whatever its kind.
 base::Result<base::Status> RunCallWrite(Connection& conn, const CallWrite& write) {
   return std::visit(
       [&conn](const auto& w) -> base::Result<base::Status> {

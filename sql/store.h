@@ -220,6 +220,10 @@ struct IceUpdate {
 // One write of a batch: insert a call, update its state, or record ICE.
 using CallWrite = std::variant<Call, CallStateUpdate, IceUpdate>;
 
+// The checks Store::ApplyCallWrites makes on one write before running it
+// (kInvalidArgument naming the problem).
+base::Status ValidateCallWrite(const CallWrite& write);
+
 struct HistoryQuery {
   std::string user_id;
   std::optional<CallType> type;  // nullopt = both
