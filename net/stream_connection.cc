@@ -6,6 +6,8 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -40,36 +42,77 @@ const char* CloseReasonName(CloseReason reason) {
 
 void StreamConnection::EventDeleter::operator()(event* ev) const { event_free(ev); }
 
+namespace {
+
+// One read takes at most this much; the buffer is shared by every plain
+// connection of the thread (a loop thread runs one callback at a time).
+constexpr size_t kReadChunk = 64 * 1024;
+
+uint8_t* ReadBuffer() {
+  thread_local std::unique_ptr<uint8_t[]> buffer(new uint8_t[kReadChunk]);
+  return buffer.get();
+}
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+}  // namespace
+
 std::unique_ptr<StreamConnection> StreamConnection::Create(
-    EventLoop& loop, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
+    EventLoop& loop, int fd, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
     const base::SocketAddress& peer, const StreamConnectionOptions& options,
     std::function<void(StreamConnection&)> on_finished) {
-  std::unique_ptr<StreamConnection> connection(new StreamConnection(loop, bev, id));
+  std::unique_ptr<StreamConnection> connection(
+      new StreamConnection(loop, bev != nullptr ? -1 : fd, bev, id));
   connection->tls_ = std::move(tls);
   connection->options_ = options;
+  connection->timeout_ = options.idle_timeout;
   connection->peer_address_ = Unmap(peer);
   connection->on_finished_ = std::move(on_finished);
-  if (auto local = LocalAddressOf(bufferevent_getfd(bev)); local) {
+  if (auto local = LocalAddressOf(bev != nullptr ? bufferevent_getfd(bev) : fd); local) {
     connection->local_address_ = Unmap(*local);
   }
+  StreamConnection* self = connection.get();
   connection->finish_event_.reset(
-      event_new(loop.base(), -1, 0, &StreamConnection::OnFinished, connection.get()));
-  if (!connection->finish_event_) {
+      event_new(loop.base(), -1, 0, &StreamConnection::OnFinished, self));
+  if (bev == nullptr) {
+    connection->read_event_.reset(
+        event_new(loop.base(), fd, EV_READ | EV_PERSIST, &StreamConnection::OnReadable, self));
+    connection->write_event_.reset(
+        event_new(loop.base(), fd, EV_WRITE | EV_PERSIST, &StreamConnection::OnWritable, self));
+  }
+  if (!connection->finish_event_ ||
+      (bev == nullptr && (!connection->read_event_ || !connection->write_event_))) {
+    // The socket (or bufferevent) stays the caller's.
+    connection->fd_ = -1;
+    connection->bev_ = nullptr;
     return nullptr;
   }
   return connection;
 }
 
-StreamConnection::StreamConnection(EventLoop& loop, bufferevent* bev, uint64_t id)
-    : loop_(loop), bev_(bev), id_(id) {}
+StreamConnection::StreamConnection(EventLoop& loop, int fd, bufferevent* bev, uint64_t id)
+    : loop_(loop), fd_(fd), bev_(bev), id_(id) {}
 
 StreamConnection::~StreamConnection() {
-  // Callbacks first: libevent must not call back into a half-destroyed object.
-  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
-  bufferevent_free(bev_);
+  if (bev_ != nullptr) {
+    // Callbacks first: libevent must not call back into a half-destroyed object.
+    bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+    bufferevent_free(bev_);
+    return;
+  }
+  read_event_.reset();
+  write_event_.reset();
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
 }
 
 void StreamConnection::Start() {
+  if (bev_ == nullptr) {
+    // Close() from the accept callback already watches the flush.
+    UpdateReadInterest();
+    return;
+  }
   bufferevent_setcb(bev_, &StreamConnection::OnRead, &StreamConnection::OnWrite,
                     &StreamConnection::OnEvent, this);
   // High read watermark one past the limit: libevent stops reading once the
@@ -97,6 +140,16 @@ void StreamConnection::SetState(State next) {
 }
 
 void StreamConnection::ApplyTimeouts(std::chrono::milliseconds timeout) {
+  if (bev_ == nullptr) {
+    timeout_ = timeout;
+    // Adding a pending event again restarts it with the new timeout.
+    for (event* ev : {read_event_.get(), write_event_.get()}) {
+      if (event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
+        AddEvent(ev);
+      }
+    }
+    return;
+  }
   if (timeout.count() <= 0) {
     bufferevent_set_timeouts(bev_, nullptr, nullptr);
     return;
@@ -124,6 +177,27 @@ bool StreamConnection::Write(base::ByteView data) {
   if (data.empty()) {
     return true;
   }
+  if (bev_ == nullptr) {
+    if (cork_ == 0 && output_size() == 0) {
+      const ssize_t sent = SendNow(data);
+      if (sent < 0) {
+        return false;
+      }
+      data = data.subspan(static_cast<size_t>(sent));
+      if (data.empty()) {
+        return true;
+      }
+    }
+    output_.insert(output_.end(), data.begin(), data.end());
+    if (options_.max_output_bytes > 0 && output_size() > options_.max_output_bytes) {
+      Finish(CloseReason::kWriteLimit);
+      return false;
+    }
+    if (cork_ == 0) {
+      AddEvent(write_event_.get());
+    }
+    return true;
+  }
   if (bufferevent_write(bev_, data.data(), data.size()) != 0) {
     Finish(CloseReason::kError);
     return false;
@@ -135,11 +209,33 @@ bool StreamConnection::Write(base::ByteView data) {
   return true;
 }
 
+void StreamConnection::Cork() { ++cork_; }
+
+void StreamConnection::Uncork() {
+  if (cork_ > 0 && --cork_ == 0 && bev_ == nullptr && state_ != State::kClosed) {
+    FlushOutput();
+  }
+}
+
 void StreamConnection::Close() {
   if (state_ != State::kOpen) {
     return;
   }
   SetState(State::kClosing);
+  if (bev_ == nullptr) {
+    UpdateReadInterest();
+    if (output_size() == 0) {
+      Finish(CloseReason::kLocalClose);
+      return;
+    }
+    // The write event's timeout now bounds the flush; FlushOutput finishes
+    // once drained (or Uncork does, when corked).
+    ApplyTimeouts(options_.close_timeout);
+    if (cork_ == 0) {
+      AddEvent(write_event_.get());
+    }
+    return;
+  }
   bufferevent_disable(bev_, EV_READ);
   if (output_size() == 0) {
     Finish(CloseReason::kLocalClose);
@@ -154,6 +250,10 @@ void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }
 
 void StreamConnection::PauseReading() {
   reading_paused_ = true;
+  if (bev_ == nullptr) {
+    UpdateReadInterest();
+    return;
+  }
   if (state_ == State::kOpen) {
     bufferevent_disable(bev_, EV_READ);
   }
@@ -165,6 +265,15 @@ void StreamConnection::ResumeReading() {
   }
   reading_paused_ = false;
   if (state_ != State::kOpen) {
+    return;
+  }
+  if (bev_ == nullptr) {
+    UpdateReadInterest();
+    if (!input_.empty()) {
+      // As below: offered from a loop callback, not from inside this call.
+      redeliver_ = true;
+      event_active(read_event_.get(), EV_READ, 0);
+    }
     return;
   }
   bufferevent_enable(bev_, EV_READ);
@@ -184,10 +293,16 @@ void StreamConnection::SetIdleTimeout(std::chrono::milliseconds timeout) {
 }
 
 size_t StreamConnection::input_size() const {
+  if (bev_ == nullptr) {
+    return input_.size();
+  }
   return evbuffer_get_length(bufferevent_get_input(bev_));
 }
 
 size_t StreamConnection::output_size() const {
+  if (bev_ == nullptr) {
+    return output_.size() - output_offset_;
+  }
   return evbuffer_get_length(bufferevent_get_output(bev_));
 }
 
@@ -197,6 +312,12 @@ void StreamConnection::Finish(CloseReason reason) {
   }
   SetState(State::kClosed);
   close_reason_ = reason;
+  if (bev_ == nullptr) {
+    event_del(read_event_.get());
+    event_del(write_event_.get());
+    event_active(finish_event_.get(), 0, 0);
+    return;
+  }
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
   bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
   if (tls_ != nullptr && reason == CloseReason::kLocalClose && output_size() == 0) {
@@ -212,18 +333,15 @@ void StreamConnection::Finish(CloseReason reason) {
   event_active(finish_event_.get(), 0, 0);
 }
 
-void StreamConnection::DeliverInput() {
-  evbuffer* input = bufferevent_get_input(bev_);
-  while (state_ == State::kOpen && !reading_paused_ && on_data_) {
-    size_t length = evbuffer_get_length(input);
-    if (length == 0) {
-      break;
-    }
-    const uint8_t* bytes = evbuffer_pullup(input, -1);
+size_t StreamConnection::Deliver(base::ByteView data) {
+  size_t offset = 0;
+  Cork();
+  while (state_ == State::kOpen && !reading_paused_ && on_data_ && offset < data.size()) {
+    const base::ByteView rest = data.subspan(offset);
     size_t consumed = 0;
     in_data_callback_ = true;
     try {
-      consumed = on_data_(*this, base::ByteView(bytes, length));
+      consumed = on_data_(*this, rest);
     } catch (const std::exception& e) {
       TK_LOG_ERROR("stream data handler threw: {}", e.what());
       Finish(CloseReason::kError);
@@ -237,23 +355,181 @@ void StreamConnection::DeliverInput() {
       next_on_data_ = nullptr;
       has_next_on_data_ = false;
     }
-    consumed = std::min(consumed, length);
-    evbuffer_drain(input, consumed);
+    consumed = std::min(consumed, rest.size());
+    offset += consumed;
     if (consumed == 0) {
       break;
     }
+  }
+  Uncork();
+  return offset;
+}
+
+void StreamConnection::DeliverBufferedInput() {
+  evbuffer* input = bufferevent_get_input(bev_);
+  const size_t length = evbuffer_get_length(input);
+  if (length > 0) {
+    const uint8_t* bytes = evbuffer_pullup(input, -1);
+    evbuffer_drain(input, Deliver(base::ByteView(bytes, length)));
   }
   if (state_ == State::kOpen && input_size() > options_.max_input_bytes) {
     Finish(CloseReason::kReadLimit);
   }
 }
 
+// ---- Plain TCP
+
+void StreamConnection::AddEvent(event* ev) {
+  timeval tv{};
+  if (timeout_.count() > 0) {
+    tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
+  }
+  event_add(ev, timeout_.count() > 0 ? &tv : nullptr);
+}
+
+void StreamConnection::UpdateReadInterest() {
+  const bool want = state_ == State::kOpen && !reading_paused_;
+  const bool pending = event_pending(read_event_.get(), EV_READ, nullptr) != 0;
+  if (want && !pending) {
+    AddEvent(read_event_.get());
+  } else if (!want && pending) {
+    event_del(read_event_.get());
+  }
+}
+
+void StreamConnection::ReadSome() {
+  uint8_t* buffer = ReadBuffer();
+  // Never more than one byte past the limit in hand: reaching it means the
+  // handler could not make progress (as documented in the header).
+  const size_t room =
+      options_.max_input_bytes + 1 - std::min(input_.size(), options_.max_input_bytes);
+  const ssize_t received = ::recv(fd_, buffer, std::min(kReadChunk, room), 0);
+  if (received < 0) {
+    if (!WouldBlock(errno)) {
+      TK_LOG_DEBUG("connection {} from {}: {}", id_, peer_address_.ToString(),
+                   std::strerror(errno));
+      Finish(CloseReason::kError);
+    }
+    return;
+  }
+  if (received == 0) {
+    Finish(CloseReason::kPeerClosed);
+    return;
+  }
+  const base::ByteView data(buffer, static_cast<size_t>(received));
+  if (!input_.empty()) {
+    input_.insert(input_.end(), data.begin(), data.end());
+    DeliverKeptInput();
+    return;
+  }
+  // The common case: handed over straight from the thread's buffer; only an
+  // unconsumed tail is copied.
+  const size_t consumed = Deliver(data);
+  if (consumed < data.size() && state_ == State::kOpen) {
+    input_.assign(data.begin() + static_cast<ptrdiff_t>(consumed), data.end());
+  }
+  if (state_ == State::kOpen && input_.size() > options_.max_input_bytes) {
+    Finish(CloseReason::kReadLimit);
+  }
+}
+
+void StreamConnection::DeliverKeptInput() {
+  const size_t consumed = Deliver(input_);
+  input_.erase(input_.begin(), input_.begin() + static_cast<ptrdiff_t>(consumed));
+  if (input_.empty()) {
+    base::Bytes().swap(input_);  // an idle connection keeps no buffer
+  }
+  if (state_ == State::kOpen && input_.size() > options_.max_input_bytes) {
+    Finish(CloseReason::kReadLimit);
+  }
+}
+
+ssize_t StreamConnection::SendNow(base::ByteView data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      }
+      TK_LOG_DEBUG("connection {} from {}: {}", id_, peer_address_.ToString(),
+                   std::strerror(errno));
+      Finish(CloseReason::kError);
+      return -1;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(sent);
+}
+
+void StreamConnection::FlushOutput() {
+  if (output_size() > 0) {
+    const ssize_t sent = SendNow(base::ByteView(output_).subspan(output_offset_));
+    if (sent < 0) {
+      return;
+    }
+    output_offset_ += static_cast<size_t>(sent);
+  }
+  if (output_size() > 0) {
+    if (event_pending(write_event_.get(), EV_WRITE, nullptr) == 0) {
+      AddEvent(write_event_.get());
+    }
+    return;
+  }
+  base::Bytes().swap(output_);
+  output_offset_ = 0;
+  event_del(write_event_.get());
+  if (state_ == State::kClosing) {
+    Finish(CloseReason::kLocalClose);
+  }
+}
+
+void StreamConnection::OnReadable(int /*fd*/, short what, void* arg) noexcept {
+  auto* connection = static_cast<StreamConnection*>(arg);
+  if (connection->state_ != State::kOpen) {
+    return;
+  }
+  if ((what & EV_TIMEOUT) != 0) {
+    connection->Finish(CloseReason::kIdleTimeout);
+    return;
+  }
+  if (connection->reading_paused_) {
+    return;  // became ready before the pause took effect; the kernel keeps it
+  }
+  if (connection->redeliver_) {
+    connection->redeliver_ = false;
+    connection->DeliverKeptInput();
+    return;  // still readable? the next iteration reads it
+  }
+  connection->ReadSome();
+}
+
+void StreamConnection::OnWritable(int /*fd*/, short what, void* arg) noexcept {
+  auto* connection = static_cast<StreamConnection*>(arg);
+  if (connection->state_ == State::kClosed) {
+    return;
+  }
+  if ((what & EV_TIMEOUT) != 0) {
+    // Output did not move for the whole timeout (or the close flush ran out).
+    connection->Finish(connection->state_ == State::kClosing ? CloseReason::kLocalClose
+                                                             : CloseReason::kIdleTimeout);
+    return;
+  }
+  connection->FlushOutput();
+}
+
+// ---- TLS (bufferevent)
+
 void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
   if (connection->state_ != StreamConnection::State::kOpen) {
     return;
   }
-  connection->DeliverInput();
+  connection->DeliverBufferedInput();
 }
 
 void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {

@@ -1,5 +1,9 @@
-// StreamConnection: one accepted TCP or TLS connection on an EventLoop (a
-// libevent bufferevent underneath).
+// StreamConnection: one accepted TCP or TLS connection on an EventLoop.
+// Plain TCP does its own non-blocking I/O on the socket: a write goes out at
+// once (a second buffer only holds what the kernel did not take), input is
+// read into a per-thread buffer and only what the handler leaves unconsumed
+// is kept, so an idle connection holds no buffers. TLS runs on a libevent
+// OpenSSL bufferevent.
 //
 // Ownership: the StreamListener that accepted it owns it. The connection is
 // usable from the accept callback until its close callback has returned;
@@ -18,6 +22,8 @@
 // loop callback (never from inside Close()/Abort()/Write()), so the caller
 // may destroy its own per-connection state there.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstddef>
@@ -80,9 +86,15 @@ class StreamConnection {
   // after the running one returns.
   void SetCallbacks(DataCallback on_data, CloseCallback on_close);
 
-  // Queues bytes for sending. Returns false if the connection is closing or
-  // closed (the bytes are dropped).
+  // Sends bytes (or queues what the socket does not take now, or everything
+  // while corked). Returns false if the connection is closing or closed (the
+  // bytes are dropped).
   bool Write(base::ByteView data);
+  // While corked, Write() only queues; the outermost Uncork() sends it all
+  // with one system call. Nests. The data callback always runs corked, so
+  // what a handler answers to one read leaves together.
+  void Cork();
+  void Uncork();
   // Graceful close: stop reading, flush queued output (bounded by
   // close_timeout), then close.
   void Close();
@@ -120,26 +132,47 @@ class StreamConnection {
     void operator()(event* ev) const;
   };
 
-  // Takes ownership of `bev` (created with BEV_OPT_CLOSE_ON_FREE). Returns
-  // null only when out of memory. `on_finished` runs after the close
-  // callback; the owner releases the connection there.
+  // Plain TCP: `bev` is null and the connection owns the non-blocking socket
+  // `fd`. TLS: it owns `bev` (created with BEV_OPT_CLOSE_ON_FREE, which owns
+  // the socket). Returns null only when out of memory; `fd` or `bev` is then
+  // still the caller's.
+  // `on_finished` runs after the close callback; the owner releases the
+  // connection there.
   static std::unique_ptr<StreamConnection> Create(
-      EventLoop& loop, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
+      EventLoop& loop, int fd, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
       const base::SocketAddress& peer, const StreamConnectionOptions& options,
       std::function<void(StreamConnection&)> on_finished);
-  StreamConnection(EventLoop& loop, bufferevent* bev, uint64_t id);
+  StreamConnection(EventLoop& loop, int fd, bufferevent* bev, uint64_t id);
   void Start();
   void SetState(State next);
   void Finish(CloseReason reason);
-  void DeliverInput();
+  // Offers `data` to the data callback until it stops consuming; returns the
+  // bytes consumed.
+  size_t Deliver(base::ByteView data);
   void ApplyTimeouts(std::chrono::milliseconds timeout);
+  // TLS (bufferevent) side.
+  void DeliverBufferedInput();
   static void OnRead(bufferevent* bev, void* arg) noexcept;
   static void OnWrite(bufferevent* bev, void* arg) noexcept;
   static void OnEvent(bufferevent* bev, short what, void* arg) noexcept;
+  // Plain TCP side.
+  void UpdateReadInterest();
+  void ReadSome();
+  // Offers the kept input again (after ResumeReading).
+  void DeliverKeptInput();
+  // Sends from the front of `data`; returns the bytes the socket took, or -1
+  // after a socket error (the connection is finished then).
+  ssize_t SendNow(base::ByteView data);
+  // Sends queued output; watches for writability while some remains.
+  void FlushOutput();
+  void AddEvent(event* ev);
+  static void OnReadable(int fd, short what, void* arg) noexcept;
+  static void OnWritable(int fd, short what, void* arg) noexcept;
   static void OnFinished(int fd, short what, void* arg) noexcept;
 
   EventLoop& loop_;
-  bufferevent* bev_;  // owned; freed in the destructor
+  int fd_;            // plain TCP: owned; -1 with TLS
+  bufferevent* bev_;  // TLS: owned; freed in the destructor
   uint64_t id_;
   std::shared_ptr<TlsContext> tls_;  // null for plain TCP
   StreamConnectionOptions options_;
@@ -155,6 +188,15 @@ class StreamConnection {
   CloseCallback on_close_;
   std::function<void(StreamConnection&)> on_finished_;
   std::unique_ptr<event, EventDeleter> finish_event_;
+  // Plain TCP only.
+  std::unique_ptr<event, EventDeleter> read_event_;   // persistent; pending while reading
+  std::unique_ptr<event, EventDeleter> write_event_;  // persistent; pending while output waits
+  std::chrono::milliseconds timeout_{0};              // of both events (idle, or the close bound)
+  base::Bytes input_;                                 // what the handler left unconsumed
+  base::Bytes output_;                                // what the socket did not take yet
+  size_t output_offset_ = 0;                          // sent bytes at the front of output_
+  int cork_ = 0;
+  bool redeliver_ = false;  // ResumeReading left kept input to offer
 };
 
 }  // namespace turnkey::net

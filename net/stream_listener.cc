@@ -180,24 +180,22 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
     }
     // Many clients close TCP without a TLS close_notify; treat it as EOF.
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  } else {
-    bev = bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == nullptr) {
-      ++rejected_;
-      return;
-    }
+    owned.Release();  // the bufferevent closes it now
   }
-  owned.Release();  // the bufferevent closes it now
 
   const uint64_t id = next_id_++;
   auto connection = StreamConnection::Create(
-      loop_, bev, id, tls_, *peer, options_.connection,
+      loop_, fd, bev, id, tls_, *peer, options_.connection,
       [this](StreamConnection& finished) { OnConnectionFinished(finished); });
   if (!connection) {
-    bufferevent_free(bev);
+    if (bev != nullptr) {
+      bufferevent_free(bev);
+    }
     ++rejected_;
     return;
   }
+  // A plain connection owns its socket from here (its destructor closes it).
+  owned.Release();
   StreamConnection& ref = *connection;
   connections_.emplace(id, std::move(connection));
   try {

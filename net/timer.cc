@@ -27,16 +27,7 @@ timeval ToTimeval(std::chrono::steady_clock::duration d) {
 
 }  // namespace
 
-Timer::Timer(EventLoop& loop, Callback callback) : loop_(loop), callback_(std::move(callback)) {
-  // Two events because libevent fixes EV_PERSIST at creation; only one of
-  // them is ever pending.
-  one_shot_.reset(evtimer_new(loop_.base(), &Timer::OnFire, this));
-  periodic_.reset(event_new(loop_.base(), -1, EV_PERSIST, &Timer::OnFire, this));
-  if (!one_shot_ || !periodic_) {
-    TK_LOG_ERROR("out of memory creating a timer");
-    std::abort();
-  }
-}
+Timer::Timer(EventLoop& loop, Callback callback) : loop_(loop), callback_(std::move(callback)) {}
 
 Timer::~Timer() = default;
 
@@ -46,18 +37,31 @@ void Timer::StartPeriodic(std::chrono::steady_clock::duration interval) { Arm(in
 
 void Timer::Arm(std::chrono::steady_clock::duration delay, bool periodic) {
   Stop();
+  // libevent fixes EV_PERSIST when an event is set up, so a change of kind
+  // sets the (not pending) event up again.
+  const short flags = periodic ? EV_PERSIST : 0;
+  if (!event_) {
+    event_.reset(event_new(loop_.base(), -1, flags, &Timer::OnFire, this));
+    if (!event_) {
+      TK_LOG_ERROR("out of memory creating a timer");
+      std::abort();
+    }
+  } else if (periodic != periodic_) {
+    event_assign(event_.get(), loop_.base(), -1, flags, &Timer::OnFire, this);
+  }
+  periodic_ = periodic;
   timeval tv = ToTimeval(delay);
-  event_add(periodic ? periodic_.get() : one_shot_.get(), &tv);
+  event_add(event_.get(), &tv);
 }
 
 void Timer::Stop() {
-  event_del(one_shot_.get());
-  event_del(periodic_.get());
+  if (event_) {
+    event_del(event_.get());
+  }
 }
 
 bool Timer::IsRunning() const {
-  return event_pending(one_shot_.get(), EV_TIMEOUT, nullptr) != 0 ||
-         event_pending(periodic_.get(), EV_TIMEOUT, nullptr) != 0;
+  return event_ && event_pending(event_.get(), EV_TIMEOUT, nullptr) != 0;
 }
 
 void Timer::OnFire(int /*fd*/, short /*what*/, void* arg) noexcept {

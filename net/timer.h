@@ -19,7 +19,7 @@ class Timer {
  public:
   using Callback = std::function<void()>;
 
-  // `loop` must outlive the timer. The timer starts stopped. Construction only
+  // `loop` must outlive the timer. The timer starts stopped. Starting it only
   // fails when memory runs out, which aborts like operator new would.
   Timer(EventLoop& loop, Callback callback);
   ~Timer();
@@ -45,8 +45,10 @@ class Timer {
 
   EventLoop& loop_;
   Callback callback_;
-  std::unique_ptr<event, EventDeleter> one_shot_;
-  std::unique_ptr<event, EventDeleter> periodic_;
+  // Made by the first Start (a timer that never runs costs no event), and
+  // re-assigned between one-shot and periodic while stopped.
+  std::unique_ptr<event, EventDeleter> event_;
+  bool periodic_ = false;
 };
 
 }  // namespace turnkey::net

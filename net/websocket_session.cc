@@ -37,6 +37,77 @@ void WebSocketSession::ContextDeleter::operator()(wslay_event_context* context) 
   wslay_event_context_free(context);
 }
 
+void WebSocketSession::FrameScanner::Scan(base::ByteView data) {
+  size_t i = 0;
+  while (i < data.size()) {
+    if (payload_left > 0) {
+      const uint64_t take = std::min<uint64_t>(payload_left, data.size() - i);
+      payload_left -= take;
+      i += static_cast<size_t>(take);
+      continue;
+    }
+    header[header_length++] = data[i++];
+    if (header_length < 2) {
+      continue;
+    }
+    // s5.2: 7-bit length, or 126 + 16-bit, or 127 + 64-bit; then the mask.
+    const uint8_t length7 = header[1] & 0x7F;
+    size_t needed = 2 +
+                    (length7 == 126   ? 2
+                     : length7 == 127 ? 8
+                                      : 0) +
+                    ((header[1] & 0x80) ? 4 : 0);
+    if (header_length < needed) {
+      continue;
+    }
+    uint64_t length = length7;
+    if (length7 >= 126) {
+      const size_t bytes = length7 == 126 ? 2 : 8;
+      length = 0;
+      for (size_t b = 0; b < bytes; ++b) {
+        length = (length << 8) | header[2 + b];
+      }
+    }
+    const uint8_t opcode = header[0] & 0x0F;
+    if (opcode < 0x8) {
+      // Data frames and continuations: a message ends with its FIN frame.
+      in_message = (header[0] & 0x80) == 0;
+    }
+    payload_left = length;
+    header_length = 0;
+  }
+}
+
+bool WebSocketSession::EnsureContext() {
+  if (context_) {
+    return true;
+  }
+  wslay_event_callbacks wslay_callbacks{};
+  wslay_callbacks.recv_callback = &WebSocketSession::RecvCallback;
+  wslay_callbacks.send_callback = &WebSocketSession::SendCallback;
+  wslay_callbacks.on_msg_recv_callback = &WebSocketSession::MessageCallback;
+  wslay_event_context* context = nullptr;
+  if (wslay_event_context_server_init(&context, &wslay_callbacks, this) != 0) {
+    return false;
+  }
+  context_.reset(context);
+  // Buffered mode (the default) makes wslay check the whole message against
+  // the limit as each frame header arrives, before it buffers the payload.
+  wslay_event_config_set_max_recv_msg_length(context, options_.max_message_bytes);
+  return true;
+}
+
+void WebSocketSession::ReleaseContextIfIdle() {
+  if (!context_ || state_ != State::kOpen || in_receive_ || !scanner_.at_rest() ||
+      pending_offset_ < pending_.size() || wslay_event_want_write(context_.get()) ||
+      wslay_event_get_queued_msg_count(context_.get()) != 0) {
+    return;
+  }
+  // In the open state with nothing half done, a fresh context behaves the
+  // same as this one.
+  context_.reset();
+}
+
 WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection,
                                    const WebSocketOptions& options, Callbacks callbacks)
     : connection_(&connection),
@@ -55,18 +126,9 @@ base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
   }
   std::unique_ptr<WebSocketSession> session(
       new WebSocketSession(loop, connection, options, std::move(callbacks)));
-  wslay_event_callbacks wslay_callbacks{};
-  wslay_callbacks.recv_callback = &WebSocketSession::RecvCallback;
-  wslay_callbacks.send_callback = &WebSocketSession::SendCallback;
-  wslay_callbacks.on_msg_recv_callback = &WebSocketSession::MessageCallback;
-  wslay_event_context* context = nullptr;
-  if (wslay_event_context_server_init(&context, &wslay_callbacks, session.get()) != 0) {
+  if (!session->EnsureContext()) {
     return base::MakeError(base::ErrorCode::kResourceExhausted, "wslay: out of memory");
   }
-  session->context_.reset(context);
-  // Buffered mode (the default) makes wslay check the whole message against
-  // the limit as each frame header arrives, before it buffers the payload.
-  wslay_event_config_set_max_recv_msg_length(context, options.max_message_bytes);
   if (!already_read.empty()) {
     session->pending_.assign(already_read.begin(), already_read.end());
     session->start_timer_.Start(std::chrono::milliseconds(0));
@@ -101,10 +163,11 @@ bool WebSocketSession::SendText(std::string_view text) {
   }
   wslay_event_msg message{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()),
                           text.size()};
-  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
     return false;
   }
   Flush();
+  ReleaseContextIfIdle();
   return connection_ != nullptr && connection_->is_open();
 }
 
@@ -113,10 +176,11 @@ bool WebSocketSession::SendBinary(base::ByteView data) {
     return false;
   }
   wslay_event_msg message{WSLAY_BINARY_FRAME, data.data(), data.size()};
-  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
     return false;
   }
   Flush();
+  ReleaseContextIfIdle();
   return connection_ != nullptr && connection_->is_open();
 }
 
@@ -125,15 +189,21 @@ bool WebSocketSession::Ping(base::ByteView payload) {
     return false;
   }
   wslay_event_msg message{WSLAY_PING, payload.data(), payload.size()};
-  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
+  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
     return false;
   }
   Flush();
+  ReleaseContextIfIdle();
   return connection_ != nullptr && connection_->is_open();
 }
 
 void WebSocketSession::Close(uint16_t code, std::string_view reason) {
   if (state_ != State::kOpen) {
+    return;
+  }
+  if (!EnsureContext()) {
+    SetState(State::kClosing);
+    CloseTcp();  // out of memory: no close frame, just the TCP close
     return;
   }
   SetState(State::kClosing);
@@ -155,7 +225,8 @@ size_t WebSocketSession::buffered_amount() const {
   if (connection_ == nullptr) {
     return 0;
   }
-  return connection_->output_size() + wslay_event_get_queued_msg_length(context_.get());
+  return connection_->output_size() +
+         (context_ ? wslay_event_get_queued_msg_length(context_.get()) : 0);
 }
 
 size_t WebSocketSession::OnData(base::ByteView data) {
@@ -166,11 +237,20 @@ size_t WebSocketSession::OnData(base::ByteView data) {
 }
 
 void WebSocketSession::Receive(base::ByteView data) {
-  if (connection_ == nullptr || tcp_closing_ || !wslay_event_get_read_enabled(context_.get())) {
+  if (connection_ == nullptr || tcp_closing_ || !EnsureContext() ||
+      !wslay_event_get_read_enabled(context_.get())) {
     pending_.clear();
     pending_offset_ = 0;
+    if (connection_ != nullptr && !context_) {
+      connection_->Abort();  // out of memory
+    }
     return;
   }
+  // wslay reads all of it (RecvCallback), so the scanner sees what wslay saw.
+  if (pending_offset_ < pending_.size()) {
+    scanner_.Scan(base::ByteView(pending_).subspan(pending_offset_));
+  }
+  scanner_.Scan(data);
   input_ = data;
   in_receive_ = true;
   int result = wslay_event_recv(context_.get());
@@ -178,20 +258,27 @@ void WebSocketSession::Receive(base::ByteView data) {
   input_ = {};
   Flush();
   AfterIo(result);
+  ReleaseContextIfIdle();
 }
 
 void WebSocketSession::Flush() {
-  if (in_receive_ || connection_ == nullptr) {
+  if (in_receive_ || connection_ == nullptr || !context_ ||
+      !wslay_event_want_write(context_.get())) {
     return;
   }
-  if (wslay_event_want_write(context_.get()) && wslay_event_send(context_.get()) != 0) {
+  // wslay hands over each frame header and payload apart: one send for all.
+  StreamConnection* connection = connection_;
+  connection->Cork();
+  const int result = wslay_event_send(context_.get());
+  connection->Uncork();
+  if (result != 0 && connection_ != nullptr) {
     // Only a refused Write() fails a send; the connection is closing already.
     connection_->Abort();
   }
 }
 
 void WebSocketSession::AfterIo(int receive_result) {
-  if (connection_ == nullptr || tcp_closing_) {
+  if (connection_ == nullptr || tcp_closing_ || !context_) {
     return;
   }
   wslay_event_context* context = context_.get();
@@ -237,6 +324,10 @@ void WebSocketSession::FailConnection(uint16_t code) {
   if (state_ == State::kOpen) {
     SetState(State::kClosing);
   }
+  if (!EnsureContext()) {
+    CloseTcp();
+    return;
+  }
   wslay_event_queue_close(context_.get(), code, nullptr, 0);
   wslay_event_shutdown_read(context_.get());
   if (!in_receive_) {
@@ -269,7 +360,7 @@ void WebSocketSession::OnConnectionClosed(CloseReason reason) {
   } else {
     info.by_peer = reason != CloseReason::kLocalClose;
   }
-  info.clean = peer_close_received_ && wslay_event_get_close_sent(context_.get());
+  info.clean = peer_close_received_ && context_ && wslay_event_get_close_sent(context_.get());
   SetState(State::kClosed);
   if (!callbacks_.on_close) {
     return;

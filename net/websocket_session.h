@@ -2,7 +2,12 @@
 // StreamConnection whose upgrade request was already answered with 101 (see
 // net/websocket_handshake.h).
 //
-// Framing is libwslay's event API. The session reassembles fragmented
+// Framing is libwslay's event API. A wslay context is about 9 KiB, so the
+// session holds one only while something is in progress: it is made when
+// bytes arrive or a message is sent and released again once no frame is
+// half received, no fragmented message is open and nothing waits to be sent
+// (a frame scanner of our own follows the frame boundaries of the input to
+// know). An idle WebSocket costs no wslay memory. The session reassembles fragmented
 // messages and delivers whole text or binary messages; answers pings with
 // pongs; fails the connection (RFC 6455 s7.1.7: close frame, then TCP close
 // without waiting) on an unmasked client frame or another protocol violation
@@ -154,10 +159,24 @@ class WebSocketSession {
   struct ContextDeleter {
     void operator()(wslay_event_context* context) const;
   };
+  // Follows RFC 6455 frame boundaries (s5.2) over the input given to wslay.
+  struct FrameScanner {
+    uint8_t header[14] = {};
+    uint8_t header_length = 0;
+    uint64_t payload_left = 0;
+    bool in_message = false;  // a data frame without FIN was seen
+    void Scan(base::ByteView data);
+    // Between frames and outside any fragmented message.
+    bool at_rest() const { return header_length == 0 && payload_left == 0 && !in_message; }
+  };
 
   WebSocketSession(EventLoop& loop, StreamConnection& connection, const WebSocketOptions& options,
                    Callbacks callbacks);
   void SetState(State next);
+  // Makes the wslay context if there is none; false when out of memory.
+  bool EnsureContext();
+  // Frees the context when nothing is in progress (see the header comment).
+  void ReleaseContextIfIdle();
   size_t OnData(base::ByteView data);
   void OnConnectionClosed(CloseReason reason);
   void Receive(base::ByteView data);
@@ -183,7 +202,8 @@ class WebSocketSession {
   Callbacks callbacks_;
   base::SocketAddress peer_address_;
   uint64_t id_;
-  std::unique_ptr<wslay_event_context, ContextDeleter> context_;
+  std::unique_ptr<wslay_event_context, ContextDeleter> context_;  // see the header comment
+  FrameScanner scanner_;
   State state_ = State::kOpen;
   // Input being fed to wslay: `pending_` (bytes handed over at Create), then
   // the connection's current view.

@@ -530,6 +530,36 @@ TEST_F(WebSocketSessionTest, ReassemblesFragmentsWithControlFramesBetween) {
   EXPECT_EQ(echo.payload, "abcd");
 }
 
+TEST_F(WebSocketSessionTest, AMessageSpreadOverRoundTripsSurvivesTheIdleRelease) {
+  // The session drops its wslay context between messages; mid-message (and
+  // mid-frame) it must keep it. The pong proves the first fragment was read.
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes first = MakeFrame({.opcode = kText, .fin = false}, "ab");
+  base::AppendBytes(first, MakeFrame({.opcode = kPing}, "mid"));
+  client.Send(first);
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong);
+  EXPECT_EQ(pong.payload, "mid");
+  client.Send(MakeFrame({.opcode = kContinuation, .fin = true}, "cd"));
+  ServerFrame echo = client.Next();
+  EXPECT_EQ(echo.opcode, kText);
+  EXPECT_EQ(echo.payload, "abcd");
+
+  // A frame with a 16-bit length, its header and payload in two sends, then
+  // whole messages again.
+  const std::string long_text(300, 'z');
+  Bytes frame = MakeFrame({.opcode = kText}, long_text);
+  client.Send(Bytes(frame.begin(), frame.begin() + 3));
+  client.Send(Bytes(frame.begin() + 3, frame.end()));
+  EXPECT_EQ(client.Next().payload, long_text);
+  for (const char* text : {"one", "two"}) {
+    client.Send(MakeFrame({.opcode = kText}, text));
+    EXPECT_EQ(client.Next().payload, text);
+  }
+}
+
 TEST_F(WebSocketSessionTest, AnswersPingWithPongAndReportsPongs) {
   Start();
   WsClient client(port());
