@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -71,17 +72,14 @@ std::unique_ptr<StreamConnection> StreamConnection::Create(
   if (auto local = LocalAddressOf(bev != nullptr ? bufferevent_getfd(bev) : fd); local) {
     connection->local_address_ = Unmap(*local);
   }
-  StreamConnection* self = connection.get();
-  connection->finish_event_.reset(
-      event_new(loop.base(), -1, 0, &StreamConnection::OnFinished, self));
+  // The write and finish events are made when first needed: most
+  // connections never fill the socket buffer, and an idle one should cost
+  // as little as it can.
   if (bev == nullptr) {
-    connection->read_event_.reset(
-        event_new(loop.base(), fd, EV_READ | EV_PERSIST, &StreamConnection::OnReadable, self));
-    connection->write_event_.reset(
-        event_new(loop.base(), fd, EV_WRITE | EV_PERSIST, &StreamConnection::OnWritable, self));
+    connection->read_event_.reset(event_new(loop.base(), fd, EV_READ | EV_PERSIST,
+                                            &StreamConnection::OnReadable, connection.get()));
   }
-  if (!connection->finish_event_ ||
-      (bev == nullptr && (!connection->read_event_ || !connection->write_event_))) {
+  if (bev == nullptr && !connection->read_event_) {
     // The socket (or bufferevent) stays the caller's.
     connection->fd_ = -1;
     connection->bev_ = nullptr;
@@ -144,7 +142,7 @@ void StreamConnection::ApplyTimeouts(std::chrono::milliseconds timeout) {
     timeout_ = timeout;
     // Adding a pending event again restarts it with the new timeout.
     for (event* ev : {read_event_.get(), write_event_.get()}) {
-      if (event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
+      if (ev != nullptr && event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
         AddEvent(ev);
       }
     }
@@ -194,7 +192,7 @@ bool StreamConnection::Write(base::ByteView data) {
       return false;
     }
     if (cork_ == 0) {
-      AddEvent(write_event_.get());
+      AddEvent(WriteEvent());
     }
     return true;
   }
@@ -232,7 +230,7 @@ void StreamConnection::Close() {
     // once drained (or Uncork does, when corked).
     ApplyTimeouts(options_.close_timeout);
     if (cork_ == 0) {
-      AddEvent(write_event_.get());
+      AddEvent(WriteEvent());
     }
     return;
   }
@@ -314,8 +312,10 @@ void StreamConnection::Finish(CloseReason reason) {
   close_reason_ = reason;
   if (bev_ == nullptr) {
     event_del(read_event_.get());
-    event_del(write_event_.get());
-    event_active(finish_event_.get(), 0, 0);
+    if (write_event_) {
+      event_del(write_event_.get());
+    }
+    ActivateFinish();
     return;
   }
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
@@ -330,7 +330,7 @@ void StreamConnection::Finish(CloseReason reason) {
   }
   // The close callback runs from its own loop callback so that Close(),
   // Abort() and Write() never call back into the caller.
-  event_active(finish_event_.get(), 0, 0);
+  ActivateFinish();
 }
 
 size_t StreamConnection::Deliver(base::ByteView data) {
@@ -386,6 +386,29 @@ void StreamConnection::AddEvent(event* ev) {
     tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
   }
   event_add(ev, timeout_.count() > 0 ? &tv : nullptr);
+}
+
+event* StreamConnection::WriteEvent() {
+  if (!write_event_) {
+    write_event_.reset(
+        event_new(loop_.base(), fd_, EV_WRITE | EV_PERSIST, &StreamConnection::OnWritable, this));
+    if (!write_event_) {
+      TK_LOG_ERROR("out of memory creating a connection event");
+      std::abort();
+    }
+  }
+  return write_event_.get();
+}
+
+void StreamConnection::ActivateFinish() {
+  if (!finish_event_) {
+    finish_event_.reset(event_new(loop_.base(), -1, 0, &StreamConnection::OnFinished, this));
+    if (!finish_event_) {
+      TK_LOG_ERROR("out of memory creating a connection event");
+      std::abort();
+    }
+  }
+  event_active(finish_event_.get(), 0, 0);
 }
 
 void StreamConnection::UpdateReadInterest() {
@@ -475,14 +498,16 @@ void StreamConnection::FlushOutput() {
     output_offset_ += static_cast<size_t>(sent);
   }
   if (output_size() > 0) {
-    if (event_pending(write_event_.get(), EV_WRITE, nullptr) == 0) {
-      AddEvent(write_event_.get());
+    if (event_pending(WriteEvent(), EV_WRITE, nullptr) == 0) {
+      AddEvent(WriteEvent());
     }
     return;
   }
   base::Bytes().swap(output_);
   output_offset_ = 0;
-  event_del(write_event_.get());
+  if (write_event_) {
+    event_del(write_event_.get());
+  }
   if (state_ == State::kClosing) {
     Finish(CloseReason::kLocalClose);
   }

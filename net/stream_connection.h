@@ -166,6 +166,10 @@ class StreamConnection {
   // Sends queued output; watches for writability while some remains.
   void FlushOutput();
   void AddEvent(event* ev);
+  // The write event, made on first use (aborts when out of memory, like new).
+  event* WriteEvent();
+  // Runs the close callback from a loop callback (its event made on first use).
+  void ActivateFinish();
   static void OnReadable(int fd, short what, void* arg) noexcept;
   static void OnWritable(int fd, short what, void* arg) noexcept;
   static void OnFinished(int fd, short what, void* arg) noexcept;

@@ -150,7 +150,11 @@ void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder resp
 
 void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder responder) {
   EngineIoHandshake handshake;
-  handshake.headers = request.headers;
+  for (std::string_view name : kKeptHandshakeHeaders) {
+    if (auto value = request.Header(name); value) {
+      handshake.headers.Add(std::string(name), std::string(*value));
+    }
+  }
   handshake.query = net::ParseQuery(request.query);
   handshake.peer = request.peer;
   handshake.tls = request.tls;

@@ -62,7 +62,12 @@ enum class EngineIoCloseReason : uint8_t {
 const char* EngineIoCloseReasonName(EngineIoCloseReason reason);
 
 // What the handshake request carried, kept for the session's lifetime
-// (Socket.IO exposes it as socket.handshake).
+// (Socket.IO exposes it as socket.handshake). Of the headers only those in
+// kKeptHandshakeHeaders are kept: every idle session holds this, and the
+// rest (Host, Sec-WebSocket-*, Accept-*, Cookie ...) has no use after the
+// handshake.
+inline constexpr std::string_view kKeptHandshakeHeaders[] = {"Origin", "User-Agent",
+                                                             "X-Forwarded-For"};
 struct EngineIoHandshake {
   net::HttpHeaders headers;
   // Every query field, decoded, in order (including EIO, transport, t).

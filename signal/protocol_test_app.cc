@@ -28,6 +28,7 @@ base::Result<std::unique_ptr<ProtocolTestApp>> ProtocolTestApp::Create(
   SocketIoServerOptions socketio;
   socketio.engineio = engineio;
   socketio.connect_timeout = options.connect_timeout;
+  socketio.keep_auth = true;  // the "auth" event echoes it
   // Conformance tools send bursts; they test the protocol, not our limits.
   socketio.rate_limit.events_per_second = 0;
   auto socketio_server = SocketIoServer::Create(loop, socketio);

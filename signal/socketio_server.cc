@@ -334,6 +334,9 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
     return;
   }
   SocketIoNamespace& ns = *namespaces_.at(nsp);
+  if (!options_.keep_auth) {
+    auth = Json::object();
+  }
   auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
                                                  std::move(result.data));
   connection.sockets[nsp] = socket;

@@ -78,6 +78,10 @@ struct SocketIoServerOptions {
   // Decoder limits (attachments per packet, JSON depth).
   SocketIoDecoderOptions decoder;
   SocketIoRateLimit rate_limit;
+  // Keep each socket's CONNECT payload for SocketIoSocket::auth(). Off, it is
+  // dropped once the authorizer has answered: it usually holds a bearer
+  // token nobody needs again, and every idle socket would carry it.
+  bool keep_auth = false;
   // The rate limiter's clock; null = base::SystemClock. Must outlive the
   // server. (Ack and connect timeouts run on the loop's real timers.)
   const base::Clock* clock = nullptr;

@@ -95,7 +95,8 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   // connection; never the Engine.IO sid).
   const std::string& id() const { return id_; }
   const std::string& nsp() const { return nsp_; }
-  // The CONNECT payload ({} when the client sent none).
+  // The CONNECT payload ({} when the client sent none, or when the server
+  // does not keep it: SocketIoServerOptions::keep_auth).
   const Json& auth() const { return auth_; }
   const SocketIoSocketData& data() const { return data_; }
   // The application's context (SocketIoSocketData::context), mutable.

@@ -93,14 +93,18 @@ void AsyncTokenAuth(SocketIoServer& server, net::EventLoop& loop, const std::str
 }
 
 TEST_F(SocketIoServerTest, AsyncAuthorizerAcceptsAndRejects) {
-  StartSocketIo([&](SocketIoServer& server) {
-    AsyncTokenAuth(server, loop(), "/");
-    AsyncTokenAuth(server, loop(), "/admin");
-    server.Of("/").OnConnection([&](SocketIoSocket& socket) {
-      events_.Add("connect:" + socket.data().user_id + ":" + socket.transport_name() + ":" +
-                  socket.auth().dump());
-    });
-  });
+  SocketIoServerOptions options;
+  options.keep_auth = true;
+  StartSocketIo(
+      [&](SocketIoServer& server) {
+        AsyncTokenAuth(server, loop(), "/");
+        AsyncTokenAuth(server, loop(), "/admin");
+        server.Of("/").OnConnection([&](SocketIoSocket& socket) {
+          events_.Add("connect:" + socket.data().user_id + ":" + socket.transport_name() + ":" +
+                      socket.auth().dump());
+        });
+      },
+      options);
   auto ws = OpenWs();
   ASSERT_TRUE(ws->SendText(R"(40{"token":"bad"})"));
   EXPECT_EQ(Next(*ws), R"(44{"message":"Not authorized","data":{"code":"E_TOKEN_INVALID"}})");
@@ -116,6 +120,17 @@ TEST_F(SocketIoServerTest, AsyncAuthorizerAcceptsAndRejects) {
            server_->IsUserConnected("alice") && server_->SocketsOfUser("alice").size() == 1;
   }));
   EXPECT_EQ(OnLoop([&] { return server_->stats().connect_errors; }), 2u);
+}
+
+TEST_F(SocketIoServerTest, TheConnectPayloadIsNotKeptByDefault) {
+  StartSocketIo([&](SocketIoServer& server) {
+    AsyncTokenAuth(server, loop(), "/");
+    server.Of("/").OnConnection(
+        [&](SocketIoSocket& socket) { events_.Add("auth:" + socket.auth().dump()); });
+  });
+  auto ws = OpenWs();
+  Join(*ws, "", R"({"token":"good-alice"})");
+  EXPECT_TRUE(events_.WaitPrefix("auth:{}"));
 }
 
 TEST_F(SocketIoServerTest, UnknownNamespaceGetsInvalidNamespace) {
