@@ -244,7 +244,6 @@ class Relay:
         self.tls_port = None
         self.address = None  # forwarder: its listening IP:PORT
         self.port_range = None  # (min, max) relay ports while running
-        self.setup_error = None  # why the data runs' allocations failed, once they did
 
     def start(self):
         self.error = None
@@ -354,10 +353,12 @@ metrics:
         if not stun_binding_ok(self.udp_port, proc=self.proc):
             self.error = "no STUN answer: " + (self.proc.log_tail() or "see tk.log")
 
-    def loadgen_target(self):
+    def loadgen_target(self, transport="udp"):
         if self.name == "forwarder":
             return ["--forwarder", self.address]
-        args = ["--server", f"127.0.0.1:{self.udp_port}"]
+        # coturn and turnkey take TCP on the UDP port and TLS on the TLS port.
+        port = self.tls_port if transport == "tls" else self.udp_port
+        args = ["--server", f"127.0.0.1:{port}", "--transport", transport]
         return args + self.ctx.credentials()
 
 
@@ -365,11 +366,12 @@ metrics:
 # Measurements
 
 
-def run_loadgen(ctx, relay, extra, timeout):
-    """Runs turn_loadgen --json against `relay`; samples the relay's CPU at the
-    edges of the measured window. Returns a dict (with "error" on failure)."""
+def run_loadgen(ctx, relay, extra, timeout, transport="udp"):
+    """Runs turn_loadgen --json against `relay` over `transport`; samples the
+    relay's CPU at the edges of the measured window. Returns a dict (with
+    "error" on failure)."""
     argv = [ctx.tool("turn_loadgen"), "--json", "--peer", ctx.echo_address] + \
-        relay.loadgen_target() + extra
+        relay.loadgen_target(transport) + extra
     gen = Proc("turn_loadgen", argv, cpus=ctx.load_cpus, log_path=ctx.path("loadgen.log"),
                capture=True)
     marks = {}
@@ -627,6 +629,9 @@ def print_data_table(title, rows, names):
         r = rows.get(name)
         if r is None:
             continue
+        if "na" in r:
+            print(f"  {name:<10} n/a ({r['na']})")
+            continue
         if "error" in r:
             print(f"  {name:<10} failed: {r['error']}")
             continue
@@ -644,7 +649,7 @@ def print_data_table(title, rows, names):
 
 
 def good(row):
-    return row if row and "error" not in row else None
+    return row if row and "error" not in row and "na" not in row else None
 
 
 def print_uclient_table(transport, rows, args):
@@ -696,16 +701,21 @@ def run_data_suite(ctx, relays, report):
     interleaved across relays so a change in machine load hits all of them."""
     args = ctx.args
     cases = []
-    for size in args.sizes_list:
-        cases.append((f"UDP, {size}-byte payload, saturation (window {args.window})",
-                      size, ["--rate", "0", "--window", str(args.window)]))
-        cases.append((f"UDP, {size}-byte payload, fixed offered rate {args.rate:,.0f} echoes/s",
-                      size, ["--rate", str(args.rate)]))
+    for transport in args.transports_list:
+        for size in args.sizes_list:
+            what = f"{transport.upper()}, {size}-byte payload"
+            cases.append((f"{what}, saturation (window {args.window})", transport,
+                          size, ["--rate", "0", "--window", str(args.window)]))
+            cases.append((f"{what}, fixed offered rate {args.rate:,.0f} echoes/s", transport,
+                          size, ["--rate", str(args.rate)]))
     warmup = 0.5 if args.quick else 1.0
-    for title, size, extra in cases:
+    setup_errors = {}  # (relay, transport) -> why its allocations failed, once they did
+    for title, transport, size, extra in cases:
         runs = {name: [] for name in relays}
         for _ in range(args.repeat):
             for name, r in relays.items():
+                if name == "forwarder" and transport != "udp":
+                    continue  # the forwarder speaks UDP only
                 if r.error:
                     runs[name].append({"error": r.error})
                     continue
@@ -713,16 +723,18 @@ def run_data_suite(ctx, relays, report):
                     r.error = "exited: " + r.proc.log_tail()
                     runs[name].append({"error": r.error})
                     continue
-                if r.setup_error:
-                    runs[name].append({"error": r.setup_error})
+                if (name, transport) in setup_errors:
+                    runs[name].append({"error": setup_errors[(name, transport)]})
                     continue
                 cmd = ["--size", str(size), "--allocations", str(args.allocations),
                        "--seconds", str(args.seconds), "--warmup", str(warmup)] + extra
-                result = run_loadgen(ctx, r, cmd, timeout=args.seconds + 40)
+                result = run_loadgen(ctx, r, cmd, timeout=args.seconds + 40,
+                                     transport=transport)
                 if result.get("error", "").startswith("setup failed"):
-                    r.setup_error = result["error"]  # it will not work any better later
+                    # it will not work any better later over this transport
+                    setup_errors[(name, transport)] = result["error"]
                 runs[name].append(result)
-        rows = {name: combine(v) for name, v in runs.items()}
+        rows = {name: (combine(v) if v else {"na": "UDP only"}) for name, v in runs.items()}
         report["data"][title] = rows
         print_data_table(title, rows, list(relays))
         sys.stdout.flush()
@@ -779,6 +791,8 @@ def main():
     p.add_argument("--pipeline", type=int, default=64, help="allocations set up at once")
     p.add_argument("--bind-ips", type=int, default=64,
                    help="client addresses 127.0.0.1.. the allocation test spreads over")
+    p.add_argument("--transports", default="udp,tcp,tls",
+                   help="client transports for the turn_loadgen data runs (the forwarder: UDP only)")
     p.add_argument("--uclient", default="udp,tcp,tls",
                    help="turnutils_uclient transports ('' = none)")
     p.add_argument("--uclient-messages", type=int, help="messages per uclient client")
@@ -796,7 +810,13 @@ def main():
         args.uclient_messages = 300 if args.quick else 1000
     if args.quick and args.uclient == "udp,tcp,tls":
         args.uclient = "udp"
+    if args.quick and args.transports == "udp,tcp,tls":
+        args.transports = "udp"
     args.sizes_list = [int(s) for s in args.sizes.split(",") if s]
+    args.transports_list = [t for t in args.transports.split(",") if t]
+    for t in args.transports_list:
+        if t not in ("udp", "tcp", "tls"):
+            p.error(f"unknown transport {t}")
     relays_wanted = [r for r in args.relays.split(",") if r]
     for r in relays_wanted:
         if r not in RELAYS:

@@ -49,6 +49,17 @@ size_t SessionPool::ready_count() const {
 
 void SessionPool::Drain(size_t i, int64_t now_ns) {
   TurnSession& session = *sessions_[i];
+  if (StreamClient* stream = session.stream()) {
+    const bool alive = stream->Flush() && stream->Read([&](base::ByteView frame) {
+      if ((frame[0] & 0xC0) == 0) {
+        session.OnStunMessage(now_ns, frame);
+      }
+    });
+    if (!alive) {
+      session.OnTransportError(stream->error());
+    }
+    return;
+  }
   for (;;) {
     ssize_t n = ::recv(session.fd(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -101,28 +112,46 @@ GrowResult SessionPool::Grow(size_t target, const std::atomic<bool>& stop) {
       can_open = false;  // a whole pipeline failed and nothing worked: the server will not
     }
     while (can_open && sessions_.size() < target && in_setup < options_.pipeline) {
-      UdpSocketSetup setup;
-      setup.bind = BindAddress(options_, sessions_.size());
-      setup.connect_to = options_.server;
-      setup.buffer_bytes = options_.buffer_bytes;
-      auto fd = OpenUdpSocket(setup);
-      if (!fd) {
-        can_open = false;
-        if (result.first_error.empty()) {
-          result.first_error = "client socket: " + fd.error().message;
+      std::unique_ptr<TurnSession> session;
+      if (options_.transport == ClientTransportKind::kUdp) {
+        UdpSocketSetup setup;
+        setup.bind = BindAddress(options_, sessions_.size());
+        setup.connect_to = options_.server;
+        setup.buffer_bytes = options_.buffer_bytes;
+        auto fd = OpenUdpSocket(setup);
+        if (!fd) {
+          can_open = false;
+          if (result.first_error.empty()) {
+            result.first_error = "client socket: " + fd.error().message;
+          }
+          break;
         }
-        break;
+        session =
+            std::make_unique<TurnSession>(std::move(*fd), options_.session, options_.credentials);
+      } else {
+        auto stream = StreamClient::Connect(
+            options_.server, BindAddress(options_, sessions_.size()),
+            options_.transport == ClientTransportKind::kTls ? options_.tls : nullptr,
+            options_.connect_timeout_ms);
+        if (!stream) {
+          can_open = false;
+          if (result.first_error.empty()) {
+            result.first_error = "client connection: " + stream.error().message;
+          }
+          break;
+        }
+        session = std::make_unique<TurnSession>(std::move(*stream), options_.session,
+                                                options_.credentials);
       }
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u64 = sessions_.size();
-      if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
+      if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session->fd(), &ev) != 0) {
         can_open = false;
         result.first_error = "epoll_ctl: " + ErrnoText(errno);
         break;
       }
-      sessions_.push_back(
-          std::make_unique<TurnSession>(std::move(*fd), options_.session, options_.credentials));
+      sessions_.push_back(std::move(session));
       counted.push_back(false);
       ++result.started;
       ++in_setup;

@@ -1,7 +1,8 @@
 // SessionPool: creates TURN allocations in bulk and keeps them alive, from
 // one thread with one epoll set.
 //
-// Grow() opens one UDP socket per allocation (so each has its own 5-tuple)
+// Grow() opens one UDP socket, or one TCP/TLS connection, per allocation
+// (so each has its own 5-tuple)
 // and runs TurnSession setups, at most `pipeline` at a time, until every one
 // is ready or failed: the load generator's setup step and its
 // allocations-per-second measurement. Serve() then answers refreshes until a
@@ -21,6 +22,7 @@
 
 #include "base/address.h"
 #include "base/status.h"
+#include "bench/stream_client.h"
 #include "bench/turn_session.h"
 #include "bench/udp_util.h"
 
@@ -39,8 +41,13 @@ struct SessionPoolOptions {
   TurnCredentials credentials;
   // Allocations in setup at once.
   size_t pipeline = 64;
-  // SO_RCVBUF / SO_SNDBUF of each client socket; 0 = kernel default.
+  // SO_RCVBUF / SO_SNDBUF of each client socket; 0 = kernel default (UDP only).
   int buffer_bytes = 0;
+  // Client transport. kTls needs `tls`. Stream connections are made one at a
+  // time, blocking, before each session starts.
+  ClientTransportKind transport = ClientTransportKind::kUdp;
+  std::shared_ptr<TlsClientContext> tls;
+  int connect_timeout_ms = 5000;
 };
 
 struct GrowResult {
@@ -81,7 +88,7 @@ class SessionPool {
 
  private:
   SessionPool(const SessionPoolOptions& options, UniqueFd epoll);
-  // Reads every queued datagram on session i and feeds STUN to it.
+  // Reads every queued datagram (or stream frame) on session i and feeds STUN to it.
   void Drain(size_t i, int64_t now_ns);
   void RunTimers(int64_t now_ns);
 

@@ -1,9 +1,11 @@
 // TrafficWorker: one load generator thread's data path.
 //
 // It owns a set of flows (a connected UDP socket each: a TURN allocation's
-// 5-tuple, or a socket to the raw forwarder or straight to the echo peer),
-// sends timestamped probe packets on them in sendmmsg batches, and reads the
-// echoes back with recvmmsg, recording round-trip times.
+// 5-tuple, or a socket to the raw forwarder or straight to the echo peer; or
+// a TURN allocation's TCP/TLS connection), sends timestamped probe packets on
+// them in sendmmsg batches (on a stream: a burst of padded ChannelData frames
+// in one write, RFC 8656 s12.5), and reads the echoes back with recvmmsg (or
+// one read per wakeup on a stream), recording round-trip times.
 //
 // Probe payload (`payload_bytes`, at least kProbeHeader): magic "TKB1", flow
 // id (u32), sequence number (u64), send time in CLOCK_MONOTONIC ns (u64),
@@ -36,6 +38,7 @@
 
 namespace turnkey::bench {
 
+class StreamClient;
 class TurnSession;
 
 inline constexpr size_t kProbeHeader = 24;
@@ -46,6 +49,7 @@ struct Flow {
   uint16_t channel = 0;            // ChannelData channel number (ChannelData framing)
   TurnSession* session = nullptr;  // gets STUN responses and timers; may be null
   uint64_t next_seq = 0;
+  StreamClient* stream = nullptr;  // TCP/TLS flow (owned by the session); null for UDP
 };
 
 struct TrafficOptions {
@@ -71,6 +75,7 @@ struct TrafficStats {
   uint64_t invalid = 0;             // datagrams that were not our probes
   uint64_t send_shortfall = 0;      // probes sendmmsg did not take (EAGAIN/ENOBUFS)
   uint64_t written_off = 0;         // in-flight probes given up on after a stall
+  uint64_t stream_errors = 0;       // TCP/TLS flows that failed or were closed
   LatencyHistogram rtt;             // of the measured echoes
 
   void Merge(const TrafficStats& other);
@@ -92,6 +97,7 @@ class TrafficWorker {
   void SendBurst(size_t count, int64_t now_ns);
   // Reads what is queued on `flow` (a few batches at most).
   void ReceiveFrom(Flow& flow, int64_t now_ns);
+  void ReceiveFromStream(Flow& flow, int64_t now_ns);
   void OnDatagram(Flow& flow, const uint8_t* data, size_t size, int64_t now_ns);
   uint64_t in_flight() const {
     const uint64_t done = stats_.received + stats_.written_off;
@@ -102,6 +108,7 @@ class TrafficWorker {
   TrafficOptions options_;
   UdpBatch send_batch_;
   UdpBatch receive_batch_;
+  std::vector<uint8_t> stream_burst_;  // a burst of ChannelData frames for one stream write
   size_t next_flow_ = 0;
   TrafficStats stats_;
   std::string error_;

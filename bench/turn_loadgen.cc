@@ -1,5 +1,7 @@
 // turn_loadgen: a batched UDP load generator for TURN relays (and, for the
 // same packets without TURN, for the raw forwarder or the echo peer itself).
+// With --transport tcp or tls the TURN clients speak over TCP / TLS
+// connections instead (RFC 8656 s3.1; the relay and the peer stay UDP).
 //
 // Data mode: sets up --allocations TURN allocations (CreatePermission and
 // ChannelBind to --peer each), then drives ChannelData through them from
@@ -39,10 +41,11 @@ namespace turnkey::bench {
 namespace {
 
 struct Args {
-  std::string server;     // TURN server ip:port
-  std::string forwarder;  // raw forwarder ip:port
-  bool direct = false;    // straight to --peer
-  std::string peer;       // echo peer ip:port
+  std::string server;             // TURN server ip:port
+  std::string transport = "udp";  // client transport to the TURN server
+  std::string forwarder;          // raw forwarder ip:port
+  bool direct = false;            // straight to --peer
+  std::string peer;               // echo peer ip:port
   std::string bind = "127.0.0.1";
   size_t bind_ips = 1;
   std::string user = "bench";
@@ -139,6 +142,7 @@ std::optional<std::vector<size_t>> ParseSteps(const std::string& text) {
 SessionPoolOptions PoolOptions(const Args& args, const base::SocketAddress& server,
                                const base::SocketAddress& bind) {
   SessionPoolOptions o;
+  ParseClientTransport(args.transport, &o.transport);
   o.server = server;
   o.bind = bind;
   o.pipeline = args.pipeline;
@@ -167,7 +171,15 @@ int RunAllocationsOnly(const Args& args, const base::SocketAddress& server,
   if (!steps) {
     return Failure("--steps: expected increasing counts such as 1000,5000");
   }
-  auto pool = SessionPool::Create(PoolOptions(args, server, bind));
+  SessionPoolOptions o = PoolOptions(args, server, bind);
+  if (o.transport == ClientTransportKind::kTls) {
+    auto tls = TlsClientContext::Create();
+    if (!tls) {
+      return Failure(tls.error().message);
+    }
+    o.tls = std::move(*tls);
+  }
+  auto pool = SessionPool::Create(o);
   if (!pool) {
     return Failure(pool.error().message);
   }
@@ -233,6 +245,13 @@ int RunTraffic(const Args& args, const base::SocketAddress& bind, std::atomic<bo
     SessionPoolOptions o = PoolOptions(args, *server, bind);
     o.session.peer = *peer;
     o.buffer_bytes = args.buffer;
+    if (o.transport == ClientTransportKind::kTls) {
+      auto tls = TlsClientContext::Create();
+      if (!tls) {
+        return Failure(tls.error().message);
+      }
+      o.tls = std::move(*tls);
+    }
     auto created = SessionPool::Create(o);
     if (!created) {
       return Failure(created.error().message);
@@ -248,7 +267,7 @@ int RunTraffic(const Args& args, const base::SocketAddress& bind, std::atomic<bo
     }
     for (size_t i = 0; i < pool->size(); ++i) {
       flows.push_back(Flow{pool->session(i).fd(), static_cast<uint32_t>(i), stun::kMinChannelNumber,
-                           &pool->session(i), 0});
+                           &pool->session(i), 0, pool->session(i).stream()});
     }
   } else {
     base::SocketAddress target;
@@ -326,21 +345,23 @@ int RunTraffic(const Args& args, const base::SocketAddress& bind, std::atomic<bo
   const double rx_pps = static_cast<double>(total.received_in_window) / seconds;
   const auto us = [&](double q) { return static_cast<double>(total.rtt.Percentile(q)) / 1000.0; };
   const bool ok = total.received_measured > 0;
-  Emit(fmt::format("{{\"event\":\"result\",\"ok\":{},\"mode\":\"{}\",\"flows\":{},\"threads\":{},"
+  Emit(fmt::format("{{\"event\":\"result\",\"ok\":{},\"mode\":\"{}\",\"transport\":\"{}\","
+                   "\"flows\":{},\"threads\":{},"
                    "\"size\":{},\"offered_rate\":{},\"window\":{},\"seconds\":{},\"sent\":{},"
                    "\"received\":{},\"loss\":{:.6f},\"rx_pps\":{:.1f},"
                    "\"rtt_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},"
                    "\"max\":{:.1f},\"mean\":{:.1f}}},\"invalid\":{},\"send_shortfall\":{},"
                    "\"written_off\":{}}}",
-                   ok ? "true" : "false", mode, flows.size(), args.threads, args.size, args.rate,
-                   args.rate > 0 ? 0 : args.window, seconds, total.sent_measured,
-                   total.received_measured, loss, rx_pps, us(0.5), us(0.9), us(0.99), us(0.999),
-                   static_cast<double>(total.rtt.max()) / 1000.0, total.rtt.mean() / 1000.0,
-                   total.invalid, total.send_shortfall, total.written_off),
+                   ok ? "true" : "false", mode, args.transport, flows.size(), args.threads,
+                   args.size, args.rate, args.rate > 0 ? 0 : args.window, seconds,
+                   total.sent_measured, total.received_measured, loss, rx_pps, us(0.5), us(0.9),
+                   us(0.99), us(0.999), static_cast<double>(total.rtt.max()) / 1000.0,
+                   total.rtt.mean() / 1000.0, total.invalid, total.send_shortfall,
+                   total.written_off),
        fmt::format(
-           "{} x{} flows, {} B, {}: {:.0f} echoes/s, loss {:.3f}%, rtt us p50 {:.1f} "
+           "{}/{} x{} flows, {} B, {}: {:.0f} echoes/s, loss {:.3f}%, rtt us p50 {:.1f} "
            "p90 {:.1f} p99 {:.1f} max {:.1f} (sent {}, received {}, invalid {})",
-           mode, flows.size(), args.size,
+           mode, args.transport, flows.size(), args.size,
            args.rate > 0 ? fmt::format("{:.0f}/s offered", args.rate) : std::string("saturation"),
            rx_pps, loss * 100, us(0.5), us(0.9), us(0.99),
            static_cast<double>(total.rtt.max()) / 1000.0, total.sent_measured,
@@ -351,10 +372,14 @@ int RunTraffic(const Args& args, const base::SocketAddress& bind, std::atomic<bo
 int Main(int argc, char** argv) {
   Args args;
   CLI::App cli{
-      "turn_loadgen: batched UDP load through a TURN relay, the raw forwarder, or "
-      "straight to the echo peer",
+      "turn_loadgen: batched load through a TURN relay (clients over UDP, TCP or TLS), the raw "
+      "forwarder, or straight to the echo peer",
       "turn_loadgen"};
-  auto* server = cli.add_option("--server", args.server, "TURN server IP:PORT (UDP)");
+  auto* server = cli.add_option("--server", args.server, "TURN server IP:PORT");
+  cli.add_option("--transport", args.transport,
+                 "client transport to the TURN server (the relay stays UDP)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"udp", "tcp", "tls"}));
   auto* forwarder =
       cli.add_option("--forwarder", args.forwarder, "raw forwarder IP:PORT (no TURN)");
   auto* direct = cli.add_flag("--direct", args.direct, "send straight to --peer (no relay)");
@@ -428,6 +453,9 @@ int Main(int argc, char** argv) {
   }
   if (args.server.empty() && args.forwarder.empty() && !args.direct) {
     return Failure("one of --server, --forwarder or --direct is required");
+  }
+  if (args.server.empty() && args.transport != "udp") {
+    return Failure("--transport tcp/tls needs --server (the forwarder and the peer speak UDP)");
   }
   auto bind = base::SocketAddress::ParseIp(args.bind, 0);
   if (!bind) {

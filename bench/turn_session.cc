@@ -36,6 +36,10 @@ TurnSession::TurnSession(UniqueFd fd, const TurnSessionOptions& options,
                          const TurnCredentials& credentials)
     : fd_(std::move(fd)), options_(options), credentials_(credentials) {}
 
+TurnSession::TurnSession(std::unique_ptr<StreamClient> stream, const TurnSessionOptions& options,
+                         const TurnCredentials& credentials)
+    : stream_(std::move(stream)), options_(options), credentials_(credentials) {}
+
 void TurnSession::Start(int64_t now_ns) {
   started_ns_ = now_ns;
   if (credentials_.secret.empty()) {
@@ -101,11 +105,26 @@ void TurnSession::SendRequest(int64_t now_ns, stun::Method method) {
 }
 
 void TurnSession::Transmit(int64_t now_ns) {
+  ++requests_sent_;
+  if (stream_) {
+    // Reliable transport: sent once; the timer only gives up on it.
+    if (!stream_->Write(request_.data(), request_.size())) {
+      Fail(stream_->error());
+      return;
+    }
+    retransmit_at_ns_ = first_sent_ns_ + options_.request_timeout_ns;
+    return;
+  }
   // A full socket buffer is a lost datagram like any other: the
   // retransmission timer covers it.
   (void)::send(fd_.get(), request_.data(), request_.size(), MSG_DONTWAIT);
-  ++requests_sent_;
   retransmit_at_ns_ = now_ns + rto_ns_;
+}
+
+void TurnSession::OnTransportError(const std::string& why) {
+  if (state_ != State::kFailed && state_ != State::kClosed) {
+    Fail(why);
+  }
 }
 
 void TurnSession::OnTimer(int64_t now_ns) {

@@ -15,17 +15,22 @@
 // base64(HMAC-SHA1(secret, username)).
 //
 // The session owns its socket, which is connected to the server, so its
-// 5-tuple is the allocation's. The data path (ChannelData) uses fd()
-// directly; only STUN messages are fed back here. One thread; no locking.
+// 5-tuple is the allocation's: a connected UDP socket, or a TCP/TLS
+// StreamClient (RFC 8656 s3.1; the relay stays UDP). Over a stream nothing
+// is retransmitted (reliable transport, RFC 8489 s6.2.2): a request just
+// times out. The data path (ChannelData) uses fd() or stream() directly;
+// only STUN messages are fed back here. One thread; no locking.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "base/address.h"
 #include "base/bytes.h"
 #include "base/crypto.h"
+#include "bench/stream_client.h"
 #include "bench/udp_util.h"
 #include "stun/constants.h"
 
@@ -71,6 +76,9 @@ class TurnSession {
   // `fd`: a UDP socket connected to the server; the session owns it.
   // `credentials` must outlive the session.
   TurnSession(UniqueFd fd, const TurnSessionOptions& options, const TurnCredentials& credentials);
+  // `stream`: a connected TCP/TLS client; the session owns it.
+  TurnSession(std::unique_ptr<StreamClient> stream, const TurnSessionOptions& options,
+              const TurnCredentials& credentials);
 
   // Sends the first Allocate. Precondition: state() == kIdle.
   void Start(int64_t now_ns);
@@ -83,12 +91,16 @@ class TurnSession {
   int64_t next_timer_ns() const;
   // Deletes the allocation with Refresh LIFETIME 0: one send, no wait.
   void Close(int64_t now_ns);
+  // The stream failed or was closed by the server: the session fails.
+  void OnTransportError(const std::string& why);
 
   State state() const { return state_; }
   bool ready() const { return state_ == State::kReady; }
   bool done() const { return state_ == State::kReady || state_ == State::kFailed; }
   const std::string& error() const { return error_; }
-  int fd() const { return fd_.get(); }
+  int fd() const { return stream_ ? stream_->fd() : fd_.get(); }
+  // The TCP/TLS connection; null over UDP.
+  StreamClient* stream() const { return stream_.get(); }
   const base::SocketAddress& relayed_address() const { return relayed_; }
   // When Start() ran and when the session first became ready.
   int64_t started_ns() const { return started_ns_; }
@@ -107,6 +119,7 @@ class TurnSession {
   void MintRestCredentials();
 
   UniqueFd fd_;
+  std::unique_ptr<StreamClient> stream_;
   TurnSessionOptions options_;
   const TurnCredentials& credentials_;
   State state_ = State::kIdle;

@@ -1,6 +1,7 @@
 #include "relay/worker.h"
 
 #include <utility>
+#include <vector>
 
 #include "base/log.h"
 #include "net/event_loop.h"
@@ -45,6 +46,7 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
         for (const net::Datagram& d : batch) {
           server_->OnPeerData(now, context, d.from, d.data);
         }
+        FlushStreams();
       });
   if (!set) {
     return std::unexpected(set.error());
@@ -52,8 +54,10 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
   relay_sockets_ = std::move(*set);
   server_ = std::make_unique<TurnServer>(static_cast<unsigned>(index_), options_.server, AsIo(),
                                          shared, nonces, base::SystemClock::Instance());
-  sweep_timer_ = std::make_unique<net::Timer>(
-      *loop_, [this] { server_->OnTimer(base::SystemClock::Instance().Now()); });
+  sweep_timer_ = std::make_unique<net::Timer>(*loop_, [this] {
+    server_->OnTimer(base::SystemClock::Instance().Now());
+    FlushStreams();
+  });
   sweep_timer_->StartPeriodic(std::chrono::seconds(1));
   return base::Ok();
 }
@@ -110,35 +114,63 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
 }
 
 void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connection) {
-  connections_[StreamKey{connection.peer_address(), connection.local_address()}] = &connection;
+  connections_[StreamKey{connection.peer_address(), connection.local_address()}].connection =
+      &connection;
   connection.SetCallbacks(
       [this, transport](net::StreamConnection& c, base::ByteView data) {
         return OnStreamData(transport, c, data);
       },
       [this, transport](net::StreamConnection& c, net::CloseReason) {
-        connections_.erase(StreamKey{c.peer_address(), c.local_address()});
+        auto it = connections_.find(StreamKey{c.peer_address(), c.local_address()});
+        if (it != connections_.end()) {
+          if (it->second.queued) {
+            std::erase(dirty_streams_, &it->second);
+          }
+          connections_.erase(it);
+        }
         server_->OnClientClosed(FiveTuple{transport, c.peer_address(), c.local_address()});
+        FlushStreams();
       });
 }
 
 size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& connection,
                             base::ByteView data) {
+  // Every whole frame in the buffer in one call (RFC 8656 section 12.5
+  // framing): one pass over what one read brought in, one clock read, and
+  // the output it causes leaves in one write per client.
   const stun::StreamFramer framer(options_.max_stream_frame);
-  stun::FrameResult frame = framer.Next(data);
-  switch (frame.status) {
-    case stun::FrameResult::Status::kNeedMore:
-      return 0;
-    case stun::FrameResult::Status::kError:
-      // Not STUN or ChannelData, or absurdly large: the stream cannot be
-      // resynchronised, so close it (RFC 8656 section 12.5 framing).
-      connection.Abort();
-      return data.size();
-    case stun::FrameResult::Status::kFrame:
+  const FiveTuple tuple{transport, connection.peer_address(), connection.local_address()};
+  const base::MonoTime now = base::SystemClock::Instance().Now();
+  size_t consumed = 0;
+  while (consumed < data.size() && connection.is_open()) {
+    const base::ByteView rest = data.subspan(consumed);
+    const stun::FrameResult frame = framer.Next(rest);
+    if (frame.status == stun::FrameResult::Status::kNeedMore) {
       break;
+    }
+    if (frame.status == stun::FrameResult::Status::kError) {
+      // Not STUN or ChannelData, or absurdly large: the stream cannot be
+      // resynchronised, so close it.
+      connection.Abort();
+      consumed = data.size();
+      break;
+    }
+    server_->OnClientMessage(now, tuple, rest.first(frame.size));
+    consumed += frame.size;
   }
-  FiveTuple tuple{transport, connection.peer_address(), connection.local_address()};
-  server_->OnClientMessage(base::SystemClock::Instance().Now(), tuple, data.first(frame.size));
-  return frame.size;
+  FlushStreams();
+  return consumed;
+}
+
+void Worker::FlushStreams() {
+  for (StreamClient* client : dirty_streams_) {
+    client->queued = false;
+    if (!client->pending.empty()) {
+      client->connection->Write(client->pending);
+      client->pending.clear();
+    }
+  }
+  dirty_streams_.clear();
 }
 
 void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
@@ -152,8 +184,14 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
     return;
   }
   auto it = connections_.find(StreamKey{to.client, to.server});
-  if (it != connections_.end()) {
-    it->second->Write(bytes);
+  if (it == connections_.end()) {
+    return;
+  }
+  StreamClient& client = it->second;
+  client.pending.insert(client.pending.end(), bytes.begin(), bytes.end());
+  if (!client.queued) {
+    client.queued = true;
+    dirty_streams_.push_back(&client);
   }
 }
 
@@ -198,6 +236,7 @@ void Worker::Stop() {
   // Sockets and connections belong to the loop: destroy them before it. The
   // core, its timer and relay sockets go in ~Worker (member order), still
   // before the loop.
+  dirty_streams_.clear();
   connections_.clear();
   streams_.clear();
   udp_.clear();
