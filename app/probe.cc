@@ -26,21 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-base::Result<size_t> StunFrameLength(base::ByteView buffered) {
-  const stun::StreamFramer framer(64 * 1024);
-  stun::FrameResult r = framer.Next(buffered);
-  switch (r.status) {
-    case stun::FrameResult::Status::kFrame:
-      return r.size;
-    case stun::FrameResult::Status::kNeedMore:
-      return size_t{0};
-    case stun::FrameResult::Status::kError:
-      break;
-  }
-  return base::InvalidArgument(std::string("server sent a bad frame: ") +
-                               stun::FramingErrorText(r.error));
-}
-
 int Fail(const std::string& what) {
   std::printf("  FAILED: %s\n", what.c_str());
   return 1;
@@ -115,7 +100,7 @@ int RunProbe(const ProbeArgs& args) {
     }
     auto received = target->transport == net::Transport::kUdp
                         ? (*client)->ReceiveDatagram(wait)
-                        : (*client)->ReceiveFrame(StunFrameLength, wait);
+                        : (*client)->ReceiveFrame(stun::ClientFrameLength, wait);
     if (received) {
       auto decoded = stun::Message::Decode(*received);
       if (decoded && decoded->transaction_id() == txid) {

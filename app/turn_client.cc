@@ -22,23 +22,6 @@ constexpr std::string_view kNonceCookie = "obMatJos2";
 constexpr uint8_t kPasswordAlgorithmsBit = 0x80;
 // RFC 8489 s6.2.1: the initial retransmission timeout over UDP.
 constexpr std::chrono::milliseconds kInitialRto{500};
-// Largest frame accepted over TCP/TLS: a full STUN message or ChannelData.
-constexpr size_t kMaxFrameSize = 65536 + 4;
-
-base::Result<size_t> FrameLength(base::ByteView buffered) {
-  const stun::StreamFramer framer(kMaxFrameSize);
-  const stun::FrameResult r = framer.Next(buffered);
-  switch (r.status) {
-    case stun::FrameResult::Status::kFrame:
-      return r.size;
-    case stun::FrameResult::Status::kNeedMore:
-      return size_t{0};
-    case stun::FrameResult::Status::kError:
-      break;
-  }
-  return base::InvalidArgument(std::string("server sent a bad frame: ") +
-                               stun::FramingErrorText(r.error));
-}
 
 bool NonceAnnouncesPasswordAlgorithms(std::string_view nonce) {
   if (!nonce.starts_with(kNonceCookie) || nonce.size() < kNonceCookie.size() + 4) {
@@ -254,8 +237,8 @@ TurnResult<base::Bytes> TurnClient::Exchange(base::ByteView request,
 base::Result<base::Bytes> TurnClient::ReadOne(Clock::time_point deadline) {
   auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
   wait = std::max(wait, std::chrono::milliseconds(0));
-  auto packet =
-      stream() ? connection_->ReceiveFrame(FrameLength, wait) : connection_->ReceiveDatagram(wait);
+  auto packet = stream() ? connection_->ReceiveFrame(stun::ClientFrameLength, wait)
+                         : connection_->ReceiveDatagram(wait);
   if (!packet) {
     return std::unexpected(packet.error());
   }

@@ -232,24 +232,21 @@ def read_listening_line(proc, timeout=5.0):
 # Relays
 
 
-class Relay:
-    """One relay under test: how to start it and where it listens."""
+class ServerUnderTest:
+    """A process under test, started by its subclass's _start_<name>()
+    (which sets self.proc, or self.error). Shared with bench/signaling/run.py."""
 
     def __init__(self, name, ctx):
         self.name = name
         self.ctx = ctx
         self.proc = None
         self.error = None
-        self.udp_port = None
-        self.tls_port = None
-        self.address = None  # forwarder: its listening IP:PORT
-        self.port_range = None  # (min, max) relay ports while running
 
     def start(self):
         self.error = None
         try:
             getattr(self, "_start_" + self.name)()
-        except Exception as e:  # a relay that cannot start is a "failed" column
+        except Exception as e:  # one that cannot start is a "failed" row or column
             self.error = f"cannot start: {e}"
         if self.error:
             self.stop()
@@ -259,6 +256,23 @@ class Relay:
         if self.proc:
             self.proc.stop()
             self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+
+class Relay(ServerUnderTest):
+    """One relay under test: how to start it and where it listens."""
+
+    def __init__(self, name, ctx):
+        super().__init__(name, ctx)
+        self.udp_port = None
+        self.tls_port = None
+        self.address = None  # forwarder: its listening IP:PORT
+        self.port_range = None  # (min, max) relay ports while running
+
+    def stop(self):
+        super().stop()
         if self.port_range in self.ctx.taken_ranges:
             self.ctx.taken_ranges.remove(self.port_range)
         self.port_range = None
@@ -266,9 +280,6 @@ class Relay:
     def take_port_range(self):
         self.port_range = relay_port_range(self.ctx.relay_ports, self.ctx.taken_ranges)
         return self.port_range
-
-    def alive(self):
-        return self.proc is not None and self.proc.alive()
 
     def _start_forwarder(self):
         c = self.ctx

@@ -7,20 +7,6 @@
 
 namespace turnkey::net {
 
-namespace {
-
-std::string_view TrimOws(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-}  // namespace
-
 // Static trampolines from libhttp-parser into the parser object.
 struct HttpParserHooks {
   static HttpRequestParser& Self(http_parser* p) {

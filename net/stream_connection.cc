@@ -196,7 +196,11 @@ bool StreamConnection::Write(base::ByteView data) {
     }
     return true;
   }
-  if (bufferevent_write(bev_, data.data(), data.size()) != 0) {
+  if (cork_ > 0) {
+    // Gathered for one bufferevent_write at Uncork: one run of TLS records
+    // instead of an SSL_write per message.
+    output_.insert(output_.end(), data.begin(), data.end());
+  } else if (bufferevent_write(bev_, data.data(), data.size()) != 0) {
     Finish(CloseReason::kError);
     return false;
   }
@@ -210,8 +214,19 @@ bool StreamConnection::Write(base::ByteView data) {
 void StreamConnection::Cork() { ++cork_; }
 
 void StreamConnection::Uncork() {
-  if (cork_ > 0 && --cork_ == 0 && bev_ == nullptr && state_ != State::kClosed) {
+  if (cork_ == 0 || --cork_ > 0 || state_ == State::kClosed) {
+    return;
+  }
+  if (bev_ == nullptr) {
     FlushOutput();
+    return;
+  }
+  if (!output_.empty()) {
+    const int written = bufferevent_write(bev_, output_.data(), output_.size());
+    base::Bytes().swap(output_);
+    if (written != 0) {
+      Finish(CloseReason::kError);
+    }
   }
 }
 
@@ -301,7 +316,8 @@ size_t StreamConnection::output_size() const {
   if (bev_ == nullptr) {
     return output_.size() - output_offset_;
   }
-  return evbuffer_get_length(bufferevent_get_output(bev_));
+  // TLS: what the bufferevent holds and what waits for Uncork.
+  return evbuffer_get_length(bufferevent_get_output(bev_)) + output_.size();
 }
 
 void StreamConnection::Finish(CloseReason reason) {

@@ -91,7 +91,8 @@ class StreamConnection {
   // bytes are dropped).
   bool Write(base::ByteView data);
   // While corked, Write() only queues; the outermost Uncork() sends it all
-  // with one system call. Nests. The data callback always runs corked, so
+  // with one system call (TLS: one bufferevent write, so one run of records).
+  // Nests. The data callback always runs corked, so
   // what a handler answers to one read leaves together.
   void Cork();
   void Uncork();
@@ -192,13 +193,13 @@ class StreamConnection {
   CloseCallback on_close_;
   std::function<void(StreamConnection&)> on_finished_;
   std::unique_ptr<event, EventDeleter> finish_event_;
-  // Plain TCP only.
+  // Plain TCP only, but for output_ and cork_ (TLS gathers corked writes).
   std::unique_ptr<event, EventDeleter> read_event_;   // persistent; pending while reading
   std::unique_ptr<event, EventDeleter> write_event_;  // persistent; pending while output waits
   std::chrono::milliseconds timeout_{0};              // of both events (idle, or the close bound)
   base::Bytes input_;                                 // what the handler left unconsumed
-  base::Bytes output_;                                // what the socket did not take yet
-  size_t output_offset_ = 0;                          // sent bytes at the front of output_
+  base::Bytes output_;        // plain: what the socket did not take yet; TLS: corked writes
+  size_t output_offset_ = 0;  // sent bytes at the front of output_
   int cork_ = 0;
   bool redeliver_ = false;  // ResumeReading left kept input to offer
 };

@@ -123,7 +123,7 @@ void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connecti
       [this, transport](net::StreamConnection& c, net::CloseReason) {
         auto it = connections_.find(StreamKey{c.peer_address(), c.local_address()});
         if (it != connections_.end()) {
-          if (it->second.queued) {
+          if (it->second.corked) {
             std::erase(dirty_streams_, &it->second);
           }
           connections_.erase(it);
@@ -164,11 +164,8 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
 
 void Worker::FlushStreams() {
   for (StreamClient* client : dirty_streams_) {
-    client->queued = false;
-    if (!client->pending.empty()) {
-      client->connection->Write(client->pending);
-      client->pending.clear();
-    }
+    client->corked = false;
+    client->connection->Uncork();
   }
   dirty_streams_.clear();
 }
@@ -188,11 +185,12 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
     return;
   }
   StreamClient& client = it->second;
-  client.pending.insert(client.pending.end(), bytes.begin(), bytes.end());
-  if (!client.queued) {
-    client.queued = true;
+  if (!client.corked) {
+    client.corked = true;
+    client.connection->Cork();
     dirty_streams_.push_back(&client);
   }
+  client.connection->Write(bytes);
 }
 
 RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, bool dont_fragment,

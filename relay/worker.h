@@ -97,16 +97,13 @@ class Worker final : private RelayIo {
     ClientTransport transport;
     std::unique_ptr<net::StreamListener> listener;
   };
-  // A TCP/TLS client connection and what the core sent it during the
-  // current batch. Output is gathered here and written with one
-  // StreamConnection::Write per batch (FlushStreams), so a batch of peer
-  // datagrams for one client becomes one buffer write (one TLS record run)
-  // instead of one per packet. `pending` keeps its capacity: no allocation
-  // per packet once warm.
+  // A TCP/TLS client connection. The first SendToClient of a batch corks it
+  // (net::StreamConnection::Cork) and FlushStreams uncorks it, so a batch of
+  // peer datagrams for one client leaves in one send instead of one per
+  // packet.
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
-    base::Bytes pending;
-    bool queued = false;  // in dirty_streams_
+    bool corked = false;  // in dirty_streams_
   };
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);
@@ -115,8 +112,8 @@ class Worker final : private RelayIo {
   void OnAccept(ClientTransport transport, net::StreamConnection& connection);
   size_t OnStreamData(ClientTransport transport, net::StreamConnection& connection,
                       base::ByteView data);
-  // Writes what SendToClient gathered for stream clients. Called at the end
-  // of every loop callback that can feed the core.
+  // Uncorks the stream clients SendToClient corked, sending what it wrote.
+  // Called at the end of every loop callback that can feed the core.
   void FlushStreams();
   RelayIo& AsIo() { return *this; }
   // RelayIo
@@ -139,7 +136,7 @@ class Worker final : private RelayIo {
   std::vector<base::SocketAddress> local_addresses_;
   // Node-based: StreamClient addresses stay valid until erased.
   std::unordered_map<StreamKey, StreamClient, StreamKeyHash> connections_;
-  std::vector<StreamClient*> dirty_streams_;  // have pending output
+  std::vector<StreamClient*> dirty_streams_;  // corked by SendToClient
   std::thread thread_;
 };
 

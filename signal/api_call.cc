@@ -60,6 +60,18 @@ std::expected<std::optional<std::string>, ApiError> OptionalString(const nlohman
   return std::optional<std::string>(it->get<std::string>());
 }
 
+std::expected<std::optional<std::string>, ApiError> OptionalChecked(const nlohmann::json& object,
+                                                                    std::string_view name,
+                                                                    FieldCheck check) {
+  auto value = OptionalString(object, name);
+  if (value && *value) {
+    if (auto problem = check(**value)) {
+      return std::unexpected(ApiError::Validation(std::string(name), *problem));
+    }
+  }
+  return value;
+}
+
 std::expected<int, ApiError> IntQueryParam(const net::HttpRequest& request, std::string_view name,
                                            int fallback, int min, int max) {
   std::optional<std::string> text = request.QueryParam(name);

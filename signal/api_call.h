@@ -85,6 +85,13 @@ class ApiCall {
 // null, VALIDATION_ERROR naming `name` when it is not a string.
 std::expected<std::optional<std::string>, ApiError> OptionalString(const nlohmann::json& object,
                                                                    std::string_view name);
+// OptionalString whose value, when present, must pass `check` (a rule of
+// account_rules.h: nullopt when fine, else the problem): VALIDATION_ERROR
+// naming `name` with that problem otherwise.
+using FieldCheck = std::optional<std::string> (*)(std::string_view value);
+std::expected<std::optional<std::string>, ApiError> OptionalChecked(const nlohmann::json& object,
+                                                                    std::string_view name,
+                                                                    FieldCheck check);
 // An integer query parameter: `fallback` when absent, VALIDATION_ERROR
 // naming it when it is not a decimal integer in [min, max].
 std::expected<int, ApiError> IntQueryParam(const net::HttpRequest& request, std::string_view name,

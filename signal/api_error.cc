@@ -8,9 +8,7 @@
 
 namespace turnkey::signal {
 
-namespace {
-
-ApiError Make(int status, std::string_view code, std::string message) {
+ApiError ApiError::Of(int status, std::string_view code, std::string message) {
   ApiError error;
   error.status = status;
   error.code = std::string(code);
@@ -18,39 +16,37 @@ ApiError Make(int status, std::string_view code, std::string message) {
   return error;
 }
 
-}  // namespace
-
 ApiError ApiError::Validation(std::string field, std::string message) {
-  ApiError error = Make(400, api_code::kValidation, std::move(message));
+  ApiError error = Of(400, api_code::kValidation, std::move(message));
   error.field = std::move(field);
   return error;
 }
 
 ApiError ApiError::InvalidJson() {
-  return Make(400, api_code::kInvalidJson, "The request body must be a JSON object");
+  return Of(400, api_code::kInvalidJson, "The request body must be a JSON object");
 }
 
 ApiError ApiError::Unauthorized(std::string_view code, std::string message) {
-  return Make(401, code, std::move(message));
+  return Of(401, code, std::move(message));
 }
 
 ApiError ApiError::NotFound(std::string message) {
-  return Make(404, api_code::kNotFound, std::move(message));
+  return Of(404, api_code::kNotFound, std::move(message));
 }
 
 ApiError ApiError::RateLimited(int retry_after_seconds) {
-  ApiError error = Make(429, api_code::kRateLimited, "Too many attempts; try again later");
+  ApiError error = Of(429, api_code::kRateLimited, "Too many attempts; try again later");
   error.retry_after_seconds = retry_after_seconds < 1 ? 1 : retry_after_seconds;
   return error;
 }
 
 ApiError ApiError::Unavailable(std::string message) {
-  ApiError error = Make(503, api_code::kServiceUnavailable, std::move(message));
+  ApiError error = Of(503, api_code::kServiceUnavailable, std::move(message));
   error.retry_after_seconds = 1;
   return error;
 }
 
-ApiError ApiError::Internal() { return Make(500, api_code::kInternal, "Internal server error"); }
+ApiError ApiError::Internal() { return Of(500, api_code::kInternal, "Internal server error"); }
 
 ApiError FromStoreError(const base::Error& error) {
   switch (error.code) {
@@ -62,10 +58,10 @@ ApiError FromStoreError(const base::Error& error) {
       return ApiError::NotFound("Not found");
     case base::ErrorCode::kAlreadyExists:
       if (error.message == sql::kEmailTaken) {
-        return Make(409, api_code::kEmailTaken, "This email is already registered");
+        return ApiError::Of(409, api_code::kEmailTaken, "This email is already registered");
       }
       if (error.message == sql::kHandleTaken) {
-        return Make(409, api_code::kHandleTaken, "This handle is already taken");
+        return ApiError::Of(409, api_code::kHandleTaken, "This handle is already taken");
       }
       break;
     case base::ErrorCode::kInvalidArgument: {

@@ -55,6 +55,8 @@ struct ApiError {
   int retry_after_seconds = 0;  // > 0: sent as Retry-After
 
   // 400 VALIDATION_ERROR naming `field` ("email", "password", "q", ...).
+  // Any status and code, for answers the named factories do not cover.
+  static ApiError Of(int status, std::string_view code, std::string message);
   static ApiError Validation(std::string field, std::string message);
   static ApiError InvalidJson();
   static ApiError Unauthorized(std::string_view code, std::string message);

@@ -107,27 +107,15 @@ void Register(ApiContext& api, ApiCall call) {
     call.Fail(password.error());
     return;
   }
-  auto handle = OptionalString(*body, "handle");
+  auto handle = OptionalChecked(*body, "handle", &CheckHandle);
   if (!handle) {
     call.Fail(handle.error());
     return;
   }
-  if (*handle) {
-    if (auto problem = CheckHandle(**handle)) {
-      call.Fail(ApiError::Validation("handle", *problem));
-      return;
-    }
-  }
-  auto display_name = OptionalString(*body, "displayName");
+  auto display_name = OptionalChecked(*body, "displayName", &CheckDisplayName);
   if (!display_name) {
     call.Fail(display_name.error());
     return;
-  }
-  if (*display_name) {
-    if (auto problem = CheckDisplayName(**display_name)) {
-      call.Fail(ApiError::Validation("displayName", *problem));
-      return;
-    }
   }
   auto job = [&api, email = std::move(*email), password = std::move(*password),
               handle = std::move(*handle),

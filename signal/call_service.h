@@ -237,6 +237,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void Shutdown();
 
   // REST (call_service_routes.cc).
+  // The body of a REST call route as an event payload; nullopt after
+  // answering `call` (bad JSON, or shutting down).
+  std::optional<Json> RestPayload(ApiCall& call);
   void RestInitiate(ApiCall call);
   void RestAccept(ApiCall call);
   void RestRejectOrEnd(ApiCall call, bool end);

@@ -15,14 +15,6 @@ constexpr std::string_view kCallConflict = "CALL_CONFLICT";
 constexpr std::string_view kUserBusy = "USER_BUSY";
 constexpr std::string_view kUserNotAvailable = "USER_NOT_AVAILABLE";
 
-ApiError Make(int status, std::string_view code, std::string message) {
-  ApiError error;
-  error.status = status;
-  error.code = std::string(code);
-  error.message = std::move(message);
-  return error;
-}
-
 // The REST answer for a failed ack's error string.
 ApiError ErrorForAck(const std::string& error) {
   if (error == kErrReceiverIdRequired || error == kErrCannotCallYourself) {
@@ -38,17 +30,17 @@ ApiError ErrorForAck(const std::string& error) {
     return ApiError::NotFound(error);
   }
   if (error == kErrNotAuthorized) {
-    return Make(403, kNotAuthorizedCode, error);
+    return ApiError::Of(403, kNotAuthorizedCode, error);
   }
   if (error == kErrCallAlreadyProcessed || error == kErrAlreadyInCall ||
       error == kErrCallNotActive) {
-    return Make(409, kCallConflict, error);
+    return ApiError::Of(409, kCallConflict, error);
   }
   if (error == kErrUserBusy) {
-    return Make(409, kUserBusy, error);
+    return ApiError::Of(409, kUserBusy, error);
   }
   if (error == kErrUserNotAvailable) {
-    return Make(409, kUserNotAvailable, error);
+    return ApiError::Of(409, kUserNotAvailable, error);
   }
   if (error == kErrRateLimited) {
     return ApiError::RateLimited(1);
@@ -57,7 +49,7 @@ ApiError ErrorForAck(const std::string& error) {
     ApiError unavailable = ApiError::Unavailable(error);
     return unavailable;
   }
-  return Make(400, api_code::kValidation, error);
+  return ApiError::Of(400, api_code::kValidation, error);
 }
 
 // {success, message, data: <ack>} for {ok:true}; the mapped error with the
@@ -116,73 +108,71 @@ std::optional<uint64_t> CallService::NewestSocketOf(std::string_view user_id) co
   return std::nullopt;
 }
 
-void CallService::RestInitiate(ApiCall call) {
+std::optional<Json> CallService::RestPayload(ApiCall& call) {
   auto body = call.JsonBody();
   if (!body) {
     call.Fail(body.error());
-    return;
+    return std::nullopt;
   }
   if (manager_ == nullptr) {
     call.Fail(ApiError::Unavailable(std::string(kErrShuttingDown)));
+    return std::nullopt;
+  }
+  // The REST body (nlohmann::json) as the manager's event payload type.
+  return Json::parse(body->dump());
+}
+
+void CallService::RestInitiate(ApiCall call) {
+  std::optional<Json> payload = RestPayload(call);
+  if (!payload) {
     return;
   }
   std::optional<uint64_t> number = NewestSocketOf(call.user_id());
   if (!number) {
-    call.Fail(Make(409, kNotConnected,
-                   "Connect the Socket.IO client first: a call needs a connected socket"));
+    call.Fail(ApiError::Of(409, kNotConnected,
+                           "Connect the Socket.IO client first: a call needs a connected socket"));
     return;
   }
-  const Json payload = Json::parse(body->dump());
-  StartInitiate(*number, payload, [call = std::move(call)](Json ack) mutable {
+  StartInitiate(*number, *payload, [call = std::move(call)](Json ack) mutable {
     RespondAck(std::move(call), ack, "Call initiated");
   });
 }
 
 void CallService::RestAccept(ApiCall call) {
-  auto body = call.JsonBody();
-  if (!body) {
-    call.Fail(body.error());
-    return;
-  }
-  if (manager_ == nullptr) {
-    call.Fail(ApiError::Unavailable(std::string(kErrShuttingDown)));
+  std::optional<Json> payload = RestPayload(call);
+  if (!payload) {
     return;
   }
   std::optional<uint64_t> number = NewestSocketOf(call.user_id());
   if (!number) {
-    call.Fail(Make(409, kNotConnected,
-                   "Connect the Socket.IO client first: the accepting device needs a socket"));
+    call.Fail(
+        ApiError::Of(409, kNotConnected,
+                     "Connect the Socket.IO client first: the accepting device needs a socket"));
     return;
   }
   Json ack;
   {
     ManagerScope scope(*this);
-    ack = manager_->OnAcceptCall(Now(), *number, Json::parse(body->dump()));
+    ack = manager_->OnAcceptCall(Now(), *number, *payload);
   }
   RespondAck(std::move(call), ack, "Call accepted");
 }
 
 void CallService::RestRejectOrEnd(ApiCall call, bool end) {
-  auto body = call.JsonBody();
-  if (!body) {
-    call.Fail(body.error());
-    return;
-  }
-  if (manager_ == nullptr) {
-    call.Fail(ApiError::Unavailable(std::string(kErrShuttingDown)));
+  std::optional<Json> payload = RestPayload(call);
+  if (!payload) {
     return;
   }
   // A stand-in device that exists for this request only: it has no socket,
   // so every real device of the user is told like the other party.
   const uint64_t stand_in = next_number_++;
-  const Json payload = Json::parse(body->dump());
   Json ack;
   {
     ManagerScope scope(*this);
     const base::MonoTime now = Now();
     manager_->OnSocketConnected(now, stand_in, call.user_id());
-    ack = end ? manager_->OnEndCall(now, stand_in, payload)
-              : manager_->OnRejectCall(now, stand_in, payload);
+    ack = end ? manager_->OnEndCall(now, stand_in, *payload)
+              : manager_->OnRejectCall(now, stand_in, *payload);
     manager_->OnSocketDisconnected(now, stand_in);
   }
   RespondAck(std::move(call), ack, end ? "Call ended" : "Call rejected");

@@ -224,12 +224,17 @@ void CallStoreRecorder::IceReported(const IceReportRecord& report) {
 }
 
 std::function<void()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds max_wait) {
-  Flush();
+  // Not Flush(): that gives up on what the queue refuses, and cuts short a
+  // retry's back-off. A refused batch goes back to wait for its retry here,
+  // which stops the loop; a read then sees what was committed so far.
+  while (!pending_.empty() && !retry_timer_.IsRunning()) {
+    Post(When::kForce);
+  }
   if (in_flight_ == 0) {
     return [] {};
   }
-  // Flush posted everything it could, so the newest batch posted so far is
-  // the last one holding a record made before this call.
+  // The newest batch posted so far is the last one holding a record made
+  // before this call.
   return [shared = shared_, seq = next_seq_ - 1, max_wait] { shared->WaitDone(seq, max_wait); };
 }
 

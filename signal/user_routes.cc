@@ -44,30 +44,18 @@ void UpdateMe(ApiContext& api, ApiCall call) {
     return;
   }
   sql::ProfileUpdate update;
-  auto display_name = OptionalString(*body, "displayName");
+  auto display_name = OptionalChecked(*body, "displayName", &CheckDisplayName);
   if (!display_name) {
     call.Fail(display_name.error());
     return;
   }
-  if (*display_name) {
-    if (auto problem = CheckDisplayName(**display_name)) {
-      call.Fail(ApiError::Validation("displayName", *problem));
-      return;
-    }
-    update.display_name = std::move(*display_name);
-  }
-  auto handle = OptionalString(*body, "handle");
+  update.display_name = std::move(*display_name);
+  auto handle = OptionalChecked(*body, "handle", &CheckHandle);
   if (!handle) {
     call.Fail(handle.error());
     return;
   }
-  if (*handle) {
-    if (auto problem = CheckHandle(**handle)) {
-      call.Fail(ApiError::Validation("handle", *problem));
-      return;
-    }
-    update.handle = std::move(*handle);
-  }
+  update.handle = std::move(*handle);
   if (!update.display_name && !update.handle) {
     call.Fail(ApiError::Validation("displayName", "nothing to update: send displayName or handle"));
     return;

@@ -154,6 +154,32 @@ base::Status SqlStore::Write(bool idempotent, const Op& op) {
   return db_->Run({OpKind::kWrite, idempotent}, op);
 }
 
+template <typename Query>
+auto SqlStore::ReadValue(const Query& query) {
+  decltype(query(std::declval<Connection&>())) result;
+  auto status = Read([&](Connection& conn) -> base::Status {
+    result = query(conn);
+    return result ? base::Ok() : base::Status(ErrorOf(result));
+  });
+  if (!status) {
+    return decltype(result)(std::unexpected(status.error()));
+  }
+  return result;
+}
+
+template <typename Query>
+auto SqlStore::WriteValue(bool idempotent, const Query& query) {
+  decltype(query(std::declval<Connection&>())) result;
+  auto status = Write(idempotent, [&](Connection& conn) -> base::Status {
+    result = query(conn);
+    return result ? base::Ok() : base::Status(ErrorOf(result));
+  });
+  if (!status) {
+    return decltype(result)(std::unexpected(status.error()));
+  }
+  return result;
+}
+
 // ---- Users
 
 base::Result<User> SqlStore::CreateUser(const NewUser& in) {
@@ -215,15 +241,7 @@ base::Result<User> SqlStore::GetUserById(std::string_view id) {
   if (!IsValidId(id)) {
     return base::NotFound("user not found");
   }
-  base::Result<User> user;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    user = QueryUser(conn, "id", id);
-    return user ? base::Ok() : base::Status(ErrorOf(user));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return user;
+  return ReadValue([&](Connection& conn) { return QueryUser(conn, "id", id); });
 }
 
 base::Result<User> SqlStore::GetUserByEmail(std::string_view email) {
@@ -231,15 +249,7 @@ base::Result<User> SqlStore::GetUserByEmail(std::string_view email) {
     return base::NotFound("user not found");
   }
   const std::string key = AsciiLower(email);
-  base::Result<User> user;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    user = QueryUser(conn, "email_lower", key);
-    return user ? base::Ok() : base::Status(ErrorOf(user));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return user;
+  return ReadValue([&](Connection& conn) { return QueryUser(conn, "email_lower", key); });
 }
 
 base::Result<User> SqlStore::GetUserByHandle(std::string_view handle) {
@@ -247,15 +257,7 @@ base::Result<User> SqlStore::GetUserByHandle(std::string_view handle) {
     return base::NotFound("user not found");
   }
   const std::string key = AsciiLower(handle);
-  base::Result<User> user;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    user = QueryUser(conn, "handle_lower", key);
-    return user ? base::Ok() : base::Status(ErrorOf(user));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return user;
+  return ReadValue([&](Connection& conn) { return QueryUser(conn, "handle_lower", key); });
 }
 
 base::Result<User> SqlStore::UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
@@ -380,15 +382,7 @@ base::Result<RefreshToken> SqlStore::FindRefreshToken(std::string_view token_has
   if (!IsValidId(token_hash)) {
     return base::NotFound("refresh token not found");
   }
-  base::Result<RefreshToken> token;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    token = SelectRefreshToken(conn, token_hash);
-    return token ? base::Ok() : base::Status(ErrorOf(token));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return token;
+  return ReadValue([&](Connection& conn) { return SelectRefreshToken(conn, token_hash); });
 }
 
 base::Result<RotateResult> SqlStore::RotateRefreshToken(std::string_view old_hash,
@@ -423,45 +417,25 @@ base::Result<bool> SqlStore::RevokeRefreshToken(std::string_view token_hash, int
   if (!IsValidId(token_hash)) {
     return false;
   }
-  int64_t changed = 0;
-  auto status = Write(true, [&](Connection& conn) -> base::Status {
-    auto revoked = RevokeRefreshTokenRow(conn, token_hash, now_ms);
-    changed = revoked.value_or(0);
-    return revoked ? base::Ok() : base::Status(ErrorOf(revoked));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
+  auto changed = WriteValue(
+      true, [&](Connection& conn) { return RevokeRefreshTokenRow(conn, token_hash, now_ms); });
+  if (!changed) {
+    return std::unexpected(changed.error());
   }
-  return changed > 0;
+  return *changed > 0;
 }
 
 base::Result<int64_t> SqlStore::RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) {
   if (!IsValidId(user_id)) {
     return 0;
   }
-  int64_t changed = 0;
-  auto status = Write(true, [&](Connection& conn) -> base::Status {
-    auto revoked = RevokeUserRefreshTokens(conn, user_id, now_ms);
-    changed = revoked.value_or(0);
-    return revoked ? base::Ok() : base::Status(ErrorOf(revoked));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return changed;
+  return WriteValue(
+      true, [&](Connection& conn) { return RevokeUserRefreshTokens(conn, user_id, now_ms); });
 }
 
 base::Result<int64_t> SqlStore::PurgeExpiredRefreshTokens(int64_t expired_before_ms) {
-  int64_t changed = 0;
-  auto status = Write(true, [&](Connection& conn) -> base::Status {
-    auto deleted = DeleteExpiredRefreshTokens(conn, expired_before_ms);
-    changed = deleted.value_or(0);
-    return deleted ? base::Ok() : base::Status(ErrorOf(deleted));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return changed;
+  return WriteValue(
+      true, [&](Connection& conn) { return DeleteExpiredRefreshTokens(conn, expired_before_ms); });
 }
 
 // ---- Contacts
@@ -736,15 +710,7 @@ base::Result<Call> SqlStore::GetCall(std::string_view call_id) {
   if (!IsValidId(call_id)) {
     return base::NotFound("call not found");
   }
-  base::Result<Call> call;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    call = SelectCall(conn, call_id);
-    return call ? base::Ok() : base::Status(ErrorOf(call));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return call;
+  return ReadValue([&](Connection& conn) { return SelectCall(conn, call_id); });
 }
 
 base::Result<HistoryPage> SqlStore::CallHistory(const HistoryQuery& query) {
@@ -798,15 +764,7 @@ base::Status SqlStore::Ping() {
 }
 
 base::Result<SchemaState> SqlStore::GetSchemaState() {
-  base::Result<SchemaState> state;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    state = migrator_.State(conn);
-    return state ? base::Ok() : base::Status(ErrorOf(state));
-  });
-  if (!status) {
-    return std::unexpected(status.error());
-  }
-  return state;
+  return ReadValue([&](Connection& conn) { return migrator_.State(conn); });
 }
 
 base::Result<int> SqlStore::Migrate() {

@@ -73,6 +73,12 @@ class SqlStore : public Store {
   // One call-history write of any kind, validated, in its own transaction.
   base::Status WriteCall(const CallWrite& write);
   base::Status Write(bool idempotent, const Op& op);
+  // Read() / Write() of one operation that yields a base::Result: its value,
+  // or its error, or the store's. Defined in sql_store.cc, its only user.
+  template <typename Query>
+  auto ReadValue(const Query& query);
+  template <typename Query>
+  auto WriteValue(bool idempotent, const Query& query);
 
   std::unique_ptr<Database> db_;
   SchemaMigrator migrator_;

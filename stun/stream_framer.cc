@@ -1,5 +1,7 @@
 #include "stun/stream_framer.h"
 
+#include <string>
+
 #include "stun/channel_data.h"
 #include "stun/constants.h"
 
@@ -22,9 +24,12 @@ FrameResult MakeError(FramingError e) {
 
 const char* FramingErrorText(FramingError error) {
   switch (error) {
-    case FramingError::kNone: return "ok";
-    case FramingError::kBadFirstBits: return "neither STUN nor ChannelData";
-    case FramingError::kTooLarge: return "frame larger than allowed";
+    case FramingError::kNone:
+      return "ok";
+    case FramingError::kBadFirstBits:
+      return "neither STUN nor ChannelData";
+    case FramingError::kTooLarge:
+      return "frame larger than allowed";
   }
   return "unknown framing error";
 }
@@ -36,9 +41,14 @@ FrameResult StreamFramer::Next(base::ByteView head) const {
     return r;
   }
   switch (head[0] & 0xC0) {
-    case 0x00: r.type = FrameType::kStun; break;
-    case 0x40: r.type = FrameType::kChannelData; break;
-    default: return MakeError(FramingError::kBadFirstBits);
+    case 0x00:
+      r.type = FrameType::kStun;
+      break;
+    case 0x40:
+      r.type = FrameType::kChannelData;
+      break;
+    default:
+      return MakeError(FramingError::kBadFirstBits);
   }
   if (head.size() < kLengthPrefixSize) {
     r.size = kLengthPrefixSize;
@@ -55,6 +65,22 @@ FrameResult StreamFramer::Next(base::ByteView head) const {
   r.size = frame;
   r.status = head.size() >= frame ? FrameResult::Status::kFrame : FrameResult::Status::kNeedMore;
   return r;
+}
+
+base::Result<size_t> ClientFrameLength(base::ByteView buffered) {
+  // 4-byte ChannelData header + 65535 bytes of data + padding to 4.
+  const StreamFramer framer(4 + 65536);
+  const FrameResult r = framer.Next(buffered);
+  switch (r.status) {
+    case FrameResult::Status::kFrame:
+      return r.size;
+    case FrameResult::Status::kNeedMore:
+      return size_t{0};
+    case FrameResult::Status::kError:
+      break;
+  }
+  return base::InvalidArgument(std::string("server sent a bad frame: ") +
+                               FramingErrorText(r.error));
 }
 
 }  // namespace turnkey::stun

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "base/bytes.h"
+#include "base/status.h"
 
 namespace turnkey::stun {
 
@@ -64,5 +65,11 @@ class StreamFramer {
  private:
   size_t max_frame_size_;
 };
+
+// For a client reading one frame at a time (net::BlockingClient::ReceiveFrame):
+// the size of the whole frame at the head of `buffered` (any STUN message or
+// ChannelData up to 64 KiB), 0 while more is needed, kInvalidArgument naming
+// the framing error.
+base::Result<size_t> ClientFrameLength(base::ByteView buffered);
 
 }  // namespace turnkey::stun

@@ -117,39 +117,18 @@ def register_users(port, count, prefix, parallel):
 # Servers
 
 
-class Server:
+class Server(turn_bench.ServerUnderTest):
     """One signaling server under test."""
 
     def __init__(self, name, ctx):
-        self.name = name
-        self.ctx = ctx
-        self.proc = None
+        super().__init__(name, ctx)
         self.port = None
-        self.error = None
         self.users_file = None
         self.user_count = 0
         self.register_seconds = None
         self.limits = SERVER_LIMITS  # the Node server's; turnkey's are built in
         self.extra_yaml = []
         self.calls_made = 0  # turnkey: completed calls the loadgen saw, all runs
-
-    def alive(self):
-        return self.proc is not None and self.proc.alive()
-
-    def start(self):
-        self.error = None
-        try:
-            getattr(self, "_start_" + self.name)()
-        except Exception as e:  # a server that cannot start is a "failed" row
-            self.error = f"cannot start: {e}"
-        if self.error:
-            self.stop()
-        return self.error is None
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
-            self.proc = None
 
     def _start_node(self):
         c = self.ctx

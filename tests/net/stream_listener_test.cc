@@ -233,6 +233,36 @@ TEST(StreamListenerTest, CloseFlushesQueuedOutputFirst) {
   EXPECT_FALSE(client->ReceiveFrame(FrameLength, 5s).has_value());
 }
 
+TEST(StreamListenerTest, CorkedWritesGoOutOnUncorkEvenAfterClose) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::promise<CloseReason> closed;
+  auto listener = StreamListener::Create(*loop, Loopback4(), {}, nullptr, [&](StreamConnection& c) {
+    c.SetCallbacks(nullptr,
+                   [&](StreamConnection&, CloseReason reason) { closed.set_value(reason); });
+    c.Cork();
+    EXPECT_TRUE(c.Write(Frame("first")));
+    EXPECT_TRUE(c.Write(Frame("second")));
+    EXPECT_EQ(c.output_size(), Frame("first").size() + Frame("second").size());
+    c.Close();  // waits for the corked bytes
+    c.Uncork();
+  });
+  ASSERT_TRUE(listener.has_value());
+  LoopThread thread(*loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", (*listener)->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  for (const char* expected : {"first", "second"}) {
+    auto frame = client->ReceiveFrame(FrameLength, 5s);
+    ASSERT_TRUE(frame.has_value()) << frame.error().message;
+    EXPECT_EQ(Payload(*frame), expected);
+  }
+  auto future = closed.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(future.get(), CloseReason::kLocalClose);
+  EXPECT_FALSE(client->ReceiveFrame(FrameLength, 5s).has_value());
+}
+
 TEST(StreamListenerTest, AbortFromTheDataCallbackReportsCloseLater) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);

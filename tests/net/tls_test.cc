@@ -53,13 +53,14 @@ base::Result<size_t> LineLength(ByteView buffered) {
 
 class TlsServer {
  public:
-  explicit TlsServer(std::shared_ptr<TlsContext> context, StreamListenerOptions options = {}) {
+  explicit TlsServer(std::shared_ptr<TlsContext> context, StreamListenerOptions options = {},
+                     StreamConnection::DataCallback on_data = EchoLine) {
     loop_ = MakeLoop();
     auto listener = StreamListener::Create(
         *loop_, *SocketAddress::ParseIp("127.0.0.1", 0), options, std::move(context),
-        [this](StreamConnection& c) {
+        [this, on_data](StreamConnection& c) {
           EXPECT_TRUE(c.is_tls());
-          c.SetCallbacks(EchoLine, [this](StreamConnection&, CloseReason reason) {
+          c.SetCallbacks(on_data, [this](StreamConnection&, CloseReason reason) {
             std::lock_guard lock(mutex_);
             if (!reported_) {
               reported_ = true;
@@ -190,6 +191,32 @@ TEST(TlsListenerTest, EchoOverTls13WithVerifiedName) {
   ExpectEcho(**client, std::string(40000, 'z'));
   client->reset();
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kPeerClosed);
+}
+
+TEST(TlsListenerTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
+  // The data callback runs corked: its answer waits in the connection until
+  // the callback returns, and the Close() it asks for must still send it
+  // (and a second, explicitly corked write) first.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  TlsServer server(ServerContext(cert), {}, [](StreamConnection& c, ByteView data) {
+    const size_t used = EchoLine(c, data);
+    if (used > 0) {
+      c.Cork();
+      c.Write(base::AsBytes(std::string("bye\n")));
+      c.Close();
+      c.Uncork();
+    }
+    return used;
+  });
+  auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  ExpectEcho(**client, "last words");
+  auto bye = (*client)->ReceiveFrame(LineLength, 5s);
+  ASSERT_TRUE(bye.has_value()) << bye.error().message;
+  EXPECT_EQ(base::AsString(*bye), "bye\n");
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
+  EXPECT_FALSE((*client)->ReceiveFrame(LineLength, 5s).has_value());
 }
 
 TEST(TlsListenerTest, VerifiesAnIpAddressAgainstTheSan) {
