@@ -362,8 +362,10 @@ void CallService::OnConnection(SocketIoSocket& socket) {
     ManagerScope scope(*this);
     manager_->OnSocketConnected(Now(), number, context->user.id);
   }
-  SendIceServers(number);
+  // Gauges first: the client may act on iceServers (and read /metrics) the
+  // moment it leaves, which is now that sends are not deferred.
   RefreshGauges();
+  SendIceServers(number);
 }
 
 void CallService::OnDisconnect(SocketIoSocket& socket) {
