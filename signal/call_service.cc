@@ -336,36 +336,41 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   SocketIoSocketData data;
   data.user_id = user_id;
   data.device_id = device_id;
-  data.context = SocketContext{.number = next_number_++, .user = std::move(info)};
+  const uint64_t number = next_number_++;
+  data.context = number;
+  joining_.emplace(number, std::move(info));
   done(SocketIoAuthResult::Accept(std::move(data)));
+  joining_.erase(number);  // left only when the socket did not join (its connection went)
 }
 
 std::optional<uint64_t> CallService::NumberOf(const SocketIoSocket& socket) {
-  const auto* context = std::any_cast<SocketContext>(&socket.data().context);
-  if (context == nullptr) {
+  const auto* number = std::any_cast<uint64_t>(&socket.data().context);
+  if (number == nullptr) {
     return std::nullopt;
   }
-  return context->number;
+  return *number;
 }
 
 void CallService::OnConnection(SocketIoSocket& socket) {
-  const auto* context = std::any_cast<SocketContext>(&socket.data().context);
-  if (context == nullptr || manager_ == nullptr) {
+  std::optional<uint64_t> number = NumberOf(socket);
+  auto joining = number ? joining_.find(*number) : joining_.end();
+  if (joining == joining_.end() || manager_ == nullptr) {
     socket.Disconnect(true);
     return;
   }
-  const uint64_t number = context->number;
-  sockets_[number] = SocketEntry{socket.weak_from_this(), context->user.id, std::nullopt};
-  users_.Acquire(context->user);
+  UserInfo user = std::move(joining->second);
+  joining_.erase(joining);
+  sockets_[*number] = SocketEntry{socket.weak_from_this(), user.id, std::nullopt};
+  users_.Acquire(user);
   connected_sockets_ = sockets_.size();
   {
     ManagerScope scope(*this);
-    manager_->OnSocketConnected(Now(), number, context->user.id);
+    manager_->OnSocketConnected(Now(), *number, user.id);
   }
   // Gauges first: the client may act on iceServers (and read /metrics) the
   // moment it leaves, which is now that sends are not deferred.
   RefreshGauges();
-  SendIceServers(number);
+  SendIceServers(*number);
 }
 
 void CallService::OnDisconnect(SocketIoSocket& socket) {

@@ -174,10 +174,6 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
 
  private:
   // What the authorizer hands to the socket (SocketIoSocketData::context).
-  struct SocketContext {
-    uint64_t number = 0;
-    UserInfo user;
-  };
   struct SocketEntry {
     std::weak_ptr<SocketIoSocket> socket;
     std::string user_id;
@@ -263,6 +259,11 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // Socket numbers: every accepted socket and every REST stand-in gets a
   // new one.
   uint64_t next_number_ = 1;
+  // A socket's context (SocketIoSocketData::context) is its number, a
+  // uint64_t std::any holds without allocating. Its user, loaded while
+  // authorizing, waits here until OnConnection (which the authorizer's
+  // done() runs when the socket joins) puts it in the cache.
+  std::unordered_map<uint64_t, UserInfo> joining_;
   int manager_depth_ = 0;
   std::vector<uint64_t> lost_sockets_;  // disconnects that arrived inside the manager
   bool stopped_ = false;

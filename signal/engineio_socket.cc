@@ -113,8 +113,7 @@ EngineIoSocket::EngineIoSocket(EngineIoServer& server, net::EventLoop& loop, std
     : server_(server),
       id_(std::move(id)),
       handshake_(std::make_shared<const EngineIoHandshake>(std::move(handshake))),
-      heartbeat_timer_(loop, [this] { OnHeartbeatTimer(); }),
-      upgrade_timer_(loop, [this] { OnUpgradeTimer(); }) {}
+      heartbeat_timer_(loop, [this] { OnHeartbeatTimer(); }) {}
 
 EngineIoSocket::~EngineIoSocket() = default;
 
@@ -182,7 +181,7 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
     return;
   }
   heartbeat_timer_.Stop();
-  upgrade_timer_.Stop();
+  StopUpgradeTimer();
   if (probe_ != nullptr) {
     probe_->Close();
   }
@@ -274,7 +273,7 @@ void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) 
     CloseWith(EngineIoCloseReason::kTransportError);
     return;
   }
-  poll_ = HeldPoll{std::move(responder), std::move(cors)};
+  poll_ = std::make_unique<HeldPoll>(HeldPoll{std::move(responder), std::move(cors)});
   if (state_ == State::kClosing) {
     // The last GET after a server-side close: what was queued, then "1"
     // ("6\x1e1" when nothing was, as the reference answers).
@@ -414,7 +413,10 @@ void EngineIoSocket::AttachProbe(uint64_t link, net::WebSocketSession& session,
   probe_binary_ = supports_binary;
   probed_ = false;
   upgrade_deadline_ = std::chrono::steady_clock::now() + server_.options_.upgrade_timeout;
-  upgrade_timer_.StartPeriodic(server_.options_.upgrade_noop_interval);
+  if (!upgrade_timer_) {
+    upgrade_timer_ = std::make_unique<net::Timer>(server_.loop_, [this] { OnUpgradeTimer(); });
+  }
+  upgrade_timer_->StartPeriodic(server_.options_.upgrade_noop_interval);
   SetState(State::kUpgrading);
 }
 
@@ -467,7 +469,7 @@ void EngineIoSocket::OnProbeMessage(const EngineIoPacket& packet) {
 }
 
 void EngineIoSocket::CompleteUpgrade() {
-  upgrade_timer_.Stop();
+  StopUpgradeTimer();
   // A GET still held gets a noop so that the client's polling ends; the
   // queue (empty whenever a GET is held) moves to the WebSocket.
   AnswerPoll({Noop()});
@@ -488,7 +490,7 @@ void EngineIoSocket::CompleteUpgrade() {
 }
 
 void EngineIoSocket::AbortUpgrade() {
-  upgrade_timer_.Stop();
+  StopUpgradeTimer();
   if (probe_ != nullptr) {
     probe_->Close();
   }
@@ -501,9 +503,15 @@ void EngineIoSocket::AbortUpgrade() {
   }
 }
 
+void EngineIoSocket::StopUpgradeTimer() {
+  if (upgrade_timer_) {
+    upgrade_timer_->Stop();
+  }
+}
+
 void EngineIoSocket::OnUpgradeTimer() {
   if (state_ != State::kUpgrading) {
-    upgrade_timer_.Stop();
+    StopUpgradeTimer();
     return;
   }
   if (std::chrono::steady_clock::now() >= upgrade_deadline_) {
@@ -521,7 +529,7 @@ void EngineIoSocket::OnWebSocketClosed(uint64_t link, const net::WebSocketCloseI
     probe_ = nullptr;
     probe_link_ = 0;
     if (state_ == State::kUpgrading) {
-      upgrade_timer_.Stop();
+      StopUpgradeTimer();
       probed_ = false;
       ++server_.stats_.failed_upgrades;
       SetState(State::kPolling);

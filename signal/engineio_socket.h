@@ -172,6 +172,7 @@ class EngineIoSocket {
   void OnPacket(const EngineIoPacket& packet);
   void OnHeartbeatTimer();
   void OnUpgradeTimer();
+  void StopUpgradeTimer();
 
   EngineIoServer& server_;
   std::string id_;
@@ -179,7 +180,7 @@ class EngineIoSocket {
   State state_ = State::kNew;
   // Packets waiting for a GET (polling and upgrading only).
   std::vector<EngineIoPacket> queue_;
-  std::optional<HeldPoll> poll_;
+  std::unique_ptr<HeldPoll> poll_;  // a GET held open (polling only)
   // The active WebSocket (kWebSocket) and the probe (kUpgrading); the
   // sessions are owned by the server's link table and cleared here from
   // OnWebSocketClosed before the server drops them.
@@ -197,8 +198,9 @@ class EngineIoSocket {
   // last GET.
   bool awaiting_pong_ = false;
   net::Timer heartbeat_timer_;
-  // Periodic while upgrading: noops to held GETs, upgrade timeout.
-  net::Timer upgrade_timer_;
+  // Periodic while upgrading: noops to held GETs, upgrade timeout. Made by
+  // the first upgrade (a WebSocket-only client never needs it).
+  std::unique_ptr<net::Timer> upgrade_timer_;
 };
 
 }  // namespace turnkey::signal

@@ -325,7 +325,7 @@ SocketIoDecoder::Result SocketIoDecoder::AddText(std::string_view text) {
   if (!IsBinaryType(packet->type)) {
     return std::optional<SocketIoPacket>(std::move(*packet));
   }
-  pending_ = std::move(*packet);
+  pending_ = std::make_unique<SocketIoPacket>(std::move(*packet));
   buffers_.clear();
   buffers_.reserve(pending_->attachments);
   if (pending_->attachments == 0) {
@@ -347,7 +347,7 @@ SocketIoDecoder::Result SocketIoDecoder::AddBinary(base::ByteView bytes) {
 
 void SocketIoDecoder::Reset() {
   pending_.reset();
-  buffers_.clear();
+  buffers_ = {};  // an idle connection keeps no attachment capacity
 }
 
 SocketIoDecoder::Result SocketIoDecoder::Complete() {

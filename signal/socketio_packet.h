@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -144,7 +145,7 @@ class SocketIoDecoder {
   Result AddBinary(base::ByteView bytes);
 
   // True while a binary packet waits for attachments.
-  bool awaiting_attachments() const { return pending_.has_value(); }
+  bool awaiting_attachments() const { return pending_ != nullptr; }
   // Drops a partly received binary packet. After an error the decoder is
   // already reset.
   void Reset();
@@ -153,7 +154,7 @@ class SocketIoDecoder {
   Result Complete();
 
   SocketIoDecoderOptions options_;
-  std::optional<SocketIoPacket> pending_;
+  std::unique_ptr<SocketIoPacket> pending_;  // only while attachments are awaited
   std::vector<base::Bytes> buffers_;
 };
 

@@ -335,11 +335,14 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   }
   SocketIoNamespace& ns = *namespaces_.at(nsp);
   if (!options_.keep_auth) {
-    auth = Json::object();
+    auth = Json();  // SocketIoSocket::auth() then answers {}
   }
   auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
                                                  std::move(result.data));
   connection.sockets[nsp] = socket;
+  // Joined: the connect timeout has nothing left to check, and an idle
+  // connection need not keep its event.
+  connection.connect_timer.Release();
   sockets_[socket->id()] = socket;
   ns.sockets_[socket->id()] = socket;
   if (!socket->data().user_id.empty()) {

@@ -33,6 +33,13 @@ SocketIoSocket::SocketIoSocket(SocketIoServer& server, EngineIoSocket& engine, s
 
 SocketIoSocket::~SocketIoSocket() = default;
 
+const Json& SocketIoSocket::auth() const {
+  // A dropped payload is held as null: an empty object would cost every
+  // idle socket an allocation.
+  static const Json kEmpty = Json::object();
+  return auth_.is_null() ? kEmpty : auth_;
+}
+
 const char* SocketIoSocket::transport_name() const {
   return engine_ != nullptr ? engine_->transport_name() : "";
 }

@@ -97,7 +97,7 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   const std::string& nsp() const { return nsp_; }
   // The CONNECT payload ({} when the client sent none, or when the server
   // does not keep it: SocketIoServerOptions::keep_auth).
-  const Json& auth() const { return auth_; }
+  const Json& auth() const;
   const SocketIoSocketData& data() const { return data_; }
   // The application's context (SocketIoSocketData::context), mutable.
   std::any& context() { return data_.context; }
