@@ -61,5 +61,7 @@ metrics: {listen: "127.0.0.1:${TURNKEY_METRICS_PORT:-9641}"}
 YAML
 fi
 
+# A dev database made by an older build gets this build's schema changes.
+build/turnkey migrate --config "$dev/turnkey.yaml"
 echo "turnkey: starting with $dev/turnkey.yaml"
 exec build/turnkey serve --config "$dev/turnkey.yaml"

@@ -51,8 +51,10 @@ TEST(EmbeddedMigrationsTest, BothDialectsCarryTheSameNumberedList) {
     EXPECT_EQ(sqlite[i].version, static_cast<int>(i) + 1);
     EXPECT_EQ(mysql[i].version, static_cast<int>(i) + 1);
     EXPECT_EQ(sqlite[i].name, mysql[i].name);
-    EXPECT_FALSE(SplitSqlStatements(sqlite[i].sql).empty());
-    EXPECT_FALSE(SplitSqlStatements(mysql[i].sql).empty());
+    // A change may concern one dialect only (002 drops SQLite indexes that
+    // InnoDB needs); the other's file then says why it runs nothing.
+    EXPECT_FALSE(SplitSqlStatements(sqlite[i].sql).empty() &&
+                 SplitSqlStatements(mysql[i].sql).empty());
   }
   EXPECT_EQ(sqlite[0].name, "initial");
 }
