@@ -6,8 +6,10 @@
 #include <cassert>
 #include <cstring>
 #include <exception>
+#include <string>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "net/event_loop.h"
 
 namespace turnkey::net {
@@ -110,13 +112,12 @@ void WebSocketSession::ReleaseContextIfIdle() {
 
 WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection,
                                    const WebSocketOptions& options, Callbacks callbacks)
-    : connection_(&connection),
+    : loop_(loop),
+      connection_(&connection),
       options_(options),
       callbacks_(std::move(callbacks)),
       peer_address_(connection.peer_address()),
-      id_(connection.id()),
-      start_timer_(loop, [this] { Receive({}); }),
-      close_timer_(loop, [this] { CloseTcp(); }) {}
+      id_(connection.id()) {}
 
 base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
     EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
@@ -131,7 +132,9 @@ base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
   }
   if (!already_read.empty()) {
     session->pending_.assign(already_read.begin(), already_read.end());
-    session->start_timer_.Start(std::chrono::milliseconds(0));
+    session->start_timer_ =
+        std::make_unique<Timer>(loop, [self = session.get()] { self->Receive({}); });
+    session->start_timer_->Start(std::chrono::milliseconds(0));
   }
   WebSocketSession* self = session.get();
   connection.SetCallbacks(
@@ -158,25 +161,32 @@ void WebSocketSession::SetState(State next) {
 }
 
 bool WebSocketSession::SendText(std::string_view text) {
-  if (state_ != State::kOpen) {
-    return false;
-  }
-  wslay_event_msg message{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()),
-                          text.size()};
-  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
-    return false;
-  }
-  Flush();
-  ReleaseContextIfIdle();
-  return connection_ != nullptr && connection_->is_open();
+  return SendMessage(WSLAY_TEXT_FRAME, base::AsBytes(text));
 }
 
 bool WebSocketSession::SendBinary(base::ByteView data) {
-  if (state_ != State::kOpen) {
+  return SendMessage(WSLAY_BINARY_FRAME, data);
+}
+
+bool WebSocketSession::Ping(base::ByteView payload) {
+  if (payload.size() > kMaxControlPayload) {
     return false;
   }
-  wslay_event_msg message{WSLAY_BINARY_FRAME, data.data(), data.size()};
-  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
+  return SendMessage(WSLAY_PING, payload);
+}
+
+bool WebSocketSession::SendMessage(uint8_t opcode, base::ByteView payload) {
+  if (state_ != State::kOpen || connection_ == nullptr) {
+    return false;
+  }
+  if (!context_ || (!wslay_event_want_write(context_.get()) &&
+                    wslay_event_get_queued_msg_count(context_.get()) == 0)) {
+    // Nothing of wslay's waits to go out, so this frame cannot overtake one:
+    // write it ourselves and spare an idle session a context.
+    return WriteFrame(opcode, payload);
+  }
+  wslay_event_msg message{opcode, payload.data(), payload.size()};
+  if (wslay_event_queue_msg(context_.get(), &message) != 0) {
     return false;
   }
   Flush();
@@ -184,17 +194,31 @@ bool WebSocketSession::SendBinary(base::ByteView data) {
   return connection_ != nullptr && connection_->is_open();
 }
 
-bool WebSocketSession::Ping(base::ByteView payload) {
-  if (state_ != State::kOpen || payload.size() > kMaxControlPayload) {
-    return false;
+bool WebSocketSession::WriteFrame(uint8_t opcode, base::ByteView payload) {
+  // s5.2: one final frame; a server never masks. The payload length takes 7
+  // bits, or 126 and 16 bits, or 127 and 64 bits, in network byte order.
+  uint8_t header[10];
+  size_t length = 0;
+  header[length++] = static_cast<uint8_t>(0x80 | opcode);
+  const uint64_t size = payload.size();
+  if (size < 126) {
+    header[length++] = static_cast<uint8_t>(size);
+  } else if (size <= 0xFFFF) {
+    header[length++] = 126;
+    header[length++] = static_cast<uint8_t>(size >> 8);
+    header[length++] = static_cast<uint8_t>(size);
+  } else {
+    header[length++] = 127;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      header[length++] = static_cast<uint8_t>(size >> shift);
+    }
   }
-  wslay_event_msg message{WSLAY_PING, payload.data(), payload.size()};
-  if (!EnsureContext() || wslay_event_queue_msg(context_.get(), &message) != 0) {
-    return false;
-  }
-  Flush();
-  ReleaseContextIfIdle();
-  return connection_ != nullptr && connection_->is_open();
+  StreamConnection* connection = connection_;
+  connection->Cork();  // header and payload in one send
+  const bool written =
+      connection->Write(base::ByteView(header, length)) && connection->Write(payload);
+  connection->Uncork();
+  return written && connection_ != nullptr && connection_->is_open();
 }
 
 void WebSocketSession::Close(uint16_t code, std::string_view reason) {
@@ -236,7 +260,100 @@ size_t WebSocketSession::OnData(base::ByteView data) {
   return data.size();
 }
 
+size_t WebSocketSession::ReceiveWholeFrames(base::ByteView data) {
+  // Scratch for unmasked payloads; one per loop thread, trimmed after a big
+  // one. A session reached from inside another's handler leaves it alone.
+  thread_local std::string payload;
+  thread_local bool payload_in_use = false;
+  if (payload_in_use) {
+    return 0;
+  }
+  payload_in_use = true;
+  size_t used = 0;
+  in_receive_ = true;
+  while (state_ == State::kOpen && connection_ != nullptr && !tcp_closing_ && !context_) {
+    const base::ByteView rest = data.subspan(used);
+    if (rest.size() < 2) {
+      break;
+    }
+    // s5.2. Only the plain case is ours: one final, masked text or binary
+    // frame, no RSV bits, the length in its shortest form, within the
+    // message limit, and all of it here. Anything else (control frames,
+    // fragments, partial frames, every violation) goes to wslay.
+    const uint8_t first = rest[0];
+    const uint8_t opcode = first & 0x0F;
+    if ((first & 0xF0) != 0x80 || (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) ||
+        (rest[1] & 0x80) == 0) {
+      break;
+    }
+    const uint8_t length7 = rest[1] & 0x7F;
+    size_t header = 2;
+    uint64_t length = length7;
+    if (length7 == 126) {
+      header = 4;
+      if (rest.size() < header) {
+        break;
+      }
+      length = (uint64_t{rest[2]} << 8) | rest[3];
+      if (length < 126) {
+        break;
+      }
+    } else if (length7 == 127) {
+      header = 10;
+      if (rest.size() < header) {
+        break;
+      }
+      length = 0;
+      for (size_t b = 2; b < 10; ++b) {
+        length = (length << 8) | rest[b];
+      }
+      if (length <= 0xFFFF || (length >> 63) != 0) {
+        break;
+      }
+    }
+    if (rest.size() < header + 4 || rest.size() - header - 4 < length ||
+        length > options_.max_message_bytes) {
+      break;
+    }
+    const uint8_t* mask = rest.data() + header;
+    const uint8_t* body = mask + 4;
+    payload.resize(static_cast<size_t>(length));
+    for (size_t i = 0; i < payload.size(); ++i) {
+      payload[i] = static_cast<char>(body[i] ^ mask[i & 3]);
+    }
+    if (opcode == WSLAY_TEXT_FRAME && !base::IsValidUtf8(payload)) {
+      break;  // wslay fails it with 1007
+    }
+    used += header + 4 + static_cast<size_t>(length);
+    wslay_event_on_msg_recv_arg message{};
+    message.opcode = opcode;
+    message.msg = reinterpret_cast<const uint8_t*>(payload.data());
+    message.msg_length = payload.size();
+    MessageCallback(nullptr, &message, this);
+  }
+  in_receive_ = false;
+  if (payload.capacity() > 64 * 1024) {
+    payload = std::string();
+  }
+  payload_in_use = false;
+  return used;
+}
+
 void WebSocketSession::Receive(base::ByteView data) {
+  if (!context_ && pending_offset_ >= pending_.size() && scanner_.at_rest()) {
+    // Idle: whole plain frames need no wslay context.
+    data = data.subspan(ReceiveWholeFrames(data));
+    if (context_) {
+      // A handler started a close (or failed the connection): send it now,
+      // as the end of a wslay receive would.
+      Flush();
+      AfterIo(0);
+      ReleaseContextIfIdle();
+    }
+    if (data.empty()) {
+      return;
+    }
+  }
   if (connection_ == nullptr || tcp_closing_ || !EnsureContext() ||
       !wslay_event_get_read_enabled(context_.get())) {
     pending_.clear();
@@ -311,8 +428,12 @@ void WebSocketSession::AfterIo(int receive_result) {
     CloseTcp();
     return;
   }
-  if (closed_by_us_ && wslay_event_get_close_sent(context) && !close_timer_.IsRunning()) {
-    close_timer_.Start(options_.close_timeout);
+  if (closed_by_us_ && wslay_event_get_close_sent(context) &&
+      !(close_timer_ && close_timer_->IsRunning())) {
+    if (!close_timer_) {
+      close_timer_ = std::make_unique<Timer>(loop_, [this] { CloseTcp(); });
+    }
+    close_timer_->Start(options_.close_timeout);
   }
 }
 
@@ -341,13 +462,18 @@ void WebSocketSession::CloseTcp() {
     return;
   }
   tcp_closing_ = true;
-  close_timer_.Stop();
+  if (close_timer_) {
+    close_timer_->Stop();
+  }
   connection_->Close();
 }
 
 void WebSocketSession::OnConnectionClosed(CloseReason reason) {
-  start_timer_.Stop();
-  close_timer_.Stop();
+  for (Timer* timer : {start_timer_.get(), close_timer_.get()}) {
+    if (timer != nullptr) {
+      timer->Stop();
+    }
+  }
   connection_ = nullptr;
   WebSocketCloseInfo info;
   if (closed_by_us_) {

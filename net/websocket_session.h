@@ -4,10 +4,12 @@
 //
 // Framing is libwslay's event API. A wslay context is about 9 KiB, so the
 // session holds one only while something is in progress: it is made when
-// bytes arrive or a message is sent and released again once no frame is
-// half received, no fragmented message is open and nothing waits to be sent
-// (a frame scanner of our own follows the frame boundaries of the input to
-// know). An idle WebSocket costs no wslay memory. The session reassembles fragmented
+// bytes arrive (or a close starts) and released again once no frame is half
+// received, no fragmented message is open and nothing waits to be sent (a
+// frame scanner of our own follows the frame boundaries of the input to
+// know). An idle WebSocket costs no wslay memory. A message sent while wslay
+// has nothing waiting to go out is framed here and written at once (one
+// final unmasked frame, as wslay would), without a context. The session reassembles fragmented
 // messages and delivers whole text or binary messages; answers pings with
 // pongs; fails the connection (RFC 6455 s7.1.7: close frame, then TCP close
 // without waiting) on an unmasked client frame or another protocol violation
@@ -177,9 +179,18 @@ class WebSocketSession {
   bool EnsureContext();
   // Frees the context when nothing is in progress (see the header comment).
   void ReleaseContextIfIdle();
+  // Sends one unfragmented message or ping (a wslay opcode).
+  bool SendMessage(uint8_t opcode, base::ByteView payload);
+  // Writes one final, unmasked frame straight to the connection.
+  bool WriteFrame(uint8_t opcode, base::ByteView payload);
   size_t OnData(base::ByteView data);
   void OnConnectionClosed(CloseReason reason);
   void Receive(base::ByteView data);
+  // Delivers the whole, final, masked data frames at the start of `data`
+  // without a wslay context (the session must have none and be between
+  // frames); returns the bytes used. Stops at the first frame it leaves to
+  // wslay, or once a handler closed the session or made a context.
+  size_t ReceiveWholeFrames(base::ByteView data);
   void OnMessage(const wslay_event_on_msg_recv_arg& message);
   // Sends what wslay has queued (unless a receive is running; it flushes at its end).
   void Flush();
@@ -197,6 +208,7 @@ class WebSocketSession {
   static void MessageCallback(wslay_event_context* context,
                               const wslay_event_on_msg_recv_arg* message, void* user_data);
 
+  EventLoop& loop_;
   StreamConnection* connection_;  // null once its close callback ran
   WebSocketOptions options_;
   Callbacks callbacks_;
@@ -220,8 +232,9 @@ class WebSocketSession {
   uint16_t peer_code_ = WebSocketCloseCode::kNoStatus;
   std::string peer_reason_;
   bool tcp_closing_ = false;
-  Timer start_timer_;  // feeds `pending_` from a loop callback after Create
-  Timer close_timer_;  // bounds the wait for the peer's close frame
+  // Made when first needed (most sessions never use them).
+  std::unique_ptr<Timer> start_timer_;  // feeds `pending_` from a loop callback after Create
+  std::unique_ptr<Timer> close_timer_;  // bounds the wait for the peer's close frame
 };
 
 }  // namespace turnkey::net

@@ -501,6 +501,56 @@ TEST_F(WebSocketSessionTest, HandshakeAndTextBinaryEcho) {
   EXPECT_EQ(client.Next().payload, big);
 }
 
+TEST_F(WebSocketSessionTest, WholeFramesInOneReadAndAFrameCutAcrossReads) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  // Three whole messages in one send (with 7-, 16- and 64-bit lengths),
+  // then the first half of a fourth: the whole ones come back in order and
+  // the cut one once its end arrives.
+  const std::string mid(300, 'm');
+  const std::string big(70000, 'b');
+  Bytes all = MakeFrame({.opcode = kText}, "one");
+  base::AppendBytes(all, MakeFrame({.opcode = kText}, mid));
+  base::AppendBytes(all, MakeFrame({.opcode = kBinary}, big));
+  const Bytes fourth = MakeFrame({.opcode = kText}, "h\xC3\xA9llo");
+  const size_t cut = 5;  // inside the mask
+  all.insert(all.end(), fourth.begin(), fourth.begin() + cut);
+  client.Send(all);
+  EXPECT_EQ(client.Next().payload, "one");
+  EXPECT_EQ(client.Next().payload, mid);
+  ServerFrame echo = client.Next();
+  EXPECT_EQ(echo.opcode, kBinary);
+  EXPECT_EQ(echo.payload, big);
+  client.Send(Bytes(fourth.begin() + cut, fourth.end()));
+  EXPECT_EQ(client.Next().payload, "h\xC3\xA9llo");
+  // And a whole message after that, with a ping behind it in the same read.
+  Bytes more = MakeFrame({.opcode = kText}, "two");
+  base::AppendBytes(more, MakeFrame({.opcode = kPing}, "p2"));
+  client.Send(more);
+  EXPECT_EQ(client.Next().payload, "two");
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong);
+  EXPECT_EQ(pong.payload, "p2");
+}
+
+TEST_F(WebSocketSessionTest, MessagesBehindACloseInTheSameReadAreDropped) {
+  Start();
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes all = MakeFrame({.opcode = kText}, "close-me");
+  base::AppendBytes(all, MakeFrame({.opcode = kText}, "dropped"));
+  client.Send(all);
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 4000);
+  client.Send(MakeFrame({.opcode = kClose}, ClosePayload(4000, "")));
+  EXPECT_TRUE(client.AtEof());
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 4000);
+  EXPECT_TRUE(info.clean);
+}
+
 TEST_F(WebSocketSessionTest, ReassemblesFragmentsWithControlFramesBetween) {
   Start();
   WsClient client(port());

@@ -1,0 +1,52 @@
+#include "base/utf8.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace turnkey::base {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ASCII {\"callId\":1}"));
+  EXPECT_TRUE(IsValidUtf8("\xC2\x80"));          // U+0080, first 2-byte
+  EXPECT_TRUE(IsValidUtf8("\xDF\xBF"));          // U+07FF
+  EXPECT_TRUE(IsValidUtf8("\xE0\xA0\x80"));      // U+0800, first 3-byte
+  EXPECT_TRUE(IsValidUtf8("\xED\x9F\xBF"));      // U+D7FF, below the surrogates
+  EXPECT_TRUE(IsValidUtf8("\xEE\x80\x80"));      // U+E000, above them
+  EXPECT_TRUE(IsValidUtf8("\xEF\xBF\xBF"));      // U+FFFF
+  EXPECT_TRUE(IsValidUtf8("\xF0\x90\x80\x80"));  // U+10000, first 4-byte
+  EXPECT_TRUE(IsValidUtf8("\xF4\x8F\xBF\xBF"));  // U+10FFFF, the last
+  EXPECT_TRUE(IsValidUtf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x93\x9E"));
+  EXPECT_TRUE(IsValidUtf8(std::string("a\0b", 3)));  // NUL is a character
+}
+
+TEST(Utf8Test, RefusesMalformedText) {
+  const char* bad[] = {
+      "\x80",              // lone continuation byte
+      "\xBF",              //
+      "\xC0\x80",          // overlong NUL
+      "\xC1\xBF",          // overlong ASCII
+      "\xC2",              // truncated
+      "\xC2\x41",          // continuation missing
+      "\xE0\x80\x80",      // overlong 3-byte
+      "\xE0\x9F\xBF",      // overlong, just below U+0800
+      "\xED\xA0\x80",      // U+D800, a surrogate
+      "\xED\xBF\xBF",      // U+DFFF
+      "\xE2\x82",          // truncated 3-byte
+      "\xF0\x80\x80\x80",  // overlong 4-byte
+      "\xF0\x8F\xBF\xBF",  // overlong, just below U+10000
+      "\xF4\x90\x80\x80",  // U+110000
+      "\xF5\x80\x80\x80",  // lead byte past U+10FFFF
+      "\xFF",              //
+      "\xF0\x9F\x93",      // truncated 4-byte
+      "ok\xE2\x28\xA1",    // bad second byte after good text
+  };
+  for (const char* text : bad) {
+    EXPECT_FALSE(IsValidUtf8(text)) << testing::PrintToString(std::string(text));
+  }
+}
+
+}  // namespace
+}  // namespace turnkey::base
