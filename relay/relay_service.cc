@@ -1,8 +1,39 @@
 #include "relay/relay_service.h"
 
+#include <sys/socket.h>
+
+#include <string>
 #include <utility>
 
+#include "net/socket_util.h"
+
 namespace turnkey::relay {
+
+base::Status RelayService::CheckPortsFree(const std::vector<ListenerSpec>& listeners) {
+  // The workers bind with SO_REUSEPORT, which would also let them join a
+  // port another process of this user holds (a second turnkey), each then
+  // getting part of the clients' traffic. A socket bound without it fails
+  // when anyone is on the port; it is closed again before the workers bind.
+  for (const ListenerSpec& spec : listeners) {
+    if (spec.address.port() == 0) {
+      continue;
+    }
+    const bool udp = spec.transport == ClientTransport::kUdp;
+    net::BindOptions probe;
+    probe.reuse_addr = !udp;  // a TCP port lingering in TIME_WAIT is free to listen on
+    auto fd = net::CreateBoundSocket(spec.address, udp ? SOCK_DGRAM : SOCK_STREAM, probe);
+    if (!fd) {
+      const std::string where =
+          std::string(ClientTransportName(spec.transport)) + " listener " + spec.address.ToString();
+      if (fd.error().code == base::ErrorCode::kAlreadyExists) {
+        return base::MakeError(base::ErrorCode::kAlreadyExists,
+                               where + ": the port is in use by another process");
+      }
+      return base::MakeError(fd.error().code, where + ": " + fd.error().message);
+    }
+  }
+  return base::Ok();
+}
 
 base::Result<std::unique_ptr<RelayService>> RelayService::Create(
     const RelayServiceOptions& options, std::shared_ptr<net::TlsContext> tls) {
@@ -24,6 +55,9 @@ base::Result<std::unique_ptr<RelayService>> RelayService::Create(
     return std::unexpected(nonces.error());
   }
   service->nonces_ = std::make_unique<auth::NonceIssuer>(std::move(*nonces));
+  if (auto free = CheckPortsFree(worker_options.listeners); !free) {
+    return std::unexpected(free.error());
+  }
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = Worker::Create(static_cast<int>(i), worker_options, tls, *service->shared_,
                                  *service->nonces_);

@@ -28,7 +28,8 @@ struct RelayServiceOptions {
 
 class RelayService {
  public:
-  // Binds every listener in every worker; fails if any cannot be bound.
+  // Binds every listener in every worker; fails if any cannot be bound, or
+  // (kAlreadyExists) if another process is already on a listener's port.
   // Listeners on port 0 get a port from the first worker that the other
   // workers then share.
   static base::Result<std::unique_ptr<RelayService>> Create(const RelayServiceOptions& options,
@@ -50,6 +51,8 @@ class RelayService {
 
  private:
   RelayService() = default;
+  // Fails if a socket bound without SO_REUSEPORT cannot have a listener's port.
+  static base::Status CheckPortsFree(const std::vector<ListenerSpec>& listeners);
   // Declared before the workers, which use them until they are destroyed.
   std::unique_ptr<RelayShared> shared_;
   std::unique_ptr<auth::NonceIssuer> nonces_;
