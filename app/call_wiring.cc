@@ -133,6 +133,14 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
   options.socketio.connect_timeout = config.signal.engineio.connect_timeout;
   options.calls.ring_timeout = config.signal.ring_timeout;
   options.calls.reconnect_grace = config.signal.reconnect_grace;
+  const config::SignalRateLimitOptions& limits = config.signal.rate_limits;
+  options.socketio.rate_limit.events_per_second = limits.events.rate;
+  options.socketio.rate_limit.burst = limits.events.burst;
+  options.calls.initiate_socket_rate = limits.initiate_per_socket.rate;
+  options.calls.initiate_socket_burst = limits.initiate_per_socket.burst;
+  options.calls.initiate_user_rate = limits.initiate_per_user.rate;
+  options.calls.initiate_user_burst = limits.initiate_per_user.burst;
+  options.recorder.commit_delay = config.signal.history.commit_delay;
   return options;
 }
 

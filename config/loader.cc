@@ -1,9 +1,11 @@
 #include "config/loader.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -148,6 +150,29 @@ auto AsUnsigned(T min, T max) {
   };
 }
 
+// A finite decimal number in [min, max] ("0.5", "100", "1e3").
+auto AsNumber(double min, double max) {
+  return [min, max](const Node& node, const Where& at) -> std::optional<double> {
+    std::optional<std::string> text = ScalarText(node, at, "a number");
+    if (!text) {
+      return std::nullopt;
+    }
+    double value = 0;
+    const char* begin = text->data();
+    const char* end = begin + text->size();
+    auto [stop, ec] = std::from_chars(begin, end, value, std::chars_format::general);
+    if (text->empty() || ec != std::errc() || stop != end || !std::isfinite(value)) {
+      at.Fail("expected a number, found " + QuoteForMessage(*text));
+      return std::nullopt;
+    }
+    if (value < min || value > max) {
+      at.Fail(fmt::format("{} is out of range ({:.10g}-{:.10g})", *text, min, max));
+      return std::nullopt;
+    }
+    return value;
+  };
+}
+
 std::optional<uint16_t> DecodePort(const Node& node, const Where& at) {
   std::optional<std::string> text = ScalarText(node, at, "a port number");
   if (!text) {
@@ -170,12 +195,13 @@ std::optional<uint16_t> DecodePort(const Node& node, const Where& at) {
   return static_cast<uint16_t>(value);
 }
 
-// A duration of at least `min`. A std::chrono::seconds field also needs a
-// whole number of seconds: STUN LIFETIME and JWT times have no finer unit,
-// and rounding "1500ms" silently would hide a misunderstanding.
+// A duration of at least `min` and at most `max`. A std::chrono::seconds
+// field also needs a whole number of seconds: STUN LIFETIME and JWT times
+// have no finer unit, and rounding "1500ms" silently would hide a
+// misunderstanding.
 template <typename D>
-auto AsDuration(D min) {
-  return [min](const Node& node, const Where& at) -> std::optional<D> {
+auto AsDuration(D min, D max = D::max()) {
+  return [min, max](const Node& node, const Where& at) -> std::optional<D> {
     std::optional<std::string> text = ScalarText(node, at, "a duration such as 30s");
     if (!text) {
       return std::nullopt;
@@ -195,6 +221,10 @@ auto AsDuration(D min) {
     if (value < min) {
       at.Fail(min.count() > 0 ? "must be longer than 0s, found " + QuoteForMessage(*text)
                               : "must not be negative");
+      return std::nullopt;
+    }
+    if (value > max) {
+      at.Fail(fmt::format("must be at most {}ms, found {}", max.count(), QuoteForMessage(*text)));
       return std::nullopt;
     }
     return value;
@@ -518,6 +548,7 @@ std::optional<base::Md5Digest> DecodeLongTermKey(const Node& node, const Where& 
 constexpr std::chrono::seconds kOneSecond{1};
 constexpr std::chrono::milliseconds kOneMilli{1};
 constexpr std::chrono::milliseconds kZeroMillis{0};
+constexpr std::chrono::milliseconds kTenSeconds{10000};
 
 void DecodeListener(Section& s, ListenerOptions& listener, const Where& at) {
   std::optional<Transport> transport;
@@ -622,6 +653,20 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
     e.Read("ping_timeout", signal.engineio.ping_timeout, AsDuration(kOneMilli));
     e.Read("max_payload", signal.engineio.max_payload, AsUnsigned<uint64_t>(1, 1u << 30));
     e.Read("connect_timeout", signal.engineio.connect_timeout, AsDuration(kOneMilli));
+  });
+  s.Nested("rate_limits", [&](Section& r) {
+    for (auto [key, limit] :
+         {std::pair{"events", &signal.rate_limits.events},
+          std::pair{"initiate_per_socket", &signal.rate_limits.initiate_per_socket},
+          std::pair{"initiate_per_user", &signal.rate_limits.initiate_per_user}}) {
+      r.Nested(key, [&](Section& b) {
+        b.Read("rate", limit->rate, AsNumber(0, 1e6));
+        b.Read("burst", limit->burst, AsNumber(1, 1e6));
+      });
+    }
+  });
+  s.Nested("history", [&](Section& h) {
+    h.Read("commit_delay", signal.history.commit_delay, AsDuration(kZeroMillis, kTenSeconds));
   });
   s.Read("protocol_test_mode", signal.protocol_test_mode, DecodeBool);
   s.Read("web_root", signal.web_root, DecodeString);

@@ -39,6 +39,8 @@ std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config&
   check("signal.jwt.refresh_ttl", a.signal.jwt.refresh_ttl, b.signal.jwt.refresh_ttl);
   // Engine.IO values are promised to each client in its handshake.
   check("signal.engineio", a.signal.engineio, b.signal.engineio);
+  check("signal.rate_limits", a.signal.rate_limits, b.signal.rate_limits);
+  check("signal.history", a.signal.history, b.signal.history);
   check("signal.protocol_test_mode", a.signal.protocol_test_mode, b.signal.protocol_test_mode);
   check("signal.web_root", a.signal.web_root, b.signal.web_root);
 

@@ -72,6 +72,38 @@ struct EngineIoOptions {
   friend bool operator==(const EngineIoOptions&, const EngineIoOptions&) = default;
 };
 
+// A token bucket: `burst` at once, refilled at `rate` per second.
+struct RateLimitOptions {
+  // Tokens per second, 0-1000000; 0 turns the limit off.
+  double rate = 0;
+  // Bucket size, 1-1000000.
+  double burst = 1;
+
+  friend bool operator==(const RateLimitOptions&, const RateLimitOptions&) = default;
+};
+
+// What one client may send. Restart.
+struct SignalRateLimitOptions {
+  // Every Socket.IO event, per socket. Default 50/s, burst 100.
+  RateLimitOptions events{.rate = 50, .burst = 100};
+  // initiateCall per socket. Default 0.5/s, burst 5.
+  RateLimitOptions initiate_per_socket{.rate = 0.5, .burst = 5};
+  // initiateCall per user, over all their devices. Default 1/s, burst 10.
+  RateLimitOptions initiate_per_user{.rate = 1, .burst = 10};
+
+  friend bool operator==(const SignalRateLimitOptions&, const SignalRateLimitOptions&) = default;
+};
+
+// Writing the call history. Restart.
+struct CallHistoryOptions {
+  // Group commit: a call record waits up to this long for others to share
+  // its transaction. The history a crash can lose; 0 = a transaction per
+  // record. 0-10s. Default 20ms.
+  std::chrono::milliseconds commit_delay{20};
+
+  friend bool operator==(const CallHistoryOptions&, const CallHistoryOptions&) = default;
+};
+
 // The `signal:` section.
 struct SignalOptions {
   // Run the signaling service. Restart. Default true.
@@ -95,6 +127,10 @@ struct SignalOptions {
   IceServerOptions ice_servers;
   // Engine.IO timing and limits. Restart.
   EngineIoOptions engineio;
+  // Per-socket and per-user limits. Restart.
+  SignalRateLimitOptions rate_limits;
+  // Call history writes. Restart.
+  CallHistoryOptions history;
   // Enables what the upstream Socket.IO protocol test suite needs and a
   // production server must not offer. Restart. Default false.
   bool protocol_test_mode = false;

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "base/address.h"
-#include "base/crypto.h"
 #include "base/cidr.h"
+#include "base/crypto.h"
 
 namespace turnkey::config {
 

@@ -143,20 +143,24 @@ std::expected<InitiateRequest, Json> CallManager::BeginInitiateCall(base::MonoTi
   }
   // Every attempt costs a token, valid or not, so a flood never reaches the
   // user lookups.
-  auto socket_bucket =
-      socket_buckets_.try_emplace(socket, options_.initiate_socket_burst, now).first;
-  if (!socket_bucket->second.TryTake(now, options_.initiate_socket_rate,
-                                     options_.initiate_socket_burst)) {
-    return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+  if (options_.initiate_socket_rate > 0) {
+    auto socket_bucket =
+        socket_buckets_.try_emplace(socket, options_.initiate_socket_burst, now).first;
+    if (!socket_bucket->second.TryTake(now, options_.initiate_socket_rate,
+                                       options_.initiate_socket_burst)) {
+      return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+    }
   }
-  auto user_bucket = user_buckets_.find(*user);
-  if (user_bucket == user_buckets_.end()) {
-    user_bucket =
-        user_buckets_.emplace(*user, TokenBucket(options_.initiate_user_burst, now)).first;
-  }
-  if (!user_bucket->second.TryTake(now, options_.initiate_user_rate,
-                                   options_.initiate_user_burst)) {
-    return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+  if (options_.initiate_user_rate > 0) {
+    auto user_bucket = user_buckets_.find(*user);
+    if (user_bucket == user_buckets_.end()) {
+      user_bucket =
+          user_buckets_.emplace(*user, TokenBucket(options_.initiate_user_burst, now)).first;
+    }
+    if (!user_bucket->second.TryTake(now, options_.initiate_user_rate,
+                                     options_.initiate_user_burst)) {
+      return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
+    }
   }
   std::expected<InitiateRequest, std::string_view> request = ParseInitiateCall(payload);
   if (!request) {

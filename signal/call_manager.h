@@ -110,7 +110,8 @@ struct CallManagerOptions {
   // How long an ended call's id is remembered ("Call already processed").
   base::Duration ended_call_retention = std::chrono::seconds(60);
   // initiateCall token buckets: at most `burst` at once, refilled at `rate`
-  // per second; one per socket and one per user (across their devices).
+  // per second; one per socket and one per user (across their devices). A
+  // rate of 0 turns that limit off (signal.rate_limits).
   double initiate_socket_burst = 5;
   double initiate_socket_rate = 0.5;
   double initiate_user_burst = 10;

@@ -78,6 +78,11 @@ TEST(LoaderTest, DefaultsMatchDesign) {
   EXPECT_EQ(cfg.signal.engineio.ping_timeout, seconds(20));
   EXPECT_EQ(cfg.signal.engineio.max_payload, 1000000u);
   EXPECT_EQ(cfg.signal.engineio.connect_timeout, seconds(45));
+  EXPECT_EQ(cfg.signal.rate_limits.events, (RateLimitOptions{.rate = 50, .burst = 100}));
+  EXPECT_EQ(cfg.signal.rate_limits.initiate_per_socket,
+            (RateLimitOptions{.rate = 0.5, .burst = 5}));
+  EXPECT_EQ(cfg.signal.rate_limits.initiate_per_user, (RateLimitOptions{.rate = 1, .burst = 10}));
+  EXPECT_EQ(cfg.signal.history.commit_delay, milliseconds(20));
   EXPECT_FALSE(cfg.signal.protocol_test_mode);
 
   EXPECT_EQ(cfg.database.driver, DatabaseDriver::kSqlite);
@@ -93,6 +98,22 @@ TEST(LoaderTest, DefaultsMatchDesign) {
   EXPECT_TRUE(cfg.metrics.enabled);
   EXPECT_EQ(cfg.metrics.listen, Ip("127.0.0.1", 9641));
   EXPECT_EQ(cfg.metrics.path, "/metrics");
+}
+
+TEST(LoaderTest, RateLimitsAndHistory) {
+  const Config cfg = MustLoad(
+      "signal:\n"
+      "  rate_limits:\n"
+      "    events: {rate: 0}\n"
+      "    initiate_per_socket: {rate: 2.5, burst: 20}\n"
+      "    initiate_per_user: {burst: 1e3}\n"
+      "  history: {commit_delay: 0s}\n");
+  // A key left out keeps its default.
+  EXPECT_EQ(cfg.signal.rate_limits.events, (RateLimitOptions{.rate = 0, .burst = 100}));
+  EXPECT_EQ(cfg.signal.rate_limits.initiate_per_socket,
+            (RateLimitOptions{.rate = 2.5, .burst = 20}));
+  EXPECT_EQ(cfg.signal.rate_limits.initiate_per_user, (RateLimitOptions{.rate = 1, .burst = 1000}));
+  EXPECT_EQ(cfg.signal.history.commit_delay, milliseconds(0));
 }
 
 TEST(LoaderTest, EmptyDocumentsGiveDefaults) {
@@ -198,6 +219,14 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "secret_file:",
                           "access_ttl:",
                           "refresh_ttl:",
+                          "rate_limits:",
+                          "events:",
+                          "initiate_per_socket:",
+                          "initiate_per_user:",
+                          "rate:",
+                          "burst:",
+                          "history:",
+                          "commit_delay:",
                           "ring_timeout:",
                           "reconnect_grace:",
                           "ice_servers:",

@@ -207,6 +207,18 @@ TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
   ExpectError(Initiate(kBob2, "nobody"), kBob2, kErrReceiverNotFound, std::nullopt);
 }
 
+TEST_F(CallManagerTest, RateZeroTurnsAnInitiateLimitOff) {
+  CallManagerOptions options;
+  options.initiate_socket_burst = 1;
+  options.initiate_socket_rate = 0;
+  options.initiate_user_burst = 1;
+  options.initiate_user_rate = 0;
+  Reset(options);
+  for (int i = 0; i < 50; ++i) {
+    ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  }
+}
+
 TEST_F(CallManagerTest, TwoStepInitiate) {
   std::expected<InitiateRequest, Json> request = m().BeginInitiateCall(
       now_, kAlice, Json::parse(R"({"receiverHandle":"bob","callType":"audio"})"));
