@@ -6,6 +6,8 @@
 #include <array>
 #include <climits>
 
+#include "sql/sqlite_wal_vfs.h"
+
 namespace turnkey::sql {
 
 namespace {
@@ -25,8 +27,11 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   sqlite3* db = nullptr;
   // NOMUTEX: the pool hands a connection to one thread at a time, so
   // SQLite's own per-connection mutex would only cost time.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // The WAL-gathering VFS relies on synchronous=FULL, set below
+  // (sql/sqlite_wal_vfs.h).
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           WalBufferVfsName());
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -50,7 +55,8 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
     return base::Unavailable(fmt::format("sqlite: {}: cannot switch to WAL journal mode", path));
   }
   // FULL: in WAL mode NORMAL may lose the last commits on power loss; an
-  // acknowledged write must survive (DESIGN.md section 6).
+  // acknowledged write must survive (DESIGN.md section 6). The VFS also
+  // needs it: a commit's sync writes out the frames it gathered.
   for (std::string_view pragma : {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
     if (auto ok = conn->Exec(pragma, {}); !ok) {
       return std::unexpected(ok.error());
