@@ -142,6 +142,17 @@ void EngineIoSocket::Start() {
 }
 
 bool EngineIoSocket::SendText(std::string_view text) {
+  if (state_ == State::kWebSocket) {
+    // Section 1.4: "4" and the text, framed at once (no packet in between).
+    if (ws_ == nullptr) {
+      return false;
+    }
+    std::string message;
+    message.reserve(1 + text.size());
+    message.push_back(static_cast<char>('0' + static_cast<int>(EngineIoPacketType::kMessage)));
+    message.append(text);
+    return ws_->SendText(message);
+  }
   return Send(EngineIoPacket::Text(EngineIoPacketType::kMessage, text));
 }
 

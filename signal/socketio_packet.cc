@@ -109,6 +109,20 @@ void Extract(Json& node, std::vector<base::Bytes>& attachments) {
   }
 }
 
+bool ContainsBinary(const Json& node) {
+  if (node.is_binary()) {
+    return true;
+  }
+  if (node.is_object() || node.is_array()) {
+    for (const Json& child : node) {
+      if (ContainsBinary(child)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 const char* SocketIoPacketTypeName(SocketIoPacketType type) {
@@ -363,11 +377,16 @@ SocketIoDecoder::Result SocketIoDecoder::Complete() {
 EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
   EncodedSocketIoPacket out;
   SocketIoPacketType type = packet.type;
-  std::optional<Json> data = packet.data;
+  // The data as written: the packet's own, or a copy with its binary values
+  // swapped for placeholders (only packets that carry any pay for the copy).
+  const Json* data = packet.data ? &*packet.data : nullptr;
+  std::optional<Json> extracted;
+  if ((packet.is_event() || packet.is_ack()) && data != nullptr && ContainsBinary(*data)) {
+    extracted = *data;
+    Extract(*extracted, out.attachments);
+    data = &*extracted;
+  }
   if (packet.is_event() || packet.is_ack()) {
-    if (data) {
-      Extract(*data, out.attachments);
-    }
     const bool binary = !out.attachments.empty();
     if (packet.is_event()) {
       type = binary ? SocketIoPacketType::kBinaryEvent : SocketIoPacketType::kEvent;
@@ -389,7 +408,7 @@ EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
     out.text.append(std::to_string(*packet.id));
   }
   // JSON null is not written, as `null != obj.data` skips it in the reference.
-  if (data && !data->is_null()) {
+  if (data != nullptr && !data->is_null()) {
     out.text.append(DumpJson(*data));
   }
   return out;

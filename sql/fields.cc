@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "base/utf8.h"
 #include "sql/store.h"
 
 namespace turnkey::sql {
@@ -31,54 +32,7 @@ base::Status CheckId(std::string_view field, std::string_view value) {
 }
 
 bool IsValidUtf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const uint8_t*>(text.data());
-  size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    uint8_t b = p[i];
-    if (b == 0) {
-      return false;
-    }
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = 0;
-    uint32_t min = 0;
-    uint32_t cp = 0;
-    if ((b & 0xE0) == 0xC0) {
-      length = 2;
-      min = 0x80;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      length = 3;
-      min = 0x800;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      length = 4;
-      min = 0x10000;
-      cp = b & 0x07;
-    } else {
-      return false;
-    }
-    if (n - i < length) {
-      return false;
-    }
-    for (size_t k = 1; k < length; ++k) {
-      uint8_t c = p[i + k];
-      if ((c & 0xC0) != 0x80) {
-        return false;
-      }
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    // RFC 3629 section 3: overlong forms, UTF-16 surrogates and code points
-    // above U+10FFFF are not UTF-8.
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
+  return text.find('\0') == std::string_view::npos && base::IsValidUtf8(text);
 }
 
 base::Status CheckText(std::string_view field, std::string_view value, size_t max_bytes,
