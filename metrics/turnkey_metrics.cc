@@ -261,6 +261,16 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
     }
   }
 
+  auto history = registry.AddCounter({
+      .name = std::string(kCallHistoryWritesTotal),
+      .help = "Call history writes, by outcome: applied, refused by the database, or lost.",
+      .labels = {Label("result", kHistoryWriteResultValues)},
+  });
+  if (!history) {
+    return std::unexpected(std::move(history.error()));
+  }
+  ResolveAll(*history, kHistoryWriteResultValues, m.history_writes);
+
   auto http = registry.AddCounter({
       .name = std::string(kHttpRequestsTotal),
       .help = "HTTP requests answered, by route and status code.",

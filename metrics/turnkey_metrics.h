@@ -53,6 +53,7 @@ inline constexpr std::string_view kSignalConnections = "turnkey_signal_connectio
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
 inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_seconds";
 inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
+inline constexpr std::string_view kCallHistoryWritesTotal = "turnkey_call_history_writes_total";
 inline constexpr std::string_view kHttpRequestsTotal = "turnkey_http_requests_total";
 inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
 
@@ -228,6 +229,16 @@ struct TurnMetrics {
   EnumArray<DropReason, Counter> dropped_packets;
 };
 
+// What became of one call-history write (a call's row or an update to it).
+enum class HistoryWriteResult : uint8_t {
+  kApplied,  // in the database
+  kRefused,  // the database refused this write (logged); the others went in
+  kLost,     // never written: retries used up, too many pending, or shutdown
+  kCount
+};
+inline constexpr std::array<std::string_view, 3> kHistoryWriteResultValues = {"applied", "refused",
+                                                                              "lost"};
+
 // The signaling service's metrics.
 struct SignalMetrics {
   [[nodiscard]] static base::Result<SignalMetrics> Create(Registry& registry);
@@ -246,6 +257,8 @@ struct SignalMetrics {
   // [result][local candidate type][remote candidate type]
   EnumArray<IceResult, EnumArray<CandidateType, EnumArray<CandidateType, Counter>>> ice_reports;
   CounterFamily http_requests;  // {route, code}
+  // Call-history writes by outcome (any thread, on the shared shard).
+  EnumArray<HistoryWriteResult, Counter> history_writes;
   // One database call, measured where it runs (on a work-queue thread use
   // the registry's shared shard).
   Histogram db_query_seconds;

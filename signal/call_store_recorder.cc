@@ -62,7 +62,12 @@ sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
 }
 
 struct CallStoreRecorder::Shared {
+  Shared(const metrics::SignalMetrics& m, metrics::Shard& s) : metrics(m), shard(s) {}
+
   CallStoreRecorderStats stats;
+  // turnkey_call_history_writes_total; the shard is one any thread may write.
+  const metrics::SignalMetrics& metrics;
+  metrics::Shard& shard;
   // Batch order across workers (only Flush ever has two in flight).
   std::mutex mutex;
   std::condition_variable turn;
@@ -71,6 +76,21 @@ struct CallStoreRecorder::Shared {
   std::atomic<bool> closing{false};
   // Loop thread only; null once the recorder is gone.
   CallStoreRecorder* owner = nullptr;
+
+  // Stats and metric together, from any thread.
+  void Applied() {
+    ++stats.writes_applied;
+    metrics.history_writes[metrics::HistoryWriteResult::kApplied].Inc(shard);
+  }
+  void Refused() {
+    ++stats.writes_failed;
+    metrics.history_writes[metrics::HistoryWriteResult::kRefused].Inc(shard);
+  }
+  // Returns the lost writes so far.
+  uint64_t Lost(uint64_t n) {
+    metrics.history_writes[metrics::HistoryWriteResult::kLost].Add(shard, n);
+    return stats.writes_dropped += n;
+  }
 
   void WaitTurn(uint64_t seq) {
     std::unique_lock lock(mutex);
@@ -117,7 +137,7 @@ struct CallStoreRecorder::BatchJob {
     outcome.attempt = attempt;
     if (!result) {
       if (shared->closing) {
-        shared->stats.writes_dropped += writes.size();
+        shared->Lost(writes.size());
         TK_LOG_ERROR("calls: {} call history writes lost at shutdown: {}", writes.size(),
                      result.error().message);
       } else {
@@ -129,10 +149,10 @@ struct CallStoreRecorder::BatchJob {
       ++shared->stats.batches;
       for (size_t i = 0; i < result->size() && i < writes.size(); ++i) {
         if ((*result)[i]) {
-          ++shared->stats.writes_applied;
+          shared->Applied();
           continue;
         }
-        ++shared->stats.writes_failed;
+        shared->Refused();
         auto [kind, id] = Describe(writes[i]);
         TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}", kind, *id,
                      (*result)[i].error().message);
@@ -155,7 +175,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       options_(std::move(options)),
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixSeconds() * 1000),
-      shared_(std::make_shared<Shared>()),
+      shared_(std::make_shared<Shared>(metrics, db_shard)),
       retry_timer_(loop, [this] { Post(When::kNow); }),
       commit_timer_(loop, [this] { Post(When::kNow); }) {
   shared_->owner = this;
@@ -269,7 +289,7 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
     return;
   }
   if (pending_.size() >= options_.max_pending) {
-    const uint64_t dropped = ++shared_->stats.writes_dropped;
+    const uint64_t dropped = shared_->Lost(1);
     // Once per thousand: the database is far behind and the log must not
     // become the next bottleneck.
     if (dropped % 1000 == 1) {
@@ -293,7 +313,7 @@ void CallStoreRecorder::Flush() {
     Post(When::kForce);
     if (pending_.size() >= before) {
       // The queue refused even now: nothing more can be done.
-      shared_->stats.writes_dropped += pending_.size();
+      shared_->Lost(pending_.size());
       TK_LOG_ERROR("calls: {} call history writes could not be queued and are lost",
                    pending_.size());
       pending_.clear();
@@ -351,7 +371,7 @@ void CallStoreRecorder::Post(When when) {
     }
     if (shared->owner == nullptr) {
       if (!outcome.failed.empty()) {
-        shared->stats.writes_dropped += outcome.failed.size();
+        shared->Lost(outcome.failed.size());
         TK_LOG_ERROR("calls: {} call history writes lost at shutdown", outcome.failed.size());
       }
       return;
@@ -381,7 +401,7 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
 
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt) {
   if (attempt > options_.retry_delays.size() || shared_->closing) {
-    shared_->stats.writes_dropped += writes.size();
+    shared_->Lost(writes.size());
     TK_LOG_ERROR("calls: giving up on {} call history writes after {} attempts", writes.size(),
                  attempt);
     return;

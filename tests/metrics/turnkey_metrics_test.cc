@@ -49,6 +49,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
   EXPECT_EQ(LinesStartingWith(registry_.Render(), "# TYPE "),
             (std::vector<std::string>{
                 "# TYPE turnkey_build_info gauge",
+                "# TYPE turnkey_call_history_writes_total counter",
                 "# TYPE turnkey_call_setup_seconds histogram",
                 "# TYPE turnkey_calls_total counter",
                 "# TYPE turnkey_db_query_seconds histogram",
@@ -87,6 +88,13 @@ TEST_F(TurnkeyMetricsTest, FreshRegistryWritesOnlyMeaningfulZeros) {
             (std::vector<std::string>{
                 "turnkey_signal_connections{transport=\"polling\"} 0",
                 "turnkey_signal_connections{transport=\"websocket\"} 0",
+            }));
+  // Zero lost writes is worth seeing (an alert compares against it).
+  EXPECT_EQ(LinesStartingWith(text, "turnkey_call_history_writes_total"),
+            (std::vector<std::string>{
+                "turnkey_call_history_writes_total{result=\"applied\"} 0",
+                "turnkey_call_history_writes_total{result=\"lost\"} 0",
+                "turnkey_call_history_writes_total{result=\"refused\"} 0",
             }));
 }
 

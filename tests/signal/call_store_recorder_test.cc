@@ -105,6 +105,10 @@ class CallStoreRecorderTest : public ::testing::Test {
   }
 
   base::FakeClock clock_{kUnixBase};
+  uint64_t HistoryWrites(metrics::HistoryWriteResult result) const {
+    return metrics_->history_writes[result].Value();
+  }
+
   metrics::Registry registry_;
   std::unique_ptr<metrics::SignalMetrics> metrics_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -266,6 +270,9 @@ TEST_F(CallStoreRecorderTest, AnUpdateTheStoreWouldRefuseIsNotMergedIntoTheInser
   EXPECT_EQ(stats_->records_merged, 0u);
   EXPECT_EQ(stats_->writes_applied, 1u);
   EXPECT_EQ(stats_->writes_failed, 1u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kApplied), 1u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kRefused), 1u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
   auto row = store_->GetCall("kept");
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(row->status, sql::CallStatus::kRinging);
@@ -321,6 +328,9 @@ TEST_F(CallStoreRecorderTest, GivesUpAfterTheLastRetryAndCountsTheLoss) {
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_dropped == 1; }));
   EXPECT_EQ(stats_->writes_applied, 0u);
   EXPECT_EQ(store_->batches().size(), 2u);
+  // What monitoring sees: turnkey_call_history_writes_total{result="lost"}.
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 1u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kApplied), 0u);
 }
 
 TEST_F(CallStoreRecorderTest, AWriteTheStoreRefusesIsCounted) {
