@@ -75,19 +75,30 @@ class Turnkey:
     def __init__(self, threads=2, tls=True, turn_yaml="", extra_listeners=(),
                  relay_yaml="{addresses: [127.0.0.1]}"):
         self.dir = tempfile.mkdtemp(prefix="turnkey-it-")
+        self.cert, self.key = make_cert(self.dir)
+        self._threads = threads
+        self._tls = tls
+        self._turn_yaml = turn_yaml
+        self._extra_listeners = extra_listeners
+        self._relay_yaml = relay_yaml
+        self.config_path = os.path.join(self.dir, "turnkey.yaml")
+        self.log_path = os.path.join(self.dir, "turnkey.log")
+        self.proc = None
+        self._write_config()
+
+    def _write_config(self):
+        """Picks the listener ports and writes the config."""
         self.port = free_port()
         self.tls_port = free_port(both=False)
-        self.cert, self.key = make_cert(self.dir)
         listeners = [
             f"    - {{transport: udp, address: 127.0.0.1, port: {self.port}}}",
             f"    - {{transport: tcp, address: 127.0.0.1, port: {self.port}}}",
         ]
-        if tls:
+        if self._tls:
             listeners.append(
                 f"    - {{transport: tls, address: 127.0.0.1, port: {self.tls_port}}}")
-        for transport, address, port in extra_listeners:
+        for transport, address, port in self._extra_listeners:
             listeners.append(f"    - {{transport: {transport}, address: '{address}', port: {port}}}")
-        self.config_path = os.path.join(self.dir, "turnkey.yaml")
         with open(self.config_path, "w") as f:
             f.write(
                 "realm: turnkey.test\n"
@@ -95,29 +106,38 @@ class Turnkey:
                 "log: {level: debug, format: text}\n"
                 f"tls: {{certificate: {self.cert}, private_key: {self.key}}}\n"
                 "turn:\n"
-                f"  threads: {threads}\n"
+                f"  threads: {self._threads}\n"
                 "  listeners:\n" + "\n".join(listeners) + "\n"
-                f"  relay: {relay_yaml}\n" + turn_yaml +
+                f"  relay: {self._relay_yaml}\n" + self._turn_yaml +
                 "signal: {enabled: false}\n"
                 "metrics: {enabled: false}\n")
-        self.log_path = os.path.join(self.dir, "turnkey.log")
-        self.proc = None
 
     def __enter__(self):
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("turnkey exited early:\n" + self.read_log())
-            try:
-                stun_client.binding_udp("127.0.0.1", self.port, timeout=0.2)
-                return self
-            except (TimeoutError, OSError):
-                pass
-        self.stop()
-        raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
+        # free_port() only finds a port free at that moment: a test running
+        # beside this one may take it first. turnkey then refuses to start
+        # ("in use by another process"), and new ports are tried.
+        for attempt in range(3):
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
+                                         stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    stun_client.binding_udp("127.0.0.1", self.port, timeout=0.2)
+                    return self
+                except (TimeoutError, OSError):
+                    pass
+            if self.proc.poll() is None:
+                self.stop()
+                raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
+            self.log.close()
+            text = self.read_log()
+            if "in use by another process" not in text or attempt == 2 or self._extra_listeners:
+                raise RuntimeError("turnkey exited early:\n" + text)
+            self._write_config()
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc):
         self.stop()
