@@ -136,14 +136,12 @@ void PortPool::SetState(uint32_t slot, State state) {
     free_even_.Erase(slot);
   }
   if (old == State::kReserved) {
-    const uint32_t prev = prev_[slot];
-    const uint32_t next = next_[slot];
-    (prev == kNil ? head_ : next_[prev]) = next;
-    (next == kNil ? tail_ : prev_[next]) = prev;
-    prev_[slot] = kNil;
-    next_[slot] = kNil;
+    Unlink(reservations_, slot);
     token_[slot] = 0;
     --reserved_count_;
+  }
+  if (old == State::kUnusable) {
+    Unlink(unusable_, slot);
   }
   state_[slot] = state;
   if (state == State::kFree) {
@@ -192,20 +190,31 @@ std::optional<EvenPortGrant> PortPool::AcquireEven(bool reserve_next, base::Mono
   const uint16_t odd_port = PortAt(odd);
   token_[odd] = (base::RandomUint64() << 16) | odd_port;
   deadline_[odd] = now + kReservationLifetime;
+  Link(reservations_, odd);
+  return EvenPortGrant{PortAt(slot), token_[odd]};
+}
 
+void PortPool::Link(DeadlineList& list, uint32_t slot) {
   // Append in deadline order. With a monotonic `now` that is the tail, so
   // the walk is O(1); it only matters if a caller passes times out of order.
-  uint32_t after = tail_;
-  while (after != kNil && deadline_[after] > deadline_[odd]) {
+  uint32_t after = list.tail;
+  while (after != kNil && deadline_[after] > deadline_[slot]) {
     after = prev_[after];
   }
-  const uint32_t before = (after == kNil) ? head_ : next_[after];
-  prev_[odd] = after;
-  next_[odd] = before;
-  (after == kNil ? head_ : next_[after]) = odd;
-  (before == kNil ? tail_ : prev_[before]) = odd;
+  const uint32_t before = (after == kNil) ? list.head : next_[after];
+  prev_[slot] = after;
+  next_[slot] = before;
+  (after == kNil ? list.head : next_[after]) = slot;
+  (before == kNil ? list.tail : prev_[before]) = slot;
+}
 
-  return EvenPortGrant{PortAt(slot), token_[odd]};
+void PortPool::Unlink(DeadlineList& list, uint32_t slot) {
+  const uint32_t prev = prev_[slot];
+  const uint32_t next = next_[slot];
+  (prev == kNil ? list.head : next_[prev]) = next;
+  (next == kNil ? list.tail : prev_[next]) = prev;
+  prev_[slot] = kNil;
+  next_[slot] = kNil;
 }
 
 std::optional<uint16_t> PortPool::AcquireReserved(uint64_t token, base::MonoTime now) {
@@ -226,8 +235,10 @@ std::optional<uint16_t> PortPool::AcquireReserved(uint64_t token, base::MonoTime
 }
 
 void PortPool::ExpireReservations(base::MonoTime now) {
-  while (head_ != kNil && deadline_[head_] <= now) {
-    SetState(head_, State::kFree);
+  for (DeadlineList* list : {&reservations_, &unusable_}) {
+    while (list->head != kNil && deadline_[list->head] <= now) {
+      SetState(list->head, State::kFree);
+    }
   }
 }
 
@@ -238,11 +249,15 @@ void PortPool::Release(uint16_t port) {
   SetState(SlotOf(port), State::kFree);
 }
 
-void PortPool::MarkUnusable(uint16_t port) {
+void PortPool::MarkUnusable(uint16_t port, base::MonoTime now) {
   if (!range_.Contains(port)) {
     return;
   }
-  SetState(SlotOf(port), State::kUnusable);
+  const uint32_t slot = SlotOf(port);
+  SetState(slot, State::kFree);  // leaves any list it was on
+  SetState(slot, State::kUnusable);
+  deadline_[slot] = now + kUnusableRetryAfter;
+  Link(unusable_, slot);
 }
 
 }  // namespace turnkey::relay

@@ -50,6 +50,8 @@ class PortPool {
   // How long port + 1 stays reserved after an EVEN-PORT (R=1) allocation
   // (RFC 8656 section 7.2: "approximately 30 seconds").
   static constexpr std::chrono::seconds kReservationLifetime{30};
+  // How long a port the OS refused stays out of circulation.
+  static constexpr std::chrono::seconds kUnusableRetryAfter{60};
 
   // Splits [min, max] into `workers` contiguous, disjoint, non-empty slices
   // that together cover the range, in ascending order. Slice boundaries fall
@@ -81,7 +83,8 @@ class PortPool {
   // an unknown, already claimed or expired token; an expired one is freed.
   std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now);
 
-  // Frees every reservation whose deadline is at or before `now`. Call it
+  // Frees every reservation whose deadline is at or before `now`, and every
+  // port marked unusable kUnusableRetryAfter or longer before `now`. Call it
   // from the worker's periodic timer.
   void ExpireReservations(base::MonoTime now);
 
@@ -90,10 +93,12 @@ class PortPool {
   // so a double release cannot corrupt the pool.
   void Release(uint16_t port);
 
-  // Takes `port` out of circulation because the OS refused to bind it; it
-  // comes back with Release(). Drops a reservation on it. A port outside the
+  // Takes `port` out of circulation because the OS refused to bind it
+  // (another program holds it); it comes back with Release(), or by itself
+  // kUnusableRetryAfter after `now` (ExpireReservations), since whoever held
+  // it may have let it go. Drops a reservation on it. A port outside the
   // slice is ignored.
-  void MarkUnusable(uint16_t port);
+  void MarkUnusable(uint16_t port, base::MonoTime now);
 
   // The port a token produced by any PortPool refers to (the low 16 bits), so
   // the caller can route a RESERVATION-TOKEN to the worker owning that port.
@@ -110,7 +115,7 @@ class PortPool {
     kFree,      // may be handed out
     kInUse,     // handed out by an Acquire call, until Release or MarkUnusable
     kReserved,  // port + 1 of an EVEN-PORT R=1 allocation, waiting for its token
-    kUnusable,  // the OS refused it; out of circulation until Release
+    kUnusable,  // the OS refused it; out of circulation until Release or its retry time
   };
 
   // A set of slot indexes with O(1) insert, erase and random pick. Storage
@@ -150,14 +155,23 @@ class PortPool {
   IndexSet free_even_;   // slots in kFree holding an even port
   IndexSet free_pairs_;  // even slots whose port and port + 1 are both free and in range
 
-  // Reservations, per slot of the reserved (odd) port, in a doubly linked
-  // list ordered by deadline (all have the same lifetime, so creation order).
-  std::vector<uint64_t> token_;
+  // Reserved and unusable slots, each in a doubly linked list ordered by
+  // deadline (one lifetime per list, so creation order). A slot is on at
+  // most one list, so the two share the link and deadline arrays.
+  struct DeadlineList {
+    uint32_t head = kNil;
+    uint32_t tail = kNil;
+  };
+  // Appends `slot` (deadline_[slot] set) in deadline order.
+  void Link(DeadlineList& list, uint32_t slot);
+  void Unlink(DeadlineList& list, uint32_t slot);
+
+  std::vector<uint64_t> token_;  // per reserved (odd) slot
   std::vector<base::MonoTime> deadline_;
   std::vector<uint32_t> next_;
   std::vector<uint32_t> prev_;
-  uint32_t head_ = kNil;
-  uint32_t tail_ = kNil;
+  DeadlineList reservations_;
+  DeadlineList unusable_;
   size_t reserved_count_ = 0;
 };
 

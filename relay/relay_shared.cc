@@ -59,10 +59,10 @@ void SharedPortPools::Release(uint16_t port) {
   }
 }
 
-void SharedPortPools::MarkUnusable(uint16_t port) {
+void SharedPortPools::MarkUnusable(uint16_t port, base::MonoTime now) {
   if (Slice* slice = SliceOf(port)) {
     std::lock_guard lock(slice->mutex);
-    slice->pool.MarkUnusable(port);
+    slice->pool.MarkUnusable(port, now);
   }
 }
 

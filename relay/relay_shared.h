@@ -39,7 +39,7 @@ class SharedPortPools {
   std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now);
   // Returns a port to whichever slice holds it.
   void Release(uint16_t port);
-  void MarkUnusable(uint16_t port);
+  void MarkUnusable(uint16_t port, base::MonoTime now);
   void ExpireReservations(unsigned worker, base::MonoTime now);
 
   size_t free_count() const;

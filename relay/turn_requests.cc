@@ -274,7 +274,7 @@ uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, in
       pools.Release(static_cast<uint16_t>(chosen + 1));
     }
     if (opened.address_in_use) {
-      pools.MarkUnusable(chosen);
+      pools.MarkUnusable(chosen, now);
     } else {
       pools.Release(chosen);
     }

@@ -125,8 +125,34 @@ TEST(PortPoolTest, ReleaseIsIdempotentAndIgnoresForeignPorts) {
   pool.Release(port);
   pool.Release(39999);
   pool.Release(40010);
-  pool.MarkUnusable(1);
+  pool.MarkUnusable(1, base::MonoTime{});
   EXPECT_EQ(pool.free_count(), 10u);
+}
+
+TEST(PortPoolTest, UnusablePortsComeBackAfterTheRetryTime) {
+  PortPool pool = MakePool(40000, 40003);
+  const base::MonoTime start{};
+  pool.MarkUnusable(40001, start);
+  pool.MarkUnusable(40002, start + std::chrono::seconds(10));
+  EXPECT_EQ(pool.free_count(), 2u);
+  pool.ExpireReservations(start + PortPool::kUnusableRetryAfter - std::chrono::milliseconds(1));
+  EXPECT_EQ(pool.free_count(), 2u);
+  pool.ExpireReservations(start + PortPool::kUnusableRetryAfter);
+  EXPECT_EQ(pool.free_count(), 3u);  // 40001 is back, 40002 not yet
+  // Marked again (refused again): a new retry time, counted from then.
+  pool.MarkUnusable(40002, start + std::chrono::seconds(50));
+  pool.ExpireReservations(start + std::chrono::seconds(70));
+  EXPECT_EQ(pool.free_count(), 3u);
+  // Released by hand meanwhile: free at once, and the old retry time is moot.
+  pool.Release(40002);
+  EXPECT_EQ(pool.free_count(), 4u);
+  pool.ExpireReservations(start + std::chrono::seconds(200));
+  EXPECT_EQ(pool.free_count(), 4u);
+  std::set<uint16_t> all;
+  while (auto port = pool.Acquire()) {
+    all.insert(*port);
+  }
+  EXPECT_EQ(all, (std::set<uint16_t>{40000, 40001, 40002, 40003}));
 }
 
 TEST(PortPoolTest, EvenPorts) {
@@ -151,8 +177,8 @@ TEST(PortPoolTest, EvenWithReservationNeedsAFreePair) {
   // 40000/40001 and 40002/40003 form pairs; 40004 has no partner in range.
   PortPool pool = MakePool(40000, 40004);
   const base::MonoTime now{};
-  pool.MarkUnusable(40001);
-  pool.MarkUnusable(40003);
+  pool.MarkUnusable(40001, now);
+  pool.MarkUnusable(40003, now);
   EXPECT_FALSE(pool.AcquireEven(true, now).has_value());
   pool.Release(40003);
   const std::optional<EvenPortGrant> grant = pool.AcquireEven(true, now);
@@ -281,7 +307,7 @@ TEST(PortPoolTest, OutOfOrderTimesStillExpireCorrectly) {
 TEST(PortPoolTest, MarkUnusableAndRelease) {
   PortPool pool = MakePool(40000, 40003);
   const uint16_t port = *pool.Acquire();
-  pool.MarkUnusable(port);  // bind failed
+  pool.MarkUnusable(port, base::MonoTime{});  // bind failed
   EXPECT_EQ(pool.free_count(), 3u);
   std::set<uint16_t> rest;
   while (auto p = pool.Acquire()) {
@@ -296,7 +322,7 @@ TEST(PortPoolTest, MarkUnusableAndRelease) {
 TEST(PortPoolTest, MarkUnusableDropsReservation) {
   PortPool pool = MakePool(40000, 40001);
   const auto grant = *pool.AcquireEven(true, base::MonoTime{});
-  pool.MarkUnusable(40001);
+  pool.MarkUnusable(40001, base::MonoTime{});
   EXPECT_EQ(pool.reserved_count(), 0u);
   EXPECT_FALSE(pool.AcquireReserved(grant.token, base::MonoTime{}));
   pool.Release(40001);
@@ -313,7 +339,7 @@ TEST(PortPoolTest, NoLeakUnderRandomOperations) {
   PortPool pool = MakePool(range.first, range.last);
   std::mt19937 rng(12345);
   std::set<uint16_t> in_use;
-  std::set<uint16_t> unusable;
+  std::map<uint16_t, base::MonoTime> unusable;        // port -> when it comes back
   std::vector<std::pair<uint64_t, uint16_t>> tokens;  // token, reserved port
   // How often each path ran, so the test shows it exercised them.
   size_t reservations = 0;
@@ -380,12 +406,12 @@ TEST(PortPoolTest, NoLeakUnderRandomOperations) {
       case 8: {
         if (!in_use.empty() && rng() % 2 == 0) {
           const uint16_t port = *in_use.begin();
-          pool.MarkUnusable(port);
+          pool.MarkUnusable(port, clock.Now());
           in_use.erase(port);
-          unusable.insert(port);
+          unusable[port] = clock.Now() + PortPool::kUnusableRetryAfter;
           ++marked_unusable;
         } else if (!unusable.empty()) {
-          pool.Release(*unusable.begin());
+          pool.Release(unusable.begin()->first);
           unusable.erase(unusable.begin());
         }
         break;
@@ -393,6 +419,7 @@ TEST(PortPoolTest, NoLeakUnderRandomOperations) {
       case 9: {
         clock.Advance(seconds(rng() % 20));
         pool.ExpireReservations(clock.Now());
+        std::erase_if(unusable, [&](const auto& entry) { return entry.second <= clock.Now(); });
         break;
       }
     }
@@ -412,7 +439,7 @@ TEST(PortPoolTest, NoLeakUnderRandomOperations) {
   for (uint16_t port : in_use) {
     pool.Release(port);
   }
-  for (uint16_t port : unusable) {
+  for (const auto& [port, back_at] : unusable) {
     pool.Release(port);
   }
   clock.Advance(PortPool::kReservationLifetime);
