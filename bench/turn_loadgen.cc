@@ -139,8 +139,10 @@ std::optional<std::vector<size_t>> ParseSteps(const std::string& text) {
   return steps;
 }
 
-SessionPoolOptions PoolOptions(const Args& args, const base::SocketAddress& server,
-                               const base::SocketAddress& bind) {
+// The pool's options from the command line, with a TLS client context when
+// the transport is TLS.
+base::Result<SessionPoolOptions> PoolOptions(const Args& args, const base::SocketAddress& server,
+                                             const base::SocketAddress& bind) {
   SessionPoolOptions o;
   ParseClientTransport(args.transport, &o.transport);
   o.server = server;
@@ -151,6 +153,13 @@ SessionPoolOptions PoolOptions(const Args& args, const base::SocketAddress& serv
   o.credentials.password = args.password;
   o.credentials.secret = args.secret;
   o.session.lifetime_seconds = args.lifetime;
+  if (o.transport == ClientTransportKind::kTls) {
+    auto tls = TlsClientContext::Create();
+    if (!tls) {
+      return std::unexpected(tls.error());
+    }
+    o.tls = std::move(*tls);
+  }
   return o;
 }
 
@@ -171,15 +180,11 @@ int RunAllocationsOnly(const Args& args, const base::SocketAddress& server,
   if (!steps) {
     return Failure("--steps: expected increasing counts such as 1000,5000");
   }
-  SessionPoolOptions o = PoolOptions(args, server, bind);
-  if (o.transport == ClientTransportKind::kTls) {
-    auto tls = TlsClientContext::Create();
-    if (!tls) {
-      return Failure(tls.error().message);
-    }
-    o.tls = std::move(*tls);
+  auto o = PoolOptions(args, server, bind);
+  if (!o) {
+    return Failure(o.error().message);
   }
-  auto pool = SessionPool::Create(o);
+  auto pool = SessionPool::Create(*o);
   if (!pool) {
     return Failure(pool.error().message);
   }
@@ -242,17 +247,13 @@ int RunTraffic(const Args& args, const base::SocketAddress& bind, std::atomic<bo
     if (!server) {
       return Failure(error);
     }
-    SessionPoolOptions o = PoolOptions(args, *server, bind);
-    o.session.peer = *peer;
-    o.buffer_bytes = args.buffer;
-    if (o.transport == ClientTransportKind::kTls) {
-      auto tls = TlsClientContext::Create();
-      if (!tls) {
-        return Failure(tls.error().message);
-      }
-      o.tls = std::move(*tls);
+    auto o = PoolOptions(args, *server, bind);
+    if (!o) {
+      return Failure(o.error().message);
     }
-    auto created = SessionPool::Create(o);
+    o->session.peer = *peer;
+    o->buffer_bytes = args.buffer;
+    auto created = SessionPool::Create(*o);
     if (!created) {
       return Failure(created.error().message);
     }

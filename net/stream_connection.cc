@@ -388,6 +388,11 @@ void StreamConnection::DeliverBufferedInput() {
     const uint8_t* bytes = evbuffer_pullup(input, -1);
     evbuffer_drain(input, Deliver(base::ByteView(bytes, length)));
   }
+  EnforceInputLimit();
+}
+
+void StreamConnection::EnforceInputLimit() {
+  // Input the handler left beyond the limit: it cannot make progress.
   if (state_ == State::kOpen && input_size() > options_.max_input_bytes) {
     Finish(CloseReason::kReadLimit);
   }
@@ -468,9 +473,7 @@ void StreamConnection::ReadSome() {
   if (consumed < data.size() && state_ == State::kOpen) {
     input_.assign(data.begin() + static_cast<ptrdiff_t>(consumed), data.end());
   }
-  if (state_ == State::kOpen && input_.size() > options_.max_input_bytes) {
-    Finish(CloseReason::kReadLimit);
-  }
+  EnforceInputLimit();
 }
 
 void StreamConnection::DeliverKeptInput() {
@@ -479,9 +482,7 @@ void StreamConnection::DeliverKeptInput() {
   if (input_.empty()) {
     base::Bytes().swap(input_);  // an idle connection keeps no buffer
   }
-  if (state_ == State::kOpen && input_.size() > options_.max_input_bytes) {
-    Finish(CloseReason::kReadLimit);
-  }
+  EnforceInputLimit();
 }
 
 ssize_t StreamConnection::SendNow(base::ByteView data) {

@@ -161,6 +161,8 @@ class StreamConnection {
   void ReadSome();
   // Offers the kept input again (after ResumeReading).
   void DeliverKeptInput();
+  // Closes with kReadLimit when more than max_input_bytes are kept unconsumed.
+  void EnforceInputLimit();
   // Sends from the front of `data`; returns the bytes the socket took, or -1
   // after a socket error (the connection is finished then).
   ssize_t SendNow(base::ByteView data);

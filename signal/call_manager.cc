@@ -9,6 +9,20 @@
 namespace turnkey::signal {
 namespace {
 
+// Takes a token from `key`'s bucket (made full on first use); a rate of 0 is
+// no limit and makes no bucket.
+template <typename Buckets, typename Key>
+bool TakeToken(Buckets& buckets, const Key& key, double rate, double burst, base::MonoTime now) {
+  if (rate <= 0) {
+    return true;
+  }
+  auto it = buckets.find(key);
+  if (it == buckets.end()) {
+    it = buckets.emplace(typename Buckets::key_type(key), TokenBucket(burst, now)).first;
+  }
+  return it->second.TryTake(now, rate, burst);
+}
+
 // Ids are at most this long (sql/store.h kMaxIdBytes), handles shorter; a
 // longer receiver cannot exist, so it is not looked up.
 constexpr size_t kMaxLookupBytes = 128;
@@ -143,24 +157,11 @@ std::expected<InitiateRequest, Json> CallManager::BeginInitiateCall(base::MonoTi
   }
   // Every attempt costs a token, valid or not, so a flood never reaches the
   // user lookups.
-  if (options_.initiate_socket_rate > 0) {
-    auto socket_bucket =
-        socket_buckets_.try_emplace(socket, options_.initiate_socket_burst, now).first;
-    if (!socket_bucket->second.TryTake(now, options_.initiate_socket_rate,
-                                       options_.initiate_socket_burst)) {
-      return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
-    }
-  }
-  if (options_.initiate_user_rate > 0) {
-    auto user_bucket = user_buckets_.find(*user);
-    if (user_bucket == user_buckets_.end()) {
-      user_bucket =
-          user_buckets_.emplace(*user, TokenBucket(options_.initiate_user_burst, now)).first;
-    }
-    if (!user_bucket->second.TryTake(now, options_.initiate_user_rate,
-                                     options_.initiate_user_burst)) {
-      return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
-    }
+  if (!TakeToken(socket_buckets_, socket, options_.initiate_socket_rate,
+                 options_.initiate_socket_burst, now) ||
+      !TakeToken(user_buckets_, *user, options_.initiate_user_rate, options_.initiate_user_burst,
+                 now)) {
+    return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
   }
   std::expected<InitiateRequest, std::string_view> request = ParseInitiateCall(payload);
   if (!request) {

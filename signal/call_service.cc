@@ -338,9 +338,9 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   data.device_id = device_id;
   const uint64_t number = next_number_++;
   data.context = number;
-  joining_.emplace(number, std::move(info));
+  joining_ = Joining{number, std::move(info)};
   done(SocketIoAuthResult::Accept(std::move(data)));
-  joining_.erase(number);  // left only when the socket did not join (its connection went)
+  joining_.reset();  // still set only when the socket did not join (its connection went)
 }
 
 std::optional<uint64_t> CallService::NumberOf(const SocketIoSocket& socket) {
@@ -353,13 +353,12 @@ std::optional<uint64_t> CallService::NumberOf(const SocketIoSocket& socket) {
 
 void CallService::OnConnection(SocketIoSocket& socket) {
   std::optional<uint64_t> number = NumberOf(socket);
-  auto joining = number ? joining_.find(*number) : joining_.end();
-  if (joining == joining_.end() || manager_ == nullptr) {
+  if (!number || !joining_ || joining_->number != *number || manager_ == nullptr) {
     socket.Disconnect(true);
     return;
   }
-  UserInfo user = std::move(joining->second);
-  joining_.erase(joining);
+  UserInfo user = std::move(joining_->user);
+  joining_.reset();
   sockets_[*number] = SocketEntry{socket.weak_from_this(), user.id, std::nullopt};
   users_.Acquire(user);
   connected_sockets_ = sockets_.size();
@@ -459,9 +458,9 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
   // A connected caller is in the cache, which PATCH /api/users/me keeps
   // current (the profile hook in SetUp), so incomingCall shows their handle
   // and name as they are now; anyone else is read from the store.
-  const std::optional<UserInfo> cached = users_.FindById(*user);
-  const UserInfo cached_caller = cached.value_or(UserInfo{.id = *user});
+  std::optional<UserInfo> cached = users_.FindById(*user);
   const bool ask_caller = !cached;
+  const UserInfo cached_caller = cached ? std::move(*cached) : UserInfo{.id = *user};
   const std::string& id = request->receiver_id;
   const std::string& handle = request->receiver_handle;
   const bool impossible = (!id.empty() && id.size() > sql::kMaxIdBytes) ||

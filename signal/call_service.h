@@ -173,7 +173,6 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   CallService(SignalService& service, CallServiceOptions options);
 
  private:
-  // What the authorizer hands to the socket (SocketIoSocketData::context).
   struct SocketEntry {
     std::weak_ptr<SocketIoSocket> socket;
     std::string user_id;
@@ -261,9 +260,13 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   uint64_t next_number_ = 1;
   // A socket's context (SocketIoSocketData::context) is its number, a
   // uint64_t std::any holds without allocating. Its user, loaded while
-  // authorizing, waits here until OnConnection (which the authorizer's
-  // done() runs when the socket joins) puts it in the cache.
-  std::unordered_map<uint64_t, UserInfo> joining_;
+  // authorizing, is held here for the length of the authorizer's done():
+  // SocketIoServer runs OnConnection inside it when the socket joins.
+  struct Joining {
+    uint64_t number = 0;
+    UserInfo user;
+  };
+  std::optional<Joining> joining_;
   int manager_depth_ = 0;
   std::vector<uint64_t> lost_sockets_;  // disconnects that arrived inside the manager
   bool stopped_ = false;

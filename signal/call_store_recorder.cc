@@ -65,7 +65,8 @@ struct CallStoreRecorder::Shared {
   Shared(const metrics::SignalMetrics& m, metrics::Shard& s) : metrics(m), shard(s) {}
 
   CallStoreRecorderStats stats;
-  // turnkey_call_history_writes_total; the shard is one any thread may write.
+  // turnkey_call_history_writes_total and turnkey_db_query_seconds; the
+  // shard is one any thread may write.
   const metrics::SignalMetrics& metrics;
   metrics::Shard& shard;
   // Batch order across workers (only Flush ever has two in flight).
@@ -121,8 +122,6 @@ struct CallStoreRecorder::BatchOutcome {
 struct CallStoreRecorder::BatchJob {
   std::shared_ptr<Shared> shared;
   sql::Store* store;
-  const metrics::SignalMetrics* metrics;
-  metrics::Shard* shard;
   std::vector<sql::CallWrite> writes;
   uint64_t seq;
   size_t attempt;
@@ -132,7 +131,7 @@ struct CallStoreRecorder::BatchJob {
     const auto start = std::chrono::steady_clock::now();
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    metrics->db_query_seconds.Observe(*shard, took.count());
+    shared->metrics.db_query_seconds.Observe(shared->shard, took.count());
     BatchOutcome outcome;
     outcome.attempt = attempt;
     if (!result) {
@@ -170,8 +169,6 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
     : loop_(loop),
       queue_(queue),
       store_(store),
-      metrics_(metrics),
-      db_shard_(db_shard),
       options_(std::move(options)),
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixSeconds() * 1000),
@@ -363,7 +360,7 @@ void CallStoreRecorder::Post(When when) {
   const size_t attempt = std::exchange(attempt_, 0);
   const uint64_t seq = next_seq_;
 
-  BatchJob job{shared_, &store_, &metrics_, &db_shard_, std::move(batch), seq, attempt};
+  BatchJob job{shared_, &store_, std::move(batch), seq, attempt};
   auto done = [weak = std::weak_ptr<Shared>(shared_)](BatchOutcome outcome) {
     std::shared_ptr<Shared> shared = weak.lock();
     if (shared == nullptr) {

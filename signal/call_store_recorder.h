@@ -145,8 +145,6 @@ class CallStoreRecorder final : public CallRecorder {
   net::EventLoop& loop_;
   net::WorkQueue& queue_;
   sql::Store& store_;
-  const metrics::SignalMetrics& metrics_;
-  metrics::Shard& db_shard_;
   const CallStoreRecorderOptions options_;
   const base::MonoTime anchor_mono_;
   const int64_t anchor_unix_ms_;

@@ -155,22 +155,9 @@ base::Status SqlStore::Write(bool idempotent, const Op& op) {
 }
 
 template <typename Query>
-auto SqlStore::ReadValue(const Query& query) {
+auto SqlStore::RunValue(const OpOptions& options, const Query& query) {
   decltype(query(std::declval<Connection&>())) result;
-  auto status = Read([&](Connection& conn) -> base::Status {
-    result = query(conn);
-    return result ? base::Ok() : base::Status(ErrorOf(result));
-  });
-  if (!status) {
-    return decltype(result)(std::unexpected(status.error()));
-  }
-  return result;
-}
-
-template <typename Query>
-auto SqlStore::WriteValue(bool idempotent, const Query& query) {
-  decltype(query(std::declval<Connection&>())) result;
-  auto status = Write(idempotent, [&](Connection& conn) -> base::Status {
+  auto status = db_->Run(options, [&](Connection& conn) -> base::Status {
     result = query(conn);
     return result ? base::Ok() : base::Status(ErrorOf(result));
   });

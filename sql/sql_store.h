@@ -73,12 +73,19 @@ class SqlStore : public Store {
   // One call-history write of any kind, validated, in its own transaction.
   base::Status WriteCall(const CallWrite& write);
   base::Status Write(bool idempotent, const Op& op);
-  // Read() / Write() of one operation that yields a base::Result: its value,
-  // or its error, or the store's. Defined in sql_store.cc, its only user.
+  // Runs one operation that yields a base::Result: its value, or its error,
+  // or the store's. ReadValue and WriteValue are Read() and Write() of it.
+  // Defined in sql_store.cc, their only user.
   template <typename Query>
-  auto ReadValue(const Query& query);
+  auto RunValue(const OpOptions& options, const Query& query);
   template <typename Query>
-  auto WriteValue(bool idempotent, const Query& query);
+  auto ReadValue(const Query& query) {
+    return RunValue({OpKind::kRead, true}, query);
+  }
+  template <typename Query>
+  auto WriteValue(bool idempotent, const Query& query) {
+    return RunValue({OpKind::kWrite, idempotent}, query);
+  }
 
   std::unique_ptr<Database> db_;
   SchemaMigrator migrator_;
