@@ -58,10 +58,23 @@ base::Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
 EventLoop::~EventLoop() {
   // Deferred objects may still reference the base in their destructors, so
   // they go first; their destructors may defer more.
-  while (!deferred_.empty()) {
-    std::vector<Deferred> batch;
-    batch.swap(deferred_);
+  DestroyDeferred();
+  {
+    std::lock_guard lock(post_mutex_);
+    posted_.clear();
   }
+  // A bufferevent keeps a reference on itself while one of its deferred
+  // callbacks is pending (the TLS one defers its write callback after every
+  // send), and event_base_free() cancels such a callback without dropping
+  // that reference. One freed while the loop was stopped before the callback
+  // ran would never be. One non-blocking pass runs those callbacks: freeing
+  // a bufferevent cleared its user callbacks, so they only drop the reference
+  // and schedule the finalizer that event_base_free() runs. Work posted from
+  // here on is dropped, as it would be without the pass, and a Stop() is
+  // ignored.
+  closing_ = true;
+  event_base_loop(base_.get(), EVLOOP_NONBLOCK | EVLOOP_ONCE);
+  DestroyDeferred();
   {
     std::lock_guard lock(post_mutex_);
     posted_.clear();
@@ -134,6 +147,9 @@ void EventLoop::RunPosted() noexcept {
     std::lock_guard lock(post_mutex_);
     tasks.swap(posted_);
   }
+  if (closing_) {
+    return;
+  }
   for (auto& task : tasks) {
     try {
       task();
@@ -142,6 +158,13 @@ void EventLoop::RunPosted() noexcept {
     } catch (...) {
       TK_LOG_ERROR("posted task threw a non-standard exception");
     }
+  }
+}
+
+void EventLoop::DestroyDeferred() noexcept {
+  while (!deferred_.empty()) {
+    std::vector<Deferred> batch;
+    batch.swap(deferred_);
   }
 }
 
@@ -162,7 +185,12 @@ void EventLoop::OnDeferredDestroy(int /*fd*/, short /*what*/, void* arg) noexcep
 }
 
 void EventLoop::OnStop(int /*fd*/, short /*what*/, void* arg) noexcept {
-  event_base_loopbreak(static_cast<EventLoop*>(arg)->base_.get());
+  auto* loop = static_cast<EventLoop*>(arg);
+  // A Stop() left over from after Run() returned must not cut the
+  // destructor's pass short.
+  if (!loop->closing_) {
+    event_base_loopbreak(loop->base_.get());
+  }
 }
 
 }  // namespace turnkey::net

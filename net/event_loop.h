@@ -33,7 +33,9 @@ class EventLoop {
 
   // Destroys what DeleteLater() still holds and drops posted work that never
   // ran. Every socket, timer and connection of this loop must be destroyed
-  // first. Call on the loop thread after Run() has returned.
+  // first. Call on the loop thread after Run() has returned. Runs one
+  // non-blocking iteration first, so that libevent callbacks still pending
+  // for objects freed while the loop was stopped can release them.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -83,6 +85,8 @@ class EventLoop {
   void DeferDestroy(Deferred object);
   void RunPosted() noexcept;
   void RunDeferredDestroy() noexcept;
+  // Destroys everything deferred, including what those destructors defer.
+  void DestroyDeferred() noexcept;
   static void OnPosted(int fd, short what, void* arg) noexcept;
   static void OnDeferredDestroy(int fd, short what, void* arg) noexcept;
   static void OnStop(int fd, short what, void* arg) noexcept;
@@ -101,6 +105,7 @@ class EventLoop {
   std::vector<std::function<void()>> posted_;  // guarded by post_mutex_
 
   std::vector<Deferred> deferred_;  // loop thread only
+  bool closing_ = false;            // set by the destructor: posts and stops are ignored
   std::atomic<std::thread::id> loop_thread_;
   std::atomic<bool> stop_requested_{false};
 };

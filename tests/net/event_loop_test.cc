@@ -1,6 +1,11 @@
 #include "net/event_loop.h"
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -115,6 +120,44 @@ TEST(EventLoopTest, DeleteLaterPendingAtDestructionIsStillFreed) {
     EXPECT_FALSE(destroyed);
   }
   EXPECT_TRUE(destroyed);
+}
+
+TEST(EventLoopTest, BuffereventWithADeferredCallbackPendingAtDestructionIsFreed) {
+  // A bufferevent holds a reference on itself while one of its deferred
+  // callbacks is pending (the TLS bufferevent defers its write callback after
+  // every send). Freed while one is pending on a loop that has stopped, it
+  // must still be gone once the loop is: the reference is dropped only when
+  // that callback runs. Its output buffer (writing disabled) holds a chunk
+  // whose cleanup runs when the bufferevent's buffers are freed.
+  bool freed = false;
+  bool called = false;
+  {
+    auto loop = MakeLoop();
+    ASSERT_TRUE(loop);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    bufferevent* bev = bufferevent_socket_new(loop->base(), fds[0], BEV_OPT_CLOSE_ON_FREE);
+    ASSERT_NE(bev, nullptr);
+    bufferevent_disable(bev, EV_WRITE);
+    static const char kChunk[] = "x";
+    ASSERT_EQ(evbuffer_add_reference(
+                  bufferevent_get_output(bev), kChunk, 1,
+                  [](const void*, size_t, void* arg) { *static_cast<bool*>(arg) = true; }, &freed),
+              0);
+    bufferevent_setcb(
+        bev, nullptr, [](bufferevent*, void* arg) { *static_cast<bool*>(arg) = true; }, nullptr,
+        &called);
+    // A Stop() that came in before the callback was scheduled, as from another
+    // thread while the loop was sending, is ahead of it in the queue; the
+    // destructor's pass must not stop there.
+    loop->Stop();
+    bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    bufferevent_free(bev);
+    ::close(fds[1]);
+    EXPECT_FALSE(freed);
+  }
+  EXPECT_TRUE(freed);
+  EXPECT_FALSE(called);  // freeing the bufferevent cleared its callbacks
 }
 
 TEST(EventLoopTest, ThrowingTaskDoesNotEscapeTheLoop) {
