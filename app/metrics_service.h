@@ -37,6 +37,9 @@ class MetricsService {
   void Start();
   void Stop();
   base::SocketAddress local_address() const;
+  // The service's loop, for work posted from other threads (the watchdog's
+  // liveness beats).
+  net::EventLoop& loop() { return *loop_; }
 
  private:
   MetricsService() = default;

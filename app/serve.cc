@@ -11,11 +11,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "app/call_wiring.h"
 #include "app/commands.h"
+#include "app/loop_liveness.h"
 #include "app/metrics_service.h"
 #include "app/relay_metrics.h"
 #include "app/relay_options.h"
@@ -28,6 +32,7 @@
 #include "config/reload.h"
 #include "metrics/registry.h"
 #include "metrics/turnkey_metrics.h"
+#include "net/event_loop.h"
 #include "net/tls_context.h"
 #include "relay/relay_service.h"
 
@@ -188,6 +193,24 @@ int RunServe(const std::string& config_path) {
 
   NotifyReady("serving");
   const std::chrono::microseconds watchdog = WatchdogInterval();
+  // WATCHDOG=1 vouches for every loop, not just this thread: a loop that has
+  // not run a posted beat within one ping interval withholds the ping.
+  LoopLiveness liveness(watchdog);
+  auto post_to = [](net::EventLoop& loop) {
+    return [&loop](std::function<void()> task) { loop.Post(std::move(task)); };
+  };
+  for (size_t i = 0; relay && i < relay->worker_count(); ++i) {
+    liveness.Watch(fmt::format("relay worker {}", i),
+                   [worker = &relay->worker(i)](std::function<void()> task) {
+                     worker->Post(std::move(task));
+                   });
+  }
+  if (signal_service) {
+    liveness.Watch("signal", post_to(signal_service->loop()));
+  }
+  if (metrics_service) {
+    liveness.Watch("metrics", post_to(metrics_service->loop()));
+  }
   bool draining = false;
   std::chrono::steady_clock::time_point drain_deadline{};
   auto active_allocations = [&relay] {
@@ -213,7 +236,14 @@ int RunServe(const std::string& config_path) {
     siginfo_t info;
     int sig = sigtimedwait(&signals, &info, &timeout);
     if (watchdog.count() > 0) {
-      NotifyWatchdog();
+      const std::vector<std::string> stuck = liveness.Check(std::chrono::steady_clock::now());
+      if (stuck.empty()) {
+        NotifyWatchdog();
+      } else {
+        TK_LOG_ERROR("watchdog: {} ran nothing for over {} ms; not notifying systemd",
+                     fmt::join(stuck, ", "),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(watchdog).count());
+      }
     }
     if (draining) {
       const uint64_t left = active_allocations();

@@ -46,6 +46,7 @@ class RelayService {
   std::vector<base::SocketAddress> local_addresses() const;
   size_t worker_count() const { return workers_.size(); }
   const Worker& worker(size_t i) const { return *workers_[i]; }
+  Worker& worker(size_t i) { return *workers_[i]; }
   // Free relay ports over both families (a gauge).
   size_t free_relay_ports() const;
 

@@ -368,13 +368,14 @@ class OpsServer:
             f.write(self.config_text() if text is None else text)
         os.replace(self.config_path + ".new", self.config_path)
 
-    def start(self):
+    def start(self, env=None):
         if not os.path.exists(self.cert):
             self.install_cert(*make_cert(self.dir, "cert-a", days=2))
         self.write_config()
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([harness.BINARY, "serve", "--config", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=None if env is None else {**os.environ, **env})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -492,10 +493,10 @@ def offer_reaches_callee(test, helper, call_id, sdp):
 class ServerTestCase(unittest.TestCase):
     """Each test starts its own server (signals end it); cleanup is registered."""
 
-    def start_server(self, **kw):
+    def start_server(self, env=None, **kw):
         server = OpsServer(**kw)
         self.addCleanup(server.close)
-        server.start()
+        server.start(env)
         self.server = server
         return server
 
@@ -798,6 +799,45 @@ class StopTest(ServerTestCase):
             self.assertEqual(ended["callId"], call_id)
             self.assertEqual(ended["reason"], "server_shutdown", ended)
 
+
+# --- 5. systemd notifications ----------------------------------------------------
+
+
+class SystemdNotifyTest(ServerTestCase):
+    def test_ready_watchdog_pings_from_live_loops_and_stopping(self):
+        # What systemd would see: the notify socket of a Type=notify unit with
+        # WatchdogSec=0.4s, so turnkey pings every 0.2 s. A ping vouches for
+        # every loop (relay workers, signaling, metrics): each must have run a
+        # posted beat since the last one, traffic or not.
+        directory = tempfile.mkdtemp(prefix="turnkey-notify-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        sock.settimeout(0.5)
+        server = self.start_server(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+
+        def receive_for(seconds):
+            messages = []
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    messages.append(sock.recv(4096).decode())
+                except socket.timeout:
+                    pass
+            return messages
+
+        peer = self.echo_peer()
+        self.relay(peer).round_trips(2)
+        messages = receive_for(2.0)
+        self.assertTrue(any("READY=1" in m for m in messages), messages)
+        pings = sum(1 for m in messages if m == "WATCHDOG=1")
+        self.assertGreaterEqual(pings, 5, messages)
+        self.assertNotIn("watchdog:", server.read_log(), self.context())
+        server.send(signal.SIGTERM)
+        self.assertEqual(server.wait_exit(STOP_BOUND), 0, self.context())
+        self.assertTrue(any("STOPPING=1" in m for m in receive_for(0.5)), self.context())
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
