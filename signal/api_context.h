@@ -140,15 +140,16 @@ class ApiContext {
                        std::string_view reason);
   void set_signed_out_hook(UserSignedOutHook hook) { signed_out_hook_ = std::move(hook); }
 
-  // Runs on the loop after PATCH /api/users/me stored a new profile, so
-  // in-memory copies of connected users stay current.
-  using ProfileUpdatedHook = std::function<void(const sql::User& user)>;
-  void set_profile_updated_hook(ProfileUpdatedHook hook) {
-    profile_updated_hook_ = std::move(hook);
+  // Runs on the loop whenever a handler has the user's current profile from
+  // the store (GET /api/users/me read it, PATCH stored it), so in-memory
+  // copies of connected users stay current.
+  using ProfileReadHook = std::function<void(const sql::User& user)>;
+  void set_profile_read_hook(ProfileReadHook hook) {
+    profile_read_hook_ = std::move(hook);
   }
-  void ProfileUpdated(const sql::User& user) const {
-    if (profile_updated_hook_) {
-      profile_updated_hook_(user);
+  void ProfileRead(const sql::User& user) const {
+    if (profile_read_hook_) {
+      profile_read_hook_(user);
     }
   }
 
@@ -207,7 +208,7 @@ class ApiContext {
   std::shared_ptr<const net::Cors> cors_;
   UserSignedOutHook signed_out_hook_;
   HistoryBarrierHook history_barrier_;
-  ProfileUpdatedHook profile_updated_hook_;
+  ProfileReadHook profile_read_hook_;
   // Sign-outs: access tokens of the user issued before the time (unix
   // seconds) are refused; and single tokens by id, until they expire.
   std::unordered_map<std::string, int64_t> signed_out_at_;

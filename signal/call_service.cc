@@ -137,7 +137,7 @@ base::Status CallService::SetUp() {
   recorder_stats_ = recorder_->shared_stats();
   service_.api().set_history_barrier(
       [recorder = recorder_.get()] { return recorder->WriteBarrier(); });
-  service_.api().set_profile_updated_hook(
+  service_.api().set_profile_read_hook(
       [this](const sql::User& user) { users_.Refresh(InfoOf(user)); });
   metrics_sink_ =
       std::make_unique<SignalMetricsCallSink>(service_.metrics(), service_.loop_shard());
@@ -709,7 +709,7 @@ void CallService::Shutdown() {
   manager_.reset();
   metrics_sink_.reset();
   service_.api().set_history_barrier(nullptr);
-  service_.api().set_profile_updated_hook(nullptr);
+  service_.api().set_profile_read_hook(nullptr);
   recorder_.reset();  // posts what is still pending
   sockets_.clear();
   ice_due_.clear();

@@ -32,7 +32,7 @@ void GetMe(ApiContext& api, ApiCall call) {
                     : FromStoreError(user.error()));
       return;
     }
-    api.ProfileUpdated(*user);
+    api.ProfileRead(*user);
     call.Ok(nlohmann::json{{"user", UserJson(*user)}});
   });
 }
@@ -71,7 +71,7 @@ void UpdateMe(ApiContext& api, ApiCall call) {
                     : FromStoreError(user.error()));
       return;
     }
-    api.ProfileUpdated(*user);
+    api.ProfileRead(*user);
     call.Ok(nlohmann::json{{"user", UserJson(*user)}}, "Profile updated");
   });
 }
