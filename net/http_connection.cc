@@ -54,6 +54,9 @@ void HttpConnection::SetState(State next) {
   if (legal) {
     state_ = next;
   }
+  if (state_ != State::kHandling) {
+    on_lost_ = nullptr;  // the request it watched is answered, handed over or gone
+  }
   if (state_ != State::kReading) {
     idle_timer_.Stop();
     header_timer_.Stop();
@@ -154,6 +157,14 @@ void HttpConnection::Abandon(uint64_t sequence) {
   }
 }
 
+void HttpConnection::WatchLost(uint64_t sequence, std::function<void()> on_lost) {
+  if (!IsPending(sequence)) {
+    return;
+  }
+  on_lost_ = std::move(on_lost);
+  stream_.WatchForPeerClose();
+}
+
 StreamConnection* HttpConnection::TakeOver(uint64_t sequence, const HttpResponse* response) {
   if (!IsPending(sequence) || !pending_.upgrade || close_after_response_ || server_.stopping_) {
     return nullptr;
@@ -233,9 +244,13 @@ void HttpConnection::OnClose(CloseReason /*reason*/) {
   if (state_ == State::kClosed) {
     return;
   }
+  std::function<void()> on_lost = std::move(on_lost_);
   SetState(State::kClosed);
   // Releases this object after the current callback (DeleteLater).
   server_.Forget(stream_.id());
+  if (on_lost) {
+    on_lost();
+  }
 }
 
 }  // namespace turnkey::net

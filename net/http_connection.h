@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "net/http_request_parser.h"
@@ -42,6 +43,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   StreamConnection* TakeOver(uint64_t sequence, const HttpResponse* response);
   // A Responder went away unanswered.
   void Abandon(uint64_t sequence);
+  // Runs `on_lost` if the connection closes while `sequence` is pending.
+  void WatchLost(uint64_t sequence, std::function<void()> on_lost);
 
   // HttpServer::Stop(): close now if idle, after the response if handling.
   void Shutdown();
@@ -78,6 +81,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   uint64_t sequence_ = 0;  // requests dispatched so far; names the current one
   Pending pending_;
   bool close_after_response_ = false;  // set by Shutdown() while handling
+  std::function<void()> on_lost_;      // WatchLost, for the request being handled
 };
 
 }  // namespace turnkey::net

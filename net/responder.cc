@@ -37,6 +37,12 @@ bool Responder::is_pending() const {
   return connection && connection->IsPending(sequence_);
 }
 
+void Responder::OnConnectionLost(std::function<void()> on_lost) {
+  if (auto connection = connection_.lock()) {
+    connection->WatchLost(sequence_, std::move(on_lost));
+  }
+}
+
 StreamConnection* Responder::TakeOver() { return TakeOverWith(nullptr); }
 
 StreamConnection* Responder::TakeOver(const HttpResponse& response) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "net/http_response.h"
@@ -51,6 +52,14 @@ class Responder {
 
   // True until this request is answered or its connection is gone.
   bool is_pending() const;
+
+  // For a request held open until something happens (long polling): runs
+  // `on_lost` from a loop callback if the client's connection closes while
+  // this request is still pending. The server watches the idle connection
+  // for that. A request the client pipelines behind this one ends the watch
+  // on plain TCP (the close can no longer be seen without reading). Answering
+  // or handing over the request drops `on_lost` unrun. No-op unless pending.
+  void OnConnectionLost(std::function<void()> on_lost);
 
   // For a request with `upgrade` set: hands the connection over to another
   // protocol (e.g. WebSocketSession::Create) and returns it. The caller

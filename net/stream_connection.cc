@@ -127,6 +127,38 @@ void StreamConnection::Start() {
   bufferevent_enable(bev_, reading_paused_ ? EV_WRITE : (EV_READ | EV_WRITE));
 }
 
+void StreamConnection::WatchForPeerClose() {
+  if (!reading_paused_ || state_ != State::kOpen) {
+    return;
+  }
+  if (bev_ == nullptr) {
+    watching_close_ = true;
+    UpdateReadInterest();
+    return;
+  }
+  if (timeout_.count() == 0) {
+    watching_close_ = true;
+    bufferevent_enable(bev_, EV_READ);
+  }
+}
+
+void StreamConnection::CheckPeerClosed() {
+  uint8_t byte;
+  const ssize_t peeked = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (peeked == 0) {
+    Finish(CloseReason::kPeerClosed);
+    return;
+  }
+  if (peeked < 0) {
+    if (!WouldBlock(errno)) {
+      Finish(CloseReason::kError);
+    }
+    return;
+  }
+  watching_close_ = false;
+  UpdateReadInterest();
+}
+
 void StreamConnection::SetState(State next) {
   // Legal: open -> closing -> closed, open -> closed. Closed is final.
   bool legal = (state_ == State::kOpen && next != State::kOpen) ||
@@ -140,8 +172,12 @@ void StreamConnection::SetState(State next) {
 void StreamConnection::ApplyTimeouts(std::chrono::milliseconds timeout) {
   if (bev_ == nullptr) {
     timeout_ = timeout;
-    // Adding a pending event again restarts it with the new timeout.
+    // Adding a pending event again restarts it with the new timeout (not the
+    // read event of a paused connection watching for a close).
     for (event* ev : {read_event_.get(), write_event_.get()}) {
+      if (ev == read_event_.get() && reading_paused_) {
+        continue;
+      }
       if (ev != nullptr && event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
         AddEvent(ev);
       }
@@ -263,6 +299,7 @@ void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }
 
 void StreamConnection::PauseReading() {
   reading_paused_ = true;
+  watching_close_ = false;
   if (bev_ == nullptr) {
     UpdateReadInterest();
     return;
@@ -277,11 +314,13 @@ void StreamConnection::ResumeReading() {
     return;
   }
   reading_paused_ = false;
+  watching_close_ = false;
   if (state_ != State::kOpen) {
     return;
   }
   if (bev_ == nullptr) {
-    UpdateReadInterest();
+    // Added again even if the watch left it pending: with the idle timeout.
+    AddEvent(read_event_.get());
     if (!input_.empty()) {
       // As below: offered from a loop callback, not from inside this call.
       redeliver_ = true;
@@ -433,10 +472,14 @@ void StreamConnection::ActivateFinish() {
 }
 
 void StreamConnection::UpdateReadInterest() {
-  const bool want = state_ == State::kOpen && !reading_paused_;
+  const bool want = state_ == State::kOpen && (!reading_paused_ || watching_close_);
   const bool pending = event_pending(read_event_.get(), EV_READ, nullptr) != 0;
   if (want && !pending) {
-    AddEvent(read_event_.get());
+    if (reading_paused_) {
+      event_add(read_event_.get(), nullptr);  // watching: no idle timer while paused
+    } else {
+      AddEvent(read_event_.get());
+    }
   } else if (!want && pending) {
     event_del(read_event_.get());
   }
@@ -540,7 +583,10 @@ void StreamConnection::OnReadable(int /*fd*/, short what, void* arg) noexcept {
     return;
   }
   if (connection->reading_paused_) {
-    return;  // became ready before the pause took effect; the kernel keeps it
+    if (connection->watching_close_) {
+      connection->CheckPeerClosed();
+    }
+    return;  // else it became ready before the pause took effect; the kernel keeps it
   }
   if (connection->redeliver_) {
     connection->redeliver_ = false;
@@ -568,8 +614,8 @@ void StreamConnection::OnWritable(int /*fd*/, short what, void* arg) noexcept {
 
 void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
-  if (connection->state_ != StreamConnection::State::kOpen) {
-    return;
+  if (connection->state_ != StreamConnection::State::kOpen || connection->reading_paused_) {
+    return;  // paused (watching for a close): kept until ResumeReading
   }
   connection->DeliverBufferedInput();
 }

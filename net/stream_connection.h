@@ -106,6 +106,16 @@ class StreamConnection {
   // handles the previous request). The idle timer does not run while paused.
   void PauseReading();
   void ResumeReading();
+  // While paused, still notice the peer going away: the close callback then
+  // runs (kPeerClosed, or kError on a reset) though no input is delivered.
+  // For a request held open until something happens (long polling). Input
+  // that arrives meanwhile is not delivered before ResumeReading; on plain
+  // TCP it stays in the kernel and ends the watch (a close behind it cannot
+  // be seen without reading it), over TLS it is buffered up to the input
+  // limit. TLS watches only without an idle timeout (HttpServer's
+  // connections have none): the idle timer does not run while paused.
+  // No-op unless open and paused; PauseReading and ResumeReading end it.
+  void WatchForPeerClose();
 
   // Replaces idle_timeout for this connection (e.g. longer once a WebSocket
   // is established). 0 = none.
@@ -159,6 +169,9 @@ class StreamConnection {
   // Plain TCP side.
   void UpdateReadInterest();
   void ReadSome();
+  // Paused and watching on plain TCP: the socket is readable; is it the
+  // peer's close, or input to leave for later?
+  void CheckPeerClosed();
   // Offers the kept input again (after ResumeReading).
   void DeliverKeptInput();
   // Closes with kReadLimit when more than max_input_bytes are kept unconsumed.
@@ -188,6 +201,7 @@ class StreamConnection {
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kLocalClose;
   bool reading_paused_ = false;
+  bool watching_close_ = false;  // paused, but the read event stays on (WatchForPeerClose)
   bool in_data_callback_ = false;
   DataCallback on_data_;
   DataCallback next_on_data_;  // set from inside on_data_; installed after it returns

@@ -285,6 +285,9 @@ void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) 
     return;
   }
   poll_ = std::make_unique<HeldPoll>(HeldPoll{std::move(responder), std::move(cors)});
+  // Section 1.8: a held GET the client drops ends the session. The watch
+  // goes with the responder once it is answered (or this socket is freed).
+  poll_->responder.OnConnectionLost([this] { OnPollLost(); });
   if (state_ == State::kClosing) {
     // The last GET after a server-side close: what was queued, then "1"
     // ("6\x1e1" when nothing was, as the reference answers).
@@ -298,6 +301,14 @@ void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) 
     return;
   }
   FlushPoll();
+}
+
+void EngineIoSocket::OnPollLost() {
+  // While upgrading the WebSocket is about to take over; a client may give
+  // up its last GET then.
+  if (state_ == State::kPolling) {
+    CloseWith(EngineIoCloseReason::kTransportError);
+  }
 }
 
 void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder responder,

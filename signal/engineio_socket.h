@@ -148,6 +148,8 @@ class EngineIoSocket {
   // CORS headers for the request's origin).
   void OnPollGet(net::Responder responder, net::HttpHeaders cors);
   void OnPollPost(const net::HttpRequest& request, net::Responder responder, net::HttpHeaders cors);
+  // The connection of the held GET closed before it was answered.
+  void OnPollLost();
   // Answers the held GET with the queued packets, if both exist.
   void FlushPoll();
   // Answers the held GET with `packets` if one is held and still pending;

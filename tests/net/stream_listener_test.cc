@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/bytes.h"
@@ -392,6 +394,112 @@ TEST(StreamListenerTest, DestroyingTheListenerFreesOpenConnections) {
     ::close(fd);
   }
 }
+
+// Polls `done` from the test thread while the loop runs on its own.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
+// A server that holds its first frame: the data callback pauses reading and
+// watches for the peer's close instead of answering (a held long poll).
+struct HoldingServer {
+  Server server;
+  std::atomic<StreamConnection*> held{nullptr};
+  TestCertificate cert;
+
+  void Start(bool tls) {
+    std::shared_ptr<TlsContext> context;
+    if (tls) {
+      ASSERT_TRUE(cert.ok());
+      auto created = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+      ASSERT_TRUE(created.has_value()) << created.error().message;
+      context = *created;
+    }
+    server.loop = MakeLoop();
+    ASSERT_TRUE(server.loop);
+    auto listener = StreamListener::Create(
+        *server.loop, Loopback4(), {}, std::move(context), [this](StreamConnection& c) {
+          c.SetCallbacks(
+              [this](StreamConnection& conn, ByteView data) -> size_t {
+                if (++server.data_calls > 1) {
+                  return EchoOneFrame(conn, data);
+                }
+                auto length = FrameLength(data);
+                if (!length || *length == 0) {
+                  return 0;
+                }
+                conn.PauseReading();
+                conn.WatchForPeerClose();
+                held.store(&conn);
+                return *length;
+              },
+              [this](StreamConnection&, CloseReason reason) { server.closed.set_value(reason); });
+        });
+    ASSERT_TRUE(listener.has_value()) << listener.error().message;
+    server.listener = std::move(*listener);
+  }
+  BlockingClientOptions ClientOptions(bool tls) const {
+    BlockingClientOptions options = Tcp();
+    if (tls) {
+      options.transport = Transport::kTls;
+      options.verify_peer = false;
+    }
+    return options;
+  }
+};
+
+class PausedConnectionTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(PausedConnectionTest, WatchingWhilePausedReportsThePeerClosing) {
+  const bool tls = GetParam();
+  HoldingServer holding;
+  holding.Start(tls);
+  ASSERT_TRUE(holding.server.listener);
+  LoopThread thread(*holding.server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", holding.server.listener->local_address().port(),
+                          holding.ClientOptions(tls));
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send(Frame("held"), 5s));
+  ASSERT_TRUE(Eventually([&] { return holding.held.load() != nullptr; }));
+  client.reset();
+  EXPECT_EQ(WaitClosed(holding.server), CloseReason::kPeerClosed);
+  EXPECT_EQ(holding.server.data_calls.load(), 1);
+}
+
+TEST_P(PausedConnectionTest, InputWhileWatchingWaitsForResume) {
+  const bool tls = GetParam();
+  HoldingServer holding;
+  holding.Start(tls);
+  ASSERT_TRUE(holding.server.listener);
+  LoopThread thread(*holding.server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", holding.server.listener->local_address().port(),
+                          holding.ClientOptions(tls));
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send(Frame("held"), 5s));
+  ASSERT_TRUE(Eventually([&] { return holding.held.load() != nullptr; }));
+  // A pipelined frame is not delivered while paused...
+  ASSERT_TRUE(client->Send(Frame("next"), 5s));
+  EXPECT_FALSE(client->ReceiveFrame(FrameLength, 200ms).has_value());
+  EXPECT_EQ(holding.server.data_calls.load(), 1);
+  // ...and is once reading resumes.
+  holding.server.loop->Post([&] { holding.held.load()->ResumeReading(); });
+  auto echo = client->ReceiveFrame(FrameLength, 5s);
+  ASSERT_TRUE(echo.has_value()) << echo.error().message;
+  EXPECT_EQ(Payload(*echo), "next");
+  client.reset();
+  EXPECT_EQ(WaitClosed(holding.server), CloseReason::kPeerClosed);
+}
+
+INSTANTIATE_TEST_SUITE_P(PlainAndTls, PausedConnectionTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Tls" : "Tcp"; });
 
 TEST(StreamListenerTest, ReusePortLetsTwoListenersShareAPort) {
   auto loop = MakeLoop();

@@ -176,6 +176,21 @@ TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
               R"({"code":1,"message":"Session ID unknown"})");
 }
 
+TEST_F(EngineIoServerTest, HeldGetDroppedByTheClientEndsTheSession) {
+  // Section 1.8: the reference closes the session when the connection of a
+  // pending GET goes away ("poll connection closed prematurely").
+  StartEngine();
+  auto poller = Client();
+  auto other = Client();
+  std::string sid = Open(*poller);
+  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  poller.reset();
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+  ExpectError(other->Request("GET", Polling(sid)), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+}
+
 TEST_F(EngineIoServerTest, ClientCloseAnswersTheHeldGetWithNoop) {
   StartEngine();
   auto poller = Client();
