@@ -406,96 +406,92 @@ bool Eventually(const std::function<bool()>& done) {
   return done();
 }
 
-// A server that holds its first frame: the data callback pauses reading and
-// watches for the peer's close instead of answering (a held long poll).
-struct HoldingServer {
-  Server server;
-  std::atomic<StreamConnection*> held{nullptr};
-  TestCertificate cert;
-
-  void Start(bool tls) {
+// A server whose connections hold their first frame: the data callback
+// pauses reading and watches for the peer's close instead of answering (a
+// held long poll); later frames are echoed. Parameter: TLS or plain TCP.
+class PausedConnectionTest : public ::testing::TestWithParam<bool> {
+ protected:
+  // Starts the server, connects, and returns the client once the server
+  // holds the frame it sent (null on failure).
+  std::unique_ptr<BlockingClient> ConnectAndHold() {
+    const bool tls = GetParam();
     std::shared_ptr<TlsContext> context;
-    if (tls) {
-      ASSERT_TRUE(cert.ok());
-      auto created = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
-      ASSERT_TRUE(created.has_value()) << created.error().message;
-      context = *created;
-    }
-    server.loop = MakeLoop();
-    ASSERT_TRUE(server.loop);
-    auto listener = StreamListener::Create(
-        *server.loop, Loopback4(), {}, std::move(context), [this](StreamConnection& c) {
-          c.SetCallbacks(
-              [this](StreamConnection& conn, ByteView data) -> size_t {
-                if (++server.data_calls > 1) {
-                  return EchoOneFrame(conn, data);
-                }
-                auto length = FrameLength(data);
-                if (!length || *length == 0) {
-                  return 0;
-                }
-                conn.PauseReading();
-                conn.WatchForPeerClose();
-                held.store(&conn);
-                return *length;
-              },
-              [this](StreamConnection&, CloseReason reason) { server.closed.set_value(reason); });
-        });
-    ASSERT_TRUE(listener.has_value()) << listener.error().message;
-    server.listener = std::move(*listener);
-  }
-  BlockingClientOptions ClientOptions(bool tls) const {
     BlockingClientOptions options = Tcp();
     if (tls) {
+      auto created = TlsContext::CreateServer(cert_.cert_path(), cert_.key_path());
+      EXPECT_TRUE(created.has_value()) << created.error().message;
+      if (!created) {
+        return nullptr;
+      }
+      context = *created;
       options.transport = Transport::kTls;
       options.verify_peer = false;
     }
-    return options;
+    server_.loop = MakeLoop();
+    auto listener = StreamListener::Create(
+        *server_.loop, Loopback4(), {}, std::move(context), [this](StreamConnection& c) {
+          c.SetCallbacks(
+              [this](StreamConnection& conn, ByteView data) { return OnData(conn, data); },
+              [this](StreamConnection&, CloseReason reason) { server_.closed.set_value(reason); });
+        });
+    EXPECT_TRUE(listener.has_value()) << listener.error().message;
+    if (!listener) {
+      return nullptr;
+    }
+    server_.listener = std::move(*listener);
+    thread_ = std::make_unique<LoopThread>(*server_.loop);
+    thread_->Start();
+    auto client = ConnectTo("127.0.0.1", server_.listener->local_address().port(), options);
+    if (!client || !client->Send(Frame("held"), 5s) ||
+        !Eventually([this] { return held_.load() != nullptr; })) {
+      ADD_FAILURE() << "the server did not hold the first frame";
+      return nullptr;
+    }
+    return client;
   }
+
+  size_t OnData(StreamConnection& connection, ByteView data) {
+    if (held_.load() != nullptr) {
+      ++server_.data_calls;
+      return EchoOneFrame(connection, data);
+    }
+    auto length = FrameLength(data);
+    if (!length || *length == 0) {
+      return 0;
+    }
+    connection.PauseReading();
+    connection.WatchForPeerClose();
+    held_.store(&connection);
+    return *length;
+  }
+
+  TestCertificate cert_;
+  Server server_;  // data_calls counts the frames after the held one
+  std::atomic<StreamConnection*> held_{nullptr};
+  std::unique_ptr<LoopThread> thread_;  // joined before the server goes
 };
 
-class PausedConnectionTest : public ::testing::TestWithParam<bool> {};
-
 TEST_P(PausedConnectionTest, WatchingWhilePausedReportsThePeerClosing) {
-  const bool tls = GetParam();
-  HoldingServer holding;
-  holding.Start(tls);
-  ASSERT_TRUE(holding.server.listener);
-  LoopThread thread(*holding.server.loop);
-  thread.Start();
-  auto client = ConnectTo("127.0.0.1", holding.server.listener->local_address().port(),
-                          holding.ClientOptions(tls));
+  auto client = ConnectAndHold();
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Send(Frame("held"), 5s));
-  ASSERT_TRUE(Eventually([&] { return holding.held.load() != nullptr; }));
   client.reset();
-  EXPECT_EQ(WaitClosed(holding.server), CloseReason::kPeerClosed);
-  EXPECT_EQ(holding.server.data_calls.load(), 1);
+  EXPECT_EQ(WaitClosed(server_), CloseReason::kPeerClosed);
 }
 
 TEST_P(PausedConnectionTest, InputWhileWatchingWaitsForResume) {
-  const bool tls = GetParam();
-  HoldingServer holding;
-  holding.Start(tls);
-  ASSERT_TRUE(holding.server.listener);
-  LoopThread thread(*holding.server.loop);
-  thread.Start();
-  auto client = ConnectTo("127.0.0.1", holding.server.listener->local_address().port(),
-                          holding.ClientOptions(tls));
+  auto client = ConnectAndHold();
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Send(Frame("held"), 5s));
-  ASSERT_TRUE(Eventually([&] { return holding.held.load() != nullptr; }));
   // A pipelined frame is not delivered while paused...
   ASSERT_TRUE(client->Send(Frame("next"), 5s));
   EXPECT_FALSE(client->ReceiveFrame(FrameLength, 200ms).has_value());
-  EXPECT_EQ(holding.server.data_calls.load(), 1);
+  EXPECT_EQ(server_.data_calls.load(), 0);
   // ...and is once reading resumes.
-  holding.server.loop->Post([&] { holding.held.load()->ResumeReading(); });
+  server_.loop->Post([this] { held_.load()->ResumeReading(); });
   auto echo = client->ReceiveFrame(FrameLength, 5s);
   ASSERT_TRUE(echo.has_value()) << echo.error().message;
   EXPECT_EQ(Payload(*echo), "next");
   client.reset();
-  EXPECT_EQ(WaitClosed(holding.server), CloseReason::kPeerClosed);
+  EXPECT_EQ(WaitClosed(server_), CloseReason::kPeerClosed);
 }
 
 INSTANTIATE_TEST_SUITE_P(PlainAndTls, PausedConnectionTest, ::testing::Values(false, true),
