@@ -196,20 +196,20 @@ int RunServe(const std::string& config_path) {
   // WATCHDOG=1 vouches for every loop, not just this thread: a loop that has
   // not run a posted beat within one ping interval withholds the ping.
   LoopLiveness liveness(watchdog);
-  auto post_to = [](net::EventLoop& loop) {
-    return [&loop](std::function<void()> task) { loop.Post(std::move(task)); };
-  };
-  for (size_t i = 0; relay && i < relay->worker_count(); ++i) {
-    liveness.Watch(fmt::format("relay worker {}", i),
-                   [worker = &relay->worker(i)](std::function<void()> task) {
-                     worker->Post(std::move(task));
-                   });
-  }
-  if (signal_service) {
-    liveness.Watch("signal", post_to(signal_service->loop()));
-  }
-  if (metrics_service) {
-    liveness.Watch("metrics", post_to(metrics_service->loop()));
+  if (watchdog.count() > 0) {
+    // Relay workers and event loops both take work through Post().
+    auto post_to = [](auto& target) {
+      return [&target](std::function<void()> task) { target.Post(std::move(task)); };
+    };
+    for (size_t i = 0; relay && i < relay->worker_count(); ++i) {
+      liveness.Watch(fmt::format("relay worker {}", i), post_to(relay->worker(i)));
+    }
+    if (signal_service) {
+      liveness.Watch("signal", post_to(signal_service->loop()));
+    }
+    if (metrics_service) {
+      liveness.Watch("metrics", post_to(metrics_service->loop()));
+    }
   }
   bool draining = false;
   std::chrono::steady_clock::time_point drain_deadline{};

@@ -56,23 +56,18 @@ base::Result<std::unique_ptr<EventLoop>> EventLoop::Create() {
 }
 
 EventLoop::~EventLoop() {
+  // Work posted from here on is dropped, and a Stop() is ignored.
+  closing_ = true;
   // Deferred objects may still reference the base in their destructors, so
   // they go first; their destructors may defer more.
   DestroyDeferred();
-  {
-    std::lock_guard lock(post_mutex_);
-    posted_.clear();
-  }
   // A bufferevent keeps a reference on itself while one of its deferred
   // callbacks is pending (the TLS one defers its write callback after every
   // send), and event_base_free() cancels such a callback without dropping
   // that reference. One freed while the loop was stopped before the callback
   // ran would never be. One non-blocking pass runs those callbacks: freeing
   // a bufferevent cleared its user callbacks, so they only drop the reference
-  // and schedule the finalizer that event_base_free() runs. Work posted from
-  // here on is dropped, as it would be without the pass, and a Stop() is
-  // ignored.
-  closing_ = true;
+  // and schedule the finalizer that event_base_free() runs.
   event_base_loop(base_.get(), EVLOOP_NONBLOCK | EVLOOP_ONCE);
   DestroyDeferred();
   {

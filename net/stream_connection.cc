@@ -136,7 +136,9 @@ void StreamConnection::WatchForPeerClose() {
     UpdateReadInterest();
     return;
   }
-  if (timeout_.count() == 0) {
+  // timeout_ is the plain path's; a TLS connection's idle timeout is the
+  // bufferevent's read timeout, which must not run while paused.
+  if (options_.idle_timeout.count() == 0) {
     watching_close_ = true;
     bufferevent_enable(bev_, EV_READ);
   }
