@@ -2,6 +2,7 @@
 // (RFC 6455 s8.1) must be.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace turnkey::base {
@@ -9,5 +10,11 @@ namespace turnkey::base {
 // True if `text` is well-formed UTF-8: no overlong forms, no surrogates
 // (U+D800-U+DFFF), nothing above U+10FFFF, no truncated sequence.
 bool IsValidUtf8(std::string_view text);
+
+// `text` with each maximal ill-formed subpart replaced by U+FFFD (Unicode
+// section 3.9, the practice of the WHATWG decoder and of Node's
+// Buffer.toString): "a\xE2\x82" gives "a\uFFFD", "\xC0\xAF" two U+FFFD.
+// Well-formed text comes back unchanged.
+std::string ToValidUtf8(std::string_view text);
 
 }  // namespace turnkey::base

@@ -1,9 +1,12 @@
 #include "signal/engineio_socket.h"
 
 #include <cassert>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "net/websocket_session.h"
 #include "signal/engineio_server.h"
 
@@ -331,8 +334,17 @@ void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder 
     CloseWith(EngineIoCloseReason::kTransportError);
     return;
   }
+  // The body is text/plain; charset=UTF-8. Ill-formed bytes (a client that
+  // sent Latin-1) become U+FFFD, as the reference's string decoding does, so
+  // a text message is well-formed UTF-8 on either transport.
+  std::string repaired;
+  std::string_view body = request.body;
+  if (!base::IsValidUtf8(body)) {
+    repaired = base::ToValidUtf8(body);
+    body = repaired;
+  }
   std::vector<EngineIoPacket> packets;
-  auto decoded = DecodePollingPayload(request.body, packets);
+  auto decoded = DecodePollingPayload(body, packets);
   for (const EngineIoPacket& packet : packets) {
     if (!is_open()) {
       break;

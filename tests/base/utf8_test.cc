@@ -48,5 +48,24 @@ TEST(Utf8Test, RefusesMalformedText) {
   }
 }
 
+TEST(Utf8Test, RepairsMalformedTextOneReplacementPerMaximalSubpart) {
+  const std::string kFffd = "\xEF\xBF\xBD";
+  // Unicode 15 section 3.9, table 3-8: a truncated 4-byte and 3-byte sequence,
+  // a lone lead, lone continuation bytes.
+  EXPECT_EQ(ToValidUtf8("\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64"),
+            "a" + kFffd + kFffd + kFffd + "b" + kFffd + "c" + kFffd + kFffd + "d");
+  // Bytes no well-formed sequence starts with stand alone: each is one.
+  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), kFffd + kFffd);
+  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), kFffd + kFffd + kFffd + kFffd);
+  // Latin-1 text sent as if it were UTF-8 (the é of "héllo").
+  EXPECT_EQ(ToValidUtf8("4h\xE9llo"), "4h" + kFffd + "llo");
+  EXPECT_EQ(ToValidUtf8("end \xE2\x82"), "end " + kFffd);
+  // Well-formed text is unchanged, NUL included.
+  const std::string good = "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x93\x9E" + std::string("\0x", 2);
+  EXPECT_EQ(ToValidUtf8(good), good);
+  EXPECT_EQ(ToValidUtf8(""), "");
+}
+
 }  // namespace
 }  // namespace turnkey::base

@@ -145,6 +145,27 @@ TEST_F(EngineIoServerTest, PostAndGetCarryTextAndBinaryMessages) {
             "bAQIDBA==");
 }
 
+TEST_F(EngineIoServerTest, IllFormedUtf8InAPostBecomesReplacementCharacters) {
+  // python-engineio 4.3 POSTs its text as Latin-1: "h\xE9llo" for "héllo".
+  // The reference decodes the body as UTF-8 with U+FFFD for what is not.
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  auto post = client->Request("POST", Polling(sid),
+                              "4h\xE9llo\x1e"
+                              "4caf\xC3\xA9",
+                              {{"Content-Type", "text/plain;charset=UTF-8"}});
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  EXPECT_TRUE(events_.Has("message:h\xEF\xBF\xBDllo"));
+  EXPECT_TRUE(events_.Has("message:caf\xC3\xA9"));
+  auto get = client->Request("GET", Polling(sid));
+  ASSERT_TRUE(get.has_value());
+  EXPECT_EQ(get->body,
+            "4h\xEF\xBF\xBDllo\x1e"
+            "4caf\xC3\xA9");
+}
+
 TEST_F(EngineIoServerTest, HeldGetIsAnsweredWhenAMessageIsQueued) {
   StartEngine();
   auto poller = Client();
