@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "base/crypto.h"
+#include "sql/sqlite_connection.h"
 
 namespace turnkey::sql {
 namespace {
@@ -49,6 +53,20 @@ TEST(SqliteStoreTest, CreatesAPrivateWalDatabase) {
   ASSERT_TRUE(fs::exists(path + "-wal"));
   ASSERT_EQ(::stat((path + "-wal").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(SqliteStoreTest, ConnectionsSyncFullyAndCheckpointEvery10000Pages) {
+  TempDir dir;
+  auto conn = SqliteConnection::Open(dir.File("turnkey.db"), std::chrono::seconds(5));
+  ASSERT_TRUE(conn) << conn.error().message;
+  auto pragma = [&](std::string_view sql) -> int64_t {
+    auto result = (*conn)->Exec(sql, {});
+    EXPECT_TRUE(result) << result.error().message;
+    return result && !result->rows.empty() ? std::get<int64_t>(result->rows[0][0]) : -1;
+  };
+  EXPECT_EQ(pragma("PRAGMA synchronous"), 2);  // FULL
+  EXPECT_EQ(pragma("PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(pragma("PRAGMA wal_autocheckpoint"), 10000);
 }
 
 TEST(SqliteStoreTest, DataSurvivesReopening) {
