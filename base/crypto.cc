@@ -4,8 +4,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 namespace turnkey::base {
 
@@ -149,8 +152,56 @@ bool ConstantTimeEqual(ByteView a, ByteView b) {
   return a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+
+// Small requests (ids, nonces) are served from a per-thread block of CSPRNG
+// output: RAND_bytes costs the same few microseconds (locks, the provider
+// layers, a getpid() for its fork check) for 10 bytes as for 512, and a call
+// id is made on every call. Bytes are handed out once and wiped as they go.
+constexpr size_t kPoolBytes = 512;
+constexpr size_t kPooledMax = 64;
+
+// Bumped in a forked child, whose copy of the pool the parent also holds.
+std::atomic<uint64_t> g_fork_generation{0};
+
+void OnForkChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct RandomPool {
+  std::array<uint8_t, kPoolBytes> bytes{};
+  size_t used = kPoolBytes;  // nothing left
+  uint64_t generation = 0;
+  ~RandomPool() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+
+}  // namespace
+
 bool RandomBytes(MutableByteView out) {
-  return out.empty() || RAND_bytes(out.data(), static_cast<int>(out.size())) == 1;
+  if (out.empty()) {
+    return true;
+  }
+  if (out.size() > kPooledMax) {
+    return RAND_bytes(out.data(), static_cast<int>(out.size())) == 1;
+  }
+  [[maybe_unused]] static const bool fork_handler =
+      pthread_atfork(nullptr, nullptr, &OnForkChild) == 0;
+  thread_local RandomPool pool;
+  const uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);
+  if (pool.generation != generation) {
+    pool.generation = generation;
+    pool.used = kPoolBytes;
+  }
+  if (kPoolBytes - pool.used < out.size()) {
+    if (RAND_bytes(pool.bytes.data(), static_cast<int>(kPoolBytes)) != 1) {
+      pool.used = kPoolBytes;
+      return false;
+    }
+    pool.used = 0;
+  }
+  uint8_t* take = pool.bytes.data() + pool.used;
+  std::memcpy(out.data(), take, out.size());
+  OPENSSL_cleanse(take, out.size());
+  pool.used += out.size();
+  return true;
 }
 
 std::string RandomHex(size_t n) {

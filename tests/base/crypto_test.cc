@@ -1,7 +1,10 @@
 #include "base/crypto.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <set>
 #include <string>
 
 #include "base/bytes.h"
@@ -138,6 +141,51 @@ TEST(RandomTest, FillsAndDiffers) {
   EXPECT_EQ(h.size(), 32u);
   EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(RandomHex(16), h);
+}
+
+TEST(RandomTest, SmallRequestsStayDistinctAcrossRefills) {
+  // 10-byte requests come from a 512-byte per-thread block: 400 of them span
+  // several refills, and no value may repeat across a block boundary.
+  std::set<std::string> seen;
+  for (int i = 0; i < 400; ++i) {
+    EXPECT_TRUE(seen.insert(RandomHex(10)).second) << "repeated at " << i;
+  }
+  // Either side of the pooled limit.
+  Bytes pooled(64);
+  Bytes direct(65);
+  ASSERT_TRUE(RandomBytes(pooled));
+  ASSERT_TRUE(RandomBytes(direct));
+  EXPECT_NE(Bytes(pooled.begin(), pooled.end()), Bytes(direct.begin(), direct.begin() + 64));
+}
+
+TEST(RandomTest, ForkedChildDoesNotRepeatTheParentsBytes) {
+  (void)RandomHex(10);  // the parent's block now holds unused bytes
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string mine = RandomHex(16);
+    const ssize_t written = ::write(fds[1], mine.data(), mine.size());
+    ::_exit(written == static_cast<ssize_t>(mine.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const std::string parents = RandomHex(16);
+  std::string childs(32, '\0');
+  size_t got = 0;
+  while (got < childs.size()) {
+    const ssize_t n = ::read(fds[0], childs.data() + got, childs.size() - got);
+    if (n <= 0) {
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, childs.size());
+  EXPECT_NE(childs, parents);
 }
 
 // RFC 4648 section 10 test vectors.
