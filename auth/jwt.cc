@@ -116,6 +116,17 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
   return sum;
 }
 
+constexpr int64_t kMicrosPerSecond = 1'000'000;
+
+// seconds * 10^6, clamped to int64 (iat comes from the token).
+int64_t SecondsToMicros(int64_t seconds) {
+  int64_t us = 0;
+  if (__builtin_mul_overflow(seconds, kMicrosPerSecond, &us)) {
+    return seconds > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return us;
+}
+
 }  // namespace
 
 base::Result<Jwt> Jwt::Create(std::string_view key, JwtOptions options) {
@@ -147,6 +158,7 @@ JwtClaims Jwt::NewClaims(std::string_view subject, std::string_view kind, int64_
   claims.kind = std::string(kind);
   claims.issued_at = now;
   claims.expires_at = SaturatingAdd(now, ttl_seconds);
+  claims.issued_at_us = SecondsToMicros(now);
   return claims;
 }
 
@@ -156,6 +168,10 @@ std::string Jwt::Sign(const JwtClaims& claims) const {
       {"jti", claims.id},         {"typ", claims.kind},   {"iat", claims.issued_at},
       {"exp", claims.expires_at},
   };
+  // iat's start is what a reader assumes without the claim.
+  if (claims.issued_at_us != SecondsToMicros(claims.issued_at)) {
+    payload["iat_us"] = claims.issued_at_us;
+  }
   std::string token = base::Base64UrlEncode(base::AsBytes(kHeader));
   token += '.';
   token += base::Base64UrlEncode(
@@ -239,6 +255,14 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   if (*exp <= *iat) {
     return Invalid("expires before it was issued");
   }
+  int64_t iat_us = SecondsToMicros(*iat);
+  if (payload->contains("iat_us")) {
+    const std::optional<int64_t> member = TimeMember(*payload, "iat_us");
+    if (!member || *member < iat_us || *member >= SaturatingAdd(iat_us, kMicrosPerSecond)) {
+      return Invalid("iat_us is not within iat's second");
+    }
+    iat_us = *member;
+  }
   // RFC 7519 section 4.1.4: valid only while now is before exp.
   if (now >= SaturatingAdd(*exp, options_.leeway_seconds)) {
     return std::unexpected(JwtError{JwtErrorKind::kExpired, "expired"});
@@ -252,6 +276,7 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   claims.kind = *typ;
   claims.issued_at = *iat;
   claims.expires_at = *exp;
+  claims.issued_at_us = iat_us;
   return claims;
 }
 

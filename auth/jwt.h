@@ -41,6 +41,12 @@ struct JwtClaims {
   std::string kind;        // "typ" claim: what the token is for, e.g. "access"
   int64_t issued_at = 0;   // "iat", unix seconds
   int64_t expires_at = 0;  // "exp", unix seconds; the token is valid while now < exp
+  // Private claim "iat_us": the issue time in unix microseconds, within iat's
+  // second. The issuer may use it as a stamp that orders tokens against a
+  // sign-out exactly (iat's whole seconds cannot order a sign-out and a login
+  // in the same second). NewClaims sets iat * 10^6; a token without the
+  // claim reads as that too.
+  int64_t issued_at_us = 0;
 
   friend bool operator==(const JwtClaims&, const JwtClaims&) = default;
 };
@@ -81,16 +87,20 @@ class Jwt {
   [[nodiscard]] static base::Result<Jwt> Create(std::string_view key, JwtOptions options = {});
 
   // Claims for a new token: iss and aud from the options, a fresh random jti
-  // (16 bytes, base64url), iat = now, exp = now + ttl_seconds.
+  // (16 bytes, base64url), iat = now, exp = now + ttl_seconds, iat_us =
+  // now * 10^6 (a caller with a finer time sets issued_at_us, keeping
+  // issued_at == issued_at_us / 10^6).
   JwtClaims NewClaims(std::string_view subject, std::string_view kind, int64_t now,
                       int64_t ttl_seconds) const;
 
   // The signed compact serialisation of `claims`. Never fails; strings that
-  // are not valid UTF-8 get U+FFFD replacements (ours are ASCII).
+  // are not valid UTF-8 get U+FFFD replacements (ours are ASCII). iat_us is
+  // written only when it is not iat * 10^6.
   std::string Sign(const JwtClaims& claims) const;
 
   // Checks, in order: shape and size, base64url, signature, header, claim
-  // types, iss, aud, typ == `expected_kind`, iat <= now + leeway, exp.
+  // types, iss, aud, typ == `expected_kind`, iat <= now + leeway, exp, and
+  // that iat_us (when present) falls within iat's second.
   // Any byte string is safe input.
   std::expected<JwtClaims, JwtError> Verify(std::string_view token, std::string_view expected_kind,
                                             int64_t now) const;

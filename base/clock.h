@@ -17,6 +17,9 @@ class Clock {
   virtual MonoTime Now() const = 0;
   // Wall-clock seconds since the Unix epoch, for TURN REST expiry and JWTs.
   virtual int64_t UnixSeconds() const = 0;
+  // The same clock in milliseconds (UnixSeconds() == UnixMillis() / 1000), for
+  // stored times and for ordering events within a second.
+  virtual int64_t UnixMillis() const = 0;
 };
 
 // The real clocks. Thread-safe.
@@ -24,6 +27,7 @@ class SystemClock final : public Clock {
  public:
   MonoTime Now() const override { return std::chrono::steady_clock::now(); }
   int64_t UnixSeconds() const override;
+  int64_t UnixMillis() const override;
   // A process-wide instance.
   static const SystemClock& Instance();
 };
@@ -35,6 +39,10 @@ class FakeClock final : public Clock {
   MonoTime Now() const override { return MonoTime{} + elapsed_; }
   int64_t UnixSeconds() const override {
     return unix_base_ + std::chrono::duration_cast<std::chrono::seconds>(elapsed_).count();
+  }
+  int64_t UnixMillis() const override {
+    return unix_base_ * 1000 +
+           std::chrono::duration_cast<std::chrono::milliseconds>(elapsed_).count();
   }
   void Advance(Duration d) { elapsed_ += d; }
 

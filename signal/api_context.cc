@@ -1,5 +1,6 @@
 #include "signal/api_context.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "auth/refresh_token.h"
@@ -135,7 +136,7 @@ std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_v
         ApiError::Unauthorized(api_code::kTokenInvalid, "The access token is invalid"));
   }
   auto signed_out = signed_out_at_.find(claims->subject);
-  if ((signed_out != signed_out_at_.end() && claims->issued_at < signed_out->second) ||
+  if ((signed_out != signed_out_at_.end() && claims->issued_at_us < signed_out->second) ||
       revoked_token_ids_.contains(claims->id)) {
     return std::unexpected(
         ApiError::Unauthorized(api_code::kTokenRevoked, "This session was signed out"));
@@ -143,9 +144,22 @@ std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_v
   return AccessToken{std::move(claims->subject), std::move(claims->id), claims->expires_at};
 }
 
+int64_t ApiContext::IssueStamp() const {
+  const int64_t wall_us = NowMs() * 1000;
+  int64_t last = last_stamp_.load(std::memory_order_relaxed);
+  int64_t next = 0;
+  do {
+    next = std::max(wall_us, last + 1);
+  } while (!last_stamp_.compare_exchange_weak(last, next, std::memory_order_relaxed));
+  return next;
+}
+
 std::string ApiContext::SignAccessToken(const std::string& user_id) const {
-  return jwt_.Sign(
-      jwt_.NewClaims(user_id, kAccessTokenKind, NowSeconds(), options_.access_ttl.count()));
+  const int64_t stamp = IssueStamp();
+  auth::JwtClaims claims =
+      jwt_.NewClaims(user_id, kAccessTokenKind, stamp / 1'000'000, options_.access_ttl.count());
+  claims.issued_at_us = stamp;
+  return jwt_.Sign(claims);
 }
 
 base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
@@ -194,10 +208,10 @@ nlohmann::json ApiContext::SessionJson(const IssuedSession& session, const sql::
 }
 
 void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& current,
-                                 std::string_view reason) {
-  const int64_t now = NowSeconds();
-  PruneRevocations(now);
-  signed_out_at_[user_id] = now;
+                                 int64_t signed_out_stamp, std::string_view reason) {
+  PruneRevocations(NowMs());
+  int64_t& signed_out = signed_out_at_[user_id];
+  signed_out = std::max(signed_out, signed_out_stamp);
   if (!current.token_id.empty()) {
     revoked_token_ids_[current.token_id] = current.expires_at;
   }
@@ -206,14 +220,16 @@ void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& 
   }
 }
 
-void ApiContext::PruneRevocations(int64_t now) {
+void ApiContext::PruneRevocations(int64_t now_ms) {
   if (signed_out_at_.size() + revoked_token_ids_.size() < kRevocationPruneThreshold) {
     return;
   }
   // A sign-out matters only while tokens issued before it can still be
   // valid, i.e. for one access-token lifetime.
-  const int64_t horizon = now - options_.access_ttl.count();
-  std::erase_if(signed_out_at_, [horizon](const auto& entry) { return entry.second < horizon; });
+  const int64_t horizon_us = (now_ms - options_.access_ttl.count() * 1000) * 1000;
+  std::erase_if(signed_out_at_,
+                [horizon_us](const auto& entry) { return entry.second < horizon_us; });
+  const int64_t now = now_ms / 1000;
   std::erase_if(revoked_token_ids_, [now](const auto& entry) { return entry.second <= now; });
 }
 

@@ -9,6 +9,7 @@
 // metrics and shard passed in must outlive the context.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -133,20 +134,25 @@ class ApiContext {
   // when no TURN secret is set).
   base::Result<auth::IceServerList> IceServers(std::string_view user_id) const;
 
+  // A point in the order of token issues: unix microseconds, strictly
+  // increasing across calls (and threads) in this process. Every access token
+  // carries the stamp of its signing (JWT claim iat_us). Any thread.
+  int64_t IssueStamp() const;
+
   // After the store revoked every refresh token of `user_id`: refuses the
-  // access tokens issued before now and `token_id` (the one in use), then
-  // runs the signed-out hook.
+  // access tokens stamped before `signed_out_stamp` (an IssueStamp() taken
+  // when the revocation began: a session issued after it, as a password
+  // change's new one, stays valid) and `current` (the one in use); then runs
+  // the signed-out hook.
   void EndUserSessions(const std::string& user_id, const AccessToken& current,
-                       std::string_view reason);
+                       int64_t signed_out_stamp, std::string_view reason);
   void set_signed_out_hook(UserSignedOutHook hook) { signed_out_hook_ = std::move(hook); }
 
   // Runs on the loop whenever a handler has the user's current profile from
   // the store (GET /api/users/me read it, PATCH stored it), so in-memory
   // copies of connected users stay current.
   using ProfileReadHook = std::function<void(const sql::User& user)>;
-  void set_profile_read_hook(ProfileReadHook hook) {
-    profile_read_hook_ = std::move(hook);
-  }
+  void set_profile_read_hook(ProfileReadHook hook) { profile_read_hook_ = std::move(hook); }
   void ProfileRead(const sql::User& user) const {
     if (profile_read_hook_) {
       profile_read_hook_(user);
@@ -174,7 +180,7 @@ class ApiContext {
   metrics::Shard& shard() const { return shard_; }
   const ApiContextOptions& options() const { return options_; }
   // Unix time for the store (milliseconds) and tokens (seconds). Any thread.
-  int64_t NowMs() const { return clock_.UnixSeconds() * 1000; }
+  int64_t NowMs() const { return clock_.UnixMillis(); }
   int64_t NowSeconds() const { return clock_.UnixSeconds(); }
 
  private:
@@ -209,10 +215,12 @@ class ApiContext {
   UserSignedOutHook signed_out_hook_;
   HistoryBarrierHook history_barrier_;
   ProfileReadHook profile_read_hook_;
-  // Sign-outs: access tokens of the user issued before the time (unix
-  // seconds) are refused; and single tokens by id, until they expire.
+  // Sign-outs: access tokens of the user stamped before the stamp (the
+  // token's iat_us) are refused; and single tokens by id, until they expire
+  // (unix seconds).
   std::unordered_map<std::string, int64_t> signed_out_at_;
   std::unordered_map<std::string, int64_t> revoked_token_ids_;  // jti -> exp
+  mutable std::atomic<int64_t> last_stamp_{0};
 };
 
 template <typename Job, typename Done>

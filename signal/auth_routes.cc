@@ -330,23 +330,28 @@ void Logout(ApiContext& api, ApiCall call) {
     call.Fail(token.error());
     return;
   }
+  // The sign-out instant: access tokens issued before it are refused, a
+  // login after it (on another device) is not.
+  const int64_t stamp = api.IssueStamp();
   auto job = [&api, user_id = call.user_id()] {
     return api.Db(
         [&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, api.NowMs()); });
   };
-  api.Run(std::move(call), std::move(job), [&api](ApiCall call, base::Result<int64_t> revoked) {
-    if (!revoked) {
-      call.Fail(FromError(revoked.error()));
-      return;
-    }
-    api.EndUserSessions(call.user_id(), call.token(), "logout");
-    call.Ok(nlohmann::json{{"revokedTokens", *revoked}}, "Logged out");
-  });
+  api.Run(std::move(call), std::move(job),
+          [&api, stamp](ApiCall call, base::Result<int64_t> revoked) {
+            if (!revoked) {
+              call.Fail(FromError(revoked.error()));
+              return;
+            }
+            api.EndUserSessions(call.user_id(), call.token(), stamp, "logout");
+            call.Ok(nlohmann::json{{"revokedTokens", *revoked}}, "Logged out");
+          });
 }
 
 struct PasswordOutcome {
   bool bad_credentials = false;
   IssuedSession session;
+  int64_t signed_out_stamp = 0;  // the other sessions end here; `session` was issued after
 };
 
 void ChangePassword(ApiContext& api, ApiCall call) {
@@ -384,12 +389,13 @@ void ChangePassword(ApiContext& api, ApiCall call) {
       return std::unexpected(match.error());
     }
     if (!*match) {
-      return PasswordOutcome{true, {}};
+      return PasswordOutcome{true, {}, 0};
     }
     auto hash = api.hasher().Hash(next);
     if (!hash) {
       return std::unexpected(hash.error());
     }
+    const int64_t stamp = api.IssueStamp();
     const int64_t now = api.NowMs();
     auto updated =
         api.Db([&](sql::Store& store) { return store.UpdatePasswordHash(user_id, *hash, now); });
@@ -405,7 +411,7 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     if (!session) {
       return std::unexpected(session.error());
     }
-    return PasswordOutcome{false, std::move(*session)};
+    return PasswordOutcome{false, std::move(*session), stamp};
   };
   api.Run(
       std::move(call), std::move(job),
@@ -424,7 +430,8 @@ void ChangePassword(ApiContext& api, ApiCall call) {
         }
         api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
         TK_LOG_INFO("signal: user {} changed their password", call.user_id());
-        api.EndUserSessions(call.user_id(), call.token(), "password_changed");
+        api.EndUserSessions(call.user_id(), call.token(), outcome->signed_out_stamp,
+                            "password_changed");
         nlohmann::json data = nlohmann::json::object();
         data["token"] = outcome->session.access_token;
         data["refreshToken"] = outcome->session.refresh_token;

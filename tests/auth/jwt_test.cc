@@ -62,11 +62,36 @@ TEST(JwtTest, SignThenVerify) {
   EXPECT_EQ(claims.id.size(), 22u);  // 16 random bytes, base64url
   EXPECT_NE(claims.id, jwt.NewClaims("user-1", "access", kNow, 900).id);
 
+  EXPECT_EQ(claims.issued_at_us, kNow * 1'000'000);
+
   const std::string token = jwt.Sign(claims);
   auto verified = jwt.Verify(token, "access", kNow);
   ASSERT_TRUE(verified.has_value()) << verified.error().reason;
   EXPECT_EQ(*verified, claims);
   EXPECT_TRUE(jwt.Verify(token, "access", kNow + 899).has_value());
+}
+
+TEST(JwtTest, IssueTimeInMicrosecondsTravelsWithinIatsSecond) {
+  const Jwt jwt = MakeJwt();
+  JwtClaims claims = jwt.NewClaims("user-1", "access", kNow, 900);
+  claims.issued_at_us = kNow * 1'000'000 + 999'999;
+  auto verified = jwt.Verify(jwt.Sign(claims), "access", kNow);
+  ASSERT_TRUE(verified.has_value()) << verified.error().reason;
+  EXPECT_EQ(verified->issued_at_us, kNow * 1'000'000 + 999'999);
+
+  // A token without the claim (signed before it existed) reads as iat's start.
+  auto old = jwt.Verify(SignRaw(R"({"alg":"HS256"})", kGoodPayload), "access", kNow);
+  ASSERT_TRUE(old.has_value()) << old.error().reason;
+  EXPECT_EQ(old->issued_at_us, kNow * 1'000'000);
+
+  // Outside iat's second, or not an integer: refused.
+  for (std::string_view iat_us : {"1699999999999999", "1700000001000000", "1.7e15", "\"x\""}) {
+    std::string payload(kGoodPayload);
+    payload.insert(payload.size() - 1, std::string(R"(,"iat_us":)") + std::string(iat_us));
+    auto result = jwt.Verify(SignRaw(R"({"alg":"HS256"})", payload), "access", kNow);
+    ASSERT_FALSE(result.has_value()) << iat_us;
+    EXPECT_STREQ(result.error().reason, "iat_us is not within iat's second") << iat_us;
+  }
 }
 
 TEST(JwtTest, KnownAnswer) {
@@ -84,7 +109,8 @@ TEST(JwtTest, KnownAnswer) {
                          .id = "abc",
                          .kind = "access",
                          .issued_at = 1'700'000'000,
-                         .expires_at = 1'700'000'900};
+                         .expires_at = 1'700'000'900,
+                         .issued_at_us = 1'700'000'000'000'000};  // iat's start: not written
   const Jwt jwt = MakeJwt();
   EXPECT_EQ(jwt.Sign(claims), kToken);
   auto verified = jwt.Verify(kToken, "access", kNow);

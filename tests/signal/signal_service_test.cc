@@ -39,6 +39,7 @@ class SharedFakeClock final : public base::Clock {
   int64_t UnixSeconds() const override {
     return 1'700'000'000 + elapsed_ns_.load() / 1'000'000'000;
   }
+  int64_t UnixMillis() const override { return 1'700'000'000'000 + elapsed_ns_.load() / 1'000'000; }
   void Advance(std::chrono::seconds d) {
     elapsed_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   }
@@ -184,15 +185,18 @@ TEST_F(SignalServiceTest, RegisterLoginMeRefreshLogout) {
   EXPECT_NE(fresh["refreshToken"], data["refreshToken"]);
   EXPECT_EQ(Get("/api/users/me", fresh["token"]).status, 200);
 
-  // Tokens issued before the second of the logout are refused by time, the
-  // one used for it by its id.
-  clock_.Advance(std::chrono::seconds(1));
+  // Every token issued before the logout is refused, though the clock has
+  // not moved since any of them (the same second, the same millisecond).
+  HttpTestResponse other_device =
+      Post("/api/auth/login", {{"email", "alice@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(other_device.status, 200);
   HttpTestResponse logout = Post("/api/auth/logout", Json::object(), fresh["token"]);
   ASSERT_EQ(logout.status, 200) << logout.body;
-  EXPECT_EQ(logout.Json()["data"]["revokedTokens"], 2);  // register's and the refreshed one
+  EXPECT_EQ(logout.Json()["data"]["revokedTokens"], 3);  // register's, the refreshed one, the other
   EXPECT_THAT(SignedOut(), ::testing::ElementsAre(user_id + ":logout"));
   ExpectError(Get("/api/users/me", fresh["token"]), 401, "TOKEN_REVOKED");
   ExpectError(Get("/api/users/me", registered["token"]), 401, "TOKEN_REVOKED");
+  ExpectError(Get("/api/users/me", other_device.Json()["data"]["token"]), 401, "TOKEN_REVOKED");
   ExpectError(Post("/api/auth/refresh", {{"refreshToken", fresh["refreshToken"]}}), 401,
               "REFRESH_TOKEN_REVOKED");
 
@@ -539,7 +543,8 @@ TEST_F(SignalServiceTest, ChangePasswordEndsOtherSessions) {
   ExpectError(Post("/api/auth/password",
                    {{"currentPassword", "old-password"}, {"newPassword", "short"}}, user["token"]),
               400, "VALIDATION_ERROR", "newPassword");
-  clock_.Advance(std::chrono::seconds(1));
+  // No clock movement: the other session was issued in the same second (and
+  // millisecond) as the change, and still ends; the new one does not.
   HttpTestResponse changed =
       Post("/api/auth/password",
            {{"currentPassword", "old-password"}, {"newPassword", "new-password"}}, user["token"]);
