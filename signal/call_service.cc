@@ -362,14 +362,16 @@ void CallService::OnConnection(SocketIoSocket& socket) {
   sockets_[*number] = SocketEntry{socket.weak_from_this(), user.id, std::nullopt};
   users_.Acquire(user);
   connected_sockets_ = sockets_.size();
+  // Gauges first: the client may act on iceServers (and read /metrics) the
+  // moment it leaves, which is now that sends are not deferred. iceServers
+  // before a ringing call's incomingCall, as docs/api.md promises "right
+  // after connect": an app may build its RTCPeerConnection on incomingCall.
+  RefreshGauges();
+  SendIceServers(*number);
   {
     ManagerScope scope(*this);
     manager_->OnSocketConnected(Now(), *number, user.id);
   }
-  // Gauges first: the client may act on iceServers (and read /metrics) the
-  // moment it leaves, which is now that sends are not deferred.
-  RefreshGauges();
-  SendIceServers(*number);
 }
 
 void CallService::OnDisconnect(SocketIoSocket& socket) {

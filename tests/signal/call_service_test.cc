@@ -261,6 +261,26 @@ TEST_F(CallServiceTest, ACallIsRungOnEveryDeviceAndPersisted) {
   EXPECT_EQ(calls_->recorder_stats().writes_failed, 0u);
 }
 
+TEST_F(CallServiceTest, ADeviceConnectingWhileACallRingsGetsIceServersFirst) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  auto b1 = Connect(bob);
+  ASSERT_TRUE(a && b1);
+  auto ack = a->Call("initiateCall", Json{{"receiverId", bob.id}, {"callType", "audio"}});
+  ASSERT_TRUE(ack && (*ack)["ok"] == true);
+  ASSERT_TRUE(b1->WaitEvent("incomingCall"));
+  // The new device rings too, after it has what it needs to answer: the
+  // client files one message per read, so iceServers is already waiting when
+  // incomingCall is read only if it came first.
+  auto b2 = Connect(bob);
+  ASSERT_TRUE(b2);
+  auto incoming = b2->WaitEvent("incomingCall");
+  ASSERT_TRUE(incoming);
+  EXPECT_EQ((*incoming)["callId"], (*ack)["callId"]);
+  EXPECT_TRUE(b2->HasEvent("iceServers"));
+}
+
 TEST_F(CallServiceTest, AnOfflineCalleeIsAMissedCall) {
   TestUser alice = Register("alice");
   TestUser bob = Register("bob");
