@@ -93,15 +93,15 @@ std::optional<std::string> CheckEmail(std::string_view email) {
       return "email must not contain spaces";
     }
   }
-  const size_t at = email.rfind('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == email.size()) {
+  // Exactly one '@' (docs/api.md): "a@b@c.org" is refused, not read as the
+  // local part "a@b".
+  const size_t at = email.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == email.size() ||
+      email.find('@', at + 1) != std::string_view::npos) {
     return "email must look like name@domain";
   }
   if (at > 64) {
     return "the part of email before '@' must be at most 64 bytes";
-  }
-  if (email.substr(at + 1).find('@') != std::string_view::npos) {
-    return "email must look like name@domain";
   }
   return std::nullopt;
 }
