@@ -210,16 +210,30 @@ void SyncContacts(ApiContext& api, ApiCall call) {
     if (!contacts) {
       return std::unexpected(contacts.error());
     }
+    // Yourself is skipped, not unknown; each unknown entry is listed once.
+    auto self = api.Db([&](sql::Store& store) { return store.GetUserById(owner); });
+    if (!self) {
+      return std::unexpected(self.error());
+    }
     nlohmann::json not_found = nlohmann::json::array();
+    std::vector<std::string_view> missing_ids;
     for (const std::string& id : user_ids) {
-      if (std::none_of(contacts->begin(), contacts->end(),
-                       [&](const sql::Contact& c) { return c.user.id == id; })) {
+      if (id != owner &&
+          std::none_of(contacts->begin(), contacts->end(),
+                       [&](const sql::Contact& c) { return c.user.id == id; }) &&
+          std::find(missing_ids.begin(), missing_ids.end(), id) == missing_ids.end()) {
+        missing_ids.push_back(id);
         not_found.push_back(id);
       }
     }
+    std::vector<std::string_view> missing_handles;
     for (const std::string& handle : handles) {
-      if (std::none_of(contacts->begin(), contacts->end(),
-                       [&](const sql::Contact& c) { return SameHandle(c.user.handle, handle); })) {
+      auto same = [&](std::string_view other) { return SameHandle(other, handle); };
+      if (!SameHandle(self->handle, handle) &&
+          std::none_of(contacts->begin(), contacts->end(),
+                       [&](const sql::Contact& c) { return same(c.user.handle); }) &&
+          std::none_of(missing_handles.begin(), missing_handles.end(), same)) {
+        missing_handles.push_back(handle);
         not_found.push_back(handle);
       }
     }
