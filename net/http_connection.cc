@@ -93,7 +93,7 @@ size_t HttpConnection::OnData(base::ByteView data) {
       TK_LOG_DEBUG("http connection {} from {}: {} ({})", stream_.id(),
                    stream_.peer_address().ToString(), HttpParseErrorName(parser_.error()),
                    parser_.error_detail());
-      FailAndClose(HttpParseErrorStatus(parser_.error()));
+      FailAndClose(HttpParseErrorStatus(parser_.error()), parser_.head());
       return data.size();
     case HttpRequestParser::Status::kRequest:
       Dispatch(parser_.TakeRequest());
@@ -205,8 +205,12 @@ void HttpConnection::OnHeaderTimeout() {
   FailAndClose(408);
 }
 
-void HttpConnection::FailAndClose(int status) {
-  Write(HttpResponse::Error(status), false, true, false);
+void HttpConnection::FailAndClose(int status, const HttpRequest* head) {
+  std::optional<HttpResponse> custom;
+  if (head != nullptr && server_.options_.error_response) {
+    custom = server_.options_.error_response(*head, status);
+  }
+  Write(custom ? *custom : HttpResponse::Error(status), false, true, false);
   CloseStream();
 }
 

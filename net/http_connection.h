@@ -66,8 +66,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void OnIdleTimeout();
   void OnHeaderTimeout();
   void Dispatch(HttpRequest request);
-  // Answers `status` and closes (parse errors, timeouts).
-  void FailAndClose(int status);
+  // Answers `status` and closes (parse errors, timeouts); `head` (when the
+  // request's head was parsed) lets HttpServerOptions::error_response shape
+  // the answer.
+  void FailAndClose(int status, const HttpRequest* head = nullptr);
   void Write(const HttpResponse& response, bool head_only, bool close, bool keep_alive_header);
   void CloseStream();
   void ArmIdleTimer();

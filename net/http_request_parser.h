@@ -104,6 +104,9 @@ class HttpRequestParser {
   bool in_progress() const { return message_begun_ && !message_complete_; }
   // The head (request line and headers) of the current request is parsed.
   bool head_complete() const { return headers_complete_; }
+  // That head (method, target, path, query, headers; the body is partial),
+  // for answering an error about the request; null before head_complete().
+  const HttpRequest* head() const { return headers_complete_ ? &request_ : nullptr; }
   // True once per request that sent "Expect: 100-continue" and whose body is
   // still to come; the caller should send "HTTP/1.1 100 Continue".
   bool TakeContinueRequest();

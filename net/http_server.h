@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -57,6 +58,12 @@ struct HttpServerOptions {
   // From the first byte of a request until its head is complete (slow
   // header senders); answered 408. 0 = none. Default 30 s.
   std::chrono::milliseconds header_timeout{30000};
+  // How a request refused after its head was parsed (413 for a body over
+  // max_body_bytes, 417) is answered, so an API can keep its error format:
+  // given the head and the status, a response (its status is used as is),
+  // or nullopt for the plain status page. Unset = always the plain page.
+  // The connection closes after it either way.
+  std::function<std::optional<HttpResponse>(const HttpRequest& head, int status)> error_response;
   // Listener and connection settings. connection.idle_timeout is ignored
   // (the server runs the timers above); max_input_bytes also bounds what a
   // taken-over connection may leave unconsumed.

@@ -92,7 +92,14 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
     return self->RouterError(request, status);
   });
 
-  auto server = net::HttpServer::Create(*service->loop_, opts.listen, opts.tls, opts.http,
+  // A body over the HTTP limit (about 1 MB: Engine.IO's maxPayload) never
+  // reaches the API's own 64 KiB check; answer it in the envelope too.
+  net::HttpServerOptions http = opts.http;
+  http.error_response = [self](const net::HttpRequest& head,
+                               int status) -> std::optional<net::HttpResponse> {
+    return self->HttpError(head, status);
+  };
+  auto server = net::HttpServer::Create(*service->loop_, opts.listen, opts.tls, http,
                                         [self](net::HttpRequest request, net::Responder responder) {
                                           self->Handle(std::move(request), std::move(responder));
                                         });
@@ -255,11 +262,36 @@ void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
   // request").
   if (net::Cors::IsPreflight(request)) {
     net::HttpResponse response = api_->cors()->Preflight(request);
+    if (response.status == 403) {
+      // Refused in the API's envelope, as any other answer (docs/api.md).
+      net::HttpResponse denied = ErrorResponse(
+          ApiError::Of(403, api_code::kOriginNotAllowed, "This origin is not allowed"));
+      if (auto vary = response.headers.Get("Vary")) {
+        denied.headers.Set("Vary", std::string(*vary));
+      }
+      response = std::move(denied);
+    }
     metrics_.HttpRequest("preflight", response.status).Inc(*loop_shard_);
     responder.Respond(std::move(response));
     return;
   }
   router_.Dispatch(std::move(request), std::move(responder));
+}
+
+std::optional<net::HttpResponse> SignalService::HttpError(const net::HttpRequest& head,
+                                                          int status) {
+  if (status != 413) {
+    return std::nullopt;
+  }
+  for (const std::string& mount : mounts_) {
+    if (UnderPrefix(head.path, mount)) {
+      return std::nullopt;  // Engine.IO answers its own way (socketio.md section 1.6)
+    }
+  }
+  net::HttpResponse response =
+      ErrorResponse(ApiError::Of(413, api_code::kPayloadTooLarge, "The request body is too large"));
+  api_->cors()->AddHeaders(head, response);
+  return response;
 }
 
 net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, int status) {

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -169,6 +170,9 @@ class SignalService {
   void Handle(net::HttpRequest request, net::Responder responder);
   // Answers the router's own 404 / 405 as JSON.
   net::HttpResponse RouterError(const net::HttpRequest& request, int status);
+  // HttpServerOptions::error_response: a 413 outside the Engine.IO mounts in
+  // the API's envelope.
+  std::optional<net::HttpResponse> HttpError(const net::HttpRequest& head, int status);
   // Loop thread: one step of the drain.
   void CheckDrained();
   void FinishDrain();

@@ -459,6 +459,50 @@ TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
   EXPECT_EQ(OnLoop([this] { return server_->stats().bad_requests; }), std::size(cases));
 }
 
+TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {
+  HttpServerOptions options;
+  options.max_body_bytes = 100;
+  std::vector<std::string> asked;  // loop thread only, read after the exchanges
+  options.error_response = [&asked](const HttpRequest& head,
+                                    int status) -> std::optional<HttpResponse> {
+    asked.push_back(head.method + " " + head.path + " " + std::to_string(status));
+    if (head.path != "/api/x") {
+      return std::nullopt;
+    }
+    HttpResponse response = HttpResponse::Text(413, "{\"code\":\"TOO_BIG\"}", "application/json");
+    return response;
+  };
+  StartServer(options);
+  struct Case {
+    std::string request;
+    int status;
+    std::string body;
+  };
+  const Case cases[] = {
+      {"POST /api/x?q=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413,
+       "{\"code\":\"TOO_BIG\"}"},
+      {"POST /other HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413, ""},
+      {"GET /a b c\r\n\r\n", 400, ""},  // no head: the hook is not asked
+  };
+  for (const Case& c : cases) {
+    auto client = Client::Connect(port_);
+    ASSERT_TRUE(client);
+    ASSERT_TRUE(client->Send(c.request));
+    auto response = client->Read();
+    ASSERT_TRUE(response) << c.request;
+    EXPECT_EQ(response->status, c.status) << c.request;
+    if (!c.body.empty()) {
+      EXPECT_EQ(response->body, c.body);
+    } else {
+      EXPECT_NE(response->body.find_first_not_of(" \r\n"), std::string::npos);  // the plain page
+    }
+    EXPECT_EQ(response->headers.Get("Connection"), "close");
+    EXPECT_TRUE(client->WaitClosed());
+  }
+  EXPECT_EQ(OnLoop([&asked] { return asked; }),
+            (std::vector<std::string>{"POST /api/x 413", "POST /other 413"}));
+}
+
 TEST_F(HttpServerTest, ExpectContinueGetsA100BeforeTheBody) {
   StartServer();
   auto client = Client::Connect(port_);

@@ -384,7 +384,9 @@ TEST_F(SignalServiceTest, CorsAllowsListedOriginsOnly) {
 
   preflight.headers[0].second = "https://evil.example";
   HttpTestResponse denied = SendHttp(address_, preflight);
-  EXPECT_EQ(denied.status, 403);
+  ExpectError(denied, 403, "ORIGIN_NOT_ALLOWED");  // the envelope, as every API answer
+  EXPECT_EQ(denied.Header("cache-control"), "no-store");
+  EXPECT_EQ(denied.Header("vary"), "Origin");
   EXPECT_EQ(denied.Header("access-control-allow-origin"), "");
 
   HttpTestResponse evil = Get("/healthz", "", {{"Origin", "https://evil.example"}});
@@ -413,6 +415,23 @@ TEST_F(SignalServiceTest, LimitsAndUnknownRoutesAnswerJson) {
   HttpTestResponse wrong_method = Get("/api/auth/login");
   ExpectError(wrong_method, 405, "METHOD_NOT_ALLOWED");
   EXPECT_THAT(wrong_method.Header("allow"), ::testing::HasSubstr("POST"));
+}
+
+TEST_F(SignalServiceTest, ABodyOverTheHttpLimitIsRefusedInTheEnvelopeToo) {
+  // The HTTP server's own limit (Engine.IO's maxPayload in production) is
+  // above the API's 64 KiB; past it the request never reaches the API.
+  SignalServiceOptions options = DefaultOptions();
+  options.http.max_body_bytes = 80 * 1024;
+  Restart(std::move(options));
+  HttpTestRequest big;
+  big.method = "POST";
+  big.target = "/api/auth/register";
+  big.headers = {{"Origin", kAllowedOrigin}};
+  big.body = std::string(100 * 1024, 'a');
+  HttpTestResponse refused = SendHttp(address_, big);
+  ExpectError(refused, 413, "PAYLOAD_TOO_LARGE");
+  EXPECT_EQ(refused.Header("cache-control"), "no-store");
+  EXPECT_EQ(refused.Header("access-control-allow-origin"), kAllowedOrigin);
 }
 
 TEST_F(SignalServiceTest, HealthReadinessAndMount) {
