@@ -156,6 +156,11 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
       assert.equal((await a.emit("reportIce", report)).ok, true);
       assert.equal((await b2.emit("reportIce", { ...report, localCandidateType: "host" })).ok, true);
 
+      // A live call is in the history too, with nothing about its end yet.
+      await expectHistory(server, alice, callId, {
+        status: "active", endReason: null, endedAt: null, duration: 0,
+      });
+
       await sleep(1100); // the call lasts at least a second
       assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
       await a.take("callEndedConfirm", (p) => p.callId === callId);
