@@ -211,6 +211,21 @@ class HttpServerTest : public ::testing::Test {
     loop_.reset();
   }
 
+  // Sends `request` on a new connection and reads the answer, which must
+  // close the connection (a refused request).
+  std::optional<Response> RefusedAndClosed(const std::string& request) {
+    auto client = Client::Connect(port_);
+    if (!client || !client->Send(request)) {
+      return std::nullopt;
+    }
+    auto response = client->Read();
+    if (response) {
+      EXPECT_EQ(response->headers.Get("Connection"), "close") << request;
+      EXPECT_TRUE(client->WaitClosed()) << request;
+    }
+    return response;
+  }
+
   // Runs `f` on the loop thread and returns its result.
   template <typename F>
   auto OnLoop(F f) -> decltype(f()) {
@@ -447,14 +462,9 @@ TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
       {"POST / HTTP/1.1\r\nHost: t\r\nExpect: coffee\r\nContent-Length: 1\r\n\r\n", 417},
   };
   for (const Case& c : cases) {
-    auto client = Client::Connect(port_);
-    ASSERT_TRUE(client);
-    ASSERT_TRUE(client->Send(c.request));
-    auto response = client->Read();
+    auto response = RefusedAndClosed(c.request);
     ASSERT_TRUE(response) << c.request;
     EXPECT_EQ(response->status, c.status) << c.request;
-    EXPECT_EQ(response->headers.Get("Connection"), "close");
-    EXPECT_TRUE(client->WaitClosed());
   }
   EXPECT_EQ(OnLoop([this] { return server_->stats().bad_requests; }), std::size(cases));
 }
@@ -485,10 +495,7 @@ TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {
       {"GET /a b c\r\n\r\n", 400, ""},  // no head: the hook is not asked
   };
   for (const Case& c : cases) {
-    auto client = Client::Connect(port_);
-    ASSERT_TRUE(client);
-    ASSERT_TRUE(client->Send(c.request));
-    auto response = client->Read();
+    auto response = RefusedAndClosed(c.request);
     ASSERT_TRUE(response) << c.request;
     EXPECT_EQ(response->status, c.status) << c.request;
     if (!c.body.empty()) {
@@ -496,8 +503,6 @@ TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {
     } else {
       EXPECT_NE(response->body.find_first_not_of(" \r\n"), std::string::npos);  // the plain page
     }
-    EXPECT_EQ(response->headers.Get("Connection"), "close");
-    EXPECT_TRUE(client->WaitClosed());
   }
   EXPECT_EQ(OnLoop([&asked] { return asked; }),
             (std::vector<std::string>{"POST /api/x 413", "POST /other 413"}));
