@@ -120,6 +120,12 @@ void TurnServer::OnClientMessage(base::MonoTime now, const FiveTuple& from, base
     return;
   }
   if (msg.IsIndication()) {
+    if (!msg.unknown_required().empty()) {
+      // RFC 8489 section 6.3.3: an indication with unknown
+      // comprehension-required attributes is discarded, not acted on.
+      Drop(DropReason::kUnexpected);
+      return;
+    }
     if (msg.method() == stun::Method::kSend) {
       HandleSend(now, from, msg);
     } else if (msg.method() != stun::Method::kBinding) {

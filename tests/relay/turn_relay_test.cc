@@ -77,6 +77,18 @@ TEST_F(TurnRelayTest, SendIndicationRelaysToAPermittedPeer) {
   EXPECT_EQ(io.to_peer.size(), 2u);
 }
 
+TEST_F(TurnRelayTest, SendWithAnUnknownComprehensionRequiredAttributeIsDiscarded) {
+  // RFC 8489 section 6.3.3; a comprehension-optional one is ignored.
+  TurnTestClient client = Ready(1);
+  const base::Bytes data = Payload(10);
+  const uint8_t value[4] = {'z', 'z', 'z', 'z'};
+  client.Send(peer_, data, [&](MessageBuilder& b) { b.AddAttribute(0x0031, value); });
+  EXPECT_TRUE(io.to_peer.empty());
+  EXPECT_EQ(Dropped(DropReason::kUnexpected), 1u);
+  client.Send(peer_, data, [&](MessageBuilder& b) { b.AddAttribute(0x8031, value); });
+  EXPECT_EQ(io.to_peer.size(), 1u);
+}
+
 TEST_F(TurnRelayTest, SendIsDroppedWithoutPermissionOrAllocation) {
   TurnTestClient client = Ready(1);
   const base::Bytes data = Payload(10);

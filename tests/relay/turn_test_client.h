@@ -443,12 +443,17 @@ class TurnTestClient {
   }
 
   // A Send indication (never authenticated, RFC 8656 section 11.1).
-  void Send(const base::SocketAddress& peer, base::ByteView data) {
+  // A Send indication; `extra` may add attributes after DATA.
+  void Send(const base::SocketAddress& peer, base::ByteView data,
+            const std::function<void(stun::MessageBuilder&)>& extra = {}) {
     base::Bytes out;
     stun::MessageBuilder b(out, stun::Method::kSend, stun::MessageClass::kIndication,
                            NextTransaction());
     b.AddXorPeerAddress(peer);
     b.AddData(data);
+    if (extra) {
+      extra(b);
+    }
     EXPECT_TRUE(b.ok());
     env_.Feed(tuple_, out);
   }
