@@ -61,12 +61,16 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
     return std::nullopt;
   }
+  // The running values of restart-only keys stay (a new realm, say, would
+  // otherwise reach the relay's Reload below), listeners included, so TLS is
+  // loaded for the listeners that run.
+  const std::vector<std::string> restart_only = config::KeepRestartOnly(current, *next);
   auto tls = LoadTls(*next);
   if (!tls) {
     TK_LOG_ERROR("reload: tls: {}; keeping the running config", tls.error().message);
     return std::nullopt;
   }
-  for (const std::string& key : config::RestartOnlyChanges(current, *next)) {
+  for (const std::string& key : restart_only) {
     TK_LOG_WARN("reload: {} changed; it takes effect after a restart", key);
   }
   base::InitLogging(next->log.level, next->log.format);

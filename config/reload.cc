@@ -1,16 +1,21 @@
 #include "config/reload.h"
 
+#include <algorithm>
+
 namespace turnkey::config {
 
-std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg) {
+std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   std::vector<std::string> changed;
-  auto check = [&](const char* path, const auto& old_value, const auto& new_value) {
+  auto check = [&](const char* path, const auto& old_value, auto& new_value) {
     if (!(old_value == new_value)) {
-      changed.emplace_back(path);
+      new_value = old_value;
+      if (std::find(changed.begin(), changed.end(), path) == changed.end()) {
+        changed.emplace_back(path);
+      }
     }
   };
-  const Config& a = old_cfg;
-  const Config& b = new_cfg;
+  const Config& a = running;
+  Config& b = next;
 
   // The realm is baked into static users' keys and into every nonce and
   // credential check of live allocations.
@@ -31,10 +36,9 @@ std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config&
   check("signal.listen", a.signal.listen, b.signal.listen);
   // A new signing key would silently log every client out; restarting makes
   // that a deliberate act.
+  // The secret itself is reported under its file's key (safe to log).
   check("signal.jwt.secret_file", a.signal.jwt.secret_file, b.signal.jwt.secret_file);
-  if (a.signal.jwt.secret_file == b.signal.jwt.secret_file) {
-    check("signal.jwt.secret_file", a.signal.jwt.secret, b.signal.jwt.secret);
-  }
+  check("signal.jwt.secret_file", a.signal.jwt.secret, b.signal.jwt.secret);
   check("signal.jwt.access_ttl", a.signal.jwt.access_ttl, b.signal.jwt.access_ttl);
   check("signal.jwt.refresh_ttl", a.signal.jwt.refresh_ttl, b.signal.jwt.refresh_ttl);
   // Engine.IO values are promised to each client in its handshake.
@@ -46,16 +50,14 @@ std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config&
 
   // The store and its connection pool live for the whole process.
   const DatabaseOptions& da = a.database;
-  const DatabaseOptions& db = b.database;
+  DatabaseOptions& db = b.database;
   check("database.driver", da.driver, db.driver);
   check("database.sqlite.path", da.sqlite.path, db.sqlite.path);
   check("database.mysql.host", da.mysql.host, db.mysql.host);
   check("database.mysql.port", da.mysql.port, db.mysql.port);
   check("database.mysql.user", da.mysql.user, db.mysql.user);
   check("database.mysql.password_file", da.mysql.password_file, db.mysql.password_file);
-  if (da.mysql.password_file == db.mysql.password_file) {
-    check("database.mysql.password_file", da.mysql.password, db.mysql.password);
-  }
+  check("database.mysql.password_file", da.mysql.password, db.mysql.password);
   check("database.mysql.database", da.mysql.database, db.mysql.database);
   check("database.mysql.pool_size", da.mysql.pool_size, db.mysql.pool_size);
 
@@ -63,6 +65,11 @@ std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config&
   check("metrics.listen", a.metrics.listen, b.metrics.listen);
   check("metrics.path", a.metrics.path, b.metrics.path);
   return changed;
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg) {
+  Config next = new_cfg;
+  return KeepRestartOnly(old_cfg, next);
 }
 
 }  // namespace turnkey::config

@@ -29,4 +29,10 @@ namespace turnkey::config {
 // so the result is safe to log.
 std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg);
 
+// What a reload applies: sets every restart-only value of `next` back to the
+// `running` one and returns the key paths that differed, as
+// RestartOnlyChanges does. `next` is then the config to apply and to keep as
+// running, so a later reload reports the same keys again until a restart.
+std::vector<std::string> KeepRestartOnly(const Config& running, Config& next);
+
 }  // namespace turnkey::config

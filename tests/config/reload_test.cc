@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 
 namespace turnkey::config {
@@ -121,6 +122,28 @@ TEST(ReloadTest, SecretChangeBehindNewPathIsReportedOnce) {
   changed.signal.jwt.secret = std::string(32, 'j');
   EXPECT_EQ(RestartOnlyChanges(Config{}, changed),
             (Strings{"signal.jwt.secret_file", "database.mysql.password_file"}));
+}
+
+TEST(ReloadTest, KeepRestartOnlyPutsTheRunningValuesBackAndKeepsTheRest) {
+  Config running;
+  running.realm = "running.example";
+  Config next = running;
+  next.realm = "new.example";  // restart-only
+  next.turn.threads = running.turn.threads + 1;
+  next.log.level = base::LogLevel::kWarn;  // reloadable
+  next.turn.auth.nonce_lifetime = std::chrono::seconds(2);
+  EXPECT_EQ(KeepRestartOnly(running, next), (Strings{"realm", "turn.threads"}));
+  EXPECT_EQ(next.realm, "running.example");
+  EXPECT_EQ(next.turn.threads, running.turn.threads);
+  EXPECT_EQ(next.log.level, base::LogLevel::kWarn);
+  EXPECT_EQ(next.turn.auth.nonce_lifetime, std::chrono::seconds(2));
+  // Kept as the running config, the next reload of the same file reports
+  // the same keys again.
+  Config again = running;
+  again.realm = "new.example";
+  again.turn.threads = running.turn.threads + 1;
+  EXPECT_EQ(KeepRestartOnly(next, again), (Strings{"realm", "turn.threads"}));
+  EXPECT_TRUE(RestartOnlyChanges(next, next).empty());
 }
 
 TEST(ReloadTest, SeveralChangesInFileOrder) {
