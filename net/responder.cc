@@ -8,9 +8,13 @@ namespace turnkey::net {
 Responder::~Responder() { Abandon(); }
 
 Responder::Responder(Responder&& other) noexcept
-    : loop_(other.loop_), connection_(std::move(other.connection_)), sequence_(other.sequence_) {
+    : loop_(other.loop_),
+      connection_(std::move(other.connection_)),
+      sequence_(other.sequence_),
+      on_answer_(std::move(other.on_answer_)) {
   other.loop_ = nullptr;
   other.connection_.reset();
+  other.on_answer_ = nullptr;
 }
 
 Responder& Responder::operator=(Responder&& other) noexcept {
@@ -19,17 +23,23 @@ Responder& Responder::operator=(Responder&& other) noexcept {
     loop_ = other.loop_;
     connection_ = std::move(other.connection_);
     sequence_ = other.sequence_;
+    on_answer_ = std::move(other.on_answer_);
     other.loop_ = nullptr;
     other.connection_.reset();
+    other.on_answer_ = nullptr;
   }
   return *this;
 }
 
 void Responder::Respond(HttpResponse response) {
   if (auto connection = connection_.lock(); connection) {
+    if (on_answer_ && connection->IsPending(sequence_)) {
+      on_answer_(response.status >= 100 && response.status < 200 ? 500 : response.status);
+    }
     connection->Respond(sequence_, std::move(response));
   }
   connection_.reset();
+  on_answer_ = nullptr;
 }
 
 bool Responder::is_pending() const {
@@ -57,6 +67,10 @@ StreamConnection* Responder::TakeOverWith(const HttpResponse* response) {
   StreamConnection* stream = connection->TakeOver(sequence_, response);
   if (stream != nullptr) {
     connection_.reset();
+    if (on_answer_) {
+      on_answer_(101);
+      on_answer_ = nullptr;
+    }
   }
   return stream;
 }

@@ -61,6 +61,12 @@ class Responder {
   // or handing over the request drops `on_lost` unrun. No-op unless pending.
   void OnConnectionLost(std::function<void()> on_lost);
 
+  // Runs `on_answer` with the status the request is answered with: what
+  // Respond() sends (a 1xx as the 500 it becomes), or 101 when TakeOver()
+  // succeeds; not when the connection is already gone, nor for the 500 of
+  // an abandoned responder. For counting answers. Loop thread.
+  void OnAnswer(std::function<void(int status)> on_answer) { on_answer_ = std::move(on_answer); }
+
   // For a request with `upgrade` set: hands the connection over to another
   // protocol (e.g. WebSocketSession::Create) and returns it. The caller
   // writes the 101 Switching Protocols answer itself, or passes it here as
@@ -103,6 +109,7 @@ class Responder {
   EventLoop* loop_ = nullptr;
   std::weak_ptr<HttpConnection> connection_;
   uint64_t sequence_ = 0;  // which request of the connection this answers
+  std::function<void(int status)> on_answer_;
 };
 
 }  // namespace turnkey::net

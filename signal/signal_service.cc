@@ -253,6 +253,12 @@ const SignalSettings& SignalService::settings() const { return api_->settings();
 void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
   for (const std::string& mount : mounts_) {
     if (UnderPrefix(request.path, mount)) {
+      // Counted when answered (a held poll later, an upgrade as 101), under
+      // the mount's route pattern. The connection being alive then means
+      // the server, and so this service, is.
+      responder.OnAnswer([this, route = mount + "/*"](int status) {
+        metrics_.HttpRequest(route, status).Inc(*loop_shard_);
+      });
       router_.Dispatch(std::move(request), std::move(responder));
       return;
     }

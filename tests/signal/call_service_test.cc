@@ -5,6 +5,7 @@
 // the real binary with the npm client in tests/js/signaling_calls.js.
 #include "signal/call_service.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -399,6 +400,10 @@ TEST_F(CallServiceTest, ConnectionsAreCountedByTransport) {
   EXPECT_TRUE(a2->WaitEvent("iceServers"));
   EXPECT_EQ(calls_->connected_sockets(), 2u);
   EXPECT_EQ(service_->metrics().connections[metrics::SignalTransport::kWebSocket].Value(), 2);
+  // Each WebSocket upgrade is an HTTP request answered 101 (docs/metrics.md).
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turnkey_http_requests_total{route=\"/socket.io/*\",code=\"101\"} 2"));
 }
 
 TEST_F(CallServiceTest, StoppingEndsLiveCallsAsServerShutdown) {

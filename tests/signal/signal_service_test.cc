@@ -481,7 +481,10 @@ TEST_F(SignalServiceTest, RequestsAndQueriesAreCounted) {
   Register("counted@example.org");
   ExpectError(Get("/api/users/me"), 401, "UNAUTHORIZED");
   Get("/api/nothing");
+  EXPECT_EQ(Get("/socket.io/?EIO=4").status, 200);  // the mount's own answer
   const std::string text = registry_->Render();
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "turnkey_http_requests_total{route=\"/socket.io/*\",code=\"200\"} 1"));
   EXPECT_THAT(text,
               ::testing::HasSubstr(
                   "turnkey_http_requests_total{route=\"/api/auth/register\",code=\"201\"} 1"));
