@@ -49,7 +49,10 @@ int main(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    // --help prints and exits 0; any other parse error is a usage error, 2
+    // (the operator guide), not CLI11's own codes (106 for a missing
+    // argument, 109 for an extra one).
+    return cli.exit(e) == 0 ? 0 : 2;
   }
 
   if (*version) {

@@ -64,6 +64,17 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertRegex(text, r"turnkey \d+\.\d+\.\d+")
 
+    def test_usage_errors_exit_2_and_help_exits_0(self):
+        # The operator guide: 2 for bad arguments, whatever the parser caught.
+        for args in (["probe"], ["probe", "--bogus", "stun://127.0.0.1:3478"],
+                     ["credentials"], ["no-such-command"]):
+            rc, text = run(*args)
+            self.assertEqual(rc, 2, (args, text))
+            self.assertTrue(text.strip(), args)
+        rc, text = run("probe", "--help")
+        self.assertEqual(rc, 0, text)
+        self.assertIn("probe", text)
+
 
 class CredentialsTest(unittest.TestCase):
     def test_turn_rest_json(self):
