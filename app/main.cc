@@ -1,7 +1,9 @@
 // turnkey: command line entry point. Parses the command line (CLI11) and
 // hands off to one subcommand; see DESIGN.md section 8 for the interface.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "app/commands.h"
@@ -41,8 +43,10 @@ int main(int argc, char** argv) {
   CLI::App* credentials = cli.add_subcommand(
       "credentials", "print TURN REST credentials (JSON) for a user, minted with the first secret");
   credentials->add_option("--user,-u", credentials_args.user, "user id")->required();
-  credentials->add_option("--ttl", credentials_args.ttl_seconds,
-                          "lifetime in seconds (default: signal.ice_servers.credential_ttl)");
+  credentials
+      ->add_option("--ttl", credentials_args.ttl_seconds,
+                   "lifetime in seconds (default: signal.ice_servers.credential_ttl)")
+      ->check(CLI::Range(int64_t{1}, int64_t{std::numeric_limits<int32_t>::max()}));
 
   CLI::App* version = cli.add_subcommand("version", "print the version");
 

@@ -67,7 +67,8 @@ class CheckConfigTest(unittest.TestCase):
     def test_usage_errors_exit_2_and_help_exits_0(self):
         # The operator guide: 2 for bad arguments, whatever the parser caught.
         for args in (["probe"], ["probe", "--bogus", "stun://127.0.0.1:3478"],
-                     ["credentials"], ["no-such-command"]):
+                     ["credentials"], ["no-such-command"],
+                     ["credentials", "--user", "u", "--ttl", "0"]):
             rc, text = run(*args)
             self.assertEqual(rc, 2, (args, text))
             self.assertTrue(text.strip(), args)
