@@ -293,6 +293,9 @@ int RunServe(const std::string& config_path) {
         if (signal_apps.calls) {
           signal_apps.calls->SetDraining(true);
         }
+        if (signal_service) {
+          signal_service->SetDraining(true);
+        }
         if (relay) {
           relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
           drained.draining = true;

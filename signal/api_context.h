@@ -170,6 +170,10 @@ class ApiContext {
 
   void SetSettings(SignalSettings settings);
   const SignalSettings& settings() const { return settings_; }
+  // A drain (SIGUSR1) has begun: /readyz answers 503 so load balancers send
+  // new clients elsewhere. Any thread.
+  void SetDraining(bool draining) { draining_.store(draining); }
+  bool draining() const { return draining_.load(); }
   std::shared_ptr<const net::Cors> cors() const { return cors_; }
 
   sql::Store& store() const { return store_; }
@@ -221,6 +225,7 @@ class ApiContext {
   std::unordered_map<std::string, int64_t> signed_out_at_;
   std::unordered_map<std::string, int64_t> revoked_token_ids_;  // jti -> exp
   mutable std::atomic<int64_t> last_stamp_{0};
+  std::atomic<bool> draining_{false};
 };
 
 template <typename Job, typename Done>

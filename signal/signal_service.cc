@@ -300,6 +300,8 @@ std::optional<net::HttpResponse> SignalService::HttpError(const net::HttpRequest
   return response;
 }
 
+void SignalService::SetDraining(bool draining) { api_->SetDraining(draining); }
+
 net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, int status) {
   ApiError error;
   error.status = status;

@@ -139,6 +139,8 @@ class SignalService {
   // credential lifetime) to requests from now on, and a new certificate to
   // connections from now on (`tls` null = keep the current one). Any thread.
   void Reload(SignalSettings settings, std::shared_ptr<net::TlsContext> tls);
+  // A drain has begun (SIGUSR1): /readyz answers 503 from now on. Any thread.
+  void SetDraining(bool draining);
 
   // ---- For code mounted on the service (loop thread unless noted)
 

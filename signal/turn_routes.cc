@@ -6,7 +6,8 @@
 // GET /healthz
 //   200 while the process serves.
 // GET /readyz
-//   200 when the database answers, else 503 SERVICE_UNAVAILABLE.
+//   200 when the database answers and no drain has begun, else 503
+//   SERVICE_UNAVAILABLE.
 #include <utility>
 
 #include "base/log.h"
@@ -39,6 +40,10 @@ void TurnCredentials(ApiContext& api, ApiCall call) {
 void Health(ApiContext&, ApiCall call) { call.Ok(nlohmann::json{{"status", "ok"}}); }
 
 void Ready(ApiContext& api, ApiCall call) {
+  if (api.draining()) {
+    call.Fail(ApiError::Unavailable("Draining: new calls are refused"));
+    return;
+  }
   auto job = [&api] { return api.Db([](sql::Store& store) { return store.Ping(); }); };
   api.Run(std::move(call), std::move(job), [](ApiCall call, base::Status ping) {
     if (!ping) {

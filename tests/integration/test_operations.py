@@ -8,9 +8,9 @@ operator runs it (DESIGN.md section 7, issue 6).
   sees it, while allocations made before keep relaying and connected
   Socket.IO clients stay connected. A broken config on SIGHUP changes
   nothing.
-- SIGUSR1 drains: a new Allocate gets 403 and a new call is refused, what
-  exists goes on, and the process exits 0 when the last allocation is gone,
-  or at drain_timeout.
+- SIGUSR1 drains: a new Allocate gets 403, a new call is refused and /readyz
+  fails, what exists goes on, and the process exits 0 when the last
+  allocation is gone, or at drain_timeout.
 - SIGTERM stops within a bounded time with allocations and a call open,
   ending the call cleanly, with exit status 0.
 
@@ -737,6 +737,9 @@ class DrainTest(ServerTestCase):
             ack = helper.emit("c", "initiateCall", {"receiverId": a["id"], "callType": "video"})
             self.assertFalse(ack.get("ok"), f"{ack} {when}")
             self.assertEqual(ack.get("error"), "Server is shutting down", f"{ack} {when}")
+            # Load balancers are told to send new clients elsewhere.
+            self.assertEqual(server.http("GET", "/readyz")[0], 503, when)
+            self.assertEqual(server.http("GET", "/healthz")[0], 200, when)
 
         assert_new_work_refused("after SIGUSR1")
         # A reload while draining (systemctl reload) must not end the drain.

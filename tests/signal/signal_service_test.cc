@@ -449,6 +449,14 @@ TEST_F(SignalServiceTest, HealthReadinessAndMount) {
   EXPECT_FALSE(service_->Mount("/late/", [](net::HttpRequest, net::Responder) {}).has_value());
 }
 
+TEST_F(SignalServiceTest, ADrainMakesReadyzFailSoBalancersSendNewClientsElsewhere) {
+  service_->SetDraining(true);
+  ExpectError(Get("/readyz"), 503, "SERVICE_UNAVAILABLE");
+  EXPECT_EQ(Get("/healthz").status, 200);  // the process still serves
+  service_->SetDraining(false);
+  EXPECT_EQ(Get("/readyz").status, 200);
+}
+
 TEST_F(SignalServiceTest, OtherCodeAddsRoutesThatBehaveLikeTheApi) {
   Restart(DefaultOptions(), [](SignalService& service) {
     ASSERT_TRUE(service
