@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "auth/refresh_token.h"
-#include "net/http_headers.h"
 #include "signal/account_rules.h"
 #include "signal/api_json.h"
 #include "signal/api_routes.h"
@@ -174,8 +173,6 @@ std::expected<std::vector<std::string>, ApiError> StringArray(const nlohmann::js
   return out;
 }
 
-bool SameHandle(std::string_view a, std::string_view b) { return net::EqualsIgnoreCase(a, b); }
-
 void SyncContacts(ApiContext& api, ApiCall call) {
   auto body = call.JsonBody();
   if (!body) {
@@ -204,40 +201,14 @@ void SyncContacts(ApiContext& api, ApiCall call) {
   }
   auto job = [&api, owner = call.user_id(), user_ids = std::move(*user_ids),
               handles = std::move(*handles)]() -> base::Result<nlohmann::json> {
-    auto contacts = api.Db([&](sql::Store& store) {
+    auto synced = api.Db([&](sql::Store& store) {
       return store.ReplaceContacts(owner, user_ids, handles, api.NowMs());
     });
-    if (!contacts) {
-      return std::unexpected(contacts.error());
+    if (!synced) {
+      return std::unexpected(synced.error());
     }
-    // Yourself is skipped, not unknown; each unknown entry is listed once.
-    auto self = api.Db([&](sql::Store& store) { return store.GetUserById(owner); });
-    if (!self) {
-      return std::unexpected(self.error());
-    }
-    nlohmann::json not_found = nlohmann::json::array();
-    std::vector<std::string_view> missing_ids;
-    for (const std::string& id : user_ids) {
-      if (id != owner &&
-          std::none_of(contacts->begin(), contacts->end(),
-                       [&](const sql::Contact& c) { return c.user.id == id; }) &&
-          std::find(missing_ids.begin(), missing_ids.end(), id) == missing_ids.end()) {
-        missing_ids.push_back(id);
-        not_found.push_back(id);
-      }
-    }
-    std::vector<std::string_view> missing_handles;
-    for (const std::string& handle : handles) {
-      auto same = [&](std::string_view other) { return SameHandle(other, handle); };
-      if (!SameHandle(self->handle, handle) &&
-          std::none_of(contacts->begin(), contacts->end(),
-                       [&](const sql::Contact& c) { return same(c.user.handle); }) &&
-          std::none_of(missing_handles.begin(), missing_handles.end(), same)) {
-        missing_handles.push_back(handle);
-        not_found.push_back(handle);
-      }
-    }
-    return nlohmann::json{{"contacts", ContactsJson(*contacts)}, {"notFound", not_found}};
+    return nlohmann::json{{"contacts", ContactsJson(synced->contacts)},
+                          {"notFound", synced->not_found}};
   };
   api.Run(std::move(call), std::move(job), [](ApiCall call, base::Result<nlohmann::json> data) {
     if (!data) {

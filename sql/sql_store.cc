@@ -517,10 +517,10 @@ base::Result<bool> SqlStore::RemoveContact(std::string_view owner_id, std::strin
   return removed;
 }
 
-base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view owner_id,
-                                                             std::span<const std::string> user_ids,
-                                                             std::span<const std::string> handles,
-                                                             int64_t now_ms) {
+base::Result<ContactSync> SqlStore::ReplaceContacts(std::string_view owner_id,
+                                                    std::span<const std::string> user_ids,
+                                                    std::span<const std::string> handles,
+                                                    int64_t now_ms) {
   if (auto ok = CheckId("owner_id", owner_id); !ok) {
     return std::unexpected(ok.error());
   }
@@ -528,15 +528,9 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
     return base::InvalidArgument(
         fmt::format("contacts: at most {} entries in one sync", kMaxPageSize));
   }
-  std::vector<std::string> handle_keys;
-  for (const std::string& handle : handles) {
-    if (CheckHandle(handle)) {
-      handle_keys.push_back(AsciiLower(handle));
-    }
-  }
-
-  std::vector<Contact> contacts;
+  ContactSync sync;
   auto status = Write(true, [&](Connection& conn) -> base::Status {
+    sync = ContactSync{};  // a retried transaction starts over
     const std::array<Param, 1> owner{owner_id};
     auto owner_exists = Exists(conn, kUserExists, owner);
     if (!owner_exists) {
@@ -546,11 +540,26 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
       return base::NotFound("user not found");
     }
     std::set<std::string> wanted;
-    auto resolve = [&](std::string_view sql, std::string_view key) -> base::Status {
-      const std::array<Param, 1> params{key};
+    std::set<std::string> asked_ids;
+    std::set<std::string> asked_handles;  // lower case
+    // Looks `key` up with `sql` once per `asked` set; records `entry` in
+    // not_found when it names no user.
+    auto resolve = [&](std::set<std::string>& asked, std::string_view sql, bool valid,
+                       std::string key, const std::string& entry) -> base::Status {
+      if (!asked.insert(key).second) {
+        return base::Ok();
+      }
+      if (!valid) {
+        sync.not_found.push_back(entry);
+        return base::Ok();
+      }
+      const std::array<Param, 1> params{std::string_view(key)};
       auto ids = QueryIds(conn, sql, params);
       if (!ids) {
         return ErrorOf(ids);
+      }
+      if (ids->empty()) {
+        sync.not_found.push_back(entry);
       }
       for (std::string& id : *ids) {
         if (id != owner_id) {
@@ -560,14 +569,14 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
       return base::Ok();
     };
     for (const std::string& id : user_ids) {
-      if (IsValidId(id)) {
-        if (auto ok = resolve(kUserExists, id); !ok) {
-          return ok;
-        }
+      if (auto ok = resolve(asked_ids, kUserExists, IsValidId(id), id, id); !ok) {
+        return ok;
       }
     }
-    for (const std::string& key : handle_keys) {
-      if (auto ok = resolve(kUserIdByHandle, key); !ok) {
+    for (const std::string& handle : handles) {
+      if (auto ok = resolve(asked_handles, kUserIdByHandle, CheckHandle(handle).has_value(),
+                            AsciiLower(handle), handle);
+          !ok) {
         return ok;
       }
     }
@@ -596,13 +605,13 @@ base::Result<std::vector<Contact>> SqlStore::ReplaceContacts(std::string_view ow
     if (!listed) {
       return ErrorOf(listed);
     }
-    contacts = std::move(*listed);
+    sync.contacts = std::move(*listed);
     return base::Ok();
   });
   if (!status) {
     return std::unexpected(status.error());
   }
-  return contacts;
+  return sync;
 }
 
 // ---- Calls

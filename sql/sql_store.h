@@ -48,10 +48,10 @@ class SqlStore : public Store {
   base::Result<bool> AddContact(std::string_view owner_id, std::string_view contact_id,
                                 int64_t now_ms) override;
   base::Result<bool> RemoveContact(std::string_view owner_id, std::string_view contact_id) override;
-  base::Result<std::vector<Contact>> ReplaceContacts(std::string_view owner_id,
-                                                     std::span<const std::string> user_ids,
-                                                     std::span<const std::string> handles,
-                                                     int64_t now_ms) override;
+  base::Result<ContactSync> ReplaceContacts(std::string_view owner_id,
+                                            std::span<const std::string> user_ids,
+                                            std::span<const std::string> handles,
+                                            int64_t now_ms) override;
 
   base::Status InsertCall(const Call& call) override;
   base::Status UpdateCallState(const CallStateUpdate& update) override;

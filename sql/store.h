@@ -146,6 +146,15 @@ struct Contact {
   int64_t added_at_ms = 0;
 };
 
+// What a contact sync left: the new list, and the entries that name no user.
+struct ContactSync {
+  std::vector<Contact> contacts;  // as ListContacts
+  // Entries (ids, then handles) that are malformed or name no user, each once
+  // (handles compared ignoring ASCII case), in the order given. The owner
+  // is a user, so never here.
+  std::vector<std::string> not_found;
+};
+
 // ---- Calls
 
 enum class CallType { kAudio, kVideo };
@@ -322,13 +331,13 @@ class Store {
   // Sync: in one transaction, makes the contact list exactly the users named
   // by `user_ids` and `handles` (case-insensitive) that exist. Unknown or
   // malformed entries and the owner are skipped, duplicates collapse;
-  // contacts that stay keep their added_at. Returns the new list (as
-  // ListContacts). kNotFound for an unknown owner; kInvalidArgument for more
-  // than kMaxPageSize entries in total.
-  virtual base::Result<std::vector<Contact>> ReplaceContacts(std::string_view owner_id,
-                                                             std::span<const std::string> user_ids,
-                                                             std::span<const std::string> handles,
-                                                             int64_t now_ms) = 0;
+  // contacts that stay keep their added_at. Returns the new list and the
+  // entries that named no user. kNotFound for an unknown owner;
+  // kInvalidArgument for more than kMaxPageSize entries in total.
+  virtual base::Result<ContactSync> ReplaceContacts(std::string_view owner_id,
+                                                    std::span<const std::string> user_ids,
+                                                    std::span<const std::string> handles,
+                                                    int64_t now_ms) = 0;
 
   // ---- Calls
 

@@ -125,10 +125,10 @@ class FlakyStore final : public sql::Store {
                                    std::string_view contact_id) override {
     return inner_->RemoveContact(owner_id, contact_id);
   }
-  base::Result<std::vector<sql::Contact>> ReplaceContacts(std::string_view owner_id,
-                                                          std::span<const std::string> user_ids,
-                                                          std::span<const std::string> handles,
-                                                          int64_t now_ms) override {
+  base::Result<sql::ContactSync> ReplaceContacts(std::string_view owner_id,
+                                                 std::span<const std::string> user_ids,
+                                                 std::span<const std::string> handles,
+                                                 int64_t now_ms) override {
     return inner_->ReplaceContacts(owner_id, user_ids, handles, now_ms);
   }
   base::Status InsertCall(const sql::Call& call) override { return inner_->InsertCall(call); }

@@ -414,8 +414,9 @@ TYPED_TEST_P(StoreTest, InjectionPayloadsAreStoredAsData) {
 
     auto synced = store.ReplaceContacts(peer.id, {}, std::vector<std::string>{user.handle}, kNow);
     ASSERT_TRUE(synced) << MessageOf(synced);
-    ASSERT_EQ(synced->size(), 1u);
-    EXPECT_EQ(synced->front().user.handle, user.handle);
+    ASSERT_EQ(synced->contacts.size(), 1u);
+    EXPECT_EQ(synced->contacts.front().user.handle, user.handle);
+    EXPECT_TRUE(synced->not_found.empty());
 
     Call call = MakeCall("call" + std::to_string(n), peer, *created, kNow + n);
     call.end_reason = payload.substr(0, kMaxLabelBytes);
@@ -645,25 +646,29 @@ TYPED_TEST_P(StoreTest, ReplaceContactsSyncsTheWholeList) {
   ASSERT_TRUE(store.AddContact(me.id, a.id, kNow + 1));
   ASSERT_TRUE(store.AddContact(me.id, b.id, kNow + 2));
 
-  const std::vector<std::string> ids = {a.id, "ghost", "not an id", me.id, c.id, c.id};
-  const std::vector<std::string> handles = {"BRAVO", "CHARLIE", "nobody",
-                                            "ME",    "",        std::string(200, 'x')};
+  const std::vector<std::string> ids = {a.id, "ghost", "not an id", me.id, c.id, c.id, "ghost"};
+  const std::vector<std::string> handles = {
+      "BRAVO", "CHARLIE", "nobody", "ME", "", std::string(200, 'x'), "NoBody"};
   auto synced = store.ReplaceContacts(me.id, ids, handles, kNow + 50);
   ASSERT_TRUE(synced) << MessageOf(synced);
-  EXPECT_EQ(Handles(*synced), (std::vector<std::string>{"alpha", "Bravo", "charlie"}));
-  EXPECT_EQ((*synced)[0].added_at_ms, kNow + 1);  // kept
-  EXPECT_EQ((*synced)[1].added_at_ms, kNow + 2);  // kept
-  EXPECT_EQ((*synced)[2].added_at_ms, kNow + 50);
+  EXPECT_EQ(Handles(synced->contacts), (std::vector<std::string>{"alpha", "Bravo", "charlie"}));
+  EXPECT_EQ(synced->contacts[0].added_at_ms, kNow + 1);  // kept
+  EXPECT_EQ(synced->contacts[1].added_at_ms, kNow + 2);  // kept
+  EXPECT_EQ(synced->contacts[2].added_at_ms, kNow + 50);
+  // Entries that name nobody, once each (handles ignoring case); the owner
+  // names a user, so it is skipped, not unknown.
+  EXPECT_EQ(synced->not_found,
+            (std::vector<std::string>{"ghost", "not an id", "nobody", "", std::string(200, 'x')}));
 
   auto narrowed = store.ReplaceContacts(me.id, std::vector<std::string>{d.id},
                                         std::vector<std::string>{"alpha"}, kNow + 60);
   ASSERT_TRUE(narrowed);
-  EXPECT_EQ(Handles(*narrowed), (std::vector<std::string>{"alpha", "delta"}));
+  EXPECT_EQ(Handles(narrowed->contacts), (std::vector<std::string>{"alpha", "delta"}));
   EXPECT_EQ(Handles(*store.ListContacts(me.id)), (std::vector<std::string>{"alpha", "delta"}));
 
   auto emptied = store.ReplaceContacts(me.id, {}, {}, kNow + 70);
   ASSERT_TRUE(emptied);
-  EXPECT_TRUE(emptied->empty());
+  EXPECT_TRUE(emptied->contacts.empty());
   EXPECT_TRUE(store.ListContacts(me.id)->empty());
 
   EXPECT_EQ(CodeOf(store.ReplaceContacts("ghost", {}, {}, kNow)), base::ErrorCode::kNotFound);
