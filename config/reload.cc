@@ -67,9 +67,4 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   return changed;
 }
 
-std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg) {
-  Config next = new_cfg;
-  return KeepRestartOnly(old_cfg, next);
-}
-
 }  // namespace turnkey::config

@@ -22,17 +22,13 @@
 
 namespace turnkey::config {
 
-// The key paths (e.g. "turn.listeners", "database.mysql.host") whose value
-// differs between `old_cfg` and `new_cfg` but needs a restart, in file order.
-// Empty when the whole difference can be applied by a reload. A changed
-// secret behind an unchanged *_file path is reported under the *_file key,
-// so the result is safe to log.
-std::vector<std::string> RestartOnlyChanges(const Config& old_cfg, const Config& new_cfg);
-
 // What a reload applies: sets every restart-only value of `next` back to the
-// `running` one and returns the key paths that differed, as
-// RestartOnlyChanges does. `next` is then the config to apply and to keep as
-// running, so a later reload reports the same keys again until a restart.
+// `running` one and returns the key paths (e.g. "turn.listeners",
+// "database.mysql.host") that differed, in file order; empty when the whole
+// difference can be applied. A changed secret is reported under its *_file
+// key, so the result is safe to log. `next` is then the config to apply and
+// to keep as running, so a later reload reports the same keys again until a
+// restart.
 std::vector<std::string> KeepRestartOnly(const Config& running, Config& next);
 
 }  // namespace turnkey::config

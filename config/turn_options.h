@@ -3,8 +3,9 @@
 // Plain values with their defaults in-class, so `TurnOptions{}` is the
 // configuration of a file that does not mention `turn:` at all. The loader
 // (config/loader.h) fills and validates them; everything else only reads them.
-// "restart" marks settings a SIGHUP reload cannot change (RestartOnlyChanges()
-// in config/reload.h reports them); everything else is applied on reload.
+// "restart" marks settings a SIGHUP reload cannot change (KeepRestartOnly()
+// in config/reload.h keeps and reports them); everything else is applied on
+// reload.
 #pragma once
 
 #include <chrono>

@@ -14,6 +14,11 @@ base::SocketAddress Ip(const char* text, uint16_t port = 0) {
   return *base::SocketAddress::ParseIp(text, port);
 }
 
+// The keys a reload from `running` to `next` would report.
+Strings RestartOnlyChanges(const Config& running, Config next) {
+  return KeepRestartOnly(running, next);
+}
+
 TEST(ReloadTest, SameConfigNeedsNoRestart) {
   EXPECT_TRUE(RestartOnlyChanges(Config{}, Config{}).empty());
 }
