@@ -111,11 +111,8 @@ base::Status MountDemoPage(signal::SignalService& service, const config::Config&
   }
   for (const std::string& path : files->served()) {
     auto added = service.AddRoute(
-        "GET", path,
-        [files, path, &service](net::HttpRequest /*request*/, net::Responder responder) {
-          net::HttpResponse response = files->Respond(path);
-          service.metrics().HttpRequest(path, response.status).Inc(service.loop_shard());
-          responder.Respond(std::move(response));
+        "GET", path, [files, path](net::HttpRequest /*request*/, net::Responder responder) {
+          responder.Respond(files->Respond(path));
         });
     if (!added) {
       return added;

@@ -129,9 +129,9 @@ bool HttpConnection::IsPending(uint64_t sequence) const {
   return state_ == State::kHandling && sequence == sequence_;
 }
 
-void HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
+int HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
   if (!IsPending(sequence)) {
-    return;
+    return 0;
   }
   if (response.status < 200 || response.status > 999) {
     TK_LOG_ERROR("http handler answered status {}; sending 500", response.status);
@@ -142,12 +142,13 @@ void HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
   Write(response, pending_.head, close, !close && pending_.http10);
   if (close) {
     CloseStream();
-    return;
+    return response.status;
   }
   SetState(State::kReading);
   ArmIdleTimer();
   // Offers the bytes of a pipelined request that arrived meanwhile.
   stream_.ResumeReading();
+  return response.status;
 }
 
 void HttpConnection::Abandon(uint64_t sequence) {

@@ -37,7 +37,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Start();
 
   // Responder entry points; `sequence` names the request being answered.
-  void Respond(uint64_t sequence, HttpResponse response);
+  // Sends `response` if `sequence` is pending; returns the status sent (a
+  // bad one becomes 500), 0 when nothing was sent.
+  int Respond(uint64_t sequence, HttpResponse response);
   bool IsPending(uint64_t sequence) const;
   // `response` may be null (the caller writes its own 101).
   StreamConnection* TakeOver(uint64_t sequence, const HttpResponse* response);

@@ -33,10 +33,10 @@ Responder& Responder::operator=(Responder&& other) noexcept {
 
 void Responder::Respond(HttpResponse response) {
   if (auto connection = connection_.lock(); connection) {
-    if (on_answer_ && connection->IsPending(sequence_)) {
-      on_answer_(response.status >= 100 && response.status < 200 ? 500 : response.status);
+    const int sent = connection->Respond(sequence_, std::move(response));
+    if (sent != 0 && on_answer_) {
+      on_answer_(sent);
     }
-    connection->Respond(sequence_, std::move(response));
   }
   connection_.reset();
   on_answer_ = nullptr;

@@ -62,9 +62,10 @@ class Responder {
   void OnConnectionLost(std::function<void()> on_lost);
 
   // Runs `on_answer` with the status the request is answered with: what
-  // Respond() sends (a 1xx as the 500 it becomes), or 101 when TakeOver()
-  // succeeds; not when the connection is already gone, nor for the 500 of
-  // an abandoned responder. For counting answers. Loop thread.
+  // Respond() sends (a bad status as the 500 it becomes), or 101 when
+  // TakeOver() succeeds; not when the connection is already gone, nor for
+  // the 500 of an abandoned responder. A later call replaces the observer.
+  // For counting answers. Loop thread.
   void OnAnswer(std::function<void(int status)> on_answer) { on_answer_ = std::move(on_answer); }
 
   // For a request with `upgrade` set: hands the connection over to another

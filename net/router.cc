@@ -68,6 +68,7 @@ base::Status Router::Add(std::string_view method, std::string_view pattern, Http
   }
   Route route;
   route.method = std::string(method);
+  route.pattern = std::string(pattern);
   route.handler = std::move(handler);
   std::vector<std::string_view> parts = SplitPath(pattern);
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -171,6 +172,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   if (best != nullptr) {
     match.result = MatchResult::kFound;
     match.handler = &best->handler;
+    match.pattern = best->pattern;
     match.params = std::move(best_params);
     match.allow.clear();
     return match;
@@ -189,6 +191,9 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
 
 void Router::Dispatch(HttpRequest request, Responder responder) const {
   Match match = Find(request.method, request.path);
+  if (on_route_) {
+    on_route_(match.pattern, responder);
+  }
   const auto error_response = [this](const HttpRequest& request, int status) {
     return error_response_ ? error_response_(request, status) : HttpResponse::Error(status);
   };

@@ -46,6 +46,9 @@ class Router {
     MatchResult result = MatchResult::kNotFound;
     // Points into the router; valid until the next Add().
     const HttpHandler* handler = nullptr;
+    // The matched route's pattern as added ("/api/contacts/:userId"); empty
+    // unless found. Points into the router; valid until the next Add().
+    std::string_view pattern;
     std::vector<std::pair<std::string, std::string>> params;
     // "GET, HEAD, POST, OPTIONS": the methods the path supports.
     std::string allow;
@@ -70,6 +73,11 @@ class Router {
   void set_error_response(ErrorResponse error_response) {
     error_response_ = std::move(error_response);
   }
+  // Runs in Dispatch before the handler (or the router's own answer) with
+  // the matched pattern, empty when none matched: one place to label the
+  // request, e.g. for Responder::OnAnswer.
+  using OnRoute = std::function<void(std::string_view pattern, Responder& responder)>;
+  void set_on_route(OnRoute on_route) { on_route_ = std::move(on_route); }
 
   // An HttpHandler that dispatches through this router; the router must
   // outlive the server using it.
@@ -83,6 +91,7 @@ class Router {
   };
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<Segment> segments;
     // Specificity, compared lexicographically (larger wins).
     std::vector<int> rank;
@@ -97,6 +106,7 @@ class Router {
 
   std::vector<Route> routes_;
   ErrorResponse error_response_;
+  OnRoute on_route_;
 };
 
 }  // namespace turnkey::net

@@ -8,15 +8,9 @@
 
 namespace turnkey::signal {
 
-ApiCall::ApiCall(net::HttpRequest request, net::Responder responder, std::string route,
-                 std::shared_ptr<const net::Cors> cors, const metrics::SignalMetrics& metrics,
-                 metrics::Shard& shard)
-    : request_(std::move(request)),
-      responder_(std::move(responder)),
-      route_(std::move(route)),
-      cors_(std::move(cors)),
-      metrics_(&metrics),
-      shard_(&shard) {}
+ApiCall::ApiCall(net::HttpRequest request, net::Responder responder,
+                 std::shared_ptr<const net::Cors> cors)
+    : request_(std::move(request)), responder_(std::move(responder)), cors_(std::move(cors)) {}
 
 std::expected<nlohmann::json, ApiError> ApiCall::JsonBody() const {
   if (request_.body.empty()) {
@@ -43,7 +37,6 @@ void ApiCall::Respond(net::HttpResponse response) {
   if (cors_) {
     cors_->AddHeaders(request_, response);
   }
-  metrics_->HttpRequest(route_, response.status).Inc(*shard_);
   responder_.Respond(std::move(response));
 }
 

@@ -1,9 +1,9 @@
 // ApiCall: one REST request of the account service in flight, from the
 // router to its answer.
 //
-// It holds the request, the net::Responder, the route pattern and the CORS
-// policy that was current when the request came in. Answering through it
-// always adds the CORS headers (net/cors.h) and counts
+// It holds the request, the net::Responder and the CORS policy that was
+// current when the request came in. Answering through it always adds the
+// CORS headers (net/cors.h); the responder's observer counts the answer in
 // turnkey_http_requests_total{route, code}. Move it into a work-queue done
 // callback to answer later; an ApiCall dropped unanswered answers 500 (the
 // Responder's rule).
@@ -20,8 +20,6 @@
 #include <string>
 #include <string_view>
 
-#include "metrics/shard.h"
-#include "metrics/turnkey_metrics.h"
 #include "net/cors.h"
 #include "net/http_request.h"
 #include "net/responder.h"
@@ -38,19 +36,16 @@ struct AccessToken {
 
 class ApiCall {
  public:
-  // `metrics` and `shard` (a shard any thread may write, or the loop's) must
-  // outlive the call. `cors` may be null (no CORS headers).
-  ApiCall(net::HttpRequest request, net::Responder responder, std::string route,
-          std::shared_ptr<const net::Cors> cors, const metrics::SignalMetrics& metrics,
-          metrics::Shard& shard);
+  // `cors` may be null (no CORS headers). The answer is counted by the
+  // responder's observer (SignalService::CountAnswer), not here.
+  ApiCall(net::HttpRequest request, net::Responder responder,
+          std::shared_ptr<const net::Cors> cors);
   ApiCall(ApiCall&&) noexcept = default;
   ApiCall& operator=(ApiCall&&) noexcept = default;
   ApiCall(const ApiCall&) = delete;
   ApiCall& operator=(const ApiCall&) = delete;
 
   const net::HttpRequest& request() const { return request_; }
-  // The route pattern ("/api/contacts/:userId"), the metrics label.
-  const std::string& route() const { return route_; }
 
   // The authenticated user's token (set by the router for routes that need
   // a bearer token; empty otherwise).
@@ -65,7 +60,7 @@ class ApiCall {
   // {success: true, message, data} with `status`.
   void Ok(nlohmann::json data, std::string_view message = "OK", int status = 200);
   void Fail(const ApiError& error);
-  // Any response; CORS headers are added and the answer is counted.
+  // Any response; CORS headers are added.
   void Respond(net::HttpResponse response);
 
   bool answered() const { return answered_; }
@@ -73,10 +68,7 @@ class ApiCall {
  private:
   net::HttpRequest request_;
   net::Responder responder_;
-  std::string route_;
   std::shared_ptr<const net::Cors> cors_;
-  const metrics::SignalMetrics* metrics_;
-  metrics::Shard* shard_;
   AccessToken token_;
   bool answered_ = false;
 };

@@ -59,23 +59,15 @@ void ApiContext::SetSettings(SignalSettings settings) {
 
 base::Status ApiContext::Add(std::string_view method, std::string_view pattern, Access access,
                              Handler handler) {
-  auto wrapped = [this, route = std::string(pattern), access, handler = std::move(handler)](
-                     net::HttpRequest request, net::Responder responder) {
-    ApiCall call(std::move(request), std::move(responder), route, cors_, metrics_, shard_);
+  auto wrapped = [this, access, handler = std::move(handler)](net::HttpRequest request,
+                                                              net::Responder responder) {
+    ApiCall call(std::move(request), std::move(responder), cors_);
     if (cors_->Check(call.request()) == net::CorsVerdict::kDenied) {
-      ApiError error;
-      error.status = 403;
-      error.code = std::string(api_code::kOriginNotAllowed);
-      error.message = "This origin is not allowed";
-      call.Fail(error);
+      call.Fail(ApiError::OriginNotAllowed());
       return;
     }
     if (call.request().body.size() > options_.max_body_bytes) {
-      ApiError error;
-      error.status = 413;
-      error.code = std::string(api_code::kPayloadTooLarge);
-      error.message = "The request body is too large";
-      call.Fail(error);
+      call.Fail(ApiError::PayloadTooLarge());
       return;
     }
     if (access == Access::kUser) {

@@ -34,6 +34,14 @@ ApiError ApiError::NotFound(std::string message) {
   return Of(404, api_code::kNotFound, std::move(message));
 }
 
+ApiError ApiError::OriginNotAllowed() {
+  return Of(403, api_code::kOriginNotAllowed, "This origin is not allowed");
+}
+
+ApiError ApiError::PayloadTooLarge() {
+  return Of(413, api_code::kPayloadTooLarge, "The request body is too large");
+}
+
 ApiError ApiError::RateLimited(int retry_after_seconds) {
   ApiError error = Of(429, api_code::kRateLimited, "Too many attempts; try again later");
   error.retry_after_seconds = retry_after_seconds < 1 ? 1 : retry_after_seconds;

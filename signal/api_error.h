@@ -61,6 +61,10 @@ struct ApiError {
   static ApiError InvalidJson();
   static ApiError Unauthorized(std::string_view code, std::string message);
   static ApiError NotFound(std::string message);
+  // 403 ORIGIN_NOT_ALLOWED (CORS) and 413 PAYLOAD_TOO_LARGE, wherever the
+  // request is refused.
+  static ApiError OriginNotAllowed();
+  static ApiError PayloadTooLarge();
   static ApiError RateLimited(int retry_after_seconds);
   // 503 SERVICE_UNAVAILABLE with Retry-After: 1.
   static ApiError Unavailable(std::string message);

@@ -1,5 +1,6 @@
 #include "signal/signal_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/log.h"
@@ -90,6 +91,12 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   SignalService* self = service.get();
   service->router_.set_error_response([self](const net::HttpRequest& request, int status) {
     return self->RouterError(request, status);
+  });
+  // Every request the router dispatches is counted when it is answered (a
+  // held poll later, an upgrade as 101), under its route's pattern. The
+  // connection being alive then means the server, and so this service, is.
+  service->router_.set_on_route([self](std::string_view pattern, net::Responder& responder) {
+    self->CountAnswer(responder, pattern.empty() ? "unmatched" : pattern);
   });
 
   // A body over the HTTP limit (about 1 MB: Engine.IO's maxPayload) never
@@ -250,18 +257,15 @@ base::Result<auth::IceServerList> SignalService::IceServers(std::string_view use
 
 const SignalSettings& SignalService::settings() const { return api_->settings(); }
 
+bool SignalService::UnderMount(std::string_view path) const {
+  return std::any_of(mounts_.begin(), mounts_.end(),
+                     [path](const std::string& mount) { return UnderPrefix(path, mount); });
+}
+
 void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
-  for (const std::string& mount : mounts_) {
-    if (UnderPrefix(request.path, mount)) {
-      // Counted when answered (a held poll later, an upgrade as 101), under
-      // the mount's route pattern. The connection being alive then means
-      // the server, and so this service, is.
-      responder.OnAnswer([this, route = mount + "/*"](int status) {
-        metrics_.HttpRequest(route, status).Inc(*loop_shard_);
-      });
-      router_.Dispatch(std::move(request), std::move(responder));
-      return;
-    }
+  if (UnderMount(request.path)) {
+    router_.Dispatch(std::move(request), std::move(responder));
+    return;
   }
   // Preflights are answered before routing: the router would answer an
   // OPTIONS itself, without the CORS headers (Fetch standard, "CORS-preflight
@@ -270,14 +274,13 @@ void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
     net::HttpResponse response = api_->cors()->Preflight(request);
     if (response.status == 403) {
       // Refused in the API's envelope, as any other answer (docs/api.md).
-      net::HttpResponse denied = ErrorResponse(
-          ApiError::Of(403, api_code::kOriginNotAllowed, "This origin is not allowed"));
+      net::HttpResponse denied = ErrorResponse(ApiError::OriginNotAllowed());
       if (auto vary = response.headers.Get("Vary")) {
         denied.headers.Set("Vary", std::string(*vary));
       }
       response = std::move(denied);
     }
-    metrics_.HttpRequest("preflight", response.status).Inc(*loop_shard_);
+    CountAnswer(responder, "preflight");
     responder.Respond(std::move(response));
     return;
   }
@@ -289,18 +292,21 @@ std::optional<net::HttpResponse> SignalService::HttpError(const net::HttpRequest
   if (status != 413) {
     return std::nullopt;
   }
-  for (const std::string& mount : mounts_) {
-    if (UnderPrefix(head.path, mount)) {
-      return std::nullopt;  // Engine.IO answers its own way (socketio.md section 1.6)
-    }
+  if (UnderMount(head.path)) {
+    return std::nullopt;  // Engine.IO answers its own way (socketio.md section 1.6)
   }
-  net::HttpResponse response =
-      ErrorResponse(ApiError::Of(413, api_code::kPayloadTooLarge, "The request body is too large"));
+  net::HttpResponse response = ErrorResponse(ApiError::PayloadTooLarge());
   api_->cors()->AddHeaders(head, response);
   return response;
 }
 
 void SignalService::SetDraining(bool draining) { api_->SetDraining(draining); }
+
+void SignalService::CountAnswer(net::Responder& responder, std::string_view route) {
+  responder.OnAnswer([this, route = std::string(route)](int status) {
+    metrics_.HttpRequest(route, status).Inc(*loop_shard_);
+  });
+}
 
 net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, int status) {
   ApiError error;
@@ -314,7 +320,6 @@ net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, in
   }
   net::HttpResponse response = ErrorResponse(error);
   api_->cors()->AddHeaders(request, response);
-  metrics_.HttpRequest("unmatched", status).Inc(*loop_shard_);
   return response;
 }
 

@@ -168,10 +168,15 @@ class SignalService {
  private:
   SignalService(SignalServiceOptions options, std::unique_ptr<sql::Store> store,
                 metrics::Registry& registry, metrics::SignalMetrics metrics);
+  // True for a path under one of the Mount() prefixes.
+  bool UnderMount(std::string_view path) const;
   // The HttpServer's handler: CORS preflights of the API, then the router.
   void Handle(net::HttpRequest request, net::Responder responder);
   // Answers the router's own 404 / 405 as JSON.
   net::HttpResponse RouterError(const net::HttpRequest& request, int status);
+  // turnkey_http_requests_total{route} counts the request once `responder`
+  // answers it.
+  void CountAnswer(net::Responder& responder, std::string_view route);
   // HttpServerOptions::error_response: a 413 outside the Engine.IO mounts in
   // the API's envelope.
   std::optional<net::HttpResponse> HttpError(const net::HttpRequest& head, int status);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace turnkey::net {
 namespace {
@@ -99,6 +101,31 @@ TEST(RouterMatchTest, NotFoundVersusMethodNotAllowed) {
   EXPECT_EQ(get_sync.allow, "DELETE, POST, OPTIONS");
   // The parameter route still serves DELETE on the static path.
   EXPECT_EQ(router.Find("DELETE", "/api/contacts/sync").result, MatchResult::kFound);
+}
+
+TEST(RouterMatchTest, DispatchReportsTheMatchedPatternFirst) {
+  Router router;
+  std::vector<std::string> seen;
+  ASSERT_TRUE(router.Add("GET", "/api/contacts/:userId",
+                         [&seen](HttpRequest, Responder) { seen.push_back("handler"); }));
+  ASSERT_TRUE(router.Add("*", "/socket.io/*", [](HttpRequest, Responder) {}));
+  router.set_on_route([&seen](std::string_view pattern, Responder&) {
+    seen.push_back("route " + std::string(pattern));
+  });
+  auto dispatch = [&router](std::string method, std::string path) {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.path = std::move(path);
+    router.Dispatch(std::move(request), Responder{});
+  };
+  dispatch("GET", "/api/contacts/u1");
+  dispatch("POST", "/socket.io/x");
+  dispatch("GET", "/nothing");          // 404
+  dispatch("PUT", "/api/contacts/u1");  // 405
+  EXPECT_EQ(seen, (std::vector<std::string>{"route /api/contacts/:userId", "handler",
+                                            "route /socket.io/*", "route ", "route "}));
+  EXPECT_EQ(router.Find("GET", "/api/contacts/u2").pattern, "/api/contacts/:userId");
+  EXPECT_EQ(router.Find("GET", "/nothing").pattern, "");
 }
 
 TEST(RouterMatchTest, HeadFallsBackToGetUnlessItHasItsOwnRoute) {
