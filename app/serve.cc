@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -196,6 +197,9 @@ int RunServe(const std::string& config_path) {
   }
 
   NotifyReady("serving");
+  // Every listener is bound. The pid tells a supervisor reading the log (the
+  // tests do) that this process is serving, not another one on the same port.
+  TK_LOG_INFO("ready: serving (pid {})", getpid());
   const std::chrono::microseconds watchdog = WatchdogInterval();
   // WATCHDOG=1 vouches for every loop, not just this thread: a loop that has
   // not run a posted beat within one ping interval withholds the ping.

@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 import time
 
-import stun_client
 
 BINARY = os.environ.get("TURNKEY_BINARY", "build/turnkey")
 
@@ -45,6 +44,24 @@ def stop_process(proc, timeout=10):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_ready(proc, log_path, timeout):
+    """Waits until `proc` logs that it is serving; False if it exits or the time runs out.
+
+    Probing a port is not enough: a process of a test running beside this one
+    may hold it and answer, while this one exits because the port is in use.
+    turnkey logs "ready: serving (pid N)" once every listener is bound.
+    """
+    line = f"ready: serving (pid {proc.pid})"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in read_text(log_path):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
 
 
 def read_text(path):
@@ -120,15 +137,8 @@ class Turnkey:
             self.log = open(self.log_path, "w")
             self.proc = subprocess.Popen([BINARY, "serve", "--config", self.config_path],
                                          stdout=self.log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    stun_client.binding_udp("127.0.0.1", self.port, timeout=0.2)
-                    return self
-                except (TimeoutError, OSError):
-                    pass
+            if wait_ready(self.proc, self.log_path, 15):
+                return self
             if self.proc.poll() is None:
                 self.stop()
                 raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())

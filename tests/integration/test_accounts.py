@@ -198,18 +198,12 @@ class AccountsServer:
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([harness.BINARY, "serve", "--config", self.config_path],
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError("turnkey exited early:\n" + self.read_log())
-            try:
-                if self.api.get("/healthz").status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.05)
+        if harness.wait_ready(self.proc, self.log_path, 30):
+            return self
+        exited = self.proc.poll() is not None
         self.stop()
-        raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
+        raise RuntimeError(("turnkey exited early:\n" if exited else
+                            "turnkey did not answer in time:\n") + self.read_log())
 
     def stop(self):
         harness.stop_process(self.proc, timeout=20)

@@ -376,16 +376,10 @@ class OpsServer:
         self.proc = subprocess.Popen([harness.BINARY, "serve", "--config", self.config_path],
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env=None if env is None else {**os.environ, **env})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("turnkey exited early:\n" + self.read_log())
-            try:
-                stun_client.binding_udp("127.0.0.1", self.turn_port, timeout=0.2)
-                if self.http("GET", "/healthz")[0] == 200 and self.scrape():
-                    return self
-            except (TimeoutError, OSError):
-                time.sleep(0.05)
+        if harness.wait_ready(self.proc, self.log_path, 30):
+            return self
+        if self.proc.poll() is not None:
+            raise RuntimeError("turnkey exited early:\n" + self.read_log())
         self.stop()
         raise RuntimeError("turnkey did not answer in time:\n" + self.read_log())
 

@@ -100,7 +100,7 @@ function mysqlDatabaseYaml() {
 }
 
 /**
- * Starts turnkey; resolves once /healthz answers. Options:
+ * Starts turnkey; resolves once it logs that it is serving. Options:
  *   ringTimeout, reconnectGrace (durations like "2s"), drainTimeout,
  *   accessTtl, webRoot, extraSignalYaml (lines under signal:), database
  *   ("sqlite" | "mysql", default TURNKEY_TEST_DB), stateOf (a previous
@@ -203,24 +203,23 @@ async function startTurnkey(options = {}) {
       return exited;
     },
   };
+  // Probing the port is not enough: a process of a test running beside this
+  // one may hold it and answer while this one exits (the port is in use).
+  // turnkey logs this line with its pid once every listener is bound.
+  const ready = `ready: serving (pid ${child.pid})`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (gone) {
       throw new Error(`turnkey exited early:\n${server.log()}`);
     }
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.status === 200) {
-        return server;
-      }
-    } catch {
-      // Not listening yet.
+    if (server.log().includes(ready)) {
+      return server;
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`turnkey did not answer in time:\n${server.log()}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
