@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -149,8 +150,16 @@ class Turnkey:
             self._write_config()
         raise AssertionError("unreachable")
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        # A server that died during the test explains its failure: say so,
+        # with its log, instead of leaving only a client's "refused".
+        died = self.proc.poll() if self.proc else None
         self.stop()
+        if exc_type is not None or died is not None:
+            sys.stderr.write(f"--- turnkey log ({self.log_path}, exit status {died}) ---\n"
+                             + self.read_log()[-20000:] + "--- end of log ---\n")
+        if exc_type is None and died is not None:
+            raise AssertionError(f"turnkey exited during the test (status {died})")
 
     def stop(self):
         stop_process(self.proc)
