@@ -212,6 +212,18 @@ std::string RandomHex(size_t n) {
   return HexEncode(b);
 }
 
+std::string TimeOrderedId(int64_t unix_ms) {
+  std::array<uint8_t, 16> b{};
+  const auto ms = static_cast<uint64_t>(unix_ms);
+  for (int i = 0; i < 6; ++i) {
+    b[static_cast<size_t>(i)] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
+  }
+  if (!RandomBytes(MutableByteView(b).subspan(6))) {
+    std::abort();
+  }
+  return HexEncode(b);
+}
+
 uint64_t RandomUint64() {
   std::array<uint8_t, 8> b{};
   if (!RandomBytes(b)) {

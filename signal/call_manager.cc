@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 
 namespace turnkey::signal {
@@ -37,7 +38,9 @@ CallManager::CallManager(CallManagerOptions options, CallEmitter& emitter, CallR
       metrics_(metrics),
       new_call_id_(std::move(new_call_id)) {
   if (!new_call_id_) {
-    new_call_id_ = [] { return base::RandomHex(16); };
+    // Time-ordered: the history tables' primary keys then grow at their
+    // right edge (one page per group commit, not one per call).
+    new_call_id_ = [] { return base::TimeOrderedId(base::SystemClock::Instance().UnixMillis()); };
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "signal/call_manager.h"
 
@@ -89,7 +90,7 @@ std::string CallManager::NewCallId() {
       return id;
     }
   }
-  return base::RandomHex(16);
+  return base::TimeOrderedId(base::SystemClock::Instance().UnixMillis());
 }
 
 // ---- State ---------------------------------------------------------------------------

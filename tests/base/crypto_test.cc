@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <set>
 #include <string>
 
@@ -141,6 +142,21 @@ TEST(RandomTest, FillsAndDiffers) {
   EXPECT_EQ(h.size(), 32u);
   EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(RandomHex(16), h);
+}
+
+TEST(RandomTest, TimeOrderedIdsLeadWithTheTimeAndSortByIt) {
+  // Unix milliseconds of 2026-11-21T00:00:00.001Z.
+  const int64_t ms = 1'795'219'200'001;
+  const std::string id = TimeOrderedId(ms);
+  ASSERT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  char prefix[13];
+  std::snprintf(prefix, sizeof prefix, "%012llx", static_cast<unsigned long long>(ms));
+  EXPECT_EQ(id.substr(0, 12), prefix);
+  EXPECT_NE(TimeOrderedId(ms), id);  // the 80 random bits differ
+  EXPECT_LT(id, TimeOrderedId(ms + 1));
+  EXPECT_LT(TimeOrderedId(ms - 1), id);
+  EXPECT_EQ(TimeOrderedId(0).substr(0, 12), "000000000000");
 }
 
 TEST(RandomTest, SmallRequestsStayDistinctAcrossRefills) {
