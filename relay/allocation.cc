@@ -165,8 +165,31 @@ void Allocation::Expire(base::MonoTime now, size_t* permissions_removed, size_t*
   last_channel_ = 0;
 }
 
+base::MonoTime Allocation::expires() const {
+  base::MonoTime last = base::MonoTime::min();
+  for (const RelayEndpoint& r : relays_) {
+    if (r.handle != 0) {
+      last = std::max(last, r.expires);
+    }
+  }
+  return last;
+}
+
+void Allocation::set_expires(base::MonoTime t) {
+  for (RelayEndpoint& r : relays_) {
+    if (r.handle != 0) {
+      r.expires = t;
+    }
+  }
+}
+
 base::MonoTime Allocation::NextExpiry() const {
-  base::MonoTime next = expires_;
+  base::MonoTime next = base::MonoTime::max();
+  for (const RelayEndpoint& r : relays_) {
+    if (r.handle != 0) {
+      next = std::min(next, r.expires);
+    }
+  }
   for (const Permission& p : permissions_) {
     next = std::min(next, p.expires);
   }

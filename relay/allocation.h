@@ -57,6 +57,9 @@ struct RelayEndpoint {
   RelayHandle handle = 0;          // 0 = this family is not allocated
   base::SocketAddress advertised;  // what XOR-RELAYED-ADDRESS carries
   uint16_t port = 0;               // the bound port (returned to the pool)
+  // A dual allocation's halves can be refreshed and deleted on their own
+  // (Refresh with REQUESTED-ADDRESS-FAMILY, RFC 8656 section 8.1).
+  base::MonoTime expires{};
 };
 
 // Index of an address family in per-family arrays: 0 IPv4, 1 IPv6.
@@ -78,8 +81,12 @@ class Allocation {
     return relays_[FamilyIndex(peer)].handle != 0;
   }
 
-  base::MonoTime expires() const { return expires_; }
-  void set_expires(base::MonoTime t) { expires_ = t; }
+  // Both families allocated (RFC 8656 section 7.2 dual allocation).
+  bool dual() const { return relays_[0].handle != 0 && relays_[1].handle != 0; }
+  // When the last of its relayed addresses expires.
+  base::MonoTime expires() const;
+  // Sets the expiry of every relayed address it has.
+  void set_expires(base::MonoTime t);
 
   // The Allocate transaction that created it and what it granted, so a
   // retransmitted Allocate gets the same answer (RFC 8656 section 7.2).
@@ -127,6 +134,13 @@ class Allocation {
     last_permission_ = 0;
     last_channel_ = 0;
   }
+  // Removes the permissions and channels of one address family (its relayed
+  // address is going); returns how many of each went.
+  void RemoveFamily(int family_index, size_t* permissions_removed, size_t* channels_removed) {
+    RemoveDenied(
+        [family_index](const base::SocketAddress& a) { return FamilyIndex(a) == family_index; },
+        permissions_removed, channels_removed);
+  }
   // The earliest expiry of anything in this allocation.
   base::MonoTime NextExpiry() const;
 
@@ -137,7 +151,6 @@ class Allocation {
   FiveTuple tuple_;
   std::string username_;
   std::string quota_user_;
-  base::MonoTime expires_{};
   std::array<RelayEndpoint, 2> relays_{};
   std::vector<Permission> permissions_;
   std::vector<Channel> channels_;

@@ -285,22 +285,29 @@ uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, in
   return 508;
 }
 
+void TurnServer::CloseFamily(Allocation& allocation, int family_index) {
+  RelayEndpoint& endpoint = allocation.relay(family_index);
+  if (endpoint.handle != 0) {
+    io_.CloseRelay(endpoint.handle);
+    if (shared_.ports[family_index]) {
+      shared_.ports[family_index]->Release(endpoint.port);
+    }
+    endpoint.handle = 0;
+  }
+  size_t permissions = 0;
+  size_t channels = 0;
+  allocation.RemoveFamily(family_index, &permissions, &channels);
+  counters_.permissions_active.Sub(permissions);
+  counters_.channels_active.Sub(channels);
+}
+
 void TurnServer::DeleteAllocation(AllocationMap::iterator it) {
   Allocation& allocation = *it->second;
   for (int f = 0; f < 2; ++f) {
-    RelayEndpoint& endpoint = allocation.relay(f);
-    if (endpoint.handle != 0) {
-      io_.CloseRelay(endpoint.handle);
-      if (shared_.ports[f]) {
-        shared_.ports[f]->Release(endpoint.port);
-      }
-      endpoint.handle = 0;
-    }
+    CloseFamily(allocation, f);
   }
   shared_.quota.Release(allocation.quota_user());
   counters_.allocations_active.Sub();
-  counters_.permissions_active.Sub(allocation.permission_count());
-  counters_.channels_active.Sub(allocation.channel_count());
   allocations_.erase(it);
 }
 
@@ -318,6 +325,10 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
                                const stun::Message& request, const AuthResult& auth,
                                Allocation* allocation) {
   const MethodLabel method = MethodLabel::kRefresh;
+  // With REQUESTED-ADDRESS-FAMILY, a dual allocation refreshes (or deletes)
+  // that family's relayed address alone; without, every one it has (RFC 8656
+  // section 8.1). -1: the whole allocation.
+  int only_family = -1;
   if (auto v = request.FindValue(stun::AttributeType::kRequestedAddressFamily)) {
     auto family = stun::DecodeRequestedAddressFamily(*v);
     if (!family) {
@@ -330,6 +341,9 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
       SendError(from, request, 443, &auth, method);
       return;
     }
+    if (allocation->dual()) {
+      only_family = FamilyIndexOf(*family);
+    }
   }
   std::optional<uint32_t> requested;
   if (auto v = request.FindValue(stun::AttributeType::kLifetime)) {
@@ -341,10 +355,19 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
   }
   uint32_t granted = 0;
   if (requested && *requested == 0) {
-    DeleteAllocation(allocations_.find(from));
+    if (only_family >= 0) {
+      CloseFamily(*allocation, only_family);
+    } else {
+      DeleteAllocation(allocations_.find(from));
+    }
   } else {
     granted = GrantLifetime(requested);
-    allocation->set_expires(now + std::chrono::seconds(granted));
+    const base::MonoTime expires = now + std::chrono::seconds(granted);
+    if (only_family >= 0) {
+      allocation->relay(only_family).expires = expires;
+    } else {
+      allocation->set_expires(expires);
+    }
   }
   SendSuccess(from, request, &auth, method,
               [granted](stun::MessageBuilder& b) { b.AddLifetime(granted); });

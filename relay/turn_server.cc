@@ -404,6 +404,13 @@ void TurnServer::OnTimer(base::MonoTime now) {
       continue;
     }
     if (allocation.NextExpiry() <= now) {
+      // One half of a dual allocation that was not refreshed with the other.
+      for (int f = 0; f < 2; ++f) {
+        const RelayEndpoint& endpoint = allocation.relay(f);
+        if (endpoint.handle != 0 && endpoint.expires <= now) {
+          CloseFamily(allocation, f);
+        }
+      }
       size_t permissions = 0;
       size_t channels = 0;
       allocation.Expire(now, &permissions, &channels);

@@ -139,6 +139,9 @@ class TurnServer {
                         std::optional<uint16_t> port, bool even_port, bool reserve_next,
                         bool dont_fragment, uint64_t* token);
   void DeleteAllocation(AllocationMap::iterator it);
+  // Closes one half of a dual allocation: its relayed address, and the
+  // permissions and channels of its family.
+  void CloseFamily(Allocation& allocation, int family_index);
   Allocation* FindAllocation(const FiveTuple& tuple);
   // Grants a requested lifetime: max(default, min(requested, max))
   // (RFC 8656 section 7.2), 0 stays 0 for Refresh.

@@ -123,6 +123,30 @@ TEST_F(AllocationTest, RebindingReplacesExpiredBindingsSoEachNumberAndPeerAppear
   EXPECT_EQ(allocation_.FindChannelByPeer(a, t0_), nullptr);
 }
 
+TEST_F(AllocationTest, EachHalfOfADualAllocationHasItsOwnExpiry) {
+  allocation_.relay(0).handle = 7;
+  allocation_.relay(1).handle = 8;
+  EXPECT_TRUE(allocation_.dual());
+  allocation_.set_expires(t0_ + seconds(600));
+  allocation_.relay(1).expires = t0_ + seconds(900);
+  EXPECT_EQ(allocation_.expires(), t0_ + seconds(900));  // the later one
+  EXPECT_EQ(allocation_.NextExpiry(), t0_ + seconds(600));
+  bool added = false;
+  ASSERT_TRUE(allocation_.InstallPermission(Ip("8.8.8.8"), t0_ + seconds(300), 0, &added));
+  ASSERT_TRUE(allocation_.InstallPermission(Ip("2606:4700::1"), t0_ + seconds(300), 0, &added));
+  ASSERT_TRUE(
+      allocation_.BindChannel(0x4000, Ip("2606:4700::1", 1), t0_ + seconds(300), 0, &added));
+  size_t permissions = 0;
+  size_t channels = 0;
+  allocation_.RemoveFamily(1, &permissions, &channels);
+  EXPECT_EQ(permissions, 1u);
+  EXPECT_EQ(channels, 1u);
+  EXPECT_NE(allocation_.FindPermission(Ip("8.8.8.8"), t0_), nullptr);
+  allocation_.relay(1).handle = 0;
+  EXPECT_FALSE(allocation_.dual());
+  EXPECT_EQ(allocation_.expires(), t0_ + seconds(600));  // only the open half counts
+}
+
 TEST_F(AllocationTest, ChannelLimit) {
   bool added = false;
   ASSERT_TRUE(allocation_.BindChannel(0x4000, Ip("8.8.8.8", 1), t0_, 1, &added));
@@ -133,7 +157,9 @@ TEST_F(AllocationTest, ChannelLimit) {
 
 TEST_F(AllocationTest, ExpireRemovesWhatIsDueAndSaysHowMuch) {
   bool added = false;
+  allocation_.relay(0).handle = 7;  // the lifetime is its relayed addresses'
   allocation_.set_expires(t0_ + seconds(600));
+  EXPECT_EQ(allocation_.expires(), t0_ + seconds(600));
   EXPECT_EQ(allocation_.NextExpiry(), t0_ + seconds(600));
   ASSERT_TRUE(allocation_.InstallPermission(Ip("8.8.8.8"), t0_ + seconds(300), 0, &added));
   ASSERT_TRUE(allocation_.InstallPermission(Ip("1.1.1.1"), t0_ + seconds(100), 0, &added));

@@ -171,6 +171,73 @@ TEST_F(TurnLifecycleTest, RefreshFamilyMustMatchTheAllocation) {
           .success());
 }
 
+TEST_F(TurnLifecycleTest, RefreshWithAFamilyDeletesOnlyThatHalfOfADualAllocation) {
+  // RFC 8656 section 8.1: REQUESTED-ADDRESS-FAMILY names the half of a dual
+  // allocation to refresh or delete; without it, the request is for both.
+  const base::SocketAddress peer6 = *base::SocketAddress::ParseIp("2606:4700::1111", 5000);
+  TurnTestClient client = Client(1);
+  ASSERT_TRUE(
+      client.Allocate([](MessageBuilder& b) { b.AddAdditionalAddressFamily(AddressFamily::kIpv6); })
+          .success());
+  ASSERT_TRUE(client.CreatePermission({Peer(1), peer6}).success());
+  ASSERT_TRUE(client.ChannelBind(0x4001, peer6).success());
+  ASSERT_EQ(ActivePermissions(), 2u);
+  StunReply deleted = client.Refresh(
+      0, [](MessageBuilder& b) { b.AddRequestedAddressFamily(AddressFamily::kIpv6); });
+  ASSERT_TRUE(deleted.success());
+  EXPECT_EQ(deleted.lifetime(), 0u);
+  EXPECT_EQ(server->allocation_count(), 1u);
+  EXPECT_EQ(io.closed, 1u);
+  EXPECT_EQ(ActivePermissions(), 1u);  // the IPv6 peer's went with its relay
+  EXPECT_EQ(ActiveChannels(), 0u);
+  EXPECT_EQ(ActiveAllocations(), 1u);
+  // The IPv4 half still works; the IPv6 one is gone.
+  EXPECT_TRUE(client.CreatePermission({Peer(2)}).success());
+  EXPECT_EQ(client.CreatePermission({peer6}).error_code(), 443);
+  EXPECT_EQ(
+      client
+          .Refresh(600,
+                   [](MessageBuilder& b) { b.AddRequestedAddressFamily(AddressFamily::kIpv6); })
+          .error_code(),
+      443);
+  EXPECT_TRUE(client.Refresh(600).success());
+  // Deleting the last half deletes the allocation.
+  ASSERT_TRUE(
+      client
+          .Refresh(0, [](MessageBuilder& b) { b.AddRequestedAddressFamily(AddressFamily::kIpv4); })
+          .success());
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(io.closed, 2u);
+  EXPECT_TRUE(PoolsWhole());
+  EXPECT_EQ(shared.quota.total(), 0u);
+  EXPECT_EQ(ActivePermissions(), 0u);
+}
+
+TEST_F(TurnLifecycleTest, TheHalfOfADualAllocationNotRefreshedExpiresAlone) {
+  TurnTestClient client = Client(1);
+  ASSERT_TRUE(
+      client.Allocate([](MessageBuilder& b) { b.AddAdditionalAddressFamily(AddressFamily::kIpv6); })
+          .success());
+  Advance(std::chrono::seconds(500));
+  ASSERT_TRUE(
+      client
+          .Refresh(600,
+                   [](MessageBuilder& b) { b.AddRequestedAddressFamily(AddressFamily::kIpv4); })
+          .success());
+  Advance(std::chrono::seconds(101));  // 601 s: the IPv6 half's lifetime is over
+  EXPECT_EQ(server->allocation_count(), 1u);
+  EXPECT_EQ(io.closed, 1u);
+  EXPECT_EQ(
+      client.CreatePermission({*base::SocketAddress::ParseIp("2606:4700::1111", 1)}).error_code(),
+      443);
+  EXPECT_TRUE(client.CreatePermission({Peer(1)}).success());
+  Advance(std::chrono::seconds(500));  // 1101 s: the IPv4 half's too
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(io.closed, 2u);
+  EXPECT_TRUE(PoolsWhole());
+  EXPECT_EQ(server->counters().allocations_expired.Get(), 1u);
+}
+
 TEST_F(TurnLifecycleTest, ExpiryFreesTheAllocationAndEverythingInIt) {
   TurnTestClient client = Client(1);
   ASSERT_TRUE(
