@@ -84,6 +84,14 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       fail(442);
       return;
     }
+    std::optional<uint32_t> requested_lifetime;
+    if (auto v = request.FindValue(stun::AttributeType::kLifetime)) {
+      requested_lifetime = stun::DecodeLifetime(*v);
+      if (!requested_lifetime) {
+        fail(400);  // as Refresh does: LIFETIME is exactly 4 bytes
+        return;
+      }
+    }
     const bool dont_fragment = request.Has(stun::AttributeType::kDontFragment);
     std::optional<bool> even_port;
     if (auto v = request.FindValue(stun::AttributeType::kEvenPort)) {
@@ -196,10 +204,6 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     }
     owned->allocate_transaction = request.transaction_id();
     owned->reservation_token = new_token;
-    std::optional<uint32_t> requested_lifetime;
-    if (auto v = request.FindValue(stun::AttributeType::kLifetime)) {
-      requested_lifetime = stun::DecodeLifetime(*v);
-    }
     owned->granted_lifetime = GrantLifetime(requested_lifetime);
     owned->set_expires(now + std::chrono::seconds(owned->granted_lifetime));
     owned->to_peer.SetRate(options_.bandwidth_per_allocation);

@@ -127,6 +127,18 @@ TEST_F(TurnAllocateTest, LifetimesFollowTheOptions) {
   EXPECT_EQ(c.Allocate([](MessageBuilder& m) { m.AddLifetime(1000); }).lifetime(), 300u);
 }
 
+TEST_F(TurnAllocateTest, MalformedLifetimeIs400) {
+  for (size_t size : {2u, 8u}) {
+    TurnTestClient client = Client(static_cast<unsigned>(size));
+    const uint8_t value[8] = {0, 0, 2, 0x58, 0, 0, 0, 0};
+    StunReply reply = client.Allocate([&](MessageBuilder& b) {
+      b.AddAttribute(AttributeType::kLifetime, base::ByteView(value, size));
+    });
+    EXPECT_EQ(reply.error_code(), 400) << size;
+  }
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
 TEST_F(TurnAllocateTest, RequestedTransportMissingOrMalformedIs400) {
   TurnTestClient client = Client(1);
   StunReply missing = client.Request(Method::kAllocate);
