@@ -8,10 +8,13 @@
 namespace turnkey::net {
 
 RecvBatch::RecvBatch(size_t slots, size_t slot_bytes)
-    : buffers_(slots * slot_bytes), addresses_(slots), iovecs_(slots), headers_(slots) {
+    : buffers_(new uint8_t[slots * slot_bytes]),
+      addresses_(slots),
+      iovecs_(slots),
+      headers_(slots) {
   datagrams_.reserve(slots);
   for (size_t i = 0; i < slots; ++i) {
-    iovecs_[i].iov_base = buffers_.data() + i * slot_bytes;
+    iovecs_[i].iov_base = buffers_.get() + i * slot_bytes;
     iovecs_[i].iov_len = slot_bytes;
     std::memset(&headers_[i], 0, sizeof(mmsghdr));
     headers_[i].msg_hdr.msg_name = &addresses_[i];
@@ -73,12 +76,12 @@ SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to
 
 SendBatch::SendBatch(size_t slots, size_t slot_bytes)
     : slot_bytes_(slot_bytes),
-      buffers_(slots * slot_bytes),
+      buffers_(new uint8_t[slots * slot_bytes]),
       addresses_(slots),
       iovecs_(slots),
       headers_(slots) {
   for (size_t i = 0; i < slots; ++i) {
-    iovecs_[i].iov_base = buffers_.data() + i * slot_bytes;
+    iovecs_[i].iov_base = buffers_.get() + i * slot_bytes;
     iovecs_[i].iov_len = 0;
     std::memset(&headers_[i], 0, sizeof(mmsghdr));
     headers_[i].msg_hdr.msg_name = &addresses_[i];

@@ -45,9 +45,9 @@ struct UdpSocketOptions {
   // Datagrams per recvmmsg/sendmmsg call. Default 32.
   size_t batch_size = 32;
   // Largest datagram received or queued, in bytes. Longer received datagrams
-  // are truncated by the kernel and dropped (counted). Default 2048, above any
-  // TURN message over a 1500-byte MTU path.
-  size_t max_datagram_bytes = 2048;
+  // are truncated by the kernel and dropped (counted). Default 65536: every
+  // UDP datagram (TURN relays whatever size arrives, RFC 8656 section 11).
+  size_t max_datagram_bytes = 65536;
   // recvmmsg calls per readiness event before yielding to other sockets, so
   // one flooded socket cannot starve the loop. Default 8.
   size_t max_batches_per_wakeup = 8;

@@ -40,8 +40,8 @@ struct UdpSocketSetOptions {
   // Datagrams per recvmmsg/sendmmsg call. Default 32.
   size_t batch_size = 32;
   // Largest datagram received or queued; longer received ones are dropped
-  // (counted as truncated). Default 2048.
-  size_t max_datagram_bytes = 2048;
+  // (counted as truncated). Default 65536: every UDP datagram.
+  size_t max_datagram_bytes = 65536;
   // recvmmsg calls per readiness event before yielding. Default 4.
   size_t max_batches_per_wakeup = 4;
 };

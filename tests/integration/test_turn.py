@@ -528,8 +528,10 @@ class TurnErrorCodesTest(unittest.TestCase):
                 relayed = r.address(tc.XOR_RELAYED_ADDRESS)
                 r = c.channel_bind(0x4001, peer.address)
                 self.assertEqual(r.cls, tc.SUCCESS, r)
-                # Lengths that need 0..3 bytes of padding over streams.
-                for size in (1, 2, 3, 4, 5, 100, 1001):
+                # Lengths that need 0..3 bytes of padding over streams, and
+                # datagrams past any MTU (TURN sets no limit, RFC 8656 section
+                # 12: up to what a UDP datagram holds).
+                for size in (1, 2, 3, 4, 5, 100, 1001, 4000, 60000):
                     payload = os.urandom(size)
                     c.send_channel_data(0x4001, payload)
                     self.assertEqual(peer.recv(), (payload, relayed), f"size {size}")

@@ -167,6 +167,27 @@ TEST(UdpSocketTest, TruncatedDatagramsAreDroppedAndCounted) {
   EXPECT_EQ(server->truncated_datagrams(), 1u);
 }
 
+TEST(UdpSocketTest, DefaultsReceiveTheLargestDatagram) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<size_t> sizes;
+  auto server = MakeSocket(*loop, Loopback4(), [&](std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      sizes.push_back(d.data.size());
+    }
+  });
+  auto client = MakeSocket(*loop, Loopback4(), [](auto) {});
+  ASSERT_TRUE(server && client);
+  // 65507: the most an IPv4 UDP datagram carries (65535 less the headers).
+  for (size_t size : {2049u, 65507u}) {
+    EXPECT_EQ(client->QueueSend(server->local_address(), base::AsBytes(std::string(size, 'x'))),
+              SendResult::kSent);
+  }
+  ASSERT_TRUE(RunUntil(*loop, [&] { return sizes.size() == 2; }));
+  EXPECT_EQ(sizes, (std::vector<size_t>{2049, 65507}));
+  EXPECT_EQ(server->truncated_datagrams(), 0u);
+}
+
 TEST(UdpSocketTest, ReusePortLetsTwoSocketsShareAPort) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
