@@ -42,6 +42,14 @@ base::Status SetIntOption(int fd, int level, int name, int value, const char* wh
 
 }  // namespace
 
+base::Status SetDontFragment(int fd, int family, bool on) {
+  if (family == AF_INET) {
+    return SetIntOption(fd, IPPROTO_IP, IP_MTU_DISCOVER, on ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT,
+                        "IP_MTU_DISCOVER");
+  }
+  return SetIntOption(fd, IPPROTO_IPV6, IPV6_DONTFRAG, on ? 1 : 0, "IPV6_DONTFRAG");
+}
+
 base::Result<ScopedFd> CreateBoundSocket(const base::SocketAddress& bind_address, int type,
                                          const BindOptions& options) {
   sockaddr_storage storage{};
@@ -67,6 +75,11 @@ base::Result<ScopedFd> CreateBoundSocket(const base::SocketAddress& bind_address
     if (auto s = SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0,
                               "IPV6_V6ONLY");
         !s) {
+      return std::unexpected(s.error());
+    }
+  }
+  if ((type & 0xF) == SOCK_DGRAM) {
+    if (auto s = SetDontFragment(fd.get(), storage.ss_family, options.dont_fragment); !s) {
       return std::unexpected(s.error());
     }
   }

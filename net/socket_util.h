@@ -40,7 +40,16 @@ struct BindOptions {
   bool v6_only = true;           // IPV6_V6ONLY for IPv6 sockets
   int receive_buffer_bytes = 0;  // SO_RCVBUF; 0 keeps the kernel default
   int send_buffer_bytes = 0;     // SO_SNDBUF; 0 keeps the kernel default
+  // Datagram sockets: whether what they send carries "don't fragment" (see
+  // SetDontFragment). Off: Linux would otherwise set DF on every IPv4
+  // datagram, where a TURN relay should leave it clear (RFC 8656 section 14).
+  bool dont_fragment = false;
 };
+
+// IPv4: the DF bit on every datagram `fd` sends (IP_PMTUDISC_DO), or never,
+// letting a smaller path MTU fragment them (IP_PMTUDISC_DONT). IPv6, which
+// has no DF bit: IPV6_DONTFRAG, whether the kernel may fragment them itself.
+base::Status SetDontFragment(int fd, int family, bool on);
 
 // Creates a non-blocking, close-on-exec socket of `type` (SOCK_DGRAM or
 // SOCK_STREAM) for the family of `bind_address`, applies `options` and binds.

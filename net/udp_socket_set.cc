@@ -17,6 +17,7 @@ struct UdpSocketSet::Entry {
   UdpSocketSet* set = nullptr;
   ScopedFd fd;
   int family = AF_INET;
+  bool dont_fragment = false;  // what the socket was opened with
   void* context = nullptr;
   base::SocketAddress local;
   std::unique_ptr<event, EventDeleter> read_event;
@@ -69,25 +70,13 @@ base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress&
   BindOptions bind_options;
   bind_options.receive_buffer_bytes = options.receive_buffer_bytes;
   bind_options.send_buffer_bytes = options.send_buffer_bytes;
+  bind_options.dont_fragment = options.dont_fragment;
   auto fd = CreateBoundSocket(bind_address, SOCK_DGRAM, bind_options);
   if (!fd) {
     if (address_in_use != nullptr && fd.error().code == base::ErrorCode::kAlreadyExists) {
       *address_in_use = true;
     }
     return std::unexpected(fd.error());
-  }
-  if (options.dont_fragment) {
-    int rc = 0;
-    if (bind_address.is_v4()) {
-      int value = IP_PMTUDISC_DO;
-      rc = ::setsockopt(fd->get(), IPPROTO_IP, IP_MTU_DISCOVER, &value, sizeof(value));
-    } else {
-      int value = 1;
-      rc = ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_DONTFRAG, &value, sizeof(value));
-    }
-    if (rc != 0) {
-      return base::Unavailable(ErrnoMessage("setsockopt(dont fragment)", errno));
-    }
   }
   auto local = LocalAddressOf(fd->get());
   if (!local) {
@@ -96,6 +85,7 @@ base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress&
   auto entry = std::make_unique<Entry>();
   entry->set = this;
   entry->family = bind_address.is_v4() ? AF_INET : AF_INET6;
+  entry->dont_fragment = options.dont_fragment;
   entry->context = context;
   entry->local = *local;
   entry->read_event.reset(event_new(loop_.base(), fd->get(), EV_READ | EV_PERSIST,
@@ -134,6 +124,8 @@ void UdpSocketSet::Close(Handle handle) {
 }
 
 const base::SocketAddress& UdpSocketSet::LocalAddress(Handle handle) { return handle->local; }
+
+int UdpSocketSet::Fd(Handle handle) { return handle->fd.get(); }
 
 void UdpSocketSet::OnReadableEvent(int /*fd*/, short /*what*/, void* arg) noexcept {
   auto* entry = static_cast<Entry*>(arg);
@@ -189,6 +181,26 @@ SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,
     event_active(flush_event_.get(), 0, 0);
   }
   return SendResult::kSent;
+}
+
+SendResult UdpSocketSet::SendDontFragment(Handle handle, const base::SocketAddress& to,
+                                          base::ByteView data) {
+  Flush();  // what was queued before goes first, with the socket's own setting
+  const int fd = handle->fd.get();
+  if (!handle->dont_fragment && !SetDontFragment(fd, handle->family, true)) {
+    ++send_errors_;
+    return SendResult::kError;
+  }
+  const SendResult result = SendDatagram(fd, handle->family, to, data);
+  if (!handle->dont_fragment) {
+    (void)SetDontFragment(fd, handle->family, false);
+  }
+  if (result == SendResult::kDropped) {
+    ++dropped_sends_;
+  } else if (result != SendResult::kSent) {
+    ++send_errors_;
+  }
+  return result;
 }
 
 void UdpSocketSet::Flush() {

@@ -47,8 +47,8 @@ struct UdpSocketSetOptions {
 };
 
 struct UdpOpenOptions {
-  // Sets the IP "don't fragment" behaviour (IP_PMTUDISC_DO / IPV6_DONTFRAG),
-  // for TURN's DONT-FRAGMENT (RFC 8656 section 7.2). Default off.
+  // Every datagram leaves with "don't fragment" (SetDontFragment), for TURN's
+  // DONT-FRAGMENT (RFC 8656 section 7.2). Default off: DF clear.
   bool dont_fragment = false;
   // SO_RCVBUF / SO_SNDBUF; 0 keeps the kernel default.
   int receive_buffer_bytes = 0;
@@ -81,9 +81,16 @@ class UdpSocketSet {
 
   // Queues one datagram from `handle` to `to` (see the class comment).
   SendResult QueueSend(Handle handle, const base::SocketAddress& to, base::ByteView data);
+  // Sends one datagram at once with "don't fragment" set (SetDontFragment),
+  // whatever the socket was opened with (TURN's Send indication with
+  // DONT-FRAGMENT). Queued datagrams are flushed first. Rare: two system
+  // calls more than a send when the socket is not already so.
+  SendResult SendDontFragment(Handle handle, const base::SocketAddress& to, base::ByteView data);
   void Flush();
 
   static const base::SocketAddress& LocalAddress(Handle handle);
+  // The socket's descriptor, to inspect its options (tests).
+  static int Fd(Handle handle);
   size_t open_count() const { return open_count_; }
 
   uint64_t truncated_datagrams() const { return recv_.truncated(); }

@@ -42,10 +42,12 @@ class RelayIo : public ClientSink {
                                void* context) = 0;
   // Closes a relay socket; what was queued on it is sent first.
   virtual void CloseRelay(RelayHandle handle) = 0;
-  // Sends one datagram from a relay socket to a peer. Returns false when it
+  // Sends one datagram from a relay socket to a peer; with `dont_fragment`,
+  // with the DF bit set whatever the socket does otherwise (a Send
+  // indication's DONT-FRAGMENT, RFC 8656 section 11.2). Returns false when it
   // could not be handed to the kernel (counted by the caller).
-  virtual bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
-                          base::ByteView data) = 0;
+  virtual bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                          bool dont_fragment) = 0;
 };
 
 }  // namespace turnkey::relay

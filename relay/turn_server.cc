@@ -301,7 +301,10 @@ void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
     Drop(DropReason::kBandwidth);
     return;
   }
-  if (!io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, *peer, *data)) {
+  // DONT-FRAGMENT asks for DF on this datagram (RFC 8656 section 11.2); the
+  // relay sockets otherwise leave it clear (section 14).
+  if (!io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, *peer, *data,
+                      indication.Has(stun::AttributeType::kDontFragment))) {
     Drop(DropReason::kSendFailed);
     return;
   }
@@ -330,7 +333,7 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
     return;
   }
   if (!io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle, channel->peer,
-                      message->data)) {
+                      message->data, false)) {
     Drop(DropReason::kSendFailed);
     return;
   }

@@ -214,9 +214,13 @@ void Worker::CloseRelay(RelayHandle handle) {
   relay_sockets_->Close(reinterpret_cast<net::UdpSocketSet::Handle>(handle));
 }
 
-bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data) {
-  return relay_sockets_->QueueSend(reinterpret_cast<net::UdpSocketSet::Handle>(handle), peer,
-                                   data) == net::SendResult::kSent;
+bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                        bool dont_fragment) {
+  auto socket = reinterpret_cast<net::UdpSocketSet::Handle>(handle);
+  const net::SendResult result = dont_fragment
+                                     ? relay_sockets_->SendDontFragment(socket, peer, data)
+                                     : relay_sockets_->QueueSend(socket, peer, data);
+  return result == net::SendResult::kSent;
 }
 
 void Worker::Start() {

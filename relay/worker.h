@@ -120,8 +120,8 @@ class Worker final : private RelayIo {
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
   OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment, void* context) override;
   void CloseRelay(RelayHandle handle) override;
-  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
-                  base::ByteView data) override;
+  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                  bool dont_fragment) override;
 
   int index_;
   std::unique_ptr<net::EventLoop> loop_;

@@ -1,6 +1,8 @@
 #include "net/udp_socket_set.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <string>
 #include <utility>
@@ -83,6 +85,47 @@ TEST(UdpSocketSetTest, RoutesByContextAndKeepsEachSendOnItsSocket) {
     EXPECT_EQ(r.from, to);
   }
   EXPECT_EQ((*set)->dropped_sends() + (*set)->send_errors(), 0u);
+}
+
+int MtuDiscover(int fd) {
+  int value = -1;
+  socklen_t len = sizeof(value);
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &value, &len), 0);
+  return value;
+}
+
+// RFC 8656 section 14: relayed datagrams leave with DF clear, unless the
+// allocation asked for DONT-FRAGMENT (the socket's option) or one Send
+// indication did (SendDontFragment, which leaves the socket as it was).
+TEST(UdpSocketSetTest, DontFragmentIsOffUnlessAskedForBySocketOrDatagram) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<std::string> at_peer;
+  auto peer = UdpSocket::Create(*loop, Loopback4(), {}, [&](std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      at_peer.emplace_back(base::AsString(d.data));
+    }
+  });
+  ASSERT_TRUE(peer);
+  EXPECT_EQ(MtuDiscover((*peer)->fd()), IP_PMTUDISC_DONT);
+  auto set = UdpSocketSet::Create(*loop, {}, [](void*, auto) {});
+  ASSERT_TRUE(set.has_value());
+  UdpOpenOptions df;
+  df.dont_fragment = true;
+  auto plain = (*set)->Open(Loopback4(), {}, nullptr);
+  auto always = (*set)->Open(Loopback4(), df, nullptr);
+  ASSERT_TRUE(plain && always);
+  EXPECT_EQ(MtuDiscover(UdpSocketSet::Fd(*plain)), IP_PMTUDISC_DONT);
+  EXPECT_EQ(MtuDiscover(UdpSocketSet::Fd(*always)), IP_PMTUDISC_DO);
+
+  const SocketAddress to = (*peer)->local_address();
+  (*set)->QueueSend(*plain, to, base::AsBytes("queued"));
+  EXPECT_EQ((*set)->SendDontFragment(*plain, to, base::AsBytes("df")), SendResult::kSent);
+  EXPECT_EQ((*set)->SendDontFragment(*always, to, base::AsBytes("df again")), SendResult::kSent);
+  EXPECT_EQ(MtuDiscover(UdpSocketSet::Fd(*plain)), IP_PMTUDISC_DONT);
+  EXPECT_EQ(MtuDiscover(UdpSocketSet::Fd(*always)), IP_PMTUDISC_DO);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return at_peer.size() == 3; }));
+  EXPECT_EQ(at_peer, (std::vector<std::string>{"queued", "df", "df again"}));
 }
 
 TEST(UdpSocketSetTest, CloseSendsWhatWasQueuedAndPortInUseIsReported) {

@@ -24,6 +24,7 @@ class FakeRelayIo : public RelayIo {
     RelayHandle handle;
     base::SocketAddress peer;
     base::Bytes bytes;
+    bool dont_fragment = false;  // the datagram's own request (Send's DONT-FRAGMENT)
   };
   struct Socket {
     base::SocketAddress bound;
@@ -55,12 +56,12 @@ class FakeRelayIo : public RelayIo {
     sockets.erase(handle);
     ++closed;
   }
-  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
-                  base::ByteView data) override {
+  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                  bool dont_fragment) override {
     if (sockets.count(handle) == 0 || fail_send) {
       return false;
     }
-    to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end())});
+    to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end()), dont_fragment});
     return true;
   }
 

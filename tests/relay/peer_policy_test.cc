@@ -71,9 +71,9 @@ TEST(PeerPolicyTest, DefaultTable) {
       {"64:ff9b::808:808", false},
       {"64:ff9b:1::1", false},
       {"100::1", false},
-      {"2001::1", false},          // Teredo
+      {"2001::1", false},  // Teredo
       {"2001:0:4136:e378::1", false},
-      {"2001:1ff::1", false},      // end of 2001::/23
+      {"2001:1ff::1", false},  // end of 2001::/23
       {"2001:db8::1", false},
       {"2002:0808:0808::1", false},  // 6to4 is denied as a whole
       {"fc00::1", false},

@@ -405,5 +405,20 @@ TEST_F(TurnPermissionTest, ExpiredChannelIsTakenOverBeforeTheTimerRuns) {
   EXPECT_EQ(io.to_peer[0].peer, Ip("1.1.1.1", 1000));
 }
 
+// RFC 8656 section 11.2: a Send indication's DONT-FRAGMENT asks for DF on
+// that datagram; ChannelData and plain Sends leave the socket's setting.
+TEST_F(TurnPermissionTest, SendWithDontFragmentAsksForItOnThatDatagram) {
+  TurnTestClient client = Allocated(1);
+  ASSERT_TRUE(client.ChannelBind(0x4000, Ip("8.8.8.8", 1000)).success());
+  const uint8_t payload[] = {1, 2, 3};
+  client.Send(Ip("8.8.8.8", 1000), payload, [](stun::MessageBuilder& b) { b.AddDontFragment(); });
+  client.Send(Ip("8.8.8.8", 1000), payload);
+  client.SendChannelData(0x4000, payload);
+  ASSERT_EQ(io.to_peer.size(), 3u);
+  EXPECT_TRUE(io.to_peer[0].dont_fragment);
+  EXPECT_FALSE(io.to_peer[1].dont_fragment);
+  EXPECT_FALSE(io.to_peer[2].dont_fragment);
+}
+
 }  // namespace
 }  // namespace turnkey::relay
