@@ -74,6 +74,11 @@ base::SocketAddress EmbeddedIpv4(const base::SocketAddress& v6) {
   if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) {
     return v4_at(12);
   }
+  // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765 section 2.1: what SIIT
+  // translators map to IPv4).
+  if (zero(0, 8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) {
+    return v4_at(12);
+  }
   // ::a.b.c.d (deprecated IPv4-compatible, RFC 4291 section 2.5.5.1); :: and
   // ::1 are IPv6 addresses in their own right.
   if (zero(0, 12) && !(zero(12, 15) && b[15] <= 1)) {

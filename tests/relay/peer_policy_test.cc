@@ -92,6 +92,9 @@ TEST(PeerPolicyTest, DefaultTable) {
       {"::ffff:10.0.0.1", false},
       {"::ffff:0.0.0.0", false},
       {"::ffff:8.8.8.8", true},
+      {"::ffff:0:127.0.0.1", false},  // IPv4-translated (SIIT)
+      {"::ffff:0:10.0.0.1", false},
+      {"::ffff:0:8.8.8.8", true},
       {"::127.0.0.1", false},
       {"::10.0.0.1", false},
       {"::8.8.8.8", true},
@@ -156,6 +159,7 @@ TEST(PeerPolicyTest, OwnAddressesOnlyExposeTheRelayRange) {
 
 TEST(PeerPolicyTest, EmbeddedIpv4Forms) {
   EXPECT_EQ(EmbeddedIpv4(Addr("::ffff:1.2.3.4", 7)), Addr("1.2.3.4", 7));
+  EXPECT_EQ(EmbeddedIpv4(Addr("::ffff:0:1.2.3.4", 7)), Addr("1.2.3.4", 7));
   EXPECT_EQ(EmbeddedIpv4(Addr("::1.2.3.4", 7)), Addr("1.2.3.4", 7));
   EXPECT_EQ(EmbeddedIpv4(Addr("2002:102:304::1", 7)), Addr("1.2.3.4", 7));
   EXPECT_EQ(EmbeddedIpv4(Addr("64:ff9b::102:304", 7)), Addr("1.2.3.4", 7));
