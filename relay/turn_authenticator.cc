@@ -131,8 +131,10 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
         return Fail(AuthFailure::kMalformed);
       }
     }
-    if (chosen->id != stun::PasswordAlgorithmId::kMd5 &&
-        chosen->id != stun::PasswordAlgorithmId::kSha256) {
+    // One of the offered entries, parameters included: both have none.
+    if ((chosen->id != stun::PasswordAlgorithmId::kMd5 &&
+         chosen->id != stun::PasswordAlgorithmId::kSha256) ||
+        !chosen->params.empty()) {
       return Fail(AuthFailure::kMalformed);
     }
     algorithm = chosen->id;

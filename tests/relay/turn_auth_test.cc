@@ -288,7 +288,12 @@ TEST_F(TurnAuthTest, AlteredPasswordAlgorithmsIs400) {
   client.set_offered_algorithms(offered);
   client.set_algorithm(static_cast<PasswordAlgorithmId>(3));
   EXPECT_EQ(client.RequestOnce(Method::kAllocate).error_code(), 400);
-  EXPECT_EQ(AuthFailures(AuthFailure::kMalformed), 3u);
+  // An offered algorithm with parameters the offer did not have (RFC 8489
+  // section 9.2.4: it must match an entry of the list).
+  client.set_algorithm(PasswordAlgorithmId::kSha256);
+  client.set_algorithm_params({1, 2, 3, 4});
+  EXPECT_EQ(client.RequestOnce(Method::kAllocate).error_code(), 400);
+  EXPECT_EQ(AuthFailures(AuthFailure::kMalformed), 4u);
   EXPECT_EQ(server->allocation_count(), 0u);
 }
 

@@ -282,6 +282,8 @@ class TurnTestClient {
   // nullopt: RFC 5389 style, the MD5 key and no PASSWORD-ALGORITHM(S).
   // Otherwise the offered PASSWORD-ALGORITHMS are echoed and this one chosen.
   void set_algorithm(std::optional<stun::PasswordAlgorithmId> algorithm) { algorithm_ = algorithm; }
+  // Parameters sent with the chosen PASSWORD-ALGORITHM (none are defined).
+  void set_algorithm_params(base::Bytes params) { algorithm_params_ = std::move(params); }
   // Which integrity attributes requests carry.
   void set_integrity(bool sha1, bool sha256) {
     sha1_ = sha1;
@@ -346,7 +348,7 @@ class TurnTestClient {
     b.AddNonce(nonce_);
     if (algorithm_) {
       b.AddPasswordAlgorithms(offered_);
-      b.AddPasswordAlgorithm(*algorithm_);
+      b.AddPasswordAlgorithm(*algorithm_, algorithm_params_);
     }
     const base::Bytes key = Key();
     if (sha1_) {
@@ -524,6 +526,7 @@ class TurnTestClient {
   FiveTuple tuple_;
   TurnCredentials credentials_;
   std::optional<stun::PasswordAlgorithmId> algorithm_;
+  base::Bytes algorithm_params_;
   bool sha1_ = true;
   bool sha256_ = false;
   bool fingerprint_ = true;
