@@ -462,6 +462,11 @@ void TurnServer::HandleChannelBind(base::MonoTime now, const FiveTuple& from,
     SendError(from, request, 400, &auth, method);
     return;
   }
+  if (peer->port() == 0) {
+    // Nothing can be sent to port 0: the channel could never carry data.
+    SendError(from, request, 400, &auth, method, "Peer port 0");
+    return;
+  }
   if (uint16_t code = PeerRefusal(allocation, *peer); code != 0) {
     SendError(from, request, code, &auth, method);
     return;

@@ -284,7 +284,7 @@ void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
     return;
   }
   auto peer = stun::DecodeXorAddress(*peer_value, indication.transaction_id());
-  if (!peer || !allocation->HasFamily(*peer)) {
+  if (!peer || peer->port() == 0 || !allocation->HasFamily(*peer)) {
     Drop(DropReason::kMalformed);
     return;
   }

@@ -305,6 +305,14 @@ TEST_F(TurnPermissionTest, ChannelBindRefreshesThePermission) {
   EXPECT_EQ(ActivePermissions(), 1u);
 }
 
+TEST_F(TurnPermissionTest, ChannelToPeerPortZeroIs400) {
+  TurnTestClient client = Allocated(1);
+  StunReply reply = client.ChannelBind(0x4000, Ip("8.8.8.8", 0));
+  EXPECT_EQ(reply.error_code(), 400);
+  EXPECT_EQ(ActiveChannels(), 0u);
+  EXPECT_EQ(ActivePermissions(), 0u);
+}
+
 TEST_F(TurnPermissionTest, ChannelNumberOutOfRangeIs400) {
   TurnTestClient client = Allocated(1);
   for (uint16_t number : std::initializer_list<uint16_t>{0x0000, 0x3FFF, 0x8000, 0xFFFF}) {

@@ -151,8 +151,12 @@ TEST_F(TurnRelayTest, MalformedSendIsDropped) {
   Feed(client.tuple(), out);
   // A peer of a family the allocation does not have.
   client.Send(Ip("2606:4700::1111", 53), Payload(4));
+  // Port 0: nothing can be sent there.
+  base::SocketAddress port0 = peer_;
+  port0.set_port(0);
+  client.Send(port0, Payload(4));
   EXPECT_TRUE(io.to_peer.empty());
-  EXPECT_EQ(Dropped(DropReason::kMalformed), 2u);
+  EXPECT_EQ(Dropped(DropReason::kMalformed), 3u);
 }
 
 TEST_F(TurnRelayTest, ChannelDataRelaysToTheBoundPeer) {
