@@ -39,8 +39,12 @@ void WebSocketSession::ContextDeleter::operator()(wslay_event_context* context) 
   wslay_event_context_free(context);
 }
 
-void WebSocketSession::FrameScanner::Scan(base::ByteView data) {
+size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
+  if (broken) {
+    return 0;
+  }
   size_t i = 0;
+  size_t frame_start = 0;  // where the header being read began in `data`
   while (i < data.size()) {
     if (payload_left > 0) {
       const uint64_t take = std::min<uint64_t>(payload_left, data.size() - i);
@@ -48,36 +52,52 @@ void WebSocketSession::FrameScanner::Scan(base::ByteView data) {
       i += static_cast<size_t>(take);
       continue;
     }
+    if (header_length == 0) {
+      frame_start = i;
+    }
     header[header_length++] = data[i++];
     if (header_length < 2) {
       continue;
     }
-    // s5.2: 7-bit length, or 126 + 16-bit, or 127 + 64-bit; then the mask.
+    const bool fin = (header[0] & 0x80) != 0;
+    const uint8_t opcode = header[0] & 0x0F;
     const uint8_t length7 = header[1] & 0x7F;
-    size_t needed = 2 +
-                    (length7 == 126   ? 2
-                     : length7 == 127 ? 8
-                                      : 0) +
-                    ((header[1] & 0x80) ? 4 : 0);
+    // s5.2: 7-bit length, or 126 + 16-bit, or 127 + 64-bit; then the mask.
+    const size_t length_bytes = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+    if (header_length == 2 && (opcode & 0x8) != 0 &&
+        (!fin || length7 > kMaxControlPayload ||
+         (opcode == WSLAY_CONNECTION_CLOSE && length7 == 1))) {
+      // s5.5: control frames are final and carry at most 125 bytes; s5.5.1:
+      // a close body starts with a 2-byte code.
+      broken = true;
+      return frame_start;
+    }
+    uint64_t length = length7;
+    if (length_bytes > 0 && header_length >= 2 + length_bytes) {
+      length = 0;
+      for (size_t b = 0; b < length_bytes; ++b) {
+        length = (length << 8) | header[2 + b];
+      }
+      // s5.2: "the minimal number of bytes MUST be used", and the 64-bit
+      // form's most significant bit MUST be 0.
+      if (header_length == 2 + length_bytes &&
+          (length7 == 126 ? length < 126 : (length <= 0xFFFF || (length >> 63) != 0))) {
+        broken = true;
+        return frame_start;
+      }
+    }
+    const size_t needed = 2 + length_bytes + ((header[1] & 0x80) ? 4 : 0);
     if (header_length < needed) {
       continue;
     }
-    uint64_t length = length7;
-    if (length7 >= 126) {
-      const size_t bytes = length7 == 126 ? 2 : 8;
-      length = 0;
-      for (size_t b = 0; b < bytes; ++b) {
-        length = (length << 8) | header[2 + b];
-      }
-    }
-    const uint8_t opcode = header[0] & 0x0F;
     if (opcode < 0x8) {
       // Data frames and continuations: a message ends with its FIN frame.
-      in_message = (header[0] & 0x80) == 0;
+      in_message = !fin;
     }
     payload_left = length;
     header_length = 0;
   }
+  return data.size();
 }
 
 bool WebSocketSession::EnsureContext() {
@@ -363,16 +383,27 @@ void WebSocketSession::Receive(base::ByteView data) {
     }
     return;
   }
-  // wslay reads all of it (RecvCallback), so the scanner sees what wslay saw.
+  // wslay reads all it is given (RecvCallback), so the scanner sees what
+  // wslay sees; it is given nothing from a bad frame header on.
   if (pending_offset_ < pending_.size()) {
-    scanner_.Scan(base::ByteView(pending_).subspan(pending_offset_));
+    const base::ByteView rest = base::ByteView(pending_).subspan(pending_offset_);
+    const size_t good = scanner_.Scan(rest);
+    if (good < rest.size()) {
+      pending_.resize(pending_offset_ + good);
+      data = {};
+    }
   }
-  scanner_.Scan(data);
+  data = data.first(scanner_.Scan(data));
   input_ = data;
   in_receive_ = true;
   int result = wslay_event_recv(context_.get());
   in_receive_ = false;
   input_ = {};
+  if (scanner_.broken && result == 0 && wslay_event_get_read_enabled(context_.get())) {
+    // wslay took everything before the bad header without objecting (had it
+    // failed the connection or read a close frame, reading would be off).
+    FailConnection(WebSocketCloseCode::kProtocolError);
+  }
   Flush();
   AfterIo(result);
   ReleaseContextIfIdle();
@@ -403,8 +434,9 @@ void WebSocketSession::AfterIo(int receive_result) {
                                                        !wslay_event_get_close_received(context));
   if (failed_by_wslay) {
     // wslay queued a close frame and stopped reading: 1002/1007/1009 from its
-    // message layer, or a close without a code for a frame-level violation
-    // (bad length encoding, oversized or fragmented control frame).
+    // message layer (the frame-level violations it would close without a
+    // code never reach it: see FrameScanner), or a close without a code
+    // when a callback failed.
     if (!closed_by_us_) {
       closed_by_us_ = true;
       if (receive_result == WSLAY_ERR_NOMEM) {

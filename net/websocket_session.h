@@ -161,13 +161,22 @@ class WebSocketSession {
   struct ContextDeleter {
     void operator()(wslay_event_context* context) const;
   };
-  // Follows RFC 6455 frame boundaries (s5.2) over the input given to wslay.
+  // Follows RFC 6455 frame boundaries (s5.2) over the input given to wslay,
+  // and finds the frame headers wslay would refuse with a close frame
+  // without a status code: a length not in its shortest form or with the
+  // top bit set (s5.2), a control frame that is fragmented or longer than
+  // 125 bytes (s5.5), a close frame of 1 byte (s5.5.1). The session fails
+  // those with 1002 itself, as s7.4.1 asks.
   struct FrameScanner {
     uint8_t header[14] = {};
     uint8_t header_length = 0;
     uint64_t payload_left = 0;
     bool in_message = false;  // a data frame without FIN was seen
-    void Scan(base::ByteView data);
+    bool broken = false;      // a bad header was found; Scan takes no more
+    // Returns how many bytes of `data` come before the first bad frame
+    // header (data.size() if none); the bytes of that header before `data`
+    // were counted in an earlier call.
+    size_t Scan(base::ByteView data);
     // Between frames and outside any fragmented message.
     bool at_rest() const { return header_length == 0 && payload_left == 0 && !in_message; }
   };

@@ -191,6 +191,19 @@ Bytes MakeFrame(FrameSpec spec, std::string_view payload) {
   return MakeFrame(spec, base::AsBytes(payload));
 }
 
+// A frame with a hand-made header (`head`: the first byte, the mask bit with
+// the 7-bit length, any extended length), then the mask key and `payload`
+// masked: for length encodings MakeFrame never produces.
+Bytes MakeRawFrame(std::initializer_list<uint8_t> head, std::string_view payload) {
+  Bytes out(head);
+  const uint8_t key[4] = {0x37, 0xFA, 0x21, 0x3D};
+  out.insert(out.end(), key, key + 4);
+  for (size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(static_cast<uint8_t>(payload[i] ^ key[i % 4]));
+  }
+  return out;
+}
+
 Bytes ClosePayload(uint16_t code, std::string_view reason) {
   // Sized up front: GCC 12 warns wrongly (-Warray-bounds) about an insert
   // after two push_backs once optimized.
@@ -693,7 +706,7 @@ TEST_F(WebSocketSessionTest, OversizedFragmentedMessageCloses1009) {
 struct ViolationCase {
   const char* name;
   Bytes frames;
-  uint16_t wire_code;  // code in the server's close frame; 0 = close frame without a code
+  uint16_t wire_code;  // the code in the server's close frame
 };
 
 std::vector<ViolationCase> ViolationCases() {
@@ -718,9 +731,23 @@ std::vector<ViolationCase> ViolationCases() {
   cases.push_back({"close code 999", MakeFrame({.opcode = kClose}, ClosePayload(999, "")), 1002});
   cases.push_back(
       {"close reason not utf-8", MakeFrame({.opcode = kClose}, ClosePayload(1000, "\xFF")), 1007});
-  // Frame-level violations wslay reports without a code in its close frame.
-  cases.push_back({"fragmented ping", MakeFrame({.opcode = kPing, .fin = false}, "x"), 0});
-  cases.push_back({"126-byte ping", MakeFrame({.opcode = kPing}, std::string(126, 'p')), 0});
+  // Frame-level violations (wslay alone would close them without a code).
+  cases.push_back({"fragmented ping", MakeFrame({.opcode = kPing, .fin = false}, "x"), 1002});
+  cases.push_back({"fragmented close", MakeFrame({.opcode = kClose, .fin = false}, ""), 1002});
+  cases.push_back({"126-byte ping", MakeFrame({.opcode = kPing}, std::string(126, 'p')), 1002});
+  cases.push_back({"126-byte pong", MakeFrame({.opcode = kPong}, std::string(126, 'p')), 1002});
+  cases.push_back({"126-byte close",
+                   MakeFrame({.opcode = kClose}, ClosePayload(1000, std::string(124, 'r'))), 1002});
+  cases.push_back({"1-byte close", MakeFrame({.opcode = kClose}, "\x03"), 1002});
+  cases.push_back({"16-bit length under 126", MakeRawFrame({0x81, 0xFE, 0x00, 0x03}, "4ab"), 1002});
+  cases.push_back({"64-bit length under 65536",
+                   MakeRawFrame({0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0x01, 0x00}, std::string(256, 'a')),
+                   1002});
+  cases.push_back({"64-bit length with the top bit set",
+                   MakeRawFrame({0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0x04}, "4abc"), 1002});
+  Bytes after_good = MakeFrame({.opcode = kText}, "fine");
+  base::AppendBytes(after_good, MakeFrame({.opcode = kPing, .fin = false}, "x"));
+  cases.push_back({"bad header right after a good frame", after_good, 1002});
   return cases;
 }
 
@@ -732,13 +759,41 @@ TEST_F(WebSocketSessionTest, ProtocolViolationsFailTheConnection) {
     ASSERT_TRUE(client.ok());
     client.Send(c.frames);
     ServerFrame close = client.Next();
+    if (close.opcode == kText) {
+      EXPECT_EQ(close.payload, "fine");  // the good frame before the bad one
+      close = client.Next();
+    }
     EXPECT_EQ(close.opcode, kClose);
     EXPECT_EQ(close.close_code(), c.wire_code);
     EXPECT_TRUE(client.AtEof());
     WebSocketCloseInfo info = WaitClosed(closed_);
-    EXPECT_EQ(info.code, c.wire_code == 0 ? 1002 : c.wire_code);
+    EXPECT_EQ(info.code, c.wire_code);
     EXPECT_FALSE(info.by_peer);
     EXPECT_FALSE(info.clean);
+    TearDown();
+  }
+}
+
+TEST_F(WebSocketSessionTest, BadHeaderCutAcrossReadsFails1002) {
+  // The 16-bit length of the second frame is not in its shortest form; its
+  // first bytes arrive with a good frame, the rest after the echo, so the
+  // session sees the header in two reads.
+  const Bytes bad = MakeRawFrame({0x81, 0xFE, 0x00, 0x05}, "hello");
+  for (size_t cut : {1, 2, 3}) {
+    SCOPED_TRACE(cut);
+    Start();
+    WsClient client(port());
+    ASSERT_TRUE(client.ok());
+    Bytes first = MakeFrame({.opcode = kText}, "fine");
+    first.insert(first.end(), bad.begin(), bad.begin() + static_cast<ptrdiff_t>(cut));
+    client.Send(first);
+    EXPECT_EQ(client.Next().payload, "fine");
+    client.Send(Bytes(bad.begin() + static_cast<ptrdiff_t>(cut), bad.end()));
+    ServerFrame close = client.Next();
+    EXPECT_EQ(close.opcode, kClose);
+    EXPECT_EQ(close.close_code(), 1002);
+    EXPECT_TRUE(client.AtEof());
+    EXPECT_EQ(WaitClosed(closed_).code, 1002);
     TearDown();
   }
 }
