@@ -53,6 +53,19 @@ struct HttpParserHooks {
       return self.Fail(HttpParseError::kBodyTooLarge, "body larger than the limit");
     }
     self.request_.body.append(at, length);
+    if (self.chunk_left_ > 0) {
+      self.chunk_left_ -= std::min<uint64_t>(self.chunk_left_, length);
+      if (self.chunk_left_ == 0) {
+        self.chunk_crlf_left_ = 2;
+        return self.CheckChunkCrlf(at + length);
+      }
+    }
+    return 0;
+  }
+
+  static int OnChunkHeader(http_parser* p) {
+    // content_length holds the chunk's size here (0 for the last chunk).
+    Self(p).chunk_left_ = p->content_length;
     return 0;
   }
 
@@ -79,6 +92,7 @@ struct HttpParserHooks {
       s.on_header_value = &OnHeaderValue;
       s.on_headers_complete = &OnHeadersComplete;
       s.on_body = &OnBody;
+      s.on_chunk_header = &OnChunkHeader;
       s.on_message_complete = &OnMessageComplete;
       return s;
     }();
@@ -148,6 +162,10 @@ HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
   }
   parser_->data = this;
   const char* bytes = reinterpret_cast<const char*>(data.data());
+  input_end_ = bytes + data.size();
+  if (CheckChunkCrlf(bytes) != 0) {
+    return {Status::kError, 0};
+  }
   size_t offset = 0;
   while (offset < data.size()) {
     size_t chunk = data.size() - offset;
@@ -208,6 +226,8 @@ void HttpRequestParser::ResetMessage() {
   in_field_value_ = false;
   head_bytes_ = 0;
   trailer_bytes_ = 0;
+  chunk_left_ = 0;
+  chunk_crlf_left_ = 0;
   message_begun_ = false;
   headers_complete_ = false;
   message_complete_ = false;
@@ -228,6 +248,18 @@ int HttpRequestParser::CountTrailer(size_t length) {
   trailer_bytes_ += length;
   if (request_.body.size() + trailer_bytes_ > limits_.max_body_bytes) {
     return Fail(HttpParseError::kBodyTooLarge, "chunked trailers larger than the limit");
+  }
+  return 0;
+}
+
+int HttpRequestParser::CheckChunkCrlf(const char* from) {
+  // RFC 9112 section 7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data
+  // CRLF. libhttp-parser, built without HTTP_PARSER_STRICT as distributions
+  // ship it, takes any two bytes there.
+  for (; chunk_crlf_left_ > 0 && from < input_end_; ++from, --chunk_crlf_left_) {
+    if (*from != (chunk_crlf_left_ == 2 ? '\r' : '\n')) {
+      return Fail(HttpParseError::kMalformed, "chunk data not followed by CRLF");
+    }
   }
   return 0;
 }
@@ -273,6 +305,11 @@ int HttpRequestParser::HeadersComplete() {
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
     return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
   }
+  if (request_.headers.Has("Transfer-Encoding")) {
+    if (int failed = CheckTransferCodings(); failed != 0) {
+      return failed;
+    }
+  }
   const bool chunked = (p->flags & F_CHUNKED) != 0;
   const bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
   if (has_length && p->content_length > limits_.max_body_bytes) {
@@ -288,6 +325,45 @@ int HttpRequestParser::HeadersComplete() {
   }
   if (has_length) {
     request_.body.reserve(static_cast<size_t>(p->content_length));
+  }
+  return 0;
+}
+
+int HttpRequestParser::CheckTransferCodings() {
+  // RFC 9112 section 6.1: every Transfer-Encoding field, in order, is one
+  // list of codings. Only chunked is implemented, and it frames the body
+  // only as the final coding, applied once; section 6.3 item 4 answers a
+  // request without it last with 400. Any other coding is 501.
+  bool chunked_last = false;
+  bool unknown = false;
+  for (const auto& [name, value] : request_.headers) {
+    if (!EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;
+    }
+    std::string_view list = value;
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      std::string_view coding = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      coding = TrimOws(coding.substr(0, coding.find(';')));
+      if (coding.empty()) {
+        continue;  // RFC 9110 section 5.6.1: empty list elements are ignored
+      }
+      if (chunked_last) {
+        return Fail(HttpParseError::kMalformed, "chunked is not the final transfer coding");
+      }
+      if (EqualsIgnoreCase(coding, "chunked")) {
+        chunked_last = true;
+      } else {
+        unknown = true;
+      }
+    }
+  }
+  if (!chunked_last) {
+    return Fail(HttpParseError::kMalformed, "chunked is not the final transfer coding");
+  }
+  if (unknown) {
+    return Fail(HttpParseError::kNotImplemented, "unsupported transfer coding");
   }
   return 0;
 }

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,7 +54,7 @@ enum class HttpParseError {
   kHeaderTooLarge,       // 431: the head passed max_header_bytes
   kBodyTooLarge,         // 413: the body passed max_body_bytes
   kExpectationFailed,    // 417: an Expect other than 100-continue
-  kNotImplemented,       // 501: CONNECT (no tunnels here)
+  kNotImplemented,       // 501: CONNECT (no tunnels here), a transfer coding other than chunked
   kVersionNotSupported,  // 505: HTTP/2 or later on the request line
 };
 
@@ -121,6 +122,11 @@ class HttpRequestParser {
   int Fail(HttpParseError error, std::string detail);
   // Counts chunked trailer bytes against the body limit.
   int CountTrailer(size_t length);
+  // Checks the CRLF that must end a chunk's data, from `from` up to the end
+  // of the current input; what is still missing is checked on the next Parse.
+  int CheckChunkCrlf(const char* from);
+  // Transfer-Encoding: chunked, last and once; nothing else (see the .cc).
+  int CheckTransferCodings();
   void CommitHeaderField();
   int HeadersComplete();
 
@@ -130,8 +136,11 @@ class HttpRequestParser {
   std::string field_name_;  // the header field being assembled
   std::string field_value_;
   bool in_field_value_ = false;
-  size_t head_bytes_ = 0;     // bytes consumed for the current head
-  size_t trailer_bytes_ = 0;  // chunked trailer bytes, counted against the body limit
+  size_t head_bytes_ = 0;            // bytes consumed for the current head
+  size_t trailer_bytes_ = 0;         // chunked trailer bytes, counted against the body limit
+  uint64_t chunk_left_ = 0;          // data bytes of the current chunk still to come
+  size_t chunk_crlf_left_ = 0;       // bytes of the CRLF after a chunk's data still unchecked
+  const char* input_end_ = nullptr;  // end of the bytes given to the running Parse
   bool message_begun_ = false;
   bool headers_complete_ = false;
   bool message_complete_ = false;

@@ -279,6 +279,38 @@ TEST(HttpRequestParserTest, MalformedRequests) {
       {"bad chunk size",
        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
        HttpParseError::kMalformed},
+      // RFC 9112 section 7.1: chunk-data CRLF.
+      {"chunk data without CRLF",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n4helloXX0\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"chunk data with CR only",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\rX0\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"chunk data with LF only",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n0\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"second chunk without CRLF",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "1\r\na\r\n2\r\nbcXY0\r\n\r\n",
+       HttpParseError::kMalformed},
+      // RFC 9112 sections 6.1 and 6.3: chunked once and last (400); no other
+      // coding is implemented (501).
+      {"chunked then gzip",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"chunked twice",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+       HttpParseError::kMalformed},
+      {"gzip, chunked",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"gzip and chunked in two fields",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"identity, chunked",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
+       HttpParseError::kNotImplemented},
       {"CONNECT", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org\r\n\r\n",
        HttpParseError::kNotImplemented},
       {"odd expectation",
@@ -336,6 +368,15 @@ TEST(HttpRequestParserTest, UpgradeStopsAtTheHeadAndLeavesTheRest) {
   parser.TakeRequest();
   EXPECT_TRUE(parser.upgraded());
   EXPECT_EQ(parser.Parse(base::AsBytes(frames)).status, Status::kError);
+}
+
+TEST(HttpRequestParserTest, ChunkedCodingNamesAreCaseInsensitive) {
+  Outcome out = FeedAll(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
+  ASSERT_EQ(out.error, HttpParseError::kNone);
+  ASSERT_EQ(out.requests.size(), 1u);
+  EXPECT_EQ(out.requests[0].body, "abc");
 }
 
 TEST(HttpRequestParserTest, UpgradeHeaderWithoutConnectionTokenIsPlainHttp) {
