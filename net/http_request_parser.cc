@@ -305,6 +305,13 @@ int HttpRequestParser::HeadersComplete() {
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
     return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
   }
+  if (p->upgrade != 0 && p->http_minor == 0) {
+    // RFC 9110 section 7.8: a server MUST ignore Upgrade in an HTTP/1.0
+    // request (and RFC 6455 section 4.2.1 wants HTTP/1.1 for a WebSocket).
+    // libhttp-parser reads the flag only after this callback.
+    p->upgrade = 0;
+    request_.upgrade = false;
+  }
   if (request_.headers.Has("Transfer-Encoding")) {
     if (int failed = CheckTransferCodings(); failed != 0) {
       return failed;

@@ -379,6 +379,23 @@ TEST(HttpRequestParserTest, ChunkedCodingNamesAreCaseInsensitive) {
   EXPECT_EQ(out.requests[0].body, "abc");
 }
 
+TEST(HttpRequestParserTest, UpgradeFromHttp10IsIgnored) {
+  // RFC 9110 section 7.8: Upgrade in an HTTP/1.0 request is ignored, so it
+  // is a plain request (and never becomes a WebSocket, RFC 6455 s4.2.1).
+  const std::string request =
+      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.0\r\nHost: h\r\n"
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  HttpRequestParser parser;
+  auto result = parser.Parse(base::AsBytes(request));
+  ASSERT_EQ(result.status, Status::kRequest);
+  EXPECT_EQ(result.consumed, request.size());
+  HttpRequest taken = parser.TakeRequest();
+  EXPECT_FALSE(taken.upgrade);
+  EXPECT_FALSE(taken.keep_alive);
+  EXPECT_FALSE(parser.upgraded());
+}
+
 TEST(HttpRequestParserTest, UpgradeHeaderWithoutConnectionTokenIsPlainHttp) {
   Outcome out = FeedAll(
       "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");

@@ -487,6 +487,29 @@ TEST_F(EngineIoServerTest, WebSocketWithB64GetsBinaryAsBase64Text) {
   EXPECT_EQ(echo->payload, "bAQIDBA==");
 }
 
+TEST_F(EngineIoServerTest, WebSocketUpgradeOverHttp10IsRefused) {
+  // RFC 6455 section 4.2.1: the opening handshake is HTTP/1.1 or later; the
+  // HTTP layer ignores Upgrade in HTTP/1.0 (RFC 9110 section 7.8), which
+  // leaves a websocket request without its upgrade.
+  StartEngine();
+  auto polling = Client();
+  std::string sid = Open(*polling);
+  for (const std::string& target :
+       {std::string("/engine.io/?EIO=4&transport=websocket"), WebSocketUrl(sid)}) {
+    SCOPED_TRACE(target);
+    auto client = Client();
+    ASSERT_TRUE(client->SendRaw("GET " + target +
+                                " HTTP/1.0\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Version: 13\r\n\r\n"));
+    ExpectError(client->ReadReply(), 400, R"({"code":3,"message":"Bad request"})");
+    EXPECT_TRUE(client->WaitClosed());
+  }
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 1u);
+  EXPECT_EQ(Sessions(EngineIoTransport::kWebSocket), 0u);
+}
+
 TEST_F(EngineIoServerTest, WebSocketWithPollingTransportIsAcceptedAsWebSocket) {
   // The Dart client on Flutter native (reference section 2.2).
   StartEngine();

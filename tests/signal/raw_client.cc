@@ -118,6 +118,10 @@ bool RawClient::SendRequest(std::string_view method, std::string_view target, st
   return client_->Send(base::AsBytes(request), 5s).has_value();
 }
 
+bool RawClient::SendRaw(std::string_view bytes) {
+  return client_->Send(base::AsBytes(bytes), 5s).has_value();
+}
+
 std::optional<HttpReply> RawClient::ReadReply(std::chrono::milliseconds timeout) {
   auto frame = client_->ReceiveFrame(HttpFramer, timeout);
   if (!frame) {

@@ -44,6 +44,8 @@ class RawClient {
   // or the method is POST) and `headers`.
   bool SendRequest(std::string_view method, std::string_view target, std::string_view body = {},
                    const HeaderList& headers = {});
+  // Writes `bytes` as they are (a request cut in parts, an odd version).
+  bool SendRaw(std::string_view bytes);
   // Reads one response; nullopt on timeout or when the server closed first.
   std::optional<HttpReply> ReadReply(std::chrono::milliseconds timeout = 5s);
   std::optional<HttpReply> Request(std::string_view method, std::string_view target,
