@@ -78,15 +78,11 @@ void EngineIoServer::Reject(const net::HttpRequest& request, net::Responder& res
 }
 
 void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder responder) {
-  // Section 1.2 step 1: CORS runs first and answers preflights itself.
-  if (request.method == "OPTIONS" && !request.upgrade) {
-    if (net::Cors::IsPreflight(request)) {
-      responder.Respond(cors_.Preflight(request));
-    } else {
-      net::HttpResponse response = net::HttpResponse::Empty(204);
-      response.headers.Set("Allow", "GET, POST, OPTIONS");
-      responder.Respond(std::move(response));
-    }
+  // Section 1.2 step 1: CORS runs first and answers preflights itself. An
+  // OPTIONS that is no preflight goes on like any other method (without a
+  // sid it is a "Bad handshake method").
+  if (net::Cors::IsPreflight(request) && !request.upgrade) {
+    responder.Respond(cors_.Preflight(request));
     return;
   }
   // The Origin allow list, on polling and WebSocket alike.

@@ -283,6 +283,13 @@ TEST_F(EngineIoServerTest, BinaryPostIsRefused) {
 TEST_F(EngineIoServerTest, RequestErrorsHaveTheReferenceCodes) {
   StartEngine();
   auto client = Client();
+  // Section 1.2: only a CORS preflight is answered before the checks, so a
+  // bare OPTIONS is a handshake with the wrong method.
+  ExpectError(client->Request("OPTIONS", "/engine.io/?EIO=4&transport=polling"), 400,
+              R"({"code":2,"message":"Bad handshake method"})");
+  ExpectError(client->Request("OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
+                              {{"Access-Control-Request-Method", "POST"}}),
+              400, R"({"code":2,"message":"Bad handshake method"})");
   ExpectError(client->Request("GET", "/engine.io/?EIO=3&transport=polling"), 400,
               R"({"code":5,"message":"Unsupported protocol version"})");
   ExpectError(client->Request("GET", "/engine.io/?transport=polling"), 400,
