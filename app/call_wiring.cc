@@ -56,16 +56,25 @@ base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& 
   };
   auto holder = std::make_shared<Holder>(Holder{std::move(*created)});
   auto mount = [&service, holder](std::string_view prefix, bool echo) {
-    return service.Mount(prefix,
-                         [holder, echo](net::HttpRequest request, net::Responder responder) {
-                           if (holder->app == nullptr) {
-                             responder.Respond(net::HttpResponse::Error(503));
-                             return;
-                           }
-                           signal::EngineIoServer& engine =
-                               echo ? holder->app->echo() : holder->app->socketio().engine();
-                           engine.HandleRequest(std::move(request), std::move(responder));
-                         });
+    return service.Mount(
+        prefix,
+        [holder, echo](net::HttpRequest request, net::Responder responder) {
+          if (holder->app == nullptr) {
+            responder.Respond(net::HttpResponse::Error(503));
+            return;
+          }
+          signal::EngineIoServer& engine =
+              echo ? holder->app->echo() : holder->app->socketio().engine();
+          engine.HandleRequest(std::move(request), std::move(responder));
+        },
+        [holder, echo](const net::HttpRequest& head) -> std::shared_ptr<void> {
+          if (holder->app == nullptr) {
+            return nullptr;
+          }
+          signal::EngineIoServer& engine =
+              echo ? holder->app->echo() : holder->app->socketio().engine();
+          return engine.OnBodyPending(head);
+        });
   };
   if (auto mounted = mount("/engine.io/", true); !mounted) {
     return std::unexpected(mounted.error());

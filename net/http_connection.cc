@@ -60,6 +60,10 @@ void HttpConnection::SetState(State next) {
   if (state_ != State::kReading) {
     idle_timer_.Stop();
     header_timer_.Stop();
+    // The request being read is complete (about to be handled), failed or
+    // gone: its body no longer pends.
+    body_announced_ = false;
+    body_token_.reset();
   }
 }
 
@@ -83,6 +87,12 @@ size_t HttpConnection::OnData(base::ByteView data) {
         }
       } else {
         header_timer_.Stop();
+      }
+      if (parser_.head_complete() && !body_announced_) {
+        body_announced_ = true;
+        if (server_.options_.on_body_pending) {
+          body_token_ = server_.options_.on_body_pending(*parser_.head());
+        }
       }
       if (parser_.TakeContinueRequest()) {
         stream_.Write(base::AsBytes(kContinue));

@@ -86,6 +86,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   Pending pending_;
   bool close_after_response_ = false;  // set by Shutdown() while handling
   std::function<void()> on_lost_;      // WatchLost, for the request being handled
+  // HttpServerOptions::on_body_pending was asked about the request being
+  // read, and the token it gave (held while the body arrives).
+  bool body_announced_ = false;
+  std::shared_ptr<void> body_token_;
 };
 
 }  // namespace turnkey::net

@@ -46,6 +46,15 @@ class EventLoop;
 class HttpConnection;
 class TlsContext;
 
+// Told that a request's head is parsed while its body is still arriving
+// (the handler only ever sees whole requests). Returns a token, or null; the
+// connection holds the token until that wait ends: just before the request
+// goes to the handler, or when the request fails or its connection closes
+// first. For a protocol that must know of a request before its body is
+// complete (Engine.IO allows one polling POST per session at a time): it
+// keeps a weak_ptr to the token. Loop thread; must not block.
+using HttpBodyPendingHook = std::function<std::shared_ptr<void>(const HttpRequest& head)>;
+
 struct HttpServerOptions {
   // Request line plus headers, bytes; more is answered 431. Default 16 KiB.
   size_t max_header_bytes = 16 * 1024;
@@ -64,6 +73,8 @@ struct HttpServerOptions {
   // or nullopt for the plain status page. Unset = always the plain page.
   // The connection closes after it either way.
   std::function<std::optional<HttpResponse>(const HttpRequest& head, int status)> error_response;
+  // See HttpBodyPendingHook. Unset = nobody is told.
+  HttpBodyPendingHook on_body_pending;
   // Listener and connection settings. connection.idle_timeout is ignored
   // (the server runs the timers above); max_input_bytes also bounds what a
   // taken-over connection may leave unconsumed.

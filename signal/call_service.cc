@@ -173,13 +173,17 @@ base::Status CallService::SetUp() {
   // service keeps them; Shutdown() (on the loop, after the drain) frees
   // what lives on the loop.
   std::shared_ptr<CallService> self = shared_from_this();
-  auto mounted =
-      service_.Mount("/socket.io/", [self](net::HttpRequest request, net::Responder responder) {
+  auto mounted = service_.Mount(
+      "/socket.io/",
+      [self](net::HttpRequest request, net::Responder responder) {
         if (self->sio_ == nullptr) {
           responder.Respond(net::HttpResponse::Error(503));
           return;
         }
         self->sio_->engine().HandleRequest(std::move(request), std::move(responder));
+      },
+      [self](const net::HttpRequest& head) -> std::shared_ptr<void> {
+        return self->sio_ != nullptr ? self->sio_->engine().OnBodyPending(head) : nullptr;
       });
   if (!mounted) {
     return mounted;

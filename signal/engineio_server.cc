@@ -60,6 +60,25 @@ net::HttpHandler EngineIoServer::AsHandler() {
   };
 }
 
+std::shared_ptr<void> EngineIoServer::OnBodyPending(const net::HttpRequest& head) {
+  if (head.method != "POST" || head.upgrade || head.QueryParam("transport") != "polling") {
+    return nullptr;
+  }
+  auto sid = head.QueryParam("sid");
+  if (!sid) {
+    return nullptr;
+  }
+  auto it = sockets_.find(std::string(*sid));
+  if (it == sockets_.end()) {
+    return nullptr;
+  }
+  return it->second->OnPostBodyPending();
+}
+
+net::HttpBodyPendingHook EngineIoServer::AsBodyPendingHook() {
+  return [this](const net::HttpRequest& head) { return OnBodyPending(head); };
+}
+
 void EngineIoServer::SetCorsOptions(const net::CorsOptions& cors) {
   options_.cors = cors;
   cors_ = net::Cors(cors);

@@ -4,6 +4,7 @@
 //
 // Mounting: route every method of the prefix here, e.g.
 //   router.Add("*", "/socket.io/*", server->AsHandler());
+// and the HttpServer's on_body_pending for that prefix to AsBodyPendingHook().
 // The server answers the polling GET/POST requests, the handshakes (polling
 // GET without sid, or a WebSocket upgrade without sid), the upgrade of a
 // polling session to WebSocket, CORS preflights, and the JSON errors of
@@ -114,6 +115,15 @@ class EngineIoServer {
   // A handler calling HandleRequest; the server must outlive the HttpServer's
   // use of it.
   net::HttpHandler AsHandler();
+  // For HttpServerOptions::on_body_pending, given the requests under the
+  // mounted prefix: tracks the polling POSTs whose bodies are still
+  // arriving, so that a second POST of a session is refused (section 1.6)
+  // even while the first has not reached HandleRequest. Null for anything
+  // else. Safe to keep the token after the server is gone.
+  std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
+  // A hook calling OnBodyPending; the server must outlive the HttpServer's
+  // use of it.
+  net::HttpBodyPendingHook AsBodyPendingHook();
 
   // Replaces the allowed origins and CORS answers (config reload); applies
   // to requests from now on, open sessions keep going.

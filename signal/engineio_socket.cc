@@ -314,8 +314,33 @@ void EngineIoSocket::OnPollLost() {
   }
 }
 
+std::shared_ptr<void> EngineIoSocket::OnPostBodyPending() {
+  if (state_ != State::kPolling && state_ != State::kUpgrading) {
+    return nullptr;
+  }
+  if (!post_in_flight_.expired()) {
+    // Section 1.6: one POST at a time; the session ends now, as the
+    // reference's does. Both POSTs are answered once their bodies are in:
+    // 400 "Session ID unknown", as the sid is gone by then.
+    TK_LOG_DEBUG("engine.io session: a second POST while one is in flight");
+    CloseWith(EngineIoCloseReason::kTransportError);
+    return nullptr;
+  }
+  auto token = std::make_shared<bool>(true);
+  post_in_flight_ = token;
+  return token;
+}
+
 void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder responder,
                                 net::HttpHeaders cors) {
+  if (!post_in_flight_.expired()) {
+    // Section 1.6: one POST at a time, and another one's body is still
+    // arriving (the token of this one is released before it gets here).
+    ++server_.stats_.rejected;
+    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
+    CloseWith(EngineIoCloseReason::kTransportError);
+    return;
+  }
   if (request.body.size() > server_.options_.max_payload) {
     // Section 1.6: 413. The client treats the failed POST as a transport
     // error and reconnects, so the session is of no further use.

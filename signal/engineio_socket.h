@@ -53,7 +53,7 @@ enum class EngineIoCloseReason : uint8_t {
   kForcedClose,     // "forced close": EngineIoSocket::Close() by the application
   kServerShutdown,  // "server shutting down": EngineIoServer::CloseAll()
   kTransportClose,  // "transport close": the client sent "1" or closed its WebSocket
-  kTransportError,  // "transport error": duplicate GET, oversized or binary POST,
+  kTransportError,  // "transport error": duplicate GET or POST, oversized or binary POST,
                     // a WebSocket failed by the server (1002/1007/1009)
   kPingTimeout,     // "ping timeout": no "3" within pingTimeout after a "2"
   kParseError,      // "parse error": an undecodable packet, or "2" from the client
@@ -148,6 +148,11 @@ class EngineIoSocket {
   // CORS headers for the request's origin).
   void OnPollGet(net::Responder responder, net::HttpHeaders cors);
   void OnPollPost(const net::HttpRequest& request, net::Responder responder, net::HttpHeaders cors);
+  // A polling POST's head arrived and its body is still coming: returns the
+  // token that marks the POST in flight until the HTTP server releases it.
+  // With another POST already in flight the session ends instead (section
+  // 1.6: one POST at a time) and the result is null.
+  std::shared_ptr<void> OnPostBodyPending();
   // The connection of the held GET closed before it was answered.
   void OnPollLost();
   // Answers the held GET with the queued packets, if both exist.
@@ -183,6 +188,8 @@ class EngineIoSocket {
   // Packets waiting for a GET (polling and upgrading only).
   std::vector<EngineIoPacket> queue_;
   std::unique_ptr<HeldPoll> poll_;  // a GET held open (polling only)
+  // The token of a POST whose body is still arriving (OnPostBodyPending).
+  std::weak_ptr<void> post_in_flight_;
   // The active WebSocket (kWebSocket) and the probe (kUpgrading); the
   // sessions are owned by the server's link table and cleared here from
   // OnWebSocketClosed before the server drops them.

@@ -60,6 +60,16 @@ base::Status ProtocolTestApp::Mount(net::Router& router) {
   return router.Add("*", "/socket.io/*", socketio_->AsHandler());
 }
 
+std::shared_ptr<void> ProtocolTestApp::OnBodyPending(const net::HttpRequest& head) {
+  if (head.path.starts_with("/engine.io/")) {
+    return echo_->OnBodyPending(head);
+  }
+  if (head.path.starts_with("/socket.io/")) {
+    return socketio_->engine().OnBodyPending(head);
+  }
+  return nullptr;
+}
+
 void ProtocolTestApp::CloseAll(EngineIoCloseReason reason) {
   echo_->CloseAll(reason);
   socketio_->engine().CloseAll(reason);

@@ -46,6 +46,9 @@ class ProtocolTestApp {
   // Adds "/engine.io/*" and "/socket.io/*" (every method) to `router`. The
   // app must outlive the router's use of the handlers.
   [[nodiscard]] base::Status Mount(net::Router& router);
+  // HttpServerOptions::on_body_pending for a server the app is mounted on:
+  // hands requests under either prefix to that server's OnBodyPending.
+  std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
 
   // Closes every session of both servers with `reason` (tests use
   // kForcedClose to make clients reconnect).

@@ -106,6 +106,7 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
                                int status) -> std::optional<net::HttpResponse> {
     return self->HttpError(head, status);
   };
+  http.on_body_pending = [self](const net::HttpRequest& head) { return self->BodyPending(head); };
   auto server = net::HttpServer::Create(*service->loop_, opts.listen, opts.tls, http,
                                         [self](net::HttpRequest request, net::Responder responder) {
                                           self->Handle(std::move(request), std::move(responder));
@@ -131,7 +132,8 @@ SignalService::~SignalService() {
   }
 }
 
-base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler handler) {
+base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler handler,
+                                  net::HttpBodyPendingHook on_body_pending) {
   if (started_) {
     return base::InvalidArgument("signal: Mount after Start");
   }
@@ -143,7 +145,7 @@ base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler hand
   if (auto added = router_.Add("*", base + "/*", std::move(handler)); !added) {
     return added;
   }
-  mounts_.push_back(std::move(base));
+  mounts_.push_back(MountPoint{std::move(base), std::move(on_body_pending)});
   return base::Ok();
 }
 
@@ -259,7 +261,16 @@ const SignalSettings& SignalService::settings() const { return api_->settings();
 
 bool SignalService::UnderMount(std::string_view path) const {
   return std::any_of(mounts_.begin(), mounts_.end(),
-                     [path](const std::string& mount) { return UnderPrefix(path, mount); });
+                     [path](const MountPoint& mount) { return UnderPrefix(path, mount.prefix); });
+}
+
+std::shared_ptr<void> SignalService::BodyPending(const net::HttpRequest& head) {
+  for (const MountPoint& mount : mounts_) {
+    if (UnderPrefix(head.path, mount.prefix)) {
+      return mount.on_body_pending ? mount.on_body_pending(head) : nullptr;
+    }
+  }
+  return nullptr;
 }
 
 void SignalService::Handle(net::HttpRequest request, net::Responder responder) {

@@ -104,8 +104,10 @@ class SignalService {
 
   // Routes every method under `prefix` ("/socket.io/") to `handler` on the
   // loop thread; the handler answers CORS and everything else itself.
-  // Before Start().
-  [[nodiscard]] base::Status Mount(std::string_view prefix, net::HttpHandler handler);
+  // `on_body_pending` (optional) is the HttpServer's hook for the requests
+  // under `prefix` (e.g. EngineIoServer::OnBodyPending). Before Start().
+  [[nodiscard]] base::Status Mount(std::string_view prefix, net::HttpHandler handler,
+                                   net::HttpBodyPendingHook on_body_pending = nullptr);
 
   // A plain route (no CORS, token or metrics wrapping), e.g. the demo page
   // at "/". Before Start().
@@ -180,6 +182,8 @@ class SignalService {
   // HttpServerOptions::error_response: a 413 outside the Engine.IO mounts in
   // the API's envelope.
   std::optional<net::HttpResponse> HttpError(const net::HttpRequest& head, int status);
+  // HttpServerOptions::on_body_pending: the hook of the mount `head` is under.
+  std::shared_ptr<void> BodyPending(const net::HttpRequest& head);
   // Loop thread: one step of the drain.
   void CheckDrained();
   void FinishDrain();
@@ -196,7 +200,11 @@ class SignalService {
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<net::Timer> drain_timer_;
-  std::vector<std::string> mounts_;  // prefixes without the trailing '/'
+  struct MountPoint {
+    std::string prefix;  // without the trailing '/'
+    net::HttpBodyPendingHook on_body_pending;
+  };
+  std::vector<MountPoint> mounts_;
   std::vector<std::function<void()>> stopping_hooks_;
   std::vector<std::function<void()>> stopped_hooks_;
   std::chrono::steady_clock::time_point drain_deadline_{};

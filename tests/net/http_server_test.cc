@@ -508,6 +508,67 @@ TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {
             (std::vector<std::string>{"POST /api/x 413", "POST /other 413"}));
 }
 
+TEST_F(HttpServerTest, BodyPendingHookTokenLivesWhileTheBodyArrives) {
+  // The hook announces each call through a promise; each token, when
+  // released, fulfils another. Shared: a token may outlive this scope if an
+  // assertion ends the test early.
+  struct Seen {
+    std::promise<std::string> asked[2];
+    std::promise<void> released[2];
+    size_t calls = 0;  // loop thread only
+  };
+  auto seen = std::make_shared<Seen>();
+  std::shared_future<std::string> asked[2] = {seen->asked[0].get_future().share(),
+                                              seen->asked[1].get_future().share()};
+  std::shared_future<void> released[2] = {seen->released[0].get_future().share(),
+                                          seen->released[1].get_future().share()};
+  HttpServerOptions options;
+  options.on_body_pending = [seen](const HttpRequest& head) -> std::shared_ptr<void> {
+    const size_t n = seen->calls++;
+    if (n >= 2) {
+      ADD_FAILURE() << "asked about " << head.path;
+      return nullptr;
+    }
+    seen->asked[n].set_value(head.method + " " + head.path);
+    return std::shared_ptr<int>(new int(0), [seen, n](int* p) {
+      delete p;
+      seen->released[n].set_value();
+    });
+  };
+  handler_ = [first = released[0]](HttpRequest request, Responder responder) {
+    // The token goes before the handler sees the whole request.
+    const bool gone = first.wait_for(0s) == std::future_status::ready;
+    responder.Respond(HttpResponse::Text(200, request.path + (gone ? " released" : " held")));
+  };
+  StartServer(options);
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  // A request that arrives whole is not announced.
+  ASSERT_TRUE(client->Send("POST /whole HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
+  auto whole = client->Read();
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->body, "/whole held");
+  // The head and part of the body, then the rest.
+  ASSERT_TRUE(client->Send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\na"));
+  ASSERT_EQ(asked[0].wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(asked[0].get(), "POST /slow");
+  EXPECT_EQ(released[0].wait_for(0s), std::future_status::timeout);
+  ASSERT_TRUE(client->Send("bc"));
+  auto slow = client->Read();
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->body, "/slow released");
+  // A connection that goes away in the middle of a body releases its token.
+  auto dropped = Client::Connect(port_);
+  ASSERT_TRUE(dropped);
+  ASSERT_TRUE(
+      dropped->Send("POST /dropped HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_EQ(asked[1].wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(asked[1].get(), "POST /dropped");
+  EXPECT_EQ(released[1].wait_for(0s), std::future_status::timeout);
+  dropped.reset();
+  EXPECT_EQ(released[1].wait_for(5s), std::future_status::ready);
+}
+
 TEST_F(HttpServerTest, ExpectContinueGetsA100BeforeTheBody) {
   StartServer();
   auto client = Client::Connect(port_);

@@ -46,6 +46,12 @@ class EngineIoServerTest : public testing::ServerFixture {
     ASSERT_TRUE(server.has_value());
     server_ = std::move(*server);
     ASSERT_TRUE(router().Add("*", "/engine.io/*", server_->AsHandler()).has_value());
+    // Recorded so that a test can wait until the server has seen a head.
+    set_body_pending([this](const net::HttpRequest& head) {
+      std::shared_ptr<void> token = server_->OnBodyPending(head);
+      events_.Add("body pending:" + head.target);
+      return token;
+    });
     Start();
   }
 
@@ -195,6 +201,66 @@ TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
   ExpectError(first->Request("GET", Polling(sid)), 400,
               R"({"code":1,"message":"Session ID unknown"})");
+}
+
+// The head of a polling POST and the first bytes of its 6-byte body.
+std::string PostHead(const std::string& target) {
+  return "POST " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+         "Content-Length: 6\r\n\r\n4fi";
+}
+
+TEST_F(EngineIoServerTest, PostsWhoseBodiesStreamInTurnAreAccepted) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  for (const char* rest : {"rst", "ve!"}) {
+    ASSERT_TRUE(client->SendRaw(PostHead(Polling(sid))));
+    ASSERT_TRUE(events_.WaitCount("body pending:" + Polling(sid), rest[0] == 'r' ? 1 : 2));
+    ASSERT_TRUE(client->SendRaw(rest));
+    auto reply = client->ReadReply();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(reply->body, "ok");
+  }
+  EXPECT_TRUE(events_.Has("message:first"));
+  EXPECT_TRUE(events_.Has("message:five!"));
+  EXPECT_EQ(events_.Count("close:"), 0u);
+}
+
+TEST_F(EngineIoServerTest, SecondPostWhileTheFirstBodyArrivesEndsTheSession) {
+  // Section 1.6: one POST at a time. The first POST's body is still on its
+  // way when a whole second POST arrives.
+  StartEngine();
+  auto first = Client();
+  auto second = Client();
+  std::string sid = Open(*first);
+  ASSERT_TRUE(first->SendRaw(PostHead(Polling(sid))));
+  ASSERT_TRUE(events_.WaitPrefix("body pending:" + Polling(sid)));
+  ExpectError(second->Request("POST", Polling(sid), "4second"), 400,
+              R"({"code":3,"message":"Bad request"})");
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+  ASSERT_TRUE(first->SendRaw("rst"));
+  ExpectError(first->ReadReply(), 400, R"({"code":1,"message":"Session ID unknown"})");
+  EXPECT_FALSE(events_.Has("message:second"));
+  EXPECT_FALSE(events_.Has("message:first"));
+}
+
+TEST_F(EngineIoServerTest, TwoPostBodiesArrivingTogetherEndTheSession) {
+  StartEngine();
+  auto first = Client();
+  auto second = Client();
+  std::string sid = Open(*first);
+  ASSERT_TRUE(first->SendRaw(PostHead(Polling(sid))));
+  ASSERT_TRUE(events_.WaitPrefix("body pending:" + Polling(sid)));
+  // The second head alone ends the session.
+  ASSERT_TRUE(second->SendRaw(PostHead(Polling(sid))));
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+  for (RawClient* client : {first.get(), second.get()}) {
+    ASSERT_TRUE(client->SendRaw("rst"));
+    ExpectError(client->ReadReply(), 400, R"({"code":1,"message":"Session ID unknown"})");
+  }
+  EXPECT_FALSE(events_.Has("message:first"));
 }
 
 TEST_F(EngineIoServerTest, HeldGetDroppedByTheClientEndsTheSession) {

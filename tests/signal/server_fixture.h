@@ -111,6 +111,7 @@ class ServerFixture : public ::testing::Test {
   void Start(size_t max_body_bytes = 2 * 1024 * 1024) {
     net::HttpServerOptions options;
     options.max_body_bytes = max_body_bytes;
+    options.on_body_pending = body_pending_;
     // Records each request once the router has handled it, so a test can
     // wait until the server holds a GET before acting.
     auto handler = [this](net::HttpRequest request, net::Responder responder) {
@@ -150,6 +151,8 @@ class ServerFixture : public ::testing::Test {
   }
 
   net::Router& router() { return router_; }
+  // The HttpServer's on_body_pending; set before Start().
+  void set_body_pending(net::HttpBodyPendingHook hook) { body_pending_ = std::move(hook); }
   // "handled:<method> <target>" per request the router has dispatched.
   Recorder& requests() { return requests_; }
   net::EventLoop& loop() { return *loop_; }
@@ -158,6 +161,7 @@ class ServerFixture : public ::testing::Test {
  private:
   std::unique_ptr<net::EventLoop> loop_;
   net::Router router_;
+  net::HttpBodyPendingHook body_pending_;
   std::unique_ptr<net::HttpServer> http_;
   std::thread thread_;
   uint16_t port_ = 0;

@@ -99,6 +99,10 @@ int main(int argc, char** argv) {
   turnkey::net::HttpServerOptions http_options;
   // An oversized POST must reach the Engine.IO server (413 with CORS headers).
   http_options.max_body_bytes = options.engineio.max_payload + 64 * 1024;
+  turnkey::signal::ProtocolTestApp& mounted_app = **app;
+  http_options.on_body_pending = [&mounted_app](const turnkey::net::HttpRequest& head) {
+    return mounted_app.OnBodyPending(head);
+  };
   auto http = turnkey::net::HttpServer::Create(
       **loop, turnkey::base::SocketAddress::V4({127, 0, 0, 1}, static_cast<uint16_t>(port)),
       nullptr, http_options, router.AsHandler());

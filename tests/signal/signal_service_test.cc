@@ -17,6 +17,7 @@
 #include "auth/turn_rest.h"
 #include "sql/sqlite_store.h"
 #include "tests/signal/http_test_client.h"
+#include "tests/signal/raw_client.h"
 
 namespace turnkey::signal {
 namespace {
@@ -447,6 +448,56 @@ TEST_F(SignalServiceTest, HealthReadinessAndMount) {
                        {"Access-Control-Request-Method", "GET"}};
   EXPECT_EQ(SendHttp(address_, preflight).body, "mounted OPTIONS");
   EXPECT_FALSE(service_->Mount("/late/", [](net::HttpRequest, net::Responder) {}).has_value());
+}
+
+TEST_F(SignalServiceTest, AMountsBodyPendingHookIsAskedAboutItsOwnPathsOnly) {
+  // The heads the mount's hook was told about, and a signal for the first.
+  struct Asked {
+    std::mutex mutex;
+    std::vector<std::string> paths;
+    std::promise<void> first;
+  };
+  auto asked = std::make_shared<Asked>();
+  Restart(DefaultOptions(), [asked](SignalService& service) {
+    ASSERT_TRUE(service
+                    .Mount(
+                        "/stream/",
+                        [](net::HttpRequest request, net::Responder responder) {
+                          responder.Respond(net::HttpResponse::Text(200, request.body));
+                        },
+                        [asked](const net::HttpRequest& head) -> std::shared_ptr<void> {
+                          std::lock_guard lock(asked->mutex);
+                          asked->paths.push_back(head.path);
+                          if (asked->paths.size() == 1) {
+                            asked->first.set_value();
+                          }
+                          return nullptr;
+                        })
+                    .has_value());
+  });
+  const uint16_t port = address_.port();
+  // An API request whose body comes in two parts is answered (so its head
+  // was seen) without asking the mount.
+  auto api = testing::RawClient::Connect(port);
+  ASSERT_NE(api, nullptr);
+  ASSERT_TRUE(
+      api->SendRaw("POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 2\r\n\r\n{"));
+  ASSERT_TRUE(api->SendRaw("}"));
+  auto api_reply = api->ReadReply();
+  ASSERT_TRUE(api_reply.has_value());
+  EXPECT_EQ(api_reply->status, 400);
+  // The same under the mount.
+  auto mounted = testing::RawClient::Connect(port);
+  ASSERT_NE(mounted, nullptr);
+  ASSERT_TRUE(mounted->SendRaw("POST /stream/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na"));
+  ASSERT_EQ(asked->first.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  ASSERT_TRUE(mounted->SendRaw("b"));
+  auto reply = mounted->ReadReply();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->body, "ab");
+  std::lock_guard lock(asked->mutex);
+  EXPECT_EQ(asked->paths, std::vector<std::string>{"/stream/x"});
 }
 
 TEST_F(SignalServiceTest, ADrainMakesReadyzFailSoBalancersSendNewClientsElsewhere) {
