@@ -222,7 +222,11 @@ void HttpConnection::FailAndClose(int status, const HttpRequest* head) {
     custom = server_.options_.error_response(*head, status);
   }
   Write(custom ? *custom : HttpResponse::Error(status), false, true, false);
-  CloseStream();
+  // The rest of the refused request (a head over the limit, a body) may
+  // still be coming; closing on it unread would reset the connection and
+  // could cost the client this answer.
+  SetState(State::kClosing);
+  stream_.CloseLingering();
 }
 
 void HttpConnection::Write(const HttpResponse& response, bool head_only, bool close,

@@ -68,9 +68,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void OnIdleTimeout();
   void OnHeaderTimeout();
   void Dispatch(HttpRequest request);
-  // Answers `status` and closes (parse errors, timeouts); `head` (when the
-  // request's head was parsed) lets HttpServerOptions::error_response shape
-  // the answer.
+  // Answers `status` and closes, lingering (parse errors, timeouts); `head`
+  // (when the request's head was parsed) lets HttpServerOptions::error_response
+  // shape the answer.
   void FailAndClose(int status, const HttpRequest* head = nullptr);
   void Write(const HttpResponse& response, bool head_only, bool close, bool keep_alive_header);
   void CloseStream();

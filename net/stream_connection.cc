@@ -162,9 +162,12 @@ void StreamConnection::CheckPeerClosed() {
 }
 
 void StreamConnection::SetState(State next) {
-  // Legal: open -> closing -> closed, open -> closed. Closed is final.
-  bool legal = (state_ == State::kOpen && next != State::kOpen) ||
-               (state_ == State::kClosing && next == State::kClosed);
+  // Legal: open -> closing -> lingering -> closed, and from any of them to
+  // closed. Lingering is plain TCP only. Closed is final.
+  bool legal =
+      (state_ == State::kOpen && (next == State::kClosing || next == State::kClosed)) ||
+      (state_ == State::kClosing && (next == State::kLingering || next == State::kClosed)) ||
+      (state_ == State::kLingering && next == State::kClosed);
   assert(legal);
   if (legal) {
     state_ = next;
@@ -276,7 +279,7 @@ void StreamConnection::Close() {
   if (bev_ == nullptr) {
     UpdateReadInterest();
     if (output_size() == 0) {
-      Finish(CloseReason::kLocalClose);
+      OutputDrained();
       return;
     }
     // The write event's timeout now bounds the flush; FlushOutput finishes
@@ -295,6 +298,57 @@ void StreamConnection::Close() {
   // The write timeout now bounds the flush; OnWrite finishes once drained.
   ApplyTimeouts(options_.close_timeout);
   bufferevent_enable(bev_, EV_WRITE);
+}
+
+void StreamConnection::CloseLingering() {
+  if (state_ != State::kOpen) {
+    return;
+  }
+  // TLS would need its close_notify first and a read side that still
+  // decrypts; its peers get the plain close.
+  linger_ = bev_ == nullptr && options_.linger_timeout.count() > 0 && options_.linger_bytes > 0;
+  Close();
+}
+
+void StreamConnection::OutputDrained() {
+  if (!linger_) {
+    Finish(CloseReason::kLocalClose);
+    return;
+  }
+  SetState(State::kLingering);
+  // The FIN tells the peer the answer is complete; a reset now could cost
+  // it the answer (see the header).
+  if (::shutdown(fd_, SHUT_WR) != 0) {
+    Finish(CloseReason::kLocalClose);
+    return;
+  }
+  linger_left_ = options_.linger_bytes;
+  linger_deadline_ = std::chrono::steady_clock::now() + options_.linger_timeout;
+  timeout_ = options_.linger_timeout;
+  AddEvent(read_event_.get());
+}
+
+void StreamConnection::DropLingeringInput(bool timed_out) {
+  if (!timed_out) {
+    const ssize_t received = ::recv(fd_, ReadBuffer(), std::min(kReadChunk, linger_left_), 0);
+    if (received == 0 || (received < 0 && !WouldBlock(errno))) {
+      Finish(CloseReason::kLocalClose);  // the peer closed (or reset) too
+      return;
+    }
+    if (received > 0) {
+      linger_left_ -= static_cast<size_t>(received);
+    }
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      linger_deadline_ - std::chrono::steady_clock::now());
+  if (timed_out || linger_left_ == 0 || left.count() <= 0) {
+    Finish(CloseReason::kLocalClose);
+    return;
+  }
+  // A persistent event's timeout restarts on every activation; the linger
+  // is bounded as a whole.
+  timeout_ = left;
+  AddEvent(read_event_.get());
 }
 
 void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }
@@ -474,6 +528,9 @@ void StreamConnection::ActivateFinish() {
 }
 
 void StreamConnection::UpdateReadInterest() {
+  if (state_ == State::kLingering) {
+    return;  // DropLingeringInput keeps the read event
+  }
   const bool want = state_ == State::kOpen && (!reading_paused_ || watching_close_);
   const bool pending = event_pending(read_event_.get(), EV_READ, nullptr) != 0;
   if (want && !pending) {
@@ -571,12 +628,16 @@ void StreamConnection::FlushOutput() {
     event_del(write_event_.get());
   }
   if (state_ == State::kClosing) {
-    Finish(CloseReason::kLocalClose);
+    OutputDrained();
   }
 }
 
 void StreamConnection::OnReadable(int /*fd*/, short what, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
+  if (connection->state_ == State::kLingering) {
+    connection->DropLingeringInput((what & EV_TIMEOUT) != 0);
+    return;
+  }
   if (connection->state_ != State::kOpen) {
     return;
   }

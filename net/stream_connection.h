@@ -16,8 +16,10 @@
 // called again, so a handler that parses one frame per call is fine.
 // Buffered input that stays above max_input_bytes closes the connection.
 //
-// Closing: Close() stops reading, sends what is queued, then closes; Abort()
-// closes now and drops queued output. Either way, and when the peer closes,
+// Closing: Close() stops reading, sends what is queued, then closes;
+// CloseLingering() also half-closes and reads and drops what the peer still
+// sends for a while before closing; Abort() closes now and drops queued
+// output. Either way, and when the peer closes,
 // fails or idles out, the close callback runs exactly once, from a later
 // loop callback (never from inside Close()/Abort()/Write()), so the caller
 // may destroy its own per-connection state there.
@@ -55,6 +57,12 @@ struct StreamConnectionOptions {
   // How long Close() waits for queued output to drain before giving up.
   // Default 5 s.
   std::chrono::milliseconds close_timeout{5000};
+  // CloseLingering(): after the output is sent, the longest time to keep
+  // reading and dropping the peer's input, and the most bytes to drop,
+  // before closing. Default 2 s and 1 MiB (a body up to the HTTP server's
+  // default limit).
+  std::chrono::milliseconds linger_timeout{2000};
+  size_t linger_bytes = 1024 * 1024;
 };
 
 enum class CloseReason {
@@ -99,6 +107,16 @@ class StreamConnection {
   // Graceful close: stop reading, flush queued output (bounded by
   // close_timeout), then close.
   void Close();
+  // Close() for a peer that may still be sending, e.g. after an error
+  // answer to a request whose rest was never read: closing a socket with
+  // unread input makes the kernel send a reset, which can destroy the answer
+  // before the peer reads it, or fail the peer's send before it reads at all
+  // (RFC 9112 section 9.6). Once the output is sent this half-closes (the
+  // peer sees the end of the answer), then reads and drops input until the
+  // peer closes too, linger_bytes arrived or linger_timeout passed, and then
+  // closes. The close callback runs after that. Plain TCP only; TLS closes
+  // as Close() does.
+  void CloseLingering();
   // Immediate close; queued output is dropped.
   void Abort();
 
@@ -135,9 +153,10 @@ class StreamConnection {
   friend class StreamListener;
 
   enum class State {
-    kOpen,     // reading and writing (TLS: possibly still handshaking)
-    kClosing,  // Close() called: not reading, flushing output
-    kClosed,   // finished; the close callback is pending or has run
+    kOpen,       // reading and writing (TLS: possibly still handshaking)
+    kClosing,    // Close() or CloseLingering() called: not reading, flushing output
+    kLingering,  // CloseLingering(): output sent and half-closed; dropping input
+    kClosed,     // finished; the close callback is pending or has run
   };
   struct EventDeleter {
     void operator()(event* ev) const;
@@ -181,6 +200,12 @@ class StreamConnection {
   ssize_t SendNow(base::ByteView data);
   // Sends queued output; watches for writability while some remains.
   void FlushOutput();
+  // Queued output is all sent after Close() or CloseLingering(): finish, or
+  // half-close and start lingering.
+  void OutputDrained();
+  // Lingering: reads and drops what is there; finishes at the peer's end,
+  // the byte budget or the deadline.
+  void DropLingeringInput(bool timed_out);
   void AddEvent(event* ev);
   // The write event, made on first use (aborts when out of memory, like new).
   event* WriteEvent();
@@ -218,6 +243,11 @@ class StreamConnection {
   size_t output_offset_ = 0;  // sent bytes at the front of output_
   int cork_ = 0;
   bool redeliver_ = false;  // ResumeReading left kept input to offer
+  // CloseLingering(): whether to linger once the output is sent; then the
+  // bytes still to drop and when to stop.
+  bool linger_ = false;
+  size_t linger_left_ = 0;
+  std::chrono::steady_clock::time_point linger_deadline_{};
 };
 
 }  // namespace turnkey::net

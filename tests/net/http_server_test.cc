@@ -130,6 +130,13 @@ class Client {
     return frame ? std::string(base::AsString(*frame)) : std::string();
   }
 
+  // How the stream ended after what was read: "peer closed ..." for a FIN,
+  // "recv: ..." for a reset; "bytes" if more came.
+  std::string End() {
+    auto frame = client_->ReceiveFrame([](ByteView) -> base::Result<size_t> { return 0; }, 5s);
+    return frame ? "bytes" : frame.error().message;
+  }
+
   // True if the server closed the connection with no further bytes.
   bool WaitClosed() {
     auto frame = client_->ReceiveFrame(
@@ -467,6 +474,23 @@ TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
     EXPECT_EQ(response->status, c.status) << c.request;
   }
   EXPECT_EQ(OnLoop([this] { return server_->stats().bad_requests; }), std::size(cases));
+}
+
+TEST_F(HttpServerTest, RefusedRequestWithUnreadInputEndsWithAFinNotAReset) {
+  HttpServerOptions options;
+  options.max_header_bytes = 512;
+  StartServer(options);
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  // A head far over the limit: most of it is still unread when the 431 goes
+  // out. Closing on it would reset the connection, and the client might
+  // never see the answer (its send could fail first).
+  ASSERT_TRUE(client->Send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(300 * 1024, 'b')));
+  auto response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_EQ(response->headers.Get("Connection"), "close");
+  EXPECT_NE(client->End().find("peer closed"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {

@@ -238,6 +238,108 @@ TEST(StreamListenerTest, CloseFlushesQueuedOutputFirst) {
   EXPECT_FALSE(client->ReceiveFrame(FrameLength, 5s).has_value());
 }
 
+// A listener whose connections answer their first input with "answer" and
+// CloseLingering(), and report their close.
+struct LingeringServer {
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<StreamListener> listener;
+  std::promise<CloseReason> closed;
+  std::future<CloseReason> closed_future = closed.get_future();
+
+  explicit LingeringServer(StreamConnectionOptions connection) {
+    loop = MakeLoop();
+    StreamListenerOptions options;
+    options.connection = connection;
+    auto created =
+        StreamListener::Create(*loop, Loopback4(), options, nullptr, [this](StreamConnection& c) {
+          c.SetCallbacks(
+              [](StreamConnection& conn, ByteView data) {
+                conn.Write(base::AsBytes(std::string_view("answer")));
+                conn.CloseLingering();
+                EXPECT_FALSE(conn.is_open());
+                EXPECT_FALSE(conn.Write(Bytes(1, 1)));
+                return data.size();
+              },
+              [this](StreamConnection&, CloseReason reason) { closed.set_value(reason); });
+        });
+    EXPECT_TRUE(created.has_value());
+    if (created) {
+      listener = std::move(*created);
+    }
+  }
+  uint16_t port() const { return listener->local_address().port(); }
+  bool Closed(std::chrono::milliseconds within) {
+    return closed_future.wait_for(within) == std::future_status::ready;
+  }
+};
+
+// Reads "answer" and then expects the end of the stream; the error text
+// says whether it came as a FIN ("peer closed") or a reset.
+std::string AnswerThenEnd(BlockingClient& client) {
+  auto answer = client.ReceiveFrame(
+      [](ByteView b) -> base::Result<size_t> { return b.size() >= 6 ? 6 : 0; }, 5s);
+  if (!answer) {
+    return "no answer: " + answer.error().message;
+  }
+  EXPECT_EQ(base::AsString(*answer), "answer");
+  auto more = client.ReceiveFrame([](ByteView) -> base::Result<size_t> { return 0; }, 5s);
+  return more ? "more bytes" : more.error().message;
+}
+
+TEST(StreamListenerTest, CloseLingeringSendsAFinAndDropsWhatThePeerStillSends) {
+  StreamConnectionOptions options;
+  options.linger_timeout = 60s;  // only the peer's close can end it within the test
+  LingeringServer server(options);
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
+  ASSERT_TRUE(client);
+  // Far more than one read: most of it is still unread when the server
+  // answers. A plain close would reset the connection here.
+  ASSERT_TRUE(client->Send(Bytes(300 * 1024, 'x'), 5s));
+  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
+  EXPECT_FALSE(server.Closed(0ms));  // still draining, until the client closes
+  client.reset();
+  ASSERT_TRUE(server.Closed(5s));
+  EXPECT_EQ(server.closed_future.get(), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, CloseLingeringEndsAfterItsTime) {
+  StreamConnectionOptions options;
+  options.linger_timeout = 100ms;
+  LingeringServer server(options);
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send(Bytes(1, 'x'), 5s));
+  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
+  // The client stays connected and silent.
+  ASSERT_TRUE(server.Closed(5s));
+  EXPECT_EQ(server.closed_future.get(), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, CloseLingeringEndsAfterItsBytes) {
+  StreamConnectionOptions options;
+  options.linger_timeout = 60s;
+  options.linger_bytes = 1000;
+  LingeringServer server(options);
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send(Bytes(1, 'x'), 5s));
+  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
+  EXPECT_FALSE(server.Closed(0ms));
+  // The client keeps the connection open but sends more than the budget.
+  (void)client->Send(Bytes(200 * 1024, 'y'), 5s);  // may fail once the server closes
+  ASSERT_TRUE(server.Closed(5s));
+  EXPECT_EQ(server.closed_future.get(), CloseReason::kLocalClose);
+}
+
 TEST(StreamListenerTest, CorkedWritesGoOutOnUncorkEvenAfterClose) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
