@@ -240,6 +240,19 @@ TEST(StreamListenerTest, CloseFlushesQueuedOutputFirst) {
 
 // A listener whose connections answer their first input with "answer" and
 // CloseLingering(), and report their close.
+// Reads "answer" and then expects the end of the stream; the error text
+// says whether it came as a FIN ("peer closed") or a reset.
+std::string AnswerThenEnd(BlockingClient& client) {
+  auto answer = client.ReceiveFrame(
+      [](ByteView b) -> base::Result<size_t> { return b.size() >= 6 ? 6 : 0; }, 5s);
+  if (!answer) {
+    return "no answer: " + answer.error().message;
+  }
+  EXPECT_EQ(base::AsString(*answer), "answer");
+  auto more = client.ReceiveFrame([](ByteView) -> base::Result<size_t> { return 0; }, 5s);
+  return more ? "more bytes" : more.error().message;
+}
+
 struct LingeringServer {
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<StreamListener> listener;
@@ -271,34 +284,31 @@ struct LingeringServer {
   bool Closed(std::chrono::milliseconds within) {
     return closed_future.wait_for(within) == std::future_status::ready;
   }
-};
-
-// Reads "answer" and then expects the end of the stream; the error text
-// says whether it came as a FIN ("peer closed") or a reset.
-std::string AnswerThenEnd(BlockingClient& client) {
-  auto answer = client.ReceiveFrame(
-      [](ByteView b) -> base::Result<size_t> { return b.size() >= 6 ? 6 : 0; }, 5s);
-  if (!answer) {
-    return "no answer: " + answer.error().message;
+  // Runs the loop, connects and sends `first`; expects the answer, then a FIN.
+  std::unique_ptr<BlockingClient> Answered(const Bytes& first) {
+    thread = std::make_unique<LoopThread>(*loop);
+    thread->Start();
+    auto client = ConnectTo("127.0.0.1", port(), Tcp());
+    EXPECT_TRUE(client);
+    if (client) {
+      EXPECT_TRUE(client->Send(first, 5s));
+      EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
+    }
+    return client;
   }
-  EXPECT_EQ(base::AsString(*answer), "answer");
-  auto more = client.ReceiveFrame([](ByteView) -> base::Result<size_t> { return 0; }, 5s);
-  return more ? "more bytes" : more.error().message;
-}
+
+  std::unique_ptr<LoopThread> thread;  // last: stops before the rest goes
+};
 
 TEST(StreamListenerTest, CloseLingeringSendsAFinAndDropsWhatThePeerStillSends) {
   StreamConnectionOptions options;
   options.linger_timeout = 60s;  // only the peer's close can end it within the test
   LingeringServer server(options);
   ASSERT_TRUE(server.listener);
-  LoopThread thread(*server.loop);
-  thread.Start();
-  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
-  ASSERT_TRUE(client);
   // Far more than one read: most of it is still unread when the server
   // answers. A plain close would reset the connection here.
-  ASSERT_TRUE(client->Send(Bytes(300 * 1024, 'x'), 5s));
-  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
+  auto client = server.Answered(Bytes(300 * 1024, 'x'));
+  ASSERT_TRUE(client);
   EXPECT_FALSE(server.Closed(0ms));  // still draining, until the client closes
   client.reset();
   ASSERT_TRUE(server.Closed(5s));
@@ -310,12 +320,8 @@ TEST(StreamListenerTest, CloseLingeringEndsAfterItsTime) {
   options.linger_timeout = 100ms;
   LingeringServer server(options);
   ASSERT_TRUE(server.listener);
-  LoopThread thread(*server.loop);
-  thread.Start();
-  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
+  auto client = server.Answered(Bytes(1, 'x'));
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Send(Bytes(1, 'x'), 5s));
-  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
   // The client stays connected and silent.
   ASSERT_TRUE(server.Closed(5s));
   EXPECT_EQ(server.closed_future.get(), CloseReason::kLocalClose);
@@ -327,12 +333,8 @@ TEST(StreamListenerTest, CloseLingeringEndsAfterItsBytes) {
   options.linger_bytes = 1000;
   LingeringServer server(options);
   ASSERT_TRUE(server.listener);
-  LoopThread thread(*server.loop);
-  thread.Start();
-  auto client = ConnectTo("127.0.0.1", server.port(), Tcp());
+  auto client = server.Answered(Bytes(1, 'x'));
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Send(Bytes(1, 'x'), 5s));
-  EXPECT_NE(AnswerThenEnd(*client).find("peer closed"), std::string::npos);
   EXPECT_FALSE(server.Closed(0ms));
   // The client keeps the connection open but sends more than the budget.
   (void)client->Send(Bytes(200 * 1024, 'y'), 5s);  // may fail once the server closes

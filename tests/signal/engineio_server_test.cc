@@ -71,6 +71,9 @@ class EngineIoServerTest : public testing::ServerFixture {
   static std::string Polling(const std::string& sid) {
     return "/engine.io/?EIO=4&transport=polling&sid=" + sid;
   }
+  // Opens a polling session on `client` and starts a POST whose body has
+  // not all arrived (PostHead); returns the sid.
+  std::string OpenWithBodyPending(RawClient& client);
   static std::string WebSocketUrl(const std::string& sid) {
     return "/engine.io/?EIO=4&transport=websocket&sid=" + sid;
   }
@@ -210,6 +213,13 @@ std::string PostHead(const std::string& target) {
          "Content-Length: 6\r\n\r\n4fi";
 }
 
+std::string EngineIoServerTest::OpenWithBodyPending(RawClient& client) {
+  std::string sid = Open(client);
+  EXPECT_TRUE(client.SendRaw(PostHead(Polling(sid))));
+  EXPECT_TRUE(events_.WaitPrefix("body pending:" + Polling(sid)));
+  return sid;
+}
+
 TEST_F(EngineIoServerTest, PostsWhoseBodiesStreamInTurnAreAccepted) {
   StartEngine();
   auto client = Client();
@@ -234,9 +244,7 @@ TEST_F(EngineIoServerTest, SecondPostWhileTheFirstBodyArrivesEndsTheSession) {
   StartEngine();
   auto first = Client();
   auto second = Client();
-  std::string sid = Open(*first);
-  ASSERT_TRUE(first->SendRaw(PostHead(Polling(sid))));
-  ASSERT_TRUE(events_.WaitPrefix("body pending:" + Polling(sid)));
+  std::string sid = OpenWithBodyPending(*first);
   ExpectError(second->Request("POST", Polling(sid), "4second"), 400,
               R"({"code":3,"message":"Bad request"})");
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
@@ -250,9 +258,7 @@ TEST_F(EngineIoServerTest, TwoPostBodiesArrivingTogetherEndTheSession) {
   StartEngine();
   auto first = Client();
   auto second = Client();
-  std::string sid = Open(*first);
-  ASSERT_TRUE(first->SendRaw(PostHead(Polling(sid))));
-  ASSERT_TRUE(events_.WaitPrefix("body pending:" + Polling(sid)));
+  std::string sid = OpenWithBodyPending(*first);
   // The second head alone ends the session.
   ASSERT_TRUE(second->SendRaw(PostHead(Polling(sid))));
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
