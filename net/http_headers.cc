@@ -60,24 +60,8 @@ size_t HttpHeaders::Count(std::string_view name) const {
 }
 
 bool HttpHeaders::HasToken(std::string_view name, std::string_view token) const {
-  for (const auto& [field, value] : fields_) {
-    if (!EqualsIgnoreCase(field, name)) {
-      continue;
-    }
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view item = TrimOws(rest.substr(0, comma));
-      if (EqualsIgnoreCase(item, token)) {
-        return true;
-      }
-      if (comma == std::string_view::npos) {
-        break;
-      }
-      rest.remove_prefix(comma + 1);
-    }
-  }
-  return false;
+  return AnyListElement(
+      name, [token](std::string_view element) { return EqualsIgnoreCase(element, token); });
 }
 
 void HttpHeaders::Add(std::string name, std::string value) {

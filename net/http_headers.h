@@ -35,6 +35,28 @@ class HttpHeaders {
   // True if any field named `name` holds `token` in its comma-separated list
   // (case-insensitive), e.g. HasToken("Connection", "close").
   bool HasToken(std::string_view name, std::string_view token) const;
+  // Calls `visit(element)` for each element of the comma-separated lists of
+  // every field named `name`, in field order, without surrounding whitespace;
+  // empty elements are skipped (RFC 9110 section 5.6.1). Stops at the first
+  // call that returns true, and returns whether one did.
+  template <typename Visit>
+  bool AnyListElement(std::string_view name, Visit visit) const {
+    for (const auto& [field, value] : fields_) {
+      if (!EqualsIgnoreCase(field, name)) {
+        continue;
+      }
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view element = TrimOws(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (!element.empty() && visit(element)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
 
   // Appends a field; an existing field of that name is kept.
   void Add(std::string name, std::string value);

@@ -343,30 +343,20 @@ int HttpRequestParser::CheckTransferCodings() {
   // request without it last with 400. Any other coding is 501.
   bool chunked_last = false;
   bool unknown = false;
-  for (const auto& [name, value] : request_.headers) {
-    if (!EqualsIgnoreCase(name, "Transfer-Encoding")) {
-      continue;
-    }
-    std::string_view list = value;
-    while (!list.empty()) {
-      const size_t comma = list.find(',');
-      std::string_view coding = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      coding = TrimOws(coding.substr(0, coding.find(';')));
-      if (coding.empty()) {
-        continue;  // RFC 9110 section 5.6.1: empty list elements are ignored
-      }
-      if (chunked_last) {
-        return Fail(HttpParseError::kMalformed, "chunked is not the final transfer coding");
-      }
-      if (EqualsIgnoreCase(coding, "chunked")) {
-        chunked_last = true;
-      } else {
-        unknown = true;
-      }
-    }
-  }
-  if (!chunked_last) {
+  const bool after_chunked =
+      request_.headers.AnyListElement("Transfer-Encoding", [&](std::string_view element) {
+        const std::string_view coding = TrimOws(element.substr(0, element.find(';')));
+        if (coding.empty()) {
+          return false;
+        }
+        if (chunked_last) {
+          return true;
+        }
+        chunked_last = EqualsIgnoreCase(coding, "chunked");
+        unknown = unknown || !chunked_last;
+        return false;
+      });
+  if (after_chunked || !chunked_last) {
     return Fail(HttpParseError::kMalformed, "chunked is not the final transfer coding");
   }
   if (unknown) {

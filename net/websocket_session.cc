@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "base/log.h"
@@ -31,6 +32,29 @@ std::string_view CutUtf8(std::string_view text, size_t limit) {
     --end;
   }
   return text.substr(0, end);
+}
+
+// s5.2: the bytes of extended payload length after a 7-bit length: 2 after
+// 126, 8 after 127, none otherwise.
+size_t ExtendedLengthBytes(uint8_t length7) { return length7 == 126 ? 2 : length7 == 127 ? 8 : 0; }
+
+// s5.2: the payload length from the 7-bit length and, when it has them,
+// the ExtendedLengthBytes(length7) bytes at `extended`; nullopt when those
+// are not in the shortest form ("the minimal number of bytes MUST be used")
+// or the 64-bit form has its most significant bit set.
+std::optional<uint64_t> PayloadLength(uint8_t length7, const uint8_t* extended) {
+  const size_t bytes = ExtendedLengthBytes(length7);
+  if (bytes == 0) {
+    return length7;
+  }
+  uint64_t length = 0;
+  for (size_t b = 0; b < bytes; ++b) {
+    length = (length << 8) | extended[b];
+  }
+  if (bytes == 2 ? length < 126 : (length <= 0xFFFF || (length >> 63) != 0)) {
+    return std::nullopt;
+  }
+  return length;
 }
 
 }  // namespace
@@ -63,7 +87,7 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
     const uint8_t opcode = header[0] & 0x0F;
     const uint8_t length7 = header[1] & 0x7F;
     // s5.2: 7-bit length, or 126 + 16-bit, or 127 + 64-bit; then the mask.
-    const size_t length_bytes = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
+    const size_t length_bytes = ExtendedLengthBytes(length7);
     if (header_length == 2 && (opcode & 0x8) != 0 &&
         (!fin || length7 > kMaxControlPayload ||
          (opcode == WSLAY_CONNECTION_CLOSE && length7 == 1))) {
@@ -72,19 +96,13 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
       broken = true;
       return frame_start;
     }
-    uint64_t length = length7;
-    if (length_bytes > 0 && header_length >= 2 + length_bytes) {
-      length = 0;
-      for (size_t b = 0; b < length_bytes; ++b) {
-        length = (length << 8) | header[2 + b];
-      }
-      // s5.2: "the minimal number of bytes MUST be used", and the 64-bit
-      // form's most significant bit MUST be 0.
-      if (header_length == 2 + length_bytes &&
-          (length7 == 126 ? length < 126 : (length <= 0xFFFF || (length >> 63) != 0))) {
-        broken = true;
-        return frame_start;
-      }
+    if (header_length < 2 + length_bytes) {
+      continue;
+    }
+    const std::optional<uint64_t> length = PayloadLength(length7, header + 2);
+    if (!length) {
+      broken = true;
+      return frame_start;
     }
     const size_t needed = 2 + length_bytes + ((header[1] & 0x80) ? 4 : 0);
     if (header_length < needed) {
@@ -94,7 +112,7 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
       // Data frames and continuations: a message ends with its FIN frame.
       in_message = !fin;
     }
-    payload_left = length;
+    payload_left = *length;
     header_length = 0;
   }
   return data.size();
@@ -307,30 +325,15 @@ size_t WebSocketSession::ReceiveWholeFrames(base::ByteView data) {
       break;
     }
     const uint8_t length7 = rest[1] & 0x7F;
-    size_t header = 2;
-    uint64_t length = length7;
-    if (length7 == 126) {
-      header = 4;
-      if (rest.size() < header) {
-        break;
-      }
-      length = (uint64_t{rest[2]} << 8) | rest[3];
-      if (length < 126) {
-        break;
-      }
-    } else if (length7 == 127) {
-      header = 10;
-      if (rest.size() < header) {
-        break;
-      }
-      length = 0;
-      for (size_t b = 2; b < 10; ++b) {
-        length = (length << 8) | rest[b];
-      }
-      if (length <= 0xFFFF || (length >> 63) != 0) {
-        break;
-      }
+    const size_t header = 2 + ExtendedLengthBytes(length7);
+    if (rest.size() < header) {
+      break;
     }
+    const std::optional<uint64_t> maybe_length = PayloadLength(length7, rest.data() + 2);
+    if (!maybe_length) {
+      break;
+    }
+    const uint64_t length = *maybe_length;
     if (rest.size() < header + 4 || rest.size() - header - 4 < length ||
         length > options_.max_message_bytes) {
       break;
