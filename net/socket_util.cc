@@ -78,7 +78,7 @@ base::Result<ScopedFd> CreateBoundSocket(const base::SocketAddress& bind_address
       return std::unexpected(s.error());
     }
   }
-  if ((type & 0xF) == SOCK_DGRAM) {
+  if (type == SOCK_DGRAM) {
     if (auto s = SetDontFragment(fd.get(), storage.ss_family, options.dont_fragment); !s) {
       return std::unexpected(s.error());
     }

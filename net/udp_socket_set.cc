@@ -160,13 +160,7 @@ SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,
                                    base::ByteView data) {
   if (data.size() > send_.slot_bytes()) {
     Flush();
-    const SendResult result = SendDatagram(handle->fd.get(), handle->family, to, data);
-    if (result == SendResult::kDropped) {
-      ++dropped_sends_;
-    } else if (result != SendResult::kSent) {
-      ++send_errors_;
-    }
-    return result;
+    return Count(SendDatagram(handle->fd.get(), handle->family, to, data));
   }
   if (send_.full() || (!send_.empty() && send_owner_ != handle)) {
     Flush();
@@ -195,6 +189,10 @@ SendResult UdpSocketSet::SendDontFragment(Handle handle, const base::SocketAddre
   if (!handle->dont_fragment) {
     (void)SetDontFragment(fd, handle->family, false);
   }
+  return Count(result);
+}
+
+SendResult UdpSocketSet::Count(SendResult result) {
   if (result == SendResult::kDropped) {
     ++dropped_sends_;
   } else if (result != SendResult::kSent) {

@@ -103,6 +103,8 @@ class UdpSocketSet {
   };
   UdpSocketSet(EventLoop& loop, const UdpSocketSetOptions& options, BatchHandler handler);
   void OnReadable(Entry& entry) noexcept;
+  // Counts an immediate send's failure (dropped or error); returns `result`.
+  SendResult Count(SendResult result);
   static void OnReadableEvent(int fd, short what, void* arg) noexcept;
   static void OnFlushEvent(int fd, short what, void* arg) noexcept;
 
