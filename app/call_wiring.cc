@@ -67,13 +67,8 @@ base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& 
               echo ? holder->app->echo() : holder->app->socketio().engine();
           engine.HandleRequest(std::move(request), std::move(responder));
         },
-        [holder, echo](const net::HttpRequest& head) -> std::shared_ptr<void> {
-          if (holder->app == nullptr) {
-            return nullptr;
-          }
-          signal::EngineIoServer& engine =
-              echo ? holder->app->echo() : holder->app->socketio().engine();
-          return engine.OnBodyPending(head);
+        [holder](const net::HttpRequest& head) -> std::shared_ptr<void> {
+          return holder->app != nullptr ? holder->app->OnBodyPending(head) : nullptr;
         });
   };
   if (auto mounted = mount("/engine.io/", true); !mounted) {

@@ -75,10 +75,6 @@ std::shared_ptr<void> EngineIoServer::OnBodyPending(const net::HttpRequest& head
   return it->second->OnPostBodyPending();
 }
 
-net::HttpBodyPendingHook EngineIoServer::AsBodyPendingHook() {
-  return [this](const net::HttpRequest& head) { return OnBodyPending(head); };
-}
-
 void EngineIoServer::SetCorsOptions(const net::CorsOptions& cors) {
   options_.cors = cors;
   cors_ = net::Cors(cors);

@@ -4,7 +4,7 @@
 //
 // Mounting: route every method of the prefix here, e.g.
 //   router.Add("*", "/socket.io/*", server->AsHandler());
-// and the HttpServer's on_body_pending for that prefix to AsBodyPendingHook().
+// and the HttpServer's on_body_pending for that prefix to OnBodyPending().
 // The server answers the polling GET/POST requests, the handshakes (polling
 // GET without sid, or a WebSocket upgrade without sid), the upgrade of a
 // polling session to WebSocket, CORS preflights, and the JSON errors of
@@ -121,9 +121,6 @@ class EngineIoServer {
   // even while the first has not reached HandleRequest. Null for anything
   // else. Safe to keep the token after the server is gone.
   std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
-  // A hook calling OnBodyPending; the server must outlive the HttpServer's
-  // use of it.
-  net::HttpBodyPendingHook AsBodyPendingHook();
 
   // Replaces the allowed origins and CORS answers (config reload); applies
   // to requests from now on, open sessions keep going.

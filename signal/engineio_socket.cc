@@ -278,13 +278,17 @@ void EngineIoSocket::SendUpgradeNoop() {
   }
 }
 
+void EngineIoSocket::RejectAndClose(net::Responder& responder, net::HttpResponse response) {
+  ++server_.stats_.rejected;
+  responder.Respond(std::move(response));
+  CloseWith(EngineIoCloseReason::kTransportError);
+}
+
 void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) {
   if (poll_ && poll_->responder.is_pending()) {
     // Section 1.6: one GET at a time; a second one ends the session and the
     // held one is answered "1".
-    ++server_.stats_.rejected;
-    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
-    CloseWith(EngineIoCloseReason::kTransportError);
+    RejectAndClose(responder, EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
     return;
   }
   poll_ = std::make_unique<HeldPoll>(HeldPoll{std::move(responder), std::move(cors)});
@@ -336,27 +340,21 @@ void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder 
   if (!post_in_flight_.expired()) {
     // Section 1.6: one POST at a time, and another one's body is still
     // arriving (the token of this one is released before it gets here).
-    ++server_.stats_.rejected;
-    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
-    CloseWith(EngineIoCloseReason::kTransportError);
+    RejectAndClose(responder, EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
     return;
   }
   if (request.body.size() > server_.options_.max_payload) {
     // Section 1.6: 413. The client treats the failed POST as a transport
     // error and reconnects, so the session is of no further use.
-    ++server_.stats_.rejected;
     net::HttpResponse response = net::HttpResponse::Error(413);
     AddHeaders(response, cors);
-    responder.Respond(std::move(response));
-    CloseWith(EngineIoCloseReason::kTransportError);
+    RejectAndClose(responder, std::move(response));
     return;
   }
   auto content_type = request.Header("Content-Type");
   if (content_type && content_type->starts_with("application/octet-stream")) {
     // Section 1.2: v4 clients always POST text.
-    ++server_.stats_.rejected;
-    responder.Respond(EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
-    CloseWith(EngineIoCloseReason::kTransportError);
+    RejectAndClose(responder, EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
     return;
   }
   // The body is text/plain; charset=UTF-8. Ill-formed bytes (a client that

@@ -153,6 +153,10 @@ class EngineIoSocket {
   // With another POST already in flight the session ends instead (section
   // 1.6: one POST at a time) and the result is null.
   std::shared_ptr<void> OnPostBodyPending();
+  // A polling request that breaks section 1.6's rules (a second GET or POST,
+  // an oversized or binary POST): answered `response`, and the session ends
+  // with a transport error. Nothing may use the session after it.
+  void RejectAndClose(net::Responder& responder, net::HttpResponse response);
   // The connection of the held GET closed before it was answered.
   void OnPollLost();
   // Answers the held GET with the queued packets, if both exist.
