@@ -165,9 +165,9 @@ base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
   }
   std::unique_ptr<WebSocketSession> session(
       new WebSocketSession(loop, connection, options, std::move(callbacks)));
-  if (!session->EnsureContext()) {
-    return base::MakeError(base::ErrorCode::kResourceExhausted, "wslay: out of memory");
-  }
+  // No wslay context yet: a session at rest needs none (see the header), and
+  // one made here would live until the client's first frame, so a burst of
+  // handshakes would leave the heap full of freed holes.
   if (!already_read.empty()) {
     session->pending_.assign(already_read.begin(), already_read.end());
     session->start_timer_ =
