@@ -171,7 +171,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       store_(store),
       options_(std::move(options)),
       anchor_mono_(clock.Now()),
-      anchor_unix_ms_(clock.UnixSeconds() * 1000),
+      anchor_unix_ms_(clock.UnixMillis()),
       shared_(std::make_shared<Shared>(metrics, db_shard)),
       retry_timer_(loop, [this] { Post(When::kNow); }),
       commit_timer_(loop, [this] { Post(When::kNow); }) {

@@ -178,6 +178,16 @@ TEST_F(CallStoreRecorderTest, RecordsACallFromCreateToEnd) {
   EXPECT_EQ(stats_->writes_failed, 0u);
 }
 
+TEST_F(CallStoreRecorderTest, WallClockTimesKeepTheMillisecondsOfTheStart) {
+  // A recorder made 750 ms into a second: its times must not lose those 750 ms
+  // (they once did, putting every stored time up to a second in the past).
+  clock_.Advance(750ms);
+  MakeRecorder();
+  EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis());
+  clock_.Advance(1500ms);
+  EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis());
+}
+
 TEST_F(CallStoreRecorderTest, UnavailableIsMissedAndConnectionLostIsFailed) {
   MakeRecorder();
   OnLoop([&] {
