@@ -36,7 +36,12 @@ std::expected<InitiateRequest, std::string_view> ParseInitiateCall(const Json& p
   if (id != nullptr && !id->empty()) {
     request.receiver_id = *id;
   } else if (handle != nullptr && !handle->empty()) {
-    request.receiver_handle = *handle;
+    // As in user search, "@bob" names bob: handles never contain '@', and
+    // people write them with one.
+    request.receiver_handle = handle->starts_with('@') ? handle->substr(1) : *handle;
+    if (request.receiver_handle.empty()) {
+      return std::unexpected(kErrReceiverIdRequired);
+    }
   } else {
     return std::unexpected(kErrReceiverIdRequired);
   }

@@ -34,9 +34,15 @@ TEST(ParseInitiateCallTest, Accepts) {
                 Json::parse(R"({"receiverId":null,"receiverHandle":"h","callType":"video"})"))
                 ->receiver_handle,
             "h");
+  // A leading '@' is not part of the handle (as in user search).
+  EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverHandle":"@bob","callType":"audio"})"))
+                ->receiver_handle,
+            "bob");
 }
 
 TEST(ParseInitiateCallTest, Refuses) {
+  EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverHandle":"@","callType":"audio"})")).error(),
+            kErrReceiverIdRequired);
   EXPECT_EQ(ParseInitiateCall(Json()).error(), kErrReceiverIdRequired);
   EXPECT_EQ(ParseInitiateCall(Json::array()).error(), kErrReceiverIdRequired);
   EXPECT_EQ(ParseInitiateCall(Json::parse(R"({"receiverId":["u1"]})")).error(),
