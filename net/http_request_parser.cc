@@ -173,6 +173,9 @@ HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
       // Never hand the library more head bytes than the limit allows, so the
       // limit is exact whatever the library's own (global) maximum is.
       chunk = std::min(chunk, limits_.max_header_bytes - head_bytes_);
+      if (CheckHeadLineEnds(bytes + offset, chunk) != 0) {
+        return {Status::kError, offset};
+      }
     }
     const bool head_was_complete = headers_complete_;
     size_t parsed =
@@ -228,6 +231,10 @@ void HttpRequestParser::ResetMessage() {
   trailer_bytes_ = 0;
   chunk_left_ = 0;
   chunk_crlf_left_ = 0;
+  head_cr_pending_ = false;
+  head_line_has_bytes_ = false;
+  head_line_seen_ = false;
+  head_lines_done_ = false;
   message_begun_ = false;
   headers_complete_ = false;
   message_complete_ = false;
@@ -259,6 +266,30 @@ int HttpRequestParser::CheckChunkCrlf(const char* from) {
   for (; chunk_crlf_left_ > 0 && from < input_end_; ++from, --chunk_crlf_left_) {
     if (*from != (chunk_crlf_left_ == 2 ? '\r' : '\n')) {
       return Fail(HttpParseError::kMalformed, "chunk data not followed by CRLF");
+    }
+  }
+  return 0;
+}
+
+int HttpRequestParser::CheckHeadLineEnds(const char* from, size_t length) {
+  // RFC 9112 section 2.2: a bare CR (one not followed by LF) in a protocol
+  // element makes it invalid. libhttp-parser, built without
+  // HTTP_PARSER_STRICT, takes any byte after the CR of an empty line (the
+  // head's last, or one before the request line) as its LF. A bare LF ends
+  // a line, as section 2.2 allows; the library reads lines the same way, so
+  // both find the same end of the head, and the body is not looked at.
+  for (const char* end = from + length; from < end && !head_lines_done_; ++from) {
+    const char byte = *from;
+    if (head_cr_pending_ && byte != '\n') {
+      return Fail(HttpParseError::kMalformed, "CR not followed by LF in the request head");
+    }
+    head_cr_pending_ = byte == '\r';
+    if (byte == '\n') {
+      head_lines_done_ = !head_line_has_bytes_ && head_line_seen_;
+      head_line_seen_ = head_line_seen_ || head_line_has_bytes_;
+      head_line_has_bytes_ = false;
+    } else if (byte != '\r') {
+      head_line_has_bytes_ = true;
     }
   }
   return 0;

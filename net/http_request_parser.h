@@ -125,6 +125,11 @@ class HttpRequestParser {
   // Checks the CRLF that must end a chunk's data, from `from` up to the end
   // of the current input; what is still missing is checked on the next Parse.
   int CheckChunkCrlf(const char* from);
+  // Follows the lines of the head (any empty lines before the request line,
+  // the request line, the field lines, the empty line that ends them) over
+  // `length` bytes at `from`, up to the head's end; fails on a CR that is
+  // not followed by LF. A CR ending the input is checked on the next Parse.
+  int CheckHeadLineEnds(const char* from, size_t length);
   // Transfer-Encoding: chunked, last and once; nothing else (see the .cc).
   int CheckTransferCodings();
   void CommitHeaderField();
@@ -136,10 +141,17 @@ class HttpRequestParser {
   std::string field_name_;  // the header field being assembled
   std::string field_value_;
   bool in_field_value_ = false;
-  size_t head_bytes_ = 0;            // bytes consumed for the current head
-  size_t trailer_bytes_ = 0;         // chunked trailer bytes, counted against the body limit
-  uint64_t chunk_left_ = 0;          // data bytes of the current chunk still to come
-  size_t chunk_crlf_left_ = 0;       // bytes of the CRLF after a chunk's data still unchecked
+  size_t head_bytes_ = 0;       // bytes consumed for the current head
+  size_t trailer_bytes_ = 0;    // chunked trailer bytes, counted against the body limit
+  uint64_t chunk_left_ = 0;     // data bytes of the current chunk still to come
+  size_t chunk_crlf_left_ = 0;  // bytes of the CRLF after a chunk's data still unchecked
+  // CheckHeadLineEnds' place in the head: the last byte was a CR; the line
+  // so far has other bytes; a non-empty line was seen; the head's empty
+  // line was reached (no more checking for this request).
+  bool head_cr_pending_ = false;
+  bool head_line_has_bytes_ = false;
+  bool head_line_seen_ = false;
+  bool head_lines_done_ = false;
   const char* input_end_ = nullptr;  // end of the bytes given to the running Parse
   bool message_begun_ = false;
   bool headers_complete_ = false;

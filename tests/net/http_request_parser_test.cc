@@ -329,6 +329,54 @@ TEST(HttpRequestParserTest, MalformedRequests) {
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kVersionNotSupported), 505);
 }
 
+TEST(HttpRequestParserTest, BareCrInTheHeadIs400) {
+  // RFC 9112 section 2.2: a CR not followed by LF invalidates the element it
+  // is in; anywhere in the head, the request is refused.
+  const std::string cases[] = {
+      "GET / HTTP/1.1\rHost: h\r\n\r\n",
+      "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\rX-A: b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\rc\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX-A\r: b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\n\rX",
+      "GET / HTTP/1.1\r\nHost: h\r\n\r\r\n",
+      "\rGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+      "\r\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\rX",
+  };
+  for (const std::string& bytes : cases) {
+    for (const Outcome& out : FeedEverySplit(bytes)) {
+      EXPECT_EQ(out.error, HttpParseError::kMalformed)
+          << ::testing::PrintToString(bytes) << ": got " << HttpParseErrorName(out.error);
+      EXPECT_TRUE(out.requests.empty()) << ::testing::PrintToString(bytes);
+    }
+  }
+  // The second request of a connection is checked as well.
+  Outcome second = FeedAll(
+      "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /2 HTTP/1.1\r\nHost: h\r\n\rX");
+  EXPECT_EQ(second.requests.size(), 1u);
+  EXPECT_EQ(second.error, HttpParseError::kMalformed);
+}
+
+TEST(HttpRequestParserTest, LineEndsThatAreNotBareCrPass) {
+  // Section 2.2: an empty line before the request line is ignored, a bare
+  // LF may end a line, and a CR in the content is not a line end at all.
+  const std::string bytes =
+      "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /b HTTP/1.1\nHost: h\nX-A: b\n\n"
+      "POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\na\rb\r"
+      "POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n\r\r\r\n0\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit(bytes)) {
+    ASSERT_EQ(out.error, HttpParseError::kNone) << HttpParseErrorName(out.error);
+    ASSERT_EQ(out.requests.size(), 4u);
+    EXPECT_EQ(out.requests[1].Header("X-A"), "b");
+    EXPECT_EQ(out.requests[2].body, "a\rb\r");
+    EXPECT_EQ(out.requests[3].body, "\r\r");
+  }
+}
+
 TEST(HttpRequestParserTest, ErrorIsFinal) {
   HttpRequestParser parser;
   auto bad = parser.Parse(base::AsBytes(std::string_view("BAD\x01 / HTTP/1.1\r\n")));
