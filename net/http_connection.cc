@@ -20,7 +20,7 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 HttpConnection::HttpConnection(HttpServer& server, StreamConnection& stream)
     : server_(server),
       stream_(stream),
-      parser_(HttpParserLimits{server.options_.max_header_bytes, server.options_.max_body_bytes}),
+      parser_(server.options_),
       idle_timer_(server.loop_, [this] { OnIdleTimeout(); }),
       header_timer_(server.loop_, [this] { OnHeaderTimeout(); }) {}
 

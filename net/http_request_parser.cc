@@ -19,7 +19,14 @@ struct HttpParserHooks {
   }
 
   static int OnUrl(http_parser* p, const char* at, size_t length) {
-    Self(p).request_.target.append(at, length);
+    HttpRequestParser& self = Self(p);
+    // RFC 9112 section 3: a request-target longer than the server wishes to
+    // parse is answered 414 (RFC 9110 section 15.5.15). The library reports
+    // the target piecewise as it arrives, so this stops a slow sender early.
+    if (length > self.limits_.max_target_bytes - self.request_.target.size()) {
+      return self.Fail(HttpParseError::kUriTooLong, "request-target longer than the limit");
+    }
+    self.request_.target.append(at, length);
     return 0;
   }
 
@@ -105,6 +112,8 @@ int HttpParseErrorStatus(HttpParseError error) {
     case HttpParseError::kNone:
     case HttpParseError::kMalformed:
       return 400;
+    case HttpParseError::kUriTooLong:
+      return 414;
     case HttpParseError::kHeaderTooLarge:
       return 431;
     case HttpParseError::kBodyTooLarge:
@@ -125,6 +134,8 @@ const char* HttpParseErrorName(HttpParseError error) {
       return "none";
     case HttpParseError::kMalformed:
       return "malformed";
+    case HttpParseError::kUriTooLong:
+      return "uri_too_long";
     case HttpParseError::kHeaderTooLarge:
       return "header_too_large";
     case HttpParseError::kBodyTooLarge:

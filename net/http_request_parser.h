@@ -37,11 +37,19 @@ struct http_parser;
 
 namespace turnkey::net {
 
+// The request size limits: the one place they and their defaults are
+// defined (HttpServerOptions carries them for its connections).
 struct HttpParserLimits {
   // Request line plus header fields (everything up to and including the
   // empty line), in bytes; more is kHeaderTooLarge (431). Default 16 KiB.
   // libhttp-parser also stops at 80 KiB on its own (same error).
   size_t max_header_bytes = 16 * 1024;
+  // The request-target (the path and query of the request line), in bytes;
+  // longer is kUriTooLong (414), refused as soon as that many bytes of it
+  // arrived. Default 8 KiB, so request lines of 8000 bytes, the least RFC
+  // 9112 section 3 recommends supporting, always pass. max_header_bytes
+  // still bounds the whole head.
+  size_t max_target_bytes = 8 * 1024;
   // Decoded body plus chunked trailers, in bytes; more is kBodyTooLarge
   // (413). A larger Content-Length fails as soon as the head is parsed.
   // Default 1 MiB.
@@ -51,6 +59,7 @@ struct HttpParserLimits {
 enum class HttpParseError {
   kNone,
   kMalformed,            // 400: bad syntax, bad or missing Host, CL with chunked, ...
+  kUriTooLong,           // 414: the request-target passed max_target_bytes
   kHeaderTooLarge,       // 431: the head passed max_header_bytes
   kBodyTooLarge,         // 413: the body passed max_body_bytes
   kExpectationFailed,    // 417: an Expect other than 100-continue

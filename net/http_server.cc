@@ -13,8 +13,8 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Create(
   if (!handler) {
     return base::InvalidArgument("http server needs a handler");
   }
-  if (options.max_header_bytes == 0) {
-    return base::InvalidArgument("max_header_bytes must be positive");
+  if (options.max_header_bytes == 0 || options.max_target_bytes == 0) {
+    return base::InvalidArgument("max_header_bytes and max_target_bytes must be positive");
   }
   std::unique_ptr<HttpServer> server(new HttpServer(loop, options, std::move(handler)));
   StreamListenerOptions listener_options = options.listener;

@@ -6,8 +6,8 @@
 // request is not read until the current one is answered), Expect:
 // 100-continue, HEAD, limits and timeouts from HttpServerOptions, and an
 // upgrade hook (Responder::TakeOver) so WebSocket code can take a connection
-// over. Requests that fail to parse are answered (400, 413, 417, 431, 501,
-// 505) and the connection is closed; see HttpRequestParser.
+// over. Requests that fail to parse are answered (400, 413, 414, 417, 431,
+// 501, 505) and the connection is closed; see HttpRequestParser.
 //
 // Threads: everything on the loop thread, including the handler and
 // stats(). `loop` must outlive the server.
@@ -36,6 +36,7 @@
 #include "base/address.h"
 #include "base/status.h"
 #include "net/http_request.h"
+#include "net/http_request_parser.h"
 #include "net/http_response.h"
 #include "net/responder.h"
 #include "net/stream_listener.h"
@@ -55,11 +56,9 @@ class TlsContext;
 // keeps a weak_ptr to the token. Loop thread; must not block.
 using HttpBodyPendingHook = std::function<std::shared_ptr<void>(const HttpRequest& head)>;
 
-struct HttpServerOptions {
-  // Request line plus headers, bytes; more is answered 431. Default 16 KiB.
-  size_t max_header_bytes = 16 * 1024;
-  // Request body, bytes; more is answered 413. Default 1 MiB.
-  size_t max_body_bytes = 1024 * 1024;
+// The request size limits are HttpParserLimits' (max_header_bytes: 431,
+// max_target_bytes: 414, max_body_bytes: 413), defined there only.
+struct HttpServerOptions : HttpParserLimits {
   // No bytes from the client for this long while waiting for a request:
   // close, after a 408 if part of a request had arrived. 0 = none.
   // Default 60 s. Not applied while a handler works on a request.

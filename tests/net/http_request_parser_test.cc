@@ -206,6 +206,45 @@ TEST(HttpRequestParserTest, HeadExactlyAtTheLimitPassesOneMoreByteIs431) {
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kHeaderTooLarge), 431);
 }
 
+TEST(HttpRequestParserTest, TargetExactlyAtTheLimitPassesOneMoreByteIs414) {
+  HttpParserLimits limits;
+  limits.max_target_bytes = 64;
+  const std::string fits = "/" + std::string(63, 'a');
+  const std::string end = " HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const Outcome& out : FeedEverySplit("GET " + fits + end, limits)) {
+    ASSERT_EQ(out.error, HttpParseError::kNone);
+    ASSERT_EQ(out.requests.size(), 1u);
+    EXPECT_EQ(out.requests[0].target, fits);
+  }
+  for (const Outcome& out : FeedEverySplit("GET " + fits + "b" + end, limits)) {
+    EXPECT_EQ(out.error, HttpParseError::kUriTooLong) << HttpParseErrorName(out.error);
+    EXPECT_TRUE(out.requests.empty());
+  }
+  EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kUriTooLong), 414);
+}
+
+TEST(HttpRequestParserTest, LongTargetIs414BeforeTheRequestLineEnds) {
+  // The default limit: a request line of 8000 bytes (RFC 9112 section 3's
+  // recommended minimum) passes; a 16,000-byte target, well inside the head
+  // limit, is refused as soon as the limit is passed.
+  const HttpParserLimits defaults;
+  const std::string request_line = "GET /" + std::string(8000 - 16, 'a') + " HTTP/1.1\r\n";
+  ASSERT_EQ(request_line.size(), 8000u);
+  Outcome fits = FeedAll(request_line + "Host: h\r\n\r\n");
+  ASSERT_EQ(fits.error, HttpParseError::kNone);
+  ASSERT_EQ(fits.requests.size(), 1u);
+
+  ASSERT_LT(16000u, defaults.max_header_bytes);
+  HttpRequestParser parser;
+  const std::string start = "GET /" + std::string(defaults.max_target_bytes, 'a');
+  auto result = parser.Parse(base::AsBytes(start));
+  EXPECT_EQ(result.status, Status::kError);
+  EXPECT_EQ(parser.error(), HttpParseError::kUriTooLong);
+  Outcome refused = FeedAll("GET /" + std::string(16000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(refused.error, HttpParseError::kUriTooLong);
+  EXPECT_TRUE(refused.requests.empty());
+}
+
 TEST(HttpRequestParserTest, EndlessHeadWithoutEndIs431) {
   HttpParserLimits limits;
   limits.max_header_bytes = 1024;

@@ -477,6 +477,36 @@ TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
   EXPECT_EQ(OnLoop([this] { return server_->stats().bad_requests; }), std::size(cases));
 }
 
+TEST_F(HttpServerTest, LongRequestTargetIs414) {
+  // RFC 9112 section 3 / RFC 9110 section 15.5.15, with the default limits:
+  // a 16,000-byte target fits the head limit but not the target limit.
+  StartServer();
+  auto response =
+      RefusedAndClosed("GET /" + std::string(16000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 414);
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send("GET /" + std::string(8000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto fits = client->Read();
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->status, 200);
+}
+
+TEST_F(HttpServerTest, ZeroLimitsAreRefused) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  const auto handler = [](HttpRequest, Responder) {};
+  HttpServerOptions no_target;
+  no_target.max_target_bytes = 0;
+  EXPECT_FALSE(HttpServer::Create(*loop, *SocketAddress::ParseIp("127.0.0.1", 0), nullptr,
+                                  no_target, handler));
+  HttpServerOptions no_head;
+  no_head.max_header_bytes = 0;
+  EXPECT_FALSE(HttpServer::Create(*loop, *SocketAddress::ParseIp("127.0.0.1", 0), nullptr, no_head,
+                                  handler));
+}
+
 TEST_F(HttpServerTest, RefusedRequestWithUnreadInputEndsWithAFinNotAReset) {
   HttpServerOptions options;
   options.max_header_bytes = 512;
