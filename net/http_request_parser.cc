@@ -71,8 +71,16 @@ struct HttpParserHooks {
   }
 
   static int OnChunkHeader(http_parser* p) {
-    // content_length holds the chunk's size here (0 for the last chunk).
-    Self(p).chunk_left_ = p->content_length;
+    HttpRequestParser& self = Self(p);
+    // content_length holds the chunk's size here (0 for the last chunk). A
+    // size the body limit cannot take is refused now, at its chunk-size
+    // line, rather than once its data arrives (RFC 9110 section 15.5.14);
+    // a size that overflows 64 bits never gets here (the library's own
+    // error, 400), as RFC 9112 section 7.1 asks recipients to guard against.
+    if (p->content_length > self.limits_.max_body_bytes - self.request_.body.size()) {
+      return self.Fail(HttpParseError::kBodyTooLarge, "chunk larger than the body limit");
+    }
+    self.chunk_left_ = p->content_length;
     return 0;
   }
 

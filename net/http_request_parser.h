@@ -51,8 +51,8 @@ struct HttpParserLimits {
   // still bounds the whole head.
   size_t max_target_bytes = 8 * 1024;
   // Decoded body plus chunked trailers, in bytes; more is kBodyTooLarge
-  // (413). A larger Content-Length fails as soon as the head is parsed.
-  // Default 1 MiB.
+  // (413). A larger Content-Length fails as soon as the head is parsed, a
+  // chunk that does not fit as soon as its chunk-size line is. Default 1 MiB.
   size_t max_body_bytes = 1024 * 1024;
 };
 

@@ -284,6 +284,38 @@ TEST(HttpRequestParserTest, BodyLimits) {
   EXPECT_EQ(trailers.error, HttpParseError::kBodyTooLarge);
 }
 
+TEST(HttpRequestParserTest, ChunkSizeOverTheBodyLimitIsRefusedAtItsLine) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  HttpParserLimits limits;
+  limits.max_body_bytes = 10;
+  struct Case {
+    const char* name;
+    std::string chunks;  // everything after the head, up to a chunk-size line
+    HttpParseError error;
+  };
+  const Case cases[] = {
+      // RFC 9110 section 15.5.14: 413, before any of the chunk's data.
+      {"2^60", "1000000000000000\r\n", HttpParseError::kBodyTooLarge},
+      {"one over the limit", "b\r\n", HttpParseError::kBodyTooLarge},
+      {"second chunk over the rest", "6\r\n012345\r\n5;ext=1\r\n", HttpParseError::kBodyTooLarge},
+      {"leading zeros", "000000000000000000000b\r\n", HttpParseError::kBodyTooLarge},
+      // RFC 9112 section 7.1: a size that overflows is malformed (400).
+      {"2^64", "10000000000000000\r\n", HttpParseError::kMalformed},
+      {"2^68", "100000000000000000\r\n", HttpParseError::kMalformed},
+  };
+  for (const Case& c : cases) {
+    HttpRequestParser parser(limits);
+    auto result = parser.Parse(base::AsBytes(head + c.chunks));
+    EXPECT_EQ(result.status, Status::kError) << c.name;
+    EXPECT_EQ(parser.error(), c.error) << c.name << ": got " << HttpParseErrorName(parser.error());
+  }
+  // Exactly what is left fits.
+  Outcome fits = FeedAll(head + "6\r\n012345\r\n4\r\n6789\r\n0\r\n\r\n", limits);
+  ASSERT_EQ(fits.error, HttpParseError::kNone);
+  ASSERT_EQ(fits.requests.size(), 1u);
+  EXPECT_EQ(fits.requests[0].body, "0123456789");
+}
+
 TEST(HttpRequestParserTest, MalformedRequests) {
   struct Case {
     const char* name;

@@ -493,6 +493,18 @@ TEST_F(HttpServerTest, LongRequestTargetIs414) {
   EXPECT_EQ(fits->status, 200);
 }
 
+TEST_F(HttpServerTest, ChunkOverTheBodyLimitIsRefusedBeforeItsData) {
+  HttpServerOptions options;
+  options.max_body_bytes = 100;
+  StartServer(options);
+  // A 2^60-byte chunk announced and none of it sent: the 413 must not wait
+  // for data that would never fit.
+  auto response = RefusedAndClosed(
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+}
+
 TEST_F(HttpServerTest, ZeroLimitsAreRefused) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
