@@ -64,7 +64,7 @@ void WebSocketSession::ContextDeleter::operator()(wslay_event_context* context) 
 }
 
 size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
-  if (broken) {
+  if (failure != 0) {
     return 0;
   }
   size_t i = 0;
@@ -93,7 +93,7 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
          (opcode == WSLAY_CONNECTION_CLOSE && length7 == 1))) {
       // s5.5: control frames are final and carry at most 125 bytes; s5.5.1:
       // a close body starts with a 2-byte code.
-      broken = true;
+      failure = WebSocketCloseCode::kProtocolError;
       return frame_start;
     }
     if (header_length < 2 + length_bytes) {
@@ -101,14 +101,31 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
     }
     const std::optional<uint64_t> length = PayloadLength(length7, header + 2);
     if (!length) {
-      broken = true;
+      failure = WebSocketCloseCode::kProtocolError;
       return frame_start;
     }
-    const size_t needed = 2 + length_bytes + ((header[1] & 0x80) ? 4 : 0);
+    const bool masked = (header[1] & 0x80) != 0;
+    const size_t needed = 2 + length_bytes + (masked ? 4 : 0);
     if (header_length < needed) {
       continue;
     }
     if (opcode < 0x8) {
+      // A data frame that wslay would take as far as its length: masked
+      // (s5.1), no RSV bit (s5.2), a text or binary frame outside a message
+      // or a continuation inside one (s5.4). Others get wslay's 1002.
+      const bool in_sequence =
+          opcode == WSLAY_CONTINUATION_FRAME
+              ? in_message
+              : !in_message && (opcode == WSLAY_TEXT_FRAME || opcode == WSLAY_BINARY_FRAME);
+      if (masked && (header[0] & 0x70) == 0 && in_sequence) {
+        // s7.4.1: 1009 for a message too big to process, known from this
+        // header; waiting for its payload would only let the peer stall.
+        if (*length > max_message_bytes - message_bytes) {
+          failure = WebSocketCloseCode::kMessageTooBig;
+          return frame_start;
+        }
+        message_bytes = fin ? 0 : message_bytes + *length;
+      }
       // Data frames and continuations: a message ends with its FIN frame.
       in_message = !fin;
     }
@@ -155,7 +172,9 @@ WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection
       options_(options),
       callbacks_(std::move(callbacks)),
       peer_address_(connection.peer_address()),
-      id_(connection.id()) {}
+      id_(connection.id()) {
+  scanner_.max_message_bytes = options.max_message_bytes;
+}
 
 base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
     EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
@@ -402,10 +421,10 @@ void WebSocketSession::Receive(base::ByteView data) {
   int result = wslay_event_recv(context_.get());
   in_receive_ = false;
   input_ = {};
-  if (scanner_.broken && result == 0 && wslay_event_get_read_enabled(context_.get())) {
+  if (scanner_.failure != 0 && result == 0 && wslay_event_get_read_enabled(context_.get())) {
     // wslay took everything before the bad header without objecting (had it
     // failed the connection or read a close frame, reading would be off).
-    FailConnection(WebSocketCloseCode::kProtocolError);
+    FailConnection(scanner_.failure);
   }
   Flush();
   AfterIo(result);

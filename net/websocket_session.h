@@ -14,7 +14,8 @@
 // pongs; fails the connection (RFC 6455 s7.1.7: close frame, then TCP close
 // without waiting) on an unmasked client frame or another protocol violation
 // (1002), invalid UTF-8 in a text message (1007), or a message larger than
-// max_message_bytes (1009); and runs the closing handshake (s7.1.2): when the
+// max_message_bytes (1009, as soon as the header of the frame that takes it
+// over the limit is complete); and runs the closing handshake (s7.1.2): when the
 // peer closes, the session echoes the close and closes TCP; after Close() it
 // waits for the peer's close frame (bounded by close_timeout) and then closes
 // TCP. Idle detection and keep-alive pings are the caller's (e.g. Engine.IO
@@ -166,13 +167,20 @@ class WebSocketSession {
   // without a status code: a length not in its shortest form or with the
   // top bit set (s5.2), a control frame that is fragmented or longer than
   // 125 bytes (s5.5), a close frame of 1 byte (s5.5.1). The session fails
-  // those with 1002 itself, as s7.4.1 asks.
+  // those with 1002 itself, as s7.4.1 asks. It also finds the header of a
+  // data frame that takes its message over max_message_bytes, which wslay
+  // notices only once a payload byte follows; the session fails it with
+  // 1009 at once.
   struct FrameScanner {
     uint8_t header[14] = {};
     uint8_t header_length = 0;
     uint64_t payload_left = 0;
-    bool in_message = false;  // a data frame without FIN was seen
-    bool broken = false;      // a bad header was found; Scan takes no more
+    uint64_t max_message_bytes = 0;  // WebSocketOptions::max_message_bytes
+    uint64_t message_bytes = 0;      // payload of the open message's frames so far
+    bool in_message = false;         // a data frame without FIN was seen
+    // The close code for the bad header found (1002 or 1009); 0 while none
+    // was. Once set, Scan takes no more.
+    uint16_t failure = 0;
     // Returns how many bytes of `data` come before the first bad frame
     // header (data.size() if none); the bytes of that header before `data`
     // were counted in an earlier call.

@@ -702,6 +702,60 @@ TEST_F(WebSocketSessionTest, OversizedFragmentedMessageCloses1009) {
   EXPECT_EQ(WaitClosed(closed_).code, 1009);
 }
 
+TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
+  // The header alone says the message cannot fit: the close must not wait
+  // for a payload byte (a peer could announce 2^62 bytes and send nothing).
+  const uint8_t mask[4] = {0x37, 0xFA, 0x21, 0x3D};
+  struct Case {
+    const char* name;
+    Bytes before;  // whole frames first
+    Bytes header;  // then just this header, mask key included
+  };
+  Bytes fragment = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
+  const Case cases[] = {
+      {"17 bytes", {}, {0x82, 0x80 | 17}},
+      {"2^62 bytes", {}, {0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0}},
+      {"continuation past the rest", fragment, {0x80, 0x80 | 7}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ServerOptions options;
+    options.websocket.max_message_bytes = 16;
+    Start(options);
+    WsClient client(port());
+    ASSERT_TRUE(client.ok());
+    Bytes bytes = c.before;
+    base::AppendBytes(bytes, c.header);
+    bytes.insert(bytes.end(), mask, mask + 4);
+    client.Send(bytes);
+    ServerFrame close = client.Next();
+    EXPECT_EQ(close.opcode, kClose);
+    EXPECT_EQ(close.close_code(), 1009);
+    EXPECT_TRUE(client.AtEof());
+    WebSocketCloseInfo info = WaitClosed(closed_);
+    EXPECT_EQ(info.code, 1009);
+    EXPECT_FALSE(info.by_peer);
+    TearDown();
+  }
+}
+
+TEST_F(WebSocketSessionTest, FragmentsUpToTheLimitPassAndControlFramesDoNotCount) {
+  ServerOptions options;
+  options.websocket.max_message_bytes = 16;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes frames = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
+  base::AppendBytes(frames, MakeFrame({.opcode = kPing}, std::string(5, 'p')));
+  base::AppendBytes(frames, MakeFrame({.opcode = kContinuation}, std::string(6, 'b')));
+  base::AppendBytes(frames, MakeFrame({.opcode = kBinary}, std::string(16, 'c')));
+  client.Send(frames);
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong) << pong.close_code();
+  EXPECT_EQ(client.Next().payload, std::string(10, 'a') + std::string(6, 'b'));
+  EXPECT_EQ(client.Next().payload, std::string(16, 'c'));
+}
+
 // Frames that fail the connection with a close code, one connection each.
 struct ViolationCase {
   const char* name;
