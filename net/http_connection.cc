@@ -150,6 +150,15 @@ int HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
   const bool close = !pending_.keep_alive || pending_.upgrade || close_after_response_ ||
                      server_.stopping_ || response.headers.HasToken("Connection", "close");
   Write(response, pending_.head, close, !close && pending_.http10);
+  if (close && pending_.upgrade) {
+    // A refused upgrade: the client may already be sending the new
+    // protocol's bytes behind the request, never to be read; closing on them
+    // would reset the connection and could cost the client this answer
+    // (RFC 9112 section 9.6).
+    SetState(State::kClosing);
+    stream_.CloseLingering();
+    return response.status;
+  }
   if (close) {
     CloseStream();
     return response.status;

@@ -857,6 +857,22 @@ TEST_F(HttpServerTest, UpgradeAnsweredWithoutTakeOverClosesTheConnection) {
   EXPECT_TRUE(client->WaitClosed());
 }
 
+TEST_F(HttpServerTest, RefusedUpgradeWithBytesBehindItEndsWithAFinNotAReset) {
+  handler_ = [](HttpRequest, Responder responder) { responder.Respond(HttpResponse::Error(403)); };
+  StartServer();
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  // The new protocol's first bytes, sent with the request, far more than one
+  // read: most are still unread when the refusal goes out. Closing on them
+  // would reset the connection (RFC 9112 section 9.6).
+  ASSERT_TRUE(client->Send(UpgradeRequest() + std::string(300 * 1024, 'x')));
+  auto response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 403);
+  EXPECT_EQ(response->headers.Get("Connection"), "close");
+  EXPECT_NE(client->End().find("peer closed"), std::string::npos);
+}
+
 TEST_F(HttpServerTest, ServesOverTls) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
