@@ -163,7 +163,7 @@ void StreamConnection::CheckPeerClosed() {
 
 void StreamConnection::SetState(State next) {
   // Legal: open -> closing -> lingering -> closed, and from any of them to
-  // closed. Lingering is plain TCP only. Closed is final.
+  // closed. Closed is final.
   bool legal =
       (state_ == State::kOpen && (next == State::kClosing || next == State::kClosed)) ||
       (state_ == State::kClosing && (next == State::kLingering || next == State::kClosed)) ||
@@ -292,10 +292,10 @@ void StreamConnection::Close() {
   }
   bufferevent_disable(bev_, EV_READ);
   if (output_size() == 0) {
-    Finish(CloseReason::kLocalClose);
+    OutputDrained();
     return;
   }
-  // The write timeout now bounds the flush; OnWrite finishes once drained.
+  // The write timeout now bounds the flush; OnWrite calls OutputDrained.
   ApplyTimeouts(options_.close_timeout);
   bufferevent_enable(bev_, EV_WRITE);
 }
@@ -304,15 +304,17 @@ void StreamConnection::CloseLingering() {
   if (state_ != State::kOpen) {
     return;
   }
-  // TLS would need its close_notify first and a read side that still
-  // decrypts; its peers get the plain close.
-  linger_ = bev_ == nullptr && options_.linger_timeout.count() > 0 && options_.linger_bytes > 0;
+  linger_ = options_.linger_timeout.count() > 0 && options_.linger_bytes > 0;
   Close();
 }
 
 void StreamConnection::OutputDrained() {
   if (!linger_) {
     Finish(CloseReason::kLocalClose);
+    return;
+  }
+  if (bev_ != nullptr) {
+    LingerTls();
     return;
   }
   SetState(State::kLingering);
@@ -349,6 +351,45 @@ void StreamConnection::DropLingeringInput(bool timed_out) {
   // is bounded as a whole.
   timeout_ = left;
   AddEvent(read_event_.get());
+}
+
+void StreamConnection::LingerTls() {
+  // RFC 8446 section 6.1: close_notify ends our side of the TLS stream, as
+  // the FIN after it ends the TCP one; the peer may go on sending until it
+  // has seen them, and its records are still read and decrypted (OpenSSL
+  // reads after sending close_notify), then dropped. Should the alert not
+  // fit into the socket now, the plain close it is.
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+  const int sent = ssl != nullptr ? SSL_shutdown(ssl) : -1;
+  ERR_clear_error();
+  if (sent != 0) {
+    Finish(CloseReason::kLocalClose);  // not sent, or the peer's close_notify is already here
+    return;
+  }
+  SetState(State::kLingering);
+  ::shutdown(bufferevent_getfd(bev_), SHUT_WR);
+  linger_left_ = options_.linger_bytes;
+  linger_deadline_ = std::chrono::steady_clock::now() + options_.linger_timeout;
+  bufferevent_disable(bev_, EV_WRITE);
+  ApplyTimeouts(options_.linger_timeout);
+  bufferevent_enable(bev_, EV_READ);
+  DropLingeringTlsInput();
+}
+
+void StreamConnection::DropLingeringTlsInput() {
+  evbuffer* input = bufferevent_get_input(bev_);
+  const size_t length = evbuffer_get_length(input);
+  evbuffer_drain(input, length);
+  linger_left_ -= std::min(length, linger_left_);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      linger_deadline_ - std::chrono::steady_clock::now());
+  if (linger_left_ == 0 || left.count() <= 0) {
+    Finish(CloseReason::kLocalClose);
+    return;
+  }
+  // The read timeout restarts with every read; the linger is bounded as a
+  // whole. The peer's end (EOF, close_notify, reset) comes through OnEvent.
+  ApplyTimeouts(left);
 }
 
 void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }
@@ -434,7 +475,9 @@ void StreamConnection::Finish(CloseReason reason) {
   if (tls_ != nullptr && reason == CloseReason::kLocalClose && output_size() == 0) {
     // Best effort close_notify so the peer sees a clean TLS end; the socket
     // is non-blocking, and whatever does not fit is not worth waiting for.
-    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_); ssl != nullptr) {
+    // A lingering connection has sent it already.
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+        ssl != nullptr && (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) == 0) {
       SSL_shutdown(ssl);
       ERR_clear_error();
     }
@@ -677,6 +720,10 @@ void StreamConnection::OnWritable(int /*fd*/, short what, void* arg) noexcept {
 
 void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
+  if (connection->state_ == State::kLingering) {
+    connection->DropLingeringTlsInput();
+    return;
+  }
   if (connection->state_ != StreamConnection::State::kOpen || connection->reading_paused_) {
     return;  // paused (watching for a close): kept until ResumeReading
   }
@@ -686,7 +733,7 @@ void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
 void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
   if (connection->state_ == State::kClosing && connection->output_size() == 0) {
-    connection->Finish(CloseReason::kLocalClose);
+    connection->OutputDrained();
   }
 }
 
@@ -696,7 +743,7 @@ void StreamConnection::OnEvent(bufferevent* bev, short what, void* arg) noexcept
     return;  // TLS handshake done; input starts flowing through OnRead
   }
   CloseReason reason = CloseReason::kError;
-  if (connection->state_ == State::kClosing) {
+  if (connection->state_ == State::kClosing || connection->state_ == State::kLingering) {
     reason = CloseReason::kLocalClose;
   } else if ((what & BEV_EVENT_TIMEOUT) != 0) {
     reason = CloseReason::kIdleTimeout;

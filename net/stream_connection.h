@@ -114,8 +114,9 @@ class StreamConnection {
   // (RFC 9112 section 9.6). Once the output is sent this half-closes (the
   // peer sees the end of the answer), then reads and drops input until the
   // peer closes too, linger_bytes arrived or linger_timeout passed, and then
-  // closes. The close callback runs after that. Plain TCP only; TLS closes
-  // as Close() does.
+  // closes. The close callback runs after that. TLS sends its close_notify
+  // before the half-close and drains decrypted input; should the alert not
+  // fit into the socket at once, it closes as Close() does.
   void CloseLingering();
   // Immediate close; queued output is dropped.
   void Abort();
@@ -155,7 +156,7 @@ class StreamConnection {
   enum class State {
     kOpen,       // reading and writing (TLS: possibly still handshaking)
     kClosing,    // Close() or CloseLingering() called: not reading, flushing output
-    kLingering,  // CloseLingering(): output sent and half-closed; dropping input
+    kLingering,  // CloseLingering(): all sent (TLS: close_notify too), half-closed; dropping input
     kClosed,     // finished; the close callback is pending or has run
   };
   struct EventDeleter {
@@ -206,6 +207,11 @@ class StreamConnection {
   // Lingering: reads and drops what is there; finishes at the peer's end,
   // the byte budget or the deadline.
   void DropLingeringInput(bool timed_out);
+  // TLS: sends close_notify and starts lingering (or finishes).
+  void LingerTls();
+  // TLS lingering: drops the decrypted input; finishes at the byte budget or
+  // the deadline (the peer's end arrives through OnEvent).
+  void DropLingeringTlsInput();
   void AddEvent(event* ev);
   // The write event, made on first use (aborts when out of memory, like new).
   event* WriteEvent();

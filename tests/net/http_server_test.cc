@@ -536,6 +536,26 @@ TEST_F(HttpServerTest, RefusedRequestWithUnreadInputEndsWithAFinNotAReset) {
   EXPECT_NE(client->End().find("peer closed"), std::string::npos);
 }
 
+TEST_F(HttpServerTest, RefusedRequestOverTlsEndsWithCloseNotifyNotAReset) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  auto tls = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+  ASSERT_TRUE(tls.has_value()) << tls.error().message;
+  HttpServerOptions options;
+  options.max_header_bytes = 512;
+  StartServer(options, *tls);
+  auto client = Client::Connect(port_, cert.cert_path());
+  ASSERT_TRUE(client);
+  // As over plain TCP: most of the head is unread when the 431 goes out; the
+  // server sends its close_notify and drains the rest instead of resetting.
+  ASSERT_TRUE(client->Send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(300 * 1024, 'b')));
+  auto response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_EQ(response->headers.Get("Connection"), "close");
+  EXPECT_NE(client->End().find("peer closed"), std::string::npos);
+}
+
 TEST_F(HttpServerTest, ErrorResponseShapesAnswersToRequestsWhoseHeadParsed) {
   HttpServerOptions options;
   options.max_body_bytes = 100;

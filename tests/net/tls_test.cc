@@ -87,10 +87,10 @@ class TlsServer {
   }
 
   CloseReason WaitFirstClose() {
-    auto future = first_close_.get_future();
-    EXPECT_EQ(future.wait_for(5s), std::future_status::ready);
-    return future.get();
+    EXPECT_EQ(first_close_future_.wait_for(5s), std::future_status::ready);
+    return first_close_future_.get();
   }
+  bool Closed() const { return first_close_future_.wait_for(0s) == std::future_status::ready; }
 
  private:
   std::unique_ptr<EventLoop> loop_;
@@ -99,6 +99,7 @@ class TlsServer {
   std::mutex mutex_;
   bool reported_ = false;
   std::promise<CloseReason> first_close_;
+  std::future<CloseReason> first_close_future_ = first_close_.get_future();
 };
 
 BlockingClientOptions TlsOptions(const std::string& ca_file) {
@@ -217,6 +218,52 @@ TEST(TlsListenerTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
   EXPECT_EQ(base::AsString(*bye), "bye\n");
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
   EXPECT_FALSE((*client)->ReceiveFrame(LineLength, 5s).has_value());
+}
+
+// Answers "answer\n" to its first input and closes lingering.
+size_t AnswerAndLinger(StreamConnection& c, ByteView data) {
+  c.Write(base::AsBytes(std::string_view("answer\n")));
+  c.CloseLingering();
+  return data.size();
+}
+
+TEST(TlsListenerTest, CloseLingeringSendsCloseNotifyAndDrainsUntilThePeerCloses) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.connection.linger_timeout = 60s;  // only the client's close ends it within the test
+  TlsServer server(ServerContext(cert), options, AnswerAndLinger);
+  auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  // Far more than one read: most of it is still unread when the server
+  // answers. Closing on it would reset the connection, and this send, or
+  // the read of the answer, could fail.
+  ASSERT_TRUE((*client)->Send(Bytes(300 * 1024, 'x'), 5s));
+  auto answer = (*client)->ReceiveFrame(LineLength, 5s);
+  ASSERT_TRUE(answer.has_value()) << answer.error().message;
+  EXPECT_EQ(base::AsString(*answer), "answer\n");
+  // Then a clean TLS end (close_notify), not a reset.
+  auto end = (*client)->ReceiveFrame(LineLength, 5s);
+  ASSERT_FALSE(end.has_value());
+  EXPECT_NE(end.error().message.find("peer closed"), std::string::npos) << end.error().message;
+  EXPECT_FALSE(server.Closed());  // still draining, until the client closes
+  client->reset();
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
+}
+
+TEST(TlsListenerTest, CloseLingeringEndsAfterItsTime) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.connection.linger_timeout = 100ms;
+  TlsServer server(ServerContext(cert), options, AnswerAndLinger);
+  auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  ASSERT_TRUE((*client)->Send(base::AsBytes(std::string_view("hi\n")), 5s));
+  auto answer = (*client)->ReceiveFrame(LineLength, 5s);
+  ASSERT_TRUE(answer.has_value()) << answer.error().message;
+  // The client stays connected and silent.
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
 }
 
 TEST(TlsListenerTest, VerifiesAnIpAddressAgainstTheSan) {
