@@ -211,8 +211,19 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
 
 void EngineIoServer::Upgrade(const net::HttpRequest& request, net::Responder responder,
                              EngineIoSocket& socket) {
-  // Section 1.7: one upgrade per session; a second attempt, or one after
-  // the upgrade, is refused (before its 101, so the client sees an error).
+  // Section 1.7: one upgrade per session. A second attempt, or one after the
+  // upgrade, gets its 101 and is then closed, as the reference does: the
+  // client's probe simply ends, where a refusal before the 101 is an error
+  // event that a Node.js client without an error listener throws.
+  if (socket.state() == EngineIoSocket::State::kUpgrading ||
+      socket.state() == EngineIoSocket::State::kWebSocket) {
+    ++stats_.rejected;
+    if (uint64_t link = AcceptWebSocket(request, responder, std::string()); link != 0) {
+      links_.at(link).session->Close(net::WebSocketCloseCode::kPolicyViolation,
+                                     "session already upgraded");
+    }
+    return;
+  }
   if (socket.state() != EngineIoSocket::State::kPolling) {
     Reject(request, responder, EngineIoRequestError::kBadRequest);
     return;

@@ -81,7 +81,8 @@ struct EngineIoServerStats {
   uint64_t handshakes = 0;       // sessions opened (both transports)
   uint64_t upgrades = 0;         // polling sessions moved to WebSocket
   uint64_t failed_upgrades = 0;  // probes closed before "5"
-  uint64_t rejected = 0;         // requests answered with a section 1.2 error or 413
+  uint64_t rejected = 0;         // requests answered with a section 1.2 error or 413, and
+                                 // upgrades of an upgrading or upgraded session (101, closed)
   uint64_t ping_timeouts = 0;    // sessions closed for a missing pong
   uint64_t parse_errors = 0;     // sessions closed for an undecodable packet
 };
@@ -147,7 +148,8 @@ class EngineIoServer {
  private:
   friend class EngineIoSocket;
 
-  // One taken-over connection speaking WebSocket, and the session it serves.
+  // One taken-over connection speaking WebSocket, and the session it serves
+  // (an empty sid for one that serves none: a surplus upgrade being closed).
   struct Link {
     std::unique_ptr<net::WebSocketSession> session;
     std::string sid;

@@ -95,6 +95,21 @@ class EngineIoServerTest : public testing::ServerFixture {
     EXPECT_EQ(pong->payload, "3probe");
   }
 
+  // Section 1.7: an upgrade of a session that is upgrading or upgraded gets
+  // its 101 and then a close frame (1008); no session takes it.
+  void ExpectClosedAfterUpgrade(const std::string& target) {
+    auto extra = Client();
+    auto reply = extra->Upgrade(target);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 101);
+    auto closing = extra->ReadMessage();
+    ASSERT_TRUE(closing.has_value());
+    EXPECT_EQ(closing->opcode, 8);
+    EXPECT_EQ(closing->payload, std::string("\x03\xf0") + "session already upgraded");
+    ASSERT_TRUE(extra->SendFrame(8, closing->payload.substr(0, 2)));
+    EXPECT_TRUE(extra->WaitClosed());
+  }
+
   size_t Sessions(EngineIoTransport transport) {
     return OnLoop([&] { return server_->session_count(transport); });
   }
@@ -476,29 +491,32 @@ TEST_F(EngineIoServerTest, UpgradeProbeNoopAndSwitch) {
   ASSERT_TRUE(binary.has_value());
   EXPECT_EQ(binary->opcode, 2);
   EXPECT_EQ(binary->payload, std::string("\x01\x02", 2));
-  // Polling with that sid is now a transport mismatch; a second upgrade is refused.
+  // Polling with that sid is now a transport mismatch; a second upgrade is
+  // closed right after its 101, and the session keeps its WebSocket.
   ExpectError(poller->Request("GET", Polling(sid)), 400, R"({"code":3,"message":"Bad request"})");
-  auto again = Client()->Upgrade(WebSocketUrl(sid));
-  ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->status, 400);
+  ExpectClosedAfterUpgrade(WebSocketUrl(sid));
+  ASSERT_TRUE(ws->SendText("4still upgraded"));
+  EXPECT_EQ(ws->ReadMessage()->payload, "4still upgraded");
   EXPECT_EQ(OnLoop([&] { return server_->stats().upgrades; }), 1u);
   // The client closes the WebSocket: the session ends.
   ASSERT_TRUE(ws->SendFrame(8, std::string("\x03\xe8", 2)));
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport close"));
 }
 
-TEST_F(EngineIoServerTest, SecondProbeWhileUpgradingIsRefused) {
+TEST_F(EngineIoServerTest, SecondProbeWhileUpgradingIsClosed) {
   StartEngine();
   auto poller = Client();
   auto ws = Client();
   std::string sid = Open(*poller);
   Probe(*ws, sid);
-  auto second = Client()->Upgrade(WebSocketUrl(sid));
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->status, 400);
-  // Until "5", packets still go to polling.
+  ExpectClosedAfterUpgrade(WebSocketUrl(sid));
+  // Until "5", packets still go to polling; the first probe still completes.
   OnLoop([&] { server_->Find(sid)->SendText("still polling"); });
   EXPECT_EQ(poller->Request("GET", Polling(sid))->body, "4still polling");
+  ASSERT_TRUE(ws->SendText("5"));
+  ASSERT_TRUE(ws->SendText("4upgraded"));
+  EXPECT_EQ(ws->ReadMessage()->payload, "4upgraded");
+  EXPECT_EQ(OnLoop([&] { return server_->stats().upgrades; }), 1u);
 }
 
 TEST_F(EngineIoServerTest, BadProbeMessageAbortsTheUpgradeOnly) {
