@@ -46,7 +46,11 @@ base::Result<std::unique_ptr<EngineIoServer>> EngineIoServer::Create(
 
 EngineIoServer::EngineIoServer(net::EventLoop& loop, const EngineIoServerOptions& options,
                                Callbacks callbacks)
-    : loop_(loop), options_(options), callbacks_(std::move(callbacks)), cors_(options.cors) {}
+    : loop_(loop),
+      options_(options),
+      clock_(options.clock != nullptr ? *options.clock : base::SystemClock::Instance()),
+      callbacks_(std::move(callbacks)),
+      cors_(options.cors) {}
 
 EngineIoServer::~EngineIoServer() {
   // Sessions first: they point at WebSocket sessions owned by links_.
@@ -117,6 +121,11 @@ void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder resp
   }
   if (auto sid = request.QueryParam("sid")) {
     auto it = sockets_.find(*sid);
+    if (it != sockets_.end() && it->second->ExpireIfOverdue()) {
+      // Section 1.5: past its pong deadline the session is gone, even if its
+      // timer has yet to run; ending it may have forgotten the sid.
+      it = sockets_.find(*sid);
+    }
     if (it == sockets_.end() || it->second->state() == EngineIoSocket::State::kClosed) {
       Reject(request, responder, EngineIoRequestError::kUnknownSid);
       return;
@@ -306,13 +315,13 @@ EngineIoSocket* EngineIoServer::SocketOfLink(uint64_t link) {
 }
 
 void EngineIoServer::OnLinkText(uint64_t link, std::string_view text) {
-  if (EngineIoSocket* socket = SocketOfLink(link)) {
+  if (EngineIoSocket* socket = SocketOfLink(link); socket && !socket->ExpireIfOverdue()) {
     socket->OnWebSocketText(link, text);
   }
 }
 
 void EngineIoServer::OnLinkBinary(uint64_t link, base::ByteView data) {
-  if (EngineIoSocket* socket = SocketOfLink(link)) {
+  if (EngineIoSocket* socket = SocketOfLink(link); socket && !socket->ExpireIfOverdue()) {
     socket->OnWebSocketBinary(link, data);
   }
 }

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "net/cors.h"
 #include "net/http_request.h"
@@ -74,6 +75,9 @@ struct EngineIoServerOptions {
   // Allowed origins and the headers of CORS answers; see the header
   // comment. Default: same-origin only.
   net::CorsOptions cors;
+  // The clock of the heartbeat deadlines; null = base::SystemClock. Must
+  // outlive the server. Timers still run on the loop's own time.
+  const base::Clock* clock = nullptr;
 };
 
 // Counters since creation, for metrics.
@@ -177,6 +181,7 @@ class EngineIoServer {
 
   net::EventLoop& loop_;
   EngineIoServerOptions options_;
+  const base::Clock& clock_;
   Callbacks callbacks_;
   net::Cors cors_;
   std::unordered_map<std::string, std::unique_ptr<EngineIoSocket>> sockets_;

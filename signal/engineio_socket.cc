@@ -139,9 +139,22 @@ void EngineIoSocket::SetState(State next) {
   server_.OnStateChange(previous, next);
 }
 
-void EngineIoSocket::Start() {
+void EngineIoSocket::Start() { RestartHeartbeat(); }
+
+void EngineIoSocket::RestartHeartbeat() {
   awaiting_pong_ = false;
+  pong_deadline_ =
+      server_.clock_.Now() + server_.options_.ping_interval + server_.options_.ping_timeout;
   heartbeat_timer_.Start(server_.options_.ping_interval);
+}
+
+bool EngineIoSocket::ExpireIfOverdue() {
+  if (!is_open() || server_.clock_.Now() < pong_deadline_) {
+    return false;
+  }
+  ++server_.stats_.ping_timeouts;
+  CloseWith(EngineIoCloseReason::kPingTimeout);
+  return true;
 }
 
 bool EngineIoSocket::SendText(std::string_view text) {
@@ -407,8 +420,7 @@ void EngineIoSocket::OnPacket(const EngineIoPacket& packet) {
       return;
     case EngineIoPacketType::kPong:
       // Section 1.5: the next ping is pingInterval after the pong.
-      awaiting_pong_ = false;
-      heartbeat_timer_.Start(server_.options_.ping_interval);
+      RestartHeartbeat();
       return;
     case EngineIoPacketType::kPing:
       // Section 1.4: v4 clients never ping ("invalid heartbeat direction").
@@ -436,15 +448,19 @@ void EngineIoSocket::OnHeartbeatTimer() {
   if (!is_open()) {
     return;
   }
-  if (awaiting_pong_) {
-    ++server_.stats_.ping_timeouts;
-    CloseWith(EngineIoCloseReason::kPingTimeout);
+  if (ExpireIfOverdue()) {
     return;
   }
-  // Section 1.5: the pong deadline starts when the ping is queued, not when
-  // a GET carries it.
+  if (awaiting_pong_) {
+    // Woken before the deadline (the timer's clock is coarser than ours).
+    heartbeat_timer_.Start(pong_deadline_ - server_.clock_.Now());
+    return;
+  }
+  // Section 1.5: the pong deadline runs from when the ping is due
+  // (pingInterval after the open or the last pong), not from when a GET
+  // carries it; the client's own watchdog is the mirror of this rule.
   awaiting_pong_ = true;
-  heartbeat_timer_.Start(server_.options_.ping_timeout);
+  heartbeat_timer_.Start(pong_deadline_ - server_.clock_.Now());
   Send(EngineIoPacket::Text(EngineIoPacketType::kPing));
 }
 

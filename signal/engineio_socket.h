@@ -22,6 +22,7 @@
 
 #include "base/address.h"
 #include "base/bytes.h"
+#include "base/clock.h"
 #include "net/http_headers.h"
 #include "net/http_request.h"
 #include "net/http_response.h"
@@ -139,6 +140,12 @@ class EngineIoSocket {
   void SetState(State next);
   // Starts the heartbeat; the server has just sent the open packet.
   void Start();
+  // Ends the session for a ping timeout if its pong deadline has passed,
+  // whether or not the heartbeat timer has run yet. True if the session was
+  // open and has ended now.
+  bool ExpireIfOverdue();
+  // A "3" came: the next ping is due pingInterval from now.
+  void RestartHeartbeat();
   bool Send(EngineIoPacket packet);
   void CloseWith(EngineIoCloseReason reason);
   // Leaves kClosing: the final GET came, or the linger time passed.
@@ -211,6 +218,13 @@ class EngineIoSocket {
   // last GET.
   bool awaiting_pong_ = false;
   net::Timer heartbeat_timer_;
+  // When the session ends unless a "3" comes first: pingInterval +
+  // pingTimeout after the open or the last pong, by the server's clock.
+  // Kept as a time, not only as a timer, so that the session's end does not
+  // drift with timer dispatch (libevent's default clock ticks in
+  // milliseconds, and the I/O callbacks of a loop iteration run before its
+  // timers): a request that arrives after it finds the session gone.
+  base::MonoTime pong_deadline_{};
   // Periodic while upgrading: noops to held GETs, upgrade timeout. Made by
   // the first upgrade (a WebSocket-only client never needs it).
   std::unique_ptr<net::Timer> upgrade_timer_;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/bytes.h"
+#include "base/clock.h"
 #include "tests/signal/server_fixture.h"
 
 namespace turnkey::signal {
@@ -421,6 +422,52 @@ TEST_F(EngineIoServerTest, ServerPingsAndClosesWithoutPong) {
   ExpectError(client->Request("GET", Polling(sid)), 400,
               R"({"code":1,"message":"Session ID unknown"})");
   EXPECT_EQ(OnLoop([&] { return server_->stats().ping_timeouts; }), 1u);
+}
+
+// Section 1.5: the session ends pingInterval + pingTimeout after the open or
+// the last pong. A request that comes after that finds it gone even while
+// the heartbeat timer has not run (here it never does: the clock is fake and
+// the timers are 25 s and 20 s).
+TEST_F(EngineIoServerTest, PollingSessionPastItsPongDeadlineIsGone) {
+  base::FakeClock clock;
+  EngineIoServerOptions options;
+  options.clock = &clock;
+  StartEngine(options);
+  auto client = Client();
+  std::string sid = Open(*client);
+  OnLoop([&] { clock.Advance(std::chrono::seconds(44)); });
+  EXPECT_EQ(client->Request("POST", Polling(sid), "4still here")->status, 200);
+  EXPECT_EQ(client->Request("GET", Polling(sid))->body, "4still here");
+  // A pong, even one not asked for yet, moves the deadline.
+  EXPECT_EQ(client->Request("POST", Polling(sid), "3")->status, 200);
+  OnLoop([&] { clock.Advance(std::chrono::seconds(44)); });
+  EXPECT_EQ(client->Request("POST", Polling(sid), "4later")->status, 200);
+  EXPECT_EQ(client->Request("GET", Polling(sid))->body, "4later");
+  OnLoop([&] { clock.Advance(std::chrono::seconds(1)); });
+  ExpectError(client->Request("GET", Polling(sid)), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+  EXPECT_TRUE(events_.Has("close:" + sid + ":ping timeout"));
+  EXPECT_EQ(OnLoop([&] { return server_->stats().ping_timeouts; }), 1u);
+}
+
+TEST_F(EngineIoServerTest, WebSocketMessagePastThePongDeadlineEndsTheSession) {
+  base::FakeClock clock;
+  EngineIoServerOptions options;
+  options.clock = &clock;
+  StartEngine(options);
+  auto ws = Client();
+  ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=websocket")->status, 101);
+  auto open = ws->ReadMessage();
+  ASSERT_TRUE(open.has_value());
+  std::string sid = nlohmann::json::parse(open->payload.substr(1))["sid"].get<std::string>();
+  OnLoop([&] { clock.Advance(std::chrono::seconds(45)); });
+  ASSERT_TRUE(ws->SendText("4too late"));
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":ping timeout"));
+  // No echo: the next frame is the server's close.
+  auto closing = ws->ReadMessage();
+  ASSERT_TRUE(closing.has_value());
+  EXPECT_EQ(closing->opcode, 8);
+  EXPECT_FALSE(events_.Has("message:too late"));
 }
 
 TEST_F(EngineIoServerTest, ServerCloseOverPollingDeliversQueuedPacketsThenClose) {
