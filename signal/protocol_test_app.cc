@@ -10,7 +10,7 @@ base::Result<std::unique_ptr<ProtocolTestApp>> ProtocolTestApp::Create(
   engineio.cors.allowed_origins = {"*"};
   engineio.cors.allow_credentials = false;
 
-  std::unique_ptr<ProtocolTestApp> app(new ProtocolTestApp());
+  std::unique_ptr<ProtocolTestApp> app(new ProtocolTestApp(loop));
   EngineIoServer::Callbacks echo;
   echo.on_message = [](EngineIoSocket& socket, const EngineIoPacket& message) {
     if (message.binary) {
@@ -40,16 +40,39 @@ base::Result<std::unique_ptr<ProtocolTestApp>> ProtocolTestApp::Create(
   return app;
 }
 
+ProtocolTestApp::ProtocolTestApp(net::EventLoop& loop)
+    : auth_timer_(loop, [this] { SendDueAuth(); }) {}
+
 void ProtocolTestApp::SetUpSocketIo() {
   for (const char* name : {"/", "/custom"}) {
     SocketIoNamespace& ns = socketio_->Of(name);
-    ns.OnConnection(
-        [](SocketIoSocket& socket) { socket.Emit("auth", Json::array({socket.auth()})); });
+    ns.OnConnection([this](SocketIoSocket& socket) { QueueAuth(socket); });
     ns.On("message", [](SocketIoSocket& socket, Json args, const SocketIoAck&) {
       socket.Emit("message-back", std::move(args));
     });
     ns.On("message-with-ack",
           [](SocketIoSocket&, Json args, const SocketIoAck& ack) { ack(std::move(args)); });
+  }
+}
+
+void ProtocolTestApp::QueueAuth(SocketIoSocket& socket) {
+  pending_auth_.push_back({socket.weak_from_this(), std::chrono::steady_clock::now() + kAuthDelay});
+  if (!auth_timer_.IsRunning()) {
+    auth_timer_.Start(kAuthDelay);
+  }
+}
+
+void ProtocolTestApp::SendDueAuth() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!pending_auth_.empty() && pending_auth_.front().due <= now) {
+    std::shared_ptr<SocketIoSocket> socket = pending_auth_.front().socket.lock();
+    pending_auth_.pop_front();
+    if (socket != nullptr && socket->connected()) {
+      socket->Emit("auth", Json::array({socket->auth()}));
+    }
+  }
+  if (!pending_auth_.empty()) {
+    auth_timer_.Start(pending_auth_.front().due - now);
   }
 }
 

@@ -155,6 +155,27 @@ describe("socket.io-client against the protocol test app", () => {
     });
   }
 
+  // A reader that waits for one WebSocket message at a time, as conformance
+  // tools written against ws's "message" event do: ws emits every frame of
+  // one TCP read at once, so `auth` must not share a read with the CONNECT
+  // answer (ProtocolTestApp::kAuthDelay), or this reader never sees it.
+  test("a reader awaiting one message at a time gets the CONNECT answer, then auth", async () => {
+    const WebSocket = require("ws"); // engine.io-client's own dependency
+    const nextMessage = (ws) =>
+      new Promise((resolve) => ws.addEventListener("message", (e) => resolve(e.data), { once: true }));
+    for (const nsp of ["", "/custom,"]) {
+      const ws = new WebSocket(`${server.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+      try {
+        await nextMessage(ws); // the Engine.IO open packet
+        ws.send(`40${nsp}`);
+        assert.match(await nextMessage(ws), new RegExp(`^40${nsp}\\{"sid":`));
+        assert.equal(await nextMessage(ws), `42${nsp}["auth",{}]`);
+      } finally {
+        ws.close();
+      }
+    }
+  });
+
   test("two namespaces share one Engine.IO connection", async () => {
     const root = connect(server, "/", { transports: ["websocket"] });
     const custom = root.io.socket("/custom");
