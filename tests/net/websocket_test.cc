@@ -483,6 +483,17 @@ class WebSocketSessionTest : public ::testing::Test {
     server_.reset();
   }
   uint16_t port() const { return server_->port(); }
+  // The server failed the connection: a close frame with `code`, then TCP
+  // closed, and the session reports `code`. Returns what it reported.
+  WebSocketCloseInfo ExpectFailedWith(WsClient& client, uint16_t code) {
+    ServerFrame close = client.Next();
+    EXPECT_EQ(close.opcode, kClose);
+    EXPECT_EQ(close.close_code(), code);
+    EXPECT_TRUE(client.AtEof());
+    WebSocketCloseInfo info = WaitClosed(closed_);
+    EXPECT_EQ(info.code, code);
+    return info;
+  }
 
   std::unique_ptr<WsServer> server_;
   std::unique_ptr<LoopThread> thread_;
@@ -676,12 +687,7 @@ TEST_F(WebSocketSessionTest, OversizedMessageCloses1009) {
   client.Send(MakeFrame({.opcode = kBinary}, std::string(16, 'a')));  // at the limit
   EXPECT_EQ(client.Next().payload.size(), 16u);
   client.Send(MakeFrame({.opcode = kBinary}, std::string(17, 'a')));
-  ServerFrame close = client.Next();
-  EXPECT_EQ(close.opcode, kClose);
-  EXPECT_EQ(close.close_code(), 1009);
-  EXPECT_TRUE(client.AtEof());
-  WebSocketCloseInfo info = WaitClosed(closed_);
-  EXPECT_EQ(info.code, 1009);
+  WebSocketCloseInfo info = ExpectFailedWith(client, 1009);
   EXPECT_FALSE(info.by_peer);
   EXPECT_FALSE(info.clean);
 }
@@ -695,11 +701,7 @@ TEST_F(WebSocketSessionTest, OversizedFragmentedMessageCloses1009) {
   Bytes frames = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
   base::AppendBytes(frames, MakeFrame({.opcode = kContinuation}, std::string(10, 'b')));
   client.Send(frames);
-  ServerFrame close = client.Next();
-  EXPECT_EQ(close.opcode, kClose);
-  EXPECT_EQ(close.close_code(), 1009);
-  EXPECT_TRUE(client.AtEof());
-  EXPECT_EQ(WaitClosed(closed_).code, 1009);
+  ExpectFailedWith(client, 1009);
 }
 
 TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
@@ -728,12 +730,7 @@ TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
     base::AppendBytes(bytes, c.header);
     bytes.insert(bytes.end(), mask, mask + 4);
     client.Send(bytes);
-    ServerFrame close = client.Next();
-    EXPECT_EQ(close.opcode, kClose);
-    EXPECT_EQ(close.close_code(), 1009);
-    EXPECT_TRUE(client.AtEof());
-    WebSocketCloseInfo info = WaitClosed(closed_);
-    EXPECT_EQ(info.code, 1009);
+    WebSocketCloseInfo info = ExpectFailedWith(client, 1009);
     EXPECT_FALSE(info.by_peer);
     TearDown();
   }
@@ -843,11 +840,7 @@ TEST_F(WebSocketSessionTest, BadHeaderCutAcrossReadsFails1002) {
     client.Send(first);
     EXPECT_EQ(client.Next().payload, "fine");
     client.Send(Bytes(bad.begin() + static_cast<ptrdiff_t>(cut), bad.end()));
-    ServerFrame close = client.Next();
-    EXPECT_EQ(close.opcode, kClose);
-    EXPECT_EQ(close.close_code(), 1002);
-    EXPECT_TRUE(client.AtEof());
-    EXPECT_EQ(WaitClosed(closed_).code, 1002);
+    ExpectFailedWith(client, 1002);
     TearDown();
   }
 }
