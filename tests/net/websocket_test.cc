@@ -483,6 +483,12 @@ class WebSocketSessionTest : public ::testing::Test {
     server_.reset();
   }
   uint16_t port() const { return server_->port(); }
+  // Starts the server with messages of at most `bytes`.
+  void StartWithMessageLimit(size_t bytes) {
+    ServerOptions options;
+    options.websocket.max_message_bytes = bytes;
+    Start(options);
+  }
   // The server failed the connection: a close frame with `code`, then TCP
   // closed, and the session reports `code`. Returns what it reported.
   WebSocketCloseInfo ExpectFailedWith(WsClient& client, uint16_t code) {
@@ -679,9 +685,7 @@ TEST_F(WebSocketSessionTest, BytesBehindTheRequestReachTheSessionThroughTheConne
 }
 
 TEST_F(WebSocketSessionTest, OversizedMessageCloses1009) {
-  ServerOptions options;
-  options.websocket.max_message_bytes = 16;
-  Start(options);
+  StartWithMessageLimit(16);
   WsClient client(port());
   ASSERT_TRUE(client.ok());
   client.Send(MakeFrame({.opcode = kBinary}, std::string(16, 'a')));  // at the limit
@@ -693,9 +697,7 @@ TEST_F(WebSocketSessionTest, OversizedMessageCloses1009) {
 }
 
 TEST_F(WebSocketSessionTest, OversizedFragmentedMessageCloses1009) {
-  ServerOptions options;
-  options.websocket.max_message_bytes = 16;
-  Start(options);
+  StartWithMessageLimit(16);
   WsClient client(port());
   ASSERT_TRUE(client.ok());
   Bytes frames = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
@@ -721,9 +723,7 @@ TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    ServerOptions options;
-    options.websocket.max_message_bytes = 16;
-    Start(options);
+    StartWithMessageLimit(16);
     WsClient client(port());
     ASSERT_TRUE(client.ok());
     Bytes bytes = c.before;
@@ -737,9 +737,7 @@ TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
 }
 
 TEST_F(WebSocketSessionTest, FragmentsUpToTheLimitPassAndControlFramesDoNotCount) {
-  ServerOptions options;
-  options.websocket.max_message_bytes = 16;
-  Start(options);
+  StartWithMessageLimit(16);
   WsClient client(port());
   ASSERT_TRUE(client.ok());
   Bytes frames = MakeFrame({.opcode = kText, .fin = false}, std::string(10, 'a'));
