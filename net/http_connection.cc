@@ -150,17 +150,12 @@ int HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
   const bool close = !pending_.keep_alive || pending_.upgrade || close_after_response_ ||
                      server_.stopping_ || response.headers.HasToken("Connection", "close");
   Write(response, pending_.head, close, !close && pending_.http10);
-  if (close && pending_.upgrade) {
-    // A refused upgrade: the client may already be sending the new
+  if (close) {
+    // A refused upgrade lingers: the client may already be sending the new
     // protocol's bytes behind the request, never to be read; closing on them
     // would reset the connection and could cost the client this answer
     // (RFC 9112 section 9.6).
-    SetState(State::kClosing);
-    stream_.CloseLingering();
-    return response.status;
-  }
-  if (close) {
-    CloseStream();
+    CloseStream(pending_.upgrade);
     return response.status;
   }
   SetState(State::kReading);
@@ -234,8 +229,7 @@ void HttpConnection::FailAndClose(int status, const HttpRequest* head) {
   // The rest of the refused request (a head over the limit, a body) may
   // still be coming; closing on it unread would reset the connection and
   // could cost the client this answer.
-  SetState(State::kClosing);
-  stream_.CloseLingering();
+  CloseStream(true);
 }
 
 void HttpConnection::Write(const HttpResponse& response, bool head_only, bool close,
@@ -248,9 +242,13 @@ void HttpConnection::Write(const HttpResponse& response, bool head_only, bool cl
   stream_.Write(base::AsBytes(SerializeHttpResponse(response, framing)));
 }
 
-void HttpConnection::CloseStream() {
+void HttpConnection::CloseStream(bool lingering) {
   SetState(State::kClosing);
-  stream_.Close();
+  if (lingering) {
+    stream_.CloseLingering();
+  } else {
+    stream_.Close();
+  }
 }
 
 void HttpConnection::Shutdown() {

@@ -73,7 +73,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // shape the answer.
   void FailAndClose(int status, const HttpRequest* head = nullptr);
   void Write(const HttpResponse& response, bool head_only, bool close, bool keep_alive_header);
-  void CloseStream();
+  // Closes the connection once the output is sent; `lingering` drops the
+  // client's unread input first (StreamConnection::CloseLingering).
+  void CloseStream(bool lingering = false);
   void ArmIdleTimer();
 
   HttpServer& server_;
