@@ -317,40 +317,50 @@ void StreamConnection::OutputDrained() {
     LingerTls();
     return;
   }
-  SetState(State::kLingering);
   // The FIN tells the peer the answer is complete; a reset now could cost
   // it the answer (see the header).
   if (::shutdown(fd_, SHUT_WR) != 0) {
     Finish(CloseReason::kLocalClose);
     return;
   }
-  linger_left_ = options_.linger_bytes;
-  linger_deadline_ = std::chrono::steady_clock::now() + options_.linger_timeout;
+  BeginLinger();
   timeout_ = options_.linger_timeout;
   AddEvent(read_event_.get());
 }
 
-void StreamConnection::DropLingeringInput(bool timed_out) {
-  if (!timed_out) {
-    const ssize_t received = ::recv(fd_, ReadBuffer(), std::min(kReadChunk, linger_left_), 0);
-    if (received == 0 || (received < 0 && !WouldBlock(errno))) {
-      Finish(CloseReason::kLocalClose);  // the peer closed (or reset) too
-      return;
-    }
-    if (received > 0) {
-      linger_left_ -= static_cast<size_t>(received);
-    }
-  }
+void StreamConnection::BeginLinger() {
+  SetState(State::kLingering);
+  linger_left_ = options_.linger_bytes;
+  linger_deadline_ = std::chrono::steady_clock::now() + options_.linger_timeout;
+}
+
+std::optional<std::chrono::milliseconds> StreamConnection::LingerLeft(size_t dropped) {
+  linger_left_ -= std::min(dropped, linger_left_);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       linger_deadline_ - std::chrono::steady_clock::now());
-  if (timed_out || linger_left_ == 0 || left.count() <= 0) {
+  if (linger_left_ == 0 || left.count() <= 0) {
+    Finish(CloseReason::kLocalClose);
+    return std::nullopt;
+  }
+  return left;
+}
+
+void StreamConnection::DropLingeringInput(bool timed_out) {
+  if (timed_out) {
     Finish(CloseReason::kLocalClose);
     return;
   }
-  // A persistent event's timeout restarts on every activation; the linger
-  // is bounded as a whole.
-  timeout_ = left;
-  AddEvent(read_event_.get());
+  const ssize_t received = ::recv(fd_, ReadBuffer(), std::min(kReadChunk, linger_left_), 0);
+  if (received == 0 || (received < 0 && !WouldBlock(errno))) {
+    Finish(CloseReason::kLocalClose);  // the peer closed (or reset) too
+    return;
+  }
+  if (auto left = LingerLeft(received > 0 ? static_cast<size_t>(received) : 0)) {
+    // A persistent event's timeout restarts on every activation; the linger
+    // is bounded as a whole.
+    timeout_ = *left;
+    AddEvent(read_event_.get());
+  }
 }
 
 void StreamConnection::LingerTls() {
@@ -366,10 +376,8 @@ void StreamConnection::LingerTls() {
     Finish(CloseReason::kLocalClose);  // not sent, or the peer's close_notify is already here
     return;
   }
-  SetState(State::kLingering);
+  BeginLinger();
   ::shutdown(bufferevent_getfd(bev_), SHUT_WR);
-  linger_left_ = options_.linger_bytes;
-  linger_deadline_ = std::chrono::steady_clock::now() + options_.linger_timeout;
   bufferevent_disable(bev_, EV_WRITE);
   ApplyTimeouts(options_.linger_timeout);
   bufferevent_enable(bev_, EV_READ);
@@ -380,16 +388,11 @@ void StreamConnection::DropLingeringTlsInput() {
   evbuffer* input = bufferevent_get_input(bev_);
   const size_t length = evbuffer_get_length(input);
   evbuffer_drain(input, length);
-  linger_left_ -= std::min(length, linger_left_);
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      linger_deadline_ - std::chrono::steady_clock::now());
-  if (linger_left_ == 0 || left.count() <= 0) {
-    Finish(CloseReason::kLocalClose);
-    return;
+  if (auto left = LingerLeft(length)) {
+    // The read timeout restarts with every read; the linger is bounded as a
+    // whole. The peer's end (EOF, close_notify, reset) comes through OnEvent.
+    ApplyTimeouts(*left);
   }
-  // The read timeout restarts with every read; the linger is bounded as a
-  // whole. The peer's end (EOF, close_notify, reset) comes through OnEvent.
-  ApplyTimeouts(left);
 }
 
 void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "base/address.h"
 #include "base/bytes.h"
@@ -207,6 +208,11 @@ class StreamConnection {
   // Lingering: reads and drops what is there; finishes at the peer's end,
   // the byte budget or the deadline.
   void DropLingeringInput(bool timed_out);
+  // Enters the lingering state with the whole byte budget and time.
+  void BeginLinger();
+  // Counts `dropped` bytes against the budget; the time left, or nothing
+  // (and the connection finished) once the budget or the time is spent.
+  std::optional<std::chrono::milliseconds> LingerLeft(size_t dropped);
   // TLS: sends close_notify and starts lingering (or finishes).
   void LingerTls();
   // TLS lingering: drops the decrypted input; finishes at the byte budget or
