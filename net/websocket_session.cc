@@ -292,10 +292,10 @@ void WebSocketSession::Close(uint16_t code, std::string_view reason) {
   // 1005 and 0 mean "no status code": s7.4.1 forbids sending 1005 itself.
   const bool no_status = code == 0 || code == WebSocketCloseCode::kNoStatus;
   local_code_ = no_status ? WebSocketCloseCode::kNoStatus : code;
-  local_reason_ = no_status ? std::string() : std::string(CutUtf8(reason, kMaxCloseReason));
+  close_reason_ = no_status ? std::string() : std::string(CutUtf8(reason, kMaxCloseReason));
   wslay_event_queue_close(context_.get(), no_status ? 0 : code,
-                          reinterpret_cast<const uint8_t*>(local_reason_.data()),
-                          local_reason_.size());
+                          reinterpret_cast<const uint8_t*>(close_reason_.data()),
+                          close_reason_.size());
   if (!in_receive_) {
     Flush();
     AfterIo(0);
@@ -461,6 +461,7 @@ void WebSocketSession::AfterIo(int receive_result) {
     // when a callback failed.
     if (!closed_by_us_) {
       closed_by_us_ = true;
+      close_reason_.clear();  // ours, without a reason, is the close reported
       if (receive_result == WSLAY_ERR_NOMEM) {
         local_code_ = WebSocketCloseCode::kInternalError;
       } else if (receive_result != 0) {
@@ -532,10 +533,10 @@ void WebSocketSession::OnConnectionClosed(CloseReason reason) {
   WebSocketCloseInfo info;
   if (closed_by_us_) {
     info.code = local_code_;
-    info.reason = local_reason_;
+    info.reason = close_reason_;
   } else if (peer_close_received_) {
     info.code = peer_code_;
-    info.reason = peer_reason_;
+    info.reason = close_reason_;
     info.by_peer = true;
   } else {
     info.by_peer = reason != CloseReason::kLocalClose;
@@ -577,8 +578,8 @@ void WebSocketSession::OnMessage(const wslay_event_on_msg_recv_arg& message) {
       // wslay has validated the code (1002 otherwise) and queued the echo.
       peer_close_received_ = true;
       peer_code_ = message.status_code == 0 ? WebSocketCloseCode::kNoStatus : message.status_code;
-      if (payload.size() > 2) {
-        peer_reason_.assign(base::AsString(payload.subspan(2)));
+      if (payload.size() > 2 && !closed_by_us_) {
+        close_reason_.assign(base::AsString(payload.subspan(2)));
       }
       if (state_ == State::kOpen) {
         SetState(State::kClosing);

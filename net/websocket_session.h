@@ -243,11 +243,12 @@ class WebSocketSession {
   // Set when we started the closing (Close() or failing the connection).
   bool closed_by_us_ = false;
   uint16_t local_code_ = WebSocketCloseCode::kAbnormal;
-  std::string local_reason_;
   // The peer's close frame, once received.
   bool peer_close_received_ = false;
   uint16_t peer_code_ = WebSocketCloseCode::kNoStatus;
-  std::string peer_reason_;
+  // The reason of whichever close came first, ours or the peer's: the one
+  // CloseInfo reports (a later one is not kept).
+  std::string close_reason_;
   bool tcp_closing_ = false;
   // Made when first needed (most sessions never use them).
   std::unique_ptr<Timer> start_timer_;  // feeds `pending_` from a loop callback after Create
