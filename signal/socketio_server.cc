@@ -14,8 +14,9 @@ namespace turnkey::signal {
 
 namespace {
 
-// Socket ids like the reference's base64id: 15 random bytes, URL-safe base64.
-constexpr size_t kIdBytes = 15;
+// Socket ids: 11 random bytes in URL-safe base64, 15 characters, which
+// std::string keeps inline (see kIdBytes in engineio_server.cc).
+constexpr size_t kIdBytes = 11;
 
 constexpr std::string_view kRateLimited = "Rate limited";
 

@@ -136,7 +136,7 @@ TEST_F(EngineIoServerTest, PollingHandshakeSendsExactlyTheOpenPacket) {
   EXPECT_EQ(reply->headers.Get("Cache-Control"), "no-store");
   std::smatch match;
   ASSERT_TRUE(std::regex_match(reply->body, match,
-                               std::regex("0\\{\"sid\":\"([A-Za-z0-9_-]{20})\",\"upgrades\":"
+                               std::regex("0\\{\"sid\":\"([A-Za-z0-9_-]{15})\",\"upgrades\":"
                                           "\\[\"websocket\"\\],\"pingInterval\":25000,"
                                           "\"pingTimeout\":20000,\"maxPayload\":1000000\\}")))
       << reply->body;
@@ -605,7 +605,7 @@ TEST_F(EngineIoServerTest, DirectWebSocketSession) {
   ASSERT_TRUE(open.has_value());
   EXPECT_EQ(open->opcode, 1);
   ASSERT_TRUE(std::regex_match(open->payload,
-                               std::regex("0\\{\"sid\":\"[A-Za-z0-9_-]{20}\",\"upgrades\":\\[\\],"
+                               std::regex("0\\{\"sid\":\"[A-Za-z0-9_-]{15}\",\"upgrades\":\\[\\],"
                                           "\"pingInterval\":25000,\"pingTimeout\":20000,"
                                           "\"maxPayload\":1000000\\}")))
       << open->payload;

@@ -55,7 +55,7 @@ class ProtocolTestAppTest : public testing::ServerFixture {
   std::unique_ptr<ProtocolTestApp> app_;
 };
 
-const std::regex kConnectReply("40\\{\"sid\":\"[A-Za-z0-9_-]{20}\"\\}");
+const std::regex kConnectReply("40\\{\"sid\":\"[A-Za-z0-9_-]{15}\"\\}");
 
 TEST_F(ProtocolTestAppTest, EngineIoEchoKeepsTextAndBinary) {
   StartApp();
@@ -76,7 +76,7 @@ TEST_F(ProtocolTestAppTest, ConnectEmitsAuthOnRootAndCustom) {
   EXPECT_TRUE(std::regex_match(Next(*ws), kConnectReply));
   EXPECT_EQ(Next(*ws), R"(42["auth",{"token":"123"}])");
   ASSERT_TRUE(ws->SendText("40/custom,"));
-  EXPECT_TRUE(std::regex_match(Next(*ws), std::regex("40/custom,\\{\"sid\":\"[^\"]{20}\"\\}")));
+  EXPECT_TRUE(std::regex_match(Next(*ws), std::regex("40/custom,\\{\"sid\":\"[^\"]{15}\"\\}")));
   EXPECT_EQ(Next(*ws), R"(42/custom,["auth",{}])");
   ASSERT_TRUE(ws->SendText("40/random"));
   EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})");

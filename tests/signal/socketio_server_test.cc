@@ -61,7 +61,7 @@ class SocketIoServerTest : public testing::ServerFixture {
     std::string reply = Next(ws);
     std::smatch match;
     if (!std::regex_match(reply, match,
-                          std::regex("40" + prefix + "\\{\"sid\":\"([A-Za-z0-9_-]{20})\"\\}"))) {
+                          std::regex("40" + prefix + "\\{\"sid\":\"([A-Za-z0-9_-]{15})\"\\}"))) {
       ADD_FAILURE() << "CONNECT reply: " << reply;
       return {};
     }
@@ -246,7 +246,7 @@ TEST_F(SocketIoServerTest, ServerDisconnectKeepsTheConnection) {
   EXPECT_TRUE(events_.WaitPrefix("disconnect:/:server namespace disconnect"));
   // The other namespace and the connection go on.
   ASSERT_TRUE(ws->SendText("41/admin,"));
-  EXPECT_EQ(Join(*ws, "").size(), 20u);
+  EXPECT_EQ(Join(*ws, "").size(), 15u);
   EXPECT_EQ(OnLoop([&] { return server_->connection_count(); }), 1u);
 }
 
@@ -355,7 +355,7 @@ TEST_F(SocketIoServerTest, ConnectOverPolling) {
   ASSERT_TRUE(reply.has_value());
   std::smatch match;
   ASSERT_TRUE(std::regex_match(reply->body, match,
-                               std::regex("40\\{\"sid\":\"([A-Za-z0-9_-]{20})\"\\}\x1e"
+                               std::regex("40\\{\"sid\":\"([A-Za-z0-9_-]{15})\"\\}\x1e"
                                           R"(42\["welcome","polling"\])")))
       << reply->body;
   // Section 1.9.3: the socket id is not the Engine.IO sid.
