@@ -179,7 +179,6 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
       handshake.headers.Add(std::string(name), std::string(*value));
     }
   }
-  handshake.query = net::ParseQuery(request.query);
   handshake.peer = request.peer;
   handshake.tls = request.tls;
   handshake.url = request.target;

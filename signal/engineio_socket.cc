@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/utf8.h"
+#include "net/http_request.h"
 #include "net/websocket_session.h"
 #include "signal/engineio_server.h"
 
@@ -95,10 +96,14 @@ const char* EngineIoCloseReasonName(EngineIoCloseReason reason) {
   return "unknown";
 }
 
-std::optional<std::string_view> EngineIoHandshake::QueryParam(std::string_view name) const {
-  for (const auto& [key, value] : query) {
+std::optional<std::string> EngineIoHandshake::QueryParam(std::string_view name) const {
+  const size_t mark = url.find('?');
+  if (mark == std::string::npos) {
+    return std::nullopt;
+  }
+  for (auto& [key, value] : net::ParseQuery(std::string_view(url).substr(mark + 1))) {
     if (key == name) {
-      return std::string_view(value);
+      return std::move(value);
     }
   }
   return std::nullopt;

@@ -71,16 +71,16 @@ inline constexpr std::string_view kKeptHandshakeHeaders[] = {"Origin", "User-Age
                                                              "X-Forwarded-For"};
 struct EngineIoHandshake {
   net::HttpHeaders headers;
-  // Every query field, decoded, in order (including EIO, transport, t).
-  std::vector<std::pair<std::string, std::string>> query;
   base::SocketAddress peer;
   bool tls = false;
   // The raw request target, e.g. "/socket.io/?EIO=4&transport=polling".
   std::string url;
 
   std::optional<std::string_view> Header(std::string_view name) const { return headers.Get(name); }
-  // The first query field named `name`; nullopt if absent.
-  std::optional<std::string_view> QueryParam(std::string_view name) const;
+  // The first query field of `url` named `name`, decoded; nullopt if absent.
+  // Parsed on each call: the fields are read at most once or twice, while
+  // every idle session would hold a parsed copy.
+  std::optional<std::string> QueryParam(std::string_view name) const;
 };
 
 // The JSON error answer of section 1.2 (400, or 403 for kForbidden) with

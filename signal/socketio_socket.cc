@@ -25,7 +25,6 @@ SocketIoSocket::SocketIoSocket(SocketIoServer& server, EngineIoSocket& engine, s
                                std::string nsp, Json auth, SocketIoSocketData data)
     : server_(&server),
       engine_(&engine),
-      handshake_(engine.shared_handshake()),
       id_(std::move(id)),
       nsp_(std::move(nsp)),
       auth_(std::move(auth)),

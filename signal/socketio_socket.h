@@ -101,8 +101,6 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   const SocketIoSocketData& data() const { return data_; }
   // The application's context (SocketIoSocketData::context), mutable.
   std::any& context() { return data_.context; }
-  // The Engine.IO handshake request (headers, query, peer address).
-  const EngineIoHandshake& handshake() const { return *handshake_; }
   // True from the CONNECT reply until the disconnect.
   bool connected() const { return engine_ != nullptr; }
   // "polling" or "websocket"; "" once disconnected.
@@ -136,7 +134,6 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
 
   SocketIoServer* server_;
   EngineIoSocket* engine_;  // null once disconnected
-  std::shared_ptr<const EngineIoHandshake> handshake_;
   std::string id_;
   std::string nsp_;
   Json auth_;
