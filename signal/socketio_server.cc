@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <set>
 #include <utility>
 
 #include "base/crypto.h"
@@ -36,19 +35,32 @@ Json AsArgs(Json args) {
 }  // namespace
 
 // Socket.IO's state for one Engine.IO connection (the reference's Client).
+// Every idle connection holds one, and nearly all join one namespace: the
+// tables are vectors searched in order, not trees.
 struct SocketIoServer::Connection : std::enable_shared_from_this<Connection> {
-  Connection(net::EventLoop& loop, EngineIoSocket& socket, const SocketIoDecoderOptions& options)
-      : engine(&socket), decoder(options), connect_timer(loop, nullptr) {}
+  Connection(EngineIoSocket& socket, const SocketIoDecoderOptions& options)
+      : engine(&socket), decoder(options) {}
+
+  // The socket joined to `nsp`, or sockets.end().
+  auto Joined(std::string_view nsp) {
+    return std::ranges::find_if(sockets,
+                                [nsp](const auto& socket) { return socket->nsp() == nsp; });
+  }
+  bool Authorizing(std::string_view nsp) const {
+    return std::ranges::find(authorizing, nsp) != authorizing.end();
+  }
 
   EngineIoSocket* engine;  // null once the Engine.IO session ended
   SocketIoDecoder decoder;
-  // Joined namespaces.
-  std::map<std::string, std::shared_ptr<SocketIoSocket>, std::less<>> sockets;
+  // One socket per joined namespace.
+  std::vector<std::shared_ptr<SocketIoSocket>> sockets;
   // Namespaces whose CONNECT is with the authorizer.
-  std::set<std::string, std::less<>> authorizing;
-  // Disconnect reason for the sockets when we close the connection ourselves.
-  std::string close_reason;
-  net::Timer connect_timer;
+  std::vector<std::string> authorizing;
+  // Disconnect reason for the sockets when we close the connection ourselves
+  // (a constant); empty otherwise.
+  std::string_view close_reason;
+  // Until the first namespace is joined.
+  std::unique_ptr<net::Timer> connect_timer;
 };
 
 SocketIoAuthResult SocketIoAuthResult::Accept(SocketIoSocketData data) {
@@ -190,16 +202,16 @@ size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_conne
 void SocketIoServer::CloseAll() { engine_->CloseAll(EngineIoCloseReason::kServerShutdown); }
 
 void SocketIoServer::OnEngineConnection(EngineIoSocket& engine) {
-  auto connection = std::make_shared<Connection>(loop_, engine, options_.decoder);
+  auto connection = std::make_shared<Connection>(engine, options_.decoder);
   Connection* raw = connection.get();
   // Section 1.9.3: a client must join a namespace within connectTimeout.
-  raw->connect_timer.set_callback([this, raw] {
+  raw->connect_timer = std::make_unique<net::Timer>(loop_, [this, raw] {
     if (raw->engine != nullptr && raw->sockets.empty()) {
       ++stats_.connect_timeouts;
       raw->engine->Close();
     }
   });
-  raw->connect_timer.Start(options_.connect_timeout);
+  raw->connect_timer->Start(options_.connect_timeout);
   connections_.emplace(&engine, std::move(connection));
 }
 
@@ -229,12 +241,10 @@ void SocketIoServer::OnEngineClose(EngineIoSocket& engine, EngineIoCloseReason r
     return;
   }
   std::shared_ptr<Connection> connection = it->second;
-  std::string why =
-      connection->close_reason.empty() ? EngineIoCloseReasonName(reason) : connection->close_reason;
-  std::vector<std::shared_ptr<SocketIoSocket>> sockets;
-  for (const auto& [nsp, socket] : connection->sockets) {
-    sockets.push_back(socket);
-  }
+  std::string_view why = connection->close_reason.empty()
+                             ? std::string_view(EngineIoCloseReasonName(reason))
+                             : connection->close_reason;
+  std::vector<std::shared_ptr<SocketIoSocket>> sockets = connection->sockets;
   for (const auto& socket : sockets) {
     RemoveSocket(*socket, why, false);
   }
@@ -242,7 +252,9 @@ void SocketIoServer::OnEngineClose(EngineIoSocket& engine, EngineIoCloseReason r
   connection->engine = nullptr;
   connection->sockets.clear();
   connection->authorizing.clear();
-  connection->connect_timer.Stop();
+  if (connection->connect_timer != nullptr) {
+    connection->connect_timer->Stop();
+  }
   // We may be inside the connection's own connect timer.
   loop_.DeleteLater(std::make_unique<std::shared_ptr<Connection>>(std::move(connection)));
 }
@@ -267,13 +279,13 @@ void SocketIoServer::OnPacket(Connection& connection, SocketIoPacket packet) {
     OnConnect(connection, std::move(packet));
     return;
   }
-  auto it = connection.sockets.find(packet.nsp);
+  auto it = connection.Joined(packet.nsp);
   if (packet.type == SocketIoPacketType::kConnectError || it == connection.sockets.end()) {
     // Section 1.9.3: "invalid state".
     ProtocolError(connection, "packet for a namespace not joined");
     return;
   }
-  std::shared_ptr<SocketIoSocket> socket = it->second;
+  std::shared_ptr<SocketIoSocket> socket = *it;
   switch (packet.type) {
     case SocketIoPacketType::kDisconnect:
       RemoveSocket(*socket, "client namespace disconnect", false);
@@ -294,7 +306,7 @@ void SocketIoServer::OnPacket(Connection& connection, SocketIoPacket packet) {
 
 void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
   const std::string& nsp = packet.nsp;
-  if (connection.sockets.contains(nsp) || connection.authorizing.contains(nsp)) {
+  if (connection.Joined(nsp) != connection.sockets.end() || connection.Authorizing(nsp)) {
     ProtocolError(connection, "CONNECT for a namespace already joined");
     return;
   }
@@ -310,12 +322,12 @@ void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
     FinishConnect(connection, nsp, std::move(auth), SocketIoAuthResult::Accept());
     return;
   }
-  connection.authorizing.insert(nsp);
+  connection.authorizing.push_back(nsp);
   std::weak_ptr<Connection> weak = connection.weak_from_this();
   auto done = [this, weak, nsp, auth](SocketIoAuthResult result) mutable {
     std::shared_ptr<Connection> alive = weak.lock();
     // Gone, or answered before: nothing to do.
-    if (alive == nullptr || alive->engine == nullptr || alive->authorizing.erase(nsp) == 0) {
+    if (alive == nullptr || alive->engine == nullptr || std::erase(alive->authorizing, nsp) == 0) {
       return;
     }
     FinishConnect(*alive, nsp, std::move(auth), std::move(result));
@@ -340,10 +352,10 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   }
   auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
                                                  std::move(result.data));
-  connection.sockets[nsp] = socket;
+  connection.sockets.push_back(socket);
   // Joined: the connect timeout has nothing left to check, and an idle
-  // connection need not keep its event.
-  connection.connect_timer.Release();
+  // connection need not keep the timer.
+  connection.connect_timer.reset();
   sockets_[socket->id()] = socket;
   ns.sockets_[socket->id()] = socket;
   if (!socket->data().user_id.empty()) {
@@ -418,7 +430,10 @@ void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reaso
     Send(*engine, SocketIoPacket::Disconnect(socket.nsp()));
   }
   if (auto it = connections_.find(engine); it != connections_.end()) {
-    it->second->sockets.erase(socket.nsp());
+    Connection& connection = *it->second;
+    if (auto joined = connection.Joined(socket.nsp()); joined != connection.sockets.end()) {
+      connection.sockets.erase(joined);
+    }
   }
   sockets_.erase(socket.id());
   SocketIoNamespace& ns = *namespaces_.at(socket.nsp());
@@ -460,10 +475,7 @@ void SocketIoServer::DisconnectSocket(SocketIoSocket& socket, bool close_connect
     return;
   }
   std::shared_ptr<Connection> connection = it->second;
-  std::vector<std::shared_ptr<SocketIoSocket>> sockets;
-  for (const auto& [nsp, member] : connection->sockets) {
-    sockets.push_back(member);
-  }
+  std::vector<std::shared_ptr<SocketIoSocket>> sockets = connection->sockets;
   // As the reference's disconnect(true): every namespace gets DISCONNECT
   // (so the client does not reconnect), then the connection closes.
   for (const auto& member : sockets) {
