@@ -54,7 +54,8 @@ EngineIoServer::EngineIoServer(net::EventLoop& loop, const EngineIoServerOptions
       options_(options),
       clock_(options.clock != nullptr ? *options.clock : base::SystemClock::Instance()),
       callbacks_(std::move(callbacks)),
-      cors_(options.cors) {}
+      cors_(options.cors),
+      heartbeats_(loop, [](EngineIoSocket& socket) { socket.OnHeartbeatTimer(); }) {}
 
 EngineIoServer::~EngineIoServer() {
   // Sessions first: they point at WebSocket sessions owned by links_.
@@ -184,7 +185,7 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
   handshake.url = request.target;
   std::string sid = NewSid();
 
-  auto owned = std::make_unique<EngineIoSocket>(*this, loop_, sid, std::move(handshake));
+  auto owned = std::make_unique<EngineIoSocket>(*this, sid, std::move(handshake));
   EngineIoSocket& socket = *owned;
   if (request.upgrade) {
     // A WebSocket without sid is a WebSocket-only client. Whatever its

@@ -184,6 +184,8 @@ class EngineIoServer {
   const base::Clock& clock_;
   Callbacks callbacks_;
   net::Cors cors_;
+  // Every session's heartbeat; declared before sockets_, which it outlives.
+  net::DeadlineQueue<EngineIoSocket> heartbeats_;
   std::unordered_map<std::string, std::unique_ptr<EngineIoSocket>> sockets_;
   std::unordered_map<uint64_t, Link> links_;
   uint64_t next_link_ = 1;

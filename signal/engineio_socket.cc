@@ -116,14 +116,18 @@ net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::H
   return response;
 }
 
-EngineIoSocket::EngineIoSocket(EngineIoServer& server, net::EventLoop& loop, std::string id,
-                               EngineIoHandshake handshake)
+EngineIoSocket::EngineIoSocket(EngineIoServer& server, std::string id, EngineIoHandshake handshake)
     : server_(server),
       id_(std::move(id)),
-      handshake_(std::make_shared<const EngineIoHandshake>(std::move(handshake))),
-      heartbeat_timer_(loop, [this] { OnHeartbeatTimer(); }) {}
+      handshake_(std::make_shared<const EngineIoHandshake>(std::move(handshake))) {}
 
-EngineIoSocket::~EngineIoSocket() = default;
+EngineIoSocket::~EngineIoSocket() {
+  // A session freed by Forget() is closed and out of the queue already, and
+  // may be freed after the server (EventLoop::DeleteLater).
+  if (heartbeat_.scheduled()) {
+    server_.heartbeats_.Cancel(heartbeat_);
+  }
+}
 
 bool EngineIoSocket::is_open() const {
   return state_ == State::kPolling || state_ == State::kUpgrading || state_ == State::kWebSocket;
@@ -150,7 +154,7 @@ void EngineIoSocket::RestartHeartbeat() {
   awaiting_pong_ = false;
   pong_deadline_ =
       server_.clock_.Now() + server_.options_.ping_interval + server_.options_.ping_timeout;
-  heartbeat_timer_.Start(server_.options_.ping_interval);
+  server_.heartbeats_.Schedule(heartbeat_, server_.options_.ping_interval);
 }
 
 bool EngineIoSocket::ExpireIfOverdue() {
@@ -212,7 +216,7 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
   if (!is_open()) {
     return;
   }
-  heartbeat_timer_.Stop();
+  server_.heartbeats_.Cancel(heartbeat_);
   StopUpgradeTimer();
   if (probe_ != nullptr) {
     probe_->Close();
@@ -243,7 +247,7 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
       queue_ = std::move(last);
       queue_.pop_back();
       SetState(State::kClosing);
-      heartbeat_timer_.Start(server_.options_.close_linger);
+      server_.heartbeats_.Schedule(heartbeat_, server_.options_.close_linger);
     } else {
       SetState(State::kClosed);
     }
@@ -263,7 +267,7 @@ void EngineIoSocket::Finish() {
   if (state_ != State::kClosing) {
     return;
   }
-  heartbeat_timer_.Stop();
+  server_.heartbeats_.Cancel(heartbeat_);
   queue_.clear();
   SetState(State::kClosed);
   server_.Forget(id_);
@@ -458,14 +462,14 @@ void EngineIoSocket::OnHeartbeatTimer() {
   }
   if (awaiting_pong_) {
     // Woken before the deadline (the timer's clock is coarser than ours).
-    heartbeat_timer_.Start(pong_deadline_ - server_.clock_.Now());
+    server_.heartbeats_.Schedule(heartbeat_, pong_deadline_ - server_.clock_.Now());
     return;
   }
   // Section 1.5: the pong deadline runs from when the ping is due
   // (pingInterval after the open or the last pong), not from when a GET
   // carries it; the client's own watchdog is the mirror of this rule.
   awaiting_pong_ = true;
-  heartbeat_timer_.Start(pong_deadline_ - server_.clock_.Now());
+  server_.heartbeats_.Schedule(heartbeat_, pong_deadline_ - server_.clock_.Now());
   Send(EngineIoPacket::Text(EngineIoPacketType::kPing));
 }
 

@@ -23,6 +23,7 @@
 #include "base/address.h"
 #include "base/bytes.h"
 #include "base/clock.h"
+#include "net/deadline_queue.h"
 #include "net/http_headers.h"
 #include "net/http_request.h"
 #include "net/http_response.h"
@@ -100,8 +101,7 @@ class EngineIoSocket {
   };
 
   // Created by EngineIoServer only (public for make_unique).
-  EngineIoSocket(EngineIoServer& server, net::EventLoop& loop, std::string id,
-                 EngineIoHandshake handshake);
+  EngineIoSocket(EngineIoServer& server, std::string id, EngineIoHandshake handshake);
   ~EngineIoSocket();
   EngineIoSocket(const EngineIoSocket&) = delete;
   EngineIoSocket& operator=(const EngineIoSocket&) = delete;
@@ -217,7 +217,9 @@ class EngineIoSocket {
   // pingTimeout waiting for "3". In kClosing it bounds the wait for the
   // last GET.
   bool awaiting_pong_ = false;
-  net::Timer heartbeat_timer_;
+  // In the server's heartbeat queue: the next ping, the pong deadline, or
+  // the end of a closing session's linger.
+  net::DeadlineQueue<EngineIoSocket>::Entry heartbeat_{this};
   // When the session ends unless a "3" comes first: pingInterval +
   // pingTimeout after the open or the last pong, by the server's clock.
   // Kept as a time, not only as a timer, so that the session's end does not
