@@ -166,11 +166,13 @@ void WebSocketSession::ReleaseContextIfIdle() {
 }
 
 WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection,
-                                   const WebSocketOptions& options, Callbacks callbacks)
+                                   const WebSocketOptions& options,
+                                   std::shared_ptr<const Callbacks> callbacks, uint64_t tag)
     : loop_(loop),
       connection_(&connection),
       options_(options),
       callbacks_(std::move(callbacks)),
+      tag_(tag),
       peer_address_(connection.peer_address()),
       id_(connection.id()) {
   scanner_.max_message_bytes = options.max_message_bytes;
@@ -179,11 +181,18 @@ WebSocketSession::WebSocketSession(EventLoop& loop, StreamConnection& connection
 base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
     EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
     const WebSocketOptions& options, Callbacks callbacks) {
+  return Create(loop, connection, already_read, options,
+                std::make_shared<const Callbacks>(std::move(callbacks)), 0);
+}
+
+base::Result<std::unique_ptr<WebSocketSession>> WebSocketSession::Create(
+    EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
+    const WebSocketOptions& options, std::shared_ptr<const Callbacks> callbacks, uint64_t tag) {
   if (!connection.is_open()) {
     return base::Unavailable("connection is already closing");
   }
   std::unique_ptr<WebSocketSession> session(
-      new WebSocketSession(loop, connection, options, std::move(callbacks)));
+      new WebSocketSession(loop, connection, options, std::move(callbacks), tag));
   // No wslay context yet: a session at rest needs none (see the header), and
   // one made here would live until the client's first frame, so a burst of
   // handshakes would leave the heap full of freed holes.
@@ -543,11 +552,11 @@ void WebSocketSession::OnConnectionClosed(CloseReason reason) {
   }
   info.clean = peer_close_received_ && context_ && wslay_event_get_close_sent(context_.get());
   SetState(State::kClosed);
-  if (!callbacks_.on_close) {
+  if (!callbacks_->on_close) {
     return;
   }
   try {
-    callbacks_.on_close(*this, info);
+    callbacks_->on_close(*this, info);
   } catch (const std::exception& e) {
     TK_LOG_ERROR("websocket close handler threw: {}", e.what());
   } catch (...) {
@@ -560,18 +569,18 @@ void WebSocketSession::OnMessage(const wslay_event_on_msg_recv_arg& message) {
   switch (message.opcode) {
     case WSLAY_TEXT_FRAME:
       // wslay has checked the UTF-8 (1007 otherwise).
-      if (state_ == State::kOpen && callbacks_.on_text) {
-        callbacks_.on_text(*this, base::AsString(payload));
+      if (state_ == State::kOpen && callbacks_->on_text) {
+        callbacks_->on_text(*this, base::AsString(payload));
       }
       break;
     case WSLAY_BINARY_FRAME:
-      if (state_ == State::kOpen && callbacks_.on_binary) {
-        callbacks_.on_binary(*this, payload);
+      if (state_ == State::kOpen && callbacks_->on_binary) {
+        callbacks_->on_binary(*this, payload);
       }
       break;
     case WSLAY_PONG:
-      if (state_ == State::kOpen && callbacks_.on_pong) {
-        callbacks_.on_pong(*this, payload);
+      if (state_ == State::kOpen && callbacks_->on_pong) {
+        callbacks_->on_pong(*this, payload);
       }
       break;
     case WSLAY_CONNECTION_CLOSE:

@@ -128,6 +128,12 @@ class WebSocketSession {
                                                                 base::ByteView already_read,
                                                                 const WebSocketOptions& options,
                                                                 Callbacks callbacks);
+  // The same with callbacks shared by many sessions, which tell them apart by
+  // tag(): a server with thousands of idle sessions keeps one set of
+  // callbacks, not one each.
+  static base::Result<std::unique_ptr<WebSocketSession>> Create(
+      EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
+      const WebSocketOptions& options, std::shared_ptr<const Callbacks> callbacks, uint64_t tag);
   ~WebSocketSession();
   WebSocketSession(const WebSocketSession&) = delete;
   WebSocketSession& operator=(const WebSocketSession&) = delete;
@@ -152,6 +158,8 @@ class WebSocketSession {
   const base::SocketAddress& peer_address() const { return peer_address_; }
   // The connection's listener-unique id.
   uint64_t id() const { return id_; }
+  // The tag given to Create() (0 when none was).
+  uint64_t tag() const { return tag_; }
 
  private:
   enum class State {
@@ -190,7 +198,7 @@ class WebSocketSession {
   };
 
   WebSocketSession(EventLoop& loop, StreamConnection& connection, const WebSocketOptions& options,
-                   Callbacks callbacks);
+                   std::shared_ptr<const Callbacks> callbacks, uint64_t tag);
   void SetState(State next);
   // Makes the wslay context if there is none; false when out of memory.
   bool EnsureContext();
@@ -228,7 +236,8 @@ class WebSocketSession {
   EventLoop& loop_;
   StreamConnection* connection_;  // null once its close callback ran
   WebSocketOptions options_;
-  Callbacks callbacks_;
+  std::shared_ptr<const Callbacks> callbacks_;  // never null
+  uint64_t tag_;
   base::SocketAddress peer_address_;
   uint64_t id_;
   std::unique_ptr<wslay_event_context, ContextDeleter> context_;  // see the header comment

@@ -55,7 +55,20 @@ EngineIoServer::EngineIoServer(net::EventLoop& loop, const EngineIoServerOptions
       clock_(options.clock != nullptr ? *options.clock : base::SystemClock::Instance()),
       callbacks_(std::move(callbacks)),
       cors_(options.cors),
-      heartbeats_(loop, [](EngineIoSocket& socket) { socket.OnHeartbeatTimer(); }) {}
+      heartbeats_(loop, [](EngineIoSocket& socket) { socket.OnHeartbeatTimer(); }) {
+  // Shared by every WebSocket, which carries its link as its tag.
+  net::WebSocketSession::Callbacks ws;
+  ws.on_text = [this](net::WebSocketSession& session, std::string_view text) {
+    OnLinkText(session.tag(), text);
+  };
+  ws.on_binary = [this](net::WebSocketSession& session, base::ByteView data) {
+    OnLinkBinary(session.tag(), data);
+  };
+  ws.on_close = [this](net::WebSocketSession& session, const net::WebSocketCloseInfo& info) {
+    OnLinkClosed(session.tag(), info);
+  };
+  ws_callbacks_ = std::make_shared<const net::WebSocketSession::Callbacks>(std::move(ws));
+}
 
 EngineIoServer::~EngineIoServer() {
   // Sessions first: they point at WebSocket sessions owned by links_.
@@ -285,21 +298,12 @@ uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::R
     return 0;
   }
   const uint64_t link = next_link_++;
-  net::WebSocketSession::Callbacks callbacks;
-  callbacks.on_text = [this, link](net::WebSocketSession&, std::string_view text) {
-    OnLinkText(link, text);
-  };
-  callbacks.on_binary = [this, link](net::WebSocketSession&, base::ByteView data) {
-    OnLinkBinary(link, data);
-  };
-  callbacks.on_close = [this, link](net::WebSocketSession&, const net::WebSocketCloseInfo& info) {
-    OnLinkClosed(link, info);
-  };
   net::WebSocketOptions ws_options;
   // Section 1.7: maxPayload bounds a WebSocket message too (1009 beyond it).
   ws_options.max_message_bytes = options_.max_payload;
   ws_options.close_timeout = options_.websocket_close_timeout;
-  auto session = net::WebSocketSession::Create(loop_, *connection, {}, ws_options, callbacks);
+  auto session =
+      net::WebSocketSession::Create(loop_, *connection, {}, ws_options, ws_callbacks_, link);
   if (!session) {
     TK_LOG_WARN("engine.io: cannot start a WebSocket: {}", session.error().message);
     connection->Abort();

@@ -39,13 +39,13 @@
 #include "net/http_request.h"
 #include "net/http_server.h"
 #include "net/responder.h"
+#include "net/websocket_session.h"
 #include "signal/engineio_packet.h"
 #include "signal/engineio_socket.h"
 
 namespace turnkey::net {
 class EventLoop;
 class StreamConnection;
-class WebSocketSession;
 struct WebSocketCloseInfo;
 }  // namespace turnkey::net
 
@@ -184,6 +184,7 @@ class EngineIoServer {
   const base::Clock& clock_;
   Callbacks callbacks_;
   net::Cors cors_;
+  std::shared_ptr<const net::WebSocketSession::Callbacks> ws_callbacks_;
   // Every session's heartbeat; declared before sockets_, which it outlives.
   net::DeadlineQueue<EngineIoSocket> heartbeats_;
   std::unordered_map<std::string, std::unique_ptr<EngineIoSocket>> sockets_;
