@@ -61,9 +61,16 @@ UdpSocketSet::~UdpSocketSet() {
   }
 }
 
-base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress& bind_address,
-                                                      const UdpOpenOptions& options, void* context,
-                                                      bool* address_in_use) {
+struct UdpSocketSet::Bound {
+  ScopedFd fd;
+  int family = AF_INET;
+  bool dont_fragment = false;
+  base::SocketAddress local;
+};
+
+base::Result<UdpSocketSet::BoundHandle> UdpSocketSet::Bind(const base::SocketAddress& bind_address,
+                                                           const UdpOpenOptions& options,
+                                                           bool* address_in_use) {
   if (address_in_use != nullptr) {
     *address_in_use = false;
   }
@@ -82,18 +89,47 @@ base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress&
   if (!local) {
     return std::unexpected(local.error());
   }
+  auto bound = std::make_unique<Bound>();
+  bound->fd = std::move(*fd);
+  bound->family = bind_address.is_v4() ? AF_INET : AF_INET6;
+  bound->dont_fragment = options.dont_fragment;
+  bound->local = *local;
+  return bound.release();
+}
+
+void UdpSocketSet::FreeBound(BoundHandle bound) { delete bound; }
+
+base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress& bind_address,
+                                                      const UdpOpenOptions& options, void* context,
+                                                      bool* address_in_use) {
+  auto bound = Bind(bind_address, options, address_in_use);
+  if (!bound) {
+    return std::unexpected(bound.error());
+  }
+  return Adopt(*bound, options, context);
+}
+
+base::Result<UdpSocketSet::Handle> UdpSocketSet::Adopt(BoundHandle bound,
+                                                       const UdpOpenOptions& options,
+                                                       void* context) {
+  std::unique_ptr<Bound> owned(bound);
+  if (options.dont_fragment != owned->dont_fragment) {
+    if (auto set = SetDontFragment(owned->fd.get(), owned->family, options.dont_fragment); !set) {
+      return std::unexpected(set.error());
+    }
+  }
   auto entry = std::make_unique<Entry>();
   entry->set = this;
-  entry->family = bind_address.is_v4() ? AF_INET : AF_INET6;
+  entry->family = owned->family;
   entry->dont_fragment = options.dont_fragment;
   entry->context = context;
-  entry->local = *local;
-  entry->read_event.reset(event_new(loop_.base(), fd->get(), EV_READ | EV_PERSIST,
+  entry->local = owned->local;
+  entry->read_event.reset(event_new(loop_.base(), owned->fd.get(), EV_READ | EV_PERSIST,
                                     &UdpSocketSet::OnReadableEvent, entry.get()));
   if (!entry->read_event || event_add(entry->read_event.get(), nullptr) != 0) {
     return base::Unavailable("event_add failed for relay socket");
   }
-  entry->fd = std::move(*fd);
+  entry->fd = std::move(owned->fd);
   Entry* raw = entry.release();
   raw->next = first_;
   if (first_ != nullptr) {

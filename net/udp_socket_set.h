@@ -79,6 +79,25 @@ class UdpSocketSet {
   // Sends what is queued for it, then closes. Null is ignored.
   void Close(Handle handle);
 
+  // A bound socket that no set reads yet: it holds its port until a set
+  // adopts it or it is freed (TURN's EVEN-PORT reservation of the next port,
+  // RFC 8656 section 7.2). It belongs to no loop, so any thread may adopt or
+  // free it; datagrams sent to it wait in its kernel buffer meanwhile.
+  struct Bound;
+  using BoundHandle = Bound*;
+  // Binds a socket to `bind_address` with `options`, as Open() would, without
+  // reading from it. `address_in_use` as for Open(). The caller owns the
+  // result until it passes it to Adopt() or FreeBound().
+  static base::Result<BoundHandle> Bind(const base::SocketAddress& bind_address,
+                                        const UdpOpenOptions& options,
+                                        bool* address_in_use = nullptr);
+  // Closes a bound socket that was never adopted. Null is ignored.
+  static void FreeBound(BoundHandle bound);
+  // Starts reading `bound` as a socket of this set, as if Open() had made it;
+  // `options.dont_fragment` replaces what Bind() set (the buffer sizes stay).
+  // Takes ownership of `bound` whether or not it succeeds.
+  base::Result<Handle> Adopt(BoundHandle bound, const UdpOpenOptions& options, void* context);
+
   // Queues one datagram from `handle` to `to` (see the class comment).
   SendResult QueueSend(Handle handle, const base::SocketAddress& to, base::ByteView data);
   // Sends one datagram at once with "don't fragment" set (SetDontFragment),

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "base/bytes.h"
 #include "base/crypto.h"
@@ -87,9 +88,11 @@ PortPool::PortPool(PortRange range)
       free_even_(range.size()),
       free_pairs_(range.size()),
       token_(range.size(), 0),
+      socket_(range.size(), 0),
       deadline_(range.size()),
       next_(range.size(), kNil),
       prev_(range.size(), kNil) {
+  released_sockets_.reserve(range.size() / 2 + 1);
   for (uint32_t slot = 0; slot < range.size(); ++slot) {
     free_.Insert(slot);
     if (PortAt(slot) % 2 == 0) {
@@ -138,6 +141,10 @@ void PortPool::SetState(uint32_t slot, State state) {
   if (old == State::kReserved) {
     Unlink(reservations_, slot);
     token_[slot] = 0;
+    if (socket_[slot] != 0) {
+      released_sockets_.push_back(socket_[slot]);
+      socket_[slot] = 0;
+    }
     --reserved_count_;
   }
   if (old == State::kUnusable) {
@@ -217,7 +224,24 @@ void PortPool::Unlink(DeadlineList& list, uint32_t slot) {
   next_[slot] = kNil;
 }
 
-std::optional<uint16_t> PortPool::AcquireReserved(uint64_t token, base::MonoTime now) {
+bool PortPool::AttachSocket(uint64_t token, uintptr_t socket) {
+  const uint16_t port = TokenPort(token);
+  if (socket == 0 || !range_.Contains(port)) {
+    return false;
+  }
+  const uint32_t slot = SlotOf(port);
+  if (state_[slot] != State::kReserved || token_[slot] != token || socket_[slot] != 0) {
+    return false;
+  }
+  socket_[slot] = socket;
+  return true;
+}
+
+std::optional<uint16_t> PortPool::AcquireReserved(uint64_t token, base::MonoTime now,
+                                                  uintptr_t* socket) {
+  if (socket != nullptr) {
+    *socket = 0;
+  }
   const uint16_t port = TokenPort(token);
   if (!range_.Contains(port)) {
     return std::nullopt;
@@ -230,8 +254,16 @@ std::optional<uint16_t> PortPool::AcquireReserved(uint64_t token, base::MonoTime
     SetState(slot, State::kFree);
     return std::nullopt;
   }
+  if (socket != nullptr) {
+    *socket = std::exchange(socket_[slot], 0);
+  }
   SetState(slot, State::kInUse);
   return port;
+}
+
+void PortPool::TakeReleasedSockets(std::vector<uintptr_t>* out) {
+  out->insert(out->end(), released_sockets_.begin(), released_sockets_.end());
+  released_sockets_.clear();
 }
 
 void PortPool::ExpireReservations(base::MonoTime now) {

@@ -11,9 +11,16 @@
 // waiting for an Allocate that carries its RESERVATION-TOKEN) or unusable.
 // Release() returns any port that is not free to the free state.
 //
+// A reservation can carry the socket that holds its port (AttachSocket(), an
+// opaque value to the pool): the claim hands it out (AcquireReserved()), and
+// every other way a reservation ends (expiry, Release(), MarkUnusable(), an
+// expired token presented) moves it to a list the owner drains with
+// TakeReleasedSockets() and closes. The pool never forgets a socket.
+//
 // All operations are O(1) (ExpireReservations() is O(1) per expired
 // reservation) and allocate nothing after Create(): every table is sized to
-// the slice up front.
+// the slice up front (the released-socket list grows only if more sockets are
+// released between two drains than the slice has odd ports).
 //
 // Thread-safety: none. One PortPool per worker thread, used only there.
 #pragma once
@@ -78,10 +85,18 @@ class PortPool {
   // token. nullopt when no suitable port is free.
   std::optional<EvenPortGrant> AcquireEven(bool reserve_next, base::MonoTime now);
 
+  // Attaches `socket` (non-zero, opaque) to the live reservation `token`
+  // stands for. False, and nothing attached, for an unknown token.
+  bool AttachSocket(uint64_t token, uintptr_t socket);
+
   // Claims the port a reservation token stands for (an Allocate with
-  // RESERVATION-TOKEN): the port moves from reserved to in use. nullopt for
-  // an unknown, already claimed or expired token; an expired one is freed.
-  std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now);
+  // RESERVATION-TOKEN): the port moves from reserved to in use, and the
+  // socket attached to it (0 if none) goes to `*socket`, now the caller's.
+  // With a null `socket`, an attached one is released (TakeReleasedSockets).
+  // nullopt for an unknown, already claimed or expired token; an expired one
+  // is freed.
+  std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now,
+                                          uintptr_t* socket = nullptr);
 
   // Frees every reservation whose deadline is at or before `now`, and every
   // port marked unusable kUnusableRetryAfter or longer before `now`. Call it
@@ -99,6 +114,10 @@ class PortPool {
   // it may have let it go. Drops a reservation on it. A port outside the
   // slice is ignored.
   void MarkUnusable(uint16_t port, base::MonoTime now);
+
+  // Appends to `out` the sockets of reservations that ended other than by a
+  // claim since the last call, and forgets them: the caller closes them.
+  void TakeReleasedSockets(std::vector<uintptr_t>* out);
 
   // The port a token produced by any PortPool refers to (the low 16 bits), so
   // the caller can route a RESERVATION-TOKEN to the worker owning that port.
@@ -166,7 +185,9 @@ class PortPool {
   void Link(DeadlineList& list, uint32_t slot);
   void Unlink(DeadlineList& list, uint32_t slot);
 
-  std::vector<uint64_t> token_;  // per reserved (odd) slot
+  std::vector<uint64_t> token_;    // per reserved (odd) slot
+  std::vector<uintptr_t> socket_;  // per reserved slot: what AttachSocket gave, or 0
+  std::vector<uintptr_t> released_sockets_;
   std::vector<base::MonoTime> deadline_;
   std::vector<uint32_t> next_;
   std::vector<uint32_t> prev_;

@@ -19,6 +19,12 @@ namespace turnkey::relay {
 
 // An open relay socket, opaque to the core. 0 is never a valid handle.
 using RelayHandle = uintptr_t;
+// A bound relay socket nobody reads yet: port + 1 of an EVEN-PORT
+// reservation (RFC 8656 section 7.2), holding the port until an Allocate with
+// its RESERVATION-TOKEN adopts it. Opaque; 0 is never valid. Unlike a
+// RelayHandle it belongs to no worker: the RelayIo of any worker may adopt
+// or close one that another worker's RelayIo made.
+using HeldSocket = uintptr_t;
 
 // Where the core's messages to clients go.
 class ClientSink {
@@ -42,6 +48,16 @@ class RelayIo : public ClientSink {
                                void* context) = 0;
   // Closes a relay socket; what was queued on it is sent first.
   virtual void CloseRelay(RelayHandle handle) = 0;
+  // Binds a UDP socket to `bind` (a concrete port) that holds the port
+  // without reading; `handle` of the result is a HeldSocket. The caller owns
+  // it until AdoptRelay() or CloseHeld().
+  virtual OpenResult HoldRelay(const base::SocketAddress& bind) = 0;
+  // Makes `held` a relay socket of this RelayIo, as OpenRelay() would have
+  // (same `dont_fragment` and `context` meaning). Takes `held` whether or not
+  // it succeeds; returns 0 on failure.
+  virtual RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) = 0;
+  // Closes a held socket that was never adopted.
+  virtual void CloseHeld(HeldSocket held) = 0;
   // Sends one datagram from a relay socket to a peer; with `dont_fragment`,
   // with the DF bit set whatever the socket does otherwise (a Send
   // indication's DONT-FRAGMENT, RFC 8656 section 11.2). Returns false when it

@@ -43,13 +43,26 @@ std::optional<EvenPortGrant> SharedPortPools::AcquireEven(unsigned worker, bool 
   return slice.pool.AcquireEven(reserve_next, now);
 }
 
-std::optional<uint16_t> SharedPortPools::AcquireReserved(uint64_t token, base::MonoTime now) {
+std::optional<uint16_t> SharedPortPools::AcquireReserved(uint64_t token, base::MonoTime now,
+                                                         uintptr_t* socket) {
   Slice* slice = SliceOf(PortPool::TokenPort(token));
   if (slice == nullptr) {
+    if (socket != nullptr) {
+      *socket = 0;
+    }
     return std::nullopt;
   }
   std::lock_guard lock(slice->mutex);
-  return slice->pool.AcquireReserved(token, now);
+  return slice->pool.AcquireReserved(token, now, socket);
+}
+
+bool SharedPortPools::AttachSocket(uint64_t token, uintptr_t socket) {
+  Slice* slice = SliceOf(PortPool::TokenPort(token));
+  if (slice == nullptr) {
+    return false;
+  }
+  std::lock_guard lock(slice->mutex);
+  return slice->pool.AttachSocket(token, socket);
 }
 
 void SharedPortPools::Release(uint16_t port) {
@@ -66,10 +79,12 @@ void SharedPortPools::MarkUnusable(uint16_t port, base::MonoTime now) {
   }
 }
 
-void SharedPortPools::ExpireReservations(unsigned worker, base::MonoTime now) {
+void SharedPortPools::ExpireReservations(unsigned worker, base::MonoTime now,
+                                         std::vector<uintptr_t>* released) {
   Slice& slice = *slices_[worker % slices_.size()];
   std::lock_guard lock(slice.mutex);
   slice.pool.ExpireReservations(now);
+  slice.pool.TakeReleasedSockets(released);
 }
 
 size_t SharedPortPools::free_count() const {

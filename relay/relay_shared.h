@@ -35,12 +35,19 @@ class SharedPortPools {
 
   std::optional<uint16_t> Acquire(unsigned worker);
   std::optional<EvenPortGrant> AcquireEven(unsigned worker, bool reserve_next, base::MonoTime now);
-  // Claims a reservation made by any worker.
-  std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now);
+  // Claims a reservation made by any worker; `socket` as for
+  // PortPool::AcquireReserved.
+  std::optional<uint16_t> AcquireReserved(uint64_t token, base::MonoTime now,
+                                          uintptr_t* socket = nullptr);
+  // PortPool::AttachSocket on whichever slice holds the token's port.
+  bool AttachSocket(uint64_t token, uintptr_t socket);
   // Returns a port to whichever slice holds it.
   void Release(uint16_t port);
   void MarkUnusable(uint16_t port, base::MonoTime now);
-  void ExpireReservations(unsigned worker, base::MonoTime now);
+  // Expires `worker`'s slice (PortPool::ExpireReservations) and appends to
+  // `released` every socket its reservations let go (TakeReleasedSockets),
+  // including those of reservations that other workers' calls ended.
+  void ExpireReservations(unsigned worker, base::MonoTime now, std::vector<uintptr_t>* released);
 
   size_t free_count() const;
   size_t capacity() const;

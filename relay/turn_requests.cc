@@ -144,11 +144,14 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     }
     int family = requested_family ? FamilyIndexOf(*requested_family) : 0;
     std::optional<uint16_t> reserved_port;
+    // The socket that has held the reserved port since the reservation
+    // (RFC 8656 section 7.1): this allocation's relay socket.
+    HeldSocket held = 0;
     if (token) {
       // The reserved port lives in whichever family's pool issued the token.
       for (int f = 0; f < 2 && !reserved_port; ++f) {
         if (shared_.ports[f] && options_.relay[f]) {
-          reserved_port = shared_.ports[f]->AcquireReserved(*token, now);
+          reserved_port = shared_.ports[f]->AcquireReserved(*token, now, &held);
           if (reserved_port) {
             family = f;
           }
@@ -159,10 +162,17 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
         return;
       }
     }
-    if (!options_.relay[family] || !shared_.ports[family]) {
+    // Gives back a claimed reservation on the way out of a refusal.
+    auto unclaim = [&] {
       if (reserved_port) {
         shared_.ports[family]->Release(*reserved_port);
       }
+      if (held != 0) {
+        io_.CloseHeld(held);
+      }
+    };
+    if (!options_.relay[family] || !shared_.ports[family]) {
+      unclaim();
       fail(440);
       return;
     }
@@ -173,15 +183,11 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       case AllocationQuota::Verdict::kOk:
         break;
       case AllocationQuota::Verdict::kUserLimit:
-        if (reserved_port) {
-          shared_.ports[family]->Release(*reserved_port);
-        }
+        unclaim();
         fail(486);
         return;
       case AllocationQuota::Verdict::kTotalLimit:
-        if (reserved_port) {
-          shared_.ports[family]->Release(*reserved_port);
-        }
+        unclaim();
         fail(508);
         return;
     }
@@ -189,7 +195,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     auto owned =
         std::make_unique<Allocation>(from, std::string(auth.username), std::string(quota_user));
     uint64_t new_token = 0;
-    uint16_t code = OpenEndpoint(now, *owned, family, reserved_port, even_port.has_value(),
+    uint16_t code = OpenEndpoint(now, *owned, family, reserved_port, held, even_port.has_value(),
                                  even_port.value_or(false), dont_fragment, &new_token);
     if (code != 0) {
       shared_.quota.Release(quota_user);
@@ -200,7 +206,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       // Dual allocation (RFC 8656 section 7.2): the IPv6 half may fail on its
       // own; the answer then carries ADDRESS-ERROR-CODE.
       owned->additional_family_error =
-          OpenEndpoint(now, *owned, 1, std::nullopt, false, false, dont_fragment, nullptr);
+          OpenEndpoint(now, *owned, 1, std::nullopt, 0, false, false, dont_fragment, nullptr);
     }
     owned->allocate_transaction = request.transaction_id();
     owned->reservation_token = new_token;
@@ -233,12 +239,37 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
 }
 
 uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
-                                  std::optional<uint16_t> port, bool even_port, bool reserve_next,
-                                  bool dont_fragment, uint64_t* token) {
+                                  std::optional<uint16_t> port, HeldSocket held, bool even_port,
+                                  bool reserve_next, bool dont_fragment, uint64_t* token) {
   if (!options_.relay[family] || !shared_.ports[family]) {
+    if (held != 0) {
+      io_.CloseHeld(held);
+    }
     return 440;
   }
   SharedPortPools& pools = *shared_.ports[family];
+  RelayEndpoint& endpoint = allocation.relay(family);
+  auto bind_to = [&](uint16_t p) {
+    base::SocketAddress bind = options_.relay[family]->bind;
+    bind.set_port(p);
+    return bind;
+  };
+  auto granted = [&](RelayHandle handle, uint16_t p) {
+    endpoint.handle = handle;
+    endpoint.port = p;
+    endpoint.advertised = options_.relay[family]->advertised;
+    endpoint.advertised.set_port(p);
+  };
+  if (port && held != 0) {
+    // A claimed reservation: its socket has held the port all along.
+    const RelayHandle handle = io_.AdoptRelay(held, dont_fragment, &endpoint);
+    if (handle == 0) {
+      pools.Release(*port);
+      return 508;
+    }
+    granted(handle, *port);
+    return 0;
+  }
   // A few tries: a port someone else on the host holds is marked unusable
   // and another one is drawn.
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -260,19 +291,36 @@ uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, in
       }
       chosen = *acquired;
     }
-    base::SocketAddress bind = options_.relay[family]->bind;
-    bind.set_port(chosen);
-    RelayEndpoint& endpoint = allocation.relay(family);
-    RelayIo::OpenResult opened = io_.OpenRelay(bind, dont_fragment, &endpoint);
-    if (opened.handle != 0) {
-      endpoint.handle = opened.handle;
-      endpoint.port = chosen;
-      endpoint.advertised = options_.relay[family]->advertised;
-      endpoint.advertised.set_port(chosen);
-      if (token != nullptr) {
-        *token = grant_token;
-      }
+    RelayIo::OpenResult opened = io_.OpenRelay(bind_to(chosen), dont_fragment, &endpoint);
+    if (opened.handle != 0 && grant_token == 0) {
+      granted(opened.handle, chosen);
       return 0;
+    }
+    if (opened.handle != 0) {
+      // EVEN-PORT with R (RFC 8656 section 7.2): bind port + 1 now, on the
+      // same relay address, so nobody else on the host can take it before
+      // the RESERVATION-TOKEN comes back. If it cannot be held, this even
+      // port is no good for a reservation: draw another pair.
+      const auto next = static_cast<uint16_t>(chosen + 1);
+      RelayIo::OpenResult hold = io_.HoldRelay(bind_to(next));
+      if (hold.handle != 0 && pools.AttachSocket(grant_token, hold.handle)) {
+        granted(opened.handle, chosen);
+        if (token != nullptr) {
+          *token = grant_token;
+        }
+        return 0;
+      }
+      if (hold.handle != 0) {
+        io_.CloseHeld(hold.handle);  // not reachable: the reservation was made above
+      }
+      io_.CloseRelay(opened.handle);
+      pools.Release(chosen);
+      if (hold.address_in_use) {
+        pools.MarkUnusable(next, now);
+        continue;
+      }
+      pools.Release(next);
+      return 508;
     }
     if (grant_token != 0) {
       pools.Release(static_cast<uint16_t>(chosen + 1));

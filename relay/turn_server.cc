@@ -64,6 +64,21 @@ TurnServer::~TurnServer() {
   while (!allocations_.empty()) {
     DeleteAllocation(allocations_.begin());
   }
+  // The reservations this worker made end with it, and so do the sockets
+  // holding their ports.
+  ExpireReservations(base::MonoTime::max());
+}
+
+void TurnServer::ExpireReservations(base::MonoTime now) {
+  for (int f = 0; f < 2; ++f) {
+    if (shared_.ports[f]) {
+      shared_.ports[f]->ExpireReservations(worker_index_, now, &released_);
+    }
+  }
+  for (HeldSocket held : released_) {
+    io_.CloseHeld(held);
+  }
+  released_.clear();
 }
 
 void TurnServer::SetOptions(TurnServerOptions options) {
@@ -392,11 +407,7 @@ void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
 // Expiry
 
 void TurnServer::OnTimer(base::MonoTime now) {
-  for (int f = 0; f < 2; ++f) {
-    if (shared_.ports[f]) {
-      shared_.ports[f]->ExpireReservations(worker_index_, now);
-    }
-  }
+  ExpireReservations(now);
   for (auto it = allocations_.begin(); it != allocations_.end();) {
     Allocation& allocation = *it->second;
     if (allocation.expires() <= now) {

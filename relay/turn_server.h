@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "auth/nonce.h"
 #include "base/bytes.h"
@@ -134,11 +135,17 @@ class TurnServer {
   void HandleChannelData(base::MonoTime now, const FiveTuple& from, base::ByteView data);
 
   // Opens the relay socket of `family` for `allocation` on a port from the
-  // pools (or `reserved_port`). Returns 0 or the error code (508).
+  // pools, or on a claimed reservation's `port` with the socket `held` there
+  // (taken in every case). With `reserve_next`, port + 1 is reserved and held
+  // by a socket too, and `*token` gets its token. Returns 0 or the error code
+  // (440, 508); on an error every port and socket it took is given back.
   uint16_t OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
-                        std::optional<uint16_t> port, bool even_port, bool reserve_next,
-                        bool dont_fragment, uint64_t* token);
+                        std::optional<uint16_t> port, HeldSocket held, bool even_port,
+                        bool reserve_next, bool dont_fragment, uint64_t* token);
   void DeleteAllocation(AllocationMap::iterator it);
+  // Expires this worker's port reservations at `now` and closes the sockets
+  // that held the ports of those that ended unclaimed.
+  void ExpireReservations(base::MonoTime now);
   // Closes one half of a dual allocation: its relayed address, and the
   // permissions and channels of its family.
   void CloseFamily(Allocation& allocation, int family_index);
@@ -196,8 +203,9 @@ class TurnServer {
   SourceRateLimiter failure_limiter_;
   AllocationMap allocations_;
   TurnCounters counters_;
-  base::Bytes out_;                  // reused for every response: no allocation once warm
-  uint64_t indication_counter_ = 0;  // Data indication transaction ids
+  base::Bytes out_;                   // reused for every response: no allocation once warm
+  std::vector<HeldSocket> released_;  // reused by ExpireReservations
+  uint64_t indication_counter_ = 0;   // Data indication transaction ids
 };
 
 }  // namespace turnkey::relay

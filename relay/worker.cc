@@ -214,6 +214,36 @@ void Worker::CloseRelay(RelayHandle handle) {
   relay_sockets_->Close(reinterpret_cast<net::UdpSocketSet::Handle>(handle));
 }
 
+RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
+  OpenResult result;
+  auto bound = net::UdpSocketSet::Bind(bind, net::UdpOpenOptions{}, &result.address_in_use);
+  if (!bound) {
+    if (!result.address_in_use) {
+      TK_LOG_WARN("reserved relay socket {}: {}", bind.ToString(), bound.error().message);
+    }
+    return result;
+  }
+  result.handle = reinterpret_cast<HeldSocket>(*bound);
+  result.local = bind;
+  return result;
+}
+
+RelayHandle Worker::AdoptRelay(HeldSocket held, bool dont_fragment, void* context) {
+  net::UdpOpenOptions open_options;
+  open_options.dont_fragment = dont_fragment;
+  auto handle = relay_sockets_->Adopt(reinterpret_cast<net::UdpSocketSet::BoundHandle>(held),
+                                      open_options, context);
+  if (!handle) {
+    TK_LOG_WARN("reserved relay socket: {}", handle.error().message);
+    return 0;
+  }
+  return reinterpret_cast<RelayHandle>(*handle);
+}
+
+void Worker::CloseHeld(HeldSocket held) {
+  net::UdpSocketSet::FreeBound(reinterpret_cast<net::UdpSocketSet::BoundHandle>(held));
+}
+
 bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
                         bool dont_fragment) {
   auto socket = reinterpret_cast<net::UdpSocketSet::Handle>(handle);

@@ -601,6 +601,62 @@ def free_udp_range(count):
     raise RuntimeError("no free UDP port range")
 
 
+EVEN_PORT = 0x0018
+RESERVATION_TOKEN = 0x0022
+
+
+class EvenPortReservationTest(unittest.TestCase):
+    """RFC 8656 sections 7.1 and 7.2: EVEN-PORT with the R bit reserves port + 1,
+    and the server keeps it bound so nothing else on the host can take it before
+    the Allocate with the RESERVATION-TOKEN comes."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Two workers: a token is often claimed on a worker other than the one
+        # that reserved it.
+        cls.server = start_server(secrets=[SECRET], allow_loopback=True, threads=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def client(self):
+        username, password = rest_credential(unique_user("even"))
+        return tc.TurnClient("127.0.0.1", self.server.port, username=username, password=password)
+
+    def test_reserved_port_is_held_and_handed_to_the_token(self):
+        for _ in range(4):
+            peer = UdpPeer()
+            try:
+                with self.client() as holder, self.client() as claimer:
+                    r = holder.allocate(extra=[(EVEN_PORT, b"\x80")])
+                    self.assertEqual(r.cls, tc.SUCCESS, r)
+                    even = r.address(tc.XOR_RELAYED_ADDRESS)[1]
+                    self.assertEqual(even % 2, 0)
+                    token = r.get(RESERVATION_TOKEN)
+                    self.assertEqual(len(token or b""), 8, r)
+                    # Another program cannot bind the reserved port.
+                    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    try:
+                        with self.assertRaises(OSError, msg=f"port {even + 1} not held"):
+                            other.bind(("127.0.0.1", even + 1))
+                    finally:
+                        other.close()
+                    r = claimer.allocate(extra=[(RESERVATION_TOKEN, token)])
+                    self.assertEqual(r.cls, tc.SUCCESS, r)
+                    relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                    self.assertEqual(relayed[1], even + 1)
+                    # The socket that held the port now relays for the claimer.
+                    self.assertEqual(claimer.create_permission(peer.address).cls, tc.SUCCESS)
+                    peer.sendto(b"to the reserved port", relayed)
+                    self.assertEqual(claimer.receive(),
+                                     ("data", peer.address, b"to the reserved port"))
+                    self.assertEqual(holder.refresh(0).cls, tc.SUCCESS)
+                    self.assertEqual(claimer.refresh(0).cls, tc.SUCCESS)
+            finally:
+                peer.close()
+
+
 class RelayCapacityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -3,6 +3,8 @@
 // relay handles that tests can feed peer data through.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <map>
 #include <set>
@@ -56,6 +58,46 @@ class FakeRelayIo : public RelayIo {
     sockets.erase(handle);
     ++closed;
   }
+  OpenResult HoldRelay(const base::SocketAddress& bind) override {
+    OpenResult result;
+    if (busy_ports.count(bind.port()) != 0) {
+      result.address_in_use = true;
+      return result;
+    }
+    if (fail_hold) {
+      return result;
+    }
+    HeldSocket held = next_handle++;
+    this->held[held] = bind;
+    result.handle = held;
+    result.local = bind;
+    ++holds;
+    return result;
+  }
+  RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) override {
+    auto it = this->held.find(held);
+    if (it == this->held.end()) {
+      ADD_FAILURE() << "AdoptRelay of unknown held socket " << held;
+      return 0;
+    }
+    const base::SocketAddress bound = it->second;
+    this->held.erase(it);
+    ++adopted;
+    if (fail_open) {
+      return 0;  // the held socket is gone with the failure
+    }
+    // The held socket becomes the relay socket: same handle, no new bind.
+    sockets[held] = Socket{bound, dont_fragment, context};
+    ++opened;
+    return held;
+  }
+  void CloseHeld(HeldSocket held) override {
+    if (this->held.erase(held) == 0) {
+      ADD_FAILURE() << "CloseHeld of unknown held socket " << held;
+      return;
+    }
+    ++held_closed;
+  }
   bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
                   bool dont_fragment) override {
     if (sockets.count(handle) == 0 || fail_send) {
@@ -63,6 +105,16 @@ class FakeRelayIo : public RelayIo {
     }
     to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end()), dont_fragment});
     return true;
+  }
+
+  // The held (reserved, unread) socket bound to `port`, or 0.
+  HeldSocket HeldForPort(uint16_t port) const {
+    for (const auto& [handle, bound] : held) {
+      if (bound.port() == port) {
+        return handle;
+      }
+    }
+    return 0;
   }
 
   // The open socket bound to `port`, or 0.
@@ -89,12 +141,17 @@ class FakeRelayIo : public RelayIo {
   std::vector<ToClient> to_client;
   std::vector<ToPeer> to_peer;
   std::map<RelayHandle, Socket> sockets;
-  std::set<uint16_t> busy_ports;  // OpenRelay reports EADDRINUSE for these
-  bool fail_open = false;
-  bool fail_send = false;  // SendToPeer reports that the kernel refused
+  std::map<HeldSocket, base::SocketAddress> held;  // HoldRelay'd, not yet adopted or closed
+  std::set<uint16_t> busy_ports;  // OpenRelay and HoldRelay report EADDRINUSE for these
+  bool fail_open = false;         // OpenRelay and AdoptRelay fail (not EADDRINUSE)
+  bool fail_hold = false;         // HoldRelay fails (not EADDRINUSE)
+  bool fail_send = false;         // SendToPeer reports that the kernel refused
   RelayHandle next_handle = 1;
   size_t opened = 0;
   size_t closed = 0;
+  size_t holds = 0;        // HoldRelay successes
+  size_t adopted = 0;      // AdoptRelay calls (each takes its held socket, even failing)
+  size_t held_closed = 0;  // CloseHeld calls
 };
 
 }  // namespace turnkey::relay

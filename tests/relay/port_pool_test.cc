@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <random>
 #include <set>
 #include <utility>
@@ -264,6 +265,59 @@ TEST(PortPoolTest, ExpiredTokenIsRefusedEvenBeforeSweep) {
   EXPECT_FALSE(pool.AcquireReserved(grant->token, clock.Now()));
   EXPECT_EQ(pool.free_count(), 1u);  // and the port went back to the pool
   EXPECT_EQ(pool.reserved_count(), 0u);
+}
+
+// The socket holding a reserved port (RFC 8656 section 7.2) goes to whoever
+// claims the token, and back to the owner by every other way the reservation
+// ends, so the owner can close it.
+TEST(PortPoolTest, ReservationSocketGoesToTheClaimOrBackToTheOwner) {
+  base::FakeClock clock;
+  PortPool pool = MakePool(40000, 40019);
+  std::vector<uintptr_t> released;
+
+  const EvenPortGrant claimed = *pool.AcquireEven(true, clock.Now());
+  EXPECT_FALSE(pool.AttachSocket(claimed.token ^ 1, 101));  // not a live token
+  EXPECT_FALSE(pool.AttachSocket(claimed.token, 0));
+  ASSERT_TRUE(pool.AttachSocket(claimed.token, 101));
+  EXPECT_FALSE(pool.AttachSocket(claimed.token, 102));  // one socket per reservation
+  uintptr_t socket = 7;
+  EXPECT_EQ(pool.AcquireReserved(claimed.token, clock.Now(), &socket),
+            std::optional<uint16_t>(claimed.port + 1));
+  EXPECT_EQ(socket, 101u);
+  // A refused claim hands out nothing.
+  EXPECT_FALSE(pool.AcquireReserved(claimed.token, clock.Now(), &socket));
+  EXPECT_EQ(socket, 0u);
+
+  const EvenPortGrant expiring = *pool.AcquireEven(true, clock.Now());
+  ASSERT_TRUE(pool.AttachSocket(expiring.token, 201));
+  const EvenPortGrant released_port = *pool.AcquireEven(true, clock.Now());
+  ASSERT_TRUE(pool.AttachSocket(released_port.token, 202));
+  const EvenPortGrant unusable = *pool.AcquireEven(true, clock.Now());
+  ASSERT_TRUE(pool.AttachSocket(unusable.token, 203));
+  pool.Release(static_cast<uint16_t>(released_port.port + 1));
+  pool.MarkUnusable(static_cast<uint16_t>(unusable.port + 1), clock.Now());
+  pool.TakeReleasedSockets(&released);
+  EXPECT_EQ(released, (std::vector<uintptr_t>{202, 203}));
+
+  clock.Advance(PortPool::kReservationLifetime);
+  pool.ExpireReservations(clock.Now());
+  pool.TakeReleasedSockets(&released);
+  EXPECT_EQ(released, (std::vector<uintptr_t>{202, 203, 201}));
+  released.clear();
+  pool.TakeReleasedSockets(&released);
+  EXPECT_TRUE(released.empty());  // each socket is handed back once
+
+  // A claim too late, and a claim that does not ask for the socket.
+  const EvenPortGrant late = *pool.AcquireEven(true, clock.Now());
+  ASSERT_TRUE(pool.AttachSocket(late.token, 301));
+  const EvenPortGrant blind = *pool.AcquireEven(true, clock.Now());
+  ASSERT_TRUE(pool.AttachSocket(blind.token, 302));
+  EXPECT_TRUE(pool.AcquireReserved(blind.token, clock.Now()));
+  clock.Advance(PortPool::kReservationLifetime);
+  EXPECT_FALSE(pool.AcquireReserved(late.token, clock.Now(), &socket));
+  EXPECT_EQ(socket, 0u);
+  pool.TakeReleasedSockets(&released);
+  EXPECT_EQ(released, (std::vector<uintptr_t>{302, 301}));
 }
 
 TEST(PortPoolTest, ExpiryOrderWithManyReservations) {

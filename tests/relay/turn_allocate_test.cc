@@ -557,6 +557,137 @@ TEST_F(TurnAllocateTest, UnclaimedReservationExpires) {
   EXPECT_TRUE(PoolsWhole());
 }
 
+// RFC 8656 sections 7.1 and 7.2: the reserved port + 1 is bound while the
+// reservation lives, so nobody else on the host takes it, and the Allocate
+// with the token gets that very socket.
+TEST_F(TurnAllocateTest, ReservationHoldsTheNextPortWithASocket) {
+  TurnTestClient holder = Client(1, "a");
+  StunReply reply = holder.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); });
+  ASSERT_TRUE(reply.success()) << reply.error_code();
+  const base::SocketAddress relayed = *reply.XorAddress(AttributeType::kXorRelayedAddress);
+  const auto next = static_cast<uint16_t>(relayed.port() + 1);
+  const HeldSocket held = io.HeldForPort(next);
+  ASSERT_NE(held, 0u) << "port " << next << " is reserved but nothing holds it";
+  EXPECT_EQ(io.held[held], Ip("192.0.2.1", next));  // the relay address of port N
+  EXPECT_EQ(io.held.size(), 1u);
+
+  TurnTestClient claimer = Client(2, "b");
+  StunReply claimed = claimer.Allocate([&](MessageBuilder& b) {
+    b.AddReservationToken(*reply.reservation_token());
+    b.AddDontFragment();
+  });
+  ASSERT_TRUE(claimed.success()) << claimed.error_code();
+  EXPECT_EQ(claimed.XorAddress(AttributeType::kXorRelayedAddress)->port(), next);
+  // The held socket became the relay socket; the port was never unbound.
+  EXPECT_EQ(io.HandleForPort(next), held);
+  EXPECT_TRUE(io.sockets[held].dont_fragment);
+  EXPECT_TRUE(io.held.empty());
+  EXPECT_EQ(io.holds, 1u);
+  EXPECT_EQ(io.adopted, 1u);
+  EXPECT_EQ(io.opened, 2u);  // N bound, N + 1 adopted
+
+  // Peer data reaches the claimer through it.
+  ASSERT_TRUE(claimer.CreatePermission({Ip("8.8.8.8", 53)}).success());
+  const uint8_t data[] = {1, 2, 3};
+  server->OnPeerData(clock.Now(), io.sockets[held].context, Ip("8.8.8.8", 53), data);
+  EXPECT_EQ(server->counters().relayed_packets[static_cast<size_t>(Direction::kPeerToClient)].Get(),
+            1u);
+  ASSERT_TRUE(holder.Refresh(0).success());
+  ASSERT_TRUE(claimer.Refresh(0).success());
+  EXPECT_TRUE(io.sockets.empty());
+  EXPECT_TRUE(PoolsWhole());
+}
+
+TEST_F(TurnAllocateTest, ReservationSocketClosesWhenItExpiresUnclaimed) {
+  TurnTestClient holder = Client(1, "a");
+  StunReply reply = holder.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); });
+  ASSERT_TRUE(reply.success());
+  ASSERT_EQ(io.held.size(), 1u);
+  Advance(PortPool::kReservationLifetime - std::chrono::seconds(1));
+  EXPECT_EQ(io.held.size(), 1u);
+  Advance(std::chrono::seconds(1));
+  EXPECT_TRUE(io.held.empty());
+  EXPECT_EQ(io.held_closed, 1u);
+  ASSERT_TRUE(holder.Refresh(0).success());
+  EXPECT_TRUE(PoolsWhole());
+}
+
+TEST_F(TurnAllocateTest, ReservationSocketClosesWhenTheServerStops) {
+  TurnTestClient holder = Client(1, "a");
+  ASSERT_TRUE(holder.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); }).success());
+  ASSERT_EQ(io.held.size(), 1u);
+  server.reset();
+  EXPECT_TRUE(io.held.empty());
+  EXPECT_EQ(io.held_closed, 1u);
+  EXPECT_TRUE(io.sockets.empty());
+  EXPECT_TRUE(PoolsWhole());
+}
+
+// A claim refused after the token was taken (here the per-user quota) gives
+// back the port and closes the socket that held it.
+TEST_F(TurnAllocateTest, RefusedClaimClosesTheHeldSocket) {
+  TurnServerOptions options = Options();
+  options.allocations_per_user = 1;
+  server->SetOptions(options);
+  TurnTestClient holder = Client(1, "a");
+  StunReply reply = holder.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); });
+  ASSERT_TRUE(reply.success());
+  TurnTestClient same_user = Client(2, "a");
+  EXPECT_EQ(
+      same_user
+          .Allocate([&](MessageBuilder& b) { b.AddReservationToken(*reply.reservation_token()); })
+          .error_code(),
+      486);
+  EXPECT_TRUE(io.held.empty());
+  EXPECT_EQ(io.held_closed, 1u);
+  ASSERT_TRUE(holder.Refresh(0).success());
+  EXPECT_TRUE(PoolsWhole());
+}
+
+// RFC 8656 section 7.2: if port + 1 cannot be held, the even port is no use
+// for a reservation; another pair is drawn, and 508 when none is left.
+TEST_F(TurnAllocateTest, NextPortInUseElsewhereTakesAnotherPair) {
+  Start(Options(), PortRange{50000, 50003});
+  io.busy_ports = {50001};
+  TurnTestClient client = Client(1);
+  StunReply reply = client.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); });
+  ASSERT_TRUE(reply.success()) << reply.error_code();
+  EXPECT_EQ(reply.XorAddress(AttributeType::kXorRelayedAddress)->port(), 50002);
+  EXPECT_NE(io.HeldForPort(50003), 0u);
+  EXPECT_EQ(io.sockets.size(), 1u);  // a socket opened on 50000 for the first try was closed
+  EXPECT_EQ(io.opened, io.closed + 1);
+
+  // 50000 still serves a plain allocation.
+  TurnTestClient plain = Client(2, "bob");
+  StunReply other = plain.Allocate();
+  ASSERT_TRUE(other.success()) << other.error_code();
+  EXPECT_EQ(other.XorAddress(AttributeType::kXorRelayedAddress)->port(), 50000);
+}
+
+TEST_F(TurnAllocateTest, EveryNextPortInUseElsewhereIs508) {
+  Start(Options(), PortRange{50000, 50003});
+  io.busy_ports = {50001, 50003};
+  TurnTestClient client = Client(1);
+  EXPECT_EQ(client.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); }).error_code(), 508);
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(shared.quota.total(), 0u);
+  EXPECT_TRUE(io.sockets.empty());
+  EXPECT_TRUE(io.held.empty());
+  // The even ports went back; only the busy odd ones are out of circulation.
+  EXPECT_EQ(shared.ports[0]->free_count(), 2u);
+}
+
+TEST_F(TurnAllocateTest, NextPortSocketFailureIs508AndReturnsEverything) {
+  io.fail_hold = true;
+  TurnTestClient client = Client(1);
+  EXPECT_EQ(client.Allocate([](MessageBuilder& b) { b.AddEvenPort(true); }).error_code(), 508);
+  EXPECT_TRUE(PoolsWhole());
+  EXPECT_TRUE(io.sockets.empty());
+  EXPECT_EQ(io.opened, io.closed);
+  EXPECT_EQ(shared.quota.total(), 0u);
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
 TEST_F(TurnAllocateTest, ReservationTokenOfTheIpv6Pool) {
   Start(Options(true));
   TurnTestClient holder = Client(1, "a");

@@ -1,8 +1,10 @@
 // Thousands of allocate/free cycles through TurnServer, with every way a
 // port is taken (plain, IPv6, dual, EVEN-PORT, reservations claimed and left
-// to expire, failed opens, exhaustion) and every way it comes back (Refresh
-// 0, expiry, a closed TCP connection, the destructor), must leave the port
-// pools whole.
+// to expire, failed opens, failed holds of a reserved port, exhaustion) and
+// every way it comes back (Refresh 0, expiry, a closed TCP connection, the
+// destructor), must leave the port pools whole and every socket closed. At
+// every step, each port that is not free has a socket on it: a relay socket,
+// or the held socket of a reservation (RFC 8656 section 7.2).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -37,11 +39,23 @@ class TurnPortLeakTest : public ::testing::Test, public TurnTestEnv {
     return n;
   }
 
-  // With no reservation outstanding, every port is free or has a socket.
+  size_t HeldOf(base::Family family) const {
+    size_t n = 0;
+    for (const auto& [handle, bound] : io.held) {
+      if (bound.family() == family) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // Every port is free or has a socket: reserved ones their held socket.
   void ExpectPoolsMatchSockets() {
-    EXPECT_EQ(shared.ports[0]->free_count() + SocketsOf(base::Family::kIpv4),
+    ASSERT_EQ(shared.ports[0]->free_count() + SocketsOf(base::Family::kIpv4) +
+                  HeldOf(base::Family::kIpv4),
               shared.ports[0]->capacity());
-    EXPECT_EQ(shared.ports[1]->free_count() + SocketsOf(base::Family::kIpv6),
+    ASSERT_EQ(shared.ports[1]->free_count() + SocketsOf(base::Family::kIpv6) +
+                  HeldOf(base::Family::kIpv6),
               shared.ports[1]->capacity());
   }
 
@@ -64,7 +78,7 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
   std::vector<std::unique_ptr<TurnTestClient>> live;
   std::vector<uint64_t> tokens;
   int allocated = 0, exhausted = 0, claimed = 0, stale_tokens = 0, deleted = 0, closed = 0,
-      failed_opens = 0;
+      failed_opens = 0, failed_holds = 0, failed_adopts = 0;
 
   for (int i = 0; i < 10000; ++i) {
     const unsigned action = Pick(12);
@@ -75,7 +89,9 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
       auto client = NewClient(transport);
       const unsigned kind = Pick(6);
       const bool fail_open = Pick(20) == 0;
+      const bool fail_hold = !fail_open && (kind == 2 || kind == 3) && Pick(10) == 0;
       io.fail_open = fail_open;
+      io.fail_hold = fail_hold;
       StunReply reply = client->Allocate([&](MessageBuilder& b) {
         switch (kind) {
           case 1:
@@ -96,8 +112,10 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
         }
       });
       io.fail_open = false;
+      io.fail_hold = false;
       if (reply.success()) {
         ASSERT_FALSE(fail_open);
+        ASSERT_FALSE(fail_hold);
         ++allocated;
         if (auto token = reply.reservation_token()) {
           tokens.push_back(*token);
@@ -107,6 +125,8 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
         ASSERT_EQ(reply.error_code(), 508) << "kind " << kind;
         if (fail_open) {
           ++failed_opens;
+        } else if (fail_hold) {
+          ++failed_holds;
         } else {
           ++exhausted;
         }
@@ -117,13 +137,22 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
       const uint64_t token = tokens[k];
       tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(k));
       auto client = NewClient(ClientTransport::kUdp);
+      const bool fail_adopt = Pick(10) == 0;
+      const size_t adopted_before = io.adopted;
+      io.fail_open = fail_adopt;
       StunReply reply = client->Allocate([&](MessageBuilder& b) { b.AddReservationToken(token); });
+      io.fail_open = false;
       if (reply.success()) {
+        ASSERT_FALSE(fail_adopt);
         ++claimed;
         live.push_back(std::move(client));
       } else {
         ASSERT_EQ(reply.error_code(), 508);
-        ++stale_tokens;
+        if (io.adopted != adopted_before) {
+          ++failed_adopts;
+        } else {
+          ++stale_tokens;
+        }
       }
     } else if ((action == 6 || action == 7 || action == 8) && !live.empty()) {
       // Delete one: Refresh 0, or the TCP connection closes.
@@ -146,10 +175,11 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
       StunReply reply = live[Pick(static_cast<unsigned>(live.size()))]->Refresh(1200);
       ASSERT_TRUE(reply.success() || reply.error_code() == 437);
     }
+    ASSERT_NO_FATAL_FAILURE(ExpectPoolsMatchSockets());
     if (i % 500 == 499) {
       Advance(PortPool::kReservationLifetime);
       tokens.clear();
-      ExpectPoolsMatchSockets();
+      EXPECT_TRUE(io.held.empty());
       ASSERT_EQ(shared.quota.total(), server->allocation_count());
       ASSERT_EQ(ActiveAllocations(), server->allocation_count());
     }
@@ -163,6 +193,8 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
   EXPECT_GT(deleted, 0);
   EXPECT_GT(closed, 0);
   EXPECT_GT(failed_opens, 0);
+  EXPECT_GT(failed_holds, 0);
+  EXPECT_GT(failed_adopts, 0);
   EXPECT_GT(server->counters().allocations_expired.Get(), 0u);
 
   // Free what is left half by deletion, half by expiry.
@@ -173,6 +205,9 @@ TEST_F(TurnPortLeakTest, ThousandsOfCyclesLeaveThePoolsWhole) {
   EXPECT_EQ(server->allocation_count(), 0u);
   EXPECT_TRUE(io.sockets.empty());
   EXPECT_EQ(io.opened, io.closed);
+  EXPECT_TRUE(io.held.empty());
+  EXPECT_GT(io.holds, 0u);
+  EXPECT_EQ(io.holds, io.adopted + io.held_closed);
   EXPECT_EQ(shared.ports[0]->free_count(), shared.ports[0]->capacity());
   EXPECT_EQ(shared.ports[1]->free_count(), shared.ports[1]->capacity());
   EXPECT_EQ(shared.quota.total(), 0u);
@@ -192,15 +227,17 @@ TEST_F(TurnPortLeakTest, DestructorReturnsEveryPort) {
       if (i % 3 == 0) {
         b.AddAdditionalAddressFamily(AddressFamily::kIpv6);
       } else if (i % 3 == 1) {
-        b.AddEvenPort(false);
+        b.AddEvenPort(i % 2 == 0);  // with R: a reservation and its held socket
       }
     });
     ASSERT_TRUE(reply.success() || reply.error_code() == 508);
     clients.push_back(std::move(client));
   }
   ASSERT_GT(server->allocation_count(), 20u);
+  ASSERT_FALSE(io.held.empty());
   server.reset();
   EXPECT_TRUE(io.sockets.empty());
+  EXPECT_TRUE(io.held.empty());
   EXPECT_EQ(shared.ports[0]->free_count(), shared.ports[0]->capacity());
   EXPECT_EQ(shared.ports[1]->free_count(), shared.ports[1]->capacity());
   EXPECT_EQ(shared.quota.total(), 0u);
