@@ -113,6 +113,9 @@ SendBatch::FlushResult SendBatch::Flush(int fd) {
                           MSG_DONTWAIT);
     if (sent > 0) {
       result.sent += static_cast<uint64_t>(sent);
+      for (size_t i = offset; i < offset + static_cast<size_t>(sent); ++i) {
+        result.sent_bytes += headers_[i].msg_len;
+      }
       offset += static_cast<size_t>(sent);
       continue;
     }

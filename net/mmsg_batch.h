@@ -74,8 +74,9 @@ class SendBatch {
 
   struct FlushResult {
     uint64_t sent = 0;
-    uint64_t dropped = 0;  // kernel buffer full: UDP drops, never queues
-    uint64_t errors = 0;   // e.g. unreachable destination
+    uint64_t sent_bytes = 0;  // payload bytes of the datagrams sent
+    uint64_t dropped = 0;     // kernel buffer full: UDP drops, never queues
+    uint64_t errors = 0;      // e.g. unreachable destination
   };
   // Sends everything queued on `fd` with sendmmsg and empties the batch.
   FlushResult Flush(int fd);

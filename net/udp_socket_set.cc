@@ -99,6 +99,8 @@ base::Result<UdpSocketSet::BoundHandle> UdpSocketSet::Bind(const base::SocketAdd
 
 void UdpSocketSet::FreeBound(BoundHandle bound) { delete bound; }
 
+const base::SocketAddress& UdpSocketSet::BoundAddress(BoundHandle bound) { return bound->local; }
+
 base::Result<UdpSocketSet::Handle> UdpSocketSet::Open(const base::SocketAddress& bind_address,
                                                       const UdpOpenOptions& options, void* context,
                                                       bool* address_in_use) {
@@ -196,7 +198,11 @@ SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,
                                    base::ByteView data) {
   if (data.size() > send_.slot_bytes()) {
     Flush();
-    return Count(SendDatagram(handle->fd.get(), handle->family, to, data));
+    const SendResult result = Count(SendDatagram(handle->fd.get(), handle->family, to, data));
+    if (result == SendResult::kSent && flush_handler_) {
+      flush_handler_(SendBatch::FlushResult{.sent = 1, .sent_bytes = data.size()});
+    }
+    return result;
   }
   if (send_.full() || (!send_.empty() && send_owner_ != handle)) {
     Flush();
@@ -242,6 +248,9 @@ void UdpSocketSet::Flush() {
     const SendBatch::FlushResult result = send_.Flush(send_owner_->fd.get());
     dropped_sends_ += result.dropped;
     send_errors_ += result.errors;
+    if (flush_handler_) {
+      flush_handler_(result);
+    }
   }
   send_owner_ = nullptr;
 }

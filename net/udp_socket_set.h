@@ -93,13 +93,24 @@ class UdpSocketSet {
                                         bool* address_in_use = nullptr);
   // Closes a bound socket that was never adopted. Null is ignored.
   static void FreeBound(BoundHandle bound);
+  // The address the kernel bound it to.
+  static const base::SocketAddress& BoundAddress(BoundHandle bound);
   // Starts reading `bound` as a socket of this set, as if Open() had made it;
   // `options.dont_fragment` replaces what Bind() set (the buffer sizes stay).
   // Takes ownership of `bound` whether or not it succeeds.
   base::Result<Handle> Adopt(BoundHandle bound, const UdpOpenOptions& options, void* context);
 
   // Queues one datagram from `handle` to `to` (see the class comment).
+  // kSent means queued (or, for one longer than a batch slot, sent at once);
+  // what the kernel then did with it reaches the flush handler.
   SendResult QueueSend(Handle handle, const base::SocketAddress& to, base::ByteView data);
+  // Called on the loop thread with what the kernel did with the datagrams
+  // QueueSend() accepted: once per flushed batch, and at once for one sent
+  // without batching. Each such datagram is reported exactly once, as sent
+  // (with its bytes), dropped or an error. SendDontFragment() returns its own
+  // outcome and is not reported. The handler must not close sockets or queue.
+  using FlushHandler = std::function<void(const SendBatch::FlushResult& result)>;
+  void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
   // Sends one datagram at once with "don't fragment" set (SetDontFragment),
   // whatever the socket was opened with (TURN's Send indication with
   // DONT-FRAGMENT). Queued datagrams are flushed first. Rare: two system
@@ -130,6 +141,7 @@ class UdpSocketSet {
   EventLoop& loop_;
   UdpSocketSetOptions options_;
   BatchHandler handler_;
+  FlushHandler flush_handler_;
   std::unique_ptr<event, EventDeleter> flush_event_;
   bool flush_scheduled_ = false;
   size_t open_count_ = 0;

@@ -26,6 +26,14 @@ using RelayHandle = uintptr_t;
 // or close one that another worker's RelayIo made.
 using HeldSocket = uintptr_t;
 
+// What became of a datagram handed to RelayIo::SendToPeer.
+enum class SendOutcome : uint8_t {
+  kSent,     // the kernel took it
+  kQueued,   // batched: what the kernel does with it comes back later, through
+             // TurnServer::OnPeerSendsDone
+  kRefused,  // not sent (kernel refused it, or it could not be queued)
+};
+
 // Where the core's messages to clients go.
 class ClientSink {
  public:
@@ -60,10 +68,11 @@ class RelayIo : public ClientSink {
   virtual void CloseHeld(HeldSocket held) = 0;
   // Sends one datagram from a relay socket to a peer; with `dont_fragment`,
   // with the DF bit set whatever the socket does otherwise (a Send
-  // indication's DONT-FRAGMENT, RFC 8656 section 11.2). Returns false when it
-  // could not be handed to the kernel (counted by the caller).
-  virtual bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
-                          bool dont_fragment) = 0;
+  // indication's DONT-FRAGMENT, RFC 8656 section 11.2). A kQueued datagram
+  // must be reported exactly once through TurnServer::OnPeerSendsDone when
+  // the batch holding it is flushed; kSent and kRefused ones never are.
+  virtual SendOutcome SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                                 base::ByteView data, bool dont_fragment) = 0;
 };
 
 }  // namespace turnkey::relay

@@ -318,13 +318,29 @@ void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
   }
   // DONT-FRAGMENT asks for DF on this datagram (RFC 8656 section 11.2); the
   // relay sockets otherwise leave it clear (section 14).
-  if (!io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, *peer, *data,
-                      indication.Has(stun::AttributeType::kDontFragment))) {
-    Drop(DropReason::kSendFailed);
-    return;
+  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, *peer, *data,
+                             indication.Has(stun::AttributeType::kDontFragment)),
+              data->size());
+}
+
+void TurnServer::CountToPeer(SendOutcome outcome, size_t bytes) {
+  switch (outcome) {
+    case SendOutcome::kSent:
+      counters_.relayed_packets[static_cast<size_t>(Direction::kClientToPeer)].Add();
+      counters_.relayed_bytes[static_cast<size_t>(Direction::kClientToPeer)].Add(bytes);
+      break;
+    case SendOutcome::kQueued:
+      break;  // counted by OnPeerSendsDone once the kernel has had its say
+    case SendOutcome::kRefused:
+      Drop(DropReason::kSendFailed);
+      break;
   }
-  counters_.relayed_packets[static_cast<size_t>(Direction::kClientToPeer)].Add();
-  counters_.relayed_bytes[static_cast<size_t>(Direction::kClientToPeer)].Add(data->size());
+}
+
+void TurnServer::OnPeerSendsDone(uint64_t sent, uint64_t sent_bytes, uint64_t refused) {
+  counters_.relayed_packets[static_cast<size_t>(Direction::kClientToPeer)].Add(sent);
+  counters_.relayed_bytes[static_cast<size_t>(Direction::kClientToPeer)].Add(sent_bytes);
+  counters_.dropped[static_cast<size_t>(DropReason::kSendFailed)].Add(refused);
 }
 
 void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, base::ByteView data) {
@@ -347,13 +363,9 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
     Drop(DropReason::kBandwidth);
     return;
   }
-  if (!io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle, channel->peer,
-                      message->data, false)) {
-    Drop(DropReason::kSendFailed);
-    return;
-  }
-  counters_.relayed_packets[static_cast<size_t>(Direction::kClientToPeer)].Add();
-  counters_.relayed_bytes[static_cast<size_t>(Direction::kClientToPeer)].Add(message->data.size());
+  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle, channel->peer,
+                             message->data, false),
+              message->data.size());
 }
 
 void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,

@@ -96,6 +96,11 @@ class TurnServer {
   // core passed to RelayIo::OpenRelay (a RelayEndpoint).
   void OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,
                   base::ByteView data);
+  // What the kernel did with a flushed batch of datagrams SendToPeer had
+  // queued (SendOutcome::kQueued): `sent` of them, `sent_bytes` in all, were
+  // relayed; `refused` were not (dropped: send_failed). Relayed counters move
+  // only here or on kSent, so they count what the kernel accepted.
+  void OnPeerSendsDone(uint64_t sent, uint64_t sent_bytes, uint64_t refused);
   // A TCP/TLS client connection closed: its allocation goes with it
   // (RFC 8656 section 2.2).
   void OnClientClosed(const FiveTuple& tuple);
@@ -187,6 +192,8 @@ class TurnServer {
   void Count(MethodLabel method, uint16_t code);
   void Drop(DropReason reason) { counters_.dropped[static_cast<size_t>(reason)].Add(); }
 
+  // Counts one datagram to a peer by what SendToPeer said became of it.
+  void CountToPeer(SendOutcome outcome, size_t bytes);
   // Sends peer data to the client as ChannelData or a Data indication.
   void RelayToClient(base::MonoTime now, Allocation& allocation, const base::SocketAddress& peer,
                      base::ByteView data);

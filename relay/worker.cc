@@ -52,6 +52,12 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
     return std::unexpected(set.error());
   }
   relay_sockets_ = std::move(*set);
+  // The relayed counters follow what sendmmsg took, not what was queued.
+  relay_sockets_->SetFlushHandler([this](const net::SendBatch::FlushResult& result) {
+    if (server_ != nullptr) {
+      server_->OnPeerSendsDone(result.sent, result.sent_bytes, result.dropped + result.errors);
+    }
+  });
   server_ = std::make_unique<TurnServer>(static_cast<unsigned>(index_), options_.server, AsIo(),
                                          shared, nonces, base::SystemClock::Instance());
   sweep_timer_ = std::make_unique<net::Timer>(*loop_, [this] {
@@ -62,7 +68,14 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
   return base::Ok();
 }
 
-Worker::~Worker() { Stop(); }
+Worker::~Worker() {
+  Stop();
+  // What is still queued is sent and counted while the core is whole.
+  if (relay_sockets_) {
+    relay_sockets_->Flush();
+  }
+  server_.reset();
+}
 
 base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls) {
   const std::string where =
@@ -224,7 +237,7 @@ RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
     return result;
   }
   result.handle = reinterpret_cast<HeldSocket>(*bound);
-  result.local = bind;
+  result.local = net::UdpSocketSet::BoundAddress(*bound);
   return result;
 }
 
@@ -244,13 +257,18 @@ void Worker::CloseHeld(HeldSocket held) {
   net::UdpSocketSet::FreeBound(reinterpret_cast<net::UdpSocketSet::BoundHandle>(held));
 }
 
-bool Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
-                        bool dont_fragment) {
+SendOutcome Worker::SendToPeer(RelayHandle handle, const base::SocketAddress& peer,
+                               base::ByteView data, bool dont_fragment) {
   auto socket = reinterpret_cast<net::UdpSocketSet::Handle>(handle);
-  const net::SendResult result = dont_fragment
-                                     ? relay_sockets_->SendDontFragment(socket, peer, data)
-                                     : relay_sockets_->QueueSend(socket, peer, data);
-  return result == net::SendResult::kSent;
+  if (dont_fragment) {
+    return relay_sockets_->SendDontFragment(socket, peer, data) == net::SendResult::kSent
+               ? SendOutcome::kSent
+               : SendOutcome::kRefused;
+  }
+  // Accepted here means queued: the flush handler (Init) reports the rest.
+  return relay_sockets_->QueueSend(socket, peer, data) == net::SendResult::kSent
+             ? SendOutcome::kQueued
+             : SendOutcome::kRefused;
 }
 
 void Worker::Start() {

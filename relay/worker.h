@@ -123,8 +123,8 @@ class Worker final : private RelayIo {
   OpenResult HoldRelay(const base::SocketAddress& bind) override;
   RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) override;
   void CloseHeld(HeldSocket held) override;
-  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
-                  bool dont_fragment) override;
+  SendOutcome SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                         bool dont_fragment) override;
 
   int index_;
   std::unique_ptr<net::EventLoop> loop_;

@@ -156,5 +156,68 @@ TEST(UdpSocketSetTest, CloseSendsWhatWasQueuedAndPortInUseIsReported) {
   EXPECT_TRUE((*set)->Open(bound, {}, nullptr).has_value());
 }
 
+// The flush handler hears what sendmmsg took: a datagram the kernel refuses
+// (broadcast without SO_BROADCAST: EACCES, or no route) is an error, not sent,
+// and only the bytes of the sent ones are reported.
+TEST(UdpSocketSetTest, FlushHandlerReportsWhatTheKernelTook) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto set = UdpSocketSet::Create(*loop, {}, [](void*, auto) {});
+  ASSERT_TRUE(set.has_value());
+  std::vector<SendBatch::FlushResult> reports;
+  (*set)->SetFlushHandler([&](const SendBatch::FlushResult& r) { reports.push_back(r); });
+  size_t at_peer = 0;
+  auto peer = UdpSocket::Create(*loop, Loopback4(), {},
+                                [&](std::span<const Datagram> batch) { at_peer += batch.size(); });
+  ASSERT_TRUE(peer);
+  auto a = (*set)->Open(Loopback4(), {}, nullptr);
+  ASSERT_TRUE(a);
+  const SocketAddress broadcast = *SocketAddress::ParseIp("255.255.255.255", 9);
+  ASSERT_EQ((*set)->QueueSend(*a, (*peer)->local_address(), base::AsBytes(std::string("one"))),
+            SendResult::kSent);
+  ASSERT_EQ((*set)->QueueSend(*a, broadcast, base::AsBytes(std::string("refused"))),
+            SendResult::kSent);
+  ASSERT_EQ((*set)->QueueSend(*a, (*peer)->local_address(), base::AsBytes(std::string("three"))),
+            SendResult::kSent);
+  EXPECT_TRUE(reports.empty());  // queued, not sent yet
+  (*set)->Flush();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].sent, 2u);
+  EXPECT_EQ(reports[0].sent_bytes, 8u);
+  EXPECT_EQ(reports[0].dropped + reports[0].errors, 1u);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return at_peer == 2; }));
+}
+
+// A bound socket holds its port before any set reads it; once adopted it
+// reads like an opened one.
+TEST(UdpSocketSetTest, BoundSocketHoldsItsPortUntilAdopted) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<std::string> received;
+  int tag = 0;
+  auto set = UdpSocketSet::Create(*loop, {}, [&](void* context, auto batch) {
+    EXPECT_EQ(context, &tag);
+    for (const Datagram& d : batch) {
+      received.emplace_back(base::AsString(d.data));
+    }
+  });
+  ASSERT_TRUE(set.has_value());
+  auto bound = UdpSocketSet::Bind(Loopback4(), {});
+  ASSERT_TRUE(bound.has_value());
+  const SocketAddress address = UdpSocketSet::BoundAddress(*bound);
+  ASSERT_NE(address.port(), 0);
+  bool in_use = false;
+  EXPECT_FALSE(UdpSocketSet::Bind(address, {}, &in_use).has_value());
+  EXPECT_TRUE(in_use);
+  auto a = (*set)->Adopt(*bound, {}, &tag);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(UdpSocketSet::LocalAddress(*a), address);
+  auto sender = UdpSocket::Create(*loop, Loopback4(), {}, [](std::span<const Datagram>) {});
+  ASSERT_TRUE(sender);
+  ASSERT_EQ((*sender)->Send(address, base::AsBytes(std::string("hello"))), SendResult::kSent);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return received.size() == 1; }));
+  EXPECT_EQ(received[0], "hello");
+}
+
 }  // namespace
 }  // namespace turnkey::net

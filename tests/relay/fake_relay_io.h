@@ -98,13 +98,13 @@ class FakeRelayIo : public RelayIo {
     }
     ++held_closed;
   }
-  bool SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
-                  bool dont_fragment) override {
+  SendOutcome SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
+                         bool dont_fragment) override {
     if (sockets.count(handle) == 0 || fail_send) {
-      return false;
+      return SendOutcome::kRefused;
     }
     to_peer.push_back({handle, peer, base::Bytes(data.begin(), data.end()), dont_fragment});
-    return true;
+    return queue_sends ? SendOutcome::kQueued : SendOutcome::kSent;
   }
 
   // The held (reserved, unread) socket bound to `port`, or 0.
@@ -146,6 +146,7 @@ class FakeRelayIo : public RelayIo {
   bool fail_open = false;         // OpenRelay and AdoptRelay fail (not EADDRINUSE)
   bool fail_hold = false;         // HoldRelay fails (not EADDRINUSE)
   bool fail_send = false;         // SendToPeer reports that the kernel refused
+  bool queue_sends = false;       // SendToPeer batches (kQueued); the test reports the flush
   RelayHandle next_handle = 1;
   size_t opened = 0;
   size_t closed = 0;

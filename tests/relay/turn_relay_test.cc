@@ -361,6 +361,30 @@ TEST_F(TurnRelayTest, KernelRefusalIsCounted) {
   EXPECT_EQ(Relayed(Direction::kClientToPeer), 0u);
 }
 
+// Sends to peers are batched (sendmmsg): what the kernel refuses at flush
+// time (EAGAIN, ENETUNREACH, ...) is dropped, not relayed, so the relayed
+// counters move only by what the flush reports it took.
+TEST_F(TurnRelayTest, BatchedSendsCountOnlyWhatTheKernelTook) {
+  TurnTestClient client = Ready(1);
+  ASSERT_TRUE(client.ChannelBind(0x4000, peer_).success());
+  io.queue_sends = true;
+  client.Send(peer_, Payload(10));
+  client.SendChannelData(0x4000, Payload(20));
+  client.SendChannelData(0x4000, Payload(30));
+  ASSERT_EQ(io.to_peer.size(), 3u);
+  EXPECT_EQ(Relayed(Direction::kClientToPeer), 0u);
+  EXPECT_EQ(RelayedBytes(Direction::kClientToPeer), 0u);
+  EXPECT_EQ(Dropped(DropReason::kSendFailed), 0u);
+
+  // The flush: the kernel took the first and the third, refused the second.
+  server->OnPeerSendsDone(2, 40, 1);
+  EXPECT_EQ(Relayed(Direction::kClientToPeer), 2u);
+  EXPECT_EQ(RelayedBytes(Direction::kClientToPeer), 40u);
+  EXPECT_EQ(Dropped(DropReason::kSendFailed), 1u);
+  // Nothing was counted for the other direction.
+  EXPECT_EQ(Relayed(Direction::kPeerToClient), 0u);
+}
+
 TEST_F(TurnRelayTest, GaugesReturnToZeroAfterEverythingIsDeleted) {
   TurnTestClient a = Ready(1);
   ASSERT_TRUE(a.ChannelBind(0x4000, peer_).success());
