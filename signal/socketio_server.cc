@@ -79,9 +79,11 @@ SocketIoAuthResult SocketIoAuthResult::Reject(std::string message, std::optional
 
 size_t SocketIoNamespace::Emit(std::string_view event, const Json& args) {
   std::vector<std::shared_ptr<SocketIoSocket>> targets;
-  targets.reserve(sockets_.size());
-  for (const auto& [id, socket] : sockets_) {
-    targets.push_back(socket);
+  targets.reserve(socket_count_);
+  for (const auto& [id, socket] : server_.sockets_) {
+    if (socket->nsp() == name_) {
+      targets.push_back(socket);
+    }
   }
   size_t sent = 0;
   for (const auto& socket : targets) {
@@ -141,7 +143,8 @@ SocketIoNamespace& SocketIoServer::Of(std::string_view name) {
   auto it = namespaces_.find(name);
   if (it == namespaces_.end()) {
     it = namespaces_
-             .emplace(std::string(name), std::make_unique<SocketIoNamespace>(std::string(name)))
+             .emplace(std::string(name),
+                      std::make_unique<SocketIoNamespace>(*this, std::string(name)))
              .first;
   }
   return *it->second;
@@ -357,7 +360,7 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   // connection need not keep the timer.
   connection.connect_timer.reset();
   sockets_[socket->id()] = socket;
-  ns.sockets_[socket->id()] = socket;
+  ++ns.socket_count_;
   if (!socket->data().user_id.empty()) {
     users_[socket->data().user_id].push_back(socket.get());
   }
@@ -437,7 +440,7 @@ void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reaso
   }
   sockets_.erase(socket.id());
   SocketIoNamespace& ns = *namespaces_.at(socket.nsp());
-  ns.sockets_.erase(socket.id());
+  --ns.socket_count_;
   if (const std::string& user = socket.data().user_id; !user.empty()) {
     if (auto it = users_.find(user); it != users_.end()) {
       std::erase(it->second, &socket);

@@ -119,11 +119,14 @@ using SocketIoEventHandler =
 using SocketIoAnyHandler =
     std::function<void(SocketIoSocket& socket, std::string_view event, Json args, SocketIoAck ack)>;
 
+class SocketIoServer;
+
 // One namespace's handlers. Obtained from SocketIoServer::Of; lives as long
 // as the server. Set handlers before clients connect.
 class SocketIoNamespace {
  public:
-  explicit SocketIoNamespace(std::string name) : name_(std::move(name)) {}
+  SocketIoNamespace(SocketIoServer& server, std::string name)
+      : server_(server), name_(std::move(name)) {}
 
   const std::string& name() const { return name_; }
   // Null (the default) accepts every CONNECT with empty data.
@@ -145,20 +148,23 @@ class SocketIoNamespace {
   void OnAny(SocketIoAnyHandler handler) { on_any_ = std::move(handler); }
 
   // Connected sockets of this namespace.
-  size_t socket_count() const { return sockets_.size(); }
+  size_t socket_count() const { return socket_count_; }
   // Emits to every connected socket of this namespace; returns how many.
   size_t Emit(std::string_view event, const Json& args = Json::array());
 
  private:
   friend class SocketIoServer;
 
+  SocketIoServer& server_;
   std::string name_;
   SocketIoAuthorizer authorizer_;
   std::function<void(SocketIoSocket&)> on_connection_;
   std::function<void(SocketIoSocket&, std::string_view)> on_disconnect_;
   std::unordered_map<std::string, SocketIoEventHandler> handlers_;
   SocketIoAnyHandler on_any_;
-  std::unordered_map<std::string, std::shared_ptr<SocketIoSocket>> sockets_;  // by socket id
+  // The sockets themselves are in the server's table, which Emit() filters:
+  // a second table here would cost every idle socket another entry.
+  size_t socket_count_ = 0;
 };
 
 // Counters since creation, for metrics.
@@ -213,6 +219,7 @@ class SocketIoServer {
   const SocketIoServerStats& stats() const { return stats_; }
 
  private:
+  friend class SocketIoNamespace;  // Emit() walks sockets_
   friend class SocketIoSocket;
   friend class SocketIoAck;
   struct Connection;
