@@ -22,13 +22,12 @@ void UserCache::Acquire(const UserInfo& user) {
   if (user.id.empty()) {
     return;
   }
-  auto [it, inserted] = users_.try_emplace(user.id);
-  if (!inserted) {
-    UnindexHandle(it->second.user);
+  auto it = users_.find(std::string_view(user.id));
+  if (it == users_.end()) {
+    it = users_.insert(Entry{.user = UserInfo{.id = user.id}}).first;
   }
-  it->second.user = user;
-  ++it->second.refs;
-  IndexHandle(user);
+  Update(*it, user);
+  ++it->refs;
 }
 
 void UserCache::Release(std::string_view user_id) {
@@ -36,20 +35,24 @@ void UserCache::Release(std::string_view user_id) {
   if (it == users_.end()) {
     return;
   }
-  if (--it->second.refs == 0) {
-    UnindexHandle(it->second.user);
+  if (--it->refs == 0) {
+    UnindexHandle(it->user);
     users_.erase(it);
   }
 }
 
 void UserCache::Refresh(const UserInfo& user) {
-  auto it = users_.find(user.id);
-  if (it == users_.end()) {
-    return;
+  auto it = users_.find(std::string_view(user.id));
+  if (it != users_.end()) {
+    Update(*it, user);
   }
-  UnindexHandle(it->second.user);
-  it->second.user = user;
-  IndexHandle(user);
+}
+
+void UserCache::Update(const Entry& entry, const UserInfo& user) {
+  UnindexHandle(entry.user);
+  entry.user.handle = user.handle;
+  entry.user.display_name = user.display_name;
+  IndexHandle(entry.user);
 }
 
 std::optional<UserInfo> UserCache::FindById(std::string_view user_id) {
@@ -57,7 +60,7 @@ std::optional<UserInfo> UserCache::FindById(std::string_view user_id) {
   if (it == users_.end()) {
     return std::nullopt;
   }
-  return it->second.user;
+  return it->user;
 }
 
 std::optional<UserInfo> UserCache::FindByHandle(std::string_view handle) {
@@ -69,6 +72,8 @@ std::optional<UserInfo> UserCache::FindByHandle(std::string_view handle) {
 }
 
 void UserCache::IndexHandle(const UserInfo& user) {
+  // `user` is the entry in users_, so the view stays valid until
+  // UnindexHandle, which runs before the entry changes handle or goes.
   if (!user.handle.empty()) {
     handles_[FoldHandle(user.handle)] = user.id;
   }

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "signal/call.h"
 #include "signal/call_sinks.h"
@@ -44,16 +45,32 @@ class UserCache final : public UserDirectory {
   size_t size() const { return users_.size(); }
 
  private:
+  // Keyed by user.id, which is never changed in place: the id is stored
+  // once per user, and handles_ points at it. (A set's elements are const;
+  // the fields the cache updates are mutable.)
   struct Entry {
-    UserInfo user;
-    size_t refs = 0;
+    mutable UserInfo user;
+    mutable size_t refs = 0;
   };
+  struct EntryHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return StringHash{}(id); }
+    size_t operator()(const Entry& entry) const { return StringHash{}(entry.user.id); }
+  };
+  struct EntryEq {
+    using is_transparent = void;
+    static std::string_view IdOf(std::string_view id) { return id; }
+    static std::string_view IdOf(const Entry& entry) { return entry.user.id; }
+    bool operator()(const auto& a, const auto& b) const { return IdOf(a) == IdOf(b); }
+  };
+  // Sets the handle and display name of a cached user and indexes its handle.
+  void Update(const Entry& entry, const UserInfo& user);
   void IndexHandle(const UserInfo& user);
   void UnindexHandle(const UserInfo& user);
 
-  std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> users_;
-  // ASCII-lowercased handle -> user id.
-  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> handles_;
+  std::unordered_set<Entry, EntryHash, EntryEq> users_;
+  // ASCII-lowercased handle -> the user's id in users_ (valid while there).
+  std::unordered_map<std::string, std::string_view, StringHash, std::equal_to<>> handles_;
 };
 
 }  // namespace turnkey::signal
