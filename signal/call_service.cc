@@ -363,8 +363,7 @@ void CallService::OnConnection(SocketIoSocket& socket) {
   }
   UserInfo user = std::move(joining_->user);
   joining_.reset();
-  sockets_[*number] = SocketEntry{socket.weak_from_this(), user.id, std::nullopt};
-  users_.Acquire(user);
+  sockets_[*number] = SocketEntry{socket.weak_from_this(), users_.Acquire(user), std::nullopt};
   connected_sockets_ = sockets_.size();
   // Gauges first: the client may act on iceServers (and read /metrics) the
   // moment it leaves, which is now that sends are not deferred. iceServers

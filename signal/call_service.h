@@ -175,7 +175,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
  private:
   struct SocketEntry {
     std::weak_ptr<SocketIoSocket> socket;
-    std::string user_id;
+    std::string_view user_id;  // UserCache's copy, which this socket holds a reference on
     std::optional<std::multimap<base::MonoTime, uint64_t>::iterator> ice_due;
   };
   // Counts CallManager calls in progress; the last one to end runs what

@@ -18,9 +18,9 @@ std::string FoldHandle(std::string_view handle) {
 
 }  // namespace
 
-void UserCache::Acquire(const UserInfo& user) {
+std::string_view UserCache::Acquire(const UserInfo& user) {
   if (user.id.empty()) {
-    return;
+    return {};
   }
   auto it = users_.find(std::string_view(user.id));
   if (it == users_.end()) {
@@ -28,6 +28,7 @@ void UserCache::Acquire(const UserInfo& user) {
   }
   Update(*it, user);
   ++it->refs;
+  return it->user.id;
 }
 
 void UserCache::Release(std::string_view user_id) {

@@ -29,8 +29,9 @@ namespace turnkey::signal {
 class UserCache final : public UserDirectory {
  public:
   // Stores `user` (replacing older fields of the same id) and takes one
-  // reference on it. Ignored if the id is empty.
-  void Acquire(const UserInfo& user);
+  // reference on it. Returns the cached copy of the id, valid until the
+  // reference is released; ignored (and "" returned) if the id is empty.
+  std::string_view Acquire(const UserInfo& user);
   // Drops one reference of `user_id`; the entry goes with the last one.
   // Unknown ids are ignored.
   void Release(std::string_view user_id);
