@@ -130,7 +130,7 @@ class WebSocketSession {
                                                                 Callbacks callbacks);
   // The same with callbacks shared by many sessions, which tell them apart by
   // tag(): a server with thousands of idle sessions keeps one set of
-  // callbacks, not one each.
+  // callbacks, not one each. `callbacks` must not be null.
   static base::Result<std::unique_ptr<WebSocketSession>> Create(
       EventLoop& loop, StreamConnection& connection, base::ByteView already_read,
       const WebSocketOptions& options, std::shared_ptr<const Callbacks> callbacks, uint64_t tag);
