@@ -17,16 +17,27 @@ import time
 BINARY = os.environ.get("TURNKEY_BINARY", "build/turnkey")
 
 
+# Ports free_port has returned in this process. The probe sockets close
+# before the port is used, so the kernel may offer the same port again on the
+# next call: a server given two "free" ports (signal and metrics) then got
+# the same one twice.
+_handed_out = set()
+
+
 def free_port(both=True, family=socket.AF_INET, host="127.0.0.1"):
-    """A port free on `host` for TCP and (if both) UDP at the same time."""
+    """A port free on `host` for TCP and (if both) UDP at the same time, and
+    not returned before by this process."""
     for _ in range(100):
         t = socket.socket(family, socket.SOCK_STREAM)
         t.bind((host, 0))
         port = t.getsockname()[1]
         u = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            if port in _handed_out:
+                continue
             if both:
                 u.bind((host, port))
+            _handed_out.add(port)
             return port
         except OSError:
             continue
