@@ -60,8 +60,6 @@ void Timer::Stop() {
   }
 }
 
-void Timer::Release() { event_.reset(); }
-
 bool Timer::IsRunning() const {
   return event_ && event_pending(event_.get(), EV_TIMEOUT, nullptr) != 0;
 }

@@ -31,10 +31,6 @@ class Timer {
   // Fires every `interval` until Stop(); restarts if already running.
   void StartPeriodic(std::chrono::steady_clock::duration interval);
   void Stop();
-  // Stops the timer and frees its libevent event (about 140 bytes); the next
-  // Start makes a new one. For a timer that has done its job on a long-lived
-  // owner (a connect timeout once connected). Not from its own callback.
-  void Release();
   // True while a one-shot has not fired yet or a periodic timer runs.
   bool IsRunning() const;
 

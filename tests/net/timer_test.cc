@@ -51,24 +51,6 @@ TEST(TimerTest, PeriodicFiresUntilStopped) {
   EXPECT_EQ(fired, 5);
 }
 
-TEST(TimerTest, ReleasedTimerDoesNotFireAndStartsAgain) {
-  auto loop = MakeLoop();
-  ASSERT_TRUE(loop);
-  int fired = 0;
-  Timer timer(*loop, [&] { ++fired; });
-  timer.Start(10ms);
-  timer.Release();
-  EXPECT_FALSE(timer.IsRunning());
-  timer.Release();  // twice, and on a timer without an event, is harmless
-  Timer other(*loop, [] {});
-  other.Start(30ms);
-  RunUntil(*loop, [&] { return !other.IsRunning(); });
-  EXPECT_EQ(fired, 0);
-  timer.Start(5ms);
-  EXPECT_TRUE(timer.IsRunning());
-  EXPECT_TRUE(RunUntil(*loop, [&] { return fired == 1; }));
-}
-
 TEST(TimerTest, StopPreventsFiringAndRestartWorks) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);
