@@ -208,18 +208,11 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
 
 RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
                                       void* context) {
-  OpenResult result;
-  net::UdpOpenOptions open_options;
-  open_options.dont_fragment = dont_fragment;
-  auto handle = relay_sockets_->Open(bind, open_options, context, &result.address_in_use);
-  if (!handle) {
-    if (!result.address_in_use) {
-      TK_LOG_WARN("relay socket {}: {}", bind.ToString(), handle.error().message);
-    }
-    return result;
+  // Bound, then read: the two steps an EVEN-PORT reservation takes apart.
+  OpenResult result = HoldRelay(bind);
+  if (result.handle != 0) {
+    result.handle = AdoptRelay(result.handle, dont_fragment, context);
   }
-  result.handle = reinterpret_cast<RelayHandle>(*handle);
-  result.local = net::UdpSocketSet::LocalAddress(*handle);
   return result;
 }
 
@@ -232,7 +225,7 @@ RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
   auto bound = net::UdpSocketSet::Bind(bind, net::UdpOpenOptions{}, &result.address_in_use);
   if (!bound) {
     if (!result.address_in_use) {
-      TK_LOG_WARN("reserved relay socket {}: {}", bind.ToString(), bound.error().message);
+      TK_LOG_WARN("relay socket {}: {}", bind.ToString(), bound.error().message);
     }
     return result;
   }
@@ -247,7 +240,7 @@ RelayHandle Worker::AdoptRelay(HeldSocket held, bool dont_fragment, void* contex
   auto handle = relay_sockets_->Adopt(reinterpret_cast<net::UdpSocketSet::BoundHandle>(held),
                                       open_options, context);
   if (!handle) {
-    TK_LOG_WARN("reserved relay socket: {}", handle.error().message);
+    TK_LOG_WARN("relay socket: {}", handle.error().message);
     return 0;
   }
   return reinterpret_cast<RelayHandle>(*handle);
