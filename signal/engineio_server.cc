@@ -15,13 +15,6 @@ namespace turnkey::signal {
 
 namespace {
 
-// Section 1.3 asks only for an unguessable, URL-safe id. 11 random bytes
-// (88 bits) in URL-safe base64 are 15 characters: the longest string that
-// std::string keeps inline, so the id and every table key copied from it
-// cost no allocation on an idle session (the reference's 15 bytes, 20
-// characters, cost one each).
-constexpr size_t kIdBytes = 11;
-
 bool IsOpenState(EngineIoSocket::State state) {
   return state == EngineIoSocket::State::kPolling || state == EngineIoSocket::State::kUpgrading ||
          state == EngineIoSocket::State::kWebSocket;
@@ -379,15 +372,9 @@ size_t EngineIoServer::session_count(EngineIoTransport transport) const {
 }
 
 std::string EngineIoServer::NewSid() const {
-  std::array<uint8_t, kIdBytes> bytes{};
   std::string sid;
   do {
-    if (!base::RandomBytes(bytes)) {
-      // Same policy as base::RandomHex: no session ids without a working RNG.
-      TK_LOG_ERROR("engine.io: the random number generator failed");
-      std::abort();
-    }
-    sid = base::Base64UrlEncode(bytes);
+    sid = NewRandomId();
   } while (sockets_.contains(sid));
   return sid;
 }

@@ -1,10 +1,13 @@
 #include "signal/engineio_socket.h"
 
+#include <array>
 #include <cassert>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "base/crypto.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "net/http_request.h"
@@ -96,12 +99,20 @@ const char* EngineIoCloseReasonName(EngineIoCloseReason reason) {
   return "unknown";
 }
 
-std::optional<std::string> EngineIoHandshake::QueryParam(std::string_view name) const {
-  const size_t mark = url.find('?');
-  if (mark == std::string::npos) {
-    return std::nullopt;
+std::string NewRandomId() {
+  std::array<uint8_t, 11> bytes{};
+  if (!base::RandomBytes(bytes)) {
+    TK_LOG_ERROR("signal: the random number generator failed");
+    std::abort();
   }
-  for (auto& [key, value] : net::ParseQuery(std::string_view(url).substr(mark + 1))) {
+  return base::Base64UrlEncode(bytes);
+}
+
+std::optional<std::string> EngineIoHandshake::QueryParam(std::string_view name) const {
+  std::string path;
+  std::string query;
+  net::SplitRequestTarget(url, path, query);
+  for (auto& [key, value] : net::ParseQuery(query)) {
     if (key == name) {
       return std::move(value);
     }
@@ -117,9 +128,7 @@ net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::H
 }
 
 EngineIoSocket::EngineIoSocket(EngineIoServer& server, std::string id, EngineIoHandshake handshake)
-    : server_(server),
-      id_(std::move(id)),
-      handshake_(std::make_shared<const EngineIoHandshake>(std::move(handshake))) {}
+    : server_(server), id_(std::move(id)), handshake_(std::move(handshake)) {}
 
 EngineIoSocket::~EngineIoSocket() {
   // A session freed by Forget() is closed and out of the queue already, and

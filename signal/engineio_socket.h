@@ -63,6 +63,15 @@ enum class EngineIoCloseReason : uint8_t {
 
 const char* EngineIoCloseReasonName(EngineIoCloseReason reason);
 
+// A new random id for an Engine.IO session (sid) or a Socket.IO socket.
+// Section 1.3 asks only for an unguessable, URL-safe id: 11 random bytes
+// (88 bits) in URL-safe base64, 15 characters, the longest string that
+// std::string keeps inline, so the id and every table key copied from it
+// cost no allocation on an idle session (the reference's 20 characters cost
+// one each). Aborts if the random number generator fails, as
+// base::RandomHex does: no session ids without one.
+std::string NewRandomId();
+
 // What the handshake request carried, kept for the session's lifetime
 // (Socket.IO exposes it as socket.handshake). Of the headers only those in
 // kKeptHandshakeHeaders are kept: every idle session holds this, and the
@@ -108,9 +117,7 @@ class EngineIoSocket {
 
   // The Engine.IO session id (a secret: whoever knows it can poll).
   const std::string& id() const { return id_; }
-  const EngineIoHandshake& handshake() const { return *handshake_; }
-  // The same, shareable beyond the session's life.
-  const std::shared_ptr<const EngineIoHandshake>& shared_handshake() const { return handshake_; }
+  const EngineIoHandshake& handshake() const { return handshake_; }
   State state() const { return state_; }
   // True while messages can be sent (polling, upgrading or WebSocket).
   bool is_open() const;
@@ -194,7 +201,7 @@ class EngineIoSocket {
 
   EngineIoServer& server_;
   std::string id_;
-  std::shared_ptr<const EngineIoHandshake> handshake_;
+  const EngineIoHandshake handshake_;
   State state_ = State::kNew;
   // Packets waiting for a GET (polling and upgrading only).
   std::vector<EngineIoPacket> queue_;

@@ -13,10 +13,6 @@ namespace turnkey::signal {
 
 namespace {
 
-// Socket ids: 11 random bytes in URL-safe base64, 15 characters, which
-// std::string keeps inline (see kIdBytes in engineio_server.cc).
-constexpr size_t kIdBytes = 11;
-
 constexpr std::string_view kRateLimited = "Rate limited";
 
 // The reference's Client.close() reason for an invalid packet sequence.
@@ -335,9 +331,10 @@ void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
     }
     FinishConnect(*alive, nsp, std::move(auth), std::move(result));
   };
-  // The authorizer may answer inside this call; keep the handshake alive.
-  std::shared_ptr<const EngineIoHandshake> handshake = connection.engine->shared_handshake();
-  ns->second->authorizer_(auth, *handshake, std::move(done));
+  // The authorizer may answer, and the session close, inside this call: the
+  // handshake stays valid, as a closed session is freed from a later loop
+  // callback (EngineIoServer::Forget).
+  ns->second->authorizer_(auth, connection.engine->handshake(), std::move(done));
 }
 
 void SocketIoServer::FinishConnect(Connection& connection, const std::string& nsp, Json auth,
@@ -545,14 +542,9 @@ void SocketIoServer::OnAckTimer() {
 }
 
 std::string SocketIoServer::NewSocketId() const {
-  std::array<uint8_t, kIdBytes> bytes{};
   std::string id;
   do {
-    if (!base::RandomBytes(bytes)) {
-      TK_LOG_ERROR("socket.io: the random number generator failed");
-      std::abort();
-    }
-    id = base::Base64UrlEncode(bytes);
+    id = NewRandomId();
   } while (sockets_.contains(id));
   return id;
 }
