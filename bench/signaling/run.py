@@ -2,7 +2,9 @@
 """Runs turnkey's Socket.IO signaling and a Node.js socket.io 4 server of our
 own with the same call contract (bench/signaling/node_server.js) on loopback,
 drives both with the same load (bench/signaling/sio_loadgen), and prints what
-each costs per idle connection and per call. See bench/README.md.
+each costs per idle connection and per call. A third row, the floor
+(bench/signaling/sio_floor), is the least any server can spend on the same
+call flow: only its socket work. See bench/README.md.
 
     bench/signaling/run.py --build build               # about 4 minutes
     bench/signaling/run.py --build build --quick       # about 2 minutes
@@ -15,6 +17,7 @@ and the run goes on.
 """
 
 import argparse
+import base64
 import concurrent.futures
 import importlib.util
 import json
@@ -36,7 +39,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SERVERS = ("turnkey", "node")
+SERVERS = ("turnkey", "node", "floor")
 TURN_SECRET = "bench-turn-secret-" + os.urandom(6).hex()  # mints the iceServers credentials
 ICE_URLS = ["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"]
 PASSWORD = "bench-password-" + os.urandom(4).hex()
@@ -148,6 +151,15 @@ class Server(turn_bench.ServerUnderTest):
             return
         self.port = int(address.rsplit(":", 1)[1])
 
+    def _start_floor(self):
+        self.proc = Proc("floor", [self.ctx.floor, "--listen", "127.0.0.1:0"],
+                         log_path=self.ctx.path("floor.log"), capture=True)
+        address = read_listening_line(self.proc, timeout=15)
+        if not address:
+            self.error = "did not start: " + self.proc.log_tail()
+            return
+        self.port = int(address.rsplit(":", 1)[1])
+
     def _start_turnkey(self):
         c = self.ctx
         if not os.access(c.turnkey, os.X_OK):
@@ -208,9 +220,16 @@ metrics:
 
     def register(self, count):
         """Registers the bench users (once per server process) and writes the
-        loadgen's users file."""
-        users, seconds = register_users(self.port, count, f"b{os.urandom(3).hex()}",
-                                        self.ctx.args.register_parallel)
+        loadgen's users file. The floor has no accounts: it reads the user id
+        from the token's "sub" claim and checks no signature."""
+        if self.name == "floor":
+            users = [(f"floor-user-{i}", "e30." + base64.urlsafe_b64encode(
+                json.dumps({"sub": f"floor-user-{i}"}).encode()).decode().rstrip("=") + ".x")
+                for i in range(count)]
+            seconds = 0.0
+        else:
+            users, seconds = register_users(self.port, count, f"b{os.urandom(3).hex()}",
+                                            self.ctx.args.register_parallel)
         self.users_file = self.ctx.path(f"users-{self.name}.txt")
         with open(self.users_file, "w") as f:
             for user_id, token in users:
@@ -552,6 +571,7 @@ class Context:
         self.tmp = tempfile.mkdtemp(prefix="tksigbench-")
         self.build = os.path.abspath(args.build)
         self.turnkey = os.path.abspath(args.turnkey or os.path.join(self.build, "turnkey"))
+        self.floor = os.path.join(self.build, "bench", "sio_floor")
         self.loadgen = os.path.join(self.build, "bench", "sio_loadgen")
         self.node = shutil.which("node") or "/usr/bin/node"
         self.limits = NO_LIMITS if args.limits == "off" else SERVER_LIMITS
@@ -600,13 +620,15 @@ def measure_server(ctx, server, report):
         server.extra_yaml = extra_yaml
         if not server.start():
             return server.error
-        if server.users_file is None or name == "node":  # node keeps users in memory only
+        # node keeps users in memory only; the floor's users are made up
+        if server.users_file is None or name in ("node", "floor"):
             try:
                 server.register(ctx.users)
             except Exception as e:
                 return f"registration failed: {e}"
-            print(f"  {name}: {ctx.users} users registered in {server.register_seconds:.1f} s",
-                  flush=True)
+            if name != "floor":
+                print(f"  {name}: {ctx.users} users registered in "
+                      f"{server.register_seconds:.1f} s", flush=True)
             report["env"][f"{name}_register_seconds"] = server.register_seconds
         server.pin()
         return None
@@ -647,7 +669,7 @@ def main():
     p.add_argument("--build", default=os.path.join(REPO, "build"),
                    help="build directory with bench/sio_loadgen (and turnkey unless --turnkey)")
     p.add_argument("--turnkey", help="turnkey binary (default: BUILD/turnkey)")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma list of turnkey,node")
+    p.add_argument("--servers", default=",".join(SERVERS), help="comma list of turnkey,node,floor")
     p.add_argument("--quick", action="store_true", help="about a minute instead of a few")
     p.add_argument("--idle-steps", default="1000,10000", help="idle connection counts")
     p.add_argument("--rate", type=float, default=1000, help="fixed-rate run: calls/s")
@@ -692,6 +714,8 @@ def main():
     ctx = Context(args)
     if not os.access(ctx.loadgen, os.X_OK):
         p.error(f"{ctx.loadgen} not found: cmake --build {args.build} --target sio_loadgen")
+    if "floor" in servers and not os.access(ctx.floor, os.X_OK):
+        p.error(f"{ctx.floor} not found: cmake --build {args.build} --target sio_floor")
     if "node" in servers and not os.path.isdir(os.path.join(HERE, "node_modules", "socket.io")):
         print("installing socket.io for the Node server (npm ci in bench/signaling) ...",
               flush=True)
