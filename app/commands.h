@@ -40,4 +40,17 @@ struct CredentialsArgs {
 // `turnkey credentials --user ID [--ttl SECONDS]`: prints TURN REST JSON.
 int RunCredentials(const std::string& config_path, const CredentialsArgs& args);
 
+struct UserArgs {
+  std::string action;        // add | show | set-password | revoke-sessions
+  std::string who;           // show, set-password, revoke-sessions: id, email or handle
+  std::string email;         // add
+  std::string handle;        // add
+  std::string display_name;  // add; "" = the handle
+};
+
+// `turnkey user ACTION`: account tasks on the configured database. add and
+// set-password read the password from stdin (asked twice, without echo, on a
+// terminal). 0 on success, 1 when it failed, 2 for bad input.
+int RunUser(const std::string& config_path, const UserArgs& args);
+
 }  // namespace turnkey::app

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "app/commands.h"
 #include "app/version.h"
@@ -48,6 +49,22 @@ int main(int argc, char** argv) {
                    "lifetime in seconds (default: signal.ice_servers.credential_ttl)")
       ->check(CLI::Range(int64_t{1}, int64_t{std::numeric_limits<int32_t>::max()}));
 
+  turnkey::app::UserArgs user_args;
+  CLI::App* user = cli.add_subcommand(
+      "user", "account tasks on the configured database; passwords are read from standard input");
+  user->require_subcommand(1);
+  CLI::App* user_add = user->add_subcommand("add", "create an account and print it (JSON)");
+  user_add->add_option("--email", user_args.email, "login email")->required();
+  user_add->add_option("--handle", user_args.handle, "public handle (the Call ID)")->required();
+  user_add->add_option("--display-name", user_args.display_name, "default: the handle");
+  for (auto [name, help] :
+       {std::pair{"show", "print an account (JSON)"},
+        std::pair{"set-password", "set a new password and revoke every refresh token"},
+        std::pair{"revoke-sessions", "revoke every refresh token"}}) {
+    user->add_subcommand(name, help)
+        ->add_option("user", user_args.who, "user id, email or handle")
+        ->required();
+  }
   CLI::App* version = cli.add_subcommand("version", "print the version");
 
   try {
@@ -71,6 +88,10 @@ int main(int argc, char** argv) {
   }
   if (*credentials) {
     return turnkey::app::RunCredentials(config_path, credentials_args);
+  }
+  if (*user) {
+    user_args.action = user->get_subcommands().front()->get_name();
+    return turnkey::app::RunUser(config_path, user_args);
   }
   if (*probe) {
     return turnkey::app::RunProbe(probe_args);

@@ -1,0 +1,110 @@
+"""`turnkey user`: the operator's account tasks, against the real binary.
+
+An account made with `user add` logs in over the REST API; `user
+set-password` (run while the server runs) changes what logs in and revokes
+the refresh tokens; `user revoke-sessions` revokes them too; `user show`
+finds a user by id, email or handle and never prints the password hash. Bad
+input exits 2, a failure 1. On the embedded SQLite store.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+import test_accounts  # noqa: E402  (AccountsServer, the REST client)
+
+PASSWORD = "first password 1"
+NEW_PASSWORD = "second password 2"
+
+
+class UserCommandTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = test_accounts.AccountsServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def user(self, *args, stdin=""):
+        out = subprocess.run([harness.BINARY, "--config", self.server.config_path, "user", *args],
+                             input=stdin, capture_output=True, text=True, timeout=60)
+        return out.returncode, out.stdout, out.stderr
+
+    def login(self, email, password):
+        return self.server.api.post("/api/auth/login", {"email": email, "password": password})
+
+    def refresh(self, token):
+        return self.server.api.post("/api/auth/refresh", {"refreshToken": token})
+
+    def test_accounts_from_the_command_line(self):
+        # Before the server ever ran: the command creates the SQLite schema.
+        rc, out, err = self.user("add", "--email", "Op.Made@example.test", "--handle", "opmade",
+                                 "--display-name", "Op Made", stdin=PASSWORD + "\n")
+        self.assertEqual(rc, 0, err)
+        made = json.loads(out)
+        self.assertEqual(made["email"], "Op.Made@example.test")
+        self.assertEqual(made["handle"], "opmade")
+        self.assertEqual(made["displayName"], "Op Made")
+        self.assertNotIn("password", out.lower())
+
+        self.server.start()
+        first = self.login("op.made@example.test", PASSWORD)
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.data["user"]["id"], made["id"])
+
+        for who in (made["id"], "OP.MADE@example.test", "OpMade"):
+            rc, out, err = self.user("show", who)
+            self.assertEqual(rc, 0, (who, err))
+            self.assertEqual(json.loads(out)["id"], made["id"])
+            self.assertNotIn("argon2", out)
+
+        # A new password, while the server runs: the old one stops working
+        # and so does every refresh token issued before.
+        rc, out, err = self.user("set-password", "opmade", stdin=NEW_PASSWORD + "\r\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("1 refresh token revoked", out)
+        self.assertEqual(self.login("op.made@example.test", PASSWORD).status, 401)
+        self.assertEqual(self.refresh(first.data["refreshToken"]).status, 401)
+        second = self.login("op.made@example.test", NEW_PASSWORD)
+        self.assertEqual(second.status, 200, second)
+
+        rc, out, err = self.user("revoke-sessions", made["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("1 refresh token of", out)
+        self.assertEqual(self.refresh(second.data["refreshToken"]).status, 401)
+        self.assertEqual(self.login("op.made@example.test", NEW_PASSWORD).status, 200)
+
+    def test_bad_input(self):
+        cases = [
+            (("add", "--email", "not-an-email", "--handle", "okhandle"), PASSWORD + "\n", 2),
+            (("add", "--email", "a@example.test", "--handle", "x"), PASSWORD + "\n", 2),
+            (("add", "--email", "a@example.test", "--handle", "okhandle"), "short\n", 2),
+            (("add", "--email", "a@example.test", "--handle", "okhandle"), "", 2),
+            (("add", "--email", "a@example.test"), PASSWORD + "\n", 2),  # --handle required
+            (("show", "nobody-by-that-name"), "", 1),
+            (("set-password", "nobody@example.test"), NEW_PASSWORD + "\n", 1),
+            ((), "", 2),  # an action is required
+            (("delete", "x"), "", 2),
+        ]
+        for args, stdin, expected in cases:
+            rc, out, err = self.user(*args, stdin=stdin)
+            self.assertEqual(rc, expected, (args, out, err))
+            self.assertTrue(err.strip(), args)
+        # Taken email or handle (ignoring case): refused, nothing changed.
+        rc, _, err = self.user("add", "--email", "dup@example.test", "--handle", "duphandle",
+                               stdin=PASSWORD + "\n")
+        self.assertEqual(rc, 0, err)
+        for email, handle in (("DUP@example.test", "other1"), ("new@example.test", "DupHandle")):
+            rc, _, err = self.user("add", "--email", email, "--handle", handle,
+                                   stdin=PASSWORD + "\n")
+            self.assertEqual(rc, 1, err)
+            self.assertIn("already", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
