@@ -15,18 +15,6 @@
 namespace turnkey::app {
 namespace {
 
-bool IsLoopback(const base::SocketAddress& address) {
-  if (address.is_v4()) {
-    return address.bytes()[0] == 127;
-  }
-  for (size_t i = 0; i < 15; ++i) {
-    if (address.bytes()[i] != 0) {
-      return false;
-    }
-  }
-  return address.bytes()[15] == 1;
-}
-
 signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) {
   signal::EngineIoServerOptions engineio;
   engineio.ping_interval = config.signal.engineio.ping_interval;
@@ -40,10 +28,8 @@ signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) 
 // /socket.io/, living on the service's loop like the call service would.
 base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& service,
                                                          const config::Config& config) {
-  if (!IsLoopback(config.signal.listen.address)) {
-    return base::InvalidArgument(
-        "signal.protocol_test_mode: refused because signal.listen is not a loopback address");
-  }
+  // Only on loopback: config validation refuses protocol_test_mode
+  // elsewhere, and every Config is validated when it is loaded.
   signal::ProtocolTestAppOptions options;
   options.engineio = MakeEngineIoOptions(config);
   options.connect_timeout = config.signal.engineio.connect_timeout;

@@ -29,10 +29,9 @@ struct SignalApps {
   std::shared_ptr<void> protocol_test;
 };
 
-// Mounts the apps on `service` (before its Start()). Fails when
-// protocol_test_mode is on but signal.listen is not a loopback address, or
-// when a configured signal.web_root cannot be read; a missing default web
-// root only costs the demo page (logged).
+// Mounts the apps on `service` (before its Start()). Fails when a
+// configured signal.web_root cannot be read; a missing default web root only
+// costs the demo page (logged).
 base::Result<SignalApps> MountSignalApps(signal::SignalService& service,
                                          const config::Config& config);
 

@@ -119,8 +119,7 @@ int RunServe(const std::string& config_path) {
 
   metrics::Registry registry;
   auto process_metrics = metrics::ProcessMetrics::Create(registry, kVersion);
-  auto turn_metrics = metrics::TurnMetrics::Create(registry);
-  if (!process_metrics || !turn_metrics) {
+  if (!process_metrics) {
     TK_LOG_ERROR("metrics: cannot register the metric families");
     return 1;
   }
@@ -129,6 +128,8 @@ int RunServe(const std::string& config_path) {
   }
 
   std::unique_ptr<relay::RelayService> relay;
+  // Outlives `bridge`, which reads it.
+  std::optional<metrics::TurnMetrics> turn_metrics;
   std::unique_ptr<RelayMetricsBridge> bridge;
   RelayAddressPlan plan;
   relay::TurnServerOptions turn_options;
@@ -158,6 +159,14 @@ int RunServe(const std::string& config_path) {
                     plan.relay[f]->advertised.IpString(), options.port_min, options.port_max);
       }
     }
+    // Registered only with the relay (docs/metrics.md, "Roles"): a host
+    // without it must not expose TURN families full of zeros.
+    auto created_metrics = metrics::TurnMetrics::Create(registry);
+    if (!created_metrics) {
+      TK_LOG_ERROR("metrics: cannot register the TURN metric families");
+      return 1;
+    }
+    turn_metrics = std::move(*created_metrics);
     bridge = std::make_unique<RelayMetricsBridge>(*relay, *turn_metrics, registry);
   }
   std::unique_ptr<signal::SignalService> signal_service;

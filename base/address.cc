@@ -98,6 +98,21 @@ bool SocketAddress::IsUnspecified() const {
   return family_ != Family::kNone;
 }
 
+bool SocketAddress::IsLoopback() const {
+  if (is_v4()) {
+    return addr_[0] == 127;
+  }
+  if (!is_v6()) {
+    return false;
+  }
+  for (size_t i = 0; i < 15; ++i) {
+    if (addr_[i] != 0) {
+      return false;
+    }
+  }
+  return addr_[15] == 1;
+}
+
 socklen_t SocketAddress::ToSockaddr(sockaddr_storage* out) const {
   std::memset(out, 0, sizeof(*out));
   if (is_v4()) {

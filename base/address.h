@@ -41,6 +41,9 @@ class SocketAddress {
   const uint8_t* bytes() const { return addr_.data(); }
   size_t size() const { return is_v4() ? 4 : 16; }
   bool IsUnspecified() const;
+  // 127.0.0.0/8 or ::1. Conservative: an IPv4-mapped ::ffff:127.x.y.z is
+  // not counted.
+  bool IsLoopback() const;
 
   // Writes a sockaddr_in/sockaddr_in6; returns its length (0 if kNone).
   socklen_t ToSockaddr(sockaddr_storage* out) const;

@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 
+#include "base/utf8.h"
+
 namespace turnkey::base {
 
 namespace {
@@ -46,6 +48,40 @@ void AppendJsonString(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.push_back('"');
 }
 
+// The message for the text format (the pattern's %*): a line break or
+// another control character (tab aside) is written as an escape, so that
+// every record is one line and a name a client chose cannot start a line
+// that looks like a record of its own.
+class EscapedMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '\n') {
+        dest.append(std::string_view("\\n"));
+      } else if (c == '\r') {
+        dest.append(std::string_view("\\r"));
+      } else if ((byte < 0x20 && c != '\t') || byte == 0x7f) {
+        const char esc[] = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+        dest.append(esc, esc + sizeof(esc));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<EscapedMessageFlag>();
+  }
+};
+
+std::unique_ptr<spdlog::formatter> MakeTextFormatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<EscapedMessageFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %*");
+  return formatter;
+}
+
 // One JSON object per line: {"ts":"...","level":"info","msg":"..."}.
 class JsonFormatter final : public spdlog::formatter {
  public:
@@ -63,7 +99,14 @@ class JsonFormatter final : public spdlog::formatter {
     auto level = spdlog::level::to_string_view(msg.level);
     AppendJsonString(dest, std::string_view(level.data(), level.size()));
     dest.append(std::string_view(",\"msg\":"));
-    AppendJsonString(dest, std::string_view(msg.payload.data(), msg.payload.size()));
+    // A JSON text is UTF-8 (RFC 8259 section 8.1), and messages may carry
+    // outside bytes (a config key named in a reload error, say).
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (IsValidUtf8(payload)) {
+      AppendJsonString(dest, payload);
+    } else {
+      AppendJsonString(dest, ToValidUtf8(payload));
+    }
     dest.append(std::string_view("}\n"));
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
@@ -76,7 +119,7 @@ std::mutex g_mu;
 std::shared_ptr<spdlog::logger> MakeLogger() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("turnkey", sink);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->set_formatter(MakeTextFormatter());
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::trace);
   return logger;
@@ -111,8 +154,7 @@ void InitLogging(LogLevel level, LogFormat format) {
   if (format == LogFormat::kJson) {
     logger.set_formatter(std::make_unique<JsonFormatter>());
   } else {
-    logger.set_formatter(std::make_unique<spdlog::pattern_formatter>(
-        "%Y-%m-%dT%H:%M:%S.%e%z %l %v", spdlog::pattern_time_type::utc));
+    logger.set_formatter(MakeTextFormatter());
   }
   logger.set_level(ToSpd(level));
 }

@@ -224,7 +224,9 @@ auto AsDuration(D min, D max = D::max()) {
       return std::nullopt;
     }
     if (value > max) {
-      at.Fail(fmt::format("must be at most {}ms, found {}", max.count(), QuoteForMessage(*text)));
+      at.Fail("must be at most " +
+              FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(max)) +
+              ", found " + QuoteForMessage(*text));
       return std::nullopt;
     }
     return value;

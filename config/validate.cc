@@ -118,6 +118,15 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
+  // The conformance app answers anyone without authentication; serve
+  // refuses it off loopback, so the check belongs here, where check-config
+  // sees it too.
+  if (cfg.signal.enabled && cfg.signal.protocol_test_mode &&
+      !cfg.signal.listen.address.IsLoopback()) {
+    diag.ErrorAt("signal.protocol_test_mode",
+                 "only allowed when signal.listen.address is a loopback address (found " +
+                     cfg.signal.listen.address.IpString() + ")");
+  }
 
   bool needs_tls = cfg.signal.enabled && cfg.signal.listen.tls;
   for (const ListenerOptions& listener : cfg.turn.listeners) {

@@ -147,6 +147,17 @@ TEST(SocketAddressTest, Unspecified) {
   EXPECT_FALSE(SocketAddress::ParseIp("::1")->IsUnspecified());
 }
 
+TEST(SocketAddressTest, Loopback) {
+  for (const char* ip : {"127.0.0.1", "127.255.0.9", "::1"}) {
+    EXPECT_TRUE(SocketAddress::ParseIp(ip)->IsLoopback()) << ip;
+  }
+  for (const char* ip : {"0.0.0.0", "::", "128.0.0.1", "126.0.0.1", "::2", "::ffff:127.0.0.1",
+                         "1::1", "192.0.2.1"}) {
+    EXPECT_FALSE(SocketAddress::ParseIp(ip)->IsLoopback()) << ip;
+  }
+  EXPECT_FALSE(SocketAddress().IsLoopback());
+}
+
 TEST(SocketAddressTest, EqualityAndHash) {
   auto a = *SocketAddress::ParseIpPort("192.0.2.1:1000");
   auto b = *SocketAddress::ParseIpPort("192.0.2.1:1000");

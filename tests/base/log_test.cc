@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "base/utf8.h"
+
 namespace turnkey::base {
 namespace {
 
@@ -50,6 +52,38 @@ TEST(LogTest, JsonLinesEscapeAndFilterByLevel) {
   // Exactly one line.
   EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
   InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+TEST(LogTest, JsonLinesStayValidUtf8) {
+  // Log messages carry bytes from outside (a config key on a reload, an
+  // OpenSSL error): a line with a stray byte would not be JSON at all
+  // (RFC 8259 section 8.1), so ill-formed sequences become U+FFFD.
+  InitLogging(LogLevel::kInfo, LogFormat::kJson);
+  testing::internal::CaptureStderr();
+  TK_LOG_ERROR("bad key {}: caf\xc3\xa9", std::string("k\xff\xfez\xe2\x82"));
+  Logger().flush();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(IsValidUtf8(out)) << out;
+  EXPECT_NE(out.find("\"msg\":\"bad key k\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd: caf\xc3\xa9\"}"),
+            std::string::npos)
+      << out;
+  InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+TEST(LogTest, TextLinesAreOneLinePerMessage) {
+  // The operator guide promises one line per event: a message holding a
+  // line break (a reload refused for two reasons, a client-chosen name at
+  // debug) must not start a second line that looks like a record of its own.
+  InitLogging(LogLevel::kInfo, LogFormat::kText);
+  testing::internal::CaptureStderr();
+  TK_LOG_ERROR("reload: a.yaml:1: x: unknown key\na.yaml:2: y: unknown key{}", "\r\x1b[31m\tz");
+  Logger().flush();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
+  EXPECT_NE(out.find(" error reload: a.yaml:1: x: unknown key\\na.yaml:2: y: unknown key"
+                     "\\r\\x1b[31m\tz\n"),
+            std::string::npos)
+      << out;
 }
 
 TEST(LogTest, TextFormatAndSetLevel) {

@@ -71,7 +71,7 @@ const BadInput kBadInputs[] = {
     {"signal:\n  rate_limits:\n    events: {rate: nan}\n",
      "x.yaml:3: signal.rate_limits.events.rate: expected a number, found \"nan\""},
     {"signal:\n  history: {commit_delay: 11s}\n",
-     "x.yaml:2: signal.history.commit_delay: must be at most 10000ms, found \"11s\""},
+     "x.yaml:2: signal.history.commit_delay: must be at most 10s, found \"11s\""},
     // Ports and addresses.
     {"turn:\n  listeners:\n    - {transport: udp, port: 70000}\n",
      "x.yaml:3: turn.listeners[0].port: port 70000 is out of range (1-65535)"},

@@ -47,6 +47,24 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn(f"{path}:2:", text)
         self.assertIn("signal.ring_timeout", text)
 
+    def test_protocol_test_mode_only_on_loopback(self):
+        # serve refuses it off loopback, so check-config must say so too
+        # rather than "ok"; the default listen address is 0.0.0.0.
+        for listen in ("", "  listen: {address: 0.0.0.0, port: 8080}\n",
+                       "  listen: {address: '::', port: 8080}\n",
+                       "  listen: {address: 192.0.2.1, port: 8080}\n"):
+            rc, text, path = check("signal:\n" + listen + "  protocol_test_mode: true\n")
+            self.assertEqual(rc, 1, (listen, text))
+            self.assertIn("signal.protocol_test_mode", text)
+            self.assertIn(f"{path}:", text)
+        for address in ("127.0.0.1", "127.0.0.2", "'::1'"):
+            rc, text, _ = check(f"signal:\n  listen: {{address: {address}, port: 8080}}\n"
+                                "  protocol_test_mode: true\n")
+            self.assertEqual(rc, 0, (address, text))
+        # With signaling off the key does nothing and is not an error.
+        rc, text, _ = check("signal:\n  enabled: false\n  protocol_test_mode: true\n")
+        self.assertEqual(rc, 0, text)
+
     def test_good_file_and_example(self):
         rc, text, _ = check("realm: example.org\n")
         self.assertEqual(rc, 0, text)

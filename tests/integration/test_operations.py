@@ -611,6 +611,38 @@ class MetricsScrapeTest(ServerTestCase):
                    status="completed") or 0, 1, third_text)
 
 
+class MetricsRolesTest(unittest.TestCase):
+    def test_families_of_disabled_roles_are_not_exposed(self):
+        # docs/metrics.md: the TURN families exist when turn.enabled is true,
+        # the signaling, HTTP and database ones when signal.enabled is true;
+        # build_info and the TLS expiry gauge always. A TURN-only or
+        # signaling-only host must not show zeros for a role it does not run
+        # (a dashboard summing allocations would count it as a relay).
+        directory = tempfile.mkdtemp(prefix="turnkey-roles-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        port = harness.free_port(both=False)
+        config_path = os.path.join(directory, "turnkey.yaml")
+        log_path = os.path.join(directory, "turnkey.log")
+        with open(config_path, "w") as f:
+            f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
+                    "turn: {enabled: false}\n"
+                    "signal: {enabled: false}\n"
+                    f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(harness.stop_process, proc)
+        self.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/m", timeout=10) as answer:
+            text = answer.read().decode()
+        status, output = promtool_check(text)
+        self.assertEqual(status, 0, output)
+        families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        self.assertEqual(families, {"turnkey_build_info",
+                                    "turnkey_tls_certificate_expiry_timestamp_seconds"}, text)
+
+
 # --- 2. Reload ------------------------------------------------------------------
 
 
@@ -832,6 +864,15 @@ class SystemdNotifyTest(ServerTestCase):
         pings = sum(1 for m in messages if m == "WATCHDOG=1")
         self.assertGreaterEqual(pings, 5, messages)
         self.assertNotIn("watchdog:", server.read_log(), self.context())
+        # A reload is framed by RELOADING=1 (with MONOTONIC_USEC, which
+        # Type=notify-reload requires) and READY=1, in that order.
+        server.send(signal.SIGHUP)
+        messages = [m for m in receive_for(1.0) if m != "WATCHDOG=1"]
+        reloading = [i for i, m in enumerate(messages) if "RELOADING=1" in m.split("\n")]
+        self.assertEqual(len(reloading), 1, messages)
+        self.assertRegex(messages[reloading[0]], r"(^|\n)MONOTONIC_USEC=\d+(\n|$)")
+        self.assertTrue(any("READY=1" in m.split("\n") for m in messages[reloading[0] + 1:]),
+                        messages)
         server.send(signal.SIGTERM)
         self.assertEqual(server.wait_exit(STOP_BOUND), 0, self.context())
         self.assertTrue(any("STOPPING=1" in m for m in receive_for(0.5)), self.context())
