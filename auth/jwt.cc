@@ -172,6 +172,9 @@ std::string Jwt::Sign(const JwtClaims& claims) const {
   if (claims.issued_at_us != SecondsToMicros(claims.issued_at)) {
     payload["iat_us"] = claims.issued_at_us;
   }
+  if (!claims.session.empty()) {
+    payload["sid"] = claims.session;
+  }
   std::string token = base::Base64UrlEncode(base::AsBytes(kHeader));
   token += '.';
   token += base::Base64UrlEncode(
@@ -263,6 +266,10 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
     }
     iat_us = *member;
   }
+  const std::string* sid = StringMember(*payload, "sid");
+  if (payload->contains("sid") && (sid == nullptr || sid->empty())) {
+    return Invalid("missing or mistyped claim");
+  }
   // RFC 7519 section 4.1.4: valid only while now is before exp.
   if (now >= SaturatingAdd(*exp, options_.leeway_seconds)) {
     return std::unexpected(JwtError{JwtErrorKind::kExpired, "expired"});
@@ -277,6 +284,9 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   claims.issued_at = *iat;
   claims.expires_at = *exp;
   claims.issued_at_us = iat_us;
+  if (sid != nullptr) {
+    claims.session = *sid;
+  }
   return claims;
 }
 

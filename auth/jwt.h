@@ -14,7 +14,9 @@
 // Claims we issue and require: sub (user id), iat, exp (integer unix
 // seconds), iss and aud (strings, compared exactly), jti (random id) and typ
 // (the token kind, e.g. "access", compared exactly so a token minted for one
-// purpose is never accepted for another). Other payload claims are ignored.
+// purpose is never accepted for another). Optional: sid (a string naming
+// the login the token belongs to, so the issuer can end that login's tokens
+// together). Other payload claims are ignored.
 //
 // `now` is always passed in; nothing here reads a clock.
 //
@@ -47,6 +49,9 @@ struct JwtClaims {
   // in the same second). NewClaims sets iat * 10^6; a token without the
   // claim reads as that too.
   int64_t issued_at_us = 0;
+  // Private claim "sid": the login (session) this token belongs to; written
+  // only when not empty, and a token without it reads as empty.
+  std::string session;
 
   friend bool operator==(const JwtClaims&, const JwtClaims&) = default;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace turnkey::net {
@@ -163,6 +164,18 @@ void Cors::AddHeaders(const HttpRequest& request, HttpResponse& response) const 
   }
   if (Check(request) != CorsVerdict::kAllowed) {
     return;
+  }
+  // Fetch standard, CORS-safelisted response-header names: a page on another
+  // origin reads any other header only when it is exposed. Clients need
+  // Retry-After (429, 503) and WWW-Authenticate (401).
+  std::string exposed;
+  for (std::string_view name : {"Retry-After", "WWW-Authenticate"}) {
+    if (response.headers.Has(name)) {
+      exposed.append(exposed.empty() ? "" : ", ").append(name);
+    }
+  }
+  if (!exposed.empty()) {
+    response.headers.Set("Access-Control-Expose-Headers", exposed);
   }
   if (any_origin_) {
     response.headers.Set("Access-Control-Allow-Origin", "*");

@@ -57,8 +57,10 @@ class Cors {
   static bool IsPreflight(const HttpRequest& request);
 
   // For a response to an actual (non-preflight) request: adds
-  // Access-Control-Allow-Origin (and -Credentials) when allowed, and
-  // "Vary: Origin" whenever the answer depends on the origin.
+  // Access-Control-Allow-Origin (and -Credentials) when allowed, with
+  // Access-Control-Expose-Headers naming the response's Retry-After and
+  // WWW-Authenticate if it has them, and "Vary: Origin" whenever the answer
+  // depends on the origin.
   void AddHeaders(const HttpRequest& request, HttpResponse& response) const;
 
   // The answer to a preflight: 204 with Allow-Origin (the origin echoed),

@@ -97,6 +97,12 @@ base::Status ApiContext::AddAll(std::initializer_list<RouteSpec> routes) {
 
 std::expected<AccessToken, ApiError> ApiContext::Authenticate(
     const net::HttpRequest& request) const {
+  // RFC 9110 section 5.3: Authorization is not a list, so two fields are a
+  // malformed request; a proxy in front may have checked the other one.
+  if (request.headers.Count("Authorization") > 1) {
+    return std::unexpected(
+        ApiError::Validation("Authorization", "send exactly one Authorization header"));
+  }
   auto header = request.Header("Authorization");
   if (!header) {
     return std::unexpected(
@@ -129,7 +135,8 @@ std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_v
   }
   auto signed_out = signed_out_at_.find(claims->subject);
   if ((signed_out != signed_out_at_.end() && claims->issued_at_us < signed_out->second) ||
-      revoked_token_ids_.contains(claims->id)) {
+      revoked_token_ids_.contains(claims->id) ||
+      (!claims->session.empty() && ended_logins_.contains(claims->session))) {
     return std::unexpected(
         ApiError::Unauthorized(api_code::kTokenRevoked, "This session was signed out"));
   }
@@ -146,11 +153,13 @@ int64_t ApiContext::IssueStamp() const {
   return next;
 }
 
-std::string ApiContext::SignAccessToken(const std::string& user_id) const {
+std::string ApiContext::SignAccessToken(const std::string& user_id,
+                                        const std::string& family_id) const {
   const int64_t stamp = IssueStamp();
   auth::JwtClaims claims =
       jwt_.NewClaims(user_id, kAccessTokenKind, stamp / 1'000'000, options_.access_ttl.count());
   claims.issued_at_us = stamp;
+  claims.session = family_id;
   return jwt_.Sign(claims);
 }
 
@@ -168,7 +177,7 @@ base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
   if (!inserted) {
     return std::unexpected(inserted.error());
   }
-  session.access_token = SignAccessToken(user_id);
+  session.access_token = SignAccessToken(user_id, row.family_id);
   session.access_expires_in = options_.access_ttl.count();
   return session;
 }
@@ -212,8 +221,19 @@ void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& 
   }
 }
 
+void ApiContext::EndLogin(const std::string& family_id) {
+  if (family_id.empty()) {
+    return;
+  }
+  PruneRevocations(NowMs());
+  // Tokens of the login signed from now on are refused too (a refresh racing
+  // with this one); none signed before outlives one access-token lifetime.
+  ended_logins_[family_id] = NowSeconds() + options_.access_ttl.count();
+}
+
 void ApiContext::PruneRevocations(int64_t now_ms) {
-  if (signed_out_at_.size() + revoked_token_ids_.size() < kRevocationPruneThreshold) {
+  if (signed_out_at_.size() + revoked_token_ids_.size() + ended_logins_.size() <
+      kRevocationPruneThreshold) {
     return;
   }
   // A sign-out matters only while tokens issued before it can still be
@@ -223,6 +243,7 @@ void ApiContext::PruneRevocations(int64_t now_ms) {
                 [horizon_us](const auto& entry) { return entry.second < horizon_us; });
   const int64_t now = now_ms / 1000;
   std::erase_if(revoked_token_ids_, [now](const auto& entry) { return entry.second <= now; });
+  std::erase_if(ended_logins_, [now](const auto& entry) { return entry.second <= now; });
 }
 
 }  // namespace turnkey::signal

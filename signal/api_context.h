@@ -113,18 +113,26 @@ class ApiContext {
     return result;
   }
 
-  // Checks "Authorization: Bearer <jwt>" (or just the token): signature,
+  // Checks "Authorization: Bearer <jwt>" (scheme in any case): signature,
   // expiry (TOKEN_EXPIRED), shape (TOKEN_INVALID), sign-out (TOKEN_REVOKED);
-  // UNAUTHORIZED when there is none.
+  // UNAUTHORIZED when there is none, 400 VALIDATION_ERROR (field
+  // "Authorization") when there are two.
   std::expected<AccessToken, ApiError> Authenticate(const net::HttpRequest& request) const;
   std::expected<AccessToken, ApiError> VerifyAccessToken(std::string_view token) const;
 
   // Stores a new refresh token (in `family_id`, or a new family) and signs
-  // an access token for `user_id`. Any thread (blocks on the store).
+  // an access token for `user_id` in the same family. Any thread (blocks on
+  // the store).
   base::Result<IssuedSession> IssueSession(const std::string& user_id,
                                            const std::string& family_id = "") const;
-  // Signs an access token only. Any thread.
-  std::string SignAccessToken(const std::string& user_id) const;
+  // Signs an access token only, naming the login (refresh token family)
+  // `family_id` in its "sid" claim. Any thread.
+  std::string SignAccessToken(const std::string& user_id, const std::string& family_id) const;
+
+  // A refresh token of the login `family_id` was reused (or presented after
+  // its login was revoked): the access tokens that login bought are refused
+  // from now on (TOKEN_REVOKED), until the last of them would have expired.
+  void EndLogin(const std::string& family_id);
 
   // {token, refreshToken, expiresIn, user, iceServers, iceServersTtl}: what
   // register and login answer.
@@ -220,10 +228,12 @@ class ApiContext {
   HistoryBarrierHook history_barrier_;
   ProfileReadHook profile_read_hook_;
   // Sign-outs: access tokens of the user stamped before the stamp (the
-  // token's iat_us) are refused; and single tokens by id, until they expire
-  // (unix seconds).
+  // token's iat_us) are refused; single tokens by id, until they expire
+  // (unix seconds); and every token of an ended login (by its "sid"), until
+  // the time its newest token expires at the latest (unix seconds).
   std::unordered_map<std::string, int64_t> signed_out_at_;
   std::unordered_map<std::string, int64_t> revoked_token_ids_;  // jti -> exp
+  std::unordered_map<std::string, int64_t> ended_logins_;       // family id -> unix seconds
   mutable std::atomic<int64_t> last_stamp_{0};
   std::atomic<bool> draining_{false};
 };

@@ -10,7 +10,7 @@
 // POST /api/auth/refresh {refreshToken}
 //   200 {token, refreshToken, expiresIn}. The presented token is rotated:
 //   presenting it again revokes every token of that login
-//   (REFRESH_TOKEN_REUSED).
+//   (REFRESH_TOKEN_REUSED), the access tokens it bought included.
 // POST /api/auth/logout {refreshToken?}, Bearer
 //   200 {revokedTokens}. Signs the user out everywhere: every refresh token
 //   of the user is revoked, access tokens issued before now (and the one
@@ -276,7 +276,8 @@ void Refresh(ApiContext& api, ApiCall call) {
     outcome.rotation = std::move(*rotated);
     if (outcome.rotation.outcome == sql::RotateOutcome::kRotated) {
       outcome.refresh_token = next;
-      outcome.access_token = api.SignAccessToken(outcome.rotation.previous.user_id);
+      outcome.access_token = api.SignAccessToken(outcome.rotation.previous.user_id,
+                                                 outcome.rotation.previous.family_id);
     }
     return outcome;
   };
@@ -302,11 +303,14 @@ void Refresh(ApiContext& api, ApiCall call) {
           case sql::RotateOutcome::kReused:
             TK_LOG_WARN("signal: refresh token reuse for user {}; its login is revoked",
                         outcome->rotation.previous.user_id);
+            // Treated as stolen: the access tokens of that login end too.
+            api.EndLogin(outcome->rotation.previous.family_id);
             call.Fail(ApiError::Unauthorized(
                 api_code::kRefreshTokenReused,
                 "The refresh token was already used; this login was revoked"));
             return;
           case sql::RotateOutcome::kRevoked:
+            api.EndLogin(outcome->rotation.previous.family_id);
             call.Fail(ApiError::Unauthorized(api_code::kRefreshTokenRevoked,
                                              "The refresh token was revoked; log in again"));
             return;

@@ -2,15 +2,20 @@
 //   200 {contacts: [{id, handle, displayName, addedAt}]} ordered by handle.
 // POST /api/contacts {userId} or {handle}, Bearer
 //   201 {contact} when added, 200 {contact} when it already was a contact;
-//   404 for an unknown user, 400 for oneself.
+//   404 for an unknown user, 400 for oneself. A handle may be written with a
+//   leading '@' ("@bob"), as in search and initiateCall.
 // DELETE /api/contacts/:userId, Bearer
 //   200 {removed: true}; 404 when it was not a contact.
 // PUT /api/contacts {userIds?: [...], handles?: [...]}, Bearer
 //   Sync: the list becomes exactly the existing users named (unknown ones,
 //   duplicates and oneself are skipped). 200 {contacts, notFound: [the
-//   entries that matched nobody]}. At most 1000 entries in total.
+//   entries that matched nobody, as sent]}. At most 1000 entries in total.
+//   Handles may carry a leading '@'.
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -22,6 +27,15 @@
 namespace turnkey::signal {
 
 namespace {
+
+// "@bob" names bob: handles never contain '@', and people write them with
+// one (user search and initiateCall ignore it too).
+std::string_view WithoutAt(std::string_view handle) {
+  if (handle.starts_with('@')) {
+    handle.remove_prefix(1);
+  }
+  return handle;
+}
 
 nlohmann::json ContactsJson(const std::vector<sql::Contact>& contacts) {
   nlohmann::json list = nlohmann::json::array();
@@ -65,6 +79,9 @@ void AddContact(ApiContext& api, ApiCall call) {
   if (!handle) {
     call.Fail(handle.error());
     return;
+  }
+  if (*handle) {
+    **handle = std::string(WithoutAt(**handle));
   }
   if (!*user_id && !*handle) {
     call.Fail(ApiError::Validation("userId", "userId is required"));
@@ -199,13 +216,32 @@ void SyncContacts(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::Validation("userIds", "at most 1000 entries in total"));
     return;
   }
+  // The store looks handles up without their '@'; notFound reports them as
+  // sent. A bare handle that is also a userIds entry keeps its own text.
+  std::unordered_map<std::string, std::string> sent_as;
+  const std::unordered_set<std::string> id_entries(user_ids->begin(), user_ids->end());
+  for (std::string& handle : *handles) {
+    std::string bare(WithoutAt(handle));
+    if (bare.size() != handle.size()) {
+      if (!id_entries.contains(bare)) {
+        sent_as.try_emplace(bare, handle);
+      }
+      handle = std::move(bare);
+    }
+  }
   auto job = [&api, owner = call.user_id(), user_ids = std::move(*user_ids),
-              handles = std::move(*handles)]() -> base::Result<nlohmann::json> {
+              handles = std::move(*handles),
+              sent_as = std::move(sent_as)]() -> base::Result<nlohmann::json> {
     auto synced = api.Db([&](sql::Store& store) {
       return store.ReplaceContacts(owner, user_ids, handles, api.NowMs());
     });
     if (!synced) {
       return std::unexpected(synced.error());
+    }
+    for (std::string& entry : synced->not_found) {
+      if (auto it = sent_as.find(entry); it != sent_as.end()) {
+        entry = it->second;
+      }
     }
     return nlohmann::json{{"contacts", ContactsJson(synced->contacts)},
                           {"notFound", synced->not_found}};

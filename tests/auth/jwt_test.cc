@@ -94,6 +94,26 @@ TEST(JwtTest, IssueTimeInMicrosecondsTravelsWithinIatsSecond) {
   }
 }
 
+TEST(JwtTest, SessionClaimTravelsWhenSet) {
+  const Jwt jwt = MakeJwt();
+  JwtClaims claims = jwt.NewClaims("user-1", "access", kNow, 900);
+  EXPECT_EQ(claims.session, "");
+  claims.session = "login-7";
+  auto verified = jwt.Verify(jwt.Sign(claims), "access", kNow);
+  ASSERT_TRUE(verified.has_value()) << verified.error().reason;
+  EXPECT_EQ(verified->session, "login-7");
+
+  // Without the claim: empty. Present but empty or not a string: refused.
+  auto none = jwt.Verify(SignRaw(R"({"alg":"HS256"})", kGoodPayload), "access", kNow);
+  ASSERT_TRUE(none.has_value()) << none.error().reason;
+  EXPECT_EQ(none->session, "");
+  for (std::string_view sid : {R"("")", "7", "null", R"(["a"])"}) {
+    std::string payload(kGoodPayload);
+    payload.insert(payload.size() - 1, std::string(R"(,"sid":)") + std::string(sid));
+    ExpectInvalid(jwt, SignRaw(R"({"alg":"HS256"})", payload), "missing or mistyped claim");
+  }
+}
+
 TEST(JwtTest, KnownAnswer) {
   // Computed independently with Python's hmac, hashlib and base64 modules:
   // header {"alg":"HS256","typ":"JWT"}, payload json.dumps(sort_keys=True,

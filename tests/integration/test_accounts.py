@@ -15,6 +15,7 @@ server that does not start fails the test.
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import shutil
@@ -300,6 +301,52 @@ class AccountsApiTests:
         self.assertEqual(again.status, 200, again)
         self.assertEqual(self.api.get("/api/users/me", again.data["token"]).status, 200)
 
+    def test_refresh_token_reuse_ends_the_access_tokens_of_that_login(self):
+        # The login is treated as stolen: the access tokens its refresh
+        # tokens bought stop working too, not only the refresh tokens.
+        user = self.new_user()
+        email = user["user"]["email"]
+        other = self.api.login(email).data  # another device, another login
+        first = self.api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]}).data
+        self.assertEqual(self.api.get("/api/users/me", first["token"]).status, 200)
+        reused = self.api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
+        self.assertError(reused, 401, "REFRESH_TOKEN_REUSED")
+        for token in (user["token"], first["token"]):
+            self.assertError(self.api.get("/api/users/me", token), 401, "TOKEN_REVOKED")
+        self.assertEqual(self.api.get("/api/users/me", other["token"]).status, 200)
+        again = self.api.post("/api/auth/refresh", {"refreshToken": other["refreshToken"]})
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(self.api.get("/api/users/me", again.data["token"]).status, 200)
+
+    def test_authorization_scheme_and_field_count(self):
+        user = self.new_user()
+        token = user["token"]
+        # RFC 9110 section 11.1: the scheme is case-insensitive.
+        for scheme in ("bearer", "BEARER", "Bearer"):
+            with self.subTest(scheme=scheme):
+                me = self.api.get("/api/users/me", headers={"Authorization": f"{scheme} {token}"})
+                self.assertEqual(me.status, 200, me)
+        for value in ("Basic " + token, token, "Bearer", "Bearer "):
+            with self.subTest(value=value):
+                self.assertError(self.api.get("/api/users/me", headers={"Authorization": value}),
+                                 401, "UNAUTHORIZED")
+        # Two Authorization fields are ambiguous (a proxy may read the other
+        # one): refused, whichever comes first.
+        for first, second in ((token, "junk"), ("junk", token)):
+            with self.subTest(first=first[:8]):
+                connection = http.client.HTTPConnection("127.0.0.1", self.server.http_port,
+                                                        timeout=30)
+                connection.putrequest("GET", "/api/users/me")
+                connection.putheader("Authorization", "Bearer " + first)
+                connection.putheader("Authorization", "Bearer " + second)
+                connection.endheaders()
+                answer = connection.getresponse()
+                body = json.loads(answer.read())
+                connection.close()
+                self.assertEqual(answer.status, 400, body)
+                self.assertEqual((body["code"], body["field"]),
+                                 ("VALIDATION_ERROR", "Authorization"))
+
     def test_validation_errors_name_the_field(self):
         cases = [
             ({"password": PASSWORD}, "email"),
@@ -413,6 +460,25 @@ class AccountsApiTests:
         cleared = self.api.call("PUT", "/api/contacts", {"userIds": []}, token=token)
         self.assertEqual(cleared.data["contacts"], [])
 
+    def test_contacts_take_a_handle_written_with_at(self):
+        # People share their Call ID as "@bob"; search and initiateCall
+        # ignore the '@', so adding and syncing contacts do too.
+        me = self.new_user()
+        a = self.new_user(handle=unique("at"))
+        b = self.new_user(handle=unique("at"))
+        token = me["token"]
+        added = self.api.post("/api/contacts", {"handle": "@" + a["user"]["handle"].upper()}, token)
+        self.assertEqual(added.status, 201, added)
+        self.assertEqual(added.data["contact"]["id"], a["user"]["id"])
+        self.assertError(self.api.post("/api/contacts", {"handle": "@"}, token), 404, "NOT_FOUND")
+        synced = self.api.call("PUT", "/api/contacts",
+                               {"handles": ["@" + b["user"]["handle"], "@nobody-" + unique("x")]},
+                               token=token)
+        self.assertEqual(synced.status, 200, synced)
+        self.assertEqual([x["id"] for x in synced.data["contacts"]], [b["user"]["id"]])
+        self.assertEqual(len(synced.data["notFound"]), 1)
+        self.assertTrue(synced.data["notFound"][0].startswith("@nobody-"), synced)
+
     def test_turn_credentials(self):
         user = self.new_user()
         user_id = user["user"]["id"]
@@ -502,6 +568,11 @@ class AccountsApiTests:
         self.assertNotIn("access-control-allow-origin", denied.headers)
         ok = self.api.get("/healthz", headers={"Origin": ALLOWED_ORIGIN})
         self.assertEqual(ok.headers["access-control-allow-origin"], ALLOWED_ORIGIN)
+        # A page on the allowed origin can read why a 401 happened.
+        unauthorized = self.api.get("/api/users/me", headers={"Origin": ALLOWED_ORIGIN})
+        self.assertError(unauthorized, 401, "UNAUTHORIZED")
+        self.assertEqual(unauthorized.headers["access-control-allow-origin"], ALLOWED_ORIGIN)
+        self.assertEqual(unauthorized.headers["access-control-expose-headers"], "WWW-Authenticate")
         refused = self.api.post("/api/auth/login", {"email": "a@b.c", "password": PASSWORD},
                                 headers={"Origin": "https://evil.example"})
         self.assertError(refused, 403, "ORIGIN_NOT_ALLOWED")

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace turnkey::net {
 namespace {
 
@@ -124,6 +127,32 @@ TEST(CorsTest, AddHeadersOnlyForAllowedOrigins) {
   HttpResponse same = HttpResponse::Text(200, "{}");
   cors.AddHeaders(Request("GET", "api.example.org", "https://api.example.org"), same);
   EXPECT_FALSE(same.headers.Has("Access-Control-Allow-Origin"));
+}
+
+TEST(CorsTest, RetryAfterAndWwwAuthenticateAreExposedToAllowedOrigins) {
+  // Neither is CORS-safelisted: without Access-Control-Expose-Headers a
+  // page on another origin cannot read how long to wait after a 429 or 503.
+  for (const std::vector<std::string>& origins :
+       {std::vector<std::string>{"http://localhost:3000"}, std::vector<std::string>{"*"}}) {
+    CorsOptions options;
+    options.allowed_origins = origins;
+    Cors cors(options);
+    HttpResponse limited = HttpResponse::Text(429, "{}");
+    limited.headers.Set("Retry-After", "3");
+    limited.headers.Set("WWW-Authenticate", "Bearer");
+    cors.AddHeaders(Request("GET", "api.example.org", "http://localhost:3000"), limited);
+    EXPECT_EQ(limited.headers.Get("Access-Control-Expose-Headers"), "Retry-After, WWW-Authenticate")
+        << origins[0];
+
+    HttpResponse plain = HttpResponse::Text(200, "{}");
+    cors.AddHeaders(Request("GET", "api.example.org", "http://localhost:3000"), plain);
+    EXPECT_FALSE(plain.headers.Has("Access-Control-Expose-Headers")) << origins[0];
+  }
+  Cors cors(ListOptions());
+  HttpResponse denied = HttpResponse::Text(429, "{}");
+  denied.headers.Set("Retry-After", "3");
+  cors.AddHeaders(Request("GET", "api.example.org", "https://evil.example"), denied);
+  EXPECT_FALSE(denied.headers.Has("Access-Control-Expose-Headers"));
 }
 
 TEST(CorsTest, WildcardModeAllowsAnyOriginWithoutCredentials) {

@@ -210,10 +210,17 @@ TEST_F(SignalServiceTest, RegisterLoginMeRefreshLogout) {
 
 TEST_F(SignalServiceTest, RefreshTokenReuseRevokesTheLogin) {
   Json user = Register("reuse@example.org");
+  HttpTestResponse other =
+      Post("/api/auth/login", {{"email", "reuse@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(other.status, 200);
   HttpTestResponse first = Post("/api/auth/refresh", {{"refreshToken", user["refreshToken"]}});
   ASSERT_EQ(first.status, 200);
   ExpectError(Post("/api/auth/refresh", {{"refreshToken", user["refreshToken"]}}), 401,
               "REFRESH_TOKEN_REUSED");
+  // The access tokens of that login end with it; another login goes on.
+  ExpectError(Get("/api/users/me", user["token"]), 401, "TOKEN_REVOKED");
+  ExpectError(Get("/api/users/me", first.Json()["data"]["token"]), 401, "TOKEN_REVOKED");
+  EXPECT_EQ(Get("/api/users/me", other.Json()["data"]["token"]).status, 200);
   ExpectError(Post("/api/auth/refresh", {{"refreshToken", first.Json()["data"]["refreshToken"]}}),
               401, "REFRESH_TOKEN_REVOKED");
   ExpectError(Post("/api/auth/refresh", {{"refreshToken", "garbage"}}), 401,
