@@ -420,6 +420,10 @@ base::Result<int64_t> SqlStore::RevokeAllRefreshTokens(std::string_view user_id,
       true, [&](Connection& conn) { return RevokeUserRefreshTokens(conn, user_id, now_ms); });
 }
 
+base::Result<std::vector<EndedLogin>> SqlStore::ListEndedLogins(int64_t since_ms) {
+  return ReadValue([&](Connection& conn) { return SelectEndedLogins(conn, since_ms); });
+}
+
 base::Result<int64_t> SqlStore::PurgeExpiredRefreshTokens(int64_t expired_before_ms) {
   return WriteValue(
       true, [&](Connection& conn) { return DeleteExpiredRefreshTokens(conn, expired_before_ms); });

@@ -42,6 +42,7 @@ class SqlStore : public Store {
                                                 int64_t new_expires_at_ms, int64_t now_ms) override;
   base::Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) override;
   base::Result<int64_t> RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) override;
+  base::Result<std::vector<EndedLogin>> ListEndedLogins(int64_t since_ms) override;
   base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) override;
 
   base::Result<std::vector<Contact>> ListContacts(std::string_view owner_id) override;

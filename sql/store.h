@@ -133,6 +133,14 @@ enum class RotateOutcome {
   kRevoked,   // the token had been revoked (logout); its family is now revoked
 };
 
+// A login (refresh-token family) that was ended: every token of it is
+// revoked (logout, password change, reuse detected), none rotated onward.
+struct EndedLogin {
+  std::string family_id;
+  std::string user_id;
+  int64_t ended_at_ms = 0;  // the latest revocation in the family
+};
+
 struct RotateResult {
   RotateOutcome outcome = RotateOutcome::kNotFound;
   RefreshToken previous;  // the presented token as it was (empty if kNotFound)
@@ -312,6 +320,10 @@ class Store {
   // Revokes every live token of the user; returns how many.
   virtual base::Result<int64_t> RevokeAllRefreshTokens(std::string_view user_id,
                                                        int64_t now_ms) = 0;
+  // Logins that ended after `since_ms`: families with a token revoked after
+  // it and no token left unrevoked. Lets a server that restarted (or another
+  // node, or `turnkey user`) refuse the access tokens those logins bought.
+  virtual base::Result<std::vector<EndedLogin>> ListEndedLogins(int64_t since_ms) = 0;
   // Deletes tokens that expired at or before `expired_before_ms` (revoked
   // ones are kept until then, for reuse detection); returns how many.
   virtual base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) = 0;

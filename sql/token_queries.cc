@@ -29,6 +29,12 @@ constexpr std::string_view kRevokeToken =
     "UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL";
 constexpr std::string_view kRevokeUserTokens =
     "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL";
+// A family is ended when none of its tokens is unrevoked; the inner select
+// (index refresh_tokens_revoked) keeps a poll from reading the whole table.
+constexpr std::string_view kEndedLogins =
+    "SELECT family_id, MIN(user_id), MAX(revoked_at) FROM refresh_tokens "
+    "WHERE family_id IN (SELECT family_id FROM refresh_tokens WHERE revoked_at > ?) "
+    "GROUP BY family_id HAVING COUNT(revoked_at) = COUNT(*)";
 constexpr std::string_view kPurgeTokens = "DELETE FROM refresh_tokens WHERE expires_at <= ?";
 
 base::Result<RefreshToken> ReadToken(const Row& row) {
@@ -157,6 +163,28 @@ base::Result<int64_t> RevokeUserRefreshTokens(Connection& conn, std::string_view
                                               int64_t now_ms) {
   const std::array<Param, 2> params{now_ms, user_id};
   return Changed(conn, kRevokeUserTokens, params);
+}
+
+base::Result<std::vector<EndedLogin>> SelectEndedLogins(Connection& conn, int64_t since_ms) {
+  const std::array<Param, 1> params{since_ms};
+  auto result = conn.Exec(kEndedLogins, params);
+  if (!result) {
+    return ErrorOf(result);
+  }
+  std::vector<EndedLogin> logins;
+  logins.reserve(result->rows.size());
+  for (const Row& row : result->rows) {
+    RowReader r(row);
+    EndedLogin login;
+    login.family_id = r.Text();
+    login.user_id = r.Text();
+    login.ended_at_ms = r.Int();
+    if (!r.ok()) {
+      return base::Internal("refresh_tokens: unexpected ended-login row");
+    }
+    logins.push_back(std::move(login));
+  }
+  return logins;
 }
 
 base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "sql/database.h"
@@ -28,6 +29,8 @@ base::Result<int64_t> RevokeRefreshTokenRow(Connection& conn, std::string_view t
                                             int64_t now_ms);
 base::Result<int64_t> RevokeUserRefreshTokens(Connection& conn, std::string_view user_id,
                                               int64_t now_ms);
+// Store::ListEndedLogins.
+base::Result<std::vector<EndedLogin>> SelectEndedLogins(Connection& conn, int64_t since_ms);
 base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms);
 
 }  // namespace turnkey::sql

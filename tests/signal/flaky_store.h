@@ -111,6 +111,9 @@ class FlakyStore final : public sql::Store {
   base::Result<int64_t> RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) override {
     return inner_->RevokeAllRefreshTokens(user_id, now_ms);
   }
+  base::Result<std::vector<sql::EndedLogin>> ListEndedLogins(int64_t since_ms) override {
+    return inner_->ListEndedLogins(since_ms);
+  }
   base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) override {
     return inner_->PurgeExpiredRefreshTokens(expired_before_ms);
   }

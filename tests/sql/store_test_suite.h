@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "sql/migrations.h"
@@ -569,6 +570,47 @@ TYPED_TEST_P(StoreTest, RevokeAllAndPurge) {
   EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20), 0);
 }
 
+TYPED_TEST_P(StoreTest, ListEndedLogins) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  // f1: rotated once, then logged out at +50. f2: rotated only (live).
+  // f3: revoked long ago. f4: bob's, reuse detected at +70.
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a1", alice, "f1")));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a2", alice, "f2")));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a3", alice, "f3")));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("b1", bob, "f4")));
+  ASSERT_EQ(store.RotateRefreshToken("a1", "a1b", kNow + 99'999, kNow + 10)->outcome,
+            RotateOutcome::kRotated);
+  ASSERT_EQ(store.RotateRefreshToken("a2", "a2b", kNow + 99'999, kNow + 20)->outcome,
+            RotateOutcome::kRotated);
+  ASSERT_EQ(*store.RevokeRefreshToken("a3", kNow - 1000), true);
+  ASSERT_EQ(*store.RevokeRefreshToken("a1b", kNow + 50), true);
+  ASSERT_EQ(store.RotateRefreshToken("b1", "b1b", kNow + 99'999, kNow + 60)->outcome,
+            RotateOutcome::kRotated);
+  ASSERT_EQ(store.RotateRefreshToken("b1", "b1c", kNow + 99'999, kNow + 70)->outcome,
+            RotateOutcome::kReused);
+
+  auto ended = store.ListEndedLogins(kNow);
+  ASSERT_TRUE(ended) << MessageOf(ended);
+  std::vector<std::tuple<std::string, std::string, int64_t>> got;
+  for (const EndedLogin& login : *ended) {
+    got.emplace_back(login.family_id, login.user_id, login.ended_at_ms);
+  }
+  std::sort(got.begin(), got.end());
+  const std::vector<std::tuple<std::string, std::string, int64_t>> want = {
+      {"f1", alice.id, kNow + 50}, {"f4", bob.id, kNow + 70}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(store.ListEndedLogins(kNow + 50)->size(), 1u);
+  EXPECT_TRUE(store.ListEndedLogins(kNow + 70)->empty());
+  // Revoking everything of a user (password change) ends f2 as well.
+  ASSERT_EQ(*store.RevokeAllRefreshTokens(alice.id, kNow + 80), 1);
+  auto after = store.ListEndedLogins(kNow + 70);
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ(after->front().family_id, "f2");
+  EXPECT_EQ(after->front().ended_at_ms, kNow + 80);
+}
+
 TYPED_TEST_P(StoreTest, ConcurrentRotationsOfOneTokenRotateOnce) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1010,7 +1052,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreTest, CreateAndLookUpUser, CreateUserWithGivenI
                             UpdatePasswordHash, SearchByHandlePrefix,
                             SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
                             InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse,
-                            RotateExpiredOrRevokedToken, RevokeAllAndPurge,
+                            RotateExpiredOrRevokedToken, RevokeAllAndPurge, ListEndedLogins,
                             ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
                             ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
                             CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
