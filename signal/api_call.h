@@ -32,6 +32,7 @@ struct AccessToken {
   std::string user_id;
   std::string token_id;    // jti
   int64_t expires_at = 0;  // unix seconds
+  std::string session;     // sid: the login (refresh-token family); "" if none
 };
 
 class ApiCall {

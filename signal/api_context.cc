@@ -140,7 +140,8 @@ std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_v
     return std::unexpected(
         ApiError::Unauthorized(api_code::kTokenRevoked, "This session was signed out"));
   }
-  return AccessToken{std::move(claims->subject), std::move(claims->id), claims->expires_at};
+  return AccessToken{std::move(claims->subject), std::move(claims->id), claims->expires_at,
+                     std::move(claims->session)};
 }
 
 int64_t ApiContext::IssueStamp() const {
@@ -221,14 +222,35 @@ void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& 
   }
 }
 
-void ApiContext::EndLogin(const std::string& family_id) {
+void ApiContext::EndLogin(const std::string& user_id, const std::string& family_id) {
   if (family_id.empty()) {
     return;
   }
-  PruneRevocations(NowMs());
-  // Tokens of the login signed from now on are refused too (a refresh racing
-  // with this one); none signed before outlives one access-token lifetime.
-  ended_logins_[family_id] = NowSeconds() + options_.access_ttl.count();
+  LoginsEnded({sql::EndedLogin{family_id, user_id, NowMs()}});
+}
+
+void ApiContext::LoginsEnded(const std::vector<sql::EndedLogin>& logins) {
+  const int64_t now_ms = NowMs();
+  PruneRevocations(now_ms);
+  std::vector<sql::EndedLogin> news;
+  for (const sql::EndedLogin& login : logins) {
+    // Tokens of the login signed after it ended are refused too (a refresh
+    // racing with the revocation); none signed before outlives one
+    // access-token lifetime. Rounded up to the next second.
+    const int64_t until = (login.ended_at_ms + 999) / 1000 + options_.access_ttl.count();
+    if (login.family_id.empty() || until <= now_ms / 1000) {
+      continue;
+    }
+    auto [entry, added] = ended_logins_.try_emplace(login.family_id, until);
+    if (!added) {
+      entry->second = std::max(entry->second, until);
+      continue;
+    }
+    news.push_back(login);
+  }
+  if (!news.empty() && logins_ended_hook_) {
+    logins_ended_hook_(news);
+  }
 }
 
 void ApiContext::PruneRevocations(int64_t now_ms) {

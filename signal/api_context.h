@@ -21,6 +21,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "auth/ice_servers.h"
 #include "auth/jwt.h"
@@ -55,6 +56,11 @@ struct IssuedSession {
 // password change): close the user's sockets. `reason` is "logout" or
 // "password_changed".
 using UserSignedOutHook = std::function<void(const std::string& user_id, std::string_view reason)>;
+
+// Called on the loop thread with logins (refresh-token families) that ended
+// and were not known to have ended here before: close the sockets that
+// authenticated with their tokens.
+using LoginsEndedHook = std::function<void(const std::vector<sql::EndedLogin>& logins)>;
 
 struct ApiContextOptions {
   // Largest REST request body; larger ones get 413 PAYLOAD_TOO_LARGE.
@@ -132,7 +138,13 @@ class ApiContext {
   // A refresh token of the login `family_id` was reused (or presented after
   // its login was revoked): the access tokens that login bought are refused
   // from now on (TOKEN_REVOKED), until the last of them would have expired.
-  void EndLogin(const std::string& family_id);
+  void EndLogin(const std::string& user_id, const std::string& family_id);
+  // Logins the store reports ended (Store::ListEndedLogins: at start-up, and
+  // polled while serving, which brings in sign-outs made by `turnkey user`
+  // or another node): their access tokens are refused until one access-token
+  // lifetime after each ended. The hook runs for those not known before.
+  void LoginsEnded(const std::vector<sql::EndedLogin>& logins);
+  void set_logins_ended_hook(LoginsEndedHook hook) { logins_ended_hook_ = std::move(hook); }
 
   // {token, refreshToken, expiresIn, user, iceServers, iceServersTtl}: what
   // register and login answer.
@@ -225,6 +237,7 @@ class ApiContext {
   SignalSettings settings_;
   std::shared_ptr<const net::Cors> cors_;
   UserSignedOutHook signed_out_hook_;
+  LoginsEndedHook logins_ended_hook_;
   HistoryBarrierHook history_barrier_;
   ProfileReadHook profile_read_hook_;
   // Sign-outs: access tokens of the user stamped before the stamp (the

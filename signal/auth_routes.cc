@@ -304,13 +304,13 @@ void Refresh(ApiContext& api, ApiCall call) {
             TK_LOG_WARN("signal: refresh token reuse for user {}; its login is revoked",
                         outcome->rotation.previous.user_id);
             // Treated as stolen: the access tokens of that login end too.
-            api.EndLogin(outcome->rotation.previous.family_id);
+            api.EndLogin(outcome->rotation.previous.user_id, outcome->rotation.previous.family_id);
             call.Fail(ApiError::Unauthorized(
                 api_code::kRefreshTokenReused,
                 "The refresh token was already used; this login was revoked"));
             return;
           case sql::RotateOutcome::kRevoked:
-            api.EndLogin(outcome->rotation.previous.family_id);
+            api.EndLogin(outcome->rotation.previous.user_id, outcome->rotation.previous.family_id);
             call.Fail(ApiError::Unauthorized(api_code::kRefreshTokenRevoked,
                                              "The refresh token was revoked; log in again"));
             return;

@@ -194,6 +194,8 @@ base::Status CallService::SetUp() {
   service_.SetSignedOutHook([self](const std::string& user_id, std::string_view /*reason*/) {
     self->OnSignedOut(user_id);
   });
+  service_.SetLoginsEndedHook(
+      [self](const std::vector<sql::EndedLogin>& logins) { self->OnLoginsEnded(logins); });
   service_.OnStopping([self] { self->OnStopping(); });
   service_.OnStopped([self] { self->Shutdown(); });
   gauge_timer_->StartPeriodic(options_.gauge_interval);
@@ -340,6 +342,7 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   SocketIoSocketData data;
   data.user_id = user_id;
   data.device_id = device_id;
+  data.session = verified->session;
   const uint64_t number = next_number_++;
   data.context = number;
   joining_ = Joining{number, std::move(info)};
@@ -665,6 +668,15 @@ void CallService::RefreshGauges() {
 void CallService::OnSignedOut(const std::string& user_id) {
   if (sio_ != nullptr) {
     sio_->DisconnectUser(user_id, /*close_connection=*/true);
+  }
+}
+
+void CallService::OnLoginsEnded(const std::vector<sql::EndedLogin>& logins) {
+  if (sio_ == nullptr) {
+    return;
+  }
+  for (const sql::EndedLogin& login : logins) {
+    sio_->DisconnectUser(login.user_id, /*close_connection=*/true, login.family_id);
   }
 }
 

@@ -226,6 +226,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
 
   // Lifecycle.
   void OnSignedOut(const std::string& user_id);
+  // Closes the sockets that authenticated with one of `logins`.
+  void OnLoginsEnded(const std::vector<sql::EndedLogin>& logins);
   // Refuses new calls and ends the live ones; returns how many.
   size_t EndCalls();
   void OnStopping();

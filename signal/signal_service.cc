@@ -88,6 +88,18 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
       return std::unexpected(added.error());
     }
   }
+  // Sign-outs made before this start (by an earlier run, `turnkey user` or
+  // another node) keep refusing the access tokens of their logins.
+  const int64_t now_ms = service->clock_->UnixMillis();
+  auto ended = service->api_->Db([&](sql::Store& store) {
+    return store.ListEndedLogins(now_ms - opts.access_ttl.count() * 1000);
+  });
+  if (!ended) {
+    return base::Unavailable("signal: cannot read the ended logins: " + ended.error().message);
+  }
+  service->api_->LoginsEnded(*ended);
+  service->login_polled_at_ms_ = now_ms;
+
   SignalService* self = service.get();
   service->router_.set_error_response([self](const net::HttpRequest& request, int status) {
     return self->RouterError(request, status);
@@ -118,6 +130,8 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   service->server_ = std::move(*server);
   service->drain_timer_ =
       std::make_unique<net::Timer>(*service->loop_, [self] { self->CheckDrained(); });
+  service->login_poll_timer_ =
+      std::make_unique<net::Timer>(*service->loop_, [self] { self->PollEndedLogins(); });
   // Written by the loop thread only; handed out before it starts.
   service->loop_shard_ = &registry.AcquireShard();
   return service;
@@ -127,6 +141,7 @@ SignalService::~SignalService() {
   Stop();
   server_.reset();
   drain_timer_.reset();
+  login_poll_timer_.reset();
   if (loop_shard_ != nullptr) {
     registry_.ReleaseShard(*loop_shard_);
   }
@@ -161,6 +176,10 @@ void SignalService::SetSignedOutHook(UserSignedOutHook hook) {
   api_->set_signed_out_hook(std::move(hook));
 }
 
+void SignalService::SetLoginsEndedHook(LoginsEndedHook hook) {
+  api_->set_logins_ended_hook(std::move(hook));
+}
+
 void SignalService::OnStopping(std::function<void()> hook) {
   stopping_hooks_.push_back(std::move(hook));
 }
@@ -174,6 +193,10 @@ void SignalService::Start() {
     return;
   }
   started_ = true;
+  if (options_.ended_login_poll.count() > 0) {
+    // The loop does not run yet: starting its timer from here is safe.
+    login_poll_timer_->StartPeriodic(options_.ended_login_poll);
+  }
   TK_LOG_INFO("signal: serving {}://{}", options_.tls ? "https" : "http",
               server_->local_address().ToString());
   thread_ = std::thread([this] { loop_->Run(); });
@@ -192,6 +215,7 @@ void SignalService::Stop() {
   }
   if (started_) {
     loop_->Post([this] {
+      login_poll_timer_->Stop();
       for (auto& hook : stopping_hooks_) {
         hook();
       }
@@ -223,6 +247,39 @@ void SignalService::CheckDrained() {
     return;
   }
   drain_timer_->Start(kDrainPoll);
+}
+
+void SignalService::PollEndedLogins() {
+  if (login_poll_in_flight_) {
+    return;
+  }
+  // Each poll reaches back a minute before the last one began: a revocation
+  // whose transaction committed late, or stamped by another host's clock,
+  // is still found. Logins already known are skipped by LoginsEnded.
+  constexpr int64_t kOverlapMs = 60'000;
+  const int64_t started_ms = clock_->UnixMillis();
+  const int64_t since_ms = login_polled_at_ms_ - kOverlapMs;
+  auto job = [api = api_.get(), since_ms] {
+    return api->Db([&](sql::Store& store) { return store.ListEndedLogins(since_ms); });
+  };
+  auto done = [this, started_ms](base::Result<std::vector<sql::EndedLogin>> ended) {
+    login_poll_in_flight_ = false;
+    if (!ended) {
+      // Once per outage, not every few seconds.
+      if (!login_poll_failing_) {
+        TK_LOG_WARN("signal: cannot read the ended logins: {}", ended.error().message);
+      }
+      login_poll_failing_ = true;
+      return;
+    }
+    if (login_poll_failing_) {
+      TK_LOG_INFO("signal: reading the ended logins again");
+    }
+    login_poll_failing_ = false;
+    login_polled_at_ms_ = started_ms;
+    api_->LoginsEnded(*ended);
+  };
+  login_poll_in_flight_ = queue_->TryPost(*loop_, std::move(job), std::move(done));
 }
 
 void SignalService::FinishDrain() {

@@ -84,6 +84,12 @@ struct SignalServiceOptions {
   // Stop(): how long in-flight requests and taken-over connections may take
   // to finish before they are closed. Default 10 s.
   std::chrono::milliseconds drain_timeout{10000};
+  // How often the store is asked for logins that ended outside this
+  // process (`turnkey user`, another node; Store::ListEndedLogins), whose
+  // access tokens are then refused and sockets closed. Logins that ended
+  // within one access-token lifetime before the start are read at Create.
+  // Zero = only at Create. Default 5 s.
+  std::chrono::milliseconds ended_login_poll{5000};
   // Time source; null = base::SystemClock. Must outlive the service.
   const base::Clock* clock = nullptr;
 };
@@ -122,6 +128,11 @@ class SignalService {
   // Runs on the loop thread after logout or a password change revoked every
   // session of a user: close that user's sockets. Before Start().
   void SetSignedOutHook(UserSignedOutHook hook);
+  // Runs on the loop thread when logins (refresh-token families) end that
+  // were not known here: a reused refresh token, or a sign-out found by the
+  // poll (ended_login_poll). Close the sockets of those logins. Before
+  // Start().
+  void SetLoginsEndedHook(LoginsEndedHook hook);
   // Run on the loop thread when Stop() begins, before the listener closes
   // (end calls, close sockets gracefully), and after the drain, before the
   // HttpServer is destroyed (destroy what lives on the loop). In the order
@@ -186,6 +197,8 @@ class SignalService {
   std::shared_ptr<void> BodyPending(const net::HttpRequest& head);
   // Loop thread: one step of the drain.
   void CheckDrained();
+  // Asks the store for logins ended since the last poll (on the work queue).
+  void PollEndedLogins();
   void FinishDrain();
 
   SignalServiceOptions options_;
@@ -200,6 +213,12 @@ class SignalService {
   std::unique_ptr<ApiContext> api_;
   std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<net::Timer> drain_timer_;
+  // The ended-login poll: its timer, whether a query is on the work queue,
+  // and the unix ms at which the last successful one was made.
+  std::unique_ptr<net::Timer> login_poll_timer_;
+  bool login_poll_in_flight_ = false;
+  int64_t login_polled_at_ms_ = 0;
+  bool login_poll_failing_ = false;
   struct MountPoint {
     std::string prefix;  // without the trailing '/'
     net::HttpBodyPendingHook on_body_pending;

@@ -187,10 +187,11 @@ size_t SocketIoServer::EmitToUser(std::string_view user_id, std::string_view nsp
   return sent;
 }
 
-size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_connection) {
+size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_connection,
+                                      std::string_view session) {
   size_t count = 0;
   for (const auto& socket : SocketsOfUser(user_id)) {
-    if (socket->connected()) {
+    if (socket->connected() && (session.empty() || socket->data().session == session)) {
       socket->Disconnect(close_connection);
       ++count;
     }

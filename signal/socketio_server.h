@@ -208,8 +208,10 @@ class SocketIoServer {
   size_t EmitToUser(std::string_view user_id, std::string_view nsp, std::string_view event,
                     const Json& args = Json::array());
   // Disconnect(close_connection) on every socket of `user_id` (logout,
-  // password change); returns how many.
-  size_t DisconnectUser(std::string_view user_id, bool close_connection = true);
+  // password change), or only on those whose data().session is `session`
+  // when that is not empty (one login ended); returns how many.
+  size_t DisconnectUser(std::string_view user_id, bool close_connection = true,
+                        std::string_view session = {});
   // Closes every Engine.IO connection ("server shutting down").
   void CloseAll();
 

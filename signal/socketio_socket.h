@@ -42,6 +42,9 @@ struct SocketIoSocketData {
   std::string user_id;
   // The device or session the client says it is; free-form.
   std::string device_id;
+  // The login the socket authenticated with (the access token's "sid"), so
+  // a login that ends closes its own sockets only; "" = none.
+  std::string session;
   // Anything the application wants to keep with the socket.
   std::any context;
 };

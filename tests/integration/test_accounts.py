@@ -628,6 +628,27 @@ class AccountsApiTests:
         self.assertFalse(sent, text)
 
 
+    def test_sign_outs_survive_a_restart(self):
+        # Revocations are read back from the refresh tokens at start-up: an
+        # access token of a login that ended stays refused after a restart.
+        gone = self.new_user()
+        logout = self.api.post("/api/auth/logout", {}, token=gone["token"])
+        self.assertEqual(logout.status, 200, logout)
+        robbed = self.new_user()
+        kept = self.api.login(robbed["user"]["email"]).data  # another login
+        rotated = self.api.post("/api/auth/refresh", {"refreshToken": robbed["refreshToken"]})
+        self.assertEqual(rotated.status, 200, rotated)
+        reused = self.api.post("/api/auth/refresh", {"refreshToken": robbed["refreshToken"]})
+        self.assertError(reused, 401, "REFRESH_TOKEN_REUSED")
+        live = self.new_user()
+        self.server.stop()
+        self.server.start()
+        for token in (gone["token"], robbed["token"], rotated.data["token"]):
+            self.assertError(self.api.get("/api/users/me", token), 401, "TOKEN_REVOKED")
+        for token in (kept["token"], live["token"]):
+            self.assertEqual(self.api.get("/api/users/me", token).status, 200)
+
+
 class SqliteAccountsTest(AccountsApiTests, unittest.TestCase):
     """The embedded default: no database setup at all."""
 

@@ -12,6 +12,7 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth/turn_rest.h"
@@ -228,6 +229,35 @@ TEST_F(SignalServiceTest, RefreshTokenReuseRevokesTheLogin) {
   ExpectError(Post("/api/auth/refresh", {{"refreshToken", std::string(43, 'A')}}), 401,
               "REFRESH_TOKEN_INVALID");
   ExpectError(Post("/api/auth/refresh", Json::object()), 400, "VALIDATION_ERROR", "refreshToken");
+}
+
+TEST_F(SignalServiceTest, LoginsEndedOutsideTheServiceAreFoundByThePoll) {
+  SignalServiceOptions options = DefaultOptions();
+  options.ended_login_poll = std::chrono::milliseconds(20);
+  std::vector<std::string> ended;
+  Restart(options, [&](SignalService& service) {
+    service.SetLoginsEndedHook([&](const std::vector<sql::EndedLogin>& logins) {
+      std::lock_guard lock(mutex_);
+      for (const sql::EndedLogin& login : logins) {
+        ended.push_back(login.user_id);
+      }
+    });
+  });
+  Json user = Register("poll@example.org");
+  Json kept = Register("kept@example.org");
+  ASSERT_EQ(Get("/api/users/me", user["token"]).status, 200);
+  // As `turnkey user revoke-sessions` does: straight in the database.
+  const std::string user_id = user["user"]["id"];
+  ASSERT_TRUE(service_->api().store().RevokeAllRefreshTokens(user_id, clock_.UnixMillis()));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Get("/api/users/me", user["token"]).status == 200 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ExpectError(Get("/api/users/me", user["token"]), 401, "TOKEN_REVOKED");
+  EXPECT_EQ(Get("/api/users/me", kept["token"]).status, 200);
+  service_->Stop();  // the hook writes `ended`, a local
+  EXPECT_EQ(ended, std::vector<std::string>{user_id});
 }
 
 TEST_F(SignalServiceTest, AccessTokensExpireAndRefreshTokensToo) {
