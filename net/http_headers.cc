@@ -32,16 +32,15 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool IsHttpToken(std::string_view name) {
+bool IsHttpTokenChar(char c) {
   // RFC 9110 section 5.6.2: tchar.
   static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  if (name.empty()) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         kSpecials.find(c) != std::string_view::npos;
+}
+
+bool IsHttpToken(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), &IsHttpTokenChar);
 }
 
 std::optional<std::string_view> HttpHeaders::Get(std::string_view name) const {

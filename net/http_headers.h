@@ -19,6 +19,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // `text` without leading and trailing spaces and tabs (RFC 9110 s5.6.3 OWS).
 std::string_view TrimOws(std::string_view text);
 
+// True if `c` may appear in a token (RFC 9110 section 5.6.2: tchar).
+bool IsHttpTokenChar(char c);
 // True if `name` is a valid field name (RFC 9110 section 5.1: a token).
 bool IsHttpToken(std::string_view name);
 

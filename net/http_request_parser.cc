@@ -195,6 +195,16 @@ HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
       if (CheckHeadLineEnds(bytes + offset, chunk) != 0) {
         return {Status::kError, offset};
       }
+      ScanMethod(bytes + offset, chunk);
+    }
+    if (method_unknown_) {
+      // The library stopped at the method; only the scan goes on.
+      head_bytes_ += chunk;
+      offset += chunk;
+      if (JudgeUnknownMethod() != 0) {
+        return {Status::kError, offset};
+      }
+      continue;
     }
     const bool head_was_complete = headers_complete_;
     size_t parsed =
@@ -207,6 +217,16 @@ HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
     if (err == HPE_PAUSED) {
       http_parser_pause(parser_.get(), 0);
       return {Status::kRequest, offset};
+    }
+    if (err == HPE_INVALID_METHOD && error_ == HttpParseError::kNone) {
+      // The scan has seen the whole chunk; its end may be in the next one.
+      head_bytes_ += chunk - parsed;
+      offset += chunk - parsed;
+      method_unknown_ = true;
+      if (JudgeUnknownMethod() != 0) {
+        return {Status::kError, offset};
+      }
+      continue;
     }
     if (err != HPE_OK) {
       if (error_ == HttpParseError::kNone) {
@@ -254,6 +274,8 @@ void HttpRequestParser::ResetMessage() {
   head_line_has_bytes_ = false;
   head_line_seen_ = false;
   head_lines_done_ = false;
+  method_scan_ = MethodScan::kBefore;
+  method_unknown_ = false;
   message_begun_ = false;
   headers_complete_ = false;
   message_complete_ = false;
@@ -310,6 +332,40 @@ int HttpRequestParser::CheckHeadLineEnds(const char* from, size_t length) {
     } else if (byte != '\r') {
       head_line_has_bytes_ = true;
     }
+  }
+  return 0;
+}
+
+void HttpRequestParser::ScanMethod(const char* from, size_t length) {
+  // RFC 9112 section 3: request-line = method SP request-target SP
+  // HTTP-version, and method is a token (RFC 9110 section 9.1). Empty lines
+  // before it are skipped, as section 2.2 allows and the library does.
+  for (const char* end = from + length; from < end && method_scan_ < MethodScan::kToken; ++from) {
+    const char byte = *from;
+    if (method_scan_ == MethodScan::kBefore && (byte == '\r' || byte == '\n')) {
+      continue;
+    }
+    if (method_scan_ == MethodScan::kInToken && byte == ' ') {
+      method_scan_ = MethodScan::kToken;
+    } else if (IsHttpTokenChar(byte)) {
+      method_scan_ = MethodScan::kInToken;
+    } else {
+      method_scan_ = MethodScan::kNotToken;
+    }
+  }
+}
+
+int HttpRequestParser::JudgeUnknownMethod() {
+  // RFC 9110 section 15.6.2: 501 for a method the server does not
+  // recognize; a method that is not a token makes no request line (400).
+  if (method_scan_ == MethodScan::kToken) {
+    return Fail(HttpParseError::kNotImplemented, "unknown method");
+  }
+  if (method_scan_ == MethodScan::kNotToken) {
+    return Fail(HttpParseError::kMalformed, "invalid method");
+  }
+  if (head_bytes_ >= limits_.max_header_bytes) {
+    return Fail(HttpParseError::kHeaderTooLarge, "request head larger than the limit");
   }
   return 0;
 }

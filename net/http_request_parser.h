@@ -63,7 +63,8 @@ enum class HttpParseError {
   kHeaderTooLarge,       // 431: the head passed max_header_bytes
   kBodyTooLarge,         // 413: the body passed max_body_bytes
   kExpectationFailed,    // 417: an Expect other than 100-continue
-  kNotImplemented,       // 501: CONNECT (no tunnels here), a transfer coding other than chunked
+  kNotImplemented,       // 501: a method token we do not know, CONNECT (no tunnels here), a
+                         // transfer coding other than chunked
   kVersionNotSupported,  // 505: HTTP/2 or later on the request line
 };
 
@@ -111,7 +112,9 @@ class HttpRequestParser {
 
   // Some bytes of a request that is not complete yet were consumed (an idle
   // timeout now deserves a 408).
-  bool in_progress() const { return message_begun_ && !message_complete_; }
+  bool in_progress() const {
+    return (message_begun_ || method_scan_ != MethodScan::kBefore) && !message_complete_;
+  }
   // The head (request line and headers) of the current request is parsed.
   bool head_complete() const { return headers_complete_; }
   // That head (method, target, path, query, headers; the body is partial),
@@ -139,6 +142,14 @@ class HttpRequestParser {
   // `length` bytes at `from`, up to the head's end; fails on a CR that is
   // not followed by LF. A CR ending the input is checked on the next Parse.
   int CheckHeadLineEnds(const char* from, size_t length);
+  // Follows the request line's method over `length` bytes at `from`, up to
+  // the SP after it: the library refuses a method it does not know at its
+  // first unexpected byte, before the token has ended.
+  void ScanMethod(const char* from, size_t length);
+  // After the library refused the method: 501 for a token ended by SP, 400
+  // for anything else, 431 when the head limit comes first; 0 while the
+  // token goes on.
+  int JudgeUnknownMethod();
   // Transfer-Encoding: chunked, last and once; nothing else (see the .cc).
   int CheckTransferCodings();
   void CommitHeaderField();
@@ -161,6 +172,17 @@ class HttpRequestParser {
   bool head_line_has_bytes_ = false;
   bool head_line_seen_ = false;
   bool head_lines_done_ = false;
+  // ScanMethod's place in the request line. Ordered: kToken and kNotToken
+  // end the scan.
+  enum class MethodScan {
+    kBefore,    // nothing but empty lines yet
+    kInToken,   // inside a method of tchars so far
+    kToken,     // a token followed by SP
+    kNotToken,  // a byte that is neither tchar nor the SP after one
+  };
+  MethodScan method_scan_ = MethodScan::kBefore;
+  // The library refused the method; the scan decides between 501 and 400.
+  bool method_unknown_ = false;
   const char* input_end_ = nullptr;  // end of the bytes given to the running Parse
   bool message_begun_ = false;
   bool headers_complete_ = false;

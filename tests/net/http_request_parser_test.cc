@@ -324,8 +324,23 @@ TEST(HttpRequestParserTest, MalformedRequests) {
   };
   const Case cases[] = {
       {"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", HttpParseError::kMalformed},
-      {"lowercase method", "get / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
-      {"unknown method", "FROB / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      // RFC 9110 sections 9.1 and 15.6.2: a method token the server does not
+      // know is 501 (methods are case-sensitive, so "get" is one of them); a
+      // method that is not a token is not a request line at all (400).
+      {"lowercase method", "get / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kNotImplemented},
+      {"unknown method", "FROB / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kNotImplemented},
+      {"unknown method like a known one", "GETS / HTTP/1.1\r\nHost: h\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"unknown method of tchars", "X-~!#$%&'*+.^_`|9 / HTTP/1.1\r\nHost: h\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"unknown method after empty lines", "\r\n\nFROB / HTTP/1.1\r\nHost: h\r\n\r\n",
+       HttpParseError::kNotImplemented},
+      {"method not a token", "FR(B / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"method with a separator", "GE/T / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"method not ended by SP", "FROB\t/ HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"method alone on its line", "FROB\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"space before the method", " GET / HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
+      {"status line", "HTTP/1.1 200 OK\r\n\r\n", HttpParseError::kMalformed},
       {"space in target", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
       {"bad version", "GET / HTTP/x.1\r\nHost: h\r\n\r\n", HttpParseError::kMalformed},
       {"HTTP/0.9", "GET /\r\n\r\n", HttpParseError::kMalformed},
@@ -398,6 +413,31 @@ TEST(HttpRequestParserTest, MalformedRequests) {
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kExpectationFailed), 417);
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kNotImplemented), 501);
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kVersionNotSupported), 505);
+}
+
+TEST(HttpRequestParserTest, UnknownMethodIsJudgedOnItsWholeToken) {
+  // libhttp-parser stops at the first byte that no method it knows has
+  // there; the rest of the token decides between 501 and 400, even when it
+  // arrives later.
+  HttpRequestParser parser;
+  auto first = parser.Parse(base::AsBytes("FR"));
+  EXPECT_EQ(first.status, Status::kNeedMore);
+  EXPECT_EQ(first.consumed, 2u);
+  EXPECT_EQ(parser.error(), HttpParseError::kNone);
+  EXPECT_TRUE(parser.in_progress());
+  EXPECT_EQ(parser.Parse(base::AsBytes("OB")).status, Status::kNeedMore);
+  EXPECT_EQ(parser.Parse(base::AsBytes(" / HTTP/1.1\r\n")).status, Status::kError);
+  EXPECT_EQ(parser.error(), HttpParseError::kNotImplemented);
+
+  // A token that never ends is bounded by the head limit.
+  HttpParserLimits limits;
+  limits.max_header_bytes = 64;
+  for (const Outcome& out : FeedEverySplit("FROB" + std::string(80, 'x'), limits)) {
+    EXPECT_EQ(out.error, HttpParseError::kHeaderTooLarge) << HttpParseErrorName(out.error);
+  }
+  // Exactly at the limit the token still counts.
+  Outcome fits = FeedAll("FROB" + std::string(59, 'x') + " / HTTP/1.1\r\n\r\n", limits);
+  EXPECT_EQ(fits.error, HttpParseError::kNotImplemented) << HttpParseErrorName(fits.error);
 }
 
 TEST(HttpRequestParserTest, BareCrInTheHeadIs400) {
