@@ -7,8 +7,13 @@
 //                            handler reads request.Param("userId"), decoded
 //   "/socket.io/*"           a final "*" matches the rest of the path, zero
 //                            or more segments; Param("*") is that rest, raw
-// Matching is on the raw (still percent-encoded) path, case-sensitive; one
-// trailing '/' on the request path is ignored ("/a/" matches "/a"). When
+// The path is split at '/' before anything is decoded, so an escaped '/'
+// ("%2F") never makes a segment. A static segment matches in the form RFC
+// 3986 section 6.2.2 compares URIs in: an escaped unreserved character is
+// that character ("/api/%75sers" is "/api/users"), other escapes stay
+// escaped (their hex digits in any case). Matching is case-sensitive
+// otherwise; a '%' not followed by two hex digits anywhere in the path is
+// 400; one trailing '/' on the request path is ignored ("/a/" matches "/a"). When
 // several patterns match, the most specific wins, segment by segment:
 // static beats ":param" beats "*", and an exact pattern beats a "*" that
 // matches nothing ("/a" beats "/a/*" for "/a").
@@ -41,6 +46,7 @@ class Router {
     kFound,             // `handler` and `params` are set
     kNotFound,          // no pattern matches the path
     kMethodNotAllowed,  // patterns match, none for this method; `allow` is set
+    kBadRequest,        // a malformed percent-escape in the path (400)
   };
   struct Match {
     MatchResult result = MatchResult::kNotFound;
@@ -66,7 +72,7 @@ class Router {
   Match Find(std::string_view method, std::string_view path) const;
 
   // Finds the route and calls its handler with request.params set, or
-  // answers 404 / 405 / OPTIONS itself.
+  // answers 400 / 404 / 405 / OPTIONS itself.
   void Dispatch(HttpRequest request, Responder responder) const;
 
   // Replaces the default plain-text 404/405 bodies (e.g. with JSON).
@@ -98,10 +104,12 @@ class Router {
     HttpHandler handler;
   };
 
-  // Matches the request path (`path`, split into `parts`) against `route`;
-  // fills `params` on success.
+  // Matches the request path (`path`, split into `parts`, which are also
+  // given normalized for static segments) against `route`; fills `params`
+  // on success. Every escape in `parts` is well-formed.
   static bool MatchPath(const Route& route, std::string_view path,
                         const std::vector<std::string_view>& parts,
+                        const std::vector<std::string>& normalized_parts,
                         std::vector<std::pair<std::string, std::string>>& params);
 
   std::vector<Route> routes_;

@@ -382,6 +382,10 @@ net::HttpResponse SignalService::RouterError(const net::HttpRequest& request, in
   if (status == 405) {
     error.code = std::string(api_code::kMethodNotAllowed);
     error.message = "Method not allowed";
+  } else if (status == 400) {
+    error.code = std::string(api_code::kValidation);
+    error.field = "path";
+    error.message = "The path has a '%' that is not followed by two hex digits";
   } else {
     error.code = std::string(api_code::kNotFound);
     error.message = "No such endpoint";

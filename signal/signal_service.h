@@ -185,7 +185,7 @@ class SignalService {
   bool UnderMount(std::string_view path) const;
   // The HttpServer's handler: CORS preflights of the API, then the router.
   void Handle(net::HttpRequest request, net::Responder responder);
-  // Answers the router's own 404 / 405 as JSON.
+  // Answers the router's own 400 / 404 / 405 as JSON.
   net::HttpResponse RouterError(const net::HttpRequest& request, int status);
   // turnkey_http_requests_total{route} counts the request once `responder`
   // answers it.

@@ -38,10 +38,73 @@ TEST(RouterMatchTest, ParamsArePercentDecoded) {
   ASSERT_EQ(two.params.size(), 2u);
   EXPECT_EQ(two.params[0].second, "c1");
   EXPECT_EQ(two.params[1].second, "7");
-  // An empty segment or a broken escape does not match a parameter.
+  // Decoded after the split: an escaped '/' stays in the one segment.
+  auto slash = router.Find("GET", "/api/contacts/a%2fb");
+  ASSERT_EQ(slash.result, MatchResult::kFound);
+  EXPECT_EQ(slash.params[0].second, "a/b");
+  EXPECT_EQ(router.Find("GET", "/api/contacts/%6de").params[0].second, "me");
+  // An empty segment does not match a parameter.
   EXPECT_EQ(router.Find("GET", "/api/contacts/").result, MatchResult::kNotFound);
-  EXPECT_EQ(router.Find("GET", "/api/contacts/%zz").result, MatchResult::kNotFound);
   EXPECT_EQ(router.Find("GET", "/api/contacts/a/b").result, MatchResult::kNotFound);
+}
+
+TEST(RouterMatchTest, BrokenEscapesAreBadRequests) {
+  // RFC 3986 section 2.1: '%' starts a pct-encoded triplet; a path with
+  // anything else after it is not a valid request-target (400), whichever
+  // segment it is in.
+  Router router;
+  ASSERT_TRUE(router.Add("GET", "/api/contacts/:userId", [](HttpRequest, Responder) {}));
+  ASSERT_TRUE(router.Add("GET", "/api/users/me", [](HttpRequest, Responder) {}));
+  ASSERT_TRUE(router.Add("*", "/socket.io/*", [](HttpRequest, Responder) {}));
+  for (const char* path :
+       {"/api/contacts/%zz", "/api/contacts/%2", "/api/contacts/%", "/api/contacts/a%g0",
+        "/api/%zz/me", "/api/users/me%", "/%/users/me", "/nothing/%1", "/socket.io/%x"}) {
+    EXPECT_EQ(router.Find("GET", path).result, MatchResult::kBadRequest) << path;
+  }
+  int status = 0;
+  router.set_error_response([&status](const HttpRequest&, int code) {
+    status = code;
+    return HttpResponse::Error(code);
+  });
+  HttpRequest request;
+  request.method = "GET";
+  request.path = "/api/contacts/%2";
+  router.Dispatch(std::move(request), Responder{});
+  EXPECT_EQ(status, 400);
+  // A pattern with a broken escape is refused when added.
+  EXPECT_FALSE(router.Add("GET", "/a/%2", [](HttpRequest, Responder) {}).has_value());
+}
+
+TEST(RouterMatchTest, StaticSegmentsCompareAsRfc3986Normalizes) {
+  // RFC 3986 section 6.2.2.2: an escaped unreserved character is the same
+  // URI as the character itself. Other escapes are not their characters
+  // (section 2.2): "%2F" is not a '/', "%3A" not a ':'.
+  Router router;
+  int chosen = 0;
+  auto tag = [&chosen](int n) { return [&chosen, n](HttpRequest, Responder) { chosen = n; }; };
+  ASSERT_TRUE(router.Add("GET", "/api/users/me", tag(1)));
+  ASSERT_TRUE(router.Add("GET", "/api/users/:id", tag(2)));
+  ASSERT_TRUE(router.Add("GET", "/v%7e1/a%3ab", tag(3)));
+  auto run = [&](const std::string& path) {
+    chosen = 0;
+    auto match = router.Find("GET", path);
+    if (match.result == MatchResult::kFound) {
+      (*match.handler)(HttpRequest{}, Responder{});
+    }
+    return chosen;
+  };
+  EXPECT_EQ(run("/api/users/%6de"), 1);
+  EXPECT_EQ(run("/api/users/%6D%65"), 1);
+  EXPECT_EQ(run("/api/%75sers/me"), 1);
+  EXPECT_EQ(run("/%61%70%69/users/me/"), 1);
+  EXPECT_EQ(run("/api/users/%4De"), 2);  // "Me": case still matters
+  EXPECT_EQ(run("/api%2Fusers/me"), 0);
+  EXPECT_EQ(run("/api/users%2fme"), 0);
+  // The pattern is normalized the same way: "%7e" is '~'; "%3a" stays an
+  // escape, with its hex digits in either case.
+  EXPECT_EQ(run("/v~1/a%3Ab"), 3);
+  EXPECT_EQ(run("/v%7E1/a%3ab"), 3);
+  EXPECT_EQ(run("/v~1/a:b"), 0);
 }
 
 TEST(RouterMatchTest, MostSpecificRouteWins) {

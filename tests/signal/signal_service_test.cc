@@ -4,6 +4,7 @@
 // binary, on SQLite and MariaDB, in tests/integration/test_accounts.py.
 #include "signal/signal_service.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -453,6 +454,37 @@ TEST_F(SignalServiceTest, LimitsAndUnknownRoutesAnswerJson) {
   HttpTestResponse wrong_method = Get("/api/auth/login");
   ExpectError(wrong_method, 405, "METHOD_NOT_ALLOWED");
   EXPECT_THAT(wrong_method.Header("allow"), ::testing::HasSubstr("POST"));
+}
+
+TEST_F(SignalServiceTest, PathsAreMatchedAndDecodedAsRfc3986Says) {
+  Json alice = Register("pct-alice@example.org");
+  Json bob = Register("pct-bob@example.org");
+  const std::string token = alice["token"];
+  const std::string bob_id = bob["user"]["id"];
+  // An escaped unreserved character is that character, in a static segment
+  // as much as in a parameter.
+  for (const char* target : {"/api/users/%6de", "/api/%75sers/me", "/api/users/%6D%65"}) {
+    HttpTestResponse me = Get(target, token);
+    ASSERT_EQ(me.status, 200) << target << " " << me.body;
+    EXPECT_EQ(me.Json()["data"]["user"]["id"], alice["user"]["id"]);
+  }
+  ExpectError(Get("/api/users%2Fme", token), 404, "NOT_FOUND");
+  ASSERT_EQ(Post("/api/contacts", {{"userId", bob_id}}, token).status, 201);
+  std::string escaped_id;
+  for (char c : bob_id) {
+    escaped_id += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+  }
+  HttpTestRequest remove;
+  remove.method = "DELETE";
+  remove.target = "/api/contacts/" + escaped_id;
+  remove.bearer = token;
+  HttpTestResponse removed = SendHttp(address_, remove);
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  EXPECT_EQ(removed.Json()["data"]["removed"], true);
+  for (const char* target : {"/api/contacts/%zz", "/api/contacts/%2", "/api/%zz/me"}) {
+    remove.target = target;
+    ExpectError(SendHttp(address_, remove), 400, "VALIDATION_ERROR", "path");
+  }
 }
 
 TEST_F(SignalServiceTest, ABodyOverTheHttpLimitIsRefusedInTheEnvelopeToo) {
