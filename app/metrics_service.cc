@@ -1,5 +1,7 @@
 #include "app/metrics_service.h"
 
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "base/log.h"
@@ -9,6 +11,24 @@
 #include "net/responder.h"
 
 namespace turnkey::app {
+
+namespace {
+
+// The answer to a request for anything but GET or HEAD of `path` (404, or
+// 405 with Allow: RFC 9110 section 15.5.6); nullopt for a scrape.
+std::optional<net::HttpResponse> Refusal(const net::HttpRequest& request, std::string_view path) {
+  if (request.path != path) {
+    return net::HttpResponse::Error(404);
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    net::HttpResponse response = net::HttpResponse::Error(405);
+    response.headers.Set("Allow", "GET, HEAD");
+    return response;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
     const base::SocketAddress& listen, std::string path, metrics::Registry& registry,
@@ -21,16 +41,18 @@ base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
   service->loop_ = std::move(*loop);
   net::HttpServerOptions options;
   options.max_body_bytes = 0;
+  // A body is refused by its size (413) as soon as the head is parsed,
+  // before the handler runs; but for a method or path not served here no
+  // body of any size would do, so the answer is the handler's 404 / 405.
+  // A body on a scrape stays 413.
+  options.error_response = [path](const net::HttpRequest& head,
+                                  int status) -> std::optional<net::HttpResponse> {
+    return status == 413 ? Refusal(head, path) : std::nullopt;
+  };
   auto handler = [&registry, path = std::move(path), collect = std::move(collect)](
                      net::HttpRequest request, net::Responder responder) {
-    if (request.path != path) {
-      responder.Respond(net::HttpResponse::Error(404));
-      return;
-    }
-    if (request.method != "GET" && request.method != "HEAD") {
-      net::HttpResponse response = net::HttpResponse::Error(405);
-      response.headers.Set("Allow", "GET, HEAD");
-      responder.Respond(std::move(response));
+    if (std::optional<net::HttpResponse> refusal = Refusal(request, path)) {
+      responder.Respond(std::move(*refusal));
       return;
     }
     if (collect) {

@@ -4,7 +4,8 @@
 //
 // Before each render the `collect` hook runs (e.g. RelayMetricsBridge), so
 // the numbers are current at every scrape. Only GET and HEAD of the path are
-// answered; anything else is 404 / 405.
+// answered; anything else is 404 / 405, with a body or without (a body on a
+// GET or HEAD of the path is 413).
 #pragma once
 
 #include <functional>

@@ -611,6 +611,54 @@ class MetricsScrapeTest(ServerTestCase):
                    status="completed") or 0, 1, third_text)
 
 
+def start_metrics_only(test):
+    """turnkey with only the metrics listener (path /m); returns its port."""
+    directory = tempfile.mkdtemp(prefix="turnkey-roles-")
+    test.addCleanup(shutil.rmtree, directory, True)
+    port = harness.free_port(both=False)
+    config_path = os.path.join(directory, "turnkey.yaml")
+    log_path = os.path.join(directory, "turnkey.log")
+    with open(config_path, "w") as f:
+        f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
+                "turn: {enabled: false}\n"
+                "signal: {enabled: false}\n"
+                f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
+    log = open(log_path, "w")
+    test.addCleanup(log.close)
+    proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
+                            stdout=log, stderr=subprocess.STDOUT)
+    test.addCleanup(harness.stop_process, proc)
+    test.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
+    return port
+
+
+def raw_http(port, request):
+    """(status, {lower-case header: value}) of the answer to the raw bytes
+    `request`, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass  # the server may answer and close before the body is in
+        answer = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    if not head[0].startswith("HTTP/1.1 "):
+        raise AssertionError(f"not an HTTP answer: {answer!r}")
+    headers = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(head[0].split(" ")[1]), headers
+
+
 class MetricsRolesTest(unittest.TestCase):
     def test_families_of_disabled_roles_are_not_exposed(self):
         # docs/metrics.md: the TURN families exist when turn.enabled is true,
@@ -618,22 +666,7 @@ class MetricsRolesTest(unittest.TestCase):
         # build_info and the TLS expiry gauge always. A TURN-only or
         # signaling-only host must not show zeros for a role it does not run
         # (a dashboard summing allocations would count it as a relay).
-        directory = tempfile.mkdtemp(prefix="turnkey-roles-")
-        self.addCleanup(shutil.rmtree, directory, True)
-        port = harness.free_port(both=False)
-        config_path = os.path.join(directory, "turnkey.yaml")
-        log_path = os.path.join(directory, "turnkey.log")
-        with open(config_path, "w") as f:
-            f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
-                    "turn: {enabled: false}\n"
-                    "signal: {enabled: false}\n"
-                    f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
-        log = open(log_path, "w")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
-                                stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(harness.stop_process, proc)
-        self.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
+        port = start_metrics_only(self)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/m", timeout=10) as answer:
             text = answer.read().decode()
         status, output = promtool_check(text)
@@ -641,6 +674,40 @@ class MetricsRolesTest(unittest.TestCase):
         families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
         self.assertEqual(families, {"turnkey_build_info",
                                     "turnkey_tls_certificate_expiry_timestamp_seconds"}, text)
+
+
+class MetricsMethodsTest(unittest.TestCase):
+    def test_a_body_on_a_method_not_served_is_405_not_413(self):
+        # The metrics listener takes no request body, but a PUT or POST is
+        # wrong for its method before its body is too big: 405 with Allow
+        # (RFC 9110 section 15.5.6), however the body is framed.
+        port = start_metrics_only(self)
+        body = b"x" * 2000
+        for method in (b"PUT", b"POST", b"DELETE", b"PATCH"):
+            for framing, payload in ((b"Content-Length: %d\r\n" % len(body), body),
+                                     (b"Transfer-Encoding: chunked\r\n",
+                                      b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)),
+                                     (b"Content-Length: 1000000\r\nExpect: 100-continue\r\n",
+                                      b"")):
+                with self.subTest(method=method, framing=framing):
+                    status, headers = raw_http(
+                        port, method + b" /m HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n"
+                        + payload)
+                    self.assertEqual(status, 405)
+                    self.assertEqual(headers.get("allow"), "GET, HEAD")
+        # Without a body the same; another path is 404 with or without one.
+        status, headers = raw_http(port, b"POST /m HTTP/1.1\r\nHost: x\r\n"
+                                   b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        self.assertEqual((status, headers.get("allow")), (405, "GET, HEAD"))
+        status, _ = raw_http(port, b"POST /other HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 5\r\n\r\nhello")
+        self.assertEqual(status, 404)
+        # A scrape with a body is still refused for the body.
+        status, _ = raw_http(port, b"GET /m HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 5\r\n\r\nhello")
+        self.assertEqual(status, 413)
+        status, _ = raw_http(port, b"GET /m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status, 200)
 
 
 # --- 2. Reload ------------------------------------------------------------------
