@@ -2,8 +2,10 @@
 // stuns: URIs, sends a STUN Binding request over UDP, TCP or TLS and prints
 // the mapped address and the round-trip time, or what went wrong; turn: and
 // turns: URIs go to the TURN probe (turn_probe.h).
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@
 #include "base/crypto.h"
 #include "config/duration.h"
 #include "net/blocking_client.h"
+#include "net/tls_context.h"
 #include "stun/attributes.h"
 #include "stun/integrity.h"
 #include "stun/message.h"
@@ -47,6 +50,22 @@ int RunProbe(const ProbeArgs& args) {
   if (!timeout || timeout->count() <= 0) {
     std::fprintf(stderr, "turnkey probe: --timeout: expected a duration such as 3s\n");
     return 2;
+  }
+  if (!args.ca_file.empty()) {
+    // The CA file is input from the command line like the URI: one that
+    // cannot be used is bad input (2), not a step that failed (1). It is
+    // loaded now, before anything is sent, whatever the transport.
+    std::FILE* ca = std::fopen(args.ca_file.c_str(), "rb");
+    if (ca == nullptr) {
+      std::fprintf(stderr, "turnkey probe: --ca %s: cannot read: %s\n", args.ca_file.c_str(),
+                   std::strerror(errno));
+      return 2;
+    }
+    std::fclose(ca);
+    if (auto context = net::TlsContext::CreateClient(true, args.ca_file); !context) {
+      std::fprintf(stderr, "turnkey probe: --ca: %s\n", context.error().message.c_str());
+      return 2;
+    }
   }
   if (target->is_turn()) {
     return RunTurnProbe(*target, args, *timeout);

@@ -94,6 +94,38 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(rc, 0, text)
         self.assertIn("probe", text)
 
+    def test_probe_with_an_unusable_ca_file_exits_2_before_sending(self):
+        # docs/operator-guide.md: 2 for bad arguments, 1 when a step failed.
+        # A --ca file that cannot be read or holds no certificate is the
+        # former, for every transport, and nothing is sent.
+        import socket
+        with tempfile.TemporaryDirectory() as d:
+            not_pem = os.path.join(d, "not-a-ca.pem")
+            with open(not_pem, "w") as f:
+                f.write("not a certificate\n")
+            cert, _ = harness.make_cert(d)
+            server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(server.close)
+            server.bind(("127.0.0.1", 0))
+            port = server.getsockname()[1]
+            uris = (f"stun://127.0.0.1:{port}", f"stuns://127.0.0.1:{port}",
+                    f"turn://u:p@127.0.0.1:{port}", f"turns://u:p@127.0.0.1:{port}")
+            for ca in ("/nonexistent/ca.pem", d, not_pem):
+                for uri in uris:
+                    rc, text = run("probe", "--timeout", "1s", "--ca", ca, uri)
+                    self.assertEqual(rc, 2, (ca, uri, text))
+                    self.assertIn("--ca", text)
+                    self.assertNotIn("FAILED", text)
+            rc, text = run("probe", "--timeout", "1s", "--ca", "/nonexistent/ca.pem", uris[0])
+            self.assertIn("/nonexistent/ca.pem", text)
+            server.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                server.recv(2048)
+            # A usable CA file and a server that does not answer: a step failed.
+            rc, text = run("probe", "--timeout", "1s", "--ca", cert, uris[0])
+            self.assertEqual(rc, 1, text)
+            self.assertIn("no answer", text)
+
 
 class CredentialsTest(unittest.TestCase):
     def test_turn_rest_json(self):
