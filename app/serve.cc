@@ -57,10 +57,14 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
                                                        relay::RelayService* relay, bool draining,
                                                        signal::SignalService* signal_service,
                                                        const SignalApps& apps) {
-  auto next = config::LoadConfigFile(path);
+  std::vector<std::string> warnings;
+  auto next = config::LoadConfigFile(path, &warnings);
   if (!next) {
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
     return std::nullopt;
+  }
+  for (const std::string& warning : warnings) {
+    TK_LOG_WARN("reload: {}", warning);
   }
   // The running values of restart-only keys stay (a new realm, say, would
   // otherwise reach the relay's Reload below), listeners included, so TLS is
@@ -92,7 +96,8 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
 }  // namespace
 
 int RunServe(const std::string& config_path) {
-  auto loaded = config::LoadConfigFile(config_path);
+  std::vector<std::string> config_warnings;
+  auto loaded = config::LoadConfigFile(config_path, &config_warnings);
   if (!loaded) {
     std::fprintf(stderr, "turnkey: %s\n", loaded.error().message.c_str());
     return 1;
@@ -110,6 +115,9 @@ int RunServe(const std::string& config_path) {
   ::signal(SIGPIPE, SIG_IGN);
 
   TK_LOG_INFO("turnkey {} starting (config {})", kVersion, config_path);
+  for (const std::string& warning : config_warnings) {
+    TK_LOG_WARN("{}", warning);
+  }
 
   auto tls = LoadTls(config);
   if (!tls) {
@@ -345,10 +353,14 @@ int RunServe(const std::string& config_path) {
 }
 
 int RunCheckConfig(const std::string& config_path) {
-  auto loaded = config::LoadConfigFile(config_path);
+  std::vector<std::string> warnings;
+  auto loaded = config::LoadConfigFile(config_path, &warnings);
   if (!loaded) {
     std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
     return 1;
+  }
+  for (const std::string& warning : warnings) {
+    std::fprintf(stderr, "%s\n", warning.c_str());
   }
   // The certificate files are checked too, but only as a warning: the file
   // may be valid and meant for a host where the certificate is in place.

@@ -21,13 +21,40 @@ int Diagnostics::LineOf(std::string_view path) const {
   return 0;
 }
 
-void Diagnostics::Error(int line, std::string_view path, std::string_view what) {
-  std::string text = source_name_;
+namespace {
+
+std::string Located(const std::string& source_name, int line, std::string_view kind,
+                    std::string_view path, std::string_view what) {
+  std::string text = source_name;
   text += ":" + std::to_string(std::max(line, 1)) + ": ";
+  text.append(kind);
   text.append(path.empty() ? std::string_view("(top level)") : path);
   text += ": ";
   text.append(what);
-  errors_.push_back({line, std::move(text)});
+  return text;
+}
+
+}  // namespace
+
+void Diagnostics::Error(int line, std::string_view path, std::string_view what) {
+  errors_.push_back({line, Located(source_name_, line, "", path, what)});
+}
+
+void Diagnostics::WarningAt(std::string_view path, std::string_view what) {
+  const int line = LineOf(path);
+  warnings_.push_back({line, Located(source_name_, line, "warning: ", path, what)});
+}
+
+std::vector<std::string> Diagnostics::Warnings() const {
+  std::vector<Problem> sorted = warnings_;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Problem& a, const Problem& b) { return a.line < b.line; });
+  std::vector<std::string> out;
+  out.reserve(sorted.size());
+  for (Problem& p : sorted) {
+    out.push_back(std::move(p.text));
+  }
+  return out;
 }
 
 void Diagnostics::ErrorAt(std::string_view path, std::string_view what) {

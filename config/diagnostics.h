@@ -1,4 +1,5 @@
-// Internal to config/: collects located error messages while a config loads.
+// Internal to config/: collects located error and warning messages while a
+// config loads.
 //
 // Every problem becomes one line "NAME:LINE: key.path: what". The decoder
 // records where each key was written (NoteLine) so that checks made after
@@ -33,12 +34,18 @@ class Diagnostics {
   void ErrorAt(std::string_view path, std::string_view what);
   // Records a problem that has no key (syntax errors).
   void RawError(int line, std::string_view what);
+  // Records something worth fixing that does not stop the config from
+  // loading (a secret file other users may read), at LineOf(path).
+  void WarningAt(std::string_view path, std::string_view what);
 
   bool has_errors() const { return !errors_.empty(); }
   size_t error_count() const { return errors_.size(); }
   // All problems, ordered by line (stable), one per line; at most kMaxShown
   // followed by a count of the rest.
   base::Error ToError() const;
+  // The warnings, ordered by line (stable), one
+  // "NAME:LINE: warning: key.path: what" each.
+  std::vector<std::string> Warnings() const;
 
   static constexpr size_t kMaxShown = 20;
 
@@ -51,6 +58,7 @@ class Diagnostics {
   std::string source_name_;
   std::map<std::string, int, std::less<>> lines_;
   std::vector<Problem> errors_;
+  std::vector<Problem> warnings_;
 };
 
 }  // namespace turnkey::config

@@ -738,7 +738,8 @@ void Decode(std::string_view yaml, Diagnostics& diag, Config& cfg) {
 }
 
 base::Result<Config> LoadImpl(std::string_view yaml, std::string_view name,
-                              const std::string& base_dir) {
+                              const std::string& base_dir, const std::string& config_path,
+                              std::vector<std::string>* warnings) {
   Diagnostics diag{std::string(name)};
   Config cfg;
   try {
@@ -749,6 +750,7 @@ base::Result<Config> LoadImpl(std::string_view yaml, std::string_view name,
     ResolvePaths(cfg, base_dir);
     ReadSecretFiles(cfg, diag);
     CheckConsistency(cfg, diag);
+    CheckSecretFileModes(cfg, config_path, diag);
   } catch (const YAML::Exception& e) {
     diag.RawError(MarkLine(e.mark), "cannot load: " + e.msg);
   } catch (const std::exception& e) {
@@ -759,17 +761,21 @@ base::Result<Config> LoadImpl(std::string_view yaml, std::string_view name,
   if (diag.has_errors()) {
     return std::unexpected(diag.ToError());
   }
+  if (warnings != nullptr) {
+    *warnings = diag.Warnings();
+  }
   return cfg;
 }
 
 }  // namespace
 
 base::Result<Config> LoadConfigString(std::string_view yaml, std::string_view name_for_errors,
-                                      const std::string& base_dir) {
-  return LoadImpl(yaml, name_for_errors, base_dir);
+                                      const std::string& base_dir,
+                                      std::vector<std::string>* warnings) {
+  return LoadImpl(yaml, name_for_errors, base_dir, "", warnings);
 }
 
-base::Result<Config> LoadConfigFile(const std::string& path) {
+base::Result<Config> LoadConfigFile(const std::string& path, std::vector<std::string>* warnings) {
   try {
     std::error_code ec;
     const std::filesystem::path file(path);
@@ -792,7 +798,7 @@ base::Result<Config> LoadConfigFile(const std::string& path) {
     if (ec) {
       dir = file.parent_path();
     }
-    return LoadImpl(contents, path, dir.string());
+    return LoadImpl(contents, path, dir.string(), path, warnings);
   } catch (const std::exception& e) {
     return base::InvalidArgument(path + ": cannot read: " + e.what());
   }

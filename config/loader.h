@@ -22,11 +22,19 @@
 // config file `FILE: cannot read: ...`. Messages never contain a secret.
 // No exception escapes these functions.
 //
+// Warnings: a config that loads may still deserve a word to the operator,
+// who should see it wherever the config is loaded (serve, check-config,
+// reload). Given `warnings`, a successful load fills it with lines of the
+// form `FILE:LINE: warning: key.path: what`: so far, a file holding a secret (a *_file key,
+// tls.private_key, or the config file when secrets are written in it) that
+// users other than turnkey's may read or change (see secret_files.h).
+//
 // Thread-safe (no shared state); blocking (reads files).
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "config/config.h"
@@ -34,12 +42,14 @@
 namespace turnkey::config {
 
 // Reads and validates the config file at `path`. Errors name `path` as given.
-base::Result<Config> LoadConfigFile(const std::string& path);
+base::Result<Config> LoadConfigFile(const std::string& path,
+                                    std::vector<std::string>* warnings = nullptr);
 
 // Validates `yaml`, naming it `name_for_errors` in messages. Relative paths
 // are resolved against `base_dir`; "" leaves them relative (to the working
 // directory of whoever opens them).
 base::Result<Config> LoadConfigString(std::string_view yaml, std::string_view name_for_errors,
-                                      const std::string& base_dir = "");
+                                      const std::string& base_dir = "",
+                                      std::vector<std::string>* warnings = nullptr);
 
 }  // namespace turnkey::config

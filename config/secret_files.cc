@@ -1,5 +1,11 @@
 #include "config/secret_files.h"
 
+#include <fmt/format.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -8,6 +14,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace turnkey::config {
 namespace {
@@ -70,6 +77,55 @@ std::optional<std::string> ReadSmallFile(const std::string& path, const std::str
   return contents;
 }
 
+// This process runs with group `gid` (effective or supplementary).
+bool ProcessInGroup(gid_t gid) {
+  if (gid == ::getegid()) {
+    return true;
+  }
+  const int count = ::getgroups(0, nullptr);
+  if (count <= 0) {
+    return false;
+  }
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  const int got = ::getgroups(count, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
+}
+
+std::string GroupName(gid_t gid) {
+  std::vector<char> buffer(4096);
+  struct group entry {};
+  struct group* found = nullptr;
+  if (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return found->gr_name;
+  }
+  return std::to_string(gid);
+}
+
+// "read", "change" or "read and change" for the rwx bits in `bits`.
+std::string_view Access(mode_t bits, mode_t read, mode_t write) {
+  if ((bits & read) != 0 && (bits & write) != 0) {
+    return "read and change";
+  }
+  return (bits & read) != 0 ? "read" : "change";
+}
+
+void CheckMode(const std::string& path, const std::string& key, Diagnostics& diag) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return;
+  }
+  const std::string mode = fmt::format("{:04o}", st.st_mode & 07777);
+  if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+    diag.WarningAt(key, fmt::format("\"{}\" has mode {}: any user can {} it (chmod o-rwx)", path,
+                                    mode, Access(st.st_mode, S_IROTH, S_IWOTH)));
+  } else if ((st.st_mode & (S_IRGRP | S_IWGRP)) != 0 && !ProcessInGroup(st.st_gid)) {
+    diag.WarningAt(
+        key, fmt::format("\"{}\" has mode {}: group {} can {} it, and turnkey does not "
+                         "run in that group (chmod g-rwx, or chgrp to turnkey's group)",
+                         path, mode, GroupName(st.st_gid), Access(st.st_mode, S_IRGRP, S_IWGRP)));
+  }
+}
+
 // The first line without its line ending. Inner spaces are kept: they may
 // be part of a password.
 std::string FirstLine(std::string_view contents) {
@@ -94,6 +150,24 @@ void ResolvePaths(Config& cfg, const std::string& base_dir) {
   Resolve(cfg.signal.jwt.secret_file, base);
   Resolve(cfg.signal.web_root, base);
   Resolve(cfg.database.mysql.password_file, base);
+}
+
+void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Diagnostics& diag) {
+  const AuthOptions& auth = cfg.turn.auth;
+  if (!config_path.empty()) {
+    // The YAML file itself is a secret file when secrets are written in it.
+    if (auth.secrets_file.empty() && !auth.secrets.empty()) {
+      CheckMode(config_path, "turn.auth.secrets", diag);
+    } else if (!auth.static_users.empty()) {
+      CheckMode(config_path, "turn.auth.static_users", diag);
+    }
+  }
+  CheckMode(auth.secrets_file, "turn.auth.secrets_file", diag);
+  CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
+  if (cfg.database.driver == DatabaseDriver::kMysql) {
+    CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
+  }
+  CheckMode(cfg.tls.private_key, "tls.private_key", diag);
 }
 
 void ReadSecretFiles(Config& cfg, Diagnostics& diag) {

@@ -21,4 +21,14 @@ void ResolvePaths(Config& cfg, const std::string& base_dir);
 // reported at the *_file key, naming the file but never its contents.
 void ReadSecretFiles(Config& cfg, Diagnostics& diag);
 
+// Warns (never refuses: a working deployment keeps working) about every
+// file holding a secret that users other than turnkey's may read or change,
+// as OpenSSH does for keys: the *_file keys that are read, tls.private_key,
+// and `config_path` (empty: none) when it holds turn.auth.secrets or
+// static_users itself. "Other users" are others, and the file's group
+// unless this process runs in it: the documented layout, root:turnkey
+// 0640, is how the service reads its files. A file that cannot be looked
+// at is not warned about (reading it reports that).
+void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Diagnostics& diag);
+
 }  // namespace turnkey::config

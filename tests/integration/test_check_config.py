@@ -72,6 +72,36 @@ class CheckConfigTest(unittest.TestCase):
         rc, text = run("check-config", "--config", example)
         self.assertEqual(rc, 0, text)
 
+    def test_secret_files_other_users_can_read_are_warned_about(self):
+        # Like OpenSSH with a key: a warning naming the file and its mode,
+        # not a refusal (the config is still ok, exit 0).
+        with tempfile.TemporaryDirectory() as d:
+            secrets = os.path.join(d, "turn-secrets")
+            with open(secrets, "w") as f:
+                f.write("s3cret-value\n")
+            path = os.path.join(d, "t.yaml")
+            with open(path, "w") as f:
+                f.write("realm: x\nturn:\n  auth: {secrets_file: turn-secrets}\n")
+            os.chmod(path, 0o600)
+            os.chmod(secrets, 0o644)
+            rc, text = run("check-config", "--config", path)
+            self.assertEqual(rc, 0, text)
+            self.assertIn(f"{path}: ok", text)
+            self.assertIn(f"{path}:3: warning: turn.auth.secrets_file: \"{secrets}\" has mode "
+                          "0644: any user can read it", text)
+            self.assertNotIn("s3cret-value", text)
+            os.chmod(secrets, 0o600)
+            rc, text = run("check-config", "--config", path)
+            self.assertEqual(rc, 0, text)
+            self.assertNotIn("has mode", text)
+            # Secrets written in the YAML make the YAML a secret file.
+            with open(path, "w") as f:
+                f.write("realm: x\nturn:\n  auth: {secrets: [s3cret-value]}\n")
+            os.chmod(path, 0o604)
+            rc, text = run("check-config", "--config", path)
+            self.assertEqual(rc, 0, text)
+            self.assertIn(f"{path}:3: warning: turn.auth.secrets: \"{path}\" has mode 0604", text)
+
     def test_missing_file(self):
         rc, text = run("check-config", "--config", "/nonexistent/t.yaml")
         self.assertNotEqual(rc, 0)

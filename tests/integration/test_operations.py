@@ -804,6 +804,57 @@ class TlsReloadTest(ServerTestCase):
         self.assertEqual(metric(samples, "turnkey_turn_allocations_active"), 2, when)
 
 
+class SecretFileModeTest(unittest.TestCase):
+    def test_serve_and_reload_warn_about_secret_files_others_can_read(self):
+        # A warning in the log at start and at every reload that finds it
+        # (naming the file and its mode), never a refusal.
+        directory = tempfile.mkdtemp(prefix="turnkey-modes-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        secrets = os.path.join(directory, "turn-secrets")
+        with open(secrets, "w") as f:
+            f.write(SECRET + "\n")
+        os.chmod(secrets, 0o644)
+        port = harness.free_port(both=False)
+        config_path = os.path.join(directory, "turnkey.yaml")
+        log_path = os.path.join(directory, "turnkey.log")
+        with open(config_path, "w") as f:
+            f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
+                    f"turn: {{enabled: false, auth: {{secrets_file: {secrets}}}}}\n"
+                    "signal: {enabled: false}\n"
+                    f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
+        os.chmod(config_path, 0o600)
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(harness.stop_process, proc)
+        self.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
+        warning = (f"{config_path}:2: warning: turn.auth.secrets_file: \"{secrets}\" "
+                   "has mode 0644: any user can read it (chmod o-rwx)")
+        self.assertIn(warning, harness.read_text(log_path))
+        self.assertNotIn(SECRET, harness.read_text(log_path))
+
+        def reload():
+            mark = len(harness.read_text(log_path))
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 15
+            while "reload: config" not in harness.read_text(log_path)[mark:]:
+                self.assertLess(time.monotonic(), deadline, harness.read_text(log_path))
+                time.sleep(0.05)
+            return harness.read_text(log_path)[mark:]
+
+        os.chmod(secrets, 0o600)
+        text = reload()
+        self.assertIn("reload: config", text)
+        self.assertNotIn("warning", text)
+        os.chmod(secrets, 0o606)
+        text = reload()
+        self.assertIn(f"reload: {config_path}:2: warning: turn.auth.secrets_file: "
+                      f"\"{secrets}\" has mode 0606: any user can read and change it", text)
+        self.assertIn(f"reload: config {config_path} applied", text)
+        self.assertIsNone(proc.poll())
+
+
 # --- 3. Drain -------------------------------------------------------------------
 
 
