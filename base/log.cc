@@ -26,6 +26,42 @@ spdlog::level::level_enum ToSpd(LogLevel level) {
   return spdlog::level::info;
 }
 
+// The level as log.level names it ("warn", where spdlog says "warning"),
+// so that what an operator configures is what the lines say.
+std::string_view LevelName(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";  // not used by turnkey
+    case spdlog::level::off:
+    case spdlog::level::n_levels:
+      break;
+  }
+  return "off";
+}
+
+// %~ in the text pattern (a flag spdlog leaves free): LevelName, where %l
+// would be spdlog's own name.
+class LevelNameFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    dest.append(LevelName(msg.level));
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<LevelNameFlag>();
+  }
+};
+
 void AppendJsonString(spdlog::memory_buf_t& dest, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   dest.push_back('"');
@@ -78,7 +114,8 @@ class EscapedMessageFlag final : public spdlog::custom_flag_formatter {
 
 std::unique_ptr<spdlog::formatter> MakeTextFormatter() {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<EscapedMessageFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %*");
+  formatter->add_flag<EscapedMessageFlag>('*').add_flag<LevelNameFlag>('~').set_pattern(
+      "%Y-%m-%dT%H:%M:%S.%e%z %~ %*");
   return formatter;
 }
 
@@ -96,8 +133,7 @@ class JsonFormatter final : public spdlog::formatter {
     size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     fmt::format_to(std::back_inserter(dest), "{{\"ts\":\"{}.{:03}Z\",\"level\":",
                    std::string_view(ts, n), millis);
-    auto level = spdlog::level::to_string_view(msg.level);
-    AppendJsonString(dest, std::string_view(level.data(), level.size()));
+    AppendJsonString(dest, LevelName(msg.level));
     dest.append(std::string_view(",\"msg\":"));
     // A JSON text is UTF-8 (RFC 8259 section 8.1), and messages may carry
     // outside bytes (a config key named in a reload error, say).

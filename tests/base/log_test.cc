@@ -46,7 +46,7 @@ TEST(LogTest, JsonLinesEscapeAndFilterByLevel) {
   Logger().flush();
   const std::string out = testing::internal::GetCapturedStderr();
   EXPECT_EQ(out.find("hidden"), std::string::npos);
-  EXPECT_NE(out.find("\"level\":\"warning\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"level\":\"warn\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"msg\":\"say \\\"hi\\\"\\n\\ta\\u0001z\"}"), std::string::npos) << out;
   EXPECT_NE(out.find("{\"ts\":\""), std::string::npos) << out;
   // Exactly one line.
@@ -99,6 +99,31 @@ TEST(LogTest, TextFormatAndSetLevel) {
   EXPECT_EQ(out.find("quiet"), std::string::npos);
   EXPECT_EQ(out.find("off"), std::string::npos);
   EXPECT_NE(out.find("debug loud 42"), std::string::npos) << out;
+  InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+TEST(LogTest, LinesNameLevelsAsTheConfigDoes) {
+  // log.level is trace, debug, info, warn or error; a line says the same
+  // word, in either format, so that a filter written from the config (or
+  // from the operator guide) finds it.
+  for (LogFormat format : {LogFormat::kText, LogFormat::kJson}) {
+    InitLogging(LogLevel::kTrace, format);
+    testing::internal::CaptureStderr();
+    TK_LOG_TRACE("t");
+    TK_LOG_DEBUG("d");
+    TK_LOG_INFO("i");
+    TK_LOG_WARN("w");
+    TK_LOG_ERROR("e");
+    Logger().flush();
+    const std::string out = testing::internal::GetCapturedStderr();
+    const bool json = format == LogFormat::kJson;
+    for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
+      const std::string expected =
+          json ? "\"level\":\"" + std::string(level) + "\"" : "00 " + std::string(level) + " ";
+      EXPECT_NE(out.find(expected), std::string::npos) << expected << " in\n" << out;
+    }
+    EXPECT_EQ(out.find("warning"), std::string::npos) << out;
+  }
   InitLogging(LogLevel::kInfo, LogFormat::kText);
 }
 
