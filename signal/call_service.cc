@@ -114,6 +114,7 @@ base::Result<std::shared_ptr<CallService>> CallService::Create(SignalService& se
     return base::InvalidArgument("calls: gauge_interval must be > 0");
   }
   options.socketio.rate_limit.error_event = "callError";
+  options.socketio.rate_limit.error_id_field = "callId";
   if (options.socketio.clock == nullptr) {
     options.socketio.clock = &service.clock();
   }

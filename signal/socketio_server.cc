@@ -18,6 +18,19 @@ constexpr std::string_view kRateLimited = "Rate limited";
 // The reference's Client.close() reason for an invalid packet sequence.
 constexpr std::string_view kForcedServerClose = "forced server close";
 
+// The string `field` of an EVENT packet's first argument (`data` is
+// [name, args...]), else null.
+Json IdFieldOf(const Json& data, const std::string& field) {
+  if (data.size() < 2 || !data[1].is_object()) {
+    return nullptr;
+  }
+  auto it = data[1].find(field);
+  if (it == data[1].end() || !it->is_string()) {
+    return nullptr;
+  }
+  return *it;
+}
+
 // An argument list: an array as is, anything else as its single element.
 Json AsArgs(Json args) {
   if (args.is_array()) {
@@ -381,8 +394,12 @@ void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
               Json::array({Json::object({{"ok", false}, {"error", kRateLimited}})}));
     }
     if (!limit.error_event.empty()) {
-      socket.Emit(limit.error_event,
-                  Json::array({Json::object({{"error", kRateLimited}, {"event", name}})}));
+      Json told = Json::object({{"error", kRateLimited}});
+      if (!limit.error_id_field.empty()) {
+        told[limit.error_id_field] = IdFieldOf(data, limit.error_id_field);
+      }
+      told["event"] = name;
+      socket.Emit(limit.error_event, Json::array({std::move(told)}));
     }
     return;
   }

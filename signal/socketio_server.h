@@ -58,7 +58,8 @@ namespace turnkey::signal {
 // The per-socket limit on client events (token bucket). An event over the
 // limit is not dispatched; the client is told instead: its ack (if it asked
 // for one) gets [{"ok":false,"error":"Rate limited"}], and `error_event`
-// (unless empty) is emitted with {"error":"Rate limited","event":<name>}.
+// (unless empty) is emitted with {"error":"Rate limited","event":<name>}
+// (plus `error_id_field`, see there).
 struct SocketIoRateLimit {
   // Sustained events per second; 0 disables the limit. Default 50.
   double events_per_second = 50;
@@ -67,6 +68,11 @@ struct SocketIoRateLimit {
   // Event emitted to the client for each refused event; "" = none.
   // Default "error".
   std::string error_event = "error";
+  // When not empty, the error event also has this field, placed before
+  // "event": the refused event's first argument's field of that name if it
+  // is a string, else null. The call service sets "callId", so its callError
+  // keeps the contract's {error, callId} shape. Default "".
+  std::string error_id_field;
 };
 
 struct SocketIoServerOptions {

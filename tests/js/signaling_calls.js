@@ -396,7 +396,13 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
       f.emit("sendIceCandidate", { callId: `bogus${i}`, candidate: kCandidate })));
     const limited = acks.filter((x) => x.error === "Rate limited").length;
     assert.ok(limited > 0, "some events were rate limited");
-    assert.ok(f.all("callError", (p) => p.error === "Rate limited").length > 0);
+    const refused = f.all("callError", (p) => p.error === "Rate limited");
+    assert.ok(refused.length > 0);
+    // The contract's callError is {error, callId}: the refused event's callId.
+    for (const told of refused) {
+      assert.match(told.callId, /^bogus\d+$/, JSON.stringify(told));
+      assert.equal(told.event, "sendIceCandidate");
+    }
     const callId = await ring(carol, c, dave, [d], "audio");
     await accept(callId, d, c, dave);
     assert.equal((await d.emit("endCall", { callId })).ok, true);

@@ -304,6 +304,33 @@ TEST_F(SocketIoServerTest, RateLimitAnswersWithAnError) {
   EXPECT_EQ(OnLoop([&] { return server_->stats().rate_limited; }), 1u);
 }
 
+// The call contract's callError is {error, callId}: with error_id_field set,
+// a refused event's error names the id it carried, or null.
+TEST_F(SocketIoServerTest, RateLimitErrorCarriesTheIdField) {
+  SocketIoServerOptions options;
+  options.rate_limit.events_per_second = 1;
+  options.rate_limit.burst = 1;
+  options.rate_limit.error_event = "callError";
+  options.rate_limit.error_id_field = "callId";
+  StartSocketIo(
+      [](SocketIoServer& server) {
+        server.Of("/").On("echo", [](SocketIoSocket&, Json args, SocketIoAck ack) { ack(args); });
+      },
+      options);
+  auto ws = OpenWs();
+  Join(*ws, "");
+  ASSERT_TRUE(ws->SendText(R"(421["echo",1])"));
+  EXPECT_EQ(Next(*ws), "431[1]");
+  ASSERT_TRUE(ws->SendText(R"(42["echo",{"callId":"c1","offer":{}}])"));
+  EXPECT_EQ(Next(*ws), R"(42["callError",{"error":"Rate limited","callId":"c1","event":"echo"}])");
+  for (std::string refused :
+       {R"(42["echo",{"callId":7}])", R"(42["echo","c1"])", R"(42["echo"])", R"(42["echo",{}])"}) {
+    ASSERT_TRUE(ws->SendText(refused));
+    EXPECT_EQ(Next(*ws), R"(42["callError",{"error":"Rate limited","callId":null,"event":"echo"}])")
+        << refused;
+  }
+}
+
 TEST_F(SocketIoServerTest, ProtocolViolationsCloseTheConnection) {
   StartSocketIo([&](SocketIoServer& server) {
     server.Of("/").OnDisconnect([&](SocketIoSocket&, std::string_view reason) {
