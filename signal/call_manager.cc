@@ -215,16 +215,18 @@ Json CallManager::FinishInitiateCall(base::MonoTime now, uint64_t socket,
   Json told = Json::object();
   told["callId"] = call_id;
   told["receiverId"] = receiver->id;
-  if (!online) {
-    emitter_.Emit(socket, "userNotAvailable", std::move(told));
-    Finish(call, now, metrics::CallStatus::kUnavailable, kReasonUnavailable, "");
-    return Fail(socket, kErrUserNotAvailable, call_id);
-  }
+  // Busy first: a callee in a call whose socket dropped (the reconnect
+  // grace) is still in that call, not away.
   if (busy) {
     told["reason"] = kReasonBusy;
     emitter_.Emit(socket, "callRejected", std::move(told));
     Finish(call, now, metrics::CallStatus::kBusy, kReasonBusy, "");
     return Fail(socket, kErrUserBusy, call_id);
+  }
+  if (!online) {
+    emitter_.Emit(socket, "userNotAvailable", std::move(told));
+    Finish(call, now, metrics::CallStatus::kUnavailable, kReasonUnavailable, "");
+    return Fail(socket, kErrUserNotAvailable, call_id);
   }
 
   user_calls_[call.info.caller_id] = call_id;

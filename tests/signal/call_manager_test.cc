@@ -152,6 +152,16 @@ TEST_F(CallManagerTest, CalleeInAnActiveCallIsBusy) {
   ExpectError(Initiate(kCarol, "alice-id"), kCarol, kErrUserBusy, "call-3");
 }
 
+TEST_F(CallManagerTest, CalleeWhoseSocketDroppedInACallIsBusyNotAway) {
+  Answered();
+  Disconnect(kBob);
+  Disconnect(kBob2);  // the chosen device: the reconnect grace runs
+  emitter_.Clear();
+  ExpectError(Initiate(kCarol, "bob-id"), kCarol, kErrUserBusy, "call-2");
+  EXPECT_TRUE(emitter_.To(kCarol, "userNotAvailable").empty());
+  EXPECT_EQ(recorder_.ended.back().status, CallStatus::kBusy);
+}
+
 TEST_F(CallManagerTest, CallerAlreadyInACallCannotStartAnother) {
   const std::string id = Ring();
   Connect(kAlice2, "alice-id");
