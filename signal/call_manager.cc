@@ -328,7 +328,8 @@ Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view f
     return std::move(target.error());
   }
   Call& call = *target->call;
-  if (SideOf(call, target->side).socket != socket) {
+  if (SideOf(call, target->side).socket != socket &&
+      !AdoptInGrace(call, target->side, socket, *target->user)) {
     return Fail(socket, kErrNotAuthorized, call.info.id);
   }
   auto value = payload.find(field);
@@ -358,7 +359,7 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
   }
   Call& call = *target->call;
   Side& side = SideOf(call, target->side);
-  if (side.socket != socket) {
+  if (side.socket != socket && !AdoptInGrace(call, target->side, socket, *target->user)) {
     return Fail(socket, kErrNotAuthorized, call.info.id);
   }
   if (call.state != CallState::kActive) {
@@ -401,20 +402,7 @@ Json CallManager::OnRejoinCall(base::MonoTime /*now*/, uint64_t socket, const Js
   const bool moves =
       (call.state == CallState::kActive || side == CallSide::kCaller) && mine.socket != socket;
   if (moves) {
-    const std::optional<uint64_t> old = mine.socket;
-    mine.socket = socket;
-    CancelTimer(mine.grace);
-    if (old) {
-      emitter_.Emit(*old, "callEnded",
-                    CallEndedJson(call, *target->user, kReasonRejoinedElsewhere));
-    }
-    if (call.state == CallState::kActive) {
-      Json reconnected = Json::object();
-      reconnected["callId"] = call.info.id;
-      reconnected["userId"] = *target->user;
-      EmitToSide(call, Other(side), "peerReconnected", reconnected);
-    }
-    DeliverHeld(call, side);
+    MoveSide(call, side, socket, *target->user);
   }
   Json ack = Ok(call.info.id);
   ack["state"] = CallStateName(call.state);
@@ -422,6 +410,32 @@ Json CallManager::OnRejoinCall(base::MonoTime /*now*/, uint64_t socket, const Js
   ack["peerId"] = UserOfSide(call, Other(side));
   ack["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call.info.type)];
   return ack;
+}
+
+void CallManager::MoveSide(Call& call, CallSide side, uint64_t socket, const std::string& user) {
+  Side& mine = SideOf(call, side);
+  const std::optional<uint64_t> old = mine.socket;
+  mine.socket = socket;
+  CancelTimer(mine.grace);
+  if (old) {
+    emitter_.Emit(*old, "callEnded", CallEndedJson(call, user, kReasonRejoinedElsewhere));
+  }
+  if (call.state == CallState::kActive) {
+    Json reconnected = Json::object();
+    reconnected["callId"] = call.info.id;
+    reconnected["userId"] = user;
+    EmitToSide(call, Other(side), "peerReconnected", reconnected);
+  }
+  DeliverHeld(call, side);
+}
+
+bool CallManager::AdoptInGrace(Call& call, CallSide side, uint64_t socket,
+                               const std::string& user) {
+  if (call.state != CallState::kActive || SideOf(call, side).socket) {
+    return false;
+  }
+  MoveSide(call, side, socket, user);
+  return true;
 }
 
 }  // namespace turnkey::signal

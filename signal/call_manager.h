@@ -58,7 +58,11 @@
 //   call ends `connection_lost` and the other side gets callEnded {endedBy:
 //   the lost user, reason:"connection_lost"}. rejoinCall on a ringing call
 //   is accepted too (the callee's devices ring anyway; the caller's side
-//   moves to the new socket).
+//   moves to the new socket). While a side has no socket (the grace), an
+//   offer, answer, candidate or reportIce from another socket of that user
+//   moves the side as rejoinCall would, then counts: Socket.IO clients send
+//   what they buffered offline before the app's connect handler can emit
+//   rejoinCall. A side whose socket is alive moves only by rejoinCall.
 // - Ended calls: their ids are remembered for ended_call_retention. Any event
 //   for one from a participant gets "Call already processed" (Socket.IO
 //   clients replay buffered emits after a reconnect: they are refused, never
@@ -284,6 +288,13 @@ class CallManager {
                            std::optional<uint64_t> except);
   void EmitToSide(Call& call, CallSide side, std::string_view event, const Json& payload);
   void DeliverHeld(Call& call, CallSide side);
+  // Moves `side` of `call` to `socket` of `user` (rejoinCall): cancels its
+  // grace, tells an old live socket and the other side, delivers what was
+  // held.
+  void MoveSide(Call& call, CallSide side, uint64_t socket, const std::string& user);
+  // MoveSide() when `side` lost its socket in an active call; false (and
+  // nothing done) otherwise.
+  bool AdoptInGrace(Call& call, CallSide side, uint64_t socket, const std::string& user);
   static Json CallEndedJson(const Call& call, std::string_view ended_by, std::string_view reason);
 
   TimerMap::iterator AddTimer(base::MonoTime deadline, TimerKind kind, const std::string& call_id);

@@ -301,6 +301,35 @@ TEST_F(CallManagerTest, RejoinWithinTheGraceGoesOn) {
   EXPECT_EQ(recorder_.ended.at(0).duration_seconds, 69);
 }
 
+TEST_F(CallManagerTest, SignalingBufferedOfflineArrivesBeforeTheRejoinAndCounts) {
+  // socket.io-client sends what it buffered while offline as soon as it is
+  // connected again, before the app's connect handler emits rejoinCall.
+  const std::string id = Answered();
+  Disconnect(kBob2);
+  Connect(12, "bob-id");
+  EXPECT_EQ(Send(12, "sendIceCandidate", Message(id, "candidate", "buffered"))["ok"], true);
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"1:peerReconnected", "1:receiveIceCandidate"}));
+  EXPECT_FALSE(m().FindCall(id)->callee_in_grace);
+  EXPECT_EQ(m().FindCall(id)->callee_socket, 12u);
+  EXPECT_EQ(m().NextDeadline(), std::nullopt);
+  emitter_.Clear();
+  // The rejoin that follows changes nothing.
+  EXPECT_EQ(WithCall("rejoinCall", 12, id)["ok"], true);
+  EXPECT_TRUE(emitter_.all.empty());
+  // reportIce takes the side over the same way; a live side is not taken.
+  Disconnect(kAlice);
+  Connect(kAlice2, "alice-id");
+  Json report{{"callId", id},
+              {"state", "connected"},
+              {"localCandidateType", "host"},
+              {"remoteCandidateType", "host"}};
+  EXPECT_EQ(Send(kAlice2, "reportIce", report)["ok"], true);
+  EXPECT_EQ(m().FindCall(id)->caller_socket, kAlice2);
+  ExpectError(Send(kBob, "sendIceCandidate", Message(id, "candidate", "x")), kBob,
+              kErrNotAuthorized, id);
+}
+
 TEST_F(CallManagerTest, NoRejoinWithinTheGraceLosesTheCall) {
   const std::string id = Answered();
   now_ += seconds(20);
