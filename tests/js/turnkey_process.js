@@ -26,7 +26,12 @@ function binary() {
   return file;
 }
 
-// A port free on 127.0.0.1 for TCP and, with `udp`, for UDP at once.
+// Ports this process handed out: the kernel may offer a port again once it
+// is closed, and two listeners of one config on the same port fail its check.
+const handedOut = new Set();
+
+// A port free on 127.0.0.1 for TCP and, with `udp`, for UDP at once, and not
+// returned before by this process.
 async function freePort(udp = false) {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await new Promise((resolve, reject) => {
@@ -37,7 +42,11 @@ async function freePort(udp = false) {
         server.close(() => resolve(p));
       });
     });
+    if (handedOut.has(port)) {
+      continue;
+    }
     if (!udp) {
+      handedOut.add(port);
       return port;
     }
     const free = await new Promise((resolve) => {
@@ -46,6 +55,7 @@ async function freePort(udp = false) {
       socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
     });
     if (free) {
+      handedOut.add(port);
       return port;
     }
   }
