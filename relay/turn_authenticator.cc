@@ -37,13 +37,6 @@ const char* AuthFailureName(AuthFailure failure) {
 
 namespace {
 
-// Nonces are bound to the client's IP only: see the header.
-base::SocketAddress NonceSubject(const base::SocketAddress& client) {
-  base::SocketAddress subject = client;
-  subject.set_port(0);
-  return subject;
-}
-
 AuthResult Fail(AuthFailure failure) {
   AuthResult result;
   result.failure = failure;
@@ -77,7 +70,7 @@ TurnAuthenticator::TurnAuthenticator(TurnAuthOptions options, const auth::NonceI
 
 std::string TurnAuthenticator::IssueNonce(const base::SocketAddress& client,
                                           int64_t now_unix) const {
-  return nonces_.Issue(now_unix, NonceSubject(client));
+  return nonces_.Issue(now_unix, client);
 }
 
 std::string_view TurnAuthenticator::QuotaUser(std::string_view username) {
@@ -140,7 +133,7 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
     algorithm = chosen->id;
   }
 
-  switch (nonces_.Check(*nonce, now_unix, NonceSubject(client), options_.nonce_lifetime)) {
+  switch (nonces_.Check(*nonce, now_unix, client, options_.nonce_lifetime)) {
     case auth::NonceCheck::kValid:
       break;
     case auth::NonceCheck::kStale:

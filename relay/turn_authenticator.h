@@ -9,9 +9,10 @@
 //    expiry lies in the future: the password is base64(HMAC-SHA1(secret,
 //    USERNAME)) for one of the secrets (several at once, for rotation).
 //
-// Nonces are stateless (auth/nonce.h), bound to the client's IP address (not
-// its port, so a client opening allocations from several ports reuses one
-// nonce). Nothing is stored for a request that has not authenticated.
+// Nonces are stateless (auth/nonce.h), bound to the client's IP address and
+// port: RFC 8489 section 9.2.4 allows the same NONCE only for requests from
+// the same source address and port. Nothing is stored for a request that has
+// not authenticated.
 //
 // Immutable after construction; thread-safe to call. The NonceIssuer must
 // outlive it.

@@ -1,8 +1,10 @@
 #include "relay/turn_server.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
+#include "base/crypto.h"
 #include "stun/attributes.h"
 #include "stun/channel_data.h"
 #include "stun/integrity.h"
@@ -384,6 +386,20 @@ void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::Socke
   RelayToClient(now, allocation, from, data);
 }
 
+stun::TransactionId TurnServer::NextIndicationId() {
+  if (indication_ids_used_ == indication_ids_.size()) {
+    if (!base::RandomBytes(indication_ids_)) {
+      std::abort();  // as base::RandomHex: no randomness, no safe ids
+    }
+    indication_ids_used_ = 0;
+  }
+  stun::TransactionId id;
+  std::copy_n(indication_ids_.begin() + static_cast<std::ptrdiff_t>(indication_ids_used_),
+              id.size(), id.begin());
+  indication_ids_used_ += id.size();
+  return id;
+}
+
 void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
                                const base::SocketAddress& peer, base::ByteView data) {
   out_.clear();
@@ -394,15 +410,9 @@ void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
                                 ? stun::ChannelDataPadding::kRequired
                                 : stun::ChannelDataPadding::kOptional);
   } else {
-    // RFC 8656 section 11.3: a Data indication. Indications need unique,
-    // not secret, transaction ids: a per-worker counter does.
-    stun::TransactionId txid{};
-    ++indication_counter_;
-    for (size_t i = 0; i < 8; ++i) {
-      txid[4 + i] = static_cast<uint8_t>(indication_counter_ >> (8 * i));
-    }
-    txid[0] = static_cast<uint8_t>(worker_index_);
-    stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication, txid);
+    // RFC 8656 section 11.3: a Data indication.
+    stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication,
+                           NextIndicationId());
     b.AddXorPeerAddress(peer);
     b.AddData(data);
     if (!b.ok()) {

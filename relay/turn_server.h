@@ -21,6 +21,7 @@
 // and `clock` must outlive it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -195,6 +196,10 @@ class TurnServer {
   // Counts one datagram to a peer by what SendToPeer said became of it.
   void CountToPeer(SendOutcome outcome, size_t bytes);
   // Sends peer data to the client as ChannelData or a Data indication.
+  // A transaction id for a Data indication: cryptographically random (RFC
+  // 8489 section 5), taken from a pool refilled in batches so the relay path
+  // rarely calls the RNG.
+  stun::TransactionId NextIndicationId();
   void RelayToClient(base::MonoTime now, Allocation& allocation, const base::SocketAddress& peer,
                      base::ByteView data);
 
@@ -212,7 +217,9 @@ class TurnServer {
   TurnCounters counters_;
   base::Bytes out_;                   // reused for every response: no allocation once warm
   std::vector<HeldSocket> released_;  // reused by ExpireReservations
-  uint64_t indication_counter_ = 0;   // Data indication transaction ids
+  // Random bytes for NextIndicationId: 64 ids per RNG call; used up at start.
+  std::array<uint8_t, 64 * stun::kTransactionIdSize> indication_ids_{};
+  size_t indication_ids_used_ = 64 * stun::kTransactionIdSize;
 };
 
 }  // namespace turnkey::relay

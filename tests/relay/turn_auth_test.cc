@@ -341,15 +341,21 @@ TEST_F(TurnAuthTest, NonceIsBoundToTheClientAddress) {
   });
   EXPECT_EQ(reply.error_code(), 438);
   EXPECT_EQ(AuthFailures(AuthFailure::kInvalidNonce), 1u);
-  // Same IP, another port: the nonce is accepted (bound to the IP only).
+  // Same IP, another port: not ours for it either (RFC 8489 section 9.2.4:
+  // the same NONCE only for the same source IP address and port).
   FiveTuple same_ip = a.tuple();
   same_ip.client.set_port(same_ip.client.port() + 1);
   TurnTestClient c(*this, same_ip, Rest("alice"));
   c.set_realm(std::string(kRealm));
   c.set_nonce(a.nonce());
-  EXPECT_TRUE(c.RequestOnce(Method::kAllocate, [](stun::MessageBuilder& m) {
-                 m.AddRequestedTransport(stun::kTransportUdp);
-               }).success());
+  EXPECT_EQ(
+      c.RequestOnce(Method::kAllocate,
+                    [](stun::MessageBuilder& m) { m.AddRequestedTransport(stun::kTransportUdp); })
+          .error_code(),
+      438);
+  EXPECT_EQ(AuthFailures(AuthFailure::kInvalidNonce), 2u);
+  // Its own nonce works.
+  EXPECT_TRUE(c.Allocate().success());
 }
 
 TEST_F(TurnAuthTest, ForgedNonceGets438) {

@@ -3,6 +3,7 @@
 // and how it is counted, the bandwidth cap, and the gauges.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <set>
 #include <string>
 #include <string_view>
@@ -233,6 +234,34 @@ TEST_F(TurnRelayTest, PeerDataWithoutAChannelComesAsDataIndication) {
   EXPECT_EQ(ids.size(), 2u);  // unique transaction ids
   EXPECT_EQ(Relayed(Direction::kPeerToClient), 2u);
   EXPECT_EQ(RelayedBytes(Direction::kPeerToClient), 100u);
+}
+
+TEST_F(TurnRelayTest, DataIndicationTransactionIdsAreRandom) {
+  // RFC 8489 section 5: uniformly and randomly chosen, cryptographically
+  // random; a counter (with fixed bytes) is neither. Over 200 ids, more than
+  // one RNG batch: every byte position takes many values.
+  TurnTestClient client = Ready(1);
+  client.TakeReceived();
+  constexpr size_t kCount = 200;
+  for (size_t i = 0; i < kCount; ++i) {
+    PeerSends(relayed_[0], peer_, Payload(4));
+  }
+  auto received = client.TakeReceived();
+  ASSERT_EQ(received.size(), kCount);
+  std::set<stun::TransactionId> ids;
+  std::array<std::set<uint8_t>, stun::kTransactionIdSize> values;
+  for (const auto& packet : received) {
+    auto m = stun::Message::Decode(packet);
+    ASSERT_TRUE(m);
+    ids.insert(m->transaction_id());
+    for (size_t b = 0; b < stun::kTransactionIdSize; ++b) {
+      values[b].insert(m->transaction_id()[b]);
+    }
+  }
+  EXPECT_EQ(ids.size(), kCount);
+  for (size_t b = 0; b < stun::kTransactionIdSize; ++b) {
+    EXPECT_GT(values[b].size(), 64u) << "byte " << b;
+  }
 }
 
 TEST_F(TurnRelayTest, PeerDataOnABoundChannelComesAsChannelData) {
