@@ -161,13 +161,16 @@ void TurnServer::OnClientMessage(base::MonoTime now, const FiveTuple& from, base
 void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
                                const stun::Message& request) {
   const MethodLabel method = LabelOf(request.method());
-  // RFC 8489 section 6.3.1: unknown comprehension-required attributes get
-  // 420 with UNKNOWN-ATTRIBUTES, before anything else is looked at.
-  if (!request.unknown_required().empty()) {
-    SendError(from, request, 420, nullptr, method);
-    return;
-  }
+  // RFC 8489 section 6.3: unknown comprehension-required attributes are
+  // looked for once the authentication checks are done, and get 420 with
+  // UNKNOWN-ATTRIBUTES. Binding needs no authentication; the TURN methods'
+  // 420 comes after it and carries MESSAGE-INTEGRITY like every answer to
+  // an authenticated request (section 9.2.4).
   if (method == MethodLabel::kBinding) {
+    if (!request.unknown_required().empty()) {
+      SendError(from, request, 420, nullptr, method);
+      return;
+    }
     HandleBinding(from, request);
     return;
   }
@@ -180,6 +183,10 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
   const AuthResult auth = authenticator_->Authenticate(request, from.client, clock_.UnixSeconds());
   if (!auth.ok()) {
     SendAuthError(now, from, request, auth, method);
+    return;
+  }
+  if (!request.unknown_required().empty()) {
+    SendError(from, request, 420, &auth, method);
     return;
   }
 

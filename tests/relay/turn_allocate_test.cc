@@ -719,6 +719,17 @@ TEST_F(TurnAllocateTest, DontFragmentReachesTheSocket) {
 
 TEST_F(TurnAllocateTest, UnknownComprehensionRequiredAttributeIs420) {
   TurnTestClient client = Client(1);
+  // RFC 8489 section 6.3: after the authentication checks. Without
+  // credentials the answer is the 401 challenge.
+  EXPECT_EQ(client
+                .Unauthenticated(Method::kAllocate,
+                                 [](MessageBuilder& b) {
+                                   b.AddRequestedTransport(stun::kTransportUdp);
+                                   const uint8_t v[] = {0, 0, 0, 0};
+                                   b.AddAttribute(0x7ff0, v);
+                                 })
+                .error_code(),
+            401);
   StunReply reply = client.Allocate([](MessageBuilder& b) {
     const uint8_t v[] = {0, 0, 0, 0};
     b.AddAttribute(0x7ff0, v);
@@ -726,6 +737,9 @@ TEST_F(TurnAllocateTest, UnknownComprehensionRequiredAttributeIs420) {
   ASSERT_EQ(reply.error_code(), 420);
   auto m = reply.message();
   ASSERT_TRUE(m);
+  // An answer to an authenticated request: with integrity (section 9.2.4).
+  EXPECT_TRUE(m->Has(AttributeType::kMessageIntegrity) ||
+              m->Has(AttributeType::kMessageIntegritySha256));
   auto unknown = m->FindValue(AttributeType::kUnknownAttributes);
   ASSERT_TRUE(unknown);
   ASSERT_EQ(unknown->size(), 2u);
