@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <mutex>
 #include <utility>
 
@@ -12,6 +14,18 @@
 
 namespace turnkey::signal {
 namespace {
+
+// SocketIoSocketData::session for a login id ("sid"); 0 for none. Sockets
+// are matched within one user's only, so a collision of two of a user's
+// logins, as likely as a random 64-bit match, would at worst close one more
+// of that user's sockets at a sign-out.
+uint64_t SessionDigest(std::string_view login) {
+  if (login.empty()) {
+    return 0;
+  }
+  const uint64_t digest = std::hash<std::string_view>{}(login);
+  return digest == 0 ? 1 : digest;
+}
 
 // The client events CallManager::OnEvent handles.
 constexpr std::string_view kCallEvents[] = {
@@ -343,7 +357,7 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   SocketIoSocketData data;
   data.user_id = user_id;
   data.device_id = device_id;
-  data.session = verified->session;
+  data.session = SessionDigest(verified->session);
   const uint64_t number = next_number_++;
   data.context = number;
   joining_ = Joining{number, std::move(info)};
@@ -677,7 +691,7 @@ void CallService::OnLoginsEnded(const std::vector<sql::EndedLogin>& logins) {
     return;
   }
   for (const sql::EndedLogin& login : logins) {
-    sio_->DisconnectUser(login.user_id, /*close_connection=*/true, login.family_id);
+    sio_->DisconnectUser(login.user_id, /*close_connection=*/true, SessionDigest(login.family_id));
   }
 }
 

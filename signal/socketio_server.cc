@@ -201,10 +201,10 @@ size_t SocketIoServer::EmitToUser(std::string_view user_id, std::string_view nsp
 }
 
 size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_connection,
-                                      std::string_view session) {
+                                      uint64_t session) {
   size_t count = 0;
   for (const auto& socket : SocketsOfUser(user_id)) {
-    if (socket->connected() && (session.empty() || socket->data().session == session)) {
+    if (socket->connected() && (session == 0 || socket->data().session == session)) {
       socket->Disconnect(close_connection);
       ++count;
     }

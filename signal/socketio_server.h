@@ -215,9 +215,9 @@ class SocketIoServer {
                     const Json& args = Json::array());
   // Disconnect(close_connection) on every socket of `user_id` (logout,
   // password change), or only on those whose data().session is `session`
-  // when that is not empty (one login ended); returns how many.
+  // when that is not 0 (one login ended); returns how many.
   size_t DisconnectUser(std::string_view user_id, bool close_connection = true,
-                        std::string_view session = {});
+                        uint64_t session = 0);
   // Closes every Engine.IO connection ("server shutting down").
   void CloseAll();
 

@@ -42,9 +42,11 @@ struct SocketIoSocketData {
   std::string user_id;
   // The device or session the client says it is; free-form.
   std::string device_id;
-  // The login the socket authenticated with (the access token's "sid"), so
-  // a login that ends closes its own sockets only; "" = none.
-  std::string session;
+  // The login the socket authenticated with, as a digest the application
+  // makes of it (CallService: of the access token's "sid"), so a login that
+  // ends closes its own sockets only; 0 = none. Eight bytes rather than the
+  // id itself: every idle connection carries it.
+  uint64_t session = 0;
   // Anything the application wants to keep with the socket.
   std::any context;
 };

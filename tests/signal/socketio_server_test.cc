@@ -78,11 +78,13 @@ class SocketIoServerTest : public testing::ServerFixture {
 void AsyncTokenAuth(SocketIoServer& server, net::EventLoop& loop, const std::string& nsp) {
   server.Of(nsp).set_authorizer([&loop](const Json& auth, const EngineIoHandshake&, auto done) {
     std::string token = auth.contains("token") ? auth["token"].get<std::string>() : "";
-    loop.Post([token, done = std::move(done)] {
+    const uint64_t login = auth.value("login", uint64_t{0});
+    loop.Post([token, login, done = std::move(done)] {
       if (token.starts_with("good-")) {
         SocketIoSocketData data;
         data.user_id = token.substr(5);
         data.device_id = "device";
+        data.session = login;
         done(SocketIoAuthResult::Accept(std::move(data)));
       } else {
         done(SocketIoAuthResult::Reject("Not authorized",
@@ -277,6 +279,20 @@ TEST_F(SocketIoServerTest, DisconnectUserClosesEveryConnectionOfThatUser) {
   EXPECT_FALSE(OnLoop([&] { return server_->IsUserConnected("alice"); }));
   EXPECT_TRUE(OnLoop([&] { return server_->IsUserConnected("bob"); }));
   ASSERT_TRUE(other->SendText("42[\"still here\"]"));
+  EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 1u);
+}
+
+TEST_F(SocketIoServerTest, DisconnectUserCanCloseTheSocketsOfOneLoginOnly) {
+  StartSocketIo([&](SocketIoServer& server) { AsyncTokenAuth(server, loop(), "/"); });
+  auto phone = OpenWs();
+  auto laptop = OpenWs();
+  Join(*phone, "", R"({"token":"good-alice","login":7})");
+  Join(*laptop, "", R"({"token":"good-alice","login":8})");
+  EXPECT_EQ(OnLoop([&] { return server_->DisconnectUser("alice", true, 7); }), 1u);
+  EXPECT_EQ(Next(*phone), "41");
+  EXPECT_TRUE(phone->WaitClosed());
+  EXPECT_TRUE(OnLoop([&] { return server_->IsUserConnected("alice"); }));
+  EXPECT_EQ(OnLoop([&] { return server_->DisconnectUser("bob", true, 8); }), 0u);
   EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 1u);
 }
 
