@@ -20,6 +20,37 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+bool IsUnreserved(char c) {
+  // RFC 3986 section 2.3.
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// Decodes `text`, handing each escape's two hex digit values to `escape`
+// (which appends what it stands for) and every other character to `plain`.
+template <typename Escape, typename Plain>
+std::optional<std::string> Unescape(std::string_view text, Escape escape, Plain plain) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      plain(out, text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return std::nullopt;
+    }
+    const int hi = HexValue(text[i + 1]);
+    const int lo = HexValue(text[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    escape(out, hi, lo);
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 bool HexDecode(std::string_view hex, Bytes& out) {
@@ -41,28 +72,27 @@ bool HexDecode(std::string_view hex, Bytes& out) {
 }
 
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) {
-        return std::nullopt;
-      }
-      const int hi = HexValue(text[i + 1]);
-      const int lo = HexValue(text[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      out.push_back(static_cast<char>(hi << 4 | lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return Unescape(
+      text,
+      [](std::string& out, int hi, int lo) { out.push_back(static_cast<char>(hi << 4 | lo)); },
+      [plus_is_space](std::string& out, char c) {
+        out.push_back(c == '+' && plus_is_space ? ' ' : c);
+      });
+}
+
+std::optional<std::string> PercentNormalize(std::string_view text) {
+  return Unescape(
+      text,
+      [](std::string& out, int hi, int lo) {
+        const char decoded = static_cast<char>(hi << 4 | lo);
+        if (IsUnreserved(decoded)) {
+          out.push_back(decoded);
+        } else {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          out.append({'%', kHex[hi], kHex[lo]});
+        }
+      },
+      [](std::string& out, char c) { out.push_back(c); });
 }
 
 }  // namespace turnkey::base

@@ -70,5 +70,10 @@ bool HexDecode(std::string_view hex, Bytes& out);
 // also '+' -> ' ' (HTML form / query strings). nullopt for a '%' not followed
 // by two hex digits.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
+// `text` in the form RFC 3986 section 6.2.2 compares URIs in: an escaped
+// unreserved character decoded ("%75" -> "u", section 6.2.2.2), the hex
+// digits of every other escape upper-cased ("%2f" -> "%2F", 6.2.2.1), so
+// an escaped delimiter stays escaped. nullopt as for PercentDecode.
+std::optional<std::string> PercentNormalize(std::string_view text);
 
 }  // namespace turnkey::base

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "base/bytes.h"
+
 namespace turnkey::net {
 
 namespace {
@@ -37,57 +39,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
     path.remove_prefix(slash + 1);
   }
   return segments;
-}
-
-int HexDigitValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-bool IsUnreserved(char c) {
-  // RFC 3986 section 2.3.
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-// `segment` in the form RFC 3986 section 6.2.2 compares URIs in: an escaped
-// unreserved character decoded ("%75" -> "u", section 6.2.2.2), the hex
-// digits of every other escape upper-cased (section 6.2.2.1). nullopt for a
-// '%' not followed by two hex digits (section 2.1: not a URI at all).
-std::optional<std::string> NormalizeSegment(std::string_view segment) {
-  std::string out;
-  out.reserve(segment.size());
-  for (size_t i = 0; i < segment.size(); ++i) {
-    if (segment[i] != '%') {
-      out.push_back(segment[i]);
-      continue;
-    }
-    if (segment.size() - i < 3) {
-      return std::nullopt;
-    }
-    const int hi = HexDigitValue(segment[i + 1]);
-    const int lo = HexDigitValue(segment[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    const char decoded = static_cast<char>(hi << 4 | lo);
-    if (IsUnreserved(decoded)) {
-      out.push_back(decoded);
-    } else {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out.append({'%', kHex[hi], kHex[lo]});
-    }
-    i += 2;
-  }
-  return out;
 }
 
 void AppendAllow(std::string& allow, std::string_view method) {
@@ -138,7 +89,7 @@ base::Status Router::Add(std::string_view method, std::string_view pattern, Http
       route.segments.push_back({SegmentKind::kParam, std::string(part.substr(1))});
       route.rank.push_back(kRankParam);
     } else {
-      std::optional<std::string> normalized = NormalizeSegment(part);
+      std::optional<std::string> normalized = base::PercentNormalize(part);
       if (!normalized) {
         return base::InvalidArgument("malformed percent-encoding: " + std::string(pattern));
       }
@@ -155,7 +106,7 @@ base::Status Router::Add(std::string_view method, std::string_view pattern, Http
 
 bool Router::MatchPath(const Route& route, std::string_view path,
                        const std::vector<std::string_view>& parts,
-                       const std::vector<std::string>& normalized_parts,
+                       const std::vector<std::string_view>& normalized_parts,
                        std::vector<std::pair<std::string, std::string>>& params) {
   params.clear();
   size_t i = 0;
@@ -199,16 +150,23 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   bool any_path_match = false;
   bool has_get = false;
   const std::vector<std::string_view> parts = SplitPath(path);
-  std::vector<std::string> normalized_parts;
-  normalized_parts.reserve(parts.size());
-  for (std::string_view part : parts) {
-    std::optional<std::string> normalized = NormalizeSegment(part);
-    if (!normalized) {
-      match.result = MatchResult::kBadRequest;
-      return match;
+  // Static segments compare normalized (base::PercentNormalize); a path
+  // without escapes, nearly every one, is its own normal form.
+  const bool escaped = path.find('%') != std::string_view::npos;
+  std::vector<std::string> normalized_storage;
+  std::vector<std::string_view> normalized_views;
+  if (escaped) {
+    normalized_storage.reserve(parts.size());  // the views below stay valid
+    for (std::string_view part : parts) {
+      std::optional<std::string> normalized = base::PercentNormalize(part);
+      if (!normalized) {
+        match.result = MatchResult::kBadRequest;
+        return match;
+      }
+      normalized_views.push_back(normalized_storage.emplace_back(std::move(*normalized)));
     }
-    normalized_parts.push_back(std::move(*normalized));
   }
+  const std::vector<std::string_view>& normalized_parts = escaped ? normalized_views : parts;
   for (const Route& route : routes_) {
     if (!MatchPath(route, path, parts, normalized_parts, params)) {
       continue;

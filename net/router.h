@@ -109,7 +109,7 @@ class Router {
   // on success. Every escape in `parts` is well-formed.
   static bool MatchPath(const Route& route, std::string_view path,
                         const std::vector<std::string_view>& parts,
-                        const std::vector<std::string>& normalized_parts,
+                        const std::vector<std::string_view>& normalized_parts,
                         std::vector<std::pair<std::string, std::string>>& params);
 
   std::vector<Route> routes_;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace turnkey::base {
 namespace {
@@ -110,6 +111,24 @@ TEST(PercentDecodeTest, Table) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(PercentDecode(c.in, c.plus_is_space), c.out) << c.in;
+  }
+}
+
+TEST(PercentNormalizeTest, Table) {
+  const std::pair<const char*, std::optional<std::string>> cases[] = {
+      {"plain", "plain"},
+      {"%75sers", "users"},  // unreserved: decoded
+      {"%41%7a%2D%2e%5F%7E", "Az-._~"},
+      {"a%2fb", "a%2Fb"},  // a delimiter stays escaped, hex upper-cased
+      {"%20%E2%82%ac", "%20%E2%82%AC"},
+      {"a+b", "a+b"},
+      {"%", std::nullopt},
+      {"%4", std::nullopt},
+      {"x%zz", std::nullopt},
+      {"", ""},
+  };
+  for (const auto& [in, out] : cases) {
+    EXPECT_EQ(PercentNormalize(in), out) << in;
   }
 }
 
