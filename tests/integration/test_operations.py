@@ -611,25 +611,29 @@ class MetricsScrapeTest(ServerTestCase):
                    status="completed") or 0, 1, third_text)
 
 
-def start_metrics_only(test):
-    """turnkey with only the metrics listener (path /m); returns its port."""
-    directory = tempfile.mkdtemp(prefix="turnkey-roles-")
-    test.addCleanup(shutil.rmtree, directory, True)
+def start_metrics_only(test, directory=None, turn="{enabled: false}"):
+    """turnkey with only the metrics listener (path /m), its files in
+    `directory` (a new one by default), `turn` as its turn section; returns
+    (port, process, config path, log path)."""
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="turnkey-roles-")
+        test.addCleanup(shutil.rmtree, directory, True)
     port = harness.free_port(both=False)
     config_path = os.path.join(directory, "turnkey.yaml")
     log_path = os.path.join(directory, "turnkey.log")
     with open(config_path, "w") as f:
         f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
-                "turn: {enabled: false}\n"
+                f"turn: {turn}\n"
                 "signal: {enabled: false}\n"
                 f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
+    os.chmod(config_path, 0o600)
     log = open(log_path, "w")
     test.addCleanup(log.close)
     proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
                             stdout=log, stderr=subprocess.STDOUT)
     test.addCleanup(harness.stop_process, proc)
     test.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
-    return port
+    return port, proc, config_path, log_path
 
 
 def raw_http(port, request):
@@ -666,7 +670,7 @@ class MetricsRolesTest(unittest.TestCase):
         # build_info and the TLS expiry gauge always. A TURN-only or
         # signaling-only host must not show zeros for a role it does not run
         # (a dashboard summing allocations would count it as a relay).
-        port = start_metrics_only(self)
+        port = start_metrics_only(self)[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/m", timeout=10) as answer:
             text = answer.read().decode()
         status, output = promtool_check(text)
@@ -681,7 +685,7 @@ class MetricsMethodsTest(unittest.TestCase):
         # The metrics listener takes no request body, but a PUT or POST is
         # wrong for its method before its body is too big: 405 with Allow
         # (RFC 9110 section 15.5.6), however the body is framed.
-        port = start_metrics_only(self)
+        port = start_metrics_only(self)[0]
         body = b"x" * 2000
         for method in (b"PUT", b"POST", b"DELETE", b"PATCH"):
             for framing, payload in ((b"Content-Length: %d\r\n" % len(body), body),
@@ -814,21 +818,8 @@ class SecretFileModeTest(unittest.TestCase):
         with open(secrets, "w") as f:
             f.write(SECRET + "\n")
         os.chmod(secrets, 0o644)
-        port = harness.free_port(both=False)
-        config_path = os.path.join(directory, "turnkey.yaml")
-        log_path = os.path.join(directory, "turnkey.log")
-        with open(config_path, "w") as f:
-            f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
-                    f"turn: {{enabled: false, auth: {{secrets_file: {secrets}}}}}\n"
-                    "signal: {enabled: false}\n"
-                    f"metrics: {{listen: \"127.0.0.1:{port}\", path: /m}}\n")
-        os.chmod(config_path, 0o600)
-        log = open(log_path, "w")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen([harness.BINARY, "serve", "--config", config_path],
-                                stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(harness.stop_process, proc)
-        self.assertTrue(harness.wait_ready(proc, log_path, 30), harness.read_text(log_path))
+        _, proc, config_path, log_path = start_metrics_only(
+            self, directory, f"{{enabled: false, auth: {{secrets_file: {secrets}}}}}")
         warning = (f"{config_path}:2: warning: turn.auth.secrets_file: \"{secrets}\" "
                    "has mode 0644: any user can read it (chmod o-rwx)")
         self.assertIn(warning, harness.read_text(log_path))

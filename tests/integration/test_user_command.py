@@ -14,58 +14,15 @@ import subprocess
 import sys
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 import test_accounts  # noqa: E402  (AccountsServer, the REST client)
+import test_operations  # noqa: E402  (SioHelper: the stock socket.io-client)
 
 PASSWORD = "first password 1"
 # The server reads the logins that ended elsewhere every 5 s.
-POLL_WAIT = 20
-
-
-class PollingSocket:
-    """A Socket.IO client over Engine.IO long-polling, just enough to join
-    the main namespace with a token and wait for the server to end it."""
-
-    def __init__(self, base, token):
-        self.url = base + "/socket.io/?EIO=4&transport=polling"
-        opened = self.request("GET", self.url)
-        self.sid = json.loads(opened[1:])["sid"]
-        self.url += "&sid=" + self.sid
-        self.request("POST", self.url, ("40" + json.dumps({"token": token})).encode())
-        packets = self.receive()
-        if not any(p.startswith("40{") for p in packets):
-            raise AssertionError(f"no CONNECT answer: {packets!r}")
-
-    @staticmethod
-    def request(method, url, body=None):
-        request = urllib.request.Request(url, data=body, method=method)
-        if body is not None:
-            request.add_header("Content-Type", "text/plain;charset=UTF-8")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.read().decode()
-
-    def receive(self):
-        return self.request("GET", self.url).split("\x1e")
-
-    def closed_within(self, seconds):
-        """True once the server closes the socket (a DISCONNECT or an
-        Engine.IO close, or the session is gone), answering pings meanwhile."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                packets = self.receive()
-            except urllib.error.HTTPError:
-                return True
-            if any(p == "1" or p.startswith("41") for p in packets):
-                return True
-            if "2" in packets:
-                self.request("POST", self.url, b"3")
-        return False
-
+POLL_WAIT = 15
 NEW_PASSWORD = "second password 2"
 
 
@@ -117,7 +74,9 @@ class UserCommandTest(unittest.TestCase):
         # A new password, while the server runs: the old one stops working
         # and so does every refresh token issued before; within a poll, the
         # running server refuses the access tokens and closes the sockets.
-        socket = PollingSocket(self.server.api.base, first.data["token"])
+        sio = test_operations.SioHelper(self.server.api.base)
+        self.addCleanup(sio.close)
+        sio.connect("first", first.data["token"], transports=["websocket"])
         rc, out, err = self.user("set-password", "opmade", stdin=NEW_PASSWORD + "\r\n")
         self.assertEqual(rc, 0, err)
         self.assertIn("1 refresh token revoked", out)
@@ -125,7 +84,8 @@ class UserCommandTest(unittest.TestCase):
         self.assertEqual(self.refresh(first.data["refreshToken"]).status, 401)
         second = self.login("op.made@example.test", NEW_PASSWORD)
         self.assertEqual(second.status, 200, second)
-        self.assertTrue(socket.closed_within(POLL_WAIT))
+        self.assertEqual(sio.wait("first", "disconnect", timeout_ms=POLL_WAIT * 1000),
+                         "io server disconnect")
         self.assertEqual(self.me(first.data["token"]).code, "TOKEN_REVOKED")
         self.assertEqual(self.me(second.data["token"]).status, 200)
 
