@@ -149,8 +149,13 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
 
   AuthResult result;
   result.username = *username;
-  result.integrity = has_sha256 ? IntegrityKind::kSha256 : IntegrityKind::kSha1;
-  AuthFailure failure = CheckUser(request, *username, algorithm, now_unix, result);
+  // RFC 8489 section 9.2.4, last paragraph: the answer carries
+  // MESSAGE-INTEGRITY-SHA256 unless the request named no algorithm (and was
+  // processed as MD5), whichever integrity attribute the request itself had.
+  result.integrity = list_value ? IntegrityKind::kSha256 : IntegrityKind::kSha1;
+  // With both present, MESSAGE-INTEGRITY-SHA256 is the one that counts.
+  const IntegrityKind checked = has_sha256 ? IntegrityKind::kSha256 : IntegrityKind::kSha1;
+  AuthFailure failure = CheckUser(request, *username, algorithm, checked, now_unix, result);
   if (failure != AuthFailure::kNone) {
     return Fail(failure);
   }
@@ -158,12 +163,10 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
 }
 
 AuthFailure TurnAuthenticator::CheckUser(const stun::Message& request, std::string_view username,
-                                         stun::PasswordAlgorithmId algorithm, int64_t now_unix,
-                                         AuthResult& result) const {
+                                         stun::PasswordAlgorithmId algorithm, IntegrityKind checked,
+                                         int64_t now_unix, AuthResult& result) const {
   auto verify = [&](base::ByteView key) {
-    // With both present, MESSAGE-INTEGRITY-SHA256 is the one that counts
-    // (RFC 8489 section 9.2.4).
-    stun::IntegrityResult r = result.integrity == IntegrityKind::kSha256
+    stun::IntegrityResult r = checked == IntegrityKind::kSha256
                                   ? stun::VerifyMessageIntegritySha256(request, key)
                                   : stun::VerifyMessageIntegrity(request, key);
     if (r != stun::IntegrityResult::kValid) {

@@ -106,10 +106,11 @@ class TurnAuthenticator {
   static std::string_view QuotaUser(std::string_view username);
 
  private:
-  // Tries every way `username` can authenticate; fills `result` on success.
+  // Tries every way `username` can authenticate, checking the request's
+  // `checked` integrity attribute; fills `result`'s key on success.
   AuthFailure CheckUser(const stun::Message& request, std::string_view username,
-                        stun::PasswordAlgorithmId algorithm, int64_t now_unix,
-                        AuthResult& result) const;
+                        stun::PasswordAlgorithmId algorithm, IntegrityKind checked,
+                        int64_t now_unix, AuthResult& result) const;
 
   TurnAuthOptions options_;
   const auth::NonceIssuer& nonces_;

@@ -126,16 +126,19 @@ TEST_P(TurnAuthStyleTest, RestCredentialAllocatesAndTheAnswerVerifies) {
   StunReply reply = client.Allocate();
   ASSERT_TRUE(reply.success()) << reply.error_code();
   EXPECT_TRUE(reply.authenticated());
-  // The answer carries the integrity the request used (SHA-256 when both).
-  EXPECT_EQ(reply.Has(AttributeType::kMessageIntegritySha256), style.sha256);
-  EXPECT_EQ(reply.Has(AttributeType::kMessageIntegrity), !style.sha256);
+  // RFC 8489 section 9.2.4, last paragraph: MESSAGE-INTEGRITY-SHA256 when the
+  // request named an algorithm, MESSAGE-INTEGRITY when it was processed as
+  // MD5 for want of one, whatever integrity the request carried; never both.
+  const bool sha256 = style.algorithm.has_value();
+  EXPECT_EQ(reply.Has(AttributeType::kMessageIntegritySha256), sha256);
+  EXPECT_EQ(reply.Has(AttributeType::kMessageIntegrity), !sha256);
   // It verifies with exactly the key the client derived, not another one.
   auto m = reply.message();
   ASSERT_TRUE(m);
   base::Bytes other = client.Key();
   other[0] ^= 1;
-  EXPECT_EQ(style.sha256 ? stun::VerifyMessageIntegritySha256(*m, other)
-                         : stun::VerifyMessageIntegrity(*m, other),
+  EXPECT_EQ(sha256 ? stun::VerifyMessageIntegritySha256(*m, other)
+                   : stun::VerifyMessageIntegrity(*m, other),
             stun::IntegrityResult::kMismatch);
   EXPECT_EQ(server->allocation_count(), 1u);
   EXPECT_EQ(Requests(MethodLabel::kAllocate, 200), 1u);
