@@ -3,9 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "config/config.h"
+
 namespace turnkey::app {
+
+// The config of a one-shot command (check-config, migrate, credentials,
+// user): loaded and validated, its warnings (secret files others can read)
+// printed to stderr. On an error it prints that and returns nothing; the
+// command then exits 1.
+std::optional<config::Config> LoadCommandConfig(const std::string& config_path);
 
 // `turnkey serve`: runs until SIGTERM/SIGINT. Loads and validates the config
 // first; exits 1 with `file:line: key: problem` when it is bad.

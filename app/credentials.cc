@@ -8,14 +8,12 @@
 #include "app/commands.h"
 #include "auth/turn_rest.h"
 #include "base/clock.h"
-#include "config/loader.h"
 
 namespace turnkey::app {
 
 int RunCredentials(const std::string& config_path, const CredentialsArgs& args) {
-  auto config = config::LoadConfigFile(config_path);
+  std::optional<config::Config> config = LoadCommandConfig(config_path);
   if (!config) {
-    std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
   }
   if (config->turn.auth.secrets.empty()) {

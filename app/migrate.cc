@@ -4,15 +4,13 @@
 
 #include "app/commands.h"
 #include "app/database_setup.h"
-#include "config/loader.h"
 #include "sql/migrations.h"
 
 namespace turnkey::app {
 
 int RunMigrate(const std::string& config_path) {
-  auto config = config::LoadConfigFile(config_path);
+  std::optional<config::Config> config = LoadCommandConfig(config_path);
   if (!config) {
-    std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
   }
   const std::string what = DescribeDatabase(*config);

@@ -353,14 +353,9 @@ int RunServe(const std::string& config_path) {
 }
 
 int RunCheckConfig(const std::string& config_path) {
-  std::vector<std::string> warnings;
-  auto loaded = config::LoadConfigFile(config_path, &warnings);
+  std::optional<config::Config> loaded = LoadCommandConfig(config_path);
   if (!loaded) {
-    std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
     return 1;
-  }
-  for (const std::string& warning : warnings) {
-    std::fprintf(stderr, "%s\n", warning.c_str());
   }
   // The certificate files are checked too, but only as a warning: the file
   // may be valid and meant for a host where the certificate is in place.

@@ -18,7 +18,6 @@
 #include "auth/password_hasher.h"
 #include "auth/refresh_token.h"
 #include "base/clock.h"
-#include "config/loader.h"
 #include "signal/account_rules.h"
 #include "signal/api_json.h"
 
@@ -181,9 +180,8 @@ int RevokeSessions(sql::Store& store, const sql::User& user) {
 }  // namespace
 
 int RunUser(const std::string& config_path, const UserArgs& args) {
-  auto config = config::LoadConfigFile(config_path);
+  std::optional<config::Config> config = LoadCommandConfig(config_path);
   if (!config) {
-    std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return 1;
   }
   auto store = OpenDatabase(*config);

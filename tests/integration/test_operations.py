@@ -824,6 +824,12 @@ class SecretFileModeTest(unittest.TestCase):
                    "has mode 0644: any user can read it (chmod o-rwx)")
         self.assertIn(warning, harness.read_text(log_path))
         self.assertNotIn(SECRET, harness.read_text(log_path))
+        # The one-shot commands that read the same file say so too, and work.
+        for command in (["check-config"], ["migrate"], ["credentials", "--user", "alice"]):
+            run = subprocess.run([harness.BINARY, "--config", config_path, *command],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, (command, run.stderr))
+            self.assertIn(warning, run.stderr, command)
 
         def reload():
             mark = len(harness.read_text(log_path))
