@@ -144,7 +144,7 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.auth.secrets = turn.auth.secrets;
   options.auth.nonce_lifetime = turn.auth.nonce_lifetime;
   for (const config::StaticUser& user : turn.auth.static_users) {
-    options.auth.static_users.push_back(relay::StaticUserKey{user.name, user.key});
+    options.auth.static_users.push_back(relay::StaticUserKey{user.name, user.key, user.key_sha256});
   }
   options.allocation_default = turn.lifetimes.allocation_default;
   options.allocation_max = turn.lifetimes.allocation_max;

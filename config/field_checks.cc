@@ -1,6 +1,8 @@
 #include "config/field_checks.h"
 
 #include <algorithm>
+#include <array>
+#include <tuple>
 #include <vector>
 
 #include "base/bytes.h"
@@ -133,14 +135,27 @@ base::Status CheckUrlPath(std::string_view text) {
   return base::Ok();
 }
 
-std::optional<base::Md5Digest> ParseHexMd5(std::string_view text) {
-  base::Md5Digest out{};
+namespace {
+
+template <size_t N>
+std::optional<std::array<uint8_t, N>> ParseHexBytes(std::string_view text) {
+  std::array<uint8_t, N> out{};
   base::Bytes bytes;
-  if (text.size() != 2 * out.size() || !base::HexDecode(text, bytes)) {
+  if (text.size() != 2 * N || !base::HexDecode(text, bytes)) {
     return std::nullopt;
   }
   std::copy(bytes.begin(), bytes.end(), out.begin());
   return out;
+}
+
+}  // namespace
+
+std::optional<base::Md5Digest> ParseHexMd5(std::string_view text) {
+  return ParseHexBytes<std::tuple_size_v<base::Md5Digest>>(text);
+}
+
+std::optional<base::Sha256Digest> ParseHexSha256(std::string_view text) {
+  return ParseHexBytes<std::tuple_size_v<base::Sha256Digest>>(text);
 }
 
 }  // namespace turnkey::config

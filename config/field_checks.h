@@ -46,5 +46,7 @@ base::Status CheckUrlPath(std::string_view text);
 
 // Exactly 32 hex digits (either case) -> 16 bytes; nullopt otherwise.
 std::optional<base::Md5Digest> ParseHexMd5(std::string_view text);
+// Exactly 64 hex digits (either case) -> 32 bytes; nullopt otherwise.
+std::optional<base::Sha256Digest> ParseHexSha256(std::string_view text);
 
 }  // namespace turnkey::config

@@ -545,6 +545,18 @@ std::optional<base::Md5Digest> DecodeLongTermKey(const Node& node, const Where& 
   return key;
 }
 
+std::optional<base::Sha256Digest> DecodeLongTermKeySha256(const Node& node, const Where& at) {
+  std::optional<std::string> text = DecodeString(node, at);
+  if (!text) {
+    return std::nullopt;
+  }
+  std::optional<base::Sha256Digest> key = ParseHexSha256(*text);
+  if (!key) {
+    at.Fail("expected 64 hex digits (SHA-256 of name:realm:password)");
+  }
+  return key;
+}
+
 // ---- Sections.
 
 constexpr std::chrono::seconds kOneSecond{1};
@@ -585,6 +597,7 @@ void DecodeAuth(Section& s, AuthOptions& auth) {
                node, at, [](Section& user, StaticUser& out, const Where& item_at) {
                  user.Read("name", out.name, DecodeNonEmptyString);
                  user.Read("key", out.key, DecodeLongTermKey);
+                 user.Read("key_sha256", out.key_sha256, DecodeLongTermKeySha256);
                  for (std::string_view required : {"name", "key"}) {
                    if (!user.Has(required)) {
                      item_at.diag.Error(item_at.line, JoinPath(item_at.path, required), "missing");

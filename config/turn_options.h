@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,6 +85,10 @@ struct StaticUser {
   // MD5(name ":" realm ":" password), RFC 8489 section 9.2.2. Written in the
   // file as 32 hex digits. It is password-equivalent: never log it.
   base::Md5Digest key{};
+  // SHA-256(name ":" realm ":" password), 64 hex digits (`key_sha256`),
+  // optional: it lets RFC 8489 clients that pick SHA-256 authenticate.
+  // Password-equivalent as well.
+  std::optional<base::Sha256Digest> key_sha256;
 
   friend bool operator==(const StaticUser&, const StaticUser&) = default;
 };

@@ -61,7 +61,10 @@ TurnAuthenticator::TurnAuthenticator(TurnAuthOptions options, const auth::NonceI
     : options_(std::move(options)), nonces_(nonces) {
   stun::PasswordAlgorithm md5{stun::PasswordAlgorithmId::kMd5, {}};
   stun::PasswordAlgorithm sha256{stun::PasswordAlgorithmId::kSha256, {}};
-  if (options_.static_users.empty()) {
+  const bool every_key_sha256 =
+      std::all_of(options_.static_users.begin(), options_.static_users.end(),
+                  [](const StaticUserKey& user) { return user.key_sha256.has_value(); });
+  if (every_key_sha256) {
     algorithms_ = {sha256, md5};
   } else {
     algorithms_ = {md5, sha256};
@@ -179,11 +182,12 @@ AuthFailure TurnAuthenticator::CheckUser(const stun::Message& request, std::stri
 
   for (const StaticUserKey& user : options_.static_users) {
     if (user.name == username) {
-      // Only the MD5 key is known for static users.
-      if (algorithm != stun::PasswordAlgorithmId::kMd5) {
-        return AuthFailure::kBadIntegrity;
+      if (algorithm == stun::PasswordAlgorithmId::kMd5) {
+        return verify(user.key) ? AuthFailure::kNone : AuthFailure::kBadIntegrity;
       }
-      return verify(user.key) ? AuthFailure::kNone : AuthFailure::kBadIntegrity;
+      // SHA-256 only for a user configured with that key.
+      return user.key_sha256 && verify(*user.key_sha256) ? AuthFailure::kNone
+                                                         : AuthFailure::kBadIntegrity;
     }
   }
 

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,8 @@ namespace turnkey::relay {
 struct StaticUserKey {
   std::string name;
   base::Md5Digest key{};  // MD5(name:realm:password); password-equivalent
+  // SHA-256(name:realm:password), when configured; password-equivalent.
+  std::optional<base::Sha256Digest> key_sha256;
 };
 
 struct TurnAuthOptions {
@@ -94,8 +97,9 @@ class TurnAuthenticator {
   std::string IssueNonce(const base::SocketAddress& client, int64_t now_unix) const;
 
   // The PASSWORD-ALGORITHMS this server offers, most preferred first:
-  // SHA-256 then MD5, except that MD5 comes first while static users are
-  // configured (their keys are MD5 digests, so SHA-256 cannot be derived).
+  // SHA-256 then MD5, except that MD5 comes first while a static user has no
+  // SHA-256 key (a client takes the first it supports, and SHA-256 could not
+  // be checked for that user).
   std::span<const stun::PasswordAlgorithm> algorithms() const {
     return std::span<const stun::PasswordAlgorithm>(algorithms_.data(), algorithms_.size());
   }

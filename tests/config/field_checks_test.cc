@@ -67,6 +67,18 @@ TEST(FieldChecksTest, HexMd5) {
   EXPECT_FALSE(ParseHexMd5("g00102030405060708090a0b0c0d0e0f").has_value());
 }
 
+TEST(FieldChecksTest, HexSha256) {
+  auto key = ParseHexSha256("000102030405060708090a0B0c0D0e0F101112131415161718191a1b1c1d1e1f");
+  ASSERT_TRUE(key.has_value());
+  for (size_t i = 0; i < key->size(); ++i) {
+    EXPECT_EQ((*key)[i], i);
+  }
+  EXPECT_FALSE(ParseHexSha256("000102030405060708090a0b0c0d0e0f").has_value());
+  EXPECT_FALSE(ParseHexSha256(std::string(63, '0')).has_value());
+  EXPECT_FALSE(ParseHexSha256(std::string(65, '0')).has_value());
+  EXPECT_FALSE(ParseHexSha256("x" + std::string(63, '0')).has_value());
+}
+
 TEST(FieldChecksTest, QuoteEscapesAndTruncates) {
   EXPECT_EQ(QuoteForMessage("abc"), "\"abc\"");
   EXPECT_EQ(QuoteForMessage("a\"b\\c"), "\"a\\\"b\\\\c\"");

@@ -163,6 +163,11 @@ const BadInput kBadInputs[] = {
      "x.yaml:3: signal.ice_servers.urls[0]: bad ICE server URL"},
     {"turn:\n  auth:\n    static_users:\n      - {name: alice}\n",
      "x.yaml:4: turn.auth.static_users[0].key: missing"},
+    {"turn:\n  auth:\n    static_users:\n      - {name: alice, key: "
+     "00000000000000000000000000000000,\n"
+     "         key_sha256: 00000000000000000000000000000000}\n",
+     "x.yaml:5: turn.auth.static_users[0].key_sha256: expected 64 hex digits (SHA-256 of "
+     "name:realm:password)"},
     {"turn:\n  auth:\n    static_users:\n      - {name: a, key: 00000000000000000000000000000000}\n"
      "      - {name: a, key: 11111111111111111111111111111111}\n",
      "x.yaml:5: turn.auth.static_users[1].name: same name as turn.auth.static_users[0]"},

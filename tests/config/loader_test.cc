@@ -196,6 +196,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "static_users:",
                           "name:",
                           "key:",
+                          "key_sha256:",
                           "nonce_lifetime:",
                           "lifetimes:",
                           "allocation_default:",
@@ -281,6 +282,7 @@ turn:
       - {name: alice, key: 0123456789ABCDEF0123456789abcdef}
       - name: bob
         key: ffffffffffffffffffffffffffffffff
+        key_sha256: 000102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F
     nonce_lifetime: 1h
   lifetimes: {allocation_default: 5m, allocation_max: 2h, permission: 4m, channel: 9m}
   quotas:
@@ -354,6 +356,11 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   base::Md5Digest all_ones;
   all_ones.fill(0xff);
   EXPECT_EQ(turn.auth.static_users[1].key, all_ones);
+  EXPECT_FALSE(turn.auth.static_users[0].key_sha256.has_value());
+  ASSERT_TRUE(turn.auth.static_users[1].key_sha256.has_value());
+  for (size_t i = 0; i < 32; ++i) {
+    EXPECT_EQ((*turn.auth.static_users[1].key_sha256)[i], i);
+  }
   EXPECT_EQ(turn.auth.nonce_lifetime, hours(1));
   EXPECT_EQ(turn.lifetimes, (LifetimeOptions{minutes(5), hours(2), minutes(4), minutes(9)}));
   EXPECT_EQ(turn.quotas, (QuotaOptions{3, 5000, 0, 12500000000u}));

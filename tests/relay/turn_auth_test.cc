@@ -179,6 +179,47 @@ TEST_F(TurnAuthTest, StaticUserAllocatesWithItsMd5Key) {
   EXPECT_EQ(server->allocation_count(), 2u);
 }
 
+TEST_F(TurnAuthTest, StaticUserWithASha256KeyAllocatesWithEitherAlgorithm) {
+  TurnServerOptions options = Options();
+  options.auth.static_users = {StaticUser("carol", "correct horse", true),
+                               StaticUser("dave", "staple", true)};
+  Start(options);
+  // Every static user has a SHA-256 key: SHA-256 is offered first again.
+  TurnTestClient first = Client(1, {"carol", "correct horse"});
+  EXPECT_EQ(
+      Algorithms(first.Unauthenticated(Method::kAllocate)),
+      (std::vector<PasswordAlgorithmId>{PasswordAlgorithmId::kSha256, PasswordAlgorithmId::kMd5}));
+
+  TurnTestClient sha = Client(2, {"carol", "correct horse"});
+  sha.set_algorithm(PasswordAlgorithmId::kSha256);
+  StunReply reply = sha.Allocate();
+  ASSERT_TRUE(reply.success()) << reply.error_code();
+  EXPECT_TRUE(reply.authenticated());
+  EXPECT_TRUE(reply.Has(AttributeType::kMessageIntegritySha256));
+
+  TurnTestClient md5 = Client(3, {"dave", "staple"});
+  md5.set_algorithm(PasswordAlgorithmId::kMd5);
+  EXPECT_TRUE(md5.Allocate().success());
+  TurnTestClient rfc5389 = Client(4, {"dave", "staple"});
+  EXPECT_TRUE(rfc5389.Allocate().success());
+
+  TurnTestClient wrong = Client(5, {"carol", "battery"});
+  wrong.set_algorithm(PasswordAlgorithmId::kSha256);
+  EXPECT_EQ(wrong.Allocate().error_code(), 401);
+  EXPECT_EQ(server->allocation_count(), 3u);
+}
+
+TEST_F(TurnAuthTest, OneStaticUserWithoutASha256KeyPutsMd5First) {
+  TurnServerOptions options = Options();
+  options.auth.static_users = {StaticUser("carol", "correct horse", true),
+                               StaticUser("dave", "staple")};
+  Start(options);
+  TurnTestClient client = Client(1, {"dave", "staple"});
+  EXPECT_EQ(
+      Algorithms(client.Unauthenticated(Method::kAllocate)),
+      (std::vector<PasswordAlgorithmId>{PasswordAlgorithmId::kMd5, PasswordAlgorithmId::kSha256}));
+}
+
 TEST_F(TurnAuthTest, WrongPasswordGets401WithAFreshChallenge) {
   TurnCredentials credentials = Rest("alice");
   credentials.password = "not-the-password";

@@ -181,8 +181,13 @@ class TurnTestEnv {
     return options;
   }
 
-  static StaticUserKey StaticUser(std::string_view name, std::string_view password) {
-    return StaticUserKey{std::string(name), stun::LongTermKeyMd5(name, kRealm, password)};
+  static StaticUserKey StaticUser(std::string_view name, std::string_view password,
+                                  bool with_sha256_key = false) {
+    StaticUserKey user{std::string(name), stun::LongTermKeyMd5(name, kRealm, password), {}};
+    if (with_sha256_key) {
+      user.key_sha256 = stun::LongTermKeySha256(name, kRealm, password);
+    }
+    return user;
   }
 
   // (Re)creates the port pools of the families `options` relays and the
