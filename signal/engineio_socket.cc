@@ -1,5 +1,6 @@
 #include "signal/engineio_socket.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <cstdlib>
@@ -63,7 +64,7 @@ void AddHeaders(net::HttpResponse& response, const net::HttpHeaders& extra) {
 }
 
 // Section 1.6: GET answers are text/plain, never cached.
-net::HttpResponse PollResponse(const std::vector<EngineIoPacket>& packets,
+net::HttpResponse PollResponse(std::span<const EngineIoPacket> packets,
                                const net::HttpHeaders& cors) {
   net::HttpResponse response =
       net::HttpResponse::Text(200, EncodePollingPayload(packets), "text/plain; charset=UTF-8");
@@ -282,7 +283,7 @@ void EngineIoSocket::Finish() {
   server_.Forget(id_);
 }
 
-bool EngineIoSocket::AnswerPoll(const std::vector<EngineIoPacket>& packets) {
+bool EngineIoSocket::AnswerPoll(std::span<const EngineIoPacket> packets) {
   if (!poll_) {
     return false;
   }
@@ -298,14 +299,20 @@ bool EngineIoSocket::AnswerPoll(const std::vector<EngineIoPacket>& packets) {
 }
 
 void EngineIoSocket::FlushPoll() {
-  if (!queue_.empty() && AnswerPoll(queue_)) {
-    queue_.clear();
+  if (queue_.empty()) {
+    return;
+  }
+  // At most kMaxPacketsPerPoll per answer; the rest waits for the next GET,
+  // which the client sends as soon as this one is answered.
+  const size_t count = std::min(queue_.size(), kMaxPacketsPerPoll);
+  if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
   }
 }
 
 void EngineIoSocket::SendUpgradeNoop() {
   if (probed_ && queue_.empty()) {
-    AnswerPoll({Noop()});
+    AnswerPoll(std::array{Noop()});
   }
 }
 
@@ -563,7 +570,7 @@ void EngineIoSocket::CompleteUpgrade() {
   StopUpgradeTimer();
   // A GET still held gets a noop so that the client's polling ends; the
   // queue (empty whenever a GET is held) moves to the WebSocket.
-  AnswerPoll({Noop()});
+  AnswerPoll(std::array{Noop()});
   poll_.reset();
   ws_link_ = probe_link_;
   ws_ = probe_;

@@ -12,9 +12,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -99,6 +101,14 @@ net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::H
 
 class EngineIoSocket {
  public:
+  // The most packets one long-polling GET is answered with; what is queued
+  // beyond goes out on the next GET. The protocol sets no limit and the
+  // reference server sends everything at once, but python-engineio 4 clients
+  // (python-socketio) end the connection when an answer holds more than 16
+  // (their Payload.max_decode_packets), which a burst of ICE candidates to a
+  // polling client reaches.
+  static constexpr size_t kMaxPacketsPerPoll = 16;
+
   // The session state; every change goes through SetState.
   enum class State {
     kNew,        // created; the handshake is being answered
@@ -177,7 +187,7 @@ class EngineIoSocket {
   void FlushPoll();
   // Answers the held GET with `packets` if one is held and still pending;
   // false otherwise (the packets are then not sent).
-  bool AnswerPoll(const std::vector<EngineIoPacket>& packets);
+  bool AnswerPoll(std::span<const EngineIoPacket> packets);
   // While upgrading after "3probe": a held GET with nothing queued gets a noop.
   void SendUpgradeNoop();
   // Writes one packet as a WebSocket message.

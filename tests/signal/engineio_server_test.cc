@@ -206,6 +206,38 @@ TEST_F(EngineIoServerTest, HeldGetIsAnsweredWhenAMessageIsQueued) {
   EXPECT_EQ(get->body, "4ping me");
 }
 
+TEST_F(EngineIoServerTest, AGetIsAnsweredWithAtMostSixteenPacketsAndTheRestWaits) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  // 40 messages in one POST: the echo server queues 40 answers.
+  std::string body;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    expected.push_back("4m" + std::to_string(i));
+    body += (i == 0 ? "" : "\x1e") + expected.back();
+  }
+  auto post = client->Request("POST", Polling(sid), body);
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  std::vector<std::string> received;
+  for (size_t answer_size : {16u, 16u, 8u}) {
+    auto get = client->Request("GET", Polling(sid));
+    ASSERT_TRUE(get.has_value());
+    ASSERT_EQ(get->status, 200);
+    std::vector<std::string> packets;
+    size_t start = 0;
+    for (size_t sep; (sep = get->body.find('\x1e', start)) != std::string::npos; start = sep + 1) {
+      packets.push_back(get->body.substr(start, sep - start));
+    }
+    packets.push_back(get->body.substr(start));
+    EXPECT_EQ(packets.size(), answer_size) << get->body;
+    received.insert(received.end(), packets.begin(), packets.end());
+  }
+  EXPECT_EQ(received, expected);
+  static_assert(EngineIoSocket::kMaxPacketsPerPoll == 16);
+}
+
 TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
   StartEngine();
   auto first = Client();
