@@ -19,6 +19,11 @@ test_pkgs=(
   python3 procps iproute2 curl
   mariadb-server mariadb-client   # MySQL store tests run against a real server on loopback
   nodejs            # with npm: socket.io-client and playwright-core for the client tests
+  # python-socketio, a second Socket.IO client nobody here wrote
+  # (tests/integration/test_python_socketio.py); websocket-client and requests
+  # are its WebSocket and long-polling transports, which python3-engineio does
+  # not depend on.
+  python3-socketio python3-engineio python3-websocket python3-requests
   chromium          # headless browser for the WebRTC call test
   systemd           # systemd-analyze verify of the unit files
   prometheus        # promtool check metrics on a live scrape (its service is kept from starting)
