@@ -26,6 +26,7 @@ package fails the test.
 """
 
 import os
+import queue
 import sys
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -93,10 +94,9 @@ class Peer:
 
     python-engineio 4.3 drops a long-polling connection whose GET answer
     holds more than 16 packets (Payload.max_decode_packets, a limit of that
-    client: python-engineio issue 142). The server, like the reference one,
-    answers a GET with everything it has queued (protocol notes, 1.6), so
-    these tests emit one event at a time and wait for its ack; a burst of
-    events towards a polling Peer would lose it.
+    client: python-engineio issue 142). The server answers a GET with at most
+    16 (EngineIoSocket::kMaxPacketsPerPoll) for such clients;
+    test_a_burst_reaches_a_polling_client checks it.
     """
 
     def __init__(self, test, base, token, transports=None, auth="default"):
@@ -106,7 +106,9 @@ class Peer:
         # Our own requests session, so that close() can close its pooled
         # connections (python-engineio leaves them to the garbage collector).
         self.http = requests.Session()
+        # EIO_DEBUG=1 in the environment logs the client's Engine.IO traffic.
         self.sio = socketio.Client(reconnection=False, handle_sigint=False, request_timeout=WAIT,
+                                   engineio_logger=bool(os.environ.get("EIO_DEBUG")),
                                    http_session=self.http)
         self.events = []  # (name, args) in arrival order
         self.connect_errors = []
@@ -409,6 +411,33 @@ class PythonSocketIoTest(unittest.TestCase):
             self.assertEqual(peer.sio.transport(), peer.transports[0] if peer.transports
                              else "websocket")
             self.assertEqual(peer.disconnects, 0)
+
+    def test_a_burst_reaches_a_polling_client(self):
+        # 40 candidates emitted at once towards a long-polling callee: they
+        # queue on the server faster than it polls, and must arrive whole, in
+        # order, without ending its connection.
+        alice, bob = self.user("pyburst"), self.user("pyburst")
+        a = self.peer(alice, ["websocket"])
+        b = self.peer(bob, ["polling"])
+        ack = a.call("initiateCall", {"receiverId": bob["id"], "callType": "audio"})
+        call_id = ack["callId"]
+        b.wait("incomingCall", call_id)
+        self.assertIs(b.call("acceptCall", {"callId": call_id}).get("ok"), True)
+        a.wait("callAccepted", call_id)
+        sent = [candidate(100 + i) for i in range(40)]
+        acks = queue.Queue()
+        for c in sent:
+            a.sio.emit("sendIceCandidate", {"callId": call_id, "candidate": c},
+                       callback=acks.put)
+        for _ in sent:
+            self.assertIs(acks.get(timeout=WAIT).get("ok"), True)
+        self.assertEqual(b.wait_all("receiveIceCandidate", len(sent)),
+                         [{"callId": call_id, "from": alice["id"], "candidate": c}
+                          for c in sent])
+        self.assertEqual(b.disconnects, 0)
+        self.assertEqual(b.sio.transport(), "polling")
+        self.assertEqual(a.call("endCall", {"callId": call_id}).get("ok"), True)
+        b.wait("callEnded", call_id)
 
     def assert_history(self, user, call_id, direction, other):
         # The history is written through the database's work queue after the
