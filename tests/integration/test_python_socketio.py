@@ -15,6 +15,8 @@ use. Against the real binary on loopback it:
 - is refused with a bad or missing token (CONNECT_ERROR with its code);
 - sends binary attachments (BINARY_EVENT), which are relayed intact,
   without losing the connection;
+- receives a burst of 40 candidates over long-polling whole (the server
+  answers a GET with at most 16 packets, python-engineio's limit);
 - stays connected while idle, answering the server's (shortened) pings;
 - is disconnected by a logout, and its token refused afterwards.
 
