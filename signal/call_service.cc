@@ -15,18 +15,6 @@
 namespace turnkey::signal {
 namespace {
 
-// SocketIoSocketData::session for a login id ("sid"); 0 for none. Sockets
-// are matched within one user's only, so a collision of two of a user's
-// logins, as likely as a random 64-bit match, would at worst close one more
-// of that user's sockets at a sign-out.
-uint64_t SessionDigest(std::string_view login) {
-  if (login.empty()) {
-    return 0;
-  }
-  const uint64_t digest = std::hash<std::string_view>{}(login);
-  return digest == 0 ? 1 : digest;
-}
-
 // The client events CallManager::OnEvent handles.
 constexpr std::string_view kCallEvents[] = {
     "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
@@ -107,6 +95,18 @@ Json IceServersPayload(const auth::IceServerList& list) {
 }
 
 }  // namespace
+
+// Sockets are matched within one user's only, so a collision of two of a
+// user's logins, as likely as a random 64-bit match, would at worst close one
+// more of that user's sockets at a sign-out, or have a REST call act as the
+// other login's device.
+uint64_t CallService::SessionDigest(std::string_view login) {
+  if (login.empty()) {
+    return 0;
+  }
+  const uint64_t digest = std::hash<std::string_view>{}(login);
+  return digest == 0 ? 1 : digest;
+}
 
 CallService::ManagerScope::~ManagerScope() {
   if (--service_.manager_depth_ == 0) {

@@ -240,7 +240,13 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void RestInitiate(ApiCall call);
   void RestAccept(ApiCall call);
   void RestRejectOrEnd(ApiCall call, bool end);
-  std::optional<uint64_t> NewestSocketOf(std::string_view user_id) const;
+  // The socket a REST initiate/accept acts as: the newest socket of the
+  // request's own login (`session`, the access token's sid) when it has
+  // one, so the device that asked is the one in the call; else the user's
+  // newest.
+  std::optional<uint64_t> NewestSocketOf(std::string_view user_id, std::string_view session) const;
+  // SocketIoSocketData::session for a login id ("sid"); 0 for none.
+  static uint64_t SessionDigest(std::string_view login);
 
   SignalService& service_;
   net::EventLoop& loop_;

@@ -98,14 +98,28 @@ base::Status CallService::AddRoutes() {
                  [self](ApiCall call) { self->RestRejectOrEnd(std::move(call), true); });
 }
 
-std::optional<uint64_t> CallService::NewestSocketOf(std::string_view user_id) const {
+std::optional<uint64_t> CallService::NewestSocketOf(std::string_view user_id,
+                                                    std::string_view session) const {
+  const uint64_t digest = SessionDigest(session);
   std::span<const uint64_t> sockets = manager_->presence().SocketsOf(user_id);
+  std::optional<uint64_t> newest;
   for (auto it = sockets.rbegin(); it != sockets.rend(); ++it) {
-    if (sockets_.contains(*it)) {
+    auto entry = sockets_.find(*it);
+    if (entry == sockets_.end()) {
+      continue;
+    }
+    if (digest == 0) {
       return *it;
     }
+    std::shared_ptr<SocketIoSocket> socket = entry->second.socket.lock();
+    if (socket != nullptr && socket->data().session == digest) {
+      return *it;
+    }
+    if (!newest) {
+      newest = *it;
+    }
   }
-  return std::nullopt;
+  return newest;
 }
 
 std::optional<Json> CallService::RestPayload(ApiCall& call) {
@@ -127,7 +141,7 @@ void CallService::RestInitiate(ApiCall call) {
   if (!payload) {
     return;
   }
-  std::optional<uint64_t> number = NewestSocketOf(call.user_id());
+  std::optional<uint64_t> number = NewestSocketOf(call.user_id(), call.token().session);
   if (!number) {
     call.Fail(ApiError::Of(409, kNotConnected,
                            "Connect the Socket.IO client first: a call needs a connected socket"));
@@ -143,7 +157,7 @@ void CallService::RestAccept(ApiCall call) {
   if (!payload) {
     return;
   }
-  std::optional<uint64_t> number = NewestSocketOf(call.user_id());
+  std::optional<uint64_t> number = NewestSocketOf(call.user_id(), call.token().session);
   if (!number) {
     call.Fail(
         ApiError::Of(409, kNotConnected,

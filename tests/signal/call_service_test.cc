@@ -282,6 +282,51 @@ TEST_F(CallServiceTest, ADeviceConnectingWhileACallRingsGetsIceServersFirst) {
   EXPECT_TRUE(b2->HasEvent("iceServers"));
 }
 
+TEST_F(CallServiceTest, RestInitiateAndAcceptActAsTheRequestingLoginsSocket) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  // Bob's second login (another device): its own access token and sid.
+  testing::HttpTestResponse login =
+      SendJson(service_->local_address(), "POST", "/api/auth/login",
+               PlainJson{{"email", "bob@example.test"}, {"password", "password-123"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  TestUser bob_laptop = bob;
+  bob_laptop.token = login.Json()["data"]["token"];
+  auto a = Connect(alice);
+  auto phone = Connect(bob);
+  auto laptop = Connect(bob_laptop);  // connected last: bob's newest socket
+  ASSERT_TRUE(a && phone && laptop);
+
+  auto initiated =
+      Rest("/api/calls/initiate", {{"receiverId", bob.id}, {"callType", "audio"}}, alice);
+  ASSERT_EQ(initiated.status, 200) << initiated.body;
+  const std::string call_id = initiated.Json()["data"]["callId"];
+  ASSERT_TRUE(phone->WaitEvent("incomingCall"));
+  ASSERT_TRUE(laptop->WaitEvent("incomingCall"));
+  // The phone answers over REST: the phone is bob's device in the call.
+  auto accepted = Rest("/api/calls/accept", {{"callId", call_id}}, bob);
+  ASSERT_EQ(accepted.status, 200) << accepted.body;
+  EXPECT_TRUE(phone->WaitEvent("callAcceptedConfirm"));
+  EXPECT_TRUE(laptop->WaitEvent("callAnsweredElsewhere"));
+  EXPECT_FALSE(phone->HasEvent("callAnsweredElsewhere"));
+  EXPECT_FALSE(laptop->HasEvent("callAcceptedConfirm"));
+  ASSERT_TRUE(a->WaitEvent("callAccepted"));
+  auto sent = a->Call("sendOffer", Json{{"callId", call_id}, {"offer", Json{{"sdp", "v=0"}}}});
+  ASSERT_TRUE(sent);
+  EXPECT_EQ((*sent)["ok"], true);
+  EXPECT_TRUE(phone->WaitEvent("receiveOffer"));
+  EXPECT_FALSE(laptop->HasEvent("receiveOffer"));
+  ASSERT_EQ(Rest("/api/calls/end", {{"callId", call_id}}, bob).status, 200);
+  ASSERT_TRUE(a->WaitEvent("callEnded"));
+
+  // Likewise the phone's REST initiate makes the phone the caller's device.
+  auto from_phone =
+      Rest("/api/calls/initiate", {{"receiverId", alice.id}, {"callType", "video"}}, bob);
+  ASSERT_EQ(from_phone.status, 200) << from_phone.body;
+  EXPECT_TRUE(phone->WaitEvent("callInitiated"));
+  EXPECT_FALSE(laptop->HasEvent("callInitiated"));
+}
+
 TEST_F(CallServiceTest, AnOfflineCalleeIsAMissedCall) {
   TestUser alice = Register("alice");
   TestUser bob = Register("bob");
