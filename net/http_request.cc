@@ -14,12 +14,12 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
       continue;
     }
     size_t eq = field.find('=');
-    auto name = base::PercentDecode(field.substr(0, eq), true);
-    auto value = base::PercentDecode(
-        eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1), true);
-    if (name && value) {
-      fields.emplace_back(std::move(*name), std::move(*value));
-    }
+    auto decode = [](std::string_view text) {
+      return base::PercentDecode(text, true).value_or(std::string(text));
+    };
+    fields.emplace_back(
+        decode(field.substr(0, eq)),
+        decode(eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1)));
   }
   return fields;
 }

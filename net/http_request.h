@@ -18,8 +18,10 @@
 namespace turnkey::net {
 
 // Splits a query string ("a=1&b=x%20y") into decoded name/value pairs in
-// order. A field without '=' has an empty value; empty fields and fields
-// that fail to decode are skipped.
+// order. A field without '=' has an empty value; empty fields are skipped.
+// A name or value with a malformed escape ('%' without two hex digits) is
+// kept as written, as Node's query parsers do, so the code that reads it
+// refuses it as a bad value instead of never seeing it.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
 
 // Splits a request-target (RFC 9112 section 3.2) into its raw, still

@@ -510,6 +510,11 @@ class AccountsApiTests:
                          "VALIDATION_ERROR", "limit")
         self.assertError(self.api.get("/api/calls/history?type=fax", user["token"]), 400,
                          "VALIDATION_ERROR", "type")
+        # A malformed escape is a bad value, not a missing one.
+        self.assertError(self.api.get("/api/calls/history?limit=%zz", user["token"]), 400,
+                         "VALIDATION_ERROR", "limit")
+        self.assertError(self.api.get("/api/calls/history?type=%zz", user["token"]), 400,
+                         "VALIDATION_ERROR", "type")
 
     def test_sql_injection_payloads_are_stored_as_data(self):
         for payload in INJECTIONS:

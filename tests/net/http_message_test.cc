@@ -48,13 +48,16 @@ TEST(HttpHeadersTest, Tokens) {
   EXPECT_FALSE(EqualsIgnoreCase("abc", "abcd"));
 }
 
-TEST(ParseQueryTest, DecodesPairsAndSkipsBrokenOnes) {
-  auto fields = ParseQuery("EIO=4&transport=polling&t=N8h&flag&&bad=%zz&name=a+b%21");
-  ASSERT_EQ(fields.size(), 5u);
+TEST(ParseQueryTest, DecodesPairsAndKeepsBrokenEscapesAsWritten) {
+  auto fields = ParseQuery("EIO=4&transport=polling&t=N8h&flag&&bad=%zz&name=a+b%21&5%=%4");
+  ASSERT_EQ(fields.size(), 7u);
   EXPECT_EQ(fields[0], (std::pair<std::string, std::string>{"EIO", "4"}));
   EXPECT_EQ(fields[1].second, "polling");
   EXPECT_EQ(fields[3], (std::pair<std::string, std::string>{"flag", ""}));
-  EXPECT_EQ(fields[4], (std::pair<std::string, std::string>{"name", "a b!"}));
+  // Seen by whoever reads it, and refused there as a bad value.
+  EXPECT_EQ(fields[4], (std::pair<std::string, std::string>{"bad", "%zz"}));
+  EXPECT_EQ(fields[5], (std::pair<std::string, std::string>{"name", "a b!"}));
+  EXPECT_EQ(fields[6], (std::pair<std::string, std::string>{"5%", "%4"}));
 }
 
 TEST(HttpRequestTest, QueryParamAndParam) {
