@@ -125,13 +125,6 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
   // own list to real ones.
   std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
 
-  for (const base::Cidr& allow : config.turn.peers.allow) {
-    if (CidrContains(allow, *base::SocketAddress::ParseIp("127.0.0.1")) ||
-        CidrContains(allow, *base::SocketAddress::ParseIp("::1"))) {
-      plan.warnings.push_back("turn: peers.allow lets clients relay to loopback (" +
-                              base::CidrToString(allow) + "); only do this on a test machine");
-    }
-  }
   return plan;
 }
 

@@ -763,6 +763,7 @@ base::Result<Config> LoadImpl(std::string_view yaml, std::string_view name,
     ResolvePaths(cfg, base_dir);
     ReadSecretFiles(cfg, diag);
     CheckConsistency(cfg, diag);
+    CheckExposure(cfg, diag);
     CheckSecretFileModes(cfg, config_path, diag);
   } catch (const YAML::Exception& e) {
     diag.RawError(MarkLine(e.mark), "cannot load: " + e.msg);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cidr.h"
 #include "config/duration.h"
 
 namespace turnkey::config {
@@ -100,6 +101,44 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
 }
 
 }  // namespace
+
+void CheckExposure(const Config& cfg, Diagnostics& diag) {
+  if (cfg.signal.enabled && !cfg.signal.listen.tls && !cfg.signal.listen.address.IsLoopback()) {
+    diag.WarningAt("signal.listen",
+                   "plain HTTP on " + cfg.signal.listen.address.IpString() +
+                       ": passwords, tokens and TURN credentials cross the network unencrypted; "
+                       "set tls: true, or listen on 127.0.0.1 behind a TLS reverse proxy");
+  }
+  if (cfg.metrics.enabled && !cfg.metrics.listen.IsLoopback()) {
+    diag.WarningAt("metrics.listen", "metrics are served without authentication on " +
+                                         cfg.metrics.listen.IpString() +
+                                         ": keep that address off the Internet (firewall)");
+  }
+  if (!cfg.turn.enabled) {
+    return;
+  }
+  for (const std::string& secret : cfg.turn.auth.secrets) {
+    if (secret.size() < kMinTurnSecretBytes) {
+      // Every client's TURN password is an HMAC of its username under the
+      // secret: enough to test guesses of a short one offline.
+      diag.WarningAt(
+          cfg.turn.auth.secrets_file.empty() ? "turn.auth.secrets" : "turn.auth.secrets_file",
+          "a secret shorter than " + std::to_string(kMinTurnSecretBytes) +
+              " bytes can be guessed offline from any credential it signed; use "
+              "`openssl rand -hex 32`");
+      break;
+    }
+  }
+  for (size_t i = 0; i < cfg.turn.peers.allow.size(); ++i) {
+    const base::Cidr& allow = cfg.turn.peers.allow[i];
+    if (base::CidrContains(allow, *base::SocketAddress::ParseIp("127.0.0.1")) ||
+        base::CidrContains(allow, *base::SocketAddress::ParseIp("::1"))) {
+      diag.WarningAt(Indexed("turn.peers.allow", i), "lets clients relay to loopback (" +
+                                                         base::CidrToString(allow) +
+                                                         "); only do this on a test machine");
+    }
+  }
+}
 
 void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   const LifetimeOptions& lifetimes = cfg.turn.lifetimes;

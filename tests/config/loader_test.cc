@@ -592,5 +592,51 @@ TEST(LayeringTest, NoHeaderIncludesYamlCpp) {
   EXPECT_GE(headers, 5);
 }
 
+std::vector<std::string> WarningsOf(std::string_view yaml) {
+  std::vector<std::string> warnings = {"not filled"};
+  base::Result<Config> cfg = LoadConfigString(yaml, "w.yaml", "", &warnings);
+  EXPECT_TRUE(cfg.has_value()) << cfg.error().message;
+  return warnings;
+}
+
+TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
+  // The defaults: signaling on 0.0.0.0 without TLS.
+  EXPECT_EQ(WarningsOf(""),
+            std::vector<std::string>{
+                "w.yaml:1: warning: signal.listen: plain HTTP on 0.0.0.0: passwords, tokens and "
+                "TURN credentials cross the network unencrypted; set tls: true, or listen on "
+                "127.0.0.1 behind a TLS reverse proxy"});
+  const std::string quiet =
+      "signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+      "turn: {auth: {secrets: [0123456789abcdef0123456789abcdef]}}\n";
+  EXPECT_EQ(WarningsOf(quiet), std::vector<std::string>{});
+  EXPECT_EQ(WarningsOf("signal: {listen: {address: '::1', port: 8080}}\n"),
+            std::vector<std::string>{});
+  EXPECT_EQ(WarningsOf("signal: {enabled: false}\nturn: {enabled: false}\n"),
+            std::vector<std::string>{});
+
+  std::vector<std::string> loud = WarningsOf(
+      "signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+      "metrics: {listen: '0.0.0.0:9641'}\n"
+      "turn:\n"
+      "  auth: {secrets: [short, 0123456789abcdef0123456789abcdef]}\n"
+      "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128']}\n");
+  EXPECT_EQ(loud, (std::vector<std::string>{
+                      "w.yaml:2: warning: metrics.listen: metrics are served without "
+                      "authentication on 0.0.0.0: keep that address off the Internet (firewall)",
+                      "w.yaml:4: warning: turn.auth.secrets: a secret shorter than 16 bytes can "
+                      "be guessed offline from any credential it signed; use `openssl rand -hex "
+                      "32`",
+                      "w.yaml:5: warning: turn.peers.allow[1]: lets clients relay to loopback "
+                      "(0.0.0.0/0); only do this on a test machine",
+                      "w.yaml:5: warning: turn.peers.allow[2]: lets clients relay to loopback "
+                      "(::1/128); only do this on a test machine",
+                  }));
+  // TLS on the signaling listener is enough off loopback.
+  EXPECT_EQ(WarningsOf("tls: {certificate: c.pem, private_key: k.pem}\n"
+                       "signal: {listen: {address: 0.0.0.0, port: 8443, tls: true}}\n"),
+            std::vector<std::string>{});
+}
+
 }  // namespace
 }  // namespace turnkey::config
