@@ -61,6 +61,7 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   }
   options.access_ttl = config.signal.jwt.access_ttl;
   options.refresh_ttl = config.signal.jwt.refresh_ttl;
+  options.trusted_proxies = config.signal.trusted_proxies;
   options.settings = MakeSignalSettings(config);
   if (options.settings.turn_secret.empty() &&
       std::any_of(options.settings.ice_urls.begin(), options.settings.ice_urls.end(),

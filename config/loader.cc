@@ -652,6 +652,7 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
   });
   s.Read("allowed_origins", signal.allowed_origins,
          AsListOf(Checked(DecodeNonEmptyString, CheckOrigin)));
+  s.Read("trusted_proxies", signal.trusted_proxies, AsListOf(DecodeCidr));
   s.Nested("jwt", [&](Section& j) {
     j.Read("secret_file", signal.jwt.secret_file, DecodeString);
     j.Read("access_ttl", signal.jwt.access_ttl, AsDuration(kOneSecond));

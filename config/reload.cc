@@ -34,6 +34,7 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
 
   check("signal.enabled", a.signal.enabled, b.signal.enabled);
   check("signal.listen", a.signal.listen, b.signal.listen);
+  check("signal.trusted_proxies", a.signal.trusted_proxies, b.signal.trusted_proxies);
   // A new signing key would silently log every client out; restarting makes
   // that a deliberate act.
   // The secret itself is reported under its file's key (safe to log).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/address.h"
+#include "base/cidr.h"
 
 namespace turnkey::config {
 
@@ -114,6 +115,10 @@ struct SignalOptions {
   // path) allowed on WebSocket and polling; [] = same-origin only.
   // Reloadable. Default [].
   std::vector<std::string> allowed_origins;
+  // Reverse proxies whose X-Forwarded-For names the client (net/forwarded.h)
+  // for the REST API's per-address limits; [] = none (the header is
+  // ignored). Restart. Default [].
+  std::vector<base::Cidr> trusted_proxies;
   // Tokens. Restart.
   JwtOptions jwt;
   // An unanswered call ends as missed after this long. > 0. Reloadable.

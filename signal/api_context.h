@@ -27,6 +27,7 @@
 #include "auth/jwt.h"
 #include "auth/login_throttle.h"
 #include "auth/password_hasher.h"
+#include "base/cidr.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "metrics/shard.h"
@@ -70,6 +71,10 @@ struct ApiContextOptions {
   std::chrono::seconds access_ttl{15 * 60};
   // Refresh token lifetime. Default 30d.
   std::chrono::seconds refresh_ttl{30 * 24 * 3600};
+  // Reverse proxies trusted to name the client in X-Forwarded-For; the
+  // address a request is limited by (login attempts) is then the client's.
+  // Default none.
+  std::vector<base::Cidr> trusted_proxies;
 };
 
 class ApiContext {

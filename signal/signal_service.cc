@@ -78,6 +78,7 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   api_options.max_body_bytes = opts.max_api_body_bytes;
   api_options.access_ttl = opts.access_ttl;
   api_options.refresh_ttl = opts.refresh_ttl;
+  api_options.trusted_proxies = opts.trusted_proxies;
   service->api_ = std::make_unique<ApiContext>(
       *service->loop_, *service->queue_, service->router_, *service->store_, std::move(*jwt),
       std::move(*hasher), std::move(*throttle), *service->clock_, service->metrics_,

@@ -39,6 +39,7 @@
 #include "auth/login_throttle.h"
 #include "auth/password_hasher.h"
 #include "base/address.h"
+#include "base/cidr.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "metrics/registry.h"
@@ -79,6 +80,9 @@ struct SignalServiceOptions {
   std::chrono::seconds refresh_ttl{30 * 24 * 3600};
   auth::PasswordHashOptions password_hash;
   auth::LoginThrottleOptions login_throttle;
+  // Reverse proxies trusted to name the client in X-Forwarded-For
+  // (signal.trusted_proxies). Default none.
+  std::vector<base::Cidr> trusted_proxies;
   // The reloadable part.
   SignalSettings settings;
   // Stop(): how long in-flight requests and taken-over connections may take

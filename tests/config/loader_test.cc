@@ -216,6 +216,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "listen:",
                           "tls:",
                           "allowed_origins:",
+                          "trusted_proxies:",
                           "jwt:",
                           "secret_file:",
                           "access_ttl:",
@@ -298,6 +299,7 @@ signal:
   enabled: false
   listen: {address: 127.0.0.1, port: 8443, tls: true}
   allowed_origins: ["https://app.example.org", "http://localhost:3000"]
+  trusted_proxies: [127.0.0.1/32, "fd00::/8"]
   jwt: {secret_file: "", access_ttl: 5m, refresh_ttl: 7d}
   ring_timeout: 45s
   reconnect_grace: 0s
@@ -379,6 +381,9 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_TRUE(signal.listen.tls);
   EXPECT_EQ(signal.allowed_origins,
             (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
+  ASSERT_EQ(signal.trusted_proxies.size(), 2u);
+  EXPECT_EQ(base::CidrToString(signal.trusted_proxies[0]), "127.0.0.1/32");
+  EXPECT_EQ(base::CidrToString(signal.trusted_proxies[1]), "fd00::/8");
   EXPECT_EQ(signal.jwt.secret_file, "");
   EXPECT_EQ(signal.jwt.access_ttl, minutes(5));
   EXPECT_EQ(signal.jwt.refresh_ttl, hours(24 * 7));

@@ -158,7 +158,7 @@ class MariaDb:
 class AccountsServer:
     """turnkey with TURN (REST secret, loopback peers allowed) and signaling."""
 
-    def __init__(self, database_yaml="", state_dir=None):
+    def __init__(self, database_yaml="", state_dir=None, signal_yaml=""):
         self.dir = tempfile.mkdtemp(prefix="turnkey-acc-")
         self.state_dir = state_dir or os.path.join(self.dir, "state")
         self.turn_port = harness.free_port()
@@ -184,7 +184,7 @@ class AccountsServer:
                 f"    urls: [\"stun:127.0.0.1:{self.turn_port}\",\n"
                 f"           \"turn:127.0.0.1:{self.turn_port}?transport=udp\"]\n"
                 "    credential_ttl: 1h\n"
-                + database_yaml +
+                + signal_yaml + database_yaml +
                 "metrics: {enabled: false}\n")
         self.log_path = os.path.join(self.dir, "turnkey.log")
         self.api = Api(f"http://127.0.0.1:{self.http_port}")
@@ -679,6 +679,52 @@ class SqliteAccountsTest(AccountsApiTests, unittest.TestCase):
         self.assertEqual(self.api.get("/api/users/me", user["token"]).status, 200)
         refreshed = self.api.post("/api/auth/refresh", {"refreshToken": user["refreshToken"]})
         self.assertEqual(refreshed.status, 200, refreshed)
+
+
+class TrustedProxyTest(unittest.TestCase):
+    """signal.trusted_proxies: behind a reverse proxy every client comes from
+    its address, so failed logins are counted per X-Forwarded-For client."""
+
+    def throttle_address(self, api, forwarded_for):
+        # Failed logins on accounts that do not exist, until the address is
+        # held off (the per-account limit never comes into it).
+        for _ in range(60):
+            answer = api.post("/api/auth/login",
+                              {"email": unique("nobody") + "@example.test", "password": "wrong-pass"},
+                              headers={"X-Forwarded-For": forwarded_for})
+            if answer.status == 429:
+                return
+            self.assertEqual(answer.status, 401, answer)
+        self.fail("no 429 after 60 failed logins from one address")
+
+    def server(self, signal_yaml):
+        server = AccountsServer(signal_yaml=signal_yaml).start()
+        self.addCleanup(server.close)
+        return server
+
+    def test_failed_logins_count_per_forwarded_client(self):
+        api = self.server("  trusted_proxies: [127.0.0.1/32]\n").api
+        email = unique("victim") + "@example.test"
+        self.assertEqual(api.register(email=email).status, 201)
+        self.throttle_address(api, "203.0.113.5")
+        # Another client behind the same proxy logs in; the attacker's
+        # address stays held off, also when it writes its own header in front.
+        ok = api.post("/api/auth/login", {"email": email, "password": PASSWORD},
+                      headers={"X-Forwarded-For": "198.51.100.7"})
+        self.assertEqual(ok.status, 200, ok)
+        held = api.post("/api/auth/login", {"email": email, "password": PASSWORD},
+                        headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.5"})
+        self.assertEqual(held.status, 429, held)
+
+    def test_without_trusted_proxies_the_header_is_ignored(self):
+        api = self.server("").api
+        email = unique("victim") + "@example.test"
+        self.assertEqual(api.register(email=email).status, 201)
+        self.throttle_address(api, "203.0.113.5")
+        # Anyone could write the header: the connection's address counts.
+        held = api.post("/api/auth/login", {"email": email, "password": PASSWORD},
+                        headers={"X-Forwarded-For": "198.51.100.7"})
+        self.assertEqual(held.status, 429, held)
 
 
 class MariadbAccountsTest(AccountsApiTests, unittest.TestCase):
