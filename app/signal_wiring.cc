@@ -62,6 +62,8 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   options.access_ttl = config.signal.jwt.access_ttl;
   options.refresh_ttl = config.signal.jwt.refresh_ttl;
   options.trusted_proxies = config.signal.trusted_proxies;
+  options.register_rate = config.signal.rate_limits.register_per_address.rate;
+  options.register_burst = config.signal.rate_limits.register_per_address.burst;
   options.settings = MakeSignalSettings(config);
   if (options.settings.turn_secret.empty() &&
       std::any_of(options.settings.ice_urls.begin(), options.settings.ice_urls.end(),

@@ -674,7 +674,8 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
     for (auto [key, limit] :
          {std::pair{"events", &signal.rate_limits.events},
           std::pair{"initiate_per_socket", &signal.rate_limits.initiate_per_socket},
-          std::pair{"initiate_per_user", &signal.rate_limits.initiate_per_user}}) {
+          std::pair{"initiate_per_user", &signal.rate_limits.initiate_per_user},
+          std::pair{"register_per_address", &signal.rate_limits.register_per_address}}) {
       r.Nested(key, [&](Section& b) {
         b.Read("rate", limit->rate, AsNumber(0, 1e6));
         b.Read("burst", limit->burst, AsNumber(1, 1e6));

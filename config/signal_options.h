@@ -91,6 +91,9 @@ struct SignalRateLimitOptions {
   RateLimitOptions initiate_per_socket{.rate = 0.5, .burst = 5};
   // initiateCall per user, over all their devices. Default 1/s, burst 10.
   RateLimitOptions initiate_per_user{.rate = 1, .burst = 10};
+  // POST /api/auth/register per client address (IPv6: per /64), whatever
+  // the outcome. Default 20 at once, then one every 20 s.
+  RateLimitOptions register_per_address{.rate = 0.05, .burst = 20};
 
   friend bool operator==(const SignalRateLimitOptions&, const SignalRateLimitOptions&) = default;
 };

@@ -47,7 +47,8 @@ ApiContext::ApiContext(net::EventLoop& loop, net::WorkQueue& queue, net::Router&
       clock_(clock),
       metrics_(metrics),
       shard_(shard),
-      options_(options) {
+      options_(options),
+      register_limiter_(options_.register_rate, options_.register_burst) {
   SetSettings(std::move(settings));
 }
 

@@ -36,6 +36,7 @@
 #include "net/event_loop.h"
 #include "net/router.h"
 #include "net/work_queue.h"
+#include "signal/address_limiter.h"
 #include "signal/api_call.h"
 #include "signal/api_error.h"
 #include "signal/signal_settings.h"
@@ -75,6 +76,11 @@ struct ApiContextOptions {
   // address a request is limited by (login attempts) is then the client's.
   // Default none.
   std::vector<base::Cidr> trusted_proxies;
+  // Registrations per client address (IPv6: per /64), as a token bucket:
+  // `register_burst` at once, refilled at `register_rate` per second.
+  // 0 = no limit. Default none.
+  double register_rate = 0;
+  double register_burst = 1;
 };
 
 class ApiContext {
@@ -204,6 +210,7 @@ class ApiContext {
   sql::Store& store() const { return store_; }
   const auth::PasswordHasher& hasher() const { return hasher_; }
   auth::LoginThrottle& throttle() { return throttle_; }
+  AddressLimiter& register_limiter() { return register_limiter_; }
   const base::Clock& clock() const { return clock_; }
   const metrics::SignalMetrics& metrics() const { return metrics_; }
   metrics::Shard& shard() const { return shard_; }
@@ -239,6 +246,7 @@ class ApiContext {
   const metrics::SignalMetrics& metrics_;
   metrics::Shard& shard_;
   const ApiContextOptions options_;
+  AddressLimiter register_limiter_;
   SignalSettings settings_;
   std::shared_ptr<const net::Cors> cors_;
   UserSignedOutHook signed_out_hook_;

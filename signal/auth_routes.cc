@@ -1,5 +1,7 @@
 // POST /api/auth/register {email, password, handle?, displayName?}
 //   201 {token, refreshToken, expiresIn, user, iceServers, iceServersTtl}
+//   Limited per client address (signal.rate_limits.register_per_address;
+//   429 RATE_LIMITED with Retry-After).
 //   A missing handle is made from the email's local part plus digits; a
 //   missing displayName becomes the handle.
 // POST /api/auth/login {email, password}
@@ -115,6 +117,12 @@ void Register(ApiContext& api, ApiCall call) {
   auto display_name = OptionalChecked(*body, "displayName", &CheckDisplayName);
   if (!display_name) {
     call.Fail(display_name.error());
+    return;
+  }
+  // Per client address, taken or not: EMAIL_TAKEN answers tell which
+  // addresses have accounts, and every account gets TURN credentials.
+  if (!api.register_limiter().TryTake(call.request().peer, api.clock().Now())) {
+    call.Fail(ApiError::RateLimited(static_cast<int>(api.register_limiter().RetryAfter().count())));
     return;
   }
   auto job = [&api, email = std::move(*email), password = std::move(*password),

@@ -79,6 +79,8 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   api_options.access_ttl = opts.access_ttl;
   api_options.refresh_ttl = opts.refresh_ttl;
   api_options.trusted_proxies = opts.trusted_proxies;
+  api_options.register_rate = opts.register_rate;
+  api_options.register_burst = opts.register_burst;
   service->api_ = std::make_unique<ApiContext>(
       *service->loop_, *service->queue_, service->router_, *service->store_, std::move(*jwt),
       std::move(*hasher), std::move(*throttle), *service->clock_, service->metrics_,

@@ -83,6 +83,10 @@ struct SignalServiceOptions {
   // Reverse proxies trusted to name the client in X-Forwarded-For
   // (signal.trusted_proxies). Default none.
   std::vector<base::Cidr> trusted_proxies;
+  // Registrations per client address (signal.rate_limits.
+  // register_per_address): rate per second, 0 = no limit; burst. Default none.
+  double register_rate = 0;
+  double register_burst = 1;
   // The reloadable part.
   SignalSettings settings;
   // Stop(): how long in-flight requests and taken-over connections may take

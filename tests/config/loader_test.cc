@@ -82,6 +82,8 @@ TEST(LoaderTest, DefaultsMatchDesign) {
   EXPECT_EQ(cfg.signal.rate_limits.initiate_per_socket,
             (RateLimitOptions{.rate = 0.5, .burst = 5}));
   EXPECT_EQ(cfg.signal.rate_limits.initiate_per_user, (RateLimitOptions{.rate = 1, .burst = 10}));
+  EXPECT_EQ(cfg.signal.rate_limits.register_per_address,
+            (RateLimitOptions{.rate = 0.05, .burst = 20}));
   EXPECT_EQ(cfg.signal.history.commit_delay, milliseconds(20));
   EXPECT_FALSE(cfg.signal.protocol_test_mode);
 
@@ -217,6 +219,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "tls:",
                           "allowed_origins:",
                           "trusted_proxies:",
+                          "register_per_address:",
                           "jwt:",
                           "secret_file:",
                           "access_ttl:",

@@ -158,7 +158,10 @@ class MariaDb:
 class AccountsServer:
     """turnkey with TURN (REST secret, loopback peers allowed) and signaling."""
 
-    def __init__(self, database_yaml="", state_dir=None, signal_yaml=""):
+    # The tests register every user from 127.0.0.1: no registration limit
+    # unless a test sets one.
+    def __init__(self, database_yaml="", state_dir=None, signal_yaml="",
+                 register_limit="{rate: 0}"):
         self.dir = tempfile.mkdtemp(prefix="turnkey-acc-")
         self.state_dir = state_dir or os.path.join(self.dir, "state")
         self.turn_port = harness.free_port()
@@ -184,6 +187,7 @@ class AccountsServer:
                 f"    urls: [\"stun:127.0.0.1:{self.turn_port}\",\n"
                 f"           \"turn:127.0.0.1:{self.turn_port}?transport=udp\"]\n"
                 "    credential_ttl: 1h\n"
+                f"  rate_limits: {{register_per_address: {register_limit}}}\n"
                 + signal_yaml + database_yaml +
                 "metrics: {enabled: false}\n")
         self.log_path = os.path.join(self.dir, "turnkey.log")
@@ -697,10 +701,34 @@ class TrustedProxyTest(unittest.TestCase):
             self.assertEqual(answer.status, 401, answer)
         self.fail("no 429 after 60 failed logins from one address")
 
-    def server(self, signal_yaml):
-        server = AccountsServer(signal_yaml=signal_yaml).start()
+    def server(self, signal_yaml, register_limit="{rate: 0}"):
+        server = AccountsServer(signal_yaml=signal_yaml, register_limit=register_limit).start()
         self.addCleanup(server.close)
         return server
+
+    def test_registrations_are_limited_per_client_address(self):
+        api = self.server("  trusted_proxies: [127.0.0.1/32]\n",
+                          register_limit="{rate: 0.001, burst: 3}").api
+
+        def register(client, email=None):
+            body = {"email": email or unique("reg") + "@example.test", "password": PASSWORD}
+            return api.post("/api/auth/register", body, headers={"X-Forwarded-For": client})
+
+        taken = unique("taken") + "@example.test"
+        self.assertEqual(register("203.0.113.5", taken).status, 201)
+        # Whatever the answer: an email already taken counts too.
+        self.assertEqual(register("203.0.113.5", taken).status, 409)
+        self.assertEqual(register("203.0.113.5").status, 201)
+        held = register("203.0.113.5")
+        self.assertEqual(held.status, 429, held)
+        self.assertEqual(held.code, "RATE_LIMITED")
+        self.assertEqual(held.headers.get("retry-after"), "1000")
+        # Another client, and another /64 than a held IPv6 client's.
+        self.assertEqual(register("198.51.100.7").status, 201)
+        for _ in range(3):
+            self.assertEqual(register("2001:db8:1:2::1").status, 201)
+        self.assertEqual(register("2001:db8:1:2::99").status, 429)
+        self.assertEqual(register("2001:db8:1:3::1").status, 201)
 
     def test_failed_logins_count_per_forwarded_client(self):
         api = self.server("  trusted_proxies: [127.0.0.1/32]\n").api

@@ -360,6 +360,8 @@ class OpsServer:
             f"    urls: [\"stun:127.0.0.1:{self.turn_port}\",\n"
             f"           \"turn:127.0.0.1:{self.turn_port}?transport=udp\"]\n"
             "    credential_ttl: 1h\n"
+            # The tests register every user from 127.0.0.1.
+            "  rate_limits: {register_per_address: {rate: 0}}\n"
             f"metrics: {{enabled: true, listen: \"127.0.0.1:{self.metrics_port}\", "
             "path: /metrics}\n" + extra)
 

@@ -152,6 +152,8 @@ async function startTurnkey(options = {}) {
     "  ice_servers:\n" +
     `    urls: ["stun:127.0.0.1:${turnPort}", "turn:127.0.0.1:${turnPort}?transport=udp"]\n` +
     "    credential_ttl: 1h\n" +
+    // The tests register every user from 127.0.0.1.
+    "  rate_limits: {register_per_address: {rate: 0}}\n" +
     (o.extraSignalYaml ?? "") +
     databaseYaml +
     `metrics: {enabled: true, listen: "127.0.0.1:${metricsPort}", path: /metrics}\n`);
