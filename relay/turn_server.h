@@ -115,6 +115,7 @@ class TurnServer {
 
   const TurnCounters& counters() const { return counters_; }
   size_t allocation_count() const { return allocations_.size(); }
+  bool HasAllocation(const FiveTuple& tuple) const { return allocations_.contains(tuple); }
 
  private:
   struct TupleHash {

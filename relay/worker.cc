@@ -1,5 +1,6 @@
 #include "relay/worker.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -112,7 +113,8 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
   }
   net::StreamListenerOptions stream_options;
   stream_options.reuse_port = true;
-  stream_options.connection.idle_timeout = options_.stream_idle_timeout;
+  stream_options.connection.idle_timeout =
+      std::min(options_.stream_setup_timeout, options_.stream_idle_timeout);
   stream_options.connection.max_input_bytes = 2 * options_.max_stream_frame;
   ClientTransport transport = spec.transport;
   auto listener = net::StreamListener::Create(
@@ -170,6 +172,14 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
     }
     server_->OnClientMessage(now, tuple, rest.first(frame.size));
     consumed += frame.size;
+  }
+  if (connection.is_open()) {
+    // The longer idle timeout once the client has allocated.
+    auto it = connections_.find(StreamKey{tuple.client, tuple.server});
+    if (it != connections_.end() && !it->second.allocated && server_->HasAllocation(tuple)) {
+      it->second.allocated = true;
+      connection.SetIdleTimeout(options_.stream_idle_timeout);
+    }
   }
   FlushStreams();
   return consumed;

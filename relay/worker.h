@@ -46,10 +46,14 @@ struct ListenerSpec {
 struct WorkerOptions {
   std::vector<ListenerSpec> listeners;
   TurnServerOptions server;
-  // A TCP/TLS client connection with no input for this long is closed
-  // (also bounds the TLS handshake). Default 10 minutes, an allocation's
-  // default lifetime.
+  // A TCP/TLS client connection with an allocation and no input for this
+  // long is closed. Default 10 minutes, an allocation's default lifetime.
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(10)};
+  // The same before the connection has an allocation (also bounds the TLS
+  // handshake): a connection that never allocates holds a descriptor for
+  // this long at most after its last byte, not stream_idle_timeout. Default
+  // 30 s.
+  std::chrono::milliseconds stream_setup_timeout{std::chrono::seconds(30)};
   // Largest frame accepted on a stream: a ChannelData message with a full
   // 16-bit length, padded (RFC 8656 section 12.5).
   size_t max_stream_frame = 4 + 65535 + 3;
@@ -103,7 +107,8 @@ class Worker final : private RelayIo {
   // packet.
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
-    bool corked = false;  // in dirty_streams_
+    bool corked = false;     // in dirty_streams_
+    bool allocated = false;  // has had an allocation: stream_idle_timeout
   };
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);

@@ -2,8 +2,18 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "base/bytes.h"
 #include "net/socket_util.h"
+#include "stun/attributes.h"
+#include "stun/integrity.h"
+#include "stun/message.h"
+#include "stun/message_builder.h"
 
 namespace turnkey::relay {
 namespace {
@@ -60,6 +70,113 @@ TEST(RelayServiceTest, WorkersShareTheirOwnPort) {
   auto second = RelayService::Create(OptionsFor(ClientTransport::kUdp, bound[0]), nullptr);
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code, base::ErrorCode::kAlreadyExists);
+}
+
+// A blocking TCP client with a receive timeout.
+class TcpClient {
+ public:
+  explicit TcpClient(const base::SocketAddress& server) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage storage{};
+    socklen_t length = server.ToSockaddr(&storage);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&storage), length), 0);
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  ~TcpClient() { ::close(fd_); }
+  void Send(const base::Bytes& bytes) {
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // One STUN message (20-byte header, then its length); nullopt on close.
+  std::optional<base::Bytes> ReadMessage() {
+    base::Bytes header(20);
+    if (!ReadExactly(header.data(), header.size())) {
+      return std::nullopt;
+    }
+    base::Bytes message = header;
+    message.resize(20 + base::LoadBe16(header.data() + 2));
+    if (!ReadExactly(message.data() + 20, message.size() - 20)) {
+      return std::nullopt;
+    }
+    return message;
+  }
+  // True when the server closed the connection (EOF), false on a timeout.
+  bool ClosedByServer() {
+    uint8_t byte;
+    return ::recv(fd_, &byte, 1, 0) == 0;
+  }
+
+ private:
+  bool ReadExactly(uint8_t* out, size_t size) {
+    while (size > 0) {
+      ssize_t n = ::recv(fd_, out, size, 0);
+      if (n <= 0) {
+        return false;
+      }
+      out += n;
+      size -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+  int fd_ = -1;
+};
+
+TEST(RelayServiceTest, StreamsWithoutAnAllocationGetTheShortIdleTimeout) {
+  RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
+  options.threads = 1;
+  options.worker.stream_setup_timeout = std::chrono::milliseconds(300);
+  options.worker.stream_idle_timeout = std::chrono::seconds(30);
+  options.worker.server.relay[0] = RelayAddress{kLoopbackAnyPort, kLoopbackAnyPort};
+  const std::string realm = options.worker.server.auth.realm;
+  options.worker.server.auth.static_users = {
+      StaticUserKey{"carol", stun::LongTermKeyMd5("carol", realm, "pw"), {}}};
+  auto service = RelayService::Create(options, nullptr);
+  ASSERT_TRUE(service.has_value()) << service.error().message;
+  (*service)->Start();
+  const base::SocketAddress server = (*service)->local_addresses().at(0);
+
+  // Silent, or a Binding only: closed after the setup timeout.
+  TcpClient silent(server);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.ClosedByServer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  // Allocated: the setup timeout no longer applies.
+  TcpClient client(server);
+  base::Bytes out;
+  stun::MessageBuilder challenge(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
+                                 stun::TransactionId{1});
+  challenge.AddRequestedTransport(stun::kTransportUdp);
+  client.Send(out);
+  auto reply = client.ReadMessage();
+  ASSERT_TRUE(reply.has_value());
+  auto decoded = stun::Message::Decode(*reply);
+  ASSERT_TRUE(decoded.has_value());
+  auto nonce = stun::DecodeNonce(*decoded->FindValue(stun::AttributeType::kNonce));
+  ASSERT_TRUE(nonce.has_value());
+  const std::string nonce_text(*nonce);
+  out.clear();
+  stun::MessageBuilder allocate(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
+                                stun::TransactionId{2});
+  allocate.AddRequestedTransport(stun::kTransportUdp);
+  allocate.AddUsername("carol");
+  allocate.AddRealm(realm);
+  allocate.AddNonce(nonce_text);
+  allocate.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+  client.Send(out);
+  reply = client.ReadMessage();
+  ASSERT_TRUE(reply.has_value());
+  decoded = stun::Message::Decode(*reply);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->message_class(), stun::MessageClass::kSuccessResponse);
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  out.clear();
+  stun::MessageBuilder binding(out, stun::Method::kBinding, stun::MessageClass::kRequest,
+                               stun::TransactionId{3});
+  client.Send(out);
+  EXPECT_TRUE(client.ReadMessage().has_value()) << "closed although it has an allocation";
+  (*service)->Stop();
 }
 
 }  // namespace
