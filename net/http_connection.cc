@@ -85,6 +85,14 @@ size_t HttpConnection::OnData(base::ByteView data) {
         if (!header_timer_.IsRunning() && server_.options_.header_timeout.count() > 0) {
           header_timer_.Start(server_.options_.header_timeout);
         }
+      } else if (parser_.head_complete()) {
+        if (!body_announced_) {
+          // The head is in: the same timer now bounds the body.
+          header_timer_.Stop();
+          if (server_.options_.body_timeout.count() > 0) {
+            header_timer_.Start(server_.options_.body_timeout);
+          }
+        }
       } else {
         header_timer_.Stop();
       }

@@ -66,6 +66,11 @@ struct HttpServerOptions : HttpParserLimits {
   // From the first byte of a request until its head is complete (slow
   // header senders); answered 408. 0 = none. Default 30 s.
   std::chrono::milliseconds header_timeout{30000};
+  // From the end of a request's head until its body is complete (a body
+  // trickled a byte at a time, which keeps idle_timeout from firing);
+  // answered 408. 0 = none. Default 120 s: a 1 MB polling payload at 100
+  // kbit/s takes 80 s.
+  std::chrono::milliseconds body_timeout{120000};
   // How a request refused after its head was parsed (413 for a body over
   // max_body_bytes, 417) is answered, so an API can keep its error format:
   // given the head and the status, a response (its status is used as is),

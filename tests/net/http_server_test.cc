@@ -7,6 +7,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/bytes.h"
@@ -437,6 +438,28 @@ TEST_F(HttpServerTest, SlowHeadGets408FromTheHeaderTimeout) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 408);
   EXPECT_TRUE(client->WaitClosed());
+}
+
+TEST_F(HttpServerTest, TrickledBodyGets408FromTheBodyTimeout) {
+  HttpServerOptions options;
+  options.idle_timeout = 60s;  // each byte would restart it
+  options.header_timeout = 60s;
+  options.body_timeout = 300ms;
+  StartServer(options);
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n1"));
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(100ms);
+    if (!client->Send("2")) {
+      break;  // already answered and closed
+    }
+  }
+  auto response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 408);
+  EXPECT_TRUE(client->WaitClosed());
+  EXPECT_EQ(OnLoop([this] { return server_->stats().timeouts; }), 1u);
 }
 
 TEST_F(HttpServerTest, IdleConnectionWithoutARequestIsClosedSilently) {
