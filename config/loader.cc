@@ -532,29 +532,31 @@ auto Checked(Decode decode, base::Status (*check)(std::string_view)) {
   };
 }
 
-std::optional<base::Md5Digest> DecodeLongTermKey(const Node& node, const Where& at) {
+// A long-term key written as hex: `parse` it, or say what was expected. The
+// key is password-equivalent: say what is wrong, never what it was.
+template <typename Digest>
+std::optional<Digest> DecodeHexKey(const Node& node, const Where& at,
+                                   std::optional<Digest> (*parse)(std::string_view),
+                                   const char* expected) {
   std::optional<std::string> text = DecodeString(node, at);
   if (!text) {
     return std::nullopt;
   }
-  std::optional<base::Md5Digest> key = ParseHexMd5(*text);
+  std::optional<Digest> key = parse(*text);
   if (!key) {
-    // The key is password-equivalent: say what is wrong, never what it was.
-    at.Fail("expected 32 hex digits (MD5 of name:realm:password)");
+    at.Fail(expected);
   }
   return key;
 }
 
+std::optional<base::Md5Digest> DecodeLongTermKey(const Node& node, const Where& at) {
+  return DecodeHexKey(node, at, &ParseHexMd5,
+                      "expected 32 hex digits (MD5 of name:realm:password)");
+}
+
 std::optional<base::Sha256Digest> DecodeLongTermKeySha256(const Node& node, const Where& at) {
-  std::optional<std::string> text = DecodeString(node, at);
-  if (!text) {
-    return std::nullopt;
-  }
-  std::optional<base::Sha256Digest> key = ParseHexSha256(*text);
-  if (!key) {
-    at.Fail("expected 64 hex digits (SHA-256 of name:realm:password)");
-  }
-  return key;
+  return DecodeHexKey(node, at, &ParseHexSha256,
+                      "expected 64 hex digits (SHA-256 of name:realm:password)");
 }
 
 // ---- Sections.
