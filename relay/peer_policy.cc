@@ -16,6 +16,7 @@ std::vector<base::Cidr> MakeBuiltinDenyList() {
       "203.0.113.0/24", "224.0.0.0/4",    "240.0.0.0/4",     "::/128",          "::1/128",
       "64:ff9b::/96",   "64:ff9b:1::/48", "100::/64",        "2001::/23",       "2001:db8::/32",
       "2002::/16",      "fc00::/7",       "fe80::/10",       "fec0::/10",       "ff00::/8",
+      "3fff::/20",  // documentation (RFC 9637)
   };
   std::vector<base::Cidr> list;
   for (std::string_view text : kRanges) {
@@ -126,6 +127,14 @@ bool PeerPolicy::IsAllowed(const base::SocketAddress& peer) const {
     return true;
   }
   if (Denied(peer, peer.port()) || (has_embedded && Denied(embedded, peer.port()))) {
+    return false;
+  }
+  // Past the listed ranges, an IPv6 peer must be global unicast, 2000::/3
+  // (RFC 4291 section 2.4): the rest of ::/8 and everything IANA has not
+  // allocated (4000::/2, 8000::/1 outside the listed blocks) is nobody's
+  // public address. IPv4 in IPv6 was judged by its IPv4 form above.
+  static const base::Cidr kGlobalUnicast = *base::ParseCidr("2000::/3");
+  if (peer.is_v6() && !has_embedded && !base::CidrContains(kGlobalUnicast, peer)) {
     return false;
   }
   return true;

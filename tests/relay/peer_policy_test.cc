@@ -82,6 +82,16 @@ TEST(PeerPolicyTest, DefaultTable) {
       {"febf::1", false},
       {"fec0::1", false},
       {"ff02::1", false},
+      // Not global unicast, or not allocated: not a peer either.
+      {"::100:0:0:1", false},
+      {"::fffe:7f00:1", false},
+      {"::ffff:1:7f00:1", false},
+      {"5f00::1", false},
+      {"4000::1", false},
+      {"e000::1", false},
+      {"3fff::1", false},  // documentation (RFC 9637)
+      {"3fff:fff::1", false},
+      {"3fff:1000::1", true},  // just past 3fff::/20
       // Public IPv6 peers.
       {"2606:4700:4700::1111", true},
       {"2a00:1450:4001::1", true},
@@ -110,7 +120,7 @@ TEST(PeerPolicyTest, DefaultTable) {
 }
 
 TEST(PeerPolicyTest, BuiltinListCoversEveryRange) {
-  EXPECT_EQ(PeerPolicy::BuiltinDenyList().size(), 30u);
+  EXPECT_EQ(PeerPolicy::BuiltinDenyList().size(), 31u);
 }
 
 TEST(PeerPolicyTest, AllowRulesWinInsideDeniedRanges) {
