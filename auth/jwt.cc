@@ -270,6 +270,17 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   if (payload->contains("sid") && (sid == nullptr || sid->empty())) {
     return Invalid("missing or mistyped claim");
   }
+  // RFC 7519 section 4.1.5: not accepted before nbf. We never write one, so
+  // a token that has it was not minted here as it stands.
+  if (payload->contains("nbf")) {
+    const std::optional<int64_t> nbf = TimeMember(*payload, "nbf");
+    if (!nbf) {
+      return Invalid("missing or mistyped claim");
+    }
+    if (*nbf > SaturatingAdd(now, options_.leeway_seconds)) {
+      return Invalid("not valid yet");
+    }
+  }
   // RFC 7519 section 4.1.4: valid only while now is before exp.
   if (now >= SaturatingAdd(*exp, options_.leeway_seconds)) {
     return std::unexpected(JwtError{JwtErrorKind::kExpired, "expired"});

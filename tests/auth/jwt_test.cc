@@ -277,6 +277,20 @@ TEST(JwtTest, IssuerAudienceAndKindMustMatchExactly) {
                 "missing or mistyped claim");
 }
 
+TEST(JwtTest, NotBeforeIsHonoured) {
+  const Jwt jwt = MakeJwt();
+  auto with_nbf = [](std::string_view nbf) {
+    return SignRaw(R"({"alg":"HS256"})",
+                   std::string(R"({"sub":"u1","iss":"turnkey","aud":"turnkey","jti":"j",)") +
+                       R"("typ":"access","iat":1700000000,"exp":1700000900,"nbf":)" +
+                       std::string(nbf) + "}");
+  };
+  EXPECT_TRUE(jwt.Verify(with_nbf("1700000000"), "access", kNow).has_value());
+  EXPECT_TRUE(jwt.Verify(with_nbf("1700000100"), "access", kNow + 100).has_value());
+  ExpectInvalid(jwt, with_nbf("1700000100"), "not valid yet");
+  ExpectInvalid(jwt, with_nbf("\"soon\""), "missing or mistyped claim");
+}
+
 TEST(JwtTest, ExpiryAndIssueTime) {
   const Jwt jwt = MakeJwt();
   const std::string token = jwt.Sign(jwt.NewClaims("u", "access", kNow, 900));
