@@ -2,6 +2,7 @@
 // first configured secret and prints the TURN REST API JSON response
 // (username, password, ttl, uris), the same thing the signaling side hands
 // out at login.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -23,8 +24,14 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
                  config_path.c_str());
     return 1;
   }
-  if (args.user.empty() || args.user.find(':') != std::string::npos) {
-    std::fprintf(stderr, "turnkey credentials: --user must be non-empty and without ':'\n");
+  // The user id becomes part of the TURN USERNAME: printable, no ':'.
+  const bool printable = std::all_of(args.user.begin(), args.user.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+  });
+  if (args.user.empty() || args.user.find(':') != std::string::npos || !printable) {
+    std::fprintf(stderr,
+                 "turnkey credentials: --user must be non-empty, without ':' and without control "
+                 "characters\n");
     return 2;
   }
   int64_t ttl =

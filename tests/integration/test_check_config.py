@@ -185,6 +185,12 @@ class CredentialsTest(unittest.TestCase):
             want = base64.b64encode(hmac.new(b"new-secret", data["username"].encode(),
                                              hashlib.sha1).digest()).decode()
             self.assertEqual(data["password"], want)
+            # The user id goes into the USERNAME: no ':' and no control characters.
+            for bad in ("a:b", "bob\nx", "tab\tx", ""):
+                out = subprocess.run([harness.BINARY, "credentials", "--config", path,
+                                      "--user", bad], capture_output=True, text=True, timeout=20)
+                self.assertEqual(out.returncode, 2, (bad, out.stderr))
+                self.assertEqual(out.stdout, "", bad)
 
     def test_no_secret_is_an_error(self):
         with tempfile.TemporaryDirectory() as d:
