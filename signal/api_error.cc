@@ -92,6 +92,7 @@ net::HttpResponse SuccessResponse(int status, std::string_view message, nlohmann
   body["data"] = std::move(data);
   net::HttpResponse response = net::JsonResponse(status, body);
   response.headers.Set("Cache-Control", "no-store");
+  response.headers.Set("X-Content-Type-Options", "nosniff");
   return response;
 }
 
@@ -106,6 +107,7 @@ net::HttpResponse ErrorResponse(const ApiError& error) {
   body["data"] = nullptr;
   net::HttpResponse response = net::JsonResponse(error.status, body);
   response.headers.Set("Cache-Control", "no-store");
+  response.headers.Set("X-Content-Type-Options", "nosniff");
   if (error.retry_after_seconds > 0) {
     response.headers.Set("Retry-After", std::to_string(error.retry_after_seconds));
   }

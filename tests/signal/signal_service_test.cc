@@ -177,6 +177,7 @@ TEST_F(SignalServiceTest, RegisterLoginMeRefreshLogout) {
   EXPECT_EQ(login.Json()["success"], true);
   EXPECT_EQ(data["user"]["id"], user_id);
   EXPECT_EQ(login.Header("cache-control"), "no-store");
+  EXPECT_EQ(login.Header("x-content-type-options"), "nosniff");
 
   HttpTestResponse me = Get("/api/users/me", data["token"]);
   ASSERT_EQ(me.status, 200) << me.body;
@@ -425,6 +426,7 @@ TEST_F(SignalServiceTest, CorsAllowsListedOriginsOnly) {
   HttpTestResponse denied = SendHttp(address_, preflight);
   ExpectError(denied, 403, "ORIGIN_NOT_ALLOWED");  // the envelope, as every API answer
   EXPECT_EQ(denied.Header("cache-control"), "no-store");
+  EXPECT_EQ(denied.Header("x-content-type-options"), "nosniff");
   EXPECT_EQ(denied.Header("vary"), "Origin");
   EXPECT_EQ(denied.Header("access-control-allow-origin"), "");
 

@@ -48,6 +48,12 @@ TEST_F(StaticFilesTest, ServesTheTableWithItsTypes) {
     EXPECT_EQ(page.headers.Get("Content-Type"), "text/html; charset=utf-8");
     EXPECT_EQ(page.headers.Get("Cache-Control"), "no-cache");
     EXPECT_EQ(page.headers.Get("X-Content-Type-Options"), "nosniff");
+    // No framing of the login form, no script but the page's own files.
+    EXPECT_EQ(page.headers.Get("X-Frame-Options"), "DENY");
+    EXPECT_EQ(page.headers.Get("Referrer-Policy"), "no-referrer");
+    const std::string csp(page.headers.Get("Content-Security-Policy").value_or(""));
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("script-src 'self';"), std::string::npos) << csp;
   }
   EXPECT_EQ(files->Respond("/app.js").headers.Get("Content-Type"),
             "text/javascript; charset=utf-8");
