@@ -21,6 +21,8 @@ signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) 
   engineio.ping_timeout = config.signal.engineio.ping_timeout;
   engineio.max_payload = config.signal.engineio.max_payload;
   engineio.cors.allowed_origins = config.signal.allowed_origins;
+  engineio.max_pending_per_address = config.signal.engineio.max_pending_per_address;
+  engineio.trusted_proxies = config.signal.trusted_proxies;
   return engineio;
 }
 

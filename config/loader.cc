@@ -671,6 +671,8 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
     e.Read("ping_timeout", signal.engineio.ping_timeout, AsDuration(kOneMilli));
     e.Read("max_payload", signal.engineio.max_payload, AsUnsigned<uint64_t>(1, 1u << 30));
     e.Read("connect_timeout", signal.engineio.connect_timeout, AsDuration(kOneMilli));
+    e.Read("max_pending_per_address", signal.engineio.max_pending_per_address,
+           AsUnsigned<uint32_t>(0, 1000000));
   });
   s.Nested("rate_limits", [&](Section& r) {
     for (auto [key, limit] :

@@ -69,6 +69,9 @@ struct EngineIoOptions {
   // Time a new connection has to send the Socket.IO CONNECT. > 0.
   // Default 45s.
   std::chrono::milliseconds connect_timeout{45000};
+  // Connections from one address (IPv6: one /64) that have not sent their
+  // CONNECT yet; more handshakes are answered 403. 0 = no limit. Default 1024.
+  uint32_t max_pending_per_address = 1024;
 
   friend bool operator==(const EngineIoOptions&, const EngineIoOptions&) = default;
 };

@@ -5,8 +5,8 @@
 
 namespace turnkey::signal {
 
-AddressLimiter::Key AddressLimiter::KeyOf(const base::SocketAddress& address) {
-  Key key{};
+AddressBlock AddressBlockOf(const base::SocketAddress& address) {
+  AddressBlock key{};
   const uint8_t* bytes = address.bytes();
   static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (address.is_v6() && !std::equal(kMappedPrefix, kMappedPrefix + 12, bytes)) {
@@ -29,7 +29,8 @@ bool AddressLimiter::TryTake(const base::SocketAddress& from, base::MonoTime now
   if (++takes_since_sweep_ >= 256) {
     Sweep(now);
   }
-  auto [it, added] = buckets_.try_emplace(KeyOf(from), Entry{TokenBucket(burst_, now), now});
+  auto [it, added] =
+      buckets_.try_emplace(AddressBlockOf(from), Entry{TokenBucket(burst_, now), now});
   it->second.last = now;
   return it->second.bucket.TryTake(now, rate_, burst_);
 }

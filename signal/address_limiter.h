@@ -18,6 +18,11 @@
 
 namespace turnkey::signal {
 
+// The block a client address stands for: the IPv4 address (IPv4-mapped
+// IPv6 too), or the /64 of an IPv6 address. Family byte, then 4 or 8 bytes.
+using AddressBlock = std::array<uint8_t, 9>;
+AddressBlock AddressBlockOf(const base::SocketAddress& address);
+
 class AddressLimiter {
  public:
   // rate 0 = no limit.
@@ -33,8 +38,6 @@ class AddressLimiter {
   size_t tracked() const { return buckets_.size(); }
 
  private:
-  using Key = std::array<uint8_t, 9>;  // family, then 4 or 8 address bytes
-  static Key KeyOf(const base::SocketAddress& address);
   // Drops buckets full again by `now`: they would say "yes" like a new one.
   void Sweep(base::MonoTime now);
 
@@ -44,7 +47,7 @@ class AddressLimiter {
   };
   double rate_;
   double burst_;
-  std::map<Key, Entry> buckets_;
+  std::map<AddressBlock, Entry> buckets_;
   size_t takes_since_sweep_ = 0;
 };
 

@@ -1,12 +1,14 @@
 #include "signal/engineio_server.h"
 
 #include <array>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "base/crypto.h"
 #include "base/log.h"
 #include "net/event_loop.h"
+#include "net/forwarded.h"
 #include "net/stream_connection.h"
 #include "net/websocket_handshake.h"
 #include "net/websocket_session.h"
@@ -186,13 +188,27 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
       handshake.headers.Add(std::string(name), std::string(*value));
     }
   }
-  handshake.peer = request.peer;
+  handshake.peer = net::ForwardedClient(request, options_.trusted_proxies);
+  std::optional<AddressBlock> block;
+  if (options_.max_pending_per_address > 0) {
+    block = AddressBlockOf(handshake.peer);
+    auto it = pending_.find(*block);
+    if (it != pending_.end() && it->second >= options_.max_pending_per_address) {
+      ++stats_.pending_refused;
+      Reject(request, responder, EngineIoRequestError::kForbidden);
+      return;
+    }
+  }
   handshake.tls = request.tls;
   handshake.url = request.target;
   std::string sid = NewSid();
 
   auto owned = std::make_unique<EngineIoSocket>(*this, sid, std::move(handshake));
   EngineIoSocket& socket = *owned;
+  if (block) {
+    ++pending_[*block];
+    socket.pending_ = true;
+  }
   if (request.upgrade) {
     // A WebSocket without sid is a WebSocket-only client. Whatever its
     // transport parameter says: the Dart client on Flutter native opens a
@@ -392,6 +408,17 @@ void EngineIoServer::OnStateChange(EngineIoSocket::State from, EngineIoSocket::S
   adjust(to, +1);
 }
 
+void EngineIoServer::EndPending(EngineIoSocket& socket) {
+  if (!socket.pending_) {
+    return;
+  }
+  socket.pending_ = false;
+  auto it = pending_.find(AddressBlockOf(socket.handshake().peer));
+  if (it != pending_.end() && --it->second == 0) {
+    pending_.erase(it);
+  }
+}
+
 void EngineIoServer::Forget(const std::string& sid) {
   auto it = sockets_.find(sid);
   if (it == sockets_.end()) {
@@ -400,6 +427,7 @@ void EngineIoServer::Forget(const std::string& sid) {
   // The socket may be running one of its own callbacks (a timer, a request).
   std::unique_ptr<EngineIoSocket> socket = std::move(it->second);
   sockets_.erase(it);
+  EndPending(*socket);
   loop_.DeleteLater(std::move(socket));
 }
 

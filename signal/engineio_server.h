@@ -28,11 +28,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "base/cidr.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "net/cors.h"
@@ -40,6 +43,7 @@
 #include "net/http_server.h"
 #include "net/responder.h"
 #include "net/websocket_session.h"
+#include "signal/address_limiter.h"
 #include "signal/engineio_packet.h"
 #include "signal/engineio_socket.h"
 
@@ -75,6 +79,17 @@ struct EngineIoServerOptions {
   // Allowed origins and the headers of CORS answers; see the header
   // comment. Default: same-origin only.
   net::CorsOptions cors;
+  // Sessions from one address block (AddressBlockOf: an IPv4 address, an
+  // IPv6 /64) that the application has not accepted yet (MarkAccepted;
+  // Socket.IO: no namespace joined). A handshake beyond it is answered 403
+  // Forbidden, so clients that never CONNECT cannot pile up sessions, each
+  // of which lives until the application's own timeout. 0 = no limit.
+  // Default 0.
+  uint32_t max_pending_per_address = 0;
+  // Reverse proxies whose X-Forwarded-For names the client
+  // (net::ForwardedClient): the handshake's peer and the address block.
+  // Default none.
+  std::vector<base::Cidr> trusted_proxies;
   // The clock of the heartbeat deadlines; null = base::SystemClock. Must
   // outlive the server. Timers still run on the loop's own time.
   const base::Clock* clock = nullptr;
@@ -89,6 +104,7 @@ struct EngineIoServerStats {
                                  // upgrades of an upgrading or upgraded session (101, closed)
   uint64_t ping_timeouts = 0;    // sessions closed for a missing pong
   uint64_t parse_errors = 0;     // sessions closed for an undecodable packet
+  uint64_t pending_refused = 0;  // handshakes refused (403): max_pending_per_address
 };
 
 class EngineIoServer {
@@ -178,6 +194,8 @@ class EngineIoServer {
   void OnStateChange(EngineIoSocket::State from, EngineIoSocket::State to);
   // Called by EngineIoSocket once closed: forgets the sid, frees it later.
   void Forget(const std::string& sid);
+  // Stops counting `socket` against max_pending_per_address.
+  void EndPending(EngineIoSocket& socket);
 
   net::EventLoop& loop_;
   EngineIoServerOptions options_;
@@ -193,6 +211,8 @@ class EngineIoServer {
   size_t polling_count_ = 0;
   size_t websocket_sessions_ = 0;
   EngineIoServerStats stats_;
+  // Sessions not accepted yet, per address block.
+  std::map<AddressBlock, uint32_t> pending_;
 };
 
 }  // namespace turnkey::signal

@@ -222,6 +222,8 @@ bool EngineIoSocket::WriteWebSocket(net::WebSocketSession& session, bool binary_
 
 void EngineIoSocket::Close() { CloseWith(EngineIoCloseReason::kForcedClose); }
 
+void EngineIoSocket::MarkAccepted() { server_.EndPending(*this); }
+
 void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
   if (!is_open()) {
     return;

@@ -146,6 +146,11 @@ class EngineIoSocket {
   // runs before this returns. No-op unless open.
   void Close();
 
+  // The application took the session on (Socket.IO: it joined a
+  // namespace): it no longer counts against the server's
+  // max_pending_per_address. Idempotent.
+  void MarkAccepted();
+
  private:
   friend class EngineIoServer;
 
@@ -229,6 +234,8 @@ class EngineIoSocket {
   bool probe_binary_ = true;
   // Probe answered "3probe": held GETs get noops until "5".
   bool probed_ = false;
+  // Counted in the server's pending_ (its block is handshake_.peer's).
+  bool pending_ = false;
   std::chrono::steady_clock::time_point upgrade_deadline_;
   // Heartbeat (section 1.5): pingInterval until the next "2", then
   // pingTimeout waiting for "3". In kClosing it bounds the wait for the

@@ -368,8 +368,9 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
                                                  std::move(result.data));
   connection.sockets.push_back(socket);
   // Joined: the connect timeout has nothing left to check, and an idle
-  // connection need not keep the timer.
+  // connection need not keep the timer; nor is it pending any more.
   connection.connect_timer.reset();
+  engine.MarkAccepted();
   sockets_[socket->id()] = socket;
   ++ns.socket_count_;
   if (!socket->data().user_id.empty()) {

@@ -220,6 +220,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "allowed_origins:",
                           "trusted_proxies:",
                           "register_per_address:",
+                          "max_pending_per_address:",
                           "jwt:",
                           "secret_file:",
                           "access_ttl:",

@@ -37,6 +37,9 @@ class EngineIoServerTest : public testing::ServerFixture {
         socket.SendBinary(base::AsBytes(message.data));
       } else {
         events_.Add("message:" + message.data);
+        if (message.data == "accept me") {
+          socket.MarkAccepted();
+        }
         socket.SendText(message.data);
       }
     };
@@ -236,6 +239,31 @@ TEST_F(EngineIoServerTest, AGetIsAnsweredWithAtMostSixteenPacketsAndTheRestWaits
   }
   EXPECT_EQ(received, expected);
   static_assert(EngineIoSocket::kMaxPacketsPerPoll == 16);
+}
+
+TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
+  EngineIoServerOptions options;
+  options.max_pending_per_address = 2;
+  StartEngine(options);
+  auto client = Client();
+  std::string first = Open(*client);
+  std::string second = Open(*client);
+  auto refused = client->Request("GET", "/engine.io/?EIO=4&transport=polling&t=x");
+  ExpectError(refused, 403, R"({"code":4,"message":"Forbidden"})");
+  EXPECT_EQ(OnLoop([this] { return server_->stats().pending_refused; }), 1u);
+  // Accepted by the application: no longer pending.
+  auto post = client->Request("POST", Polling(first), "4accept me");
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  std::string third = Open(*client);
+  EXPECT_FALSE(third.empty());
+  // A session that ends frees its place too.
+  post = client->Request("POST", Polling(second), "1");
+  ASSERT_TRUE(post.has_value());
+  ASSERT_TRUE(events_.WaitPrefix("close:" + second));
+  EXPECT_FALSE(Open(*client).empty());
+  ExpectError(client->Request("GET", "/engine.io/?EIO=4&transport=polling&t=y"), 403,
+              R"({"code":4,"message":"Forbidden"})");
 }
 
 TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
