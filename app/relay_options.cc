@@ -168,6 +168,15 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
   if (options.threads == 0) {
     options.threads = std::max(1u, std::thread::hardware_concurrency());
   }
+  // The 401/438 limits are per source address and per worker, and the
+  // kernel spreads one address's datagrams over the workers by port: split
+  // the budget so the server as a whole answers what one worker would.
+  relay::TurnServerOptions& server = options.worker.server;
+  const double workers = options.threads;
+  server.challenge_rate /= workers;
+  server.challenge_burst = std::max(8.0, server.challenge_burst / workers);
+  server.failure_rate /= workers;
+  server.failure_burst = std::max(4.0, server.failure_burst / workers);
   options.port_min = config.turn.relay.ports.min;
   options.port_max = config.turn.relay.ports.max;
   options.nonce_lifetime = config.turn.auth.nonce_lifetime;
