@@ -205,6 +205,7 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
 
   auto owned = std::make_unique<EngineIoSocket>(*this, sid, std::move(handshake));
   EngineIoSocket& socket = *owned;
+  // Uncounted by Forget(), or below if the server never takes the session.
   if (block) {
     ++pending_[*block];
     socket.pending_ = true;
@@ -216,6 +217,7 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
     // transports (section 2.2), and a refusal would leave it unable to connect.
     uint64_t link = AcceptWebSocket(request, responder, sid);
     if (link == 0) {
+      EndPending(socket);
       return;
     }
     sockets_.emplace(sid, std::move(owned));

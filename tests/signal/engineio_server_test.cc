@@ -245,6 +245,18 @@ TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
   EngineIoServerOptions options;
   options.max_pending_per_address = 2;
   StartEngine(options);
+  // WebSocket handshakes the server refuses leave no session behind, and
+  // no count either.
+  for (int i = 0; i < 3; ++i) {
+    auto refused_ws = Client();
+    ASSERT_TRUE(refused_ws->SendRaw(
+        "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
+    auto reply = refused_ws->ReadReply();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 426);
+  }
   auto client = Client();
   std::string first = Open(*client);
   std::string second = Open(*client);
