@@ -22,7 +22,6 @@ signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) 
   engineio.max_payload = config.signal.engineio.max_payload;
   engineio.cors.allowed_origins = config.signal.allowed_origins;
   engineio.max_pending_per_address = config.signal.engineio.max_pending_per_address;
-  engineio.trusted_proxies = config.signal.trusted_proxies;
   return engineio;
 }
 

@@ -61,7 +61,9 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   }
   options.access_ttl = config.signal.jwt.access_ttl;
   options.refresh_ttl = config.signal.jwt.refresh_ttl;
-  options.trusted_proxies = config.signal.trusted_proxies;
+  // Every request's peer is then the client its proxy names (login and
+  // registration limits, unjoined Socket.IO connections).
+  options.http.trusted_proxies = config.signal.trusted_proxies;
   options.register_rate = config.signal.rate_limits.register_per_address.rate;
   options.register_burst = config.signal.rate_limits.register_per_address.burst;
   options.settings = MakeSignalSettings(config);

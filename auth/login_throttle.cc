@@ -12,11 +12,6 @@ namespace {
 
 constexpr size_t kAccountKeyBytes = 16;
 
-bool IsV4Mapped(const base::SocketAddress& a) {
-  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return a.is_v6() && std::equal(kPrefix, kPrefix + 12, a.bytes());
-}
-
 std::chrono::seconds CeilSeconds(base::Duration d) {
   return std::max(std::chrono::ceil<std::chrono::seconds>(d), std::chrono::seconds{1});
 }
@@ -44,18 +39,6 @@ std::string LoginThrottle::AccountKey(std::string_view account) {
   return std::string(reinterpret_cast<const char*>(digest.data()), kAccountKeyBytes);
 }
 
-std::string LoginThrottle::AddressKey(const base::SocketAddress& from) {
-  // 4 bytes for IPv4, 8 for an IPv6 /64: the lengths keep the two apart.
-  const char* bytes = reinterpret_cast<const char*>(from.bytes());
-  if (from.is_v4()) {
-    return std::string(bytes, 4);
-  }
-  if (IsV4Mapped(from)) {
-    return std::string(bytes + 12, 4);
-  }
-  return std::string(bytes, 8);
-}
-
 base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failures) const {
   if (failures <= free_failures) {
     return base::Duration::zero();
@@ -75,7 +58,7 @@ ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::Socke
   if (const Table::Entry* entry = accounts_.Find(AccountKey(account), now, options_.forget_after)) {
     until = std::max(until, entry->blocked_until);
   }
-  if (const Table::Entry* entry = addresses_.Find(AddressKey(from), now, options_.forget_after)) {
+  if (const Table::Entry* entry = addresses_.Find(from.ClientBlock(), now, options_.forget_after)) {
     until = std::max(until, entry->blocked_until);
   }
   if (until <= now) {
@@ -87,7 +70,7 @@ ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::Socke
 void LoginThrottle::RecordFailure(std::string_view account, const base::SocketAddress& from,
                                   base::MonoTime now) {
   Fail(accounts_, AccountKey(account), options_.account_free_failures, now);
-  Fail(addresses_, AddressKey(from), options_.address_free_failures, now);
+  Fail(addresses_, from.ClientBlock(), options_.address_free_failures, now);
 }
 
 void LoginThrottle::RecordSuccess(std::string_view account, const base::SocketAddress& /*from*/,

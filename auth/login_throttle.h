@@ -8,12 +8,11 @@
 // attacker reset the count of the address guessing at others) and is
 // forgotten, like every count, after `forget_after` without a failure.
 //
-// An address is its IPv4 address, or for IPv6 its /64 prefix (one host
-// usually owns a whole /64, RFC 7421), with IPv4-mapped IPv6 counted as the
-// IPv4 address. An account is whatever string the caller names it by; pass a
-// normalised form (e.g. the lower-cased email) and pass it whether or not the
-// account exists, so answers do not reveal which accounts exist. Accounts are
-// kept as a 16-byte digest, so long names cost no memory.
+// An address counts as its SocketAddress::ClientBlock(): its IPv4 address, or for IPv6 its /64
+// prefix (one host usually owns a whole /64, RFC 7421), with IPv4-mapped IPv6 counted as the IPv4
+// address. An account is whatever string the caller names it by; pass a normalised form (e.g. the
+// lower-cased email) and pass it whether or not the account exists, so answers do not reveal which
+// accounts exist. Accounts are kept as a 16-byte digest, so long names cost no memory.
 //
 // Memory is bounded: at most `max_entries` accounts and `max_entries`
 // addresses are tracked, the one with the oldest failure is evicted first,
@@ -123,7 +122,6 @@ class LoginThrottle {
   explicit LoginThrottle(const LoginThrottleOptions& options) : options_(options) {}
 
   static std::string AccountKey(std::string_view account);
-  static std::string AddressKey(const base::SocketAddress& from);
   void Fail(Table& table, const std::string& key, uint32_t free_failures, base::MonoTime now);
 
   LoginThrottleOptions options_;

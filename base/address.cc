@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -151,6 +152,28 @@ std::string SocketAddress::ToString() const {
     return "[" + IpString() + "]:" + std::to_string(port_);
   }
   return IpString() + ":" + std::to_string(port_);
+}
+
+SocketAddress SocketAddress::Unmapped() const {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!is_v6() || !std::equal(kMappedPrefix, kMappedPrefix + 12, addr_.begin())) {
+    return *this;
+  }
+  return V4({addr_[12], addr_[13], addr_[14], addr_[15]}, port_);
+}
+
+std::string SocketAddress::ClientBlock() const {
+  const SocketAddress plain = Unmapped();
+  const char* raw = reinterpret_cast<const char*>(plain.bytes());
+  switch (plain.family()) {
+    case Family::kIpv4:
+      return std::string(raw, 4);
+    case Family::kIpv6:
+      return std::string(raw, 8);
+    case Family::kNone:
+      break;
+  }
+  return std::string();
 }
 
 size_t SocketAddress::Hash() const {

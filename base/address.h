@@ -44,6 +44,15 @@ class SocketAddress {
   // 127.0.0.0/8 or ::1. Conservative: an IPv4-mapped ::ffff:127.x.y.z is
   // not counted.
   bool IsLoopback() const;
+  // An IPv4-mapped ::ffff:a.b.c.d (RFC 4291 section 2.5.5.2) as the IPv4
+  // address a.b.c.d, port kept; any other address unchanged. A dual-stack
+  // socket sees IPv4 peers so.
+  SocketAddress Unmapped() const;
+  // The block of addresses one client usually holds, for limits per client:
+  // the IPv4 address (IPv4-mapped IPv6 counts as IPv4), or the /64 of an
+  // IPv6 address (RFC 7421), as 4 or 8 raw bytes (the lengths keep the two
+  // apart; short enough to need no allocation). Port ignored; "" for kNone.
+  std::string ClientBlock() const;
 
   // Writes a sockaddr_in/sockaddr_in6; returns its length (0 if kNone).
   socklen_t ToSockaddr(sockaddr_storage* out) const;

@@ -1,7 +1,6 @@
 #include "net/forwarded.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -9,18 +8,8 @@
 namespace turnkey::net {
 namespace {
 
-// ::ffff:a.b.c.d as a.b.c.d: a dual-stack listener sees IPv4 proxies so.
-base::SocketAddress Unmapped(const base::SocketAddress& address) {
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (!address.is_v6() || !std::equal(kMappedPrefix, kMappedPrefix + 12, address.bytes())) {
-    return address;
-  }
-  const uint8_t* v4 = address.bytes() + 12;
-  return base::SocketAddress::V4({v4[0], v4[1], v4[2], v4[3]}, address.port());
-}
-
 bool IsTrusted(const base::SocketAddress& address, std::span<const base::Cidr> trusted) {
-  const base::SocketAddress plain = Unmapped(address);
+  const base::SocketAddress plain = address.Unmapped();
   return std::any_of(trusted.begin(), trusted.end(),
                      [&](const base::Cidr& cidr) { return base::CidrContains(cidr, plain); });
 }

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "net/event_loop.h"
+#include "net/forwarded.h"
 #include "net/http_server.h"
 #include "net/responder.h"
 
@@ -126,6 +127,9 @@ void HttpConnection::Dispatch(HttpRequest request) {
   pending_ = Pending{request.method == "HEAD", request.keep_alive, request.upgrade,
                      request.version_major == 1 && request.version_minor == 0};
   request.peer = stream_.peer_address();
+  if (!server_.options_.trusted_proxies.empty()) {
+    request.peer = ForwardedClient(request, server_.options_.trusted_proxies);
+  }
   request.tls = stream_.is_tls();
   SetState(State::kHandling);
   // Pipelining: the next request stays unread until this one is answered,

@@ -32,8 +32,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/address.h"
+#include "base/cidr.h"
 #include "base/status.h"
 #include "net/http_request.h"
 #include "net/http_request_parser.h"
@@ -71,6 +73,11 @@ struct HttpServerOptions : HttpParserLimits {
   // answered 408. 0 = none. Default 120 s: a 1 MB polling payload at 100
   // kbit/s takes 80 s.
   std::chrono::milliseconds body_timeout{120000};
+  // Reverse proxies trusted to name the client in X-Forwarded-For: a
+  // request from one of them gets as HttpRequest::peer the client it names
+  // (net/forwarded.h), so that everything limited per address counts
+  // clients, not the proxy. [] = the header is ignored. Default [].
+  std::vector<base::Cidr> trusted_proxies;
   // How a request refused after its head was parsed (413 for a body over
   // max_body_bytes, 417) is answered, so an API can keep its error format:
   // given the head and the status, a response (its status is used as is),

@@ -72,8 +72,8 @@ base::SocketAddress EmbeddedIpv4(const base::SocketAddress& v6) {
     return true;
   };
   // ::ffff:a.b.c.d (RFC 4291 section 2.5.5.2).
-  if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) {
-    return v4_at(12);
+  if (const base::SocketAddress plain = v6.Unmapped(); plain.is_v4()) {
+    return plain;
   }
   // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765 section 2.1: what SIIT
   // translators map to IPv4).

@@ -274,7 +274,7 @@ void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,
   const bool challenge = auth.failure == AuthFailure::kNoCredentials ||
                          auth.failure == AuthFailure::kStaleNonce ||
                          auth.failure == AuthFailure::kInvalidNonce;
-  SourceRateLimiter& limiter = challenge ? challenge_limiter_ : failure_limiter_;
+  base::SourceRateLimiter& limiter = challenge ? challenge_limiter_ : failure_limiter_;
   if (!limiter.Allow(to.client, now)) {
     Drop(DropReason::kRateLimited);
     return;

@@ -34,12 +34,12 @@
 #include "auth/nonce.h"
 #include "base/bytes.h"
 #include "base/clock.h"
+#include "base/source_rate_limiter.h"
 #include "relay/allocation.h"
 #include "relay/five_tuple.h"
 #include "relay/peer_policy.h"
 #include "relay/relay_io.h"
 #include "relay/relay_shared.h"
-#include "relay/source_rate_limiter.h"
 #include "relay/turn_authenticator.h"
 #include "relay/turn_counters.h"
 #include "stun/message.h"
@@ -73,7 +73,8 @@ struct TurnServerOptions {
   // Relay addresses per family ([0] IPv4, [1] IPv6); a missing family
   // answers 440 when requested. Restart-only in practice (ports are bound).
   std::optional<RelayAddress> relay[2];
-  // 401/438 answers per source IP: the challenge every client needs once,
+  // 401/438 answers per client (an IPv4 address, an IPv6 /64; split between
+  // the workers by the caller): the challenge every client needs once,
   // and failed authentications, which are throttled much harder.
   double challenge_rate = 200, challenge_burst = 400;
   double failure_rate = 2, failure_burst = 20;
@@ -212,8 +213,8 @@ class TurnServer {
   const base::Clock& clock_;
   std::unique_ptr<TurnAuthenticator> authenticator_;
   std::unique_ptr<PeerPolicy> policy_;
-  SourceRateLimiter challenge_limiter_;
-  SourceRateLimiter failure_limiter_;
+  base::SourceRateLimiter challenge_limiter_;
+  base::SourceRateLimiter failure_limiter_;
   AllocationMap allocations_;
   TurnCounters counters_;
   base::Bytes out_;                   // reused for every response: no allocation once warm

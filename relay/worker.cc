@@ -156,6 +156,7 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   const stun::StreamFramer framer(options_.max_stream_frame);
   const FiveTuple tuple{transport, connection.peer_address(), connection.local_address()};
   const base::MonoTime now = base::SystemClock::Instance().Now();
+  const size_t allocations_before = server_->allocation_count();
   size_t consumed = 0;
   while (consumed < data.size() && connection.is_open()) {
     const base::ByteView rest = data.subspan(consumed);
@@ -173,13 +174,12 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
     server_->OnClientMessage(now, tuple, rest.first(frame.size));
     consumed += frame.size;
   }
-  if (connection.is_open()) {
-    // The longer idle timeout once the client has allocated.
-    auto it = connections_.find(StreamKey{tuple.client, tuple.server});
-    if (it != connections_.end() && !it->second.allocated && server_->HasAllocation(tuple)) {
-      it->second.allocated = true;
-      connection.SetIdleTimeout(options_.stream_idle_timeout);
-    }
+  // The longer idle timeout once the client has allocated: only this
+  // stream's own messages can have added an allocation in this call, so the
+  // relayed data that makes up most reads skips the lookup.
+  if (server_->allocation_count() > allocations_before && connection.is_open() &&
+      server_->HasAllocation(tuple)) {
+    connection.SetIdleTimeout(options_.stream_idle_timeout);
   }
   FlushStreams();
   return consumed;

@@ -107,8 +107,7 @@ class Worker final : private RelayIo {
   // packet.
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
-    bool corked = false;     // in dirty_streams_
-    bool allocated = false;  // has had an allocation: stream_idle_timeout
+    bool corked = false;  // in dirty_streams_
   };
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);

@@ -5,7 +5,6 @@
 
 #include "auth/refresh_token.h"
 #include "base/log.h"
-#include "net/forwarded.h"
 #include "signal/api_json.h"
 
 namespace turnkey::signal {
@@ -48,7 +47,7 @@ ApiContext::ApiContext(net::EventLoop& loop, net::WorkQueue& queue, net::Router&
       metrics_(metrics),
       shard_(shard),
       options_(options),
-      register_limiter_(options_.register_rate, options_.register_burst) {
+      register_limiter_(options_.register_rate, std::max(1.0, options_.register_burst), 4096) {
   SetSettings(std::move(settings));
 }
 
@@ -63,11 +62,6 @@ base::Status ApiContext::Add(std::string_view method, std::string_view pattern, 
                              Handler handler) {
   auto wrapped = [this, access, handler = std::move(handler)](net::HttpRequest request,
                                                               net::Responder responder) {
-    // Behind a trusted reverse proxy the client is who it says the request
-    // came from; limits per address (login attempts) count that address.
-    if (!options_.trusted_proxies.empty()) {
-      request.peer = net::ForwardedClient(request, options_.trusted_proxies);
-    }
     ApiCall call(std::move(request), std::move(responder), cors_);
     if (cors_->Check(call.request()) == net::CorsVerdict::kDenied) {
       call.Fail(ApiError::OriginNotAllowed());

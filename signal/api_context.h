@@ -27,8 +27,8 @@
 #include "auth/jwt.h"
 #include "auth/login_throttle.h"
 #include "auth/password_hasher.h"
-#include "base/cidr.h"
 #include "base/clock.h"
+#include "base/source_rate_limiter.h"
 #include "base/status.h"
 #include "metrics/shard.h"
 #include "metrics/turnkey_metrics.h"
@@ -36,7 +36,6 @@
 #include "net/event_loop.h"
 #include "net/router.h"
 #include "net/work_queue.h"
-#include "signal/address_limiter.h"
 #include "signal/api_call.h"
 #include "signal/api_error.h"
 #include "signal/signal_settings.h"
@@ -72,11 +71,7 @@ struct ApiContextOptions {
   std::chrono::seconds access_ttl{15 * 60};
   // Refresh token lifetime. Default 30d.
   std::chrono::seconds refresh_ttl{30 * 24 * 3600};
-  // Reverse proxies trusted to name the client in X-Forwarded-For; the
-  // address a request is limited by (login attempts) is then the client's.
-  // Default none.
-  std::vector<base::Cidr> trusted_proxies;
-  // Registrations per client address (IPv6: per /64), as a token bucket:
+  // Registrations per client (SocketAddress::ClientBlock), a token bucket:
   // `register_burst` at once, refilled at `register_rate` per second.
   // 0 = no limit. Default none.
   double register_rate = 0;
@@ -210,7 +205,8 @@ class ApiContext {
   sql::Store& store() const { return store_; }
   const auth::PasswordHasher& hasher() const { return hasher_; }
   auth::LoginThrottle& throttle() { return throttle_; }
-  AddressLimiter& register_limiter() { return register_limiter_; }
+  // Registrations per client; consult only when options().register_rate > 0.
+  base::SourceRateLimiter& register_limiter() { return register_limiter_; }
   const base::Clock& clock() const { return clock_; }
   const metrics::SignalMetrics& metrics() const { return metrics_; }
   metrics::Shard& shard() const { return shard_; }
@@ -246,7 +242,7 @@ class ApiContext {
   const metrics::SignalMetrics& metrics_;
   metrics::Shard& shard_;
   const ApiContextOptions options_;
-  AddressLimiter register_limiter_;
+  base::SourceRateLimiter register_limiter_;
   SignalSettings settings_;
   std::shared_ptr<const net::Cors> cors_;
   UserSignedOutHook signed_out_hook_;

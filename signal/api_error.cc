@@ -85,15 +85,24 @@ ApiError FromStoreError(const base::Error& error) {
   return ApiError::Internal();
 }
 
+namespace {
+
+// Every API answer: JSON, never cached, never sniffed as something else.
+net::HttpResponse EnvelopeResponse(int status, const nlohmann::json& body) {
+  net::HttpResponse response = net::JsonResponse(status, body);
+  response.headers.Set("Cache-Control", "no-store");
+  response.headers.Set("X-Content-Type-Options", "nosniff");
+  return response;
+}
+
+}  // namespace
+
 net::HttpResponse SuccessResponse(int status, std::string_view message, nlohmann::json data) {
   nlohmann::json body = nlohmann::json::object();
   body["success"] = true;
   body["message"] = message;
   body["data"] = std::move(data);
-  net::HttpResponse response = net::JsonResponse(status, body);
-  response.headers.Set("Cache-Control", "no-store");
-  response.headers.Set("X-Content-Type-Options", "nosniff");
-  return response;
+  return EnvelopeResponse(status, body);
 }
 
 net::HttpResponse ErrorResponse(const ApiError& error) {
@@ -105,9 +114,7 @@ net::HttpResponse ErrorResponse(const ApiError& error) {
     body["field"] = error.field;
   }
   body["data"] = nullptr;
-  net::HttpResponse response = net::JsonResponse(error.status, body);
-  response.headers.Set("Cache-Control", "no-store");
-  response.headers.Set("X-Content-Type-Options", "nosniff");
+  net::HttpResponse response = EnvelopeResponse(error.status, body);
   if (error.retry_after_seconds > 0) {
     response.headers.Set("Retry-After", std::to_string(error.retry_after_seconds));
   }

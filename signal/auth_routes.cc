@@ -23,6 +23,7 @@
 //   every other session ends as with logout.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -121,8 +122,10 @@ void Register(ApiContext& api, ApiCall call) {
   }
   // Per client address, taken or not: EMAIL_TAKEN answers tell which
   // addresses have accounts, and every account gets TURN credentials.
-  if (!api.register_limiter().TryTake(call.request().peer, api.clock().Now())) {
-    call.Fail(ApiError::RateLimited(static_cast<int>(api.register_limiter().RetryAfter().count())));
+  const double rate = api.options().register_rate;
+  if (rate > 0 && !api.register_limiter().Allow(call.request().peer, api.clock().Now())) {
+    // Until one token is back, at most.
+    call.Fail(ApiError::RateLimited(static_cast<int>(std::ceil(1.0 / rate))));
     return;
   }
   auto job = [&api, email = std::move(*email), password = std::move(*password),

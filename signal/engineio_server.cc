@@ -8,7 +8,6 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "net/event_loop.h"
-#include "net/forwarded.h"
 #include "net/stream_connection.h"
 #include "net/websocket_handshake.h"
 #include "net/websocket_session.h"
@@ -188,10 +187,10 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
       handshake.headers.Add(std::string(name), std::string(*value));
     }
   }
-  handshake.peer = net::ForwardedClient(request, options_.trusted_proxies);
-  std::optional<AddressBlock> block;
+  handshake.peer = request.peer;
+  std::optional<std::string> block;
   if (options_.max_pending_per_address > 0) {
-    block = AddressBlockOf(handshake.peer);
+    block = handshake.peer.ClientBlock();
     auto it = pending_.find(*block);
     if (it != pending_.end() && it->second >= options_.max_pending_per_address) {
       ++stats_.pending_refused;
@@ -415,7 +414,7 @@ void EngineIoServer::EndPending(EngineIoSocket& socket) {
     return;
   }
   socket.pending_ = false;
-  auto it = pending_.find(AddressBlockOf(socket.handshake().peer));
+  auto it = pending_.find(socket.handshake().peer.ClientBlock());
   if (it != pending_.end() && --it->second == 0) {
     pending_.erase(it);
   }

@@ -35,7 +35,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "base/cidr.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "net/cors.h"
@@ -43,7 +42,6 @@
 #include "net/http_server.h"
 #include "net/responder.h"
 #include "net/websocket_session.h"
-#include "signal/address_limiter.h"
 #include "signal/engineio_packet.h"
 #include "signal/engineio_socket.h"
 
@@ -79,17 +77,13 @@ struct EngineIoServerOptions {
   // Allowed origins and the headers of CORS answers; see the header
   // comment. Default: same-origin only.
   net::CorsOptions cors;
-  // Sessions from one address block (AddressBlockOf: an IPv4 address, an
-  // IPv6 /64) that the application has not accepted yet (MarkAccepted;
+  // Sessions from one client (SocketAddress::ClientBlock: an IPv4 address,
+  // an IPv6 /64) that the application has not accepted yet (MarkAccepted;
   // Socket.IO: no namespace joined). A handshake beyond it is answered 403
   // Forbidden, so clients that never CONNECT cannot pile up sessions, each
   // of which lives until the application's own timeout. 0 = no limit.
   // Default 0.
   uint32_t max_pending_per_address = 0;
-  // Reverse proxies whose X-Forwarded-For names the client
-  // (net::ForwardedClient): the handshake's peer and the address block.
-  // Default none.
-  std::vector<base::Cidr> trusted_proxies;
   // The clock of the heartbeat deadlines; null = base::SystemClock. Must
   // outlive the server. Timers still run on the loop's own time.
   const base::Clock* clock = nullptr;
@@ -211,8 +205,8 @@ class EngineIoServer {
   size_t polling_count_ = 0;
   size_t websocket_sessions_ = 0;
   EngineIoServerStats stats_;
-  // Sessions not accepted yet, per address block.
-  std::map<AddressBlock, uint32_t> pending_;
+  // Sessions not accepted yet, per client block.
+  std::map<std::string, uint32_t> pending_;
 };
 
 }  // namespace turnkey::signal

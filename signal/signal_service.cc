@@ -78,7 +78,6 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   api_options.max_body_bytes = opts.max_api_body_bytes;
   api_options.access_ttl = opts.access_ttl;
   api_options.refresh_ttl = opts.refresh_ttl;
-  api_options.trusted_proxies = opts.trusted_proxies;
   api_options.register_rate = opts.register_rate;
   api_options.register_burst = opts.register_burst;
   service->api_ = std::make_unique<ApiContext>(

@@ -39,7 +39,6 @@
 #include "auth/login_throttle.h"
 #include "auth/password_hasher.h"
 #include "base/address.h"
-#include "base/cidr.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "metrics/registry.h"
@@ -80,9 +79,6 @@ struct SignalServiceOptions {
   std::chrono::seconds refresh_ttl{30 * 24 * 3600};
   auth::PasswordHashOptions password_hash;
   auth::LoginThrottleOptions login_throttle;
-  // Reverse proxies trusted to name the client in X-Forwarded-For
-  // (signal.trusted_proxies). Default none.
-  std::vector<base::Cidr> trusted_proxies;
   // Registrations per client address (signal.rate_limits.
   // register_per_address): rate per second, 0 = no limit; burst. Default none.
   double register_rate = 0;

@@ -158,6 +158,23 @@ TEST(SocketAddressTest, Loopback) {
   EXPECT_FALSE(SocketAddress().IsLoopback());
 }
 
+TEST(SocketAddressTest, UnmappedAndClientBlock) {
+  auto ip = [](const char* text, uint16_t port = 7) { return *SocketAddress::ParseIp(text, port); };
+  EXPECT_EQ(ip("::ffff:192.0.2.9").Unmapped(), ip("192.0.2.9"));
+  EXPECT_EQ(ip("::ffff:192.0.2.9").Unmapped().port(), 7);
+  EXPECT_EQ(ip("2001:db8::1").Unmapped(), ip("2001:db8::1"));
+  EXPECT_EQ(ip("192.0.2.9").Unmapped(), ip("192.0.2.9"));
+  // Not mapped: ::ffff:0:a.b.c.d (translated) and ::a.b.c.d stay IPv6.
+  EXPECT_TRUE(ip("::ffff:0:192.0.2.9").Unmapped().is_v6());
+
+  EXPECT_EQ(ip("192.0.2.9").ClientBlock(), std::string("\xc0\x00\x02\x09", 4));
+  EXPECT_EQ(ip("::ffff:192.0.2.9", 1).ClientBlock(), ip("192.0.2.9", 2).ClientBlock());
+  EXPECT_EQ(ip("2001:db8:1:2::1").ClientBlock(), ip("2001:db8:1:2:ffff::9").ClientBlock());
+  EXPECT_NE(ip("2001:db8:1:2::1").ClientBlock(), ip("2001:db8:1:3::1").ClientBlock());
+  EXPECT_EQ(ip("2001:db8:1:2::1").ClientBlock().size(), 8u);
+  EXPECT_EQ(SocketAddress().ClientBlock(), "");
+}
+
 TEST(SocketAddressTest, EqualityAndHash) {
   auto a = *SocketAddress::ParseIpPort("192.0.2.1:1000");
   auto b = *SocketAddress::ParseIpPort("192.0.2.1:1000");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/cidr.h"
 #include "net/blocking_client.h"
 #include "net/http_job.h"
 #include "net/router.h"
@@ -933,6 +934,36 @@ TEST_F(HttpServerTest, ServesOverTls) {
     EXPECT_EQ(response->status, 200);
     EXPECT_EQ(response->body, "tls");
   }
+}
+
+// A GET with `forwarded_for` as its X-Forwarded-For, answered with the
+// request's peer as the handler saw it.
+std::string PeerSeen(uint16_t port, const std::string& forwarded_for) {
+  auto client = Client::Connect(port);
+  if (!client || !client->Send("GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: " + forwarded_for +
+                               "\r\n\r\n")) {
+    return "(no connection)";
+  }
+  auto response = client->Read();
+  return response ? response->body : "(no answer)";
+}
+
+TEST_F(HttpServerTest, ATrustedProxyNamesTheRequestsPeer) {
+  handler_ = [](HttpRequest request, Responder responder) {
+    responder.Respond(HttpResponse::Text(200, request.peer.IpString()));
+  };
+  HttpServerOptions options;
+  options.trusted_proxies = {*base::ParseCidr("127.0.0.1/32")};
+  StartServer(options);
+  EXPECT_EQ(PeerSeen(port_, "192.0.2.66, 203.0.113.7"), "203.0.113.7");
+}
+
+TEST_F(HttpServerTest, WithoutTrustedProxiesXForwardedForIsIgnored) {
+  handler_ = [](HttpRequest request, Responder responder) {
+    responder.Respond(HttpResponse::Text(200, request.peer.IpString()));
+  };
+  StartServer();
+  EXPECT_EQ(PeerSeen(port_, "203.0.113.7"), "127.0.0.1");
 }
 
 TEST_F(HttpServerTest, RouterAnswers404And405AndPassesParams) {

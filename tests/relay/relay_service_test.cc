@@ -138,9 +138,7 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationGetTheShortIdleTimeout) {
 
   // Silent, or a Binding only: closed after the setup timeout.
   TcpClient silent(server);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_TRUE(silent.ClosedByServer());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(silent.ClosedByServer());  // false when its 5 s receive timeout runs out
 
   // Allocated: the setup timeout no longer applies.
   TcpClient client(server);

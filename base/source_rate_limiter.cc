@@ -1,9 +1,12 @@
-#include "relay/source_rate_limiter.h"
+#include "base/source_rate_limiter.h"
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <string_view>
+#include <utility>
 
-namespace turnkey::relay {
+namespace turnkey::base {
 
 SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
     : rate_(rate), burst_(burst) {
@@ -15,12 +18,11 @@ SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
   slots_.resize(size);
 }
 
-bool SourceRateLimiter::Allow(const base::SocketAddress& source, base::MonoTime now) {
-  base::SocketAddress ip = source;
-  ip.set_port(0);
-  Slot& slot = slots_[ip.Hash() & mask_];
-  if (!(slot.ip == ip)) {
-    slot.ip = ip;
+bool SourceRateLimiter::Allow(const SocketAddress& source, MonoTime now) {
+  std::string block = source.ClientBlock();
+  Slot& slot = slots_[std::hash<std::string_view>{}(block)&mask_];
+  if (slot.block != block) {
+    slot.block = std::move(block);
     slot.tokens = burst_;
     slot.last = now;
   } else if (now > slot.last) {
@@ -35,4 +37,4 @@ bool SourceRateLimiter::Allow(const base::SocketAddress& source, base::MonoTime 
   return true;
 }
 
-}  // namespace turnkey::relay
+}  // namespace turnkey::base

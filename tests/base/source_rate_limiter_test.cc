@@ -1,24 +1,23 @@
-#include "relay/source_rate_limiter.h"
+#include "base/source_rate_limiter.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string_view>
 
-namespace turnkey::relay {
+namespace turnkey::base {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-base::SocketAddress Ip(std::string_view text, uint16_t port = 0) {
-  return *base::SocketAddress::ParseIp(text, port);
+SocketAddress Ip(std::string_view text, uint16_t port = 0) {
+  return *SocketAddress::ParseIp(text, port);
 }
 
-const base::MonoTime kT0 = base::MonoTime{} + seconds(100);
+const MonoTime kT0 = MonoTime{} + seconds(100);
 
-int Allowed(SourceRateLimiter& limiter, const base::SocketAddress& source, int tries,
-            base::MonoTime now) {
+int Allowed(SourceRateLimiter& limiter, const SocketAddress& source, int tries, MonoTime now) {
   int allowed = 0;
   for (int i = 0; i < tries; ++i) {
     if (limiter.Allow(source, now)) {
@@ -44,6 +43,15 @@ TEST(SourceRateLimiterTest, PortIsIgnored) {
   EXPECT_TRUE(limiter.Allow(Ip("203.0.113.5", 1), kT0));
   EXPECT_TRUE(limiter.Allow(Ip("203.0.113.5", 2), kT0));
   EXPECT_FALSE(limiter.Allow(Ip("203.0.113.5", 3), kT0));
+}
+
+TEST(SourceRateLimiterTest, AnIpv6ClientIsItsSlash64AndMappedIpv4IsIpv4) {
+  SourceRateLimiter limiter(0.01, 1, 4096);
+  EXPECT_TRUE(limiter.Allow(Ip("2001:db8:1:2::1"), kT0));
+  EXPECT_FALSE(limiter.Allow(Ip("2001:db8:1:2:ffff::9"), kT0));  // the same /64
+  EXPECT_TRUE(limiter.Allow(Ip("2001:db8:1:3::1"), kT0));
+  EXPECT_TRUE(limiter.Allow(Ip("203.0.113.4"), kT0));
+  EXPECT_FALSE(limiter.Allow(Ip("::ffff:203.0.113.4"), kT0));
 }
 
 TEST(SourceRateLimiterTest, SourcesHaveTheirOwnBuckets) {
@@ -76,4 +84,4 @@ TEST(SourceRateLimiterTest, ClockGoingBackwardsGivesNothing) {
 }
 
 }  // namespace
-}  // namespace turnkey::relay
+}  // namespace turnkey::base

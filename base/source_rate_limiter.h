@@ -1,0 +1,49 @@
+// SourceRateLimiter: a token bucket per client (SocketAddress::ClientBlock:
+// an IPv4 address, or an IPv6 /64) in a fixed-size table. The relay limits
+// the answers it gives before a client has authenticated with it (401
+// challenges, failed authentications); the signaling service limits
+// registrations with it.
+//
+// The table never grows: a client hashes to one slot, and a different
+// client landing on a taken slot takes it over with a full bucket. An
+// attacker with many addresses can therefore only reset buckets, never make
+// the server keep more state (reference/security.md: nothing is kept for a
+// request until it authenticates, beyond this bounded table).
+//
+// Not thread-safe: one owner thread (a relay worker, the signaling loop).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/address.h"
+#include "base/clock.h"
+
+namespace turnkey::base {
+
+class SourceRateLimiter {
+ public:
+  // `rate` tokens per second, at most `burst` saved up, `slots` table entries
+  // (rounded up to a power of two).
+  SourceRateLimiter(double rate, double burst, size_t slots);
+
+  // Takes one token for `source`'s client block (its port is ignored).
+  // False when the bucket is empty.
+  bool Allow(const SocketAddress& source, MonoTime now);
+
+ private:
+  struct Slot {
+    std::string block;  // "" when unused
+    double tokens = 0;
+    MonoTime last{};
+  };
+
+  double rate_;
+  double burst_;
+  size_t mask_;
+  std::vector<Slot> slots_;
+};
+
+}  // namespace turnkey::base
