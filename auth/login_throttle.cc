@@ -28,6 +28,9 @@ base::Result<LoginThrottle> LoginThrottle::Create(LoginThrottleOptions options) 
   if (options.forget_after < options.max_delay) {
     return base::InvalidArgument("login throttle forget_after must be at least max_delay");
   }
+  if (options.known_for <= std::chrono::seconds{0}) {
+    return base::InvalidArgument("login throttle known_for must be positive");
+  }
   if (options.max_entries == 0) {
     return base::InvalidArgument("login throttle max_entries must be positive");
   }
@@ -37,6 +40,10 @@ base::Result<LoginThrottle> LoginThrottle::Create(LoginThrottleOptions options) 
 std::string LoginThrottle::AccountKey(std::string_view account) {
   const base::Sha256Digest digest = base::Sha256(base::AsBytes(account));
   return std::string(reinterpret_cast<const char*>(digest.data()), kAccountKeyBytes);
+}
+
+std::string LoginThrottle::PairKey(std::string_view account, const base::SocketAddress& from) {
+  return AccountKey(account) + from.ClientBlock();
 }
 
 base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failures) const {
@@ -55,8 +62,13 @@ base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failur
 ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::SocketAddress& from,
                                      base::MonoTime now) const {
   base::MonoTime until = now;
-  if (const Table::Entry* entry = accounts_.Find(AccountKey(account), now, options_.forget_after)) {
-    until = std::max(until, entry->blocked_until);
+  const std::string pair = PairKey(account, from);
+  const Table::Entry* counted =
+      known_.Find(pair, now, options_.known_for) != nullptr
+          ? pairs_.Find(pair, now, options_.forget_after)
+          : accounts_.Find(AccountKey(account), now, options_.forget_after);
+  if (counted != nullptr) {
+    until = std::max(until, counted->blocked_until);
   }
   if (const Table::Entry* entry = addresses_.Find(from.ClientBlock(), now, options_.forget_after)) {
     until = std::max(until, entry->blocked_until);
@@ -70,17 +82,24 @@ ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::Socke
 void LoginThrottle::RecordFailure(std::string_view account, const base::SocketAddress& from,
                                   base::MonoTime now) {
   Fail(accounts_, AccountKey(account), options_.account_free_failures, now);
+  Fail(pairs_, PairKey(account, from), options_.account_free_failures, now);
   Fail(addresses_, from.ClientBlock(), options_.address_free_failures, now);
 }
 
-void LoginThrottle::RecordSuccess(std::string_view account, const base::SocketAddress& /*from*/,
-                                  base::MonoTime /*now*/) {
-  accounts_.Erase(AccountKey(account));
+void LoginThrottle::RecordSuccess(std::string_view account, const base::SocketAddress& from,
+                                  base::MonoTime now) {
+  const std::string pair = PairKey(account, from);
+  accounts_.Erase(pair.substr(0, kAccountKeyBytes));
+  pairs_.Erase(pair);
+  known_.DropOlderThan(now - options_.known_for);
+  known_.Touch(pair, now, options_.known_for, options_.max_entries).last_seen = now;
 }
 
 void LoginThrottle::Sweep(base::MonoTime now) {
   accounts_.DropOlderThan(now - options_.forget_after);
   addresses_.DropOlderThan(now - options_.forget_after);
+  pairs_.DropOlderThan(now - options_.forget_after);
+  known_.DropOlderThan(now - options_.known_for);
 }
 
 void LoginThrottle::Fail(Table& table, const std::string& key, uint32_t free_failures,
@@ -90,7 +109,7 @@ void LoginThrottle::Fail(Table& table, const std::string& key, uint32_t free_fai
   if (entry.failures < std::numeric_limits<uint32_t>::max()) {
     ++entry.failures;
   }
-  entry.last_failure = now;
+  entry.last_seen = now;
   entry.blocked_until = now + DelayAfter(entry.failures, free_failures);
 }
 
@@ -98,7 +117,7 @@ const LoginThrottle::Table::Entry* LoginThrottle::Table::Find(const std::string&
                                                               base::MonoTime now,
                                                               base::Duration forget) const {
   auto it = index_.find(key);
-  if (it == index_.end() || now - it->second->last_failure >= forget) {
+  if (it == index_.end() || now - it->second->last_seen >= forget) {
     return nullptr;
   }
   return &*it->second;
@@ -111,7 +130,7 @@ LoginThrottle::Table::Entry& LoginThrottle::Table::Touch(const std::string& key,
   if (it != index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     Entry& entry = lru_.front();
-    if (now - entry.last_failure >= forget) {
+    if (now - entry.last_seen >= forget) {
       entry.failures = 0;
       entry.blocked_until = {};
     }
@@ -136,7 +155,7 @@ void LoginThrottle::Table::Erase(const std::string& key) {
 
 void LoginThrottle::Table::DropOlderThan(base::MonoTime cutoff) {
   // The list is ordered by last failure, so the stale entries are a suffix.
-  while (!lru_.empty() && lru_.back().last_failure <= cutoff) {
+  while (!lru_.empty() && lru_.back().last_seen <= cutoff) {
     index_.erase(lru_.back().key);
     lru_.pop_back();
   }

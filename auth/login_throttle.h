@@ -1,12 +1,20 @@
 // LoginThrottle: slows password guessing per account and per source address.
 //
-// Each account and each source address has a count of failed logins. The
-// first `*_free_failures` cost nothing; after that every further failure
-// makes the next attempt wait, starting at `first_delay` and doubling with
-// each failure up to `max_delay`. A successful login clears the account's
-// count; the address count is left alone (one valid account must not let an
-// attacker reset the count of the address guessing at others) and is
-// forgotten, like every count, after `forget_after` without a failure.
+// Each account, each source address, and each pair of the two has a count of
+// failed logins. The first `*_free_failures` cost nothing; after that every
+// further failure makes the next attempt wait, starting at `first_delay` and
+// doubling with each failure up to `max_delay`. A successful login clears the
+// account's and the pair's counts; the address count is left alone (one valid
+// account must not let an attacker reset the count of the address guessing at
+// others) and is forgotten, like every count, after `forget_after` without a
+// failure.
+//
+// An address that logged in to an account within `known_for` is known to that
+// account: there the pair's count stands in for the account's. Anyone can make
+// an account's count climb from anywhere, and without this six wrong guesses
+// from a stranger would keep its owner out for up to `max_delay`. Guesses from
+// the known address itself still wait as before (the pair counts them), and
+// so do guesses from every other address (the account counts them).
 //
 // An address counts as its SocketAddress::ClientBlock(): its IPv4 address, or for IPv6 its /64
 // prefix (one host usually owns a whole /64, RFC 7421), with IPv4-mapped IPv6 counted as the IPv4
@@ -53,8 +61,12 @@ struct LoginThrottleOptions {
   // A count with no new failure for this long is forgotten. >= max_delay.
   // Default 1h.
   std::chrono::seconds forget_after{60 * 60};
-  // Most accounts, and separately most addresses, tracked at once. > 0.
-  // Default 100000 (about 10 MB each at worst).
+  // How long an address that logged in to an account stays known to it
+  // (renewed by each login from there). > 0. Default 30 days.
+  std::chrono::seconds known_for{30 * 24 * 60 * 60};
+  // Most accounts, and separately most addresses, account-address pairs and
+  // known addresses, tracked at once. > 0. Default 100000 (about 10 MB each at
+  // worst).
   size_t max_entries = 100'000;
 };
 
@@ -79,7 +91,8 @@ class LoginThrottle {
   // A wrong password (or an unknown account) for `account` from `from`.
   void RecordFailure(std::string_view account, const base::SocketAddress& from, base::MonoTime now);
 
-  // A correct password: forgets the account's failures.
+  // A correct password: forgets the account's failures (and the pair's), and
+  // makes `from` known to the account.
   void RecordSuccess(std::string_view account, const base::SocketAddress& from, base::MonoTime now);
 
   // Drops every entry whose last failure is `forget_after` or more before
@@ -88,19 +101,22 @@ class LoginThrottle {
 
   size_t account_entries() const { return accounts_.size(); }
   size_t address_entries() const { return addresses_.size(); }
+  size_t pair_entries() const { return pairs_.size(); }
+  size_t known_entries() const { return known_.size(); }
 
   // The wait after `failures` failures with `free_failures` allowed: 0 up to
   // the allowance, then first_delay * 2^(failures - free - 1), capped.
   base::Duration DelayAfter(uint32_t failures, uint32_t free_failures) const;
 
  private:
-  // Failures of one account or address, most recently failed first.
+  // Failures of one account, address or pair, most recently failed first;
+  // for known addresses, their logins, the most recent first.
   class Table {
    public:
     struct Entry {
       std::string key;
       uint32_t failures = 0;
-      base::MonoTime last_failure{};
+      base::MonoTime last_seen{};  // the last failure (the last login, for known addresses)
       base::MonoTime blocked_until{};
     };
 
@@ -122,11 +138,15 @@ class LoginThrottle {
   explicit LoginThrottle(const LoginThrottleOptions& options) : options_(options) {}
 
   static std::string AccountKey(std::string_view account);
+  // The account's key followed by the address's client block.
+  static std::string PairKey(std::string_view account, const base::SocketAddress& from);
   void Fail(Table& table, const std::string& key, uint32_t free_failures, base::MonoTime now);
 
   LoginThrottleOptions options_;
   Table accounts_;
   Table addresses_;
+  Table pairs_;
+  Table known_;
 };
 
 }  // namespace turnkey::auth

@@ -73,6 +73,44 @@ TEST_F(LoginThrottleTest, AccountIsThrottledFromEveryAddress) {
   EXPECT_TRUE(t.Check("bob", Ip("192.0.2.200"), clock_.Now()).allowed);
 }
 
+TEST_F(LoginThrottleTest, StrangersDoNotLockTheOwnerOutOfAnAddressItLoggedInFrom) {
+  options_.known_for = minutes{1};
+  LoginThrottle t = Make(options_);
+  t.RecordSuccess("alice", alice_ip_, clock_.Now());
+  clock_.Advance(seconds{30});
+  // Eight wrong guesses from strangers: the account waits 16 s everywhere
+  // else, but not where its owner logged in from.
+  for (int i = 0; i < 8; ++i) {
+    t.RecordFailure("alice", Ip("192.0.2." + std::to_string(i + 1)), clock_.Now());
+  }
+  EXPECT_EQ(t.Check("alice", Ip("192.0.2.200"), clock_.Now()).retry_after, seconds{16});
+  EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+  // The same /64 and another port are the same address.
+  EXPECT_TRUE(t.Check("alice", Ip("198.51.100.7", 1), clock_.Now()).allowed);
+  // Known to alice only.
+  t.RecordSuccess("bob", Ip("192.0.2.200"), clock_.Now());
+  EXPECT_FALSE(t.Check("alice", Ip("192.0.2.200"), clock_.Now()).allowed);
+
+  // Guesses from the known address are counted there as for anyone else.
+  for (int i = 0; i < 3; ++i) {
+    t.RecordFailure("alice", alice_ip_, clock_.Now());
+    EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+  }
+  t.RecordFailure("alice", alice_ip_, clock_.Now());
+  EXPECT_EQ(t.Check("alice", alice_ip_, clock_.Now()).retry_after, seconds{1});
+  clock_.Advance(seconds{1});
+  EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+  EXPECT_EQ(t.pair_entries(), 9u);
+  EXPECT_EQ(t.known_entries(), 2u);
+
+  // A minute after the login the address is a stranger again.
+  clock_.Advance(seconds{29});
+  t.RecordFailure("alice", Ip("192.0.2.1"), clock_.Now());
+  EXPECT_EQ(t.Check("alice", alice_ip_, clock_.Now()).retry_after, seconds{16});
+  t.Sweep(clock_.Now());
+  EXPECT_EQ(t.known_entries(), 1u);
+}
+
 TEST_F(LoginThrottleTest, SuccessResetsTheAccountButNotTheAddress) {
   LoginThrottle t = Make(options_);
   for (int i = 0; i < 5; ++i) {
@@ -161,6 +199,9 @@ TEST_F(LoginThrottleTest, MemoryIsBounded) {
     clock_.Advance(milliseconds{1});
     ASSERT_LE(t.account_entries(), 3u);
     ASSERT_LE(t.address_entries(), 3u);
+    ASSERT_LE(t.pair_entries(), 3u);
+    t.RecordSuccess("ok" + std::to_string(i), Ip("192.0.2.9"), clock_.Now());
+    ASSERT_LE(t.known_entries(), 3u);
   }
   // The three most recent are kept; older ones were evicted.
   EXPECT_FALSE(t.Check("user999", Ip("192.0.2.1"), clock_.Now()).allowed);
@@ -216,6 +257,7 @@ TEST(LoginThrottleCreateTest, RefusesBadOptions) {
       LoginThrottle::Create({.first_delay = seconds{10}, .max_delay = seconds{5}}).has_value());
   EXPECT_FALSE(
       LoginThrottle::Create({.max_delay = seconds{600}, .forget_after = seconds{60}}).has_value());
+  EXPECT_FALSE(LoginThrottle::Create({.known_for = seconds{0}}).has_value());
   EXPECT_FALSE(LoginThrottle::Create({.max_entries = 0}).has_value());
 }
 
