@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "net/connection_budget.h"
 #include "net/interfaces.h"
 
 namespace turnkey::app {
@@ -177,6 +178,9 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
   server.challenge_burst = std::max(8.0, server.challenge_burst / workers);
   server.failure_rate /= workers;
   server.failure_burst = std::max(4.0, server.failure_burst / workers);
+  options.worker.stream_budget = std::make_shared<net::ConnectionBudget>(
+      net::ConnectionBudgetOptions{.max_per_client = config.turn.connections_per_address},
+      net::ProcessConnectionBudget());
   options.port_min = config.turn.relay.ports.min;
   options.port_max = config.turn.relay.ports.max;
   options.nonce_lifetime = config.turn.auth.nonce_lifetime;

@@ -33,6 +33,7 @@
 #include "config/reload.h"
 #include "metrics/registry.h"
 #include "metrics/turnkey_metrics.h"
+#include "net/connection_budget.h"
 #include "net/event_loop.h"
 #include "net/tls_context.h"
 #include "relay/relay_service.h"
@@ -124,6 +125,11 @@ int RunServe(const std::string& config_path) {
     TK_LOG_ERROR("tls: {}", tls.error().message);
     return 1;
   }
+
+  // Before the first listener: the connection budget is sized from it.
+  const size_t file_limit = net::RaiseFileLimit();
+  TK_LOG_INFO("files: {} descriptors, {} of them for client connections", file_limit,
+              net::ProcessConnectionBudget()->max_total());
 
   metrics::Registry registry;
   auto process_metrics = metrics::ProcessMetrics::Create(registry, kVersion);

@@ -6,6 +6,7 @@
 #include "app/database_setup.h"
 #include "app/jwt_key.h"
 #include "base/log.h"
+#include "net/connection_budget.h"
 
 namespace turnkey::app {
 
@@ -64,6 +65,10 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   // Every request's peer is then the client its proxy names (login and
   // registration limits, unjoined Socket.IO connections).
   options.http.trusted_proxies = config.signal.trusted_proxies;
+  options.http.listener.budget = std::make_shared<net::ConnectionBudget>(
+      net::ConnectionBudgetOptions{.max_per_client = config.signal.connections_per_address,
+                                   .exempt = config.signal.trusted_proxies},
+      net::ProcessConnectionBudget());
   options.register_rate = config.signal.rate_limits.register_per_address.rate;
   options.register_burst = config.signal.rate_limits.register_per_address.burst;
   options.settings = MakeSignalSettings(config);

@@ -613,6 +613,8 @@ void DecodeAuth(Section& s, AuthOptions& auth) {
 void DecodeTurn(Section& s, TurnOptions& turn) {
   s.Read("enabled", turn.enabled, DecodeBool);
   s.Read("threads", turn.threads, AsUnsigned<uint32_t>(0, 1024));
+  s.Read("connections_per_address", turn.connections_per_address,
+         AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Read("listeners", turn.listeners, AsListOf([](const Node& node, const Where& at) {
            return DecodeItemMapping<ListenerOptions>(node, at, DecodeListener);
          }));
@@ -655,6 +657,8 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
   s.Read("allowed_origins", signal.allowed_origins,
          AsListOf(Checked(DecodeNonEmptyString, CheckOrigin)));
   s.Read("trusted_proxies", signal.trusted_proxies, AsListOf(DecodeCidr));
+  s.Read("connections_per_address", signal.connections_per_address,
+         AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Nested("jwt", [&](Section& j) {
     j.Read("secret_file", signal.jwt.secret_file, DecodeString);
     j.Read("access_ttl", signal.jwt.access_ttl, AsDuration(kOneSecond));

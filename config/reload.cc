@@ -31,10 +31,14 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("turn.relay.external_addresses", a.turn.relay.external_addresses,
         b.turn.relay.external_addresses);
   check("turn.relay.ports", a.turn.relay.ports, b.turn.relay.ports);
+  check("turn.connections_per_address", a.turn.connections_per_address,
+        b.turn.connections_per_address);
 
   check("signal.enabled", a.signal.enabled, b.signal.enabled);
   check("signal.listen", a.signal.listen, b.signal.listen);
   check("signal.trusted_proxies", a.signal.trusted_proxies, b.signal.trusted_proxies);
+  check("signal.connections_per_address", a.signal.connections_per_address,
+        b.signal.connections_per_address);
   // A new signing key would silently log every client out; restarting makes
   // that a deliberate act.
   // The secret itself is reported under its file's key (safe to log).

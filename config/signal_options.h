@@ -125,6 +125,10 @@ struct SignalOptions {
   // for the REST API's per-address limits; [] = none (the header is
   // ignored). Restart. Default [].
   std::vector<base::Cidr> trusted_proxies;
+  // Connections one client (an IPv4 address or an IPv6 /64) may hold at once
+  // on the signaling port; further ones are closed at once. Trusted proxies
+  // have no limit. 0 = unlimited. Restart. Default 4096.
+  uint32_t connections_per_address = 4096;
   // Tokens. Restart.
   JwtOptions jwt;
   // An unanswered call ends as missed after this long. > 0. Reloadable.

@@ -180,6 +180,10 @@ struct TurnOptions {
   LifetimeOptions lifetimes;
   // Quotas. Reloadable.
   QuotaOptions quotas;
+  // TCP and TLS connections one client (an IPv4 address or an IPv6 /64) may
+  // hold at once; further ones are closed at once. 0 = unlimited. Restart.
+  // Default 4096.
+  uint32_t connections_per_address = 4096;
   // Peer address rules. Reloadable.
   PeerOptions peers;
   // SOFTWARE attribute value in responses; "" = send none, which keeps

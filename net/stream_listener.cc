@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "net/connection_budget.h"
 #include "net/event_loop.h"
 #include "net/socket_util.h"
 #include "net/tls_context.h"
@@ -85,6 +86,11 @@ StreamListener::StreamListener(EventLoop& loop, const StreamListenerOptions& opt
 StreamListener::~StreamListener() {
   // Connections go before the listening socket; their destructors call
   // nothing back.
+  if (options_.budget != nullptr) {
+    for (const auto& [id, connection] : connections_) {
+      options_.budget->Give(connection->peer_address());
+    }
+  }
   connections_.clear();
 }
 
@@ -156,6 +162,34 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
     ++rejected_;
     return;
   }
+  if (options_.budget != nullptr) {
+    const ConnectionBudget::Verdict verdict = options_.budget->TryTake(*peer);
+    if (verdict != ConnectionBudget::Verdict::kTaken) {
+      ++rejected_;
+      // Once per thousand: a flood must not flood the log too.
+      if (rejected_budget_++ % 1000 == 0) {
+        TK_LOG_WARN("{}: connection from {} closed at once: {} ({} so far)",
+                    local_address_.ToString(), peer->ToString(),
+                    verdict == ConnectionBudget::Verdict::kClientFull
+                        ? "that client holds as many connections as it may"
+                        : "the process holds as many connections as its file limit allows",
+                    rejected_budget_);
+      }
+      return;
+    }
+  }
+  // From here every early return gives the place back.
+  bool placed = options_.budget != nullptr;
+  struct GiveBack {
+    StreamListener* self;
+    const base::SocketAddress& peer;
+    bool& placed;
+    ~GiveBack() {
+      if (placed) {
+        self->options_.budget->Give(peer);
+      }
+    }
+  } give_back{this, *peer, placed};
   // Small request/response messages (STUN, HTTP, WebSocket frames): do not
   // let Nagle hold them back.
   int one = 1;
@@ -194,8 +228,10 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
     ++rejected_;
     return;
   }
-  // A plain connection owns its socket from here (its destructor closes it).
+  // A plain connection owns its socket from here (its destructor closes it),
+  // and its place in the budget until OnConnectionFinished.
   owned.Release();
+  placed = false;
   StreamConnection& ref = *connection;
   connections_.emplace(id, std::move(connection));
   try {
@@ -215,6 +251,9 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
 void StreamListener::OnConnectionFinished(StreamConnection& connection) {
   auto node = connections_.extract(connection.id());
   if (!node.empty()) {
+    if (options_.budget != nullptr) {
+      options_.budget->Give(connection.peer_address());
+    }
     loop_.DeleteLater(std::move(node.mapped()));
   }
 }

@@ -28,6 +28,7 @@ struct evconnlistener;
 
 namespace turnkey::net {
 
+class ConnectionBudget;
 class EventLoop;
 class TlsContext;
 
@@ -41,6 +42,10 @@ struct StreamListenerOptions {
   // Connections held at once; further ones are accepted and closed at once.
   // 0 = unlimited. Default 0.
   size_t max_connections = 0;
+  // Where each connection takes a place (see ConnectionBudget); one without
+  // a place is accepted and closed at once. May be shared between listeners
+  // and threads. Null = none.
+  std::shared_ptr<ConnectionBudget> budget;
   // Applied to every accepted connection.
   StreamConnectionOptions connection;
 };
@@ -80,7 +85,8 @@ class StreamListener {
   const base::SocketAddress& local_address() const { return local_address_; }
   size_t connection_count() const { return connections_.size(); }
   uint64_t accepted_count() const { return accepted_; }
-  // Accepted but closed at once because of max_connections or an error.
+  // Accepted but closed at once because of max_connections, the budget or an
+  // error.
   uint64_t rejected_count() const { return rejected_; }
 
  private:
@@ -109,6 +115,7 @@ class StreamListener {
   std::unordered_map<uint64_t, std::unique_ptr<StreamConnection>> connections_;
   uint64_t accepted_ = 0;
   uint64_t rejected_ = 0;
+  uint64_t rejected_budget_ = 0;
 };
 
 }  // namespace turnkey::net

@@ -21,6 +21,7 @@
 #include "base/address.h"
 #include "base/bytes.h"
 #include "base/status.h"
+#include "net/connection_budget.h"
 #include "relay/five_tuple.h"
 #include "relay/relay_io.h"
 #include "relay/relay_shared.h"
@@ -54,6 +55,9 @@ struct WorkerOptions {
   // this long at most after its last byte, not stream_idle_timeout. Default
   // 30 s.
   std::chrono::milliseconds stream_setup_timeout{std::chrono::seconds(30)};
+  // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
+  // shared by every worker. Null = none.
+  std::shared_ptr<net::ConnectionBudget> stream_budget;
   // Largest frame accepted on a stream: a ChannelData message with a full
   // 16-bit length, padded (RFC 8656 section 12.5).
   size_t max_stream_frame = 4 + 65535 + 3;

@@ -219,6 +219,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "tls:",
                           "allowed_origins:",
                           "trusted_proxies:",
+                          "connections_per_address:",
                           "register_per_address:",
                           "max_pending_per_address:",
                           "jwt:",
@@ -271,6 +272,7 @@ tls:
 turn:
   enabled: true
   threads: 4
+  connections_per_address: 64
   listeners:
     - {transport: udp, address: 192.0.2.10, port: 3479}
     - {transport: tcp, address: "2001:db8::10", port: 443}
@@ -304,6 +306,7 @@ signal:
   listen: {address: 127.0.0.1, port: 8443, tls: true}
   allowed_origins: ["https://app.example.org", "http://localhost:3000"]
   trusted_proxies: [127.0.0.1/32, "fd00::/8"]
+  connections_per_address: 0
   jwt: {secret_file: "", access_ttl: 5m, refresh_ttl: 7d}
   ring_timeout: 45s
   reconnect_grace: 0s
@@ -341,6 +344,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   const TurnOptions& turn = cfg.turn;
   EXPECT_TRUE(turn.enabled);
   EXPECT_EQ(turn.threads, 4u);
+  EXPECT_EQ(turn.connections_per_address, 64u);
   EXPECT_EQ(turn.listeners, (std::vector<ListenerOptions>{
                                 {Transport::kUdp, Ip("192.0.2.10", 3479)},
                                 {Transport::kTcp, Ip("2001:db8::10", 443)},
@@ -385,6 +389,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_TRUE(signal.listen.tls);
   EXPECT_EQ(signal.allowed_origins,
             (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
+  EXPECT_EQ(signal.connections_per_address, 0u);
   ASSERT_EQ(signal.trusted_proxies.size(), 2u);
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[0]), "127.0.0.1/32");
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[1]), "fd00::/8");

@@ -16,6 +16,7 @@
 
 #include "base/bytes.h"
 #include "net/blocking_client.h"
+#include "net/connection_budget.h"
 #include "net/tls_context.h"
 #include "tests/net/net_test_util.h"
 
@@ -460,6 +461,63 @@ TEST(StreamListenerTest, MaxConnectionsRejectsTheExtraOne) {
   thread.Join();
   EXPECT_EQ(server.listener->rejected_count(), 1u);
   EXPECT_EQ(server.listener->connection_count(), 1u);
+}
+
+// A TCP connection to `to` from `source` (port chosen by the kernel).
+int ConnectFrom(const char* source, const SocketAddress& to) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_storage address;
+  socklen_t length = SocketAddress::ParseIp(source, 0)->ToSockaddr(&address);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+  length = to.ToSockaddr(&address);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+  return fd;
+}
+
+TEST(StreamListenerTest, ABudgetLimitsConnectionsPerClientAndInAll) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  auto process = std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_total = 3});
+  StreamListenerOptions options;
+  options.budget =
+      std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_per_client = 2}, process);
+  auto listener = StreamListener::Create(*loop, Loopback4(), options, nullptr, [](auto& c) {
+    c.SetCallbacks([](StreamConnection&, ByteView data) { return data.size(); }, nullptr);
+  });
+  ASSERT_TRUE(listener.has_value());
+  StreamListener& l = **listener;
+  auto settle = [&](size_t held, uint64_t rejected) {
+    return RunUntil(*loop,
+                    [&] { return l.connection_count() == held && l.rejected_count() == rejected; });
+  };
+  int a1 = ConnectFrom("127.0.0.1", l.local_address());
+  int a2 = ConnectFrom("127.0.0.1", l.local_address());
+  EXPECT_TRUE(settle(2, 0));
+  int a3 = ConnectFrom("127.0.0.1", l.local_address());  // a third from one client
+  EXPECT_TRUE(settle(2, 1));
+  char byte;
+  EXPECT_EQ(::read(a3, &byte, 1), 0);  // closed at once
+  int b1 = ConnectFrom("127.0.0.2", l.local_address());
+  EXPECT_TRUE(settle(3, 1));
+  int b2 = ConnectFrom("127.0.0.2", l.local_address());  // the process is full
+  EXPECT_TRUE(settle(3, 2));
+  EXPECT_EQ(process->held(), 3u);
+
+  // A closed connection gives its place back.
+  ::close(a1);
+  EXPECT_TRUE(settle(2, 2));
+  EXPECT_EQ(process->held(), 2u);
+  int a4 = ConnectFrom("127.0.0.1", l.local_address());
+  EXPECT_TRUE(settle(3, 2));
+
+  // So does every connection the listener still holds when it goes.
+  listener->reset();
+  EXPECT_EQ(process->held(), 0u);
+  EXPECT_EQ(options.budget->held(), 0u);
+  EXPECT_EQ(options.budget->clients(), 0u);
+  for (int fd : {a2, a3, a4, b1, b2}) {
+    ::close(fd);
+  }
 }
 
 TEST(StreamListenerTest, DestroyingTheListenerFreesOpenConnections) {
