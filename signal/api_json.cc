@@ -42,6 +42,27 @@ nlohmann::json ContactJson(const sql::Contact& contact) {
   return out;
 }
 
+namespace {
+
+// One side's `reportIce`, or null when that side sent none.
+nlohmann::json IceJson(const std::optional<sql::IceReport>& report) {
+  if (!report) {
+    return nullptr;
+  }
+  auto text_or_null = [](const std::string& text) {
+    return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+  };
+  return nlohmann::json{
+      {"state", report->state},
+      {"localCandidateType", text_or_null(report->local_candidate_type)},
+      {"remoteCandidateType", text_or_null(report->remote_candidate_type)},
+      {"relayProtocol", text_or_null(report->relay_protocol)},
+      {"rttMs", report->rtt_ms ? nlohmann::json(*report->rtt_ms) : nlohmann::json(nullptr)},
+      {"reportedAt", FormatIsoTime(report->reported_at_ms)}};
+}
+
+}  // namespace
+
 nlohmann::json HistoryEntryJson(const sql::HistoryEntry& entry) {
   const sql::Call& call = entry.call;
   auto optional_time = [](const std::optional<int64_t>& ms) -> nlohmann::json {
@@ -65,7 +86,8 @@ nlohmann::json HistoryEntryJson(const sql::HistoryEntry& entry) {
       {"peer", std::move(peer)},
       {"createdAt", FormatIsoTime(call.created_at_ms)},
       {"answeredAt", optional_time(call.answered_at_ms)},
-      {"endedAt", optional_time(call.ended_at_ms)}};
+      {"endedAt", optional_time(call.ended_at_ms)},
+      {"ice", {{"caller", IceJson(call.caller_ice)}, {"callee", IceJson(call.callee_ice)}}}};
 }
 
 }  // namespace turnkey::signal

@@ -3,7 +3,7 @@
 //   200 {calls: [{callId, type, status, direction, isMissed, duration, ...}
 //   (api_json.h)], hasMore, limit, skip}, newest first, without the calls
 //   the user hid.
-// GET /api/calls/missed?limit&skip, Bearer
+// GET /api/calls/missed?type&limit&skip, Bearer
 //   The same for incoming missed calls only.
 // DELETE /api/calls/history/:callId, Bearer
 //   200 {callId, hidden: true}: hides the call from this user's history
@@ -57,23 +57,27 @@ void Answer(ApiCall call, const Page& page, base::Result<sql::HistoryPage> histo
                          {"skip", page.skip}});
 }
 
-void History(ApiContext& api, ApiCall call) {
+// The page and `type` of a history request; `direction` too unless
+// `missed_only` (missed calls are incoming by definition).
+std::expected<sql::HistoryQuery, ApiError> ReadQuery(const ApiCall& call, bool missed_only) {
   auto page = ReadPage(call.request());
   if (!page) {
-    call.Fail(page.error());
-    return;
+    return std::unexpected(page.error());
   }
   sql::HistoryQuery query;
   query.user_id = call.user_id();
   query.limit = page->limit;
   query.skip = page->skip;
+  query.missed_only = missed_only;
   std::string type = call.request().QueryParam("type").value_or("");
   if (!type.empty() && type != "all") {
     query.type = sql::ParseCallType(type);
     if (!query.type) {
-      call.Fail(ApiError::Validation("type", "type must be audio, video or all"));
-      return;
+      return std::unexpected(ApiError::Validation("type", "type must be audio, video or all"));
     }
+  }
+  if (missed_only) {
+    return query;
   }
   std::string direction = call.request().QueryParam("direction").value_or("");
   if (direction == "incoming") {
@@ -81,35 +85,32 @@ void History(ApiContext& api, ApiCall call) {
   } else if (direction == "outgoing") {
     query.direction = sql::CallDirection::kOutgoing;
   } else if (!direction.empty() && direction != "all") {
-    call.Fail(ApiError::Validation("direction", "direction must be incoming, outgoing or all"));
+    return std::unexpected(
+        ApiError::Validation("direction", "direction must be incoming, outgoing or all"));
+  }
+  return query;
+}
+
+void Query(ApiContext& api, ApiCall call, bool missed_only) {
+  auto query = ReadQuery(call, missed_only);
+  if (!query) {
+    call.Fail(query.error());
     return;
   }
-  auto job = [&api, query = std::move(query), barrier = api.HistoryBarrier()] {
+  const Page page{query->limit, query->skip};
+  auto job = [&api, query = std::move(*query), barrier = api.HistoryBarrier()] {
     barrier();
     return api.Db([&](sql::Store& store) { return store.CallHistory(query); });
   };
   api.Run(std::move(call), std::move(job),
-          [page = *page](ApiCall call, base::Result<sql::HistoryPage> history) {
+          [page](ApiCall call, base::Result<sql::HistoryPage> history) {
             Answer(std::move(call), page, std::move(history));
           });
 }
 
-void Missed(ApiContext& api, ApiCall call) {
-  auto page = ReadPage(call.request());
-  if (!page) {
-    call.Fail(page.error());
-    return;
-  }
-  auto job = [&api, user_id = call.user_id(), page = *page, barrier = api.HistoryBarrier()] {
-    barrier();
-    return api.Db(
-        [&](sql::Store& store) { return store.MissedCalls(user_id, page.limit, page.skip); });
-  };
-  api.Run(std::move(call), std::move(job),
-          [page = *page](ApiCall call, base::Result<sql::HistoryPage> history) {
-            Answer(std::move(call), page, std::move(history));
-          });
-}
+void History(ApiContext& api, ApiCall call) { Query(api, std::move(call), false); }
+
+void Missed(ApiContext& api, ApiCall call) { Query(api, std::move(call), true); }
 
 void Hide(ApiContext& api, ApiCall call) {
   std::string call_id(call.request().Param("callId").value_or(""));

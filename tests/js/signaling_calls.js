@@ -177,6 +177,15 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
       });
       assert.equal(theirs.duration, mine.duration);
       assert.ok(theirs.answeredAt && theirs.endedAt);
+      // Each side's ICE report, as it sent it, in both histories.
+      for (const entry of [mine, theirs]) {
+        const { reportedAt: callerAt, ...caller } = entry.ice.caller;
+        const { reportedAt: calleeAt, ...callee } = entry.ice.callee;
+        assert.deepEqual(caller, { state: "connected", localCandidateType: "relay",
+          remoteCandidateType: "srflx", relayProtocol: "udp", rttMs: 12 });
+        assert.deepEqual(callee, { ...caller, localCandidateType: "host" });
+        assert.ok(!Number.isNaN(Date.parse(callerAt)) && !Number.isNaN(Date.parse(calleeAt)));
+      }
       // A replayed event for the ended call is refused, never acted on.
       assert.deepEqual(await b2.emit("endCall", { callId }),
         { ok: false, error: "Call already processed", callId });
@@ -233,6 +242,15 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
     });
     const missed = await api(server, "GET", "/api/calls/missed", undefined, bob.token);
     assert.ok(missed.json.data.calls.some((c) => c.callId === ack.callId));
+    assert.deepEqual(missed.json.data.calls.find((c) => c.callId === ack.callId).ice,
+      { caller: null, callee: null });
+    // The missed list takes the history's type filter.
+    const audio = await api(server, "GET", "/api/calls/missed?type=audio", undefined, bob.token);
+    assert.equal(audio.json.data.calls.some((c) => c.callId === ack.callId), false);
+    const video = await api(server, "GET", "/api/calls/missed?type=video", undefined, bob.token);
+    assert.ok(video.json.data.calls.some((c) => c.callId === ack.callId));
+    const bad = await api(server, "GET", "/api/calls/missed?type=fax", undefined, bob.token);
+    assert.equal(bad.status, 400);
   });
 
   test("ring timeout", async () => {
