@@ -29,6 +29,42 @@ bool HasControlChar(std::string_view text) {
   return false;
 }
 
+// The code points of `text`, which is valid UTF-8.
+template <typename F>
+void ForEachCodePoint(std::string_view text, F&& f) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<uint8_t>(text[i]);
+    const size_t extra = c < 0x80 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+    uint32_t cp = extra == 0 ? c : c & (0x3F >> extra);
+    for (size_t k = 1; k <= extra && i + k < text.size(); ++k) {
+      cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+    }
+    f(cp);
+    i += extra + 1;
+  }
+}
+
+// Unicode's White_Space characters, and those that show nothing at all
+// (zero-width spaces and joiners, word joiner, byte order mark, Hangul
+// fillers): a name of only these looks empty, an email with one is not what
+// its owner typed.
+bool IsBlank(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         cp == 0x180E || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || (cp >= 0x2060 && cp <= 0x2064) || cp == 0x3000 ||
+         cp == 0xFEFF || cp == 0x115F || cp == 0x1160 || cp == 0x3164 || cp == 0xFFA0;
+}
+
+// Line and paragraph separators break a name over lines; bidirectional
+// embeddings, overrides and isolates make it read as something else
+// ("\u202Eevil" shows as "live"). The marks (U+200E, U+200F, U+061C) stay
+// allowed: mixed-direction names need them.
+bool IsLayoutControl(uint32_t cp) {
+  return cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace
 
 std::optional<size_t> Utf8Length(std::string_view text) {
@@ -88,10 +124,11 @@ std::optional<std::string> CheckEmail(std::string_view email) {
   if (!Utf8Length(email) || HasControlChar(email)) {
     return "email must be valid UTF-8 without control characters";
   }
-  for (char c : email) {
-    if (c == ' ') {
-      return "email must not contain spaces";
-    }
+  bool blank = false;
+  ForEachCodePoint(email,
+                   [&](uint32_t cp) { blank = blank || IsBlank(cp) || IsLayoutControl(cp); });
+  if (blank) {
+    return "email must not contain spaces or invisible characters";
   }
   // Exactly one '@' (docs/api.md): "a@b@c.org" is refused, not read as the
   // local part "a@b".
@@ -144,10 +181,18 @@ std::optional<std::string> CheckHandle(std::string_view handle) {
 
 std::optional<std::string> CheckDisplayName(std::string_view name) {
   auto length = Utf8Length(name);
-  if (!length || HasControlChar(name)) {
+  bool layout = false;
+  bool visible = false;
+  if (length) {
+    ForEachCodePoint(name, [&](uint32_t cp) {
+      layout = layout || IsLayoutControl(cp);
+      visible = visible || !IsBlank(cp);
+    });
+  }
+  if (!length || HasControlChar(name) || layout) {
     return "displayName must be valid UTF-8 without control characters";
   }
-  if (*length == 0 || name.find_first_not_of(' ') == std::string_view::npos) {
+  if (!visible) {
     return "displayName must not be empty";
   }
   if (*length > kMaxDisplayNameChars) {

@@ -28,7 +28,8 @@ std::optional<size_t> Utf8Length(std::string_view text);
 
 // An address with one '@' separating a non-empty local part (at most 64
 // bytes) from a non-empty domain, at most kMaxEmailBytes, valid UTF-8 with no
-// whitespace or control characters. Deliberately permissive otherwise
+// whitespace (any of Unicode's), invisible, bidirectional-override or control
+// characters. Deliberately permissive otherwise
 // (quotes, apostrophes, '+' are all real addresses).
 std::optional<std::string> CheckEmail(std::string_view email);
 
@@ -46,8 +47,9 @@ std::optional<std::string> CheckPassword(std::string_view password,
 // ASCII case (the store enforces that).
 std::optional<std::string> CheckHandle(std::string_view handle);
 
-// 1-64 characters of valid UTF-8 without control characters, and not only
-// spaces.
+// 1-64 characters of valid UTF-8 without control characters (nor line
+// separators or bidirectional overrides), and not only spaces or other
+// characters that show nothing.
 std::optional<std::string> CheckDisplayName(std::string_view name);
 
 // A handle prefix for search: 1-32 characters of valid UTF-8 without

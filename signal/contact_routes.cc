@@ -88,7 +88,9 @@ void AddContact(ApiContext& api, ApiCall call) {
     return;
   }
   if (*user_id && !auth::IsWellFormedUserId(**user_id)) {
-    call.Fail(ApiError::Validation("userId", "userId is not a user id"));
+    // Clients do not know the form of ids: one that cannot exist is simply
+    // not found, as in DELETE and in a sync's notFound.
+    call.Fail(ApiError::NotFound("User not found"));
     return;
   }
   if (!*user_id && CheckHandle(**handle)) {

@@ -39,7 +39,17 @@ TEST(CheckEmailTest, RejectsWhatCannotBeAnAddress) {
        {std::string(""), std::string("alice"), std::string("@example.org"), std::string("alice@"),
         std::string("al ice@example.org"), std::string("a@b@"), std::string("a@@b.org"),
         std::string("a@b@c.org"), std::string("a\tb@example.org"), std::string("a\x01@example.org"),
-        long_local + "@example.org", too_long, std::string("\xFF@example.org")}) {
+        long_local + "@example.org", too_long, std::string("\xFF@example.org"),
+        // No-break space, line separator, zero-width space, byte order mark,
+        // right-to-left override, ideographic space.
+        std::string("a\xC2\xA0"
+                    "b@example.org"),
+        std::string("a\xE2\x80\xA8"
+                    "b@example.org"),
+        std::string("a\xE2\x80\x8B@example.org"),
+        std::string("\xEF\xBB\xBF"
+                    "a@example.org"),
+        std::string("a@exa\xE2\x80\xAEmple.org"), std::string("a@b\xE3\x80\x80.org")}) {
     EXPECT_TRUE(CheckEmail(bad).has_value()) << bad;
   }
 }
@@ -89,6 +99,29 @@ TEST(CheckDisplayNameTest, Rules) {
   EXPECT_TRUE(CheckDisplayName("a\nb").has_value());
   EXPECT_TRUE(CheckDisplayName("a\xC2\x85").has_value());  // C1 control NEL
   EXPECT_TRUE(CheckDisplayName("\xFE").has_value());
+  // Only characters that show nothing: no-break spaces, ideographic space,
+  // zero-width space, byte order mark, a Hangul filler.
+  for (const char* blank : {"\xC2\xA0\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8B", "\xEF\xBB\xBF",
+                            " \xE2\x80\x8B \xE3\x85\xA4"}) {
+    EXPECT_EQ(CheckDisplayName(blank), "displayName must not be empty") << blank;
+  }
+  // A name that reads as something else, or breaks over lines.
+  EXPECT_TRUE(CheckDisplayName("\xE2\x80\xAE"
+                               "evil")
+                  .has_value());
+  EXPECT_TRUE(CheckDisplayName("a\xE2\x81\xA6"
+                               "b")
+                  .has_value());
+  EXPECT_TRUE(CheckDisplayName("a\xE2\x80\xA8"
+                               "b")
+                  .has_value());
+  // Spaces of any kind between visible characters, and direction marks, are fine.
+  EXPECT_EQ(CheckDisplayName("Jean\xC2\xA0"
+                             "Dupont"),
+            std::nullopt);
+  EXPECT_EQ(CheckDisplayName("\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D \xE2\x80\x8E"
+                             "42"),
+            std::nullopt);
 }
 
 TEST(CheckSearchPrefixTest, Rules) {
