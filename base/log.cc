@@ -16,12 +16,18 @@ namespace {
 
 spdlog::level::level_enum ToSpd(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return spdlog::level::trace;
-    case LogLevel::kDebug: return spdlog::level::debug;
-    case LogLevel::kInfo: return spdlog::level::info;
-    case LogLevel::kWarn: return spdlog::level::warn;
-    case LogLevel::kError: return spdlog::level::err;
-    case LogLevel::kOff: return spdlog::level::off;
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+    case LogLevel::kOff:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -67,11 +73,21 @@ void AppendJsonString(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           const char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
@@ -124,15 +140,14 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     auto secs = std::chrono::time_point_cast<std::chrono::seconds>(msg.time);
-    auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time - secs).count();
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time - secs).count();
     std::time_t t = std::chrono::system_clock::to_time_t(secs);
     std::tm tm{};
     gmtime_r(&t, &tm);
     char ts[40];
     size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fmt::format_to(std::back_inserter(dest), "{{\"ts\":\"{}.{:03}Z\",\"level\":",
-                   std::string_view(ts, n), millis);
+    fmt::format_to(std::back_inserter(dest),
+                   "{{\"ts\":\"{}.{:03}Z\",\"level\":", std::string_view(ts, n), millis);
     AppendJsonString(dest, LevelName(msg.level));
     dest.append(std::string_view(",\"msg\":"));
     // A JSON text is UTF-8 (RFC 8259 section 8.1), and messages may carry
@@ -198,5 +213,23 @@ void InitLogging(LogLevel level, LogFormat format) {
 void SetLogLevel(LogLevel level) { Instance().set_level(ToSpd(level)); }
 
 spdlog::logger& Logger() { return Instance(); }
+
+bool LogLimiter::Allow(uint64_t* held_back) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (logged_ && now - last_ < period_) {
+    ++held_;
+    return false;
+  }
+  logged_ = true;
+  last_ = now;
+  *held_back = held_;
+  held_ = 0;
+  return true;
+}
+
+std::string HeldBack(uint64_t held_back) {
+  return held_back == 0 ? std::string() : fmt::format(" ({} more like it not logged)", held_back);
+}
 
 }  // namespace turnkey::base

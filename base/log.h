@@ -8,6 +8,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -28,10 +32,41 @@ void SetLogLevel(LogLevel level);
 
 spdlog::logger& Logger();
 
+// Keeps a line that can repeat with every request (a database outage, an
+// overload) to one per `period`, so the log does not grow with the request
+// rate exactly when something is wrong. Thread-safe.
+//
+//   static base::LogLimiter limiter(std::chrono::seconds(10));
+//   if (uint64_t held = 0; limiter.Allow(&held)) {
+//     TK_LOG_WARN("...{}", base::HeldBack(held));
+//   }
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::steady_clock::duration period) : period_(period) {}
+  // True when the line may be written now; `held_back` is then how many were
+  // not written since the last one.
+  bool Allow(uint64_t* held_back);
+
+ private:
+  const std::chrono::steady_clock::duration period_;
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point last_{};
+  bool logged_ = false;
+  uint64_t held_ = 0;
+};
+
+// "" or " (N more like it not logged)".
+std::string HeldBack(uint64_t held_back);
+
 }  // namespace turnkey::base
 
-#define TK_LOG_TRACE(...) SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::trace, __VA_ARGS__)
-#define TK_LOG_DEBUG(...) SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::debug, __VA_ARGS__)
-#define TK_LOG_INFO(...) SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::info, __VA_ARGS__)
-#define TK_LOG_WARN(...) SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::warn, __VA_ARGS__)
-#define TK_LOG_ERROR(...) SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::err, __VA_ARGS__)
+#define TK_LOG_TRACE(...) \
+  SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::trace, __VA_ARGS__)
+#define TK_LOG_DEBUG(...) \
+  SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::debug, __VA_ARGS__)
+#define TK_LOG_INFO(...) \
+  SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::info, __VA_ARGS__)
+#define TK_LOG_WARN(...) \
+  SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::warn, __VA_ARGS__)
+#define TK_LOG_ERROR(...) \
+  SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::err, __VA_ARGS__)

@@ -56,11 +56,22 @@ ApiError ApiError::Unavailable(std::string message) {
 
 ApiError ApiError::Internal() { return Of(500, api_code::kInternal, "Internal server error"); }
 
+namespace {
+
+base::LogLimiter& UnavailableLog() {
+  static base::LogLimiter limiter(std::chrono::seconds(10));
+  return limiter;
+}
+
+}  // namespace
+
 ApiError FromStoreError(const base::Error& error) {
   switch (error.code) {
     case base::ErrorCode::kUnavailable:
     case base::ErrorCode::kResourceExhausted:
-      TK_LOG_WARN("signal: database unavailable: {}", error.message);
+      if (uint64_t held = 0; UnavailableLog().Allow(&held)) {
+        TK_LOG_WARN("signal: database unavailable: {}{}", error.message, base::HeldBack(held));
+      }
       return ApiError::Unavailable("The database is unavailable; try again shortly");
     case base::ErrorCode::kNotFound:
       return ApiError::NotFound("Not found");

@@ -127,5 +127,21 @@ TEST(LogTest, LinesNameLevelsAsTheConfigDoes) {
   InitLogging(LogLevel::kInfo, LogFormat::kText);
 }
 
+TEST(LogLimiterTest, OneLinePerPeriodCountingWhatItHeldBack) {
+  LogLimiter limiter(std::chrono::hours(1));
+  uint64_t held = 99;
+  EXPECT_TRUE(limiter.Allow(&held));
+  EXPECT_EQ(held, 0u);
+  EXPECT_EQ(HeldBack(held), "");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(limiter.Allow(&held));
+  }
+  LogLimiter every_time(std::chrono::steady_clock::duration::zero());
+  EXPECT_TRUE(every_time.Allow(&held));
+  EXPECT_TRUE(every_time.Allow(&held));
+  EXPECT_EQ(held, 0u);
+  EXPECT_EQ(HeldBack(5), " (5 more like it not logged)");
+}
+
 }  // namespace
 }  // namespace turnkey::base
