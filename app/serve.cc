@@ -186,8 +186,38 @@ int RunServe(const std::string& config_path) {
   std::unique_ptr<signal::SignalService> signal_service;
   SignalApps signal_apps;
   if (config.signal.enabled) {
-    auto created = CreateSignalService(config, *tls, registry);
+    // A MySQL server still starting is waited for; SIGTERM/SIGINT meanwhile
+    // stop the start (SIGHUP and SIGUSR1 have nothing to act on yet).
+    bool stopped_while_starting = false;
+    auto wait_for_database = [&](std::chrono::seconds delay) {
+      NotifyStatus("waiting for the database");
+      const auto until = std::chrono::steady_clock::now() + delay;
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+            until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          return true;
+        }
+        timespec timeout{static_cast<time_t>(left.count() / 1000000000),
+                         static_cast<long>(left.count() % 1000000000)};
+        siginfo_t info;
+        const int sig = sigtimedwait(&signals, &info, &timeout);
+        if (sig == SIGTERM || sig == SIGINT) {
+          stopped_while_starting = true;
+          return false;
+        }
+      }
+    };
+    auto created = CreateSignalService(config, *tls, registry, wait_for_database);
     if (!created) {
+      if (stopped_while_starting) {
+        TK_LOG_INFO("stopped while waiting for the database");
+        NotifyStopping();
+        if (relay) {
+          relay->Stop();
+        }
+        return 0;
+      }
       TK_LOG_ERROR("signal: {}", created.error().message);
       return 1;
     }
@@ -336,6 +366,13 @@ int RunServe(const std::string& config_path) {
     break;
   }
   NotifyStopping();
+  if (relay && !draining) {
+    // Allocations made while the calls end and the history is written would
+    // die with the process a moment later: refuse them (403) from now on.
+    relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
+    drained.draining = true;
+    relay->Reload(drained, nullptr);
+  }
   if (metrics_service) {
     metrics_service->Stop();
   }

@@ -30,18 +30,53 @@ signal::SignalSettings MakeSignalSettings(const config::Config& config) {
   return settings;
 }
 
+namespace {
+
+// The database, open and with a schema serve can use.
+base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& config,
+                                                       const DatabaseWait& wait) {
+  const auto give_up = std::chrono::steady_clock::now() + kDatabaseStartPatience;
+  std::chrono::seconds delay{1};
+  for (;;) {
+    base::Error failed;
+    auto store = OpenDatabase(config);
+    if (store) {
+      auto prepared = PrepareSchemaForServe(**store, config);
+      if (prepared) {
+        return store;
+      }
+      failed = prepared.error();
+    } else {
+      failed = store.error();
+    }
+    // Only an unreachable server is worth waiting for; a wrong password or
+    // schema stays wrong, and SQLite is a file.
+    const bool retry = wait && config.database.driver == config::DatabaseDriver::kMysql &&
+                       failed.code == base::ErrorCode::kUnavailable &&
+                       std::chrono::steady_clock::now() + delay < give_up;
+    if (!retry) {
+      return std::unexpected(failed);
+    }
+    TK_LOG_WARN("database: {}; trying again in {} s", failed.message, delay.count());
+    if (!wait(delay)) {
+      return std::unexpected(
+          base::Error{base::ErrorCode::kUnavailable, "stopped while waiting for the database"});
+    }
+    delay = std::min(delay * 2, std::chrono::seconds(8));
+  }
+}
+
+}  // namespace
+
 base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
-    const config::Config& config, std::shared_ptr<net::TlsContext> tls,
-    metrics::Registry& registry) {
+    const config::Config& config, std::shared_ptr<net::TlsContext> tls, metrics::Registry& registry,
+    const DatabaseWait& wait) {
   if (config.signal.listen.tls && !tls) {
     return base::InvalidArgument("signal.listen.tls: no TLS certificate loaded");
   }
-  auto store = OpenDatabase(config);
+  auto store = OpenForServe(config, wait);
   if (!store) {
     return std::unexpected(store.error());
-  }
-  if (auto prepared = PrepareSchemaForServe(**store, config); !prepared) {
-    return std::unexpected(prepared.error());
   }
   TK_LOG_INFO("database: {} (schema current)", DescribeDatabase(config));
 

@@ -69,6 +69,7 @@ ApiError FromStoreError(const base::Error& error) {
   switch (error.code) {
     case base::ErrorCode::kUnavailable:
     case base::ErrorCode::kResourceExhausted:
+    case base::ErrorCode::kPermissionDenied:  // the server refused our account
       if (uint64_t held = 0; UnavailableLog().Allow(&held)) {
         TK_LOG_WARN("signal: database unavailable: {}{}", error.message, base::HeldBack(held));
       }

@@ -32,6 +32,7 @@ constexpr unsigned int kErNeedReprepare = 1615;        // ER_NEED_REPREPARE
 constexpr unsigned int kErConCount = 1040;             // ER_CON_COUNT_ERROR
 constexpr unsigned int kErAccessDenied = 1045;         // ER_ACCESS_DENIED_ERROR
 constexpr unsigned int kErBadDb = 1049;                // ER_BAD_DB_ERROR
+constexpr unsigned int kErDbAccessDenied = 1044;       // ER_DBACCESS_DENIED_ERROR
 
 // Strict mode makes MySQL refuse (not truncate or coerce) bad values, as
 // SQLite's STRICT tables do.
@@ -119,11 +120,17 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
   if (mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
                          options.password.c_str(), options.database.c_str(), options.port, socket,
                          CLIENT_FOUND_ROWS) == nullptr) {
+    const unsigned int code = mysql_errno(mysql);
     std::string message = fmt::format(
         "mysql: cannot connect to {}: {} ({})",
         socket != nullptr ? options.unix_socket : fmt::format("{}:{}", options.host, options.port),
-        mysql_error(mysql), mysql_errno(mysql));
+        mysql_error(mysql), code);
     mysql_close(mysql);
+    // A server that answered but refused the account or database will not
+    // change its mind by itself: not kUnavailable, which callers may wait on.
+    if (code == kErAccessDenied || code == kErDbAccessDenied || code == kErBadDb) {
+      return base::MakeError(base::ErrorCode::kPermissionDenied, std::move(message));
+    }
     return base::Unavailable(std::move(message));
   }
   std::unique_ptr<MysqlConnection> conn(new MysqlConnection(mysql));

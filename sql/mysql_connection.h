@@ -26,7 +26,9 @@ class MysqlConnection final : public Connection {
  public:
   // Connects with utf8mb4, the timeouts of `options`, CLIENT_FOUND_ROWS (so
   // affected rows count matched rows, as SQLite does), LOCAL INFILE off, and
-  // sets the session to strict SQL mode and READ COMMITTED.
+  // sets the session to strict SQL mode and READ COMMITTED. A server that
+  // refuses the account or the database gives kPermissionDenied; one that
+  // cannot be reached, kUnavailable.
   static base::Result<std::unique_ptr<MysqlConnection>> Connect(const MysqlStoreOptions& options);
   ~MysqlConnection() override;
   MysqlConnection(const MysqlConnection&) = delete;

@@ -791,6 +791,61 @@ class MariadbSchemaTest(unittest.TestCase):
         server.close()
 
 
+class MariadbStartTest(unittest.TestCase):
+    """serve waits for a MariaDB that is not up yet; it does not wait for a wrong password."""
+
+    def test_serve_waits_for_a_database_that_comes_up_later(self):
+        MARIADB.create_database("tk_late")
+        server = AccountsServer(database_yaml=MARIADB.yaml("tk_late"))
+        rc, text = server.run("migrate")
+        self.assertEqual(rc, 0, text)
+        MARIADB.script("down")
+        outcome = {}
+
+        def start():
+            try:
+                server.start()
+                outcome["ready"] = True
+            except Exception as e:  # reported below
+                outcome["error"] = e
+
+        thread = threading.Thread(target=start)
+        brought_up = False
+        try:
+            thread.start()
+            deadline = time.monotonic() + 20
+            while "trying again in" not in server.read_log():
+                self.assertLess(time.monotonic(), deadline, server.read_log())
+                time.sleep(0.1)
+            self.assertIsNone(server.proc.poll(), "serve must wait, not exit")
+            MARIADB.script("up")
+            brought_up = True
+            thread.join(timeout=60)
+            self.assertEqual(outcome, {"ready": True}, server.read_log()[-3000:])
+            self.assertEqual(server.api.register().status, 201)
+        finally:
+            if not brought_up:
+                MARIADB.script("up")
+            thread.join(timeout=60)
+            server.close()
+
+    def test_a_refused_account_fails_at_once(self):
+        wrong = os.path.join(MARIADB.dir, "wrong-password")
+        with open(wrong, "w") as f:
+            f.write("not-the-password\n")
+        yaml = MARIADB.yaml("tk_late_wrong").replace(MARIADB.password_file, wrong)
+        server = AccountsServer(database_yaml=yaml)
+        try:
+            started = time.monotonic()
+            with self.assertRaises(RuntimeError) as raised:
+                server.start()
+            self.assertLess(time.monotonic() - started, 20)
+            self.assertIn("Access denied", str(raised.exception))
+            self.assertNotIn("trying again", server.read_log())
+        finally:
+            server.close()
+
+
 class MariadbOutageTest(unittest.TestCase):
     """Kill MariaDB under load: 503s meanwhile, then service again, nothing lost."""
 
