@@ -178,9 +178,9 @@ CandidateType ParseCandidateType(std::string_view text);
 
 // HTTP status codes turnkey_http_requests_total keeps apart; others are
 // counted as code "other".
-inline constexpr std::array<std::string_view, 21> kHttpCodeValues = {
-    "101", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404",
-    "405", "408", "409", "413", "415", "429", "500", "501", "503", "504"};
+inline constexpr std::array<std::string_view, 23> kHttpCodeValues = {
+    "101", "200", "201", "204", "301", "302", "304", "400", "401", "403", "404", "405",
+    "408", "409", "413", "414", "415", "429", "431", "500", "501", "503", "504"};
 
 // Histogram buckets, in seconds.
 inline constexpr std::array<double, 10> kCallSetupBuckets = {0.1, 0.25, 0.5, 1,  2,

@@ -237,7 +237,11 @@ void HttpConnection::FailAndClose(int status, const HttpRequest* head) {
   if (head != nullptr && server_.options_.error_response) {
     custom = server_.options_.error_response(*head, status);
   }
-  Write(custom ? *custom : HttpResponse::Error(status), false, true, false);
+  const HttpResponse& response = custom ? *custom : HttpResponse::Error(status);
+  if (server_.options_.on_refused) {
+    server_.options_.on_refused(response.status);
+  }
+  Write(response, false, true, false);
   // The rest of the refused request (a head over the limit, a body) may
   // still be coming; closing on it unread would reset the connection and
   // could cost the client this answer.

@@ -86,6 +86,11 @@ struct HttpServerOptions : HttpParserLimits {
   std::function<std::optional<HttpResponse>(const HttpRequest& head, int status)> error_response;
   // See HttpBodyPendingHook. Unset = nobody is told.
   HttpBodyPendingHook on_body_pending;
+  // Told the status of every request the server answers itself before a
+  // handler sees it (malformed, a head, target or body over its limit, an
+  // unsupported method or transfer coding, a timeout), for metrics. Unset =
+  // nobody is told.
+  std::function<void(int status)> on_refused;
   // Listener and connection settings. connection.idle_timeout is ignored
   // (the server runs the timers above); max_input_bytes also bounds what a
   // taken-over connection may leave unconsumed.

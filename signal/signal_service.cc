@@ -121,6 +121,9 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
     return self->HttpError(head, status);
   };
   http.on_body_pending = [self](const net::HttpRequest& head) { return self->BodyPending(head); };
+  http.on_refused = [self](int status) {
+    self->metrics_.HttpRequest("refused", status).Inc(*self->loop_shard_);
+  };
   auto server = net::HttpServer::Create(*service->loop_, opts.listen, opts.tls, http,
                                         [self](net::HttpRequest request, net::Responder responder) {
                                           self->Handle(std::move(request), std::move(responder));

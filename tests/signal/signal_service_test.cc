@@ -612,7 +612,19 @@ TEST_F(SignalServiceTest, RequestsAndQueriesAreCounted) {
   ExpectError(Get("/api/users/me"), 401, "UNAUTHORIZED");
   Get("/api/nothing");
   EXPECT_EQ(Get("/socket.io/?EIO=4").status, 200);  // the mount's own answer
+  // Refused by the HTTP layer before any route: malformed, unsupported method.
+  for (const char* raw :
+       {"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", "FROB / HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    auto client = testing::RawClient::Connect(address_.port());
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->SendRaw(raw));
+    ASSERT_TRUE(client->ReadReply().has_value()) << raw;
+  }
   const std::string text = registry_->Render();
+  EXPECT_THAT(
+      text, ::testing::HasSubstr("turnkey_http_requests_total{route=\"refused\",code=\"400\"} 1"));
+  EXPECT_THAT(
+      text, ::testing::HasSubstr("turnkey_http_requests_total{route=\"refused\",code=\"501\"} 1"));
   EXPECT_THAT(text, ::testing::HasSubstr(
                         "turnkey_http_requests_total{route=\"/socket.io/*\",code=\"200\"} 1"));
   EXPECT_THAT(text,
