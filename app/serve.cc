@@ -361,8 +361,9 @@ int RunServe(const std::string& config_path) {
       }
       continue;
     }
-    TK_LOG_INFO("{} received: stopping ({} calls end now)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                active_calls());
+    const uint64_t calls = active_calls();
+    TK_LOG_INFO("{} received: stopping ({} {} now)", sig == SIGTERM ? "SIGTERM" : "SIGINT", calls,
+                calls == 1 ? "call ends" : "calls end");
     break;
   }
   NotifyStopping();

@@ -129,8 +129,7 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
                                           self->Handle(std::move(request), std::move(responder));
                                         });
   if (!server) {
-    return base::Unavailable("signal: listen on " + opts.listen.ToString() + ": " +
-                             server.error().message);
+    return base::Unavailable("listen on " + opts.listen.ToString() + ": " + server.error().message);
   }
   service->server_ = std::move(*server);
   service->drain_timer_ =
