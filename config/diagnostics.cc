@@ -23,6 +23,25 @@ int Diagnostics::LineOf(std::string_view path) const {
 
 namespace {
 
+// Keys and values come from the file: a control character in one (an
+// escape sequence, a carriage return) must not reach the terminal as such.
+std::string Printable(std::string text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7F) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string Located(const std::string& source_name, int line, std::string_view kind,
                     std::string_view path, std::string_view what) {
   std::string text = source_name;
@@ -31,7 +50,7 @@ std::string Located(const std::string& source_name, int line, std::string_view k
   text.append(path.empty() ? std::string_view("(top level)") : path);
   text += ": ";
   text.append(what);
-  return text;
+  return Printable(std::move(text));
 }
 
 }  // namespace
@@ -68,7 +87,7 @@ void Diagnostics::RawError(int line, std::string_view what) {
   }
   text += ": ";
   text.append(what);
-  errors_.push_back({line, std::move(text)});
+  errors_.push_back({line, Printable(std::move(text))});
 }
 
 base::Error Diagnostics::ToError() const {

@@ -18,6 +18,8 @@ const BadInput kBadInputs[] = {
     {"realm: x\nturn:\n  listners: []\n",
      "x.yaml:3: turn.listners: unknown key (did you mean turn.listeners?)"},
     {"relam: x\n", "x.yaml:1: relam: unknown key (did you mean realm?)"},
+    // A key with a terminal escape sequence in it is shown escaped.
+    {"\"\\e[31mred\": x\n", "x.yaml:1: \\x1b[31mred: unknown key"},
     {"turn:\n  auth:\n    shared_secret: abc\n", "x.yaml:3: turn.auth.shared_secret: unknown key"},
     {"turn:\n  listeners:\n    - {transport: udp, bind: 0.0.0.0}\n",
      "x.yaml:3: turn.listeners[0].bind: unknown key"},
