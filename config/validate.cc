@@ -1,5 +1,7 @@
 #include "config/validate.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <set>
 #include <string>
 #include <vector>
@@ -182,6 +184,17 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
 
   const std::vector<StaticUser>& users = cfg.turn.auth.static_users;
   for (size_t i = 0; i < users.size(); ++i) {
+    // "1999999999:bob" is also what a TURN REST credential of bob is called:
+    // such a client would be checked against the static key and refused.
+    const std::string& name = users[i].name;
+    const size_t colon = name.find(':');
+    if (colon != std::string::npos && colon > 0 &&
+        std::all_of(name.begin(), name.begin() + static_cast<std::ptrdiff_t>(colon),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      diag.ErrorAt(Indexed("turn.auth.static_users", i) + ".name",
+                   "has the form of a TURN REST username (a number, ':', a user); choose a "
+                   "name that does not start with digits followed by ':'");
+    }
     for (size_t j = 0; j < i; ++j) {
       if (users[i].name == users[j].name) {
         diag.ErrorAt(Indexed("turn.auth.static_users", i) + ".name",

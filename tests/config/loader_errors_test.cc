@@ -173,6 +173,10 @@ const BadInput kBadInputs[] = {
     {"turn:\n  auth:\n    static_users:\n      - {name: a, key: 00000000000000000000000000000000}\n"
      "      - {name: a, key: 11111111111111111111111111111111}\n",
      "x.yaml:5: turn.auth.static_users[1].name: same name as turn.auth.static_users[0]"},
+    {"turn:\n  auth:\n    static_users:\n"
+     "      - {name: \"1999999999:bob\", key: 00000000000000000000000000000000}\n",
+     "x.yaml:4: turn.auth.static_users[0].name: has the form of a TURN REST username (a number, "
+     "':', a user); choose a name that does not start with digits followed by ':'"},
     {"turn:\n  auth:\n    secrets: [\"\"]\n", "x.yaml:3: turn.auth.secrets[0]: must not be empty"},
     {"tls:\n  certificate: \"\"\n",
      "x.yaml:2: tls.certificate: empty, but a TLS listener is configured"},
