@@ -121,6 +121,7 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
   options.socketio.connect_timeout = config.signal.engineio.connect_timeout;
   options.calls.ring_timeout = config.signal.ring_timeout;
   options.calls.reconnect_grace = config.signal.reconnect_grace;
+  options.sockets_per_user = config.signal.sockets_per_user;
   const config::SignalRateLimitOptions& limits = config.signal.rate_limits;
   options.socketio.rate_limit.events_per_second = limits.events.rate;
   options.socketio.rate_limit.burst = limits.events.burst;

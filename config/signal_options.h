@@ -129,6 +129,10 @@ struct SignalOptions {
   // on the signaling port; further ones are closed at once. Trusted proxies
   // have no limit. 0 = unlimited. Restart. Default 4096.
   uint32_t connections_per_address = 4096;
+  // Socket.IO connections one account may hold at once (its devices, tabs);
+  // a further CONNECT gets CONNECT_ERROR TOO_MANY_CONNECTIONS. 0 =
+  // unlimited. Restart. Default 64.
+  uint32_t sockets_per_user = 64;
   // Tokens. Restart.
   JwtOptions jwt;
   // An unanswered call ends as missed after this long. > 0. Reloadable.

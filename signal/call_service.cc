@@ -341,6 +341,11 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
     return;
   }
   const std::string& user_id = verified->user_id;
+  if (options_.sockets_per_user > 0 && manager_ != nullptr &&
+      manager_->presence().SocketsOf(user_id).size() >= options_.sockets_per_user) {
+    done(Refuse("Too many connections for this account", kCodeTooManyConnections));
+    return;
+  }
   UserInfo info;
   if (user) {
     info = std::move(*user);

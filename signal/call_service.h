@@ -98,6 +98,8 @@ inline constexpr std::string_view kErrServerBusy = "Server busy";
 inline constexpr std::string_view kErrUnknownEvent = "Unknown event";
 // CONNECT_ERROR data.code when the CONNECT carries no token.
 inline constexpr std::string_view kCodeTokenMissing = "TOKEN_MISSING";
+// CONNECT_ERROR data.code when the user has sockets_per_user sockets already.
+inline constexpr std::string_view kCodeTooManyConnections = "TOO_MANY_CONNECTIONS";
 
 struct CallServiceOptions {
   // The Socket.IO server: Engine.IO timing, maxPayload and allowed origins
@@ -116,6 +118,10 @@ struct CallServiceOptions {
   // disconnects (an upgrade to WebSocket has no event of its own). > 0.
   // Default 1 s.
   std::chrono::milliseconds gauge_interval{1000};
+  // Sockets one user may have joined at once; a further CONNECT is refused
+  // with CONNECT_ERROR code kCodeTooManyConnections. 0 = unlimited. Default
+  // 64.
+  uint32_t sockets_per_user = 64;
 };
 
 // The part of the options a reload changes (signal.allowed_origins,

@@ -220,6 +220,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "allowed_origins:",
                           "trusted_proxies:",
                           "connections_per_address:",
+                          "sockets_per_user:",
                           "register_per_address:",
                           "max_pending_per_address:",
                           "jwt:",

@@ -162,6 +162,34 @@ TEST_F(CallServiceTest, ConnectNeedsAValidToken) {
   EXPECT_TRUE(answer && answer->starts_with("40"));
 }
 
+TEST_F(CallServiceTest, AnAccountHoldsAtMostSocketsPerUser) {
+  CallServiceOptions options;
+  options.sockets_per_user = 2;
+  Restart(std::move(options), std::chrono::hours(1));
+  TestUser alice = Register("alice");
+  auto first = Connect(alice);
+  auto second = Connect(alice);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(RefusedCode(Json{{"token", alice.token}}), "TOO_MANY_CONNECTIONS");
+  // Others are not affected, and a closed socket frees its place.
+  TestUser bob = Register("bob");
+  EXPECT_NE(Connect(bob), nullptr);
+  first.reset();
+  std::unique_ptr<SioTestClient> third;
+  for (int i = 0; i < 500 && third == nullptr; ++i) {
+    auto client = SioTestClient::Open(port_);
+    ASSERT_NE(client, nullptr);
+    auto answer = client->Connect(Json{{"token", alice.token}});
+    if (answer && answer->starts_with("40")) {
+      third = std::move(client);
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  EXPECT_NE(third, nullptr);
+}
+
 TEST_F(CallServiceTest, AConnectedSocketGetsIceServersAndAnswersEveryEvent) {
   TestUser alice = Register("alice");
   auto a = Connect(alice);
