@@ -22,7 +22,7 @@ bool IsBinaryType(SocketIoPacketType type) {
 }
 
 // socket.io-parser isPayloadValid (section 1.9.2 step 5).
-bool IsPayloadValid(SocketIoPacketType type, const Json& payload) {
+bool IsPayloadValid(SocketIoPacketType type, const Json& payload, bool allow_reserved) {
   switch (type) {
     case SocketIoPacketType::kConnect:
       return payload.is_object();
@@ -37,7 +37,8 @@ bool IsPayloadValid(SocketIoPacketType type, const Json& payload) {
       }
       const Json& name = payload.front();
       return name.is_number() ||
-             (name.is_string() && !IsReservedEventName(name.get_ref<const std::string&>()));
+             (name.is_string() &&
+              (allow_reserved || !IsReservedEventName(name.get_ref<const std::string&>())));
     }
     case SocketIoPacketType::kAck:
     case SocketIoPacketType::kBinaryAck:
@@ -306,7 +307,7 @@ std::expected<SocketIoPacket, SocketIoError> DecodeSocketIoText(
     if (parsed.is_discarded()) {
       return std::unexpected(SocketIoError::kBadJson);
     }
-    if (!IsPayloadValid(packet.type, parsed)) {
+    if (!IsPayloadValid(packet.type, parsed, options.allow_reserved_event_names)) {
       return std::unexpected(SocketIoError::kInvalidPayload);
     }
     packet.data = std::move(parsed);

@@ -116,6 +116,12 @@ struct SocketIoDecoderOptions {
   size_t max_attachments = 10;
   // Deepest JSON nesting accepted (arrays and objects). Default 32.
   size_t max_depth = 32;
+  // An EVENT named like one of the client's own events ("connect",
+  // "disconnecting", ...: IsReservedEventName) decodes instead of failing
+  // with kInvalidPayload, for a server that drops it (section 1.9.2's
+  // leniency note: Dart socket_io_client 2.x sends "disconnecting"). Default
+  // off: the reference decoder's rule.
+  bool allow_reserved_event_names = false;
 };
 
 // Decodes one text packet. Binary types come back with `attachments` set and

@@ -215,7 +215,9 @@ size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_conne
 void SocketIoServer::CloseAll() { engine_->CloseAll(EngineIoCloseReason::kServerShutdown); }
 
 void SocketIoServer::OnEngineConnection(EngineIoSocket& engine) {
-  auto connection = std::make_shared<Connection>(engine, options_.decoder);
+  SocketIoDecoderOptions decoder = options_.decoder;
+  decoder.allow_reserved_event_names = true;  // dropped in OnEvent
+  auto connection = std::make_shared<Connection>(engine, decoder);
   Connection* raw = connection.get();
   // Section 1.9.3: a client must join a namespace within connectTimeout.
   raw->connect_timer = std::make_unique<net::Timer>(loop_, [this, raw] {
@@ -386,6 +388,15 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
 void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
   Json& data = *packet.data;  // the decoder guarantees a non-empty array
   std::string name = data[0].is_string() ? data[0].get<std::string>() : DumpJson(data[0]);
+  if (data[0].is_string() && IsReservedEventName(name)) {
+    // A client's own event name on the wire (Dart socket_io_client 2.x
+    // flushes a buffered "disconnecting" after its next CONNECT): no
+    // handler may see it, and closing would cost that client its new
+    // connection.
+    // No client emits one with an ack (socket.io-client refuses to).
+    ++stats_.reserved_dropped;
+    return;
+  }
   const SocketIoRateLimit& limit = options_.rate_limit;
   if (!socket.TakeEventToken(clock_.Now(), limit.events_per_second, limit.burst)) {
     // Refused, and said so: a client that waits for its ack must not stall.

@@ -81,7 +81,9 @@ struct SocketIoServerOptions {
   // Time a new connection has to join a namespace (CONNECT accepted).
   // > 0. Default 45 s (the reference's connectTimeout).
   std::chrono::milliseconds connect_timeout{45000};
-  // Decoder limits (attachments per packet, JSON depth).
+  // Decoder limits (attachments per packet, JSON depth). The server sets
+  // allow_reserved_event_names itself: an EVENT with a reserved name is
+  // dropped, not a reason to close the connection.
   SocketIoDecoderOptions decoder;
   SocketIoRateLimit rate_limit;
   // Keep each socket's CONNECT payload for SocketIoSocket::auth(). Off, it is
@@ -179,6 +181,7 @@ struct SocketIoServerStats {
   uint64_t connect_errors = 0;    // CONNECT_ERRORs sent (refused, unknown namespace)
   uint64_t events = 0;            // client events dispatched
   uint64_t rate_limited = 0;      // client events refused by the rate limit
+  uint64_t reserved_dropped = 0;  // client EVENTs with a reserved name, dropped
   uint64_t ack_timeouts = 0;      // EmitWithAck callbacks that timed out
   uint64_t protocol_errors = 0;   // connections closed for a bad packet or state
   uint64_t connect_timeouts = 0;  // connections closed for joining no namespace

@@ -219,6 +219,12 @@ TEST(SocketIoPacketTest, EventNameAndKinds) {
   EXPECT_STREQ(SocketIoPacketTypeName(Type::kBinaryAck), "BINARY_ACK");
   EXPECT_TRUE(IsReservedEventName("disconnecting"));
   EXPECT_FALSE(IsReservedEventName("Disconnecting"));
+  // Refused by the reference rule (RejectsMalformedPackets), decoded for a
+  // server that drops them.
+  auto reserved = DecodeSocketIoText(R"(2["disconnecting","transport close"])",
+                                     {.allow_reserved_event_names = true});
+  ASSERT_TRUE(reserved.has_value());
+  EXPECT_EQ(reserved->event_name(), "disconnecting");
 }
 
 // ---- Malformed input --------------------------------------------------------

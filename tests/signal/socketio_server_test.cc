@@ -184,6 +184,15 @@ TEST_F(SocketIoServerTest, EventsAndAcksBothWays) {
   ASSERT_TRUE(ws->SendText(R"(4213["echo"])"));
   EXPECT_EQ(Next(*ws), "4313[]");
   EXPECT_EQ(events_.Count("answer:"), 1u);
+  // A client's own event names (Dart socket_io_client 2.x sends a buffered
+  // "disconnecting") reach no handler and do not close the connection.
+  ASSERT_TRUE(ws->SendText(R"(42["disconnecting","transport close"])"));
+  ASSERT_TRUE(ws->SendText(R"(427["connect",null])"));
+  ASSERT_TRUE(ws->SendText(R"(4214["echo","still here"])"));
+  EXPECT_EQ(Next(*ws), R"(4314["still here"])");
+  EXPECT_EQ(events_.Count("any:disconnecting"), 0u);
+  EXPECT_EQ(events_.Count("any:connect"), 0u);
+  EXPECT_EQ(OnLoop([&] { return server_->stats().reserved_dropped; }), 2u);
 }
 
 TEST_F(SocketIoServerTest, EmitWithAckTimesOutOrFailsOnDisconnect) {
