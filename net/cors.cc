@@ -98,10 +98,13 @@ bool IsSameOrigin(std::string_view origin, std::string_view host_header) {
   if (!origin_host || !request_host || !EqualsIgnoreCase(origin_host->host, request_host->host)) {
     return false;
   }
+  // WebSocket clients outside browsers (Starscream, under the Swift
+  // Socket.IO client) send an Origin made from the ws:// or wss:// URL they
+  // connect to, with the ports of http and https (RFC 6455 section 3).
   std::optional<uint16_t> default_port;
-  if (EqualsIgnoreCase(scheme, "http")) {
+  if (EqualsIgnoreCase(scheme, "http") || EqualsIgnoreCase(scheme, "ws")) {
     default_port = 80;
-  } else if (EqualsIgnoreCase(scheme, "https")) {
+  } else if (EqualsIgnoreCase(scheme, "https") || EqualsIgnoreCase(scheme, "wss")) {
     default_port = 443;
   }
   std::optional<uint16_t> origin_port = origin_host->port ? origin_host->port : default_port;

@@ -60,6 +60,14 @@ TEST(CorsTest, CheckAgainstTheAllowList) {
       {"[::1]:8080", "http://[::1]:8080", CorsVerdict::kSameOrigin},
       {"127.0.0.1:8080", "http://127.0.0.1:8081", CorsVerdict::kDenied},
       {"api.example.org", "https://user@api.example.org", CorsVerdict::kDenied},
+      // Starscream (the Swift client's WebSocket) sends its ws/wss URL as the
+      // Origin and a port in Host.
+      {"api.example.org:443", "wss://api.example.org", CorsVerdict::kSameOrigin},
+      {"api.example.org", "wss://api.example.org", CorsVerdict::kSameOrigin},
+      {"api.example.org:80", "ws://api.example.org", CorsVerdict::kSameOrigin},
+      {"api.example.org:8080", "ws://api.example.org:8080", CorsVerdict::kSameOrigin},
+      {"api.example.org:443", "ws://api.example.org", CorsVerdict::kDenied},
+      {"api.example.org", "wss://evil.example", CorsVerdict::kDenied},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(cors.Check(Request("POST", c.host, c.origin)), c.verdict)
