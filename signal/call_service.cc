@@ -685,9 +685,15 @@ void CallService::RefreshGauges() {
 
 // ---- Lifecycle ----------------------------------------------------------------------
 
+// The sockets get DISCONNECT and the Engine.IO connections are left to the
+// clients, as the reference's disconnect() does: JavaScript, Dart, Java and
+// Python clients close a connection without sockets themselves, while the
+// Swift client keeps its manager connected and, had the server closed the
+// connection, would reopen it again and again without ever joining. A
+// connection left over can do nothing without a new CONNECT and token.
 void CallService::OnSignedOut(const std::string& user_id) {
   if (sio_ != nullptr) {
-    sio_->DisconnectUser(user_id, /*close_connection=*/true);
+    sio_->DisconnectUser(user_id, /*close_connection=*/false);
   }
 }
 
@@ -696,7 +702,7 @@ void CallService::OnLoginsEnded(const std::vector<sql::EndedLogin>& logins) {
     return;
   }
   for (const sql::EndedLogin& login : logins) {
-    sio_->DisconnectUser(login.user_id, /*close_connection=*/true, SessionDigest(login.family_id));
+    sio_->DisconnectUser(login.user_id, /*close_connection=*/false, SessionDigest(login.family_id));
   }
 }
 

@@ -422,6 +422,15 @@ TEST_F(CallServiceTest, LogoutDisconnectsTheUsersSockets) {
   ASSERT_EQ(logout.status, 200) << logout.body;
   EXPECT_TRUE(b->WaitDisconnected());
   EXPECT_EQ(RefusedCode(Json{{"token", bob.token}}), "TOKEN_REVOKED");
+  // The Engine.IO connection is left to the client, as the reference
+  // server's disconnect() does: logged in again, it joins over the same one.
+  testing::HttpTestResponse login =
+      SendJson(service_->local_address(), "POST", "/api/auth/login",
+               PlainJson{{"email", "bob@example.test"}, {"password", "password-123"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  auto again = b->Connect(Json{{"token", login.Json()["data"]["token"]}});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->starts_with("40{\"sid\":")) << *again;
 }
 
 TEST_F(CallServiceTest, DrainingRefusesNewCallsOnly) {
