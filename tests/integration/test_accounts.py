@@ -791,14 +791,20 @@ class MariadbSchemaTest(unittest.TestCase):
         server.close()
 
 
+def migrated_server(test, database):
+    """An AccountsServer (not started) on a new MariaDB database, after `turnkey migrate`."""
+    MARIADB.create_database(database)
+    server = AccountsServer(database_yaml=MARIADB.yaml(database))
+    rc, text = server.run("migrate")
+    test.assertEqual(rc, 0, text)
+    return server
+
+
 class MariadbStartTest(unittest.TestCase):
     """serve waits for a MariaDB that is not up yet; it does not wait for a wrong password."""
 
     def test_serve_waits_for_a_database_that_comes_up_later(self):
-        MARIADB.create_database("tk_late")
-        server = AccountsServer(database_yaml=MARIADB.yaml("tk_late"))
-        rc, text = server.run("migrate")
-        self.assertEqual(rc, 0, text)
+        server = migrated_server(self, "tk_late")
         MARIADB.script("down")
         outcome = {}
 
@@ -850,10 +856,7 @@ class MariadbOutageTest(unittest.TestCase):
     """Kill MariaDB under load: 503s meanwhile, then service again, nothing lost."""
 
     def test_database_restart_without_restarting_turnkey(self):
-        MARIADB.create_database("tk_outage")
-        server = AccountsServer(database_yaml=MARIADB.yaml("tk_outage"))
-        rc, text = server.run("migrate")
-        self.assertEqual(rc, 0, text)
+        server = migrated_server(self, "tk_outage")
         server.start()
         api = server.api
         try:
