@@ -42,8 +42,9 @@ std::string LoginThrottle::AccountKey(std::string_view account) {
   return std::string(reinterpret_cast<const char*>(digest.data()), kAccountKeyBytes);
 }
 
-std::string LoginThrottle::PairKey(std::string_view account, const base::SocketAddress& from) {
-  return AccountKey(account) + from.ClientBlock();
+std::string LoginThrottle::PairKey(const std::string& account_key,
+                                   const base::SocketAddress& from) {
+  return account_key + from.ClientBlock();
 }
 
 base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failures) const {
@@ -62,11 +63,10 @@ base::Duration LoginThrottle::DelayAfter(uint32_t failures, uint32_t free_failur
 ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::SocketAddress& from,
                                      base::MonoTime now) const {
   base::MonoTime until = now;
-  const std::string pair = PairKey(account, from);
-  const Table::Entry* counted =
-      known_.Find(pair, now, options_.known_for) != nullptr
-          ? pairs_.Find(pair, now, options_.forget_after)
-          : accounts_.Find(AccountKey(account), now, options_.forget_after);
+  const std::string key = AccountKey(account);
+  const Table::Entry* counted = known_.Contains(key, from.ClientBlock(), now, options_.known_for)
+                                    ? pairs_.Find(PairKey(key, from), now, options_.forget_after)
+                                    : accounts_.Find(key, now, options_.forget_after);
   if (counted != nullptr) {
     until = std::max(until, counted->blocked_until);
   }
@@ -81,18 +81,22 @@ ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::Socke
 
 void LoginThrottle::RecordFailure(std::string_view account, const base::SocketAddress& from,
                                   base::MonoTime now) {
-  Fail(accounts_, AccountKey(account), options_.account_free_failures, now);
-  Fail(pairs_, PairKey(account, from), options_.account_free_failures, now);
+  const std::string key = AccountKey(account);
+  Fail(accounts_, key, options_.account_free_failures, now);
+  Fail(pairs_, PairKey(key, from), options_.account_free_failures, now);
   Fail(addresses_, from.ClientBlock(), options_.address_free_failures, now);
 }
 
 void LoginThrottle::RecordSuccess(std::string_view account, const base::SocketAddress& from,
                                   base::MonoTime now) {
-  const std::string pair = PairKey(account, from);
-  accounts_.Erase(pair.substr(0, kAccountKeyBytes));
-  pairs_.Erase(pair);
+  const std::string key = AccountKey(account);
+  const Table::Entry* account_count = accounts_.Find(key, now, options_.forget_after);
+  if (account_count == nullptr || account_count->blocked_until <= now) {
+    accounts_.Erase(key);
+  }
+  pairs_.Erase(PairKey(key, from));
   known_.DropOlderThan(now - options_.known_for);
-  known_.Touch(pair, now, options_.known_for, options_.max_entries).last_seen = now;
+  known_.Add(key, from.ClientBlock(), now, options_.max_entries);
 }
 
 void LoginThrottle::Sweep(base::MonoTime now) {
@@ -109,7 +113,7 @@ void LoginThrottle::Fail(Table& table, const std::string& key, uint32_t free_fai
   if (entry.failures < std::numeric_limits<uint32_t>::max()) {
     ++entry.failures;
   }
-  entry.last_seen = now;
+  entry.last_failure = now;
   entry.blocked_until = now + DelayAfter(entry.failures, free_failures);
 }
 
@@ -117,7 +121,7 @@ const LoginThrottle::Table::Entry* LoginThrottle::Table::Find(const std::string&
                                                               base::MonoTime now,
                                                               base::Duration forget) const {
   auto it = index_.find(key);
-  if (it == index_.end() || now - it->second->last_seen >= forget) {
+  if (it == index_.end() || now - it->second->last_failure >= forget) {
     return nullptr;
   }
   return &*it->second;
@@ -130,7 +134,7 @@ LoginThrottle::Table::Entry& LoginThrottle::Table::Touch(const std::string& key,
   if (it != index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     Entry& entry = lru_.front();
-    if (now - entry.last_seen >= forget) {
+    if (now - entry.last_failure >= forget) {
       entry.failures = 0;
       entry.blocked_until = {};
     }
@@ -155,8 +159,58 @@ void LoginThrottle::Table::Erase(const std::string& key) {
 
 void LoginThrottle::Table::DropOlderThan(base::MonoTime cutoff) {
   // The list is ordered by last failure, so the stale entries are a suffix.
-  while (!lru_.empty() && lru_.back().last_seen <= cutoff) {
+  while (!lru_.empty() && lru_.back().last_failure <= cutoff) {
     index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+bool LoginThrottle::KnownAddresses::Contains(const std::string& account_key,
+                                             const std::string& block, base::MonoTime now,
+                                             base::Duration known_for) const {
+  auto it = index_.find(account_key);
+  if (it == index_.end()) {
+    return false;
+  }
+  return std::any_of(it->second->known.begin(), it->second->known.end(), [&](const Known& k) {
+    return !k.block.empty() && k.block == block && now - k.last_login < known_for;
+  });
+}
+
+void LoginThrottle::KnownAddresses::Add(const std::string& account_key, const std::string& block,
+                                        base::MonoTime now, size_t max_accounts) {
+  auto it = index_.find(account_key);
+  if (it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+  } else {
+    while (index_.size() >= max_accounts) {
+      index_.erase(lru_.back().account_key);
+      lru_.pop_back();
+    }
+    lru_.push_front(Entry{.account_key = account_key});
+    index_.emplace(account_key, lru_.begin());
+  }
+  Entry& entry = lru_.front();
+  entry.last_login = now;
+  // The same address again, else a free slot, else the one used longest ago.
+  Known* slot = &entry.known.front();
+  for (Known& k : entry.known) {
+    if (k.block == block) {
+      slot = &k;
+      break;
+    }
+    if (k.block.empty() || k.last_login < slot->last_login) {
+      slot = &k;
+    }
+  }
+  slot->block = block;
+  slot->last_login = now;
+}
+
+void LoginThrottle::KnownAddresses::DropOlderThan(base::MonoTime cutoff) {
+  // Ordered by the account's last login, so the stale accounts are a suffix.
+  while (!lru_.empty() && lru_.back().last_login <= cutoff) {
+    index_.erase(lru_.back().account_key);
     lru_.pop_back();
   }
 }

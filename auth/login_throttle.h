@@ -4,14 +4,17 @@
 // failed logins. The first `*_free_failures` cost nothing; after that every
 // further failure makes the next attempt wait, starting at `first_delay` and
 // doubling with each failure up to `max_delay`. A successful login clears the
-// account's and the pair's counts; the address count is left alone (one valid
-// account must not let an attacker reset the count of the address guessing at
-// others) and is forgotten, like every count, after `forget_after` without a
-// failure.
+// pair's count, and the account's unless that is holding attempts back right
+// now (a login from a known address, below, must not cut short the wait of
+// strangers guessing at the account); the address count is left alone (one
+// valid account must not let an attacker reset the count of the address
+// guessing at others) and is forgotten, like every count, after
+// `forget_after` without a failure.
 //
 // An address that logged in to an account within `known_for` is known to that
-// account: there the pair's count stands in for the account's. Anyone can make
-// an account's count climb from anywhere, and without this six wrong guesses
+// account (the last kKnownPerAccount addresses each account logged in from):
+// there the pair's count stands in for the account's. Anyone can make an
+// account's count climb from anywhere, and without this six wrong guesses
 // from a stranger would keep its owner out for up to `max_delay`. Guesses from
 // the known address itself still wait as before (the pair counts them), and
 // so do guesses from every other address (the account counts them).
@@ -22,10 +25,12 @@
 // lower-cased email) and pass it whether or not the account exists, so answers do not reveal which
 // accounts exist. Accounts are kept as a 16-byte digest, so long names cost no memory.
 //
-// Memory is bounded: at most `max_entries` accounts and `max_entries`
-// addresses are tracked, the one with the oldest failure is evicted first,
-// and entries past `forget_after` are dropped as new failures arrive (or by
-// Sweep()).
+// Memory is bounded: at most `max_entries` accounts, addresses and pairs are
+// tracked, the one with the oldest failure is evicted first, and entries past
+// `forget_after` are dropped as new failures arrive (or by Sweep()); known
+// addresses are kept for at most `max_entries` accounts, the one that logged
+// in longest ago evicted first, so one account's logins from ever new
+// addresses cannot push out another's.
 //
 // Sans-I/O: `now` is passed in (a monotonic time); nothing here reads a clock
 // or logs. Not thread-safe: one owner, normally the signaling loop thread
@@ -33,6 +38,7 @@
 // back).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -102,21 +108,24 @@ class LoginThrottle {
   size_t account_entries() const { return accounts_.size(); }
   size_t address_entries() const { return addresses_.size(); }
   size_t pair_entries() const { return pairs_.size(); }
+  // Accounts with known addresses.
   size_t known_entries() const { return known_.size(); }
+
+  // Addresses remembered per account.
+  static constexpr size_t kKnownPerAccount = 4;
 
   // The wait after `failures` failures with `free_failures` allowed: 0 up to
   // the allowance, then first_delay * 2^(failures - free - 1), capped.
   base::Duration DelayAfter(uint32_t failures, uint32_t free_failures) const;
 
  private:
-  // Failures of one account, address or pair, most recently failed first;
-  // for known addresses, their logins, the most recent first.
+  // Failures of one account, address or pair, most recently failed first.
   class Table {
    public:
     struct Entry {
       std::string key;
       uint32_t failures = 0;
-      base::MonoTime last_seen{};  // the last failure (the last login, for known addresses)
+      base::MonoTime last_failure{};
       base::MonoTime blocked_until{};
     };
 
@@ -135,18 +144,46 @@ class LoginThrottle {
     std::unordered_map<std::string, std::list<Entry>::iterator> index_;
   };
 
+  // The addresses each account last logged in from, the account that logged
+  // in most recently first.
+  class KnownAddresses {
+   public:
+    bool Contains(const std::string& account_key, const std::string& block, base::MonoTime now,
+                  base::Duration known_for) const;
+    // Remembers `block` for the account (replacing its oldest address when it
+    // has kKnownPerAccount), evicting the account that logged in longest ago
+    // when `max_accounts` are kept.
+    void Add(const std::string& account_key, const std::string& block, base::MonoTime now,
+             size_t max_accounts);
+    void DropOlderThan(base::MonoTime cutoff);
+    size_t size() const { return index_.size(); }
+
+   private:
+    struct Known {
+      std::string block;  // "" = unused
+      base::MonoTime last_login{};
+    };
+    struct Entry {
+      std::string account_key;
+      std::array<Known, kKnownPerAccount> known;
+      base::MonoTime last_login{};
+    };
+    std::list<Entry> lru_;
+    std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  };
+
   explicit LoginThrottle(const LoginThrottleOptions& options) : options_(options) {}
 
   static std::string AccountKey(std::string_view account);
   // The account's key followed by the address's client block.
-  static std::string PairKey(std::string_view account, const base::SocketAddress& from);
+  static std::string PairKey(const std::string& account_key, const base::SocketAddress& from);
   void Fail(Table& table, const std::string& key, uint32_t free_failures, base::MonoTime now);
 
   LoginThrottleOptions options_;
   Table accounts_;
   Table addresses_;
   Table pairs_;
-  Table known_;
+  KnownAddresses known_;
 };
 
 }  // namespace turnkey::auth

@@ -111,6 +111,50 @@ TEST_F(LoginThrottleTest, StrangersDoNotLockTheOwnerOutOfAnAddressItLoggedInFrom
   EXPECT_EQ(t.known_entries(), 1u);
 }
 
+TEST_F(LoginThrottleTest, TheOwnersLoginDoesNotCutStrangersWaitShort) {
+  LoginThrottle t = Make(options_);
+  t.RecordSuccess("alice", alice_ip_, clock_.Now());
+  for (int i = 0; i < 8; ++i) {
+    t.RecordFailure("alice", Ip("192.0.2." + std::to_string(i + 1)), clock_.Now());
+  }
+  ASSERT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+  t.RecordSuccess("alice", alice_ip_, clock_.Now());
+  EXPECT_EQ(t.Check("alice", Ip("192.0.2.100"), clock_.Now()).retry_after, seconds{16});
+  // Once the wait is over, a login clears the account's count as before.
+  clock_.Advance(seconds{16});
+  t.RecordSuccess("alice", alice_ip_, clock_.Now());
+  for (int i = 0; i < 3; ++i) {
+    t.RecordFailure("alice", Ip("192.0.2.100"), clock_.Now());
+  }
+  EXPECT_TRUE(t.Check("alice", Ip("192.0.2.101"), clock_.Now()).allowed);
+}
+
+TEST_F(LoginThrottleTest, OtherAccountsLoginsDoNotPushOutTheOwnersAddresses) {
+  options_.max_entries = 3;
+  LoginThrottle t = Make(options_);
+  t.RecordSuccess("alice", alice_ip_, clock_.Now());
+  // One account logging in from ever new addresses keeps one entry.
+  for (int i = 0; i < 100; ++i) {
+    t.RecordSuccess("mallory", Ip("203.0.113." + std::to_string(i)), clock_.Now());
+  }
+  EXPECT_EQ(t.known_entries(), 2u);
+  for (int i = 0; i < 8; ++i) {
+    t.RecordFailure("alice", Ip("192.0.2." + std::to_string(i + 1)), clock_.Now());
+  }
+  EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+  // An account remembers its last four addresses.
+  for (int i = 1; i <= 4; ++i) {
+    clock_.Advance(seconds{1});
+    t.RecordSuccess("mallory", Ip("198.18.0." + std::to_string(i)), clock_.Now());
+  }
+  for (int i = 0; i < 8; ++i) {
+    t.RecordFailure("mallory", Ip("192.0.2." + std::to_string(i + 1)), clock_.Now());
+  }
+  EXPECT_TRUE(t.Check("mallory", Ip("198.18.0.1"), clock_.Now()).allowed);
+  EXPECT_TRUE(t.Check("mallory", Ip("198.18.0.4"), clock_.Now()).allowed);
+  EXPECT_FALSE(t.Check("mallory", Ip("203.0.113.99"), clock_.Now()).allowed);
+}
+
 TEST_F(LoginThrottleTest, SuccessResetsTheAccountButNotTheAddress) {
   LoginThrottle t = Make(options_);
   for (int i = 0; i < 5; ++i) {
