@@ -420,6 +420,14 @@ void EngineIoServer::EndPending(EngineIoSocket& socket) {
   }
 }
 
+void EngineIoServer::BeginPending(EngineIoSocket& socket) {
+  if (socket.pending_ || options_.max_pending_per_address == 0) {
+    return;
+  }
+  socket.pending_ = true;
+  ++pending_[socket.handshake().peer.ClientBlock()];
+}
+
 void EngineIoServer::Forget(const std::string& sid) {
   auto it = sockets_.find(sid);
   if (it == sockets_.end()) {

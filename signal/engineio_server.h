@@ -190,6 +190,8 @@ class EngineIoServer {
   void Forget(const std::string& sid);
   // Stops counting `socket` against max_pending_per_address.
   void EndPending(EngineIoSocket& socket);
+  // Counts `socket` against it again (MarkPending).
+  void BeginPending(EngineIoSocket& socket);
 
   net::EventLoop& loop_;
   EngineIoServerOptions options_;

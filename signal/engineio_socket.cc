@@ -224,6 +224,12 @@ void EngineIoSocket::Close() { CloseWith(EngineIoCloseReason::kForcedClose); }
 
 void EngineIoSocket::MarkAccepted() { server_.EndPending(*this); }
 
+void EngineIoSocket::MarkPending() {
+  if (is_open()) {
+    server_.BeginPending(*this);
+  }
+}
+
 void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
   if (!is_open()) {
     return;

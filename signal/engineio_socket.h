@@ -150,6 +150,10 @@ class EngineIoSocket {
   // namespace): it no longer counts against the server's
   // max_pending_per_address. Idempotent.
   void MarkAccepted();
+  // The application let it go again (Socket.IO: its last namespace left):
+  // it counts against max_pending_per_address again (without being refused
+  // for it). Idempotent; no-op unless open.
+  void MarkPending();
 
  private:
   friend class EngineIoServer;

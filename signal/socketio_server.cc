@@ -219,15 +219,8 @@ void SocketIoServer::OnEngineConnection(EngineIoSocket& engine) {
   decoder.allow_reserved_event_names = true;  // dropped in OnEvent
   auto connection = std::make_shared<Connection>(engine, decoder);
   Connection* raw = connection.get();
-  // Section 1.9.3: a client must join a namespace within connectTimeout.
-  raw->connect_timer = std::make_unique<net::Timer>(loop_, [this, raw] {
-    if (raw->engine != nullptr && raw->sockets.empty()) {
-      ++stats_.connect_timeouts;
-      raw->engine->Close();
-    }
-  });
-  raw->connect_timer->Start(options_.connect_timeout);
   connections_.emplace(&engine, std::move(connection));
+  AwaitJoin(*raw);
 }
 
 void SocketIoServer::OnEngineMessage(EngineIoSocket& engine, const EngineIoPacket& message) {
@@ -250,6 +243,18 @@ void SocketIoServer::OnEngineMessage(EngineIoSocket& engine, const EngineIoPacke
   }
 }
 
+void SocketIoServer::AwaitJoin(Connection& connection) {
+  // Section 1.9.3: a client must join a namespace within connectTimeout.
+  Connection* raw = &connection;
+  connection.connect_timer = std::make_unique<net::Timer>(loop_, [this, raw] {
+    if (raw->engine != nullptr && raw->sockets.empty()) {
+      ++stats_.connect_timeouts;
+      raw->engine->Close();
+    }
+  });
+  connection.connect_timer->Start(options_.connect_timeout);
+}
+
 void SocketIoServer::OnEngineClose(EngineIoSocket& engine, EngineIoCloseReason reason) {
   auto it = connections_.find(&engine);
   if (it == connections_.end()) {
@@ -259,12 +264,14 @@ void SocketIoServer::OnEngineClose(EngineIoSocket& engine, EngineIoCloseReason r
   std::string_view why = connection->close_reason.empty()
                              ? std::string_view(EngineIoCloseReasonName(reason))
                              : connection->close_reason;
+  // First: RemoveSocket must not start waiting for a new join on a
+  // connection that is going.
+  connection->engine = nullptr;
   std::vector<std::shared_ptr<SocketIoSocket>> sockets = connection->sockets;
   for (const auto& socket : sockets) {
     RemoveSocket(*socket, why, false);
   }
   connections_.erase(&engine);
-  connection->engine = nullptr;
   connection->sockets.clear();
   connection->authorizing.clear();
   if (connection->connect_timer != nullptr) {
@@ -463,6 +470,14 @@ void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reaso
     Connection& connection = *it->second;
     if (auto joined = connection.Joined(socket.nsp()); joined != connection.sockets.end()) {
       connection.sockets.erase(joined);
+    }
+    if (connection.sockets.empty() && connection.engine != nullptr) {
+      // The last namespace left (the client's 41, a sign-out): the
+      // connection is as one that never joined. The reference keeps it with
+      // no limit; a public host gives it connectTimeout to join again and
+      // counts it against max_pending_per_address meanwhile.
+      connection.engine->MarkPending();
+      AwaitJoin(connection);
     }
   }
   sockets_.erase(socket.id());

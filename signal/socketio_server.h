@@ -254,6 +254,9 @@ class SocketIoServer {
   // Removes a connected socket from every table, fails its pending acks
   // and runs the disconnect handler; sends DISCONNECT first if `notify`.
   void RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify);
+  // Starts the timer that closes `connection` unless it joins a namespace
+  // within connect_timeout.
+  void AwaitJoin(Connection& connection);
   void DisconnectSocket(SocketIoSocket& socket, bool close_connection);
   static bool Send(EngineIoSocket& engine, const SocketIoPacket& packet);
   bool SendEvent(SocketIoSocket& socket, std::string_view event, Json args,

@@ -391,6 +391,39 @@ TEST_F(SocketIoServerTest, ConnectionWithoutNamespaceTimesOut) {
   EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 1u);
 }
 
+TEST_F(SocketIoServerTest, AConnectionWhoseLastNamespaceLeftMustJoinAgainInTime) {
+  SocketIoServerOptions options;
+  options.connect_timeout = std::chrono::milliseconds(1000);
+  options.engineio.max_pending_per_address = 1;
+  StartSocketIo([](SocketIoServer& server) { server.Of("/"); }, options);
+  auto ws = OpenWs();
+  std::string id = Join(*ws, "");
+  auto handshake_status = [&] {
+    auto client = Client();
+    auto reply = client->Upgrade("/socket.io/?EIO=4&transport=websocket");
+    return reply ? reply->status : 0;
+  };
+  // Joined: no longer pending, so another connection is let in (and joins,
+  // so that it is not pending either).
+  auto second = OpenWs();
+  Join(*second, "");
+  // Signed out by the server: the connection stays (the reference's
+  // disconnect()), counted as pending again and given connect_timeout.
+  OnLoop([&] { server_->FindSocket(id)->Disconnect(); });
+  EXPECT_EQ(Next(*ws), "41");
+  EXPECT_EQ(handshake_status(), 403);
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(OnLoop([&] { return server_->stats().connect_timeouts; }), 1u);
+  // One that joins again in time stays.
+  auto again = OpenWs();
+  id = Join(*again, "");
+  OnLoop([&] { server_->FindSocket(id)->Disconnect(); });
+  EXPECT_EQ(Next(*again), "41");
+  EXPECT_EQ(Join(*again, "").size(), 15u);
+  ASSERT_TRUE(again->SendText("42[\"x\"]"));
+  EXPECT_EQ(OnLoop([&] { return server_->socket_count(); }), 2u);  // second and again
+}
+
 TEST_F(SocketIoServerTest, ConnectOverPolling) {
   StartSocketIo([](SocketIoServer& server) {
     server.Of("/").OnConnection([](SocketIoSocket& socket) {
