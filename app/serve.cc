@@ -189,6 +189,7 @@ int RunServe(const std::string& config_path) {
     // A MySQL server still starting is waited for; SIGTERM/SIGINT meanwhile
     // stop the start (SIGHUP and SIGUSR1 have nothing to act on yet).
     bool stopped_while_starting = false;
+    std::vector<int> deferred_signals;
     auto wait_for_database = [&](std::chrono::seconds delay) {
       NotifyStatus("waiting for the database");
       const auto until = std::chrono::steady_clock::now() + delay;
@@ -206,6 +207,13 @@ int RunServe(const std::string& config_path) {
           stopped_while_starting = true;
           return false;
         }
+        if ((sig == SIGHUP || sig == SIGUSR1) &&
+            std::find(deferred_signals.begin(), deferred_signals.end(), sig) ==
+                deferred_signals.end()) {
+          TK_LOG_INFO("{} received while waiting for the database: acted on once started",
+                      sig == SIGHUP ? "SIGHUP" : "SIGUSR1");
+          deferred_signals.push_back(sig);
+        }
       }
     };
     auto created = CreateSignalService(config, *tls, registry, wait_for_database);
@@ -222,6 +230,10 @@ int RunServe(const std::string& config_path) {
       return 1;
     }
     signal_service = std::move(*created);
+    // Pending again (every thread blocks them), so the loop below takes them.
+    for (int sig : deferred_signals) {
+      ::kill(::getpid(), sig);
+    }
     auto apps = MountSignalApps(*signal_service, config);
     if (!apps) {
       TK_LOG_ERROR("signal: {}", apps.error().message);

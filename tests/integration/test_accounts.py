@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -824,11 +825,19 @@ class MariadbStartTest(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, server.read_log())
                 time.sleep(0.1)
             self.assertIsNone(server.proc.poll(), "serve must wait, not exit")
+            # A reload asked for meanwhile is not lost: it runs once started.
+            server.proc.send_signal(signal.SIGHUP)
+            while "acted on once started" not in server.read_log():
+                self.assertLess(time.monotonic(), deadline, server.read_log())
+                time.sleep(0.1)
             MARIADB.script("up")
             brought_up = True
             thread.join(timeout=60)
             self.assertEqual(outcome, {"ready": True}, server.read_log()[-3000:])
             self.assertEqual(server.api.register().status, 201)
+            while "reload: config" not in server.read_log():
+                self.assertLess(time.monotonic(), deadline + 60, server.read_log()[-3000:])
+                time.sleep(0.1)
         finally:
             if not brought_up:
                 MARIADB.script("up")
