@@ -6,7 +6,6 @@
 
 #include "base/log.h"
 #include "metrics/registry.h"
-#include "net/connection_budget.h"
 #include "net/event_loop.h"
 #include "net/http_server.h"
 #include "net/responder.h"
@@ -42,7 +41,6 @@ base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
   service->loop_ = std::move(*loop);
   net::HttpServerOptions options;
   options.max_body_bytes = 0;
-  options.listener.budget = net::ProcessConnectionBudget();
   // A body is refused by its size (413) as soon as the head is parsed,
   // before the handler runs; but for a method or path not served here no
   // body of any size would do, so the answer is the handler's 404 / 405.

@@ -68,10 +68,9 @@ void ConnectionBudget::Give(const base::SocketAddress& peer) {
     if (held_ > 0) {
       --held_;
     }
-    // Looked up whether or not `peer` is exempt: an exempt address shares
-    // its client block with others only in an IPv6 /64 that also holds
-    // counted ones, and giving back one of theirs early is harmless.
-    if (!per_client_.empty()) {
+    // The exempt list never changes, so `peer` was counted exactly when it
+    // is not exempt now.
+    if (!per_client_.empty() && !Exempt(peer)) {
       auto it = per_client_.find(peer.ClientBlock());
       if (it != per_client_.end() && --it->second == 0) {
         per_client_.erase(it);

@@ -20,6 +20,9 @@
 //                      the HTTP layer answers 503. A write that returns this
 //                      may not have happened; a write that returned success is
 //                      committed.
+//   kPermissionDenied  the database server refused our account or database
+//                      (MySQL 1044, 1045, 1049): a 503 too, but start-up does
+//                      not wait for it to change.
 //   kResourceExhausted no pooled connection became free in time (also a 503).
 //   kInternal          anything else: a bug, unexpected data, or a schema this
 //                      binary does not know (see CheckSchema()).
