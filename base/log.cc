@@ -214,8 +214,7 @@ void SetLogLevel(LogLevel level) { Instance().set_level(ToSpd(level)); }
 
 spdlog::logger& Logger() { return Instance(); }
 
-bool LogLimiter::Allow(uint64_t* held_back) {
-  const auto now = std::chrono::steady_clock::now();
+bool LogLimiter::Allow(uint64_t* held_back, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (logged_ && now - last_ < period_) {
     ++held_;

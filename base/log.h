@@ -45,7 +45,8 @@ class LogLimiter {
   explicit LogLimiter(std::chrono::steady_clock::duration period) : period_(period) {}
   // True when the line may be written now; `held_back` is then how many were
   // not written since the last one.
-  bool Allow(uint64_t* held_back);
+  bool Allow(uint64_t* held_back) { return Allow(held_back, std::chrono::steady_clock::now()); }
+  bool Allow(uint64_t* held_back, std::chrono::steady_clock::time_point now);
 
  private:
   const std::chrono::steady_clock::duration period_;

@@ -45,15 +45,20 @@ void ForEachCodePoint(std::string_view text, F&& f) {
   }
 }
 
-// Unicode's White_Space characters, and those that show nothing at all
-// (zero-width spaces and joiners, word joiner, byte order mark, Hangul
-// fillers): a name of only these looks empty, an email with one is not what
-// its owner typed.
+// Unicode's White_Space characters, and those that show nothing by
+// themselves (zero-width spaces and joiners, word joiner, byte order mark,
+// soft hyphen, combining grapheme joiner, Mongolian and other variation
+// selectors, tag characters, Hangul fillers, the blank Braille pattern): a
+// name of only these looks empty, an email with one is not what its owner
+// typed.
 bool IsBlank(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         cp == 0x180E || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || (cp >= 0x2060 && cp <= 0x2064) || cp == 0x3000 ||
-         cp == 0xFEFF || cp == 0x115F || cp == 0x1160 || cp == 0x3164 || cp == 0xFFA0;
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0xAD ||
+         cp == 0x34F || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
+         (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x2028 ||
+         cp == 0x2029 || cp == 0x202F || cp == 0x205F || (cp >= 0x2060 && cp <= 0x2064) ||
+         cp == 0x2800 || cp == 0x3000 || cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) ||
+         cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xE0000 && cp <= 0xE007F) ||
+         (cp >= 0xE0100 && cp <= 0xE01EF);
 }
 
 // Line and paragraph separators break a name over lines; bidirectional

@@ -355,8 +355,11 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
     return;
   } else {
     // The token is valid; calls still work with what is known of the user.
-    TK_LOG_WARN("signal: cannot load user {} for a socket ({}); accepting it", user_id,
-                user.error().message);
+    static base::LogLimiter limiter(std::chrono::seconds(10));
+    if (uint64_t held = 0; limiter.Allow(&held)) {
+      TK_LOG_WARN("signal: cannot load user {} for a socket ({}); accepting it{}", user_id,
+                  user.error().message, base::HeldBack(held));
+    }
     info = users_.FindById(user_id).value_or(UserInfo{.id = user_id});
   }
   SocketIoSocketData data;
@@ -529,8 +532,11 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
     std::optional<UserInfo> receiver = known_receiver;
     if (lookup.receiver) {
       if (!*lookup.receiver && lookup.receiver->error().code != base::ErrorCode::kNotFound) {
-        TK_LOG_WARN("signal: initiateCall receiver lookup failed: {}",
-                    lookup.receiver->error().message);
+        static base::LogLimiter limiter(std::chrono::seconds(10));
+        if (uint64_t held = 0; limiter.Allow(&held)) {
+          TK_LOG_WARN("signal: initiateCall receiver lookup failed: {}{}",
+                      lookup.receiver->error().message, base::HeldBack(held));
+        }
         self->FailEvent(number, kErrServerBusy, answer);
         return;
       }
@@ -690,7 +696,8 @@ void CallService::RefreshGauges() {
 // Python clients close a connection without sockets themselves, while the
 // Swift client keeps its manager connected and, had the server closed the
 // connection, would reopen it again and again without ever joining. A
-// connection left over can do nothing without a new CONNECT and token.
+// connection left over can do nothing without a new CONNECT and token, and
+// must make one within connect_timeout (SocketIoServer::RemoveSocket).
 void CallService::OnSignedOut(const std::string& user_id) {
   if (sio_ != nullptr) {
     sio_->DisconnectUser(user_id, /*close_connection=*/false);

@@ -128,14 +128,22 @@ TEST(LogTest, LinesNameLevelsAsTheConfigDoes) {
 }
 
 TEST(LogLimiterTest, OneLinePerPeriodCountingWhatItHeldBack) {
-  LogLimiter limiter(std::chrono::hours(1));
+  LogLimiter limiter(std::chrono::seconds(10));
+  const auto start = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   uint64_t held = 99;
-  EXPECT_TRUE(limiter.Allow(&held));
+  EXPECT_TRUE(limiter.Allow(&held, start));
   EXPECT_EQ(held, 0u);
   EXPECT_EQ(HeldBack(held), "");
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_FALSE(limiter.Allow(&held));
+  for (int i = 1; i <= 5; ++i) {
+    EXPECT_FALSE(limiter.Allow(&held, start + std::chrono::seconds(i)));
   }
+  // The next line, a period after the last one written, says how many were
+  // held back meanwhile.
+  EXPECT_TRUE(limiter.Allow(&held, start + std::chrono::seconds(10)));
+  EXPECT_EQ(held, 5u);
+  EXPECT_FALSE(limiter.Allow(&held, start + std::chrono::seconds(19)));
+  EXPECT_TRUE(limiter.Allow(&held, start + std::chrono::seconds(20)));
+  EXPECT_EQ(held, 1u);
   LogLimiter every_time(std::chrono::steady_clock::duration::zero());
   EXPECT_TRUE(every_time.Allow(&held));
   EXPECT_TRUE(every_time.Allow(&held));

@@ -100,9 +100,11 @@ TEST(CheckDisplayNameTest, Rules) {
   EXPECT_TRUE(CheckDisplayName("a\xC2\x85").has_value());  // C1 control NEL
   EXPECT_TRUE(CheckDisplayName("\xFE").has_value());
   // Only characters that show nothing: no-break spaces, ideographic space,
-  // zero-width space, byte order mark, a Hangul filler.
-  for (const char* blank : {"\xC2\xA0\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8B", "\xEF\xBB\xBF",
-                            " \xE2\x80\x8B \xE3\x85\xA4"}) {
+  // zero-width space, byte order mark, a Hangul filler; the blank Braille
+  // pattern, a soft hyphen, a tag character.
+  for (const char* blank :
+       {"\xC2\xA0\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8B", "\xEF\xBB\xBF",
+        " \xE2\x80\x8B \xE3\x85\xA4", "\xE2\xA0\x80", "\xC2\xAD", "\xF3\xA0\x80\xA1"}) {
     EXPECT_EQ(CheckDisplayName(blank), "displayName must not be empty") << blank;
   }
   // A name that reads as something else, or breaks over lines.
