@@ -1,5 +1,8 @@
 #include "signal/api_error.h"
 
+#include <initializer_list>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "base/log.h"
@@ -100,8 +103,29 @@ ApiError FromStoreError(const base::Error& error) {
 namespace {
 
 // Every API answer: JSON, never cached, never sniffed as something else.
-net::HttpResponse EnvelopeResponse(int status, const nlohmann::json& body) {
-  net::HttpResponse response = net::JsonResponse(status, body);
+// One envelope member as `"key":value`; keys are our own ASCII names.
+struct Member {
+  std::string_view key;
+  const nlohmann::json& value;
+};
+
+// The envelope with its members in the order given, which is the order
+// docs/api.md shows ({success, message, ..., data}, as an Express server
+// writes it); a nlohmann::json object would sort them.
+net::HttpResponse EnvelopeResponse(int status, std::initializer_list<Member> members) {
+  std::string text = "{";
+  for (const Member& member : members) {
+    if (text.size() > 1) {
+      text += ',';
+    }
+    text += '"';
+    text += member.key;
+    text += "\":";
+    text += member.value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  text += '}';
+  net::HttpResponse response =
+      net::HttpResponse::Text(status, std::move(text), "application/json; charset=utf-8");
   response.headers.Set("Cache-Control", "no-store");
   response.headers.Set("X-Content-Type-Options", "nosniff");
   return response;
@@ -110,23 +134,27 @@ net::HttpResponse EnvelopeResponse(int status, const nlohmann::json& body) {
 }  // namespace
 
 net::HttpResponse SuccessResponse(int status, std::string_view message, nlohmann::json data) {
-  nlohmann::json body = nlohmann::json::object();
-  body["success"] = true;
-  body["message"] = message;
-  body["data"] = std::move(data);
-  return EnvelopeResponse(status, body);
+  const nlohmann::json success = true;
+  const nlohmann::json text = message;
+  return EnvelopeResponse(status, {{"success", success}, {"message", text}, {"data", data}});
 }
 
 net::HttpResponse ErrorResponse(const ApiError& error) {
-  nlohmann::json body = nlohmann::json::object();
-  body["success"] = false;
-  body["message"] = error.message;
-  body["code"] = error.code;
-  if (!error.field.empty()) {
-    body["field"] = error.field;
-  }
-  body["data"] = nullptr;
-  net::HttpResponse response = EnvelopeResponse(error.status, body);
+  const nlohmann::json failure = false;
+  const nlohmann::json message = error.message;
+  const nlohmann::json code = error.code;
+  const nlohmann::json field = error.field;
+  const nlohmann::json data = nullptr;
+  net::HttpResponse response =
+      error.field.empty()
+          ? EnvelopeResponse(
+                error.status,
+                {{"success", failure}, {"message", message}, {"code", code}, {"data", data}})
+          : EnvelopeResponse(error.status, {{"success", failure},
+                                            {"message", message},
+                                            {"code", code},
+                                            {"field", field},
+                                            {"data", data}});
   if (error.retry_after_seconds > 0) {
     response.headers.Set("Retry-After", std::to_string(error.retry_after_seconds));
   }
