@@ -285,6 +285,14 @@ int RunServe(const std::string& config_path) {
     }
   }
   bool draining = false;
+  // New allocations get 403 from now on; existing ones go on.
+  auto drain_relay = [&] {
+    if (relay) {
+      relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
+      drained.draining = true;
+      relay->Reload(drained, nullptr);
+    }
+  };
   std::chrono::steady_clock::time_point drain_deadline{};
   auto active_allocations = [&relay] {
     uint64_t total = 0;
@@ -365,11 +373,7 @@ int RunServe(const std::string& config_path) {
         if (signal_service) {
           signal_service->SetDraining(true);
         }
-        if (relay) {
-          relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
-          drained.draining = true;
-          relay->Reload(drained, nullptr);
-        }
+        drain_relay();
       }
       continue;
     }
@@ -379,12 +383,10 @@ int RunServe(const std::string& config_path) {
     break;
   }
   NotifyStopping();
-  if (relay && !draining) {
+  if (!draining) {
     // Allocations made while the calls end and the history is written would
     // die with the process a moment later: refuse them (403) from now on.
-    relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
-    drained.draining = true;
-    relay->Reload(drained, nullptr);
+    drain_relay();
   }
   if (metrics_service) {
     metrics_service->Stop();

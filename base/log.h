@@ -34,12 +34,8 @@ spdlog::logger& Logger();
 
 // Keeps a line that can repeat with every request (a database outage, an
 // overload) to one per `period`, so the log does not grow with the request
-// rate exactly when something is wrong. Thread-safe.
-//
-//   static base::LogLimiter limiter(std::chrono::seconds(10));
-//   if (uint64_t held = 0; limiter.Allow(&held)) {
-//     TK_LOG_WARN("...{}", base::HeldBack(held));
-//   }
+// rate exactly when something is wrong. Thread-safe. Call sites use
+// TK_LOG_WARN_EVERY (below).
 class LogLimiter {
  public:
   explicit LogLimiter(std::chrono::steady_clock::duration period) : period_(period) {}
@@ -71,3 +67,14 @@ std::string HeldBack(uint64_t held_back);
   SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::warn, __VA_ARGS__)
 #define TK_LOG_ERROR(...) \
   SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::err, __VA_ARGS__)
+
+// TK_LOG_WARN, at most once per `period` from this call site; a line written
+// after some were held back ends with " (N more like it not logged)".
+// `format` must be a string literal.
+#define TK_LOG_WARN_EVERY(period, format, ...)                                        \
+  do {                                                                                \
+    static ::turnkey::base::LogLimiter tk_log_limiter_(period);                       \
+    if (uint64_t tk_log_held_ = 0; tk_log_limiter_.Allow(&tk_log_held_)) {            \
+      TK_LOG_WARN(format "{}", __VA_ARGS__, ::turnkey::base::HeldBack(tk_log_held_)); \
+    }                                                                                 \
+  } while (false)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "config/field_checks.h"
+
 namespace turnkey::config {
 
 void Diagnostics::NoteLine(const std::string& path, int line) { lines_.emplace(path, line); }
@@ -23,25 +25,6 @@ int Diagnostics::LineOf(std::string_view path) const {
 
 namespace {
 
-// Keys and values come from the file: a control character in one (an
-// escape sequence, a carriage return) must not reach the terminal as such.
-std::string Printable(std::string text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7F) {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string Located(const std::string& source_name, int line, std::string_view kind,
                     std::string_view path, std::string_view what) {
   std::string text = source_name;
@@ -50,7 +33,9 @@ std::string Located(const std::string& source_name, int line, std::string_view k
   text.append(path.empty() ? std::string_view("(top level)") : path);
   text += ": ";
   text.append(what);
-  return Printable(std::move(text));
+  // Keys and values come from the file: an escape sequence or a carriage
+  // return in one must not reach the terminal as such.
+  return Escaped(text);
 }
 
 }  // namespace
@@ -87,7 +72,7 @@ void Diagnostics::RawError(int line, std::string_view what) {
   }
   text += ": ";
   text.append(what);
-  errors_.push_back({line, Printable(std::move(text))});
+  errors_.push_back({line, Escaped(text)});
 }
 
 base::Error Diagnostics::ToError() const {

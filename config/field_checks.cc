@@ -30,23 +30,29 @@ bool Consume(std::string_view& text, std::string_view prefix) {
 
 }  // namespace
 
-std::string QuoteForMessage(std::string_view text) {
-  constexpr size_t kMaxShown = 60;
+std::string Escaped(std::string_view text, bool quotes) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (quotes && (c == '"' || c == '\\')) {
       out += '\\';
-      out += static_cast<char>(c);
+      out += ch;
     } else if (c < 0x20 || c == 0x7f) {
       out += "\\x";
       out += kHex[c >> 4];
       out += kHex[c & 0xf];
     } else {
-      out += static_cast<char>(c);
+      out += ch;
     }
   }
+  return out;
+}
+
+std::string QuoteForMessage(std::string_view text) {
+  constexpr size_t kMaxShown = 60;
+  std::string out = "\"" + Escaped(text.substr(0, kMaxShown), true);
   if (text.size() > kMaxShown) {
     out += "...";
   }

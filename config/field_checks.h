@@ -20,6 +20,10 @@ namespace turnkey::config {
 // blob cannot flood a log. Never call it on a secret.
 std::string QuoteForMessage(std::string_view text);
 
+// `text` with each control character (C0, DEL) as \xNN, so that it cannot
+// act on a terminal; with `quotes`, '"' and '\' get a backslash too.
+std::string Escaped(std::string_view text, bool quotes = false);
+
 bool HasControlCharacter(std::string_view text);
 
 // Levenshtein distance, for "did you mean" on unknown keys.

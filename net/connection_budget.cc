@@ -18,42 +18,27 @@ bool ConnectionBudget::Exempt(const base::SocketAddress& peer) const {
 }
 
 ConnectionBudget::Verdict ConnectionBudget::TryTake(const base::SocketAddress& peer) {
+  // A child holds its lock while it asks its parent, never the other way
+  // round, so the two cannot deadlock and neither can overshoot its limits.
+  std::lock_guard lock(mutex_);
+  if (options_.max_total > 0 && held_ >= options_.max_total) {
+    ++refused_;
+    return Verdict::kTotalFull;
+  }
   std::string client;
-  {
-    std::lock_guard lock(mutex_);
-    if (options_.max_total > 0 && held_ >= options_.max_total) {
+  if (options_.max_per_client > 0 && !Exempt(peer)) {
+    client = peer.ClientBlock();
+    auto it = per_client_.find(client);
+    if (it != per_client_.end() && it->second >= options_.max_per_client) {
       ++refused_;
-      return Verdict::kTotalFull;
-    }
-    if (options_.max_per_client > 0 && !Exempt(peer)) {
-      client = peer.ClientBlock();
-      if (per_client_[client] >= options_.max_per_client) {
-        ++refused_;
-        return Verdict::kClientFull;
-      }
-    }
-    if (parent_ == nullptr) {
-      ++held_;
-      if (!client.empty()) {
-        ++per_client_[client];
-      }
-      return Verdict::kTaken;
+      return Verdict::kClientFull;
     }
   }
-  // The parent is asked outside our lock (no lock is held across both), then
-  // our place is taken; a racing taker may overshoot our limits by the
-  // number of threads at most, which is harmless.
-  const Verdict parent = parent_->TryTake(peer);
-  std::lock_guard lock(mutex_);
-  if (parent != Verdict::kTaken) {
-    ++refused_;
-    if (!client.empty()) {
-      auto it = per_client_.find(client);
-      if (it != per_client_.end() && it->second == 0) {
-        per_client_.erase(it);
-      }
+  if (parent_ != nullptr) {
+    if (const Verdict parent = parent_->TryTake(peer); parent != Verdict::kTaken) {
+      ++refused_;
+      return parent;
     }
-    return parent;
   }
   ++held_;
   if (!client.empty()) {

@@ -17,7 +17,8 @@
 // per-client limit; they still count towards the total.
 //
 // Thread-safe: the relay workers' listeners and the signaling loop's share
-// the process-wide budget. Accepting is not a hot path (one lock each way).
+// the process-wide budget. Accepting is not a hot path (a child budget's lock,
+// then its parent's, each way).
 #pragma once
 
 #include <cstddef>

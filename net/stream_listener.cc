@@ -158,7 +158,7 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
   ScopedFd owned(fd);
   ++accepted_;
   auto peer = base::SocketAddress::FromSockaddr(address, static_cast<socklen_t>(length));
-  if (!peer || (options_.max_connections > 0 && connections_.size() >= options_.max_connections)) {
+  if (!peer) {
     ++rejected_;
     return;
   }

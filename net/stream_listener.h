@@ -39,9 +39,6 @@ struct StreamListenerOptions {
   bool v6_only = true;
   // listen() backlog. Default 1024.
   int backlog = 1024;
-  // Connections held at once; further ones are accepted and closed at once.
-  // 0 = unlimited. Default 0.
-  size_t max_connections = 0;
   // Where each connection takes a place (see ConnectionBudget); one without
   // a place is accepted and closed at once. May be shared between listeners
   // and threads. Null = none.
@@ -85,8 +82,7 @@ class StreamListener {
   const base::SocketAddress& local_address() const { return local_address_; }
   size_t connection_count() const { return connections_.size(); }
   uint64_t accepted_count() const { return accepted_; }
-  // Accepted but closed at once because of max_connections, the budget or an
-  // error.
+  // Accepted but closed at once because of the budget or an error.
   uint64_t rejected_count() const { return rejected_; }
 
  private:

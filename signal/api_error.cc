@@ -1,9 +1,10 @@
 #include "signal/api_error.h"
 
-#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/log.h"
 #include "net/http_json.h"
@@ -59,23 +60,13 @@ ApiError ApiError::Unavailable(std::string message) {
 
 ApiError ApiError::Internal() { return Of(500, api_code::kInternal, "Internal server error"); }
 
-namespace {
-
-base::LogLimiter& UnavailableLog() {
-  static base::LogLimiter limiter(std::chrono::seconds(10));
-  return limiter;
-}
-
-}  // namespace
-
 ApiError FromStoreError(const base::Error& error) {
   switch (error.code) {
     case base::ErrorCode::kUnavailable:
     case base::ErrorCode::kResourceExhausted:
     case base::ErrorCode::kPermissionDenied:  // the server refused our account
-      if (uint64_t held = 0; UnavailableLog().Allow(&held)) {
-        TK_LOG_WARN("signal: database unavailable: {}{}", error.message, base::HeldBack(held));
-      }
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10), "signal: database unavailable: {}",
+                        error.message);
       return ApiError::Unavailable("The database is unavailable; try again shortly");
     case base::ErrorCode::kNotFound:
       return ApiError::NotFound("Not found");
@@ -112,7 +103,7 @@ struct Member {
 // The envelope with its members in the order given, which is the order
 // docs/api.md shows ({success, message, ..., data}, as an Express server
 // writes it); a nlohmann::json object would sort them.
-net::HttpResponse EnvelopeResponse(int status, std::initializer_list<Member> members) {
+net::HttpResponse EnvelopeResponse(int status, std::span<const Member> members) {
   std::string text = "{";
   for (const Member& member : members) {
     if (text.size() > 1) {
@@ -136,7 +127,8 @@ net::HttpResponse EnvelopeResponse(int status, std::initializer_list<Member> mem
 net::HttpResponse SuccessResponse(int status, std::string_view message, nlohmann::json data) {
   const nlohmann::json success = true;
   const nlohmann::json text = message;
-  return EnvelopeResponse(status, {{"success", success}, {"message", text}, {"data", data}});
+  const Member members[] = {{"success", success}, {"message", text}, {"data", data}};
+  return EnvelopeResponse(status, members);
 }
 
 net::HttpResponse ErrorResponse(const ApiError& error) {
@@ -145,16 +137,12 @@ net::HttpResponse ErrorResponse(const ApiError& error) {
   const nlohmann::json code = error.code;
   const nlohmann::json field = error.field;
   const nlohmann::json data = nullptr;
-  net::HttpResponse response =
-      error.field.empty()
-          ? EnvelopeResponse(
-                error.status,
-                {{"success", failure}, {"message", message}, {"code", code}, {"data", data}})
-          : EnvelopeResponse(error.status, {{"success", failure},
-                                            {"message", message},
-                                            {"code", code},
-                                            {"field", field},
-                                            {"data", data}});
+  std::vector<Member> members = {{"success", failure}, {"message", message}, {"code", code}};
+  if (!error.field.empty()) {
+    members.push_back({"field", field});
+  }
+  members.push_back({"data", data});
+  net::HttpResponse response = EnvelopeResponse(error.status, members);
   if (error.retry_after_seconds > 0) {
     response.headers.Set("Retry-After", std::to_string(error.retry_after_seconds));
   }

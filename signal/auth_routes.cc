@@ -53,10 +53,7 @@ ApiError InvalidCredentials() {
 // Errors of the password hasher (memory for argon2id) and of the store.
 ApiError FromError(const base::Error& error) {
   if (error.code == base::ErrorCode::kResourceExhausted) {
-    static base::LogLimiter limiter(std::chrono::seconds(10));
-    if (uint64_t held = 0; limiter.Allow(&held)) {
-      TK_LOG_WARN("signal: {}{}", error.message, base::HeldBack(held));
-    }
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10), "signal: {}", error.message);
     return ApiError::Unavailable("The server is busy; try again shortly");
   }
   return FromStoreError(error);

@@ -355,11 +355,9 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
     return;
   } else {
     // The token is valid; calls still work with what is known of the user.
-    static base::LogLimiter limiter(std::chrono::seconds(10));
-    if (uint64_t held = 0; limiter.Allow(&held)) {
-      TK_LOG_WARN("signal: cannot load user {} for a socket ({}); accepting it{}", user_id,
-                  user.error().message, base::HeldBack(held));
-    }
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                      "signal: cannot load user {} for a socket ({}); accepting it", user_id,
+                      user.error().message);
     info = users_.FindById(user_id).value_or(UserInfo{.id = user_id});
   }
   SocketIoSocketData data;
@@ -532,11 +530,9 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
     std::optional<UserInfo> receiver = known_receiver;
     if (lookup.receiver) {
       if (!*lookup.receiver && lookup.receiver->error().code != base::ErrorCode::kNotFound) {
-        static base::LogLimiter limiter(std::chrono::seconds(10));
-        if (uint64_t held = 0; limiter.Allow(&held)) {
-          TK_LOG_WARN("signal: initiateCall receiver lookup failed: {}{}",
-                      lookup.receiver->error().message, base::HeldBack(held));
-        }
+        TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                          "signal: initiateCall receiver lookup failed: {}",
+                          lookup.receiver->error().message);
         self->FailEvent(number, kErrServerBusy, answer);
         return;
       }

@@ -188,10 +188,8 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
     }
   }
   handshake.peer = request.peer;
-  std::optional<std::string> block;
   if (options_.max_pending_per_address > 0) {
-    block = handshake.peer.ClientBlock();
-    auto it = pending_.find(*block);
+    auto it = pending_.find(handshake.peer.ClientBlock());
     if (it != pending_.end() && it->second >= options_.max_pending_per_address) {
       ++stats_.pending_refused;
       Reject(request, responder, EngineIoRequestError::kForbidden);
@@ -205,10 +203,7 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
   auto owned = std::make_unique<EngineIoSocket>(*this, sid, std::move(handshake));
   EngineIoSocket& socket = *owned;
   // Uncounted by Forget(), or below if the server never takes the session.
-  if (block) {
-    ++pending_[*block];
-    socket.pending_ = true;
-  }
+  BeginPending(socket);
   if (request.upgrade) {
     // A WebSocket without sid is a WebSocket-only client. Whatever its
     // transport parameter says: the Dart client on Flutter native opens a

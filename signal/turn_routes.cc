@@ -47,10 +47,8 @@ void Ready(ApiContext& api, ApiCall call) {
   auto job = [&api] { return api.Db([](sql::Store& store) { return store.Ping(); }); };
   api.Run(std::move(call), std::move(job), [](ApiCall call, base::Status ping) {
     if (!ping) {
-      static base::LogLimiter limiter(std::chrono::seconds(10));
-      if (uint64_t held = 0; limiter.Allow(&held)) {
-        TK_LOG_WARN("signal: readyz: database: {}{}", ping.error().message, base::HeldBack(held));
-      }
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10), "signal: readyz: database: {}",
+                        ping.error().message);
       call.Fail(ApiError::Unavailable("The database is unavailable"));
       return;
     }

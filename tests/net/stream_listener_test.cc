@@ -441,10 +441,10 @@ TEST(StreamListenerTest, HandlerCanBeReplacedFromInsideTheDataCallback) {
   ::close(fd);
 }
 
-TEST(StreamListenerTest, MaxConnectionsRejectsTheExtraOne) {
+TEST(StreamListenerTest, AFullBudgetRejectsTheExtraConnection) {
   Server server;
   StreamListenerOptions options;
-  options.max_connections = 1;
+  options.budget = std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_total = 1});
   StartEchoServer(server, options);
   ASSERT_TRUE(server.listener);
   LoopThread thread(*server.loop);
