@@ -382,7 +382,12 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
                                         .relay_protocol = std::move(fields->relay_protocol),
                                         .rtt_ms = fields->rtt_ms,
                                         .reported_at = now});
-  metrics_.IceReport(fields->result, fields->local_candidate_type, fields->remote_candidate_type);
+  if (side.ice_reports == 1) {
+    // A leg's outcome in the metrics is its first report: later ones (an
+    // ICE restart, a retrying app) reach the history only, so the ratios
+    // stay ratios of call legs.
+    metrics_.IceReport(fields->result, fields->local_candidate_type, fields->remote_candidate_type);
+  }
   if (fields->result == metrics::IceResult::kConnected && !call.setup_counted && call.answered_at) {
     call.setup_counted = true;
     // Issue 6: call setup is initiate to ICE connected (ringing included).

@@ -47,7 +47,8 @@
 //   callAcceptedConfirm. Messages for a side whose socket dropped during an
 //   active call are held until it rejoins. At most max_held_messages per side
 //   ("Rate limited" beyond). reportIce is refused while ringing ("Call not
-//   active") and capped per side (max_ice_reports_per_side, "Rate limited").
+//   active") and capped per side (max_ice_reports_per_side, "Rate limited");
+//   each reaches the history, only a side's first one the metrics.
 // - A dropped socket: the caller's while ringing -> the call is cancelled
 //   (callEnded reason "cancelled" to the callee devices); a participant's
 //   during an active call -> reconnect_grace starts. rejoinCall from any

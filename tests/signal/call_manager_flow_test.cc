@@ -192,6 +192,20 @@ TEST_F(CallManagerTest, ReportIceIsCappedPerSide) {
   EXPECT_EQ(recorder_.ice.size(), 3u);
 }
 
+TEST_F(CallManagerTest, OnlyEachSidesFirstReportIceReachesTheMetrics) {
+  const std::string id = Answered();
+  EXPECT_EQ(Send(kAlice, "reportIce", Message(id, "state", "connected"))["ok"], true);
+  EXPECT_EQ(Send(kAlice, "reportIce", Message(id, "state", "failed"))["ok"], true);
+  EXPECT_EQ(Send(kAlice, "reportIce", Message(id, "state", "connected"))["ok"], true);
+  EXPECT_EQ(Send(kBob2, "reportIce", Message(id, "state", "failed"))["ok"], true);
+  EXPECT_EQ(Send(kBob2, "reportIce", Message(id, "state", "connected"))["ok"], true);
+  // Every report is on the call's record; the metrics count one per leg.
+  EXPECT_EQ(recorder_.ice.size(), 5u);
+  ASSERT_EQ(metrics_.ice.size(), 2u);
+  EXPECT_EQ(metrics_.ice[0].result, IceResult::kConnected);
+  EXPECT_EQ(metrics_.ice[1].result, IceResult::kFailed);
+}
+
 // ---- Ring timeout ---------------------------------------------------------------
 
 TEST_F(CallManagerTest, RingTimeoutEndsTheCallAsMissed) {
