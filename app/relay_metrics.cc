@@ -59,8 +59,10 @@ std::optional<metrics::DropReason> ToMetricsDrop(relay::DropReason r) {
       return metrics::DropReason::kBandwidth;
     case relay::DropReason::kSendFailed:
       return metrics::DropReason::kSendError;
+    case relay::DropReason::kRateLimited:
+      return metrics::DropReason::kThrottled;
     default:
-      return std::nullopt;  // peer_denied and rate_limited are exported elsewhere
+      return std::nullopt;  // peer_denied is exported as turnkey_turn_peer_denied_total
   }
 }
 
@@ -122,10 +124,6 @@ void RelayMetricsBridge::Collect() {
            Sum(service_, [&](const TurnCounters& t) { return t.auth_failures[f].Get(); }));
     }
   }
-  feed(metrics_.auth_failures[metrics::AuthFailure::kThrottled],
-       Sum(service_, [](const TurnCounters& t) {
-         return t.dropped[static_cast<size_t>(relay::DropReason::kRateLimited)].Get();
-       }));
   const metrics::Direction directions[] = {metrics::Direction::kClientToPeer,
                                            metrics::Direction::kPeerToClient};
   for (size_t d = 0; d < 2; ++d) {

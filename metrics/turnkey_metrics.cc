@@ -90,7 +90,6 @@ base::Result<TurnMetrics> TurnMetrics::Create(Registry& registry) {
       .name = std::string(kTurnAllocationsTotal),
       .help = "Authenticated TURN Allocate requests by client transport and result.",
       .labels = {Label("transport", kTransportValues), Label("result", kAllocationResultValues)},
-      .skip_zero = true,
   });
   if (!allocations) {
     return std::unexpected(std::move(allocations.error()));
@@ -126,7 +125,6 @@ base::Result<TurnMetrics> TurnMetrics::Create(Registry& registry) {
       .name = std::string(kTurnAuthFailuresTotal),
       .help = "TURN requests with credentials that were refused, by reason.",
       .labels = {Label("reason", kAuthFailureValues)},
-      .skip_zero = true,
   });
   if (!auth_failures) {
     return std::unexpected(std::move(auth_failures.error()));
@@ -193,7 +191,6 @@ base::Result<TurnMetrics> TurnMetrics::Create(Registry& registry) {
       .name = std::string(kTurnDroppedPacketsTotal),
       .help = "Packets the relay dropped without an answer, by reason.",
       .labels = {Label("reason", kDropReasonValues)},
-      .skip_zero = true,
   });
   if (!dropped) {
     return std::unexpected(std::move(dropped.error()));
@@ -219,7 +216,6 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
       .name = std::string(kCallsTotal),
       .help = "Calls that ended, by type and final status.",
       .labels = {Label("type", kCallTypeValues), Label("status", kCallStatusValues)},
-      .skip_zero = true,
   });
   if (!calls) {
     return std::unexpected(std::move(calls.error()));
@@ -246,7 +242,6 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
       .help = "ICE outcomes reported by clients, by result and selected candidate types.",
       .labels = {Label("result", kIceResultValues), Label("local_type", kCandidateTypeValues),
                  Label("remote_type", kCandidateTypeValues)},
-      .skip_zero = true,
   });
   if (!ice) {
     return std::unexpected(std::move(ice.error()));

@@ -61,8 +61,8 @@ inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
 // Each enum's label values are in the array of the same name, in order.
 
 // The client's transport to the TURN server (not REQUESTED-TRANSPORT).
-enum class Transport : uint8_t { kUdp, kTcp, kTls, kDtls, kCount };
-inline constexpr std::array<std::string_view, 4> kTransportValues = {"udp", "tcp", "tls", "dtls"};
+enum class Transport : uint8_t { kUdp, kTcp, kTls, kCount };
+inline constexpr std::array<std::string_view, 3> kTransportValues = {"udp", "tcp", "tls"};
 
 // How an authenticated Allocate request ended. The 401 challenge and 438
 // Stale Nonce answers are part of the handshake and not counted here (they
@@ -116,11 +116,10 @@ enum class AuthFailure : uint8_t {
   kUnknownUser,   // no such static user, or a REST username that does not parse
   kExpired,       // TURN REST credential past its expiry timestamp
   kMalformed,     // credential attributes missing or inconsistent
-  kThrottled,     // the source address failed too often and is held off
   kCount
 };
-inline constexpr std::array<std::string_view, 5> kAuthFailureValues = {
-    "bad_integrity", "unknown_user", "expired", "malformed", "throttled"};
+inline constexpr std::array<std::string_view, 4> kAuthFailureValues = {
+    "bad_integrity", "unknown_user", "expired", "malformed"};
 
 // Which way relayed data went.
 enum class Direction : uint8_t { kClientToPeer, kPeerToClient, kCount };
@@ -137,11 +136,12 @@ enum class DropReason : uint8_t {
   kNoChannel,       // ChannelData for a channel that is not bound
   kBandwidth,       // over the allocation's bandwidth cap
   kSendError,       // the socket refused it (buffer full, unreachable, ...)
+  kThrottled,       // a 401 or 438 answer held back: its source asked too often
   kCount
 };
-inline constexpr std::array<std::string_view, 8> kDropReasonValues = {
-    "malformed",     "bad_fingerprint", "unexpected", "no_allocation",
-    "no_permission", "no_channel",      "bandwidth",  "send_error"};
+inline constexpr std::array<std::string_view, 9> kDropReasonValues = {
+    "malformed",  "bad_fingerprint", "unexpected", "no_allocation", "no_permission",
+    "no_channel", "bandwidth",       "send_error", "throttled"};
 
 // Engine.IO transport of a signaling connection.
 enum class SignalTransport : uint8_t { kWebSocket, kPolling, kCount };
