@@ -183,8 +183,10 @@ inline constexpr std::array<std::string_view, 23> kHttpCodeValues = {
     "408", "409", "413", "414", "415", "429", "431", "500", "501", "503", "504"};
 
 // Histogram buckets, in seconds.
-inline constexpr std::array<double, 10> kCallSetupBuckets = {0.1, 0.25, 0.5, 1,  2,
-                                                             3,   5,    10,  20, 30};
+// Ringing is included, and signal.ring_timeout may be longer than the
+// default 30 s: the top buckets leave room for a late answer.
+inline constexpr std::array<double, 14> kCallSetupBuckets = {0.1, 0.25, 0.5, 1,  2,  3,  5,
+                                                             10,  20,   30,  45, 60, 90, 120};
 inline constexpr std::array<double, 13> kDbQueryBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 
