@@ -1,5 +1,11 @@
 #include "app/metrics_service.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -13,6 +19,46 @@
 namespace turnkey::app {
 
 namespace {
+
+// Entries of /proc/self/fd, less the one the listing itself holds open.
+double OpenFileDescriptors() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return 0;
+  }
+  double count = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') {
+      ++count;
+    }
+  }
+  ::closedir(dir);
+  return count > 0 ? count - 1 : 0;
+}
+
+double FileDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return 0;
+  }
+  return static_cast<double>(limit.rlim_cur);
+}
+
+// The second field of /proc/self/statm: resident pages.
+double ResidentBytes() {
+  std::FILE* file = std::fopen("/proc/self/statm", "re");
+  if (file == nullptr) {
+    return 0;
+  }
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int read = std::fscanf(file, "%lu %lu", &size, &resident);
+  std::fclose(file);
+  if (read != 2) {
+    return 0;
+  }
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
 
 // The answer to a request for anything but GET or HEAD of `path` (404, or
 // 405 with Allow: RFC 9110 section 15.5.6); nullopt for a scrape.
@@ -85,5 +131,13 @@ void MetricsService::Stop() {
 }
 
 base::SocketAddress MetricsService::local_address() const { return server_->local_address(); }
+
+void WatchProcess(const metrics::ProcessMetrics& metrics) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  metrics.start_time_seconds.Set(std::chrono::duration<double>(now).count());
+  metrics.open_fds.SetCallback(&OpenFileDescriptors);
+  metrics.max_fds.SetCallback(&FileDescriptorLimit);
+  metrics.resident_memory_bytes.SetCallback(&ResidentBytes);
+}
 
 }  // namespace turnkey::app

@@ -16,6 +16,7 @@
 #include "base/address.h"
 #include "base/status.h"
 #include "metrics/registry.h"
+#include "metrics/turnkey_metrics.h"
 
 namespace turnkey::net {
 class EventLoop;
@@ -49,5 +50,9 @@ class MetricsService {
   std::unique_ptr<net::HttpServer> server_;
   std::thread thread_;
 };
+
+// Gives the process gauges their values: the start time now, descriptors
+// and resident memory read from /proc at each scrape.
+void WatchProcess(const metrics::ProcessMetrics& metrics);
 
 }  // namespace turnkey::app

@@ -140,6 +140,7 @@ int RunServe(const std::string& config_path) {
   if (*tls) {
     process_metrics->tls_certificate_expiry.Set(static_cast<double>((*tls)->not_after_unix()));
   }
+  WatchProcess(*process_metrics);
 
   std::unique_ptr<relay::RelayService> relay;
   // Outlives `bridge`, which reads it.

@@ -71,6 +71,42 @@ base::Result<ProcessMetrics> ProcessMetrics::Create(Registry& registry, std::str
     return std::unexpected(std::move(expiry.error()));
   }
   m.tls_certificate_expiry = expiry->Get();
+
+  auto open_fds = registry.AddGauge({
+      .name = std::string(kProcessOpenFds),
+      .help = "File descriptors the process holds open.",
+  });
+  if (!open_fds) {
+    return std::unexpected(std::move(open_fds.error()));
+  }
+  m.open_fds = open_fds->Get();
+
+  auto max_fds = registry.AddGauge({
+      .name = std::string(kProcessMaxFds),
+      .help = "Most file descriptors the process may open (soft RLIMIT_NOFILE).",
+  });
+  if (!max_fds) {
+    return std::unexpected(std::move(max_fds.error()));
+  }
+  m.max_fds = max_fds->Get();
+
+  auto resident_memory_bytes = registry.AddGauge({
+      .name = std::string(kProcessResidentMemory),
+      .help = "Resident memory of the process, in bytes.",
+  });
+  if (!resident_memory_bytes) {
+    return std::unexpected(std::move(resident_memory_bytes.error()));
+  }
+  m.resident_memory_bytes = resident_memory_bytes->Get();
+
+  auto start_time_seconds = registry.AddGauge({
+      .name = std::string(kProcessStartTime),
+      .help = "Unix time the process started.",
+  });
+  if (!start_time_seconds) {
+    return std::unexpected(std::move(start_time_seconds.error()));
+  }
+  m.start_time_seconds = start_time_seconds->Get();
   return m;
 }
 

@@ -36,6 +36,10 @@ namespace turnkey::metrics {
 inline constexpr std::string_view kBuildInfo = "turnkey_build_info";
 inline constexpr std::string_view kTlsCertificateExpiry =
     "turnkey_tls_certificate_expiry_timestamp_seconds";
+inline constexpr std::string_view kProcessOpenFds = "turnkey_process_open_fds";
+inline constexpr std::string_view kProcessMaxFds = "turnkey_process_max_fds";
+inline constexpr std::string_view kProcessResidentMemory = "turnkey_process_resident_memory_bytes";
+inline constexpr std::string_view kProcessStartTime = "turnkey_process_start_time_seconds";
 
 inline constexpr std::string_view kTurnAllocationsActive = "turnkey_turn_allocations_active";
 inline constexpr std::string_view kTurnAllocationsTotal = "turnkey_turn_allocations_total";
@@ -201,6 +205,13 @@ struct ProcessMetrics {
   Gauge build_info;
   // Unix time the TLS certificate expires; Set() on load and on reload.
   Gauge tls_certificate_expiry;
+  // The process's descriptors (open, and the soft RLIMIT_NOFILE), resident
+  // memory and start time. Registered here; the caller gives them their
+  // values (SetCallback reading /proc, Set for the start time).
+  Gauge open_fds;
+  Gauge max_fds;
+  Gauge resident_memory_bytes;
+  Gauge start_time_seconds;
 };
 
 // The TURN relay's metrics.

@@ -595,6 +595,12 @@ class MetricsScrapeTest(ServerTestCase):
         self.assertEqual(metric(second, "turnkey_tls_certificate_expiry_timestamp_seconds"),
                          cert_not_after(server.cert))
         self.assertEqual(metric(second, "turnkey_build_info"), 1)
+        open_fds = metric(second, "turnkey_process_open_fds")
+        self.assertGreater(open_fds, 5, second_text)  # listeners, sockets, the database
+        self.assertGreaterEqual(metric(second, "turnkey_process_max_fds"), open_fds)
+        self.assertGreater(metric(second, "turnkey_process_resident_memory_bytes"), 1 << 20)
+        self.assertLess(abs(metric(second, "turnkey_process_start_time_seconds") - time.time()),
+                        600)
         # No label may carry an address or a user id.
         for name, labels, _ in second:
             for value in labels.values():
@@ -679,7 +685,10 @@ class MetricsRolesTest(unittest.TestCase):
         self.assertEqual(status, 0, output)
         families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
         self.assertEqual(families, {"turnkey_build_info",
-                                    "turnkey_tls_certificate_expiry_timestamp_seconds"}, text)
+                                    "turnkey_tls_certificate_expiry_timestamp_seconds",
+                                    "turnkey_process_open_fds", "turnkey_process_max_fds",
+                                    "turnkey_process_resident_memory_bytes",
+                                    "turnkey_process_start_time_seconds"}, text)
 
 
 class MetricsMethodsTest(unittest.TestCase):
