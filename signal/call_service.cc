@@ -309,13 +309,15 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
                  &shard = service_.registry().shared_shard(),
                  user_id = verified->user_id]() -> base::Result<UserInfo> {
     const auto start = std::chrono::steady_clock::now();
-    base::Result<sql::User> user = store.GetUserById(user_id);
+    base::Result<sql::UserSummary> user = store.GetUserSummaryById(user_id);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics.db_query_seconds.Observe(shard, took.count());
     if (!user) {
       return std::unexpected(user.error());
     }
-    return InfoOf(*user);
+    return UserInfo{.id = std::move(user->id),
+                    .handle = std::move(user->handle),
+                    .display_name = std::move(user->display_name)};
   };
   auto finish = [weak = weak_from_this(), token, device = DeviceIdOf(auth),
                  done](base::Result<UserInfo> user) mutable {

@@ -231,6 +231,38 @@ base::Result<User> SqlStore::GetUserById(std::string_view id) {
   return ReadValue([&](Connection& conn) { return QueryUser(conn, "id", id); });
 }
 
+base::Result<UserSummary> SqlStore::GetUserSummaryById(std::string_view id) {
+  if (!IsValidId(id)) {
+    return base::NotFound("user not found");
+  }
+  // SQLite: only columns of the users_summary index (migration 004), named,
+  // because the planner would pick the primary key's unique index and read
+  // the row from the table. MySQL: the primary key holds the row.
+  const std::string_view sql =
+      db_->dialect() == Dialect::kSqlite
+          ? "SELECT id, handle, display_name FROM users INDEXED BY users_summary WHERE id = ?"
+          : "SELECT id, handle, display_name FROM users WHERE id = ?";
+  return ReadValue([&](Connection& conn) -> base::Result<UserSummary> {
+    const std::array<Param, 1> params{id};
+    auto result = conn.Exec(sql, params);
+    if (!result) {
+      return ErrorOf(result);
+    }
+    if (result->rows.empty()) {
+      return base::NotFound("user not found");
+    }
+    RowReader r(result->rows.front());
+    UserSummary user;
+    user.id = r.Text();
+    user.handle = r.Text();
+    user.display_name = r.Text();
+    if (!r.ok()) {
+      return base::Internal("users: unexpected row");
+    }
+    return user;
+  });
+}
+
 base::Result<User> SqlStore::GetUserByEmail(std::string_view email) {
   if (!CheckText("email", email, kMaxEmailBytes, true)) {
     return base::NotFound("user not found");

@@ -27,6 +27,7 @@ class SqlStore : public Store {
   base::Result<User> GetUserById(std::string_view id) override;
   base::Result<User> GetUserByEmail(std::string_view email) override;
   base::Result<User> GetUserByHandle(std::string_view handle) override;
+  base::Result<UserSummary> GetUserSummaryById(std::string_view id) override;
   base::Result<User> UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
                                    int64_t now_ms) override;
   base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,

@@ -287,6 +287,9 @@ class Store {
   // Case-insensitive (ASCII) lookups.
   virtual base::Result<User> GetUserByEmail(std::string_view email) = 0;
   virtual base::Result<User> GetUserByHandle(std::string_view handle) = 0;
+  // What others may see of a user, by id: the lookup every signaling
+  // CONNECT makes, answered from an index that holds only these columns.
+  virtual base::Result<UserSummary> GetUserSummaryById(std::string_view id) = 0;
   // Changes display name and/or handle atomically and returns the user as
   // stored. kHandleTaken if another user has the handle (changing the case of
   // one's own handle is allowed). updated_at becomes now_ms.

@@ -81,6 +81,9 @@ class FlakyStore final : public sql::Store {
   base::Result<sql::User> GetUserByHandle(std::string_view handle) override {
     return inner_->GetUserByHandle(handle);
   }
+  base::Result<sql::UserSummary> GetUserSummaryById(std::string_view id) override {
+    return inner_->GetUserSummaryById(id);
+  }
   base::Result<sql::User> UpdateProfile(std::string_view user_id, const sql::ProfileUpdate& update,
                                         int64_t now_ms) override {
     return inner_->UpdateProfile(user_id, update, now_ms);

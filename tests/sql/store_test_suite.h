@@ -194,6 +194,12 @@ TYPED_TEST_P(StoreTest, CreateAndLookUpUser) {
   EXPECT_EQ(CodeOf(store.GetUserById("not an id!")), base::ErrorCode::kNotFound);
   EXPECT_EQ(CodeOf(store.GetUserByHandle("")), base::ErrorCode::kNotFound);
   EXPECT_EQ(CodeOf(store.GetUserByEmail(std::string(400, 'a'))), base::ErrorCode::kNotFound);
+
+  auto summary = store.GetUserSummaryById(created->id);
+  ASSERT_TRUE(summary) << MessageOf(summary);
+  EXPECT_EQ(*summary, (UserSummary{created->id, "Alice", "Name of Alice"}));
+  EXPECT_EQ(CodeOf(store.GetUserSummaryById("nobody")), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.GetUserSummaryById("not an id!")), base::ErrorCode::kNotFound);
 }
 
 TYPED_TEST_P(StoreTest, CreateUserWithGivenId) {
@@ -303,6 +309,9 @@ TYPED_TEST_P(StoreTest, UpdateProfile) {
   auto recased = store.UpdateProfile(alice.id, {.handle = "ALICE"}, kNow + 7);
   ASSERT_TRUE(recased) << MessageOf(recased);
   EXPECT_EQ(recased->handle, "ALICE");
+  // The summary the signaling CONNECT reads follows (SQLite: from its index).
+  EXPECT_EQ(store.GetUserSummaryById(alice.id)->handle, "ALICE");
+  EXPECT_EQ(store.GetUserSummaryById(alice.id)->display_name, "Alice A.");
 
   auto both = store.UpdateProfile(alice.id, {.display_name = "", .handle = "al"}, kNow + 8);
   ASSERT_TRUE(both) << MessageOf(both);

@@ -1,0 +1,5 @@
+-- Nothing to run on MySQL/MariaDB. The SQLite migration of this number adds
+-- a covering index for the CONNECT lookup of a user's id, handle and display
+-- name; InnoDB keeps each row in its primary key's leaf, so that lookup
+-- already reads one page, and the page cache is the server's, not turnkey's.
+-- The version is recorded so both dialects carry the same list.
