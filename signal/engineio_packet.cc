@@ -65,7 +65,9 @@ std::expected<EngineIoPacket, EngineIoError> DecodeEngineIoText(std::string_view
   const char first = text.front();
   text.remove_prefix(1);
   if (first == kBinaryPrefix) {
-    auto bytes = base::Base64Decode(text);
+    // Clients pad, but the reference decodes with Buffer.from(s, "base64"),
+    // which also takes unpadded text.
+    auto bytes = base::Base64Decode(text, base::Base64Padding::kOptional);
     if (!bytes) {
       return std::unexpected(EngineIoError::kBadBase64);
     }

@@ -85,8 +85,13 @@ TEST(EngineIoPacketTest, RejectsMalformedTextPackets) {
       {"B", EngineIoError::kUnknownType},
       {std::string_view("\x00", 1), EngineIoError::kUnknownType},
       {"bA", EngineIoError::kBadBase64},
-      {"bAQIDBA", EngineIoError::kBadBase64},
+      {"bAQIDB", EngineIoError::kBadBase64},    // 5 characters cannot end a quantum
+      {"bAQIDBA=", EngineIoError::kBadBase64},  // padding, but not enough
+      {"bAQI=DBA", EngineIoError::kBadBase64},
+      {"bAQIDBB", EngineIoError::kBadBase64},  // non-zero leftover bits, unpadded
       {"bAQID BA==", EngineIoError::kBadBase64},
+      {"bAQID BA", EngineIoError::kBadBase64},
+      {"bAQ-_BA", EngineIoError::kBadBase64},  // the URL alphabet
       {"b!!!!", EngineIoError::kBadBase64},
       {"bAQIDBB==", EngineIoError::kBadBase64},
   };
