@@ -800,12 +800,16 @@ TEST_F(EngineIoServerTest, OriginAllowListOnPollingAndWebSocket) {
   EXPECT_EQ(upgraded->status, 101);
   // Native clients send no Origin.
   EXPECT_EQ(Client()->Request("GET", "/engine.io/?EIO=4&transport=polling")->status, 200);
-  auto preflight = client->Request(
-      "OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
-      {{"Origin", "https://good.example"}, {"Access-Control-Request-Method", "POST"}});
+  auto preflight = client->Request("OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
+                                   {{"Origin", "https://good.example"},
+                                    {"Access-Control-Request-Method", "POST"},
+                                    {"Access-Control-Request-Headers", "x-auth-token"}});
   ASSERT_TRUE(preflight.has_value());
   EXPECT_EQ(preflight->status, 204);
   EXPECT_EQ(preflight->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  // Section 1.11: a client's extraHeaders pass the preflight.
+  EXPECT_EQ(preflight->headers.Get("Access-Control-Allow-Headers"), "x-auth-token");
+  EXPECT_EQ(preflight->headers.Get("Vary"), "Origin, Access-Control-Request-Headers");
 }
 
 TEST_F(EngineIoServerTest, AnyOriginModeAndReload) {
