@@ -292,6 +292,13 @@ uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::R
   response.headers.Set("Upgrade", "websocket");
   response.headers.Set("Connection", "Upgrade");
   response.headers.Set("Sec-WebSocket-Accept", net::WebSocketAcceptKey(handshake.key));
+  // Engine.IO has no subprotocol of its own; a client that offers some (the
+  // `protocols` option) gets the first, as from the reference's ws server.
+  if (auto offered = request.Header("Sec-WebSocket-Protocol")) {
+    if (auto protocol = net::SelectWebSocketSubprotocol(*offered)) {
+      response.headers.Set("Sec-WebSocket-Protocol", std::string(*protocol));
+    }
+  }
   // The reference adds the CORS headers to the upgrade answer too.
   for (const auto& [name, value] : CorsHeaders(request)) {
     response.headers.Set(name, value);

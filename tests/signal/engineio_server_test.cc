@@ -703,6 +703,38 @@ TEST_F(EngineIoServerTest, WebSocketWithB64GetsBinaryAsBase64Text) {
   EXPECT_EQ(echo->payload, "bAQIDBA==");
 }
 
+TEST_F(EngineIoServerTest, WebSocketAnswersTheFirstOfferedSubprotocol) {
+  // engine.io-client's `protocols` option: the ws client and browsers fail a
+  // handshake that asked for a subprotocol and got none back.
+  StartEngine();
+  auto offered = Client();
+  auto reply = offered->Upgrade("/engine.io/?EIO=4&transport=websocket",
+                                {{"Sec-WebSocket-Protocol", "v1.signal, v2.signal"}});
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->status, 101);
+  EXPECT_EQ(reply->headers.Get("Sec-WebSocket-Protocol"), "v1.signal");
+  EXPECT_TRUE(offered->ReadMessage().has_value());  // the open packet: the session works
+
+  // The upgrade of a polling session answers the same way.
+  auto polling = Client();
+  std::string sid = Open(*polling);
+  auto probe = Client();
+  auto upgraded = probe->Upgrade(WebSocketUrl(sid), {{"Sec-WebSocket-Protocol", "chat"}});
+  ASSERT_TRUE(upgraded.has_value());
+  ASSERT_EQ(upgraded->status, 101);
+  EXPECT_EQ(upgraded->headers.Get("Sec-WebSocket-Protocol"), "chat");
+
+  // None offered (or none readable): none answered (RFC 6455 section 4.2.2).
+  for (const testing::HeaderList& headers :
+       {testing::HeaderList{}, testing::HeaderList{{"Sec-WebSocket-Protocol", "a b"}}}) {
+    auto plain = Client();
+    auto answer = plain->Upgrade("/engine.io/?EIO=4&transport=websocket", headers);
+    ASSERT_TRUE(answer.has_value());
+    ASSERT_EQ(answer->status, 101);
+    EXPECT_FALSE(answer->headers.Has("Sec-WebSocket-Protocol"));
+  }
+}
+
 TEST_F(EngineIoServerTest, WebSocketUpgradeOverHttp10IsRefused) {
   // RFC 6455 section 4.2.1: the opening handshake is HTTP/1.1 or later; the
   // HTTP layer ignores Upgrade in HTTP/1.0 (RFC 9110 section 7.8), which
