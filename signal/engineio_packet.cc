@@ -97,6 +97,11 @@ std::string EncodeEngineIoText(const EngineIoPacket& packet) {
   return out;
 }
 
+size_t EngineIoTextSize(const EngineIoPacket& packet) {
+  // "b" and padded base64 (4 characters per started 3 bytes), or the digit.
+  return 1 + (packet.binary ? (packet.data.size() + 2) / 3 * 4 : packet.data.size());
+}
+
 std::expected<void, EngineIoError> DecodePollingPayload(std::string_view body,
                                                         std::vector<EngineIoPacket>& out) {
   // The reference splits on every separator, so "" and a trailing separator

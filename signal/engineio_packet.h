@@ -77,6 +77,8 @@ EngineIoPacket DecodeEngineIoBinary(base::ByteView frame);
 // binary message "b" + standard base64 with padding.
 void AppendEngineIoText(const EngineIoPacket& packet, std::string& out);
 std::string EncodeEngineIoText(const EngineIoPacket& packet);
+// The length of that text form, without encoding it.
+size_t EngineIoTextSize(const EngineIoPacket& packet);
 
 // Splits a polling request body on 0x1E and decodes each record, appending
 // to `out` in order. Stops at the first invalid record and returns its error;

@@ -241,6 +241,30 @@ TEST_F(EngineIoServerTest, AGetIsAnsweredWithAtMostSixteenPacketsAndTheRestWaits
   static_assert(EngineIoSocket::kMaxPacketsPerPoll == 16);
 }
 
+TEST_F(EngineIoServerTest, AGetAnswerStaysWithinMaxPayloadBytes) {
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  StartEngine(options);
+  auto client = Client();
+  std::string sid = Open(*client);
+  const std::string a = "4" + std::string(60, 'a');
+  const std::string b = "4" + std::string(60, 'b');
+  const std::string c = "4" + std::string(10, 'c');
+  for (const std::string& message : {a, b, c}) {
+    ASSERT_EQ(client->Request("POST", Polling(sid), message)->status, 200);
+  }
+  // A first packet larger than maxPayload still goes out, alone.
+  const std::string big(150, 'x');
+  OnLoop([&] { server_->Find(sid)->SendText(big); });
+  // 61 + 1 + 61 > 100, then 61 + 1 + 11 fits; 151 alone.
+  for (const std::string& answer : {a, b + "\x1e" + c, "4" + big}) {
+    auto get = client->Request("GET", Polling(sid));
+    ASSERT_TRUE(get.has_value());
+    ASSERT_EQ(get->status, 200);
+    EXPECT_EQ(get->body, answer);
+  }
+}
+
 TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
   EngineIoServerOptions options;
   options.max_pending_per_address = 2;
