@@ -102,6 +102,14 @@ net::HttpHeaders EngineIoServer::CorsHeaders(const net::HttpRequest& request) co
   return scratch.headers;
 }
 
+net::HttpResponse EngineIoServer::RefusalResponse(const net::HttpRequest& head, int status) const {
+  net::HttpResponse response = net::HttpResponse::Error(status);
+  for (const auto& [name, value] : CorsHeaders(head)) {
+    response.headers.Set(name, value);
+  }
+  return response;
+}
+
 void EngineIoServer::Reject(const net::HttpRequest& request, net::Responder& responder,
                             EngineIoRequestError error) {
   ++stats_.rejected;

@@ -26,7 +26,7 @@ using testing::SplitPayload;
 class EngineIoServerTest : public testing::ServerFixture {
  protected:
   // An echo server that records what happens at "/engine.io/".
-  void StartEngine(EngineIoServerOptions options = {}) {
+  void StartEngine(EngineIoServerOptions options = {}, size_t max_body_bytes = 2 * 1024 * 1024) {
     EngineIoServer::Callbacks callbacks;
     callbacks.on_connection = [this](EngineIoSocket& socket) {
       events_.Add("connect:" + socket.id());
@@ -56,7 +56,10 @@ class EngineIoServerTest : public testing::ServerFixture {
       events_.Add("body pending:" + head.target);
       return token;
     });
-    Start();
+    set_error_response([this](const net::HttpRequest& head, int status) {
+      return std::optional<net::HttpResponse>(server_->RefusalResponse(head, status));
+    });
+    Start(max_body_bytes);
   }
 
   void DestroyServers() override { server_.reset(); }
@@ -451,6 +454,32 @@ TEST_F(EngineIoServerTest, PostOverMaxPayloadIs413AndEndsTheSession) {
   ASSERT_TRUE(big.has_value());
   EXPECT_EQ(big->status, 413);
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+}
+
+TEST_F(EngineIoServerTest, PostOverTheHttpLimitIs413WithCorsHeaders) {
+  // Section 1.11: a page on an allowed origin must be able to read every
+  // error, including the HTTP server's own 413 for a body over its limit
+  // (which never reaches HandleRequest).
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  options.cors.allowed_origins = {"https://good.example"};
+  StartEngine(options, /*max_body_bytes=*/1000);
+  auto client = Client();
+  const testing::HeaderList good = {{"Origin", "https://good.example"}};
+  std::string sid = Open(*client, good);
+  auto big = client->Request("POST", Polling(sid), "4" + std::string(2000, 'x'), good);
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  EXPECT_EQ(big->headers.Get("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(big->headers.Get("Vary"), "Origin");
+  // Another origin gets none.
+  auto evil = Client();
+  auto refused = evil->Request("POST", Polling(sid), "4" + std::string(2000, 'x'),
+                               {{"Origin", "https://evil.example"}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_FALSE(refused->headers.Has("Access-Control-Allow-Origin"));
 }
 
 TEST_F(EngineIoServerTest, BinaryPostIsRefused) {

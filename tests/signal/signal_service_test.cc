@@ -509,6 +509,41 @@ TEST_F(SignalServiceTest, ABodyOverTheHttpLimitIsRefusedInTheEnvelopeToo) {
   EXPECT_EQ(refused.Header("access-control-allow-origin"), kAllowedOrigin);
 }
 
+TEST_F(SignalServiceTest, AMountAnswersTheHttpServersRefusalsOfItsOwnPaths) {
+  // EngineIoServer::RefusalResponse in production: a 413 with CORS headers.
+  SignalServiceOptions options = DefaultOptions();
+  options.http.max_body_bytes = 1024;
+  Restart(std::move(options), [](SignalService& service) {
+    ASSERT_TRUE(service
+                    .Mount(
+                        "/refusing/",
+                        [](net::HttpRequest, net::Responder responder) {
+                          responder.Respond(net::HttpResponse::Text(200, "handled"));
+                        },
+                        nullptr,
+                        [](const net::HttpRequest& head, int status) {
+                          net::HttpResponse response = net::HttpResponse::Text(status, "mount");
+                          response.headers.Set("X-Path", head.path);
+                          return std::optional<net::HttpResponse>(std::move(response));
+                        })
+                    .has_value());
+  });
+  HttpTestRequest big;
+  big.method = "POST";
+  big.target = "/refusing/x?EIO=4";
+  big.body = std::string(2048, 'a');
+  HttpTestResponse refused = SendHttp(address_, big);
+  EXPECT_EQ(refused.status, 413);
+  EXPECT_EQ(refused.body, "mount");
+  EXPECT_EQ(refused.Header("x-path"), "/refusing/x");
+  // A mount without the hook gets the plain status page, not the API's envelope.
+  big.target = "/socket.io/?EIO=4";
+  HttpTestResponse plain = SendHttp(address_, big);
+  EXPECT_EQ(plain.status, 413);
+  EXPECT_EQ(plain.Header("x-path"), "");
+  EXPECT_TRUE(plain.Json().is_null() || !plain.Json().contains("success")) << plain.body;
+}
+
 TEST_F(SignalServiceTest, HealthReadinessAndMount) {
   EXPECT_EQ(Get("/healthz").Json()["data"]["status"], "ok");
   EXPECT_EQ(Get("/readyz").Json()["data"]["status"], "ready");
