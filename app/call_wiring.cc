@@ -56,6 +56,15 @@ base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& 
         },
         [holder](const net::HttpRequest& head) -> std::shared_ptr<void> {
           return holder->app != nullptr ? holder->app->OnBodyPending(head) : nullptr;
+        },
+        [holder, echo](const net::HttpRequest& head,
+                       int status) -> std::optional<net::HttpResponse> {
+          if (holder->app == nullptr) {
+            return std::nullopt;
+          }
+          const signal::EngineIoServer& engine =
+              echo ? holder->app->echo() : holder->app->socketio().engine();
+          return engine.RefusalResponse(head, status);
         });
   };
   if (auto mounted = mount("/engine.io/", true); !mounted) {

@@ -92,11 +92,15 @@ int Value64(char c, bool url) {
   return -1;
 }
 
-std::optional<Bytes> Decode64(std::string_view text, bool url) {
-  if (!url) {
-    if (text.size() % 4 != 0) {
-      return std::nullopt;
-    }
+// `padding_optional` applies to the standard form only; the URL form never
+// has padding.
+std::optional<Bytes> Decode64(std::string_view text, bool url, bool padding_optional) {
+  if (!url && text.size() % 4 != 0 && !padding_optional) {
+    return std::nullopt;
+  }
+  // Padded text is a multiple of 4 long; text that is not has no '=' (it is
+  // refused as a bad character below).
+  if (!url && text.size() % 4 == 0) {
     size_t pad = 0;
     while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') {
       ++pad;
@@ -233,8 +237,10 @@ uint64_t RandomUint64() {
 }
 
 std::string Base64Encode(ByteView data) { return Encode64(data, kB64, true); }
-std::optional<Bytes> Base64Decode(std::string_view text) { return Decode64(text, false); }
+std::optional<Bytes> Base64Decode(std::string_view text, Base64Padding padding) {
+  return Decode64(text, false, padding == Base64Padding::kOptional);
+}
 std::string Base64UrlEncode(ByteView data) { return Encode64(data, kB64Url, false); }
-std::optional<Bytes> Base64UrlDecode(std::string_view text) { return Decode64(text, true); }
+std::optional<Bytes> Base64UrlDecode(std::string_view text) { return Decode64(text, true, false); }
 
 }  // namespace turnkey::base

@@ -47,8 +47,15 @@ std::string TimeOrderedId(int64_t unix_ms);
 
 // Standard base64 with '=' padding (RFC 4648 section 4).
 std::string Base64Encode(ByteView data);
-// Decodes standard base64 (padding required, no whitespace); nullopt on bad input.
-std::optional<Bytes> Base64Decode(std::string_view text);
+// Whether a standard base64 decoder insists on '=' padding.
+enum class Base64Padding {
+  kRequired,  // the length is a multiple of 4, with "=" / "==" as needed
+  kOptional,  // either that or no '=' at all (RFC 4648 section 3.2)
+};
+// Decodes standard base64 (no whitespace; leftover bits must be zero);
+// nullopt on bad input.
+std::optional<Bytes> Base64Decode(std::string_view text,
+                                  Base64Padding padding = Base64Padding::kRequired);
 // URL-safe base64 without padding (RFC 4648 section 5), as JWTs use.
 std::string Base64UrlEncode(ByteView data);
 std::optional<Bytes> Base64UrlDecode(std::string_view text);

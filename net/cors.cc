@@ -116,13 +116,37 @@ bool IsSameOrigin(std::string_view origin, std::string_view host_header) {
   return request_host->port ? *origin_port == *request_host->port : origin_port == default_port;
 }
 
-// Adds "Origin" to Vary, keeping what is there (RFC 9110 section 12.5.5).
-void AddVaryOrigin(HttpResponse& response) {
-  if (response.headers.HasToken("Vary", "Origin")) {
+// Adds `name` to Vary, keeping what is there (RFC 9110 section 12.5.5).
+void AddVary(HttpResponse& response, std::string_view name) {
+  if (response.headers.HasToken("Vary", name)) {
     return;
   }
   auto vary = response.headers.Get("Vary");
-  response.headers.Set("Vary", vary ? std::string(*vary) + ", Origin" : std::string("Origin"));
+  response.headers.Set("Vary",
+                       vary ? std::string(*vary) + ", " + std::string(name) : std::string(name));
+}
+
+void AddVaryOrigin(HttpResponse& response) { AddVary(response, "Origin"); }
+
+// The header names of Access-Control-Request-Headers joined with ", ", or
+// nullopt when it is absent, names nothing, or holds an element that is not
+// a header name (RFC 9110 section 5.6.1 list of tokens; the Fetch standard
+// sends lower-case names joined by ","). Echoing them back is safe: each is
+// a token, so no CR, LF or separator goes into the answer.
+std::optional<std::string> RequestedHeaders(const HttpRequest& request) {
+  std::string names;
+  const bool malformed = request.headers.AnyListElement(
+      "Access-Control-Request-Headers", [&names](std::string_view element) {
+        if (!IsHttpToken(element)) {
+          return true;
+        }
+        names.append(names.empty() ? "" : ", ").append(element);
+        return false;
+      });
+  if (malformed || names.empty()) {
+    return std::nullopt;
+  }
+  return names;
 }
 
 }  // namespace
@@ -131,7 +155,6 @@ Cors::Cors(CorsOptions options) : options_(std::move(options)) {
   any_origin_ = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
                 options_.allowed_origins.end();
   methods_ = Join(options_.allowed_methods);
-  headers_ = Join(options_.allowed_headers);
 }
 
 CorsVerdict Cors::Check(const HttpRequest& request) const {
@@ -200,17 +223,24 @@ HttpResponse Cors::Preflight(const HttpRequest& request) const {
     return denied;
   }
   HttpResponse response = HttpResponse::Empty(204);
+  // Even with "*" a same-origin preflight gets its origin echoed, so the
+  // answer always depends on the origin; and on the header names asked for.
+  AddVaryOrigin(response);
+  AddVary(response, "Access-Control-Request-Headers");
   if (any_origin_ && verdict == CorsVerdict::kAllowed) {
     response.headers.Set("Access-Control-Allow-Origin", "*");
   } else {
     response.headers.Set("Access-Control-Allow-Origin", std::string(*request.Header("Origin")));
-    AddVaryOrigin(response);
     if (options_.allow_credentials) {
       response.headers.Set("Access-Control-Allow-Credentials", "true");
     }
   }
   response.headers.Set("Access-Control-Allow-Methods", methods_);
-  response.headers.Set("Access-Control-Allow-Headers", headers_);
+  // Reflected, as the cors middleware does by default (socketio.md section
+  // 1.11): a client's extraHeaders ("x-auth-token") pass the preflight.
+  if (std::optional<std::string> requested = RequestedHeaders(request)) {
+    response.headers.Set("Access-Control-Allow-Headers", std::move(*requested));
+  }
   response.headers.Set("Access-Control-Max-Age", std::to_string(options_.max_age.count()));
   return response;
 }

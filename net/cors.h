@@ -32,8 +32,6 @@ struct CorsOptions {
   // Access-Control-Allow-Methods of preflight answers.
   std::vector<std::string> allowed_methods = {"GET",   "HEAD",   "POST",   "PUT",
                                               "PATCH", "DELETE", "OPTIONS"};
-  // Access-Control-Allow-Headers of preflight answers.
-  std::vector<std::string> allowed_headers = {"Authorization", "Content-Type"};
   // Access-Control-Allow-Credentials: true for listed origins. Default on.
   bool allow_credentials = true;
   // Access-Control-Max-Age of preflight answers. Default 600 s.
@@ -64,8 +62,13 @@ class Cors {
   void AddHeaders(const HttpRequest& request, HttpResponse& response) const;
 
   // The answer to a preflight: 204 with Allow-Origin (the origin echoed),
-  // Allow-Methods, Allow-Headers, Allow-Credentials, Max-Age and Vary:
-  // Origin when allowed (or same-origin); 403 without CORS headers when not.
+  // Allow-Methods, Allow-Credentials, Max-Age, Allow-Headers naming the
+  // headers the request asked for (Access-Control-Request-Headers, when it
+  // is a list of header names; omitted otherwise), and "Vary: Origin,
+  // Access-Control-Request-Headers" when allowed (or same-origin); 403
+  // without CORS headers when not. Every header may be asked for, as the
+  // reference's cors middleware allows by default: what protects the API is
+  // the origin check and the bearer token, not the header names.
   HttpResponse Preflight(const HttpRequest& request) const;
 
   bool allows_any_origin() const { return any_origin_; }
@@ -74,7 +77,6 @@ class Cors {
   CorsOptions options_;
   bool any_origin_ = false;
   std::string methods_;  // joined for the header
-  std::string headers_;
 };
 
 }  // namespace turnkey::net

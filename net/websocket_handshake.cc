@@ -57,16 +57,21 @@ bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool IsValidHeader(std::string_view name, std::string_view value) {
-  if (name.empty()) {
+bool IsToken(std::string_view text) {
+  if (text.empty()) {
     return false;
   }
-  for (char c : name) {
+  for (char c : text) {
     if (!IsTokenChar(c)) {
       return false;
     }
   }
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return true;
+}
+
+bool IsValidHeader(std::string_view name, std::string_view value) {
+  return IsToken(name) &&
+         value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 }  // namespace
@@ -139,6 +144,24 @@ std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeRespo
   }
   out.append("\r\n");
   return out;
+}
+
+std::optional<std::string_view> SelectWebSocketSubprotocol(std::string_view offered) {
+  std::optional<std::string_view> first;
+  while (true) {
+    const size_t comma = offered.find(',');
+    const std::string_view element = Trim(offered.substr(0, comma));
+    if (!IsToken(element)) {
+      return std::nullopt;  // s4.1: each element is a token, none empty
+    }
+    if (!first) {
+      first = element;
+    }
+    if (comma == std::string_view::npos) {
+      return first;
+    }
+    offered.remove_prefix(comma + 1);
+  }
 }
 
 std::expected<std::string, WebSocketHandshakeError> AcceptWebSocketHandshake(

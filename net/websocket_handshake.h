@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,6 +59,15 @@ std::expected<void, WebSocketHandshakeError> ValidateWebSocketHandshake(
 // CR, LF or NUL (it may echo peer input such as Origin, so it is checked).
 std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeResponse(
     std::string_view key, HttpHeaderList extra_headers = {});
+
+// The subprotocol to accept for a request's Sec-WebSocket-Protocol value
+// `offered` (s4.2.2 item 5.4; s4.1: tokens in the client's order of
+// preference): the first one, as the ws server of the reference does. The
+// 101 must then carry it in Sec-WebSocket-Protocol, or a client that asked
+// for one fails the connection. nullopt when none is offered, or when
+// `offered` is not a comma-separated list of tokens (ws answers 400 there;
+// the server here just selects none). The view points into `offered`.
+std::optional<std::string_view> SelectWebSocketSubprotocol(std::string_view offered);
 
 // ValidateWebSocketHandshake, then BuildWebSocketHandshakeResponse.
 std::expected<std::string, WebSocketHandshakeError> AcceptWebSocketHandshake(

@@ -199,6 +199,12 @@ base::Status CallService::SetUp() {
       },
       [self](const net::HttpRequest& head) -> std::shared_ptr<void> {
         return self->sio_ != nullptr ? self->sio_->engine().OnBodyPending(head) : nullptr;
+      },
+      [self](const net::HttpRequest& head, int status) -> std::optional<net::HttpResponse> {
+        if (self->sio_ == nullptr) {
+          return std::nullopt;
+        }
+        return self->sio_->engine().RefusalResponse(head, status);
       });
   if (!mounted) {
     return mounted;

@@ -65,7 +65,9 @@ std::expected<EngineIoPacket, EngineIoError> DecodeEngineIoText(std::string_view
   const char first = text.front();
   text.remove_prefix(1);
   if (first == kBinaryPrefix) {
-    auto bytes = base::Base64Decode(text);
+    // Clients pad, but the reference decodes with Buffer.from(s, "base64"),
+    // which also takes unpadded text.
+    auto bytes = base::Base64Decode(text, base::Base64Padding::kOptional);
     if (!bytes) {
       return std::unexpected(EngineIoError::kBadBase64);
     }
@@ -93,6 +95,11 @@ std::string EncodeEngineIoText(const EngineIoPacket& packet) {
   std::string out;
   AppendEngineIoText(packet, out);
   return out;
+}
+
+size_t EngineIoTextSize(const EngineIoPacket& packet) {
+  // "b" and padded base64 (4 characters per started 3 bytes), or the digit.
+  return 1 + (packet.binary ? (packet.data.size() + 2) / 3 * 4 : packet.data.size());
 }
 
 std::expected<void, EngineIoError> DecodePollingPayload(std::string_view body,

@@ -10,11 +10,13 @@
 //   text packet     "<digit><data>", digit 0-6, e.g. "4hello", "2probe", "6"
 //   binary message  WebSocket: the raw bytes as one binary frame (no prefix);
 //                   text form (polling, or WebSocket with b64=1): "b<base64>"
+//                   (written padded, read with or without the '=' padding)
 //   polling payload packets in text form joined with 0x1E, e.g. "4hello\x1e2"
 //
 // Thread-safety: all functions are pure; values are plain data.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <span>
@@ -56,7 +58,7 @@ struct EngineIoPacket {
 enum class EngineIoError : uint8_t {
   kEmpty,        // an empty packet: no type character (also an empty polling body)
   kUnknownType,  // the first character is neither 0-6 nor 'b'
-  kBadBase64,    // a 'b' packet whose data is not padded standard base64
+  kBadBase64,    // a 'b' packet whose data is not standard base64 (padding optional)
 };
 
 const char* EngineIoErrorText(EngineIoError error);
@@ -75,6 +77,8 @@ EngineIoPacket DecodeEngineIoBinary(base::ByteView frame);
 // binary message "b" + standard base64 with padding.
 void AppendEngineIoText(const EngineIoPacket& packet, std::string& out);
 std::string EncodeEngineIoText(const EngineIoPacket& packet);
+// The length of that text form, without encoding it.
+size_t EngineIoTextSize(const EngineIoPacket& packet);
 
 // Splits a polling request body on 0x1E and decodes each record, appending
 // to `out` in order. Stops at the first invalid record and returns its error;

@@ -102,6 +102,14 @@ net::HttpHeaders EngineIoServer::CorsHeaders(const net::HttpRequest& request) co
   return scratch.headers;
 }
 
+net::HttpResponse EngineIoServer::RefusalResponse(const net::HttpRequest& head, int status) const {
+  net::HttpResponse response = net::HttpResponse::Error(status);
+  for (const auto& [name, value] : CorsHeaders(head)) {
+    response.headers.Set(name, value);
+  }
+  return response;
+}
+
 void EngineIoServer::Reject(const net::HttpRequest& request, net::Responder& responder,
                             EngineIoRequestError error) {
   ++stats_.rejected;
@@ -292,6 +300,13 @@ uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::R
   response.headers.Set("Upgrade", "websocket");
   response.headers.Set("Connection", "Upgrade");
   response.headers.Set("Sec-WebSocket-Accept", net::WebSocketAcceptKey(handshake.key));
+  // Engine.IO has no subprotocol of its own; a client that offers some (the
+  // `protocols` option) gets the first, as from the reference's ws server.
+  if (auto offered = request.Header("Sec-WebSocket-Protocol")) {
+    if (auto protocol = net::SelectWebSocketSubprotocol(*offered)) {
+      response.headers.Set("Sec-WebSocket-Protocol", std::string(*protocol));
+    }
+  }
   // The reference adds the CORS headers to the upgrade answer too.
   for (const auto& [name, value] : CorsHeaders(request)) {
     response.headers.Set(name, value);

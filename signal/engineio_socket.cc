@@ -310,9 +310,20 @@ void EngineIoSocket::FlushPoll() {
   if (queue_.empty()) {
     return;
   }
-  // At most kMaxPacketsPerPoll per answer; the rest waits for the next GET,
-  // which the client sends as soon as this one is answered.
-  const size_t count = std::min(queue_.size(), kMaxPacketsPerPoll);
+  // At most kMaxPacketsPerPoll per answer, and no more than maxPayload bytes
+  // of body unless one packet alone is larger; the rest waits for the next
+  // GET, which the client sends as soon as this one is answered.
+  const uint64_t max_bytes = server_.options_.max_payload;
+  size_t count = 0;
+  uint64_t bytes = 0;
+  while (count < queue_.size() && count < kMaxPacketsPerPoll) {
+    const uint64_t size = (count > 0 ? 1 : 0) + EngineIoTextSize(queue_[count]);
+    if (count > 0 && bytes + size > max_bytes) {
+      break;
+    }
+    bytes += size;
+    ++count;
+  }
   if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
   }

@@ -103,10 +103,13 @@ class EngineIoSocket {
  public:
   // The most packets one long-polling GET is answered with; what is queued
   // beyond goes out on the next GET. The protocol sets no limit and the
-  // reference server sends everything at once, but python-engineio 4 clients
-  // (python-socketio) end the connection when an answer holds more than 16
-  // (their Payload.max_decode_packets), which a burst of ICE candidates to a
-  // polling client reaches.
+  // reference server sends everything at once, but python-engineio clients
+  // (python-socketio, 3.10 and later) end the connection when an answer
+  // holds more than 16 (their Payload.max_decode_packets), which a burst of
+  // ICE candidates to a polling client reaches. An answer also stops before
+  // the packet that would take its body over maxPayload bytes (a first
+  // packet goes out whatever its size), the bound engine.io-client puts on
+  // its own POSTs: one answer never copies an unbounded queue.
   static constexpr size_t kMaxPacketsPerPoll = 16;
 
   // The session state; every change goes through SetState.

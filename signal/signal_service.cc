@@ -152,7 +152,8 @@ SignalService::~SignalService() {
 }
 
 base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler handler,
-                                  net::HttpBodyPendingHook on_body_pending) {
+                                  net::HttpBodyPendingHook on_body_pending,
+                                  MountErrorHook on_http_error) {
   if (started_) {
     return base::InvalidArgument("signal: Mount after Start");
   }
@@ -164,7 +165,8 @@ base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler hand
   if (auto added = router_.Add("*", base + "/*", std::move(handler)); !added) {
     return added;
   }
-  mounts_.push_back(MountPoint{std::move(base), std::move(on_body_pending)});
+  mounts_.push_back(
+      MountPoint{std::move(base), std::move(on_body_pending), std::move(on_http_error)});
   return base::Ok();
 }
 
@@ -361,11 +363,14 @@ void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
 
 std::optional<net::HttpResponse> SignalService::HttpError(const net::HttpRequest& head,
                                                           int status) {
+  for (const MountPoint& mount : mounts_) {
+    if (UnderPrefix(head.path, mount.prefix)) {
+      // Engine.IO answers its own way (socketio.md sections 1.6 and 1.11).
+      return mount.on_http_error ? mount.on_http_error(head, status) : std::nullopt;
+    }
+  }
   if (status != 413) {
     return std::nullopt;
-  }
-  if (UnderMount(head.path)) {
-    return std::nullopt;  // Engine.IO answers its own way (socketio.md section 1.6)
   }
   net::HttpResponse response = ErrorResponse(ApiError::PayloadTooLarge());
   api_->cors()->AddHeaders(head, response);

@@ -112,12 +112,21 @@ class SignalService {
   SignalService(const SignalService&) = delete;
   SignalService& operator=(const SignalService&) = delete;
 
+  // How the HTTP server's own refusal of a request under a mount (413 for a
+  // body over the HTTP limit, 417) is answered: given the head and the
+  // status, a response, or nullopt for the plain status page. Loop thread.
+  using MountErrorHook =
+      std::function<std::optional<net::HttpResponse>(const net::HttpRequest& head, int status)>;
+
   // Routes every method under `prefix` ("/socket.io/") to `handler` on the
   // loop thread; the handler answers CORS and everything else itself.
   // `on_body_pending` (optional) is the HttpServer's hook for the requests
-  // under `prefix` (e.g. EngineIoServer::OnBodyPending). Before Start().
+  // under `prefix` (e.g. EngineIoServer::OnBodyPending), `on_http_error`
+  // (optional) its answer to the refusals the handler never sees (e.g.
+  // EngineIoServer::RefusalResponse). Before Start().
   [[nodiscard]] base::Status Mount(std::string_view prefix, net::HttpHandler handler,
-                                   net::HttpBodyPendingHook on_body_pending = nullptr);
+                                   net::HttpBodyPendingHook on_body_pending = nullptr,
+                                   MountErrorHook on_http_error = nullptr);
 
   // A plain route (no CORS, token or metrics wrapping), e.g. the demo page
   // at "/". Before Start().
@@ -194,8 +203,8 @@ class SignalService {
   // turnkey_http_requests_total{route} counts the request once `responder`
   // answers it.
   void CountAnswer(net::Responder& responder, std::string_view route);
-  // HttpServerOptions::error_response: a 413 outside the Engine.IO mounts in
-  // the API's envelope.
+  // HttpServerOptions::error_response: a 413 outside the mounts in the
+  // API's envelope; under a mount, what its on_http_error answers.
   std::optional<net::HttpResponse> HttpError(const net::HttpRequest& head, int status);
   // HttpServerOptions::on_body_pending: the hook of the mount `head` is under.
   std::shared_ptr<void> BodyPending(const net::HttpRequest& head);
@@ -226,6 +235,7 @@ class SignalService {
   struct MountPoint {
     std::string prefix;  // without the trailing '/'
     net::HttpBodyPendingHook on_body_pending;
+    MountErrorHook on_http_error;
   };
   std::vector<MountPoint> mounts_;
   std::vector<std::function<void()>> stopping_hooks_;

@@ -21,7 +21,10 @@
 // Deliberate differences from socket.io-parser, all for input no client sends:
 // an empty packet is an error (the reference reads it as CONNECT); the
 // attachment count must be decimal digits; an ack id must fit 64 bits; an
-// EVENT needs a payload; JSON nesting is bounded (max_depth). Known output
+// EVENT needs a payload; JSON nesting is bounded (max_depth). A string
+// escape of a lone UTF-16 surrogate ("\ud800", which JSON.parse accepts and
+// JSON.stringify writes for a string cut inside an emoji) decodes as U+FFFD,
+// as strings are UTF-8 here. Known output
 // difference: a floating-point number with an integral value is written
 // "1.0" where JSON.stringify writes "1" (integers are written the same).
 //

@@ -277,5 +277,37 @@ TEST(Base64Test, RejectsBadInput) {
   }
 }
 
+TEST(Base64Test, OptionalPaddingTakesBothFormsAndNothingElse) {
+  constexpr auto kOptional = Base64Padding::kOptional;
+  const std::pair<const char*, const char*> kGood[] = {
+      {"", ""},           {"Zg", "f"},          {"Zg==", "f"},
+      {"Zm8", "fo"},      {"Zm8=", "fo"},       {"Zm9v", "foo"},
+      {"Zm9vYg", "foob"}, {"Zm9vYmE", "fooba"}, {"+/+/", "\xfb\xff\xbf"},
+  };
+  for (const auto& [text, plain] : kGood) {
+    auto decoded = Base64Decode(text, kOptional);
+    ASSERT_TRUE(decoded.has_value()) << text;
+    EXPECT_EQ(AsString(*decoded), plain) << text;
+  }
+  const char* kBad[] = {
+      "Z",       // a single leftover character cannot encode a byte
+      "Zm9vY",   // the same after a whole quantum
+      "Zg=",     // padding, but not enough of it
+      "Zm8==",   // too much
+      "Z===",    // too much
+      "====",    // only padding
+      "Zm=v",    // padding in the middle
+      "Zg==Zg",  // padding then more data
+      "Zh",      // non-zero leftover bits
+      "Zm9v!",   // bad character
+      "Zm9 v",   // whitespace
+      "Zm9v\n",  // newline
+      "-_-_",    // URL alphabet
+  };
+  for (const char* text : kBad) {
+    EXPECT_FALSE(Base64Decode(text, kOptional).has_value()) << text;
+  }
+}
+
 }  // namespace
 }  // namespace turnkey::base

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,13 +89,68 @@ TEST(CorsTest, AllowedPreflightEchoesTheOrigin) {
   HttpResponse response = cors.Preflight(request);
   EXPECT_EQ(response.status, 204);
   EXPECT_EQ(response.headers.Get("Access-Control-Allow-Origin"), "https://app.example.org");
-  EXPECT_EQ(response.headers.Get("Vary"), "Origin");
+  EXPECT_EQ(response.headers.Get("Vary"), "Origin, Access-Control-Request-Headers");
   EXPECT_EQ(response.headers.Get("Access-Control-Allow-Credentials"), "true");
   EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Methods", "POST"));
   EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Methods", "DELETE"));
-  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Headers", "Authorization"));
-  EXPECT_TRUE(response.headers.HasToken("Access-Control-Allow-Headers", "Content-Type"));
+  EXPECT_EQ(response.headers.Get("Access-Control-Allow-Headers"), "authorization, content-type");
   EXPECT_EQ(response.headers.Get("Access-Control-Max-Age"), "600");
+}
+
+TEST(CorsTest, PreflightAllowsTheHeadersItAsksFor) {
+  // socketio.md section 1.11: Allow-Headers reflects Access-Control-Request-
+  // Headers (a client's extraHeaders), as the reference's cors middleware.
+  struct Case {
+    std::vector<std::string> asked;  // one field per element; empty = none sent
+    std::optional<std::string> allowed;
+  };
+  const Case cases[] = {
+      {{"x-auth-token"}, "x-auth-token"},
+      {{"authorization,my-custom-header"}, "authorization, my-custom-header"},
+      {{" Authorization , , X-Trace-Id "}, "Authorization, X-Trace-Id"},
+      {{"a", "b,c"}, "a, b, c"},  // several fields are one list
+      {{"x_weird!#$%&'*+-.^_`|~9"}, "x_weird!#$%&'*+-.^_`|~9"},
+      {{}, std::nullopt},
+      {{""}, std::nullopt},
+      {{" , "}, std::nullopt},
+      // Not a list of header names: nothing is allowed (the browser then
+      // fails the preflight), and nothing of it is echoed.
+      {{"x auth"}, std::nullopt},
+      {{"x-a,(x)"}, std::nullopt},
+      {{"x-a", "x:b"}, std::nullopt},
+      {{"\"x\""}, std::nullopt},
+      {{"x-a;q=1"}, std::nullopt},
+  };
+  for (const std::vector<std::string>& origins :
+       {std::vector<std::string>{"https://app.example.org"}, std::vector<std::string>{"*"}}) {
+    CorsOptions options;
+    options.allowed_origins = origins;
+    Cors cors(options);
+    for (const Case& c : cases) {
+      HttpRequest request = Request("OPTIONS", "api.example.org", "https://app.example.org");
+      request.headers.Add("Access-Control-Request-Method", "GET");
+      for (const std::string& field : c.asked) {
+        request.headers.Add("Access-Control-Request-Headers", field);
+      }
+      HttpResponse response = cors.Preflight(request);
+      const std::string label = origins[0] + " / " + (c.asked.empty() ? "-" : c.asked[0]);
+      EXPECT_EQ(response.status, 204) << label;
+      std::optional<std::string> allowed;
+      if (auto value = response.headers.Get("Access-Control-Allow-Headers")) {
+        allowed = std::string(*value);
+      }
+      EXPECT_EQ(allowed, c.allowed) << label;
+      EXPECT_EQ(response.headers.Get("Vary"), "Origin, Access-Control-Request-Headers") << label;
+    }
+  }
+  // A refused origin learns nothing, whatever it asks for.
+  Cors cors(ListOptions());
+  HttpRequest evil = Preflight("https://evil.example");
+  evil.headers.Set("Access-Control-Request-Headers", "x-auth-token");
+  HttpResponse denied = cors.Preflight(evil);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_FALSE(denied.headers.Has("Access-Control-Allow-Headers"));
+  EXPECT_EQ(denied.headers.Get("Vary"), "Origin");
 }
 
 TEST(CorsTest, DeniedPreflightHasNoCorsHeaders) {

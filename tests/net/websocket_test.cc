@@ -8,6 +8,7 @@
 #include <cctype>
 #include <future>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -107,6 +108,29 @@ TEST(WebSocketHandshakeTest, RejectsMalformedRequests) {
     ASSERT_FALSE(result.has_value()) << c.name;
     EXPECT_EQ(result.error(), c.error) << c.name;
     EXPECT_NE(std::string(WebSocketHandshakeErrorText(result.error())), "") << c.name;
+  }
+}
+
+TEST(WebSocketHandshakeTest, SelectsTheFirstOfferedSubprotocol) {
+  // As the ws server's default handleProtocols: the client's first choice.
+  const std::pair<std::string_view, std::optional<std::string_view>> cases[] = {
+      {"v1.signal", "v1.signal"},
+      {"chat, superchat", "chat"},
+      {" chat ,superchat\t", "chat"},
+      {"x-Custom_1!", "x-Custom_1!"},
+      // None offered, or not a list of tokens: none selected.
+      {"", std::nullopt},
+      {"  ", std::nullopt},
+      {"chat,", std::nullopt},
+      {",chat", std::nullopt},
+      {"chat,,superchat", std::nullopt},
+      {"chat super", std::nullopt},
+      {"chat, super/chat", std::nullopt},
+      {"\"chat\"", std::nullopt},
+      {std::string_view("chat\0", 5), std::nullopt},
+  };
+  for (const auto& [offered, selected] : cases) {
+    EXPECT_EQ(SelectWebSocketSubprotocol(offered), selected) << offered;
   }
 }
 

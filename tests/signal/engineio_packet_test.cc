@@ -69,6 +69,49 @@ TEST(EngineIoPacketTest, EncodesBinaryAsBase64WithPadding) {
   EXPECT_EQ(frame.data, std::string("\x00\x1E\xFF", 3));
 }
 
+TEST(EngineIoPacketTest, TextSizeIsTheLengthOfTheTextForm) {
+  std::vector<EngineIoPacket> packets = {Text(Type::kNoop), Text(Type::kMessage, "hello"),
+                                         Text(Type::kPing, "probe")};
+  std::vector<uint8_t> bytes;
+  for (int n = 0; n < 8; ++n) {
+    packets.push_back(Binary(bytes));
+    bytes.push_back(static_cast<uint8_t>(n));
+  }
+  for (const EngineIoPacket& packet : packets) {
+    EXPECT_EQ(EngineIoTextSize(packet), EncodeEngineIoText(packet).size())
+        << EncodeEngineIoText(packet);
+  }
+}
+
+TEST(EngineIoPacketTest, DecodesUnpaddedBase64) {
+  // The reference decodes with Buffer.from(s, "base64"), which takes text
+  // without its '=' padding; the answer is padded all the same.
+  const struct {
+    std::string_view wire;
+    std::vector<uint8_t> bytes;
+  } cases[] = {
+      {"bAQIDBA", {1, 2, 3, 4}},
+      {"bAQIDBA==", {1, 2, 3, 4}},
+      {"b/x4", {0xFF, 0x1E}},
+      {"bAQIDBAU", {1, 2, 3, 4, 5}},
+      {"b", {}},
+  };
+  for (const auto& c : cases) {
+    auto packet = DecodeEngineIoText(c.wire);
+    ASSERT_TRUE(packet.has_value()) << c.wire;
+    EXPECT_EQ(*packet, Binary(c.bytes)) << c.wire;
+  }
+  std::vector<EngineIoPacket> packets;
+  ASSERT_TRUE(DecodePollingPayload("bAQIDBA\x1e"
+                                   "4x",
+                                   packets)
+                  .has_value());
+  ASSERT_EQ(packets.size(), 2u);
+  EXPECT_EQ(EncodePollingPayload(packets),
+            "bAQIDBA==\x1e"
+            "4x");
+}
+
 TEST(EngineIoPacketTest, RejectsMalformedTextPackets) {
   struct Case {
     std::string_view wire;
@@ -85,8 +128,13 @@ TEST(EngineIoPacketTest, RejectsMalformedTextPackets) {
       {"B", EngineIoError::kUnknownType},
       {std::string_view("\x00", 1), EngineIoError::kUnknownType},
       {"bA", EngineIoError::kBadBase64},
-      {"bAQIDBA", EngineIoError::kBadBase64},
+      {"bAQIDB", EngineIoError::kBadBase64},    // 5 characters cannot end a quantum
+      {"bAQIDBA=", EngineIoError::kBadBase64},  // padding, but not enough
+      {"bAQI=DBA", EngineIoError::kBadBase64},
+      {"bAQIDBB", EngineIoError::kBadBase64},  // non-zero leftover bits, unpadded
       {"bAQID BA==", EngineIoError::kBadBase64},
+      {"bAQID BA", EngineIoError::kBadBase64},
+      {"bAQ-_BA", EngineIoError::kBadBase64},  // the URL alphabet
       {"b!!!!", EngineIoError::kBadBase64},
       {"bAQIDBB==", EngineIoError::kBadBase64},
   };

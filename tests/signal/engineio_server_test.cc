@@ -26,7 +26,7 @@ using testing::SplitPayload;
 class EngineIoServerTest : public testing::ServerFixture {
  protected:
   // An echo server that records what happens at "/engine.io/".
-  void StartEngine(EngineIoServerOptions options = {}) {
+  void StartEngine(EngineIoServerOptions options = {}, size_t max_body_bytes = 2 * 1024 * 1024) {
     EngineIoServer::Callbacks callbacks;
     callbacks.on_connection = [this](EngineIoSocket& socket) {
       events_.Add("connect:" + socket.id());
@@ -56,7 +56,10 @@ class EngineIoServerTest : public testing::ServerFixture {
       events_.Add("body pending:" + head.target);
       return token;
     });
-    Start();
+    set_error_response([this](const net::HttpRequest& head, int status) {
+      return std::optional<net::HttpResponse>(server_->RefusalResponse(head, status));
+    });
+    Start(max_body_bytes);
   }
 
   void DestroyServers() override { server_.reset(); }
@@ -239,6 +242,30 @@ TEST_F(EngineIoServerTest, AGetIsAnsweredWithAtMostSixteenPacketsAndTheRestWaits
   }
   EXPECT_EQ(received, expected);
   static_assert(EngineIoSocket::kMaxPacketsPerPoll == 16);
+}
+
+TEST_F(EngineIoServerTest, AGetAnswerStaysWithinMaxPayloadBytes) {
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  StartEngine(options);
+  auto client = Client();
+  std::string sid = Open(*client);
+  const std::string a = "4" + std::string(60, 'a');
+  const std::string b = "4" + std::string(60, 'b');
+  const std::string c = "4" + std::string(10, 'c');
+  for (const std::string& message : {a, b, c}) {
+    ASSERT_EQ(client->Request("POST", Polling(sid), message)->status, 200);
+  }
+  // A first packet larger than maxPayload still goes out, alone.
+  const std::string big(150, 'x');
+  OnLoop([&] { server_->Find(sid)->SendText(big); });
+  // 61 + 1 + 61 > 100, then 61 + 1 + 11 fits; 151 alone.
+  for (const std::string& answer : {a, b + "\x1e" + c, "4" + big}) {
+    auto get = client->Request("GET", Polling(sid));
+    ASSERT_TRUE(get.has_value());
+    ASSERT_EQ(get->status, 200);
+    EXPECT_EQ(get->body, answer);
+  }
 }
 
 TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
@@ -427,6 +454,32 @@ TEST_F(EngineIoServerTest, PostOverMaxPayloadIs413AndEndsTheSession) {
   ASSERT_TRUE(big.has_value());
   EXPECT_EQ(big->status, 413);
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+}
+
+TEST_F(EngineIoServerTest, PostOverTheHttpLimitIs413WithCorsHeaders) {
+  // Section 1.11: a page on an allowed origin must be able to read every
+  // error, including the HTTP server's own 413 for a body over its limit
+  // (which never reaches HandleRequest).
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  options.cors.allowed_origins = {"https://good.example"};
+  StartEngine(options, /*max_body_bytes=*/1000);
+  auto client = Client();
+  const testing::HeaderList good = {{"Origin", "https://good.example"}};
+  std::string sid = Open(*client, good);
+  auto big = client->Request("POST", Polling(sid), "4" + std::string(2000, 'x'), good);
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  EXPECT_EQ(big->headers.Get("Access-Control-Allow-Credentials"), "true");
+  EXPECT_EQ(big->headers.Get("Vary"), "Origin");
+  // Another origin gets none.
+  auto evil = Client();
+  auto refused = evil->Request("POST", Polling(sid), "4" + std::string(2000, 'x'),
+                               {{"Origin", "https://evil.example"}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_FALSE(refused->headers.Has("Access-Control-Allow-Origin"));
 }
 
 TEST_F(EngineIoServerTest, BinaryPostIsRefused) {
@@ -703,6 +756,38 @@ TEST_F(EngineIoServerTest, WebSocketWithB64GetsBinaryAsBase64Text) {
   EXPECT_EQ(echo->payload, "bAQIDBA==");
 }
 
+TEST_F(EngineIoServerTest, WebSocketAnswersTheFirstOfferedSubprotocol) {
+  // engine.io-client's `protocols` option: the ws client and browsers fail a
+  // handshake that asked for a subprotocol and got none back.
+  StartEngine();
+  auto offered = Client();
+  auto reply = offered->Upgrade("/engine.io/?EIO=4&transport=websocket",
+                                {{"Sec-WebSocket-Protocol", "v1.signal, v2.signal"}});
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->status, 101);
+  EXPECT_EQ(reply->headers.Get("Sec-WebSocket-Protocol"), "v1.signal");
+  EXPECT_TRUE(offered->ReadMessage().has_value());  // the open packet: the session works
+
+  // The upgrade of a polling session answers the same way.
+  auto polling = Client();
+  std::string sid = Open(*polling);
+  auto probe = Client();
+  auto upgraded = probe->Upgrade(WebSocketUrl(sid), {{"Sec-WebSocket-Protocol", "chat"}});
+  ASSERT_TRUE(upgraded.has_value());
+  ASSERT_EQ(upgraded->status, 101);
+  EXPECT_EQ(upgraded->headers.Get("Sec-WebSocket-Protocol"), "chat");
+
+  // None offered (or none readable): none answered (RFC 6455 section 4.2.2).
+  for (const testing::HeaderList& headers :
+       {testing::HeaderList{}, testing::HeaderList{{"Sec-WebSocket-Protocol", "a b"}}}) {
+    auto plain = Client();
+    auto answer = plain->Upgrade("/engine.io/?EIO=4&transport=websocket", headers);
+    ASSERT_TRUE(answer.has_value());
+    ASSERT_EQ(answer->status, 101);
+    EXPECT_FALSE(answer->headers.Has("Sec-WebSocket-Protocol"));
+  }
+}
+
 TEST_F(EngineIoServerTest, WebSocketUpgradeOverHttp10IsRefused) {
   // RFC 6455 section 4.2.1: the opening handshake is HTTP/1.1 or later; the
   // HTTP layer ignores Upgrade in HTTP/1.0 (RFC 9110 section 7.8), which
@@ -800,12 +885,16 @@ TEST_F(EngineIoServerTest, OriginAllowListOnPollingAndWebSocket) {
   EXPECT_EQ(upgraded->status, 101);
   // Native clients send no Origin.
   EXPECT_EQ(Client()->Request("GET", "/engine.io/?EIO=4&transport=polling")->status, 200);
-  auto preflight = client->Request(
-      "OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
-      {{"Origin", "https://good.example"}, {"Access-Control-Request-Method", "POST"}});
+  auto preflight = client->Request("OPTIONS", "/engine.io/?EIO=4&transport=polling", {},
+                                   {{"Origin", "https://good.example"},
+                                    {"Access-Control-Request-Method", "POST"},
+                                    {"Access-Control-Request-Headers", "x-auth-token"}});
   ASSERT_TRUE(preflight.has_value());
   EXPECT_EQ(preflight->status, 204);
   EXPECT_EQ(preflight->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  // Section 1.11: a client's extraHeaders pass the preflight.
+  EXPECT_EQ(preflight->headers.Get("Access-Control-Allow-Headers"), "x-auth-token");
+  EXPECT_EQ(preflight->headers.Get("Vary"), "Origin, Access-Control-Request-Headers");
 }
 
 TEST_F(EngineIoServerTest, AnyOriginModeAndReload) {

@@ -112,6 +112,7 @@ class ServerFixture : public ::testing::Test {
     net::HttpServerOptions options;
     options.max_body_bytes = max_body_bytes;
     options.on_body_pending = body_pending_;
+    options.error_response = error_response_;
     // Records each request once the router has handled it, so a test can
     // wait until the server holds a GET before acting.
     auto handler = [this](net::HttpRequest request, net::Responder responder) {
@@ -153,6 +154,10 @@ class ServerFixture : public ::testing::Test {
   net::Router& router() { return router_; }
   // The HttpServer's on_body_pending; set before Start().
   void set_body_pending(net::HttpBodyPendingHook hook) { body_pending_ = std::move(hook); }
+  // The HttpServer's error_response; set before Start().
+  using ErrorResponse =
+      std::function<std::optional<net::HttpResponse>(const net::HttpRequest& head, int status)>;
+  void set_error_response(ErrorResponse hook) { error_response_ = std::move(hook); }
   // "handled:<method> <target>" per request the router has dispatched.
   Recorder& requests() { return requests_; }
   net::EventLoop& loop() { return *loop_; }
@@ -162,6 +167,7 @@ class ServerFixture : public ::testing::Test {
   std::unique_ptr<net::EventLoop> loop_;
   net::Router router_;
   net::HttpBodyPendingHook body_pending_;
+  ErrorResponse error_response_;
   std::unique_ptr<net::HttpServer> http_;
   std::thread thread_;
   uint16_t port_ = 0;

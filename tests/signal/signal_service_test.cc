@@ -415,12 +415,15 @@ TEST_F(SignalServiceTest, CorsAllowsListedOriginsOnly) {
   HttpTestRequest preflight;
   preflight.method = "OPTIONS";
   preflight.target = "/api/auth/login";
-  preflight.headers = {{"Origin", kAllowedOrigin}, {"Access-Control-Request-Method", "POST"}};
+  preflight.headers = {{"Origin", kAllowedOrigin},
+                       {"Access-Control-Request-Method", "POST"},
+                       {"Access-Control-Request-Headers", "authorization,content-type"}};
   HttpTestResponse allowed = SendHttp(address_, preflight);
   EXPECT_EQ(allowed.status, 204);
   EXPECT_EQ(allowed.Header("access-control-allow-origin"), kAllowedOrigin);
-  EXPECT_THAT(allowed.Header("access-control-allow-headers"),
-              ::testing::HasSubstr("Authorization"));
+  // The same preflight answer as on /socket.io/ (net::Cors): what was asked for.
+  EXPECT_EQ(allowed.Header("access-control-allow-headers"), "authorization, content-type");
+  EXPECT_EQ(allowed.Header("vary"), "Origin, Access-Control-Request-Headers");
 
   preflight.headers[0].second = "https://evil.example";
   HttpTestResponse denied = SendHttp(address_, preflight);
@@ -504,6 +507,41 @@ TEST_F(SignalServiceTest, ABodyOverTheHttpLimitIsRefusedInTheEnvelopeToo) {
   ExpectError(refused, 413, "PAYLOAD_TOO_LARGE");
   EXPECT_EQ(refused.Header("cache-control"), "no-store");
   EXPECT_EQ(refused.Header("access-control-allow-origin"), kAllowedOrigin);
+}
+
+TEST_F(SignalServiceTest, AMountAnswersTheHttpServersRefusalsOfItsOwnPaths) {
+  // EngineIoServer::RefusalResponse in production: a 413 with CORS headers.
+  SignalServiceOptions options = DefaultOptions();
+  options.http.max_body_bytes = 1024;
+  Restart(std::move(options), [](SignalService& service) {
+    ASSERT_TRUE(service
+                    .Mount(
+                        "/refusing/",
+                        [](net::HttpRequest, net::Responder responder) {
+                          responder.Respond(net::HttpResponse::Text(200, "handled"));
+                        },
+                        nullptr,
+                        [](const net::HttpRequest& head, int status) {
+                          net::HttpResponse response = net::HttpResponse::Text(status, "mount");
+                          response.headers.Set("X-Path", head.path);
+                          return std::optional<net::HttpResponse>(std::move(response));
+                        })
+                    .has_value());
+  });
+  HttpTestRequest big;
+  big.method = "POST";
+  big.target = "/refusing/x?EIO=4";
+  big.body = std::string(2048, 'a');
+  HttpTestResponse refused = SendHttp(address_, big);
+  EXPECT_EQ(refused.status, 413);
+  EXPECT_EQ(refused.body, "mount");
+  EXPECT_EQ(refused.Header("x-path"), "/refusing/x");
+  // A mount without the hook gets the plain status page, not the API's envelope.
+  big.target = "/socket.io/?EIO=4";
+  HttpTestResponse plain = SendHttp(address_, big);
+  EXPECT_EQ(plain.status, 413);
+  EXPECT_EQ(plain.Header("x-path"), "");
+  EXPECT_TRUE(plain.Json().is_null() || !plain.Json().contains("success")) << plain.body;
 }
 
 TEST_F(SignalServiceTest, HealthReadinessAndMount) {
