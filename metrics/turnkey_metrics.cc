@@ -248,6 +248,24 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   ResolveAll(*connections, kSignalTransportValues, m.connections);
 
+  auto sockets = registry.AddGauge({
+      .name = std::string(kSignalSockets),
+      .help = "Socket.IO sockets signed in now (one per device of a user).",
+  });
+  if (!sockets) {
+    return std::unexpected(std::move(sockets.error()));
+  }
+  m.sockets = sockets->Get();
+
+  auto users = registry.AddGauge({
+      .name = std::string(kSignalUsers),
+      .help = "Users with at least one signed-in Socket.IO socket now.",
+  });
+  if (!users) {
+    return std::unexpected(std::move(users.error()));
+  }
+  m.users = users->Get();
+
   auto calls = registry.AddCounter({
       .name = std::string(kCallsTotal),
       .help = "Calls that ended, by type and final status.",

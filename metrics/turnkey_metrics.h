@@ -54,6 +54,8 @@ inline constexpr std::string_view kTurnChannelsActive = "turnkey_turn_channels_a
 inline constexpr std::string_view kTurnDroppedPacketsTotal = "turnkey_turn_dropped_packets_total";
 
 inline constexpr std::string_view kSignalConnections = "turnkey_signal_connections";
+inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
+inline constexpr std::string_view kSignalUsers = "turnkey_signal_users";
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
 inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_seconds";
 inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
@@ -263,6 +265,8 @@ struct SignalMetrics {
   Counter HttpRequest(std::string_view route, int code) const;
 
   EnumArray<SignalTransport, Gauge> connections;  // up/down
+  Gauge sockets;                                  // signed-in Socket.IO sockets (devices)
+  Gauge users;                                    // users with at least one signed-in socket
   EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;
   // Seconds from initiateCall to the first reportIce with state "connected":
   // how long a call took from dialling to media (answered calls only).

@@ -691,6 +691,10 @@ void CallService::RefreshGauges() {
   }
   metrics.connections[metrics::SignalTransport::kPolling].Set(static_cast<double>(polling));
   metrics.connections[metrics::SignalTransport::kWebSocket].Set(static_cast<double>(websocket));
+  if (manager_ != nullptr) {
+    metrics.sockets.Set(static_cast<double>(manager_->presence().socket_count()));
+    metrics.users.Set(static_cast<double>(manager_->presence().user_count()));
+  }
 }
 
 // ---- Lifecycle ----------------------------------------------------------------------

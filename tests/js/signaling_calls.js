@@ -447,6 +447,9 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
   test("metrics: connections by transport and calls by status", async () => {
     await eventually(async () => (await metric(server, "turnkey_signal_connections",
       { transport: "websocket" })) >= 1, "a websocket connection counted");
+    const sockets = await metric(server, "turnkey_signal_sockets", {});
+    const users = await metric(server, "turnkey_signal_users", {});
+    assert.ok(sockets >= 1 && users >= 1 && users <= sockets, `sockets ${sockets}, users ${users}`);
     assert.ok(await metric(server, "turnkey_calls_total", { type: "video", status: "completed" }) >= 3);
     assert.ok(await metric(server, "turnkey_calls_total", { status: "busy" }) >= 1);
     assert.ok(await metric(server, "turnkey_ice_reports_total",
