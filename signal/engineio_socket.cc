@@ -253,21 +253,17 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
                           reason == EngineIoCloseReason::kServerShutdown;
     // Section 1.6: a held GET learns of the close at once; "6" when the
     // client asked for it, "1" when the server ends the session. A graceful
-    // close first delivers what is queued.
-    std::vector<EngineIoPacket> last;
-    if (graceful) {
-      last = std::move(queue_);
-    }
-    last.push_back(reason == EngineIoCloseReason::kTransportClose ? Noop() : ClosePacket());
-    if (AnswerPoll(last)) {
+    // close first delivers what is queued, over as many GETs as the answer
+    // limits need (FlushPoll); the session lingers for them.
+    if (!graceful) {
+      AnswerPoll(
+          std::array{reason == EngineIoCloseReason::kTransportClose ? Noop() : ClosePacket()});
       SetState(State::kClosed);
-    } else if (graceful) {
-      queue_ = std::move(last);
-      queue_.pop_back();
+    } else if (AnswerPollWithClose()) {
+      SetState(State::kClosed);
+    } else {
       SetState(State::kClosing);
       server_.heartbeats_.Schedule(heartbeat_, server_.options_.close_linger);
-    } else {
-      SetState(State::kClosed);
     }
   }
   if (state_ == State::kClosed) {
@@ -306,10 +302,7 @@ bool EngineIoSocket::AnswerPoll(std::span<const EngineIoPacket> packets) {
   return true;
 }
 
-void EngineIoSocket::FlushPoll() {
-  if (queue_.empty()) {
-    return;
-  }
+size_t EngineIoSocket::PollBatchSize() const {
   // At most kMaxPacketsPerPoll per answer, and no more than maxPayload bytes
   // of body unless one packet alone is larger; the rest waits for the next
   // GET, which the client sends as soon as this one is answered.
@@ -324,9 +317,36 @@ void EngineIoSocket::FlushPoll() {
     bytes += size;
     ++count;
   }
+  return count;
+}
+
+void EngineIoSocket::FlushPoll() {
+  if (queue_.empty()) {
+    return;
+  }
+  const size_t count = PollBatchSize();
   if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
   }
+}
+
+bool EngineIoSocket::AnswerPollWithClose() {
+  queue_.push_back(ClosePacket());
+  const size_t count = PollBatchSize();
+  if (count == queue_.size()) {
+    if (AnswerPoll(queue_)) {
+      queue_.clear();
+      return true;
+    }
+    queue_.pop_back();
+    return false;
+  }
+  // Too much for one answer: this GET takes a batch, "1" comes later.
+  queue_.pop_back();
+  if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+  }
+  return false;
 }
 
 void EngineIoSocket::SendUpgradeNoop() {
@@ -353,15 +373,17 @@ void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) 
   // goes with the responder once it is answered (or this socket is freed).
   poll_->responder.OnConnectionLost([this] { OnPollLost(); });
   if (state_ == State::kClosing) {
-    // The last GET after a server-side close: what was queued, then "1"
-    // ("6\x1e1" when nothing was, as the reference answers).
-    std::vector<EngineIoPacket> last = std::move(queue_);
-    if (last.empty()) {
-      last.push_back(Noop());
+    // A GET after a server-side close: what was queued, then "1" ("6\x1e1"
+    // when nothing was, as the reference answers). A queue too long for one
+    // answer takes more GETs, each within the linger time.
+    if (queue_.empty()) {
+      queue_.push_back(Noop());
     }
-    last.push_back(ClosePacket());
-    AnswerPoll(last);
-    Finish();
+    if (AnswerPollWithClose()) {
+      Finish();
+    } else {
+      server_.heartbeats_.Schedule(heartbeat_, server_.options_.close_linger);
+    }
     return;
   }
   FlushPoll();

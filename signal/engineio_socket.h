@@ -196,7 +196,13 @@ class EngineIoSocket {
   // The connection of the held GET closed before it was answered.
   void OnPollLost();
   // Answers the held GET with the queued packets, if both exist.
+  // How many packets from the front of queue_ one GET answer takes.
+  size_t PollBatchSize() const;
   void FlushPoll();
+  // Answers the held GET of a closing session with queue_ and "1" if they
+  // fit in one answer (true, queue_ emptied), else with a batch of queue_
+  // (false; "1" is for a later GET). False, nothing sent, without a GET.
+  bool AnswerPollWithClose();
   // Answers the held GET with `packets` if one is held and still pending;
   // false otherwise (the packets are then not sent).
   bool AnswerPoll(std::span<const EngineIoPacket> packets);

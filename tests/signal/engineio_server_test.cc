@@ -621,6 +621,33 @@ TEST_F(EngineIoServerTest, ServerCloseOverPollingDeliversQueuedPacketsThenClose)
   EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 0u);
 }
 
+TEST_F(EngineIoServerTest, ServerCloseKeepsTheAnswerLimitsOverSeveralGets) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  const size_t queued = EngineIoSocket::kMaxPacketsPerPoll + 4;
+  OnLoop([&] {
+    EngineIoSocket* socket = server_->Find(sid);
+    for (size_t i = 0; i < queued; ++i) {
+      socket->SendText(std::to_string(i));
+    }
+    socket->Close();
+  });
+  // The first GET takes a full answer, without "1"; the rest and "1" follow.
+  std::string first;
+  for (size_t i = 0; i < EngineIoSocket::kMaxPacketsPerPoll; ++i) {
+    first += (i > 0 ? std::string("\x1e") : std::string()) + "4" + std::to_string(i);
+  }
+  EXPECT_EQ(client->Request("GET", Polling(sid))->body, first);
+  EXPECT_EQ(client->Request("GET", Polling(sid))->body,
+            "416\x1e"
+            "417\x1e"
+            "418\x1e"
+            "419\x1e"
+            "1");
+  EXPECT_EQ(client->Request("GET", Polling(sid))->status, 400);
+}
+
 TEST_F(EngineIoServerTest, ServerCloseAnswersTheHeldGetWithClose) {
   StartEngine();
   auto client = Client();
