@@ -2,6 +2,7 @@
 
 #include "base/bytes.h"
 #include "base/crypto.h"
+#include "net/http_headers.h"
 
 namespace turnkey::net {
 
@@ -49,28 +50,8 @@ bool ListHasToken(std::string_view list, std::string_view token) {
   }
 }
 
-// RFC 9110 s5.6.2 tchar.
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view text) {
-  if (text.empty()) {
-    return false;
-  }
-  for (char c : text) {
-    if (!IsTokenChar(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool IsValidHeader(std::string_view name, std::string_view value) {
-  return IsToken(name) &&
+  return IsHttpToken(name) &&
          value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
@@ -151,7 +132,7 @@ std::optional<std::string_view> SelectWebSocketSubprotocol(std::string_view offe
   while (true) {
     const size_t comma = offered.find(',');
     const std::string_view element = Trim(offered.substr(0, comma));
-    if (!IsToken(element)) {
+    if (!IsHttpToken(element)) {
       return std::nullopt;  // s4.1: each element is a token, none empty
     }
     if (!first) {
