@@ -132,12 +132,15 @@ void MetricsService::Stop() {
 
 base::SocketAddress MetricsService::local_address() const { return server_->local_address(); }
 
-void WatchProcess(const metrics::ProcessMetrics& metrics) {
+void SetProcessStartTime(const metrics::ProcessMetrics& metrics) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   metrics.start_time_seconds.Set(std::chrono::duration<double>(now).count());
-  metrics.open_fds.SetCallback(&OpenFileDescriptors);
-  metrics.max_fds.SetCallback(&FileDescriptorLimit);
-  metrics.resident_memory_bytes.SetCallback(&ResidentBytes);
+}
+
+void SampleProcess(const metrics::ProcessMetrics& metrics) {
+  metrics.open_fds.Set(OpenFileDescriptors());
+  metrics.max_fds.Set(FileDescriptorLimit());
+  metrics.resident_memory_bytes.Set(ResidentBytes());
 }
 
 }  // namespace turnkey::app

@@ -51,8 +51,12 @@ class MetricsService {
   std::thread thread_;
 };
 
-// Gives the process gauges their values: the start time now, descriptors
-// and resident memory read from /proc at each scrape.
-void WatchProcess(const metrics::ProcessMetrics& metrics);
+// The process gauges: SetProcessStartTime once at start, SampleProcess
+// before each render (the `collect` hook) to read descriptors and resident
+// memory from /proc. Listing /proc/self/fd takes milliseconds with many
+// connections open, so it runs there, not in a gauge callback under the
+// registry's mutex, which the serving threads take too.
+void SetProcessStartTime(const metrics::ProcessMetrics& metrics);
+void SampleProcess(const metrics::ProcessMetrics& metrics);
 
 }  // namespace turnkey::app

@@ -140,7 +140,7 @@ int RunServe(const std::string& config_path) {
   if (*tls) {
     process_metrics->tls_certificate_expiry.Set(static_cast<double>((*tls)->not_after_unix()));
   }
-  WatchProcess(*process_metrics);
+  SetProcessStartTime(*process_metrics);
 
   std::unique_ptr<relay::RelayService> relay;
   // Outlives `bridge`, which reads it.
@@ -246,12 +246,13 @@ int RunServe(const std::string& config_path) {
 
   std::unique_ptr<MetricsService> metrics_service;
   if (config.metrics.enabled) {
-    auto created =
-        MetricsService::Create(config.metrics.listen, config.metrics.path, registry, [&bridge] {
-          if (bridge) {
-            bridge->Collect();
-          }
-        });
+    auto created = MetricsService::Create(config.metrics.listen, config.metrics.path, registry,
+                                          [&bridge, &process_metrics] {
+                                            SampleProcess(*process_metrics);
+                                            if (bridge) {
+                                              bridge->Collect();
+                                            }
+                                          });
     if (!created) {
       TK_LOG_ERROR("metrics: {}", created.error().message);
       return 1;

@@ -691,10 +691,10 @@ void CallService::RefreshGauges() {
   }
   metrics.connections[metrics::SignalTransport::kPolling].Set(static_cast<double>(polling));
   metrics.connections[metrics::SignalTransport::kWebSocket].Set(static_cast<double>(websocket));
-  if (manager_ != nullptr) {
-    metrics.sockets.Set(static_cast<double>(manager_->presence().socket_count()));
-    metrics.users.Set(static_cast<double>(manager_->presence().user_count()));
-  }
+  // sockets_ and users_ change with the Socket.IO connect and disconnect
+  // (presence only once the call manager has been told).
+  metrics.sockets.Set(static_cast<double>(sockets_.size()));
+  metrics.users.Set(static_cast<double>(users_.size()));
 }
 
 // ---- Lifecycle ----------------------------------------------------------------------

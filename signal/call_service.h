@@ -261,7 +261,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   std::unique_ptr<CallStoreRecorder> recorder_;
   std::unique_ptr<SignalMetricsCallSink> metrics_sink_;
   std::unique_ptr<CallManager> manager_;
-  UserCache users_;
+  UserCache users_;  // one reference per signed-in socket: size() is the users online
   std::unique_ptr<net::Timer> call_timer_;
   std::unique_ptr<net::Timer> ice_timer_;
   std::unique_ptr<net::Timer> gauge_timer_;

@@ -2,8 +2,9 @@
 # docs_alert_rules: the "Suggested alerts" of docs/metrics.md are valid
 # Prometheus rules, and fire (or stay silent) in the cases they are written
 # for: promtool test rules with tests/docs_alerts_test.yml. The input series
-# are what turnkey exports, zeros included (every family but
-# turnkey_turn_requests_total writes its series from the first scrape).
+# are what turnkey exports, zeros included (every family with fixed labels
+# writes its series from the first scrape; turnkey_turn_requests_total and
+# turnkey_http_requests_total only once counted).
 set -euo pipefail
 root="$1"
 work="$(mktemp -d)"

@@ -86,7 +86,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
 }
 
 TEST_F(TurnkeyMetricsTest, FreshRegistryWritesOnlyMeaningfulZeros) {
-  // TURN requests (method x code, 160 series) write nothing until counted.
+  // TURN requests (method x code, 152 series) write nothing until counted.
   // Every other family starts at 0, so rate() sees its first event and an
   // alert's ratio has both sides from the start.
   const std::string text = registry_.Render();
