@@ -190,11 +190,6 @@ void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder resp
 
 void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder responder) {
   EngineIoHandshake handshake;
-  for (std::string_view name : kKeptHandshakeHeaders) {
-    if (auto value = request.Header(name); value) {
-      handshake.headers.Add(std::string(name), std::string(*value));
-    }
-  }
   handshake.peer = request.peer;
   if (options_.max_pending_per_address > 0) {
     auto it = pending_.find(handshake.peer.ClientBlock());
@@ -205,7 +200,6 @@ void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder r
     }
   }
   handshake.tls = request.tls;
-  handshake.url = request.target;
   std::string sid = NewSid();
 
   auto owned = std::make_unique<EngineIoSocket>(*this, sid, std::move(handshake));

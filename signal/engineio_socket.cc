@@ -109,18 +109,6 @@ std::string NewRandomId() {
   return base::Base64UrlEncode(bytes);
 }
 
-std::optional<std::string> EngineIoHandshake::QueryParam(std::string_view name) const {
-  std::string path;
-  std::string query;
-  net::SplitRequestTarget(url, path, query);
-  for (auto& [key, value] : net::ParseQuery(query)) {
-    if (key == name) {
-      return std::move(value);
-    }
-  }
-  return std::nullopt;
-}
-
 net::HttpResponse EngineIoErrorResponse(EngineIoRequestError error, const net::HttpHeaders& extra) {
   net::HttpResponse response = net::HttpResponse::Text(
       EngineIoRequestErrorStatus(error), EncodeEngineIoRequestError(error), "application/json");

@@ -74,25 +74,14 @@ const char* EngineIoCloseReasonName(EngineIoCloseReason reason);
 // base::RandomHex does: no session ids without one.
 std::string NewRandomId();
 
-// What the handshake request carried, kept for the session's lifetime
-// (Socket.IO exposes it as socket.handshake). Of the headers only those in
-// kKeptHandshakeHeaders are kept: every idle session holds this, and the
-// rest (Host, Sec-WebSocket-*, Accept-*, Cookie ...) has no use after the
-// handshake.
-inline constexpr std::string_view kKeptHandshakeHeaders[] = {"Origin", "User-Agent",
-                                                             "X-Forwarded-For"};
+// What a session keeps of its handshake request: the client's address (for
+// its count of sessions not joined yet, and for the authorizer) and whether
+// it came over TLS. Nothing else: every idle session holds this, and the
+// headers and the URL (kept once, for a socket.handshake nobody read) cost
+// a few hundred bytes per connection with a browser's User-Agent.
 struct EngineIoHandshake {
-  net::HttpHeaders headers;
   base::SocketAddress peer;
   bool tls = false;
-  // The raw request target, e.g. "/socket.io/?EIO=4&transport=polling".
-  std::string url;
-
-  std::optional<std::string_view> Header(std::string_view name) const { return headers.Get(name); }
-  // The first query field of `url` named `name`, decoded; nullopt if absent.
-  // Parsed on each call: the fields are read at most once or twice, while
-  // every idle session would hold a parsed copy.
-  std::optional<std::string> QueryParam(std::string_view name) const;
 };
 
 // The JSON error answer of section 1.2 (400, or 403 for kForbidden) with
