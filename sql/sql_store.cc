@@ -66,11 +66,24 @@ base::Result<User> ReadUser(const Row& row) {
   return user;
 }
 
-// Runs a query expected to return at most one user.
-base::Result<User> QueryUser(Connection& conn, std::string_view where_column,
-                             std::string_view key) {
-  const std::string sql =
-      fmt::format("SELECT {} FROM users WHERE {} = ?", kUserColumns, where_column);
+// id, handle, display_name.
+base::Result<UserSummary> ReadUserSummary(const Row& row) {
+  RowReader r(row);
+  UserSummary user;
+  user.id = r.Text();
+  user.handle = r.Text();
+  user.display_name = r.Text();
+  if (!r.ok()) {
+    return base::Internal("users: unexpected row");
+  }
+  return user;
+}
+
+// Runs `sql`, a query of users by one key expected to return at most one
+// row, and reads that row with `read`.
+template <typename Read>
+auto QueryOneUser(Connection& conn, std::string_view sql, std::string_view key, Read read)
+    -> decltype(read(std::declval<const Row&>())) {
   const std::array<Param, 1> params{key};
   auto result = conn.Exec(sql, params);
   if (!result) {
@@ -79,7 +92,14 @@ base::Result<User> QueryUser(Connection& conn, std::string_view where_column,
   if (result->rows.empty()) {
     return base::NotFound("user not found");
   }
-  return ReadUser(result->rows.front());
+  return read(result->rows.front());
+}
+
+base::Result<User> QueryUser(Connection& conn, std::string_view where_column,
+                             std::string_view key) {
+  const std::string sql =
+      fmt::format("SELECT {} FROM users WHERE {} = ?", kUserColumns, where_column);
+  return QueryOneUser(conn, sql, key, &ReadUser);
 }
 
 // A unique violation on users, as the error callers can tell apart.
@@ -242,25 +262,7 @@ base::Result<UserSummary> SqlStore::GetUserSummaryById(std::string_view id) {
       db_->dialect() == Dialect::kSqlite
           ? "SELECT id, handle, display_name FROM users INDEXED BY users_summary WHERE id = ?"
           : "SELECT id, handle, display_name FROM users WHERE id = ?";
-  return ReadValue([&](Connection& conn) -> base::Result<UserSummary> {
-    const std::array<Param, 1> params{id};
-    auto result = conn.Exec(sql, params);
-    if (!result) {
-      return ErrorOf(result);
-    }
-    if (result->rows.empty()) {
-      return base::NotFound("user not found");
-    }
-    RowReader r(result->rows.front());
-    UserSummary user;
-    user.id = r.Text();
-    user.handle = r.Text();
-    user.display_name = r.Text();
-    if (!r.ok()) {
-      return base::Internal("users: unexpected row");
-    }
-    return user;
-  });
+  return ReadValue([&](Connection& conn) { return QueryOneUser(conn, sql, id, &ReadUserSummary); });
 }
 
 base::Result<User> SqlStore::GetUserByEmail(std::string_view email) {
@@ -370,15 +372,11 @@ base::Result<std::vector<UserSummary>> SqlStore::SearchUsersByHandlePrefix(
       return ErrorOf(result);
     }
     for (const Row& row : result->rows) {
-      RowReader r(row);
-      UserSummary user;
-      user.id = r.Text();
-      user.handle = r.Text();
-      user.display_name = r.Text();
-      if (!r.ok()) {
-        return base::Internal("users: unexpected row");
+      base::Result<UserSummary> user = ReadUserSummary(row);
+      if (!user) {
+        return std::unexpected(user.error());
       }
-      found.push_back(std::move(user));
+      found.push_back(std::move(*user));
     }
     return base::Ok();
   });
