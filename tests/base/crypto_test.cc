@@ -236,6 +236,14 @@ TEST(Base64Test, RoundTripsAllLengthsAndBytes) {
     ASSERT_TRUE(b.has_value()) << n;
     EXPECT_EQ(*a, data);
     EXPECT_EQ(*b, data);
+    // Nothing reserved beyond the text: a text that fits the string's
+    // inline buffer (a 15-character id from 11 bytes) stays there.
+    const size_t inline_capacity = std::string().capacity();
+    for (const std::string* text : {&std_text, &url_text}) {
+      if (text->size() <= inline_capacity) {
+        EXPECT_EQ(text->capacity(), inline_capacity) << n;
+      }
+    }
     data.push_back(static_cast<uint8_t>(n * 37 + 11));
   }
 }
