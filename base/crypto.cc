@@ -59,7 +59,7 @@ std::string Encode64(ByteView data, const char* alphabet, bool pad) {
   // Exactly the output's length: an 11-byte id (15 characters) then stays in
   // std::string's inline buffer, with no allocation behind it.
   std::string out;
-  out.reserve(pad ? (data.size() + 2) / 3 * 4 : (data.size() * 4 + 2) / 3);
+  out.reserve(pad ? Base64EncodedSize(data.size()) : (data.size() * 4 + 2) / 3);
   size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
     uint32_t v = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];

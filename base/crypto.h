@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,8 @@ std::string TimeOrderedId(int64_t unix_ms);
 
 // Standard base64 with '=' padding (RFC 4648 section 4).
 std::string Base64Encode(ByteView data);
+// The length of Base64Encode's text for `bytes` bytes, without encoding.
+constexpr size_t Base64EncodedSize(size_t bytes) { return (bytes + 2) / 3 * 4; }
 // Whether a standard base64 decoder insists on '=' padding.
 enum class Base64Padding {
   kRequired,  // the length is a multiple of 4, with "=" / "==" as needed

@@ -208,8 +208,8 @@ struct ProcessMetrics {
   // Unix time the TLS certificate expires; Set() on load and on reload.
   Gauge tls_certificate_expiry;
   // The process's descriptors (open, and the soft RLIMIT_NOFILE), resident
-  // memory and start time. Registered here; the caller gives them their
-  // values (SetCallback reading /proc, Set for the start time).
+  // memory and start time. Registered here; the caller sets them (serve:
+  // the start time once, the rest before each scrape).
   Gauge open_fds;
   Gauge max_fds;
   Gauge resident_memory_bytes;

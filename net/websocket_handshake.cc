@@ -127,22 +127,19 @@ std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeRespo
   return out;
 }
 
-std::optional<std::string_view> SelectWebSocketSubprotocol(std::string_view offered) {
+std::optional<std::string_view> SelectWebSocketSubprotocol(const HttpHeaders& headers) {
   std::optional<std::string_view> first;
-  while (true) {
-    const size_t comma = offered.find(',');
-    const std::string_view element = Trim(offered.substr(0, comma));
-    if (!IsHttpToken(element)) {
-      return std::nullopt;  // s4.1: each element is a token, none empty
-    }
-    if (!first) {
-      first = element;
-    }
-    if (comma == std::string_view::npos) {
-      return first;
-    }
-    offered.remove_prefix(comma + 1);
-  }
+  const bool malformed =
+      headers.AnyListElement("Sec-WebSocket-Protocol", [&first](std::string_view element) {
+        if (!IsHttpToken(element)) {
+          return true;  // s4.1: each element is a token
+        }
+        if (!first) {
+          first = element;
+        }
+        return false;
+      });
+  return malformed ? std::nullopt : first;
 }
 
 std::expected<std::string, WebSocketHandshakeError> AcceptWebSocketHandshake(

@@ -17,6 +17,8 @@
 
 namespace turnkey::net {
 
+class HttpHeaders;
+
 // Header values of an upgrade request as received. A header sent several
 // times is passed joined with ", " (RFC 9110 s5.3). Absent headers are empty.
 struct WebSocketHandshakeRequest {
@@ -60,14 +62,15 @@ std::expected<void, WebSocketHandshakeError> ValidateWebSocketHandshake(
 std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeResponse(
     std::string_view key, HttpHeaderList extra_headers = {});
 
-// The subprotocol to accept for a request's Sec-WebSocket-Protocol value
-// `offered` (s4.2.2 item 5.4; s4.1: tokens in the client's order of
-// preference): the first one, as the ws server of the reference does. The
-// 101 must then carry it in Sec-WebSocket-Protocol, or a client that asked
-// for one fails the connection. nullopt when none is offered, or when
-// `offered` is not a comma-separated list of tokens (ws answers 400 there;
-// the server here just selects none). The view points into `offered`.
-std::optional<std::string_view> SelectWebSocketSubprotocol(std::string_view offered);
+// The subprotocol to accept for a request's Sec-WebSocket-Protocol fields
+// (s4.2.2 item 5.4; s4.1: tokens in the client's order of preference): the
+// first one, as the ws server of the reference does. The 101 must then carry
+// it in Sec-WebSocket-Protocol, or a client that asked for one fails the
+// connection. nullopt when none is offered, or when an element is not a
+// token (ws answers 400 there; the server here just selects none). Several
+// fields are one list and empty elements are skipped (RFC 9110 s5.6.1). The
+// view points into `headers`.
+std::optional<std::string_view> SelectWebSocketSubprotocol(const HttpHeaders& headers);
 
 // ValidateWebSocketHandshake, then BuildWebSocketHandshakeResponse.
 std::expected<std::string, WebSocketHandshakeError> AcceptWebSocketHandshake(

@@ -76,6 +76,12 @@ UserInfo InfoOf(const sql::User& user) {
   return UserInfo{.id = user.id, .handle = user.handle, .display_name = user.display_name};
 }
 
+UserInfo InfoOf(sql::UserSummary user) {
+  return UserInfo{.id = std::move(user.id),
+                  .handle = std::move(user.handle),
+                  .display_name = std::move(user.display_name)};
+}
+
 // {iceServers: [...], ttl}, in the RTCIceServer shape.
 Json IceServersPayload(const auth::IceServerList& list) {
   Json servers = Json::array();
@@ -321,9 +327,7 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
     if (!user) {
       return std::unexpected(user.error());
     }
-    return UserInfo{.id = std::move(user->id),
-                    .handle = std::move(user->handle),
-                    .display_name = std::move(user->display_name)};
+    return InfoOf(std::move(*user));
   };
   auto finish = [weak = weak_from_this(), token, device = DeviceIdOf(auth),
                  done](base::Result<UserInfo> user) mutable {

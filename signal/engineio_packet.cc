@@ -98,8 +98,8 @@ std::string EncodeEngineIoText(const EngineIoPacket& packet) {
 }
 
 size_t EngineIoTextSize(const EngineIoPacket& packet) {
-  // "b" and padded base64 (4 characters per started 3 bytes), or the digit.
-  return 1 + (packet.binary ? (packet.data.size() + 2) / 3 * 4 : packet.data.size());
+  // "b" and padded base64, or the type digit, then the data.
+  return 1 + (packet.binary ? base::Base64EncodedSize(packet.data.size()) : packet.data.size());
 }
 
 std::expected<void, EngineIoError> DecodePollingPayload(std::string_view body,

@@ -296,10 +296,8 @@ uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::R
   response.headers.Set("Sec-WebSocket-Accept", net::WebSocketAcceptKey(handshake.key));
   // Engine.IO has no subprotocol of its own; a client that offers some (the
   // `protocols` option) gets the first, as from the reference's ws server.
-  if (auto offered = request.Header("Sec-WebSocket-Protocol")) {
-    if (auto protocol = net::SelectWebSocketSubprotocol(*offered)) {
-      response.headers.Set("Sec-WebSocket-Protocol", std::string(*protocol));
-    }
+  if (auto protocol = net::SelectWebSocketSubprotocol(request.headers)) {
+    response.headers.Set("Sec-WebSocket-Protocol", std::string(*protocol));
   }
   // The reference adds the CORS headers to the upgrade answer too.
   for (const auto& [name, value] : CorsHeaders(request)) {

@@ -184,9 +184,9 @@ class EngineIoSocket {
   void RejectAndClose(net::Responder& responder, net::HttpResponse response);
   // The connection of the held GET closed before it was answered.
   void OnPollLost();
-  // Answers the held GET with the queued packets, if both exist.
   // How many packets from the front of queue_ one GET answer takes.
   size_t PollBatchSize() const;
+  // Answers the held GET with that many queued packets, if both exist.
   void FlushPoll();
   // Answers the held GET of a closing session with queue_ and "1" if they
   // fit in one answer (true, queue_ emptied), else with a batch of queue_

@@ -1,6 +1,5 @@
 #include "signal/signal_service.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "base/log.h"
@@ -322,22 +321,22 @@ base::Result<auth::IceServerList> SignalService::IceServers(std::string_view use
 
 const SignalSettings& SignalService::settings() const { return api_->settings(); }
 
-bool SignalService::UnderMount(std::string_view path) const {
-  return std::any_of(mounts_.begin(), mounts_.end(),
-                     [path](const MountPoint& mount) { return UnderPrefix(path, mount.prefix); });
-}
-
-std::shared_ptr<void> SignalService::BodyPending(const net::HttpRequest& head) {
+const SignalService::MountPoint* SignalService::MountOf(std::string_view path) const {
   for (const MountPoint& mount : mounts_) {
-    if (UnderPrefix(head.path, mount.prefix)) {
-      return mount.on_body_pending ? mount.on_body_pending(head) : nullptr;
+    if (UnderPrefix(path, mount.prefix)) {
+      return &mount;
     }
   }
   return nullptr;
 }
 
+std::shared_ptr<void> SignalService::BodyPending(const net::HttpRequest& head) {
+  const MountPoint* mount = MountOf(head.path);
+  return mount != nullptr && mount->on_body_pending ? mount->on_body_pending(head) : nullptr;
+}
+
 void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
-  if (UnderMount(request.path)) {
+  if (MountOf(request.path) != nullptr) {
     router_.Dispatch(std::move(request), std::move(responder));
     return;
   }
@@ -363,11 +362,9 @@ void SignalService::Handle(net::HttpRequest request, net::Responder responder) {
 
 std::optional<net::HttpResponse> SignalService::HttpError(const net::HttpRequest& head,
                                                           int status) {
-  for (const MountPoint& mount : mounts_) {
-    if (UnderPrefix(head.path, mount.prefix)) {
-      // Engine.IO answers its own way (socketio.md sections 1.6 and 1.11).
-      return mount.on_http_error ? mount.on_http_error(head, status) : std::nullopt;
-    }
+  if (const MountPoint* mount = MountOf(head.path)) {
+    // Engine.IO answers its own way (socketio.md sections 1.6 and 1.11).
+    return mount->on_http_error ? mount->on_http_error(head, status) : std::nullopt;
   }
   if (status != 413) {
     return std::nullopt;

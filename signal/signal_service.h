@@ -194,8 +194,9 @@ class SignalService {
  private:
   SignalService(SignalServiceOptions options, std::unique_ptr<sql::Store> store,
                 metrics::Registry& registry, metrics::SignalMetrics metrics);
-  // True for a path under one of the Mount() prefixes.
-  bool UnderMount(std::string_view path) const;
+  struct MountPoint;
+  // The Mount() whose prefix `path` is under, or null.
+  const MountPoint* MountOf(std::string_view path) const;
   // The HttpServer's handler: CORS preflights of the API, then the router.
   void Handle(net::HttpRequest request, net::Responder responder);
   // Answers the router's own 400 / 404 / 405 as JSON.

@@ -17,6 +17,7 @@
 #include "base/bytes.h"
 #include "net/blocking_client.h"
 #include "net/event_loop.h"
+#include "net/http_headers.h"
 #include "net/stream_listener.h"
 #include "net/websocket_handshake.h"
 #include "net/websocket_session.h"
@@ -113,24 +114,38 @@ TEST(WebSocketHandshakeTest, RejectsMalformedRequests) {
 
 TEST(WebSocketHandshakeTest, SelectsTheFirstOfferedSubprotocol) {
   // As the ws server's default handleProtocols: the client's first choice.
-  const std::pair<std::string_view, std::optional<std::string_view>> cases[] = {
-      {"v1.signal", "v1.signal"},
-      {"chat, superchat", "chat"},
-      {" chat ,superchat\t", "chat"},
-      {"x-Custom_1!", "x-Custom_1!"},
-      // None offered, or not a list of tokens: none selected.
-      {"", std::nullopt},
-      {"  ", std::nullopt},
-      {"chat,", std::nullopt},
-      {",chat", std::nullopt},
-      {"chat,,superchat", std::nullopt},
-      {"chat super", std::nullopt},
-      {"chat, super/chat", std::nullopt},
-      {"\"chat\"", std::nullopt},
-      {std::string_view("chat\0", 5), std::nullopt},
+  struct Case {
+    std::vector<std::string> offered;  // one Sec-WebSocket-Protocol field each
+    std::optional<std::string_view> selected;
   };
-  for (const auto& [offered, selected] : cases) {
-    EXPECT_EQ(SelectWebSocketSubprotocol(offered), selected) << offered;
+  const Case cases[] = {
+      {{"v1.signal"}, "v1.signal"},
+      {{"chat, superchat"}, "chat"},
+      {{" chat ,superchat\t"}, "chat"},
+      {{"x-Custom_1!"}, "x-Custom_1!"},
+      // Several fields are one list; empty elements do not count (RFC 9110
+      // section 5.6.1).
+      {{"chat", "superchat"}, "chat"},
+      {{",chat"}, "chat"},
+      {{"chat,,superchat"}, "chat"},
+      // None offered, or an element that is not a token: none selected.
+      {{}, std::nullopt},
+      {{""}, std::nullopt},
+      {{"  "}, std::nullopt},
+      {{"chat super"}, std::nullopt},
+      {{"chat, super/chat"}, std::nullopt},
+      {{"chat", "super chat"}, std::nullopt},
+      {{"\"chat\""}, std::nullopt},
+      {{std::string("chat\0", 5)}, std::nullopt},
+  };
+  for (const Case& c : cases) {
+    HttpHeaders headers;
+    headers.Add("Host", "example.org");
+    for (const std::string& field : c.offered) {
+      headers.Add("Sec-WebSocket-Protocol", field);
+    }
+    const std::string label = c.offered.empty() ? "-" : c.offered[0];
+    EXPECT_EQ(SelectWebSocketSubprotocol(headers), c.selected) << label;
   }
 }
 
