@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/call_wiring.h"
@@ -384,6 +386,18 @@ int RunServe(const std::string& config_path) {
                 calls == 1 ? "call ends" : "calls end");
     break;
   }
+  // The stop is bounded, but a database that hangs holds the last history
+  // writes for its timeouts: a second SIGTERM/SIGINT ends the process at once.
+  std::thread([signals] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) == 0 && (sig == SIGTERM || sig == SIGINT)) {
+        TK_LOG_WARN("second {} received: exiting at once; writes still queued are lost",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        std::_Exit(1);
+      }
+    }
+  }).detach();
   NotifyStopping();
   if (!draining) {
     // Allocations made while the calls end and the history is written would

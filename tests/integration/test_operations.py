@@ -954,6 +954,19 @@ class StopTest(ServerTestCase):
             self.assertEqual(ended["callId"], call_id)
             self.assertEqual(ended["reason"], "server_shutdown", ended)
 
+    def test_a_second_sigterm_during_the_stop_exits_at_once(self):
+        server = self.start_server()
+        # A polling session that never fetches again holds the stop for its
+        # close (at least half a second): the window for the second signal.
+        status, _ = server.http("GET", "/socket.io/?EIO=4&transport=polling")
+        self.assertEqual(status, 200)
+        mark = server.log_size()
+        server.send(signal.SIGTERM)
+        server.wait_log(r"SIGTERM received: stopping", since=mark)
+        server.send(signal.SIGTERM)
+        self.assertEqual(server.wait_exit(STOP_BOUND), 1, self.context())
+        self.assertRegex(server.read_log()[mark:], r"second SIGTERM received: exiting at once")
+
 
 # --- 5. systemd notifications ----------------------------------------------------
 
