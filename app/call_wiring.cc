@@ -43,29 +43,12 @@ base::Result<std::shared_ptr<void>> MountProtocolTestApp(signal::SignalService& 
   };
   auto holder = std::make_shared<Holder>(Holder{std::move(*created)});
   auto mount = [&service, holder](std::string_view prefix, bool echo) {
-    return service.Mount(
-        prefix,
-        [holder, echo](net::HttpRequest request, net::Responder responder) {
-          if (holder->app == nullptr) {
-            responder.Respond(net::HttpResponse::Error(503));
-            return;
-          }
-          signal::EngineIoServer& engine =
-              echo ? holder->app->echo() : holder->app->socketio().engine();
-          engine.HandleRequest(std::move(request), std::move(responder));
-        },
-        [holder](const net::HttpRequest& head) -> std::shared_ptr<void> {
-          return holder->app != nullptr ? holder->app->OnBodyPending(head) : nullptr;
-        },
-        [holder, echo](const net::HttpRequest& head,
-                       int status) -> std::optional<net::HttpResponse> {
-          if (holder->app == nullptr) {
-            return std::nullopt;
-          }
-          const signal::EngineIoServer& engine =
-              echo ? holder->app->echo() : holder->app->socketio().engine();
-          return engine.RefusalResponse(head, status);
-        });
+    return service.MountEngineIo(prefix, [holder, echo]() -> signal::EngineIoServer* {
+      if (holder->app == nullptr) {
+        return nullptr;
+      }
+      return echo ? &holder->app->echo() : &holder->app->socketio().engine();
+    });
   };
   if (auto mounted = mount("/engine.io/", true); !mounted) {
     return std::unexpected(mounted.error());

@@ -194,24 +194,9 @@ base::Status CallService::SetUp() {
   // service keeps them; Shutdown() (on the loop, after the drain) frees
   // what lives on the loop.
   std::shared_ptr<CallService> self = shared_from_this();
-  auto mounted = service_.Mount(
-      "/socket.io/",
-      [self](net::HttpRequest request, net::Responder responder) {
-        if (self->sio_ == nullptr) {
-          responder.Respond(net::HttpResponse::Error(503));
-          return;
-        }
-        self->sio_->engine().HandleRequest(std::move(request), std::move(responder));
-      },
-      [self](const net::HttpRequest& head) -> std::shared_ptr<void> {
-        return self->sio_ != nullptr ? self->sio_->engine().OnBodyPending(head) : nullptr;
-      },
-      [self](const net::HttpRequest& head, int status) -> std::optional<net::HttpResponse> {
-        if (self->sio_ == nullptr) {
-          return std::nullopt;
-        }
-        return self->sio_->engine().RefusalResponse(head, status);
-      });
+  auto mounted = service_.MountEngineIo("/socket.io/", [self]() -> EngineIoServer* {
+    return self->sio_ != nullptr ? &self->sio_->engine() : nullptr;
+  });
   if (!mounted) {
     return mounted;
   }

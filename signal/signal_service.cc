@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "net/cors.h"
 #include "signal/api_routes.h"
+#include "signal/engineio_server.h"
 
 namespace turnkey::signal {
 
@@ -167,6 +168,29 @@ base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler hand
   mounts_.push_back(
       MountPoint{std::move(base), std::move(on_body_pending), std::move(on_http_error)});
   return base::Ok();
+}
+
+base::Status SignalService::MountEngineIo(std::string_view prefix,
+                                          std::function<EngineIoServer*()> engine) {
+  return Mount(
+      prefix,
+      [engine](net::HttpRequest request, net::Responder responder) {
+        if (EngineIoServer* server = engine()) {
+          server->HandleRequest(std::move(request), std::move(responder));
+        } else {
+          responder.Respond(net::HttpResponse::Error(503));
+        }
+      },
+      [engine](const net::HttpRequest& head) -> std::shared_ptr<void> {
+        EngineIoServer* server = engine();
+        return server != nullptr ? server->OnBodyPending(head) : nullptr;
+      },
+      [engine](const net::HttpRequest& head, int status) -> std::optional<net::HttpResponse> {
+        if (EngineIoServer* server = engine()) {
+          return server->RefusalResponse(head, status);
+        }
+        return std::nullopt;
+      });
 }
 
 base::Status SignalService::AddRoute(std::string_view method, std::string_view pattern,

@@ -56,6 +56,8 @@
 
 namespace turnkey::signal {
 
+class EngineIoServer;
+
 struct SignalServiceOptions {
   // Where to listen (signal.listen). Port 0 = any (see local_address()).
   base::SocketAddress listen = base::SocketAddress::V4({127, 0, 0, 1}, 0);
@@ -127,6 +129,13 @@ class SignalService {
   [[nodiscard]] base::Status Mount(std::string_view prefix, net::HttpHandler handler,
                                    net::HttpBodyPendingHook on_body_pending = nullptr,
                                    MountErrorHook on_http_error = nullptr);
+
+  // Mount() for an Engine.IO server: requests, the body-pending hook and the
+  // HTTP server's refusals under `prefix` all go to the server `engine`
+  // returns; while it returns nullptr, requests get 503 and refusals the
+  // plain page. `engine` runs on the loop thread. Before Start().
+  [[nodiscard]] base::Status MountEngineIo(std::string_view prefix,
+                                           std::function<EngineIoServer*()> engine);
 
   // A plain route (no CORS, token or metrics wrapping), e.g. the demo page
   // at "/". Before Start().
