@@ -153,6 +153,8 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.peers.own_addresses = plan.own_addresses;
   options.peers.relay_port_min = turn.relay.ports.min;
   options.peers.relay_port_max = turn.relay.ports.max;
+  options.alternate_servers = turn.alternate_servers;
+  options.alternate_domain = turn.alternate_domain;
   options.relay[0] = plan.relay[0];
   options.relay[1] = plan.relay[1];
   return options;

@@ -92,6 +92,35 @@ base::Status CheckRealm(std::string_view text) {
   return base::Ok();
 }
 
+base::Status CheckDomainName(std::string_view text) {
+  auto bad = [&] {
+    return Bad("domain", text, "a DNS name: dot-separated labels of letters, digits and hyphens");
+  };
+  if (text.empty() || text.size() > 253) {
+    return bad();
+  }
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('.', start);
+    if (end == std::string_view::npos) {
+      end = text.size();
+    }
+    const std::string_view label = text.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return bad();
+    }
+    for (char c : label) {
+      const bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+      if (!ok) {
+        return bad();
+      }
+    }
+    start = end + 1;
+  }
+  return base::Ok();
+}
+
 base::Status CheckSoftware(std::string_view text) {
   if (text.size() > 127 || HasControlCharacter(text)) {
     return Bad("software", text, "at most 127 characters, no control characters");

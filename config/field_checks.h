@@ -37,6 +37,10 @@ base::Status CheckRealm(std::string_view text);
 // 14.14), printable.
 base::Status CheckSoftware(std::string_view text);
 
+// ALTERNATE-DOMAIN text (RFC 8489 section 14.16): a DNS name, dot-separated
+// labels of letters, digits and hyphens, at most 253 characters.
+base::Status CheckDomainName(std::string_view text);
+
 // A browser Origin as browsers serialize it: lower-case
 // http(s)://host[:port], nothing after (RFC 6454 section 6.1).
 base::Status CheckOrigin(std::string_view text);

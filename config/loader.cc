@@ -640,6 +640,11 @@ void DecodeTurn(Section& s, TurnOptions& turn) {
     p.Read("deny", turn.peers.deny, AsListOf(DecodeCidr));
     p.Read("allow", turn.peers.allow, AsListOf(DecodeCidr));
   });
+  s.Read("alternate_servers", turn.alternate_servers, AsListOf(DecodeIpPort));
+  s.Read("alternate_domain", turn.alternate_domain,
+         Checked(DecodeString, [](std::string_view text) -> base::Status {
+           return text.empty() ? base::Ok() : CheckDomainName(text);  // "" = none
+         }));
   s.Read("software", turn.software, Checked(DecodeString, CheckSoftware));
 }
 

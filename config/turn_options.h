@@ -186,6 +186,18 @@ struct TurnOptions {
   uint32_t connections_per_address = 4096;
   // Peer address rules. Reloadable.
   PeerOptions peers;
+  // Other TURN servers a client is sent to (300 Try Alternate with
+  // ALTERNATE-SERVER, RFC 8489 section 10) when this one refuses a new
+  // allocation for its own state: while draining, or with
+  // quotas.allocations_total or the relay ports used up. Taken in turn among
+  // those of the client's address family; with none of that family the
+  // refusal (403, 508) stands. IP:port, never unspecified. Reloadable.
+  // Default [].
+  std::vector<base::SocketAddress> alternate_servers;
+  // ALTERNATE-DOMAIN sent with the redirect to TLS clients: the name the
+  // alternate's certificate is checked against. "" = none (the client checks
+  // the name it used for this server). Reloadable. Default "".
+  std::string alternate_domain;
   // SOFTWARE attribute value in responses; "" = send none, which keeps
   // unauthenticated responses small and does not advertise a version.
   // At most 127 characters (RFC 8489 section 14.14). Reloadable. Default "".

@@ -159,6 +159,12 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
+  for (size_t i = 0; i < cfg.turn.alternate_servers.size(); ++i) {
+    if (cfg.turn.alternate_servers[i].IsUnspecified()) {
+      diag.ErrorAt(Indexed("turn.alternate_servers", i),
+                   "an unspecified address cannot be sent to clients");
+    }
+  }
   // The conformance app answers anyone without authentication; serve
   // refuses it off loopback, so the check belongs here, where check-config
   // sees it too.

@@ -50,6 +50,18 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
     counters_.allocation_failures[transport][CodeLabelIndex(code)].Add();
     SendError(from, request, code, &auth, method, reason);
   };
+  // A refusal for this server's state rather than the request's: with an
+  // alternate server of the client's family, the client is sent there.
+  auto fail_or_redirect = [&](uint16_t code, std::string_view reason = {}) {
+    if (const base::SocketAddress* alternate = NextAlternate(from.client)) {
+      counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
+      counters_.allocation_failures[transport][CodeLabelIndex(stun::error_code::kTryAlternate)]
+          .Add();
+      SendTryAlternate(from, request, auth, method, *alternate);
+      return;
+    }
+    fail(code, reason);
+  };
 
   const bool retransmission = existing != nullptr &&
                               existing->allocate_transaction == request.transaction_id() &&
@@ -66,7 +78,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
   Allocation* allocation = existing;
   if (allocation == nullptr) {
     if (options_.draining) {
-      fail(403, "Server is draining");
+      fail_or_redirect(403, "Server is draining");
       return;
     }
     // REQUESTED-TRANSPORT is mandatory; only UDP relays are offered.
@@ -188,7 +200,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
         return;
       case AllocationQuota::Verdict::kTotalLimit:
         unclaim();
-        fail(508);
+        fail_or_redirect(508);
         return;
     }
 
@@ -199,7 +211,11 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
                                  even_port.value_or(false), dont_fragment, &new_token);
     if (code != 0) {
       shared_.quota.Release(quota_user);
-      fail(code);
+      if (code == 508 && !reserved_port) {
+        fail_or_redirect(code);  // no relay port left
+      } else {
+        fail(code);
+      }
       return;
     }
     if (additional_family) {

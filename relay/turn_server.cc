@@ -260,6 +260,34 @@ void TurnServer::SendError(const FiveTuple& to, const stun::Message& request, ui
   }
 }
 
+const base::SocketAddress* TurnServer::NextAlternate(const base::SocketAddress& client) {
+  const std::vector<base::SocketAddress>& all = options_.alternate_servers;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const size_t index = (next_alternate_ + i) % all.size();
+    if (all[index].family() == client.family()) {
+      next_alternate_ = index + 1;
+      return &all[index];
+    }
+  }
+  return nullptr;
+}
+
+void TurnServer::SendTryAlternate(const FiveTuple& to, const stun::Message& request,
+                                  const AuthResult& auth, MethodLabel method,
+                                  const base::SocketAddress& alternate) {
+  out_.clear();
+  auto b = stun::MessageBuilder::ErrorResponse(out_, request, stun::error_code::kTryAlternate);
+  b.AddAlternateServer(alternate);
+  if (to.transport == ClientTransport::kTls && !options_.alternate_domain.empty()) {
+    b.AddAlternateDomain(options_.alternate_domain);
+  }
+  Finish(b, request, &auth);
+  if (b.ok()) {
+    Count(method, stun::error_code::kTryAlternate);
+    io_.SendToClient(to, b.message());
+  }
+}
+
 void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,
                                const stun::Message& request, const AuthResult& auth,
                                MethodLabel method) {

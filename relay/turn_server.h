@@ -80,6 +80,13 @@ struct TurnServerOptions {
   double failure_rate = 2, failure_burst = 20;
   // When draining (SIGUSR1), new allocations get 403.
   bool draining = false;
+  // Where a new allocation refused for the server's state (draining,
+  // allocations_total, no relay port) is sent instead: 300 Try Alternate
+  // with ALTERNATE-SERVER (RFC 8489 section 10), taken in turn among those of
+  // the client's family; none of that family = the refusal itself.
+  std::vector<base::SocketAddress> alternate_servers;
+  // ALTERNATE-DOMAIN added for TLS clients; "" = none.
+  std::string alternate_domain;
 };
 
 class TurnServer {
@@ -166,6 +173,12 @@ class TurnServer {
   void SendAuthError(base::MonoTime now, const FiveTuple& to, const stun::Message& request,
                      const AuthResult& auth, MethodLabel method);
   // An error answer; authenticated with `auth`'s key when given.
+  // The next alternate server of `client`'s family, or nullptr.
+  const base::SocketAddress* NextAlternate(const base::SocketAddress& client);
+  // 300 Try Alternate to an authenticated request (it carries
+  // MESSAGE-INTEGRITY, as RFC 8489 section 10 requires).
+  void SendTryAlternate(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
+                        MethodLabel method, const base::SocketAddress& alternate);
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
                  const AuthResult* auth, MethodLabel method, std::string_view reason = {});
   // A success response to `request`: `add` appends the method's attributes,
@@ -218,6 +231,7 @@ class TurnServer {
   AllocationMap allocations_;
   TurnCounters counters_;
   base::Bytes out_;                   // reused for every response: no allocation once warm
+  size_t next_alternate_ = 0;         // index into options_.alternate_servers
   std::vector<HeldSocket> released_;  // reused by ExpireReservations
   // Random bytes for NextIndicationId: 64 ids per RNG call; used up at start.
   std::array<uint8_t, 64 * stun::kTransactionIdSize> indication_ids_{};

@@ -145,6 +145,12 @@ const BadInput kBadInputs[] = {
     {"signal:\n  jwt:\n    refresh_ttl: 10m\n",
      "x.yaml:3: signal.jwt.refresh_ttl: 10m is shorter than access_ttl 15m"},
     {"realm: \"\"\n", "x.yaml:1: realm: must not be empty"},
+    {"turn:\n  alternate_servers: [\"0.0.0.0:3478\"]\n",
+     "x.yaml:2: turn.alternate_servers[0]: an unspecified address cannot be sent to clients"},
+    {"turn:\n  alternate_servers: [198.51.100.7]\n",
+     "x.yaml:2: turn.alternate_servers[0]: bad address"},
+    {"turn:\n  alternate_domain: \"turn..example.net\"\n",
+     "x.yaml:2: turn.alternate_domain: bad domain"},
     {"realm: \"a\\\"b\"\n", "x.yaml:1: realm: bad realm"},
     {"turn:\n  software: \""
      "0123456789012345678901234567890123456789012345678901234567890123"

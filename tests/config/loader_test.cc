@@ -213,6 +213,8 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "peers:",
                           "deny:",
                           "allow:",
+                          "alternate_servers:",
+                          "alternate_domain:",
                           "software:",
                           "signal:",
                           "listen:",
@@ -301,6 +303,8 @@ turn:
   peers:
     deny: [203.0.113.0/24, "2001:db8:bad::/48"]
     allow: [127.0.0.1/32, "::1", 10.1.0.0/16]
+  alternate_servers: ["198.51.100.7:3478", "[2001:db8::7]:3479"]
+  alternate_domain: turn2.example.net
   software: turnkey test
 signal:
   enabled: false
@@ -382,6 +386,10 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_EQ(CidrToString(turn.peers.allow[0]), "127.0.0.1/32");
   EXPECT_EQ(CidrToString(turn.peers.allow[1]), "::1/128");
   EXPECT_EQ(CidrToString(turn.peers.allow[2]), "10.1.0.0/16");
+  EXPECT_EQ(turn.alternate_servers, (std::vector<base::SocketAddress>{
+                                        *base::SocketAddress::ParseIpPort("198.51.100.7:3478"),
+                                        *base::SocketAddress::ParseIpPort("[2001:db8::7]:3479")}));
+  EXPECT_EQ(turn.alternate_domain, "turn2.example.net");
   EXPECT_EQ(turn.software, "turnkey test");
 
   const SignalOptions& signal = cfg.signal;

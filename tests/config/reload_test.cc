@@ -48,6 +48,10 @@ TEST(ReloadTest, ReloadableSettingsNeedNoRestart) {
       [](Config& c) { c.turn.peers.allow.push_back(*base::ParseCidr("127.0.0.1/32")); },
       [](Config& c) { c.turn.peers.deny.push_back(*base::ParseCidr("192.0.2.0/24")); },
       [](Config& c) { c.turn.software = "turnkey"; },
+      [](Config& c) {
+        c.turn.alternate_servers = {*base::SocketAddress::ParseIpPort("198.51.100.7:3478")};
+      },
+      [](Config& c) { c.turn.alternate_domain = "turn2.example.net"; },
       [](Config& c) { c.signal.allowed_origins = {"https://a.example"}; },
       [](Config& c) { c.signal.ring_timeout = std::chrono::seconds(5); },
       [](Config& c) { c.signal.reconnect_grace = std::chrono::seconds(5); },

@@ -15,6 +15,7 @@ import random
 import re
 import select
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -689,6 +690,66 @@ class RelayCapacityTest(unittest.TestCase):
         finally:
             for c in clients:
                 c.close()
+
+
+ALTERNATE_SERVER = 0x8023
+
+
+def plain_address(value):
+    """A MAPPED-ADDRESS-style attribute value (RFC 8489 s14.1): (ip, port)."""
+    family, port = struct.unpack("!xBH", value[:4])
+    if family == tc.FAMILY_IPV4:
+        return socket.inet_ntop(socket.AF_INET, value[4:8]), port
+    return socket.inet_ntop(socket.AF_INET6, value[4:20]), port
+
+
+@unittest.skipIf(AGAINST == "coturn", "turnkey's turn.alternate_servers")
+class AlternateServerTest(unittest.TestCase):
+    """A full server sends new allocations to turn.alternate_servers (300 Try
+    Alternate, RFC 8489 section 10), and coturn's client follows it."""
+
+    @classmethod
+    def setUpClass(cls):
+        auth = f'  auth:\n    secrets: ["{SECRET}"]\n' + ALLOW_LOOPBACK
+        cls.other = harness.Turnkey(turn_yaml=auth).__enter__()
+        cls.full = harness.Turnkey(
+            turn_yaml=auth + "  quotas: {allocations_total: 1}\n"
+            f'  alternate_servers: ["127.0.0.1:{cls.other.port}"]\n').__enter__()
+        cls.peer = TurnutilsPeer()
+        username, password = rest_credential(unique_user("holder"))
+        cls.holder = tc.TurnClient("127.0.0.1", cls.full.port, username=username,
+                                   password=password)
+        r = cls.holder.allocate()
+        assert r.cls == tc.SUCCESS, r
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.holder.close()
+        cls.peer.stop()
+        cls.full.stop()
+        cls.other.stop()
+
+    def test_300_names_the_alternate_with_integrity(self):
+        username, password = rest_credential(unique_user("redirected"))
+        with tc.TurnClient("127.0.0.1", self.full.port, username=username,
+                           password=password) as client:
+            r = client.allocate()
+            self.assertEqual(r.error_code, 300, r)
+            self.assertTrue(r.integrity_valid(client.key), r)
+            self.assertEqual(plain_address(r.get(ALTERNATE_SERVER)),
+                             ("127.0.0.1", self.other.port))
+
+    def test_uclient_follows_the_redirect_udp_and_tcp(self):
+        for flags in ([], ["-t"]):
+            with self.subTest(flags=flags):
+                sent, received, lost, text = run_uclient(
+                    self.full, self.peer, *flags, "-W", SECRET, "-u", unique_user("uc-alt"),
+                    messages=10, clients=1)
+                context = text[-3000:] + "\n--- full server log ---\n" + self.full.read_log()[-2000:]
+                self.assertIn("300 (Try Alternate)", text, context)
+                self.assertEqual(sent, 20, context)
+                self.assertEqual(received, sent, context)
+                self.assertEqual(lost, 0, context)
 
 
 if __name__ == "__main__":

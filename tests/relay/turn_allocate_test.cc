@@ -772,6 +772,93 @@ TEST_F(TurnAllocateTest, DrainingRefusesNewAllocationsOnly) {
   EXPECT_EQ(server->allocation_count(), 1u);
 }
 
+// The alternate server a 300 answer names, or nullopt.
+std::optional<base::SocketAddress> AlternateOf(const StunReply& reply) {
+  auto m = reply.message();
+  if (!m) {
+    return std::nullopt;
+  }
+  auto value = m->FindValue(AttributeType::kAlternateServer);
+  return value ? stun::DecodeAddress(*value) : std::nullopt;
+}
+
+TEST_F(TurnAllocateTest, DrainingSendsNewAllocationsToAnAlternateOfTheClientsFamily) {
+  TurnServerOptions options = Options();
+  options.draining = true;
+  const auto v6 = *base::SocketAddress::ParseIpPort("[2001:db8::7]:3478");
+  const auto first = *base::SocketAddress::ParseIpPort("198.51.100.7:3478");
+  const auto second = *base::SocketAddress::ParseIpPort("198.51.100.8:3479");
+  options.alternate_servers = {v6, first, second};
+  options.alternate_domain = "turn2.example.net";
+  server->SetOptions(options);
+
+  TurnTestClient a = Client(1, "a");
+  StunReply redirect = a.Allocate();
+  EXPECT_EQ(redirect.error_code(), 300);
+  // RFC 8489 section 10: only to an authenticated request, and with integrity.
+  EXPECT_TRUE(redirect.authenticated());
+  EXPECT_EQ(AlternateOf(redirect), first);
+  // Over UDP, no ALTERNATE-DOMAIN (it is for the TLS certificate check).
+  EXPECT_FALSE(redirect.message()->Has(AttributeType::kAlternateDomain));
+  // The IPv4 alternates in turn.
+  EXPECT_EQ(AlternateOf(Client(2, "b").Allocate()), second);
+  StunReply tls = Client(3, "c", ClientTransport::kTls).Allocate();
+  EXPECT_EQ(AlternateOf(tls), first);
+  auto domain = tls.message()->FindValue(AttributeType::kAlternateDomain);
+  ASSERT_TRUE(domain);
+  EXPECT_EQ(stun::DecodeAlternateDomain(*domain), "turn2.example.net");
+  EXPECT_EQ(Requests(MethodLabel::kAllocate, 300), 3u);
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(io.opened, 0u);
+
+  // Without an alternate of the client's family the refusal stands.
+  options.alternate_servers = {v6};
+  server->SetOptions(options);
+  StunReply refused = Client(4, "d").Allocate();
+  EXPECT_EQ(refused.error_code(), 403);
+  EXPECT_FALSE(AlternateOf(refused));
+  // The first request of a client (no credentials) is challenged, not sent away.
+  options.alternate_servers = {first};
+  server->SetOptions(options);
+  EXPECT_EQ(Client(5, "e")
+                .Unauthenticated(Method::kAllocate,
+                                 [](MessageBuilder& b) { b.AddRequestedTransport(17); })
+                .error_code(),
+            401);
+}
+
+TEST_F(TurnAllocateTest, FullServerSendsToTheAlternateButRequestErrorsStay) {
+  TurnServerOptions options = Options();
+  options.allocations_total = 1;
+  const auto alternate = *base::SocketAddress::ParseIpPort("198.51.100.7:3478");
+  options.alternate_servers = {alternate};
+  Start(options);
+  ASSERT_TRUE(Client(1, "a").Allocate().success());
+  EXPECT_EQ(AlternateOf(Client(2, "b").Allocate()), alternate);
+  // The user's own quota (486) and a bad request (442) are not the server's
+  // state: another server would refuse them too.
+  options.allocations_total = 0;
+  options.allocations_per_user = 1;
+  server->SetOptions(options);
+  EXPECT_EQ(Client(3, "a").Allocate().error_code(), 486);
+  EXPECT_EQ(Client(4, "c")
+                .Request(Method::kAllocate, [](MessageBuilder& b) { b.AddRequestedTransport(6); })
+                .error_code(),
+            442);
+}
+
+TEST_F(TurnAllocateTest, NoRelayPortSendsToTheAlternate) {
+  TurnServerOptions options = Options();
+  const auto alternate = *base::SocketAddress::ParseIpPort("198.51.100.7:3478");
+  options.alternate_servers = {alternate};
+  Start(options, PortRange{50000, 50000});
+  ASSERT_TRUE(Client(1, "a").Allocate().success());
+  StunReply full = Client(2, "b").Allocate();
+  EXPECT_EQ(full.error_code(), 300);
+  EXPECT_EQ(AlternateOf(full), alternate);
+  EXPECT_EQ(shared.quota.total(), 1u);
+}
+
 TEST_F(TurnAllocateTest, TcpClientAllocationGoesWithItsConnection) {
   TurnTestClient client = Client(1, "alice", ClientTransport::kTcp);
   ASSERT_TRUE(client.Allocate().success());
