@@ -46,6 +46,9 @@ void Failed(const std::string& what) {
 // What an admin can do about a refusal, by error code (RFC 8656 s18.12 list).
 std::string HintFor(const TurnError& error) {
   switch (error.code) {
+    case 300:
+      return "the server is draining or full and sends new allocations to another host "
+             "(300 Try Alternate, turn.alternate_servers): probe that one";
     case 401:
       return "the server refused the credentials: wrong user name or password, an expired TURN "
              "REST user name, or a --secret the server does not have";
