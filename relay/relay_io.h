@@ -52,8 +52,7 @@ class RelayIo : public ClientSink {
 
   // Binds a UDP relay socket to `bind` (a concrete port). Datagrams it
   // receives are handed to TurnServer::OnPeerData(now, context, ...).
-  virtual OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
-                               void* context) = 0;
+  virtual OpenResult OpenRelay(const base::SocketAddress& bind, void* context) = 0;
   // Closes a relay socket; what was queued on it is sent first.
   virtual void CloseRelay(RelayHandle handle) = 0;
   // Binds a UDP socket to `bind` (a concrete port) that holds the port
@@ -61,9 +60,9 @@ class RelayIo : public ClientSink {
   // it until AdoptRelay() or CloseHeld().
   virtual OpenResult HoldRelay(const base::SocketAddress& bind) = 0;
   // Makes `held` a relay socket of this RelayIo, as OpenRelay() would have
-  // (same `dont_fragment` and `context` meaning). Takes `held` whether or not
+  // (same `context` meaning). Takes `held` whether or not
   // it succeeds; returns 0 on failure.
-  virtual RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) = 0;
+  virtual RelayHandle AdoptRelay(HeldSocket held, void* context) = 0;
   // Closes a held socket that was never adopted.
   virtual void CloseHeld(HeldSocket held) = 0;
   // Sends one datagram from a relay socket to a peer; with `dont_fragment`,

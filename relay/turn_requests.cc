@@ -66,12 +66,10 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
   const bool retransmission = existing != nullptr &&
                               existing->allocate_transaction == request.transaction_id() &&
                               existing->username() == auth.username;
+  // RFC 8656 section 7.2 step 2: 437 whoever asks; 441 (section 5) is for
+  // the other methods.
   if (existing != nullptr && !retransmission) {
-    if (existing->username() != auth.username) {
-      fail(441);
-    } else {
-      fail(437);
-    }
+    fail(437);
     return;
   }
 
@@ -104,7 +102,8 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
         return;
       }
     }
-    const bool dont_fragment = request.Has(stun::AttributeType::kDontFragment);
+    // DONT-FRAGMENT here only tests that Send indications may carry it
+    // (RFC 8656 section 7.1); the allocation's datagrams keep DF clear.
     std::optional<bool> even_port;
     if (auto v = request.FindValue(stun::AttributeType::kEvenPort)) {
       even_port = stun::DecodeEvenPort(*v);
@@ -208,7 +207,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
         std::make_unique<Allocation>(from, std::string(auth.username), std::string(quota_user));
     uint64_t new_token = 0;
     uint16_t code = OpenEndpoint(now, *owned, family, reserved_port, held, even_port.has_value(),
-                                 even_port.value_or(false), dont_fragment, &new_token);
+                                 even_port.value_or(false), &new_token);
     if (code != 0) {
       shared_.quota.Release(quota_user);
       if (code == 508 && !reserved_port) {
@@ -222,7 +221,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       // Dual allocation (RFC 8656 section 7.2): the IPv6 half may fail on its
       // own; the answer then carries ADDRESS-ERROR-CODE.
       owned->additional_family_error =
-          OpenEndpoint(now, *owned, 1, std::nullopt, 0, false, false, dont_fragment, nullptr);
+          OpenEndpoint(now, *owned, 1, std::nullopt, 0, false, false, nullptr);
     }
     owned->allocate_transaction = request.transaction_id();
     owned->reservation_token = new_token;
@@ -256,7 +255,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
 
 uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
                                   std::optional<uint16_t> port, HeldSocket held, bool even_port,
-                                  bool reserve_next, bool dont_fragment, uint64_t* token) {
+                                  bool reserve_next, uint64_t* token) {
   if (!options_.relay[family] || !shared_.ports[family]) {
     if (held != 0) {
       io_.CloseHeld(held);
@@ -278,7 +277,7 @@ uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, in
   };
   if (port && held != 0) {
     // A claimed reservation: its socket has held the port all along.
-    const RelayHandle handle = io_.AdoptRelay(held, dont_fragment, &endpoint);
+    const RelayHandle handle = io_.AdoptRelay(held, &endpoint);
     if (handle == 0) {
       pools.Release(*port);
       return 508;
@@ -307,7 +306,7 @@ uint16_t TurnServer::OpenEndpoint(base::MonoTime now, Allocation& allocation, in
       }
       chosen = *acquired;
     }
-    RelayIo::OpenResult opened = io_.OpenRelay(bind_to(chosen), dont_fragment, &endpoint);
+    RelayIo::OpenResult opened = io_.OpenRelay(bind_to(chosen), &endpoint);
     if (opened.handle != 0 && grant_token == 0) {
       granted(opened.handle, chosen);
       return 0;

@@ -156,7 +156,7 @@ class TurnServer {
   // (440, 508); on an error every port and socket it took is given back.
   uint16_t OpenEndpoint(base::MonoTime now, Allocation& allocation, int family,
                         std::optional<uint16_t> port, HeldSocket held, bool even_port,
-                        bool reserve_next, bool dont_fragment, uint64_t* token);
+                        bool reserve_next, uint64_t* token);
   void DeleteAllocation(AllocationMap::iterator it);
   // Expires this worker's port reservations at `now` and closes the sockets
   // that held the ports of those that ended unclaimed.

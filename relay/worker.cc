@@ -217,12 +217,11 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
   client.connection->Write(bytes);
 }
 
-RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
-                                      void* context) {
+RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, void* context) {
   // Bound, then read: the two steps an EVEN-PORT reservation takes apart.
   OpenResult result = HoldRelay(bind);
   if (result.handle != 0) {
-    result.handle = AdoptRelay(result.handle, dont_fragment, context);
+    result.handle = AdoptRelay(result.handle, context);
   }
   return result;
 }
@@ -245,11 +244,11 @@ RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
   return result;
 }
 
-RelayHandle Worker::AdoptRelay(HeldSocket held, bool dont_fragment, void* context) {
-  net::UdpOpenOptions open_options;
-  open_options.dont_fragment = dont_fragment;
+RelayHandle Worker::AdoptRelay(HeldSocket held, void* context) {
+  // DF stays clear: only a Send indication's DONT-FRAGMENT sets it, per
+  // datagram (SendToPeer).
   auto handle = relay_sockets_->Adopt(reinterpret_cast<net::UdpSocketSet::BoundHandle>(held),
-                                      open_options, context);
+                                      net::UdpOpenOptions{}, context);
   if (!handle) {
     TK_LOG_WARN("relay socket: {}", handle.error().message);
     return 0;

@@ -126,10 +126,10 @@ class Worker final : private RelayIo {
   RelayIo& AsIo() { return *this; }
   // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
-  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment, void* context) override;
+  OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override;
   void CloseRelay(RelayHandle handle) override;
   OpenResult HoldRelay(const base::SocketAddress& bind) override;
-  RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) override;
+  RelayHandle AdoptRelay(HeldSocket held, void* context) override;
   void CloseHeld(HeldSocket held) override;
   SendOutcome SendToPeer(RelayHandle handle, const base::SocketAddress& peer, base::ByteView data,
                          bool dont_fragment) override;

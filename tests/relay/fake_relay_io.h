@@ -30,15 +30,13 @@ class FakeRelayIo : public RelayIo {
   };
   struct Socket {
     base::SocketAddress bound;
-    bool dont_fragment = false;
     void* context = nullptr;
   };
 
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override {
     to_client.push_back({to, base::Bytes(bytes.begin(), bytes.end())});
   }
-  OpenResult OpenRelay(const base::SocketAddress& bind, bool dont_fragment,
-                       void* context) override {
+  OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override {
     OpenResult result;
     if (busy_ports.count(bind.port()) != 0) {
       result.address_in_use = true;
@@ -48,7 +46,7 @@ class FakeRelayIo : public RelayIo {
       return result;
     }
     RelayHandle handle = next_handle++;
-    sockets[handle] = Socket{bind, dont_fragment, context};
+    sockets[handle] = Socket{bind, context};
     result.handle = handle;
     result.local = bind;
     ++opened;
@@ -74,7 +72,7 @@ class FakeRelayIo : public RelayIo {
     ++holds;
     return result;
   }
-  RelayHandle AdoptRelay(HeldSocket held, bool dont_fragment, void* context) override {
+  RelayHandle AdoptRelay(HeldSocket held, void* context) override {
     auto it = this->held.find(held);
     if (it == this->held.end()) {
       ADD_FAILURE() << "AdoptRelay of unknown held socket " << held;
@@ -87,7 +85,7 @@ class FakeRelayIo : public RelayIo {
       return 0;  // the held socket is gone with the failure
     }
     // The held socket becomes the relay socket: same handle, no new bind.
-    sockets[held] = Socket{bound, dont_fragment, context};
+    sockets[held] = Socket{bound, context};
     ++opened;
     return held;
   }

@@ -68,12 +68,11 @@ TEST_F(TurnAllocateTest, SuccessCarriesRelayedMappedAddressAndLifetime) {
   EXPECT_FALSE(reply.Has(AttributeType::kReservationToken));
   EXPECT_FALSE(reply.Has(AttributeType::kAddressErrorCode));
 
-  // One socket, bound where the client was told, without DF.
+  // One socket, bound where the client was told.
   ASSERT_EQ(io.sockets.size(), 1u);
   const RelayHandle handle = io.HandleFor(relayed[0]);
   ASSERT_NE(handle, 0u);
   EXPECT_EQ(io.sockets[handle].bound, relayed[0]);
-  EXPECT_FALSE(io.sockets[handle].dont_fragment);
   EXPECT_EQ(shared.ports[0]->free_count(), shared.ports[0]->capacity() - 1);
   EXPECT_EQ(shared.quota.total(), 1u);
   EXPECT_EQ(ActiveAllocations(), 1u);
@@ -198,23 +197,25 @@ TEST_F(TurnAllocateTest, RetransmittedAllocateGetsTheSameSuccessAndNoSecondSocke
   EXPECT_EQ(AllocationsTotal(ClientTransport::kUdp, AllocationResult::kSuccess), 1u);
 }
 
-TEST_F(TurnAllocateTest, AnotherUserOnTheAllocationGets441) {
+TEST_F(TurnAllocateTest, AnotherUserOnTheAllocationGets437OnAllocateAnd441OnTheRest) {
   TurnTestClient alice = Client(1, "alice");
   ASSERT_TRUE(alice.Allocate().success());
   // Same 5-tuple, valid credentials of someone else.
   TurnTestClient bob(*this, alice.tuple(), Rest("bob"));
+  // RFC 8656 section 7.2 step 2: an Allocate on a 5-tuple in use is 437.
   StunReply allocate = bob.Allocate();
-  EXPECT_EQ(allocate.error_code(), 441);
+  EXPECT_EQ(allocate.error_code(), 437);
   EXPECT_TRUE(allocate.authenticated());  // signed with bob's key
   // Even replaying alice's transaction id.
   StunReply replay = bob.RequestOnce(
       Method::kAllocate, [](MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); },
       alice.last_transaction());
-  EXPECT_EQ(replay.error_code(), 441);
+  EXPECT_EQ(replay.error_code(), 437);
+  // Section 5: the other methods with other credentials are 441.
   EXPECT_EQ(bob.Refresh(600).error_code(), 441);
   EXPECT_EQ(bob.CreatePermission({Ip("8.8.8.8", 53)}).error_code(), 441);
   EXPECT_EQ(bob.ChannelBind(0x4000, Ip("8.8.8.8", 53)).error_code(), 441);
-  EXPECT_EQ(Requests(MethodLabel::kAllocate, 441), 2u);
+  EXPECT_EQ(Requests(MethodLabel::kAllocate, 437), 2u);
   EXPECT_EQ(Requests(MethodLabel::kRefresh, 441), 1u);
   EXPECT_EQ(Requests(MethodLabel::kCreatePermission, 441), 1u);
   EXPECT_EQ(Requests(MethodLabel::kChannelBind, 441), 1u);
@@ -580,7 +581,6 @@ TEST_F(TurnAllocateTest, ReservationHoldsTheNextPortWithASocket) {
   EXPECT_EQ(claimed.XorAddress(AttributeType::kXorRelayedAddress)->port(), next);
   // The held socket became the relay socket; the port was never unbound.
   EXPECT_EQ(io.HandleForPort(next), held);
-  EXPECT_TRUE(io.sockets[held].dont_fragment);
   EXPECT_TRUE(io.held.empty());
   EXPECT_EQ(io.holds, 1u);
   EXPECT_EQ(io.adopted, 1u);
@@ -708,13 +708,19 @@ TEST_F(TurnAllocateTest, ReservationTokenOfTheIpv6Pool) {
   EXPECT_EQ(shared.ports[0]->free_count(), shared.ports[0]->capacity());
 }
 
-TEST_F(TurnAllocateTest, DontFragmentReachesTheSocket) {
+// RFC 8656 section 7.1: DONT-FRAGMENT in an Allocate only tests that Send
+// indications may carry it. The allocation's datagrams keep DF clear; a Send
+// with DONT-FRAGMENT sets it on its own datagram.
+TEST_F(TurnAllocateTest, DontFragmentInAllocateIsACapabilityTestOnly) {
   TurnTestClient client = Client(1);
-  StunReply reply = client.Allocate([](MessageBuilder& b) { b.AddDontFragment(); });
-  ASSERT_TRUE(reply.success());
-  const RelayHandle handle = io.HandleFor(*reply.XorAddress(AttributeType::kXorRelayedAddress));
-  ASSERT_NE(handle, 0u);
-  EXPECT_TRUE(io.sockets[handle].dont_fragment);
+  ASSERT_TRUE(client.Allocate([](MessageBuilder& b) { b.AddDontFragment(); }).success());
+  ASSERT_TRUE(client.CreatePermission({Ip("8.8.8.8", 1000)}).success());
+  const uint8_t payload[] = {1, 2, 3};
+  client.Send(Ip("8.8.8.8", 1000), payload);
+  client.Send(Ip("8.8.8.8", 1000), payload, [](MessageBuilder& b) { b.AddDontFragment(); });
+  ASSERT_EQ(io.to_peer.size(), 2u);
+  EXPECT_FALSE(io.to_peer[0].dont_fragment);
+  EXPECT_TRUE(io.to_peer[1].dont_fragment);
 }
 
 TEST_F(TurnAllocateTest, UnknownComprehensionRequiredAttributeIs420) {
