@@ -96,8 +96,13 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
   auto username_value = request.FindValue(stun::AttributeType::kUsername);
   auto realm_value = request.FindValue(stun::AttributeType::kRealm);
   auto nonce_value = request.FindValue(stun::AttributeType::kNonce);
+  if (!username_value && realm_value && nonce_value &&
+      request.Has(stun::AttributeType::kUserhash)) {
+    // Our nonces do not offer USERNAME-ANONYMITY, so no USERHASH names a
+    // user here: "not valid" (401), not missing (400).
+    return Fail(AuthFailure::kUnknownUser);
+  }
   if (!username_value || !realm_value || !nonce_value) {
-    // USERHASH alone is not accepted: our nonces do not offer USERNAME-ANONYMITY.
     return Fail(AuthFailure::kMalformed);
   }
   auto username = stun::DecodeUsername(*username_value);
@@ -136,16 +141,7 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
     algorithm = chosen->id;
   }
 
-  switch (nonces_.Check(*nonce, now_unix, client, options_.nonce_lifetime)) {
-    case auth::NonceCheck::kValid:
-      break;
-    case auth::NonceCheck::kStale:
-      return Fail(AuthFailure::kStaleNonce);
-    case auth::NonceCheck::kInvalid:
-      // RFC 8489 section 9.2.4 answers a nonce that is not valid with 438 as
-      // well; the client retries with the fresh one we send.
-      return Fail(AuthFailure::kInvalidNonce);
-  }
+  // A key made with another realm cannot verify: 401, as a bad integrity.
   if (*realm != options_.realm) {
     return Fail(AuthFailure::kWrongRealm);
   }
@@ -161,6 +157,18 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
   AuthFailure failure = CheckUser(request, *username, algorithm, checked, now_unix, result);
   if (failure != AuthFailure::kNone) {
     return Fail(failure);
+  }
+  // RFC 8489 section 9.2.4 checks the nonce last, once user and integrity
+  // are good: a stale nonce with a wrong password is 401, not 438.
+  switch (nonces_.Check(*nonce, now_unix, client, options_.nonce_lifetime)) {
+    case auth::NonceCheck::kValid:
+      break;
+    case auth::NonceCheck::kStale:
+      return Fail(AuthFailure::kStaleNonce);
+    case auth::NonceCheck::kInvalid:
+      // A nonce that is not valid is answered 438 as well; the client
+      // retries with the fresh one we send.
+      return Fail(AuthFailure::kInvalidNonce);
   }
   return result;
 }

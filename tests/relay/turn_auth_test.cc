@@ -373,6 +373,44 @@ TEST_F(TurnAuthTest, StaleNonceGets438WithAFreshNonceThatWorks) {
   EXPECT_TRUE(again.authenticated());
 }
 
+// RFC 8489 section 9.2.4 checks user and integrity before the nonce: a
+// stale nonce with credentials that do not verify is 401, not 438.
+TEST_F(TurnAuthTest, StaleNonceWithBadCredentialsIs401) {
+  TurnTestClient client = Client(1, Rest("alice", 7200));
+  ASSERT_TRUE(client.Allocate([](stun::MessageBuilder& b) { b.AddLifetime(3600); }).success());
+  clock.Advance(kNonceLifetime + std::chrono::seconds(1));
+  TurnTestClient wrong(*this, client.tuple(), Rest("alice", 7200, "not-the-secret"));
+  wrong.set_realm(std::string(kRealm));
+  wrong.set_nonce(client.nonce());
+  EXPECT_EQ(wrong.RequestOnce(Method::kRefresh).error_code(), 401);
+  EXPECT_EQ(AuthFailures(AuthFailure::kBadIntegrity), 1u);
+  EXPECT_EQ(AuthFailures(AuthFailure::kStaleNonce), 0u);
+  // The owner's credentials with that nonce: 438.
+  EXPECT_EQ(client.RequestOnce(Method::kRefresh).error_code(), 438);
+}
+
+// USERHASH names no user here (our nonces do not offer username anonymity):
+// a USERHASH is "not valid", 401 with a challenge, not a missing USERNAME.
+TEST_F(TurnAuthTest, UserhashInsteadOfUsernameIs401) {
+  TurnTestClient client = Client(1, Rest("alice"));
+  ASSERT_TRUE(client.Allocate().success());
+  base::Bytes out;
+  stun::MessageBuilder b(out, Method::kRefresh, stun::MessageClass::kRequest,
+                         stun::TransactionId{7, 7, 7});
+  const uint8_t hash[32] = {1, 2, 3};
+  b.AddAttribute(AttributeType::kUserhash, hash);
+  b.AddRealm(kRealm);
+  b.AddNonce(client.nonce());
+  const uint8_t key[16] = {};
+  b.AddMessageIntegrity(key);
+  ASSERT_TRUE(b.ok());
+  StunReply reply = client.Exchange(out);
+  EXPECT_EQ(reply.error_code(), 401);
+  EXPECT_TRUE(reply.Has(AttributeType::kRealm));
+  EXPECT_TRUE(reply.Has(AttributeType::kNonce));
+  EXPECT_EQ(AuthFailures(AuthFailure::kUnknownUser), 1u);
+}
+
 TEST_F(TurnAuthTest, NonceIsBoundToTheClientAddress) {
   TurnTestClient a = Client(1, Rest("alice"));
   ASSERT_TRUE(a.Allocate().success());
