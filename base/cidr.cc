@@ -96,7 +96,7 @@ std::string CidrToString(const Cidr& cidr) {
 }
 
 bool CidrContains(const Cidr& cidr, const SocketAddress& address) {
-  if (cidr.network.family() != address.family() || address.family() ==  Family::kNone) {
+  if (cidr.network.family() != address.family() || address.family() == Family::kNone) {
     return false;
   }
   const uint8_t* net = cidr.network.bytes();
@@ -111,6 +111,11 @@ bool CidrContains(const Cidr& cidr, const SocketAddress& address) {
     remaining -= bits;
   }
   return true;
+}
+
+bool CidrsOverlap(const Cidr& a, const Cidr& b) {
+  const bool a_wider = a.prefix_length <= b.prefix_length;
+  return CidrContains(a_wider ? a : b, a_wider ? b.network : a.network);
 }
 
 }  // namespace turnkey::base

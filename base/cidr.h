@@ -35,4 +35,8 @@ std::string CidrToString(const Cidr& cidr);
 // an IPv4 address is never inside an IPv6 network, mapped or not.
 bool CidrContains(const Cidr& cidr, const SocketAddress& address);
 
+// True if some address lies in both networks (one holds the other). Families
+// must match, as for CidrContains.
+bool CidrsOverlap(const Cidr& a, const Cidr& b);
+
 }  // namespace turnkey::base

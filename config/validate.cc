@@ -131,10 +131,13 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       break;
     }
   }
+  // Loopback as a peer sees it: 127.0.0.0/8, ::1 and IPv4-mapped 127/8.
+  const base::Cidr loopback[] = {*base::ParseCidr("127.0.0.0/8"), *base::ParseCidr("::1/128"),
+                                 *base::ParseCidr("::ffff:127.0.0.0/104")};
   for (size_t i = 0; i < cfg.turn.peers.allow.size(); ++i) {
     const base::Cidr& allow = cfg.turn.peers.allow[i];
-    if (base::CidrContains(allow, *base::SocketAddress::ParseIp("127.0.0.1")) ||
-        base::CidrContains(allow, *base::SocketAddress::ParseIp("::1"))) {
+    if (std::any_of(std::begin(loopback), std::end(loopback),
+                    [&](const base::Cidr& l) { return base::CidrsOverlap(allow, l); })) {
       diag.WarningAt(Indexed("turn.peers.allow", i), "lets clients relay to loopback (" +
                                                          base::CidrToString(allow) +
                                                          "); only do this on a test machine");

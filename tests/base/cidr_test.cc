@@ -103,5 +103,17 @@ TEST(CidrTest, Contains) {
   EXPECT_FALSE(CidrContains(net10, base::SocketAddress()));
 }
 
+TEST(CidrTest, Overlap) {
+  const Cidr loopback = *ParseCidr("127.0.0.0/8");
+  EXPECT_TRUE(CidrsOverlap(loopback, *ParseCidr("127.0.0.2/32")));
+  EXPECT_TRUE(CidrsOverlap(*ParseCidr("127.0.0.2/31"), loopback));
+  EXPECT_TRUE(CidrsOverlap(loopback, *ParseCidr("0.0.0.0/0")));
+  EXPECT_TRUE(CidrsOverlap(loopback, loopback));
+  EXPECT_FALSE(CidrsOverlap(loopback, *ParseCidr("128.0.0.0/8")));
+  EXPECT_FALSE(CidrsOverlap(loopback, *ParseCidr("10.0.0.0/8")));
+  EXPECT_TRUE(CidrsOverlap(*ParseCidr("::ffff:127.0.0.0/104"), *ParseCidr("::ffff:127.0.0.2")));
+  EXPECT_FALSE(CidrsOverlap(loopback, *ParseCidr("::ffff:127.0.0.2")));  // families never mix
+}
+
 }  // namespace
 }  // namespace turnkey::base

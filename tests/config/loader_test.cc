@@ -643,7 +643,8 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
       "metrics: {listen: '0.0.0.0:9641'}\n"
       "turn:\n"
       "  auth: {secrets: [short, 0123456789abcdef0123456789abcdef]}\n"
-      "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128']}\n");
+      "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128', 127.0.0.2/31, "
+      "'::ffff:127.0.0.2']}\n");
   EXPECT_EQ(loud, (std::vector<std::string>{
                       "w.yaml:2: warning: metrics.listen: metrics are served without "
                       "authentication on 0.0.0.0: keep that address off the Internet (firewall)",
@@ -654,6 +655,10 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                       "(0.0.0.0/0); only do this on a test machine",
                       "w.yaml:5: warning: turn.peers.allow[2]: lets clients relay to loopback "
                       "(::1/128); only do this on a test machine",
+                      "w.yaml:5: warning: turn.peers.allow[3]: lets clients relay to loopback "
+                      "(127.0.0.2/31); only do this on a test machine",
+                      "w.yaml:5: warning: turn.peers.allow[4]: lets clients relay to loopback "
+                      "(::ffff:127.0.0.2/128); only do this on a test machine",
                   }));
   // TLS on the signaling listener is enough off loopback.
   EXPECT_EQ(WarningsOf("tls: {certificate: c.pem, private_key: k.pem}\n"
