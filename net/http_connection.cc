@@ -172,8 +172,11 @@ int HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
   }
   SetState(State::kReading);
   ArmIdleTimer();
-  // Offers the bytes of a pipelined request that arrived meanwhile.
-  stream_.ResumeReading();
+  // Offers the bytes of a pipelined request that arrived meanwhile, once
+  // this answer is sent: a client that pipelines requests without reading
+  // the answers would otherwise have each one queued (up to the output
+  // limit, 4 MiB) for a few bytes of request.
+  stream_.ResumeReadingOnceSent();
   return response.status;
 }
 

@@ -400,6 +400,7 @@ void StreamConnection::Abort() { Finish(CloseReason::kLocalClose); }
 void StreamConnection::PauseReading() {
   reading_paused_ = true;
   watching_close_ = false;
+  resume_once_sent_ = false;
   if (bev_ == nullptr) {
     UpdateReadInterest();
     return;
@@ -410,6 +411,7 @@ void StreamConnection::PauseReading() {
 }
 
 void StreamConnection::ResumeReading() {
+  resume_once_sent_ = false;
   if (!reading_paused_) {
     return;
   }
@@ -421,7 +423,9 @@ void StreamConnection::ResumeReading() {
   if (bev_ == nullptr) {
     // Added again even if the watch left it pending: with the idle timeout.
     AddEvent(read_event_.get());
-    if (!input_.empty()) {
+    // Inside Deliver (its Uncork flushed the output) the unconsumed rest is
+    // not in input_ yet: it is kept when Deliver returns.
+    if (!input_.empty() || delivering_) {
       // As below: offered from a loop callback, not from inside this call.
       redeliver_ = true;
       event_active(read_event_.get(), EV_READ, 0);
@@ -435,6 +439,14 @@ void StreamConnection::ResumeReading() {
   if (input_size() > 0) {
     bufferevent_trigger(bev_, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
   }
+}
+
+void StreamConnection::ResumeReadingOnceSent() {
+  if (output_size() == 0) {
+    ResumeReading();
+    return;
+  }
+  resume_once_sent_ = true;
 }
 
 void StreamConnection::SetIdleTimeout(std::chrono::milliseconds timeout) {
@@ -492,6 +504,7 @@ void StreamConnection::Finish(CloseReason reason) {
 
 size_t StreamConnection::Deliver(base::ByteView data) {
   size_t offset = 0;
+  delivering_ = true;
   Cork();
   while (state_ == State::kOpen && !reading_paused_ && on_data_ && offset < data.size()) {
     const base::ByteView rest = data.subspan(offset);
@@ -519,6 +532,7 @@ size_t StreamConnection::Deliver(base::ByteView data) {
     }
   }
   Uncork();
+  delivering_ = false;
   return offset;
 }
 
@@ -675,6 +689,8 @@ void StreamConnection::FlushOutput() {
   }
   if (state_ == State::kClosing) {
     OutputDrained();
+  } else if (resume_once_sent_ && state_ == State::kOpen) {
+    ResumeReading();
   }
 }
 
@@ -735,8 +751,13 @@ void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
 
 void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
-  if (connection->state_ == State::kClosing && connection->output_size() == 0) {
+  if (connection->output_size() != 0) {
+    return;
+  }
+  if (connection->state_ == State::kClosing) {
     connection->OutputDrained();
+  } else if (connection->resume_once_sent_ && connection->state_ == State::kOpen) {
+    connection->ResumeReading();
   }
 }
 

@@ -126,6 +126,10 @@ class StreamConnection {
   // handles the previous request). The idle timer does not run while paused.
   void PauseReading();
   void ResumeReading();
+  // ResumeReading() once the queued output is all sent (at once if nothing
+  // is queued): a peer that keeps sending requests but does not read the
+  // answers gets no more of them. PauseReading and ResumeReading cancel it.
+  void ResumeReadingOnceSent();
   // While paused, still notice the peer going away: the close callback then
   // runs (kPeerClosed, or kError on a reset) though no input is delivered.
   // For a request held open until something happens (long polling). Input
@@ -238,8 +242,10 @@ class StreamConnection {
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kLocalClose;
   bool reading_paused_ = false;
-  bool watching_close_ = false;  // paused, but the read event stays on (WatchForPeerClose)
+  bool resume_once_sent_ = false;  // ResumeReadingOnceSent() waits for the output
+  bool watching_close_ = false;    // paused, but the read event stays on (WatchForPeerClose)
   bool in_data_callback_ = false;
+  bool delivering_ = false;  // inside Deliver (its Uncork may resume reading)
   DataCallback on_data_;
   DataCallback next_on_data_;  // set from inside on_data_; installed after it returns
   bool has_next_on_data_ = false;

@@ -334,6 +334,37 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrderBehindASlowHandler) {
             (std::vector<std::string>{"/slow", "/fast", "/fast2"}));
 }
 
+// A client that pipelines requests but does not read the answers gets no
+// more of them read than the kernel's socket buffers hold answers for: each
+// would otherwise queue its whole answer for a few bytes of request, up to
+// the output limit (4 MiB), which then closed the connection.
+TEST_F(HttpServerTest, PipelinedRequestsWaitUntilTheAnswerBeforeIsSent) {
+  const std::string big(1024 * 1024, 'x');
+  handler_ = [this, big](HttpRequest request, Responder responder) {
+    log_.push_back(request.path);
+    responder.Respond(HttpResponse::Text(200, big));
+  };
+  StartServer();
+  auto client = Client::Connect(port_);
+  ASSERT_TRUE(client);
+  constexpr int kRequests = 24;
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i) {
+    requests += Get("/" + std::to_string(i));
+  }
+  ASSERT_TRUE(client->Send(requests));
+  std::this_thread::sleep_for(200ms);
+  const size_t read_early = OnLoop([this] { return log_.size(); });
+  EXPECT_LT(read_early, static_cast<size_t>(kRequests));
+  // Reading lets each one through in turn, in order, on the same connection.
+  for (int i = 0; i < kRequests; ++i) {
+    auto answer = client->Read();
+    ASSERT_TRUE(answer) << i;
+    EXPECT_EQ(answer->body.size(), big.size());
+  }
+  EXPECT_EQ(OnLoop([this] { return log_.size(); }), static_cast<size_t>(kRequests));
+}
+
 TEST_F(HttpServerTest, HeadGetsHeadersButNoBody) {
   handler_ = [](HttpRequest, Responder responder) {
     responder.Respond(HttpResponse::Text(200, "hello"));
