@@ -101,6 +101,7 @@ struct EngineIoServerStats {
   uint64_t ping_timeouts = 0;    // sessions closed for a missing pong
   uint64_t parse_errors = 0;     // sessions closed for an undecodable packet
   uint64_t pending_refused = 0;  // handshakes refused (403): max_pending_per_address
+  uint64_t queue_overflows = 0;  // polling sessions closed: packets not fetched (kMaxQueuedBytes)
 };
 
 class EngineIoServer {

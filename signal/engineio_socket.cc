@@ -185,8 +185,18 @@ bool EngineIoSocket::Send(EngineIoPacket packet) {
   switch (state_) {
     case State::kPolling:
     case State::kUpgrading:
+      if (overflowed_) {
+        return false;
+      }
       // Section 1.7: until "5" everything goes to polling.
-      queue_.push_back(std::move(packet));
+      Enqueue(std::move(packet));
+      if (queued_bytes_ > std::max(kMaxQueuedBytes, 2 * server_.options_.max_payload)) {
+        overflowed_ = true;
+        ++server_.stats_.queue_overflows;
+        ClearQueue();
+        server_.heartbeats_.Schedule(heartbeat_, std::chrono::milliseconds(0));
+        return false;
+      }
       FlushPoll();
       return true;
     case State::kWebSocket:
@@ -255,7 +265,7 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
     }
   }
   if (state_ == State::kClosed) {
-    queue_.clear();
+    ClearQueue();
   }
   if (server_.callbacks_.on_close) {
     server_.callbacks_.on_close(*this, reason);
@@ -270,7 +280,7 @@ void EngineIoSocket::Finish() {
     return;
   }
   server_.heartbeats_.Cancel(heartbeat_);
-  queue_.clear();
+  ClearQueue();
   SetState(State::kClosed);
   server_.Forget(id_);
 }
@@ -314,8 +324,25 @@ void EngineIoSocket::FlushPoll() {
   }
   const size_t count = PollBatchSize();
   if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    DropQueued(count);
   }
+}
+
+void EngineIoSocket::Enqueue(EngineIoPacket packet) {
+  queued_bytes_ += packet.data.size() + kQueuedPacketOverhead;
+  queue_.push_back(std::move(packet));
+}
+
+void EngineIoSocket::DropQueued(size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    queued_bytes_ -= queue_[i].data.size() + kQueuedPacketOverhead;
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+}
+
+void EngineIoSocket::ClearQueue() {
+  queue_.clear();
+  queued_bytes_ = 0;
 }
 
 bool EngineIoSocket::AnswerPollWithClose() {
@@ -323,7 +350,7 @@ bool EngineIoSocket::AnswerPollWithClose() {
   const size_t count = PollBatchSize();
   if (count == queue_.size()) {
     if (AnswerPoll(queue_)) {
-      queue_.clear();
+      ClearQueue();
       return true;
     }
     queue_.pop_back();
@@ -332,7 +359,7 @@ bool EngineIoSocket::AnswerPollWithClose() {
   // Too much for one answer: this GET takes a batch, "1" comes later.
   queue_.pop_back();
   if (AnswerPoll(std::span<const EngineIoPacket>(queue_.data(), count))) {
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    DropQueued(count);
   }
   return false;
 }
@@ -365,7 +392,7 @@ void EngineIoSocket::OnPollGet(net::Responder responder, net::HttpHeaders cors) 
     // when nothing was, as the reference answers). A queue too long for one
     // answer takes more GETs, each within the linger time.
     if (queue_.empty()) {
-      queue_.push_back(Noop());
+      Enqueue(Noop());
     }
     if (AnswerPollWithClose()) {
       Finish();
@@ -436,7 +463,7 @@ void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder 
   std::vector<EngineIoPacket> packets;
   auto decoded = DecodePollingPayload(body, packets);
   for (const EngineIoPacket& packet : packets) {
-    if (!is_open()) {
+    if (!is_open() || overflowed_) {
       break;
     }
     OnPacket(packet);
@@ -500,6 +527,10 @@ void EngineIoSocket::OnHeartbeatTimer() {
     return;
   }
   if (!is_open()) {
+    return;
+  }
+  if (overflowed_) {
+    CloseWith(EngineIoCloseReason::kTransportError);
     return;
   }
   if (ExpireIfOverdue()) {
@@ -610,7 +641,7 @@ void EngineIoSocket::CompleteUpgrade() {
   ++server_.stats_.upgrades;
   SetState(State::kWebSocket);
   std::vector<EngineIoPacket> queued = std::move(queue_);
-  queue_.clear();
+  ClearQueue();
   for (const EngineIoPacket& packet : queued) {
     WriteWebSocket(*ws_, ws_binary_, packet);
   }

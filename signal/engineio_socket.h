@@ -100,6 +100,12 @@ class EngineIoSocket {
   // packet goes out whatever its size), the bound engine.io-client puts on
   // its own POSTs: one answer never copies an unbounded queue.
   static constexpr size_t kMaxPacketsPerPoll = 16;
+  // Packets waiting for a GET may hold at most this many bytes, or twice
+  // maxPayload if that is more (a packet's text plus kQueuedPacketOverhead);
+  // beyond it the client is not fetching what it is sent, and the session
+  // ends with a transport error, as a WebSocket does at its output limit.
+  static constexpr uint64_t kMaxQueuedBytes = 4 * 1024 * 1024;
+  static constexpr uint64_t kQueuedPacketOverhead = 64;
 
   // The session state; every change goes through SetState.
   enum class State {
@@ -184,6 +190,10 @@ class EngineIoSocket {
   void RejectAndClose(net::Responder& responder, net::HttpResponse response);
   // The connection of the held GET closed before it was answered.
   void OnPollLost();
+  // queue_ with queued_bytes_ kept in step.
+  void Enqueue(EngineIoPacket packet);
+  void DropQueued(size_t count);
+  void ClearQueue();
   // How many packets from the front of queue_ one GET answer takes.
   size_t PollBatchSize() const;
   // Answers the held GET with that many queued packets, if both exist.
@@ -220,8 +230,10 @@ class EngineIoSocket {
   std::string id_;
   const EngineIoHandshake handshake_;
   State state_ = State::kNew;
-  // Packets waiting for a GET (polling and upgrading only).
+  // Packets waiting for a GET (polling and upgrading only), and their cost
+  // against kMaxQueuedBytes.
   std::vector<EngineIoPacket> queue_;
+  uint64_t queued_bytes_ = 0;
   std::unique_ptr<HeldPoll> poll_;  // a GET held open (polling only)
   // The token of a POST whose body is still arriving (OnPostBodyPending).
   std::weak_ptr<void> post_in_flight_;
@@ -236,6 +248,10 @@ class EngineIoSocket {
   bool probe_binary_ = true;
   // Probe answered "3probe": held GETs get noops until "5".
   bool probed_ = false;
+  // The queue went over its bound: nothing more is taken, and the heartbeat
+  // timer closes the session from a later loop callback (not from inside
+  // the Send that overflowed, whose caller may be iterating sockets).
+  bool overflowed_ = false;
   // Counted in the server's pending_ (its block is handshake_.peer's).
   bool pending_ = false;
   std::chrono::steady_clock::time_point upgrade_deadline_;

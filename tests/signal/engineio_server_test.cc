@@ -268,6 +268,29 @@ TEST_F(EngineIoServerTest, AGetAnswerStaysWithinMaxPayloadBytes) {
   }
 }
 
+// A polling client that does not fetch what it is sent holds at most
+// kMaxQueuedBytes (4 MiB here) before its session ends, as a WebSocket's
+// output limit does; the close comes from a later loop callback.
+TEST_F(EngineIoServerTest, PacketsNobodyFetchesEndTheSessionPastTheQueueBound) {
+  StartEngine();
+  auto client = Client();
+  std::string sid = Open(*client);
+  const std::string mib(1024 * 1024, 'x');
+  std::vector<bool> sent = OnLoop([&] {
+    std::vector<bool> results;
+    for (int i = 0; i < 5; ++i) {
+      results.push_back(server_->Find(sid)->SendText(mib));
+    }
+    return results;
+  });
+  EXPECT_EQ(sent, (std::vector<bool>{true, true, true, false, false}));
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+  EXPECT_EQ(OnLoop([&] { return server_->stats().queue_overflows; }), 1u);
+  ExpectError(client->Request("GET", Polling(sid)), 400,
+              R"({"code":1,"message":"Session ID unknown"})");
+  static_assert(EngineIoSocket::kMaxQueuedBytes == 4 * 1024 * 1024);
+}
+
 TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
   EngineIoServerOptions options;
   options.max_pending_per_address = 2;
