@@ -14,6 +14,16 @@ namespace turnkey::signal {
 namespace {
 
 constexpr std::string_view kRateLimited = "Rate limited";
+// CONNECT_ERRORs one Engine.IO connection gets before it is closed: a client
+// retries a refused CONNECT a few times at most (its Manager reconnects with
+// a new connection), and each answer costs the loop, whose one POST may
+// carry hundreds of thousands of CONNECTs.
+constexpr uint32_t kMaxRefusedConnects = 16;
+// Events refused by the rate limit (each answered) before the connection is
+// closed, refilled at the event rate: a client that keeps sending at more
+// than twice the limit is flooding, and one polling POST may carry 100,000
+// events.
+constexpr double kRefusalBurst = 1000;
 
 // The reference's Client.close() reason for an invalid packet sequence.
 constexpr std::string_view kForcedServerClose = "forced server close";
@@ -70,6 +80,8 @@ struct SocketIoServer::Connection : std::enable_shared_from_this<Connection> {
   std::string_view close_reason;
   // Until the first namespace is joined.
   std::unique_ptr<net::Timer> connect_timer;
+  // CONNECTs answered CONNECT_ERROR on this connection (kMaxRefusedConnects).
+  uint32_t refused_connects = 0;
 };
 
 SocketIoAuthResult SocketIoAuthResult::Accept(SocketIoSocketData data) {
@@ -293,6 +305,12 @@ void SocketIoServer::ProtocolError(Connection& connection, std::string_view what
   connection.engine->Close();
 }
 
+void SocketIoServer::CountRefusedConnect(Connection& connection) {
+  if (++connection.refused_connects > kMaxRefusedConnects) {
+    ProtocolError(connection, "too many refused CONNECTs");
+  }
+}
+
 void SocketIoServer::OnPacket(Connection& connection, SocketIoPacket packet) {
   if (connection.engine == nullptr) {
     return;
@@ -337,6 +355,7 @@ void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
     // Section 1.9.3: the exact message; the connection stays open.
     ++stats_.connect_errors;
     Send(*connection.engine, SocketIoPacket::ConnectError(nsp, "Invalid namespace"));
+    CountRefusedConnect(connection);
     return;
   }
   Json auth = packet.data ? std::move(*packet.data) : Json::object();
@@ -367,6 +386,7 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
     ++stats_.connect_errors;
     std::string message = result.message.empty() ? "Not authorized" : std::move(result.message);
     Send(engine, SocketIoPacket::ConnectError(nsp, message, std::move(result.error_data)));
+    CountRefusedConnect(connection);
     return;
   }
   SocketIoNamespace& ns = *namespaces_.at(nsp);
@@ -419,6 +439,11 @@ void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
       }
       told["event"] = name;
       socket.Emit(limit.error_event, Json::array({std::move(told)}));
+    }
+    if (!socket.TakeRefusal(clock_.Now(), limit.events_per_second, kRefusalBurst)) {
+      if (auto it = connections_.find(socket.engine_); it != connections_.end()) {
+        ProtocolError(*it->second, "events go on far over the rate limit");
+      }
     }
     return;
   }

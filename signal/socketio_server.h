@@ -250,6 +250,8 @@ class SocketIoServer {
   void OnAck(SocketIoSocket& socket, SocketIoPacket packet);
   // Closes the connection for a protocol violation.
   void ProtocolError(Connection& connection, std::string_view what);
+  // After a CONNECT_ERROR: closes a connection that had too many of them.
+  void CountRefusedConnect(Connection& connection);
 
   // Removes a connected socket from every table, fails its pending acks
   // and runs the disconnect handler; sends DISCONNECT first if `notify`.

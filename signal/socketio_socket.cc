@@ -92,4 +92,11 @@ bool SocketIoSocket::TakeEventToken(base::MonoTime now, double rate, double burs
   return events_->TryTake(now, rate, burst);
 }
 
+bool SocketIoSocket::TakeRefusal(base::MonoTime now, double rate, double burst) {
+  if (!refusals_) {
+    refusals_.emplace(burst, now);
+  }
+  return refusals_->TryTake(now, rate, burst);
+}
+
 }  // namespace turnkey::signal

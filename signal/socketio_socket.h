@@ -136,6 +136,10 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   SocketIoAckCallback TakeAck(uint64_t id);
   // Token bucket (SocketIoRateLimit); false when the event is over the limit.
   bool TakeEventToken(base::MonoTime now, double rate, double burst);
+  // After a refusal: false once `burst` refusals have come faster than
+  // `rate` (the event rate) refills them, i.e. the client sends at more
+  // than twice the limit for long.
+  bool TakeRefusal(base::MonoTime now, double rate, double burst);
 
   SocketIoServer* server_;
   EngineIoSocket* engine_;  // null once disconnected
@@ -146,6 +150,9 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   uint64_t next_ack_id_ = 0;
   std::unordered_map<uint64_t, SocketIoAckCallback> pending_acks_;
   std::optional<TokenBucket> events_;  // started by the first event
+  // Refusals of events_ this socket may still get (TakeRefusal); started by
+  // the first refusal.
+  std::optional<TokenBucket> refusals_;
 };
 
 }  // namespace turnkey::signal

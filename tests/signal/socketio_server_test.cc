@@ -8,6 +8,7 @@
 
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "base/clock.h"
 #include "net/event_loop.h"
@@ -143,6 +144,22 @@ TEST_F(SocketIoServerTest, UnknownNamespaceGetsInvalidNamespace) {
   ASSERT_TRUE(ws->SendText("40/random"));
   EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})");
   EXPECT_FALSE(Join(*ws, "").empty());
+}
+
+// Refused CONNECTs are answered, a few of them on one connection; past 16 the
+// connection is closed (one polling POST may carry thousands of them, each
+// answer a cost to the loop).
+TEST_F(SocketIoServerTest, TooManyRefusedConnectsCloseTheConnection) {
+  StartSocketIo([](SocketIoServer& server) { server.Of("/"); });
+  auto ws = OpenWs();
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(ws->SendText("40/random,"));
+    EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})") << i;
+  }
+  ASSERT_TRUE(ws->SendText("40/random,"));
+  EXPECT_EQ(Next(*ws), R"(44/random,{"message":"Invalid namespace"})");
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(OnLoop([&] { return server_->stats().protocol_errors; }), 1u);
 }
 
 TEST_F(SocketIoServerTest, EventsAndAcksBothWays) {
@@ -327,6 +344,42 @@ TEST_F(SocketIoServerTest, RateLimitAnswersWithAnError) {
   ASSERT_TRUE(ws->SendText(R"(424["echo",4])"));
   EXPECT_EQ(Next(*ws), "434[4]");
   EXPECT_EQ(OnLoop([&] { return server_->stats().rate_limited; }), 1u);
+}
+
+// A client that goes on sending far over the limit is closed: 1,000
+// refusals (each answered) at once, refilled at the event rate.
+TEST_F(SocketIoServerTest, EventsFarOverTheRateLimitCloseTheConnection) {
+  SocketIoServerOptions options;
+  options.rate_limit.events_per_second = 1;
+  options.rate_limit.burst = 1;
+  StartSocketIo([](SocketIoServer& server) { server.Of("/").On("x", [](auto&, auto, auto) {}); },
+                options);
+  auto ws = OpenWs();
+  Join(*ws, "");
+  auto flood = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(ws->SendText(R"(42["x"])"));
+    }
+  };
+  auto wait_refused = [&](uint64_t count) {
+    for (int i = 0; i < 500; ++i) {
+      if (OnLoop([&] { return server_->stats().rate_limited; }) >= count) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "the server did not refuse " << count << " events";
+  };
+  flood(1 + 1000);  // the one the burst allows, then 1,000 refused
+  wait_refused(1000);
+  OnLoop([&] { clock_.Advance(std::chrono::seconds(1)); });
+  flood(2);  // one event and one refusal more came back in that second
+  wait_refused(1001);
+  EXPECT_FALSE(ws->WaitClosed(std::chrono::milliseconds(100)));
+  flood(1);  // a refusal with none left
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(OnLoop([&] { return server_->stats().rate_limited; }), 1002u);
+  EXPECT_EQ(OnLoop([&] { return server_->stats().protocol_errors; }), 1u);
 }
 
 // The call contract's callError is {error, callId}: with error_id_field set,
