@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string_view>
+
+#include "base/address.h"
 
 namespace turnkey::net {
 
@@ -28,6 +31,83 @@ int HexValue(char c) {
 bool IsFieldTextByte(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+
+// RFC 3986 section 2.3: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
+bool IsUriUnreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// RFC 3986 section 2.2: sub-delims = "!" / "$" / "&" / "'" / "(" / ")" /
+// "*" / "+" / "," / ";" / "=".
+bool IsUriSubDelim(char c) {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// RFC 3986 section 3.2.2: reg-name = *( unreserved / pct-encoded /
+// sub-delims ), possibly empty. Every IPv4address is a reg-name as well.
+bool IsRegName(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (text.size() - i < 3 || HexValue(text[i + 1]) < 0 || HexValue(text[i + 2]) < 0) {
+        return false;
+      }
+      i += 2;
+    } else if (!IsUriUnreserved(text[i]) && !IsUriSubDelim(text[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What RFC 3986 section 3.2.2 allows between the brackets of an
+// IP-literal: IPv6address, or IPvFuture = "v" 1*HEXDIG "." 1*( unreserved /
+// sub-delims / ":" ).
+bool IsIpLiteralAddress(std::string_view text) {
+  if (!text.empty() && (text.front() == 'v' || text.front() == 'V')) {
+    const size_t dot = text.find('.');
+    if (dot == std::string_view::npos || dot < 2 || dot + 1 == text.size()) {
+      return false;
+    }
+    const std::string_view version = text.substr(1, dot - 1);
+    const std::string_view rest = text.substr(dot + 1);
+    return std::all_of(version.begin(), version.end(), [](char c) { return HexValue(c) >= 0; }) &&
+           std::all_of(rest.begin(), rest.end(),
+                       [](char c) { return IsUriUnreserved(c) || IsUriSubDelim(c) || c == ':'; });
+  }
+  // The text forms of RFC 4291 section 2.2, which IPv6address spells out;
+  // no zone ID (that is RFC 6874, not a Host value).
+  const auto address = base::SocketAddress::ParseIp(text);
+  return address && address->is_v6();
+}
+
+// RFC 9110 section 7.2: Host = uri-host [ ":" port ], uri-host being
+// RFC 3986's host (IP-literal / IPv4address / reg-name) and port = *DIGIT.
+bool IsValidHost(std::string_view value) {
+  std::string_view port;
+  if (!value.empty() && value.front() == '[') {
+    const size_t close = value.find(']');
+    if (close == std::string_view::npos || !IsIpLiteralAddress(value.substr(1, close - 1))) {
+      return false;
+    }
+    const std::string_view rest = value.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return false;
+      }
+      port = rest.substr(1);
+    }
+  } else {
+    const size_t colon = value.find(':');
+    if (!IsRegName(value.substr(0, colon))) {
+      return false;
+    }
+    if (colon != std::string_view::npos) {
+      port = value.substr(colon + 1);
+    }
+  }
+  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -601,6 +681,10 @@ int HttpRequestParser::HeadersComplete() {
   size_t hosts = request_.headers.Count("Host");
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
     return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
+  }
+  // Section 3.2 again: a Host with an invalid value is a 400 as well.
+  if (auto host = request_.headers.Get("Host"); host && !IsValidHost(*host)) {
+    return Fail(HttpParseError::kMalformed, "invalid Host header");
   }
   if (p->upgrade != 0 && p->http_minor == 0) {
     // RFC 9110 section 7.8: a server MUST ignore Upgrade in an HTTP/1.0

@@ -496,6 +496,74 @@ TEST(HttpRequestParserTest, MalformedRequests) {
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kVersionNotSupported), 505);
 }
 
+TEST(HttpRequestParserTest, HostMustBeAUriHostAndPort) {
+  // RFC 9112 section 3.2: a Host with an invalid value is 400. RFC 9110
+  // section 7.2: Host = uri-host [ ":" port ], in RFC 3986's grammar.
+  const std::string valid[] = {
+      "localhost",
+      "127.0.0.1:48300",
+      "[::1]:48300",
+      "[::1]",
+      "[2001:db8::7]:",
+      "[::ffff:192.0.2.1]",
+      "[v1.fe80::a+en1]",
+      "example.org",
+      "EXAMPLE.org:80",
+      "a-b_c~d.e",
+      "%41%62",
+      "!$&'()*+,;=",
+      "999.999.999.999",  // not an IPv4address, but a reg-name
+      "",                 // an empty reg-name (section 3.2: no authority)
+      ":80",
+  };
+  for (const std::string& host : valid) {
+    Outcome out = FeedAll("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(out.error, HttpParseError::kNone)
+        << ::testing::PrintToString(host) << ": got " << HttpParseErrorName(out.error);
+    EXPECT_EQ(out.requests.size(), 1u) << ::testing::PrintToString(host);
+  }
+  const std::string invalid[] = {
+      "a b",
+      "a\tb",
+      "user@example.org",
+      "example.org/path",
+      "example.org?q",
+      "example.org#f",
+      "a:b",
+      "a:80:80",
+      "a:-1",
+      "a: 80",
+      "%4",
+      "%zz",
+      "a\"b",
+      "a<b>",
+      "\xe9.example",
+      "::1",
+      "[::1",
+      "[::1]80",
+      "[::1]:x",
+      "[::1]]",
+      "[]",
+      "[1.2.3.4]",
+      "[::g]",
+      "[fe80::1%25en0]",
+      "[v1]",
+      "[v.a]",
+      "[vx.a]",
+      "[v1.]",
+      "[v1.a/b]",
+  };
+  for (const std::string& host : invalid) {
+    Outcome out = FeedAll("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(out.error, HttpParseError::kMalformed)
+        << ::testing::PrintToString(host) << ": got " << HttpParseErrorName(out.error);
+    EXPECT_TRUE(out.requests.empty()) << ::testing::PrintToString(host);
+  }
+  // An HTTP/1.0 request may leave Host out, but not send a bad one.
+  EXPECT_EQ(FeedAll("GET / HTTP/1.0\r\n\r\n").requests.size(), 1u);
+  EXPECT_EQ(FeedAll("GET / HTTP/1.0\r\nHost: a b\r\n\r\n").error, HttpParseError::kMalformed);
+}
+
 TEST(HttpRequestParserTest, UnknownMethodIsJudgedOnItsWholeToken) {
   // libhttp-parser stops at the first byte that no method it knows has
   // there; the rest of the token decides between 501 and 400, even when it
