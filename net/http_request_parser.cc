@@ -4,8 +4,113 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string_view>
+
+#include "base/address.h"
 
 namespace turnkey::net {
+
+namespace {
+
+// The value of a hex digit, or -1.
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// HTAB, SP, VCHAR or obs-text: what a field value or a quoted-string may
+// hold (RFC 9110 sections 5.5 and 5.6.4); no other control byte.
+bool IsFieldTextByte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+
+// RFC 3986 section 2.3: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
+bool IsUriUnreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// RFC 3986 section 2.2: sub-delims = "!" / "$" / "&" / "'" / "(" / ")" /
+// "*" / "+" / "," / ";" / "=".
+bool IsUriSubDelim(char c) {
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+// RFC 3986 section 3.2.2: reg-name = *( unreserved / pct-encoded /
+// sub-delims ), possibly empty. Every IPv4address is a reg-name as well.
+bool IsRegName(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%') {
+      if (text.size() - i < 3 || HexValue(text[i + 1]) < 0 || HexValue(text[i + 2]) < 0) {
+        return false;
+      }
+      i += 2;
+    } else if (!IsUriUnreserved(text[i]) && !IsUriSubDelim(text[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What RFC 3986 section 3.2.2 allows between the brackets of an
+// IP-literal: IPv6address, or IPvFuture = "v" 1*HEXDIG "." 1*( unreserved /
+// sub-delims / ":" ).
+bool IsIpLiteralAddress(std::string_view text) {
+  if (!text.empty() && (text.front() == 'v' || text.front() == 'V')) {
+    const size_t dot = text.find('.');
+    if (dot == std::string_view::npos || dot < 2 || dot + 1 == text.size()) {
+      return false;
+    }
+    const std::string_view version = text.substr(1, dot - 1);
+    const std::string_view rest = text.substr(dot + 1);
+    return std::all_of(version.begin(), version.end(), [](char c) { return HexValue(c) >= 0; }) &&
+           std::all_of(rest.begin(), rest.end(),
+                       [](char c) { return IsUriUnreserved(c) || IsUriSubDelim(c) || c == ':'; });
+  }
+  // The text forms of RFC 4291 section 2.2, which IPv6address spells out;
+  // no zone ID (that is RFC 6874, not a Host value).
+  const auto address = base::SocketAddress::ParseIp(text);
+  return address && address->is_v6();
+}
+
+// RFC 9110 section 7.2: Host = uri-host [ ":" port ], uri-host being
+// RFC 3986's host (IP-literal / IPv4address / reg-name) and port = *DIGIT.
+bool IsValidHost(std::string_view value) {
+  std::string_view port;
+  if (!value.empty() && value.front() == '[') {
+    const size_t close = value.find(']');
+    if (close == std::string_view::npos || !IsIpLiteralAddress(value.substr(1, close - 1))) {
+      return false;
+    }
+    const std::string_view rest = value.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return false;
+      }
+      port = rest.substr(1);
+    }
+  } else {
+    const size_t colon = value.find(':');
+    if (!IsRegName(value.substr(0, colon))) {
+      return false;
+    }
+    if (colon != std::string_view::npos) {
+      port = value.substr(colon + 1);
+    }
+  }
+  return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
 
 // Static trampolines from libhttp-parser into the parser object.
 struct HttpParserHooks {
@@ -60,13 +165,6 @@ struct HttpParserHooks {
       return self.Fail(HttpParseError::kBodyTooLarge, "body larger than the limit");
     }
     self.request_.body.append(at, length);
-    if (self.chunk_left_ > 0) {
-      self.chunk_left_ -= std::min<uint64_t>(self.chunk_left_, length);
-      if (self.chunk_left_ == 0) {
-        self.chunk_crlf_left_ = 2;
-        return self.CheckChunkCrlf(at + length);
-      }
-    }
     return 0;
   }
 
@@ -75,12 +173,12 @@ struct HttpParserHooks {
     // content_length holds the chunk's size here (0 for the last chunk). A
     // size the body limit cannot take is refused now, at its chunk-size
     // line, rather than once its data arrives (RFC 9110 section 15.5.14);
-    // a size that overflows 64 bits never gets here (the library's own
-    // error, 400), as RFC 9112 section 7.1 asks recipients to guard against.
+    // a size that overflows 64 bits never gets here (CheckChunkedFraming
+    // refuses it, 400), as RFC 9112 section 7.1 asks recipients to guard
+    // against.
     if (p->content_length > self.limits_.max_body_bytes - self.request_.body.size()) {
       return self.Fail(HttpParseError::kBodyTooLarge, "chunk larger than the body limit");
     }
-    self.chunk_left_ = p->content_length;
     return 0;
   }
 
@@ -181,21 +279,24 @@ HttpRequestParser::Result HttpRequestParser::Parse(base::ByteView data) {
   }
   parser_->data = this;
   const char* bytes = reinterpret_cast<const char*>(data.data());
-  input_end_ = bytes + data.size();
-  if (CheckChunkCrlf(bytes) != 0) {
-    return {Status::kError, 0};
-  }
   size_t offset = 0;
   while (offset < data.size()) {
     size_t chunk = data.size() - offset;
     if (!headers_complete_) {
       // Never hand the library more head bytes than the limit allows, so the
-      // limit is exact whatever the library's own (global) maximum is.
+      // limit is exact whatever the library's own (global) maximum is. Nor
+      // any byte after the head: whether a chunked body follows, which is
+      // checked before the library reads it, is known only once it has read
+      // the head.
       chunk = std::min(chunk, limits_.max_header_bytes - head_bytes_);
       if (CheckHeadLineEnds(bytes + offset, chunk) != 0) {
         return {Status::kError, offset};
       }
       ScanMethod(bytes + offset, chunk);
+    } else if (chunk_scan_ != ChunkScan::kOff) {
+      if (CheckChunkedFraming(bytes + offset, chunk) != 0) {
+        return {Status::kError, offset};
+      }
     }
     if (method_unknown_) {
       // The library stopped at the method; only the scan goes on.
@@ -268,8 +369,9 @@ void HttpRequestParser::ResetMessage() {
   in_field_value_ = false;
   head_bytes_ = 0;
   trailer_bytes_ = 0;
-  chunk_left_ = 0;
-  chunk_crlf_left_ = 0;
+  chunk_scan_ = ChunkScan::kOff;
+  chunk_size_ = 0;
+  chunk_data_left_ = 0;
   head_cr_pending_ = false;
   head_line_has_bytes_ = false;
   head_line_seen_ = false;
@@ -300,25 +402,191 @@ int HttpRequestParser::CountTrailer(size_t length) {
   return 0;
 }
 
-int HttpRequestParser::CheckChunkCrlf(const char* from) {
-  // RFC 9112 section 7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data
-  // CRLF. libhttp-parser, built without HTTP_PARSER_STRICT as distributions
-  // ship it, takes any two bytes there.
-  for (; chunk_crlf_left_ > 0 && from < input_end_; ++from, --chunk_crlf_left_) {
-    if (*from != (chunk_crlf_left_ == 2 ? '\r' : '\n')) {
-      return Fail(HttpParseError::kMalformed, "chunk data not followed by CRLF");
+int HttpRequestParser::CheckChunkedFraming(const char* from, size_t length) {
+  // RFC 9112 section 7.1. libhttp-parser, built without HTTP_PARSER_STRICT
+  // as distributions ship it, skips a chunk extension up to the next CR
+  // whatever it holds (bare LFs, NULs, a whole request), takes any byte
+  // after a CR as its LF and any two bytes after chunk data as CRLF. A
+  // peer in front of us that reads those bytes otherwise (ends a line at a
+  // bare LF, say) frames the body differently: a request smuggling desync.
+  // So the framing is checked here, strictly, before the library reads it;
+  // the library still decodes, and both find the same chunk sizes.
+  for (const char* end = from + length; from < end && chunk_scan_ != ChunkScan::kOff;) {
+    if (chunk_scan_ == ChunkScan::kData) {
+      const uint64_t skip = std::min<uint64_t>(chunk_data_left_, static_cast<size_t>(end - from));
+      from += skip;
+      chunk_data_left_ -= skip;
+      if (chunk_data_left_ == 0) {
+        chunk_scan_ = ChunkScan::kDataCr;
+      }
+      continue;
     }
+    if (StepChunkScan(*from) != 0) {
+      return -1;
+    }
+    ++from;
   }
   return 0;
 }
 
-int HttpRequestParser::CheckHeadLineEnds(const char* from, size_t length) {
+int HttpRequestParser::StepChunkScan(char byte) {
+  // chunk      = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+  // last-chunk = 1*("0") [ chunk-ext ] CRLF
+  // chunk-ext  = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+  // chunk-ext-name = token; chunk-ext-val = token / quoted-string
+  // trailer-section = *( field-line CRLF ), then the CRLF that ends the body
+  const bool ows = byte == ' ' || byte == '\t';
+  const bool tchar = IsHttpTokenChar(byte);
+  const int hex = HexValue(byte);
+  switch (chunk_scan_) {
+    case ChunkScan::kSizeStart:
+      if (hex < 0) {
+        return FailChunkLine(byte, "invalid chunk size");
+      }
+      chunk_size_ = static_cast<uint64_t>(hex);
+      chunk_scan_ = ChunkScan::kSize;
+      return 0;
+    case ChunkScan::kSize:
+      if (hex >= 0) {
+        // Section 7.1 asks recipients to guard against overflow. The
+        // library's own check lets some wrapped sizes through; refused here
+        // first, it never reads a size other than the one skipped here.
+        if (chunk_size_ > (UINT64_MAX >> 4)) {
+          return Fail(HttpParseError::kMalformed, "chunk size overflows 64 bits");
+        }
+        chunk_size_ = chunk_size_ << 4 | static_cast<uint64_t>(hex);
+        return 0;
+      }
+      return StepChunkExtension(byte);
+    case ChunkScan::kExtBeforeSemi:
+    case ChunkScan::kExtName:
+    case ChunkScan::kExtAfterName:
+    case ChunkScan::kExtToken:
+      return StepChunkExtension(byte);
+    case ChunkScan::kExtNameStart:
+      if (tchar) {
+        chunk_scan_ = ChunkScan::kExtName;
+      } else if (!ows) {
+        return FailChunkLine(byte, "invalid chunk extension");
+      }
+      return 0;
+    case ChunkScan::kExtValueStart:
+      if (byte == '"') {
+        chunk_scan_ = ChunkScan::kExtQuoted;
+      } else if (tchar) {
+        chunk_scan_ = ChunkScan::kExtToken;
+      } else if (!ows) {
+        return FailChunkLine(byte, "invalid chunk extension");
+      }
+      return 0;
+    case ChunkScan::kExtQuoted:
+      // RFC 9110 section 5.6.4: qdtext, or a backslash starting a quoted-pair.
+      if (byte == '"') {
+        chunk_scan_ = ChunkScan::kExtBeforeSemi;
+      } else if (byte == '\\') {
+        chunk_scan_ = ChunkScan::kExtQuotedPair;
+      } else if (!IsFieldTextByte(byte)) {
+        return FailChunkLine(byte, "invalid chunk extension");
+      }
+      return 0;
+    case ChunkScan::kExtQuotedPair:
+      if (!IsFieldTextByte(byte)) {
+        return FailChunkLine(byte, "invalid chunk extension");
+      }
+      chunk_scan_ = ChunkScan::kExtQuoted;
+      return 0;
+    case ChunkScan::kSizeLineLf:
+      if (byte != '\n') {
+        return Fail(HttpParseError::kMalformed, "CR not followed by LF in a chunk-size line");
+      }
+      chunk_data_left_ = chunk_size_;
+      chunk_scan_ = chunk_size_ == 0 ? ChunkScan::kTrailerStart : ChunkScan::kData;
+      return 0;
+    case ChunkScan::kDataCr:
+    case ChunkScan::kDataLf:
+      if (byte != (chunk_scan_ == ChunkScan::kDataCr ? '\r' : '\n')) {
+        return Fail(HttpParseError::kMalformed, "chunk data not followed by CRLF");
+      }
+      chunk_scan_ = chunk_scan_ == ChunkScan::kDataCr ? ChunkScan::kDataLf : ChunkScan::kSizeStart;
+      return 0;
+    case ChunkScan::kTrailerStart:
+      // A line starting with SP or HTAB (obs-fold) is refused as well, as
+      // RFC 9112 section 5.2 allows.
+      if (byte == '\r') {
+        chunk_scan_ = ChunkScan::kEndLf;
+      } else if (tchar) {
+        chunk_scan_ = ChunkScan::kTrailerName;
+      } else {
+        return FailTrailerLine(byte);
+      }
+      return 0;
+    case ChunkScan::kTrailerName:
+      if (byte == ':') {
+        chunk_scan_ = ChunkScan::kTrailerValue;
+      } else if (!tchar) {
+        return FailTrailerLine(byte);
+      }
+      return 0;
+    case ChunkScan::kTrailerValue:
+      if (byte == '\r') {
+        chunk_scan_ = ChunkScan::kTrailerLf;
+      } else if (!IsFieldTextByte(byte)) {
+        return FailTrailerLine(byte);
+      }
+      return 0;
+    case ChunkScan::kTrailerLf:
+    case ChunkScan::kEndLf:
+      if (byte != '\n') {
+        return Fail(HttpParseError::kMalformed, "CR not followed by LF in the chunked trailers");
+      }
+      chunk_scan_ = chunk_scan_ == ChunkScan::kEndLf ? ChunkScan::kOff : ChunkScan::kTrailerStart;
+      return 0;
+    case ChunkScan::kOff:
+    case ChunkScan::kData:
+      break;  // CheckChunkedFraming handles these
+  }
+  return 0;
+}
+
+int HttpRequestParser::StepChunkExtension(char byte) {
+  const ChunkScan at = chunk_scan_;
+  const bool ows = byte == ' ' || byte == '\t';
+  const bool tchar = IsHttpTokenChar(byte);
+  const bool in_name = at == ChunkScan::kExtName;
+  const bool in_token = at == ChunkScan::kExtToken;
+  const bool after_name = in_name || at == ChunkScan::kExtAfterName;
+  if (byte == '\r') {
+    chunk_scan_ = ChunkScan::kSizeLineLf;
+  } else if (byte == ';') {
+    chunk_scan_ = ChunkScan::kExtNameStart;
+  } else if (ows) {
+    chunk_scan_ = after_name ? ChunkScan::kExtAfterName : ChunkScan::kExtBeforeSemi;
+  } else if (byte == '=' && after_name) {
+    chunk_scan_ = ChunkScan::kExtValueStart;
+  } else if (!(tchar && (in_name || in_token))) {
+    return FailChunkLine(byte,
+                         at == ChunkScan::kSize ? "invalid chunk size" : "invalid chunk extension");
+  }
+  return 0;
+}
+
+int HttpRequestParser::FailChunkLine(char byte, const char* invalid) {
+  return Fail(HttpParseError::kMalformed, byte == '\n' ? "bare LF in a chunk-size line" : invalid);
+}
+
+int HttpRequestParser::FailTrailerLine(char byte) {
+  return Fail(HttpParseError::kMalformed,
+              byte == '\n' ? "bare LF in the chunked trailers" : "invalid trailer field line");
+}
+
+int HttpRequestParser::CheckHeadLineEnds(const char* from, size_t& length) {
   // RFC 9112 section 2.2: a bare CR (one not followed by LF) in a protocol
   // element makes it invalid. libhttp-parser, built without
   // HTTP_PARSER_STRICT, takes any byte after the CR of an empty line (the
   // head's last, or one before the request line) as its LF. A bare LF ends
   // a line, as section 2.2 allows; the library reads lines the same way, so
   // both find the same end of the head, and the body is not looked at.
+  const char* const begin = from;
   for (const char* end = from + length; from < end && !head_lines_done_; ++from) {
     const char byte = *from;
     if (head_cr_pending_ && byte != '\n') {
@@ -332,6 +600,9 @@ int HttpRequestParser::CheckHeadLineEnds(const char* from, size_t length) {
     } else if (byte != '\r') {
       head_line_has_bytes_ = true;
     }
+  }
+  if (head_lines_done_) {
+    length = static_cast<size_t>(from - begin);
   }
   return 0;
 }
@@ -411,6 +682,10 @@ int HttpRequestParser::HeadersComplete() {
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
     return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
   }
+  // Section 3.2 again: a Host with an invalid value is a 400 as well.
+  if (auto host = request_.headers.Get("Host"); host && !IsValidHost(*host)) {
+    return Fail(HttpParseError::kMalformed, "invalid Host header");
+  }
   if (p->upgrade != 0 && p->http_minor == 0) {
     // RFC 9110 section 7.8: a server MUST ignore Upgrade in an HTTP/1.0
     // request (and RFC 6455 section 4.2.1 wants HTTP/1.1 for a WebSocket).
@@ -424,6 +699,9 @@ int HttpRequestParser::HeadersComplete() {
     }
   }
   const bool chunked = (p->flags & F_CHUNKED) != 0;
+  if (chunked) {
+    chunk_scan_ = ChunkScan::kSizeStart;
+  }
   const bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
   if (has_length && p->content_length > limits_.max_body_bytes) {
     return Fail(HttpParseError::kBodyTooLarge, "Content-Length larger than the limit");

@@ -134,14 +134,28 @@ class HttpRequestParser {
   int Fail(HttpParseError error, std::string detail);
   // Counts chunked trailer bytes against the body limit.
   int CountTrailer(size_t length);
-  // Checks the CRLF that must end a chunk's data, from `from` up to the end
-  // of the current input; what is still missing is checked on the next Parse.
-  int CheckChunkCrlf(const char* from);
+  // Follows the framing of a chunked body over `length` bytes at `from`, up
+  // to the body's end: chunk-size lines with their extensions, the CRLF
+  // after each chunk's data (the data itself is skipped, not read), trailer
+  // field lines and the empty line. Fails on anything RFC 9112 section 7.1
+  // does not allow. What the input ends inside is checked on the next Parse.
+  int CheckChunkedFraming(const char* from, size_t length);
+  // One byte of the framing outside chunk data (CheckChunkedFraming).
+  int StepChunkScan(char byte);
+  // A byte after the chunk-size, an extension's name or its token value, or
+  // the BWS after them: CR, ";", BWS, and "=" or more of the token where
+  // they may come.
+  int StepChunkExtension(char byte);
+  // Fail for an unexpected byte in a chunk-size line or a trailer line, with
+  // a detail that names a bare LF.
+  int FailChunkLine(char byte, const char* invalid);
+  int FailTrailerLine(char byte);
   // Follows the lines of the head (any empty lines before the request line,
   // the request line, the field lines, the empty line that ends them) over
   // `length` bytes at `from`, up to the head's end; fails on a CR that is
   // not followed by LF. A CR ending the input is checked on the next Parse.
-  int CheckHeadLineEnds(const char* from, size_t length);
+  // Once the head's end is found, `length` is cut to end there.
+  int CheckHeadLineEnds(const char* from, size_t& length);
   // Follows the request line's method over `length` bytes at `from`, up to
   // the SP after it: the library refuses a method it does not know at its
   // first unexpected byte, before the token has ended.
@@ -161,10 +175,34 @@ class HttpRequestParser {
   std::string field_name_;  // the header field being assembled
   std::string field_value_;
   bool in_field_value_ = false;
-  size_t head_bytes_ = 0;       // bytes consumed for the current head
-  size_t trailer_bytes_ = 0;    // chunked trailer bytes, counted against the body limit
-  uint64_t chunk_left_ = 0;     // data bytes of the current chunk still to come
-  size_t chunk_crlf_left_ = 0;  // bytes of the CRLF after a chunk's data still unchecked
+  size_t head_bytes_ = 0;     // bytes consumed for the current head
+  size_t trailer_bytes_ = 0;  // chunked trailer bytes, counted against the body limit
+  // CheckChunkedFraming's place in a chunked body (RFC 9112 section 7.1).
+  enum class ChunkScan {
+    kOff,            // no chunked body, or its end was reached
+    kSizeStart,      // the first hex digit of a chunk-size
+    kSize,           // more hex digits, BWS, ";" or CR
+    kExtBeforeSemi,  // after BWS or an extension's value: BWS, ";" or CR
+    kExtNameStart,   // after ";": BWS, then a chunk-ext-name (a token)
+    kExtName,        // inside the name: more of it, BWS, "=", ";" or CR
+    kExtAfterName,   // BWS after the name: BWS, "=", ";" or CR
+    kExtValueStart,  // after "=": BWS, then a token or a quoted-string
+    kExtToken,       // inside a token value: more of it, BWS, ";" or CR
+    kExtQuoted,      // inside a quoted-string value
+    kExtQuotedPair,  // after a backslash in the quoted-string
+    kSizeLineLf,     // the LF after the CR that ends a chunk-size line
+    kData,           // chunk data, chunk_data_left_ bytes of it still to come
+    kDataCr,         // the CR after a chunk's data
+    kDataLf,         // the LF after that CR
+    kTrailerStart,   // a trailer field line, or the empty line that ends the body
+    kTrailerName,    // inside a trailer field name
+    kTrailerValue,   // inside a trailer field value, up to its CR
+    kTrailerLf,      // the LF after the CR that ends a trailer field line
+    kEndLf,          // the LF of the empty line that ends the body
+  };
+  ChunkScan chunk_scan_ = ChunkScan::kOff;
+  uint64_t chunk_size_ = 0;       // the chunk-size being read, in bytes
+  uint64_t chunk_data_left_ = 0;  // data bytes of the current chunk still to come
   // CheckHeadLineEnds' place in the head: the last byte was a CR; the line
   // so far has other bytes; a non-empty line was seen; the head's empty
   // line was reached (no more checking for this request).
@@ -183,7 +221,6 @@ class HttpRequestParser {
   MethodScan method_scan_ = MethodScan::kBefore;
   // The library refused the method; the scan decides between 501 and 400.
   bool method_unknown_ = false;
-  const char* input_end_ = nullptr;  // end of the bytes given to the running Parse
   bool message_begun_ = false;
   bool headers_complete_ = false;
   bool message_complete_ = false;

@@ -105,6 +105,25 @@ std::expected<void, WebSocketHandshakeError> ValidateWebSocketHandshake(
   return {};
 }
 
+std::expected<WebSocketHandshakeRequest, WebSocketHandshakeError> ParseWebSocketHandshake(
+    std::string_view method, const HttpHeaders& headers) {
+  // s11.3.1: Sec-WebSocket-Key MUST NOT appear more than once in a request
+  // (two keys joined in one field already fail the base64 check below).
+  if (headers.Count("Sec-WebSocket-Key") > 1) {
+    return std::unexpected(WebSocketHandshakeError::kBadKey);
+  }
+  WebSocketHandshakeRequest request;
+  request.method = method;
+  request.upgrade = headers.Get("Upgrade").value_or("");
+  request.connection = headers.Get("Connection").value_or("");
+  request.version = headers.Get("Sec-WebSocket-Version").value_or("");
+  request.key = headers.Get("Sec-WebSocket-Key").value_or("");
+  if (auto valid = ValidateWebSocketHandshake(request); !valid) {
+    return std::unexpected(valid.error());
+  }
+  return request;
+}
+
 std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeResponse(
     std::string_view key, HttpHeaderList extra_headers) {
   std::string out =

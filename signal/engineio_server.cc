@@ -270,15 +270,9 @@ void EngineIoServer::Upgrade(const net::HttpRequest& request, net::Responder res
 
 uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::Responder& responder,
                                          const std::string& sid) {
-  net::WebSocketHandshakeRequest handshake;
-  handshake.method = request.method;
-  handshake.upgrade = request.Header("Upgrade").value_or("");
-  handshake.connection = request.Header("Connection").value_or("");
-  handshake.version = request.Header("Sec-WebSocket-Version").value_or("");
-  handshake.key = request.Header("Sec-WebSocket-Key").value_or("");
-  auto valid = net::ValidateWebSocketHandshake(handshake);
-  if (!valid) {
-    if (valid.error() == net::WebSocketHandshakeError::kBadVersion) {
+  auto handshake = net::ParseWebSocketHandshake(request.method, request.headers);
+  if (!handshake) {
+    if (handshake.error() == net::WebSocketHandshakeError::kBadVersion) {
       // RFC 6455 section 4.4.
       ++stats_.rejected;
       net::HttpResponse response = net::HttpResponse::Error(426);
@@ -293,7 +287,7 @@ uint64_t EngineIoServer::AcceptWebSocket(const net::HttpRequest& request, net::R
   response.status = 101;
   response.headers.Set("Upgrade", "websocket");
   response.headers.Set("Connection", "Upgrade");
-  response.headers.Set("Sec-WebSocket-Accept", net::WebSocketAcceptKey(handshake.key));
+  response.headers.Set("Sec-WebSocket-Accept", net::WebSocketAcceptKey(handshake->key));
   // Engine.IO has no subprotocol of its own; a client that offers some (the
   // `protocols` option) gets the first, as from the reference's ws server.
   if (auto protocol = net::SelectWebSocketSubprotocol(request.headers)) {

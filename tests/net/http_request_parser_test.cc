@@ -134,6 +134,87 @@ TEST(HttpRequestParserTest, ChunkedBodyWithExtensionsAndTrailers) {
   }
 }
 
+TEST(HttpRequestParserTest, ChunkExtensionsOfEveryValidShapePass) {
+  // RFC 9112 section 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name
+  // [ BWS "=" BWS chunk-ext-val ] ), a token or a quoted-string as value.
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string next = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string bodies[] = {
+      "2;name=value\r\n{}\r\n0\r\n\r\n",
+      "2;name=\"quoted \\\" string\"\r\n{}\r\n0\r\n\r\n",
+      "2 ; a ; b=c\r\n{}\r\n0\r\n\r\n",
+      "2;a = b;c=\"\"\r\n{}\r\n0;last\r\n\r\n",
+      "2;a=\"\t\xe9\\\xe9\"\r\n{}\r\n0\r\n\r\n",
+      "2;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\n{}\r\n0\r\n\r\n",
+      "0002\r\n{}\r\n00\r\n\r\n",
+      "2\r\n{}\r\n0\r\nX-A: b\r\nX-B:\r\nX-C: \t\xe9 \"v\" \r\n\r\n",
+  };
+  for (const std::string& body : bodies) {
+    for (const Outcome& out : FeedEverySplit(head + body + next)) {
+      ASSERT_EQ(out.error, HttpParseError::kNone)
+          << ::testing::PrintToString(body) << ": got " << HttpParseErrorName(out.error);
+      ASSERT_EQ(out.requests.size(), 2u) << ::testing::PrintToString(body);
+      EXPECT_EQ(out.requests[0].body, "{}");
+      EXPECT_EQ(out.requests[1].path, "/next");
+    }
+  }
+}
+
+TEST(HttpRequestParserTest, MalformedChunkLinesAndTrailersAre400) {
+  // libhttp-parser skips a chunk extension up to the next CR and takes any
+  // byte after a CR as LF. A peer that ends a line at a bare LF would frame
+  // these bodies differently (request smuggling), so each is refused.
+  using namespace std::string_literals;
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string bodies[] = {
+      "2;foo\nbar\r\n{}\r\n0\r\n\r\n",                 // a bare LF in the extension
+      "2;a\x00"s + "b\r\n{}\r\n0\r\n\r\n",             // NUL in the extension
+      "2;a\x01z\r\n{}\r\n0\r\n\r\n",                   // a CTL in the extension
+      "2\r\n{}\r\n0;x\nGET /readyz HTTP/1.1\r\n\r\n",  // a request inside the extension
+      "2\n{}\n0\n\n",                                  // a bare LF ends the size line
+      "2;a\n{}\r\n0\r\n\r\n",                          // ... or the extension
+      "2\rX{}\r\n0\r\n\r\n",                           // a bare CR ends the size line
+      "2;a\rX{}\r\n0\r\n\r\n",                         // ... or the extension
+      "2;\r\n{}\r\n0\r\n\r\n",                         // no name
+      "2;=b\r\n{}\r\n0\r\n\r\n",                       // no name before "="
+      "2;a=\r\n{}\r\n0\r\n\r\n",                       // no value after "="
+      "2;a b\r\n{}\r\n0\r\n\r\n",                      // two tokens
+      "2;a=b c\r\n{}\r\n0\r\n\r\n",                    // a value of two tokens
+      "2;a=b=c\r\n{}\r\n0\r\n\r\n",                    // "=" twice
+      "2;a/b\r\n{}\r\n0\r\n\r\n",                      // a name that is not a token
+      "2;a=\"x\r\n{}\r\n0\r\n\r\n",                    // an unterminated quoted-string
+      "2;a=\"x\"y\r\n{}\r\n0\r\n\r\n",                 // bytes after the quoted-string
+      "2;a=\"\x7f\"\r\n{}\r\n0\r\n\r\n",               // DEL in the quoted-string
+      "2;a=\"\\\x01\"\r\n{}\r\n0\r\n\r\n",             // a CTL in a quoted-pair
+      "2 3\r\n{}\r\n0\r\n\r\n",                        // a size of two numbers
+      "2 x\r\n{}\r\n0\r\n\r\n",                        // a token after BWS
+      "10000000000000000\r\n",                         // a size over 64 bits
+      "0\r\nX: y\n\r\n",                               // a bare LF ends a trailer line
+      "0\r\nX: y\r\n\n",                               // ... or the trailers
+      "0\r\n\n",                                       // ... or an empty trailer section
+      "0\r\nX: y\rZ: w\r\n\r\n",                       // a bare CR in the trailers
+      "0\r\n\rX",                                      // ... in the last line
+      "0\r\n X: y\r\n\r\n",                            // obs-fold
+      "0\r\nX y: z\r\n\r\n",                           // a name that is not a token
+      "0\r\nX: a\x01z\r\n\r\n",                        // a CTL in a trailer value
+      "0\r\nNo-Colon\r\n\r\n",                         // not a field line
+  };
+  for (const std::string& body : bodies) {
+    for (const Outcome& out : FeedEverySplit(head + body)) {
+      EXPECT_EQ(out.error, HttpParseError::kMalformed)
+          << ::testing::PrintToString(body) << ": got " << HttpParseErrorName(out.error);
+      EXPECT_TRUE(out.requests.empty()) << ::testing::PrintToString(body);
+    }
+  }
+  // The smuggling shape, with the detail it logs.
+  HttpRequestParser parser;
+  auto result = parser.Parse(base::AsBytes(std::string_view(
+      "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2;foo\nbar\r\n{}\r\n0\r\n\r\n")));
+  EXPECT_EQ(result.status, Status::kError);
+  EXPECT_EQ(parser.error_detail(), "bare LF in a chunk-size line");
+}
+
 TEST(HttpRequestParserTest, PipelinedRequestsInOneBufferComeOneByOne) {
   const std::string first = "GET /first HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string second = "POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
@@ -413,6 +494,74 @@ TEST(HttpRequestParserTest, MalformedRequests) {
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kExpectationFailed), 417);
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kNotImplemented), 501);
   EXPECT_EQ(HttpParseErrorStatus(HttpParseError::kVersionNotSupported), 505);
+}
+
+TEST(HttpRequestParserTest, HostMustBeAUriHostAndPort) {
+  // RFC 9112 section 3.2: a Host with an invalid value is 400. RFC 9110
+  // section 7.2: Host = uri-host [ ":" port ], in RFC 3986's grammar.
+  const std::string valid[] = {
+      "localhost",
+      "127.0.0.1:48300",
+      "[::1]:48300",
+      "[::1]",
+      "[2001:db8::7]:",
+      "[::ffff:192.0.2.1]",
+      "[v1.fe80::a+en1]",
+      "example.org",
+      "EXAMPLE.org:80",
+      "a-b_c~d.e",
+      "%41%62",
+      "!$&'()*+,;=",
+      "999.999.999.999",  // not an IPv4address, but a reg-name
+      "",                 // an empty reg-name (section 3.2: no authority)
+      ":80",
+  };
+  for (const std::string& host : valid) {
+    Outcome out = FeedAll("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(out.error, HttpParseError::kNone)
+        << ::testing::PrintToString(host) << ": got " << HttpParseErrorName(out.error);
+    EXPECT_EQ(out.requests.size(), 1u) << ::testing::PrintToString(host);
+  }
+  const std::string invalid[] = {
+      "a b",
+      "a\tb",
+      "user@example.org",
+      "example.org/path",
+      "example.org?q",
+      "example.org#f",
+      "a:b",
+      "a:80:80",
+      "a:-1",
+      "a: 80",
+      "%4",
+      "%zz",
+      "a\"b",
+      "a<b>",
+      "\xe9.example",
+      "::1",
+      "[::1",
+      "[::1]80",
+      "[::1]:x",
+      "[::1]]",
+      "[]",
+      "[1.2.3.4]",
+      "[::g]",
+      "[fe80::1%25en0]",
+      "[v1]",
+      "[v.a]",
+      "[vx.a]",
+      "[v1.]",
+      "[v1.a/b]",
+  };
+  for (const std::string& host : invalid) {
+    Outcome out = FeedAll("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(out.error, HttpParseError::kMalformed)
+        << ::testing::PrintToString(host) << ": got " << HttpParseErrorName(out.error);
+    EXPECT_TRUE(out.requests.empty()) << ::testing::PrintToString(host);
+  }
+  // An HTTP/1.0 request may leave Host out, but not send a bad one.
+  EXPECT_EQ(FeedAll("GET / HTTP/1.0\r\n\r\n").requests.size(), 1u);
+  EXPECT_EQ(FeedAll("GET / HTTP/1.0\r\nHost: a b\r\n\r\n").error, HttpParseError::kMalformed);
 }
 
 TEST(HttpRequestParserTest, UnknownMethodIsJudgedOnItsWholeToken) {

@@ -517,8 +517,12 @@ TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
   };
   const Case cases[] = {
       {"GET /a b c\r\n\r\n", 400},
-      {"GET / HTTP/1.1\r\n\r\n", 400},            // no Host
-      {"GET / HTTP/1.1\r\nHost: t\r\n\rX", 400},  // a bare CR (RFC 9112 section 2.2)
+      {"GET / HTTP/1.1\r\n\r\n", 400},               // no Host
+      {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},  // an invalid Host (RFC 9112 section 3.2)
+      {"GET / HTTP/1.1\r\nHost: t\r\n\rX", 400},     // a bare CR (RFC 9112 section 2.2)
+      // A bare LF in a chunk extension (RFC 9112 section 7.1.1).
+      {"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2;a\nb\r\n{}\r\n0\r\n\r\n",
+       400},
       {"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
       {"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(600, 'b') + "\r\n\r\n", 431},
       {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},

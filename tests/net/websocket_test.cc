@@ -149,6 +149,40 @@ TEST(WebSocketHandshakeTest, SelectsTheFirstOfferedSubprotocol) {
   }
 }
 
+TEST(WebSocketHandshakeTest, ParsesRequestHeadersAndRefusesARepeatedKey) {
+  HttpHeaders headers;
+  headers.Add("Host", "example.org");
+  headers.Add("Upgrade", "websocket");
+  headers.Add("Connection", "keep-alive, Upgrade");
+  headers.Add("Sec-WebSocket-Version", "13");
+  headers.Add("Sec-WebSocket-Key", std::string(kSampleKey));
+  auto request = ParseWebSocketHandshake("GET", headers);
+  ASSERT_TRUE(request.has_value()) << WebSocketHandshakeErrorText(request.error());
+  EXPECT_EQ(request->method, "GET");
+  EXPECT_EQ(request->upgrade, "websocket");
+  EXPECT_EQ(request->connection, "keep-alive, Upgrade");
+  EXPECT_EQ(request->version, "13");
+  EXPECT_EQ(request->key, kSampleKey);
+  EXPECT_EQ(ParseWebSocketHandshake("POST", headers).error(), WebSocketHandshakeError::kNotGet);
+
+  // RFC 6455 s11.3.1: Sec-WebSocket-Key MUST NOT appear more than once,
+  // neither as a second field (even with the same key) nor joined in one.
+  const std::string other_key = "AQIDBAUGBwgJCgsMDQ4PEA==";
+  for (const std::string& second : {other_key, std::string(kSampleKey)}) {
+    HttpHeaders twice = headers;
+    twice.Add("Sec-WebSocket-Key", second);
+    auto refused = ParseWebSocketHandshake("GET", twice);
+    ASSERT_FALSE(refused.has_value()) << second;
+    EXPECT_EQ(refused.error(), WebSocketHandshakeError::kBadKey) << second;
+  }
+  HttpHeaders joined = headers;
+  joined.Set("Sec-WebSocket-Key", std::string(kSampleKey) + ", " + other_key);
+  EXPECT_EQ(ParseWebSocketHandshake("GET", joined).error(), WebSocketHandshakeError::kBadKey);
+  HttpHeaders none = headers;
+  none.Remove("Sec-WebSocket-Key");
+  EXPECT_EQ(ParseWebSocketHandshake("GET", none).error(), WebSocketHandshakeError::kBadKey);
+}
+
 TEST(WebSocketHandshakeTest, BuildsExactResponse) {
   auto response = AcceptWebSocketHandshake(GoodRequest());
   ASSERT_TRUE(response.has_value());

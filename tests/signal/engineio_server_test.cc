@@ -861,6 +861,25 @@ TEST_F(EngineIoServerTest, WebSocketUpgradeOverHttp10IsRefused) {
   EXPECT_EQ(Sessions(EngineIoTransport::kWebSocket), 0u);
 }
 
+TEST_F(EngineIoServerTest, WebSocketUpgradeWithTwoKeysIsRefused) {
+  // RFC 6455 section 11.3.1: Sec-WebSocket-Key appears once; two fields are
+  // refused as two keys joined in one field are.
+  StartEngine();
+  const std::string head =
+      "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+  for (const std::string& keys :
+       {std::string("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"),
+        std::string("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==, AQIDBAUGBwgJCgsMDQ4PEA==\r\n")}) {
+    SCOPED_TRACE(keys);
+    auto client = Client();
+    ASSERT_TRUE(client->SendRaw(head + keys + "\r\n"));
+    ExpectError(client->ReadReply(), 400, R"({"code":3,"message":"Bad request"})");
+  }
+  EXPECT_EQ(Sessions(EngineIoTransport::kWebSocket), 0u);
+}
+
 TEST_F(EngineIoServerTest, WebSocketWithPollingTransportIsAcceptedAsWebSocket) {
   // The Dart client on Flutter native (reference section 2.2).
   StartEngine();
