@@ -39,6 +39,14 @@ std::pair<const char*, const std::string*> Describe(const sql::CallWrite& write)
   return {"ice", &std::get<sql::IceUpdate>(write).call_id};
 }
 
+// `options` with at least one retry delay (the last one repeats).
+CallStoreRecorderOptions WithRetryDelays(CallStoreRecorderOptions options) {
+  if (options.retry_delays.empty()) {
+    options.retry_delays = {std::chrono::seconds(15)};
+  }
+  return options;
+}
+
 }  // namespace
 
 sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
@@ -73,8 +81,11 @@ struct CallStoreRecorder::Shared {
   std::mutex mutex;
   std::condition_variable turn;
   uint64_t done_seq = 0;  // guarded by mutex
-  // Set by the destructor: a failed batch will not be retried.
+  // Set by the destructor: a failed batch will not be retried, and batches
+  // that start after give_up_at are not tried.
   std::atomic<bool> closing{false};
+  std::atomic<std::chrono::steady_clock::time_point> give_up_at{
+      std::chrono::steady_clock::time_point::max()};
   // Loop thread only; null once the recorder is gone.
   CallStoreRecorder* owner = nullptr;
 
@@ -129,6 +140,13 @@ struct CallStoreRecorder::BatchJob {
   BatchOutcome operator()() {
     shared->WaitTurn(seq);
     const auto start = std::chrono::steady_clock::now();
+    if (shared->closing && start >= shared->give_up_at.load()) {
+      const uint64_t lost = shared->Lost(writes.size());
+      TK_LOG_ERROR("calls: {} call history writes lost at shutdown: out of time ({} lost in all)",
+                   writes.size(), lost);
+      shared->FinishTurn(seq);
+      return BatchOutcome{};
+    }
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     shared->metrics.db_query_seconds.Observe(shared->shard, took.count());
@@ -169,7 +187,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
     : loop_(loop),
       queue_(queue),
       store_(store),
-      options_(std::move(options)),
+      options_(WithRetryDelays(std::move(options))),
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixMillis()),
       shared_(std::make_shared<Shared>(metrics, db_shard)),
@@ -179,6 +197,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
 }
 
 CallStoreRecorder::~CallStoreRecorder() {
+  shared_->give_up_at = std::chrono::steady_clock::now() + options_.shutdown_budget;
   shared_->closing = true;
   Flush();
   shared_->owner = nullptr;
@@ -397,10 +416,9 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
 }
 
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt) {
-  if (attempt > options_.retry_delays.size() || shared_->closing) {
+  if (shared_->closing) {
     shared_->Lost(writes.size());
-    TK_LOG_ERROR("calls: giving up on {} call history writes after {} attempts", writes.size(),
-                 attempt);
+    TK_LOG_ERROR("calls: {} call history writes lost at shutdown", writes.size());
     return;
   }
   ++shared_->stats.retries;
@@ -411,7 +429,9 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     --front_position_;
   }
   attempt_ = attempt;
-  retry_timer_.Start(options_.retry_delays[attempt - 1]);
+  // The last delay repeats for as long as the database is away; what waits
+  // meanwhile is bounded by max_pending.
+  retry_timer_.Start(options_.retry_delays[std::min(attempt, options_.retry_delays.size()) - 1]);
 }
 
 }  // namespace turnkey::signal

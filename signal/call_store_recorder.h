@@ -21,15 +21,19 @@
 //
 // Failures are never dropped silently: a write the store refuses is logged
 // and counted (stats().writes_failed); a batch that fails as a whole (the
-// database is unreachable) is retried after each of `retry_delays`, then
-// logged and counted as dropped. A full work queue is retried the same way.
-// Pending records beyond `max_pending` are refused, logged and counted.
+// database is unreachable, locked or full) waits in memory and is retried
+// after each of `retry_delays`, then every last delay, for as long as the
+// outage lasts. A full work queue is retried the same way. Pending records
+// beyond `max_pending` are refused, logged and counted as lost (the bound on
+// memory, and on what a crash during an outage loses).
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
 // `clock` and `metrics` must outlive every job posted (SignalService shuts
 // its queue down before freeing its store). Destroying the recorder posts
 // what is still pending (Flush) and never waits; jobs already queued still
-// run and their answers are ignored.
+// run and their answers are ignored, but a batch that has not started
+// `shutdown_budget` after the destruction is counted lost unwritten, so a
+// database that hangs cannot hold the stop for long.
 #pragma once
 
 #include <atomic>
@@ -65,11 +69,14 @@ struct CallStoreRecorderOptions {
   // 100000.
   size_t max_pending = 100000;
   // After a batch failed as a whole (or the queue was full), wait this long
-  // before each retry; once they are used up the batch is dropped.
-  // Default 250 ms, 1 s, 4 s, 15 s.
+  // before each retry; the last delay repeats until the batch is written.
+  // Not empty. Default 250 ms, 1 s, 4 s, 15 s.
   std::vector<std::chrono::milliseconds> retry_delays = {
       std::chrono::milliseconds(250), std::chrono::seconds(1), std::chrono::seconds(4),
       std::chrono::seconds(15)};
+  // After the recorder is destroyed, batches still waiting to start this
+  // long afterwards are counted lost without being tried. Default 5 s.
+  std::chrono::milliseconds shutdown_budget{5000};
 };
 
 // Counters since creation; any thread may read them.
@@ -77,7 +84,7 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> batches{0};         // transactions committed
   std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
-  std::atomic<uint64_t> writes_dropped{0};  // never written: retries used up or too many pending
+  std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
   std::atomic<uint64_t> retries{0};         // batches retried
   std::atomic<uint64_t> records_merged{0};  // records folded into a waiting insert
 };
