@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <chrono>
 #include <set>
 #include <string>
 #include <utility>
@@ -171,7 +172,37 @@ SqlStore::~SqlStore() = default;
 base::Status SqlStore::Read(const Op& op) { return db_->Run({OpKind::kRead, true}, op); }
 
 base::Status SqlStore::Write(bool idempotent, const Op& op) {
-  return db_->Run({OpKind::kWrite, idempotent}, op);
+  base::Status status = db_->Run({OpKind::kWrite, idempotent}, op);
+  NoteWrite(status);
+  return status;
+}
+
+namespace {
+
+// How long a write the database could not make keeps Ping failing when no
+// write follows: the history retries every 15 s while it waits, so a
+// database still broken keeps it failing, and one mended while idle is
+// ready again within this time.
+constexpr std::chrono::seconds kWriteFailureMemory{30};
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void SqlStore::NoteWrite(const base::Status& status) {
+  if (status || status.error().code != base::ErrorCode::kUnavailable) {
+    last_write_ok_ns_ = SteadyNs();
+    return;
+  }
+  {
+    std::lock_guard lock(write_error_mutex_);
+    write_error_ = status.error().message;
+  }
+  last_write_failed_ns_ = SteadyNs();
 }
 
 template <typename Query>
@@ -181,6 +212,9 @@ auto SqlStore::RunValue(const OpOptions& options, const Query& query) {
     result = query(conn);
     return result ? base::Ok() : base::Status(ErrorOf(result));
   });
+  if (options.kind == OpKind::kWrite) {
+    NoteWrite(status);
+  }
   if (!status) {
     return decltype(result)(std::unexpected(status.error()));
   }
@@ -784,13 +818,25 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
 // ---- Health and schema
 
 base::Status SqlStore::Ping() {
-  return Read([](Connection& conn) -> base::Status {
+  base::Status read = Read([](Connection& conn) -> base::Status {
     auto result = QueryInt(conn, "SELECT 1");
     if (!result) {
       return ErrorOf(result);
     }
     return base::Ok();
   });
+  if (!read) {
+    return read;
+  }
+  const int64_t failed = last_write_failed_ns_;
+  const int64_t recent =
+      SteadyNs() -
+      std::chrono::duration_cast<std::chrono::nanoseconds>(kWriteFailureMemory).count();
+  if (failed != 0 && failed > last_write_ok_ns_ && failed > recent) {
+    std::lock_guard lock(write_error_mutex_);
+    return base::Unavailable("writes fail: " + write_error_);
+  }
+  return base::Ok();
 }
 
 base::Result<SchemaState> SqlStore::GetSchemaState() {

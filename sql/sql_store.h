@@ -4,8 +4,11 @@
 // to open their Database.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <string>
 
 #include "sql/database.h"
 #include "sql/migrations.h"
@@ -65,6 +68,9 @@ class SqlStore : public Store {
   base::Result<HistoryPage> MissedCalls(std::string_view user_id, int limit, int skip) override;
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override;
 
+  // SELECT 1, and kUnavailable while writes fail: the last write within the
+  // past 30 s could not be made (a lock, a full disk, a read-only file)
+  // and none was made since. Reads alone would not show those.
   base::Status Ping() override;
   base::Result<SchemaState> GetSchemaState() override;
   base::Result<int> Migrate() override;
@@ -89,8 +95,18 @@ class SqlStore : public Store {
     return RunValue({OpKind::kWrite, idempotent}, query);
   }
 
+  // Records how a write went: a database that answers (success or a refusal
+  // of its own) or one that does not (kUnavailable: down, locked, full).
+  void NoteWrite(const base::Status& status);
+
   std::unique_ptr<Database> db_;
   SchemaMigrator migrator_;
+  // Steady-clock nanoseconds of the last write the database took and of the
+  // last it could not (0 = none), and the error of that one.
+  std::atomic<int64_t> last_write_ok_ns_{0};
+  std::atomic<int64_t> last_write_failed_ns_{0};
+  std::mutex write_error_mutex_;
+  std::string write_error_;  // guarded by write_error_mutex_
 };
 
 }  // namespace turnkey::sql

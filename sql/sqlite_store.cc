@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -123,7 +124,41 @@ base::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     connections.push_back(std::move(*conn));
   }
   auto db = std::make_unique<SqliteDatabase>(std::move(connections), options.acquire_timeout);
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), migrations));
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(std::move(db), migrations, in_memory ? "" : options.path));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Database> db, std::span<const Migration> migrations,
+                         std::string path)
+    : SqlStore(std::move(db), migrations), path_(std::move(path)) {
+  struct stat st {};
+  if (!path_.empty() && ::stat(path_.c_str(), &st) == 0) {
+    device_ = st.st_dev;
+    inode_ = st.st_ino;
+  }
+}
+
+base::Status SqliteStore::Ping() {
+  if (base::Status ping = SqlStore::Ping(); !ping) {
+    return ping;
+  }
+  if (path_.empty() || inode_ == 0) {
+    return base::Ok();
+  }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    return base::Unavailable(fmt::format(
+        "sqlite: {}: the database file is gone (deleted or moved while open); what is written "
+        "now is lost at the next start",
+        path_));
+  }
+  if (st.st_dev != device_ || st.st_ino != inode_) {
+    return base::Unavailable(fmt::format(
+        "sqlite: {}: another file is at the database's path (replaced while open); restart "
+        "turnkey to use it",
+        path_));
+  }
+  return base::Ok();
 }
 
 }  // namespace turnkey::sql

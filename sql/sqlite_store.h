@@ -7,6 +7,8 @@
 // by one thread at a time.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
 #include <span>
@@ -42,8 +44,18 @@ class SqliteStore final : public SqlStore {
       const SqliteStoreOptions& options,
       std::span<const Migration> migrations = EmbeddedMigrations(Dialect::kSqlite));
 
+  // SqlStore::Ping, and kUnavailable once the file at `path` is not the
+  // one open (deleted, or replaced by a restore): writes would go on into
+  // an unlinked file and be gone at the next start.
+  base::Status Ping() override;
+
  private:
-  using SqlStore::SqlStore;
+  SqliteStore(std::unique_ptr<Database> db, std::span<const Migration> migrations,
+              std::string path);
+
+  std::string path_;  // empty for ":memory:"
+  dev_t device_ = 0;  // of the file opened
+  ino_t inode_ = 0;
 };
 
 }  // namespace turnkey::sql

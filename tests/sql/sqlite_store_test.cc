@@ -102,6 +102,53 @@ TEST(SqliteStoreTest, InMemoryDatabaseWorksWithOneConnection) {
   EXPECT_EQ((*store)->SearchUsersByHandlePrefix("user", "", 10)->size(), 4u);
 }
 
+// /readyz asks Ping. A file deleted or replaced while open would take every
+// later write with it at the next start: Ping says so.
+TEST(SqliteStoreTest, PingFailsOnceTheFileIsDeletedOrReplaced) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->Migrate());
+  EXPECT_TRUE((*store)->Ping());
+  fs::rename(path, dir.File("moved.db"));
+  auto gone = (*store)->Ping();
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, base::ErrorCode::kUnavailable);
+  EXPECT_NE(gone.error().message.find("is gone"), std::string::npos) << gone.error().message;
+  {
+    auto other = SqliteStore::Open({.path = path});  // a restored backup, say
+    ASSERT_TRUE(other);
+  }
+  auto replaced = (*store)->Ping();
+  ASSERT_FALSE(replaced);
+  EXPECT_NE(replaced.error().message.find("replaced"), std::string::npos)
+      << replaced.error().message;
+}
+
+// Reads alone (SELECT 1) do not see a lock held by another process or a full
+// disk; a write that could not be made does, until a write gets through.
+TEST(SqliteStoreTest, PingFailsWhileWritesFail) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  auto store = SqliteStore::Open({.path = path, .busy_timeout = std::chrono::milliseconds(50)});
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->Migrate());
+  auto other = SqliteConnection::Open(path, std::chrono::milliseconds(50));
+  ASSERT_TRUE(other);
+  ASSERT_TRUE((*other)->Exec("BEGIN EXCLUSIVE", {}));
+  auto refused = (*store)->CreateUser(MakeUser("alice"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, base::ErrorCode::kUnavailable);
+  auto ping = (*store)->Ping();
+  ASSERT_FALSE(ping);
+  EXPECT_NE(ping.error().message.find("writes fail"), std::string::npos) << ping.error().message;
+  ASSERT_TRUE((*other)->Exec("COMMIT", {}));
+  EXPECT_FALSE((*store)->Ping());  // nothing written since
+  ASSERT_TRUE((*store)->CreateUser(MakeUser("alice")));
+  EXPECT_TRUE((*store)->Ping());
+}
+
 TEST(SqliteStoreTest, RefusesBadOptions) {
   EXPECT_EQ(SqliteStore::Open({.path = ""}).error().code, base::ErrorCode::kInvalidArgument);
   EXPECT_EQ(SqliteStore::Open({.path = ":memory:", .pool_size = 0}).error().code,
