@@ -43,6 +43,17 @@ base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& con
     if (store) {
       auto prepared = PrepareSchemaForServe(**store, config);
       if (prepared) {
+        // Calls the last process never ended (a crash, a kill) would stay
+        // ringing or active in the history for ever.
+        if (auto ended = (*store)->EndUnfinishedCalls(); !ended) {
+          TK_LOG_WARN("database: unfinished calls of the last run not ended: {}",
+                      ended.error().message);
+        } else if (*ended > 0) {
+          TK_LOG_WARN(
+              "calls: {} calls were ringing or in progress when turnkey last stopped "
+              "without ending them; recorded as ended (reason server_restart)",
+              *ended);
+        }
         return store;
       }
       failed = prepared.error();

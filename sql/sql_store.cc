@@ -815,6 +815,25 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
   return Write(true, [&](Connection& conn) { return HideCallRow(conn, call_id, user_id); });
 }
 
+base::Result<int> SqlStore::EndUnfinishedCalls() {
+  return WriteValue(true, [](Connection& conn) -> base::Result<int> {
+    int ended = 0;
+    for (std::string_view sql :
+         {std::string_view("UPDATE calls SET status = 'missed', end_reason = 'server_restart', "
+                           "ended_at = created_at, duration_seconds = 0 WHERE status = 'ringing'"),
+          std::string_view("UPDATE calls SET status = 'failed', end_reason = 'server_restart', "
+                           "ended_at = COALESCE(answered_at, created_at), duration_seconds = 0 "
+                           "WHERE status = 'active'")}) {
+      auto result = conn.Exec(sql, {});
+      if (!result) {
+        return std::unexpected(result.error());
+      }
+      ended += static_cast<int>(result->affected_rows);
+    }
+    return ended;
+  });
+}
+
 // ---- Health and schema
 
 base::Status SqlStore::Ping() {

@@ -379,6 +379,12 @@ class Store {
   // Hides the call from this user's history only. kNotFound if the user is
   // not a participant. Hiding twice is fine.
   virtual base::Status HideCall(std::string_view call_id, std::string_view user_id) = 0;
+  // For a start after a crash or a kill: calls still ringing or active, whose
+  // ends the last process never wrote, become missed (ringing) or failed
+  // (active), reason "server_restart", ended when they were created or
+  // answered (duration 0: how long they went on is unknown). Returns how
+  // many. Only for the one signaling node that uses this database.
+  virtual base::Result<int> EndUnfinishedCalls() = 0;
 
   // ---- Health and schema
 

@@ -154,6 +154,7 @@ class FlakyStore final : public sql::Store {
                                              int skip) override {
     return inner_->MissedCalls(user_id, limit, skip);
   }
+  base::Result<int> EndUnfinishedCalls() override { return inner_->EndUnfinishedCalls(); }
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override {
     return inner_->HideCall(call_id, user_id);
   }

@@ -895,6 +895,33 @@ TYPED_TEST_P(StoreTest, HideCallForOneUserOnly) {
   EXPECT_TRUE(store.GetCall("c2"));  // the row itself stays
 }
 
+// At a start after a crash: calls left ringing or active are ended.
+TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  ASSERT_TRUE(store.InsertCall(MakeCall("ringing", alice, bob, kNow + 1, CallStatus::kRinging)));
+  Call active = MakeCall("active", alice, bob, kNow + 2, CallStatus::kActive);
+  active.answered_at_ms = kNow + 5000;
+  ASSERT_TRUE(store.InsertCall(active));
+  ASSERT_TRUE(store.InsertCall(MakeCall("done", alice, bob, kNow + 3)));
+
+  EXPECT_EQ(store.EndUnfinishedCalls(), 2);
+  auto ringing = store.GetCall("ringing");
+  EXPECT_EQ(ringing->status, CallStatus::kMissed);
+  EXPECT_EQ(ringing->end_reason, "server_restart");
+  EXPECT_EQ(ringing->ended_at_ms, kNow + 1);
+  EXPECT_EQ(ringing->duration_seconds, 0);
+  auto ended = store.GetCall("active");
+  EXPECT_EQ(ended->status, CallStatus::kFailed);
+  EXPECT_EQ(ended->end_reason, "server_restart");
+  EXPECT_EQ(ended->ended_at_ms, kNow + 5000);
+  EXPECT_EQ(ended->duration_seconds, 0);
+  EXPECT_EQ(store.GetCall("done")->status, CallStatus::kCompleted);
+  EXPECT_EQ(store.GetCall("done")->end_reason, "hangup");
+  EXPECT_EQ(store.EndUnfinishedCalls(), 0);
+}
+
 TYPED_TEST_P(StoreTest, ApplyCallWritesCommitsABatch) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1056,17 +1083,15 @@ TYPED_TEST_P(StoreTest, FreshDatabaseIsBehind) {
   EXPECT_EQ(bare->GetSchemaState()->latest_version, 0);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StoreTest, CreateAndLookUpUser, CreateUserWithGivenId,
-                            EmailAndHandleConflictsIgnoreAsciiCase, UserFieldRules, UpdateProfile,
-                            UpdatePasswordHash, SearchByHandlePrefix,
-                            SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
-                            InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse,
-                            RotateExpiredOrRevokedToken, RevokeAllAndPurge, ListEndedLogins,
-                            ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
-                            ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
-                            CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
-                            ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly,
-                            MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
-                            FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
+REGISTER_TYPED_TEST_SUITE_P(
+    StoreTest, CreateAndLookUpUser, CreateUserWithGivenId, EmailAndHandleConflictsIgnoreAsciiCase,
+    UserFieldRules, UpdateProfile, UpdatePasswordHash, SearchByHandlePrefix,
+    SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData, InsertAndFindRefreshToken,
+    RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken, RevokeAllAndPurge,
+    ListEndedLogins, ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
+    ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall, CallWriteErrors,
+    CallHistoryFiltersAndPages, HideCallForOneUserOnly, EndUnfinishedCallsEndsRingingAndActiveOnes,
+    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
+    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
 
 }  // namespace turnkey::sql::testing
