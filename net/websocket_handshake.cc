@@ -114,8 +114,14 @@ std::expected<WebSocketHandshakeRequest, WebSocketHandshakeError> ParseWebSocket
   }
   WebSocketHandshakeRequest request;
   request.method = method;
-  request.upgrade = headers.Get("Upgrade").value_or("");
-  request.connection = headers.Get("Connection").value_or("");
+  // The token may be in any field of either list (RFC 9110 section 5.3: a
+  // field line each for "Connection: keep-alive" and "Connection: Upgrade"
+  // is the same as one joined line); Validate then sees the token itself.
+  request.upgrade = headers.HasToken("Upgrade", "websocket") ? std::string_view("websocket")
+                                                             : headers.Get("Upgrade").value_or("");
+  request.connection = headers.HasToken("Connection", "upgrade")
+                           ? std::string_view("upgrade")
+                           : headers.Get("Connection").value_or("");
   request.version = headers.Get("Sec-WebSocket-Version").value_or("");
   request.key = headers.Get("Sec-WebSocket-Key").value_or("");
   if (auto valid = ValidateWebSocketHandshake(request); !valid) {

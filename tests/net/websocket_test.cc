@@ -160,7 +160,7 @@ TEST(WebSocketHandshakeTest, ParsesRequestHeadersAndRefusesARepeatedKey) {
   ASSERT_TRUE(request.has_value()) << WebSocketHandshakeErrorText(request.error());
   EXPECT_EQ(request->method, "GET");
   EXPECT_EQ(request->upgrade, "websocket");
-  EXPECT_EQ(request->connection, "keep-alive, Upgrade");
+  EXPECT_EQ(request->connection, "upgrade");
   EXPECT_EQ(request->version, "13");
   EXPECT_EQ(request->key, kSampleKey);
   EXPECT_EQ(ParseWebSocketHandshake("POST", headers).error(), WebSocketHandshakeError::kNotGet);
@@ -181,6 +181,19 @@ TEST(WebSocketHandshakeTest, ParsesRequestHeadersAndRefusesARepeatedKey) {
   HttpHeaders none = headers;
   none.Remove("Sec-WebSocket-Key");
   EXPECT_EQ(ParseWebSocketHandshake("GET", none).error(), WebSocketHandshakeError::kBadKey);
+
+  // The Connection and Upgrade tokens may come in separate field lines
+  // (RFC 9110 section 5.3), as some proxies send them.
+  HttpHeaders split = headers;
+  split.Set("Connection", "keep-alive");
+  split.Add("Connection", "Upgrade");
+  split.Set("Upgrade", "h2c");
+  split.Add("Upgrade", "websocket");
+  EXPECT_TRUE(ParseWebSocketHandshake("GET", split).has_value());
+  HttpHeaders neither = headers;
+  neither.Set("Connection", "keep-alive");
+  EXPECT_EQ(ParseWebSocketHandshake("GET", neither).error(),
+            WebSocketHandshakeError::kNoConnectionToken);
 }
 
 TEST(WebSocketHandshakeTest, BuildsExactResponse) {
