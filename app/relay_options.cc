@@ -154,6 +154,7 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.peers.relay_port_min = turn.relay.ports.min;
   options.peers.relay_port_max = turn.relay.ports.max;
   options.alternate_servers = turn.alternate_servers;
+  options.alternate_tls_servers = turn.alternate_tls_servers;
   options.alternate_domain = turn.alternate_domain;
   options.relay[0] = plan.relay[0];
   options.relay[1] = plan.relay[1];

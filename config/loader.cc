@@ -641,6 +641,7 @@ void DecodeTurn(Section& s, TurnOptions& turn) {
     p.Read("allow", turn.peers.allow, AsListOf(DecodeCidr));
   });
   s.Read("alternate_servers", turn.alternate_servers, AsListOf(DecodeIpPort));
+  s.Read("alternate_tls_servers", turn.alternate_tls_servers, AsListOf(DecodeIpPort));
   s.Read("alternate_domain", turn.alternate_domain,
          Checked(DecodeString, [](std::string_view text) -> base::Status {
            return text.empty() ? base::Ok() : CheckDomainName(text);  // "" = none

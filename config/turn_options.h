@@ -191,9 +191,13 @@ struct TurnOptions {
   // allocation for its own state: while draining, or with
   // quotas.allocations_total or the relay ports used up. Taken in turn among
   // those of the client's address family; with none of that family the
-  // refusal (403, 508) stands. IP:port, never unspecified. Reloadable.
+  // refusal (403, 508) stands. IP:port, never unspecified. For UDP and TCP
+  // clients (a client retries with its own transport). Reloadable.
   // Default [].
   std::vector<base::SocketAddress> alternate_servers;
+  // The same for TLS clients: the alternates' TLS listeners. Default [] (TLS
+  // clients get the refusal).
+  std::vector<base::SocketAddress> alternate_tls_servers;
   // ALTERNATE-DOMAIN sent with the redirect to TLS clients: the name the
   // alternate's certificate is checked against. "" = none (the client checks
   // the name it used for this server). Reloadable. Default "".

@@ -162,10 +162,13 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
-  for (size_t i = 0; i < cfg.turn.alternate_servers.size(); ++i) {
-    if (cfg.turn.alternate_servers[i].IsUnspecified()) {
-      diag.ErrorAt(Indexed("turn.alternate_servers", i),
-                   "an unspecified address cannot be sent to clients");
+  for (const auto& [key, list] :
+       {std::pair{"turn.alternate_servers", &cfg.turn.alternate_servers},
+        std::pair{"turn.alternate_tls_servers", &cfg.turn.alternate_tls_servers}}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i].IsUnspecified()) {
+        diag.ErrorAt(Indexed(key, i), "an unspecified address cannot be sent to clients");
+      }
     }
   }
   // The conformance app answers anyone without authentication; serve

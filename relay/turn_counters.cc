@@ -31,8 +31,8 @@ size_t CodeLabelIndex(uint16_t code) {
 }
 
 const char* CodeLabelName(size_t index) {
-  static const char* const kNames[] = {"200", "400", "401", "403", "420", "437", "438",
-                                       "440", "441", "442", "443", "486", "508"};
+  static const char* const kNames[] = {"200", "300", "400", "401", "403", "420", "437",
+                                       "438", "440", "441", "442", "443", "486", "508"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) + 1 == kCodeLabelCount);
   return index + 1 < kCodeLabelCount ? kNames[index] : "other";
 }

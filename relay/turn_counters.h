@@ -41,8 +41,8 @@ enum class MethodLabel : uint8_t {
 const char* MethodLabelName(MethodLabel method);
 
 // Response codes, the `code` label: success and every error this server sends.
-inline constexpr uint16_t kCodeLabels[] = {200, 400, 401, 403, 420, 437, 438,
-                                           440, 441, 442, 443, 486, 508};
+inline constexpr uint16_t kCodeLabels[] = {200, 300, 400, 401, 403, 420, 437,
+                                           438, 440, 441, 442, 443, 486, 508};
 inline constexpr size_t kCodeLabelCount = sizeof(kCodeLabels) / sizeof(kCodeLabels[0]) + 1;
 // Index into kCodeLabels, or the last index ("other") for anything else.
 size_t CodeLabelIndex(uint16_t code);

@@ -53,7 +53,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
   // A refusal for this server's state rather than the request's: with an
   // alternate server of the client's family, the client is sent there.
   auto fail_or_redirect = [&](uint16_t code, std::string_view reason = {}) {
-    if (const base::SocketAddress* alternate = NextAlternate(from.client)) {
+    if (const base::SocketAddress* alternate = NextAlternate(from)) {
       counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
       counters_.allocation_failures[transport][CodeLabelIndex(stun::error_code::kTryAlternate)]
           .Add();

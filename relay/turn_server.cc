@@ -260,12 +260,16 @@ void TurnServer::SendError(const FiveTuple& to, const stun::Message& request, ui
   }
 }
 
-const base::SocketAddress* TurnServer::NextAlternate(const base::SocketAddress& client) {
-  const std::vector<base::SocketAddress>& all = options_.alternate_servers;
+const base::SocketAddress* TurnServer::NextAlternate(const FiveTuple& client) {
+  // RFC 8489 section 10: the client retries with the same transport.
+  const bool tls = client.transport == ClientTransport::kTls;
+  const std::vector<base::SocketAddress>& all =
+      tls ? options_.alternate_tls_servers : options_.alternate_servers;
+  size_t& next = next_alternate_[tls ? 1 : 0];
   for (size_t i = 0; i < all.size(); ++i) {
-    const size_t index = (next_alternate_ + i) % all.size();
-    if (all[index].family() == client.family()) {
-      next_alternate_ = index + 1;
+    const size_t index = (next + i) % all.size();
+    if (all[index].family() == client.client.family()) {
+      next = index + 1;
       return &all[index];
     }
   }

@@ -83,8 +83,10 @@ struct TurnServerOptions {
   // Where a new allocation refused for the server's state (draining,
   // allocations_total, no relay port) is sent instead: 300 Try Alternate
   // with ALTERNATE-SERVER (RFC 8489 section 10), taken in turn among those of
-  // the client's family; none of that family = the refusal itself.
+  // the client's family; none of that family = the refusal itself. For UDP
+  // and TCP clients; TLS clients get alternate_tls_servers.
   std::vector<base::SocketAddress> alternate_servers;
+  std::vector<base::SocketAddress> alternate_tls_servers;
   // ALTERNATE-DOMAIN added for TLS clients; "" = none.
   std::string alternate_domain;
 };
@@ -172,13 +174,14 @@ class TurnServer {
   // Answers.
   void SendAuthError(base::MonoTime now, const FiveTuple& to, const stun::Message& request,
                      const AuthResult& auth, MethodLabel method);
-  // An error answer; authenticated with `auth`'s key when given.
-  // The next alternate server of `client`'s family, or nullptr.
-  const base::SocketAddress* NextAlternate(const base::SocketAddress& client);
+  // The next alternate server for `client` (its family, and for TLS
+  // clients a TLS one), or nullptr.
+  const base::SocketAddress* NextAlternate(const FiveTuple& client);
   // 300 Try Alternate to an authenticated request (it carries
   // MESSAGE-INTEGRITY, as RFC 8489 section 10 requires).
   void SendTryAlternate(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
                         MethodLabel method, const base::SocketAddress& alternate);
+  // An error answer; authenticated with `auth`'s key when given.
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
                  const AuthResult* auth, MethodLabel method, std::string_view reason = {});
   // A success response to `request`: `add` appends the method's attributes,
@@ -231,7 +234,7 @@ class TurnServer {
   AllocationMap allocations_;
   TurnCounters counters_;
   base::Bytes out_;                   // reused for every response: no allocation once warm
-  size_t next_alternate_ = 0;         // index into options_.alternate_servers
+  size_t next_alternate_[2] = {};     // into alternate_servers, alternate_tls_servers
   std::vector<HeldSocket> released_;  // reused by ExpireReservations
   // Random bytes for NextIndicationId: 64 ids per RNG call; used up at start.
   std::array<uint8_t, 64 * stun::kTransactionIdSize> indication_ids_{};

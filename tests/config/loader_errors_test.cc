@@ -147,6 +147,8 @@ const BadInput kBadInputs[] = {
     {"realm: \"\"\n", "x.yaml:1: realm: must not be empty"},
     {"turn:\n  alternate_servers: [\"0.0.0.0:3478\"]\n",
      "x.yaml:2: turn.alternate_servers[0]: an unspecified address cannot be sent to clients"},
+    {"turn:\n  alternate_tls_servers: [\"[::]:5349\"]\n",
+     "x.yaml:2: turn.alternate_tls_servers[0]: an unspecified address cannot be sent to clients"},
     {"turn:\n  alternate_servers: [198.51.100.7]\n",
      "x.yaml:2: turn.alternate_servers[0]: bad address"},
     {"turn:\n  alternate_domain: \"turn..example.net\"\n",

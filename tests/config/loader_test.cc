@@ -214,6 +214,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "deny:",
                           "allow:",
                           "alternate_servers:",
+                          "alternate_tls_servers:",
                           "alternate_domain:",
                           "software:",
                           "signal:",
@@ -304,6 +305,7 @@ turn:
     deny: [203.0.113.0/24, "2001:db8:bad::/48"]
     allow: [127.0.0.1/32, "::1", 10.1.0.0/16]
   alternate_servers: ["198.51.100.7:3478", "[2001:db8::7]:3479"]
+  alternate_tls_servers: ["198.51.100.7:5349"]
   alternate_domain: turn2.example.net
   software: turnkey test
 signal:
@@ -389,6 +391,9 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_EQ(turn.alternate_servers, (std::vector<base::SocketAddress>{
                                         *base::SocketAddress::ParseIpPort("198.51.100.7:3478"),
                                         *base::SocketAddress::ParseIpPort("[2001:db8::7]:3479")}));
+  EXPECT_EQ(
+      turn.alternate_tls_servers,
+      (std::vector<base::SocketAddress>{*base::SocketAddress::ParseIpPort("198.51.100.7:5349")}));
   EXPECT_EQ(turn.alternate_domain, "turn2.example.net");
   EXPECT_EQ(turn.software, "turnkey test");
 

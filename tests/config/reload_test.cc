@@ -51,6 +51,9 @@ TEST(ReloadTest, ReloadableSettingsNeedNoRestart) {
       [](Config& c) {
         c.turn.alternate_servers = {*base::SocketAddress::ParseIpPort("198.51.100.7:3478")};
       },
+      [](Config& c) {
+        c.turn.alternate_tls_servers = {*base::SocketAddress::ParseIpPort("198.51.100.7:5349")};
+      },
       [](Config& c) { c.turn.alternate_domain = "turn2.example.net"; },
       [](Config& c) { c.signal.allowed_origins = {"https://a.example"}; },
       [](Config& c) { c.signal.ring_timeout = std::chrono::seconds(5); },

@@ -714,7 +714,8 @@ class AlternateServerTest(unittest.TestCase):
         cls.other = harness.Turnkey(turn_yaml=auth).__enter__()
         cls.full = harness.Turnkey(
             turn_yaml=auth + "  quotas: {allocations_total: 1}\n"
-            f'  alternate_servers: ["127.0.0.1:{cls.other.port}"]\n').__enter__()
+            f'  alternate_servers: ["127.0.0.1:{cls.other.port}"]\n'
+            f'  alternate_tls_servers: ["127.0.0.1:{cls.other.tls_port}"]\n').__enter__()
         cls.peer = TurnutilsPeer()
         username, password = rest_credential(unique_user("holder"))
         cls.holder = tc.TurnClient("127.0.0.1", cls.full.port, username=username,
@@ -739,12 +740,13 @@ class AlternateServerTest(unittest.TestCase):
             self.assertEqual(plain_address(r.get(ALTERNATE_SERVER)),
                              ("127.0.0.1", self.other.port))
 
-    def test_uclient_follows_the_redirect_udp_and_tcp(self):
-        for flags in ([], ["-t"]):
+    def test_uclient_follows_the_redirect_udp_tcp_and_tls(self):
+        # A TLS client is sent to the other host's TLS listener.
+        for flags, port in (([], None), (["-t"], None), (["-t", "-S"], self.full.tls_port)):
             with self.subTest(flags=flags):
                 sent, received, lost, text = run_uclient(
                     self.full, self.peer, *flags, "-W", SECRET, "-u", unique_user("uc-alt"),
-                    messages=10, clients=1)
+                    messages=10, clients=1, port=port)
                 context = text[-3000:] + "\n--- full server log ---\n" + self.full.read_log()[-2000:]
                 self.assertIn("300 (Try Alternate)", text, context)
                 self.assertEqual(sent, 20, context)

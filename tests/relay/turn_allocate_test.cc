@@ -794,7 +794,9 @@ TEST_F(TurnAllocateTest, DrainingSendsNewAllocationsToAnAlternateOfTheClientsFam
   const auto v6 = *base::SocketAddress::ParseIpPort("[2001:db8::7]:3478");
   const auto first = *base::SocketAddress::ParseIpPort("198.51.100.7:3478");
   const auto second = *base::SocketAddress::ParseIpPort("198.51.100.8:3479");
+  const auto tls_alternate = *base::SocketAddress::ParseIpPort("198.51.100.7:5349");
   options.alternate_servers = {v6, first, second};
+  options.alternate_tls_servers = {tls_alternate};
   options.alternate_domain = "turn2.example.net";
   server->SetOptions(options);
 
@@ -808,21 +810,28 @@ TEST_F(TurnAllocateTest, DrainingSendsNewAllocationsToAnAlternateOfTheClientsFam
   EXPECT_FALSE(redirect.message()->Has(AttributeType::kAlternateDomain));
   // The IPv4 alternates in turn.
   EXPECT_EQ(AlternateOf(Client(2, "b").Allocate()), second);
+  // A TLS client retries over TLS (RFC 8489 section 10): a TLS alternate.
   StunReply tls = Client(3, "c", ClientTransport::kTls).Allocate();
-  EXPECT_EQ(AlternateOf(tls), first);
+  EXPECT_EQ(AlternateOf(tls), tls_alternate);
   auto domain = tls.message()->FindValue(AttributeType::kAlternateDomain);
   ASSERT_TRUE(domain);
   EXPECT_EQ(stun::DecodeAlternateDomain(*domain), "turn2.example.net");
   EXPECT_EQ(Requests(MethodLabel::kAllocate, 300), 3u);
+  EXPECT_STREQ(CodeLabelName(CodeLabelIndex(300)), "300");  // its own label, not "other"
   EXPECT_EQ(server->allocation_count(), 0u);
   EXPECT_EQ(io.opened, 0u);
 
-  // Without an alternate of the client's family the refusal stands.
+  // Without an alternate of the client's family and transport the refusal
+  // stands.
   options.alternate_servers = {v6};
+  options.alternate_tls_servers = {};
   server->SetOptions(options);
   StunReply refused = Client(4, "d").Allocate();
   EXPECT_EQ(refused.error_code(), 403);
   EXPECT_FALSE(AlternateOf(refused));
+  options.alternate_servers = {first};
+  server->SetOptions(options);
+  EXPECT_EQ(Client(6, "f", ClientTransport::kTls).Allocate().error_code(), 403);
   // The first request of a client (no credentials) is challenged, not sent away.
   options.alternate_servers = {first};
   server->SetOptions(options);
