@@ -126,6 +126,10 @@ struct CallStoreRecorder::BatchOutcome {
   // The writes of a batch that failed as a whole; empty on success.
   std::vector<sql::CallWrite> failed;
   size_t attempt = 0;
+  // The failure was the database's availability (kUnavailable: down,
+  // locked, full; kResourceExhausted: no pooled connection free), which
+  // passes; anything else may be the batch itself.
+  bool unavailable = false;
 };
 
 // One batch on a worker. A named type, not a lambda: when the queue refuses
@@ -161,6 +165,8 @@ struct CallStoreRecorder::BatchJob {
         TK_LOG_WARN("calls: {} call history writes not applied (will retry): {}", writes.size(),
                     result.error().message);
         outcome.failed = std::move(writes);
+        outcome.unavailable = result.error().code == base::ErrorCode::kUnavailable ||
+                              result.error().code == base::ErrorCode::kResourceExhausted;
       }
     } else {
       ++shared->stats.batches;
@@ -357,7 +363,7 @@ void CallStoreRecorder::Post(When when) {
   if (when == When::kNow && (in_flight_ > 0 || retry_timer_.IsRunning())) {
     return;  // OnBatchDone or the retry timer comes back here
   }
-  const size_t take = std::min(options_.max_batch, pending_.size());
+  const size_t take = single_ > 0 ? 1 : std::min(options_.max_batch, pending_.size());
   std::vector<sql::CallWrite> batch;
   batch.reserve(take);
   for (size_t i = 0; i < take; ++i) {
@@ -397,7 +403,7 @@ void CallStoreRecorder::Post(When when) {
   if (!queue_.TryPost(loop_, std::move(job), std::move(done))) {
     // The job was not taken, so its writes are still ours to retry.
     TK_LOG_WARN("calls: work queue full; call history writes wait");
-    Retry(std::move(job.writes), attempt + 1);
+    Retry(std::move(job.writes), attempt + 1, true);
     return;
   }
   ++next_seq_;
@@ -407,7 +413,9 @@ void CallStoreRecorder::Post(When when) {
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   --in_flight_;
   if (!outcome.failed.empty()) {
-    Retry(std::move(outcome.failed), outcome.attempt + 1);
+    Retry(std::move(outcome.failed), outcome.attempt + 1, outcome.unavailable);
+  } else if (single_ > 0) {
+    --single_;
   }
   if (!commit_timer_.IsRunning()) {
     // The window of what waited during the batch has passed (or was full).
@@ -415,10 +423,36 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   }
 }
 
-void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt) {
+void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt,
+                              bool unavailable) {
   if (shared_->closing) {
     shared_->Lost(writes.size());
     TK_LOG_ERROR("calls: {} call history writes lost at shutdown", writes.size());
+    return;
+  }
+  if (!unavailable && attempt > options_.retry_delays.size()) {
+    // Not an outage that passes: most likely a write the database cannot
+    // take, which would hold every later write back. One at a time, the
+    // others go in and that one is refused (counted, logged).
+    if (writes.size() > 1) {
+      TK_LOG_WARN("calls: {} call history writes failed {} times together; trying them one by one",
+                  writes.size(), attempt);
+      for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
+        pending_.push_front(std::move(*it));
+        --front_position_;
+      }
+      single_ = writes.size();
+      attempt_ = 0;
+      retry_timer_.Start(options_.retry_delays.front());
+      return;
+    }
+    shared_->Lost(writes.size());
+    auto [kind, id] = Describe(writes.front());
+    TK_LOG_ERROR("calls: giving up on call history {} of call {} after {} attempts", kind, *id,
+                 attempt);
+    if (single_ > 0) {
+      --single_;
+    }
     return;
   }
   ++shared_->stats.retries;

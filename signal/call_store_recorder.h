@@ -147,7 +147,10 @@ class CallStoreRecorder final : public CallRecorder {
   // Posts the next batch, as `when` says.
   void Post(When when);
   void OnBatchDone(BatchOutcome outcome);
-  void Retry(std::vector<sql::CallWrite> writes, size_t attempt);
+  // `unavailable`: the database was away (retried for as long as that
+  // lasts); otherwise, after the listed delays, the writes are tried one by
+  // one and a single one that still fails is given up.
+  void Retry(std::vector<sql::CallWrite> writes, size_t attempt, bool unavailable);
 
   net::EventLoop& loop_;
   net::WorkQueue& queue_;
@@ -164,6 +167,8 @@ class CallStoreRecorder final : public CallRecorder {
   // Attempts already made for the writes at the front of pending_ (after a
   // failed batch was put back).
   size_t attempt_ = 0;
+  // Writes at the front of pending_ to post one per batch (Retry).
+  size_t single_ = 0;
   size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
   net::Timer retry_timer_;

@@ -345,6 +345,37 @@ TEST_F(CallStoreRecorderTest, RetriesAtTheLastDelayForAsLongAsTheOutageLasts) {
   EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
 }
 
+// A batch that fails for a reason other than the database's availability
+// (here a write it cannot take) is retried as listed, then one write at a
+// time: the others go in, and only that one is given up.
+TEST_F(CallStoreRecorderTest, ABadWriteIsIsolatedInsteadOfHoldingTheRestBack) {
+  CallStoreRecorderOptions options;
+  options.retry_delays = {1ms, 1ms};
+  options.commit_delay = 50ms;
+  MakeRecorder(options);
+  store_->Poison("bad");
+  OnLoop([&] {
+    recorder_->CallCreated(Info("before"));
+    recorder_->CallCreated(Info("bad"));
+    recorder_->CallCreated(Info("after"));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied + stats_->writes_dropped == 3; }));
+  EXPECT_EQ(stats_->writes_applied, 2u);
+  EXPECT_EQ(stats_->writes_dropped, 1u);
+  EXPECT_TRUE(store_->GetCall("before").has_value());
+  EXPECT_TRUE(store_->GetCall("after").has_value());
+  EXPECT_FALSE(store_->GetCall("bad").has_value());
+  // Later records go out in batches again.
+  OnLoop([&] {
+    recorder_->CallCreated(Info("later1"));
+    recorder_->CallCreated(Info("later2"));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
+  EXPECT_EQ(store_->batches().back(), 2u);
+}
+
 // At shutdown a hung database cannot hold the stop: a batch that has not
 // started shutdown_budget after the destruction is counted lost unwritten.
 TEST_F(CallStoreRecorderTest, AtShutdownBatchesPastTheBudgetAreCountedLost) {

@@ -28,6 +28,12 @@ class FlakyStore final : public sql::Store {
     std::lock_guard lock(mutex_);
     failures_ = n;
   }
+  // Every ApplyCallWrites holding an insert of call `id` fails as a whole
+  // with kInternal (a write the database cannot take).
+  void Poison(std::string id) {
+    std::lock_guard lock(mutex_);
+    poison_ = std::move(id);
+  }
   // ApplyCallWrites waits until Open() (true) or passes (false).
   void Close() {
     std::lock_guard lock(mutex_);
@@ -63,6 +69,12 @@ class FlakyStore final : public sql::Store {
       if (failures_ > 0) {
         --failures_;
         return base::Unavailable("database unreachable (test)");
+      }
+      for (const sql::CallWrite& write : writes) {
+        const auto* call = std::get_if<sql::Call>(&write);
+        if (call != nullptr && !poison_.empty() && call->id == poison_) {
+          return base::Internal("a write the database cannot take (test)");
+        }
       }
     }
     return inner_->ApplyCallWrites(writes);
@@ -168,6 +180,7 @@ class FlakyStore final : public sql::Store {
   std::mutex mutex_;
   std::condition_variable changed_;
   int failures_ = 0;
+  std::string poison_;
   bool gate_open_ = true;
   int held_ = 0;
   std::vector<size_t> batches_;
