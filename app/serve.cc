@@ -289,6 +289,7 @@ int RunServe(const std::string& config_path) {
     }
   }
   bool draining = false;
+  bool stopped_by_signal = false;  // SIGTERM/SIGINT ended the loop (not a drain)
   // New allocations get 403 from now on; existing ones go on.
   auto drain_relay = [&] {
     if (relay) {
@@ -384,18 +385,28 @@ int RunServe(const std::string& config_path) {
     const uint64_t calls = active_calls();
     TK_LOG_INFO("{} received: stopping ({} {} now)", sig == SIGTERM ? "SIGTERM" : "SIGINT", calls,
                 calls == 1 ? "call ends" : "calls end");
+    stopped_by_signal = true;
     break;
   }
   // The stop is bounded, but a database that hangs holds the last history
   // writes for its timeouts: a second SIGTERM/SIGINT ends the process at once.
-  std::thread([signals] {
+  // After a drain ended the loop, the first one only says so (the stop is
+  // under way); the one after it ends the process.
+  std::thread([signals, signalled = stopped_by_signal] {
+    bool stopping = signalled;
     for (;;) {
       int sig = 0;
-      if (sigwait(&signals, &sig) == 0 && (sig == SIGTERM || sig == SIGINT)) {
-        TK_LOG_WARN("second {} received: exiting at once; writes still queued are lost",
-                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        std::_Exit(1);
+      if (sigwait(&signals, &sig) != 0 || (sig != SIGTERM && sig != SIGINT)) {
+        continue;
       }
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (!stopping) {
+        TK_LOG_INFO("{} received: already stopping after the drain", name);
+        stopping = true;
+        continue;
+      }
+      TK_LOG_WARN("second {} received: exiting at once; writes still queued are lost", name);
+      std::_Exit(1);
     }
   }).detach();
   NotifyStopping();

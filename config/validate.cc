@@ -131,9 +131,14 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       break;
     }
   }
-  // Loopback as a peer sees it: 127.0.0.0/8, ::1 and IPv4-mapped 127/8.
-  const base::Cidr loopback[] = {*base::ParseCidr("127.0.0.0/8"), *base::ParseCidr("::1/128"),
-                                 *base::ParseCidr("::ffff:127.0.0.0/104")};
+  // This host as a peer reaches it: loopback (127.0.0.0/8, ::1, IPv4-mapped
+  // 127/8), and on Linux 0.0.0.0/8 and :: too.
+  const base::Cidr loopback[] = {*base::ParseCidr("127.0.0.0/8"),
+                                 *base::ParseCidr("::1/128"),
+                                 *base::ParseCidr("::ffff:127.0.0.0/104"),
+                                 *base::ParseCidr("0.0.0.0/8"),
+                                 *base::ParseCidr("::/128"),
+                                 *base::ParseCidr("::ffff:0.0.0.0/104")};
   for (size_t i = 0; i < cfg.turn.peers.allow.size(); ++i) {
     const base::Cidr& allow = cfg.turn.peers.allow[i];
     if (std::any_of(std::begin(loopback), std::end(loopback),

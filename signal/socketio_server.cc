@@ -14,10 +14,11 @@ namespace turnkey::signal {
 namespace {
 
 constexpr std::string_view kRateLimited = "Rate limited";
-// CONNECT_ERRORs one Engine.IO connection gets before it is closed: a client
-// retries a refused CONNECT a few times at most (its Manager reconnects with
-// a new connection), and each answer costs the loop, whose one POST may
-// carry hundreds of thousands of CONNECTs.
+// CONNECT_ERRORs in a row (none accepted between them) one Engine.IO
+// connection gets before it is closed: a client retries a refused CONNECT a
+// few times at most (its Manager reconnects with a new connection), and
+// each answer costs the loop, whose one POST may carry hundreds of
+// thousands of CONNECTs.
 constexpr uint32_t kMaxRefusedConnects = 16;
 // Events refused by the rate limit (each answered) before the connection is
 // closed, refilled at the event rate: a client that keeps sending at more
@@ -80,7 +81,8 @@ struct SocketIoServer::Connection : std::enable_shared_from_this<Connection> {
   std::string_view close_reason;
   // Until the first namespace is joined.
   std::unique_ptr<net::Timer> connect_timer;
-  // CONNECTs answered CONNECT_ERROR on this connection (kMaxRefusedConnects).
+  // CONNECTs answered CONNECT_ERROR on this connection since its last
+  // accepted one (kMaxRefusedConnects).
   uint32_t refused_connects = 0;
 };
 
@@ -396,6 +398,7 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
                                                  std::move(result.data));
   connection.sockets.push_back(socket);
+  connection.refused_connects = 0;
   // Joined: the connect timeout has nothing left to check, and an idle
   // connection need not keep the timer; nor is it pending any more.
   connection.connect_timer.reset();
