@@ -184,6 +184,12 @@ struct HttpParserHooks {
 
   static int OnMessageComplete(http_parser* p) {
     HttpRequestParser& self = Self(p);
+    if (self.chunk_scan_ != HttpRequestParser::ChunkScan::kOff) {
+      // Our framing check and the library disagree on where a chunked body
+      // ends: never expected (the fuzz target traps on this detail), and
+      // refused rather than trusted either way.
+      return self.Fail(HttpParseError::kMalformed, std::string(kFramingDisagreement));
+    }
     self.message_complete_ = true;
     self.continue_pending_ = false;
     if (p->upgrade != 0 || http_should_keep_alive(p) == 0) {

@@ -53,6 +53,7 @@ Outcome Run(const std::vector<base::ByteView>& parts) {
       Check(result.consumed <= buffer.size());
       if (result.status == HttpRequestParser::Status::kError) {
         Check(parser.error() != HttpParseError::kNone);
+        Check(parser.error_detail() != kFramingDisagreement);
         outcome.error = true;
         return outcome;
       }
