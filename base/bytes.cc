@@ -13,18 +13,19 @@ std::string HexEncode(ByteView b) {
   return out;
 }
 
-namespace {
-int HexValue(char c) {
+int HexDigitValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-bool IsUnreserved(char c) {
-  // RFC 3986 section 2.3.
+
+bool IsUriUnreserved(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
 }
+
+namespace {
 
 // Decodes `text`, handing each escape's two hex digit values to `escape`
 // (which appends what it stands for) and every other character to `plain`.
@@ -40,8 +41,8 @@ std::optional<std::string> Unescape(std::string_view text, Escape escape, Plain 
     if (i + 2 >= text.size()) {
       return std::nullopt;
     }
-    const int hi = HexValue(text[i + 1]);
-    const int lo = HexValue(text[i + 2]);
+    const int hi = HexDigitValue(text[i + 1]);
+    const int lo = HexDigitValue(text[i + 2]);
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }
@@ -60,8 +61,8 @@ bool HexDecode(std::string_view hex, Bytes& out) {
   Bytes result;
   result.reserve(hex.size() / 2);
   for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexValue(hex[i]);
-    int lo = HexValue(hex[i + 1]);
+    int hi = HexDigitValue(hex[i]);
+    int lo = HexDigitValue(hex[i + 1]);
     if (hi < 0 || lo < 0) {
       return false;
     }
@@ -85,7 +86,7 @@ std::optional<std::string> PercentNormalize(std::string_view text) {
       text,
       [](std::string& out, int hi, int lo) {
         const char decoded = static_cast<char>(hi << 4 | lo);
-        if (IsUnreserved(decoded)) {
+        if (IsUriUnreserved(decoded)) {
           out.push_back(decoded);
         } else {
           static constexpr char kHex[] = "0123456789ABCDEF";

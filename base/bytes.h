@@ -61,6 +61,11 @@ inline std::string_view AsString(ByteView b) {
   return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+// The value of a hex digit of either case, or -1.
+int HexDigitValue(char c);
+// RFC 3986 section 2.3: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
+bool IsUriUnreserved(char c);
+
 // Lower-case hex of `b`, e.g. "0a1b".
 std::string HexEncode(ByteView b);
 // Decodes hex (either case, even length); returns false on bad input.

@@ -7,36 +7,17 @@
 #include <string_view>
 
 #include "base/address.h"
+#include "base/bytes.h"
 
 namespace turnkey::net {
 
 namespace {
-
-// The value of a hex digit, or -1.
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // HTAB, SP, VCHAR or obs-text: what a field value or a quoted-string may
 // hold (RFC 9110 sections 5.5 and 5.6.4); no other control byte.
 bool IsFieldTextByte(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
-
-// RFC 3986 section 2.3: unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~".
-bool IsUriUnreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
 }
 
 // RFC 3986 section 2.2: sub-delims = "!" / "$" / "&" / "'" / "(" / ")" /
@@ -50,11 +31,12 @@ bool IsUriSubDelim(char c) {
 bool IsRegName(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%') {
-      if (text.size() - i < 3 || HexValue(text[i + 1]) < 0 || HexValue(text[i + 2]) < 0) {
+      if (text.size() - i < 3 || base::HexDigitValue(text[i + 1]) < 0 ||
+          base::HexDigitValue(text[i + 2]) < 0) {
         return false;
       }
       i += 2;
-    } else if (!IsUriUnreserved(text[i]) && !IsUriSubDelim(text[i])) {
+    } else if (!base::IsUriUnreserved(text[i]) && !IsUriSubDelim(text[i])) {
       return false;
     }
   }
@@ -72,9 +54,11 @@ bool IsIpLiteralAddress(std::string_view text) {
     }
     const std::string_view version = text.substr(1, dot - 1);
     const std::string_view rest = text.substr(dot + 1);
-    return std::all_of(version.begin(), version.end(), [](char c) { return HexValue(c) >= 0; }) &&
-           std::all_of(rest.begin(), rest.end(),
-                       [](char c) { return IsUriUnreserved(c) || IsUriSubDelim(c) || c == ':'; });
+    return std::all_of(version.begin(), version.end(),
+                       [](char c) { return base::HexDigitValue(c) >= 0; }) &&
+           std::all_of(rest.begin(), rest.end(), [](char c) {
+             return base::IsUriUnreserved(c) || IsUriSubDelim(c) || c == ':';
+           });
   }
   // The text forms of RFC 4291 section 2.2, which IPv6address spells out;
   // no zone ID (that is RFC 6874, not a Host value).
@@ -443,7 +427,7 @@ int HttpRequestParser::StepChunkScan(char byte) {
   // trailer-section = *( field-line CRLF ), then the CRLF that ends the body
   const bool ows = byte == ' ' || byte == '\t';
   const bool tchar = IsHttpTokenChar(byte);
-  const int hex = HexValue(byte);
+  const int hex = base::HexDigitValue(byte);
   switch (chunk_scan_) {
     case ChunkScan::kSizeStart:
       if (hex < 0) {

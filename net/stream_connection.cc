@@ -687,6 +687,10 @@ void StreamConnection::FlushOutput() {
   if (write_event_) {
     event_del(write_event_.get());
   }
+  OutputSent();
+}
+
+void StreamConnection::OutputSent() {
   if (state_ == State::kClosing) {
     OutputDrained();
   } else if (resume_once_sent_ && state_ == State::kOpen) {
@@ -751,13 +755,8 @@ void StreamConnection::OnRead(bufferevent* /*bev*/, void* arg) noexcept {
 
 void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
-  if (connection->output_size() != 0) {
-    return;
-  }
-  if (connection->state_ == State::kClosing) {
-    connection->OutputDrained();
-  } else if (connection->resume_once_sent_ && connection->state_ == State::kOpen) {
-    connection->ResumeReading();
+  if (connection->output_size() == 0) {
+    connection->OutputSent();
   }
 }
 

@@ -206,6 +206,9 @@ class StreamConnection {
   ssize_t SendNow(base::ByteView data);
   // Sends queued output; watches for writability while some remains.
   void FlushOutput();
+  // Queued output is all sent: OutputDrained() when closing, or the resume
+  // ResumeReadingOnceSent() waits for.
+  void OutputSent();
   // Queued output is all sent after Close() or CloseLingering(): finish, or
   // half-close and start lingering.
   void OutputDrained();

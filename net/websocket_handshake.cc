@@ -82,6 +82,24 @@ std::string WebSocketAcceptKey(std::string_view key) {
   return base::Base64Encode(digest);
 }
 
+namespace {
+
+// The checks of s4.2.1 after the method and the token lists.
+std::expected<void, WebSocketHandshakeError> CheckVersionAndKey(std::string_view version,
+                                                                std::string_view key) {
+  if (Trim(version) != "13") {
+    return std::unexpected(WebSocketHandshakeError::kBadVersion);
+  }
+  // s4.1 item 7: a nonce of 16 bytes, base64-encoded (always 24 characters).
+  auto nonce = base::Base64Decode(Trim(key));
+  if (!nonce || nonce->size() != kKeyBytes) {
+    return std::unexpected(WebSocketHandshakeError::kBadKey);
+  }
+  return {};
+}
+
+}  // namespace
+
 std::expected<void, WebSocketHandshakeError> ValidateWebSocketHandshake(
     const WebSocketHandshakeRequest& request) {
   // Methods are case-sensitive (RFC 9110 s9.1).
@@ -94,15 +112,7 @@ std::expected<void, WebSocketHandshakeError> ValidateWebSocketHandshake(
   if (!ListHasToken(request.connection, "upgrade")) {
     return std::unexpected(WebSocketHandshakeError::kNoConnectionToken);
   }
-  if (Trim(request.version) != "13") {
-    return std::unexpected(WebSocketHandshakeError::kBadVersion);
-  }
-  // s4.1 item 7: a nonce of 16 bytes, base64-encoded (always 24 characters).
-  auto nonce = base::Base64Decode(Trim(request.key));
-  if (!nonce || nonce->size() != kKeyBytes) {
-    return std::unexpected(WebSocketHandshakeError::kBadKey);
-  }
-  return {};
+  return CheckVersionAndKey(request.version, request.key);
 }
 
 std::expected<WebSocketHandshakeRequest, WebSocketHandshakeError> ParseWebSocketHandshake(
@@ -112,19 +122,25 @@ std::expected<WebSocketHandshakeRequest, WebSocketHandshakeError> ParseWebSocket
   if (headers.Count("Sec-WebSocket-Key") > 1) {
     return std::unexpected(WebSocketHandshakeError::kBadKey);
   }
+  if (method != "GET") {
+    return std::unexpected(WebSocketHandshakeError::kNotGet);
+  }
+  // The tokens may be in any field line of either list (RFC 9110 s5.3: a
+  // line each for "Connection: keep-alive" and "Connection: Upgrade" is one
+  // list), which HttpHeaders reads as such.
+  if (!headers.HasToken("Upgrade", "websocket")) {
+    return std::unexpected(WebSocketHandshakeError::kNoUpgrade);
+  }
+  if (!headers.HasToken("Connection", "upgrade")) {
+    return std::unexpected(WebSocketHandshakeError::kNoConnectionToken);
+  }
   WebSocketHandshakeRequest request;
   request.method = method;
-  // The token may be in any field of either list (RFC 9110 section 5.3: a
-  // field line each for "Connection: keep-alive" and "Connection: Upgrade"
-  // is the same as one joined line); Validate then sees the token itself.
-  request.upgrade = headers.HasToken("Upgrade", "websocket") ? std::string_view("websocket")
-                                                             : headers.Get("Upgrade").value_or("");
-  request.connection = headers.HasToken("Connection", "upgrade")
-                           ? std::string_view("upgrade")
-                           : headers.Get("Connection").value_or("");
+  request.upgrade = headers.Get("Upgrade").value_or("");
+  request.connection = headers.Get("Connection").value_or("");
   request.version = headers.Get("Sec-WebSocket-Version").value_or("");
   request.key = headers.Get("Sec-WebSocket-Key").value_or("");
-  if (auto valid = ValidateWebSocketHandshake(request); !valid) {
+  if (auto valid = CheckVersionAndKey(request.version, request.key); !valid) {
     return std::unexpected(valid.error());
   }
   return request;

@@ -72,11 +72,12 @@ std::expected<std::string, WebSocketHandshakeError> BuildWebSocketHandshakeRespo
 // view points into `headers`.
 std::optional<std::string_view> SelectWebSocketSubprotocol(const HttpHeaders& headers);
 
-// The handshake values of an upgrade request with `method` and `headers`
-// (the first field of each header; the views point into `headers`),
-// checked by ValidateWebSocketHandshake. A Sec-WebSocket-Key sent in more
-// than one field is kBadKey: s11.3.1 allows it once, and which key the
-// 101 would then answer is ambiguous.
+// The handshake values of an upgrade request with `method` and `headers`,
+// checked as ValidateWebSocketHandshake does, except that the Upgrade and
+// Connection tokens may be in any of their field lines. The views point
+// into `headers` (the first field of each). A Sec-WebSocket-Key sent in more
+// than one field is kBadKey: s11.3.1 allows it once, and which key the 101
+// would then answer is ambiguous.
 std::expected<WebSocketHandshakeRequest, WebSocketHandshakeError> ParseWebSocketHandshake(
     std::string_view method, const HttpHeaders& headers);
 

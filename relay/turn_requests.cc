@@ -45,18 +45,19 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
                                 Allocation* existing) {
   const MethodLabel method = MethodLabel::kAllocate;
   const size_t transport = static_cast<size_t>(from.transport);
-  auto fail = [&](uint16_t code, std::string_view reason = {}) {
+  auto count_failure = [&](uint16_t code) {
     counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
     counters_.allocation_failures[transport][CodeLabelIndex(code)].Add();
+  };
+  auto fail = [&](uint16_t code, std::string_view reason = {}) {
+    count_failure(code);
     SendError(from, request, code, &auth, method, reason);
   };
   // A refusal for this server's state rather than the request's: with an
-  // alternate server of the client's family, the client is sent there.
+  // alternate server for the client, the client is sent there.
   auto fail_or_redirect = [&](uint16_t code, std::string_view reason = {}) {
     if (const base::SocketAddress* alternate = NextAlternate(from)) {
-      counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
-      counters_.allocation_failures[transport][CodeLabelIndex(stun::error_code::kTryAlternate)]
-          .Add();
+      count_failure(stun::error_code::kTryAlternate);
       SendTryAlternate(from, request, auth, method, *alternate);
       return;
     }

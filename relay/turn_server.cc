@@ -249,17 +249,6 @@ void TurnServer::Finish(stun::MessageBuilder& b, const stun::Message& request,
   }
 }
 
-void TurnServer::SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
-                           const AuthResult* auth, MethodLabel method, std::string_view reason) {
-  out_.clear();
-  auto b = stun::MessageBuilder::ErrorResponse(out_, request, code, reason);
-  Finish(b, request, auth);
-  if (b.ok()) {
-    Count(method, code);
-    io_.SendToClient(to, b.message());
-  }
-}
-
 const base::SocketAddress* TurnServer::NextAlternate(const FiveTuple& client) {
   // RFC 8489 section 10: the client retries with the same transport.
   const bool tls = client.transport == ClientTransport::kTls;
@@ -279,17 +268,13 @@ const base::SocketAddress* TurnServer::NextAlternate(const FiveTuple& client) {
 void TurnServer::SendTryAlternate(const FiveTuple& to, const stun::Message& request,
                                   const AuthResult& auth, MethodLabel method,
                                   const base::SocketAddress& alternate) {
-  out_.clear();
-  auto b = stun::MessageBuilder::ErrorResponse(out_, request, stun::error_code::kTryAlternate);
-  b.AddAlternateServer(alternate);
-  if (to.transport == ClientTransport::kTls && !options_.alternate_domain.empty()) {
-    b.AddAlternateDomain(options_.alternate_domain);
-  }
-  Finish(b, request, &auth);
-  if (b.ok()) {
-    Count(method, stun::error_code::kTryAlternate);
-    io_.SendToClient(to, b.message());
-  }
+  SendError(to, request, stun::error_code::kTryAlternate, &auth, method, {},
+            [&](stun::MessageBuilder& b) {
+              b.AddAlternateServer(alternate);
+              if (to.transport == ClientTransport::kTls && !options_.alternate_domain.empty()) {
+                b.AddAlternateDomain(options_.alternate_domain);
+              }
+            });
 }
 
 void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,

@@ -181,9 +181,25 @@ class TurnServer {
   // MESSAGE-INTEGRITY, as RFC 8489 section 10 requires).
   void SendTryAlternate(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
                         MethodLabel method, const base::SocketAddress& alternate);
-  // An error answer; authenticated with `auth`'s key when given.
+  // An error answer; authenticated with `auth`'s key when given. `add`
+  // appends attributes of its own before Finish().
+  template <typename AddAttributes>
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
-                 const AuthResult* auth, MethodLabel method, std::string_view reason = {});
+                 const AuthResult* auth, MethodLabel method, std::string_view reason,
+                 AddAttributes add) {
+    out_.clear();
+    auto b = stun::MessageBuilder::ErrorResponse(out_, request, code, reason);
+    add(b);
+    Finish(b, request, auth);
+    if (b.ok()) {
+      Count(method, code);
+      io_.SendToClient(to, b.message());
+    }
+  }
+  void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
+                 const AuthResult* auth, MethodLabel method, std::string_view reason = {}) {
+    SendError(to, request, code, auth, method, reason, [](stun::MessageBuilder&) {});
+  }
   // A success response to `request`: `add` appends the method's attributes,
   // then Finish(); counted and sent to `to`.
   template <typename AddAttributes>

@@ -81,11 +81,11 @@ struct CallStoreRecorder::Shared {
   std::mutex mutex;
   std::condition_variable turn;
   uint64_t done_seq = 0;  // guarded by mutex
-  // Set by the destructor: a failed batch will not be retried, and batches
-  // that start after give_up_at are not tried.
-  std::atomic<bool> closing{false};
+  // Set by the destructor: from then on a failed batch is not retried, and
+  // batches that start after this time are not tried.
   std::atomic<std::chrono::steady_clock::time_point> give_up_at{
       std::chrono::steady_clock::time_point::max()};
+  bool closing() const { return give_up_at.load() != std::chrono::steady_clock::time_point::max(); }
   // Loop thread only; null once the recorder is gone.
   CallStoreRecorder* owner = nullptr;
 
@@ -144,7 +144,7 @@ struct CallStoreRecorder::BatchJob {
   BatchOutcome operator()() {
     shared->WaitTurn(seq);
     const auto start = std::chrono::steady_clock::now();
-    if (shared->closing && start >= shared->give_up_at.load()) {
+    if (start >= shared->give_up_at.load()) {
       const uint64_t lost = shared->Lost(writes.size());
       TK_LOG_ERROR("calls: {} call history writes lost at shutdown: out of time ({} lost in all)",
                    writes.size(), lost);
@@ -157,7 +157,7 @@ struct CallStoreRecorder::BatchJob {
     BatchOutcome outcome;
     outcome.attempt = attempt;
     if (!result) {
-      if (shared->closing) {
+      if (shared->closing()) {
         shared->Lost(writes.size());
         TK_LOG_ERROR("calls: {} call history writes lost at shutdown: {}", writes.size(),
                      result.error().message);
@@ -204,7 +204,6 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
 
 CallStoreRecorder::~CallStoreRecorder() {
   shared_->give_up_at = std::chrono::steady_clock::now() + options_.shutdown_budget;
-  shared_->closing = true;
   Flush();
   shared_->owner = nullptr;
 }
@@ -425,7 +424,7 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
 
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt,
                               bool unavailable) {
-  if (shared_->closing) {
+  if (shared_->closing()) {
     shared_->Lost(writes.size());
     TK_LOG_ERROR("calls: {} call history writes lost at shutdown", writes.size());
     return;
@@ -437,13 +436,8 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     if (writes.size() > 1) {
       TK_LOG_WARN("calls: {} call history writes failed {} times together; trying them one by one",
                   writes.size(), attempt);
-      for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
-        pending_.push_front(std::move(*it));
-        --front_position_;
-      }
       single_ = writes.size();
-      attempt_ = 0;
-      retry_timer_.Start(options_.retry_delays.front());
+      Requeue(std::move(writes), 0);
       return;
     }
     shared_->Lost(writes.size());
@@ -456,6 +450,10 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     return;
   }
   ++shared_->stats.retries;
+  Requeue(std::move(writes), attempt);
+}
+
+void CallStoreRecorder::Requeue(std::vector<sql::CallWrite> writes, size_t attempt) {
   // Back to the front, in order, ahead of what waits (positions of waiting
   // inserts stay valid: the front position moves back by as many).
   for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
@@ -465,7 +463,8 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
   attempt_ = attempt;
   // The last delay repeats for as long as the database is away; what waits
   // meanwhile is bounded by max_pending.
-  retry_timer_.Start(options_.retry_delays[std::min(attempt, options_.retry_delays.size()) - 1]);
+  const size_t delays = options_.retry_delays.size();
+  retry_timer_.Start(options_.retry_delays[attempt == 0 ? 0 : std::min(attempt, delays) - 1]);
 }
 
 }  // namespace turnkey::signal

@@ -151,6 +151,9 @@ class CallStoreRecorder final : public CallRecorder {
   // lasts); otherwise, after the listed delays, the writes are tried one by
   // one and a single one that still fails is given up.
   void Retry(std::vector<sql::CallWrite> writes, size_t attempt, bool unavailable);
+  // Puts `writes` back at the front and starts the retry timer with the
+  // delay of `attempt` (the first one for 0).
+  void Requeue(std::vector<sql::CallWrite> writes, size_t attempt);
 
   net::EventLoop& loop_;
   net::WorkQueue& queue_;

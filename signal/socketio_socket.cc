@@ -82,21 +82,24 @@ SocketIoAckCallback SocketIoSocket::TakeAck(uint64_t id) {
   return callback;
 }
 
+namespace {
+
+// A token from `bucket`, which a first call starts full.
+bool TakeFrom(std::optional<TokenBucket>& bucket, base::MonoTime now, double rate, double burst) {
+  if (!bucket) {
+    bucket.emplace(burst, now);
+  }
+  return bucket->TryTake(now, rate, burst);
+}
+
+}  // namespace
+
 bool SocketIoSocket::TakeEventToken(base::MonoTime now, double rate, double burst) {
-  if (rate <= 0) {
-    return true;
-  }
-  if (!events_) {
-    events_.emplace(burst, now);
-  }
-  return events_->TryTake(now, rate, burst);
+  return rate <= 0 || TakeFrom(events_, now, rate, burst);
 }
 
 bool SocketIoSocket::TakeRefusal(base::MonoTime now, double rate, double burst) {
-  if (!refusals_) {
-    refusals_.emplace(burst, now);
-  }
-  return refusals_->TryTake(now, rate, burst);
+  return TakeFrom(refusals_, now, rate, burst);
 }
 
 }  // namespace turnkey::signal

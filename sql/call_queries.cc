@@ -4,6 +4,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 
 #include "sql/fields.h"
 #include "sql/query_util.h"
@@ -48,6 +49,12 @@ constexpr std::string_view kUpdateCalleeIce =
     "UPDATE calls SET callee_ice_state = ?, callee_ice_local = ?, callee_ice_remote = ?, "
     "callee_ice_relay_protocol = ?, callee_ice_rtt_ms = ?, callee_ice_reported_at = ? "
     "WHERE id = ?";
+
+// Store::EndUnfinishedCalls: calls with status ? become status ?, ended at
+// their answer (or creation), duration 0.
+constexpr std::string_view kEndUnfinished =
+    "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
+    "duration_seconds = 0 WHERE status = ?";
 
 constexpr std::string_view kHide =
     "UPDATE call_participants SET hidden = 1 WHERE call_id = ? AND user_id = ?";
@@ -358,6 +365,20 @@ base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& qu
     page.entries.push_back(std::move(entry));
   }
   return page;
+}
+
+base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason) {
+  int ended = 0;
+  for (auto [from, to] : {std::pair{CallStatus::kRinging, CallStatus::kMissed},
+                          std::pair{CallStatus::kActive, CallStatus::kFailed}}) {
+    const std::array<Param, 3> params{CallStatusName(to), reason, CallStatusName(from)};
+    auto updated = conn.Exec(kEndUnfinished, params);
+    if (!updated) {
+      return std::unexpected(updated.error());
+    }
+    ended += static_cast<int>(updated->affected_rows);
+  }
+  return ended;
 }
 
 base::Status HideCallRow(Connection& conn, std::string_view call_id, std::string_view user_id) {

@@ -32,6 +32,8 @@ base::Result<base::Status> UpdateIceRow(Connection& conn, const IceUpdate& updat
 base::Result<Call> SelectCall(Connection& conn, std::string_view call_id);
 // Precondition: ValidateHistoryQuery(query) passed.
 base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& query);
+// Store::EndUnfinishedCalls with end reason `reason`; how many calls.
+base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason);
 // kNotFound if the user is not a participant.
 base::Status HideCallRow(Connection& conn, std::string_view call_id, std::string_view user_id);
 

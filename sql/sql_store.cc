@@ -19,6 +19,18 @@ namespace turnkey::sql {
 
 namespace {
 
+// How long a write the database could not make keeps Ping failing when no
+// write follows: the history retries every 15 s while it waits, so a
+// database still broken keeps it failing, and one mended while idle is
+// ready again within this time.
+constexpr std::chrono::seconds kWriteFailureMemory{30};
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // The columns ReadUser() expects, in order.
 constexpr std::string_view kUserColumns =
     "id, email, handle, display_name, password_hash, created_at, updated_at";
@@ -169,29 +181,19 @@ SqlStore::SqlStore(std::unique_ptr<Database> db, std::span<const Migration> migr
 
 SqlStore::~SqlStore() = default;
 
-base::Status SqlStore::Read(const Op& op) { return db_->Run({OpKind::kRead, true}, op); }
-
-base::Status SqlStore::Write(bool idempotent, const Op& op) {
-  base::Status status = db_->Run({OpKind::kWrite, idempotent}, op);
-  NoteWrite(status);
+base::Status SqlStore::Run(const OpOptions& options, const Op& op) {
+  base::Status status = db_->Run(options, op);
+  if (options.kind == OpKind::kWrite) {
+    NoteWrite(status);
+  }
   return status;
 }
 
-namespace {
+base::Status SqlStore::Read(const Op& op) { return Run({OpKind::kRead, true}, op); }
 
-// How long a write the database could not make keeps Ping failing when no
-// write follows: the history retries every 15 s while it waits, so a
-// database still broken keeps it failing, and one mended while idle is
-// ready again within this time.
-constexpr std::chrono::seconds kWriteFailureMemory{30};
-
-int64_t SteadyNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+base::Status SqlStore::Write(bool idempotent, const Op& op) {
+  return Run({OpKind::kWrite, idempotent}, op);
 }
-
-}  // namespace
 
 void SqlStore::NoteWrite(const base::Status& status) {
   if (status || status.error().code != base::ErrorCode::kUnavailable) {
@@ -208,13 +210,10 @@ void SqlStore::NoteWrite(const base::Status& status) {
 template <typename Query>
 auto SqlStore::RunValue(const OpOptions& options, const Query& query) {
   decltype(query(std::declval<Connection&>())) result;
-  auto status = db_->Run(options, [&](Connection& conn) -> base::Status {
+  auto status = Run(options, [&](Connection& conn) -> base::Status {
     result = query(conn);
     return result ? base::Ok() : base::Status(ErrorOf(result));
   });
-  if (options.kind == OpKind::kWrite) {
-    NoteWrite(status);
-  }
   if (!status) {
     return decltype(result)(std::unexpected(status.error()));
   }
@@ -816,22 +815,8 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
 }
 
 base::Result<int> SqlStore::EndUnfinishedCalls() {
-  return WriteValue(true, [](Connection& conn) -> base::Result<int> {
-    int ended = 0;
-    for (std::string_view sql :
-         {std::string_view("UPDATE calls SET status = 'missed', end_reason = 'server_restart', "
-                           "ended_at = created_at, duration_seconds = 0 WHERE status = 'ringing'"),
-          std::string_view("UPDATE calls SET status = 'failed', end_reason = 'server_restart', "
-                           "ended_at = COALESCE(answered_at, created_at), duration_seconds = 0 "
-                           "WHERE status = 'active'")}) {
-      auto result = conn.Exec(sql, {});
-      if (!result) {
-        return std::unexpected(result.error());
-      }
-      ended += static_cast<int>(result->affected_rows);
-    }
-    return ended;
-  });
+  return WriteValue(true,
+                    [](Connection& conn) { return EndUnfinishedCallRows(conn, "server_restart"); });
 }
 
 // ---- Health and schema

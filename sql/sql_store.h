@@ -78,6 +78,8 @@ class SqlStore : public Store {
   base::Status CheckSchema() override;
 
  private:
+  // Every operation goes through here: db_->Run, and NoteWrite for writes.
+  base::Status Run(const OpOptions& options, const Op& op);
   base::Status Read(const Op& op);
   // One call-history write of any kind, validated, in its own transaction.
   base::Status WriteCall(const CallWrite& write);

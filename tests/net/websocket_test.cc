@@ -160,7 +160,7 @@ TEST(WebSocketHandshakeTest, ParsesRequestHeadersAndRefusesARepeatedKey) {
   ASSERT_TRUE(request.has_value()) << WebSocketHandshakeErrorText(request.error());
   EXPECT_EQ(request->method, "GET");
   EXPECT_EQ(request->upgrade, "websocket");
-  EXPECT_EQ(request->connection, "upgrade");
+  EXPECT_EQ(request->connection, "keep-alive, Upgrade");
   EXPECT_EQ(request->version, "13");
   EXPECT_EQ(request->key, kSampleKey);
   EXPECT_EQ(ParseWebSocketHandshake("POST", headers).error(), WebSocketHandshakeError::kNotGet);
