@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <exception>
+#include <iterator>
 #include <system_error>
 
 #include "base/log.h"
@@ -13,7 +15,8 @@ base::Result<std::unique_ptr<WorkQueue>> WorkQueue::Create(const WorkQueueOption
   if (options.threads == 0 || options.max_queued == 0) {
     return base::InvalidArgument("work queue needs at least one thread and one queue slot");
   }
-  std::unique_ptr<WorkQueue> queue(new WorkQueue(options.max_queued));
+  const size_t reserve = std::min(options.read_reserve, options.threads - 1);
+  std::unique_ptr<WorkQueue> queue(new WorkQueue(options.max_queued, options.threads - reserve));
   try {
     for (size_t i = 0; i < options.threads; ++i) {
       queue->workers_.emplace_back([raw = queue.get()] { raw->WorkerMain(); });
@@ -29,30 +32,33 @@ base::Result<std::unique_ptr<WorkQueue>> WorkQueue::Create(const WorkQueueOption
 
 WorkQueue::~WorkQueue() { Shutdown(ShutdownMode::kRunQueued); }
 
-bool WorkQueue::TryPost(Task job) {
-  return Enqueue([&job]() -> Task { return std::move(job); });
+bool WorkQueue::TryPost(Task job, JobKind kind) {
+  return Enqueue(kind, [&job]() -> Task { return std::move(job); });
 }
 
-bool WorkQueue::Enqueue(const std::function<Task()>& make_task) {
+bool WorkQueue::Enqueue(JobKind kind, const std::function<Task()>& make_task) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= max_queued_) {
+    if (stopping_ || reads_.size() + writes_.size() >= max_queued_) {
       ++rejected_;
       return false;
     }
-    queue_.push_back(make_task());
+    auto& queue = kind == JobKind::kRead ? reads_ : writes_;
+    queue.push_back(Queued{next_seq_++, make_task()});
   }
   ready_.notify_one();
   return true;
 }
 
 void WorkQueue::StopAccepting(ShutdownMode mode) {
-  std::deque<Task> dropped;
+  std::deque<Queued> dropped;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     if (mode == ShutdownMode::kDropQueued) {
-      dropped.swap(queue_);
+      dropped.swap(reads_);
+      std::move(writes_.begin(), writes_.end(), std::back_inserter(dropped));
+      writes_.clear();
     }
   }
   ready_.notify_all();
@@ -71,7 +77,7 @@ void WorkQueue::Shutdown(ShutdownMode mode) {
 
 size_t WorkQueue::queued() const {
   std::lock_guard lock(mutex_);
-  return queue_.size();
+  return reads_.size() + writes_.size();
 }
 
 uint64_t WorkQueue::rejected() const {
@@ -79,17 +85,40 @@ uint64_t WorkQueue::rejected() const {
   return rejected_;
 }
 
+std::deque<WorkQueue::Queued>* WorkQueue::NextQueue() {
+  const bool write_may_start = !writes_.empty() && running_writes_ < max_writers_;
+  if (reads_.empty()) {
+    return write_may_start ? &writes_ : nullptr;
+  }
+  if (write_may_start && writes_.front().seq < reads_.front().seq) {
+    return &writes_;
+  }
+  return &reads_;
+}
+
 void WorkQueue::WorkerMain() noexcept {
   while (true) {
     Task task;
+    bool write = false;
     {
       std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        return;  // stopping, and nothing left to run
+      std::deque<Queued>* next = nullptr;
+      // Writes held back by max_writers_ wait for a running write to end
+      // (its worker takes them itself); stopping ends a worker only once
+      // nothing is left.
+      ready_.wait(lock, [&] {
+        next = NextQueue();
+        return next != nullptr || (stopping_ && reads_.empty() && writes_.empty());
+      });
+      if (next == nullptr) {
+        return;
       }
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      task = std::move(next->front().task);
+      next->pop_front();
+      write = next == &writes_;
+      if (write) {
+        ++running_writes_;
+      }
     }
     try {
       task();
@@ -97,6 +126,15 @@ void WorkQueue::WorkerMain() noexcept {
       TK_LOG_ERROR("work queue job threw: {}", e.what());
     } catch (...) {
       TK_LOG_ERROR("work queue job threw a non-standard exception");
+    }
+    // Destroyed before the write counts as ended: its captures are the job's.
+    task = nullptr;
+    if (write) {
+      {
+        std::lock_guard lock(mutex_);
+        --running_writes_;
+      }
+      ready_.notify_one();
     }
   }
 }

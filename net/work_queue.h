@@ -4,7 +4,8 @@
 //
 // TryPost(loop, job, done): `job` runs on a worker thread; its result is
 // handed to `done`, which runs on `loop`'s thread (EventLoop::Post). Jobs
-// start in FIFO order; with several workers they may finish in any order.
+// start in the order posted (but see job kinds below); with several
+// workers they may finish in any order.
 //
 // Shutdown rule: StopAccepting() refuses new jobs from then on and either
 // keeps the jobs already queued (kRunQueued, the default) or destroys them
@@ -14,6 +15,14 @@
 // the loop decides whether they still run. A dropped job's `job` and `done`
 // are destroyed on the thread that dropped them. Shut the queue down before
 // destroying any loop it posts to, and never from a worker.
+//
+// Job kinds: a kRead job only reads and never waits for a write lock (a
+// read on an SQLite WAL snapshot or an InnoDB consistent read); a kWrite
+// job (the default) may wait for one, as a write does while another process
+// holds the database locked. At most threads - read_reserve workers run
+// kWrite jobs at once, so reads queued behind stalled writes (a login's user
+// lookup, a Socket.IO CONNECT) still get a worker. Within what may start,
+// jobs start in the order they were posted.
 //
 // Threads: TryPost from any thread; it only takes a short lock. A job must
 // not throw: an exception is caught and logged on the worker, and its `done`
@@ -44,8 +53,16 @@ struct WorkQueueOptions {
   // Jobs waiting for a worker (running ones not counted); TryPost refuses
   // beyond this. Default 1024.
   size_t max_queued = 1024;
+  // Workers that take only kRead jobs while the others are all busy with
+  // kWrite ones; capped at threads - 1 (one thread: no reserve). Default 1.
+  size_t read_reserve = 1;
   // Worker thread names are "<name>-<n>" (at most 15 characters are kept).
   std::string name = "tk-work";
+};
+
+enum class JobKind {
+  kWrite,  // may wait for a database write lock (the default)
+  kRead,   // never does; see "Job kinds" above
 };
 
 class WorkQueue {
@@ -70,11 +87,12 @@ class WorkQueue {
   // then not moved from, so a caller that passed a named object (rvalue
   // reference) still owns it (see PostHttpJob in http_job.h).
   template <typename Job, typename Done>
-  [[nodiscard]] bool TryPost(EventLoop& loop, Job&& job, Done&& done);
+  [[nodiscard]] bool TryPost(EventLoop& loop, Job&& job, Done&& done,
+                             JobKind kind = JobKind::kWrite);
 
   // Queues `job` with nothing to report back. Same refusal rules; `job` is
   // destroyed on refusal.
-  [[nodiscard]] bool TryPost(Task job);
+  [[nodiscard]] bool TryPost(Task job, JobKind kind = JobKind::kWrite);
 
   // See the shutdown rule above. StopAccepting never blocks; Shutdown
   // blocks until the workers exited. Both are idempotent; any thread but a
@@ -85,32 +103,47 @@ class WorkQueue {
   size_t queued() const;
   size_t threads() const { return workers_.size(); }
   size_t max_queued() const { return max_queued_; }
+  // Workers that may run kWrite jobs at once.
+  size_t max_writers() const { return max_writers_; }
   // TryPost calls refused so far (full or shut down).
   uint64_t rejected() const;
 
  private:
-  explicit WorkQueue(size_t max_queued) : max_queued_(max_queued) {}
+  struct Queued {
+    uint64_t seq;  // post order across both queues
+    Task task;
+  };
+
+  WorkQueue(size_t max_queued, size_t max_writers)
+      : max_queued_(max_queued), max_writers_(max_writers) {}
   // Under the lock: if there is room, pushes make_task() and returns true.
-  bool Enqueue(const std::function<Task()>& make_task);
+  bool Enqueue(JobKind kind, const std::function<Task()>& make_task);
+  // Under the lock: the queue of the job that may start next, if any (the
+  // older of the two fronts; writes only below max_writers_).
+  std::deque<Queued>* NextQueue();
   void WorkerMain() noexcept;
   // Posts a move-only task to `loop` (EventLoop::Post wants a copyable one).
   static void PostToLoop(EventLoop& loop, Task task);
 
   const size_t max_queued_;
+  const size_t max_writers_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Task> queue_;  // guarded by mutex_
-  bool stopping_ = false;   // guarded by mutex_
-  uint64_t rejected_ = 0;   // guarded by mutex_
+  std::deque<Queued> reads_;   // guarded by mutex_
+  std::deque<Queued> writes_;  // guarded by mutex_
+  uint64_t next_seq_ = 0;      // guarded by mutex_
+  size_t running_writes_ = 0;  // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  uint64_t rejected_ = 0;      // guarded by mutex_
   std::vector<std::thread> workers_;
 };
 
 template <typename Job, typename Done>
-bool WorkQueue::TryPost(EventLoop& loop, Job&& job, Done&& done) {
+bool WorkQueue::TryPost(EventLoop& loop, Job&& job, Done&& done, JobKind kind) {
   using Result = std::invoke_result_t<std::decay_t<Job>&>;
   // The factory runs only when there is room, so job and done are moved
   // from only on success.
-  return Enqueue([&]() -> Task {
+  return Enqueue(kind, [&]() -> Task {
     return [&loop, job = std::forward<Job>(job), done = std::forward<Done>(done)]() mutable {
       if constexpr (std::is_void_v<Result>) {
         job();

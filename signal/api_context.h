@@ -17,8 +17,10 @@
 #include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "auth/login_throttle.h"
 #include "auth/password_hasher.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/source_rate_limiter.h"
 #include "base/status.h"
 #include "metrics/shard.h"
@@ -76,6 +79,11 @@ struct ApiContextOptions {
   // 0 = no limit. Default none.
   double register_rate = 0;
   double register_burst = 1;
+  // A job that waited longer than this for a worker (behind writes held up
+  // by a locked or unreachable database) is not run: its request gets 503
+  // SERVICE_UNAVAILABLE, as its client has likely given up (OkHttp's default
+  // read timeout is 10 s). Default 10s.
+  std::chrono::milliseconds max_queue_wait{10'000};
 };
 
 class ApiContext {
@@ -111,8 +119,15 @@ class ApiContext {
 
   // Runs `job` on the work queue, then `done(call, result)` on the loop.
   // A full or stopped queue answers 503 SERVICE_UNAVAILABLE at once.
+  // RunRead is for a job that only reads (net::JobKind::kRead): it gets a
+  // worker even while writes wait for a locked database. A job that waited
+  // more than options().max_queue_wait is not run (503).
   template <typename Job, typename Done>
-  void Run(ApiCall call, Job job, Done done);
+  void Run(ApiCall call, Job job, Done done, net::JobKind kind = net::JobKind::kWrite);
+  template <typename Job, typename Done>
+  void RunRead(ApiCall call, Job job, Done done) {
+    Run(std::move(call), std::move(job), std::move(done), net::JobKind::kRead);
+  }
 
   // Calls `query` (one store call) and records its duration in
   // turnkey_db_query_seconds. Any thread.
@@ -261,9 +276,36 @@ class ApiContext {
 };
 
 template <typename Job, typename Done>
-void ApiContext::Run(ApiCall call, Job job, Done done) {
-  Completion<Done> finish{std::move(call), std::move(done)};
-  if (queue_.TryPost(loop_, std::move(job), std::move(finish))) {
+void ApiContext::Run(ApiCall call, Job job, Done done, net::JobKind kind) {
+  using Result = std::invoke_result_t<Job&>;
+  using Outcome = std::conditional_t<std::is_void_v<Result>, bool, std::optional<Result>>;
+  // The outcome is empty (false) when the job waited too long to be run.
+  auto timed = [job = std::move(job), posted = std::chrono::steady_clock::now(),
+                max_wait = options_.max_queue_wait]() mutable -> Outcome {
+    if (std::chrono::steady_clock::now() - posted > max_wait) {
+      return Outcome{};
+    }
+    if constexpr (std::is_void_v<Result>) {
+      job();
+      return true;
+    } else {
+      return Outcome{job()};
+    }
+  };
+  auto answer = [done = std::move(done)](ApiCall call, Outcome outcome) mutable {
+    if (!outcome) {
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                        "signal: {} {} waited too long for a database worker; answered 503",
+                        call.request().method, call.request().path);
+      call.Fail(ApiError::Unavailable("The server is busy; try again shortly"));
+    } else if constexpr (std::is_void_v<Result>) {
+      done(std::move(call));
+    } else {
+      done(std::move(call), std::move(*outcome));
+    }
+  };
+  Completion<decltype(answer)> finish{std::move(call), std::move(answer)};
+  if (queue_.TryPost(loop_, std::move(timed), std::move(finish), kind)) {
     return;
   }
   finish.call.Fail(ApiError::Unavailable("The server is busy; try again shortly"));

@@ -323,7 +323,8 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
     }
     self->FinishAuthorize(token, device, std::move(user), done);
   };
-  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(finish))) {
+  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(finish),
+                                     net::JobKind::kRead)) {
     finish(base::Unavailable("work queue full"));
   }
 }
@@ -548,7 +549,8 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
     found(Lookup{});  // both connected: no store round trip
     return;
   }
-  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(found))) {
+  if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(found),
+                                     net::JobKind::kRead)) {
     // Not taken, so `found` is still ours: it answers "Server busy", or goes
     // on with what is known when the receiver needs no lookup.
     Lookup offline;

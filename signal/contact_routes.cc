@@ -49,14 +49,14 @@ void ListContacts(ApiContext& api, ApiCall call) {
   auto job = [&api, user_id = call.user_id()] {
     return api.Db([&](sql::Store& store) { return store.ListContacts(user_id); });
   };
-  api.Run(std::move(call), std::move(job),
-          [](ApiCall call, base::Result<std::vector<sql::Contact>> contacts) {
-            if (!contacts) {
-              call.Fail(FromStoreError(contacts.error()));
-              return;
-            }
-            call.Ok(nlohmann::json{{"contacts", ContactsJson(*contacts)}});
-          });
+  api.RunRead(std::move(call), std::move(job),
+              [](ApiCall call, base::Result<std::vector<sql::Contact>> contacts) {
+                if (!contacts) {
+                  call.Fail(FromStoreError(contacts.error()));
+                  return;
+                }
+                call.Ok(nlohmann::json{{"contacts", ContactsJson(*contacts)}});
+              });
 }
 
 struct AddOutcome {

@@ -80,6 +80,7 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   api_options.refresh_ttl = opts.refresh_ttl;
   api_options.register_rate = opts.register_rate;
   api_options.register_burst = opts.register_burst;
+  api_options.max_queue_wait = opts.max_queue_wait;
   service->api_ = std::make_unique<ApiContext>(
       *service->loop_, *service->queue_, service->router_, *service->store_, std::move(*jwt),
       std::move(*hasher), std::move(*throttle), *service->clock_, service->metrics_,
@@ -308,7 +309,8 @@ void SignalService::PollEndedLogins() {
     login_polled_at_ms_ = started_ms;
     api_->LoginsEnded(*ended);
   };
-  login_poll_in_flight_ = queue_->TryPost(*loop_, std::move(job), std::move(done));
+  login_poll_in_flight_ =
+      queue_->TryPost(*loop_, std::move(job), std::move(done), net::JobKind::kRead);
 }
 
 void SignalService::FinishDrain() {

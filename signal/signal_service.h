@@ -68,9 +68,12 @@ struct SignalServiceOptions {
   net::HttpServerOptions http;
   // Largest REST request body. Default 64 KiB.
   size_t max_api_body_bytes = 64 * 1024;
-  // Blocking work: database calls and argon2id. Default 4 threads, 1024
-  // queued jobs.
+  // Blocking work: database calls and argon2id. Default 4 threads (one
+  // kept for reads), 1024 queued jobs.
   net::WorkQueueOptions work_queue;
+  // A REST job that waited longer for a worker answers 503 unrun
+  // (ApiContextOptions::max_queue_wait). Default 10 s.
+  std::chrono::milliseconds max_queue_wait{10'000};
   // HMAC key of the access tokens, >= 32 bytes (signal.jwt.secret or the
   // generated state_dir/jwt.key). Required. Never logged.
   std::string jwt_key;

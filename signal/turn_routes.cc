@@ -45,7 +45,7 @@ void Ready(ApiContext& api, ApiCall call) {
     return;
   }
   auto job = [&api] { return api.Db([](sql::Store& store) { return store.Ping(); }); };
-  api.Run(std::move(call), std::move(job), [](ApiCall call, base::Status ping) {
+  api.RunRead(std::move(call), std::move(job), [](ApiCall call, base::Status ping) {
     if (!ping) {
       TK_LOG_WARN_EVERY(std::chrono::seconds(10), "signal: readyz: database: {}",
                         ping.error().message);

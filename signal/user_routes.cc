@@ -25,7 +25,7 @@ void GetMe(ApiContext& api, ApiCall call) {
   auto job = [&api, user_id = call.user_id()] {
     return api.Db([&](sql::Store& store) { return store.GetUserById(user_id); });
   };
-  api.Run(std::move(call), std::move(job), [&api](ApiCall call, base::Result<sql::User> user) {
+  api.RunRead(std::move(call), std::move(job), [&api](ApiCall call, base::Result<sql::User> user) {
     if (!user) {
       call.Fail(user.error().code == base::ErrorCode::kNotFound
                     ? ApiError::NotFound("This account no longer exists")
@@ -94,18 +94,18 @@ void Search(ApiContext& api, ApiCall call) {
     return api.Db(
         [&](sql::Store& store) { return store.SearchUsersByHandlePrefix(prefix, user_id, limit); });
   };
-  api.Run(std::move(call), std::move(job),
-          [](ApiCall call, base::Result<std::vector<sql::UserSummary>> users) {
-            if (!users) {
-              call.Fail(FromStoreError(users.error()));
-              return;
-            }
-            nlohmann::json list = nlohmann::json::array();
-            for (const sql::UserSummary& user : *users) {
-              list.push_back(UserSummaryJson(user));
-            }
-            call.Ok(nlohmann::json{{"users", std::move(list)}});
-          });
+  api.RunRead(std::move(call), std::move(job),
+              [](ApiCall call, base::Result<std::vector<sql::UserSummary>> users) {
+                if (!users) {
+                  call.Fail(FromStoreError(users.error()));
+                  return;
+                }
+                nlohmann::json list = nlohmann::json::array();
+                for (const sql::UserSummary& user : *users) {
+                  list.push_back(UserSummaryJson(user));
+                }
+                call.Ok(nlohmann::json{{"users", std::move(list)}});
+              });
 }
 
 }  // namespace

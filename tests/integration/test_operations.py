@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -864,6 +865,43 @@ class SecretFileModeTest(unittest.TestCase):
 
 
 # --- 3. Drain -------------------------------------------------------------------
+
+
+class DatabaseLockTest(ServerTestCase):
+    def test_reads_are_answered_while_writes_wait_for_the_locked_database(self):
+        """Another process holds SQLite's write lock (a backup, an admin's sqlite3 shell):
+        profile updates wait for it, but reads posted after them do not wait behind them."""
+        server = self.start_server()
+        user = server.register("dblock")
+        db = sqlite3.connect(os.path.join(server.dir, "state", "turnkey.db"),
+                             isolation_level=None, timeout=30)
+        self.addCleanup(db.close)
+        db.execute("BEGIN IMMEDIATE")
+        answers = queue.Queue()
+
+        def request(kind, method, path, body=None):
+            status, _ = server.http(method, path, body, token=user["token"])
+            answers.put((kind, status))
+
+        def start(kind, method, path, body=None):
+            thread = threading.Thread(target=request, args=(kind, method, path, body))
+            thread.start()
+            return thread
+
+        # As many writes as there are database workers: before, they took every worker,
+        # each waiting out SQLite's 5 s busy timeout in turn, and the reads waited for them.
+        threads = [start("write", "PATCH", "/api/users/me", {"displayName": f"Locked {i}"})
+                   for i in range(4)]
+        time.sleep(0.5)  # the writes are queued first
+        threads += [start("read", "GET", "/api/users/me") for _ in range(3)]
+        threads.append(start("read", "GET", "/readyz"))
+        seen = [answers.get(timeout=60) for _ in range(4)]
+        db.execute("ROLLBACK")  # the lock goes away; the writes go through
+        for thread in threads:
+            thread.join(timeout=60)
+        seen += [answers.get(timeout=1) for _ in range(4)]
+        self.assertEqual(seen[:4], [("read", 200)] * 4, self.context())
+        self.assertEqual(seen[4:], [("write", 200)] * 4, self.context())
 
 
 class DrainTest(ServerTestCase):

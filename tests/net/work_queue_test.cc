@@ -1,5 +1,5 @@
 // WorkQueue: results come back on the loop thread, a full queue refuses,
-// and the two shutdown modes.
+// the two shutdown modes, and reads that get a worker while writes stall.
 #include "net/work_queue.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "tests/net/net_test_util.h"
 
@@ -203,6 +204,134 @@ TEST(WorkQueueTest, ThrowingJobIsContained) {
       *loop, [] {}, [&after] { after = true; }));
   ASSERT_TRUE(RunUntil(*loop, [&] { return after; }));
   EXPECT_FALSE(called);
+}
+
+TEST(WorkQueueTest, ReadsGetAWorkerWhileWritesStall) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(3, 16);  // default reserve: one worker kept for reads
+  ASSERT_TRUE(loop && queue);
+  EXPECT_EQ(queue->max_writers(), 2u);
+  // Four writes wait for a lock (the gate): two run, two wait their turn.
+  Gate lock;
+  std::atomic<int> writes_started{0};
+  int writes_done = 0;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(queue->TryPost(
+        *loop,
+        [&] {
+          ++writes_started;
+          lock.WaitOpen();
+        },
+        [&writes_done] { ++writes_done; }));
+  }
+  // Reads posted after them still run, one after the other on the third worker.
+  int reads_done = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(queue->TryPost(
+        *loop, [] {}, [&reads_done] { ++reads_done; }, JobKind::kRead));
+  }
+  ASSERT_TRUE(RunUntil(*loop, [&] { return reads_done == 3; }));
+  EXPECT_EQ(writes_started.load(), 2);
+  EXPECT_EQ(writes_done, 0);
+  EXPECT_EQ(queue->queued(), 2u);
+  lock.Open();
+  ASSERT_TRUE(RunUntil(*loop, [&] { return writes_done == 4; }));
+}
+
+TEST(WorkQueueTest, KindsStartInPostOrderWhenWritesMayRun) {
+  auto loop = MakeLoop();
+  auto queue = MakeQueue(1, 16);  // one thread: no reserve, writes never held
+  ASSERT_TRUE(loop && queue);
+  EXPECT_EQ(queue->max_writers(), 1u);
+  Gate gate;
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&gate] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+      },
+      [] {}));
+  ASSERT_TRUE(gate.WaitStarted());
+  std::vector<int> order;  // written by the one worker, read after its done
+  int done = 0;
+  const JobKind kinds[] = {JobKind::kWrite, JobKind::kRead, JobKind::kRead, JobKind::kWrite};
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(queue->TryPost(
+        *loop, [&order, i] { order.push_back(i); }, [&done] { ++done; }, kinds[i]));
+  }
+  gate.Open();
+  ASSERT_TRUE(RunUntil(*loop, [&] { return done == 4; }));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
+  auto loop = MakeLoop();
+  WorkQueueOptions options;
+  options.threads = 2;
+  options.read_reserve = 1;
+  auto created = WorkQueue::Create(options);
+  ASSERT_TRUE(loop && created);
+  auto queue = std::move(*created);
+  Gate gate;
+  ASSERT_TRUE(queue->TryPost(
+      *loop,
+      [&gate] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+      },
+      [] {}));
+  ASSERT_TRUE(gate.WaitStarted());
+  std::atomic<int> ran{0};
+  auto marker = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = marker;
+  // The write waits for the one writer; the read may run at once.
+  ASSERT_TRUE(queue->TryPost([&ran, marker] { ++ran; }, JobKind::kRead));
+  ASSERT_TRUE(queue->TryPost([&ran, marker] { ++ran; }, JobKind::kWrite));
+  marker.reset();
+  // Held writes still run on a plain shutdown, once the writer is free.
+  std::atomic<int> kept{0};
+  ASSERT_TRUE(queue->TryPost([&kept] { ++kept; }, JobKind::kWrite));
+  queue->StopAccepting();
+  gate.Open();
+  queue->Shutdown();
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_EQ(kept.load(), 1);
+  EXPECT_TRUE(watch.expired());
+
+  // Drop mode: queued jobs of both kinds are destroyed unrun.
+  auto again = MakeQueue(2, 16);
+  ASSERT_TRUE(again);
+  Gate blocker;
+  ASSERT_TRUE(again->TryPost(
+      *loop,
+      [&blocker] {
+        blocker.MarkStarted();
+        blocker.WaitOpen();
+      },
+      [] {}));
+  ASSERT_TRUE(blocker.WaitStarted());
+  Gate reader;
+  ASSERT_TRUE(again->TryPost(
+      [&reader] {
+        reader.MarkStarted();
+        reader.WaitOpen();
+      },
+      JobKind::kRead));
+  ASSERT_TRUE(reader.WaitStarted());
+  auto dropped = std::make_shared<int>(0);
+  std::weak_ptr<int> dropped_watch = dropped;
+  std::atomic<int> dropped_ran{0};
+  ASSERT_TRUE(again->TryPost([&dropped_ran, dropped] { ++dropped_ran; }, JobKind::kRead));
+  ASSERT_TRUE(again->TryPost([&dropped_ran, dropped] { ++dropped_ran; }, JobKind::kWrite));
+  dropped.reset();
+  EXPECT_EQ(again->queued(), 2u);
+  again->StopAccepting(WorkQueue::ShutdownMode::kDropQueued);
+  EXPECT_TRUE(dropped_watch.expired());
+  EXPECT_EQ(again->queued(), 0u);
+  blocker.Open();
+  reader.Open();
+  again->Shutdown();
+  EXPECT_EQ(dropped_ran.load(), 0);
 }
 
 }  // namespace

@@ -696,6 +696,38 @@ TEST_F(SignalServiceTest, FullWorkQueueAnswers503) {
   EXPECT_EQ(Get("/healthz").status, 200);
 }
 
+TEST_F(SignalServiceTest, ARequestThatWaitedTooLongForAWorkerAnswers503Unrun) {
+  SignalServiceOptions options = DefaultOptions();
+  options.work_queue.threads = 1;
+  options.max_queue_wait = std::chrono::milliseconds(50);
+  Restart(std::move(options));
+  const std::string token = Register("queued@example.test")["token"];
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> taken;
+  ASSERT_TRUE(service_->work_queue().TryPost([released, &taken] {
+    taken.set_value();
+    released.wait();
+  }));
+  taken.get_future().wait();
+  // A profile update waits behind the blocked worker for longer than allowed.
+  std::future<HttpTestResponse> update = std::async(std::launch::async, [&] {
+    return SendJson(address_, "PATCH", "/api/users/me", Json{{"displayName", "Late"}}, token);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (service_->work_queue().queued() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(service_->work_queue().queued(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  release.set_value();
+  ExpectError(update.get(), 503, "SERVICE_UNAVAILABLE");
+  // It was not run: the name is unchanged. A request that did not wait runs.
+  HttpTestResponse me = Get("/api/users/me", token);
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_NE(me.Json()["data"]["user"]["displayName"], "Late") << me.body;
+}
+
 TEST_F(SignalServiceTest, StopLetsARequestInFlightFinish) {
   SignalServiceOptions options = DefaultOptions();
   options.work_queue.threads = 1;
