@@ -66,6 +66,13 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
     FlushStreams();
   });
   sweep_timer_->StartPeriodic(std::chrono::seconds(1));
+  setup_deadlines_ =
+      std::make_unique<net::DeadlineQueue<StreamClient>>(*loop_, [this](StreamClient& client) {
+        TK_LOG_DEBUG("turn: connection {} from {} has no allocation {} ms after it opened; closing",
+                     client.connection->id(), client.connection->peer_address().ToString(),
+                     options_.stream_setup_timeout.count());
+        client.connection->Abort();
+      });
   return base::Ok();
 }
 
@@ -130,8 +137,12 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
 }
 
 void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connection) {
-  connections_[StreamKey{connection.peer_address(), connection.local_address()}].connection =
-      &connection;
+  StreamClient& client =
+      connections_[StreamKey{connection.peer_address(), connection.local_address()}];
+  client.connection = &connection;
+  if (options_.stream_setup_timeout.count() > 0) {
+    setup_deadlines_->Schedule(client.setup, options_.stream_setup_timeout);
+  }
   connection.SetCallbacks(
       [this, transport](net::StreamConnection& c, base::ByteView data) {
         return OnStreamData(transport, c, data);
@@ -142,6 +153,7 @@ void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connecti
           if (it->second.corked) {
             std::erase(dirty_streams_, &it->second);
           }
+          setup_deadlines_->Cancel(it->second.setup);
           connections_.erase(it);
         }
         server_->OnClientClosed(FiveTuple{transport, c.peer_address(), c.local_address()});
@@ -181,6 +193,10 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   if (server_->allocation_count() > allocations_before && connection.is_open() &&
       server_->HasAllocation(tuple)) {
     connection.SetIdleTimeout(options_.stream_idle_timeout);
+    auto it = connections_.find(StreamKey{connection.peer_address(), connection.local_address()});
+    if (it != connections_.end()) {
+      setup_deadlines_->Cancel(it->second.setup);
+    }
   }
   FlushStreams();
   return consumed;
@@ -290,6 +306,11 @@ void Worker::Stop() {
   // core, its timer and relay sockets go in ~Worker (member order), still
   // before the loop.
   dirty_streams_.clear();
+  if (setup_deadlines_) {
+    for (auto& [key, client] : connections_) {
+      setup_deadlines_->Cancel(client.setup);
+    }
+  }
   connections_.clear();
   streams_.clear();
   udp_.clear();

@@ -22,6 +22,7 @@
 #include "base/bytes.h"
 #include "base/status.h"
 #include "net/connection_budget.h"
+#include "net/deadline_queue.h"
 #include "relay/five_tuple.h"
 #include "relay/relay_io.h"
 #include "relay/relay_shared.h"
@@ -50,10 +51,10 @@ struct WorkerOptions {
   // A TCP/TLS client connection with an allocation and no input for this
   // long is closed. Default 10 minutes, an allocation's default lifetime.
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(10)};
-  // The same before the connection has an allocation (also bounds the TLS
-  // handshake): a connection that never allocates holds a descriptor for
-  // this long at most after its last byte, not stream_idle_timeout. Default
-  // 30 s.
+  // A TCP/TLS connection that has no allocation this long after it was
+  // accepted is closed, however it trickles its bytes (a TLS handshake or a
+  // STUN message one byte at a time); until then it is also the idle
+  // timeout. Default 30 s.
   std::chrono::milliseconds stream_setup_timeout{std::chrono::seconds(30)};
   // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
   // shared by every worker. Null = none.
@@ -112,6 +113,8 @@ class Worker final : private RelayIo {
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
     bool corked = false;  // in dirty_streams_
+    // Scheduled from the accept until the connection's first allocation.
+    net::DeadlineQueue<StreamClient>::Entry setup{this};
   };
 
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);
@@ -145,6 +148,9 @@ class Worker final : private RelayIo {
   std::vector<std::unique_ptr<net::UdpSocket>> udp_;
   std::vector<StreamListenerEntry> streams_;
   std::vector<base::SocketAddress> local_addresses_;
+  // stream_setup_timeout of the connections without an allocation yet.
+  // Before connections_: their entries are cancelled before they go.
+  std::unique_ptr<net::DeadlineQueue<StreamClient>> setup_deadlines_;
   // Node-based: StreamClient addresses stay valid until erased.
   std::unordered_map<StreamKey, StreamClient, StreamKeyHash> connections_;
   std::vector<StreamClient*> dirty_streams_;  // corked by SendToClient

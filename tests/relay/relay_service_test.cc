@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -101,10 +102,19 @@ class TcpClient {
     }
     return message;
   }
-  // True when the server closed the connection (EOF), false on a timeout.
+  // True when the server closed the connection (EOF, or a reset when it
+  // closed with input unread), false on a timeout or when bytes came.
   bool ClosedByServer() {
     uint8_t byte;
-    return ::recv(fd_, &byte, 1, 0) == 0;
+    const ssize_t n = ::recv(fd_, &byte, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+  // Sends one byte at a time, `gap` apart, ignoring a closed connection.
+  void Trickle(const base::Bytes& bytes, std::chrono::milliseconds gap) {
+    for (uint8_t byte : bytes) {
+      (void)::send(fd_, &byte, 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(gap);
+    }
   }
 
  private:
@@ -122,7 +132,7 @@ class TcpClient {
   int fd_ = -1;
 };
 
-TEST(RelayServiceTest, StreamsWithoutAnAllocationGetTheShortIdleTimeout) {
+TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) {
   RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
   options.threads = 1;
   options.worker.stream_setup_timeout = std::chrono::milliseconds(300);
@@ -139,6 +149,16 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationGetTheShortIdleTimeout) {
   // Silent, or a Binding only: closed after the setup timeout.
   TcpClient silent(server);
   EXPECT_TRUE(silent.ClosedByServer());  // false when its 5 s receive timeout runs out
+
+  // Sending a byte more often than the timeout does not keep a connection
+  // without an allocation open: the timeout counts from the accept. (A
+  // Binding sent one byte per 100 ms takes 2 s; it would be answered.)
+  TcpClient trickler(server);
+  base::Bytes trickled;
+  stun::MessageBuilder slow(trickled, stun::Method::kBinding, stun::MessageClass::kRequest,
+                            stun::TransactionId{9});
+  trickler.Trickle(trickled, std::chrono::milliseconds(100));
+  EXPECT_TRUE(trickler.ClosedByServer()) << "a trickled Binding was answered";
 
   // Allocated: the setup timeout no longer applies.
   TcpClient client(server);
