@@ -12,6 +12,8 @@ namespace {
 // Both headers carry their 16-bit length in bytes 2-3, so 4 bytes are enough
 // to size any frame.
 constexpr size_t kLengthPrefixSize = 4;
+// A STUN header's magic cookie ends at byte 8.
+constexpr size_t kCookieEnd = 8;
 
 FrameResult MakeError(FramingError e) {
   FrameResult r;
@@ -30,6 +32,8 @@ const char* FramingErrorText(FramingError error) {
       return "neither STUN nor ChannelData";
     case FramingError::kTooLarge:
       return "frame larger than allowed";
+    case FramingError::kNotStun:
+      return "no STUN magic cookie, or a length not a multiple of 4";
   }
   return "unknown framing error";
 }
@@ -55,6 +59,11 @@ FrameResult StreamFramer::Next(base::ByteView head) const {
     return r;
   }
   const size_t length = base::LoadBe16(head.data() + 2);
+  if (r.type == FrameType::kStun &&
+      (length % 4 != 0 ||
+       (head.size() >= kCookieEnd && base::LoadBe32(head.data() + 4) != kMagicCookie))) {
+    return MakeError(FramingError::kNotStun);
+  }
   // RFC 8656 s12.5: over TCP/TLS, ChannelData is padded to 4 so the next
   // message starts aligned; the padding is part of this frame.
   const size_t frame =

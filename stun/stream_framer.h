@@ -3,7 +3,10 @@
 //
 // On a stream nothing marks message boundaries, so each message's size comes
 // from its own header:
-//   - first two bits 00: STUN, 20 + the header length field;
+//   - first two bits 00: STUN, 20 + the header length field, which must be a
+//     multiple of 4, with the magic cookie in bytes 4-7 (RFC 8489 s5); a
+//     stream that starts otherwise (a TLS ClientHello on the plain port, an
+//     HTTP request) is refused as soon as its first 8 bytes are in;
 //   - first two bits 01: ChannelData, 4 + the length rounded up to a multiple
 //     of 4 (over streams the padding is always sent);
 //   - 10 or 11: nothing we speak; the stream cannot be resynchronized, so the
@@ -31,6 +34,7 @@ enum class FramingError : uint8_t {
   kNone,
   kBadFirstBits,  // first two bits 10 or 11: not STUN, not ChannelData
   kTooLarge,      // the frame would exceed the caller's maximum
+  kNotStun,       // first bits 00 but no magic cookie, or a length not a multiple of 4
 };
 const char* FramingErrorText(FramingError error);
 

@@ -127,5 +127,19 @@ TEST(StreamFramerTest, Errors) {
   EXPECT_STREQ(FramingErrorText(FramingError::kTooLarge), "frame larger than allowed");
 }
 
+TEST(StreamFramerTest, AStreamThatIsNotStunIsRefusedOnceItsCookieWouldBeIn) {
+  StreamFramer f(kMax);
+  // A TLS ClientHello on the plain port (record type 0x16, version 3.1,
+  // length 0x012b): first bits 00, an odd length.
+  EXPECT_EQ(f.Next(Hex("16030101 2b")).error, FramingError::kNotStun);
+  // A length that is a multiple of 4 is refused once 8 bytes show no cookie.
+  EXPECT_EQ(f.Next(Hex("16030100")).status, Status::kNeedMore);
+  EXPECT_EQ(f.Next(Hex("16030100 2b0100")).status, Status::kNeedMore);
+  EXPECT_EQ(f.Next(Hex("16030100 2b010000")).error, FramingError::kNotStun);
+  // The cookie and a length of 4n pass: a Binding request header.
+  EXPECT_EQ(f.Next(Hex("00010000 2112a442")).status, Status::kNeedMore);
+  EXPECT_EQ(f.Next(Hex("00010000 2112a442 000000000000000000000000")).status, Status::kFrame);
+}
+
 }  // namespace
 }  // namespace turnkey::stun
