@@ -19,6 +19,7 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Create(
   std::unique_ptr<HttpServer> server(new HttpServer(loop, options, std::move(handler)));
   StreamListenerOptions listener_options = options.listener;
   listener_options.connection.idle_timeout = std::chrono::milliseconds(0);
+  listener_options.alpn = AlpnPolicy::kHttp11;
   HttpServer* raw = server.get();
   auto listener =
       StreamListener::Create(loop, bind_address, listener_options, std::move(tls),

@@ -203,6 +203,7 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
       ++rejected_;
       return;
     }
+    SetAlpnPolicy(ssl, options_.alpn);
     bev = bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {

@@ -23,6 +23,7 @@
 #include "base/status.h"
 #include "net/stream_connection.h"
 #include "net/timer.h"
+#include "net/tls_context.h"
 
 struct evconnlistener;
 
@@ -45,6 +46,8 @@ struct StreamListenerOptions {
   std::shared_ptr<ConnectionBudget> budget;
   // Applied to every accepted connection.
   StreamConnectionOptions connection;
+  // TLS listeners: the ALPN protocol the service speaks. Default none.
+  AlpnPolicy alpn = AlpnPolicy::kNone;
 };
 
 class StreamListener {

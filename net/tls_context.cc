@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
 #include <ctime>
 #include <utility>
 
@@ -51,7 +52,49 @@ base::Status ApplyPolicy(SSL_CTX* ctx) {
   return base::Ok();
 }
 
+// The SSL ex_data slot that holds a connection's AlpnPolicy (as a value
+// cast to a pointer); 0 = kNone.
+int AlpnPolicyIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// ALPN protocol names in wire format: a length byte, then the name.
+constexpr unsigned char kHttp11Wire[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kStunTurnWire[] = {9, 's', 't', 'u', 'n', '.', 't', 'u', 'r', 'n'};
+
+int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
+               const unsigned char* offered, unsigned int offered_length, void*) {
+  const auto policy =
+      static_cast<AlpnPolicy>(reinterpret_cast<uintptr_t>(SSL_get_ex_data(ssl, AlpnPolicyIndex())));
+  const unsigned char* wanted = nullptr;
+  unsigned int wanted_length = 0;
+  switch (policy) {
+    case AlpnPolicy::kNone:
+      return SSL_TLSEXT_ERR_NOACK;
+    case AlpnPolicy::kHttp11:
+      wanted = kHttp11Wire;
+      wanted_length = sizeof(kHttp11Wire);
+      break;
+    case AlpnPolicy::kStunTurn:
+      wanted = kStunTurnWire;
+      wanted_length = sizeof(kStunTurnWire);
+      break;
+  }
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_length, wanted, wanted_length, offered,
+                            offered_length) == OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return policy == AlpnPolicy::kHttp11 ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
+}
+
 }  // namespace
+
+void SetAlpnPolicy(SSL* ssl, AlpnPolicy policy) {
+  SSL_set_ex_data(ssl, AlpnPolicyIndex(), reinterpret_cast<void*>(static_cast<uintptr_t>(policy)));
+}
 
 std::string TlsErrorMessage(const char* what) {
   std::string message = what;
@@ -77,6 +120,7 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(const std::st
   if (auto s = ApplyPolicy(owner.ctx); !s) {
     return std::unexpected(s.error());
   }
+  SSL_CTX_set_alpn_select_cb(owner.ctx, SelectAlpn, nullptr);
   if (SSL_CTX_use_certificate_chain_file(owner.ctx, cert_path.c_str()) != 1) {
     return base::InvalidArgument(TlsErrorMessage(("load certificate " + cert_path).c_str()));
   }

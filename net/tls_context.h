@@ -18,8 +18,22 @@
 #include "base/status.h"
 
 struct ssl_ctx_st;
+struct ssl_st;
 
 namespace turnkey::net {
+
+// What a server connection answers to the client's ALPN list (RFC 7301).
+enum class AlpnPolicy : uint8_t {
+  kNone,      // ALPN ignored: no protocol selected
+  kHttp11,    // "http/1.1"; a client that offers ALPN without it (an
+              // h2-only client) gets the no_application_protocol alert
+  kStunTurn,  // "stun.turn" (RFC 7443) when offered; a client offering
+              // other protocols only still connects, with none selected
+};
+
+// Sets the policy of one server connection (an SSL* from a context made by
+// CreateServer, before its handshake). The default is kNone.
+void SetAlpnPolicy(ssl_st* ssl, AlpnPolicy policy);
 
 class TlsContext {
  public:

@@ -120,6 +120,7 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
   }
   net::StreamListenerOptions stream_options;
   stream_options.reuse_port = true;
+  stream_options.alpn = net::AlpnPolicy::kStunTurn;
   stream_options.connection.idle_timeout =
       std::min(options_.stream_setup_timeout, options_.stream_idle_timeout);
   stream_options.connection.max_input_bytes = 2 * options_.max_stream_frame;

@@ -118,14 +118,21 @@ void ExpectEcho(BlockingClient& client, const std::string& line) {
 }
 
 // Handshakes with a plain OpenSSL client limited to [min, max]; returns the
-// negotiated "version cipher", or "" when the handshake failed.
+// negotiated "version cipher", or "" when the handshake failed. With
+// `alpn` (wire format) the client offers it, and `selected` gets the
+// protocol the server chose ("" for none).
 std::string RawHandshake(uint16_t port, int min_version, int max_version,
-                         const char* ciphers = nullptr) {
+                         const char* ciphers = nullptr, const std::string* alpn = nullptr,
+                         std::string* selected = nullptr) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, min_version);
   SSL_CTX_set_max_proto_version(ctx, max_version);
   if (ciphers != nullptr) {
     SSL_CTX_set_cipher_list(ctx, ciphers);
+  }
+  if (alpn != nullptr) {
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn->data()),
+                            static_cast<unsigned int>(alpn->size()));
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -139,6 +146,12 @@ std::string RawHandshake(uint16_t port, int min_version, int max_version,
     SSL_set_fd(ssl, fd);
     if (SSL_connect(ssl) == 1) {
       result = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+      if (selected != nullptr) {
+        const unsigned char* name = nullptr;
+        unsigned int name_length = 0;
+        SSL_get0_alpn_selected(ssl, &name, &name_length);
+        selected->assign(reinterpret_cast<const char*>(name), name_length);
+      }
     }
     SSL_free(ssl);
   }
@@ -326,6 +339,57 @@ TEST(TlsListenerTest, Tls11ClientIsRefused) {
   // refusal must come from the server.
   EXPECT_EQ(RawHandshake(server.port(), TLS1_VERSION, TLS1_1_VERSION, "DEFAULT:@SECLEVEL=0"), "");
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kError);
+}
+
+// ALPN in wire format: a length byte before each name.
+std::string AlpnList(std::initializer_list<std::string> names) {
+  std::string wire;
+  for (const std::string& name : names) {
+    wire += static_cast<char>(name.size());
+    wire += name;
+  }
+  return wire;
+}
+
+TEST(TlsListenerTest, AlpnSelectsHttp11AndRefusesClientsWithoutIt) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.alpn = AlpnPolicy::kHttp11;
+  TlsServer server(ServerContext(cert), options);
+  const std::string browser = AlpnList({"h2", "http/1.1"});
+  std::string selected = "unset";
+  EXPECT_NE(
+      RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &browser, &selected),
+      "");
+  EXPECT_EQ(selected, "http/1.1");
+  // No ALPN at all (curl --no-alpn, most HTTP/1 clients): none selected.
+  selected = "unset";
+  EXPECT_NE(
+      RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, nullptr, &selected), "");
+  EXPECT_EQ(selected, "");
+  // An h2-only client gets no_application_protocol (RFC 7301 section 3.2),
+  // not a handshake and then bytes it cannot read.
+  const std::string h2_only = AlpnList({"h2"});
+  EXPECT_EQ(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &h2_only), "");
+}
+
+TEST(TlsListenerTest, AlpnSelectsStunTurnWhenOfferedAndOtherwiseLetsTheClientIn) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.alpn = AlpnPolicy::kStunTurn;
+  TlsServer server(ServerContext(cert), options);
+  const std::string turn = AlpnList({"stun.turn"});
+  std::string selected;
+  EXPECT_NE(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &turn, &selected),
+            "");
+  EXPECT_EQ(selected, "stun.turn");
+  const std::string other = AlpnList({"http/1.1"});
+  selected = "unset";
+  EXPECT_NE(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &other, &selected),
+            "");
+  EXPECT_EQ(selected, "");
 }
 
 TEST(TlsListenerTest, HandshakeIsBoundedByTheIdleTimeout) {
