@@ -184,6 +184,10 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
   options.worker.stream_budget = std::make_shared<net::ConnectionBudget>(
       net::ConnectionBudgetOptions{.max_per_client = config.turn.connections_per_address},
       net::ProcessConnectionBudget());
+  if (config.turn.pending_connections > 0) {
+    options.worker.max_pending_streams =
+        (config.turn.pending_connections + options.threads - 1) / options.threads;
+  }
   options.port_min = config.turn.relay.ports.min;
   options.port_max = config.turn.relay.ports.max;
   options.nonce_lifetime = config.turn.auth.nonce_lifetime;

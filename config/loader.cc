@@ -615,6 +615,8 @@ void DecodeTurn(Section& s, TurnOptions& turn) {
   s.Read("threads", turn.threads, AsUnsigned<uint32_t>(0, 1024));
   s.Read("connections_per_address", turn.connections_per_address,
          AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
+  s.Read("pending_connections", turn.pending_connections,
+         AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Read("listeners", turn.listeners, AsListOf([](const Node& node, const Where& at) {
            return DecodeItemMapping<ListenerOptions>(node, at, DecodeListener);
          }));

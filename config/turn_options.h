@@ -184,6 +184,10 @@ struct TurnOptions {
   // hold at once; further ones are closed at once. 0 = unlimited. Restart.
   // Default 4096.
   uint32_t connections_per_address = 4096;
+  // TCP and TLS connections without an allocation yet (a TLS handshake, an
+  // unauthenticated client), over all workers (each takes its share): a new
+  // one beyond it closes the oldest. 0 = unlimited. Restart. Default 16384.
+  uint32_t pending_connections = 16384;
   // Peer address rules. Reloadable.
   PeerOptions peers;
   // Other TURN servers a client is sent to (300 Try Alternate with

@@ -96,6 +96,8 @@ class DeadlineQueue {
   }
 
   size_t size() const { return heap_.size(); }
+  // The owner whose deadline comes first; null when none is scheduled.
+  Owner* earliest() const { return heap_.empty() ? nullptr : heap_.front()->owner_; }
 
  private:
   static constexpr size_t kNone = static_cast<size_t>(-1);

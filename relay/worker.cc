@@ -138,6 +138,18 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
 }
 
 void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connection) {
+  if (options_.max_pending_streams > 0 &&
+      setup_deadlines_->size() >= options_.max_pending_streams) {
+    StreamClient* oldest = setup_deadlines_->earliest();
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                      "turn: {} TCP/TLS connections without an allocation on worker {} "
+                      "(turn.pending_connections); closing the oldest, from {}",
+                      setup_deadlines_->size(), index_,
+                      oldest->connection->peer_address().ToString());
+    // Out of the count now: the close callback runs later, from the loop.
+    setup_deadlines_->Cancel(oldest->setup);
+    oldest->connection->Abort();
+  }
   StreamClient& client =
       connections_[StreamKey{connection.peer_address(), connection.local_address()}];
   client.connection = &connection;

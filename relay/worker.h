@@ -56,6 +56,11 @@ struct WorkerOptions {
   // STUN message one byte at a time); until then it is also the idle
   // timeout. Default 30 s.
   std::chrono::milliseconds stream_setup_timeout{std::chrono::seconds(30)};
+  // Connections of this worker without an allocation yet: one more closes
+  // the oldest of them (a legitimate client allocates within a second or
+  // so; a flood of handshakes that never finish pushes out its own). Bounds
+  // their memory (about 47 KB each over TLS). 0 = none. Default 0.
+  size_t max_pending_streams = 0;
   // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
   // shared by every worker. Null = none.
   std::shared_ptr<net::ConnectionBudget> stream_budget;

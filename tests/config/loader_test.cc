@@ -223,6 +223,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "allowed_origins:",
                           "trusted_proxies:",
                           "connections_per_address:",
+                          "pending_connections:",
                           "sockets_per_user:",
                           "register_per_address:",
                           "max_pending_per_address:",
@@ -277,6 +278,7 @@ turn:
   enabled: true
   threads: 4
   connections_per_address: 64
+  pending_connections: 1000
   listeners:
     - {transport: udp, address: 192.0.2.10, port: 3479}
     - {transport: tcp, address: "2001:db8::10", port: 443}
@@ -352,6 +354,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_TRUE(turn.enabled);
   EXPECT_EQ(turn.threads, 4u);
   EXPECT_EQ(turn.connections_per_address, 64u);
+  EXPECT_EQ(turn.pending_connections, 1000u);
   EXPECT_EQ(turn.listeners, (std::vector<ListenerOptions>{
                                 {Transport::kUdp, Ip("192.0.2.10", 3479)},
                                 {Transport::kTcp, Ip("2001:db8::10", 443)},

@@ -109,6 +109,11 @@ class TcpClient {
     const ssize_t n = ::recv(fd_, &byte, 1, 0);
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
+  // True while the connection is open with nothing to read (no EOF).
+  bool OpenNow() {
+    uint8_t byte;
+    return ::recv(fd_, &byte, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN;
+  }
   // Sends one byte at a time, `gap` apart, ignoring a closed connection.
   void Trickle(const base::Bytes& bytes, std::chrono::milliseconds gap) {
     for (uint8_t byte : bytes) {
@@ -194,6 +199,29 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
                                stun::TransactionId{3});
   client.Send(out);
   EXPECT_TRUE(client.ReadMessage().has_value()) << "closed although it has an allocation";
+  (*service)->Stop();
+}
+
+TEST(RelayServiceTest, BeyondThePendingLimitTheOldestConnectionWithoutAnAllocationIsClosed) {
+  RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
+  options.threads = 1;
+  options.worker.max_pending_streams = 2;
+  options.worker.stream_setup_timeout = std::chrono::seconds(30);
+  auto service = RelayService::Create(options, nullptr);
+  ASSERT_TRUE(service.has_value()) << service.error().message;
+  (*service)->Start();
+  const base::SocketAddress server = (*service)->local_addresses().at(0);
+  // The listen queue hands them over in order; each one past the second
+  // closes the oldest still open (the close callback runs later: the count
+  // must not wait for it, or the fourth would find the first again).
+  TcpClient first(server);
+  TcpClient second(server);
+  TcpClient third(server);
+  TcpClient fourth(server);
+  EXPECT_TRUE(first.ClosedByServer());
+  EXPECT_TRUE(second.ClosedByServer());
+  EXPECT_TRUE(third.OpenNow());
+  EXPECT_TRUE(fourth.OpenNow());
   (*service)->Stop();
 }
 
