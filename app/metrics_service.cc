@@ -137,6 +137,14 @@ void SetProcessStartTime(const metrics::ProcessMetrics& metrics) {
   metrics.start_time_seconds.Set(std::chrono::duration<double>(now).count());
 }
 
+void RecordConfigLoad(const metrics::ProcessMetrics& metrics, bool applied) {
+  metrics.config_last_reload_successful.Set(applied ? 1 : 0);
+  if (applied) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    metrics.config_last_reload_success_time.Set(std::chrono::duration<double>(now).count());
+  }
+}
+
 void SampleProcess(const metrics::ProcessMetrics& metrics) {
   metrics.open_fds.Set(OpenFileDescriptors());
   metrics.max_fds.Set(FileDescriptorLimit());

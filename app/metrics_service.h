@@ -58,5 +58,9 @@ class MetricsService {
 // registry's mutex, which the serving threads take too.
 void SetProcessStartTime(const metrics::ProcessMetrics& metrics);
 void SampleProcess(const metrics::ProcessMetrics& metrics);
+// The outcome of a config load: at start (applied) and after each SIGHUP.
+// A refused one sets turnkey_config_last_reload_successful to 0 and leaves
+// the time of the last applied one.
+void RecordConfigLoad(const metrics::ProcessMetrics& metrics, bool applied);
 
 }  // namespace turnkey::app

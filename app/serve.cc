@@ -28,6 +28,7 @@
 #include "app/relay_options.h"
 #include "app/signal_wiring.h"
 #include "app/systemd_notify.h"
+#include "app/tls_setup.h"
 #include "app/version.h"
 #include "base/log.h"
 #include "config/duration.h"
@@ -44,22 +45,29 @@ namespace turnkey::app {
 
 namespace {
 
-// Loads the TLS certificate when some listener needs it.
-base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& config) {
-  if (!NeedsTls(config)) {
-    return std::shared_ptr<net::TlsContext>();
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The info line and the warnings of a certificate just loaded, at start and
+// on reload (with `prefix` "reload: ").
+void LogLoadedTls(const config::Config& config, const net::TlsContext& tls, const char* prefix) {
+  TK_LOG_INFO("{}{}", prefix, TlsLoadedLine(config, tls));
+  for (const std::string& warning : TlsWarnings(config, tls, NowUnix())) {
+    TK_LOG_WARN("{}{}", prefix, warning);
   }
-  return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
 }
 
 // Re-reads the config; on success applies the reloadable parts and returns
-// the (possibly null) new TLS context. On failure nothing changes.
-std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
-                                                       config::Config& current,
-                                                       const RelayAddressPlan& plan,
-                                                       relay::RelayService* relay, bool draining,
-                                                       signal::SignalService* signal_service,
-                                                       const SignalApps& apps) {
+// the (possibly null) new TLS context. On failure nothing changes: a config
+// that does not load, TLS files that do not, and a new certificate that is
+// not valid now while `running_tls`'s is (KeepRunningCertificate).
+std::optional<std::shared_ptr<net::TlsContext>> Reload(
+    const std::string& path, config::Config& current, const RelayAddressPlan& plan,
+    relay::RelayService* relay, bool draining, signal::SignalService* signal_service,
+    const SignalApps& apps, const net::TlsContext* running_tls) {
   std::vector<std::string> warnings;
   auto next = config::LoadConfigFile(path, &warnings);
   if (!next) {
@@ -77,6 +85,16 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(const std::string& path,
   if (!tls) {
     TK_LOG_ERROR("reload: tls: {}; keeping the running config", tls.error().message);
     return std::nullopt;
+  }
+  if (*tls && running_tls != nullptr) {
+    if (auto keep =
+            KeepRunningCertificate(running_tls->certificate(), (*tls)->certificate(), NowUnix())) {
+      TK_LOG_ERROR("reload: tls: {}: {}; keeping the running config", next->tls.certificate, *keep);
+      return std::nullopt;
+    }
+  }
+  if (*tls) {
+    LogLoadedTls(*next, **tls, "reload: ");
   }
   for (const std::string& key : restart_only) {
     TK_LOG_WARN("reload: {} changed; it takes effect after a restart", key);
@@ -127,6 +145,13 @@ int RunServe(const std::string& config_path) {
     TK_LOG_ERROR("tls: {}", tls.error().message);
     return 1;
   }
+  // An expired certificate is served all the same: without it the TLS
+  // listeners could not start at all, and the warning and the expiry gauge
+  // say what to fix.
+  if (*tls) {
+    LogLoadedTls(config, **tls, "");
+  }
+  std::shared_ptr<net::TlsContext> running_tls = *tls;
 
   // Before the first listener: the connection budget is sized from it.
   const size_t file_limit = net::RaiseFileLimit();
@@ -143,6 +168,7 @@ int RunServe(const std::string& config_path) {
     process_metrics->tls_certificate_expiry.Set(static_cast<double>((*tls)->not_after_unix()));
   }
   SetProcessStartTime(*process_metrics);
+  RecordConfigLoad(*process_metrics, true);
 
   std::unique_ptr<relay::RelayService> relay;
   // Outlives `bridge`, which reads it.
@@ -352,13 +378,16 @@ int RunServe(const std::string& config_path) {
       TK_LOG_INFO("reload: SIGHUP received");
       NotifyReloading();
       if (auto next = Reload(config_path, config, plan, relay.get(), draining, signal_service.get(),
-                             signal_apps)) {
+                             signal_apps, running_tls.get())) {
         if (*next) {
           process_metrics->tls_certificate_expiry.Set(
               static_cast<double>((*next)->not_after_unix()));
         }
+        running_tls = std::move(*next);
+        RecordConfigLoad(*process_metrics, true);
         NotifyReady("serving (config reloaded)");
       } else {
+        RecordConfigLoad(*process_metrics, false);
         NotifyReady("serving (reload refused: see the log)");
       }
       continue;
@@ -442,11 +471,18 @@ int RunCheckConfig(const std::string& config_path) {
   if (!loaded) {
     return 1;
   }
-  // The certificate files are checked too, but only as a warning: the file
-  // may be valid and meant for a host where the certificate is in place.
-  if (auto tls = LoadTls(*loaded); !tls) {
-    std::fprintf(stderr, "%s: warning: tls: %s\n", config_path.c_str(),
-                 tls.error().message.c_str());
+  // Like `nginx -t`: TLS files that `serve` could not load make the config
+  // bad, since serve would refuse to start with them (and a reload would be
+  // refused). What serve only warns about is a warning here too.
+  auto tls = LoadTls(*loaded);
+  if (!tls) {
+    std::fprintf(stderr, "%s: error: tls: %s\n", config_path.c_str(), tls.error().message.c_str());
+    return 1;
+  }
+  if (*tls) {
+    for (const std::string& warning : TlsWarnings(*loaded, **tls, NowUnix())) {
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
   }
   std::printf("%s: ok\n", config_path.c_str());
   return 0;

@@ -72,6 +72,25 @@ base::Result<ProcessMetrics> ProcessMetrics::Create(Registry& registry, std::str
   }
   m.tls_certificate_expiry = expiry->Get();
 
+  auto reload_successful = registry.AddGauge({
+      .name = std::string(kConfigLastReloadSuccessful),
+      .help = "Whether the last config load (start or SIGHUP reload) was applied (1) or refused "
+              "(0).",
+  });
+  if (!reload_successful) {
+    return std::unexpected(std::move(reload_successful.error()));
+  }
+  m.config_last_reload_successful = reload_successful->Get();
+
+  auto reload_success_time = registry.AddGauge({
+      .name = std::string(kConfigLastReloadSuccessTime),
+      .help = "Unix time of the last config load that was applied (start or SIGHUP reload).",
+  });
+  if (!reload_success_time) {
+    return std::unexpected(std::move(reload_success_time.error()));
+  }
+  m.config_last_reload_success_time = reload_success_time->Get();
+
   auto open_fds = registry.AddGauge({
       .name = std::string(kProcessOpenFds),
       .help = "File descriptors the process holds open.",

@@ -36,6 +36,10 @@ namespace turnkey::metrics {
 inline constexpr std::string_view kBuildInfo = "turnkey_build_info";
 inline constexpr std::string_view kTlsCertificateExpiry =
     "turnkey_tls_certificate_expiry_timestamp_seconds";
+inline constexpr std::string_view kConfigLastReloadSuccessful =
+    "turnkey_config_last_reload_successful";
+inline constexpr std::string_view kConfigLastReloadSuccessTime =
+    "turnkey_config_last_reload_success_timestamp_seconds";
 inline constexpr std::string_view kProcessOpenFds = "turnkey_process_open_fds";
 inline constexpr std::string_view kProcessMaxFds = "turnkey_process_max_fds";
 inline constexpr std::string_view kProcessResidentMemory = "turnkey_process_resident_memory_bytes";
@@ -207,6 +211,11 @@ struct ProcessMetrics {
   Gauge build_info;
   // Unix time the TLS certificate expires; Set() on load and on reload.
   Gauge tls_certificate_expiry;
+  // Whether the last config load (the start, then each SIGHUP) was applied
+  // (1) or refused (0), and the Unix time of the last one applied. Set by
+  // the caller (serve), as Prometheus' own config_last_reload_* gauges.
+  Gauge config_last_reload_successful;
+  Gauge config_last_reload_success_time;
   // The process's descriptors (open, and the soft RLIMIT_NOFILE), resident
   // memory and start time. Registered here; the caller sets them (serve:
   // the start time once, the rest before each scrape).

@@ -1,11 +1,18 @@
 #include "net/tls_context.h"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdint>
-#include <ctime>
+#include <cstring>
+#include <string_view>
 #include <utility>
 
 namespace turnkey::net {
@@ -90,6 +97,74 @@ int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
   return policy == AlpnPolicy::kHttp11 ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
 }
 
+// Larger than any certificate chain or key file; a bigger file is read only
+// this far for the checks below (OpenSSL reads all of it).
+constexpr size_t kPemPeekBytes = 1 << 20;
+
+// True if `text` holds a "-----BEGIN <label>-----" line whose label ends in
+// `kind` ("CERTIFICATE" also matches "TRUSTED CERTIFICATE", "PRIVATE KEY"
+// matches "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...).
+bool HasPemBlock(std::string_view text, std::string_view kind) {
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  for (size_t at = text.find(kBegin); at != std::string_view::npos;
+       at = text.find(kBegin, at + 1)) {
+    const size_t label = at + kBegin.size();
+    const size_t end = text.find("-----", label);
+    if (end != std::string_view::npos && text.substr(label, end - label).ends_with(kind)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Says why `path` cannot be used before OpenSSL tries, in words an operator
+// acts on ("Permission denied", "empty", "no PEM certificate") rather than
+// OpenSSL's error codes. `what` names the file in the message; `kind` is
+// the PEM label it must hold.
+base::Status CheckPemFile(const std::string& what, const std::string& path, std::string_view kind) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return base::InvalidArgument(what + ": cannot open: " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return base::InvalidArgument(what + ": is a directory");
+  }
+  std::string text;
+  char buffer[16384];
+  ssize_t n;
+  while (text.size() < kPemPeekBytes && (n = ::read(fd, buffer, sizeof(buffer))) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      const int read_errno = errno;
+      ::close(fd);
+      return base::InvalidArgument(what + ": cannot read: " + std::strerror(read_errno));
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (text.empty()) {
+    return base::InvalidArgument(what + ": the file is empty");
+  }
+  if (!HasPemBlock(text, kind)) {
+    std::string lower(kind);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return base::InvalidArgument(what + ": no PEM " + lower + " in it");
+  }
+  return base::Ok();
+}
+
+// True if the OpenSSL error queue says a key does not match its
+// certificate; leaves the queue as it is.
+bool KeyMismatchQueued() {
+  const unsigned long code = ERR_peek_last_error();
+  return ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
+}
+
 }  // namespace
 
 void SetAlpnPolicy(SSL* ssl, AlpnPolicy policy) {
@@ -110,8 +185,9 @@ std::string TlsErrorMessage(const char* what) {
   return message;
 }
 
-base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(const std::string& cert_path,
-                                                                   const std::string& key_path) {
+base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
+    const std::string& cert_path, const std::string& key_path,
+    const std::optional<std::string>& trusted_ca_file) {
   ERR_clear_error();
   CtxOwner owner{SSL_CTX_new(TLS_server_method())};
   if (owner.ctx == nullptr) {
@@ -121,25 +197,33 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(const std::st
     return std::unexpected(s.error());
   }
   SSL_CTX_set_alpn_select_cb(owner.ctx, SelectAlpn, nullptr);
-  if (SSL_CTX_use_certificate_chain_file(owner.ctx, cert_path.c_str()) != 1) {
-    return base::InvalidArgument(TlsErrorMessage(("load certificate " + cert_path).c_str()));
+  const std::string cert_what = "certificate " + cert_path;
+  const std::string key_what = "private key " + key_path;
+  if (auto s = CheckPemFile(cert_what, cert_path, "CERTIFICATE"); !s) {
+    return std::unexpected(s.error());
   }
+  if (SSL_CTX_use_certificate_chain_file(owner.ctx, cert_path.c_str()) != 1) {
+    return base::InvalidArgument(TlsErrorMessage(cert_what.c_str()));
+  }
+  if (auto s = CheckPemFile(key_what, key_path, "PRIVATE KEY"); !s) {
+    return std::unexpected(s.error());
+  }
+  // SSL_CTX_use_PrivateKey_file already compares the key with the
+  // certificate; SSL_CTX_check_private_key covers a key that loads first.
+  const std::string mismatch = key_what + " does not match the " + cert_what;
   if (SSL_CTX_use_PrivateKey_file(owner.ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return base::InvalidArgument(TlsErrorMessage(("load private key " + key_path).c_str()));
+    return base::InvalidArgument(
+        TlsErrorMessage(KeyMismatchQueued() ? mismatch.c_str() : key_what.c_str()));
   }
   if (SSL_CTX_check_private_key(owner.ctx) != 1) {
-    return base::InvalidArgument(TlsErrorMessage("private key does not match the certificate"));
+    return base::InvalidArgument(TlsErrorMessage(mismatch.c_str()));
   }
-  X509* leaf = SSL_CTX_get0_certificate(owner.ctx);
-  if (leaf == nullptr) {
-    return base::InvalidArgument("no certificate in " + cert_path);
-  }
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1) {
-    return base::InvalidArgument(TlsErrorMessage("read certificate notAfter"));
+  std::optional<CertificateInfo> info = InspectCertificate(owner.ctx, trusted_ca_file);
+  if (!info) {
+    return base::InvalidArgument(cert_what + ": cannot read the certificate's validity times");
   }
   std::shared_ptr<TlsContext> context(new TlsContext(owner.Release(), true));
-  context->not_after_unix_ = static_cast<int64_t>(timegm(&tm));
+  context->certificate_ = std::move(*info);
   return context;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "net/tls_certificate.h"
 
 struct ssl_ctx_st;
 struct ssl_st;
@@ -38,9 +39,15 @@ void SetAlpnPolicy(ssl_st* ssl, AlpnPolicy policy);
 class TlsContext {
  public:
   // A server context from a PEM certificate chain (leaf first) and a PEM
-  // private key. Fails if either cannot be read or the key does not match.
-  static base::Result<std::shared_ptr<TlsContext>> CreateServer(const std::string& cert_path,
-                                                                const std::string& key_path);
+  // private key. Fails, with a message naming the file and the reason, if
+  // either cannot be read, holds no PEM certificate or key, or the key does
+  // not match the certificate. An expired certificate or one without a
+  // trusted chain loads: certificate() says so, the caller decides. The
+  // chain is checked against `trusted_ca_file` if given (tests), else the
+  // system trust store.
+  static base::Result<std::shared_ptr<TlsContext>> CreateServer(
+      const std::string& cert_path, const std::string& key_path,
+      const std::optional<std::string>& trusted_ca_file = std::nullopt);
 
   // A client context (for `turnkey probe`). With `verify_peer`, the server
   // chain is checked against `ca_file` if given, else the system store; the
@@ -56,7 +63,9 @@ class TlsContext {
   bool verify_peer() const { return verify_peer_; }
   // The leaf certificate's notAfter as Unix seconds (server contexts; 0 for
   // client contexts). Exported as a metric so expiry can be alerted on.
-  int64_t not_after_unix() const { return not_after_unix_; }
+  int64_t not_after_unix() const { return certificate_.not_after_unix; }
+  // The leaf certificate's facts (server contexts; empty for client ones).
+  const CertificateInfo& certificate() const { return certificate_; }
   // For net/ internals: the OpenSSL context (an SSL_CTX*).
   ssl_ctx_st* native() const { return ctx_; }
 
@@ -66,7 +75,7 @@ class TlsContext {
   ssl_ctx_st* ctx_;
   bool is_server_;
   bool verify_peer_ = false;
-  int64_t not_after_unix_ = 0;
+  CertificateInfo certificate_;
 };
 
 // The OpenSSL error queue as one line ("what: reason; reason"), then cleared.

@@ -98,6 +98,34 @@ def make_cert(directory, name="cert"):
     return cert, key
 
 
+def make_dated_cert(directory, name, not_before, not_after):
+    """A self-signed P-256 certificate for localhost valid from `not_before`
+    to `not_after` (ASN.1 times, "20200101000000Z"), which `openssl req` cannot
+    set: `openssl ca` signs the request with its own key. Returns (cert, key)."""
+    work = os.path.join(directory, name + "-ca")
+    os.makedirs(work)
+    with open(os.path.join(work, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = local\n[local]\ndatabase = index.txt\n"
+                "new_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = any\n"
+                "unique_subject = no\ncopy_extensions = copy\n[any]\ncommonName = supplied\n")
+    open(os.path.join(work, "index.txt"), "w").close()
+    with open(os.path.join(work, "serial"), "w") as f:
+        f.write("01\n")
+    cert = os.path.join(directory, name + ".pem")
+    key = os.path.join(directory, name + "-key.pem")
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+             "timeout": 60, "cwd": work}
+    subprocess.run(
+        ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", "request.csr"], **quiet)
+    subprocess.run(
+        ["openssl", "ca", "-batch", "-notext", "-config", "ca.cnf", "-selfsign", "-keyfile", key,
+         "-in", "request.csr", "-startdate", not_before, "-enddate", not_after, "-out", cert],
+        **quiet)
+    return cert, key
+
+
 class Turnkey:
     """A running turnkey process. Use as a context manager."""
 

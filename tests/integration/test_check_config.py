@@ -1,6 +1,7 @@
 """`turnkey check-config` names the file, line and key of what is wrong."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,22 @@ def run(*args):
     return out.returncode, out.stdout + out.stderr
 
 
+# A certificate the configs below name: the default listeners include TURN
+# over TLS, and check-config loads the certificate of a TLS listener.
+CERT_DIR = tempfile.mkdtemp(prefix="turnkey-check-")
+CERT, KEY = harness.make_cert(CERT_DIR)
+os.chmod(KEY, 0o600)
+TLS_YAML = f"tls: {{certificate: {CERT}, private_key: {KEY}}}\n"
+
+
+def tearDownModule():
+    shutil.rmtree(CERT_DIR, ignore_errors=True)
+
+
 def check(text):
+    """check-config on `text`, with a loadable certificate unless it has a tls: key."""
+    if not text.startswith("tls:") and "\ntls:" not in text:
+        text += TLS_YAML
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(text)
         path = f.name
@@ -68,8 +84,16 @@ class CheckConfigTest(unittest.TestCase):
     def test_good_file_and_example(self):
         rc, text, _ = check("realm: example.org\n")
         self.assertEqual(rc, 0, text)
+        # The example names /etc/turnkey/tls/, which this host need not have:
+        # checked with those two paths pointing at a certificate that loads.
         example = os.path.join(SOURCE_DIR, "config", "turnkey.example.yaml")
-        rc, text = run("check-config", "--config", example)
+        with open(example) as f:
+            text = f.read()
+        for default in ("/etc/turnkey/tls/cert.pem", "/etc/turnkey/tls/key.pem"):
+            self.assertIn(default, text)
+        text = text.replace("/etc/turnkey/tls/cert.pem", CERT).replace(
+            "/etc/turnkey/tls/key.pem", KEY)
+        rc, text, _ = check(text)
         self.assertEqual(rc, 0, text)
 
     def test_secret_files_other_users_can_read_are_warned_about(self):
@@ -81,7 +105,7 @@ class CheckConfigTest(unittest.TestCase):
                 f.write("s3cret-value\n")
             path = os.path.join(d, "t.yaml")
             with open(path, "w") as f:
-                f.write("realm: x\nturn:\n  auth: {secrets_file: turn-secrets}\n")
+                f.write("realm: x\nturn:\n  auth: {secrets_file: turn-secrets}\n" + TLS_YAML)
             os.chmod(path, 0o600)
             os.chmod(secrets, 0o644)
             rc, text = run("check-config", "--config", path)
@@ -96,11 +120,80 @@ class CheckConfigTest(unittest.TestCase):
             self.assertNotIn("has mode", text)
             # Secrets written in the YAML make the YAML a secret file.
             with open(path, "w") as f:
-                f.write("realm: x\nturn:\n  auth: {secrets: [s3cret-value]}\n")
+                f.write("realm: x\nturn:\n  auth: {secrets: [s3cret-value]}\n" + TLS_YAML)
             os.chmod(path, 0o604)
             rc, text = run("check-config", "--config", path)
             self.assertEqual(rc, 0, text)
             self.assertIn(f"{path}:3: warning: turn.auth.secrets: \"{path}\" has mode 0604", text)
+
+    def test_tls_files_that_do_not_load_are_errors(self):
+        # Like `nginx -t`: serve would not start with them, so the config is
+        # bad (exit 1, no "ok"), and the message names the file and why.
+        with tempfile.TemporaryDirectory() as d:
+            other_cert, other_key = harness.make_cert(d, "other")
+            empty = os.path.join(d, "empty.pem")
+            open(empty, "w").close()
+            missing = os.path.join(d, "missing-key.pem")
+            cases = {
+                "mismatch": (CERT, other_key,
+                             f"error: tls: private key {other_key} does not match the "
+                             f"certificate {CERT}: ", "key values mismatch"),
+                "missing key": (CERT, missing,
+                                f"error: tls: private key {missing}: cannot open: "
+                                "No such file or directory", ""),
+                "empty certificate": (empty, KEY,
+                                      f"error: tls: certificate {empty}: the file is empty", ""),
+                "key as certificate": (KEY, CERT,
+                                       f"error: tls: certificate {KEY}: no PEM certificate in it",
+                                       ""),
+            }
+            # signal.listen.tls needs the certificate as a TLS TURN listener does.
+            listeners = {
+                "turn": "",
+                "signal": "turn: {enabled: false}\n"
+                          "signal:\n  listen: {address: 127.0.0.1, port: 8443, tls: true}\n",
+            }
+            for what, (cert, key, message, reason) in cases.items():
+                for role, yaml in listeners.items():
+                    with self.subTest(what=what, role=role):
+                        rc, text, path = check(
+                            f"realm: x\ntls: {{certificate: {cert}, private_key: {key}}}\n" + yaml)
+                        self.assertEqual(rc, 1, text)
+                        self.assertIn(f"{path}: {message}", text)
+                        self.assertIn(reason, text)
+                        self.assertNotIn(": ok", text)
+            # No listener that runs uses TLS: the files are not needed.
+            rc, text, _ = check(f"tls: {{certificate: {missing}, private_key: {missing}}}\n"
+                                "turn:\n  listeners: [{transport: udp, address: 127.0.0.1, "
+                                "port: 3478}]\n")
+            self.assertEqual(rc, 0, text)
+            # The pair that belongs together is fine (the warning is for its chain).
+            rc, text, path = check(
+                f"tls: {{certificate: {other_cert}, private_key: {other_key}}}\n")
+            self.assertEqual(rc, 0, text)
+            self.assertIn(f"{path}: ok", text)
+
+    def test_certificates_clients_would_refuse_are_warnings(self):
+        # What serve logs as a warning at start: check-config says the same
+        # and still exits 0.
+        with tempfile.TemporaryDirectory() as d:
+            expired, expired_key = harness.make_dated_cert(d, "expired", "20200101000000Z",
+                                                           "20200201000000Z")
+            future, future_key = harness.make_dated_cert(d, "future", "20991201000000Z",
+                                                         "20991231000000Z")
+            for cert, key, warning in (
+                    (expired, expired_key, "the certificate for localhost expired at "
+                                           "2020-02-01T00:00:00Z"),
+                    (future, future_key, "the certificate for localhost is not valid before "
+                                         "2099-12-01T00:00:00Z"),
+                    (CERT, KEY, "the certificate for localhost and the chain in its file do not "
+                                "lead to a trusted root (self-signed certificate)")):
+                with self.subTest(cert=os.path.basename(cert)):
+                    rc, text, path = check(
+                        f"tls: {{certificate: {cert}, private_key: {key}}}\n")
+                    self.assertEqual(rc, 0, text)
+                    self.assertIn(f"{path}: warning: tls: {cert}: {warning}", text)
+                    self.assertIn(f"{path}: ok", text)
 
     def test_missing_file(self):
         rc, text = run("check-config", "--config", "/nonexistent/t.yaml")

@@ -687,6 +687,8 @@ class MetricsRolesTest(unittest.TestCase):
         families = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
         self.assertEqual(families, {"turnkey_build_info",
                                     "turnkey_tls_certificate_expiry_timestamp_seconds",
+                                    "turnkey_config_last_reload_successful",
+                                    "turnkey_config_last_reload_success_timestamp_seconds",
                                     "turnkey_process_open_fds", "turnkey_process_max_fds",
                                     "turnkey_process_resident_memory_bytes",
                                     "turnkey_process_start_time_seconds"}, text)
@@ -729,12 +731,28 @@ class MetricsMethodsTest(unittest.TestCase):
 # --- 2. Reload ------------------------------------------------------------------
 
 
+def reload_gauges(server):
+    """(turnkey_config_last_reload_successful, ..._success_timestamp_seconds)."""
+    samples = parse_metrics(server.scrape())
+    return (metric(samples, "turnkey_config_last_reload_successful"),
+            metric(samples, "turnkey_config_last_reload_success_timestamp_seconds"))
+
+
 class TlsReloadTest(ServerTestCase):
     def test_certificate_rotation_and_broken_configs_on_sighup(self):
+        started = time.time()
         server = self.start_server(signal_tls=True)
         cert_a = cert_der(server.cert)
         self.assertEqual(served_cert(server.tls_port), cert_a)
         self.assertEqual(served_cert(server.http_port), cert_a)
+        # The start counts as a successful load.
+        ok, loaded_at = reload_gauges(server)
+        self.assertEqual(ok, 1)
+        self.assertGreaterEqual(loaded_at, started - 1)
+        self.assertLessEqual(loaded_at, time.time() + 1)
+        # One info line naming the certificate, on every load.
+        self.assertRegex(server.read_log(), rf"info tls: {re.escape(server.cert)}: localhost, "
+                                            r"valid until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
         peer = self.echo_peer()
         udp = self.relay(peer)
@@ -758,6 +776,11 @@ class TlsReloadTest(ServerTestCase):
         server.send(signal.SIGHUP)
         server.wait_log(r"reload: config .* applied", since=mark)
         self.assertRegex(server.read_log()[mark:], r"turn\.threads changed.*restart")
+        self.assertRegex(server.read_log()[mark:], rf"info reload: tls: {re.escape(server.cert)}: "
+                                                   r"localhost, valid until ")
+        ok, rotated_at = reload_gauges(server)
+        self.assertEqual(ok, 1)
+        self.assertGreater(rotated_at, loaded_at)
 
         self.assertEqual(served_cert(server.tls_port), cert_b, self.context())
         self.assertEqual(served_cert(server.http_port), cert_b, self.context())
@@ -769,6 +792,8 @@ class TlsReloadTest(ServerTestCase):
         # drops NEW_SECRET, which must therefore keep working.
         good_config = server.config_text()
         server.secrets = [SECRET]
+        expired_cert, expired_key = harness.make_dated_cert(
+            server.dir, "expired", "20200101000000Z", "20200201000000Z")
         broken = {
             "unknown key": server.config_text("no_such_setting: 1\n"),
             "invalid YAML": server.config_text() + "turn: [unclosed\n",
@@ -779,13 +804,20 @@ class TlsReloadTest(ServerTestCase):
             # Cert B with cert A's key: what a renewal that replaced one file shows.
             "key of another certificate": server.config_text().replace(
                 server.key, os.path.join(server.dir, "cert-a-key.pem")),
+            # Loads, but would replace a valid certificate with an expired one.
+            "expired certificate": server.config_text().replace(
+                server.cert, expired_cert).replace(server.key, expired_key),
         }
         expected_error = {
             "unknown key": r"turnkey\.yaml:\d+: no_such_setting",
             "invalid YAML": r"turnkey\.yaml:\d+",
             "invalid value": r"turnkey\.yaml:\d+: drain_timeout",
             "missing certificate": r"missing\.pem",
-            "key of another certificate": r"reload: tls: ",
+            "key of another certificate": r"reload: tls: private key .*cert-a-key\.pem does not "
+                                          r"match the certificate .*key values mismatch",
+            "expired certificate": r"reload: tls: .*expired\.pem: the new certificate for "
+                                   r"localhost expired at 2020-02-01T00:00:00Z, the running one "
+                                   r"for localhost is valid until ",
         }
         for what, text in broken.items():
             with self.subTest(what):
@@ -796,6 +828,8 @@ class TlsReloadTest(ServerTestCase):
                                        since=mark).group(0)
                 self.assertRegex(line, expected_error[what])
                 self.assertNotIn("applied", server.read_log()[mark:])
+                # Refused: the gauge says so, the last success time stays.
+                self.assertEqual(reload_gauges(server), (0, rotated_at))
                 self.assertIsNone(server.proc.poll(), self.context())
                 self.assertEqual(served_cert(server.tls_port), cert_b)
                 self.assertEqual(served_cert(server.http_port), cert_b)
@@ -803,7 +837,56 @@ class TlsReloadTest(ServerTestCase):
                                  tc.SUCCESS, what)
                 self.assert_everything_still_works(server, helper, udp, tls, call_id,
                                                    cert_b_path, f"after {what}")
+        # A good reload after the refused ones sets the gauge back.
         server.write_config(good_config)
+        mark = server.log_size()
+        server.send(signal.SIGHUP)
+        server.wait_log(r"reload: config .* applied", since=mark)
+        ok, reloaded_at = reload_gauges(server)
+        self.assertEqual(ok, 1)
+        self.assertGreater(reloaded_at, rotated_at)
+        self.assertEqual(served_cert(server.tls_port), cert_b)
+
+    def test_an_expired_certificate_is_served_with_a_warning_and_a_valid_one_replaces_it(self):
+        # At start there is nothing better to serve: the listeners come up
+        # with the expired certificate and the log and the gauge say so.
+        directory = tempfile.mkdtemp(prefix="turnkey-dated-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        expired, expired_key = harness.make_dated_cert(directory, "expired", "20200101000000Z",
+                                                       "20200201000000Z")
+        server = OpsServer()
+        self.addCleanup(server.close)
+        server.install_cert(expired, expired_key)
+        self.server = server
+        server.start()
+        log = server.read_log()
+        self.assertIn(f"info tls: {server.cert}: localhost, valid until 2020-02-01T00:00:00Z",
+                      log)
+        self.assertRegex(log, rf"warn tls: {re.escape(server.cert)}: the certificate for "
+                              r"localhost expired at 2020-02-01T00:00:00Z \(\d+ days ago\); "
+                              r"clients refuse it")
+        self.assertRegex(log, rf"warn tls: {re.escape(server.cert)}: the certificate for "
+                              r"localhost and the chain in its file do not lead to a trusted "
+                              r"root \(self-signed certificate\)")
+        self.assertEqual(served_cert(server.tls_port), cert_der(expired))
+        samples = parse_metrics(server.scrape())
+        self.assertEqual(metric(samples, "turnkey_tls_certificate_expiry_timestamp_seconds"),
+                         cert_not_after(expired))
+        self.assertEqual(metric(samples, "turnkey_config_last_reload_successful"), 1)
+
+        # A valid certificate replaces an expired one (nothing that works
+        # today breaks), with no expiry warning this time.
+        good_cert, good_key = make_cert(directory, "good", days=30)
+        server.install_cert(good_cert, good_key)
+        mark = server.log_size()
+        server.send(signal.SIGHUP)
+        server.wait_log(r"reload: config .* applied", since=mark)
+        self.assertNotIn("expired", server.read_log()[mark:])
+        self.assertEqual(served_cert(server.tls_port), cert_der(good_cert))
+        samples = parse_metrics(server.scrape())
+        self.assertEqual(metric(samples, "turnkey_tls_certificate_expiry_timestamp_seconds"),
+                         cert_not_after(good_cert))
+        self.assertEqual(metric(samples, "turnkey_config_last_reload_successful"), 1)
 
     def assert_everything_still_works(self, server, helper, udp, tls, call_id, cert_path, when):
         udp.round_trips(5)

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <ctime>
 #include <future>
 #include <string>
@@ -178,10 +179,53 @@ TEST(TlsContextTest, CreateServerFailsOnMissingFilesOrMismatchedKey) {
   auto missing = TlsContext::CreateServer(a.dir() + "/nope.pem", a.key_path());
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(missing.error().message,
+            "certificate " + a.dir() + "/nope.pem: cannot open: No such file or directory");
   auto mismatched = TlsContext::CreateServer(a.cert_path(), b.key_path());
   ASSERT_FALSE(mismatched.has_value());
+  // Both files named, and OpenSSL's reason.
+  EXPECT_EQ(
+      mismatched.error().message.rfind(
+          "private key " + b.key_path() + " does not match the certificate " + a.cert_path() + ": ",
+          0),
+      0u)
+      << mismatched.error().message;
   EXPECT_NE(mismatched.error().message.find("mismatch"), std::string::npos)
       << mismatched.error().message;
+}
+
+TEST(TlsContextTest, CreateServerSaysWhatIsWrongWithAFile) {
+  TestCertificate a;
+  ASSERT_TRUE(a.ok());
+  auto write = [&](const std::string& name, const std::string& text) {
+    const std::string path = a.dir() + "/" + name;
+    FILE* f = std::fopen(path.c_str(), "w");
+    EXPECT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return path;
+  };
+  const std::string empty = write("empty.pem", "");
+  const std::string text = write("text.pem", "not a certificate\n");
+  struct Case {
+    std::string cert, key, message;
+  };
+  for (const Case& c : {
+           Case{empty, a.key_path(), "certificate " + empty + ": the file is empty"},
+           Case{text, a.key_path(), "certificate " + text + ": no PEM certificate in it"},
+           Case{a.dir(), a.key_path(), "certificate " + a.dir() + ": is a directory"},
+           Case{a.cert_path(), empty, "private key " + empty + ": the file is empty"},
+           Case{a.cert_path(), text, "private key " + text + ": no PEM private key in it"},
+           // The key file given as the certificate and the other way round.
+           Case{a.key_path(), a.cert_path(),
+                "certificate " + a.key_path() + ": no PEM certificate in it"},
+       }) {
+    auto context = TlsContext::CreateServer(c.cert, c.key);
+    ASSERT_FALSE(context.has_value()) << c.message;
+    EXPECT_EQ(context.error().code, base::ErrorCode::kInvalidArgument);
+    EXPECT_EQ(context.error().message, c.message);
+  }
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(TlsContextTest, ListenerRefusesAClientContext) {

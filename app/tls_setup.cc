@@ -1,0 +1,42 @@
+#include "app/tls_setup.h"
+
+#include "app/relay_options.h"
+
+namespace turnkey::app {
+
+base::Result<std::shared_ptr<net::TlsContext>> LoadTls(const config::Config& config) {
+  if (!NeedsTls(config)) {
+    return std::shared_ptr<net::TlsContext>();
+  }
+  return net::TlsContext::CreateServer(config.tls.certificate, config.tls.private_key);
+}
+
+std::string TlsLoadedLine(const config::Config& config, const net::TlsContext& context) {
+  return "tls: " + config.tls.certificate + ": " + net::DescribeCertificate(context.certificate());
+}
+
+std::vector<std::string> TlsWarnings(const config::Config& config, const net::TlsContext& context,
+                                     int64_t now_unix) {
+  std::vector<std::string> warnings = net::CertificateWarnings(context.certificate(), now_unix);
+  for (std::string& warning : warnings) {
+    warning = "tls: " + config.tls.certificate + ": " + warning;
+  }
+  return warnings;
+}
+
+std::optional<std::string> KeepRunningCertificate(const net::CertificateInfo& running,
+                                                  const net::CertificateInfo& next,
+                                                  int64_t now_unix) {
+  const net::CertificateValidity next_validity = net::ValidityAt(next, now_unix);
+  if (next_validity == net::CertificateValidity::kValid ||
+      net::ValidityAt(running, now_unix) != net::CertificateValidity::kValid) {
+    return std::nullopt;
+  }
+  const std::string why = next_validity == net::CertificateValidity::kExpired
+                              ? "expired at " + net::FormatUtc(next.not_after_unix)
+                              : "is not valid before " + net::FormatUtc(next.not_before_unix);
+  return "the new certificate for " + next.name + " " + why + ", the running one for " +
+         running.name + " is valid until " + net::FormatUtc(running.not_after_unix);
+}
+
+}  // namespace turnkey::app
