@@ -70,10 +70,16 @@ EventLoop::~EventLoop() {
   // and schedule the finalizer that event_base_free() runs.
   event_base_loop(base_.get(), EVLOOP_NONBLOCK | EVLOOP_ONCE);
   DestroyDeferred();
+  std::vector<std::function<void()>> dropped;
   {
+    // From here on Post() and Stop() return without touching the events
+    // (they activate them under this lock), so freeing them is safe even if
+    // another thread still posts.
     std::lock_guard lock(post_mutex_);
-    posted_.clear();
+    posts_closed_ = true;
+    dropped.swap(posted_);
   }
+  dropped.clear();  // outside the lock: a task's destructor may Post (ignored)
   post_event_.reset();
   destroy_event_.reset();
   stop_event_.reset();
@@ -102,18 +108,22 @@ void EventLoop::RunOnce() {
 
 void EventLoop::Stop() {
   stop_requested_.store(true);
-  event_active(stop_event_.get(), 0, 0);
+  std::lock_guard lock(post_mutex_);
+  if (!posts_closed_) {
+    event_active(stop_event_.get(), 0, 0);
+  }
 }
 
 void EventLoop::Post(std::function<void()> task) {
-  bool was_empty;
-  {
-    std::lock_guard lock(post_mutex_);
-    was_empty = posted_.empty();
-    posted_.push_back(std::move(task));
+  std::lock_guard lock(post_mutex_);
+  if (posts_closed_) {
+    return;  // `task` is destroyed by the caller, after the lock is released
   }
+  const bool was_empty = posted_.empty();
+  posted_.push_back(std::move(task));
   // One activation covers everything queued until the callback swaps the
   // queue out, so only the first Post after a drain needs to wake the loop.
+  // Under the lock, so the destructor cannot free the event meanwhile.
   if (was_empty) {
     event_active(post_event_.get(), 0, 0);
   }

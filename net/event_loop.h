@@ -103,9 +103,10 @@ class EventLoop {
 
   std::mutex post_mutex_;
   std::vector<std::function<void()>> posted_;  // guarded by post_mutex_
+  bool posts_closed_ = false;                  // guarded by post_mutex_; set by the destructor
 
   std::vector<Deferred> deferred_;  // loop thread only
-  bool closing_ = false;            // set by the destructor: posts and stops are ignored
+  bool closing_ = false;            // set by the destructor: posted tasks and stops are ignored
   std::atomic<std::thread::id> loop_thread_;
   std::atomic<bool> stop_requested_{false};
 };
