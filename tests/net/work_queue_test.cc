@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -31,16 +32,43 @@ std::unique_ptr<WorkQueue> MakeQueue(size_t threads, size_t max_queued) {
 // A job that reports that it started and then waits until opened.
 class Gate {
  public:
-  void Open() { open_.set_value(); }
+  void Open() {
+    if (!opened_once_) {
+      opened_once_ = true;
+      open_.set_value();
+    }
+  }
   void WaitOpen() { opened_.wait(); }
   void MarkStarted() { started_.set_value(); }
   bool WaitStarted() { return started_future_.wait_for(5s) == std::future_status::ready; }
 
  private:
+  bool opened_once_ = false;  // Open() is called from the test thread only
   std::promise<void> open_;
   std::shared_future<void> opened_ = open_.get_future().share();
   std::promise<void> started_;
   std::future<void> started_future_ = started_.get_future();
+};
+
+// Opens the gates and shuts the queue down however the test leaves (a failed
+// ASSERT returns early): workers blocked on a gate must be released and
+// joined before the gate goes away. Declare it after the queue and gates.
+class ReleaseOnExit {
+ public:
+  ReleaseOnExit(WorkQueue& queue, std::initializer_list<Gate*> gates)
+      : queue_(queue), gates_(gates) {}
+  ~ReleaseOnExit() {
+    for (Gate* gate : gates_) {
+      gate->Open();
+    }
+    queue_.Shutdown();
+  }
+  ReleaseOnExit(const ReleaseOnExit&) = delete;
+  ReleaseOnExit& operator=(const ReleaseOnExit&) = delete;
+
+ private:
+  WorkQueue& queue_;
+  std::vector<Gate*> gates_;
 };
 
 TEST(WorkQueueTest, CreateRejectsEmptyPools) {
@@ -100,6 +128,7 @@ TEST(WorkQueueTest, FullQueueRefusesWithoutTouchingTheArguments) {
   auto queue = MakeQueue(1, 1);
   ASSERT_TRUE(loop && queue);
   Gate gate;
+  ReleaseOnExit release(*queue, {&gate});
   std::atomic<int> ran{0};
   int done = 0;
   // The only worker blocks in the first job; the second fills the queue.
@@ -142,6 +171,7 @@ TEST(WorkQueueTest, StopAcceptingKeepsQueuedJobsByDefault) {
   auto queue = MakeQueue(1, 8);
   ASSERT_TRUE(loop && queue);
   Gate gate;
+  ReleaseOnExit release(*queue, {&gate});
   int done = 0;
   ASSERT_TRUE(queue->TryPost(
       *loop,
@@ -168,6 +198,7 @@ TEST(WorkQueueTest, DropModeDestroysQueuedJobsUnrun) {
   auto queue = MakeQueue(1, 8);
   ASSERT_TRUE(loop && queue);
   Gate gate;
+  ReleaseOnExit release(*queue, {&gate});
   int done = 0;
   std::atomic<int> ran{0};
   ASSERT_TRUE(queue->TryPost(
@@ -213,6 +244,7 @@ TEST(WorkQueueTest, ReadsGetAWorkerWhileWritesStall) {
   EXPECT_EQ(queue->max_writers(), 2u);
   // Four writes wait for a lock (the gate): two run, two wait their turn.
   Gate lock;
+  ReleaseOnExit release(*queue, {&lock});
   std::atomic<int> writes_started{0};
   int writes_done = 0;
   for (int i = 0; i < 4; ++i) {
@@ -244,6 +276,7 @@ TEST(WorkQueueTest, KindsStartInPostOrderWhenWritesMayRun) {
   ASSERT_TRUE(loop && queue);
   EXPECT_EQ(queue->max_writers(), 1u);
   Gate gate;
+  ReleaseOnExit release(*queue, {&gate});
   ASSERT_TRUE(queue->TryPost(
       *loop,
       [&gate] {
@@ -273,6 +306,7 @@ TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
   ASSERT_TRUE(loop && created);
   auto queue = std::move(*created);
   Gate gate;
+  ReleaseOnExit release(*queue, {&gate});
   ASSERT_TRUE(queue->TryPost(
       *loop,
       [&gate] {
@@ -302,6 +336,8 @@ TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
   auto again = MakeQueue(2, 16);
   ASSERT_TRUE(again);
   Gate blocker;
+  Gate reader;
+  ReleaseOnExit release_again(*again, {&blocker, &reader});
   ASSERT_TRUE(again->TryPost(
       *loop,
       [&blocker] {
@@ -310,7 +346,6 @@ TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
       },
       [] {}));
   ASSERT_TRUE(blocker.WaitStarted());
-  Gate reader;
   ASSERT_TRUE(again->TryPost(
       [&reader] {
         reader.MarkStarted();
