@@ -20,6 +20,14 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Create(
   StreamListenerOptions listener_options = options.listener;
   listener_options.connection.idle_timeout = std::chrono::milliseconds(0);
   listener_options.alpn = AlpnPolicy::kHttp11;
+  // What nginx answers too: "curl http://" against the TLS port learns why.
+  listener_options.connection.plain_http_answer =
+      "HTTP/1.1 400 Bad Request\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 46\r\n"
+      "Connection: close\r\n"
+      "\r\n"
+      "This port speaks HTTPS: use an https:// URL.\r\n";
   HttpServer* raw = server.get();
   auto listener =
       StreamListener::Create(loop, bind_address, listener_options, std::move(tls),

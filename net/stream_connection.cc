@@ -760,6 +760,16 @@ void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {
   }
 }
 
+void StreamConnection::AnswerPlainHttp(int fd, std::string_view answer) noexcept {
+  // Whatever of the request is here is read and dropped: a close with input
+  // unread would be a reset, which can cost the client the answer. Bounded;
+  // the socket is non-blocking.
+  char drop[4096];
+  for (int i = 0; i < 16 && ::recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void StreamConnection::OnEvent(bufferevent* bev, short what, void* arg) noexcept {
   auto* connection = static_cast<StreamConnection*>(arg);
   if ((what & BEV_EVENT_CONNECTED) != 0) {
@@ -783,6 +793,10 @@ void StreamConnection::OnEvent(bufferevent* bev, short what, void* arg) noexcept
       ERR_error_string_n(tls_error, buffer, sizeof(buffer));
       TK_LOG_DEBUG("connection {} from {}: TLS error {}", connection->id_,
                    connection->peer_address_.ToString(), buffer);
+      if (ERR_GET_REASON(tls_error) == SSL_R_HTTP_REQUEST &&
+          !connection->options_.plain_http_answer.empty()) {
+        AnswerPlainHttp(bufferevent_getfd(bev), connection->options_.plain_http_answer);
+      }
     } else {
       TK_LOG_DEBUG("connection {} from {}: {}", connection->id_,
                    connection->peer_address_.ToString(), std::strerror(err));

@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "base/address.h"
 #include "base/bytes.h"
@@ -64,6 +65,12 @@ struct StreamConnectionOptions {
   // default limit).
   std::chrono::milliseconds linger_timeout{2000};
   size_t linger_bytes = 1024 * 1024;
+  // TLS only: sent unencrypted when the handshake fails because the client
+  // sent a plain HTTP request (OpenSSL's SSL_R_HTTP_REQUEST), before the
+  // close; the request's bytes already received are read and dropped
+  // first, so the close is a FIN the client reads the answer before, not a
+  // reset. Must outlive the connection (a literal). Empty = just close.
+  std::string_view plain_http_answer;
 };
 
 enum class CloseReason {
@@ -191,6 +198,8 @@ class StreamConnection {
   static void OnRead(bufferevent* bev, void* arg) noexcept;
   static void OnWrite(bufferevent* bev, void* arg) noexcept;
   static void OnEvent(bufferevent* bev, short what, void* arg) noexcept;
+  // StreamConnectionOptions::plain_http_answer, on the raw socket.
+  static void AnswerPlainHttp(int fd, std::string_view answer) noexcept;
   // Plain TCP side.
   void UpdateReadInterest();
   void ReadSome();

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <future>
 #include <string>
@@ -434,6 +436,34 @@ TEST(TlsListenerTest, AlpnSelectsStunTurnWhenOfferedAndOtherwiseLetsTheClientIn)
   EXPECT_NE(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &other, &selected),
             "");
   EXPECT_EQ(selected, "");
+}
+
+TEST(TlsListenerTest, APlainHttpRequestGetsThePlainAnswerThenAClose) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options;
+  options.connection.plain_http_answer = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  TlsServer server(ServerContext(cert), options);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_storage address;
+  socklen_t length = SocketAddress::ParseIp("127.0.0.1", server.port())->ToSockaddr(&address);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // The answer, then an orderly close (EOF, not a reset that could lose it).
+  std::string received;
+  char buffer[256];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(n, 0) << std::strerror(errno);
+  ::close(fd);
+  EXPECT_EQ(received, "HTTP/1.1 400 Bad Request\r\n\r\n");
+  EXPECT_EQ(server.WaitFirstClose(), CloseReason::kError);
 }
 
 TEST(TlsListenerTest, HandshakeIsBoundedByTheIdleTimeout) {
