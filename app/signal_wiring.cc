@@ -111,6 +111,7 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   // Every request's peer is then the client its proxy names (login and
   // registration limits, unjoined Socket.IO connections).
   options.http.trusted_proxies = config.signal.trusted_proxies;
+  options.http.max_fresh_connections = config.signal.pending_connections;
   options.http.listener.budget = std::make_shared<net::ConnectionBudget>(
       net::ConnectionBudgetOptions{.max_per_client = config.signal.connections_per_address,
                                    .exempt = config.signal.trusted_proxies},

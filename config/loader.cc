@@ -667,6 +667,8 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
   s.Read("trusted_proxies", signal.trusted_proxies, AsListOf(DecodeCidr));
   s.Read("connections_per_address", signal.connections_per_address,
          AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
+  s.Read("pending_connections", signal.pending_connections,
+         AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Read("sockets_per_user", signal.sockets_per_user,
          AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Nested("jwt", [&](Section& j) {

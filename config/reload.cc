@@ -40,6 +40,7 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("signal.trusted_proxies", a.signal.trusted_proxies, b.signal.trusted_proxies);
   check("signal.connections_per_address", a.signal.connections_per_address,
         b.signal.connections_per_address);
+  check("signal.pending_connections", a.signal.pending_connections, b.signal.pending_connections);
   check("signal.sockets_per_user", a.signal.sockets_per_user, b.signal.sockets_per_user);
   // A new signing key would silently log every client out; restarting makes
   // that a deliberate act.

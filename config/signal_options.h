@@ -129,6 +129,10 @@ struct SignalOptions {
   // on the signaling port; further ones are closed at once. Trusted proxies
   // have no limit. 0 = unlimited. Restart. Default 4096.
   uint32_t connections_per_address = 4096;
+  // Connections to the signaling port that have not sent a whole request
+  // yet (a TLS handshake, a request on its way), from all clients: one more
+  // closes the oldest of them. 0 = unlimited. Restart. Default 16384.
+  uint32_t pending_connections = 16384;
   // Socket.IO connections one account may hold at once (its devices, tabs);
   // a further CONNECT gets CONNECT_ERROR TOO_MANY_CONNECTIONS. 0 =
   // unlimited. Restart. Default 64.

@@ -121,7 +121,16 @@ size_t HttpConnection::OnData(base::ByteView data) {
   return result.consumed;
 }
 
+void HttpConnection::Evict() {
+  TK_LOG_DEBUG("http connection {} from {}: closed for a newer one (max_fresh_connections)",
+               stream_.id(), stream_.peer_address().ToString());
+  stream_.Abort();
+}
+
 void HttpConnection::Dispatch(HttpRequest request) {
+  if (sequence_ == 0) {
+    server_.fresh_.erase(stream_.id());  // it asked something: no longer fresh
+  }
   ++sequence_;
   const uint64_t sequence = sequence_;
   pending_ = Pending{request.method == "HEAD", request.keep_alive, request.upgrade,

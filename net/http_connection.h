@@ -50,6 +50,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   // HttpServer::Stop(): close now if idle, after the response if handling.
   void Shutdown();
+  // HttpServer: too many connections have sent no request yet, and this is
+  // the oldest of them. Closes it (no answer: it asked nothing).
+  void Evict();
 
   State state() const { return state_; }
 

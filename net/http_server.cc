@@ -1,6 +1,7 @@
 #include "net/http_server.h"
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "net/event_loop.h"
 #include "net/http_connection.h"
 #include "net/tls_context.h"
@@ -69,6 +70,18 @@ void HttpServer::Stop() {
 }
 
 void HttpServer::OnAccept(StreamConnection& stream) {
+  if (options_.max_fresh_connections > 0 && fresh_.size() >= options_.max_fresh_connections) {
+    // Out of the set now: its close callback (and Forget) runs later.
+    const uint64_t oldest = *fresh_.begin();
+    fresh_.erase(fresh_.begin());
+    if (auto it = connections_.find(oldest); it != connections_.end()) {
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                        "http: {} connections have sent no request yet; closing the oldest",
+                        fresh_.size() + 1);
+      it->second->Evict();
+    }
+  }
+  fresh_.insert(stream.id());
   auto connection = std::make_shared<HttpConnection>(*this, stream);
   connections_[stream.id()] = connection;
   ++stats_.connections;
@@ -76,6 +89,7 @@ void HttpServer::OnAccept(StreamConnection& stream) {
 }
 
 void HttpServer::Forget(uint64_t id) {
+  fresh_.erase(id);
   auto node = connections_.extract(id);
   if (!node.empty()) {
     // Called from the connection's own callbacks; it goes after them.

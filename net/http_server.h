@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -91,6 +92,12 @@ struct HttpServerOptions : HttpParserLimits {
   // unsupported method or transfer coding, a timeout), for metrics. Unset =
   // nobody is told.
   std::function<void(int status)> on_refused;
+  // Connections that have not sent a whole request yet (a TLS handshake, a
+  // head or body on its way), from all clients together: one more closes
+  // the oldest of them. A client sends its request within a second or so,
+  // so a flood of connections that never do pushes out its own. Bounds
+  // their memory (about 47 KB each over TLS). 0 = no limit. Default 0.
+  size_t max_fresh_connections = 0;
   // Listener and connection settings. connection.idle_timeout is ignored
   // (the server runs the timers above); max_input_bytes also bounds what a
   // taken-over connection may leave unconsumed.
@@ -158,6 +165,9 @@ class HttpServer {
   HttpHandler handler_;
   std::unique_ptr<StreamListener> listener_;
   std::unordered_map<uint64_t, std::shared_ptr<HttpConnection>> connections_;
+  // Ids of the connections that have sent no whole request yet; ids grow
+  // with the accepts, so the first is the oldest.
+  std::set<uint64_t> fresh_;
   HttpServerStats stats_;
   bool stopping_ = false;
   int64_t date_second_ = -1;

@@ -316,6 +316,7 @@ signal:
   allowed_origins: ["https://app.example.org", "http://localhost:3000"]
   trusted_proxies: [127.0.0.1/32, "fd00::/8"]
   connections_per_address: 0
+  pending_connections: 0
   jwt: {secret_file: "", access_ttl: 5m, refresh_ttl: 7d}
   ring_timeout: 45s
   reconnect_grace: 0s
@@ -407,6 +408,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_EQ(signal.allowed_origins,
             (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
   EXPECT_EQ(signal.connections_per_address, 0u);
+  EXPECT_EQ(signal.pending_connections, 0u);
   ASSERT_EQ(signal.trusted_proxies.size(), 2u);
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[0]), "127.0.0.1/32");
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[1]), "fd00::/8");

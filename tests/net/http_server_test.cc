@@ -506,6 +506,27 @@ TEST_F(HttpServerTest, IdleConnectionWithoutARequestIsClosedSilently) {
   EXPECT_EQ(OnLoop([this] { return server_->stats().timeouts; }), 0u);
 }
 
+TEST_F(HttpServerTest, PastTheFreshLimitTheOldestConnectionWithoutARequestIsClosed) {
+  HttpServerOptions options;
+  options.max_fresh_connections = 2;
+  StartServer(options);
+  // A has asked something: it no longer counts, however long it stays.
+  auto a = Client::Connect(port_);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->Send(Get("/a")));
+  ASSERT_TRUE(a->Read());
+  // B and C have not; D is one too many and closes B, the oldest of them.
+  auto b = Client::Connect(port_);
+  auto c = Client::Connect(port_);
+  auto d = Client::Connect(port_);
+  ASSERT_TRUE(b && c && d);
+  EXPECT_TRUE(b->WaitClosed());
+  for (Client* client : {a.get(), c.get(), d.get()}) {
+    ASSERT_TRUE(client->Send(Get("/again")));
+    EXPECT_TRUE(client->Read().has_value());
+  }
+}
+
 TEST_F(HttpServerTest, ParseErrorsAreAnsweredThenClosed) {
   HttpServerOptions options;
   options.max_header_bytes = 512;
