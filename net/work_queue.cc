@@ -111,6 +111,10 @@ void WorkQueue::WorkerMain() noexcept {
         return next != nullptr || (stopping_ && reads_.empty() && writes_.empty());
       });
       if (next == nullptr) {
+        // Stopping with nothing left: the other idle workers may be waiting
+        // for a notify that no finished write will send.
+        lock.unlock();
+        ready_.notify_all();
         return;
       }
       task = std::move(next->front().task);

@@ -20,8 +20,8 @@
 // read on an SQLite WAL snapshot or an InnoDB consistent read); a kWrite
 // job (the default) may wait for one, as a write does while another process
 // holds the database locked. At most threads - read_reserve workers run
-// kWrite jobs at once, so reads queued behind stalled writes (a login's user
-// lookup, a Socket.IO CONNECT) still get a worker. Within what may start,
+// kWrite jobs at once, so reads queued behind stalled writes (a profile, a
+// Socket.IO CONNECT) still get a worker. Within what may start,
 // jobs start in the order they were posted.
 //
 // Threads: TryPost from any thread; it only takes a short lock. A job must

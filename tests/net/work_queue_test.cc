@@ -263,7 +263,8 @@ TEST(WorkQueueTest, ReadsGetAWorkerWhileWritesStall) {
         *loop, [] {}, [&reads_done] { ++reads_done; }, JobKind::kRead));
   }
   ASSERT_TRUE(RunUntil(*loop, [&] { return reads_done == 3; }));
-  EXPECT_EQ(writes_started.load(), 2);
+  // A worker pops a write before its job counts itself: wait for both.
+  ASSERT_TRUE(RunUntil(*loop, [&] { return writes_started.load() == 2; }));
   EXPECT_EQ(writes_done, 0);
   EXPECT_EQ(queue->queued(), 2u);
   lock.Open();
@@ -295,6 +296,35 @@ TEST(WorkQueueTest, KindsStartInPostOrderWhenWritesMayRun) {
   gate.Open();
   ASSERT_TRUE(RunUntil(*loop, [&] { return done == 4; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST(WorkQueueTest, ShutdownWithAHeldWriteEndsEveryWorker) {
+  // Idle workers wait while a write is held back; once the last job ran,
+  // each of them must hear that the queue is stopping and empty (the last
+  // finished write wakes only one). A hang here is the failure; it needs
+  // the idle workers asleep at the stop, hence the rounds.
+  for (int round = 0; round < 50; ++round) {
+    for (const auto& [threads, reserve] :
+         {std::pair<size_t, size_t>{4, 3}, {5, 3}, {8, 6}, {3, 1}, {2, 1}}) {
+      WorkQueueOptions options;
+      options.threads = threads;
+      options.read_reserve = reserve;
+      auto created = WorkQueue::Create(options);
+      ASSERT_TRUE(created.has_value());
+      auto queue = std::move(*created);
+      Gate gate;
+      ReleaseOnExit release(*queue, {&gate});
+      for (size_t i = 0; i < queue->max_writers(); ++i) {
+        ASSERT_TRUE(queue->TryPost([&gate] { gate.WaitOpen(); }));
+      }
+      std::atomic<bool> held_ran{false};
+      ASSERT_TRUE(queue->TryPost([&held_ran] { held_ran = true; }));
+      queue->StopAccepting();
+      gate.Open();
+      queue->Shutdown();
+      ASSERT_TRUE(held_ran.load()) << threads << " threads, " << reserve << " reserved";
+    }
+  }
 }
 
 TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
