@@ -280,9 +280,9 @@ void ApiContext::Run(ApiCall call, Job job, Done done, net::JobKind kind) {
   using Result = std::invoke_result_t<Job&>;
   using Outcome = std::conditional_t<std::is_void_v<Result>, bool, std::optional<Result>>;
   // The outcome is empty (false) when the job waited too long to be run.
-  auto timed = [job = std::move(job), posted = std::chrono::steady_clock::now(),
+  auto timed = [job = std::move(job), &clock = clock_, posted = clock_.Now(),
                 max_wait = options_.max_queue_wait]() mutable -> Outcome {
-    if (std::chrono::steady_clock::now() - posted > max_wait) {
+    if (clock.Now() - posted > max_wait) {
       return Outcome{};
     }
     if constexpr (std::is_void_v<Result>) {
