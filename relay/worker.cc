@@ -184,9 +184,21 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   const base::MonoTime now = base::SystemClock::Instance().Now();
   const size_t allocations_before = server_->allocation_count();
   size_t consumed = 0;
+  bool allocated = false;  // known once a ChannelData frame starts
   while (consumed < data.size() && connection.is_open()) {
     const base::ByteView rest = data.subspan(consumed);
     const stun::FrameResult frame = framer.Next(rest);
+    if (frame.type == stun::FrameType::kChannelData && !allocated) {
+      // ChannelData needs a channel, which needs an allocation: before one,
+      // it is another protocol whose first bits happen to be 01 (an HTTP
+      // request: "GET " would read as a 21 KB frame to wait for).
+      allocated = server_->HasAllocation(tuple);
+      if (!allocated) {
+        connection.Abort();
+        consumed = data.size();
+        break;
+      }
+    }
     if (frame.status == stun::FrameResult::Status::kNeedMore) {
       break;
     }

@@ -5,10 +5,12 @@
 // from its own header:
 //   - first two bits 00: STUN, 20 + the header length field, which must be a
 //     multiple of 4, with the magic cookie in bytes 4-7 (RFC 8489 s5); a
-//     stream that starts otherwise (a TLS ClientHello on the plain port, an
-//     HTTP request) is refused as soon as its first 8 bytes are in;
+//     stream that starts otherwise (a TLS ClientHello on the plain port) is
+//     refused as soon as its first 8 bytes are in;
 //   - first two bits 01: ChannelData, 4 + the length rounded up to a multiple
-//     of 4 (over streams the padding is always sent);
+//     of 4 (over streams the padding is always sent). An HTTP request reads
+//     as ChannelData too ("GET " is a 21 KB frame); the relay refuses
+//     ChannelData on a connection without an allocation;
 //   - 10 or 11: nothing we speak; the stream cannot be resynchronized, so the
 //     caller closes the connection.
 // The framer only sizes frames; the caller then decodes the frame with

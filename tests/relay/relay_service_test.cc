@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "base/bytes.h"
@@ -222,6 +223,26 @@ TEST(RelayServiceTest, BeyondThePendingLimitTheOldestConnectionWithoutAnAllocati
   EXPECT_TRUE(second.ClosedByServer());
   EXPECT_TRUE(third.OpenNow());
   EXPECT_TRUE(fourth.OpenNow());
+  (*service)->Stop();
+}
+
+TEST(RelayServiceTest, AStreamThatIsNeitherStunNorAChannelOfItsOwnIsClosedAtOnce) {
+  RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
+  options.threads = 1;
+  options.worker.stream_setup_timeout = std::chrono::seconds(30);
+  auto service = RelayService::Create(options, nullptr);
+  ASSERT_TRUE(service.has_value()) << service.error().message;
+  (*service)->Start();
+  const base::SocketAddress server = (*service)->local_addresses().at(0);
+  // An HTTP request starts with bits 01, as ChannelData does; a TLS
+  // ClientHello with bits 00, as STUN does but without its cookie. Both are
+  // closed well before the 30 s setup timeout (the client waits 5 s).
+  for (const std::string& text : {std::string("GET / HTTP/1.1\r\nHost: turn\r\n\r\n"),
+                                  std::string("\x16\x03\x01\x01\x2b\x01\x00\x01\x27", 9)}) {
+    TcpClient client(server);
+    client.Send(base::Bytes(text.begin(), text.end()));
+    EXPECT_TRUE(client.ClosedByServer()) << text;
+  }
   (*service)->Stop();
 }
 
