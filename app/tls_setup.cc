@@ -27,8 +27,14 @@ std::vector<std::string> TlsWarnings(const config::Config& config, const net::Tl
 std::optional<std::string> KeepRunningCertificate(const net::CertificateInfo& running,
                                                   const net::CertificateInfo& next,
                                                   int64_t now_unix) {
+  // A certificate issued seconds ago reaches a host whose clock is behind
+  // the CA's (certbot's deploy hook reloads at once): five minutes early is
+  // taken, as clients allow too.
+  constexpr int64_t kClockSkewSeconds = 300;
   const net::CertificateValidity next_validity = net::ValidityAt(next, now_unix);
   if (next_validity == net::CertificateValidity::kValid ||
+      (next_validity == net::CertificateValidity::kNotYetValid &&
+       next.not_before_unix - now_unix <= kClockSkewSeconds) ||
       net::ValidityAt(running, now_unix) != net::CertificateValidity::kValid) {
     return std::nullopt;
   }

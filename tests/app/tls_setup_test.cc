@@ -34,6 +34,14 @@ TEST(KeepRunningCertificateTest, AnExpiredOrFutureOneDoesNotReplaceAValidOne) {
             "one for old is valid until 2026-01-11T00:00:00Z");
 }
 
+TEST(KeepRunningCertificateTest, OneIssuedMinutesAheadOfThisHostsClockIsTaken) {
+  const net::CertificateInfo running = Cert("old", kNow - 80 * kDay, kNow + 10 * kDay);
+  EXPECT_EQ(KeepRunningCertificate(running, Cert("new", kNow + 300, kNow + 90 * kDay), kNow),
+            std::nullopt);
+  EXPECT_NE(KeepRunningCertificate(running, Cert("new", kNow + 301, kNow + 90 * kDay), kNow),
+            std::nullopt);
+}
+
 TEST(KeepRunningCertificateTest, WhenTheRunningOneIsNotValidEitherTheNewOneIsTaken) {
   // Nothing that works today would break, and the operator sees the new
   // certificate's warning and expiry gauge.
