@@ -50,6 +50,18 @@ class Gate {
   std::future<void> started_future_ = started_.get_future();
 };
 
+// Posts a job that holds a worker until `gate` opens; true once it runs.
+bool HoldAWorker(EventLoop& loop, WorkQueue& queue, Gate& gate) {
+  const bool posted = queue.TryPost(
+      loop,
+      [&gate] {
+        gate.MarkStarted();
+        gate.WaitOpen();
+      },
+      [] {});
+  return posted && gate.WaitStarted();
+}
+
 // Opens the gates and shuts the queue down however the test leaves (a failed
 // ASSERT returns early): workers blocked on a gate must be released and
 // joined before the gate goes away. Declare it after the queue and gates.
@@ -278,14 +290,7 @@ TEST(WorkQueueTest, KindsStartInPostOrderWhenWritesMayRun) {
   EXPECT_EQ(queue->max_writers(), 1u);
   Gate gate;
   ReleaseOnExit release(*queue, {&gate});
-  ASSERT_TRUE(queue->TryPost(
-      *loop,
-      [&gate] {
-        gate.MarkStarted();
-        gate.WaitOpen();
-      },
-      [] {}));
-  ASSERT_TRUE(gate.WaitStarted());
+  ASSERT_TRUE(HoldAWorker(*loop, *queue, gate));
   std::vector<int> order;  // written by the one worker, read after its done
   int done = 0;
   const JobKind kinds[] = {JobKind::kWrite, JobKind::kRead, JobKind::kRead, JobKind::kWrite};
@@ -337,14 +342,7 @@ TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
   auto queue = std::move(*created);
   Gate gate;
   ReleaseOnExit release(*queue, {&gate});
-  ASSERT_TRUE(queue->TryPost(
-      *loop,
-      [&gate] {
-        gate.MarkStarted();
-        gate.WaitOpen();
-      },
-      [] {}));
-  ASSERT_TRUE(gate.WaitStarted());
+  ASSERT_TRUE(HoldAWorker(*loop, *queue, gate));
   std::atomic<int> ran{0};
   auto marker = std::make_shared<int>(0);
   std::weak_ptr<int> watch = marker;
@@ -368,14 +366,7 @@ TEST(WorkQueueTest, DropModeDropsBothKindsAndHeldWritesDoNotHangShutdown) {
   Gate blocker;
   Gate reader;
   ReleaseOnExit release_again(*again, {&blocker, &reader});
-  ASSERT_TRUE(again->TryPost(
-      *loop,
-      [&blocker] {
-        blocker.MarkStarted();
-        blocker.WaitOpen();
-      },
-      [] {}));
-  ASSERT_TRUE(blocker.WaitStarted());
+  ASSERT_TRUE(HoldAWorker(*loop, *again, blocker));
   ASSERT_TRUE(again->TryPost(
       [&reader] {
         reader.MarkStarted();

@@ -135,6 +135,29 @@ class SignalServiceTest : public ::testing::Test {
     EXPECT_EQ(response.status, 201) << response.body;
     return response.Json()["data"];
   }
+  // Holds a worker of the service's queue until the returned promise is set;
+  // returns once the worker has taken the job (so queued() counts only what
+  // comes after it).
+  std::promise<void> HoldAWorker() {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> taken;
+    std::future<void> taken_future = taken.get_future();
+    EXPECT_TRUE(service_->work_queue().TryPost([released, taken = std::move(taken)]() mutable {
+      taken.set_value();
+      released.wait();
+    }));
+    taken_future.wait();
+    return release;
+  }
+  // True once `count` jobs wait in the service's queue (10 s at most).
+  bool WaitQueued(size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (service_->work_queue().queued() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return service_->work_queue().queued() == count;
+  }
   std::vector<std::string> SignedOut() {
     std::lock_guard lock(mutex_);
     return signed_out_;
@@ -680,14 +703,7 @@ TEST_F(SignalServiceTest, FullWorkQueueAnswers503) {
   options.work_queue.threads = 1;
   options.work_queue.max_queued = 1;
   Restart(std::move(options));
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> running;
-  ASSERT_TRUE(service_->work_queue().TryPost([released, &running] {
-    running.set_value();
-    released.wait();
-  }));
-  running.get_future().wait();
+  std::promise<void> release = HoldAWorker();
   ASSERT_TRUE(service_->work_queue().TryPost([] {}));  // fills the queue
   HttpTestResponse busy = Get("/readyz");
   ExpectError(busy, 503, "SERVICE_UNAVAILABLE");
@@ -702,23 +718,12 @@ TEST_F(SignalServiceTest, ARequestThatWaitedTooLongForAWorkerAnswers503Unrun) {
   options.max_queue_wait = std::chrono::seconds(1);
   Restart(std::move(options));
   const std::string token = Register("queued@example.test")["token"];
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::promise<void> taken;
-  ASSERT_TRUE(service_->work_queue().TryPost([released, &taken] {
-    taken.set_value();
-    released.wait();
-  }));
-  taken.get_future().wait();
+  std::promise<void> release = HoldAWorker();
   // A profile update waits behind the blocked worker for longer than allowed.
   std::future<HttpTestResponse> update = std::async(std::launch::async, [&] {
     return SendJson(address_, "PATCH", "/api/users/me", Json{{"displayName", "Late"}}, token);
   });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (service_->work_queue().queued() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(service_->work_queue().queued(), 1u);
+  ASSERT_TRUE(WaitQueued(1));
   clock_.Advance(std::chrono::seconds(2));  // the service's clock, not a sleep
   release.set_value();
   ExpectError(update.get(), 503, "SERVICE_UNAVAILABLE");
@@ -735,25 +740,15 @@ TEST_F(SignalServiceTest, StopLetsARequestInFlightFinish) {
   Restart(std::move(options), [&stopping](SignalService& service) {
     service.OnStopping([&stopping] { stopping.set_value(); });
   });
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  // Wait until the worker holds the blocking job: before that, queued() == 1
-  // counts the blocking job itself, and Stop() could run before the request
-  // below has even been accepted (it then hangs in the listen backlog).
-  std::promise<void> taken;
-  ASSERT_TRUE(service_->work_queue().TryPost([released, &taken] {
-    taken.set_value();
-    released.wait();
-  }));
-  taken.get_future().wait();
+  // HoldAWorker waits until the worker holds the blocking job: before that,
+  // queued() == 1 counts the blocking job itself, and Stop() could run before
+  // the request below has even been accepted (it then hangs in the listen
+  // backlog).
+  std::promise<void> release = HoldAWorker();
   std::future<HttpTestResponse> ready =
       std::async(std::launch::async, [this] { return Get("/readyz"); });
   // The readiness check waits behind the blocked worker.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (service_->work_queue().queued() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(service_->work_queue().queued(), 1u);
+  ASSERT_TRUE(WaitQueued(1));
   std::future<void> stopped = std::async(std::launch::async, [this] { service_->Stop(); });
   // The listener stops in the same loop task as this hook, so the answer
   // below goes out while the server drains.
