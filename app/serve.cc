@@ -30,6 +30,7 @@
 #include "app/systemd_notify.h"
 #include "app/tls_setup.h"
 #include "app/version.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "config/duration.h"
 #include "config/loader.h"
@@ -45,17 +46,12 @@ namespace turnkey::app {
 
 namespace {
 
-int64_t NowUnix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The info line and the warnings of a certificate just loaded, at start and
 // on reload (with `prefix` "reload: ").
 void LogLoadedTls(const config::Config& config, const net::TlsContext& tls, const char* prefix) {
   TK_LOG_INFO("{}{}", prefix, TlsLoadedLine(config, tls));
-  for (const std::string& warning : TlsWarnings(config, tls, NowUnix())) {
+  for (const std::string& warning :
+       TlsWarnings(config, tls, base::SystemClock::Instance().UnixSeconds())) {
     TK_LOG_WARN("{}{}", prefix, warning);
   }
 }
@@ -87,8 +83,8 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
     return std::nullopt;
   }
   if (*tls && running_tls != nullptr) {
-    if (auto keep =
-            KeepRunningCertificate(running_tls->certificate(), (*tls)->certificate(), NowUnix())) {
+    if (auto keep = KeepRunningCertificate(running_tls->certificate(), (*tls)->certificate(),
+                                           base::SystemClock::Instance().UnixSeconds())) {
       TK_LOG_ERROR("reload: tls: {}: {}; keeping the running config", next->tls.certificate, *keep);
       return std::nullopt;
     }
@@ -480,7 +476,8 @@ int RunCheckConfig(const std::string& config_path) {
     return 1;
   }
   if (*tls) {
-    for (const std::string& warning : TlsWarnings(*loaded, **tls, NowUnix())) {
+    for (const std::string& warning :
+         TlsWarnings(*loaded, **tls, base::SystemClock::Instance().UnixSeconds())) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
     }
   }

@@ -56,6 +56,17 @@ uint8_t* ReadBuffer() {
 
 bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+// StreamConnectionOptions::plain_http_answer, on the raw socket.
+void AnswerPlainHttp(int fd, std::string_view answer) {
+  // Whatever of the request is here is read and dropped: a close with input
+  // unread would be a reset, which can cost the client the answer. Bounded;
+  // the socket is non-blocking.
+  char drop[4096];
+  for (int i = 0; i < 16 && ::recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 }  // namespace
 
 std::unique_ptr<StreamConnection> StreamConnection::Create(
@@ -758,16 +769,6 @@ void StreamConnection::OnWrite(bufferevent* /*bev*/, void* arg) noexcept {
   if (connection->output_size() == 0) {
     connection->OutputSent();
   }
-}
-
-void StreamConnection::AnswerPlainHttp(int fd, std::string_view answer) noexcept {
-  // Whatever of the request is here is read and dropped: a close with input
-  // unread would be a reset, which can cost the client the answer. Bounded;
-  // the socket is non-blocking.
-  char drop[4096];
-  for (int i = 0; i < 16 && ::recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; ++i) {
-  }
-  (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void StreamConnection::OnEvent(bufferevent* bev, short what, void* arg) noexcept {

@@ -198,8 +198,6 @@ class StreamConnection {
   static void OnRead(bufferevent* bev, void* arg) noexcept;
   static void OnWrite(bufferevent* bev, void* arg) noexcept;
   static void OnEvent(bufferevent* bev, short what, void* arg) noexcept;
-  // StreamConnectionOptions::plain_http_answer, on the raw socket.
-  static void AnswerPlainHttp(int fd, std::string_view answer) noexcept;
   // Plain TCP side.
   void UpdateReadInterest();
   void ReadSome();

@@ -98,7 +98,7 @@ int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
 }
 
 // Larger than any certificate chain or key file; a bigger file is read only
-// this far for the checks below (OpenSSL reads all of it).
+// this far for the diagnosis below.
 constexpr size_t kPemPeekBytes = 1 << 20;
 
 // True if `text` holds a "-----BEGIN <label>-----" line whose label ends in
@@ -117,10 +117,11 @@ bool HasPemBlock(std::string_view text, std::string_view kind) {
   return false;
 }
 
-// Says why `path` cannot be used before OpenSSL tries, in words an operator
-// acts on ("Permission denied", "empty", "no PEM certificate") rather than
-// OpenSSL's error codes. `what` names the file in the message; `kind` is
-// the PEM label it must hold.
+// Says why OpenSSL could not load `path`, in words an operator acts on
+// ("Permission denied", "empty", "no PEM certificate") rather than OpenSSL's
+// error codes; Ok when none of these is the reason. `what` names the file in
+// the message; `kind` is the PEM label it must hold. Read only after a
+// failed load, so a good file is read once.
 base::Status CheckPemFile(const std::string& what, const std::string& path, std::string_view kind) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -165,6 +166,18 @@ bool KeyMismatchQueued() {
   return ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
 }
 
+// The error for a PEM file OpenSSL just failed to load: CheckPemFile's
+// reason if it finds one (the OpenSSL queue is then dropped), else
+// OpenSSL's own.
+std::unexpected<base::Error> LoadFailure(const std::string& what, const std::string& path,
+                                         std::string_view kind) {
+  if (base::Status reason = CheckPemFile(what, path, kind); !reason) {
+    ERR_clear_error();
+    return std::unexpected(reason.error());
+  }
+  return base::InvalidArgument(TlsErrorMessage(what.c_str()));
+}
+
 }  // namespace
 
 void SetAlpnPolicy(SSL* ssl, AlpnPolicy policy) {
@@ -199,21 +212,17 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
   SSL_CTX_set_alpn_select_cb(owner.ctx, SelectAlpn, nullptr);
   const std::string cert_what = "certificate " + cert_path;
   const std::string key_what = "private key " + key_path;
-  if (auto s = CheckPemFile(cert_what, cert_path, "CERTIFICATE"); !s) {
-    return std::unexpected(s.error());
-  }
   if (SSL_CTX_use_certificate_chain_file(owner.ctx, cert_path.c_str()) != 1) {
-    return base::InvalidArgument(TlsErrorMessage(cert_what.c_str()));
-  }
-  if (auto s = CheckPemFile(key_what, key_path, "PRIVATE KEY"); !s) {
-    return std::unexpected(s.error());
+    return LoadFailure(cert_what, cert_path, "CERTIFICATE");
   }
   // SSL_CTX_use_PrivateKey_file already compares the key with the
   // certificate; SSL_CTX_check_private_key covers a key that loads first.
   const std::string mismatch = key_what + " does not match the " + cert_what;
   if (SSL_CTX_use_PrivateKey_file(owner.ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return base::InvalidArgument(
-        TlsErrorMessage(KeyMismatchQueued() ? mismatch.c_str() : key_what.c_str()));
+    if (KeyMismatchQueued()) {
+      return base::InvalidArgument(TlsErrorMessage(mismatch.c_str()));
+    }
+    return LoadFailure(key_what, key_path, "PRIVATE KEY");
   }
   if (SSL_CTX_check_private_key(owner.ctx) != 1) {
     return base::InvalidArgument(TlsErrorMessage(mismatch.c_str()));

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <string>
 
 #include "base/bytes.h"
@@ -387,14 +388,22 @@ TEST(TlsListenerTest, Tls11ClientIsRefused) {
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kError);
 }
 
-// ALPN in wire format: a length byte before each name.
-std::string AlpnList(std::initializer_list<std::string> names) {
-  std::string wire;
+// Handshakes offering `names` by ALPN ({} = no ALPN extension): the
+// protocol the server selected ("" for none), or nullopt when the handshake
+// failed.
+std::optional<std::string> AlpnSelected(uint16_t port, std::initializer_list<std::string> names) {
+  std::string wire;  // a length byte before each name
   for (const std::string& name : names) {
     wire += static_cast<char>(name.size());
     wire += name;
   }
-  return wire;
+  std::string selected;
+  if (RawHandshake(port, TLS1_2_VERSION, TLS1_3_VERSION, nullptr,
+                   names.size() == 0 ? nullptr : &wire, &selected)
+          .empty()) {
+    return std::nullopt;
+  }
+  return selected;
 }
 
 TEST(TlsListenerTest, AlpnSelectsHttp11AndRefusesClientsWithoutIt) {
@@ -403,21 +412,12 @@ TEST(TlsListenerTest, AlpnSelectsHttp11AndRefusesClientsWithoutIt) {
   StreamListenerOptions options;
   options.alpn = AlpnPolicy::kHttp11;
   TlsServer server(ServerContext(cert), options);
-  const std::string browser = AlpnList({"h2", "http/1.1"});
-  std::string selected = "unset";
-  EXPECT_NE(
-      RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &browser, &selected),
-      "");
-  EXPECT_EQ(selected, "http/1.1");
+  EXPECT_EQ(AlpnSelected(server.port(), {"h2", "http/1.1"}), "http/1.1");  // a browser
   // No ALPN at all (curl --no-alpn, most HTTP/1 clients): none selected.
-  selected = "unset";
-  EXPECT_NE(
-      RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, nullptr, &selected), "");
-  EXPECT_EQ(selected, "");
+  EXPECT_EQ(AlpnSelected(server.port(), {}), "");
   // An h2-only client gets no_application_protocol (RFC 7301 section 3.2),
   // not a handshake and then bytes it cannot read.
-  const std::string h2_only = AlpnList({"h2"});
-  EXPECT_EQ(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &h2_only), "");
+  EXPECT_EQ(AlpnSelected(server.port(), {"h2"}), std::nullopt);
 }
 
 TEST(TlsListenerTest, AlpnSelectsStunTurnWhenOfferedAndOtherwiseLetsTheClientIn) {
@@ -426,16 +426,8 @@ TEST(TlsListenerTest, AlpnSelectsStunTurnWhenOfferedAndOtherwiseLetsTheClientIn)
   StreamListenerOptions options;
   options.alpn = AlpnPolicy::kStunTurn;
   TlsServer server(ServerContext(cert), options);
-  const std::string turn = AlpnList({"stun.turn"});
-  std::string selected;
-  EXPECT_NE(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &turn, &selected),
-            "");
-  EXPECT_EQ(selected, "stun.turn");
-  const std::string other = AlpnList({"http/1.1"});
-  selected = "unset";
-  EXPECT_NE(RawHandshake(server.port(), TLS1_2_VERSION, TLS1_3_VERSION, nullptr, &other, &selected),
-            "");
-  EXPECT_EQ(selected, "");
+  EXPECT_EQ(AlpnSelected(server.port(), {"stun.turn"}), "stun.turn");
+  EXPECT_EQ(AlpnSelected(server.port(), {"http/1.1"}), "");
 }
 
 TEST(TlsListenerTest, APlainHttpRequestGetsThePlainAnswerThenAClose) {
