@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <initializer_list>
+#include <memory>
 
 #include "net/timer.h"
 
@@ -58,43 +60,105 @@ bool WritePem(const std::string& path, const std::function<int(FILE*)>& write) {
 
 }  // namespace
 
-TestCertificate::TestCertificate(long not_after_offset_seconds) {
+namespace {
+
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+KeyPtr NewKey() { return KeyPtr(EVP_EC_gen("P-256"), EVP_PKEY_free); }
+
+// A certificate for `key` named CN=`cn`, valid from an hour ago to now +
+// `not_after_offset_seconds`, signed by `issuer`/`issuer_key` (itself when
+// both are null). `san` may be null; a CA gets basicConstraints CA:TRUE.
+X509Ptr Issue(EVP_PKEY* key, const char* cn, const char* san, bool ca,
+              long not_after_offset_seconds, long serial, X509* issuer = nullptr,
+              EVP_PKEY* issuer_key = nullptr) {
+  X509Ptr cert(X509_new(), X509_free);
+  bool ok = key != nullptr && cert != nullptr;
+  ok = ok && X509_set_version(cert.get(), 2) == 1;
+  ok = ok && ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial) == 1;
+  ok = ok && X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr;
+  ok = ok && X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after_offset_seconds) != nullptr;
+  ok = ok && X509_set_pubkey(cert.get(), key) == 1;
+  ok = ok && X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                                        reinterpret_cast<const unsigned char*>(cn), -1, -1, 0) == 1;
+  X509* signer = issuer != nullptr ? issuer : cert.get();
+  ok = ok && X509_set_issuer_name(cert.get(), X509_get_subject_name(signer)) == 1;
+  ok = ok && (san == nullptr || AddExtension(cert.get(), NID_subject_alt_name, san));
+  ok = ok && AddExtension(cert.get(), NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+  ok = ok && X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0;
+  return ok ? std::move(cert) : X509Ptr(nullptr, X509_free);
+}
+
+bool WriteCerts(const std::string& path, std::initializer_list<X509*> certs) {
+  return WritePem(path, [&certs](FILE* f) {
+    for (X509* cert : certs) {
+      if (cert == nullptr || PEM_write_X509(f, cert) != 1) {
+        return 0;
+      }
+    }
+    return 1;
+  });
+}
+
+bool WriteKey(const std::string& path, EVP_PKEY* key) {
+  return key != nullptr && WritePem(path, [key](FILE* f) {
+           return PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+         });
+}
+
+std::string MakeTempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "turnkey-net-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
+  return ::mkdtemp(pattern.data()) != nullptr ? pattern : std::string();
+}
+
+}  // namespace
+
+TestCertificate::TestCertificate(long not_after_offset_seconds) {
+  dir_ = MakeTempDir();
+  if (dir_.empty()) {
     return;
   }
-  dir_ = pattern;
   cert_path_ = dir_ + "/cert.pem";
   key_path_ = dir_ + "/key.pem";
-
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  bool ok = key != nullptr && cert != nullptr;
-  ok = ok && X509_set_version(cert, 2) == 1;
-  ok = ok && ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) == 1;
-  ok = ok && X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != nullptr;
-  ok = ok && X509_gmtime_adj(X509_getm_notAfter(cert), not_after_offset_seconds) != nullptr;
-  ok = ok && X509_set_pubkey(cert, key) == 1;
-  if (ok) {
-    X509_NAME* name = X509_get_subject_name(cert);
-    ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
-                                    0) == 1 &&
-         X509_set_issuer_name(cert, name) == 1;
-  }
-  ok = ok && AddExtension(cert, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-  ok = ok && AddExtension(cert, NID_basic_constraints, "critical,CA:TRUE");
-  ok = ok && X509_sign(cert, key, EVP_sha256()) > 0;
-  ok = ok && WritePem(cert_path_, [cert](FILE* f) { return PEM_write_X509(f, cert); });
-  ok = ok && WritePem(key_path_, [key](FILE* f) {
-         return PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-       });
-  X509_free(cert);
-  EVP_PKEY_free(key);
-  ok_ = ok;
+  KeyPtr key = NewKey();
+  X509Ptr cert = Issue(key.get(), "localhost", "DNS:localhost,IP:127.0.0.1", true,
+                       not_after_offset_seconds, 1);
+  ok_ = cert != nullptr && WriteCerts(cert_path_, {cert.get()}) && WriteKey(key_path_, key.get());
 }
 
 TestCertificate::~TestCertificate() {
+  if (!dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+TestCertificateChain::TestCertificateChain() {
+  dir_ = MakeTempDir();
+  if (dir_.empty()) {
+    return;
+  }
+  root_path_ = dir_ + "/root.pem";
+  fullchain_path_ = dir_ + "/fullchain.pem";
+  leaf_path_ = dir_ + "/leaf.pem";
+  key_path_ = dir_ + "/key.pem";
+  constexpr long kYear = 365L * 86400;
+  KeyPtr root_key = NewKey();
+  KeyPtr intermediate_key = NewKey();
+  KeyPtr leaf_key = NewKey();
+  X509Ptr root = Issue(root_key.get(), "turnkey test root", nullptr, true, kYear, 1);
+  X509Ptr intermediate = Issue(intermediate_key.get(), "turnkey test intermediate", nullptr, true,
+                               kYear, 2, root.get(), root_key.get());
+  X509Ptr leaf = Issue(leaf_key.get(), "localhost", "DNS:localhost,IP:127.0.0.1", false, kYear, 3,
+                       intermediate.get(), intermediate_key.get());
+  ok_ = root != nullptr && intermediate != nullptr && leaf != nullptr &&
+        WriteCerts(root_path_, {root.get()}) &&
+        WriteCerts(fullchain_path_, {leaf.get(), intermediate.get()}) &&
+        WriteCerts(leaf_path_, {leaf.get()}) && WriteKey(key_path_, leaf_key.get());
+}
+
+TestCertificateChain::~TestCertificateChain() {
   if (!dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);

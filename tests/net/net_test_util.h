@@ -61,4 +61,27 @@ class TestCertificate {
   bool ok_ = false;
 };
 
+// A temporary directory with a three-level chain, as a public CA issues it: a
+// root (root.pem, CA), an intermediate it signed, and a CN=localhost leaf the
+// intermediate signed; fullchain.pem holds the leaf then the intermediate
+// (certbot's fullchain.pem), leaf.pem the leaf alone, key.pem the leaf's key.
+class TestCertificateChain {
+ public:
+  TestCertificateChain();
+  ~TestCertificateChain();
+  const std::string& root_path() const { return root_path_; }
+  const std::string& fullchain_path() const { return fullchain_path_; }
+  const std::string& leaf_path() const { return leaf_path_; }
+  const std::string& key_path() const { return key_path_; }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string dir_;
+  std::string root_path_;
+  std::string fullchain_path_;
+  std::string leaf_path_;
+  std::string key_path_;
+  bool ok_ = false;
+};
+
 }  // namespace turnkey::net::testing

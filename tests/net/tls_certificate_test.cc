@@ -15,6 +15,7 @@ namespace turnkey::net {
 namespace {
 
 using testing::TestCertificate;
+using testing::TestCertificateChain;
 
 constexpr int64_t kDay = 86400;
 // 2026-01-01T00:00:00Z
@@ -98,6 +99,26 @@ TEST(CertificateInfoTest, AnExpiredCertificateLoadsAndIsReportedOnlyAsExpired) {
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("the certificate for localhost expired at "), std::string::npos)
       << warnings[0];
+}
+
+TEST(CertificateInfoTest, AFullChainFileReachesItsRootAndALeafAloneDoesNot) {
+  TestCertificateChain chain;
+  ASSERT_TRUE(chain.ok());
+  // certbot's fullchain.pem: the leaf, then the intermediate that signed it.
+  auto full = TlsContext::CreateServer(chain.fullchain_path(), chain.key_path(), chain.root_path());
+  ASSERT_TRUE(full.has_value()) << full.error().message;
+  EXPECT_EQ((*full)->certificate().name, "localhost");
+  EXPECT_EQ((*full)->certificate().chain_problem, "");
+  EXPECT_EQ(CertificateWarnings((*full)->certificate(), Now()), std::vector<std::string>{});
+  // cert.pem without the intermediate: clients that do not have it cannot
+  // build the chain, and the load says so.
+  auto leaf = TlsContext::CreateServer(chain.leaf_path(), chain.key_path(), chain.root_path());
+  ASSERT_TRUE(leaf.has_value()) << leaf.error().message;
+  EXPECT_EQ((*leaf)->certificate().chain_problem, "unable to get local issuer certificate");
+  // The whole chain, but a root nobody trusts.
+  auto untrusted = TlsContext::CreateServer(chain.fullchain_path(), chain.key_path());
+  ASSERT_TRUE(untrusted.has_value()) << untrusted.error().message;
+  EXPECT_EQ((*untrusted)->certificate().chain_problem, "unable to get local issuer certificate");
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ using base::SocketAddress;
 using testing::LoopThread;
 using testing::MakeLoop;
 using testing::TestCertificate;
+using testing::TestCertificateChain;
 
 std::shared_ptr<TlsContext> ServerContext(const TestCertificate& cert) {
   auto context = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
@@ -360,6 +361,29 @@ TEST(TlsListenerTest, WrongNameOrUnknownCaFailsVerification) {
   auto client = BlockingClient::Connect("127.0.0.1", server.port(), unverified);
   ASSERT_TRUE(client.has_value()) << client.error().message;
   ExpectEcho(**client, "unverified");
+}
+
+TEST(TlsListenerTest, AFullChainFileSendsTheIntermediateToTheClient) {
+  // A client that trusts only the root verifies a server loaded from
+  // fullchain.pem (the intermediate travels in the handshake), and fails
+  // when the server was given the leaf alone.
+  TestCertificateChain chain;
+  ASSERT_TRUE(chain.ok());
+  auto full = TlsContext::CreateServer(chain.fullchain_path(), chain.key_path());
+  ASSERT_TRUE(full.has_value()) << full.error().message;
+  TlsServer server(*full);
+  auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(chain.root_path()));
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  ExpectEcho(**client, "through the intermediate");
+
+  auto leaf = TlsContext::CreateServer(chain.leaf_path(), chain.key_path());
+  ASSERT_TRUE(leaf.has_value()) << leaf.error().message;
+  TlsServer leaf_server(*leaf);
+  auto refused =
+      BlockingClient::Connect("localhost", leaf_server.port(), TlsOptions(chain.root_path()));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("certificate"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(TlsListenerTest, Tls12OnlyWithForwardSecretAead) {
