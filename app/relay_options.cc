@@ -43,6 +43,46 @@ bool SameFamily(const base::SocketAddress& a, int family_index) {
   return family_index == 0 ? a.is_v4() : a.is_v6();
 }
 
+bool IsUniqueLocal(const base::SocketAddress& a) {
+  return a.is_v6() && (a.bytes()[0] & 0xfe) == 0xfc;  // fc00::/7
+}
+
+bool Contains(const std::vector<base::SocketAddress>& list, base::SocketAddress a) {
+  a.set_port(0);
+  return std::find(list.begin(), list.end(), a) != list.end();
+}
+
+// The host address a wildcard relay bind of family `f` stands for (see
+// PlanRelayAddresses in the header).
+std::optional<base::SocketAddress> ChooseHostAddress(const HostAddresses& host, int f,
+                                                     bool local_only) {
+  if (host.route_source[f] && SameFamily(*host.route_source[f], f) &&
+      !IsLoopback(*host.route_source[f]) && !IsLinkLocal(*host.route_source[f])) {
+    return host.route_source[f];
+  }
+  std::optional<base::SocketAddress> routable;
+  for (const base::SocketAddress& a : host.interfaces) {
+    if (!SameFamily(a, f) || IsLoopback(a) || IsLinkLocal(a) || a.IsUnspecified()) {
+      continue;
+    }
+    if (!IsUniqueLocal(a)) {
+      return a;
+    }
+    if (!routable) {
+      routable = a;
+    }
+  }
+  if (routable || !local_only) {
+    return routable;
+  }
+  for (const base::SocketAddress& a : host.interfaces) {
+    if (SameFamily(a, f) && IsLoopback(a)) {
+      return a;
+    }
+  }
+  return std::nullopt;
+}
+
 void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
   a.set_port(0);
   if (std::find(list.begin(), list.end(), a) == list.end()) {
@@ -52,15 +92,32 @@ void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
 
 }  // namespace
 
+HostAddresses ReadHostAddresses() {
+  HostAddresses host;
+  host.interfaces = net::InterfaceAddresses();
+  host.route_source[0] = net::RouteSource(base::Family::kIpv4);
+  host.route_source[1] = net::RouteSource(base::Family::kIpv6);
+  host.can_bind_udp = net::CanBindUdp;
+  return host;
+}
+
 RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
+  return PlanRelayAddresses(config, ReadHostAddresses());
+}
+
+RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddresses& host) {
   RelayAddressPlan plan;
-  const std::vector<base::SocketAddress> interfaces = net::InterfaceAddresses();
+  const std::vector<base::SocketAddress>& interfaces = host.interfaces;
   bool any_wildcard = false;
+  const bool local_only =
+      !config.turn.listeners.empty() &&
+      std::all_of(config.turn.listeners.begin(), config.turn.listeners.end(),
+                  [](const config::ListenerOptions& l) { return IsLoopback(l.address); });
 
   for (const base::SocketAddress& bind : config.turn.relay.addresses) {
     const int f = bind.is_v6() ? 1 : 0;
     const char* family_name = f == 0 ? "IPv4" : "IPv6";
-    if (!net::CanBindUdp(bind)) {
+    if (!host.can_bind_udp(bind)) {
       plan.warnings.push_back(std::string("turn: no ") + family_name + " relay: cannot bind " +
                               bind.IpString() + " on this host");
       continue;
@@ -74,35 +131,32 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
         advertised = external;
       }
     }
-    if (!advertised && !bind.IsUnspecified()) {
-      advertised = bind;
-    }
-    if (!advertised) {
+    if (bind.IsUnspecified()) {
       any_wildcard = true;
-      // A wildcard bind advertises the host's first routable address of the
-      // family; loopback only when nothing else exists (a laptop offline).
-      for (const base::SocketAddress& a : interfaces) {
-        if (SameFamily(a, f) && !IsLoopback(a) && !IsLinkLocal(a)) {
-          advertised = a;
-          break;
+      if (advertised) {
+        if (Contains(interfaces, *advertised)) {
+          address.bind = *advertised;
+          address.bind.set_port(0);
         }
-      }
-      if (!advertised) {
-        for (const base::SocketAddress& a : interfaces) {
-          if (SameFamily(a, f) && IsLoopback(a)) {
-            advertised = a;
-            break;
-          }
+      } else {
+        advertised = ChooseHostAddress(host, f, local_only);
+        if (!advertised) {
+          plan.warnings.push_back(std::string("turn: no ") + family_name +
+                                  " relay: " + bind.IpString() + " has no routable " + family_name +
+                                  " address to stand for on this host (clients asking for " +
+                                  family_name +
+                                  " get 440); set turn.relay.addresses to choose one");
+          continue;
         }
+        address.bind = *advertised;
+        address.bind.set_port(0);
+        plan.warnings.push_back(std::string("turn: ") + family_name + " relay: " + bind.IpString() +
+                                " resolves to " + advertised->IpString() +
+                                ", which relay sockets bind and clients are told (set "
+                                "turn.relay.addresses or turn.relay.external_addresses to choose)");
       }
-      if (!advertised) {
-        plan.warnings.push_back(std::string("turn: no ") + family_name +
-                                " relay: no interface address to advertise");
-        continue;
-      }
-      plan.warnings.push_back(std::string("turn: ") + family_name + " relay binds " +
-                              bind.IpString() + " and advertises " + advertised->IpString() +
-                              " (set turn.relay.external_addresses to choose)");
+    } else if (!advertised) {
+      advertised = bind;
     }
     address.advertised = *advertised;
     address.advertised.set_port(0);

@@ -2,6 +2,7 @@
 // only place that sees both).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,9 +21,28 @@ struct RelayAddressPlan {
   std::vector<std::string> warnings;               // for the log
 };
 
-// Resolves wildcard binds to the host's interface addresses, drops a family
-// that cannot be bound here (e.g. "::" without IPv6), and collects the
-// server's own addresses for the peer policy.
+// What PlanRelayAddresses needs to know of the host (tests make one up).
+struct HostAddresses {
+  std::vector<base::SocketAddress> interfaces;         // net::InterfaceAddresses()
+  std::optional<base::SocketAddress> route_source[2];  // net::RouteSource(), [0] IPv4, [1] IPv6
+  std::function<bool(const base::SocketAddress&)> can_bind_udp;
+};
+HostAddresses ReadHostAddresses();
+
+// Resolves each relay address into what relay sockets bind and what clients
+// are told, drops a family that cannot be bound here (e.g. "::" without
+// IPv6), and collects the server's own addresses for the peer policy.
+//
+// A wildcard bind (0.0.0.0, "::") without an external address of its family
+// becomes one address of the host, which relay sockets then bind, so a peer
+// sees datagrams come from the relayed address the client was told (RFC 8656
+// section 11.2; a wildcard socket would send from whatever address the route
+// picks): the default route's source, else the first routable interface
+// address (for IPv6 a global one before a ULA), else loopback when every
+// TURN listener is on loopback (a local setup), else the family is off and
+// clients asking for it get 440. With an external address the bind stays as
+// configured unless the external address is the host's own.
+RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddresses& host);
 RelayAddressPlan PlanRelayAddresses(const config::Config& config);
 
 relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,

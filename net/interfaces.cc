@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include "net/socket_util.h"
 
@@ -30,6 +31,30 @@ std::vector<base::SocketAddress> InterfaceAddresses() {
   }
   ::freeifaddrs(list);
   return result;
+}
+
+std::optional<base::SocketAddress> RouteSource(base::Family family) {
+  const bool v6 = family == base::Family::kIpv6;
+  const auto target = base::SocketAddress::ParseIp(v6 ? "2001:db8::1" : "192.0.2.1", 9);
+  ScopedFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!target || !fd.valid()) {
+    return std::nullopt;
+  }
+  sockaddr_storage storage{};
+  socklen_t len = target->ToSockaddr(&storage);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&storage), len) != 0) {
+    return std::nullopt;
+  }
+  len = sizeof(storage);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&storage), &len) != 0) {
+    return std::nullopt;
+  }
+  auto source = base::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&storage), len);
+  if (!source || source->IsUnspecified() || source->IsLoopback()) {
+    return std::nullopt;
+  }
+  source->set_port(0);
+  return source;
 }
 
 bool CanBindUdp(const base::SocketAddress& address) {

@@ -1,0 +1,112 @@
+// PlanRelayAddresses: what a relay address in the config becomes on a given
+// host (made up here): the address relay sockets bind and the one clients
+// are told.
+#include <gtest/gtest.h>
+
+#include "app/relay_options.h"
+
+namespace turnkey::app {
+namespace {
+
+base::SocketAddress Ip(const char* text) { return *base::SocketAddress::ParseIp(text); }
+
+config::Config Config(std::vector<const char*> relay, std::vector<const char*> external = {},
+                      const char* listener = "0.0.0.0") {
+  config::Config config;
+  config.turn.relay.addresses.clear();
+  for (const char* a : relay) {
+    config.turn.relay.addresses.push_back(Ip(a));
+  }
+  for (const char* a : external) {
+    config.turn.relay.external_addresses.push_back(Ip(a));
+  }
+  config.turn.listeners = {config::ListenerOptions{.address = Ip(listener)}};
+  config.turn.listeners[0].address.set_port(3478);
+  return config;
+}
+
+// A dual-stack host: a docker bridge first in interface order, a ULA before
+// the global IPv6 address, link-local addresses.
+HostAddresses Host() {
+  HostAddresses host;
+  host.interfaces = {Ip("127.0.0.1"),  Ip("::1"),        Ip("172.17.0.1"),
+                     Ip("192.0.2.10"), Ip("fd00::10"),   Ip("2001:db8:1::10"),
+                     Ip("fe80::1"),    Ip("169.254.0.5")};
+  host.route_source[0] = Ip("192.0.2.10");
+  host.route_source[1] = Ip("2001:db8:1::10");
+  host.can_bind_udp = [](const base::SocketAddress&) { return true; };
+  return host;
+}
+
+void ExpectRelay(const RelayAddressPlan& plan, int family, const char* bind,
+                 const char* advertised) {
+  ASSERT_TRUE(plan.relay[family].has_value()) << "family " << family;
+  EXPECT_EQ(plan.relay[family]->bind.IpString(), bind);
+  EXPECT_EQ(plan.relay[family]->advertised.IpString(), advertised);
+}
+
+TEST(RelayPlanTest, AWildcardBindsTheDefaultRoutesSourceAndTellsClientsThatAddress) {
+  // Bound to the wildcard, a relay socket would send from whatever address
+  // the route picks, not the relayed address the peer was told.
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"0.0.0.0", "::"}), Host());
+  ExpectRelay(plan, 0, "192.0.2.10", "192.0.2.10");
+  ExpectRelay(plan, 1, "2001:db8:1::10", "2001:db8:1::10");
+  // Every interface address is the server's own, denied as a peer.
+  for (const char* own : {"172.17.0.1", "fd00::10", "127.0.0.1"}) {
+    EXPECT_NE(std::find(plan.own_addresses.begin(), plan.own_addresses.end(), Ip(own)),
+              plan.own_addresses.end())
+        << own;
+  }
+}
+
+TEST(RelayPlanTest, WithoutADefaultRouteAGlobalAddressComesBeforeAUniqueLocalOne) {
+  HostAddresses host = Host();
+  host.route_source[0].reset();
+  host.route_source[1].reset();
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"0.0.0.0", "::"}), host);
+  ExpectRelay(plan, 0, "172.17.0.1", "172.17.0.1");
+  ExpectRelay(plan, 1, "2001:db8:1::10", "2001:db8:1::10");
+  host.interfaces = {Ip("::1"), Ip("fd00::10"), Ip("fe80::1")};
+  ExpectRelay(PlanRelayAddresses(Config({"::"}), host), 1, "fd00::10", "fd00::10");
+}
+
+TEST(RelayPlanTest, AFamilyWithNothingRoutableIsOffUnlessEveryListenerIsOnLoopback) {
+  // An IPv4-only VM: IPv6 has loopback and link-local only. Telling clients
+  // ::1 would hand their peers a loopback candidate; they get 440 instead.
+  HostAddresses host = Host();
+  host.interfaces = {Ip("127.0.0.1"), Ip("::1"), Ip("192.0.2.10"), Ip("fe80::1")};
+  host.route_source[1].reset();
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"0.0.0.0", "::"}), host);
+  ExpectRelay(plan, 0, "192.0.2.10", "192.0.2.10");
+  EXPECT_FALSE(plan.relay[1].has_value());
+  ASSERT_FALSE(plan.warnings.empty());
+  EXPECT_NE(plan.warnings.back().find("no IPv6 relay"), std::string::npos) << plan.warnings.back();
+  // A server only reachable on loopback relays on loopback.
+  const RelayAddressPlan local =
+      PlanRelayAddresses(Config({"0.0.0.0", "::"}, {}, "127.0.0.1"), host);
+  ExpectRelay(local, 1, "::1", "::1");
+}
+
+TEST(RelayPlanTest, AnExternalAddressKeepsTheBindUnlessItIsTheHostsOwn) {
+  // 1:1 NAT: the public address is not on any interface; the kernel's
+  // choice of source is what the NAT maps.
+  ExpectRelay(PlanRelayAddresses(Config({"0.0.0.0"}, {"203.0.113.7"}), Host()), 0, "0.0.0.0",
+              "203.0.113.7");
+  // Choosing one of the host's own addresses binds it.
+  ExpectRelay(PlanRelayAddresses(Config({"::"}, {"fd00::10"}), Host()), 1, "fd00::10", "fd00::10");
+  // An explicit bind stays as configured.
+  ExpectRelay(PlanRelayAddresses(Config({"172.17.0.1"}), Host()), 0, "172.17.0.1", "172.17.0.1");
+  ExpectRelay(PlanRelayAddresses(Config({"172.17.0.1"}, {"203.0.113.7"}), Host()), 0, "172.17.0.1",
+              "203.0.113.7");
+}
+
+TEST(RelayPlanTest, AnAddressThatCannotBeBoundDropsItsFamily) {
+  HostAddresses host = Host();
+  host.can_bind_udp = [](const base::SocketAddress& a) { return a.is_v4(); };
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"0.0.0.0", "::"}), host);
+  EXPECT_TRUE(plan.relay[0].has_value());
+  EXPECT_FALSE(plan.relay[1].has_value());
+}
+
+}  // namespace
+}  // namespace turnkey::app
