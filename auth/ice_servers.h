@@ -3,15 +3,8 @@
 // fresh TURN REST credentials for the user (auth/turn_rest.h), in the shape
 // `new RTCPeerConnection({iceServers})` takes (W3C webrtc-pc RTCIceServer).
 //
-// URIs follow RFC 7064 (stun:, stuns:) and RFC 7065 (turn:, turns:):
-//
-//   scheme ":" host [ ":" port ] [ "?transport=" ( "udp" / "tcp" ) ]
-//
-// with the query only on turn: and turns:. Stricter than the RFC grammar in
-// what real clients would choke on anyway: the scheme must be lower-case, a
-// host is an IPv4 address, a bracketed IPv6 address or a name of letters,
-// digits and "-._~" (no percent-encoding), a port is 1-65535, and the
-// transport is udp or tcp (no transport-ext).
+// URIs are checked by base::ParseIceUrl (base/ice_url.h: RFC 7064 and RFC
+// 7065, lower-case scheme, IP literal or plain name, port 1-65535).
 //
 // All functions are pure and thread-safe; `now` is passed in.
 #pragma once

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/ice_url.h"
 
 namespace turnkey::config {
 namespace {
@@ -143,21 +144,11 @@ base::Status CheckOrigin(std::string_view text) {
 }
 
 base::Status CheckIceUrl(std::string_view text) {
-  std::string_view rest = text;
-  const bool turn = Consume(rest, "turn:") || Consume(rest, "turns:");
-  bool ok = turn || Consume(rest, "stun:") || Consume(rest, "stuns:");
-  const size_t query = rest.find('?');
-  const std::string_view host_port = rest.substr(0, query);
-  ok = ok && !host_port.empty() && host_port.front() != ':' && !HasControlCharacter(rest) &&
-       host_port.find_first_of(" /@") == std::string_view::npos;
-  if (ok && query != std::string_view::npos) {
-    const std::string_view params = rest.substr(query + 1);
-    ok = turn && (params == "transport=udp" || params == "transport=tcp");
-  }
-  if (!ok) {
-    return Bad("ICE server URL", text,
-               "expected stun:, stuns:, turn: or turns: then host[:port], optionally "
-               "?transport=udp or ?transport=tcp for turn");
+  // The parser the credentials are built with: a URL taken here never fails
+  // at a login.
+  auto parsed = base::ParseIceUrl(text);
+  if (!parsed) {
+    return Bad("ICE server URL", text, parsed.error().message);
   }
   return base::Ok();
 }

@@ -45,8 +45,8 @@ base::Status CheckDomainName(std::string_view text);
 // http(s)://host[:port], nothing after (RFC 6454 section 6.1).
 base::Status CheckOrigin(std::string_view text);
 
-// A stun:, stuns:, turn: or turns: URI (RFC 7064, RFC 7065); only turn URIs
-// take "?transport=udp|tcp".
+// A stun:, stuns:, turn: or turns: URI as base::ParseIceUrl takes it (RFC
+// 7064, RFC 7065; only turn URIs take "?transport=udp|tcp").
 base::Status CheckIceUrl(std::string_view text);
 
 // An absolute URL path for an HTTP route, e.g. "/metrics".

@@ -24,14 +24,21 @@ TEST(FieldChecksTest, IceUrls) {
         "turn:[2001:db8::1]:3478", "turn:192.0.2.1"}) {
     EXPECT_TRUE(CheckIceUrl(good).has_value()) << good;
   }
-  for (const char* bad : {"", "turn:", "stun:?transport=udp", "http://turn.example.org",
-                          "turn://x.org", "stun:x.org?transport=udp", "turn:x.org?transport=sctp",
-                          "turn:x.org?foo=bar", "turn:user@x.org", "turn:x .org", "turn::3478"}) {
+  for (const char* bad :
+       {"", "turn:", "stun:?transport=udp", "http://turn.example.org", "turn://x.org",
+        "stun:x.org?transport=udp", "turn:x.org?transport=sctp", "turn:x.org?foo=bar",
+        "turn:user@x.org", "turn:x .org", "turn::3478",
+        // IPv6 needs brackets and no zone (RFC 7065 section 3.1).
+        "turn:2001:db8::1", "turn:2001:db8::1:3478?transport=udp", "stun:[::1", "stun:[::1]x",
+        "turns:[fe80::1%25eth0]:5349", "turn:x.org:0", "turn:x.org:65536"}) {
     EXPECT_FALSE(CheckIceUrl(bad).has_value()) << bad;
   }
   EXPECT_EQ(CheckIceUrl("http://x").error().message,
-            "bad ICE server URL \"http://x\" (expected stun:, stuns:, turn: or turns: then "
-            "host[:port], optionally ?transport=udp or ?transport=tcp for turn)");
+            "bad ICE server URL \"http://x\" (scheme must be stun:, stuns:, turn: or turns: "
+            "(lower-case))");
+  EXPECT_EQ(CheckIceUrl("turn:2001:db8::1").error().message,
+            "bad ICE server URL \"turn:2001:db8::1\" (an IPv6 address goes in [ ], e.g. "
+            "turn:[2001:db8::1]:3478 (RFC 7065))");
 }
 
 TEST(FieldChecksTest, RealmAndSoftware) {
