@@ -233,6 +233,18 @@ auto AsDuration(D min, D max = D::max()) {
   };
 }
 
+// An IPv4 address written as IPv4-mapped IPv6 (::ffff:a.b.c.d) cannot be
+// bound, is no IPv6 relay address and no IPv6 address to tell clients:
+// refused, naming the IPv4 form.
+bool RefuseMapped(const base::SocketAddress& address, const std::string& text, const Where& at) {
+  if (address.Unmapped() == address) {
+    return false;
+  }
+  at.Fail("bad IP address " + QuoteForMessage(text) + " (an IPv4 address in IPv6 form; write " +
+          address.Unmapped().IpString() + ")");
+  return true;
+}
+
 // A numeric IP address, no port, no host name: binding and advertising
 // must not depend on DNS at startup.
 std::optional<base::SocketAddress> DecodeIp(const Node& node, const Where& at) {
@@ -254,6 +266,9 @@ std::optional<base::SocketAddress> DecodeIp(const Node& node, const Where& at) {
     at.Fail(what);
     return std::nullopt;
   }
+  if (RefuseMapped(*address, *text, at)) {
+    return std::nullopt;
+  }
   return address;
 }
 
@@ -270,6 +285,9 @@ std::optional<base::SocketAddress> DecodeIpPort(const Node& node, const Where& a
   if (!address || address->port() == 0) {
     at.Fail("bad address " + QuoteForMessage(*text) +
             " (expected IPv4:port or [IPv6]:port with a port of 1-65535)");
+    return std::nullopt;
+  }
+  if (RefuseMapped(*address, *text, at)) {
     return std::nullopt;
   }
   return address;

@@ -167,6 +167,12 @@ const BadInput kBadInputs[] = {
      "x.yaml:2: signal.allowed_origins[0]: bad origin \"https://app.example.org/\""},
     {"signal:\n  allowed_origins:\n    - https://App.example.org\n",
      "x.yaml:3: signal.allowed_origins[0]: bad origin"},
+    {"turn:\n  relay:\n    addresses: [\"::ffff:192.0.2.1\"]\n",
+     "x.yaml:3: turn.relay.addresses[0]: bad IP address \"::ffff:192.0.2.1\" (an IPv4 address in "
+     "IPv6 form; write 192.0.2.1)"},
+    {"metrics:\n  listen: \"[::ffff:127.0.0.1]:9641\"\n",
+     "x.yaml:2: metrics.listen: bad IP address \"[::ffff:127.0.0.1]:9641\" (an IPv4 address in "
+     "IPv6 form; write 127.0.0.1)"},
     {"signal:\n  ice_servers:\n    urls: [\"http://turn.example.org\"]\n",
      "x.yaml:3: signal.ice_servers.urls[0]: bad ICE server URL \"http://turn.example.org\""},
     {"signal:\n  ice_servers:\n    urls: [\"stun:x.org?transport=udp\"]\n",
