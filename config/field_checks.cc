@@ -5,6 +5,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/address.h"
 #include "base/bytes.h"
 #include "base/ice_url.h"
 
@@ -130,15 +131,68 @@ base::Status CheckSoftware(std::string_view text) {
 }
 
 base::Status CheckOrigin(std::string_view text) {
+  // Matched as exact strings against what browsers send, which is the
+  // serialized origin (RFC 6454 section 6.1): lower case, no default port,
+  // an IPv6 host in its shortest form. An entry in any other form could
+  // never match, so it is refused with the form to write.
   std::string_view rest = text;
+  const bool https = Consume(rest, "https://");
   const bool ok =
-      (Consume(rest, "https://") || Consume(rest, "http://")) && !rest.empty() &&
-      rest.front() != ':' &&
+      (https || Consume(rest, "http://")) && !rest.empty() && rest.front() != ':' &&
       rest.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-:[]") == std::string_view::npos;
   if (!ok) {
     return Bad("origin", text,
                "expected lower-case scheme://host[:port] with no path, e.g. "
                "\"https://app.example.org\"");
+  }
+  std::string_view port;
+  if (rest.front() == '[') {
+    const size_t close = rest.find(']');
+    const auto ip = close == std::string_view::npos
+                        ? std::nullopt
+                        : base::SocketAddress::ParseIp(rest.substr(1, close - 1));
+    if (!ip || !ip->is_v6()) {
+      return Bad("origin", text, "expected an IPv6 address inside [ ]");
+    }
+    if (ip->Unmapped() != *ip) {
+      return Bad("origin", text, "browsers write this host as " + ip->Unmapped().IpString());
+    }
+    if (rest.substr(1, close - 1) != ip->IpString()) {
+      return Bad("origin", text, "browsers write this host as [" + ip->IpString() + "]");
+    }
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && (!Consume(rest, ":") || rest.empty())) {
+      return Bad("origin", text, "expected :port after ]");
+    }
+    port = rest;
+  } else {
+    const size_t colon = rest.find(':');
+    if (colon != std::string_view::npos) {
+      port = rest.substr(colon + 1);
+      if (rest.find_first_of("[]") != std::string_view::npos) {
+        return Bad("origin", text, "expected host[:port]");
+      }
+    } else if (rest.find_first_of("[]") != std::string_view::npos) {
+      return Bad("origin", text, "expected host[:port]");
+    }
+  }
+  if (port.empty() && rest.ends_with(':')) {
+    return Bad("origin", text, "empty port");
+  }
+  if (!port.empty()) {
+    uint32_t value = 0;
+    const bool digits = port.size() <= 5 && port.front() != '0' &&
+                        std::all_of(port.begin(), port.end(), [&value](char c) {
+                          value = value * 10 + static_cast<uint32_t>(c - '0');
+                          return c >= '0' && c <= '9';
+                        });
+    if (!digits || value == 0 || value > 65535) {
+      return Bad("origin", text, "port must be 1-65535, without leading zeros");
+    }
+    if (value == (https ? 443u : 80u)) {
+      return Bad("origin", text,
+                 "browsers leave out the scheme's default port; drop :" + std::string(port));
+    }
   }
   return base::Ok();
 }

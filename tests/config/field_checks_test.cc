@@ -12,9 +12,22 @@ TEST(FieldChecksTest, Origins) {
   }
   for (const char* bad : {"", "app.example.org", "https://", "https://app.example.org/",
                           "https://App.example.org", "https://a.org/path", "ftp://a.org",
-                          "https://:443", "null", "https://a.org?x", "https://user@a.org"}) {
+                          "https://:443", "null", "https://a.org?x", "https://user@a.org",
+                          // Forms no browser sends (RFC 6454 section 6.1), or no port at all.
+                          "http://[2001:db8:0::5]:8443", "http://[0:0::1]:8080",
+                          "http://[::ffff:127.0.0.1]", "http://[::1]:80", "https://a.org:443",
+                          "http://a.org:0", "http://a.org:65536", "http://a.org:", "http://[::1]:",
+                          "http://a.org:080", "http://[::1", "http://[nothex]", "http://a[b]"}) {
     EXPECT_FALSE(CheckOrigin(bad).has_value()) << bad;
   }
+  EXPECT_EQ(CheckOrigin("http://[2001:db8:0::5]:8443").error().message,
+            "bad origin \"http://[2001:db8:0::5]:8443\" (browsers write this host as "
+            "[2001:db8::5])");
+  EXPECT_EQ(CheckOrigin("https://a.org:443").error().message,
+            "bad origin \"https://a.org:443\" (browsers leave out the scheme's default port; "
+            "drop :443)");
+  EXPECT_TRUE(CheckOrigin("http://[2001:db8::5]:8443").has_value());
+  EXPECT_TRUE(CheckOrigin("https://a.org:80").has_value());
 }
 
 TEST(FieldChecksTest, IceUrls) {
