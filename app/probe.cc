@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "app/commands.h"
 #include "app/probe_uri.h"
@@ -106,6 +107,7 @@ int RunProbe(const ProbeArgs& args) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + *timeout;
   std::chrono::milliseconds rto(500);
+  constexpr std::chrono::milliseconds kMaxRto(8000);
   Clock::time_point sent_at = start;
   base::Bytes response;
   for (;;) {
@@ -131,7 +133,16 @@ int RunProbe(const ProbeArgs& args) {
     if (target->transport != net::Transport::kUdp || Clock::now() >= deadline) {
       return Fail("no answer within " + args.timeout + " (" + received.error().message + ")");
     }
-    rto *= 2;
+    // A datagram refused by the host (ICMP port unreachable) fails the
+    // receive at once: wait out the interval before the next transmission.
+    const Clock::time_point next = std::min(sent_at + rto, deadline);
+    if (next > Clock::now()) {
+      std::this_thread::sleep_until(next);
+    }
+    if (Clock::now() >= deadline) {
+      return Fail("no answer within " + args.timeout + " (" + received.error().message + ")");
+    }
+    rto = std::min(rto * 2, kMaxRto);
   }
   const double rtt_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
 
