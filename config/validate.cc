@@ -104,16 +104,26 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
 
 }  // namespace
 
+namespace {
+
+// "192.0.2.1" / "[::]": an IPv6 address followed by ':' in a message reads
+// wrong without brackets.
+std::string HostText(const base::SocketAddress& address) {
+  return address.is_v6() ? "[" + address.IpString() + "]" : address.IpString();
+}
+
+}  // namespace
+
 void CheckExposure(const Config& cfg, Diagnostics& diag) {
   if (cfg.signal.enabled && !cfg.signal.listen.tls && !cfg.signal.listen.address.IsLoopback()) {
     diag.WarningAt("signal.listen",
-                   "plain HTTP on " + cfg.signal.listen.address.IpString() +
+                   "plain HTTP on " + HostText(cfg.signal.listen.address) +
                        ": passwords, tokens and TURN credentials cross the network unencrypted; "
                        "set tls: true, or listen on 127.0.0.1 behind a TLS reverse proxy");
   }
   if (cfg.metrics.enabled && !cfg.metrics.listen.IsLoopback()) {
     diag.WarningAt("metrics.listen", "metrics are served without authentication on " +
-                                         cfg.metrics.listen.IpString() +
+                                         HostText(cfg.metrics.listen) +
                                          ": keep that address off the Internet (firewall)");
   }
   if (!cfg.turn.enabled) {
