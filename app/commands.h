@@ -33,6 +33,7 @@ struct ProbeArgs {
   std::string ca_file;         // verify TLS servers against this CA file
   bool insecure = false;       // skip TLS certificate verification
   std::string secret;          // TURN REST secret: mint the password for turn://USER@...
+  std::string relay_family;    // TURN: "" (the server's default), "ipv4" or "ipv6"
 };
 
 // `turnkey probe URI`: a client self-test against any STUN or TURN server.

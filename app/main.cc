@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   probe->add_flag("--insecure", probe_args.insecure, "do not verify the TLS certificate");
   probe->add_option("--secret", probe_args.secret,
                     "TURN REST shared secret: mint the credential for turn://USER@HOST:PORT");
+  probe
+      ->add_option("--relay-family", probe_args.relay_family,
+                   "TURN: ask for a relayed address of this family (REQUESTED-ADDRESS-FAMILY)")
+      ->check(CLI::IsMember({"ipv4", "ipv6"}));
 
   turnkey::app::CredentialsArgs credentials_args;
   CLI::App* credentials = cli.add_subcommand(

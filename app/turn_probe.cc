@@ -205,7 +205,13 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
   Line("username", options.username + credential_note);
 
   Clock::time_point start = Clock::now();
-  auto allocation = client.Allocate();
+  std::optional<stun::AddressFamily> family;
+  if (args.relay_family == "ipv4") {
+    family = stun::AddressFamily::kIpv4;
+  } else if (args.relay_family == "ipv6") {
+    family = stun::AddressFamily::kIpv6;
+  }
+  auto allocation = client.Allocate(family);
   if (!allocation) {
     Failed("allocate: " + Describe(allocation.error()));
     return 1;

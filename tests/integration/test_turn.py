@@ -178,7 +178,7 @@ class RestCredentialsRelayTest(unittest.TestCase, UclientMixin):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = start_server(secrets=[SECRET], allow_loopback=True)
+        cls.server = start_server(secrets=[SECRET], allow_loopback=True, ipv6_relay=True)
         cls.peer = TurnutilsPeer()
 
     @classmethod
@@ -215,6 +215,17 @@ class RestCredentialsRelayTest(unittest.TestCase, UclientMixin):
             self.assertRegex(text, r"send/data\s*:\s*5/5 echoed, rtt min/avg/max [\d.]+/[\d.]+/")
             self.assertRegex(text, r"channel data\s*:\s*5/5 echoed, rtt")
             self.assertRegex(text, r"refresh 0\s*:\s*ok")
+
+    def test_probe_asks_for_an_ipv6_relay(self):
+        # Over IPv4 to the server, an IPv6 relayed address and an echo peer on ::1.
+        rc, text = run_probe("--secret", SECRET, "--relay-family", "ipv6",
+                             f"turn://{unique_user('probe6')}@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 0, text + self.server.read_log()[-3000:])
+        self.assertRegex(text, r"relayed address\s*:\s*\[::1\]:\d+")
+        self.assertRegex(text, r"echo peer\s*:\s*\[::1\]:\d+")
+        self.assertRegex(text, r"channel data\s*:\s*5/5 echoed")
+        rc, text = run_probe("--relay-family", "ipv5", f"turn://x:y@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 2, text)
 
     def test_probe_with_minted_credential_in_the_uri(self):
         username, password = rest_credential(unique_user("probe-uri"))
