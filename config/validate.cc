@@ -59,10 +59,16 @@ struct Socket {
   std::string path;
   bool udp;
   base::SocketAddress address;
+  // An HTTP listener on "::" takes IPv4 too (net::HttpServer).
+  bool dual_stack = false;
 };
 
+bool DualStack(const base::SocketAddress& address) {
+  return address.is_v6() && address.IsUnspecified();
+}
+
 // Two sockets of one protocol on one port clash when their addresses are
-// equal or one is the wildcard of the same family. SO_REUSEPORT (which the
+// equal or one is the wildcard of the same family (or a dual-stack "::"). SO_REUSEPORT (which the
 // TURN workers use) would hide the clash and split traffic between them.
 void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
   std::vector<Socket> sockets;
@@ -74,17 +80,20 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
     }
   }
   if (cfg.signal.enabled) {
-    sockets.push_back({"signal.listen", false, cfg.signal.listen.address});
+    sockets.push_back(
+        {"signal.listen", false, cfg.signal.listen.address, DualStack(cfg.signal.listen.address)});
   }
   if (cfg.metrics.enabled) {
-    sockets.push_back({"metrics.listen", false, cfg.metrics.listen});
+    sockets.push_back({"metrics.listen", false, cfg.metrics.listen, DualStack(cfg.metrics.listen)});
   }
   for (size_t i = 0; i < sockets.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       const Socket& a = sockets[j];
       const Socket& b = sockets[i];
-      if (a.udp != b.udp || a.address.port() != b.address.port() ||
-          a.address.family() != b.address.family()) {
+      if (a.udp != b.udp || a.address.port() != b.address.port()) {
+        continue;
+      }
+      if (a.address.family() != b.address.family() && !a.dual_stack && !b.dual_stack) {
         continue;
       }
       if (a.address == b.address || a.address.IsUnspecified() || b.address.IsUnspecified()) {

@@ -21,6 +21,12 @@ base::Result<std::unique_ptr<HttpServer>> HttpServer::Create(
   StreamListenerOptions listener_options = options.listener;
   listener_options.connection.idle_timeout = std::chrono::milliseconds(0);
   listener_options.alpn = AlpnPolicy::kHttp11;
+  // One address per HTTP service (signal.listen, metrics.listen): "::"
+  // takes IPv4 clients too, as "all interfaces" promises; they are seen as
+  // their IPv4 addresses (StreamListener unmaps them).
+  if (bind_address.is_v6() && bind_address.IsUnspecified()) {
+    listener_options.v6_only = false;
+  }
   // What nginx answers too: "curl http://" against the TLS port learns why.
   listener_options.connection.plain_http_answer =
       "HTTP/1.1 400 Bad Request\r\n"

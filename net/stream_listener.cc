@@ -162,6 +162,9 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
     ++rejected_;
     return;
   }
+  // A dual-stack socket (v6_only off) sees IPv4 clients as ::ffff:a.b.c.d;
+  // limits, logs and trusted proxy lists know them as a.b.c.d.
+  *peer = peer->Unmapped();
   if (options_.budget != nullptr) {
     const ConnectionBudget::Verdict verdict = options_.budget->TryTake(*peer);
     if (verdict != ConnectionBudget::Verdict::kTaken) {

@@ -36,7 +36,8 @@ class TlsContext;
 struct StreamListenerOptions {
   // SO_REUSEPORT: one listening socket per worker on the same port. Default off.
   bool reuse_port = false;
-  // IPV6_V6ONLY for IPv6 binds. Default on.
+  // IPV6_V6ONLY for IPv6 binds. Default on. Off, IPv4 clients of an "::"
+  // bind are reported by their IPv4 address (unmapped).
   bool v6_only = true;
   // listen() backlog. Default 1024.
   int backlog = 1024;

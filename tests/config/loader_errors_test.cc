@@ -114,6 +114,9 @@ const BadInput kBadInputs[] = {
      "x.yaml:2: signal.listen: port 9641/tcp is also used by metrics.listen"},
     {"metrics:\n  listen: 0.0.0.0:8080\n",
      "x.yaml:2: metrics.listen: port 8080/tcp is also used by signal.listen"},
+    // signal.listen on "::" takes IPv4 as well.
+    {"signal:\n  listen: {address: \"::\", port: 9641}\n",
+     "x.yaml:2: signal.listen: port 9641/tcp is also used by metrics.listen"},
     {"metrics:\n  listen: 127.0.0.1\n",
      "x.yaml:2: metrics.listen: bad address \"127.0.0.1\" (expected IPv4:port or [IPv6]:port"},
     {"metrics:\n  listen: \"[::1]:0\"\n", "x.yaml:2: metrics.listen: bad address \"[::1]:0\""},

@@ -92,14 +92,15 @@ Response ParseResponse(std::string_view bytes, bool head_only) {
 // A blocking HTTP/1.1 client over BlockingClient (TCP or TLS).
 class Client {
  public:
-  static std::unique_ptr<Client> Connect(uint16_t port, const std::string& ca_file = "") {
+  static std::unique_ptr<Client> Connect(uint16_t port, const std::string& ca_file = "",
+                                         const std::string& host = "127.0.0.1") {
     BlockingClientOptions options;
     options.transport = ca_file.empty() ? Transport::kTcp : Transport::kTls;
     options.verify_peer = !ca_file.empty();
     if (!ca_file.empty()) {
       options.ca_file = ca_file;
     }
-    auto client = BlockingClient::Connect("127.0.0.1", port, options);
+    auto client = BlockingClient::Connect(host, port, options);
     EXPECT_TRUE(client.has_value()) << client.error().message;
     if (!client) {
       return nullptr;
@@ -192,14 +193,14 @@ struct EchoProtocol {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(HttpServerOptions options = {}, std::shared_ptr<TlsContext> tls = nullptr) {
+  void StartServer(HttpServerOptions options = {}, std::shared_ptr<TlsContext> tls = nullptr,
+                   const char* address = "127.0.0.1") {
     loop_ = MakeLoop();
     ASSERT_TRUE(loop_);
-    auto server =
-        HttpServer::Create(*loop_, *SocketAddress::ParseIp("127.0.0.1", 0), std::move(tls), options,
-                           [this](HttpRequest request, Responder responder) {
-                             handler_(std::move(request), std::move(responder));
-                           });
+    auto server = HttpServer::Create(*loop_, *SocketAddress::ParseIp(address, 0), std::move(tls),
+                                     options, [this](HttpRequest request, Responder responder) {
+                                       handler_(std::move(request), std::move(responder));
+                                     });
     ASSERT_TRUE(server.has_value()) << server.error().message;
     server_ = std::move(*server);
     port_ = server_->local_address().port();
@@ -308,6 +309,23 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   auto stats = OnLoop([this] { return server_->stats(); });
   EXPECT_EQ(stats.connections, 1u);
   EXPECT_EQ(stats.requests, 5u);
+}
+
+TEST_F(HttpServerTest, AWildcardIpv6ListenerTakesIpv4ClientsByTheirIpv4Address) {
+  // signal.listen and metrics.listen take one address: "::" must not drop
+  // every IPv4 client, and those must not all look like one ::ffff: block.
+  handler_ = [](HttpRequest request, Responder responder) {
+    responder.Respond(HttpResponse::Text(200, request.peer.IpString()));
+  };
+  StartServer({}, nullptr, "::");
+  for (const char* host : {"127.0.0.1", "::1"}) {
+    auto client = Client::Connect(port_, "", host);
+    ASSERT_TRUE(client);
+    ASSERT_TRUE(client->Send(Get("/")));
+    auto response = client->Read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->body, host);
+  }
 }
 
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrderBehindASlowHandler) {
