@@ -66,6 +66,20 @@ bool IsIpLiteralAddress(std::string_view text) {
   return address && address->is_v6();
 }
 
+// RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ),
+// then "://" for the absolute-form targets a client sends to a proxy.
+bool IsAbsoluteForm(std::string_view target) {
+  const size_t colon = target.find("://");
+  if (colon == 0 || colon == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view scheme = target.substr(0, colon);
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  return alpha(scheme.front()) && std::all_of(scheme.begin(), scheme.end(), [&alpha](char c) {
+           return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+         });
+}
+
 // RFC 9110 section 7.2: Host = uri-host [ ":" port ], uri-host being
 // RFC 3986's host (IP-literal / IPv4address / reg-name) and port = *DIGIT.
 bool IsValidHost(std::string_view value) {
@@ -666,6 +680,15 @@ int HttpRequestParser::HeadersComplete() {
   }
   if (p->method == HTTP_CONNECT) {
     return Fail(HttpParseError::kNotImplemented, "CONNECT is not supported");
+  }
+  // RFC 9112 section 3.2: a target is origin-form ("/..."), absolute-form
+  // ("scheme://..."), or "*" for OPTIONS only (authority-form is CONNECT's).
+  // libhttp-parser lets "*app.js" through, which a router would read as a
+  // path.
+  if (const std::string& target = request_.target; !target.starts_with('/') &&
+                                                   !(target == "*" && p->method == HTTP_OPTIONS) &&
+                                                   !IsAbsoluteForm(target)) {
+    return Fail(HttpParseError::kMalformed, "invalid request-target");
   }
   // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
   size_t hosts = request_.headers.Count("Host");

@@ -265,6 +265,13 @@ TEST(HttpRequestParserTest, TargetForms) {
   Outcome fragment = FeedAll("GET /x#frag HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_EQ(fragment.requests.size(), 1u);
   EXPECT_EQ(fragment.requests[0].path, "/x");
+  // Any other form is a 400 (RFC 9112 section 3.2), not a path.
+  for (const char* bad : {"GET * HTTP/1.1", "GET *app.js HTTP/1.1", "GET app.js HTTP/1.1",
+                          "POST * HTTP/1.1", "GET ://x/ HTTP/1.1", "GET 1http://x/ HTTP/1.1"}) {
+    Outcome out = FeedAll(std::string(bad) + "\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(out.error, HttpParseError::kMalformed) << bad;
+    EXPECT_TRUE(out.requests.empty()) << bad;
+  }
 }
 
 TEST(HttpRequestParserTest, HeadExactlyAtTheLimitPassesOneMoreByteIs431) {
