@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/cidr.h"
 #include "net/connection_budget.h"
 #include "net/interfaces.h"
 
@@ -180,6 +181,22 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
   // own list to real ones.
   std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
 
+  // An allow rule wins over the own-address rule too (reference/security.md):
+  // one that covers this host opens its listeners, signaling, metrics and
+  // anything else on it to relayed traffic. check-config warns about
+  // loopback; the host's other addresses are only known here.
+  for (size_t i = 0; i < config.turn.peers.allow.size(); ++i) {
+    const base::Cidr& allow = config.turn.peers.allow[i];
+    for (const base::SocketAddress& own : plan.own_addresses) {
+      if (!IsLoopback(own) && base::CidrContains(allow, own)) {
+        plan.warnings.push_back(
+            "turn.peers.allow[" + std::to_string(i) + "] (" + base::CidrToString(allow) +
+            ") covers this host's address " + own.IpString() +
+            ": clients may relay to every port on it (TURN listeners, signaling, metrics, SSH)");
+        break;
+      }
+    }
+  }
   return plan;
 }
 

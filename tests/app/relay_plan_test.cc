@@ -100,6 +100,24 @@ TEST(RelayPlanTest, AnExternalAddressKeepsTheBindUnlessItIsTheHostsOwn) {
               "203.0.113.7");
 }
 
+TEST(RelayPlanTest, WarnsWhenAnAllowRuleCoversOneOfTheHostsOwnAddresses) {
+  config::Config config = Config({"0.0.0.0"});
+  config.turn.peers.allow = {*base::ParseCidr("127.0.0.0/8"), *base::ParseCidr("192.0.2.0/24"),
+                             *base::ParseCidr("198.51.100.0/24")};
+  const RelayAddressPlan plan = PlanRelayAddresses(config, Host());
+  std::vector<std::string> allow_warnings;
+  for (const std::string& warning : plan.warnings) {
+    if (warning.starts_with("turn.peers.allow")) {
+      allow_warnings.push_back(warning);
+    }
+  }
+  // Loopback is check-config's warning; 198.51.100.0/24 is not this host.
+  ASSERT_EQ(allow_warnings.size(), 1u);
+  EXPECT_EQ(allow_warnings[0],
+            "turn.peers.allow[1] (192.0.2.0/24) covers this host's address 192.0.2.10: clients "
+            "may relay to every port on it (TURN listeners, signaling, metrics, SSH)");
+}
+
 TEST(RelayPlanTest, AnAddressThatCannotBeBoundDropsItsFamily) {
   HostAddresses host = Host();
   host.can_bind_udp = [](const base::SocketAddress& a) { return a.is_v4(); };
