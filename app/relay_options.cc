@@ -149,12 +149,20 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
                                   " get 440); set turn.relay.addresses to choose one");
           continue;
         }
-        address.bind = *advertised;
-        address.bind.set_port(0);
-        plan.warnings.push_back(std::string("turn: ") + family_name + " relay: " + bind.IpString() +
-                                " resolves to " + advertised->IpString() +
-                                ", which relay sockets bind and clients are told (set "
-                                "turn.relay.addresses or turn.relay.external_addresses to choose)");
+        // An address the kernel does not let us bind yet (IPv6 still in
+        // duplicate address detection just after boot) keeps the wildcard.
+        const bool bindable = host.can_bind_udp(*advertised);
+        if (bindable) {
+          address.bind = *advertised;
+          address.bind.set_port(0);
+        }
+        plan.warnings.push_back(
+            std::string("turn: ") + family_name + " relay: " + bind.IpString() + " resolves to " +
+            advertised->IpString() +
+            (bindable ? ", which relay sockets bind and clients are told"
+                      : ", which clients are told; relay sockets stay on " + bind.IpString() +
+                            " (it cannot be bound yet)") +
+            " (set turn.relay.addresses or turn.relay.external_addresses to choose)");
       }
     } else if (!advertised) {
       advertised = bind;

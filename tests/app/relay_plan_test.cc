@@ -126,5 +126,16 @@ TEST(RelayPlanTest, AnAddressThatCannotBeBoundDropsItsFamily) {
   EXPECT_FALSE(plan.relay[1].has_value());
 }
 
+TEST(RelayPlanTest, AChosenAddressThatCannotBeBoundYetKeepsTheWildcardBind) {
+  // An IPv6 address still in duplicate address detection just after boot.
+  HostAddresses host = Host();
+  host.can_bind_udp = [](const base::SocketAddress& a) { return a.IsUnspecified(); };
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"::"}), host);
+  ExpectRelay(plan, 1, "::", "2001:db8:1::10");
+  ASSERT_FALSE(plan.warnings.empty());
+  EXPECT_NE(plan.warnings[0].find("relay sockets stay on ::"), std::string::npos)
+      << plan.warnings[0];
+}
+
 }  // namespace
 }  // namespace turnkey::app
