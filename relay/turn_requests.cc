@@ -493,7 +493,9 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
     return;
   }
   const size_t limit = options_.permissions_per_allocation;
-  if (limit != 0 && allocation.permission_count() + new_ips > limit) {
+  // Only new peers count: refreshing what exists must keep working after a
+  // reload lowered the limit below what the allocation holds.
+  if (limit != 0 && new_ips != 0 && allocation.permission_count() + new_ips > limit) {
     SendError(from, request, 508, &auth, method);
     return;
   }

@@ -107,6 +107,10 @@ void TurnServer::SetOptions(TurnServerOptions options) {
         &permissions, &channels);
     counters_.permissions_active.Sub(permissions);
     counters_.channels_active.Sub(channels);
+    // The bandwidth cap too: raising, lowering or removing it is what an
+    // operator reloads for, most of all for the allocations that exist.
+    allocation->to_peer.SetRate(options_.bandwidth_per_allocation);
+    allocation->to_client.SetRate(options_.bandwidth_per_allocation);
   }
 }
 

@@ -240,6 +240,23 @@ TEST_F(TurnPermissionTest, PermissionQuotaIs508) {
   EXPECT_TRUE(client.CreatePermission({Ip("9.9.9.9")}).success());
 }
 
+TEST_F(TurnPermissionTest, ALimitLoweredByAReloadKeepsRefreshingWhatExists) {
+  TurnServerOptions options = Options(true);
+  options.permissions_per_allocation = 3;
+  Start(options);
+  TurnTestClient client = Allocated(1);
+  ASSERT_TRUE(client.CreatePermission({Ip("8.8.8.8"), Ip("1.1.1.1"), Ip("9.9.9.9")}).success());
+  options.permissions_per_allocation = 1;
+  server->SetOptions(options);
+  // "Lowering a limit keeps what exists and refuses new objects."
+  EXPECT_TRUE(client.CreatePermission({Ip("8.8.8.8"), Ip("1.1.1.1")}).success());
+  EXPECT_TRUE(client.ChannelBind(0x4000, Ip("9.9.9.9", 3478)).success());
+  EXPECT_EQ(client.CreatePermission({Ip("8.8.4.4")}).error_code(), 508);
+  EXPECT_EQ(client.CreatePermission({Ip("8.8.8.8"), Ip("8.8.4.4")}).error_code(), 508);
+  Advance(std::chrono::seconds(299));
+  EXPECT_TRUE(PeerGetsThrough(client, Ip("1.1.1.1")));
+}
+
 // RFC 8656 section 9: permissions are per IP address, so two
 // XOR-PEER-ADDRESS with the same IP and different ports in one request
 // install one permission and must fit a quota with room for one.

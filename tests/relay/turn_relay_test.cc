@@ -380,6 +380,25 @@ TEST_F(TurnRelayTest, BandwidthCapDropsTheExcessBothWays) {
   EXPECT_EQ(RelayedBytes(Direction::kPeerToClient), 1900u);
 }
 
+TEST_F(TurnRelayTest, AReloadedBandwidthCapAppliesToAllocationsThatExist) {
+  TurnServerOptions options = Options(true);
+  Start(options);
+  TurnTestClient client = Ready(1);
+  ASSERT_TRUE(client.ChannelBind(0x4000, peer_).success());
+  client.SendChannelData(0x4000, Payload(5000));
+  EXPECT_EQ(io.to_peer.size(), 1u);
+  options.bandwidth_per_allocation = 1000;
+  server->SetOptions(options);
+  client.SendChannelData(0x4000, Payload(600));
+  client.SendChannelData(0x4000, Payload(600));
+  EXPECT_EQ(io.to_peer.size(), 2u);
+  EXPECT_EQ(Dropped(DropReason::kBandwidth), 1u);
+  options.bandwidth_per_allocation = 0;
+  server->SetOptions(options);
+  client.SendChannelData(0x4000, Payload(5000));
+  EXPECT_EQ(io.to_peer.size(), 3u);
+}
+
 TEST_F(TurnRelayTest, KernelRefusalIsCounted) {
   TurnTestClient client = Ready(1);
   ASSERT_TRUE(client.ChannelBind(0x4000, peer_).success());
