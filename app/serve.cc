@@ -113,6 +113,16 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
 }  // namespace
 
 int RunServe(const std::string& config_path) {
+  // Blocked first: a SIGHUP (kill -HUP right after a start) while the config
+  // loads would otherwise end the process, which systemd counts as a clean
+  // exit. What arrives now is handled once the signal loop runs.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
+    sigaddset(&signals, s);
+  }
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   std::vector<std::string> config_warnings;
   auto loaded = config::LoadConfigFile(config_path, &config_warnings);
   if (!loaded) {
@@ -122,12 +132,6 @@ int RunServe(const std::string& config_path) {
   config::Config config = std::move(*loaded);
   base::InitLogging(config.log.level, config.log.format);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
-    sigaddset(&signals, s);
-  }
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A peer that closes a TCP/TLS connection mid-write must not kill us.
   ::signal(SIGPIPE, SIG_IGN);
 
