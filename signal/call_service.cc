@@ -146,7 +146,12 @@ base::Result<std::shared_ptr<CallService>> CallService::Create(SignalService& se
   return self;
 }
 
+CallService::IceSource CallService::IceSourceOf(const SignalSettings& settings) {
+  return IceSource{settings.ice_urls, settings.turn_secret, settings.ice_ttl};
+}
+
 base::Status CallService::SetUp() {
+  ice_source_ = IceSourceOf(service_.settings());
   auto sio = SocketIoServer::Create(loop_, options_.socketio);
   if (!sio) {
     return std::unexpected(sio.error());
@@ -235,6 +240,19 @@ void CallService::Reload(const CallServiceSettings& settings) {
     self->manager_->SetOptions(self->options_.calls);
     self->options_.socketio.engineio.cors.allowed_origins = settings.allowed_origins;
     self->sio_->engine().SetCorsOptions(self->options_.socketio.engineio.cors);
+    // SignalService::Reload posted its settings to this loop first.
+    IceSource ice = IceSourceOf(self->service_.settings());
+    if (ice != self->ice_source_) {
+      self->ice_source_ = std::move(ice);
+      std::vector<uint64_t> numbers;
+      numbers.reserve(self->sockets_.size());
+      for (const auto& [number, entry] : self->sockets_) {
+        numbers.push_back(number);
+      }
+      for (uint64_t number : numbers) {
+        self->SendIceServers(number);
+      }
+    }
   });
 }
 

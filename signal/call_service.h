@@ -12,7 +12,8 @@
 // accepted with what is known). auth.deviceId, if a string, is kept as the
 // socket's device id. On connect the socket joins presence and gets
 // `iceServers {iceServers, ttl}`, again when `ice_refresh_at` of the TURN
-// credential's lifetime has passed; `getIceServers` answers {ok:true,
+// credential's lifetime has passed, and at once when a reload changed the
+// URLs, the TURN secret or the TTL; `getIceServers` answers {ok:true,
 // iceServers, ttl} in its ack. Every call event goes to the CallManager and
 // its ack is always answered ({ok:true,...} or {ok:false, error}); an
 // unknown event gets {ok:false, error:"Unknown event"}. Events over the
@@ -269,6 +270,17 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   std::unique_ptr<net::Timer> close_delay_timer_;
   std::unordered_map<uint64_t, SocketEntry> sockets_;
   std::multimap<base::MonoTime, uint64_t> ice_due_;
+  // What iceServers are made of, as last sent. A reload that changes it (a
+  // leaked TURN secret rotated out, new URLs) sends every socket new ones at
+  // once instead of at its next refresh, hours away.
+  struct IceSource {
+    std::vector<std::string> urls;
+    std::string turn_secret;
+    std::chrono::seconds ttl{0};
+    friend bool operator==(const IceSource&, const IceSource&) = default;
+  };
+  IceSource ice_source_;
+  static IceSource IceSourceOf(const SignalSettings& settings);
   // Socket numbers: every accepted socket and every REST stand-in gets a
   // new one.
   uint64_t next_number_ = 1;

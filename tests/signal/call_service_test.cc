@@ -233,6 +233,33 @@ TEST_F(CallServiceTest, IceServersAreSentAgainBeforeTheyExpire) {
   EXPECT_TRUE(a->WaitEvent("iceServers"));
 }
 
+TEST_F(CallServiceTest, AReloadThatChangesTheTurnSecretSendsEverySocketNewIceServers) {
+  // The guide's "a secret leaked" rotation: clients must not keep, for the
+  // hours until their next refresh, credentials the relay now refuses.
+  TestUser alice = Register("alice");
+  auto a = Connect(alice);
+  ASSERT_NE(a, nullptr);
+  auto first = a->WaitEvent("iceServers");
+  ASSERT_TRUE(first);
+  SignalSettings settings;
+  settings.ice_urls = {"stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"};
+  settings.turn_secret = "rotated-turn-secret";
+  settings.ice_ttl = std::chrono::hours(1);
+  service_->Reload(settings, nullptr);
+  calls_->Reload(CallServiceSettings{});
+  auto second = a->WaitEvent("iceServers");
+  ASSERT_TRUE(second);
+  EXPECT_NE((*second)["iceServers"][1]["credential"], (*first)["iceServers"][1]["credential"]);
+  // A new URL list reaches them the same way.
+  settings.ice_urls = {"turn:turn2.example.org:3478?transport=udp"};
+  service_->Reload(settings, nullptr);
+  calls_->Reload(CallServiceSettings{});
+  auto third = a->WaitEvent("iceServers");
+  ASSERT_TRUE(third);
+  ASSERT_EQ((*third)["iceServers"].size(), 1u);
+  EXPECT_EQ((*third)["iceServers"][0]["urls"], Json({"turn:turn2.example.org:3478?transport=udp"}));
+}
+
 TEST_F(CallServiceTest, ACallIsRungOnEveryDeviceAndPersisted) {
   TestUser alice = Register("alice");
   TestUser bob = Register("bob");
