@@ -76,6 +76,10 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
   // The running values of restart-only keys stay (a new realm, say, would
   // otherwise reach the relay's Reload below), listeners included, so TLS is
   // loaded for the listeners that run.
+  if (std::string refused = config::HalfAppliedReload(current, *next); !refused.empty()) {
+    TK_LOG_ERROR("reload: {}; keeping the running config", refused);
+    return std::nullopt;
+  }
   const std::vector<std::string> restart_only = config::KeepRestartOnly(current, *next);
   auto tls = LoadTls(*next);
   if (!tls) {

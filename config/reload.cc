@@ -75,4 +75,13 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   return changed;
 }
 
+std::string HalfAppliedReload(const Config& running, const Config& next) {
+  if (running.realm != next.realm &&
+      running.turn.auth.static_users != next.turn.auth.static_users) {
+    return "realm and turn.auth.static_users changed together: the new keys are made with the "
+           "new realm, which takes effect only after a restart; restart turnkey to apply both";
+  }
+  return "";
+}
+
 }  // namespace turnkey::config

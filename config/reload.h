@@ -31,4 +31,11 @@ namespace turnkey::config {
 // restart.
 std::vector<std::string> KeepRestartOnly(const Config& running, Config& next);
 
+// Why a reload from `running` to `next` (before KeepRestartOnly) cannot be
+// applied in part, or "" when it can. One case: a new realm together with
+// new turn.auth.static_users. Their keys are MD5(name:realm:password), so
+// the new keys belong to the new realm, which only a restart applies:
+// taken alone they would fail every static user's authentication.
+std::string HalfAppliedReload(const Config& running, const Config& next);
+
 }  // namespace turnkey::config

@@ -158,6 +158,20 @@ TEST(ReloadTest, KeepRestartOnlyPutsTheRunningValuesBackAndKeepsTheRest) {
   EXPECT_TRUE(RestartOnlyChanges(next, next).empty());
 }
 
+TEST(ReloadTest, ANewRealmWithNewStaticUserKeysIsNotAppliedInPart) {
+  Config running;
+  running.realm = "old.example";
+  running.turn.auth.static_users = {StaticUser{.name = "alice"}};
+  Config next = running;
+  next.realm = "new.example";
+  EXPECT_EQ(HalfAppliedReload(running, next), "");  // the old keys go on working
+  next.turn.auth.static_users[0].key[0] = 1;
+  EXPECT_NE(HalfAppliedReload(running, next).find("restart turnkey to apply both"),
+            std::string::npos);
+  next.realm = running.realm;
+  EXPECT_EQ(HalfAppliedReload(running, next), "");  // new keys, same realm: a normal reload
+}
+
 TEST(ReloadTest, SeveralChangesInFileOrder) {
   Config changed;
   changed.metrics.path = "/m";
