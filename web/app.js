@@ -138,7 +138,17 @@ function setBusy(buttons, busy) {
 
 // --- Session ---------------------------------------------------------------------------
 
-function showAuth() {
+const kSignedOutText = {
+  revoked: 'You were signed out: this account logged out or changed its password on another device.',
+  expired: 'Your session expired. Log in again.',
+  duplicate_tab: 'This tab is a copy of another open tab, which keeps that session. Log in here to use a session of its own.',
+};
+
+function showAuth(reason = '') {
+  const notice = $('#auth-notice');
+  notice.textContent = kSignedOutText[reason] ?? '';
+  notice.dataset.reason = kSignedOutText[reason] ? reason : '';
+  notice.hidden = !kSignedOutText[reason];
   $('#auth-view').hidden = false;
   $('#app-view').hidden = true;
   $('#me-summary').hidden = true;
@@ -161,6 +171,7 @@ function showApp(user) {
   $('#me-summary').hidden = false;
   $('#logout').hidden = false;
   $('#auth-error').hidden = true;
+  $('#auth-notice').hidden = true;
   $('#relay-only').checked = client.options.iceTransportPolicy === 'relay';
   renderMe(user);
   refreshContacts();
@@ -201,7 +212,11 @@ $('#auth-form').addEventListener('submit', (e) => {
 $('#logout').addEventListener('click', () => client.logout());
 
 client.on('session', (user) => showApp(user));
-client.on('loggedOut', () => showAuth());
+client.on('loggedOut', ({ reason } = {}) => {
+  closeCallScreen();
+  $('#incoming').hidden = true;
+  showAuth(reason);
+});
 client.on('connect', () => {
   $('#conn-status').dataset.state = 'online';
   $('#conn-status').textContent = 'online';
@@ -247,6 +262,32 @@ $('#profile-form').addEventListener('submit', async (e) => {
     msg.textContent = err.status === 409 ? 'That handle is taken.' : err.message;
   } finally {
     $('#save-handle').disabled = false;
+  }
+});
+
+$('#password-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const msg = $('#password-msg');
+  const current = $('#current-password').value;
+  const next = $('#new-password').value;
+  msg.hidden = false;
+  msg.classList.remove('error');
+  if (!current || next.length < 8) {
+    msg.classList.add('error');
+    msg.textContent = 'Enter your current password and a new one of at least 8 characters.';
+    return;
+  }
+  $('#change-password').disabled = true;
+  try {
+    await client.changePassword(current, next);
+    $('#current-password').value = '';
+    $('#new-password').value = '';
+    msg.textContent = 'Password changed. Your other devices were signed out.';
+  } catch (err) {
+    msg.classList.add('error');
+    msg.textContent = err.code === 'INVALID_CREDENTIALS' ? 'The current password is wrong.' : err.message;
+  } finally {
+    $('#change-password').disabled = false;
   }
 });
 
@@ -457,6 +498,9 @@ async function refreshHistory() {
   if (!client.loggedIn) {
     return;
   }
+  // Errors show in the history card: the toast holds the result of the call that just ended,
+  // which a failed refresh right after it must not replace.
+  const errorNode = $('#history-error');
   try {
     const [{ calls }, missed] = await Promise.all([
       client.callHistory({ limit: 50 }),
@@ -469,8 +513,11 @@ async function refreshHistory() {
     badge.dataset.count = String(count);
     badge.hidden = count === 0;
     badge.title = `${count} missed`;
+    errorNode.hidden = true;
   } catch (e) {
-    showResult(`History: ${e.message}`, 'error');
+    if (client.loggedIn) {
+      showError(errorNode, new Error(`Could not load the history: ${e.message}`));
+    }
   }
 }
 $('#refresh-history').addEventListener('click', () => refreshHistory());
@@ -499,7 +546,8 @@ function endText(call, { reason }) {
     case 'timeout':
       return incoming ? `Missed call from ${who}` : 'No answer';
     case 'cancelled':
-      return incoming ? `Missed call from ${who}` : 'Call cancelled';
+      // The history records it as cancelled, not missed.
+      return incoming ? `${who} cancelled the call` : 'Call cancelled';
     case 'unavailable':
       return `${who} is not available`;
     case 'answered_elsewhere':
@@ -508,12 +556,23 @@ function endText(call, { reason }) {
       return 'Connection lost';
     case 'ice_failed':
       return 'Could not connect the media';
+    case 'connect_timeout':
+      return `Could not connect to ${who}: no media after ${Math.round(client.options.connectTimeoutMs / 1000)} s`;
+    case 'setup_failed':
+      return `Could not connect to ${who}: their device sent an unusable answer`;
     case 'not_found':
       return 'No such user';
+    case 'server_shutdown':
+      return 'The server restarted: call ended';
+    case 'rejoined_elsewhere':
+      return 'The call moved to your other device';
+    case 'logout':
+      return 'Call ended: signed out';
     case 'error':
-      return 'Call failed';
+      // The server's refusal ("Cannot call yourself", "Already in a call"), shown as text.
+      return call.endError?.message ? `Call failed: ${call.endError.message}` : 'Call failed';
     default:
-      return call.answeredAt ? `${who} hung up` : 'Call ended';
+      return 'Call ended';
   }
 }
 
@@ -636,8 +695,8 @@ function attachCall(call) {
     if ($('#incoming').dataset.callId === String(call.id)) {
       $('#incoming').hidden = true;
     }
-    const reason = call.direction === 'incoming' && !call.answeredAt &&
-      (info.reason === 'cancelled' || info.reason === 'timeout') ? 'missed' : info.reason;
+    const reason = call.direction === 'incoming' && !call.answeredAt && info.reason === 'timeout'
+      ? 'missed' : info.reason;
     showResult(endText(call, info), reason, call.id);
     refreshHistory();
     // The server may record the call a moment after telling us it ended.
@@ -710,21 +769,36 @@ $('#camera').addEventListener('click', () => {
   }
 });
 
+let placing = false;
+
 async function startCall(target, video) {
+  if (placing) {
+    return; // A double click: the first click's call is on its way.
+  }
   const active = client.calls.find((c) => !c.isEnded && !(c.direction === 'incoming' && c.state === 'ringing'));
   if (active) {
     showResult('You are already in a call.', 'busy-here');
     return;
   }
+  if (client.socket && !client.connected) {
+    // Said now, and not queued: a call placed when the connection comes back would ring
+    // someone long after the click.
+    showResult('Not connected to the server: the call was not placed. Try again once online.', 'offline');
+    return;
+  }
   const before = lastCall;
+  placing = true;
   try {
     await client.call(target, { video });
   } catch (e) {
     // A call that was created and ended has shown its result already (its 'ended' event).
     if (lastCall === before) {
       closeCallScreen();
-      showResult(e.message, e.code === 'BUSY' ? 'busy-here' : 'error');
+      const reason = { BUSY: 'busy-here', OFFLINE: 'offline' }[e.code] ?? 'error';
+      showResult(e.code === 'OFFLINE' ? 'Not connected to the server: the call was not placed.' : e.message, reason);
     }
+  } finally {
+    placing = false;
   }
 }
 

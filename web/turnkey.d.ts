@@ -40,10 +40,20 @@ export interface TurnkeyClientOptions {
   storageKey?: string;
   /** Connect the socket after login/register/restore. Default true. */
   autoConnect?: boolean;
-  /** Refresh the access token this long before it expires. Default 60000. */
+  /** Refresh the access token this long before it expires, at most a fifth of its lifetime. Default 60000. */
   tokenRefreshMarginMs?: number;
-  /** Fetch new iceServers when they expire within this. Default 300000. */
+  /** Fetch new iceServers before a call when they expire within this (or are past half their ttl). Default 300000. */
   iceRefreshMarginMs?: number;
+  /** A call accepted but not connected within this ends as 'connect_timeout'. Default 30000. */
+  connectTimeoutMs?: number;
+  /** call() while the socket is still connecting waits this long, then fails 'OFFLINE'. Default 3000. */
+  callOfflineWaitMs?: number;
+  /** One session per tab (a Web Lock per tab; a duplicated tab starts logged out). 'auto': when storage is sessionStorage. */
+  tabLock?: boolean | 'auto';
+  /** How long a reloaded page waits for its previous document's tab lock. Default 1500. */
+  tabLockWaitMs?: number;
+  /** Web Locks implementation (default navigator.locks). */
+  locks?: { request(name: string, options: object, callback: (lock: unknown) => unknown): Promise<unknown> };
   /** How long to wait for a Socket.IO ack. Default 10000. */
   ackTimeoutMs?: number;
   /** ICE 'disconnected' this long triggers an ICE restart. Default 2500. */
@@ -87,6 +97,10 @@ export type EndReason =
   | 'answered_elsewhere'
   | 'connection_lost'
   | 'ice_failed'
+  /** Accepted, but the media did not connect within connectTimeoutMs. */
+  | 'connect_timeout'
+  /** The peer's offer or answer could not be used before the media ever connected. */
+  | 'setup_failed'
   | 'not_found'
   | 'logout'
   /** Our outgoing call merged into the callee's call to us, which call() returned instead. */
@@ -222,6 +236,8 @@ export class TurnkeyCall extends Emitter {
   readonly endedAt: number | null;
   readonly endReason: EndReason | null;
   readonly endedBy: string | null;
+  /** The error the call ended on (e.g. the server's refusal of initiateCall), or null. */
+  readonly endError: TurnkeyError | null;
   readonly muted: boolean;
   readonly cameraOff: boolean;
   /** What was sent with reportIce (once per call), or null. */
@@ -261,6 +277,8 @@ export class TurnkeyClient extends Emitter {
   readonly refreshToken: string | null;
   readonly user: TurnkeyUser | null;
   readonly loggedIn: boolean;
+  /** Whether the Socket.IO connection is up. */
+  readonly connected: boolean;
   readonly iceServers: RTCIceServer[] | null;
   /** Milliseconds since the epoch, or null when unknown. */
   readonly iceServersExpireAt: number | null;
@@ -274,6 +292,8 @@ export class TurnkeyClient extends Emitter {
   logout(): Promise<void>;
   restoreSession(): Promise<TurnkeyUser | null>;
   refreshSession(): Promise<string>;
+  /** POST /api/auth/password; adopts the new session the server returns (other devices are signed out). */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
   /** One REST call; resolves with the envelope's data. Refreshes and retries once on an expired token. */
   request<T = any>(method: string, path: string, body?: unknown, options?: { auth?: boolean; retry?: boolean }): Promise<T>;
 
@@ -306,7 +326,7 @@ export class TurnkeyClient extends Emitter {
 
   on(event: 'session', fn: (user: TurnkeyUser | null) => void): () => void;
   on(event: 'tokenRefreshed', fn: (token: string) => void): () => void;
-  on(event: 'loggedOut', fn: (info: { reason: 'logout' | 'expired' }) => void): () => void;
+  on(event: 'loggedOut', fn: (info: { reason: 'logout' | 'expired' | 'revoked' | 'duplicate_tab' }) => void): () => void;
   on(event: 'connect', fn: () => void): () => void;
   on(event: 'disconnect', fn: (reason: string) => void): () => void;
   on(event: 'connectError', fn: (error: Error & { data?: { code?: string } }) => void): () => void;

@@ -29,6 +29,15 @@ const kDefaults = {
   ackTimeoutMs: 10_000,
   disconnectedGraceMs: 2_500,
   maxIceRestarts: 3,
+  // A call accepted but not connected (ICE) within this time ends as 'connect_timeout'.
+  connectTimeoutMs: 30_000,
+  // call() while the socket is down waits at most this long for it before failing 'OFFLINE'.
+  callOfflineWaitMs: 3_000,
+  // One tab, one session: see #claimTab. 'auto' = on when storage is this window's
+  // sessionStorage; true/false force it. tabLockWaitMs: how long a reloaded page waits for its
+  // previous document to let go.
+  tabLock: 'auto',
+  tabLockWaitMs: 1_500,
   audioConstraints: true,
   videoConstraints: { width: { ideal: 1280 }, height: { ideal: 720 } },
 };
@@ -96,14 +105,57 @@ function base64UrlDecode(text) {
   return new TextDecoder().decode(bytes);
 }
 
-/** The `exp` of a JWT in milliseconds since the epoch, or null if it has none or is not a JWT. */
-export function jwtExpiry(token) {
+// A numeric claim of a JWT in milliseconds, or null.
+function jwtTime(token, claim) {
   try {
     const payload = JSON.parse(base64UrlDecode(String(token).split('.')[1]));
-    return typeof payload.exp === 'number' ? payload.exp * 1000 : null;
+    return typeof payload[claim] === 'number' ? payload[claim] * 1000 : null;
   } catch {
     return null;
   }
+}
+
+/** The `exp` of a JWT in milliseconds since the epoch, or null if it has none or is not a JWT. */
+export function jwtExpiry(token) {
+  return jwtTime(token, 'exp');
+}
+
+/** The `iat` of a JWT in milliseconds since the epoch, or null. */
+export function jwtIssuedAt(token) {
+  return jwtTime(token, 'iat');
+}
+
+/**
+ * How long to wait before renewing something (an access token, TURN credentials) that lasts
+ * `lifetimeMs` in all and has `remainingMs` left: `marginMs` before it ends, but never more than
+ * `maxShare` of its lifetime before, and never sooner than `floorShare` of its lifetime (nor
+ * than `minMs`).
+ *
+ * Both limits matter when the lifetime is short. A fixed margin as long as the lifetime made
+ * every fresh token or credential due at once, and the renewal looped every second; capping
+ * the margin renews at 80% of the lifetime by default, and the floor keeps renewals at least a
+ * tenth of a lifetime apart even if `remainingMs` is wrong (a clock that jumped).
+ */
+export function renewalDelay({
+  lifetimeMs, remainingMs, marginMs, maxShare = 0.2, floorShare = 0.1, minMs = 1_000,
+}) {
+  const lifetime = Math.max(0, Number(lifetimeMs) || 0);
+  const margin = Math.min(Math.max(0, marginMs), lifetime * maxShare);
+  const floor = Math.max(minMs, lifetime * floorShare);
+  return Math.min(Math.max(remainingMs - margin, floor), kMaxTimerMs);
+}
+
+/**
+ * Whether iceServers should be fetched again before use: with less than `marginMs` left, or
+ * past half of their lifetime when that is shorter (docs/api.md "iceServers"). A lifetime
+ * shorter than the margin then does not mean "fetch before every call".
+ */
+export function iceServersStale({ expireAt, lifetimeMs, nowMs = Date.now(), marginMs }) {
+  if (!expireAt) {
+    return false;
+  }
+  const margin = lifetimeMs > 0 ? Math.min(marginMs, lifetimeMs / 2) : marginMs;
+  return expireAt - nowMs < margin;
 }
 
 /**
@@ -426,6 +478,9 @@ const kEndedStates = new Set(['ended']);
  *
  * state: 'dialing' (initiateCall sent) -> 'ringing' -> 'connecting' (accepted, ICE running)
  *        -> 'active' (ICE connected) <-> 'reconnecting' -> 'ended'.
+ * A call that stays 'connecting' for options.connectTimeoutMs, or whose peer sends a description
+ * that cannot be used before it ever connected, ends as 'connect_timeout' / 'setup_failed'
+ * (reported to the server as a failed ICE, then endCall).
  * Events: 'state' (state), 'ringing', 'accepted', 'localStream', 'remoteStream', 'iceState',
  *         'connected', 'reconnecting', 'iceReport' (report), 'mute' (bool), 'camera' (bool:off),
  *         'ended' ({reason, endedBy}), 'error' (TurnkeyError).
@@ -440,6 +495,8 @@ export class TurnkeyCall extends Emitter {
   #pendingCandidates = [];
   #pendingOffer = null;
   #settle = null;
+  #connectTimer = null;
+  #abandoning = false;
 
   constructor(client, { id = null, direction, type, peer = {}, localStream = null }) {
     super();
@@ -457,6 +514,9 @@ export class TurnkeyCall extends Emitter {
     this.endedAt = null;
     this.endReason = null;
     this.endedBy = null;
+    // The TurnkeyError a call ended with, when it ended on one (a refused initiateCall: its
+    // message is the server's, e.g. "Cannot call yourself").
+    this.endError = null;
     this.muted = false;
     this.cameraOff = false;
     this.iceReport = null;
@@ -684,8 +744,10 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     clearTimeout(this.#disconnectTimer);
+    clearTimeout(this.#connectTimer);
     this.endReason = reason;
     this.endedBy = endedBy;
+    this.endError = error;
     this.endedAt = Date.now();
     this.#link?.close();
     this.#stopLocal();
@@ -707,6 +769,21 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     this.state = state;
+    if (state === 'ringing') {
+      // Back from 'connecting' (no microphone at accept): the ring timeout applies again.
+      clearTimeout(this.#connectTimer);
+      this.#connectTimer = null;
+    }
+    if (state === 'connecting' && !this.#everConnected && this.#connectTimer === null) {
+      // Nothing else bounds this state: the server's ring timeout stops at accept, and ICE
+      // never reaches 'failed' if the peer never sends a usable description.
+      this.#connectTimer = setTimeout(() => {
+        if (this.state === 'connecting' && !this.#everConnected) {
+          this.#abandon('connect_timeout',
+            new TurnkeyError('the call did not connect in time', { code: 'CONNECT_TIMEOUT' }));
+        }
+      }, Math.min(this.#client.options.connectTimeoutMs, kMaxTimerMs));
+    }
     this.emit('state', state);
   }
 
@@ -717,6 +794,20 @@ export class TurnkeyCall extends Emitter {
     }
     this.emit('error', error);
     this.#client.emit('error', error);
+    if (!this.#everConnected && this.state === 'connecting') {
+      // The peer's offer or answer cannot be used (or ours could not be sent) before the media
+      // ever worked: waiting would leave both users on "Connecting..." for nothing.
+      this.#abandon('setup_failed', error);
+    }
+  }
+
+  // Reports a failed ICE (so the history says why), then ends the call here and on the server.
+  #abandon(reason, error) {
+    if (this.#abandoning) {
+      return;
+    }
+    this.#abandoning = true;
+    this.#report('failed').finally(() => this.#giveUp(reason, error));
   }
 
   async #makeLink() {
@@ -759,6 +850,7 @@ export class TurnkeyCall extends Emitter {
     if (state === 'connected' || state === 'completed') {
       clearTimeout(this.#disconnectTimer);
       this.#disconnectTimer = null;
+      clearTimeout(this.#connectTimer);
       this.connectedAt ??= Date.now();
       this.#restarts = 0;
       const first = !this.#everConnected;
@@ -785,7 +877,7 @@ export class TurnkeyCall extends Emitter {
     } else if (state === 'failed') {
       if (!this.#everConnected) {
         // No candidate pair ever worked; a restart with the same servers would not either.
-        this.#report('failed').finally(() => this.#giveUp());
+        this.#abandon('ice_failed', null);
         return;
       }
       this.#setState('reconnecting');
@@ -793,12 +885,12 @@ export class TurnkeyCall extends Emitter {
     }
   }
 
-  #giveUp() {
+  #giveUp(reason = 'ice_failed', error = null) {
     if (this.isEnded) {
       return;
     }
     const id = this.id;
-    this._end('ice_failed', { endedBy: this.#client.user?.id ?? null });
+    this._end(reason, { endedBy: this.#client.user?.id ?? null, error });
     this.#client._emitAck('endCall', { callId: id }).catch(() => {});
   }
 
@@ -896,7 +988,8 @@ function looksLikeId(text) {
  * A turnkey account session: REST, the Socket.IO connection and calls.
  *
  * Events: 'session' (user) after login/register/restore, 'tokenRefreshed', 'loggedOut'
- * ({reason}), 'connect', 'disconnect' (reason), 'connectError' (Error with .data.code),
+ * ({reason}: 'logout', 'expired', 'revoked' -- signed out or password changed elsewhere, or the
+ * refresh token was reused -- or 'duplicate_tab', see restoreSession), 'connect', 'disconnect' (reason), 'connectError' (Error with .data.code),
  * 'iceServers' (RTCIceServer[]), 'incomingCall' (TurnkeyCall), 'call' (every new TurnkeyCall),
  * 'callEnded' (TurnkeyCall, {reason, endedBy}), 'callError' ({error, callId}), 'error'.
  */
@@ -910,6 +1003,13 @@ export class TurnkeyClient extends Emitter {
   #everConnected = false;
   #calls = new Map();
   #dialing = null;
+  #placing = false;
+  #tokenReceivedAt = null;
+  #tokenLifetimeMs = null;
+  #sessionChange = null;
+  #endingSession = false;
+  #tabId = null;
+  #releaseTab = null;
 
   constructor(options = {}) {
     super();
@@ -919,6 +1019,7 @@ export class TurnkeyClient extends Emitter {
     this.user = null;
     this.iceServers = null;
     this.iceServersExpireAt = null;
+    this.iceServersLifetimeMs = null;
     this.socket = null;
   }
 
@@ -926,6 +1027,11 @@ export class TurnkeyClient extends Emitter {
 
   get loggedIn() {
     return Boolean(this.token);
+  }
+
+  /** Whether the Socket.IO connection is up (calls can be placed and received). */
+  get connected() {
+    return Boolean(this.socket?.connected);
   }
 
   /** Creates an account; resolves with the user once the session is set up. */
@@ -948,12 +1054,52 @@ export class TurnkeyClient extends Emitter {
 
   /** Ends the session on the server (revokes the refresh token) and locally. */
   async logout() {
-    await Promise.all(this.calls.map((c) => c.hangup().catch(() => {})));
-    if (this.token) {
-      const body = this.refreshToken ? { refreshToken: this.refreshToken } : {};
-      await this.request('POST', '/api/auth/logout', body, { retry: false }).catch(() => {});
+    // The server disconnects our socket for this logout too; that is not news to report.
+    this.#endingSession = true;
+    try {
+      await Promise.all(this.calls.map((c) => c.hangup().catch(() => {})));
+      if (this.token) {
+        const body = this.refreshToken ? { refreshToken: this.refreshToken } : {};
+        await this.request('POST', '/api/auth/logout', body, { retry: false }).catch(() => {});
+      }
+      this.#endSession('logout');
+    } finally {
+      this.#endingSession = false;
     }
-    this.#endSession('logout');
+  }
+
+  /**
+   * POST /api/auth/password. The server ends every session of the account, this one included,
+   * and answers with a new one for this device: its tokens replace ours, and the socket (which
+   * the server disconnects) connects again with them. Rejects with a TurnkeyError (401
+   * INVALID_CREDENTIALS, field currentPassword, for a wrong current password; 400
+   * VALIDATION_ERROR; 429 RATE_LIMITED) and keeps the session then.
+   */
+  async changePassword(currentPassword, newPassword) {
+    const change = (async () => {
+      const data = await this.request(
+        'POST', '/api/auth/password', { currentPassword, newPassword }, { _changing: true },
+      );
+      if (!(data?.token ?? data?.accessToken)) {
+        throw new TurnkeyError('the server sent no token', { code: 'NO_TOKEN', data });
+      }
+      this.#adoptTokens(data);
+      this.#save();
+      this.#scheduleRefresh();
+      this.emit('tokenRefreshed', this.token);
+    })();
+    // While it runs, a server disconnect or a TOKEN_REVOKED is this change, not a sign-out.
+    this.#sessionChange = change;
+    try {
+      await change;
+    } finally {
+      if (this.#sessionChange === change) {
+        this.#sessionChange = null;
+      }
+    }
+    if (this.socket && !this.socket.connected && this.options.autoConnect) {
+      this.connect().catch(() => {});
+    }
   }
 
   /** Resumes a session saved in options.storage; resolves with the user or null. */
@@ -971,12 +1117,27 @@ export class TurnkeyClient extends Emitter {
     if (!saved?.refreshToken) {
       return null;
     }
+    if (!(await this.#claimTab(saved.tab ?? null))) {
+      // A copy of a tab that is still open (duplicated, or opened by it): that tab owns the
+      // refresh token, and presenting it from here too would revoke both. Forget the copy.
+      try {
+        storage.removeItem(this.options.storageKey);
+      } catch {
+        // Nothing to forget then.
+      }
+      this.emit('loggedOut', { reason: 'duplicate_tab' });
+      return null;
+    }
     this.token = saved.token ?? null;
     this.refreshToken = saved.refreshToken;
     this.user = saved.user ?? null;
+    this.#tokenReceivedAt = typeof saved.receivedAt === 'number' ? saved.receivedAt : null;
+    this.#tokenLifetimeMs = typeof saved.lifetimeMs === 'number' ? saved.lifetimeMs : null;
     try {
-      const expiry = jwtExpiry(this.token);
-      if (!this.token || (expiry && expiry - Date.now() < this.options.tokenRefreshMarginMs)) {
+      const timing = this.#tokenTiming();
+      if (!this.token || (timing && renewalDelay({
+        ...timing, marginMs: this.options.tokenRefreshMarginMs, floorShare: 0, minMs: 0,
+      }) <= 0)) {
         await this.refreshSession();
       }
       this.user = (await this.getMe()) ?? this.user;
@@ -1002,19 +1163,22 @@ export class TurnkeyClient extends Emitter {
       throw new TurnkeyError('not logged in', { status: 401, code: 'NO_SESSION' });
     }
     this.#refreshing ??= (async () => {
+      const presented = this.refreshToken;
       try {
         const data = await this.request(
-          'POST', '/api/auth/refresh', { refreshToken: this.refreshToken }, { auth: false },
+          'POST', '/api/auth/refresh', { refreshToken: presented }, { auth: false },
         );
-        this.token = data.token ?? data.accessToken;
-        this.refreshToken = data.refreshToken ?? this.refreshToken;
+        this.#adoptTokens(data);
         this.#save();
         this.#scheduleRefresh();
         this.emit('tokenRefreshed', this.token);
         return this.token;
       } catch (e) {
-        if (e instanceof TurnkeyError && (e.status === 401 || e.status === 403)) {
-          this.#endSession('expired');
+        // Only if the session is still the one that failed (a password change may have
+        // replaced it meanwhile).
+        if (e instanceof TurnkeyError && (e.status === 401 || e.status === 403) &&
+            this.refreshToken === presented) {
+          this.#endSession(/REVOKED|REUSED/i.test(e.code) ? 'revoked' : 'expired');
         }
         throw e;
       } finally {
@@ -1028,7 +1192,7 @@ export class TurnkeyClient extends Emitter {
    * One REST call; resolves with the envelope's `data`. With a token, a 401 whose code says the
    * token expired (or whose token has passed its exp) refreshes the token and is retried once.
    */
-  async request(method, path, body, { auth = true, retry = true } = {}) {
+  async request(method, path, body, { auth = true, retry = true, _changing = false } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined && method !== 'GET') {
       headers['Content-Type'] = 'application/json';
@@ -1039,6 +1203,7 @@ export class TurnkeyClient extends Emitter {
       }
       headers.Authorization = `Bearer ${this.token}`;
     }
+    const presented = this.token;
     const fetchImpl = this.options.fetch ?? globalThis.fetch;
     let response;
     try {
@@ -1062,6 +1227,19 @@ export class TurnkeyClient extends Emitter {
       if (/TOKEN_EXPIRED/i.test(code) || (expiry && expiry <= Date.now())) {
         await this.refreshSession();
         return this.request(method, path, body, { auth, retry: false });
+      }
+    }
+    if (response.status === 401 && auth && /TOKEN_REVOKED|TOKEN_INVALID/i.test(code)) {
+      // Signed out (or the password changed) on another device: this session is over, unless
+      // it is our own password change at work, whose new token then gets one more try.
+      if (!_changing) {
+        await this.#sessionChange?.catch(() => {});
+      }
+      if (this.token && this.token !== presented && retry) {
+        return this.request(method, path, body, { auth, retry: false });
+      }
+      if (this.token === presented && !this.#endingSession) {
+        this.#endSession('revoked');
       }
     }
     if (!response.ok || json?.success === false) {
@@ -1149,8 +1327,11 @@ export class TurnkeyClient extends Emitter {
 
   /** The current iceServers, fetched first if missing or about to expire. */
   async freshIceServers() {
-    const expireAt = this.iceServersExpireAt;
-    if (!this.iceServers || (expireAt && expireAt - Date.now() < this.options.iceRefreshMarginMs)) {
+    if (!this.iceServers || iceServersStale({
+      expireAt: this.iceServersExpireAt,
+      lifetimeMs: this.iceServersLifetimeMs,
+      marginMs: this.options.iceRefreshMarginMs,
+    })) {
       await this.getIceServers();
     }
     return this.iceServers ?? [];
@@ -1266,7 +1447,12 @@ export class TurnkeyClient extends Emitter {
         }
       }
     });
-    socket.on('disconnect', (reason) => this.emit('disconnect', reason));
+    socket.on('disconnect', (reason) => {
+      this.emit('disconnect', reason);
+      if (reason === 'io server disconnect') {
+        this.#afterServerDisconnect(socket);
+      }
+    });
     socket.on('connect_error', (err) => this.#onConnectError(socket, err));
 
     socket.on('iceServers', (p) => this.#setIceServers(p?.iceServers, p?.ttl));
@@ -1304,6 +1490,12 @@ export class TurnkeyClient extends Emitter {
       return; // A transport failure: the manager reconnects by itself.
     }
     const code = String(err?.data?.code ?? '');
+    if (/TOKEN_REVOKED|TOKEN_INVALID/i.test(code) && !this.#sessionChange) {
+      this.emit('_connectFailed', new TurnkeyError(err?.message ?? 'connection refused', { code }));
+      // Checked over REST first, which ends the session if it really is over.
+      this.getMe().catch(() => {});
+      return;
+    }
     if (/TOKEN_EXPIRED/i.test(code) && !this.#socketRetried && this.refreshToken) {
       this.#socketRetried = true;
       try {
@@ -1319,6 +1511,31 @@ export class TurnkeyClient extends Emitter {
       '_connectFailed',
       new TurnkeyError(err?.message ?? 'connection refused', { code, data: err?.data ?? null }),
     );
+  }
+
+  // The server closed our socket and will not take it back by itself: a logout or a password
+  // change on some device, a reused refresh token, an operator's revoke (docs/api.md "Socket.IO
+  // connection"). Asking for our profile tells which: TOKEN_REVOKED ends the session (request()),
+  // an expired token is refreshed, and a session that still counts connects again.
+  async #afterServerDisconnect(socket) {
+    if (this.#endingSession) {
+      return;
+    }
+    await this.#sessionChange?.catch(() => {});
+    if (this.socket !== socket || !this.token) {
+      return;
+    }
+    try {
+      await this.getMe();
+    } catch (e) {
+      if (!(e instanceof TurnkeyError) || e.code !== 'NETWORK') {
+        return; // Over (request() ended it), or an answer we cannot act on.
+      }
+      // The server is unreachable (shutting down?): let the manager retry with back-off.
+    }
+    if (this.socket === socket && !socket.connected && this.token) {
+      socket.connect();
+    }
   }
 
   /**
@@ -1370,9 +1587,20 @@ export class TurnkeyClient extends Emitter {
    */
   async call(target, { video = false, stream, by } = {}) {
     const busy = (c) => !c.isEnded && !(c.direction === 'incoming' && c.state === 'ringing');
-    if (this.#dialing || [...this.#calls.values()].some(busy)) {
+    if (this.#placing || this.#dialing || [...this.#calls.values()].some(busy)) {
+      // #placing: a second call() (a double click) while the first still opens the socket or
+      // the microphone.
       throw new TurnkeyError('already in a call', { code: 'BUSY' });
     }
+    this.#placing = true;
+    try {
+      return await this.#place(target, { video, stream, by });
+    } finally {
+      this.#placing = false;
+    }
+  }
+
+  async #place(target, { video, stream, by }) {
     const payload = { callType: video ? 'video' : 'audio' };
     const peer = {};
     if (target && typeof target === 'object') {
@@ -1396,7 +1624,7 @@ export class TurnkeyClient extends Emitter {
     if (!payload.receiverId && !payload.receiverHandle) {
       throw new TurnkeyError('receiverId required', { code: 'BAD_TARGET' });
     }
-    await this.connect();
+    await this.#connectedForCall();
     const localStream = stream ?? (await this._openMedia(video));
     const call = new TurnkeyCall(this, { direction: 'outgoing', type: payload.callType, peer, localStream });
     // The call the server has not named yet: the first event or ack with a callId names it.
@@ -1427,6 +1655,31 @@ export class TurnkeyClient extends Emitter {
       throw error;
     }
     return call;
+  }
+
+  // A call is placed now or not at all: while the socket is down, waiting for it would place the
+  // call whenever it comes back (minutes or hours later, with nobody expecting it). A socket
+  // still connecting (just logged in) gets options.callOfflineWaitMs.
+  async #connectedForCall() {
+    if (this.socket?.connected) {
+      return;
+    }
+    const offline = () => new TurnkeyError('not connected to the server', { code: 'OFFLINE' });
+    if (this.socket && !this.#connecting) {
+      throw offline(); // Down, the manager reconnecting in the background.
+    }
+    let timer = null;
+    const late = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(offline()), this.options.callOfflineWaitMs);
+    });
+    try {
+      await Promise.race([this.connect(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.socket?.connected) {
+      throw offline();
+    }
   }
 
   /** Accepts `call` or the latest ringing incoming call. */
@@ -1582,8 +1835,10 @@ export class TurnkeyClient extends Emitter {
     if (!Array.isArray(iceServers)) {
       return;
     }
+    const now = Date.now();
     this.iceServers = iceServers;
-    this.iceServersExpireAt = iceServersExpiry(iceServers, ttl);
+    this.iceServersExpireAt = iceServersExpiry(iceServers, ttl, now);
+    this.iceServersLifetimeMs = this.iceServersExpireAt ? this.iceServersExpireAt - now : null;
     for (const call of this.#calls.values()) {
       if (!call.isEnded) {
         call._setIceServers(iceServers);
@@ -1592,24 +1847,34 @@ export class TurnkeyClient extends Emitter {
     this.emit('iceServers', iceServers);
     clearTimeout(this.#iceTimer);
     if (this.iceServersExpireAt) {
-      // The server pushes new ones before expiry; ask ourselves if that push does not come.
-      const due = this.iceServersExpireAt - this.options.iceRefreshMarginMs / 2 - Date.now();
+      // The server pushes new ones at 80% of the ttl; ask ourselves at 90% if that push does
+      // not come.
+      const delay = renewalDelay({
+        lifetimeMs: this.iceServersLifetimeMs,
+        remainingMs: this.iceServersExpireAt - now,
+        marginMs: this.options.iceRefreshMarginMs / 2,
+        maxShare: 0.1,
+      });
       this.#iceTimer = setTimeout(() => {
         if (this.token) {
           this.getIceServers().catch((e) => this.emit('error', toTurnkeyError(e)));
         }
-      }, Math.min(Math.max(due, 1_000), kMaxTimerMs));
+      }, delay);
     }
   }
 
   // --- Session internals ---
 
   #startSession(data) {
-    this.token = data?.token ?? data?.accessToken ?? null;
-    this.refreshToken = data?.refreshToken ?? null;
+    this.refreshToken = null;
+    this.#adoptTokens(data);
     this.user = data?.user ?? null;
     if (!this.token) {
       throw new TurnkeyError('the server sent no token', { code: 'NO_TOKEN', data });
+    }
+    if (!this.#tabId) {
+      this.#tabId = randomId();
+      this.#claimTab(null).catch(() => {});
     }
     if (Array.isArray(data?.iceServers)) {
       this.#setIceServers(data.iceServers, data.ttl ?? data.iceServersTtl);
@@ -1623,9 +1888,105 @@ export class TurnkeyClient extends Emitter {
     return this.user;
   }
 
+  // Takes the tokens of a login, refresh or password change, and when they arrived: the token's
+  // lifetime (exp - iat, both the server's clock) counted on our clock from its arrival schedules
+  // the refresh, whatever the offset between the two clocks.
+  #adoptTokens(data) {
+    this.token = data?.token ?? data?.accessToken ?? null;
+    this.refreshToken = data?.refreshToken ?? this.refreshToken;
+    const now = Date.now();
+    const expiry = jwtExpiry(this.token);
+    const issued = jwtIssuedAt(this.token);
+    this.#tokenReceivedAt = now;
+    if (expiry && issued && expiry > issued) {
+      this.#tokenLifetimeMs = expiry - issued;
+    } else if (typeof data?.expiresIn === 'number' && data.expiresIn > 0) {
+      this.#tokenLifetimeMs = data.expiresIn * 1000;
+    } else {
+      this.#tokenLifetimeMs = expiry ? Math.max(0, expiry - now) : null;
+    }
+  }
+
+  // {lifetimeMs, remainingMs} of the access token, or null if it does not say when it expires.
+  #tokenTiming(now = Date.now()) {
+    const expiry = jwtExpiry(this.token);
+    if (!expiry) {
+      return null;
+    }
+    if (this.#tokenLifetimeMs !== null && this.#tokenReceivedAt !== null) {
+      return {
+        lifetimeMs: this.#tokenLifetimeMs,
+        remainingMs: this.#tokenLifetimeMs - (now - this.#tokenReceivedAt),
+      };
+    }
+    const issued = jwtIssuedAt(this.token);
+    return { lifetimeMs: issued ? expiry - issued : Math.max(0, expiry - now), remainingMs: expiry - now };
+  }
+
+  /**
+   * Whether this page may use the session saved under tab id `savedTab` (null: a new session,
+   * or one saved before tab ids), holding a Web Lock named after the tab while it does.
+   *
+   * Why: sessionStorage is per tab, but a duplicated tab (and a page opened by window.open or a
+   * same-origin link) starts with a copy of it, refresh token included. The refresh token
+   * rotates, so the two tabs would present the same one and the second would be taken for a
+   * thief (REFRESH_TOKEN_REUSED): the server revokes the whole login. A marker in the storage
+   * alone cannot tell a copy from a reload of the same tab (both see it); what only the
+   * original holds is a lock taken for its lifetime, which the browser drops when that document
+   * goes (reload, close, crash). So a page that finds the lock of its saved tab held by a live
+   * page is a copy and starts logged out; a reload waits up to options.tabLockWaitMs for its
+   * previous document to let go. Sharing one session between such tabs (one refresher,
+   * BroadcastChannel to hand out the new tokens) was not chosen: in the demo each tab is its own
+   * person, and a logout in one tab would then end the other. Without Web Locks (old browsers,
+   * insecure contexts) every page keeps its copy, as before.
+   */
+  async #claimTab(savedTab) {
+    const locks = this.options.locks ?? globalThis.navigator?.locks;
+    const mode = this.options.tabLock;
+    const perTab = mode === true ||
+      (mode === 'auto' && Boolean(this.options.storage) &&
+        this.options.storage === globalThis.sessionStorage);
+    if (!perTab || typeof locks?.request !== 'function') {
+      this.#tabId ??= savedTab ?? randomId();
+      return true;
+    }
+    const id = savedTab ?? this.#tabId ?? randomId();
+    this.#releaseTab?.();
+    this.#releaseTab = null;
+    const held = await new Promise((resolve) => {
+      const hold = (lock) => {
+        clearTimeout(timer);
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        resolve(true);
+        return new Promise((release) => {
+          this.#releaseTab = release;
+        });
+      };
+      let timer = null;
+      if (!savedTab) {
+        locks.request(`turnkey.tab.${id}`, { ifAvailable: true }, hold).catch(() => resolve(false));
+        return;
+      }
+      const abort = new AbortController();
+      timer = setTimeout(() => abort.abort(), this.options.tabLockWaitMs);
+      locks.request(`turnkey.tab.${id}`, { signal: abort.signal }, hold).catch(() => resolve(false));
+    });
+    if (held) {
+      this.#tabId = id;
+    } else {
+      this.#tabId = null;
+    }
+    return held;
+  }
+
   #endSession(reason) {
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#iceTimer);
+    this.#tokenReceivedAt = null;
+    this.#tokenLifetimeMs = null;
     for (const call of this.#calls.values()) {
       call._end('logout');
     }
@@ -1640,6 +2001,10 @@ export class TurnkeyClient extends Emitter {
     this.user = null;
     this.iceServers = null;
     this.iceServersExpireAt = null;
+    this.iceServersLifetimeMs = null;
+    this.#releaseTab?.();
+    this.#releaseTab = null;
+    this.#tabId = null;
     try {
       this.options.storage?.removeItem(this.options.storageKey);
     } catch {
@@ -1654,7 +2019,14 @@ export class TurnkeyClient extends Emitter {
     try {
       this.options.storage?.setItem(
         this.options.storageKey,
-        JSON.stringify({ token: this.token, refreshToken: this.refreshToken, user: this.user }),
+        JSON.stringify({
+          token: this.token,
+          refreshToken: this.refreshToken,
+          user: this.user,
+          receivedAt: this.#tokenReceivedAt,
+          lifetimeMs: this.#tokenLifetimeMs,
+          tab: this.#tabId,
+        }),
       );
     } catch {
       // Storage unavailable; the session just does not survive a reload.
@@ -1663,20 +2035,29 @@ export class TurnkeyClient extends Emitter {
 
   #scheduleRefresh() {
     clearTimeout(this.#refreshTimer);
-    const expiry = jwtExpiry(this.token);
-    if (!expiry || !this.refreshToken) {
+    const timing = this.#tokenTiming();
+    if (!timing || !this.refreshToken) {
       return;
     }
-    const due = expiry - this.options.tokenRefreshMarginMs - Date.now();
+    // tokenRefreshMarginMs before expiry, at most a fifth of the lifetime before (see
+    // renewalDelay): a 20 s token is refreshed after 16 s, not every second.
+    const delay = renewalDelay({ ...timing, marginMs: this.options.tokenRefreshMarginMs });
     this.#refreshTimer = setTimeout(() => {
       this.refreshSession().catch((e) => this.emit('error', toTurnkeyError(e)));
-    }, Math.min(Math.max(due, 1_000), kMaxTimerMs));
+    }, delay);
   }
 
   #url(path) {
     const base = this.options.baseUrl || globalThis.location?.origin || '';
     return `${base.replace(/\/+$/, '')}${path}`;
   }
+}
+
+function randomId() {
+  if (typeof globalThis.crypto?.randomUUID === 'function') {
+    return globalThis.crypto.randomUUID();
+  }
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 function listOf(data, key) {

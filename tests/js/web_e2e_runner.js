@@ -2,7 +2,7 @@
 // web/e2e/call.test.mjs needs it -- TURN and signaling on loopback, loopback
 // peers allowed, relay addresses on 127.0.0.1, a TURN URI on loopback in
 // signal.ice_servers.urls, a short ring timeout, metrics on, the demo page
-// from this tree's web/ -- then runs that browser test file in web/ and
+// from this tree's web/ -- then runs the browser test files (calls, sessions) in web/ and
 // exits with its status. Screenshots go to TURNKEY_E2E_OUT (ctest sets it
 // under the build directory).
 "use strict";
@@ -23,7 +23,7 @@ async function main() {
   try {
     console.log(`# turnkey at ${server.url}, metrics ${server.metricsUrl}, log in ${server.dir}`);
     const child = spawn(process.execPath,
-      ["--test", "--test-concurrency=1", "e2e/call.test.mjs"], {
+      ["--test", "--test-concurrency=1", "e2e/call.test.mjs", "e2e/session.test.mjs"], {
         cwd: path.join(SOURCE_DIR, "web"),
         stdio: "inherit",
         env: {

@@ -1,0 +1,570 @@
+// Unit tests of TurnkeyClient's session and call logic in Node, against a fake turnkey (fetch,
+// a Socket.IO-like socket, RTCPeerConnection, Web Locks) and node:test's fake clock: token and
+// iceServers renewal cadence, sign-out from elsewhere, password change, duplicated tabs, calls
+// that never connect, calling while offline.
+//   cd web && node --test test/
+
+import { afterEach, beforeEach, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { TurnkeyClient, iceServersStale, renewalDelay } from '../turnkey.js';
+
+// --- Fakes ---------------------------------------------------------------------------------
+
+function jwt(payload) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}.c2ln`;
+}
+
+class MemoryStorage {
+  #items = new Map();
+  getItem(key) {
+    return this.#items.has(key) ? this.#items.get(key) : null;
+  }
+  setItem(key, value) {
+    this.#items.set(key, String(value));
+  }
+  removeItem(key) {
+    this.#items.delete(key);
+  }
+  copy() {
+    const other = new MemoryStorage();
+    for (const [k, v] of this.#items) {
+      other.setItem(k, v);
+    }
+    return other;
+  }
+}
+
+/**
+ * turnkey's REST API as far as the session goes. Access tokens last `ttlS` on a server clock
+ * `skewMs` ahead of ours; refresh tokens rotate, and a reused one revokes the login.
+ */
+class FakeServer {
+  constructor({ ttlS = 900, skewMs = 0, iceTtlS = 86_400 } = {}) {
+    Object.assign(this, { ttlS, skewMs, iceTtlS });
+    this.seq = 0;
+    this.calls = [];
+    this.live = new Set(); // access tokens that count
+    this.refreshTokens = new Map(); // token -> 'live' | 'spent'
+    this.revoked = false;
+    this.fetch = (url, init) => this.#handle(url, init);
+  }
+
+  count(path) {
+    return this.calls.filter((c) => c.path === path).length;
+  }
+
+  session(extra = {}) {
+    const now = Date.now() + this.skewMs;
+    const n = ++this.seq;
+    const token = jwt({ sub: 'u1', n, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + this.ttlS });
+    const refreshToken = `r${n}`;
+    this.live.add(token);
+    this.refreshTokens.set(refreshToken, 'live');
+    return { token, refreshToken, expiresIn: this.ttlS, ...extra };
+  }
+
+  revokeAll() {
+    this.revoked = true;
+    this.live.clear();
+    for (const key of this.refreshTokens.keys()) {
+      this.refreshTokens.set(key, 'revoked');
+    }
+  }
+
+  #reply(status, data, code = '') {
+    const body = status < 400 ? { success: true, message: 'OK', data } :
+      { success: false, message: code, code, data: null };
+    return Promise.resolve({ status, ok: status < 400, json: async () => body });
+  }
+
+  #handle(url, init) {
+    const path = new URL(url, 'http://x').pathname;
+    const body = init.body ? JSON.parse(init.body) : null;
+    const token = (init.headers.Authorization ?? '').replace(/^Bearer /, '');
+    this.calls.push({ path, body, token });
+    if (path === '/api/auth/login') {
+      return this.#reply(200, this.session({
+        user: { id: 'u1', handle: 'ada' },
+        iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x', credential: 'y' }],
+        iceServersTtl: this.iceTtlS,
+      }));
+    }
+    if (path === '/api/auth/refresh') {
+      const state = this.refreshTokens.get(body.refreshToken);
+      if (state === 'spent') {
+        this.revokeAll();
+        return this.#reply(401, null, 'REFRESH_TOKEN_REUSED');
+      }
+      if (state !== 'live') {
+        return this.#reply(401, null, 'REFRESH_TOKEN_REVOKED');
+      }
+      this.refreshTokens.set(body.refreshToken, 'spent');
+      return this.#reply(200, this.session());
+    }
+    if (!this.live.has(token)) {
+      return this.#reply(401, null, 'TOKEN_REVOKED');
+    }
+    if (path === '/api/users/me') {
+      return this.#reply(200, { user: { id: 'u1', handle: 'ada' } });
+    }
+    if (path === '/api/turn/credentials') {
+      return this.#reply(200, {
+        ttl: this.iceTtlS,
+        iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x', credential: 'y' }],
+      });
+    }
+    if (path === '/api/auth/password') {
+      if (body.currentPassword !== 'old password') {
+        return this.#reply(401, null, 'INVALID_CREDENTIALS');
+      }
+      this.revokeAll();
+      this.revoked = false;
+      const data = this.session();
+      this.onPasswordChanged?.();
+      return this.#reply(200, data);
+    }
+    return this.#reply(404, null, 'NOT_FOUND');
+  }
+}
+
+/** A socket.io-client Socket as far as turnkey.js uses it; `server(event, payload)` acks. */
+class FakeSocket {
+  constructor(server) {
+    this.server = server;
+    this.handlers = new Map();
+    this.connected = false;
+    this.active = false;
+    this.connects = 0;
+    this.emitted = [];
+  }
+  on(event, fn) {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
+  }
+  off(event, fn) {
+    this.handlers.set(event, (this.handlers.get(event) ?? []).filter((f) => f !== fn));
+  }
+  fire(event, ...args) {
+    for (const fn of this.handlers.get(event) ?? []) {
+      fn(...args);
+    }
+  }
+  connect() {
+    this.connects += 1;
+    this.active = true;
+    if (this.up !== false) {
+      queueMicrotask(() => {
+        this.connected = true;
+        this.fire('connect');
+      });
+    }
+  }
+  disconnect() {
+    this.active = false;
+    this.connected = false;
+  }
+  serverDisconnect() {
+    this.active = false;
+    this.connected = false;
+    this.fire('disconnect', 'io server disconnect');
+  }
+  drop() {
+    this.connected = false;
+    this.up = false;
+    this.fire('disconnect', 'transport close');
+  }
+  emit(event, payload, ack) {
+    this.emitted.push({ event, payload });
+    const answer = this.server?.(event, payload) ?? { ok: true };
+    queueMicrotask(() => ack?.(answer));
+  }
+  sent(event) {
+    return this.emitted.filter((e) => e.event === event);
+  }
+}
+
+/** RTCPeerConnection without a network: descriptions must start with "v=0". */
+class FakePeerConnection extends EventTarget {
+  static last = null;
+  constructor() {
+    super();
+    this.iceConnectionState = 'new';
+    this.connectionState = 'new';
+    this.signalingState = 'stable';
+    this.localDescription = null;
+    this.remoteDescription = null;
+    FakePeerConnection.last = this;
+  }
+  addTrack() {}
+  async createOffer() {
+    return { type: 'offer', sdp: 'v=0\r\n' };
+  }
+  async createAnswer() {
+    return { type: 'answer', sdp: 'v=0\r\n' };
+  }
+  async setLocalDescription(d) {
+    this.localDescription = d;
+  }
+  async setRemoteDescription(d) {
+    if (!String(d?.sdp ?? '').startsWith('v=0')) {
+      throw new Error("Failed to execute 'setRemoteDescription': invalid SDP");
+    }
+    this.remoteDescription = d;
+  }
+  async addIceCandidate() {}
+  async getStats() {
+    return new Map();
+  }
+  getConfiguration() {
+    return {};
+  }
+  setConfiguration() {}
+  close() {
+    this.signalingState = 'closed';
+  }
+}
+
+/** navigator.locks for exclusive locks: request(name, {ifAvailable?, signal?}, callback). */
+class FakeLocks {
+  #held = new Map(); // name -> release of the holder
+  #queue = new Map(); // name -> [grant]
+  request(name, options, callback) {
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        let release;
+        const done = new Promise((r) => {
+          release = r;
+        });
+        this.#held.set(name, release);
+        Promise.resolve(callback({ name })).then((value) => {
+          release();
+          resolve(value);
+        });
+        done.then(() => {
+          this.#held.delete(name);
+          const next = this.#queue.get(name)?.shift();
+          next?.();
+        });
+      };
+      if (!this.#held.has(name)) {
+        grant();
+        return;
+      }
+      if (options.ifAvailable) {
+        Promise.resolve(callback(null)).then(resolve);
+        return;
+      }
+      const waiting = this.#queue.get(name) ?? [];
+      waiting.push(grant);
+      this.#queue.set(name, waiting);
+      options.signal?.addEventListener('abort', () => {
+        const list = this.#queue.get(name) ?? [];
+        const i = list.indexOf(grant);
+        if (i >= 0) {
+          list.splice(i, 1);
+          reject(new DOMException('aborted', 'AbortError'));
+        }
+      });
+    });
+  }
+  /** The page holding `name` goes away (reload, close): the browser drops its locks. */
+  drop(name) {
+    this.#held.get(name)?.();
+  }
+  names() {
+    return [...this.#held.keys()];
+  }
+}
+
+// Each test ends within seconds; a regression that hangs (a call waiting for a socket) fails.
+const kBounded = { timeout: 10_000 };
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Advances the fake clock by `ms` in steps, letting promises run between steps. */
+async function advance(ms, step = 250) {
+  for (let t = 0; t < ms; t += step) {
+    mock.timers.tick(Math.min(step, ms - t));
+    await flush();
+  }
+}
+
+function newClient(server, extra = {}) {
+  return new TurnkeyClient({
+    fetch: server.fetch,
+    baseUrl: 'http://127.0.0.1:44080',
+    autoConnect: false,
+    tabLock: false,
+    ...extra,
+  });
+}
+
+// --- Pure scheduling -------------------------------------------------------------------------
+
+test('renewalDelay: a margin longer than the lifetime is capped at a fifth of it', () => {
+  const margin = 60_000;
+  // access_ttl 20 s: after 16 s, not "now" (which looped every second).
+  assert.equal(renewalDelay({ lifetimeMs: 20_000, remainingMs: 20_000, marginMs: margin }), 16_000);
+  assert.equal(renewalDelay({ lifetimeMs: 60_000, remainingMs: 60_000, marginMs: margin }), 48_000);
+  // 15 min: the whole margin.
+  assert.equal(renewalDelay({ lifetimeMs: 900_000, remainingMs: 900_000, marginMs: margin }), 840_000);
+  // Past due (a token restored late, a clock that jumped): the floor, a tenth of the lifetime.
+  assert.equal(renewalDelay({ lifetimeMs: 20_000, remainingMs: -5_000, marginMs: margin }), 2_000);
+  assert.equal(renewalDelay({ lifetimeMs: 900_000, remainingMs: 10_000, marginMs: margin }), 90_000);
+  assert.equal(renewalDelay({ lifetimeMs: 1_000, remainingMs: 1_000, marginMs: margin }), 1_000);
+  assert.equal(renewalDelay({ lifetimeMs: 0, remainingMs: 0, marginMs: margin }), 1_000);
+  // Never over setTimeout's limit.
+  assert.equal(renewalDelay({ lifetimeMs: 1e12, remainingMs: 1e12, marginMs: margin }), 2 ** 31 - 1);
+});
+
+test('iceServersStale: past half of a short ttl, within the margin of a long one', () => {
+  const margin = 5 * 60_000;
+  const now = 1_000_000;
+  // ttl 60 s, 50 s left: fresh (it was "stale before every call" with a 5 min margin).
+  assert.equal(iceServersStale({ expireAt: now + 50_000, lifetimeMs: 60_000, nowMs: now, marginMs: margin }), false);
+  assert.equal(iceServersStale({ expireAt: now + 29_000, lifetimeMs: 60_000, nowMs: now, marginMs: margin }), true);
+  // 24 h: only in the last 5 minutes.
+  assert.equal(iceServersStale({ expireAt: now + 3_600_000, lifetimeMs: 86_400_000, nowMs: now, marginMs: margin }), false);
+  assert.equal(iceServersStale({ expireAt: now + 200_000, lifetimeMs: 86_400_000, nowMs: now, marginMs: margin }), true);
+  assert.equal(iceServersStale({ expireAt: null, lifetimeMs: null, nowMs: now, marginMs: margin }), false);
+});
+
+// --- The client on a fake clock --------------------------------------------------------------
+
+beforeEach(() => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
+});
+
+afterEach(() => {
+  mock.timers.reset();
+});
+
+test('F1: a 20 s access token is refreshed about every 16 s, not every second', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await advance(60_000);
+  assert.equal(server.count('/api/auth/refresh'), 3);
+  assert.ok(client.loggedIn);
+});
+
+test('F1: the cadence holds when the server clock is an hour ahead of ours', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 60, skewMs: 3_600_000 });
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await advance(120_000, 1_000);
+  assert.equal(server.count('/api/auth/refresh'), 2); // at 48 s and 96 s
+});
+
+test('F1: a restored session keeps the cadence of the token it saved', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const storage = new MemoryStorage();
+  const first = newClient(server, { storage });
+  await first.login({ email: 'a@example.test', password: 'old password' });
+  await advance(5_000);
+  // A reload 5 s into the token's life (the old page gone): no refresh yet, the next at 16 s.
+  const copy = storage.copy();
+  await first.logout(); // stops its timer (the fake server ignores the logout itself)
+  const second = newClient(server, { storage: copy });
+  assert.ok(await second.restoreSession());
+  assert.equal(server.count('/api/auth/refresh'), 0);
+  await advance(10_500);
+  assert.equal(server.count('/api/auth/refresh'), 0);
+  await advance(1_000);
+  assert.equal(server.count('/api/auth/refresh'), 1);
+  assert.ok(second.loggedIn);
+});
+
+test('F2: iceServers with a 60 s ttl are fetched once per ttl, and not before every call', kBounded, async () => {
+  const server = new FakeServer({ iceTtlS: 60 });
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.freshIceServers();
+  assert.equal(server.count('/api/turn/credentials'), 0, 'the login list is fresh');
+  await advance(120_000, 1_000);
+  // Fallback timer at 90% of the ttl (the server's push, at 80%, does not come here).
+  assert.equal(server.count('/api/turn/credentials'), 2);
+  await advance(10_000, 1_000);
+  await client.freshIceServers(); // 22 s into a 60 s list
+  assert.equal(server.count('/api/turn/credentials'), 2);
+});
+
+test('F3: a REST answer TOKEN_REVOKED ends the session with reason revoked', kBounded, async () => {
+  const server = new FakeServer();
+  const storage = new MemoryStorage();
+  const client = newClient(server, { storage });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+  server.revokeAll(); // logout or password change on another device
+  await assert.rejects(client.getMe(), (e) => e.code === 'TOKEN_REVOKED');
+  assert.deepEqual(out, ['revoked']);
+  assert.equal(client.loggedIn, false);
+  assert.equal(storage.getItem('turnkey.session'), null);
+});
+
+test('F3: a server disconnect checks the session: over when revoked, reconnected otherwise', kBounded, async () => {
+  const server = new FakeServer();
+  let socket;
+  const io = () => (socket = new FakeSocket());
+  const client = newClient(server, { io });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+
+  // The session still counts (e.g. an operator kicked this socket only): connect again.
+  socket.serverDisconnect();
+  await advance(500);
+  assert.equal(socket.connects, 2);
+  assert.ok(client.connected);
+
+  // Signed out elsewhere.
+  server.revokeAll();
+  socket.serverDisconnect();
+  await advance(500);
+  assert.deepEqual(out, ['revoked']);
+  assert.equal(client.loggedIn, false);
+  assert.equal(socket.connects, 2);
+});
+
+test('F3: a reused refresh token ends the session as revoked', kBounded, async () => {
+  const server = new FakeServer();
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+  server.refreshTokens.set(client.refreshToken, 'spent');
+  await assert.rejects(client.refreshSession());
+  assert.deepEqual(out, ['revoked']);
+});
+
+test('F5: changePassword keeps the new session through the server disconnect', kBounded, async () => {
+  const server = new FakeServer();
+  const storage = new MemoryStorage();
+  let socket;
+  const client = newClient(server, { storage, io: () => (socket = new FakeSocket()) });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+  const oldToken = client.token;
+  // The server disconnects every socket of the account before its answer arrives.
+  server.onPasswordChanged = () => socket.serverDisconnect();
+
+  await assert.rejects(client.changePassword('wrong', 'new password 1'), (e) => e.code === 'INVALID_CREDENTIALS');
+  assert.ok(client.loggedIn);
+
+  await client.changePassword('old password', 'new password 1');
+  await advance(500);
+  assert.deepEqual(out, []);
+  assert.notEqual(client.token, oldToken);
+  assert.ok(server.live.has(client.token));
+  const saved = JSON.parse(storage.getItem('turnkey.session'));
+  assert.equal(saved.refreshToken, client.refreshToken);
+  assert.equal(server.refreshTokens.get(saved.refreshToken), 'live');
+  assert.ok(client.connected, 'the socket connected again');
+  await client.getMe();
+});
+
+test('F4: a copy of a live tab\'s session is not used; a reload\'s is', kBounded, async () => {
+  mock.timers.reset(); // The lock wait runs on real timers, kept short.
+  const server = new FakeServer();
+  const locks = new FakeLocks();
+  const storage = new MemoryStorage();
+  const options = { storage, tabLock: true, locks, tabLockWaitMs: 200 };
+  const original = newClient(server, options);
+  await original.login({ email: 'a@example.test', password: 'old password' });
+  assert.equal(locks.names().length, 1);
+
+  // Duplicated tab: same storage contents, the original still open.
+  const duplicate = newClient(server, { ...options, storage: storage.copy() });
+  const out = [];
+  duplicate.on('loggedOut', (e) => out.push(e.reason));
+  assert.equal(await duplicate.restoreSession(), null);
+  assert.deepEqual(out, ['duplicate_tab']);
+  assert.equal(server.count('/api/auth/refresh'), 0);
+  assert.ok(server.live.has(original.token), 'the original session is untouched');
+
+  // Reload of the original: its old document lets go a moment later.
+  const reloaded = newClient(server, { ...options, storage });
+  const restoring = reloaded.restoreSession();
+  setTimeout(() => locks.drop(locks.names()[0]), 50);
+  assert.ok(await restoring);
+  assert.equal(locks.names().length, 1);
+  await reloaded.refreshSession();
+  assert.ok(reloaded.loggedIn);
+  // Real timers here: stop the refresh timers, or they keep node running.
+  await reloaded.logout();
+  await original.logout();
+});
+
+test('F7: a call accepted but never answered ends after connectTimeoutMs', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'c1' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const stream = { getTracks: () => [] };
+  const call = await client.call({ handle: 'bob' }, { stream });
+  socket.fire('callAccepted', { callId: 'c1' });
+  await advance(1_000);
+  assert.equal(call.state, 'connecting');
+  await advance(30_000);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'connect_timeout');
+  assert.equal(socket.sent('reportIce')[0]?.payload.state, 'failed');
+  assert.equal(socket.sent('endCall')[0]?.payload.callId, 'c1');
+});
+
+test('F7: an unusable answer ends the call at once', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'c2' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const call = await client.call({ handle: 'bob' }, { stream: { getTracks: () => [] } });
+  socket.fire('callAccepted', { callId: 'c2' });
+  await advance(500);
+  socket.fire('receiveAnswer', { callId: 'c2', answer: { type: 'answer', sdp: 'garbage' } });
+  await advance(500);
+  assert.equal(call.endReason, 'setup_failed');
+  assert.equal(socket.sent('endCall').length, 1);
+});
+
+test('F8: call() while the socket is down fails at once and is not placed later', kBounded, async () => {
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, { io: () => (socket = new FakeSocket()) });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  socket.drop();
+  await assert.rejects(client.call({ handle: 'bob' }, { stream: { getTracks: () => [] } }), (e) => e.code === 'OFFLINE');
+  socket.up = true;
+  socket.connect();
+  await advance(1_000);
+  assert.ok(client.connected);
+  assert.equal(socket.sent('initiateCall').length, 0, 'no ghost call');
+});
+
+test('F8: a second call() while the first is being placed is refused', kBounded, async () => {
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'c3' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const stream = { getTracks: () => [] };
+  const first = client.call({ handle: 'bob' }, { stream });
+  await assert.rejects(client.call({ handle: 'bob' }, { stream }), (e) => e.code === 'BUSY');
+  await first;
+  assert.equal(socket.sent('initiateCall').length, 1);
+});
