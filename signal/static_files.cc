@@ -6,6 +6,9 @@
 #include <system_error>
 #include <utility>
 
+#include "base/bytes.h"
+#include "base/crypto.h"
+
 namespace turnkey::signal {
 namespace {
 
@@ -14,6 +17,29 @@ constexpr std::string_view kJs = "text/javascript; charset=utf-8";
 constexpr std::string_view kCss = "text/css; charset=utf-8";
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kJson = "application/json";
+
+// If-None-Match = "*" / #entity-tag, compared weakly (RFC 9110 sections
+// 13.1.2 and 8.8.3.2): a W/ prefix is ignored.
+bool NamesEtag(std::string_view list, std::string_view etag) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view tag = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) {
+      tag.remove_prefix(1);
+    }
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
+      tag.remove_suffix(1);
+    }
+    if (tag.starts_with("W/")) {
+      tag.remove_prefix(2);
+    }
+    if (tag == "*" || tag == etag) {
+      return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -56,23 +82,33 @@ base::Result<StaticFiles> StaticFiles::Load(const std::string& root, size_t max_
     if (!in.good() && !in.eof()) {
       return base::InvalidArgument(path.string() + ": cannot be read");
     }
+    const base::Sha256Digest digest = base::Sha256(base::AsBytes(body));
+    std::string etag = "\"" + base::HexEncode(base::ByteView(digest).first(16)) + "\"";
     files.files_.emplace(std::string(spec.url_path),
-                         File{std::move(body), std::string(spec.content_type)});
+                         File{std::move(body), std::string(spec.content_type), std::move(etag)});
   }
   return files;
 }
 
 bool StaticFiles::Has(std::string_view url_path) const { return files_.contains(url_path); }
 
-net::HttpResponse StaticFiles::Respond(std::string_view url_path) const {
+net::HttpResponse StaticFiles::Respond(std::string_view url_path,
+                                       std::string_view if_none_match) const {
   auto it = files_.find(url_path);
   if (it == files_.end()) {
     net::HttpResponse response = net::HttpResponse::Error(404);
     response.headers.Set("Cache-Control", "no-cache");
     return response;
   }
+  if (!if_none_match.empty() && NamesEtag(if_none_match, it->second.etag)) {
+    net::HttpResponse response = net::HttpResponse::Empty(304);
+    response.headers.Set("ETag", it->second.etag);
+    response.headers.Set("Cache-Control", "no-cache");
+    return response;
+  }
   net::HttpResponse response =
       net::HttpResponse::Text(200, it->second.body, it->second.content_type);
+  response.headers.Set("ETag", it->second.etag);
   response.headers.Set("Cache-Control", "no-cache");
   response.headers.Set("X-Content-Type-Options", "nosniff");
   // The demo loads only its own files and talks only to this server: no

@@ -75,6 +75,29 @@ TEST_F(StaticFilesTest, ServesTheTableWithItsTypes) {
   EXPECT_EQ(files->served().front(), "/");
 }
 
+TEST_F(StaticFilesTest, ARevalidationWithTheFilesEtagGets304) {
+  Write("app.js", "one");
+  auto files = StaticFiles::Load(root_.string());
+  ASSERT_TRUE(files.has_value()) << files.error().message;
+  const net::HttpResponse first = files->Respond("/app.js");
+  const std::string etag(first.headers.Get("ETag").value_or(""));
+  ASSERT_EQ(etag.size(), 34u) << etag;
+  for (const std::string& header :
+       {etag, "W/" + etag, "\"other\", " + etag + " ", std::string("*")}) {
+    const net::HttpResponse again = files->Respond("/app.js", header);
+    EXPECT_EQ(again.status, 304) << header;
+    EXPECT_EQ(again.body, "") << header;
+    EXPECT_EQ(again.headers.Get("ETag"), etag) << header;
+  }
+  EXPECT_EQ(files->Respond("/app.js", "\"other\"").status, 200);
+  // A new deployment has a new ETag.
+  Write("app.js", "two");
+  auto reloaded = StaticFiles::Load(root_.string());
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_NE(reloaded->Respond("/app.js").headers.Get("ETag"), etag);
+  EXPECT_EQ(reloaded->Respond("/app.js", etag).status, 200);
+}
+
 TEST_F(StaticFilesTest, ARootThatIsNoDirectoryFails) {
   EXPECT_FALSE(StaticFiles::Load((root_ / "missing").string()).has_value());
   Write("file", "x");
