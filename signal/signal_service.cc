@@ -41,6 +41,9 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   if (!store) {
     return base::InvalidArgument("signal: no store");
   }
+  if (options.refresh_token_purge.count() > 0 && options.refresh_token_purge_batch <= 0) {
+    return base::InvalidArgument("signal: refresh_token_purge_batch must be positive");
+  }
   auto jwt = auth::Jwt::Create(options.jwt_key, options.jwt);
   if (!jwt) {
     return base::InvalidArgument("signal.jwt: " + jwt.error().message);
@@ -137,6 +140,8 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
       std::make_unique<net::Timer>(*service->loop_, [self] { self->CheckDrained(); });
   service->login_poll_timer_ =
       std::make_unique<net::Timer>(*service->loop_, [self] { self->PollEndedLogins(); });
+  service->purge_timer_ =
+      std::make_unique<net::Timer>(*service->loop_, [self] { self->PurgeExpiredRefreshTokens(); });
   // Written by the loop thread only; handed out before it starts.
   service->loop_shard_ = &registry.AcquireShard();
   return service;
@@ -147,6 +152,7 @@ SignalService::~SignalService() {
   server_.reset();
   drain_timer_.reset();
   login_poll_timer_.reset();
+  purge_timer_.reset();
   if (loop_shard_ != nullptr) {
     registry_.ReleaseShard(*loop_shard_);
   }
@@ -227,6 +233,11 @@ void SignalService::Start() {
     // The loop does not run yet: starting its timer from here is safe.
     login_poll_timer_->StartPeriodic(options_.ended_login_poll);
   }
+  if (options_.refresh_token_purge.count() > 0) {
+    // The first run a minute after the start, out of the way of its work.
+    purge_timer_->Start(
+        std::min<std::chrono::milliseconds>(options_.refresh_token_purge, std::chrono::minutes(1)));
+  }
   TK_LOG_INFO("signal: serving {}://{}", options_.tls ? "https" : "http",
               server_->local_address().ToString());
   thread_ = std::thread([this] { loop_->Run(); });
@@ -246,6 +257,7 @@ void SignalService::Stop() {
   if (started_) {
     loop_->Post([this] {
       login_poll_timer_->Stop();
+      purge_timer_->Stop();
       for (auto& hook : stopping_hooks_) {
         hook();
       }
@@ -311,6 +323,28 @@ void SignalService::PollEndedLogins() {
   };
   login_poll_in_flight_ =
       queue_->TryPost(*loop_, std::move(job), std::move(done), net::JobKind::kRead);
+}
+
+void SignalService::PurgeExpiredRefreshTokens() {
+  const int64_t now_ms = clock_->UnixMillis();
+  const int64_t batch = options_.refresh_token_purge_batch;
+  auto job = [api = api_.get(), now_ms, batch] {
+    return api->Db(
+        [&](sql::Store& store) { return store.PurgeExpiredRefreshTokens(now_ms, batch); });
+  };
+  auto done = [this, batch](base::Result<int64_t> purged) {
+    if (!purged) {
+      TK_LOG_WARN("signal: cannot delete expired refresh tokens: {}", purged.error().message);
+    } else if (*purged > 0) {
+      TK_LOG_DEBUG("signal: deleted {} expired refresh tokens", *purged);
+    }
+    // A full batch: more are waiting, after a pause that lets other writes in.
+    purge_timer_->Start(purged && *purged >= batch ? std::chrono::milliseconds(100)
+                                                   : options_.refresh_token_purge);
+  };
+  if (!queue_->TryPost(*loop_, std::move(job), std::move(done))) {
+    purge_timer_->Start(options_.refresh_token_purge);
+  }
 }
 
 void SignalService::FinishDrain() {

@@ -99,6 +99,13 @@ struct SignalServiceOptions {
   // within one access-token lifetime before the start are read at Create.
   // Zero = only at Create. Default 5 s.
   std::chrono::milliseconds ended_login_poll{5000};
+  // How often refresh tokens that expired are deleted from the store (every
+  // login and refresh adds a row), in batches of refresh_token_purge_batch
+  // rows, one write transaction each, until none is left. The first run is
+  // a minute after the start (or after the interval, if shorter). Zero =
+  // never. Default 1 h, 1000.
+  std::chrono::milliseconds refresh_token_purge{3600 * 1000};
+  int64_t refresh_token_purge_batch = 1000;
   // Time source; null = base::SystemClock. Must outlive the service.
   const base::Clock* clock = nullptr;
 };
@@ -242,6 +249,8 @@ class SignalService {
   // The ended-login poll: its timer, whether a query is on the work queue,
   // and the unix ms at which the last successful one was made.
   std::unique_ptr<net::Timer> login_poll_timer_;
+  std::unique_ptr<net::Timer> purge_timer_;
+  void PurgeExpiredRefreshTokens();
   bool login_poll_in_flight_ = false;
   int64_t login_polled_at_ms_ = 0;
   bool login_poll_failing_ = false;

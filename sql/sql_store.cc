@@ -487,9 +487,14 @@ base::Result<std::vector<EndedLogin>> SqlStore::ListEndedLogins(int64_t since_ms
   return ReadValue([&](Connection& conn) { return SelectEndedLogins(conn, since_ms); });
 }
 
-base::Result<int64_t> SqlStore::PurgeExpiredRefreshTokens(int64_t expired_before_ms) {
-  return WriteValue(
-      true, [&](Connection& conn) { return DeleteExpiredRefreshTokens(conn, expired_before_ms); });
+base::Result<int64_t> SqlStore::PurgeExpiredRefreshTokens(int64_t expired_before_ms,
+                                                          int64_t limit) {
+  if (limit <= 0) {
+    return base::InvalidArgument("purge limit must be positive");
+  }
+  return WriteValue(true, [&](Connection& conn) {
+    return DeleteExpiredRefreshTokens(conn, expired_before_ms, limit);
+  });
 }
 
 // ---- Contacts

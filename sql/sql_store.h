@@ -47,7 +47,8 @@ class SqlStore : public Store {
   base::Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) override;
   base::Result<int64_t> RevokeAllRefreshTokens(std::string_view user_id, int64_t now_ms) override;
   base::Result<std::vector<EndedLogin>> ListEndedLogins(int64_t since_ms) override;
-  base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) override;
+  base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms,
+                                                  int64_t limit) override;
 
   base::Result<std::vector<Contact>> ListContacts(std::string_view owner_id) override;
   base::Result<bool> AddContact(std::string_view owner_id, std::string_view contact_id,

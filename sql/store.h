@@ -330,9 +330,12 @@ class Store {
   // it and no token left unrevoked. Lets a server that restarted (or another
   // node, or `turnkey user`) refuse the access tokens those logins bought.
   virtual base::Result<std::vector<EndedLogin>> ListEndedLogins(int64_t since_ms) = 0;
-  // Deletes tokens that expired at or before `expired_before_ms` (revoked
-  // ones are kept until then, for reuse detection); returns how many.
-  virtual base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) = 0;
+  // Deletes up to `limit` (> 0) tokens that expired at or before
+  // `expired_before_ms`, the oldest first (revoked ones are kept until then,
+  // for reuse detection); returns how many. The bound keeps one call's
+  // write transaction short however large the backlog.
+  virtual base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms,
+                                                          int64_t limit) = 0;
 
   // ---- Contacts
 

@@ -35,7 +35,11 @@ constexpr std::string_view kEndedLogins =
     "SELECT family_id, MIN(user_id), MAX(revoked_at) FROM refresh_tokens "
     "WHERE family_id IN (SELECT family_id FROM refresh_tokens WHERE revoked_at > ?) "
     "GROUP BY family_id HAVING COUNT(revoked_at) = COUNT(*)";
-constexpr std::string_view kPurgeTokens = "DELETE FROM refresh_tokens WHERE expires_at <= ?";
+// The inner select is wrapped in a derived table: MySQL and MariaDB refuse
+// LIMIT inside IN (...) and a subquery on the table being deleted from.
+constexpr std::string_view kPurgeTokens =
+    "DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM (SELECT token_hash "
+    "FROM refresh_tokens WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) AS expired)";
 
 base::Result<RefreshToken> ReadToken(const Row& row) {
   RowReader r(row);
@@ -187,8 +191,9 @@ base::Result<std::vector<EndedLogin>> SelectEndedLogins(Connection& conn, int64_
   return logins;
 }
 
-base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms) {
-  const std::array<Param, 1> params{expired_before_ms};
+base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms,
+                                                 int64_t limit) {
+  const std::array<Param, 2> params{expired_before_ms, limit};
   return Changed(conn, kPurgeTokens, params);
 }
 

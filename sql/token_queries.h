@@ -31,6 +31,7 @@ base::Result<int64_t> RevokeUserRefreshTokens(Connection& conn, std::string_view
                                               int64_t now_ms);
 // Store::ListEndedLogins.
 base::Result<std::vector<EndedLogin>> SelectEndedLogins(Connection& conn, int64_t since_ms);
-base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms);
+base::Result<int64_t> DeleteExpiredRefreshTokens(Connection& conn, int64_t expired_before_ms,
+                                                 int64_t limit);
 
 }  // namespace turnkey::sql

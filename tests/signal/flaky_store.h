@@ -129,8 +129,9 @@ class FlakyStore final : public sql::Store {
   base::Result<std::vector<sql::EndedLogin>> ListEndedLogins(int64_t since_ms) override {
     return inner_->ListEndedLogins(since_ms);
   }
-  base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms) override {
-    return inner_->PurgeExpiredRefreshTokens(expired_before_ms);
+  base::Result<int64_t> PurgeExpiredRefreshTokens(int64_t expired_before_ms,
+                                                  int64_t limit) override {
+    return inner_->PurgeExpiredRefreshTokens(expired_before_ms, limit);
   }
   base::Result<std::vector<sql::Contact>> ListContacts(std::string_view owner_id) override {
     return inner_->ListContacts(owner_id);

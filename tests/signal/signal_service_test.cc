@@ -285,6 +285,37 @@ TEST_F(SignalServiceTest, LoginsEndedOutsideTheServiceAreFoundByThePoll) {
   EXPECT_EQ(ended, std::vector<std::string>{user_id});
 }
 
+TEST_F(SignalServiceTest, ExpiredRefreshTokensAreDeletedInBatches) {
+  // Every login and refresh adds a row; without the purge the table grows
+  // forever.
+  SignalServiceOptions options = DefaultOptions();
+  options.refresh_token_purge = std::chrono::milliseconds(50);
+  options.refresh_token_purge_batch = 2;
+  Restart(options);
+  Json kept = Register("kept@example.org");
+  sql::Store& store = service_->api().store();
+  const std::string user_id = kept["user"]["id"];
+  for (int i = 0; i < 5; ++i) {
+    sql::RefreshToken token;
+    token.token_hash = "expired-" + std::to_string(i);
+    token.user_id = user_id;
+    token.family_id = "family-" + std::to_string(i);
+    token.created_at_ms = clock_.UnixMillis() - 7200'000;
+    token.expires_at_ms = clock_.UnixMillis() - 3600'000;
+    ASSERT_TRUE(store.InsertRefreshToken(token));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store.FindRefreshToken("expired-4").has_value() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(store.FindRefreshToken("expired-" + std::to_string(i)).has_value()) << i;
+  }
+  // The login's own token is valid and stays.
+  EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", kept["refreshToken"]}}).status, 200);
+}
+
 TEST_F(SignalServiceTest, AccessTokensExpireAndRefreshTokensToo) {
   Json user = Register("expiry@example.org");
   clock_.Advance(std::chrono::minutes(15));

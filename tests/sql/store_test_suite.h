@@ -573,10 +573,15 @@ TYPED_TEST_P(StoreTest, RevokeAllAndPurge) {
   EXPECT_EQ(store.FindRefreshToken("a2")->revoked_at_ms, kNow + 1);
   EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
 
-  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20), 2);
+  // In batches, the oldest first.
+  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20, 1), 1);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("a1")), base::ErrorCode::kNotFound);
+  EXPECT_TRUE(store.FindRefreshToken("a2"));
+  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20, 100), 1);
   EXPECT_EQ(CodeOf(store.FindRefreshToken("a2")), base::ErrorCode::kNotFound);
   EXPECT_TRUE(store.FindRefreshToken("b1"));
-  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20), 0);
+  EXPECT_EQ(*store.PurgeExpiredRefreshTokens(kNow + 20, 100), 0);
+  EXPECT_FALSE(store.PurgeExpiredRefreshTokens(kNow + 20, 0).has_value());
 }
 
 TYPED_TEST_P(StoreTest, ListEndedLogins) {
