@@ -40,6 +40,10 @@ class ClientSink {
   virtual ~ClientSink() = default;
   // Sends `bytes` to the client of `to`. `bytes` is only valid during the call.
   virtual void SendToClient(const FiveTuple& to, base::ByteView bytes) = 0;
+  // The allocation of TCP/TLS client `tuple` was deleted (Refresh 0 or
+  // expiry) while its connection stays open: it is a connection without an
+  // allocation again.
+  virtual void AllocationEnded(const FiveTuple& /*tuple*/) {}
 };
 
 class RelayIo : public ClientSink {

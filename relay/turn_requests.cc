@@ -427,6 +427,9 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
       CloseFamily(*allocation, only_family);
     } else {
       DeleteAllocation(allocations_.find(from));
+      if (from.transport != ClientTransport::kUdp) {
+        io_.AllocationEnded(from);
+      }
     }
   } else {
     granted = GrantLifetime(requested);

@@ -227,6 +227,21 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   return consumed;
 }
 
+void Worker::AllocationEnded(const FiveTuple& tuple) {
+  // Back under the setup deadline and its short idle timeout: a connection
+  // whose allocation was deleted must not stay open for hours on Bindings.
+  if (options_.stream_setup_timeout.count() <= 0) {
+    return;
+  }
+  auto it = connections_.find(StreamKey{tuple.client, tuple.server});
+  if (it == connections_.end() || !it->second.connection->is_open()) {
+    return;
+  }
+  it->second.connection->SetIdleTimeout(
+      std::min(options_.stream_setup_timeout, options_.stream_idle_timeout));
+  setup_deadlines_->Schedule(it->second.setup, options_.stream_setup_timeout);
+}
+
 void Worker::FlushStreams() {
   for (StreamClient* client : dirty_streams_) {
     client->corked = false;

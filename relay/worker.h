@@ -118,7 +118,8 @@ class Worker final : private RelayIo {
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
     bool corked = false;  // in dirty_streams_
-    // Scheduled from the accept until the connection's first allocation.
+    // Scheduled from the accept until the connection's first allocation, and
+    // again when its allocation ends (AllocationEnded).
     net::DeadlineQueue<StreamClient>::Entry setup{this};
   };
 
@@ -134,6 +135,7 @@ class Worker final : private RelayIo {
   RelayIo& AsIo() { return *this; }
   // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
+  void AllocationEnded(const FiveTuple& tuple) override;
   OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override;
   void CloseRelay(RelayHandle handle) override;
   OpenResult HoldRelay(const base::SocketAddress& bind) override;

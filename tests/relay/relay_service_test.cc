@@ -200,6 +200,24 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
                                stun::TransactionId{3});
   client.Send(out);
   EXPECT_TRUE(client.ReadMessage().has_value()) << "closed although it has an allocation";
+
+  // Its allocation deleted (Refresh with LIFETIME 0), the connection is one
+  // without an allocation again: closed after the setup timeout.
+  out.clear();
+  stun::MessageBuilder refresh(out, stun::Method::kRefresh, stun::MessageClass::kRequest,
+                               stun::TransactionId{4});
+  refresh.AddLifetime(0);
+  refresh.AddUsername("carol");
+  refresh.AddRealm(realm);
+  refresh.AddNonce(nonce_text);
+  refresh.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+  client.Send(out);
+  reply = client.ReadMessage();
+  ASSERT_TRUE(reply.has_value());
+  decoded = stun::Message::Decode(*reply);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->message_class(), stun::MessageClass::kSuccessResponse);
+  EXPECT_TRUE(client.ClosedByServer()) << "open after its allocation was deleted";
   (*service)->Stop();
 }
 
