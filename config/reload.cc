@@ -50,8 +50,27 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("signal.jwt.access_ttl", a.signal.jwt.access_ttl, b.signal.jwt.access_ttl);
   check("signal.jwt.refresh_ttl", a.signal.jwt.refresh_ttl, b.signal.jwt.refresh_ttl);
   // Engine.IO values are promised to each client in its handshake.
-  check("signal.engineio", a.signal.engineio, b.signal.engineio);
-  check("signal.rate_limits", a.signal.rate_limits, b.signal.rate_limits);
+  // Named key by key, so the log says which one waits for a restart.
+  const EngineIoOptions& ea = a.signal.engineio;
+  EngineIoOptions& eb = b.signal.engineio;
+  check("signal.engineio.ping_interval", ea.ping_interval, eb.ping_interval);
+  check("signal.engineio.ping_timeout", ea.ping_timeout, eb.ping_timeout);
+  check("signal.engineio.max_payload", ea.max_payload, eb.max_payload);
+  check("signal.engineio.connect_timeout", ea.connect_timeout, eb.connect_timeout);
+  check("signal.engineio.max_pending_per_address", ea.max_pending_per_address,
+        eb.max_pending_per_address);
+  const SignalRateLimitOptions& ra = a.signal.rate_limits;
+  SignalRateLimitOptions& rb = b.signal.rate_limits;
+  check("signal.rate_limits.events", ra.events, rb.events);
+  check("signal.rate_limits.initiate_per_socket", ra.initiate_per_socket, rb.initiate_per_socket);
+  check("signal.rate_limits.initiate_per_user", ra.initiate_per_user, rb.initiate_per_user);
+  check("signal.rate_limits.register_per_address", ra.register_per_address,
+        rb.register_per_address);
+  check("signal.history.commit_delay", a.signal.history.commit_delay,
+        b.signal.history.commit_delay);
+  // Whatever the keys above do not name (a field added later) still counts.
+  check("signal.engineio", ea, eb);
+  check("signal.rate_limits", ra, rb);
   check("signal.history", a.signal.history, b.signal.history);
   check("signal.protocol_test_mode", a.signal.protocol_test_mode, b.signal.protocol_test_mode);
   check("signal.web_root", a.signal.web_root, b.signal.web_root);
