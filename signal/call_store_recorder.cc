@@ -81,6 +81,9 @@ struct CallStoreRecorder::Shared {
   std::mutex mutex;
   std::condition_variable turn;
   uint64_t done_seq = 0;  // guarded by mutex
+  // The last batch that failed as a whole (or was not tried because the one
+  // before it failed); guarded by mutex.
+  uint64_t failed_seq = 0;
   // Set by the destructor: from then on a failed batch is not retried, and
   // batches that start after this time are not tried.
   std::atomic<std::chrono::steady_clock::time_point> give_up_at{
@@ -113,12 +116,24 @@ struct CallStoreRecorder::Shared {
     std::unique_lock lock(mutex);
     turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; });
   }
-  void FinishTurn(uint64_t seq) {
+  void FinishTurn(uint64_t seq, bool failed = false) {
     {
       std::lock_guard lock(mutex);
       done_seq = std::max(done_seq, seq);
+      if (failed) {
+        failed_seq = std::max(failed_seq, seq);
+      }
     }
     turn.notify_all();
+  }
+  bool PreviousFailed(uint64_t seq) {
+    std::lock_guard lock(mutex);
+    return seq > 1 && failed_seq == seq - 1;
+  }
+  // Every batch of a failed run is back: the retry and what follows run.
+  void ClearFailed() {
+    std::lock_guard lock(mutex);
+    failed_seq = 0;
   }
 };
 
@@ -130,6 +145,7 @@ struct CallStoreRecorder::BatchOutcome {
   // locked, full; kResourceExhausted: no pooled connection free), which
   // passes; anything else may be the batch itself.
   bool unavailable = false;
+  uint64_t seq = 0;
 };
 
 // One batch on a worker. A named type, not a lambda: when the queue refuses
@@ -143,6 +159,19 @@ struct CallStoreRecorder::BatchJob {
 
   BatchOutcome operator()() {
     shared->WaitTurn(seq);
+    if (shared->PreviousFailed(seq) && !shared->closing()) {
+      // The batch before this one failed and goes back to be retried: this
+      // one must follow it, not go first (an update of a call whose insert
+      // failed would be refused as "call not found" and the call would stay
+      // ringing; the MariaDB audit's lock test lost 2 of 576 calls so).
+      BatchOutcome skipped;
+      skipped.failed = std::move(writes);
+      skipped.attempt = attempt;
+      skipped.unavailable = true;
+      skipped.seq = seq;
+      shared->FinishTurn(seq, true);
+      return skipped;
+    }
     const auto start = std::chrono::steady_clock::now();
     if (start >= shared->give_up_at.load()) {
       const uint64_t lost = shared->Lost(writes.size());
@@ -156,6 +185,7 @@ struct CallStoreRecorder::BatchJob {
     shared->metrics.db_query_seconds.Observe(shared->shard, took.count());
     BatchOutcome outcome;
     outcome.attempt = attempt;
+    outcome.seq = seq;
     if (!result) {
       if (shared->closing()) {
         shared->Lost(writes.size());
@@ -181,7 +211,7 @@ struct CallStoreRecorder::BatchJob {
                      (*result)[i].error().message);
       }
     }
-    shared->FinishTurn(seq);
+    shared->FinishTurn(seq, !outcome.failed.empty());
     return outcome;
   }
 };
@@ -412,9 +442,28 @@ void CallStoreRecorder::Post(When when) {
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   --in_flight_;
   if (!outcome.failed.empty()) {
-    Retry(std::move(outcome.failed), outcome.attempt + 1, outcome.unavailable);
+    returned_.push_back(std::move(outcome));
   } else if (single_ > 0) {
     --single_;
+  }
+  if (!returned_.empty()) {
+    // Batches after a failed one come back failed too (not tried). Once all
+    // are back, their writes go back to the front together, in the order
+    // they were made, with the first failure's attempt count.
+    if (in_flight_ > 0) {
+      return;
+    }
+    std::sort(returned_.begin(), returned_.end(),
+              [](const BatchOutcome& a, const BatchOutcome& b) { return a.seq < b.seq; });
+    std::vector<sql::CallWrite> writes;
+    for (BatchOutcome& back : returned_) {
+      std::move(back.failed.begin(), back.failed.end(), std::back_inserter(writes));
+    }
+    const size_t attempt = returned_.front().attempt + 1;
+    const bool unavailable = returned_.front().unavailable;
+    returned_.clear();
+    shared_->ClearFailed();
+    Retry(std::move(writes), attempt, unavailable);
   }
   if (!commit_timer_.IsRunning()) {
     // The window of what waited during the batch has passed (or was full).

@@ -3,8 +3,11 @@
 // commit: a record waits up to `commit_delay` (or until `max_batch` are
 // waiting) and goes out with everything that arrived meanwhile as one batch
 // (Store::ApplyCallWrites, one transaction). While one batch is being
-// written, new records wait for it. At most one batch is in flight, so writes
-// reach the database in the order CallManager made them.
+// written, new records wait for it. Batches run one at a time in the order
+// they were posted (a job waits for the one before it; WriteBarrier and
+// Flush may post while one is in flight), so writes reach the database in
+// the order CallManager made them; a batch behind one that failed is not
+// tried and goes back with it, in order, to be retried.
 //
 // Mapping to the store: CallCreated inserts the call (status ringing),
 // CallAnswered writes status active with the answer time, CallEnded writes
@@ -172,6 +175,9 @@ class CallStoreRecorder final : public CallRecorder {
   size_t attempt_ = 0;
   // Writes at the front of pending_ to post one per batch (Retry).
   size_t single_ = 0;
+  // Failed batches back from the queue while later ones are still in
+  // flight (OnBatchDone).
+  std::vector<BatchOutcome> returned_;
   size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
   net::Timer retry_timer_;

@@ -326,6 +326,41 @@ TEST_F(CallStoreRecorderTest, ABatchThatFailsAsAWholeIsRetried) {
   EXPECT_TRUE(store_->GetCall("retried").has_value());
 }
 
+// The MariaDB audit: a history read's barrier posted the call's end while
+// the batch with its insert was still in flight; that batch failed (a table
+// lock past the read timeout), the end then ran alone, was refused as "call
+// not found", and the call stayed ringing. A batch after a failed one is not
+// tried; both go back in order and are retried together.
+TEST_F(CallStoreRecorderTest, ABatchBehindAFailedOneWaitsForItsRetryInOrder) {
+  CallStoreRecorderOptions options;
+  options.commit_delay = 0ms;
+  options.retry_delays = {1ms};
+  MakeRecorder(options);
+  store_->Close();
+  store_->FailNext(1);
+  const CallInfo call = Info("behind");
+  OnLoop([&] {
+    recorder_->CallCreated(call);
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(5s));
+  OnLoop([&] {
+    recorder_->CallEnded(CallEndRecord{.call = call,
+                                       .status = metrics::CallStatus::kCompleted,
+                                       .reason = "hangup",
+                                       .ended_at = call.created_at + 30s});
+    recorder_->WriteBarrier();  // posts the end while the insert is held
+    return recorder_->in_flight();
+  });
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 2; }));
+  EXPECT_EQ(stats_->writes_failed, 0u);
+  EXPECT_EQ(stats_->writes_dropped, 0u);
+  auto row = store_->GetCall("behind");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
+}
+
 // An outage longer than the retry delays: the last delay repeats until the
 // store takes the batch; nothing is given up (the durability audit lost
 // every call of a 45 s MariaDB outage to the old limit of five attempts).
