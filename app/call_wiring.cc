@@ -95,8 +95,7 @@ base::Status MountDemoPage(signal::SignalService& service, const config::Config&
   for (const std::string& path : files->served()) {
     auto added = service.AddRoute(
         "GET", path, [files, path](net::HttpRequest request, net::Responder responder) {
-          responder.Respond(
-              files->Respond(path, request.headers.Get("If-None-Match").value_or("")));
+          responder.Respond(files->Respond(path, request.headers));
         });
     if (!added) {
       return added;

@@ -23,16 +23,6 @@ relay::ClientTransport ToClientTransport(config::Transport t) {
   return relay::ClientTransport::kUdp;
 }
 
-bool IsLoopback(const base::SocketAddress& a) {
-  if (a.is_v4()) {
-    return a.bytes()[0] == 127;
-  }
-  static const auto kLoopback6 = *base::SocketAddress::ParseIp("::1");
-  base::SocketAddress ip = a;
-  ip.set_port(0);
-  return ip == kLoopback6;
-}
-
 bool IsLinkLocal(const base::SocketAddress& a) {
   if (a.is_v4()) {
     return a.bytes()[0] == 169 && a.bytes()[1] == 254;
@@ -58,12 +48,12 @@ bool Contains(const std::vector<base::SocketAddress>& list, base::SocketAddress 
 std::optional<base::SocketAddress> ChooseHostAddress(const HostAddresses& host, int f,
                                                      bool local_only) {
   if (host.route_source[f] && SameFamily(*host.route_source[f], f) &&
-      !IsLoopback(*host.route_source[f]) && !IsLinkLocal(*host.route_source[f])) {
+      !host.route_source[f]->IsLoopback() && !IsLinkLocal(*host.route_source[f])) {
     return host.route_source[f];
   }
   std::optional<base::SocketAddress> routable;
   for (const base::SocketAddress& a : host.interfaces) {
-    if (!SameFamily(a, f) || IsLoopback(a) || IsLinkLocal(a) || a.IsUnspecified()) {
+    if (!SameFamily(a, f) || a.IsLoopback() || IsLinkLocal(a) || a.IsUnspecified()) {
       continue;
     }
     if (!IsUniqueLocal(a)) {
@@ -77,7 +67,7 @@ std::optional<base::SocketAddress> ChooseHostAddress(const HostAddresses& host, 
     return routable;
   }
   for (const base::SocketAddress& a : host.interfaces) {
-    if (SameFamily(a, f) && IsLoopback(a)) {
+    if (SameFamily(a, f) && a.IsLoopback()) {
       return a;
     }
   }
@@ -86,7 +76,7 @@ std::optional<base::SocketAddress> ChooseHostAddress(const HostAddresses& host, 
 
 void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
   a.set_port(0);
-  if (std::find(list.begin(), list.end(), a) == list.end()) {
+  if (!Contains(list, a)) {
     list.push_back(a);
   }
 }
@@ -113,7 +103,7 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
   const bool local_only =
       !config.turn.listeners.empty() &&
       std::all_of(config.turn.listeners.begin(), config.turn.listeners.end(),
-                  [](const config::ListenerOptions& l) { return IsLoopback(l.address); });
+                  [](const config::ListenerOptions& l) { return l.address.IsLoopback(); });
 
   for (const base::SocketAddress& bind : config.turn.relay.addresses) {
     const int f = bind.is_v6() ? 1 : 0;
@@ -196,7 +186,7 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
   for (size_t i = 0; i < config.turn.peers.allow.size(); ++i) {
     const base::Cidr& allow = config.turn.peers.allow[i];
     for (const base::SocketAddress& own : plan.own_addresses) {
-      if (!IsLoopback(own) && base::CidrContains(allow, own)) {
+      if (!own.IsLoopback() && base::CidrContains(allow, own)) {
         plan.warnings.push_back(
             "turn.peers.allow[" + std::to_string(i) + "] (" + base::CidrToString(allow) +
             ") covers this host's address " + own.IpString() +

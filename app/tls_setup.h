@@ -31,10 +31,10 @@ std::vector<std::string> TlsWarnings(const config::Config& config, const net::Tl
 
 // Whether a reload keeps the `running` certificate rather than take `next`:
 // when `next` is not valid at `now_unix` (expired, or not valid for more
-// than five minutes yet: clocks differ) while `running` is, since swapping would break every new
-// TLS connection that works today. The reason for the log, or nullopt when `next` may replace
-// `running`. At start there is nothing to keep, so an expired certificate
-// is only warned about there.
+// than five minutes yet: clocks differ) while `running` is, since swapping
+// would break every new TLS connection that works today. The reason for the
+// log, or nullopt when `next` may replace `running`. At start there is
+// nothing to keep, so an expired certificate is only warned about there.
 std::optional<std::string> KeepRunningCertificate(const net::CertificateInfo& running,
                                                   const net::CertificateInfo& next,
                                                   int64_t now_unix);

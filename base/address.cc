@@ -63,6 +63,16 @@ std::optional<SocketAddress> SocketAddress::ParseIp(std::string_view ip, uint16_
   return std::nullopt;
 }
 
+std::optional<uint16_t> ParsePort(std::string_view text) {
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || port == 0 ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(port);
+}
+
 std::optional<SocketAddress> SocketAddress::ParseIpPort(std::string_view text) {
   std::string_view host;
   std::string_view port_text;

@@ -20,6 +20,10 @@ namespace turnkey::base {
 
 enum class Family : uint8_t { kNone = 0, kIpv4 = 4, kIpv6 = 6 };
 
+// A port number written in decimal, 1-65535 ("3478"); nullopt for anything
+// else (empty, a sign, other characters, 0, too large).
+std::optional<uint16_t> ParsePort(std::string_view text);
+
 class SocketAddress {
  public:
   SocketAddress() = default;

@@ -16,17 +16,13 @@ bool Consume(std::string_view& text, std::string_view prefix) {
   return true;
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 // RFC 3986 unreserved characters, the only ones we take in a host name.
 bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == '-' || c == '.' ||
-         c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
-std::unexpected<Error> Bad(std::string_view /*url*/, std::string_view why) {
-  return InvalidArgument(std::string(why));
-}
+std::unexpected<Error> Bad(std::string_view why) { return InvalidArgument(std::string(why)); }
 
 }  // namespace
 
@@ -38,7 +34,7 @@ base::Result<IceUrlScheme> ParseIceUrl(std::string_view url) {
   } else if (Consume(rest, "turn:") || Consume(rest, "turns:")) {
     scheme = IceUrlScheme::kTurn;
   } else {
-    return Bad(url, "scheme must be stun:, stuns:, turn: or turns: (lower-case)");
+    return Bad("scheme must be stun:, stuns:, turn: or turns: (lower-case)");
   }
 
   // RFC 7065 section 3: the only query is "?transport=", and only for TURN.
@@ -47,10 +43,10 @@ base::Result<IceUrlScheme> ParseIceUrl(std::string_view url) {
     std::string_view params = rest.substr(query + 1);
     rest = rest.substr(0, query);
     if (scheme != IceUrlScheme::kTurn) {
-      return Bad(url, "stun: and stuns: URIs take no query (RFC 7064)");
+      return Bad("stun: and stuns: URIs take no query (RFC 7064)");
     }
     if (!Consume(params, "transport=") || (params != "udp" && params != "tcp")) {
-      return Bad(url, "the only query is ?transport=udp or ?transport=tcp (RFC 7065)");
+      return Bad("the only query is ?transport=udp or ?transport=tcp (RFC 7065)");
     }
   }
 
@@ -58,61 +54,49 @@ base::Result<IceUrlScheme> ParseIceUrl(std::string_view url) {
   if (rest.starts_with('[')) {
     const size_t close = rest.find(']');
     if (close == std::string_view::npos) {
-      return Bad(url, "unclosed [ in IPv6 address");
+      return Bad("unclosed [ in IPv6 address");
     }
     const std::string_view literal = rest.substr(1, close - 1);
     const auto ip = SocketAddress::ParseIp(literal);
     if (!ip || !ip->is_v6()) {
-      return Bad(url, "not an IPv6 address inside [ ]");
+      return Bad("not an IPv6 address inside [ ]");
     }
     rest.remove_prefix(close + 1);
     if (!rest.empty()) {
       if (!Consume(rest, ":") || rest.empty()) {
-        return Bad(url, "expected :port after ]");
+        return Bad("expected :port after ]");
       }
       port = rest;
     }
   } else {
     const size_t colon = rest.find(':');
     if (colon != std::string_view::npos && rest.find(':', colon + 1) != std::string_view::npos) {
-      return Bad(url, "an IPv6 address goes in [ ], e.g. turn:[2001:db8::1]:3478 (RFC 7065)");
+      return Bad("an IPv6 address goes in [ ], e.g. turn:[2001:db8::1]:3478 (RFC 7065)");
     }
     const std::string_view host = rest.substr(0, colon);
     if (colon != std::string_view::npos) {
       port = rest.substr(colon + 1);
       if (port.empty()) {
-        return Bad(url, "empty port");
+        return Bad("empty port");
       }
     }
     if (host.empty()) {
-      return Bad(url, "missing host");
+      return Bad("missing host");
     }
     if (host.size() > 253) {
-      return Bad(url, "host name longer than 253 characters");
+      return Bad("host name longer than 253 characters");
     }
     for (char c : host) {
       if (!IsNameChar(c)) {
-        return Bad(url,
-                   "host must be an IPv4 address, [IPv6 address] or a name of letters, digits "
-                   "and -._~ (no path, user or spaces)");
+        return Bad(
+            "host must be an IPv4 address, [IPv6 address] or a name of letters, digits "
+            "and -._~ (no path, user or spaces)");
       }
     }
   }
 
-  if (!port.empty()) {
-    if (port.size() > 5) {
-      return Bad(url, "port must be 1-65535");
-    }
-    uint32_t value = 0;
-    for (char c : port) {
-      if (!IsDigit(c)) {
-        return Bad(url, "port must be 1-65535");
-      }
-      value = value * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (value == 0 || value > 65535) {
-      return Bad(url, "port must be 1-65535");
-    }
+  if (!port.empty() && !ParsePort(port)) {
+    return Bad("port must be 1-65535");
   }
   return scheme;
 }

@@ -166,30 +166,22 @@ base::Status CheckOrigin(std::string_view text) {
     }
     port = rest;
   } else {
-    const size_t colon = rest.find(':');
-    if (colon != std::string_view::npos) {
-      port = rest.substr(colon + 1);
-      if (rest.find_first_of("[]") != std::string_view::npos) {
-        return Bad("origin", text, "expected host[:port]");
-      }
-    } else if (rest.find_first_of("[]") != std::string_view::npos) {
+    if (rest.find_first_of("[]") != std::string_view::npos) {
       return Bad("origin", text, "expected host[:port]");
     }
-  }
-  if (port.empty() && rest.ends_with(':')) {
-    return Bad("origin", text, "empty port");
+    if (const size_t colon = rest.find(':'); colon != std::string_view::npos) {
+      port = rest.substr(colon + 1);
+      if (port.empty()) {
+        return Bad("origin", text, "empty port");
+      }
+    }
   }
   if (!port.empty()) {
-    uint32_t value = 0;
-    const bool digits = port.size() <= 5 && port.front() != '0' &&
-                        std::all_of(port.begin(), port.end(), [&value](char c) {
-                          value = value * 10 + static_cast<uint32_t>(c - '0');
-                          return c >= '0' && c <= '9';
-                        });
-    if (!digits || value == 0 || value > 65535) {
+    const std::optional<uint16_t> value = base::ParsePort(port);
+    if (!value || port.front() == '0') {
       return Bad("origin", text, "port must be 1-65535, without leading zeros");
     }
-    if (value == (https ? 443u : 80u)) {
+    if (*value == (https ? 443 : 80)) {
       return Bad("origin", text,
                  "browsers leave out the scheme's default port; drop :" + std::string(port));
     }

@@ -68,8 +68,9 @@ bool DualStack(const base::SocketAddress& address) {
 }
 
 // Two sockets of one protocol on one port clash when their addresses are
-// equal or one is the wildcard of the same family (or a dual-stack "::"). SO_REUSEPORT (which the
-// TURN workers use) would hide the clash and split traffic between them.
+// equal or one is the wildcard of the same family (or a dual-stack "::").
+// SO_REUSEPORT (which the TURN workers use) would hide the clash and split
+// traffic between them.
 void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
   std::vector<Socket> sockets;
   if (cfg.turn.enabled) {
@@ -110,10 +111,6 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 // "192.0.2.1" / "[::]": an IPv6 address followed by ':' in a message reads
 // wrong without brackets.

@@ -379,6 +379,14 @@ void TurnServer::DeleteAllocation(AllocationMap::iterator it) {
   allocations_.erase(it);
 }
 
+void TurnServer::EndAllocation(AllocationMap::iterator it) {
+  const FiveTuple tuple = it->first;
+  DeleteAllocation(it);
+  if (tuple.transport != ClientTransport::kUdp) {
+    io_.AllocationEnded(tuple);
+  }
+}
+
 void TurnServer::OnClientClosed(const FiveTuple& tuple) {
   auto it = allocations_.find(tuple);
   if (it != allocations_.end()) {
@@ -426,10 +434,7 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
     if (only_family >= 0) {
       CloseFamily(*allocation, only_family);
     } else {
-      DeleteAllocation(allocations_.find(from));
-      if (from.transport != ClientTransport::kUdp) {
-        io_.AllocationEnded(from);
-      }
+      EndAllocation(allocations_.find(from));
     }
   } else {
     granted = GrantLifetime(requested);

@@ -463,11 +463,7 @@ void TurnServer::OnTimer(base::MonoTime now) {
     if (allocation.expires() <= now) {
       counters_.allocations_expired.Add();
       auto next = std::next(it);
-      const FiveTuple tuple = it->first;
-      DeleteAllocation(it);
-      if (tuple.transport != ClientTransport::kUdp) {
-        io_.AllocationEnded(tuple);
-      }
+      EndAllocation(it);
       it = next;
       continue;
     }

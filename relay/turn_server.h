@@ -160,6 +160,9 @@ class TurnServer {
                         std::optional<uint16_t> port, HeldSocket held, bool even_port,
                         bool reserve_next, uint64_t* token);
   void DeleteAllocation(AllocationMap::iterator it);
+  // DeleteAllocation for an allocation whose client stays (Refresh 0,
+  // expiry): a TCP/TLS client is told through ClientSink::AllocationEnded.
+  void EndAllocation(AllocationMap::iterator it);
   // Expires this worker's port reservations at `now` and closes the sockets
   // that held the ports of those that ended unclaimed.
   void ExpireReservations(base::MonoTime now);

@@ -232,6 +232,9 @@ class SignalService {
   void CheckDrained();
   // Asks the store for logins ended since the last poll (on the work queue).
   void PollEndedLogins();
+  // Deletes one batch of expired refresh tokens (on the work queue) and
+  // schedules the next run.
+  void PurgeExpiredRefreshTokens();
   void FinishDrain();
 
   SignalServiceOptions options_;
@@ -249,11 +252,11 @@ class SignalService {
   // The ended-login poll: its timer, whether a query is on the work queue,
   // and the unix ms at which the last successful one was made.
   std::unique_ptr<net::Timer> login_poll_timer_;
-  std::unique_ptr<net::Timer> purge_timer_;
-  void PurgeExpiredRefreshTokens();
   bool login_poll_in_flight_ = false;
   int64_t login_polled_at_ms_ = 0;
   bool login_poll_failing_ = false;
+  // SignalServiceOptions::refresh_token_purge.
+  std::unique_ptr<net::Timer> purge_timer_;
   struct MountPoint {
     std::string prefix;  // without the trailing '/'
     net::HttpBodyPendingHook on_body_pending;

@@ -18,29 +18,6 @@ constexpr std::string_view kCss = "text/css; charset=utf-8";
 constexpr std::string_view kText = "text/plain; charset=utf-8";
 constexpr std::string_view kJson = "application/json";
 
-// If-None-Match = "*" / #entity-tag, compared weakly (RFC 9110 sections
-// 13.1.2 and 8.8.3.2): a W/ prefix is ignored.
-bool NamesEtag(std::string_view list, std::string_view etag) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    std::string_view tag = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) {
-      tag.remove_prefix(1);
-    }
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) {
-      tag.remove_suffix(1);
-    }
-    if (tag.starts_with("W/")) {
-      tag.remove_prefix(2);
-    }
-    if (tag == "*" || tag == etag) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 const std::vector<StaticFiles::Spec>& StaticFiles::Table() {
@@ -93,14 +70,22 @@ base::Result<StaticFiles> StaticFiles::Load(const std::string& root, size_t max_
 bool StaticFiles::Has(std::string_view url_path) const { return files_.contains(url_path); }
 
 net::HttpResponse StaticFiles::Respond(std::string_view url_path,
-                                       std::string_view if_none_match) const {
+                                       const net::HttpHeaders& request_headers) const {
   auto it = files_.find(url_path);
   if (it == files_.end()) {
     net::HttpResponse response = net::HttpResponse::Error(404);
     response.headers.Set("Cache-Control", "no-cache");
     return response;
   }
-  if (!if_none_match.empty() && NamesEtag(if_none_match, it->second.etag)) {
+  // If-None-Match = "*" / #entity-tag, compared weakly (RFC 9110 sections
+  // 13.1.2 and 8.8.3.2): a W/ prefix is ignored.
+  const std::string_view etag = it->second.etag;
+  if (request_headers.AnyListElement("If-None-Match", [etag](std::string_view tag) {
+        if (tag.starts_with("W/")) {
+          tag.remove_prefix(2);
+        }
+        return tag == "*" || tag == etag;
+      })) {
     net::HttpResponse response = net::HttpResponse::Empty(304);
     response.headers.Set("ETag", it->second.etag);
     response.headers.Set("Cache-Control", "no-cache");

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "net/http_headers.h"
 #include "net/http_response.h"
 
 namespace turnkey::signal {
@@ -55,10 +56,11 @@ class StaticFiles {
 
   // True if `url_path` is one of the files loaded.
   bool Has(std::string_view url_path) const;
-  // 200 with the file and its ETag, 304 without a body when
-  // `if_none_match` (the request's If-None-Match, RFC 9110 section 13.1.2)
-  // names that ETag, or 404 if the file is not loaded.
-  net::HttpResponse Respond(std::string_view url_path, std::string_view if_none_match = {}) const;
+  // 200 with the file and its ETag, 304 without a body when the request's
+  // If-None-Match (RFC 9110 section 13.1.2) names that ETag, or 404 if the
+  // file is not loaded.
+  net::HttpResponse Respond(std::string_view url_path,
+                            const net::HttpHeaders& request_headers = {}) const;
 
   // URL paths of the table whose files were found / not found.
   std::vector<std::string> served() const;

@@ -10,6 +10,16 @@
 namespace turnkey::base {
 namespace {
 
+TEST(ParsePortTest, TakesOnlyADecimalPortOf1To65535) {
+  EXPECT_EQ(ParsePort("3478"), 3478);
+  EXPECT_EQ(ParsePort("1"), 1);
+  EXPECT_EQ(ParsePort("65535"), 65535);
+  for (const char* bad :
+       {"", "0", "65536", "99999999999", "-1", "+80", " 80", "80 ", "8o", "0x50"}) {
+    EXPECT_FALSE(ParsePort(bad).has_value()) << bad;
+  }
+}
+
 TEST(SocketAddressTest, DefaultIsNone) {
   SocketAddress a;
   EXPECT_EQ(a.family(), Family::kNone);

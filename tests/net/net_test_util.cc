@@ -107,6 +107,13 @@ bool WriteKey(const std::string& path, EVP_PKEY* key) {
          });
 }
 
+void RemoveTempDir(const std::string& dir) {
+  if (!dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+}
+
 std::string MakeTempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "turnkey-net-XXXXXX").string();
   return ::mkdtemp(pattern.data()) != nullptr ? pattern : std::string();
@@ -127,12 +134,7 @@ TestCertificate::TestCertificate(long not_after_offset_seconds) {
   ok_ = cert != nullptr && WriteCerts(cert_path_, {cert.get()}) && WriteKey(key_path_, key.get());
 }
 
-TestCertificate::~TestCertificate() {
-  if (!dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-}
+TestCertificate::~TestCertificate() { RemoveTempDir(dir_); }
 
 TestCertificateChain::TestCertificateChain() {
   dir_ = MakeTempDir();
@@ -158,11 +160,6 @@ TestCertificateChain::TestCertificateChain() {
         WriteCerts(leaf_path_, {leaf.get()}) && WriteKey(key_path_, leaf_key.get());
 }
 
-TestCertificateChain::~TestCertificateChain() {
-  if (!dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-}
+TestCertificateChain::~TestCertificateChain() { RemoveTempDir(dir_); }
 
 }  // namespace turnkey::net::testing

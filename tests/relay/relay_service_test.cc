@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -180,20 +181,31 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
   auto nonce = stun::DecodeNonce(*decoded->FindValue(stun::AttributeType::kNonce));
   ASSERT_TRUE(nonce.has_value());
   const std::string nonce_text(*nonce);
-  out.clear();
-  stun::MessageBuilder allocate(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
-                                stun::TransactionId{2});
-  allocate.AddRequestedTransport(stun::kTransportUdp);
-  allocate.AddUsername("carol");
-  allocate.AddRealm(realm);
-  allocate.AddNonce(nonce_text);
-  allocate.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
-  client.Send(out);
-  reply = client.ReadMessage();
-  ASSERT_TRUE(reply.has_value());
-  decoded = stun::Message::Decode(*reply);
-  ASSERT_TRUE(decoded.has_value());
-  EXPECT_EQ(decoded->message_class(), stun::MessageClass::kSuccessResponse);
+  // Sends an authenticated `method` request (with what `add` puts in) and
+  // returns the class of its answer.
+  const auto authenticated = [&](stun::Method method, uint8_t id,
+                                 const std::function<void(stun::MessageBuilder&)>& add)
+      -> std::optional<stun::MessageClass> {
+    out.clear();
+    stun::MessageBuilder request(out, method, stun::MessageClass::kRequest,
+                                 stun::TransactionId{id});
+    add(request);
+    request.AddUsername("carol");
+    request.AddRealm(realm);
+    request.AddNonce(nonce_text);
+    request.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+    client.Send(out);
+    const auto answer = client.ReadMessage();
+    if (!answer) {
+      return std::nullopt;
+    }
+    const auto message = stun::Message::Decode(*answer);
+    return message ? std::optional(message->message_class()) : std::nullopt;
+  };
+  EXPECT_EQ(
+      authenticated(stun::Method::kAllocate, 2,
+                    [](stun::MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); }),
+      stun::MessageClass::kSuccessResponse);
   std::this_thread::sleep_for(std::chrono::milliseconds(900));
   out.clear();
   stun::MessageBuilder binding(out, stun::Method::kBinding, stun::MessageClass::kRequest,
@@ -203,20 +215,9 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
 
   // Its allocation deleted (Refresh with LIFETIME 0), the connection is one
   // without an allocation again: closed after the setup timeout.
-  out.clear();
-  stun::MessageBuilder refresh(out, stun::Method::kRefresh, stun::MessageClass::kRequest,
-                               stun::TransactionId{4});
-  refresh.AddLifetime(0);
-  refresh.AddUsername("carol");
-  refresh.AddRealm(realm);
-  refresh.AddNonce(nonce_text);
-  refresh.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
-  client.Send(out);
-  reply = client.ReadMessage();
-  ASSERT_TRUE(reply.has_value());
-  decoded = stun::Message::Decode(*reply);
-  ASSERT_TRUE(decoded.has_value());
-  EXPECT_EQ(decoded->message_class(), stun::MessageClass::kSuccessResponse);
+  EXPECT_EQ(
+      authenticated(stun::Method::kRefresh, 4, [](stun::MessageBuilder& b) { b.AddLifetime(0); }),
+      stun::MessageClass::kSuccessResponse);
   EXPECT_TRUE(client.ClosedByServer()) << "open after its allocation was deleted";
   (*service)->Stop();
 }

@@ -82,20 +82,31 @@ TEST_F(StaticFilesTest, ARevalidationWithTheFilesEtagGets304) {
   const net::HttpResponse first = files->Respond("/app.js");
   const std::string etag(first.headers.Get("ETag").value_or(""));
   ASSERT_EQ(etag.size(), 34u) << etag;
-  for (const std::string& header :
-       {etag, "W/" + etag, "\"other\", " + etag + " ", std::string("*")}) {
-    const net::HttpResponse again = files->Respond("/app.js", header);
-    EXPECT_EQ(again.status, 304) << header;
-    EXPECT_EQ(again.body, "") << header;
-    EXPECT_EQ(again.headers.Get("ETag"), etag) << header;
+  const auto revalidate = [](const StaticFiles& from, std::vector<std::string> values) {
+    net::HttpHeaders headers;
+    for (std::string& value : values) {
+      headers.Add("If-None-Match", std::move(value));
+    }
+    return from.Respond("/app.js", headers);
+  };
+  for (const std::vector<std::string>& values :
+       std::vector<std::vector<std::string>>{{etag},
+                                             {"W/" + etag},
+                                             {"\"other\", " + etag + " "},
+                                             {"\"other\"", etag},  // two fields
+                                             {"*"}}) {
+    const net::HttpResponse again = revalidate(*files, values);
+    EXPECT_EQ(again.status, 304) << values[0];
+    EXPECT_EQ(again.body, "") << values[0];
+    EXPECT_EQ(again.headers.Get("ETag"), etag) << values[0];
   }
-  EXPECT_EQ(files->Respond("/app.js", "\"other\"").status, 200);
+  EXPECT_EQ(revalidate(*files, {"\"other\""}).status, 200);
   // A new deployment has a new ETag.
   Write("app.js", "two");
   auto reloaded = StaticFiles::Load(root_.string());
   ASSERT_TRUE(reloaded.has_value());
   EXPECT_NE(reloaded->Respond("/app.js").headers.Get("ETag"), etag);
-  EXPECT_EQ(reloaded->Respond("/app.js", etag).status, 200);
+  EXPECT_EQ(revalidate(*reloaded, {etag}).status, 200);
 }
 
 TEST_F(StaticFilesTest, ARootThatIsNoDirectoryFails) {
