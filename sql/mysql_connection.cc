@@ -7,6 +7,8 @@
 #include <mutex>
 #include <vector>
 
+#include "sql/row_reader.h"
+
 namespace turnkey::sql {
 
 namespace {
@@ -33,6 +35,8 @@ constexpr unsigned int kErConCount = 1040;             // ER_CON_COUNT_ERROR
 constexpr unsigned int kErAccessDenied = 1045;         // ER_ACCESS_DENIED_ERROR
 constexpr unsigned int kErBadDb = 1049;                // ER_BAD_DB_ERROR
 constexpr unsigned int kErDbAccessDenied = 1044;       // ER_DBACCESS_DENIED_ERROR
+constexpr unsigned int kErDupFieldName = 1060;         // ER_DUP_FIELDNAME
+constexpr unsigned int kErDupKeyName = 1061;           // ER_DUP_KEYNAME
 
 // Strict mode makes MySQL refuse (not truncate or coerce) bad values, as
 // SQLite's STRICT tables do.
@@ -43,6 +47,9 @@ constexpr std::string_view kSetSqlMode =
 // deadlock each other; every check-then-write in the store is guarded by a
 // unique index or a conditional UPDATE, not by the isolation level.
 constexpr std::string_view kSetIsolation = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+constexpr std::string_view kSessionCharsets =
+    "SELECT @@character_set_client, @@character_set_connection, @@character_set_results";
 
 std::once_flag library_once;
 
@@ -134,8 +141,17 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
     return base::Unavailable(std::move(message));
   }
   std::unique_ptr<MysqlConnection> conn(new MysqlConnection(mysql));
-  if (std::string_view(mysql_character_set_name(mysql)) != "utf8mb4") {
-    return base::Internal("mysql: the server did not accept the utf8mb4 character set");
+  // The handshake asked for utf8mb4, but a server started with
+  // skip-character-set-client-handshake (or an init_connect) can leave the
+  // session on its own character set while the library believes utf8mb4:
+  // text would be stored double-encoded. SET NAMES is obeyed there; the
+  // session's own variables then tell whether it took.
+  if (mysql_set_character_set(mysql, "utf8mb4") != 0) {
+    return std::unexpected(
+        conn->Fail(mysql_errno(mysql), mysql_error(mysql), "set character set utf8mb4"));
+  }
+  if (auto ok = conn->CheckSessionCharset(); !ok) {
+    return std::unexpected(ok.error());
   }
   for (std::string_view setup : {kSetSqlMode, kSetIsolation}) {
     if (auto ok = conn->Exec(setup, {}); !ok) {
@@ -143,6 +159,27 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
     }
   }
   return conn;
+}
+
+base::Status MysqlConnection::CheckSessionCharset() {
+  auto result = Exec(kSessionCharsets, {});
+  if (!result) {
+    return std::unexpected(result.error());
+  }
+  if (result->rows.size() != 1) {
+    return base::Internal("mysql: no answer for the session's character sets");
+  }
+  RowReader row(result->rows[0]);
+  const std::string client = row.Text();
+  const std::string connection = row.Text();
+  const std::string results = row.Text();
+  if (!row.ok() || client != "utf8mb4" || connection != "utf8mb4" || results != "utf8mb4") {
+    return base::Internal(fmt::format(
+        "mysql: the session uses character sets client={} connection={} results={}, not "
+        "utf8mb4; text would be stored mangled (check the server's character-set options)",
+        client, connection, results));
+  }
+  return base::Ok();
 }
 
 MysqlConnection::~MysqlConnection() {
@@ -175,6 +212,11 @@ base::Error MysqlConnection::Fail(unsigned int code, const char* text, std::stri
     case kErDupEntryWithKeyName:
       return {base::ErrorCode::kAlreadyExists,
               fmt::format("mysql: {}: duplicate key {}", what, DuplicateKeyName(text))};
+    // A column or index that is there already: a schema change made before
+    // (DDL commits on its own, so a cut-off migration leaves it behind).
+    case kErDupFieldName:
+    case kErDupKeyName:
+      return {base::ErrorCode::kAlreadyExists, std::move(message)};
     case kErNoReferencedRow:
     case kErNoReferencedRow2:
       return {base::ErrorCode::kNotFound, std::move(message)};

@@ -54,6 +54,8 @@ class MysqlConnection final : public Connection {
   base::Result<st_mysql_stmt*> Prepare(std::string_view sql);
   base::Result<ExecResult> Execute(st_mysql_stmt* stmt, std::span<const Param> params);
   void Forget(std::string_view sql);
+  // Ok if the session reads and writes utf8mb4 (see Connect).
+  base::Status CheckSessionCharset();
   // Classifies a client or server error, updating lost_ / rolled_back_.
   base::Error Fail(unsigned int code, const char* text, std::string_view what);
   base::Error StmtFail(st_mysql_stmt* stmt, std::string_view what);

@@ -82,26 +82,46 @@ class MysqlDatabase final : public Database {
     return base::Ok();
   }
 
+  // A connection from the pool: an idle one, else a new one while the pool
+  // is not full, else the first one a caller gives back. When the server
+  // refuses a new connection while the store holds some ("Too many
+  // connections", a per-account limit), callers wait for one of those, in
+  // the back-off too; a store that holds none fails at once.
   base::Result<std::unique_ptr<MysqlConnection>> Acquire() {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto deadline = SteadyClock::now() + options_.acquire_timeout;
-    if (!available_.wait_until(lock, deadline,
-                               [this] { return !idle_.empty() || open_ < options_.pool_size; })) {
-      return base::MakeError(base::ErrorCode::kResourceExhausted,
-                             "mysql: no free connection in time");
+    for (;;) {
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return conn;
+      }
+      const auto now = SteadyClock::now();
+      const bool may_open = open_ < options_.pool_size;
+      if (may_open && now >= next_connect_) {
+        auto conn = Connect(lock);
+        if (conn || open_ == 0) {
+          return conn;
+        }
+        continue;
+      }
+      if (may_open && open_ == 0) {
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_connect_ - now);
+        return base::Unavailable(
+            fmt::format("mysql: server unreachable ({}); next connect attempt in {} ms",
+                        last_error_, wait.count()));
+      }
+      if (now >= deadline) {
+        return base::MakeError(base::ErrorCode::kResourceExhausted,
+                               "mysql: no free connection in time");
+      }
+      available_.wait_until(lock, may_open ? std::min(deadline, next_connect_) : deadline);
     }
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    const auto now = SteadyClock::now();
-    if (now < next_connect_) {
-      auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_connect_ - now);
-      return base::Unavailable(
-          fmt::format("mysql: server unreachable ({}); next connect attempt in {} ms", last_error_,
-                      wait.count()));
-    }
+  }
+
+  // Opens one more connection, unlocking `lock` meanwhile; a failure starts
+  // or lengthens the back-off.
+  base::Result<std::unique_ptr<MysqlConnection>> Connect(std::unique_lock<std::mutex>& lock) {
     ++open_;
     lock.unlock();
     auto conn = MysqlConnection::Connect(options_);
@@ -115,9 +135,9 @@ class MysqlDatabase final : public Database {
       }
       down_ = true;
       last_error_ = conn.error().message;
-      lock.unlock();
-      available_.notify_one();
-      return std::unexpected(conn.error());
+      // Waiters decide again: with no connection left they fail now.
+      available_.notify_all();
+      return conn;
     }
     if (down_) {
       TK_LOG_INFO("mysql: connected again to the server");

@@ -14,7 +14,9 @@
 // Otherwise, or if the retry fails too, the call returns kUnavailable: a
 // write is reported as failed, never silently dropped. After a failed
 // connect, connects are not retried for a backoff (100 ms doubling to 2 s by
-// default) and calls fail at once with kUnavailable meanwhile.
+// default). Meanwhile a store that holds no connection fails calls at once
+// with kUnavailable; one that holds some (the server refused one more: "Too
+// many connections", a per-account limit) has callers wait for those.
 #pragma once
 
 #include <memory>

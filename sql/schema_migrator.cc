@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "sql/fields.h"
 #include "sql/query_util.h"
 #include "sql/row_reader.h"
 
@@ -50,9 +51,13 @@ int64_t UnixMillisNow() {
       .count();
 }
 
-base::Result<std::vector<AppliedMigration>> QueryApplied(Connection& conn, Dialect dialect) {
-  auto has_table = QueryInt(
+base::Result<int64_t> HasMigrationsTable(Connection& conn, Dialect dialect) {
+  return QueryInt(
       conn, dialect == Dialect::kMysql ? kMysqlHasMigrationsTable : kSqliteHasMigrationsTable);
+}
+
+base::Result<std::vector<AppliedMigration>> QueryApplied(Connection& conn, Dialect dialect) {
+  auto has_table = HasMigrationsTable(conn, dialect);
   if (!has_table) {
     return ErrorOf(has_table);
   }
@@ -75,6 +80,16 @@ base::Result<std::vector<AppliedMigration>> QueryApplied(Connection& conn, Diale
     applied.push_back(std::move(m));
   }
   return applied;
+}
+
+// CREATE ... or ALTER ...: statements MySQL commits on their own.
+bool IsSchemaChange(std::string_view statement) {
+  const size_t start = statement.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) {
+    return false;
+  }
+  const std::string word = AsciiLower(statement.substr(start, 6));
+  return word.starts_with("create") || word.starts_with("alter");
 }
 
 // Refuses a database this binary does not understand: a version beyond ours,
@@ -150,10 +165,18 @@ base::Result<int> SchemaMigrator::Apply(Connection& conn) const {
 }
 
 base::Result<int> SchemaMigrator::ApplyPending(Connection& conn) const {
-  if (auto created = conn.Exec(
-          dialect_ == Dialect::kMysql ? kMysqlMigrationsTable : kSqliteMigrationsTable, {});
-      !created) {
-    return ErrorOf(created);
+  // Looked for first, so a database that is up to date needs no right to
+  // create tables (an account without DDL can run `turnkey migrate`).
+  auto has_table = HasMigrationsTable(conn, dialect_);
+  if (!has_table) {
+    return ErrorOf(has_table);
+  }
+  if (*has_table == 0) {
+    if (auto created = conn.Exec(
+            dialect_ == Dialect::kMysql ? kMysqlMigrationsTable : kSqliteMigrationsTable, {});
+        !created) {
+      return ErrorOf(created);
+    }
   }
   auto applied = QueryApplied(conn, dialect_);
   if (!applied) {
@@ -181,7 +204,16 @@ base::Result<int> SchemaMigrator::ApplyPending(Connection& conn) const {
     }
     const std::string label = fmt::format("{:03}_{}", m.version, m.name);
     for (const std::string& statement : SplitSqlStatements(m.sql)) {
-      if (auto ran = conn.Exec(statement, {}); !ran) {
+      auto ran = conn.Exec(statement, {});
+      if (!ran && dialect_ == Dialect::kMysql && IsSchemaChange(statement) &&
+          ran.error().code == base::ErrorCode::kAlreadyExists) {
+        // MySQL commits DDL on its own: a run cut off before recording this
+        // version left the index or column behind. It is there; go on.
+        TK_LOG_INFO("migration {}: {}; already applied by an earlier run", label,
+                    ran.error().message);
+        continue;
+      }
+      if (!ran) {
         conn.Rollback();
         return base::MakeError(ran.error().code,
                                fmt::format("migration {}: {}", label, ran.error().message));

@@ -9,17 +9,21 @@
 #   mariadb_server.sh stop DIR    stop the server and remove DIR
 #   mariadb_server.sh down DIR    kill mariadbd (SIGKILL), keep its data
 #   mariadb_server.sh up DIR      start it again on the same port and socket
+#   mariadb_server.sh sql DIR SQL run SQL as the server's admin (root)
 #
 # server.env (KEY=VALUE lines): MARIADB_HOST, MARIADB_PORT, MARIADB_USER,
 # MARIADB_PASSWORD, MARIADB_DATABASE, MARIADB_DB_PREFIX (the account may
-# create and drop databases named <prefix>*), MARIADB_SOCKET.
+# create and drop databases named <prefix>*), MARIADB_SOCKET, and two more
+# accounts with the same password on those databases: MARIADB_ONE_USER (at
+# most one connection at a time) and MARIADB_DML_USER (SELECT, INSERT,
+# UPDATE, DELETE only).
 #
 # Any failure exits non-zero with the server's error log, so the tests that
 # need the server fail rather than skip.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|down|up DIR" >&2; exit 2; }
-[[ $# -eq 2 ]] || usage
+usage() { echo "usage: $0 start|stop|down|up DIR | sql DIR SQL" >&2; exit 2; }
+[[ $# -eq 2 || ( $# -eq 3 && "$1" == sql ) ]] || usage
 action="$1"
 dir="$2"
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
@@ -152,12 +156,21 @@ CREATE USER '${MARIADB_USER}'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}';
 CREATE USER '${MARIADB_USER}'@'localhost' IDENTIFIED BY '${MARIADB_PASSWORD}';
 GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO '${MARIADB_USER}'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO '${MARIADB_USER}'@'localhost';
+-- Held to one connection at a time: a pool larger than that is refused.
+CREATE USER 'turnkey_one'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}'
+  WITH MAX_USER_CONNECTIONS 1;
+GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO 'turnkey_one'@'127.0.0.1';
+-- What the operator guide gives \`turnkey serve\`: rows only, no DDL.
+CREATE USER 'turnkey_dml'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}';
+GRANT SELECT, INSERT, UPDATE, DELETE ON \`tk\\_%\`.* TO 'turnkey_dml'@'127.0.0.1';
 SQL
   umask 077
   cat >"$env_file" <<EOF
 MARIADB_HOST=127.0.0.1
 MARIADB_PORT=${MARIADB_PORT}
 MARIADB_USER=${MARIADB_USER}
+MARIADB_ONE_USER=turnkey_one
+MARIADB_DML_USER=turnkey_dml
 MARIADB_PASSWORD=${MARIADB_PASSWORD}
 MARIADB_DATABASE=${MARIADB_DATABASE}
 MARIADB_DB_PREFIX=${MARIADB_DB_PREFIX}
@@ -192,6 +205,10 @@ case "$action" in
     alive "$pid" || die "mariadbd is not running"
     kill -KILL "$pid"
     wait_gone "$pid" || die "mariadbd $pid survived SIGKILL"
+    ;;
+  sql)
+    read_env
+    admin -e "$3"
     ;;
   up)
     read_env

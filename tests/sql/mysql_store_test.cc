@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "sql/store_factory.h"
 #include "tests/sql/test_backends.h"
@@ -67,6 +70,144 @@ TEST(MysqlStoreTest, NothingListensOnThePort) {
   ASSERT_FALSE(ping);
   EXPECT_EQ(ping.error().code, ErrorCode::kUnavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - started, options.connect_timeout * 2);
+}
+
+// A pool larger than the server lets the account have: the refused extra
+// connection must not fail calls while the store's own connection works.
+TEST(MysqlStoreTest, ARefusedExtraConnectionWaitsForOneOfItsOwn) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  MysqlStoreOptions options = backend.options();
+  options.user = server->env["MARIADB_ONE_USER"];  // MAX_USER_CONNECTIONS 1
+  options.pool_size = 3;
+  auto store = MysqlStore::Open(options);
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->Ping());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        if (auto ping = (*store)->Ping(); !ping) {
+          if (failures.fetch_add(1) == 0) {
+            ADD_FAILURE() << ping.error().message;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+}
+
+std::unique_ptr<MysqlStore> OpenMigrated(const MysqlStoreOptions& options) {
+  auto store = MysqlStore::Open(options);
+  EXPECT_TRUE(store) << store.error().message;
+  if (!store) {
+    return nullptr;
+  }
+  auto migrated = (*store)->Migrate();
+  EXPECT_TRUE(migrated) << migrated.error().message;
+  return std::move(*store);
+}
+
+// DDL commits on its own in MySQL: a migrate cut off after CREATE INDEX but
+// before recording the version finds the index there when run again.
+TEST(MysqlStoreTest, AMigrationCutOffAfterItsIndexCompletesWhenRunAgain) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  auto store = OpenMigrated(backend.options());
+  ASSERT_NE(store, nullptr);
+  const int latest = store->GetSchemaState()->latest_version;
+  ASSERT_GE(latest, 3);
+  // As if the run had stopped after 003's CREATE INDEX.
+  ASSERT_TRUE(server->RunSql("DELETE FROM " + backend.options().database +
+                             ".schema_migrations WHERE version >= 3"));
+  ASSERT_FALSE(store->CheckSchema());
+  auto again = store->Migrate();
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, latest - 2);
+  EXPECT_TRUE(store->CheckSchema());
+}
+
+// The operator guide's least-privilege account for serve: rows only. It
+// runs the store, and `turnkey migrate` on an up-to-date schema.
+TEST(MysqlStoreTest, AnAccountWithoutDdlRightsServesAndMigratesAnUpToDateSchema) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  ASSERT_NE(OpenMigrated(backend.options()), nullptr);
+  MysqlStoreOptions options = backend.options();
+  options.user = server->env["MARIADB_DML_USER"];
+  auto store = MysqlStore::Open(options);
+  ASSERT_TRUE(store) << store.error().message;
+  auto migrated = (*store)->Migrate();
+  ASSERT_TRUE(migrated) << migrated.error().message;
+  EXPECT_EQ(*migrated, 0);
+  EXPECT_TRUE((*store)->CheckSchema());
+  NewUser user;
+  user.handle = "dml_only";
+  user.email = "dml_only@example.org";
+  user.display_name = "Rows only";
+  user.password_hash = "$argon2id$hash";
+  user.now_ms = 1'700'000'000'000;
+  auto created = (*store)->CreateUser(user);
+  ASSERT_TRUE(created) << created.error().message;
+  // And without the right a real schema change needs, it says so.
+  MysqlBackend empty;
+  ASSERT_EQ(empty.setup_error(), "");
+  options.database = empty.options().database;
+  auto fresh = MysqlStore::Open(options);
+  ASSERT_TRUE(fresh);
+  auto refused = (*fresh)->Migrate();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("denied"), std::string::npos) << refused.error().message;
+}
+
+// A server that puts sessions on another character set than the one the
+// client asked for (skip-character-set-client-handshake; here init_connect,
+// which runs for accounts without admin rights): text must still be stored
+// as utf8mb4, not double-encoded.
+TEST(MysqlStoreTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharset) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  ASSERT_NE(OpenMigrated(backend.options()), nullptr);
+  ASSERT_TRUE(server->AdminSql("SET GLOBAL init_connect = 'SET NAMES latin1'"));
+  struct Restore {
+    const MariadbServer& server;
+    ~Restore() { EXPECT_TRUE(server.AdminSql("SET GLOBAL init_connect = ''")); }
+  } restore{*server};
+  const std::string name = "Zo\xc3\xab \xf0\x9f\xa6\x84";  // "Zoë 🦄"
+  std::string id;
+  {
+    auto store = MysqlStore::Open(backend.options());
+    ASSERT_TRUE(store);
+    NewUser user;
+    user.handle = "zoe";
+    user.email = "zoe@example.org";
+    user.display_name = name;
+    user.password_hash = "$argon2id$hash";
+    user.now_ms = 1'700'000'000'000;
+    auto created = (*store)->CreateUser(user);
+    ASSERT_TRUE(created) << created.error().message;
+    id = created->id;
+  }
+  ASSERT_TRUE(server->AdminSql("SET GLOBAL init_connect = ''"));
+  // Read back by a session the server leaves on utf8mb4.
+  auto store = MysqlStore::Open(backend.options());
+  ASSERT_TRUE(store);
+  auto user = (*store)->GetUserById(id);
+  ASSERT_TRUE(user) << user.error().message;
+  EXPECT_EQ(user->display_name, name);
 }
 
 }  // namespace

@@ -120,6 +120,16 @@ base::Status MariadbServer::Script(const std::string& action) const {
   return base::Ok();
 }
 
+base::Status MariadbServer::AdminSql(const std::string& sql) const {
+  std::string output;
+  int rc = RunCommand(fmt::format("bash {} sql {} \"{}\"", script, dir, sql), &output);
+  if (rc != 0) {
+    return base::Internal(
+        fmt::format("mariadb_server.sh sql '{}' failed ({}): {}", sql, rc, output));
+  }
+  return base::Ok();
+}
+
 MysqlBackend::MysqlBackend() {
   auto server = MariadbServer::FromEnvironment();
   if (!server) {

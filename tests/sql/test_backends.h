@@ -44,6 +44,8 @@ struct MariadbServer {
   base::Status RunSql(const std::string& sql) const;
   // Runs "mariadb_server.sh <action> DIR".
   base::Status Script(const std::string& action) const;
+  // Runs `sql` as the server's admin (root), for server-wide settings.
+  base::Status AdminSql(const std::string& sql) const;
 };
 
 // A fresh database on the test MariaDB server, dropped with the backend.
