@@ -20,6 +20,8 @@ sql::StoreOptions MakeStoreOptions(const config::Config& config) {
     options.mysql.password = db.mysql.password;
     options.mysql.database = db.mysql.database;
     options.mysql.pool_size = static_cast<int>(db.mysql.pool_size);
+    options.mysql.tls = db.mysql.tls;
+    options.mysql.tls_ca_file = db.mysql.tls_ca_file;
     return options;
   }
   options.driver = sql::Dialect::kSqlite;
@@ -67,8 +69,9 @@ base::Result<std::unique_ptr<sql::Store>> OpenDatabase(const config::Config& con
 std::string DescribeDatabase(const config::Config& config) {
   sql::StoreOptions options = MakeStoreOptions(config);
   if (options.driver == sql::Dialect::kMysql) {
-    return fmt::format("mysql {}@{}:{}/{}", options.mysql.user, options.mysql.host,
-                       options.mysql.port, options.mysql.database);
+    return fmt::format("mysql {}@{}:{}/{}{}", options.mysql.user, options.mysql.host,
+                       options.mysql.port, options.mysql.database,
+                       options.mysql.tls ? " (TLS)" : "");
   }
   return "sqlite " + options.sqlite.path;
 }

@@ -77,6 +77,13 @@ struct MysqlOptions {
   std::string database = "turnkey";
   // Connections kept open, 1-256. Default 4.
   uint32_t pool_size = 4;
+  // Encrypt the connection: TLS required, the server's certificate must
+  // chain to tls_ca_file (empty: the system's CAs) and name `host`.
+  // Default false.
+  bool tls = false;
+  // PEM file of the CA(s) to verify the server with; relative to the config
+  // file's directory, stored resolved. Only with tls. Default "".
+  std::string tls_ca_file;
 
   friend bool operator==(const MysqlOptions&, const MysqlOptions&) = default;
 };

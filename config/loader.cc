@@ -737,6 +737,8 @@ void DecodeDatabase(Section& s, DatabaseOptions& db) {
     m.Read("password_file", db.mysql.password_file, DecodeString);
     m.Read("database", db.mysql.database, DecodeNonEmptyString);
     m.Read("pool_size", db.mysql.pool_size, AsUnsigned<uint32_t>(1, 256));
+    m.Read("tls", db.mysql.tls, DecodeBool);
+    m.Read("tls_ca_file", db.mysql.tls_ca_file, DecodeString);
   });
 }
 

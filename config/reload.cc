@@ -87,6 +87,8 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("database.mysql.password_file", da.mysql.password, db.mysql.password);
   check("database.mysql.database", da.mysql.database, db.mysql.database);
   check("database.mysql.pool_size", da.mysql.pool_size, db.mysql.pool_size);
+  check("database.mysql.tls", da.mysql.tls, db.mysql.tls);
+  check("database.mysql.tls_ca_file", da.mysql.tls_ca_file, db.mysql.tls_ca_file);
 
   check("metrics.enabled", a.metrics.enabled, b.metrics.enabled);
   check("metrics.listen", a.metrics.listen, b.metrics.listen);

@@ -150,6 +150,7 @@ void ResolvePaths(Config& cfg, const std::string& base_dir) {
   Resolve(cfg.signal.jwt.secret_file, base);
   Resolve(cfg.signal.web_root, base);
   Resolve(cfg.database.mysql.password_file, base);
+  Resolve(cfg.database.mysql.tls_ca_file, base);
 }
 
 void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Diagnostics& diag) {

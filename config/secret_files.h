@@ -10,9 +10,9 @@
 namespace turnkey::config {
 
 // Makes the relative paths among state_dir, tls.certificate, tls.private_key
-// and the *_file keys relative to `base_dir` (the config file's directory).
-// An empty `base_dir` leaves them as written. database.sqlite.path is left
-// alone: it is relative to state_dir, which the store applies.
+// and the *_file keys (database.mysql.tls_ca_file too) relative to `base_dir` (the config file's
+// directory). An empty `base_dir` leaves them as written. database.sqlite.path is left alone: it is
+// relative to state_dir, which the store applies.
 void ResolvePaths(Config& cfg, const std::string& base_dir);
 
 // Reads turn.auth.secrets_file into turn.auth.secrets, signal.jwt.secret_file

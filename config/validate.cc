@@ -183,6 +183,10 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
+  if (!cfg.database.mysql.tls_ca_file.empty() && !cfg.database.mysql.tls) {
+    // A CA file alone would look like an encrypted connection.
+    diag.ErrorAt("database.mysql.tls_ca_file", "set without database.mysql.tls: true");
+  }
   for (const auto& [key, list] :
        {std::pair{"turn.alternate_servers", &cfg.turn.alternate_servers},
         std::pair{"turn.alternate_tls_servers", &cfg.turn.alternate_tls_servers}}) {

@@ -19,6 +19,7 @@ constexpr unsigned int kCrConnectionError = 2002;      // CR_CONNECTION_ERROR
 constexpr unsigned int kCrConnHostError = 2003;        // CR_CONN_HOST_ERROR
 constexpr unsigned int kCrServerGoneError = 2006;      // CR_SERVER_GONE_ERROR
 constexpr unsigned int kCrServerLost = 2013;           // CR_SERVER_LOST
+constexpr unsigned int kCrSslConnectionError = 2026;   // CR_SSL_CONNECTION_ERROR
 constexpr unsigned int kCrCommandsOutOfSync = 2014;    // CR_COMMANDS_OUT_OF_SYNC
 constexpr unsigned int kCrServerLostExtended = 2055;   // CR_SERVER_LOST_EXTENDED
 constexpr unsigned int kErServerShutdown = 1053;       // ER_SERVER_SHUTDOWN
@@ -122,6 +123,14 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
   mysql_options(mysql, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
   mysql_options(mysql, MYSQL_OPT_LOCAL_INFILE, &local_infile);
   mysql_options(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  if (options.tls) {
+    my_bool on = 1;
+    mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+    if (!options.tls_ca_file.empty()) {
+      mysql_options(mysql, MYSQL_OPT_SSL_CA, options.tls_ca_file.c_str());
+    }
+  }
 
   const char* socket = options.unix_socket.empty() ? nullptr : options.unix_socket.c_str();
   if (mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
@@ -133,14 +142,20 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
         socket != nullptr ? options.unix_socket : fmt::format("{}:{}", options.host, options.port),
         mysql_error(mysql), code);
     mysql_close(mysql);
-    // A server that answered but refused the account or database will not
-    // change its mind by itself: not kUnavailable, which callers may wait on.
-    if (code == kErAccessDenied || code == kErDbAccessDenied || code == kErBadDb) {
+    // A server that answered but refused the account or database, or whose
+    // certificate did not verify, will not change its mind by itself: not
+    // kUnavailable, which callers may wait on.
+    if (code == kErAccessDenied || code == kErDbAccessDenied || code == kErBadDb ||
+        code == kCrSslConnectionError) {
       return base::MakeError(base::ErrorCode::kPermissionDenied, std::move(message));
     }
     return base::Unavailable(std::move(message));
   }
   std::unique_ptr<MysqlConnection> conn(new MysqlConnection(mysql));
+  if (options.tls && mysql_get_ssl_cipher(mysql) == nullptr) {
+    return base::MakeError(base::ErrorCode::kPermissionDenied,
+                           "mysql: database.mysql.tls is on but the connection is not encrypted");
+  }
   // The handshake asked for utf8mb4, but a server started with
   // skip-character-set-client-handshake (or an init_connect) can leave the
   // session on its own character set while the library believes utf8mb4:

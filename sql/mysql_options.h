@@ -25,6 +25,10 @@ struct MysqlStoreOptions {
   // Connections kept open, 1-256; each is used by one thread at a time.
   // Default 4.
   int pool_size = 4;
+  // TLS required, the server's certificate verified against tls_ca_file
+  // (empty: the system's CAs) and its name against `host`. Default false.
+  bool tls = false;
+  std::string tls_ca_file;
   // Bounds for one connect, and for each read / write on the socket: a dead
   // server or network answers kUnavailable within these. Whole seconds (the
   // client library's unit), at least 1. Defaults 3 s, 10 s, 10 s.

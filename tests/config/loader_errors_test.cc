@@ -163,6 +163,8 @@ const BadInput kBadInputs[] = {
      "x.yaml:2: turn.software: bad software"},
     {"database:\n  mysql: {pool_size: 0}\n",
      "x.yaml:2: database.mysql.pool_size: 0 is out of range (1-256)"},
+    {"database:\n  mysql: {tls_ca_file: ca.pem}\n",
+     "x.yaml:2: database.mysql.tls_ca_file: set without database.mysql.tls: true"},
     {"signal:\n  engineio: {max_payload: 0}\n",
      "x.yaml:2: signal.engineio.max_payload: 0 is out of range (1-1073741824)"},
     {"metrics:\n  path: metrics\n", "x.yaml:2: metrics.path: bad path \"metrics\""},

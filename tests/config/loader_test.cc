@@ -261,6 +261,8 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "password_file:",
                           "database:",
                           "pool_size:",
+                          "tls:",
+                          "tls_ca_file:",
                           "metrics:"}) {
     EXPECT_NE(example.find(key), std::string::npos) << key;
   }
@@ -339,6 +341,8 @@ database:
     password_file: ""
     database: calls
     pool_size: 16
+    tls: true
+    tls_ca_file: /etc/ssl/db-ca.pem
 metrics: {enabled: false, listen: "[::1]:9100", path: /prom}
 )yaml";
 
@@ -434,6 +438,8 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_EQ(cfg.database.mysql.password, "");
   EXPECT_EQ(cfg.database.mysql.database, "calls");
   EXPECT_EQ(cfg.database.mysql.pool_size, 16u);
+  EXPECT_TRUE(cfg.database.mysql.tls);
+  EXPECT_EQ(cfg.database.mysql.tls_ca_file, "/etc/ssl/db-ca.pem");
 
   EXPECT_FALSE(cfg.metrics.enabled);
   EXPECT_EQ(cfg.metrics.listen, Ip("::1", 9100));

@@ -117,6 +117,8 @@ TEST(ReloadTest, RestartOnlySettingsAreReported) {
       {[](Config& c) { c.database.mysql.password = "pw"; }, "database.mysql.password_file"},
       {[](Config& c) { c.database.mysql.database = "d"; }, "database.mysql.database"},
       {[](Config& c) { c.database.mysql.pool_size = 1; }, "database.mysql.pool_size"},
+      {[](Config& c) { c.database.mysql.tls = true; }, "database.mysql.tls"},
+      {[](Config& c) { c.database.mysql.tls_ca_file = "/ca.pem"; }, "database.mysql.tls_ca_file"},
       {[](Config& c) { c.metrics.enabled = false; }, "metrics.enabled"},
       {[](Config& c) { c.metrics.listen = Ip("127.0.0.1", 9100); }, "metrics.listen"},
       {[](Config& c) { c.metrics.path = "/m"; }, "metrics.path"},

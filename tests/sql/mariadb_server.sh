@@ -16,7 +16,9 @@
 # create and drop databases named <prefix>*), MARIADB_SOCKET, and two more
 # accounts with the same password on those databases: MARIADB_ONE_USER (at
 # most one connection at a time) and MARIADB_DML_USER (SELECT, INSERT,
-# UPDATE, DELETE only).
+# UPDATE, DELETE only); MARIADB_TLS_USER (refused without TLS), MARIADB_TLS_CA
+# (the CA of the server's certificate, made at start for IP 127.0.0.1) and
+# MARIADB_TLS_OTHER_CA (a CA that did not sign it).
 #
 # Any failure exits non-zero with the server's error log, so the tests that
 # need the server fail rather than skip.
@@ -93,6 +95,24 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 
 admin() { "$CLIENT" --no-defaults --socket="$MARIADB_SOCKET" -u "$admin_user" "$@"; }
 
+# A CA and a server certificate for 127.0.0.1 made now (TLS to the database),
+# and a second CA that did not sign it.
+make_certificates() {
+  local tls="$dir/tls" ca
+  mkdir -p "$tls"
+  for ca in ca other-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3 \
+      -subj "/CN=turnkey test $ca" -keyout "$tls/$ca.key" -out "$tls/$ca.pem" 2>>"$tls/log" ||
+      die "openssl: making $ca failed: $(cat "$tls/log")"
+  done
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>>"$tls/log" &&
+    printf 'subjectAltName = IP:127.0.0.1\n' >"$tls/server.ext" &&
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 3 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>>"$tls/log" ||
+    die "openssl: making the server certificate failed: $(cat "$tls/log")"
+}
+
 # Starts mariadbd on MARIADB_PORT / MARIADB_SOCKET and waits until it answers.
 launch() {
   rm -f "$pid_file" "$MARIADB_SOCKET"
@@ -104,6 +124,7 @@ launch() {
     --log-error="$dir/error.log" --character-set-server=utf8mb4 \
     --collation-server=utf8mb4_bin --innodb-buffer-pool-size=32M \
     --innodb-use-native-aio=0 --performance-schema=OFF --max-connections=200 \
+    --ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server.pem" --ssl-key="$dir/tls/server.key" \
     </dev/null >>"$dir/stdout.log" 2>&1 &
   local launcher=$! i
   for ((i = 0; i < 600; i++)); do
@@ -135,6 +156,7 @@ start() {
     --auth-root-authentication-method=socket --skip-test-db \
     >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
 
+  make_certificates
   MARIADB_SOCKET="$socket_dir/mysqld.sock"
   local attempt
   for attempt in 1 2 3; do
@@ -163,6 +185,9 @@ GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO 'turnkey_one'@'127.0.0.1';
 -- What the operator guide gives \`turnkey serve\`: rows only, no DDL.
 CREATE USER 'turnkey_dml'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}';
 GRANT SELECT, INSERT, UPDATE, DELETE ON \`tk\\_%\`.* TO 'turnkey_dml'@'127.0.0.1';
+-- Refused unless the connection is encrypted.
+CREATE USER 'turnkey_tls'@'127.0.0.1' IDENTIFIED BY '${MARIADB_PASSWORD}' REQUIRE SSL;
+GRANT ALL PRIVILEGES ON \`tk\\_%\`.* TO 'turnkey_tls'@'127.0.0.1';
 SQL
   umask 077
   cat >"$env_file" <<EOF
@@ -171,6 +196,9 @@ MARIADB_PORT=${MARIADB_PORT}
 MARIADB_USER=${MARIADB_USER}
 MARIADB_ONE_USER=turnkey_one
 MARIADB_DML_USER=turnkey_dml
+MARIADB_TLS_USER=turnkey_tls
+MARIADB_TLS_CA=$dir/tls/ca.pem
+MARIADB_TLS_OTHER_CA=$dir/tls/other-ca.pem
 MARIADB_PASSWORD=${MARIADB_PASSWORD}
 MARIADB_DATABASE=${MARIADB_DATABASE}
 MARIADB_DB_PREFIX=${MARIADB_DB_PREFIX}

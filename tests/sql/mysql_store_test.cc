@@ -210,5 +210,46 @@ TEST(MysqlStoreTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharse
   EXPECT_EQ(user->display_name, name);
 }
 
+// database.mysql.tls: the test server's account refuses unencrypted
+// connections; its certificate (IP 127.0.0.1) is signed by MARIADB_TLS_CA.
+TEST(MysqlStoreTest, TlsConnectsOnlyToAServerItCanVerify) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  MysqlStoreOptions options = backend.options();
+  options.user = server->env["MARIADB_TLS_USER"];
+  auto open = [](const MysqlStoreOptions& o) {
+    auto store = MysqlStore::Open(o);
+    EXPECT_TRUE(store) << store.error().message;
+    return std::move(*store);
+  };
+
+  // Without TLS the account is refused: the server requires it.
+  auto plain = open(options)->Ping();
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().code, ErrorCode::kPermissionDenied);
+
+  options.tls = true;
+  options.tls_ca_file = server->env["MARIADB_TLS_CA"];
+  auto store = open(options);
+  ASSERT_TRUE(store->Ping());
+  auto migrated = store->Migrate();
+  ASSERT_TRUE(migrated) << migrated.error().message;
+  EXPECT_TRUE(store->CheckSchema());
+
+  // A certificate that does not chain to the CA given (or, with none given,
+  // to the system's) fails at once, as a wrong password does: it will not
+  // fix itself.
+  for (const std::string& ca : {server->env["MARIADB_TLS_OTHER_CA"], std::string()}) {
+    options.tls_ca_file = ca;
+    auto refused = open(options)->Ping();
+    ASSERT_FALSE(refused) << "CA " << ca;
+    EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("certificate"), std::string::npos)
+        << refused.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace turnkey::sql::testing
