@@ -70,9 +70,6 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
     TK_LOG_ERROR("reload: {}; keeping the running config", next.error().message);
     return std::nullopt;
   }
-  for (const std::string& warning : warnings) {
-    TK_LOG_WARN("reload: {}", warning);
-  }
   // The running values of restart-only keys stay (a new realm, say, would
   // otherwise reach the relay's Reload below), listeners included, so TLS is
   // loaded for the listeners that run.
@@ -81,6 +78,13 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
     return std::nullopt;
   }
   const std::vector<std::string> restart_only = config::KeepRestartOnly(current, *next);
+  for (const std::string& warning : warnings) {
+    if (config::WarningIsAboutKeys(warning, restart_only)) {
+      TK_LOG_WARN("reload: {} (at the next restart; the running value stays until then)", warning);
+    } else {
+      TK_LOG_WARN("reload: {}", warning);
+    }
+  }
   auto tls = LoadTls(*next);
   if (!tls) {
     TK_LOG_ERROR("reload: tls: {}; keeping the running config", tls.error().message);

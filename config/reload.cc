@@ -105,4 +105,21 @@ std::string HalfAppliedReload(const Config& running, const Config& next) {
   return "";
 }
 
+bool WarningIsAboutKeys(std::string_view warning, const std::vector<std::string>& keys) {
+  constexpr std::string_view kMarker = ": warning: ";
+  const size_t at = warning.find(kMarker);
+  if (at == std::string_view::npos) {
+    return false;
+  }
+  std::string_view key = warning.substr(at + kMarker.size());
+  key = key.substr(0, key.find(": "));
+  auto within = [](std::string_view inner, std::string_view outer) {
+    return inner.size() > outer.size() && inner.starts_with(outer) &&
+           (inner[outer.size()] == '.' || inner[outer.size()] == '[');
+  };
+  return std::any_of(keys.begin(), keys.end(), [&](const std::string& changed) {
+    return key == changed || within(key, changed) || within(changed, key);
+  });
+}
+
 }  // namespace turnkey::config

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -37,5 +38,10 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next);
 // the new keys belong to the new realm, which only a restart applies:
 // taken alone they would fail every static user's authentication.
 std::string HalfAppliedReload(const Config& running, const Config& next);
+
+// Whether a load warning ("FILE:LINE: warning: KEY: ...") is about one of
+// `keys` (KeepRestartOnly's result) or a key inside or above one: such a
+// warning describes the next restart, not the running process.
+bool WarningIsAboutKeys(std::string_view warning, const std::vector<std::string>& keys);
 
 }  // namespace turnkey::config

@@ -188,5 +188,18 @@ TEST(ReloadTest, SeveralChangesInFileOrder) {
             (Strings{"state_dir", "turn.threads", "metrics.path"}));
 }
 
+TEST(ReloadTest, WarningsAboutRestartOnlyKeysAreKnownAsSuch) {
+  const std::vector<std::string> changed = {"signal.listen", "turn.relay.addresses"};
+  EXPECT_TRUE(WarningIsAboutKeys(
+      "/etc/t.yaml:12: warning: signal.listen: plain HTTP on 0.0.0.0: ...", changed));
+  EXPECT_TRUE(WarningIsAboutKeys("t.yaml:3: warning: signal.listen.address: x", changed));
+  EXPECT_TRUE(WarningIsAboutKeys("t.yaml:3: warning: turn.relay.addresses[1]: x", changed));
+  EXPECT_TRUE(WarningIsAboutKeys("t.yaml:3: warning: turn.relay: x", changed));
+  EXPECT_FALSE(WarningIsAboutKeys("t.yaml:3: warning: signal.listener: x", changed));
+  EXPECT_FALSE(WarningIsAboutKeys("t.yaml:3: warning: turn.auth.secrets_file: x", changed));
+  EXPECT_FALSE(WarningIsAboutKeys("no marker signal.listen: x", changed));
+  EXPECT_FALSE(WarningIsAboutKeys("t.yaml:3: warning: signal.listen: x", {}));
+}
+
 }  // namespace
 }  // namespace turnkey::config
