@@ -169,10 +169,13 @@ enum class CallStatus : uint8_t {
   kCancelled,       // the caller hung up while it rang
   kUnavailable,     // the callee had no connected device
   kConnectionLost,  // a participant did not reconnect within the grace period
+  kIceFailed,       // accepted and ended by a participant, but media never
+                    // connected: an ICE report said failed, none connected
   kCount
 };
-inline constexpr std::array<std::string_view, 7> kCallStatusValues = {
-    "completed", "missed", "rejected", "busy", "cancelled", "unavailable", "connection_lost"};
+inline constexpr std::array<std::string_view, 8> kCallStatusValues = {
+    "completed", "missed",      "rejected",        "busy",
+    "cancelled", "unavailable", "connection_lost", "ice_failed"};
 
 enum class IceResult : uint8_t { kConnected, kFailed, kCount };
 inline constexpr std::array<std::string_view, 2> kIceResultValues = {"connected", "failed"};

@@ -70,6 +70,9 @@ inline constexpr std::string_view kReasonCancelled = "cancelled";
 inline constexpr std::string_view kReasonTimeout = "timeout";
 inline constexpr std::string_view kReasonUnavailable = "unavailable";
 inline constexpr std::string_view kReasonConnectionLost = "connection_lost";
+// The history's reason for an answered call whose media never connected (an
+// ICE report said failed, none connected); callEnded still says "hangup".
+inline constexpr std::string_view kReasonIceFailed = "ice_failed";
 inline constexpr std::string_view kReasonServerShutdown = "server_shutdown";
 // Told to a participant's old socket when the same user rejoined the call
 // from another socket; the call itself goes on.

@@ -303,9 +303,13 @@ Json CallManager::OnEndCall(base::MonoTime now, uint64_t socket, const Json& pay
   }
   if (ringing) {
     EmitToCalleeDevices(call, "callEnded", ended, socket);
+    Finish(call, now, metrics::CallStatus::kCancelled, reason, ended_by);
+  } else if (call.ice_failed && !call.ice_connected) {
+    // Answered, but the media never connected: what the user hung up on.
+    Finish(call, now, metrics::CallStatus::kIceFailed, kReasonIceFailed, ended_by);
+  } else {
+    Finish(call, now, metrics::CallStatus::kCompleted, reason, ended_by);
   }
-  Finish(call, now, ringing ? metrics::CallStatus::kCancelled : metrics::CallStatus::kCompleted,
-         reason, ended_by);
   return Ok(call_id);
 }
 
@@ -353,6 +357,9 @@ Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view f
 }
 
 Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& payload) {
+  if (std::optional<Json> late = LateIceReport(now, socket, payload)) {
+    return std::move(*late);
+  }
   std::expected<Target, Json> target = Resolve(socket, payload);
   if (!target) {
     return std::move(target.error());
@@ -372,28 +379,67 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
   if (side.ice_reports >= options_.max_ice_reports_per_side) {
     return Fail(socket, kErrRateLimited, call.info.id);
   }
-  ++side.ice_reports;
-  recorder_.IceReported(IceReportRecord{.call_id = call.info.id,
-                                        .user_id = *target->user,
-                                        .side = target->side,
-                                        .result = fields->result,
-                                        .local_candidate_type = fields->local_candidate_type,
-                                        .remote_candidate_type = fields->remote_candidate_type,
-                                        .relay_protocol = std::move(fields->relay_protocol),
-                                        .rtt_ms = fields->rtt_ms,
-                                        .reported_at = now});
-  if (side.ice_reports == 1) {
-    // A leg's outcome in the metrics is its first report: later ones (an
-    // ICE restart, a retrying app) reach the history only, so the ratios
-    // stay ratios of call legs.
-    metrics_.IceReport(fields->result, fields->local_candidate_type, fields->remote_candidate_type);
-  }
-  if (fields->result == metrics::IceResult::kConnected && !call.setup_counted && call.answered_at) {
+  const bool connected = fields->result == metrics::IceResult::kConnected;
+  (connected ? call.ice_connected : call.ice_failed) = true;
+  TakeIceReport(now, call.info.id, *target->user, target->side, side.ice_reports,
+                std::move(*fields));
+  if (connected && !call.setup_counted && call.answered_at) {
     call.setup_counted = true;
     // Issue 6: call setup is initiate to ICE connected (ringing included).
     metrics_.CallSetup(now - call.info.created_at);
   }
   return Ok(call.info.id);
+}
+
+std::optional<Json> CallManager::LateIceReport(base::MonoTime now, uint64_t socket,
+                                               const Json& payload) {
+  std::optional<std::string_view> call_id = PayloadCallId(payload);
+  if (!call_id || FindLive(*call_id) != nullptr) {
+    return std::nullopt;
+  }
+  auto ended = tombstones_.find(*call_id);
+  const std::string* user = presence_.UserOf(socket);
+  if (ended == tombstones_.end() || !ended->second.answered || user == nullptr) {
+    return std::nullopt;
+  }
+  Tombstone& call = ended->second;
+  CallSide side = CallSide::kCaller;
+  if (*user == call.callee_id) {
+    side = CallSide::kCallee;
+  } else if (*user != call.caller_id) {
+    return std::nullopt;
+  }
+  std::expected<IceReportFields, std::string_view> fields = ParseIceReport(payload);
+  if (!fields) {
+    return Fail(socket, fields.error(), call_id);
+  }
+  int& reports = call.ice_reports[static_cast<size_t>(side)];
+  if (reports >= options_.max_ice_reports_per_side) {
+    return Fail(socket, kErrRateLimited, call_id);
+  }
+  TakeIceReport(now, *call_id, *user, side, reports, std::move(*fields));
+  return Ok(*call_id);
+}
+
+void CallManager::TakeIceReport(base::MonoTime now, std::string_view call_id,
+                                const std::string& user, CallSide side, int& reports,
+                                IceReportFields fields) {
+  ++reports;
+  if (reports == 1) {
+    // A leg's outcome in the metrics is its first report: later ones (an
+    // ICE restart, a retrying app) reach the history only, so the ratios
+    // stay ratios of call legs.
+    metrics_.IceReport(fields.result, fields.local_candidate_type, fields.remote_candidate_type);
+  }
+  recorder_.IceReported(IceReportRecord{.call_id = std::string(call_id),
+                                        .user_id = user,
+                                        .side = side,
+                                        .result = fields.result,
+                                        .local_candidate_type = fields.local_candidate_type,
+                                        .remote_candidate_type = fields.remote_candidate_type,
+                                        .relay_protocol = std::move(fields.relay_protocol),
+                                        .rtt_ms = fields.rtt_ms,
+                                        .reported_at = now});
 }
 
 Json CallManager::OnRejoinCall(base::MonoTime /*now*/, uint64_t socket, const Json& payload) {

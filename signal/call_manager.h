@@ -48,7 +48,10 @@
 //   active call are held until it rejoins. At most max_held_messages per side
 //   ("Rate limited" beyond). reportIce is refused while ringing ("Call not
 //   active") and capped per side (max_ice_reports_per_side, "Rate limited");
-//   each reaches the history, only a side's first one the metrics.
+//   each reaches the history, only a side's first one the metrics. After an
+//   answered call ended, its participants' reports are still taken for
+//   ended_call_retention (the second side's failure usually follows the
+//   first side's endCall).
 // - A dropped socket: the caller's while ringing -> the call is cancelled
 //   (callEnded reason "cancelled" to the callee devices); a participant's
 //   during an active call -> reconnect_grace starts. rejoinCall from any
@@ -68,7 +71,8 @@
 //   for one from a participant gets "Call already processed" (Socket.IO
 //   clients replay buffered emits after a reconnect: they are refused, never
 //   acted on); from anyone else "Not authorized"; once forgotten, "Call not
-//   found". Statuses: completed (accepted, then endCall), missed (ring
+//   found". Statuses: completed (accepted, then endCall; ice_failed instead
+//   when an ICE report said failed and none said connected), missed (ring
 //   timeout; also a ringing call at EndAll), rejected, busy, cancelled,
 //   unavailable, connection_lost. An active call at EndAll is completed with
 //   the given reason. callEnded carries endedBy null when the server ended
@@ -239,10 +243,15 @@ class CallManager {
     std::optional<TimerMap::iterator> ring_timer;
     std::array<Side, 2> sides;  // indexed by CallSide
     bool setup_counted = false;
+    // Whether any ICE report of either side said connected / failed.
+    bool ice_connected = false;
+    bool ice_failed = false;
   };
   struct Tombstone {
     std::string caller_id;
     std::string callee_id;
+    bool answered = false;
+    std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
   };
   // A call event's call, resolved and authorised to the extent every event
   // needs: the socket is registered and its user takes part in the call.
@@ -283,6 +292,14 @@ class CallManager {
               std::string_view ended_by);
   Json Relay(uint64_t socket, const Json& payload, std::string_view field,
              std::string_view out_event, std::string_view missing_error);
+  // reportIce for an answered call that ended within ended_call_retention,
+  // from a participant: recorded and counted like a live one (the other side
+  // often reports its failure just after the first side's endCall). nullopt
+  // when the payload is not that (Resolve then says why).
+  std::optional<Json> LateIceReport(base::MonoTime now, uint64_t socket, const Json& payload);
+  // Records one report of `side` and counts a side's first in the metrics.
+  void TakeIceReport(base::MonoTime now, std::string_view call_id, const std::string& user,
+                     CallSide side, int& reports, IceReportFields fields);
 
   // Emitting to the parties of a call.
   void EmitToCalleeDevices(const Call& call, std::string_view event, const Json& payload,

@@ -176,7 +176,11 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
       user_calls_.erase(it);
     }
   }
-  tombstones_.emplace(record.call.id, Tombstone{record.call.caller_id, record.call.callee_id});
+  tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
+                                                .callee_id = record.call.callee_id,
+                                                .answered = call.answered_at.has_value(),
+                                                .ice_reports = {call.sides[0].ice_reports,
+                                                                call.sides[1].ice_reports}});
   tombstone_expiry_.emplace_back(now + options_.ended_call_retention, record.call.id);
   calls_.erase(record.call.id);
 }

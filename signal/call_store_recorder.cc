@@ -63,6 +63,7 @@ sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
     case metrics::CallStatus::kCancelled:
       return sql::CallStatus::kCancelled;
     case metrics::CallStatus::kConnectionLost:
+    case metrics::CallStatus::kIceFailed:
     case metrics::CallStatus::kCount:
       break;
   }

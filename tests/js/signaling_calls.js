@@ -355,6 +355,24 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
     await expectHistory(server, bob, callId, { status: "failed", endReason: "connection_lost" });
   });
 
+  test("media that never connected: ice_failed, and the late report counts", async () => {
+    const alice = await newUser(server, "ifA");
+    const bob = await newUser(server, "ifB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    const before = await metric(server, "turnkey_ice_reports_total", { result: "failed" });
+    assert.equal((await a.emit("reportIce", { callId, state: "failed" })).ok, true);
+    assert.equal((await a.emit("endCall", { callId })).ok, true);
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    // The callee's own failure, after the caller hung up: taken, not "Call already processed".
+    assert.deepEqual(await b.emit("reportIce", { callId, state: "failed" }), { ok: true, callId });
+    await expectHistory(server, bob, callId, { status: "failed", endReason: "ice_failed" });
+    assert.equal(await metric(server, "turnkey_ice_reports_total", { result: "failed" }), before + 2);
+    assert.ok(await metric(server, "turnkey_calls_total", { status: "ice_failed" }) >= 1);
+  });
+
   test("REST: initiate, accept, end drive the same calls; errors", async () => {
     const alice = await newUser(server, "restA");
     const bob = await newUser(server, "restB");

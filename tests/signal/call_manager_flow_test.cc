@@ -161,6 +161,65 @@ TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
   EXPECT_EQ(recorder_.ice.at(0).rtt_ms, std::nullopt);
 }
 
+// The usual order when media fails: one side reports failed and hangs up,
+// the other side's failure comes after that endCall. Both legs count, and
+// the call is ice_failed (history: failed, reason ice_failed), not completed.
+TEST_F(CallManagerTest, AReportAfterTheEndOfAnAnsweredCallStillCounts) {
+  const std::string id = Answered();
+  Send(kAlice, "reportIce", Message(id, "state", "failed"));
+  WithCall("endCall", kAlice, id);
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kIceFailed);
+  EXPECT_EQ(recorder_.ended[0].reason, kReasonIceFailed);
+  EXPECT_EQ(emitter_.To(kBob2, "callEnded").at(0).value("reason", ""), kReasonHangup);
+  EXPECT_EQ(metrics_.ended.at(0).second, CallStatus::kIceFailed);
+
+  now_ += seconds(2);
+  Json ack = Send(kBob2, "reportIce", Message(id, "state", "failed"));
+  EXPECT_EQ(ack.value("ok", false), true) << ack.dump();
+  ASSERT_EQ(recorder_.ice.size(), 2u);
+  EXPECT_EQ(recorder_.ice[1].side, CallSide::kCallee);
+  EXPECT_EQ(recorder_.ice[1].reported_at, now_);
+  EXPECT_EQ(metrics_.ice.size(), 2u);
+  // The caller's second report reaches the history only, as in a live call.
+  EXPECT_EQ(Send(kAlice, "reportIce", Message(id, "state", "failed")).value("ok", false), true);
+  EXPECT_EQ(recorder_.ice.size(), 3u);
+  EXPECT_EQ(metrics_.ice.size(), 2u);
+  // Refused as for a live call: a bad state, someone else; then forgotten.
+  ExpectError(Send(kBob2, "reportIce", Message(id, "state", "checking")), kBob2,
+              kErrInvalidIceState, id);
+  ExpectError(Send(kCarol, "reportIce", Message(id, "state", "failed")), kCarol, kErrNotAuthorized,
+              id);
+  Advance(seconds(60));
+  ExpectError(Send(kBob2, "reportIce", Message(id, "state", "failed")), kBob2, kErrCallNotFound,
+              id);
+  EXPECT_EQ(recorder_.ice.size(), 3u);
+  EXPECT_EQ(recorder_.ended.size(), 1u);
+}
+
+TEST_F(CallManagerTest, ACallThatNeverAnsweredTakesNoLateReport) {
+  const std::string id = Ring();
+  WithCall("endCall", kAlice, id);  // cancelled
+  ExpectError(Send(kAlice, "reportIce", Message(id, "state", "failed")), kAlice,
+              kErrCallAlreadyProcessed, id);
+  EXPECT_TRUE(recorder_.ice.empty());
+}
+
+TEST_F(CallManagerTest, MediaThatConnectedOnceMakesACompletedCall) {
+  // Failed, then connected after an ICE restart: the users had media.
+  std::string id = Answered();
+  Send(kAlice, "reportIce", Message(id, "state", "failed"));
+  Send(kBob2, "reportIce", Message(id, "state", "connected"));
+  WithCall("endCall", kBob2, id);
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCompleted);
+  EXPECT_EQ(recorder_.ended.at(0).reason, kReasonHangup);
+  // No report at all: completed, as before reports existed.
+  Advance(seconds(60));
+  id = Answered();
+  WithCall("endCall", kAlice, id);
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCompleted);
+}
+
 TEST_F(CallManagerTest, ReportIceErrors) {
   const std::string id = Ring();
   ExpectError(Send(kAlice, "reportIce", Message(id, "state", "connected")), kAlice,

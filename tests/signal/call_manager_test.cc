@@ -460,8 +460,11 @@ TEST_F(CallManagerTest, EventsForAnEndedCallAreRefusedThenForgotten) {
                           "sendAnswer", "sendIceCandidate", "reportIce", "rejoinCall"};
   for (const char* event : events) {
     SCOPED_TRACE(event);
-    ExpectError(WithCall(event, kBob2, id), kBob2, kErrCallAlreadyProcessed, id);
-    ExpectError(WithCall(event, kAlice, id), kAlice, kErrCallAlreadyProcessed, id);
+    // A participant's late reportIce is taken (call_manager_flow_test.cc).
+    if (std::string_view(event) != "reportIce") {
+      ExpectError(WithCall(event, kBob2, id), kBob2, kErrCallAlreadyProcessed, id);
+      ExpectError(WithCall(event, kAlice, id), kAlice, kErrCallAlreadyProcessed, id);
+    }
     ExpectError(WithCall(event, kCarol, id), kCarol, kErrNotAuthorized, id);
   }
   EXPECT_EQ(recorder_.ended.size(), 1u);
