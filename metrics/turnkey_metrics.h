@@ -10,9 +10,10 @@
 //   // per batch of packets:    m.relayed_packets[Direction::kPeerToClient].Add(shard, n);
 //   // per request:             m.Request(TurnMethod::kAllocate, 437).Inc(shard);
 //
-// Families whose handles form a cross product (method x code, type x
-// status, ...) skip zero series, so the exposition shows only what
-// happened. A struct built by Create() is read-only afterwards and may be
+// turnkey_turn_requests_total (method x code, sparse) skips zero series, so
+// the exposition shows only what happened; the other families with fixed
+// label values write every series from the start, zeros included
+// (docs/metrics.md, "Series from the start"). A struct built by Create() is read-only afterwards and may be
 // shared by all threads; a default-constructed one holds detached handles
 // that count nothing (for tests and metrics-less tools).
 #pragma once

@@ -47,8 +47,9 @@ class CallMetricsSink {
   virtual ~CallMetricsSink() = default;
   // A call ended with its final status (turnkey_calls_total{type,status}).
   virtual void CallEnded(metrics::CallType type, metrics::CallStatus status) = 0;
-  // The first reportIce with state "connected" of a call arrived, `setup`
-  // after acceptCall (turnkey_call_setup_seconds). Once per call at most.
+  // The first reportIce with state "connected" of an answered call arrived,
+  // `setup` after initiateCall, ringing included (turnkey_call_setup_seconds).
+  // Once per call at most.
   virtual void CallSetup(base::Duration setup) = 0;
   // One accepted reportIce (turnkey_ice_reports_total{result,local,remote}).
   virtual void IceReport(metrics::IceResult result, metrics::CandidateType local,

@@ -15,7 +15,8 @@ label values from the registration code) and checks:
      a metric of the same expression;
   3. docs/metrics.md mentions every registered family;
   4. docs/grafana-dashboard.json is valid JSON, declares the DS_PROMETHEUS
-     data source variable, and every panel and target uses it.
+     data source variable, and every panel and target uses it; its queries
+     use every registered family (docs/metrics.md says it graphs them all).
 
 Usage: docs_test.py [SOURCE_DIR]
 """
@@ -179,6 +180,7 @@ def check_dashboard(path, families, errors):
             yield from panels(panel.get("panels", []))
 
     targets = 0
+    used = set()
     for panel in panels(dashboard.get("panels", [])):
         title = panel.get("title", "?")
         if panel.get("type") == "row":
@@ -195,8 +197,11 @@ def check_dashboard(path, families, errors):
                 errors.append(f"{path.name}: a target of {title!r} has no expr")
             check_expression(f"{path.name} [{title}]", expr, families, errors,
                              target.get("legendFormat", ""))
+            used.update(f.name for f in (resolve(n, families) for n in NAME_RE.findall(expr)) if f)
     if targets == 0:
         errors.append(f"{path.name}: no queries found")
+    for name in sorted(set(families) - used):
+        errors.append(f"{path.name}: no panel graphs {name}")
 
 
 def main():
