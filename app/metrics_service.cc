@@ -1,6 +1,7 @@
 #include "app/metrics_service.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -60,10 +61,14 @@ double ResidentBytes() {
   return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
 }
 
-// The answer to a request for anything but GET or HEAD of `path` (404, or
-// 405 with Allow: RFC 9110 section 15.5.6); nullopt for a scrape.
+constexpr std::string_view kHealthPath = "/healthz";
+constexpr std::string_view kReadyPath = "/readyz";
+
+// The answer to a request for anything but GET or HEAD of `path` or of the
+// health paths (404, or 405 with Allow: RFC 9110 section 15.5.6); nullopt
+// for a scrape or a health check.
 std::optional<net::HttpResponse> Refusal(const net::HttpRequest& request, std::string_view path) {
-  if (request.path != path) {
+  if (request.path != path && request.path != kHealthPath && request.path != kReadyPath) {
     return net::HttpResponse::Error(404);
   }
   if (request.method != "GET" && request.method != "HEAD") {
@@ -95,10 +100,21 @@ base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
                                   int status) -> std::optional<net::HttpResponse> {
     return status == 413 ? Refusal(head, path) : std::nullopt;
   };
-  auto handler = [&registry, path = std::move(path), collect = std::move(collect)](
-                     net::HttpRequest request, net::Responder responder) {
+  auto handler = [&registry, path = std::move(path), collect = std::move(collect),
+                  draining = &service->draining_](net::HttpRequest request,
+                                                  net::Responder responder) {
     if (std::optional<net::HttpResponse> refusal = Refusal(request, path)) {
       responder.Respond(std::move(*refusal));
+      return;
+    }
+    if (request.path != path) {
+      const bool ready = request.path == kHealthPath || !draining->load();
+      const std::string_view status =
+          request.path == kHealthPath ? "ok" : (ready ? "ready" : "draining");
+      net::HttpResponse response = net::HttpResponse::Text(
+          ready ? 200 : 503, fmt::format("{{\"status\":\"{}\"}}\n", status), "application/json");
+      response.headers.Set("Cache-Control", "no-store");
+      responder.Respond(std::move(response));
       return;
     }
     if (collect) {

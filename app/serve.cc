@@ -324,12 +324,17 @@ int RunServe(const std::string& config_path) {
   }
   bool draining = false;
   bool stopped_by_signal = false;  // SIGTERM/SIGINT ended the loop (not a drain)
-  // New allocations get 403 from now on; existing ones go on.
+  // New allocations get 403 from now on; existing ones go on. Health checks
+  // and turnkey_draining say so.
   auto drain_relay = [&] {
     if (relay) {
       relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
       drained.draining = true;
       relay->Reload(drained, nullptr);
+    }
+    process_metrics->draining.Set(1);
+    if (metrics_service) {
+      metrics_service->SetDraining();
     }
   };
   std::chrono::steady_clock::time_point drain_deadline{};

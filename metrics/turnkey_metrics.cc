@@ -91,6 +91,16 @@ base::Result<ProcessMetrics> ProcessMetrics::Create(Registry& registry, std::str
   }
   m.config_last_reload_success_time = reload_success_time->Get();
 
+  auto draining = registry.AddGauge({
+      .name = std::string(kDraining),
+      .help = "1 while the process drains (SIGUSR1, or stopping): new TURN allocations and calls "
+              "are refused, existing ones go on.",
+  });
+  if (!draining) {
+    return std::unexpected(std::move(draining.error()));
+  }
+  m.draining = draining->Get();
+
   auto open_fds = registry.AddGauge({
       .name = std::string(kProcessOpenFds),
       .help = "File descriptors the process holds open.",

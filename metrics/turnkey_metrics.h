@@ -13,9 +13,9 @@
 // turnkey_turn_requests_total (method x code, sparse) skips zero series, so
 // the exposition shows only what happened; the other families with fixed
 // label values write every series from the start, zeros included
-// (docs/metrics.md, "Series from the start"). A struct built by Create() is read-only afterwards and may be
-// shared by all threads; a default-constructed one holds detached handles
-// that count nothing (for tests and metrics-less tools).
+// (docs/metrics.md, "Series from the start"). A struct built by Create() is read-only afterwards
+// and may be shared by all threads; a default-constructed one holds detached handles that count
+// nothing (for tests and metrics-less tools).
 #pragma once
 
 #include <array>
@@ -41,6 +41,7 @@ inline constexpr std::string_view kConfigLastReloadSuccessful =
     "turnkey_config_last_reload_successful";
 inline constexpr std::string_view kConfigLastReloadSuccessTime =
     "turnkey_config_last_reload_success_timestamp_seconds";
+inline constexpr std::string_view kDraining = "turnkey_draining";
 inline constexpr std::string_view kProcessOpenFds = "turnkey_process_open_fds";
 inline constexpr std::string_view kProcessMaxFds = "turnkey_process_max_fds";
 inline constexpr std::string_view kProcessResidentMemory = "turnkey_process_resident_memory_bytes";
@@ -220,6 +221,9 @@ struct ProcessMetrics {
   // the caller (serve), as Prometheus' own config_last_reload_* gauges.
   Gauge config_last_reload_successful;
   Gauge config_last_reload_success_time;
+  // 1 from the start of a drain (SIGUSR1, or the stop after SIGTERM): new
+  // allocations and calls are refused. Set by serve.
+  Gauge draining;
   // The process's descriptors (open, and the soft RLIMIT_NOFILE), resident
   // memory and start time. Registered here; the caller sets them (serve:
   // the start time once, the rest before each scrape).

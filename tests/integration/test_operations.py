@@ -452,6 +452,15 @@ class OpsServer:
     def scrape(self):
         return self.scrape_response()[1]
 
+    def metrics_get(self, path):
+        """(status, body) of GET `path` on the metrics listener."""
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
     def wait_exit(self, timeout):
         """The exit status, or an assertion error if the process is still running."""
         try:
@@ -689,6 +698,7 @@ class MetricsRolesTest(unittest.TestCase):
                                     "turnkey_tls_certificate_expiry_timestamp_seconds",
                                     "turnkey_config_last_reload_successful",
                                     "turnkey_config_last_reload_success_timestamp_seconds",
+                                    "turnkey_draining",
                                     "turnkey_process_open_fds", "turnkey_process_max_fds",
                                     "turnkey_process_resident_memory_bytes",
                                     "turnkey_process_start_time_seconds"}, text)
@@ -997,6 +1007,9 @@ class DrainTest(ServerTestCase):
         a, b, call_id = self.call_between_two_users(helper)
         c = server.register("opsc")
         helper.connect("c", c["token"])
+        # The metrics listener's health checks (for TURN-only nodes) before.
+        self.assertEqual(server.metrics_get("/readyz"), (200, '{"status":"ready"}\n'))
+        self.assertEqual(metric(parse_metrics(server.scrape()), "turnkey_draining"), 0)
 
         mark = server.log_size()
         server.send(signal.SIGUSR1)
@@ -1013,6 +1026,9 @@ class DrainTest(ServerTestCase):
             # Load balancers are told to send new clients elsewhere.
             self.assertEqual(server.http("GET", "/readyz")[0], 503, when)
             self.assertEqual(server.http("GET", "/healthz")[0], 200, when)
+            self.assertEqual(server.metrics_get("/readyz"), (503, '{"status":"draining"}\n'), when)
+            self.assertEqual(server.metrics_get("/healthz"), (200, '{"status":"ok"}\n'), when)
+            self.assertEqual(metric(parse_metrics(server.scrape()), "turnkey_draining"), 1, when)
 
         assert_new_work_refused("after SIGUSR1")
         # A reload while draining (systemctl reload) must not end the drain.

@@ -63,6 +63,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
                 "# TYPE turnkey_config_last_reload_success_timestamp_seconds gauge",
                 "# TYPE turnkey_config_last_reload_successful gauge",
                 "# TYPE turnkey_db_query_seconds histogram",
+                "# TYPE turnkey_draining gauge",
                 "# TYPE turnkey_http_requests_total counter",
                 "# TYPE turnkey_ice_reports_total counter",
                 "# TYPE turnkey_process_max_fds gauge",
