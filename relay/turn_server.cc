@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/crypto.h"
+#include "base/log.h"
 #include "stun/attributes.h"
 #include "stun/channel_data.h"
 #include "stun/integrity.h"
@@ -295,6 +296,18 @@ void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,
   const bool challenge = auth.failure == AuthFailure::kNoCredentials ||
                          auth.failure == AuthFailure::kStaleNonce ||
                          auth.failure == AuthFailure::kInvalidNonce;
+  if (!challenge) {
+    // What an operator looks for after a rise of auth failures in the
+    // metrics: who, and why (a stale app, a rotated secret, a guesser).
+    std::string_view username;
+    if (auto value = request.FindValue(stun::AttributeType::kUsername)) {
+      username = std::string_view(reinterpret_cast<const char*>(value->data()),
+                                  std::min<size_t>(value->size(), 128));
+    }
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                      "turn: authentication failed ({}) for username {:?} from {}",
+                      AuthFailureName(auth.failure), username, to.client.ToString());
+  }
   base::SourceRateLimiter& limiter = challenge ? challenge_limiter_ : failure_limiter_;
   if (!limiter.Allow(to.client, now)) {
     Drop(DropReason::kRateLimited);

@@ -6,6 +6,7 @@
 
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "base/log.h"
 #include "signal/call_manager.h"
 
 namespace turnkey::signal {
@@ -168,6 +169,10 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
     record.duration_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(now - *call.answered_at).count();
   }
+  TK_LOG_DEBUG("calls: call {} ({}, {} -> {}) ended: {}, reason {}, by {}, {} s answered",
+               record.call.id, TypeName(record.call.type), record.call.caller_id,
+               record.call.callee_id, metrics::kCallStatusValues[static_cast<size_t>(status)],
+               record.reason, ended_by.empty() ? "the server" : ended_by, record.duration_seconds);
   recorder_.CallEnded(record);
   metrics_.CallEnded(record.call.type, status);
   for (const std::string* user : {&record.call.caller_id, &record.call.callee_id}) {
