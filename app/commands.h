@@ -63,4 +63,8 @@ struct UserArgs {
 // terminal). 0 on success, 1 when it failed, 2 for bad input.
 int RunUser(const std::string& config_path, const UserArgs& args);
 
+// `turnkey call show CALL_ID`: prints one call of the history (JSON) with
+// both participants. 0 when found, 1 otherwise.
+int RunCallShow(const std::string& config_path, const std::string& call_id);
+
 }  // namespace turnkey::app

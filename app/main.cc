@@ -69,6 +69,12 @@ int main(int argc, char** argv) {
         ->add_option("user", user_args.who, "user id, email or handle")
         ->required();
   }
+  std::string call_id;
+  CLI::App* call = cli.add_subcommand("call", "call history tasks on the configured database");
+  call->require_subcommand(1);
+  call->add_subcommand("show", "print one call with both participants and their ICE reports (JSON)")
+      ->add_option("call_id", call_id, "call id (from the log or the API)")
+      ->required();
   CLI::App* version = cli.add_subcommand("version", "print the version");
 
   try {
@@ -99,6 +105,9 @@ int main(int argc, char** argv) {
   }
   if (*probe) {
     return turnkey::app::RunProbe(probe_args);
+  }
+  if (*call) {
+    return turnkey::app::RunCallShow(config_path, call_id);
   }
   (void)serve;
   return turnkey::app::RunServe(config_path);

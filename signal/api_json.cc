@@ -63,31 +63,31 @@ nlohmann::json IceJson(const std::optional<sql::IceReport>& report) {
 
 }  // namespace
 
-nlohmann::json HistoryEntryJson(const sql::HistoryEntry& entry) {
-  const sql::Call& call = entry.call;
+nlohmann::json CallJson(const sql::Call& call) {
   auto optional_time = [](const std::optional<int64_t>& ms) -> nlohmann::json {
     return ms ? nlohmann::json(FormatIsoTime(*ms)) : nlohmann::json(nullptr);
   };
-  nlohmann::json peer = nullptr;
-  if (!entry.peer.id.empty()) {
-    peer = UserSummaryJson(entry.peer);
-  }
   return nlohmann::json{
       {"callId", call.id},
       {"type", sql::CallTypeName(call.type)},
       {"status", sql::CallStatusName(call.status)},
-      {"direction", entry.direction == sql::CallDirection::kIncoming ? "incoming" : "outgoing"},
-      {"isMissed", entry.missed},
       {"duration", call.duration_seconds},
       {"endReason",
        call.end_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(call.end_reason)},
       {"callerId", call.caller_id},
       {"receiverId", call.callee_id},
-      {"peer", std::move(peer)},
       {"createdAt", FormatIsoTime(call.created_at_ms)},
       {"answeredAt", optional_time(call.answered_at_ms)},
       {"endedAt", optional_time(call.ended_at_ms)},
       {"ice", {{"caller", IceJson(call.caller_ice)}, {"callee", IceJson(call.callee_ice)}}}};
+}
+
+nlohmann::json HistoryEntryJson(const sql::HistoryEntry& entry) {
+  nlohmann::json out = CallJson(entry.call);
+  out["direction"] = entry.direction == sql::CallDirection::kIncoming ? "incoming" : "outgoing";
+  out["isMissed"] = entry.missed;
+  out["peer"] = entry.peer.id.empty() ? nlohmann::json(nullptr) : UserSummaryJson(entry.peer);
+  return out;
 }
 
 }  // namespace turnkey::signal

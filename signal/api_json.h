@@ -23,6 +23,10 @@ nlohmann::json UserSummaryJson(const sql::UserSummary& user);
 // A contact: the summary plus addedAt.
 nlohmann::json ContactJson(const sql::Contact& contact);
 
+// A call as stored: callId, type, status, duration, endReason, callerId,
+// receiverId, createdAt, answeredAt, endedAt, ice {caller, callee}.
+nlohmann::json CallJson(const sql::Call& call);
+
 // One call of a user's history: {callId, type, status, direction
 // ("incoming" | "outgoing"), isMissed, duration (seconds), endReason,
 // callerId, receiverId, peer {id, handle, displayName}, createdAt,

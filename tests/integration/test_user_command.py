@@ -1,11 +1,12 @@
-"""`turnkey user`: the operator's account tasks, against the real binary.
+"""`turnkey user` and `turnkey call`: the operator's tasks, against the real binary.
 
 An account made with `user add` logs in over the REST API; `user
 set-password` (run while the server runs) changes what logs in and revokes
 the refresh tokens, and within the server's poll its access tokens are
 refused and its sockets closed; `user revoke-sessions` does the same; `user show`
 finds a user by id, email or handle and never prints the password hash. Bad
-input exits 2, a failure 1. On the embedded SQLite store.
+input exits 2, a failure 1. `call show` prints a call of the history with its
+participants and ICE reports. On the embedded SQLite store.
 """
 
 import json
@@ -98,6 +99,47 @@ class UserCommandTest(unittest.TestCase):
             time.sleep(0.5)
         self.assertEqual(self.me(second.data["token"]).code, "TOKEN_REVOKED")
         self.assertEqual(self.login("op.made@example.test", NEW_PASSWORD).status, 200)
+
+    def test_call_show(self):
+        if self.server.proc is None or self.server.proc.poll() is not None:
+            self.server.start()
+        api = self.server.api
+        users = []
+        for name in ("showa", "showb"):
+            made = api.register(handle=name, display_name=name.upper())
+            self.assertEqual(made.status, 201, made)
+            users.append(made.data)
+        a, b = users
+        sio = test_operations.SioHelper(api.base)
+        self.addCleanup(sio.close)
+        sio.connect("a", a["token"], transports=["websocket"])
+        sio.connect("b", b["token"], transports=["websocket"])
+        call_id = test_operations.start_call(sio, a["user"], b["user"])
+        ended = sio.emit("a", "endCall", {"callId": call_id})
+        self.assertTrue(ended.get("ok"), ended)
+        rc, out, err = "", "", ""
+        deadline = time.monotonic() + 10  # the history is written in batches
+        while time.monotonic() < deadline:
+            proc = subprocess.run([harness.BINARY, "--config", self.server.config_path, "call",
+                                   "show", call_id], capture_output=True, text=True, timeout=60)
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+            if rc == 0 and json.loads(out)["status"] == "completed":
+                break
+            time.sleep(0.2)
+        self.assertEqual(rc, 0, err)
+        shown = json.loads(out)
+        self.assertEqual(shown["callId"], call_id)
+        self.assertEqual(shown["status"], "completed")
+        self.assertEqual(shown["endReason"], "hangup")
+        self.assertEqual(shown["caller"], {"id": a["user"]["id"], "handle": "showa",
+                                           "displayName": "SHOWA"})
+        self.assertEqual(shown["receiver"]["handle"], "showb")
+        self.assertEqual(shown["ice"], {"caller": None, "callee": None})
+        proc = subprocess.run([harness.BINARY, "--config", self.server.config_path, "call",
+                               "show", "no-such-call"], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("no call with id", proc.stderr)
 
     def test_bad_input(self):
         cases = [

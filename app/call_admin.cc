@@ -1,0 +1,61 @@
+// `turnkey call show CALL_ID`: one call as the database has it, for the
+// operator following a call id from the log (DESIGN.md section 3): status,
+// reason, times, both participants and each side's ICE report. Read-only.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "app/commands.h"
+#include "app/database_setup.h"
+#include "signal/api_json.h"
+
+namespace turnkey::app {
+namespace {
+
+constexpr const char* kCommand = "turnkey call";
+
+int Fail(const base::Error& error, const std::string& what) {
+  std::fprintf(stderr, "%s: %s: %s\n", kCommand, what.c_str(), error.message.c_str());
+  return 1;
+}
+
+// {id, handle, displayName} of a participant, or null for an account that
+// no longer exists.
+nlohmann::json Participant(sql::Store& store, const std::string& id) {
+  auto user = store.GetUserById(id);
+  if (!user) {
+    return nullptr;
+  }
+  return signal::UserSummaryJson(sql::UserSummary{user->id, user->handle, user->display_name});
+}
+
+}  // namespace
+
+int RunCallShow(const std::string& config_path, const std::string& call_id) {
+  std::optional<config::Config> config = LoadCommandConfig(config_path);
+  if (!config) {
+    return 1;
+  }
+  auto store = OpenDatabase(*config);
+  if (!store) {
+    return Fail(store.error(), DescribeDatabase(*config));
+  }
+  if (auto schema = (*store)->CheckSchema(); !schema) {
+    return Fail(schema.error(), DescribeDatabase(*config));
+  }
+  auto call = (*store)->GetCall(call_id);
+  if (!call) {
+    if (call.error().code == base::ErrorCode::kNotFound) {
+      std::fprintf(stderr, "%s: no call with id \"%s\"\n", kCommand, call_id.c_str());
+      return 1;
+    }
+    return Fail(call.error(), call_id);
+  }
+  nlohmann::json out = signal::CallJson(*call);
+  out["caller"] = Participant(**store, call->caller_id);
+  out["receiver"] = Participant(**store, call->callee_id);
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace turnkey::app
