@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/cidr.h"
@@ -183,6 +184,19 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
+  // RFC 8656 fixes both lifetimes (sections 9 and 12), and clients refresh
+  // on that schedule (Pion: permissions every 2 min, channels after 5):
+  // shorter ones expire what a standard client still uses, and the media
+  // stops. Longer ones are harmless. A warning: tests shorten them.
+  for (const auto& [key, value, rfc] :
+       {std::tuple{"turn.lifetimes.permission", lifetimes.permission, std::chrono::seconds(300)},
+        std::tuple{"turn.lifetimes.channel", lifetimes.channel, std::chrono::seconds(600)}}) {
+    if (cfg.turn.enabled && value < rfc) {
+      diag.WarningAt(key, FormatDuration(value) + " is shorter than the " + FormatDuration(rfc) +
+                              " of RFC 8656, on which clients refresh: theirs expire while in "
+                              "use and relaying stops");
+    }
+  }
   if (!cfg.database.mysql.tls_ca_file.empty() && !cfg.database.mysql.tls) {
     // A CA file alone would look like an encrypted connection.
     diag.ErrorAt("database.mysql.tls_ca_file", "set without database.mysql.tls: true");

@@ -638,6 +638,25 @@ std::vector<std::string> WarningsOf(std::string_view yaml) {
   return warnings;
 }
 
+TEST(LoaderTest, LifetimesShorterThanTheRfcsAreWarnedAbout) {
+  const std::string base =
+      "signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+      "turn:\n"
+      "  auth: {secrets: [0123456789abcdef0123456789abcdef]}\n";
+  EXPECT_EQ(WarningsOf(base + "  lifetimes: {permission: 1h, channel: 10m}\n"),
+            std::vector<std::string>{});
+  EXPECT_EQ(WarningsOf(base + "  lifetimes:\n    permission: 30s\n    channel: 599s\n"),
+            (std::vector<std::string>{
+                "w.yaml:5: warning: turn.lifetimes.permission: 30s is shorter than the 5m of RFC "
+                "8656, on which clients refresh: theirs expire while in use and relaying stops",
+                "w.yaml:6: warning: turn.lifetimes.channel: 599s is shorter than the 10m of RFC "
+                "8656, on which clients refresh: theirs expire while in use and relaying stops"}));
+  // Not when the relay is off.
+  EXPECT_EQ(WarningsOf("signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+                       "turn: {enabled: false, lifetimes: {permission: 30s}}\n"),
+            std::vector<std::string>{});
+}
+
 TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
   // The defaults: signaling on 0.0.0.0 without TLS.
   EXPECT_EQ(WarningsOf(""),
