@@ -15,29 +15,31 @@ namespace {
 
 // Client error codes (errmsg.h) and server error codes (mysqld_error.h) we
 // act on, spelled out so the meaning is next to the number.
-constexpr unsigned int kCrConnectionError = 2002;      // CR_CONNECTION_ERROR
-constexpr unsigned int kCrConnHostError = 2003;        // CR_CONN_HOST_ERROR
-constexpr unsigned int kCrServerGoneError = 2006;      // CR_SERVER_GONE_ERROR
-constexpr unsigned int kCrServerLost = 2013;           // CR_SERVER_LOST
-constexpr unsigned int kCrSslConnectionError = 2026;   // CR_SSL_CONNECTION_ERROR
-constexpr unsigned int kCrCommandsOutOfSync = 2014;    // CR_COMMANDS_OUT_OF_SYNC
-constexpr unsigned int kCrServerLostExtended = 2055;   // CR_SERVER_LOST_EXTENDED
-constexpr unsigned int kErServerShutdown = 1053;       // ER_SERVER_SHUTDOWN
-constexpr unsigned int kErConnectionKilled = 1927;     // ER_CONNECTION_KILLED (MariaDB)
-constexpr unsigned int kErClientIdleTimeout = 4031;    // MySQL 8: idle session closed
-constexpr unsigned int kErDupEntry = 1062;             // ER_DUP_ENTRY
-constexpr unsigned int kErDupEntryWithKeyName = 1586;  // ER_DUP_ENTRY_WITH_KEY_NAME
-constexpr unsigned int kErNoReferencedRow = 1216;      // ER_NO_REFERENCED_ROW
-constexpr unsigned int kErNoReferencedRow2 = 1452;     // ER_NO_REFERENCED_ROW_2
-constexpr unsigned int kErLockWaitTimeout = 1205;      // ER_LOCK_WAIT_TIMEOUT
-constexpr unsigned int kErLockDeadlock = 1213;         // ER_LOCK_DEADLOCK
-constexpr unsigned int kErNeedReprepare = 1615;        // ER_NEED_REPREPARE
-constexpr unsigned int kErConCount = 1040;             // ER_CON_COUNT_ERROR
-constexpr unsigned int kErAccessDenied = 1045;         // ER_ACCESS_DENIED_ERROR
-constexpr unsigned int kErBadDb = 1049;                // ER_BAD_DB_ERROR
-constexpr unsigned int kErDbAccessDenied = 1044;       // ER_DBACCESS_DENIED_ERROR
-constexpr unsigned int kErDupFieldName = 1060;         // ER_DUP_FIELDNAME
-constexpr unsigned int kErDupKeyName = 1061;           // ER_DUP_KEYNAME
+constexpr unsigned int kCrConnectionError = 2002;          // CR_CONNECTION_ERROR
+constexpr unsigned int kCrConnHostError = 2003;            // CR_CONN_HOST_ERROR
+constexpr unsigned int kCrServerGoneError = 2006;          // CR_SERVER_GONE_ERROR
+constexpr unsigned int kCrServerLost = 2013;               // CR_SERVER_LOST
+constexpr unsigned int kCrSslConnectionError = 2026;       // CR_SSL_CONNECTION_ERROR
+constexpr unsigned int kCrCommandsOutOfSync = 2014;        // CR_COMMANDS_OUT_OF_SYNC
+constexpr unsigned int kCrServerLostExtended = 2055;       // CR_SERVER_LOST_EXTENDED
+constexpr unsigned int kErServerShutdown = 1053;           // ER_SERVER_SHUTDOWN
+constexpr unsigned int kErConnectionKilled = 1927;         // ER_CONNECTION_KILLED (MariaDB)
+constexpr unsigned int kErClientIdleTimeout = 4031;        // MySQL 8: idle session closed
+constexpr unsigned int kErDupEntry = 1062;                 // ER_DUP_ENTRY
+constexpr unsigned int kErDupEntryWithKeyName = 1586;      // ER_DUP_ENTRY_WITH_KEY_NAME
+constexpr unsigned int kErNoReferencedRow = 1216;          // ER_NO_REFERENCED_ROW
+constexpr unsigned int kErNoReferencedRow2 = 1452;         // ER_NO_REFERENCED_ROW_2
+constexpr unsigned int kErLockWaitTimeout = 1205;          // ER_LOCK_WAIT_TIMEOUT
+constexpr unsigned int kErLockDeadlock = 1213;             // ER_LOCK_DEADLOCK
+constexpr unsigned int kErNeedReprepare = 1615;            // ER_NEED_REPREPARE
+constexpr unsigned int kErConCount = 1040;                 // ER_CON_COUNT_ERROR
+constexpr unsigned int kErAccessDenied = 1045;             // ER_ACCESS_DENIED_ERROR
+constexpr unsigned int kErBadDb = 1049;                    // ER_BAD_DB_ERROR
+constexpr unsigned int kErDbAccessDenied = 1044;           // ER_DBACCESS_DENIED_ERROR
+constexpr unsigned int kErOptionPreventsStatement = 1290;  // --read-only, --super-read-only
+constexpr unsigned int kErReadOnlyMode = 1836;             // MySQL: ER_READ_ONLY_MODE
+constexpr unsigned int kErDupFieldName = 1060;             // ER_DUP_FIELDNAME
+constexpr unsigned int kErDupKeyName = 1061;               // ER_DUP_KEYNAME
 
 // Strict mode makes MySQL refuse (not truncate or coerce) bad values, as
 // SQLite's STRICT tables do.
@@ -238,6 +240,11 @@ base::Error MysqlConnection::Fail(unsigned int code, const char* text, std::stri
     case kErLockDeadlock:
       rolled_back_ = true;
       return {base::ErrorCode::kUnavailable, std::move(message)};
+    // A server that takes no writes now (read_only: a replica, or a primary
+    // demoted by a failover) is unavailable for them, as a down one is: 503
+    // and a failing /readyz, not an internal error.
+    case kErOptionPreventsStatement:
+    case kErReadOnlyMode:
     case kErLockWaitTimeout:
     case kErConCount:
     case kErAccessDenied:

@@ -210,6 +210,40 @@ TEST(MysqlStoreTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharse
   EXPECT_EQ(user->display_name, name);
 }
 
+// A server that takes no writes (read_only after a failover): a write is
+// kUnavailable (503 to the client) and Ping says writes fail, not an
+// internal error; reads go on.
+TEST(MysqlStoreTest, AReadOnlyServerMakesWritesUnavailable) {
+  auto server = MariadbServer::FromEnvironment();
+  ASSERT_TRUE(server) << server.error().message;
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  auto store = OpenMigrated(backend.options());
+  ASSERT_NE(store, nullptr);
+  NewUser user;
+  user.handle = "before";
+  user.email = "before@example.org";
+  user.display_name = "Before";
+  user.password_hash = "$argon2id$hash";
+  user.now_ms = 1'700'000'000'000;
+  auto before = store->CreateUser(user);
+  ASSERT_TRUE(before) << before.error().message;
+  ASSERT_TRUE(server->AdminSql("SET GLOBAL read_only = 1"));
+  struct Restore {
+    const MariadbServer& server;
+    ~Restore() { EXPECT_TRUE(server.AdminSql("SET GLOBAL read_only = 0")); }
+  } restore{*server};
+  user.handle = "during";
+  user.email = "during@example.org";
+  auto refused = store->CreateUser(user);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable) << refused.error().message;
+  auto ping = store->Ping();
+  ASSERT_FALSE(ping);
+  EXPECT_NE(ping.error().message.find("read-only"), std::string::npos) << ping.error().message;
+  EXPECT_TRUE(store->GetUserById(before->id));
+}
+
 // database.mysql.tls: the test server's account refuses unencrypted
 // connections; its certificate (IP 127.0.0.1) is signed by MARIADB_TLS_CA.
 TEST(MysqlStoreTest, TlsConnectsOnlyToAServerItCanVerify) {
