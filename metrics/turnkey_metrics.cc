@@ -320,6 +320,27 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   m.call_setup_seconds = setup->Get();
 
+  auto connect = registry.AddHistogram({
+      .name = std::string(kIceConnectSeconds),
+      .help = "Seconds from acceptCall to the first reportIce with state connected.",
+      .buckets = Buckets(kIceConnectBuckets),
+  });
+  if (!connect) {
+    return std::unexpected(std::move(connect.error()));
+  }
+  m.ice_connect_seconds = connect->Get();
+
+  auto rtt = registry.AddHistogram({
+      .name = std::string(kIceRttSeconds),
+      .help = "Round-trip time of the selected candidate pair, from each side's first reportIce "
+              "with state connected.",
+      .buckets = Buckets(kIceRttBuckets),
+  });
+  if (!rtt) {
+    return std::unexpected(std::move(rtt.error()));
+  }
+  m.ice_rtt_seconds = rtt->Get();
+
   auto ice = registry.AddCounter({
       .name = std::string(kIceReportsTotal),
       .help = "ICE outcomes reported by clients, by result and selected candidate types.",

@@ -64,6 +64,8 @@ inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
 inline constexpr std::string_view kSignalUsers = "turnkey_signal_users";
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
 inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_seconds";
+inline constexpr std::string_view kIceConnectSeconds = "turnkey_ice_connect_seconds";
+inline constexpr std::string_view kIceRttSeconds = "turnkey_ice_rtt_seconds";
 inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
 inline constexpr std::string_view kCallHistoryWritesTotal = "turnkey_call_history_writes_total";
 inline constexpr std::string_view kHttpRequestsTotal = "turnkey_http_requests_total";
@@ -202,6 +204,13 @@ inline constexpr std::array<std::string_view, 23> kHttpCodeValues = {
 // default 30 s: the top buckets leave room for a late answer.
 inline constexpr std::array<double, 14> kCallSetupBuckets = {0.1, 0.25, 0.5, 1,  2,  3,  5,
                                                              10,  20,   30,  45, 60, 90, 120};
+// Answer to media: ICE checks, TURN allocations and DTLS; seconds when a
+// relay or a network is slow, tens when ICE gives up (browsers: ~30 s).
+inline constexpr std::array<double, 13> kIceConnectBuckets = {0.1, 0.25, 0.5, 0.75, 1,  1.5, 2,
+                                                              3,   5,    10,  15,   20, 30};
+// Round-trip time of the selected candidate pair.
+inline constexpr std::array<double, 12> kIceRttBuckets = {0.005, 0.01, 0.02, 0.04, 0.06, 0.08,
+                                                          0.1,   0.15, 0.2,  0.3,  0.5,  1};
 inline constexpr std::array<double, 13> kDbQueryBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 
@@ -288,6 +297,11 @@ struct SignalMetrics {
   // Seconds from initiateCall to the first reportIce with state "connected":
   // how long a call took from dialling to media (answered calls only).
   Histogram call_setup_seconds;
+  // Seconds from acceptCall to that same first "connected" report: the ICE,
+  // TURN and DTLS part of the setup, without the ringing.
+  Histogram ice_connect_seconds;
+  // rttMs of a side's first "connected" report, in seconds.
+  Histogram ice_rtt_seconds;
   // [result][local candidate type][remote candidate type]
   EnumArray<IceResult, EnumArray<CandidateType, EnumArray<CandidateType, Counter>>> ice_reports;
   CounterFamily http_requests;  // {route, code}

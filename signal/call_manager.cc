@@ -387,7 +387,7 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
   if (connected && !call.setup_counted && call.answered_at) {
     call.setup_counted = true;
     // Issue 6: call setup is initiate to ICE connected (ringing included).
-    metrics_.CallSetup(now - call.info.created_at);
+    metrics_.CallSetup(now - call.info.created_at, now - *call.answered_at);
   }
   return Ok(call.info.id);
 }
@@ -437,7 +437,8 @@ void CallManager::TakeIceReport(base::MonoTime now, std::string_view call_id,
     // A leg's outcome in the metrics is its first report: later ones (an
     // ICE restart, a retrying app) reach the history only, so the ratios
     // stay ratios of call legs.
-    metrics_.IceReport(fields.result, fields.local_candidate_type, fields.remote_candidate_type);
+    metrics_.IceReport(fields.result, fields.local_candidate_type, fields.remote_candidate_type,
+                       fields.rtt_ms);
   }
   recorder_.IceReported(IceReportRecord{.call_id = std::string(call_id),
                                         .user_id = user,

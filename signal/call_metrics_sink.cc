@@ -8,13 +8,18 @@ void SignalMetricsCallSink::CallEnded(metrics::CallType type, metrics::CallStatu
   metrics_.calls[type][status].Inc(shard_);
 }
 
-void SignalMetricsCallSink::CallSetup(base::Duration setup) {
+void SignalMetricsCallSink::CallSetup(base::Duration setup, base::Duration since_answer) {
   metrics_.call_setup_seconds.Observe(shard_, std::chrono::duration<double>(setup).count());
+  metrics_.ice_connect_seconds.Observe(shard_, std::chrono::duration<double>(since_answer).count());
 }
 
 void SignalMetricsCallSink::IceReport(metrics::IceResult result, metrics::CandidateType local,
-                                      metrics::CandidateType remote) {
+                                      metrics::CandidateType remote,
+                                      std::optional<int64_t> rtt_ms) {
   metrics_.ice_reports[result][local][remote].Inc(shard_);
+  if (result == metrics::IceResult::kConnected && rtt_ms) {
+    metrics_.ice_rtt_seconds.Observe(shard_, static_cast<double>(*rtt_ms) / 1000.0);
+  }
 }
 
 }  // namespace turnkey::signal

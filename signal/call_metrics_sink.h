@@ -17,9 +17,9 @@ class SignalMetricsCallSink final : public CallMetricsSink {
       : metrics_(metrics), shard_(shard) {}
 
   void CallEnded(metrics::CallType type, metrics::CallStatus status) override;
-  void CallSetup(base::Duration setup) override;
+  void CallSetup(base::Duration setup, base::Duration since_answer) override;
   void IceReport(metrics::IceResult result, metrics::CandidateType local,
-                 metrics::CandidateType remote) override;
+                 metrics::CandidateType remote, std::optional<int64_t> rtt_ms) override;
 
  private:
   const metrics::SignalMetrics& metrics_;

@@ -48,12 +48,14 @@ class CallMetricsSink {
   // A call ended with its final status (turnkey_calls_total{type,status}).
   virtual void CallEnded(metrics::CallType type, metrics::CallStatus status) = 0;
   // The first reportIce with state "connected" of an answered call arrived,
-  // `setup` after initiateCall, ringing included (turnkey_call_setup_seconds).
-  // Once per call at most.
-  virtual void CallSetup(base::Duration setup) = 0;
-  // One accepted reportIce (turnkey_ice_reports_total{result,local,remote}).
+  // `setup` after initiateCall, ringing included (turnkey_call_setup_seconds),
+  // and `since_answer` after acceptCall (turnkey_ice_connect_seconds). Once
+  // per call at most.
+  virtual void CallSetup(base::Duration setup, base::Duration since_answer) = 0;
+  // A side's first accepted reportIce (turnkey_ice_reports_total{result,
+  // local,remote}; its rttMs, when connected, turnkey_ice_rtt_seconds).
   virtual void IceReport(metrics::IceResult result, metrics::CandidateType local,
-                         metrics::CandidateType remote) = 0;
+                         metrics::CandidateType remote, std::optional<int64_t> rtt_ms) = 0;
 };
 
 // Synchronous user lookups for CallManager::OnInitiateCall. Meant to be

@@ -104,15 +104,21 @@ class FakeMetrics final : public CallMetricsSink {
   void CallEnded(metrics::CallType type, metrics::CallStatus status) override {
     ended.emplace_back(type, status);
   }
-  void CallSetup(base::Duration setup) override { setups.push_back(setup); }
+  void CallSetup(base::Duration setup, base::Duration since_answer) override {
+    setups.push_back(setup);
+    since_answers.push_back(since_answer);
+  }
   void IceReport(metrics::IceResult result, metrics::CandidateType local,
-                 metrics::CandidateType remote) override {
+                 metrics::CandidateType remote, std::optional<int64_t> rtt_ms) override {
     ice.push_back({result, local, remote});
+    rtts.push_back(rtt_ms);
   }
 
   std::vector<std::pair<metrics::CallType, metrics::CallStatus>> ended;
   std::vector<base::Duration> setups;
+  std::vector<base::Duration> since_answers;
   std::vector<Ice> ice;
+  std::vector<std::optional<int64_t>> rtts;
 };
 
 class FakeDirectory final : public UserDirectory {
@@ -182,6 +188,8 @@ class CallManagerTest : public ::testing::Test {
     metrics_.ended.clear();
     metrics_.setups.clear();
     metrics_.ice.clear();
+    metrics_.since_answers.clear();
+    metrics_.rtts.clear();
   }
 
   CallManager& m() { return *manager_; }

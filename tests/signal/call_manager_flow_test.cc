@@ -146,8 +146,11 @@ TEST_F(CallManagerTest, ReportIceIsRecordedAndCounted) {
             (std::vector<FakeMetrics::Ice>{
                 {IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx},
                 {IceResult::kConnected, CandidateType::kHost, CandidateType::kUnknown}}));
-  // Setup time: initiateCall to the first "connected", counted once per call.
+  // Setup time: initiateCall to the first "connected", counted once per call;
+  // and from the answer (ICE, TURN, DTLS without the ringing).
   EXPECT_EQ(metrics_.setups, (std::vector<base::Duration>{milliseconds(4500)}));
+  EXPECT_EQ(metrics_.since_answers, (std::vector<base::Duration>{milliseconds(1500)}));
+  EXPECT_EQ(metrics_.rtts, (std::vector<std::optional<int64_t>>{42, std::nullopt}));
 }
 
 TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {

@@ -130,8 +130,10 @@ TEST(SignalMetricsCallSinkTest, CountsIntoTheExportedFamilies) {
   SignalMetricsCallSink sink(*signal, registry.AcquireShard());
   sink.CallEnded(CallType::kVideo, metrics::CallStatus::kConnectionLost);
   sink.CallEnded(CallType::kVideo, metrics::CallStatus::kConnectionLost);
-  sink.CallSetup(std::chrono::milliseconds(400));
-  sink.IceReport(IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx);
+  sink.CallSetup(std::chrono::milliseconds(400), std::chrono::milliseconds(150));
+  sink.IceReport(IceResult::kConnected, CandidateType::kRelay, CandidateType::kSrflx, 42);
+  sink.IceReport(IceResult::kFailed, CandidateType::kUnknown, CandidateType::kUnknown, 7);
+  sink.IceReport(IceResult::kConnected, CandidateType::kHost, CandidateType::kHost, std::nullopt);
   const std::string text = registry.Render();
   EXPECT_NE(text.find(R"(turnkey_calls_total{type="video",status="connection_lost"} 2)"),
             std::string::npos)
@@ -141,6 +143,14 @@ TEST(SignalMetricsCallSinkTest, CountsIntoTheExportedFamilies) {
   EXPECT_NE(text.find(R"(turnkey_call_setup_seconds_bucket{le="0.25"} 0)"), std::string::npos)
       << text;
   EXPECT_NE(text.find("turnkey_call_setup_seconds_sum 0.4"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(turnkey_ice_connect_seconds_bucket{le="0.1"} 0)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(turnkey_ice_connect_seconds_bucket{le="0.25"} 1)"), std::string::npos)
+      << text;
+  // Only a connected report's rtt: one observation, 42 ms.
+  EXPECT_NE(text.find("turnkey_ice_rtt_seconds_count 1"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(turnkey_ice_rtt_seconds_bucket{le="0.04"} 0)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(turnkey_ice_rtt_seconds_bucket{le="0.06"} 1)"), std::string::npos) << text;
   EXPECT_NE(
       text.find(
           R"(turnkey_ice_reports_total{result="connected",local_type="relay",remote_type="srflx"} 1)"),
