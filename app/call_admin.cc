@@ -6,7 +6,6 @@
 #include <string>
 
 #include "app/commands.h"
-#include "app/database_setup.h"
 #include "signal/api_json.h"
 
 namespace turnkey::app {
@@ -32,18 +31,11 @@ nlohmann::json Participant(sql::Store& store, const std::string& id) {
 }  // namespace
 
 int RunCallShow(const std::string& config_path, const std::string& call_id) {
-  std::optional<config::Config> config = LoadCommandConfig(config_path);
-  if (!config) {
+  std::unique_ptr<sql::Store> store = OpenCommandDatabase(config_path, kCommand);
+  if (store == nullptr) {
     return 1;
   }
-  auto store = OpenDatabase(*config);
-  if (!store) {
-    return Fail(store.error(), DescribeDatabase(*config));
-  }
-  if (auto schema = (*store)->CheckSchema(); !schema) {
-    return Fail(schema.error(), DescribeDatabase(*config));
-  }
-  auto call = (*store)->GetCall(call_id);
+  auto call = store->GetCall(call_id);
   if (!call) {
     if (call.error().code == base::ErrorCode::kNotFound) {
       std::fprintf(stderr, "%s: no call with id \"%s\"\n", kCommand, call_id.c_str());
@@ -52,8 +44,8 @@ int RunCallShow(const std::string& config_path, const std::string& call_id) {
     return Fail(call.error(), call_id);
   }
   nlohmann::json out = signal::CallJson(*call);
-  out["caller"] = Participant(**store, call->caller_id);
-  out["receiver"] = Participant(**store, call->callee_id);
+  out["caller"] = Participant(*store, call->caller_id);
+  out["receiver"] = Participant(*store, call->callee_id);
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/database_setup.h"
 #include "config/loader.h"
 
 namespace turnkey::app {
@@ -18,6 +19,23 @@ std::optional<config::Config> LoadCommandConfig(const std::string& config_path) 
     std::fprintf(stderr, "%s\n", warning.c_str());
   }
   return std::move(*loaded);
+}
+
+std::unique_ptr<sql::Store> OpenCommandDatabase(const std::string& config_path,
+                                                const char* command) {
+  std::optional<config::Config> config = LoadCommandConfig(config_path);
+  if (!config) {
+    return nullptr;
+  }
+  auto store = OpenDatabase(*config);
+  base::Status ready = store ? PrepareSchemaForServe(**store, *config)
+                             : base::Status(std::unexpected(store.error()));
+  if (!ready) {
+    std::fprintf(stderr, "%s: %s: %s\n", command, DescribeDatabase(*config).c_str(),
+                 ready.error().message.c_str());
+    return nullptr;
+  }
+  return std::move(*store);
 }
 
 }  // namespace turnkey::app

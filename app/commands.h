@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "config/config.h"
+#include "sql/store.h"
 
 namespace turnkey::app {
 
@@ -15,6 +17,14 @@ namespace turnkey::app {
 // printed to stderr. On an error it prints that and returns nothing; the
 // command then exits 1.
 std::optional<config::Config> LoadCommandConfig(const std::string& config_path);
+
+// The database of a command that works on accounts or calls (user, call):
+// the config loaded, the store opened and its schema ready as serve would
+// have it (a new SQLite file gets the schema; anything behind or ahead is
+// refused with what to do). On a failure it prints "`command`: what: why"
+// and returns nothing; the command then exits 1.
+std::unique_ptr<sql::Store> OpenCommandDatabase(const std::string& config_path,
+                                                const char* command);
 
 // `turnkey serve`: runs until SIGTERM/SIGINT. Loads and validates the config
 // first; exits 1 with `file:line: key: problem` when it is bad.

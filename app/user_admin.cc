@@ -14,7 +14,6 @@
 #include <string>
 
 #include "app/commands.h"
-#include "app/database_setup.h"
 #include "auth/password_hasher.h"
 #include "auth/refresh_token.h"
 #include "base/clock.h"
@@ -180,23 +179,14 @@ int RevokeSessions(sql::Store& store, const sql::User& user) {
 }  // namespace
 
 int RunUser(const std::string& config_path, const UserArgs& args) {
-  std::optional<config::Config> config = LoadCommandConfig(config_path);
-  if (!config) {
+  std::unique_ptr<sql::Store> store = OpenCommandDatabase(config_path, kCommand);
+  if (store == nullptr) {
     return 1;
   }
-  auto store = OpenDatabase(*config);
-  if (!store) {
-    return Fail(store.error(), DescribeDatabase(*config));
-  }
-  // The schema rules of serve: a new SQLite file is created, anything
-  // behind or ahead is refused with what to do.
-  if (auto schema = PrepareSchemaForServe(**store, *config); !schema) {
-    return Fail(schema.error(), DescribeDatabase(*config));
-  }
   if (args.action == "add") {
-    return Add(**store, args);
+    return Add(*store, args);
   }
-  auto user = FindUser(**store, args.who);
+  auto user = FindUser(*store, args.who);
   if (!user) {
     if (user.error().code == base::ErrorCode::kNotFound) {
       std::fprintf(stderr, "%s: no user with id, email or handle \"%s\"\n", kCommand,
@@ -210,9 +200,9 @@ int RunUser(const std::string& config_path, const UserArgs& args) {
     return 0;
   }
   if (args.action == "set-password") {
-    return SetPassword(**store, *user);
+    return SetPassword(*store, *user);
   }
-  return RevokeSessions(**store, *user);
+  return RevokeSessions(*store, *user);
 }
 
 }  // namespace turnkey::app

@@ -72,25 +72,80 @@ TEST(MysqlStoreTest, NothingListensOnThePort) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, options.connect_timeout * 2);
 }
 
+// Tests on the server ctest starts, each with a fresh database (backend_).
+class MysqlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = MariadbServer::FromEnvironment();
+    ASSERT_TRUE(server) << server.error().message;
+    server_ = std::move(*server);
+    ASSERT_EQ(backend_.setup_error(), "");
+  }
+  void TearDown() override {
+    if (!reset_global_.empty()) {
+      EXPECT_TRUE(server_.AdminSql(reset_global_));
+    }
+  }
+
+  // Runs `set` (a SET GLOBAL) as the server's admin now, `reset` after the
+  // test: the server is shared, the tests on it run one at a time.
+  void SetGlobal(const std::string& set, const std::string& reset) {
+    reset_global_ = reset;
+    ASSERT_TRUE(server_.AdminSql(set));
+  }
+
+  // The test database's options with another of the server's accounts.
+  MysqlStoreOptions OptionsAs(const std::string& env_key) {
+    MysqlStoreOptions options = backend_.options();
+    options.user = server_.env[env_key];
+    return options;
+  }
+
+  std::unique_ptr<MysqlStore> Open(const MysqlStoreOptions& options) {
+    auto store = MysqlStore::Open(options);
+    EXPECT_TRUE(store) << store.error().message;
+    return store ? std::move(*store) : nullptr;
+  }
+
+  std::unique_ptr<MysqlStore> OpenMigrated() {
+    auto store = Open(backend_.options());
+    if (store == nullptr) {
+      return nullptr;
+    }
+    auto migrated = store->Migrate();
+    EXPECT_TRUE(migrated) << migrated.error().message;
+    return store;
+  }
+
+  static NewUser MakeUser(const std::string& handle, const std::string& display_name = "Someone") {
+    NewUser user;
+    user.handle = handle;
+    user.email = handle + "@example.org";
+    user.display_name = display_name;
+    user.password_hash = "$argon2id$hash";
+    user.now_ms = 1'700'000'000'000;
+    return user;
+  }
+
+  MariadbServer server_;
+  MysqlBackend backend_;
+  std::string reset_global_;
+};
+
 // A pool larger than the server lets the account have: the refused extra
 // connection must not fail calls while the store's own connection works.
-TEST(MysqlStoreTest, ARefusedExtraConnectionWaitsForOneOfItsOwn) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  MysqlStoreOptions options = backend.options();
-  options.user = server->env["MARIADB_ONE_USER"];  // MAX_USER_CONNECTIONS 1
+TEST_F(MysqlServerTest, ARefusedExtraConnectionWaitsForOneOfItsOwn) {
+  MysqlStoreOptions options = OptionsAs("MARIADB_ONE_USER");  // MAX_USER_CONNECTIONS 1
   options.pool_size = 3;
-  auto store = MysqlStore::Open(options);
-  ASSERT_TRUE(store) << store.error().message;
-  ASSERT_TRUE((*store)->Ping());
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Ping());
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 100; ++i) {
-        if (auto ping = (*store)->Ping(); !ping) {
+        if (auto ping = store->Ping(); !ping) {
           if (failures.fetch_add(1) == 0) {
             ADD_FAILURE() << ping.error().message;
           }
@@ -104,30 +159,15 @@ TEST(MysqlStoreTest, ARefusedExtraConnectionWaitsForOneOfItsOwn) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-std::unique_ptr<MysqlStore> OpenMigrated(const MysqlStoreOptions& options) {
-  auto store = MysqlStore::Open(options);
-  EXPECT_TRUE(store) << store.error().message;
-  if (!store) {
-    return nullptr;
-  }
-  auto migrated = (*store)->Migrate();
-  EXPECT_TRUE(migrated) << migrated.error().message;
-  return std::move(*store);
-}
-
 // DDL commits on its own in MySQL: a migrate cut off after CREATE INDEX but
 // before recording the version finds the index there when run again.
-TEST(MysqlStoreTest, AMigrationCutOffAfterItsIndexCompletesWhenRunAgain) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  auto store = OpenMigrated(backend.options());
+TEST_F(MysqlServerTest, AMigrationCutOffAfterItsIndexCompletesWhenRunAgain) {
+  auto store = OpenMigrated();
   ASSERT_NE(store, nullptr);
   const int latest = store->GetSchemaState()->latest_version;
   ASSERT_GE(latest, 3);
   // As if the run had stopped after 003's CREATE INDEX.
-  ASSERT_TRUE(server->RunSql("DELETE FROM " + backend.options().database +
+  ASSERT_TRUE(server_.RunSql("DELETE FROM " + backend_.options().database +
                              ".schema_migrations WHERE version >= 3"));
   ASSERT_FALSE(store->CheckSchema());
   auto again = store->Migrate();
@@ -138,35 +178,24 @@ TEST(MysqlStoreTest, AMigrationCutOffAfterItsIndexCompletesWhenRunAgain) {
 
 // The operator guide's least-privilege account for serve: rows only. It
 // runs the store, and `turnkey migrate` on an up-to-date schema.
-TEST(MysqlStoreTest, AnAccountWithoutDdlRightsServesAndMigratesAnUpToDateSchema) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  ASSERT_NE(OpenMigrated(backend.options()), nullptr);
-  MysqlStoreOptions options = backend.options();
-  options.user = server->env["MARIADB_DML_USER"];
-  auto store = MysqlStore::Open(options);
-  ASSERT_TRUE(store) << store.error().message;
-  auto migrated = (*store)->Migrate();
+TEST_F(MysqlServerTest, AnAccountWithoutDdlRightsServesAndMigratesAnUpToDateSchema) {
+  ASSERT_NE(OpenMigrated(), nullptr);
+  MysqlStoreOptions options = OptionsAs("MARIADB_DML_USER");
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  auto migrated = store->Migrate();
   ASSERT_TRUE(migrated) << migrated.error().message;
   EXPECT_EQ(*migrated, 0);
-  EXPECT_TRUE((*store)->CheckSchema());
-  NewUser user;
-  user.handle = "dml_only";
-  user.email = "dml_only@example.org";
-  user.display_name = "Rows only";
-  user.password_hash = "$argon2id$hash";
-  user.now_ms = 1'700'000'000'000;
-  auto created = (*store)->CreateUser(user);
+  EXPECT_TRUE(store->CheckSchema());
+  auto created = store->CreateUser(MakeUser("dml_only"));
   ASSERT_TRUE(created) << created.error().message;
   // And without the right a real schema change needs, it says so.
   MysqlBackend empty;
   ASSERT_EQ(empty.setup_error(), "");
   options.database = empty.options().database;
-  auto fresh = MysqlStore::Open(options);
-  ASSERT_TRUE(fresh);
-  auto refused = (*fresh)->Migrate();
+  auto fresh = Open(options);
+  ASSERT_NE(fresh, nullptr);
+  auto refused = fresh->Migrate();
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("denied"), std::string::npos) << refused.error().message;
 }
@@ -175,37 +204,23 @@ TEST(MysqlStoreTest, AnAccountWithoutDdlRightsServesAndMigratesAnUpToDateSchema)
 // client asked for (skip-character-set-client-handshake; here init_connect,
 // which runs for accounts without admin rights): text must still be stored
 // as utf8mb4, not double-encoded.
-TEST(MysqlStoreTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharset) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  ASSERT_NE(OpenMigrated(backend.options()), nullptr);
-  ASSERT_TRUE(server->AdminSql("SET GLOBAL init_connect = 'SET NAMES latin1'"));
-  struct Restore {
-    const MariadbServer& server;
-    ~Restore() { EXPECT_TRUE(server.AdminSql("SET GLOBAL init_connect = ''")); }
-  } restore{*server};
+TEST_F(MysqlServerTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharset) {
+  ASSERT_NE(OpenMigrated(), nullptr);
+  SetGlobal("SET GLOBAL init_connect = 'SET NAMES latin1'", "SET GLOBAL init_connect = ''");
   const std::string name = "Zo\xc3\xab \xf0\x9f\xa6\x84";  // "Zoë 🦄"
   std::string id;
   {
-    auto store = MysqlStore::Open(backend.options());
-    ASSERT_TRUE(store);
-    NewUser user;
-    user.handle = "zoe";
-    user.email = "zoe@example.org";
-    user.display_name = name;
-    user.password_hash = "$argon2id$hash";
-    user.now_ms = 1'700'000'000'000;
-    auto created = (*store)->CreateUser(user);
+    auto store = Open(backend_.options());
+    ASSERT_NE(store, nullptr);
+    auto created = store->CreateUser(MakeUser("zoe", name));
     ASSERT_TRUE(created) << created.error().message;
     id = created->id;
   }
-  ASSERT_TRUE(server->AdminSql("SET GLOBAL init_connect = ''"));
+  ASSERT_TRUE(server_.AdminSql("SET GLOBAL init_connect = ''"));
   // Read back by a session the server leaves on utf8mb4.
-  auto store = MysqlStore::Open(backend.options());
-  ASSERT_TRUE(store);
-  auto user = (*store)->GetUserById(id);
+  auto store = Open(backend_.options());
+  ASSERT_NE(store, nullptr);
+  auto user = store->GetUserById(id);
   ASSERT_TRUE(user) << user.error().message;
   EXPECT_EQ(user->display_name, name);
 }
@@ -213,29 +228,13 @@ TEST(MysqlStoreTest, TextIsStoredAsUtf8mb4WhenTheServerPicksAnotherSessionCharse
 // A server that takes no writes (read_only after a failover): a write is
 // kUnavailable (503 to the client) and Ping says writes fail, not an
 // internal error; reads go on.
-TEST(MysqlStoreTest, AReadOnlyServerMakesWritesUnavailable) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  auto store = OpenMigrated(backend.options());
+TEST_F(MysqlServerTest, AReadOnlyServerMakesWritesUnavailable) {
+  auto store = OpenMigrated();
   ASSERT_NE(store, nullptr);
-  NewUser user;
-  user.handle = "before";
-  user.email = "before@example.org";
-  user.display_name = "Before";
-  user.password_hash = "$argon2id$hash";
-  user.now_ms = 1'700'000'000'000;
-  auto before = store->CreateUser(user);
+  auto before = store->CreateUser(MakeUser("before"));
   ASSERT_TRUE(before) << before.error().message;
-  ASSERT_TRUE(server->AdminSql("SET GLOBAL read_only = 1"));
-  struct Restore {
-    const MariadbServer& server;
-    ~Restore() { EXPECT_TRUE(server.AdminSql("SET GLOBAL read_only = 0")); }
-  } restore{*server};
-  user.handle = "during";
-  user.email = "during@example.org";
-  auto refused = store->CreateUser(user);
+  SetGlobal("SET GLOBAL read_only = 1", "SET GLOBAL read_only = 0");
+  auto refused = store->CreateUser(MakeUser("during"));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable) << refused.error().message;
   auto ping = store->Ping();
@@ -246,27 +245,16 @@ TEST(MysqlStoreTest, AReadOnlyServerMakesWritesUnavailable) {
 
 // database.mysql.tls: the test server's account refuses unencrypted
 // connections; its certificate (IP 127.0.0.1) is signed by MARIADB_TLS_CA.
-TEST(MysqlStoreTest, TlsConnectsOnlyToAServerItCanVerify) {
-  auto server = MariadbServer::FromEnvironment();
-  ASSERT_TRUE(server) << server.error().message;
-  MysqlBackend backend;
-  ASSERT_EQ(backend.setup_error(), "");
-  MysqlStoreOptions options = backend.options();
-  options.user = server->env["MARIADB_TLS_USER"];
-  auto open = [](const MysqlStoreOptions& o) {
-    auto store = MysqlStore::Open(o);
-    EXPECT_TRUE(store) << store.error().message;
-    return std::move(*store);
-  };
-
+TEST_F(MysqlServerTest, TlsConnectsOnlyToAServerItCanVerify) {
+  MysqlStoreOptions options = OptionsAs("MARIADB_TLS_USER");
   // Without TLS the account is refused: the server requires it.
-  auto plain = open(options)->Ping();
+  auto plain = Open(options)->Ping();
   ASSERT_FALSE(plain);
   EXPECT_EQ(plain.error().code, ErrorCode::kPermissionDenied);
 
   options.tls = true;
-  options.tls_ca_file = server->env["MARIADB_TLS_CA"];
-  auto store = open(options);
+  options.tls_ca_file = server_.env["MARIADB_TLS_CA"];
+  auto store = Open(options);
   ASSERT_TRUE(store->Ping());
   auto migrated = store->Migrate();
   ASSERT_TRUE(migrated) << migrated.error().message;
@@ -275,9 +263,9 @@ TEST(MysqlStoreTest, TlsConnectsOnlyToAServerItCanVerify) {
   // A certificate that does not chain to the CA given (or, with none given,
   // to the system's) fails at once, as a wrong password does: it will not
   // fix itself.
-  for (const std::string& ca : {server->env["MARIADB_TLS_OTHER_CA"], std::string()}) {
+  for (const std::string& ca : {server_.env["MARIADB_TLS_OTHER_CA"], std::string()}) {
     options.tls_ca_file = ca;
-    auto refused = open(options)->Ping();
+    auto refused = Open(options)->Ping();
     ASSERT_FALSE(refused) << "CA " << ca;
     EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied) << refused.error().message;
     EXPECT_NE(refused.error().message.find("certificate"), std::string::npos)
