@@ -57,7 +57,12 @@ PIONCHECK = None
 def setUpModule():
     global _build_dir, PIONCHECK
     _build_dir = tempfile.mkdtemp(prefix="turnkey-pion-")
-    PIONCHECK = build_pioncheck(_build_dir)
+    try:
+        PIONCHECK = build_pioncheck(_build_dir)
+    except BaseException:
+        # unittest does not call tearDownModule when setUpModule fails.
+        tearDownModule()
+        raise
 
 
 def tearDownModule():
