@@ -24,6 +24,11 @@ test_pkgs=(
   # are its WebSocket and long-polling transports, which python3-engineio does
   # not depend on.
   python3-socketio python3-engineio python3-websocket python3-requests
+  # Pion, the Go WebRTC stack, as TURN and WebRTC client nobody here wrote
+  # (tests/integration/test_pion.py builds tests/go/pioncheck from these
+  # sources offline, in GOPATH mode).
+  golang-go golang-github-pion-turn.v2-dev golang-github-pion-stun-dev
+  golang-github-pion-webrtc.v3-dev
   chromium          # headless browser for the WebRTC call test
   systemd           # systemd-analyze verify of the unit files
   prometheus        # promtool check metrics on a live scrape (its service is kept from starting)
