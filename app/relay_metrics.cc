@@ -61,6 +61,8 @@ std::optional<metrics::DropReason> ToMetricsDrop(relay::DropReason r) {
       return metrics::DropReason::kSendError;
     case relay::DropReason::kRateLimited:
       return metrics::DropReason::kThrottled;
+    case relay::DropReason::kClientBacklog:
+      return metrics::DropReason::kClientBacklog;
     default:
       return std::nullopt;  // peer_denied is exported as turnkey_turn_peer_denied_total
   }

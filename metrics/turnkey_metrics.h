@@ -151,11 +151,12 @@ enum class DropReason : uint8_t {
   kBandwidth,       // over the allocation's bandwidth cap
   kSendError,       // the socket refused it (buffer full, unreachable, ...)
   kThrottled,       // a 401 or 438 answer held back: its source asked too often
+  kClientBacklog,   // for a TCP/TLS client whose connection is too far behind
   kCount
 };
-inline constexpr std::array<std::string_view, 9> kDropReasonValues = {
+inline constexpr std::array<std::string_view, 10> kDropReasonValues = {
     "malformed",  "bad_fingerprint", "unexpected", "no_allocation", "no_permission",
-    "no_channel", "bandwidth",       "send_error", "throttled"};
+    "no_channel", "bandwidth",       "send_error", "throttled",     "client_backlog"};
 
 // Engine.IO transport of a signaling connection.
 enum class SignalTransport : uint8_t { kWebSocket, kPolling, kCount };

@@ -40,6 +40,16 @@ class ClientSink {
   virtual ~ClientSink() = default;
   // Sends `bytes` to the client of `to`. `bytes` is only valid during the call.
   virtual void SendToClient(const FiveTuple& to, base::ByteView bytes) = 0;
+  // SendToClient for relayed data (a Data indication or ChannelData from a
+  // peer): false, and nothing sent, when the client's stream is too far
+  // behind to take it now. A TCP/TLS client whose link stalls (a phone in a
+  // tunnel) then loses datagrams, as it would over UDP, instead of getting
+  // seconds of stale media later or its connection (and so its allocation)
+  // closed at the output limit.
+  virtual bool SendDataToClient(const FiveTuple& to, base::ByteView bytes) {
+    SendToClient(to, bytes);
+    return true;
+  }
   // The allocation of TCP/TLS client `tuple` was deleted (Refresh 0 or
   // expiry) while its connection stays open: it is a connection without an
   // allocation again.

@@ -63,6 +63,8 @@ const char* DropReasonName(DropReason reason) {
       return "send_failed";
     case DropReason::kRateLimited:
       return "rate_limited";
+    case DropReason::kClientBacklog:
+      return "client_backlog";
     case DropReason::kCount:
       break;
   }

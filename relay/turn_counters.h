@@ -58,16 +58,17 @@ const char* DirectionName(Direction direction);
 
 // Why a packet was dropped without an answer.
 enum class DropReason : uint8_t {
-  kMalformed,     // not STUN/ChannelData, bad length, trailing bytes
-  kFingerprint,   // FINGERPRINT wrong
-  kUnexpected,    // responses, unknown indications
-  kNoAllocation,  // Send/ChannelData on a 5-tuple without an allocation
-  kNoPermission,  // peer data or Send without a permission for the peer
-  kNoChannel,     // ChannelData on an unbound channel
-  kPeerDenied,    // Send to a peer the policy refuses
-  kBandwidth,     // over the allocation's bytes/s cap
-  kSendFailed,    // the kernel refused the datagram (buffer full, unreachable)
-  kRateLimited,   // a 401/438 answer suppressed by the per-source limit
+  kMalformed,      // not STUN/ChannelData, bad length, trailing bytes
+  kFingerprint,    // FINGERPRINT wrong
+  kUnexpected,     // responses, unknown indications
+  kNoAllocation,   // Send/ChannelData on a 5-tuple without an allocation
+  kNoPermission,   // peer data or Send without a permission for the peer
+  kNoChannel,      // ChannelData on an unbound channel
+  kPeerDenied,     // Send to a peer the policy refuses
+  kBandwidth,      // over the allocation's bytes/s cap
+  kSendFailed,     // the kernel refused the datagram (buffer full, unreachable)
+  kRateLimited,    // a 401/438 answer suppressed by the per-source limit
+  kClientBacklog,  // peer data for a TCP/TLS client whose output is too far behind
   kCount,
 };
 const char* DropReasonName(DropReason reason);

@@ -461,7 +461,10 @@ void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
       return;
     }
   }
-  io_.SendToClient(allocation.tuple(), out_);
+  if (!io_.SendDataToClient(allocation.tuple(), out_)) {
+    Drop(DropReason::kClientBacklog);
+    return;
+  }
   counters_.relayed_packets[static_cast<size_t>(Direction::kPeerToClient)].Add();
   counters_.relayed_bytes[static_cast<size_t>(Direction::kPeerToClient)].Add(data.size());
 }

@@ -273,6 +273,18 @@ void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
   client.connection->Write(bytes);
 }
 
+bool Worker::SendDataToClient(const FiveTuple& to, base::ByteView bytes) {
+  if (to.transport != ClientTransport::kUdp) {
+    auto it = connections_.find(StreamKey{to.client, to.server});
+    if (it != connections_.end() &&
+        it->second.connection->output_size() + bytes.size() > options_.stream_data_backlog) {
+      return false;
+    }
+  }
+  SendToClient(to, bytes);
+  return true;
+}
+
 RelayIo::OpenResult Worker::OpenRelay(const base::SocketAddress& bind, void* context) {
   // Bound, then read: the two steps an EVEN-PORT reservation takes apart.
   OpenResult result = HoldRelay(bind);

@@ -67,6 +67,11 @@ struct WorkerOptions {
   // Largest frame accepted on a stream: a ChannelData message with a full
   // 16-bit length, padded (RFC 8656 section 12.5).
   size_t max_stream_frame = 4 + 65535 + 3;
+  // Output a TCP/TLS client may have queued before relayed peer data for it
+  // is dropped (DropReason::kClientBacklog) rather than queued: about 1 s of
+  // a 2 Mbit/s video call. Answers to its requests are always queued (up to
+  // the connection's 4 MiB output limit). Default 256 KiB.
+  size_t stream_data_backlog = 256 * 1024;
 };
 
 class Worker final : private RelayIo {
@@ -135,6 +140,7 @@ class Worker final : private RelayIo {
   RelayIo& AsIo() { return *this; }
   // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
+  bool SendDataToClient(const FiveTuple& to, base::ByteView bytes) override;
   void AllocationEnded(const FiveTuple& tuple) override;
   OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override;
   void CloseRelay(RelayHandle handle) override;

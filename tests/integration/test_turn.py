@@ -554,6 +554,43 @@ class TurnErrorCodesTest(unittest.TestCase):
         finally:
             peer.close()
 
+    def test_a_tcp_client_that_stops_reading_keeps_its_allocation(self):
+        # A phone in a tunnel: its TCP connection stalls while the peer keeps
+        # sending. Past a backlog the server drops the peer's datagrams (as
+        # UDP would), instead of queueing seconds of stale media and then
+        # closing the connection, and with it the allocation, at its 4 MiB
+        # output limit.
+        peer = UdpPeer()
+        try:
+            with self.client(transport="tcp") as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                self.assertEqual(c.channel_bind(0x4002, peer.address).cls, tc.SUCCESS)
+                # 24 MB while the client reads nothing: past what the kernel
+                # buffers on both ends (up to 4 MB sending, 6 MB receiving by
+                # default) and the 4 MiB the connection may queue on top.
+                payload = b"m" * 1000
+                for i in range(24000):
+                    peer.sendto(payload, relayed)
+                    if i % 200 == 199:
+                        time.sleep(0.005)
+                time.sleep(0.5)
+                # Still connected and allocated: the Refresh answer comes after
+                # what was queued before the drops began.
+                self.assertEqual(c.refresh(600).cls, tc.SUCCESS)
+                c.inbound.clear()
+                peer.sendto(b"after the stall", relayed)
+                while True:
+                    got = c.receive()
+                    self.assertIsNotNone(got, "nothing relayed after the stall")
+                    if got[2] != payload:
+                        break
+                self.assertEqual(got, ("channel", 0x4002, b"after the stall"))
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            peer.close()
+
     def test_channel_data_round_trip_udp(self):
         self.channel_round_trip("udp")
 

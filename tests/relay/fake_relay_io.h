@@ -36,6 +36,13 @@ class FakeRelayIo : public RelayIo {
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override {
     to_client.push_back({to, base::Bytes(bytes.begin(), bytes.end())});
   }
+  bool SendDataToClient(const FiveTuple& to, base::ByteView bytes) override {
+    if (client_backlogged) {
+      return false;
+    }
+    SendToClient(to, bytes);
+    return true;
+  }
   OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override {
     OpenResult result;
     if (busy_ports.count(bind.port()) != 0) {
@@ -140,11 +147,12 @@ class FakeRelayIo : public RelayIo {
   std::vector<ToPeer> to_peer;
   std::map<RelayHandle, Socket> sockets;
   std::map<HeldSocket, base::SocketAddress> held;  // HoldRelay'd, not yet adopted or closed
-  std::set<uint16_t> busy_ports;  // OpenRelay and HoldRelay report EADDRINUSE for these
-  bool fail_open = false;         // OpenRelay and AdoptRelay fail (not EADDRINUSE)
-  bool fail_hold = false;         // HoldRelay fails (not EADDRINUSE)
-  bool fail_send = false;         // SendToPeer reports that the kernel refused
-  bool queue_sends = false;       // SendToPeer batches (kQueued); the test reports the flush
+  std::set<uint16_t> busy_ports;   // OpenRelay and HoldRelay report EADDRINUSE for these
+  bool client_backlogged = false;  // SendDataToClient refuses: the client is behind
+  bool fail_open = false;          // OpenRelay and AdoptRelay fail (not EADDRINUSE)
+  bool fail_hold = false;          // HoldRelay fails (not EADDRINUSE)
+  bool fail_send = false;          // SendToPeer reports that the kernel refused
+  bool queue_sends = false;        // SendToPeer batches (kQueued); the test reports the flush
   RelayHandle next_handle = 1;
   size_t opened = 0;
   size_t closed = 0;

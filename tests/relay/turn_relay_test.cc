@@ -299,6 +299,24 @@ TEST_F(TurnRelayTest, ChannelDataToATcpClientIsPadded) {
   EXPECT_EQ(base::Bytes(decoded->data.begin(), decoded->data.end()), Payload(5));
 }
 
+// A TCP/TLS client far behind on its output loses peer data (as over UDP)
+// rather than queueing it; its requests are still answered.
+TEST_F(TurnRelayTest, PeerDataForABackloggedClientIsDroppedAndCounted) {
+  TurnTestClient client = Ready(1, ClientTransport::kTcp);
+  ASSERT_TRUE(client.ChannelBind(0x4000, peer_).success());
+  client.TakeReceived();
+  io.client_backlogged = true;
+  PeerSends(relayed_[0], peer_, Payload(5));
+  EXPECT_TRUE(client.TakeReceived().empty());
+  EXPECT_EQ(Dropped(DropReason::kClientBacklog), 1u);
+  EXPECT_EQ(Relayed(Direction::kPeerToClient), 0u);
+  EXPECT_TRUE(client.Refresh(600).success());
+  io.client_backlogged = false;
+  PeerSends(relayed_[0], peer_, Payload(5));
+  EXPECT_EQ(client.TakeReceived().size(), 1u);
+  EXPECT_EQ(Relayed(Direction::kPeerToClient), 1u);
+}
+
 TEST_F(TurnRelayTest, PeerDataWithoutPermissionIsDropped) {
   TurnTestClient client = Ready(1);
   client.TakeReceived();
