@@ -94,6 +94,7 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
     Side& s = SideOf(*call, side);
     if (s.socket == socket) {
       s.socket.reset();
+      s.lost_at = now;
       s.grace =
           AddTimer(now + options_.reconnect_grace,
                    side == CallSide::kCaller ? TimerKind::kCallerGrace : TimerKind::kCalleeGrace,

@@ -232,6 +232,9 @@ class CallManager {
   struct Side {
     std::optional<uint64_t> socket;  // caller: from initiate; callee: from accept
     std::optional<TimerMap::iterator> grace;
+    // When the grace started (the socket was found gone): a call that ends
+    // connection_lost ended then, not when the grace ran out.
+    base::MonoTime lost_at{};
     std::vector<HeldMessage> held;  // for this side, waiting for its socket
     int ice_reports = 0;
   };
@@ -288,8 +291,9 @@ class CallManager {
                      std::string_view confirm_event);
   // Ends `call`: records, counts, remembers its id and erases it. `call` is
   // dangling afterwards.
+  // `ended_at` (default `now`) is the end recorded in the history.
   void Finish(Call& call, base::MonoTime now, metrics::CallStatus status, std::string_view reason,
-              std::string_view ended_by);
+              std::string_view ended_by, std::optional<base::MonoTime> ended_at = std::nullopt);
   Json Relay(uint64_t socket, const Json& payload, std::string_view field,
              std::string_view out_event, std::string_view missing_error);
   // reportIce for an answered call that ended within ended_call_retention,

@@ -153,7 +153,8 @@ Json CallManager::RejectRinging(Call& call, base::MonoTime now, uint64_t socket,
 }
 
 void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus status,
-                         std::string_view reason, std::string_view ended_by) {
+                         std::string_view reason, std::string_view ended_by,
+                         std::optional<base::MonoTime> ended_at) {
   Transition(call, CallState::kEnded);
   CancelTimer(call.ring_timer);
   for (Side& side : call.sides) {
@@ -164,10 +165,11 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
                        .reason = std::string(reason),
                        .ended_by = std::string(ended_by),
                        .answered_at = call.answered_at,
-                       .ended_at = now};
+                       .ended_at = ended_at.value_or(now)};
   if (call.answered_at) {
-    record.duration_seconds =
-        std::chrono::duration_cast<std::chrono::seconds>(now - *call.answered_at).count();
+    record.duration_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::max(record.ended_at, *call.answered_at) - *call.answered_at)
+                                  .count();
   }
   TK_LOG_DEBUG("calls: call {} ({}, {} -> {}) ended: {}, reason {}, by {}, {} s answered",
                record.call.id, TypeName(record.call.type), record.call.caller_id,
@@ -294,7 +296,9 @@ void CallManager::RingTimedOut(Call& call, base::MonoTime now) {
 void CallManager::GraceExpired(Call& call, CallSide side, base::MonoTime now) {
   const std::string lost = UserOfSide(call, side);
   EmitToSide(call, Other(side), "callEnded", CallEndedJson(call, lost, kReasonConnectionLost));
-  Finish(call, now, metrics::CallStatus::kConnectionLost, kReasonConnectionLost, lost);
+  // The call ended when the connection was found gone, not a grace later.
+  Finish(call, now, metrics::CallStatus::kConnectionLost, kReasonConnectionLost, lost,
+         SideOf(call, side).lost_at);
 }
 
 void CallManager::ForgetEndedCalls(base::MonoTime now) {

@@ -421,7 +421,9 @@ TEST_F(CallManagerTest, NoRejoinWithinTheGraceLosesTheCall) {
   EXPECT_EQ(recorder_.ended[0].status, CallStatus::kConnectionLost);
   EXPECT_EQ(recorder_.ended[0].reason, "connection_lost");
   EXPECT_EQ(recorder_.ended[0].ended_by, "alice-id");
-  EXPECT_EQ(recorder_.ended[0].duration_seconds, 30);
+  // It ended when alice's socket was found gone, not when the grace ran out.
+  EXPECT_EQ(recorder_.ended[0].duration_seconds, 20);
+  EXPECT_EQ(recorder_.ended[0].ended_at, now_ - seconds(10));
   EXPECT_EQ(metrics_.ended.back(), std::make_pair(CallType::kVideo, CallStatus::kConnectionLost));
 
   Connect(kAlice2, "alice-id");
