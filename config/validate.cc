@@ -184,6 +184,15 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   }
   CheckRelayAddresses(cfg, diag);
   CheckPortClashes(cfg, diag);
+  // Engine.IO heartbeats: on a mobile or lossy link a pong can take seconds
+  // (a lost TCP SYN of a new polling request alone costs 1-3 s), and a
+  // shorter timeout drops clients that are fine.
+  if (cfg.signal.enabled && cfg.signal.engineio.ping_timeout < std::chrono::seconds(5)) {
+    diag.WarningAt("signal.engineio.ping_timeout",
+                   FormatDuration(cfg.signal.engineio.ping_timeout) +
+                       " drops clients on slow or lossy links (mobile) that are still there; "
+                       "5s or more is safer");
+  }
   // RFC 8656 fixes both lifetimes (sections 9 and 12), and clients refresh
   // on that schedule (Pion: permissions every 2 min, channels after 5):
   // shorter ones expire what a standard client still uses, and the media
