@@ -61,6 +61,15 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
     incoming["caller"] = UserInfoJson(call->caller);
     emitter_.Emit(socket, "incomingCall", std::move(incoming));
   }
+  auto [first, last] = rang_and_ended_.equal_range(std::string(user_id));
+  for (auto it = first; it != last; ++it) {
+    const Tombstone& ended = tombstones_.at(it->second);
+    Json told = Json::object();
+    told["callId"] = it->second;
+    told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
+    told["reason"] = ended.reason;
+    emitter_.Emit(socket, "callEnded", std::move(told));
+  }
   return true;
 }
 

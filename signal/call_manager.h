@@ -71,12 +71,13 @@
 //   for one from a participant gets "Call already processed" (Socket.IO
 //   clients replay buffered emits after a reconnect: they are refused, never
 //   acted on); from anyone else "Not authorized"; once forgotten, "Call not
-//   found". Statuses: completed (accepted, then endCall; ice_failed instead
-//   when an ICE report said failed and none said connected), missed (ring
-//   timeout; also a ringing call at EndAll), rejected, busy, cancelled,
-//   unavailable, connection_lost. An active call at EndAll is completed with
-//   the given reason. callEnded carries endedBy null when the server ended
-//   the call (timeout, shutdown).
+//   found". A callee socket that connects gets callEnded again for the
+//   remembered calls that rang on the callee and ended unanswered (a device
+//   away at that moment would ring on). Statuses: completed (accepted, then endCall; ice_failed
+//   instead when an ICE report said failed and none said connected), missed (ring timeout; also a
+//   ringing call at EndAll), rejected, busy, cancelled, unavailable, connection_lost. An active
+//   call at EndAll is completed with the given reason. callEnded carries endedBy null when the
+//   server ended the call (timeout, shutdown).
 // - Draining (SetDraining) refuses initiateCall; everything else goes on.
 //   EndAll ends every live call and tells every participant socket.
 //
@@ -253,6 +254,10 @@ class CallManager {
   struct Tombstone {
     std::string caller_id;
     std::string callee_id;
+    // callEnded's endedBy ("" = the server) and reason, for a callee device
+    // that was away when a call that rang on it ended.
+    std::string ended_by;
+    std::string_view reason;  // one of the kReason* literals
     bool answered = false;
     std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
   };
@@ -339,6 +344,10 @@ class CallManager {
   TimerMap timers_;
   std::unordered_map<std::string, Tombstone, StringHash, std::equal_to<>> tombstones_;
   std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;  // oldest first
+  // callee id -> ids of remembered calls that rang on the callee's devices
+  // and ended unanswered (timeout, cancel, a reject from one of them): a
+  // device that connects gets their callEnded, which it may have missed.
+  std::unordered_multimap<std::string, std::string> rang_and_ended_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };

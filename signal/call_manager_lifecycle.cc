@@ -183,8 +183,16 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
       user_calls_.erase(it);
     }
   }
+  const bool rang_unanswered = !call.answered_at && (status == metrics::CallStatus::kMissed ||
+                                                     status == metrics::CallStatus::kCancelled ||
+                                                     status == metrics::CallStatus::kRejected);
+  if (rang_unanswered) {
+    rang_and_ended_.emplace(record.call.callee_id, record.call.id);
+  }
   tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
                                                 .callee_id = record.call.callee_id,
+                                                .ended_by = record.ended_by,
+                                                .reason = reason,
                                                 .answered = call.answered_at.has_value(),
                                                 .ice_reports = {call.sides[0].ice_reports,
                                                                 call.sides[1].ice_reports}});
@@ -303,7 +311,18 @@ void CallManager::GraceExpired(Call& call, CallSide side, base::MonoTime now) {
 
 void CallManager::ForgetEndedCalls(base::MonoTime now) {
   while (!tombstone_expiry_.empty() && tombstone_expiry_.front().first <= now) {
-    tombstones_.erase(tombstone_expiry_.front().second);
+    const std::string& id = tombstone_expiry_.front().second;
+    auto ended = tombstones_.find(id);
+    if (ended != tombstones_.end()) {
+      auto [first, last] = rang_and_ended_.equal_range(ended->second.callee_id);
+      for (auto it = first; it != last; ++it) {
+        if (it->second == id) {
+          rang_and_ended_.erase(it);
+          break;
+        }
+      }
+      tombstones_.erase(ended);
+    }
     tombstone_expiry_.pop_front();
   }
 }

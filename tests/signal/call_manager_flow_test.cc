@@ -406,6 +406,39 @@ TEST_F(CallManagerTest, SignalingBufferedOfflineArrivesBeforeTheRejoinAndCounts)
               kErrNotAuthorized, id);
 }
 
+// A callee device away when a call that rang on it ended (a phone in a
+// tunnel at the ring timeout, the caller's cancel, a reject on another
+// device) learns it when it connects again, while the call is remembered.
+TEST_F(CallManagerTest, ACalleeDeviceThatWasAwayLearnsThatARingingCallEnded) {
+  const std::string id = Ring();
+  Disconnect(kBob2);
+  Advance(seconds(30));  // the ring timeout
+  EXPECT_EQ(emitter_.To(kBob, "callEnded").size(), 1u);
+  EXPECT_TRUE(emitter_.To(kBob2, "callEnded").empty());
+  emitter_.Clear();
+  constexpr uint64_t kBob3 = 12;
+  Connect(kBob3, "bob-id");
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"12:callEnded"}));
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":null,"reason":"timeout"})");
+  // The caller is not told again; once the call is forgotten, nobody is.
+  emitter_.Clear();
+  Connect(kAlice2, "alice-id");
+  EXPECT_TRUE(emitter_.all.empty());
+  Disconnect(kBob3);
+  Advance(seconds(60));
+  Connect(kBob3, "bob-id");
+  EXPECT_TRUE(emitter_.all.empty());
+
+  // A call that was answered (or never rang: unavailable, busy) is not told.
+  Connect(kBob2, "bob-id");
+  const std::string answered = Answered();
+  WithCall("endCall", kAlice, answered);
+  emitter_.Clear();
+  Connect(13, "bob-id");
+  EXPECT_TRUE(emitter_.all.empty());
+}
+
 TEST_F(CallManagerTest, NoRejoinWithinTheGraceLosesTheCall) {
   const std::string id = Answered();
   now_ += seconds(20);
