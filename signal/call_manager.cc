@@ -61,7 +61,7 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
     incoming["caller"] = UserInfoJson(call->caller);
     emitter_.Emit(socket, "incomingCall", std::move(incoming));
   }
-  auto [first, last] = rang_and_ended_.equal_range(std::string(user_id));
+  auto [first, last] = rang_and_ended_.equal_range(user_id);
   for (auto it = first; it != last; ++it) {
     const Tombstone& ended = tombstones_.at(it->second);
     Json told = Json::object();

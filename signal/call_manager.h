@@ -347,7 +347,7 @@ class CallManager {
   // callee id -> ids of remembered calls that rang on the callee's devices
   // and ended unanswered (timeout, cancel, a reject from one of them): a
   // device that connects gets their callEnded, which it may have missed.
-  std::unordered_multimap<std::string, std::string> rang_and_ended_;
+  std::unordered_multimap<std::string, std::string, StringHash, std::equal_to<>> rang_and_ended_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };
