@@ -73,11 +73,13 @@
 //   acted on); from anyone else "Not authorized"; once forgotten, "Call not
 //   found". A callee socket that connects gets callEnded again for the
 //   remembered calls that rang on the callee and ended unanswered (a device
-//   away at that moment would ring on). Statuses: completed (accepted, then endCall; ice_failed
-//   instead when an ICE report said failed and none said connected), missed (ring timeout; also a
-//   ringing call at EndAll), rejected, busy, cancelled, unavailable, connection_lost. An active
-//   call at EndAll is completed with the given reason. callEnded carries endedBy null when the
-//   server ended the call (timeout, shutdown).
+//   away at that moment would ring on). Statuses: completed (accepted, then
+//   endCall; ice_failed instead when an ICE report said failed and none said
+//   connected), missed (ring timeout; also a ringing call at EndAll),
+//   rejected, busy, cancelled, unavailable, connection_lost (its end is when
+//   the socket was found gone). An active call at EndAll is completed with
+//   the given reason. callEnded carries endedBy null when the server ended
+//   the call (timeout, shutdown).
 // - Draining (SetDraining) refuses initiateCall; everything else goes on.
 //   EndAll ends every live call and tells every participant socket.
 //
@@ -257,7 +259,7 @@ class CallManager {
     // callEnded's endedBy ("" = the server) and reason, for a callee device
     // that was away when a call that rang on it ended.
     std::string ended_by;
-    std::string_view reason;  // one of the kReason* literals
+    std::string reason;
     bool answered = false;
     std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
   };

@@ -192,7 +192,7 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
   tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
                                                 .callee_id = record.call.callee_id,
                                                 .ended_by = record.ended_by,
-                                                .reason = reason,
+                                                .reason = std::string(reason),
                                                 .answered = call.answered_at.has_value(),
                                                 .ice_reports = {call.sides[0].ice_reports,
                                                                 call.sides[1].ice_reports}});
