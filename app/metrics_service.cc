@@ -83,7 +83,7 @@ std::optional<net::HttpResponse> Refusal(const net::HttpRequest& request, std::s
 
 base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
     const base::SocketAddress& listen, std::string path, metrics::Registry& registry,
-    std::function<void()> collect) {
+    std::function<void()> collect, metrics::Gauge draining) {
   std::unique_ptr<MetricsService> service(new MetricsService());
   auto loop = net::EventLoop::Create();
   if (!loop) {
@@ -100,15 +100,14 @@ base::Result<std::unique_ptr<MetricsService>> MetricsService::Create(
                                   int status) -> std::optional<net::HttpResponse> {
     return status == 413 ? Refusal(head, path) : std::nullopt;
   };
-  auto handler = [&registry, path = std::move(path), collect = std::move(collect),
-                  draining = &service->draining_](net::HttpRequest request,
-                                                  net::Responder responder) {
+  auto handler = [&registry, path = std::move(path), collect = std::move(collect), draining](
+                     net::HttpRequest request, net::Responder responder) {
     if (std::optional<net::HttpResponse> refusal = Refusal(request, path)) {
       responder.Respond(std::move(*refusal));
       return;
     }
     if (request.path != path) {
-      const bool ready = request.path == kHealthPath || !draining->load();
+      const bool ready = request.path == kHealthPath || draining.Value() == 0;
       const std::string_view status =
           request.path == kHealthPath ? "ok" : (ready ? "ready" : "draining");
       net::HttpResponse response = net::HttpResponse::Text(

@@ -8,7 +8,6 @@
 // GET or HEAD of the path is 413).
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,18 +30,18 @@ class MetricsService {
   // Binds now (so a taken port fails at start); serving starts with Start().
   // `registry` must outlive the service. `collect` runs on the service's
   // thread before every render. Besides `path` it answers GET /healthz (200
-  // while the process serves) and GET /readyz (200, or 503 once draining):
+  // while the process serves) and GET /readyz (200, or 503 while `draining`
+  // is not 0, i.e. turnkey_draining):
   // health checks for a node without the signaling port (TURN only).
   static base::Result<std::unique_ptr<MetricsService>> Create(const base::SocketAddress& listen,
                                                               std::string path,
                                                               metrics::Registry& registry,
-                                                              std::function<void()> collect);
+                                                              std::function<void()> collect,
+                                                              metrics::Gauge draining);
   ~MetricsService();
 
   void Start();
   void Stop();
-  // /readyz answers 503 from now on (any thread).
-  void SetDraining() { draining_ = true; }
   base::SocketAddress local_address() const;
   // The service's loop, for work posted from other threads (the watchdog's
   // liveness beats).
@@ -54,7 +53,6 @@ class MetricsService {
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<net::HttpServer> server_;
   std::thread thread_;
-  std::atomic<bool> draining_{false};
 };
 
 // The process gauges: SetProcessStartTime once at start, SampleProcess

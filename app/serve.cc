@@ -282,13 +282,15 @@ int RunServe(const std::string& config_path) {
 
   std::unique_ptr<MetricsService> metrics_service;
   if (config.metrics.enabled) {
-    auto created = MetricsService::Create(config.metrics.listen, config.metrics.path, registry,
-                                          [&bridge, &process_metrics] {
-                                            SampleProcess(*process_metrics);
-                                            if (bridge) {
-                                              bridge->Collect();
-                                            }
-                                          });
+    auto created = MetricsService::Create(
+        config.metrics.listen, config.metrics.path, registry,
+        [&bridge, &process_metrics] {
+          SampleProcess(*process_metrics);
+          if (bridge) {
+            bridge->Collect();
+          }
+        },
+        process_metrics->draining);
     if (!created) {
       TK_LOG_ERROR("metrics: {}", created.error().message);
       return 1;
@@ -333,9 +335,6 @@ int RunServe(const std::string& config_path) {
       relay->Reload(drained, nullptr);
     }
     process_metrics->draining.Set(1);
-    if (metrics_service) {
-      metrics_service->SetDraining();
-    }
   };
   std::chrono::steady_clock::time_point drain_deadline{};
   auto active_allocations = [&relay] {

@@ -1,6 +1,7 @@
 #include "relay/worker.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -251,37 +252,37 @@ void Worker::FlushStreams() {
 }
 
 void Worker::SendToClient(const FiveTuple& to, base::ByteView bytes) {
+  Send(to, bytes, std::numeric_limits<size_t>::max());
+}
+
+bool Worker::SendDataToClient(const FiveTuple& to, base::ByteView bytes) {
+  return Send(to, bytes, options_.stream_data_backlog);
+}
+
+bool Worker::Send(const FiveTuple& to, base::ByteView bytes, size_t stream_backlog) {
   if (to.transport == ClientTransport::kUdp) {
     for (auto& udp : udp_) {
       if (udp->local_address() == to.server) {
         udp->QueueSend(to.client, bytes);
-        return;
+        break;
       }
     }
-    return;
+    return true;
   }
   auto it = connections_.find(StreamKey{to.client, to.server});
   if (it == connections_.end()) {
-    return;
+    return true;
   }
   StreamClient& client = it->second;
+  if (client.connection->output_size() + bytes.size() > stream_backlog) {
+    return false;
+  }
   if (!client.corked) {
     client.corked = true;
     client.connection->Cork();
     dirty_streams_.push_back(&client);
   }
   client.connection->Write(bytes);
-}
-
-bool Worker::SendDataToClient(const FiveTuple& to, base::ByteView bytes) {
-  if (to.transport != ClientTransport::kUdp) {
-    auto it = connections_.find(StreamKey{to.client, to.server});
-    if (it != connections_.end() &&
-        it->second.connection->output_size() + bytes.size() > options_.stream_data_backlog) {
-      return false;
-    }
-  }
-  SendToClient(to, bytes);
   return true;
 }
 

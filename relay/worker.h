@@ -141,6 +141,9 @@ class Worker final : private RelayIo {
   // RelayIo
   void SendToClient(const FiveTuple& to, base::ByteView bytes) override;
   bool SendDataToClient(const FiveTuple& to, base::ByteView bytes) override;
+  // Both of the above, with one lookup: false (nothing sent) when a stream
+  // client has more than `stream_backlog` bytes queued.
+  bool Send(const FiveTuple& to, base::ByteView bytes, size_t stream_backlog);
   void AllocationEnded(const FiveTuple& tuple) override;
   OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override;
   void CloseRelay(RelayHandle handle) override;
