@@ -18,51 +18,8 @@ const WebSocket = require("ws");
 const { startTurnkey } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, metric, eventually,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
 } = require("./signaling_client");
-
-const kOffer = { type: "offer", sdp: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\n" };
-const kAnswer = { type: "answer", sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=answer ✓\r\n" };
-const kCandidate = {
-  candidate: "candidate:842163049 1 udp 1677729535 127.0.0.1 50000 typ relay raddr 0.0.0.0 rport 0",
-  sdpMid: "0", sdpMLineIndex: 0, usernameFragment: "abcd",
-};
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** alice rings bob (who may have several devices); returns the call id. */
-async function ring(caller, callerSocket, callee, calleeSockets, callType = "video") {
-  const ack = await callerSocket.emit("initiateCall", { receiverId: callee.id, callType });
-  assert.equal(ack.ok, true, JSON.stringify(ack));
-  assert.equal(ack.receiverId, callee.id);
-  const initiated = await callerSocket.take("callInitiated", (p) => p.callId === ack.callId);
-  assert.deepEqual(initiated, { callId: ack.callId, receiverId: callee.id, callType });
-  for (const device of calleeSockets) {
-    const incoming = await device.take("incomingCall", (p) => p.callId === ack.callId);
-    assert.equal(incoming.callerId, caller.id);
-    assert.equal(incoming.callType, callType);
-    assert.equal(incoming.caller.id, caller.id);
-    assert.equal(incoming.caller.handle, caller.handle);
-    assert.equal(incoming.caller.displayName, `Test ${caller.label}`);
-  }
-  return ack.callId;
-}
-
-async function accept(callId, calleeSocket, callerSocket, callee) {
-  const ack = await calleeSocket.emit("acceptCall", { callId });
-  assert.equal(ack.ok, true, JSON.stringify(ack));
-  await calleeSocket.take("callAcceptedConfirm", (p) => p.callId === callId);
-  const accepted = await callerSocket.take("callAccepted", (p) => p.callId === callId);
-  assert.equal(accepted.receiverId, callee.id);
-}
-
-async function expectHistory(server, user, callId, want) {
-  const entry = await eventually(() => historyEntry(server, user, callId).then(
-    (e) => (e && e.status === want.status ? e : null)), `${user.label}: ${callId} ${want.status}`);
-  for (const [key, value] of Object.entries(want)) {
-    assert.deepEqual(entry[key], value, `${user.label} history ${key}: ${JSON.stringify(entry)}`);
-  }
-  return entry;
-}
 
 describe("signaling against the real turnkey", { concurrency: false }, () => {
   let server;

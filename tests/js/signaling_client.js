@@ -22,6 +22,7 @@ async function api(server, method, path, body, token) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
   });
   const text = await response.text();
   let json = null;
@@ -116,8 +117,12 @@ class Client {
   }
 
   /** Emits with an ack; resolves with the ack's first argument. */
-  emit(event, payload) {
-    return this.socket.timeout(8000).emitWithAck(event, payload);
+  async emit(event, payload, ms = 8000) {
+    try {
+      return await this.socket.timeout(ms).emitWithAck(event, payload);
+    } catch (err) {
+      throw new Error(`${this.label}: no ack for "${event}" within ${ms} ms (${err.message})`);
+    }
   }
 
   get id() {
@@ -200,7 +205,10 @@ async function metric(server, name, labels = {}) {
   return total;
 }
 
-/** Polls `fn` until it returns a truthy value; fails after `ms`. */
+/**
+ * Polls `fn` until it returns a truthy value; fails after `ms`, naming `what`
+ * (a string, or a function called then for a message with the last state).
+ */
 async function eventually(fn, what, ms = 10_000) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -209,12 +217,64 @@ async function eventually(fn, what, ms = 10_000) {
       return value;
     }
     if (Date.now() > deadline) {
-      assert.fail(`timed out waiting for ${what}`);
+      assert.fail(`timed out waiting for ${typeof what === "function" ? what() : what}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
+// Sample signaling payloads (relayed untouched).
+const kOffer = { type: "offer", sdp: "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\n" };
+const kAnswer = { type: "answer", sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=answer ✓\r\n" };
+const kCandidate = {
+  candidate: "candidate:842163049 1 udp 1677729535 127.0.0.1 50000 typ relay raddr 0.0.0.0 rport 0",
+  sdpMid: "0", sdpMLineIndex: 0, usernameFragment: "abcd",
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `caller` rings `callee` on each of `calleeSockets`; returns the call id. */
+async function ring(caller, callerSocket, callee, calleeSockets, callType = "video") {
+  const ack = await callerSocket.emit("initiateCall", { receiverId: callee.id, callType });
+  assert.equal(ack.ok, true, `${callerSocket.label}: initiateCall refused: ${JSON.stringify(ack)}`);
+  assert.equal(ack.receiverId, callee.id);
+  const initiated = await callerSocket.take("callInitiated", (p) => p.callId === ack.callId);
+  assert.deepEqual(initiated, { callId: ack.callId, receiverId: callee.id, callType });
+  for (const device of calleeSockets) {
+    const incoming = await device.take("incomingCall", (p) => p.callId === ack.callId);
+    assert.equal(incoming.callerId, caller.id);
+    assert.equal(incoming.callType, callType);
+    assert.equal(incoming.caller.id, caller.id);
+    assert.equal(incoming.caller.handle, caller.handle);
+    assert.equal(incoming.caller.displayName, `Test ${caller.label}`);
+  }
+  return ack.callId;
+}
+
+/** `calleeSocket` accepts; the caller is told. */
+async function accept(callId, calleeSocket, callerSocket, callee) {
+  const ack = await calleeSocket.emit("acceptCall", { callId });
+  assert.equal(ack.ok, true, `${calleeSocket.label}: acceptCall refused: ${JSON.stringify(ack)}`);
+  await calleeSocket.take("callAcceptedConfirm", (p) => p.callId === callId);
+  const accepted = await callerSocket.take("callAccepted", (p) => p.callId === callId);
+  assert.equal(accepted.receiverId, callee.id);
+}
+
+/** Waits until `user`'s history on `server` has `callId` with want.status; checks `want`. */
+async function expectHistory(server, user, callId, want) {
+  let last;
+  const entry = await eventually(async () => {
+    last = await historyEntry(server, user, callId);
+    return last && last.status === want.status ? last : null;
+  }, () => `${user.label}: ${callId} ${want.status} in the history of ${server.url} ` +
+    `(last seen: ${JSON.stringify(last)})`);
+  for (const [key, value] of Object.entries(want)) {
+    assert.deepEqual(entry[key], value, `${user.label} history ${key}: ${JSON.stringify(entry)}`);
+  }
+  return entry;
+}
+
 module.exports = {
   api, newUser, history, historyEntry, Client, connect, connectError, metric, eventually, PASSWORD,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
 };
