@@ -3,7 +3,10 @@
 // run time, a fresh state directory, and the database named by
 // TURNKEY_TEST_DB ("sqlite", the default, or "mysql": a private MariaDB
 // server started with tests/sql/mariadb_server.sh and migrated with
-// `turnkey migrate`). Nothing here talks to an address outside 127.0.0.1.
+// `turnkey migrate`). For several nodes of one cluster: a database they share
+// (sharedMysqlDatabase), a JWT secret file they share (jwtSecretFile) and a
+// private Redis server (startRedis, tests/redis/redis_server.sh). Nothing
+// here talks to an address outside 127.0.0.1.
 "use strict";
 
 const { spawn, execFileSync } = require("node:child_process");
@@ -16,6 +19,7 @@ const path = require("node:path");
 
 const SOURCE_DIR = path.resolve(__dirname, "..", "..");
 const MARIADB_SCRIPT = path.join(SOURCE_DIR, "tests", "sql", "mariadb_server.sh");
+const REDIS_SCRIPT = path.join(SOURCE_DIR, "tests", "redis", "redis_server.sh");
 
 function binary() {
   const file = process.env.TURNKEY_BINARY;
@@ -62,6 +66,18 @@ async function freePort(udp = false) {
   throw new Error("no free port");
 }
 
+// KEY=VALUE lines of a server.env written by the server scripts.
+function readEnvFile(file) {
+  const env = {};
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) {
+      env[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  return env;
+}
+
 // A private MariaDB server, shared by every turnkey of this process.
 let mariadb = null;
 function mariadbEnv() {
@@ -70,24 +86,27 @@ function mariadbEnv() {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tk-sig-db-"));
   execFileSync("bash", [MARIADB_SCRIPT, "start", dir], { stdio: ["ignore", "ignore", "inherit"] });
-  const env = {};
-  for (const line of fs.readFileSync(path.join(dir, "server.env"), "utf8").split("\n")) {
-    const at = line.indexOf("=");
-    if (at > 0) {
-      env[line.slice(0, at)] = line.slice(at + 1);
-    }
-  }
+  const env = readEnvFile(path.join(dir, "server.env"));
   const passwordFile = path.join(dir, "password");
   fs.writeFileSync(passwordFile, `${env.MARIADB_PASSWORD}\n`, { mode: 0o600 });
   mariadb = { dir, env, passwordFile, databases: 0 };
-  process.on("exit", () => {
-    try {
-      execFileSync("bash", [MARIADB_SCRIPT, "stop", dir], { stdio: "ignore" });
-    } catch {
-      // The server is gone already.
-    }
-  });
+  process.on("exit", stopMariadb);
   return mariadb;
+}
+
+/** Stops the private MariaDB server (if one was started) and removes its directory. */
+function stopMariadb() {
+  if (!mariadb) {
+    return;
+  }
+  const { dir } = mariadb;
+  mariadb = null;
+  try {
+    execFileSync("bash", [MARIADB_SCRIPT, "stop", dir], { stdio: "ignore" });
+  } catch {
+    // The server is gone already.
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 function mysqlDatabaseYaml() {
@@ -110,13 +129,96 @@ function mysqlDatabaseYaml() {
 }
 
 /**
+ * A new database on the private MariaDB server for several turnkey nodes:
+ * pass it as `sharedDatabase` to each startTurnkey (the first one migrates).
+ */
+function sharedMysqlDatabase() {
+  return { yaml: mysqlDatabaseYaml(), migrated: false };
+}
+
+/**
+ * Writes a signal.jwt.secret_file (64 hex characters, mode 0600) into `dir`
+ * and returns its path: nodes given the same file accept each other's tokens.
+ */
+function jwtSecretFile(dir) {
+  const file = path.join(dir, "jwt.key");
+  fs.writeFileSync(file, `${crypto.randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+  return file;
+}
+
+/**
+ * A private Redis server (tests/redis/redis_server.sh): password required,
+ * 127.0.0.1 on a free port. Returns { host, port, password, passwordFile,
+ * dir, down() (SIGKILL), up() (again on the same port), stop() }; stop()
+ * also runs when this process exits.
+ */
+function startRedis() {
+  // DIR does not exist yet: the script makes it (and removes it on stop).
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), "tk-redis-"));
+  const dir = path.join(base, "server");
+  const run = (action) => {
+    if (!fs.existsSync(REDIS_SCRIPT)) {
+      throw new Error(`${REDIS_SCRIPT} is missing`);
+    }
+    try {
+      execFileSync("bash", [REDIS_SCRIPT, action, dir], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+      throw new Error(`redis_server.sh ${action} ${dir} failed: ${err.stderr ?? err.message}`);
+    }
+  };
+  let stopped = false;
+  const stop = () => {
+    if (stopped) {
+      return;
+    }
+    stopped = true;
+    try {
+      run("stop");
+    } catch {
+      // The server is gone already.
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  process.on("exit", stop);
+  let env;
+  try {
+    run("start");
+    env = readEnvFile(path.join(dir, "server.env"));
+    for (const key of ["REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"]) {
+      if (!env[key]) {
+        throw new Error(`${dir}/server.env has no ${key}`);
+      }
+    }
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  const passwordFile = path.join(base, "password");
+  fs.writeFileSync(passwordFile, `${env.REDIS_PASSWORD}\n`, { mode: 0o600 });
+  return {
+    host: env.REDIS_HOST,
+    port: Number(env.REDIS_PORT),
+    password: env.REDIS_PASSWORD,
+    passwordFile,
+    dir,
+    down: () => run("down"),
+    up: () => run("up"),
+    stop,
+  };
+}
+
+/**
  * Starts turnkey; resolves once it logs that it is serving. Options:
  *   ringTimeout, reconnectGrace (durations like "2s"), drainTimeout,
  *   accessTtl, webRoot, extraSignalYaml (lines under signal:), database
  *   ("sqlite" | "mysql", default TURNKEY_TEST_DB), stateOf (a previous
- *   server whose state directory and database to reuse).
- * Returns { url, metricsUrl, turnPort, dir, pid, log(), signal(name),
- *   reload(changes), exited (a promise of {code, signal}), stop() }.
+ *   server whose state directory and database to reuse), sharedDatabase
+ *   (from sharedMysqlDatabase(): several nodes on one database),
+ *   jwtSecretFile (signal.jwt.secret_file), extraYaml (top-level sections
+ *   appended to the config), label (names the node in errors).
+ * Returns { url, metricsUrl, turnPort, dir, pid, label, log(), signal(name),
+ *   reload(changes), exited (a promise of {code, signal}), stop(),
+ *   remove() (deletes dir once stopped) }.
  */
 async function startTurnkey(options = {}) {
   const reuse = options.stateOf;
@@ -125,10 +227,23 @@ async function startTurnkey(options = {}) {
   const httpPort = await freePort();
   const metricsPort = await freePort();
   const secret = reuse ? reuse.secret : crypto.randomBytes(16).toString("hex");
-  const databaseKind = options.database ?? process.env.TURNKEY_TEST_DB ?? "sqlite";
-  const databaseYaml = reuse
-    ? reuse.databaseYaml
-    : databaseKind === "mysql" ? mysqlDatabaseYaml() : "database: {driver: sqlite}\n";
+  const shared = options.sharedDatabase;
+  const databaseKind = shared ? "mysql" : options.database ?? process.env.TURNKEY_TEST_DB ?? "sqlite";
+  let databaseYaml;
+  if (reuse) {
+    databaseYaml = reuse.databaseYaml;
+  } else if (shared) {
+    databaseYaml = shared.yaml;
+  } else {
+    databaseYaml = databaseKind === "mysql" ? mysqlDatabaseYaml() : "database: {driver: sqlite}\n";
+  }
+  const jwtYaml = (o) => {
+    const keys = [
+      ...(o.accessTtl ? [`access_ttl: ${o.accessTtl}`] : []),
+      ...(o.jwtSecretFile ? [`secret_file: ${JSON.stringify(o.jwtSecretFile)}`] : []),
+    ];
+    return keys.length ? `  jwt: {${keys.join(", ")}}\n` : "";
+  };
   const configPath = path.join(dir, "turnkey.yaml");
   const writeConfig = (o) => fs.writeFileSync(configPath,
     "realm: turnkey.test\n" +
@@ -147,7 +262,7 @@ async function startTurnkey(options = {}) {
     `  listen: {address: 127.0.0.1, port: ${httpPort}}\n` +
     `  ring_timeout: ${o.ringTimeout ?? "2s"}\n` +
     `  reconnect_grace: ${o.reconnectGrace ?? "2s"}\n` +
-    (o.accessTtl ? `  jwt: {access_ttl: ${o.accessTtl}}\n` : "") +
+    jwtYaml(o) +
     (o.webRoot ? `  web_root: ${JSON.stringify(o.webRoot)}\n` : "") +
     "  ice_servers:\n" +
     `    urls: ["stun:127.0.0.1:${turnPort}", "turn:127.0.0.1:${turnPort}?transport=udp"]\n` +
@@ -156,11 +271,20 @@ async function startTurnkey(options = {}) {
     "  rate_limits: {register_per_address: {rate: 0}}\n" +
     (o.extraSignalYaml ?? "") +
     databaseYaml +
-    `metrics: {enabled: true, listen: "127.0.0.1:${metricsPort}", path: /metrics}\n`);
+    `metrics: {enabled: true, listen: "127.0.0.1:${metricsPort}", path: /metrics}\n` +
+    (o.extraYaml ?? ""));
   writeConfig(options);
   fs.mkdirSync(path.join(dir, "state"), { recursive: true });
-  if (databaseKind === "mysql" && !reuse) {
-    execFileSync(binary(), ["migrate", "--config", configPath], { stdio: ["ignore", "ignore", "inherit"] });
+  if (databaseKind === "mysql" && !reuse && !shared?.migrated) {
+    try {
+      execFileSync(binary(), ["migrate", "--config", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${options.label ?? "turnkey"}: turnkey migrate failed:\n${err.stderr ?? err.message}`);
+    }
+    if (shared) {
+      shared.migrated = true;
+    }
   }
 
   const logPath = path.join(dir, `turnkey-${httpPort}.log`);
@@ -185,6 +309,7 @@ async function startTurnkey(options = {}) {
     secret,
     databaseYaml,
     pid: child.pid,
+    label: options.label ?? `turnkey :${httpPort}`,
     exited,
     log: () => fs.readFileSync(logPath, "utf8"),
     signal: (name) => child.kill(name),
@@ -214,6 +339,12 @@ async function startTurnkey(options = {}) {
       }
       return exited;
     },
+    // Deletes the state directory and the log; only once it exited.
+    remove() {
+      if (gone && !reuse) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
   };
   // Probing the port is not enough: a process of a test running beside this
   // one may hold it and answer while this one exits (the port is in use).
@@ -222,17 +353,24 @@ async function startTurnkey(options = {}) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (gone) {
-      throw new Error(`turnkey exited early:\n${server.log()}`);
+      const log = server.log();
+      server.remove();
+      throw new Error(`${server.label} exited early:\n${log}`);
     }
     if (server.log().includes(ready)) {
       return server;
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`turnkey did not answer in time:\n${server.log()}`);
+      await exited;
+      const log = server.log();
+      server.remove();
+      throw new Error(`${server.label} did not answer in time:\n${log}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-module.exports = { startTurnkey, freePort, SOURCE_DIR };
+module.exports = {
+  startTurnkey, freePort, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb, SOURCE_DIR,
+};
