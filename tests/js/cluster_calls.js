@@ -1,0 +1,510 @@
+// Multi-node signaling (DESIGN.md section 9): three turnkey nodes (a fourth
+// joins for one test) share a private Redis server (tests/redis/
+// redis_server.sh), one database on a private MariaDB server (tests/sql/
+// mariadb_server.sh) and one JWT secret file. Users on different nodes call
+// each other with the npm socket.io-client, and every rule of the one-node
+// call contract (tests/js/signaling_calls.js) must hold across nodes: ringing
+// every device on any node, relaying both ways intact, busy, answered
+// elsewhere, logout everywhere, rejoining on another node, a node that dies
+// (SIGKILL) and the coordinator that dies.
+//
+//   ctest -R integration_cluster_calls   (or: TURNKEY_BINARY=build/turnkey
+//   node --test --test-concurrency=1 tests/js/cluster_calls.js)
+//
+// Not named *.test.js on purpose: js_socketio_protocol runs `node --test`
+// over this folder without a turnkey binary.
+"use strict";
+
+const assert = require("node:assert/strict");
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { after, before, describe, test } = require("node:test");
+
+const {
+  startTurnkey, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb,
+} = require("./turnkey_process");
+const {
+  api, newUser, historyEntry, connect, connectError, eventually, PASSWORD,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
+} = require("./signaling_client");
+
+// Short timings, so that a dead node and a lost connection play out in seconds.
+const NODE_TIMEOUT_S = 2;
+const GRACE_S = 2;
+const RING_TIMEOUT_S = 6;
+// Slack over the configured timings for a loaded machine (2 CPUs, other
+// jobs compiling): the bound on "a dead node is noticed and acted on".
+const MARGIN_MS = 5000;
+const TEST_TIMEOUT_MS = 60_000;
+
+/** The `cluster:` section of every node's config. */
+function clusterYaml(name, redis) {
+  return "cluster:\n" +
+    "  enabled: true\n" +
+    `  name: ${name}\n` +
+    `  node_timeout: ${NODE_TIMEOUT_S}s\n` +
+    `  redis: {host: ${redis.host}, port: ${redis.port}, ` +
+    `password_file: ${JSON.stringify(redis.passwordFile)}}\n`;
+}
+
+/**
+ * Reads `name` from a node's /metrics: its value, or null when the node does
+ * not export it. Throws with the node's label when /metrics does not answer.
+ */
+async function gauge(node, name) {
+  let text;
+  try {
+    const response = await fetch(node.metricsUrl, { signal: AbortSignal.timeout(3000) });
+    text = await response.text();
+    if (response.status !== 200) {
+      throw new Error(`HTTP ${response.status}`);
+    }
+  } catch (err) {
+    throw new Error(`${node.label}: GET ${node.metricsUrl} failed: ${err.message}`);
+  }
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)\\s*$`, "m").exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/** GET /readyz on a node's signaling port: the HTTP status (0: no answer). */
+async function readyz(node) {
+  try {
+    const response = await fetch(`${node.url}/readyz`, { signal: AbortSignal.timeout(3000) });
+    await response.text();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Each node's turnkey_cluster_coordinator, as "node A=1, node B=0, ...". */
+async function coordinatorReport(nodes) {
+  const values = await Promise.all(nodes.map((n) => gauge(n, "turnkey_cluster_coordinator")
+    .then((v) => (v === null ? "absent" : v), (err) => `error (${err.message})`)));
+  return nodes.map((n, i) => `${n.label}=${values[i]}`).join(", ");
+}
+
+/**
+ * Waits (up to `ms`) until exactly one of `nodes` reports
+ * `turnkey_cluster_coordinator 1`; resolves with that node. Two at once is a
+ * failure at once.
+ */
+async function findCoordinator(nodes, ms) {
+  let report = "";
+  return eventually(async () => {
+    const values = await Promise.all(nodes.map((n) => gauge(n, "turnkey_cluster_coordinator")));
+    report = nodes.map((n, i) => `${n.label}=${values[i] ?? "absent"}`).join(", ");
+    const leaders = nodes.filter((n, i) => values[i] === 1);
+    assert.ok(leaders.length <= 1, `more than one coordinator: ${report}`);
+    return leaders[0] ?? null;
+  }, () => `one node with turnkey_cluster_coordinator 1 (${report})`, ms);
+}
+
+/** The last `lines` lines of a node's log, for a failure message. */
+function logTail(node, lines = 25) {
+  let text;
+  try {
+    text = node.log();
+  } catch (err) {
+    return `(no log: ${err.message})`;
+  }
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+describe("signaling across cluster nodes", { concurrency: false }, () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tk-cluster-"));
+  let redis = null;
+  let database = null;
+  let jwtFile = null;
+  const clusterName = `tk${crypto.randomBytes(4).toString("hex")}`;
+  const nodes = []; // every node started, killed ones included
+  let A;
+  let B;
+  let C;
+  // Every live node's /readyz said 200 before the first test (else false).
+  let readyAtStart = false;
+  // Why before() could not start the servers: every test fails with it
+  // (rather than being cancelled with the hook).
+  let setupError = null;
+
+  const startNode = async (label) => {
+    const node = await startTurnkey({
+      label,
+      sharedDatabase: database,
+      jwtSecretFile: jwtFile,
+      ringTimeout: `${RING_TIMEOUT_S}s`,
+      reconnectGrace: `${GRACE_S}s`,
+      extraYaml: clusterYaml(clusterName, redis),
+    });
+    node.killed = false;
+    nodes.push(node);
+    return node;
+  };
+  const live = () => nodes.filter((n) => !n.killed);
+  const kill = async (node) => {
+    node.signal("SIGKILL");
+    await node.exited;
+    node.killed = true;
+  };
+
+  // A test whose sockets are closed when it ends, and whose failure carries
+  // the tail of every node's log.
+  const scenario = (name, fn) => test(name, { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const clients = [];
+    const on = async (node, user, options = {}) => {
+      const label = options.label ?? `${user.label}@${node.label}`;
+      const client = await connect(node, user, { ...options, label });
+      clients.push(client);
+      return client;
+    };
+    try {
+      if (setupError) {
+        throw new Error(`the cluster did not start: ${setupError.message.slice(0, 4000)}`);
+      }
+      await fn({ on });
+    } catch (err) {
+      for (const node of nodes) {
+        t.diagnostic(`${node.label} (${node.url}${node.killed ? ", killed" : ""}), end of its log:`);
+        for (const line of logTail(node).split("\n")) {
+          t.diagnostic(`  ${node.label} | ${line}`);
+        }
+      }
+      throw err;
+    } finally {
+      for (const c of clients) {
+        c.close();
+      }
+    }
+  });
+
+  before(async () => {
+    try {
+      redis = startRedis();
+      database = sharedMysqlDatabase();
+      jwtFile = jwtSecretFile(tmp);
+      A = await startNode("node A");
+      B = await startNode("node B");
+      C = await startNode("node C");
+    } catch (err) {
+      setupError = err;
+      return;
+    }
+    // Give the nodes a moment to find Redis and each other; the first test
+    // reports what is missing if they do not.
+    try {
+      await eventually(async () => (await Promise.all([A, B, C].map(readyz))).every((s) => s === 200),
+        "/readyz 200 on every node", 4 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      readyAtStart = true;
+    } catch {
+      readyAtStart = false;
+    }
+  });
+
+  after(async () => {
+    const statuses = await Promise.all(nodes.map(async (n) => [n, await n.stop(), logTail(n, 40)]));
+    for (const node of nodes) {
+      node.remove();
+    }
+    redis?.stop();
+    stopMariadb();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // Nodes not killed on purpose exit cleanly on SIGTERM.
+    for (const [node, status, tail] of statuses) {
+      if (!node.killed) {
+        assert.deepEqual(status, { code: 0, signal: null }, `${node.label} on SIGTERM:\n${tail}`);
+      }
+    }
+  });
+
+  scenario("the nodes form one cluster: one coordinator, nodes counted, /readyz", async () => {
+    const statuses = await Promise.all([A, B, C].map(readyz));
+    assert.ok(readyAtStart, `/readyz on nodes A, B, C: ${statuses.join(", ")} (want 200 each; ` +
+      `turnkey_cluster_coordinator: ${await coordinatorReport([A, B, C])})`);
+    const leader = await findCoordinator([A, B, C], NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    await eventually(async () => (await gauge(leader, "turnkey_cluster_nodes")) === 3,
+      `turnkey_cluster_nodes 3 on the coordinator ${leader.label}`);
+    for (const node of [A, B, C].filter((n) => n !== leader)) {
+      assert.equal(await gauge(node, "turnkey_cluster_coordinator"), 0, `${node.label}`);
+    }
+  });
+
+  scenario("REST on any node: register on A, log in on B, A's token opens a socket on B",
+    async ({ on }) => {
+      const alice = await newUser(A, "restA");
+      const login = await api(B, "POST", "/api/auth/login", { email: alice.email, password: PASSWORD });
+      assert.equal(login.status, 200, `login on node B: ${login.text}`);
+      assert.equal(login.json.data.user.id, alice.id);
+      const me = await api(C, "GET", "/api/users/me", undefined, alice.token);
+      assert.equal(me.status, 200, `A's token on node C: ${me.text}`);
+      assert.equal(me.json.data.user.handle, alice.handle);
+      // A token from A opens a socket on B, one from B a socket on A.
+      const onB = await on(B, alice);
+      assert.ok((await onB.take("iceServers")).iceServers.length > 0);
+      const onA = await on(A, { ...alice, token: login.json.data.token });
+      assert.equal((await onA.emit("getIceServers", {})).ok, true);
+      // A refresh token from A is spent on C.
+      const refreshed = await api(C, "POST", "/api/auth/refresh", { refreshToken: alice.refreshToken });
+      assert.equal(refreshed.status, 200, `refresh on node C: ${refreshed.text}`);
+    });
+
+  scenario("a call across nodes: ring, relay both ways intact, hang up, history on both",
+    async ({ on }) => {
+      const alice = await newUser(A, "xA");
+      const bob = await newUser(B, "xB");
+      const a = await on(A, alice);
+      const b = await on(B, bob);
+      const callId = await ring(alice, a, bob, [b], "video");
+      await accept(callId, b, a, bob);
+
+      assert.equal((await a.emit("sendOffer", { callId, offer: kOffer })).ok, true);
+      assert.deepEqual(await b.take("receiveOffer"), { callId, from: alice.id, offer: kOffer });
+      assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+      assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+      for (const [from, to, user] of [[a, b, alice], [b, a, bob]]) {
+        for (let i = 0; i < 3; i++) {
+          const candidate = { ...kCandidate, sdpMLineIndex: i, sdpMid: String(i) };
+          assert.equal((await from.emit("sendIceCandidate", { callId, candidate })).ok, true);
+          assert.deepEqual(await to.take("receiveIceCandidate"), { callId, from: user.id, candidate },
+            `candidate ${i} from ${from.label}, in order`);
+        }
+      }
+      // A live call shows in the history on any node.
+      await expectHistory(C, alice, callId, { status: "active", endReason: null });
+
+      assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+      await a.take("callEndedConfirm", (p) => p.callId === callId);
+      assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+
+      const mine = await expectHistory(A, alice, callId, {
+        status: "completed", direction: "outgoing", isMissed: false, type: "video",
+        endReason: "hangup",
+      });
+      assert.ok(mine.duration >= 0, JSON.stringify(mine));
+      assert.equal(mine.peer.id, bob.id);
+      const theirs = await expectHistory(B, bob, callId, {
+        status: "completed", direction: "incoming", isMissed: false, type: "video",
+      });
+      assert.equal(theirs.duration, mine.duration);
+      assert.equal(theirs.peer.id, alice.id);
+      // The same record whichever node answers.
+      const elsewhere = await historyEntry(C, bob, callId);
+      assert.deepEqual(elsewhere, theirs);
+      assert.deepEqual(await b.emit("endCall", { callId }),
+        { ok: false, error: "Call already processed", callId });
+    });
+
+  scenario("busy across nodes", async ({ on }) => {
+    const [alice, bob, carol] = await Promise.all([[A, "busyA"], [B, "busyB"], [C, "busyC"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(A, alice);
+    const b = await on(B, bob);
+    const c = await on(C, carol);
+    const first = await ring(carol, c, bob, [b], "audio");
+    await accept(first, b, c, bob);
+    const ack = await a.emit("initiateCall", { receiverId: bob.id, callType: "audio" });
+    assert.equal(ack.ok, false, `alice's call to bob (busy on node B): ${JSON.stringify(ack)}`);
+    assert.equal(ack.error, "User busy");
+    assert.deepEqual(await a.take("callRejected"),
+      { callId: ack.callId, receiverId: bob.id, reason: "busy" });
+    assert.equal(b.all("incomingCall", (p) => p.callId === ack.callId).length, 0);
+    await expectHistory(A, alice, ack.callId, { status: "busy", direction: "outgoing" });
+    await expectHistory(B, bob, ack.callId, { status: "busy", direction: "incoming" });
+    assert.deepEqual(await c.emit("endCall", { callId: first }), { ok: true, callId: first });
+    assert.deepEqual(await b.take("callEnded"), { callId: first, endedBy: carol.id, reason: "hangup" });
+  });
+
+  scenario("two devices on two nodes: both ring, one answers, the other is told", async ({ on }) => {
+    const alice = await newUser(A, "devA");
+    const bob = await newUser(B, "devB");
+    const a = await on(A, alice);
+    const b1 = await on(B, bob, { label: "bob1@node B" });
+    const b2 = await on(C, bob, { label: "bob2@node C", transport: "polling" });
+    const callId = await ring(alice, a, bob, [b1, b2], "video");
+
+    await accept(callId, b2, a, bob);
+    assert.deepEqual(await b1.take("callAnsweredElsewhere"), { callId });
+    assert.deepEqual(await b1.emit("acceptCall", { callId }),
+      { ok: false, error: "Call already processed", callId });
+
+    // Signaling goes to the device that answered (on C) only.
+    assert.equal((await a.emit("sendOffer", { callId, offer: kOffer })).ok, true);
+    assert.deepEqual(await b2.take("receiveOffer"), { callId, from: alice.id, offer: kOffer });
+    assert.equal((await b2.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+    assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+    assert.deepEqual(await b1.emit("sendAnswer", { callId, answer: kAnswer }),
+      { ok: false, error: "Not authorized", callId });
+    assert.equal(b1.all("receiveOffer").length, 0, "the other device got no offer");
+
+    assert.deepEqual(await b2.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+    await expectHistory(C, bob, callId, { status: "completed", direction: "incoming" });
+    await expectHistory(B, alice, callId, { status: "completed", direction: "outgoing" });
+  });
+
+  scenario("logout on node A disconnects the user's sockets on nodes B and C", async ({ on }) => {
+    const user = await newUser(A, "out");
+    const onB = await on(B, user);
+    const onC = await on(C, user, { transport: "polling" });
+    const watcher = await on(B, await newUser(B, "outW"));
+    const r = await api(A, "POST", "/api/auth/logout", { refreshToken: user.refreshToken }, user.token);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await onB.take("disconnect"), "io server disconnect");
+    assert.equal(await onC.take("disconnect"), "io server disconnect");
+    assert.equal(watcher.all("disconnect").length, 0, "another user's socket stays");
+    // The old access token and refresh token are refused on every node.
+    for (const node of [B, C]) {
+      const err = await connectError(node, { token: user.token });
+      assert.equal(err.data?.code, "TOKEN_REVOKED", `${node.label}: ${err.message}`);
+    }
+    const refreshed = await api(B, "POST", "/api/auth/refresh", { refreshToken: user.refreshToken });
+    assert.equal(refreshed.status, 401, refreshed.text);
+  });
+
+  scenario("a caller whose link drops rejoins the call on another node within the grace",
+    async ({ on }) => {
+      const alice = await newUser(A, "rjA");
+      const bob = await newUser(B, "rjB");
+      const a = await on(A, alice, { reconnection: false });
+      const b = await on(B, bob);
+      const callId = await ring(alice, a, bob, [b]);
+      await accept(callId, b, a, bob);
+
+      a.socket.io.engine.close(); // the link drops; alice comes back through node C
+      await a.take("disconnect");
+      const a2 = await on(C, alice, { label: "alice2@node C" });
+      const ack = await a2.emit("rejoinCall", { callId });
+      assert.deepEqual(ack, { ok: true, callId, state: "active", role: "caller", peerId: bob.id,
+        callType: "video" });
+      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+      assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+      assert.deepEqual(await a2.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+      assert.equal((await a2.emit("sendIceCandidate", { callId, candidate: kCandidate })).ok, true);
+      assert.deepEqual(await b.take("receiveIceCandidate"),
+        { callId, from: alice.id, candidate: kCandidate });
+
+      // The grace runs out with the call still up.
+      await sleep(GRACE_S * 1000 + 1500);
+      assert.deepEqual(b.all("callEnded"), [], "bob was not told the call ended");
+      assert.deepEqual(a2.all("callEnded"), [], "alice was not told the call ended");
+      assert.equal((await a2.emit("sendOffer", { callId, offer: kOffer })).ok, true);
+      assert.deepEqual(await b.take("receiveOffer"), { callId, from: alice.id, offer: kOffer });
+
+      assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
+      assert.deepEqual(await a2.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+      await expectHistory(A, alice, callId, { status: "completed", direction: "outgoing" });
+    });
+
+  scenario("SIGKILL of the callees' node: the call not rejoined ends connection_lost, " +
+    "the one rejoined on another node goes on", async ({ on }) => {
+    const D = await startNode("node D");
+    await eventually(async () => (await readyz(D)) === 200, "/readyz 200 on node D",
+      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    assert.notEqual(leader, D, "node D, which joined last, took over as coordinator");
+    await eventually(async () => (await gauge(leader, "turnkey_cluster_nodes")) === 4,
+      `turnkey_cluster_nodes 4 on ${leader.label} once node D joined`);
+
+    const [alice, bob, carol, dave] = await Promise.all([[A, "kA"], [B, "kB"], [C, "kC"], [A, "kD"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(A, alice);
+    const b = await on(D, bob, { reconnection: false });
+    const c = await on(C, carol);
+    const d = await on(D, dave, { reconnection: false });
+    const lost = await ring(carol, c, dave, [d], "audio");
+    await accept(lost, d, c, dave);
+    const kept = await ring(alice, a, bob, [b], "video");
+    await accept(kept, b, a, bob);
+
+    const killedAt = Date.now();
+    await kill(D);
+    // bob's app reconnects through node B at once and rejoins; dave's does not.
+    const b2 = await on(B, bob, { label: "bob2@node B" });
+    const rejoined = await b2.emit("rejoinCall", { callId: kept });
+    assert.deepEqual(rejoined, { ok: true, callId: kept, state: "active", role: "callee",
+      peerId: alice.id, callType: "video" });
+    assert.deepEqual(await a.take("peerReconnected"), { callId: kept, userId: bob.id });
+
+    const bound = (NODE_TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS;
+    const ended = await c.take("callEnded", (p) => p.callId === lost, bound);
+    const endedAfter = Date.now() - killedAt;
+    assert.deepEqual(ended, { callId: lost, endedBy: dave.id, reason: "connection_lost" });
+    assert.ok(endedAfter >= GRACE_S * 1000 - 250,
+      `connection_lost ${endedAfter} ms after the kill: before the ${GRACE_S} s reconnect grace`);
+    await expectHistory(C, carol, lost, { status: "failed", endReason: "connection_lost" });
+    await expectHistory(A, dave, lost, { status: "failed", direction: "incoming" });
+
+    // The rejoined call outlives the dead node's timeout and grace.
+    await sleep(Math.max(0, (NODE_TIMEOUT_S + GRACE_S) * 1000 + 1000 - (Date.now() - killedAt)));
+    assert.deepEqual(a.all("callEnded", (p) => p.callId === kept), [],
+      "the call bob rejoined on node B ended");
+    assert.equal((await a.emit("sendOffer", { callId: kept, offer: kOffer })).ok, true);
+    assert.deepEqual(await b2.take("receiveOffer"), { callId: kept, from: alice.id, offer: kOffer });
+    assert.deepEqual(await a.emit("endCall", { callId: kept }), { ok: true, callId: kept });
+    assert.deepEqual(await b2.take("callEnded"), { callId: kept, endedBy: alice.id, reason: "hangup" });
+    await expectHistory(B, bob, kept, { status: "completed", direction: "incoming" });
+
+    // The coordinator forgets the dead node.
+    await eventually(async () => (await gauge(leader, "turnkey_cluster_nodes")) === 3,
+      `turnkey_cluster_nodes back to 3 on ${leader.label} after node D died`, bound);
+  });
+
+  scenario("SIGKILL of the coordinator: another node takes over, new calls work", async ({ on }) => {
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const survivors = live().filter((n) => n !== leader);
+    assert.equal(survivors.length, 2);
+    const killedAt = Date.now();
+    await kill(leader);
+    const next = await findCoordinator(survivors, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const tookOver = Date.now() - killedAt;
+    assert.ok(tookOver <= NODE_TIMEOUT_S * 1000 + MARGIN_MS, `took over after ${tookOver} ms`);
+    await eventually(async () => (await gauge(next, "turnkey_cluster_nodes")) === 2,
+      `turnkey_cluster_nodes 2 on the new coordinator ${next.label}`,
+      NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    for (const node of survivors) {
+      await eventually(async () => (await readyz(node)) === 200, `/readyz 200 on ${node.label}`);
+    }
+
+    const [S1, S2] = survivors;
+    const alice = await newUser(S1, "foA");
+    const bob = await newUser(S2, "foB");
+    const a = await on(S1, alice);
+    const b = await on(S2, bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+    assert.equal((await a.emit("sendOffer", { callId, offer: kOffer })).ok, true);
+    assert.deepEqual(await b.take("receiveOffer"), { callId, from: alice.id, offer: kOffer });
+    assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+    assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+    assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+    await expectHistory(S1, alice, callId, { status: "completed", direction: "outgoing" });
+    await expectHistory(S2, bob, callId, { status: "completed", direction: "incoming" });
+  });
+
+  scenario("Redis down: /readyz 503 on every node; Redis back: ready again, calls work",
+    async ({ on }) => {
+      const nodesUp = live();
+      redis.down();
+      for (const node of nodesUp) {
+        await eventually(async () => (await readyz(node)) === 503,
+          `/readyz 503 on ${node.label} with Redis down`, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      }
+      redis.up();
+      for (const node of nodesUp) {
+        await eventually(async () => (await readyz(node)) === 200,
+          `/readyz 200 on ${node.label} with Redis back`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
+      }
+      await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      const [S1, S2] = nodesUp;
+      const alice = await newUser(S1, "rdA");
+      const bob = await newUser(S2, "rdB");
+      const a = await on(S1, alice);
+      const b = await on(S2, bob);
+      const callId = await ring(alice, a, bob, [b], "audio");
+      await accept(callId, b, a, bob);
+      assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+      assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    });
+});
