@@ -18,6 +18,10 @@ test_pkgs=(
   clang-19 libclang-rt-19-dev   # libFuzzer (clang 14's libstdc++ lacks std::expected)
   python3 procps iproute2 curl
   mariadb-server mariadb-client   # MySQL store tests run against a real server on loopback
+  # Redis client tests run against a private redis-server on loopback
+  # (tests/redis/redis_server.sh); the package's own service is kept from
+  # starting and from starting at boot (below).
+  redis-server
   nodejs            # with npm: socket.io-client and playwright-core for the client tests
   # python-socketio, a second Socket.IO client nobody here wrote
   # (tests/integration/test_python_socketio.py); websocket-client and requests
@@ -59,4 +63,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # policy-rc.d (ours, or one the system had) kept the package's redis-server
+  # from starting, but under systemd the unit is still enabled and would start
+  # at the next boot, holding port 6379. The tests run their own server.
+  if [[ " ${missing[*]} " == *" redis-server "* && -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+  fi
 fi
