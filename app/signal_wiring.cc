@@ -45,7 +45,11 @@ base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& con
       if (prepared) {
         // Calls the last process never ended (a crash, a kill) would stay
         // ringing or active in the history for ever.
-        if (auto ended = (*store)->EndUnfinishedCalls(); !ended) {
+        // In a cluster the coordinator does it when it takes over
+        // (another node may be running calls now).
+        auto ended = config.cluster.enabled ? base::Result<int>(0)
+                                            : (*store)->EndUnfinishedCalls(std::nullopt);
+        if (!ended) {
           TK_LOG_WARN("database: unfinished calls of the last run not ended: {}",
                       ended.error().message);
         } else if (*ended > 0) {

@@ -113,6 +113,42 @@ struct MetricsOptions {
   friend bool operator==(const MetricsOptions&, const MetricsOptions&) = default;
 };
 
+// Several signaling nodes as one service (DESIGN.md section 9): they share a
+// Redis server, through which one node (the coordinator, elected with a
+// lease) keeps the call state for all of them, and one MySQL/MariaDB
+// database. Restart-only.
+struct ClusterRedisOptions {
+  // Redis host name or IP. Non-empty. Default 127.0.0.1.
+  std::string host = "127.0.0.1";
+  // Redis TCP port, 1-65535. Default 6379.
+  uint16_t port = 6379;
+  // ACL user for AUTH; "" = AUTH with the password only. Default "".
+  std::string username;
+  // File whose first line is the password; relative to the config file's
+  // directory, stored resolved. "" = no AUTH. Default "".
+  std::string password_file;
+  // The password read from password_file by the loader. Never log it.
+  std::string password;
+
+  friend bool operator==(const ClusterRedisOptions&, const ClusterRedisOptions&) = default;
+};
+
+struct ClusterOptions {
+  // Run as one node of a cluster. Needs database.driver mysql and
+  // signal.jwt.secret_file (the same on every node). Default false.
+  bool enabled = false;
+  // Prefix of the Redis keys and channels: nodes with the same name form one
+  // cluster. 1-64 characters of [A-Za-z0-9_.-]. Default turnkey.
+  std::string name = "turnkey";
+  // A node not heard from for this long is gone (its sockets are dropped and
+  // their calls get the reconnect grace); also the coordinator's lease.
+  // 1s-60s. Default 5s.
+  std::chrono::milliseconds node_timeout{std::chrono::seconds(5)};
+  ClusterRedisOptions redis;
+
+  friend bool operator==(const ClusterOptions&, const ClusterOptions&) = default;
+};
+
 struct Config {
   // TURN realm (REALM attribute, part of static users' keys). Non-empty, at
   // most 127 characters. Restart. Default turnkey.local.
@@ -130,6 +166,7 @@ struct Config {
   SignalOptions signal;
   DatabaseOptions database;
   MetricsOptions metrics;
+  ClusterOptions cluster;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

@@ -94,6 +94,18 @@ base::Status CheckRealm(std::string_view text) {
   return base::Ok();
 }
 
+base::Status CheckClusterName(std::string_view text) {
+  const bool ok =
+      !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '.' || c == '-';
+      });
+  if (!ok) {
+    return Bad("cluster name", text, "1-64 letters, digits, '_', '.' or '-'");
+  }
+  return base::Ok();
+}
+
 base::Status CheckDomainName(std::string_view text) {
   auto bad = [&] {
     return Bad("domain", text, "a DNS name: dot-separated labels of letters, digits and hyphens");

@@ -33,6 +33,9 @@ size_t EditDistance(std::string_view a, std::string_view b);
 // quotes or backslashes, which would need escaping wherever it is quoted.
 base::Status CheckRealm(std::string_view text);
 
+// cluster.name: 1-64 of [A-Za-z0-9_.-] (a Redis key and channel prefix).
+base::Status CheckClusterName(std::string_view text);
+
 // SOFTWARE attribute text: fewer than 128 characters (RFC 8489 section
 // 14.14), printable.
 base::Status CheckSoftware(std::string_view text);

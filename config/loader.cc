@@ -583,6 +583,8 @@ constexpr std::chrono::seconds kOneSecond{1};
 constexpr std::chrono::milliseconds kOneMilli{1};
 constexpr std::chrono::milliseconds kZeroMillis{0};
 constexpr std::chrono::milliseconds kTenSeconds{10000};
+constexpr std::chrono::milliseconds kOneSecondMs{1000};
+constexpr std::chrono::milliseconds kSixtySeconds{60000};
 
 void DecodeListener(Section& s, ListenerOptions& listener, const Where& at) {
   std::optional<Transport> transport;
@@ -742,6 +744,18 @@ void DecodeDatabase(Section& s, DatabaseOptions& db) {
   });
 }
 
+void DecodeCluster(Section& s, ClusterOptions& cluster) {
+  s.Read("enabled", cluster.enabled, DecodeBool);
+  s.Read("name", cluster.name, Checked(DecodeNonEmptyString, CheckClusterName));
+  s.Read("node_timeout", cluster.node_timeout, AsDuration(kOneSecondMs, kSixtySeconds));
+  s.Nested("redis", [&](Section& r) {
+    r.Read("host", cluster.redis.host, DecodeNonEmptyString);
+    r.Read("port", cluster.redis.port, DecodePort);
+    r.Read("username", cluster.redis.username, DecodeString);
+    r.Read("password_file", cluster.redis.password_file, DecodeString);
+  });
+}
+
 void DecodeConfig(Section& root, Config& cfg) {
   root.Read("realm", cfg.realm, Checked(DecodeNonEmptyString, CheckRealm));
   root.Read("state_dir", cfg.state_dir, DecodeNonEmptyString);
@@ -762,6 +776,7 @@ void DecodeConfig(Section& root, Config& cfg) {
     s.Read("listen", cfg.metrics.listen, DecodeIpPort);
     s.Read("path", cfg.metrics.path, Checked(DecodeString, CheckUrlPath));
   });
+  root.Nested("cluster", [&](Section& s) { DecodeCluster(s, cfg.cluster); });
 }
 
 // Parses and decodes; everything yaml-cpp throws is turned into a message.

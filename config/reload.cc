@@ -89,6 +89,16 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("database.mysql.pool_size", da.mysql.pool_size, db.mysql.pool_size);
   check("database.mysql.tls", da.mysql.tls, db.mysql.tls);
   check("database.mysql.tls_ca_file", da.mysql.tls_ca_file, db.mysql.tls_ca_file);
+  const ClusterOptions& ca = a.cluster;
+  ClusterOptions& cb = b.cluster;
+  check("cluster.enabled", ca.enabled, cb.enabled);
+  check("cluster.name", ca.name, cb.name);
+  check("cluster.node_timeout", ca.node_timeout, cb.node_timeout);
+  check("cluster.redis.host", ca.redis.host, cb.redis.host);
+  check("cluster.redis.port", ca.redis.port, cb.redis.port);
+  check("cluster.redis.username", ca.redis.username, cb.redis.username);
+  check("cluster.redis.password_file", ca.redis.password_file, cb.redis.password_file);
+  check("cluster.redis.password_file", ca.redis.password, cb.redis.password);
 
   check("metrics.enabled", a.metrics.enabled, b.metrics.enabled);
   check("metrics.listen", a.metrics.listen, b.metrics.listen);

@@ -151,6 +151,7 @@ void ResolvePaths(Config& cfg, const std::string& base_dir) {
   Resolve(cfg.signal.web_root, base);
   Resolve(cfg.database.mysql.password_file, base);
   Resolve(cfg.database.mysql.tls_ca_file, base);
+  Resolve(cfg.cluster.redis.password_file, base);
 }
 
 void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Diagnostics& diag) {
@@ -167,6 +168,9 @@ void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Dia
   CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
   if (cfg.database.driver == DatabaseDriver::kMysql) {
     CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
+  }
+  if (cfg.cluster.enabled) {
+    CheckMode(cfg.cluster.redis.password_file, "cluster.redis.password_file", diag);
   }
   CheckMode(cfg.tls.private_key, "tls.private_key", diag);
 }
@@ -215,6 +219,17 @@ void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
       mysql.password = FirstLine(*contents);
       if (mysql.password.empty()) {
         diag.ErrorAt(key, "\"" + mysql.password_file + "\" holds no password on its first line");
+      }
+    }
+  }
+
+  ClusterRedisOptions& redis = cfg.cluster.redis;
+  if (cfg.cluster.enabled && !redis.password_file.empty()) {
+    const std::string key = "cluster.redis.password_file";
+    if (std::optional<std::string> contents = ReadSmallFile(redis.password_file, key, diag)) {
+      redis.password = FirstLine(*contents);
+      if (redis.password.empty()) {
+        diag.ErrorAt(key, "\"" + redis.password_file + "\" holds no password on its first line");
       }
     }
   }

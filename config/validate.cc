@@ -210,6 +210,27 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
     // A CA file alone would look like an encrypted connection.
     diag.ErrorAt("database.mysql.tls_ca_file", "set without database.mysql.tls: true");
   }
+  if (cfg.cluster.enabled) {
+    // Every node must read the same accounts and history and verify the
+    // tokens the others signed.
+    if (cfg.database.driver != DatabaseDriver::kMysql) {
+      diag.ErrorAt("cluster.enabled",
+                   "needs database.driver: mysql (every node of a cluster uses one database)");
+    }
+    if (cfg.signal.jwt.secret_file.empty()) {
+      diag.ErrorAt("cluster.enabled",
+                   "needs signal.jwt.secret_file, the same secret on every node (a generated "
+                   "one differs per node and the others would refuse its tokens)");
+    }
+    if (!cfg.signal.enabled) {
+      diag.WarningAt("cluster.enabled", "has no effect without signal.enabled");
+    }
+    if (cfg.turn.auth.secrets.empty() && cfg.turn.auth.secrets_file.empty()) {
+      diag.WarningAt("cluster.enabled",
+                     "turn.auth.secrets is empty, so each node mints TURN credentials with a "
+                     "secret of its own: set the same turn.auth.secrets_file on every node");
+    }
+  }
   for (const auto& [key, list] :
        {std::pair{"turn.alternate_servers", &cfg.turn.alternate_servers},
         std::pair{"turn.alternate_tls_servers", &cfg.turn.alternate_tls_servers}}) {

@@ -54,7 +54,7 @@ constexpr std::string_view kUpdateCalleeIce =
 // their answer (or creation), duration 0.
 constexpr std::string_view kEndUnfinished =
     "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
-    "duration_seconds = 0 WHERE status = ?";
+    "duration_seconds = 0 WHERE status = ? AND created_at < ?";
 
 constexpr std::string_view kHide =
     "UPDATE call_participants SET hidden = 1 WHERE call_id = ? AND user_id = ?";
@@ -367,11 +367,13 @@ base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& qu
   return page;
 }
 
-base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason) {
+base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
+                                        int64_t created_before_ms) {
   int ended = 0;
   for (auto [from, to] : {std::pair{CallStatus::kRinging, CallStatus::kMissed},
                           std::pair{CallStatus::kActive, CallStatus::kFailed}}) {
-    const std::array<Param, 3> params{CallStatusName(to), reason, CallStatusName(from)};
+    const std::array<Param, 4> params{CallStatusName(to), reason, CallStatusName(from),
+                                      created_before_ms};
     auto updated = conn.Exec(kEndUnfinished, params);
     if (!updated) {
       return std::unexpected(updated.error());

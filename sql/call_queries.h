@@ -32,8 +32,10 @@ base::Result<base::Status> UpdateIceRow(Connection& conn, const IceUpdate& updat
 base::Result<Call> SelectCall(Connection& conn, std::string_view call_id);
 // Precondition: ValidateHistoryQuery(query) passed.
 base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& query);
-// Store::EndUnfinishedCalls with end reason `reason`; how many calls.
-base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason);
+// Store::EndUnfinishedCalls with end reason `reason`, for calls created
+// before `created_before_ms` (Unix ms); how many calls.
+base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
+                                        int64_t created_before_ms);
 // kNotFound if the user is not a participant.
 base::Status HideCallRow(Connection& conn, std::string_view call_id, std::string_view user_id);
 

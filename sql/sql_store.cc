@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
@@ -819,9 +820,11 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
   return Write(true, [&](Connection& conn) { return HideCallRow(conn, call_id, user_id); });
 }
 
-base::Result<int> SqlStore::EndUnfinishedCalls() {
-  return WriteValue(true,
-                    [](Connection& conn) { return EndUnfinishedCallRows(conn, "server_restart"); });
+base::Result<int> SqlStore::EndUnfinishedCalls(std::optional<int64_t> created_before_ms) {
+  const int64_t before = created_before_ms.value_or(std::numeric_limits<int64_t>::max());
+  return WriteValue(true, [before](Connection& conn) {
+    return EndUnfinishedCallRows(conn, "server_restart", before);
+  });
 }
 
 // ---- Health and schema

@@ -68,7 +68,7 @@ class SqlStore : public Store {
   base::Result<HistoryPage> CallHistory(const HistoryQuery& query) override;
   base::Result<HistoryPage> MissedCalls(std::string_view user_id, int limit, int skip) override;
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override;
-  base::Result<int> EndUnfinishedCalls() override;
+  base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) override;
 
   // SELECT 1, and kUnavailable while writes fail: the last write within the
   // past 30 s could not be made (a lock, a full disk, a read-only file)

@@ -386,8 +386,11 @@ class Store {
   // ends the last process never wrote, become missed (ringing) or failed
   // (active), reason "server_restart", ended when they were created or
   // answered (duration 0: how long they went on is unknown). Returns how
-  // many. Only for the one signaling node that uses this database.
-  virtual base::Result<int> EndUnfinishedCalls() = 0;
+  // many. Only by the one node that keeps call state for this database (a
+  // single node at its start; in a cluster, a node that became the
+  // coordinator, with `created_before_ms` (Unix ms) the moment it did, so
+  // its own new calls are left alone). nullopt = every such call.
+  virtual base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) = 0;
 
   // ---- Health and schema
 

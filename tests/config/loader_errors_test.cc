@@ -163,6 +163,11 @@ const BadInput kBadInputs[] = {
      "x.yaml:2: turn.software: bad software"},
     {"database:\n  mysql: {pool_size: 0}\n",
      "x.yaml:2: database.mysql.pool_size: 0 is out of range (1-256)"},
+    {"database: {driver: mysql}\ncluster:\n  enabled: true\n",
+     "x.yaml:3: cluster.enabled: needs signal.jwt.secret_file, the same secret on every node"},
+    {"cluster:\n  name: \"a b\"\n", "x.yaml:2: cluster.name: bad cluster name \"a b\""},
+    {"cluster:\n  node_timeout: 500ms\n", "x.yaml:2: cluster.node_timeout: "},
+    {"cluster:\n  redis: {port: 0}\n", "x.yaml:2: cluster.redis.port: "},
     {"database:\n  mysql: {tls_ca_file: ca.pem}\n",
      "x.yaml:2: database.mysql.tls_ca_file: set without database.mysql.tls: true"},
     {"signal:\n  engineio: {max_payload: 0}\n",
@@ -213,6 +218,16 @@ TEST(LoaderErrorsTest, EachBadInputNamesFileLineAndKey) {
     // Exactly one problem per input: no knock-on errors.
     EXPECT_EQ(message.find('\n'), std::string::npos) << "got: " << message;
   }
+}
+
+// A cluster on SQLite is refused whatever else is wrong (each node would
+// keep its own accounts and history).
+TEST(LoaderErrorsTest, ClusterNeedsMysql) {
+  auto cfg = LoadConfigString("cluster:\n  enabled: true\n", "x.yaml");
+  ASSERT_FALSE(cfg);
+  EXPECT_NE(cfg.error().message.find("x.yaml:2: cluster.enabled: needs database.driver: mysql"),
+            std::string::npos)
+      << cfg.error().message;
 }
 
 TEST(LoaderErrorsTest, ReportsEveryProblemOrderedByLine) {

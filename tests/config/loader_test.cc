@@ -263,7 +263,12 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "pool_size:",
                           "tls:",
                           "tls_ca_file:",
-                          "metrics:"}) {
+                          "metrics:",
+                          "cluster:",
+                          "name:",
+                          "node_timeout:",
+                          "redis:",
+                          "username:"}) {
     EXPECT_NE(example.find(key), std::string::npos) << key;
   }
 }
@@ -344,6 +349,11 @@ database:
     tls: true
     tls_ca_file: /etc/ssl/db-ca.pem
 metrics: {enabled: false, listen: "[::1]:9100", path: /prom}
+cluster:
+  enabled: false
+  name: calls-eu.1
+  node_timeout: 3s
+  redis: {host: redis.internal, port: 6380, username: tk, password_file: redis.pw}
 )yaml";
 
 TEST(LoaderTest, FullFileSetsEveryKey) {
@@ -444,6 +454,15 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_FALSE(cfg.metrics.enabled);
   EXPECT_EQ(cfg.metrics.listen, Ip("::1", 9100));
   EXPECT_EQ(cfg.metrics.path, "/prom");
+
+  EXPECT_FALSE(cfg.cluster.enabled);
+  EXPECT_EQ(cfg.cluster.name, "calls-eu.1");
+  EXPECT_EQ(cfg.cluster.node_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(cfg.cluster.redis.host, "redis.internal");
+  EXPECT_EQ(cfg.cluster.redis.port, 6380);
+  EXPECT_EQ(cfg.cluster.redis.username, "tk");
+  EXPECT_EQ(cfg.cluster.redis.password_file, "/srv/turnkey/redis.pw");
+  EXPECT_EQ(cfg.cluster.redis.password, "");  // read only when enabled
 }
 
 TEST(LoaderTest, RelativePathsStayRelativeWithoutBaseDir) {

@@ -167,7 +167,9 @@ class FlakyStore final : public sql::Store {
                                              int skip) override {
     return inner_->MissedCalls(user_id, limit, skip);
   }
-  base::Result<int> EndUnfinishedCalls() override { return inner_->EndUnfinishedCalls(); }
+  base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) override {
+    return inner_->EndUnfinishedCalls(created_before_ms);
+  }
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override {
     return inner_->HideCall(call_id, user_id);
   }

@@ -911,7 +911,7 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
   ASSERT_TRUE(store.InsertCall(active));
   ASSERT_TRUE(store.InsertCall(MakeCall("done", alice, bob, kNow + 3)));
 
-  EXPECT_EQ(store.EndUnfinishedCalls(), 2);
+  EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 2);
   auto ringing = store.GetCall("ringing");
   EXPECT_EQ(ringing->status, CallStatus::kMissed);
   EXPECT_EQ(ringing->end_reason, "server_restart");
@@ -924,7 +924,21 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
   EXPECT_EQ(ended->duration_seconds, 0);
   EXPECT_EQ(store.GetCall("done")->status, CallStatus::kCompleted);
   EXPECT_EQ(store.GetCall("done")->end_reason, "hangup");
-  EXPECT_EQ(store.EndUnfinishedCalls(), 0);
+  EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 0);
+}
+
+// A cluster's new coordinator ends only the calls created before it took
+// over: its own new ones go on.
+TYPED_TEST_P(StoreTest, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  ASSERT_TRUE(store.InsertCall(MakeCall("old", alice, bob, kNow + 1, CallStatus::kRinging)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("new", alice, bob, kNow + 10, CallStatus::kRinging)));
+
+  EXPECT_EQ(store.EndUnfinishedCalls(kNow + 10), 1);
+  EXPECT_EQ(store.GetCall("old")->status, CallStatus::kMissed);
+  EXPECT_EQ(store.GetCall("new")->status, CallStatus::kRinging);
 }
 
 TYPED_TEST_P(StoreTest, ApplyCallWritesCommitsABatch) {
@@ -1096,7 +1110,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     ListEndedLogins, ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
     ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall, CallWriteErrors,
     CallHistoryFiltersAndPages, HideCallForOneUserOnly, EndUnfinishedCallsEndsRingingAndActiveOnes,
-    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
-    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
+    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff, ApplyCallWritesCommitsABatch,
+    ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
+    FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
 
 }  // namespace turnkey::sql::testing
