@@ -114,6 +114,16 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
   options.calls.ring_timeout = config.signal.ring_timeout;
   options.calls.reconnect_grace = config.signal.reconnect_grace;
   options.sockets_per_user = config.signal.sockets_per_user;
+  if (config.cluster.enabled) {
+    signal::ClusterLinkOptions cluster;
+    cluster.name = config.cluster.name;
+    cluster.node_timeout = config.cluster.node_timeout;
+    cluster.redis.host = config.cluster.redis.host;
+    cluster.redis.port = config.cluster.redis.port;
+    cluster.redis.username = config.cluster.redis.username;
+    cluster.redis.password = config.cluster.redis.password;
+    options.cluster = std::move(cluster);
+  }
   const config::SignalRateLimitOptions& limits = config.signal.rate_limits;
   options.socketio.rate_limit.events_per_second = limits.events.rate;
   options.socketio.rate_limit.burst = limits.events.burst;

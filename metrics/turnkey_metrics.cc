@@ -295,6 +295,26 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   m.users = users->Get();
 
+  auto coordinator = registry.AddGauge({
+      .name = std::string(kClusterCoordinator),
+      .help = "1 on the cluster node that keeps the call state of every node (the "
+              "coordinator), else 0 (also when not in a cluster).",
+  });
+  if (!coordinator) {
+    return std::unexpected(std::move(coordinator.error()));
+  }
+  m.cluster_coordinator = coordinator->Get();
+
+  auto nodes = registry.AddGauge({
+      .name = std::string(kClusterNodes),
+      .help = "On the cluster's coordinator: the nodes heard from within cluster.node_timeout, "
+              "itself included; 0 on the other nodes and when not in a cluster.",
+  });
+  if (!nodes) {
+    return std::unexpected(std::move(nodes.error()));
+  }
+  m.cluster_nodes = nodes->Get();
+
   auto calls = registry.AddCounter({
       .name = std::string(kCallsTotal),
       .help = "Calls that ended, by type and final status.",

@@ -62,6 +62,8 @@ inline constexpr std::string_view kTurnDroppedPacketsTotal = "turnkey_turn_dropp
 inline constexpr std::string_view kSignalConnections = "turnkey_signal_connections";
 inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
 inline constexpr std::string_view kSignalUsers = "turnkey_signal_users";
+inline constexpr std::string_view kClusterCoordinator = "turnkey_cluster_coordinator";
+inline constexpr std::string_view kClusterNodes = "turnkey_cluster_nodes";
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
 inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_seconds";
 inline constexpr std::string_view kIceConnectSeconds = "turnkey_ice_connect_seconds";
@@ -294,6 +296,8 @@ struct SignalMetrics {
   EnumArray<SignalTransport, Gauge> connections;  // up/down
   Gauge sockets;                                  // signed-in Socket.IO sockets (devices)
   Gauge users;                                    // users with at least one signed-in socket
+  Gauge cluster_coordinator;  // 1 on the node that keeps a cluster's call state, else 0
+  Gauge cluster_nodes;        // on the coordinator: nodes heard from, itself included
   EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;
   // Seconds from initiateCall to the first reportIce with state "connected":
   // how long a call took from dialling to media (answered calls only).

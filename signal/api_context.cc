@@ -219,7 +219,7 @@ void ApiContext::EndUserSessions(const std::string& user_id, const AccessToken& 
     revoked_token_ids_[current.token_id] = current.expires_at;
   }
   if (signed_out_hook_) {
-    signed_out_hook_(user_id, reason);
+    signed_out_hook_(user_id, current, signed_out_stamp, reason);
   }
 }
 

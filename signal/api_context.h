@@ -57,9 +57,12 @@ struct IssuedSession {
 };
 
 // Called on the loop thread when every session of a user ended (logout,
-// password change): close the user's sockets. `reason` is "logout" or
-// "password_changed".
-using UserSignedOutHook = std::function<void(const std::string& user_id, std::string_view reason)>;
+// password change): close the user's sockets. `current` is the access
+// token the request used and `signed_out_stamp` the EndUserSessions
+// arguments (another node of a cluster applies the same); `reason` is
+// "logout" or "password_changed".
+using UserSignedOutHook = std::function<void(const std::string& user_id, const AccessToken& current,
+                                             int64_t signed_out_stamp, std::string_view reason)>;
 
 // Called on the loop thread with logins (refresh-token families) that ended
 // and were not known to have ended here before: close the sockets that
@@ -215,6 +218,11 @@ class ApiContext {
   // new clients elsewhere. Any thread.
   void SetDraining(bool draining) { draining_.store(draining); }
   bool draining() const { return draining_.load(); }
+  // One more condition of /readyz (a cluster node's link): why the node is
+  // not ready, or "". Loop thread.
+  using ReadyCheck = std::function<std::string()>;
+  void set_ready_check(ReadyCheck check) { ready_check_ = std::move(check); }
+  std::string NotReadyReason() const { return ready_check_ ? ready_check_() : std::string(); }
   std::shared_ptr<const net::Cors> cors() const { return cors_; }
 
   sql::Store& store() const { return store_; }
@@ -273,6 +281,7 @@ class ApiContext {
   std::unordered_map<std::string, int64_t> ended_logins_;       // family id -> unix seconds
   mutable std::atomic<int64_t> last_stamp_{0};
   std::atomic<bool> draining_{false};
+  ReadyCheck ready_check_;
 };
 
 template <typename Job, typename Done>

@@ -15,12 +15,6 @@
 namespace turnkey::signal {
 namespace {
 
-// The client events CallManager::OnEvent handles.
-constexpr std::string_view kCallEvents[] = {
-    "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
-    "sendAnswer",   "sendIceCandidate", "reportIce",  "rejoinCall",
-};
-
 // How often EndCallsAndClose looks whether the sessions are gone.
 constexpr std::chrono::milliseconds kCloseWatch{10};
 // Between ending the calls and closing the sessions when polling clients are
@@ -65,13 +59,6 @@ SocketIoAuthResult Refuse(std::string message, std::string_view code) {
   return SocketIoAuthResult::Reject(std::move(message), std::move(data));
 }
 
-Json ErrorAck(std::string_view error) {
-  Json ack = Json::object();
-  ack["ok"] = false;
-  ack["error"] = error;
-  return ack;
-}
-
 UserInfo InfoOf(const sql::User& user) {
   return UserInfo{.id = user.id, .handle = user.handle, .display_name = user.display_name};
 }
@@ -101,6 +88,13 @@ Json IceServersPayload(const auth::IceServerList& list) {
 }
 
 }  // namespace
+
+Json CallErrorAck(std::string_view error) {
+  Json ack = Json::object();
+  ack["ok"] = false;
+  ack["error"] = error;
+  return ack;
+}
 
 // Sockets are matched within one user's only, so a collision of two of a
 // user's logins, as likely as a random 64-bit match, would at worst close one
@@ -184,7 +178,7 @@ base::Status CallService::SetUp() {
   root.OnConnection([this](SocketIoSocket& socket) { OnConnection(socket); });
   root.OnDisconnect(
       [this](SocketIoSocket& socket, std::string_view /*reason*/) { OnDisconnect(socket); });
-  for (std::string_view event : kCallEvents) {
+  for (std::string_view event : kCallEventNames) {
     root.On(std::string(event), [this, event](SocketIoSocket& socket, Json args, SocketIoAck ack) {
       OnCallEvent(socket, event, std::move(args), std::move(ack));
     });
@@ -193,7 +187,7 @@ base::Status CallService::SetUp() {
     OnGetIceServers(socket, std::move(ack));
   });
   root.OnAny([](SocketIoSocket& /*socket*/, std::string_view /*event*/, Json /*args*/,
-                SocketIoAck ack) { ack(ErrorAck(kErrUnknownEvent)); });
+                SocketIoAck ack) { ack(CallErrorAck(kErrUnknownEvent)); });
 
   // The hooks and handlers below keep this object alive as long as the
   // service keeps them; Shutdown() (on the loop, after the drain) frees
@@ -208,14 +202,17 @@ base::Status CallService::SetUp() {
   if (auto routes = AddRoutes(); !routes) {
     return routes;
   }
-  service_.SetSignedOutHook([self](const std::string& user_id, std::string_view /*reason*/) {
-    self->OnSignedOut(user_id);
-  });
+  service_.SetSignedOutHook(
+      [self](const std::string& user_id, const AccessToken& current, int64_t stamp,
+             std::string_view reason) { self->OnSignedOut(user_id, current, stamp, reason); });
   service_.SetLoginsEndedHook(
       [self](const std::vector<sql::EndedLogin>& logins) { self->OnLoginsEnded(logins); });
   service_.OnStopping([self] { self->OnStopping(); });
   service_.OnStopped([self] { self->Shutdown(); });
   gauge_timer_->StartPeriodic(options_.gauge_interval);
+  if (options_.cluster) {
+    return SetUpCluster();
+  }
   return base::Ok();
 }
 
@@ -224,7 +221,9 @@ base::Status CallService::SetUp() {
 void CallService::SetDraining(bool draining) {
   draining_ = draining;
   loop_.RunInLoop([self = shared_from_this(), draining] {
-    if (self->manager_ != nullptr) {
+    // A cluster's coordinator keeps the other nodes' calls: only this
+    // node's own sockets are refused (RunCallEvent).
+    if (self->manager_ != nullptr && self->cluster_ == nullptr) {
       self->manager_->SetDraining(draining);
     }
   });
@@ -382,8 +381,42 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   data.session = SessionDigest(verified->session);
   const uint64_t number = next_number_++;
   data.context = number;
+  if (!Forwarding()) {
+    Join(number, std::move(info), std::move(data), done);
+    return;
+  }
+  // The coordinator learns of the socket before its client does (the
+  // CONNECT answer), so a call to this user made right afterwards from
+  // another node rings it. Without an answer the socket joins anyway; the
+  // next sync tells.
+  Json told = Json::object();
+  told["t"] = "conn";
+  told["s"] = number;
+  told["u"] = user_id;
+  told["d"] = data.session;
+  Forward(std::move(told), [weak = weak_from_this(), number, info = std::move(info),
+                            data = std::move(data), done](Json /*ack*/) mutable {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self == nullptr || self->stopped_) {
+      done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
+      return;
+    }
+    self->Join(number, std::move(info), std::move(data), done);
+  });
+}
+
+void CallService::Join(uint64_t number, UserInfo info, SocketIoSocketData data,
+                       const std::function<void(SocketIoAuthResult)>& done) {
   joining_ = Joining{number, std::move(info)};
   done(SocketIoAuthResult::Accept(std::move(data)));
+  if (joining_ && Forwarding()) {
+    // The socket did not join (its connection went): the coordinator was
+    // told of it.
+    Json told = Json::object();
+    told["t"] = "disc";
+    told["s"] = number;
+    cluster_->SendToCoordinator(std::move(told));
+  }
   joining_.reset();  // still set only when the socket did not join (its connection went)
 }
 
@@ -432,20 +465,39 @@ void CallService::OnDisconnect(SocketIoSocket& socket) {
   users_.Release(it->second.user_id);
   sockets_.erase(it);
   connected_sockets_ = sockets_.size();
-  if (manager_ != nullptr) {
-    // CallManager must not be re-entered (call_sinks.h): a socket that
-    // closed because an emit failed is reported once the manager returned.
-    lost_sockets_.push_back(*number);
-    if (manager_depth_ == 0) {
-      ManagerScope scope(*this);
-    }
+  LoseSocket(*number);
+  if (Forwarding()) {
+    Json told = Json::object();
+    told["t"] = "disc";
+    told["s"] = *number;
+    cluster_->SendToCoordinator(std::move(told));
   }
   RefreshGauges();
+}
+
+void CallService::LoseSocket(uint64_t number) {
+  if (manager_ == nullptr) {
+    return;
+  }
+  // CallManager must not be re-entered (call_sinks.h): a socket that closed
+  // because an emit failed is reported once the manager returned.
+  lost_sockets_.push_back(number);
+  if (manager_depth_ == 0) {
+    ManagerScope scope(*this);
+  }
 }
 
 void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
   auto it = sockets_.find(socket);
   if (it == sockets_.end()) {
+    if (auto remote = remote_.find(socket); remote != remote_.end() && cluster_ != nullptr) {
+      Json told = Json::object();
+      told["t"] = "emit";
+      told["s"] = remote->second.number;
+      told["e"] = event;
+      told["p"] = std::move(payload);
+      cluster_->SendTo(remote->second.node, std::move(told));
+    }
     return;  // gone, or a REST stand-in
   }
   if (std::shared_ptr<SocketIoSocket> target = it->second.socket.lock()) {
@@ -457,26 +509,53 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
                               SocketIoAck ack) {
   std::optional<uint64_t> number = NumberOf(socket);
   if (!number || manager_ == nullptr) {
-    ack(ErrorAck(kErrNotAuthorized));
+    ack(CallErrorAck(kErrNotAuthorized));
     return;
   }
   Json payload = args.is_array() && !args.empty() ? std::move(args[0]) : Json();
-  if (event == "initiateCall") {
-    StartInitiate(*number, payload, [ack](Json answer) { ack(std::move(answer)); });
+  Answer answer = [ack](Json reply) { ack(std::move(reply)); };
+  if (Forwarding()) {
+    if (event == "initiateCall" && draining_) {
+      FailEvent(*number, kErrShuttingDown, answer);
+      return;
+    }
+    Json request = Json::object();
+    request["t"] = "ev";
+    request["s"] = *number;
+    request["u"] = socket.data().user_id;
+    request["d"] = socket.data().session;
+    request["e"] = event;
+    request["p"] = std::move(payload);
+    Forward(std::move(request), std::move(answer));
     return;
   }
-  std::optional<Json> answer;
+  RunCallEvent(*number, event, std::move(payload), std::move(answer));
+}
+
+void CallService::RunCallEvent(uint64_t number, std::string_view event, Json payload,
+                               Answer answer) {
+  if (event == "initiateCall") {
+    // A cluster's coordinator refuses new calls only from its own sockets
+    // while it drains; other nodes check theirs before forwarding.
+    if (cluster_ != nullptr && draining_ && sockets_.contains(number)) {
+      FailEvent(number, kErrShuttingDown, answer);
+      return;
+    }
+    StartInitiate(number, payload, std::move(answer));
+    return;
+  }
+  std::optional<Json> reply;
   {
     ManagerScope scope(*this);
-    answer = manager_->OnEvent(Now(), *number, event, payload, users_);
+    reply = manager_->OnEvent(Now(), number, event, payload, users_);
   }
-  ack(answer ? std::move(*answer) : ErrorAck(kErrUnknownEvent));
+  answer(reply ? std::move(*reply) : CallErrorAck(kErrUnknownEvent));
 }
 
 void CallService::OnGetIceServers(SocketIoSocket& socket, SocketIoAck ack) {
   auto list = service_.IceServers(socket.data().user_id);
   if (!list) {
-    ack(ErrorAck("ICE servers unavailable"));
+    ack(CallErrorAck("ICE servers unavailable"));
     return;
   }
   Json answer = Json::object();
@@ -540,7 +619,7 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
                 answer = std::move(answer)](Lookup lookup) mutable {
     std::shared_ptr<CallService> self = weak.lock();
     if (self == nullptr || self->manager_ == nullptr) {
-      answer(ErrorAck(kErrShuttingDown));
+      answer(CallErrorAck(kErrShuttingDown));
       return;
     }
     std::optional<UserInfo> receiver = known_receiver;
@@ -598,7 +677,7 @@ void CallService::FailEvent(uint64_t number, std::string_view error, Answer& ans
   told["error"] = error;
   told["callId"] = nullptr;
   Emit(number, "callError", std::move(told));
-  answer(ErrorAck(error));
+  answer(CallErrorAck(error));
 }
 
 // ---- Time ---------------------------------------------------------------------------
@@ -704,6 +783,9 @@ void CallService::RefreshGauges() {
   // (presence only once the call manager has been told).
   metrics.sockets.Set(static_cast<double>(sockets_.size()));
   metrics.users.Set(static_cast<double>(users_.size()));
+  const bool coordinator = cluster_ != nullptr && cluster_->is_coordinator();
+  metrics.cluster_coordinator.Set(coordinator ? 1.0 : 0.0);
+  metrics.cluster_nodes.Set(coordinator ? static_cast<double>(cluster_->nodes()) : 0.0);
 }
 
 // ---- Lifecycle ----------------------------------------------------------------------
@@ -715,9 +797,21 @@ void CallService::RefreshGauges() {
 // connection, would reopen it again and again without ever joining. A
 // connection left over can do nothing without a new CONNECT and token, and
 // must make one within connect_timeout (SocketIoServer::RemoveSocket).
-void CallService::OnSignedOut(const std::string& user_id) {
+void CallService::OnSignedOut(const std::string& user_id, const AccessToken& current,
+                              int64_t signed_out_stamp, std::string_view reason) {
   if (sio_ != nullptr) {
     sio_->DisconnectUser(user_id, /*close_connection=*/false);
+  }
+  if (cluster_ != nullptr && !applying_remote_) {
+    // The other nodes refuse the same tokens and close the user's sockets.
+    Json told = Json::object();
+    told["t"] = "signout";
+    told["u"] = user_id;
+    told["j"] = current.token_id;
+    told["x"] = current.expires_at;
+    told["st"] = signed_out_stamp;
+    told["why"] = reason;
+    cluster_->Broadcast(std::move(told));
   }
 }
 
@@ -725,8 +819,16 @@ void CallService::OnLoginsEnded(const std::vector<sql::EndedLogin>& logins) {
   if (sio_ == nullptr) {
     return;
   }
+  Json ended = Json::array();
   for (const sql::EndedLogin& login : logins) {
     sio_->DisconnectUser(login.user_id, /*close_connection=*/false, SessionDigest(login.family_id));
+    ended.push_back(Json::array({login.user_id, login.family_id, login.ended_at_ms}));
+  }
+  if (cluster_ != nullptr && !applying_remote_ && !ended.empty()) {
+    Json told = Json::object();
+    told["t"] = "logins";
+    told["l"] = std::move(ended);
+    cluster_->Broadcast(std::move(told));
   }
 }
 
@@ -743,6 +845,11 @@ size_t CallService::EndCalls() {
   }
   if (live > 0) {
     TK_LOG_INFO("signal: ended {} calls for the shutdown", live);
+  }
+  if (cluster_ != nullptr) {
+    // Another node can take over at once; the loop runs on while the
+    // sockets close, which sends the release and their "disc".
+    cluster_->Stop();
   }
   return live;
 }
@@ -770,6 +877,14 @@ void CallService::Shutdown() {
   }
   close_watch_timer_.reset();
   close_delay_timer_.reset();
+  if (cluster_ != nullptr) {
+    cluster_->Stop();
+    cluster_.reset();
+  }
+  pending_timer_.reset();
+  FailPending();
+  remote_.clear();
+  remote_index_.clear();
   // The Socket.IO server first: destroying it runs no handler, so nothing
   // reaches the manager afterwards.
   sio_.reset();
@@ -777,6 +892,7 @@ void CallService::Shutdown() {
   metrics_sink_.reset();
   service_.api().set_history_barrier(nullptr);
   service_.api().set_profile_read_hook(nullptr);
+  service_.api().set_ready_check(nullptr);
   recorder_.reset();  // posts what is still pending
   sockets_.clear();
   ice_due_.clear();

@@ -86,6 +86,7 @@
 #include "signal/call_metrics_sink.h"
 #include "signal/call_sinks.h"
 #include "signal/call_store_recorder.h"
+#include "signal/cluster_link.h"
 #include "signal/signal_service.h"
 #include "signal/socketio_server.h"
 #include "signal/user_cache.h"
@@ -99,6 +100,13 @@ inline constexpr std::string_view kErrServerBusy = "Server busy";
 inline constexpr std::string_view kErrUnknownEvent = "Unknown event";
 // CONNECT_ERROR data.code when the CONNECT carries no token.
 inline constexpr std::string_view kCodeTokenMissing = "TOKEN_MISSING";
+// The client events CallManager::OnEvent handles.
+inline constexpr std::string_view kCallEventNames[] = {
+    "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
+    "sendAnswer",   "sendIceCandidate", "reportIce",  "rejoinCall",
+};
+// {ok:false, error}.
+Json CallErrorAck(std::string_view error);
 // CONNECT_ERROR data.code when the user has sockets_per_user sockets already.
 inline constexpr std::string_view kCodeTooManyConnections = "TOO_MANY_CONNECTIONS";
 
@@ -123,6 +131,8 @@ struct CallServiceOptions {
   // with CONNECT_ERROR code kCodeTooManyConnections. 0 = unlimited. Default
   // 64.
   uint32_t sockets_per_user = 64;
+  // Run as one node of a cluster (call_service_cluster.cc); nullopt = alone.
+  std::optional<ClusterLinkOptions> cluster;
 };
 
 // The part of the options a reload changes (signal.allowed_origins,
@@ -210,6 +220,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
                        const std::function<void(SocketIoAuthResult)>& done);
   void OnConnection(SocketIoSocket& socket);
   void OnDisconnect(SocketIoSocket& socket);
+  // Accepts the socket `number` (OnConnection runs inside `done`).
+  void Join(uint64_t number, UserInfo info, SocketIoSocketData data,
+            const std::function<void(SocketIoAuthResult)>& done);
   static std::optional<uint64_t> NumberOf(const SocketIoSocket& socket);
   void OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args, SocketIoAck ack);
   void OnGetIceServers(SocketIoSocket& socket, SocketIoAck ack);
@@ -232,7 +245,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void RefreshGauges();
 
   // Lifecycle.
-  void OnSignedOut(const std::string& user_id);
+  void OnSignedOut(const std::string& user_id, const AccessToken& current, int64_t signed_out_stamp,
+                   std::string_view reason);
   // Closes the sockets that authenticated with one of `logins`.
   void OnLoginsEnded(const std::vector<sql::EndedLogin>& logins);
   // Refuses new calls and ends the live ones; returns how many.
@@ -240,18 +254,62 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void OnStopping();
   void Shutdown();
 
+  // Cluster (call_service_cluster.cc). The coordinator keeps the call state
+  // of every node: another node's socket is a number here like a local one
+  // (remote_), whose events that node forwards and to which Emit publishes.
+  struct RemoteSocket {
+    std::string node;
+    uint64_t number = 0;   // the socket's number on its node
+    uint64_t session = 0;  // SessionDigest of its login
+  };
+  base::Status SetUpCluster();
+  // A node that is not the coordinator sends its sockets' call events there.
+  bool Forwarding() const { return cluster_ != nullptr && !cluster_->is_coordinator(); }
+  void OnClusterMessage(const std::string& from, Json message);
+  void OnClusterRole(bool coordinator);
+  void OnClusterCoordinator(const std::string& node);
+  // Follower: sends `request` to the coordinator; `answer` gets its ack, or
+  // "Server busy" when it cannot be sent or no answer comes in time.
+  void Forward(Json request, Answer answer);
+  void FailPending();
+  void OnPendingTimer();
+  // Follower: tells the coordinator every socket of this node.
+  void SyncToCoordinator();
+  // Coordinator: the number of `node`'s socket `number`, registered with the
+  // manager when new.
+  uint64_t RemoteSocketNumber(const std::string& node, uint64_t number, const std::string& user,
+                              uint64_t session);
+  void DropRemoteSockets(const std::function<bool(const RemoteSocket&)>& which);
+  // Coordinator: a forwarded call event or REST action; answers with an ack
+  // message to `from`.
+  void ServeForwardedEvent(const std::string& from, const Json& message);
+  void ServeForwardedRest(const std::string& from, const Json& message);
+  // Sends an ack back for request `request` of `node`.
+  Answer ReplyTo(const std::string& node, uint64_t request);
+  // The manager is told `number` is gone once it is not running.
+  void LoseSocket(uint64_t number);
+  // Tells the other nodes to disconnect sockets (a sign-out, ended logins).
+  void BroadcastSignOut(const Json& message);
+  // A call event of socket `number` run here (alone, or on the coordinator).
+  void RunCallEvent(uint64_t number, std::string_view event, Json payload, Answer answer);
+
   // REST (call_service_routes.cc).
   // The body of a REST call route as an event payload; nullopt after
   // answering `call` (bad JSON, or shutting down).
   std::optional<Json> RestPayload(ApiCall& call);
-  void RestInitiate(ApiCall call);
-  void RestAccept(ApiCall call);
-  void RestRejectOrEnd(ApiCall call, bool end);
+  // POST /api/calls/<action>: `event` is the action's socket event name,
+  // `message` the success message.
+  void Rest(ApiCall call, std::string_view event, std::string_view message);
+  // A REST call action (the event name) of `user_id` for the login whose
+  // SessionDigest is `session`, run here (alone, or on the coordinator).
+  // The ack has code NOT_CONNECTED when initiate or accept finds no socket.
+  void RunRestAction(std::string_view event, const std::string& user_id, uint64_t session,
+                     Json payload, Answer answer);
   // The socket a REST initiate/accept acts as: the newest socket of the
-  // request's own login (`session`, the access token's sid) when it has
-  // one, so the device that asked is the one in the call; else the user's
-  // newest.
-  std::optional<uint64_t> NewestSocketOf(std::string_view user_id, std::string_view session) const;
+  // request's own login (`session`, SessionDigest of the access token's
+  // sid) when it has one, so the device that asked is the one in the call;
+  // else the user's newest. Sockets of other nodes count on the coordinator.
+  std::optional<uint64_t> NewestSocketOf(std::string_view user_id, uint64_t session) const;
   // SocketIoSocketData::session for a login id ("sid"); 0 for none.
   static uint64_t SessionDigest(std::string_view login);
 
@@ -296,6 +354,20 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   int manager_depth_ = 0;
   std::vector<uint64_t> lost_sockets_;  // disconnects that arrived inside the manager
   bool stopped_ = false;
+
+  std::unique_ptr<ClusterLink> cluster_;
+  // Set while a sign-out another node announced is applied here, which must
+  // not be announced again.
+  bool applying_remote_ = false;
+  std::unordered_map<uint64_t, RemoteSocket> remote_;
+  std::map<std::pair<std::string, uint64_t>, uint64_t> remote_index_;
+  struct Pending {
+    base::MonoTime deadline;
+    Answer answer;
+  };
+  std::map<uint64_t, Pending> pending_;  // by request id, which grows with time
+  uint64_t next_request_ = 1;
+  std::unique_ptr<net::Timer> pending_timer_;
 
   std::atomic<size_t> active_calls_{0};
   std::atomic<size_t> connected_sockets_{0};

@@ -1,7 +1,9 @@
 // CallService: POST /api/calls/initiate|accept|reject|end (the contract is
 // in call_service.h and docs/api.md).
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "signal/call_service.h"
@@ -14,6 +16,10 @@ constexpr std::string_view kNotAuthorizedCode = "NOT_AUTHORIZED";
 constexpr std::string_view kCallConflict = "CALL_CONFLICT";
 constexpr std::string_view kUserBusy = "USER_BUSY";
 constexpr std::string_view kUserNotAvailable = "USER_NOT_AVAILABLE";
+constexpr std::string_view kNoSocketToCall =
+    "Connect the Socket.IO client first: a call needs a connected socket";
+constexpr std::string_view kNoSocketToAccept =
+    "Connect the Socket.IO client first: the accepting device needs a socket";
 
 // The REST answer for a failed ack's error string.
 ApiError ErrorForAck(const std::string& error) {
@@ -79,40 +85,38 @@ base::Status CallService::AddRoutes() {
   using Access = ApiContext::Access;
   std::shared_ptr<CallService> self = shared_from_this();
   ApiContext& api = service_.api();
-  if (auto added = api.Add("POST", "/api/calls/initiate", Access::kUser,
-                           [self](ApiCall call) { self->RestInitiate(std::move(call)); });
-      !added) {
-    return added;
+  for (const auto& [path, event, message] :
+       {std::tuple{"/api/calls/initiate", "initiateCall", "Call initiated"},
+        std::tuple{"/api/calls/accept", "acceptCall", "Call accepted"},
+        std::tuple{"/api/calls/reject", "rejectCall", "Call rejected"},
+        std::tuple{"/api/calls/end", "endCall", "Call ended"}}) {
+    std::string_view name = event;
+    std::string_view said = message;
+    if (auto added =
+            api.Add("POST", path, Access::kUser,
+                    [self, name, said](ApiCall call) { self->Rest(std::move(call), name, said); });
+        !added) {
+      return added;
+    }
   }
-  if (auto added = api.Add("POST", "/api/calls/accept", Access::kUser,
-                           [self](ApiCall call) { self->RestAccept(std::move(call)); });
-      !added) {
-    return added;
-  }
-  if (auto added = api.Add("POST", "/api/calls/reject", Access::kUser,
-                           [self](ApiCall call) { self->RestRejectOrEnd(std::move(call), false); });
-      !added) {
-    return added;
-  }
-  return api.Add("POST", "/api/calls/end", Access::kUser,
-                 [self](ApiCall call) { self->RestRejectOrEnd(std::move(call), true); });
+  return base::Ok();
 }
 
 std::optional<uint64_t> CallService::NewestSocketOf(std::string_view user_id,
-                                                    std::string_view session) const {
-  const uint64_t digest = SessionDigest(session);
+                                                    uint64_t session) const {
   std::span<const uint64_t> sockets = manager_->presence().SocketsOf(user_id);
   std::optional<uint64_t> newest;
   for (auto it = sockets.rbegin(); it != sockets.rend(); ++it) {
-    auto entry = sockets_.find(*it);
-    if (entry == sockets_.end()) {
-      continue;
+    uint64_t its_session = 0;
+    if (auto entry = sockets_.find(*it); entry != sockets_.end()) {
+      std::shared_ptr<SocketIoSocket> socket = entry->second.socket.lock();
+      its_session = socket != nullptr ? socket->data().session : 0;
+    } else if (auto remote = remote_.find(*it); remote != remote_.end()) {
+      its_session = remote->second.session;
+    } else {
+      continue;  // a stand-in
     }
-    if (digest == 0) {
-      return *it;
-    }
-    std::shared_ptr<SocketIoSocket> socket = entry->second.socket.lock();
-    if (socket != nullptr && socket->data().session == digest) {
+    if (session == 0 || its_session == session) {
       return *it;
     }
     if (!newest) {
@@ -136,60 +140,79 @@ std::optional<Json> CallService::RestPayload(ApiCall& call) {
   return Json::parse(body->dump());
 }
 
-void CallService::RestInitiate(ApiCall call) {
-  std::optional<Json> payload = RestPayload(call);
-  if (!payload) {
+void CallService::RunRestAction(std::string_view event, const std::string& user_id,
+                                uint64_t session, Json payload, Answer answer) {
+  if (manager_ == nullptr) {
+    answer(CallErrorAck(kErrShuttingDown));
     return;
   }
-  std::optional<uint64_t> number = NewestSocketOf(call.user_id(), call.token().session);
-  if (!number) {
-    call.Fail(ApiError::Of(409, kNotConnected,
-                           "Connect the Socket.IO client first: a call needs a connected socket"));
+  if (event == "initiateCall" || event == "acceptCall") {
+    std::optional<uint64_t> number = NewestSocketOf(user_id, session);
+    if (!number) {
+      Json ack = CallErrorAck(event == "initiateCall" ? kNoSocketToCall : kNoSocketToAccept);
+      ack["code"] = kNotConnected;
+      answer(std::move(ack));
+      return;
+    }
+    if (event == "initiateCall") {
+      StartInitiate(*number, payload, std::move(answer));
+      return;
+    }
+    Json ack;
+    {
+      ManagerScope scope(*this);
+      ack = manager_->OnAcceptCall(Now(), *number, payload);
+    }
+    answer(std::move(ack));
     return;
   }
-  StartInitiate(*number, *payload, [call = std::move(call)](Json ack) mutable {
-    RespondAck(std::move(call), ack, "Call initiated");
-  });
-}
-
-void CallService::RestAccept(ApiCall call) {
-  std::optional<Json> payload = RestPayload(call);
-  if (!payload) {
-    return;
-  }
-  std::optional<uint64_t> number = NewestSocketOf(call.user_id(), call.token().session);
-  if (!number) {
-    call.Fail(
-        ApiError::Of(409, kNotConnected,
-                     "Connect the Socket.IO client first: the accepting device needs a socket"));
-    return;
-  }
-  Json ack;
-  {
-    ManagerScope scope(*this);
-    ack = manager_->OnAcceptCall(Now(), *number, *payload);
-  }
-  RespondAck(std::move(call), ack, "Call accepted");
-}
-
-void CallService::RestRejectOrEnd(ApiCall call, bool end) {
-  std::optional<Json> payload = RestPayload(call);
-  if (!payload) {
-    return;
-  }
-  // A stand-in device that exists for this request only: it has no socket,
-  // so every real device of the user is told like the other party.
+  // rejectCall, endCall: a stand-in device that exists for this request
+  // only: it has no socket, so every real device of the user is told like
+  // the other party.
   const uint64_t stand_in = next_number_++;
   Json ack;
   {
     ManagerScope scope(*this);
     const base::MonoTime now = Now();
-    manager_->OnSocketConnected(now, stand_in, call.user_id());
-    ack = end ? manager_->OnEndCall(now, stand_in, *payload)
-              : manager_->OnRejectCall(now, stand_in, *payload);
+    manager_->OnSocketConnected(now, stand_in, user_id);
+    ack = event == "endCall" ? manager_->OnEndCall(now, stand_in, payload)
+                             : manager_->OnRejectCall(now, stand_in, payload);
     manager_->OnSocketDisconnected(now, stand_in);
   }
-  RespondAck(std::move(call), ack, end ? "Call ended" : "Call rejected");
+  answer(std::move(ack));
+}
+
+void CallService::Rest(ApiCall call, std::string_view event, std::string_view message) {
+  std::optional<Json> payload = RestPayload(call);
+  if (!payload) {
+    return;
+  }
+  const std::string user = call.user_id();
+  const uint64_t session = SessionDigest(call.token().session);
+  Answer answer = [call = std::move(call), message](Json ack) mutable {
+    if (auto code = ack.find("code"); code != ack.end() && *code == kNotConnected) {
+      call.Fail(ApiError::Of(409, kNotConnected, ack.value("error", std::string())));
+      return;
+    }
+    RespondAck(std::move(call), ack, message);
+  };
+  // A cluster node that drains refuses new calls of its own clients only
+  // (alone, the manager refuses every one).
+  if (event == "initiateCall" && cluster_ != nullptr && draining_) {
+    answer(CallErrorAck(kErrShuttingDown));
+    return;
+  }
+  if (Forwarding()) {
+    Json request = Json::object();
+    request["t"] = "rest";
+    request["u"] = user;
+    request["d"] = session;
+    request["e"] = event;
+    request["p"] = std::move(*payload);
+    Forward(std::move(request), std::move(answer));
+    return;
+  }
+  RunRestAction(event, user, session, std::move(*payload), std::move(answer));
 }
 
 }  // namespace turnkey::signal

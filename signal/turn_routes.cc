@@ -44,6 +44,11 @@ void Ready(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::Unavailable("Draining: new calls are refused"));
     return;
   }
+  if (std::string reason = api.NotReadyReason(); !reason.empty()) {
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10), "signal: readyz: {}", reason);
+    call.Fail(ApiError::Unavailable("Not ready: " + reason));
+    return;
+  }
   auto job = [&api] { return api.Db([](sql::Store& store) { return store.Ping(); }); };
   api.RunRead(std::move(call), std::move(job), [](ApiCall call, base::Status ping) {
     if (!ping) {

@@ -60,6 +60,8 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
                 "# TYPE turnkey_call_history_writes_total counter",
                 "# TYPE turnkey_call_setup_seconds histogram",
                 "# TYPE turnkey_calls_total counter",
+                "# TYPE turnkey_cluster_coordinator gauge",
+                "# TYPE turnkey_cluster_nodes gauge",
                 "# TYPE turnkey_config_last_reload_success_timestamp_seconds gauge",
                 "# TYPE turnkey_config_last_reload_successful gauge",
                 "# TYPE turnkey_db_query_seconds histogram",

@@ -94,7 +94,8 @@ class SignalServiceTest : public ::testing::Test {
     auto created = SignalService::Create(std::move(options), std::move(*store), *registry_);
     ASSERT_TRUE(created.has_value()) << created.error().message;
     service_ = std::move(*created);
-    service_->SetSignedOutHook([this](const std::string& user, std::string_view reason) {
+    service_->SetSignedOutHook([this](const std::string& user, const AccessToken& /*current*/,
+                                      int64_t /*stamp*/, std::string_view reason) {
       std::lock_guard lock(mutex_);
       signed_out_.push_back(user + ":" + std::string(reason));
     });

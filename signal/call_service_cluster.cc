@@ -1,0 +1,355 @@
+// CallService as one node of a cluster (DESIGN.md section 9).
+//
+// One node, the coordinator (ClusterLink), keeps the call state of all of
+// them in its CallManager. Every node keeps its own sockets. A node that is
+// not the coordinator tells it each socket that joins or leaves ("conn",
+// "disc"; all of them at once, "sync", whenever the coordinator changes),
+// forwards each call event ("ev") and REST call action ("rest") with a
+// request id, and answers the client with the ack that comes back ("ack"),
+// or "Server busy" when none comes within node_timeout (at least 2 s). The
+// coordinator knows another node's socket by a number of its own (remote_),
+// and an emit to it is published to that node ("emit"). A sign-out or ended
+// logins are told to every node ("signout", "logins").
+//
+// When the coordinator changes, the call state it held is gone: a node that
+// steps down ends its calls (callEnded reason connection_lost) and drops the
+// other nodes' sockets; the new one ends in the database the calls created
+// before it took over (EndUnfinishedCalls). A node the coordinator has not
+// heard from for node_timeout loses its sockets, whose active calls get the
+// reconnect grace like any dropped socket: a client that reconnects to
+// another node and sends rejoinCall keeps its call.
+#include <algorithm>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/log.h"
+#include "signal/call_service.h"
+#include "sql/store.h"
+
+namespace turnkey::signal {
+namespace {
+
+constexpr std::chrono::milliseconds kMinForwardWait{2000};
+constexpr std::chrono::milliseconds kPendingSweep{250};
+
+// A uint64 field, or 0.
+uint64_t NumberField(const Json& message, const char* key) {
+  auto it = message.find(key);
+  return it != message.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+int64_t IntField(const Json& message, const char* key) {
+  auto it = message.find(key);
+  return it != message.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+std::string StringField(const Json& message, const char* key) {
+  auto it = message.find(key);
+  return it != message.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+base::Status CallService::SetUpCluster() {
+  ClusterLink::Handlers handlers;
+  // The link lives in this object and is destroyed first in Shutdown(), so
+  // `this` outlives every call of these handlers.
+  handlers.message = [this](const std::string& from, Json message) {
+    OnClusterMessage(from, std::move(message));
+  };
+  handlers.role = [this](bool coordinator) { OnClusterRole(coordinator); };
+  handlers.coordinator = [this](const std::string& node) { OnClusterCoordinator(node); };
+  handlers.node_gone = [this](const std::string& node) {
+    DropRemoteSockets([&node](const RemoteSocket& socket) { return socket.node == node; });
+    RefreshGauges();
+  };
+  cluster_ = ClusterLink::Create(loop_, service_.clock(), *options_.cluster, std::move(handlers));
+  pending_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnPendingTimer(); });
+  service_.api().set_ready_check([this]() -> std::string {
+    return cluster_ != nullptr ? cluster_->NotReadyReason() : std::string();
+  });
+  return base::Ok();
+}
+
+// ---- Every node ---------------------------------------------------------------------
+
+void CallService::OnClusterMessage(const std::string& from, Json message) {
+  if (manager_ == nullptr || sio_ == nullptr) {
+    return;
+  }
+  const std::string type = StringField(message, "t");
+  if (type == "signout" || type == "logins") {
+    // Applied like a local one (tokens refused, sockets closed), through
+    // ApiContext, whose hooks call back here without announcing it again.
+    applying_remote_ = true;
+    if (type == "signout") {
+      const std::string user = StringField(message, "u");
+      if (!user.empty()) {
+        AccessToken current{.user_id = user,
+                            .token_id = StringField(message, "j"),
+                            .expires_at = IntField(message, "x"),
+                            .session = ""};
+        service_.api().EndUserSessions(user, current, IntField(message, "st"),
+                                       StringField(message, "why"));
+      }
+    } else if (auto logins = message.find("l"); logins != message.end() && logins->is_array()) {
+      std::vector<sql::EndedLogin> ended;
+      for (const Json& login : *logins) {
+        if (login.is_array() && login.size() == 3 && login[0].is_string() && login[1].is_string() &&
+            login[2].is_number_integer()) {
+          ended.push_back(sql::EndedLogin{.family_id = login[1].get<std::string>(),
+                                          .user_id = login[0].get<std::string>(),
+                                          .ended_at_ms = login[2].get<int64_t>()});
+        }
+      }
+      service_.api().LoginsEnded(ended);
+    }
+    applying_remote_ = false;
+    return;
+  }
+  if (cluster_->is_coordinator()) {
+    if (type == "conn") {
+      RemoteSocketNumber(from, NumberField(message, "s"), StringField(message, "u"),
+                         NumberField(message, "d"));
+      Json ok = Json::object();
+      ok["ok"] = true;
+      ReplyTo(from, NumberField(message, "r"))(std::move(ok));
+    } else if (type == "disc") {
+      const uint64_t number = NumberField(message, "s");
+      DropRemoteSockets([&](const RemoteSocket& socket) {
+        return socket.node == from && socket.number == number;
+      });
+    } else if (type == "sync") {
+      std::set<uint64_t> listed;
+      if (auto sockets = message.find("s"); sockets != message.end() && sockets->is_array()) {
+        for (const Json& entry : *sockets) {
+          if (!entry.is_object()) {
+            continue;
+          }
+          const uint64_t number = NumberField(entry, "s");
+          listed.insert(number);
+          RemoteSocketNumber(from, number, StringField(entry, "u"), NumberField(entry, "d"));
+        }
+      }
+      DropRemoteSockets([&](const RemoteSocket& socket) {
+        return socket.node == from && !listed.contains(socket.number);
+      });
+    } else if (type == "ev") {
+      ServeForwardedEvent(from, message);
+    } else if (type == "rest") {
+      ServeForwardedRest(from, message);
+    }
+    RefreshGauges();
+    return;
+  }
+  if (type == "emit") {
+    auto payload = message.find("p");
+    Emit(NumberField(message, "s"), StringField(message, "e"),
+         payload != message.end() ? std::move(*payload) : Json());
+  } else if (type == "ack") {
+    auto it = pending_.find(NumberField(message, "r"));
+    if (it == pending_.end()) {
+      return;  // answered already ("Server busy" after the wait)
+    }
+    Answer answer = std::move(it->second.answer);
+    pending_.erase(it);
+    auto payload = message.find("p");
+    answer(payload != message.end() && payload->is_object() ? std::move(*payload)
+                                                            : CallErrorAck(kErrServerBusy));
+  }
+}
+
+void CallService::OnClusterRole(bool coordinator) {
+  if (manager_ == nullptr) {
+    return;
+  }
+  if (coordinator) {
+    // What was sent to the old coordinator will not be answered.
+    FailPending();
+    // The calls the old coordinator kept are gone with it; their rows
+    // would stay ringing or active. Not the ones made from now on.
+    const int64_t cutoff = service_.clock().UnixMillis();
+    auto job = [&store = service_.store(), cutoff] { return store.EndUnfinishedCalls(cutoff); };
+    auto done = [](base::Result<int> ended) {
+      if (!ended) {
+        TK_LOG_WARN("cluster: the last coordinator's unfinished calls not ended: {}",
+                    ended.error().message);
+      } else if (*ended > 0) {
+        TK_LOG_WARN(
+            "cluster: {} calls of the last coordinator were ringing or in progress; "
+            "recorded as ended (reason server_restart)",
+            *ended);
+      }
+    };
+    if (!service_.work_queue().TryPost(loop_, std::move(job), std::move(done),
+                                       net::JobKind::kWrite)) {
+      TK_LOG_WARN("cluster: work queue full; the last coordinator's unfinished calls stay");
+    }
+  } else {
+    // The calls kept here cannot go on elsewhere: end them while their
+    // sockets can still be told, then forget the other nodes' sockets.
+    const size_t live = manager_->call_count();
+    {
+      ManagerScope scope(*this);
+      manager_->EndAll(Now(), kReasonConnectionLost);
+    }
+    if (live > 0) {
+      TK_LOG_WARN("cluster: ended {} calls on losing the coordinator role", live);
+    }
+    DropRemoteSockets([](const RemoteSocket&) { return true; });
+  }
+  RefreshGauges();
+}
+
+void CallService::OnClusterCoordinator(const std::string& node) {
+  FailPending();
+  if (!node.empty()) {
+    SyncToCoordinator();
+  }
+  RefreshGauges();
+}
+
+// ---- A node that is not the coordinator ---------------------------------------------
+
+void CallService::Forward(Json request, Answer answer) {
+  const uint64_t id = next_request_++;
+  request["r"] = id;
+  if (!cluster_->SendToCoordinator(std::move(request))) {
+    TK_LOG_WARN_EVERY(
+        std::chrono::seconds(10),
+        "cluster: a call event could not be forwarded ({}); answered Server busy",
+        cluster_->NotReadyReason().empty() ? "no coordinator" : cluster_->NotReadyReason());
+    answer(CallErrorAck(kErrServerBusy));
+    return;
+  }
+  const auto wait =
+      std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
+  pending_.emplace(id, Pending{Now() + wait, std::move(answer)});
+  if (pending_.size() == 1) {
+    pending_timer_->StartPeriodic(kPendingSweep);
+  }
+}
+
+void CallService::OnPendingTimer() {
+  const base::MonoTime now = Now();
+  while (!pending_.empty() && pending_.begin()->second.deadline <= now) {
+    Answer answer = std::move(pending_.begin()->second.answer);
+    pending_.erase(pending_.begin());
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                      "cluster: no answer from coordinator {} in time; answered Server busy",
+                      cluster_ != nullptr ? cluster_->coordinator() : std::string());
+    answer(CallErrorAck(kErrServerBusy));
+  }
+  if (pending_.empty() && pending_timer_ != nullptr) {
+    pending_timer_->Stop();
+  }
+}
+
+void CallService::FailPending() {
+  std::map<uint64_t, Pending> failed;
+  failed.swap(pending_);
+  for (auto& [id, pending] : failed) {
+    pending.answer(CallErrorAck(kErrServerBusy));
+  }
+  if (pending_timer_ != nullptr) {
+    pending_timer_->Stop();
+  }
+}
+
+void CallService::SyncToCoordinator() {
+  Json sockets = Json::array();
+  for (const auto& [number, entry] : sockets_) {
+    std::shared_ptr<SocketIoSocket> socket = entry.socket.lock();
+    if (socket == nullptr) {
+      continue;
+    }
+    Json item = Json::object();
+    item["s"] = number;
+    item["u"] = entry.user_id;
+    item["d"] = socket->data().session;
+    sockets.push_back(std::move(item));
+  }
+  Json told = Json::object();
+  told["t"] = "sync";
+  told["s"] = std::move(sockets);
+  cluster_->SendToCoordinator(std::move(told));
+}
+
+// ---- The coordinator ----------------------------------------------------------------
+
+uint64_t CallService::RemoteSocketNumber(const std::string& node, uint64_t number,
+                                         const std::string& user, uint64_t session) {
+  if (auto it = remote_index_.find({node, number}); it != remote_index_.end()) {
+    return it->second;
+  }
+  if (number == 0 || user.empty()) {
+    return 0;
+  }
+  const uint64_t local = next_number_++;
+  remote_.emplace(local, RemoteSocket{node, number, session});
+  remote_index_.emplace(std::pair{node, number}, local);
+  ManagerScope scope(*this);
+  manager_->OnSocketConnected(Now(), local, user);
+  return local;
+}
+
+void CallService::DropRemoteSockets(const std::function<bool(const RemoteSocket&)>& which) {
+  std::vector<uint64_t> dropped;
+  for (const auto& [local, socket] : remote_) {
+    if (which(socket)) {
+      dropped.push_back(local);
+    }
+  }
+  for (uint64_t local : dropped) {
+    auto it = remote_.find(local);
+    remote_index_.erase({it->second.node, it->second.number});
+    remote_.erase(it);
+    LoseSocket(local);
+  }
+}
+
+CallService::Answer CallService::ReplyTo(const std::string& node, uint64_t request) {
+  return [this, node, request](Json ack) {
+    if (cluster_ == nullptr) {
+      return;
+    }
+    Json told = Json::object();
+    told["t"] = "ack";
+    told["r"] = request;
+    told["p"] = std::move(ack);
+    cluster_->SendTo(node, std::move(told));
+  };
+}
+
+void CallService::ServeForwardedEvent(const std::string& from, const Json& message) {
+  Answer reply = ReplyTo(from, NumberField(message, "r"));
+  // The socket's "conn" may have gone to a coordinator before this one.
+  const uint64_t number = RemoteSocketNumber(from, NumberField(message, "s"),
+                                             StringField(message, "u"), NumberField(message, "d"));
+  const std::string event = StringField(message, "e");
+  if (number == 0 || std::find(std::begin(kCallEventNames), std::end(kCallEventNames), event) ==
+                         std::end(kCallEventNames)) {
+    reply(CallErrorAck(number == 0 ? kErrNotAuthorized : kErrUnknownEvent));
+    return;
+  }
+  auto payload = message.find("p");
+  RunCallEvent(number, event, payload != message.end() ? *payload : Json(), std::move(reply));
+}
+
+void CallService::ServeForwardedRest(const std::string& from, const Json& message) {
+  Answer reply = ReplyTo(from, NumberField(message, "r"));
+  const std::string event = StringField(message, "e");
+  const std::string user = StringField(message, "u");
+  if (user.empty() || (event != "initiateCall" && event != "acceptCall" && event != "rejectCall" &&
+                       event != "endCall")) {
+    reply(CallErrorAck(kErrUnknownEvent));
+    return;
+  }
+  auto payload = message.find("p");
+  RunRestAction(event, user, NumberField(message, "d"),
+                payload != message.end() ? *payload : Json(), std::move(reply));
+}
+
+}  // namespace turnkey::signal

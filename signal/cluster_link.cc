@@ -1,0 +1,244 @@
+#include "signal/cluster_link.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "base/crypto.h"
+#include "base/log.h"
+
+namespace turnkey::signal {
+namespace {
+
+// Claims the lease when nobody holds it, renews it when we do; answers the
+// holder. KEYS[1] the lease, ARGV[1] our id, ARGV[2] the lease in ms.
+constexpr std::string_view kClaimScript =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end "
+    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return v";
+// Gives the lease up if we hold it.
+constexpr std::string_view kReleaseScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
+
+constexpr std::chrono::milliseconds kMinTick{100};
+
+}  // namespace
+
+std::unique_ptr<ClusterLink> ClusterLink::Create(net::EventLoop& loop, const base::Clock& clock,
+                                                 ClusterLinkOptions options, Handlers handlers) {
+  if (options.node_id.empty()) {
+    options.node_id = base::RandomHex(8);
+  }
+  auto link = std::make_unique<ClusterLink>(loop, clock, std::move(options), std::move(handlers));
+  link->Start();
+  return link;
+}
+
+ClusterLink::ClusterLink(net::EventLoop& loop, const base::Clock& clock, ClusterLinkOptions options,
+                         Handlers handlers)
+    : loop_(loop),
+      clock_(clock),
+      options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      all_channel_(options_.name + ":all"),
+      lease_key_(options_.name + ":coordinator") {}
+
+ClusterLink::~ClusterLink() {
+  *alive_ = false;
+  if (ticker_) {
+    ticker_->Stop();
+  }
+}
+
+void ClusterLink::Start() {
+  TK_LOG_INFO("cluster: node {} joins cluster \"{}\" through redis {}:{}", options_.node_id,
+              options_.name, options_.redis.host, options_.redis.port);
+  commands_ = net::RedisConnection::Create(loop_, options_.redis, "commands");
+  commands_->SetStateHandler([this](bool connected) {
+    if (connected && !stopped_) {
+      Tick();  // claim or learn the coordinator at once
+    }
+  });
+  subscriber_ = net::RedisSubscriber::Create(
+      loop_, options_.redis, "subscriber", {all_channel_, ChannelOf(options_.node_id)},
+      [this](std::string_view channel, std::string_view text) { OnMessage(channel, text); });
+  ticker_ = std::make_unique<net::Timer>(loop_, [this] { Tick(); });
+  ticker_->StartPeriodic(std::max<std::chrono::milliseconds>(options_.node_timeout / 5, kMinTick));
+}
+
+bool ClusterLink::ready() const { return NotReadyReason().empty(); }
+
+std::string ClusterLink::NotReadyReason() const {
+  if (stopped_) {
+    return "cluster link stopped";
+  }
+  if (!commands_->connected()) {
+    return "no connection to redis";
+  }
+  if (!subscriber_->subscribed()) {
+    return "not subscribed to the cluster's channels";
+  }
+  if (coordinator_.empty()) {
+    return "no cluster coordinator known";
+  }
+  return "";
+}
+
+std::string ClusterLink::ChannelOf(const std::string& node) const {
+  return options_.name + ":node:" + node;
+}
+
+void ClusterLink::Tick() {
+  if (stopped_) {
+    return;
+  }
+  const base::MonoTime now = clock_.Now();
+  if (is_coordinator()) {
+    // Stop acting before the lease can have run out in Redis.
+    if (now - renewed_at_ > options_.node_timeout * 3 / 4) {
+      TK_LOG_WARN("cluster: node {} could not renew its coordinator lease; stepping down",
+                  options_.node_id);
+      SetCoordinator("");
+    } else {
+      std::vector<std::string> gone;
+      for (const auto& [node, heard] : last_heard_) {
+        if (now - heard > options_.node_timeout) {
+          gone.push_back(node);
+        }
+      }
+      for (const std::string& node : gone) {
+        last_heard_.erase(node);
+        TK_LOG_WARN("cluster: node {} not heard from for {} ms; its sockets are gone", node,
+                    options_.node_timeout.count());
+        if (handlers_.node_gone) {
+          handlers_.node_gone(node);
+        }
+      }
+    }
+  }
+  if (!commands_->connected()) {
+    return;
+  }
+  Json alive = Json::object();
+  alive["t"] = "hb";
+  Broadcast(std::move(alive));
+  commands_->Command(
+      {"EVAL", std::string(kClaimScript), "1", lease_key_, options_.node_id,
+       std::to_string(options_.node_timeout.count())},
+      [this, alive = alive_, asked_at = now](base::Result<net::RedisReply> reply) {
+        if (!*alive) {
+          return;
+        }
+        if (!reply) {
+          return;  // the connection's state handler logs
+        }
+        if (reply->type != net::RedisReply::Type::kString) {
+          TK_LOG_WARN_EVERY(
+              std::chrono::seconds(10), "cluster: lease script answered {}",
+              reply->type == net::RedisReply::Type::kError ? reply->str : "an unexpected type");
+          return;
+        }
+        OnHolder(reply->str, asked_at);
+      });
+}
+
+void ClusterLink::OnHolder(const std::string& holder, base::MonoTime asked_at) {
+  if (stopped_) {
+    return;
+  }
+  if (holder == options_.node_id) {
+    renewed_at_ = std::max(renewed_at_, asked_at);
+  }
+  SetCoordinator(holder);
+}
+
+void ClusterLink::SetCoordinator(const std::string& holder) {
+  if (holder == coordinator_) {
+    return;
+  }
+  const bool was = is_coordinator();
+  coordinator_ = holder;
+  const bool is = is_coordinator();
+  if (was != is) {
+    last_heard_.clear();
+    TK_LOG_INFO("cluster: node {} {} the call coordinator", options_.node_id,
+                is ? "is now" : "is no longer");
+    if (handlers_.role) {
+      handlers_.role(is);
+    }
+  }
+  if (!is) {
+    if (!holder.empty()) {
+      TK_LOG_INFO("cluster: node {} is the call coordinator", holder);
+    }
+    if (handlers_.coordinator) {
+      handlers_.coordinator(holder);
+    }
+  }
+}
+
+void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
+  Json message = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!message.is_object()) {
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10), "cluster: a message on {} is not a JSON object",
+                      channel);
+    return;
+  }
+  auto from = message.find("n");
+  auto type = message.find("t");
+  if (from == message.end() || !from->is_string() || type == message.end() || !type->is_string()) {
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10), "cluster: a message on {} has no sender or type",
+                      channel);
+    return;
+  }
+  std::string node = from->get<std::string>();
+  if (node == options_.node_id) {
+    return;  // our own broadcast
+  }
+  if (is_coordinator()) {
+    last_heard_[node] = clock_.Now();
+  }
+  if (type->get_ref<const std::string&>() == "hb") {
+    return;
+  }
+  if (handlers_.message) {
+    handlers_.message(node, std::move(message));
+  }
+}
+
+bool ClusterLink::Publish(const std::string& channel, Json message) {
+  if (!commands_->connected()) {
+    return false;
+  }
+  message["n"] = options_.node_id;
+  commands_->Command({"PUBLISH", channel, message.dump()});
+  return true;
+}
+
+bool ClusterLink::SendTo(const std::string& node, Json message) {
+  return Publish(ChannelOf(node), std::move(message));
+}
+
+bool ClusterLink::SendToCoordinator(Json message) {
+  if (coordinator_.empty() || is_coordinator()) {
+    return false;
+  }
+  return SendTo(coordinator_, std::move(message));
+}
+
+bool ClusterLink::Broadcast(Json message) { return Publish(all_channel_, std::move(message)); }
+
+void ClusterLink::Stop() {
+  if (stopped_) {
+    return;
+  }
+  if (is_coordinator() && commands_->connected()) {
+    commands_->Command({"EVAL", std::string(kReleaseScript), "1", lease_key_, options_.node_id});
+  }
+  stopped_ = true;
+  ticker_->Stop();
+}
+
+}  // namespace turnkey::signal

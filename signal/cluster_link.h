@@ -1,0 +1,121 @@
+// ClusterLink: one signaling node's link to the others through Redis
+// (DESIGN.md section 9).
+//
+// Nodes with the same cluster name share a Redis server. One of them is the
+// coordinator: it holds the key <name>:coordinator, a lease of node_timeout
+// that it renews every node_timeout/5 (a Lua script claims the key when it
+// is free, renews it when it is ours, and answers the holder either way).
+// A coordinator that could not renew for 3/4 of the lease steps down before
+// anyone else can take the key. Every node subscribes to its own channel
+// <name>:node:<id> and to <name>:all, and says it is alive on <name>:all at
+// every tick; the coordinator reports a node it has not heard from for
+// node_timeout as gone.
+//
+// Messages are JSON objects with "t" (type) and "n" (the sender's node id,
+// added here); what they mean is the CallService's business. One Redis
+// connection publishes everything, so two messages from one node reach a
+// subscriber in the order they were sent.
+//
+// Loop thread only, from Create to destruction.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "net/redis_client.h"
+#include "net/timer.h"
+
+namespace turnkey::signal {
+
+struct ClusterLinkOptions {
+  // Prefix of the keys and channels.
+  std::string name = "turnkey";
+  // The coordinator's lease, and how long a silent node is still counted.
+  std::chrono::milliseconds node_timeout{5000};
+  net::RedisOptions redis;
+  // This node's id; "" = 16 random hex digits.
+  std::string node_id;
+};
+
+class ClusterLink {
+ public:
+  using Json = nlohmann::ordered_json;
+  struct Handlers {
+    // A message from another node, sent to this node or to all.
+    std::function<void(const std::string& from, Json message)> message;
+    // This node became (true) or stopped being (false) the coordinator.
+    std::function<void(bool coordinator)> role;
+    // The coordinator other nodes' messages should go to changed ("" =
+    // none known). Not called for this node itself becoming it (`role`).
+    std::function<void(const std::string& coordinator)> coordinator;
+    // On the coordinator: `node` has not been heard from for node_timeout.
+    std::function<void(const std::string& node)> node_gone;
+  };
+
+  static std::unique_ptr<ClusterLink> Create(net::EventLoop& loop, const base::Clock& clock,
+                                             ClusterLinkOptions options, Handlers handlers);
+  ~ClusterLink();
+  ClusterLink(const ClusterLink&) = delete;
+  ClusterLink& operator=(const ClusterLink&) = delete;
+
+  const std::string& node_id() const { return options_.node_id; }
+  bool is_coordinator() const { return coordinator_ == options_.node_id && !coordinator_.empty(); }
+  // The current coordinator's id, "" if none is known.
+  const std::string& coordinator() const { return coordinator_; }
+  // Connected, subscribed, and a coordinator known: messages can flow.
+  bool ready() const;
+  // Why not ready(), for /readyz; "" when ready.
+  std::string NotReadyReason() const;
+  // On the coordinator: the nodes heard from within node_timeout, itself
+  // included; else 0.
+  size_t nodes() const { return is_coordinator() ? last_heard_.size() + 1 : 0; }
+
+  // Each adds "n" and publishes; false when it cannot be sent now (no Redis
+  // connection, or no coordinator known).
+  bool SendTo(const std::string& node, Json message);
+  bool SendToCoordinator(Json message);
+  bool Broadcast(Json message);
+
+  // Gives the lease up (when held) and stops the ticks, for a shutdown:
+  // this node's role no longer changes; messages still go both ways.
+  void Stop();
+
+  // For make_unique; use Create.
+  ClusterLink(net::EventLoop& loop, const base::Clock& clock, ClusterLinkOptions options,
+              Handlers handlers);
+
+ private:
+  void Start();
+  void Tick();
+  void OnHolder(const std::string& holder, base::MonoTime asked_at);
+  void SetCoordinator(const std::string& holder);
+  void OnMessage(std::string_view channel, std::string_view text);
+  bool Publish(const std::string& channel, Json message);
+  std::string ChannelOf(const std::string& node) const;
+
+  net::EventLoop& loop_;
+  const base::Clock& clock_;
+  ClusterLinkOptions options_;
+  Handlers handlers_;
+  std::string all_channel_;
+  std::string lease_key_;
+  std::unique_ptr<net::RedisConnection> commands_;
+  std::unique_ptr<net::RedisSubscriber> subscriber_;
+  std::unique_ptr<net::Timer> ticker_;
+  std::string coordinator_;
+  // When the last renewal that succeeded was sent (the lease runs from no
+  // earlier than that).
+  base::MonoTime renewed_at_{};
+  // Coordinator: other nodes by id -> when last heard from.
+  std::unordered_map<std::string, base::MonoTime> last_heard_;
+  bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace turnkey::signal
