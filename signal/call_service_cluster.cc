@@ -144,6 +144,12 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     RefreshGauges();
     return;
   }
+  if (type == "conn" || type == "ev" || type == "rest") {
+    // Sent here by a node that still takes this one for the coordinator:
+    // no need to make it wait for nothing.
+    ReplyTo(from, NumberField(message, "r"))(CallErrorAck(kErrServerBusy));
+    return;
+  }
   if (type == "emit") {
     auto payload = message.find("p");
     Emit(NumberField(message, "s"), StringField(message, "e"),
@@ -170,7 +176,8 @@ void CallService::OnClusterRole(bool coordinator) {
     FailPending();
     // The calls the old coordinator kept are gone with it; their rows
     // would stay ringing or active. Not the ones made from now on.
-    const int64_t cutoff = service_.clock().UnixMillis();
+    // On the history writer's timeline, which stamps the new calls.
+    const int64_t cutoff = recorder_->UnixMs(Now());
     auto job = [&store = service_.store(), cutoff] { return store.EndUnfinishedCalls(cutoff); };
     auto done = [](base::Result<int> ended) {
       if (!ended) {

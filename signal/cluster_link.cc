@@ -57,13 +57,26 @@ void ClusterLink::Start() {
               options_.name, options_.redis.host, options_.redis.port);
   commands_ = net::RedisConnection::Create(loop_, options_.redis, "commands");
   commands_->SetStateHandler([this](bool connected) {
-    if (connected && !stopped_) {
-      Tick();  // claim or learn the coordinator at once
+    if (!connected || stopped_) {
+      return;
     }
+    // What this node published while cut off is lost: learning the
+    // coordinator anew makes the CallService send it everything again.
+    if (!is_coordinator()) {
+      coordinator_.clear();
+    }
+    Tick();  // claim or learn the coordinator at once
   });
   subscriber_ = net::RedisSubscriber::Create(
       loop_, options_.redis, "subscriber", {all_channel_, ChannelOf(options_.node_id)},
       [this](std::string_view channel, std::string_view text) { OnMessage(channel, text); });
+  subscriber_->SetStateHandler([this](bool subscribed) {
+    // A coordinator that missed messages asks every node to say again
+    // which sockets it has.
+    if (subscribed && is_coordinator()) {
+      AnnounceCoordinator();
+    }
+  });
   ticker_ = std::make_unique<net::Timer>(loop_, [this] { Tick(); });
   ticker_->StartPeriodic(std::max<std::chrono::milliseconds>(options_.node_timeout / 5, kMinTick));
 }
@@ -168,6 +181,9 @@ void ClusterLink::SetCoordinator(const std::string& holder) {
     if (handlers_.role) {
       handlers_.role(is);
     }
+    if (is) {
+      AnnounceCoordinator();
+    }
   }
   if (!is) {
     if (!holder.empty()) {
@@ -200,7 +216,18 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   if (is_coordinator()) {
     last_heard_[node] = clock_.Now();
   }
-  if (type->get_ref<const std::string&>() == "hb") {
+  const std::string& kind = type->get_ref<const std::string&>();
+  if (kind == "hb") {
+    return;
+  }
+  if (kind == "coord") {
+    // A node that took the lease (or missed messages) wants every node's
+    // sockets: learn it now rather than at the next tick, and sync again
+    // even when it was known. The lease, not this, makes a coordinator.
+    if (!is_coordinator() && !stopped_) {
+      coordinator_.clear();
+      SetCoordinator(node);
+    }
     return;
   }
   if (handlers_.message) {
@@ -229,6 +256,12 @@ bool ClusterLink::SendToCoordinator(Json message) {
 }
 
 bool ClusterLink::Broadcast(Json message) { return Publish(all_channel_, std::move(message)); }
+
+void ClusterLink::AnnounceCoordinator() {
+  Json told = Json::object();
+  told["t"] = "coord";
+  Broadcast(std::move(told));
+}
 
 void ClusterLink::Stop() {
   if (stopped_) {

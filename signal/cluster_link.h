@@ -9,7 +9,11 @@
 // anyone else can take the key. Every node subscribes to its own channel
 // <name>:node:<id> and to <name>:all, and says it is alive on <name>:all at
 // every tick; the coordinator reports a node it has not heard from for
-// node_timeout as gone.
+// node_timeout as gone. A node that becomes the coordinator, or a coordinator
+// whose subscription was re-made (it may have missed messages), says so on
+// <name>:all ("coord"): the others take it as their coordinator at once and
+// the CallService sends it their sockets again; so does a node whose command
+// connection was re-made (what it published meanwhile is lost).
 //
 // Messages are JSON objects with "t" (type) and "n" (the sender's node id,
 // added here); what they mean is the CallService's business. One Redis
@@ -97,6 +101,9 @@ class ClusterLink {
   void SetCoordinator(const std::string& holder);
   void OnMessage(std::string_view channel, std::string_view text);
   bool Publish(const std::string& channel, Json message);
+  // Tells every node this one is the coordinator ("coord"): they send their
+  // sockets again.
+  void AnnounceCoordinator();
   std::string ChannelOf(const std::string& node) const;
 
   net::EventLoop& loop_;
