@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <map>
 #include <memory>
 
 #include "net/timer.h"
@@ -32,6 +35,35 @@ std::unique_ptr<EventLoop> MakeLoop() {
   auto loop = EventLoop::Create();
   EXPECT_TRUE(loop.has_value()) << loop.error().message;
   return loop ? std::move(*loop) : nullptr;
+}
+
+std::expected<RedisTestServer, std::string> FindRedisTestServer() {
+  const char* dir = std::getenv("TURNKEY_REDIS_DIR");
+  const char* script = std::getenv("TURNKEY_REDIS_SCRIPT");
+  if (dir == nullptr || script == nullptr) {
+    return std::unexpected(
+        "TURNKEY_REDIS_DIR or TURNKEY_REDIS_SCRIPT is not set: run through ctest (fixture redis)");
+  }
+  RedisTestServer server{.dir = dir, .script = script};
+  std::ifstream env(server.dir + "/server.env");
+  if (!env) {
+    return std::unexpected(server.dir + "/server.env missing: the redis_start fixture failed");
+  }
+  std::map<std::string, std::string> vars;
+  for (std::string line; std::getline(env, line);) {
+    if (auto eq = line.find('='); eq != std::string::npos) {
+      vars[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  if (!vars.contains("REDIS_HOST") || !vars.contains("REDIS_PORT") ||
+      !vars.contains("REDIS_PASSWORD")) {
+    return std::unexpected(server.dir +
+                           "/server.env lacks REDIS_HOST, REDIS_PORT or REDIS_PASSWORD");
+  }
+  server.host = vars["REDIS_HOST"];
+  server.port = static_cast<uint16_t>(std::stoi(vars["REDIS_PORT"]));
+  server.password = vars["REDIS_PASSWORD"];
+  return server;
 }
 
 namespace {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <expected>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,6 +22,19 @@ bool RunUntil(EventLoop& loop, const std::function<bool()>& done,
 
 // Creates a loop or fails the test.
 std::unique_ptr<EventLoop> MakeLoop();
+
+// The private redis-server of the ctest fixture `redis` (tests/redis/
+// redis_server.sh): its directory and script from TURNKEY_REDIS_DIR and
+// TURNKEY_REDIS_SCRIPT, and its address and password from server.env.
+struct RedisTestServer {
+  std::string dir;
+  std::string script;
+  std::string host;
+  uint16_t port = 0;
+  std::string password;
+};
+// An error text when the environment or server.env is missing or short.
+std::expected<RedisTestServer, std::string> FindRedisTestServer();
 
 // Runs a loop on a background thread (for tests that block on a client).
 // Create sockets on the loop before Start(); the destructor stops and joins.

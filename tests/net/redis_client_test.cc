@@ -10,8 +10,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,25 +34,13 @@ void RunFor(EventLoop& loop, std::chrono::milliseconds d) {
 class RedisTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* dir = std::getenv("TURNKEY_REDIS_DIR");
-    const char* script = std::getenv("TURNKEY_REDIS_SCRIPT");
-    ASSERT_NE(dir, nullptr) << "TURNKEY_REDIS_DIR is not set: run through ctest (fixture redis)";
-    ASSERT_NE(script, nullptr) << "TURNKEY_REDIS_SCRIPT is not set";
-    dir_ = dir;
-    script_ = script;
-    std::ifstream env(dir_ + "/server.env");
-    ASSERT_TRUE(env) << dir_ << "/server.env missing: the redis_start fixture failed";
-    std::map<std::string, std::string> vars;
-    for (std::string line; std::getline(env, line);) {
-      if (auto eq = line.find('='); eq != std::string::npos) {
-        vars[line.substr(0, eq)] = line.substr(eq + 1);
-      }
-    }
-    ASSERT_TRUE(vars.contains("REDIS_HOST") && vars.contains("REDIS_PORT") &&
-                vars.contains("REDIS_PASSWORD"));
-    options_.host = vars["REDIS_HOST"];
-    options_.port = static_cast<uint16_t>(std::stoi(vars["REDIS_PORT"]));
-    options_.password = vars["REDIS_PASSWORD"];
+    auto server = testing::FindRedisTestServer();
+    ASSERT_TRUE(server) << server.error();
+    dir_ = server->dir;
+    script_ = server->script;
+    options_.host = server->host;
+    options_.port = server->port;
+    options_.password = server->password;
     options_.connect_timeout = 1000ms;
     options_.reconnect_min = 20ms;
     options_.reconnect_max = 200ms;
