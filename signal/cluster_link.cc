@@ -272,6 +272,9 @@ void ClusterLink::Stop() {
   }
   stopped_ = true;
   ticker_->Stop();
+  // Whoever takes the lease now coordinates: requests still sent here are
+  // answered Server busy, and this node's own go nowhere.
+  coordinator_.clear();
 }
 
 }  // namespace turnkey::signal

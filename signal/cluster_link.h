@@ -86,8 +86,9 @@ class ClusterLink {
   bool SendToCoordinator(Json message);
   bool Broadcast(Json message);
 
-  // Gives the lease up (when held) and stops the ticks, for a shutdown:
-  // this node's role no longer changes; messages still go both ways.
+  // Gives the lease up (when held) and stops the ticks, for a shutdown: this
+  // node is no coordinator and knows none from now on (no handler runs);
+  // messages still go both ways.
   void Stop();
 
   // For make_unique; use Create.

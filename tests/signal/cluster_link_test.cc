@@ -84,7 +84,7 @@ TEST_F(ClusterLinkTest, TheFirstNodeCoordinatesAndTheOthersFollowIt) {
   Node& a = Start("a");
   ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->is_coordinator(); }));
   EXPECT_EQ(a.roles, std::vector<bool>{true});
-  EXPECT_TRUE(a.link->ready());
+  EXPECT_TRUE(RunUntil(*loop_, [&] { return a.link->ready(); }));
 
   Node& b = Start("b");
   ASSERT_TRUE(RunUntil(*loop_, [&] { return b.link->coordinator() == "a"; }));
