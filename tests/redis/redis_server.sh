@@ -21,56 +21,17 @@ action="$1"
 dir="$2"
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 
-log() { echo "redis_server: $*" >&2; }
-die() {
-  log "$*"
-  if [[ -f "$dir/redis.log" ]]; then
-    log "last lines of $dir/redis.log:"
-    tail -n 30 "$dir/redis.log" >&2 || true
-  fi
-  exit 1
-}
-
-find_bin() {
-  local name="$1"
-  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
-  if [[ -x "/usr/bin/$name" ]]; then echo "/usr/bin/$name"; return 0; fi
-  return 1
-}
+env_file="$dir/server.env"
+pid_file="$dir/redis.pid"
+server_name=redis_server
+server_log="$dir/redis.log"
+# shellcheck source=../lib/test_server.sh
+source "$(dirname "$0")/../lib/test_server.sh"
 
 REDIS_SERVER=$(find_bin redis-server) || die "redis-server not found (apt-get install redis-server)"
 REDIS_CLI=$(find_bin redis-cli) || die "redis-cli not found (apt-get install redis-tools)"
 
-env_file="$dir/server.env"
-pid_file="$dir/redis.pid"
 conf_file="$dir/redis.conf"
-
-read_env() {
-  [[ -f "$env_file" ]] || die "$env_file missing: run '$0 start $dir' first"
-  # shellcheck disable=SC1090
-  source "$env_file"
-}
-
-server_pid() {
-  [[ -f "$pid_file" ]] && cat "$pid_file" 2>/dev/null || true
-}
-
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
-
-# Waits (up to 30 s) for a process to exit.
-wait_gone() {
-  local pid="$1" i
-  for ((i = 0; i < 300; i++)); do
-    alive "$pid" || return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-free_port() {
-  python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 ping() {
   REDISCLI_AUTH="$REDIS_PASSWORD" "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning \

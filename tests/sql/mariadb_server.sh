@@ -30,24 +30,12 @@ action="$1"
 dir="$2"
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 
-log() { echo "mariadb_server: $*" >&2; }
-die() {
-  log "$*"
-  if [[ -f "$dir/error.log" ]]; then
-    log "last lines of $dir/error.log:"
-    tail -n 30 "$dir/error.log" >&2 || true
-  fi
-  exit 1
-}
-
-find_bin() {
-  local name
-  for name in "$@"; do
-    if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
-    if [[ -x "/usr/sbin/$name" ]]; then echo "/usr/sbin/$name"; return 0; fi
-  done
-  return 1
-}
+env_file="$dir/server.env"
+pid_file="$dir/mariadbd.pid"
+server_name=mariadb_server
+server_log="$dir/error.log"
+# shellcheck source=../lib/test_server.sh
+source "$(dirname "$0")/../lib/test_server.sh"
 
 MARIADBD=$(find_bin mariadbd mysqld) || die "mariadbd not found (apt-get install mariadb-server)"
 INSTALL_DB=$(find_bin mariadb-install-db mysql_install_db) || die "mariadb-install-db not found"
@@ -62,36 +50,6 @@ if [[ $(id -u) -eq 0 ]]; then
   user_args=(--user=root)
   admin_user=root
 fi
-
-env_file="$dir/server.env"
-pid_file="$dir/mariadbd.pid"
-
-read_env() {
-  [[ -f "$env_file" ]] || die "$env_file missing: run '$0 start $dir' first"
-  # shellcheck disable=SC1090
-  source "$env_file"
-}
-
-server_pid() {
-  [[ -f "$pid_file" ]] && cat "$pid_file" 2>/dev/null || true
-}
-
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
-
-# Waits (up to 30 s) for a process to exit.
-wait_gone() {
-  local pid="$1" i
-  for ((i = 0; i < 300; i++)); do
-    alive "$pid" || return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-free_port() {
-  python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 admin() { "$CLIENT" --no-defaults --socket="$MARIADB_SOCKET" -u "$admin_user" "$@"; }
 
