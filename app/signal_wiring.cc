@@ -7,6 +7,7 @@
 #include "app/jwt_key.h"
 #include "base/log.h"
 #include "net/connection_budget.h"
+#include "signal/call_store_recorder.h"
 
 namespace turnkey::app {
 
@@ -47,16 +48,9 @@ base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& con
         // ringing or active in the history for ever.
         // In a cluster the coordinator does it when it takes over
         // (another node may be running calls now).
-        auto ended = config.cluster.enabled ? base::Result<int>(0)
-                                            : (*store)->EndUnfinishedCalls(std::nullopt);
-        if (!ended) {
-          TK_LOG_WARN("database: unfinished calls of the last run not ended: {}",
-                      ended.error().message);
-        } else if (*ended > 0) {
-          TK_LOG_WARN(
-              "calls: {} calls were ringing or in progress when turnkey last stopped "
-              "without ending them; recorded as ended (reason server_restart)",
-              *ended);
+        if (!config.cluster.enabled) {
+          signal::LogUnfinishedCallsEnded((*store)->EndUnfinishedCalls(std::nullopt),
+                                          "of the last run");
         }
         return store;
       }

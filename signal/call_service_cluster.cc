@@ -180,15 +180,7 @@ void CallService::OnClusterRole(bool coordinator) {
     const int64_t cutoff = recorder_->UnixMs(Now());
     auto job = [&store = service_.store(), cutoff] { return store.EndUnfinishedCalls(cutoff); };
     auto done = [](base::Result<int> ended) {
-      if (!ended) {
-        TK_LOG_WARN("cluster: the last coordinator's unfinished calls not ended: {}",
-                    ended.error().message);
-      } else if (*ended > 0) {
-        TK_LOG_WARN(
-            "cluster: {} calls of the last coordinator were ringing or in progress; "
-            "recorded as ended (reason server_restart)",
-            *ended);
-      }
+      LogUnfinishedCallsEnded(ended, "of the last coordinator");
     };
     if (!service_.work_queue().TryPost(loop_, std::move(job), std::move(done),
                                        net::JobKind::kWrite)) {

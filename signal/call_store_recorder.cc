@@ -517,4 +517,15 @@ void CallStoreRecorder::Requeue(std::vector<sql::CallWrite> writes, size_t attem
   retry_timer_.Start(options_.retry_delays[attempt == 0 ? 0 : std::min(attempt, delays) - 1]);
 }
 
+void LogUnfinishedCallsEnded(const base::Result<int>& ended, std::string_view whose) {
+  if (!ended) {
+    TK_LOG_WARN("calls: the unfinished calls {} were not ended: {}", whose, ended.error().message);
+  } else if (*ended > 0) {
+    TK_LOG_WARN(
+        "calls: {} calls {} were still ringing or in progress, never ended; recorded as ended "
+        "(reason server_restart)",
+        *ended, whose);
+  }
+}
+
 }  // namespace turnkey::signal

@@ -47,10 +47,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/status.h"
 #include "metrics/shard.h"
 #include "metrics/turnkey_metrics.h"
 #include "net/event_loop.h"
@@ -183,5 +185,9 @@ class CallStoreRecorder final : public CallRecorder {
   net::Timer retry_timer_;
   net::Timer commit_timer_;
 };
+
+// Logs the outcome of Store::EndUnfinishedCalls; `whose` says whose calls
+// they were ("of the last run", "of the last coordinator").
+void LogUnfinishedCallsEnded(const base::Result<int>& ended, std::string_view whose);
 
 }  // namespace turnkey::signal
