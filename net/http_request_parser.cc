@@ -80,9 +80,37 @@ bool IsAbsoluteForm(std::string_view target) {
          });
 }
 
+// An IPv6 address without the brackets RFC 3986 wants, optionally followed
+// by ":" port: Node's xmlhttprequest-ssl, which socket.io-client uses for
+// long-polling under Node, sends "::1:8080" for http://[::1]:8080/. It names
+// no host but the literal (where it is ambiguous, either reading is one), so
+// it is taken; it never equals a bracketed Origin, so it is never
+// same-origin.
+bool IsUnbracketedIpv6(std::string_view value) {
+  const auto is_v6 = [](std::string_view text) {
+    const auto address = base::SocketAddress::ParseIp(text);
+    return address && address->is_v6();
+  };
+  if (std::count(value.begin(), value.end(), ':') < 2) {
+    return false;
+  }
+  if (is_v6(value)) {
+    return true;
+  }
+  const size_t colon = value.rfind(':');
+  const std::string_view port = value.substr(colon + 1);
+  return !port.empty() &&
+         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         is_v6(value.substr(0, colon));
+}
+
 // RFC 9110 section 7.2: Host = uri-host [ ":" port ], uri-host being
-// RFC 3986's host (IP-literal / IPv4address / reg-name) and port = *DIGIT.
+// RFC 3986's host (IP-literal / IPv4address / reg-name) and port = *DIGIT;
+// and an unbracketed IPv6 literal (IsUnbracketedIpv6).
 bool IsValidHost(std::string_view value) {
+  if (IsUnbracketedIpv6(value)) {
+    return true;
+  }
   std::string_view port;
   if (!value.empty() && value.front() == '[') {
     const size_t close = value.find(']');

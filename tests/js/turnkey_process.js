@@ -259,7 +259,7 @@ async function startTurnkey(options = {}) {
     `  auth: {secrets: ["${secret}"]}\n` +
     "  peers: {allow: [127.0.0.1/32]}\n" +
     "signal:\n" +
-    `  listen: {address: 127.0.0.1, port: ${httpPort}}\n` +
+    `  listen: {address: ${JSON.stringify(o.signalAddress ?? "127.0.0.1")}, port: ${httpPort}}\n` +
     `  ring_timeout: ${o.ringTimeout ?? "2s"}\n` +
     `  reconnect_grace: ${o.reconnectGrace ?? "2s"}\n` +
     jwtYaml(o) +
@@ -300,7 +300,10 @@ async function startTurnkey(options = {}) {
   exited.then(() => {
     gone = true;
   });
-  const url = `http://127.0.0.1:${httpPort}`;
+  // signalAddress "::1": the signaling listener on the IPv6 loopback.
+  const url = options.signalAddress?.includes(":")
+    ? `http://[${options.signalAddress}]:${httpPort}`
+    : `http://${options.signalAddress ?? "127.0.0.1"}:${httpPort}`;
   const server = {
     url,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,

@@ -522,6 +522,11 @@ TEST(HttpRequestParserTest, HostMustBeAUriHostAndPort) {
       "999.999.999.999",  // not an IPv4address, but a reg-name
       "",                 // an empty reg-name (section 3.2: no authority)
       ":80",
+      // Unbracketed IPv6 literals, with or without a port: Node's
+      // xmlhttprequest-ssl (socket.io-client's polling under Node) sends them.
+      "::1",
+      "::1:48300",
+      "2001:db8::7:443",
   };
   for (const std::string& host : valid) {
     Outcome out = FeedAll("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
@@ -545,7 +550,8 @@ TEST(HttpRequestParserTest, HostMustBeAUriHostAndPort) {
       "a\"b",
       "a<b>",
       "\xe9.example",
-      "::1",
+      "::g",
+      "1:2:3",
       "[::1",
       "[::1]80",
       "[::1]:x",
