@@ -514,6 +514,7 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
   }
   Json payload = args.is_array() && !args.empty() ? std::move(args[0]) : Json();
   Answer answer = [ack](Json reply) { ack(std::move(reply)); };
+  CheckLease();
   if (Forwarding()) {
     if (event == "initiateCall" && draining_) {
       FailEvent(*number, kErrShuttingDown, answer);

@@ -264,7 +264,14 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   };
   base::Status SetUpCluster();
   // A node that is not the coordinator sends its sockets' call events there.
+  // Entry points (a client's event, a REST call, a cluster message) call
+  // CheckLease() first.
   bool Forwarding() const { return cluster_ != nullptr && !cluster_->is_coordinator(); }
+  void CheckLease() {
+    if (cluster_ != nullptr) {
+      cluster_->CheckLease();
+    }
+  }
   void OnClusterMessage(const std::string& from, Json message);
   void OnClusterRole(bool coordinator);
   void OnClusterCoordinator(const std::string& node);

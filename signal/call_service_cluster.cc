@@ -79,6 +79,7 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
   if (manager_ == nullptr || sio_ == nullptr) {
     return;
   }
+  CheckLease();
   const std::string type = StringField(message, "t");
   if (type == "signout" || type == "logins") {
     // Applied like a local one (tokens refused, sockets closed), through

@@ -202,6 +202,7 @@ void CallService::Rest(ApiCall call, std::string_view event, std::string_view me
     answer(CallErrorAck(kErrShuttingDown));
     return;
   }
+  CheckLease();
   if (Forwarding()) {
     Json request = Json::object();
     request["t"] = "rest";

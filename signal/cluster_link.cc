@@ -108,26 +108,19 @@ void ClusterLink::Tick() {
     return;
   }
   const base::MonoTime now = clock_.Now();
-  if (is_coordinator()) {
-    // Stop acting before the lease can have run out in Redis.
-    if (now - renewed_at_ > options_.node_timeout * 3 / 4) {
-      TK_LOG_WARN("cluster: node {} could not renew its coordinator lease; stepping down",
-                  options_.node_id);
-      SetCoordinator("");
-    } else {
-      std::vector<std::string> gone;
-      for (const auto& [node, heard] : last_heard_) {
-        if (now - heard > options_.node_timeout) {
-          gone.push_back(node);
-        }
+  if (CheckLease()) {
+    std::vector<std::string> gone;
+    for (const auto& [node, heard] : last_heard_) {
+      if (now - heard > options_.node_timeout) {
+        gone.push_back(node);
       }
-      for (const std::string& node : gone) {
-        last_heard_.erase(node);
-        TK_LOG_WARN("cluster: node {} not heard from for {} ms; its sockets are gone", node,
-                    options_.node_timeout.count());
-        if (handlers_.node_gone) {
-          handlers_.node_gone(node);
-        }
+    }
+    for (const std::string& node : gone) {
+      last_heard_.erase(node);
+      TK_LOG_WARN("cluster: node {} not heard from for {} ms; its sockets are gone", node,
+                  options_.node_timeout.count());
+      if (handlers_.node_gone) {
+        handlers_.node_gone(node);
       }
     }
   }
@@ -155,6 +148,20 @@ void ClusterLink::Tick() {
         }
         OnHolder(reply->str, asked_at);
       });
+}
+
+bool ClusterLink::CheckLease() {
+  if (!is_coordinator()) {
+    return false;
+  }
+  // Stop acting before the lease can have run out in Redis.
+  if (clock_.Now() - renewed_at_ > options_.node_timeout * 3 / 4) {
+    TK_LOG_WARN("cluster: node {} could not renew its coordinator lease; stepping down",
+                options_.node_id);
+    SetCoordinator("");
+    return false;
+  }
+  return true;
 }
 
 void ClusterLink::OnHolder(const std::string& holder, base::MonoTime asked_at) {

@@ -86,6 +86,12 @@ class ClusterLink {
   bool SendToCoordinator(Json message);
   bool Broadcast(Json message);
 
+  // On the coordinator: steps down (the role handler runs) when the lease
+  // was last renewed 3/4 of node_timeout ago, which the ticks do too. Call it
+  // before acting as the coordinator on a client's event: a process that was
+  // frozen (SIGSTOP, swapping) may find its lease long gone. True while this
+  // node is the coordinator.
+  bool CheckLease();
   // Gives the lease up (when held) and stops the ticks, for a shutdown: this
   // node is no coordinator and knows none from now on (no handler runs);
   // messages still go both ways.

@@ -450,6 +450,36 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       `turnkey_cluster_nodes back to 3 on ${leader.label} after node D died`, bound);
   });
 
+  scenario("a frozen coordinator (SIGSTOP past its lease) steps down when it thaws; its " +
+    "clients call through the new one", async ({ on }) => {
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const others = live().filter((n) => n !== leader);
+    const [alice, bob] = await Promise.all([[leader, "fzA"], [others[0], "fzB"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(leader, alice);
+    const b = await on(others[0], bob);
+
+    leader.signal("SIGSTOP");
+    let next;
+    try {
+      next = await findCoordinator(others, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    } finally {
+      leader.signal("SIGCONT");
+    }
+    // The thawed node finds its lease gone and follows the new coordinator.
+    await eventually(async () => (await gauge(leader, "turnkey_cluster_coordinator")) === 0,
+      `turnkey_cluster_coordinator 0 on the thawed ${leader.label}`);
+    assert.equal(await gauge(next, "turnkey_cluster_coordinator"), 1);
+    await eventually(async () => (await readyz(leader)) === 200, `/readyz 200 on ${leader.label}`);
+    await eventually(async () => (await gauge(next, "turnkey_cluster_nodes")) === live().length,
+      `turnkey_cluster_nodes ${live().length} on ${next.label}`, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+    assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+  });
+
   scenario("SIGKILL of the coordinator: another node takes over, new calls work", async ({ on }) => {
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     const survivors = live().filter((n) => n !== leader);
