@@ -356,8 +356,12 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
     return;
   }
   const std::string& user_id = verified->user_id;
+  // This node's sockets only (a cluster's coordinator also knows the
+  // others'): the limit is per node.
+  const auto here = [this](uint64_t socket) { return sockets_.contains(socket); };
   if (options_.sockets_per_user > 0 && manager_ != nullptr &&
-      manager_->presence().SocketsOf(user_id).size() >= options_.sockets_per_user) {
+      static_cast<size_t>(std::ranges::count_if(manager_->presence().SocketsOf(user_id), here)) >=
+          options_.sockets_per_user) {
     done(Refuse("Too many connections for this account", kCodeTooManyConnections));
     return;
   }
@@ -487,22 +491,27 @@ void CallService::LoseSocket(uint64_t number) {
   }
 }
 
-void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
+void CallService::EmitLocal(uint64_t socket, std::string_view event, Json payload) {
   auto it = sockets_.find(socket);
   if (it == sockets_.end()) {
-    if (auto remote = remote_.find(socket); remote != remote_.end() && cluster_ != nullptr) {
-      Json told = Json::object();
-      told["t"] = "emit";
-      told["s"] = remote->second.number;
-      told["e"] = event;
-      told["p"] = std::move(payload);
-      cluster_->SendTo(remote->second.node, std::move(told));
-    }
-    return;  // gone, or a REST stand-in
+    return;
   }
   if (std::shared_ptr<SocketIoSocket> target = it->second.socket.lock()) {
     target->Emit(event, std::move(payload));
   }
+}
+
+void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
+  if (auto remote = remote_.find(socket); remote != remote_.end() && cluster_ != nullptr) {
+    Json told = Json::object();
+    told["t"] = "emit";
+    told["s"] = remote->second.number;
+    told["e"] = event;
+    told["p"] = std::move(payload);
+    cluster_->SendTo(remote->second.node, std::move(told));
+    return;
+  }
+  EmitLocal(socket, event, std::move(payload));  // nothing for a gone socket or a REST stand-in
 }
 
 void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args,
@@ -665,6 +674,13 @@ void CallService::StartInitiate(uint64_t number, const Json& payload, Answer ans
 void CallService::FinishInitiate(uint64_t number, const InitiateRequest& request,
                                  const std::optional<UserInfo>& receiver, const UserInfo& caller,
                                  Answer answer) {
+  // The lookup took a while: a coordinator may no longer be one, and must
+  // not create a call another node will never hear of.
+  CheckLease();
+  if (cluster_ != nullptr && Forwarding()) {
+    FailEvent(number, kErrServerBusy, answer);
+    return;
+  }
   Json ack;
   {
     ManagerScope scope(*this);
@@ -711,6 +727,7 @@ void CallService::OnCallTimer() {
   if (manager_ == nullptr) {
     return;
   }
+  CheckLease();  // a coordinator frozen past its lease ends its calls instead
   ManagerScope scope(*this);
   manager_->OnTimer(Now());
 }

@@ -273,6 +273,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
     }
   }
   void OnClusterMessage(const std::string& from, Json message);
+  // An emit to a socket of this node only (an "emit" message).
+  void EmitLocal(uint64_t socket, std::string_view event, Json payload);
   void OnClusterRole(bool coordinator);
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or

@@ -110,6 +110,14 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     applying_remote_ = false;
     return;
   }
+  if (type == "emit") {
+    // To a socket of this node (an old coordinator's last words reach the
+    // new one too).
+    auto payload = message.find("p");
+    EmitLocal(NumberField(message, "s"), StringField(message, "e"),
+              payload != message.end() ? std::move(*payload) : Json());
+    return;
+  }
   if (cluster_->is_coordinator()) {
     if (type == "conn") {
       RemoteSocketNumber(from, NumberField(message, "s"), StringField(message, "u"),
@@ -151,11 +159,7 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     ReplyTo(from, NumberField(message, "r"))(CallErrorAck(kErrServerBusy));
     return;
   }
-  if (type == "emit") {
-    auto payload = message.find("p");
-    Emit(NumberField(message, "s"), StringField(message, "e"),
-         payload != message.end() ? std::move(*payload) : Json());
-  } else if (type == "ack") {
+  if (type == "ack") {
     auto it = pending_.find(NumberField(message, "r"));
     if (it == pending_.end()) {
       return;  // answered already ("Server busy" after the wait)

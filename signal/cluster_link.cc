@@ -24,6 +24,15 @@ constexpr std::string_view kReleaseScript =
 
 constexpr std::chrono::milliseconds kMinTick{100};
 
+// A coordinator has 3/4 of node_timeout to renew: a Redis restart must not
+// leave it waiting seconds between two attempts.
+ClusterLinkOptions WithQuickReconnect(ClusterLinkOptions options) {
+  options.redis.reconnect_max = std::clamp<std::chrono::milliseconds>(
+      options.node_timeout / 10, kMinTick, std::max(kMinTick, options.redis.reconnect_max));
+  options.redis.reconnect_min = std::min(options.redis.reconnect_min, options.redis.reconnect_max);
+  return options;
+}
+
 }  // namespace
 
 std::unique_ptr<ClusterLink> ClusterLink::Create(net::EventLoop& loop, const base::Clock& clock,
@@ -40,7 +49,7 @@ ClusterLink::ClusterLink(net::EventLoop& loop, const base::Clock& clock, Cluster
                          Handlers handlers)
     : loop_(loop),
       clock_(clock),
-      options_(std::move(options)),
+      options_(WithQuickReconnect(std::move(options))),
       handlers_(std::move(handlers)),
       all_channel_(options_.name + ":all"),
       lease_key_(options_.name + ":coordinator") {}
@@ -60,10 +69,12 @@ void ClusterLink::Start() {
     if (!connected || stopped_) {
       return;
     }
-    // What this node published while cut off is lost: learning the
-    // coordinator anew makes the CallService send it everything again.
+    // What this node published while cut off is lost: the next answer
+    // about the lease makes the CallService send it everything again. (The
+    // coordinator is not forgotten meanwhile, which would let this node
+    // claim a lease a Redis restart freed.)
     if (!is_coordinator()) {
-      coordinator_.clear();
+      resync_ = true;
     }
     Tick();  // claim or learn the coordinator at once
   });
@@ -127,27 +138,47 @@ void ClusterLink::Tick() {
   if (!commands_->connected()) {
     return;
   }
+  // Alive: the coordinator to every node, the others to the coordinator.
   Json alive = Json::object();
   alive["t"] = "hb";
-  Broadcast(std::move(alive));
-  commands_->Command(
-      {"EVAL", std::string(kClaimScript), "1", lease_key_, options_.node_id,
-       std::to_string(options_.node_timeout.count())},
-      [this, alive = alive_, asked_at = now](base::Result<net::RedisReply> reply) {
-        if (!*alive) {
-          return;
-        }
-        if (!reply) {
-          return;  // the connection's state handler logs
-        }
-        if (reply->type != net::RedisReply::Type::kString) {
-          TK_LOG_WARN_EVERY(
-              std::chrono::seconds(10), "cluster: lease script answered {}",
-              reply->type == net::RedisReply::Type::kError ? reply->str : "an unexpected type");
-          return;
-        }
-        OnHolder(reply->str, asked_at);
-      });
+  if (is_coordinator()) {
+    Broadcast(std::move(alive));
+  } else if (!coordinator_.empty()) {
+    SendTo(coordinator_, std::move(alive));
+  }
+  // A node claims a free lease only when no coordinator is known or it has
+  // gone quiet: after a Redis restart (the lease is not persisted) the
+  // coordinator that is still there takes its lease back, and its calls go
+  // on, instead of whichever node ticks first.
+  const bool may_claim =
+      is_coordinator() || coordinator_.empty() || now - coordinator_heard_ > options_.node_timeout;
+  std::vector<std::string> command =
+      may_claim ? std::vector<std::string>{"EVAL",
+                                           std::string(kClaimScript),
+                                           "1",
+                                           lease_key_,
+                                           options_.node_id,
+                                           std::to_string(options_.node_timeout.count())}
+                : std::vector<std::string>{"GET", lease_key_};
+  commands_->Command(std::move(command), [this, alive = alive_,
+                                          asked_at = now](base::Result<net::RedisReply> reply) {
+    if (!*alive) {
+      return;
+    }
+    if (!reply) {
+      return;  // the connection's state handler logs
+    }
+    if (reply->type == net::RedisReply::Type::kNil) {
+      return;  // free, and not ours to take yet
+    }
+    if (reply->type != net::RedisReply::Type::kString) {
+      TK_LOG_WARN_EVERY(
+          std::chrono::seconds(10), "cluster: the lease query answered {}",
+          reply->type == net::RedisReply::Type::kError ? reply->str : "an unexpected type");
+      return;
+    }
+    OnHolder(reply->str, asked_at);
+  });
 }
 
 bool ClusterLink::CheckLease() {
@@ -171,6 +202,14 @@ void ClusterLink::OnHolder(const std::string& holder, base::MonoTime asked_at) {
   if (holder == options_.node_id) {
     renewed_at_ = std::max(renewed_at_, asked_at);
   }
+  if (resync_ && holder == coordinator_ && !is_coordinator()) {
+    resync_ = false;
+    if (handlers_.coordinator) {
+      handlers_.coordinator(holder);
+    }
+    return;
+  }
+  resync_ = false;
   SetCoordinator(holder);
 }
 
@@ -180,6 +219,7 @@ void ClusterLink::SetCoordinator(const std::string& holder) {
   }
   const bool was = is_coordinator();
   coordinator_ = holder;
+  coordinator_heard_ = clock_.Now();
   const bool is = is_coordinator();
   if (was != is) {
     last_heard_.clear();
@@ -193,9 +233,10 @@ void ClusterLink::SetCoordinator(const std::string& holder) {
     }
   }
   if (!is) {
-    if (!holder.empty()) {
+    if (!holder.empty() && holder != logged_coordinator_) {
       TK_LOG_INFO("cluster: node {} is the call coordinator", holder);
     }
+    logged_coordinator_ = holder.empty() ? logged_coordinator_ : holder;
     if (handlers_.coordinator) {
       handlers_.coordinator(holder);
     }
@@ -222,6 +263,8 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   }
   if (is_coordinator()) {
     last_heard_[node] = clock_.Now();
+  } else if (node == coordinator_) {
+    coordinator_heard_ = clock_.Now();
   }
   const std::string& kind = type->get_ref<const std::string&>();
   if (kind == "hb") {
@@ -279,9 +322,12 @@ void ClusterLink::Stop() {
   }
   stopped_ = true;
   ticker_->Stop();
-  // Whoever takes the lease now coordinates: requests still sent here are
-  // answered Server busy, and this node's own go nowhere.
-  coordinator_.clear();
+  if (is_coordinator()) {
+    // Whoever takes the lease now coordinates: requests still sent here
+    // are answered Server busy, and this node's own go nowhere. A node
+    // that is not the coordinator keeps telling it of its sockets' ends.
+    coordinator_.clear();
+  }
 }
 
 }  // namespace turnkey::signal

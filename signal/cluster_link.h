@@ -5,15 +5,18 @@
 // coordinator: it holds the key <name>:coordinator, a lease of node_timeout
 // that it renews every node_timeout/5 (a Lua script claims the key when it
 // is free, renews it when it is ours, and answers the holder either way).
+// The others only read the key while they hear the coordinator's heartbeats
+// and claim it once it has been quiet for node_timeout (or none is known),
+// so after a Redis restart, which loses the key, the same node takes it back.
 // A coordinator that could not renew for 3/4 of the lease steps down before
 // anyone else can take the key. Every node subscribes to its own channel
-// <name>:node:<id> and to <name>:all, and says it is alive on <name>:all at
-// every tick; the coordinator reports a node it has not heard from for
-// node_timeout as gone. A node that becomes the coordinator, or a coordinator
-// whose subscription was re-made (it may have missed messages), says so on
-// <name>:all ("coord"): the others take it as their coordinator at once and
-// the CallService sends it their sockets again; so does a node whose command
-// connection was re-made (what it published meanwhile is lost).
+// <name>:node:<id> and to <name>:all; at every tick the coordinator says it
+// is alive on <name>:all and the others say so to the coordinator, which
+// reports a node it has not heard from for node_timeout as gone. A node that becomes the
+// coordinator, or a coordinator whose subscription was re-made (it may have missed messages), says
+// so on <name>:all ("coord"): the others take it as their coordinator at once and the CallService
+// sends it their sockets again; so does a node whose command connection was re-made (what it
+// published meanwhile is lost).
 //
 // Messages are JSON objects with "t" (type) and "n" (the sender's node id,
 // added here); what they mean is the CallService's business. One Redis
@@ -123,6 +126,12 @@ class ClusterLink {
   std::unique_ptr<net::RedisSubscriber> subscriber_;
   std::unique_ptr<net::Timer> ticker_;
   std::string coordinator_;
+  // A follower: when the coordinator was last heard from (its heartbeats).
+  base::MonoTime coordinator_heard_{};
+  std::string logged_coordinator_;
+  // The command connection was re-made: tell the CallService the
+  // coordinator again (it re-sends its sockets) at the next lease answer.
+  bool resync_ = false;
   // When the last renewal that succeeded was sent (the lease runs from no
   // earlier than that).
   base::MonoTime renewed_at_{};

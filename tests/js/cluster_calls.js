@@ -450,6 +450,34 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       `turnkey_cluster_nodes back to 3 on ${leader.label} after node D died`, bound);
   });
 
+  scenario("SIGTERM of a node: its sockets leave at once; the call not rejoined ends after " +
+    "the grace, not the node timeout", async ({ on }) => {
+    const E = await startNode("node E");
+    await eventually(async () => (await readyz(E)) === 200, "/readyz 200 on node E",
+      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    assert.notEqual(leader, E, "node E, which joined last, took over as coordinator");
+    const [erin, frank] = await Promise.all([[E, "stE"], [leader, "stF"]]
+      .map(([node, label]) => newUser(node, label)));
+    const e = await on(E, erin, { reconnection: false });
+    const f = await on(leader, frank);
+    const callId = await ring(frank, f, erin, [e], "audio");
+    await accept(callId, e, f, erin);
+
+    const stoppedAt = Date.now();
+    const status = await E.stop();
+    E.killed = true;
+    assert.deepEqual(status, { code: 0, signal: null }, E.log().slice(-3000));
+    const ended = await f.take("callEnded", (p) => p.callId === callId,
+      (NODE_TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS);
+    const endedAfter = Date.now() - stoppedAt;
+    assert.deepEqual(ended, { callId, endedBy: erin.id, reason: "connection_lost" });
+    // The grace ran from the stop (the node said its sockets left), not
+    // from a node_timeout later.
+    assert.ok(endedAfter < (NODE_TIMEOUT_S + GRACE_S) * 1000 - 500,
+      `connection_lost ${endedAfter} ms after the stop: the coordinator waited for the node timeout`);
+  });
+
   scenario("a frozen coordinator (SIGSTOP past its lease) steps down when it thaws; its " +
     "clients call through the new one", async ({ on }) => {
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
@@ -511,6 +539,34 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
     await expectHistory(S1, alice, callId, { status: "completed", direction: "outgoing" });
     await expectHistory(S2, bob, callId, { status: "completed", direction: "incoming" });
+  });
+
+  scenario("a quick Redis restart: the coordinator takes its lease back, the call in progress " +
+    "goes on", async ({ on }) => {
+    const nodesUp = live();
+    const leader = await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const [carol, dan] = await Promise.all([[nodesUp[0], "qrC"], [nodesUp[1], "qrD"]]
+      .map(([node, label]) => newUser(node, label)));
+    const c = await on(nodesUp[0], carol);
+    const d = await on(nodesUp[1], dan);
+    const kept = await ring(carol, c, dan, [d], "audio");
+    await accept(kept, d, c, dan);
+    // Shorter than 3/4 of node_timeout; the lease is not persisted, so it is
+    // free when Redis is back.
+    redis.down();
+    redis.up();
+    for (const node of nodesUp) {
+      await eventually(async () => (await readyz(node)) === 200,
+        `/readyz 200 on ${node.label} with Redis back`, 2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    }
+    assert.equal(await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS), leader,
+      "another node took the lease while the coordinator was still there");
+    assert.deepEqual(c.all("callEnded"), [], "the call in progress ended");
+    await eventually(async () => (await c.emit("sendOffer", { callId: kept, offer: kOffer })).ok,
+      "sendOffer accepted again after the restart");
+    assert.deepEqual(await d.take("receiveOffer"), { callId: kept, from: carol.id, offer: kOffer });
+    assert.deepEqual(await d.emit("endCall", { callId: kept }), { ok: true, callId: kept });
+    assert.deepEqual(await c.take("callEnded"), { callId: kept, endedBy: dan.id, reason: "hangup" });
   });
 
   scenario("Redis down: /readyz 503 on every node; Redis back: ready again, calls work",

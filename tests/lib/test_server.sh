@@ -35,7 +35,11 @@ server_pid() {
   [[ -f "$pid_file" ]] && cat "$pid_file" 2>/dev/null || true
 }
 
-alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+# A zombie is not alive: a daemon's parent here may be slow to reap it.
+alive() {
+  [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null &&
+    [[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != "Z" ]]
+}
 
 # Waits (up to 30 s) for a process to exit.
 wait_gone() {
