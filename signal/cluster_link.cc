@@ -270,6 +270,13 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   if (kind == "hb") {
     return;
   }
+  if (kind == "resign") {
+    if (node == coordinator_ && !stopped_) {
+      coordinator_heard_ = base::MonoTime{};
+      Tick();
+    }
+    return;
+  }
   if (kind == "coord") {
     // A node that took the lease (or missed messages) wants every node's
     // sockets: learn it now rather than at the next tick, and sync again
@@ -319,6 +326,11 @@ void ClusterLink::Stop() {
   }
   if (is_coordinator() && commands_->connected()) {
     commands_->Command({"EVAL", std::string(kReleaseScript), "1", lease_key_, options_.node_id});
+    // After the release (one connection: in order), so the others claim it
+    // now rather than once they miss the heartbeats.
+    Json resign = Json::object();
+    resign["t"] = "resign";
+    Broadcast(std::move(resign));
   }
   stopped_ = true;
   ticker_->Stop();

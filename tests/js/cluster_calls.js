@@ -508,6 +508,40 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
   });
 
+  scenario("SIGTERM of the coordinator: its calls end server_shutdown, another node takes " +
+    "over at once", async ({ on }) => {
+    const F = await startNode("node F");  // keeps the number of nodes for what follows
+    await eventually(async () => (await readyz(F)) === 200, "/readyz 200 on node F",
+      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const others = live().filter((n) => n !== leader);
+    const [gina, hank] = await Promise.all([[others[0], "sgG"], [others[1], "sgH"]]
+      .map(([node, label]) => newUser(node, label)));
+    const g = await on(others[0], gina);
+    const h = await on(others[1], hank);
+    const callId = await ring(gina, g, hank, [h], "audio");
+    await accept(callId, h, g, hank);
+
+    const stoppedAt = Date.now();
+    const stopping = leader.stop();
+    assert.deepEqual(await g.take("callEnded", (p) => p.callId === callId),
+      { callId, endedBy: null, reason: "server_shutdown" });
+    assert.deepEqual(await h.take("callEnded", (p) => p.callId === callId),
+      { callId, endedBy: null, reason: "server_shutdown" });
+    const next = await findCoordinator(others, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const tookOver = Date.now() - stoppedAt;
+    assert.ok(tookOver < NODE_TIMEOUT_S * 1000,
+      `${next.label} took over ${tookOver} ms after the stop: it waited for the lease to run out`);
+    assert.deepEqual(await stopping, { code: 0, signal: null }, leader.log().slice(-3000));
+    leader.killed = true;
+
+    const again = await ring(gina, g, hank, [h], "audio");
+    await accept(again, h, g, hank);
+    assert.deepEqual(await g.emit("endCall", { callId: again }), { ok: true, callId: again });
+    assert.deepEqual(await h.take("callEnded", (p) => p.callId === again),
+      { callId: again, endedBy: gina.id, reason: "hangup" });
+  });
+
   scenario("SIGKILL of the coordinator: another node takes over, new calls work", async ({ on }) => {
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     const survivors = live().filter((n) => n !== leader);
