@@ -281,8 +281,19 @@ size_t CallService::EndCallsAndClose(std::chrono::milliseconds max_wait) {
     CallService* raw = self.get();
     auto check = [raw, report] {
       const size_t left = raw->sio_ == nullptr ? 0 : raw->sio_->engine().known_session_count();
-      report(left, left == 0);
-      if (left == 0 && raw->close_watch_timer_) {
+      // A cluster node's last messages (callEnded to other nodes' clients,
+      // its sockets' ends) are still in the Redis connection's buffer: done
+      // once Redis answered a command sent after them.
+      bool flushed = true;
+      if (left == 0 && raw->cluster_ != nullptr) {
+        if (!raw->flush_requested_) {
+          raw->flush_requested_ = true;
+          raw->cluster_->Flush();
+        }
+        flushed = raw->cluster_->flushed();
+      }
+      report(left, left == 0 && flushed);
+      if (left == 0 && flushed && raw->close_watch_timer_) {
         raw->close_watch_timer_->Stop();
       }
     };

@@ -368,6 +368,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // Set while a sign-out another node announced is applied here, which must
   // not be announced again.
   bool applying_remote_ = false;
+  bool flush_requested_ = false;  // EndCallsAndClose asked the link to flush
   std::unordered_map<uint64_t, RemoteSocket> remote_;
   std::map<std::pair<std::string, uint64_t>, uint64_t> remote_index_;
   struct Pending {

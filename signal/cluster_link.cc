@@ -314,6 +314,19 @@ bool ClusterLink::SendToCoordinator(Json message) {
 
 bool ClusterLink::Broadcast(Json message) { return Publish(all_channel_, std::move(message)); }
 
+void ClusterLink::Flush() {
+  if (!commands_->connected()) {
+    flushed_ = true;
+    return;
+  }
+  flushed_ = false;
+  commands_->Command({"PING"}, [this, alive = alive_](base::Result<net::RedisReply> /*reply*/) {
+    if (*alive) {
+      flushed_ = true;  // answered, or the connection went: nothing more to wait for
+    }
+  });
+}
+
 void ClusterLink::AnnounceCoordinator() {
   Json told = Json::object();
   told["t"] = "coord";

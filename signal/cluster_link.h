@@ -95,6 +95,10 @@ class ClusterLink {
   // frozen (SIGSTOP, swapping) may find its lease long gone. True while this
   // node is the coordinator.
   bool CheckLease();
+  // Sends a command after everything published so far; flushed() turns
+  // true when Redis answered it (at once without a connection).
+  void Flush();
+  bool flushed() const { return flushed_; }
   // Gives the lease up (when held) and stops the ticks, for a shutdown: this
   // node is no coordinator and knows none from now on (no handler runs);
   // messages still go both ways.
@@ -132,6 +136,7 @@ class ClusterLink {
   // The command connection was re-made: tell the CallService the
   // coordinator again (it re-sends its sockets) at the next lease answer.
   bool resync_ = false;
+  bool flushed_ = true;
   // When the last renewal that succeeded was sent (the lease runs from no
   // earlier than that).
   base::MonoTime renewed_at_{};
