@@ -61,6 +61,9 @@ base::Status CallService::SetUpCluster() {
   };
   handlers.role = [this](bool coordinator) { OnClusterRole(coordinator); };
   handlers.coordinator = [this](const std::string& node) { OnClusterCoordinator(node); };
+  // Answers published while the subscription was down are lost: say so now
+  // rather than after the wait.
+  handlers.resubscribed = [this] { FailPending(); };
   handlers.node_gone = [this](const std::string& node) {
     DropRemoteSockets([&node](const RemoteSocket& socket) { return socket.node == node; });
     RefreshGauges();

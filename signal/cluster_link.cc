@@ -82,10 +82,16 @@ void ClusterLink::Start() {
       loop_, options_.redis, "subscriber", {all_channel_, ChannelOf(options_.node_id)},
       [this](std::string_view channel, std::string_view text) { OnMessage(channel, text); });
   subscriber_->SetStateHandler([this](bool subscribed) {
+    if (!subscribed) {
+      was_subscribed_ = true;
+      return;
+    }
     // A coordinator that missed messages asks every node to say again
-    // which sockets it has.
-    if (subscribed && is_coordinator()) {
+    // which sockets it has; another node's answers may have been lost.
+    if (is_coordinator()) {
       AnnounceCoordinator();
+    } else if (was_subscribed_ && handlers_.resubscribed) {
+      handlers_.resubscribed();
     }
   });
   ticker_ = std::make_unique<net::Timer>(loop_, [this] { Tick(); });

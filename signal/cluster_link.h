@@ -63,6 +63,9 @@ class ClusterLink {
     std::function<void(const std::string& coordinator)> coordinator;
     // On the coordinator: `node` has not been heard from for node_timeout.
     std::function<void(const std::string& node)> node_gone;
+    // Not the coordinator: the subscription was lost and made again, so
+    // answers sent to this node meanwhile are gone.
+    std::function<void()> resubscribed;
   };
 
   static std::unique_ptr<ClusterLink> Create(net::EventLoop& loop, const base::Clock& clock,
@@ -137,6 +140,7 @@ class ClusterLink {
   // coordinator again (it re-sends its sockets) at the next lease answer.
   bool resync_ = false;
   bool flushed_ = true;
+  bool was_subscribed_ = false;  // the subscription was lost at least once
   // When the last renewal that succeeded was sent (the lease runs from no
   // earlier than that).
   base::MonoTime renewed_at_{};
