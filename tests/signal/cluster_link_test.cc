@@ -160,6 +160,32 @@ TEST_F(ClusterLinkTest, ADeadCoordinatorsLeaseRunsOutAndAnotherNodeTakesOver) {
   EXPECT_TRUE(other.roles.empty());
 }
 
+// A Redis restart loses the lease (it is not persisted): the coordinator,
+// still heard from, takes it back; the others do not claim it.
+TEST_F(ClusterLinkTest, AFollowerLeavesAFreedLeaseToTheCoordinatorItHears) {
+  Node& a = Start("a");
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->is_coordinator(); }));
+  Node& b = Start("b");
+  Node& c = Start("c");
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return b.link->ready() && c.link->ready(); }));
+  auto admin = net::RedisConnection::Create(*loop_, redis_, "admin");
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return admin->connected(); }));
+
+  for (int i = 0; i < 5; ++i) {
+    bool deleted = false;
+    admin->Command({"DEL", name_ + ":coordinator"},
+                   [&](base::Result<net::RedisReply> /*reply*/) { deleted = true; });
+    ASSERT_TRUE(RunUntil(*loop_, [&] { return deleted; }));
+    net::testing::RunUntil(
+        *loop_, [] { return false; }, 300ms);  // a tick or more each
+  }
+  EXPECT_TRUE(a.link->is_coordinator());
+  EXPECT_EQ(a.roles, std::vector<bool>{true});
+  EXPECT_TRUE(b.roles.empty());
+  EXPECT_TRUE(c.roles.empty());
+  EXPECT_EQ(b.link->coordinator(), "a");
+}
+
 TEST_F(ClusterLinkTest, TheCoordinatorReportsANodeItNoLongerHears) {
   Node& a = Start("a");
   ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->is_coordinator(); }));
