@@ -77,23 +77,379 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
   });
 
   for (const transport of ["default", "polling", "websocket"]) {
-    test(`a call over http://[::1], transport ${transport}`, async () => {
-      const caller = await newUser(server, `v6caller-${transport}`);
-      const callee = await newUser(server, `v6callee-${transport}`);
-      const a = await connect(server, caller, { transport });
-      const b = await connect(server, callee, { transport });
-      try {
-        const callId = await ring(caller, a, callee, [b]);
-        await accept(callId, b, a, callee);
-        const ended = await a.emit("endCall", { callId });
-        assert.equal(ended.ok, true, JSON.stringify(ended));
-        assert.equal((await b.take("callEnded")).callId, callId);
-      } finally {
-        a.close();
-        b.close();
+    test(`call with two callee devices, relay both ways, hang up (${transport})`, async () => {
+      const alice = await newUser(server, "alice");
+      const bob = await newUser(server, "bob");
+      const a = await connectTracked(alice, { transport });
+      const b1 = await connectTracked(bob, { transport, label: "bob1" });
+      const b2 = await connectTracked(bob, { transport, label: "bob2" });
+      const callId = await ring(alice, a, bob, [b1, b2], "video");
+
+      await accept(callId, b2, a, bob);
+      assert.deepEqual(await b1.take("callAnsweredElsewhere"), { callId });
+      // The other device may not answer any more.
+      const late = await b1.emit("acceptCall", { callId });
+      assert.deepEqual(late, { ok: false, error: "Call already processed", callId });
+
+      // SDP and candidates arrive intact, both ways, at the chosen device only.
+      assert.equal((await a.emit("sendOffer", { callId, offer: kOffer })).ok, true);
+      assert.deepEqual(await b2.take("receiveOffer"), { callId, from: alice.id, offer: kOffer });
+      assert.equal((await b2.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+      assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+      assert.equal((await a.emit("sendIceCandidate", { callId, candidate: kCandidate })).ok, true);
+      assert.deepEqual(await b2.take("receiveIceCandidate"),
+        { callId, from: alice.id, candidate: kCandidate });
+      assert.equal((await b2.emit("sendIceCandidate", { callId, candidate: kCandidate })).ok, true);
+      assert.deepEqual(await a.take("receiveIceCandidate"),
+        { callId, from: bob.id, candidate: kCandidate });
+      assert.equal(b1.all("receiveOffer").length, 0);
+      const refused = await b1.emit("sendAnswer", { callId, answer: kAnswer });
+      assert.deepEqual(refused, { ok: false, error: "Not authorized", callId });
+      assert.deepEqual(await b1.take("callError", (p) => p.error === "Not authorized"),
+        { error: "Not authorized", callId });
+
+      const report = { callId, state: "connected", localCandidateType: "relay",
+        remoteCandidateType: "srflx", relayProtocol: "udp", rttMs: 12 };
+      assert.equal((await a.emit("reportIce", report)).ok, true);
+      assert.equal((await b2.emit("reportIce", { ...report, localCandidateType: "host" })).ok, true);
+
+      // A live call is in the history too, with nothing about its end yet.
+      await expectHistory(server, alice, callId, {
+        status: "active", endReason: null, endedAt: null, duration: 0,
+      });
+
+      await sleep(1100); // the call lasts at least a second
+      assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+      await a.take("callEndedConfirm", (p) => p.callId === callId);
+      assert.deepEqual(await b2.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+
+      const mine = await expectHistory(server, alice, callId, {
+        status: "completed", direction: "outgoing", isMissed: false, type: "video",
+        endReason: "hangup",
+      });
+      assert.ok(mine.duration >= 1, JSON.stringify(mine));
+      assert.equal(mine.peer.id, bob.id);
+      const theirs = await expectHistory(server, bob, callId, {
+        status: "completed", direction: "incoming", isMissed: false,
+      });
+      assert.equal(theirs.duration, mine.duration);
+      assert.ok(theirs.answeredAt && theirs.endedAt);
+      // Each side's ICE report, as it sent it, in both histories.
+      for (const entry of [mine, theirs]) {
+        const { reportedAt: callerAt, ...caller } = entry.ice.caller;
+        const { reportedAt: calleeAt, ...callee } = entry.ice.callee;
+        assert.deepEqual(caller, { state: "connected", localCandidateType: "relay",
+          remoteCandidateType: "srflx", relayProtocol: "udp", rttMs: 12 });
+        assert.deepEqual(callee, { ...caller, localCandidateType: "host" });
+        assert.ok(!Number.isNaN(Date.parse(callerAt)) && !Number.isNaN(Date.parse(calleeAt)));
       }
+      // A replayed event for the ended call is refused, never acted on.
+      assert.deepEqual(await b2.emit("endCall", { callId }),
+        { ok: false, error: "Call already processed", callId });
     });
   }
+
+  test("reject from one device stops every device", async () => {
+    const alice = await newUser(server, "rejA");
+    const bob = await newUser(server, "rejB");
+    const a = await connectTracked(alice);
+    const b1 = await connectTracked(bob, { label: "bob1" });
+    const b2 = await connectTracked(bob, { transport: "polling", label: "bob2" });
+    const callId = await ring(alice, a, bob, [b1, b2], "audio");
+    assert.deepEqual(await b1.emit("rejectCall", { callId }), { ok: true, callId });
+    await b1.take("callRejectedConfirm", (p) => p.callId === callId);
+    assert.deepEqual(await a.take("callRejected"), { callId, receiverId: bob.id, reason: "rejected" });
+    assert.deepEqual(await b2.take("callEnded"), { callId, endedBy: bob.id, reason: "rejected" });
+    await expectHistory(server, alice, callId, { status: "rejected", direction: "outgoing" });
+    await expectHistory(server, bob, callId, { status: "rejected", direction: "incoming" });
+  });
+
+  test("busy callee", async () => {
+    const [alice, bob, carol] = await Promise.all(
+      ["busyA", "busyB", "busyC"].map((l) => newUser(server, l)));
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const c = await connectTracked(carol);
+    const first = await ring(carol, c, bob, [b]);
+    await accept(first, b, c, bob);
+    const ack = await a.emit("initiateCall", { receiverId: bob.id, callType: "audio" });
+    assert.equal(ack.ok, false);
+    assert.equal(ack.error, "User busy");
+    assert.deepEqual(await a.take("callRejected"),
+      { callId: ack.callId, receiverId: bob.id, reason: "busy" });
+    assert.equal(b.all("incomingCall", (p) => p.callId === ack.callId).length, 0);
+    await expectHistory(server, alice, ack.callId, { status: "busy", direction: "outgoing" });
+    await expectHistory(server, bob, ack.callId, { status: "busy", direction: "incoming" });
+    assert.equal((await c.emit("endCall", { callId: first })).ok, true);
+  });
+
+  test("offline callee: userNotAvailable and a missed call", async () => {
+    const alice = await newUser(server, "offA");
+    const bob = await newUser(server, "offB");
+    const a = await connectTracked(alice);
+    const ack = await a.emit("initiateCall", { receiverHandle: bob.handle.toUpperCase(), callType: "video" });
+    assert.equal(ack.ok, false);
+    assert.equal(ack.error, "User not available");
+    assert.deepEqual(await a.take("userNotAvailable"), { callId: ack.callId, receiverId: bob.id });
+    await expectHistory(server, alice, ack.callId, {
+      status: "missed", direction: "outgoing", isMissed: false, endReason: "unavailable",
+    });
+    await expectHistory(server, bob, ack.callId, {
+      status: "missed", direction: "incoming", isMissed: true,
+    });
+    const missed = await api(server, "GET", "/api/calls/missed", undefined, bob.token);
+    assert.ok(missed.json.data.calls.some((c) => c.callId === ack.callId));
+    assert.deepEqual(missed.json.data.calls.find((c) => c.callId === ack.callId).ice,
+      { caller: null, callee: null });
+    // The missed list takes the history's type filter.
+    const audio = await api(server, "GET", "/api/calls/missed?type=audio", undefined, bob.token);
+    assert.equal(audio.json.data.calls.some((c) => c.callId === ack.callId), false);
+    const video = await api(server, "GET", "/api/calls/missed?type=video", undefined, bob.token);
+    assert.ok(video.json.data.calls.some((c) => c.callId === ack.callId));
+    const bad = await api(server, "GET", "/api/calls/missed?type=fax", undefined, bob.token);
+    assert.equal(bad.status, 400);
+  });
+
+  test("ring timeout", async () => {
+    const alice = await newUser(server, "toA");
+    const bob = await newUser(server, "toB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    assert.deepEqual(await a.take("callTimeout", () => true, 10_000), { callId, receiverId: bob.id });
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: null, reason: "timeout" });
+    await expectHistory(server, alice, callId, { status: "missed", endReason: "timeout" });
+    await expectHistory(server, bob, callId, { status: "missed", isMissed: true });
+  });
+
+  test("caller hangs up while it rings: cancelled", async () => {
+    const alice = await newUser(server, "canA");
+    const bob = await newUser(server, "canB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "cancelled" });
+    await expectHistory(server, bob, callId, { status: "cancelled", direction: "incoming" });
+  });
+
+  test("a non-participant cannot signal a call; bad payloads are answered", async () => {
+    const [alice, bob, eve] = await Promise.all(["npA", "npB", "npE"].map((l) => newUser(server, l)));
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const e = await connectTracked(eve);
+    const callId = await ring(alice, a, bob, [b]);
+    for (const event of ["acceptCall", "rejectCall", "endCall", "sendOffer"]) {
+      const ack = await e.emit(event, { callId, offer: kOffer });
+      assert.deepEqual(ack, { ok: false, error: "Not authorized", callId }, event);
+    }
+    assert.deepEqual(await e.emit("acceptCall", {}), { ok: false, error: "callId required" });
+    assert.deepEqual(await e.emit("acceptCall", { callId: "nope" }),
+      { ok: false, error: "Call not found", callId: "nope" });
+    assert.deepEqual(await e.emit("initiateCall", { callType: "audio" }),
+      { ok: false, error: "receiverId required" });
+    assert.deepEqual(await e.emit("initiateCall", { receiverId: "no-such-user", callType: "audio" }),
+      { ok: false, error: "Receiver not found" });
+    assert.deepEqual(await e.take("callError", (p) => p.error === "Receiver not found"),
+      { error: "Receiver not found", callId: null });
+    assert.equal((await a.emit("endCall", { callId })).ok, true);
+  });
+
+  test("glare: both call each other, one call results", async () => {
+    const alice = await newUser(server, "glA");
+    const bob = await newUser(server, "glB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const [ackA, ackB] = await Promise.all([
+      a.emit("initiateCall", { receiverId: bob.id, callType: "audio" }),
+      b.emit("initiateCall", { receiverId: alice.id, callType: "audio" }),
+    ]);
+    const acks = [ackA, ackB];
+    assert.ok(acks.every((x) => x.ok), JSON.stringify(acks));
+    assert.equal(ackA.callId, ackB.callId, "one call");
+    assert.equal(acks.filter((x) => x.glare).length, 1);
+    const callId = ackA.callId;
+    const [caller, callerSocket, other] = ackA.glare ? [bob, b, a] : [alice, a, b];
+    await other.take("callAcceptedConfirm", (p) => p.callId === callId);
+    await callerSocket.take("callAccepted", (p) => p.callId === callId);
+    assert.equal((await callerSocket.emit("endCall", { callId })).ok, true);
+    await expectHistory(server, caller, callId, { status: "completed", direction: "outgoing" });
+  });
+
+  test("reconnect within the grace: rejoinCall keeps the call", async () => {
+    const alice = await newUser(server, "rjA");
+    const bob = await newUser(server, "rjB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    const oldId = a.id;
+    a.socket.io.engine.close(); // the network drops; the client reconnects by itself
+    await a.take("disconnect");
+    await a.take("connect");
+    assert.notEqual(a.id, oldId, "a new socket");
+    const ack = await a.emit("rejoinCall", { callId });
+    assert.deepEqual(ack, { ok: true, callId, state: "active", role: "caller", peerId: bob.id,
+      callType: "video" });
+    assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+    assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+    assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+    assert.equal((await b.emit("endCall", { callId })).ok, true);
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+    await expectHistory(server, alice, callId, { status: "completed" });
+  });
+
+  test("no reconnect within the grace: connection_lost", async () => {
+    const alice = await newUser(server, "clA");
+    const bob = await newUser(server, "clB");
+    const a = await connectTracked(alice, { reconnection: false });
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    a.socket.io.engine.close();
+    assert.deepEqual(await b.take("callEnded", () => true, 10_000),
+      { callId, endedBy: alice.id, reason: "connection_lost" });
+    await expectHistory(server, bob, callId, { status: "failed", endReason: "connection_lost" });
+  });
+
+  test("media that never connected: ice_failed, and the late report counts", async () => {
+    const alice = await newUser(server, "ifA");
+    const bob = await newUser(server, "ifB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    const before = await metric(server, "turnkey_ice_reports_total", { result: "failed" });
+    assert.equal((await a.emit("reportIce", { callId, state: "failed" })).ok, true);
+    assert.equal((await a.emit("endCall", { callId })).ok, true);
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    // The callee's own failure, after the caller hung up: taken, not "Call already processed".
+    assert.deepEqual(await b.emit("reportIce", { callId, state: "failed" }), { ok: true, callId });
+    await expectHistory(server, bob, callId, { status: "failed", endReason: "ice_failed" });
+    assert.equal(await metric(server, "turnkey_ice_reports_total", { result: "failed" }), before + 2);
+    assert.ok(await metric(server, "turnkey_calls_total", { status: "ice_failed" }) >= 1);
+  });
+
+  test("REST: initiate, accept, end drive the same calls; errors", async () => {
+    const alice = await newUser(server, "restA");
+    const bob = await newUser(server, "restB");
+    let r = await api(server, "POST", "/api/calls/initiate", { receiverId: bob.id, callType: "audio" },
+      alice.token);
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.code, "NOT_CONNECTED");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    r = await api(server, "POST", "/api/calls/initiate", { receiverHandle: bob.handle, callType: "audio" },
+      alice.token);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.success, true);
+    const callId = r.json.data.callId;
+    assert.deepEqual(r.json.data, { ok: true, callId, receiverId: bob.id, callType: "audio" });
+    await a.take("callInitiated", (p) => p.callId === callId);
+    await b.take("incomingCall", (p) => p.callId === callId);
+
+    r = await api(server, "POST", "/api/calls/accept", {}, bob.token);
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.field, "callId");
+    r = await api(server, "POST", "/api/calls/accept", { callId: "unknown" }, bob.token);
+    assert.equal(r.status, 404, r.text);
+    r = await api(server, "POST", "/api/calls/accept", { callId }, alice.token);
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.json.message, "Not authorized");
+    r = await api(server, "POST", "/api/calls/accept", { callId }, bob.token);
+    assert.equal(r.status, 200, r.text);
+    await b.take("callAcceptedConfirm", (p) => p.callId === callId);
+    await a.take("callAccepted", (p) => p.callId === callId);
+    // The socket that REST picked is the callee's device now.
+    assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+
+    r = await api(server, "POST", "/api/calls/end", { callId }, alice.token);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    r = await api(server, "POST", "/api/calls/end", { callId }, alice.token);
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.code, "CALL_CONFLICT");
+    await expectHistory(server, bob, callId, { status: "completed", direction: "incoming" });
+
+    // A reject over REST with the callee's socket connected elsewhere.
+    const second = await ring(alice, a, bob, [b], "audio");
+    r = await api(server, "POST", "/api/calls/reject", { callId: second }, bob.token);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await a.take("callRejected"), { callId: second, receiverId: bob.id, reason: "rejected" });
+    assert.deepEqual(await b.take("callEnded"), { callId: second, endedBy: bob.id, reason: "rejected" });
+  });
+
+  test("a flood from one socket is rate limited while another call goes through", async () => {
+    const [flooder, carol, dave] = await Promise.all(["flood", "flC", "flD"].map((l) => newUser(server, l)));
+    const f = await connectTracked(flooder);
+    const c = await connectTracked(carol);
+    const d = await connectTracked(dave);
+    const acks = await Promise.all(Array.from({ length: 250 }, (_, i) =>
+      f.emit("sendIceCandidate", { callId: `bogus${i}`, candidate: kCandidate })));
+    const limited = acks.filter((x) => x.error === "Rate limited").length;
+    assert.ok(limited > 0, "some events were rate limited");
+    const refused = f.all("callError", (p) => p.error === "Rate limited");
+    assert.ok(refused.length > 0);
+    // The contract's callError is {error, callId}: the refused event's callId.
+    for (const told of refused) {
+      assert.match(told.callId, /^bogus\d+$/, JSON.stringify(told));
+      assert.equal(told.event, "sendIceCandidate");
+    }
+    const callId = await ring(carol, c, dave, [d], "audio");
+    await accept(callId, d, c, dave);
+    assert.equal((await d.emit("endCall", { callId })).ok, true);
+  });
+
+  test("malformed and oversized packets close only that connection", async () => {
+    const user = await newUser(server, "raw");
+    const watcher = await connectTracked(await newUser(server, "watch"));
+    const url = `${server.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
+    for (const bad of ["abc", "4" + "x".repeat(1_100_000)]) {
+      const ws = new WebSocket(url);
+      const closed = new Promise((resolve) => ws.on("close", (code) => resolve(code)));
+      await new Promise((resolve) => ws.once("message", resolve)); // the open packet
+      ws.send(`40${JSON.stringify({ token: user.token })}`);
+      const connected = await new Promise((resolve) => ws.once("message", (m) => resolve(String(m))));
+      assert.match(connected, /^40\{"sid":/);
+      ws.send(bad);
+      const code = await closed;
+      assert.ok(code > 0);
+    }
+    assert.equal((await watcher.emit("getIceServers", {})).ok, true, "others are unaffected");
+  });
+
+  test("metrics: connections by transport and calls by status", async () => {
+    await eventually(async () => (await metric(server, "turnkey_signal_connections",
+      { transport: "websocket" })) >= 1, "a websocket connection counted");
+    const sockets = await metric(server, "turnkey_signal_sockets", {});
+    const users = await metric(server, "turnkey_signal_users", {});
+    assert.ok(sockets >= 1 && users >= 1 && users <= sockets, `sockets ${sockets}, users ${users}`);
+    assert.ok(await metric(server, "turnkey_calls_total", { type: "video", status: "completed" }) >= 3);
+    assert.ok(await metric(server, "turnkey_calls_total", { status: "busy" }) >= 1);
+    assert.ok(await metric(server, "turnkey_ice_reports_total",
+      { result: "connected", local_type: "relay", remote_type: "srflx" }) >= 3);
+  });
+
+  test("the demo page and only its files are served", async () => {
+    let r = await api(server, "GET", "/");
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type"), /^text\/html/);
+    assert.equal(r.headers.get("cache-control"), "no-cache");
+    assert.match(r.text, /<script src="\/socket.io.min.js"><\/script>/);
+    for (const path of ["/app.js", "/turnkey.js", "/socket.io.min.js", "/socket.io.esm.min.js"]) {
+      r = await api(server, "GET", path);
+      assert.equal(r.status, 200, path);
+      assert.match(r.headers.get("content-type"), /^text\/javascript/, path);
+    }
+    r = await api(server, "GET", "/style.css");
+    assert.match(r.headers.get("content-type"), /^text\/css/);
+    for (const path of ["/package.json", "/README.md", "/node_modules/socket.io-client/package.json",
+      "/e2e/call.test.mjs", "/%2e%2e/CMakeLists.txt"]) {
+      r = await api(server, "GET", path);
+      assert.equal(r.status, 404, path);
+    }
+  });
 });
 
 describe("expired tokens", () => {
@@ -218,20 +574,20 @@ describe("signaling on an IPv6 listener", { concurrency: false }, () => {
 
   for (const transport of ["default", "polling", "websocket"]) {
     test(`a call over http://[::1], transport ${transport}`, async () => {
-        const caller = await newUser(server, `v6caller-${transport}`);
-        const callee = await newUser(server, `v6callee-${transport}`);
-        const a = await connect(server, caller, { transport });
-        const b = await connect(server, callee, { transport });
-        try {
-          const callId = await ring(caller, a, callee, [b]);
-          await accept(callId, b, a, callee);
-          const ended = await a.emit("endCall", { callId });
-          assert.equal(ended.ok, true, JSON.stringify(ended));
-          assert.equal((await b.take("callEnded")).callId, callId);
-        } finally {
-          a.close();
-          b.close();
-        }
-      });
+      const caller = await newUser(server, `v6caller-${transport}`);
+      const callee = await newUser(server, `v6callee-${transport}`);
+      const a = await connect(server, caller, { transport });
+      const b = await connect(server, callee, { transport });
+      try {
+        const callId = await ring(caller, a, callee, [b]);
+        await accept(callId, b, a, callee);
+        const ended = await a.emit("endCall", { callId });
+        assert.equal(ended.ok, true, JSON.stringify(ended));
+        assert.equal((await b.take("callEnded")).callId, callId);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
   }
 });
