@@ -1,12 +1,13 @@
-// Multi-node signaling (DESIGN.md section 9): three turnkey nodes (a fourth
-// joins for one test) share a private Redis server (tests/redis/
+// Multi-node signaling (DESIGN.md section 9): three turnkey nodes (more join
+// for some tests) share a private Redis server (tests/redis/
 // redis_server.sh), one database on a private MariaDB server (tests/sql/
 // mariadb_server.sh) and one JWT secret file. Users on different nodes call
 // each other with the npm socket.io-client, and every rule of the one-node
 // call contract (tests/js/signaling_calls.js) must hold across nodes: ringing
 // every device on any node, relaying both ways intact, busy, answered
 // elsewhere, logout everywhere, rejoining on another node, a node that dies
-// (SIGKILL) and the coordinator that dies.
+// (SIGKILL) or stops (SIGTERM), a coordinator that freezes, stops or dies,
+// and Redis restarting or going away.
 //
 //   ctest -R integration_cluster_calls   (or: TURNKEY_BINARY=build/turnkey
 //   node --test --test-concurrency=1 tests/js/cluster_calls.js)
