@@ -2,11 +2,13 @@
 //
 // One node, the coordinator (ClusterLink), keeps the call state of all of
 // them in its CallManager. Every node keeps its own sockets. A node that is
-// not the coordinator tells it each socket that joins or leaves ("conn",
-// "disc"; all of them at once, "sync", whenever the coordinator changes),
-// forwards each call event ("ev") and REST call action ("rest") with a
-// request id, and answers the client with the ack that comes back ("ack"),
-// or "Server busy" when none comes within node_timeout (at least 2 s). The
+// not the coordinator tells it each socket that joins (before the client's
+// CONNECT is answered: "conn", acked) or leaves ("disc"), and all of them at
+// once ("sync") whenever it learns the coordinator anew; it forwards each
+// call event ("ev") and REST call action ("rest") with a request id, and
+// answers the client with the ack that comes back ("ack"), or "Server busy"
+// when none comes within node_timeout (at least 2 s) or its subscription was
+// re-made meanwhile (the answer would have been lost). The
 // coordinator knows another node's socket by a number of its own (remote_),
 // and an emit to it is published to that node ("emit"). A sign-out or ended
 // logins are told to every node ("signout", "logins").
@@ -17,7 +19,8 @@
 // before it took over (EndUnfinishedCalls). A node the coordinator has not
 // heard from for node_timeout loses its sockets, whose active calls get the
 // reconnect grace like any dropped socket: a client that reconnects to
-// another node and sends rejoinCall keeps its call.
+// another node and sends rejoinCall keeps its call. A stopping node waits
+// until Redis has taken its last messages (EndCallsAndClose).
 #include <algorithm>
 #include <set>
 #include <string>
