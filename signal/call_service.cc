@@ -688,7 +688,7 @@ void CallService::FinishInitiate(uint64_t number, const InitiateRequest& request
   // The lookup took a while: a coordinator may no longer be one, and must
   // not create a call another node will never hear of.
   CheckLease();
-  if (cluster_ != nullptr && Forwarding()) {
+  if (Forwarding()) {
     FailEvent(number, kErrServerBusy, answer);
     return;
   }

@@ -288,7 +288,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // manager when new.
   uint64_t RemoteSocketNumber(const std::string& node, uint64_t number, const std::string& user,
                               uint64_t session);
+  // Scans every remote socket: for a whole node (gone, synced, demoted).
   void DropRemoteSockets(const std::function<bool(const RemoteSocket&)>& which);
+  // One remote socket by its number here ("disc").
+  void DropRemoteSocket(uint64_t local);
   // Coordinator: a forwarded call event or REST action; answers with an ack
   // message to `from`.
   void ServeForwardedEvent(const std::string& from, const Json& message);

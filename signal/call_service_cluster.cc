@@ -132,10 +132,10 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
       ok["ok"] = true;
       ReplyTo(from, NumberField(message, "r"))(std::move(ok));
     } else if (type == "disc") {
-      const uint64_t number = NumberField(message, "s");
-      DropRemoteSockets([&](const RemoteSocket& socket) {
-        return socket.node == from && socket.number == number;
-      });
+      if (auto it = remote_index_.find({from, NumberField(message, "s")});
+          it != remote_index_.end()) {
+        DropRemoteSocket(it->second);
+      }
     } else if (type == "sync") {
       std::set<uint64_t> listed;
       if (auto sockets = message.find("s"); sockets != message.end() && sockets->is_array()) {
@@ -313,11 +313,18 @@ void CallService::DropRemoteSockets(const std::function<bool(const RemoteSocket&
     }
   }
   for (uint64_t local : dropped) {
-    auto it = remote_.find(local);
-    remote_index_.erase({it->second.node, it->second.number});
-    remote_.erase(it);
-    LoseSocket(local);
+    DropRemoteSocket(local);
   }
+}
+
+void CallService::DropRemoteSocket(uint64_t local) {
+  auto it = remote_.find(local);
+  if (it == remote_.end()) {
+    return;
+  }
+  remote_index_.erase({it->second.node, it->second.number});
+  remote_.erase(it);
+  LoseSocket(local);
 }
 
 CallService::Answer CallService::ReplyTo(const std::string& node, uint64_t request) {

@@ -51,6 +51,21 @@ wait_gone() {
   return 1
 }
 
+# Stops the server of pid_file (SIGTERM, then SIGKILL if it lingers);
+# `name` names it in messages.
+stop_server() {
+  local name="$1" pid
+  pid=$(server_pid)
+  if alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid"; then
+      log "$name $pid ignored SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$pid" || die "$name $pid does not exit"
+    fi
+  fi
+}
+
 free_port() {
   python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -106,16 +106,7 @@ ENV
 }
 
 stop() {
-  local pid
-  pid=$(server_pid)
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_gone "$pid"; then
-      log "redis-server $pid ignored SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" || die "redis-server $pid does not exit"
-    fi
-  fi
+  stop_server redis-server
   rm -rf "$dir"
 }
 

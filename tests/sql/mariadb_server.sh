@@ -166,16 +166,7 @@ EOF
 }
 
 stop() {
-  local pid
-  pid=$(server_pid)
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_gone "$pid"; then
-      log "mariadbd $pid ignored SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" || die "mariadbd $pid does not exit"
-    fi
-  fi
+  stop_server mariadbd
   if [[ -f "$dir/socket_dir" ]]; then
     rm -rf "$(cat "$dir/socket_dir")"
   fi
