@@ -26,6 +26,11 @@ constexpr uint32_t kMaxRefusedConnects = 16;
 // events.
 constexpr double kRefusalBurst = 1000;
 
+// A pid's MAC (PidOf), in bytes before base64url: 128 bits.
+constexpr size_t kPidMacBytes = 16;
+// Longer pids are not looked at (a socket id, a dot and the MAC are ~38).
+constexpr size_t kMaxPidBytes = 128;
+
 // The reference's Client.close() reason for an invalid packet sequence.
 constexpr std::string_view kForcedServerClose = "forced server close";
 
@@ -124,6 +129,9 @@ base::Result<std::unique_ptr<SocketIoServer>> SocketIoServer::Create(
       (options.rate_limit.events_per_second > 0 && options.rate_limit.burst < 1)) {
     return base::InvalidArgument("socket.io rate limit: events_per_second >= 0 and burst >= 1");
   }
+  if (options.recovery_window < std::chrono::milliseconds::zero()) {
+    return base::InvalidArgument("socket.io recovery_window must be >= 0");
+  }
   std::unique_ptr<SocketIoServer> server(new SocketIoServer(loop, options));
   EngineIoServer::Callbacks callbacks;
   SocketIoServer* self = server.get();
@@ -146,7 +154,12 @@ SocketIoServer::SocketIoServer(net::EventLoop& loop, const SocketIoServerOptions
     : loop_(loop),
       options_(options),
       clock_(options.clock != nullptr ? *options.clock : base::SystemClock::Instance()),
-      ack_timer_(loop, [this] { OnAckTimer(); }) {}
+      ack_timer_(loop, [this] { OnAckTimer(); }) {
+  if (!base::RandomBytes(pid_key_)) {
+    TK_LOG_ERROR("socket.io: the random number generator failed");
+    std::abort();
+  }
+}
 
 SocketIoServer::~SocketIoServer() {
   // No handlers run from here on: sockets someone still holds just become
@@ -395,8 +408,17 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   if (!options_.keep_auth) {
     auth = Json();  // SocketIoSocket::auth() then answers {}
   }
-  auto socket = std::make_shared<SocketIoSocket>(*this, engine, NewSocketId(), nsp, std::move(auth),
+  std::string id;
+  if (!result.resume_sid.empty()) {
+    id = TakeOver(nsp, result.resume_sid, result.data.user_id);
+  }
+  const bool recovered = !id.empty();
+  if (!recovered) {
+    id = NewSocketId();
+  }
+  auto socket = std::make_shared<SocketIoSocket>(*this, engine, std::move(id), nsp, std::move(auth),
                                                  std::move(result.data));
+  socket->recovered_ = recovered;
   connection.sockets.push_back(socket);
   connection.refused_connects = 0;
   // Joined: the connect timeout has nothing left to check, and an idle
@@ -409,7 +431,11 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
     users_[socket->data().user_id].push_back(socket.get());
   }
   ++stats_.connects;
-  Send(engine, SocketIoPacket::Connect(nsp, Json::object({{"sid", socket->id()}})));
+  Json reply = Json::object({{"sid", socket->id()}});
+  if (options_.recovery_window > std::chrono::milliseconds::zero()) {
+    reply["pid"] = PidOf(nsp, socket->id());
+  }
+  Send(engine, SocketIoPacket::Connect(nsp, std::move(reply)));
   if (ns.on_connection_) {
     ns.on_connection_(*socket);
   }
@@ -485,7 +511,8 @@ void SocketIoServer::OnAck(SocketIoSocket& socket, SocketIoPacket packet) {
   }
 }
 
-void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify) {
+void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify,
+                                  bool taken_over) {
   if (!socket.connected()) {
     return;
   }
@@ -520,6 +547,9 @@ void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reaso
     }
   }
   socket.engine_ = nullptr;
+  if (!taken_over) {
+    KeepLost(socket, reason);
+  }
   std::unordered_map<uint64_t, SocketIoAckCallback> acks = std::move(socket.pending_acks_);
   socket.pending_acks_.clear();
   for (auto& [id, callback] : acks) {
@@ -527,7 +557,7 @@ void SocketIoServer::RemoveSocket(SocketIoSocket& socket, std::string_view reaso
       callback(std::unexpected(SocketIoAckError::kDisconnected));
     }
   }
-  if (ns.on_disconnect_) {
+  if (ns.on_disconnect_ && !taken_over) {
     auto handler = ns.on_disconnect_;
     handler(socket, reason);
   }
@@ -618,8 +648,114 @@ std::string SocketIoServer::NewSocketId() const {
   std::string id;
   do {
     id = NewRandomId();
-  } while (sockets_.contains(id));
+  } while (sockets_.contains(id) || lost_.contains(id));
   return id;
+}
+
+// ---- Connection-state recovery ----------------------------------------------------
+
+std::string SocketIoServer::PidOf(std::string_view nsp, std::string_view sid) const {
+  std::string signed_text;
+  signed_text.reserve(nsp.size() + 1 + sid.size());
+  signed_text.append(nsp).push_back('\n');
+  signed_text.append(sid);
+  const base::Sha256Digest mac = base::HmacSha256(pid_key_, base::AsBytes(signed_text));
+  std::string pid(sid);
+  pid.push_back('.');
+  pid += base::Base64UrlEncode(base::ByteView(mac.data(), kPidMacBytes));
+  return pid;
+}
+
+std::optional<SocketIoResumable> SocketIoServer::FindResumable(std::string_view nsp,
+                                                               std::string_view pid) const {
+  if (options_.recovery_window <= std::chrono::milliseconds::zero()) {
+    return std::nullopt;
+  }
+  const size_t dot = pid.rfind('.');
+  if (dot == std::string_view::npos || pid.size() > kMaxPidBytes) {
+    return std::nullopt;
+  }
+  const std::string_view sid = pid.substr(0, dot);
+  const std::string expected = PidOf(nsp, sid);
+  if (!base::ConstantTimeEqual(base::AsBytes(expected), base::AsBytes(pid))) {
+    return std::nullopt;
+  }
+  if (auto live = sockets_.find(std::string(sid)); live != sockets_.end()) {
+    if (live->second->nsp() != nsp) {
+      return std::nullopt;
+    }
+    return SocketIoResumable{.sid = std::string(sid), .live = true, .data = live->second->data()};
+  }
+  auto lost = lost_.find(std::string(sid));
+  if (lost == lost_.end() || lost->second.nsp != nsp || lost->second.expires <= clock_.Now()) {
+    return std::nullopt;
+  }
+  return SocketIoResumable{.sid = std::string(sid), .live = false, .data = lost->second.data};
+}
+
+void SocketIoServer::SetRecoveryWindow(std::chrono::milliseconds window) {
+  options_.recovery_window = std::max(window, std::chrono::milliseconds::zero());
+}
+
+void SocketIoServer::KeepLost(const SocketIoSocket& socket, std::string_view reason) {
+  // The reference's recoverable reasons, less the server's own closes: a
+  // socket the server ended (sign-out, protocol error, shutdown) stays ended.
+  const bool network = reason == EngineIoCloseReasonName(EngineIoCloseReason::kTransportClose) ||
+                       reason == EngineIoCloseReasonName(EngineIoCloseReason::kTransportError) ||
+                       reason == EngineIoCloseReasonName(EngineIoCloseReason::kPingTimeout);
+  // Anonymous sockets are not kept: the CONNECT's user is what proves a
+  // resumer is the socket's client.
+  if (!network || options_.recovery_window <= std::chrono::milliseconds::zero() ||
+      socket.data().user_id.empty()) {
+    return;
+  }
+  const base::MonoTime now = clock_.Now();
+  PruneLost(now);
+  const base::MonoTime expires = now + options_.recovery_window;
+  lost_[socket.id()] = LostSocket{socket.nsp(), socket.data(), expires};
+  lost_order_.emplace_back(expires, socket.id());
+}
+
+void SocketIoServer::PruneLost(base::MonoTime now) {
+  while (!lost_order_.empty() && lost_order_.front().first <= now) {
+    auto it = lost_.find(lost_order_.front().second);
+    if (it != lost_.end() && it->second.expires <= now) {
+      lost_.erase(it);
+    }
+    lost_order_.pop_front();
+  }
+}
+
+std::string SocketIoServer::TakeOver(const std::string& nsp, const std::string& sid,
+                                     const std::string& user) {
+  if (options_.recovery_window <= std::chrono::milliseconds::zero() || user.empty()) {
+    return {};
+  }
+  if (auto live = sockets_.find(sid); live != sockets_.end()) {
+    std::shared_ptr<SocketIoSocket> old = live->second;
+    if (old->nsp() != nsp || old->data().user_id != user) {
+      return {};
+    }
+    EngineIoSocket* engine = old->engine_;
+    RemoveSocket(*old, "", false, /*taken_over=*/true);
+    // That connection is the client's past one (its Manager has one at a
+    // time): its other namespaces reconnect, and resume, on the new one.
+    if (auto it = connections_.find(engine); it != connections_.end()) {
+      Connection& connection = *it->second;
+      if (connection.engine != nullptr) {
+        connection.close_reason = EngineIoCloseReasonName(EngineIoCloseReason::kTransportClose);
+        connection.engine->Close();
+      }
+    }
+    return sid;
+  }
+  auto lost = lost_.find(sid);
+  if (lost == lost_.end() || lost->second.nsp != nsp || lost->second.data.user_id != user ||
+      lost->second.expires <= clock_.Now()) {
+    return {};
+  }
+  lost_.erase(lost);
+  return sid;
 }
 
 }  // namespace turnkey::signal

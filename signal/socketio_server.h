@@ -28,9 +28,11 @@
 // Threads: loop thread only.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -90,9 +92,31 @@ struct SocketIoServerOptions {
   // dropped once the authorizer has answered: it usually holds a bearer
   // token nobody needs again, and every idle socket would carry it.
   bool keep_auth = false;
-  // The rate limiter's clock; null = base::SystemClock. Must outlive the
-  // server. (Ack and connect timeouts run on the loop's real timers.)
+  // The rate limiter's and recovery window's clock; null =
+  // base::SystemClock. Must outlive the server. (Ack and connect timeouts run
+  // on the loop's real timers.)
   const base::Clock* clock = nullptr;
+  // Connection-state recovery (reference/socketio.md section 1.9.3): how long
+  // a socket lost to the network ("transport close", "transport error",
+  // "ping timeout") may be taken over by its client's next CONNECT. Above 0,
+  // every CONNECT reply carries a "pid" besides the "sid"; the JS (4.6+) and
+  // Dart (2.0.3+) clients send it back in their next CONNECT's payload, and
+  // the namespace's authorizer may then resume that socket (FindResumable,
+  // SocketIoAuthResult::resume_sid). No packet offsets are appended to events
+  // (the Dart client would hand them to the app's handlers), so no packets
+  // are replayed: the application delivers what a resumed socket missed.
+  // 0 = off (the default): no "pid", and a CONNECT's "pid" is ignored.
+  std::chrono::milliseconds recovery_window{0};
+};
+
+// A socket that a CONNECT's "pid" names and that may be taken over.
+struct SocketIoResumable {
+  std::string sid;
+  // Still connected: its client has moved to a new connection before this end
+  // saw the old one fail (a phone that changed networks).
+  bool live = false;
+  // As the socket had it (user, device, session, the application's context).
+  SocketIoSocketData data;
 };
 
 // What an authorizer decides about one CONNECT.
@@ -104,6 +128,12 @@ struct SocketIoAuthResult {
   // when nullopt), e.g. "Not authorized", {"code":"E_TOKEN_EXPIRED"}.
   std::string message;
   std::optional<Json> error_data;
+  // Accepted: the socket (SocketIoResumable::sid) this one takes over, "" =
+  // none. The new socket keeps that socket's id and pid and is recovered();
+  // a live one is disconnected first, without its disconnect handler, and its
+  // Engine.IO connection is closed. Ignored (a new id) when that socket can
+  // no longer be resumed or belongs to another namespace or user.
+  std::string resume_sid;
 
   static SocketIoAuthResult Accept(SocketIoSocketData data = {});
   static SocketIoAuthResult Reject(std::string message,
@@ -211,6 +241,18 @@ class SocketIoServer {
   // True if the user has at least one connected socket.
   bool IsUserConnected(std::string_view user_id) const;
 
+  // Connection-state recovery: the socket of namespace `nsp` that `pid` (a
+  // CONNECT payload's "pid") names, if it can be resumed: still connected,
+  // or lost to the network within the recovery window. nullopt when
+  // recovery is off, or the pid is malformed, forged, unknown or expired. The
+  // authorizer checks that it belongs to the CONNECT's user.
+  std::optional<SocketIoResumable> FindResumable(std::string_view nsp, std::string_view pid) const;
+  // Changes the recovery window (SocketIoServerOptions::recovery_window);
+  // sockets already lost keep theirs.
+  void SetRecoveryWindow(std::chrono::milliseconds window);
+  // Lost sockets that may still be resumed (some may have expired since).
+  size_t resumable_count() const { return lost_.size(); }
+
   // socket.Emit(event, args).
   bool Emit(SocketIoSocket& socket, std::string_view event, Json args = Json::array());
   // Emits to every socket of `user_id` in namespace `nsp`; returns how many.
@@ -254,8 +296,20 @@ class SocketIoServer {
   void CountRefusedConnect(Connection& connection);
 
   // Removes a connected socket from every table, fails its pending acks
-  // and runs the disconnect handler; sends DISCONNECT first if `notify`.
-  void RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify);
+  // and runs the disconnect handler; sends DISCONNECT first if `notify`. A
+  // socket `taken_over` by a resumed one gets no handler and is not kept
+  // resumable.
+  void RemoveSocket(SocketIoSocket& socket, std::string_view reason, bool notify,
+                    bool taken_over = false);
+  // Recovery: keeps a socket lost for `reason` resumable if that reason
+  // allows it; PruneLost drops the expired ones.
+  void KeepLost(const SocketIoSocket& socket, std::string_view reason);
+  void PruneLost(base::MonoTime now);
+  // The socket id `sid` of namespace `nsp` for a resumed socket of `user`,
+  // taken from a live socket (disconnected, its connection closed) or a lost
+  // one; "" when neither can be resumed.
+  std::string TakeOver(const std::string& nsp, const std::string& sid, const std::string& user);
+  std::string PidOf(std::string_view nsp, std::string_view sid) const;
   // Starts the timer that closes `connection` unless it joins a namespace
   // within connect_timeout.
   void AwaitJoin(Connection& connection);
@@ -283,6 +337,18 @@ class SocketIoServer {
       ack_deadlines_;
   net::Timer ack_timer_;
   SocketIoServerStats stats_;
+  // Recovery: sockets lost to the network, by socket id, until they expire
+  // (expiry order in lost_order_; an entry there whose socket was resumed
+  // or re-lost is skipped). A pid is the socket id and a MAC of it under
+  // pid_key_, so connected sockets need no table.
+  struct LostSocket {
+    std::string nsp;
+    SocketIoSocketData data;
+    base::MonoTime expires;
+  };
+  std::unordered_map<std::string, LostSocket> lost_;
+  std::deque<std::pair<base::MonoTime, std::string>> lost_order_;
+  std::array<uint8_t, 32> pid_key_{};
 };
 
 }  // namespace turnkey::signal

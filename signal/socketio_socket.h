@@ -108,6 +108,9 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   std::any& context() { return data_.context; }
   // True from the CONNECT reply until the disconnect.
   bool connected() const { return engine_ != nullptr; }
+  // True if this socket resumed a lost or replaced one (connection-state
+  // recovery), whose id it keeps.
+  bool recovered() const { return recovered_; }
   // "polling" or "websocket"; "" once disconnected.
   const char* transport_name() const;
 
@@ -147,6 +150,7 @@ class SocketIoSocket : public std::enable_shared_from_this<SocketIoSocket> {
   std::string nsp_;
   Json auth_;
   SocketIoSocketData data_;
+  bool recovered_ = false;
   uint64_t next_ack_id_ = 0;
   std::unordered_map<uint64_t, SocketIoAckCallback> pending_acks_;
   std::optional<TokenBucket> events_;  // started by the first event

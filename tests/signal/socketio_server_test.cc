@@ -507,6 +507,131 @@ TEST_F(SocketIoServerTest, ConnectOverPolling) {
   EXPECT_NE(match[1].str(), sid);
 }
 
+// Connection-state recovery (reference/socketio.md 1.9.3): an authorizer
+// like AsyncTokenAuth's that resumes the socket a CONNECT's "pid" names when
+// FindResumable finds one of the same user (`check_user` false leaves that
+// check to the server alone).
+void ResumingAuth(SocketIoServer& server, const std::string& nsp, bool check_user = true) {
+  server.Of(nsp).set_authorizer(
+      [&server, nsp, check_user](const Json& auth, const EngineIoHandshake&, auto done) {
+        SocketIoSocketData data;
+        data.user_id = auth.value("token", std::string()).substr(5);
+        SocketIoAuthResult result = SocketIoAuthResult::Accept(std::move(data));
+        if (auto resume = server.FindResumable(nsp, auth.value("pid", std::string()));
+            resume && (!check_user || resume->data.user_id == result.data.user_id)) {
+          result.resume_sid = resume->sid;
+        }
+        done(std::move(result));
+      });
+}
+
+// Joins "/" with `auth` when the server gives a pid; {sid, pid}.
+std::pair<std::string, std::string> JoinWithPid(RawClient& ws, const std::string& auth) {
+  EXPECT_TRUE(ws.SendText("40" + auth));
+  auto reply = ws.ReadMessage();
+  std::smatch match;
+  if (!reply ||
+      !std::regex_match(
+          reply->payload, match,
+          std::regex(R"re(40\{"sid":"([A-Za-z0-9_-]{15})","pid":"([A-Za-z0-9_.-]+)"\})re"))) {
+    ADD_FAILURE() << "CONNECT reply: " << (reply ? reply->payload : "<nothing>");
+    return {};
+  }
+  return {match[1], match[2]};
+}
+
+TEST_F(SocketIoServerTest, RecoveryResumesALostOrReplacedSocketUnderItsId) {
+  SocketIoServerOptions options;
+  options.recovery_window = std::chrono::seconds(10);
+  StartSocketIo(
+      [&](SocketIoServer& server) {
+        ResumingAuth(server, "/");
+        server.Of("/").OnConnection([&](SocketIoSocket& socket) {
+          events_.Add("connect:" + socket.id() + (socket.recovered() ? ":recovered" : ":new"));
+        });
+        server.Of("/").OnDisconnect([&](SocketIoSocket& socket, std::string_view reason) {
+          events_.Add("disconnect:" + socket.id() + ":" + std::string(reason));
+        });
+      },
+      options);
+  auto first = OpenWs();
+  auto [sid, pid] = JoinWithPid(*first, R"({"token":"good-alice"})");
+  ASSERT_FALSE(sid.empty());
+  EXPECT_TRUE(pid.starts_with(sid + "."));
+  EXPECT_TRUE(events_.WaitPrefix("connect:" + sid + ":new"));
+  // The network drops the connection: the socket is lost, and resumable.
+  first.reset();
+  EXPECT_TRUE(events_.WaitPrefix("disconnect:" + sid + ":transport close"));
+  EXPECT_EQ(OnLoop([&] { return server_->resumable_count(); }), 1u);
+  auto second = OpenWs();
+  EXPECT_EQ(JoinWithPid(*second, R"({"token":"good-alice","pid":")" + pid + R"(","offset":null})"),
+            std::make_pair(sid, pid));
+  EXPECT_TRUE(events_.WaitPrefix("connect:" + sid + ":recovered"));
+  EXPECT_EQ(OnLoop([&] { return server_->resumable_count(); }), 0u);
+  // The client moves again before this end saw its connection fail: the
+  // live socket is taken over, its connection closed, and no disconnect
+  // handler runs for it.
+  auto third = OpenWs();
+  EXPECT_EQ(JoinWithPid(*third, R"({"token":"good-alice","pid":")" + pid + R"("})"),
+            std::make_pair(sid, pid));
+  EXPECT_TRUE(second->WaitClosed());
+  EXPECT_TRUE(events_.WaitCount("connect:" + sid + ":recovered", 2));
+  EXPECT_EQ(events_.Count("disconnect:"), 1u);
+  EXPECT_EQ(OnLoop([&] { return server_->SocketsOfUser("alice").size(); }), 1u);
+  EXPECT_EQ(OnLoop([&] { return server_->connection_count(); }), 1u);
+  ASSERT_TRUE(third->SendText(R"(42["still here"])"));
+  EXPECT_TRUE(OnLoop([&] { return server_->FindSocket(sid) != nullptr; }));
+}
+
+TEST_F(SocketIoServerTest, RecoveryNeedsTheSameUserATruePidAndTime) {
+  SocketIoServerOptions options;
+  options.recovery_window = std::chrono::seconds(10);
+  StartSocketIo(
+      [&](SocketIoServer& server) {
+        ResumingAuth(server, "/", /*check_user=*/false);
+        server.Of("/").OnDisconnect([&](SocketIoSocket&, std::string_view reason) {
+          events_.Add("disconnect:" + std::string(reason));
+        });
+      },
+      options);
+  size_t lost = 0;
+  auto lose = [&](const std::string& auth) {
+    auto ws = OpenWs();
+    auto joined = JoinWithPid(*ws, auth);
+    ws.reset();
+    EXPECT_TRUE(events_.WaitCount("disconnect:transport close", ++lost));
+    return joined;
+  };
+  // Another user's CONNECT does not get alice's socket, whatever its
+  // authorizer says.
+  auto [sid, pid] = lose(R"({"token":"good-alice"})");
+  auto ws = OpenWs();
+  EXPECT_NE(JoinWithPid(*ws, R"({"token":"good-bob","pid":")" + pid + R"("})").first, sid);
+  // A pid with another MAC, or for another socket id, is nobody's.
+  std::string forged = pid;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  auto ws2 = OpenWs();
+  EXPECT_NE(JoinWithPid(*ws2, R"({"token":"good-alice","pid":")" + forged + R"("})").first, sid);
+  // Past the window it is gone.
+  clock_.Advance(std::chrono::seconds(11));
+  auto ws3 = OpenWs();
+  EXPECT_NE(JoinWithPid(*ws3, R"({"token":"good-alice","pid":")" + pid + R"("})").first, sid);
+  // A socket its client left (41) is not resumable.
+  auto ws4 = OpenWs();
+  auto [left_sid, left_pid] = JoinWithPid(*ws4, R"({"token":"good-alice"})");
+  ASSERT_TRUE(ws4->SendText("41"));
+  EXPECT_TRUE(events_.WaitPrefix("disconnect:client namespace disconnect"));
+  EXPECT_NE(JoinWithPid(*ws4, R"({"token":"good-alice","pid":")" + left_pid + R"("})").first,
+            left_sid);
+  // Off: no pid, and a pid is ignored.
+  OnLoop([&] {
+    server_->SetRecoveryWindow(std::chrono::milliseconds::zero());
+    return true;
+  });
+  auto ws5 = OpenWs();
+  EXPECT_NE(Join(*ws5, "", R"({"token":"good-alice","pid":")" + left_pid + R"("})"), "");
+}
+
 TEST_F(SocketIoServerTest, CreateRefusesBadOptions) {
   SocketIoServerOptions options;
   options.connect_timeout = std::chrono::milliseconds(0);
