@@ -104,11 +104,46 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
     if (s.socket == socket) {
       s.socket.reset();
       s.lost_at = now;
+      s.lost_socket = socket;
+      s.announce_reconnect = false;
       s.grace =
           AddTimer(now + options_.reconnect_grace,
                    side == CallSide::kCaller ? TimerKind::kCallerGrace : TimerKind::kCalleeGrace,
                    call->info.id);
     }
+  }
+}
+
+void CallManager::OnSocketResumed(base::MonoTime /*now*/, uint64_t socket, bool was_connected) {
+  const std::string* user = presence_.UserOf(socket);
+  if (user == nullptr) {
+    return;
+  }
+  if (!was_connected) {
+    auto [first, last] = away_ended_.equal_range(socket);
+    for (auto it = first; it != last; ++it) {
+      const Tombstone& ended = tombstones_.at(it->second);
+      Json told = Json::object();
+      told["callId"] = it->second;
+      told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
+      told["reason"] = ended.reason;
+      emitter_.Emit(socket, "callEnded", std::move(told));
+    }
+    away_ended_.erase(socket);
+  }
+  Call* call = CallOfUser(*user);
+  if (call == nullptr || call->state != CallState::kActive) {
+    return;
+  }
+  const CallSide side = *user == call->info.caller_id ? CallSide::kCaller : CallSide::kCallee;
+  Side& mine = SideOf(*call, side);
+  if (was_connected && mine.socket == socket) {
+    mine.announce_reconnect = true;
+  } else if (!was_connected && !mine.socket && mine.grace && mine.lost_socket == socket) {
+    mine.socket = socket;
+    CancelTimer(mine.grace);
+    mine.announce_reconnect = true;
+    DeliverHeld(*call, side);
   }
 }
 
@@ -490,12 +525,7 @@ void CallManager::MoveSide(Call& call, CallSide side, uint64_t socket, const std
   if (old) {
     emitter_.Emit(*old, "callEnded", CallEndedJson(call, user, kReasonRejoinedElsewhere));
   }
-  if (call.state == CallState::kActive) {
-    Json reconnected = Json::object();
-    reconnected["callId"] = call.info.id;
-    reconnected["userId"] = user;
-    EmitToSide(call, Other(side), "peerReconnected", reconnected);
-  }
+  TellReconnected(call, side);
   DeliverHeld(call, side);
 }
 

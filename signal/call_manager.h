@@ -157,6 +157,16 @@ class CallManager {
   bool OnSocketConnected(base::MonoTime now, uint64_t socket, std::string_view user_id);
   // `socket` closed. Unknown sockets are ignored.
   void OnSocketDisconnected(base::MonoTime now, uint64_t socket);
+  // `socket` was resumed (Socket.IO connection-state recovery): its client
+  // came back on a new connection under the same number. `was_connected`:
+  // the number never left (the old connection was replaced while it seemed
+  // alive); else it left and OnSocketConnected has registered it again.
+  // A side of an active call that lost this socket takes it back (grace
+  // cancelled, held messages delivered); the other side gets peerReconnected
+  // with the resumed side's next call event (rejoinCall, say), as if it came
+  // from a rejoin. Calls this socket's side missed the end of while it was
+  // away get callEnded.
+  void OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected);
 
   // ---- Client events. Each returns the ack payload.
 
@@ -238,6 +248,10 @@ class CallManager {
     // When the grace started (the socket was found gone): a call that ends
     // connection_lost ended then, not when the grace ran out.
     base::MonoTime lost_at{};
+    uint64_t lost_socket = 0;  // the socket it was, which a resume brings back
+    // Resumed: the other side gets peerReconnected with this side's next
+    // call event.
+    bool announce_reconnect = false;
     std::vector<HeldMessage> held;  // for this side, waiting for its socket
     int ice_reports = 0;
   };
@@ -262,6 +276,9 @@ class CallManager {
     std::string reason;
     bool answered = false;
     std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
+    // Per CallSide: the socket the side had lost when the call ended (its
+    // grace), 0 = none: a resume of it gets callEnded.
+    std::array<uint64_t, 2> away_sockets{};
   };
   // A call event's call, resolved and authorised to the extent every event
   // needs: the socket is registered and its user takes part in the call.
@@ -317,6 +334,8 @@ class CallManager {
                            std::optional<uint64_t> except);
   void EmitToSide(Call& call, CallSide side, std::string_view event, const Json& payload);
   void DeliverHeld(Call& call, CallSide side);
+  // peerReconnected {callId, userId} to the other side of an active call.
+  void TellReconnected(Call& call, CallSide side);
   // Moves `side` of `call` to `socket` of `user` (rejoinCall): cancels its
   // grace, tells an old live socket and the other side, delivers what was
   // held.
@@ -350,6 +369,8 @@ class CallManager {
   // and ended unanswered (timeout, cancel, a reject from one of them): a
   // device that connects gets their callEnded, which it may have missed.
   std::unordered_multimap<std::string, std::string, StringHash, std::equal_to<>> rang_and_ended_;
+  // Tombstone::away_sockets -> call id, while remembered.
+  std::unordered_multimap<uint64_t, std::string> away_ended_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };

@@ -65,13 +65,15 @@ std::expected<CallManager::Target, Json> CallManager::Resolve(uint64_t socket,
     return std::unexpected(
         Fail(socket, participant ? kErrCallAlreadyProcessed : kErrNotAuthorized, call_id));
   }
-  if (*user == call->info.caller_id) {
-    return Target{call, user, CallSide::kCaller};
+  if (*user != call->info.caller_id && *user != call->info.callee_id) {
+    return std::unexpected(Fail(socket, kErrNotAuthorized, call_id));
   }
-  if (*user == call->info.callee_id) {
-    return Target{call, user, CallSide::kCallee};
+  const CallSide side = *user == call->info.caller_id ? CallSide::kCaller : CallSide::kCallee;
+  if (Side& mine = SideOf(*call, side); mine.announce_reconnect && mine.socket == socket) {
+    // A resumed side's first event says it is back (OnSocketResumed).
+    TellReconnected(*call, side);
   }
-  return std::unexpected(Fail(socket, kErrNotAuthorized, call_id));
+  return Target{call, user, side};
 }
 
 CallManager::Call* CallManager::FindLive(std::string_view call_id) {
@@ -189,13 +191,22 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
   if (rang_unanswered) {
     rang_and_ended_.emplace(record.call.callee_id, record.call.id);
   }
+  // A side in its grace hears of the end if its socket is resumed.
+  std::array<uint64_t, 2> away{};
+  for (size_t i = 0; i < call.sides.size(); ++i) {
+    if (!call.sides[i].socket && call.answered_at && call.sides[i].lost_socket != 0) {
+      away[i] = call.sides[i].lost_socket;
+      away_ended_.emplace(away[i], record.call.id);
+    }
+  }
   tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
                                                 .callee_id = record.call.callee_id,
                                                 .ended_by = record.ended_by,
                                                 .reason = std::string(reason),
                                                 .answered = call.answered_at.has_value(),
                                                 .ice_reports = {call.sides[0].ice_reports,
-                                                                call.sides[1].ice_reports}});
+                                                                call.sides[1].ice_reports},
+                                                .away_sockets = away});
   tombstone_expiry_.emplace_back(now + options_.ended_call_retention, record.call.id);
   calls_.erase(record.call.id);
 }
@@ -217,6 +228,17 @@ void CallManager::EmitToSide(Call& call, CallSide side, std::string_view event,
   if (socket) {
     emitter_.Emit(*socket, event, payload);
   }
+}
+
+void CallManager::TellReconnected(Call& call, CallSide side) {
+  SideOf(call, side).announce_reconnect = false;
+  if (call.state != CallState::kActive) {
+    return;
+  }
+  Json reconnected = Json::object();
+  reconnected["callId"] = call.info.id;
+  reconnected["userId"] = UserOfSide(call, side);
+  EmitToSide(call, Other(side), "peerReconnected", reconnected);
 }
 
 void CallManager::DeliverHeld(Call& call, CallSide side) {
@@ -319,6 +341,15 @@ void CallManager::ForgetEndedCalls(base::MonoTime now) {
         if (it->second == id) {
           rang_and_ended_.erase(it);
           break;
+        }
+      }
+      for (uint64_t socket : ended->second.away_sockets) {
+        auto [from, to] = away_ended_.equal_range(socket);
+        for (auto it = from; it != to; ++it) {
+          if (it->second == id) {
+            away_ended_.erase(it);
+            break;
+          }
         }
       }
       tombstones_.erase(ended);

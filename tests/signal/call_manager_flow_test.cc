@@ -536,6 +536,62 @@ TEST_F(CallManagerTest, PeerHangsUpDuringTheGrace) {
   ExpectError(WithCall("rejoinCall", 12, id), 12, kErrCallAlreadyProcessed, id);
 }
 
+// ---- Connection-state recovery ----------------------------------------------------
+
+TEST_F(CallManagerTest, ALostSocketResumedTakesItsSideBack) {
+  const std::string id = Answered();
+  Disconnect(kBob2);
+  EXPECT_TRUE(m().FindCall(id)->callee_in_grace);
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", kOffer))["ok"], true);  // held
+  emitter_.Clear();
+  // The same number comes back: registered again, then resumed.
+  Connect(kBob2, "bob-id");
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  EXPECT_FALSE(m().FindCall(id)->callee_in_grace);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"11:receiveOffer"}));
+  // The peer hears of it with the resumed side's first event, once.
+  EXPECT_EQ(WithCall("rejoinCall", kBob2, id)["ok"], true);
+  EXPECT_EQ(emitter_.To(kAlice, "peerReconnected").size(), 1u);
+  EXPECT_EQ(Send(kBob2, "sendAnswer", Message(id, "answer", kAnswer))["ok"], true);
+  EXPECT_EQ(emitter_.To(kAlice, "peerReconnected").size(), 1u);
+  Advance(seconds(10));  // no grace left to run out
+  EXPECT_EQ(m().call_count(), 1u);
+}
+
+TEST_F(CallManagerTest, AReplacedLiveSocketKeepsItsSideAndThePeerIsTold) {
+  const std::string id = Answered();
+  // The client came back on a new connection before its old one was seen
+  // to fail: the number never left.
+  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", kCandidate))["ok"], true);
+  EXPECT_EQ(emitter_.Summary(),
+            (std::vector<std::string>{"11:peerReconnected", "11:receiveIceCandidate"}));
+  // Another device of the same user is still no part of the call.
+  Connect(kAlice2, "alice-id");
+  ExpectError(Send(kAlice2, "sendOffer", Message(id, "offer", kOffer)), kAlice2, kErrNotAuthorized,
+              id);
+}
+
+TEST_F(CallManagerTest, AResumedSocketHearsOfTheEndItMissed) {
+  const std::string id = Answered();
+  Disconnect(kBob2);
+  EXPECT_EQ(WithCall("endCall", kAlice, id)["ok"], true);
+  emitter_.Clear();
+  Connect(kBob2, "bob-id");
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  ASSERT_EQ(emitter_.To(kBob2, "callEnded").size(), 1u);
+  EXPECT_EQ(emitter_.To(kBob2, "callEnded")[0].dump(),
+            R"({"callId":"call-1","endedBy":"alice-id","reason":"hangup"})");
+  // Once; and a socket that was not away hears nothing.
+  emitter_.Clear();
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  m().OnSocketResumed(now_, kBob, /*was_connected=*/false);
+  EXPECT_TRUE(emitter_.all.empty());
+  Advance(seconds(60));  // forgotten with the call
+  EXPECT_EQ(m().remembered_ended_calls(), 0u);
+}
+
 // ---- Glare ----------------------------------------------------------------------
 
 TEST_F(CallManagerTest, GlareEndsAsOneCall) {
