@@ -114,6 +114,7 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
   options.calls.ring_timeout = config.signal.ring_timeout;
   options.calls.reconnect_grace = config.signal.reconnect_grace;
   options.sockets_per_user = config.signal.sockets_per_user;
+  options.connection_recovery = config.signal.connection_recovery;
   if (config.cluster.enabled) {
     signal::ClusterLinkOptions cluster;
     cluster.name = config.cluster.name;

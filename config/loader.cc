@@ -698,6 +698,7 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
   });
   s.Read("ring_timeout", signal.ring_timeout, AsDuration(kOneMilli));
   s.Read("reconnect_grace", signal.reconnect_grace, AsDuration(kZeroMillis));
+  s.Read("connection_recovery", signal.connection_recovery, DecodeBool);
   s.Nested("ice_servers", [&](Section& i) {
     i.Read("urls", signal.ice_servers.urls, AsListOf(Checked(DecodeNonEmptyString, CheckIceUrl)));
     i.Read("credential_ttl", signal.ice_servers.credential_ttl, AsDuration(kOneSecond));

@@ -42,6 +42,7 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
         b.signal.connections_per_address);
   check("signal.pending_connections", a.signal.pending_connections, b.signal.pending_connections);
   check("signal.sockets_per_user", a.signal.sockets_per_user, b.signal.sockets_per_user);
+  check("signal.connection_recovery", a.signal.connection_recovery, b.signal.connection_recovery);
   // A new signing key would silently log every client out; restarting makes
   // that a deliberate act.
   // The secret itself is reported under its file's key (safe to log).

@@ -146,6 +146,11 @@ struct SignalOptions {
   // before the call ends with connection_lost; 0 = end at once. Reloadable.
   // Default 10s.
   std::chrono::milliseconds reconnect_grace{10000};
+  // Socket.IO connection-state recovery: CONNECT replies carry a "pid", and
+  // a client whose connection failed that comes back within reconnect_grace
+  // with it keeps its socket and its side of a call. Ignored (off) in a
+  // cluster. Restart. Default true.
+  bool connection_recovery = true;
   // ICE servers for clients. Reloadable.
   IceServerOptions ice_servers;
   // Engine.IO timing and limits. Restart.

@@ -22,8 +22,9 @@ constexpr std::chrono::milliseconds kCloseWatch{10};
 // polling response as the close, so callEnded must be fetched first.
 constexpr std::chrono::milliseconds kEndedFetchTime{500};
 
-// Longest auth.deviceId kept.
+// Longest auth.deviceId kept, and longest auth.pid looked at.
 constexpr size_t kMaxDeviceIdBytes = 128;
+constexpr size_t kMaxPidBytes = 128;
 
 std::string TokenOf(const Json& auth) {
   if (!auth.is_object()) {
@@ -41,16 +42,29 @@ std::string TokenOf(const Json& auth) {
   return token;
 }
 
-std::string DeviceIdOf(const Json& auth) {
+// The string `key` of the CONNECT payload if at most `max_bytes` long, else
+// "" (Dart clients send "offset":null, say).
+std::string AuthStringOf(const Json& auth, std::string_view key, size_t max_bytes) {
   if (!auth.is_object()) {
     return "";
   }
-  auto it = auth.find("deviceId");
+  auto it = auth.find(key);
   if (it == auth.end() || !it->is_string()) {
     return "";
   }
-  std::string id = it->get<std::string>();
-  return id.size() <= kMaxDeviceIdBytes ? id : "";
+  std::string value = it->get<std::string>();
+  return value.size() <= max_bytes ? value : "";
+}
+
+// How long a lost socket stays resumable: the calls' reconnect grace, after
+// which its side of a call is gone anyway. A cluster has no recovery (a
+// socket's number is known to the coordinator, which a resume would have to
+// tell).
+std::chrono::milliseconds RecoveryWindow(const CallServiceOptions& options) {
+  if (!options.connection_recovery || options.cluster) {
+    return std::chrono::milliseconds::zero();
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(options.calls.reconnect_grace);
 }
 
 SocketIoAuthResult Refuse(std::string message, std::string_view code) {
@@ -132,6 +146,7 @@ base::Result<std::shared_ptr<CallService>> CallService::Create(SignalService& se
   if (options.socketio.clock == nullptr) {
     options.socketio.clock = &service.clock();
   }
+  options.socketio.recovery_window = RecoveryWindow(options);
   auto self = std::make_shared<CallService>(service, std::move(options));
   if (auto set = self->SetUp(); !set) {
     self->Shutdown();
@@ -237,6 +252,8 @@ void CallService::Reload(const CallServiceSettings& settings) {
     self->options_.calls.ring_timeout = settings.ring_timeout;
     self->options_.calls.reconnect_grace = settings.reconnect_grace;
     self->manager_->SetOptions(self->options_.calls);
+    self->options_.socketio.recovery_window = RecoveryWindow(self->options_);
+    self->sio_->SetRecoveryWindow(self->options_.socketio.recovery_window);
     self->options_.socketio.engineio.cors.allowed_origins = settings.allowed_origins;
     self->sio_->engine().SetCorsOptions(self->options_.socketio.engineio.cors);
     // SignalService::Reload posted its settings to this loop first.
@@ -342,15 +359,16 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
     }
     return InfoOf(std::move(*user));
   };
-  auto finish = [weak = weak_from_this(), token, device = DeviceIdOf(auth),
-                 done](base::Result<UserInfo> user) mutable {
-    std::shared_ptr<CallService> self = weak.lock();
-    if (self == nullptr || self->stopped_) {
-      done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
-      return;
-    }
-    self->FinishAuthorize(token, device, std::move(user), done);
-  };
+  auto finish =
+      [weak = weak_from_this(), token, device = AuthStringOf(auth, "deviceId", kMaxDeviceIdBytes),
+       pid = AuthStringOf(auth, "pid", kMaxPidBytes), done](base::Result<UserInfo> user) mutable {
+        std::shared_ptr<CallService> self = weak.lock();
+        if (self == nullptr || self->stopped_) {
+          done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
+          return;
+        }
+        self->FinishAuthorize(token, device, pid, std::move(user), done);
+      };
   if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(finish),
                                      net::JobKind::kRead)) {
     finish(base::Unavailable("work queue full"));
@@ -358,7 +376,7 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
 }
 
 void CallService::FinishAuthorize(const std::string& token, const std::string& device_id,
-                                  base::Result<UserInfo> user,
+                                  const std::string& pid, base::Result<UserInfo> user,
                                   const std::function<void(SocketIoAuthResult)>& done) {
   // Checked again: a logout may have happened while the store answered.
   auto verified = service_.VerifyAccessToken(token);
@@ -367,10 +385,24 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
     return;
   }
   const std::string& user_id = verified->user_id;
+  // Connection-state recovery: a CONNECT that names a socket of the same
+  // user takes it over with its number (its presence, its side of a call).
+  // The socket is taken over within this call (Join answers at once when
+  // not forwarding, and a cluster has no recovery), so what is found here
+  // still holds there.
+  std::optional<SocketIoResumable> resume;
+  if (!pid.empty() && sio_ != nullptr && !Forwarding()) {
+    resume = sio_->FindResumable("/", pid);
+    if (resume && (resume->data.user_id != user_id ||
+                   std::any_cast<uint64_t>(&resume->data.context) == nullptr)) {
+      resume.reset();
+    }
+  }
   // This node's sockets only (a cluster's coordinator also knows the
-  // others'): the limit is per node.
+  // others'): the limit is per node. A live socket taken over is replaced,
+  // not added to.
   const auto here = [this](uint64_t socket) { return sockets_.contains(socket); };
-  if (options_.sockets_per_user > 0 && manager_ != nullptr &&
+  if (options_.sockets_per_user > 0 && manager_ != nullptr && !(resume && resume->live) &&
       static_cast<size_t>(std::ranges::count_if(manager_->presence().SocketsOf(user_id), here)) >=
           options_.sockets_per_user) {
     done(Refuse("Too many connections for this account", kCodeTooManyConnections));
@@ -394,10 +426,11 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   data.user_id = user_id;
   data.device_id = device_id;
   data.session = SessionDigest(verified->session);
-  const uint64_t number = next_number_++;
+  const uint64_t number = resume ? std::any_cast<uint64_t>(resume->data.context) : next_number_++;
   data.context = number;
   if (!Forwarding()) {
-    Join(number, std::move(info), std::move(data), done);
+    Join(number, std::move(info), std::move(data), done,
+         resume ? std::move(resume->sid) : std::string());
     return;
   }
   // The coordinator learns of the socket before its client does (the
@@ -421,9 +454,12 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
 }
 
 void CallService::Join(uint64_t number, UserInfo info, SocketIoSocketData data,
-                       const std::function<void(SocketIoAuthResult)>& done) {
+                       const std::function<void(SocketIoAuthResult)>& done,
+                       std::string resume_sid) {
   joining_ = Joining{number, std::move(info)};
-  done(SocketIoAuthResult::Accept(std::move(data)));
+  SocketIoAuthResult accepted = SocketIoAuthResult::Accept(std::move(data));
+  accepted.resume_sid = std::move(resume_sid);
+  done(std::move(accepted));
   if (joining_ && Forwarding()) {
     // The socket did not join (its connection went): the coordinator was
     // told of it.
@@ -451,7 +487,20 @@ void CallService::OnConnection(SocketIoSocket& socket) {
   }
   UserInfo user = std::move(joining_->user);
   joining_.reset();
-  sockets_[*number] = SocketEntry{socket.weak_from_this(), users_.Acquire(user), std::nullopt};
+  // A resumed socket keeps its number. Still in the table, it replaced a
+  // live socket (taken over without a disconnect): the manager never lost
+  // it. Otherwise it comes back from the lost ones.
+  auto existing = sockets_.find(*number);
+  const bool replaced = existing != sockets_.end();
+  if (replaced && !socket.recovered()) {
+    socket.Disconnect(true);  // not reached: only a resumed socket reuses a number
+    return;
+  }
+  if (replaced) {
+    existing->second.socket = socket.weak_from_this();
+  } else {
+    sockets_[*number] = SocketEntry{socket.weak_from_this(), users_.Acquire(user), std::nullopt};
+  }
   connected_sockets_ = sockets_.size();
   // Gauges first: the client may act on iceServers (and read /metrics) the
   // moment it leaves, which is now that sends are not deferred. iceServers
@@ -461,7 +510,12 @@ void CallService::OnConnection(SocketIoSocket& socket) {
   SendIceServers(*number);
   {
     ManagerScope scope(*this);
-    manager_->OnSocketConnected(Now(), *number, user.id);
+    if (!replaced) {
+      manager_->OnSocketConnected(Now(), *number, user.id);
+    }
+    if (socket.recovered()) {
+      manager_->OnSocketResumed(Now(), *number, replaced);
+    }
   }
 }
 

@@ -131,6 +131,13 @@ struct CallServiceOptions {
   // with CONNECT_ERROR code kCodeTooManyConnections. 0 = unlimited. Default
   // 64.
   uint32_t sockets_per_user = 64;
+  // Socket.IO connection-state recovery (SocketIoServerOptions::
+  // recovery_window): a client whose connection failed and that comes back
+  // within calls.reconnect_grace with the "pid" of its CONNECT reply keeps its
+  // socket (id, presence, side of a call); messages held for its call are
+  // delivered at once, and the other side gets peerReconnected with the
+  // resumed side's next call event. Off in a cluster. Default on.
+  bool connection_recovery = true;
   // Run as one node of a cluster (call_service_cluster.cc); nullopt = alone.
   std::optional<ClusterLinkOptions> cluster;
 };
@@ -216,13 +223,14 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // Sockets (call_service.cc).
   void Authorize(const Json& auth, std::function<void(SocketIoAuthResult)> done);
   void FinishAuthorize(const std::string& token, const std::string& device_id,
-                       base::Result<UserInfo> user,
+                       const std::string& pid, base::Result<UserInfo> user,
                        const std::function<void(SocketIoAuthResult)>& done);
   void OnConnection(SocketIoSocket& socket);
   void OnDisconnect(SocketIoSocket& socket);
-  // Accepts the socket `number` (OnConnection runs inside `done`).
+  // Accepts the socket `number` (OnConnection runs inside `done`), taking
+  // over the socket `resume_sid` when not empty.
   void Join(uint64_t number, UserInfo info, SocketIoSocketData data,
-            const std::function<void(SocketIoAuthResult)>& done);
+            const std::function<void(SocketIoAuthResult)>& done, std::string resume_sid = {});
   static std::optional<uint64_t> NumberOf(const SocketIoSocket& socket);
   void OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args, SocketIoAck ack);
   void OnGetIceServers(SocketIoSocket& socket, SocketIoAck ack);

@@ -241,6 +241,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "commit_delay:",
                           "ring_timeout:",
                           "reconnect_grace:",
+                          "connection_recovery:",
                           "ice_servers:",
                           "urls:",
                           "credential_ttl:",

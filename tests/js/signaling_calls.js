@@ -13,6 +13,7 @@
 
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
+const net = require("node:net");
 const WebSocket = require("ws");
 
 const { startTurnkey } = require("./turnkey_process");
@@ -287,7 +288,9 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
     a.socket.io.engine.close(); // the network drops; the client reconnects by itself
     await a.take("disconnect");
     await a.take("connect");
-    assert.notEqual(a.id, oldId, "a new socket");
+    // socket.io-client sent back its CONNECT's pid: the socket is resumed.
+    assert.equal(a.id, oldId, "the same socket");
+    assert.equal(a.socket.recovered, true);
     const ack = await a.emit("rejoinCall", { callId });
     assert.deepEqual(ack, { ok: true, callId, state: "active", role: "caller", peerId: bob.id,
       callType: "video" });
@@ -297,6 +300,28 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
     assert.equal((await b.emit("endCall", { callId })).ok, true);
     assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
     await expectHistory(server, alice, callId, { status: "completed" });
+  });
+
+  test("an app that starts over within the grace: rejoinCall from a new socket", async () => {
+    const alice = await newUser(server, "rnA");
+    const bob = await newUser(server, "rnB");
+    const a = await connectTracked(alice, { reconnection: false });
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    a.socket.io.engine.close();
+    await a.take("disconnect");
+    // A new client (the app restarted): no pid, a new socket.
+    const a2 = await connectTracked(alice);
+    assert.notEqual(a2.id, a.id);
+    assert.equal(a2.socket.recovered, false);
+    const ack = await a2.emit("rejoinCall", { callId });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+    assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+    assert.deepEqual(await a2.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+    assert.equal((await a2.emit("endCall", { callId })).ok, true);
+    await expectHistory(server, bob, callId, { status: "completed" });
   });
 
   test("no reconnect within the grace: connection_lost", async () => {
@@ -590,4 +615,157 @@ describe("signaling on an IPv6 listener", { concurrency: false }, () => {
       }
     });
   }
+});
+
+// A TCP relay in front of turnkey whose connections can be frozen: nothing
+// more passes either way and neither end is closed, as when a phone leaves a
+// network. Each pair records when turnkey closed its side.
+async function freezableRelay(targetUrl) {
+  const target = new URL(targetUrl);
+  const pairs = [];
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const pair = { frozen: false, upstreamClosed: false };
+    pair.closed = new Promise((resolve) => upstream.on("close", () => {
+      pair.upstreamClosed = true;
+      resolve();
+    }));
+    client.on("data", (d) => pair.frozen || upstream.write(d));
+    upstream.on("data", (d) => pair.frozen || client.write(d));
+    client.on("close", () => pair.frozen || upstream.destroy());
+    upstream.on("close", () => pair.frozen || client.destroy());
+    client.on("error", () => {});
+    upstream.on("error", () => {});
+    pair.destroy = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    pairs.push(pair);
+  });
+  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${relay.address().port}`,
+    // Freezes every connection open now; returns them.
+    freeze: () => pairs.filter((p) => !p.frozen).map((p) => {
+      p.frozen = true;
+      return p;
+    }),
+    close: () => {
+      pairs.forEach((p) => p.destroy());
+      relay.close();
+    },
+  };
+}
+
+// Socket.IO connection-state recovery: CONNECT replies carry a pid, which
+// socket.io-client sends back when it reconnects after a network failure.
+describe("connection-state recovery", { concurrency: false }, () => {
+  let server;
+  const open = [];
+  const connectTracked = async (user, options, at = server) => {
+    const client = await connect(at, user, options);
+    open.push(client);
+    return client;
+  };
+  before(async () => {
+    server = await startTurnkey({ reconnectGrace: "5s" });
+  });
+  after(async () => {
+    open.forEach((c) => c.close());
+    const status = await server.stop();
+    assert.deepEqual(status, { code: 0, signal: null }, server.log().slice(-3000));
+  });
+
+  for (const transport of ["websocket", "polling"]) {
+    test(`a dropped connection resumes its socket and what it sent offline is taken (${transport})`, async () => {
+      const alice = await newUser(server, `rcA-${transport}`);
+      const bob = await newUser(server, `rcB-${transport}`);
+      const a = await connectTracked(alice, { transport });
+      const b = await connectTracked(bob);
+      const callId = await ring(alice, a, bob, [b]);
+      await accept(callId, b, a, bob);
+      const oldId = a.id;
+      a.socket.io.engine.close();
+      await a.take("disconnect");
+      // Emitted while offline: the client sends it right after its next CONNECT.
+      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
+      await a.take("connect");
+      assert.equal(a.id, oldId);
+      assert.equal(a.socket.recovered, true);
+      assert.equal((await offline).ok, true);
+      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+      assert.deepEqual(await b.take("receiveIceCandidate"),
+        { callId, from: alice.id, candidate: kCandidate });
+      assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+      assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+      assert.equal((await a.emit("endCall", { callId })).ok, true);
+      await expectHistory(server, bob, callId, { status: "completed" });
+    });
+  }
+
+  test("a client that moves before the server saw its old connection fail keeps its call", async () => {
+    const relay = await freezableRelay(server.url);
+    try {
+      const alice = await newUser(server, "mvA");
+      const bob = await newUser(server, "mvB");
+      const a = await connectTracked(alice, {}, { url: relay.url });
+      const b = await connectTracked(bob);
+      const callId = await ring(alice, a, bob, [b]);
+      await accept(callId, b, a, bob);
+      const oldId = a.id;
+      // The old path goes silent; the client gives up on it and reconnects
+      // (through the relay, on a new connection that works).
+      const [old] = relay.freeze();
+      a.socket.io.engine.close();
+      await a.take("disconnect");
+      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
+      await a.take("connect");
+      assert.equal(a.id, oldId);
+      assert.equal(a.socket.recovered, true);
+      // Without recovery this was "Not authorized": the server still held the
+      // old socket as the caller's.
+      assert.equal((await offline).ok, true);
+      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+      assert.deepEqual(await b.take("receiveIceCandidate"),
+        { callId, from: alice.id, candidate: kCandidate });
+      // The server closed the replaced connection.
+      await old.closed;
+      assert.equal((await b.emit("endCall", { callId })).ok, true);
+      assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+      await expectHistory(server, alice, callId, { status: "completed" });
+    } finally {
+      relay.close();
+    }
+  });
+
+  test("a resumed socket hears of the end of a call that came while it was away", async () => {
+    const alice = await newUser(server, "awA");
+    const bob = await newUser(server, "awB");
+    const a = await connectTracked(alice,
+      { reconnectionDelay: 1000, reconnectionDelayMax: 1000, randomizationFactor: 0 });
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    const sessions = () => metric(server, "turnkey_signal_connections", { transport: "websocket" });
+    const before = await sessions();
+    a.socket.io.engine.close();
+    await a.take("disconnect");
+    await eventually(async () => (await sessions()) === before - 1, "the server saw alice go");
+    assert.equal((await b.emit("endCall", { callId })).ok, true);
+    await a.take("connect");
+    assert.equal(a.socket.recovered, true);
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+    await expectHistory(server, alice, callId, { status: "completed" });
+  });
+
+  test("a client that disconnects itself gets a new socket", async () => {
+    const alice = await newUser(server, "cdA");
+    const a = await connectTracked(alice);
+    const oldId = a.id;
+    a.socket.disconnect();
+    a.socket.connect();
+    await a.take("connect");
+    assert.notEqual(a.id, oldId);
+    assert.equal(a.socket.recovered, false);
+  });
 });
