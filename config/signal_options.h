@@ -148,8 +148,9 @@ struct SignalOptions {
   std::chrono::milliseconds reconnect_grace{10000};
   // Socket.IO connection-state recovery: CONNECT replies carry a "pid", and
   // a client whose connection failed that comes back within reconnect_grace
-  // with it keeps its socket and its side of a call. Ignored (off) in a
-  // cluster. Restart. Default true.
+  // with it keeps its socket and its side of a call (in a cluster, on a node
+  // that is not the coordinator, only while that node still holds the old
+  // socket). Restart. Default true.
   bool connection_recovery = true;
   // ICE servers for clients. Reloadable.
   IceServerOptions ice_servers;

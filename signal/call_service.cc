@@ -57,11 +57,9 @@ std::string AuthStringOf(const Json& auth, std::string_view key, size_t max_byte
 }
 
 // How long a lost socket stays resumable: the calls' reconnect grace, after
-// which its side of a call is gone anyway. A cluster has no recovery (a
-// socket's number is known to the coordinator, which a resume would have to
-// tell).
+// which its side of a call is gone anyway.
 std::chrono::milliseconds RecoveryWindow(const CallServiceOptions& options) {
-  if (!options.connection_recovery || options.cluster) {
+  if (!options.connection_recovery) {
     return std::chrono::milliseconds::zero();
   }
   return std::chrono::duration_cast<std::chrono::milliseconds>(options.calls.reconnect_grace);
@@ -387,14 +385,17 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   const std::string& user_id = verified->user_id;
   // Connection-state recovery: a CONNECT that names a socket of the same
   // user takes it over with its number (its presence, its side of a call).
-  // The socket is taken over within this call (Join answers at once when
-  // not forwarding, and a cluster has no recovery), so what is found here
-  // still holds there.
+  // The socket is taken over within this call (Join answers at once for a
+  // resume), so what is found here still holds there. A cluster node that
+  // forwards resumes only a socket it still holds: the coordinator, which
+  // knows the node's sockets by number, never saw that one go. One it lost
+  // was dropped there with its number, so it comes back as a new socket.
   std::optional<SocketIoResumable> resume;
-  if (!pid.empty() && sio_ != nullptr && !Forwarding()) {
+  if (!pid.empty() && sio_ != nullptr) {
     resume = sio_->FindResumable("/", pid);
     if (resume && (resume->data.user_id != user_id ||
-                   std::any_cast<uint64_t>(&resume->data.context) == nullptr)) {
+                   std::any_cast<uint64_t>(&resume->data.context) == nullptr ||
+                   (!resume->live && Forwarding()))) {
       resume.reset();
     }
   }
@@ -433,6 +434,17 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
          resume ? std::move(resume->sid) : std::string());
     return;
   }
+  if (resume) {
+    // The coordinator holds this number already; it is told of the resume
+    // (peerReconnected with the side's next event) but need not answer.
+    if (Join(number, std::move(info), std::move(data), done, std::move(resume->sid))) {
+      Json told = Json::object();
+      told["t"] = "rsm";
+      told["s"] = number;
+      cluster_->SendToCoordinator(std::move(told));
+    }
+    return;
+  }
   // The coordinator learns of the socket before its client does (the
   // CONNECT answer), so a call to this user made right afterwards from
   // another node rings it. Without an answer the socket joins anyway; the
@@ -453,22 +465,26 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   });
 }
 
-void CallService::Join(uint64_t number, UserInfo info, SocketIoSocketData data,
+bool CallService::Join(uint64_t number, UserInfo info, SocketIoSocketData data,
                        const std::function<void(SocketIoAuthResult)>& done,
                        std::string resume_sid) {
+  const bool resuming = !resume_sid.empty();
   joining_ = Joining{number, std::move(info)};
   SocketIoAuthResult accepted = SocketIoAuthResult::Accept(std::move(data));
   accepted.resume_sid = std::move(resume_sid);
   done(std::move(accepted));
-  if (joining_ && Forwarding()) {
-    // The socket did not join (its connection went): the coordinator was
-    // told of it.
+  // Still set only when the socket did not join (its connection went).
+  const bool joined = !joining_;
+  if (!joined && Forwarding() && !resuming) {
+    // The coordinator was told of it. (A resume's number is the socket it
+    // would have taken over, which is still there.)
     Json told = Json::object();
     told["t"] = "disc";
     told["s"] = number;
     cluster_->SendToCoordinator(std::move(told));
   }
-  joining_.reset();  // still set only when the socket did not join (its connection went)
+  joining_.reset();
+  return joined;
 }
 
 std::optional<uint64_t> CallService::NumberOf(const SocketIoSocket& socket) {

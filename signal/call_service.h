@@ -18,7 +18,10 @@
 // its ack is always answered ({ok:true,...} or {ok:false, error}); an
 // unknown event gets {ok:false, error:"Unknown event"}. Events over the
 // per-socket rate limit are refused with "Rate limited" and `callError`.
-// Logout and password change disconnect the user's sockets.
+// Logout and password change disconnect the user's sockets. With
+// connection_recovery, a CONNECT whose auth.pid names a socket of the same
+// user (lost to the network within reconnect_grace, or still connected)
+// resumes it under its number (CallManager::OnSocketResumed).
 //
 // Lookups for initiateCall, on the work queue (never on the loop): the
 // caller is read again, because incomingCall shows their handle and display
@@ -136,7 +139,8 @@ struct CallServiceOptions {
   // within calls.reconnect_grace with the "pid" of its CONNECT reply keeps its
   // socket (id, presence, side of a call); messages held for its call are
   // delivered at once, and the other side gets peerReconnected with the
-  // resumed side's next call event. Off in a cluster. Default on.
+  // resumed side's next call event. A cluster node that forwards resumes
+  // only a socket it still holds (FinishAuthorize). Default on.
   bool connection_recovery = true;
   // Run as one node of a cluster (call_service_cluster.cc); nullopt = alone.
   std::optional<ClusterLinkOptions> cluster;
@@ -228,8 +232,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void OnConnection(SocketIoSocket& socket);
   void OnDisconnect(SocketIoSocket& socket);
   // Accepts the socket `number` (OnConnection runs inside `done`), taking
-  // over the socket `resume_sid` when not empty.
-  void Join(uint64_t number, UserInfo info, SocketIoSocketData data,
+  // over the socket `resume_sid` when not empty. False when the socket did
+  // not join (its connection went).
+  bool Join(uint64_t number, UserInfo info, SocketIoSocketData data,
             const std::function<void(SocketIoAuthResult)>& done, std::string resume_sid = {});
   static std::optional<uint64_t> NumberOf(const SocketIoSocket& socket);
   void OnCallEvent(SocketIoSocket& socket, std::string_view event, Json args, SocketIoAck ack);

@@ -11,7 +11,9 @@
 // re-made meanwhile (the answer would have been lost). The
 // coordinator knows another node's socket by a number of its own (remote_),
 // and an emit to it is published to that node ("emit"). A sign-out or ended
-// logins are told to every node ("signout", "logins").
+// logins are told to every node ("signout", "logins"). A node that resumed a
+// socket it still held (Socket.IO connection-state recovery: the client
+// moved to a new connection) says so ("rsm"): the number stays the same.
 //
 // When the coordinator changes, the call state it held is gone: a node that
 // steps down ends its calls (callEnded reason connection_lost) and drops the
@@ -131,6 +133,12 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
       Json ok = Json::object();
       ok["ok"] = true;
       ReplyTo(from, NumberField(message, "r"))(std::move(ok));
+    } else if (type == "rsm") {
+      if (auto it = remote_index_.find({from, NumberField(message, "s")});
+          it != remote_index_.end()) {
+        ManagerScope scope(*this);
+        manager_->OnSocketResumed(Now(), it->second, /*was_connected=*/true);
+      }
     } else if (type == "disc") {
       if (auto it = remote_index_.find({from, NumberField(message, "s")});
           it != remote_index_.end()) {

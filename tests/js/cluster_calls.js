@@ -5,7 +5,8 @@
 // each other with the npm socket.io-client, and every rule of the one-node
 // call contract (tests/js/signaling_calls.js) must hold across nodes: ringing
 // every device on any node, relaying both ways intact, busy, answered
-// elsewhere, logout everywhere, rejoining on another node, a node that dies
+// elsewhere, logout everywhere, rejoining on another node, a socket resumed
+// on a node that forwards (connection-state recovery), a node that dies
 // (SIGKILL) or stops (SIGTERM), a coordinator that freezes, stops or dies,
 // and Redis restarting or going away.
 //
@@ -28,7 +29,7 @@ const {
 } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, eventually, PASSWORD,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
 } = require("./signaling_client");
 
 // Short timings, so that a dead node and a lost connection play out in seconds.
@@ -396,6 +397,43 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.deepEqual(await a2.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
       await expectHistory(A, alice, callId, { status: "completed", direction: "outgoing" });
     });
+
+  scenario("a client that moves before its node saw the old connection fail resumes its socket " +
+    "(connection-state recovery on a node that forwards)", async ({ on }) => {
+    const coordinator = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const [follower, other] = [A, B, C].filter((n) => n !== coordinator);
+    const relay = await freezableRelay(follower.url);
+    try {
+      const alice = await newUser(follower, "mvA");
+      const bob = await newUser(other, "mvB");
+      const a = await on({ url: relay.url, label: follower.label }, alice);
+      const b = await on(other, bob);
+      const callId = await ring(alice, a, bob, [b]);
+      await accept(callId, b, a, bob);
+      const oldId = a.id;
+      const [old] = relay.freeze();
+      a.socket.io.engine.close();
+      await a.take("disconnect");
+      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
+      await a.take("connect");
+      assert.equal(a.id, oldId);
+      assert.equal(a.socket.recovered, true);
+      assert.equal((await offline).ok, true);
+      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
+      assert.deepEqual(await b.take("receiveIceCandidate"),
+        { callId, from: alice.id, candidate: kCandidate });
+      await old.closed; // the node closed the replaced connection
+      // The coordinator still knows the socket: the call goes on past the grace.
+      await sleep(GRACE_S * 1000 + 500);
+      assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
+      assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
+      assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
+      assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+      await expectHistory(other, bob, callId, { status: "completed" });
+    } finally {
+      relay.close();
+    }
+  });
 
   scenario("SIGKILL of the callees' node: the call not rejoined ends connection_lost, " +
     "the one rejoined on another node goes on", async ({ on }) => {

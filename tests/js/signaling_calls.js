@@ -13,13 +13,12 @@
 
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
-const net = require("node:net");
 const WebSocket = require("ws");
 
 const { startTurnkey } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, metric, eventually,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
 } = require("./signaling_client");
 
 describe("signaling against the real turnkey", { concurrency: false }, () => {
@@ -616,46 +615,6 @@ describe("signaling on an IPv6 listener", { concurrency: false }, () => {
     });
   }
 });
-
-// A TCP relay in front of turnkey whose connections can be frozen: nothing
-// more passes either way and neither end is closed, as when a phone leaves a
-// network. Each pair records when turnkey closed its side.
-async function freezableRelay(targetUrl) {
-  const target = new URL(targetUrl);
-  const pairs = [];
-  const relay = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    const pair = { frozen: false, upstreamClosed: false };
-    pair.closed = new Promise((resolve) => upstream.on("close", () => {
-      pair.upstreamClosed = true;
-      resolve();
-    }));
-    client.on("data", (d) => pair.frozen || upstream.write(d));
-    upstream.on("data", (d) => pair.frozen || client.write(d));
-    client.on("close", () => pair.frozen || upstream.destroy());
-    upstream.on("close", () => pair.frozen || client.destroy());
-    client.on("error", () => {});
-    upstream.on("error", () => {});
-    pair.destroy = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    pairs.push(pair);
-  });
-  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${relay.address().port}`,
-    // Freezes every connection open now; returns them.
-    freeze: () => pairs.filter((p) => !p.frozen).map((p) => {
-      p.frozen = true;
-      return p;
-    }),
-    close: () => {
-      pairs.forEach((p) => p.destroy());
-      relay.close();
-    },
-  };
-}
 
 // Socket.IO connection-state recovery: CONNECT replies carry a pid, which
 // socket.io-client sends back when it reconnects after a network failure.

@@ -4,6 +4,7 @@
 "use strict";
 
 const assert = require("node:assert/strict");
+const net = require("node:net");
 const { io } = require("socket.io-client");
 
 const PASSWORD = "signaling correct horse battery";
@@ -274,7 +275,47 @@ async function expectHistory(server, user, callId, want) {
   return entry;
 }
 
+// A TCP relay in front of turnkey whose connections can be frozen: nothing
+// more passes either way and neither end is closed, as when a phone leaves a
+// network. Each pair records when turnkey closed its side.
+async function freezableRelay(targetUrl) {
+  const target = new URL(targetUrl);
+  const pairs = [];
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const pair = { frozen: false, upstreamClosed: false };
+    pair.closed = new Promise((resolve) => upstream.on("close", () => {
+      pair.upstreamClosed = true;
+      resolve();
+    }));
+    client.on("data", (d) => pair.frozen || upstream.write(d));
+    upstream.on("data", (d) => pair.frozen || client.write(d));
+    client.on("close", () => pair.frozen || upstream.destroy());
+    upstream.on("close", () => pair.frozen || client.destroy());
+    client.on("error", () => {});
+    upstream.on("error", () => {});
+    pair.destroy = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    pairs.push(pair);
+  });
+  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${relay.address().port}`,
+    // Freezes every connection open now; returns them.
+    freeze: () => pairs.filter((p) => !p.frozen).map((p) => {
+      p.frozen = true;
+      return p;
+    }),
+    close: () => {
+      pairs.forEach((p) => p.destroy());
+      relay.close();
+    },
+  };
+}
+
 module.exports = {
   api, newUser, history, historyEntry, Client, connect, connectError, metric, eventually, PASSWORD,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
 };
