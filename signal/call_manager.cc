@@ -63,12 +63,7 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
   }
   auto [first, last] = rang_and_ended_.equal_range(user_id);
   for (auto it = first; it != last; ++it) {
-    const Tombstone& ended = tombstones_.at(it->second);
-    Json told = Json::object();
-    told["callId"] = it->second;
-    told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
-    told["reason"] = ended.reason;
-    emitter_.Emit(socket, "callEnded", std::move(told));
+    TellEnded(socket, it->second);
   }
   return true;
 }
@@ -122,12 +117,7 @@ void CallManager::OnSocketResumed(base::MonoTime /*now*/, uint64_t socket, bool 
   if (!was_connected) {
     auto [first, last] = away_ended_.equal_range(socket);
     for (auto it = first; it != last; ++it) {
-      const Tombstone& ended = tombstones_.at(it->second);
-      Json told = Json::object();
-      told["callId"] = it->second;
-      told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
-      told["reason"] = ended.reason;
-      emitter_.Emit(socket, "callEnded", std::move(told));
+      TellEnded(socket, it->second);
     }
     away_ended_.erase(socket);
   }

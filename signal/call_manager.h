@@ -334,6 +334,9 @@ class CallManager {
                            std::optional<uint64_t> except);
   void EmitToSide(Call& call, CallSide side, std::string_view event, const Json& payload);
   void DeliverHeld(Call& call, CallSide side);
+  // callEnded {callId, endedBy, reason} of the remembered call `call_id` to
+  // `socket`, which may have missed it.
+  void TellEnded(uint64_t socket, const std::string& call_id);
   // peerReconnected {callId, userId} to the other side of an active call.
   void TellReconnected(Call& call, CallSide side);
   // Moves `side` of `call` to `socket` of `user` (rejoinCall): cancels its

@@ -230,6 +230,15 @@ void CallManager::EmitToSide(Call& call, CallSide side, std::string_view event,
   }
 }
 
+void CallManager::TellEnded(uint64_t socket, const std::string& call_id) {
+  const Tombstone& ended = tombstones_.at(call_id);
+  Json told = Json::object();
+  told["callId"] = call_id;
+  told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
+  told["reason"] = ended.reason;
+  emitter_.Emit(socket, "callEnded", std::move(told));
+}
+
 void CallManager::TellReconnected(Call& call, CallSide side) {
   SideOf(call, side).announce_reconnect = false;
   if (call.state != CallState::kActive) {

@@ -29,7 +29,7 @@ const {
 } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, eventually, PASSWORD,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay, dropAndResume,
 } = require("./signaling_client");
 
 // Short timings, so that a dead node and a lost connection play out in seconds.
@@ -410,18 +410,8 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       const b = await on(other, bob);
       const callId = await ring(alice, a, bob, [b]);
       await accept(callId, b, a, bob);
-      const oldId = a.id;
       const [old] = relay.freeze();
-      a.socket.io.engine.close();
-      await a.take("disconnect");
-      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
-      await a.take("connect");
-      assert.equal(a.id, oldId);
-      assert.equal(a.socket.recovered, true);
-      assert.equal((await offline).ok, true);
-      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
-      assert.deepEqual(await b.take("receiveIceCandidate"),
-        { callId, from: alice.id, candidate: kCandidate });
+      await dropAndResume(a, alice, b, callId);
       await old.closed; // the node closed the replaced connection
       // The coordinator still knows the socket: the call goes on past the grace.
       await sleep(GRACE_S * 1000 + 500);

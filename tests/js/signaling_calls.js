@@ -18,7 +18,7 @@ const WebSocket = require("ws");
 const { startTurnkey } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, metric, eventually,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay, dropAndResume,
 } = require("./signaling_client");
 
 describe("signaling against the real turnkey", { concurrency: false }, () => {
@@ -643,18 +643,7 @@ describe("connection-state recovery", { concurrency: false }, () => {
       const b = await connectTracked(bob);
       const callId = await ring(alice, a, bob, [b]);
       await accept(callId, b, a, bob);
-      const oldId = a.id;
-      a.socket.io.engine.close();
-      await a.take("disconnect");
-      // Emitted while offline: the client sends it right after its next CONNECT.
-      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
-      await a.take("connect");
-      assert.equal(a.id, oldId);
-      assert.equal(a.socket.recovered, true);
-      assert.equal((await offline).ok, true);
-      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
-      assert.deepEqual(await b.take("receiveIceCandidate"),
-        { callId, from: alice.id, candidate: kCandidate });
+      await dropAndResume(a, alice, b, callId);
       assert.equal((await b.emit("sendAnswer", { callId, answer: kAnswer })).ok, true);
       assert.deepEqual(await a.take("receiveAnswer"), { callId, from: bob.id, answer: kAnswer });
       assert.equal((await a.emit("endCall", { callId })).ok, true);
@@ -671,22 +660,12 @@ describe("connection-state recovery", { concurrency: false }, () => {
       const b = await connectTracked(bob);
       const callId = await ring(alice, a, bob, [b]);
       await accept(callId, b, a, bob);
-      const oldId = a.id;
       // The old path goes silent; the client gives up on it and reconnects
-      // (through the relay, on a new connection that works).
+      // (through the relay, on a new connection that works). Without recovery
+      // the candidate it sent meanwhile was "Not authorized": the server
+      // still held the old socket as the caller's.
       const [old] = relay.freeze();
-      a.socket.io.engine.close();
-      await a.take("disconnect");
-      const offline = a.emit("sendIceCandidate", { callId, candidate: kCandidate });
-      await a.take("connect");
-      assert.equal(a.id, oldId);
-      assert.equal(a.socket.recovered, true);
-      // Without recovery this was "Not authorized": the server still held the
-      // old socket as the caller's.
-      assert.equal((await offline).ok, true);
-      assert.deepEqual(await b.take("peerReconnected"), { callId, userId: alice.id });
-      assert.deepEqual(await b.take("receiveIceCandidate"),
-        { callId, from: alice.id, candidate: kCandidate });
+      await dropAndResume(a, alice, b, callId);
       // The server closed the replaced connection.
       await old.closed;
       assert.equal((await b.emit("endCall", { callId })).ok, true);

@@ -315,7 +315,28 @@ async function freezableRelay(targetUrl) {
   };
 }
 
+/**
+ * Drops `client`'s connection (its client reconnects by itself), emits a
+ * candidate for `callId` while offline (sent right after the next CONNECT),
+ * and checks the socket was resumed (connection-state recovery): the same id,
+ * `recovered`, the candidate taken and relayed to `peer` after
+ * peerReconnected.
+ */
+async function dropAndResume(client, user, peer, callId) {
+  const oldId = client.id;
+  client.socket.io.engine.close();
+  await client.take("disconnect");
+  const offline = client.emit("sendIceCandidate", { callId, candidate: kCandidate });
+  await client.take("connect");
+  assert.equal(client.id, oldId);
+  assert.equal(client.socket.recovered, true);
+  assert.equal((await offline).ok, true);
+  assert.deepEqual(await peer.take("peerReconnected"), { callId, userId: user.id });
+  assert.deepEqual(await peer.take("receiveIceCandidate"),
+    { callId, from: user.id, candidate: kCandidate });
+}
+
 module.exports = {
   api, newUser, history, historyEntry, Client, connect, connectError, metric, eventually, PASSWORD,
-  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay,
+  kOffer, kAnswer, kCandidate, sleep, ring, accept, expectHistory, freezableRelay, dropAndResume,
 };
