@@ -87,6 +87,7 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
     // callee device dropping only stops ringing there.
     if (caller.socket == socket) {
       caller.socket.reset();
+      caller.lost_socket = socket;  // a resume of it hears of the cancel
       EmitToCalleeDevices(*call, "callEnded",
                           CallEndedJson(*call, call->info.caller_id, kReasonCancelled),
                           std::nullopt);
@@ -109,17 +110,31 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
   }
 }
 
-void CallManager::OnSocketResumed(base::MonoTime /*now*/, uint64_t socket, bool was_connected) {
+void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected) {
   const std::string* user = presence_.UserOf(socket);
   if (user == nullptr) {
     return;
   }
-  if (!was_connected) {
-    auto [first, last] = away_ended_.equal_range(socket);
+  // Ends the old connection may have swallowed, or that came while the
+  // socket was away. (OnSocketConnected told a socket that was away the
+  // unanswered ones.)
+  for (auto it = tombstone_expiry_.rbegin(); it != tombstone_expiry_.rend(); ++it) {
+    auto ended = tombstones_.find(it->second);
+    if (ended == tombstones_.end()) {
+      continue;
+    }
+    if (ended->second.ended_at + options_.reconnect_grace < now) {
+      break;
+    }
+    if (std::ranges::find(ended->second.sockets, socket) != ended->second.sockets.end()) {
+      TellEnded(socket, it->second);
+    }
+  }
+  if (was_connected) {
+    auto [first, last] = rang_and_ended_.equal_range(*user);
     for (auto it = first; it != last; ++it) {
       TellEnded(socket, it->second);
     }
-    away_ended_.erase(socket);
   }
   Call* call = CallOfUser(*user);
   if (call == nullptr || call->state != CallState::kActive) {
@@ -127,6 +142,13 @@ void CallManager::OnSocketResumed(base::MonoTime /*now*/, uint64_t socket, bool 
   }
   const CallSide side = *user == call->info.caller_id ? CallSide::kCaller : CallSide::kCallee;
   Side& mine = SideOf(*call, side);
+  if (side == CallSide::kCallee && mine.socket != socket && !mine.grace) {
+    // It may have been ringing here when another device answered.
+    Json elsewhere = Json::object();
+    elsewhere["callId"] = call->info.id;
+    emitter_.Emit(socket, "callAnsweredElsewhere", std::move(elsewhere));
+    return;
+  }
   if (was_connected && mine.socket == socket) {
     mine.announce_reconnect = true;
   } else if (!was_connected && !mine.socket && mine.grace && mine.lost_socket == socket) {

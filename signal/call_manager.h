@@ -164,8 +164,12 @@ class CallManager {
   // A side of an active call that lost this socket takes it back (grace
   // cancelled, held messages delivered); the other side gets peerReconnected
   // with the resumed side's next call event (rejoinCall, say), as if it came
-  // from a rejoin. Calls this socket's side missed the end of while it was
-  // away get callEnded.
+  // from a rejoin. What the old connection may not have delivered is told
+  // again: callEnded of the calls this socket took part in that ended within
+  // reconnect_grace, and of those that rang on the user and ended unanswered
+  // (as to a device that connects); callAnsweredElsewhere of the user's call
+  // that another device of theirs answered. A client may thus get a callEnded
+  // twice, never none.
   void OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected);
 
   // ---- Client events. Each returns the ack payload.
@@ -276,9 +280,11 @@ class CallManager {
     std::string reason;
     bool answered = false;
     std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
-    // Per CallSide: the socket the side had lost when the call ended (its
-    // grace), 0 = none: a resume of it gets callEnded.
-    std::array<uint64_t, 2> away_sockets{};
+    // Per CallSide: the socket the side had when the call ended, or the one
+    // it had just lost (its grace; a ringing caller's), 0 = none; and when
+    // it ended. A resume of one of them soon after gets callEnded again.
+    std::array<uint64_t, 2> sockets{};
+    base::MonoTime ended_at{};
   };
   // A call event's call, resolved and authorised to the extent every event
   // needs: the socket is registered and its user takes part in the call.
@@ -367,13 +373,12 @@ class CallManager {
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> user_calls_;
   TimerMap timers_;
   std::unordered_map<std::string, Tombstone, StringHash, std::equal_to<>> tombstones_;
-  std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;  // oldest first
+  // Oldest first, so also in the order the calls ended.
+  std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;
   // callee id -> ids of remembered calls that rang on the callee's devices
   // and ended unanswered (timeout, cancel, a reject from one of them): a
   // device that connects gets their callEnded, which it may have missed.
   std::unordered_multimap<std::string, std::string, StringHash, std::equal_to<>> rang_and_ended_;
-  // Tombstone::away_sockets -> call id, while remembered.
-  std::unordered_multimap<uint64_t, std::string> away_ended_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };

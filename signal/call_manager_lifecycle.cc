@@ -191,13 +191,10 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
   if (rang_unanswered) {
     rang_and_ended_.emplace(record.call.callee_id, record.call.id);
   }
-  // A side in its grace hears of the end if its socket is resumed.
-  std::array<uint64_t, 2> away{};
+  // A side's socket hears of the end again if it is resumed soon after.
+  std::array<uint64_t, 2> sockets{};
   for (size_t i = 0; i < call.sides.size(); ++i) {
-    if (!call.sides[i].socket && call.answered_at && call.sides[i].lost_socket != 0) {
-      away[i] = call.sides[i].lost_socket;
-      away_ended_.emplace(away[i], record.call.id);
-    }
+    sockets[i] = call.sides[i].socket.value_or(call.sides[i].lost_socket);
   }
   tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
                                                 .callee_id = record.call.callee_id,
@@ -206,7 +203,8 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
                                                 .answered = call.answered_at.has_value(),
                                                 .ice_reports = {call.sides[0].ice_reports,
                                                                 call.sides[1].ice_reports},
-                                                .away_sockets = away});
+                                                .sockets = sockets,
+                                                .ended_at = now});
   tombstone_expiry_.emplace_back(now + options_.ended_call_retention, record.call.id);
   calls_.erase(record.call.id);
 }
@@ -247,7 +245,13 @@ void CallManager::TellReconnected(Call& call, CallSide side) {
   Json reconnected = Json::object();
   reconnected["callId"] = call.info.id;
   reconnected["userId"] = UserOfSide(call, side);
-  EmitToSide(call, Other(side), "peerReconnected", reconnected);
+  Side& peer = SideOf(call, Other(side));
+  if (peer.socket) {
+    emitter_.Emit(*peer.socket, "peerReconnected", std::move(reconnected));
+  } else if (peer.held.size() < options_.max_held_messages) {
+    // The peer is away too: it hears of it when it is back.
+    peer.held.push_back(HeldMessage{"peerReconnected", std::move(reconnected)});
+  }
 }
 
 void CallManager::DeliverHeld(Call& call, CallSide side) {
@@ -350,15 +354,6 @@ void CallManager::ForgetEndedCalls(base::MonoTime now) {
         if (it->second == id) {
           rang_and_ended_.erase(it);
           break;
-        }
-      }
-      for (uint64_t socket : ended->second.away_sockets) {
-        auto [from, to] = away_ended_.equal_range(socket);
-        for (auto it = from; it != to; ++it) {
-          if (it->second == id) {
-            away_ended_.erase(it);
-            break;
-          }
         }
       }
       tombstones_.erase(ended);

@@ -236,6 +236,11 @@ size_t SocketIoServer::DisconnectUser(std::string_view user_id, bool close_conne
       ++count;
     }
   }
+  // A lost socket of the same logins must not come back by recovery.
+  std::erase_if(lost_, [&](const auto& entry) {
+    const SocketIoSocketData& data = entry.second.data;
+    return data.user_id == user_id && (session == 0 || data.session == session);
+  });
   return count;
 }
 
@@ -408,6 +413,7 @@ void SocketIoServer::FinishConnect(Connection& connection, const std::string& ns
   if (!options_.keep_auth) {
     auth = Json();  // SocketIoSocket::auth() then answers {}
   }
+  PruneLost(clock_.Now());
   std::string id;
   if (!result.resume_sid.empty()) {
     id = TakeOver(nsp, result.resume_sid, result.data.user_id);
@@ -737,7 +743,10 @@ std::string SocketIoServer::TakeOver(const std::string& nsp, const std::string& 
       return {};
     }
     EngineIoSocket* engine = old->engine_;
-    RemoveSocket(*old, "", false, /*taken_over=*/true);
+    // DISCONNECT first: a dead link never gets it, but a client that still
+    // holds this socket (its state cloned to a second one) does not take it
+    // back, as it would after a bare close.
+    RemoveSocket(*old, "", true, /*taken_over=*/true);
     // That connection is the client's past one (its Manager has one at a
     // time): its other namespaces reconnect, and resume, on the new one.
     if (auto it = connections_.find(engine); it != connections_.end()) {

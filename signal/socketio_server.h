@@ -130,8 +130,8 @@ struct SocketIoAuthResult {
   std::optional<Json> error_data;
   // Accepted: the socket (SocketIoResumable::sid) this one takes over, "" =
   // none. The new socket keeps that socket's id and pid and is recovered();
-  // a live one is disconnected first, without its disconnect handler, and its
-  // Engine.IO connection is closed. Ignored (a new id) when that socket can
+  // a live one is disconnected first (sent DISCONNECT, without its disconnect
+  // handler) and its Engine.IO connection is closed. Ignored (a new id) when that socket can
   // no longer be resumed or belongs to another namespace or user.
   std::string resume_sid;
 
@@ -250,7 +250,8 @@ class SocketIoServer {
   // Changes the recovery window (SocketIoServerOptions::recovery_window);
   // sockets already lost keep theirs.
   void SetRecoveryWindow(std::chrono::milliseconds window);
-  // Lost sockets that may still be resumed (some may have expired since).
+  // Lost sockets that may still be resumed (some may have expired since the
+  // last CONNECT or loss).
   size_t resumable_count() const { return lost_.size(); }
 
   // socket.Emit(event, args).
@@ -260,7 +261,8 @@ class SocketIoServer {
                     const Json& args = Json::array());
   // Disconnect(close_connection) on every socket of `user_id` (logout,
   // password change), or only on those whose data().session is `session`
-  // when that is not 0 (one login ended); returns how many.
+  // when that is not 0 (one login ended); returns how many. The same lost
+  // sockets are no longer resumable.
   size_t DisconnectUser(std::string_view user_id, bool close_connection = true,
                         uint64_t session = 0);
   // Closes every Engine.IO connection ("server shutting down").

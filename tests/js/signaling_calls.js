@@ -696,6 +696,41 @@ describe("connection-state recovery", { concurrency: false }, () => {
     await expectHistory(server, alice, callId, { status: "completed" });
   });
 
+  test("a ringing caller whose connection drops hears of the cancel when it resumes", async () => {
+    const alice = await newUser(server, "rgA");
+    const bob = await newUser(server, "rgB");
+    const a = await connectTracked(alice);
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    a.socket.io.engine.close();
+    await a.take("disconnect");
+    // The contract: a caller that drops while ringing cancels.
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "cancelled" });
+    await a.take("connect");
+    assert.equal(a.socket.recovered, true);
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: alice.id, reason: "cancelled" });
+  });
+
+  test("the end of a call sent into a link that was already dead is told again on resume", async () => {
+    const relay = await freezableRelay(server.url);
+    try {
+      const alice = await newUser(server, "dlA");
+      const bob = await newUser(server, "dlB");
+      const a = await connectTracked(alice, {}, { url: relay.url });
+      const b = await connectTracked(bob);
+      const callId = await ring(alice, a, bob, [b]);
+      await accept(callId, b, a, bob);
+      relay.freeze();
+      assert.equal((await b.emit("endCall", { callId })).ok, true); // lost on the way to alice
+      a.socket.io.engine.close();
+      await a.take("connect");
+      assert.equal(a.socket.recovered, true);
+      assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+    } finally {
+      relay.close();
+    }
+  });
+
   test("a client that disconnects itself gets a new socket", async () => {
     const alice = await newUser(server, "cdA");
     const a = await connectTracked(alice);

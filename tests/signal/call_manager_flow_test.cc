@@ -576,6 +576,7 @@ TEST_F(CallManagerTest, AReplacedLiveSocketKeepsItsSideAndThePeerIsTold) {
 TEST_F(CallManagerTest, AResumedSocketHearsOfTheEndItMissed) {
   const std::string id = Answered();
   Disconnect(kBob2);
+  now_ += seconds(2);
   EXPECT_EQ(WithCall("endCall", kAlice, id)["ok"], true);
   emitter_.Clear();
   Connect(kBob2, "bob-id");
@@ -583,13 +584,58 @@ TEST_F(CallManagerTest, AResumedSocketHearsOfTheEndItMissed) {
   ASSERT_EQ(emitter_.To(kBob2, "callEnded").size(), 1u);
   EXPECT_EQ(emitter_.To(kBob2, "callEnded")[0].dump(),
             R"({"callId":"call-1","endedBy":"alice-id","reason":"hangup"})");
-  // Once; and a socket that was not away hears nothing.
+  // A socket that took no part hears nothing; one that did, nothing once the
+  // grace has passed since the end.
   emitter_.Clear();
-  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
-  m().OnSocketResumed(now_, kBob, /*was_connected=*/false);
+  m().OnSocketResumed(now_, kBob, /*was_connected=*/true);
+  now_ += seconds(11);
+  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
   EXPECT_TRUE(emitter_.all.empty());
-  Advance(seconds(60));  // forgotten with the call
-  EXPECT_EQ(m().remembered_ended_calls(), 0u);
+}
+
+TEST_F(CallManagerTest, ALiveSocketReplacedSoonAfterTheEndHearsItAgain) {
+  const std::string id = Answered();
+  EXPECT_EQ(WithCall("endCall", kBob2, id)["ok"], true);
+  emitter_.Clear();
+  // Alice's old connection may have swallowed the callEnded.
+  now_ += seconds(3);
+  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEnded"}));
+}
+
+TEST_F(CallManagerTest, ARingingCallerResumedHearsOfItsCancel) {
+  const std::string id = Ring();
+  Disconnect(kAlice);  // cancels
+  EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCancelled);
+  emitter_.Clear();
+  Connect(kAlice, "alice-id");
+  m().OnSocketResumed(now_, kAlice, /*was_connected=*/false);
+  ASSERT_EQ(emitter_.To(kAlice, "callEnded").size(), 1u);
+  EXPECT_EQ(emitter_.To(kAlice, "callEnded")[0].dump(),
+            R"({"callId":"call-1","endedBy":"alice-id","reason":"cancelled"})");
+}
+
+TEST_F(CallManagerTest, ACalleeDeviceResumedAfterAnotherAnsweredIsTold) {
+  const std::string id = Ring();
+  Disconnect(kBob);
+  EXPECT_EQ(WithCall("acceptCall", kBob2, id)["ok"], true);
+  emitter_.Clear();
+  Connect(kBob, "bob-id");
+  m().OnSocketResumed(now_, kBob, /*was_connected=*/false);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"10:callAnsweredElsewhere"}));
+}
+
+TEST_F(CallManagerTest, BothSidesAwayThePeerReconnectedWaitsForTheOther) {
+  const std::string id = Answered();
+  Disconnect(kAlice);
+  Disconnect(kBob2);
+  Connect(kAlice, "alice-id");
+  m().OnSocketResumed(now_, kAlice, /*was_connected=*/false);
+  EXPECT_EQ(WithCall("rejoinCall", kAlice, id)["ok"], true);  // announces; bob is away
+  emitter_.Clear();
+  Connect(kBob2, "bob-id");
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"11:peerReconnected"}));
 }
 
 // ---- Glare ----------------------------------------------------------------------

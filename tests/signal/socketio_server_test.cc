@@ -516,6 +516,7 @@ void ResumingAuth(SocketIoServer& server, const std::string& nsp, bool check_use
       [&server, nsp, check_user](const Json& auth, const EngineIoHandshake&, auto done) {
         SocketIoSocketData data;
         data.user_id = auth.value("token", std::string()).substr(5);
+        data.session = auth.value("login", uint64_t{0});
         SocketIoAuthResult result = SocketIoAuthResult::Accept(std::move(data));
         if (auto resume = server.FindResumable(nsp, auth.value("pid", std::string()));
             resume && (!check_user || resume->data.user_id == result.data.user_id)) {
@@ -569,11 +570,12 @@ TEST_F(SocketIoServerTest, RecoveryResumesALostOrReplacedSocketUnderItsId) {
   EXPECT_TRUE(events_.WaitPrefix("connect:" + sid + ":recovered"));
   EXPECT_EQ(OnLoop([&] { return server_->resumable_count(); }), 0u);
   // The client moves again before this end saw its connection fail: the
-  // live socket is taken over, its connection closed, and no disconnect
-  // handler runs for it.
+  // live socket is taken over (DISCONNECT, in case a second client holds
+  // it), its connection closed, and no disconnect handler runs for it.
   auto third = OpenWs();
   EXPECT_EQ(JoinWithPid(*third, R"({"token":"good-alice","pid":")" + pid + R"("})"),
             std::make_pair(sid, pid));
+  EXPECT_EQ(Next(*second), "41");
   EXPECT_TRUE(second->WaitClosed());
   EXPECT_TRUE(events_.WaitCount("connect:" + sid + ":recovered", 2));
   EXPECT_EQ(events_.Count("disconnect:"), 1u);
@@ -623,6 +625,16 @@ TEST_F(SocketIoServerTest, RecoveryNeedsTheSameUserATruePidAndTime) {
   EXPECT_TRUE(events_.WaitPrefix("disconnect:client namespace disconnect"));
   EXPECT_NE(JoinWithPid(*ws4, R"({"token":"good-alice","pid":")" + left_pid + R"("})").first,
             left_sid);
+  // Signed out (DisconnectUser): the user's lost sockets go too.
+  auto ws6 = OpenWs();
+  auto [gone_sid, gone_pid] = JoinWithPid(*ws6, R"({"token":"good-alice","login":7})");
+  ws6.reset();
+  EXPECT_TRUE(events_.WaitCount("disconnect:transport close", ++lost));
+  EXPECT_TRUE(OnLoop([&] { return server_->FindResumable("/", gone_pid).has_value(); }));
+  EXPECT_EQ(OnLoop([&] { return server_->DisconnectUser("alice", true, 8); }), 0u);
+  EXPECT_TRUE(OnLoop([&] { return server_->FindResumable("/", gone_pid).has_value(); }));
+  OnLoop([&] { return server_->DisconnectUser("alice", true, 7); });
+  EXPECT_FALSE(OnLoop([&] { return server_->FindResumable("/", gone_pid).has_value(); }));
   // Off: no pid, and a pid is ignored.
   OnLoop([&] {
     server_->SetRecoveryWindow(std::chrono::milliseconds::zero());
