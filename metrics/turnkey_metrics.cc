@@ -295,6 +295,17 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   m.users = users->Get();
 
+  auto resumed = registry.AddCounter({
+      .name = std::string(kSignalResumedSocketsTotal),
+      .help = "Socket.IO sockets resumed by connection-state recovery, by whether their old "
+              "connection had been seen to fail (lost) or was replaced while it seemed alive.",
+      .labels = {Label("how", kSocketResumeValues)},
+  });
+  if (!resumed) {
+    return std::unexpected(std::move(resumed.error()));
+  }
+  ResolveAll(*resumed, kSocketResumeValues, m.resumed_sockets);
+
   auto coordinator = registry.AddGauge({
       .name = std::string(kClusterCoordinator),
       .help = "1 on the cluster node that keeps the call state of every node (the "

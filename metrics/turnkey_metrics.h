@@ -62,6 +62,8 @@ inline constexpr std::string_view kTurnDroppedPacketsTotal = "turnkey_turn_dropp
 inline constexpr std::string_view kSignalConnections = "turnkey_signal_connections";
 inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
 inline constexpr std::string_view kSignalUsers = "turnkey_signal_users";
+inline constexpr std::string_view kSignalResumedSocketsTotal =
+    "turnkey_signal_resumed_sockets_total";
 inline constexpr std::string_view kClusterCoordinator = "turnkey_cluster_coordinator";
 inline constexpr std::string_view kClusterNodes = "turnkey_cluster_nodes";
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
@@ -283,6 +285,14 @@ enum class HistoryWriteResult : uint8_t {
 inline constexpr std::array<std::string_view, 3> kHistoryWriteResultValues = {"applied", "refused",
                                                                               "lost"};
 
+// How a socket was resumed (Socket.IO connection-state recovery).
+enum class SocketResume : uint8_t {
+  kLost,      // its connection had been seen to fail
+  kReplaced,  // its connection still seemed alive: closed for the new one
+  kCount
+};
+inline constexpr std::array<std::string_view, 2> kSocketResumeValues = {"lost", "replaced"};
+
 // The signaling service's metrics.
 struct SignalMetrics {
   [[nodiscard]] static base::Result<SignalMetrics> Create(Registry& registry);
@@ -296,6 +306,7 @@ struct SignalMetrics {
   EnumArray<SignalTransport, Gauge> connections;  // up/down
   Gauge sockets;                                  // signed-in Socket.IO sockets (devices)
   Gauge users;                                    // users with at least one signed-in socket
+  EnumArray<SocketResume, Counter> resumed_sockets;
   Gauge cluster_coordinator;  // 1 on the node that keeps a cluster's call state, else 0
   Gauge cluster_nodes;        // on the coordinator: nodes heard from, itself included
   EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;

@@ -530,6 +530,10 @@ void CallService::OnConnection(SocketIoSocket& socket) {
       manager_->OnSocketConnected(Now(), *number, user.id);
     }
     if (socket.recovered()) {
+      service_.metrics()
+          .resumed_sockets[replaced ? metrics::SocketResume::kReplaced
+                                    : metrics::SocketResume::kLost]
+          .Inc(service_.loop_shard());
       manager_->OnSocketResumed(Now(), *number, replaced);
     }
   }

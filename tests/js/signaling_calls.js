@@ -664,8 +664,12 @@ describe("connection-state recovery", { concurrency: false }, () => {
       // (through the relay, on a new connection that works). Without recovery
       // the candidate it sent meanwhile was "Not authorized": the server
       // still held the old socket as the caller's.
+      const resumed = (how) => metric(server, "turnkey_signal_resumed_sockets_total", { how });
+      const [lostBefore, replacedBefore] = [await resumed("lost"), await resumed("replaced")];
       const [old] = relay.freeze();
       await dropAndResume(a, alice, b, callId);
+      assert.equal(await resumed("replaced"), replacedBefore + 1);
+      assert.equal(await resumed("lost"), lostBefore);
       // The server closed the replaced connection.
       await old.closed;
       assert.equal((await b.emit("endCall", { callId })).ok, true);

@@ -75,6 +75,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
                 "# TYPE turnkey_process_resident_memory_bytes gauge",
                 "# TYPE turnkey_process_start_time_seconds gauge",
                 "# TYPE turnkey_signal_connections gauge",
+                "# TYPE turnkey_signal_resumed_sockets_total counter",
                 "# TYPE turnkey_signal_sockets gauge",
                 "# TYPE turnkey_signal_users gauge",
                 "# TYPE turnkey_tls_certificate_expiry_timestamp_seconds gauge",
