@@ -36,7 +36,7 @@ struct TestUser {
 
 class CallServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override { Start({}); }
+  void SetUp() override { Start(CallServiceOptions()); }
   void TearDown() override {
     if (service_) {
       service_->Stop();
