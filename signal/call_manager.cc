@@ -89,7 +89,7 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
       caller.socket.reset();
       caller.lost_socket = socket;  // a resume of it hears of the cancel
       EmitToCalleeDevices(*call, "callEnded",
-                          CallEndedJson(*call, call->info.caller_id, kReasonCancelled),
+                          CallEndedJson(call->info.id, call->info.caller_id, kReasonCancelled),
                           std::nullopt);
       Finish(*call, now, metrics::CallStatus::kCancelled, kReasonCancelled, call->info.caller_id);
     }
@@ -101,7 +101,6 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
       s.socket.reset();
       s.lost_at = now;
       s.lost_socket = socket;
-      s.announce_reconnect = false;
       s.grace =
           AddTimer(now + options_.reconnect_grace,
                    side == CallSide::kCaller ? TimerKind::kCallerGrace : TimerKind::kCalleeGrace,
@@ -118,16 +117,10 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
   // Ends the old connection may have swallowed, or that came while the
   // socket was away. (OnSocketConnected told a socket that was away the
   // unanswered ones.)
-  for (auto it = tombstone_expiry_.rbegin(); it != tombstone_expiry_.rend(); ++it) {
-    auto ended = tombstones_.find(it->second);
-    if (ended == tombstones_.end()) {
-      continue;
-    }
-    if (ended->second.ended_at + options_.reconnect_grace < now) {
-      break;
-    }
-    if (std::ranges::find(ended->second.sockets, socket) != ended->second.sockets.end()) {
-      TellEnded(socket, it->second);
+  auto [from, to] = ended_by_socket_.equal_range(socket);
+  for (auto it = from; it != to; ++it) {
+    if (tombstones_.at(*it->second).ended_at + options_.reconnect_grace >= now) {
+      TellEnded(socket, *it->second);
     }
   }
   if (was_connected) {
@@ -352,7 +345,7 @@ Json CallManager::OnEndCall(base::MonoTime now, uint64_t socket, const Json& pay
   Json confirm = Json::object();
   confirm["callId"] = call_id;
   emitter_.Emit(socket, "callEndedConfirm", std::move(confirm));
-  const Json ended = CallEndedJson(call, ended_by, reason);
+  const Json ended = CallEndedJson(call.info.id, ended_by, reason);
   for (CallSide side : {CallSide::kCaller, CallSide::kCallee}) {
     const std::optional<uint64_t> to = SideOf(call, side).socket;
     if (to && *to != socket) {
@@ -535,7 +528,7 @@ void CallManager::MoveSide(Call& call, CallSide side, uint64_t socket, const std
   mine.socket = socket;
   CancelTimer(mine.grace);
   if (old) {
-    emitter_.Emit(*old, "callEnded", CallEndedJson(call, user, kReasonRejoinedElsewhere));
+    emitter_.Emit(*old, "callEnded", CallEndedJson(call.info.id, user, kReasonRejoinedElsewhere));
   }
   TellReconnected(call, side);
   DeliverHeld(call, side);

@@ -352,7 +352,8 @@ class CallManager {
   // MoveSide() when `side` lost its socket in an active call; false (and
   // nothing done) otherwise.
   bool AdoptInGrace(Call& call, CallSide side, uint64_t socket, const std::string& user);
-  static Json CallEndedJson(const Call& call, std::string_view ended_by, std::string_view reason);
+  static Json CallEndedJson(std::string_view call_id, std::string_view ended_by,
+                            std::string_view reason);
 
   TimerMap::iterator AddTimer(base::MonoTime deadline, TimerKind kind, const std::string& call_id);
   void CancelTimer(std::optional<TimerMap::iterator>& timer);
@@ -373,12 +374,14 @@ class CallManager {
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> user_calls_;
   TimerMap timers_;
   std::unordered_map<std::string, Tombstone, StringHash, std::equal_to<>> tombstones_;
-  // Oldest first, so also in the order the calls ended.
-  std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;
+  std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;  // oldest first
   // callee id -> ids of remembered calls that rang on the callee's devices
   // and ended unanswered (timeout, cancel, a reject from one of them): a
   // device that connects gets their callEnded, which it may have missed.
   std::unordered_multimap<std::string, std::string, StringHash, std::equal_to<>> rang_and_ended_;
+  // Tombstone::sockets -> their call's id (its key in tombstones_), while
+  // remembered: what a resumed socket may have missed, found without a scan.
+  std::unordered_multimap<uint64_t, const std::string*> ended_by_socket_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };

@@ -15,6 +15,18 @@ namespace {
 // Tries before giving up on the injected generator (a test's fake may repeat).
 constexpr int kIdAttempts = 16;
 
+// Erases one entry `key` -> `value` of a multimap, if there is one.
+template <typename Map, typename Key, typename Value>
+void EraseEntry(Map& map, const Key& key, const Value& value) {
+  auto [first, last] = map.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == value) {
+      map.erase(it);
+      return;
+    }
+  }
+}
+
 std::string_view TypeName(metrics::CallType type) {
   return metrics::kCallTypeValues[static_cast<size_t>(type)];
 }
@@ -149,7 +161,8 @@ Json CallManager::RejectRinging(Call& call, base::MonoTime now, uint64_t socket,
   rejected["receiverId"] = callee;
   rejected["reason"] = kReasonRejected;
   EmitToSide(call, CallSide::kCaller, "callRejected", rejected);
-  EmitToCalleeDevices(call, "callEnded", CallEndedJson(call, callee, kReasonRejected), socket);
+  EmitToCalleeDevices(call, "callEnded", CallEndedJson(call.info.id, callee, kReasonRejected),
+                      socket);
   Finish(call, now, metrics::CallStatus::kRejected, kReasonRejected, callee);
   return Ok(call_id);
 }
@@ -196,15 +209,23 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
   for (size_t i = 0; i < call.sides.size(); ++i) {
     sockets[i] = call.sides[i].socket.value_or(call.sides[i].lost_socket);
   }
-  tombstones_.emplace(record.call.id, Tombstone{.caller_id = record.call.caller_id,
-                                                .callee_id = record.call.callee_id,
-                                                .ended_by = record.ended_by,
-                                                .reason = std::string(reason),
-                                                .answered = call.answered_at.has_value(),
-                                                .ice_reports = {call.sides[0].ice_reports,
-                                                                call.sides[1].ice_reports},
-                                                .sockets = sockets,
-                                                .ended_at = now});
+  auto [stone, added] = tombstones_.emplace(
+      record.call.id,
+      Tombstone{.caller_id = record.call.caller_id,
+                .callee_id = record.call.callee_id,
+                .ended_by = record.ended_by,
+                .reason = std::string(reason),
+                .answered = call.answered_at.has_value(),
+                .ice_reports = {call.sides[0].ice_reports, call.sides[1].ice_reports},
+                .sockets = sockets,
+                .ended_at = now});
+  if (added) {
+    for (uint64_t socket : sockets) {
+      if (socket != 0) {
+        ended_by_socket_.emplace(socket, &stone->first);
+      }
+    }
+  }
   tombstone_expiry_.emplace_back(now + options_.ended_call_retention, record.call.id);
   calls_.erase(record.call.id);
 }
@@ -230,11 +251,7 @@ void CallManager::EmitToSide(Call& call, CallSide side, std::string_view event,
 
 void CallManager::TellEnded(uint64_t socket, const std::string& call_id) {
   const Tombstone& ended = tombstones_.at(call_id);
-  Json told = Json::object();
-  told["callId"] = call_id;
-  told["endedBy"] = ended.ended_by.empty() ? Json(nullptr) : Json(ended.ended_by);
-  told["reason"] = ended.reason;
-  emitter_.Emit(socket, "callEnded", std::move(told));
+  emitter_.Emit(socket, "callEnded", CallEndedJson(call_id, ended.ended_by, ended.reason));
 }
 
 void CallManager::TellReconnected(Call& call, CallSide side) {
@@ -265,10 +282,10 @@ void CallManager::DeliverHeld(Call& call, CallSide side) {
   }
 }
 
-Json CallManager::CallEndedJson(const Call& call, std::string_view ended_by,
+Json CallManager::CallEndedJson(std::string_view call_id, std::string_view ended_by,
                                 std::string_view reason) {
   Json ended = Json::object();
-  ended["callId"] = call.info.id;
+  ended["callId"] = call_id;
   ended["endedBy"] = ended_by.empty() ? Json(nullptr) : Json(ended_by);
   ended["reason"] = reason;
   return ended;
@@ -332,13 +349,15 @@ void CallManager::RingTimedOut(Call& call, base::MonoTime now) {
   timeout["callId"] = call.info.id;
   timeout["receiverId"] = call.info.callee_id;
   EmitToSide(call, CallSide::kCaller, "callTimeout", timeout);
-  EmitToCalleeDevices(call, "callEnded", CallEndedJson(call, "", kReasonTimeout), std::nullopt);
+  EmitToCalleeDevices(call, "callEnded", CallEndedJson(call.info.id, "", kReasonTimeout),
+                      std::nullopt);
   Finish(call, now, metrics::CallStatus::kMissed, kReasonTimeout, "");
 }
 
 void CallManager::GraceExpired(Call& call, CallSide side, base::MonoTime now) {
   const std::string lost = UserOfSide(call, side);
-  EmitToSide(call, Other(side), "callEnded", CallEndedJson(call, lost, kReasonConnectionLost));
+  EmitToSide(call, Other(side), "callEnded",
+             CallEndedJson(call.info.id, lost, kReasonConnectionLost));
   // The call ended when the connection was found gone, not a grace later.
   Finish(call, now, metrics::CallStatus::kConnectionLost, kReasonConnectionLost, lost,
          SideOf(call, side).lost_at);
@@ -349,12 +368,9 @@ void CallManager::ForgetEndedCalls(base::MonoTime now) {
     const std::string& id = tombstone_expiry_.front().second;
     auto ended = tombstones_.find(id);
     if (ended != tombstones_.end()) {
-      auto [first, last] = rang_and_ended_.equal_range(ended->second.callee_id);
-      for (auto it = first; it != last; ++it) {
-        if (it->second == id) {
-          rang_and_ended_.erase(it);
-          break;
-        }
+      EraseEntry(rang_and_ended_, ended->second.callee_id, id);
+      for (uint64_t socket : ended->second.sockets) {
+        EraseEntry(ended_by_socket_, socket, &ended->first);
       }
       tombstones_.erase(ended);
     }
@@ -376,7 +392,7 @@ void CallManager::EndAll(base::MonoTime now, std::string_view reason) {
     if (call == nullptr) {
       continue;
     }
-    const Json ended = CallEndedJson(*call, "", reason);
+    const Json ended = CallEndedJson(call->info.id, "", reason);
     EmitToSide(*call, CallSide::kCaller, "callEnded", ended);
     const bool ringing = call->state == CallState::kRinging;
     if (ringing) {

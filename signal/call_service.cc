@@ -3,6 +3,7 @@
 #include "signal/call_service.h"
 
 #include <algorithm>
+#include <cassert>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -22,9 +23,8 @@ constexpr std::chrono::milliseconds kCloseWatch{10};
 // polling response as the close, so callEnded must be fetched first.
 constexpr std::chrono::milliseconds kEndedFetchTime{500};
 
-// Longest auth.deviceId kept, and longest auth.pid looked at.
+// Longest auth.deviceId kept.
 constexpr size_t kMaxDeviceIdBytes = 128;
-constexpr size_t kMaxPidBytes = 128;
 
 std::string TokenOf(const Json& auth) {
   if (!auth.is_object()) {
@@ -357,16 +357,17 @@ void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthRes
     }
     return InfoOf(std::move(*user));
   };
-  auto finish =
-      [weak = weak_from_this(), token, device = AuthStringOf(auth, "deviceId", kMaxDeviceIdBytes),
-       pid = AuthStringOf(auth, "pid", kMaxPidBytes), done](base::Result<UserInfo> user) mutable {
-        std::shared_ptr<CallService> self = weak.lock();
-        if (self == nullptr || self->stopped_) {
-          done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
-          return;
-        }
-        self->FinishAuthorize(token, device, pid, std::move(user), done);
-      };
+  auto finish = [weak = weak_from_this(), token,
+                 device = AuthStringOf(auth, "deviceId", kMaxDeviceIdBytes),
+                 pid = AuthStringOf(auth, "pid", kSocketIoMaxPidBytes),
+                 done](base::Result<UserInfo> user) mutable {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self == nullptr || self->stopped_) {
+      done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
+      return;
+    }
+    self->FinishAuthorize(token, device, pid, std::move(user), done);
+  };
   if (!service_.work_queue().TryPost(loop_, std::move(lookup), std::move(finish),
                                      net::JobKind::kRead)) {
     finish(base::Unavailable("work queue full"));
@@ -508,10 +509,9 @@ void CallService::OnConnection(SocketIoSocket& socket) {
   // it. Otherwise it comes back from the lost ones.
   auto existing = sockets_.find(*number);
   const bool replaced = existing != sockets_.end();
-  if (replaced && !socket.recovered()) {
-    socket.Disconnect(true);  // not reached: only a resumed socket reuses a number
-    return;
-  }
+  // Only a resume reuses a number, and taking over a live socket cannot fail
+  // once FindResumable found it (FinishAuthorize).
+  assert(!replaced || socket.recovered());
   if (replaced) {
     existing->second.socket = socket.weak_from_this();
   } else {

@@ -28,8 +28,6 @@ constexpr double kRefusalBurst = 1000;
 
 // A pid's MAC (PidOf), in bytes before base64url: 128 bits.
 constexpr size_t kPidMacBytes = 16;
-// Longer pids are not looked at (a socket id, a dot and the MAC are ~38).
-constexpr size_t kMaxPidBytes = 128;
 
 // The reference's Client.close() reason for an invalid packet sequence.
 constexpr std::string_view kForcedServerClose = "forced server close";
@@ -678,7 +676,7 @@ std::optional<SocketIoResumable> SocketIoServer::FindResumable(std::string_view 
     return std::nullopt;
   }
   const size_t dot = pid.rfind('.');
-  if (dot == std::string_view::npos || pid.size() > kMaxPidBytes) {
+  if (dot == std::string_view::npos || pid.size() > kSocketIoMaxPidBytes) {
     return std::nullopt;
   }
   const std::string_view sid = pid.substr(0, dot);
@@ -686,17 +684,27 @@ std::optional<SocketIoResumable> SocketIoServer::FindResumable(std::string_view 
   if (!base::ConstantTimeEqual(base::AsBytes(expected), base::AsBytes(pid))) {
     return std::nullopt;
   }
-  if (auto live = sockets_.find(std::string(sid)); live != sockets_.end()) {
-    if (live->second->nsp() != nsp) {
-      return std::nullopt;
-    }
-    return SocketIoResumable{.sid = std::string(sid), .live = true, .data = live->second->data()};
+  const Resumable found = FindBySid(nsp, std::string(sid));
+  if (found.live != nullptr) {
+    return SocketIoResumable{.sid = std::string(sid), .live = true, .data = found.live->data()};
   }
-  auto lost = lost_.find(std::string(sid));
-  if (lost == lost_.end() || lost->second.nsp != nsp || lost->second.expires <= clock_.Now()) {
-    return std::nullopt;
+  if (found.lost != lost_.end()) {
+    return SocketIoResumable{
+        .sid = std::string(sid), .live = false, .data = found.lost->second.data};
   }
-  return SocketIoResumable{.sid = std::string(sid), .live = false, .data = lost->second.data};
+  return std::nullopt;
+}
+
+SocketIoServer::Resumable SocketIoServer::FindBySid(std::string_view nsp,
+                                                    const std::string& sid) const {
+  if (auto live = sockets_.find(sid); live != sockets_.end()) {
+    return {.live = live->second->nsp() == nsp ? live->second : nullptr, .lost = lost_.end()};
+  }
+  auto lost = lost_.find(sid);
+  if (lost != lost_.end() && (lost->second.nsp != nsp || lost->second.expires <= clock_.Now())) {
+    lost = lost_.end();
+  }
+  return {.live = nullptr, .lost = lost};
 }
 
 void SocketIoServer::SetRecoveryWindow(std::chrono::milliseconds window) {
@@ -737,9 +745,10 @@ std::string SocketIoServer::TakeOver(const std::string& nsp, const std::string& 
   if (options_.recovery_window <= std::chrono::milliseconds::zero() || user.empty()) {
     return {};
   }
-  if (auto live = sockets_.find(sid); live != sockets_.end()) {
-    std::shared_ptr<SocketIoSocket> old = live->second;
-    if (old->nsp() != nsp || old->data().user_id != user) {
+  const Resumable found = FindBySid(nsp, sid);
+  if (found.live != nullptr) {
+    std::shared_ptr<SocketIoSocket> old = found.live;
+    if (old->data().user_id != user) {
       return {};
     }
     EngineIoSocket* engine = old->engine_;
@@ -758,12 +767,10 @@ std::string SocketIoServer::TakeOver(const std::string& nsp, const std::string& 
     }
     return sid;
   }
-  auto lost = lost_.find(sid);
-  if (lost == lost_.end() || lost->second.nsp != nsp || lost->second.data.user_id != user ||
-      lost->second.expires <= clock_.Now()) {
+  if (found.lost == lost_.end() || found.lost->second.data.user_id != user) {
     return {};
   }
-  lost_.erase(lost);
+  lost_.erase(found.lost);
   return sid;
 }
 

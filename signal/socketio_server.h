@@ -109,6 +109,9 @@ struct SocketIoServerOptions {
   std::chrono::milliseconds recovery_window{0};
 };
 
+// Longer pids are nobody's (a socket id, a dot and a MAC are 38 bytes).
+inline constexpr size_t kSocketIoMaxPidBytes = 128;
+
 // A socket that a CONNECT's "pid" names and that may be taken over.
 struct SocketIoResumable {
   std::string sid;
@@ -278,6 +281,19 @@ class SocketIoServer {
   friend class SocketIoSocket;
   friend class SocketIoAck;
   struct Connection;
+  // Recovery: a socket lost to the network, until it expires.
+  struct LostSocket {
+    std::string nsp;
+    SocketIoSocketData data;
+    base::MonoTime expires;
+  };
+  using LostSockets = std::unordered_map<std::string, LostSocket>;  // by socket id
+  // The socket `sid` of a namespace: connected (`live`), or lost and not yet
+  // expired (`lost`, else lost_.end()).
+  struct Resumable {
+    std::shared_ptr<SocketIoSocket> live;
+    LostSockets::const_iterator lost;
+  };
 
   SocketIoServer(net::EventLoop& loop, const SocketIoServerOptions& options);
 
@@ -311,6 +327,8 @@ class SocketIoServer {
   // taken from a live socket (disconnected, its connection closed) or a lost
   // one; "" when neither can be resumed.
   std::string TakeOver(const std::string& nsp, const std::string& sid, const std::string& user);
+  // The socket `sid` of namespace `nsp`, if it may be resumed.
+  Resumable FindBySid(std::string_view nsp, const std::string& sid) const;
   std::string PidOf(std::string_view nsp, std::string_view sid) const;
   // Starts the timer that closes `connection` unless it joins a namespace
   // within connect_timeout.
@@ -339,16 +357,10 @@ class SocketIoServer {
       ack_deadlines_;
   net::Timer ack_timer_;
   SocketIoServerStats stats_;
-  // Recovery: sockets lost to the network, by socket id, until they expire
-  // (expiry order in lost_order_; an entry there whose socket was resumed
-  // or re-lost is skipped). A pid is the socket id and a MAC of it under
-  // pid_key_, so connected sockets need no table.
-  struct LostSocket {
-    std::string nsp;
-    SocketIoSocketData data;
-    base::MonoTime expires;
-  };
-  std::unordered_map<std::string, LostSocket> lost_;
+  // Recovery: the lost sockets (expiry order in lost_order_; an entry there
+  // whose socket was resumed or re-lost is skipped). A pid is the socket id
+  // and a MAC of it under pid_key_, so connected sockets need no table.
+  LostSockets lost_;
   std::deque<std::pair<base::MonoTime, std::string>> lost_order_;
   std::array<uint8_t, 32> pid_key_{};
 };

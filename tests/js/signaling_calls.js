@@ -626,6 +626,16 @@ describe("connection-state recovery", { concurrency: false }, () => {
     open.push(client);
     return client;
   };
+  // A call from alice, connected through `relay`, to bob, answered.
+  const callThrough = async (relay, label) => {
+    const alice = await newUser(server, `${label}A`);
+    const bob = await newUser(server, `${label}B`);
+    const a = await connectTracked(alice, {}, { url: relay.url });
+    const b = await connectTracked(bob);
+    const callId = await ring(alice, a, bob, [b]);
+    await accept(callId, b, a, bob);
+    return { alice, bob, a, b, callId };
+  };
   before(async () => {
     server = await startTurnkey({ reconnectGrace: "5s" });
   });
@@ -654,12 +664,7 @@ describe("connection-state recovery", { concurrency: false }, () => {
   test("a client that moves before the server saw its old connection fail keeps its call", async () => {
     const relay = await freezableRelay(server.url);
     try {
-      const alice = await newUser(server, "mvA");
-      const bob = await newUser(server, "mvB");
-      const a = await connectTracked(alice, {}, { url: relay.url });
-      const b = await connectTracked(bob);
-      const callId = await ring(alice, a, bob, [b]);
-      await accept(callId, b, a, bob);
+      const { alice, bob, a, b, callId } = await callThrough(relay, "mv");
       // The old path goes silent; the client gives up on it and reconnects
       // (through the relay, on a new connection that works). Without recovery
       // the candidate it sent meanwhile was "Not authorized": the server
@@ -718,12 +723,7 @@ describe("connection-state recovery", { concurrency: false }, () => {
   test("the end of a call sent into a link that was already dead is told again on resume", async () => {
     const relay = await freezableRelay(server.url);
     try {
-      const alice = await newUser(server, "dlA");
-      const bob = await newUser(server, "dlB");
-      const a = await connectTracked(alice, {}, { url: relay.url });
-      const b = await connectTracked(bob);
-      const callId = await ring(alice, a, bob, [b]);
-      await accept(callId, b, a, bob);
+      const { bob, a, b, callId } = await callThrough(relay, "dl");
       relay.freeze();
       assert.equal((await b.emit("endCall", { callId })).ok, true); // lost on the way to alice
       a.socket.io.engine.close();

@@ -197,6 +197,16 @@ class CallManagerTest : public ::testing::Test {
     ASSERT_TRUE(m().OnSocketConnected(now_, socket, user));
   }
   void Disconnect(uint64_t socket) { m().OnSocketDisconnected(now_, socket); }
+  // Connection-state recovery: `socket` of `user`, seen gone, comes back
+  // (registered again, then resumed); or it is replaced while it seemed
+  // alive.
+  void ResumeLost(uint64_t socket, std::string_view user) {
+    Connect(socket, user);
+    m().OnSocketResumed(now_, socket, /*was_connected=*/false);
+  }
+  void ResumeReplaced(uint64_t socket) {
+    m().OnSocketResumed(now_, socket, /*was_connected=*/true);
+  }
   // Moves time on and runs whatever fell due.
   void Advance(base::Duration d) {
     now_ += d;

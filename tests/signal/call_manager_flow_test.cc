@@ -544,9 +544,7 @@ TEST_F(CallManagerTest, ALostSocketResumedTakesItsSideBack) {
   EXPECT_TRUE(m().FindCall(id)->callee_in_grace);
   EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", kOffer))["ok"], true);  // held
   emitter_.Clear();
-  // The same number comes back: registered again, then resumed.
-  Connect(kBob2, "bob-id");
-  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  ResumeLost(kBob2, "bob-id");  // the same number comes back
   EXPECT_FALSE(m().FindCall(id)->callee_in_grace);
   EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"11:receiveOffer"}));
   // The peer hears of it with the resumed side's first event, once.
@@ -562,7 +560,7 @@ TEST_F(CallManagerTest, AReplacedLiveSocketKeepsItsSideAndThePeerIsTold) {
   const std::string id = Answered();
   // The client came back on a new connection before its old one was seen
   // to fail: the number never left.
-  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
+  ResumeReplaced(kAlice);
   EXPECT_TRUE(emitter_.all.empty());
   EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", kCandidate))["ok"], true);
   EXPECT_EQ(emitter_.Summary(),
@@ -579,17 +577,21 @@ TEST_F(CallManagerTest, AResumedSocketHearsOfTheEndItMissed) {
   now_ += seconds(2);
   EXPECT_EQ(WithCall("endCall", kAlice, id)["ok"], true);
   emitter_.Clear();
-  Connect(kBob2, "bob-id");
-  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  ResumeLost(kBob2, "bob-id");
   ASSERT_EQ(emitter_.To(kBob2, "callEnded").size(), 1u);
   EXPECT_EQ(emitter_.To(kBob2, "callEnded")[0].dump(),
             R"({"callId":"call-1","endedBy":"alice-id","reason":"hangup"})");
   // A socket that took no part hears nothing; one that did, nothing once the
   // grace has passed since the end.
   emitter_.Clear();
-  m().OnSocketResumed(now_, kBob, /*was_connected=*/true);
+  ResumeReplaced(kBob);
   now_ += seconds(11);
-  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
+  ResumeReplaced(kAlice);
+  EXPECT_TRUE(emitter_.all.empty());
+  // Forgotten with the call.
+  Advance(seconds(60));
+  EXPECT_EQ(m().remembered_ended_calls(), 0u);
+  ResumeReplaced(kBob2);
   EXPECT_TRUE(emitter_.all.empty());
 }
 
@@ -599,7 +601,7 @@ TEST_F(CallManagerTest, ALiveSocketReplacedSoonAfterTheEndHearsItAgain) {
   emitter_.Clear();
   // Alice's old connection may have swallowed the callEnded.
   now_ += seconds(3);
-  m().OnSocketResumed(now_, kAlice, /*was_connected=*/true);
+  ResumeReplaced(kAlice);
   EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"1:callEnded"}));
 }
 
@@ -608,8 +610,7 @@ TEST_F(CallManagerTest, ARingingCallerResumedHearsOfItsCancel) {
   Disconnect(kAlice);  // cancels
   EXPECT_EQ(recorder_.ended.at(0).status, CallStatus::kCancelled);
   emitter_.Clear();
-  Connect(kAlice, "alice-id");
-  m().OnSocketResumed(now_, kAlice, /*was_connected=*/false);
+  ResumeLost(kAlice, "alice-id");
   ASSERT_EQ(emitter_.To(kAlice, "callEnded").size(), 1u);
   EXPECT_EQ(emitter_.To(kAlice, "callEnded")[0].dump(),
             R"({"callId":"call-1","endedBy":"alice-id","reason":"cancelled"})");
@@ -620,8 +621,7 @@ TEST_F(CallManagerTest, ACalleeDeviceResumedAfterAnotherAnsweredIsTold) {
   Disconnect(kBob);
   EXPECT_EQ(WithCall("acceptCall", kBob2, id)["ok"], true);
   emitter_.Clear();
-  Connect(kBob, "bob-id");
-  m().OnSocketResumed(now_, kBob, /*was_connected=*/false);
+  ResumeLost(kBob, "bob-id");
   EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"10:callAnsweredElsewhere"}));
 }
 
@@ -629,12 +629,10 @@ TEST_F(CallManagerTest, BothSidesAwayThePeerReconnectedWaitsForTheOther) {
   const std::string id = Answered();
   Disconnect(kAlice);
   Disconnect(kBob2);
-  Connect(kAlice, "alice-id");
-  m().OnSocketResumed(now_, kAlice, /*was_connected=*/false);
+  ResumeLost(kAlice, "alice-id");
   EXPECT_EQ(WithCall("rejoinCall", kAlice, id)["ok"], true);  // announces; bob is away
   emitter_.Clear();
-  Connect(kBob2, "bob-id");
-  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  ResumeLost(kBob2, "bob-id");
   EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"11:peerReconnected"}));
 }
 
