@@ -270,6 +270,20 @@ std::optional<bool> DecodeEvenPort(ByteView value) {
   return (value[0] & 0x80) != 0;
 }
 
+std::optional<ChangeRequest> DecodeChangeRequest(ByteView value) {
+  if (value.size() != 4) {
+    return std::nullopt;
+  }
+  return ChangeRequest{.change_ip = (value[3] & 0x04) != 0, .change_port = (value[3] & 0x02) != 0};
+}
+
+std::optional<uint16_t> DecodeResponsePort(ByteView value) {
+  if (value.size() != 4) {
+    return std::nullopt;
+  }
+  return LoadBe16(value.data());
+}
+
 std::optional<uint64_t> DecodeReservationToken(ByteView value) {
   if (value.size() != kReservationTokenSize) {
     return std::nullopt;

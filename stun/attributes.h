@@ -137,6 +137,15 @@ std::optional<uint16_t> DecodeChannelNumber(base::ByteView value);
 // EVEN-PORT (RFC 8656 s18.7): one byte; returns the R (reserve next port) bit.
 std::optional<bool> DecodeEvenPort(base::ByteView value);
 
+// CHANGE-REQUEST (RFC 5780 s7.2): 4 bytes; the "change IP" (A, 0x4) and
+// "change port" (B, 0x2) flags of the last byte. Other bits are ignored.
+struct ChangeRequest {
+  bool change_ip = false;
+  bool change_port = false;
+};
+std::optional<ChangeRequest> DecodeChangeRequest(base::ByteView value);
+// RESPONSE-PORT (RFC 5780 s7.5): a 16-bit port and 2 bytes of padding.
+std::optional<uint16_t> DecodeResponsePort(base::ByteView value);
 // RESERVATION-TOKEN (RFC 8656 s18.10): 8 opaque bytes, as a big-endian number.
 std::optional<uint64_t> DecodeReservationToken(base::ByteView value);
 

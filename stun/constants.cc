@@ -42,6 +42,9 @@ bool IsKnownAttribute(uint16_t type) {
     case AttributeType::kIceControlling:
     case AttributeType::kResponseOrigin:
     case AttributeType::kOtherAddress: return true;
+    case AttributeType::kChangeRequest:
+    case AttributeType::kPadding:
+    case AttributeType::kResponsePort: return false;
   }
   return false;
 }
@@ -75,6 +78,9 @@ const char* ClassName(MessageClass cls) {
 const char* AttributeName(uint16_t type) {
   switch (static_cast<AttributeType>(type)) {
     case AttributeType::kMappedAddress: return "MAPPED-ADDRESS";
+    case AttributeType::kChangeRequest: return "CHANGE-REQUEST";
+    case AttributeType::kPadding: return "PADDING";
+    case AttributeType::kResponsePort: return "RESPONSE-PORT";
     case AttributeType::kUsername: return "USERNAME";
     case AttributeType::kMessageIntegrity: return "MESSAGE-INTEGRITY";
     case AttributeType::kErrorCode: return "ERROR-CODE";

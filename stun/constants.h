@@ -62,6 +62,7 @@ enum class MessageClass : uint8_t {
 enum class AttributeType : uint16_t {
   // Comprehension-required.
   kMappedAddress = 0x0001,           // RFC 8489 s14.1
+  kChangeRequest = 0x0003,           // RFC 5780 s7.2 (see IsKnownAttribute)
   kUsername = 0x0006,                // RFC 8489 s14.3
   kMessageIntegrity = 0x0008,        // RFC 8489 s14.5
   kErrorCode = 0x0009,               // RFC 8489 s14.8
@@ -84,6 +85,8 @@ enum class AttributeType : uint16_t {
   kReservationToken = 0x0022,        // RFC 8656 s18.10
   kPriority = 0x0024,                // RFC 8445 (ICE); known so ICE checks are not 420'd
   kUseCandidate = 0x0025,            // RFC 8445
+  kPadding = 0x0026,                 // RFC 5780 s7.6 (see IsKnownAttribute)
+  kResponsePort = 0x0027,            // RFC 5780 s7.5 (see IsKnownAttribute)
   kConnectionId = 0x002A,            // RFC 6062
   // Comprehension-optional.
   kAdditionalAddressFamily = 0x8000,  // RFC 8656 s18.11
@@ -152,9 +155,19 @@ constexpr bool IsValidChannelNumber(uint16_t n) {
 // RFC 8489 s14: types 0x0000-0x7FFF must be understood by the receiver.
 constexpr bool IsComprehensionRequired(uint16_t type) { return type < 0x8000; }
 
-// True for the attribute types listed in AttributeType. The decoder reports
-// comprehension-required types outside this set (RFC 8489 s6.3.1: 420).
+// True for the attribute types listed in AttributeType, except the three
+// comprehension-required ones of RFC 5780 (CHANGE-REQUEST, PADDING,
+// RESPONSE-PORT): only a server doing NAT behavior discovery understands
+// them, which is the TURN core's decision per listener (IsDiscoveryAttribute),
+// so the decoder reports them like every other type outside this set
+// (RFC 8489 s6.3.1: 420).
 bool IsKnownAttribute(uint16_t type);
+// CHANGE-REQUEST, PADDING or RESPONSE-PORT (RFC 5780 s7).
+constexpr bool IsDiscoveryAttribute(uint16_t type) {
+  return type == static_cast<uint16_t>(AttributeType::kChangeRequest) ||
+         type == static_cast<uint16_t>(AttributeType::kPadding) ||
+         type == static_cast<uint16_t>(AttributeType::kResponsePort);
+}
 
 // Packs a method and class into the 14-bit message type (RFC 8489 s5, figure 3):
 // M11..M7 C1 M6..M4 C0 M3..M0.

@@ -61,6 +61,14 @@ MessageBuilder MessageBuilder::ErrorResponse(base::Bytes& out, const Message& re
   return b;
 }
 
+MessageBuilder MessageBuilder::UnknownAttributesResponse(base::Bytes& out, const Message& request,
+                                                         std::span<const uint16_t> unknown) {
+  MessageBuilder b(out, request.method(), MessageClass::kErrorResponse, request.transaction_id());
+  b.AddErrorCode(error_code::kUnknownAttribute);
+  b.AddUnknownAttributes(unknown);
+  return b;
+}
+
 void MessageBuilder::SetLength(size_t body_length) {
   base::StoreBe16(out_.data() + start_ + 2, static_cast<uint16_t>(body_length));
 }
@@ -283,6 +291,31 @@ void MessageBuilder::AddEvenPort(bool reserve_next) {
   // RFC 8656 s18.7: one byte, R in the top bit; the attribute is padded.
   const std::array<uint8_t, 1> v{static_cast<uint8_t>(reserve_next ? 0x80 : 0x00)};
   AddAttribute(AttributeType::kEvenPort, v);
+}
+
+void MessageBuilder::AddChangeRequest(bool change_ip, bool change_port) {
+  // RFC 5780 s7.2: 32 bits, A (change IP) = 0x4 and B (change port) = 0x2 of
+  // the last byte.
+  const std::array<uint8_t, 4> v{
+      0, 0, 0, static_cast<uint8_t>((change_ip ? 0x04 : 0) | (change_port ? 0x02 : 0))};
+  AddAttribute(AttributeType::kChangeRequest, v);
+}
+
+void MessageBuilder::AddResponsePort(uint16_t port) {
+  // RFC 5780 s7.5: the port, then 2 bytes of padding.
+  std::array<uint8_t, 4> v{};
+  base::StoreBe16(v.data(), port);
+  AddAttribute(AttributeType::kResponsePort, v);
+}
+
+void MessageBuilder::AddPadding(size_t length) {
+  if (!Begin(static_cast<uint16_t>(AttributeType::kPadding), length)) {
+    return;
+  }
+  AppendBe16(out_, static_cast<uint16_t>(AttributeType::kPadding));
+  AppendBe16(out_, static_cast<uint16_t>(length));
+  out_.insert(out_.end(), length, uint8_t{0});
+  Finish(length);
 }
 
 void MessageBuilder::AddReservationToken(uint64_t token) {

@@ -58,6 +58,10 @@ class MessageBuilder {
   // listing request.unknown_required() (RFC 8489 s6.3.1.1).
   static MessageBuilder ErrorResponse(base::Bytes& out, const Message& request, uint16_t code,
                                       std::string_view reason = {});
+  // A 420 to `request` whose UNKNOWN-ATTRIBUTES lists `unknown`: for a
+  // server that understands some of request.unknown_required() after all.
+  static MessageBuilder UnknownAttributesResponse(base::Bytes& out, const Message& request,
+                                                  std::span<const uint16_t> unknown);
 
   MessageBuilder(MessageBuilder&&) = default;
   MessageBuilder(const MessageBuilder&) = delete;
@@ -118,6 +122,18 @@ class MessageBuilder {
   void AddEvenPort(bool reserve_next);
   void AddReservationToken(uint64_t token);
   void AddDontFragment() { AddAttribute(AttributeType::kDontFragment, {}); }
+
+  // NAT behavior discovery (RFC 5780 s7).
+  void AddChangeRequest(bool change_ip, bool change_port);
+  void AddResponsePort(uint16_t port);
+  // PADDING of `length` zero bytes (kTooLarge past the 16-bit length).
+  void AddPadding(size_t length);
+  void AddResponseOrigin(const base::SocketAddress& a) {
+    AddAddress(AttributeType::kResponseOrigin, a);
+  }
+  void AddOtherAddress(const base::SocketAddress& a) {
+    AddAddress(AttributeType::kOtherAddress, a);
+  }
   // `type` is 7 bits and `code` 9 bits on the wire (kBadValue if larger).
   void AddIcmp(uint8_t type, uint16_t code, uint32_t error_data);
 

@@ -127,6 +127,29 @@ TEST(AttributesTest, TurnScalars) {
   EXPECT_EQ(icmp->error_data, 1500u);
 }
 
+TEST(AttributesTest, NatDiscovery) {
+  // RFC 5780 s7.2: A (change IP) is 0x4, B (change port) 0x2 of the last byte.
+  auto both = DecodeChangeRequest(Hex("00000006"));
+  ASSERT_TRUE(both.has_value());
+  EXPECT_TRUE(both->change_ip);
+  EXPECT_TRUE(both->change_port);
+  auto port_only = DecodeChangeRequest(Hex("fffffff2"));  // other bits ignored
+  ASSERT_TRUE(port_only.has_value());
+  EXPECT_FALSE(port_only->change_ip);
+  EXPECT_TRUE(port_only->change_port);
+  EXPECT_FALSE(DecodeChangeRequest(Hex("0004")));
+  EXPECT_EQ(DecodeResponsePort(Hex("13880000")), 5000);
+  EXPECT_FALSE(DecodeResponsePort(Hex("1388")));
+  // Comprehension-required, and unknown to the codec: the TURN core decides
+  // per listener.
+  for (uint16_t type : {0x0003, 0x0026, 0x0027}) {
+    EXPECT_TRUE(IsComprehensionRequired(type));
+    EXPECT_FALSE(IsKnownAttribute(type));
+    EXPECT_TRUE(IsDiscoveryAttribute(type));
+  }
+  EXPECT_FALSE(IsDiscoveryAttribute(0x0001));
+}
+
 TEST(AttributesTest, PasswordAlgorithm) {
   const base::Bytes sha256 = Hex("00020000");
   auto a = DecodePasswordAlgorithm(sha256);

@@ -120,6 +120,51 @@ TEST(MessageBuilderTest, TextAndOpaqueAttributesRoundTrip) {
   EXPECT_EQ(ToHex(DecodeData(*m.FindValue(AttributeType::kData))), "00010203040506");
 }
 
+TEST(MessageBuilderTest, NatDiscoveryAttributesRoundTrip) {
+  base::Bytes out;
+  MessageBuilder b(out, Method::kBinding, MessageClass::kRequest, kTxid);
+  b.AddChangeRequest(true, false);
+  b.AddResponsePort(5000);
+  b.AddPadding(5);
+  b.AddResponseOrigin(Addr("192.0.2.1:3478"));
+  b.AddOtherAddress(Addr("[2001:db8::2]:3479"));
+  Message m = Decoded(b);
+  auto change = DecodeChangeRequest(*m.FindValue(AttributeType::kChangeRequest));
+  ASSERT_TRUE(change.has_value());
+  EXPECT_TRUE(change->change_ip);
+  EXPECT_FALSE(change->change_port);
+  EXPECT_EQ(ToHex(*m.FindValue(AttributeType::kChangeRequest)), "00000004");
+  EXPECT_EQ(DecodeResponsePort(*m.FindValue(AttributeType::kResponsePort)), 5000);
+  EXPECT_EQ(ToHex(*m.FindValue(AttributeType::kPadding)), "0000000000");
+  EXPECT_EQ(DecodeAddress(*m.FindValue(AttributeType::kResponseOrigin)), Addr("192.0.2.1:3478"));
+  EXPECT_EQ(DecodeAddress(*m.FindValue(AttributeType::kOtherAddress)), Addr("[2001:db8::2]:3479"));
+  // The three request attributes are unknown to the codec (the TURN core
+  // knows them per listener).
+  ASSERT_EQ(m.unknown_required().size(), 3u);
+
+  base::Bytes too_long;
+  MessageBuilder big(too_long, Method::kBinding, MessageClass::kRequest, kTxid);
+  big.AddPadding(70000);
+  EXPECT_FALSE(big.ok());
+}
+
+TEST(MessageBuilderTest, UnknownAttributesResponseListsWhatItIsGiven) {
+  base::Bytes request_bytes;
+  MessageBuilder request(request_bytes, Method::kBinding, MessageClass::kRequest, kTxid);
+  request.AddChangeRequest(true, true);
+  const uint8_t value[4] = {};
+  request.AddAttribute(0x7ffe, value);
+  Message parsed = Decoded(request);
+  ASSERT_EQ(parsed.unknown_required().size(), 2u);
+  base::Bytes out;
+  const uint16_t only[] = {0x7ffe};
+  MessageBuilder b = MessageBuilder::UnknownAttributesResponse(out, parsed, only);
+  Message m = Decoded(b);
+  EXPECT_EQ(m.message_class(), MessageClass::kErrorResponse);
+  EXPECT_EQ(DecodeErrorCode(*m.FindValue(AttributeType::kErrorCode))->code, 420);
+  EXPECT_EQ(ToHex(*m.FindValue(AttributeType::kUnknownAttributes)), "7ffe");
+}
+
 TEST(MessageBuilderTest, EmptyValues) {
   base::Bytes out;
   MessageBuilder b(out, Method::kSend, MessageClass::kIndication, kTxid);
