@@ -170,6 +170,9 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
       AddUnique(plan.own_addresses, l.address);
     }
   }
+  if (config.turn.nat_discovery.enabled && config.turn.nat_discovery.alternate_address) {
+    AddUnique(plan.own_addresses, *config.turn.nat_discovery.alternate_address);
+  }
   if (any_wildcard) {
     for (const base::SocketAddress& a : interfaces) {
       AddUnique(plan.own_addresses, a);
@@ -225,6 +228,9 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.alternate_servers = turn.alternate_servers;
   options.alternate_tls_servers = turn.alternate_tls_servers;
   options.alternate_domain = turn.alternate_domain;
+  if (turn.enabled) {
+    options.nat_discovery = config::NatDiscoveryQuads(turn);
+  }
   options.relay[0] = plan.relay[0];
   options.relay[1] = plan.relay[1];
   return options;
@@ -237,6 +243,13 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
     options.worker.listeners.push_back({ToClientTransport(l.transport), l.address});
   }
   options.worker.server = MakeTurnServerOptions(config, plan);
+  // NAT behavior discovery answers from three more UDP addresses per paired
+  // listener; they are listeners like the others.
+  for (const relay::NatDiscoveryAddresses& quad : options.worker.server.nat_discovery) {
+    for (const base::SocketAddress& extra : {quad[0][1], quad[1][0], quad[1][1]}) {
+      options.worker.listeners.push_back({relay::ClientTransport::kUdp, extra});
+    }
+  }
   options.threads = config.turn.threads;
   if (options.threads == 0) {
     options.threads = std::max(1u, std::thread::hardware_concurrency());

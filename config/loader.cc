@@ -272,6 +272,19 @@ std::optional<base::SocketAddress> DecodeIp(const Node& node, const Where& at) {
   return address;
 }
 
+// DecodeIp, or "" for none.
+std::optional<std::optional<base::SocketAddress>> DecodeOptionalIp(const Node& node,
+                                                                   const Where& at) {
+  if (node.IsScalar() && node.Scalar().empty()) {
+    return std::optional<base::SocketAddress>();
+  }
+  std::optional<base::SocketAddress> address = DecodeIp(node, at);
+  if (!address) {
+    return std::nullopt;
+  }
+  return address;
+}
+
 // "IP:port" / "[IPv6]:port" with a port of 1-65535.
 std::optional<base::SocketAddress> DecodeIpPort(const Node& node, const Where& at) {
   std::optional<std::string> text = ScalarText(node, at, "an IP:port address");
@@ -668,6 +681,11 @@ void DecodeTurn(Section& s, TurnOptions& turn) {
          Checked(DecodeString, [](std::string_view text) -> base::Status {
            return text.empty() ? base::Ok() : CheckDomainName(text);  // "" = none
          }));
+  s.Nested("nat_discovery", [&](Section& n) {
+    n.Read("enabled", turn.nat_discovery.enabled, DecodeBool);
+    n.Read("alternate_address", turn.nat_discovery.alternate_address, DecodeOptionalIp);
+    n.Read("alternate_port", turn.nat_discovery.alternate_port, AsUnsigned<uint16_t>(0, 65535));
+  });
   s.Read("software", turn.software, Checked(DecodeString, CheckSoftware));
 }
 

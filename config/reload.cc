@@ -34,6 +34,7 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("turn.connections_per_address", a.turn.connections_per_address,
         b.turn.connections_per_address);
   check("turn.pending_connections", a.turn.pending_connections, b.turn.pending_connections);
+  check("turn.nat_discovery", a.turn.nat_discovery, b.turn.nat_discovery);
 
   check("signal.enabled", a.signal.enabled, b.signal.enabled);
   check("signal.listen", a.signal.listen, b.signal.listen);

@@ -8,6 +8,7 @@
 // reload.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -158,6 +159,30 @@ struct PeerOptions {
   friend bool operator==(const PeerOptions&, const PeerOptions&) = default;
 };
 
+// RFC 5780 NAT behavior discovery: Binding answers a client can tell its
+// NAT's mapping and filtering from (CHANGE-REQUEST, OTHER-ADDRESS,
+// RESPONSE-ORIGIN, RESPONSE-PORT, PADDING). It needs a second IP address of
+// this host. Restart.
+struct NatDiscoveryOptions {
+  // Serve it. Off: those request attributes get 420, as from any server
+  // without it. Default false.
+  bool enabled = false;
+  // The second IP address (A2), bound directly (not behind NAT). Each UDP
+  // listener on a specific address of its family (A1:P1) gets three more UDP
+  // sockets, A1:P2, A2:P1 and A2:P2, which serve everything a listener
+  // serves. Required while enabled. Default none ("").
+  std::optional<base::SocketAddress> alternate_address;
+  // P2; 0 = each listener's port + 1. Default 0.
+  uint16_t alternate_port = 0;
+
+  friend bool operator==(const NatDiscoveryOptions&, const NatDiscoveryOptions&) = default;
+};
+
+// The four UDP addresses NAT behavior discovery answers from for one
+// listener, indexed [ip][port]: [0][0] is the listener (A1:P1), [1][1] the
+// OTHER-ADDRESS of its answers (A2:P2).
+using NatDiscoveryQuad = std::array<std::array<base::SocketAddress, 2>, 2>;
+
 // The `turn:` section.
 struct TurnOptions {
   // Run the TURN/STUN relay at all. Restart. Default true.
@@ -206,6 +231,8 @@ struct TurnOptions {
   // alternate's certificate is checked against. "" = none (the client checks
   // the name it used for this server). Reloadable. Default "".
   std::string alternate_domain;
+  // NAT behavior discovery (RFC 5780). Restart.
+  NatDiscoveryOptions nat_discovery;
   // SOFTWARE attribute value in responses; "" = send none, which keeps
   // unauthenticated responses small and does not advertise a version.
   // At most 127 characters (RFC 8489 section 14.14). Reloadable. Default "".
@@ -213,5 +240,10 @@ struct TurnOptions {
 
   friend bool operator==(const TurnOptions&, const TurnOptions&) = default;
 };
+
+// The UDP listeners NAT behavior discovery pairs, in listener order: those
+// on a specific address of alternate_address's family, while enabled. Ports
+// past 65535 are left out (validation reports them). Defined in validate.cc.
+std::vector<NatDiscoveryQuad> NatDiscoveryQuads(const TurnOptions& turn);
 
 }  // namespace turnkey::config

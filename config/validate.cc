@@ -64,6 +64,36 @@ struct Socket {
   bool dual_stack = false;
 };
 
+// P2 for `listener`, or 0 past 65535.
+uint16_t AlternatePort(const NatDiscoveryOptions& discovery, const ListenerOptions& listener) {
+  if (discovery.alternate_port != 0) {
+    return discovery.alternate_port;
+  }
+  return listener.address.port() == 65535 ? 0 : listener.address.port() + 1;
+}
+
+// Whether NAT behavior discovery is meant for `listener`: a UDP one on a
+// specific address of the alternate's family other than the alternate,
+// while enabled.
+bool MeantForDiscovery(const NatDiscoveryOptions& discovery, const ListenerOptions& listener) {
+  return discovery.enabled && discovery.alternate_address &&
+         !discovery.alternate_address->IsUnspecified() && listener.transport == Transport::kUdp &&
+         !listener.address.IsUnspecified() &&
+         listener.address.family() == discovery.alternate_address->family() &&
+         listener.address.IpString() != discovery.alternate_address->IpString();
+}
+
+// Why such a listener cannot be paired (CheckNatDiscovery reports it).
+enum class DiscoveryProblem { kNone, kNoNextPort, kSamePort };
+
+DiscoveryProblem ProblemOf(const NatDiscoveryOptions& discovery, const ListenerOptions& listener) {
+  const uint16_t port = AlternatePort(discovery, listener);
+  if (port == 0) {
+    return DiscoveryProblem::kNoNextPort;
+  }
+  return port == listener.address.port() ? DiscoveryProblem::kSamePort : DiscoveryProblem::kNone;
+}
+
 bool DualStack(const base::SocketAddress& address) {
   return address.is_v6() && address.IsUnspecified();
 }
@@ -79,6 +109,14 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
       const ListenerOptions& listener = cfg.turn.listeners[i];
       sockets.push_back(
           {Indexed("turn.listeners", i), listener.transport == Transport::kUdp, listener.address});
+    }
+    // The three sockets NAT behavior discovery adds to each listener it
+    // pairs are UDP listeners too.
+    for (const NatDiscoveryQuad& addresses : NatDiscoveryQuads(cfg.turn)) {
+      const std::string path = "turn.nat_discovery (" + addresses[0][0].ToString() + ")";
+      for (const base::SocketAddress& extra : {addresses[0][1], addresses[1][0], addresses[1][1]}) {
+        sockets.push_back({path, true, extra});
+      }
     }
   }
   if (cfg.signal.enabled) {
@@ -119,7 +157,75 @@ std::string HostText(const base::SocketAddress& address) {
   return address.is_v6() ? "[" + address.IpString() + "]" : address.IpString();
 }
 
+// RFC 5780 section 6: answers name the address they come from and the
+// other one, so both IPs must be specific, distinct and of one family.
+void CheckNatDiscovery(const Config& cfg, Diagnostics& diag) {
+  const NatDiscoveryOptions& discovery = cfg.turn.nat_discovery;
+  if (!discovery.enabled || !cfg.turn.enabled) {
+    return;
+  }
+  if (!discovery.alternate_address) {
+    diag.ErrorAt("turn.nat_discovery.alternate_address",
+                 "required while turn.nat_discovery.enabled is true (a second IP address of "
+                 "this host)");
+    return;
+  }
+  const base::SocketAddress& alternate = *discovery.alternate_address;
+  if (alternate.IsUnspecified()) {
+    diag.ErrorAt("turn.nat_discovery.alternate_address",
+                 "must be a specific address: answers name it to clients (OTHER-ADDRESS)");
+    return;
+  }
+  bool meant = false;
+  for (size_t i = 0; i < cfg.turn.listeners.size(); ++i) {
+    const ListenerOptions& listener = cfg.turn.listeners[i];
+    if (!MeantForDiscovery(discovery, listener)) {
+      continue;
+    }
+    meant = true;
+    const std::string path = Indexed("turn.listeners", i);
+    const DiscoveryProblem problem = ProblemOf(discovery, listener);
+    if (problem == DiscoveryProblem::kNoNextPort) {
+      diag.ErrorAt(path,
+                   "port 65535 has no next port for turn.nat_discovery; set "
+                   "turn.nat_discovery.alternate_port");
+    } else if (problem == DiscoveryProblem::kSamePort) {
+      diag.ErrorAt("turn.nat_discovery.alternate_port",
+                   "is the port of " + path + "; it must be a second one");
+    }
+  }
+  if (!meant) {
+    diag.ErrorAt("turn.nat_discovery.enabled",
+                 "needs a UDP listener on a specific " +
+                     std::string(FamilyName(alternate.family())) + " address (not " +
+                     (alternate.is_v4() ? "0.0.0.0" : "::") +
+                     ") other than alternate_address: answers name the address they come from");
+  }
+}
+
 }  // namespace
+
+std::vector<NatDiscoveryQuad> NatDiscoveryQuads(const TurnOptions& turn) {
+  std::vector<NatDiscoveryQuad> quads;
+  const NatDiscoveryOptions& discovery = turn.nat_discovery;
+  for (const ListenerOptions& listener : turn.listeners) {
+    if (!MeantForDiscovery(discovery, listener) ||
+        ProblemOf(discovery, listener) != DiscoveryProblem::kNone) {
+      continue;
+    }
+    const uint16_t port = AlternatePort(discovery, listener);
+    NatDiscoveryQuad quad;
+    for (int ip = 0; ip < 2; ++ip) {
+      for (int p = 0; p < 2; ++p) {
+        base::SocketAddress address = ip == 0 ? listener.address : *discovery.alternate_address;
+        address.set_port(p == 0 ? listener.address.port() : port);
+        quad[ip][p] = address;
+      }
+    }
+    quads.push_back(quad);
+  }
+  return quads;
+}
 
 void CheckExposure(const Config& cfg, Diagnostics& diag) {
   if (cfg.signal.enabled && !cfg.signal.listen.tls && !cfg.signal.listen.address.IsLoopback()) {
@@ -183,6 +289,7 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
     diag.ErrorAt("turn.listeners", "empty while turn.enabled is true");
   }
   CheckRelayAddresses(cfg, diag);
+  CheckNatDiscovery(cfg, diag);
   CheckPortClashes(cfg, diag);
   // Engine.IO heartbeats: on a mobile or lossy link a pong can take seconds
   // (a lost TCP SYN of a new polling request alone costs 1-3 s), and a

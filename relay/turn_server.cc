@@ -172,6 +172,18 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
   // 420 comes after it and carries MESSAGE-INTEGRITY like every answer to
   // an authenticated request (section 9.2.4).
   if (method == MethodLabel::kBinding) {
+    if (from.transport == ClientTransport::kUdp) {
+      for (const NatDiscoveryAddresses& addresses : options_.nat_discovery) {
+        for (int ip = 0; ip < 2; ++ip) {
+          for (int port = 0; port < 2; ++port) {
+            if (addresses[ip][port] == from.server) {
+              HandleDiscoveryBinding(from, request, addresses, ip, port);
+              return;
+            }
+          }
+        }
+      }
+    }
     if (!request.unknown_required().empty()) {
       SendError(from, request, 420, nullptr, method);
       return;
@@ -230,6 +242,76 @@ void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& reque
   // transport address as XOR-MAPPED-ADDRESS.
   SendSuccess(from, request, nullptr, MethodLabel::kBinding,
               [&from](stun::MessageBuilder& b) { b.AddXorMappedAddress(from.client); });
+}
+
+void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request,
+                                        const NatDiscoveryAddresses& addresses, int ip, int port) {
+  constexpr MethodLabel kMethod = MethodLabel::kBinding;
+  // CHANGE-REQUEST, RESPONSE-PORT and PADDING are understood here; any other
+  // unknown comprehension-required attribute still gets 420, naming only
+  // those.
+  std::array<uint16_t, stun::Message::kMaxAttributes> unknown{};
+  size_t unknown_count = 0;
+  for (uint16_t type : request.unknown_required()) {
+    if (!stun::IsDiscoveryAttribute(type)) {
+      unknown[unknown_count++] = type;
+    }
+  }
+  if (unknown_count > 0) {
+    out_.clear();
+    auto b = stun::MessageBuilder::UnknownAttributesResponse(
+        out_, request, std::span<const uint16_t>(unknown.data(), unknown_count));
+    Finish(b, request, nullptr);
+    if (b.ok()) {
+      Count(kMethod, 420);
+      io_.SendToClient(from, b.message());
+    }
+    return;
+  }
+  stun::ChangeRequest change;
+  if (auto value = request.FindValue(stun::AttributeType::kChangeRequest)) {
+    auto decoded = stun::DecodeChangeRequest(*value);
+    if (!decoded) {
+      SendError(from, request, 400, nullptr, kMethod, "Malformed CHANGE-REQUEST");
+      return;
+    }
+    change = *decoded;
+  }
+  std::optional<uint16_t> response_port;
+  if (auto value = request.FindValue(stun::AttributeType::kResponsePort)) {
+    response_port = stun::DecodeResponsePort(*value);
+    if (!response_port || *response_port == 0) {
+      SendError(from, request, 400, nullptr, kMethod, "Malformed RESPONSE-PORT");
+      return;
+    }
+  }
+  const std::optional<base::ByteView> padding = request.FindValue(stun::AttributeType::kPadding);
+  if (padding && response_port) {
+    // RFC 5780 sections 6.1 and 10: both together would aim a large answer
+    // at another port of the sender.
+    SendError(from, request, 400, nullptr, kMethod, "PADDING with RESPONSE-PORT");
+    return;
+  }
+  // Table 1 of RFC 5780: the answer leaves from the other IP and/or port as
+  // asked, and goes to the request's source (its RESPONSE-PORT if given).
+  FiveTuple to = from;
+  to.server = addresses[change.change_ip ? 1 - ip : ip][change.change_port ? 1 - port : port];
+  if (response_port) {
+    to.client.set_port(*response_port);
+  }
+  SendSuccess(to, request, nullptr, kMethod, [&](stun::MessageBuilder& b) {
+    b.AddXorMappedAddress(from.client);
+    b.AddMappedAddress(from.client);
+    b.AddResponseOrigin(to.server);
+    b.AddOtherAddress(addresses[1 - ip][1 - port]);
+    if (padding) {
+      // As long as the request's padding, not the MTU the RFC suggests
+      // (a SHOULD): the answer is then a few dozen bytes longer than the
+      // request, as any Binding answer is, and a forged source address buys
+      // no amplification (a 28-byte request would otherwise get 1,500).
+      b.AddPadding(padding->size());
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------

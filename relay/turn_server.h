@@ -53,6 +53,11 @@ struct RelayAddress {
   base::SocketAddress advertised;  // what clients are told (port ignored)
 };
 
+// The four UDP listener addresses RFC 5780 NAT behavior discovery answers
+// from for one listener, indexed [ip][port]: [0][0] the listener (A1:P1),
+// [1][1] the OTHER-ADDRESS of its answers (A2:P2).
+using NatDiscoveryAddresses = std::array<std::array<base::SocketAddress, 2>, 2>;
+
 struct TurnServerOptions {
   // SOFTWARE attribute value for responses; empty = none (the default keeps
   // unauthenticated responses small, reference/security.md).
@@ -89,6 +94,12 @@ struct TurnServerOptions {
   std::vector<base::SocketAddress> alternate_tls_servers;
   // ALTERNATE-DOMAIN added for TLS clients; "" = none.
   std::string alternate_domain;
+  // RFC 5780 NAT behavior discovery, per paired UDP listener; the worker
+  // must listen on every address named. A Binding request to one of them
+  // may carry CHANGE-REQUEST, RESPONSE-PORT and PADDING, and every answer
+  // carries MAPPED-ADDRESS, RESPONSE-ORIGIN and OTHER-ADDRESS. Empty = off
+  // (those attributes get 420). Restart-only in practice (sockets).
+  std::vector<NatDiscoveryAddresses> nat_discovery;
 };
 
 class TurnServer {
@@ -138,6 +149,10 @@ class TurnServer {
   // Requests.
   void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
   void HandleBinding(const FiveTuple& from, const stun::Message& request);
+  // A Binding request to listener [ip][port] of `addresses` (RFC 5780
+  // section 6.1).
+  void HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request,
+                              const NatDiscoveryAddresses& addresses, int ip, int port);
   // `existing` is the allocation already on this 5-tuple, if any.
   void HandleAllocate(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
                       const AuthResult& auth, Allocation* existing);

@@ -137,5 +137,23 @@ TEST(RelayPlanTest, AChosenAddressThatCannotBeBoundYetKeepsTheWildcardBind) {
       << plan.warnings[0];
 }
 
+TEST(RelayPlanTest, NatDiscoveryAddsThreeListenersAndAnOwnAddress) {
+  config::Config config = Config({"192.0.2.10"}, {}, "192.0.2.10");
+  config.turn.nat_discovery.enabled = true;
+  config.turn.nat_discovery.alternate_address = Ip("192.0.2.11");
+  const RelayAddressPlan plan = PlanRelayAddresses(config, Host());
+  EXPECT_NE(std::find(plan.own_addresses.begin(), plan.own_addresses.end(), Ip("192.0.2.11")),
+            plan.own_addresses.end());
+  const relay::RelayServiceOptions options = MakeRelayOptions(config, plan);
+  ASSERT_EQ(options.worker.server.nat_discovery.size(), 1u);
+  std::vector<std::string> listeners;
+  for (const relay::ListenerSpec& l : options.worker.listeners) {
+    listeners.push_back(l.address.ToString());
+    EXPECT_EQ(l.transport, relay::ClientTransport::kUdp);
+  }
+  EXPECT_EQ(listeners, (std::vector<std::string>{"192.0.2.10:3478", "192.0.2.10:3479",
+                                                 "192.0.2.11:3478", "192.0.2.11:3479"}));
+}
+
 }  // namespace
 }  // namespace turnkey::app

@@ -204,6 +204,28 @@ const BadInput kBadInputs[] = {
     {"turn:\n  auth:\n    secrets: [\"\"]\n", "x.yaml:3: turn.auth.secrets[0]: must not be empty"},
     {"tls:\n  certificate: \"\"\n",
      "x.yaml:2: tls.certificate: empty, but a TLS listener is configured"},
+    {"turn:\n  nat_discovery: {enabled: true}\n",
+     "x.yaml:2: turn.nat_discovery.alternate_address: required while turn.nat_discovery.enabled"},
+    {"turn:\n  nat_discovery:\n    enabled: true\n    alternate_address: \"::\"\n",
+     "x.yaml:4: turn.nat_discovery.alternate_address: must be a specific address"},
+    {"turn:\n  nat_discovery: {enabled: true, alternate_address: 192.0.2.2}\n",
+     "x.yaml:2: turn.nat_discovery.enabled: needs a UDP listener on a specific IPv4 address (not "
+     "0.0.0.0)"},
+    {"turn:\n  listeners:\n    - {transport: udp, address: 192.0.2.1, port: 3478}\n"
+     "  nat_discovery:\n    enabled: true\n    alternate_address: 192.0.2.1\n",
+     "x.yaml:5: turn.nat_discovery.enabled: needs a UDP listener on a specific IPv4 address (not "
+     "0.0.0.0) other than alternate_address"},
+    {"turn:\n  listeners:\n    - {transport: udp, address: 192.0.2.1, port: 3478}\n"
+     "  nat_discovery:\n    enabled: true\n    alternate_address: 192.0.2.2\n"
+     "    alternate_port: 3478\n",
+     "x.yaml:7: turn.nat_discovery.alternate_port: is the port of turn.listeners[0]"},
+    {"turn:\n  listeners:\n    - {transport: udp, address: 192.0.2.1, port: 65535}\n"
+     "  nat_discovery: {enabled: true, alternate_address: 192.0.2.2}\n",
+     "x.yaml:3: turn.listeners[0]: port 65535 has no next port for turn.nat_discovery"},
+    {"turn:\n  listeners:\n    - {transport: udp, address: 192.0.2.1, port: 3478}\n"
+     "    - {transport: udp, address: 192.0.2.2, port: 3479}\n"
+     "  nat_discovery: {enabled: true, alternate_address: 192.0.2.2, alternate_port: 3479}\n",
+     "x.yaml:4: turn.listeners[1]: port 3479/udp is also used by turn.nat_discovery"},
 };
 
 TEST(LoaderErrorsTest, EachBadInputNamesFileLineAndKey) {

@@ -216,6 +216,9 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "alternate_servers:",
                           "alternate_tls_servers:",
                           "alternate_domain:",
+                          "nat_discovery:",
+                          "alternate_address:",
+                          "alternate_port:",
                           "software:",
                           "signal:",
                           "listen:",
@@ -317,6 +320,7 @@ turn:
   alternate_servers: ["198.51.100.7:3478", "[2001:db8::7]:3479"]
   alternate_tls_servers: ["198.51.100.7:5349"]
   alternate_domain: turn2.example.net
+  nat_discovery: {enabled: true, alternate_address: 192.0.2.11, alternate_port: 3480}
   software: turnkey test
 signal:
   enabled: false
@@ -415,6 +419,16 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
       (std::vector<base::SocketAddress>{*base::SocketAddress::ParseIpPort("198.51.100.7:5349")}));
   EXPECT_EQ(turn.alternate_domain, "turn2.example.net");
   EXPECT_EQ(turn.software, "turnkey test");
+  EXPECT_TRUE(turn.nat_discovery.enabled);
+  EXPECT_EQ(turn.nat_discovery.alternate_address, Ip("192.0.2.11"));
+  EXPECT_EQ(turn.nat_discovery.alternate_port, 3480);
+  // The UDP listener on 192.0.2.10:3479 is paired; the one on 0.0.0.0 is not.
+  const std::vector<NatDiscoveryQuad> quads = NatDiscoveryQuads(turn);
+  ASSERT_EQ(quads.size(), 1u);
+  EXPECT_EQ(quads[0][0][0], Ip("192.0.2.10", 3479));
+  EXPECT_EQ(quads[0][0][1], Ip("192.0.2.10", 3480));
+  EXPECT_EQ(quads[0][1][0], Ip("192.0.2.11", 3479));
+  EXPECT_EQ(quads[0][1][1], Ip("192.0.2.11", 3480));
 
   const SignalOptions& signal = cfg.signal;
   EXPECT_FALSE(signal.enabled);

@@ -88,6 +88,7 @@ TEST(ReloadTest, RestartOnlySettingsAreReported) {
        "turn.relay.external_addresses"},
       {[](Config& c) { c.turn.relay.ports.min = 50000; }, "turn.relay.ports"},
       {[](Config& c) { c.turn.relay.ports.max = 50000; }, "turn.relay.ports"},
+      {[](Config& c) { c.turn.nat_discovery.alternate_port = 3500; }, "turn.nat_discovery"},
       {[](Config& c) { c.signal.enabled = false; }, "signal.enabled"},
       {[](Config& c) { c.signal.listen.address.set_port(8443); }, "signal.listen"},
       {[](Config& c) { c.signal.listen.tls = true; }, "signal.listen"},

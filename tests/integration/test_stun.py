@@ -15,6 +15,46 @@ import harness  # noqa: E402
 import stun_client  # noqa: E402
 
 SOFTWARE = 0x8022
+MAPPED_ADDRESS = 0x0001
+CHANGE_REQUEST = 0x0003
+PADDING = 0x0026
+RESPONSE_PORT = 0x0027
+RESPONSE_ORIGIN = 0x802B
+OTHER_ADDRESS = 0x802C
+
+
+def change_request(change_ip, change_port):
+    return struct.pack("!HHI", CHANGE_REQUEST, 4, (4 if change_ip else 0) | (2 if change_port else 0))
+
+
+def send_binding(to, attrs, sock=None, receiver=None):
+    """Sends a Binding request with `attrs` from `sock` (a new UDP socket if
+    None) and returns the parsed answer `receiver` (default: the same socket)
+    got, with 'from' (where it came from) and 'local'."""
+    own = sock is None
+    if own:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+    receiver = receiver or sock
+    try:
+        txid, msg = stun_client.build_binding(extra_attrs=attrs)
+        receiver.settimeout(3)
+        sock.sendto(msg, to)
+        data, source = receiver.recvfrom(70000)
+        r = stun_client.parse_response(data, txid)
+        r["from"] = source
+        r["local"] = sock.getsockname()
+        r["size"] = len(data)
+        r["request_size"] = len(msg)
+        return r
+    finally:
+        if own:
+            sock.close()
+
+
+def error_code(r):
+    code = r["attrs"][0x0009]
+    return code[2] * 100 + code[3]
 
 
 class StunServiceTest(unittest.TestCase):
@@ -173,6 +213,17 @@ class StunServiceTest(unittest.TestCase):
         self.assertEqual(code[2] * 100 + code[3], 420)
         self.assertEqual(r["attrs"][0x000A][:2], b"\x7f\xfe")
 
+    def test_nat_discovery_attributes_get_420_when_off(self):
+        # RFC 5780 section 6: a server without a second address answers
+        # CHANGE-REQUEST with 420, and names no OTHER-ADDRESS.
+        r = stun_client.binding_udp("127.0.0.1", self.server.port)
+        self.assertNotIn(OTHER_ADDRESS, r["attrs"])
+        for attr in (change_request(True, True), struct.pack("!HHH2x", RESPONSE_PORT, 4, 9),
+                     struct.pack("!HH", PADDING, 8) + bytes(8)):
+            r = send_binding(("127.0.0.1", self.server.port), attr)
+            self.assertEqual(error_code(r), 420)
+            self.assertEqual(r["attrs"][0x000A], attr[:2])
+
     def run_probe(self, *args):
         out = subprocess.run([harness.BINARY, "probe", *args],
                              capture_output=True, text=True, timeout=20)
@@ -198,6 +249,102 @@ class StunServiceTest(unittest.TestCase):
         rc, text = self.run_probe("--timeout", "1s", f"stun://127.0.0.1:{port}")
         self.assertNotEqual(rc, 0, text)
         self.assertIn("no answer", text.lower())
+
+
+class NatDiscoveryTest(unittest.TestCase):
+    """RFC 5780 NAT behavior discovery on 127.0.0.1 (A1) and 127.0.0.2 (A2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.alt_port = harness.free_port()
+        cls.server = harness.Turnkey(tls=False, turn_yaml=(
+            "  nat_discovery: {enabled: true, alternate_address: 127.0.0.2, "
+            f"alternate_port: {cls.alt_port}}}\n")).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def addresses(self):
+        p, q = self.server.port, self.alt_port
+        return {(0, 0): ("127.0.0.1", p), (0, 1): ("127.0.0.1", q),
+                (1, 0): ("127.0.0.2", p), (1, 1): ("127.0.0.2", q)}
+
+    def test_turnutils_natdiscovery_finds_no_nat(self):
+        # coturn's client runs the mapping and filtering tests of RFC 5780
+        # section 4 (with PADDING too); on loopback there is no NAT.
+        for extra in ([], ["-P"]):
+            out = subprocess.run(["turnutils_natdiscovery", "-m", "-f", *extra, "-p",
+                                  str(self.server.port), "127.0.0.1"],
+                                 capture_output=True, text=True, timeout=60)
+            text = out.stdout + out.stderr
+            self.assertEqual(out.returncode, 0, text)
+            self.assertIn("NAT with Endpoint Independent Mapping", text)
+            self.assertIn("NAT with Endpoint Independent Filtering", text)
+            self.assertIn("Other addr: : 127.0.0.2:%d" % self.alt_port, text)
+
+    def test_change_request_picks_the_source(self):
+        # Table 1 of RFC 5780, from each of the four addresses.
+        addresses = self.addresses()
+        for (ip, port), to in addresses.items():
+            for change_ip in (False, True):
+                for change_port in (False, True):
+                    r = send_binding(to, change_request(change_ip, change_port))
+                    where = f"to {to}, change ip {change_ip} port {change_port}"
+                    self.assertEqual(r["type"], stun_client.BINDING_SUCCESS, where)
+                    want = addresses[(1 - ip if change_ip else ip,
+                                      1 - port if change_port else port)]
+                    self.assertEqual(r["from"], want, where)
+                    origin = stun_client.decode_address(r["attrs"][RESPONSE_ORIGIN])
+                    self.assertEqual(origin, want, where)
+                    other = stun_client.decode_address(r["attrs"][OTHER_ADDRESS])
+                    self.assertEqual(other, addresses[(1 - ip, 1 - port)], where)
+                    mapped = stun_client.decode_address(r["attrs"][MAPPED_ADDRESS])
+                    self.assertEqual(mapped, r["local"], where)
+                    self.assertEqual(r["mapped"], r["local"], where)
+
+    def test_response_port_sends_to_another_port(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            attr = struct.pack("!HHH2x", RESPONSE_PORT, 4, b.getsockname()[1])
+            r = send_binding(("127.0.0.1", self.server.port), attr, sock=a, receiver=b)
+            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
+            # The mapped address is still the request's source.
+            self.assertEqual(r["mapped"], a.getsockname())
+
+    def test_padding_is_echoed_without_amplification(self):
+        for length in (0, 100, 1500, 9000):
+            r = send_binding(("127.0.0.1", self.server.port),
+                             change_request(False, True) +
+                             struct.pack("!HH", PADDING, length) + bytes(length))
+            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
+            self.assertEqual(len(r["attrs"][PADDING]), length)
+            self.assertLess(r["size"], r["request_size"] + 64)
+
+    def test_bad_requests(self):
+        to = ("127.0.0.1", self.server.port)
+        for attrs in (
+                # PADDING and RESPONSE-PORT together (RFC 5780 section 6.1).
+                struct.pack("!HH", PADDING, 4) + bytes(4) +
+                struct.pack("!HHH2x", RESPONSE_PORT, 4, 9),
+                struct.pack("!HH", CHANGE_REQUEST, 2) + bytes(4),   # short value
+                struct.pack("!HHH2x", RESPONSE_PORT, 4, 0)):         # port 0
+            self.assertEqual(error_code(send_binding(to, attrs)), 400, attrs.hex())
+        # Other unknown comprehension-required attributes still get 420,
+        # naming only themselves.
+        r = send_binding(to, change_request(True, False) + struct.pack("!HH", 0x7FFE, 4) + b"abcd")
+        self.assertEqual(error_code(r), 420)
+        self.assertEqual(r["attrs"][0x000A], b"\x7f\xfe")
+
+    def test_tcp_has_no_alternate(self):
+        # Only UDP listeners are paired: over TCP CHANGE-REQUEST gets 420.
+        txid, msg = stun_client.build_binding(extra_attrs=change_request(True, True))
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=3) as s:
+            s.sendall(msg)
+            data = s.recv(2048)
+        self.assertEqual(error_code(stun_client.parse_response(data, txid)), 420)
 
 
 class SoftwareAttributeTest(unittest.TestCase):

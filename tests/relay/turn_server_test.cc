@@ -182,5 +182,156 @@ TEST_F(TurnServerTest, UnservedMethodGets400) {
   EXPECT_EQ(code->code, 400);
 }
 
+// RFC 5780 NAT behavior discovery: one IPv6 listener paired with a second
+// address, the core told where each of its four sockets is.
+class NatDiscoveryTest : public TurnServerTest {
+ protected:
+  NatDiscoveryTest() {
+    const char* ips[2] = {"2001:db8::1", "2001:db8::2"};
+    for (int ip = 0; ip < 2; ++ip) {
+      for (int port = 0; port < 2; ++port) {
+        addresses_[ip][port] = *base::SocketAddress::ParseIp(ips[ip], port == 0 ? 3478 : 3479);
+      }
+    }
+    TurnServerOptions options;
+    options.nat_discovery = {addresses_};
+    server_.SetOptions(options);
+    tuple_.client = *base::SocketAddress::ParseIp("2001:db8::77", 40000);
+  }
+
+  // A Binding request to [ip][port] with `add`'s attributes; the one answer
+  // (its bytes and where it went in sent_, valid until the next Ask).
+  template <typename Add>
+  stun::Message Ask(int ip, int port, Add add) {
+    tuple_.server = addresses_[ip][port];
+    request_.clear();
+    stun::TransactionId txid{9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
+    stun::MessageBuilder b(request_, stun::Method::kBinding, stun::MessageClass::kRequest, txid);
+    add(b);
+    b.AddFingerprint();
+    io_.to_client.clear();
+    Feed(request_);
+    EXPECT_EQ(io_.to_client.size(), 1u);
+    sent_ = io_.to_client.at(0);
+    auto msg = stun::Message::Decode(sent_.bytes);
+    EXPECT_TRUE(msg);
+    return *msg;
+  }
+
+  static uint16_t Code(const stun::Message& msg) {
+    auto value = msg.FindValue(stun::AttributeType::kErrorCode);
+    return value ? stun::DecodeErrorCode(*value)->code : 0;
+  }
+
+  NatDiscoveryAddresses addresses_;
+  base::Bytes request_;
+  FakeRelayIo::ToClient sent_;
+};
+
+TEST_F(NatDiscoveryTest, ChangeRequestPicksTheSourceAndEveryAnswerNamesBoth) {
+  for (int ip = 0; ip < 2; ++ip) {
+    for (int port = 0; port < 2; ++port) {
+      for (int flags = 0; flags < 4; ++flags) {
+        const bool change_ip = (flags & 1) != 0;
+        const bool change_port = (flags & 2) != 0;
+        const stun::Message msg = Ask(ip, port, [&](stun::MessageBuilder& b) {
+          if (flags != 0) {
+            b.AddChangeRequest(change_ip, change_port);
+          }
+        });
+        SCOPED_TRACE(testing::Message() << ip << port << " flags " << flags);
+        ASSERT_EQ(msg.message_class(), stun::MessageClass::kSuccessResponse);
+        const base::SocketAddress& want =
+            addresses_[change_ip ? 1 - ip : ip][change_port ? 1 - port : port];
+        EXPECT_EQ(sent_.to.server, want);
+        EXPECT_EQ(sent_.to.client, tuple_.client);
+        EXPECT_EQ(stun::DecodeAddress(*msg.FindValue(stun::AttributeType::kResponseOrigin)), want);
+        EXPECT_EQ(stun::DecodeAddress(*msg.FindValue(stun::AttributeType::kOtherAddress)),
+                  addresses_[1 - ip][1 - port]);
+        EXPECT_EQ(stun::DecodeAddress(*msg.FindValue(stun::AttributeType::kMappedAddress)),
+                  tuple_.client);
+        EXPECT_EQ(stun::DecodeXorAddress(*msg.FindValue(stun::AttributeType::kXorMappedAddress),
+                                         msg.transaction_id()),
+                  tuple_.client);
+        EXPECT_EQ(stun::VerifyFingerprint(msg), stun::IntegrityResult::kValid);
+      }
+    }
+  }
+}
+
+TEST_F(NatDiscoveryTest, ResponsePortAndPadding) {
+  const stun::Message msg = Ask(0, 0, [](stun::MessageBuilder& b) { b.AddResponsePort(5000); });
+  EXPECT_EQ(msg.message_class(), stun::MessageClass::kSuccessResponse);
+  EXPECT_EQ(sent_.to.client.port(), 5000);
+  EXPECT_EQ(sent_.to.client.IpString(), tuple_.client.IpString());
+  // The mapped address is where the request came from, not where it goes.
+  EXPECT_EQ(stun::DecodeAddress(*msg.FindValue(stun::AttributeType::kMappedAddress)),
+            tuple_.client);
+
+  const stun::Message padded = Ask(0, 0, [](stun::MessageBuilder& b) { b.AddPadding(1400); });
+  EXPECT_EQ(sent_.to, tuple_);
+  ASSERT_TRUE(padded.FindValue(stun::AttributeType::kPadding));
+  EXPECT_EQ(padded.FindValue(stun::AttributeType::kPadding)->size(), 1400u);
+  EXPECT_LT(padded.size(), request_.size() + 100);
+}
+
+TEST_F(NatDiscoveryTest, BadRequests) {
+  EXPECT_EQ(Code(Ask(0, 0,
+                     [](stun::MessageBuilder& b) {
+                       b.AddPadding(4);
+                       b.AddResponsePort(5000);
+                     })),
+            400);
+  EXPECT_EQ(sent_.to, tuple_);
+  const uint8_t short_value[2] = {0, 6};
+  EXPECT_EQ(Code(Ask(0, 0,
+                     [&](stun::MessageBuilder& b) {
+                       b.AddAttribute(stun::AttributeType::kChangeRequest, short_value);
+                     })),
+            400);
+  EXPECT_EQ(Code(Ask(0, 0, [](stun::MessageBuilder& b) { b.AddResponsePort(0); })), 400);
+  // Another unknown comprehension-required attribute: 420 naming it alone.
+  const stun::Message unknown = Ask(1, 1, [](stun::MessageBuilder& b) {
+    b.AddChangeRequest(true, true);
+    const uint8_t value[4] = {1, 2, 3, 4};
+    b.AddAttribute(0x7ffe, value);
+  });
+  EXPECT_EQ(Code(unknown), 420);
+  EXPECT_EQ(sent_.to.server, addresses_[1][1]);
+  auto list =
+      stun::DecodeUnknownAttributes(*unknown.FindValue(stun::AttributeType::kUnknownAttributes));
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0], 0x7ffe);
+}
+
+TEST_F(NatDiscoveryTest, OtherListenersAndTransportsAreNotPaired) {
+  // Over TCP, and on a socket no quad names, the attributes are unknown.
+  for (ClientTransport transport : {ClientTransport::kTcp, ClientTransport::kUdp}) {
+    tuple_.transport = transport;
+    tuple_.server = transport == ClientTransport::kTcp
+                        ? addresses_[0][0]
+                        : *base::SocketAddress::ParseIp("2001:db8::9", 3478);
+    request_.clear();
+    stun::TransactionId txid{};
+    stun::MessageBuilder b(request_, stun::Method::kBinding, stun::MessageClass::kRequest, txid);
+    b.AddChangeRequest(true, false);
+    io_.to_client.clear();
+    Feed(request_);
+    ASSERT_EQ(io_.to_client.size(), 1u);
+    auto msg = stun::Message::Decode(io_.to_client[0].bytes);
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(Code(*msg), 420);
+    EXPECT_EQ(io_.to_client[0].to, tuple_);
+  }
+  // A plain Binding there carries no RFC 5780 attributes.
+  tuple_.transport = ClientTransport::kUdp;
+  Feed(Binding(true));
+  auto msg = stun::Message::Decode(io_.to_client.back().bytes);
+  ASSERT_TRUE(msg);
+  EXPECT_FALSE(msg->Has(stun::AttributeType::kOtherAddress));
+  EXPECT_FALSE(msg->Has(stun::AttributeType::kResponseOrigin));
+}
+
 }  // namespace
 }  // namespace turnkey::relay
