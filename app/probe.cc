@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "app/commands.h"
 #include "app/probe_uri.h"
@@ -179,6 +180,17 @@ int RunProbe(const ProbeArgs& args) {
   if (auto software = msg->FindValue(stun::AttributeType::kSoftware)) {
     std::printf("  software       : %.*s\n", static_cast<int>(software->size()),
                 reinterpret_cast<const char*>(software->data()));
+  }
+  // A server doing RFC 5780 NAT behavior discovery names where the answer
+  // came from and its second address: what a deployment check wants to see.
+  for (const auto& [type, label] :
+       {std::pair{stun::AttributeType::kResponseOrigin, "response origin"},
+        std::pair{stun::AttributeType::kOtherAddress, "other address  "}}) {
+    auto value = msg->FindValue(type);
+    auto address = value ? stun::DecodeAddress(*value) : std::nullopt;
+    if (address) {
+      std::printf("  %s: %s (RFC 5780)\n", label, address->ToString().c_str());
+    }
   }
   std::printf("  fingerprint    : %s\n", msg->has_fingerprint() ? "valid" : "absent");
   std::printf("  ok\n");

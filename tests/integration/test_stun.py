@@ -244,6 +244,11 @@ class StunServiceTest(unittest.TestCase):
         self.assertNotEqual(rc, 0, text)
         self.assertIn("certificate", text.lower())
 
+    def test_probe_shows_no_other_address_without_nat_discovery(self):
+        rc, text = self.run_probe(f"stun://127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 0, text)
+        self.assertNotIn("RFC 5780", text)
+
     def test_probe_reports_a_dead_server(self):
         port = harness.free_port()
         rc, text = self.run_probe("--timeout", "1s", f"stun://127.0.0.1:{port}")
@@ -282,6 +287,14 @@ class NatDiscoveryTest(unittest.TestCase):
             self.assertIn("NAT with Endpoint Independent Mapping", text)
             self.assertIn("NAT with Endpoint Independent Filtering", text)
             self.assertIn("Other addr: : 127.0.0.2:%d" % self.alt_port, text)
+
+    def test_probe_shows_the_other_address(self):
+        out = subprocess.run([harness.BINARY, "probe", f"stun://127.0.0.1:{self.server.port}"],
+                             capture_output=True, text=True, timeout=20)
+        text = out.stdout + out.stderr
+        self.assertEqual(out.returncode, 0, text)
+        self.assertIn(f"response origin: 127.0.0.1:{self.server.port} (RFC 5780)", text)
+        self.assertIn(f"other address  : 127.0.0.2:{self.alt_port} (RFC 5780)", text)
 
     def test_change_request_picks_the_source(self):
         # Table 1 of RFC 5780, from each of the four addresses.
