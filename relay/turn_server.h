@@ -12,6 +12,8 @@
 // CreatePermission, ChannelBind, Send and Data indications and ChannelData,
 // with the long-term credential mechanism (relay/turn_authenticator.h), the
 // peer policy (relay/peer_policy.h) on every path, and quotas.
+// With TurnServerOptions::nat_discovery it also answers Binding requests as
+// RFC 5780 asks (NAT behavior discovery).
 //
 // Everything a client sends that is malformed, cookie-less, a response, or
 // fails its FINGERPRINT is dropped without an answer and counted: no state
