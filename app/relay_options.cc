@@ -228,9 +228,7 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.alternate_servers = turn.alternate_servers;
   options.alternate_tls_servers = turn.alternate_tls_servers;
   options.alternate_domain = turn.alternate_domain;
-  if (turn.enabled) {
-    options.nat_discovery = config::NatDiscoveryQuads(turn);
-  }
+  options.nat_discovery = config::NatDiscoveryQuads(turn);
   options.relay[0] = plan.relay[0];
   options.relay[1] = plan.relay[1];
   return options;

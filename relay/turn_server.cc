@@ -172,17 +172,8 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
   // 420 comes after it and carries MESSAGE-INTEGRITY like every answer to
   // an authenticated request (section 9.2.4).
   if (method == MethodLabel::kBinding) {
-    if (from.transport == ClientTransport::kUdp) {
-      for (const NatDiscoveryAddresses& addresses : options_.nat_discovery) {
-        for (int ip = 0; ip < 2; ++ip) {
-          for (int port = 0; port < 2; ++port) {
-            if (addresses[ip][port] == from.server) {
-              HandleDiscoveryBinding(from, request, addresses, ip, port);
-              return;
-            }
-          }
-        }
-      }
+    if (HandleDiscoveryBinding(from, request)) {
+      return;
     }
     if (!request.unknown_required().empty()) {
       SendError(from, request, 420, nullptr, method);
@@ -244,8 +235,26 @@ void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& reque
               [&from](stun::MessageBuilder& b) { b.AddXorMappedAddress(from.client); });
 }
 
-void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request,
-                                        const NatDiscoveryAddresses& addresses, int ip, int port) {
+bool TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request) {
+  if (from.transport != ClientTransport::kUdp) {
+    return false;
+  }
+  const NatDiscoveryAddresses* found = nullptr;
+  int ip = 0;
+  int port = 0;
+  for (const NatDiscoveryAddresses& quad : options_.nat_discovery) {
+    for (int i = 0; i < 4 && found == nullptr; ++i) {
+      if (quad[i / 2][i % 2] == from.server) {
+        found = &quad;
+        ip = i / 2;
+        port = i % 2;
+      }
+    }
+  }
+  if (found == nullptr) {
+    return false;
+  }
+  const NatDiscoveryAddresses& addresses = *found;
   constexpr MethodLabel kMethod = MethodLabel::kBinding;
   // CHANGE-REQUEST, RESPONSE-PORT and PADDING are understood here; any other
   // unknown comprehension-required attribute still gets 420, naming only
@@ -261,19 +270,15 @@ void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Messa
     out_.clear();
     auto b = stun::MessageBuilder::UnknownAttributesResponse(
         out_, request, std::span<const uint16_t>(unknown.data(), unknown_count));
-    Finish(b, request, nullptr);
-    if (b.ok()) {
-      Count(kMethod, 420);
-      io_.SendToClient(from, b.message());
-    }
-    return;
+    Deliver(from, b, request, nullptr, kMethod, 420);
+    return true;
   }
   stun::ChangeRequest change;
   if (auto value = request.FindValue(stun::AttributeType::kChangeRequest)) {
     auto decoded = stun::DecodeChangeRequest(*value);
     if (!decoded) {
       SendError(from, request, 400, nullptr, kMethod, "Malformed CHANGE-REQUEST");
-      return;
+      return true;
     }
     change = *decoded;
   }
@@ -282,7 +287,7 @@ void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Messa
     response_port = stun::DecodeResponsePort(*value);
     if (!response_port || *response_port == 0) {
       SendError(from, request, 400, nullptr, kMethod, "Malformed RESPONSE-PORT");
-      return;
+      return true;
     }
   }
   const std::optional<base::ByteView> padding = request.FindValue(stun::AttributeType::kPadding);
@@ -290,7 +295,7 @@ void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Messa
     // RFC 5780 sections 6.1 and 10: both together would aim a large answer
     // at another port of the sender.
     SendError(from, request, 400, nullptr, kMethod, "PADDING with RESPONSE-PORT");
-    return;
+    return true;
   }
   // Table 1 of RFC 5780: the answer leaves from the other IP and/or port as
   // asked, and goes to the request's source (its RESPONSE-PORT if given).
@@ -305,17 +310,27 @@ void TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Messa
     b.AddResponseOrigin(to.server);
     b.AddOtherAddress(addresses[1 - ip][1 - port]);
     if (padding) {
-      // As long as the request's padding, not the MTU the RFC suggests
-      // (a SHOULD): the answer is then a few dozen bytes longer than the
+      // The request's own padding, not the MTU's worth the RFC suggests (a
+      // SHOULD): the answer is then a few dozen bytes longer than the
       // request, as any Binding answer is, and a forged source address buys
       // no amplification (a 28-byte request would otherwise get 1,500).
-      b.AddPadding(padding->size());
+      b.AddAttribute(stun::AttributeType::kPadding, *padding);
     }
   });
+  return true;
 }
 
 // ---------------------------------------------------------------------------
 // Answers
+
+void TurnServer::Deliver(const FiveTuple& to, stun::MessageBuilder& b, const stun::Message& request,
+                         const AuthResult* auth, MethodLabel method, uint16_t code) {
+  Finish(b, request, auth);
+  if (b.ok()) {
+    Count(method, code);
+    io_.SendToClient(to, b.message());
+  }
+}
 
 void TurnServer::Finish(stun::MessageBuilder& b, const stun::Message& request,
                         const AuthResult* auth) {
@@ -400,11 +415,7 @@ void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,
   b.AddRealm(authenticator_->realm());
   b.AddNonce(authenticator_->IssueNonce(to.client, clock_.UnixSeconds()));
   b.AddPasswordAlgorithms(authenticator_->algorithms());
-  Finish(b, request, nullptr);
-  if (b.ok()) {
-    Count(method, auth.error_code);
-    io_.SendToClient(to, b.message());
-  }
+  Deliver(to, b, request, nullptr, method, auth.error_code);
 }
 
 // ---------------------------------------------------------------------------

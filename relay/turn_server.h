@@ -151,10 +151,9 @@ class TurnServer {
   // Requests.
   void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
   void HandleBinding(const FiveTuple& from, const stun::Message& request);
-  // A Binding request to listener [ip][port] of `addresses` (RFC 5780
-  // section 6.1).
-  void HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request,
-                              const NatDiscoveryAddresses& addresses, int ip, int port);
+  // Answers a Binding request sent to a NAT discovery address as RFC 5780
+  // section 6.1 asks; false (nothing done) for any other listener.
+  bool HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request);
   // `existing` is the allocation already on this 5-tuple, if any.
   void HandleAllocate(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
                       const AuthResult& auth, Allocation* existing);
@@ -210,11 +209,7 @@ class TurnServer {
     out_.clear();
     auto b = stun::MessageBuilder::ErrorResponse(out_, request, code, reason);
     add(b);
-    Finish(b, request, auth);
-    if (b.ok()) {
-      Count(method, code);
-      io_.SendToClient(to, b.message());
-    }
+    Deliver(to, b, request, auth, method, code);
   }
   void SendError(const FiveTuple& to, const stun::Message& request, uint16_t code,
                  const AuthResult* auth, MethodLabel method, std::string_view reason = {}) {
@@ -228,11 +223,7 @@ class TurnServer {
     out_.clear();
     auto b = stun::MessageBuilder::SuccessResponse(out_, request);
     add(b);
-    Finish(b, request, auth);
-    if (b.ok()) {
-      Count(method, 200);
-      io_.SendToClient(to, b.message());
-    }
+    Deliver(to, b, request, auth, method, 200);
   }
   // One with no attributes of its own, authenticated with `auth`.
   void SendSuccess(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
@@ -244,6 +235,9 @@ class TurnServer {
   uint16_t PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer);
   // Finishes a success or error response: SOFTWARE, integrity, FINGERPRINT.
   void Finish(stun::MessageBuilder& builder, const stun::Message& request, const AuthResult* auth);
+  // Finish()es `builder`'s response, counts it as `code` and sends it to `to`.
+  void Deliver(const FiveTuple& to, stun::MessageBuilder& builder, const stun::Message& request,
+               const AuthResult* auth, MethodLabel method, uint16_t code);
   void Count(MethodLabel method, uint16_t code);
   void Drop(DropReason reason) { counters_.dropped[static_cast<size_t>(reason)].Add(); }
 

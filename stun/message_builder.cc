@@ -308,16 +308,6 @@ void MessageBuilder::AddResponsePort(uint16_t port) {
   AddAttribute(AttributeType::kResponsePort, v);
 }
 
-void MessageBuilder::AddPadding(size_t length) {
-  if (!Begin(static_cast<uint16_t>(AttributeType::kPadding), length)) {
-    return;
-  }
-  AppendBe16(out_, static_cast<uint16_t>(AttributeType::kPadding));
-  AppendBe16(out_, static_cast<uint16_t>(length));
-  out_.insert(out_.end(), length, uint8_t{0});
-  Finish(length);
-}
-
 void MessageBuilder::AddReservationToken(uint64_t token) {
   std::array<uint8_t, kReservationTokenSize> v;
   base::StoreBe64(v.data(), token);

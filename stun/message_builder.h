@@ -126,8 +126,6 @@ class MessageBuilder {
   // NAT behavior discovery (RFC 5780 s7).
   void AddChangeRequest(bool change_ip, bool change_port);
   void AddResponsePort(uint16_t port);
-  // PADDING of `length` zero bytes (kTooLarge past the 16-bit length).
-  void AddPadding(size_t length);
   void AddResponseOrigin(const base::SocketAddress& a) {
     AddAddress(AttributeType::kResponseOrigin, a);
   }

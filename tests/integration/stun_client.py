@@ -64,14 +64,6 @@ def parse_response(data, txid):
     return result
 
 
-def decode_address(value):
-    """A MAPPED-ADDRESS-style value (RFC 8489 s14.1): (ip, port)."""
-    family, port = struct.unpack("!xBH", value[:4])
-    if family == 1:
-        return (socket.inet_ntop(socket.AF_INET, value[4:8]), port)
-    return (socket.inet_ntop(socket.AF_INET6, value[4:20]), port)
-
-
 def binding_udp(host, port, timeout=2.0, fingerprint=True, family=socket.AF_INET):
     txid, msg = build_binding(fingerprint=fingerprint)
     with socket.socket(family, socket.SOCK_DGRAM) as s:

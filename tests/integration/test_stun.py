@@ -13,6 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 import stun_client  # noqa: E402
+import turn_client  # noqa: E402
 
 SOFTWARE = 0x8022
 MAPPED_ADDRESS = 0x0001
@@ -24,37 +25,38 @@ OTHER_ADDRESS = 0x802C
 
 
 def change_request(change_ip, change_port):
-    return struct.pack("!HHI", CHANGE_REQUEST, 4, (4 if change_ip else 0) | (2 if change_port else 0))
+    return (CHANGE_REQUEST, struct.pack("!I", (4 if change_ip else 0) | (2 if change_port else 0)))
+
+
+def response_port(port):
+    return (RESPONSE_PORT, struct.pack("!H2x", port))
 
 
 def send_binding(to, attrs, sock=None, receiver=None):
-    """Sends a Binding request with `attrs` from `sock` (a new UDP socket if
-    None) and returns the parsed answer `receiver` (default: the same socket)
-    got, with 'from' (where it came from) and 'local'."""
+    """Sends a Binding request with `attrs` ((type, value) pairs) from `sock`
+    (a new UDP socket if None) and returns the turn_client.Message that
+    `receiver` (default: the same socket) got, with `source` (where it came
+    from), `local` (the sender's address) and `request_size`."""
     own = sock is None
     if own:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
     receiver = receiver or sock
     try:
-        txid, msg = stun_client.build_binding(extra_attrs=attrs)
+        txid, request = turn_client.build(turn_client.BINDING, turn_client.REQUEST, attrs)
         receiver.settimeout(3)
-        sock.sendto(msg, to)
+        sock.sendto(request, to)
         data, source = receiver.recvfrom(70000)
-        r = stun_client.parse_response(data, txid)
-        r["from"] = source
-        r["local"] = sock.getsockname()
-        r["size"] = len(data)
-        r["request_size"] = len(msg)
-        return r
+        answer = turn_client.Message(data)
+        if answer.txid != txid:
+            raise ValueError("transaction id mismatch")
+        answer.source = source
+        answer.local = sock.getsockname()
+        answer.request_size = len(request)
+        return answer
     finally:
         if own:
             sock.close()
-
-
-def error_code(r):
-    code = r["attrs"][0x0009]
-    return code[2] * 100 + code[3]
 
 
 class StunServiceTest(unittest.TestCase):
@@ -218,11 +220,10 @@ class StunServiceTest(unittest.TestCase):
         # CHANGE-REQUEST with 420, and names no OTHER-ADDRESS.
         r = stun_client.binding_udp("127.0.0.1", self.server.port)
         self.assertNotIn(OTHER_ADDRESS, r["attrs"])
-        for attr in (change_request(True, True), struct.pack("!HHH2x", RESPONSE_PORT, 4, 9),
-                     struct.pack("!HH", PADDING, 8) + bytes(8)):
-            r = send_binding(("127.0.0.1", self.server.port), attr)
-            self.assertEqual(error_code(r), 420)
-            self.assertEqual(r["attrs"][0x000A], attr[:2])
+        for attr in (change_request(True, True), response_port(9), (PADDING, bytes(8))):
+            r = send_binding(("127.0.0.1", self.server.port), [attr])
+            self.assertEqual(r.error_code, 420)
+            self.assertEqual(r.get(0x000A), struct.pack("!H", attr[0]))
 
     def run_probe(self, *args):
         out = subprocess.run([harness.BINARY, "probe", *args],
@@ -302,62 +303,60 @@ class NatDiscoveryTest(unittest.TestCase):
         for (ip, port), to in addresses.items():
             for change_ip in (False, True):
                 for change_port in (False, True):
-                    r = send_binding(to, change_request(change_ip, change_port))
+                    r = send_binding(to, [change_request(change_ip, change_port)])
                     where = f"to {to}, change ip {change_ip} port {change_port}"
-                    self.assertEqual(r["type"], stun_client.BINDING_SUCCESS, where)
+                    self.assertEqual(r.cls, turn_client.SUCCESS, where)
                     want = addresses[(1 - ip if change_ip else ip,
                                       1 - port if change_port else port)]
-                    self.assertEqual(r["from"], want, where)
-                    origin = stun_client.decode_address(r["attrs"][RESPONSE_ORIGIN])
-                    self.assertEqual(origin, want, where)
-                    other = stun_client.decode_address(r["attrs"][OTHER_ADDRESS])
-                    self.assertEqual(other, addresses[(1 - ip, 1 - port)], where)
-                    mapped = stun_client.decode_address(r["attrs"][MAPPED_ADDRESS])
-                    self.assertEqual(mapped, r["local"], where)
-                    self.assertEqual(r["mapped"], r["local"], where)
+                    self.assertEqual(r.source, want, where)
+                    self.assertEqual(turn_client.decode_address(r.get(RESPONSE_ORIGIN)), want, where)
+                    self.assertEqual(turn_client.decode_address(r.get(OTHER_ADDRESS)),
+                                     addresses[(1 - ip, 1 - port)], where)
+                    self.assertEqual(turn_client.decode_address(r.get(MAPPED_ADDRESS)), r.local,
+                                     where)
+                    self.assertEqual(r.address(turn_client.XOR_MAPPED_ADDRESS), r.local, where)
 
     def test_response_port_sends_to_another_port(self):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
             a.bind(("127.0.0.1", 0))
             b.bind(("127.0.0.1", 0))
-            attr = struct.pack("!HHH2x", RESPONSE_PORT, 4, b.getsockname()[1])
-            r = send_binding(("127.0.0.1", self.server.port), attr, sock=a, receiver=b)
-            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
+            r = send_binding(("127.0.0.1", self.server.port), [response_port(b.getsockname()[1])],
+                             sock=a, receiver=b)
+            self.assertEqual(r.cls, turn_client.SUCCESS)
             # The mapped address is still the request's source.
-            self.assertEqual(r["mapped"], a.getsockname())
+            self.assertEqual(r.address(turn_client.XOR_MAPPED_ADDRESS), a.getsockname())
 
     def test_padding_is_echoed_without_amplification(self):
         for length in (0, 100, 1500, 9000):
             r = send_binding(("127.0.0.1", self.server.port),
-                             change_request(False, True) +
-                             struct.pack("!HH", PADDING, length) + bytes(length))
-            self.assertEqual(r["type"], stun_client.BINDING_SUCCESS)
-            self.assertEqual(len(r["attrs"][PADDING]), length)
-            self.assertLess(r["size"], r["request_size"] + 64)
+                             [change_request(False, True), (PADDING, os.urandom(length))])
+            self.assertEqual(r.cls, turn_client.SUCCESS)
+            self.assertEqual(len(r.get(PADDING)), length)
+            self.assertLess(len(r.raw), r.request_size + 64)
 
     def test_bad_requests(self):
         to = ("127.0.0.1", self.server.port)
         for attrs in (
                 # PADDING and RESPONSE-PORT together (RFC 5780 section 6.1).
-                struct.pack("!HH", PADDING, 4) + bytes(4) +
-                struct.pack("!HHH2x", RESPONSE_PORT, 4, 9),
-                struct.pack("!HH", CHANGE_REQUEST, 2) + bytes(4),   # short value
-                struct.pack("!HHH2x", RESPONSE_PORT, 4, 0)):         # port 0
-            self.assertEqual(error_code(send_binding(to, attrs)), 400, attrs.hex())
+                [(PADDING, bytes(4)), response_port(9)],
+                [(CHANGE_REQUEST, bytes(2))],   # short value
+                [response_port(0)]):
+            self.assertEqual(send_binding(to, attrs).error_code, 400, attrs)
         # Other unknown comprehension-required attributes still get 420,
         # naming only themselves.
-        r = send_binding(to, change_request(True, False) + struct.pack("!HH", 0x7FFE, 4) + b"abcd")
-        self.assertEqual(error_code(r), 420)
-        self.assertEqual(r["attrs"][0x000A], b"\x7f\xfe")
+        r = send_binding(to, [change_request(True, False), (0x7FFE, b"abcd")])
+        self.assertEqual(r.error_code, 420)
+        self.assertEqual(r.get(0x000A), b"\x7f\xfe")
 
     def test_tcp_has_no_alternate(self):
         # Only UDP listeners are paired: over TCP CHANGE-REQUEST gets 420.
-        txid, msg = stun_client.build_binding(extra_attrs=change_request(True, True))
+        _, msg = turn_client.build(turn_client.BINDING, turn_client.REQUEST,
+                                   [change_request(True, True)])
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=3) as s:
             s.sendall(msg)
             data = s.recv(2048)
-        self.assertEqual(error_code(stun_client.parse_response(data, txid)), 420)
+        self.assertEqual(turn_client.Message(data).error_code, 420)
 
 
 class SoftwareAttributeTest(unittest.TestCase):

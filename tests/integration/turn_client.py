@@ -97,14 +97,19 @@ def encode_xor_address(address, txid):
     return struct.pack("!BBHI", 0, FAMILY_IPV4, xport, raw ^ MAGIC)
 
 
-def decode_xor_address(value, txid):
-    family, xport = struct.unpack("!xBH", value[:4])
-    port = xport ^ (MAGIC >> 16)
+def decode_address(value):
+    """MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS (RFC 8489 s14.1): (ip, port)."""
+    family, port = struct.unpack("!xBH", value[:4])
     if family == FAMILY_IPV4:
-        raw = struct.unpack("!I", value[4:8])[0] ^ MAGIC
-        return socket.inet_ntop(socket.AF_INET, struct.pack("!I", raw)), port
-    key = struct.pack("!I", MAGIC) + txid
-    return socket.inet_ntop(socket.AF_INET6, bytes(a ^ b for a, b in zip(value[4:20], key))), port
+        return socket.inet_ntop(socket.AF_INET, value[4:8]), port
+    return socket.inet_ntop(socket.AF_INET6, value[4:20]), port
+
+
+def decode_xor_address(value, txid):
+    """XOR-MAPPED-ADDRESS and friends: the cookie (and for IPv6 the
+    transaction id) XORed off, then decode_address."""
+    key = struct.pack("!HI", MAGIC >> 16, MAGIC) + txid
+    return decode_address(value[:2] + bytes(a ^ b for a, b in zip(value[2:], key)))
 
 
 def _pad(n):

@@ -268,7 +268,10 @@ TEST_F(NatDiscoveryTest, ResponsePortAndPadding) {
   EXPECT_EQ(stun::DecodeAddress(*msg.FindValue(stun::AttributeType::kMappedAddress)),
             tuple_.client);
 
-  const stun::Message padded = Ask(0, 0, [](stun::MessageBuilder& b) { b.AddPadding(1400); });
+  const std::vector<uint8_t> padding(1400, 0xab);
+  const stun::Message padded = Ask(0, 0, [&](stun::MessageBuilder& b) {
+    b.AddAttribute(stun::AttributeType::kPadding, padding);
+  });
   EXPECT_EQ(sent_.to, tuple_);
   ASSERT_TRUE(padded.FindValue(stun::AttributeType::kPadding));
   EXPECT_EQ(padded.FindValue(stun::AttributeType::kPadding)->size(), 1400u);
@@ -276,9 +279,10 @@ TEST_F(NatDiscoveryTest, ResponsePortAndPadding) {
 }
 
 TEST_F(NatDiscoveryTest, BadRequests) {
+  const uint8_t padding[4] = {};
   EXPECT_EQ(Code(Ask(0, 0,
-                     [](stun::MessageBuilder& b) {
-                       b.AddPadding(4);
+                     [&](stun::MessageBuilder& b) {
+                       b.AddAttribute(stun::AttributeType::kPadding, padding);
                        b.AddResponsePort(5000);
                      })),
             400);
