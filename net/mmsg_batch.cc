@@ -1,5 +1,8 @@
 #include "net/mmsg_batch.h"
 
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -62,16 +65,72 @@ SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to
   if (len == 0) {
     return SendResult::kUnroutable;
   }
+  bool retried = false;
   for (;;) {
     ssize_t sent = ::sendto(fd, data.data(), data.size(), MSG_DONTWAIT,
                             reinterpret_cast<const sockaddr*>(&storage), len);
     if (sent >= 0) {
       return SendResult::kSent;
     }
-    if (errno != EINTR) {
-      return IsDropErrno(errno) ? SendResult::kDropped : SendResult::kError;
+    if (errno == EINTR) {
+      continue;
     }
+    if (IsDropErrno(errno)) {
+      return SendResult::kDropped;
+    }
+    // Maybe an ICMP error pending on the socket, about another datagram
+    // (BindOptions::receive_errors): it fails one send, whatever its
+    // destination. A second failure is this datagram's own.
+    if (retried) {
+      return SendResult::kError;
+    }
+    retried = true;
   }
+}
+
+ErrorQueueRead ReadIcmpError(int fd, IcmpError* out) {
+  sockaddr_storage name{};
+  alignas(cmsghdr) uint8_t control[256];
+  uint8_t payload;  // the datagram that drew the error is not needed
+  iovec iov{&payload, 1};
+  msghdr msg{};
+  msg.msg_name = &name;
+  msg.msg_namelen = sizeof(name);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t got;
+  do {
+    got = ::recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    return ErrorQueueRead::kEmpty;
+  }
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    const bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+    const bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+    if (!v4 && !v6) {
+      continue;
+    }
+    sock_extended_err ee;
+    std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+    if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) {
+      return ErrorQueueRead::kOther;
+    }
+    auto destination = base::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&name),
+                                                         msg.msg_namelen);
+    if (!destination) {
+      return ErrorQueueRead::kOther;
+    }
+    out->destination = *destination;
+    out->v6 = ee.ee_origin == SO_EE_ORIGIN_ICMP6;
+    out->type = ee.ee_type;
+    out->code = ee.ee_code;
+    out->info = ee.ee_info;
+    return ErrorQueueRead::kIcmp;
+  }
+  return ErrorQueueRead::kOther;
 }
 
 SendBatch::SendBatch(size_t slots, size_t slot_bytes)
@@ -108,6 +167,7 @@ SendResult SendBatch::Add(int socket_family, const base::SocketAddress& to, base
 SendBatch::FlushResult SendBatch::Flush(int fd) {
   FlushResult result;
   size_t offset = 0;
+  size_t retried = count_;  // the datagram tried a second time, if any
   while (offset < count_) {
     int sent = ::sendmmsg(fd, headers_.data() + offset, static_cast<unsigned>(count_ - offset),
                           MSG_DONTWAIT);
@@ -127,8 +187,15 @@ SendBatch::FlushResult SendBatch::Flush(int fd) {
       result.dropped += count_ - offset;
       break;
     }
-    // The first remaining datagram failed on its own (e.g. unreachable
-    // destination); skip it and keep the rest of the batch.
+    // The first remaining datagram failed. Maybe an ICMP error pending on
+    // the socket, about another datagram (BindOptions::receive_errors), which
+    // fails one send whatever its destination: try it once more. Failed
+    // again, it failed on its own (e.g. unreachable destination): skip it
+    // and keep the rest of the batch.
+    if (retried != offset) {
+      retried = offset;
+      continue;
+    }
     ++result.errors;
     ++offset;
   }

@@ -90,6 +90,25 @@ class SendBatch {
   size_t count_ = 0;
 };
 
+// An ICMP error the kernel matched to a datagram a socket sent (a socket
+// bound with BindOptions::receive_errors).
+struct IcmpError {
+  base::SocketAddress destination;  // where the datagram that drew it was going
+  bool v6 = false;                  // ICMPv6: type and code are ICMPv6's
+  uint8_t type = 0;
+  uint8_t code = 0;
+  uint32_t info = 0;  // the next-hop MTU of "fragmentation needed" / "packet too big"
+};
+
+enum class ErrorQueueRead {
+  kEmpty,  // nothing queued (or the read failed)
+  kIcmp,   // an ICMP error, in *out
+  kOther,  // an entry that is not an ICMP error (a local one), consumed
+};
+// Takes the oldest entry of `fd`'s error queue (recvmsg with MSG_ERRQUEUE).
+// Reading the queue also clears the error the socket would report once.
+ErrorQueueRead ReadIcmpError(int fd, IcmpError* out);
+
 // Whether a send errno means "buffer full, drop" (as opposed to an error).
 inline bool IsDropErrno(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
 

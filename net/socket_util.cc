@@ -82,6 +82,14 @@ base::Result<ScopedFd> CreateBoundSocket(const base::SocketAddress& bind_address
     if (auto s = SetDontFragment(fd.get(), storage.ss_family, options.dont_fragment); !s) {
       return std::unexpected(s.error());
     }
+    if (options.receive_errors) {
+      const bool v4 = storage.ss_family == AF_INET;
+      if (auto s = SetIntOption(fd.get(), v4 ? IPPROTO_IP : IPPROTO_IPV6,
+                                v4 ? IP_RECVERR : IPV6_RECVERR, 1, "IP_RECVERR");
+          !s) {
+        return std::unexpected(s.error());
+      }
+    }
   }
   if (options.receive_buffer_bytes > 0) {
     if (auto s = SetIntOption(fd.get(), SOL_SOCKET, SO_RCVBUF, options.receive_buffer_bytes,

@@ -44,6 +44,12 @@ struct BindOptions {
   // SetDontFragment). Off: Linux would otherwise set DF on every IPv4
   // datagram, where a TURN relay should leave it clear (RFC 8656 section 14).
   bool dont_fragment = false;
+  // Datagram sockets: queue the ICMP errors the kernel matches to what they
+  // sent on the socket's error queue (IP_RECVERR / IPV6_RECVERR), to read
+  // with ReadIcmpError (net/mmsg_batch.h). While one is pending the socket
+  // polls as readable, and the next receive or send on it may fail once with
+  // the error's errno instead of carrying its datagram.
+  bool receive_errors = false;
 };
 
 // IPv4: the DF bit on every datagram `fd` sends (IP_PMTUDISC_DO), or never,

@@ -18,6 +18,7 @@ struct UdpSocketSet::Entry {
   ScopedFd fd;
   int family = AF_INET;
   bool dont_fragment = false;  // what the socket was opened with
+  bool receive_errors = false;
   void* context = nullptr;
   base::SocketAddress local;
   std::unique_ptr<event, EventDeleter> read_event;
@@ -65,6 +66,7 @@ struct UdpSocketSet::Bound {
   ScopedFd fd;
   int family = AF_INET;
   bool dont_fragment = false;
+  bool receive_errors = false;
   base::SocketAddress local;
 };
 
@@ -78,6 +80,7 @@ base::Result<UdpSocketSet::BoundHandle> UdpSocketSet::Bind(const base::SocketAdd
   bind_options.receive_buffer_bytes = options.receive_buffer_bytes;
   bind_options.send_buffer_bytes = options.send_buffer_bytes;
   bind_options.dont_fragment = options.dont_fragment;
+  bind_options.receive_errors = options.receive_errors;
   auto fd = CreateBoundSocket(bind_address, SOCK_DGRAM, bind_options);
   if (!fd) {
     if (address_in_use != nullptr && fd.error().code == base::ErrorCode::kAlreadyExists) {
@@ -93,6 +96,7 @@ base::Result<UdpSocketSet::BoundHandle> UdpSocketSet::Bind(const base::SocketAdd
   bound->fd = std::move(*fd);
   bound->family = bind_address.is_v4() ? AF_INET : AF_INET6;
   bound->dont_fragment = options.dont_fragment;
+  bound->receive_errors = options.receive_errors;
   bound->local = *local;
   return bound.release();
 }
@@ -124,6 +128,7 @@ base::Result<UdpSocketSet::Handle> UdpSocketSet::Adopt(BoundHandle bound,
   entry->set = this;
   entry->family = owned->family;
   entry->dont_fragment = options.dont_fragment;
+  entry->receive_errors = owned->receive_errors;
   entry->context = context;
   entry->local = owned->local;
   entry->read_event.reset(event_new(loop_.base(), owned->fd.get(), EV_READ | EV_PERSIST,
@@ -179,6 +184,15 @@ void UdpSocketSet::OnFlushEvent(int /*fd*/, short /*what*/, void* arg) noexcept 
 void UdpSocketSet::OnReadable(Entry& entry) noexcept {
   for (size_t round = 0; round < options_.max_batches_per_wakeup; ++round) {
     const size_t got = recv_.Receive(entry.fd.get(), /*unmap_v4=*/false);
+    if (got == 0 && entry.receive_errors) {
+      // No datagram: the wake-up was an ICMP error (the receive may have
+      // failed on it, with datagrams still queued behind). Read the errors,
+      // then the datagrams again.
+      if (ReadErrors(entry)) {
+        continue;
+      }
+      break;
+    }
     if (!recv_.datagrams().empty()) {
       try {
         handler_(entry.context, recv_.datagrams());
@@ -192,6 +206,31 @@ void UdpSocketSet::OnReadable(Entry& entry) noexcept {
       break;
     }
   }
+}
+
+bool UdpSocketSet::ReadErrors(Entry& entry) noexcept {
+  // Bounded, as a batch of datagrams is: more wakes the loop again.
+  constexpr int kMaxErrorsPerWakeup = 64;
+  bool took = false;
+  IcmpError error;
+  for (int i = 0; i < kMaxErrorsPerWakeup; ++i) {
+    const ErrorQueueRead read = ReadIcmpError(entry.fd.get(), &error);
+    if (read == ErrorQueueRead::kEmpty) {
+      break;
+    }
+    took = true;
+    if (read != ErrorQueueRead::kIcmp || !icmp_handler_) {
+      continue;
+    }
+    try {
+      icmp_handler_(entry.context, error);
+    } catch (const std::exception& e) {
+      TK_LOG_ERROR("relay socket ICMP handler threw: {}", e.what());
+    } catch (...) {
+      TK_LOG_ERROR("relay socket ICMP handler threw a non-standard exception");
+    }
+  }
+  return took;
 }
 
 SendResult UdpSocketSet::QueueSend(Handle handle, const base::SocketAddress& to,

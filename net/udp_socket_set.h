@@ -53,6 +53,10 @@ struct UdpOpenOptions {
   // SO_RCVBUF / SO_SNDBUF; 0 keeps the kernel default.
   int receive_buffer_bytes = 0;
   int send_buffer_bytes = 0;
+  // Read the ICMP errors about what the socket sent and hand them to the
+  // set's ICMP handler (BindOptions::receive_errors). Set at Bind(); Adopt()
+  // keeps what Bind() set. Default off.
+  bool receive_errors = false;
 };
 
 class UdpSocketSet {
@@ -111,6 +115,13 @@ class UdpSocketSet {
   // outcome and is not reported. The handler must not close sockets or queue.
   using FlushHandler = std::function<void(const SendBatch::FlushResult& result)>;
   void SetFlushHandler(FlushHandler handler) { flush_handler_ = std::move(handler); }
+  // Called on the loop thread with each ICMP error read from a socket opened
+  // with `receive_errors`, with its context. A socket's error queue is read
+  // when a wake-up finds no datagram on it (a pending error makes a socket
+  // readable), so reading it costs nothing while datagrams flow. Same
+  // restrictions as the batch handler.
+  using IcmpHandler = std::function<void(void* context, const IcmpError& error)>;
+  void SetIcmpHandler(IcmpHandler handler) { icmp_handler_ = std::move(handler); }
   // Sends one datagram at once with "don't fragment" set (SetDontFragment),
   // whatever the socket was opened with (TURN's Send indication with
   // DONT-FRAGMENT). Queued datagrams are flushed first. Rare: two system
@@ -133,6 +144,9 @@ class UdpSocketSet {
   };
   UdpSocketSet(EventLoop& loop, const UdpSocketSetOptions& options, BatchHandler handler);
   void OnReadable(Entry& entry) noexcept;
+  // Reads up to a bound of `entry`'s error queue into the ICMP handler;
+  // true if it took anything.
+  bool ReadErrors(Entry& entry) noexcept;
   // Counts an immediate send's failure (dropped or error); returns `result`.
   SendResult Count(SendResult result);
   static void OnReadableEvent(int fd, short what, void* arg) noexcept;
@@ -142,6 +156,7 @@ class UdpSocketSet {
   UdpSocketSetOptions options_;
   BatchHandler handler_;
   FlushHandler flush_handler_;
+  IcmpHandler icmp_handler_;
   std::unique_ptr<event, EventDeleter> flush_event_;
   bool flush_scheduled_ = false;
   size_t open_count_ = 0;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/socket_util.h"
 #include "net/udp_socket.h"
 #include "tests/net/net_test_util.h"
 
@@ -217,6 +218,79 @@ TEST(UdpSocketSetTest, BoundSocketHoldsItsPortUntilAdopted) {
   ASSERT_EQ((*sender)->Send(address, base::AsBytes(std::string("hello"))), SendResult::kSent);
   ASSERT_TRUE(RunUntil(*loop, [&] { return received.size() == 1; }));
   EXPECT_EQ(received[0], "hello");
+}
+
+// A UDP port nothing listens on, on `loopback` (bound, then closed).
+SocketAddress ClosedPort(const SocketAddress& loopback) {
+  auto fd = CreateBoundSocket(loopback, SOCK_DGRAM, {});
+  EXPECT_TRUE(fd);
+  return *LocalAddressOf(fd->get());
+}
+
+// A socket opened with receive_errors reports the ICMP port unreachable the
+// kernel gets back for what it sent to a closed port, with the datagram's
+// destination; the error pending on the socket costs neither the next send
+// to someone else (the send is tried again) nor a datagram waiting to be
+// read. One without receive_errors never hears of it.
+void CheckIcmpPortUnreachable(const SocketAddress& loopback, bool v6) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<std::string> at_set;
+  auto set = UdpSocketSet::Create(*loop, {}, [&](void*, std::span<const Datagram> batch) {
+    for (const Datagram& d : batch) {
+      at_set.emplace_back(reinterpret_cast<const char*>(d.data.data()), d.data.size());
+    }
+  });
+  ASSERT_TRUE(set.has_value());
+  std::vector<std::pair<void*, IcmpError>> errors;
+  (*set)->SetIcmpHandler(
+      [&](void* context, const IcmpError& e) { errors.emplace_back(context, e); });
+  std::vector<SendBatch::FlushResult> reports;
+  (*set)->SetFlushHandler([&](const SendBatch::FlushResult& r) { reports.push_back(r); });
+  size_t at_peer = 0;
+  auto peer = UdpSocket::Create(*loop, loopback, {},
+                                [&](std::span<const Datagram> batch) { at_peer += batch.size(); });
+  ASSERT_TRUE(peer);
+  int hearing = 1;
+  int deaf = 2;
+  auto a = (*set)->Open(loopback, {.receive_errors = true}, &hearing);
+  auto b = (*set)->Open(loopback, {}, &deaf);
+  ASSERT_TRUE(a && b);
+  const SocketAddress closed = ClosedPort(loopback);
+
+  const auto send = [&](UdpSocketSet::Handle from, const SocketAddress& to, std::string text) {
+    ASSERT_EQ((*set)->QueueSend(from, to, base::AsBytes(text)), SendResult::kSent);
+    (*set)->Flush();
+  };
+  send(*b, closed, "nobody");
+  send(*a, closed, "nobody");
+  // Loopback answers at once: the error is pending on `a` now, and a
+  // datagram arrives behind it.
+  ASSERT_EQ((*peer)->Send((*set)->LocalAddress(*a), base::AsBytes(std::string("back"))),
+            SendResult::kSent);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return !errors.empty() && at_set.size() == 1; }));
+  EXPECT_EQ(at_set[0], "back");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].first, &hearing);
+  EXPECT_EQ(errors[0].second.destination, closed);
+  EXPECT_EQ(errors[0].second.v6, v6);
+  EXPECT_EQ(errors[0].second.type, v6 ? 1 : 3);  // destination unreachable
+  EXPECT_EQ(errors[0].second.code, v6 ? 4 : 3);  // port unreachable
+
+  // Pending again, now before a send to someone else.
+  send(*a, closed, "nobody");
+  send(*a, (*peer)->local_address(), "one");
+  ASSERT_EQ(reports.size(), 4u);
+  EXPECT_EQ(reports[3].sent, 1u);
+  EXPECT_EQ(reports[3].errors, 0u);
+  ASSERT_TRUE(RunUntil(*loop, [&] { return errors.size() == 2 && at_peer == 1; }));
+  EXPECT_EQ(errors[1].second.destination, closed);
+}
+
+TEST(UdpSocketSetTest, IcmpPortUnreachableIpv4) { CheckIcmpPortUnreachable(Loopback4(), false); }
+
+TEST(UdpSocketSetTest, IcmpPortUnreachableIpv6) {
+  CheckIcmpPortUnreachable(*SocketAddress::ParseIp("::1", 0), true);
 }
 
 }  // namespace
