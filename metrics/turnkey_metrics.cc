@@ -261,6 +261,17 @@ base::Result<TurnMetrics> TurnMetrics::Create(Registry& registry) {
     return std::unexpected(std::move(dropped.error()));
   }
   ResolveAll(*dropped, kDropReasonValues, m.dropped_packets);
+
+  auto icmp = registry.AddCounter({
+      .name = std::string(kTurnPeerIcmpTotal),
+      .help = "ICMP errors about relayed datagrams passed on to the client (RFC 8656 "
+              "section 11.5), by what they said of the peer.",
+      .labels = {Label("kind", kIcmpKindValues)},
+  });
+  if (!icmp) {
+    return std::unexpected(std::move(icmp.error()));
+  }
+  ResolveAll(*icmp, kIcmpKindValues, m.peer_icmp);
   return m;
 }
 

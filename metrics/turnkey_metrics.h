@@ -58,6 +58,7 @@ inline constexpr std::string_view kTurnRelayPortsFree = "turnkey_turn_relay_port
 inline constexpr std::string_view kTurnPermissionsActive = "turnkey_turn_permissions_active";
 inline constexpr std::string_view kTurnChannelsActive = "turnkey_turn_channels_active";
 inline constexpr std::string_view kTurnDroppedPacketsTotal = "turnkey_turn_dropped_packets_total";
+inline constexpr std::string_view kTurnPeerIcmpTotal = "turnkey_turn_peer_icmp_total";
 
 inline constexpr std::string_view kSignalConnections = "turnkey_signal_connections";
 inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
@@ -161,6 +162,17 @@ enum class DropReason : uint8_t {
 inline constexpr std::array<std::string_view, 10> kDropReasonValues = {
     "malformed",  "bad_fingerprint", "unexpected", "no_allocation", "no_permission",
     "no_channel", "bandwidth",       "send_error", "throttled",     "client_backlog"};
+
+// What an ICMP error about a relayed datagram said of its peer.
+enum class IcmpKind : uint8_t {
+  kPortUnreachable,  // nothing listens on the peer's port
+  kUnreachable,      // host or network unreachable, or prohibited
+  kPacketTooBig,     // too big for the path
+  kTimeExceeded,     // hop limit ran out
+  kCount
+};
+inline constexpr std::array<std::string_view, 4> kIcmpKindValues = {
+    "port_unreachable", "unreachable", "packet_too_big", "time_exceeded"};
 
 // Engine.IO transport of a signaling connection.
 enum class SignalTransport : uint8_t { kWebSocket, kPolling, kCount };
@@ -273,6 +285,8 @@ struct TurnMetrics {
   Gauge permissions_active;  // up/down
   Gauge channels_active;     // up/down
   EnumArray<DropReason, Counter> dropped_packets;
+  // ICMP errors about relayed datagrams passed on to clients.
+  EnumArray<IcmpKind, Counter> peer_icmp;
 };
 
 // What became of one call-history write (a call's row or an update to it).

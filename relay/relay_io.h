@@ -34,6 +34,15 @@ enum class SendOutcome : uint8_t {
   kRefused,  // not sent (kernel refused it, or it could not be queued)
 };
 
+// An ICMP error about a datagram a relay socket sent to a peer.
+struct PeerIcmp {
+  base::SocketAddress peer;  // the datagram's destination
+  bool v6 = false;           // ICMPv6: type and code are ICMPv6's
+  uint8_t type = 0;
+  uint8_t code = 0;
+  uint32_t mtu = 0;  // the next-hop MTU of "fragmentation needed" / "packet too big"
+};
+
 // Where the core's messages to clients go.
 class ClientSink {
  public:
@@ -65,7 +74,9 @@ class RelayIo : public ClientSink {
   };
 
   // Binds a UDP relay socket to `bind` (a concrete port). Datagrams it
-  // receives are handed to TurnServer::OnPeerData(now, context, ...).
+  // receives are handed to TurnServer::OnPeerData(now, context, ...), and
+  // the ICMP errors the kernel matches to what it sends to
+  // TurnServer::OnPeerIcmp(now, context, ...).
   virtual OpenResult OpenRelay(const base::SocketAddress& bind, void* context) = 0;
   // Closes a relay socket; what was queued on it is sent first.
   virtual void CloseRelay(RelayHandle handle) = 0;

@@ -520,6 +520,62 @@ void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::Socke
   RelayToClient(now, allocation, from, data);
 }
 
+namespace {
+
+// The kind of an ICMP error RFC 8656 section 11.5 passes on (ICMP types 3
+// and 11, ICMPv6 types 1, 2 and 3), or kCount for one it does not.
+IcmpKind ClassifyIcmp(const PeerIcmp& icmp) {
+  if (!icmp.v6) {
+    if (icmp.type == 3) {
+      return icmp.code == 3   ? IcmpKind::kPortUnreachable
+             : icmp.code == 4 ? IcmpKind::kPacketTooBig
+                              : IcmpKind::kUnreachable;
+    }
+    return icmp.type == 11 ? IcmpKind::kTimeExceeded : IcmpKind::kCount;
+  }
+  switch (icmp.type) {
+    case 1:
+      return icmp.code == 4 ? IcmpKind::kPortUnreachable : IcmpKind::kUnreachable;
+    case 2:
+      return IcmpKind::kPacketTooBig;
+    case 3:
+      return IcmpKind::kTimeExceeded;
+    default:
+      return IcmpKind::kCount;
+  }
+}
+
+}  // namespace
+
+void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const PeerIcmp& icmp) {
+  const IcmpKind kind = ClassifyIcmp(icmp);
+  if (kind == IcmpKind::kCount) {
+    return;
+  }
+  Allocation& allocation = *static_cast<RelayEndpoint*>(context)->owner;
+  // The permission is checked against the peer the datagram went to, address
+  // only, never against whoever sent the ICMP.
+  if (allocation.FindPermission(icmp.peer, now) == nullptr) {
+    Drop(DropReason::kNoPermission);
+    return;
+  }
+  out_.clear();
+  stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication,
+                         NextIndicationId());
+  b.AddXorPeerAddress(icmp.peer);
+  // Error Data is the next-hop MTU for "too big", zero otherwise (s18.13).
+  b.AddIcmp(icmp.type, icmp.code, kind == IcmpKind::kPacketTooBig ? icmp.mtu : 0);
+  if (!b.ok()) {
+    Drop(DropReason::kMalformed);
+    return;
+  }
+  if (!io_.SendDataToClient(allocation.tuple(), out_)) {
+    Drop(DropReason::kClientBacklog);
+    return;
+  }
+  counters_.icmp[static_cast<size_t>(kind)].Add();
+}
+
 stun::TransactionId TurnServer::NextIndicationId() {
   if (indication_ids_used_ == indication_ids_.size()) {
     if (!base::RandomBytes(indication_ids_)) {

@@ -10,8 +10,8 @@
 // UDP relays: Allocate (with RFC 6156 / RFC 8656 address families, dual
 // allocation, EVEN-PORT and RESERVATION-TOKEN, DONT-FRAGMENT), Refresh,
 // CreatePermission, ChannelBind, Send and Data indications and ChannelData,
-// with the long-term credential mechanism (relay/turn_authenticator.h), the
-// peer policy (relay/peer_policy.h) on every path, and quotas.
+// ICMP errors about relayed datagrams (section 11.5), with the long-term credential mechanism
+// (relay/turn_authenticator.h), the peer policy (relay/peer_policy.h) on every path, and quotas.
 // With TurnServerOptions::nat_discovery it also answers Binding requests as
 // RFC 5780 asks (NAT behavior discovery).
 //
@@ -120,6 +120,12 @@ class TurnServer {
   // core passed to RelayIo::OpenRelay (a RelayEndpoint).
   void OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,
                   base::ByteView data);
+  // Handles an ICMP error about a datagram a relay socket sent (`context` as
+  // for OnPeerData): destination unreachable, packet too big and time
+  // exceeded go to the client as a Data indication with XOR-PEER-ADDRESS and
+  // ICMP when the allocation has a permission for the peer's address (RFC
+  // 8656 section 11.5); anything else is ignored.
+  void OnPeerIcmp(base::MonoTime now, void* context, const PeerIcmp& icmp);
   // What the kernel did with a flushed batch of datagrams SendToPeer had
   // queued (SendOutcome::kQueued): `sent` of them, `sent_bytes` in all, were
   // relayed; `refused` were not (dropped: send_failed). Relayed counters move

@@ -54,6 +54,15 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
     return std::unexpected(set.error());
   }
   relay_sockets_ = std::move(*set);
+  relay_sockets_->SetIcmpHandler([this](void* context, const net::IcmpError& error) {
+    server_->OnPeerIcmp(base::SystemClock::Instance().Now(), context,
+                        PeerIcmp{.peer = error.destination,
+                                 .v6 = error.v6,
+                                 .type = error.type,
+                                 .code = error.code,
+                                 .mtu = error.info});
+    FlushStreams();
+  });
   // The relayed counters follow what sendmmsg took, not what was queued.
   relay_sockets_->SetFlushHandler([this](const net::SendBatch::FlushResult& result) {
     if (server_ != nullptr) {
@@ -301,7 +310,9 @@ void Worker::CloseRelay(RelayHandle handle) {
 
 RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
   OpenResult result;
-  auto bound = net::UdpSocketSet::Bind(bind, net::UdpOpenOptions{}, &result.address_in_use);
+  // ICMP errors about what the socket sends reach the client (OnPeerIcmp).
+  auto bound = net::UdpSocketSet::Bind(bind, net::UdpOpenOptions{.receive_errors = true},
+                                       &result.address_in_use);
   if (!bound) {
     if (!result.address_in_use) {
       TK_LOG_WARN("relay socket {}: {}", bind.ToString(), bound.error().message);

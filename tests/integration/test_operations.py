@@ -566,6 +566,14 @@ class MetricsScrapeTest(ServerTestCase):
         udp.round_trips(count, size)
         tcp.round_trips(count, size)
         offer_reaches_callee(self, helper, call_id, "v=0 during the scrape test")
+        # A datagram to a closed port of the permitted peer's address draws
+        # an ICMP port unreachable, passed on to the client and counted.
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.bind(("127.0.0.1", 0))
+        closed_address = closed.getsockname()
+        closed.close()
+        udp.client.send_indication(closed_address, b"anyone there?")
+        self.assertEqual(udp.client.receive(timeout=5.0), ("icmp", closed_address, (3, 3, 0)))
 
         second_text = server.scrape()
         status, output = promtool_check(second_text)
@@ -588,6 +596,7 @@ class MetricsScrapeTest(ServerTestCase):
             self.assertGreaterEqual(
                 moved("turnkey_turn_relayed_bytes_total", direction=direction), 2 * count * size,
                 direction)
+        self.assertEqual(moved("turnkey_turn_peer_icmp_total", kind="port_unreachable"), 1)
         self.assertEqual(metric(second, "turnkey_turn_allocations_active"), 2, second_text)
         self.assertGreaterEqual(
             metric(second, "turnkey_turn_allocations_total", transport="udp", result="success"), 1)

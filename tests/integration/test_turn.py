@@ -531,6 +531,44 @@ class TurnErrorCodesTest(unittest.TestCase):
             permitted.close()
             stranger.close()
 
+    def icmp_reaches_the_client(self, transport):
+        # RFC 8656 section 11.5: the ICMP port unreachable a datagram to a
+        # closed port draws comes back as a Data indication with the
+        # datagram's destination and the ICMP type and code; the relay keeps
+        # working, for that peer and for others.
+        peer = UdpPeer()
+        closed = UdpPeer()
+        closed_address = closed.address
+        closed.close()
+        try:
+            with self.client(transport=transport) as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                self.assertEqual(c.create_permission(peer.address).cls, tc.SUCCESS)
+                for attempt in range(2):
+                    c.send_indication(closed_address, b"anyone there?")
+                    self.assertEqual(c.receive(), ("icmp", closed_address, (3, 3, 0)), attempt)
+                    c.send_indication(peer.address, b"still relaying")
+                    self.assertEqual(peer.recv(), (b"still relaying", relayed))
+                    peer.sendto(b"and back", relayed)
+                    self.assertEqual(c.receive(), ("data", peer.address, b"and back"))
+                # Through a channel, the same Data indication (ChannelData
+                # has no room for ICMP).
+                self.assertEqual(c.channel_bind(0x4002, closed_address).cls, tc.SUCCESS)
+                c.send_channel_data(0x4002, b"anyone there?")
+                self.assertEqual(c.receive(), ("icmp", closed_address, (3, 3, 0)))
+                self.assertIsNone(c.receive(timeout=0.3))
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            peer.close()
+
+    def test_icmp_port_unreachable_comes_back_to_a_udp_client(self):
+        self.icmp_reaches_the_client("udp")
+
+    def test_icmp_port_unreachable_comes_back_to_a_tcp_client(self):
+        self.icmp_reaches_the_client("tcp")
+
     def channel_round_trip(self, transport):
         peer = UdpPeer()
         try:

@@ -52,6 +52,7 @@ REQUESTED_TRANSPORT = 0x0019
 MESSAGE_INTEGRITY_SHA256 = 0x001C
 XOR_MAPPED_ADDRESS = 0x0020
 PASSWORD_ALGORITHMS = 0x8002
+ICMP = 0x8004
 FINGERPRINT = 0x8028
 
 FAMILY_IPV4 = 0x01
@@ -341,6 +342,13 @@ class TurnClient:
         except ValueError:
             return None
         if msg.cls == INDICATION and msg.method == DATA:
+            icmp = msg.get(ICMP)
+            if icmp is not None and not msg.has(DATA_ATTR):
+                # RFC 8656 s18.13: 16 reserved bits, 7-bit type, 9-bit code, error data.
+                type_code, error_data = struct.unpack("!2xHI", icmp)
+                self.inbound.append(("icmp", msg.address(XOR_PEER_ADDRESS),
+                                     (type_code >> 9, type_code & 0x1FF, error_data)))
+                return None
             self.inbound.append(("data", msg.address(XOR_PEER_ADDRESS), msg.get(DATA_ATTR)))
             return None
         if msg.cls in (SUCCESS, ERROR):
@@ -430,8 +438,9 @@ class TurnClient:
         self.send_raw(frame)
 
     def receive(self, timeout=3.0):
-        """Next relayed datagram: ("data", (ip, port), bytes) or ("channel", n, bytes); None
-        if nothing came within `timeout`."""
+        """Next relayed datagram: ("data", (ip, port), bytes) or ("channel", n, bytes), or an
+        ICMP error about one sent, ("icmp", (ip, port), (type, code, error data)); None if
+        nothing came within `timeout`."""
         deadline = time.monotonic() + timeout
         while not self.inbound:
             packet = self.read_packet(deadline)

@@ -85,6 +85,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
                 "# TYPE turnkey_turn_channels_active gauge",
                 "# TYPE turnkey_turn_dropped_packets_total counter",
                 "# TYPE turnkey_turn_peer_denied_total counter",
+    "# TYPE turnkey_turn_peer_icmp_total counter",
                 "# TYPE turnkey_turn_permissions_active gauge",
                 "# TYPE turnkey_turn_relay_ports_free gauge",
                 "# TYPE turnkey_turn_relayed_bytes_total counter",

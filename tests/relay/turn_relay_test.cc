@@ -326,6 +326,84 @@ TEST_F(TurnRelayTest, PeerDataWithoutPermissionIsDropped) {
   EXPECT_EQ(Relayed(Direction::kPeerToClient), 0u);
 }
 
+// RFC 8656 section 11.5: an ICMP error about a datagram sent to a permitted
+// peer comes to the client as a Data indication with XOR-PEER-ADDRESS (the
+// datagram's destination, port included) and ICMP, and no DATA.
+TEST_F(TurnRelayTest, IcmpErrorsAboutPermittedPeersComeAsDataIndications) {
+  TurnTestClient client = Ready(1, ClientTransport::kUdp, true);
+  ASSERT_EQ(relayed_.size(), 2u);
+  const base::SocketAddress v6_peer = Ip("2606:4700::1111", 443);
+  ASSERT_TRUE(client.CreatePermission({v6_peer}).success());
+  client.TakeReceived();
+  struct Case {
+    PeerIcmp icmp;
+    uint32_t error_data;
+    IcmpKind kind;
+  };
+  const Case cases[] = {
+      {{Ip("8.8.8.8", 5001), false, 3, 3, 0}, 0, IcmpKind::kPortUnreachable},
+      {{Ip("8.8.8.8", 5001), false, 3, 1, 0}, 0, IcmpKind::kUnreachable},
+      // The MTU rides only with "fragmentation needed" / "packet too big".
+      {{Ip("8.8.8.8", 5001), false, 3, 4, 1400}, 1400, IcmpKind::kPacketTooBig},
+      {{Ip("8.8.8.8", 5001), false, 11, 0, 1400}, 0, IcmpKind::kTimeExceeded},
+      {{v6_peer, true, 1, 4, 0}, 0, IcmpKind::kPortUnreachable},
+      {{v6_peer, true, 1, 3, 0}, 0, IcmpKind::kUnreachable},
+      {{v6_peer, true, 2, 0, 1280}, 1280, IcmpKind::kPacketTooBig},
+      {{v6_peer, true, 3, 0, 0}, 0, IcmpKind::kTimeExceeded},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.icmp.peer.ToString() + " type " + std::to_string(c.icmp.type));
+    IcmpArrives(relayed_[c.icmp.v6 ? 1 : 0], c.icmp);
+    auto received = client.TakeReceived();
+    ASSERT_EQ(received.size(), 1u);
+    auto m = stun::Message::Decode(received[0]);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->method(), stun::Method::kData);
+    EXPECT_EQ(m->message_class(), stun::MessageClass::kIndication);
+    EXPECT_EQ(
+        stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
+        c.icmp.peer);
+    auto icmp = stun::DecodeIcmp(*m->FindValue(AttributeType::kIcmp));
+    ASSERT_TRUE(icmp);
+    EXPECT_EQ(icmp->type, c.icmp.type);
+    EXPECT_EQ(icmp->code, c.icmp.code);
+    EXPECT_EQ(icmp->error_data, c.error_data);
+    EXPECT_FALSE(m->Has(AttributeType::kData));
+  }
+  EXPECT_EQ(server->counters().icmp[static_cast<size_t>(IcmpKind::kPortUnreachable)].Get(), 2u);
+  EXPECT_EQ(server->counters().icmp[static_cast<size_t>(IcmpKind::kUnreachable)].Get(), 2u);
+  EXPECT_EQ(server->counters().icmp[static_cast<size_t>(IcmpKind::kPacketTooBig)].Get(), 2u);
+  EXPECT_EQ(server->counters().icmp[static_cast<size_t>(IcmpKind::kTimeExceeded)].Get(), 2u);
+  // Not relayed data.
+  EXPECT_EQ(Relayed(Direction::kPeerToClient), 0u);
+}
+
+TEST_F(TurnRelayTest, OtherIcmpErrorsAndUnpermittedPeersAreIgnored) {
+  TurnTestClient client = Ready(1);
+  client.TakeReceived();
+  // Types section 11.5 does not pass on: parameter problem, source quench,
+  // an echo reply; ICMPv6 parameter problem.
+  IcmpArrives(relayed_[0], {Ip("8.8.8.8", 5000), false, 12, 0, 0});
+  IcmpArrives(relayed_[0], {Ip("8.8.8.8", 5000), false, 4, 0, 0});
+  IcmpArrives(relayed_[0], {Ip("8.8.8.8", 5000), false, 0, 0, 0});
+  IcmpArrives(relayed_[0], {Ip("8.8.8.8", 5000), true, 4, 0, 0});
+  EXPECT_EQ(Dropped(DropReason::kNoPermission), 0u);
+  // No permission for the destination's address: dropped and counted.
+  IcmpArrives(relayed_[0], {Ip("1.1.1.1", 53), false, 3, 3, 0});
+  EXPECT_TRUE(client.TakeReceived().empty());
+  EXPECT_EQ(Dropped(DropReason::kNoPermission), 1u);
+  // A TCP/TLS client too far behind loses it, as it would peer data.
+  TurnTestClient tcp = Ready(2, ClientTransport::kTcp);
+  tcp.TakeReceived();
+  io.client_backlogged = true;
+  IcmpArrives(relayed_[0], {peer_, false, 3, 3, 0});
+  EXPECT_TRUE(tcp.TakeReceived().empty());
+  EXPECT_EQ(Dropped(DropReason::kClientBacklog), 1u);
+  for (size_t k = 0; k < static_cast<size_t>(IcmpKind::kCount); ++k) {
+    EXPECT_EQ(server->counters().icmp[k].Get(), 0u) << IcmpKindName(static_cast<IcmpKind>(k));
+  }
+}
+
 TEST_F(TurnRelayTest, Ipv6HalfOfADualAllocationRelays) {
   TurnTestClient client = Ready(1, ClientTransport::kUdp, true);
   ASSERT_EQ(relayed_.size(), 2u);

@@ -242,6 +242,13 @@ class TurnTestEnv {
     server->OnPeerData(clock.Now(), io.sockets[handle].context, peer, data);
   }
 
+  // The relay socket of `relayed` got an ICMP error about a datagram it sent.
+  void IcmpArrives(const base::SocketAddress& relayed, const PeerIcmp& icmp) {
+    RelayHandle handle = io.HandleFor(relayed);
+    ASSERT_NE(handle, 0u) << "no relay socket for " << relayed.ToString();
+    server->OnPeerIcmp(clock.Now(), io.sockets[handle].context, icmp);
+  }
+
   // Moves the clock and runs the server's timer.
   void Advance(std::chrono::seconds d) {
     clock.Advance(d);
