@@ -520,6 +520,28 @@ void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::Socke
   RelayToClient(now, allocation, from, data);
 }
 
+template <typename AddContent>
+bool TurnServer::BuildDataIndication(const base::SocketAddress& peer, AddContent add_content) {
+  out_.clear();
+  stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication,
+                         NextIndicationId());
+  b.AddXorPeerAddress(peer);
+  add_content(b);
+  if (!b.ok()) {
+    Drop(DropReason::kMalformed);
+    return false;
+  }
+  return true;
+}
+
+bool TurnServer::SendDataToClient(const Allocation& allocation) {
+  if (!io_.SendDataToClient(allocation.tuple(), out_)) {
+    Drop(DropReason::kClientBacklog);
+    return false;
+  }
+  return true;
+}
+
 namespace {
 
 // The kind of an ICMP error RFC 8656 section 11.5 passes on (ICMP types 3
@@ -559,21 +581,13 @@ void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const PeerIcmp& i
     Drop(DropReason::kNoPermission);
     return;
   }
-  out_.clear();
-  stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication,
-                         NextIndicationId());
-  b.AddXorPeerAddress(icmp.peer);
-  // Error Data is the next-hop MTU for "too big", zero otherwise (s18.13).
-  b.AddIcmp(icmp.type, icmp.code, kind == IcmpKind::kPacketTooBig ? icmp.mtu : 0);
-  if (!b.ok()) {
-    Drop(DropReason::kMalformed);
-    return;
+  const bool built = BuildDataIndication(icmp.peer, [&](stun::MessageBuilder& b) {
+    // Error Data is the next-hop MTU for "too big", zero otherwise (s18.13).
+    b.AddIcmp(icmp.type, icmp.code, kind == IcmpKind::kPacketTooBig ? icmp.mtu : 0);
+  });
+  if (built && SendDataToClient(allocation)) {
+    counters_.icmp[static_cast<size_t>(kind)].Add();
   }
-  if (!io_.SendDataToClient(allocation.tuple(), out_)) {
-    Drop(DropReason::kClientBacklog);
-    return;
-  }
-  counters_.icmp[static_cast<size_t>(kind)].Add();
 }
 
 stun::TransactionId TurnServer::NextIndicationId() {
@@ -599,19 +613,10 @@ void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
                             IsStream(allocation.tuple().transport)
                                 ? stun::ChannelDataPadding::kRequired
                                 : stun::ChannelDataPadding::kOptional);
-  } else {
-    // RFC 8656 section 11.3: a Data indication.
-    stun::MessageBuilder b(out_, stun::Method::kData, stun::MessageClass::kIndication,
-                           NextIndicationId());
-    b.AddXorPeerAddress(peer);
-    b.AddData(data);
-    if (!b.ok()) {
-      Drop(DropReason::kMalformed);
-      return;
-    }
+  } else if (!BuildDataIndication(peer, [&](stun::MessageBuilder& b) { b.AddData(data); })) {
+    return;  // RFC 8656 section 11.3: a Data indication, here one not buildable
   }
-  if (!io_.SendDataToClient(allocation.tuple(), out_)) {
-    Drop(DropReason::kClientBacklog);
+  if (!SendDataToClient(allocation)) {
     return;
   }
   counters_.relayed_packets[static_cast<size_t>(Direction::kPeerToClient)].Add();

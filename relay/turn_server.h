@@ -245,6 +245,14 @@ class TurnServer {
   void Deliver(const FiveTuple& to, stun::MessageBuilder& builder, const stun::Message& request,
                const AuthResult* auth, MethodLabel method, uint16_t code);
   void Count(MethodLabel method, uint16_t code);
+  // Builds into out_ a Data indication from `peer` whose content
+  // `add_content(builder)` adds (DATA, or ICMP); false (dropped, counted)
+  // if it could not be built.
+  template <typename AddContent>
+  bool BuildDataIndication(const base::SocketAddress& peer, AddContent add_content);
+  // Sends out_ to the client of `allocation` as relayed data; false
+  // (dropped, counted) when its stream is too far behind to take it.
+  bool SendDataToClient(const Allocation& allocation);
   void Drop(DropReason reason) { counters_.dropped[static_cast<size_t>(reason)].Add(); }
 
   // Counts one datagram to a peer by what SendToPeer said became of it.
