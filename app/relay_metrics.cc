@@ -140,7 +140,7 @@ void RelayMetricsBridge::Collect() {
            Sum(service_, [&](const TurnCounters& t) { return t.dropped[r].Get(); }));
     }
   }
-  for (size_t k = 0; k < static_cast<size_t>(relay::IcmpKind::kCount); ++k) {
+  for (size_t k = 0; k < static_cast<size_t>(metrics::IcmpKind::kCount); ++k) {
     feed(metrics_.peer_icmp[static_cast<metrics::IcmpKind>(k)],
          Sum(service_, [&](const TurnCounters& t) { return t.icmp[k].Get(); }));
   }

@@ -1,5 +1,6 @@
 // RecvBatch / SendBatch: the recvmmsg and sendmmsg buffers behind UdpSocket
-// and UdpSocketSet (internal to net/).
+// and UdpSocketSet (internal to net/). Datagram and IcmpError are what those
+// classes' handlers are given.
 //
 // Each holds `slots` datagram buffers of `slot_bytes`, set up once: a batch
 // call touches only the per-datagram lengths, never allocates. The buffers
@@ -97,7 +98,9 @@ struct IcmpError {
   bool v6 = false;                  // ICMPv6: type and code are ICMPv6's
   uint8_t type = 0;
   uint8_t code = 0;
-  uint32_t info = 0;  // the next-hop MTU of "fragmentation needed" / "packet too big"
+  // The kernel's ee_info: the next-hop MTU of "fragmentation needed" /
+  // "packet too big", else 0 (or a parameter problem's pointer).
+  uint32_t info = 0;
 };
 
 enum class ErrorQueueRead {

@@ -34,15 +34,6 @@ enum class SendOutcome : uint8_t {
   kRefused,  // not sent (kernel refused it, or it could not be queued)
 };
 
-// An ICMP error about a datagram a relay socket sent to a peer.
-struct PeerIcmp {
-  base::SocketAddress peer;  // the datagram's destination
-  bool v6 = false;           // ICMPv6: type and code are ICMPv6's
-  uint8_t type = 0;
-  uint8_t code = 0;
-  uint32_t mtu = 0;  // the next-hop MTU of "fragmentation needed" / "packet too big"
-};
-
 // Where the core's messages to clients go.
 class ClientSink {
  public:

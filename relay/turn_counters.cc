@@ -71,20 +71,4 @@ const char* DropReasonName(DropReason reason) {
   return "other";
 }
 
-const char* IcmpKindName(IcmpKind kind) {
-  switch (kind) {
-    case IcmpKind::kPortUnreachable:
-      return "port_unreachable";
-    case IcmpKind::kUnreachable:
-      return "unreachable";
-    case IcmpKind::kPacketTooBig:
-      return "packet_too_big";
-    case IcmpKind::kTimeExceeded:
-      return "time_exceeded";
-    case IcmpKind::kCount:
-      break;
-  }
-  return "unknown";
-}
-
 }  // namespace turnkey::relay

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "metrics/turnkey_metrics.h"
 #include "relay/turn_authenticator.h"
 
 namespace turnkey::relay {
@@ -73,17 +74,6 @@ enum class DropReason : uint8_t {
 };
 const char* DropReasonName(DropReason reason);
 
-// What an ICMP error passed on to a client (RFC 8656 section 11.5) said
-// about its peer, the `kind` label.
-enum class IcmpKind : uint8_t {
-  kPortUnreachable,  // nothing listens on the peer's port (ICMP 3/3, ICMPv6 1/4)
-  kUnreachable,      // any other destination unreachable: host, network, prohibited
-  kPacketTooBig,     // the datagram was too big for the path (ICMP 3/4, ICMPv6 2)
-  kTimeExceeded,     // its hop limit ran out on the way (ICMP 11, ICMPv6 3)
-  kCount,
-};
-const char* IcmpKindName(IcmpKind kind);
-
 enum class AllocationResult : uint8_t { kSuccess, kFailure, kCount };
 
 struct TurnCounters {
@@ -93,7 +83,9 @@ struct TurnCounters {
   CounterCell relayed_packets[static_cast<size_t>(Direction::kCount)];
   CounterCell dropped[static_cast<size_t>(DropReason::kCount)];
   CounterCell peer_denied;  // CreatePermission/ChannelBind 403s and dropped Sends
-  CounterCell icmp[static_cast<size_t>(IcmpKind::kCount)];  // passed on to clients
+  // ICMP errors passed on to clients (RFC 8656 section 11.5), indexed by the
+  // metric's own label enum.
+  CounterCell icmp[static_cast<size_t>(metrics::IcmpKind::kCount)];
   // allocations_total{transport, result}, transport indexed by ClientTransport.
   CounterCell allocations[3][static_cast<size_t>(AllocationResult::kCount)];
   // Failed Allocates by transport and answer code (CodeLabelIndex).

@@ -546,44 +546,44 @@ namespace {
 
 // The kind of an ICMP error RFC 8656 section 11.5 passes on (ICMP types 3
 // and 11, ICMPv6 types 1, 2 and 3), or kCount for one it does not.
-IcmpKind ClassifyIcmp(const PeerIcmp& icmp) {
+metrics::IcmpKind ClassifyIcmp(const net::IcmpError& icmp) {
   if (!icmp.v6) {
     if (icmp.type == 3) {
-      return icmp.code == 3   ? IcmpKind::kPortUnreachable
-             : icmp.code == 4 ? IcmpKind::kPacketTooBig
-                              : IcmpKind::kUnreachable;
+      return icmp.code == 3   ? metrics::IcmpKind::kPortUnreachable
+             : icmp.code == 4 ? metrics::IcmpKind::kPacketTooBig
+                              : metrics::IcmpKind::kUnreachable;
     }
-    return icmp.type == 11 ? IcmpKind::kTimeExceeded : IcmpKind::kCount;
+    return icmp.type == 11 ? metrics::IcmpKind::kTimeExceeded : metrics::IcmpKind::kCount;
   }
   switch (icmp.type) {
     case 1:
-      return icmp.code == 4 ? IcmpKind::kPortUnreachable : IcmpKind::kUnreachable;
+      return icmp.code == 4 ? metrics::IcmpKind::kPortUnreachable : metrics::IcmpKind::kUnreachable;
     case 2:
-      return IcmpKind::kPacketTooBig;
+      return metrics::IcmpKind::kPacketTooBig;
     case 3:
-      return IcmpKind::kTimeExceeded;
+      return metrics::IcmpKind::kTimeExceeded;
     default:
-      return IcmpKind::kCount;
+      return metrics::IcmpKind::kCount;
   }
 }
 
 }  // namespace
 
-void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const PeerIcmp& icmp) {
-  const IcmpKind kind = ClassifyIcmp(icmp);
-  if (kind == IcmpKind::kCount) {
+void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const net::IcmpError& icmp) {
+  const metrics::IcmpKind kind = ClassifyIcmp(icmp);
+  if (kind == metrics::IcmpKind::kCount) {
     return;
   }
   Allocation& allocation = *static_cast<RelayEndpoint*>(context)->owner;
   // The permission is checked against the peer the datagram went to, address
   // only, never against whoever sent the ICMP.
-  if (allocation.FindPermission(icmp.peer, now) == nullptr) {
+  if (allocation.FindPermission(icmp.destination, now) == nullptr) {
     Drop(DropReason::kNoPermission);
     return;
   }
-  const bool built = BuildDataIndication(icmp.peer, [&](stun::MessageBuilder& b) {
+  const bool built = BuildDataIndication(icmp.destination, [&](stun::MessageBuilder& b) {
     // Error Data is the next-hop MTU for "too big", zero otherwise (s18.13).
-    b.AddIcmp(icmp.type, icmp.code, kind == IcmpKind::kPacketTooBig ? icmp.mtu : 0);
+    b.AddIcmp(icmp.type, icmp.code, kind == metrics::IcmpKind::kPacketTooBig ? icmp.info : 0);
   });
   if (built && SendDataToClient(allocation)) {
     counters_.icmp[static_cast<size_t>(kind)].Add();

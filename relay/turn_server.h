@@ -37,6 +37,7 @@
 #include "base/bytes.h"
 #include "base/clock.h"
 #include "base/source_rate_limiter.h"
+#include "net/mmsg_batch.h"
 #include "relay/allocation.h"
 #include "relay/five_tuple.h"
 #include "relay/peer_policy.h"
@@ -125,7 +126,7 @@ class TurnServer {
   // exceeded go to the client as a Data indication with XOR-PEER-ADDRESS and
   // ICMP when the allocation has a permission for the peer's address (RFC
   // 8656 section 11.5); anything else is ignored.
-  void OnPeerIcmp(base::MonoTime now, void* context, const PeerIcmp& icmp);
+  void OnPeerIcmp(base::MonoTime now, void* context, const net::IcmpError& icmp);
   // What the kernel did with a flushed batch of datagrams SendToPeer had
   // queued (SendOutcome::kQueued): `sent` of them, `sent_bytes` in all, were
   // relayed; `refused` were not (dropped: send_failed). Relayed counters move

@@ -55,12 +55,7 @@ base::Status Worker::Init(RelayShared& shared, const auth::NonceIssuer& nonces) 
   }
   relay_sockets_ = std::move(*set);
   relay_sockets_->SetIcmpHandler([this](void* context, const net::IcmpError& error) {
-    server_->OnPeerIcmp(base::SystemClock::Instance().Now(), context,
-                        PeerIcmp{.peer = error.destination,
-                                 .v6 = error.v6,
-                                 .type = error.type,
-                                 .code = error.code,
-                                 .mtu = error.info});
+    server_->OnPeerIcmp(base::SystemClock::Instance().Now(), context, error);
     FlushStreams();
   });
   // The relayed counters follow what sendmmsg took, not what was queued.

@@ -243,7 +243,7 @@ class TurnTestEnv {
   }
 
   // The relay socket of `relayed` got an ICMP error about a datagram it sent.
-  void IcmpArrives(const base::SocketAddress& relayed, const PeerIcmp& icmp) {
+  void IcmpArrives(const base::SocketAddress& relayed, const net::IcmpError& icmp) {
     RelayHandle handle = io.HandleFor(relayed);
     ASSERT_NE(handle, 0u) << "no relay socket for " << relayed.ToString();
     server->OnPeerIcmp(clock.Now(), io.sockets[handle].context, icmp);
