@@ -128,6 +128,12 @@ void StreamConnection::Start() {
   // buffer reaches it, so a peer can never make us buffer more than the limit
   // plus one byte, and reaching it means the handler could not make progress.
   bufferevent_setwatermark(bev_, EV_READ, 0, options_.max_input_bytes + 1);
+  if (options_.tls_record_per_write) {
+    // Each write pass takes up to 8 chains and at most this many bytes; the
+    // default (16 KiB) could end a pass inside a message and so split its
+    // record. 8 of the largest TURN frames (64 KiB + 4) fit in this.
+    bufferevent_set_max_single_write(bev_, 1024 * 1024);
+  }
   if (state_ == State::kClosing) {
     // Close() was called from the accept callback: only flush.
     ApplyTimeouts(options_.close_timeout);
@@ -248,7 +254,12 @@ bool StreamConnection::Write(base::ByteView data) {
     }
     return true;
   }
-  if (cork_ > 0) {
+  if (options_.tls_record_per_write) {
+    if (!AddRecord(data)) {
+      Finish(CloseReason::kError);
+      return false;
+    }
+  } else if (cork_ > 0) {
     // Gathered for one bufferevent_write at Uncork: one run of TLS records
     // instead of an SSL_write per message.
     output_.insert(output_.end(), data.begin(), data.end());
@@ -258,6 +269,27 @@ bool StreamConnection::Write(base::ByteView data) {
   }
   if (options_.max_output_bytes > 0 && output_size() > options_.max_output_bytes) {
     Finish(CloseReason::kWriteLimit);
+    return false;
+  }
+  return true;
+}
+
+bool StreamConnection::AddRecord(base::ByteView data) {
+  // The OpenSSL bufferevent makes one SSL_write per chain of its output
+  // buffer, and bytes added to a buffer fill its last chain. A reference
+  // chain is never filled further (the memory is not the buffer's), so a
+  // copy added by reference is a chain, and so a run of records, of its own.
+  void* copy = std::malloc(data.size());
+  if (copy == nullptr) {
+    return false;
+  }
+  std::memcpy(copy, data.data(), data.size());
+  const auto release = [](const void* bytes, size_t, void*) {
+    std::free(const_cast<void*>(bytes));
+  };
+  if (evbuffer_add_reference(bufferevent_get_output(bev_), copy, data.size(), release, nullptr) !=
+      0) {
+    std::free(copy);
     return false;
   }
   return true;

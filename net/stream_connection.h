@@ -71,6 +71,13 @@ struct StreamConnectionOptions {
   // first, so the close is a FIN the client reads the answer before, not a
   // reset. Must outlive the connection (a literal). Empty = just close.
   std::string_view plain_http_answer;
+  // TLS only: each Write() goes out in TLS records of its own, never sharing
+  // one with another Write()'s bytes. TURN over TLS sets it: some clients
+  // (coturn's turnutils_uclient) take what one SSL_read returns, a record,
+  // for one message and lose the rest of a record that holds several. Costs
+  // a record and a send() per Write() where several would share them; Cork()
+  // then gathers nothing.
+  bool tls_record_per_write = false;
 };
 
 enum class CloseReason {
@@ -211,6 +218,9 @@ class StreamConnection {
   // Sends from the front of `data`; returns the bytes the socket took, or -1
   // after a socket error (the connection is finished then).
   ssize_t SendNow(base::ByteView data);
+  // TLS with tls_record_per_write: queues a copy of `data` as a chain of the
+  // bufferevent's output of its own. False when out of memory.
+  bool AddRecord(base::ByteView data);
   // Sends queued output; watches for writability while some remains.
   void FlushOutput();
   // Queued output is all sent: OutputDrained() when closing, or the resume

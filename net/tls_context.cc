@@ -53,9 +53,14 @@ base::Status ApplyPolicy(SSL_CTX* ctx) {
   // there, and many clients never send close_notify.
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
-  // Partial writes and moving buffers are what a non-blocking bufferevent
-  // needs; harmless for the blocking client.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Moving buffers: a retried SSL_write may find its bytes elsewhere in the
+  // bufferevent's output. No partial writes: the OpenSSL bufferevent (libevent
+  // 2.1) goes on to the next chunk of its output after a partial SSL_write
+  // and then drains both as if written in order, so a chunk longer than one
+  // record (a client's max_fragment_length, or a long chunk) would reach the
+  // client out of order. Whole writes or SSL_ERROR_WANT_WRITE it retries.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_clear_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
   return base::Ok();
 }
 

@@ -129,6 +129,7 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
   stream_options.connection.idle_timeout =
       std::min(options_.stream_setup_timeout, options_.stream_idle_timeout);
   stream_options.connection.max_input_bytes = 2 * options_.max_stream_frame;
+  stream_options.connection.tls_record_per_write = true;
   stream_options.budget = options_.stream_budget;
   ClientTransport transport = spec.transport;
   auto listener = net::StreamListener::Create(

@@ -14,10 +14,12 @@ import os
 import random
 import re
 import select
+import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -160,6 +162,16 @@ def run_uclient(server, peer, *flags, messages=40, clients=4, length=120, port=N
     return sent, received, int(lost.group(1)), text
 
 
+def stall_process(proc, times, start=1.5, stall=0.1, gap=0.3):
+    """Stops `proc` for `stall` seconds `times` times, after `start` seconds."""
+    time.sleep(start)
+    for _ in range(times):
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(stall)
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(gap)
+
+
 class UclientMixin:
     def assert_relays_without_loss(self, *flags, port=None, messages=40, clients=4):
         sent, received, lost, text = run_uclient(self.server, self.peer, *flags, port=port,
@@ -266,6 +278,18 @@ class StaticUserRelayTest(unittest.TestCase, UclientMixin):
     def test_uclient_tls(self):
         self.assert_relays_without_loss("-t", "-S", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
                                         port=self.server.tls_port, clients=2)
+
+    def test_uclient_tls_through_server_stalls(self):
+        # Stopping the server a few times makes peer datagrams wait and then
+        # leave in one batch. uclient takes each TLS record for one message
+        # (one SSL_read), so every message must keep a record of its own.
+        stalls = threading.Thread(target=stall_process, args=(self.server.proc, 5))
+        stalls.start()
+        try:
+            self.assert_relays_without_loss("-t", "-S", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
+                                            port=self.server.tls_port, clients=2)
+        finally:
+            stalls.join()
 
     def test_probe_udp_tcp_tls(self):
         creds = f"{STATIC_USER}:{STATIC_PASSWORD}"

@@ -14,6 +14,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/bytes.h"
 #include "net/blocking_client.h"
@@ -279,6 +280,130 @@ TEST(TlsListenerTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
   EXPECT_EQ(base::AsString(*bye), "bye\n");
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
   EXPECT_FALSE((*client)->ReceiveFrame(LineLength, 5s).has_value());
+}
+
+// The TLS records one plain OpenSSL client reads (SSL_read returns one
+// record's data at most) after it sends "go\n", until `total` bytes came.
+// `max_fragment` (a TLSEXT_max_fragment_length_* code, 0 = none) asks the
+// server for smaller records.
+std::vector<std::string> ReadRecords(uint16_t port, size_t total, uint8_t max_fragment = 0) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  if (max_fragment != 0) {
+    SSL_CTX_set_tlsext_max_fragment_length(ctx, max_fragment);
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_storage address;
+  socklen_t length = SocketAddress::ParseIp("127.0.0.1", port)->ToSockaddr(&address);
+  std::vector<std::string> records;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, "go\n", 3) == 3) {
+      std::vector<char> buffer(70000);
+      size_t received = 0;
+      while (received < total) {
+        const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
+        if (n <= 0) {
+          break;
+        }
+        records.emplace_back(buffer.data(), static_cast<size_t>(n));
+        received += static_cast<size_t>(n);
+      }
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return records;
+}
+
+std::vector<size_t> Sizes(const std::vector<std::string>& records) {
+  std::vector<size_t> sizes;
+  for (const std::string& record : records) {
+    sizes.push_back(record.size());
+  }
+  return sizes;
+}
+
+// A data callback that, on the client's first line, writes `writes` (the
+// i-th all of letter 'a' + i), corked, so all are queued before the first
+// SSL_write.
+StreamConnection::DataCallback WriteAll(std::vector<size_t> writes) {
+  return [writes](StreamConnection& c, ByteView data) {
+    if (base::AsString(data).find('\n') == std::string_view::npos) {
+      return size_t{0};
+    }
+    c.Cork();
+    for (size_t i = 0; i < writes.size(); ++i) {
+      c.Write(Bytes(writes[i], static_cast<uint8_t>('a' + i)));
+    }
+    c.Uncork();
+    return data.size();
+  };
+}
+
+std::string Expected(const std::vector<size_t>& writes) {
+  std::string text;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    text.append(writes[i], static_cast<char>('a' + i));
+  }
+  return text;
+}
+
+std::string Joined(const std::vector<std::string>& records) {
+  std::string text;
+  for (const std::string& record : records) {
+    text += record;
+  }
+  return text;
+}
+
+TEST(TlsListenerTest, RecordPerWriteGivesEachWriteItsOwnRecords) {
+  // 9000 + 12000 passes the bufferevent's default 16 KiB per write pass;
+  // 20000 needs two records (16 KiB is a record's most).
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const std::vector<size_t> writes = {5, 1200, 9000, 12000, 7, 20000, 3};
+  const std::string expected = Expected(writes);
+  StreamListenerOptions options;
+  options.connection.tls_record_per_write = true;
+  {
+    TlsServer server(ServerContext(cert), options, WriteAll(writes));
+    auto records = ReadRecords(server.port(), expected.size());
+    EXPECT_EQ(Sizes(records),
+              (std::vector<size_t>{5, 1200, 9000, 12000, 7, 16384, 20000 - 16384, 3}));
+    EXPECT_EQ(Joined(records), expected);
+  }
+  // Without the option the writes share records.
+  TlsServer server(ServerContext(cert), {}, WriteAll(writes));
+  auto records = ReadRecords(server.port(), expected.size());
+  EXPECT_EQ(Sizes(records).front(), 16384u);
+  EXPECT_EQ(Joined(records), expected);
+}
+
+TEST(TlsListenerTest, SmallRecordsAClientAsksForKeepTheBytesInOrder) {
+  // A client's max_fragment_length (512) makes every write longer than a
+  // record: the bytes must still arrive in the order written, with or
+  // without a record per write.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const std::vector<size_t> writes = {1000, 1000, 3000, 10, 700};
+  const std::string expected = Expected(writes);
+  for (bool record_per_write : {true, false}) {
+    SCOPED_TRACE(record_per_write);
+    StreamListenerOptions options;
+    options.connection.tls_record_per_write = record_per_write;
+    TlsServer server(ServerContext(cert), options, WriteAll(writes));
+    auto records = ReadRecords(server.port(), expected.size(), TLSEXT_max_fragment_length_512);
+    EXPECT_EQ(Joined(records), expected);
+    for (size_t size : Sizes(records)) {
+      EXPECT_LE(size, 512u);
+    }
+  }
 }
 
 // Answers "answer\n" to its first input and closes lingering.
