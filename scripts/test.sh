@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, builds turnkey
 # three ways and runs every test.
-#   1. build-asan/  ASan + UBSan: everything but bench/; the unit tests run here
+#   1. build-asan/  ASan + UBSan (clang): everything but bench/; the unit
+#                   tests run here
 #   2. build-fuzz/  clang libFuzzer targets, each run for a bounded time
 #   3. build/       Release: turnkey, the protocol test server and bench/'s
 #                   tools (no unit tests: they ran under the sanitizers); the
@@ -24,11 +25,16 @@ phase "JavaScript test tools (npm ci from the lockfiles)"
 tests/js/install.sh
 (cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
 
-phase "build (sanitizers)"
+phase "build (sanitizers, clang-19)"
 # Line tables only (-g1): sanitizer reports keep file:line, and the tree is a
 # fraction of full debug info's size (which filled a CI machine's disk).
+# clang: the same ASan and UBSan, and a third less compile time than GCC's
+# instrumented build (10 min instead of 16 here, on two cores); it also
+# checks the code with a second compiler's warnings. GCC builds the Release
+# tree below.
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
-  -DTURNKEY_SANITIZE=ON -DTURNKEY_BENCH=OFF >/dev/null
+  -DTURNKEY_SANITIZE=ON -DTURNKEY_BENCH=OFF \
+  -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 >/dev/null
 cmake --build build-asan -j"$jobs"
 
 phase "build (fuzz, clang-19)"

@@ -288,8 +288,8 @@ TEST(LoaderErrorsTest, SecretsNeverAppearInMessages) {
       "turn:\n  auth:\n    secrets: [S3CRET-one, \"\"]\n",
       "turn:\n  auth:\n    secrets: [S3CRET-one, [nested]]\n",
       "turn:\n  auth:\n    static_users: [{name: alice, key: S3CRET-key}]\n",
-      "turn:\n  auth:\n    static_users: [{name: alice, key: "
-      "S3CRET0123456789abcdef0123456789}]\n",
+      ("turn:\n  auth:\n    static_users: [{name: alice, key: "
+       "S3CRET0123456789abcdef0123456789}]\n"),
       "turn:\n  auth:\n    secrets: S3CRET-one\n",
   };
   for (const char* yaml : inputs) {

@@ -697,7 +697,7 @@ TEST_F(SignalServiceTest, OtherCodeAddsRoutesThatBehaveLikeTheApi) {
       service_->AddRoute("GET", "/late", [](net::HttpRequest, net::Responder) {}).has_value());
   auto verified = service_->VerifyAccessToken(std::string(user["token"]));
   ASSERT_TRUE(verified.has_value());
-  EXPECT_EQ(verified->user_id, user["user"]["id"]);
+  EXPECT_EQ(verified->user_id, user["user"]["id"].get<std::string>());
 }
 
 TEST_F(SignalServiceTest, RequestsAndQueriesAreCounted) {
