@@ -1,6 +1,7 @@
 // RecvBatch / SendBatch: the recvmmsg and sendmmsg buffers behind UdpSocket
-// and UdpSocketSet (internal to net/). Datagram and IcmpError are what those
-// classes' handlers are given.
+// and UdpSocketSet (internal to net/). Datagram and IcmpError, the plain
+// structs those classes' handlers are given, are for callers too (relay/'s
+// core takes them as they are).
 //
 // Each holds `slots` datagram buffers of `slot_bytes`, set up once: a batch
 // call touches only the per-datagram lengths, never allocates. The buffers

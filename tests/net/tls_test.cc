@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
@@ -123,6 +124,35 @@ void ExpectEcho(BlockingClient& client, const std::string& line) {
   EXPECT_EQ(base::AsString(*echo), line + "\n");
 }
 
+// A plain OpenSSL client (no verification, 5 s receive timeout) to
+// 127.0.0.1:port: `configure` adjusts its context, and once the handshake
+// succeeded `connected` runs on the connection. False when it failed.
+bool WithRawTlsClient(uint16_t port, const std::function<void(SSL_CTX*)>& configure,
+                      const std::function<void(SSL*)>& connected) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  configure(ctx);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_storage address;
+  socklen_t length = SocketAddress::ParseIp("127.0.0.1", port)->ToSockaddr(&address);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      ok = true;
+      connected(ssl);
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return ok;
+}
+
 // Handshakes with a plain OpenSSL client limited to [min, max]; returns the
 // negotiated "version cipher", or "" when the handshake failed. With
 // `alpn` (wire format) the client offers it, and `selected` gets the
@@ -130,40 +160,29 @@ void ExpectEcho(BlockingClient& client, const std::string& line) {
 std::string RawHandshake(uint16_t port, int min_version, int max_version,
                          const char* ciphers = nullptr, const std::string* alpn = nullptr,
                          std::string* selected = nullptr) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_set_min_proto_version(ctx, min_version);
-  SSL_CTX_set_max_proto_version(ctx, max_version);
-  if (ciphers != nullptr) {
-    SSL_CTX_set_cipher_list(ctx, ciphers);
-  }
-  if (alpn != nullptr) {
-    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn->data()),
-                            static_cast<unsigned int>(alpn->size()));
-  }
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_storage address;
-  socklen_t length = SocketAddress::ParseIp("127.0.0.1", port)->ToSockaddr(&address);
   std::string result;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
-    SSL* ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    if (SSL_connect(ssl) == 1) {
-      result = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
-      if (selected != nullptr) {
-        const unsigned char* name = nullptr;
-        unsigned int name_length = 0;
-        SSL_get0_alpn_selected(ssl, &name, &name_length);
-        selected->assign(reinterpret_cast<const char*>(name), name_length);
-      }
-    }
-    SSL_free(ssl);
-  }
-  ::close(fd);
-  SSL_CTX_free(ctx);
-  ERR_clear_error();
+  WithRawTlsClient(
+      port,
+      [&](SSL_CTX* ctx) {
+        SSL_CTX_set_min_proto_version(ctx, min_version);
+        SSL_CTX_set_max_proto_version(ctx, max_version);
+        if (ciphers != nullptr) {
+          SSL_CTX_set_cipher_list(ctx, ciphers);
+        }
+        if (alpn != nullptr) {
+          SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn->data()),
+                                  static_cast<unsigned int>(alpn->size()));
+        }
+      },
+      [&](SSL* ssl) {
+        result = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+        if (selected != nullptr) {
+          const unsigned char* name = nullptr;
+          unsigned int name_length = 0;
+          SSL_get0_alpn_selected(ssl, &name, &name_length);
+          selected->assign(reinterpret_cast<const char*>(name), name_length);
+        }
+      });
   return result;
 }
 
@@ -287,37 +306,29 @@ TEST(TlsListenerTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
 // `max_fragment` (a TLSEXT_max_fragment_length_* code, 0 = none) asks the
 // server for smaller records.
 std::vector<std::string> ReadRecords(uint16_t port, size_t total, uint8_t max_fragment = 0) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  if (max_fragment != 0) {
-    SSL_CTX_set_tlsext_max_fragment_length(ctx, max_fragment);
-  }
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  sockaddr_storage address;
-  socklen_t length = SocketAddress::ParseIp("127.0.0.1", port)->ToSockaddr(&address);
   std::vector<std::string> records;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
-    SSL* ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    if (SSL_connect(ssl) == 1 && SSL_write(ssl, "go\n", 3) == 3) {
-      std::vector<char> buffer(70000);
-      size_t received = 0;
-      while (received < total) {
-        const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
-        if (n <= 0) {
-          break;
+  WithRawTlsClient(
+      port,
+      [&](SSL_CTX* ctx) {
+        if (max_fragment != 0) {
+          SSL_CTX_set_tlsext_max_fragment_length(ctx, max_fragment);
         }
-        records.emplace_back(buffer.data(), static_cast<size_t>(n));
-        received += static_cast<size_t>(n);
-      }
-    }
-    SSL_free(ssl);
-  }
-  ::close(fd);
-  SSL_CTX_free(ctx);
-  ERR_clear_error();
+      },
+      [&](SSL* ssl) {
+        if (SSL_write(ssl, "go\n", 3) != 3) {
+          return;
+        }
+        std::vector<char> buffer(70000);
+        size_t received = 0;
+        while (received < total) {
+          const int n = SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
+          if (n <= 0) {
+            break;
+          }
+          records.emplace_back(buffer.data(), static_cast<size_t>(n));
+          received += static_cast<size_t>(n);
+        }
+      });
   return records;
 }
 
