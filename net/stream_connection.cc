@@ -43,6 +43,102 @@ const char* CloseReasonName(CloseReason reason) {
 
 void StreamConnection::EventDeleter::operator()(event* ev) const { event_free(ev); }
 
+// The write BIO of a TLS connection with tls_record_per_write. OpenSSL hands
+// it each record's ciphertext, which goes to the connection's output queue
+// (StreamConnection::QueueCiphertext) and leaves as plain TCP's bytes do: so
+// the records of several writes made while corked share one send(). It never
+// refuses bytes (the queue is bounded by max_output_bytes, as on plain TCP),
+// so SSL_write never waits on it. It answers BIO_get_fd with the socket,
+// which libevent checks when it makes the bufferevent and closes when it
+// frees it.
+struct RecordBio {
+  struct State {
+    int fd = -1;
+    StreamConnection* connection = nullptr;  // null until attached, and once gone
+  };
+
+  // The BIO type (a fresh index) and its method, made once per process.
+  struct Kind {
+    int type = 0;
+    BIO_METHOD* method = nullptr;
+  };
+  static const Kind& Get() {
+    static const Kind kind = [] {
+      Kind made;
+      const int index = BIO_get_new_index();
+      made.type = index | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+      made.method = index < 0 ? nullptr : BIO_meth_new(made.type, "turnkey TLS records");
+      if (made.method == nullptr || BIO_meth_set_write(made.method, &Write) != 1 ||
+          BIO_meth_set_ctrl(made.method, &Ctrl) != 1 ||
+          BIO_meth_set_create(made.method, &Create) != 1 ||
+          BIO_meth_set_destroy(made.method, &Destroy) != 1) {
+        TK_LOG_ERROR("out of memory creating a TLS write BIO method");
+        std::abort();
+      }
+      return made;
+    }();
+    return kind;
+  }
+  static State* Of(BIO* bio) { return static_cast<State*>(BIO_get_data(bio)); }
+  static bool Is(BIO* bio) { return bio != nullptr && BIO_method_type(bio) == Get().type; }
+
+  static int Create(BIO* bio) {
+    BIO_set_data(bio, new (std::nothrow) State);
+    BIO_set_init(bio, 1);
+    return BIO_get_data(bio) != nullptr ? 1 : 0;
+  }
+  static int Destroy(BIO* bio) {
+    delete Of(bio);
+    BIO_set_data(bio, nullptr);
+    return 1;
+  }
+  static int Write(BIO* bio, const char* data, int size) {
+    BIO_clear_retry_flags(bio);
+    State* state = Of(bio);
+    if (state == nullptr || state->connection == nullptr || size < 0) {
+      return -1;
+    }
+    state->connection->QueueCiphertext(
+        base::ByteView(reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(size)));
+    return size;
+  }
+  static long Ctrl(BIO* bio, int cmd, long /*num*/, void* ptr) {
+    State* state = Of(bio);
+    switch (cmd) {
+      case BIO_C_GET_FD:
+        if (state == nullptr) {
+          return -1;
+        }
+        if (ptr != nullptr) {
+          *static_cast<int*>(ptr) = state->fd;
+        }
+        return state->fd;
+      case BIO_CTRL_GET_CLOSE:
+        return BIO_NOCLOSE;  // the bufferevent closes the socket
+      case BIO_CTRL_SET_CLOSE:
+      case BIO_CTRL_FLUSH:  // nothing is held here: it is queued, and sent by the connection
+      case BIO_CTRL_DUP:
+        return 1;
+      default:
+        return 0;
+    }
+  }
+};
+
+bool UseRecordWriteBio(SSL* ssl, int fd) {
+  BIO* read_bio = BIO_new_socket(fd, BIO_NOCLOSE);
+  BIO* write_bio = BIO_new(RecordBio::Get().method);
+  if (read_bio == nullptr || write_bio == nullptr) {
+    BIO_free(read_bio);
+    BIO_free(write_bio);
+    ERR_clear_error();
+    return false;
+  }
+  RecordBio::Of(write_bio)->fd = fd;
+  SSL_set_bio(ssl, read_bio, write_bio);
+  return true;
+}
+
 namespace {
 
 // One read takes at most this much; the buffer is shared by every plain
@@ -74,7 +170,7 @@ std::unique_ptr<StreamConnection> StreamConnection::Create(
     const base::SocketAddress& peer, const StreamConnectionOptions& options,
     std::function<void(StreamConnection&)> on_finished) {
   std::unique_ptr<StreamConnection> connection(
-      new StreamConnection(loop, bev != nullptr ? -1 : fd, bev, id));
+      new StreamConnection(loop, bev != nullptr ? bufferevent_getfd(bev) : fd, bev, id));
   connection->tls_ = std::move(tls);
   connection->options_ = options;
   connection->timeout_ = options.idle_timeout;
@@ -96,6 +192,13 @@ std::unique_ptr<StreamConnection> StreamConnection::Create(
     connection->bev_ = nullptr;
     return nullptr;
   }
+  if (bev != nullptr && options.tls_record_per_write) {
+    SSL* ssl = bufferevent_openssl_get_ssl(bev);
+    if (BIO* bio = ssl != nullptr ? SSL_get_wbio(ssl) : nullptr; RecordBio::Is(bio)) {
+      RecordBio::Of(bio)->connection = connection.get();
+      connection->record_bio_ = bio;
+    }
+  }
   return connection;
 }
 
@@ -106,6 +209,10 @@ StreamConnection::~StreamConnection() {
   if (bev_ != nullptr) {
     // Callbacks first: libevent must not call back into a half-destroyed object.
     bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+    if (record_bio_ != nullptr) {
+      RecordBio::Of(record_bio_)->connection = nullptr;  // the SSL may outlive us
+    }
+    write_event_.reset();
     bufferevent_free(bev_);
     return;
   }
@@ -206,6 +313,13 @@ void StreamConnection::ApplyTimeouts(std::chrono::milliseconds timeout) {
     }
     return;
   }
+  if (record_bio_ != nullptr) {
+    // The write event of the queued ciphertext, as on plain TCP.
+    timeout_ = timeout;
+    if (write_event_ && event_pending(write_event_.get(), EV_WRITE, nullptr) != 0) {
+      AddEvent(write_event_.get());
+    }
+  }
   if (timeout.count() <= 0) {
     bufferevent_set_timeouts(bev_, nullptr, nullptr);
     return;
@@ -255,9 +369,12 @@ bool StreamConnection::Write(base::ByteView data) {
     return true;
   }
   if (options_.tls_record_per_write) {
-    if (!AddRecord(data)) {
+    if (!WriteRecord(data)) {
       Finish(CloseReason::kError);
       return false;
+    }
+    if (state_ != State::kOpen) {
+      return false;  // sending it failed
     }
   } else if (cork_ > 0) {
     // Gathered for one bufferevent_write at Uncork: one run of TLS records
@@ -270,6 +387,60 @@ bool StreamConnection::Write(base::ByteView data) {
   if (options_.max_output_bytes > 0 && output_size() > options_.max_output_bytes) {
     Finish(CloseReason::kWriteLimit);
     return false;
+  }
+  return true;
+}
+
+bool StreamConnection::WriteRecord(base::ByteView data) {
+  SSL* ssl = record_bio_ != nullptr ? bufferevent_openssl_get_ssl(bev_) : nullptr;
+  if (ssl == nullptr || SSL_is_init_finished(ssl) == 0 ||
+      evbuffer_get_length(bufferevent_get_output(bev_)) > 0) {
+    // Still handshaking (or what was written then is not out yet): libevent
+    // writes it once the handshake is done, a record per chain.
+    return AddRecord(data);
+  }
+  // SSL_write makes the records now; record_bio_ queues their ciphertext,
+  // and the Uncork sends it unless an outer cork gathers more.
+  Cork();
+  const int written = SSL_write(ssl, data.data(), static_cast<int>(data.size()));
+  if (written <= 0) {
+    unsigned long error = ERR_peek_error();
+    if (error != 0) {
+      char text[256];
+      ERR_error_string_n(error, text, sizeof(text));
+      TK_LOG_DEBUG("connection {} from {}: TLS write: {}", id_, peer_address_.ToString(), text);
+    }
+    ERR_clear_error();
+  }
+  Uncork();
+  return written > 0 && static_cast<size_t>(written) == data.size();
+}
+
+void StreamConnection::QueueCiphertext(base::ByteView data) {
+  output_.insert(output_.end(), data.begin(), data.end());
+  if (cork_ == 0 && (state_ == State::kOpen || state_ == State::kClosing) &&
+      event_pending(WriteEvent(), EV_WRITE, nullptr) == 0) {
+    // Made by libevent (the handshake, a write pass) or by SSL_read: sent
+    // from the write event, with whatever else the loop makes before it.
+    AddEvent(WriteEvent());
+  }
+}
+
+bool StreamConnection::SendQueuedNow() {
+  if (queued() > 0) {
+    const ssize_t sent = SendNow(base::ByteView(output_).subspan(output_offset_));
+    if (sent < 0) {
+      return false;
+    }
+    output_offset_ += static_cast<size_t>(sent);
+    if (queued() > 0) {
+      return false;
+    }
+  }
+  base::Bytes().swap(output_);
+  output_offset_ = 0;
+  if (write_event_) {
+    event_del(write_event_.get());
   }
   return true;
 }
@@ -301,7 +472,7 @@ void StreamConnection::Uncork() {
   if (cork_ == 0 || --cork_ > 0 || state_ == State::kClosed) {
     return;
   }
-  if (bev_ == nullptr) {
+  if (bev_ == nullptr || record_bio_ != nullptr) {
     FlushOutput();
     return;
   }
@@ -419,6 +590,10 @@ void StreamConnection::LingerTls() {
     Finish(CloseReason::kLocalClose);  // not sent, or the peer's close_notify is already here
     return;
   }
+  if (record_bio_ != nullptr && !SendQueuedNow()) {
+    Finish(CloseReason::kLocalClose);  // the alert is queued, not in the socket
+    return;
+  }
   BeginLinger();
   ::shutdown(bufferevent_getfd(bev_), SHUT_WR);
   bufferevent_disable(bev_, EV_WRITE);
@@ -508,10 +683,11 @@ size_t StreamConnection::input_size() const {
 
 size_t StreamConnection::output_size() const {
   if (bev_ == nullptr) {
-    return output_.size() - output_offset_;
+    return queued();
   }
-  // TLS: what the bufferevent holds and what waits for Uncork.
-  return evbuffer_get_length(bufferevent_get_output(bev_)) + output_.size();
+  // TLS: what the bufferevent holds and what waits for Uncork (or, with
+  // record_bio_, the ciphertext not sent yet).
+  return evbuffer_get_length(bufferevent_get_output(bev_)) + queued();
 }
 
 void StreamConnection::Finish(CloseReason reason) {
@@ -530,6 +706,9 @@ void StreamConnection::Finish(CloseReason reason) {
   }
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
   bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+  if (write_event_) {
+    event_del(write_event_.get());
+  }
   if (tls_ != nullptr && reason == CloseReason::kLocalClose && output_size() == 0) {
     // Best effort close_notify so the peer sees a clean TLS end; the socket
     // is non-blocking, and whatever does not fit is not worth waiting for.
@@ -538,6 +717,9 @@ void StreamConnection::Finish(CloseReason reason) {
         ssl != nullptr && (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) == 0) {
       SSL_shutdown(ssl);
       ERR_clear_error();
+      if (record_bio_ != nullptr) {
+        SendQueuedNow();
+      }
     }
   }
   // The close callback runs from its own loop callback so that Close(),
@@ -712,14 +894,14 @@ ssize_t StreamConnection::SendNow(base::ByteView data) {
 }
 
 void StreamConnection::FlushOutput() {
-  if (output_size() > 0) {
+  if (queued() > 0) {
     const ssize_t sent = SendNow(base::ByteView(output_).subspan(output_offset_));
     if (sent < 0) {
       return;
     }
     output_offset_ += static_cast<size_t>(sent);
   }
-  if (output_size() > 0) {
+  if (queued() > 0) {
     if (event_pending(WriteEvent(), EV_WRITE, nullptr) == 0) {
       AddEvent(WriteEvent());
     }
@@ -730,7 +912,9 @@ void StreamConnection::FlushOutput() {
   if (write_event_) {
     event_del(write_event_.get());
   }
-  OutputSent();
+  if (output_size() == 0) {  // TLS: the bufferevent's chains too (OnWrite otherwise)
+    OutputSent();
+  }
 }
 
 void StreamConnection::OutputSent() {

@@ -3,7 +3,8 @@
 // once (a second buffer only holds what the kernel did not take), input is
 // read into a per-thread buffer and only what the handler leaves unconsumed
 // is kept, so an idle connection holds no buffers. TLS runs on a libevent
-// OpenSSL bufferevent.
+// OpenSSL bufferevent (with tls_record_per_write, its ciphertext is
+// queued and sent as plain TCP's bytes are).
 //
 // Ownership: the StreamListener that accepted it owns it. The connection is
 // usable from the accept callback until its close callback has returned;
@@ -38,13 +39,20 @@
 #include "base/address.h"
 #include "base/bytes.h"
 
+struct bio_st;
 struct bufferevent;
 struct event;
+struct ssl_st;
 
 namespace turnkey::net {
 
 class EventLoop;
 class TlsContext;
+
+// TLS with StreamConnectionOptions::tls_record_per_write: gives `ssl`, made
+// for the accepted socket `fd`, the read and write BIOs that mode needs
+// (before the bufferevent is made on it). False when out of memory.
+bool UseRecordWriteBio(ssl_st* ssl, int fd);
 
 struct StreamConnectionOptions {
   // Largest input the data callback may leave unconsumed; more closes the
@@ -74,9 +82,11 @@ struct StreamConnectionOptions {
   // TLS only: each Write() goes out in TLS records of its own, never sharing
   // one with another Write()'s bytes. TURN over TLS sets it: some clients
   // (coturn's turnutils_uclient) take what one SSL_read returns, a record,
-  // for one message and lose the rest of a record that holds several. Costs
-  // a record and a send() per Write() where several would share them; Cork()
-  // then gathers nothing.
+  // for one message and lose the rest of a record that holds several. The
+  // records are made at Write() (once the handshake is done) and their
+  // ciphertext is queued as plain TCP queues bytes, so the records of
+  // writes made while corked still leave in one send(). Costs a record per
+  // Write() where several would share one.
   bool tls_record_per_write = false;
 };
 
@@ -114,7 +124,8 @@ class StreamConnection {
   // bytes are dropped).
   bool Write(base::ByteView data);
   // While corked, Write() only queues; the outermost Uncork() sends it all
-  // with one system call (TLS: one bufferevent write, so one run of records).
+  // with one system call (TLS: one bufferevent write, so one run of records;
+  // with tls_record_per_write, a record per Write() in one send).
   // Nests. The data callback always runs corked, so
   // what a handler answers to one read leaves together.
   void Cork();
@@ -171,6 +182,7 @@ class StreamConnection {
 
  private:
   friend class StreamListener;
+  friend struct RecordBio;
 
   enum class State {
     kOpen,       // reading and writing (TLS: possibly still handshaking)
@@ -218,9 +230,23 @@ class StreamConnection {
   // Sends from the front of `data`; returns the bytes the socket took, or -1
   // after a socket error (the connection is finished then).
   ssize_t SendNow(base::ByteView data);
-  // TLS with tls_record_per_write: queues a copy of `data` as a chain of the
-  // bufferevent's output of its own. False when out of memory.
+  // TLS with tls_record_per_write: encrypts `data` into records of its own
+  // now (SSL_write through record_bio_, whose ciphertext joins output_), or
+  // before the handshake is done, AddRecord. False on a TLS error or when
+  // out of memory.
+  bool WriteRecord(base::ByteView data);
+  // Queues a copy of `data` as a chain of the bufferevent's output of its
+  // own (libevent makes an SSL_write per chain). False when out of memory.
   bool AddRecord(base::ByteView data);
+  // record_bio_'s write: ciphertext OpenSSL made joins output_; sent at
+  // Uncork, or from the write event when it was made outside a cork
+  // (libevent's handshake and write passes, SSL_read).
+  void QueueCiphertext(base::ByteView data);
+  // TLS with tls_record_per_write, closing: sends the queued ciphertext
+  // (close_notify) at once; true if it all went.
+  bool SendQueuedNow();
+  // Bytes of output_ not sent yet.
+  size_t queued() const { return output_.size() - output_offset_; }
   // Sends queued output; watches for writability while some remains.
   void FlushOutput();
   // Queued output is all sent: OutputDrained() when closing, or the resume
@@ -252,8 +278,11 @@ class StreamConnection {
   static void OnFinished(int fd, short what, void* arg) noexcept;
 
   EventLoop& loop_;
-  int fd_;            // plain TCP: owned; -1 with TLS
+  int fd_;            // plain TCP: owned; TLS: the bufferevent's socket (not owned)
   bufferevent* bev_;  // TLS: owned; freed in the destructor
+  // TLS with tls_record_per_write: the SSL's write BIO (owned by the SSL),
+  // which queues ciphertext in output_; null otherwise.
+  bio_st* record_bio_ = nullptr;
   uint64_t id_;
   std::shared_ptr<TlsContext> tls_;  // null for plain TCP
   StreamConnectionOptions options_;
@@ -272,12 +301,15 @@ class StreamConnection {
   CloseCallback on_close_;
   std::function<void(StreamConnection&)> on_finished_;
   std::unique_ptr<event, EventDeleter> finish_event_;
-  // Plain TCP only, but for output_ and cork_ (TLS gathers corked writes).
+  // Plain TCP only, but for output_, cork_ (TLS gathers corked writes) and
+  // the write event (TLS record_bio_'s ciphertext).
   std::unique_ptr<event, EventDeleter> read_event_;   // persistent; pending while reading
   std::unique_ptr<event, EventDeleter> write_event_;  // persistent; pending while output waits
   std::chrono::milliseconds timeout_{0};              // of both events (idle, or the close bound)
   base::Bytes input_;                                 // what the handler left unconsumed
-  base::Bytes output_;        // plain: what the socket did not take yet; TLS: corked writes
+  // Plain, and TLS with record_bio_: what the socket did not take yet (TLS:
+  // ciphertext). Other TLS: corked writes, for one bufferevent write.
+  base::Bytes output_;
   size_t output_offset_ = 0;  // sent bytes at the front of output_
   int cork_ = 0;
   bool redeliver_ = false;  // ResumeReading left kept input to offer

@@ -207,6 +207,11 @@ void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexc
       return;
     }
     SetAlpnPolicy(ssl, options_.alpn);
+    if (options_.connection.tls_record_per_write && !UseRecordWriteBio(ssl, fd)) {
+      SSL_free(ssl);
+      ++rejected_;
+      return;
+    }
     bev = bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) {

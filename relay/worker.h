@@ -119,8 +119,8 @@ class Worker final : private RelayIo {
   // A TCP/TLS client connection. The first SendToClient of a batch corks it
   // (net::StreamConnection::Cork) and FlushStreams uncorks it, so a batch of
   // peer datagrams for one client leaves in one send instead of one per
-  // packet (TCP; over TLS each message keeps a record, and a send, of its own:
-  // StreamConnectionOptions::tls_record_per_write).
+  // packet (over TLS each message keeps a record of its own, and the batch's
+  // records share the send: StreamConnectionOptions::tls_record_per_write).
   struct StreamClient {
     net::StreamConnection* connection = nullptr;
     bool corked = false;  // in dirty_streams_

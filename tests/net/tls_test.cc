@@ -15,6 +15,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/bytes.h"
@@ -262,10 +263,27 @@ TEST(TlsContextTest, ListenerRefusesAClientContext) {
   EXPECT_FALSE(listener.has_value());
 }
 
-TEST(TlsListenerTest, EchoOverTls13WithVerifiedName) {
+// The tests of this suite run in both write modes: records shared by the
+// writes libevent finds queued together, and a record per Write() with the
+// ciphertext queued and sent as plain TCP's bytes (tls_record_per_write).
+class TlsModeTest : public ::testing::TestWithParam<bool> {
+ protected:
+  StreamListenerOptions Options() const {
+    StreamListenerOptions options;
+    options.connection.tls_record_per_write = GetParam();
+    return options;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, TlsModeTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "RecordPerWrite" : "SharedRecords";
+                         });
+
+TEST_P(TlsModeTest, EchoOverTls13WithVerifiedName) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  TlsServer server(ServerContext(cert));
+  TlsServer server(ServerContext(cert), Options());
   auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
   ASSERT_TRUE(client.has_value()) << client.error().message;
   EXPECT_EQ((*client)->tls_version(), "TLSv1.3");
@@ -275,13 +293,13 @@ TEST(TlsListenerTest, EchoOverTls13WithVerifiedName) {
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kPeerClosed);
 }
 
-TEST(TlsListenerTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
+TEST_P(TlsModeTest, AnswerWrittenWhileCorkedGoesOutBeforeClose) {
   // The data callback runs corked: its answer waits in the connection until
   // the callback returns, and the Close() it asks for must still send it
   // (and a second, explicitly corked write) first.
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  TlsServer server(ServerContext(cert), {}, [](StreamConnection& c, ByteView data) {
+  TlsServer server(ServerContext(cert), Options(), [](StreamConnection& c, ByteView data) {
     const size_t used = EchoLine(c, data);
     if (used > 0) {
       c.Cork();
@@ -417,6 +435,54 @@ TEST(TlsListenerTest, SmallRecordsAClientAsksForKeepTheBytesInOrder) {
   }
 }
 
+TEST_P(TlsModeTest, ManyWritesBeyondTheSocketBuffersArriveWholeAndInOrder) {
+  // 3,000 writes made in one callback: far more than the socket takes at
+  // once, so most wait queued (plaintext, or ciphertext in record mode)
+  // and leave as the client reads.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const std::vector<size_t> writes(3000, 1000);
+  const std::string expected = Expected(writes);
+  TlsServer server(ServerContext(cert), Options(), WriteAll(writes));
+  auto records = ReadRecords(server.port(), expected.size());
+  EXPECT_EQ(Joined(records), expected);
+  if (GetParam()) {
+    EXPECT_EQ(Sizes(records), std::vector<size_t>(3000, 1000));
+  }
+}
+
+TEST_P(TlsModeTest, AClientThatSendsButNeverReadsIsClosedAtTheWriteLimit) {
+  // Each line the client sends gets 64 KiB back; it never reads them. What
+  // the socket does not take queues up to max_output_bytes, then the
+  // connection closes.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  StreamListenerOptions options = Options();
+  options.connection.max_output_bytes = 1024 * 1024;
+  TlsServer server(ServerContext(cert), options, [](StreamConnection& c, ByteView data) {
+    const size_t end = base::AsString(data).find('\n');
+    if (end == std::string_view::npos) {
+      return size_t{0};
+    }
+    c.Write(Bytes(64 * 1024, 'w'));
+    return end + 1;
+  });
+  CloseReason reason = CloseReason::kLocalClose;
+  EXPECT_TRUE(WithRawTlsClient(
+      server.port(), [](SSL_CTX*) {},
+      [&](SSL* ssl) {
+        // 400 lines ask for 25 MiB, more than loopback's socket buffers hold.
+        for (int i = 0; i < 400 && !server.Closed(); ++i) {
+          if (SSL_write(ssl, "go\n", 3) != 3) {
+            break;
+          }
+          std::this_thread::sleep_for(1ms);
+        }
+        reason = server.WaitFirstClose();
+      }));
+  EXPECT_EQ(reason, CloseReason::kWriteLimit);
+}
+
 // Answers "answer\n" to its first input and closes lingering.
 size_t AnswerAndLinger(StreamConnection& c, ByteView data) {
   c.Write(base::AsBytes(std::string_view("answer\n")));
@@ -424,10 +490,10 @@ size_t AnswerAndLinger(StreamConnection& c, ByteView data) {
   return data.size();
 }
 
-TEST(TlsListenerTest, CloseLingeringSendsCloseNotifyAndDrainsUntilThePeerCloses) {
+TEST_P(TlsModeTest, CloseLingeringSendsCloseNotifyAndDrainsUntilThePeerCloses) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  StreamListenerOptions options;
+  StreamListenerOptions options = Options();
   options.connection.linger_timeout = 60s;  // only the client's close ends it within the test
   TlsServer server(ServerContext(cert), options, AnswerAndLinger);
   auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
@@ -448,10 +514,10 @@ TEST(TlsListenerTest, CloseLingeringSendsCloseNotifyAndDrainsUntilThePeerCloses)
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kLocalClose);
 }
 
-TEST(TlsListenerTest, CloseLingeringEndsAfterItsTime) {
+TEST_P(TlsModeTest, CloseLingeringEndsAfterItsTime) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  StreamListenerOptions options;
+  StreamListenerOptions options = Options();
   options.connection.linger_timeout = 100ms;
   TlsServer server(ServerContext(cert), options, AnswerAndLinger);
   auto client = BlockingClient::Connect("localhost", server.port(), TlsOptions(cert.cert_path()));
@@ -522,10 +588,10 @@ TEST(TlsListenerTest, AFullChainFileSendsTheIntermediateToTheClient) {
       << refused.error().message;
 }
 
-TEST(TlsListenerTest, Tls12OnlyWithForwardSecretAead) {
+TEST_P(TlsModeTest, Tls12OnlyWithForwardSecretAead) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  TlsServer server(ServerContext(cert));
+  TlsServer server(ServerContext(cert), Options());
   std::string negotiated = RawHandshake(server.port(), TLS1_2_VERSION, TLS1_2_VERSION);
   ASSERT_FALSE(negotiated.empty());
   EXPECT_EQ(negotiated.rfind("TLSv1.2 ECDHE-", 0), 0u) << negotiated;
@@ -618,10 +684,10 @@ TEST(TlsListenerTest, APlainHttpRequestGetsThePlainAnswerThenAClose) {
   EXPECT_EQ(server.WaitFirstClose(), CloseReason::kError);
 }
 
-TEST(TlsListenerTest, HandshakeIsBoundedByTheIdleTimeout) {
+TEST_P(TlsModeTest, HandshakeIsBoundedByTheIdleTimeout) {
   TestCertificate cert;
   ASSERT_TRUE(cert.ok());
-  StreamListenerOptions options;
+  StreamListenerOptions options = Options();
   options.connection.idle_timeout = 100ms;
   TlsServer server(ServerContext(cert), options);
   // Plain TCP that never starts the handshake.
