@@ -894,23 +894,11 @@ ssize_t StreamConnection::SendNow(base::ByteView data) {
 }
 
 void StreamConnection::FlushOutput() {
-  if (queued() > 0) {
-    const ssize_t sent = SendNow(base::ByteView(output_).subspan(output_offset_));
-    if (sent < 0) {
-      return;
-    }
-    output_offset_ += static_cast<size_t>(sent);
-  }
-  if (queued() > 0) {
-    if (event_pending(WriteEvent(), EV_WRITE, nullptr) == 0) {
+  if (!SendQueuedNow()) {
+    if (state_ != State::kClosed && event_pending(WriteEvent(), EV_WRITE, nullptr) == 0) {
       AddEvent(WriteEvent());
     }
     return;
-  }
-  base::Bytes().swap(output_);
-  output_offset_ = 0;
-  if (write_event_) {
-    event_del(write_event_.get());
   }
   if (output_size() == 0) {  // TLS: the bufferevent's chains too (OnWrite otherwise)
     OutputSent();

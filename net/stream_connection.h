@@ -242,8 +242,9 @@ class StreamConnection {
   // Uncork, or from the write event when it was made outside a cork
   // (libevent's handshake and write passes, SSL_read).
   void QueueCiphertext(base::ByteView data);
-  // TLS with tls_record_per_write, closing: sends the queued ciphertext
-  // (close_notify) at once; true if it all went.
+  // Sends what output_ queues (TLS with record_bio_: ciphertext) as far as
+  // the socket takes it; true if it all went (the write event is then
+  // stopped). False after a socket error too (the connection is finished).
   bool SendQueuedNow();
   // Bytes of output_ not sent yet.
   size_t queued() const { return output_.size() - output_offset_; }
