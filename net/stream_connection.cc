@@ -169,14 +169,13 @@ std::unique_ptr<StreamConnection> StreamConnection::Create(
     EventLoop& loop, int fd, bufferevent* bev, uint64_t id, std::shared_ptr<TlsContext> tls,
     const base::SocketAddress& peer, const StreamConnectionOptions& options,
     std::function<void(StreamConnection&)> on_finished) {
-  std::unique_ptr<StreamConnection> connection(
-      new StreamConnection(loop, bev != nullptr ? bufferevent_getfd(bev) : fd, bev, id));
+  std::unique_ptr<StreamConnection> connection(new StreamConnection(loop, fd, bev, id));
   connection->tls_ = std::move(tls);
   connection->options_ = options;
   connection->timeout_ = options.idle_timeout;
   connection->peer_address_ = Unmap(peer);
   connection->on_finished_ = std::move(on_finished);
-  if (auto local = LocalAddressOf(bev != nullptr ? bufferevent_getfd(bev) : fd); local) {
+  if (auto local = LocalAddressOf(fd); local) {
     connection->local_address_ = Unmap(*local);
   }
   // The write and finish events are made when first needed: most
@@ -299,26 +298,21 @@ void StreamConnection::SetState(State next) {
 }
 
 void StreamConnection::ApplyTimeouts(std::chrono::milliseconds timeout) {
-  if (bev_ == nullptr) {
-    timeout_ = timeout;
-    // Adding a pending event again restarts it with the new timeout (not the
-    // read event of a paused connection watching for a close).
-    for (event* ev : {read_event_.get(), write_event_.get()}) {
-      if (ev == read_event_.get() && reading_paused_) {
-        continue;
-      }
-      if (ev != nullptr && event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
-        AddEvent(ev);
-      }
+  // The plain path's events (TLS with record_bio_: the write event of the
+  // queued ciphertext). Adding a pending event again restarts it with the
+  // new timeout (not the read event of a paused connection watching for a
+  // close).
+  timeout_ = timeout;
+  for (event* ev : {read_event_.get(), write_event_.get()}) {
+    if (ev == read_event_.get() && reading_paused_) {
+      continue;
     }
-    return;
+    if (ev != nullptr && event_pending(ev, EV_READ | EV_WRITE, nullptr) != 0) {
+      AddEvent(ev);
+    }
   }
-  if (record_bio_ != nullptr) {
-    // The write event of the queued ciphertext, as on plain TCP.
-    timeout_ = timeout;
-    if (write_event_ && event_pending(write_event_.get(), EV_WRITE, nullptr) != 0) {
-      AddEvent(write_event_.get());
-    }
+  if (bev_ == nullptr) {
+    return;
   }
   if (timeout.count() <= 0) {
     bufferevent_set_timeouts(bev_, nullptr, nullptr);
@@ -404,13 +398,8 @@ bool StreamConnection::WriteRecord(base::ByteView data) {
   Cork();
   const int written = SSL_write(ssl, data.data(), static_cast<int>(data.size()));
   if (written <= 0) {
-    unsigned long error = ERR_peek_error();
-    if (error != 0) {
-      char text[256];
-      ERR_error_string_n(error, text, sizeof(text));
-      TK_LOG_DEBUG("connection {} from {}: TLS write: {}", id_, peer_address_.ToString(), text);
-    }
-    ERR_clear_error();
+    TK_LOG_DEBUG("connection {} from {}: {}", id_, peer_address_.ToString(),
+                 TlsErrorMessage("TLS write"));  // and clears OpenSSL's error queue
   }
   Uncork();
   return written > 0 && static_cast<size_t>(written) == data.size();

@@ -61,12 +61,15 @@ base::Result<size_t> LineLength(ByteView buffered) {
 
 class TlsServer {
  public:
+  // `on_accept`, when given, runs on each accepted connection after its
+  // callbacks are set (before the TLS handshake).
   explicit TlsServer(std::shared_ptr<TlsContext> context, StreamListenerOptions options = {},
-                     StreamConnection::DataCallback on_data = EchoLine) {
+                     StreamConnection::DataCallback on_data = EchoLine,
+                     std::function<void(StreamConnection&)> on_accept = nullptr) {
     loop_ = MakeLoop();
     auto listener = StreamListener::Create(
         *loop_, *SocketAddress::ParseIp("127.0.0.1", 0), options, std::move(context),
-        [this, on_data](StreamConnection& c) {
+        [this, on_data, on_accept](StreamConnection& c) {
           EXPECT_TRUE(c.is_tls());
           c.SetCallbacks(on_data, [this](StreamConnection&, CloseReason reason) {
             std::lock_guard lock(mutex_);
@@ -75,6 +78,9 @@ class TlsServer {
               first_close_.set_value(reason);
             }
           });
+          if (on_accept) {
+            on_accept(c);
+          }
         });
     EXPECT_TRUE(listener.has_value()) << listener.error().message;
     listener_ = std::move(*listener);
@@ -411,6 +417,26 @@ TEST(TlsListenerTest, RecordPerWriteGivesEachWriteItsOwnRecords) {
   TlsServer server(ServerContext(cert), {}, WriteAll(writes));
   auto records = ReadRecords(server.port(), expected.size());
   EXPECT_EQ(Sizes(records).front(), 16384u);
+  EXPECT_EQ(Joined(records), expected);
+}
+
+TEST(TlsListenerTest, RecordPerWriteKeepsWritesMadeBeforeTheHandshakeApart) {
+  // Written from the accept callback, before the handshake: they wait in
+  // the bufferevent, a chain each, and libevent makes their records once
+  // the handshake is done. Then a write made after it, on the client's line.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const std::vector<size_t> early = {5, 1200, 9000, 20000};
+  StreamListenerOptions options;
+  options.connection.tls_record_per_write = true;
+  TlsServer server(ServerContext(cert), options, WriteAll({7}), [&](StreamConnection& c) {
+    for (size_t i = 0; i < early.size(); ++i) {
+      c.Write(Bytes(early[i], static_cast<uint8_t>('a' + i)));
+    }
+  });
+  const std::string expected = Expected(early) + std::string(7, 'a');
+  auto records = ReadRecords(server.port(), expected.size());
+  EXPECT_EQ(Sizes(records), (std::vector<size_t>{5, 1200, 9000, 16384, 20000 - 16384, 7}));
   EXPECT_EQ(Joined(records), expected);
 }
 
