@@ -963,6 +963,21 @@ function reasonFromError(message) {
   return 'error';
 }
 
+/**
+ * socket.connect(), unless the socket is joining already. socket.io-client sends its CONNECT
+ * again when connect() comes while the manager's connection is open and the server has not
+ * answered yet; the server may close the connection for that (a CONNECT for a namespace already
+ * joined), and a close during the transport upgrade leaves engine.io-client's polling paused
+ * until its ping timeout. An active socket with an opening or open manager joins by itself; one
+ * whose manager is closed (waiting to reconnect, or given up) is asked again.
+ */
+function joinSocket(socket) {
+  if (socket.connected || (socket.active && socket.io?._readyState !== 'closed')) {
+    return;
+  }
+  socket.connect();
+}
+
 function toTurnkeyError(e) {
   if (e instanceof TurnkeyError) {
     return e;
@@ -1402,7 +1417,7 @@ export class TurnkeyClient extends Emitter {
       };
       socket.on('connect', onConnect);
       this.on('_connectFailed', onFail);
-      socket.connect();
+      joinSocket(socket);
     });
   }
 
@@ -1500,7 +1515,7 @@ export class TurnkeyClient extends Emitter {
       this.#socketRetried = true;
       try {
         await this.refreshSession();
-        socket.connect();
+        joinSocket(socket);
         return;
       } catch (e) {
         this.emit('_connectFailed', toTurnkeyError(e));
@@ -1534,7 +1549,7 @@ export class TurnkeyClient extends Emitter {
       // The server is unreachable (shutting down?): let the manager retry with back-off.
     }
     if (this.socket === socket && !socket.connected && this.token) {
-      socket.connect();
+      joinSocket(socket);
     }
   }
 

@@ -129,7 +129,12 @@ class FakeServer {
   }
 }
 
-/** A socket.io-client Socket as far as turnkey.js uses it; `server(event, payload)` acks. */
+/**
+ * A socket.io-client Socket as far as turnkey.js uses it; `server(event, payload)` acks. The
+ * server answers a CONNECT after `joinMs` (fake clock; 0: at once). Like socket.io-client,
+ * connect() while the manager (`io`) is open and that answer is pending sends the CONNECT again:
+ * counted in `duplicateConnects`.
+ */
 class FakeSocket {
   constructor(server) {
     this.server = server;
@@ -137,6 +142,9 @@ class FakeSocket {
     this.connected = false;
     this.active = false;
     this.connects = 0;
+    this.duplicateConnects = 0;
+    this.joinMs = 0;
+    this.io = { _readyState: 'closed' };
     this.emitted = [];
   }
   on(event, fn) {
@@ -152,26 +160,44 @@ class FakeSocket {
   }
   connect() {
     this.connects += 1;
+    if (this.connected) {
+      return;
+    }
+    if (this.active && this.io._readyState === 'open') {
+      this.duplicateConnects += 1;
+      return;
+    }
     this.active = true;
     if (this.up !== false) {
-      queueMicrotask(() => {
-        this.connected = true;
-        this.fire('connect');
-      });
+      this.io._readyState = 'open';
+      const join = () => {
+        if (this.active && !this.connected) {
+          this.connected = true;
+          this.fire('connect');
+        }
+      };
+      if (this.joinMs > 0) {
+        setTimeout(join, this.joinMs);
+      } else {
+        queueMicrotask(join);
+      }
     }
   }
   disconnect() {
     this.active = false;
     this.connected = false;
+    this.io._readyState = 'closed';
   }
   serverDisconnect() {
     this.active = false;
     this.connected = false;
+    this.io._readyState = 'closed';
     this.fire('disconnect', 'io server disconnect');
   }
   drop() {
     this.connected = false;
     this.up = false;
+    this.io._readyState = 'closed';
     this.fire('disconnect', 'transport close');
   }
   emit(event, payload, ack) {
@@ -444,19 +470,27 @@ test('F5: changePassword keeps the new session through the server disconnect', k
   const server = new FakeServer();
   const storage = new MemoryStorage();
   let socket;
-  const client = newClient(server, { storage, io: () => (socket = new FakeSocket()) });
+  // Answered on a later tick, as over a network.
+  const fetch = async (url, init) => {
+    await null;
+    return server.fetch(url, init);
+  };
+  const client = newClient(server, { storage, fetch, autoConnect: true, io: () => (socket = new FakeSocket()) });
   await client.login({ email: 'a@example.test', password: 'old password' });
   await client.connect();
   const out = [];
   client.on('loggedOut', (e) => out.push(e.reason));
   const oldToken = client.token;
-  // The server disconnects every socket of the account before its answer arrives.
+  // The server disconnects every socket of the account before its answer arrives, and takes a
+  // while to answer the next CONNECT: the socket is asked to join once, not again meanwhile.
   server.onPasswordChanged = () => socket.serverDisconnect();
+  socket.joinMs = 200;
 
   await assert.rejects(client.changePassword('wrong', 'new password 1'), (e) => e.code === 'INVALID_CREDENTIALS');
   assert.ok(client.loggedIn);
 
   await client.changePassword('old password', 'new password 1');
+  await flush(); // the disconnect's session check ends before the CONNECT is answered
   await advance(500);
   assert.deepEqual(out, []);
   assert.notEqual(client.token, oldToken);
@@ -465,6 +499,7 @@ test('F5: changePassword keeps the new session through the server disconnect', k
   assert.equal(saved.refreshToken, client.refreshToken);
   assert.equal(server.refreshTokens.get(saved.refreshToken), 'live');
   assert.ok(client.connected, 'the socket connected again');
+  assert.equal(socket.duplicateConnects, 0);
   await client.getMe();
 });
 
