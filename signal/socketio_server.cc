@@ -364,8 +364,15 @@ void SocketIoServer::OnPacket(Connection& connection, SocketIoPacket packet) {
 
 void SocketIoServer::OnConnect(Connection& connection, SocketIoPacket packet) {
   const std::string& nsp = packet.nsp;
-  if (connection.Joined(nsp) != connection.sockets.end() || connection.Authorizing(nsp)) {
+  if (connection.Joined(nsp) != connection.sockets.end()) {
     ProtocolError(connection, "CONNECT for a namespace already joined");
+    return;
+  }
+  if (connection.Authorizing(nsp)) {
+    // socket.io-client sends its CONNECT again when connect() is called
+    // before the answer; the reference takes it as another join, and the
+    // client needs one answer: the first CONNECT's.
+    ++stats_.repeated_connects;
     return;
   }
   auto ns = namespaces_.find(nsp);

@@ -15,8 +15,9 @@
 //
 // Protocol rules enforced here (section 1.9.3): a CONNECT for an unknown
 // namespace gets CONNECT_ERROR {"message":"Invalid namespace"} and the
-// connection stays; a second CONNECT for a namespace already joined (or
-// being authorized), any other packet for a namespace not joined, a
+// connection stays; a CONNECT repeated while that namespace is being
+// authorized is ignored (the first one's answer serves both); a CONNECT for
+// a namespace already joined, any other packet for a namespace not joined, a
 // CONNECT_ERROR from the client, or any decode error closes the whole
 // Engine.IO connection; a connection that has joined no namespace after
 // connect_timeout is closed.
@@ -210,14 +211,15 @@ class SocketIoNamespace {
 
 // Counters since creation, for metrics.
 struct SocketIoServerStats {
-  uint64_t connects = 0;          // CONNECTs accepted
-  uint64_t connect_errors = 0;    // CONNECT_ERRORs sent (refused, unknown namespace)
-  uint64_t events = 0;            // client events dispatched
-  uint64_t rate_limited = 0;      // client events refused by the rate limit
-  uint64_t reserved_dropped = 0;  // client EVENTs with a reserved name, dropped
-  uint64_t ack_timeouts = 0;      // EmitWithAck callbacks that timed out
-  uint64_t protocol_errors = 0;   // connections closed for a bad packet or state
-  uint64_t connect_timeouts = 0;  // connections closed for joining no namespace
+  uint64_t connects = 0;           // CONNECTs accepted
+  uint64_t connect_errors = 0;     // CONNECT_ERRORs sent (refused, unknown namespace)
+  uint64_t repeated_connects = 0;  // CONNECTs for a namespace being joined, ignored
+  uint64_t events = 0;             // client events dispatched
+  uint64_t rate_limited = 0;       // client events refused by the rate limit
+  uint64_t reserved_dropped = 0;   // client EVENTs with a reserved name, dropped
+  uint64_t ack_timeouts = 0;       // EmitWithAck callbacks that timed out
+  uint64_t protocol_errors = 0;    // connections closed for a bad packet or state
+  uint64_t connect_timeouts = 0;   // connections closed for joining no namespace
 };
 
 class SocketIoServer {

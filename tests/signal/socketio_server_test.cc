@@ -125,6 +125,41 @@ TEST_F(SocketIoServerTest, AsyncAuthorizerAcceptsAndRejects) {
   EXPECT_EQ(OnLoop([&] { return server_->stats().connect_errors; }), 2u);
 }
 
+// socket.io-client repeats its CONNECT when connect() is called before the answer: the
+// connection stays, one socket joins, and its answer is the only one. A CONNECT once joined
+// still closes the connection (ProtocolViolationsCloseTheConnection).
+TEST_F(SocketIoServerTest, AConnectRepeatedWhileAuthorizingIsAnsweredOnce) {
+  // The authorizer answers when the test says so.
+  std::vector<std::function<void(SocketIoAuthResult)>> pending;
+  StartSocketIo([&](SocketIoServer& server) {
+    server.Of("/").set_authorizer([&](const Json&, const EngineIoHandshake&, auto done) {
+      pending.push_back(std::move(done));
+    });
+    server.Of("/").OnConnection(
+        [&](SocketIoSocket& socket) { events_.Add("connect:" + socket.data().user_id); });
+  });
+  auto ws = OpenWs();
+  ASSERT_TRUE(ws->SendText(R"(40{"token":"t"})"));
+  ASSERT_TRUE(ws->SendText(R"(40{"token":"t"})"));
+  for (int i = 0; i < 500 && OnLoop([&] { return server_->stats().repeated_connects; }) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  OnLoop([&] {
+    ASSERT_EQ(pending.size(), 1u);
+    SocketIoSocketData data;
+    data.user_id = "alice";
+    pending.front()(SocketIoAuthResult::Accept(std::move(data)));
+  });
+  EXPECT_TRUE(std::regex_match(Next(*ws), std::regex(R"(40\{"sid":"[A-Za-z0-9_-]{15}"\})")));
+  // No second answer, and the connection stays open.
+  EXPECT_FALSE(ws->ReadMessage(std::chrono::milliseconds(200)).has_value());
+  EXPECT_FALSE(ws->WaitClosed(std::chrono::milliseconds(100)));
+  EXPECT_EQ(events_.Count("connect:alice"), 1u);
+  EXPECT_EQ(OnLoop([&] { return server_->SocketsOfUser("alice").size(); }), 1u);
+  EXPECT_EQ(OnLoop([&] { return server_->stats().repeated_connects; }), 1u);
+  EXPECT_EQ(OnLoop([&] { return server_->stats().protocol_errors; }), 0u);
+}
+
 TEST_F(SocketIoServerTest, TheConnectPayloadIsNotKeptByDefault) {
   StartSocketIo([&](SocketIoServer& server) {
     AsyncTokenAuth(server, loop(), "/");
