@@ -234,12 +234,11 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
   }
   server_.heartbeats_.Cancel(heartbeat_);
   StopUpgradeTimer();
-  if (probe_ != nullptr) {
-    probe_->Close();
-  }
-  probe_ = nullptr;
-  probe_link_ = 0;
-  probed_ = false;
+  // After "3probe" the client pauses its polling and, once its requests are
+  // answered, moves to the probe with "5"; engine.io-client never polls
+  // again if the probe closes before that. Without a GET to carry "1", a
+  // graceful close then waits for that "5" (OnWebSocketText).
+  const bool client_moving = state_ == State::kUpgrading && probed_ && probe_ != nullptr;
   if (state_ == State::kWebSocket) {
     // Section 1.7: over WebSocket the server just closes the socket.
     if (ws_ != nullptr) {
@@ -264,6 +263,9 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
       server_.heartbeats_.Schedule(heartbeat_, server_.options_.close_linger);
     }
   }
+  if (state_ != State::kClosing || !client_moving) {
+    DropProbe();
+  }
   if (state_ == State::kClosed) {
     ClearQueue();
   }
@@ -280,9 +282,19 @@ void EngineIoSocket::Finish() {
     return;
   }
   server_.heartbeats_.Cancel(heartbeat_);
+  DropProbe();
   ClearQueue();
   SetState(State::kClosed);
   server_.Forget(id_);
+}
+
+void EngineIoSocket::DropProbe() {
+  if (probe_ != nullptr) {
+    probe_->Close();
+  }
+  probe_ = nullptr;
+  probe_link_ = 0;
+  probed_ = false;
 }
 
 bool EngineIoSocket::AnswerPoll(std::span<const EngineIoPacket> packets) {
@@ -588,6 +600,19 @@ void EngineIoSocket::OnWebSocketText(uint64_t link, std::string_view text) {
     }
     return;
   }
+  if (link != 0 && link == probe_link_ && state_ == State::kClosing) {
+    // Closed while the client moved to this probe (CloseWith): now on it,
+    // the client gets what was queued, then the close.
+    if (packet && !packet->binary && packet->type == EngineIoPacketType::kUpgrade) {
+      for (const EngineIoPacket& queued : queue_) {
+        WriteWebSocket(*probe_, probe_binary_, queued);
+      }
+      Finish();
+    } else if (!packet || packet->binary || packet->type != EngineIoPacketType::kPing) {
+      DropProbe();
+    }
+    return;
+  }
   if (link == 0 || link != ws_link_ || state_ != State::kWebSocket) {
     return;
   }
@@ -649,12 +674,7 @@ void EngineIoSocket::CompleteUpgrade() {
 
 void EngineIoSocket::AbortUpgrade() {
   StopUpgradeTimer();
-  if (probe_ != nullptr) {
-    probe_->Close();
-  }
-  probe_ = nullptr;
-  probe_link_ = 0;
-  probed_ = false;
+  DropProbe();
   ++server_.stats_.failed_upgrades;
   if (state_ == State::kUpgrading) {
     SetState(State::kPolling);

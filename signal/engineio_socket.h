@@ -113,7 +113,8 @@ class EngineIoSocket {
     kPolling,    // open over long-polling
     kUpgrading,  // open over long-polling, a probe WebSocket attached, awaiting "5"
     kWebSocket,  // open over WebSocket
-    kClosing,    // Close()d over polling with no GET held: the next GET gets "1"
+    kClosing,    // Close()d over polling with no GET held: the next GET gets
+                 // "1", or the probe its close after the client's "5"
     kClosed,     // ended; the sid is unknown from now on
   };
 
@@ -140,8 +141,10 @@ class EngineIoSocket {
   bool SendBinary(base::ByteView data);
   // Ends the session from the server side (reason kForcedClose): over
   // WebSocket the socket is closed; over polling a held GET gets "1", or
-  // the next GET gets what is queued and then "1" (section 1.6). on_close
-  // runs before this returns. No-op unless open.
+  // the next GET gets what is queued and then "1" (section 1.6); while the
+  // client moves to a probe answered "3probe", the probe takes what is
+  // queued after the client's "5", then closes. on_close runs before this
+  // returns. No-op unless open.
   void Close();
 
   // The application took the session on (Socket.IO: it joined a
@@ -218,6 +221,8 @@ class EngineIoSocket {
   void OnWebSocketBinary(uint64_t link, base::ByteView data);
   void OnWebSocketClosed(uint64_t link, const net::WebSocketCloseInfo& info);
   void OnProbeMessage(const EngineIoPacket& packet);
+  // Closes the probe WebSocket, if any, and forgets it.
+  void DropProbe();
   void AbortUpgrade();
   void CompleteUpgrade();
 

@@ -13,6 +13,7 @@
 
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
+const { io } = require("socket.io-client");
 const WebSocket = require("ws");
 
 const { startTurnkey } = require("./turnkey_process");
@@ -441,6 +442,31 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
       assert.ok(code > 0);
     }
     assert.equal((await watcher.emit("getIceServers", {})).ok, true, "others are unaffected");
+  });
+
+  // socket.connect() called again just after the manager opens (an app's connect() on resume,
+  // two code paths that both reconnect) sends a second CONNECT, which can reach turnkey while
+  // the first is being authorized and while the client is moving from polling to the
+  // WebSocket. Each such client ends up connected; none waits for its ping timeout.
+  test("connect() repeated before the CONNECT answer: the client connects", async () => {
+    const user = await newUser(server, "twice");
+    for (let i = 0; i < 24; i++) {
+      const socket = io(server.url, {
+        forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200, auth: { token: user.token },
+      });
+      let again = true;
+      socket.io.on("open", () => {
+        if (again) {
+          again = false;
+          setTimeout(() => socket.connect(), i % 4);
+        }
+      });
+      try {
+        await eventually(() => socket.connected, `client ${i} connected`, 5_000);
+      } finally {
+        socket.close();
+      }
+    }
   });
 
   test("metrics: connections by transport and calls by status", async () => {

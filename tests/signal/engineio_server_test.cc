@@ -725,6 +725,47 @@ TEST_F(EngineIoServerTest, UpgradeProbeNoopAndSwitch) {
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport close"));
 }
 
+// A server close after "3probe", once the held GET had its noop: engine.io-client has paused
+// its polling and only ever reads the probe from its "5" on, so the close goes there (what was
+// queued, then the WebSocket's close), not to a GET that never comes. Without "3probe" the
+// client still polls and the probe simply closes.
+TEST_F(EngineIoServerTest, ServerCloseWhileTheClientMovesToTheProbeArrivesOverIt) {
+  StartEngine();
+  auto poller = Client();
+  auto ws = Client();
+  std::string sid = Open(*poller);
+  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
+  ASSERT_TRUE(WaitGets(sid, 1));
+  Probe(*ws, sid);
+  EXPECT_EQ(poller->ReadReply()->body, "6");
+  OnLoop([&] {
+    EngineIoSocket* socket = server_->Find(sid);
+    socket->SendText("bye");
+    socket->Close();
+  });
+  EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":forced close"));
+  EXPECT_FALSE(ws->WaitClosed(std::chrono::milliseconds(100)));
+  ASSERT_TRUE(ws->SendText("5"));
+  auto bye = ws->ReadMessage();
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(bye->payload, "4bye");
+  EXPECT_TRUE(ws->WaitClosed());
+  EXPECT_EQ(poller->Request("GET", Polling(sid))->status, 400);
+  EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 0u);
+
+  // Before "3probe": the probe closes, the next GET gets "1".
+  auto ws2 = Client();
+  std::string other = Open(*poller);
+  ASSERT_TRUE(ws2->Upgrade(WebSocketUrl(other)).has_value());
+  ASSERT_TRUE(OnLoop([&] { return server_->Find(other)->state(); }) ==
+              EngineIoSocket::State::kUpgrading);
+  OnLoop([&] { server_->Find(other)->Close(); });
+  EXPECT_TRUE(ws2->WaitClosed());
+  EXPECT_EQ(poller->Request("GET", Polling(other))->body,
+            "6\x1e"
+            "1");
+}
+
 TEST_F(EngineIoServerTest, SecondProbeWhileUpgradingIsClosed) {
   StartEngine();
   auto poller = Client();
