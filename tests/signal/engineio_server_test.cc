@@ -102,6 +102,19 @@ class EngineIoServerTest : public testing::ServerFixture {
     EXPECT_EQ(pong->payload, "3probe");
   }
 
+  // Opens a polling session on `poller` with a GET held and probes it on
+  // `ws`; section 1.7: the held GET gets a noop so that the client can pause
+  // polling and send "5". Returns the sid.
+  std::string OpenAndProbe(RawClient& poller, RawClient& ws) {
+    std::string sid = Open(poller);
+    EXPECT_TRUE(poller.SendRequest("GET", Polling(sid)));
+    EXPECT_TRUE(WaitGets(sid, 1));
+    Probe(ws, sid);
+    auto noop = poller.ReadReply();
+    EXPECT_TRUE(noop.has_value() && noop->body == "6");
+    return sid;
+  }
+
   // Section 1.7: an upgrade of a session that is upgrading or upgraded gets
   // its 101 and then a close frame (1008); no session takes it.
   void ExpectClosedAfterUpgrade(const std::string& target) {
@@ -688,14 +701,7 @@ TEST_F(EngineIoServerTest, UpgradeProbeNoopAndSwitch) {
   StartEngine();
   auto poller = Client();
   auto ws = Client();
-  std::string sid = Open(*poller);
-  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
-  ASSERT_TRUE(WaitGets(sid, 1));
-  Probe(*ws, sid);
-  // Section 1.7: the held GET gets a noop so that the client can pause polling.
-  auto noop = poller->ReadReply();
-  ASSERT_TRUE(noop.has_value());
-  EXPECT_EQ(noop->body, "6");
+  std::string sid = OpenAndProbe(*poller, *ws);
   EXPECT_EQ(Sessions(EngineIoTransport::kPolling), 1u);
   // Something queued before the "5" goes out on the WebSocket after it.
   OnLoop([&] { server_->Find(sid)->SendText("queued"); });
@@ -733,11 +739,7 @@ TEST_F(EngineIoServerTest, ServerCloseWhileTheClientMovesToTheProbeArrivesOverIt
   StartEngine();
   auto poller = Client();
   auto ws = Client();
-  std::string sid = Open(*poller);
-  ASSERT_TRUE(poller->SendRequest("GET", Polling(sid)));
-  ASSERT_TRUE(WaitGets(sid, 1));
-  Probe(*ws, sid);
-  EXPECT_EQ(poller->ReadReply()->body, "6");
+  std::string sid = OpenAndProbe(*poller, *ws);
   OnLoop([&] {
     EngineIoSocket* socket = server_->Find(sid);
     socket->SendText("bye");
