@@ -584,7 +584,7 @@ void StreamConnection::LingerTls() {
     return;
   }
   BeginLinger();
-  ::shutdown(bufferevent_getfd(bev_), SHUT_WR);
+  ::shutdown(fd_, SHUT_WR);
   bufferevent_disable(bev_, EV_WRITE);
   ApplyTimeouts(options_.linger_timeout);
   bufferevent_enable(bev_, EV_READ);
@@ -989,7 +989,7 @@ void StreamConnection::OnEvent(bufferevent* bev, short what, void* arg) noexcept
                    connection->peer_address_.ToString(), buffer);
       if (ERR_GET_REASON(tls_error) == SSL_R_HTTP_REQUEST &&
           !connection->options_.plain_http_answer.empty()) {
-        AnswerPlainHttp(bufferevent_getfd(bev), connection->options_.plain_http_answer);
+        AnswerPlainHttp(connection->fd_, connection->options_.plain_http_answer);
       }
     } else {
       TK_LOG_DEBUG("connection {} from {}: {}", connection->id_,

@@ -196,8 +196,8 @@ class StreamConnection {
 
   // Plain TCP: `bev` is null and the connection owns the non-blocking socket
   // `fd`. TLS: it owns `bev`, made on `fd` with BEV_OPT_CLOSE_ON_FREE (so
-  // the bufferevent owns the socket). Returns null only when out of memory; `fd` or `bev` is then
-  // still the caller's.
+  // the bufferevent owns the socket). Returns null only when out of memory;
+  // `fd` or `bev` is then still the caller's.
   // `on_finished` runs after the close callback; the owner releases the
   // connection there.
   static std::unique_ptr<StreamConnection> Create(
