@@ -14,6 +14,17 @@ const { startTurnkey, SOURCE_DIR } = require("./turnkey_process");
 
 const kRingTimeoutSeconds = 5;
 
+// The log is at debug level: its warnings and errors, then its end.
+function printLogForFailure(log) {
+  const lines = log.split("\n");
+  // A text line is "<time> <level> <message>".
+  const notable = lines.filter((line) => /^\S+ (warn|error|critical) /.test(line));
+  console.error(`# turnkey log, warnings and errors (${notable.length}, last 100):\n` +
+    notable.slice(-100).join("\n"));
+  const tail = lines.slice(-200);
+  console.error(`# turnkey log, last ${tail.length} of ${lines.length} lines:\n` + tail.join("\n"));
+}
+
 async function main() {
   const server = await startTurnkey({
     ringTimeout: `${kRingTimeoutSeconds}s`,
@@ -44,6 +55,8 @@ async function main() {
       status = status || 1;
     }
     if (status !== 0) {
+      // CI keeps this output, not the state directory: what the server saw.
+      printLogForFailure(server.log());
       console.error(`# turnkey log: ${server.dir}`);
     }
   }
