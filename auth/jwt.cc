@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <vector>
 
 #include "base/bytes.h"
 #include "base/crypto.h"
+#include "base/json_parse.h"
 
 namespace turnkey::auth {
 
@@ -31,35 +31,8 @@ std::unexpected<JwtError> Invalid(const char* reason) {
 // one of two "alg" or "sub" values would let two parsers disagree about what
 // a token says.
 std::optional<json> ParseObject(base::ByteView text) {
-  std::vector<std::vector<std::string>> open_objects;
-  bool duplicate = false;
-  json::parser_callback_t check = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) {
-          open_objects.pop_back();
-        }
-        break;
-      case json::parse_event_t::key:
-        if (!open_objects.empty() && parsed.is_string()) {
-          std::vector<std::string>& keys = open_objects.back();
-          const std::string& key = parsed.get_ref<const std::string&>();
-          for (const std::string& seen : keys) {
-            duplicate = duplicate || seen == key;
-          }
-          keys.push_back(key);
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  json value = json::parse(text.begin(), text.end(), check, /*allow_exceptions=*/false);
-  if (value.is_discarded() || !value.is_object() || duplicate) {
+  std::optional<json> value = base::ParseJsonUniqueNames(base::AsString(text));
+  if (!value || !value->is_object()) {
     return std::nullopt;
   }
   return value;

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "base/json_depth.h"
+#include "base/json_parse.h"
 
 namespace turnkey::net {
 
@@ -16,11 +17,7 @@ std::optional<nlohmann::json> ParseJsonBody(const HttpRequest& request) {
   if (base::JsonDepth(request.body, kMaxJsonDepth) > kMaxJsonDepth) {
     return std::nullopt;
   }
-  nlohmann::json parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) {
-    return std::nullopt;
-  }
-  return parsed;
+  return base::ParseJsonUniqueNames(request.body);
 }
 
 }  // namespace turnkey::net

@@ -18,8 +18,9 @@ inline constexpr size_t kMaxJsonDepth = 64;
 // is replaced by U+FFFD instead of throwing.
 HttpResponse JsonResponse(int status, const nlohmann::json& body);
 
-// The request body parsed as JSON, or nullopt when it is not valid JSON or
-// nests deeper than kMaxJsonDepth. The Content-Type is not checked.
+// The request body parsed as JSON, or nullopt when it is not valid JSON,
+// nests deeper than kMaxJsonDepth or names an object's member twice
+// (base::ParseJsonUniqueNames). The Content-Type is not checked.
 std::optional<nlohmann::json> ParseJsonBody(const HttpRequest& request);
 
 }  // namespace turnkey::net

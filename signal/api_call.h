@@ -54,8 +54,8 @@ class ApiCall {
   const std::string& user_id() const { return token_.user_id; }
   void SetToken(AccessToken token) { token_ = std::move(token); }
 
-  // The body as a JSON object; INVALID_JSON for anything else. An empty
-  // body is an empty object.
+  // The body as a JSON object; INVALID_JSON for anything else (a member
+  // named twice too). An empty body is an empty object.
   std::expected<nlohmann::json, ApiError> JsonBody() const;
 
   // {success: true, message, data} with `status`.

@@ -27,7 +27,8 @@ ApiError ApiError::Validation(std::string field, std::string message) {
 }
 
 ApiError ApiError::InvalidJson() {
-  return Of(400, api_code::kInvalidJson, "The request body must be a JSON object");
+  return Of(400, api_code::kInvalidJson,
+            "The request body must be a JSON object naming each member once");
 }
 
 ApiError ApiError::Unauthorized(std::string_view code, std::string message) {

@@ -409,6 +409,8 @@ TEST_F(SignalServiceTest, ValidationNamesTheField) {
   ExpectError(SendHttp(address_, not_json), 400, "INVALID_JSON");
   not_json.body = "[1,2]";
   ExpectError(SendHttp(address_, not_json), 400, "INVALID_JSON");
+  not_json.body = R"({"email":"a@b.c","password":"password-123","email":"x@y.z"})";
+  ExpectError(SendHttp(address_, not_json), 400, "INVALID_JSON");
 }
 
 TEST_F(SignalServiceTest, EmailAndHandleAreUniqueIgnoringCase) {
