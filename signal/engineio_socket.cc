@@ -592,24 +592,13 @@ void EngineIoSocket::AttachProbe(uint64_t link, net::WebSocketSession& session,
 
 void EngineIoSocket::OnWebSocketText(uint64_t link, std::string_view text) {
   auto packet = DecodeEngineIoText(text);
-  if (link != 0 && link == probe_link_ && state_ == State::kUpgrading) {
+  // A probe is attached only while upgrading, or closing with the client
+  // moving to it (CloseWith).
+  if (link != 0 && link == probe_link_) {
     if (packet) {
       OnProbeMessage(*packet);
     } else {
       AbortUpgrade();
-    }
-    return;
-  }
-  if (link != 0 && link == probe_link_ && state_ == State::kClosing) {
-    // Closed while the client moved to this probe (CloseWith): now on it,
-    // the client gets what was queued, then the close.
-    if (packet && !packet->binary && packet->type == EngineIoPacketType::kUpgrade) {
-      for (const EngineIoPacket& queued : queue_) {
-        WriteWebSocket(*probe_, probe_binary_, queued);
-      }
-      Finish();
-    } else if (!packet || packet->binary || packet->type != EngineIoPacketType::kPing) {
-      DropProbe();
     }
     return;
   }
@@ -627,7 +616,7 @@ void EngineIoSocket::OnWebSocketText(uint64_t link, std::string_view text) {
 }
 
 void EngineIoSocket::OnWebSocketBinary(uint64_t link, base::ByteView data) {
-  if (link != 0 && link == probe_link_ && state_ == State::kUpgrading) {
+  if (link != 0 && link == probe_link_) {
     // Section 1.7: only "2probe" and "5" are acceptable on the probe.
     AbortUpgrade();
     return;
@@ -645,6 +634,15 @@ void EngineIoSocket::OnProbeMessage(const EngineIoPacket& packet) {
     return;
   }
   if (!packet.binary && packet.type == EngineIoPacketType::kUpgrade) {
+    if (state_ == State::kClosing) {
+      // Closed while the client moved here (CloseWith): now on the probe,
+      // it gets what was queued, then the close.
+      for (const EngineIoPacket& queued : queue_) {
+        WriteWebSocket(*probe_, probe_binary_, queued);
+      }
+      Finish();
+      return;
+    }
     CompleteUpgrade();
     return;
   }

@@ -145,6 +145,20 @@ class ServerFixture : public ::testing::Test {
     return result.get();
   }
 
+  // Polls `predicate` on the loop thread until it returns true; false once
+  // `timeout` passed without that.
+  template <typename F>
+  bool OnLoopEventually(F predicate, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!OnLoop(predicate)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+
   std::unique_ptr<RawClient> Client() {
     auto client = RawClient::Connect(port_);
     EXPECT_NE(client, nullptr);

@@ -8,7 +8,6 @@
 
 #include <regex>
 #include <string>
-#include <thread>
 
 #include "base/clock.h"
 #include "net/event_loop.h"
@@ -141,9 +140,7 @@ TEST_F(SocketIoServerTest, AConnectRepeatedWhileAuthorizingIsAnsweredOnce) {
   auto ws = OpenWs();
   ASSERT_TRUE(ws->SendText(R"(40{"token":"t"})"));
   ASSERT_TRUE(ws->SendText(R"(40{"token":"t"})"));
-  for (int i = 0; i < 500 && OnLoop([&] { return server_->stats().repeated_connects; }) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  ASSERT_TRUE(OnLoopEventually([&] { return server_->stats().repeated_connects > 0; }));
   OnLoop([&] {
     ASSERT_EQ(pending.size(), 1u);
     SocketIoSocketData data;
@@ -404,13 +401,8 @@ TEST_F(SocketIoServerTest, EventsFarOverTheRateLimitCloseTheConnection) {
     }
   };
   auto wait_refused = [&](uint64_t count) {
-    for (int i = 0; i < 500; ++i) {
-      if (OnLoop([&] { return server_->stats().rate_limited; }) >= count) {
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ADD_FAILURE() << "the server did not refuse " << count << " events";
+    EXPECT_TRUE(OnLoopEventually([&] { return server_->stats().rate_limited >= count; }))
+        << "the server did not refuse " << count << " events";
   };
   flood(1 + 1000);  // the one the burst allows, then 1,000 refused
   wait_refused(1000);
