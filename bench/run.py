@@ -64,8 +64,25 @@ def sched_cpu_seconds(pid):
     return total / 1e9
 
 
+def stat_user_seconds(pid):
+    """utime alone of every thread of `pid`, in seconds (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[11]) / CLK_TCK
+
+
 def cpu_sample(pid):
-    return (sched_cpu_seconds(pid), stat_cpu_seconds(pid))
+    return (sched_cpu_seconds(pid), stat_cpu_seconds(pid), stat_user_seconds(pid))
+
+
+def user_share(before, after):
+    """The part of the CPU time between two cpu_sample()s spent in user space
+    (utime over utime + stime, in ticks); None when too few ticks passed."""
+    total = after[1] - before[1]
+    if total < 0.2:
+        return None
+    return (after[2] - before[2]) / total
 
 
 def cpu_delta(before, after):

@@ -53,6 +53,7 @@ _spec.loader.exec_module(turn_bench)
 Proc = turn_bench.Proc
 cpu_sample = turn_bench.cpu_sample
 cpu_delta = turn_bench.cpu_delta
+user_share = turn_bench.user_share
 rss_kb = turn_bench.rss_kb
 free_port = turn_bench.free_port
 read_listening_line = turn_bench.read_listening_line
@@ -406,6 +407,7 @@ def run_calls(ctx, server, rate, seconds, pairs, limits, window=0, warmup=None):
         return {"error": "no CPU samples"}
     wall = e["time"] - s["time"]
     server_cpu = cpu_delta(s["server_cpu"], e["server_cpu"])
+    share = user_share(s["server_cpu"], e["server_cpu"])
     load_cpu = cpu_delta(s["load_cpu"], e["load_cpu"])
     calls = result["calls"]
     stored = None
@@ -418,6 +420,7 @@ def run_calls(ctx, server, rate, seconds, pairs, limits, window=0, warmup=None):
         "calls": calls,
         "setup_us": result["setup_us"],
         "cpu_us_per_call": server_cpu * 1e6 / calls,
+        "user_us_per_call": server_cpu * share * 1e6 / calls if share is not None else None,
         "calls_per_cpu_s": calls / server_cpu if server_cpu > 0 else None,
         "server_cpu_pct": 100 * server_cpu / wall if wall > 0 else None,
         "load_cpu_pct": 100 * load_cpu / wall if wall > 0 else None,
@@ -466,7 +469,7 @@ def combine_calls(results):
     if not ok:
         return results[-1]
     out = dict(ok[-1])
-    for key in ("calls_per_s", "cpu_us_per_call", "calls_per_cpu_s", "server_cpu_pct",
+    for key in ("calls_per_s", "cpu_us_per_call", "user_us_per_call", "calls_per_cpu_s", "server_cpu_pct",
                 "load_cpu_pct", "load_cpu_us_per_call", "late", "limited_pct"):
         out[key] = median([r.get(key) for r in ok])
     out["setup_us"] = {q: median([r["setup_us"][q] for r in ok]) for q in ("p50", "p90", "p99")}
@@ -532,8 +535,8 @@ def print_idle_table(rows, steps, users):
 def print_calls_table(title, rows):
     print(f"\n{title}")
     print(f"  {'server':<8} {'calls/s':>8} {'setup p50/p90/p99 us':>22} {'cpu us/call':>11} "
-          f"{'calls/cpu-s':>11} {'server cpu':>10} {'load cpu':>8} {'late':>6} {'errors':>6} "
-          f"{'calls/cpu-s /node':>17} {'p99 /node':>9}")
+          f"{'user us':>7} {'calls/cpu-s':>11} {'server cpu':>10} {'load cpu':>8} {'late':>6} "
+          f"{'errors':>6} {'calls/cpu-s /node':>17} {'user /node':>10} {'p99 /node':>9}")
     base = good(rows.get("node"))
     for name, r in rows.items():
         if "error" in r:
@@ -542,11 +545,14 @@ def print_calls_table(title, rows):
         s = r["setup_us"]
         setup = f"{s['p50']:.0f}/{s['p90']:.0f}/{s['p99']:.0f}"
         errors = sum(r["errors"].values())
+        user = r.get("user_us_per_call")
+        base_user = base and base.get("user_us_per_call")
         print(f"  {name:<8} {r['calls_per_s']:>8,.0f} {setup:>22} {r['cpu_us_per_call']:>11.1f} "
-              f"{fmt_num(r['calls_per_cpu_s'], ',.0f'):>11} "
+              f"{fmt_num(user, '.1f'):>7} {fmt_num(r['calls_per_cpu_s'], ',.0f'):>11} "
               f"{fmt_num(r['server_cpu_pct'], '.0f'):>9}% {fmt_num(r['load_cpu_pct'], '.0f'):>7}% "
               f"{r['late']:>6} {errors:>6} "
               f"{fmt_num(ratio(r['calls_per_cpu_s'], base and base['calls_per_cpu_s']), '.2f'):>17} "
+              f"{fmt_num(ratio(base_user, user), '.2f'):>10} "
               f"{fmt_num(ratio(s['p99'], base and base['setup_us']['p99']), '.2f'):>9}")
         if errors:
             print(f"  {'':<8} errors: {json.dumps(r['errors'])}")
