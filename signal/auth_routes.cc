@@ -16,8 +16,9 @@
 // POST /api/auth/logout {refreshToken?}, Bearer
 //   200 {revokedTokens}. Signs the user out everywhere: every refresh token
 //   of the user is revoked, access tokens issued before now (and the one
-//   used) are refused from now on, and the signed-out hook closes the
-//   user's sockets.
+//   used) are refused from now on, as are all of each login the revocation
+//   ended (a refresh racing with the logout signs after now), and the
+//   signed-out hook closes the user's sockets.
 // POST /api/auth/password {currentPassword, newPassword}, Bearer
 //   200 {token, refreshToken, expiresIn}: a new session for this device;
 //   every other session ends as with logout.
@@ -26,6 +27,7 @@
 #include <cmath>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "auth/refresh_token.h"
 #include "base/crypto.h"
@@ -251,6 +253,25 @@ void Login(ApiContext& api, ApiCall call) {
           });
 }
 
+// Every refresh token of `user_id` was revoked at `revoked_at_ms`: the
+// logins (refresh token families) that ended then. A refresh whose rotation
+// committed just before the revocation signs its access token after the
+// sign-out stamp, so the stamp alone lets that token through; its login is
+// in this list, and ApiContext::LoginsEnded refuses every token of it. A
+// failed read is logged and gives none: the ended-login poll
+// (SignalService::PollEndedLogins) finds them a few seconds later.
+std::vector<sql::EndedLogin> LoginsRevokedAt(ApiContext& api, const std::string& user_id,
+                                             int64_t revoked_at_ms) {
+  auto ended = api.Db([&](sql::Store& store) { return store.ListEndedLogins(revoked_at_ms - 1); });
+  if (!ended) {
+    TK_LOG_WARN("signal: cannot read the logins just ended for user {}: {}", user_id,
+                ended.error().message);
+    return {};
+  }
+  std::erase_if(*ended, [&](const sql::EndedLogin& login) { return login.user_id != user_id; });
+  return std::move(*ended);
+}
+
 struct RefreshOutcome {
   sql::RotateResult rotation;
   std::string refresh_token;  // the new one, when rotated
@@ -333,6 +354,11 @@ void Refresh(ApiContext& api, ApiCall call) {
       });
 }
 
+struct LogoutOutcome {
+  int64_t revoked = 0;  // refresh tokens
+  std::vector<sql::EndedLogin> ended;
+};
+
 void Logout(ApiContext& api, ApiCall call) {
   auto body = call.JsonBody();
   if (!body) {
@@ -346,27 +372,35 @@ void Logout(ApiContext& api, ApiCall call) {
     return;
   }
   // The sign-out instant: access tokens issued before it are refused, a
-  // login after it (on another device) is not.
+  // login after it (on another device) is not; the logins the revocation
+  // ended are refused whenever their tokens were signed.
   const int64_t stamp = api.IssueStamp();
-  auto job = [&api, user_id = call.user_id()] {
-    return api.Db(
-        [&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, api.NowMs()); });
+  auto job = [&api, user_id = call.user_id()]() -> base::Result<LogoutOutcome> {
+    const int64_t now = api.NowMs();
+    auto revoked =
+        api.Db([&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, now); });
+    if (!revoked) {
+      return std::unexpected(revoked.error());
+    }
+    return LogoutOutcome{*revoked, LoginsRevokedAt(api, user_id, now)};
   };
   api.Run(std::move(call), std::move(job),
-          [&api, stamp](ApiCall call, base::Result<int64_t> revoked) {
-            if (!revoked) {
-              call.Fail(FromError(revoked.error()));
+          [&api, stamp](ApiCall call, base::Result<LogoutOutcome> outcome) {
+            if (!outcome) {
+              call.Fail(FromError(outcome.error()));
               return;
             }
+            api.LoginsEnded(outcome->ended);
             api.EndUserSessions(call.user_id(), call.token(), stamp, "logout");
-            call.Ok(nlohmann::json{{"revokedTokens", *revoked}}, "Logged out");
+            call.Ok(nlohmann::json{{"revokedTokens", outcome->revoked}}, "Logged out");
           });
 }
 
 struct PasswordOutcome {
   bool bad_credentials = false;
   IssuedSession session;
-  int64_t signed_out_stamp = 0;  // the other sessions end here; `session` was issued after
+  int64_t signed_out_stamp = 0;        // the other sessions end here; `session` was issued after
+  std::vector<sql::EndedLogin> ended;  // the logins the revocation ended
 };
 
 void ChangePassword(ApiContext& api, ApiCall call) {
@@ -404,7 +438,7 @@ void ChangePassword(ApiContext& api, ApiCall call) {
       return std::unexpected(match.error());
     }
     if (!*match) {
-      return PasswordOutcome{true, {}, 0};
+      return PasswordOutcome{true, {}, 0, {}};
     }
     auto hash = api.hasher().Hash(next);
     if (!hash) {
@@ -422,11 +456,12 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     if (!revoked) {
       return std::unexpected(revoked.error());
     }
+    std::vector<sql::EndedLogin> ended = LoginsRevokedAt(api, user_id, now);
     auto session = api.IssueSession(user_id);
     if (!session) {
       return std::unexpected(session.error());
     }
-    return PasswordOutcome{false, std::move(*session), stamp};
+    return PasswordOutcome{false, std::move(*session), stamp, std::move(ended)};
   };
   api.Run(
       std::move(call), std::move(job),
@@ -445,6 +480,7 @@ void ChangePassword(ApiContext& api, ApiCall call) {
         }
         api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
         TK_LOG_INFO("signal: user {} changed their password", call.user_id());
+        api.LoginsEnded(outcome->ended);
         api.EndUserSessions(call.user_id(), call.token(), outcome->signed_out_stamp,
                             "password_changed");
         nlohmann::json data = nlohmann::json::object();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "auth/turn_rest.h"
+#include "base/crypto.h"
 #include "sql/sqlite_store.h"
 #include "tests/signal/http_test_client.h"
 #include "tests/signal/raw_client.h"
@@ -233,6 +234,51 @@ TEST_F(SignalServiceTest, RegisterLoginMeRefreshLogout) {
       Post("/api/auth/login", {{"email", "alice@example.org"}, {"password", "password-123"}});
   ASSERT_EQ(again.status, 200);
   EXPECT_EQ(Get("/api/users/me", again.Json()["data"]["token"]).status, 200);
+}
+
+// The login (refresh token family) an access token names in its "sid".
+std::string LoginOf(const std::string& token) {
+  const size_t first = token.find('.');
+  const size_t second = first == std::string::npos ? first : token.find('.', first + 1);
+  if (second == std::string::npos) {
+    return "";
+  }
+  auto payload = base::Base64UrlDecode(token.substr(first + 1, second - first - 1));
+  if (!payload) {
+    return "";
+  }
+  Json claims = Json::parse(payload->begin(), payload->end(), nullptr, false);
+  return claims.is_object() && claims.contains("sid") ? claims["sid"].get<std::string>() : "";
+}
+
+TEST_F(SignalServiceTest, SignOutsRefuseLateTokensOfTheLoginsTheyEnded) {
+  // A refresh whose rotation commits just before a logout's (or a password
+  // change's) revocation signs its access token after the sign-out stamp.
+  // The sign-out refuses it all the same, by its login, at once: the
+  // ended-login poll (5 s by default) has not run.
+  Json user = Register("race@example.org");
+  const std::string user_id = user["user"]["id"];
+  const std::string login = LoginOf(user["token"]);
+  ASSERT_FALSE(login.empty());
+  ASSERT_EQ(Post("/api/auth/logout", Json::object(), user["token"]).status, 200);
+  ExpectError(Get("/api/users/me", service_->api().SignAccessToken(user_id, login)), 401,
+              "TOKEN_REVOKED");
+  HttpTestResponse again =
+      Post("/api/auth/login", {{"email", "race@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(Get("/api/users/me", again.Json()["data"]["token"]).status, 200);
+
+  // The password change: the old login's late token is refused, the new
+  // session's login goes on.
+  const std::string old_login = LoginOf(again.Json()["data"]["token"]);
+  HttpTestResponse changed = Post(
+      "/api/auth/password", {{"currentPassword", "password-123"}, {"newPassword", "password-456"}},
+      again.Json()["data"]["token"]);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  ExpectError(Get("/api/users/me", service_->api().SignAccessToken(user_id, old_login)), 401,
+              "TOKEN_REVOKED");
+  const std::string new_login = LoginOf(changed.Json()["data"]["token"]);
+  EXPECT_EQ(Get("/api/users/me", service_->api().SignAccessToken(user_id, new_login)).status, 200);
 }
 
 TEST_F(SignalServiceTest, RefreshTokenReuseRevokesTheLogin) {
