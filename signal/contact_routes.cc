@@ -215,7 +215,9 @@ void SyncContacts(ApiContext& api, ApiCall call) {
     return;
   }
   if (user_ids->size() + handles->size() > static_cast<size_t>(sql::kMaxPageSize)) {
-    call.Fail(ApiError::Validation("userIds", "at most 1000 entries in total"));
+    // Named after the longer list, the one a client would shorten.
+    call.Fail(ApiError::Validation(user_ids->size() >= handles->size() ? "userIds" : "handles",
+                                   "at most 1000 entries in total"));
     return;
   }
   // The store looks handles up without their '@'; notFound reports them as

@@ -464,6 +464,12 @@ class AccountsApiTests:
                                 .data["contacts"]), ids)
         cleared = self.api.call("PUT", "/api/contacts", {"userIds": []}, token=token)
         self.assertEqual(cleared.data["contacts"], [])
+        # At most 1000 entries in all; the error names the list sent.
+        too_many = ["h%04d" % i for i in range(1001)]
+        self.assertError(self.api.call("PUT", "/api/contacts", {"handles": too_many}, token=token),
+                         400, "VALIDATION_ERROR", "handles")
+        self.assertError(self.api.call("PUT", "/api/contacts", {"userIds": ["f" * 32] * 1001},
+                                       token=token), 400, "VALIDATION_ERROR", "userIds")
 
     def test_contacts_take_a_handle_written_with_at(self):
         # People share their Call ID as "@bob"; search and initiateCall
