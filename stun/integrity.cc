@@ -91,7 +91,11 @@ IntegrityResult VerifyMessageIntegrity(const Message& msg, ByteView key) {
                    &DecodeMessageIntegrity);
 }
 
-IntegrityResult VerifyMessageIntegritySha256(const Message& msg, ByteView key) {
+IntegrityResult VerifyMessageIntegritySha256(const Message& msg, ByteView key, size_t min_length) {
+  if (std::optional<ByteView> sent = msg.FindValue(AttributeType::kMessageIntegritySha256);
+      sent && sent->size() < min_length) {
+    return IntegrityResult::kMalformed;
+  }
   return VerifyMac(msg, AttributeType::kMessageIntegritySha256, key, base::HmacSha256,
                    &DecodeMessageIntegritySha256);
 }

@@ -10,11 +10,13 @@
 // All functions are pure and thread-safe. Comparisons are constant-time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "base/bytes.h"
 #include "base/crypto.h"
+#include "stun/constants.h"
 #include "stun/message.h"
 
 namespace turnkey::stun {
@@ -34,8 +36,12 @@ const char* IntegrityResultName(IntegrityResult result);
 IntegrityResult VerifyMessageIntegrity(const Message& msg, base::ByteView key);
 
 // Checks MESSAGE-INTEGRITY-SHA256 (RFC 8489 s14.6): as above with
-// HMAC-SHA256, compared over the (possibly truncated, >= 16 bytes) length sent.
-IntegrityResult VerifyMessageIntegritySha256(const Message& msg, base::ByteView key);
+// HMAC-SHA256, compared over the length sent. A value shorter than
+// `min_length` is kMalformed: the attribute carries the full 32 bytes
+// unless the STUN usage allows truncation (to no less than 16), and TURN
+// (RFC 8656) does not.
+IntegrityResult VerifyMessageIntegritySha256(const Message& msg, base::ByteView key,
+                                             size_t min_length = kMessageIntegritySha256Size);
 
 // Checks FINGERPRINT (RFC 8489 s14.7): CRC-32 of the message up to the
 // attribute, XOR 0x5354554e. kAbsent if the message has none.

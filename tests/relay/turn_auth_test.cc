@@ -155,6 +155,25 @@ INSTANTIATE_TEST_SUITE_P(
                       AuthStyle{"BothIntegrities", PasswordAlgorithmId::kSha256, true, true}),
     [](const ::testing::TestParamInfo<AuthStyle>& info) { return info.param.name; });
 
+// RFC 8489 section 14.6: MESSAGE-INTEGRITY-SHA256 is the full 32 bytes
+// unless the STUN usage allows truncation, and TURN does not: a shorter
+// value, even a correct prefix, would check 128 bits instead of 256.
+TEST_F(TurnAuthTest, ATruncatedSha256IntegrityIsRefused) {
+  for (size_t length : {16u, 20u, 28u}) {
+    SCOPED_TRACE(length);
+    TurnTestClient client = Client(static_cast<unsigned>(length), Rest("alice"));
+    client.set_algorithm(PasswordAlgorithmId::kSha256);
+    client.set_integrity(false, true);
+    client.set_sha256_length(length);
+    EXPECT_EQ(client.Allocate().error_code(), 401);
+  }
+  EXPECT_EQ(server->allocation_count(), 0u);
+  TurnTestClient full = Client(1, Rest("alice"));
+  full.set_algorithm(PasswordAlgorithmId::kSha256);
+  full.set_integrity(false, true);
+  EXPECT_TRUE(full.Allocate().success());
+}
+
 TEST_F(TurnAuthTest, StaticUserAllocatesWithItsMd5Key) {
   TurnServerOptions options = Options();
   options.auth.static_users = {StaticUser("carol", "correct horse")};

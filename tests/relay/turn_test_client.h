@@ -301,6 +301,8 @@ class TurnTestClient {
     sha1_ = sha1;
     sha256_ = sha256;
   }
+  // Bytes of MESSAGE-INTEGRITY-SHA256 sent (16-32; 32 unless truncated).
+  void set_sha256_length(size_t length) { sha256_length_ = length; }
   void set_fingerprint(bool fingerprint) { fingerprint_ = fingerprint; }
   void set_credentials(TurnCredentials credentials) { credentials_ = std::move(credentials); }
   // Replaces the PASSWORD-ALGORITHMS list echoed back (tampering tests).
@@ -367,7 +369,7 @@ class TurnTestClient {
       b.AddMessageIntegrity(key);
     }
     if (sha256_) {
-      b.AddMessageIntegritySha256(key);
+      b.AddMessageIntegritySha256(key, sha256_length_);
     }
     if (fingerprint_) {
       b.AddFingerprint();
@@ -541,6 +543,7 @@ class TurnTestClient {
   base::Bytes algorithm_params_;
   bool sha1_ = true;
   bool sha256_ = false;
+  size_t sha256_length_ = stun::kMessageIntegritySha256Size;
   bool fingerprint_ = true;
   std::string realm_;
   std::string nonce_;
