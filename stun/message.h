@@ -69,8 +69,11 @@ struct Attribute {
 class Message {
  public:
   // Fixed capacity so decoding does not allocate. A message with more
-  // attributes is rejected (kTooManyAttributes); real clients send fewer than 15.
-  static constexpr size_t kMaxAttributes = 32;
+  // attributes is rejected (kTooManyAttributes). Real clients send fewer
+  // than 15, but RFC 8656 section 9.1 lets one CreatePermission name many
+  // peers: room for the default turn.quotas.permissions_per_allocation (64)
+  // and every other attribute a request may carry, twice over.
+  static constexpr size_t kMaxAttributes = 128;
 
   // Decodes the STUN message at the start of `bytes`. The message occupies
   // size() == 20 + header length bytes; bytes after that are not part of it

@@ -86,6 +86,21 @@ TEST_F(TurnPermissionTest, SeveralPeersInOneRequest) {
   EXPECT_EQ(ActivePermissions(), 3u);
 }
 
+// RFC 8656 section 9.1 puts no bound on the peers of one request: as many
+// as an allocation may hold go in one (a message of 64 XOR-PEER-ADDRESS
+// plus the authentication attributes).
+TEST_F(TurnPermissionTest, AsManyPeersInOneRequestAsTheQuotaHolds) {
+  TurnTestClient client = Allocated(1);
+  std::vector<base::SocketAddress> peers;
+  for (int i = 1; i <= 64; ++i) {
+    peers.push_back(Ip(("8.8.0." + std::to_string(i)).c_str()));
+  }
+  StunReply reply = client.CreatePermission(peers);
+  ASSERT_TRUE(reply.success()) << reply.error_code();
+  EXPECT_EQ(ActivePermissions(), 64u);
+  EXPECT_TRUE(PeerGetsThrough(client, Ip("8.8.0.64", 1)));
+}
+
 TEST_F(TurnPermissionTest, MissingOrMalformedPeerIs400) {
   TurnTestClient client = Allocated(1);
   EXPECT_EQ(client.Request(Method::kCreatePermission).error_code(), 400);

@@ -167,10 +167,10 @@ std::vector<Case> MalformedCases() {
                       DecodeError::kAttributeAfterFingerprint));
   {
     RawMessage m;
-    for (int i = 0; i < 33; ++i) {
+    for (size_t i = 0; i <= Message::kMaxAttributes; ++i) {
       m.Attr(AttributeType::kDontFragment, {});
     }
-    cases.push_back(Err("33 attributes", m.Build(), DecodeError::kTooManyAttributes));
+    cases.push_back(Err("129 attributes", m.Build(), DecodeError::kTooManyAttributes));
   }
   // Findings on messages that decode.
   cases.push_back(Finding("duplicate USERNAME",
