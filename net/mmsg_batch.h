@@ -10,6 +10,7 @@
 // small ones while the traffic is small.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -22,6 +23,8 @@
 
 #include "base/address.h"
 #include "base/bytes.h"
+#include "base/status.h"
+
 namespace turnkey::net {
 
 // One received datagram. `data` points into the socket's receive buffer and is
@@ -29,6 +32,10 @@ namespace turnkey::net {
 struct Datagram {
   base::SocketAddress from;
   base::ByteView data;
+  // The address it was sent to, with the socket's port, when the batch reads
+  // destinations (RecvBatch::ReadDestinations: a socket bound to a wildcard
+  // address); otherwise, or if the kernel did not say, left unset.
+  base::SocketAddress to;
 };
 
 // Why a send did not go out. Per-packet path: no allocation, no message.
@@ -38,6 +45,16 @@ enum class SendResult {
   kUnroutable,  // destination family cannot be reached from this socket, or too long
   kError,       // any other errno (e.g. EHOSTUNREACH); counted in send_errors()
 };
+
+// Room for one IP_PKTINFO or IPV6_PKTINFO control message.
+struct PacketInfoControl {
+  alignas(cmsghdr) uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+};
+
+// Asks the kernel to report each datagram's destination address on `fd` (a
+// socket of `socket_family`): IP_PKTINFO, or IPV6_RECVPKTINFO, which a
+// dual-stack socket also answers for IPv4 (as ::ffff:a.b.c.d).
+base::Status EnablePacketInfo(int fd, int socket_family);
 
 class RecvBatch {
  public:
@@ -52,8 +69,15 @@ class RecvBatch {
   size_t slots() const { return headers_.size(); }
   uint64_t truncated() const { return truncated_; }
 
+  // From now on fills each Datagram::to from the IP_PKTINFO / IPV6_PKTINFO
+  // the socket delivers (EnablePacketInfo), with `port`.
+  void ReadDestinations(uint16_t port);
+
  private:
   std::unique_ptr<uint8_t[]> buffers_;
+  // Per slot, when reading destinations: room for one packet-info message.
+  std::vector<PacketInfoControl> controls_;
+  uint16_t destination_port_ = 0;
   std::vector<sockaddr_storage> addresses_;
   std::vector<iovec> iovecs_;
   std::vector<mmsghdr> headers_;
@@ -71,8 +95,12 @@ class SendBatch {
 
   // Copies one datagram into the next slot. Precondition: !full() and
   // data.size() <= slot_bytes(). kUnroutable when `to` cannot be reached
-  // from a socket of `socket_family` (nothing is queued then).
-  SendResult Add(int socket_family, const base::SocketAddress& to, base::ByteView data);
+  // from a socket of `socket_family` (nothing is queued then). With `from`
+  // (an address of this host), the datagram leaves from that address: what
+  // a socket bound to a wildcard address must do to answer a client from
+  // the address it wrote to.
+  SendResult Add(int socket_family, const base::SocketAddress& to, base::ByteView data,
+                 const base::SocketAddress* from = nullptr);
 
   struct FlushResult {
     uint64_t sent = 0;
@@ -89,6 +117,8 @@ class SendBatch {
   std::vector<sockaddr_storage> addresses_;
   std::vector<iovec> iovecs_;
   std::vector<mmsghdr> headers_;
+  // Per slot, allocated on the first Add with a source.
+  std::vector<PacketInfoControl> controls_;
   size_t count_ = 0;
 };
 
@@ -119,6 +149,6 @@ inline bool IsDropErrno(int err) { return err == EAGAIN || err == EWOULDBLOCK ||
 // Sends one datagram now with sendto (for datagrams larger than a batch
 // slot). The result says what the caller counts.
 SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to,
-                        base::ByteView data);
+                        base::ByteView data, const base::SocketAddress* from = nullptr);
 
 }  // namespace turnkey::net

@@ -43,6 +43,12 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::Create(EventLoop& loop,
       new UdpSocket(loop, std::move(*fd), options, std::move(handler)));
   socket->family_ = bind_address.is_v4() ? AF_INET : AF_INET6;
   socket->local_address_ = *local;
+  if (options.receive_destinations) {
+    if (auto enabled = EnablePacketInfo(socket->fd_.get(), socket->family_); !enabled) {
+      return std::unexpected(enabled.error());
+    }
+    socket->recv_.ReadDestinations(local->port());
+  }
   socket->read_event_.reset(event_new(loop.base(), socket->fd_.get(), EV_READ | EV_PERSIST,
                                       &UdpSocket::OnReadableEvent, socket.get()));
   socket->flush_event_.reset(event_new(loop.base(), -1, 0, &UdpSocket::OnFlushEvent, socket.get()));
@@ -117,19 +123,21 @@ SendResult UdpSocket::Count(SendResult result) {
   return result;
 }
 
-SendResult UdpSocket::Send(const base::SocketAddress& to, base::ByteView data) {
+SendResult UdpSocket::Send(const base::SocketAddress& to, base::ByteView data,
+                           const base::SocketAddress* from) {
   Flush();
-  return Count(SendDatagram(fd_.get(), family_, to, data));
+  return Count(SendDatagram(fd_.get(), family_, to, data, from));
 }
 
-SendResult UdpSocket::QueueSend(const base::SocketAddress& to, base::ByteView data) {
+SendResult UdpSocket::QueueSend(const base::SocketAddress& to, base::ByteView data,
+                                const base::SocketAddress* from) {
   if (data.size() > send_.slot_bytes()) {
-    return Send(to, data);
+    return Send(to, data, from);
   }
   if (send_.full()) {
     Flush();
   }
-  if (send_.Add(family_, to, data) != SendResult::kSent) {
+  if (send_.Add(family_, to, data, from) != SendResult::kSent) {
     ++send_errors_;
     return SendResult::kUnroutable;
   }

@@ -51,6 +51,13 @@ struct UdpSocketOptions {
   // recvmmsg calls per readiness event before yielding to other sockets, so
   // one flooded socket cannot starve the loop. Default 8.
   size_t max_batches_per_wakeup = 8;
+  // Reports the address each datagram was sent to in Datagram::to
+  // (IP_PKTINFO / IPV6_RECVPKTINFO). A socket bound to a wildcard address
+  // needs it to answer from the address a client wrote to (Send/QueueSend
+  // with `from`): the kernel would otherwise pick the source by route, and
+  // on a host with several addresses a client, or its NAT, drops answers
+  // from the wrong one. Default off.
+  bool receive_destinations = false;
 };
 
 class UdpSocket {
@@ -70,14 +77,17 @@ class UdpSocket {
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
 
-  // Sends one datagram now (sendto). Anything queued goes first, so a mix of
-  // Send and QueueSend keeps its order.
-  SendResult Send(const base::SocketAddress& to, base::ByteView data);
+  // Sends one datagram now (sendmsg). Anything queued goes first, so a mix
+  // of Send and QueueSend keeps its order. With `from` (an address of this
+  // host, for a socket bound to a wildcard address) it leaves from there.
+  SendResult Send(const base::SocketAddress& to, base::ByteView data,
+                  const base::SocketAddress* from = nullptr);
   // Copies one datagram into the send batch. The batch goes out when full,
   // after the current read batch, on Flush(), and at the latest at the end
   // of the current loop iteration. Datagrams over max_datagram_bytes are sent
-  // immediately instead.
-  SendResult QueueSend(const base::SocketAddress& to, base::ByteView data);
+  // immediately instead. `from` as for Send.
+  SendResult QueueSend(const base::SocketAddress& to, base::ByteView data,
+                       const base::SocketAddress* from = nullptr);
   // Sends everything queued with one sendmmsg (more if the kernel takes part).
   void Flush();
 

@@ -98,13 +98,23 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
     udp_options.reuse_port = true;
     udp_options.receive_buffer_bytes = 4 * 1024 * 1024;
     udp_options.send_buffer_bytes = 4 * 1024 * 1024;
+    // On a wildcard address the server side of each 5-tuple is the address
+    // the client wrote to (RFC 8656 section 2), and answers leave from it
+    // (Send).
+    const bool wildcard = spec.address.IsUnspecified();
+    udp_options.receive_destinations = wildcard;
     size_t slot = udp_.size();
     auto socket = net::UdpSocket::Create(
-        *loop_, spec.address, udp_options, [this, slot](std::span<const net::Datagram> batch) {
+        *loop_, spec.address, udp_options,
+        [this, slot, wildcard](std::span<const net::Datagram> batch) {
           const base::MonoTime now = base::SystemClock::Instance().Now();
-          FiveTuple tuple{ClientTransport::kUdp, {}, udp_[slot]->local_address()};
+          const base::SocketAddress& local = udp_[slot]->local_address();
+          FiveTuple tuple{ClientTransport::kUdp, {}, local};
           for (const net::Datagram& d : batch) {
             tuple.client = d.from;
+            if (wildcard) {
+              tuple.server = d.to.family() != base::Family::kNone ? d.to : local;
+            }
             server_->OnClientMessage(now, tuple, d.data);
           }
         });
@@ -266,11 +276,23 @@ bool Worker::SendDataToClient(const FiveTuple& to, base::ByteView bytes) {
 
 bool Worker::Send(const FiveTuple& to, base::ByteView bytes, size_t stream_backlog) {
   if (to.transport == ClientTransport::kUdp) {
+    // A 5-tuple of a wildcard socket names the address the client wrote
+    // to: the socket of that family and port answers from it (a dual-stack
+    // IPv6 one for IPv4 when there is no IPv4 one).
+    net::UdpSocket* wildcard = nullptr;
     for (auto& udp : udp_) {
-      if (udp->local_address() == to.server) {
+      const base::SocketAddress& local = udp->local_address();
+      if (local == to.server) {
         udp->QueueSend(to.client, bytes);
-        break;
+        return true;
       }
+      if (local.IsUnspecified() && local.port() == to.server.port() &&
+          (local.family() == to.server.family() || (wildcard == nullptr && local.is_v6()))) {
+        wildcard = udp.get();
+      }
+    }
+    if (wildcard != nullptr) {
+      wildcard->QueueSend(to.client, bytes, &to.server);
     }
     return true;
   }

@@ -1,9 +1,14 @@
 #include "net/udp_socket.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/net/net_test_util.h"
@@ -237,6 +242,123 @@ TEST(UdpSocketTest, Ipv4DestinationFromIpv6OnlySocketIsAnError) {
   EXPECT_NE((*v6)->Send(v4->local_address(), base::AsBytes("x")), SendResult::kSent);
   EXPECT_EQ(v4->Send(*SocketAddress::ParseIp("::1", 9), base::AsBytes("x")),
             SendResult::kUnroutable);
+}
+
+// A plain UDP socket for the client side, bound to `bind`, outside the loop.
+struct RawUdp {
+  explicit RawUdp(const SocketAddress& bind) {
+    sockaddr_storage storage;
+    socklen_t len = bind.ToSockaddr(&storage);
+    fd = ::socket(storage.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&storage), len), 0) << std::strerror(errno);
+  }
+  ~RawUdp() { ::close(fd); }
+  void SendTo(const SocketAddress& to, std::string_view text) const {
+    sockaddr_storage storage;
+    socklen_t len = to.ToSockaddr(&storage);
+    EXPECT_EQ(::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&storage), len),
+              static_cast<ssize_t>(text.size()));
+  }
+  // The next datagram as "text@source", or "" when none is waiting.
+  std::string Receive() const {
+    char buffer[256];
+    sockaddr_storage storage;
+    socklen_t len = sizeof(storage);
+    ssize_t got = ::recvfrom(fd, buffer, sizeof(buffer), MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&storage), &len);
+    if (got < 0) {
+      return "";
+    }
+    auto from = SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage), len);
+    return std::string(buffer, static_cast<size_t>(got)) + "@" + (from ? from->ToString() : "?");
+  }
+  int fd = -1;
+};
+
+// A socket bound to a wildcard address learns where each datagram was sent
+// (Datagram::to) and answers from there when asked to; without `from` the
+// kernel picks the source by route (127.0.0.1 toward a loopback client),
+// which a client that wrote to 127.0.0.2 (or its NAT) would drop.
+void AnswersFromTheAddressWrittenTo(const SocketAddress& bind, const SocketAddress& client_bind,
+                                    const char* written_to, const char* routed_from) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  UdpSocket* server_ptr = nullptr;
+  std::vector<std::string> destinations;
+  UdpSocketOptions options;
+  options.receive_destinations = true;
+  options.v6_only = false;
+  auto server = MakeSocket(
+      *loop, bind,
+      [&](std::span<const Datagram> batch) {
+        for (const Datagram& d : batch) {
+          destinations.push_back(d.to.ToString());
+          const std::string text(base::AsString(d.data));
+          if (text == "queue") {
+            EXPECT_EQ(server_ptr->QueueSend(d.from, d.data, &d.to), SendResult::kSent);
+          } else if (text == "send") {
+            EXPECT_EQ(server_ptr->Send(d.from, d.data, &d.to), SendResult::kSent);
+          } else {
+            EXPECT_EQ(server_ptr->QueueSend(d.from, d.data), SendResult::kSent);
+          }
+        }
+      },
+      options);
+  ASSERT_TRUE(server);
+  server_ptr = server.get();
+  const uint16_t port = server->local_address().port();
+  const SocketAddress target = *SocketAddress::ParseIp(written_to, port);
+
+  RawUdp client(client_bind);
+  std::vector<std::string> answers;
+  for (const char* text : {"queue", "send", "plain"}) {
+    client.SendTo(target, text);
+    ASSERT_TRUE(RunUntil(*loop, [&] {
+      std::string answer = client.Receive();
+      if (!answer.empty()) {
+        answers.push_back(answer);
+      }
+      return answers.size() == destinations.size() && !answers.empty() &&
+             answers.back().starts_with(text);
+    }));
+  }
+  const std::string here = target.ToString();
+  const std::string routed = SocketAddress::ParseIp(routed_from, port)->ToString();
+  EXPECT_EQ(destinations, (std::vector<std::string>{here, here, here}));
+  EXPECT_EQ(answers,
+            (std::vector<std::string>{"queue@" + here, "send@" + here, "plain@" + routed}));
+}
+
+TEST(UdpSocketTest, WildcardIpv4SocketAnswersFromTheAddressWrittenTo) {
+  AnswersFromTheAddressWrittenTo(*SocketAddress::ParseIp("0.0.0.0"), Loopback4(), "127.0.0.2",
+                                 "127.0.0.1");
+}
+
+TEST(UdpSocketTest, WildcardDualStackSocketAnswersIpv4FromTheAddressWrittenTo) {
+  AnswersFromTheAddressWrittenTo(*SocketAddress::ParseIp("::"), Loopback4(), "127.0.0.3",
+                                 "127.0.0.1");
+}
+
+TEST(UdpSocketTest, WildcardIpv6SocketReportsTheIpv6AddressWrittenTo) {
+  auto loop = MakeLoop();
+  ASSERT_TRUE(loop);
+  std::vector<std::string> destinations;
+  UdpSocketOptions options;
+  options.receive_destinations = true;
+  auto server = MakeSocket(
+      *loop, *SocketAddress::ParseIp("::"),
+      [&](std::span<const Datagram> batch) {
+        for (const Datagram& d : batch) {
+          destinations.push_back(d.to.ToString());
+        }
+      },
+      options);
+  ASSERT_TRUE(server);
+  RawUdp client(*SocketAddress::ParseIp("::1"));
+  client.SendTo(*SocketAddress::ParseIp("::1", server->local_address().port()), "x");
+  ASSERT_TRUE(RunUntil(*loop, [&] { return !destinations.empty(); }));
+  EXPECT_EQ(destinations[0], "[::1]:" + std::to_string(server->local_address().port()));
 }
 
 }  // namespace

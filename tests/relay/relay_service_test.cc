@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "base/bytes.h"
 #include "net/socket_util.h"
@@ -138,6 +139,107 @@ class TcpClient {
   }
   int fd_ = -1;
 };
+
+// A blocking UDP client bound to 127.0.0.1 with a receive timeout, which
+// tells where each answer came from.
+class UdpClient {
+ public:
+  UdpClient() {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_storage storage{};
+    socklen_t length = kLoopbackAnyPort.ToSockaddr(&storage);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&storage), length), 0);
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  ~UdpClient() { ::close(fd_); }
+  void SendTo(const base::SocketAddress& to, const base::Bytes& bytes) {
+    sockaddr_storage storage{};
+    socklen_t length = to.ToSockaddr(&storage);
+    ASSERT_EQ(
+        ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&storage), length),
+        static_cast<ssize_t>(bytes.size()));
+  }
+  // The next datagram and its source; nullopt after the timeout.
+  std::optional<std::pair<stun::Message, base::SocketAddress>> Receive() {
+    uint8_t buffer[2048];
+    sockaddr_storage storage{};
+    socklen_t length = sizeof(storage);
+    const ssize_t n =
+        ::recvfrom(fd_, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&storage), &length);
+    if (n <= 0) {
+      return std::nullopt;
+    }
+    auto message = stun::Message::Decode(base::ByteView(buffer, static_cast<size_t>(n)));
+    auto from = base::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage), length);
+    if (!message || !from) {
+      return std::nullopt;
+    }
+    return std::pair{std::move(*message), *from};
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+TEST(RelayServiceTest, AWildcardUdpListenerAnswersFromTheAddressTheClientWroteTo) {
+  // On a host with several addresses a client (or its NAT) drops answers
+  // from another address than the one it wrote to; the allocation's 5-tuple
+  // names that address (RFC 8656 section 2). 127.0.0.2 and 127.0.0.3 stand
+  // for a host's second and third address; the kernel's own choice toward
+  // this client would be 127.0.0.1.
+  RelayServiceOptions options =
+      OptionsFor(ClientTransport::kUdp, *base::SocketAddress::ParseIp("0.0.0.0", 0));
+  options.worker.server.relay[0] = RelayAddress{kLoopbackAnyPort, kLoopbackAnyPort};
+  const std::string realm = options.worker.server.auth.realm;
+  options.worker.server.auth.static_users = {
+      StaticUserKey{"carol", stun::LongTermKeyMd5("carol", realm, "pw"), {}}};
+  auto service = RelayService::Create(options, nullptr);
+  ASSERT_TRUE(service.has_value()) << service.error().message;
+  (*service)->Start();
+  const uint16_t port = (*service)->local_addresses().at(0).port();
+  const base::SocketAddress second = *base::SocketAddress::ParseIp("127.0.0.2", port);
+  const base::SocketAddress third = *base::SocketAddress::ParseIp("127.0.0.3", port);
+
+  UdpClient client;
+  base::Bytes out;
+  stun::MessageBuilder challenge(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
+                                 stun::TransactionId{1});
+  challenge.AddRequestedTransport(stun::kTransportUdp);
+  client.SendTo(second, out);
+  auto reply = client.Receive();
+  ASSERT_TRUE(reply.has_value()) << "no answer from 127.0.0.2";
+  EXPECT_EQ(reply->second, second);
+  EXPECT_EQ(reply->first.message_class(), stun::MessageClass::kErrorResponse);
+  auto nonce = stun::DecodeNonce(*reply->first.FindValue(stun::AttributeType::kNonce));
+  ASSERT_TRUE(nonce.has_value());
+
+  out.clear();
+  stun::MessageBuilder allocate(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
+                                stun::TransactionId{2});
+  allocate.AddRequestedTransport(stun::kTransportUdp);
+  allocate.AddUsername("carol");
+  allocate.AddRealm(realm);
+  allocate.AddNonce(std::string(*nonce));
+  allocate.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+  client.SendTo(second, out);
+  reply = client.Receive();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->second, second);
+  EXPECT_EQ(reply->first.message_class(), stun::MessageClass::kSuccessResponse);
+
+  // The same client through the third address: another 5-tuple, answered
+  // from there (a Binding; an Allocate there would be a second allocation).
+  out.clear();
+  stun::MessageBuilder binding(out, stun::Method::kBinding, stun::MessageClass::kRequest,
+                               stun::TransactionId{3});
+  client.SendTo(third, out);
+  reply = client.Receive();
+  ASSERT_TRUE(reply.has_value()) << "no answer from 127.0.0.3";
+  EXPECT_EQ(reply->second, third);
+  EXPECT_EQ(reply->first.message_class(), stun::MessageClass::kSuccessResponse);
+  (*service)->Stop();
+}
 
 TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) {
   RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
