@@ -375,7 +375,7 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   auto rtt = registry.AddHistogram({
       .name = std::string(kIceRttSeconds),
       .help = "Round-trip time of the selected candidate pair, from each side's first reportIce "
-              "with state connected.",
+              "when it is connected and carries rttMs.",
       .buckets = Buckets(kIceRttBuckets),
   });
   if (!rtt) {

@@ -460,6 +460,14 @@ std::optional<Json> CallManager::LateIceReport(base::MonoTime now, uint64_t sock
   } else if (*user != call.caller_id) {
     return std::nullopt;
   }
+  // As during the call, the side's report comes from the socket that took
+  // part; another device of the user (one that rang, or came later) is
+  // refused while that socket is still connected. Once it is gone, the
+  // app that reconnects reports from its new socket.
+  const uint64_t took_part = call.sockets[static_cast<size_t>(side)];
+  if (took_part != 0 && took_part != socket && presence_.UserOf(took_part) != nullptr) {
+    return Fail(socket, kErrNotAuthorized, call_id);
+  }
   std::expected<IceReportFields, std::string_view> fields = ParseIceReport(payload);
   if (!fields) {
     return Fail(socket, fields.error(), call_id);

@@ -200,6 +200,27 @@ TEST_F(CallManagerTest, AReportAfterTheEndOfAnAnsweredCallStillCounts) {
   EXPECT_EQ(recorder_.ended.size(), 1u);
 }
 
+// After the end, as during the call, a side reports from the socket that
+// took part: the device that only rang cannot put its "failed" in the
+// metrics in place of the real leg. Once that socket is gone, the app
+// reconnecting reports from its new one.
+TEST_F(CallManagerTest, ALateReportComesFromTheSocketThatTookPart) {
+  const std::string id = Answered();  // Bob answered on kBob2; kBob rang
+  WithCall("endCall", kAlice, id);
+  ExpectError(Send(kBob, "reportIce", Message(id, "state", "failed")), kBob, kErrNotAuthorized, id);
+  EXPECT_TRUE(recorder_.ice.empty());
+  EXPECT_TRUE(metrics_.ice.empty());
+  Disconnect(kBob2);
+  constexpr uint64_t kBob3 = 12;
+  Connect(kBob3, "bob-id");
+  Json ack = Send(kBob3, "reportIce", Message(id, "state", "connected"));
+  EXPECT_EQ(ack.value("ok", false), true) << ack.dump();
+  ASSERT_EQ(recorder_.ice.size(), 1u);
+  EXPECT_EQ(recorder_.ice[0].side, CallSide::kCallee);
+  EXPECT_EQ(recorder_.ice[0].result, IceResult::kConnected);
+  EXPECT_EQ(metrics_.ice.size(), 1u);
+}
+
 TEST_F(CallManagerTest, ACallThatNeverAnsweredTakesNoLateReport) {
   const std::string id = Ring();
   WithCall("endCall", kAlice, id);  // cancelled
