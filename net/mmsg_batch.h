@@ -146,8 +146,9 @@ ErrorQueueRead ReadIcmpError(int fd, IcmpError* out);
 // Whether a send errno means "buffer full, drop" (as opposed to an error).
 inline bool IsDropErrno(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
 
-// Sends one datagram now with sendto (for datagrams larger than a batch
-// slot). The result says what the caller counts.
+// Sends one datagram now with sendmsg (for datagrams larger than a batch
+// slot), from `from` when given (as SendBatch::Add). The result says what
+// the caller counts.
 SendResult SendDatagram(int fd, int socket_family, const base::SocketAddress& to,
                         base::ByteView data, const base::SocketAddress* from = nullptr);
 
