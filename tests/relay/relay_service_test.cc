@@ -76,17 +76,24 @@ TEST(RelayServiceTest, WorkersShareTheirOwnPort) {
   EXPECT_EQ(second.error().code, base::ErrorCode::kAlreadyExists);
 }
 
+// A blocking IPv4 socket of `type`, connected (or bound) to `address`,
+// whose reads give up after 5 s.
+int OpenTestSocket(int type, const base::SocketAddress& address, bool connect) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_storage storage{};
+  const socklen_t length = address.ToSockaddr(&storage);
+  const auto* name = reinterpret_cast<const sockaddr*>(&storage);
+  EXPECT_EQ(connect ? ::connect(fd, name, length) : ::bind(fd, name, length), 0);
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
 // A blocking TCP client with a receive timeout.
 class TcpClient {
  public:
-  explicit TcpClient(const base::SocketAddress& server) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_storage storage{};
-    socklen_t length = server.ToSockaddr(&storage);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&storage), length), 0);
-    timeval tv{.tv_sec = 5, .tv_usec = 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
+  explicit TcpClient(const base::SocketAddress& server)
+      : fd_(OpenTestSocket(SOCK_STREAM, server, /*connect=*/true)) {}
   ~TcpClient() { ::close(fd_); }
   void Send(const base::Bytes& bytes) {
     ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
@@ -144,14 +151,7 @@ class TcpClient {
 // tells where each answer came from.
 class UdpClient {
  public:
-  UdpClient() {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_storage storage{};
-    socklen_t length = kLoopbackAnyPort.ToSockaddr(&storage);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&storage), length), 0);
-    timeval tv{.tv_sec = 5, .tv_usec = 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
+  UdpClient() : fd_(OpenTestSocket(SOCK_DGRAM, kLoopbackAnyPort, /*connect=*/false)) {}
   ~UdpClient() { ::close(fd_); }
   void SendTo(const base::SocketAddress& to, const base::Bytes& bytes) {
     sockaddr_storage storage{};
