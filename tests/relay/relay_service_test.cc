@@ -31,6 +31,16 @@ RelayServiceOptions OptionsFor(ClientTransport transport, const base::SocketAddr
   return options;
 }
 
+// Relays on 127.0.0.1 for one static user, "carol" with password "pw";
+// returns the realm.
+std::string RelayOnLoopbackForCarol(RelayServiceOptions& options) {
+  options.worker.server.relay[0] = RelayAddress{kLoopbackAnyPort, kLoopbackAnyPort};
+  const std::string realm = options.worker.server.auth.realm;
+  options.worker.server.auth.static_users = {
+      StaticUserKey{"carol", stun::LongTermKeyMd5("carol", realm, "pw"), {}}};
+  return realm;
+}
+
 // Another process's socket on a port, as a second turnkey would hold it:
 // bound with SO_REUSEPORT (and listening, for TCP).
 net::ScopedFd HoldPort(int type) {
@@ -190,10 +200,7 @@ TEST(RelayServiceTest, AWildcardUdpListenerAnswersFromTheAddressTheClientWroteTo
   // this client would be 127.0.0.1.
   RelayServiceOptions options =
       OptionsFor(ClientTransport::kUdp, *base::SocketAddress::ParseIp("0.0.0.0", 0));
-  options.worker.server.relay[0] = RelayAddress{kLoopbackAnyPort, kLoopbackAnyPort};
-  const std::string realm = options.worker.server.auth.realm;
-  options.worker.server.auth.static_users = {
-      StaticUserKey{"carol", stun::LongTermKeyMd5("carol", realm, "pw"), {}}};
+  const std::string realm = RelayOnLoopbackForCarol(options);
   auto service = RelayService::Create(options, nullptr);
   ASSERT_TRUE(service.has_value()) << service.error().message;
   (*service)->Start();
@@ -246,10 +253,7 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
   options.threads = 1;
   options.worker.stream_setup_timeout = std::chrono::milliseconds(300);
   options.worker.stream_idle_timeout = std::chrono::seconds(30);
-  options.worker.server.relay[0] = RelayAddress{kLoopbackAnyPort, kLoopbackAnyPort};
-  const std::string realm = options.worker.server.auth.realm;
-  options.worker.server.auth.static_users = {
-      StaticUserKey{"carol", stun::LongTermKeyMd5("carol", realm, "pw"), {}}};
+  const std::string realm = RelayOnLoopbackForCarol(options);
   auto service = RelayService::Create(options, nullptr);
   ASSERT_TRUE(service.has_value()) << service.error().message;
   (*service)->Start();
