@@ -171,16 +171,16 @@ class UdpClient {
         static_cast<ssize_t>(bytes.size()));
   }
   // The next datagram and its source; nullopt after the timeout.
+  // The message views the client's buffer: valid until the next Receive.
   std::optional<std::pair<stun::Message, base::SocketAddress>> Receive() {
-    uint8_t buffer[2048];
     sockaddr_storage storage{};
     socklen_t length = sizeof(storage);
-    const ssize_t n =
-        ::recvfrom(fd_, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&storage), &length);
+    const ssize_t n = ::recvfrom(fd_, buffer_, sizeof(buffer_), 0,
+                                 reinterpret_cast<sockaddr*>(&storage), &length);
     if (n <= 0) {
       return std::nullopt;
     }
-    auto message = stun::Message::Decode(base::ByteView(buffer, static_cast<size_t>(n)));
+    auto message = stun::Message::Decode(base::ByteView(buffer_, static_cast<size_t>(n)));
     auto from = base::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage), length);
     if (!message || !from) {
       return std::nullopt;
@@ -190,6 +190,7 @@ class UdpClient {
 
  private:
   int fd_ = -1;
+  uint8_t buffer_[2048];
 };
 
 TEST(RelayServiceTest, AWildcardUdpListenerAnswersFromTheAddressTheClientWroteTo) {
