@@ -43,12 +43,13 @@ RELAYS = ("forwarder", "coturn", "turnkey")
 # /proc readings
 
 
-def stat_cpu_seconds(pid):
-    """utime + stime of every thread of `pid`, in seconds (/proc/<pid>/stat)."""
+def stat_cpu_times(pid):
+    """(utime, stime) of every thread of `pid`, in seconds, from one read of
+    /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     fields = data[data.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def sched_cpu_seconds(pid):
@@ -64,16 +65,10 @@ def sched_cpu_seconds(pid):
     return total / 1e9
 
 
-def stat_user_seconds(pid):
-    """utime alone of every thread of `pid`, in seconds (/proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    fields = data[data.rindex(")") + 2:].split()
-    return int(fields[11]) / CLK_TCK
-
-
 def cpu_sample(pid):
-    return (sched_cpu_seconds(pid), stat_cpu_seconds(pid), stat_user_seconds(pid))
+    """(schedstat seconds, utime + stime, utime) of `pid` now."""
+    user, system = stat_cpu_times(pid)
+    return (sched_cpu_seconds(pid), user + system, user)
 
 
 def user_share(before, after):
