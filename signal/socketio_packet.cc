@@ -1,11 +1,14 @@
 #include "signal/socketio_packet.h"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <utility>
 
 #include "base/json_depth.h"
+#include "base/utf8.h"
 
 namespace turnkey::signal {
 
@@ -487,13 +490,149 @@ EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
   }
   // JSON null is not written, as `null != obj.data` skips it in the reference.
   if (data != nullptr && !data->is_null()) {
-    out.text.append(DumpJson(*data));
+    AppendJson(out.text, *data);
   }
   return out;
 }
 
+namespace {
+
+// nlohmann's own output for `json`, for the rare values AppendJson leaves
+// to it: floating-point numbers, binary values, strings that are not UTF-8.
+void AppendByNlohmann(std::string& out, const Json& json) {
+  out.append(json.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+// Bytes a JSON string holds as they are: not '"', '\\' or a C0 control
+// (JSON.stringify, and nlohmann with ensure_ascii off, escape only those).
+constexpr std::array<bool, 256> kPlainJsonByte = [] {
+  std::array<bool, 256> plain{};
+  for (size_t c = 0x20; c < 256; ++c) {
+    plain[c] = c != '"' && c != '\\';
+  }
+  return plain;
+}();
+
+// `text` as a JSON string. Well-formed UTF-8 is copied in runs between the
+// bytes to escape; anything else is written as nlohmann writes it (each
+// ill-formed sequence becomes U+FFFD by its rules).
+void AppendStringValue(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t start = out.size();
+  out.push_back('"');
+  bool ascii = true;
+  size_t run = 0;  // text[run, i) is still to copy
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (kPlainJsonByte[c]) {
+      ascii = ascii && c < 0x80;
+      continue;
+    }
+    out.append(text.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
+      default: {
+        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(escape, sizeof escape);
+      }
+    }
+  }
+  if (!ascii && !base::IsValidUtf8(text)) {
+    out.resize(start);
+    AppendByNlohmann(out, Json(std::string(text)));
+    return;
+  }
+  out.append(text.substr(run));
+  out.push_back('"');
+}
+
+template <typename Integer>
+void AppendInteger(std::string& out, Integer value) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
+
+}  // namespace
+
+void AppendJson(std::string& out, const Json& json) {
+  switch (json.type()) {
+    case Json::value_t::null:
+      out.append("null");
+      return;
+    case Json::value_t::boolean:
+      out.append(json.get<bool>() ? "true" : "false");
+      return;
+    case Json::value_t::number_integer:
+      AppendInteger(out, json.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      AppendInteger(out, json.get<uint64_t>());
+      return;
+    case Json::value_t::string:
+      AppendStringValue(out, json.get_ref<const std::string&>());
+      return;
+    case Json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const Json& element : json) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        AppendJson(out, element);
+      }
+      out.push_back(']');
+      return;
+    }
+    case Json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [key, value] : json.get_ref<const Json::object_t&>()) {
+        if (!first) {
+          out.push_back(',');
+        }
+        first = false;
+        AppendStringValue(out, key);
+        out.push_back(':');
+        AppendJson(out, value);
+      }
+      out.push_back('}');
+      return;
+    }
+    case Json::value_t::number_float:
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      AppendByNlohmann(out, json);
+      return;
+  }
+}
+
 std::string DumpJson(const Json& json) {
-  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  AppendJson(out, json);
+  return out;
 }
 
 }  // namespace turnkey::signal

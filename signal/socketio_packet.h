@@ -181,7 +181,10 @@ struct EncodedSocketIoPacket {
 EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet);
 
 // Compact JSON text as JSON.stringify writes it (invalid UTF-8 in strings is
-// replaced with U+FFFD rather than throwing).
+// replaced with U+FFFD rather than throwing). The same text as nlohmann's
+// dump(-1, ' ', false, replace), written without its per-character output.
 std::string DumpJson(const Json& json);
+// DumpJson(json) appended to `out`.
+void AppendJson(std::string& out, const Json& json);
 
 }  // namespace turnkey::signal

@@ -1,7 +1,7 @@
 // libFuzzer target for the Socket.IO packet codec: DecodeSocketIoText with a
-// re-encode round trip, and SocketIoDecoder fed a sequence of text and binary
-// messages. Invariants trap when broken, so the fuzzer reports them like
-// crashes.
+// re-encode round trip (DumpJson matching nlohmann's dump), and
+// SocketIoDecoder fed a sequence of text and binary messages. Invariants trap
+// when broken, so the fuzzer reports them like crashes.
 //
 // Input for the decoder sequence: records separated by 0x1E; a record that
 // starts with 'b' is a binary message (the rest are its bytes), any other
@@ -47,6 +47,9 @@ void CheckRoundTrip(const SocketIoPacket& packet) {
   Check(ResolveSocketIoAttachments(*again, encoded.attachments).has_value());
   if (packet.data && !packet.data->is_null()) {
     Check(again->data.has_value() && *again->data == *packet.data);
+    // Our writer gives nlohmann's text byte for byte.
+    Check(DumpJson(*packet.data) ==
+          packet.data->dump(-1, ' ', false, Json::error_handler_t::replace));
   } else {
     Check(!again->data.has_value());
   }

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,68 @@ std::string Encode(const SocketIoPacket& packet) {
   EncodedSocketIoPacket encoded = EncodeSocketIoPacket(packet);
   EXPECT_TRUE(encoded.attachments.empty());
   return encoded.text;
+}
+
+// ---- DumpJson against nlohmann's own dump -----------------------------------
+
+std::string NlohmannDump(const Json& json) {
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+TEST(DumpJsonTest, WritesWhatNlohmannWrites) {
+  const std::vector<Json> values = {
+      nullptr,
+      true,
+      false,
+      0,
+      -1,
+      42,
+      INT64_MIN,
+      INT64_MAX,
+      UINT64_MAX,
+      1.0,
+      -0.0,
+      0.1,
+      1e300,
+      2.5e-8,
+      std::numeric_limits<double>::infinity(),
+      std::nan(""),
+      "",
+      "plain",
+      "quote \" backslash \\ slash /",
+      std::string("nul \0 and \x01\x1f\x7f", 13),
+      "\b\f\n\r\t",
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+      "bad \xc3 tail",
+      "\xed\xa0\x80 surrogate",
+      "\xf4\x90\x80\x80 too high",
+      "\xc0\xaf overlong",
+      Json::array(),
+      Json::object(),
+      Bin({1, 2, 3}),
+      Parse(R"(["e",{"callId":"c1","sdp":"v=0\r\na=x","n":[1,2.5,null]},[]])"),
+      Json{{"b", 1}, {"a", Json{{"z", "\xff"}, {"y", Json::array({Json::object()})}}}},
+      Json{{"\xc3 key", 1}, {"k\n", "v"}},
+  };
+  for (const Json& value : values) {
+    EXPECT_EQ(DumpJson(value), NlohmannDump(value)) << NlohmannDump(value);
+  }
+}
+
+// Random strings over the bytes that matter to escaping and UTF-8 checks.
+TEST(DumpJsonTest, RandomStringsMatchNlohmann) {
+  std::mt19937 random(5);
+  const std::string alphabet =
+      std::string("a\"\\/\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xa0\x80\xff", 21);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const size_t length = random() % 12;
+    for (size_t i = 0; i < length; ++i) {
+      text.push_back(alphabet[random() % alphabet.size()]);
+    }
+    const Json value = Json{{text, Json::array({text, 1})}};
+    ASSERT_EQ(DumpJson(value), NlohmannDump(value)) << NlohmannDump(value);
+  }
 }
 
 // ---- Known-good vectors -----------------------------------------------------
