@@ -83,6 +83,15 @@ void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
 
 }  // namespace
 
+void AddHostAddresses(RelayAddressPlan& plan, std::span<const base::SocketAddress> interfaces) {
+  for (const base::SocketAddress& a : interfaces) {
+    AddUnique(plan.own_addresses, a);
+  }
+  // Unspecified addresses are denied by the built-in list anyway; keep the
+  // own list to real ones.
+  std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
+}
+
 HostAddresses ReadHostAddresses() {
   HostAddresses host;
   host.interfaces = net::InterfaceAddresses();
@@ -99,7 +108,6 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config) {
 RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddresses& host) {
   RelayAddressPlan plan;
   const std::vector<base::SocketAddress>& interfaces = host.interfaces;
-  bool any_wildcard = false;
   const bool local_only =
       !config.turn.listeners.empty() &&
       std::all_of(config.turn.listeners.begin(), config.turn.listeners.end(),
@@ -123,7 +131,6 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
       }
     }
     if (bind.IsUnspecified()) {
-      any_wildcard = true;
       if (advertised) {
         if (Contains(interfaces, *advertised)) {
           address.bind = *advertised;
@@ -164,23 +171,16 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
     AddUnique(plan.own_addresses, address.advertised);
   }
   for (const config::ListenerOptions& l : config.turn.listeners) {
-    if (l.address.IsUnspecified()) {
-      any_wildcard = true;
-    } else {
+    if (!l.address.IsUnspecified()) {
       AddUnique(plan.own_addresses, l.address);
     }
   }
   if (config.turn.nat_discovery.enabled && config.turn.nat_discovery.alternate_address) {
     AddUnique(plan.own_addresses, *config.turn.nat_discovery.alternate_address);
   }
-  if (any_wildcard) {
-    for (const base::SocketAddress& a : interfaces) {
-      AddUnique(plan.own_addresses, a);
-    }
-  }
-  // Unspecified addresses are denied by the built-in list anyway; keep the
-  // own list to real ones.
-  std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
+  // Every address of the host, whether or not a listener binds it: a relayed
+  // datagram to another of them arrives as if sent by this host itself.
+  AddHostAddresses(plan, interfaces);
 
   // An allow rule wins over the own-address rule too (reference/security.md):
   // one that covers this host opens its listeners, signaling, metrics and

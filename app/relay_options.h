@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@ namespace turnkey::app {
 
 // What the relay's addresses resolve to on this host, worked out once at
 // start (relay addresses and listeners are restart-only settings) and reused
-// by every reload.
+// by every reload, which only adds the host's new addresses to its own.
 struct RelayAddressPlan {
   std::optional<relay::RelayAddress> relay[2];     // [0] IPv4, [1] IPv6
   std::vector<base::SocketAddress> own_addresses;  // denied as peers
@@ -44,6 +45,10 @@ HostAddresses ReadHostAddresses();
 // configured unless the external address is the host's own.
 RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddresses& host);
 RelayAddressPlan PlanRelayAddresses(const config::Config& config);
+
+// Adds `interfaces` (every address of the host, listened on or not) to the
+// plan's own addresses; a reload adds the host's addresses as they are then.
+void AddHostAddresses(RelayAddressPlan& plan, std::span<const base::SocketAddress> interfaces);
 
 relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
                                             const RelayAddressPlan& plan);

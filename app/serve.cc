@@ -39,6 +39,7 @@
 #include "metrics/turnkey_metrics.h"
 #include "net/connection_budget.h"
 #include "net/event_loop.h"
+#include "net/interfaces.h"
 #include "net/tls_context.h"
 #include "relay/relay_service.h"
 
@@ -61,7 +62,7 @@ void LogLoadedTls(const config::Config& config, const net::TlsContext& tls, cons
 // that does not load, TLS files that do not, and a new certificate that is
 // not valid now while `running_tls`'s is (KeepRunningCertificate).
 std::optional<std::shared_ptr<net::TlsContext>> Reload(
-    const std::string& path, config::Config& current, const RelayAddressPlan& plan,
+    const std::string& path, config::Config& current, RelayAddressPlan& plan,
     relay::RelayService* relay, bool draining, signal::SignalService* signal_service,
     const SignalApps& apps, const net::TlsContext* running_tls) {
   std::vector<std::string> warnings;
@@ -105,6 +106,9 @@ std::optional<std::shared_ptr<net::TlsContext>> Reload(
   }
   base::InitLogging(next->log.level, next->log.format);
   if (relay != nullptr) {
+    // Addresses the host gained since (a floating IP, a new IPv6 address)
+    // are its own too; ones it lost stay denied.
+    AddHostAddresses(plan, net::InterfaceAddresses());
     relay::TurnServerOptions options = MakeTurnServerOptions(*next, plan);
     options.draining = draining;
     relay->Reload(options, *tls);

@@ -119,6 +119,23 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
       }
     }
   }
+  // Clients may relay to any port of turn.relay.ports on this host (two
+  // clients of this server reach each other that way), so a UDP listener
+  // there answers relayed requests as if from a peer, from this host's own
+  // address. A warning, not an error: tests pick free ports, which the
+  // default range overlaps.
+  if (cfg.turn.enabled) {
+    const PortRange& range = cfg.turn.relay.ports;
+    for (const Socket& socket : sockets) {
+      const uint16_t port = socket.address.port();
+      if (socket.udp && port >= range.min && port <= range.max) {
+        diag.WarningAt(socket.path,
+                       "port " + std::to_string(port) + "/udp is inside turn.relay.ports (" +
+                           std::to_string(range.min) + "-" + std::to_string(range.max) +
+                           "): clients may relay to it; move it out of the range");
+      }
+    }
+  }
   if (cfg.signal.enabled) {
     sockets.push_back(
         {"signal.listen", false, cfg.signal.listen.address, DualStack(cfg.signal.listen.address)});

@@ -59,6 +59,27 @@ TEST(RelayPlanTest, AWildcardBindsTheDefaultRoutesSourceAndTellsClientsThatAddre
   }
 }
 
+bool IsOwn(const RelayAddressPlan& plan, const char* ip) {
+  return std::find(plan.own_addresses.begin(), plan.own_addresses.end(), Ip(ip)) !=
+         plan.own_addresses.end();
+}
+
+TEST(RelayPlanTest, EveryHostAddressIsOwnWhenListenersAndRelayNameOne) {
+  // A datagram relayed to another address of the host arrives from the host
+  // itself (past "trust this host" rules), whatever the listeners bind.
+  RelayAddressPlan plan = PlanRelayAddresses(Config({"192.0.2.10"}, {}, "192.0.2.10"), Host());
+  for (const char* own : {"192.0.2.10", "172.17.0.1", "fd00::10", "169.254.0.5"}) {
+    EXPECT_TRUE(IsOwn(plan, own)) << own;
+  }
+  // A reload adds the addresses the host gained since (a floating IP).
+  EXPECT_FALSE(IsOwn(plan, "198.51.100.7"));
+  const std::vector<base::SocketAddress> now = {Ip("198.51.100.7"), Ip("0.0.0.0")};
+  AddHostAddresses(plan, now);
+  EXPECT_TRUE(IsOwn(plan, "198.51.100.7"));
+  EXPECT_TRUE(IsOwn(plan, "172.17.0.1"));
+  EXPECT_FALSE(IsOwn(plan, "0.0.0.0"));
+}
+
 TEST(RelayPlanTest, WithoutADefaultRouteAGlobalAddressComesBeforeAUniqueLocalOne) {
   HostAddresses host = Host();
   host.route_source[0].reset();

@@ -691,6 +691,24 @@ TEST(LoaderTest, LifetimesShorterThanTheRfcsAreWarnedAbout) {
             std::vector<std::string>{});
 }
 
+TEST(LoaderTest, AUdpListenerInsideTheRelayPortsIsWarnedAbout) {
+  // Clients may relay to every port of the range on this host.
+  const std::string base =
+      "signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+      "turn:\n"
+      "  auth: {secrets: [0123456789abcdef0123456789abcdef]}\n"
+      "  relay: {ports: {min: 50000, max: 50100}}\n"
+      "  listeners:\n";
+  EXPECT_EQ(WarningsOf(base + "    - {transport: udp, address: 0.0.0.0, port: 50050}\n"),
+            std::vector<std::string>{
+                "w.yaml:6: warning: turn.listeners[0]: port 50050/udp is inside turn.relay.ports "
+                "(50000-50100): clients may relay to it; move it out of the range"});
+  // TCP is not relayed, and a port outside the range is fine.
+  EXPECT_EQ(WarningsOf(base + "    - {transport: tcp, address: 0.0.0.0, port: 50050}\n"
+                              "    - {transport: udp, address: 0.0.0.0, port: 50101}\n"),
+            std::vector<std::string>{});
+}
+
 TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
   // The defaults: signaling on 0.0.0.0 without TLS.
   EXPECT_EQ(WarningsOf(""),

@@ -39,6 +39,8 @@ TEST(PeerPolicyTest, DefaultTable) {
       {"127.0.0.1", false},
       {"127.255.255.254", false},
       {"169.254.169.254", false},
+      {"168.63.129.16", false},  // Azure's platform address (DNS, WireServer)
+      {"168.63.129.17", true},
       {"172.16.0.1", false},
       {"172.31.255.255", false},
       {"172.32.0.1", true},
@@ -120,7 +122,7 @@ TEST(PeerPolicyTest, DefaultTable) {
 }
 
 TEST(PeerPolicyTest, BuiltinListCoversEveryRange) {
-  EXPECT_EQ(PeerPolicy::BuiltinDenyList().size(), 31u);
+  EXPECT_EQ(PeerPolicy::BuiltinDenyList().size(), 32u);
 }
 
 TEST(PeerPolicyTest, AllowRulesWinInsideDeniedRanges) {
