@@ -64,19 +64,51 @@ ThrottleVerdict LoginThrottle::Check(std::string_view account, const base::Socke
                                      base::MonoTime now) const {
   base::MonoTime until = now;
   const std::string key = AccountKey(account);
-  const Table::Entry* counted = known_.Contains(key, from.ClientBlock(), now, options_.known_for)
+  const std::string block = from.ClientBlock();
+  const Table::Entry* counted = known_.Contains(key, block, now, options_.known_for)
                                     ? pairs_.Find(PairKey(key, from), now, options_.forget_after)
                                     : accounts_.Find(key, now, options_.forget_after);
   if (counted != nullptr) {
     until = std::max(until, counted->blocked_until);
   }
-  if (const Table::Entry* entry = addresses_.Find(from.ClientBlock(), now, options_.forget_after)) {
-    until = std::max(until, entry->blocked_until);
+  const Table::Entry* address = addresses_.Find(block, now, options_.forget_after);
+  if (address != nullptr) {
+    until = std::max(until, address->blocked_until);
+  }
+  // Checks under way count as failures to come.
+  const auto under_way = [](const std::unordered_map<std::string, uint32_t>& attempts,
+                            const std::string& k) -> uint64_t {
+    auto it = attempts.find(k);
+    return it == attempts.end() ? 0 : it->second;
+  };
+  const uint64_t account_pending = under_way(account_attempts_, key);
+  const uint64_t address_pending = under_way(address_attempts_, block);
+  if ((account_pending > 0 && (counted != nullptr ? counted->failures : 0) + account_pending >=
+                                  options_.account_free_failures) ||
+      (address_pending > 0 && (address != nullptr ? address->failures : 0) + address_pending >=
+                                  options_.address_free_failures)) {
+    until = std::max(until, now + std::chrono::seconds(1));
   }
   if (until <= now) {
     return {};
   }
   return ThrottleVerdict{.allowed = false, .retry_after = CeilSeconds(until - now)};
+}
+
+void LoginThrottle::BeginAttempt(std::string_view account, const base::SocketAddress& from) {
+  ++account_attempts_[AccountKey(account)];
+  ++address_attempts_[from.ClientBlock()];
+}
+
+void LoginThrottle::EndAttempt(std::string_view account, const base::SocketAddress& from) {
+  const auto end = [](std::unordered_map<std::string, uint32_t>& attempts, const std::string& k) {
+    auto it = attempts.find(k);
+    if (it != attempts.end() && --it->second == 0) {
+      attempts.erase(it);
+    }
+  };
+  end(account_attempts_, AccountKey(account));
+  end(address_attempts_, from.ClientBlock());
 }
 
 void LoginThrottle::RecordFailure(std::string_view account, const base::SocketAddress& from,

@@ -46,6 +46,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "base/address.h"
 #include "base/clock.h"
@@ -93,6 +94,15 @@ class LoginThrottle {
   // count as an attempt; the port of `from` is ignored.
   ThrottleVerdict Check(std::string_view account, const base::SocketAddress& from,
                         base::MonoTime now) const;
+
+  // A password check for `account` from `from` is under way (Check allowed
+  // it) / is over (whatever its outcome, after Record*). While checks are
+  // under way, Check counts them as failures to come: an account (or
+  // address) whose failures plus checks under way reach its free failures
+  // gets no further attempt until one ends (retry after 1 s), so parallel
+  // guesses get no more than sequential ones. Attempt does both.
+  void BeginAttempt(std::string_view account, const base::SocketAddress& from);
+  void EndAttempt(std::string_view account, const base::SocketAddress& from);
 
   // A wrong password (or an unknown account) for `account` from `from`.
   void RecordFailure(std::string_view account, const base::SocketAddress& from, base::MonoTime now);
@@ -179,11 +189,40 @@ class LoginThrottle {
   static std::string PairKey(const std::string& account_key, const base::SocketAddress& from);
   void Fail(Table& table, const std::string& key, uint32_t free_failures, base::MonoTime now);
 
+  // Password checks under way, by account key and by address client block.
+  std::unordered_map<std::string, uint32_t> account_attempts_;
+  std::unordered_map<std::string, uint32_t> address_attempts_;
   LoginThrottleOptions options_;
   Table accounts_;
   Table addresses_;
   Table pairs_;
   KnownAddresses known_;
+};
+
+// One password check under way (LoginThrottle::BeginAttempt), ended when
+// this is destroyed, on whatever path the check's answer takes. Move-only.
+class ThrottledAttempt {
+ public:
+  ThrottledAttempt(LoginThrottle& throttle, std::string account, base::SocketAddress from)
+      : throttle_(&throttle), account_(std::move(account)), from_(from) {
+    throttle_->BeginAttempt(account_, from_);
+  }
+  ThrottledAttempt(ThrottledAttempt&& other) noexcept
+      : throttle_(std::exchange(other.throttle_, nullptr)),
+        account_(std::move(other.account_)),
+        from_(other.from_) {}
+  ThrottledAttempt& operator=(ThrottledAttempt&&) = delete;
+  ~ThrottledAttempt() {
+    if (throttle_ != nullptr) {
+      throttle_->EndAttempt(account_, from_);
+    }
+  }
+  const std::string& account() const { return account_; }
+
+ private:
+  LoginThrottle* throttle_;
+  std::string account_;
+  base::SocketAddress from_;
 };
 
 }  // namespace turnkey::auth

@@ -203,6 +203,7 @@ void Login(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::RateLimited(static_cast<int>(verdict.retry_after.count())));
     return;
   }
+  auth::ThrottledAttempt attempt(api.throttle(), std::move(account), call.request().peer);
   auto job = [&api, email = std::move(*email),
               password = std::move(*password)]() -> base::Result<SessionOutcome> {
     auto user = api.Db([&](sql::Store& store) { return store.GetUserByEmail(email); });
@@ -237,7 +238,8 @@ void Login(ApiContext& api, ApiCall call) {
     return SessionOutcome{false, std::move(*user), std::move(*session)};
   };
   api.Run(std::move(call), std::move(job),
-          [&api, account = std::move(account)](ApiCall call, base::Result<SessionOutcome> outcome) {
+          [&api, attempt = std::move(attempt)](ApiCall call, base::Result<SessionOutcome> outcome) {
+            const std::string& account = attempt.account();
             if (!outcome) {
               call.Fail(FromError(outcome.error()));
               return;
@@ -427,6 +429,7 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::RateLimited(static_cast<int>(verdict.retry_after.count())));
     return;
   }
+  auth::ThrottledAttempt attempt(api.throttle(), std::move(account), call.request().peer);
   auto job = [&api, user_id = call.user_id(), current = std::move(*current),
               next = std::move(*next)]() -> base::Result<PasswordOutcome> {
     auto user = api.Db([&](sql::Store& store) { return store.GetUserById(user_id); });
@@ -465,7 +468,8 @@ void ChangePassword(ApiContext& api, ApiCall call) {
   };
   api.Run(
       std::move(call), std::move(job),
-      [&api, account = std::move(account)](ApiCall call, base::Result<PasswordOutcome> outcome) {
+      [&api, attempt = std::move(attempt)](ApiCall call, base::Result<PasswordOutcome> outcome) {
+        const std::string& account = attempt.account();
         if (!outcome) {
           call.Fail(FromError(outcome.error()));
           return;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 
@@ -62,6 +63,39 @@ TEST_F(LoginThrottleTest, EscalatesPerAccountUpToTheCap) {
     clock_.Advance(milliseconds{1});
     EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
   }
+}
+
+TEST_F(LoginThrottleTest, ChecksUnderWayCountAsFailuresToCome) {
+  // Guesses sent at once must not all pass the check before the first fails.
+  LoginThrottle t = Make(options_);
+  std::vector<ThrottledAttempt> under_way;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed) << i;
+    under_way.emplace_back(t, "alice", alice_ip_);
+  }
+  ThrottleVerdict verdict = t.Check("alice", alice_ip_, clock_.Now());
+  EXPECT_FALSE(verdict.allowed);
+  EXPECT_EQ(verdict.retry_after, seconds{1});
+  // Another account from another address is not held back.
+  EXPECT_TRUE(t.Check("bob", Ip("203.0.113.5"), clock_.Now()).allowed);
+  // As each check ends as a failure, the failures count instead.
+  for (ThrottledAttempt& attempt : under_way) {
+    t.RecordFailure(attempt.account(), alice_ip_, clock_.Now());
+  }
+  under_way.clear();
+  EXPECT_TRUE(t.Check("alice", alice_ip_, clock_.Now()).allowed);  // 3 free, as sequentially
+  t.RecordFailure("alice", alice_ip_, clock_.Now());
+  EXPECT_FALSE(t.Check("alice", alice_ip_, clock_.Now()).allowed);
+
+  // The address's allowance too: 10 checks under way on 10 accounts.
+  LoginThrottle u = Make(options_);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(u.Check("user" + std::to_string(i), alice_ip_, clock_.Now()).allowed) << i;
+    under_way.emplace_back(u, "user" + std::to_string(i), alice_ip_);
+  }
+  EXPECT_FALSE(u.Check("user10", alice_ip_, clock_.Now()).allowed);
+  under_way.pop_back();  // one ended (a success, say)
+  EXPECT_TRUE(u.Check("user10", alice_ip_, clock_.Now()).allowed);
 }
 
 TEST_F(LoginThrottleTest, AccountIsThrottledFromEveryAddress) {
