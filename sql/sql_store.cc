@@ -669,7 +669,11 @@ base::Result<ContactSync> SqlStore::ReplaceContacts(std::string_view owner_id,
     for (const std::string& id : wanted) {
       if (!have.contains(id)) {
         const std::array<Param, 3> params{owner_id, std::string_view(id), now_ms};
-        if (auto inserted = conn.Exec(kInsertContact, params); !inserted) {
+        // A sync of the same owner running beside this one (two devices at
+        // start-up; MariaDB reads committed rows only) may have added it
+        // since: it is there, as wanted.
+        if (auto inserted = conn.Exec(kInsertContact, params);
+            !inserted && inserted.error().code != base::ErrorCode::kAlreadyExists) {
           return ErrorOf(inserted);
         }
       }
