@@ -199,8 +199,9 @@ class LoginThrottle {
   KnownAddresses known_;
 };
 
-// One password check under way (LoginThrottle::BeginAttempt), ended when
-// this is destroyed, on whatever path the check's answer takes. Move-only.
+// One password check under way (LoginThrottle::BeginAttempt), ended by End()
+// when its answer comes back, or when this is destroyed, on whatever path the
+// check's answer takes. Move-only.
 class ThrottledAttempt {
  public:
   ThrottledAttempt(LoginThrottle& throttle, std::string account, base::SocketAddress from)
@@ -212,9 +213,12 @@ class ThrottledAttempt {
         account_(std::move(other.account_)),
         from_(other.from_) {}
   ThrottledAttempt& operator=(ThrottledAttempt&&) = delete;
-  ~ThrottledAttempt() {
+  ~ThrottledAttempt() { End(); }
+  // Ends the check now (the answer is being sent; the next attempt of a
+  // client that waits for it must not find this one under way). Idempotent.
+  void End() {
     if (throttle_ != nullptr) {
-      throttle_->EndAttempt(account_, from_);
+      std::exchange(throttle_, nullptr)->EndAttempt(account_, from_);
     }
   }
   const std::string& account() const { return account_; }

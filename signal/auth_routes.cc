@@ -238,7 +238,9 @@ void Login(ApiContext& api, ApiCall call) {
     return SessionOutcome{false, std::move(*user), std::move(*session)};
   };
   api.Run(std::move(call), std::move(job),
-          [&api, attempt = std::move(attempt)](ApiCall call, base::Result<SessionOutcome> outcome) {
+          [&api, attempt = std::move(attempt)](ApiCall call,
+                                               base::Result<SessionOutcome> outcome) mutable {
+            attempt.End();
             const std::string& account = attempt.account();
             if (!outcome) {
               call.Fail(FromError(outcome.error()));
@@ -466,33 +468,34 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     }
     return PasswordOutcome{false, std::move(*session), stamp, std::move(ended)};
   };
-  api.Run(
-      std::move(call), std::move(job),
-      [&api, attempt = std::move(attempt)](ApiCall call, base::Result<PasswordOutcome> outcome) {
-        const std::string& account = attempt.account();
-        if (!outcome) {
-          call.Fail(FromError(outcome.error()));
-          return;
-        }
-        if (outcome->bad_credentials) {
-          api.throttle().RecordFailure(account, call.request().peer, api.clock().Now());
-          ApiError error = ApiError::Unauthorized(api_code::kInvalidCredentials,
-                                                  "The current password is wrong");
-          error.field = "currentPassword";
-          call.Fail(error);
-          return;
-        }
-        api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
-        TK_LOG_INFO("signal: user {} changed their password", call.user_id());
-        api.LoginsEnded(outcome->ended);
-        api.EndUserSessions(call.user_id(), call.token(), outcome->signed_out_stamp,
-                            "password_changed");
-        nlohmann::json data = nlohmann::json::object();
-        data["token"] = outcome->session.access_token;
-        data["refreshToken"] = outcome->session.refresh_token;
-        data["expiresIn"] = outcome->session.access_expires_in;
-        call.Ok(std::move(data), "Password changed");
-      });
+  api.Run(std::move(call), std::move(job),
+          [&api, attempt = std::move(attempt)](ApiCall call,
+                                               base::Result<PasswordOutcome> outcome) mutable {
+            attempt.End();
+            const std::string& account = attempt.account();
+            if (!outcome) {
+              call.Fail(FromError(outcome.error()));
+              return;
+            }
+            if (outcome->bad_credentials) {
+              api.throttle().RecordFailure(account, call.request().peer, api.clock().Now());
+              ApiError error = ApiError::Unauthorized(api_code::kInvalidCredentials,
+                                                      "The current password is wrong");
+              error.field = "currentPassword";
+              call.Fail(error);
+              return;
+            }
+            api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
+            TK_LOG_INFO("signal: user {} changed their password", call.user_id());
+            api.LoginsEnded(outcome->ended);
+            api.EndUserSessions(call.user_id(), call.token(), outcome->signed_out_stamp,
+                                "password_changed");
+            nlohmann::json data = nlohmann::json::object();
+            data["token"] = outcome->session.access_token;
+            data["refreshToken"] = outcome->session.refresh_token;
+            data["expiresIn"] = outcome->session.access_expires_in;
+            call.Ok(std::move(data), "Password changed");
+          });
 }
 
 }  // namespace

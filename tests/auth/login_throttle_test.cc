@@ -94,8 +94,9 @@ TEST_F(LoginThrottleTest, ChecksUnderWayCountAsFailuresToCome) {
     under_way.emplace_back(u, "user" + std::to_string(i), alice_ip_);
   }
   EXPECT_FALSE(u.Check("user10", alice_ip_, clock_.Now()).allowed);
-  under_way.pop_back();  // one ended (a success, say)
+  under_way.back().End();  // one ended (a success, say)
   EXPECT_TRUE(u.Check("user10", alice_ip_, clock_.Now()).allowed);
+  under_way.clear();  // before `u` goes
 }
 
 TEST_F(LoginThrottleTest, AccountIsThrottledFromEveryAddress) {

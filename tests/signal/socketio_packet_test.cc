@@ -77,8 +77,9 @@ TEST(DumpJsonTest, WritesWhatNlohmannWrites) {
 // Random strings over the bytes that matter to escaping and UTF-8 checks.
 TEST(DumpJsonTest, RandomStringsMatchNlohmann) {
   std::mt19937 random(5);
-  const std::string alphabet =
-      std::string("a\"\\/\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xa0\x80\xff", 21);
+  static constexpr char kAlphabet[] =
+      "a\"\\/\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\xed\xa0\x80\xff";
+  const std::string alphabet(kAlphabet, sizeof kAlphabet - 1);
   for (int round = 0; round < 2000; ++round) {
     std::string text;
     const size_t length = random() % 12;
