@@ -154,10 +154,7 @@ int SetPassword(sql::Store& store, const sql::User& user) {
     return hash.error();
   }
   const int64_t now = base::SystemClock::Instance().UnixMillis();
-  if (auto updated = store.UpdatePasswordHash(user.id, *hash, now); !updated) {
-    return Fail(updated.error(), user.id);
-  }
-  auto revoked = store.RevokeAllRefreshTokens(user.id, now);
+  auto revoked = store.ChangePassword(user.id, *hash, now);
   if (!revoked) {
     return Fail(revoked.error(), user.id);
   }

@@ -451,15 +451,11 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     }
     const int64_t stamp = api.IssueStamp();
     const int64_t now = api.NowMs();
-    auto updated =
-        api.Db([&](sql::Store& store) { return store.UpdatePasswordHash(user_id, *hash, now); });
-    if (!updated) {
-      return std::unexpected(updated.error());
-    }
-    auto revoked =
-        api.Db([&](sql::Store& store) { return store.RevokeAllRefreshTokens(user_id, now); });
-    if (!revoked) {
-      return std::unexpected(revoked.error());
+    // One transaction: a failure leaves the old password and its sessions.
+    auto changed =
+        api.Db([&](sql::Store& store) { return store.ChangePassword(user_id, *hash, now); });
+    if (!changed) {
+      return std::unexpected(changed.error());
     }
     std::vector<sql::EndedLogin> ended = LoginsRevokedAt(api, user_id, now);
     auto session = api.IssueSession(user_id);

@@ -152,6 +152,20 @@ base::Status CheckNewUser(const NewUser& user) {
   return CheckText("password_hash", user.password_hash, kMaxPasswordHashBytes, true);
 }
 
+// The hash and updated_at of one user; kNotFound if there is none.
+base::Status SetPasswordHash(Connection& conn, std::string_view user_id,
+                             std::string_view password_hash, int64_t now_ms) {
+  const std::array<Param, 3> params{password_hash, now_ms, user_id};
+  auto updated = conn.Exec(kUpdatePassword, params);
+  if (!updated) {
+    return ErrorOf(updated);
+  }
+  if (updated->affected_rows == 0) {
+    return base::NotFound("user not found");
+  }
+  return base::Ok();
+}
+
 base::Result<std::vector<Contact>> QueryContacts(Connection& conn, std::string_view owner_id) {
   const std::array<Param, 1> params{owner_id};
   auto result = conn.Exec(kListContacts, params);
@@ -373,16 +387,24 @@ base::Status SqlStore::UpdatePasswordHash(std::string_view user_id, std::string_
   if (auto ok = CheckText("password_hash", password_hash, kMaxPasswordHashBytes, true); !ok) {
     return ok;
   }
-  return Write(true, [&](Connection& conn) -> base::Status {
-    const std::array<Param, 3> params{password_hash, now_ms, user_id};
-    auto updated = conn.Exec(kUpdatePassword, params);
-    if (!updated) {
-      return ErrorOf(updated);
+  return Write(true, [&](Connection& conn) {
+    return SetPasswordHash(conn, user_id, password_hash, now_ms);
+  });
+}
+
+base::Result<int64_t> SqlStore::ChangePassword(std::string_view user_id,
+                                               std::string_view password_hash, int64_t now_ms) {
+  if (auto ok = CheckId("user_id", user_id); !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = CheckText("password_hash", password_hash, kMaxPasswordHashBytes, true); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return WriteValue(true, [&](Connection& conn) -> base::Result<int64_t> {
+    if (auto set = SetPasswordHash(conn, user_id, password_hash, now_ms); !set) {
+      return std::unexpected(set.error());
     }
-    if (updated->affected_rows == 0) {
-      return base::NotFound("user not found");
-    }
-    return base::Ok();
+    return RevokeUserRefreshTokens(conn, user_id, now_ms);
   });
 }
 

@@ -35,6 +35,8 @@ class SqlStore : public Store {
                                    int64_t now_ms) override;
   base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
                                   int64_t now_ms) override;
+  base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
+                                       int64_t now_ms) override;
   base::Result<std::vector<UserSummary>> SearchUsersByHandlePrefix(std::string_view prefix,
                                                                    std::string_view exclude_user_id,
                                                                    int limit) override;

@@ -297,6 +297,12 @@ class Store {
                                            int64_t now_ms) = 0;
   virtual base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
                                           int64_t now_ms) = 0;
+  // A password change: in one transaction, sets the hash (as
+  // UpdatePasswordHash) and revokes every live refresh token of the user (as
+  // RevokeAllRefreshTokens); returns how many were revoked. Either both
+  // happen or neither: a new password never leaves the old sessions alive.
+  virtual base::Result<int64_t> ChangePassword(std::string_view user_id,
+                                               std::string_view password_hash, int64_t now_ms) = 0;
   // Users whose handle starts with `prefix` (ASCII case-insensitive; `%`, `_`
   // and every other character match literally), ordered by lower-cased
   // handle, never `exclude_user_id`, at most `limit` (1..kMaxPageSize). An

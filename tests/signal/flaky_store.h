@@ -104,6 +104,10 @@ class FlakyStore final : public sql::Store {
                                   int64_t now_ms) override {
     return inner_->UpdatePasswordHash(user_id, password_hash, now_ms);
   }
+  base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
+                                       int64_t now_ms) override {
+    return inner_->ChangePassword(user_id, password_hash, now_ms);
+  }
   base::Result<std::vector<sql::UserSummary>> SearchUsersByHandlePrefix(
       std::string_view prefix, std::string_view exclude_user_id, int limit) override {
     return inner_->SearchUsersByHandlePrefix(prefix, exclude_user_id, limit);

@@ -625,6 +625,27 @@ TYPED_TEST_P(StoreTest, ListEndedLogins) {
   EXPECT_EQ(after->front().ended_at_ms, kNow + 80);
 }
 
+TYPED_TEST_P(StoreTest, ChangePasswordRevokesTheSessionsTogether) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a1", alice, "f1", kNow + 30)));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a2", alice, "f2", kNow + 30)));
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("b1", bob, "f3", kNow + 30)));
+  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1), 2);
+  EXPECT_EQ(store.GetUserById(alice.id)->password_hash, "$argon2id$changed");
+  EXPECT_EQ(store.GetUserById(alice.id)->updated_at_ms, kNow + 1);
+  EXPECT_EQ(store.FindRefreshToken("a1")->revoked_at_ms, kNow + 1);
+  EXPECT_EQ(store.FindRefreshToken("a2")->revoked_at_ms, kNow + 1);
+  EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
+  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$again", kNow + 2), 0);
+  // Refused as a whole: nothing changes.
+  EXPECT_EQ(CodeOf(store.ChangePassword("nobody", "h", kNow)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.ChangePassword(bob.id, "", kNow)), base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.ChangePassword("bad id", "h", kNow)), base::ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
+}
+
 TYPED_TEST_P(StoreTest, ConcurrentRotationsOfOneTokenRotateOnce) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1104,14 +1125,14 @@ TYPED_TEST_P(StoreTest, FreshDatabaseIsBehind) {
 
 REGISTER_TYPED_TEST_SUITE_P(
     StoreTest, CreateAndLookUpUser, CreateUserWithGivenId, EmailAndHandleConflictsIgnoreAsciiCase,
-    UserFieldRules, UpdateProfile, UpdatePasswordHash, SearchByHandlePrefix,
-    SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData, InsertAndFindRefreshToken,
-    RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken, RevokeAllAndPurge,
-    ListEndedLogins, ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
-    ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall, CallWriteErrors,
-    CallHistoryFiltersAndPages, HideCallForOneUserOnly, EndUnfinishedCallsEndsRingingAndActiveOnes,
-    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff, ApplyCallWritesCommitsABatch,
-    ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
-    FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
+    UserFieldRules, UpdateProfile, UpdatePasswordHash, ChangePasswordRevokesTheSessionsTogether,
+    SearchByHandlePrefix, SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
+    InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken,
+    RevokeAllAndPurge, ListEndedLogins, ConcurrentRotationsOfOneTokenRotateOnce,
+    AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
+    CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
+    EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
+    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
+    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
 
 }  // namespace turnkey::sql::testing
