@@ -416,12 +416,14 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
     return std::move(target.error());
   }
   Call& call = *target->call;
+  if (call.state != CallState::kActive) {
+    // Either participant (any device of the callee rings) is told the call
+    // has not started yet; others were refused by Resolve.
+    return Fail(socket, kErrCallNotActive, call.info.id);
+  }
   Side& side = SideOf(call, target->side);
   if (side.socket != socket && !AdoptInGrace(call, target->side, socket, *target->user)) {
     return Fail(socket, kErrNotAuthorized, call.info.id);
-  }
-  if (call.state != CallState::kActive) {
-    return Fail(socket, kErrCallNotActive, call.info.id);
   }
   std::expected<IceReportFields, std::string_view> fields = ParseIceReport(payload);
   if (!fields) {

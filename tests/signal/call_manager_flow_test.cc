@@ -248,6 +248,11 @@ TEST_F(CallManagerTest, ReportIceErrors) {
   const std::string id = Ring();
   ExpectError(Send(kAlice, "reportIce", Message(id, "state", "connected")), kAlice,
               kErrCallNotActive, id);
+  // Every ringing device of the callee is told the same; a stranger is not.
+  ExpectError(Send(kBob, "reportIce", Message(id, "state", "connected")), kBob, kErrCallNotActive,
+              id);
+  ExpectError(Send(kCarol, "reportIce", Message(id, "state", "connected")), kCarol,
+              kErrNotAuthorized, id);
   WithCall("acceptCall", kBob2, id);
   for (const char* state : {"", "checking", "CONNECTED"}) {
     ExpectError(Send(kAlice, "reportIce", Message(id, "state", state)), kAlice, kErrInvalidIceState,
