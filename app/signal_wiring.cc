@@ -25,6 +25,7 @@ signal::SignalSettings MakeSignalSettings(const config::Config& config) {
   settings.allowed_origins = config.signal.allowed_origins;
   settings.ice_urls = config.signal.ice_servers.urls;
   settings.ice_ttl = config.signal.ice_servers.credential_ttl;
+  settings.registration_open = config.signal.registration == config::Registration::kOpen;
   if (!config.turn.auth.secrets.empty()) {
     settings.turn_secret = config.turn.auth.secrets.front();
   }

@@ -363,6 +363,8 @@ constexpr EnumName<base::LogLevel> kLogLevels[] = {
     {"error", base::LogLevel::kError}, {"off", base::LogLevel::kOff}};
 constexpr EnumName<base::LogFormat> kLogFormats[] = {{"text", base::LogFormat::kText},
                                                      {"json", base::LogFormat::kJson}};
+constexpr EnumName<Registration> kRegistrations[] = {{"open", Registration::kOpen},
+                                                     {"closed", Registration::kClosed}};
 constexpr EnumName<DatabaseDriver> kDrivers[] = {{"sqlite", DatabaseDriver::kSqlite},
                                                  {"mysql", DatabaseDriver::kMysql}};
 
@@ -709,6 +711,7 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
          AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
   s.Read("sockets_per_user", signal.sockets_per_user,
          AsUnsigned<uint32_t>(0, std::numeric_limits<uint32_t>::max()));
+  s.Read("registration", signal.registration, AsEnum(kRegistrations, "registration"));
   s.Nested("jwt", [&](Section& j) {
     j.Read("secret_file", signal.jwt.secret_file, DecodeString);
     j.Read("access_ttl", signal.jwt.access_ttl, AsDuration(kOneSecond));

@@ -111,6 +111,12 @@ struct CallHistoryOptions {
   friend bool operator==(const CallHistoryOptions&, const CallHistoryOptions&) = default;
 };
 
+// Who may create an account over POST /api/auth/register.
+enum class Registration {
+  kOpen,    // anyone who reaches the API (the stock apps register themselves)
+  kClosed,  // nobody: 403 REGISTRATION_CLOSED; `turnkey user add` creates accounts
+};
+
 // The `signal:` section.
 struct SignalOptions {
   // Run the signaling service. Restart. Default true.
@@ -137,6 +143,10 @@ struct SignalOptions {
   // a further CONNECT gets CONNECT_ERROR TOO_MANY_CONNECTIONS. 0 =
   // unlimited. Restart. Default 64.
   uint32_t sockets_per_user = 64;
+  // Self-registration over the REST API. Every account gets TURN
+  // credentials, so on a public host `closed` keeps strangers from relaying
+  // through it. Reloadable. Default open.
+  Registration registration = Registration::kOpen;
   // Tokens. Restart.
   JwtOptions jwt;
   // An unanswered call ends as missed after this long. > 0. Reloadable.

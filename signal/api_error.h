@@ -36,11 +36,13 @@ inline constexpr std::string_view kRefreshTokenExpired = "REFRESH_TOKEN_EXPIRED"
 inline constexpr std::string_view kRefreshTokenReused = "REFRESH_TOKEN_REUSED";
 inline constexpr std::string_view kRefreshTokenRevoked = "REFRESH_TOKEN_REVOKED";  // 401
 inline constexpr std::string_view kOriginNotAllowed = "ORIGIN_NOT_ALLOWED";        // 403
-inline constexpr std::string_view kNotFound = "NOT_FOUND";                         // 404
-inline constexpr std::string_view kMethodNotAllowed = "METHOD_NOT_ALLOWED";        // 405
-inline constexpr std::string_view kPayloadTooLarge = "PAYLOAD_TOO_LARGE";          // 413
-inline constexpr std::string_view kRateLimited = "RATE_LIMITED";  // 429 + Retry-After
-inline constexpr std::string_view kInternal = "INTERNAL_ERROR";   // 500
+// 403: signal.registration is closed; accounts come from `turnkey user add`.
+inline constexpr std::string_view kRegistrationClosed = "REGISTRATION_CLOSED";
+inline constexpr std::string_view kNotFound = "NOT_FOUND";                   // 404
+inline constexpr std::string_view kMethodNotAllowed = "METHOD_NOT_ALLOWED";  // 405
+inline constexpr std::string_view kPayloadTooLarge = "PAYLOAD_TOO_LARGE";    // 413
+inline constexpr std::string_view kRateLimited = "RATE_LIMITED";             // 429 + Retry-After
+inline constexpr std::string_view kInternal = "INTERNAL_ERROR";              // 500
 // 503 (+ Retry-After): database unreachable, work queue full, shutting down.
 inline constexpr std::string_view kServiceUnavailable = "SERVICE_UNAVAILABLE";
 // 503: no TURN secret or TURN URL is configured, so there is nothing to mint.

@@ -93,6 +93,11 @@ std::string RandomDigits(int count) {
 }
 
 void Register(ApiContext& api, ApiCall call) {
+  if (!api.settings().registration_open) {
+    call.Fail(ApiError::Of(403, api_code::kRegistrationClosed,
+                           "Registration is closed: ask the administrator for an account"));
+    return;
+  }
   auto body = call.JsonBody();
   if (!body) {
     call.Fail(body.error());

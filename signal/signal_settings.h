@@ -1,6 +1,6 @@
 // SignalSettings: the settings of the signaling service a reload may
 // change (config/reload.h: signal.allowed_origins, signal.ice_servers.*,
-// turn.auth.secrets). A plain value; SignalService::Reload swaps it in.
+// signal.registration, turn.auth.secrets). A plain value; SignalService::Reload swaps it in.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,9 @@ struct SignalSettings {
   std::string turn_secret;
   // Lifetime of minted TURN credentials. > 0. Default 24h.
   std::chrono::seconds ice_ttl{24 * 3600};
+  // POST /api/auth/register creates accounts; false answers it 403
+  // REGISTRATION_CLOSED. Default true.
+  bool registration_open = true;
 };
 
 }  // namespace turnkey::signal

@@ -140,6 +140,8 @@ const BadInput kBadInputs[] = {
      "x.yaml:1: log.format: bad log format \"xml\" (expected text or json)"},
     {"database:\n  driver: postgres\n",
      "x.yaml:2: database.driver: bad database driver \"postgres\" (expected sqlite or mysql)"},
+    {"signal: {registration: invite}\n",
+     "x.yaml:1: signal.registration: bad registration \"invite\" (expected open or closed)"},
     // Other values and combinations.
     {"turn:\n  lifetimes: {allocation_default: 2h, allocation_max: 1h}\n",
      "x.yaml:2: turn.lifetimes.allocation_default: 2h is longer than allocation_max 1h"},

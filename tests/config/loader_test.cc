@@ -66,6 +66,7 @@ TEST(LoaderTest, DefaultsMatchDesign) {
   EXPECT_EQ(cfg.signal.listen.address, Ip("0.0.0.0", 8080));
   EXPECT_FALSE(cfg.signal.listen.tls);
   EXPECT_TRUE(cfg.signal.allowed_origins.empty());
+  EXPECT_EQ(cfg.signal.registration, Registration::kOpen);
   EXPECT_EQ(cfg.signal.jwt.secret_file, "");
   EXPECT_EQ(cfg.signal.jwt.secret, "");
   EXPECT_EQ(cfg.signal.jwt.access_ttl, minutes(15));
@@ -228,6 +229,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "connections_per_address:",
                           "pending_connections:",
                           "sockets_per_user:",
+                          "registration:",
                           "register_per_address:",
                           "max_pending_per_address:",
                           "jwt:",
@@ -329,6 +331,7 @@ signal:
   trusted_proxies: [127.0.0.1/32, "fd00::/8"]
   connections_per_address: 0
   pending_connections: 0
+  registration: closed
   jwt: {secret_file: "", access_ttl: 5m, refresh_ttl: 7d}
   ring_timeout: 45s
   reconnect_grace: 0s
@@ -438,6 +441,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
             (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
   EXPECT_EQ(signal.connections_per_address, 0u);
   EXPECT_EQ(signal.pending_connections, 0u);
+  EXPECT_EQ(signal.registration, Registration::kClosed);
   ASSERT_EQ(signal.trusted_proxies.size(), 2u);
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[0]), "127.0.0.1/32");
   EXPECT_EQ(base::CidrToString(signal.trusted_proxies[1]), "fd00::/8");

@@ -866,6 +866,27 @@ class TlsReloadTest(ServerTestCase):
         self.assertGreater(reloaded_at, rotated_at)
         self.assertEqual(served_cert(server.tls_port), cert_b)
 
+    def test_registration_closes_and_opens_on_sighup(self):
+        server = self.start_server()
+        before = server.register("before")
+        open_config = server.config_text()
+        for closed, what in ((True, "closed"), (False, "open again")):
+            text = open_config.replace("signal:\n", "signal:\n  registration: closed\n", 1) \
+                if closed else open_config
+            server.write_config(text)
+            mark = server.log_size()
+            server.send(signal.SIGHUP)
+            server.wait_log(r"reload: config .* applied", since=mark)
+            status, body = server.http("POST", "/api/auth/register", {
+                "email": f"{unique('closed')}@example.test", "password": PASSWORD})
+            if closed:
+                self.assertEqual((status, body["code"]), (403, "REGISTRATION_CLOSED"), body)
+                # Accounts made before go on as before.
+                self.assertEqual(server.http("GET", "/api/users/me", token=before["token"])[0],
+                                 200)
+            else:
+                self.assertEqual(status, 201, (what, body))
+
     def test_an_expired_certificate_is_served_with_a_warning_and_a_valid_one_replaces_it(self):
         # At start there is nothing better to serve: the listeners come up
         # with the expired certificate and the log and the gauge say so.

@@ -428,6 +428,26 @@ TEST_F(SignalServiceTest, FailedLoginsAreThrottledPerAccount) {
   EXPECT_EQ(Post("/api/auth/login", good).status, 200);
 }
 
+TEST_F(SignalServiceTest, ClosedRegistrationRefusesNewAccountsUntilReopened) {
+  Json alice{{"email", "alice@example.org"}, {"password", "password-123"}};
+  ASSERT_EQ(Post("/api/auth/register", alice).status, 201);
+  SignalSettings closed = DefaultOptions().settings;
+  closed.registration_open = false;
+  service_->Reload(closed, nullptr);
+  // Refused before anything is read: a bad body gets the same answer.
+  ExpectError(
+      Post("/api/auth/register", {{"email", "bob@example.org"}, {"password", "password-123"}}), 403,
+      "REGISTRATION_CLOSED");
+  ExpectError(Post("/api/auth/register", {{"email", 1}}), 403, "REGISTRATION_CLOSED");
+  // Existing accounts log in as before.
+  EXPECT_EQ(Post("/api/auth/login", alice).status, 200);
+  SignalSettings open = DefaultOptions().settings;
+  service_->Reload(open, nullptr);
+  EXPECT_EQ(Post("/api/auth/register", {{"email", "bob@example.org"}, {"password", "password-123"}})
+                .status,
+            201);
+}
+
 TEST_F(SignalServiceTest, ValidationNamesTheField) {
   ExpectError(Post("/api/auth/register", {{"password", "password-123"}}), 400, "VALIDATION_ERROR",
               "email");
