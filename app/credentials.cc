@@ -9,6 +9,7 @@
 #include "app/commands.h"
 #include "auth/turn_rest.h"
 #include "base/clock.h"
+#include "base/ice_url.h"
 
 namespace turnkey::app {
 
@@ -43,7 +44,15 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
   out["username"] = credential.username;
   out["password"] = credential.password;
   out["ttl"] = ttl;
-  out["uris"] = config->signal.ice_servers.urls;
+  // The TURN URIs only, as GET /api/turn/credentials hands out: STUN needs
+  // no credential. (The loader has checked every URL.)
+  nlohmann::json uris = nlohmann::json::array();
+  for (const std::string& url : config->signal.ice_servers.urls) {
+    if (auto scheme = base::ParseIceUrl(url); scheme && *scheme == base::IceUrlScheme::kTurn) {
+      uris.push_back(url);
+    }
+  }
+  out["uris"] = std::move(uris);
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

@@ -264,14 +264,17 @@ class CredentialsTest(unittest.TestCase):
             with open(path, "w") as f:
                 f.write("turn:\n  auth: {secrets_file: secrets}\n"
                         "signal:\n  ice_servers:\n"
-                        "    urls: ['turn:127.0.0.1:3478?transport=udp']\n"
+                        "    urls: ['stun:127.0.0.1:3478', 'turn:127.0.0.1:3478?transport=udp',\n"
+                        "           'turns:127.0.0.1:5349?transport=tcp']\n"
                         "    credential_ttl: 1h\n")
             out = subprocess.run([harness.BINARY, "credentials", "--config", path,
                                   "--user", "alice"], capture_output=True, text=True, timeout=20)
             self.assertEqual(out.returncode, 0, out.stderr)
             data = json.loads(out.stdout)  # stdout alone must be the JSON
             self.assertEqual(data["ttl"], 3600)
-            self.assertEqual(data["uris"], ["turn:127.0.0.1:3478?transport=udp"])
+            # The TURN URIs only (stun: needs no credential), as the REST API.
+            self.assertEqual(data["uris"], ["turn:127.0.0.1:3478?transport=udp",
+                                            "turns:127.0.0.1:5349?transport=tcp"])
             expiry, user = data["username"].split(":")
             self.assertEqual(user, "alice")
             self.assertAlmostEqual(int(expiry), time.time() + 3600, delta=30)
