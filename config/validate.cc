@@ -259,6 +259,16 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
   if (!cfg.turn.enabled) {
     return;
   }
+  if (cfg.signal.enabled && !cfg.signal.listen.address.IsLoopback() &&
+      cfg.signal.registration == Registration::kOpen && !cfg.turn.auth.secrets.empty() &&
+      cfg.turn.quotas.bandwidth_per_allocation == 0) {
+    // Every account gets TURN credentials at login.
+    diag.WarningAt("signal.registration",
+                   "open on " + HostText(cfg.signal.listen.address) +
+                       " with no turn.quotas.bandwidth_per_allocation: anyone can sign up and "
+                       "relay traffic through this host at full speed; set registration: closed "
+                       "for a private service, or cap the bandwidth");
+  }
   for (const std::string& secret : cfg.turn.auth.secrets) {
     if (secret.size() < kMinTurnSecretBytes) {
       // Every client's TURN password is an HMAC of its username under the

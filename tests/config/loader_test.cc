@@ -751,6 +751,27 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                       "w.yaml:5: warning: turn.peers.allow[4]: lets clients relay to loopback "
                       "(::ffff:127.0.0.2/128); only do this on a test machine",
                   }));
+  // Open registration on a public listener with TURN credentials and no
+  // bandwidth cap: anyone can relay at full speed. Closing it, or a cap,
+  // is enough.
+  const auto open_relay = [](const std::string& turn_extra, const std::string& signal_extra) {
+    return "tls: {certificate: c.pem, private_key: k.pem}\n"
+           "turn:\n"
+           "  auth: {secrets: [0123456789abcdef0123456789abcdef]}\n" +
+           turn_extra +
+           "signal:\n"
+           "  listen: {address: 0.0.0.0, port: 8443, tls: true}\n" +
+           signal_extra;
+  };
+  EXPECT_EQ(WarningsOf(open_relay("", "")),
+            std::vector<std::string>{
+                "w.yaml:4: warning: signal.registration: open on 0.0.0.0 with no "
+                "turn.quotas.bandwidth_per_allocation: anyone can sign up and relay traffic "
+                "through this host at full speed; set registration: closed for a private "
+                "service, or cap the bandwidth"});
+  EXPECT_EQ(WarningsOf(open_relay("", "  registration: closed\n")), std::vector<std::string>{});
+  EXPECT_EQ(WarningsOf(open_relay("  quotas: {bandwidth_per_allocation: 1000000}\n", "")),
+            std::vector<std::string>{});
   // TLS on the signaling listener is enough off loopback.
   EXPECT_EQ(WarningsOf("tls: {certificate: c.pem, private_key: k.pem}\n"
                        "signal: {listen: {address: 0.0.0.0, port: 8443, tls: true}}\n"),
