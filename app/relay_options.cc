@@ -83,13 +83,20 @@ void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
 
 }  // namespace
 
-void AddHostAddresses(RelayAddressPlan& plan, std::span<const base::SocketAddress> interfaces) {
-  for (const base::SocketAddress& a : interfaces) {
-    AddUnique(plan.own_addresses, a);
-  }
+std::vector<base::SocketAddress> AddHostAddresses(RelayAddressPlan& plan,
+                                                  std::span<const base::SocketAddress> interfaces) {
   // Unspecified addresses are denied by the built-in list anyway; keep the
   // own list to real ones.
   std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
+  std::vector<base::SocketAddress> added;
+  for (base::SocketAddress a : interfaces) {
+    a.set_port(0);
+    if (!a.IsUnspecified() && !Contains(plan.own_addresses, a)) {
+      plan.own_addresses.push_back(a);
+      added.push_back(a);
+    }
+  }
+  return added;
 }
 
 HostAddresses ReadHostAddresses() {

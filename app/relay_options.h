@@ -47,8 +47,11 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
 RelayAddressPlan PlanRelayAddresses(const config::Config& config);
 
 // Adds `interfaces` (every address of the host, listened on or not) to the
-// plan's own addresses; a reload adds the host's addresses as they are then.
-void AddHostAddresses(RelayAddressPlan& plan, std::span<const base::SocketAddress> interfaces);
+// plan's own addresses and returns the ones that were not there yet
+// (unspecified addresses are never added). A reload, and serve's periodic
+// look at the host's addresses, add them as they are then.
+std::vector<base::SocketAddress> AddHostAddresses(RelayAddressPlan& plan,
+                                                  std::span<const base::SocketAddress> interfaces);
 
 relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
                                             const RelayAddressPlan& plan);

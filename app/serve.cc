@@ -47,6 +47,12 @@ namespace turnkey::app {
 
 namespace {
 
+// How often serve looks for addresses the host gained without a reload (a
+// floating IP moved here, a rotated IPv6 privacy address): they become own
+// addresses, denied as peers (a datagram relayed to one arrives from the
+// host itself).
+constexpr std::chrono::seconds kHostAddressCheck{30};
+
 // The info line and the warnings of a certificate just loaded, at start and
 // on reload (with `prefix` "reload: ").
 void LogLoadedTls(const config::Config& config, const net::TlsContext& tls, const char* prefix) {
@@ -352,10 +358,14 @@ int RunServe(const std::string& config_path) {
     return signal_apps.calls ? signal_apps.calls->active_calls() : 0;
   };
 
+  auto next_address_check = std::chrono::steady_clock::now() + kHostAddressCheck;
   for (;;) {
-    // Wake up for the watchdog and, while draining, to see whether the last
-    // allocation is gone.
+    // Wake up for the watchdog, for the host's addresses and, while
+    // draining, to see whether the last allocation is gone.
     std::chrono::microseconds wait = watchdog.count() > 0 ? watchdog : std::chrono::seconds(3600);
+    if (relay) {
+      wait = std::min<std::chrono::microseconds>(wait, kHostAddressCheck);
+    }
     if (draining) {
       wait = std::min<std::chrono::microseconds>(wait, std::chrono::seconds(1));
     }
@@ -371,6 +381,22 @@ int RunServe(const std::string& config_path) {
         TK_LOG_ERROR("watchdog: {} ran nothing for over {} ms; not notifying systemd",
                      fmt::join(stuck, ", "),
                      std::chrono::duration_cast<std::chrono::milliseconds>(watchdog).count());
+      }
+    }
+    if (relay && std::chrono::steady_clock::now() >= next_address_check) {
+      next_address_check = std::chrono::steady_clock::now() + kHostAddressCheck;
+      const std::vector<base::SocketAddress> added =
+          AddHostAddresses(plan, net::InterfaceAddresses());
+      if (!added.empty()) {
+        std::vector<std::string> names;
+        for (const base::SocketAddress& a : added) {
+          names.push_back(a.IpString());
+        }
+        TK_LOG_INFO("relay: the host has new addresses ({}); denied as peers from now on",
+                    fmt::join(names, ", "));
+        relay::TurnServerOptions options = MakeTurnServerOptions(config, plan);
+        options.draining = draining;
+        relay->Reload(options, nullptr);
       }
     }
     if (draining) {

@@ -73,11 +73,14 @@ TEST(RelayPlanTest, EveryHostAddressIsOwnWhenListenersAndRelayNameOne) {
   }
   // A reload adds the addresses the host gained since (a floating IP).
   EXPECT_FALSE(IsOwn(plan, "198.51.100.7"));
-  const std::vector<base::SocketAddress> now = {Ip("198.51.100.7"), Ip("0.0.0.0")};
-  AddHostAddresses(plan, now);
+  const std::vector<base::SocketAddress> now = {Ip("198.51.100.7"), Ip("0.0.0.0"),
+                                                Ip("172.17.0.1")};
+  EXPECT_EQ(AddHostAddresses(plan, now), std::vector<base::SocketAddress>{Ip("198.51.100.7")});
   EXPECT_TRUE(IsOwn(plan, "198.51.100.7"));
   EXPECT_TRUE(IsOwn(plan, "172.17.0.1"));
   EXPECT_FALSE(IsOwn(plan, "0.0.0.0"));
+  // What serve's periodic look finds nothing new in changes nothing.
+  EXPECT_TRUE(AddHostAddresses(plan, now).empty());
 }
 
 TEST(RelayPlanTest, WithoutADefaultRouteAGlobalAddressComesBeforeAUniqueLocalOne) {
