@@ -128,11 +128,16 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
   }
   if (cluster_->is_coordinator()) {
     if (type == "conn") {
-      RemoteSocketNumber(from, NumberField(message, "s"), StringField(message, "u"),
-                         NumberField(message, "d"));
+      // Answered before the manager hears of the socket: the node lets the
+      // socket join on this answer, and what the manager emits to it at
+      // once (a ringing call's incomingCall, a recent callEnded) must come
+      // after it, or the node drops it for a socket it does not know yet.
+      // One connection publishes both, so they arrive in this order.
       Json ok = Json::object();
       ok["ok"] = true;
       ReplyTo(from, NumberField(message, "r"))(std::move(ok));
+      RemoteSocketNumber(from, NumberField(message, "s"), StringField(message, "u"),
+                         NumberField(message, "d"));
     } else if (type == "rsm") {
       if (auto it = remote_index_.find({from, NumberField(message, "s")});
           it != remote_index_.end()) {

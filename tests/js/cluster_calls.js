@@ -345,6 +345,43 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     await expectHistory(B, alice, callId, { status: "completed", direction: "outgoing" });
   });
 
+  scenario("a device that connects to a follower while a call rings it gets incomingCall " +
+    "(and, once the call ended, its callEnded), as on one node", async ({ on }) => {
+    const coordinator = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const follower = [A, B, C].find((n) => n !== coordinator && !n.killed);
+    const [alice, bob] = await Promise.all([[coordinator, "lateA"], [coordinator, "lateB"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(coordinator, alice);
+    const b1 = await on(coordinator, bob, { label: `bob1@${coordinator.label}` });
+    const callId = await ring(alice, a, bob, [b1], "audio");
+
+    // The coordinator hears of the new socket (and emits the ringing call to
+    // it) before the follower has let it join.
+    const b2 = await on(follower, bob, { label: `bob2@${follower.label}` });
+    const incoming = await b2.take("incomingCall");
+    assert.equal(incoming.callId, callId);
+    assert.equal(incoming.callerId, alice.id);
+    assert.equal(incoming.callType, "audio");
+    const events = b2.received.map((e) => e.event);
+    assert.ok(events.indexOf("iceServers") < events.indexOf("incomingCall"),
+      `iceServers before incomingCall, as on one node: ${events.join(", ")}`);
+
+    await accept(callId, b2, a, bob);
+    assert.deepEqual(await b1.take("callAnsweredElsewhere"), { callId });
+    assert.deepEqual(await b2.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await a.take("callEnded"), { callId, endedBy: bob.id, reason: "hangup" });
+
+    // A call that rang and was cancelled: a device connecting afterwards is
+    // told it ended.
+    const cancelled = await ring(alice, a, bob, [b1, b2], "video");
+    assert.deepEqual(await a.emit("endCall", { callId: cancelled }), { ok: true, callId: cancelled });
+    assert.deepEqual(await b2.take("callEnded", (p) => p.callId === cancelled),
+      { callId: cancelled, endedBy: alice.id, reason: "cancelled" });
+    const b3 = await on(follower, bob, { label: `bob3@${follower.label}` });
+    assert.deepEqual(await b3.take("callEnded", (p) => p.callId === cancelled),
+      { callId: cancelled, endedBy: alice.id, reason: "cancelled" });
+  });
+
   scenario("logout on node A disconnects the user's sockets on nodes B and C", async ({ on }) => {
     const user = await newUser(A, "out");
     const onB = await on(B, user);
