@@ -214,7 +214,9 @@ class CallManager {
   // ---- Shutdown
 
   // Ends every live call with `reason`: participants' sockets get callEnded
-  // {callId, endedBy:null, reason}. Does not set draining.
+  // {callId, endedBy:null, reason}. Recorded as missed (ringing) or
+  // completed (active), but as connection_lost (stored `failed`) when
+  // `reason` is kReasonConnectionLost. Does not set draining.
   void EndAll(base::MonoTime now, std::string_view reason = kReasonServerShutdown);
 
   // ---- Introspection (tests, /readyz, the REST adapter)

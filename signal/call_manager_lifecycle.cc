@@ -400,8 +400,14 @@ void CallManager::EndAll(base::MonoTime now, std::string_view reason) {
     } else {
       EmitToSide(*call, CallSide::kCallee, "callEnded", ended);
     }
-    Finish(*call, now, ringing ? metrics::CallStatus::kMissed : metrics::CallStatus::kCompleted,
-           reason, "");
+    // connection_lost (a cluster's coordinator stepping down: its calls
+    // cannot go on) is a failure, as when a participant does not come back.
+    metrics::CallStatus status =
+        ringing ? metrics::CallStatus::kMissed : metrics::CallStatus::kCompleted;
+    if (reason == kReasonConnectionLost) {
+      status = metrics::CallStatus::kConnectionLost;
+    }
+    Finish(*call, now, status, reason, "");
   }
 }
 

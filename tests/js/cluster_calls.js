@@ -669,6 +669,46 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     assert.deepEqual(await c.take("callEnded"), { callId: kept, endedBy: dan.id, reason: "hangup" });
   });
 
+  scenario("Redis away past 3/4 of node_timeout: the coordinator steps down, its calls end " +
+    "connection_lost and are stored failed", async ({ on }) => {
+    const nodesUp = live();
+    const leader = await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const [ann, ben, cleo, dirk] = await Promise.all(["sdA", "sdB", "sdC", "sdD"]
+      .map((label) => newUser(leader, label)));
+    const a = await on(leader, ann);
+    const b = await on(leader, ben);
+    const c = await on(leader, cleo);
+    const d = await on(leader, dirk);
+    const active = await ring(ann, a, ben, [b], "audio");
+    await accept(active, b, a, ben);
+    const ringing = await ring(cleo, c, dirk, [d], "video");
+
+    redis.down();
+    try {
+      // Its own clients hear of it (Redis is not needed for that).
+      const bound = NODE_TIMEOUT_S * 1000 + MARGIN_MS;
+      for (const [client, callId] of [[a, active], [b, active], [c, ringing], [d, ringing]]) {
+        assert.deepEqual(await client.take("callEnded", (p) => p.callId === callId, bound),
+          { callId, endedBy: null, reason: "connection_lost" }, client.label);
+      }
+      assert.equal(await gauge(leader, "turnkey_cluster_coordinator"), 0);
+    } finally {
+      redis.up();
+    }
+    for (const node of nodesUp) {
+      await eventually(async () => (await readyz(node)) === 200,
+        `/readyz 200 on ${node.label} with Redis back`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
+    }
+    // Failed, as a call whose participant did not come back; not completed
+    // or missed.
+    await expectHistory(leader, ann, active,
+      { status: "failed", direction: "outgoing", endReason: "connection_lost" });
+    await expectHistory(leader, ben, active, { status: "failed", direction: "incoming" });
+    await expectHistory(leader, cleo, ringing,
+      { status: "failed", direction: "outgoing", endReason: "connection_lost" });
+    await expectHistory(leader, dirk, ringing, { status: "failed", isMissed: false });
+  });
+
   scenario("Redis down: /readyz 503 on every node; Redis back: ready again, calls work",
     async ({ on }) => {
       const nodesUp = live();

@@ -735,6 +735,29 @@ TEST_F(CallManagerTest, EndAllEndsEveryCallCleanly) {
                                 {CallType::kAudio, CallStatus::kMissed}}));
 }
 
+// A coordinator that steps down ends its calls with connection_lost: they
+// failed, as when a participant does not come back, whatever their state.
+TEST_F(CallManagerTest, EndAllWithConnectionLostRecordsFailures) {
+  Answered();  // call-1: alice <-> bob (11)
+  Connect(30, "dave-id");
+  Initiate(kCarol, "dave-id", "audio");  // call-2 rings
+  ClearRecordings();
+
+  m().EndAll(now_, kReasonConnectionLost);
+  EXPECT_EQ(emitter_.all[0].payload.dump(),
+            R"({"callId":"call-1","endedBy":null,"reason":"connection_lost"})");
+  ASSERT_EQ(recorder_.ended.size(), 2u);
+  for (const auto& ended : recorder_.ended) {
+    EXPECT_EQ(ended.status, CallStatus::kConnectionLost) << ended.call.id;
+    EXPECT_EQ(ended.reason, "connection_lost") << ended.call.id;
+    EXPECT_EQ(ended.ended_by, "") << ended.call.id;
+  }
+  EXPECT_EQ(metrics_.ended, (std::vector<std::pair<CallType, CallStatus>>{
+                                {CallType::kVideo, CallStatus::kConnectionLost},
+                                {CallType::kAudio, CallStatus::kConnectionLost}}));
+  EXPECT_EQ(m().call_count(), 0u);
+}
+
 TEST_F(CallManagerTest, ReloadedOptionsApplyToNewCalls) {
   Ring();  // call-1 rings for 30 s
   CallManagerOptions options = m().options();
