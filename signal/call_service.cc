@@ -593,7 +593,13 @@ void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
     told["s"] = remote->second.number;
     told["e"] = event;
     told["p"] = std::move(payload);
-    cluster_->SendTo(remote->second.node, std::move(told));
+    if (!cluster_->SendTo(remote->second.node, std::move(told))) {
+      // Call events are refused meanwhile (CoordinatorCutOff), but timers
+      // (ring timeout, reconnect grace) still end calls.
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                        "cluster: {} for a socket of node {} not delivered ({})", event,
+                        remote->second.node, cluster_->NotReadyReason());
+    }
     return;
   }
   EmitLocal(socket, event, std::move(payload));  // nothing for a gone socket or a REST stand-in
@@ -622,6 +628,10 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
     request["e"] = event;
     request["p"] = std::move(payload);
     Forward(std::move(request), std::move(answer));
+    return;
+  }
+  if (CoordinatorCutOff()) {
+    FailEvent(*number, kErrServerBusy, answer);
     return;
   }
   RunCallEvent(*number, event, std::move(payload), std::move(answer));

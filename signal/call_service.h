@@ -285,6 +285,11 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
       cluster_->CheckLease();
     }
   }
+  // The coordinator while its link is not ready (no Redis connection or
+  // subscription): what it carried out could not reach the other nodes, so
+  // a call event or REST call action is refused "Server busy", as a node
+  // that cannot forward refuses it. After CheckLease(). Logs (rate-limited).
+  bool CoordinatorCutOff();
   void OnClusterMessage(const std::string& from, Json message);
   // An emit to a socket of this node only (an "emit" message).
   void EmitLocal(uint64_t socket, std::string_view event, Json payload);

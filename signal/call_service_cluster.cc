@@ -14,6 +14,9 @@
 // logins are told to every node ("signout", "logins"). A node that resumed a
 // socket it still held (Socket.IO connection-state recovery: the client
 // moved to a new connection) says so ("rsm"): the number stays the same.
+// While its link is not ready (Redis away) the coordinator refuses call
+// events and REST call actions "Server busy", as the other nodes do then:
+// what it did could not be told to their sockets.
 //
 // When the coordinator changes, the call state it held is gone: a node that
 // steps down ends its calls (callEnded reason connection_lost) and drops the
@@ -234,6 +237,17 @@ void CallService::OnClusterCoordinator(const std::string& node) {
   RefreshGauges();
 }
 
+bool CallService::CoordinatorCutOff() {
+  if (cluster_ == nullptr || !cluster_->is_coordinator() || cluster_->ready()) {
+    return false;
+  }
+  TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                    "cluster: the coordinator cannot reach the other nodes ({}); a call event "
+                    "answered Server busy",
+                    cluster_->NotReadyReason());
+  return true;
+}
+
 // ---- A node that is not the coordinator ---------------------------------------------
 
 void CallService::Forward(Json request, Answer answer) {
@@ -355,6 +369,10 @@ CallService::Answer CallService::ReplyTo(const std::string& node, uint64_t reque
 
 void CallService::ServeForwardedEvent(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
+  if (CoordinatorCutOff()) {
+    reply(CallErrorAck(kErrServerBusy));  // lost without a connection; the node times out
+    return;
+  }
   // The socket's "conn" may have gone to a coordinator before this one.
   const uint64_t number = RemoteSocketNumber(from, NumberField(message, "s"),
                                              StringField(message, "u"), NumberField(message, "d"));
@@ -370,6 +388,10 @@ void CallService::ServeForwardedEvent(const std::string& from, const Json& messa
 
 void CallService::ServeForwardedRest(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
+  if (CoordinatorCutOff()) {
+    reply(CallErrorAck(kErrServerBusy));
+    return;
+  }
   const std::string event = StringField(message, "e");
   const std::string user = StringField(message, "u");
   if (user.empty() || (event != "initiateCall" && event != "acceptCall" && event != "rejectCall" &&

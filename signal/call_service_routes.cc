@@ -213,6 +213,10 @@ void CallService::Rest(ApiCall call, std::string_view event, std::string_view me
     Forward(std::move(request), std::move(answer));
     return;
   }
+  if (CoordinatorCutOff()) {
+    answer(CallErrorAck(kErrServerBusy));
+    return;
+  }
   RunRestAction(event, user, session, std::move(*payload), std::move(answer));
 }
 

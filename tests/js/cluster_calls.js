@@ -669,22 +669,46 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     assert.deepEqual(await c.take("callEnded"), { callId: kept, endedBy: dan.id, reason: "hangup" });
   });
 
-  scenario("Redis away past 3/4 of node_timeout: the coordinator steps down, its calls end " +
-    "connection_lost and are stored failed", async ({ on }) => {
+  scenario("Redis away past 3/4 of node_timeout: the coordinator answers Server busy, then " +
+    "steps down; its calls end connection_lost and are stored failed", async ({ on }) => {
     const nodesUp = live();
     const leader = await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-    const [ann, ben, cleo, dirk] = await Promise.all(["sdA", "sdB", "sdC", "sdD"]
-      .map((label) => newUser(leader, label)));
+    const [ann, ben, cleo, dirk, eve, finn] = await Promise.all(
+      ["sdA", "sdB", "sdC", "sdD", "sdE", "sdF"].map((label) => newUser(leader, label)));
     const a = await on(leader, ann);
     const b = await on(leader, ben);
     const c = await on(leader, cleo);
     const d = await on(leader, dirk);
+    const e = await on(leader, eve);
+    const f = await on(leader, finn);
     const active = await ring(ann, a, ben, [b], "audio");
     await accept(active, b, a, ben);
     const ringing = await ring(cleo, c, dirk, [d], "video");
 
     redis.down();
     try {
+      // Until it steps down (3/4 of node_timeout after its last renewal) it
+      // is still the coordinator, but cannot tell the other nodes anything:
+      // a call event of its own clients, or a REST call action, is refused
+      // as on a node that cannot forward.
+      await eventually(async () => (await readyz(leader)) === 503,
+        `/readyz 503 on ${leader.label} with Redis down`, NODE_TIMEOUT_S * 1000);
+      assert.deepEqual(await e.emit("initiateCall", { receiverId: finn.id, callType: "audio" }),
+        { ok: false, error: "Server busy" });
+      assert.deepEqual(await e.take("callError"), { error: "Server busy", callId: null });
+      const rest = await api(leader, "POST", "/api/calls/initiate",
+        { receiverId: finn.id, callType: "audio" }, eve.token);
+      assert.equal(rest.status, 503, rest.text);
+      assert.equal(rest.json.message, "Server busy");
+      // The same answer as from a node that cannot forward.
+      const follower = nodesUp.find((n) => n !== leader);
+      const forwarded = await api(follower, "POST", "/api/calls/initiate",
+        { receiverId: finn.id, callType: "audio" }, eve.token);
+      assert.equal(forwarded.status, 503, forwarded.text);
+      assert.deepEqual(forwarded.json, rest.json);
+      assert.deepEqual(await b.emit("sendAnswer", { callId: active, answer: kAnswer }),
+        { ok: false, error: "Server busy" });
+      assert.equal(f.all("incomingCall").length, 0, "finn was rung");
       // Its own clients hear of it (Redis is not needed for that).
       const bound = NODE_TIMEOUT_S * 1000 + MARGIN_MS;
       for (const [client, callId] of [[a, active], [b, active], [c, ringing], [d, ringing]]) {
