@@ -296,8 +296,12 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void OnClusterRole(bool coordinator);
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or
-  // "Server busy" when it cannot be sent or no answer comes in time.
+  // "Server busy" when it cannot be sent or no answer comes in time (then a
+  // socket's call event, "ev", also gets callError, as every refusal does).
   void Forward(Json request, Answer answer);
+  // Answers a forwarded request "Server busy" here; `socket` (0: none) is
+  // the socket whose event it was.
+  void AnswerBusy(uint64_t socket, Answer& answer);
   void FailPending();
   void OnPendingTimer();
   // Follower: tells the coordinator every socket of this node.
@@ -395,6 +399,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   struct Pending {
     base::MonoTime deadline;
     Answer answer;
+    uint64_t socket = 0;  // a call event's socket; 0 for "conn" and "rest"
   };
   std::map<uint64_t, Pending> pending_;  // by request id, which grows with time
   uint64_t next_request_ = 1;

@@ -253,31 +253,40 @@ bool CallService::CoordinatorCutOff() {
 void CallService::Forward(Json request, Answer answer) {
   const uint64_t id = next_request_++;
   request["r"] = id;
+  const uint64_t socket = StringField(request, "t") == "ev" ? NumberField(request, "s") : 0;
   if (!cluster_->SendToCoordinator(std::move(request))) {
     TK_LOG_WARN_EVERY(
         std::chrono::seconds(10),
         "cluster: a call event could not be forwarded ({}); answered Server busy",
         cluster_->NotReadyReason().empty() ? "no coordinator" : cluster_->NotReadyReason());
-    answer(CallErrorAck(kErrServerBusy));
+    AnswerBusy(socket, answer);
     return;
   }
   const auto wait =
       std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
-  pending_.emplace(id, Pending{Now() + wait, std::move(answer)});
+  pending_.emplace(id, Pending{Now() + wait, std::move(answer), socket});
   if (pending_.size() == 1) {
     pending_timer_->StartPeriodic(kPendingSweep);
+  }
+}
+
+void CallService::AnswerBusy(uint64_t socket, Answer& answer) {
+  if (socket != 0) {
+    FailEvent(socket, kErrServerBusy, answer);  // a socket gone meanwhile is not told
+  } else {
+    answer(CallErrorAck(kErrServerBusy));
   }
 }
 
 void CallService::OnPendingTimer() {
   const base::MonoTime now = Now();
   while (!pending_.empty() && pending_.begin()->second.deadline <= now) {
-    Answer answer = std::move(pending_.begin()->second.answer);
+    Pending pending = std::move(pending_.begin()->second);
     pending_.erase(pending_.begin());
     TK_LOG_WARN_EVERY(std::chrono::seconds(10),
                       "cluster: no answer from coordinator {} in time; answered Server busy",
                       cluster_ != nullptr ? cluster_->coordinator() : std::string());
-    answer(CallErrorAck(kErrServerBusy));
+    AnswerBusy(pending.socket, pending.answer);
   }
   if (pending_.empty() && pending_timer_ != nullptr) {
     pending_timer_->Stop();
@@ -288,7 +297,7 @@ void CallService::FailPending() {
   std::map<uint64_t, Pending> failed;
   failed.swap(pending_);
   for (auto& [id, pending] : failed) {
-    pending.answer(CallErrorAck(kErrServerBusy));
+    AnswerBusy(pending.socket, pending.answer);
   }
   if (pending_timer_ != nullptr) {
     pending_timer_->Stop();

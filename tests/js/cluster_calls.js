@@ -673,14 +673,16 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     "steps down; its calls end connection_lost and are stored failed", async ({ on }) => {
     const nodesUp = live();
     const leader = await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-    const [ann, ben, cleo, dirk, eve, finn] = await Promise.all(
-      ["sdA", "sdB", "sdC", "sdD", "sdE", "sdF"].map((label) => newUser(leader, label)));
+    const follower = nodesUp.find((n) => n !== leader);
+    const [ann, ben, cleo, dirk, eve, finn, gus] = await Promise.all(
+      ["sdA", "sdB", "sdC", "sdD", "sdE", "sdF", "sdG"].map((label) => newUser(leader, label)));
     const a = await on(leader, ann);
     const b = await on(leader, ben);
     const c = await on(leader, cleo);
     const d = await on(leader, dirk);
     const e = await on(leader, eve);
     const f = await on(leader, finn);
+    const g = await on(follower, gus);
     const active = await ring(ann, a, ben, [b], "audio");
     await accept(active, b, a, ben);
     const ringing = await ring(cleo, c, dirk, [d], "video");
@@ -700,8 +702,12 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
         { receiverId: finn.id, callType: "audio" }, eve.token);
       assert.equal(rest.status, 503, rest.text);
       assert.equal(rest.json.message, "Server busy");
-      // The same answer as from a node that cannot forward.
-      const follower = nodesUp.find((n) => n !== leader);
+      // The same answers as from a node that cannot forward.
+      await eventually(async () => (await readyz(follower)) === 503,
+        `/readyz 503 on ${follower.label} with Redis down`, NODE_TIMEOUT_S * 1000);
+      assert.deepEqual(await g.emit("initiateCall", { receiverId: finn.id, callType: "audio" }),
+        { ok: false, error: "Server busy" });
+      assert.deepEqual(await g.take("callError"), { error: "Server busy", callId: null });
       const forwarded = await api(follower, "POST", "/api/calls/initiate",
         { receiverId: finn.id, callType: "audio" }, eve.token);
       assert.equal(forwarded.status, 503, forwarded.text);
