@@ -113,6 +113,15 @@ std::string ClusterLink::NotReadyReason() const {
   if (coordinator_.empty()) {
     return "no cluster coordinator known";
   }
+  const base::MonoTime now = clock_.Now();
+  const auto timeout_ms = std::to_string(options_.node_timeout.count());
+  if (now - answered_at_ > options_.node_timeout) {
+    return "redis has not answered for over " + timeout_ms + " ms";
+  }
+  if (!is_coordinator() && now - coordinator_heard_ > options_.node_timeout) {
+    return "the coordinator " + coordinator_ + " has not been heard from for over " + timeout_ms +
+           " ms";
+  }
   return "";
 }
 
@@ -174,6 +183,7 @@ void ClusterLink::Tick() {
     if (!reply) {
       return;  // the connection's state handler logs
     }
+    answered_at_ = std::max(answered_at_, clock_.Now());
     if (reply->type == net::RedisReply::Type::kNil) {
       return;  // free, and not ours to take yet
     }

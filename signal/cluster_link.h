@@ -78,7 +78,11 @@ class ClusterLink {
   bool is_coordinator() const { return coordinator_ == options_.node_id && !coordinator_.empty(); }
   // The current coordinator's id, "" if none is known.
   const std::string& coordinator() const { return coordinator_; }
-  // Connected, subscribed, and a coordinator known: messages can flow.
+  // Connected, subscribed, a coordinator known, Redis answering (a lease
+  // query answered within node_timeout) and, on a follower, the
+  // coordinator's heartbeats heard within node_timeout: messages can flow.
+  // (A Redis that hangs without closing the connection, or a subscription
+  // that stopped delivering, fails the last two.)
   bool ready() const;
   // Why not ready(), for /readyz; "" when ready.
   std::string NotReadyReason() const;
@@ -135,6 +139,8 @@ class ClusterLink {
   std::string coordinator_;
   // A follower: when the coordinator was last heard from (its heartbeats).
   base::MonoTime coordinator_heard_{};
+  // When Redis last answered a lease query (every tick asks one).
+  base::MonoTime answered_at_{};
   std::string logged_coordinator_;
   // The command connection was re-made: tell the CallService the
   // coordinator again (it re-sends its sockets) at the next lease answer.

@@ -763,4 +763,33 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
       assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
     });
+
+  scenario("Redis frozen (SIGSTOP, connections open): /readyz 503 on every node; thawed: ready " +
+    "again, calls work", async ({ on }) => {
+    const nodesUp = live();
+    redis.pause();
+    try {
+      // Nothing closes: only the missing answers and heartbeats tell.
+      for (const node of nodesUp) {
+        await eventually(async () => (await readyz(node)) === 503,
+          `/readyz 503 on ${node.label} with Redis frozen`, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      }
+    } finally {
+      redis.resume();
+    }
+    for (const node of nodesUp) {
+      await eventually(async () => (await readyz(node)) === 200,
+        `/readyz 200 on ${node.label} with Redis thawed`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
+    }
+    await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const [S1, S2] = nodesUp;
+    const alice = await newUser(S1, "rfA");
+    const bob = await newUser(S2, "rfB");
+    const a = await on(S1, alice);
+    const b = await on(S2, bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+    assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+  });
 });

@@ -203,6 +203,8 @@ function startRedis() {
     dir,
     down: () => run("down"),
     up: () => run("up"),
+    pause: () => run("pause"),
+    resume: () => run("resume"),
     stop,
   };
 }

@@ -8,6 +8,9 @@
 #   redis_server.sh stop DIR    stop the server and remove DIR
 #   redis_server.sh down DIR    kill redis-server (SIGKILL), keep its port
 #   redis_server.sh up DIR      start it again on the same port and password
+#   redis_server.sh pause DIR   freeze redis-server (SIGSTOP): connections stay
+#                               open, nothing is answered
+#   redis_server.sh resume DIR  let it go on (SIGCONT)
 #
 # server.env (KEY=VALUE lines): REDIS_HOST, REDIS_PORT, REDIS_PASSWORD.
 #
@@ -15,7 +18,7 @@
 # the server fail rather than skip.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|down|up DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|down|up|pause|resume DIR" >&2; exit 2; }
 [[ $# -eq 2 ]] || usage
 action="$1"
 dir="$2"
@@ -124,6 +127,12 @@ case "$action" in
     read_env
     alive "$(server_pid)" && die "redis-server is already running"
     launch || die "redis-server did not start again on port $REDIS_PORT"
+    ;;
+  pause | resume)
+    read_env
+    pid=$(server_pid)
+    alive "$pid" || die "redis-server is not running"
+    kill "-$([[ $action == pause ]] && echo STOP || echo CONT)" "$pid"
     ;;
   *) usage ;;
 esac
