@@ -109,7 +109,8 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
   }
 }
 
-void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected) {
+void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected,
+                                  std::optional<base::MonoTime> away_since) {
   const std::string* user = presence_.UserOf(socket);
   if (user == nullptr) {
     return;
@@ -119,7 +120,8 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
   // unanswered ones.)
   auto [from, to] = ended_by_socket_.equal_range(socket);
   for (auto it = from; it != to; ++it) {
-    if (tombstones_.at(*it->second).ended_at + options_.reconnect_grace >= now) {
+    const base::MonoTime ended_at = tombstones_.at(*it->second).ended_at;
+    if (ended_at + options_.reconnect_grace >= now || (away_since && ended_at >= *away_since)) {
       TellEnded(socket, *it->second);
     }
   }

@@ -169,8 +169,11 @@ class CallManager {
   // reconnect_grace, and of those that rang on the user and ended unanswered
   // (as to a device that connects); callAnsweredElsewhere of the user's call
   // that another device of theirs answered. A client may thus get a callEnded
-  // twice, never none.
-  void OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected);
+  // twice, never none. `away_since`: when the socket was lost, if known (a
+  // cluster node's socket it could not reach); every call of it that ended
+  // since is told too, however long ago.
+  void OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected,
+                       std::optional<base::MonoTime> away_since = std::nullopt);
 
   // ---- Client events. Each returns the ack payload.
 

@@ -276,6 +276,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
     uint64_t session = 0;  // SessionDigest of its login
   };
   base::Status SetUpCluster();
+  struct GoneRemote;
+  bool GoneTooLong(const GoneRemote& gone, base::MonoTime now) const;
   // A node that is not the coordinator sends its sockets' call events there.
   // Entry points (a client's event, a REST call, a cluster message) call
   // CheckLease() first.
@@ -396,6 +398,18 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   bool flush_requested_ = false;  // EndCallsAndClose asked the link to flush
   std::unordered_map<uint64_t, RemoteSocket> remote_;
   std::map<std::pair<std::string, uint64_t>, uint64_t> remote_index_;
+  // Coordinator: sockets of a node it stopped hearing from (node_gone), by
+  // (node, number on that node), kept as long as ended calls are remembered.
+  // When the node comes back and lists one again ("sync", "conn"), it takes
+  // its old number back and is resumed (OnSocketResumed): its side of a call
+  // in grace goes on, and the callEnded of every call of it that ended
+  // meanwhile is told.
+  struct GoneRemote {
+    uint64_t local = 0;
+    std::string user;
+    base::MonoTime gone_at;
+  };
+  std::map<std::pair<std::string, uint64_t>, GoneRemote> gone_remote_;
   struct Pending {
     base::MonoTime deadline;
     Answer answer;

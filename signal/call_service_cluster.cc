@@ -27,6 +27,7 @@
 // another node and sends rejoinCall keeps its call. A stopping node waits
 // until Redis has taken its last messages (EndCallsAndClose).
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -73,6 +74,19 @@ base::Status CallService::SetUpCluster() {
   // rather than after the wait.
   handlers.resubscribed = [this] { FailPending(); };
   handlers.node_gone = [this](const std::string& node) {
+    // Gone from here, maybe not from their clients: a node cut off from
+    // Redis (or frozen) for a while comes back with them.
+    const base::MonoTime now = Now();
+    std::erase_if(gone_remote_, [&](const auto& entry) { return GoneTooLong(entry.second, now); });
+    for (const auto& [local, socket] : remote_) {
+      if (socket.node == node) {
+        const std::string* user =
+            manager_ != nullptr ? manager_->presence().UserOf(local) : nullptr;
+        if (user != nullptr) {
+          gone_remote_[{node, socket.number}] = GoneRemote{local, *user, now};
+        }
+      }
+    }
     DropRemoteSockets([&node](const RemoteSocket& socket) { return socket.node == node; });
     RefreshGauges();
   };
@@ -167,6 +181,9 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
       DropRemoteSockets([&](const RemoteSocket& socket) {
         return socket.node == from && !listed.contains(socket.number);
       });
+      std::erase_if(gone_remote_, [&](const auto& entry) {
+        return entry.first.first == from && !listed.contains(entry.first.second);
+      });
     } else if (type == "ev") {
       ServeForwardedEvent(from, message);
     } else if (type == "rest") {
@@ -226,6 +243,7 @@ void CallService::OnClusterRole(bool coordinator) {
     }
     DropRemoteSockets([](const RemoteSocket&) { return true; });
   }
+  gone_remote_.clear();  // the calls they could come back to are gone
   RefreshGauges();
 }
 
@@ -333,12 +351,33 @@ uint64_t CallService::RemoteSocketNumber(const std::string& node, uint64_t numbe
   if (number == 0 || user.empty()) {
     return 0;
   }
-  const uint64_t local = next_number_++;
+  // A socket of a node that was gone for a while, listed again: the same
+  // socket (its number on its node), so it is resumed under its old number.
+  std::optional<uint64_t> back;
+  base::MonoTime gone_at;
+  if (auto gone = gone_remote_.find({node, number}); gone != gone_remote_.end()) {
+    if (gone->second.user == user && !GoneTooLong(gone->second, Now()) &&
+        !remote_.contains(gone->second.local) && !sockets_.contains(gone->second.local)) {
+      back = gone->second.local;
+      gone_at = gone->second.gone_at;
+    }
+    gone_remote_.erase(gone);
+  }
+  const uint64_t local = back.value_or(next_number_++);
   remote_.emplace(local, RemoteSocket{node, number, session});
   remote_index_.emplace(std::pair{node, number}, local);
   ManagerScope scope(*this);
   manager_->OnSocketConnected(Now(), local, user);
+  if (back) {
+    TK_LOG_INFO("cluster: socket {} of node {} is back; resumed", number, node);
+    manager_->OnSocketResumed(Now(), local, /*was_connected=*/false, gone_at);
+  }
   return local;
+}
+
+bool CallService::GoneTooLong(const GoneRemote& gone, base::MonoTime now) const {
+  // As long as the calls it could hear of are remembered.
+  return now - gone.gone_at > options_.calls.ended_call_retention;
 }
 
 void CallService::DropRemoteSockets(const std::function<bool(const RemoteSocket&)>& which) {

@@ -277,10 +277,23 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   if (node == options_.node_id) {
     return;  // our own broadcast
   }
+  bool back = false;
   if (is_coordinator()) {
     last_heard_[node] = clock_.Now();
   } else if (node == coordinator_) {
+    // Heard again after a silence the coordinator has taken for this
+    // node's end (Redis hung, or this process was frozen): it dropped this
+    // node's sockets, so they are sent again.
+    back = coordinator_heard_ != base::MonoTime{} &&
+           clock_.Now() - coordinator_heard_ > options_.node_timeout;
     coordinator_heard_ = clock_.Now();
+  }
+  if (back && !stopped_) {
+    TK_LOG_INFO("cluster: node {} hears the coordinator {} again; sending its sockets again",
+                options_.node_id, node);
+    if (handlers_.coordinator) {
+      handlers_.coordinator(node);
+    }
   }
   const std::string& kind = type->get_ref<const std::string&>();
   if (kind == "hb") {

@@ -544,6 +544,39 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       `connection_lost ${endedAfter} ms after the stop: the coordinator waited for the node timeout`);
   });
 
+  scenario("a frozen follower (SIGSTOP past node_timeout and the grace): thawed, it sends its " +
+    "sockets again and its client is told its call ended", async ({ on }) => {
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const follower = live().find((n) => n !== leader);
+    const [alice, bob] = await Promise.all([[leader, "ffA"], [follower, "ffB"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(leader, alice);
+    const b = await on(follower, bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+
+    follower.signal("SIGSTOP");
+    try {
+      // The coordinator gives the node up, then the call's grace runs out.
+      assert.deepEqual(await a.take("callEnded", (p) => p.callId === callId,
+        (NODE_TIMEOUT_S + GRACE_S) * 1000 + MARGIN_MS),
+      { callId, endedBy: bob.id, reason: "connection_lost" });
+    } finally {
+      follower.signal("SIGCONT");
+    }
+    // Its client never heard of it while the node was away: told now.
+    assert.deepEqual(await b.take("callEnded", (p) => p.callId === callId,
+      NODE_TIMEOUT_S * 1000 + MARGIN_MS), { callId, endedBy: bob.id, reason: "connection_lost" });
+    await eventually(async () => (await gauge(leader, "turnkey_cluster_nodes")) === live().length,
+      `turnkey_cluster_nodes ${live().length} on ${leader.label}`, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    // The same socket calls again, through the coordinator that knows it.
+    const again = await ring(bob, b, alice, [a], "video");
+    await accept(again, a, b, alice);
+    assert.deepEqual(await a.emit("endCall", { callId: again }), { ok: true, callId: again });
+    assert.deepEqual(await b.take("callEnded", (p) => p.callId === again),
+      { callId: again, endedBy: alice.id, reason: "hangup" });
+  });
+
   scenario("a frozen coordinator (SIGSTOP past its lease) steps down when it thaws; its " +
     "clients call through the new one", async ({ on }) => {
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);

@@ -621,6 +621,30 @@ TEST_F(CallManagerTest, AResumedSocketHearsOfTheEndItMissed) {
   EXPECT_TRUE(emitter_.all.empty());
 }
 
+TEST_F(CallManagerTest, ASocketBackFromAGoneNodeHearsOfEveryEndSinceItLeft) {
+  // A cluster node the coordinator could not reach for a while: its socket
+  // is lost, the call's grace runs out, and the node comes back much later.
+  const std::string id = Answered();
+  const base::MonoTime lost_at = now_;
+  Disconnect(kBob2);
+  Advance(seconds(10));  // the grace
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended.at(0).reason, kReasonConnectionLost);
+  now_ += seconds(30);
+  emitter_.Clear();
+  // As a resume, the grace has passed since the end: nothing to tell.
+  Connect(kBob2, "bob-id");
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false);
+  EXPECT_TRUE(emitter_.To(kBob2, "callEnded").empty());
+  Disconnect(kBob2);
+  // Back from the node that was away since lost_at: told.
+  Connect(kBob2, "bob-id");
+  m().OnSocketResumed(now_, kBob2, /*was_connected=*/false, lost_at);
+  ASSERT_EQ(emitter_.To(kBob2, "callEnded").size(), 1u);
+  EXPECT_EQ(emitter_.To(kBob2, "callEnded")[0].dump(),
+            R"({"callId":")" + id + R"(","endedBy":"bob-id","reason":"connection_lost"})");
+}
+
 TEST_F(CallManagerTest, ALiveSocketReplacedSoonAfterTheEndHearsItAgain) {
   const std::string id = Answered();
   EXPECT_EQ(WithCall("endCall", kBob2, id)["ok"], true);
