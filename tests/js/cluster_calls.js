@@ -151,6 +151,26 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     node.killed = true;
   };
 
+  // After Redis was away: every node of `nodesUp` answers /readyz 200 again
+  // (`what` says why it did not), a coordinator is found, and a call between
+  // new users (`labels`) on the first two nodes goes through.
+  const readyAgainAndCall = async (on, nodesUp, what, [labelA, labelB]) => {
+    for (const node of nodesUp) {
+      await eventually(async () => (await readyz(node)) === 200,
+        `/readyz 200 on ${node.label} with ${what}`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
+    }
+    await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const [S1, S2] = nodesUp;
+    const alice = await newUser(S1, labelA);
+    const bob = await newUser(S2, labelB);
+    const a = await on(S1, alice);
+    const b = await on(S2, bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+    assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
+    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+  };
+
   // A test whose sockets are closed when it ends, and whose failure carries
   // the tail of every node's log.
   const scenario = (name, fn) => test(name, { timeout: TEST_TIMEOUT_MS }, async (t) => {
@@ -781,20 +801,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
           `/readyz 503 on ${node.label} with Redis down`, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
       }
       redis.up();
-      for (const node of nodesUp) {
-        await eventually(async () => (await readyz(node)) === 200,
-          `/readyz 200 on ${node.label} with Redis back`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
-      }
-      await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-      const [S1, S2] = nodesUp;
-      const alice = await newUser(S1, "rdA");
-      const bob = await newUser(S2, "rdB");
-      const a = await on(S1, alice);
-      const b = await on(S2, bob);
-      const callId = await ring(alice, a, bob, [b], "audio");
-      await accept(callId, b, a, bob);
-      assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
-      assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+      await readyAgainAndCall(on, nodesUp, "Redis back", ["rdA", "rdB"]);
     });
 
   scenario("Redis frozen (SIGSTOP, connections open): /readyz 503 on every node; thawed: ready " +
@@ -810,19 +817,6 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     } finally {
       redis.resume();
     }
-    for (const node of nodesUp) {
-      await eventually(async () => (await readyz(node)) === 200,
-        `/readyz 200 on ${node.label} with Redis thawed`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
-    }
-    await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-    const [S1, S2] = nodesUp;
-    const alice = await newUser(S1, "rfA");
-    const bob = await newUser(S2, "rfB");
-    const a = await on(S1, alice);
-    const b = await on(S2, bob);
-    const callId = await ring(alice, a, bob, [b], "audio");
-    await accept(callId, b, a, bob);
-    assert.deepEqual(await a.emit("endCall", { callId }), { ok: true, callId });
-    assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
+    await readyAgainAndCall(on, nodesUp, "Redis thawed", ["rfA", "rfB"]);
   });
 });
