@@ -168,8 +168,7 @@ base::Status CallService::SetUp() {
       loop_, service_.work_queue(), service_.store(), service_.clock(), service_.metrics(),
       service_.registry().shared_shard(), options_.recorder);
   recorder_stats_ = recorder_->shared_stats();
-  service_.api().set_history_barrier(
-      [recorder = recorder_.get()] { return recorder->WriteBarrier(); });
+  service_.api().set_history_barrier([this] { return HistoryBarrier(); });
   service_.api().set_profile_read_hook(
       [this](const sql::User& user) { users_.Refresh(InfoOf(user)); });
   metrics_sink_ =

@@ -276,6 +276,11 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
     uint64_t session = 0;  // SessionDigest of its login
   };
   base::Status SetUpCluster();
+  // What a call-history read waits for before it reads (ApiContext's history
+  // barrier): the local recorder, or on a node that is not the coordinator,
+  // the coordinator's ("bar", answered once its queued records are written).
+  std::function<void()> HistoryBarrier();
+  void ServeHistoryBarrier(const std::string& from, const Json& message);
   struct GoneRemote;
   bool GoneTooLong(const GoneRemote& gone, base::MonoTime now) const;
   // A node that is not the coordinator sends its sockets' call events there.

@@ -27,6 +27,7 @@
 // another node and sends rejoinCall keeps its call. A stopping node waits
 // until Redis has taken its last messages (EndCallsAndClose).
 #include <algorithm>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -188,11 +189,13 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
       ServeForwardedEvent(from, message);
     } else if (type == "rest") {
       ServeForwardedRest(from, message);
+    } else if (type == "bar") {
+      ServeHistoryBarrier(from, message);
     }
     RefreshGauges();
     return;
   }
-  if (type == "conn" || type == "ev" || type == "rest") {
+  if (type == "conn" || type == "ev" || type == "rest" || type == "bar") {
     // Sent here by a node that still takes this one for the coordinator:
     // no need to make it wait for nothing.
     ReplyTo(from, NumberField(message, "r"))(CallErrorAck(kErrServerBusy));
@@ -432,6 +435,43 @@ void CallService::ServeForwardedEvent(const std::string& from, const Json& messa
   }
   auto payload = message.find("p");
   RunCallEvent(number, event, payload != message.end() ? *payload : Json(), std::move(reply));
+}
+
+std::function<void()> CallService::HistoryBarrier() {
+  if (!Forwarding()) {
+    return recorder_->WriteBarrier();
+  }
+  // The coordinator writes every call's history: ask it to wait for what it
+  // has queued ("bar"), so a history read here right after a call ended
+  // sees it. The read's worker waits for the answer, at most node_timeout
+  // (Forward answers Server busy by then).
+  auto answered = std::make_shared<std::promise<void>>();
+  std::shared_future<void> done = answered->get_future().share();
+  Json request = Json::object();
+  request["t"] = "bar";
+  // Forward answers once (the ack, or Server busy); the loop thread only.
+  Forward(std::move(request), [answered](Json) mutable {
+    if (answered != nullptr) {
+      answered->set_value();
+      answered.reset();
+    }
+  });
+  const auto wait =
+      std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
+  return [done, wait] { done.wait_for(wait); };
+}
+
+void CallService::ServeHistoryBarrier(const std::string& from, const Json& message) {
+  Answer reply = ReplyTo(from, NumberField(message, "r"));
+  std::function<void()> barrier = recorder_->WriteBarrier();
+  Json ok = Json::object();
+  ok["ok"] = true;
+  // The barrier blocks: on a worker, and the answer from the loop.
+  auto done = [reply = std::move(reply), ok]() mutable { reply(std::move(ok)); };
+  if (!service_.work_queue().TryPost(loop_, std::move(barrier), std::move(done),
+                                     net::JobKind::kRead)) {
+    done();  // not moved from when refused; the read goes ahead
+  }
 }
 
 void CallService::ServeForwardedRest(const std::string& from, const Json& message) {

@@ -36,6 +36,8 @@ const {
 const NODE_TIMEOUT_S = 2;
 const GRACE_S = 2;
 const RING_TIMEOUT_S = 6;
+// Group commit of the call history on the coordinator.
+const COMMIT_DELAY_MS = 500;
 // Slack over the configured timings for a loaded machine (2 CPUs, other
 // jobs compiling): the bound on "a dead node is noticed and acted on".
 const MARGIN_MS = 5000;
@@ -138,6 +140,8 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       jwtSecretFile: jwtFile,
       ringTimeout: `${RING_TIMEOUT_S}s`,
       reconnectGrace: `${GRACE_S}s`,
+      // Long enough that a history read racing the write would lose.
+      extraSignalYaml: `  history: {commit_delay: ${COMMIT_DELAY_MS}ms}\n`,
       extraYaml: clusterYaml(clusterName, redis),
     });
     node.killed = false;
@@ -562,6 +566,26 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     // from a node_timeout later.
     assert.ok(endedAfter < (NODE_TIMEOUT_S + GRACE_S) * 1000 - 500,
       `connection_lost ${endedAfter} ms after the stop: the coordinator waited for the node timeout`);
+  });
+
+  scenario("a history read on any node right after a call ended shows it ended", async ({ on }) => {
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const follower = live().find((n) => n !== leader);
+    const [alice, bob] = await Promise.all([[leader, "hrA"], [follower, "hrB"]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(leader, alice);
+    const b = await on(follower, bob);
+    const callId = await ring(alice, a, bob, [b], "audio");
+    await accept(callId, b, a, bob);
+    assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
+    // At once, no retry: the coordinator still holds the record for its
+    // commit delay; the read waits for it, on the follower too.
+    for (const [node, user, direction] of [[follower, bob, "incoming"],
+      [leader, alice, "outgoing"]]) {
+      const entry = await historyEntry(node, user, callId);
+      assert.equal(entry?.status, "completed", `${node.label}: ${JSON.stringify(entry)}`);
+      assert.equal(entry.direction, direction);
+    }
   });
 
   scenario("a frozen follower (SIGSTOP past node_timeout and the grace): thawed, it sends its " +
