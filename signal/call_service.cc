@@ -169,8 +169,20 @@ base::Status CallService::SetUp() {
       service_.registry().shared_shard(), options_.recorder);
   recorder_stats_ = recorder_->shared_stats();
   service_.api().set_history_barrier([this] { return HistoryBarrier(); });
-  service_.api().set_profile_read_hook(
-      [this](const sql::User& user) { users_.Refresh(InfoOf(user)); });
+  service_.api().set_profile_read_hook([this](const sql::User& user) {
+    const UserInfo info = InfoOf(user);
+    users_.Refresh(info);
+    if (cluster_ != nullptr) {
+      // Another node may hold this user too (a caller's name on incomingCall
+      // comes from the coordinator's copy): a change made here is told.
+      Json told = Json::object();
+      told["t"] = "usr";
+      told["u"] = info.id;
+      told["h"] = info.handle;
+      told["dn"] = info.display_name;
+      cluster_->Broadcast(std::move(told));
+    }
+  });
   metrics_sink_ =
       std::make_unique<SignalMetricsCallSink>(service_.metrics(), service_.loop_shard());
   CallStoreRecorder* recorder = recorder_.get();

@@ -136,6 +136,16 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     applying_remote_ = false;
     return;
   }
+  if (type == "usr") {
+    // A profile read or changed on another node (a fresher copy).
+    UserInfo info{.id = StringField(message, "u"),
+                  .handle = StringField(message, "h"),
+                  .display_name = StringField(message, "dn")};
+    if (!info.id.empty()) {
+      users_.Refresh(info);
+    }
+    return;
+  }
   if (type == "emit") {
     // To a socket of this node (an old coordinator's last words reach the
     // new one too).

@@ -588,6 +588,29 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     }
   });
 
+  scenario("a display name changed on one node shows on the calls another node rings",
+    async ({ on }) => {
+      const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      const follower = live().find((n) => n !== leader);
+      const [alice, bob] = await Promise.all([[leader, "dnA"], [follower, "dnB"]]
+        .map(([node, label]) => newUser(node, label)));
+      const a = await on(leader, alice);
+      const b = await on(follower, bob);
+      // Renamed through the other node's API: the coordinator, which rings
+      // with its own copy of its connected users, is told.
+      const renamed = await api(follower, "PATCH", "/api/users/me",
+        { displayName: "Alice Renamed" }, alice.token);
+      assert.equal(renamed.status, 200, renamed.text);
+      await sleep(500); // the news travels through Redis
+      const ack = await a.emit("initiateCall", { receiverId: bob.id, callType: "audio" });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+      const incoming = await b.take("incomingCall", (p) => p.callId === ack.callId);
+      assert.deepEqual(incoming.caller,
+        { id: alice.id, handle: alice.handle, displayName: "Alice Renamed" });
+      assert.deepEqual(await a.emit("endCall", { callId: ack.callId }),
+        { ok: true, callId: ack.callId });
+    });
+
   scenario("a frozen follower (SIGSTOP past node_timeout and the grace): thawed, it sends its " +
     "sockets again and its client is told its call ended", async ({ on }) => {
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
