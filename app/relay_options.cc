@@ -74,11 +74,14 @@ std::optional<base::SocketAddress> ChooseHostAddress(const HostAddresses& host, 
   return std::nullopt;
 }
 
-void AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
+// Adds `a` without its port unless it is there; true if it was added.
+bool AddUnique(std::vector<base::SocketAddress>& list, base::SocketAddress a) {
   a.set_port(0);
-  if (!Contains(list, a)) {
-    list.push_back(a);
+  if (Contains(list, a)) {
+    return false;
   }
+  list.push_back(a);
+  return true;
 }
 
 }  // namespace
@@ -89,11 +92,9 @@ std::vector<base::SocketAddress> AddHostAddresses(RelayAddressPlan& plan,
   // own list to real ones.
   std::erase_if(plan.own_addresses, [](const base::SocketAddress& a) { return a.IsUnspecified(); });
   std::vector<base::SocketAddress> added;
-  for (base::SocketAddress a : interfaces) {
-    a.set_port(0);
-    if (!a.IsUnspecified() && !Contains(plan.own_addresses, a)) {
-      plan.own_addresses.push_back(a);
-      added.push_back(a);
+  for (const base::SocketAddress& a : interfaces) {
+    if (!a.IsUnspecified() && AddUnique(plan.own_addresses, a)) {
+      added.push_back(plan.own_addresses.back());
     }
   }
   return added;

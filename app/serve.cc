@@ -338,12 +338,17 @@ int RunServe(const std::string& config_path) {
   bool stopped_by_signal = false;  // SIGTERM/SIGINT ended the loop (not a drain)
   // New allocations get 403 from now on; existing ones go on. Health checks
   // and turnkey_draining say so.
-  auto drain_relay = [&] {
+  // The relay takes the running config and address plan again (the
+  // certificate stays), refusing new allocations when `drained`.
+  auto apply_relay_plan = [&](bool drained) {
     if (relay) {
-      relay::TurnServerOptions drained = MakeTurnServerOptions(config, plan);
-      drained.draining = true;
-      relay->Reload(drained, nullptr);
+      relay::TurnServerOptions options = MakeTurnServerOptions(config, plan);
+      options.draining = drained;
+      relay->Reload(options, nullptr);
     }
+  };
+  auto drain_relay = [&] {
+    apply_relay_plan(true);
     process_metrics->draining.Set(1);
   };
   std::chrono::steady_clock::time_point drain_deadline{};
@@ -383,8 +388,8 @@ int RunServe(const std::string& config_path) {
                      std::chrono::duration_cast<std::chrono::milliseconds>(watchdog).count());
       }
     }
-    if (relay && std::chrono::steady_clock::now() >= next_address_check) {
-      next_address_check = std::chrono::steady_clock::now() + kHostAddressCheck;
+    if (const auto now = std::chrono::steady_clock::now(); relay && now >= next_address_check) {
+      next_address_check = now + kHostAddressCheck;
       const std::vector<base::SocketAddress> added =
           AddHostAddresses(plan, net::InterfaceAddresses());
       if (!added.empty()) {
@@ -394,9 +399,7 @@ int RunServe(const std::string& config_path) {
         }
         TK_LOG_INFO("relay: the host has new addresses ({}); denied as peers from now on",
                     fmt::join(names, ", "));
-        relay::TurnServerOptions options = MakeTurnServerOptions(config, plan);
-        options.draining = draining;
-        relay->Reload(options, nullptr);
+        apply_relay_plan(draining);
       }
     }
     if (draining) {

@@ -193,13 +193,13 @@ class ApiContext {
   void set_signed_out_hook(UserSignedOutHook hook) { signed_out_hook_ = std::move(hook); }
 
   // Runs on the loop whenever a handler has the user's current profile from
-  // the store (GET /api/users/me read it, PATCH stored it), so in-memory
-  // copies of connected users stay current.
-  using ProfileReadHook = std::function<void(const sql::User& user)>;
+  // the store (GET /api/users/me read it; PATCH stored it: `changed`), so
+  // in-memory copies of connected users stay current.
+  using ProfileReadHook = std::function<void(const sql::User& user, bool changed)>;
   void set_profile_read_hook(ProfileReadHook hook) { profile_read_hook_ = std::move(hook); }
-  void ProfileRead(const sql::User& user) const {
+  void ProfileRead(const sql::User& user, bool changed = false) const {
     if (profile_read_hook_) {
-      profile_read_hook_(user);
+      profile_read_hook_(user, changed);
     }
   }
 

@@ -169,10 +169,10 @@ base::Status CallService::SetUp() {
       service_.registry().shared_shard(), options_.recorder);
   recorder_stats_ = recorder_->shared_stats();
   service_.api().set_history_barrier([this] { return HistoryBarrier(); });
-  service_.api().set_profile_read_hook([this](const sql::User& user) {
+  service_.api().set_profile_read_hook([this](const sql::User& user, bool changed) {
     const UserInfo info = InfoOf(user);
     users_.Refresh(info);
-    if (cluster_ != nullptr) {
+    if (changed && cluster_ != nullptr) {
       // Another node may hold this user too (a caller's name on incomingCall
       // comes from the coordinator's copy): a change made here is told.
       Json told = Json::object();
@@ -641,15 +641,15 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
     Forward(std::move(request), std::move(answer));
     return;
   }
-  if (CoordinatorCutOff()) {
-    FailEvent(*number, kErrServerBusy, answer);
-    return;
-  }
   RunCallEvent(*number, event, std::move(payload), std::move(answer));
 }
 
 void CallService::RunCallEvent(uint64_t number, std::string_view event, Json payload,
                                Answer answer) {
+  if (CoordinatorCutOff()) {
+    FailEvent(number, kErrServerBusy, answer);
+    return;
+  }
   if (event == "initiateCall") {
     // A cluster's coordinator refuses new calls only from its own sockets
     // while it drains; other nodes check theirs before forwarding.

@@ -295,7 +295,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // The coordinator while its link is not ready (no Redis connection or
   // subscription): what it carried out could not reach the other nodes, so
   // a call event or REST call action is refused "Server busy", as a node
-  // that cannot forward refuses it. After CheckLease(). Logs (rate-limited).
+  // that cannot forward refuses it. Checked where those are carried out
+  // (RunCallEvent, RunRestAction), after CheckLease(). Logs (rate-limited).
   bool CoordinatorCutOff();
   void OnClusterMessage(const std::string& from, Json message);
   // An emit to a socket of this node only (an "emit" message).
@@ -306,6 +307,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // "Server busy" when it cannot be sent or no answer comes in time (then a
   // socket's call event, "ev", also gets callError, as every refusal does).
   void Forward(Json request, Answer answer);
+  // How long a forwarded request waits for its answer.
+  std::chrono::milliseconds ForwardWait() const;
   // Answers a forwarded request "Server busy" here; `socket` (0: none) is
   // the socket whose event it was.
   void AnswerBusy(uint64_t socket, Answer& answer);

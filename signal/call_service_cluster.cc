@@ -137,7 +137,7 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     return;
   }
   if (type == "usr") {
-    // A profile read or changed on another node (a fresher copy).
+    // A profile changed through another node.
     UserInfo info{.id = StringField(message, "u"),
                   .handle = StringField(message, "h"),
                   .display_name = StringField(message, "dn")};
@@ -293,12 +293,14 @@ void CallService::Forward(Json request, Answer answer) {
     AnswerBusy(socket, answer);
     return;
   }
-  const auto wait =
-      std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
-  pending_.emplace(id, Pending{Now() + wait, std::move(answer), socket});
+  pending_.emplace(id, Pending{Now() + ForwardWait(), std::move(answer), socket});
   if (pending_.size() == 1) {
     pending_timer_->StartPeriodic(kPendingSweep);
   }
+}
+
+std::chrono::milliseconds CallService::ForwardWait() const {
+  return std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
 }
 
 void CallService::AnswerBusy(uint64_t socket, Answer& answer) {
@@ -430,10 +432,6 @@ CallService::Answer CallService::ReplyTo(const std::string& node, uint64_t reque
 
 void CallService::ServeForwardedEvent(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
-  if (CoordinatorCutOff()) {
-    reply(CallErrorAck(kErrServerBusy));  // lost without a connection; the node times out
-    return;
-  }
   // The socket's "conn" may have gone to a coordinator before this one.
   const uint64_t number = RemoteSocketNumber(from, NumberField(message, "s"),
                                              StringField(message, "u"), NumberField(message, "d"));
@@ -466,9 +464,7 @@ std::function<void()> CallService::HistoryBarrier() {
       answered.reset();
     }
   });
-  const auto wait =
-      std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
-  return [done, wait] { done.wait_for(wait); };
+  return [done, wait = ForwardWait()] { done.wait_for(wait); };
 }
 
 void CallService::ServeHistoryBarrier(const std::string& from, const Json& message) {
@@ -486,10 +482,6 @@ void CallService::ServeHistoryBarrier(const std::string& from, const Json& messa
 
 void CallService::ServeForwardedRest(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
-  if (CoordinatorCutOff()) {
-    reply(CallErrorAck(kErrServerBusy));
-    return;
-  }
   const std::string event = StringField(message, "e");
   const std::string user = StringField(message, "u");
   if (user.empty() || (event != "initiateCall" && event != "acceptCall" && event != "rejectCall" &&

@@ -146,6 +146,10 @@ void CallService::RunRestAction(std::string_view event, const std::string& user_
     answer(CallErrorAck(kErrShuttingDown));
     return;
   }
+  if (CoordinatorCutOff()) {
+    answer(CallErrorAck(kErrServerBusy));
+    return;
+  }
   if (event == "initiateCall" || event == "acceptCall") {
     std::optional<uint64_t> number = NewestSocketOf(user_id, session);
     if (!number) {
@@ -211,10 +215,6 @@ void CallService::Rest(ApiCall call, std::string_view event, std::string_view me
     request["e"] = event;
     request["p"] = std::move(*payload);
     Forward(std::move(request), std::move(answer));
-    return;
-  }
-  if (CoordinatorCutOff()) {
-    answer(CallErrorAck(kErrServerBusy));
     return;
   }
   RunRestAction(event, user, session, std::move(*payload), std::move(answer));

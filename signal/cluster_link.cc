@@ -1,5 +1,7 @@
 #include "signal/cluster_link.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -114,13 +116,12 @@ std::string ClusterLink::NotReadyReason() const {
     return "no cluster coordinator known";
   }
   const base::MonoTime now = clock_.Now();
-  const auto timeout_ms = std::to_string(options_.node_timeout.count());
   if (now - answered_at_ > options_.node_timeout) {
-    return "redis has not answered for over " + timeout_ms + " ms";
+    return fmt::format("redis has not answered for over {} ms", options_.node_timeout.count());
   }
   if (!is_coordinator() && now - coordinator_heard_ > options_.node_timeout) {
-    return "the coordinator " + coordinator_ + " has not been heard from for over " + timeout_ms +
-           " ms";
+    return fmt::format("the coordinator {} has not been heard from for over {} ms", coordinator_,
+                       options_.node_timeout.count());
   }
   return "";
 }

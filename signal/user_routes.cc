@@ -71,7 +71,7 @@ void UpdateMe(ApiContext& api, ApiCall call) {
                     : FromStoreError(user.error()));
       return;
     }
-    api.ProfileRead(*user);
+    api.ProfileRead(*user, /*changed=*/true);
     call.Ok(nlohmann::json{{"user", UserJson(*user)}}, "Profile updated");
   });
 }

@@ -155,6 +155,18 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     node.killed = true;
   };
 
+  // The coordinator and another live node, a new user on each (labels
+  // `labelA` on the coordinator, `labelB` on the other) with a socket there.
+  const leaderAndFollower = async (on, labelA, labelB) => {
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const follower = live().find((n) => n !== leader);
+    const [alice, bob] = await Promise.all([[leader, labelA], [follower, labelB]]
+      .map(([node, label]) => newUser(node, label)));
+    const a = await on(leader, alice);
+    const b = await on(follower, bob);
+    return { leader, follower, alice, bob, a, b };
+  };
+
   // After Redis was away: every node of `nodesUp` answers /readyz 200 again
   // (`what` says why it did not), a coordinator is found, and a call between
   // new users (`labels`) on the first two nodes goes through.
@@ -569,12 +581,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
   });
 
   scenario("a history read on any node right after a call ended shows it ended", async ({ on }) => {
-    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-    const follower = live().find((n) => n !== leader);
-    const [alice, bob] = await Promise.all([[leader, "hrA"], [follower, "hrB"]]
-      .map(([node, label]) => newUser(node, label)));
-    const a = await on(leader, alice);
-    const b = await on(follower, bob);
+    const { leader, follower, alice, bob, a, b } = await leaderAndFollower(on, "hrA", "hrB");
     const callId = await ring(alice, a, bob, [b], "audio");
     await accept(callId, b, a, bob);
     assert.deepEqual(await b.emit("endCall", { callId }), { ok: true, callId });
@@ -590,12 +597,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("a display name changed on one node shows on the calls another node rings",
     async ({ on }) => {
-      const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-      const follower = live().find((n) => n !== leader);
-      const [alice, bob] = await Promise.all([[leader, "dnA"], [follower, "dnB"]]
-        .map(([node, label]) => newUser(node, label)));
-      const a = await on(leader, alice);
-      const b = await on(follower, bob);
+      const { follower, alice, bob, a, b } = await leaderAndFollower(on, "dnA", "dnB");
       // Renamed through the other node's API: the coordinator, which rings
       // with its own copy of its connected users, is told.
       const renamed = await api(follower, "PATCH", "/api/users/me",
@@ -613,12 +615,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("a frozen follower (SIGSTOP past node_timeout and the grace): thawed, it sends its " +
     "sockets again and its client is told its call ended", async ({ on }) => {
-    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
-    const follower = live().find((n) => n !== leader);
-    const [alice, bob] = await Promise.all([[leader, "ffA"], [follower, "ffB"]]
-      .map(([node, label]) => newUser(node, label)));
-    const a = await on(leader, alice);
-    const b = await on(follower, bob);
+    const { leader, follower, alice, bob, a, b } = await leaderAndFollower(on, "ffA", "ffB");
     const callId = await ring(alice, a, bob, [b], "audio");
     await accept(callId, b, a, bob);
 
