@@ -3,8 +3,10 @@
 // Threads: any number of threads may call it. It keeps a small pool of
 // connections to the file: reads run in parallel on WAL snapshots, writes
 // are serialized by a mutex in this process (SQLite allows one writer) and by
-// SQLite's lock against other processes (busy_timeout). A connection is used
-// by one thread at a time.
+// SQLite's lock against other processes (busy_timeout), and run on one
+// connection of their own (with a larger page cache) so that what one write
+// cached is still there for the next. A connection is used by one thread at
+// a time.
 #pragma once
 
 #include <sys/types.h>
@@ -26,7 +28,8 @@ struct SqliteStoreOptions {
   // app joins a relative config path with state_dir. ":memory:" gives a
   // private in-memory database (tests; pool_size is then 1).
   std::string path = "turnkey.db";
-  // Connections kept open, 1-64. Default 4.
+  // Connections kept open, 1-64. Default 4. With two or more, one of them
+  // runs every write and the others the reads; a single one runs both.
   int pool_size = 4;
   // How long a statement waits for another process's lock before failing
   // with kUnavailable. Default 5 s.

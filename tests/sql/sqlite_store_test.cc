@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "base/crypto.h"
+#include "sql/query_util.h"
 #include "sql/sqlite_connection.h"
+#include "sql/sqlite_database.h"
 
 namespace turnkey::sql {
 namespace {
@@ -100,6 +102,52 @@ TEST(SqliteStoreTest, InMemoryDatabaseWorksWithOneConnection) {
     t.join();
   }
   EXPECT_EQ((*store)->SearchUsersByHandlePrefix("user", "", 10)->size(), 4u);
+}
+
+// A TEMP table lives on the connection that made it: writes that see one
+// made by an earlier write ran on the same connection, and reads (on the
+// others) do not see it.
+TEST(SqliteStoreTest, EveryWriteRunsOnOneConnectionAndReadsOnTheOthers) {
+  TempDir dir;
+  std::vector<std::unique_ptr<SqliteConnection>> connections;
+  for (int i = 0; i < 3; ++i) {
+    auto conn = SqliteConnection::Open(dir.File("t.db"), std::chrono::seconds(5));
+    ASSERT_TRUE(conn) << conn.error().message;
+    connections.push_back(std::move(*conn));
+  }
+  auto db = MakeSqliteDatabase(std::move(connections), std::chrono::seconds(5));
+  const OpOptions write{.kind = OpKind::kWrite};
+  const OpOptions read{.kind = OpKind::kRead};
+  const OpOptions session{.kind = OpKind::kSession};
+  ASSERT_TRUE(db->Run(session, [](Connection& conn) -> base::Status {
+    auto made = conn.Exec("CREATE TEMP TABLE mine (n INTEGER)", {});
+    return made ? base::Ok() : base::Status(ErrorOf(made));
+  }));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&db, &write, &read, i] {
+      for (int j = 0; j < 20; ++j) {
+        EXPECT_TRUE(db->Run(write, [&](Connection& conn) -> base::Status {
+          const Param n = int64_t{i * 100 + j};
+          auto inserted = conn.Exec("INSERT INTO temp.mine (n) VALUES (?)", {&n, 1});
+          return inserted ? base::Ok() : base::Status(ErrorOf(inserted));
+        }));
+        EXPECT_TRUE(db->Run(read, [](Connection& conn) -> base::Status {
+          auto seen = conn.Exec("SELECT count(*) FROM temp.mine", {});
+          EXPECT_FALSE(seen) << "a read ran on the writing connection";
+          return base::Ok();
+        }));
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  ASSERT_TRUE(db->Run(write, [](Connection& conn) -> base::Status {
+    auto count = conn.Exec("SELECT count(*) FROM temp.mine", {});
+    EXPECT_TRUE(count && count->rows.size() == 1 && count->rows[0][0] == Cell(int64_t{80}));
+    return base::Ok();
+  }));
 }
 
 // /readyz asks Ping. A file deleted or replaced while open would take every
