@@ -311,18 +311,26 @@ std::function<void()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds 
 }
 
 bool CallStoreRecorder::Merge(const sql::CallWrite& write) {
-  if (std::holds_alternative<sql::Call>(write) || !sql::ValidateCallWrite(write)) {
-    // A write the store would refuse goes out alone, so it cannot take the
-    // insert down with it.
+  if (std::holds_alternative<sql::Call>(write)) {
     return false;
   }
-  auto found = waiting_inserts_.find(*Describe(write).second);
-  if (found == waiting_inserts_.end()) {
+  auto found = waiting_.find(*Describe(write).second);
+  if (found == waiting_.end()) {
     return false;
   }
-  sql::Call& call = std::get<sql::Call>(pending_[found->second - front_position_]);
-  if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
-    // A state update is written whole, so it replaces every state field.
+  sql::CallWrite& waiting = pending_[found->second - front_position_];
+  const auto* state = std::get_if<sql::CallStateUpdate>(&write);
+  if (auto* update = std::get_if<sql::CallStateUpdate>(&waiting)) {
+    // A state update is written whole: a later one replaces it. An ICE
+    // report (other columns) goes out on its own.
+    if (state == nullptr) {
+      return false;
+    }
+    *update = *state;
+    return true;
+  }
+  sql::Call& call = std::get<sql::Call>(waiting);
+  if (state != nullptr) {
     call.status = state->status;
     call.end_reason = state->end_reason;
     call.answered_at_ms = state->answered_at_ms;
@@ -336,7 +344,10 @@ bool CallStoreRecorder::Merge(const sql::CallWrite& write) {
 }
 
 void CallStoreRecorder::Add(sql::CallWrite write) {
-  if (Merge(write)) {
+  // A write the store would refuse goes out alone: it neither joins nor
+  // takes in another, so it cannot take a good one down with it.
+  const bool valid = static_cast<bool>(sql::ValidateCallWrite(write));
+  if (valid && Merge(write)) {
     ++shared_->stats.records_merged;
     return;
   }
@@ -351,8 +362,9 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
     }
     return;
   }
-  if (const auto* call = std::get_if<sql::Call>(&write)) {
-    waiting_inserts_[call->id] = front_position_ + pending_.size();
+  if (valid && (std::holds_alternative<sql::Call>(write) ||
+                std::holds_alternative<sql::CallStateUpdate>(write))) {
+    waiting_[*Describe(write).second] = front_position_ + pending_.size();
   }
   pending_.push_back(std::move(write));
   Post(When::kAfterDelay);
@@ -369,7 +381,7 @@ void CallStoreRecorder::Flush() {
       TK_LOG_ERROR("calls: {} call history writes could not be queued and are lost",
                    pending_.size());
       pending_.clear();
-      waiting_inserts_.clear();
+      waiting_.clear();
       break;
     }
   }
@@ -398,12 +410,10 @@ void CallStoreRecorder::Post(When when) {
   batch.reserve(take);
   for (size_t i = 0; i < take; ++i) {
     sql::CallWrite& write = pending_.front();
-    if (const auto* call = std::get_if<sql::Call>(&write)) {
-      // Once posted, the insert no longer takes merges.
-      auto found = waiting_inserts_.find(call->id);
-      if (found != waiting_inserts_.end() && found->second == front_position_) {
-        waiting_inserts_.erase(found);
-      }
+    // Once posted, a write no longer takes merges.
+    if (auto found = waiting_.find(*Describe(write).second);
+        found != waiting_.end() && found->second == front_position_) {
+      waiting_.erase(found);
     }
     batch.push_back(std::move(write));
     pending_.pop_front();

@@ -13,7 +13,9 @@
 // CallAnswered writes status active with the answer time, CallEnded writes
 // the final state, IceReported the side's ICE report. A record for a call
 // whose insert has not gone out yet is folded into that insert (a short call
-// costs one row, not four statements); stats().records_merged counts them.
+// costs one row, not four statements), and a state update into the call's
+// state update still waiting (answered, then ended: one UPDATE);
+// stats().records_merged counts them.
 // History reads call WriteBarrier() so they see every record made before
 // them. Final statuses
 // (metrics::CallStatus -> sql::CallStatus): completed, missed, rejected,
@@ -91,7 +93,7 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
   std::atomic<uint64_t> retries{0};         // batches retried
-  std::atomic<uint64_t> records_merged{0};  // records folded into a waiting insert
+  std::atomic<uint64_t> records_merged{0};  // records folded into a waiting write
 };
 
 // sql::CallStatus of a final metrics::CallStatus (see the header comment).
@@ -141,7 +143,8 @@ class CallStoreRecorder final : public CallRecorder {
   struct BatchJob;
 
   void Add(sql::CallWrite write);
-  // Folds `write` into the waiting insert of its call; false if there is none.
+  // Folds `write` (valid) into the waiting insert of its call, or a state
+  // update into its waiting state update; false if there is none.
   bool Merge(const sql::CallWrite& write);
   enum class When {
     kAfterDelay,  // once commit_delay has passed since the first waiting record (or a batch is
@@ -168,10 +171,11 @@ class CallStoreRecorder final : public CallRecorder {
   const int64_t anchor_unix_ms_;
   std::shared_ptr<Shared> shared_;
   std::deque<sql::CallWrite> pending_;
-  // Position (counted since construction) of pending_.front(), and of each
-  // call insert still waiting in pending_, by call id.
+  // Position (counted since construction) of pending_.front(), and of the
+  // write in pending_ that takes merges for a call (its insert, or else its
+  // state update), by call id.
   uint64_t front_position_ = 0;
-  std::unordered_map<std::string, uint64_t> waiting_inserts_;
+  std::unordered_map<std::string, uint64_t> waiting_;
   // Attempts already made for the writes at the front of pending_ (after a
   // failed batch was put back).
   size_t attempt_ = 0;

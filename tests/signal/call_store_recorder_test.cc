@@ -288,6 +288,46 @@ TEST_F(CallStoreRecorderTest, AnUpdateTheStoreWouldRefuseIsNotMergedIntoTheInser
   EXPECT_EQ(row->status, sql::CallStatus::kRinging);
 }
 
+TEST_F(CallStoreRecorderTest, StateUpdatesAfterTheInsertWentOutAreMergedTogether) {
+  CallStoreRecorderOptions options;
+  options.commit_delay = 1h;
+  MakeRecorder(options);
+  const CallInfo call = Info("long");
+  auto barrier = OnLoop([&] {
+    recorder_->CallCreated(call);
+    recorder_->Flush();  // the insert goes out alone
+    recorder_->CallAnswered(call, call.created_at + 2s);
+    recorder_->IceReported(IceReportRecord{.call_id = "long",
+                                           .user_id = "bob-id",
+                                           .side = CallSide::kCallee,
+                                           .result = metrics::IceResult::kConnected,
+                                           .local_candidate_type = metrics::CandidateType::kHost,
+                                           .remote_candidate_type = metrics::CandidateType::kHost,
+                                           .reported_at = call.created_at + 3s});
+    recorder_->CallEnded(CallEndRecord{.call = call,
+                                       .status = metrics::CallStatus::kCompleted,
+                                       .reason = "hangup",
+                                       .ended_by = "bob-id",
+                                       .answered_at = call.created_at + 2s,
+                                       .ended_at = call.created_at + 12s,
+                                       .duration_seconds = 10});
+    // The end replaced the answer's update; the ICE report waits on its own.
+    EXPECT_EQ(recorder_->pending(), 2u);
+    return recorder_->WriteBarrier();
+  });
+  barrier();
+  EXPECT_EQ(stats_->records_merged, 1u);
+  EXPECT_EQ(stats_->writes_applied, 3u);
+  auto row = store_->GetCall("long");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(row->answered_at_ms, kUnixBase * 1000 + 2000);
+  EXPECT_EQ(row->ended_at_ms, kUnixBase * 1000 + 12000);
+  EXPECT_EQ(row->duration_seconds, 10);
+  ASSERT_TRUE(row->callee_ice.has_value());
+  EXPECT_EQ(row->callee_ice->state, "connected");
+}
+
 TEST_F(CallStoreRecorderTest, WritesArrivingDuringACommitGoOutAsOneBatch) {
   MakeRecorder();
   store_->Close();
