@@ -50,12 +50,6 @@ constexpr std::string_view kUpdateCalleeIce =
     "callee_ice_relay_protocol = ?, callee_ice_rtt_ms = ?, callee_ice_reported_at = ? "
     "WHERE id = ?";
 
-// Store::EndUnfinishedCalls: calls with status ? become status ?, ended at
-// their answer (or creation), duration 0.
-constexpr std::string_view kEndUnfinished =
-    "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
-    "duration_seconds = 0 WHERE status = ? AND created_at < ?";
-
 constexpr std::string_view kHide =
     "UPDATE call_participants SET hidden = 1 WHERE call_id = ? AND user_id = ?";
 
@@ -367,6 +361,13 @@ base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& qu
   return page;
 }
 
+// Found through the calls_unfinished index (migration 005). The IN term is
+// that index's WHERE: SQLite uses a partial index only for a query that
+// holds it.
+const std::string_view kEndUnfinishedCallsSql =
+    "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
+    "duration_seconds = 0 WHERE status IN ('ringing', 'active') AND status = ? AND created_at < ?";
+
 base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
                                         int64_t created_before_ms) {
   int ended = 0;
@@ -374,7 +375,7 @@ base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reaso
                           std::pair{CallStatus::kActive, CallStatus::kFailed}}) {
     const std::array<Param, 4> params{CallStatusName(to), reason, CallStatusName(from),
                                       created_before_ms};
-    auto updated = conn.Exec(kEndUnfinished, params);
+    auto updated = conn.Exec(kEndUnfinishedCallsSql, params);
     if (!updated) {
       return std::unexpected(updated.error());
     }

@@ -33,7 +33,10 @@ base::Result<Call> SelectCall(Connection& conn, std::string_view call_id);
 // Precondition: ValidateHistoryQuery(query) passed.
 base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& query);
 // Store::EndUnfinishedCalls with end reason `reason`, for calls created
-// before `created_before_ms` (Unix ms); how many calls.
+// before `created_before_ms` (Unix ms); how many calls. It runs
+// kEndUnfinishedCallsSql (params: new status, reason, old status, cutoff)
+// once for ringing calls and once for active ones.
+extern const std::string_view kEndUnfinishedCallsSql;
 base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
                                         int64_t created_before_ms);
 // kNotFound if the user is not a participant.

@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "base/crypto.h"
+#include "sql/call_queries.h"
 #include "sql/query_util.h"
 #include "sql/sqlite_connection.h"
 #include "sql/sqlite_database.h"
@@ -148,6 +151,27 @@ TEST(SqliteStoreTest, EveryWriteRunsOnOneConnectionAndReadsOnTheOthers) {
     EXPECT_TRUE(count && count->rows.size() == 1 && count->rows[0][0] == Cell(int64_t{80}));
     return base::Ok();
   }));
+}
+
+// Every start ends the calls left ringing or active. That must not read the
+// whole calls table: SQLite's plan goes through the calls_unfinished index.
+TEST(SqliteStoreTest, EndingUnfinishedCallsUsesTheirIndex) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->Migrate());
+  auto conn = SqliteConnection::Open(path, std::chrono::seconds(5));
+  ASSERT_TRUE(conn) << conn.error().message;
+  const std::array<Param, 4> params{"missed", "server_restart", "ringing", int64_t{1}};
+  auto plan = (*conn)->Exec("EXPLAIN QUERY PLAN " + std::string(kEndUnfinishedCallsSql), params);
+  ASSERT_TRUE(plan) << plan.error().message;
+  std::string details;
+  for (const Row& row : plan->rows) {
+    details += std::get<std::string>(row.back()) + "\n";
+  }
+  EXPECT_NE(details.find("USING INDEX calls_unfinished"), std::string::npos) << details;
+  EXPECT_EQ(details.find("SCAN"), std::string::npos) << details;
 }
 
 // /readyz asks Ping. A file deleted or replaced while open would take every
