@@ -10,7 +10,9 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "metrics/registry.h"
 #include "sql/sqlite_store.h"
@@ -23,6 +25,18 @@ using namespace std::chrono_literals;
 using testing::FlakyStore;
 
 constexpr int64_t kUnixBase = 1'700'000'000;
+
+// `call` answered `answered` after it rang, hung up by `by` after `talk`.
+CallEndRecord HungUp(const CallInfo& call, std::string by, std::chrono::seconds answered,
+                     std::chrono::seconds talk) {
+  return CallEndRecord{.call = call,
+                       .status = metrics::CallStatus::kCompleted,
+                       .reason = "hangup",
+                       .ended_by = std::move(by),
+                       .answered_at = call.created_at + answered,
+                       .ended_at = call.created_at + answered + talk,
+                       .duration_seconds = talk.count()};
+}
 
 class CallStoreRecorderTest : public ::testing::Test {
  protected:
@@ -145,13 +159,7 @@ TEST_F(CallStoreRecorderTest, RecordsACallFromCreateToEnd) {
                         .relay_protocol = "udp",
                         .rtt_ms = 23,
                         .reported_at = call.created_at + 3s});
-    recorder_->CallEnded(CallEndRecord{.call = call,
-                                       .status = metrics::CallStatus::kCompleted,
-                                       .reason = "hangup",
-                                       .ended_by = "alice-id",
-                                       .answered_at = call.created_at + 2s,
-                                       .ended_at = call.created_at + 62s,
-                                       .duration_seconds = 60});
+    recorder_->CallEnded(HungUp(call, "alice-id", 2s, 60s));
     return 0;
   });
   // The three records after the insert were folded into it while it waited.
@@ -304,13 +312,7 @@ TEST_F(CallStoreRecorderTest, StateUpdatesAfterTheInsertWentOutAreMergedTogether
                                            .local_candidate_type = metrics::CandidateType::kHost,
                                            .remote_candidate_type = metrics::CandidateType::kHost,
                                            .reported_at = call.created_at + 3s});
-    recorder_->CallEnded(CallEndRecord{.call = call,
-                                       .status = metrics::CallStatus::kCompleted,
-                                       .reason = "hangup",
-                                       .ended_by = "bob-id",
-                                       .answered_at = call.created_at + 2s,
-                                       .ended_at = call.created_at + 12s,
-                                       .duration_seconds = 10});
+    recorder_->CallEnded(HungUp(call, "bob-id", 2s, 10s));
     // The end replaced the answer's update; the ICE report waits on its own.
     EXPECT_EQ(recorder_->pending(), 2u);
     return recorder_->WriteBarrier();
