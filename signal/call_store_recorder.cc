@@ -39,6 +39,12 @@ std::pair<const char*, const std::string*> Describe(const sql::CallWrite& write)
   return {"ice", &std::get<sql::IceUpdate>(write).call_id};
 }
 
+// The call id under which `write` takes merges while it waits (an insert or
+// a state update); null for an ICE report, which never does.
+const std::string* MergeKey(const sql::CallWrite& write) {
+  return std::holds_alternative<sql::IceUpdate>(write) ? nullptr : Describe(write).second;
+}
+
 // `options` with at least one retry delay (the last one repeats).
 CallStoreRecorderOptions WithRetryDelays(CallStoreRecorderOptions options) {
   if (options.retry_delays.empty()) {
@@ -344,9 +350,12 @@ bool CallStoreRecorder::Merge(const sql::CallWrite& write) {
 }
 
 void CallStoreRecorder::Add(sql::CallWrite write) {
-  // A write the store would refuse goes out alone: it neither joins nor
-  // takes in another, so it cannot take a good one down with it.
-  const bool valid = static_cast<bool>(sql::ValidateCallWrite(write));
+  // A write the store would refuse goes out alone: it neither joins another
+  // nor takes one in, so it cannot take a good one down with it. Inserts are
+  // not checked here (the store checks every write): the records folded
+  // into one it refuses would find no row to update anyway.
+  const bool valid =
+      std::holds_alternative<sql::Call>(write) || static_cast<bool>(sql::ValidateCallWrite(write));
   if (valid && Merge(write)) {
     ++shared_->stats.records_merged;
     return;
@@ -362,9 +371,8 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
     }
     return;
   }
-  if (valid && (std::holds_alternative<sql::Call>(write) ||
-                std::holds_alternative<sql::CallStateUpdate>(write))) {
-    waiting_[*Describe(write).second] = front_position_ + pending_.size();
+  if (const std::string* key = MergeKey(write); valid && key != nullptr) {
+    waiting_[*key] = front_position_ + pending_.size();
   }
   pending_.push_back(std::move(write));
   Post(When::kAfterDelay);
@@ -411,9 +419,11 @@ void CallStoreRecorder::Post(When when) {
   for (size_t i = 0; i < take; ++i) {
     sql::CallWrite& write = pending_.front();
     // Once posted, a write no longer takes merges.
-    if (auto found = waiting_.find(*Describe(write).second);
-        found != waiting_.end() && found->second == front_position_) {
-      waiting_.erase(found);
+    if (const std::string* key = MergeKey(write); key != nullptr) {
+      if (auto found = waiting_.find(*key);
+          found != waiting_.end() && found->second == front_position_) {
+        waiting_.erase(found);
+      }
     }
     batch.push_back(std::move(write));
     pending_.pop_front();
@@ -514,8 +524,8 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
 }
 
 void CallStoreRecorder::Requeue(std::vector<sql::CallWrite> writes, size_t attempt) {
-  // Back to the front, in order, ahead of what waits (positions of waiting
-  // inserts stay valid: the front position moves back by as many).
+  // Back to the front, in order, ahead of what waits (positions in
+  // waiting_ stay valid: the front position moves back by as many).
   for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
     pending_.push_front(std::move(*it));
     --front_position_;

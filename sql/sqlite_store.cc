@@ -21,15 +21,11 @@ namespace {
 
 class SqliteDatabase final : public Database {
  public:
-  SqliteDatabase(std::vector<std::unique_ptr<SqliteConnection>> connections,
+  // `writer` may be null: then `readers` (one) runs the writes too.
+  SqliteDatabase(std::unique_ptr<SqliteConnection> writer,
+                 std::vector<std::unique_ptr<SqliteConnection>> readers,
                  std::chrono::milliseconds acquire_timeout)
-      : acquire_timeout_(acquire_timeout) {
-    if (connections.size() >= 2) {
-      writer_ = std::move(connections.front());
-      connections.erase(connections.begin());
-    }
-    idle_ = std::move(connections);
-  }
+      : writer_(std::move(writer)), idle_(std::move(readers)), acquire_timeout_(acquire_timeout) {}
 
   Dialect dialect() const override { return Dialect::kSqlite; }
 
@@ -87,11 +83,7 @@ class SqliteDatabase final : public Database {
   }
 
   std::mutex write_mutex_;
-  // Runs every write (under write_mutex_) when there are two connections or
-  // more (sqlite_database.h). Spread over the pool, each write started with
-  // an empty cache and read the pages it changed (the call history index's
-  // leaves, a few per call) back from the file.
-  std::unique_ptr<SqliteConnection> writer_;
+  std::unique_ptr<SqliteConnection> writer_;  // used under write_mutex_; see sqlite_database.h
   std::mutex pool_mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<SqliteConnection>> idle_;  // guarded by pool_mutex_
@@ -114,10 +106,24 @@ base::Status CreatePrivateFile(const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<Database> MakeSqliteDatabase(
+base::Result<std::unique_ptr<Database>> MakeSqliteDatabase(
     std::vector<std::unique_ptr<SqliteConnection>> connections,
     std::chrono::milliseconds acquire_timeout) {
-  return std::make_unique<SqliteDatabase>(std::move(connections), acquire_timeout);
+  std::unique_ptr<SqliteConnection> writer;
+  if (connections.size() >= 2) {
+    writer = std::move(connections.front());
+    connections.erase(connections.begin());
+    // What writes change again and again: the call history index's last
+    // leaf of each user who called lately, and the pages above them. In the
+    // signaling bench's closed loop (554 users, a 786 MB database) SQLite's
+    // default of 2 MiB read about one page per call back from the file;
+    // 32 MiB read none. The cache grows only as it is used.
+    if (auto sized = writer->Exec("PRAGMA cache_size = -32768", {}); !sized) {
+      return std::unexpected(sized.error());
+    }
+  }
+  return std::make_unique<SqliteDatabase>(std::move(writer), std::move(connections),
+                                          acquire_timeout);
 }
 
 base::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
@@ -144,20 +150,12 @@ base::Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     }
     connections.push_back(std::move(*conn));
   }
-  // The first connection becomes the writer when there are several. Its
-  // cache holds what writes change again and again: the call history
-  // index's last leaf of each user who called lately and the pages above
-  // them. In the signaling bench's closed loop (554 users, a 750 MB
-  // database) SQLite's default of 2 MiB read about one page per call back
-  // from the file; 32 MiB read none. The cache grows only as it is used.
-  if (pool_size >= 2) {
-    if (auto ok = connections.front()->Exec("PRAGMA cache_size = -32768", {}); !ok) {
-      return std::unexpected(ok.error());
-    }
-  }
   auto db = MakeSqliteDatabase(std::move(connections), options.acquire_timeout);
+  if (!db) {
+    return std::unexpected(db.error());
+  }
   return std::unique_ptr<SqliteStore>(
-      new SqliteStore(std::move(db), migrations, in_memory ? "" : options.path));
+      new SqliteStore(std::move(*db), migrations, in_memory ? "" : options.path));
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Database> db, std::span<const Migration> migrations,

@@ -81,6 +81,13 @@ class CallStoreRecorderTest : public ::testing::Test {
     thread_.join();
   }
 
+  // Options under which only a full batch, a Flush or a barrier posts.
+  static CallStoreRecorderOptions Held() {
+    CallStoreRecorderOptions options;
+    options.commit_delay = 1h;
+    return options;
+  }
+
   void MakeRecorder(CallStoreRecorderOptions options = {}) {
     OnLoop([&] {
       recorder_ = std::make_unique<CallStoreRecorder>(*loop_, *queue_, *store_, clock_, *metrics_,
@@ -232,8 +239,7 @@ TEST_F(CallStoreRecorderTest, UnavailableIsMissedAndConnectionLostIsFailed) {
 }
 
 TEST_F(CallStoreRecorderTest, RecordsWaitForTheCommitDelayAndGoOutTogether) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 1h;  // only a full batch or a barrier posts
+  CallStoreRecorderOptions options = Held();
   options.max_batch = 4;
   MakeRecorder(options);
   OnLoop([&] {
@@ -251,9 +257,7 @@ TEST_F(CallStoreRecorderTest, RecordsWaitForTheCommitDelayAndGoOutTogether) {
 }
 
 TEST_F(CallStoreRecorderTest, AWriteBarrierMakesEarlierRecordsVisible) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 1h;
-  MakeRecorder(options);
+  MakeRecorder(Held());
   const CallInfo call = Info("seen");
   auto barrier = OnLoop([&] {
     recorder_->CallCreated(call);
@@ -271,9 +275,7 @@ TEST_F(CallStoreRecorderTest, AWriteBarrierMakesEarlierRecordsVisible) {
 }
 
 TEST_F(CallStoreRecorderTest, AnUpdateTheStoreWouldRefuseIsNotMergedIntoTheInsert) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 1h;
-  MakeRecorder(options);
+  MakeRecorder(Held());
   const CallInfo call = Info("kept");
   auto barrier = OnLoop([&] {
     recorder_->CallCreated(call);
@@ -297,9 +299,7 @@ TEST_F(CallStoreRecorderTest, AnUpdateTheStoreWouldRefuseIsNotMergedIntoTheInser
 }
 
 TEST_F(CallStoreRecorderTest, StateUpdatesAfterTheInsertWentOutAreMergedTogether) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 1h;
-  MakeRecorder(options);
+  MakeRecorder(Held());
   const CallInfo call = Info("long");
   auto barrier = OnLoop([&] {
     recorder_->CallCreated(call);

@@ -118,7 +118,9 @@ TEST(SqliteStoreTest, EveryWriteRunsOnOneConnectionAndReadsOnTheOthers) {
     ASSERT_TRUE(conn) << conn.error().message;
     connections.push_back(std::move(*conn));
   }
-  auto db = MakeSqliteDatabase(std::move(connections), std::chrono::seconds(5));
+  auto made = MakeSqliteDatabase(std::move(connections), std::chrono::seconds(5));
+  ASSERT_TRUE(made) << made.error().message;
+  std::unique_ptr<Database>& db = *made;
   const OpOptions write{.kind = OpKind::kWrite};
   const OpOptions read{.kind = OpKind::kRead};
   const OpOptions session{.kind = OpKind::kSession};
@@ -151,6 +153,22 @@ TEST(SqliteStoreTest, EveryWriteRunsOnOneConnectionAndReadsOnTheOthers) {
     EXPECT_TRUE(count && count->rows.size() == 1 && count->rows[0][0] == Cell(int64_t{80}));
     return base::Ok();
   }));
+  // The writer alone has the larger page cache (in KiB when negative).
+  auto cache_size = [&](const OpOptions& kind) {
+    int64_t size = 0;
+    EXPECT_TRUE(db->Run(kind, [&](Connection& conn) -> base::Status {
+      auto got = conn.Exec("PRAGMA cache_size", {});
+      if (!got) {
+        return base::Status(ErrorOf(got));
+      }
+      EXPECT_EQ(got->rows.size(), 1u);
+      size = got->rows.empty() ? 0 : std::get<int64_t>(got->rows[0][0]);
+      return base::Ok();
+    }));
+    return size;
+  };
+  EXPECT_EQ(cache_size(session), -32768);
+  EXPECT_NE(cache_size(read), -32768);
 }
 
 // Every start ends the calls left ringing or active. That must not read the
