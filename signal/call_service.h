@@ -304,8 +304,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void OnClusterRole(bool coordinator);
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or
-  // "Server busy" when it cannot be sent or no answer comes in time (then a
-  // socket's call event, "ev", also gets callError, as every refusal does).
+  // "Server busy" when it cannot be sent, no answer comes in time or the
+  // node it reached is not the coordinator (an ack without payload, in a
+  // handover); then a socket's call event, "ev", also gets callError, as
+  // every refusal does.
   void Forward(Json request, Answer answer);
   // How long a forwarded request waits for its answer.
   std::chrono::milliseconds ForwardWait() const;
@@ -421,7 +423,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   struct Pending {
     base::MonoTime deadline;
     Answer answer;
-    uint64_t socket = 0;  // a call event's socket; 0 for "conn" and "rest"
+    uint64_t socket = 0;  // a call event's socket; 0 for "conn", "rest" and "bar"
   };
   std::map<uint64_t, Pending> pending_;  // by request id, which grows with time
   uint64_t next_request_ = 1;

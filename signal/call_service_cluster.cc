@@ -6,11 +6,15 @@
 // CONNECT is answered: "conn", acked) or leaves ("disc"), and all of them at
 // once ("sync") whenever it learns the coordinator anew; it forwards each
 // call event ("ev") and REST call action ("rest") with a request id, and
-// answers the client with the ack that comes back ("ack"), or "Server busy"
-// when none comes within node_timeout (at least 2 s) or its subscription was
-// re-made meanwhile (the answer would have been lost). The
-// coordinator knows another node's socket by a number of its own (remote_),
-// and an emit to it is published to that node ("emit"). A sign-out or ended
+// answers the client with the ack that comes back ("ack", the answer in
+// "p"), or "Server busy" when none comes within node_timeout (at least 2 s),
+// its subscription was re-made meanwhile (the answer would have been lost)
+// or the ack has no "p": what a node that is not the coordinator (any more,
+// or not yet: a handover) answers to a request ("conn", "ev", "rest",
+// "bar"). Each of these "Server busy" answers a socket's call event with
+// callError too, as every refusal does. The coordinator knows another
+// node's socket by a number of its own (remote_), and an emit to it is
+// published to that node ("emit"). A sign-out or ended
 // logins are told to every node ("signout", "logins"). A node that resumed a
 // socket it still held (Socket.IO connection-state recovery: the client
 // moved to a new connection) says so ("rsm"): the number stays the same.
@@ -206,9 +210,15 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     return;
   }
   if (type == "conn" || type == "ev" || type == "rest" || type == "bar") {
-    // Sent here by a node that still takes this one for the coordinator:
-    // no need to make it wait for nothing.
-    ReplyTo(from, NumberField(message, "r"))(CallErrorAck(kErrServerBusy));
+    // Sent here by a node that still (or already) takes this one for the
+    // coordinator: no need to make it wait for nothing. An ack without
+    // payload: the sender answers it Server busy as its own refusal, with
+    // callError for a socket's event (a node of the previous version takes
+    // it for the busy ack alone).
+    Json told = Json::object();
+    told["t"] = "ack";
+    told["r"] = NumberField(message, "r");
+    cluster_->SendTo(from, std::move(told));
     return;
   }
   if (type == "ack") {
@@ -216,11 +226,15 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     if (it == pending_.end()) {
       return;  // answered already ("Server busy" after the wait)
     }
-    Answer answer = std::move(it->second.answer);
+    Pending pending = std::move(it->second);
     pending_.erase(it);
     auto payload = message.find("p");
-    answer(payload != message.end() && payload->is_object() ? std::move(*payload)
-                                                            : CallErrorAck(kErrServerBusy));
+    if (payload == message.end() || !payload->is_object()) {
+      // Refused by a node that is not the coordinator (a handover).
+      AnswerBusy(pending.socket, pending.answer);
+      return;
+    }
+    pending.answer(std::move(*payload));
   }
 }
 

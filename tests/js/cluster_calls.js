@@ -8,7 +8,8 @@
 // elsewhere, logout everywhere, rejoining on another node, a socket resumed
 // on a node that forwards (connection-state recovery), a node that dies
 // (SIGKILL) or stops (SIGTERM), a coordinator that freezes, stops or dies,
-// and Redis restarting or going away.
+// a call event forwarded to a node that lost the role (a fake node plays it
+// over RESP), and Redis restarting or going away.
 //
 //   ctest -R integration_cluster_calls   (or: TURNKEY_BINARY=build/turnkey
 //   node --test --test-concurrency=1 tests/js/cluster_calls.js)
@@ -20,6 +21,7 @@
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 const { after, before, describe, test } = require("node:test");
@@ -115,6 +117,183 @@ function logTail(node, lines = 25) {
     return `(no log: ${err.message})`;
   }
   return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * A minimal RESP2 client on one connection to the test's Redis (signed in
+ * with its password): enough to play a cluster node (SET, DEL, PUBLISH,
+ * SUBSCRIBE). `call(...args)` resolves with the reply (rejects with an error
+ * reply); replies come in order. On a subscribed connection, each "message"
+ * push goes to `onMessage(channel, text)` instead.
+ */
+async function redisConnection(redis, onMessage = null) {
+  const socket = net.connect(redis.port, redis.host);
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const pending = [];
+  let failed = null;
+  const fail = (err) => {
+    failed ??= err;
+    while (pending.length > 0) {
+      pending.shift().reject(failed);
+    }
+  };
+  socket.on("error", fail);
+  socket.on("close", () => fail(new Error("the Redis connection closed")));
+  let buffer = Buffer.alloc(0);
+  // The reply starting at `at`: {value, end}, or null while incomplete.
+  const parse = (at) => {
+    const eol = buffer.indexOf("\r\n", at);
+    if (eol < 0) {
+      return null;
+    }
+    const line = buffer.toString("utf8", at + 1, eol);
+    const next = eol + 2;
+    switch (String.fromCharCode(buffer[at])) {
+      case "+":
+        return { value: line, end: next };
+      case "-":
+        return { value: new Error(`Redis: ${line}`), end: next };
+      case ":":
+        return { value: Number(line), end: next };
+      case "$": {
+        const length = Number(line);
+        if (length < 0) {
+          return { value: null, end: next };
+        }
+        if (buffer.length < next + length + 2) {
+          return null;
+        }
+        return { value: buffer.toString("utf8", next, next + length), end: next + length + 2 };
+      }
+      case "*": {
+        const count = Number(line);
+        const items = [];
+        let end = next;
+        for (let i = 0; i < count; i++) {
+          const item = parse(end);
+          if (item === null) {
+            return null;
+          }
+          items.push(item.value);
+          end = item.end;
+        }
+        return { value: count < 0 ? null : items, end };
+      }
+      default:
+        throw new Error(
+          `unexpected RESP reply: ${JSON.stringify(buffer.toString("utf8", at, eol))}`);
+    }
+  };
+  socket.on("data", (chunk) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    try {
+      for (let reply = parse(0); reply !== null; reply = parse(0)) {
+        buffer = buffer.subarray(reply.end);
+        const { value } = reply;
+        if (onMessage && Array.isArray(value) && value[0] === "message") {
+          onMessage(value[1], value[2]);
+        } else if (pending.length > 0) {
+          const waiter = pending.shift();
+          if (value instanceof Error) {
+            waiter.reject(value);
+          } else {
+            waiter.resolve(value);
+          }
+        }
+      }
+    } catch (err) {
+      fail(err);
+      socket.destroy();
+    }
+  });
+  const call = (...args) => {
+    if (failed) {
+      return Promise.reject(failed);
+    }
+    let command = `*${args.length}\r\n`;
+    for (const arg of args.map(String)) {
+      command += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
+    }
+    socket.write(command);
+    return new Promise((resolve, reject) => pending.push({ resolve, reject }));
+  };
+  try {
+    await call("AUTH", redis.password);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  return { call, close: () => socket.destroy() };
+}
+
+/**
+ * Plays node `id` of cluster `name` (signal/cluster_link.cc) through Redis:
+ * records what the real nodes send to its channel <name>:node:<id>, and
+ * publishes as it (with "n": id, as ClusterLink does). `onMessage`, when
+ * set, sees every message as it comes.
+ */
+async function fakeClusterNode(redis, name, id) {
+  const received = []; // {message, taken}
+  const waiters = [];
+  const node = { id, onMessage: null };
+  const subscriber = await redisConnection(redis, (channel, text) => {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const entry = { message, taken: false };
+    received.push(entry);
+    node.onMessage?.(message);
+    const waiter = waiters.find((w) => w.match(message));
+    if (waiter) {
+      entry.taken = true;
+      waiters.splice(waiters.indexOf(waiter), 1);
+      clearTimeout(waiter.timer);
+      waiter.resolve(message);
+    }
+  });
+  let commands;
+  try {
+    await subscriber.call("SUBSCRIBE", `${name}:node:${id}`);
+    commands = await redisConnection(redis);
+  } catch (err) {
+    subscriber.close();
+    throw err;
+  }
+  const publish = (channel, message) =>
+    commands.call("PUBLISH", channel, JSON.stringify({ ...message, n: id }));
+  Object.assign(node, {
+    commands,
+    sendTo: (to, message) => publish(`${name}:node:${to}`, message),
+    broadcast: (message) => publish(`${name}:all`, message),
+    /** The first message not yet taken that `match`es, within `ms`; `what` names it. */
+    take(match, what, ms = 8000) {
+      const found = received.find((e) => !e.taken && match(e.message));
+      if (found) {
+        found.taken = true;
+        return Promise.resolve(found.message);
+      }
+      return new Promise((resolve, reject) => {
+        const waiter = { match, resolve };
+        waiter.timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          const seen = received.map((e) => e.message.t).join(", ");
+          reject(new Error(`fake node ${id}: no ${what} within ${ms} ms (received: ${seen})`));
+        }, ms);
+        waiters.push(waiter);
+      });
+    },
+    close() {
+      subscriber.close();
+      commands.close();
+    },
+  });
+  return node;
 }
 
 describe("signaling across cluster nodes", { concurrency: false }, () => {
@@ -612,6 +791,112 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.deepEqual(await a.emit("endCall", { callId: ack.callId }),
         { ok: true, callId: ack.callId });
     });
+
+  scenario("a call event forwarded to a node that is no longer the coordinator (a handover): the " +
+    "client gets callError as well as the Server busy ack", async ({ on }) => {
+    // A cluster of its own on the same Redis (and a database of its own),
+    // so nothing here touches nodes A, B, C: one real node X, whose
+    // coordinator is played here (node F). F holds the lease, or X, which
+    // asks the lease at every tick, would go back to whoever holds it and
+    // answer what it forwarded meanwhile Server busy itself (FailPending).
+    const name = `${clusterName}ho`;
+    const lease = `${name}:coordinator`;
+    const F = await fakeClusterNode(redis, name, "fakeF");
+    let G = null;
+    let X = null;
+    let heartbeat = null;
+    try {
+      G = await fakeClusterNode(redis, name, "fakeG");
+      assert.equal(await F.commands.call("SET", lease, F.id, "PX", TEST_TIMEOUT_MS), "OK");
+      // As a coordinator: heartbeats to every node, a new socket ("conn")
+      // acknowledged.
+      heartbeat = setInterval(() => F.broadcast({ t: "hb" }).catch(() => {}),
+        NODE_TIMEOUT_S * 1000 / 5);
+      F.onMessage = (m) => {
+        if (m.t === "conn") {
+          F.sendTo(m.n, { t: "ack", r: m.r, p: { ok: true } }).catch(() => {});
+        }
+      };
+      X = await startTurnkey({
+        label: "node X",
+        sharedDatabase: sharedMysqlDatabase(),
+        jwtSecretFile: jwtFile,
+        ringTimeout: `${RING_TIMEOUT_S}s`,
+        reconnectGrace: `${GRACE_S}s`,
+        extraYaml: clusterYaml(name, redis),
+      });
+      X.killed = false;
+      nodes.push(X); // for its log on a failure; never live() once stopped
+      // X takes F for its coordinator: it sends it its sockets.
+      const sync = await F.take((m) => m.t === "sync", "sync from node X",
+        NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      const xId = sync.n;
+      await eventually(async () => (await readyz(X)) === 200, "/readyz 200 on node X",
+        NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      const [alice, bob] = await Promise.all(["hoA", "hoB"].map((label) => newUser(X, label)));
+      const a = await on(X, alice);
+      await F.take((m) => m.t === "conn" && m.u === alice.id, "conn of alice's socket");
+
+      // F has lost the role meanwhile: it refuses the forwarded event as a
+      // node that is not the coordinator does, with an ack without payload.
+      const call = { receiverId: bob.id, callType: "audio" };
+      const acked = a.emit("initiateCall", call);
+      acked.catch(() => {}); // awaited below
+      const ev = await F.take((m) => m.t === "ev", "the forwarded initiateCall");
+      assert.equal(ev.e, "initiateCall");
+      assert.equal(ev.u, alice.id);
+      assert.deepEqual(ev.p, call);
+      await F.sendTo(xId, { t: "ack", r: ev.r });
+      assert.deepEqual(await acked, { ok: false, error: "Server busy" });
+      assert.deepEqual(await a.take("callError"), { error: "Server busy", callId: null });
+
+      // A REST call action refused the same way: 503 Server busy, and no
+      // socket is told.
+      const rest = api(X, "POST", "/api/calls/initiate", call, alice.token);
+      rest.catch(() => {}); // awaited below
+      const forwarded = await F.take((m) => m.t === "rest", "the forwarded REST initiate");
+      assert.equal(forwarded.u, alice.id);
+      await F.sendTo(xId, { t: "ack", r: forwarded.r });
+      const refused = await rest;
+      assert.equal(refused.status, 503, refused.text);
+      assert.equal(refused.json.message, "Server busy");
+      await sleep(200);
+      assert.equal(a.all("callError").length, 1, "callError for the REST request");
+      // Answered by F's acks, not by running out of time.
+      assert.ok(!X.log().includes("no answer from coordinator"), logTail(X));
+
+      // The other side: X, not the coordinator, refuses what a node that
+      // takes it for the coordinator sends it (G) with an ack without
+      // payload, which an older node also takes for Server busy.
+      const probes = [
+        { t: "conn", s: 1, u: alice.id, d: 0 },
+        { t: "ev", s: 1, u: alice.id, d: 0, e: "initiateCall", p: call },
+        { t: "rest", u: alice.id, d: 0, e: "initiateCall", p: call },
+        { t: "bar" },
+      ];
+      for (const [i, probe] of probes.entries()) {
+        const r = 9001 + i;
+        await G.sendTo(xId, { ...probe, r });
+        const reply = await G.take((m) => m.t === "ack" && m.r === r, `X's answer to "${probe.t}"`);
+        assert.deepEqual(reply, { t: "ack", r, n: xId }, `X's answer to "${probe.t}"`);
+      }
+      assert.equal(a.all("callError").length, 1, "callError for G's requests");
+
+      a.close();
+      const status = await X.stop();
+      X.killed = true;
+      assert.deepEqual(status, { code: 0, signal: null }, logTail(X, 40));
+    } finally {
+      clearInterval(heartbeat);
+      if (X !== null && !X.killed) {
+        await X.stop();
+        X.killed = true;
+      }
+      await F.commands.call("DEL", lease).catch(() => {});
+      F.close();
+      G?.close();
+    }
+  });
 
   scenario("a frozen follower (SIGSTOP past node_timeout and the grace): thawed, it sends its " +
     "sockets again and its client is told its call ended", async ({ on }) => {
