@@ -497,6 +497,62 @@ EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
 
 namespace {
 
+void AppendStringValue(std::string& out, std::string_view text);
+
+// AppendSocketIoEventText / AppendSocketIoAckText: `type`, `nsp` and `id`
+// as EncodeSocketIoPacket writes them, then the array of `event` (if any)
+// and the arguments.
+bool AppendArgsText(std::string& out, SocketIoPacketType type, std::string_view nsp,
+                    std::optional<std::string_view> event, const Json& args,
+                    std::optional<uint64_t> id) {
+  if (ContainsBinary(args)) {
+    return false;
+  }
+  out.push_back(static_cast<char>('0' + static_cast<int>(type)));
+  if (!nsp.empty() && nsp != "/") {
+    out.append(nsp);
+    out.push_back(',');
+  }
+  if (id) {
+    out.append(std::to_string(*id));
+  }
+  out.push_back('[');
+  bool first = true;
+  if (event) {
+    AppendStringValue(out, *event);
+    first = false;
+  }
+  auto append = [&](const Json& arg) {
+    if (!first) {
+      out.push_back(',');
+    }
+    first = false;
+    AppendJson(out, arg);
+  };
+  if (args.is_array()) {
+    for (const Json& arg : args) {
+      append(arg);
+    }
+  } else {
+    append(args);
+  }
+  out.push_back(']');
+  return true;
+}
+
+}  // namespace
+
+bool AppendSocketIoEventText(std::string& out, std::string_view nsp, std::string_view event,
+                             const Json& args, std::optional<uint64_t> id) {
+  return AppendArgsText(out, SocketIoPacketType::kEvent, nsp, event, args, id);
+}
+
+bool AppendSocketIoAckText(std::string& out, std::string_view nsp, uint64_t id, const Json& args) {
+  return AppendArgsText(out, SocketIoPacketType::kAck, nsp, std::nullopt, args, id);
+}
+
+namespace {
+
 // nlohmann's own output for `json`, for the rare values AppendJson leaves
 // to it: floating-point numbers, binary values, strings that are not UTF-8.
 void AppendByNlohmann(std::string& out, const Json& json) {

@@ -180,6 +180,16 @@ struct EncodedSocketIoPacket {
 // ACK otherwise). Other types are written as given.
 EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet);
 
+// The text EncodeSocketIoPacket writes for an EVENT named `event` whose
+// arguments are `args` (an array holds them; any other value is the only
+// one), on `nsp`, with ack id `id`: written straight from `args`, without
+// the packet's array. False, and `out` as it was, when an argument holds a
+// binary value (that packet needs attachments: encode it instead).
+bool AppendSocketIoEventText(std::string& out, std::string_view nsp, std::string_view event,
+                             const Json& args, std::optional<uint64_t> id);
+// The same for an ACK of `id` with `args`.
+bool AppendSocketIoAckText(std::string& out, std::string_view nsp, uint64_t id, const Json& args);
+
 // Compact JSON text as JSON.stringify writes it (invalid UTF-8 in strings is
 // replaced with U+FFFD rather than throwing). The same text as nlohmann's
 // dump(-1, ' ', false, replace), written without its per-character output.

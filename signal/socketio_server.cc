@@ -45,6 +45,14 @@ Json IdFieldOf(const Json& data, const std::string& field) {
   return *it;
 }
 
+// An empty string with room for a typical event's text, so writing one
+// allocates once.
+std::string PacketText() {
+  std::string text;
+  text.reserve(256);
+  return text;
+}
+
 // An argument list: an array as is, anything else as its single element.
 Json AsArgs(Json args) {
   if (args.is_array()) {
@@ -614,6 +622,10 @@ bool SocketIoServer::SendEvent(SocketIoSocket& socket, std::string_view event, J
   if (!socket.connected()) {
     return false;
   }
+  if (std::string text = PacketText();
+      AppendSocketIoEventText(text, socket.nsp(), event, args, ack_id)) {
+    return socket.engine_->SendText(text);
+  }
   Json data = Json::array();
   data.push_back(std::string(event));
   for (Json& arg : AsArgs(std::move(args))) {
@@ -623,9 +635,14 @@ bool SocketIoServer::SendEvent(SocketIoSocket& socket, std::string_view event, J
 }
 
 void SocketIoServer::SendAck(SocketIoSocket& socket, uint64_t id, Json args) {
-  if (socket.connected()) {
-    Send(*socket.engine_, SocketIoPacket::Ack(socket.nsp(), id, AsArgs(std::move(args))));
+  if (!socket.connected()) {
+    return;
   }
+  if (std::string text = PacketText(); AppendSocketIoAckText(text, socket.nsp(), id, args)) {
+    socket.engine_->SendText(text);
+    return;
+  }
+  Send(*socket.engine_, SocketIoPacket::Ack(socket.nsp(), id, AsArgs(std::move(args))));
 }
 
 void SocketIoServer::ArmAckTimer(std::chrono::steady_clock::time_point deadline,

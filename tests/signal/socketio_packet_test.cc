@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -593,6 +594,48 @@ TEST(SocketIoEncoderTest, PullsBinaryOutDepthFirst) {
   SocketIoPacket plain = SocketIoPacket::Event("/", Json::array({"x"}));
   plain.type = Type::kBinaryEvent;
   EXPECT_EQ(Encode(plain), "2[\"x\"]");
+}
+
+// The direct writers give what encoding the whole packet gives, for every
+// kind of argument list, and leave a packet with binary values to it.
+TEST(SocketIoEncoderTest, DirectEventAndAckTextEqualsThePacketsText) {
+  Json object = Json::object();
+  object["callId"] = "0191f2c3a4b5c6d7e8f90a1b2c3d4e5f";
+  object["caller"] = Json::object({{"id", "u1"}, {"displayName", "Zoë \"Z\" \n"}});
+  const std::vector<Json> arg_lists = {
+      object,         // one object: the only argument
+      Json::array(),  // no argument
+      Json::array({1, "2", Json::object({{"3", Json::array({true})}})}),
+      Json("just a string"),                        // a non-array value is one argument
+      Json::array({Json::array({1, 2}), nullptr}),  // an array argument stays nested
+      Json(nullptr),                                // null is an argument too
+      Json::array({std::string("bad \xff utf-8"), 1.5, -7}),
+  };
+  const std::vector<std::pair<std::string, std::optional<uint64_t>>> places = {
+      {"/", std::nullopt}, {"", std::nullopt}, {"/admin", 12}, {"/", 0}};
+  for (const Json& args : arg_lists) {
+    for (const auto& [nsp, id] : places) {
+      SCOPED_TRACE(DumpJson(args) + " on " + nsp);
+      Json event = Json::array({"incoming \u2713"});
+      for (const Json& arg : args.is_array() ? args : Json::array({args})) {
+        event.push_back(arg);
+      }
+      std::string text = "kept";
+      ASSERT_TRUE(AppendSocketIoEventText(text, nsp, "incoming \u2713", args, id));
+      EXPECT_EQ(text, "kept" + Encode(SocketIoPacket::Event(nsp, event, id)));
+
+      text.clear();
+      ASSERT_TRUE(AppendSocketIoAckText(text, nsp, id.value_or(3), args));
+      EXPECT_EQ(text, Encode(SocketIoPacket::Ack(nsp, id.value_or(3),
+                                                 args.is_array() ? args : Json::array({args}))));
+    }
+  }
+  // With a binary value anywhere: refused, `out` untouched.
+  std::string text = "kept";
+  Json nested = Json::object({{"file", Json::array({1, Bin({1, 2})})}});
+  EXPECT_FALSE(AppendSocketIoEventText(text, "/", "upload", nested, std::nullopt));
+  EXPECT_FALSE(AppendSocketIoAckText(text, "/", 1, Json::array({Bin({})})));
+  EXPECT_EQ(text, "kept");
 }
 
 // The whole path of section 1.9.4: one polling body with a binary event.
