@@ -18,8 +18,14 @@ std::string_view CallSideName(CallSide side) {
   return side == CallSide::kCaller ? "caller" : "callee";
 }
 
-Json UserInfoJson(const UserInfo& user) {
+Json JsonObject(size_t members) {
   Json json = Json::object();
+  json.get_ref<Json::object_t&>().reserve(members);
+  return json;
+}
+
+Json UserInfoJson(const UserInfo& user) {
+  Json json = JsonObject(3);
   json["id"] = user.id;
   json["handle"] = user.handle;
   json["displayName"] = user.display_name;

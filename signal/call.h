@@ -22,6 +22,11 @@ namespace turnkey::signal {
 // Order-preserving JSON, as in socketio_packet.h.
 using Json = nlohmann::ordered_json;
 
+// An empty object with room for `members`. An ordered_json object is a
+// vector of members that copies them (their strings, their objects) each
+// time it grows, so objects filled member by member start with this.
+Json JsonObject(size_t members);
+
 // The server-owned state of a call. Every change goes through
 // CallManager::Transition, which allows only ringing -> active,
 // ringing -> ended and active -> ended.

@@ -54,7 +54,7 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
   }
   Call* call = CallOfUser(user_id);
   if (call != nullptr && call->state == CallState::kRinging && call->info.callee_id == user_id) {
-    Json incoming = Json::object();
+    Json incoming = JsonObject(4);
     incoming["callId"] = call->info.id;
     incoming["callerId"] = call->info.caller_id;
     incoming["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call->info.type)];
@@ -139,7 +139,7 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
   Side& mine = SideOf(*call, side);
   if (side == CallSide::kCallee && mine.socket != socket && !mine.grace) {
     // It may have been ringing here when another device answered.
-    Json elsewhere = Json::object();
+    Json elsewhere = JsonObject(1);
     elsewhere["callId"] = call->info.id;
     emitter_.Emit(socket, "callAnsweredElsewhere", std::move(elsewhere));
     return;
@@ -265,7 +265,7 @@ Json CallManager::FinishInitiateCall(base::MonoTime now, uint64_t socket,
   Call& call = calls_.emplace(call_id, std::move(fresh)).first->second;
   recorder_.CallCreated(call.info);
 
-  Json told = Json::object();
+  Json told = JsonObject(3);
   told["callId"] = call_id;
   told["receiverId"] = receiver->id;
   // Busy first: a callee in a call whose socket dropped (the reconnect
@@ -287,17 +287,17 @@ Json CallManager::FinishInitiateCall(base::MonoTime now, uint64_t socket,
   call.ring_timer = AddTimer(now + options_.ring_timeout, TimerKind::kRing, call_id);
   const std::string_view type = metrics::kCallTypeValues[static_cast<size_t>(request.type)];
   told["callType"] = type;
-  emitter_.Emit(socket, "callInitiated", told);
-  Json incoming = Json::object();
+  emitter_.Emit(socket, "callInitiated", std::move(told));
+  Json incoming = JsonObject(4);
   incoming["callId"] = call_id;
   incoming["callerId"] = caller.id;
   incoming["callType"] = type;
   incoming["caller"] = UserInfoJson(caller);
-  EmitToCalleeDevices(call, "incomingCall", incoming, std::nullopt);
+  EmitToCalleeDevices(call, "incomingCall", std::move(incoming), std::nullopt);
 
-  told.erase("callId");
   Json ack = Ok(call_id);
-  ack.update(told);
+  ack["receiverId"] = receiver->id;
+  ack["callType"] = type;
   return ack;
 }
 
@@ -344,7 +344,7 @@ Json CallManager::OnEndCall(base::MonoTime now, uint64_t socket, const Json& pay
   const std::string ended_by = *target->user;
   const bool ringing = call.state == CallState::kRinging;
   const std::string_view reason = ringing ? kReasonCancelled : kReasonHangup;
-  Json confirm = Json::object();
+  Json confirm = JsonObject(1);
   confirm["callId"] = call_id;
   emitter_.Emit(socket, "callEndedConfirm", std::move(confirm));
   const Json ended = CallEndedJson(call.info.id, ended_by, reason);
@@ -397,7 +397,7 @@ Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view f
   if (!to.socket && to.held.size() >= options_.max_held_messages) {
     return Fail(socket, kErrRateLimited, call.info.id);
   }
-  Json message = Json::object();
+  Json message = JsonObject(3);
   message["callId"] = call.info.id;
   message["from"] = *target->user;
   message[std::string(field)] = *value;

@@ -341,9 +341,9 @@ class CallManager {
                      CallSide side, int& reports, IceReportFields fields);
 
   // Emitting to the parties of a call.
-  void EmitToCalleeDevices(const Call& call, std::string_view event, const Json& payload,
+  void EmitToCalleeDevices(const Call& call, std::string_view event, Json payload,
                            std::optional<uint64_t> except);
-  void EmitToSide(Call& call, CallSide side, std::string_view event, const Json& payload);
+  void EmitToSide(Call& call, CallSide side, std::string_view event, Json payload);
   void DeliverHeld(Call& call, CallSide side);
   // callEnded {callId, endedBy, reason} of the remembered call `call_id` to
   // `socket`, which may have missed it.

@@ -36,7 +36,8 @@ std::string_view TypeName(metrics::CallType type) {
 // ---- Acks and lookups --------------------------------------------------------------
 
 Json CallManager::Ok(std::string_view call_id) {
-  Json ack = Json::object();
+  // Room for what the callers add.
+  Json ack = JsonObject(5);
   ack["ok"] = true;
   ack["callId"] = call_id;
   return ack;
@@ -44,11 +45,11 @@ Json CallManager::Ok(std::string_view call_id) {
 
 Json CallManager::Fail(uint64_t socket, std::string_view error,
                        std::optional<std::string_view> call_id) {
-  Json told = Json::object();
+  Json told = JsonObject(2);
   told["error"] = error;
   told["callId"] = call_id ? Json(*call_id) : Json(nullptr);
-  emitter_.Emit(socket, "callError", told);
-  Json ack = Json::object();
+  emitter_.Emit(socket, "callError", std::move(told));
+  Json ack = JsonObject(3);
   ack["ok"] = false;
   ack["error"] = error;
   if (call_id) {
@@ -125,18 +126,18 @@ Json CallManager::AcceptRinging(Call& call, base::MonoTime now, uint64_t socket,
   SideOf(call, CallSide::kCallee).socket = socket;
   recorder_.CallAnswered(call.info, now);
 
-  Json confirm = Json::object();
+  Json confirm = JsonObject(3);
   confirm["callId"] = call.info.id;
   confirm["callerId"] = call.info.caller_id;
   confirm["callType"] = TypeName(call.info.type);
-  emitter_.Emit(socket, "callAcceptedConfirm", confirm);
-  Json accepted = Json::object();
+  emitter_.Emit(socket, "callAcceptedConfirm", std::move(confirm));
+  Json accepted = JsonObject(2);
   accepted["callId"] = call.info.id;
   accepted["receiverId"] = call.info.callee_id;
-  EmitToSide(call, CallSide::kCaller, "callAccepted", accepted);
-  Json elsewhere = Json::object();
+  EmitToSide(call, CallSide::kCaller, "callAccepted", std::move(accepted));
+  Json elsewhere = JsonObject(1);
   elsewhere["callId"] = call.info.id;
-  EmitToCalleeDevices(call, "callAnsweredElsewhere", elsewhere, socket);
+  EmitToCalleeDevices(call, "callAnsweredElsewhere", std::move(elsewhere), socket);
   // What the caller sent while it rang follows the confirm, in order.
   DeliverHeld(call, CallSide::kCallee);
 
@@ -153,14 +154,14 @@ Json CallManager::RejectRinging(Call& call, base::MonoTime now, uint64_t socket,
                                 std::string_view confirm_event) {
   const std::string call_id = call.info.id;
   const std::string callee = call.info.callee_id;
-  Json confirm = Json::object();
+  Json confirm = JsonObject(1);
   confirm["callId"] = call_id;
   emitter_.Emit(socket, confirm_event, std::move(confirm));
-  Json rejected = Json::object();
+  Json rejected = JsonObject(3);
   rejected["callId"] = call_id;
   rejected["receiverId"] = callee;
   rejected["reason"] = kReasonRejected;
-  EmitToSide(call, CallSide::kCaller, "callRejected", rejected);
+  EmitToSide(call, CallSide::kCaller, "callRejected", std::move(rejected));
   EmitToCalleeDevices(call, "callEnded", CallEndedJson(call.info.id, callee, kReasonRejected),
                       socket);
   Finish(call, now, metrics::CallStatus::kRejected, kReasonRejected, callee);
@@ -232,20 +233,27 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
 
 // ---- Emitting ----------------------------------------------------------------------
 
-void CallManager::EmitToCalleeDevices(const Call& call, std::string_view event, const Json& payload,
+void CallManager::EmitToCalleeDevices(const Call& call, std::string_view event, Json payload,
                                       std::optional<uint64_t> except) {
+  // A copy for each device but the last, which gets `payload` itself.
+  std::optional<uint64_t> last;
   for (uint64_t socket : presence_.SocketsOf(call.info.callee_id)) {
     if (socket != except) {
-      emitter_.Emit(socket, event, payload);
+      if (last) {
+        emitter_.Emit(*last, event, payload);
+      }
+      last = socket;
     }
+  }
+  if (last) {
+    emitter_.Emit(*last, event, std::move(payload));
   }
 }
 
-void CallManager::EmitToSide(Call& call, CallSide side, std::string_view event,
-                             const Json& payload) {
+void CallManager::EmitToSide(Call& call, CallSide side, std::string_view event, Json payload) {
   const std::optional<uint64_t> socket = SideOf(call, side).socket;
   if (socket) {
-    emitter_.Emit(*socket, event, payload);
+    emitter_.Emit(*socket, event, std::move(payload));
   }
 }
 
@@ -259,7 +267,7 @@ void CallManager::TellReconnected(Call& call, CallSide side) {
   if (call.state != CallState::kActive) {
     return;
   }
-  Json reconnected = Json::object();
+  Json reconnected = JsonObject(2);
   reconnected["callId"] = call.info.id;
   reconnected["userId"] = UserOfSide(call, side);
   Side& peer = SideOf(call, Other(side));
@@ -284,7 +292,7 @@ void CallManager::DeliverHeld(Call& call, CallSide side) {
 
 Json CallManager::CallEndedJson(std::string_view call_id, std::string_view ended_by,
                                 std::string_view reason) {
-  Json ended = Json::object();
+  Json ended = JsonObject(3);
   ended["callId"] = call_id;
   ended["endedBy"] = ended_by.empty() ? Json(nullptr) : Json(ended_by);
   ended["reason"] = reason;
@@ -345,10 +353,10 @@ void CallManager::OnTimer(base::MonoTime now) {
 }
 
 void CallManager::RingTimedOut(Call& call, base::MonoTime now) {
-  Json timeout = Json::object();
+  Json timeout = JsonObject(2);
   timeout["callId"] = call.info.id;
   timeout["receiverId"] = call.info.callee_id;
-  EmitToSide(call, CallSide::kCaller, "callTimeout", timeout);
+  EmitToSide(call, CallSide::kCaller, "callTimeout", std::move(timeout));
   EmitToCalleeDevices(call, "callEnded", CallEndedJson(call.info.id, "", kReasonTimeout),
                       std::nullopt);
   Finish(call, now, metrics::CallStatus::kMissed, kReasonTimeout, "");

@@ -1,5 +1,5 @@
-// The call event payload parsers, TokenBucket, and SignalMetricsCallSink
-// against a real metrics registry.
+// The call event payload parsers, JsonObject, TokenBucket, and
+// SignalMetricsCallSink against a real metrics registry.
 #include "signal/call_payload.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,9 @@
 
 #include "metrics/registry.h"
 #include "metrics/turnkey_metrics.h"
+#include "signal/call.h"
 #include "signal/call_metrics_sink.h"
+#include "signal/socketio_packet.h"
 #include "signal/token_bucket.h"
 
 namespace turnkey::signal {
@@ -17,6 +19,22 @@ namespace {
 using metrics::CallType;
 using metrics::CandidateType;
 using metrics::IceResult;
+
+TEST(JsonObjectTest, AnEmptyObjectWithRoomForItsMembers) {
+  Json object = JsonObject(3);
+  EXPECT_TRUE(object.is_object());
+  EXPECT_TRUE(object.empty());
+  const auto& members = object.get_ref<const Json::object_t&>();
+  const auto* first = members.data();
+  EXPECT_GE(members.capacity(), 3u);
+  object["callId"] = "0191f2c3a4b5c6d7e8f90a1b2c3d4e5f";
+  object["receiverId"] = "u2";
+  object["callType"] = "audio";
+  EXPECT_EQ(members.data(), first) << "filling it moved its members";
+  EXPECT_EQ(
+      DumpJson(object),
+      R"({"callId":"0191f2c3a4b5c6d7e8f90a1b2c3d4e5f","receiverId":"u2","callType":"audio"})");
+}
 
 TEST(ParseInitiateCallTest, Accepts) {
   EXPECT_EQ(
