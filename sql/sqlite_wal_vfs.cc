@@ -299,6 +299,12 @@ const char* WalBufferVfsName() {
   static std::once_flag once;
   static sqlite3_vfs vfs;
   std::call_once(once, [] {
+    // Every connection is opened with this VFS, so this runs before SQLite
+    // initializes: the one place for process-wide settings, which
+    // sqlite3_config refuses afterwards. No memory statistics: nothing reads
+    // them, and keeping them takes a global mutex on every allocation SQLite
+    // makes, from every thread (the history writers make ~50 per call).
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_vfs* parent = sqlite3_vfs_find(nullptr);
     if (parent == nullptr) {
       return;

@@ -19,7 +19,9 @@
 namespace turnkey::sql {
 
 // Registers the VFS (once; not as the default) and returns its name for
-// sqlite3_open_v2. Thread-safe.
+// sqlite3_open_v2. The first call also makes the process-wide settings
+// (sqlite3_config: no memory statistics), so it must come before anything
+// else initializes SQLite. Thread-safe.
 const char* WalBufferVfsName();
 
 }  // namespace turnkey::sql

@@ -2,6 +2,7 @@
 #include "sql/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -105,6 +106,20 @@ TEST(SqliteStoreTest, InMemoryDatabaseWorksWithOneConnection) {
     t.join();
   }
   EXPECT_EQ((*store)->SearchUsersByHandlePrefix("user", "", 10)->size(), 4u);
+}
+
+// SQLite keeps no memory statistics: they cost a global mutex on every
+// allocation, from every thread, and nothing reads them.
+TEST(SqliteStoreTest, SqliteKeepsNoMemoryStatistics) {
+  TempDir dir;
+  auto conn = SqliteConnection::Open(dir.File("t.db"), std::chrono::seconds(5));
+  ASSERT_TRUE(conn) << conn.error().message;
+  ASSERT_TRUE((*conn)->Exec("CREATE TABLE t (s TEXT)", {}));
+  for (int i = 0; i < 100; ++i) {
+    const Param text = std::string_view("some text to allocate for");
+    ASSERT_TRUE((*conn)->Exec("INSERT INTO t (s) VALUES (?)", {&text, 1}));
+  }
+  EXPECT_EQ(sqlite3_memory_highwater(0), 0);
 }
 
 // A TEMP table lives on the connection that made it: writes that see one
