@@ -496,6 +496,7 @@ void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
     return;
   }
   Json args = Json::array();
+  args.get_ref<Json::array_t&>().reserve(data.size() - 1);
   for (size_t i = 1; i < data.size(); ++i) {
     args.push_back(std::move(data[i]));
   }
@@ -509,12 +510,12 @@ void SocketIoServer::OnEvent(SocketIoSocket& socket, SocketIoPacket packet) {
   ++stats_.events;
   SocketIoNamespace& ns = *namespaces_.at(socket.nsp());
   if (auto handler = ns.handlers_.find(name); handler != ns.handlers_.end()) {
-    // A copy: the handler may replace itself.
-    SocketIoEventHandler call = handler->second;
-    call(socket, std::move(args), std::move(ack));
+    // Held: the handler may replace itself.
+    const std::shared_ptr<const SocketIoEventHandler> call = handler->second;
+    (*call)(socket, std::move(args), std::move(ack));
   } else if (ns.on_any_) {
-    SocketIoAnyHandler call = ns.on_any_;
-    call(socket, name, std::move(args), std::move(ack));
+    const std::shared_ptr<const SocketIoAnyHandler> call = ns.on_any_;
+    (*call)(socket, name, std::move(args), std::move(ack));
   } else {
     TK_LOG_DEBUG("socket.io: no handler for event '{}' on {}", name, socket.nsp());
   }

@@ -185,9 +185,11 @@ class SocketIoNamespace {
     on_disconnect_ = std::move(handler);
   }
   void On(std::string event, SocketIoEventHandler handler) {
-    handlers_[std::move(event)] = std::move(handler);
+    handlers_[std::move(event)] = std::make_shared<const SocketIoEventHandler>(std::move(handler));
   }
-  void OnAny(SocketIoAnyHandler handler) { on_any_ = std::move(handler); }
+  void OnAny(SocketIoAnyHandler handler) {
+    on_any_ = std::make_shared<const SocketIoAnyHandler>(std::move(handler));
+  }
 
   // Connected sockets of this namespace.
   size_t socket_count() const { return socket_count_; }
@@ -202,8 +204,10 @@ class SocketIoNamespace {
   SocketIoAuthorizer authorizer_;
   std::function<void(SocketIoSocket&)> on_connection_;
   std::function<void(SocketIoSocket&, std::string_view)> on_disconnect_;
-  std::unordered_map<std::string, SocketIoEventHandler> handlers_;
-  SocketIoAnyHandler on_any_;
+  // Shared, so an event holds on to its handler (which may replace itself)
+  // without copying it.
+  std::unordered_map<std::string, std::shared_ptr<const SocketIoEventHandler>> handlers_;
+  std::shared_ptr<const SocketIoAnyHandler> on_any_;
   // The sockets themselves are in the server's table, which Emit() filters:
   // a second table here would cost every idle socket another entry.
   size_t socket_count_ = 0;

@@ -443,6 +443,28 @@ TEST_F(SocketIoServerTest, RateLimitErrorCarriesTheIdField) {
   }
 }
 
+// A handler may replace itself while it runs: the running one goes on with
+// its own state (ASan would see it freed), and the next event reaches the
+// new one.
+TEST_F(SocketIoServerTest, AHandlerMayReplaceItselfWhileItRuns) {
+  StartSocketIo([](SocketIoServer& server) {
+    SocketIoNamespace* ns = &server.Of("/");
+    ns->On("swap", [ns, reply = std::string("the first handler, still alive")](
+                       SocketIoSocket&, Json, SocketIoAck ack) {
+      ns->On("swap", [](SocketIoSocket&, Json, SocketIoAck ack) {
+        ack(Json::array({"the second handler"}));
+      });
+      ack(Json::array({reply}));
+    });
+  });
+  auto ws = OpenWs();
+  Join(*ws, "");
+  ASSERT_TRUE(ws->SendText(R"(421["swap"])"));
+  EXPECT_EQ(Next(*ws), R"(431["the first handler, still alive"])");
+  ASSERT_TRUE(ws->SendText(R"(422["swap"])"));
+  EXPECT_EQ(Next(*ws), R"(432["the second handler"])");
+}
+
 TEST_F(SocketIoServerTest, ProtocolViolationsCloseTheConnection) {
   StartSocketIo([&](SocketIoServer& server) {
     server.Of("/").OnDisconnect([&](SocketIoSocket&, std::string_view reason) {
