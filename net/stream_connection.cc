@@ -7,9 +7,11 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <cstdlib>
@@ -151,6 +153,16 @@ uint8_t* ReadBuffer() {
 }
 
 bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+// `parts` one after the other in one buffer; `total` is the sum of their sizes.
+base::Bytes Joined(std::span<const base::ByteView> parts, size_t total) {
+  base::Bytes joined;
+  joined.reserve(total);
+  for (const base::ByteView part : parts) {
+    joined.insert(joined.end(), part.begin(), part.end());
+  }
+  return joined;
+}
 
 // StreamConnectionOptions::plain_http_answer, on the raw socket.
 void AnswerPlainHttp(int fd, std::string_view answer) {
@@ -334,34 +346,51 @@ void StreamConnection::SetCallbacks(DataCallback on_data, CloseCallback on_close
   on_close_ = std::move(on_close);
 }
 
-bool StreamConnection::Write(base::ByteView data) {
+bool StreamConnection::Write(base::ByteView data) { return Write(std::span(&data, 1)); }
+
+bool StreamConnection::Write(std::span<const base::ByteView> parts) {
   if (state_ != State::kOpen) {
     return false;
   }
-  if (data.empty()) {
+  size_t total = 0;
+  for (const base::ByteView part : parts) {
+    total += part.size();
+  }
+  if (total == 0) {
     return true;
   }
   if (bev_ == nullptr) {
+    size_t sent = 0;
     if (cork_ == 0 && output_size() == 0) {
-      const ssize_t sent = SendNow(data);
-      if (sent < 0) {
+      const ssize_t n = SendNow(parts, total);
+      if (n < 0) {
         return false;
       }
-      data = data.subspan(static_cast<size_t>(sent));
-      if (data.empty()) {
+      sent = static_cast<size_t>(n);
+      if (sent == total) {
         return true;
       }
     }
-    output_.insert(output_.end(), data.begin(), data.end());
-    if (options_.max_output_bytes > 0 && output_size() > options_.max_output_bytes) {
-      Finish(CloseReason::kWriteLimit);
+    if (options_.max_output_bytes > 0 &&
+        output_size() + (total - sent) > options_.max_output_bytes) {
+      Finish(CloseReason::kWriteLimit);  // before copying what would be refused
       return false;
     }
+    QueueOutput(parts, sent);
     if (cork_ == 0) {
       AddEvent(WriteEvent());
     }
     return true;
   }
+  if (cork_ > 0 && !options_.tls_record_per_write) {
+    // Gathered for one bufferevent_write at Uncork: one run of TLS records
+    // instead of an SSL_write per message.
+    QueueOutput(parts, 0);
+    return CheckOutputLimit();
+  }
+  // One run of records for the whole, not a record per part.
+  const base::Bytes joined = parts.size() > 1 ? Joined(parts, total) : base::Bytes();
+  const base::ByteView data = parts.size() > 1 ? base::ByteView(joined) : parts.front();
   if (options_.tls_record_per_write) {
     if (!WriteRecord(data)) {
       Finish(CloseReason::kError);
@@ -370,19 +399,36 @@ bool StreamConnection::Write(base::ByteView data) {
     if (state_ != State::kOpen) {
       return false;  // sending it failed
     }
-  } else if (cork_ > 0) {
-    // Gathered for one bufferevent_write at Uncork: one run of TLS records
-    // instead of an SSL_write per message.
-    output_.insert(output_.end(), data.begin(), data.end());
   } else if (bufferevent_write(bev_, data.data(), data.size()) != 0) {
     Finish(CloseReason::kError);
     return false;
   }
+  return CheckOutputLimit();
+}
+
+bool StreamConnection::CheckOutputLimit() {
   if (options_.max_output_bytes > 0 && output_size() > options_.max_output_bytes) {
     Finish(CloseReason::kWriteLimit);
     return false;
   }
   return true;
+}
+
+void StreamConnection::QueueOutput(std::span<const base::ByteView> parts, size_t skip) {
+  size_t total = 0;
+  for (const base::ByteView part : parts) {
+    total += part.size();
+  }
+  const size_t needed = output_.size() + total - skip;
+  if (output_.capacity() < needed) {
+    output_.reserve(std::max(needed, 2 * output_.capacity()));
+  }
+  for (base::ByteView part : parts) {
+    const size_t dropped = std::min(skip, part.size());
+    skip -= dropped;
+    part = part.subspan(dropped);
+    output_.insert(output_.end(), part.begin(), part.end());
+  }
 }
 
 bool StreamConnection::WriteRecord(base::ByteView data) {
@@ -878,6 +924,53 @@ ssize_t StreamConnection::SendNow(base::ByteView data) {
       return -1;
     }
     sent += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(sent);
+}
+
+ssize_t StreamConnection::SendNow(std::span<const base::ByteView> parts, size_t total) {
+  if (parts.size() == 1) {
+    return SendNow(parts.front());
+  }
+  constexpr size_t kMaxParts = 8;
+  if (parts.size() > kMaxParts) {
+    return SendNow(Joined(parts, total));
+  }
+  std::array<iovec, kMaxParts> vectors{};
+  size_t first = 0;  // vectors[first, parts.size()) is still to send
+  for (size_t i = 0; i < parts.size(); ++i) {
+    // sendmsg does not write through iov_base.
+    vectors[i] = iovec{const_cast<uint8_t*>(parts[i].data()), parts[i].size()};
+  }
+  size_t sent = 0;
+  while (sent < total) {
+    msghdr message{};
+    message.msg_iov = vectors.data() + first;
+    message.msg_iovlen = parts.size() - first;
+    const ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      }
+      TK_LOG_DEBUG("connection {} from {}: {}", id_, peer_address_.ToString(),
+                   std::strerror(errno));
+      Finish(CloseReason::kError);
+      return -1;
+    }
+    sent += static_cast<size_t>(n);
+    for (size_t left = static_cast<size_t>(n); left > 0 && first < parts.size();) {
+      iovec& vector = vectors[first];
+      const size_t taken = std::min(left, vector.iov_len);
+      vector.iov_base = static_cast<uint8_t*>(vector.iov_base) + taken;
+      vector.iov_len -= taken;
+      left -= taken;
+      if (vector.iov_len == 0) {
+        ++first;
+      }
+    }
   }
   return static_cast<ssize_t>(sent);
 }

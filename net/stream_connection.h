@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "base/address.h"
@@ -123,6 +124,10 @@ class StreamConnection {
   // while corked). Returns false if the connection is closing or closed (the
   // bytes are dropped).
   bool Write(base::ByteView data);
+  // Write() of `parts` one after the other, as one write: on plain TCP with
+  // nothing queued and no cork, one sendmsg of them all (no copy); over TLS,
+  // one record run rather than one per part.
+  bool Write(std::span<const base::ByteView> parts);
   // While corked, Write() only queues; the outermost Uncork() sends it all
   // with one system call (TLS: one bufferevent write, so one run of records;
   // with tls_record_per_write, a record per Write() in one send).
@@ -230,6 +235,15 @@ class StreamConnection {
   // Sends from the front of `data`; returns the bytes the socket took, or -1
   // after a socket error (the connection is finished then).
   ssize_t SendNow(base::ByteView data);
+  // SendNow of `parts` one after the other (sendmsg); same answer. `total`
+  // is the sum of their sizes.
+  ssize_t SendNow(std::span<const base::ByteView> parts, size_t total);
+  // Appends `parts` to output_, less their first `skip` bytes (sent
+  // already), growing it at most once.
+  void QueueOutput(std::span<const base::ByteView> parts, size_t skip);
+  // Finishes with kWriteLimit (and answers false) when more than
+  // max_output_bytes are queued.
+  bool CheckOutputLimit();
   // TLS with tls_record_per_write: encrypts `data` into records of its own
   // now (SSL_write through record_bio_, whose ciphertext joins output_), or
   // before the handshake is done, AddRecord. False on a TLS error or when

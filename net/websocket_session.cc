@@ -3,6 +3,7 @@
 #include <wslay/wslay.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
 #include <exception>
@@ -227,21 +228,25 @@ void WebSocketSession::SetState(State next) {
 }
 
 bool WebSocketSession::SendText(std::string_view text) {
-  return SendMessage(WSLAY_TEXT_FRAME, base::AsBytes(text));
+  return SendMessage(WSLAY_TEXT_FRAME, {}, base::AsBytes(text));
+}
+
+bool WebSocketSession::SendText(std::string_view head, std::string_view text) {
+  return SendMessage(WSLAY_TEXT_FRAME, base::AsBytes(head), base::AsBytes(text));
 }
 
 bool WebSocketSession::SendBinary(base::ByteView data) {
-  return SendMessage(WSLAY_BINARY_FRAME, data);
+  return SendMessage(WSLAY_BINARY_FRAME, {}, data);
 }
 
 bool WebSocketSession::Ping(base::ByteView payload) {
   if (payload.size() > kMaxControlPayload) {
     return false;
   }
-  return SendMessage(WSLAY_PING, payload);
+  return SendMessage(WSLAY_PING, {}, payload);
 }
 
-bool WebSocketSession::SendMessage(uint8_t opcode, base::ByteView payload) {
+bool WebSocketSession::SendMessage(uint8_t opcode, base::ByteView head, base::ByteView rest) {
   if (state_ != State::kOpen || connection_ == nullptr) {
     return false;
   }
@@ -249,7 +254,16 @@ bool WebSocketSession::SendMessage(uint8_t opcode, base::ByteView payload) {
                     wslay_event_get_queued_msg_count(context_.get()) == 0)) {
     // Nothing of wslay's waits to go out, so this frame cannot overtake one:
     // write it ourselves and spare an idle session a context.
-    return WriteFrame(opcode, payload);
+    return WriteFrame(opcode, head, rest);
+  }
+  // wslay copies the message, so a joined copy lives only for the call.
+  base::Bytes joined;
+  base::ByteView payload = rest;
+  if (!head.empty()) {
+    joined.reserve(head.size() + rest.size());
+    joined.insert(joined.end(), head.begin(), head.end());
+    joined.insert(joined.end(), rest.begin(), rest.end());
+    payload = joined;
   }
   wslay_event_msg message{opcode, payload.data(), payload.size()};
   if (wslay_event_queue_msg(context_.get(), &message) != 0) {
@@ -260,13 +274,13 @@ bool WebSocketSession::SendMessage(uint8_t opcode, base::ByteView payload) {
   return connection_ != nullptr && connection_->is_open();
 }
 
-bool WebSocketSession::WriteFrame(uint8_t opcode, base::ByteView payload) {
+bool WebSocketSession::WriteFrame(uint8_t opcode, base::ByteView head, base::ByteView rest) {
   // s5.2: one final frame; a server never masks. The payload length takes 7
   // bits, or 126 and 16 bits, or 127 and 64 bits, in network byte order.
   uint8_t header[10];
   size_t length = 0;
   header[length++] = static_cast<uint8_t>(0x80 | opcode);
-  const uint64_t size = payload.size();
+  const uint64_t size = head.size() + rest.size();
   if (size < 126) {
     header[length++] = static_cast<uint8_t>(size);
   } else if (size <= 0xFFFF) {
@@ -279,11 +293,9 @@ bool WebSocketSession::WriteFrame(uint8_t opcode, base::ByteView payload) {
       header[length++] = static_cast<uint8_t>(size >> shift);
     }
   }
-  StreamConnection* connection = connection_;
-  connection->Cork();  // header and payload in one send
-  const bool written =
-      connection->Write(base::ByteView(header, length)) && connection->Write(payload);
-  connection->Uncork();
+  // Header and payload in one write.
+  const std::array<base::ByteView, 3> frame{base::ByteView(header, length), head, rest};
+  const bool written = connection_->Write(frame);
   return written && connection_ != nullptr && connection_->is_open();
 }
 

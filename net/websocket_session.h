@@ -142,6 +142,8 @@ class WebSocketSession {
   // is not checked). Returns false once the session is closing or closed, or
   // if the connection refused the bytes (it is then closing).
   bool SendText(std::string_view text);
+  // SendText of `head` followed by `text`, without joining them first.
+  bool SendText(std::string_view head, std::string_view text);
   bool SendBinary(base::ByteView data);
   // Sends a ping with up to 125 bytes of payload. False if too long or not open.
   bool Ping(base::ByteView payload = {});
@@ -204,10 +206,11 @@ class WebSocketSession {
   bool EnsureContext();
   // Frees the context when nothing is in progress (see the header comment).
   void ReleaseContextIfIdle();
-  // Sends one unfragmented message or ping (a wslay opcode).
-  bool SendMessage(uint8_t opcode, base::ByteView payload);
+  // Sends one unfragmented message or ping (a wslay opcode) whose payload
+  // is `head` (often empty) followed by `rest`.
+  bool SendMessage(uint8_t opcode, base::ByteView head, base::ByteView rest);
   // Writes one final, unmasked frame straight to the connection.
-  bool WriteFrame(uint8_t opcode, base::ByteView payload);
+  bool WriteFrame(uint8_t opcode, base::ByteView head, base::ByteView rest);
   size_t OnData(base::ByteView data);
   void OnConnectionClosed(CloseReason reason);
   void Receive(base::ByteView data);

@@ -170,11 +170,9 @@ bool EngineIoSocket::SendText(std::string_view text) {
     if (ws_ == nullptr) {
       return false;
     }
-    std::string message;
-    message.reserve(1 + text.size());
-    message.push_back(static_cast<char>('0' + static_cast<int>(EngineIoPacketType::kMessage)));
-    message.append(text);
-    return ws_->SendText(message);
+    static constexpr char kMessage[] = {
+        static_cast<char>('0' + static_cast<int>(EngineIoPacketType::kMessage))};
+    return ws_->SendText(std::string_view(kMessage, 1), text);
   }
   return Send(EngineIoPacket::Text(EngineIoPacketType::kMessage, text));
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <future>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -371,6 +372,326 @@ TEST(StreamListenerTest, CorkedWritesGoOutOnUncorkEvenAfterClose) {
   ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(future.get(), CloseReason::kLocalClose);
   EXPECT_FALSE(client->ReceiveFrame(FrameLength, 5s).has_value());
+}
+
+// ---- Gathered writes (Write of several parts)
+
+// Byte `i` of a stream that gathered writes send: no two places a few bytes
+// or a few pages apart look alike, so a byte lost, sent twice or moved
+// (say, the part of a partial send that was already out, queued again)
+// shows at its place.
+uint8_t PatternByte(size_t i) {
+  uint64_t x = (static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15u;
+  x ^= x >> 29;
+  x *= 0xBF58476D1CE4E5B9u;
+  return static_cast<uint8_t>(x >> 56);
+}
+
+// Parts of the given sizes cut from the pattern stream at `offset` (the
+// first part starts there, each next part where the previous one ends).
+class PatternParts {
+ public:
+  PatternParts(std::initializer_list<size_t> sizes, size_t offset = 0) {
+    for (const size_t size : sizes) {
+      Bytes& part = parts_.emplace_back(size);
+      for (size_t i = 0; i < size; ++i) {
+        part[i] = PatternByte(offset + i);
+      }
+      offset += size;
+    }
+    for (const Bytes& part : parts_) {
+      views_.emplace_back(part);
+      size_ += part.size();
+    }
+  }
+  std::span<const ByteView> views() const { return views_; }
+  // The sum of the parts' sizes.
+  size_t size() const { return size_; }
+  // The parts one after the other.
+  Bytes Joined() const {
+    Bytes joined;
+    for (const Bytes& part : parts_) {
+      base::AppendBytes(joined, part);
+    }
+    return joined;
+  }
+  // True if `position` bytes into the whole is where a part starts or ends.
+  bool IsBoundary(size_t position) const {
+    size_t at = 0;
+    for (const Bytes& part : parts_) {
+      if (position == at) {
+        return true;
+      }
+      at += part.size();
+    }
+    return position == at;
+  }
+
+ private:
+  std::vector<Bytes> parts_;
+  std::vector<ByteView> views_;
+  size_t size_ = 0;
+};
+
+// Starts a listener whose connections report how they closed and then run
+// `on_accept` (their writes). Nothing they receive is read.
+void StartWritingServer(Server& server, std::function<void(StreamConnection&)> on_accept,
+                        StreamListenerOptions options = {}) {
+  server.loop = MakeLoop();
+  ASSERT_TRUE(server.loop);
+  auto listener = StreamListener::Create(
+      *server.loop, Loopback4(), options, nullptr, [&server, on_accept](StreamConnection& c) {
+        c.SetCallbacks(nullptr, [&server](StreamConnection&, CloseReason reason) {
+          server.closed.set_value(reason);
+        });
+        on_accept(c);
+      });
+  ASSERT_TRUE(listener.has_value()) << listener.error().message;
+  server.listener = std::move(*listener);
+}
+
+// Exactly `size` bytes, and then the end of the stream with nothing after
+// them (the server closes once it has written); empty on failure.
+Bytes ReceiveAllThenEnd(BlockingClient& client, size_t size) {
+  base::Result<Bytes> all = Bytes();
+  if (size > 0) {
+    all = client.ReceiveFrame(
+        [size](ByteView b) -> base::Result<size_t> { return b.size() >= size ? size : 0; }, 10s);
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+  }
+  // Any byte more would be a frame here.
+  auto more = client.ReceiveFrame([](ByteView b) -> base::Result<size_t> { return b.size(); }, 5s);
+  EXPECT_FALSE(more.has_value()) << more->size() << " bytes more than written";
+  if (!more.has_value()) {
+    EXPECT_NE(more.error().message.find("peer closed"), std::string::npos) << more.error().message;
+  }
+  return all ? std::move(*all) : Bytes();
+}
+
+TEST(StreamListenerTest, AGatheredWriteArrivesWholeAndInOrder) {
+  // Three parts (one sendmsg of them), ten (more than the vectors a sendmsg
+  // gets here: joined first), then a plain write. Nothing is queued before
+  // any of them, so each goes straight into the socket.
+  const PatternParts three({5, 1200, 3});
+  const PatternParts ten({1, 2, 3, 4, 5, 600, 7, 8, 9, 10}, three.size());
+  const PatternParts plain({4000}, three.size() + ten.size());
+  Server server;
+  StartWritingServer(server, [&](StreamConnection& c) {
+    EXPECT_TRUE(c.Write(three.views()));
+    EXPECT_TRUE(c.Write(ten.views()));
+    EXPECT_TRUE(c.Write(plain.views().front()));
+    EXPECT_EQ(c.output_size(), 0u);  // all in the socket
+    c.Close();
+  });
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  Bytes expected = three.Joined();
+  base::AppendBytes(expected, ten.Joined());
+  base::AppendBytes(expected, plain.Joined());
+  EXPECT_EQ(ReceiveAllThenEnd(*client, expected.size()), expected);
+  EXPECT_EQ(WaitClosed(server), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, AGatheredWriteFarBeyondTheSocketBuffersArrivesWholeAndInOrder) {
+  // Over 12 MB in parts of odd sizes to a client that reads only once both
+  // writes are made: the socket takes a few MB at most, so the sendmsg stops
+  // inside a part and the rest of the parts, from that byte on, is queued;
+  // the second gathered write queues behind it. The client must get every
+  // byte once, in order.
+  const PatternParts first({1, 3000001, 7, 4999999, 13, 3333333, 5, 1000003});
+  const PatternParts second({17, 0, 70001, 3}, first.size());
+  std::promise<size_t> queued;
+  Server server;
+  StreamListenerOptions options;
+  options.connection.max_output_bytes = 0;  // unlimited: all of it waits queued
+  StartWritingServer(
+      server,
+      [&](StreamConnection& c) {
+        EXPECT_TRUE(c.Write(first.views()));
+        const size_t queued_after_first = c.output_size();
+        EXPECT_TRUE(c.Write(second.views()));
+        EXPECT_EQ(c.output_size(), queued_after_first + second.size());
+        queued.set_value(queued_after_first);
+        c.Close();  // after all of it is sent
+      },
+      options);
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  auto queued_future = queued.get_future();
+  ASSERT_EQ(queued_future.wait_for(5s), std::future_status::ready);
+  const size_t queued_after_first = queued_future.get();
+  // The premise: the first sendmsg was partial and stopped inside a part.
+  EXPECT_GT(queued_after_first, 0u);
+  EXPECT_LT(queued_after_first, first.size());
+  const size_t sent_at_once = first.size() - std::min(queued_after_first, first.size());
+  EXPECT_FALSE(first.IsBoundary(sent_at_once)) << sent_at_once;
+
+  Bytes expected = first.Joined();
+  base::AppendBytes(expected, second.Joined());
+  const Bytes received = ReceiveAllThenEnd(*client, expected.size());
+  ASSERT_EQ(received.size(), expected.size());
+  // Where they differ first, not 12 MB of bytes.
+  const auto mismatch = std::mismatch(received.begin(), received.end(), expected.begin());
+  EXPECT_TRUE(mismatch.first == received.end())
+      << "first wrong byte at " << (mismatch.first - received.begin())
+      << "; the first sendmsg sent " << sent_at_once;
+  EXPECT_EQ(WaitClosed(server), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, AGatheredWriteWhileCorkedGoesOutAtUncorkAfterTheEarlierWrites) {
+  // The second frame in three parts, cut inside its length and its text.
+  const Bytes second = Frame("second, in three parts");
+  const ByteView second_parts[] = {ByteView(second).first(1), ByteView(second).subspan(1, 8),
+                                   ByteView(second).subspan(9)};
+  Server server;
+  StartWritingServer(server, [&](StreamConnection& c) {
+    c.Cork();
+    c.Cork();
+    EXPECT_TRUE(c.Write(Frame("first")));
+    EXPECT_TRUE(c.Write(second_parts));
+    EXPECT_TRUE(c.Write(Frame("third")));
+    const size_t total = Frame("first").size() + second.size() + Frame("third").size();
+    EXPECT_EQ(c.output_size(), total);  // nothing sent yet
+    c.Uncork();
+    EXPECT_EQ(c.output_size(), total);  // still corked once
+    c.Uncork();
+    EXPECT_EQ(c.output_size(), 0u);
+    c.Close();
+  });
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  for (const char* expected : {"first", "second, in three parts", "third"}) {
+    auto frame = client->ReceiveFrame(FrameLength, 5s);
+    ASSERT_TRUE(frame.has_value()) << frame.error().message;
+    EXPECT_EQ(Payload(*frame), expected);
+  }
+  EXPECT_EQ(ReceiveAllThenEnd(*client, 0), Bytes());
+  EXPECT_EQ(WaitClosed(server), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, EmptyPartsAreSkippedAndAGatheredWriteOfNothingSucceeds) {
+  const ByteView none[] = {ByteView(), ByteView()};
+  const std::string_view texts[] = {"", "ab", "", "", "cde", ""};
+  std::vector<ByteView> parts;
+  for (std::string_view text : texts) {
+    parts.push_back(base::AsBytes(text));
+  }
+  // Ten parts, half of them empty.
+  const std::string_view more_texts[] = {"f", "", "gh", "", "", "i", "", "jk", "", "l"};
+  std::vector<ByteView> more;
+  for (std::string_view text : more_texts) {
+    more.push_back(base::AsBytes(text));
+  }
+  Server server;
+  StartWritingServer(server, [&](StreamConnection& c) {
+    EXPECT_TRUE(c.Write(std::span<const ByteView>()));
+    EXPECT_TRUE(c.Write(none));
+    EXPECT_TRUE(c.Write(parts));
+    EXPECT_TRUE(c.Write(more));
+    c.Cork();
+    EXPECT_TRUE(c.Write(none));
+    EXPECT_EQ(c.output_size(), 0u);
+    EXPECT_TRUE(c.Write(parts));
+    EXPECT_EQ(c.output_size(), 5u);
+    c.Uncork();
+    c.Close();
+    // Closing: refused, even with nothing in it.
+    EXPECT_FALSE(c.Write(none));
+    EXPECT_FALSE(c.Write(parts));
+  });
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  const std::string expected = "abcdefghijklabcde";
+  EXPECT_EQ(base::AsString(ReceiveAllThenEnd(*client, expected.size())), expected);
+  EXPECT_EQ(WaitClosed(server), CloseReason::kLocalClose);
+}
+
+TEST(StreamListenerTest, GatheredWritesToAClientThatDoesNotReadCloseAtTheWriteLimit) {
+  // Each frame the client sends gets about 64 KiB back in one gathered
+  // write of three parts (from the data callback: corked); the client never
+  // reads. What is not sent (corked for the frames of one read, or not taken
+  // by the socket) queues up to max_output_bytes, and the write that passes
+  // it is refused and closes the connection.
+  const PatternParts answer({4, 60000, 5536});
+  std::atomic<int> refused{0};
+  Server server;
+  server.loop = MakeLoop();
+  ASSERT_TRUE(server.loop);
+  StreamListenerOptions options;
+  options.connection.max_output_bytes = 1024 * 1024;
+  auto listener =
+      StreamListener::Create(*server.loop, Loopback4(), options, nullptr, [&](StreamConnection& c) {
+        c.SetCallbacks(
+            [&](StreamConnection& conn, ByteView data) {
+              auto length = FrameLength(data);
+              if (!length || *length == 0) {
+                return size_t{0};
+              }
+              if (!conn.Write(answer.views())) {
+                ++refused;
+              }
+              return *length;
+            },
+            [&](StreamConnection&, CloseReason reason) { server.closed.set_value(reason); });
+      });
+  ASSERT_TRUE(listener.has_value()) << listener.error().message;
+  server.listener = std::move(*listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  auto closed = server.closed.get_future();
+  // 1000 frames ask for 64 MB, far more than the socket buffers and the
+  // limit hold.
+  for (int i = 0; i < 1000 && closed.wait_for(0s) != std::future_status::ready; ++i) {
+    if (!client->Send(Frame("more"), 5s)) {
+      break;  // the server closed (and reset) meanwhile
+    }
+  }
+  ASSERT_EQ(closed.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(closed.get(), CloseReason::kWriteLimit);
+  EXPECT_EQ(refused.load(), 1);
+}
+
+TEST(StreamListenerTest, AGatheredWriteTheSocketCannotTakeClosesAtTheWriteLimit) {
+  // Not corked, nothing queued: the sendmsg takes what the socket holds (a
+  // few MB at most, the client does not read) and the rest, far more than
+  // max_output_bytes, closes the connection.
+  const PatternParts parts({3, 8 * 1024 * 1024, 1, 8 * 1024 * 1024});
+  std::promise<bool> written;
+  Server server;
+  StreamListenerOptions options;
+  options.connection.max_output_bytes = 1024 * 1024;
+  StartWritingServer(
+      server,
+      [&](StreamConnection& c) {
+        written.set_value(c.Write(parts.views()));
+        EXPECT_FALSE(c.is_open());
+      },
+      options);
+  ASSERT_TRUE(server.listener);
+  LoopThread thread(*server.loop);
+  thread.Start();
+  auto client = ConnectTo("127.0.0.1", server.listener->local_address().port(), Tcp());
+  ASSERT_TRUE(client);
+  auto future = written.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(future.get());
+  auto closed = server.closed.get_future();
+  ASSERT_EQ(closed.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(closed.get(), CloseReason::kWriteLimit);
 }
 
 TEST(StreamListenerTest, AbortFromTheDataCallbackReportsCloseLater) {

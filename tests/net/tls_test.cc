@@ -420,6 +420,83 @@ TEST(TlsListenerTest, RecordPerWriteGivesEachWriteItsOwnRecords) {
   EXPECT_EQ(Joined(records), expected);
 }
 
+// Gathered writes: each inner list is the part sizes of one Write() of
+// several parts; part k counted over all of them is all of letter
+// 'a' + k % 26 (starting from part `first_part`), as WriteAll's writes.
+class GatheredWrites {
+ public:
+  explicit GatheredWrites(std::vector<std::vector<size_t>> writes, size_t first_part = 0) {
+    size_t k = first_part;
+    for (const std::vector<size_t>& sizes : writes) {
+      std::vector<Bytes>& parts = writes_.emplace_back();
+      for (const size_t size : sizes) {
+        const char letter = static_cast<char>('a' + k++ % 26);
+        parts.emplace_back(size, static_cast<uint8_t>(letter));
+        expected_.append(size, letter);
+      }
+    }
+  }
+  // Makes the writes, a gathered Write() each; expects each to be taken.
+  void WriteTo(StreamConnection& c) const {
+    for (const std::vector<Bytes>& parts : writes_) {
+      std::vector<ByteView> views(parts.begin(), parts.end());
+      EXPECT_TRUE(c.Write(views));
+    }
+  }
+  // What the client must read: the parts one after the other.
+  const std::string& expected() const { return expected_; }
+
+ private:
+  std::vector<std::vector<Bytes>> writes_;
+  std::string expected_;
+};
+
+// A data callback that makes `writes` (which must outlive the server) on
+// the client's first line: corked, as every data callback runs.
+StreamConnection::DataCallback WriteGathered(const GatheredWrites& writes) {
+  return [&writes](StreamConnection& c, ByteView data) {
+    if (base::AsString(data).find('\n') == std::string_view::npos) {
+      return size_t{0};
+    }
+    writes.WriteTo(c);
+    return data.size();
+  };
+}
+
+TEST_P(TlsModeTest, GatheredWritesArriveWholeAndInOrder) {
+  // Made before the handshake (from the accept callback, not corked: the
+  // bufferevent or a chain of its own holds them until it is done) and
+  // after it (corked, from the data callback), with empty parts and parts
+  // longer than a record.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const GatheredWrites early({{5, 0, 1200}, {20000, 7}});
+  const GatheredWrites late({{9000, 12000, 3}, {0, 0}, {1, 70000, 2, 0, 3}}, 5);
+  TlsServer server(ServerContext(cert), Options(), WriteGathered(late),
+                   [&](StreamConnection& c) { early.WriteTo(c); });
+  const std::string expected = early.expected() + late.expected();
+  auto records = ReadRecords(server.port(), expected.size());
+  EXPECT_EQ(Joined(records), expected);
+}
+
+TEST(TlsListenerTest, RecordPerWriteGivesAGatheredWriteOneRunOfRecords) {
+  // A Write() of several parts is one write: its bytes share records (as
+  // many as it needs, 16 KiB at most each), never a record per part;
+  // before the handshake and after it.
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  const GatheredWrites early({{5, 1200}, {300}});
+  const GatheredWrites late({{5, 1200, 9000}, {7}, {12000, 0, 20000, 3}}, 3);
+  StreamListenerOptions options;
+  options.connection.tls_record_per_write = true;
+  TlsServer server(ServerContext(cert), options, WriteGathered(late),
+                   [&](StreamConnection& c) { early.WriteTo(c); });
+  const std::string expected = early.expected() + late.expected();
+  auto records = ReadRecords(server.port(), expected.size());
+  EXPECT_EQ(Sizes(records), (std::vector<size_t>{1205, 300, 10205, 7, 16384, 32003 - 16384}));
+  EXPECT_EQ(Joined(records), expected);
+}
+
 TEST(TlsListenerTest, RecordPerWriteKeepsWritesMadeBeforeTheHandshakeApart) {
   // Written from the accept callback, before the handshake: they wait in
   // the bufferevent, a chain each, and libevent makes their records once

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <future>
 #include <map>
 #include <optional>
@@ -364,6 +365,9 @@ struct ServerOptions {
   bool hand_over_leftover = false;
   // Close(4000, "done") when a text message "close-me" arrives.
   bool close_on_request = true;
+  // When set, answers the text messages other than "close-me" and
+  // "ping-me" instead of the echo.
+  std::function<void(WebSocketSession& session, std::string_view text)> on_text;
 };
 
 // An echo server: text and binary messages come back unchanged; "ping-me"
@@ -459,6 +463,10 @@ class WsServer {
         EXPECT_TRUE(session.Ping(base::AsBytes(std::string_view("srv"))));
         return;
       }
+      if (options_.on_text) {
+        options_.on_text(session, text);
+        return;
+      }
       EXPECT_TRUE(session.SendText(text));
     };
     callbacks.on_binary = [](WebSocketSession& session, ByteView data) {
@@ -531,9 +539,15 @@ class WsClient {
 
   // The next server frame; opcode 0xFF if none arrived.
   ServerFrame Next() {
+    const Bytes frame = NextRaw();
+    return frame.empty() ? ServerFrame{} : ParseServerFrame(frame);
+  }
+
+  // The next server frame as it came, header included; empty if none arrived.
+  Bytes NextRaw() {
     auto frame = client_->ReceiveFrame(ServerFrameLength, 5s);
     EXPECT_TRUE(frame.has_value()) << frame.error().message;
-    return frame ? ParseServerFrame(*frame) : ServerFrame{};
+    return frame ? std::move(*frame) : Bytes();
   }
 
   // True if the server closed TCP with no further frame.
@@ -651,6 +665,113 @@ TEST_F(WebSocketSessionTest, WholeFramesInOneReadAndAFrameCutAcrossReads) {
   ServerFrame pong = client.Next();
   EXPECT_EQ(pong.opcode, kPong);
   EXPECT_EQ(pong.payload, "p2");
+}
+
+// ---- SendText(head, text) ----------------------------------------------------
+
+// `size` letters in which no two places a few bytes or a few pages apart
+// look alike, so a byte lost, repeated or moved shows.
+std::string TextOf(size_t size) {
+  std::string text(size, ' ');
+  for (size_t i = 0; i < size; ++i) {
+    uint64_t x = (static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15u;
+    x ^= x >> 29;
+    text[i] = static_cast<char>('a' + (x >> 32) % 26);
+  }
+  return text;
+}
+
+// ServerOptions::on_text: answers "<head>|<n>" with SendText(head, TextOf(n)).
+void AnswerWithHead(WebSocketSession& session, std::string_view request) {
+  const size_t bar = request.find('|');
+  ASSERT_NE(bar, std::string_view::npos) << request;
+  const std::string text = TextOf(std::stoul(std::string(request.substr(bar + 1))));
+  EXPECT_TRUE(session.SendText(request.substr(0, bar), text));
+}
+
+// The request AnswerWithHead answers with `head` and `size` letters.
+Bytes AskWithHead(std::string_view head, size_t size) {
+  return MakeFrame({.opcode = kText}, std::string(head) + "|" + std::to_string(size));
+}
+
+// `frame` (as the client received it, header included) is one final text
+// frame holding `payload`, its length in the form s5.2 prescribes for it: 7
+// bits up to 125, 126 and 16 bits up to 65535, 127 and 64 bits above.
+void ExpectTextFrame(const Bytes& frame, const std::string& payload) {
+  ASSERT_GE(frame.size(), 2u);
+  EXPECT_EQ(frame[0], 0x80 | kText);
+  size_t header = 2;
+  if (payload.size() < 126) {
+    EXPECT_EQ(frame[1], payload.size());
+  } else if (payload.size() <= 0xFFFF) {
+    ASSERT_GE(frame.size(), 4u);
+    EXPECT_EQ(frame[1], 126);
+    EXPECT_EQ(base::LoadBe16(frame.data() + 2), payload.size());
+    header = 4;
+  } else {
+    ASSERT_GE(frame.size(), 10u);
+    EXPECT_EQ(frame[1], 127);
+    EXPECT_EQ(base::LoadBe64(frame.data() + 2), payload.size());
+    header = 10;
+  }
+  ASSERT_EQ(frame.size(), header + payload.size());
+  const std::string_view got = base::AsString(ByteView(frame).subspan(header));
+  // Where they differ first, not a megabyte of text.
+  const auto mismatch = std::mismatch(got.begin(), got.end(), payload.begin());
+  EXPECT_TRUE(mismatch.first == got.end())
+      << "payload of " << payload.size() << " bytes wrong from byte "
+      << (mismatch.first - got.begin());
+}
+
+TEST_F(WebSocketSessionTest, SendTextWithAHeadIsOneMessageOfTheHeadThenTheText) {
+  ServerOptions options;
+  options.on_text = AnswerWithHead;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  struct Case {
+    std::string_view head;
+    size_t text;  // letters after it
+  };
+  // Payloads at the edges of the three length forms (1 to 125 bytes, 126 to
+  // 65535, then 65536 and up), an empty head and an empty text, and 1.5 MB
+  // (a frame the socket may take in several sends, the rest queued).
+  const Case cases[] = {
+      {"4", 0},  {"4", 6},    {"42[\"event\",", 114}, {"4", 125}, {"42", 65533}, {"4", 65535},
+      {"", 300}, {"", 70000}, {"4", 1'500'000},       {"4", 3},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.head) + "|" + std::to_string(c.text));
+    client.Send(AskWithHead(c.head, c.text));
+    ExpectTextFrame(client.NextRaw(), std::string(c.head) + TextOf(c.text));
+  }
+}
+
+TEST_F(WebSocketSessionTest, SendTextWithAHeadQueuedBehindWslaysOutputArrivesWholeAndInOrder) {
+  // A ping and three requests in one read: wslay takes them in one receive
+  // and queues its pong before the handler runs. The answers, made inside
+  // that receive, must not overtake the pong, so they are queued with wslay
+  // (head and text joined) and leave after it, whole and in order, with
+  // each of the three length forms.
+  ServerOptions options;
+  options.on_text = AnswerWithHead;
+  Start(options);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes all = MakeFrame({.opcode = kPing}, "first");
+  base::AppendBytes(all, AskWithHead("4", 9));
+  base::AppendBytes(all, AskWithHead("42", 300));
+  base::AppendBytes(all, AskWithHead("4", 70000));
+  client.Send(all);
+  ServerFrame pong = client.Next();
+  EXPECT_EQ(pong.opcode, kPong);
+  EXPECT_EQ(pong.payload, "first");
+  ExpectTextFrame(client.NextRaw(), "4" + TextOf(9));
+  ExpectTextFrame(client.NextRaw(), "42" + TextOf(300));
+  ExpectTextFrame(client.NextRaw(), "4" + TextOf(70000));
+  // With nothing queued any more, written straight again.
+  client.Send(AskWithHead("4", 5));
+  ExpectTextFrame(client.NextRaw(), "4" + TextOf(5));
 }
 
 TEST_F(WebSocketSessionTest, MessagesBehindACloseInTheSameReadAreDropped) {
