@@ -908,30 +908,10 @@ void StreamConnection::DeliverKeptInput() {
 }
 
 ssize_t StreamConnection::SendNow(base::ByteView data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        break;
-      }
-      TK_LOG_DEBUG("connection {} from {}: {}", id_, peer_address_.ToString(),
-                   std::strerror(errno));
-      Finish(CloseReason::kError);
-      return -1;
-    }
-    sent += static_cast<size_t>(n);
-  }
-  return static_cast<ssize_t>(sent);
+  return SendNow(std::span(&data, 1), data.size());
 }
 
 ssize_t StreamConnection::SendNow(std::span<const base::ByteView> parts, size_t total) {
-  if (parts.size() == 1) {
-    return SendNow(parts.front());
-  }
   constexpr size_t kMaxParts = 8;
   if (parts.size() > kMaxParts) {
     return SendNow(Joined(parts, total));
