@@ -376,7 +376,7 @@ bool StreamConnection::Write(std::span<const base::ByteView> parts) {
       Finish(CloseReason::kWriteLimit);  // before copying what would be refused
       return false;
     }
-    QueueOutput(parts, sent);
+    QueueOutput(parts, total, sent);
     if (cork_ == 0) {
       AddEvent(WriteEvent());
     }
@@ -385,7 +385,7 @@ bool StreamConnection::Write(std::span<const base::ByteView> parts) {
   if (cork_ > 0 && !options_.tls_record_per_write) {
     // Gathered for one bufferevent_write at Uncork: one run of TLS records
     // instead of an SSL_write per message.
-    QueueOutput(parts, 0);
+    QueueOutput(parts, total, 0);
     return CheckOutputLimit();
   }
   // One run of records for the whole, not a record per part.
@@ -414,11 +414,8 @@ bool StreamConnection::CheckOutputLimit() {
   return true;
 }
 
-void StreamConnection::QueueOutput(std::span<const base::ByteView> parts, size_t skip) {
-  size_t total = 0;
-  for (const base::ByteView part : parts) {
-    total += part.size();
-  }
+void StreamConnection::QueueOutput(std::span<const base::ByteView> parts, size_t total,
+                                   size_t skip) {
   const size_t needed = output_.size() + total - skip;
   if (output_.capacity() < needed) {
     output_.reserve(std::max(needed, 2 * output_.capacity()));

@@ -238,9 +238,9 @@ class StreamConnection {
   // SendNow of `parts` one after the other (sendmsg); same answer. `total`
   // is the sum of their sizes.
   ssize_t SendNow(std::span<const base::ByteView> parts, size_t total);
-  // Appends `parts` to output_, less their first `skip` bytes (sent
-  // already), growing it at most once.
-  void QueueOutput(std::span<const base::ByteView> parts, size_t skip);
+  // Appends `parts` (`total` bytes) to output_, less their first `skip`
+  // bytes (sent already), growing it at most once.
+  void QueueOutput(std::span<const base::ByteView> parts, size_t total, size_t skip);
   // Finishes with kWriteLimit (and answers false) when more than
   // max_output_bytes are queued.
   bool CheckOutputLimit();
