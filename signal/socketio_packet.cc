@@ -24,6 +24,26 @@ bool IsBinaryType(SocketIoPacketType type) {
   return type == SocketIoPacketType::kBinaryEvent || type == SocketIoPacketType::kBinaryAck;
 }
 
+// What comes before a packet's data: the type digit, the attachment count
+// and "-" for the binary types, the namespace and "," unless it is the
+// default (an empty one counts as "/", as in socket.io-parser's
+// encodeAsString), then the ack id.
+void AppendPacketHead(std::string& out, SocketIoPacketType type, size_t attachments,
+                      std::string_view nsp, std::optional<uint64_t> id) {
+  out.push_back(static_cast<char>('0' + static_cast<int>(type)));
+  if (IsBinaryType(type)) {
+    out.append(std::to_string(attachments));
+    out.push_back('-');
+  }
+  if (!nsp.empty() && nsp != "/") {
+    out.append(nsp);
+    out.push_back(',');
+  }
+  if (id) {
+    out.append(std::to_string(*id));
+  }
+}
+
 // socket.io-parser isPayloadValid (section 1.9.2 step 5).
 bool IsPayloadValid(SocketIoPacketType type, const Json& payload, bool allow_reserved) {
   switch (type) {
@@ -475,19 +495,7 @@ EncodedSocketIoPacket EncodeSocketIoPacket(const SocketIoPacket& packet) {
       type = binary ? SocketIoPacketType::kBinaryAck : SocketIoPacketType::kAck;
     }
   }
-  out.text.push_back(static_cast<char>('0' + static_cast<int>(type)));
-  if (IsBinaryType(type)) {
-    out.text.append(std::to_string(out.attachments.size()));
-    out.text.push_back('-');
-  }
-  // As socket.io-parser's encodeAsString: an empty namespace counts as "/".
-  if (!packet.nsp.empty() && packet.nsp != "/") {
-    out.text.append(packet.nsp);
-    out.text.push_back(',');
-  }
-  if (packet.id) {
-    out.text.append(std::to_string(*packet.id));
-  }
+  AppendPacketHead(out.text, type, out.attachments.size(), packet.nsp, packet.id);
   // JSON null is not written, as `null != obj.data` skips it in the reference.
   if (data != nullptr && !data->is_null()) {
     AppendJson(out.text, *data);
@@ -499,8 +507,7 @@ namespace {
 
 void AppendStringValue(std::string& out, std::string_view text);
 
-// AppendSocketIoEventText / AppendSocketIoAckText: `type`, `nsp` and `id`
-// as EncodeSocketIoPacket writes them, then the array of `event` (if any)
+// AppendSocketIoEventText / AppendSocketIoAckText: the head, then the array of `event` (if any)
 // and the arguments.
 bool AppendArgsText(std::string& out, SocketIoPacketType type, std::string_view nsp,
                     std::optional<std::string_view> event, const Json& args,
@@ -508,14 +515,7 @@ bool AppendArgsText(std::string& out, SocketIoPacketType type, std::string_view 
   if (ContainsBinary(args)) {
     return false;
   }
-  out.push_back(static_cast<char>('0' + static_cast<int>(type)));
-  if (!nsp.empty() && nsp != "/") {
-    out.append(nsp);
-    out.push_back(',');
-  }
-  if (id) {
-    out.append(std::to_string(*id));
-  }
+  AppendPacketHead(out, type, 0, nsp, id);
   out.push_back('[');
   bool first = true;
   if (event) {
