@@ -30,8 +30,9 @@ class CallEmitter {
 };
 
 // Persistence of the call history. For every call: CallCreated once, then at
-// most one CallAnswered, then exactly one CallEnded; IceReported only
-// between CallAnswered and CallEnded.
+// most one CallAnswered, then exactly one CallEnded; IceReported only after
+// CallAnswered, also after CallEnded for up to ended_call_retention (a side's
+// report that follows the other side's endCall, CallManagerOptions).
 class CallRecorder {
  public:
   virtual ~CallRecorder() = default;
