@@ -49,7 +49,7 @@ CallManager::CallManager(CallManagerOptions options, CallEmitter& emitter, CallR
 
 bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
                                     std::string_view user_id) {
-  if (!presence_.Add(socket, user_id)) {
+  if (socket == 0 || !presence_.Add(socket, user_id)) {
     return false;
   }
   Call* call = CallOfUser(user_id);

@@ -152,7 +152,9 @@ class CallManager {
   // ---- Presence
 
   // `socket` of `user_id` connected (after authentication). False if the
-  // socket is already registered or the user id is empty. A callee device
+  // socket is already registered, is 0 (the manager's "no socket": ended
+  // calls remember their sides' sockets that way) or the user id is empty.
+  // A callee device
   // connecting while its user's call rings gets incomingCall.
   bool OnSocketConnected(base::MonoTime now, uint64_t socket, std::string_view user_id);
   // `socket` closed. Unknown sockets are ignored.

@@ -102,6 +102,12 @@ TEST_F(CallManagerTest, InitiateFromUnknownSocketIsNotAuthorized) {
   EXPECT_EQ(directory_.lookups, 0);
 }
 
+TEST_F(CallManagerTest, SocketZeroIsRefused) {
+  // 0 stands for "no socket" in what the manager remembers of ended calls.
+  EXPECT_FALSE(m().OnSocketConnected(now_, 0, "dave-id"));
+  ExpectError(Initiate(0, "bob-id"), 0, kErrNotAuthorized, std::nullopt);
+}
+
 TEST_F(CallManagerTest, OfflineCalleeIsUnavailableAndRecorded) {
   Json ack = Initiate(kAlice, "dave-id", "audio");
   ExpectError(ack, kAlice, kErrUserNotAvailable, "call-1");
