@@ -61,9 +61,10 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
     incoming["caller"] = UserInfoJson(call->caller);
     emitter_.Emit(socket, "incomingCall", std::move(incoming));
   }
-  auto [first, last] = rang_and_ended_.equal_range(user_id);
-  for (auto it = first; it != last; ++it) {
-    TellEnded(socket, it->second);
+  if (auto ended = rang_and_ended_.find(user_id); ended != rang_and_ended_.end()) {
+    for (const std::string* id : ended->second) {
+      TellEnded(socket, *id);
+    }
   }
   return true;
 }
@@ -118,17 +119,17 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
   // Ends the old connection may have swallowed, or that came while the
   // socket was away. (OnSocketConnected told a socket that was away the
   // unanswered ones.)
-  auto [from, to] = ended_by_socket_.equal_range(socket);
-  for (auto it = from; it != to; ++it) {
-    const base::MonoTime ended_at = tombstones_.at(*it->second).ended_at;
-    if (ended_at + options_.reconnect_grace >= now || (away_since && ended_at >= *away_since)) {
-      TellEnded(socket, *it->second);
+  if (auto ended = ended_by_socket_.find(socket); ended != ended_by_socket_.end()) {
+    for (const std::string* id : ended->second) {
+      const base::MonoTime ended_at = tombstones_.at(*id).ended_at;
+      if (ended_at + options_.reconnect_grace >= now || (away_since && ended_at >= *away_since)) {
+        TellEnded(socket, *id);
+      }
     }
   }
-  if (was_connected) {
-    auto [first, last] = rang_and_ended_.equal_range(*user);
-    for (auto it = first; it != last; ++it) {
-      TellEnded(socket, it->second);
+  if (auto ended = rang_and_ended_.find(*user); was_connected && ended != rang_and_ended_.end()) {
+    for (const std::string* id : ended->second) {
+      TellEnded(socket, *id);
     }
   }
   Call* call = CallOfUser(*user);

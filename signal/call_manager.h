@@ -121,6 +121,11 @@ struct CallManagerOptions {
   base::Duration reconnect_grace = std::chrono::seconds(10);
   // How long an ended call's id is remembered ("Call already processed").
   base::Duration ended_call_retention = std::chrono::seconds(60);
+  // At most this many ended calls are remembered; past it the oldest is
+  // forgotten early (an event for it is then "Call not found"). About 0.7
+  // KiB each: the bound on what a flood of short calls holds, reached only
+  // above 1,600 calls/s with the default retention.
+  size_t max_remembered_ended_calls = 100'000;
   // initiateCall token buckets: at most `burst` at once, refilled at `rate`
   // per second; one per socket and one per user (across their devices). A
   // rate of 0 turns that limit off (signal.rate_limits).
@@ -286,6 +291,7 @@ class CallManager {
     std::string ended_by;
     std::string reason;
     bool answered = false;
+    bool rang_unanswered = false;      // on rang_and_ended_
     std::array<int, 2> ice_reports{};  // per CallSide, carried on from the call
     // Per CallSide: the socket the side had when the call ended, or the one
     // it had just lost (its grace; a ringing caller's), 0 = none; and when
@@ -367,6 +373,8 @@ class CallManager {
   void RingTimedOut(Call& call, base::MonoTime now);
   void GraceExpired(Call& call, CallSide side, base::MonoTime now);
   void ForgetEndedCalls(base::MonoTime now);
+  // Forgets the ended call remembered longest (tombstone_expiry_'s front).
+  void ForgetOldestEndedCall();
 
   CallManagerOptions options_;
   CallEmitter& emitter_;
@@ -382,13 +390,30 @@ class CallManager {
   TimerMap timers_;
   std::unordered_map<std::string, Tombstone, StringHash, std::equal_to<>> tombstones_;
   std::deque<std::pair<base::MonoTime, std::string>> tombstone_expiry_;  // oldest first
-  // callee id -> ids of remembered calls that rang on the callee's devices
-  // and ended unanswered (timeout, cancel, a reject from one of them): a
-  // device that connects gets their callEnded, which it may have missed.
-  std::unordered_multimap<std::string, std::string, StringHash, std::equal_to<>> rang_and_ended_;
-  // Tombstone::sockets -> their call's id (its key in tombstones_), while
-  // remembered: what a resumed socket may have missed, found without a scan.
-  std::unordered_multimap<uint64_t, const std::string*> ended_by_socket_;
+  // Ids of remembered calls (keys of tombstones_, which stay put) in the
+  // order the calls ended. Ended calls are forgotten in that order too, so
+  // forgetting one takes the first of each list it is on: O(1), where a
+  // search would cost as many steps as the socket or user has remembered
+  // calls (hundreds per socket under a load of short calls).
+  class EndedIds {
+   public:
+    void Add(const std::string* id) { ids_.push_back(id); }
+    // Removes `id`; true when the list is empty afterwards.
+    bool Remove(const std::string* id);
+    auto begin() const { return ids_.begin() + static_cast<std::ptrdiff_t>(first_); }
+    auto end() const { return ids_.end(); }
+
+   private:
+    std::vector<const std::string*> ids_;
+    size_t first_ = 0;  // ids_[0, first_) are removed
+  };
+  // callee id -> remembered calls that rang on the callee's devices and
+  // ended unanswered (timeout, cancel, a reject from one of them): a device
+  // that connects gets their callEnded, which it may have missed.
+  std::unordered_map<std::string, EndedIds, StringHash, std::equal_to<>> rang_and_ended_;
+  // Tombstone::sockets -> their calls, while remembered: what a resumed
+  // socket may have missed, found without a scan.
+  std::unordered_map<uint64_t, EndedIds> ended_by_socket_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
 };

@@ -15,15 +15,12 @@ namespace {
 // Tries before giving up on the injected generator (a test's fake may repeat).
 constexpr int kIdAttempts = 16;
 
-// Erases one entry `key` -> `value` of a multimap, if there is one.
-template <typename Map, typename Key, typename Value>
-void EraseEntry(Map& map, const Key& key, const Value& value) {
-  auto [first, last] = map.equal_range(key);
-  for (auto it = first; it != last; ++it) {
-    if (it->second == value) {
-      map.erase(it);
-      return;
-    }
+// Removes `id` from `key`'s list in `map`, and the list once empty.
+template <typename Map, typename Key>
+void EraseEndedId(Map& map, const Key& key, const std::string* id) {
+  auto it = map.find(key);
+  if (it != map.end() && it->second.Remove(id)) {
+    map.erase(it);
   }
 }
 
@@ -202,9 +199,6 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
   const bool rang_unanswered = !call.answered_at && (status == metrics::CallStatus::kMissed ||
                                                      status == metrics::CallStatus::kCancelled ||
                                                      status == metrics::CallStatus::kRejected);
-  if (rang_unanswered) {
-    rang_and_ended_.emplace(record.call.callee_id, record.call.id);
-  }
   // A side's socket hears of the end again if it is resumed soon after.
   std::array<uint64_t, 2> sockets{};
   for (size_t i = 0; i < call.sides.size(); ++i) {
@@ -217,18 +211,25 @@ void CallManager::Finish(Call& call, base::MonoTime now, metrics::CallStatus sta
                 .ended_by = record.ended_by,
                 .reason = std::string(reason),
                 .answered = call.answered_at.has_value(),
+                .rang_unanswered = rang_unanswered,
                 .ice_reports = {call.sides[0].ice_reports, call.sides[1].ice_reports},
                 .sockets = sockets,
                 .ended_at = now});
   if (added) {
+    if (rang_unanswered) {
+      rang_and_ended_[record.call.callee_id].Add(&stone->first);
+    }
     for (uint64_t socket : sockets) {
       if (socket != 0) {
-        ended_by_socket_.emplace(socket, &stone->first);
+        ended_by_socket_[socket].Add(&stone->first);
       }
     }
   }
   tombstone_expiry_.emplace_back(now + options_.ended_call_retention, record.call.id);
   calls_.erase(record.call.id);
+  while (tombstones_.size() > options_.max_remembered_ended_calls && !tombstone_expiry_.empty()) {
+    ForgetOldestEndedCall();
+  }
 }
 
 // ---- Emitting ----------------------------------------------------------------------
@@ -373,17 +374,41 @@ void CallManager::GraceExpired(Call& call, CallSide side, base::MonoTime now) {
 
 void CallManager::ForgetEndedCalls(base::MonoTime now) {
   while (!tombstone_expiry_.empty() && tombstone_expiry_.front().first <= now) {
-    const std::string& id = tombstone_expiry_.front().second;
-    auto ended = tombstones_.find(id);
-    if (ended != tombstones_.end()) {
-      EraseEntry(rang_and_ended_, ended->second.callee_id, id);
-      for (uint64_t socket : ended->second.sockets) {
-        EraseEntry(ended_by_socket_, socket, &ended->first);
-      }
-      tombstones_.erase(ended);
-    }
-    tombstone_expiry_.pop_front();
+    ForgetOldestEndedCall();
   }
+}
+
+bool CallManager::EndedIds::Remove(const std::string* id) {
+  if (first_ < ids_.size() && ids_[first_] == id) {
+    ++first_;  // the usual case: the oldest
+  } else if (auto it = std::find(begin(), end(), id); it != end()) {
+    ids_.erase(it);
+  }
+  if (first_ == ids_.size()) {
+    return true;
+  }
+  if (first_ >= 16 && first_ * 2 >= ids_.size()) {
+    ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(first_));
+    first_ = 0;
+  }
+  return false;
+}
+
+void CallManager::ForgetOldestEndedCall() {
+  const std::string& id = tombstone_expiry_.front().second;
+  auto ended = tombstones_.find(id);
+  if (ended != tombstones_.end()) {
+    if (ended->second.rang_unanswered) {
+      EraseEndedId(rang_and_ended_, ended->second.callee_id, &ended->first);
+    }
+    for (uint64_t socket : ended->second.sockets) {
+      if (socket != 0) {
+        EraseEndedId(ended_by_socket_, socket, &ended->first);
+      }
+    }
+    tombstones_.erase(ended);
+  }
+  tombstone_expiry_.pop_front();
 }
 
 // ---- Shutdown ------------------------------------------------------------------------

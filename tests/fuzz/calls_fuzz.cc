@@ -490,6 +490,9 @@ CallManagerOptions PickOptions(Reader& in) {
     options.initiate_socket_burst = 1 + in.Pick(3);
     options.initiate_user_burst = 1 + in.Pick(3);
   }
+  if (bits & 16) {
+    options.max_remembered_ended_calls = in.Pick(4);
+  }
   return options;
 }
 

@@ -458,6 +458,26 @@ TEST_F(CallManagerTest, EndErrors) {
 
 // ---- Ended calls ----------------------------------------------------------------
 
+TEST_F(CallManagerTest, EndedCallsBeyondTheBoundAreForgottenOldestFirst) {
+  CallManagerOptions options;
+  options.max_remembered_ended_calls = 2;
+  Reset(options);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Answered());
+    WithCall("endCall", kAlice, ids.back());
+    Advance(seconds(1));
+  }
+  EXPECT_EQ(m().remembered_ended_calls(), 2u);
+  ExpectError(WithCall("endCall", kAlice, ids[0]), kAlice, kErrCallNotFound, ids[0]);
+  ExpectError(WithCall("endCall", kAlice, ids[1]), kAlice, kErrCallAlreadyProcessed, ids[1]);
+  ExpectError(WithCall("endCall", kAlice, ids[2]), kAlice, kErrCallAlreadyProcessed, ids[2]);
+  // The rest are forgotten at the end of their retention, as always.
+  Advance(seconds(60));
+  EXPECT_EQ(m().remembered_ended_calls(), 0u);
+  EXPECT_EQ(m().NextDeadline(), std::nullopt);
+}
+
 TEST_F(CallManagerTest, EventsForAnEndedCallAreRefusedThenForgotten) {
   const std::string id = Answered();
   WithCall("endCall", kAlice, id);
