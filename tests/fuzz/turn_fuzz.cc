@@ -94,37 +94,21 @@ class FuzzRelayIo : public RelayIo {
   void AllocationEnded(const FiveTuple& /*tuple*/) override { ++allocations_ended; }
 
   OpenResult OpenRelay(const base::SocketAddress& bind, void* context) override {
-    OpenResult result;
-    CheckPortFree(bind);
-    if (busy_ports.contains(bind.port())) {
-      result.address_in_use = true;
-      return result;
-    }
-    if (fail_open) {
-      return result;
+    if (std::optional<OpenResult> refused = Refusal(bind, fail_open)) {
+      return *refused;
     }
     const RelayHandle handle = next_handle++;
     sockets[handle] = Socket{bind, context};
-    result.handle = handle;
-    result.local = bind;
-    return result;
+    return OpenResult{.handle = handle, .local = bind};
   }
   void CloseRelay(RelayHandle handle) override { Check(sockets.erase(handle) == 1); }
   OpenResult HoldRelay(const base::SocketAddress& bind) override {
-    OpenResult result;
-    CheckPortFree(bind);
-    if (busy_ports.contains(bind.port())) {
-      result.address_in_use = true;
-      return result;
-    }
-    if (fail_hold) {
-      return result;
+    if (std::optional<OpenResult> refused = Refusal(bind, fail_hold)) {
+      return *refused;
     }
     const HeldSocket handle = next_handle++;
     held[handle] = bind;
-    result.handle = handle;
-    result.local = bind;
-    return result;
+    return OpenResult{.handle = handle, .local = bind};
   }
   RelayHandle AdoptRelay(HeldSocket handle, void* context) override {
     auto it = held.find(handle);
@@ -159,6 +143,18 @@ class FuzzRelayIo : public RelayIo {
   }
 
   // The pools never hand out a port that one of our sockets still binds.
+  // What an open or hold of `bind` answers when it does not take place:
+  // the port is busy, or the fake was told to fail (`fail`); else nullopt.
+  std::optional<OpenResult> Refusal(const base::SocketAddress& bind, bool fail) const {
+    CheckPortFree(bind);
+    if (busy_ports.contains(bind.port())) {
+      return OpenResult{.address_in_use = true};
+    }
+    if (fail) {
+      return OpenResult{};
+    }
+    return std::nullopt;
+  }
   void CheckPortFree(const base::SocketAddress& bind) const {
     for (const auto& [handle, socket] : sockets) {
       Check(socket.bound.family() != bind.family() || socket.bound.port() != bind.port());
