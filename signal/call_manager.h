@@ -67,7 +67,8 @@
 //   moves the side as rejoinCall would, then counts: Socket.IO clients send
 //   what they buffered offline before the app's connect handler can emit
 //   rejoinCall. A side whose socket is alive moves only by rejoinCall.
-// - Ended calls: their ids are remembered for ended_call_retention. Any event
+// - Ended calls: their ids are remembered for ended_call_retention (the
+//   latest max_remembered_ended_calls of them at most). Any event
 //   for one from a participant gets "Call already processed" (Socket.IO
 //   clients replay buffered emits after a reconnect: they are refused, never
 //   acted on); from anyone else "Not authorized"; once forgotten, "Call not
