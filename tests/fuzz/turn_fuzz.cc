@@ -876,13 +876,22 @@ class Harness {
   // A datagram from a peer to one of the open relay sockets: nothing, or one
   // message to the owning allocation's client carrying exactly the data, as
   // ChannelData or as a Data indication from that peer.
-  void PeerDatagram() {
+  // The context of one of the open relay sockets (the input picks), or null
+  // when none is open.
+  void* PickRelaySocket() {
     if (io_.sockets.empty()) {
-      return;
+      return nullptr;
     }
     auto it = io_.sockets.begin();
     std::advance(it, in_.U8() % io_.sockets.size());
-    void* context = it->second.context;
+    return it->second.context;
+  }
+
+  void PeerDatagram() {
+    void* context = PickRelaySocket();
+    if (context == nullptr) {
+      return;
+    }
     const FiveTuple owner = static_cast<RelayEndpoint*>(context)->owner->tuple();
     const base::SocketAddress peer = PickPeer();
     const base::ByteView data = in_.Prefixed(1400);
@@ -912,12 +921,10 @@ class Harness {
   }
 
   void PeerIcmp() {
-    if (io_.sockets.empty()) {
+    void* context = PickRelaySocket();
+    if (context == nullptr) {
       return;
     }
-    auto it = io_.sockets.begin();
-    std::advance(it, in_.U8() % io_.sockets.size());
-    void* context = it->second.context;
     const FiveTuple owner = static_cast<RelayEndpoint*>(context)->owner->tuple();
     net::IcmpError icmp;
     icmp.destination = PickPeer();
