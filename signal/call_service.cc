@@ -459,21 +459,30 @@ void CallService::FinishAuthorize(const std::string& token, const std::string& d
   }
   // The coordinator learns of the socket before its client does (the
   // CONNECT answer), so a call to this user made right afterwards from
-  // another node rings it. Without an answer the socket joins anyway; the
-  // next sync tells.
+  // another node rings it. Without the coordinator's answer (Server busy:
+  // no link, no answer in time, a handover) the socket joins anyway and is
+  // told again once it has: the "conn" may have been lost with a Redis
+  // connection after the sync that followed its return, which could not
+  // list a socket still joining, and no other sync would come.
   Json told = Json::object();
   told["t"] = "conn";
   told["s"] = number;
   told["u"] = user_id;
   told["d"] = data.session;
-  Forward(std::move(told), [weak = weak_from_this(), number, info = std::move(info),
-                            data = std::move(data), done](Json /*ack*/) mutable {
+  Forward(told, [weak = weak_from_this(), number, info = std::move(info), data = std::move(data),
+                 done, told](Json ack) mutable {
     std::shared_ptr<CallService> self = weak.lock();
     if (self == nullptr || self->stopped_) {
       done(Refuse("Server is shutting down", "SERVICE_UNAVAILABLE"));
       return;
     }
-    self->Join(number, std::move(info), std::move(data), done);
+    auto ok = ack.find("ok");  // {ok: true} from the coordinator, else {ok: false, error}
+    const bool known = ok != ack.end() && *ok == true;
+    if (self->Join(number, std::move(info), std::move(data), done) && !known) {
+      // No request id: not answered. If this cannot be sent either, the
+      // link is down and its return brings a sync, which lists the socket.
+      self->cluster_->SendToCoordinator(std::move(told));
+    }
   });
 }
 

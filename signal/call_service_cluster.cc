@@ -3,7 +3,8 @@
 // One node, the coordinator (ClusterLink), keeps the call state of all of
 // them in its CallManager. Every node keeps its own sockets. A node that is
 // not the coordinator tells it each socket that joins (before the client's
-// CONNECT is answered: "conn", acked) or leaves ("disc"), and all of them at
+// CONNECT is answered: "conn", acked; told again unasked once joined if it
+// was not) or leaves ("disc"), and all of them at
 // once ("sync") whenever it learns the coordinator anew; it forwards each
 // call event ("ev") and REST call action ("rest") with a request id, and
 // answers the client with the ack that comes back ("ack", the answer in
@@ -165,9 +166,12 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
       // once (a ringing call's incomingCall, a recent callEnded) must come
       // after it, or the node drops it for a socket it does not know yet.
       // One connection publishes both, so they arrive in this order.
-      Json ok = Json::object();
-      ok["ok"] = true;
-      ReplyTo(from, NumberField(message, "r"))(std::move(ok));
+      // A "conn" told again after a refusal has no request id.
+      if (const uint64_t request = NumberField(message, "r"); request != 0) {
+        Json ok = Json::object();
+        ok["ok"] = true;
+        ReplyTo(from, request)(std::move(ok));
+      }
       RemoteSocketNumber(from, NumberField(message, "s"), StringField(message, "u"),
                          NumberField(message, "d"));
     } else if (type == "rsm") {

@@ -824,12 +824,14 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       G = await fakeClusterNode(redis, name, "fakeG");
       assert.equal(await F.commands.call("SET", lease, F.id, "PX", TEST_TIMEOUT_MS), "OK");
       // As a coordinator: heartbeats to every node, a new socket ("conn")
-      // acknowledged.
+      // acknowledged, or refused if it is refuseConnOf's.
       heartbeat = setInterval(() => F.broadcast({ t: "hb" }).catch(() => {}),
         NODE_TIMEOUT_S * 1000 / 5);
+      let refuseConnOf = null;
       F.onMessage = (m) => {
-        if (m.t === "conn") {
-          F.sendTo(m.n, { t: "ack", r: m.r, p: { ok: true } }).catch(() => {});
+        if (m.t === "conn" && m.r !== undefined) {
+          const p = m.u === refuseConnOf ? undefined : { ok: true };
+          F.sendTo(m.n, { t: "ack", r: m.r, p }).catch(() => {});
         }
       };
       X = await startTurnkey({
@@ -896,6 +898,19 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
         assert.deepEqual(reply, { t: "ack", r, n: xId }, `X's answer to "${probe.t}"`);
       }
       assert.equal(a.all("callError").length, 1, "callError for G's requests");
+
+      // A socket whose "conn" is refused (as here) or lost with a Redis
+      // connection joins anyway, and X tells its coordinator of it again,
+      // unasked, once it has: no sync may follow to list it, and calls to
+      // it would find the user offline.
+      refuseConnOf = bob.id;
+      const b = await on(X, bob);
+      const first = await F.take((m) => m.t === "conn" && m.u === bob.id, "conn of bob's socket");
+      assert.ok(first.r > 0, JSON.stringify(first));
+      const again = await F.take((m) => m.t === "conn" && m.u === bob.id,
+        "bob's socket told again after the refusal");
+      assert.deepEqual(again, { t: "conn", s: first.s, u: bob.id, d: first.d, n: xId });
+      b.close();
 
       a.close();
       const status = await X.stop();
