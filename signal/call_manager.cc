@@ -29,6 +29,38 @@ bool TakeToken(Buckets& buckets, const Key& key, double rate, double burst, base
 // longer receiver cannot exist, so it is not looked up.
 constexpr size_t kMaxLookupBytes = 128;
 
+// Roughly the bytes of `value` as JSON text: strings and keys with their
+// quotes, 8 for a number, 4 for a literal, 1 per separator. Its depth is
+// bounded by the Socket.IO decoder (base/json_depth.h).
+size_t JsonSize(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::string:
+      return value.get_ref<const std::string&>().size() + 2;
+    case Json::value_t::object: {
+      size_t size = 2;
+      for (const auto& [key, member] : value.items()) {
+        size += key.size() + 4 + JsonSize(member);
+      }
+      return size;
+    }
+    case Json::value_t::array: {
+      size_t size = 2;
+      for (const Json& element : value) {
+        size += 1 + JsonSize(element);
+      }
+      return size;
+    }
+    case Json::value_t::binary:
+      return value.get_binary().size();
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return 8;
+    default:
+      return 4;
+  }
+}
+
 }  // namespace
 
 CallManager::CallManager(CallManagerOptions options, CallEmitter& emitter, CallRecorder& recorder,
@@ -395,7 +427,9 @@ Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view f
     return Fail(socket, missing_error, call.info.id);
   }
   Side& to = SideOf(call, Other(target->side));
-  if (!to.socket && to.held.size() >= options_.max_held_messages) {
+  const size_t bytes = to.socket ? 0 : JsonSize(*value);
+  if (!to.socket && (to.held.size() >= options_.max_held_messages ||
+                     bytes > options_.max_held_bytes - to.held_bytes)) {
     return Fail(socket, kErrRateLimited, call.info.id);
   }
   Json message = JsonObject(3);
@@ -406,6 +440,7 @@ Json CallManager::Relay(uint64_t socket, const Json& payload, std::string_view f
     emitter_.Emit(*to.socket, out_event, std::move(message));
   } else {
     to.held.push_back(HeldMessage{out_event, std::move(message)});
+    to.held_bytes += bytes;
   }
   return Ok(call.info.id);
 }

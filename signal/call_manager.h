@@ -45,8 +45,8 @@
 // - While ringing, the caller may already signal: offers and candidates are
 //   held and delivered to the accepting device right after
 //   callAcceptedConfirm. Messages for a side whose socket dropped during an
-//   active call are held until it rejoins. At most max_held_messages per side
-//   ("Rate limited" beyond). reportIce is refused while ringing ("Call not
+//   active call are held until it rejoins. At most max_held_messages per side,
+//   max_held_bytes of them ("Rate limited" beyond). reportIce is refused while ringing ("Call not
 //   active") and capped per side (max_ice_reports_per_side, "Rate limited");
 //   each reaches the history, only a side's first one the metrics. After an
 //   answered call ended, its participants' reports are still taken for
@@ -134,8 +134,11 @@ struct CallManagerOptions {
   double initiate_socket_rate = 0.5;
   double initiate_user_burst = 10;
   double initiate_user_rate = 1;
-  // Signaling messages held per side of a call while it cannot be delivered.
+  // Signaling messages held per side of a call while it cannot be delivered,
+  // and their size in all (roughly their JSON's): one message may be as big
+  // as signal.engineio.max_payload, SDP and candidates are a few KB.
   size_t max_held_messages = 64;
+  size_t max_held_bytes = size_t{1} << 20;
   // reportIce accepted per side of a call.
   int max_ice_reports_per_side = 8;
 };
@@ -270,6 +273,7 @@ class CallManager {
     // call event.
     bool announce_reconnect = false;
     std::vector<HeldMessage> held;  // for this side, waiting for its socket
+    size_t held_bytes = 0;          // what `held` came in with (JsonSize)
     int ice_reports = 0;
   };
   struct Call {

@@ -286,6 +286,7 @@ void CallManager::DeliverHeld(Call& call, CallSide side) {
     return;
   }
   std::vector<HeldMessage> held = std::exchange(to.held, {});
+  to.held_bytes = 0;
   for (HeldMessage& message : held) {
     emitter_.Emit(*to.socket, message.event, std::move(message.payload));
   }

@@ -111,6 +111,27 @@ TEST_F(CallManagerTest, HeldMessagesAreCapped) {
   EXPECT_EQ(emitter_.To(kBob, "receiveIceCandidate").size(), 2u);
 }
 
+TEST_F(CallManagerTest, HeldMessagesAreCappedInBytes) {
+  CallManagerOptions options;
+  options.max_held_bytes = 10'000;
+  Reset(options);
+  const std::string id = Ring();
+  const std::string sdp(6'000, 'v');
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", sdp))["ok"], true);
+  // 6,002 held and 6,002 more would pass 10,000: refused, as a small
+  // candidate that fits is not.
+  ExpectError(Send(kAlice, "sendOffer", Message(id, "offer", sdp)), kAlice, kErrRateLimited, id);
+  EXPECT_EQ(Send(kAlice, "sendIceCandidate", Message(id, "candidate", "c1"))["ok"], true);
+  emitter_.Clear();
+  WithCall("acceptCall", kBob, id);
+  EXPECT_EQ(emitter_.To(kBob, "receiveOffer").size(), 1u);
+  EXPECT_EQ(emitter_.To(kBob, "receiveIceCandidate").size(), 1u);
+  // Delivered: the room is back for the next time Bob is away.
+  emitter_.Clear();
+  Disconnect(kBob);
+  EXPECT_EQ(Send(kAlice, "sendOffer", Message(id, "offer", sdp))["ok"], true);
+}
+
 // ---- reportIce ------------------------------------------------------------------
 
 TEST_F(CallManagerTest, ReportIceIsRecordedAndCounted) {
