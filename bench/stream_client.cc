@@ -20,7 +20,6 @@ namespace {
 // Input buffer: room for many frames per read (one read per wakeup, like a
 // recvmmsg batch), and for the largest frame the framer accepts.
 constexpr size_t kInputBytes = 256 * 1024;
-constexpr size_t kMaxFrame = 4 + 65535 + 3;
 
 std::string SslErrorText() {
   unsigned long e = ERR_get_error();
@@ -257,7 +256,7 @@ bool StreamClient::Read(const FrameCallback& on_frame) {
 }
 
 bool StreamClient::DeliverFrames(const FrameCallback& on_frame) {
-  const stun::StreamFramer framer(kMaxFrame);
+  const stun::StreamFramer framer(stun::kMaxStreamFrame);
   while (in_start_ < in_end_) {
     const base::ByteView head(in_.data() + in_start_, in_end_ - in_start_);
     const stun::FrameResult frame = framer.Next(head);

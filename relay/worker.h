@@ -27,6 +27,7 @@
 #include "relay/relay_io.h"
 #include "relay/relay_shared.h"
 #include "relay/turn_server.h"
+#include "stun/stream_framer.h"
 
 namespace turnkey::net {
 class EventLoop;
@@ -64,9 +65,8 @@ struct WorkerOptions {
   // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
   // shared by every worker. Null = none.
   std::shared_ptr<net::ConnectionBudget> stream_budget;
-  // Largest frame accepted on a stream: a ChannelData message with a full
-  // 16-bit length, padded (RFC 8656 section 12.5).
-  size_t max_stream_frame = 4 + 65535 + 3;
+  // Largest frame accepted on a stream: any STUN message or ChannelData.
+  size_t max_stream_frame = stun::kMaxStreamFrame;
   // Output a TCP/TLS client may have queued before relayed peer data for it
   // is dropped (DropReason::kClientBacklog) rather than queued: about 1 s of
   // a 2 Mbit/s video call. Answers to its requests are always queued (up to

@@ -77,8 +77,7 @@ FrameResult StreamFramer::Next(base::ByteView head) const {
 }
 
 base::Result<size_t> ClientFrameLength(base::ByteView buffered) {
-  // 4-byte ChannelData header + 65535 bytes of data + padding to 4.
-  const StreamFramer framer(4 + 65536);
+  const StreamFramer framer(kMaxStreamFrame);
   const FrameResult r = framer.Next(buffered);
   switch (r.status) {
     case FrameResult::Status::kFrame:

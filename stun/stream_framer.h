@@ -56,6 +56,11 @@ struct FrameResult {
   FramingError error = FramingError::kNone;
 };
 
+// The largest frame a stream can carry: a STUN message with the largest
+// length, a multiple of 4 (RFC 8489 section 5), 20 + 65,532 bytes. The
+// largest ChannelData, padded (RFC 8656 section 12.5), is 4 + 65,536.
+inline constexpr size_t kMaxStreamFrame = 20 + 65532;
+
 class StreamFramer {
  public:
   // Frames larger than `max_frame_size` bytes (header included) are errors,
@@ -74,7 +79,7 @@ class StreamFramer {
 
 // For a client reading one frame at a time (net::BlockingClient::ReceiveFrame):
 // the size of the whole frame at the head of `buffered` (any STUN message or
-// ChannelData up to 64 KiB), 0 while more is needed, kInvalidArgument naming
+// ChannelData), 0 while more is needed, kInvalidArgument naming
 // the framing error.
 base::Result<size_t> ClientFrameLength(base::ByteView buffered);
 

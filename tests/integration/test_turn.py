@@ -555,6 +555,29 @@ class TurnErrorCodesTest(unittest.TestCase):
             permitted.close()
             stranger.close()
 
+    def test_the_largest_send_indication_over_tcp_is_relayed(self):
+        # RFC 8489 section 5: a STUN message may be 20 + 65,532 bytes, and
+        # TCP frames it by its length (RFC 8656 section 12.5). A Send
+        # indication carrying the largest IPv4 UDP payload (65,507 bytes) is
+        # 65,544 bytes: more than the largest ChannelData frame, which the
+        # stream's limit once was (the connection was reset, the allocation
+        # lost).
+        peer = UdpPeer()
+        try:
+            with self.client(transport="tcp") as c:
+                r = c.allocate()
+                self.assertEqual(r.cls, tc.SUCCESS, r)
+                relayed = r.address(tc.XOR_RELAYED_ADDRESS)
+                self.assertEqual(c.create_permission(peer.address).cls, tc.SUCCESS)
+                payload = os.urandom(65507)
+                c.send_indication(peer.address, payload)
+                self.assertEqual(peer.recv(), (payload, relayed))
+                peer.sendto(payload, relayed)
+                self.assertEqual(c.receive(), ("data", peer.address, payload))
+                self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+        finally:
+            peer.close()
+
     def icmp_reaches_the_client(self, transport):
         # RFC 8656 section 11.5: the ICMP port unreachable a datagram to a
         # closed port draws comes back as a Data indication with the

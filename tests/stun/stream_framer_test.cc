@@ -124,6 +124,11 @@ TEST(StreamFramerTest, Errors) {
   EXPECT_EQ(f.Next(Hex("400003f9")).status, Status::kNeedMore);
   EXPECT_EQ(f.Next(Hex("400003fd")).error, FramingError::kTooLarge);
   EXPECT_EQ(StreamFramer(kMax).Next(Hex("4000ffff")).size, 4u + 65536u);
+  // The largest STUN message (a length of 65,532) and the largest
+  // ChannelData both fit kMaxStreamFrame.
+  EXPECT_EQ(StreamFramer(kMaxStreamFrame).Next(Hex("0016fffc 2112a442")).size, 65552u);
+  EXPECT_EQ(StreamFramer(kMaxStreamFrame).Next(Hex("4000ffff")).status, Status::kNeedMore);
+  EXPECT_EQ(ClientFrameLength(Hex("0016fffc 2112a442")).value(), 0u);
   EXPECT_STREQ(FramingErrorText(FramingError::kTooLarge), "frame larger than allowed");
 }
 
