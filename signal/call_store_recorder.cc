@@ -5,6 +5,7 @@
 #include <iterator>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -16,6 +17,17 @@ namespace {
 // A job waits at most this long for the batch before it (Flush at shutdown
 // may have two in flight) before writing anyway.
 constexpr std::chrono::seconds kTurnWait{30};
+
+// At the stop, a batch the database could not take for a while (Passes) is
+// tried again after this pause, until the shutdown budget runs out.
+constexpr std::chrono::milliseconds kStopRetryPause{100};
+
+// The failure is the database's availability (down, locked, full; no pooled
+// connection free), which passes; anything else may be the batch itself.
+bool Passes(const base::Error& error) {
+  return error.code == base::ErrorCode::kUnavailable ||
+         error.code == base::ErrorCode::kResourceExhausted;
+}
 
 sql::CallType StoredType(metrics::CallType type) {
   return type == metrics::CallType::kVideo ? sql::CallType::kVideo : sql::CallType::kAudio;
@@ -188,6 +200,17 @@ struct CallStoreRecorder::BatchJob {
       return BatchOutcome{};
     }
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
+    // At the stop no retry comes later: an outage that passes (a backup
+    // holding the SQLite lock) is waited out here, within the budget.
+    if (!result && shared->closing() && Passes(result.error())) {
+      TK_LOG_WARN("calls: {} call history writes wait for the database at shutdown: {}",
+                  writes.size(), result.error().message);
+      while (!result && Passes(result.error()) &&
+             std::chrono::steady_clock::now() + kStopRetryPause < shared->give_up_at.load()) {
+        std::this_thread::sleep_for(kStopRetryPause);
+        result = store->ApplyCallWrites(writes);
+      }
+    }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     shared->metrics.db_query_seconds.Observe(shared->shard, took.count());
     BatchOutcome outcome;
@@ -202,8 +225,7 @@ struct CallStoreRecorder::BatchJob {
         TK_LOG_WARN("calls: {} call history writes not applied (will retry): {}", writes.size(),
                     result.error().message);
         outcome.failed = std::move(writes);
-        outcome.unavailable = result.error().code == base::ErrorCode::kUnavailable ||
-                              result.error().code == base::ErrorCode::kResourceExhausted;
+        outcome.unavailable = Passes(result.error());
       }
     } else {
       ++shared->stats.batches;

@@ -38,7 +38,9 @@
 // what is still pending (Flush) and never waits; jobs already queued still
 // run and their answers are ignored, but a batch that has not started
 // `shutdown_budget` after the destruction is counted lost unwritten, so a
-// database that hangs cannot hold the stop for long.
+// database that hangs cannot hold the stop for long. Within that budget a
+// batch the database cannot take for a while (locked, down) is tried again
+// by its job, as no retry comes after the stop.
 #pragma once
 
 #include <atomic>

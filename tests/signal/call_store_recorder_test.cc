@@ -481,6 +481,26 @@ TEST_F(CallStoreRecorderTest, AtShutdownBatchesPastTheBudgetAreCountedLost) {
   EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 1u);
 }
 
+// At shutdown nobody retries later: a database that is unavailable for a
+// moment (a backup holding the SQLite lock) is waited for within the budget,
+// not given up on at the first failure.
+TEST_F(CallStoreRecorderTest, AtShutdownAnOutageThatPassesWithinTheBudgetLosesNothing) {
+  CallStoreRecorderOptions options;
+  options.shutdown_budget = 10s;
+  MakeRecorder(options);
+  store_->FailNext(3);
+  OnLoop([&] {
+    recorder_->CallCreated(Info("kept"));
+    recorder_.reset();
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied + stats_->writes_dropped == 1; }));
+  EXPECT_EQ(stats_->writes_applied, 1u);
+  EXPECT_TRUE(store_->GetCall("kept").has_value());
+  EXPECT_EQ(store_->batches().size(), 4u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
+}
+
 TEST_F(CallStoreRecorderTest, AWriteTheStoreRefusesIsCounted) {
   MakeRecorder();
   OnLoop([&] {
