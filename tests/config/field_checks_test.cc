@@ -58,6 +58,15 @@ TEST(FieldChecksTest, RealmAndSoftware) {
   EXPECT_TRUE(CheckRealm("turnkey.local").has_value());
   EXPECT_TRUE(CheckRealm(std::string(127, 'r')).has_value());
   EXPECT_FALSE(CheckRealm(std::string(128, 'r')).has_value());
+  // Characters, not bytes (RFC 8489 section 14.9), and UTF-8 only.
+  std::string accents;
+  for (int i = 0; i < 127; ++i) {
+    accents += "\u00e9";
+  }
+  EXPECT_TRUE(CheckRealm(accents).has_value());
+  EXPECT_FALSE(CheckRealm(accents + "\u00e9").has_value());
+  EXPECT_FALSE(CheckRealm("turn\xff\xfekey").has_value());
+  EXPECT_FALSE(CheckRealm("\xc3").has_value());
   EXPECT_FALSE(CheckRealm("").has_value());
   EXPECT_FALSE(CheckRealm("a\"b").has_value());
   EXPECT_FALSE(CheckRealm("a\nb").has_value());
