@@ -4,6 +4,7 @@
 
 #include "app/commands.h"
 #include "app/database_setup.h"
+#include "base/log.h"
 #include "config/loader.h"
 
 namespace turnkey::app {
@@ -18,6 +19,9 @@ std::optional<config::Config> LoadCommandConfig(const std::string& config_path) 
   for (const std::string& warning : warnings) {
     std::fprintf(stderr, "%s\n", warning.c_str());
   }
+  // What the command logs (migrate as ExecStartPre, into the journal) in
+  // the config's format, as serve does.
+  base::InitLogging(loaded->log.level, loaded->log.format);
   return std::move(*loaded);
 }
 

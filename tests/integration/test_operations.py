@@ -943,6 +943,30 @@ class TlsReloadTest(ServerTestCase):
         self.assertEqual(metric(samples, "turnkey_turn_allocations_active"), 2, when)
 
 
+class CommandLogFormatTest(unittest.TestCase):
+    def test_one_shot_commands_log_in_the_configs_format(self):
+        # `turnkey migrate` as a unit's ExecStartPre logs into the journal
+        # next to serve: log.format: json applies to it too.
+        directory = tempfile.mkdtemp(prefix="turnkey-cmdlog-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        config_path = os.path.join(directory, "turnkey.yaml")
+        with open(config_path, "w") as f:
+            f.write(f"state_dir: {os.path.join(directory, 'state')}\n"
+                    "log: {level: info, format: json}\n"
+                    "turn: {enabled: false}\n"
+                    "signal: {enabled: false}\n"
+                    "metrics: {enabled: false}\n")
+        os.chmod(config_path, 0o600)
+        run = subprocess.run([harness.BINARY, "migrate", "--config", config_path],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        self.assertTrue(any("applied migration" in line for line in lines), run.stderr)
+        for line in lines:
+            entry = json.loads(line)
+            self.assertIn(entry["level"], ("info", "warn"), line)
+
+
 class SecretFileModeTest(unittest.TestCase):
     def test_serve_and_reload_warn_about_secret_files_others_can_read(self):
         # A warning in the log at start and at every reload that finds it
