@@ -99,6 +99,16 @@ size_t HttpConnection::OnData(base::ByteView data) {
       }
       if (parser_.head_complete() && !body_announced_) {
         body_announced_ = true;
+        if (const std::optional<uint64_t> length = parser_.content_length();
+            length && server_.options_.body_limit &&
+            *length > server_.options_.body_limit(*parser_.head())) {
+          ++server_.stats_.bad_requests;
+          TK_LOG_DEBUG("http connection {} from {}: Content-Length {} over the limit for {}",
+                       stream_.id(), stream_.peer_address().ToString(), *length,
+                       parser_.head()->path);
+          FailAndClose(413, parser_.head());
+          return data.size();
+        }
         if (server_.options_.on_body_pending) {
           body_token_ = server_.options_.on_body_pending(*parser_.head());
         }

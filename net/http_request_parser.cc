@@ -396,6 +396,7 @@ bool HttpRequestParser::TakeContinueRequest() {
 
 void HttpRequestParser::ResetMessage() {
   request_ = HttpRequest();
+  declared_length_.reset();
   field_name_.clear();
   field_value_.clear();
   in_field_value_ = false;
@@ -746,6 +747,9 @@ int HttpRequestParser::HeadersComplete() {
   const bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
   if (has_length && p->content_length > limits_.max_body_bytes) {
     return Fail(HttpParseError::kBodyTooLarge, "Content-Length larger than the limit");
+  }
+  if (has_length) {
+    declared_length_ = p->content_length;
   }
   if (auto expect = request_.headers.Get("Expect"); expect) {
     if (!EqualsIgnoreCase(*expect, "100-continue")) {

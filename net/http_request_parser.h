@@ -121,6 +121,10 @@ class HttpRequestParser {
   }
   // The head (request line and headers) of the current request is parsed.
   bool head_complete() const { return headers_complete_; }
+  // That head's Content-Length, if it has one (validated).
+  std::optional<uint64_t> content_length() const {
+    return headers_complete_ ? declared_length_ : std::nullopt;
+  }
   // That head (method, target, path, query, headers; the body is partial),
   // for answering an error about the request; null before head_complete().
   const HttpRequest* head() const { return headers_complete_ ? &request_ : nullptr; }
@@ -176,7 +180,8 @@ class HttpRequestParser {
   std::unique_ptr<http_parser> parser_;
   HttpParserLimits limits_;
   HttpRequest request_;
-  std::string field_name_;  // the header field being assembled
+  std::optional<uint64_t> declared_length_;  // the head's Content-Length
+  std::string field_name_;                   // the header field being assembled
   std::string field_value_;
   bool in_field_value_ = false;
   size_t head_bytes_ = 0;     // bytes consumed for the current head

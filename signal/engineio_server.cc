@@ -91,6 +91,11 @@ std::shared_ptr<void> EngineIoServer::OnBodyPending(const net::HttpRequest& head
   return it->second->OnPostBodyPending();
 }
 
+uint64_t EngineIoServer::BodyLimit(const net::HttpRequest& head) const {
+  return head.method == "POST" && head.QueryParam("transport") == "polling" ? options_.max_payload
+                                                                            : UINT64_MAX;
+}
+
 void EngineIoServer::SetCorsOptions(const net::CorsOptions& cors) {
   options_.cors = cors;
   cors_ = net::Cors(cors);

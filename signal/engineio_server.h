@@ -10,8 +10,10 @@
 // polling session to WebSocket, CORS preflights, and the JSON errors of
 // section 1.2. Set HttpServerOptions::max_body_bytes above max_payload so
 // that an oversized POST reaches this server (413 with CORS headers, and the
-// session closed), and its error_response to RefusalResponse() for the
-// prefix so that the HTTP server's own 413 carries CORS headers too.
+// session closed), its body_limit to BodyLimit() so that one whose
+// Content-Length says so is refused before its body comes, and its
+// error_response to RefusalResponse() for the prefix so that the HTTP
+// server's own 413 carries CORS headers too.
 //
 // Origins: `options.cors.allowed_origins` lists the exact Origin values
 // allowed ("*" = any). It is enforced on every polling request and on the
@@ -139,13 +141,17 @@ class EngineIoServer {
   // even while the first has not reached HandleRequest. Null for anything
   // else. Safe to keep the token after the server is gone.
   std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
+  // For HttpServerOptions::body_limit: a polling POST takes max_payload
+  // (section 1.6: a larger one is answered 413 at once), anything else has
+  // no limit of its own.
+  uint64_t BodyLimit(const net::HttpRequest& head) const;
 
   // For the HttpServer's error_response, given the requests under the
   // mounted prefix that it refuses itself (413 for a body over its
-  // max_body_bytes, 417): the plain status page with the CORS headers of
-  // `head`'s origin, so that a page on an allowed origin can read the
-  // answer (section 1.11). The session, if any, is left alone: its client
-  // reconnects after the failed POST or its pings time out.
+  // max_body_bytes or a Content-Length over BodyLimit(), 417): the plain status page with the CORS
+  // headers of `head`'s origin, so that a page on an allowed origin can read the answer
+  // (section 1.11). The session, if any, is left alone: its client reconnects after the failed POST
+  // or its pings time out.
   net::HttpResponse RefusalResponse(const net::HttpRequest& head, int status) const;
 
   // Replaces the allowed origins and CORS answers (config reload); applies

@@ -125,6 +125,10 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
     return self->HttpError(head, status);
   };
   http.on_body_pending = [self](const net::HttpRequest& head) { return self->BodyPending(head); };
+  http.body_limit = [self](const net::HttpRequest& head) -> uint64_t {
+    const MountPoint* mount = self->MountOf(head.path);
+    return mount != nullptr && mount->body_limit ? mount->body_limit(head) : UINT64_MAX;
+  };
   http.on_refused = [self](int status) {
     self->metrics_.HttpRequest("refused", status).Inc(*self->loop_shard_);
   };
@@ -158,9 +162,10 @@ SignalService::~SignalService() {
   }
 }
 
-base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler handler,
-                                  net::HttpBodyPendingHook on_body_pending,
-                                  MountErrorHook on_http_error) {
+base::Status SignalService::Mount(
+    std::string_view prefix, net::HttpHandler handler, net::HttpBodyPendingHook on_body_pending,
+    MountErrorHook on_http_error,
+    std::function<uint64_t(const net::HttpRequest& head)> body_limit) {
   if (started_) {
     return base::InvalidArgument("signal: Mount after Start");
   }
@@ -172,8 +177,8 @@ base::Status SignalService::Mount(std::string_view prefix, net::HttpHandler hand
   if (auto added = router_.Add("*", base + "/*", std::move(handler)); !added) {
     return added;
   }
-  mounts_.push_back(
-      MountPoint{std::move(base), std::move(on_body_pending), std::move(on_http_error)});
+  mounts_.push_back(MountPoint{std::move(base), std::move(on_body_pending),
+                               std::move(on_http_error), std::move(body_limit)});
   return base::Ok();
 }
 
@@ -197,6 +202,10 @@ base::Status SignalService::MountEngineIo(std::string_view prefix,
           return server->RefusalResponse(head, status);
         }
         return std::nullopt;
+      },
+      [engine](const net::HttpRequest& head) -> uint64_t {
+        EngineIoServer* server = engine();
+        return server != nullptr ? server->BodyLimit(head) : UINT64_MAX;
       });
 }
 

@@ -136,9 +136,11 @@ class SignalService {
   // under `prefix` (e.g. EngineIoServer::OnBodyPending), `on_http_error`
   // (optional) its answer to the refusals the handler never sees (e.g.
   // EngineIoServer::RefusalResponse). Before Start().
-  [[nodiscard]] base::Status Mount(std::string_view prefix, net::HttpHandler handler,
-                                   net::HttpBodyPendingHook on_body_pending = nullptr,
-                                   MountErrorHook on_http_error = nullptr);
+  // `body_limit` (optional) is the HttpServer's body_limit for them.
+  [[nodiscard]] base::Status Mount(
+      std::string_view prefix, net::HttpHandler handler,
+      net::HttpBodyPendingHook on_body_pending = nullptr, MountErrorHook on_http_error = nullptr,
+      std::function<uint64_t(const net::HttpRequest& head)> body_limit = nullptr);
 
   // Mount() for an Engine.IO server: requests, the body-pending hook and the
   // HTTP server's refusals under `prefix` all go to the server `engine`
@@ -261,6 +263,7 @@ class SignalService {
     std::string prefix;  // without the trailing '/'
     net::HttpBodyPendingHook on_body_pending;
     MountErrorHook on_http_error;
+    std::function<uint64_t(const net::HttpRequest& head)> body_limit;
   };
   std::vector<MountPoint> mounts_;
   std::vector<std::function<void()>> stopping_hooks_;

@@ -59,6 +59,7 @@ class EngineIoServerTest : public testing::ServerFixture {
     set_error_response([this](const net::HttpRequest& head, int status) {
       return std::optional<net::HttpResponse>(server_->RefusalResponse(head, status));
     });
+    set_body_limit([this](const net::HttpRequest& head) { return server_->BodyLimit(head); });
     Start(max_body_bytes);
   }
 
@@ -490,6 +491,29 @@ TEST_F(EngineIoServerTest, PostOverMaxPayloadIs413AndEndsTheSession) {
   ASSERT_TRUE(big.has_value());
   EXPECT_EQ(big->status, 413);
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
+}
+
+TEST_F(EngineIoServerTest, PostDeclaringMoreThanMaxPayloadIs413BeforeItsBody) {
+  // Section 1.6: 413 at once, the body not read: only the head is sent.
+  EngineIoServerOptions options;
+  options.max_payload = 100;
+  options.cors.allowed_origins = {"https://good.example"};
+  StartEngine(options);
+  auto client = Client();
+  const testing::HeaderList good = {{"Origin", "https://good.example"}};
+  std::string sid = Open(*client, good);
+  ASSERT_TRUE(client->SendRaw("POST " + Polling(sid) +
+                              " HTTP/1.1\r\nHost: x\r\nOrigin: https://good.example\r\n"
+                              "Content-Type: text/plain\r\nContent-Length: 101\r\n\r\n"));
+  auto big = client->ReadReply();
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->headers.Get("Access-Control-Allow-Origin"), "https://good.example");
+  // Up to max_payload still goes in, on another connection.
+  auto other = Client();
+  auto ok = other->Request("POST", Polling(sid), "4" + std::string(99, 'x'), good);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->status, 200);
 }
 
 TEST_F(EngineIoServerTest, PostOverTheHttpLimitIs413WithCorsHeaders) {

@@ -113,6 +113,7 @@ class ServerFixture : public ::testing::Test {
     options.max_body_bytes = max_body_bytes;
     options.on_body_pending = body_pending_;
     options.error_response = error_response_;
+    options.body_limit = body_limit_;
     // Records each request once the router has handled it, so a test can
     // wait until the server holds a GET before acting.
     auto handler = [this](net::HttpRequest request, net::Responder responder) {
@@ -172,6 +173,9 @@ class ServerFixture : public ::testing::Test {
   using ErrorResponse =
       std::function<std::optional<net::HttpResponse>(const net::HttpRequest& head, int status)>;
   void set_error_response(ErrorResponse hook) { error_response_ = std::move(hook); }
+  // The HttpServer's body_limit; set before Start().
+  using BodyLimit = std::function<uint64_t(const net::HttpRequest& head)>;
+  void set_body_limit(BodyLimit hook) { body_limit_ = std::move(hook); }
   // "handled:<method> <target>" per request the router has dispatched.
   Recorder& requests() { return requests_; }
   net::EventLoop& loop() { return *loop_; }
@@ -182,6 +186,7 @@ class ServerFixture : public ::testing::Test {
   net::Router router_;
   net::HttpBodyPendingHook body_pending_;
   ErrorResponse error_response_;
+  BodyLimit body_limit_;
   std::unique_ptr<net::HttpServer> http_;
   std::thread thread_;
   uint16_t port_ = 0;
