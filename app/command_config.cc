@@ -35,8 +35,8 @@ std::unique_ptr<sql::Store> OpenCommandDatabase(const std::string& config_path,
   base::Status ready = store ? PrepareSchemaForServe(**store, *config)
                              : base::Status(std::unexpected(store.error()));
   if (!ready) {
-    std::fprintf(stderr, "%s: %s: %s\n", command, DescribeDatabase(*config).c_str(),
-                 ready.error().message.c_str());
+    // Both name the database already (DescribeDatabase).
+    std::fprintf(stderr, "%s: %s\n", command, ready.error().message.c_str());
     return nullptr;
   }
   return std::move(*store);
