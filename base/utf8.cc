@@ -88,4 +88,16 @@ std::string ToValidUtf8(std::string_view text) {
   return out;
 }
 
+std::optional<size_t> Utf8Length(std::string_view text) {
+  if (!IsValidUtf8(text)) {
+    return std::nullopt;
+  }
+  // Each code point has one byte that does not continue a sequence.
+  size_t count = 0;
+  for (const char c : text) {
+    count += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  }
+  return count;
+}
+
 }  // namespace turnkey::base

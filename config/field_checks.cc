@@ -88,13 +88,9 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 base::Status CheckRealm(std::string_view text) {
-  // RFC 8489 section 14.9: UTF-8, fewer than 128 characters (code points:
-  // the bytes that do not continue one).
-  const bool utf8 = base::IsValidUtf8(text);
-  const auto characters = std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  });
-  if (!utf8 || characters == 0 || characters > 127 || HasControlCharacter(text) ||
+  // RFC 8489 section 14.9: UTF-8, fewer than 128 characters.
+  const std::optional<size_t> characters = base::Utf8Length(text);
+  if (!characters || *characters == 0 || *characters > 127 || HasControlCharacter(text) ||
       text.find_first_of("\"\\") != std::string_view::npos) {
     return Bad("realm", text,
                "1-127 characters of UTF-8, no quotes, backslashes or control characters");

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "base/utf8.h"
+
 namespace turnkey::signal {
 
 namespace {
@@ -72,53 +74,6 @@ bool IsLayoutControl(uint32_t cp) {
 
 }  // namespace
 
-std::optional<size_t> Utf8Length(std::string_view text) {
-  // RFC 3629 section 4: the well-formed byte sequences.
-  size_t count = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<uint8_t>(text[i]);
-    size_t extra = 0;
-    uint8_t lo = 0x80;
-    uint8_t hi = 0xBF;
-    if (c < 0x80) {
-      extra = 0;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      if (c == 0xE0) {
-        lo = 0xA0;  // no overlongs
-      } else if (c == 0xED) {
-        hi = 0x9F;  // no surrogates
-      }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      if (c == 0xF0) {
-        lo = 0x90;
-      } else if (c == 0xF4) {
-        hi = 0x8F;  // nothing above U+10FFFF
-      }
-    } else {
-      return std::nullopt;
-    }
-    if (extra > 0 && i + extra >= text.size()) {
-      return std::nullopt;  // truncated sequence
-    }
-    for (size_t k = 1; k <= extra; ++k) {
-      const auto b = static_cast<uint8_t>(text[i + k]);
-      const uint8_t low = k == 1 ? lo : 0x80;
-      const uint8_t high = k == 1 ? hi : 0xBF;
-      if (b < low || b > high) {
-        return std::nullopt;
-      }
-    }
-    i += extra + 1;
-    ++count;
-  }
-  return count;
-}
-
 std::optional<std::string> CheckEmail(std::string_view email) {
   if (email.empty()) {
     return "email is required";
@@ -126,7 +81,7 @@ std::optional<std::string> CheckEmail(std::string_view email) {
   if (email.size() > kMaxEmailBytes) {
     return "email must be at most 254 bytes";
   }
-  if (!Utf8Length(email) || HasControlChar(email)) {
+  if (!base::Utf8Length(email) || HasControlChar(email)) {
     return "email must be valid UTF-8 without control characters";
   }
   bool blank = false;
@@ -162,7 +117,7 @@ std::optional<std::string> CheckPassword(std::string_view password, std::string_
   if (password.size() > kMaxPasswordBytes) {
     return std::string(field) + " must be at most 1024 bytes";
   }
-  auto length = Utf8Length(password);
+  auto length = base::Utf8Length(password);
   if (!length) {
     return std::string(field) + " must be valid UTF-8";
   }
@@ -185,7 +140,7 @@ std::optional<std::string> CheckHandle(std::string_view handle) {
 }
 
 std::optional<std::string> CheckDisplayName(std::string_view name) {
-  auto length = Utf8Length(name);
+  auto length = base::Utf8Length(name);
   bool layout = false;
   bool visible = false;
   if (length) {
@@ -207,7 +162,7 @@ std::optional<std::string> CheckDisplayName(std::string_view name) {
 }
 
 std::optional<std::string> CheckSearchPrefix(std::string_view prefix) {
-  auto length = Utf8Length(prefix);
+  auto length = base::Utf8Length(prefix);
   if (!length || HasControlChar(prefix)) {
     return "q must be valid UTF-8 without control characters";
   }

@@ -22,10 +22,6 @@ inline constexpr size_t kMaxHandleChars = 32;
 inline constexpr size_t kMaxDisplayNameChars = 64;
 inline constexpr size_t kMaxSearchPrefixChars = kMaxHandleChars;
 
-// Unicode scalar values in `text` if it is valid UTF-8 (no overlongs, no
-// surrogates), else nullopt.
-std::optional<size_t> Utf8Length(std::string_view text);
-
 // An address with one '@' separating a non-empty local part (at most 64
 // bytes) from a non-empty domain, at most kMaxEmailBytes, valid UTF-8 with no
 // whitespace (any of Unicode's), invisible, bidirectional-override or control

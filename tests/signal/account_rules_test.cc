@@ -7,23 +7,6 @@
 namespace turnkey::signal {
 namespace {
 
-TEST(Utf8LengthTest, CountsScalarValues) {
-  EXPECT_EQ(Utf8Length(""), 0u);
-  EXPECT_EQ(Utf8Length("abc"), 3u);
-  EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);      // é
-  EXPECT_EQ(Utf8Length("\xE2\x82\xAC"), 1u);      // €
-  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);  // U+1F600
-  EXPECT_EQ(Utf8Length("\xF4\x8F\xBF\xBF"), 1u);  // U+10FFFF
-}
-
-TEST(Utf8LengthTest, RejectsMalformedSequences) {
-  for (const char* bad :
-       {"\x80", "\xC0\xAF", "\xC1\xBF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
-        "\xF5\x80\x80\x80", "\xFF", "\xC3", "\xE2\x82", "\xF0\x9F\x98", "a\xC3(b"}) {
-    EXPECT_FALSE(Utf8Length(bad).has_value()) << testing::PrintToString(std::string(bad));
-  }
-}
-
 TEST(CheckEmailTest, AcceptsRealAddresses) {
   for (const char* good :
        {"alice@example.org", "A.B+tag@sub.example.co", "o'brien@example.ie", "x@localhost",
