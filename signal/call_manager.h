@@ -46,8 +46,9 @@
 //   held and delivered to the accepting device right after
 //   callAcceptedConfirm. Messages for a side whose socket dropped during an
 //   active call are held until it rejoins. At most max_held_messages per side,
-//   max_held_bytes of them ("Rate limited" beyond). reportIce is refused while ringing ("Call not
-//   active") and capped per side (max_ice_reports_per_side, "Rate limited");
+//   max_held_bytes of them ("Rate limited" beyond). reportIce is refused
+//   while ringing ("Call not active") and capped per side
+//   (max_ice_reports_per_side, "Rate limited");
 //   each reaches the history, only a side's first one the metrics. After an
 //   answered call ended, its participants' reports are still taken for
 //   ended_call_retention (the second side's failure usually follows the
@@ -163,8 +164,8 @@ class CallManager {
   // `socket` of `user_id` connected (after authentication). False if the
   // socket is already registered, is 0 (the manager's "no socket": ended
   // calls remember their sides' sockets that way) or the user id is empty.
-  // A callee device
-  // connecting while its user's call rings gets incomingCall.
+  // A callee device connecting while its user's call rings gets
+  // incomingCall.
   bool OnSocketConnected(base::MonoTime now, uint64_t socket, std::string_view user_id);
   // `socket` closed. Unknown sockets are ignored.
   void OnSocketDisconnected(base::MonoTime now, uint64_t socket);

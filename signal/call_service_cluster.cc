@@ -4,8 +4,8 @@
 // them in its CallManager. Every node keeps its own sockets. A node that is
 // not the coordinator tells it each socket that joins (before the client's
 // CONNECT is answered: "conn", acked; told again unasked once joined if it
-// was not) or leaves ("disc"), and all of them at
-// once ("sync") whenever it learns the coordinator anew; it forwards each
+// was not) or leaves ("disc"), and all of them at once ("sync") whenever it
+// learns the coordinator anew; it forwards each
 // call event ("ev") and REST call action ("rest") with a request id, and
 // answers the client with the ack that comes back ("ack", the answer in
 // "p"), or "Server busy" when none comes within node_timeout (at least 2 s),

@@ -362,41 +362,37 @@ class CheckingRecorder final : public CallRecorder {
     Check(end.ended_by.empty() || end.ended_by == call.caller || end.ended_by == call.callee);
     Check(OneOf(kReasons, end.reason));
     call.ended = true;
+    // Only an answered call completes or fails ICE; connection_lost may end
+    // either kind; every other end is of a call never answered.
+    using metrics::CallStatus;
+    if (end.status != CallStatus::kConnectionLost) {
+      Check(call.answered ==
+            (end.status == CallStatus::kCompleted || end.status == CallStatus::kIceFailed));
+    }
+    Count(StatOf(end));
+  }
+  static Stat StatOf(const CallEndRecord& end) {
     using metrics::CallStatus;
     switch (end.status) {
       case CallStatus::kCompleted:
-        Check(call.answered);
-        Count(kStatCompleted);
-        break;
+        return kStatCompleted;
       case CallStatus::kIceFailed:
-        Check(call.answered);
-        Count(kStatIceFailed);
-        break;
+        return kStatIceFailed;
       case CallStatus::kConnectionLost:
-        Count(kStatConnectionLost);
-        break;
+        return kStatConnectionLost;
       case CallStatus::kMissed:
-        Check(!call.answered);
-        Count(end.reason == kReasonTimeout ? kStatRingTimeout : kStatEndAll);
-        break;
+        return end.reason == kReasonTimeout ? kStatRingTimeout : kStatEndAll;
       case CallStatus::kRejected:
-        Check(!call.answered);
-        Count(kStatRejected);
-        break;
+        return kStatRejected;
       case CallStatus::kBusy:
-        Check(!call.answered);
-        Count(kStatBusy);
-        break;
+        return kStatBusy;
       case CallStatus::kCancelled:
-        Check(!call.answered);
-        Count(kStatCancelled);
-        break;
+        return kStatCancelled;
       case CallStatus::kUnavailable:
-        Check(!call.answered);
-        Count(kStatUnavailable);
-        break;
+        return kStatUnavailable;
       default:
         Check(false);
+        return kStatCompleted;
     }
   }
   void IceReported(const IceReportRecord& report) override {
