@@ -13,7 +13,10 @@
 int main(int argc, char** argv) {
   using turnkey::app::kVersion;
   CLI::App cli{"turnkey: a TURN/STUN relay and calling backend in one daemon", "turnkey"};
-  cli.set_version_flag("--version,-V", std::string("turnkey ") + kVersion);
+  // A plain flag, not CLI11's version flag: that one prints and exits as soon
+  // as it is read, so `--version --bogus` would exit 0 with the rest unread.
+  bool version_flag = false;
+  cli.add_flag("--version,-V", version_flag, "print the version and exit");
   cli.require_subcommand(0, 1);
   cli.fallthrough();
 
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
     return cli.exit(e) == 0 ? 0 : 2;
   }
 
-  if (*version) {
+  if (version_flag || *version) {
     std::printf("turnkey %s\n", kVersion);
     return 0;
   }

@@ -201,9 +201,15 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn("/nonexistent/t.yaml", text)
 
     def test_version(self):
-        rc, text = run("--version")
-        self.assertEqual(rc, 0)
-        self.assertRegex(text, r"turnkey \d+\.\d+\.\d+")
+        for args in (["--version"], ["-V"], ["version"]):
+            rc, text = run(*args)
+            self.assertEqual(rc, 0, args)
+            self.assertRegex(text, r"^turnkey \d+\.\d+\.\d+\n$", args)
+        # The rest of the line is still parsed: a bad argument after the
+        # flag is a usage error, not a version.
+        rc, text = run("--version", "--bogus")
+        self.assertEqual(rc, 2, text)
+        self.assertNotRegex(text, r"turnkey \d+\.\d+\.\d+")
 
     def test_usage_errors_exit_2_and_help_exits_0(self):
         # The operator guide: 2 for bad arguments, whatever the parser caught.
