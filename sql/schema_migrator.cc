@@ -1,6 +1,7 @@
 #include "sql/schema_migrator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -29,6 +30,13 @@ constexpr std::string_view kSqliteHasMigrationsTable =
 constexpr std::string_view kMysqlHasMigrationsTable =
     "SELECT COUNT(*) FROM information_schema.tables "
     "WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'";
+// What else the database holds, for a database without schema_migrations.
+constexpr std::string_view kSqliteOtherTables =
+    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 4";
+constexpr std::string_view kMysqlOtherTables =
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+    "ORDER BY table_name LIMIT 4";
 constexpr std::string_view kAppliedMigrations =
     "SELECT version, name FROM schema_migrations ORDER BY version";
 constexpr std::string_view kMigrationApplied =
@@ -172,6 +180,22 @@ base::Result<int> SchemaMigrator::ApplyPending(Connection& conn) const {
     return ErrorOf(has_table);
   }
   if (*has_table == 0) {
+    // No record of any migration: only an empty database is taken, so a
+    // path or database name pointing at another program's data is refused
+    // before anything is added to it.
+    auto others =
+        QueryIds(conn, dialect_ == Dialect::kMysql ? kMysqlOtherTables : kSqliteOtherTables, {});
+    if (!others) {
+      return ErrorOf(others);
+    }
+    if (!others->empty()) {
+      const bool more = others->size() > 3;
+      others->resize(std::min<size_t>(others->size(), 3));
+      return base::InvalidArgument(fmt::format(
+          "the database holds tables that are not turnkey's ({}{}) and no schema_migrations: "
+          "point turnkey at a new or empty database",
+          fmt::join(*others, ", "), more ? ", ..." : ""));
+    }
     if (auto created = conn.Exec(
             dialect_ == Dialect::kMysql ? kMysqlMigrationsTable : kSqliteMigrationsTable, {});
         !created) {

@@ -1123,6 +1123,38 @@ TYPED_TEST_P(StoreTest, FreshDatabaseIsBehind) {
   EXPECT_EQ(bare->GetSchemaState()->latest_version, 0);
 }
 
+TYPED_TEST_P(StoreTest, ADatabaseOfAnotherProgramIsLeftAlone) {
+  // A path or database name pointing at someone else's data: refused with
+  // what is there, before anything of ours is added (no schema_migrations).
+  TypeParam other;
+  ASSERT_EQ(other.setup_error(), "");
+  ASSERT_TRUE(other.RunSql("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)"));
+  ASSERT_TRUE(other.RunSql("CREATE TABLE orders (id INTEGER PRIMARY KEY)"));
+  auto store = other.Open(this->Embedded());
+  ASSERT_TRUE(store) << store.error().message;
+  auto migrated = (*store)->Migrate();
+  ASSERT_EQ(CodeOf(migrated), base::ErrorCode::kInvalidArgument);
+  EXPECT_NE(migrated.error().message.find("not turnkey's (orders, users)"), std::string::npos)
+      << migrated.error().message;
+  auto state = (*store)->GetSchemaState();
+  ASSERT_TRUE(state) << MessageOf(state);
+  EXPECT_EQ(state->current_version, 0);
+  ASSERT_TRUE(other.RunSql("CREATE TABLE schema_migrations (x INTEGER)"))
+      << "schema_migrations was created";
+
+  // Past three tables the list ends with "...".
+  TypeParam many;
+  for (const char* name : {"a1", "a2", "a3", "a4"}) {
+    ASSERT_TRUE(many.RunSql(std::string("CREATE TABLE ") + name + " (id INTEGER)"));
+  }
+  auto many_store = many.Open(this->Embedded());
+  ASSERT_TRUE(many_store);
+  auto refused = (*many_store)->Migrate();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("(a1, a2, a3, ...)"), std::string::npos)
+      << refused.error().message;
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     StoreTest, CreateAndLookUpUser, CreateUserWithGivenId, EmailAndHandleConflictsIgnoreAsciiCase,
     UserFieldRules, UpdateProfile, UpdatePasswordHash, ChangePasswordRevokesTheSessionsTogether,
@@ -1133,6 +1165,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
     EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
     ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
-    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind);
+    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind,
+    ADatabaseOfAnotherProgramIsLeftAlone);
 
 }  // namespace turnkey::sql::testing

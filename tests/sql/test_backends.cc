@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "base/crypto.h"
 #include "sql/mysql_store.h"
+#include "sql/sqlite_connection.h"
 #include "sql/sqlite_store.h"
 
 namespace turnkey::sql::testing {
@@ -49,13 +51,24 @@ SqliteBackend::~SqliteBackend() {
 
 base::Result<std::unique_ptr<SqlStore>> SqliteBackend::Open(std::span<const Migration> migrations) {
   SqliteStoreOptions options;
-  options.path = dir_ + "/turnkey.db";
+  options.path = path();
   options.pool_size = 3;
   auto store = SqliteStore::Open(options, migrations);
   if (!store) {
     return std::unexpected(store.error());
   }
   return std::unique_ptr<SqlStore>(std::move(*store));
+}
+
+base::Status SqliteBackend::RunSql(const std::string& sql) {
+  auto connection = SqliteConnection::Open(path(), std::chrono::seconds(5));
+  if (!connection) {
+    return std::unexpected(connection.error());
+  }
+  if (auto done = (*connection)->Exec(sql, {}); !done) {
+    return std::unexpected(done.error());
+  }
+  return base::Ok();
 }
 
 base::Result<MariadbServer> MariadbServer::FromEnvironment() {
@@ -149,6 +162,10 @@ MysqlBackend::~MysqlBackend() {
   if (setup_error_.empty()) {
     (void)server_.RunSql("DROP DATABASE IF EXISTS " + options_.database);
   }
+}
+
+base::Status MysqlBackend::RunSql(const std::string& sql) {
+  return server_.RunSql(fmt::format("USE {}; {}", options_.database, sql));
 }
 
 base::Result<std::unique_ptr<SqlStore>> MysqlBackend::Open(std::span<const Migration> migrations) {

@@ -24,8 +24,11 @@ class SqliteBackend {
   // Empty if the database was set up; otherwise why not.
   const std::string& setup_error() const { return setup_error_; }
   base::Result<std::unique_ptr<SqlStore>> Open(std::span<const Migration> migrations);
+  // Runs one statement on the database, outside any store.
+  base::Status RunSql(const std::string& sql);
 
  private:
+  std::string path() const { return dir_ + "/turnkey.db"; }
   std::string dir_;
   std::string setup_error_;
 };
@@ -56,6 +59,8 @@ class MysqlBackend {
   ~MysqlBackend();
   const std::string& setup_error() const { return setup_error_; }
   base::Result<std::unique_ptr<SqlStore>> Open(std::span<const Migration> migrations);
+  // Runs one statement on the database, outside any store.
+  base::Status RunSql(const std::string& sql);
   const MysqlStoreOptions& options() const { return options_; }
 
  private:
