@@ -739,6 +739,20 @@ export class TurnkeyCall extends Emitter {
   }
 
   /** Ends locally (server told us, or we told it); idempotent. */
+  // An end the server announces (callEnded, callRejected, ...). A call answered here whose media
+  // never connected reports 'failed' first: the other side usually ended it for that reason
+  // (its connect_timeout, setup_failed or ice_failed, then a plain hangup), and without this
+  // side's report a failed call would count one leg instead of two.
+  _endFromServer(reason, info) {
+    if (this.isEnded) {
+      return;
+    }
+    if (this.answeredAt !== null && !this.#everConnected) {
+      this.#report('failed');
+    }
+    this._end(reason, info);
+  }
+
   _end(reason, { endedBy = null, error = null } = {}) {
     if (this.isEnded) {
       return;
@@ -1842,7 +1856,7 @@ export class TurnkeyClient extends Emitter {
   #endFrom(p, reason, endedBy = null) {
     const call = p?.callId ? this.#named(p.callId) : this.#dialing;
     if (call && !call.isEnded) {
-      call._end(reason, { endedBy: endedBy ?? null });
+      call._endFromServer(reason, { endedBy: endedBy ?? null });
     }
   }
 

@@ -574,6 +574,53 @@ test('F7: an unusable answer ends the call at once', kBounded, async () => {
   assert.equal(socket.sent('endCall').length, 1);
 });
 
+test('a call the other side ends before its media connected reports failed; one that rang does not', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  let next = 0;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: `c${++next}` } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const stream = { getTracks: () => [] };
+
+  // Accepted, still connecting when the callee gives up (its connect_timeout, then endCall).
+  const failed = await client.call({ handle: 'bob' }, { stream });
+  socket.fire('callAccepted', { callId: 'c1' });
+  await advance(1_000);
+  assert.equal(failed.state, 'connecting');
+  socket.fire('callEnded', { callId: 'c1', reason: 'hangup', endedBy: 'bob-id' });
+  await advance(500);
+  assert.equal(failed.state, 'ended');
+  assert.equal(failed.endReason, 'hangup');
+  assert.deepEqual(socket.sent('reportIce').map((e) => [e.payload.callId, e.payload.state]), [['c1', 'failed']]);
+  assert.equal(socket.sent('endCall').length, 0);
+
+  // Never answered: nothing to report.
+  const unanswered = await client.call({ handle: 'bob' }, { stream });
+  socket.fire('callRejected', { callId: 'c2', reason: 'rejected' });
+  await advance(500);
+  assert.equal(unanswered.endReason, 'rejected');
+
+  // Connected, then hung up by the other side: its one report was 'connected'.
+  const connected = await client.call({ handle: 'bob' }, { stream });
+  socket.fire('callAccepted', { callId: 'c3' });
+  await advance(500);
+  const pc = FakePeerConnection.last;
+  pc.iceConnectionState = 'connected';
+  pc.connectionState = 'connected';
+  pc.dispatchEvent(new Event('iceconnectionstatechange'));
+  pc.dispatchEvent(new Event('connectionstatechange'));
+  await advance(2_500);
+  assert.equal(connected.state, 'active');
+  socket.fire('callEnded', { callId: 'c3', reason: 'hangup', endedBy: 'bob-id' });
+  await advance(500);
+  assert.deepEqual(socket.sent('reportIce').map((e) => [e.payload.callId, e.payload.state]),
+    [['c1', 'failed'], ['c3', 'connected']]);
+});
+
 test('F8: call() while the socket is down fails at once and is not placed later', kBounded, async () => {
   const server = new FakeServer();
   let socket;
