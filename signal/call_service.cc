@@ -310,8 +310,8 @@ size_t CallService::EndCallsAndClose(std::chrono::milliseconds max_wait) {
       // A cluster node's last messages (callEnded to other nodes' clients,
       // its sockets' ends) are still in the Redis connection's buffer: done
       // once Redis answered a command sent after them.
-      bool flushed = true;
-      if (left == 0 && raw->cluster_ != nullptr) {
+      bool flushed = !raw->cluster_stop_pending_;
+      if (left == 0 && flushed && raw->cluster_ != nullptr) {
         if (!raw->flush_requested_) {
           raw->flush_requested_ = true;
           raw->cluster_->Flush();
@@ -982,9 +982,39 @@ size_t CallService::EndCalls() {
   if (cluster_ != nullptr) {
     // Another node can take over at once; the loop runs on while the
     // sockets close, which sends the release and their "disc".
-    cluster_->Stop();
+    if (live > 0 && cluster_->is_coordinator()) {
+      StopClusterAfterHistory();
+    } else {
+      cluster_->Stop();
+    }
   }
   return live;
+}
+
+void CallService::StopClusterAfterHistory() {
+  if (cluster_stop_pending_) {
+    return;
+  }
+  // Usually one group commit (commit_delay); a database that hangs holds
+  // the lease no longer than this, then the next coordinator's sweep ends
+  // what is still unwritten.
+  constexpr std::chrono::seconds kMaxWait{2};
+  std::function<void()> barrier = recorder_->WriteBarrier(kMaxWait);
+  cluster_stop_pending_ = true;
+  auto done = [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (self == nullptr || !self->cluster_stop_pending_) {
+      return;
+    }
+    self->cluster_stop_pending_ = false;
+    if (self->cluster_ != nullptr) {
+      self->cluster_->Stop();
+    }
+  };
+  if (!service_.work_queue().TryPost(loop_, std::move(barrier), std::move(done),
+                                     net::JobKind::kRead)) {
+    done();  // not moved from when refused
+  }
 }
 
 void CallService::OnStopping() {
@@ -1010,6 +1040,7 @@ void CallService::Shutdown() {
   }
   close_watch_timer_.reset();
   close_delay_timer_.reset();
+  cluster_stop_pending_ = false;
   if (cluster_ != nullptr) {
     cluster_->Stop();
     cluster_.reset();

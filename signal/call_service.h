@@ -264,6 +264,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void OnLoginsEnded(const std::vector<sql::EndedLogin>& logins);
   // Refuses new calls and ends the live ones; returns how many.
   size_t EndCalls();
+  // Stops the cluster link once the history writes made so far are
+  // committed (or after a bound): the next coordinator ends in the database,
+  // as never ended, the calls of the last one it finds unfinished.
+  void StopClusterAfterHistory();
   void OnStopping();
   void Shutdown();
 
@@ -406,6 +410,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // not be announced again.
   bool applying_remote_ = false;
   bool flush_requested_ = false;  // EndCallsAndClose asked the link to flush
+  // A stopping coordinator waits for the history of the calls it ended
+  // before it gives the lease up (StopClusterAfterHistory).
+  bool cluster_stop_pending_ = false;
   std::unordered_map<uint64_t, RemoteSocket> remote_;
   std::map<std::pair<std::string, uint64_t>, uint64_t> remote_index_;
   // Coordinator: sockets of a node it stopped hearing from (node_gone), by

@@ -1000,6 +1000,11 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     const callId = await ring(gina, g, hank, [h], "audio");
     await accept(callId, h, g, hank);
 
+    // The call's row is written (active), and where each log stands: the
+    // next coordinator must find nothing of the last one unfinished, since
+    // the stop commits its calls' ends before it gives the lease up.
+    await sleep(COMMIT_DELAY_MS + 300);
+    const logMarks = new Map(others.map((n) => [n, n.log().length]));
     const stoppedAt = Date.now();
     const stopping = leader.stop();
     assert.deepEqual(await g.take("callEnded", (p) => p.callId === callId),
@@ -1012,6 +1017,15 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       `${next.label} took over ${tookOver} ms after the stop: it waited for the lease to run out`);
     assert.deepEqual(await stopping, { code: 0, signal: null }, leader.log().slice(-3000));
     leader.killed = true;
+    const entry = await eventually(async () => {
+      const found = await historyEntry(next, gina, callId);
+      return found?.status === "completed" ? found : null;
+    }, "the stopped coordinator's call in the history", 5000);
+    assert.equal(entry.endReason, "server_shutdown");
+    await sleep(500);  // the sweep that follows a takeover
+    const sinceStop = next.log().slice(logMarks.get(next));
+    assert.ok(!sinceStop.includes("never ended"),
+      `${next.label} swept calls the stopped coordinator had ended:\n${sinceStop.slice(-2000)}`);
 
     const again = await ring(gina, g, hank, [h], "audio");
     await accept(again, h, g, hank);
