@@ -2,9 +2,14 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <climits>
+#include <cstring>
+#include <filesystem>
 
 #include "sql/sqlite_wal_vfs.h"
 
@@ -16,6 +21,32 @@ namespace {
 struct StatementCloser {
   void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
+
+// Why `path` cannot be used for a writable WAL database, as far as the file
+// system tells; empty if it sees no reason. SQLite's own message for these
+// is a bare "unable to open database file" or "attempt to write a readonly
+// database" (even when the file is writable and its directory is not).
+std::string PathProblem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return "it is a directory";
+    }
+    if (::access(path.c_str(), R_OK | W_OK) != 0) {
+      return fmt::format("cannot read and write it: {}", std::strerror(errno));
+    }
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) {
+    dir = ".";
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return fmt::format(
+        "its directory {} is not writable ({}); SQLite creates {}-wal and {}-shm there", dir,
+        std::strerror(errno), path, path);
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -35,9 +66,19 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
+    if (std::string problem = PathProblem(path); !problem.empty()) {
+      message = std::move(problem);
+    }
     return base::Unavailable(fmt::format("sqlite: cannot open {}: {}", path, message));
   }
   std::unique_ptr<SqliteConnection> conn(new SqliteConnection(db));
+  // SQLite opens a file it may not write read-only, without a word; every
+  // write would then fail while the server looks ready.
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    std::string problem = PathProblem(path);
+    return base::Unavailable(fmt::format("sqlite: cannot write {}: {}", path,
+                                         problem.empty() ? "opened read-only" : problem));
+  }
   sqlite3_extended_result_codes(db, 1);
   int timeout_ms =
       busy_timeout.count() > INT_MAX ? INT_MAX : static_cast<int>(busy_timeout.count());
@@ -45,6 +86,9 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
 
   auto journal = conn->Exec("PRAGMA journal_mode = WAL", {});
   if (!journal) {
+    if (std::string problem = PathProblem(path); !problem.empty()) {
+      return base::Unavailable(fmt::format("sqlite: cannot use {}: {}", path, problem));
+    }
     return std::unexpected(journal.error());
   }
   // An in-memory database answers "memory"; anything else means WAL is off.

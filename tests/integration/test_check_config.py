@@ -256,6 +256,88 @@ class CheckConfigTest(unittest.TestCase):
             self.assertIn("no answer", text)
 
 
+class SqlitePathProblemsTest(unittest.TestCase):
+    """A database file turnkey cannot use is refused naming why, not with
+    SQLite's bare "unable to open database file", and one it may read but not
+    write is not opened read-only (the server would look ready and fail every
+    write). The permission cases run as nobody (root may write anything),
+    with a copy of the binary nobody can reach."""
+
+    NOBODY = 65534
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="turnkey-sqlite-path-")
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def config(self, name, db_path):
+        path = os.path.join(self.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(f"database: {{driver: sqlite, sqlite: {{path: {db_path}}}}}\n")
+        os.chmod(path, 0o644)
+        return path
+
+    def show_as_nobody(self, config):
+        binary = os.path.join(self.dir, "turnkey")
+        if not os.path.exists(binary):
+            shutil.copy(harness.BINARY, binary)
+            os.chmod(binary, 0o755)
+
+        def drop_privileges():
+            os.setgid(self.NOBODY)
+            os.setuid(self.NOBODY)
+
+        out = subprocess.run([binary, "--config", config, "user", "show", "someone"],
+                             capture_output=True, text=True, timeout=20,
+                             preexec_fn=drop_privileges)
+        return out.returncode, out.stdout + out.stderr
+
+    def make_database(self, name):
+        """A migrated database in a directory of its own, both owned by nobody."""
+        sub = os.path.join(self.dir, name)
+        os.mkdir(sub)
+        path = os.path.join(sub, "turnkey.db")
+        config = self.config(name, path)
+        rc, text = run("migrate", "--config", config)
+        self.assertEqual(rc, 0, text)
+        for leftover in ("-wal", "-shm"):
+            if os.path.exists(path + leftover):
+                os.unlink(path + leftover)
+        for p in (sub, path):
+            os.chown(p, self.NOBODY, self.NOBODY)
+        return config, sub, path
+
+    def test_a_directory_in_place_of_the_file(self):
+        path = os.path.join(self.dir, "turnkey.db")
+        os.mkdir(path)
+        rc, text = run("user", "show", "someone", "--config", self.config("dir", path))
+        self.assertEqual(rc, 1, text)
+        self.assertIn(f"cannot open {path}: it is a directory", text)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the command as another user")
+    def test_files_it_may_not_write(self):
+        config, _, read_only = self.make_database("ro-file")
+        os.chmod(read_only, 0o444)
+        rc, text = self.show_as_nobody(config)
+        self.assertEqual(rc, 1, text)
+        self.assertIn(f"cannot write {read_only}: cannot read and write it: Permission denied",
+                      text)
+        self.assertFalse(os.path.exists(read_only + "-wal"))
+
+        config, fixed_dir, in_fixed_dir = self.make_database("ro-dir")
+        os.chmod(fixed_dir, 0o555)
+        rc, text = self.show_as_nobody(config)
+        self.assertEqual(rc, 1, text)
+        self.assertIn(f"its directory {fixed_dir} is not writable", text)
+
+        config, _, others = self.make_database("other-owner")
+        os.chown(others, 0, 0)
+        os.chmod(others, 0o600)
+        rc, text = self.show_as_nobody(config)
+        self.assertEqual(rc, 1, text)
+        self.assertIn(f"cannot open {others}: cannot read and write it: Permission denied", text)
+
+
 class CredentialsTest(unittest.TestCase):
     def test_turn_rest_json(self):
         import base64
