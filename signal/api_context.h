@@ -205,11 +205,13 @@ class ApiContext {
 
   // Call-history reads run `HistoryBarrier()`'s function on their worker
   // first, so they see every call record made before the request (the call
-  // history writer batches its writes). Loop thread; no barrier when unset.
-  using HistoryBarrierHook = std::function<std::function<void()>()>;
+  // history writer batches its writes); it returns false when some of them
+  // still wait for the database (CallStoreRecorder::WriteBarrier). Loop
+  // thread; no barrier when unset.
+  using HistoryBarrierHook = std::function<std::function<bool()>()>;
   void set_history_barrier(HistoryBarrierHook hook) { history_barrier_ = std::move(hook); }
-  std::function<void()> HistoryBarrier() const {
-    return history_barrier_ ? history_barrier_() : std::function<void()>([] {});
+  std::function<bool()> HistoryBarrier() const {
+    return history_barrier_ ? history_barrier_() : std::function<bool()>([] { return true; });
   }
 
   void SetSettings(SignalSettings settings);

@@ -114,9 +114,16 @@ void Missed(ApiContext& api, ApiCall call) { Query(api, std::move(call), true); 
 
 void Hide(ApiContext& api, ApiCall call) {
   std::string call_id(call.request().Param("callId").value_or(""));
-  auto job = [&api, user_id = call.user_id(), call_id, barrier = api.HistoryBarrier()] {
-    barrier();
-    return api.Db([&](sql::Store& store) { return store.HideCall(call_id, user_id); });
+  auto job = [&api, user_id = call.user_id(), call_id,
+              barrier = api.HistoryBarrier()]() -> base::Status {
+    const bool written = barrier();
+    auto hidden = api.Db([&](sql::Store& store) { return store.HideCall(call_id, user_id); });
+    if (!hidden && hidden.error().code == base::ErrorCode::kNotFound && !written) {
+      // The call may be one whose row still waits in memory for the
+      // database: "not found" now would be wrong once it is written.
+      return base::Unavailable("the call history waits for the database");
+    }
+    return hidden;
   };
   api.Run(std::move(call), std::move(job), [call_id](ApiCall call, base::Status hidden) {
     if (!hidden) {

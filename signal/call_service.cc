@@ -999,9 +999,9 @@ void CallService::StopClusterAfterHistory() {
   // the lease no longer than this, then the next coordinator's sweep ends
   // what is still unwritten.
   constexpr std::chrono::seconds kMaxWait{2};
-  std::function<void()> barrier = recorder_->WriteBarrier(kMaxWait);
+  std::function<bool()> barrier = recorder_->WriteBarrier(kMaxWait);
   cluster_stop_pending_ = true;
-  auto done = [weak = weak_from_this()] {
+  auto done = [weak = weak_from_this()](bool /*written*/) {
     auto self = weak.lock();
     if (self == nullptr || !self->cluster_stop_pending_) {
       return;
@@ -1013,7 +1013,7 @@ void CallService::StopClusterAfterHistory() {
   };
   if (!service_.work_queue().TryPost(loop_, std::move(barrier), std::move(done),
                                      net::JobKind::kRead)) {
-    done();  // not moved from when refused
+    done(false);  // not moved from when refused
   }
 }
 

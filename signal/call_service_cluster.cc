@@ -463,7 +463,7 @@ void CallService::ServeForwardedEvent(const std::string& from, const Json& messa
   RunCallEvent(number, event, payload != message.end() ? *payload : Json(), std::move(reply));
 }
 
-std::function<void()> CallService::HistoryBarrier() {
+std::function<bool()> CallService::HistoryBarrier() {
   if (!Forwarding()) {
     return recorder_->WriteBarrier();
   }
@@ -471,30 +471,41 @@ std::function<void()> CallService::HistoryBarrier() {
   // has queued ("bar"), so a history read here right after a call ended
   // sees it. The read's worker waits for the answer, at most node_timeout
   // (Forward answers Server busy by then).
-  auto answered = std::make_shared<std::promise<void>>();
-  std::shared_future<void> done = answered->get_future().share();
+  auto answered = std::make_shared<std::promise<bool>>();
+  std::shared_future<bool> done = answered->get_future().share();
   Json request = Json::object();
   request["t"] = "bar";
   // Forward answers once (the ack, or Server busy); the loop thread only.
-  Forward(std::move(request), [answered](Json) mutable {
+  // "w": false when the coordinator's writes still wait for the database (a
+  // coordinator of the previous version does not say: its ok is taken as
+  // written). Server busy: not known to be written.
+  Forward(std::move(request), [answered](Json answer) mutable {
     if (answered != nullptr) {
-      answered->set_value();
+      const auto w = answer.find("w");
+      const bool written =
+          w != answer.end() ? w->is_boolean() && w->get<bool>() : answer.value("ok", false) == true;
+      answered->set_value(written);
       answered.reset();
     }
   });
-  return [done, wait = ForwardWait()] { done.wait_for(wait); };
+  return [done, wait = ForwardWait()] {
+    return done.wait_for(wait) == std::future_status::ready && done.get();
+  };
 }
 
 void CallService::ServeHistoryBarrier(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
-  std::function<void()> barrier = recorder_->WriteBarrier();
-  Json ok = Json::object();
-  ok["ok"] = true;
+  std::function<bool()> barrier = recorder_->WriteBarrier();
   // The barrier blocks: on a worker, and the answer from the loop.
-  auto done = [reply = std::move(reply), ok]() mutable { reply(std::move(ok)); };
+  auto done = [reply = std::move(reply)](bool written) mutable {
+    Json ok = Json::object();
+    ok["ok"] = true;
+    ok["w"] = written;
+    reply(std::move(ok));
+  };
   if (!service_.work_queue().TryPost(loop_, std::move(barrier), std::move(done),
                                      net::JobKind::kRead)) {
-    done();  // not moved from when refused; the read goes ahead
+    done(false);  // not moved from when refused; the read goes ahead
   }
 }
 

@@ -131,9 +131,16 @@ struct CallStoreRecorder::Shared {
     turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= seq; });
   }
   // Until batch `seq` (and so every batch before it) is done, or `max_wait`.
-  void WaitDone(uint64_t seq, std::chrono::milliseconds max_wait) {
+  // True if it was done and no batch failed since `failed_before` was read
+  // (a failed batch's records wait in memory for their retry).
+  bool WaitDone(uint64_t seq, std::chrono::milliseconds max_wait, uint64_t failed_before) {
     std::unique_lock lock(mutex);
-    turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; });
+    return turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; }) &&
+           failed_seq == failed_before;
+  }
+  uint64_t LastFailed() {
+    std::lock_guard lock(mutex);
+    return failed_seq;
   }
   void FinishTurn(uint64_t seq, bool failed = false) {
     {
@@ -323,19 +330,24 @@ void CallStoreRecorder::IceReported(const IceReportRecord& report) {
   Add(std::move(update));
 }
 
-std::function<void()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds max_wait) {
+std::function<bool()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds max_wait) {
   // Not Flush(): that gives up on what the queue refuses, and cuts short a
   // retry's back-off. A refused batch goes back to wait for its retry here,
   // which stops the loop; a read then sees what was committed so far.
   while (!pending_.empty() && !retry_timer_.IsRunning()) {
     Post(When::kForce);
   }
+  // What still waits now is held for a retry: the database is away.
+  const bool held = !pending_.empty();
   if (in_flight_ == 0) {
-    return [] {};
+    return [held] { return !held; };
   }
   // The newest batch posted so far is the last one holding a record made
   // before this call.
-  return [shared = shared_, seq = next_seq_ - 1, max_wait] { shared->WaitDone(seq, max_wait); };
+  return [shared = shared_, seq = next_seq_ - 1, max_wait, held,
+          failed_before = shared_->LastFailed()] {
+    return shared->WaitDone(seq, max_wait, failed_before) && !held;
+  };
 }
 
 bool CallStoreRecorder::Merge(const sql::CallWrite& write) {

@@ -124,9 +124,11 @@ class CallStoreRecorder final : public CallRecorder {
 
   // Posts what is pending now and returns a function that, run on a work
   // queue worker, returns once every record made before this call has been
-  // committed, refused or given up (or after `max_wait`). Loop thread only;
-  // the function may outlive the recorder.
-  std::function<void()> WriteBarrier(std::chrono::milliseconds max_wait = std::chrono::seconds(5));
+  // committed, refused or given up (or after `max_wait`): true if all of
+  // them reached the store (committed or refused), false if some still wait
+  // in memory for a retry (the database is away) or the wait ran out. Loop
+  // thread only; the function may outlive the recorder.
+  std::function<bool()> WriteBarrier(std::chrono::milliseconds max_wait = std::chrono::seconds(5));
 
   // Unix milliseconds of a monotonic time from the same clock.
   int64_t UnixMs(base::MonoTime time) const;

@@ -267,7 +267,7 @@ TEST_F(CallStoreRecorderTest, AWriteBarrierMakesEarlierRecordsVisible) {
                                        .ended_at = call.created_at + 30s});
     return recorder_->WriteBarrier();
   });
-  barrier();  // as a history read does on its worker
+  EXPECT_TRUE(barrier());  // as a history read does on its worker
   auto row = store_->GetCall("seen");
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(row->status, sql::CallStatus::kMissed);
@@ -366,6 +366,27 @@ TEST_F(CallStoreRecorderTest, ABatchThatFailsAsAWholeIsRetried) {
   EXPECT_EQ(stats_->writes_dropped, 0u);
   EXPECT_EQ(store_->batches().size(), 3u);
   EXPECT_TRUE(store_->GetCall("retried").has_value());
+}
+
+// A history route that finds no row must know whether the row may still be
+// waiting in memory (DELETE answered 404 for a call written later).
+TEST_F(CallStoreRecorderTest, AWriteBarrierSaysWhetherEverythingBeforeItReachedTheStore) {
+  CallStoreRecorderOptions options;
+  options.retry_delays = {300ms};
+  MakeRecorder(options);
+  store_->FailNext(1);
+  auto barrier = OnLoop([&] {
+    recorder_->CallCreated(Info("away"));
+    return recorder_->WriteBarrier();
+  });
+  EXPECT_FALSE(barrier());  // its batch failed: the record waits for the retry
+  EXPECT_FALSE(store_->GetCall("away").has_value());
+  auto while_held = OnLoop([&] { return recorder_->WriteBarrier(); });
+  EXPECT_FALSE(while_held());
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
+  auto after = OnLoop([&] { return recorder_->WriteBarrier(); });
+  EXPECT_TRUE(after());
+  EXPECT_TRUE(store_->GetCall("away").has_value());
 }
 
 // The MariaDB audit: a history read's barrier posted the call's end while
