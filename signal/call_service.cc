@@ -981,8 +981,10 @@ size_t CallService::EndCalls() {
   }
   if (cluster_ != nullptr) {
     // Another node can take over at once; the loop runs on while the
-    // sockets close, which sends the release and their "disc".
-    if (live > 0 && cluster_->is_coordinator()) {
+    // sockets close, which sends the release and their "disc". A
+    // coordinator first lets the history it has queued reach the database
+    // (the calls just ended, and any that ended a moment before).
+    if (cluster_->is_coordinator()) {
       StopClusterAfterHistory();
     } else {
       cluster_->Stop();

@@ -60,6 +60,12 @@ int64_t IntField(const Json& message, const char* key) {
   return it != message.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
 
+// A bool field, or false.
+bool BoolField(const Json& message, const char* key) {
+  auto it = message.find(key);
+  return it != message.end() && it->is_boolean() && it->get<bool>();
+}
+
 std::string StringField(const Json& message, const char* key) {
   auto it = message.find(key);
   return it != message.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -481,10 +487,7 @@ std::function<bool()> CallService::HistoryBarrier() {
   // written). Server busy: not known to be written.
   Forward(std::move(request), [answered](Json answer) mutable {
     if (answered != nullptr) {
-      const auto w = answer.find("w");
-      const bool written =
-          w != answer.end() ? w->is_boolean() && w->get<bool>() : answer.value("ok", false) == true;
-      answered->set_value(written);
+      answered->set_value(BoolField(answer, answer.contains("w") ? "w" : "ok"));
       answered.reset();
     }
   });

@@ -260,10 +260,11 @@ class SqlitePathProblemsTest(unittest.TestCase):
     """A database file turnkey cannot use is refused naming why, not with
     SQLite's bare "unable to open database file", and one it may read but not
     write is not opened read-only (the server would look ready and fail every
-    write). The permission cases run as nobody (root may write anything),
-    with a copy of the binary nobody can reach."""
+    write). Root may write anything, so as root the commands run as nobody,
+    from a copy of the binary nobody can reach, on files nobody owns."""
 
     NOBODY = 65534
+    ROOT = os.geteuid() == 0
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="turnkey-sqlite-path-")
@@ -277,15 +278,18 @@ class SqlitePathProblemsTest(unittest.TestCase):
         os.chmod(path, 0o644)
         return path
 
-    def show_as_nobody(self, config):
-        binary = os.path.join(self.dir, "turnkey")
-        if not os.path.exists(binary):
-            shutil.copy(harness.BINARY, binary)
-            os.chmod(binary, 0o755)
+    def show_unprivileged(self, config):
+        binary = harness.BINARY
+        drop_privileges = None
+        if self.ROOT:
+            binary = os.path.join(self.dir, "turnkey")
+            if not os.path.exists(binary):
+                shutil.copy(harness.BINARY, binary)
+                os.chmod(binary, 0o755)
 
-        def drop_privileges():
-            os.setgid(self.NOBODY)
-            os.setuid(self.NOBODY)
+            def drop_privileges():
+                os.setgid(self.NOBODY)
+                os.setuid(self.NOBODY)
 
         out = subprocess.run([binary, "--config", config, "user", "show", "someone"],
                              capture_output=True, text=True, timeout=20,
@@ -293,7 +297,8 @@ class SqlitePathProblemsTest(unittest.TestCase):
         return out.returncode, out.stdout + out.stderr
 
     def make_database(self, name):
-        """A migrated database in a directory of its own, both owned by nobody."""
+        """A migrated database in a directory of its own, both the
+        unprivileged user's."""
         sub = os.path.join(self.dir, name)
         os.mkdir(sub)
         path = os.path.join(sub, "turnkey.db")
@@ -303,8 +308,9 @@ class SqlitePathProblemsTest(unittest.TestCase):
         for leftover in ("-wal", "-shm"):
             if os.path.exists(path + leftover):
                 os.unlink(path + leftover)
-        for p in (sub, path):
-            os.chown(p, self.NOBODY, self.NOBODY)
+        if self.ROOT:
+            for p in (sub, path):
+                os.chown(p, self.NOBODY, self.NOBODY)
         return config, sub, path
 
     def test_a_directory_in_place_of_the_file(self):
@@ -314,11 +320,10 @@ class SqlitePathProblemsTest(unittest.TestCase):
         self.assertEqual(rc, 1, text)
         self.assertIn(f"cannot open {path}: it is a directory", text)
 
-    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the command as another user")
     def test_files_it_may_not_write(self):
         config, _, read_only = self.make_database("ro-file")
         os.chmod(read_only, 0o444)
-        rc, text = self.show_as_nobody(config)
+        rc, text = self.show_unprivileged(config)
         self.assertEqual(rc, 1, text)
         self.assertIn(f"cannot write {read_only}: cannot read and write it: Permission denied",
                       text)
@@ -326,16 +331,17 @@ class SqlitePathProblemsTest(unittest.TestCase):
 
         config, fixed_dir, in_fixed_dir = self.make_database("ro-dir")
         os.chmod(fixed_dir, 0o555)
-        rc, text = self.show_as_nobody(config)
+        rc, text = self.show_unprivileged(config)
         self.assertEqual(rc, 1, text)
         self.assertIn(f"its directory {fixed_dir} is not writable", text)
 
-        config, _, others = self.make_database("other-owner")
-        os.chown(others, 0, 0)
-        os.chmod(others, 0o600)
-        rc, text = self.show_as_nobody(config)
+        # Not even readable (another user's 0600 file looks the same).
+        config, _, unreadable = self.make_database("unreadable")
+        os.chmod(unreadable, 0o000)
+        rc, text = self.show_unprivileged(config)
         self.assertEqual(rc, 1, text)
-        self.assertIn(f"cannot open {others}: cannot read and write it: Permission denied", text)
+        self.assertIn(f"cannot open {unreadable}: cannot read and write it: Permission denied",
+                      text)
 
 
 class CredentialsTest(unittest.TestCase):
