@@ -738,7 +738,6 @@ export class TurnkeyCall extends Emitter {
     this.#link?.setIceServers(iceServers);
   }
 
-  /** Ends locally (server told us, or we told it); idempotent. */
   // An end the server announces (callEnded, callRejected, ...). A call answered here whose media
   // never connected reports 'failed' first: the other side usually ended it for that reason
   // (its connect_timeout, setup_failed or ice_failed, then a plain hangup), and without this
@@ -753,6 +752,7 @@ export class TurnkeyCall extends Emitter {
     this._end(reason, info);
   }
 
+  /** Ends locally (server told us, or we told it); idempotent. */
   _end(reason, { endedBy = null, error = null } = {}) {
     if (this.isEnded) {
       return;
