@@ -83,12 +83,18 @@ std::string Join(const std::vector<std::string>& items) {
 }
 
 // RFC 6454 section 4 reduced to what browsers send: "scheme://host[:port]".
-bool IsSameOrigin(std::string_view origin, std::string_view host_header) {
+// The scheme counts only for a request that came over TLS, which a page
+// served over plain http (or an http origin at all) cannot share. A plain
+// request may come from a proxy that terminated TLS, so there both count.
+bool IsSameOrigin(std::string_view origin, std::string_view host_header, bool tls) {
   size_t separator = origin.find("://");
   if (separator == std::string_view::npos) {
     return false;
   }
   std::string_view scheme = origin.substr(0, separator);
+  if (tls && !EqualsIgnoreCase(scheme, "https") && !EqualsIgnoreCase(scheme, "wss")) {
+    return false;
+  }
   std::string_view authority = origin.substr(separator + 3);
   if (authority.find_first_of("/?#@") != std::string_view::npos) {
     return false;
@@ -162,7 +168,7 @@ CorsVerdict Cors::Check(const HttpRequest& request) const {
   if (!origin) {
     return CorsVerdict::kNotCors;
   }
-  if (auto host = request.Header("Host"); host && IsSameOrigin(*origin, *host)) {
+  if (auto host = request.Header("Host"); host && IsSameOrigin(*origin, *host, request.tls)) {
     return CorsVerdict::kSameOrigin;
   }
   if (any_origin_) {

@@ -82,6 +82,32 @@ TEST(CorsTest, EmptyListIsSameOriginOnly) {
   EXPECT_EQ(cors.Check(Request("POST", "h:1", "http://other:1")), CorsVerdict::kDenied);
 }
 
+TEST(CorsTest, OverTlsOnlyASecureOriginIsTheSame) {
+  // RFC 6454 section 4: the scheme is part of the origin. A request that
+  // came over TLS was not sent by a page served over plain http; a plain one
+  // may have passed a proxy that terminated TLS.
+  Cors cors(CorsOptions{});
+  struct Case {
+    bool tls;
+    std::string origin;
+    CorsVerdict verdict;
+  };
+  const Case cases[] = {
+      {true, "https://h:8443", CorsVerdict::kSameOrigin},
+      {true, "wss://h:8443", CorsVerdict::kSameOrigin},
+      {true, "HTTPS://h:8443", CorsVerdict::kSameOrigin},
+      {true, "http://h:8443", CorsVerdict::kDenied},
+      {true, "ws://h:8443", CorsVerdict::kDenied},
+      {false, "http://h:8443", CorsVerdict::kSameOrigin},
+      {false, "https://h:8443", CorsVerdict::kSameOrigin},
+  };
+  for (const Case& c : cases) {
+    HttpRequest request = Request("GET", "h:8443", c.origin);
+    request.tls = c.tls;
+    EXPECT_EQ(cors.Check(request), c.verdict) << c.tls << " / " << c.origin;
+  }
+}
+
 TEST(CorsTest, AllowedPreflightEchoesTheOrigin) {
   Cors cors(ListOptions());
   HttpRequest request = Preflight("https://app.example.org");
