@@ -35,9 +35,12 @@ uint32_t TurnServer::GrantLifetime(std::optional<uint32_t> requested) const {
   return std::max(def, std::min(*requested, max));
 }
 
-Allocation* TurnServer::FindAllocation(const FiveTuple& tuple) {
+Allocation* TurnServer::FindAllocation(const FiveTuple& tuple, base::MonoTime now) {
   auto it = allocations_.find(tuple);
-  return it == allocations_.end() ? nullptr : it->second.get();
+  if (it == allocations_.end() || ExpireDue(it, now)) {
+    return nullptr;
+  }
+  return it->second.get();
 }
 
 void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,

@@ -198,7 +198,7 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
     return;
   }
 
-  Allocation* allocation = FindAllocation(from);
+  Allocation* allocation = FindAllocation(from, now);
   if (method == MethodLabel::kAllocate) {
     HandleAllocate(now, from, request, auth, allocation);
     return;
@@ -423,7 +423,7 @@ void TurnServer::SendAuthError(base::MonoTime now, const FiveTuple& to,
 
 void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
                             const stun::Message& indication) {
-  Allocation* allocation = FindAllocation(from);
+  Allocation* allocation = FindAllocation(from, now);
   if (allocation == nullptr) {
     Drop(DropReason::kNoAllocation);
     return;
@@ -485,7 +485,7 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
     Drop(DropReason::kMalformed);
     return;
   }
-  Allocation* allocation = FindAllocation(from);
+  Allocation* allocation = FindAllocation(from, now);
   if (allocation == nullptr) {
     Drop(DropReason::kNoAllocation);
     return;
@@ -507,6 +507,12 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
 void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,
                             base::ByteView data) {
   auto* endpoint = static_cast<RelayEndpoint*>(context);
+  // RFC 8656 section 7: an expired relayed address relays nothing, though the
+  // timer may not have closed it yet.
+  if (endpoint->expires <= now) {
+    Drop(DropReason::kNoAllocation);
+    return;
+  }
   Allocation& allocation = *endpoint->owner;
   // RFC 8656 section 11.3: only peers with a permission get through.
   if (allocation.FindPermission(from, now) == nullptr) {
@@ -629,30 +635,34 @@ void TurnServer::RelayToClient(base::MonoTime now, Allocation& allocation,
 void TurnServer::OnTimer(base::MonoTime now) {
   ExpireReservations(now);
   for (auto it = allocations_.begin(); it != allocations_.end();) {
-    Allocation& allocation = *it->second;
-    if (allocation.expires() <= now) {
-      counters_.allocations_expired.Add();
-      auto next = std::next(it);
-      EndAllocation(it);
-      it = next;
-      continue;
-    }
-    if (allocation.NextExpiry() <= now) {
-      // One half of a dual allocation that was not refreshed with the other.
-      for (int f = 0; f < 2; ++f) {
-        const RelayEndpoint& endpoint = allocation.relay(f);
-        if (endpoint.handle != 0 && endpoint.expires <= now) {
-          CloseFamily(allocation, f);
-        }
-      }
-      size_t permissions = 0;
-      size_t channels = 0;
-      allocation.Expire(now, &permissions, &channels);
-      counters_.permissions_active.Sub(permissions);
-      counters_.channels_active.Sub(channels);
-    }
-    ++it;
+    auto next = std::next(it);
+    ExpireDue(it, now);
+    it = next;
   }
+}
+
+bool TurnServer::ExpireDue(AllocationMap::iterator it, base::MonoTime now) {
+  Allocation& allocation = *it->second;
+  if (allocation.expires() <= now) {
+    counters_.allocations_expired.Add();
+    EndAllocation(it);
+    return true;
+  }
+  if (allocation.NextExpiry() <= now) {
+    // One half of a dual allocation that was not refreshed with the other.
+    for (int f = 0; f < 2; ++f) {
+      const RelayEndpoint& endpoint = allocation.relay(f);
+      if (endpoint.handle != 0 && endpoint.expires <= now) {
+        CloseFamily(allocation, f);
+      }
+    }
+    size_t permissions = 0;
+    size_t channels = 0;
+    allocation.Expire(now, &permissions, &channels);
+    counters_.permissions_active.Sub(permissions);
+    counters_.channels_active.Sub(channels);
+  }
+  return false;
 }
 
 }  // namespace turnkey::relay

@@ -192,7 +192,12 @@ class TurnServer {
   // Closes one half of a dual allocation: its relayed address, and the
   // permissions and channels of its family.
   void CloseFamily(Allocation& allocation, int family_index);
-  Allocation* FindAllocation(const FiveTuple& tuple);
+  // Expires what of the allocation is due at `now`, as the timer would: the
+  // whole allocation (true: `it` is gone), or a half, permissions, channels.
+  bool ExpireDue(AllocationMap::iterator it, base::MonoTime now);
+  // The allocation of `tuple`, nullptr if none or if it expired by `now`
+  // (RFC 8656 section 7: the timer's 1 s sweep must not extend a lifetime).
+  Allocation* FindAllocation(const FiveTuple& tuple, base::MonoTime now);
   // Grants a requested lifetime: max(default, min(requested, max))
   // (RFC 8656 section 7.2), 0 stays 0 for Refresh.
   uint32_t GrantLifetime(std::optional<uint32_t> requested) const;

@@ -270,6 +270,30 @@ TEST_F(TurnLifecycleTest, ExpiryFreesTheAllocationAndEverythingInIt) {
   EXPECT_EQ(client.Refresh(600).error_code(), 437);
 }
 
+// RFC 8656 section 7: at its lifetime's end the allocation is gone, though
+// the 1 s timer has not swept it yet: a Refresh must not bring it back and a
+// peer's datagram must not reach the client.
+TEST_F(TurnLifecycleTest, AnExpiredAllocationIsGoneBeforeTheTimerRuns) {
+  TurnTestClient client = Client(1);
+  StunReply reply = client.Allocate();
+  ASSERT_TRUE(reply.success());
+  const auto relayed = reply.XorAddresses(AttributeType::kXorRelayedAddress);
+  ASSERT_EQ(relayed.size(), 1u);
+  Advance(std::chrono::seconds(590));
+  ASSERT_TRUE(client.CreatePermission({Peer(1)}).success());  // lives to 890 s
+  clock.Advance(std::chrono::seconds(10));                    // 600 s: no timer run since 590
+  const size_t answers = io.to_client.size();
+  const uint8_t payload[] = {1, 2, 3, 4};
+  PeerSends(relayed[0], Peer(1), payload);
+  EXPECT_EQ(io.to_client.size(), answers);
+  EXPECT_EQ(Dropped(DropReason::kNoAllocation), 1u);
+  EXPECT_EQ(client.Refresh(600).error_code(), 437);
+  EXPECT_EQ(server->allocation_count(), 0u);
+  EXPECT_EQ(server->counters().allocations_expired.Get(), 1u);
+  EXPECT_EQ(io.closed, 1u);
+  EXPECT_TRUE(PoolsWhole());
+}
+
 TEST_F(TurnLifecycleTest, RefreshKeepsTheAllocationAlive) {
   TurnTestClient client = Client(1);
   ASSERT_TRUE(client.Allocate().success());
