@@ -84,14 +84,8 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
   if (socket == 0 || !presence_.Add(socket, user_id)) {
     return false;
   }
-  Call* call = CallOfUser(user_id);
-  if (call != nullptr && call->state == CallState::kRinging && call->info.callee_id == user_id) {
-    Json incoming = JsonObject(4);
-    incoming["callId"] = call->info.id;
-    incoming["callerId"] = call->info.caller_id;
-    incoming["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call->info.type)];
-    incoming["caller"] = UserInfoJson(call->caller);
-    emitter_.Emit(socket, "incomingCall", std::move(incoming));
+  if (const Call* call = CallOfUser(user_id); call != nullptr) {
+    TellCallState(*call, socket, user_id);
   }
   if (auto ended = rang_and_ended_.find(user_id); ended != rang_and_ended_.end()) {
     for (const std::string* id : ended->second) {
@@ -165,18 +159,20 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
     }
   }
   Call* call = CallOfUser(*user);
-  if (call == nullptr || call->state != CallState::kActive) {
+  if (call == nullptr) {
+    return;
+  }
+  if (was_connected) {
+    // Told by OnSocketConnected otherwise. The old connection may have
+    // swallowed a ring (or its answer elsewhere), and a device cannot ask for
+    // a call whose id it never got.
+    TellCallState(*call, socket, *user);
+  }
+  if (call->state != CallState::kActive) {
     return;
   }
   const CallSide side = *user == call->info.caller_id ? CallSide::kCaller : CallSide::kCallee;
   Side& mine = SideOf(*call, side);
-  if (side == CallSide::kCallee && mine.socket != socket && !mine.grace) {
-    // It may have been ringing here when another device answered.
-    Json elsewhere = JsonObject(1);
-    elsewhere["callId"] = call->info.id;
-    emitter_.Emit(socket, "callAnsweredElsewhere", std::move(elsewhere));
-    return;
-  }
   if (was_connected && mine.socket == socket) {
     mine.announce_reconnect = true;
   } else if (!was_connected && !mine.socket && mine.grace && mine.lost_socket == socket) {
@@ -184,6 +180,28 @@ void CallManager::OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_
     CancelTimer(mine.grace);
     mine.announce_reconnect = true;
     DeliverHeld(*call, side);
+  }
+}
+
+void CallManager::TellCallState(const Call& call, uint64_t socket, std::string_view user_id) {
+  if (call.info.callee_id != user_id) {
+    return;
+  }
+  if (call.state == CallState::kRinging) {
+    Json incoming = JsonObject(4);
+    incoming["callId"] = call.info.id;
+    incoming["callerId"] = call.info.caller_id;
+    incoming["callType"] = metrics::kCallTypeValues[static_cast<size_t>(call.info.type)];
+    incoming["caller"] = UserInfoJson(call.caller);
+    emitter_.Emit(socket, "incomingCall", std::move(incoming));
+    return;
+  }
+  const Side& callee = SideOf(call, CallSide::kCallee);
+  if (call.state == CallState::kActive && callee.socket && callee.socket != socket &&
+      !callee.grace) {
+    Json elsewhere = JsonObject(1);
+    elsewhere["callId"] = call.info.id;
+    emitter_.Emit(socket, "callAnsweredElsewhere", std::move(elsewhere));
   }
 }
 

@@ -165,7 +165,9 @@ class CallManager {
   // socket is already registered, is 0 (the manager's "no socket": ended
   // calls remember their sides' sockets that way) or the user id is empty.
   // A callee device connecting while its user's call rings gets
-  // incomingCall.
+  // incomingCall; one connecting while another device of the user is in the
+  // call (answered there, not waiting out a grace) gets
+  // callAnsweredElsewhere: it may have rung while it was away.
   bool OnSocketConnected(base::MonoTime now, uint64_t socket, std::string_view user_id);
   // `socket` closed. Unknown sockets are ignored.
   void OnSocketDisconnected(base::MonoTime now, uint64_t socket);
@@ -179,11 +181,12 @@ class CallManager {
   // from a rejoin. What the old connection may not have delivered is told
   // again: callEnded of the calls this socket took part in that ended within
   // reconnect_grace, and of those that rang on the user and ended unanswered
-  // (as to a device that connects); callAnsweredElsewhere of the user's call
-  // that another device of theirs answered. A client may thus get a callEnded
-  // twice, never none. `away_since`: when the socket was lost, if known (a
-  // cluster node's socket it could not reach); every call of it that ended
-  // since is told too, however long ago.
+  // (as to a device that connects); incomingCall of the user's call that
+  // rings, callAnsweredElsewhere of the one another device of theirs
+  // answered (both as to a device that connects). A client may thus get a
+  // callEnded or an incomingCall twice, never none. `away_since`: when the socket was lost, if
+  // known (a cluster node's socket it could not reach); every call of it that ended since is told
+  // too, however long ago.
   void OnSocketResumed(base::MonoTime now, uint64_t socket, bool was_connected,
                        std::optional<base::MonoTime> away_since = std::nullopt);
 
@@ -314,6 +317,9 @@ class CallManager {
   };
 
   static Side& SideOf(Call& call, CallSide side) { return call.sides[static_cast<size_t>(side)]; }
+  static const Side& SideOf(const Call& call, CallSide side) {
+    return call.sides[static_cast<size_t>(side)];
+  }
   static CallSide Other(CallSide side) {
     return side == CallSide::kCaller ? CallSide::kCallee : CallSide::kCaller;
   }
@@ -362,6 +368,10 @@ class CallManager {
   // callEnded {callId, endedBy, reason} of the remembered call `call_id` to
   // `socket`, which may have missed it.
   void TellEnded(uint64_t socket, const std::string& call_id);
+  // What a device of `user_id` that just came (back) must know of `call`,
+  // its user's call: incomingCall while it rings on the callee,
+  // callAnsweredElsewhere while another device of the callee is in it.
+  void TellCallState(const Call& call, uint64_t socket, std::string_view user_id);
   // peerReconnected {callId, userId} to the other side of an active call.
   void TellReconnected(Call& call, CallSide side);
   // Moves `side` of `call` to `socket` of `user` (rejoinCall): cancels its

@@ -696,6 +696,43 @@ TEST_F(CallManagerTest, ACalleeDeviceResumedAfterAnotherAnsweredIsTold) {
   EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"10:callAnsweredElsewhere"}));
 }
 
+TEST_F(CallManagerTest, ACalleeDeviceReplacedWhileItRingsHearsTheRingAgain) {
+  // Its old connection died unnoticed and swallowed incomingCall: the app
+  // has no call id to ask about, so the ring is told again.
+  const std::string id = Ring();
+  emitter_.Clear();
+  ResumeReplaced(kBob);
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"10:incomingCall"}));
+  EXPECT_EQ(emitter_.One(kBob, "incomingCall").value("callId", ""), id);
+  // The caller's own device hears nothing new.
+  emitter_.Clear();
+  ResumeReplaced(kAlice);
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_EQ(WithCall("acceptCall", kBob, id)["ok"], true);
+}
+
+TEST_F(CallManagerTest, ACalleeDeviceConnectingAfterAnotherAnsweredIsTold) {
+  // A phone without connection-state recovery (Swift, Java) was away while
+  // another device answered: it comes back as a new socket.
+  const std::string id = Ring();
+  Disconnect(kBob);
+  EXPECT_EQ(WithCall("acceptCall", kBob2, id)["ok"], true);
+  emitter_.Clear();
+  Connect(12, "bob-id");
+  EXPECT_EQ(emitter_.Summary(), (std::vector<std::string>{"12:callAnsweredElsewhere"}));
+  // The caller's other devices never rang.
+  emitter_.Clear();
+  Connect(kAlice2, "alice-id");
+  EXPECT_TRUE(emitter_.all.empty());
+  // While the answering device waits out its grace, a new socket may be
+  // that device come back (it rejoins): nothing is said.
+  Disconnect(kBob2);
+  emitter_.Clear();
+  Connect(13, "bob-id");
+  EXPECT_TRUE(emitter_.all.empty());
+  EXPECT_EQ(WithCall("rejoinCall", 13, id)["ok"], true);
+}
+
 TEST_F(CallManagerTest, BothSidesAwayThePeerReconnectedWaitsForTheOther) {
   const std::string id = Answered();
   Disconnect(kAlice);
