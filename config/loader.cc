@@ -316,6 +316,15 @@ std::optional<base::Cidr> DecodeCidr(const Node& node, const Where& at) {
     at.Fail(cidr.error().message);
     return std::nullopt;
   }
+  // An IPv4 range in IPv4-mapped form (::ffff:a.b.c.d/96+n) would match only
+  // peers and clients written that way, never the IPv4 addresses it names
+  // (both arrive unmapped): refused, naming the IPv4 form.
+  if (cidr->network.Unmapped() != cidr->network) {
+    at.Fail("bad CIDR " + QuoteForMessage(*text) + " (an IPv4 range in IPv6 form; write " +
+            cidr->network.Unmapped().IpString() + "/" + std::to_string(cidr->prefix_length - 96) +
+            ")");
+    return std::nullopt;
+  }
   return *cidr;
 }
 

@@ -132,6 +132,13 @@ const BadInput kBadInputs[] = {
     {"turn:\n  peers:\n    allow: [\"fe80::1/10\"]\n",
      "x.yaml:3: turn.peers.allow[0]: bad CIDR \"fe80::1/10\" (host bits set; did you mean "
      "fe80::/10?)"},
+    // IPv4 ranges in IPv4-mapped form would match no IPv4 peer or client.
+    {"turn:\n  peers:\n    deny: [\"::ffff:8.8.8.0/120\"]\n",
+     "x.yaml:3: turn.peers.deny[0]: bad CIDR \"::ffff:8.8.8.0/120\" (an IPv4 range in IPv6 form; "
+     "write 8.8.8.0/24)"},
+    {"signal:\n  trusted_proxies: [\"::ffff:127.0.0.1/128\"]\n",
+     "x.yaml:2: signal.trusted_proxies[0]: bad CIDR \"::ffff:127.0.0.1/128\" (an IPv4 range in "
+     "IPv6 form; write 127.0.0.1/32)"},
     // Enumerations.
     {"log:\n  level: verbose\n",
      "x.yaml:2: log.level: bad log level \"verbose\" (expected trace, debug, info, warn, error or "

@@ -735,7 +735,7 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
       "turn:\n"
       "  auth: {secrets: [short, 0123456789abcdef0123456789abcdef]}\n"
       "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128', 127.0.0.2/31, "
-      "'::ffff:127.0.0.2']}\n");
+      "'::/0']}\n");
   EXPECT_EQ(loud, (std::vector<std::string>{
                       "w.yaml:2: warning: metrics.listen: metrics are served without "
                       "authentication on 0.0.0.0: keep that address off the Internet (firewall)",
@@ -749,7 +749,7 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                       "w.yaml:5: warning: turn.peers.allow[3]: lets clients relay to loopback "
                       "(127.0.0.2/31); only do this on a test machine",
                       "w.yaml:5: warning: turn.peers.allow[4]: lets clients relay to loopback "
-                      "(::ffff:127.0.0.2/128); only do this on a test machine",
+                      "(::/0); only do this on a test machine",
                   }));
   // Open registration on a public listener with TURN credentials and no
   // bandwidth cap: anyone can relay at full speed. Closing it, or a cap,
