@@ -125,8 +125,18 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
     const int f = bind.is_v6() ? 1 : 0;
     const char* family_name = f == 0 ? "IPv4" : "IPv6";
     if (!host.can_bind_udp(bind)) {
-      plan.warnings.push_back(std::string("turn: no ") + family_name + " relay: cannot bind " +
-                              bind.IpString() + " on this host");
+      if (bind.IsUnspecified()) {
+        // The default's "::" on a host without IPv6, say.
+        plan.warnings.push_back(std::string("turn: no ") + family_name + " relay: cannot bind " +
+                                bind.IpString() + " on this host");
+      } else {
+        // A chosen address that relays nothing would leave the server
+        // answering 440 to every client asking for its family.
+        plan.errors.push_back(
+            "turn.relay.addresses: cannot bind " + bind.IpString() +
+            " on this host (not an address of one of its interfaces, or one a socket cannot "
+            "send from); name one of its addresses, or 0.0.0.0 / \"::\" to let turnkey choose");
+      }
       continue;
     }
     relay::RelayAddress address;

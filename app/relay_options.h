@@ -20,6 +20,9 @@ struct RelayAddressPlan {
   std::optional<relay::RelayAddress> relay[2];     // [0] IPv4, [1] IPv6
   std::vector<base::SocketAddress> own_addresses;  // denied as peers
   std::vector<std::string> warnings;               // for the log
+  // Settings this host cannot honour (an address named in
+  // turn.relay.addresses that cannot be bound): serve refuses to start.
+  std::vector<std::string> errors;
 };
 
 // What PlanRelayAddresses needs to know of the host (tests make one up).

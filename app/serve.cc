@@ -199,6 +199,12 @@ int RunServe(const std::string& config_path) {
     for (const std::string& warning : plan.warnings) {
       TK_LOG_WARN("{}", warning);
     }
+    for (const std::string& error : plan.errors) {
+      TK_LOG_ERROR("{}", error);
+    }
+    if (!plan.errors.empty()) {
+      return 1;
+    }
     relay::RelayServiceOptions options = MakeRelayOptions(config, plan);
     turn_options = options.worker.server;
     auto created = relay::RelayService::Create(options, *tls);
@@ -528,6 +534,19 @@ int RunCheckConfig(const std::string& config_path) {
     for (const std::string& warning :
          TlsWarnings(*loaded, **tls, base::SystemClock::Instance().UnixSeconds())) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
+  }
+  // The relay addresses as serve would resolve them on this host.
+  if (loaded->turn.enabled) {
+    const RelayAddressPlan plan = PlanRelayAddresses(*loaded);
+    for (const std::string& warning : plan.warnings) {
+      std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
+    }
+    for (const std::string& error : plan.errors) {
+      std::fprintf(stderr, "%s: error: %s\n", config_path.c_str(), error.c_str());
+    }
+    if (!plan.errors.empty()) {
+      return 1;
     }
   }
   std::printf("%s: ok\n", config_path.c_str());

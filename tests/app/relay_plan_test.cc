@@ -150,6 +150,24 @@ TEST(RelayPlanTest, AnAddressThatCannotBeBoundDropsItsFamily) {
   EXPECT_FALSE(plan.relay[1].has_value());
 }
 
+TEST(RelayPlanTest, ANamedAddressThatCannotBeBoundIsAnError) {
+  // Not on this host, link-local without a scope, multicast: serve and
+  // check-config refuse it rather than answer 440 for its family forever.
+  HostAddresses host = Host();
+  host.can_bind_udp = [](const base::SocketAddress& a) { return a.IpString() != "fe80::1"; };
+  const RelayAddressPlan plan = PlanRelayAddresses(Config({"192.0.2.10", "fe80::1"}), host);
+  EXPECT_TRUE(plan.relay[0].has_value());
+  EXPECT_FALSE(plan.relay[1].has_value());
+  ASSERT_EQ(plan.errors.size(), 1u);
+  EXPECT_TRUE(plan.errors[0].starts_with("turn.relay.addresses: cannot bind fe80::1 on this host"))
+      << plan.errors[0];
+  // The default's wildcards only warn: a host without IPv6 relays IPv4.
+  host.can_bind_udp = [](const base::SocketAddress& a) { return a.is_v4(); };
+  const RelayAddressPlan defaults = PlanRelayAddresses(Config({"0.0.0.0", "::"}), host);
+  EXPECT_TRUE(defaults.errors.empty());
+  EXPECT_TRUE(defaults.relay[0].has_value());
+}
+
 TEST(RelayPlanTest, AChosenAddressThatCannotBeBoundYetKeepsTheWildcardBind) {
   // An IPv6 address still in duplicate address detection just after boot.
   HostAddresses host = Host();

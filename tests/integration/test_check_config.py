@@ -195,6 +195,19 @@ class CheckConfigTest(unittest.TestCase):
                     self.assertIn(f"{path}: warning: tls: {cert}: {warning}", text)
                     self.assertIn(f"{path}: ok", text)
 
+    def test_relay_address_not_on_this_host(self):
+        # serve would log it and answer 440 to every Allocate of its family;
+        # both refuse it now. The default wildcards only warn on a host
+        # without the family.
+        rc, text, path = check("turn:\n  relay: {addresses: [192.0.2.1]}\n")
+        self.assertEqual(rc, 1, text)
+        self.assertIn(f"{path}: error: turn.relay.addresses: cannot bind 192.0.2.1 on this host",
+                      text)
+        self.assertNotIn(": ok", text)
+        rc, text, path = check("turn:\n  relay: {addresses: [127.0.0.1]}\n")
+        self.assertEqual(rc, 0, text)
+        self.assertIn(f"{path}: ok", text)
+
     def test_missing_file(self):
         rc, text = run("check-config", "--config", "/nonexistent/t.yaml")
         self.assertNotEqual(rc, 0)
