@@ -37,7 +37,7 @@ uint32_t TurnServer::GrantLifetime(std::optional<uint32_t> requested) const {
 
 Allocation* TurnServer::FindAllocation(const FiveTuple& tuple, base::MonoTime now) {
   auto it = allocations_.find(tuple);
-  if (it == allocations_.end() || ExpireDue(it, now)) {
+  if (it == allocations_.end() || ExpireRelays(it, now)) {
     return nullptr;
   }
   return it->second.get();

@@ -636,31 +636,33 @@ void TurnServer::OnTimer(base::MonoTime now) {
   ExpireReservations(now);
   for (auto it = allocations_.begin(); it != allocations_.end();) {
     auto next = std::next(it);
-    ExpireDue(it, now);
+    if (!ExpireRelays(it, now)) {
+      Allocation& allocation = *it->second;
+      if (allocation.NextExpiry() <= now) {
+        size_t permissions = 0;
+        size_t channels = 0;
+        allocation.Expire(now, &permissions, &channels);
+        counters_.permissions_active.Sub(permissions);
+        counters_.channels_active.Sub(channels);
+      }
+    }
     it = next;
   }
 }
 
-bool TurnServer::ExpireDue(AllocationMap::iterator it, base::MonoTime now) {
+bool TurnServer::ExpireRelays(AllocationMap::iterator it, base::MonoTime now) {
   Allocation& allocation = *it->second;
   if (allocation.expires() <= now) {
     counters_.allocations_expired.Add();
     EndAllocation(it);
     return true;
   }
-  if (allocation.NextExpiry() <= now) {
-    // One half of a dual allocation that was not refreshed with the other.
-    for (int f = 0; f < 2; ++f) {
-      const RelayEndpoint& endpoint = allocation.relay(f);
-      if (endpoint.handle != 0 && endpoint.expires <= now) {
-        CloseFamily(allocation, f);
-      }
+  // One half of a dual allocation that was not refreshed with the other.
+  for (int f = 0; f < 2; ++f) {
+    const RelayEndpoint& endpoint = allocation.relay(f);
+    if (endpoint.handle != 0 && endpoint.expires <= now) {
+      CloseFamily(allocation, f);
     }
-    size_t permissions = 0;
-    size_t channels = 0;
-    allocation.Expire(now, &permissions, &channels);
-    counters_.permissions_active.Sub(permissions);
-    counters_.channels_active.Sub(channels);
   }
   return false;
 }

@@ -192,9 +192,11 @@ class TurnServer {
   // Closes one half of a dual allocation: its relayed address, and the
   // permissions and channels of its family.
   void CloseFamily(Allocation& allocation, int family_index);
-  // Expires what of the allocation is due at `now`, as the timer would: the
-  // whole allocation (true: `it` is gone), or a half, permissions, channels.
-  bool ExpireDue(AllocationMap::iterator it, base::MonoTime now);
+  // Ends the allocation if its lifetime is over at `now` (true: `it` is
+  // gone), else closes a half of a dual allocation whose lifetime is. Two
+  // comparisons: the per-packet path runs it (permissions and channels are
+  // checked at each lookup and swept by the timer).
+  bool ExpireRelays(AllocationMap::iterator it, base::MonoTime now);
   // The allocation of `tuple`, nullptr if none or if it expired by `now`
   // (RFC 8656 section 7: the timer's 1 s sweep must not extend a lifetime).
   Allocation* FindAllocation(const FiveTuple& tuple, base::MonoTime now);
