@@ -1,11 +1,82 @@
 #include "base/json_parse.h"
 
+#include <cstdint>
 #include <vector>
 
 namespace turnkey::base {
+namespace {
+
+// The UTF-16 code unit of the "\uXXXX" escape at json[i], if there is one.
+std::optional<uint16_t> EscapedCodeUnit(std::string_view json, size_t i) {
+  if (i + 6 > json.size() || json[i] != '\\' || json[i + 1] != 'u') {
+    return std::nullopt;
+  }
+  uint16_t unit = 0;
+  for (size_t k = i + 2; k < i + 6; ++k) {
+    const char c = json[k];
+    uint16_t digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<uint16_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<uint16_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      digit = static_cast<uint16_t>(c - 'A' + 10);
+    } else {
+      return std::nullopt;
+    }
+    unit = static_cast<uint16_t>(unit << 4 | digit);
+  }
+  return unit;
+}
+
+bool IsHighSurrogate(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
+bool IsLowSurrogate(uint16_t unit) { return unit >= 0xDC00 && unit <= 0xDFFF; }
+
+}  // namespace
+
+std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json) {
+  std::string out;
+  size_t copied = 0;  // json[0, copied) is in `out` already
+  bool replaced = false;
+  // Backslashes occur only inside strings, each starting one escape; an
+  // escape other than \u is two characters long.
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (json[i] != '\\') {
+      continue;
+    }
+    const std::optional<uint16_t> unit = EscapedCodeUnit(json, i);
+    if (!unit) {
+      ++i;  // e.g. "\\": its second backslash starts nothing
+      continue;
+    }
+    if (IsHighSurrogate(*unit)) {
+      const std::optional<uint16_t> next = EscapedCodeUnit(json, i + 6);
+      if (next && IsLowSurrogate(*next)) {
+        i += 11;  // a whole pair
+        continue;
+      }
+    } else if (!IsLowSurrogate(*unit)) {
+      i += 5;
+      continue;
+    }
+    out.append(json.substr(copied, i - copied));
+    out.append("\\ufffd");
+    copied = i + 6;
+    i += 5;
+    replaced = true;
+  }
+  if (!replaced) {
+    return std::nullopt;
+  }
+  out.append(json.substr(copied));
+  return out;
+}
 
 std::optional<nlohmann::json> ParseJsonUniqueNames(std::string_view text) {
   using nlohmann::json;
+  if (text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   // Names read per open object; a closed object holding fewer members than
   // that kept one value of a repeated name.
   std::vector<size_t> names;
@@ -32,6 +103,13 @@ std::optional<nlohmann::json> ParseJsonUniqueNames(std::string_view text) {
     return true;
   };
   json value = json::parse(text.begin(), text.end(), count, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    if (std::optional<std::string> repaired = ReplaceLoneSurrogateEscapes(text)) {
+      names.clear();
+      repeated = false;
+      value = json::parse(*repaired, count, /*allow_exceptions=*/false);
+    }
+  }
   if (value.is_discarded() || repeated) {
     return std::nullopt;
   }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/json_depth.h"
+#include "base/json_parse.h"
 #include "base/utf8.h"
 
 namespace turnkey::signal {
@@ -88,76 +89,6 @@ std::optional<size_t> PlaceholderIndex(const Json& num, size_t count) {
     }
   }
   return std::nullopt;
-}
-
-// The UTF-16 code unit of the "\uXXXX" escape at json[i], if there is one.
-std::optional<uint16_t> EscapedCodeUnit(std::string_view json, size_t i) {
-  if (i + 6 > json.size() || json[i] != '\\' || json[i + 1] != 'u') {
-    return std::nullopt;
-  }
-  uint16_t unit = 0;
-  for (size_t k = i + 2; k < i + 6; ++k) {
-    const char c = json[k];
-    uint16_t digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<uint16_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<uint16_t>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<uint16_t>(c - 'A' + 10);
-    } else {
-      return std::nullopt;
-    }
-    unit = static_cast<uint16_t>(unit << 4 | digit);
-  }
-  return unit;
-}
-
-bool IsHighSurrogate(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
-bool IsLowSurrogate(uint16_t unit) { return unit >= 0xDC00 && unit <= 0xDFFF; }
-
-// `json` with every "\uXXXX" escape of a UTF-16 surrogate that is not half
-// of a high-low pair rewritten as "\ufffd"; nullopt when it has none.
-// JSON.parse accepts such escapes (RFC 8259 section 8.2 allows them), and
-// JSON.stringify writes them for a JS string cut inside a surrogate pair
-// ("hi \ud83d" from an emoji sliced in half), but a UTF-8 string cannot hold
-// them, so nlohmann::json refuses the whole text.
-std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json) {
-  std::string out;
-  size_t copied = 0;  // json[0, copied) is in `out` already
-  bool replaced = false;
-  // Backslashes occur only inside strings, each starting one escape; an
-  // escape other than \u is two characters long.
-  for (size_t i = 0; i < json.size(); ++i) {
-    if (json[i] != '\\') {
-      continue;
-    }
-    const std::optional<uint16_t> unit = EscapedCodeUnit(json, i);
-    if (!unit) {
-      ++i;  // e.g. "\\": its second backslash starts nothing
-      continue;
-    }
-    if (IsHighSurrogate(*unit)) {
-      const std::optional<uint16_t> next = EscapedCodeUnit(json, i + 6);
-      if (next && IsLowSurrogate(*next)) {
-        i += 11;  // a whole pair
-        continue;
-      }
-    } else if (!IsLowSurrogate(*unit)) {
-      i += 5;
-      continue;
-    }
-    out.append(json.substr(copied, i - copied));
-    out.append("\\ufffd");
-    copied = i + 6;
-    i += 5;
-    replaced = true;
-  }
-  if (!replaced) {
-    return std::nullopt;
-  }
-  out.append(json.substr(copied));
-  return out;
 }
 
 std::expected<void, SocketIoError> Resolve(Json& node, std::span<const base::Bytes> attachments) {
@@ -396,17 +327,13 @@ std::expected<SocketIoPacket, SocketIoError> DecodeSocketIoText(
     if (base::JsonDepth(payload, options.max_depth) > options.max_depth) {
       return std::unexpected(SocketIoError::kTooDeep);
     }
-    Json parsed = Json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) {
-      // The reference's test is JSON.parse, which takes lone surrogate
-      // escapes; they become U+FFFD here. Only a failed parse pays for this.
-      if (std::optional<std::string> repaired = ReplaceLoneSurrogateEscapes(payload)) {
-        parsed = Json::parse(*repaired, nullptr, /*allow_exceptions=*/false);
-      }
-    }
-    if (parsed.is_discarded()) {
+    // The reference's test is JSON.parse: lone surrogate escapes are taken
+    // (as U+FFFD), a NUL byte is not (base::ParseJson).
+    std::optional<Json> read = base::ParseJson<Json>(payload);
+    if (!read) {
       return std::unexpected(SocketIoError::kBadJson);
     }
+    Json parsed = std::move(*read);
     if (!IsPayloadValid(packet.type, parsed, options.allow_reserved_event_names)) {
       return std::unexpected(SocketIoError::kInvalidPayload);
     }

@@ -26,6 +26,34 @@ TEST(JsonParseTest, RefusesInvalidJson) {
   EXPECT_FALSE(ParseJsonUniqueNames(R"({"a":1} trailing)").has_value());
 }
 
+TEST(JsonParseTest, RefusesANulByteAnywhere) {
+  // nlohmann's lexer reads NUL as the end of the input: what follows one
+  // would be ignored ({...}\0{...} read as its first object).
+  using namespace std::string_literals;
+  EXPECT_FALSE(ParseJsonUniqueNames("{\"a\":1}\0{\"a\":2}"s).has_value());
+  EXPECT_FALSE(ParseJsonUniqueNames("{\"a\":1}\0"s).has_value());
+  EXPECT_FALSE(ParseJsonUniqueNames("{\"a\":\"x\0y\"}"s).has_value());
+  EXPECT_FALSE(ParseJson<nlohmann::ordered_json>("[1]\0junk"s).has_value());
+  // Escaped, it is a character like any other.
+  std::optional<nlohmann::json> escaped = ParseJsonUniqueNames(R"({"a":"x\u0000y"})");
+  ASSERT_TRUE(escaped.has_value());
+  EXPECT_EQ((*escaped)["a"].get<std::string>(), "x\0y"s);
+}
+
+TEST(JsonParseTest, ReadsALoneSurrogateEscapeAsAReplacementCharacter) {
+  // As JSON.parse does: JSON.stringify writes one for a string cut inside
+  // an emoji. U+FFFD is EF BF BD in UTF-8.
+  std::optional<nlohmann::json> value = ParseJsonUniqueNames(R"({"name":"Ada \ud83d"})");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ((*value)["name"].get<std::string>(), "Ada \xEF\xBF\xBD");
+  // A whole pair stays one character; a repeat is still found after repair.
+  value = ParseJsonUniqueNames(R"({"a":"\ud83d\ude00"})");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ((*value)["a"].get<std::string>(), "\xF0\x9F\x98\x80");
+  EXPECT_FALSE(ParseJsonUniqueNames(R"({"a":"\ud800","a":1})").has_value());
+  EXPECT_FALSE(ParseJsonUniqueNames(R"({"a":"\ud800"} x)").has_value());
+}
+
 TEST(JsonParseTest, RefusesAMemberNamedTwice) {
   EXPECT_FALSE(ParseJsonUniqueNames(R"({"role":"user","role":"admin"})").has_value());
   // At any depth, with the same or different values, after other members.

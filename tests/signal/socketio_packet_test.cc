@@ -383,6 +383,9 @@ TEST(SocketIoPacketTest, RejectsMalformedPackets) {
       {"2['x']", SocketIoError::kBadJson},
       {"2[\"\xFF\"]", SocketIoError::kBadJson},
       {"2 ", SocketIoError::kBadJson},
+      // JSON.parse refuses a NUL byte; nlohmann alone would stop reading at it.
+      {std::string("2[\"x\"]\0junk]]", 13), SocketIoError::kBadJson},
+      {std::string("0{\"token\":\"t\"}\0x", 16), SocketIoError::kBadJson},
       {deep, SocketIoError::kTooDeep},
       // CONNECT: an object if anything.
       {"0[]", SocketIoError::kInvalidPayload},
