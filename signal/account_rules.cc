@@ -49,24 +49,28 @@ void ForEachCodePoint(std::string_view text, F&& f) {
 
 // Unicode's White_Space characters, and those that show nothing by
 // themselves (zero-width spaces and joiners, word joiner, byte order mark,
-// soft hyphen, combining grapheme joiner, Mongolian and other variation
-// selectors, tag characters, Hangul fillers, the blank Braille pattern): a
-// name of only these looks empty, an email with one is not what its owner
-// typed.
+// soft hyphen, combining grapheme joiner, the direction marks, Mongolian and
+// other variation selectors, tag characters, Hangul fillers, the blank
+// Braille pattern, the Khmer inherent vowels, the deprecated format
+// characters, interlinear annotation, musical and shorthand format
+// controls): a name of only these looks empty, an email with one is not what
+// its owner typed.
 bool IsBlank(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0xAD ||
-         cp == 0x34F || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
-         (cp >= 0x180B && cp <= 0x180F) || (cp >= 0x2000 && cp <= 0x200D) || cp == 0x2028 ||
-         cp == 0x2029 || cp == 0x202F || cp == 0x205F || (cp >= 0x2060 && cp <= 0x2064) ||
+         cp == 0x34F || cp == 0x61C || cp == 0x115F || cp == 0x1160 || cp == 0x1680 ||
+         cp == 0x17B4 || cp == 0x17B5 || (cp >= 0x180B && cp <= 0x180F) ||
+         (cp >= 0x2000 && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x206A && cp <= 0x206F) ||
          cp == 0x2800 || cp == 0x3000 || cp == 0x3164 || (cp >= 0xFE00 && cp <= 0xFE0F) ||
-         cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xE0000 && cp <= 0xE007F) ||
-         (cp >= 0xE0100 && cp <= 0xE01EF);
+         cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xFFF9 && cp <= 0xFFFB) ||
+         (cp >= 0x1BCA0 && cp <= 0x1BCA3) || (cp >= 0x1D173 && cp <= 0x1D17A) ||
+         (cp >= 0xE0000 && cp <= 0xE007F) || (cp >= 0xE0100 && cp <= 0xE01EF);
 }
 
 // Line and paragraph separators break a name over lines; bidirectional
 // embeddings, overrides and isolates make it read as something else
 // ("\u202Eevil" shows as "live"). The marks (U+200E, U+200F, U+061C) stay
-// allowed: mixed-direction names need them.
+// allowed in a name with something visible: mixed-direction names need them.
 bool IsLayoutControl(uint32_t cp) {
   return cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
          (cp >= 0x2066 && cp <= 0x2069);

@@ -32,7 +32,9 @@ TEST(CheckEmailTest, RejectsWhatCannotBeAnAddress) {
         std::string("a\xE2\x80\x8B@example.org"),
         std::string("\xEF\xBB\xBF"
                     "a@example.org"),
-        std::string("a@exa\xE2\x80\xAEmple.org"), std::string("a@b\xE3\x80\x80.org")}) {
+        std::string("a@exa\xE2\x80\xAEmple.org"), std::string("a@b\xE3\x80\x80.org"),
+        // A left-to-right mark: "x<LRM>@d" looks like "x@d".
+        std::string("x\xE2\x80\x8E@example.org")}) {
     EXPECT_TRUE(CheckEmail(bad).has_value()) << bad;
   }
 }
@@ -87,7 +89,12 @@ TEST(CheckDisplayNameTest, Rules) {
   // pattern, a soft hyphen, a tag character.
   for (const char* blank :
        {"\xC2\xA0\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x8B", "\xEF\xBB\xBF",
-        " \xE2\x80\x8B \xE3\x85\xA4", "\xE2\xA0\x80", "\xC2\xAD", "\xF3\xA0\x80\xA1"}) {
+        " \xE2\x80\x8B \xE3\x85\xA4", "\xE2\xA0\x80", "\xC2\xAD", "\xF3\xA0\x80\xA1",
+        // Direction marks only (LRM; RLM and ALM), a deprecated format
+        // character (U+206A), interlinear annotation (U+FFF9), a musical and a
+        // shorthand format control (U+1D173, U+1BCA0), a Khmer inherent vowel.
+        "\xE2\x80\x8E", "\xE2\x80\x8F\xD8\x9C", "\xE2\x81\xAA", "\xEF\xBF\xB9", "\xF0\x9D\x85\xB3",
+        "\xF0\x9B\xB2\xA0", "\xE1\x9E\xB4"}) {
     EXPECT_EQ(CheckDisplayName(blank), "displayName must not be empty") << blank;
   }
   // A name that reads as something else, or breaks over lines.
