@@ -43,15 +43,18 @@ Allocation* TurnServer::FindAllocation(const FiveTuple& tuple, base::MonoTime no
   return it->second.get();
 }
 
+void TurnServer::CountAllocationFailure(ClientTransport transport, uint16_t code) {
+  const auto t = static_cast<size_t>(transport);
+  counters_.allocations[t][static_cast<size_t>(AllocationResult::kFailure)].Add();
+  counters_.allocation_failures[t][CodeLabelIndex(code)].Add();
+}
+
 void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
                                 const stun::Message& request, const AuthResult& auth,
                                 Allocation* existing) {
   const MethodLabel method = MethodLabel::kAllocate;
   const size_t transport = static_cast<size_t>(from.transport);
-  auto count_failure = [&](uint16_t code) {
-    counters_.allocations[transport][static_cast<size_t>(AllocationResult::kFailure)].Add();
-    counters_.allocation_failures[transport][CodeLabelIndex(code)].Add();
-  };
+  auto count_failure = [&](uint16_t code) { CountAllocationFailure(from.transport, code); };
   auto fail = [&](uint16_t code, std::string_view reason = {}) {
     count_failure(code);
     SendError(from, request, code, &auth, method, reason);

@@ -194,6 +194,9 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
     return;
   }
   if (!request.unknown_required().empty()) {
+    if (method == MethodLabel::kAllocate) {
+      CountAllocationFailure(from.transport, 420);  // authenticated, so counted
+    }
     SendError(from, request, 420, &auth, method);
     return;
   }

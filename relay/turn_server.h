@@ -200,6 +200,9 @@ class TurnServer {
   // The allocation of `tuple`, nullptr if none or if it expired by `now`
   // (RFC 8656 section 7: the timer's 1 s sweep must not extend a lifetime).
   Allocation* FindAllocation(const FiveTuple& tuple, base::MonoTime now);
+  // An authenticated Allocate refused with `code`
+  // (turnkey_turn_allocations_total).
+  void CountAllocationFailure(ClientTransport transport, uint16_t code);
   // Grants a requested lifetime: max(default, min(requested, max))
   // (RFC 8656 section 7.2), 0 stays 0 for Refresh.
   uint32_t GrantLifetime(std::optional<uint32_t> requested) const;

@@ -753,6 +753,8 @@ TEST_F(TurnAllocateTest, UnknownComprehensionRequiredAttributeIs420) {
   EXPECT_EQ(server->allocation_count(), 0u);
   EXPECT_EQ(io.opened, 0u);
   EXPECT_EQ(Requests(MethodLabel::kAllocate, 420), 1u);
+  // An authenticated Allocate that failed (docs/metrics.md: rejected).
+  EXPECT_EQ(AllocationsTotal(ClientTransport::kUdp, AllocationResult::kFailure), 1u);
   // The same for the other methods.
   EXPECT_EQ(client
                 .Request(Method::kRefresh,
