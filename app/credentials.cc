@@ -10,8 +10,14 @@
 #include "auth/turn_rest.h"
 #include "base/clock.h"
 #include "base/ice_url.h"
+#include "base/utf8.h"
 
 namespace turnkey::app {
+namespace {
+
+constexpr size_t kMaxTurnUsernameBytes = 508;
+
+}  // namespace
 
 int RunCredentials(const std::string& config_path, const CredentialsArgs& args) {
   std::optional<config::Config> config = LoadCommandConfig(config_path);
@@ -40,6 +46,13 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
   auth::TurnRestCredential credential =
       auth::MintTurnRestCredential(config->turn.auth.secrets.front(), args.user,
                                    base::SystemClock::Instance().UnixSeconds(), ttl);
+  // RFC 8489 section 14.3: a USERNAME is fewer than 509 bytes of UTF-8.
+  if (credential.username.size() > kMaxTurnUsernameBytes || !base::Utf8Length(args.user)) {
+    std::fprintf(stderr,
+                 "turnkey credentials: --user must be valid UTF-8, and short enough that the TURN "
+                 "username (expiry:user) stays under 509 bytes (RFC 8489 section 14.3)\n");
+    return 2;
+  }
   nlohmann::ordered_json out;
   out["username"] = credential.username;
   out["password"] = credential.password;

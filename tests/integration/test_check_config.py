@@ -389,7 +389,8 @@ class CredentialsTest(unittest.TestCase):
                                              hashlib.sha1).digest()).decode()
             self.assertEqual(data["password"], want)
             # The user id goes into the USERNAME: no ':' and no control characters.
-            for bad in ("a:b", "bob\nx", "tab\tx", ""):
+            # ... and must stay under 509 bytes with the expiry (RFC 8489 section 14.3).
+            for bad in ("a:b", "bob\nx", "tab\tx", "", "u" * 498):
                 out = subprocess.run([harness.BINARY, "credentials", "--config", path,
                                       "--user", bad], capture_output=True, text=True, timeout=20)
                 self.assertEqual(out.returncode, 2, (bad, out.stderr))
