@@ -679,7 +679,8 @@ def print_uclient_table(transport, rows, args):
     offered = args.uclient_clients * 1000 / args.uclient_interval_ms
     print(f"\nturnutils_uclient over {transport.upper()}: {args.uclient_clients} clients x "
           f"{args.uclient_messages} msgs of 100 B, one every {args.uclient_interval_ms} ms "
-          f"(nominal {offered:,.0f} msgs/s)")
+          f"(at most {offered:,.0f} msgs/s; echoes/s divides by uclient's own whole-second "
+          f"send time, the same for every relay)")
     print(f"  {'relay':<10} {'echoes/s':>9} {'loss':>7} {'avg rtt ms':>10} "
           f"{'cpu us/pkt':>10} {'cpu /coturn':>11}")
     base = good(rows.get("coturn"))
