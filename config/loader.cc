@@ -219,8 +219,15 @@ auto AsDuration(D min, D max = D::max()) {
     }
     const D value = std::chrono::duration_cast<D>(*parsed);
     if (value < min) {
-      at.Fail(min.count() > 0 ? "must be longer than 0s, found " + QuoteForMessage(*text)
-                              : "must not be negative");
+      if (min.count() <= 0) {
+        at.Fail("must not be negative");
+      } else if (min.count() == 1) {
+        at.Fail("must be longer than 0s, found " + QuoteForMessage(*text));
+      } else {
+        at.Fail("must be at least " +
+                FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(min)) +
+                ", found " + QuoteForMessage(*text));
+      }
       return std::nullopt;
     }
     if (value > max) {
