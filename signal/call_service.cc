@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "signal/call_payload.h"
 #include "sql/store.h"
 
 namespace turnkey::signal {
@@ -656,7 +657,7 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
 void CallService::RunCallEvent(uint64_t number, std::string_view event, Json payload,
                                Answer answer) {
   if (CoordinatorCutOff()) {
-    FailEvent(number, kErrServerBusy, answer);
+    FailEvent(number, kErrServerBusy, answer, payload);
     return;
   }
   if (event == "initiateCall") {
@@ -804,12 +805,18 @@ void CallService::FinishInitiate(uint64_t number, const InitiateRequest& request
   answer(std::move(ack));
 }
 
-void CallService::FailEvent(uint64_t number, std::string_view error, Answer& answer) {
+void CallService::FailEvent(uint64_t number, std::string_view error, Answer& answer,
+                            const Json& payload) {
+  const std::optional<std::string_view> call_id = PayloadCallId(payload);
   Json told = Json::object();
   told["error"] = error;
-  told["callId"] = nullptr;
+  told["callId"] = call_id ? Json(*call_id) : Json(nullptr);
   Emit(number, "callError", std::move(told));
-  answer(CallErrorAck(error));
+  Json ack = CallErrorAck(error);
+  if (call_id) {
+    ack["callId"] = *call_id;
+  }
+  answer(std::move(ack));
 }
 
 // ---- Time ---------------------------------------------------------------------------

@@ -244,8 +244,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void FinishInitiate(uint64_t number, const InitiateRequest& request,
                       const std::optional<UserInfo>& receiver, const UserInfo& caller,
                       Answer answer);
-  // Emits callError and answers {ok:false, error}.
-  void FailEvent(uint64_t number, std::string_view error, Answer& answer);
+  // Emits callError {error, callId} and answers {ok:false, error, callId?},
+  // as the call manager refuses: `payload`'s callId when it has a string one.
+  void FailEvent(uint64_t number, std::string_view error, Answer& answer,
+                 const Json& payload = Json());
 
   // Time (call_service.cc).
   void AfterManager();
@@ -306,6 +308,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // An emit to a socket of this node only (an "emit" message).
   void EmitLocal(uint64_t socket, std::string_view event, Json payload);
   void OnClusterRole(bool coordinator);
+  // A new coordinator ends the calls the last one left ringing or active in
+  // the history (unfinished_cutoff_), again every kUnfinishedRetry until it
+  // could.
+  void EndLastCoordinatorsCalls();
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or
   // "Server busy" when it cannot be sent, no answer comes in time or the
@@ -316,8 +322,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // How long a forwarded request waits for its answer.
   std::chrono::milliseconds ForwardWait() const;
   // Answers a forwarded request "Server busy" here; `socket` (0: none) is
-  // the socket whose event it was.
-  void AnswerBusy(uint64_t socket, Answer& answer);
+  // the socket whose event it was, `call_id` its payload's (empty: none).
+  void AnswerBusy(uint64_t socket, Answer& answer, const std::string& call_id);
   void FailPending();
   void OnPendingTimer();
   // Follower: tells the coordinator every socket of this node.
@@ -431,10 +437,15 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
     base::MonoTime deadline;
     Answer answer;
     uint64_t socket = 0;  // a call event's socket; 0 for "conn", "rest" and "bar"
+    std::string call_id;  // a call event's callId, if a string
   };
   std::map<uint64_t, Pending> pending_;  // by request id, which grows with time
   uint64_t next_request_ = 1;
   std::unique_ptr<net::Timer> pending_timer_;
+  // The history time before which this coordinator's predecessor made the
+  // calls still to end; none once ended or when not coordinating.
+  std::optional<int64_t> unfinished_cutoff_;
+  std::unique_ptr<net::Timer> unfinished_timer_;
 
   std::atomic<size_t> active_calls_{0};
   std::atomic<size_t> connected_sockets_{0};

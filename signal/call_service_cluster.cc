@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "signal/call_payload.h"
 #include "signal/call_service.h"
 #include "sql/store.h"
 
@@ -48,6 +49,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kMinForwardWait{2000};
 constexpr std::chrono::milliseconds kPendingSweep{250};
+// How often a new coordinator tries again to end its predecessor's calls.
+constexpr std::chrono::seconds kUnfinishedRetry{5};
 
 // A uint64 field, or 0.
 uint64_t NumberField(const Json& message, const char* key) {
@@ -104,6 +107,7 @@ base::Status CallService::SetUpCluster() {
   };
   cluster_ = ClusterLink::Create(loop_, service_.clock(), *options_.cluster, std::move(handlers));
   pending_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnPendingTimer(); });
+  unfinished_timer_ = std::make_unique<net::Timer>(loop_, [this] { EndLastCoordinatorsCalls(); });
   service_.api().set_ready_check([this]() -> std::string {
     return cluster_ != nullptr ? cluster_->NotReadyReason() : std::string();
   });
@@ -241,7 +245,7 @@ void CallService::OnClusterMessage(const std::string& from, Json message) {
     auto payload = message.find("p");
     if (payload == message.end() || !payload->is_object()) {
       // Refused by a node that is not the coordinator (a handover).
-      AnswerBusy(pending.socket, pending.answer);
+      AnswerBusy(pending.socket, pending.answer, pending.call_id);
       return;
     }
     pending.answer(std::move(*payload));
@@ -258,16 +262,11 @@ void CallService::OnClusterRole(bool coordinator) {
     // The calls the old coordinator kept are gone with it; their rows
     // would stay ringing or active. Not the ones made from now on.
     // On the history writer's timeline, which stamps the new calls.
-    const int64_t cutoff = recorder_->UnixMs(Now());
-    auto job = [&store = service_.store(), cutoff] { return store.EndUnfinishedCalls(cutoff); };
-    auto done = [](base::Result<int> ended) {
-      LogUnfinishedCallsEnded(ended, "of the last coordinator");
-    };
-    if (!service_.work_queue().TryPost(loop_, std::move(job), std::move(done),
-                                       net::JobKind::kWrite)) {
-      TK_LOG_WARN("cluster: work queue full; the last coordinator's unfinished calls stay");
-    }
+    unfinished_cutoff_ = recorder_->UnixMs(Now());
+    EndLastCoordinatorsCalls();
   } else {
+    unfinished_cutoff_.reset();
+    unfinished_timer_->Stop();
     // The calls kept here cannot go on elsewhere: end them while their
     // sockets can still be told, then forget the other nodes' sockets.
     const size_t live = manager_->call_count();
@@ -282,6 +281,42 @@ void CallService::OnClusterRole(bool coordinator) {
   }
   gone_remote_.clear();  // the calls they could come back to are gone
   RefreshGauges();
+}
+
+void CallService::EndLastCoordinatorsCalls() {
+  if (!unfinished_cutoff_) {
+    return;
+  }
+  // Tried again until it is done while this node coordinates: with the
+  // database away at a handover, the rows would otherwise stay ringing or
+  // active until the next one (weeks in a stable cluster).
+  auto retry = [this](std::string_view why) {
+    TK_LOG_WARN_EVERY(std::chrono::seconds(60),
+                      "cluster: the unfinished calls of the last coordinator were not ended ({}); "
+                      "trying again every {} s",
+                      why, kUnfinishedRetry.count());
+    unfinished_timer_->Start(kUnfinishedRetry);
+  };
+  auto job = [&store = service_.store(), cutoff = *unfinished_cutoff_] {
+    return store.EndUnfinishedCalls(cutoff);
+  };
+  auto done = [weak = weak_from_this(), retry,
+               cutoff = *unfinished_cutoff_](base::Result<int> ended) {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self == nullptr || self->unfinished_cutoff_ != cutoff) {
+      return;  // gone, or the role changed meanwhile
+    }
+    if (!ended) {
+      retry(ended.error().message);
+      return;
+    }
+    self->unfinished_cutoff_.reset();
+    LogUnfinishedCallsEnded(ended, "of the last coordinator");
+  };
+  if (!service_.work_queue().TryPost(loop_, std::move(job), std::move(done),
+                                     net::JobKind::kWrite)) {
+    retry("work queue full");
+  }
 }
 
 void CallService::OnClusterCoordinator(const std::string& node) {
@@ -308,16 +343,22 @@ bool CallService::CoordinatorCutOff() {
 void CallService::Forward(Json request, Answer answer) {
   const uint64_t id = next_request_++;
   request["r"] = id;
-  const uint64_t socket = StringField(request, "t") == "ev" ? NumberField(request, "s") : 0;
+  const bool event = StringField(request, "t") == "ev";
+  const uint64_t socket = event ? NumberField(request, "s") : 0;
+  std::string call_id;
+  if (auto payload = request.find("p"); event && payload != request.end()) {
+    call_id = std::string(PayloadCallId(*payload).value_or(""));
+  }
   if (!cluster_->SendToCoordinator(std::move(request))) {
     TK_LOG_WARN_EVERY(
         std::chrono::seconds(10),
         "cluster: a call event could not be forwarded ({}); answered Server busy",
         cluster_->NotReadyReason().empty() ? "no coordinator" : cluster_->NotReadyReason());
-    AnswerBusy(socket, answer);
+    AnswerBusy(socket, answer, call_id);
     return;
   }
-  pending_.emplace(id, Pending{Now() + ForwardWait(), std::move(answer), socket});
+  pending_.emplace(id,
+                   Pending{Now() + ForwardWait(), std::move(answer), socket, std::move(call_id)});
   if (pending_.size() == 1) {
     pending_timer_->StartPeriodic(kPendingSweep);
   }
@@ -327,9 +368,13 @@ std::chrono::milliseconds CallService::ForwardWait() const {
   return std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
 }
 
-void CallService::AnswerBusy(uint64_t socket, Answer& answer) {
+void CallService::AnswerBusy(uint64_t socket, Answer& answer, const std::string& call_id) {
   if (socket != 0) {
-    FailEvent(socket, kErrServerBusy, answer);  // a socket gone meanwhile is not told
+    Json payload = Json::object();
+    if (!call_id.empty()) {
+      payload["callId"] = call_id;
+    }
+    FailEvent(socket, kErrServerBusy, answer, payload);  // a socket gone meanwhile is not told
   } else {
     answer(CallErrorAck(kErrServerBusy));
   }
@@ -343,7 +388,7 @@ void CallService::OnPendingTimer() {
     TK_LOG_WARN_EVERY(std::chrono::seconds(10),
                       "cluster: no answer from coordinator {} in time; answered Server busy",
                       cluster_ != nullptr ? cluster_->coordinator() : std::string());
-    AnswerBusy(pending.socket, pending.answer);
+    AnswerBusy(pending.socket, pending.answer, pending.call_id);
   }
   if (pending_.empty() && pending_timer_ != nullptr) {
     pending_timer_->Stop();
@@ -354,7 +399,7 @@ void CallService::FailPending() {
   std::map<uint64_t, Pending> failed;
   failed.swap(pending_);
   for (auto& [id, pending] : failed) {
-    AnswerBusy(pending.socket, pending.answer);
+    AnswerBusy(pending.socket, pending.answer, pending.call_id);
   }
   if (pending_timer_ != nullptr) {
     pending_timer_->Stop();

@@ -27,7 +27,8 @@ const path = require("node:path");
 const { after, before, describe, test } = require("node:test");
 
 const {
-  startTurnkey, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb,
+  startTurnkey, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb, mariadbDown,
+  mariadbUp,
 } = require("./turnkey_process");
 const {
   api, newUser, historyEntry, connect, connectError, eventually, PASSWORD,
@@ -866,6 +867,13 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       await F.sendTo(xId, { t: "ack", r: ev.r });
       assert.deepEqual(await acked, { ok: false, error: "Server busy" });
       assert.deepEqual(await a.take("callError"), { error: "Server busy", callId: null });
+      // An event of a call names it in both, as the coordinator's refusals do.
+      const ended = a.emit("endCall", { callId: "c-busy" });
+      ended.catch(() => {}); // awaited below
+      const endEv = await F.take((m) => m.t === "ev" && m.e === "endCall", "the forwarded endCall");
+      await F.sendTo(xId, { t: "ack", r: endEv.r });
+      assert.deepEqual(await ended, { ok: false, error: "Server busy", callId: "c-busy" });
+      assert.deepEqual(await a.take("callError"), { error: "Server busy", callId: "c-busy" });
 
       // A REST call action refused the same way: 503 Server busy, and no
       // socket is told.
@@ -878,7 +886,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.equal(refused.status, 503, refused.text);
       assert.equal(refused.json.message, "Server busy");
       await sleep(200);
-      assert.equal(a.all("callError").length, 1, "callError for the REST request");
+      assert.equal(a.all("callError").length, 2, "callError for the REST request");  // 2 events
       // Answered by F's acks, not by running out of time.
       assert.ok(!X.log().includes("no answer from coordinator"), logTail(X));
 
@@ -897,7 +905,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
         const reply = await G.take((m) => m.t === "ack" && m.r === r, `X's answer to "${probe.t}"`);
         assert.deepEqual(reply, { t: "ack", r, n: xId }, `X's answer to "${probe.t}"`);
       }
-      assert.equal(a.all("callError").length, 1, "callError for G's requests");
+      assert.equal(a.all("callError").length, 2, "callError for G's requests");
 
       // A socket whose "conn" is refused (as here) or lost with a Redis
       // connection joins anyway, and X tells its coordinator of it again,
@@ -1077,7 +1085,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     const d = await on(nodesUp[1], dan);
     const kept = await ring(carol, c, dan, [d], "audio");
     await accept(kept, d, c, dan);
-    // Shorter than 3/4 of node_timeout; the lease is not persisted, so it is
+    // Far shorter than half of node_timeout; the lease is not persisted, so it is
     // free when Redis is back.
     redis.down();
     redis.up();
@@ -1124,6 +1132,9 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.deepEqual(await e.emit("initiateCall", { receiverId: finn.id, callType: "audio" }),
         { ok: false, error: "Server busy" });
       assert.deepEqual(await e.take("callError"), { error: "Server busy", callId: null });
+      assert.deepEqual(await a.emit("sendIceCandidate", { callId: active, candidate: {} }),
+        { ok: false, error: "Server busy", callId: active });
+      assert.deepEqual(await a.take("callError"), { error: "Server busy", callId: active });
       const rest = await api(leader, "POST", "/api/calls/initiate",
         { receiverId: finn.id, callType: "audio" }, eve.token);
       assert.equal(rest.status, 503, rest.text);
@@ -1139,7 +1150,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.equal(forwarded.status, 503, forwarded.text);
       assert.deepEqual(forwarded.json, rest.json);
       assert.deepEqual(await b.emit("sendAnswer", { callId: active, answer: kAnswer }),
-        { ok: false, error: "Server busy" });
+        { ok: false, error: "Server busy", callId: active });
       assert.equal(f.all("incomingCall").length, 0, "finn was rung");
       // Its own clients hear of it (Redis is not needed for that).
       const bound = NODE_TIMEOUT_S * 1000 + MARGIN_MS;
@@ -1191,5 +1202,42 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       redis.resume();
     }
     await readyAgainAndCall(on, nodesUp, "Redis thawed", ["rfA", "rfB"]);
+  });
+
+  scenario("the database away when the coordinator dies: the next one ends the calls it left " +
+    "once the database is back", async ({ on }) => {
+    const G = await startNode("node G");  // two nodes stay after the kill
+    await eventually(async () => (await readyz(G)) === 200, "/readyz 200 on node G",
+      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const others = live().filter((n) => n !== leader);
+    const [ivy, jon] = await Promise.all([[others[0], "dbI"], [others[1], "dbJ"]]
+      .map(([node, label]) => newUser(node, label)));
+    const i = await on(others[0], ivy);
+    const j = await on(others[1], jon);
+    const callId = await ring(ivy, i, jon, [j], "audio");
+    await accept(callId, j, i, jon);
+    await sleep(COMMIT_DELAY_MS + 300);  // its row is written: active
+
+    mariadbDown();
+    let down = true;
+    try {
+      await kill(leader);
+      const next = await findCoordinator(others, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+      // Ending the last coordinator's calls failed: it says it tries again.
+      await eventually(async () => next.log().includes("trying again every"),
+        `${next.label} trying again to end the dead coordinator's calls`, 10000);
+      mariadbUp();
+      down = false;
+      const entry = await eventually(async () => {
+        const found = await historyEntry(next, ivy, callId);
+        return found && found.status !== "active" ? found : null;
+      }, "the dead coordinator's call ended in the history", 20000);
+      assert.equal(entry.endReason, "server_restart");
+    } finally {
+      if (down) {
+        mariadbUp();
+      }
+    }
   });
 });

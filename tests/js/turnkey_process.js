@@ -109,6 +109,18 @@ function stopMariadb() {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Kills the private MariaDB server (SIGKILL, as a crash) or starts it again
+ * on the same data, port and password: a database outage for the nodes.
+ */
+function mariadbDown() {
+  execFileSync("bash", [MARIADB_SCRIPT, "down", mariadbEnv().dir], { stdio: "ignore" });
+}
+function mariadbUp() {
+  execFileSync("bash", [MARIADB_SCRIPT, "up", mariadbEnv().dir],
+    { stdio: ["ignore", "ignore", "inherit"] });
+}
+
 function mysqlDatabaseYaml() {
   const db = mariadbEnv();
   const name = `${db.env.MARIADB_DB_PREFIX}sig${process.pid}_${++db.databases}`;
@@ -377,5 +389,6 @@ async function startTurnkey(options = {}) {
 }
 
 module.exports = {
-  startTurnkey, freePort, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb, SOURCE_DIR,
+  startTurnkey, freePort, sharedMysqlDatabase, jwtSecretFile, startRedis, stopMariadb, mariadbDown,
+  mariadbUp, SOURCE_DIR,
 };
