@@ -35,10 +35,11 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
   const bool printable = std::all_of(args.user.begin(), args.user.end(), [](char c) {
     return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
   });
-  if (args.user.empty() || args.user.find(':') != std::string::npos || !printable) {
+  if (args.user.empty() || args.user.find(':') != std::string::npos || !printable ||
+      !base::Utf8Length(args.user)) {
     std::fprintf(stderr,
-                 "turnkey credentials: --user must be non-empty, without ':' and without control "
-                 "characters\n");
+                 "turnkey credentials: --user must be non-empty UTF-8, without ':' and without "
+                 "control characters\n");
     return 2;
   }
   int64_t ttl =
@@ -46,11 +47,11 @@ int RunCredentials(const std::string& config_path, const CredentialsArgs& args) 
   auth::TurnRestCredential credential =
       auth::MintTurnRestCredential(config->turn.auth.secrets.front(), args.user,
                                    base::SystemClock::Instance().UnixSeconds(), ttl);
-  // RFC 8489 section 14.3: a USERNAME is fewer than 509 bytes of UTF-8.
-  if (credential.username.size() > kMaxTurnUsernameBytes || !base::Utf8Length(args.user)) {
+  // RFC 8489 section 14.3: a USERNAME is fewer than 509 bytes.
+  if (credential.username.size() > kMaxTurnUsernameBytes) {
     std::fprintf(stderr,
-                 "turnkey credentials: --user must be valid UTF-8, and short enough that the TURN "
-                 "username (expiry:user) stays under 509 bytes (RFC 8489 section 14.3)\n");
+                 "turnkey credentials: --user is too long: the TURN username (expiry:user) must "
+                 "stay under 509 bytes (RFC 8489 section 14.3)\n");
     return 2;
   }
   nlohmann::ordered_json out;

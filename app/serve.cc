@@ -388,8 +388,10 @@ int RunServe(const std::string& config_path) {
   for (;;) {
     // Wake up for the watchdog, for the host's addresses, to trim memory and,
     // while draining, to see whether the last allocation is gone.
-    std::chrono::microseconds wait = watchdog.count() > 0 ? watchdog : kMemoryTrim;
-    wait = std::min<std::chrono::microseconds>(wait, kMemoryTrim);
+    std::chrono::microseconds wait = kMemoryTrim;
+    if (watchdog.count() > 0) {
+      wait = std::min(wait, watchdog);
+    }
     if (relay) {
       wait = std::min<std::chrono::microseconds>(wait, kHostAddressCheck);
     }

@@ -54,16 +54,15 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
                                 Allocation* existing) {
   const MethodLabel method = MethodLabel::kAllocate;
   const size_t transport = static_cast<size_t>(from.transport);
-  auto count_failure = [&](uint16_t code) { CountAllocationFailure(from.transport, code); };
   auto fail = [&](uint16_t code, std::string_view reason = {}) {
-    count_failure(code);
+    CountAllocationFailure(from.transport, code);
     SendError(from, request, code, &auth, method, reason);
   };
   // A refusal for this server's state rather than the request's: with an
   // alternate server for the client, the client is sent there.
   auto fail_or_redirect = [&](uint16_t code, std::string_view reason = {}) {
     if (const base::SocketAddress* alternate = NextAlternate(from)) {
-      count_failure(stun::error_code::kTryAlternate);
+      CountAllocationFailure(from.transport, stun::error_code::kTryAlternate);
       SendTryAlternate(from, request, auth, method, *alternate);
       return;
     }

@@ -102,10 +102,13 @@ Json IceServersPayload(const auth::IceServerList& list) {
 
 }  // namespace
 
-Json CallErrorAck(std::string_view error) {
+Json CallErrorAck(std::string_view error, std::optional<std::string_view> call_id) {
   Json ack = Json::object();
   ack["ok"] = false;
   ack["error"] = error;
+  if (call_id) {
+    ack["callId"] = *call_id;
+  }
   return ack;
 }
 
@@ -657,7 +660,7 @@ void CallService::OnCallEvent(SocketIoSocket& socket, std::string_view event, Js
 void CallService::RunCallEvent(uint64_t number, std::string_view event, Json payload,
                                Answer answer) {
   if (CoordinatorCutOff()) {
-    FailEvent(number, kErrServerBusy, answer, payload);
+    FailEvent(number, kErrServerBusy, answer, PayloadCallId(payload));
     return;
   }
   if (event == "initiateCall") {
@@ -806,17 +809,12 @@ void CallService::FinishInitiate(uint64_t number, const InitiateRequest& request
 }
 
 void CallService::FailEvent(uint64_t number, std::string_view error, Answer& answer,
-                            const Json& payload) {
-  const std::optional<std::string_view> call_id = PayloadCallId(payload);
+                            std::optional<std::string_view> call_id) {
   Json told = Json::object();
   told["error"] = error;
   told["callId"] = call_id ? Json(*call_id) : Json(nullptr);
   Emit(number, "callError", std::move(told));
-  Json ack = CallErrorAck(error);
-  if (call_id) {
-    ack["callId"] = *call_id;
-  }
-  answer(std::move(ack));
+  answer(CallErrorAck(error, call_id));
 }
 
 // ---- Time ---------------------------------------------------------------------------

@@ -108,8 +108,8 @@ inline constexpr std::string_view kCallEventNames[] = {
     "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
     "sendAnswer",   "sendIceCandidate", "reportIce",  "rejoinCall",
 };
-// {ok:false, error}.
-Json CallErrorAck(std::string_view error);
+// {ok:false, error, callId?}.
+Json CallErrorAck(std::string_view error, std::optional<std::string_view> call_id = std::nullopt);
 // CONNECT_ERROR data.code when the user has sockets_per_user sockets already.
 inline constexpr std::string_view kCodeTooManyConnections = "TOO_MANY_CONNECTIONS";
 
@@ -245,9 +245,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
                       const std::optional<UserInfo>& receiver, const UserInfo& caller,
                       Answer answer);
   // Emits callError {error, callId} and answers {ok:false, error, callId?},
-  // as the call manager refuses: `payload`'s callId when it has a string one.
+  // as the call manager refuses (`call_id`: the event's, PayloadCallId).
   void FailEvent(uint64_t number, std::string_view error, Answer& answer,
-                 const Json& payload = Json());
+                 std::optional<std::string_view> call_id = std::nullopt);
 
   // Time (call_service.cc).
   void AfterManager();
@@ -312,6 +312,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // the history (unfinished_cutoff_), again every kUnfinishedRetry until it
   // could.
   void EndLastCoordinatorsCalls();
+  void RetryLastCoordinatorsCalls(std::string_view why);
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or
   // "Server busy" when it cannot be sent, no answer comes in time or the
@@ -322,8 +323,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // How long a forwarded request waits for its answer.
   std::chrono::milliseconds ForwardWait() const;
   // Answers a forwarded request "Server busy" here; `socket` (0: none) is
-  // the socket whose event it was, `call_id` its payload's (empty: none).
-  void AnswerBusy(uint64_t socket, Answer& answer, const std::string& call_id);
+  // the socket whose event it was, `call_id` its payload's.
+  void AnswerBusy(uint64_t socket, Answer& answer, std::optional<std::string_view> call_id);
   void FailPending();
   void OnPendingTimer();
   // Follower: tells the coordinator every socket of this node.
@@ -436,8 +437,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   struct Pending {
     base::MonoTime deadline;
     Answer answer;
-    uint64_t socket = 0;  // a call event's socket; 0 for "conn", "rest" and "bar"
-    std::string call_id;  // a call event's callId, if a string
+    uint64_t socket = 0;                 // a call event's socket; 0 for "conn", "rest" and "bar"
+    std::optional<std::string> call_id;  // a call event's callId
   };
   std::map<uint64_t, Pending> pending_;  // by request id, which grows with time
   uint64_t next_request_ = 1;

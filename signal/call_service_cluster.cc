@@ -290,24 +290,16 @@ void CallService::EndLastCoordinatorsCalls() {
   // Tried again until it is done while this node coordinates: with the
   // database away at a handover, the rows would otherwise stay ringing or
   // active until the next one (weeks in a stable cluster).
-  auto retry = [this](std::string_view why) {
-    TK_LOG_WARN_EVERY(std::chrono::seconds(60),
-                      "cluster: the unfinished calls of the last coordinator were not ended ({}); "
-                      "trying again every {} s",
-                      why, kUnfinishedRetry.count());
-    unfinished_timer_->Start(kUnfinishedRetry);
-  };
   auto job = [&store = service_.store(), cutoff = *unfinished_cutoff_] {
     return store.EndUnfinishedCalls(cutoff);
   };
-  auto done = [weak = weak_from_this(), retry,
-               cutoff = *unfinished_cutoff_](base::Result<int> ended) {
+  auto done = [weak = weak_from_this(), cutoff = *unfinished_cutoff_](base::Result<int> ended) {
     std::shared_ptr<CallService> self = weak.lock();
     if (self == nullptr || self->unfinished_cutoff_ != cutoff) {
       return;  // gone, or the role changed meanwhile
     }
     if (!ended) {
-      retry(ended.error().message);
+      self->RetryLastCoordinatorsCalls(ended.error().message);
       return;
     }
     self->unfinished_cutoff_.reset();
@@ -315,8 +307,16 @@ void CallService::EndLastCoordinatorsCalls() {
   };
   if (!service_.work_queue().TryPost(loop_, std::move(job), std::move(done),
                                      net::JobKind::kWrite)) {
-    retry("work queue full");
+    RetryLastCoordinatorsCalls("work queue full");
   }
+}
+
+void CallService::RetryLastCoordinatorsCalls(std::string_view why) {
+  TK_LOG_WARN_EVERY(std::chrono::seconds(60),
+                    "cluster: the unfinished calls of the last coordinator were not ended ({}); "
+                    "trying again every {} s",
+                    why, kUnfinishedRetry.count());
+  unfinished_timer_->Start(kUnfinishedRetry);
 }
 
 void CallService::OnClusterCoordinator(const std::string& node) {
@@ -345,9 +345,11 @@ void CallService::Forward(Json request, Answer answer) {
   request["r"] = id;
   const bool event = StringField(request, "t") == "ev";
   const uint64_t socket = event ? NumberField(request, "s") : 0;
-  std::string call_id;
+  std::optional<std::string> call_id;
   if (auto payload = request.find("p"); event && payload != request.end()) {
-    call_id = std::string(PayloadCallId(*payload).value_or(""));
+    if (auto id = PayloadCallId(*payload)) {
+      call_id = std::string(*id);
+    }
   }
   if (!cluster_->SendToCoordinator(std::move(request))) {
     TK_LOG_WARN_EVERY(
@@ -368,13 +370,10 @@ std::chrono::milliseconds CallService::ForwardWait() const {
   return std::max<std::chrono::milliseconds>(options_.cluster->node_timeout, kMinForwardWait);
 }
 
-void CallService::AnswerBusy(uint64_t socket, Answer& answer, const std::string& call_id) {
+void CallService::AnswerBusy(uint64_t socket, Answer& answer,
+                             std::optional<std::string_view> call_id) {
   if (socket != 0) {
-    Json payload = Json::object();
-    if (!call_id.empty()) {
-      payload["callId"] = call_id;
-    }
-    FailEvent(socket, kErrServerBusy, answer, payload);  // a socket gone meanwhile is not told
+    FailEvent(socket, kErrServerBusy, answer, call_id);  // a socket gone meanwhile is not told
   } else {
     answer(CallErrorAck(kErrServerBusy));
   }

@@ -334,27 +334,23 @@ class SqlitePathProblemsTest(unittest.TestCase):
         self.assertIn(f"cannot open {path}: it is a directory", text)
 
     def test_files_it_may_not_write(self):
-        config, _, read_only = self.make_database("ro-file")
-        os.chmod(read_only, 0o444)
-        rc, text = self.show_unprivileged(config)
-        self.assertEqual(rc, 1, text)
-        self.assertIn(f"cannot write {read_only}: cannot read and write it: Permission denied",
-                      text)
-        self.assertFalse(os.path.exists(read_only + "-wal"))
-
-        config, fixed_dir, in_fixed_dir = self.make_database("ro-dir")
-        os.chmod(fixed_dir, 0o555)
-        rc, text = self.show_unprivileged(config)
-        self.assertEqual(rc, 1, text)
-        self.assertIn(f"its directory {fixed_dir} is not writable", text)
-
-        # Not even readable (another user's 0600 file looks the same).
-        config, _, unreadable = self.make_database("unreadable")
-        os.chmod(unreadable, 0o000)
-        rc, text = self.show_unprivileged(config)
-        self.assertEqual(rc, 1, text)
-        self.assertIn(f"cannot open {unreadable}: cannot read and write it: Permission denied",
-                      text)
+        # (name, what to chmod: the file or its directory, mode, message)
+        # A file not even readable looks the same as another user's 0600 one.
+        cases = (
+            ("ro-file", "file", 0o444, "cannot write {file}: cannot read and write it: "
+                                       "Permission denied"),
+            ("ro-dir", "dir", 0o555, "its directory {dir} is not writable"),
+            ("unreadable", "file", 0o000, "cannot open {file}: cannot read and write it: "
+                                          "Permission denied"),
+        )
+        for name, target, mode, message in cases:
+            with self.subTest(name):
+                config, sub, path = self.make_database(name)
+                os.chmod(path if target == "file" else sub, mode)
+                rc, text = self.show_unprivileged(config)
+                self.assertEqual(rc, 1, text)
+                self.assertIn(message.format(file=path, dir=sub), text)
+                self.assertFalse(os.path.exists(path + "-wal"))
 
 
 class CredentialsTest(unittest.TestCase):
@@ -390,7 +386,8 @@ class CredentialsTest(unittest.TestCase):
             self.assertEqual(data["password"], want)
             # The user id goes into the USERNAME: no ':' and no control characters.
             # ... and must stay under 509 bytes with the expiry (RFC 8489 section 14.3).
-            for bad in ("a:b", "bob\nx", "tab\tx", "", "u" * 498):
+            # Invalid UTF-8 ("\udcff" is the byte 0xff as an argument) too.
+            for bad in ("a:b", "bob\nx", "tab\tx", "", "u" * 498, "u\udcffx"):
                 out = subprocess.run([harness.BINARY, "credentials", "--config", path,
                                       "--user", bad], capture_output=True, text=True, timeout=20)
                 self.assertEqual(out.returncode, 2, (bad, out.stderr))

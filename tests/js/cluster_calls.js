@@ -331,6 +331,14 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     nodes.push(node);
     return node;
   };
+  // One more node, once it is ready (2 node_timeouts: it learns the
+  // coordinator and is heard).
+  const startReadyNode = async (label) => {
+    const node = await startNode(label);
+    await eventually(async () => (await readyz(node)) === 200, `/readyz 200 on ${label}`,
+      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    return node;
+  };
   const live = () => nodes.filter((n) => !n.killed);
   const kill = async (node) => {
     node.signal("SIGKILL");
@@ -695,9 +703,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("SIGKILL of the callees' node: the call not rejoined ends connection_lost, " +
     "the one rejoined on another node goes on", async ({ on }) => {
-    const D = await startNode("node D");
-    await eventually(async () => (await readyz(D)) === 200, "/readyz 200 on node D",
-      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const D = await startReadyNode("node D");
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     assert.notEqual(leader, D, "node D, which joined last, took over as coordinator");
     await eventually(async () => (await gauge(leader, "turnkey_cluster_nodes")) === 4,
@@ -749,9 +755,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("SIGTERM of a node: its sockets leave at once; the call not rejoined ends after " +
     "the grace, not the node timeout", async ({ on }) => {
-    const E = await startNode("node E");
-    await eventually(async () => (await readyz(E)) === 200, "/readyz 200 on node E",
-      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const E = await startReadyNode("node E");
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     assert.notEqual(leader, E, "node E, which joined last, took over as coordinator");
     const [erin, frank] = await Promise.all([[E, "stE"], [leader, "stF"]]
@@ -996,9 +1000,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("SIGTERM of the coordinator: its calls end server_shutdown, another node takes " +
     "over at once", async ({ on }) => {
-    const F = await startNode("node F");  // keeps the number of nodes for what follows
-    await eventually(async () => (await readyz(F)) === 200, "/readyz 200 on node F",
-      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const F = await startReadyNode("node F");  // keeps the number of nodes for what follows
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     const others = live().filter((n) => n !== leader);
     const [gina, hank] = await Promise.all([[others[0], "sgG"], [others[1], "sgH"]]
@@ -1206,9 +1208,7 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
 
   scenario("the database away when the coordinator dies: the next one ends the calls it left " +
     "once the database is back", async ({ on }) => {
-    const G = await startNode("node G");  // two nodes stay after the kill
-    await eventually(async () => (await readyz(G)) === 200, "/readyz 200 on node G",
-      2 * NODE_TIMEOUT_S * 1000 + MARGIN_MS);
+    const G = await startReadyNode("node G");  // two nodes stay after the kill
     const leader = await findCoordinator(live(), NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     const others = live().filter((n) => n !== leader);
     const [ivy, jon] = await Promise.all([[others[0], "dbI"], [others[1], "dbJ"]]
