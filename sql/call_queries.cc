@@ -36,9 +36,14 @@ constexpr std::string_view kInsertParticipant =
     "INSERT INTO call_participants (call_id, user_id, peer_id, role, hidden, created_at) "
     "VALUES (?, ?, ?, ?, 0, ?)";
 
+// Only a call still going changes: an ended one keeps the end first written
+// (a cluster coordinator that wakes from a freeze must not rewrite the calls
+// its successor ended meanwhile).
 constexpr std::string_view kUpdateState =
     "UPDATE calls SET status = ?, end_reason = ?, answered_at = ?, ended_at = ?, "
-    "duration_seconds = ? WHERE id = ?";
+    "duration_seconds = ? WHERE id = ? AND status IN ('ringing', 'active')";
+
+constexpr std::string_view kSelectEnd = "SELECT status, end_reason FROM calls WHERE id = ?";
 
 constexpr std::string_view kUpdateCallerIce =
     "UPDATE calls SET caller_ice_state = ?, caller_ice_local = ?, caller_ice_remote = ?, "
@@ -260,10 +265,26 @@ base::Result<base::Status> UpdateCallRow(Connection& conn, const CallStateUpdate
   if (!updated) {
     return ItemOutcome(updated.error());
   }
-  if (updated->affected_rows == 0) {
+  if (updated->affected_rows != 0) {
+    return base::Ok();
+  }
+  const std::array<Param, 1> id{std::string_view(update.call_id)};
+  auto row = conn.Exec(kSelectEnd, id);
+  if (!row) {
+    return std::unexpected(row.error());
+  }
+  if (row->rows.empty()) {
     return base::Status(base::NotFound("call not found"));
   }
-  return base::Ok();
+  RowReader r(row->rows.front());
+  const std::string status = r.Text();
+  const std::string reason = r.Text();
+  if (status == CallStatusName(update.status) && reason == update.end_reason) {
+    return base::Ok();  // the same end again: a retried batch
+  }
+  return base::Status(
+      base::MakeError(base::ErrorCode::kAlreadyExists,
+                      fmt::format("call already ended ({}, {}); not rewritten", status, reason)));
 }
 
 base::Result<base::Status> UpdateIceRow(Connection& conn, const IceUpdate& update) {

@@ -787,6 +787,16 @@ TYPED_TEST_P(StoreTest, InsertUpdateAndReadCall) {
   call.caller_ice = IceReport{"connected", "relay", "srflx", "udp", 42, kNow + 4000};
   call.callee_ice = IceReport{"failed", "host", "", "", std::nullopt, kNow + 4100};
   EXPECT_EQ(*store.GetCall("c1"), call);
+
+  // An ended call keeps its end: another one is refused, the row unchanged
+  // (a coordinator woken from a freeze after its successor ended the call).
+  auto rewritten = store.UpdateCallState(
+      {"c1", CallStatus::kFailed, "connection_lost", kNow + 3000, kNow + 500000, 497});
+  EXPECT_EQ(CodeOf(rewritten), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(rewritten.error().message, "call already ended (completed, hangup); not rewritten");
+  EXPECT_EQ(CodeOf(store.UpdateCallState({"c1", CallStatus::kActive, "", kNow + 3000, {}, 0})),
+            base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*store.GetCall("c1"), call);
 }
 
 TYPED_TEST_P(StoreTest, CallWriteErrors) {
