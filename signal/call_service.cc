@@ -100,6 +100,12 @@ Json IceServersPayload(const auth::IceServerList& list) {
   return payload;
 }
 
+// An event after which the receiving socket has no part in that call.
+bool IsCallEnd(std::string_view event) {
+  return event == "callEnded" || event == "callTimeout" || event == "callRejected" ||
+         event == "callAnsweredElsewhere";
+}
+
 }  // namespace
 
 Json CallErrorAck(std::string_view error, std::optional<std::string_view> call_id) {
@@ -617,6 +623,11 @@ void CallService::Emit(uint64_t socket, std::string_view event, Json payload) {
     told["s"] = remote->second.number;
     told["e"] = event;
     told["p"] = std::move(payload);
+    if (IsCallEnd(event)) {
+      SendUntilHeard(Unheard{Now() + options_.calls.ended_call_retention, remote->second.node,
+                             std::move(told)});
+      return;
+    }
     if (!cluster_->SendTo(remote->second.node, std::move(told))) {
       // Call events are refused meanwhile (CoordinatorCutOff), but timers
       // (ring timeout, reconnect grace) still end calls.
@@ -1053,6 +1064,8 @@ void CallService::Shutdown() {
     cluster_.reset();
   }
   pending_timer_.reset();
+  unheard_timer_.reset();
+  unheard_.clear();
   FailPending();
   remote_.clear();
   remote_index_.clear();

@@ -73,6 +73,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -308,10 +309,24 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // An emit to a socket of this node only (an "emit" message).
   void EmitLocal(uint64_t socket, std::string_view event, Json payload);
   void OnClusterRole(bool coordinator);
+  // An emit that ends a call for a socket of another node (IsCallEnd): sent
+  // again every kUnheardRetry while no subscriber of that node hears it (Redis
+  // away, or back before that node subscribed again), for as long as ended
+  // calls are remembered. Other emits are sent once: sent again late, they
+  // could overtake what followed them.
+  struct Unheard {
+    base::MonoTime until;
+    std::string node;
+    Json message;
+  };
+  void SendUntilHeard(Unheard unheard);
+  void HoldUnheard(Unheard unheard);
+  void OnUnheardTimer();
   // A new coordinator ends the calls the last one left ringing or active in
   // the history (unfinished_cutoff_), again every kUnfinishedRetry until it
   // could.
   void EndLastCoordinatorsCalls();
+  void SweepLastCoordinatorsCalls();
   void RetryLastCoordinatorsCalls(std::string_view why);
   void OnClusterCoordinator(const std::string& node);
   // Follower: sends `request` to the coordinator; `answer` gets its ack, or
@@ -447,6 +462,8 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // calls still to end; none once ended or when not coordinating.
   std::optional<int64_t> unfinished_cutoff_;
   std::unique_ptr<net::Timer> unfinished_timer_;
+  std::deque<Unheard> unheard_;
+  std::unique_ptr<net::Timer> unheard_timer_;
 
   std::atomic<size_t> active_calls_{0};
   std::atomic<size_t> connected_sockets_{0};

@@ -25,8 +25,10 @@
 //
 // When the coordinator changes, the call state it held is gone: a node that
 // steps down ends its calls (callEnded reason connection_lost) and drops the
-// other nodes' sockets; the new one ends in the database the calls created
-// before it took over (EndUnfinishedCalls). A node the coordinator has not
+// other nodes' sockets (a call's end that no node heard, Redis being away,
+// is sent again until it is: SendUntilHeard); the new one ends in the
+// database the calls created before it took over (EndUnfinishedCalls), once
+// its own history writes so far are in. A node the coordinator has not
 // heard from for node_timeout loses its sockets, whose active calls get the
 // reconnect grace like any dropped socket: a client that reconnects to
 // another node and sends rejoinCall keeps its call. A stopping node waits
@@ -51,6 +53,10 @@ constexpr std::chrono::milliseconds kMinForwardWait{2000};
 constexpr std::chrono::milliseconds kPendingSweep{250};
 // How often a new coordinator tries again to end its predecessor's calls.
 constexpr std::chrono::seconds kUnfinishedRetry{5};
+// How often a call's end no node heard is sent again.
+constexpr std::chrono::seconds kUnheardRetry{1};
+// At most this many such ends are held (the oldest go first).
+constexpr size_t kMaxUnheard = 10000;
 
 // A uint64 field, or 0.
 uint64_t NumberField(const Json& message, const char* key) {
@@ -108,6 +114,7 @@ base::Status CallService::SetUpCluster() {
   cluster_ = ClusterLink::Create(loop_, service_.clock(), *options_.cluster, std::move(handlers));
   pending_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnPendingTimer(); });
   unfinished_timer_ = std::make_unique<net::Timer>(loop_, [this] { EndLastCoordinatorsCalls(); });
+  unheard_timer_ = std::make_unique<net::Timer>(loop_, [this] { OnUnheardTimer(); });
   service_.api().set_ready_check([this]() -> std::string {
     return cluster_ != nullptr ? cluster_->NotReadyReason() : std::string();
   });
@@ -283,10 +290,91 @@ void CallService::OnClusterRole(bool coordinator) {
   RefreshGauges();
 }
 
+void CallService::SendUntilHeard(Unheard unheard) {
+  if (cluster_ == nullptr) {
+    return;
+  }
+  // Kept here until Redis answers: the message itself goes to the link.
+  auto kept = std::make_shared<Unheard>(Unheard{unheard.until, unheard.node, unheard.message});
+  auto heard = [weak = weak_from_this(), kept](bool heard) {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (!heard && self != nullptr) {
+      self->HoldUnheard(std::move(*kept));
+    }
+  };
+  if (!cluster_->SendTo(unheard.node, std::move(unheard.message), std::move(heard))) {
+    HoldUnheard(std::move(*kept));
+  }
+}
+
+void CallService::HoldUnheard(Unheard unheard) {
+  if (cluster_ == nullptr || unheard_timer_ == nullptr) {
+    return;  // shutting down
+  }
+  TK_LOG_WARN_EVERY(
+      std::chrono::seconds(10),
+      "cluster: {} for a socket of node {} not heard there ({}); sent again every "
+      "{} s",
+      StringField(unheard.message, "e"), unheard.node,
+      cluster_->NotReadyReason().empty() ? "no subscriber" : cluster_->NotReadyReason(),
+      kUnheardRetry.count());
+  if (unheard_.size() >= kMaxUnheard) {
+    unheard_.pop_front();
+    TK_LOG_WARN_EVERY(std::chrono::seconds(60),
+                      "cluster: more than {} call ends wait to be heard by other nodes; the "
+                      "oldest given up",
+                      kMaxUnheard);
+  }
+  unheard_.push_back(std::move(unheard));
+  if (!unheard_timer_->IsRunning()) {
+    unheard_timer_->StartPeriodic(kUnheardRetry);
+  }
+}
+
+void CallService::OnUnheardTimer() {
+  std::deque<Unheard> due;
+  due.swap(unheard_);
+  const base::MonoTime now = Now();
+  size_t expired = 0;
+  for (Unheard& unheard : due) {
+    if (now >= unheard.until) {
+      ++expired;
+    } else {
+      SendUntilHeard(std::move(unheard));  // held again when not heard
+    }
+  }
+  if (expired > 0) {
+    TK_LOG_WARN(
+        "cluster: {} call ends given up: no node heard them within {} s", expired,
+        std::chrono::duration_cast<std::chrono::seconds>(options_.calls.ended_call_retention)
+            .count());
+  }
+  if (unheard_.empty()) {
+    unheard_timer_->Stop();
+  }
+}
+
 void CallService::EndLastCoordinatorsCalls() {
   if (!unfinished_cutoff_) {
     return;
   }
+  // After this node's own history writes so far: a coordinator that stepped
+  // down and took the lease back has just ended its calls (connection_lost),
+  // and an ended row is never rewritten. The barrier blocks: on a worker (a
+  // read one: the writes it waits for need the write worker).
+  auto written = [weak = weak_from_this(), cutoff = *unfinished_cutoff_](bool /*all*/) {
+    std::shared_ptr<CallService> self = weak.lock();
+    if (self != nullptr && self->unfinished_cutoff_ == cutoff) {
+      self->SweepLastCoordinatorsCalls();
+    }
+  };
+  if (!service_.work_queue().TryPost(loop_, recorder_->WriteBarrier(), std::move(written),
+                                     net::JobKind::kRead)) {
+    RetryLastCoordinatorsCalls("work queue full");
+  }
+}
+
+void CallService::SweepLastCoordinatorsCalls() {
   // Tried again until it is done while this node coordinates: with the
   // database away at a handover, the rows would otherwise stay ringing or
   // active until the next one (weeks in a stable cluster).

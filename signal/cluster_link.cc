@@ -335,6 +335,21 @@ bool ClusterLink::SendTo(const std::string& node, Json message) {
   return Publish(ChannelOf(node), std::move(message));
 }
 
+bool ClusterLink::SendTo(const std::string& node, Json message,
+                         std::function<void(bool heard)> heard) {
+  if (!commands_->connected()) {
+    return false;
+  }
+  message["n"] = options_.node_id;
+  // PUBLISH answers how many subscribers got the message.
+  commands_->Command(
+      {"PUBLISH", ChannelOf(node), message.dump()},
+      [heard = std::move(heard)](base::Result<net::RedisReply> reply) {
+        heard(reply && reply->type == net::RedisReply::Type::kInteger && reply->integer > 0);
+      });
+  return true;
+}
+
 bool ClusterLink::SendToCoordinator(Json message) {
   if (coordinator_.empty() || is_coordinator()) {
     return false;

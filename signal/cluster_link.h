@@ -93,6 +93,10 @@ class ClusterLink {
   // Each adds "n" and publishes; false when it cannot be sent now (no Redis
   // connection, or no coordinator known).
   bool SendTo(const std::string& node, Json message);
+  // The same, and `heard` runs with whether a subscriber of that node's
+  // channel got it (false too when the connection went before Redis
+  // answered). A node whose subscription is being made again hears nothing.
+  bool SendTo(const std::string& node, Json message, std::function<void(bool heard)> heard);
   bool SendToCoordinator(Json message);
   bool Broadcast(Json message);
 

@@ -1106,12 +1106,14 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
   });
 
   scenario("Redis away past 3/4 of node_timeout: the coordinator answers Server busy, then " +
-    "steps down; its calls end connection_lost and are stored failed", async ({ on }) => {
+    "steps down; its calls end connection_lost and are stored failed, told to the other " +
+    "nodes' clients once Redis is back", async ({ on }) => {
     const nodesUp = live();
     const leader = await findCoordinator(nodesUp, NODE_TIMEOUT_S * 1000 + MARGIN_MS);
     const follower = nodesUp.find((n) => n !== leader);
-    const [ann, ben, cleo, dirk, eve, finn, gus] = await Promise.all(
-      ["sdA", "sdB", "sdC", "sdD", "sdE", "sdF", "sdG"].map((label) => newUser(leader, label)));
+    const [ann, ben, cleo, dirk, eve, finn, gus, hal, ivy] = await Promise.all(
+      ["sdA", "sdB", "sdC", "sdD", "sdE", "sdF", "sdG", "sdH", "sdI"]
+        .map((label) => newUser(leader, label)));
     const a = await on(leader, ann);
     const b = await on(leader, ben);
     const c = await on(leader, cleo);
@@ -1119,9 +1121,14 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
     const e = await on(leader, eve);
     const f = await on(leader, finn);
     const g = await on(follower, gus);
+    const h = await on(leader, hal);
+    const i = await on(follower, ivy);
     const active = await ring(ann, a, ben, [b], "audio");
     await accept(active, b, a, ben);
     const ringing = await ring(cleo, c, dirk, [d], "video");
+    // A call across the nodes: the end cannot reach ivy's node while Redis is away.
+    const across = await ring(hal, h, ivy, [i], "audio");
+    await accept(across, i, h, ivy);
 
     redis.down();
     try {
@@ -1156,11 +1163,13 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       assert.equal(f.all("incomingCall").length, 0, "finn was rung");
       // Its own clients hear of it (Redis is not needed for that).
       const bound = NODE_TIMEOUT_S * 1000 + MARGIN_MS;
-      for (const [client, callId] of [[a, active], [b, active], [c, ringing], [d, ringing]]) {
+      for (const [client, callId] of
+        [[a, active], [b, active], [c, ringing], [d, ringing], [h, across]]) {
         assert.deepEqual(await client.take("callEnded", (p) => p.callId === callId, bound),
           { callId, endedBy: null, reason: "connection_lost" }, client.label);
       }
       assert.equal(await gauge(leader, "turnkey_cluster_coordinator"), 0);
+      assert.deepEqual(i.all("callEnded"), []);
     } finally {
       redis.up();
     }
@@ -1168,6 +1177,9 @@ describe("signaling across cluster nodes", { concurrency: false }, () => {
       await eventually(async () => (await readyz(node)) === 200,
         `/readyz 200 on ${node.label} with Redis back`, 2 * NODE_TIMEOUT_S * 1000 + 2 * MARGIN_MS);
     }
+    // The old coordinator sends the end again until ivy's node hears it.
+    assert.deepEqual(await i.take("callEnded", (p) => p.callId === across, 3000 + MARGIN_MS),
+      { callId: across, endedBy: null, reason: "connection_lost" });
     // Failed, as a call whose participant did not come back; not completed
     // or missed.
     await expectHistory(leader, ann, active,
