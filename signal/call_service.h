@@ -109,6 +109,9 @@ inline constexpr std::string_view kCallEventNames[] = {
     "initiateCall", "acceptCall",       "rejectCall", "endCall",    "sendOffer",
     "sendAnswer",   "sendIceCandidate", "reportIce",  "rejoinCall",
 };
+// A user's id, handle and display name as the call manager knows them.
+UserInfo InfoOf(const sql::User& user);
+UserInfo InfoOf(sql::UserSummary user);
 // {ok:false, error, callId?}.
 Json CallErrorAck(std::string_view error, std::optional<std::string_view> call_id = std::nullopt);
 // CONNECT_ERROR data.code when the user has sockets_per_user sockets already.
