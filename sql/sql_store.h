@@ -9,9 +9,11 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "sql/database.h"
 #include "sql/migrations.h"
+#include "sql/query_util.h"
 #include "sql/schema_migrator.h"
 #include "sql/store.h"
 
@@ -89,9 +91,18 @@ class SqlStore : public Store {
   base::Status Write(bool idempotent, const Op& op);
   // Runs one operation that yields a base::Result: its value, or its error,
   // or the store's. ReadValue and WriteValue are Read() and Write() of it.
-  // Defined in sql_store.cc, their only user.
   template <typename Query>
-  auto RunValue(const OpOptions& options, const Query& query);
+  auto RunValue(const OpOptions& options, const Query& query) {
+    decltype(query(std::declval<Connection&>())) result;
+    auto status = Run(options, [&](Connection& conn) -> base::Status {
+      result = query(conn);
+      return result ? base::Ok() : base::Status(ErrorOf(result));
+    });
+    if (!status) {
+      return decltype(result)(std::unexpected(status.error()));
+    }
+    return result;
+  }
   template <typename Query>
   auto ReadValue(const Query& query) {
     return RunValue({OpKind::kRead, true}, query);
