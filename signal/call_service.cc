@@ -260,6 +260,10 @@ size_t CallService::EndCallsAndClose(std::chrono::milliseconds max_wait) {
       // its sockets' ends) are still in the Redis connection's buffer: done
       // once Redis answered a command sent after them.
       bool flushed = !raw->cluster_stop_pending_;
+      if (flushed && raw->cluster_ != nullptr && raw->cluster_->connected() &&
+          !raw->unheard_.empty()) {
+        flushed = false;  // call ends not heard yet by another node: sent again every second
+      }
       if (left == 0 && flushed && raw->cluster_ != nullptr) {
         if (!raw->flush_requested_) {
           raw->flush_requested_ = true;
@@ -474,7 +478,13 @@ void CallService::Shutdown() {
   }
   pending_timer_.reset();
   unheard_timer_.reset();
-  unheard_.clear();
+  if (!unheard_.empty()) {
+    TK_LOG_WARN(
+        "cluster: {} call ends for clients of other nodes given up at the stop: no node heard "
+        "them (Redis away, or the node not subscribed); those clients are not told",
+        unheard_.size());
+    unheard_.clear();
+  }
   FailPending();
   remote_.clear();
   remote_index_.clear();

@@ -275,11 +275,13 @@ void CallService::OnClusterRole(bool coordinator) {
     unfinished_cutoff_.reset();
     unfinished_timer_->Stop();
     // The calls kept here cannot go on elsewhere: end them while their
-    // sockets can still be told, then forget the other nodes' sockets.
+    // sockets can still be told, then forget the other nodes' sockets. A
+    // node woken from a freeze ends them when its lease ran out, not now:
+    // the freeze is no call time.
     const size_t live = manager_->call_count();
     {
       ManagerScope scope(*this);
-      manager_->EndAll(Now(), kReasonConnectionLost);
+      manager_->EndAll(std::min(Now(), cluster_->lease_end()), kReasonConnectionLost);
     }
     if (live > 0) {
       TK_LOG_WARN("cluster: ended {} calls on losing the coordinator role", live);

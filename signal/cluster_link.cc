@@ -350,6 +350,8 @@ bool ClusterLink::SendTo(const std::string& node, Json message,
   return true;
 }
 
+bool ClusterLink::connected() const { return commands_->connected(); }
+
 bool ClusterLink::SendToCoordinator(Json message) {
   if (coordinator_.empty() || is_coordinator()) {
     return false;

@@ -86,6 +86,11 @@ class ClusterLink {
   bool ready() const;
   // Why not ready(), for /readyz; "" when ready.
   std::string NotReadyReason() const;
+  // Redis takes what is published now (the command connection is up).
+  bool connected() const;
+  // When the lease last renewed runs out: a coordinator that steps down after
+  // a freeze (SIGSTOP, swapping) held its calls no longer than this.
+  base::MonoTime lease_end() const { return renewed_at_ + options_.node_timeout; }
   // On the coordinator: the nodes heard from within node_timeout, itself
   // included; else 0.
   size_t nodes() const { return is_coordinator() ? last_heard_.size() + 1 : 0; }
