@@ -94,8 +94,10 @@ size_t HttpConnection::OnData(base::ByteView data) {
             header_timer_.Start(server_.options_.body_timeout);
           }
         }
-      } else {
-        header_timer_.Stop();
+      } else if (!header_timer_.IsRunning() && server_.options_.header_timeout.count() > 0) {
+        // Only empty lines so far (RFC 9112 section 2.2 has them skipped): a
+        // client sending nothing else is cut as a slow head would be.
+        header_timer_.Start(server_.options_.header_timeout);
       }
       if (parser_.head_complete() && !body_announced_) {
         body_announced_ = true;
@@ -182,11 +184,11 @@ int HttpConnection::Respond(uint64_t sequence, HttpResponse response) {
                      server_.stopping_ || response.headers.HasToken("Connection", "close");
   Write(response, pending_.head, close, !close && pending_.http10);
   if (close) {
-    // A refused upgrade lingers: the client may already be sending the new
-    // protocol's bytes behind the request, never to be read; closing on them
-    // would reset the connection and could cost the client this answer
-    // (RFC 9112 section 9.6).
-    CloseStream(pending_.upgrade);
+    // Lingering (RFC 9112 section 9.6): the client may already be sending
+    // more behind the request (a pipelined one, a refused upgrade's new
+    // protocol), never to be read; closing on it would reset the connection
+    // and could cost the client this answer.
+    CloseStream(true);
     return response.status;
   }
   SetState(State::kReading);
@@ -251,6 +253,10 @@ void HttpConnection::OnHeaderTimeout() {
     return;
   }
   ++server_.stats_.timeouts;
+  if (!parser_.in_progress()) {
+    CloseStream();  // empty lines only: no request to answer
+    return;
+  }
   FailAndClose(408);
 }
 

@@ -728,6 +728,17 @@ int HttpRequestParser::HeadersComplete() {
   if (auto host = request_.headers.Get("Host"); host && !IsValidHost(*host)) {
     return Fail(HttpParseError::kMalformed, "invalid Host header");
   }
+  // Section 3.2.2: with an absolute-form target the host is the target's,
+  // whatever Host says (the same-origin check compares Origin with it).
+  if (IsAbsoluteForm(request_.target)) {
+    const std::string_view rest =
+        std::string_view(request_.target).substr(request_.target.find("://") + 3);
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+    if (authority.empty() || !IsValidHost(authority)) {
+      return Fail(HttpParseError::kMalformed, "invalid host in the request-target");
+    }
+    request_.headers.Set("Host", std::string(authority));
+  }
   if (p->upgrade != 0 && p->http_minor == 0) {
     // RFC 9110 section 7.8: a server MUST ignore Upgrade in an HTTP/1.0
     // request (and RFC 6455 section 4.2.1 wants HTTP/1.1 for a WebSocket).
@@ -736,6 +747,12 @@ int HttpRequestParser::HeadersComplete() {
     request_.upgrade = false;
   }
   if (request_.headers.Has("Transfer-Encoding")) {
+    // RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has
+    // faulty framing (a 1.0 proxy in front may frame it by Content-Length
+    // or the close).
+    if (p->http_minor == 0) {
+      return Fail(HttpParseError::kMalformed, "Transfer-Encoding in an HTTP/1.0 request");
+    }
     if (int failed = CheckTransferCodings(); failed != 0) {
       return failed;
     }

@@ -259,6 +259,12 @@ TEST(HttpRequestParserTest, TargetForms) {
   ASSERT_EQ(absolute.requests.size(), 1u);
   EXPECT_EQ(absolute.requests[0].path, "/p/q");
   EXPECT_EQ(absolute.requests[0].QueryParam("x"), "/");
+  // RFC 9112 section 3.2.2: the target's host, not Host's.
+  EXPECT_EQ(absolute.requests[0].headers.Get("Host"), "example.org:8080");
+  Outcome bare = FeedAll("GET http://[::1]:80 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(bare.requests.size(), 1u);
+  EXPECT_EQ(bare.requests[0].path, "/");
+  EXPECT_EQ(bare.requests[0].headers.Get("Host"), "[::1]:80");
   Outcome asterisk = FeedAll("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
   ASSERT_EQ(asterisk.requests.size(), 1u);
   EXPECT_EQ(asterisk.requests[0].path, "*");
@@ -267,7 +273,8 @@ TEST(HttpRequestParserTest, TargetForms) {
   EXPECT_EQ(fragment.requests[0].path, "/x");
   // Any other form is a 400 (RFC 9112 section 3.2), not a path.
   for (const char* bad : {"GET * HTTP/1.1", "GET *app.js HTTP/1.1", "GET app.js HTTP/1.1",
-                          "POST * HTTP/1.1", "GET ://x/ HTTP/1.1", "GET 1http://x/ HTTP/1.1"}) {
+                          "POST * HTTP/1.1", "GET ://x/ HTTP/1.1", "GET 1http://x/ HTTP/1.1",
+                          "GET http:///x HTTP/1.1", "GET http://user@h/x HTTP/1.1"}) {
     Outcome out = FeedAll(std::string(bad) + "\r\nHost: h\r\n\r\n");
     EXPECT_EQ(out.error, HttpParseError::kMalformed) << bad;
     EXPECT_TRUE(out.requests.empty()) << bad;
@@ -485,6 +492,11 @@ TEST(HttpRequestParserTest, MalformedRequests) {
       {"identity, chunked",
        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
        HttpParseError::kNotImplemented},
+      // RFC 9112 section 6.1: faulty framing in HTTP/1.0.
+      {"chunked in 1.0",
+       "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "2\r\n{}\r\n0\r\n\r\n",
+       HttpParseError::kMalformed},
       {"CONNECT", "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org\r\n\r\n",
        HttpParseError::kNotImplemented},
       {"odd expectation",
