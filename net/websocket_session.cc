@@ -22,6 +22,13 @@ namespace {
 // reason after the 2-byte code is at most 123.
 constexpr size_t kMaxControlPayload = 125;
 constexpr size_t kMaxCloseReason = 123;
+// What a frame of a fragmented message past the first kFreeFragments counts
+// toward max_message_bytes on top of its payload: wslay keeps each one in a
+// buffer of its own (about 94 bytes of heap for a 1-byte frame, measured),
+// so a message of 1-byte fragments within the payload limit would hold ~94x
+// its size (s10.4). Clients that fragment at all send a few large pieces.
+constexpr uint64_t kFragmentCost = 128;
+constexpr uint64_t kFreeFragments = 16;
 
 // Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence.
 std::string_view CutUtf8(std::string_view text, size_t limit) {
@@ -121,11 +128,16 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
       if (masked && (header[0] & 0x70) == 0 && in_sequence) {
         // s7.4.1: 1009 for a message too big to process, known from this
         // header; waiting for its payload would only let the peer stall.
-        if (*length > max_message_bytes - message_bytes) {
+        // Frames of a fragmented message past kFreeFragments count
+        // kFragmentCost more.
+        message_frames = opcode == WSLAY_CONTINUATION_FRAME ? message_frames + 1 : 1;
+        const uint64_t cost = message_frames > kFreeFragments ? kFragmentCost : 0;
+        const uint64_t room = max_message_bytes - message_bytes;
+        if (*length > room || cost > room - *length) {
           failure = WebSocketCloseCode::kMessageTooBig;
           return frame_start;
         }
-        message_bytes = fin ? 0 : message_bytes + *length;
+        message_bytes = fin ? 0 : message_bytes + *length + cost;
       }
       // Data frames and continuations: a message ends with its FIN frame.
       in_message = !fin;

@@ -78,9 +78,10 @@ struct WebSocketCloseCode {
 };
 
 struct WebSocketOptions {
-  // Largest message the peer may send, counted over all its fragments; a
-  // larger one fails the connection with 1009. Default 1,000,000 bytes (the
-  // Engine.IO maxPayload default).
+  // Largest message the peer may send, counted over all its fragments (each
+  // one past the 16th counts 128 bytes more: what buffering it costs); a
+  // larger one fails the connection with 1009. Default 1,000,000
+  // bytes (the Engine.IO maxPayload default).
   size_t max_message_bytes = 1000000;
   // After Close(), how long to wait for the peer's close frame before
   // dropping the TCP connection. Default 5 s.
@@ -186,7 +187,8 @@ class WebSocketSession {
     uint8_t header_length = 0;
     uint64_t payload_left = 0;
     uint64_t max_message_bytes = 0;  // WebSocketOptions::max_message_bytes
-    uint64_t message_bytes = 0;      // payload of the open message's frames so far
+    uint64_t message_bytes = 0;      // the open message's frames so far (payload and cost)
+    uint64_t message_frames = 0;     // data frames of the open (or last) message
     bool in_message = false;         // a data frame without FIN was seen
     // The close code for the bad header found (1002 or 1009); 0 while none
     // was. Once set, Scan takes no more.

@@ -958,6 +958,33 @@ TEST_F(WebSocketSessionTest, FragmentsUpToTheLimitPassAndControlFramesDoNotCount
   EXPECT_EQ(client.Next().payload, std::string(16, 'c'));
 }
 
+// RFC 6455 s10.4: a message of many tiny fragments costs more memory than
+// its payload; past 16 fragments each counts 128 bytes toward the limit.
+TEST_F(WebSocketSessionTest, AMessageOfManyTinyFragmentsCloses1009WithinItsPayloadLimit) {
+  StartWithMessageLimit(500);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes frames = MakeFrame({.opcode = kText, .fin = false}, "a");
+  for (int i = 0; i < 20; ++i) {
+    base::AppendBytes(frames, MakeFrame({.opcode = kContinuation, .fin = false}, "b"));
+  }
+  client.Send(frames);
+  ExpectFailedWith(client, 1009);  // 21 payload bytes, and 5 x 128 past the 16th frame
+}
+
+TEST_F(WebSocketSessionTest, SixteenFragmentsCountTheirPayloadOnly) {
+  StartWithMessageLimit(16);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  Bytes frames = MakeFrame({.opcode = kText, .fin = false}, "a");
+  for (int i = 0; i < 14; ++i) {
+    base::AppendBytes(frames, MakeFrame({.opcode = kContinuation, .fin = false}, "b"));
+  }
+  base::AppendBytes(frames, MakeFrame({.opcode = kContinuation}, "c"));
+  client.Send(frames);
+  EXPECT_EQ(client.Next().payload, "a" + std::string(14, 'b') + "c");
+}
+
 // Frames that fail the connection with a close code, one connection each.
 struct ViolationCase {
   const char* name;
