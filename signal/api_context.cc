@@ -167,6 +167,17 @@ std::string ApiContext::SignAccessToken(const std::string& user_id,
 
 base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
                                                      const std::string& family_id) const {
+  return IssueSessionIf(user_id, family_id, std::nullopt);
+}
+
+base::Result<IssuedSession> ApiContext::IssueLoginSession(const std::string& user_id,
+                                                          std::string_view password_hash) const {
+  return IssueSessionIf(user_id, "", password_hash);
+}
+
+base::Result<IssuedSession> ApiContext::IssueSessionIf(
+    const std::string& user_id, const std::string& family_id,
+    std::optional<std::string_view> password_hash) const {
   IssuedSession session;
   session.refresh_token = auth::NewRefreshToken();
   sql::RefreshToken row;
@@ -175,7 +186,10 @@ base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
   row.family_id = family_id.empty() ? sql::GenerateId() : family_id;
   row.created_at_ms = NowMs();
   row.expires_at_ms = row.created_at_ms + options_.refresh_ttl.count() * 1000;
-  auto inserted = Db([&](sql::Store& store) { return store.InsertRefreshToken(row); });
+  auto inserted = Db([&](sql::Store& store) {
+    return password_hash ? store.InsertLoginRefreshToken(row, *password_hash)
+                         : store.InsertRefreshToken(row);
+  });
   if (!inserted) {
     return std::unexpected(inserted.error());
   }

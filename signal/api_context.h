@@ -155,6 +155,12 @@ class ApiContext {
   // the store).
   base::Result<IssuedSession> IssueSession(const std::string& user_id,
                                            const std::string& family_id = "") const;
+  // A login's session, in a new family: only while the user's password hash
+  // is still `password_hash`, the one the login checked (else
+  // kPermissionDenied): a login racing a password change never outlives it
+  // (Store::InsertLoginRefreshToken).
+  base::Result<IssuedSession> IssueLoginSession(const std::string& user_id,
+                                                std::string_view password_hash) const;
   // Signs an access token only, naming the login (refresh token family)
   // `family_id` in its "sid" claim. Any thread.
   std::string SignAccessToken(const std::string& user_id, const std::string& family_id) const;
@@ -252,6 +258,11 @@ class ApiContext {
       done(std::move(call), std::forward<Result>(result)...);
     }
   };
+
+  // IssueSession, or IssueLoginSession with a password hash.
+  base::Result<IssuedSession> IssueSessionIf(const std::string& user_id,
+                                             const std::string& family_id,
+                                             std::optional<std::string_view> password_hash) const;
 
   // Drops revocation entries whose tokens have all expired.
   void PruneRevocations(int64_t now);

@@ -211,36 +211,50 @@ void Login(ApiContext& api, ApiCall call) {
   auth::ThrottledAttempt attempt(api.throttle(), std::move(account), call.request().peer);
   auto job = [&api, email = std::move(*email),
               password = std::move(*password)]() -> base::Result<SessionOutcome> {
-    auto user = api.Db([&](sql::Store& store) { return store.GetUserByEmail(email); });
-    if (!user) {
-      if (user.error().code != base::ErrorCode::kNotFound) {
-        return std::unexpected(user.error());
+    // A second pass when the password hash changed between the check and
+    // the session (a change, or another login's rehash): checked again
+    // against the new one.
+    for (int pass = 0;; ++pass) {
+      auto user = api.Db([&](sql::Store& store) { return store.GetUserByEmail(email); });
+      if (!user) {
+        if (user.error().code != base::ErrorCode::kNotFound) {
+          return std::unexpected(user.error());
+        }
+        // Same cost as a real verification: the answer's timing must not
+        // tell whether the account exists.
+        api.hasher().DummyVerify(password);
+        return SessionOutcome{true, {}, {}};
       }
-      // Same cost as a real verification: the answer's timing must not
-      // tell whether the account exists.
-      api.hasher().DummyVerify(password);
-      return SessionOutcome{true, {}, {}};
-    }
-    auto match = api.hasher().Verify(password, user->password_hash);
-    if (!match) {
-      return std::unexpected(match.error());
-    }
-    if (!*match) {
-      return SessionOutcome{true, {}, {}};
-    }
-    if (api.hasher().NeedsRehash(user->password_hash)) {
-      // Best effort: the login stands even if the upgrade fails.
-      if (auto rehashed = api.hasher().Hash(password)) {
-        (void)api.Db([&](sql::Store& store) {
-          return store.UpdatePasswordHash(user->id, *rehashed, api.NowMs());
-        });
+      auto match = api.hasher().Verify(password, user->password_hash);
+      if (!match) {
+        return std::unexpected(match.error());
       }
+      if (!*match) {
+        return SessionOutcome{true, {}, {}};
+      }
+      std::string checked = user->password_hash;
+      if (api.hasher().NeedsRehash(checked)) {
+        // Best effort: the login stands even if the upgrade fails.
+        if (auto rehashed = api.hasher().Hash(password)) {
+          if (api.Db([&](sql::Store& store) {
+                return store.UpdatePasswordHash(user->id, *rehashed, api.NowMs());
+              })) {
+            checked = std::move(*rehashed);
+          }
+        }
+      }
+      auto session = api.IssueLoginSession(user->id, checked);
+      if (!session && session.error().code == base::ErrorCode::kPermissionDenied) {
+        if (pass == 0) {
+          continue;
+        }
+        return std::unexpected(base::Unavailable("the password changed during the login"));
+      }
+      if (!session) {
+        return std::unexpected(session.error());
+      }
+      return SessionOutcome{false, std::move(*user), std::move(*session)};
     }
-    auto session = api.IssueSession(user->id);
-    if (!session) {
-      return std::unexpected(session.error());
-    }
-    return SessionOutcome{false, std::move(*user), std::move(*session)};
   };
   api.Run(std::move(call), std::move(job),
           [&api, attempt = std::move(attempt)](ApiCall call,

@@ -45,6 +45,10 @@ constexpr std::string_view kUpdateProfile =
     "handle_lower = COALESCE(?, handle_lower), updated_at = ? WHERE id = ?";
 constexpr std::string_view kUpdatePassword =
     "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?";
+// Locks the user's row (a write lock on MySQL, the database's on SQLite)
+// while its password hash is the given one; changes nothing.
+constexpr std::string_view kLockUserIfPassword =
+    "UPDATE users SET password_hash = password_hash WHERE id = ? AND password_hash = ?";
 constexpr std::string_view kSearchHandles =
     "SELECT id, handle, display_name FROM users WHERE handle_lower LIKE ? ESCAPE '!' "
     "AND id <> ? ORDER BY handle_lower LIMIT ?";
@@ -434,6 +438,24 @@ base::Status SqlStore::InsertRefreshToken(const RefreshToken& token) {
     return ok;
   }
   return Write(false, [&](Connection& conn) { return InsertRefreshTokenRow(conn, token); });
+}
+
+base::Status SqlStore::InsertLoginRefreshToken(const RefreshToken& token,
+                                               std::string_view password_hash) {
+  if (auto ok = ValidateRefreshToken(token); !ok) {
+    return ok;
+  }
+  return Write(false, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 2> params{std::string_view(token.user_id), password_hash};
+    auto locked = conn.Exec(kLockUserIfPassword, params);
+    if (!locked) {
+      return ErrorOf(locked);
+    }
+    if (locked->affected_rows == 0) {
+      return base::MakeError(base::ErrorCode::kPermissionDenied, "password changed");
+    }
+    return InsertRefreshTokenRow(conn, token);
+  });
 }
 
 base::Result<RefreshToken> SqlStore::FindRefreshToken(std::string_view token_hash) {

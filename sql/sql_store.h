@@ -44,6 +44,8 @@ class SqlStore : public Store {
                                                                    int limit) override;
 
   base::Status InsertRefreshToken(const RefreshToken& token) override;
+  base::Status InsertLoginRefreshToken(const RefreshToken& token,
+                                       std::string_view password_hash) override;
   base::Result<RefreshToken> FindRefreshToken(std::string_view token_hash) override;
   base::Result<RotateResult> RotateRefreshToken(std::string_view old_hash,
                                                 std::string_view new_hash,

@@ -316,6 +316,14 @@ class Store {
   // duplicate hash. replaced_by and revoked_at_ms are ignored (a new token is
   // live).
   virtual base::Status InsertRefreshToken(const RefreshToken& token) = 0;
+  // A login's token: inserted only if the user's password hash is still
+  // `password_hash` (the one the login checked the password against), in a
+  // transaction that locks the user's row first. So a login that races a
+  // password change either goes in first and has its token revoked by the
+  // change, or comes second and is refused: kPermissionDenied ("password
+  // changed"; also for an unknown user).
+  virtual base::Status InsertLoginRefreshToken(const RefreshToken& token,
+                                               std::string_view password_hash) = 0;
   virtual base::Result<RefreshToken> FindRefreshToken(std::string_view token_hash) = 0;
   // In one transaction: if `old_hash` is live (not revoked, expires_at >
   // now_ms) revoke it and insert `new_hash` (same user and family, created

@@ -115,6 +115,10 @@ class FlakyStore final : public sql::Store {
   base::Status InsertRefreshToken(const sql::RefreshToken& token) override {
     return inner_->InsertRefreshToken(token);
   }
+  base::Status InsertLoginRefreshToken(const sql::RefreshToken& token,
+                                       std::string_view password_hash) override {
+    return inner_->InsertLoginRefreshToken(token, password_hash);
+  }
   base::Result<sql::RefreshToken> FindRefreshToken(std::string_view token_hash) override {
     return inner_->FindRefreshToken(token_hash);
   }

@@ -646,6 +646,27 @@ TYPED_TEST_P(StoreTest, ChangePasswordRevokesTheSessionsTogether) {
   EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
 }
 
+// A login's token goes in only while the password it checked is the user's.
+TYPED_TEST_P(StoreTest, ALoginTokenNeedsThePasswordTheLoginChecked) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  const std::string checked = alice.password_hash;
+  ASSERT_TRUE(store.InsertLoginRefreshToken(MakeToken("l1", alice, "f1", kNow + 30), checked));
+  EXPECT_EQ(store.FindRefreshToken("l1")->user_id, alice.id);
+  ASSERT_TRUE(store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1));
+  EXPECT_EQ(store.FindRefreshToken("l1")->revoked_at_ms, kNow + 1);
+  auto late = store.InsertLoginRefreshToken(MakeToken("l2", alice, "f2", kNow + 30), checked);
+  EXPECT_EQ(CodeOf(late), base::ErrorCode::kPermissionDenied);
+  EXPECT_EQ(late.error().message, "password changed");
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("l2")), base::ErrorCode::kNotFound);
+  EXPECT_TRUE(
+      store.InsertLoginRefreshToken(MakeToken("l3", alice, "f3", kNow + 30), "$argon2id$changed"));
+  User ghost;
+  ghost.id = "ghost";
+  EXPECT_EQ(CodeOf(store.InsertLoginRefreshToken(MakeToken("l4", ghost, "f4"), checked)),
+            base::ErrorCode::kPermissionDenied);
+}
+
 TYPED_TEST_P(StoreTest, ConcurrentRotationsOfOneTokenRotateOnce) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1170,12 +1191,12 @@ REGISTER_TYPED_TEST_SUITE_P(
     UserFieldRules, UpdateProfile, UpdatePasswordHash, ChangePasswordRevokesTheSessionsTogether,
     SearchByHandlePrefix, SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
     InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken,
-    RevokeAllAndPurge, ListEndedLogins, ConcurrentRotationsOfOneTokenRotateOnce,
-    AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
-    CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
-    EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
-    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
-    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind,
-    ADatabaseOfAnotherProgramIsLeftAlone);
+    RevokeAllAndPurge, ListEndedLogins, ALoginTokenNeedsThePasswordTheLoginChecked,
+    ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
+    ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall, CallWriteErrors,
+    CallHistoryFiltersAndPages, HideCallForOneUserOnly, EndUnfinishedCallsEndsRingingAndActiveOnes,
+    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff, ApplyCallWritesCommitsABatch,
+    ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
+    FailedMigrationIsNotRecorded, FreshDatabaseIsBehind, ADatabaseOfAnotherProgramIsLeftAlone);
 
 }  // namespace turnkey::sql::testing
