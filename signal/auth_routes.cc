@@ -234,10 +234,12 @@ void Login(ApiContext& api, ApiCall call) {
       }
       std::string checked = user->password_hash;
       if (api.hasher().NeedsRehash(checked)) {
-        // Best effort: the login stands even if the upgrade fails.
+        // Best effort: the login stands even if the upgrade fails, and a
+        // password changed meanwhile is left alone (the session is refused
+        // then).
         if (auto rehashed = api.hasher().Hash(password)) {
           if (api.Db([&](sql::Store& store) {
-                return store.UpdatePasswordHash(user->id, *rehashed, api.NowMs());
+                return store.UpdatePasswordHash(user->id, checked, *rehashed, api.NowMs());
               })) {
             checked = std::move(*rehashed);
           }

@@ -45,6 +45,8 @@ constexpr std::string_view kUpdateProfile =
     "handle_lower = COALESCE(?, handle_lower), updated_at = ? WHERE id = ?";
 constexpr std::string_view kUpdatePassword =
     "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?";
+constexpr std::string_view kReplacePassword =
+    "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?";
 // Locks the user's row (a write lock on MySQL, the database's on SQLite)
 // while its password hash is the given one; changes nothing.
 constexpr std::string_view kLockUserIfPassword =
@@ -368,16 +370,31 @@ base::Result<User> SqlStore::UpdateProfile(std::string_view user_id, const Profi
   return user;
 }
 
-base::Status SqlStore::UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
-                                          int64_t now_ms) {
+base::Status SqlStore::UpdatePasswordHash(std::string_view user_id, std::string_view expected_hash,
+                                          std::string_view password_hash, int64_t now_ms) {
   if (auto ok = CheckId("user_id", user_id); !ok) {
     return ok;
   }
   if (auto ok = CheckText("password_hash", password_hash, kMaxPasswordHashBytes, true); !ok) {
     return ok;
   }
-  return Write(true, [&](Connection& conn) {
-    return SetPasswordHash(conn, user_id, password_hash, now_ms);
+  return Write(true, [&](Connection& conn) -> base::Status {
+    const std::array<Param, 4> params{password_hash, now_ms, user_id, expected_hash};
+    auto updated = conn.Exec(kReplacePassword, params);
+    if (!updated) {
+      return ErrorOf(updated);
+    }
+    if (updated->affected_rows != 0) {
+      return base::Ok();
+    }
+    const std::array<Param, 1> id{user_id};
+    auto exists = conn.Exec(kUserExists, id);
+    if (!exists) {
+      return ErrorOf(exists);
+    }
+    return exists->rows.empty()
+               ? base::NotFound("user not found")
+               : base::MakeError(base::ErrorCode::kPermissionDenied, "password changed");
   });
 }
 

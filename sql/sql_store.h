@@ -35,8 +35,8 @@ class SqlStore : public Store {
   base::Result<UserSummary> GetUserSummaryById(std::string_view id) override;
   base::Result<User> UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
                                    int64_t now_ms) override;
-  base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
-                                  int64_t now_ms) override;
+  base::Status UpdatePasswordHash(std::string_view user_id, std::string_view expected_hash,
+                                  std::string_view password_hash, int64_t now_ms) override;
   base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
                                        int64_t now_ms) override;
   base::Result<std::vector<UserSummary>> SearchUsersByHandlePrefix(std::string_view prefix,

@@ -295,10 +295,14 @@ class Store {
   // one's own handle is allowed). updated_at becomes now_ms.
   virtual base::Result<User> UpdateProfile(std::string_view user_id, const ProfileUpdate& update,
                                            int64_t now_ms) = 0;
-  virtual base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
-                                          int64_t now_ms) = 0;
-  // A password change: in one transaction, sets the hash (as
-  // UpdatePasswordHash) and revokes every live refresh token of the user (as
+  // Replaces the user's password hash while it is still `expected_hash` (a
+  // login's upgrade to new hashing parameters must not undo a password change
+  // made meanwhile): kPermissionDenied ("password changed") when it is not,
+  // kNotFound without the user. updated_at becomes now_ms.
+  virtual base::Status UpdatePasswordHash(std::string_view user_id, std::string_view expected_hash,
+                                          std::string_view password_hash, int64_t now_ms) = 0;
+  // A password change: in one transaction, sets the hash (whatever it was;
+  // updated_at becomes now_ms) and revokes every live refresh token of the user (as
   // RevokeAllRefreshTokens); returns how many were revoked. Either both
   // happen or neither: a new password never leaves the old sessions alive.
   virtual base::Result<int64_t> ChangePassword(std::string_view user_id,

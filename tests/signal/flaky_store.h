@@ -100,9 +100,9 @@ class FlakyStore final : public sql::Store {
                                         int64_t now_ms) override {
     return inner_->UpdateProfile(user_id, update, now_ms);
   }
-  base::Status UpdatePasswordHash(std::string_view user_id, std::string_view password_hash,
-                                  int64_t now_ms) override {
-    return inner_->UpdatePasswordHash(user_id, password_hash, now_ms);
+  base::Status UpdatePasswordHash(std::string_view user_id, std::string_view expected_hash,
+                                  std::string_view password_hash, int64_t now_ms) override {
+    return inner_->UpdatePasswordHash(user_id, expected_hash, password_hash, now_ms);
   }
   base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
                                        int64_t now_ms) override {

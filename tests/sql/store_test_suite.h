@@ -333,12 +333,17 @@ TYPED_TEST_P(StoreTest, UpdateProfile) {
 TYPED_TEST_P(StoreTest, UpdatePasswordHash) {
   Store& store = this->store();
   User alice = Create(store, "alice");
-  ASSERT_TRUE(store.UpdatePasswordHash(alice.id, "$argon2id$new", kNow + 1));
+  ASSERT_TRUE(store.UpdatePasswordHash(alice.id, alice.password_hash, "$argon2id$new", kNow + 1));
   auto found = store.GetUserById(alice.id);
   EXPECT_EQ(found->password_hash, "$argon2id$new");
   EXPECT_EQ(found->updated_at_ms, kNow + 1);
-  EXPECT_EQ(CodeOf(store.UpdatePasswordHash("nobody", "h", kNow)), base::ErrorCode::kNotFound);
-  EXPECT_EQ(CodeOf(store.UpdatePasswordHash(alice.id, "", kNow)),
+  // Only over the hash expected: a change made meanwhile stays.
+  auto stale = store.UpdatePasswordHash(alice.id, alice.password_hash, "$argon2id$late", kNow + 2);
+  EXPECT_EQ(CodeOf(stale), base::ErrorCode::kPermissionDenied);
+  EXPECT_EQ(store.GetUserById(alice.id)->password_hash, "$argon2id$new");
+  EXPECT_EQ(CodeOf(store.UpdatePasswordHash("nobody", "h", "h2", kNow)),
+            base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.UpdatePasswordHash(alice.id, "$argon2id$new", "", kNow)),
             base::ErrorCode::kInvalidArgument);
 }
 
