@@ -103,6 +103,10 @@ struct CallStoreRecorder::Shared {
   // The last batch that failed as a whole (or was not tried because the one
   // before it failed); guarded by mutex.
   uint64_t failed_seq = 0;
+  // The last batch that failed, never cleared (failed_seq is, once the
+  // failed run is back for its retry): what WriteBarrier compares, since a
+  // barrier's waiter may look only after that. Guarded by mutex.
+  uint64_t failed_ever = 0;
   // Set by the destructor: from then on a failed batch is not retried, and
   // batches that start after this time are not tried.
   std::atomic<std::chrono::steady_clock::time_point> give_up_at{
@@ -136,11 +140,11 @@ struct CallStoreRecorder::Shared {
   bool WaitDone(uint64_t seq, std::chrono::milliseconds max_wait, uint64_t failed_before) {
     std::unique_lock lock(mutex);
     return turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; }) &&
-           failed_seq == failed_before;
+           failed_ever == failed_before;
   }
   uint64_t LastFailed() {
     std::lock_guard lock(mutex);
-    return failed_seq;
+    return failed_ever;
   }
   void FinishTurn(uint64_t seq, bool failed = false) {
     {
@@ -148,6 +152,7 @@ struct CallStoreRecorder::Shared {
       done_seq = std::max(done_seq, seq);
       if (failed) {
         failed_seq = std::max(failed_seq, seq);
+        failed_ever = std::max(failed_ever, seq);
       }
     }
     turn.notify_all();

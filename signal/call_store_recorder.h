@@ -126,7 +126,8 @@ class CallStoreRecorder final : public CallRecorder {
   // queue worker, returns once every record made before this call has been
   // committed, refused or given up (or after `max_wait`): true if all of
   // them reached the store (committed or refused), false if some still wait
-  // in memory for a retry (the database is away) or the wait ran out. Loop
+  // in memory for a retry (the database is away: so when any batch failed
+  // meanwhile) or the wait ran out. Loop
   // thread only; the function may outlive the recorder.
   std::function<bool()> WriteBarrier(std::chrono::milliseconds max_wait = std::chrono::seconds(5));
 

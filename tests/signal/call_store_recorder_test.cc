@@ -372,7 +372,9 @@ TEST_F(CallStoreRecorderTest, ABatchThatFailsAsAWholeIsRetried) {
 // waiting in memory (DELETE answered 404 for a call written later).
 TEST_F(CallStoreRecorderTest, AWriteBarrierSaysWhetherEverythingBeforeItReachedTheStore) {
   CallStoreRecorderOptions options;
-  options.retry_delays = {300ms};
+  // Long enough that the second barrier surely comes before the retry, on
+  // a loaded machine too (300 ms was not always).
+  options.retry_delays = {2s};
   MakeRecorder(options);
   store_->FailNext(1);
   auto barrier = OnLoop([&] {
