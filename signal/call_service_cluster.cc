@@ -297,7 +297,7 @@ void CallService::SendUntilHeard(Unheard unheard) {
     return;
   }
   // Kept here until Redis answers: the message itself goes to the link.
-  auto kept = std::make_shared<Unheard>(Unheard{unheard.until, unheard.node, unheard.message});
+  auto kept = std::make_shared<Unheard>(unheard);
   auto heard = [weak = weak_from_this(), kept](bool heard) {
     std::shared_ptr<CallService> self = weak.lock();
     if (!heard && self != nullptr) {

@@ -322,12 +322,13 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   }
 }
 
-bool ClusterLink::Publish(const std::string& channel, Json message) {
+bool ClusterLink::Publish(const std::string& channel, Json message,
+                          net::RedisConnection::ReplyFn done) {
   if (!commands_->connected()) {
     return false;
   }
   message["n"] = options_.node_id;
-  commands_->Command({"PUBLISH", channel, message.dump()});
+  commands_->Command({"PUBLISH", channel, message.dump()}, std::move(done));
   return true;
 }
 
@@ -337,17 +338,12 @@ bool ClusterLink::SendTo(const std::string& node, Json message) {
 
 bool ClusterLink::SendTo(const std::string& node, Json message,
                          std::function<void(bool heard)> heard) {
-  if (!commands_->connected()) {
-    return false;
-  }
-  message["n"] = options_.node_id;
   // PUBLISH answers how many subscribers got the message.
-  commands_->Command(
-      {"PUBLISH", ChannelOf(node), message.dump()},
+  return Publish(
+      ChannelOf(node), std::move(message),
       [heard = std::move(heard)](base::Result<net::RedisReply> reply) {
         heard(reply && reply->type == net::RedisReply::Type::kInteger && reply->integer > 0);
       });
-  return true;
 }
 
 bool ClusterLink::connected() const { return commands_->connected(); }

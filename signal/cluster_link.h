@@ -130,7 +130,8 @@ class ClusterLink {
   void OnHolder(const std::string& holder, base::MonoTime asked_at);
   void SetCoordinator(const std::string& holder);
   void OnMessage(std::string_view channel, std::string_view text);
-  bool Publish(const std::string& channel, Json message);
+  // `done` gets Redis's answer (PUBLISH: how many subscribers got it).
+  bool Publish(const std::string& channel, Json message, net::RedisConnection::ReplyFn done = {});
   // Tells every node this one is the coordinator ("coord"): they send their
   // sockets again.
   void AnnounceCoordinator();
