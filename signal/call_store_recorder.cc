@@ -88,6 +88,12 @@ sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
   return sql::CallStatus::kFailed;
 }
 
+// One posted batch's end, for WriteBarrier; guarded by Shared::mutex.
+struct CallStoreRecorder::BatchResult {
+  bool done = false;
+  bool failed = false;
+};
+
 struct CallStoreRecorder::Shared {
   Shared(const metrics::SignalMetrics& m, metrics::Shard& s) : metrics(m), shard(s) {}
 
@@ -103,10 +109,6 @@ struct CallStoreRecorder::Shared {
   // The last batch that failed as a whole (or was not tried because the one
   // before it failed); guarded by mutex.
   uint64_t failed_seq = 0;
-  // The last batch that failed, never cleared (failed_seq is, once the
-  // failed run is back for its retry): what WriteBarrier compares, since a
-  // barrier's waiter may look only after that. Guarded by mutex.
-  uint64_t failed_ever = 0;
   // Set by the destructor: from then on a failed batch is not retried, and
   // batches that start after this time are not tried.
   std::atomic<std::chrono::steady_clock::time_point> give_up_at{
@@ -134,25 +136,23 @@ struct CallStoreRecorder::Shared {
     std::unique_lock lock(mutex);
     turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= seq; });
   }
-  // Until batch `seq` (and so every batch before it) is done, or `max_wait`.
-  // True if it was done and no batch failed since `failed_before` was read
-  // (a failed batch's records wait in memory for their retry).
-  bool WaitDone(uint64_t seq, std::chrono::milliseconds max_wait, uint64_t failed_before) {
+  // Until `batch` (and so every batch before it) is done, or `max_wait`.
+  // True if it was done and did not fail. A batch after a failed one in the
+  // same run fails too (not tried), so the last batch of a barrier says
+  // whether any of its run failed (a failed batch's records wait in memory
+  // for their retry).
+  bool WaitDone(const BatchResult& batch, std::chrono::milliseconds max_wait) {
     std::unique_lock lock(mutex);
-    return turn.wait_for(lock, max_wait, [&] { return done_seq >= seq; }) &&
-           failed_ever == failed_before;
+    return turn.wait_for(lock, max_wait, [&] { return batch.done; }) && !batch.failed;
   }
-  uint64_t LastFailed() {
-    std::lock_guard lock(mutex);
-    return failed_ever;
-  }
-  void FinishTurn(uint64_t seq, bool failed = false) {
+  void FinishTurn(uint64_t seq, BatchResult& result, bool failed = false) {
     {
       std::lock_guard lock(mutex);
       done_seq = std::max(done_seq, seq);
+      result.done = true;
+      result.failed = failed;
       if (failed) {
         failed_seq = std::max(failed_seq, seq);
-        failed_ever = std::max(failed_ever, seq);
       }
     }
     turn.notify_all();
@@ -187,6 +187,7 @@ struct CallStoreRecorder::BatchJob {
   std::vector<sql::CallWrite> writes;
   uint64_t seq;
   size_t attempt;
+  std::shared_ptr<BatchResult> end;
 
   BatchOutcome operator()() {
     shared->WaitTurn(seq);
@@ -200,7 +201,7 @@ struct CallStoreRecorder::BatchJob {
       skipped.attempt = attempt;
       skipped.unavailable = true;
       skipped.seq = seq;
-      shared->FinishTurn(seq, true);
+      shared->FinishTurn(seq, *end, true);
       return skipped;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -208,7 +209,7 @@ struct CallStoreRecorder::BatchJob {
       const uint64_t lost = shared->Lost(writes.size());
       TK_LOG_ERROR("calls: {} call history writes lost at shutdown: out of time ({} lost in all)",
                    writes.size(), lost);
-      shared->FinishTurn(seq);
+      shared->FinishTurn(seq, *end);
       return BatchOutcome{};
     }
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
@@ -252,7 +253,7 @@ struct CallStoreRecorder::BatchJob {
                      (*result)[i].error().message);
       }
     }
-    shared->FinishTurn(seq, !outcome.failed.empty());
+    shared->FinishTurn(seq, *end, !outcome.failed.empty());
     return outcome;
   }
 };
@@ -342,16 +343,18 @@ std::function<bool()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds 
   while (!pending_.empty() && !retry_timer_.IsRunning()) {
     Post(When::kForce);
   }
-  // What still waits now is held for a retry: the database is away.
-  const bool held = !pending_.empty();
+  // What still waits now is held for a retry: the database is away (or a
+  // failed batch is back while later ones are still out).
+  const bool held = !pending_.empty() || !returned_.empty();
   if (in_flight_ == 0) {
     return [held] { return !held; };
   }
   // The newest batch posted so far is the last one holding a record made
-  // before this call.
-  return [shared = shared_, seq = next_seq_ - 1, max_wait, held,
-          failed_before = shared_->LastFailed()] {
-    return shared->WaitDone(seq, max_wait, failed_before) && !held;
+  // before this call; it fails if any batch of its run did. Its own result,
+  // not a sequence number: the batch may have failed already, and the
+  // waiter may look long after its failed run was put back for a retry.
+  return [shared = shared_, batch = last_posted_, max_wait, held] {
+    return shared->WaitDone(*batch, max_wait) && !held;
   };
 }
 
@@ -474,7 +477,8 @@ void CallStoreRecorder::Post(When when) {
   const size_t attempt = std::exchange(attempt_, 0);
   const uint64_t seq = next_seq_;
 
-  BatchJob job{shared_, &store_, std::move(batch), seq, attempt};
+  auto result = std::make_shared<BatchResult>();
+  BatchJob job{shared_, &store_, std::move(batch), seq, attempt, result};
   auto done = [weak = std::weak_ptr<Shared>(shared_)](BatchOutcome outcome) {
     std::shared_ptr<Shared> shared = weak.lock();
     if (shared == nullptr) {
@@ -497,6 +501,7 @@ void CallStoreRecorder::Post(When when) {
   }
   ++next_seq_;
   ++in_flight_;
+  last_posted_ = std::move(result);
 }
 
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {

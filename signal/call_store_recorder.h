@@ -144,6 +144,7 @@ class CallStoreRecorder final : public CallRecorder {
  private:
   // What jobs share with the recorder; outlives it while jobs run.
   struct Shared;
+  struct BatchResult;
   struct BatchOutcome;
   struct BatchJob;
 
@@ -191,6 +192,8 @@ class CallStoreRecorder final : public CallRecorder {
   std::vector<BatchOutcome> returned_;
   size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
+  // The result of the newest batch handed to the work queue.
+  std::shared_ptr<BatchResult> last_posted_;
   net::Timer retry_timer_;
   net::Timer commit_timer_;
 };

@@ -391,6 +391,27 @@ TEST_F(CallStoreRecorderTest, AWriteBarrierSaysWhetherEverythingBeforeItReachedT
   EXPECT_TRUE(store_->GetCall("away").has_value());
 }
 
+// CI under load: a barrier taken after its batch had failed on the worker,
+// before the loop heard of it, compared failure marks read too late and
+// answered true for a record still in memory. Here the loop is held until
+// the batch has failed, then the second barrier is taken.
+TEST_F(CallStoreRecorderTest, ABarrierAfterAnUnheardFailureSaysTheRecordIsHeld) {
+  CallStoreRecorderOptions options;
+  options.retry_delays = {2s};
+  MakeRecorder(options);
+  store_->FailNext(1);
+  auto [first, second] = OnLoop([&] {
+    recorder_->CallCreated(Info("away"));
+    // Blocks this loop task until the worker is done with the batch.
+    const bool first = recorder_->WriteBarrier()();
+    return std::make_pair(first, recorder_->WriteBarrier());
+  });
+  EXPECT_FALSE(first);
+  EXPECT_FALSE(second());
+  EXPECT_FALSE(store_->GetCall("away").has_value());
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
+  EXPECT_TRUE(OnLoop([&] { return recorder_->WriteBarrier(); })());
+}
 // The MariaDB audit: a history read's barrier posted the call's end while
 // the batch with its insert was still in flight; that batch failed (a table
 // lock past the read timeout), the end then ran alone, was refused as "call
