@@ -706,6 +706,59 @@ TYPED_TEST_P(StoreTest, ConcurrentRotationsOfOneTokenRotateOnce) {
   EXPECT_EQ(rotated, 1);
 }
 
+// A password change racing sign-ins that keep refreshing: every token ever
+// issued ends revoked. On MariaDB (read committed) a rotation may insert its
+// new token while the change's revoke runs (RevokeUserRefreshTokens).
+TYPED_TEST_P(StoreTest, RotationsRacingAPasswordChangeLeaveNoLiveToken) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  constexpr int kThreads = 4;
+  constexpr int kMaxRotations = 40;
+  std::vector<std::vector<std::string>> issued(kThreads);
+  std::vector<std::string> errors(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    issued[i].push_back("t" + std::to_string(i) + "-0");
+    ASSERT_TRUE(store.InsertRefreshToken(
+        MakeToken(issued[i].back(), alice, "fam" + std::to_string(i), kNow + 99'999)));
+  }
+  std::atomic<int> rotations{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      for (int n = 1; n <= kMaxRotations; ++n) {
+        std::string next = "t" + std::to_string(i) + "-" + std::to_string(n);
+        auto result = store.RotateRefreshToken(issued[i].back(), next, kNow + 99'999, kNow + 1);
+        if (!result) {
+          errors[i] = result.error().message;
+          return;
+        }
+        if (result->outcome != RotateOutcome::kRotated) {
+          return;  // the change revoked this login
+        }
+        issued[i].push_back(std::move(next));
+        ++rotations;
+      }
+    });
+  }
+  // Mid-way for most runs; any order must end the same.
+  while (rotations.load() < kThreads * 2) {
+    std::this_thread::yield();
+  }
+  auto changed = store.ChangePassword(alice.id, "$argon2id$changed", kNow + 2);
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  ASSERT_TRUE(changed) << MessageOf(changed);
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(errors[i], "");
+    for (const std::string& hash : issued[i]) {
+      auto token = store.FindRefreshToken(hash);
+      ASSERT_TRUE(token) << MessageOf(token);
+      EXPECT_TRUE(token->revoked_at_ms.has_value()) << hash << " is still live";
+    }
+  }
+}
+
 // ---------------------------------------------------------------- contacts
 
 TYPED_TEST_P(StoreTest, AddListRemoveContacts) {
@@ -1197,11 +1250,12 @@ REGISTER_TYPED_TEST_SUITE_P(
     SearchByHandlePrefix, SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
     InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken,
     RevokeAllAndPurge, ListEndedLogins, ALoginTokenNeedsThePasswordTheLoginChecked,
-    ConcurrentRotationsOfOneTokenRotateOnce, AddListRemoveContacts,
-    ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall, CallWriteErrors,
-    CallHistoryFiltersAndPages, HideCallForOneUserOnly, EndUnfinishedCallsEndsRingingAndActiveOnes,
-    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff, ApplyCallWritesCommitsABatch,
-    ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
-    FailedMigrationIsNotRecorded, FreshDatabaseIsBehind, ADatabaseOfAnotherProgramIsLeftAlone);
+    ConcurrentRotationsOfOneTokenRotateOnce, RotationsRacingAPasswordChangeLeaveNoLiveToken,
+    AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
+    CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
+    EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
+    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
+    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind,
+    ADatabaseOfAnotherProgramIsLeftAlone);
 
 }  // namespace turnkey::sql::testing
