@@ -1,6 +1,7 @@
 #include "app/signal_wiring.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "app/database_setup.h"
@@ -93,6 +94,10 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   signal::SignalServiceOptions options;
   options.listen = config.signal.listen.address;
   options.tls = config.signal.listen.tls ? std::move(tls) : nullptr;
+  if (config.signal.listen.tls && config.signal.listen.hsts_max_age.count() > 0) {
+    options.http.strict_transport_security =
+        "max-age=" + std::to_string(config.signal.listen.hsts_max_age.count());
+  }
   options.http.max_body_bytes =
       std::max<size_t>(options.http.max_body_bytes,
                        static_cast<size_t>(config.signal.engineio.max_payload) + kBodySlack);

@@ -64,6 +64,7 @@ constexpr EnumName<DatabaseDriver> kDrivers[] = {{"sqlite", DatabaseDriver::kSql
 
 // ---- Sections.
 
+constexpr std::chrono::seconds kZeroSeconds{0};
 constexpr std::chrono::seconds kOneSecond{1};
 constexpr std::chrono::milliseconds kOneMilli{1};
 constexpr std::chrono::milliseconds kZeroMillis{0};
@@ -171,6 +172,7 @@ void DecodeSignal(Section& s, SignalOptions& signal) {
     address.set_port(port);
     signal.listen.address = address;
     l.Read("tls", signal.listen.tls, DecodeBool);
+    l.Read("hsts_max_age", signal.listen.hsts_max_age, AsDuration(kZeroSeconds));
   });
   s.Read("allowed_origins", signal.allowed_origins,
          AsListOf(Checked(DecodeNonEmptyString, CheckOrigin)));

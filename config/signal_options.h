@@ -23,6 +23,10 @@ struct SignalListenOptions {
   // Serve HTTPS/WSS with the `tls:` certificate instead of plain HTTP.
   // Default false (for a reverse proxy in front).
   bool tls = false;
+  // With tls: every answer carries Strict-Transport-Security: max-age=this
+  // (RFC 6797), so browsers that saw it use HTTPS only for this host. Whole
+  // seconds; 0 = not sent. Default 365d.
+  std::chrono::seconds hsts_max_age{365 * 24 * 3600};
 
   friend bool operator==(const SignalListenOptions&, const SignalListenOptions&) = default;
 };

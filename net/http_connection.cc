@@ -283,6 +283,9 @@ void HttpConnection::Write(const HttpResponse& response, bool head_only, bool cl
   framing.close = close;
   framing.keep_alive_header = keep_alive_header;
   framing.date = server_.CurrentDate();
+  if (stream_.is_tls()) {
+    framing.strict_transport_security = server_.options_.strict_transport_security;
+  }
   stream_.Write(base::AsBytes(SerializeHttpResponse(response, framing)));
 }
 

@@ -132,6 +132,12 @@ std::string SerializeHttpResponse(const HttpResponse& response,
   if (!framing.date.empty()) {
     out.append("Date: ").append(framing.date).append("\r\n");
   }
+  if (!framing.strict_transport_security.empty() && !informational &&
+      !response.headers.Has("Strict-Transport-Security")) {
+    out.append("Strict-Transport-Security: ")
+        .append(framing.strict_transport_security)
+        .append("\r\n");
+  }
   if (BodyAllowed(status)) {
     fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", response.body.size());
   }

@@ -47,6 +47,10 @@ struct HttpResponseFraming {
   bool keep_alive_header = false;
   // The Date header value; empty = no Date header.
   std::string_view date;
+  // A Strict-Transport-Security value (RFC 6797) added unless the response
+  // has one; empty = none. Never set over plain HTTP (RFC 6797 section
+  // 7.2): HttpServer sets it on TLS connections only.
+  std::string_view strict_transport_security;
 };
 
 // Serializes `response` as HTTP/1.1. Framing rules (RFC 9110 sections 8.6,

@@ -103,6 +103,10 @@ struct HttpServerOptions : HttpParserLimits {
   // so a flood of connections that never do pushes out its own. Bounds
   // their memory (about 47 KB each over TLS). 0 = no limit. Default 0.
   size_t max_fresh_connections = 0;
+  // Strict-Transport-Security value (RFC 6797) added to every answer on a
+  // TLS connection, e.g. "max-age=31536000"; never over plain HTTP (section
+  // 7.2). Empty = none. Default empty.
+  std::string strict_transport_security;
   // Listener and connection settings. connection.idle_timeout is ignored
   // (the server runs the timers above); max_input_bytes also bounds what a
   // taken-over connection may leave unconsumed.

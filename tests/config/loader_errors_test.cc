@@ -62,6 +62,8 @@ const BadInput kBadInputs[] = {
     {"signal:\n  reconnect_grace: -1s\n",
      "x.yaml:2: signal.reconnect_grace: bad duration \"-1s\" (must not be negative"},
     {"signal:\n  ring_timeout: 0ms\n", "x.yaml:2: signal.ring_timeout: must be longer than 0s"},
+    {"signal:\n  listen: {tls: true, hsts_max_age: 1.5s}\n",
+     "x.yaml:2: signal.listen.hsts_max_age: bad duration \"1.5s\""},
     {"signal:\n  engineio:\n    ping_interval:\n",
      "x.yaml:3: signal.engineio.ping_interval: missing value (expected a duration such as 30s)"},
     {"signal:\n  rate_limits:\n    events: {rate: fast}\n",

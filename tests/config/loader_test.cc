@@ -67,6 +67,7 @@ TEST(LoaderTest, DefaultsMatchDesign) {
   EXPECT_TRUE(cfg.signal.enabled);
   EXPECT_EQ(cfg.signal.listen.address, Ip("0.0.0.0", 8080));
   EXPECT_FALSE(cfg.signal.listen.tls);
+  EXPECT_EQ(cfg.signal.listen.hsts_max_age, std::chrono::days(365));
   EXPECT_TRUE(cfg.signal.allowed_origins.empty());
   EXPECT_EQ(cfg.signal.registration, Registration::kOpen);
   EXPECT_EQ(cfg.signal.jwt.secret_file, "");
@@ -328,7 +329,7 @@ turn:
   software: turnkey test
 signal:
   enabled: false
-  listen: {address: 127.0.0.1, port: 8443, tls: true}
+  listen: {address: 127.0.0.1, port: 8443, tls: true, hsts_max_age: 1d}
   allowed_origins: ["https://app.example.org", "http://localhost:3000"]
   trusted_proxies: [127.0.0.1/32, "fd00::/8"]
   connections_per_address: 0
@@ -439,6 +440,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
   EXPECT_FALSE(signal.enabled);
   EXPECT_EQ(signal.listen.address, Ip("127.0.0.1", 8443));
   EXPECT_TRUE(signal.listen.tls);
+  EXPECT_EQ(signal.listen.hsts_max_age, std::chrono::hours(24));
   EXPECT_EQ(signal.allowed_origins,
             (std::vector<std::string>{"https://app.example.org", "http://localhost:3000"}));
   EXPECT_EQ(signal.connections_per_address, 0u);

@@ -20,6 +20,7 @@ certificates, promtool. Ports are picked at run time; every wait has a
 deadline; nothing skips: a missing tool fails the test.
 """
 
+import http.client
 import json
 import os
 import queue
@@ -764,6 +765,14 @@ class TlsReloadTest(ServerTestCase):
         cert_a = cert_der(server.cert)
         self.assertEqual(served_cert(server.tls_port), cert_a)
         self.assertEqual(served_cert(server.http_port), cert_a)
+        # HTTPS answers name HSTS (RFC 6797), by default for a year.
+        conn = http.client.HTTPSConnection("127.0.0.1", server.http_port, timeout=5,
+                                           context=insecure_context())
+        conn.request("GET", "/healthz")
+        answer = conn.getresponse()
+        answer.read()
+        conn.close()
+        self.assertEqual(answer.getheader("Strict-Transport-Security"), "max-age=31536000")
         # The start counts as a successful load.
         ok, loaded_at = reload_gauges(server)
         self.assertEqual(ok, 1)

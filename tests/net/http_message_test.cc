@@ -131,6 +131,19 @@ TEST(HttpResponseTest, SerializeSetsLengthDateAndConnection) {
             std::string::npos);
 }
 
+TEST(HttpResponseTest, StrictTransportSecurityUnlessTheResponseHasOne) {
+  HttpResponse response = HttpResponse::Empty(204);
+  HttpResponseFraming framing;
+  framing.strict_transport_security = "max-age=600";
+  EXPECT_EQ(SerializeHttpResponse(response, framing),
+            "HTTP/1.1 204 No Content\r\nStrict-Transport-Security: max-age=600\r\n\r\n");
+  response.headers.Add("Strict-Transport-Security", "max-age=0");
+  EXPECT_EQ(SerializeHttpResponse(response, framing),
+            "HTTP/1.1 204 No Content\r\nStrict-Transport-Security: max-age=0\r\n\r\n");
+  HttpResponse switching = HttpResponse::Empty(101);
+  EXPECT_EQ(SerializeHttpResponse(switching, framing), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
+}
+
 TEST(HttpResponseTest, NoBodyStatuses) {
   HttpResponse no_content = HttpResponse::Empty(204);
   no_content.body = "dropped";

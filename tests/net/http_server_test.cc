@@ -1065,6 +1065,58 @@ TEST_F(HttpServerTest, ServesOverTls) {
   }
 }
 
+// RFC 6797: the header over TLS (unless the handler set its own), never
+// over plain HTTP (section 7.2).
+TEST_F(HttpServerTest, StrictTransportSecurityGoesOutOverTlsOnly) {
+  TestCertificate cert;
+  ASSERT_TRUE(cert.ok());
+  auto tls = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+  ASSERT_TRUE(tls.has_value()) << tls.error().message;
+  handler_ = [](HttpRequest request, Responder responder) {
+    HttpResponse response = HttpResponse::Text(200, "ok");
+    if (request.target == "/own") {
+      response.headers.Set("Strict-Transport-Security", "max-age=60");
+    }
+    responder.Respond(std::move(response));
+  };
+  HttpServerOptions options;
+  options.strict_transport_security = "max-age=31536000";
+  StartServer(options, *tls);
+  auto client = Client::Connect(port_, cert.cert_path());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Send(Get("/")));
+  auto response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->headers.Get("Strict-Transport-Security"), "max-age=31536000");
+  ASSERT_TRUE(client->Send(Get("/own")));
+  response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->headers.Count("Strict-Transport-Security"), 1u);
+  EXPECT_EQ(response->headers.Get("Strict-Transport-Security"), "max-age=60");
+  // The server's own refusals carry it too.
+  ASSERT_TRUE(client->Send("GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n"));
+  response = client->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 400);
+  EXPECT_EQ(response->headers.Get("Strict-Transport-Security"), "max-age=31536000");
+}
+
+TEST_F(HttpServerTest, StrictTransportSecurityNeverGoesOutOverPlainHttp) {
+  handler_ = [](HttpRequest, Responder responder) {
+    responder.Respond(HttpResponse::Text(200, "ok"));
+  };
+  HttpServerOptions options;
+  options.strict_transport_security = "max-age=31536000";
+  StartServer(options);
+  auto plain = Client::Connect(port_);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->Send(Get("/")));
+  auto response = plain->Read();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_FALSE(response->headers.Has("Strict-Transport-Security"));
+}
+
 // A GET with `forwarded_for` as its X-Forwarded-For, answered with the
 // request's peer as the handler saw it.
 std::string PeerSeen(uint16_t port, const std::string& forwarded_for) {
