@@ -224,6 +224,7 @@ base::Error MysqlConnection::Fail(unsigned int code, const char* text, std::stri
     case kErConnectionKilled:
     case kErClientIdleTimeout:
       lost_ = true;
+      lost_error_ = message;
       return {base::ErrorCode::kUnavailable, std::move(message)};
     case kErDupEntry:
     case kErDupEntryWithKeyName:

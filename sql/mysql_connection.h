@@ -43,6 +43,9 @@ class MysqlConnection final : public Connection {
   void ResetAttempt();
   // The session is gone (2006/2013 and kin): discard this connection.
   bool lost() const { return lost_; }
+  // The error that lost it (with the client's own words: a read timeout
+  // reads "Lost connection to server during query"), for the log.
+  const std::string& lost_error() const { return lost_error_; }
   // The server rolled the whole transaction back (deadlock): safe to rerun.
   bool rolled_back() const { return rolled_back_; }
   // COMMIT was sent in this attempt: if the connection was lost after that,
@@ -63,6 +66,7 @@ class MysqlConnection final : public Connection {
   st_mysql* mysql_;
   std::unordered_map<std::string, st_mysql_stmt*> statements_;  // owned
   bool lost_ = false;
+  std::string lost_error_;
   bool rolled_back_ = false;
   bool commit_sent_ = false;
   bool need_reprepare_ = false;

@@ -166,7 +166,7 @@ class MysqlDatabase final : public Database {
       open_ -= 1 + static_cast<int>(closing.size());
     }
     available_.notify_all();
-    TK_LOG_WARN("mysql: connection lost; reconnecting");
+    TK_LOG_WARN("mysql: connection dropped ({}); reconnecting", conn->lost_error());
     closing.clear();
     conn.reset();
   }
