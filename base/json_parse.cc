@@ -1,6 +1,10 @@
 #include "base/json_parse.h"
 
+#include <cctype>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <utility>
 #include <vector>
 
 namespace turnkey::base {
@@ -27,6 +31,42 @@ std::optional<uint16_t> EscapedCodeUnit(std::string_view json, size_t i) {
     unit = static_cast<uint16_t>(unit << 4 | digit);
   }
   return unit;
+}
+
+// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(std::string_view token) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < token.size() && token[i] >= '0' && token[i] <= '9') {
+      ++i;
+    }
+    return i - start;
+  };
+  if (i < token.size() && token[i] == '-') {
+    ++i;
+  }
+  if (i < token.size() && token[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < token.size() && token[i] == '.') {
+    ++i;
+    if (digits() == 0) {
+      return false;
+    }
+  }
+  if (i < token.size() && (token[i] == 'e' || token[i] == 'E')) {
+    ++i;
+    if (i < token.size() && (token[i] == '+' || token[i] == '-')) {
+      ++i;
+    }
+    if (digits() == 0) {
+      return false;
+    }
+  }
+  return i == token.size();
 }
 
 bool IsHighSurrogate(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
@@ -72,6 +112,60 @@ std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json) {
   return out;
 }
 
+std::optional<std::string> ReplaceOverflowingNumbers(std::string_view json) {
+  std::string out;
+  size_t copied = 0;  // json[0, copied) is in `out` already
+  bool replaced = false;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character ends nothing
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      continue;
+    }
+    // A number token, or what the parser will refuse anyway.
+    size_t end = i + 1;
+    while (end < json.size() &&
+           (std::isdigit(static_cast<unsigned char>(json[end])) != 0 || json[end] == '.' ||
+            json[end] == 'e' || json[end] == 'E' || json[end] == '+' || json[end] == '-')) {
+      ++end;
+    }
+    const std::string token(json.substr(i, end - i));
+    if (IsJsonNumber(token) && std::isinf(std::strtod(token.c_str(), nullptr))) {
+      out.append(json.substr(copied, i - copied));
+      out.append("null");
+      copied = end;
+      replaced = true;
+    }
+    i = end - 1;
+  }
+  if (!replaced) {
+    return std::nullopt;
+  }
+  out.append(json.substr(copied));
+  return out;
+}
+
+std::optional<std::string> RepairForJsonParse(std::string_view json) {
+  std::optional<std::string> repaired = ReplaceLoneSurrogateEscapes(json);
+  if (std::optional<std::string> numbers =
+          ReplaceOverflowingNumbers(repaired ? std::string_view(*repaired) : json)) {
+    repaired = std::move(numbers);
+  }
+  return repaired;
+}
+
 std::optional<nlohmann::json> ParseJsonUniqueNames(std::string_view text) {
   using nlohmann::json;
   if (text.find('\0') != std::string_view::npos) {
@@ -104,7 +198,7 @@ std::optional<nlohmann::json> ParseJsonUniqueNames(std::string_view text) {
   };
   json value = json::parse(text.begin(), text.end(), count, /*allow_exceptions=*/false);
   if (value.is_discarded()) {
-    if (std::optional<std::string> repaired = ReplaceLoneSurrogateEscapes(text)) {
+    if (std::optional<std::string> repaired = RepairForJsonParse(text)) {
       names.clear();
       repeated = false;
       value = json::parse(*repaired, count, /*allow_exceptions=*/false);

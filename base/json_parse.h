@@ -11,6 +11,9 @@
 //   allows them), and JSON.stringify writes them for a JS string cut inside a
 //   surrogate pair ("hi \ud83d" from an emoji sliced in half), but a UTF-8
 //   string cannot hold them, so nlohmann refuses the whole text.
+// - A number too large for a double ("1e400") is read as null. JSON.parse
+//   reads it as Infinity, which JSON.stringify writes as null, so an echo
+//   matches; nlohmann refuses the whole text.
 //
 // ParseJsonUniqueNames also refuses an object naming a member twice. RFC
 // 8259 section 4 leaves the meaning of such an object to each receiver (most
@@ -28,6 +31,12 @@ namespace turnkey::base {
 // `json` with every lone surrogate escape rewritten as "\ufffd"; nullopt
 // when it has none.
 std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json);
+// `json` with every number (outside strings) that overflows a double
+// rewritten as null; nullopt when it has none.
+std::optional<std::string> ReplaceOverflowingNumbers(std::string_view json);
+// Both of the above, for a text nlohmann refused; nullopt when neither
+// changed anything (the text is not valid JSON).
+std::optional<std::string> RepairForJsonParse(std::string_view json);
 
 // `text` parsed as one JSON value, or nullopt when it is not valid JSON (see
 // above). Json is nlohmann::json or nlohmann::ordered_json.
@@ -39,7 +48,7 @@ std::optional<Json> ParseJson(std::string_view text) {
   Json parsed = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     // Only a failed parse pays for this.
-    if (std::optional<std::string> repaired = ReplaceLoneSurrogateEscapes(text)) {
+    if (std::optional<std::string> repaired = RepairForJsonParse(text)) {
       parsed = Json::parse(*repaired, nullptr, /*allow_exceptions=*/false);
     }
   }

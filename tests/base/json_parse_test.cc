@@ -54,6 +54,28 @@ TEST(JsonParseTest, ReadsALoneSurrogateEscapeAsAReplacementCharacter) {
   EXPECT_FALSE(ParseJsonUniqueNames(R"({"a":"\ud800"} x)").has_value());
 }
 
+TEST(JsonParseTest, ReadsANumberTooLargeForADoubleAsNull) {
+  // JSON.parse reads Infinity, which JSON.stringify writes as null.
+  auto value = ParseJson<nlohmann::json>(R"(["message",1e400,-1E+999,{"n":1e400},"1e400",2])");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(value->dump(), R"(["message",null,null,{"n":null},"1e400",2])");
+  // 400 digits overflow too; a tiny one is zero, as in JavaScript.
+  value = ParseJson<nlohmann::json>("[" + std::string(400, '9') + ",1e-400]");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(value->dump(), "[null,0.0]");
+  EXPECT_EQ(ParseJsonUniqueNames(R"({"a":1e400})")->dump(), R"({"a":null})");
+  // Together with a lone surrogate; inside strings nothing changes.
+  value = ParseJson<nlohmann::json>(R"(["\ud800 1e400 \"",1e400])");
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ((*value)[0].get<std::string>(), "\xEF\xBF\xBD 1e400 \"");
+  EXPECT_TRUE((*value)[1].is_null());
+  // What is not a JSON number stays invalid.
+  for (const char* bad :
+       {"[1e400e1]", "[01e400]", "[1e400.5]", "[+1e400]", "[1e400", "1e400 x", "[-]", "[1.e400]"}) {
+    EXPECT_FALSE(ParseJson<nlohmann::json>(bad).has_value()) << bad;
+  }
+}
+
 TEST(JsonParseTest, RefusesAMemberNamedTwice) {
   EXPECT_FALSE(ParseJsonUniqueNames(R"({"role":"user","role":"admin"})").has_value());
   // At any depth, with the same or different values, after other members.
