@@ -252,7 +252,10 @@ TEST(RelayServiceTest, AWildcardUdpListenerAnswersFromTheAddressTheClientWroteTo
 TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) {
   RelayServiceOptions options = OptionsFor(ClientTransport::kTcp, kLoopbackAnyPort);
   options.threads = 1;
-  options.worker.stream_setup_timeout = std::chrono::milliseconds(300);
+  // Long enough for the third client's 401 and authenticated Allocate under
+  // ASan on a loaded machine (300 ms was the only sub-second deadline a
+  // flaky-test audit found in the unit tests).
+  options.worker.stream_setup_timeout = std::chrono::milliseconds(1000);
   options.worker.stream_idle_timeout = std::chrono::seconds(30);
   const std::string realm = RelayOnLoopbackForCarol(options);
   auto service = RelayService::Create(options, nullptr);
@@ -313,7 +316,7 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
       authenticated(stun::Method::kAllocate, 2,
                     [](stun::MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); }),
       stun::MessageClass::kSuccessResponse);
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the setup timeout
   out.clear();
   stun::MessageBuilder binding(out, stun::Method::kBinding, stun::MessageClass::kRequest,
                                stun::TransactionId{3});
