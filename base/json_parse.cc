@@ -1,6 +1,5 @@
 #include "base/json_parse.h"
 
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -33,40 +32,81 @@ std::optional<uint16_t> EscapedCodeUnit(std::string_view json, size_t i) {
   return unit;
 }
 
-// RFC 8259 section 6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool IsJsonNumber(std::string_view token) {
-  size_t i = 0;
+// The length of the JSON number (RFC 8259 section 6:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?) that starts at json[i];
+// 0 if none does. What follows it is the parser's business.
+size_t JsonNumberLength(std::string_view json, size_t i) {
+  const size_t start = i;
+  auto at = [&](auto... chars) { return i < json.size() && ((json[i] == chars) || ...); };
   auto digits = [&] {
-    const size_t start = i;
-    while (i < token.size() && token[i] >= '0' && token[i] <= '9') {
+    const size_t first = i;
+    while (i < json.size() && json[i] >= '0' && json[i] <= '9') {
       ++i;
     }
-    return i - start;
+    return i > first;
   };
-  if (i < token.size() && token[i] == '-') {
+  if (at('-')) {
     ++i;
   }
-  if (i < token.size() && token[i] == '0') {
+  if (at('0')) {
     ++i;
-  } else if (digits() == 0) {
-    return false;
+  } else if (!digits()) {
+    return 0;
   }
-  if (i < token.size() && token[i] == '.') {
+  if (at('.')) {
     ++i;
-    if (digits() == 0) {
-      return false;
+    if (!digits()) {
+      return 0;
     }
   }
-  if (i < token.size() && (token[i] == 'e' || token[i] == 'E')) {
+  if (at('e', 'E')) {
     ++i;
-    if (i < token.size() && (token[i] == '+' || token[i] == '-')) {
+    if (at('+', '-')) {
       ++i;
     }
-    if (digits() == 0) {
-      return false;
+    if (!digits()) {
+      return 0;
     }
   }
-  return i == token.size();
+  return i - start;
+}
+
+// `json` with every number (outside strings) that overflows a double
+// rewritten as null; nullopt when it has none.
+std::optional<std::string> ReplaceOverflowingNumbers(std::string_view json) {
+  std::string out;
+  size_t copied = 0;  // json[0, copied) is in `out` already
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character ends nothing
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    const size_t length = JsonNumberLength(json, i);
+    if (length == 0) {
+      continue;
+    }
+    const std::string number(json.substr(i, length));
+    if (std::isinf(std::strtod(number.c_str(), nullptr))) {
+      out.append(json.substr(copied, i - copied)).append("null");
+      copied = i + length;
+    }
+    i += length - 1;
+  }
+  if (copied == 0) {
+    return std::nullopt;
+  }
+  out.append(json.substr(copied));
+  return out;
 }
 
 bool IsHighSurrogate(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
@@ -104,51 +144,6 @@ std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json) {
     copied = i + 6;
     i += 5;
     replaced = true;
-  }
-  if (!replaced) {
-    return std::nullopt;
-  }
-  out.append(json.substr(copied));
-  return out;
-}
-
-std::optional<std::string> ReplaceOverflowingNumbers(std::string_view json) {
-  std::string out;
-  size_t copied = 0;  // json[0, copied) is in `out` already
-  bool replaced = false;
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // the escaped character ends nothing
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      continue;
-    }
-    if (c != '-' && (c < '0' || c > '9')) {
-      continue;
-    }
-    // A number token, or what the parser will refuse anyway.
-    size_t end = i + 1;
-    while (end < json.size() &&
-           (std::isdigit(static_cast<unsigned char>(json[end])) != 0 || json[end] == '.' ||
-            json[end] == 'e' || json[end] == 'E' || json[end] == '+' || json[end] == '-')) {
-      ++end;
-    }
-    const std::string token(json.substr(i, end - i));
-    if (IsJsonNumber(token) && std::isinf(std::strtod(token.c_str(), nullptr))) {
-      out.append(json.substr(copied, i - copied));
-      out.append("null");
-      copied = end;
-      replaced = true;
-    }
-    i = end - 1;
   }
   if (!replaced) {
     return std::nullopt;

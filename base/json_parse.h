@@ -31,11 +31,9 @@ namespace turnkey::base {
 // `json` with every lone surrogate escape rewritten as "\ufffd"; nullopt
 // when it has none.
 std::optional<std::string> ReplaceLoneSurrogateEscapes(std::string_view json);
-// `json` with every number (outside strings) that overflows a double
-// rewritten as null; nullopt when it has none.
-std::optional<std::string> ReplaceOverflowingNumbers(std::string_view json);
-// Both of the above, for a text nlohmann refused; nullopt when neither
-// changed anything (the text is not valid JSON).
+// For a text nlohmann refused: lone surrogate escapes rewritten as above,
+// and every number (outside strings) that overflows a double rewritten as
+// null; nullopt when neither changed anything (the text is not valid JSON).
 std::optional<std::string> RepairForJsonParse(std::string_view json);
 
 // `text` parsed as one JSON value, or nullopt when it is not valid JSON (see

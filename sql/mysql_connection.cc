@@ -223,7 +223,6 @@ base::Error MysqlConnection::Fail(unsigned int code, const char* text, std::stri
     case kErServerShutdown:
     case kErConnectionKilled:
     case kErClientIdleTimeout:
-      lost_ = true;
       lost_error_ = message;
       return {base::ErrorCode::kUnavailable, std::move(message)};
     case kErDupEntry:
@@ -295,7 +294,7 @@ base::Result<MYSQL_STMT*> MysqlConnection::Prepare(std::string_view sql) {
 
 base::Result<ExecResult> MysqlConnection::Exec(std::string_view sql,
                                                std::span<const Param> params) {
-  if (lost_) {
+  if (lost()) {
     return base::Unavailable("mysql: connection lost");
   }
   for (int attempt = 0;; ++attempt) {
@@ -426,7 +425,7 @@ base::Status MysqlConnection::Commit() {
 }
 
 void MysqlConnection::Rollback() {
-  if (!lost_) {
+  if (!lost()) {
     (void)Exec("ROLLBACK", {});
   }
 }

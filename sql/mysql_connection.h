@@ -42,7 +42,7 @@ class MysqlConnection final : public Connection {
   // What the last operation met, for the pool's retry decision.
   void ResetAttempt();
   // The session is gone (2006/2013 and kin): discard this connection.
-  bool lost() const { return lost_; }
+  bool lost() const { return !lost_error_.empty(); }
   // The error that lost it (with the client's own words: a read timeout
   // reads "Lost connection to server during query"), for the log.
   const std::string& lost_error() const { return lost_error_; }
@@ -59,14 +59,13 @@ class MysqlConnection final : public Connection {
   void Forget(std::string_view sql);
   // Ok if the session reads and writes utf8mb4 (see Connect).
   base::Status CheckSessionCharset();
-  // Classifies a client or server error, updating lost_ / rolled_back_.
+  // Classifies a client or server error, updating lost_error_ / rolled_back_.
   base::Error Fail(unsigned int code, const char* text, std::string_view what);
   base::Error StmtFail(st_mysql_stmt* stmt, std::string_view what);
 
   st_mysql* mysql_;
   std::unordered_map<std::string, st_mysql_stmt*> statements_;  // owned
-  bool lost_ = false;
-  std::string lost_error_;
+  std::string lost_error_;                                      // non-empty once lost
   bool rolled_back_ = false;
   bool commit_sent_ = false;
   bool need_reprepare_ = false;

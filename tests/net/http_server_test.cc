@@ -208,6 +208,17 @@ class HttpServerTest : public ::testing::Test {
     thread_->Start();
   }
 
+  // StartServer over TLS with a fresh self-signed certificate, which
+  // ConnectTls() clients trust.
+  void StartTlsServer(const HttpServerOptions& options = {}) {
+    cert_ = std::make_unique<TestCertificate>();
+    ASSERT_TRUE(cert_->ok());
+    auto tls = TlsContext::CreateServer(cert_->cert_path(), cert_->key_path());
+    ASSERT_TRUE(tls.has_value()) << tls.error().message;
+    StartServer(options, *tls);
+  }
+  std::unique_ptr<Client> ConnectTls() { return Client::Connect(port_, cert_->cert_path()); }
+
   void TearDown() override {
     if (thread_) {
       thread_->Join();
@@ -268,6 +279,7 @@ class HttpServerTest : public ::testing::Test {
   std::unique_ptr<LoopThread> thread_;
   std::unique_ptr<WorkQueue> work_queue_;
   uint16_t port_ = 0;
+  std::unique_ptr<TestCertificate> cert_;  // StartTlsServer
   HttpHandler handler_ = [](HttpRequest request, Responder responder) {
     HttpResponse response = HttpResponse::Text(200, request.method + " " + request.target);
     response.headers.Add("X-Body-Size", std::to_string(request.body.size()));
@@ -666,14 +678,10 @@ TEST_F(HttpServerTest, RefusedRequestWithUnreadInputEndsWithAFinNotAReset) {
 }
 
 TEST_F(HttpServerTest, RefusedRequestOverTlsEndsWithCloseNotifyNotAReset) {
-  TestCertificate cert;
-  ASSERT_TRUE(cert.ok());
-  auto tls = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
-  ASSERT_TRUE(tls.has_value()) << tls.error().message;
   HttpServerOptions options;
   options.max_header_bytes = 512;
-  StartServer(options, *tls);
-  auto client = Client::Connect(port_, cert.cert_path());
+  StartTlsServer(options);
+  auto client = ConnectTls();
   ASSERT_TRUE(client);
   // Over TLS the server sends its close_notify, then drains the rest.
   ExpectBigHeadRefusedThenClosedCleanly(*client);
@@ -1046,15 +1054,11 @@ TEST_F(HttpServerTest, AConnectionCloseAnswerWithBytesBehindItEndsWithAFinNotARe
 }
 
 TEST_F(HttpServerTest, ServesOverTls) {
-  TestCertificate cert;
-  ASSERT_TRUE(cert.ok());
-  auto tls = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
-  ASSERT_TRUE(tls.has_value()) << tls.error().message;
   handler_ = [](HttpRequest request, Responder responder) {
     responder.Respond(HttpResponse::Text(200, request.tls ? "tls" : "plain"));
   };
-  StartServer({}, *tls);
-  auto client = Client::Connect(port_, cert.cert_path());
+  StartTlsServer();
+  auto client = ConnectTls();
   ASSERT_TRUE(client);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(client->Send(Get("/secure")));
@@ -1068,10 +1072,6 @@ TEST_F(HttpServerTest, ServesOverTls) {
 // RFC 6797: the header over TLS (unless the handler set its own), never
 // over plain HTTP (section 7.2).
 TEST_F(HttpServerTest, StrictTransportSecurityGoesOutOverTlsOnly) {
-  TestCertificate cert;
-  ASSERT_TRUE(cert.ok());
-  auto tls = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
-  ASSERT_TRUE(tls.has_value()) << tls.error().message;
   handler_ = [](HttpRequest request, Responder responder) {
     HttpResponse response = HttpResponse::Text(200, "ok");
     if (request.target == "/own") {
@@ -1081,8 +1081,8 @@ TEST_F(HttpServerTest, StrictTransportSecurityGoesOutOverTlsOnly) {
   };
   HttpServerOptions options;
   options.strict_transport_security = "max-age=31536000";
-  StartServer(options, *tls);
-  auto client = Client::Connect(port_, cert.cert_path());
+  StartTlsServer(options);
+  auto client = ConnectTls();
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->Send(Get("/")));
   auto response = client->Read();
