@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "app/database_setup.h"
 #include "base/log.h"
 #include "signal/protocol_test_app.h"
 #include "signal/static_files.h"
@@ -133,6 +134,7 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
   options.calls.initiate_user_rate = limits.initiate_per_user.rate;
   options.calls.initiate_user_burst = limits.initiate_per_user.burst;
   options.recorder.commit_delay = config.signal.history.commit_delay;
+  options.recorder.unwritten_path = UnwrittenCallsPath(config);
   return options;
 }
 

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "base/log.h"
+#include "signal/unwritten_calls.h"
 
 namespace turnkey::app {
 
@@ -48,6 +49,10 @@ base::Status EnsureStateDir(const std::string& dir) {
     return base::Unavailable(fmt::format("state_dir {}: {}", dir, error.message()));
   }
   return base::Ok();
+}
+
+std::string UnwrittenCallsPath(const config::Config& config) {
+  return (std::filesystem::path(config.state_dir) / signal::kUnwrittenCallsFileName).string();
 }
 
 base::Result<std::unique_ptr<sql::Store>> OpenDatabase(const config::Config& config) {

@@ -31,6 +31,10 @@ sql::StoreOptions MakeStoreOptions(const config::Config& config);
 // Creates `dir` (and parents) with mode 0700 if it does not exist.
 base::Status EnsureStateDir(const std::string& dir);
 
+// The file in state_dir where call history writes a stop could not make wait
+// for the next start (signal/unwritten_calls.h).
+std::string UnwrittenCallsPath(const config::Config& config);
+
 // Opens the store (creating state_dir first for SQLite). Does not migrate.
 base::Result<std::unique_ptr<sql::Store>> OpenDatabase(const config::Config& config);
 

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "net/connection_budget.h"
 #include "signal/call_store_recorder.h"
+#include "signal/unwritten_calls.h"
 
 namespace turnkey::app {
 
@@ -35,6 +36,34 @@ signal::SignalSettings MakeSignalSettings(const config::Config& config) {
 
 namespace {
 
+// Writes what the last stop could not (signal/unwritten_calls.h) before
+// anything else touches the history: before the calls it left unfinished are
+// ended below, which would refuse their ends. Only the database being away
+// is an error (waited for like any other); a file that cannot be read or
+// writes the database refuses are logged, and the server starts.
+base::Status WriteUnwrittenCalls(sql::Store& store, const config::Config& config) {
+  const std::string path = UnwrittenCallsPath(config);
+  auto replayed = signal::ReplayUnwrittenCalls(store, path);
+  if (!replayed) {
+    if (replayed.error().code == base::ErrorCode::kUnavailable) {
+      return std::unexpected(replayed.error());
+    }
+    TK_LOG_ERROR(
+        "calls: the call history writes saved at the last stop were not written ({}); "
+        "{} is kept for the next start",
+        replayed.error().message, path);
+    return base::Ok();
+  }
+  const size_t total = replayed->applied + replayed->refused + replayed->unreadable;
+  if (total > 0) {
+    TK_LOG_INFO(
+        "calls: {} call history writes saved at the last stop written from {} ({} refused, {} "
+        "unreadable)",
+        replayed->applied, path, replayed->refused, replayed->unreadable);
+  }
+  return base::Ok();
+}
+
 // The database, open and with a schema serve can use.
 base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& config,
                                                        const DatabaseWait& wait) {
@@ -45,6 +74,9 @@ base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& con
     auto store = OpenDatabase(config);
     if (store) {
       auto prepared = PrepareSchemaForServe(**store, config);
+      if (prepared) {
+        prepared = WriteUnwrittenCalls(**store, config);
+      }
       if (prepared) {
         // Calls the last process never ended (a crash, a kill) would stay
         // ringing or active in the history for ever.

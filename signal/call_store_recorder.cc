@@ -4,12 +4,14 @@
 #include <condition_variable>
 #include <iterator>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
 #include <variant>
 
 #include "base/log.h"
+#include "signal/unwritten_calls.h"
 
 namespace turnkey::signal {
 namespace {
@@ -95,7 +97,12 @@ struct CallStoreRecorder::BatchResult {
 };
 
 struct CallStoreRecorder::Shared {
-  Shared(const metrics::SignalMetrics& m, metrics::Shard& s) : metrics(m), shard(s) {}
+  Shared(const metrics::SignalMetrics& m, metrics::Shard& s, const std::string& unwritten_path)
+      : metrics(m), shard(s) {
+    if (!unwritten_path.empty()) {
+      unwritten = std::make_unique<UnwrittenCallsFile>(unwritten_path);
+    }
+  }
 
   CallStoreRecorderStats stats;
   // turnkey_call_history_writes_total and turnkey_db_query_seconds; the
@@ -116,6 +123,8 @@ struct CallStoreRecorder::Shared {
   bool closing() const { return give_up_at.load() != std::chrono::steady_clock::time_point::max(); }
   // Loop thread only; null once the recorder is gone.
   CallStoreRecorder* owner = nullptr;
+  // Where writes given up at the stop are saved; null = nowhere.
+  std::unique_ptr<UnwrittenCallsFile> unwritten;
 
   // Stats and metric together, from any thread.
   void Applied() {
@@ -130,6 +139,32 @@ struct CallStoreRecorder::Shared {
   uint64_t Lost(uint64_t n) {
     metrics.history_writes[metrics::HistoryWriteResult::kLost].Add(shard, n);
     return stats.writes_dropped += n;
+  }
+  // Writes the stop gives up on (`why`, for the log): saved for the next
+  // start when there is a file to save them in, else lost. Any thread.
+  void GiveUp(std::span<const sql::CallWrite> writes, std::string_view why) {
+    if (writes.empty()) {
+      return;
+    }
+    if (unwritten == nullptr) {
+      const uint64_t lost = Lost(writes.size());
+      TK_LOG_ERROR("calls: {} call history writes lost at shutdown: {} ({} lost in all)",
+                   writes.size(), why, lost);
+      return;
+    }
+    base::Status saved = unwritten->Append(writes);
+    if (saved) {
+      stats.writes_saved += writes.size();
+      TK_LOG_WARN(
+          "calls: {} call history writes not made at shutdown ({}); saved to {} and written at "
+          "the next start",
+          writes.size(), why, unwritten->path());
+      return;
+    }
+    const uint64_t lost = Lost(writes.size());
+    TK_LOG_ERROR(
+        "calls: {} call history writes lost at shutdown ({}) and not saved: {} ({} lost in all)",
+        writes.size(), why, saved.error().message, lost);
   }
 
   void WaitTurn(uint64_t seq) {
@@ -206,9 +241,7 @@ struct CallStoreRecorder::BatchJob {
     }
     const auto start = std::chrono::steady_clock::now();
     if (start >= shared->give_up_at.load()) {
-      const uint64_t lost = shared->Lost(writes.size());
-      TK_LOG_ERROR("calls: {} call history writes lost at shutdown: out of time ({} lost in all)",
-                   writes.size(), lost);
+      shared->GiveUp(writes, "out of time");
       shared->FinishTurn(seq, *end);
       return BatchOutcome{};
     }
@@ -231,9 +264,7 @@ struct CallStoreRecorder::BatchJob {
     outcome.seq = seq;
     if (!result) {
       if (shared->closing()) {
-        shared->Lost(writes.size());
-        TK_LOG_ERROR("calls: {} call history writes lost at shutdown: {}", writes.size(),
-                     result.error().message);
+        shared->GiveUp(writes, result.error().message);
       } else {
         TK_LOG_WARN("calls: {} call history writes not applied (will retry): {}", writes.size(),
                     result.error().message);
@@ -268,7 +299,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       options_(WithRetryDelays(std::move(options))),
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixMillis()),
-      shared_(std::make_shared<Shared>(metrics, db_shard)),
+      shared_(std::make_shared<Shared>(metrics, db_shard, options_.unwritten_path)),
       retry_timer_(loop, [this] { Post(When::kNow); }),
       commit_timer_(loop, [this] { Post(When::kNow); }) {
   shared_->owner = this;
@@ -426,10 +457,10 @@ void CallStoreRecorder::Flush() {
     const size_t before = pending_.size();
     Post(When::kForce);
     if (pending_.size() >= before) {
-      // The queue refused even now: nothing more can be done.
-      shared_->Lost(pending_.size());
-      TK_LOG_ERROR("calls: {} call history writes could not be queued and are lost",
-                   pending_.size());
+      // The queue refused even now: they cannot reach the database.
+      const std::vector<sql::CallWrite> writes(std::make_move_iterator(pending_.begin()),
+                                               std::make_move_iterator(pending_.end()));
+      shared_->GiveUp(writes, "the work queue refused them");
       pending_.clear();
       waiting_.clear();
       break;
@@ -485,10 +516,7 @@ void CallStoreRecorder::Post(When when) {
       return;
     }
     if (shared->owner == nullptr) {
-      if (!outcome.failed.empty()) {
-        shared->Lost(outcome.failed.size());
-        TK_LOG_ERROR("calls: {} call history writes lost at shutdown", outcome.failed.size());
-      }
+      shared->GiveUp(outcome.failed, "the database did not take them");
       return;
     }
     shared->owner->OnBatchDone(std::move(outcome));
@@ -539,8 +567,7 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt,
                               bool unavailable) {
   if (shared_->closing()) {
-    shared_->Lost(writes.size());
-    TK_LOG_ERROR("calls: {} call history writes lost at shutdown", writes.size());
+    shared_->GiveUp(writes, "the work queue refused them");
     return;
   }
   if (!unavailable && attempt > options_.retry_delays.size()) {

@@ -37,10 +37,12 @@
 // its queue down before freeing its store). Destroying the recorder posts
 // what is still pending (Flush) and never waits; jobs already queued still
 // run and their answers are ignored, but a batch that has not started
-// `shutdown_budget` after the destruction is counted lost unwritten, so a
+// `shutdown_budget` after the destruction is given up unwritten, so a
 // database that hangs cannot hold the stop for long. Within that budget a
 // batch the database cannot take for a while (locked, down) is tried again
-// by its job, as no retry comes after the stop.
+// by its job, as no retry comes after the stop. Writes given up at the stop
+// are saved to `unwritten_path` for the next start when it is set (counted
+// in writes_saved), else (or when the file cannot be written) counted lost.
 #pragma once
 
 #include <atomic>
@@ -84,8 +86,12 @@ struct CallStoreRecorderOptions {
       std::chrono::milliseconds(250), std::chrono::seconds(1), std::chrono::seconds(4),
       std::chrono::seconds(15)};
   // After the recorder is destroyed, batches still waiting to start this
-  // long afterwards are counted lost without being tried. Default 5 s.
+  // long afterwards are given up without being tried. Default 5 s.
   std::chrono::milliseconds shutdown_budget{5000};
+  // Writes given up at the stop are appended here (UnwrittenCallsFile), to
+  // be written at the next start (ReplayUnwrittenCalls); "" = none, they are
+  // counted lost. Default "".
+  std::string unwritten_path;
 };
 
 // Counters since creation; any thread may read them.
@@ -94,6 +100,7 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
+  std::atomic<uint64_t> writes_saved{0};    // given up at the stop, saved in unwritten_path
   std::atomic<uint64_t> retries{0};         // batches retried
   std::atomic<uint64_t> records_merged{0};  // records folded into a waiting write
 };

@@ -1154,6 +1154,42 @@ class StopTest(ServerTestCase):
             self.assertEqual(ended["callId"], call_id)
             self.assertEqual(ended["reason"], "server_shutdown", ended)
 
+    def test_history_the_locked_database_refuses_at_the_stop_is_written_at_the_next_start(self):
+        """Another process holds SQLite's write lock through the whole stop: the ends of the
+        calls the stop ends cannot be written in time, so they are saved in state_dir and
+        written when turnkey starts again, before anything else touches the history."""
+        server = self.start_server()
+        helper = self.sio()
+        a, _, call_id = self.call_between_two_users(helper)
+        time.sleep(0.5)  # the call's row is in (group commit: 20 ms)
+        db = sqlite3.connect(os.path.join(server.dir, "state", "turnkey.db"),
+                             isolation_level=None, timeout=30)
+        self.addCleanup(db.close)
+        db.execute("BEGIN IMMEDIATE")
+        mark = server.log_size()
+        server.send(signal.SIGTERM)
+        self.assertEqual(server.wait_exit(STOP_BOUND + 10), 0, self.context())
+        log = server.read_log()[mark:]
+        self.assertRegex(log, r"call history writes not made at shutdown .*; saved to "
+                              r".*unwritten-calls\.jsonl", self.context())
+        self.assertNotRegex(log, r"lost at shutdown", self.context())
+        db.execute("ROLLBACK")
+        server.stop()
+
+        mark = server.log_size()
+        server.start()
+        self.assertRegex(server.read_log()[mark:],
+                         r"calls: 1 call history writes saved at the last stop written from "
+                         r".*unwritten-calls\.jsonl \(0 refused, 0 unreadable\)")
+        self.assertFalse(os.path.exists(os.path.join(server.dir, "state",
+                                                     "unwritten-calls.jsonl")))
+        status, body = server.http("GET", "/api/calls/history", token=a["token"])
+        self.assertEqual(status, 200, body)
+        calls = [c for c in body["data"]["calls"] if c["callId"] == call_id]
+        self.assertEqual(len(calls), 1, body)
+        # Ended by the stop, not by the next start's clean-up (server_restart).
+        self.assertEqual(calls[0]["endReason"], "server_shutdown", calls[0])
+
     def test_a_second_sigterm_during_the_stop_exits_at_once(self):
         server = self.start_server()
         # A polling session that never fetches again holds the stop for its

@@ -15,7 +15,9 @@
 #include <utility>
 
 #include "metrics/registry.h"
+#include "signal/unwritten_calls.h"
 #include "sql/sqlite_store.h"
+#include "tests/config/test_util.h"
 #include "tests/signal/flaky_store.h"
 
 namespace turnkey::signal {
@@ -523,6 +525,47 @@ TEST_F(CallStoreRecorderTest, AtShutdownBatchesPastTheBudgetAreCountedLost) {
   EXPECT_FALSE(store_->GetCall("second").has_value());
   // What monitoring sees: turnkey_call_history_writes_total{result="lost"}.
   EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 1u);
+}
+
+// With a file to save them in, the writes the stop gives up on wait there
+// for the next start instead of being lost.
+TEST_F(CallStoreRecorderTest, AtShutdownWritesGivenUpAreSavedForTheNextStart) {
+  config::testing::TempDir dir;
+  CallStoreRecorderOptions options;
+  options.shutdown_budget = 50ms;
+  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  MakeRecorder(options);
+  store_->Close();
+  const CallInfo call = Info("first");
+  OnLoop([&] {
+    recorder_->CallCreated(call);
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));  // its batch waits in the store
+  OnLoop([&] {
+    recorder_->CallCreated(Info("second"));
+    recorder_->CallEnded(HungUp(call, "alice-id", 2s, 5s));
+    recorder_.reset();  // Flush posts them behind it
+    return 0;
+  });
+  std::this_thread::sleep_for(150ms);
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied + stats_->writes_saved == 3; }));
+  EXPECT_EQ(stats_->writes_applied, 1u);
+  EXPECT_EQ(stats_->writes_dropped, 0u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
+  EXPECT_FALSE(store_->GetCall("second").has_value());
+  EXPECT_EQ(store_->GetCall("first")->status, sql::CallStatus::kRinging);
+
+  // The next start.
+  auto replay = ReplayUnwrittenCalls(*store_, options.unwritten_path);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied, 2u);
+  EXPECT_TRUE(store_->GetCall("second").has_value());
+  auto first = store_->GetCall("first");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(first->duration_seconds, 5);
 }
 
 // At shutdown nobody retries later: a database that is unavailable for a

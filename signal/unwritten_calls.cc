@@ -1,0 +1,284 @@
+#include "signal/unwritten_calls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "base/log.h"
+
+namespace turnkey::signal {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+void PutOptional(Json& out, const char* key, const std::optional<int64_t>& value) {
+  if (value) {
+    out[key] = *value;
+  }
+}
+
+// The member `key` as `T`, or as nullopt when absent or null. Throws
+// nlohmann's type_error when it has another type.
+template <typename T>
+std::optional<T> GetOptional(const Json& in, const char* key) {
+  auto found = in.find(key);
+  if (found == in.end() || found->is_null()) {
+    return std::nullopt;
+  }
+  return found->get<T>();
+}
+
+Json EncodeIce(const sql::IceReport& report) {
+  Json out = Json::object();
+  out["state"] = report.state;
+  out["local"] = report.local_candidate_type;
+  out["remote"] = report.remote_candidate_type;
+  out["protocol"] = report.relay_protocol;
+  PutOptional(out, "rtt_ms", report.rtt_ms);
+  out["at_ms"] = report.reported_at_ms;
+  return out;
+}
+
+sql::IceReport DecodeIce(const Json& in) {
+  sql::IceReport report;
+  report.state = in.at("state").get<std::string>();
+  report.local_candidate_type = in.at("local").get<std::string>();
+  report.remote_candidate_type = in.at("remote").get<std::string>();
+  report.relay_protocol = in.at("protocol").get<std::string>();
+  report.rtt_ms = GetOptional<int64_t>(in, "rtt_ms");
+  report.reported_at_ms = in.at("at_ms").get<int64_t>();
+  return report;
+}
+
+sql::CallStatus DecodeStatus(const Json& in) {
+  auto status = sql::ParseCallStatus(in.at("status").get<std::string>());
+  if (!status) {
+    throw std::invalid_argument("status");
+  }
+  return *status;
+}
+
+sql::CallWrite DecodeWrite(const Json& in) {
+  const std::string kind = in.at("write").get<std::string>();
+  if (kind == "insert") {
+    sql::Call call;
+    call.id = in.at("id").get<std::string>();
+    call.caller_id = in.at("caller").get<std::string>();
+    call.callee_id = in.at("callee").get<std::string>();
+    auto type = sql::ParseCallType(in.at("type").get<std::string>());
+    if (!type) {
+      throw std::invalid_argument("type");
+    }
+    call.type = *type;
+    call.status = DecodeStatus(in);
+    call.end_reason = in.at("reason").get<std::string>();
+    call.created_at_ms = in.at("created_ms").get<int64_t>();
+    call.answered_at_ms = GetOptional<int64_t>(in, "answered_ms");
+    call.ended_at_ms = GetOptional<int64_t>(in, "ended_ms");
+    call.duration_seconds = in.at("duration_s").get<int64_t>();
+    if (auto found = in.find("caller_ice"); found != in.end() && !found->is_null()) {
+      call.caller_ice = DecodeIce(*found);
+    }
+    if (auto found = in.find("callee_ice"); found != in.end() && !found->is_null()) {
+      call.callee_ice = DecodeIce(*found);
+    }
+    return call;
+  }
+  if (kind == "state") {
+    sql::CallStateUpdate update;
+    update.call_id = in.at("id").get<std::string>();
+    update.status = DecodeStatus(in);
+    update.end_reason = in.at("reason").get<std::string>();
+    update.answered_at_ms = GetOptional<int64_t>(in, "answered_ms");
+    update.ended_at_ms = GetOptional<int64_t>(in, "ended_ms");
+    update.duration_seconds = in.at("duration_s").get<int64_t>();
+    return update;
+  }
+  if (kind == "ice") {
+    sql::IceUpdate update;
+    update.call_id = in.at("id").get<std::string>();
+    const std::string side = in.at("side").get<std::string>();
+    if (side == sql::CallSideName(sql::CallSide::kCaller)) {
+      update.side = sql::CallSide::kCaller;
+    } else if (side == sql::CallSideName(sql::CallSide::kCallee)) {
+      update.side = sql::CallSide::kCallee;
+    } else {
+      throw std::invalid_argument("side");
+    }
+    update.report = DecodeIce(in.at("report"));
+    return update;
+  }
+  throw std::invalid_argument("write");
+}
+
+// Inserts first, the rest after them, each group in the order saved.
+void InsertsFirst(std::vector<sql::CallWrite>& writes) {
+  std::stable_partition(writes.begin(), writes.end(), [](const sql::CallWrite& write) {
+    return std::holds_alternative<sql::Call>(write);
+  });
+}
+
+std::string CallIdOf(const sql::CallWrite& write) {
+  return std::visit(
+      [](const auto& w) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(w)>, sql::Call>) {
+          return w.id;
+        } else {
+          return w.call_id;
+        }
+      },
+      write);
+}
+
+}  // namespace
+
+std::string EncodeCallWrite(const sql::CallWrite& write) {
+  Json out = Json::object();
+  if (const auto* call = std::get_if<sql::Call>(&write)) {
+    out["write"] = "insert";
+    out["id"] = call->id;
+    out["caller"] = call->caller_id;
+    out["callee"] = call->callee_id;
+    out["type"] = sql::CallTypeName(call->type);
+    out["status"] = sql::CallStatusName(call->status);
+    out["reason"] = call->end_reason;
+    out["created_ms"] = call->created_at_ms;
+    PutOptional(out, "answered_ms", call->answered_at_ms);
+    PutOptional(out, "ended_ms", call->ended_at_ms);
+    out["duration_s"] = call->duration_seconds;
+    if (call->caller_ice) {
+      out["caller_ice"] = EncodeIce(*call->caller_ice);
+    }
+    if (call->callee_ice) {
+      out["callee_ice"] = EncodeIce(*call->callee_ice);
+    }
+  } else if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
+    out["write"] = "state";
+    out["id"] = state->call_id;
+    out["status"] = sql::CallStatusName(state->status);
+    out["reason"] = state->end_reason;
+    PutOptional(out, "answered_ms", state->answered_at_ms);
+    PutOptional(out, "ended_ms", state->ended_at_ms);
+    out["duration_s"] = state->duration_seconds;
+  } else {
+    const auto& ice = std::get<sql::IceUpdate>(write);
+    out["write"] = "ice";
+    out["id"] = ice.call_id;
+    out["side"] = sql::CallSideName(ice.side);
+    out["report"] = EncodeIce(ice.report);
+  }
+  // The ids and reports came through validated UTF-8; replace rather than
+  // throw should one not be.
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::optional<sql::CallWrite> DecodeCallWrite(std::string_view line) {
+  Json in = Json::parse(line, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) {
+    return std::nullopt;
+  }
+  try {
+    return DecodeWrite(in);
+  } catch (const std::exception&) {
+    return std::nullopt;  // a member missing or of another type
+  }
+}
+
+base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes) {
+  std::string text;
+  for (const sql::CallWrite& write : writes) {
+    text += EncodeCallWrite(write);
+    text += '\n';
+  }
+  std::lock_guard lock(mutex_);
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return base::Unavailable(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      return base::Unavailable(fmt::format("{}: cannot write: {}", path_, std::strerror(error)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return base::Unavailable(fmt::format("{}: cannot sync: {}", path_, std::strerror(error)));
+  }
+  ::close(fd);
+  return {};
+}
+
+base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store,
+                                                        const std::string& path) {
+  UnwrittenCallsReplay replay;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    return replay;
+  }
+  std::ifstream in(path);
+  if (!in) {
+    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  }
+  std::vector<sql::CallWrite> writes;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) {
+      continue;
+    }
+    std::optional<sql::CallWrite> write = DecodeCallWrite(line);
+    if (!write) {
+      ++replay.unreadable;
+      TK_LOG_WARN("calls: {} line {} is not a call history write; skipped", path, number);
+      continue;
+    }
+    writes.push_back(std::move(*write));
+  }
+  if (in.bad()) {
+    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  }
+  InsertsFirst(writes);
+  if (!writes.empty()) {
+    base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(writes);
+    if (!results) {
+      return std::unexpected(results.error());
+    }
+    for (size_t i = 0; i < writes.size() && i < results->size(); ++i) {
+      if ((*results)[i]) {
+        ++replay.applied;
+        continue;
+      }
+      ++replay.refused;
+      TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
+                  CallIdOf(writes[i]), (*results)[i].error().message);
+    }
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    // Written, but it would be written again at the next start (and then
+    // refused as already there): say so.
+    TK_LOG_ERROR("calls: {}: cannot remove after writing it: {}", path, std::strerror(errno));
+  }
+  return replay;
+}
+
+}  // namespace turnkey::signal

@@ -1,0 +1,231 @@
+// The file of call history writes a stop could not make: each kind of write
+// survives the line it is saved as, a line cut short is skipped, and the
+// replay writes a call's row before its updates into a real (in-memory
+// SQLite) store, removes the file, and keeps it when the database is away.
+#include "signal/unwritten_calls.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sql/sqlite_store.h"
+#include "tests/config/test_util.h"
+#include "tests/signal/flaky_store.h"
+
+namespace turnkey::signal {
+namespace {
+
+using config::testing::TempDir;
+
+constexpr int64_t kMs = 1'700'000'000'000;
+
+sql::IceReport Report(std::string state, std::optional<int64_t> rtt) {
+  return sql::IceReport{.state = std::move(state),
+                        .local_candidate_type = "relay",
+                        .remote_candidate_type = "srflx",
+                        .relay_protocol = "udp",
+                        .rtt_ms = rtt,
+                        .reported_at_ms = kMs + 4000};
+}
+
+sql::Call Ringing(std::string id) {
+  return sql::Call{.id = std::move(id),
+                   .caller_id = "alice-id",
+                   .callee_id = "bob-id",
+                   .type = sql::CallType::kVideo,
+                   .created_at_ms = kMs};
+}
+
+sql::CallStateUpdate Ended(std::string id) {
+  return sql::CallStateUpdate{.call_id = std::move(id),
+                              .status = sql::CallStatus::kCompleted,
+                              .end_reason = "hangup",
+                              .answered_at_ms = kMs + 2000,
+                              .ended_at_ms = kMs + 9000,
+                              .duration_seconds = 7};
+}
+
+bool SameWrite(const sql::CallWrite& a, const sql::CallWrite& b) {
+  if (a.index() != b.index()) {
+    return false;
+  }
+  if (const auto* call = std::get_if<sql::Call>(&a)) {
+    return *call == std::get<sql::Call>(b);
+  }
+  if (const auto* state = std::get_if<sql::CallStateUpdate>(&a)) {
+    const auto& other = std::get<sql::CallStateUpdate>(b);
+    return state->call_id == other.call_id && state->status == other.status &&
+           state->end_reason == other.end_reason && state->answered_at_ms == other.answered_at_ms &&
+           state->ended_at_ms == other.ended_at_ms &&
+           state->duration_seconds == other.duration_seconds;
+  }
+  const auto& ice = std::get<sql::IceUpdate>(a);
+  const auto& other = std::get<sql::IceUpdate>(b);
+  return ice.call_id == other.call_id && ice.side == other.side && ice.report == other.report;
+}
+
+TEST(UnwrittenCallsTest, EveryKindOfWriteReadsBackAsItWasSaved) {
+  sql::Call full = Ringing("full");
+  full.status = sql::CallStatus::kFailed;
+  full.type = sql::CallType::kAudio;
+  full.end_reason = "connection_lost";
+  full.answered_at_ms = kMs + 1000;
+  full.ended_at_ms = kMs + 61000;
+  full.duration_seconds = 60;
+  full.caller_ice = Report("connected", 42);
+  full.callee_ice = Report("failed", std::nullopt);
+  sql::CallStateUpdate answered{.call_id = "c2", .status = sql::CallStatus::kActive};
+  answered.answered_at_ms = kMs + 1500;
+  const std::vector<sql::CallWrite> writes = {
+      Ringing("bare"),
+      full,
+      answered,
+      Ended("c3"),
+      sql::IceUpdate{.call_id = "c4", .side = sql::CallSide::kCallee, .report = Report("ok", 7)},
+      sql::IceUpdate{.call_id = "c5",
+                     .side = sql::CallSide::kCaller,
+                     .report = Report("failed", std::nullopt)},
+  };
+  for (const sql::CallWrite& write : writes) {
+    const std::string line = EncodeCallWrite(write);
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+    std::optional<sql::CallWrite> back = DecodeCallWrite(line);
+    ASSERT_TRUE(back.has_value()) << line;
+    EXPECT_TRUE(SameWrite(write, *back)) << line;
+  }
+}
+
+TEST(UnwrittenCallsTest, ALineThatIsNotAWriteIsRefused) {
+  const std::string good = EncodeCallWrite(Ended("c1"));
+  for (const std::string& line : {
+           std::string(""),
+           std::string("not json"),
+           good.substr(0, good.size() / 2),  // cut short by a crash
+           std::string("[1,2]"),
+           std::string(R"({"write":"delete","id":"c1"})"),
+           std::string(R"({"write":"state","id":"c1","status":"lost","reason":"","duration_s":0})"),
+           std::string(R"({"write":"state","id":"c1","status":"missed","reason":""})"),
+           std::string(R"({"write":"state","id":7,"status":"missed","reason":"","duration_s":0})"),
+           std::string(R"({"write":"ice","id":"c1","side":"both","report":{}})"),
+       }) {
+    EXPECT_FALSE(DecodeCallWrite(line).has_value()) << line;
+  }
+  EXPECT_TRUE(DecodeCallWrite(good).has_value());
+}
+
+class UnwrittenCallsReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sql::SqliteStoreOptions options;
+    options.path = ":memory:";
+    auto store = sql::SqliteStore::Open(options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    ASSERT_TRUE((*store)->Migrate().has_value());
+    store_ = std::make_unique<testing::FlakyStore>(std::move(*store));
+    for (const char* name : {"alice", "bob"}) {
+      sql::NewUser user;
+      user.id = std::string(name) + "-id";
+      user.email = std::string(name) + "@example.test";
+      user.handle = name;
+      user.password_hash = "x";
+      user.now_ms = kMs;
+      ASSERT_TRUE(store_->CreateUser(user).has_value());
+    }
+    path_ = (dir_.path() / std::string(kUnwrittenCallsFileName)).string();
+  }
+
+  TempDir dir_;
+  std::string path_;
+  std::unique_ptr<testing::FlakyStore> store_;
+};
+
+TEST_F(UnwrittenCallsReplayTest, NoFileIsNothingToDo) {
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied + replay->refused + replay->unreadable, 0u);
+  EXPECT_TRUE(store_->batches().empty());
+}
+
+TEST_F(UnwrittenCallsReplayTest, WritesSavedOutOfOrderLandWholeAndTheFileGoes) {
+  UnwrittenCallsFile file(path_);
+  // Saved by two batches that finished out of order: the end before the row.
+  const std::vector<sql::CallWrite> later = {
+      Ended("c1"),
+      sql::IceUpdate{.call_id = "c1", .side = sql::CallSide::kCaller, .report = Report("ok", 30)}};
+  const std::vector<sql::CallWrite> earlier = {Ringing("c1"), Ringing("c2")};
+  ASSERT_TRUE(file.Append(later).has_value());
+  ASSERT_TRUE(file.Append(earlier).has_value());
+  EXPECT_EQ(std::filesystem::status(path_).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  {
+    std::ofstream out(path_, std::ios::app);
+    out << R"({"write":"state","id":"c2","sta)";  // a crash during an append
+  }
+
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied, 4u);
+  EXPECT_EQ(replay->refused, 0u);
+  EXPECT_EQ(replay->unreadable, 1u);
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_EQ(store_->batches(), std::vector<size_t>{4});  // one transaction
+
+  auto c1 = store_->GetCall("c1");
+  ASSERT_TRUE(c1.has_value());
+  EXPECT_EQ(c1->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(c1->duration_seconds, 7);
+  ASSERT_TRUE(c1->caller_ice.has_value());
+  EXPECT_EQ(c1->caller_ice->rtt_ms, 30);
+  auto c2 = store_->GetCall("c2");
+  ASSERT_TRUE(c2.has_value());
+  EXPECT_EQ(c2->status, sql::CallStatus::kRinging);
+
+  // Written once: a second start finds nothing.
+  auto again = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->applied, 0u);
+}
+
+TEST_F(UnwrittenCallsReplayTest, AWriteTheStoreRefusesIsCountedAndTheRestGoIn) {
+  // c1 already ended in the database (another node ended it at its start).
+  ASSERT_TRUE(
+      store_->ApplyCallWrites(std::vector<sql::CallWrite>{Ringing("c1"), Ended("c1")}).has_value());
+  UnwrittenCallsFile file(path_);
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{Ringing("c1"), Ringing("c3")}).has_value());
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied, 1u);
+  EXPECT_EQ(replay->refused, 1u);
+  EXPECT_TRUE(store_->GetCall("c3").has_value());
+  EXPECT_EQ(store_->GetCall("c1")->status, sql::CallStatus::kCompleted);
+  EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+TEST_F(UnwrittenCallsReplayTest, WhileTheDatabaseIsAwayTheFileIsKept) {
+  UnwrittenCallsFile file(path_);
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{Ringing("c1")}).has_value());
+  store_->FailNext(1);
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_FALSE(replay.has_value());
+  EXPECT_EQ(replay.error().code, base::ErrorCode::kUnavailable);
+  EXPECT_TRUE(std::filesystem::exists(path_));
+
+  replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied, 1u);
+  EXPECT_TRUE(store_->GetCall("c1").has_value());
+}
+
+TEST_F(UnwrittenCallsReplayTest, AFileThatCannotBeWrittenSaysWhy) {
+  UnwrittenCallsFile file((dir_.path() / "missing-dir" / "calls.jsonl").string());
+  auto saved = file.Append(std::vector<sql::CallWrite>{Ringing("c1")});
+  ASSERT_FALSE(saved.has_value());
+  EXPECT_NE(saved.error().message.find("missing-dir"), std::string::npos) << saved.error().message;
+}
+
+}  // namespace
+}  // namespace turnkey::signal
