@@ -33,6 +33,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+import test_operations  # noqa: E402  (SioHelper, start_call)
 import test_turn  # noqa: E402  (TurnutilsPeer, run_uclient)
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -940,6 +941,53 @@ class MariadbOutageTest(unittest.TestCase):
             self.assertEqual(api.register().status, 201)
             self.assertEqual(server.proc.poll(), None, "turnkey must not have restarted")
         finally:
+            server.close()
+
+    def test_calls_made_while_it_is_down_survive_a_stop_and_are_in_the_history(self):
+        """Calls go on without the database (the users are connected already); their
+        history waits in memory, and a stop before the database is back saves it in
+        state_dir for the next start, which writes it."""
+        server = migrated_server(self, "tk_outage_calls")
+        server.start()
+        helper = None
+        brought_up = False
+        try:
+            users = []
+            for _ in range(2):
+                r = server.api.register()
+                self.assertEqual(r.status, 201, r)
+                users.append({"id": r.data["user"]["id"], "token": r.data["token"]})
+            helper = test_operations.SioHelper(server.api.base)
+            helper.connect("a", users[0]["token"])
+            helper.connect("b", users[1]["token"])
+            MARIADB.script("down")
+            call_id = test_operations.start_call(helper, users[0], users[1])
+            ack = helper.emit("a", "endCall", {"callId": call_id})
+            self.assertTrue(ack.get("ok"), ack)
+            self.assertEqual(helper.wait("b", "callEnded")["reason"], "hangup")
+            mark = len(server.read_log())
+            server.stop()
+            self.assertEqual(server.proc.returncode, 0, server.read_log()[mark:])
+            self.assertRegex(server.read_log()[mark:], r"call history writes not made at "
+                             r"shutdown .*; saved to .*unwritten-calls\.jsonl")
+            MARIADB.script("up")
+            brought_up = True
+            mark = len(server.read_log())
+            server.start()
+            self.assertRegex(server.read_log()[mark:], r"call history writes saved at the last "
+                             r"stop written from .* \(0 refused, 0 unreadable\)")
+            r = server.api.get("/api/calls/history", users[0]["token"])
+            self.assertEqual(r.status, 200, r)
+            calls = [c for c in r.data["calls"] if c["callId"] == call_id]
+            self.assertEqual(len(calls), 1, r.data)
+            self.assertEqual(calls[0]["status"], "completed", calls[0])
+            self.assertEqual(calls[0]["endReason"], "hangup", calls[0])
+            self.assertEqual(calls[0]["direction"], "outgoing", calls[0])
+        finally:
+            if not brought_up:
+                MARIADB.script("up")
+            if helper is not None:
+                helper.close()
             server.close()
 
     def assertError(self, response, status, code):
