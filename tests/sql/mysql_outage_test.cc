@@ -77,13 +77,15 @@ class MysqlOutageTest : public ::testing::Test {
     server_down_ = false;
   }
 
-  // Waits for the server to answer through the store, up to `timeout`. The
-  // store fails fast while its reconnect backoff runs, so this asks again
-  // every few milliseconds instead of sleeping for a guessed time.
-  bool WaitUntilReachable(std::chrono::seconds timeout) {
+  // Waits for the server to answer through the store, up to `timeout`, by
+  // reading the given user. The store fails fast while its reconnect backoff
+  // runs, so this asks again every few milliseconds instead of sleeping for
+  // a guessed time. Not Ping(): after the writes refused during an outage it
+  // keeps failing for 30 s with the server back, until a write succeeds.
+  bool WaitUntilReachable(std::chrono::seconds timeout, const std::string& user_id) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-      if (store_->Ping()) {
+      if (store_->GetUserById(user_id)) {
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -187,7 +189,7 @@ TEST_F(MysqlOutageTest, FailsFastDuringAnOutageAndRecoversWithTheSameStore) {
   }
 
   Up();
-  ASSERT_TRUE(WaitUntilReachable(std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitUntilReachable(std::chrono::seconds(60), users[1].id));
 
   // The same store works again, and nothing it acknowledged is gone.
   for (const User& user : users) {
@@ -208,6 +210,9 @@ TEST_F(MysqlOutageTest, FailsFastDuringAnOutageAndRecoversWithTheSameStore) {
   auto after = store_->CreateUser(MakeUser("after"));
   ASSERT_TRUE(after) << after.error().message;
   EXPECT_TRUE(store_->GetUserById(after->id));
+  // Writes the server took since the refused ones: Ping is healthy again.
+  auto ping = store_->Ping();
+  EXPECT_TRUE(ping) << ping.error().message;
 }
 
 TEST_F(MysqlOutageTest, StaleConnectionsAfterARestartAreReplacedWithinTheCall) {
