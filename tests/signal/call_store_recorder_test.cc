@@ -16,7 +16,6 @@
 
 #include "metrics/registry.h"
 #include "signal/unwritten_calls.h"
-#include "sql/sqlite_store.h"
 #include "tests/config/test_util.h"
 #include "tests/signal/flaky_store.h"
 
@@ -51,21 +50,9 @@ class CallStoreRecorderTest : public ::testing::Test {
     auto queue = net::WorkQueue::Create(queue_options);
     ASSERT_TRUE(queue.has_value());
     queue_ = std::move(*queue);
-    sql::SqliteStoreOptions store_options;
-    store_options.path = ":memory:";
-    auto store = sql::SqliteStore::Open(store_options);
+    auto store = testing::OpenStoreOfAliceAndBob(kUnixBase * 1000);
     ASSERT_TRUE(store.has_value()) << store.error().message;
-    ASSERT_TRUE((*store)->Migrate().has_value());
-    store_ = std::make_unique<FlakyStore>(std::move(*store));
-    for (const char* name : {"alice", "bob"}) {
-      sql::NewUser user;
-      user.id = std::string(name) + "-id";
-      user.email = std::string(name) + "@example.test";
-      user.handle = name;
-      user.password_hash = "x";
-      user.now_ms = kUnixBase * 1000;
-      ASSERT_TRUE(store_->CreateUser(user).has_value());
-    }
+    store_ = std::move(*store);
     auto metrics = metrics::SignalMetrics::Create(registry_);
     ASSERT_TRUE(metrics.has_value());
     metrics_ = std::make_unique<metrics::SignalMetrics>(*metrics);

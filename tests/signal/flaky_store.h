@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sql/sqlite_store.h"
 #include "sql/store.h"
 
 namespace turnkey::signal::testing {
@@ -196,5 +197,32 @@ class FlakyStore final : public sql::Store {
   int held_ = 0;
   std::vector<size_t> batches_;
 };
+
+// A FlakyStore over a migrated in-memory SQLite store holding the users
+// "alice-id" and "bob-id" (created at `now_ms`), whom calls can be between.
+inline base::Result<std::unique_ptr<FlakyStore>> OpenStoreOfAliceAndBob(int64_t now_ms) {
+  sql::SqliteStoreOptions options;
+  options.path = ":memory:";
+  auto inner = sql::SqliteStore::Open(options);
+  if (!inner) {
+    return std::unexpected(inner.error());
+  }
+  if (auto migrated = (*inner)->Migrate(); !migrated) {
+    return std::unexpected(migrated.error());
+  }
+  auto store = std::make_unique<FlakyStore>(std::move(*inner));
+  for (const char* name : {"alice", "bob"}) {
+    sql::NewUser user;
+    user.id = std::string(name) + "-id";
+    user.email = std::string(name) + "@example.test";
+    user.handle = name;
+    user.password_hash = "x";
+    user.now_ms = now_ms;
+    if (auto created = store->CreateUser(user); !created) {
+      return std::unexpected(created.error());
+    }
+  }
+  return store;
+}
 
 }  // namespace turnkey::signal::testing

@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "sql/sqlite_store.h"
 #include "tests/config/test_util.h"
 #include "tests/signal/flaky_store.h"
 
@@ -120,21 +119,9 @@ TEST(UnwrittenCallsTest, ALineThatIsNotAWriteIsRefused) {
 class UnwrittenCallsReplayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sql::SqliteStoreOptions options;
-    options.path = ":memory:";
-    auto store = sql::SqliteStore::Open(options);
+    auto store = testing::OpenStoreOfAliceAndBob(kMs);
     ASSERT_TRUE(store.has_value()) << store.error().message;
-    ASSERT_TRUE((*store)->Migrate().has_value());
-    store_ = std::make_unique<testing::FlakyStore>(std::move(*store));
-    for (const char* name : {"alice", "bob"}) {
-      sql::NewUser user;
-      user.id = std::string(name) + "-id";
-      user.email = std::string(name) + "@example.test";
-      user.handle = name;
-      user.password_hash = "x";
-      user.now_ms = kMs;
-      ASSERT_TRUE(store_->CreateUser(user).has_value());
-    }
+    store_ = std::move(*store);
     path_ = (dir_.path() / std::string(kUnwrittenCallsFileName)).string();
   }
 
