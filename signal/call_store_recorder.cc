@@ -1,7 +1,11 @@
 #include "signal/call_store_recorder.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <iterator>
 #include <mutex>
 #include <span>
@@ -307,6 +311,16 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
 
 CallStoreRecorder::~CallStoreRecorder() {
   shared_->give_up_at = std::chrono::steady_clock::now() + options_.shutdown_budget;
+  if (spilling_) {
+    // What was read back is in memory now (and is written, or saved again
+    // if it cannot be): the next start need not see it twice.
+    if (auto dropped = shared_->unwritten->DropBefore(spill_offset_); !dropped) {
+      TK_LOG_ERROR("calls: {} (its writes already made are refused at the next start)",
+                   dropped.error().message);
+    }
+    TK_LOG_WARN("calls: the call history writes still waiting in {} are written at the next start",
+                shared_->unwritten->path());
+  }
   Flush();
   shared_->owner = nullptr;
 }
@@ -376,7 +390,7 @@ std::function<bool()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds 
   }
   // What still waits now is held for a retry: the database is away (or a
   // failed batch is back while later ones are still out).
-  const bool held = !pending_.empty() || !returned_.empty();
+  const bool held = !pending_.empty() || !returned_.empty() || spilling_;
   if (in_flight_ == 0) {
     return [held] { return !held; };
   }
@@ -427,10 +441,20 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
   // nor takes one in, so it cannot take a good one down with it. Inserts are
   // not checked here (the store checks every write): the records folded
   // into one it refuses would find no row to update anyway.
+  if (spilling_) {
+    // Behind what went to the file, in order: not merged into a write in
+    // memory, which may be older than ones in the file.
+    Spill(std::move(write));
+    return;
+  }
   const bool valid =
       std::holds_alternative<sql::Call>(write) || static_cast<bool>(sql::ValidateCallWrite(write));
   if (valid && Merge(write)) {
     ++shared_->stats.records_merged;
+    return;
+  }
+  if (pending_.size() >= options_.max_pending && shared_->unwritten != nullptr) {
+    Spill(std::move(write));
     return;
   }
   if (pending_.size() >= options_.max_pending) {
@@ -449,6 +473,62 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
   }
   pending_.push_back(std::move(write));
   Post(When::kAfterDelay);
+}
+
+void CallStoreRecorder::Spill(sql::CallWrite write) {
+  base::Status saved = shared_->unwritten->Append(std::span(&write, 1), /*sync=*/false);
+  if (!saved) {
+    const uint64_t dropped = shared_->Lost(1);
+    if (dropped % 1000 == 1) {
+      auto [kind, id] = Describe(write);
+      TK_LOG_ERROR("calls: dropping call history {} of call {}: {} ({} dropped)", kind, *id,
+                   saved.error().message, dropped);
+    }
+    return;
+  }
+  ++shared_->stats.writes_saved;
+  if (!spilling_) {
+    spilling_ = true;
+    TK_LOG_WARN(
+        "calls: {} call history writes wait in memory for the database; the next ones wait in {} "
+        "until it takes them",
+        pending_.size(), shared_->unwritten->path());
+  }
+}
+
+void CallStoreRecorder::ReadBackSpilled() {
+  if (!spilling_ || !pending_.empty() || in_flight_ > 0 || !returned_.empty() ||
+      retry_timer_.IsRunning() || shared_->closing()) {
+    return;
+  }
+  const std::string& path = shared_->unwritten->path();
+  auto chunk = ReadUnwrittenCalls(path, spill_offset_, options_.max_batch);
+  if (!chunk) {
+    // Records from now on go to memory again; the file stays for the next
+    // start, which writes what it holds (refusing what was read back).
+    spilling_ = false;
+    TK_LOG_ERROR("calls: {}; the call history writes still in it are written at the next start",
+                 chunk.error().message);
+    return;
+  }
+  spill_offset_ = chunk->next_offset;
+  if (chunk->writes.empty() && chunk->end) {
+    spilling_ = false;
+    spill_offset_ = 0;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      TK_LOG_ERROR("calls: {}: cannot remove after writing it: {}", path, std::strerror(errno));
+    }
+    TK_LOG_INFO("calls: the call history writes that waited in {} are written", path);
+    return;
+  }
+  // Not open to merges (not in waiting_): they go out as they were saved.
+  for (sql::CallWrite& write : chunk->writes) {
+    pending_.push_back(std::move(write));
+  }
+  Post(When::kNow);
+  if (pending_.empty() && in_flight_ == 0 && !retry_timer_.IsRunning()) {
+    ReadBackSpilled();  // a chunk of unreadable lines only: on to the next
+  }
 }
 
 void CallStoreRecorder::Flush() {
@@ -562,6 +642,7 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
     // The window of what waited during the batch has passed (or was full).
     Post(When::kNow);
   }
+  ReadBackSpilled();
 }
 
 void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt,

@@ -28,9 +28,13 @@
 // and counted (stats().writes_failed); a batch that fails as a whole (the
 // database is unreachable, locked or full) waits in memory and is retried
 // after each of `retry_delays`, then every last delay, for as long as the
-// outage lasts. A full work queue is retried the same way. Pending records
-// beyond `max_pending` are refused, logged and counted as lost (the bound on
-// memory, and on what a crash during an outage loses).
+// outage lasts. A full work queue is retried the same way. Records beyond
+// `max_pending` waiting in memory (the bound on memory, and on what a crash
+// during an outage loses) go to `unwritten_path`, and so does every record
+// after them until the file has been read back: once everything in memory
+// is written, the file is read a batch at a time and written in order, then
+// removed (counted in writes_saved, then in writes_applied). Without a file
+// (or when it cannot be written) they are refused, logged and counted lost.
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
 // `clock` and `metrics` must outlive every job posted (SignalService shuts
@@ -76,8 +80,8 @@ struct CallStoreRecorderOptions {
   // posted (a full batch goes at once). The window of history a crash can
   // lose. Default 20 ms.
   std::chrono::milliseconds commit_delay{20};
-  // Records waiting beyond this are refused (logged, counted). Default
-  // 100000.
+  // Records waiting in memory beyond this go to unwritten_path (or without
+  // one are refused: logged, counted). Default 100000.
   size_t max_pending = 100000;
   // After a batch failed as a whole (or the queue was full), wait this long
   // before each retry; the last delay repeats until the batch is written.
@@ -88,9 +92,10 @@ struct CallStoreRecorderOptions {
   // After the recorder is destroyed, batches still waiting to start this
   // long afterwards are given up without being tried. Default 5 s.
   std::chrono::milliseconds shutdown_budget{5000};
-  // Writes given up at the stop are appended here (UnwrittenCallsFile), to
-  // be written at the next start (ReplayUnwrittenCalls); "" = none, they are
-  // counted lost. Default "".
+  // Writes given up at the stop, and those beyond max_pending, are appended
+  // here (UnwrittenCallsFile): the first are written at the next start
+  // (ReplayUnwrittenCalls), the others once the database takes writes
+  // again. "" = none: they are counted lost. Default "".
   std::string unwritten_path;
 };
 
@@ -100,8 +105,8 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
-  std::atomic<uint64_t> writes_saved{0};    // given up at the stop, saved in unwritten_path
-  std::atomic<uint64_t> retries{0};         // batches retried
+  std::atomic<uint64_t> writes_saved{0};  // saved in unwritten_path (beyond max_pending, the stop)
+  std::atomic<uint64_t> retries{0};       // batches retried
   std::atomic<uint64_t> records_merged{0};  // records folded into a waiting write
 };
 
@@ -175,6 +180,12 @@ class CallStoreRecorder final : public CallRecorder {
   // Puts `writes` back at the front and starts the retry timer with the
   // delay of `attempt` (the first one for 0).
   void Requeue(std::vector<sql::CallWrite> writes, size_t attempt);
+  // Appends a record to unwritten_path (from then on every record goes
+  // there until it is read back), or counts it lost when that fails.
+  void Spill(sql::CallWrite write);
+  // Once nothing waits in memory or is out, reads the next batch of the
+  // spilled records back and posts it; removes the file when all are back.
+  void ReadBackSpilled();
 
   net::EventLoop& loop_;
   net::WorkQueue& queue_;
@@ -201,6 +212,10 @@ class CallStoreRecorder final : public CallRecorder {
   uint64_t next_seq_ = 1;
   // The result of the newest batch handed to the work queue.
   std::shared_ptr<BatchResult> last_posted_;
+  // Records go to unwritten_path (Spill) until it has been read back; the
+  // part read back so far ends here.
+  bool spilling_ = false;
+  uint64_t spill_offset_ = 0;
   net::Timer retry_timer_;
   net::Timer commit_timer_;
 };

@@ -6,10 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -121,13 +122,6 @@ sql::CallWrite DecodeWrite(const Json& in) {
   throw std::invalid_argument("write");
 }
 
-// Inserts first, the rest after them, each group in the order saved.
-void InsertsFirst(std::vector<sql::CallWrite>& writes) {
-  std::stable_partition(writes.begin(), writes.end(), [](const sql::CallWrite& write) {
-    return std::holds_alternative<sql::Call>(write);
-  });
-}
-
 std::string CallIdOf(const sql::CallWrite& write) {
   return std::visit(
       [](const auto& w) {
@@ -194,7 +188,7 @@ std::optional<sql::CallWrite> DecodeCallWrite(std::string_view line) {
   }
 }
 
-base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes) {
+base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes, bool sync) {
   std::string text;
   for (const sql::CallWrite& write : writes) {
     text += EncodeCallWrite(write);
@@ -218,7 +212,7 @@ base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes) 
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (sync && ::fsync(fd) != 0) {
     const int error = errno;
     ::close(fd);
     return base::Unavailable(fmt::format("{}: cannot sync: {}", path_, std::strerror(error)));
@@ -227,6 +221,156 @@ base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes) 
   return {};
 }
 
+base::Status UnwrittenCallsFile::DropBefore(uint64_t offset) {
+  if (offset == 0) {
+    return {};
+  }
+  std::lock_guard lock(mutex_);
+  std::string rest;
+  {
+    std::ifstream in(path_, std::ios::binary);
+    if (!in || !in.seekg(static_cast<std::streamoff>(offset))) {
+      return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+    }
+    rest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+    }
+  }
+  if (rest.empty()) {
+    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+      return base::Unavailable(fmt::format("{}: cannot remove: {}", path_, std::strerror(errno)));
+    }
+    return {};
+  }
+  // A new file renamed over the old one: a crash leaves one or the other.
+  const std::string next = path_ + ".new";
+  const int fd = ::open(next.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return base::Unavailable(fmt::format("{}: cannot create: {}", next, std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < rest.size()) {
+    const ssize_t n = ::write(fd, rest.data() + written, rest.size() - written);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      ::unlink(next.c_str());
+      return base::Unavailable(fmt::format("{}: cannot write: {}", next, std::strerror(error)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(next.c_str(), path_.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(next.c_str());
+    return base::Unavailable(fmt::format("{}: cannot replace: {}", path_, std::strerror(error)));
+  }
+  return {};
+}
+
+base::Result<UnwrittenCallsChunk> ReadUnwrittenCalls(const std::string& path, uint64_t offset,
+                                                     size_t max_writes) {
+  UnwrittenCallsChunk chunk;
+  chunk.next_offset = offset;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    chunk.end = true;
+    return chunk;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !in.seekg(static_cast<std::streamoff>(offset))) {
+    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  }
+  std::string line;
+  while (chunk.writes.size() < max_writes) {
+    if (!std::getline(in, line)) {
+      break;  // the end
+    }
+    if (in.eof()) {
+      break;  // a line without its newline: not whole (yet)
+    }
+    const uint64_t at = chunk.next_offset;
+    chunk.next_offset += line.size() + 1;
+    if (line.empty()) {
+      continue;
+    }
+    std::optional<sql::CallWrite> write = DecodeCallWrite(line);
+    if (!write) {
+      ++chunk.unreadable;
+      TK_LOG_WARN("calls: {} at byte {}: not a call history write; skipped", path, at);
+      continue;
+    }
+    chunk.writes.push_back(std::move(*write));
+  }
+  if (in.bad()) {
+    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  }
+  if (chunk.writes.size() < max_writes) {
+    chunk.end = true;
+  } else {
+    // Full: the end only if nothing whole follows.
+    in.clear();
+    std::string next;
+    chunk.end = !std::getline(in, next) || in.eof();
+  }
+  return chunk;
+}
+
+namespace {
+
+// Transactions of the replay at the start, and refusals logged one by one.
+constexpr size_t kReplayChunk = 512;
+constexpr size_t kRefusalsLogged = 10;
+
+// One pass over the file: applies its inserts (`inserts`) or everything
+// else, a chunk at a time. Returns where the whole lines end.
+base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bool inserts,
+                                  UnwrittenCallsReplay& replay) {
+  uint64_t offset = 0;
+  for (;;) {
+    auto chunk = ReadUnwrittenCalls(path, offset, kReplayChunk);
+    if (!chunk) {
+      return std::unexpected(chunk.error());
+    }
+    if (inserts) {
+      replay.unreadable += chunk->unreadable;
+    }
+    std::vector<sql::CallWrite> writes;
+    for (sql::CallWrite& write : chunk->writes) {
+      if (std::holds_alternative<sql::Call>(write) == inserts) {
+        writes.push_back(std::move(write));
+      }
+    }
+    if (!writes.empty()) {
+      base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(writes);
+      if (!results) {
+        return std::unexpected(results.error());
+      }
+      for (size_t i = 0; i < writes.size() && i < results->size(); ++i) {
+        if ((*results)[i]) {
+          ++replay.applied;
+          continue;
+        }
+        if (++replay.refused <= kRefusalsLogged) {
+          TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
+                      CallIdOf(writes[i]), (*results)[i].error().message);
+        }
+      }
+    }
+    offset = chunk->next_offset;
+    if (chunk->end) {
+      return offset;
+    }
+  }
+}
+
+}  // namespace
+
 base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store,
                                                         const std::string& path) {
   UnwrittenCallsReplay replay;
@@ -234,44 +378,20 @@ base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store,
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
     return replay;
   }
-  std::ifstream in(path);
-  if (!in) {
-    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  // Every row first, so that no update is refused for want of its row.
+  auto whole = ReplayPass(store, path, true, replay);
+  if (!whole) {
+    return std::unexpected(whole.error());
   }
-  std::vector<sql::CallWrite> writes;
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty()) {
-      continue;
-    }
-    std::optional<sql::CallWrite> write = DecodeCallWrite(line);
-    if (!write) {
-      ++replay.unreadable;
-      TK_LOG_WARN("calls: {} line {} is not a call history write; skipped", path, number);
-      continue;
-    }
-    writes.push_back(std::move(*write));
+  if (auto rest = ReplayPass(store, path, false, replay); !rest) {
+    return std::unexpected(rest.error());
   }
-  if (in.bad()) {
-    return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > *whole) {
+    ++replay.unreadable;  // a last line cut short by a crash
+    TK_LOG_WARN("calls: {} at byte {}: a line cut short; skipped", path, *whole);
   }
-  InsertsFirst(writes);
-  if (!writes.empty()) {
-    base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(writes);
-    if (!results) {
-      return std::unexpected(results.error());
-    }
-    for (size_t i = 0; i < writes.size() && i < results->size(); ++i) {
-      if ((*results)[i]) {
-        ++replay.applied;
-        continue;
-      }
-      ++replay.refused;
-      TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
-                  CallIdOf(writes[i]), (*results)[i].error().message);
-    }
+  if (replay.refused > kRefusalsLogged) {
+    TK_LOG_WARN("calls: {} saved call history writes refused by the store in all", replay.refused);
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     // Written, but it would be written again at the next start (and then

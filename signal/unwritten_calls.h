@@ -1,25 +1,30 @@
-// The call history writes a stop could not make (the database was away, or
-// still had not taken them when the shutdown budget ran out), kept in a file
-// in state_dir and written at the next start, before anything else touches
-// the history (DESIGN.md section 6: nothing lost).
+// Call history writes kept in a file in state_dir rather than lost
+// (DESIGN.md section 6: nothing lost): those a stop could not make (the
+// database was away, or still had not taken them when the shutdown budget
+// ran out), written at the next start before anything else touches the
+// history; and, while the database is away for long, those beyond what the
+// recorder keeps in memory, read back in order once it is back
+// (CallStoreRecorder).
 //
-// The file holds one JSON object per line, one write each, appended and
-// synced by whoever gives writes up at the stop (any thread). A line that
-// does not read as a write (cut short by a crash during the append) is
-// skipped at the replay, logged. The replay writes the inserts first, then
-// the state updates and ICE reports in the order they were saved, so a
-// call's update never reaches the store before its row; a write the store
-// refuses (the row was meanwhile ended as server_restart by another node, or
-// the insert had in fact committed) is logged and left, as the recorder
-// does.
+// The file holds one JSON object per line, one write each, appended by
+// whoever saves writes (any thread; synced at the stop). A line that does
+// not read as a write (cut short by a crash during the append) is skipped,
+// logged. The replay at the start writes the inserts first, then the state
+// updates and ICE reports in the order they were saved, so a call's update
+// never reaches the store before its row; a write the store refuses (the
+// row was meanwhile ended as server_restart by another node, or the write
+// had in fact been made: a crash after part of the file was read back) is
+// counted and left, as the recorder does.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "sql/store.h"
@@ -40,14 +45,30 @@ class UnwrittenCallsFile {
   explicit UnwrittenCallsFile(std::string path) : path_(std::move(path)) {}
 
   const std::string& path() const { return path_; }
-  // Appends `writes` and syncs them to disk; an error says why not (then
-  // none or only some reached the file).
-  base::Status Append(std::span<const sql::CallWrite> writes);
+  // Appends `writes` in one write (and with `sync`, syncs the file to disk:
+  // what survives a power loss, not only a crash of the process); an error
+  // says why not (then none or only some reached the file).
+  base::Status Append(std::span<const sql::CallWrite> writes, bool sync = true);
+  // Removes the file's first `offset` bytes (whole lines already read back),
+  // keeping the rest (synced); the file goes when nothing is left.
+  base::Status DropBefore(uint64_t offset);
 
  private:
   const std::string path_;
   std::mutex mutex_;  // one append at a time, whole lines
 };
+
+// Up to `max_writes` whole lines of the file from byte `offset` on.
+struct UnwrittenCallsChunk {
+  std::vector<sql::CallWrite> writes;
+  uint64_t next_offset = 0;  // where the next chunk starts
+  size_t unreadable = 0;     // lines that were not a write (logged)
+  bool end = false;          // no whole line is left after this chunk
+};
+// No file reads as an empty chunk at its end; kInternal when it cannot be
+// read.
+base::Result<UnwrittenCallsChunk> ReadUnwrittenCalls(const std::string& path, uint64_t offset,
+                                                     size_t max_writes);
 
 struct UnwrittenCallsReplay {
   size_t applied = 0;     // written
@@ -55,10 +76,12 @@ struct UnwrittenCallsReplay {
   size_t unreadable = 0;  // lines that were not a write (logged)
 };
 
-// Writes what the file at `path` holds into `store` in one transaction and
-// removes the file. No file: nothing to do. The store's error when it could
-// not take them as a whole (kUnavailable when the database is away), or
-// kInternal when the file cannot be read: the file is kept for the next try.
+// Writes what the file at `path` holds into `store` (transactions of at
+// most 512 writes: the inserts, then the rest) and removes the file. No
+// file: nothing to do. The store's error when it could not take a
+// transaction as a whole (kUnavailable when the database is away), or
+// kInternal when the file cannot be read: the file is kept for the next try
+// (whose writes already made are then refused).
 base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store, const std::string& path);
 
 }  // namespace turnkey::signal

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -553,6 +554,91 @@ TEST_F(CallStoreRecorderTest, AtShutdownWritesGivenUpAreSavedForTheNextStart) {
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status, sql::CallStatus::kCompleted);
   EXPECT_EQ(first->duration_seconds, 5);
+}
+
+// Beyond max_pending in memory, records wait in the file, and every record
+// after them too (not merged into older ones in memory) until the file has
+// been read back; then they are written in the order they were made, across
+// a failed batch, and the file goes.
+TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenInOrder) {
+  config::testing::TempDir dir;
+  CallStoreRecorderOptions options = Held();
+  options.max_pending = 2;
+  options.max_batch = 3;  // more than max_pending (a full batch posts); two chunks to read back
+  options.retry_delays = {10ms};
+  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  MakeRecorder(options);
+  const CallInfo c1 = Info("c1");
+  const CallInfo c2 = Info("c2");
+  const CallInfo c3 = Info("c3");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    recorder_->CallCreated(c2);  // memory is full (nothing posts: Held)
+    recorder_->CallCreated(c3);
+    recorder_->CallAnswered(c1, c1.created_at + 1s);  // not merged into c1's insert
+    recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 4s));
+    recorder_->CallEnded(HungUp(c3, "bob-id", 2s, 3s));
+    return 0;
+  });
+  EXPECT_EQ(stats_->writes_saved, 4u);
+  EXPECT_EQ(stats_->records_merged, 0u);
+  EXPECT_EQ(OnLoop([&] { return recorder_->pending(); }), 2u);
+  EXPECT_TRUE(std::filesystem::exists(options.unwritten_path));
+
+  store_->FailNext(1);  // the first batch out fails and is retried
+  auto barrier = OnLoop([&] { return recorder_->WriteBarrier(); });
+  EXPECT_FALSE(barrier());  // records wait in the file
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 6; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  EXPECT_EQ(stats_->writes_failed, 0u);
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
+  EXPECT_EQ(store_->GetCall("c1")->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(store_->GetCall("c1")->duration_seconds, 4);
+  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kRinging);
+  EXPECT_EQ(store_->GetCall("c3")->status, sql::CallStatus::kCompleted);
+
+  // All read back: records stay in memory again.
+  barrier = OnLoop([&] {
+    recorder_->CallEnded(HungUp(c2, "alice-id", 1s, 1s));
+    return recorder_->WriteBarrier();
+  });
+  EXPECT_TRUE(barrier());
+  EXPECT_EQ(stats_->writes_saved, 4u);
+  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kCompleted);
+}
+
+// A stop while records wait in the file: they, and what memory held, are
+// all written at the next start.
+TEST_F(CallStoreRecorderTest, AStopWhileRecordsWaitInTheFileLeavesThemAllForTheNextStart) {
+  config::testing::TempDir dir;
+  CallStoreRecorderOptions options = Held();
+  options.max_pending = 1;
+  options.shutdown_budget = 50ms;
+  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  MakeRecorder(options);
+  store_->Close();  // the database hangs through the stop
+  const CallInfo c1 = Info("c1");
+  const CallInfo c2 = Info("c2");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    recorder_->CallCreated(c2);
+    recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 2s));
+    recorder_->CallEnded(HungUp(c2, "alice-id", 1s, 3s));
+    recorder_.reset();
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));  // c1's insert, flushed at the stop
+  std::this_thread::sleep_for(100ms);
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied + stats_->writes_saved == 4; }));
+  EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
+
+  auto replay = ReplayUnwrittenCalls(*store_, options.unwritten_path);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->refused, 0u);
+  EXPECT_EQ(store_->GetCall("c1")->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(store_->GetCall("c2")->duration_seconds, 3);
 }
 
 // At shutdown nobody retries later: a database that is unavailable for a

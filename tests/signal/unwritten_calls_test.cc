@@ -159,7 +159,8 @@ TEST_F(UnwrittenCallsReplayTest, WritesSavedOutOfOrderLandWholeAndTheFileGoes) {
   EXPECT_EQ(replay->refused, 0u);
   EXPECT_EQ(replay->unreadable, 1u);
   EXPECT_FALSE(std::filesystem::exists(path_));
-  EXPECT_EQ(store_->batches(), std::vector<size_t>{4});  // one transaction
+  // The rows, then what updates them.
+  EXPECT_EQ(store_->batches(), (std::vector<size_t>{2, 2}));
 
   auto c1 = store_->GetCall("c1");
   ASSERT_TRUE(c1.has_value());
@@ -205,6 +206,38 @@ TEST_F(UnwrittenCallsReplayTest, WhileTheDatabaseIsAwayTheFileIsKept) {
   ASSERT_TRUE(replay.has_value()) << replay.error().message;
   EXPECT_EQ(replay->applied, 1u);
   EXPECT_TRUE(store_->GetCall("c1").has_value());
+}
+
+TEST_F(UnwrittenCallsReplayTest, ChunksReadWholeLinesInOrderAndDropBeforeKeepsTheRest) {
+  UnwrittenCallsFile file(path_);
+  ASSERT_TRUE(
+      file.Append(std::vector<sql::CallWrite>{Ringing("c1"), Ringing("c2"), Ringing("c3")}, false)
+          .has_value());
+  {
+    std::ofstream out(path_, std::ios::app);
+    out << R"({"write":"insert","id":"c4")";  // not whole yet
+  }
+  auto first = ReadUnwrittenCalls(path_, 0, 2);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  ASSERT_EQ(first->writes.size(), 2u);
+  EXPECT_EQ(std::get<sql::Call>(first->writes[1]).id, "c2");
+  EXPECT_FALSE(first->end);
+  auto second = ReadUnwrittenCalls(path_, first->next_offset, 2);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  ASSERT_EQ(second->writes.size(), 1u);
+  EXPECT_EQ(std::get<sql::Call>(second->writes[0]).id, "c3");
+  EXPECT_TRUE(second->end);  // the cut line is not read
+
+  ASSERT_TRUE(file.DropBefore(first->next_offset).has_value());
+  auto rest = ReadUnwrittenCalls(path_, 0, 10);
+  ASSERT_TRUE(rest.has_value()) << rest.error().message;
+  ASSERT_EQ(rest->writes.size(), 1u);
+  EXPECT_EQ(std::get<sql::Call>(rest->writes[0]).id, "c3");
+
+  auto missing = ReadUnwrittenCalls((dir_.path() / "none.jsonl").string(), 0, 10);
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_TRUE(missing->writes.empty());
+  EXPECT_TRUE(missing->end);
 }
 
 TEST_F(UnwrittenCallsReplayTest, AFileThatCannotBeWrittenSaysWhy) {
