@@ -1,11 +1,15 @@
 #include "app/signal_wiring.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
 #include "app/database_setup.h"
 #include "app/jwt_key.h"
+#include "app/systemd_notify.h"
 #include "base/log.h"
 #include "net/connection_budget.h"
 #include "signal/call_store_recorder.h"
@@ -43,7 +47,20 @@ namespace {
 // writes the database refuses are logged, and the server starts.
 base::Status WriteUnwrittenCalls(sql::Store& store, const config::Config& config) {
   const std::string path = UnwrittenCallsPath(config);
-  auto replayed = signal::ReplayUnwrittenCalls(store, path);
+  // A long outage can leave many: systemd's start timeout must not kill the
+  // start that is writing them.
+  auto said = std::chrono::steady_clock::now();
+  auto progress = [&](const signal::UnwrittenCallsReplay& so_far) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - said < std::chrono::seconds(1)) {
+      return;
+    }
+    said = now;
+    NotifyExtendTimeout(std::chrono::seconds(30));
+    NotifyStatus(fmt::format("writing the call history saved at the last stop: {} written",
+                             so_far.applied + so_far.refused));
+  };
+  auto replayed = signal::ReplayUnwrittenCalls(store, path, progress);
   if (!replayed) {
     if (replayed.error().code == base::ErrorCode::kUnavailable) {
       return std::unexpected(replayed.error());

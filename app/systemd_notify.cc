@@ -32,6 +32,10 @@ void NotifyStatus(std::string_view status) { Send(fmt::format("STATUS={}", statu
 
 void NotifyWatchdog() { Send("WATCHDOG=1"); }
 
+void NotifyExtendTimeout(std::chrono::microseconds more) {
+  Send(fmt::format("EXTEND_TIMEOUT_USEC={}", more.count()));
+}
+
 std::chrono::microseconds WatchdogInterval() {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {

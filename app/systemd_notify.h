@@ -15,6 +15,9 @@ void NotifyReloading();
 void NotifyStopping();
 void NotifyStatus(std::string_view status);
 void NotifyWatchdog();
+// EXTEND_TIMEOUT_USEC: the start (or stop) in progress needs `more` from now,
+// past TimeoutStartSec; for long work before READY.
+void NotifyExtendTimeout(std::chrono::microseconds more);
 // Half of WatchdogSec when the watchdog is enabled for us, else zero.
 std::chrono::microseconds WatchdogInterval();
 

@@ -329,8 +329,9 @@ constexpr size_t kRefusalsLogged = 10;
 
 // One pass over the file: applies its inserts (`inserts`) or everything
 // else, a chunk at a time. Returns where the whole lines end.
-base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bool inserts,
-                                  UnwrittenCallsReplay& replay) {
+base::Result<uint64_t> ReplayPass(
+    sql::Store& store, const std::string& path, bool inserts, UnwrittenCallsReplay& replay,
+    const std::function<void(const UnwrittenCallsReplay&)>& progress) {
   uint64_t offset = 0;
   for (;;) {
     auto chunk = ReadUnwrittenCalls(path, offset, kReplayChunk);
@@ -361,6 +362,9 @@ base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bo
                       CallIdOf(writes[i]), (*results)[i].error().message);
         }
       }
+      if (progress) {
+        progress(replay);
+      }
     }
     offset = chunk->next_offset;
     if (chunk->end) {
@@ -371,19 +375,20 @@ base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bo
 
 }  // namespace
 
-base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store,
-                                                        const std::string& path) {
+base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(
+    sql::Store& store, const std::string& path,
+    const std::function<void(const UnwrittenCallsReplay&)>& progress) {
   UnwrittenCallsReplay replay;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
     return replay;
   }
   // Every row first, so that no update is refused for want of its row.
-  auto whole = ReplayPass(store, path, true, replay);
+  auto whole = ReplayPass(store, path, true, replay, progress);
   if (!whole) {
     return std::unexpected(whole.error());
   }
-  if (auto rest = ReplayPass(store, path, false, replay); !rest) {
+  if (auto rest = ReplayPass(store, path, false, replay, progress); !rest) {
     return std::unexpected(rest.error());
   }
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > *whole) {

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -82,6 +83,9 @@ struct UnwrittenCallsReplay {
 // transaction as a whole (kUnavailable when the database is away), or
 // kInternal when the file cannot be read: the file is kept for the next try
 // (whose writes already made are then refused).
-base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(sql::Store& store, const std::string& path);
+// `progress`, if set, runs after each transaction with the counts so far.
+base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(
+    sql::Store& store, const std::string& path,
+    const std::function<void(const UnwrittenCallsReplay&)>& progress = {});
 
 }  // namespace turnkey::signal

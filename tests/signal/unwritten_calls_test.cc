@@ -153,8 +153,12 @@ TEST_F(UnwrittenCallsReplayTest, WritesSavedOutOfOrderLandWholeAndTheFileGoes) {
     out << R"({"write":"state","id":"c2","sta)";  // a crash during an append
   }
 
-  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  std::vector<size_t> progress;
+  auto replay = ReplayUnwrittenCalls(*store_, path_, [&](const UnwrittenCallsReplay& so_far) {
+    progress.push_back(so_far.applied);
+  });
   ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(progress, (std::vector<size_t>{2, 4}));  // after each transaction
   EXPECT_EQ(replay->applied, 4u);
   EXPECT_EQ(replay->refused, 0u);
   EXPECT_EQ(replay->unreadable, 1u);
