@@ -230,7 +230,14 @@ struct CallStoreRecorder::BatchJob {
 
   BatchOutcome operator()() {
     shared->WaitTurn(seq);
-    if (shared->PreviousFailed(seq) && !shared->closing()) {
+    if (shared->PreviousFailed(seq) && shared->closing()) {
+      // At the stop the same order holds: what follows a batch that was not
+      // written is saved with it, never written before it.
+      shared->GiveUp(writes, "a batch before them was not written");
+      shared->FinishTurn(seq, *end, true);
+      return BatchOutcome{};
+    }
+    if (shared->PreviousFailed(seq)) {
       // The batch before this one failed and goes back to be retried: this
       // one must follow it, not go first (an update of a call whose insert
       // failed would be refused as "call not found" and the call would stay
@@ -246,7 +253,7 @@ struct CallStoreRecorder::BatchJob {
     const auto start = std::chrono::steady_clock::now();
     if (start >= shared->give_up_at.load()) {
       shared->GiveUp(writes, "out of time");
-      shared->FinishTurn(seq, *end);
+      shared->FinishTurn(seq, *end, true);
       return BatchOutcome{};
     }
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
@@ -266,7 +273,9 @@ struct CallStoreRecorder::BatchJob {
     BatchOutcome outcome;
     outcome.attempt = attempt;
     outcome.seq = seq;
+    bool failed = false;
     if (!result) {
+      failed = true;
       if (shared->closing()) {
         shared->GiveUp(writes, result.error().message);
       } else {
@@ -288,7 +297,7 @@ struct CallStoreRecorder::BatchJob {
                      (*result)[i].error().message);
       }
     }
-    shared->FinishTurn(seq, *end, !outcome.failed.empty());
+    shared->FinishTurn(seq, *end, failed);
     return outcome;
   }
 };
@@ -321,6 +330,14 @@ CallStoreRecorder::~CallStoreRecorder() {
     TK_LOG_WARN("calls: the call history writes still waiting in {} are written at the next start",
                 shared_->unwritten->path());
   }
+  // Failed batches back while later ones are out: those later ones are
+  // saved, not written (they follow a failure), and so are these.
+  std::sort(returned_.begin(), returned_.end(),
+            [](const BatchOutcome& a, const BatchOutcome& b) { return a.seq < b.seq; });
+  for (const BatchOutcome& back : returned_) {
+    shared_->GiveUp(back.failed, "not written before the stop");
+  }
+  returned_.clear();
   Flush();
   shared_->owner = nullptr;
 }

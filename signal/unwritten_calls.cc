@@ -11,6 +11,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -327,11 +328,43 @@ namespace {
 constexpr size_t kReplayChunk = 512;
 constexpr size_t kRefusalsLogged = 10;
 
-// One pass over the file: applies its inserts (`inserts`) or everything
-// else, a chunk at a time. Returns where the whole lines end.
-base::Result<uint64_t> ReplayPass(
-    sql::Store& store, const std::string& path, bool inserts, UnwrittenCallsReplay& replay,
-    const std::function<void(const UnwrittenCallsReplay&)>& progress) {
+using Progress = std::function<void(const UnwrittenCallsReplay&)>;
+
+// Applies `writes` as one transaction and counts what became of them.
+base::Status ApplyChunk(sql::Store& store, const std::vector<sql::CallWrite>& writes,
+                        UnwrittenCallsReplay& replay, const Progress& progress) {
+  if (writes.empty()) {
+    return {};
+  }
+  base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(writes);
+  if (!results) {
+    return std::unexpected(results.error());
+  }
+  for (size_t i = 0; i < writes.size() && i < results->size(); ++i) {
+    if ((*results)[i]) {
+      ++replay.applied;
+      continue;
+    }
+    if (++replay.refused <= kRefusalsLogged) {
+      TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
+                  CallIdOf(writes[i]), (*results)[i].error().message);
+    }
+  }
+  if (progress) {
+    progress(replay);
+  }
+  return {};
+}
+
+// The newest ICE report of each call's side, by call id and side.
+using NewestIce = std::unordered_map<std::string, sql::IceUpdate>;
+
+// One pass over the file, a chunk at a time: applies its inserts
+// (`inserts`), or its state updates while keeping the newest ICE report of
+// each side in `ice`. Returns where the whole lines end.
+base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bool inserts,
+                                  NewestIce& ice, UnwrittenCallsReplay& replay,
+                                  const Progress& progress) {
   uint64_t offset = 0;
   for (;;) {
     auto chunk = ReadUnwrittenCalls(path, offset, kReplayChunk);
@@ -343,28 +376,26 @@ base::Result<uint64_t> ReplayPass(
     }
     std::vector<sql::CallWrite> writes;
     for (sql::CallWrite& write : chunk->writes) {
-      if (std::holds_alternative<sql::Call>(write) == inserts) {
-        writes.push_back(std::move(write));
+      if (std::holds_alternative<sql::Call>(write) != inserts) {
+        continue;
       }
+      if (auto* report = std::get_if<sql::IceUpdate>(&write)) {
+        std::string key = report->call_id;
+        key += '\n';  // never in an id
+        key += sql::CallSideName(report->side);
+        auto [kept, added] = ice.try_emplace(std::move(key), *report);
+        if (!added) {
+          ++replay.superseded;
+          if (kept->second.report.reported_at_ms <= report->report.reported_at_ms) {
+            kept->second = std::move(*report);
+          }
+        }
+        continue;
+      }
+      writes.push_back(std::move(write));
     }
-    if (!writes.empty()) {
-      base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(writes);
-      if (!results) {
-        return std::unexpected(results.error());
-      }
-      for (size_t i = 0; i < writes.size() && i < results->size(); ++i) {
-        if ((*results)[i]) {
-          ++replay.applied;
-          continue;
-        }
-        if (++replay.refused <= kRefusalsLogged) {
-          TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
-                      CallIdOf(writes[i]), (*results)[i].error().message);
-        }
-      }
-      if (progress) {
-        progress(replay);
-      }
+    if (auto applied = ApplyChunk(store, writes, replay, progress); !applied) {
+      return std::unexpected(applied.error());
     }
     offset = chunk->next_offset;
     if (chunk->end) {
@@ -383,13 +414,33 @@ base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
     return replay;
   }
-  // Every row first, so that no update is refused for want of its row.
-  auto whole = ReplayPass(store, path, true, replay, progress);
+  // Every row first, so that no update is refused for want of its row. The
+  // file's order is not the order the records were made in (at a stop,
+  // batches that failed on the workers are saved as they come back, after
+  // newer records already in the file), so nothing after that depends on
+  // it: a state update of a call already ended is refused (a row once ended
+  // is never rewritten; an update written after it is older), and of each
+  // side's ICE reports the newest is written.
+  NewestIce ice;
+  auto whole = ReplayPass(store, path, true, ice, replay, progress);
   if (!whole) {
     return std::unexpected(whole.error());
   }
-  if (auto rest = ReplayPass(store, path, false, replay, progress); !rest) {
+  if (auto rest = ReplayPass(store, path, false, ice, replay, progress); !rest) {
     return std::unexpected(rest.error());
+  }
+  std::vector<sql::CallWrite> reports;
+  for (auto& [key, report] : ice) {
+    reports.push_back(std::move(report));
+    if (reports.size() == kReplayChunk) {
+      if (auto applied = ApplyChunk(store, reports, replay, progress); !applied) {
+        return std::unexpected(applied.error());
+      }
+      reports.clear();
+    }
+  }
+  if (auto applied = ApplyChunk(store, reports, replay, progress); !applied) {
+    return std::unexpected(applied.error());
   }
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > *whole) {
     ++replay.unreadable;  // a last line cut short by a crash

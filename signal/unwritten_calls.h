@@ -9,12 +9,14 @@
 // The file holds one JSON object per line, one write each, appended by
 // whoever saves writes (any thread; synced at the stop). A line that does
 // not read as a write (cut short by a crash during the append) is skipped,
-// logged. The replay at the start writes the inserts first, then the state
-// updates and ICE reports in the order they were saved, so a call's update
-// never reaches the store before its row; a write the store refuses (the
-// row was meanwhile ended as server_restart by another node, or the write
-// had in fact been made: a crash after part of the file was read back) is
-// counted and left, as the recorder does.
+// logged. The replay at the start does not depend on the file's order: it
+// writes the inserts first, so a call's update never reaches the store
+// before its row, then the state updates (a row once ended is never
+// rewritten, so an older update after the end is refused), then the newest
+// ICE report of each side. A write the store refuses (the row was meanwhile
+// ended as server_restart by another node, or the write had in fact been
+// made: a crash after part of the file was read back) is counted and left,
+// as the recorder does.
 #pragma once
 
 #include <cstddef>
@@ -75,6 +77,7 @@ struct UnwrittenCallsReplay {
   size_t applied = 0;     // written
   size_t refused = 0;     // refused by the store (logged)
   size_t unreadable = 0;  // lines that were not a write (logged)
+  size_t superseded = 0;  // ICE reports of a side another one of it replaced
 };
 
 // Writes what the file at `path` holds into `store` (transactions of at
