@@ -44,9 +44,11 @@
 // `shutdown_budget` after the destruction is given up unwritten, so a
 // database that hangs cannot hold the stop for long. Within that budget a
 // batch the database cannot take for a while (locked, down) is tried again
-// by its job, as no retry comes after the stop. Writes given up at the stop
-// are saved to `unwritten_path` for the next start when it is set (counted
-// in writes_saved), else (or when the file cannot be written) counted lost.
+// by its job, as no retry comes after the stop. Order holds at the stop too:
+// a batch behind one that was not written is not tried but given up with it.
+// Writes given up at the stop are saved to `unwritten_path` for the next
+// start when it is set (counted in writes_saved), else (or when the file
+// cannot be written) counted lost.
 #pragma once
 
 #include <atomic>
