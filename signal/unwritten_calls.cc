@@ -189,16 +189,14 @@ std::optional<sql::CallWrite> DecodeCallWrite(std::string_view line) {
   }
 }
 
-base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes, bool sync) {
-  std::string text;
-  for (const sql::CallWrite& write : writes) {
-    text += EncodeCallWrite(write);
-    text += '\n';
-  }
-  std::lock_guard lock(mutex_);
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+namespace {
+
+// Opens `path` for writing with `flags` (mode 0600 when created), writes all
+// of `text`, and with `sync` syncs it to disk.
+base::Status WriteFile(const std::string& path, int flags, std::string_view text, bool sync) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | flags, 0600);
   if (fd < 0) {
-    return base::Unavailable(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
+    return base::Unavailable(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   }
   size_t written = 0;
   while (written < text.size()) {
@@ -209,17 +207,29 @@ base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes, 
     if (n <= 0) {
       const int error = n < 0 ? errno : ENOSPC;
       ::close(fd);
-      return base::Unavailable(fmt::format("{}: cannot write: {}", path_, std::strerror(error)));
+      return base::Unavailable(fmt::format("{}: cannot write: {}", path, std::strerror(error)));
     }
     written += static_cast<size_t>(n);
   }
   if (sync && ::fsync(fd) != 0) {
     const int error = errno;
     ::close(fd);
-    return base::Unavailable(fmt::format("{}: cannot sync: {}", path_, std::strerror(error)));
+    return base::Unavailable(fmt::format("{}: cannot sync: {}", path, std::strerror(error)));
   }
   ::close(fd);
   return {};
+}
+
+}  // namespace
+
+base::Status UnwrittenCallsFile::Append(std::span<const sql::CallWrite> writes, bool sync) {
+  std::string text;
+  for (const sql::CallWrite& write : writes) {
+    text += EncodeCallWrite(write);
+    text += '\n';
+  }
+  std::lock_guard lock(mutex_);
+  return WriteFile(path_, O_APPEND | O_CREAT, text, sync);
 }
 
 base::Status UnwrittenCallsFile::DropBefore(uint64_t offset) {
@@ -246,32 +256,14 @@ base::Status UnwrittenCallsFile::DropBefore(uint64_t offset) {
   }
   // A new file renamed over the old one: a crash leaves one or the other.
   const std::string next = path_ + ".new";
-  const int fd = ::open(next.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return base::Unavailable(fmt::format("{}: cannot create: {}", next, std::strerror(errno)));
+  base::Status written = WriteFile(next, O_CREAT | O_TRUNC, rest, true);
+  if (written && ::rename(next.c_str(), path_.c_str()) != 0) {
+    written = base::Unavailable(fmt::format("{}: cannot replace: {}", path_, std::strerror(errno)));
   }
-  size_t written = 0;
-  while (written < rest.size()) {
-    const ssize_t n = ::write(fd, rest.data() + written, rest.size() - written);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      ::unlink(next.c_str());
-      return base::Unavailable(fmt::format("{}: cannot write: {}", next, std::strerror(error)));
-    }
-    written += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(next.c_str(), path_.c_str()) != 0) {
-    const int error = errno;
+  if (!written) {
     ::unlink(next.c_str());
-    return base::Unavailable(fmt::format("{}: cannot replace: {}", path_, std::strerror(error)));
   }
-  return {};
+  return written;
 }
 
 base::Result<UnwrittenCallsChunk> ReadUnwrittenCalls(const std::string& path, uint64_t offset,

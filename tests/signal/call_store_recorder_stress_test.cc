@@ -27,7 +27,7 @@
 #include "signal/call_store_recorder.h"
 #include "signal/unwritten_calls.h"
 #include "tests/config/test_util.h"
-#include "tests/signal/flaky_store.h"
+#include "tests/signal/recorder_fixture.h"
 
 namespace turnkey::signal {
 namespace {
@@ -35,7 +35,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FlakyStore;
 
-constexpr int64_t kUnixBase = 1'700'000'000;
 constexpr int kSeeds = 20;
 constexpr int kSteps = 150;
 
@@ -76,78 +75,14 @@ struct ModelCall {
   sql::Call row;
 };
 
-// The recorder over a real loop, work queue (one writer at a time) and an
-// in-memory SQLite store behind FlakyStore, with a model of every call.
-class RecorderFixture : public ::testing::Test {
+// RecorderFixture with a model of every call.
+class ModelFixture : public testing::RecorderFixture {
  protected:
-  void SetUp() override {
-    auto loop = net::EventLoop::Create();
-    ASSERT_TRUE(loop.has_value());
-    loop_ = std::move(*loop);
-    net::WorkQueueOptions queue_options;
-    queue_options.threads = 2;
-    auto queue = net::WorkQueue::Create(queue_options);
-    ASSERT_TRUE(queue.has_value());
-    queue_ = std::move(*queue);
-    auto store = testing::OpenStoreOfAliceAndBob(kUnixBase * 1000);
-    ASSERT_TRUE(store.has_value()) << store.error().message;
-    store_ = std::move(*store);
-    auto metrics = metrics::SignalMetrics::Create(registry_);
-    ASSERT_TRUE(metrics.has_value());
-    metrics_ = std::make_unique<metrics::SignalMetrics>(*metrics);
-    thread_ = std::thread([this] { loop_->Run(); });
-  }
-
-  void TearDown() override {
-    OnLoop([this] {
-      recorder_.reset();
-      return 0;
-    });
-    store_->Open();
-    queue_->Shutdown();
-    loop_->Stop();
-    thread_.join();
-  }
-
-  void MakeRecorder(CallStoreRecorderOptions options) {
-    OnLoop([&] {
-      recorder_ = std::make_unique<CallStoreRecorder>(*loop_, *queue_, *store_, clock_, *metrics_,
-                                                      registry_.shared_shard(), options);
-      stats_ = recorder_->shared_stats();
-      return 0;
-    });
-  }
-
-  template <typename F>
-  auto OnLoop(F fn) -> decltype(fn()) {
-    auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
-    auto result = task->get_future();
-    loop_->Post([task] { (*task)(); });
-    return result.get();
-  }
-
-  // Waits until `done` holds, at most 30 s (a bound against a hang, not a
-  // timing expectation).
-  bool WaitUntil(const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }
-
   // After the recorder is gone: every job has run, and its answer on the
   // loop too (shuts the queue down).
   void WaitForTheJobs() {
     queue_->Shutdown();
     OnLoop([] { return 0; });
-  }
-
-  uint64_t HistoryWrites(metrics::HistoryWriteResult result) const {
-    return metrics_->history_writes[result].Value();
   }
 
   // The recorder's anchor is the clock's start, so times are offsets.
@@ -306,15 +241,6 @@ class RecorderFixture : public ::testing::Test {
     });
   }
 
-  base::FakeClock clock_{kUnixBase};
-  metrics::Registry registry_;
-  std::unique_ptr<metrics::SignalMetrics> metrics_;
-  std::unique_ptr<net::EventLoop> loop_;
-  std::unique_ptr<net::WorkQueue> queue_;
-  std::unique_ptr<FlakyStore> store_;
-  std::unique_ptr<CallStoreRecorder> recorder_;
-  std::shared_ptr<const CallStoreRecorderStats> stats_;
-  std::thread thread_;
   std::vector<ModelCall> calls_;
   std::string trace_;
   bool traced_ = false;
@@ -322,7 +248,7 @@ class RecorderFixture : public ::testing::Test {
 
 // Parameters: the seed, and whether the run ends with a stop during an
 // outage (then a replay) rather than with the store recovering.
-class CallStoreRecorderStressTest : public RecorderFixture,
+class CallStoreRecorderStressTest : public ModelFixture,
                                     public ::testing::WithParamInterface<std::tuple<int, bool>> {};
 
 TEST_P(CallStoreRecorderStressTest, EveryCallEndsUpAsRecorded) {
@@ -466,7 +392,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, CallStoreRecorderStressTest,
 
 // Minimal sequences of what the stress test found (a stop during an
 // outage); each leaves a call in the store other than it was recorded.
-class CallStoreRecorderStopTest : public RecorderFixture {
+class CallStoreRecorderStopTest : public ModelFixture {
  protected:
   IceReportRecord Report(const CallInfo& call, int64_t at_ms, metrics::IceResult result) {
     return IceReportRecord{.call_id = call.id,

@@ -18,15 +18,13 @@
 #include "metrics/registry.h"
 #include "signal/unwritten_calls.h"
 #include "tests/config/test_util.h"
-#include "tests/signal/flaky_store.h"
+#include "tests/signal/recorder_fixture.h"
 
 namespace turnkey::signal {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::FlakyStore;
-
-constexpr int64_t kUnixBase = 1'700'000'000;
 
 // `call` answered `answered` after it rang, hung up by `by` after `talk`.
 CallEndRecord HungUp(const CallInfo& call, std::string by, std::chrono::seconds answered,
@@ -40,71 +38,13 @@ CallEndRecord HungUp(const CallInfo& call, std::string by, std::chrono::seconds 
                        .duration_seconds = talk.count()};
 }
 
-class CallStoreRecorderTest : public ::testing::Test {
+class CallStoreRecorderTest : public testing::RecorderFixture {
  protected:
-  void SetUp() override {
-    auto loop = net::EventLoop::Create();
-    ASSERT_TRUE(loop.has_value());
-    loop_ = std::move(*loop);
-    net::WorkQueueOptions queue_options;
-    queue_options.threads = 2;
-    auto queue = net::WorkQueue::Create(queue_options);
-    ASSERT_TRUE(queue.has_value());
-    queue_ = std::move(*queue);
-    auto store = testing::OpenStoreOfAliceAndBob(kUnixBase * 1000);
-    ASSERT_TRUE(store.has_value()) << store.error().message;
-    store_ = std::move(*store);
-    auto metrics = metrics::SignalMetrics::Create(registry_);
-    ASSERT_TRUE(metrics.has_value());
-    metrics_ = std::make_unique<metrics::SignalMetrics>(*metrics);
-    thread_ = std::thread([this] { loop_->Run(); });
-  }
-
-  void TearDown() override {
-    OnLoop([this] {
-      recorder_.reset();
-      return 0;
-    });
-    store_->Open();
-    queue_->Shutdown();
-    loop_->Stop();
-    thread_.join();
-  }
-
   // Options under which only a full batch, a Flush or a barrier posts.
   static CallStoreRecorderOptions Held() {
     CallStoreRecorderOptions options;
     options.commit_delay = 1h;
     return options;
-  }
-
-  void MakeRecorder(CallStoreRecorderOptions options = {}) {
-    OnLoop([&] {
-      recorder_ = std::make_unique<CallStoreRecorder>(*loop_, *queue_, *store_, clock_, *metrics_,
-                                                      registry_.shared_shard(), options);
-      stats_ = recorder_->shared_stats();
-      return 0;
-    });
-  }
-
-  template <typename F>
-  auto OnLoop(F fn) -> decltype(fn()) {
-    auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
-    auto result = task->get_future();
-    loop_->Post([task] { (*task)(); });
-    return result.get();
-  }
-
-  // Waits until `done` holds, at most 10 s.
-  bool WaitUntil(const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
   }
 
   CallInfo Info(const std::string& id) {
@@ -114,20 +54,6 @@ class CallStoreRecorderTest : public ::testing::Test {
                     .type = metrics::CallType::kVideo,
                     .created_at = clock_.Now()};
   }
-
-  base::FakeClock clock_{kUnixBase};
-  uint64_t HistoryWrites(metrics::HistoryWriteResult result) const {
-    return metrics_->history_writes[result].Value();
-  }
-
-  metrics::Registry registry_;
-  std::unique_ptr<metrics::SignalMetrics> metrics_;
-  std::unique_ptr<net::EventLoop> loop_;
-  std::unique_ptr<net::WorkQueue> queue_;
-  std::unique_ptr<FlakyStore> store_;
-  std::unique_ptr<CallStoreRecorder> recorder_;
-  std::shared_ptr<const CallStoreRecorderStats> stats_;
-  std::thread thread_;
 };
 
 TEST_F(CallStoreRecorderTest, MapsStatusesToTheStore) {
