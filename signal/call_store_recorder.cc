@@ -504,6 +504,7 @@ void CallStoreRecorder::Spill(sql::CallWrite write) {
     return;
   }
   ++shared_->stats.writes_saved;
+  ++spilled_;
   if (!spilling_) {
     spilling_ = true;
     TK_LOG_WARN(
@@ -535,7 +536,9 @@ void CallStoreRecorder::ReadBackSpilled() {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       TK_LOG_ERROR("calls: {}: cannot remove after writing it: {}", path, std::strerror(errno));
     }
-    TK_LOG_INFO("calls: the call history writes that waited in {} are written", path);
+    if (std::exchange(spilled_, 0) > 0) {
+      TK_LOG_INFO("calls: the call history writes that waited in {} are written", path);
+    }
     return;
   }
   // Not open to merges (not in waiting_): they go out as they were saved.
@@ -667,6 +670,14 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
   if (shared_->closing()) {
     shared_->GiveUp(writes, "the work queue refused them");
     return;
+  }
+  if (unavailable && shared_->unwritten != nullptr && !spilling_) {
+    // The database is away (or far behind): records made from now on wait
+    // in the file, which a crash of the process does not lose, rather than
+    // in memory; these go first, once it is back.
+    spilling_ = true;
+    TK_LOG_WARN("calls: call history writes wait for the database; the next ones wait in {}",
+                shared_->unwritten->path());
   }
   if (!unavailable && attempt > options_.retry_delays.size()) {
     // Not an outage that passes: most likely a write the database cannot

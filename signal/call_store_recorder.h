@@ -28,13 +28,14 @@
 // and counted (stats().writes_failed); a batch that fails as a whole (the
 // database is unreachable, locked or full) waits in memory and is retried
 // after each of `retry_delays`, then every last delay, for as long as the
-// outage lasts. A full work queue is retried the same way. Records beyond
-// `max_pending` waiting in memory (the bound on memory, and on what a crash
-// during an outage loses) go to `unwritten_path`, and so does every record
-// after them until the file has been read back: once everything in memory
-// is written, the file is read a batch at a time and written in order, then
-// removed (counted in writes_saved, then in writes_applied). Without a file
-// (or when it cannot be written) they are refused, logged and counted lost.
+// outage lasts. A full work queue is retried the same way. From such a
+// failure on, or once `max_pending` records wait in memory, records go to
+// `unwritten_path` instead (where a crash of the process does not lose
+// them), and so does every record after them until the file has been read
+// back: once everything in memory is written, the file is read a batch at a
+// time and written in order, then removed (counted in writes_saved, then in
+// writes_applied). Without a file, records wait in memory, and beyond
+// `max_pending` are refused, logged and counted lost.
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
 // `clock` and `metrics` must outlive every job posted (SignalService shuts
@@ -218,6 +219,8 @@ class CallStoreRecorder final : public CallRecorder {
   // part read back so far ends here.
   bool spilling_ = false;
   uint64_t spill_offset_ = 0;
+  // Records appended since spilling began.
+  uint64_t spilled_ = 0;
   net::Timer retry_timer_;
   net::Timer commit_timer_;
 };

@@ -533,6 +533,42 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kCompleted);
 }
 
+// Once a batch fails because the database is away, the records after it
+// wait in the file, where a crash of the process would not lose them, and
+// are written after the failed batch once the database is back.
+TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
+  config::testing::TempDir dir;
+  CallStoreRecorderOptions options;
+  options.commit_delay = 0ms;
+  options.retry_delays = {50ms};
+  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  MakeRecorder(options);
+  store_->FailNext(1000);
+  const CallInfo c1 = Info("c1");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->retries > 0; }));
+  OnLoop([&] {
+    recorder_->CallAnswered(c1, c1.created_at + 1s);
+    recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 5s));
+    return 0;
+  });
+  EXPECT_EQ(stats_->writes_saved, 2u);
+  auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
+  ASSERT_TRUE(saved.has_value()) << saved.error().message;
+  EXPECT_EQ(saved->writes.size(), 2u);  // on disk while the database is away
+
+  store_->FailNext(0);
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  auto row = store_->GetCall("c1");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(row->duration_seconds, 5);
+}
+
 // A stop while records wait in the file: they, and what memory held, are
 // all written at the next start.
 TEST_F(CallStoreRecorderTest, AStopWhileRecordsWaitInTheFileLeavesThemAllForTheNextStart) {
