@@ -46,21 +46,10 @@ std::string CandidateName(metrics::CandidateType type) {
   return std::string(metrics::kCandidateTypeValues[static_cast<size_t>(type)]);
 }
 
-// "insert", "state" or "ice" and the call id, for the log.
-std::pair<const char*, const std::string*> Describe(const sql::CallWrite& write) {
-  if (const auto* call = std::get_if<sql::Call>(&write)) {
-    return {"insert", &call->id};
-  }
-  if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
-    return {"state", &state->call_id};
-  }
-  return {"ice", &std::get<sql::IceUpdate>(write).call_id};
-}
-
 // The call id under which `write` takes merges while it waits (an insert or
 // a state update); null for an ICE report, which never does.
 const std::string* MergeKey(const sql::CallWrite& write) {
-  return std::holds_alternative<sql::IceUpdate>(write) ? nullptr : Describe(write).second;
+  return std::holds_alternative<sql::IceUpdate>(write) ? nullptr : &sql::CallWriteCallId(write);
 }
 
 // `options` with at least one retry delay (the last one repeats).
@@ -292,8 +281,8 @@ struct CallStoreRecorder::BatchJob {
           continue;
         }
         shared->Refused();
-        auto [kind, id] = Describe(writes[i]);
-        TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}", kind, *id,
+        TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}",
+                     sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
                      (*result)[i].error().message);
       }
     }
@@ -424,7 +413,7 @@ bool CallStoreRecorder::Merge(const sql::CallWrite& write) {
   if (std::holds_alternative<sql::Call>(write)) {
     return false;
   }
-  auto found = waiting_.find(*Describe(write).second);
+  auto found = waiting_.find(sql::CallWriteCallId(write));
   if (found == waiting_.end()) {
     return false;
   }
@@ -479,9 +468,9 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
     // Once per thousand: the database is far behind and the log must not
     // become the next bottleneck.
     if (dropped % 1000 == 1) {
-      auto [kind, id] = Describe(write);
       TK_LOG_ERROR("calls: {} call history writes pending; dropping {} of call {} ({} dropped)",
-                   pending_.size(), kind, *id, dropped);
+                   pending_.size(), sql::CallWriteKind(write), sql::CallWriteCallId(write),
+                   dropped);
     }
     return;
   }
@@ -497,9 +486,9 @@ void CallStoreRecorder::Spill(sql::CallWrite write) {
   if (!saved) {
     const uint64_t dropped = shared_->Lost(1);
     if (dropped % 1000 == 1) {
-      auto [kind, id] = Describe(write);
-      TK_LOG_ERROR("calls: dropping call history {} of call {}: {} ({} dropped)", kind, *id,
-                   saved.error().message, dropped);
+      TK_LOG_ERROR("calls: dropping call history {} of call {}: {} ({} dropped)",
+                   sql::CallWriteKind(write), sql::CallWriteCallId(write), saved.error().message,
+                   dropped);
     }
     return;
   }
@@ -545,10 +534,7 @@ void CallStoreRecorder::ReadBackSpilled() {
   for (sql::CallWrite& write : chunk->writes) {
     pending_.push_back(std::move(write));
   }
-  Post(When::kNow);
-  if (pending_.empty() && in_flight_ == 0 && !retry_timer_.IsRunning()) {
-    ReadBackSpilled();  // a chunk of unreadable lines only: on to the next
-  }
+  Post(When::kNow);  // OnBatchDone (or the retry) comes back here
 }
 
 void CallStoreRecorder::Flush() {
@@ -691,9 +677,8 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
       return;
     }
     shared_->Lost(writes.size());
-    auto [kind, id] = Describe(writes.front());
-    TK_LOG_ERROR("calls: giving up on call history {} of call {} after {} attempts", kind, *id,
-                 attempt);
+    TK_LOG_ERROR("calls: giving up on call history {} of call {} after {} attempts",
+                 sql::CallWriteKind(writes.front()), sql::CallWriteCallId(writes.front()), attempt);
     if (single_ > 0) {
       --single_;
     }

@@ -10,12 +10,12 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "base/json_parse.h"
 #include "base/log.h"
 
 namespace turnkey::signal {
@@ -62,12 +62,27 @@ sql::IceReport DecodeIce(const Json& in) {
   return report;
 }
 
-sql::CallStatus DecodeStatus(const Json& in) {
+// The columns an insert and a state update share, written whole.
+void PutState(Json& out, const sql::CallStateUpdate& state) {
+  out["status"] = sql::CallStatusName(state.status);
+  out["reason"] = state.end_reason;
+  PutOptional(out, "answered_ms", state.answered_at_ms);
+  PutOptional(out, "ended_ms", state.ended_at_ms);
+  out["duration_s"] = state.duration_seconds;
+}
+
+sql::CallStateUpdate DecodeState(const Json& in) {
+  sql::CallStateUpdate state;
   auto status = sql::ParseCallStatus(in.at("status").get<std::string>());
   if (!status) {
     throw std::invalid_argument("status");
   }
-  return *status;
+  state.status = *status;
+  state.end_reason = in.at("reason").get<std::string>();
+  state.answered_at_ms = GetOptional<int64_t>(in, "answered_ms");
+  state.ended_at_ms = GetOptional<int64_t>(in, "ended_ms");
+  state.duration_seconds = in.at("duration_s").get<int64_t>();
+  return state;
 }
 
 sql::CallWrite DecodeWrite(const Json& in) {
@@ -82,12 +97,13 @@ sql::CallWrite DecodeWrite(const Json& in) {
       throw std::invalid_argument("type");
     }
     call.type = *type;
-    call.status = DecodeStatus(in);
-    call.end_reason = in.at("reason").get<std::string>();
     call.created_at_ms = in.at("created_ms").get<int64_t>();
-    call.answered_at_ms = GetOptional<int64_t>(in, "answered_ms");
-    call.ended_at_ms = GetOptional<int64_t>(in, "ended_ms");
-    call.duration_seconds = in.at("duration_s").get<int64_t>();
+    sql::CallStateUpdate state = DecodeState(in);
+    call.status = state.status;
+    call.end_reason = std::move(state.end_reason);
+    call.answered_at_ms = state.answered_at_ms;
+    call.ended_at_ms = state.ended_at_ms;
+    call.duration_seconds = state.duration_seconds;
     if (auto found = in.find("caller_ice"); found != in.end() && !found->is_null()) {
       call.caller_ice = DecodeIce(*found);
     }
@@ -97,13 +113,8 @@ sql::CallWrite DecodeWrite(const Json& in) {
     return call;
   }
   if (kind == "state") {
-    sql::CallStateUpdate update;
+    sql::CallStateUpdate update = DecodeState(in);
     update.call_id = in.at("id").get<std::string>();
-    update.status = DecodeStatus(in);
-    update.end_reason = in.at("reason").get<std::string>();
-    update.answered_at_ms = GetOptional<int64_t>(in, "answered_ms");
-    update.ended_at_ms = GetOptional<int64_t>(in, "ended_ms");
-    update.duration_seconds = in.at("duration_s").get<int64_t>();
     return update;
   }
   if (kind == "ice") {
@@ -123,34 +134,22 @@ sql::CallWrite DecodeWrite(const Json& in) {
   throw std::invalid_argument("write");
 }
 
-std::string CallIdOf(const sql::CallWrite& write) {
-  return std::visit(
-      [](const auto& w) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(w)>, sql::Call>) {
-          return w.id;
-        } else {
-          return w.call_id;
-        }
-      },
-      write);
-}
-
 }  // namespace
 
 std::string EncodeCallWrite(const sql::CallWrite& write) {
   Json out = Json::object();
+  out["write"] = sql::CallWriteKind(write);
+  out["id"] = sql::CallWriteCallId(write);
   if (const auto* call = std::get_if<sql::Call>(&write)) {
-    out["write"] = "insert";
-    out["id"] = call->id;
     out["caller"] = call->caller_id;
     out["callee"] = call->callee_id;
     out["type"] = sql::CallTypeName(call->type);
-    out["status"] = sql::CallStatusName(call->status);
-    out["reason"] = call->end_reason;
     out["created_ms"] = call->created_at_ms;
-    PutOptional(out, "answered_ms", call->answered_at_ms);
-    PutOptional(out, "ended_ms", call->ended_at_ms);
-    out["duration_s"] = call->duration_seconds;
+    PutState(out, sql::CallStateUpdate{.status = call->status,
+                                       .end_reason = call->end_reason,
+                                       .answered_at_ms = call->answered_at_ms,
+                                       .ended_at_ms = call->ended_at_ms,
+                                       .duration_seconds = call->duration_seconds});
     if (call->caller_ice) {
       out["caller_ice"] = EncodeIce(*call->caller_ice);
     }
@@ -158,17 +157,9 @@ std::string EncodeCallWrite(const sql::CallWrite& write) {
       out["callee_ice"] = EncodeIce(*call->callee_ice);
     }
   } else if (const auto* state = std::get_if<sql::CallStateUpdate>(&write)) {
-    out["write"] = "state";
-    out["id"] = state->call_id;
-    out["status"] = sql::CallStatusName(state->status);
-    out["reason"] = state->end_reason;
-    PutOptional(out, "answered_ms", state->answered_at_ms);
-    PutOptional(out, "ended_ms", state->ended_at_ms);
-    out["duration_s"] = state->duration_seconds;
+    PutState(out, *state);
   } else {
     const auto& ice = std::get<sql::IceUpdate>(write);
-    out["write"] = "ice";
-    out["id"] = ice.call_id;
     out["side"] = sql::CallSideName(ice.side);
     out["report"] = EncodeIce(ice.report);
   }
@@ -178,12 +169,12 @@ std::string EncodeCallWrite(const sql::CallWrite& write) {
 }
 
 std::optional<sql::CallWrite> DecodeCallWrite(std::string_view line) {
-  Json in = Json::parse(line, nullptr, false);
-  if (in.is_discarded() || !in.is_object()) {
+  std::optional<Json> in = base::ParseJson<Json>(line);
+  if (!in || !in->is_object()) {
     return std::nullopt;
   }
   try {
-    return DecodeWrite(in);
+    return DecodeWrite(*in);
   } catch (const std::exception&) {
     return std::nullopt;  // a member missing or of another type
   }
@@ -303,14 +294,8 @@ base::Result<UnwrittenCallsChunk> ReadUnwrittenCalls(const std::string& path, ui
   if (in.bad()) {
     return base::Internal(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
   }
-  if (chunk.writes.size() < max_writes) {
-    chunk.end = true;
-  } else {
-    // Full: the end only if nothing whole follows.
-    in.clear();
-    std::string next;
-    chunk.end = !std::getline(in, next) || in.eof();
-  }
+  // A full chunk may have ended exactly at the end: the next one is empty.
+  chunk.end = chunk.writes.size() < max_writes;
   return chunk;
 }
 
@@ -339,7 +324,7 @@ base::Status ApplyChunk(sql::Store& store, const std::vector<sql::CallWrite>& wr
     }
     if (++replay.refused <= kRefusalsLogged) {
       TK_LOG_WARN("calls: a saved call history write of call {} refused by the store: {}",
-                  CallIdOf(writes[i]), (*results)[i].error().message);
+                  sql::CallWriteCallId(writes[i]), (*results)[i].error().message);
     }
   }
   if (progress) {

@@ -66,7 +66,7 @@ struct UnwrittenCallsChunk {
   std::vector<sql::CallWrite> writes;
   uint64_t next_offset = 0;  // where the next chunk starts
   size_t unreadable = 0;     // lines that were not a write (logged)
-  bool end = false;          // no whole line is left after this chunk
+  bool end = false;          // fewer than max_writes: no whole line is left after it
 };
 // No file reads as an empty chunk at its end; kInternal when it cannot be
 // read.

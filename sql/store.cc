@@ -4,6 +4,7 @@
 
 #include <array>
 #include <utility>
+#include <variant>
 
 #include "base/crypto.h"
 
@@ -60,6 +61,23 @@ std::string GenerateTimeOrderedId(int64_t now_ms) {
 
 std::string_view CallTypeName(CallType type) { return NameOf(kCallTypes, type); }
 std::string_view CallStatusName(CallStatus status) { return NameOf(kCallStatuses, status); }
+std::string_view CallWriteKind(const CallWrite& write) {
+  if (std::holds_alternative<Call>(write)) {
+    return "insert";
+  }
+  return std::holds_alternative<CallStateUpdate>(write) ? "state" : "ice";
+}
+
+const std::string& CallWriteCallId(const CallWrite& write) {
+  if (const auto* call = std::get_if<Call>(&write)) {
+    return call->id;
+  }
+  if (const auto* state = std::get_if<CallStateUpdate>(&write)) {
+    return state->call_id;
+  }
+  return std::get<IceUpdate>(write).call_id;
+}
+
 std::string_view CallSideName(CallSide side) {
   return side == CallSide::kCaller ? "caller" : "callee";
 }

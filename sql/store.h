@@ -243,6 +243,9 @@ using CallWrite = std::variant<Call, CallStateUpdate, IceUpdate>;
 // The checks Store::ApplyCallWrites makes on one write before running it
 // (kInvalidArgument naming the problem).
 base::Status ValidateCallWrite(const CallWrite& write);
+// "insert", "state" or "ice"; and the id of the call the write is about.
+std::string_view CallWriteKind(const CallWrite& write);
+const std::string& CallWriteCallId(const CallWrite& write);
 
 struct HistoryQuery {
   std::string user_id;

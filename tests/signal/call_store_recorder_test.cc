@@ -47,6 +47,17 @@ class CallStoreRecorderTest : public testing::RecorderFixture {
     return options;
   }
 
+  // The stored row of call `id` has `status` and `duration_seconds`.
+  void ExpectRow(const std::string& id, sql::CallStatus status, int64_t duration_seconds) {
+    auto row = store_->GetCall(id);
+    ASSERT_TRUE(row.has_value()) << id << ": " << row.error().message;
+    EXPECT_EQ(row->status, status) << id;
+    EXPECT_EQ(row->duration_seconds, duration_seconds) << id;
+  }
+
+  // unwritten_path in a directory removed after the test.
+  std::string UnwrittenPath() const { return (dir_.path() / "unwritten.jsonl").string(); }
+
   CallInfo Info(const std::string& id) {
     return CallInfo{.id = id,
                     .caller_id = "alice-id",
@@ -54,6 +65,8 @@ class CallStoreRecorderTest : public testing::RecorderFixture {
                     .type = metrics::CallType::kVideo,
                     .created_at = clock_.Now()};
   }
+
+  config::testing::TempDir dir_;
 };
 
 TEST_F(CallStoreRecorderTest, MapsStatusesToTheStore) {
@@ -444,10 +457,9 @@ TEST_F(CallStoreRecorderTest, AtShutdownBatchesPastTheBudgetAreCountedLost) {
 // With a file to save them in, the writes the stop gives up on wait there
 // for the next start instead of being lost.
 TEST_F(CallStoreRecorderTest, AtShutdownWritesGivenUpAreSavedForTheNextStart) {
-  config::testing::TempDir dir;
   CallStoreRecorderOptions options;
   options.shutdown_budget = 50ms;
-  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  options.unwritten_path = UnwrittenPath();
   MakeRecorder(options);
   store_->Close();
   const CallInfo call = Info("first");
@@ -469,17 +481,14 @@ TEST_F(CallStoreRecorderTest, AtShutdownWritesGivenUpAreSavedForTheNextStart) {
   EXPECT_EQ(stats_->writes_dropped, 0u);
   EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
   EXPECT_FALSE(store_->GetCall("second").has_value());
-  EXPECT_EQ(store_->GetCall("first")->status, sql::CallStatus::kRinging);
+  ExpectRow("first", sql::CallStatus::kRinging, 0);
 
   // The next start.
   auto replay = ReplayUnwrittenCalls(*store_, options.unwritten_path);
   ASSERT_TRUE(replay.has_value()) << replay.error().message;
   EXPECT_EQ(replay->applied, 2u);
   EXPECT_TRUE(store_->GetCall("second").has_value());
-  auto first = store_->GetCall("first");
-  ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->status, sql::CallStatus::kCompleted);
-  EXPECT_EQ(first->duration_seconds, 5);
+  ExpectRow("first", sql::CallStatus::kCompleted, 5);
 }
 
 // Beyond max_pending in memory, records wait in the file, and every record
@@ -487,12 +496,11 @@ TEST_F(CallStoreRecorderTest, AtShutdownWritesGivenUpAreSavedForTheNextStart) {
 // been read back; then they are written in the order they were made, across
 // a failed batch, and the file goes.
 TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenInOrder) {
-  config::testing::TempDir dir;
   CallStoreRecorderOptions options = Held();
   options.max_pending = 2;
   options.max_batch = 3;  // more than max_pending (a full batch posts); two chunks to read back
   options.retry_delays = {10ms};
-  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  options.unwritten_path = UnwrittenPath();
   MakeRecorder(options);
   const CallInfo c1 = Info("c1");
   const CallInfo c2 = Info("c2");
@@ -518,10 +526,9 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
   EXPECT_EQ(stats_->writes_failed, 0u);
   EXPECT_EQ(HistoryWrites(metrics::HistoryWriteResult::kLost), 0u);
-  EXPECT_EQ(store_->GetCall("c1")->status, sql::CallStatus::kCompleted);
-  EXPECT_EQ(store_->GetCall("c1")->duration_seconds, 4);
-  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kRinging);
-  EXPECT_EQ(store_->GetCall("c3")->status, sql::CallStatus::kCompleted);
+  ExpectRow("c1", sql::CallStatus::kCompleted, 4);
+  ExpectRow("c2", sql::CallStatus::kRinging, 0);
+  ExpectRow("c3", sql::CallStatus::kCompleted, 3);
 
   // All read back: records stay in memory again.
   barrier = OnLoop([&] {
@@ -530,18 +537,17 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   });
   EXPECT_TRUE(barrier());
   EXPECT_EQ(stats_->writes_saved, 4u);
-  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kCompleted);
+  ExpectRow("c2", sql::CallStatus::kCompleted, 1);
 }
 
 // Once a batch fails because the database is away, the records after it
 // wait in the file, where a crash of the process would not lose them, and
 // are written after the failed batch once the database is back.
 TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
-  config::testing::TempDir dir;
   CallStoreRecorderOptions options;
   options.commit_delay = 0ms;
   options.retry_delays = {50ms};
-  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  options.unwritten_path = UnwrittenPath();
   MakeRecorder(options);
   store_->FailNext(1000);
   const CallInfo c1 = Info("c1");
@@ -563,20 +569,16 @@ TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
   store_->FailNext(0);
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
-  auto row = store_->GetCall("c1");
-  ASSERT_TRUE(row.has_value());
-  EXPECT_EQ(row->status, sql::CallStatus::kCompleted);
-  EXPECT_EQ(row->duration_seconds, 5);
+  ExpectRow("c1", sql::CallStatus::kCompleted, 5);
 }
 
 // A stop while records wait in the file: they, and what memory held, are
 // all written at the next start.
 TEST_F(CallStoreRecorderTest, AStopWhileRecordsWaitInTheFileLeavesThemAllForTheNextStart) {
-  config::testing::TempDir dir;
   CallStoreRecorderOptions options = Held();
   options.max_pending = 1;
   options.shutdown_budget = 50ms;
-  options.unwritten_path = (dir.path() / "unwritten.jsonl").string();
+  options.unwritten_path = UnwrittenPath();
   MakeRecorder(options);
   store_->Close();  // the database hangs through the stop
   const CallInfo c1 = Info("c1");
@@ -598,9 +600,8 @@ TEST_F(CallStoreRecorderTest, AStopWhileRecordsWaitInTheFileLeavesThemAllForTheN
   auto replay = ReplayUnwrittenCalls(*store_, options.unwritten_path);
   ASSERT_TRUE(replay.has_value()) << replay.error().message;
   EXPECT_EQ(replay->refused, 0u);
-  EXPECT_EQ(store_->GetCall("c1")->status, sql::CallStatus::kCompleted);
-  EXPECT_EQ(store_->GetCall("c2")->status, sql::CallStatus::kCompleted);
-  EXPECT_EQ(store_->GetCall("c2")->duration_seconds, 3);
+  ExpectRow("c1", sql::CallStatus::kCompleted, 2);
+  ExpectRow("c2", sql::CallStatus::kCompleted, 3);
 }
 
 // At shutdown nobody retries later: a database that is unavailable for a
