@@ -508,7 +508,7 @@ void WebSocketSession::AfterIo(int receive_result) {
     if (state_ == State::kOpen) {
       SetState(State::kClosing);
     }
-    CloseTcp();
+    CloseTcp(/*peer_may_send=*/true);
     return;
   }
   if (wslay_event_get_close_received(context)) {
@@ -519,7 +519,7 @@ void WebSocketSession::AfterIo(int receive_result) {
   if (closed_by_us_ && wslay_event_get_close_sent(context) &&
       !(close_timer_ && close_timer_->IsRunning())) {
     if (!close_timer_) {
-      close_timer_ = std::make_unique<Timer>(loop_, [this] { CloseTcp(); });
+      close_timer_ = std::make_unique<Timer>(loop_, [this] { CloseTcp(/*peer_may_send=*/true); });
     }
     close_timer_->Start(options_.close_timeout);
   }
@@ -534,7 +534,7 @@ void WebSocketSession::FailConnection(uint16_t code) {
     SetState(State::kClosing);
   }
   if (!EnsureContext()) {
-    CloseTcp();
+    CloseTcp(/*peer_may_send=*/true);
     return;
   }
   wslay_event_queue_close(context_.get(), code, nullptr, 0);
@@ -545,7 +545,7 @@ void WebSocketSession::FailConnection(uint16_t code) {
   }
 }
 
-void WebSocketSession::CloseTcp() {
+void WebSocketSession::CloseTcp(bool peer_may_send) {
   if (connection_ == nullptr || tcp_closing_) {
     return;
   }
@@ -553,11 +553,26 @@ void WebSocketSession::CloseTcp() {
   if (close_timer_) {
     close_timer_->Stop();
   }
-  connection_->Close();
+  if (!peer_may_send) {
+    connection_->Close();
+    return;
+  }
+  // The peer may still be sending (the rest of the frame that failed, or
+  // anything after a close it never answered): closing a socket with unread
+  // input sends a reset, which can cost the peer our close frame or fail
+  // its send before it reads it. The connection lingers on its own instead
+  // (half-closed, dropping input, bounded by its linger options), and the
+  // session is done with it now: on_close follows from a loop callback.
+  StreamConnection* connection = std::exchange(connection_, nullptr);
+  connection->SetCallbacks(nullptr, nullptr);
+  connection->CloseLingering();
+  closed_timer_ =
+      std::make_unique<Timer>(loop_, [this] { OnConnectionClosed(CloseReason::kLocalClose); });
+  closed_timer_->Start(std::chrono::milliseconds(0));
 }
 
 void WebSocketSession::OnConnectionClosed(CloseReason reason) {
-  for (Timer* timer : {start_timer_.get(), close_timer_.get()}) {
+  for (Timer* timer : {start_timer_.get(), close_timer_.get(), closed_timer_.get()}) {
     if (timer != nullptr) {
       timer->Stop();
     }

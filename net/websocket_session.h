@@ -12,7 +12,9 @@
 // final unmasked frame, as wslay would), without a context. The session reassembles fragmented
 // messages and delivers whole text or binary messages; answers pings with
 // pongs; fails the connection (RFC 6455 s7.1.7: close frame, then TCP close
-// without waiting) on an unmasked client frame or another protocol violation
+// without waiting for the peer's close; the connection lingers, half-closed
+// and dropping what the peer still sends, so the close frame is not lost to
+// a reset) on an unmasked client frame or another protocol violation
 // (1002), invalid UTF-8 in a text message (1007), or a message larger than
 // max_message_bytes (1009, as soon as the header of the frame that takes it
 // over the limit is complete); and runs the closing handshake (s7.1.2): when the
@@ -27,8 +29,10 @@
 //    HTTP handler must not touch the connection after handing it over.
 //  - The connection (and so its listener) must outlive the session, or the
 //    session's close callback must have run.
-//  - on_close runs exactly once, when the TCP connection has ended, from a
-//    loop callback (never from inside Send/Ping/Close). After it the session
+//  - on_close runs exactly once, when the TCP connection has ended (or, for
+//    a connection the session failed or gave up waiting on, once it is left
+//    to linger on its own), from a loop callback (never from inside
+//    Send/Ping/Close). After it the session
 //    is inert (Send returns false). The owner may destroy the session there
 //    only through EventLoop::DeleteLater, never inside any of its callbacks
 //    directly.
@@ -229,7 +233,9 @@ class WebSocketSession {
   void AfterIo(int receive_result);
   // Fails the connection from our side (close frame with `code`, stop reading).
   void FailConnection(uint16_t code);
-  void CloseTcp();
+  // Closes TCP: at once when the peer has closed (or cannot be reached);
+  // lingering when `peer_may_send` (see the header comment).
+  void CloseTcp(bool peer_may_send = false);
 
   static ssize_t RecvCallback(wslay_event_context* context, uint8_t* buffer, size_t length,
                               int flags, void* user_data);
@@ -265,8 +271,9 @@ class WebSocketSession {
   std::string close_reason_;
   bool tcp_closing_ = false;
   // Made when first needed (most sessions never use them).
-  std::unique_ptr<Timer> start_timer_;  // feeds `pending_` from a loop callback after Create
-  std::unique_ptr<Timer> close_timer_;  // bounds the wait for the peer's close frame
+  std::unique_ptr<Timer> start_timer_;   // feeds `pending_` from a loop callback after Create
+  std::unique_ptr<Timer> close_timer_;   // bounds the wait for the peer's close frame
+  std::unique_ptr<Timer> closed_timer_;  // runs on_close once a lingering connection is let go
 };
 
 }  // namespace turnkey::net

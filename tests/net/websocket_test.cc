@@ -943,6 +943,27 @@ TEST_F(WebSocketSessionTest, OversizedFrameHeaderCloses1009BeforeItsPayload) {
   }
 }
 
+TEST_F(WebSocketSessionTest, AFailedConnectionLingersSoAPeerStillSendingGetsTheClose) {
+  // The peer announces 1 MB and keeps sending it after the 1009: the server
+  // must not close with that input unread (a reset, which fails the peer's
+  // send and can cost it the close frame), but half-close and drop the rest.
+  StartWithMessageLimit(16);
+  WsClient client(port());
+  ASSERT_TRUE(client.ok());
+  const std::string payload(1000 * 1000, 'a');
+  const Bytes frame = MakeFrame({.opcode = kBinary}, payload);
+  const size_t half = frame.size() / 2;
+  client.Send(Bytes(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(half)));
+  // The session is done with it at once: on_close does not wait for the linger.
+  WebSocketCloseInfo info = WaitClosed(closed_);
+  EXPECT_EQ(info.code, 1009);
+  client.Send(Bytes(frame.begin() + static_cast<std::ptrdiff_t>(half), frame.end()));
+  ServerFrame close = client.Next();
+  EXPECT_EQ(close.opcode, kClose);
+  EXPECT_EQ(close.close_code(), 1009);
+  EXPECT_TRUE(client.AtEof());
+}
+
 TEST_F(WebSocketSessionTest, FragmentsUpToTheLimitPassAndControlFramesDoNotCount) {
   StartWithMessageLimit(16);
   WsClient client(port());
