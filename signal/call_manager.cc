@@ -262,17 +262,19 @@ std::expected<InitiateRequest, Json> CallManager::BeginInitiateCall(base::MonoTi
   if (draining_) {
     return std::unexpected(Fail(socket, kErrShuttingDown, std::nullopt));
   }
-  // Every attempt costs a token, valid or not, so a flood never reaches the
-  // user lookups.
+  // A payload that names no receiver is refused first and costs nothing (it
+  // never reaches a lookup; the socket's event bucket bounds a flood of
+  // them). Every attempt that names one costs a token, found or not, so a
+  // flood never reaches the user lookups.
+  std::expected<InitiateRequest, std::string_view> request = ParseInitiateCall(payload);
+  if (!request) {
+    return std::unexpected(Fail(socket, request.error(), std::nullopt));
+  }
   if (!TakeToken(socket_buckets_, socket, options_.initiate_socket_rate,
                  options_.initiate_socket_burst, now) ||
       !TakeToken(user_buckets_, *user, options_.initiate_user_rate, options_.initiate_user_burst,
                  now)) {
     return std::unexpected(Fail(socket, kErrRateLimited, std::nullopt));
-  }
-  std::expected<InitiateRequest, std::string_view> request = ParseInitiateCall(payload);
-  if (!request) {
-    return std::unexpected(Fail(socket, request.error(), std::nullopt));
   }
   return std::move(*request);
 }

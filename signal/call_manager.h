@@ -18,9 +18,10 @@
 //   callAnsweredElsewhere to B's other devices; the ack has glare:true and
 //   A's callId). The call keeps A's callType; no second call is created.
 // - initiateCall checks, in order: a registered socket ("Not authorized"),
-//   draining ("Server is shutting down"), the socket's and the user's token
-//   buckets ("Rate limited"), the payload ("receiverId required", "Invalid
-//   callType"), the receiver ("Receiver not found", "Cannot call yourself"),
+//   draining ("Server is shutting down"), the payload ("receiverId
+//   required", "Invalid callType"; these cost no token), the socket's and
+//   the user's token buckets ("Rate limited"), the receiver ("Receiver not
+//   found", "Cannot call yourself"),
 //   glare, the caller's own call ("Already in a call", with that call's id).
 //   A user's bucket is dropped when their last socket closes. Then a call is created
 //   and recorded, and: callee offline -> userNotAvailable {callId,

@@ -209,6 +209,20 @@ TEST_F(CallManagerTest, InitiateIsRateLimitedPerSocket) {
   ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrRateLimited, std::nullopt);
 }
 
+TEST_F(CallManagerTest, APayloadWithoutAReceiverCostsNoToken) {
+  CallManagerOptions options;
+  options.initiate_socket_burst = 1;
+  options.initiate_user_burst = 1;
+  Reset(options);
+  for (int i = 0; i < 5; ++i) {
+    ExpectError(Send(kAlice, "initiateCall", Json::parse(R"({"callType":"audio"})")), kAlice,
+                kErrReceiverIdRequired, std::nullopt);
+    ExpectError(Send(kAlice, "initiateCall", Json::parse(R"({"receiverId":"bob-id"})")), kAlice,
+                kErrInvalidCallType, std::nullopt);
+  }
+  EXPECT_EQ(Initiate(kAlice, "bob-id").value("ok", false), true);
+}
+
 TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
   CallManagerOptions options;
   options.initiate_socket_burst = 10;
