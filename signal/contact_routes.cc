@@ -101,6 +101,8 @@ void AddContact(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::Validation("userId", "you cannot add yourself as a contact"));
     return;
   }
+  // The field that named the contact, for a refusal found by the store.
+  const char* field = *user_id ? "userId" : "handle";
   auto job = [&api, owner = call.user_id(), user_id = std::move(*user_id),
               handle = std::move(*handle)]() -> base::Result<AddOutcome> {
     auto user = api.Db([&](sql::Store& store) {
@@ -132,12 +134,12 @@ void AddContact(ApiContext& api, ApiCall call) {
     }
     return outcome;
   };
-  api.Run(std::move(call), std::move(job), [](ApiCall call, base::Result<AddOutcome> outcome) {
+  api.Run(std::move(call), std::move(job), [field](ApiCall call, base::Result<AddOutcome> outcome) {
     if (!outcome) {
       if (outcome.error().code == base::ErrorCode::kNotFound) {
         call.Fail(ApiError::NotFound("User not found"));
       } else if (outcome.error().code == base::ErrorCode::kInvalidArgument) {
-        call.Fail(ApiError::Validation("userId", "you cannot add yourself as a contact"));
+        call.Fail(ApiError::Validation(field, "you cannot add yourself as a contact"));
       } else {
         call.Fail(FromStoreError(outcome.error()));
       }

@@ -483,6 +483,9 @@ class AccountsApiTests:
         self.assertEqual(added.status, 201, added)
         self.assertEqual(added.data["contact"]["id"], a["user"]["id"])
         self.assertError(self.api.post("/api/contacts", {"handle": "@"}, token), 404, "NOT_FOUND")
+        # Oneself by handle: the error names the field that was sent.
+        self.assertError(self.api.post("/api/contacts", {"handle": "@" + me["user"]["handle"]},
+                                       token), 400, "VALIDATION_ERROR", "handle")
         synced = self.api.call("PUT", "/api/contacts",
                                {"handles": ["@" + b["user"]["handle"], "@nobody-" + unique("x")]},
                                token=token)
