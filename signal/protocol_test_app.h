@@ -65,7 +65,9 @@ class ProtocolTestApp {
   // two awaits on ws's "message" event, and ws emits every frame of one TCP
   // read at once, so an `auth` that shares a read with the answer is lost to
   // it (the reference server, which writes them back to back, loses it in
-  // about 2 runs of 5). Apart in time, they arrive in two reads.
+  // about 2 runs of 5). Apart in time, they arrive in two reads. WebSocket
+  // only: over long-polling `auth` follows the answer at once (one GET
+  // carries both, as from the reference).
   static constexpr std::chrono::milliseconds kAuthDelay{20};
 
  private:

@@ -557,6 +557,64 @@ void AppendInteger(std::string& out, Integer value) {
   out.append(digits, end);
 }
 
+// A double as JSON.stringify writes it (ECMAScript Number::toString): the
+// shortest digits that read back as the same double, then no exponent from
+// 1e-6 up to below 1e21 ("1", "100000", "0.000001", never "1.0"), and
+// otherwise "d.ddde+N" / "de-N" (no padded exponent: "1e-7", not "1e-07").
+// What the reference server sends for a number it has parsed. Not finite
+// (never from a parse): null, as JSON.stringify writes it.
+void AppendJsNumber(std::string& out, double value) {
+  if (!std::isfinite(value)) {
+    out.append("null");
+    return;
+  }
+  if (value == 0) {
+    out.push_back('0');  // -0 too
+    return;
+  }
+  char text[40];
+  const auto [end, ec] =
+      std::to_chars(text, text + sizeof text, value, std::chars_format::scientific);
+  std::string_view scientific(text, static_cast<size_t>(end - text));  // "-d.ddde+XX"
+  if (scientific.front() == '-') {
+    out.push_back('-');
+    scientific.remove_prefix(1);
+  }
+  const size_t e = scientific.find('e');
+  std::string_view exponent_text = scientific.substr(e + 1);
+  if (exponent_text.front() == '+') {
+    exponent_text.remove_prefix(1);
+  }
+  int exponent = 0;
+  std::from_chars(exponent_text.data(), exponent_text.data() + exponent_text.size(), exponent);
+  char digits[24];
+  size_t k = 0;
+  for (char c : scientific.substr(0, e)) {
+    if (c != '.') {
+      digits[k++] = c;
+    }
+  }
+  const std::string_view d(digits, k);
+  // The value is 0.d * 10^n.
+  const int n = exponent + 1;
+  if (static_cast<int>(k) <= n && n <= 21) {
+    out.append(d).append(static_cast<size_t>(n) - k, '0');
+  } else if (0 < n && n <= 21) {
+    out.append(d.substr(0, static_cast<size_t>(n))).push_back('.');
+    out.append(d.substr(static_cast<size_t>(n)));
+  } else if (-6 < n && n <= 0) {
+    out.append("0.").append(static_cast<size_t>(-n), '0').append(d);
+  } else {
+    out.push_back(d.front());
+    if (k > 1) {
+      out.push_back('.');
+      out.append(d.substr(1));
+    }
+    out.append(n - 1 < 0 ? "e-" : "e+");
+    AppendInteger(out, n - 1 < 0 ? 1 - n : n - 1);
+  }
+}
+
 }  // namespace
 
 void AppendJson(std::string& out, const Json& json) {
@@ -605,6 +663,8 @@ void AppendJson(std::string& out, const Json& json) {
       return;
     }
     case Json::value_t::number_float:
+      AppendJsNumber(out, json.get<double>());
+      return;
     case Json::value_t::binary:
     case Json::value_t::discarded:
       AppendByNlohmann(out, json);

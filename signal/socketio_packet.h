@@ -192,7 +192,10 @@ bool AppendSocketIoAckText(std::string& out, std::string_view nsp, uint64_t id, 
 
 // Compact JSON text as JSON.stringify writes it (invalid UTF-8 in strings is
 // replaced with U+FFFD rather than throwing). The same text as nlohmann's
-// dump(-1, ' ', false, replace), written without its per-character output.
+// dump(-1, ' ', false, replace), written without its per-character output,
+// except for numbers with a fraction or exponent, which are written as
+// JavaScript writes them ("1", "100000", "1e-7", "1e+21"; nlohmann: "1.0",
+// "100000.0", "1e-07", "1e+21").
 std::string DumpJson(const Json& json);
 // DumpJson(json) appended to `out`.
 void AppendJson(std::string& out, const Json& json);
