@@ -195,6 +195,11 @@ void Cors::AddHeaders(const HttpRequest& request, HttpResponse& response) const 
     AddVaryOrigin(response);
   }
   if (Check(request) != CorsVerdict::kAllowed) {
+    if (any_origin_) {
+      // "*" answers every request alike (a request without Origin, or from
+      // the same origin, too), as the reference's cors({origin: "*"}) does.
+      response.headers.Set("Access-Control-Allow-Origin", "*");
+    }
     return;
   }
   // Fetch standard, CORS-safelisted response-header names: a page on another

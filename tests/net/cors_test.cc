@@ -260,6 +260,12 @@ TEST(CorsTest, WildcardModeAllowsAnyOriginWithoutCredentials) {
   EXPECT_EQ(preflight.headers.Get("Access-Control-Allow-Origin"), "*");
   EXPECT_FALSE(preflight.headers.Has("Access-Control-Allow-Credentials"));
   EXPECT_TRUE(preflight.headers.Has("Access-Control-Allow-Methods"));
+  // Every answer says "*", also to a request without Origin or from the same origin.
+  for (const char* origin : {"", "https://h"}) {
+    HttpResponse plain = HttpResponse::Text(200, "x");
+    cors.AddHeaders(Request("GET", "h", origin), plain);
+    EXPECT_EQ(plain.headers.Get("Access-Control-Allow-Origin"), "*") << origin;
+  }
 }
 
 TEST(CorsTest, CredentialsCanBeTurnedOff) {
