@@ -46,6 +46,9 @@ base::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     return Bad(text, "");
   }
   std::string_view suffix = text.substr(digits);
+  if (suffix.empty() && text.find_first_not_of('0') == std::string_view::npos) {
+    return std::chrono::milliseconds(0);  // zero needs no unit ("0 = off")
+  }
   if (suffix.empty()) {
     return Bad(text, "missing unit");
   }

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -351,9 +353,13 @@ base::Result<Config> LoadConfigFile(const std::string& path, std::vector<std::st
     if (size > kMaxConfigBytes) {
       return base::InvalidArgument(path + ": cannot read: larger than 4 MiB");
     }
+    errno = 0;
     std::ifstream in(file, std::ios::binary);
     if (!in) {
-      return base::InvalidArgument(path + ": cannot read: cannot open");
+      // The open(2) failure, e.g. "Permission denied" for a file the
+      // service user may not read.
+      return base::InvalidArgument(
+          path + ": cannot read: " + (errno != 0 ? std::strerror(errno) : "cannot open"));
     }
     std::string contents{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (in.bad()) {

@@ -188,6 +188,16 @@ std::unexpected<base::Error> LoadFailure(const std::string& what, const std::str
   return base::InvalidArgument(TlsErrorMessage(what.c_str()));
 }
 
+// OpenSSL asks for the passphrase of an encrypted key, by default on the
+// terminal (check-config then waits at a prompt). A server has no one to
+// ask: refuse, and note that it was asked.
+int RefusePassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* asked) {
+  if (asked != nullptr) {
+    *static_cast<bool*>(asked) = true;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void SetAlpnPolicy(SSL* ssl, AlpnPolicy policy) {
@@ -228,7 +238,20 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
   // SSL_CTX_use_PrivateKey_file already compares the key with the
   // certificate; SSL_CTX_check_private_key covers a key that loads first.
   const std::string mismatch = key_what + " does not match the " + cert_what;
-  if (SSL_CTX_use_PrivateKey_file(owner.ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+  bool passphrase_asked = false;
+  SSL_CTX_set_default_passwd_cb(owner.ctx, RefusePassphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(owner.ctx, &passphrase_asked);
+  const bool key_loaded =
+      SSL_CTX_use_PrivateKey_file(owner.ctx, key_path.c_str(), SSL_FILETYPE_PEM) == 1;
+  SSL_CTX_set_default_passwd_cb_userdata(owner.ctx, nullptr);
+  if (!key_loaded && passphrase_asked) {
+    ERR_clear_error();
+    return base::InvalidArgument(
+        key_what +
+        ": the key is encrypted (it needs a passphrase); give turnkey the key unencrypted, "
+        "readable by the service user only (e.g. openssl pkey -in KEY -out NEW_KEY)");
+  }
+  if (!key_loaded) {
     if (KeyMismatchQueued()) {
       return base::InvalidArgument(TlsErrorMessage(mismatch.c_str()));
     }

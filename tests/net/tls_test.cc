@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -223,6 +225,35 @@ TEST(TlsContextTest, CreateServerFailsOnMissingFilesOrMismatchedKey) {
       << mismatched.error().message;
   EXPECT_NE(mismatched.error().message.find("mismatch"), std::string::npos)
       << mismatched.error().message;
+}
+
+TEST(TlsContextTest, AnEncryptedKeyIsRefusedWithoutAPrompt) {
+  // OpenSSL would ask for the passphrase on the terminal (check-config
+  // waiting at a prompt); the server refuses and says why.
+  TestCertificate a;
+  ASSERT_TRUE(a.ok());
+  FILE* in = std::fopen(a.key_path().c_str(), "r");
+  ASSERT_NE(in, nullptr);
+  EVP_PKEY* key = PEM_read_PrivateKey(in, nullptr, nullptr, nullptr);
+  std::fclose(in);
+  ASSERT_NE(key, nullptr);
+  const std::string encrypted = a.dir() + "/encrypted.pem";
+  FILE* out = std::fopen(encrypted.c_str(), "w");
+  ASSERT_NE(out, nullptr);
+  static const char kPassphrase[] = "secret";
+  EXPECT_EQ(PEM_write_PrivateKey(out, key, EVP_aes_128_cbc(),
+                                 reinterpret_cast<const unsigned char*>(kPassphrase),
+                                 sizeof kPassphrase - 1, nullptr, nullptr),
+            1);
+  std::fclose(out);
+  EVP_PKEY_free(key);
+  auto context = TlsContext::CreateServer(a.cert_path(), encrypted);
+  ASSERT_FALSE(context.has_value());
+  EXPECT_EQ(context.error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(context.error().message.rfind("private key " + encrypted + ": the key is encrypted", 0),
+            0u)
+      << context.error().message;
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(TlsContextTest, CreateServerSaysWhatIsWrongWithAFile) {
