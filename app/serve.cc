@@ -48,6 +48,16 @@ namespace turnkey::app {
 
 namespace {
 
+// serve with turn, signal and metrics all disabled starts, reports ready and
+// listens on nothing: almost surely not what was meant (the one-shot
+// commands use such configs, so this is said by serve and check-config only).
+std::optional<std::string> ServesNothing(const config::Config& config) {
+  if (config.turn.enabled || config.signal.enabled || config.metrics.enabled) {
+    return std::nullopt;
+  }
+  return "turn, signal and metrics are all disabled: serve listens on nothing";
+}
+
 // How often serve looks for addresses the host gained without a reload (a
 // floating IP moved here, a rotated IPv6 privacy address): they become own
 // addresses, denied as peers (a datagram relayed to one arrives from the
@@ -170,6 +180,9 @@ int RunServe(const std::string& config_path) {
   TK_LOG_INFO("turnkey {} starting (config {})", kVersion, config_path);
   for (const std::string& warning : config_warnings) {
     TK_LOG_WARN("{}", warning);
+  }
+  if (auto nothing = ServesNothing(config)) {
+    TK_LOG_WARN("{}", *nothing);
   }
 
   auto tls = LoadTls(config);
@@ -557,6 +570,9 @@ int RunCheckConfig(const std::string& config_path) {
          TlsWarnings(*loaded, **tls, base::SystemClock::Instance().UnixSeconds())) {
       std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), warning.c_str());
     }
+  }
+  if (auto nothing = ServesNothing(*loaded)) {
+    std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), nothing->c_str());
   }
   // The relay addresses as serve would resolve them on this host.
   if (loaded->turn.enabled) {

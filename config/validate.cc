@@ -245,10 +245,6 @@ std::vector<NatDiscoveryQuad> NatDiscoveryQuads(const TurnOptions& turn) {
 }
 
 void CheckExposure(const Config& cfg, Diagnostics& diag) {
-  if (!cfg.turn.enabled && !cfg.signal.enabled && !cfg.metrics.enabled) {
-    diag.WarningAt("turn.enabled",
-                   "turn, signal and metrics are all disabled: serve would listen on nothing");
-  }
   if (cfg.signal.enabled && !cfg.signal.listen.tls && !cfg.signal.listen.address.IsLoopback()) {
     diag.WarningAt("signal.listen",
                    "plain HTTP on " + HostText(cfg.signal.listen.address) +

@@ -755,10 +755,6 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
             std::vector<std::string>{});
   EXPECT_EQ(WarningsOf("signal: {enabled: false}\nturn: {enabled: false}\n"),
             std::vector<std::string>{});
-  EXPECT_EQ(WarningsOf("signal: {enabled: false}\nturn: {enabled: false}\n"
-                       "metrics: {enabled: false}\n"),
-            std::vector<std::string>{"w.yaml:2: warning: turn.enabled: turn, signal and metrics "
-                                     "are all disabled: serve would listen on nothing"});
 
   std::vector<std::string> loud = WarningsOf(
       "signal: {listen: {address: 127.0.0.1, port: 8080}}\n"

@@ -63,6 +63,16 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn(f"{path}:2:", text)
         self.assertIn("signal.ring_timeout", text)
 
+    def test_hsts_off_is_a_bare_zero_and_a_config_serving_nothing_is_warned_about(self):
+        # Zero needs no unit ("0 = not sent" in the example config).
+        rc, text, _ = check("signal:\n  listen: {address: 127.0.0.1, port: 8080, "
+                            "hsts_max_age: 0}\n")
+        self.assertEqual(rc, 0, text)
+        rc, text, path = check("turn: {enabled: false}\nsignal: {enabled: false}\n"
+                               "metrics: {enabled: false}\n")
+        self.assertEqual(rc, 0, text)
+        self.assertIn(f"{path}: warning: turn, signal and metrics are all disabled", text)
+
     def test_protocol_test_mode_only_on_loopback(self):
         # serve refuses it off loopback, so check-config must say so too
         # rather than "ok"; the default listen address is 0.0.0.0.
