@@ -65,6 +65,7 @@ void HttpConnection::SetState(State next) {
     // gone: its body no longer pends.
     body_announced_ = false;
     body_token_.reset();
+    body_limit_ = UINT64_MAX;
   }
 }
 
@@ -101,9 +102,11 @@ size_t HttpConnection::OnData(base::ByteView data) {
       }
       if (parser_.head_complete() && !body_announced_) {
         body_announced_ = true;
+        if (server_.options_.body_limit) {
+          body_limit_ = server_.options_.body_limit(*parser_.head());
+        }
         if (const std::optional<uint64_t> length = parser_.content_length();
-            length && server_.options_.body_limit &&
-            *length > server_.options_.body_limit(*parser_.head())) {
+            length && *length > body_limit_) {
           ++server_.stats_.bad_requests;
           TK_LOG_DEBUG("http connection {} from {}: Content-Length {} over the limit for {}",
                        stream_.id(), stream_.peer_address().ToString(), *length,
@@ -114,6 +117,13 @@ size_t HttpConnection::OnData(base::ByteView data) {
         if (server_.options_.on_body_pending) {
           body_token_ = server_.options_.on_body_pending(*parser_.head());
         }
+      }
+      if (parser_.head_complete() && parser_.head()->body.size() > body_limit_) {
+        ++server_.stats_.bad_requests;
+        TK_LOG_DEBUG("http connection {} from {}: chunked body over the limit for {}", stream_.id(),
+                     stream_.peer_address().ToString(), parser_.head()->path);
+        FailAndClose(413, parser_.head());
+        return data.size();
       }
       if (parser_.TakeContinueRequest()) {
         stream_.Write(base::AsBytes(kContinue));

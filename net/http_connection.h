@@ -95,6 +95,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // read, and the token it gave (held while the body arrives).
   bool body_announced_ = false;
   std::shared_ptr<void> body_token_;
+  // HttpServerOptions::body_limit of the request being read, once its head
+  // is in: a body growing past it (chunked: no Content-Length to refuse
+  // up front) is answered 413 as it arrives.
+  uint64_t body_limit_ = UINT64_MAX;
 };
 
 }  // namespace turnkey::net

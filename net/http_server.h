@@ -90,7 +90,8 @@ struct HttpServerOptions : HttpParserLimits {
   // The largest body the handler takes for a request, given its head, when
   // that is less than max_body_bytes (an Engine.IO polling POST: its
   // maxPayload): a Content-Length over it is answered 413 (error_response)
-  // before the body is read, rather than once it is all in. Unset = none.
+  // before the body is read, rather than once it is all in; a chunked body
+  // as soon as the part received passes it. Unset = none.
   std::function<uint64_t(const HttpRequest& head)> body_limit;
   // Told the status of every request the server answers itself before a
   // handler sees it (malformed, a head, target or body over its limit, an

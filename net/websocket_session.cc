@@ -132,7 +132,9 @@ size_t WebSocketSession::FrameScanner::Scan(base::ByteView data) {
         // kFragmentCost more.
         message_frames = opcode == WSLAY_CONTINUATION_FRAME ? message_frames + 1 : 1;
         const uint64_t cost = message_frames > kFreeFragments ? kFragmentCost : 0;
-        const uint64_t room = max_message_bytes - message_bytes;
+        // A limit lowered while a message was open may be below it already.
+        const uint64_t room =
+            max_message_bytes > message_bytes ? max_message_bytes - message_bytes : 0;
         if (*length > room || cost > room - *length) {
           failure = WebSocketCloseCode::kMessageTooBig;
           return frame_start;
@@ -332,6 +334,14 @@ void WebSocketSession::Close(uint16_t code, std::string_view reason) {
   if (!in_receive_) {
     Flush();
     AfterIo(0);
+  }
+}
+
+void WebSocketSession::SetMaxMessageBytes(size_t bytes) {
+  options_.max_message_bytes = bytes;
+  scanner_.max_message_bytes = bytes;
+  if (context_) {
+    wslay_event_config_set_max_recv_msg_length(context_.get(), bytes);
   }
 }
 

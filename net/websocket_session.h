@@ -158,6 +158,10 @@ class WebSocketSession {
   // No-op unless open. on_close follows once TCP has closed.
   void Close(uint16_t code = WebSocketCloseCode::kNormal, std::string_view reason = {});
 
+  // Changes WebSocketOptions::max_message_bytes from the next frame header
+  // on (a message already open that is over a lowered limit fails with 1009
+  // at its next frame).
+  void SetMaxMessageBytes(size_t bytes);
   // True until Close() is called, the peer starts closing, or the connection ends.
   bool is_open() const { return state_ == State::kOpen; }
   // Bytes queued in the connection and not yet sent (0 once closed).

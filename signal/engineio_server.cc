@@ -1,5 +1,6 @@
 #include "signal/engineio_server.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <utility>
@@ -92,8 +93,25 @@ std::shared_ptr<void> EngineIoServer::OnBodyPending(const net::HttpRequest& head
 }
 
 uint64_t EngineIoServer::BodyLimit(const net::HttpRequest& head) const {
-  return head.method == "POST" && head.QueryParam("transport") == "polling" ? options_.max_payload
-                                                                            : UINT64_MAX;
+  // No request but a polling POST takes a body; a small one is let through
+  // to the answer it would get without (a POST without sid: 400 code 2).
+  constexpr uint64_t kOtherRequests = 64 * 1024;
+  if (head.method != "POST" || head.QueryParam("transport") != "polling") {
+    return kOtherRequests;
+  }
+  if (auto sid = head.QueryParam("sid")) {
+    if (auto it = sockets_.find(*sid); it != sockets_.end()) {
+      return PayloadLimit(*it->second);
+    }
+  }
+  return options_.max_payload;
+}
+
+size_t EngineIoServer::PayloadLimit(const EngineIoSocket& socket) const {
+  if (socket.pending_ && options_.max_pending_payload > 0) {
+    return std::min(options_.max_payload, options_.max_pending_payload);
+  }
+  return options_.max_payload;
 }
 
 void EngineIoServer::SetCorsOptions(const net::CorsOptions& cors) {
@@ -415,6 +433,7 @@ void EngineIoServer::EndPending(EngineIoSocket& socket) {
     return;
   }
   socket.pending_ = false;
+  socket.ApplyPayloadLimit();
   auto it = pending_.find(socket.handshake().peer.ClientBlock());
   if (it != pending_.end() && --it->second == 0) {
     pending_.erase(it);
@@ -426,6 +445,7 @@ void EngineIoServer::BeginPending(EngineIoSocket& socket) {
     return;
   }
   socket.pending_ = true;
+  socket.ApplyPayloadLimit();
   ++pending_[socket.handshake().peer.ClientBlock()];
 }
 

@@ -88,6 +88,12 @@ struct EngineIoServerOptions {
   // of which lives until the application's own timeout. 0 = no limit.
   // Default 0.
   uint32_t max_pending_per_address = 0;
+  // With max_pending_per_address: until the application accepts a session,
+  // its messages (WebSocket) and polling POST bodies may be at most this
+  // many bytes (a Socket.IO CONNECT with its token is a few hundred), so
+  // clients that never join cannot have the server hold max_payload for
+  // each connection. 0 = max_payload throughout. Default 0.
+  size_t max_pending_payload = 0;
   // The clock of the heartbeat deadlines; null = base::SystemClock. Must
   // outlive the server. Timers still run on the loop's own time.
   const base::Clock* clock = nullptr;
@@ -141,10 +147,13 @@ class EngineIoServer {
   // even while the first has not reached HandleRequest. Null for anything
   // else. Safe to keep the token after the server is gone.
   std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
-  // For HttpServerOptions::body_limit: a polling POST takes max_payload
-  // (section 1.6: a larger one is answered 413 at once), anything else has
-  // no limit of its own.
+  // For HttpServerOptions::body_limit: a polling POST takes its session's
+  // PayloadLimit (max_payload; section 1.6: a larger one is answered 413 at
+  // once), any other request at most 64 KiB (none takes a body).
   uint64_t BodyLimit(const net::HttpRequest& head) const;
+  // The largest message or polling POST body `socket` may send now:
+  // max_payload, or max_pending_payload while it is pending.
+  size_t PayloadLimit(const EngineIoSocket& socket) const;
 
   // For the HttpServer's error_response, given the requests under the
   // mounted prefix that it refuses itself (413 for a body over its

@@ -447,7 +447,7 @@ void EngineIoSocket::OnPollPost(const net::HttpRequest& request, net::Responder 
     RejectAndClose(responder, EngineIoErrorResponse(EngineIoRequestError::kBadRequest, cors));
     return;
   }
-  if (request.body.size() > server_.options_.max_payload) {
+  if (request.body.size() > server_.PayloadLimit(*this)) {
     // Section 1.6: 413. The client treats the failed POST as a transport
     // error and reconnects, so the session is of no further use.
     net::HttpResponse response = net::HttpResponse::Error(413);
@@ -559,10 +559,20 @@ void EngineIoSocket::OnHeartbeatTimer() {
   Send(EngineIoPacket::Text(EngineIoPacketType::kPing));
 }
 
+void EngineIoSocket::ApplyPayloadLimit() {
+  const size_t limit = server_.PayloadLimit(*this);
+  for (net::WebSocketSession* session : {ws_, probe_}) {
+    if (session != nullptr) {
+      session->SetMaxMessageBytes(limit);
+    }
+  }
+}
+
 void EngineIoSocket::AttachWebSocket(uint64_t link, net::WebSocketSession& session,
                                      bool supports_binary) {
   ws_link_ = link;
   ws_ = &session;
+  session.SetMaxMessageBytes(server_.PayloadLimit(*this));
   ws_binary_ = supports_binary;
   SetState(State::kWebSocket);
   EngineIoOpen open;
@@ -578,6 +588,7 @@ void EngineIoSocket::AttachProbe(uint64_t link, net::WebSocketSession& session,
                                  bool supports_binary) {
   probe_link_ = link;
   probe_ = &session;
+  session.SetMaxMessageBytes(server_.PayloadLimit(*this));
   probe_binary_ = supports_binary;
   probed_ = false;
   upgrade_deadline_ = std::chrono::steady_clock::now() + server_.options_.upgrade_timeout;

@@ -215,6 +215,9 @@ class EngineIoSocket {
                              const EngineIoPacket& packet);
 
   // WebSockets. `link` names the server's WebSocket entry.
+  // Gives the WebSocket (and the probe) the server's PayloadLimit for this
+  // session, which changes when it is accepted or pending again.
+  void ApplyPayloadLimit();
   void AttachWebSocket(uint64_t link, net::WebSocketSession& session, bool supports_binary);
   void AttachProbe(uint64_t link, net::WebSocketSession& session, bool supports_binary);
   void OnWebSocketText(uint64_t link, std::string_view text);

@@ -125,9 +125,17 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
     return self->HttpError(head, status);
   };
   http.on_body_pending = [self](const net::HttpRequest& head) { return self->BodyPending(head); };
-  http.body_limit = [self](const net::HttpRequest& head) -> uint64_t {
+  // Each request's own limit, so that a client cannot have the server hold
+  // the HTTP limit (about 1 MB) for any path before anything else is
+  // checked: the REST API, and every other route, take at most the API's
+  // 64 KiB; a mount (Engine.IO) says what it takes.
+  const uint64_t api_limit = opts.max_api_body_bytes;
+  http.body_limit = [self, api_limit](const net::HttpRequest& head) -> uint64_t {
     const MountPoint* mount = self->MountOf(head.path);
-    return mount != nullptr && mount->body_limit ? mount->body_limit(head) : UINT64_MAX;
+    if (mount == nullptr) {
+      return api_limit;
+    }
+    return mount->body_limit ? mount->body_limit(head) : UINT64_MAX;
   };
   http.on_refused = [self](int status) {
     self->metrics_.HttpRequest("refused", status).Inc(*self->loop_shard_);

@@ -641,6 +641,24 @@ TEST_F(HttpServerTest, ChunkOverTheBodyLimitIsRefusedBeforeItsData) {
   EXPECT_EQ(response->status, 413);
 }
 
+TEST_F(HttpServerTest, ABodyOverItsRequestsLimitIs413BeforeItIsAllIn) {
+  // body_limit (per request, below max_body_bytes): a Content-Length over
+  // it at once, a chunked body as soon as what arrived passes it.
+  HttpServerOptions options;
+  options.max_body_bytes = 1 << 20;
+  options.body_limit = [](const HttpRequest&) -> uint64_t { return 100; };
+  StartServer(options);
+  auto declared = RefusedAndClosed("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n");
+  ASSERT_TRUE(declared);
+  EXPECT_EQ(declared->status, 413);
+  // Chunks of 64 bytes, the second one over: refused without the rest.
+  const std::string chunk = "40\r\n" + std::string(64, 'c') + "\r\n";
+  auto chunked = RefusedAndClosed(
+      "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk);
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 413);
+}
+
 TEST_F(HttpServerTest, ZeroLimitsAreRefused) {
   auto loop = MakeLoop();
   ASSERT_TRUE(loop);

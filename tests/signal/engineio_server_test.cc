@@ -987,6 +987,48 @@ TEST_F(EngineIoServerTest, WebSocketMessageOverMaxPayloadCloses1009) {
   EXPECT_TRUE(events_.WaitPrefix("close:"));
 }
 
+TEST_F(EngineIoServerTest, APendingSessionSendsAtMostMaxPendingPayloadUntilAccepted) {
+  // Clients that never join cannot have the server hold max_payload each.
+  EngineIoServerOptions options;
+  options.max_payload = 1000;
+  options.max_pending_per_address = 10;
+  options.max_pending_payload = 100;
+  StartEngine(options);
+  // Polling: 413 over the pending limit, before the body is read.
+  auto client = Client();
+  std::string sid = Open(*client);
+  EXPECT_EQ(client->Request("POST", Polling(sid), "4" + std::string(99, 'x'))->status, 200);
+  EXPECT_EQ(client->Request("POST", Polling(sid), "4" + std::string(100, 'x'))->status, 413);
+  auto accepted = Client();
+  std::string joined = Open(*accepted);
+  EXPECT_EQ(accepted->Request("POST", Polling(joined), "4accept me")->status, 200);
+  EXPECT_TRUE(events_.WaitPrefix("message:accept me"));
+  EXPECT_EQ(accepted->Request("POST", Polling(joined), "4" + std::string(500, 'x'))->status, 200);
+  // WebSocket: 1009 over the pending limit; max_payload once accepted.
+  for (bool accept : {false, true}) {
+    SCOPED_TRACE(accept);
+    auto ws = Client();
+    ASSERT_EQ(ws->Upgrade("/engine.io/?EIO=4&transport=websocket")->status, 101);
+    ASSERT_TRUE(ws->ReadMessage().has_value());
+    if (accept) {
+      ASSERT_TRUE(ws->SendText("4accept me"));
+      auto echo = ws->ReadMessage();
+      ASSERT_TRUE(echo.has_value());
+      EXPECT_EQ(echo->payload, "4accept me");
+    }
+    ASSERT_TRUE(ws->SendText("4" + std::string(500, 'x')));
+    auto reply = ws->ReadMessage();
+    ASSERT_TRUE(reply.has_value());
+    if (accept) {
+      EXPECT_EQ(reply->payload, "4" + std::string(500, 'x'));
+    } else {
+      EXPECT_EQ(reply->opcode, 8);
+      ASSERT_GE(reply->payload.size(), 2u);
+      EXPECT_EQ(base::LoadBe16(base::AsBytes(reply->payload).data()), 1009);
+    }
+  }
+}
+
 TEST_F(EngineIoServerTest, OriginAllowListOnPollingAndWebSocket) {
   EngineIoServerOptions options;
   options.cors.allowed_origins = {"https://good.example"};
