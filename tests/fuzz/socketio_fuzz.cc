@@ -1,5 +1,7 @@
 // libFuzzer target for the Socket.IO packet codec: DecodeSocketIoText with a
-// re-encode round trip (DumpJson matching nlohmann's dump), and
+// re-encode round trip (DumpJson matching nlohmann's dump where the value has
+// no fraction or exponent number: those are written as JavaScript writes them,
+// and must read back as the same value), and
 // SocketIoDecoder fed a sequence of text and binary messages. Invariants trap
 // when broken, so the fuzzer reports them like crashes.
 //
@@ -26,6 +28,21 @@ void Check(bool ok) {
   }
 }
 
+// True if `json` holds a number with a fraction or exponent anywhere.
+bool HasFloat(const Json& json) {
+  if (json.is_number_float()) {
+    return true;
+  }
+  if (json.is_structured()) {
+    for (const Json& element : json) {
+      if (HasFloat(element)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool IsBinary(SocketIoPacketType type) {
   return type == SocketIoPacketType::kBinaryEvent || type == SocketIoPacketType::kBinaryAck;
 }
@@ -47,9 +64,13 @@ void CheckRoundTrip(const SocketIoPacket& packet) {
   Check(ResolveSocketIoAttachments(*again, encoded.attachments).has_value());
   if (packet.data && !packet.data->is_null()) {
     Check(again->data.has_value() && *again->data == *packet.data);
-    // Our writer gives nlohmann's text byte for byte.
-    Check(DumpJson(*packet.data) ==
-          packet.data->dump(-1, ' ', false, Json::error_handler_t::replace));
+    // Our writer gives nlohmann's text byte for byte, but for numbers with a
+    // fraction or exponent (JSON.stringify's spelling: 1 for 1.0), which read
+    // back as the same value (checked through `again` above).
+    if (!HasFloat(*packet.data)) {
+      Check(DumpJson(*packet.data) ==
+            packet.data->dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
   } else {
     Check(!again->data.has_value());
   }
