@@ -100,30 +100,27 @@ size_t HttpConnection::OnData(base::ByteView data) {
         // client sending nothing else is cut as a slow head would be.
         header_timer_.Start(server_.options_.header_timeout);
       }
-      if (parser_.head_complete() && !body_announced_) {
-        body_announced_ = true;
-        if (server_.options_.body_limit) {
-          body_limit_ = server_.options_.body_limit(*parser_.head());
+      if (parser_.head_complete()) {
+        const bool announcing = !body_announced_;
+        if (announcing) {
+          body_announced_ = true;
+          if (server_.options_.body_limit) {
+            body_limit_ = server_.options_.body_limit(*parser_.head());
+          }
         }
-        if (const std::optional<uint64_t> length = parser_.content_length();
-            length && *length > body_limit_) {
+        // What the head declares, or (chunked) what has arrived so far: over
+        // the limit, refused now rather than once it is all in.
+        const uint64_t body = parser_.content_length().value_or(parser_.head()->body.size());
+        if (body > body_limit_) {
           ++server_.stats_.bad_requests;
-          TK_LOG_DEBUG("http connection {} from {}: Content-Length {} over the limit for {}",
-                       stream_.id(), stream_.peer_address().ToString(), *length,
-                       parser_.head()->path);
+          TK_LOG_DEBUG("http connection {} from {}: a body of {} bytes is over the limit for {}",
+                       stream_.id(), stream_.peer_address().ToString(), body, parser_.head()->path);
           FailAndClose(413, parser_.head());
           return data.size();
         }
-        if (server_.options_.on_body_pending) {
+        if (announcing && server_.options_.on_body_pending) {
           body_token_ = server_.options_.on_body_pending(*parser_.head());
         }
-      }
-      if (parser_.head_complete() && parser_.head()->body.size() > body_limit_) {
-        ++server_.stats_.bad_requests;
-        TK_LOG_DEBUG("http connection {} from {}: chunked body over the limit for {}", stream_.id(),
-                     stream_.peer_address().ToString(), parser_.head()->path);
-        FailAndClose(413, parser_.head());
-        return data.size();
       }
       if (parser_.TakeContinueRequest()) {
         stream_.Write(base::AsBytes(kContinue));

@@ -93,11 +93,8 @@ std::shared_ptr<void> EngineIoServer::OnBodyPending(const net::HttpRequest& head
 }
 
 uint64_t EngineIoServer::BodyLimit(const net::HttpRequest& head) const {
-  // No request but a polling POST takes a body; a small one is let through
-  // to the answer it would get without (a POST without sid: 400 code 2).
-  constexpr uint64_t kOtherRequests = 64 * 1024;
   if (head.method != "POST" || head.QueryParam("transport") != "polling") {
-    return kOtherRequests;
+    return UINT64_MAX;
   }
   if (auto sid = head.QueryParam("sid")) {
     if (auto it = sockets_.find(*sid); it != sockets_.end()) {

@@ -149,7 +149,7 @@ class EngineIoServer {
   std::shared_ptr<void> OnBodyPending(const net::HttpRequest& head);
   // For HttpServerOptions::body_limit: a polling POST takes its session's
   // PayloadLimit (max_payload; section 1.6: a larger one is answered 413 at
-  // once), any other request at most 64 KiB (none takes a body).
+  // once), anything else has no limit of its own (UINT64_MAX).
   uint64_t BodyLimit(const net::HttpRequest& head) const;
   // The largest message or polling POST body `socket` may send now:
   // max_payload, or max_pending_payload while it is pending.

@@ -572,7 +572,7 @@ void EngineIoSocket::AttachWebSocket(uint64_t link, net::WebSocketSession& sessi
                                      bool supports_binary) {
   ws_link_ = link;
   ws_ = &session;
-  session.SetMaxMessageBytes(server_.PayloadLimit(*this));
+  ApplyPayloadLimit();
   ws_binary_ = supports_binary;
   SetState(State::kWebSocket);
   EngineIoOpen open;
@@ -588,7 +588,7 @@ void EngineIoSocket::AttachProbe(uint64_t link, net::WebSocketSession& session,
                                  bool supports_binary) {
   probe_link_ = link;
   probe_ = &session;
-  session.SetMaxMessageBytes(server_.PayloadLimit(*this));
+  ApplyPayloadLimit();
   probe_binary_ = supports_binary;
   probed_ = false;
   upgrade_deadline_ = std::chrono::steady_clock::now() + server_.options_.upgrade_timeout;

@@ -127,15 +127,15 @@ base::Result<std::unique_ptr<SignalService>> SignalService::Create(
   http.on_body_pending = [self](const net::HttpRequest& head) { return self->BodyPending(head); };
   // Each request's own limit, so that a client cannot have the server hold
   // the HTTP limit (about 1 MB) for any path before anything else is
-  // checked: the REST API, and every other route, take at most the API's
-  // 64 KiB; a mount (Engine.IO) says what it takes.
+  // checked: a mount (Engine.IO) says what a request of its takes; every
+  // other request, and one the mount has no limit for, takes at most the
+  // API's 64 KiB.
   const uint64_t api_limit = opts.max_api_body_bytes;
   http.body_limit = [self, api_limit](const net::HttpRequest& head) -> uint64_t {
     const MountPoint* mount = self->MountOf(head.path);
-    if (mount == nullptr) {
-      return api_limit;
-    }
-    return mount->body_limit ? mount->body_limit(head) : UINT64_MAX;
+    const uint64_t own =
+        mount != nullptr && mount->body_limit ? mount->body_limit(head) : UINT64_MAX;
+    return own == UINT64_MAX ? api_limit : own;
   };
   http.on_refused = [self](int status) {
     self->metrics_.HttpRequest("refused", status).Inc(*self->loop_shard_);

@@ -136,7 +136,9 @@ class SignalService {
   // under `prefix` (e.g. EngineIoServer::OnBodyPending), `on_http_error`
   // (optional) its answer to the refusals the handler never sees (e.g.
   // EngineIoServer::RefusalResponse). Before Start().
-  // `body_limit` (optional) is the HttpServer's body_limit for them.
+  // `body_limit` (optional) is the HttpServer's body_limit for them; where
+  // it is unset or answers UINT64_MAX, a request takes at most
+  // max_api_body_bytes, as every request outside a mount does.
   [[nodiscard]] base::Status Mount(
       std::string_view prefix, net::HttpHandler handler,
       net::HttpBodyPendingHook on_body_pending = nullptr, MountErrorHook on_http_error = nullptr,

@@ -584,6 +584,22 @@ TEST_F(SignalServiceTest, LimitsAndUnknownRoutesAnswerJson) {
   EXPECT_THAT(wrong_method.Header("allow"), ::testing::HasSubstr("POST"));
 }
 
+TEST_F(SignalServiceTest, ABodyOverTheApiLimitIsRefusedBeforeItIsSentWhateverThePath) {
+  // Only the head is sent: the 413 must not wait for 100 KB that would only
+  // be held. An API route, an unknown one, and a mount without a limit of
+  // its own all take at most the API's 64 KiB.
+  for (const char* path : {"/api/auth/login", "/nothing/here", "/socket.io/x"}) {
+    SCOPED_TRACE(path);
+    auto client = testing::RawClient::Connect(address_.port());
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->SendRaw(std::string("POST ") + path +
+                                " HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"));
+    auto reply = client->ReadReply();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 413);
+  }
+}
+
 TEST_F(SignalServiceTest, PathsAreMatchedAndDecodedAsRfc3986Says) {
   Json alice = Register("pct-alice@example.org");
   Json bob = Register("pct-bob@example.org");
