@@ -220,6 +220,9 @@ client.on('loggedOut', ({ reason } = {}) => {
 client.on('connect', () => {
   $('#conn-status').dataset.state = 'online';
   $('#conn-status').textContent = 'online';
+  // Calls may have ended (and been missed) while the socket was away, or a refresh may have
+  // failed then: the history is read again on every (re)connection.
+  refreshHistory();
 });
 client.on('disconnect', () => {
   $('#conn-status').dataset.state = 'offline';
@@ -504,15 +507,17 @@ async function refreshHistory() {
   try {
     const [{ calls }, missed] = await Promise.all([
       client.callHistory({ limit: 50 }),
-      client.missedCalls().catch(() => null),
+      client.missedCalls({ limit: 100 }).catch(() => null),
     ]);
     renderHistory(calls);
-    const count = missed ? missed.length : calls.filter((c) => c.isMissed).length;
+    const count = missed ? missed.calls.length : calls.filter((c) => c.isMissed).length;
+    // The server pages missed calls 100 at a time: more than that shows as "100+".
+    const more = Boolean(missed?.hasMore);
     const badge = $('#missed-count');
-    badge.textContent = String(count);
+    badge.textContent = `${count}${more ? '+' : ''}`;
     badge.dataset.count = String(count);
     badge.hidden = count === 0;
-    badge.title = `${count} missed`;
+    badge.title = `${more ? 'over ' : ''}${count} missed`;
     errorNode.hidden = true;
   } catch (e) {
     if (client.loggedIn) {

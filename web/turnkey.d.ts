@@ -25,9 +25,9 @@ export interface TurnkeyClientOptions {
   baseUrl?: string;
   /** socket.io-client's `io`; default: the global `io`, else imported from socketIoUrl. */
   io?: IoFunction;
-  /** ES module exporting `io`; default `${baseUrl}/socket.io.esm.min.js`. */
+  /** ES module exporting `io`; '' (default) = `${baseUrl}/socket.io.esm.min.js`. */
   socketIoUrl?: string;
-  /** Socket.IO path; default `<baseUrl path>/socket.io/`. */
+  /** Socket.IO path; '' (default) = `<baseUrl path>/socket.io/`. */
   socketPath?: string;
   /** More socket.io-client options (e.g. {transports: ['websocket']}). */
   socketOptions?: Record<string, unknown>;
@@ -52,8 +52,8 @@ export interface TurnkeyClientOptions {
   tabLock?: boolean | 'auto';
   /** How long a reloaded page waits for its previous document's tab lock. Default 1500. */
   tabLockWaitMs?: number;
-  /** Web Locks implementation (default navigator.locks). */
-  locks?: { request(name: string, options: object, callback: (lock: unknown) => unknown): Promise<unknown> };
+  /** Web Locks implementation; null (default) = navigator.locks. */
+  locks?: { request(name: string, options: object, callback: (lock: unknown) => unknown): Promise<unknown> } | null;
   /** How long to wait for a Socket.IO ack. Default 10000. */
   ackTimeoutMs?: number;
   /** ICE 'disconnected' this long triggers an ICE restart. Default 2500. */
@@ -153,15 +153,42 @@ export interface StatsSummary {
   outboundBytes: number;
 }
 
+/** One side's last reportIce on a call (fields it left out are null). */
+export interface CallIceReport {
+  state: 'connected' | 'failed' | null;
+  localCandidateType: string | null;
+  remoteCandidateType: string | null;
+  relayProtocol: string | null;
+  rttMs: number | null;
+  reportedAt: string | null;
+}
+
+/** An entry of GET /api/calls/history and /api/calls/missed (docs/api.md). */
 export interface CallHistoryItem {
-  callId?: string;
-  id?: string;
+  callId: string;
+  type: CallType;
+  status: 'ringing' | 'active' | 'completed' | 'missed' | 'rejected' | 'cancelled' | 'busy' | 'failed';
   direction: CallDirection;
   isMissed: boolean;
+  /** Whole seconds from answer to end (0 if never answered). */
   duration: number;
-  status?: string;
-  callType?: CallType;
+  /** The reason of the call's end; null while it rings or is active. */
+  endReason: string | null;
+  callerId: string;
+  receiverId: string;
+  /** The other participant; null if that account no longer exists. */
+  peer: { id: string; handle: string | null; displayName: string | null } | null;
+  createdAt: string;
+  answeredAt: string | null;
+  endedAt: string | null;
+  ice: { caller: CallIceReport | null; callee: CallIceReport | null };
   [key: string]: unknown;
+}
+
+export interface CallHistoryPage {
+  calls: CallHistoryItem[];
+  /** More entries exist past skip + limit. */
+  hasMore: boolean;
 }
 
 export interface TurnCredentials {
@@ -305,8 +332,10 @@ export class TurnkeyClient extends Emitter {
   removeContact(userId: string): Promise<unknown>;
   /** Replaces the whole contact list; resolves with {contacts, notFound}. */
   syncContacts(list: { userIds?: string[]; handles?: string[] }): Promise<{ contacts: TurnkeyUser[]; notFound: string[] }>;
-  callHistory(query?: { type?: string; limit?: number; skip?: number }): Promise<{ calls: CallHistoryItem[]; hasMore: boolean }>;
-  missedCalls(): Promise<CallHistoryItem[]>;
+  /** Newest first; type 'audio' | 'video' | 'all', direction 'incoming' | 'outgoing' | 'all', limit 1-100 (default 20). */
+  callHistory(query?: { type?: CallType | 'all'; direction?: CallDirection | 'all'; limit?: number; skip?: number }): Promise<CallHistoryPage>;
+  /** Incoming missed calls, newest first; the same paging as callHistory. */
+  missedCalls(query?: { type?: CallType | 'all'; limit?: number; skip?: number }): Promise<CallHistoryPage>;
   deleteCall(callId: string): Promise<unknown>;
   turnCredentials(): Promise<TurnCredentials>;
 

@@ -16,8 +16,8 @@
 
 const kDefaults = {
   baseUrl: '',
-  socketPath: '',
-  socketIoUrl: '',
+  socketPath: '', // '' = `<baseUrl path>/socket.io/`
+  socketIoUrl: '', // '' = `${baseUrl}/socket.io.esm.min.js`
   socketOptions: {},
   iceTransportPolicy: 'all',
   rtcConfiguration: {},
@@ -38,6 +38,7 @@ const kDefaults = {
   // previous document to let go.
   tabLock: 'auto',
   tabLockWaitMs: 1_500,
+  locks: null, // null = navigator.locks
   audioConstraints: true,
   videoConstraints: { width: { ideal: 1280 }, height: { ideal: 720 } },
 };
@@ -1025,6 +1026,7 @@ function looksLikeId(text) {
 export class TurnkeyClient extends Emitter {
   #io = null;
   #refreshTimer = null;
+  #refreshRetryMs = 0; // the wait before retrying a scheduled refresh that failed; 0 = none failed
   #iceTimer = null;
   #refreshing = null;
   #connecting = null;
@@ -1088,8 +1090,11 @@ export class TurnkeyClient extends Emitter {
     try {
       await Promise.all(this.calls.map((c) => c.hangup().catch(() => {})));
       if (this.token) {
+        // An expired access token is refreshed first (request's retry): the logout must reach
+        // the server, or the refresh token would stay valid there. Without a network it
+        // ends the session here only.
         const body = this.refreshToken ? { refreshToken: this.refreshToken } : {};
-        await this.request('POST', '/api/auth/logout', body, { retry: false }).catch(() => {});
+        await this.request('POST', '/api/auth/logout', body).catch(() => {});
       }
       this.#endSession('logout');
     } finally {
@@ -1323,25 +1328,26 @@ export class TurnkeyClient extends Emitter {
     return this.request('PUT', '/api/contacts', { userIds, handles });
   }
 
-  /** GET /api/calls/history; resolves with {calls, hasMore}. */
-  async callHistory({ type, limit, skip } = {}) {
-    const params = new URLSearchParams();
-    if (type) {
-      params.set('type', type);
-    }
-    if (limit !== undefined) {
-      params.set('limit', String(limit));
-    }
-    if (skip !== undefined) {
-      params.set('skip', String(skip));
-    }
-    const query = params.toString();
-    const data = await this.request('GET', `/api/calls/history${query ? `?${query}` : ''}`);
-    return { calls: listOf(data, 'calls'), hasMore: Boolean(data?.hasMore) };
+  /** GET /api/calls/history?type&direction&limit&skip; resolves with {calls, hasMore}. */
+  async callHistory({ type, direction, limit, skip } = {}) {
+    return this.#historyPage('/api/calls/history', { type, direction, limit, skip });
   }
 
-  async missedCalls() {
-    return listOf(await this.request('GET', '/api/calls/missed'), 'calls');
+  /** GET /api/calls/missed?type&limit&skip; resolves with {calls, hasMore}. */
+  async missedCalls({ type, limit, skip } = {}) {
+    return this.#historyPage('/api/calls/missed', { type, limit, skip });
+  }
+
+  async #historyPage(path, query) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== '') {
+        params.set(key, String(value));
+      }
+    }
+    const search = params.toString();
+    const data = await this.request('GET', `${path}${search ? `?${search}` : ''}`);
+    return { calls: listOf(data, 'calls'), hasMore: Boolean(data?.hasMore) };
   }
 
   async deleteCall(callId) {
@@ -2062,17 +2068,30 @@ export class TurnkeyClient extends Emitter {
     }
   }
 
-  #scheduleRefresh() {
+  #scheduleRefresh({ retry = false } = {}) {
     clearTimeout(this.#refreshTimer);
     const timing = this.#tokenTiming();
     if (!timing || !this.refreshToken) {
       return;
     }
     // tokenRefreshMarginMs before expiry, at most a fifth of the lifetime before (see
-    // renewalDelay): a 20 s token is refreshed after 16 s, not every second.
-    const delay = renewalDelay({ ...timing, marginMs: this.options.tokenRefreshMarginMs });
+    // renewalDelay): a 20 s token is refreshed after 16 s, not every second. A refresh that
+    // failed without ending the session (no network, a 5xx) is tried again after 1 s, 2 s,
+    // 4 s ... at most 30 s apart: the refresh token outlives the access token by far.
+    if (!retry) {
+      this.#refreshRetryMs = 0;
+    }
+    const delay = retry ? this.#refreshRetryMs :
+      renewalDelay({ ...timing, marginMs: this.options.tokenRefreshMarginMs });
     this.#refreshTimer = setTimeout(() => {
-      this.refreshSession().catch((e) => this.emit('error', toTurnkeyError(e)));
+      const presented = this.refreshToken;
+      this.refreshSession().catch((e) => {
+        this.emit('error', toTurnkeyError(e));
+        if (this.refreshToken && this.refreshToken === presented) {
+          this.#refreshRetryMs = Math.min(Math.max(2 * this.#refreshRetryMs, 1_000), 30_000);
+          this.#scheduleRefresh({ retry: true });
+        }
+      });
     }, delay);
   }
 

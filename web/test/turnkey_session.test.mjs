@@ -16,6 +16,11 @@ function jwt(payload) {
   return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}.c2ln`;
 }
 
+function tokenExpired(token, nowMs) {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+  return payload.exp * 1000 <= nowMs;
+}
+
 class MemoryStorage {
   #items = new Map();
   getItem(key) {
@@ -83,7 +88,12 @@ class FakeServer {
     const path = new URL(url, 'http://x').pathname;
     const body = init.body ? JSON.parse(init.body) : null;
     const token = (init.headers.Authorization ?? '').replace(/^Bearer /, '');
-    this.calls.push({ path, body, token });
+    const query = Object.fromEntries(new URL(url, 'http://x').searchParams);
+    this.calls.push({ path, body, token, query });
+    if (this.networkDown > 0) {
+      this.networkDown -= 1;
+      return Promise.reject(new TypeError('Failed to fetch'));
+    }
     if (path === '/api/auth/login') {
       return this.#reply(200, this.session({
         user: { id: 'u1', handle: 'ada' },
@@ -103,8 +113,21 @@ class FakeServer {
       this.refreshTokens.set(body.refreshToken, 'spent');
       return this.#reply(200, this.session());
     }
+    if (this.live.has(token) && tokenExpired(token, Date.now() + this.skewMs)) {
+      return this.#reply(401, null, 'TOKEN_EXPIRED');
+    }
     if (!this.live.has(token)) {
       return this.#reply(401, null, 'TOKEN_REVOKED');
+    }
+    if (path === '/api/auth/logout') {
+      this.revokeAll();
+      return this.#reply(200, { revokedTokens: 1 });
+    }
+    if (path === '/api/calls/missed' || path === '/api/calls/history') {
+      const skip = Number(query.skip ?? 0);
+      const limit = Number(query.limit ?? 20);
+      const all = Array.from({ length: this.historySize ?? 0 }, (_, i) => ({ callId: `c${i}` }));
+      return this.#reply(200, { calls: all.slice(skip, skip + limit), hasMore: all.length > skip + limit, limit, skip });
     }
     if (path === '/api/users/me') {
       return this.#reply(200, { user: { id: 'u1', handle: 'ada' } });
@@ -391,7 +414,8 @@ test('F1: a restored session keeps the cadence of the token it saved', kBounded,
   await advance(5_000);
   // A reload 5 s into the token's life (the old page gone): no refresh yet, the next at 16 s.
   const copy = storage.copy();
-  await first.logout(); // stops its timer (the fake server ignores the logout itself)
+  server.networkDown = 1; // the logout stops its timer, and does not reach the server
+  await first.logout();
   const second = newClient(server, { storage: copy });
   assert.ok(await second.restoreSession());
   assert.equal(server.count('/api/auth/refresh'), 0);
@@ -649,4 +673,65 @@ test('F8: a second call() while the first is being placed is refused', kBounded,
   await assert.rejects(client.call({ handle: 'bob' }, { stream }), (e) => e.code === 'BUSY');
   await first;
   assert.equal(socket.sent('initiateCall').length, 1);
+});
+
+test('a scheduled refresh that fails on the network is tried again, with back-off', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const client = newClient(server);
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  server.networkDown = 3; // the refresh at 16 s and the retries 1 s and 2 s after it
+  await advance(16_000);
+  assert.equal(server.count('/api/auth/refresh'), 1);
+  await advance(1_000);
+  assert.equal(server.count('/api/auth/refresh'), 2);
+  await advance(2_000);
+  assert.equal(server.count('/api/auth/refresh'), 3);
+  await advance(4_000); // the third retry gets through, past the old token's expiry
+  assert.equal(server.count('/api/auth/refresh'), 4);
+  assert.deepEqual(errors, ['NETWORK', 'NETWORK', 'NETWORK']);
+  assert.ok(client.loggedIn);
+  await client.getMe(); // the new token counts
+  // Back on the normal cadence: the next refresh 16 s after the one that worked.
+  await advance(15_500);
+  assert.equal(server.count('/api/auth/refresh'), 4);
+  await advance(1_000);
+  assert.equal(server.count('/api/auth/refresh'), 5);
+});
+
+test('logout with an expired access token refreshes it and still reaches the server', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  server.networkDown = 100; // no refresh gets through: the token expires
+  await advance(30_000, 1_000);
+  server.networkDown = 0;
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+  await client.logout();
+  assert.equal(server.count('/api/auth/logout'), 2, 'refused as expired, then sent again');
+  assert.ok(server.revoked, 'the server ended the session');
+  assert.deepEqual(out, ['logout']);
+  assert.equal(client.loggedIn, false);
+});
+
+test('missedCalls and callHistory page with the documented query and report hasMore', kBounded, async () => {
+  const server = new FakeServer();
+  server.historySize = 27;
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  const first = await client.missedCalls({ type: 'video', limit: 20 });
+  assert.equal(first.calls.length, 20);
+  assert.equal(first.hasMore, true);
+  const rest = await client.missedCalls({ limit: 20, skip: 20 });
+  assert.equal(rest.calls.length, 7);
+  assert.equal(rest.hasMore, false);
+  await client.callHistory({ direction: 'incoming', type: 'audio', limit: 5 });
+  const queries = server.calls.filter((c) => c.path.startsWith('/api/calls/')).map((c) => c.query);
+  assert.deepEqual(queries, [
+    { type: 'video', limit: '20' },
+    { limit: '20', skip: '20' },
+    { type: 'audio', direction: 'incoming', limit: '5' },
+  ]);
 });
