@@ -12,6 +12,7 @@ namespace turnkey::app {
 
 sql::StoreOptions MakeStoreOptions(const config::Config& config) {
   sql::StoreOptions options;
+  options.cluster = config.cluster.enabled ? config.cluster.name : std::string();
   const config::DatabaseOptions& db = config.database;
   if (db.driver == config::DatabaseDriver::kMysql) {
     options.driver = sql::Dialect::kMysql;

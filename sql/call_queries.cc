@@ -29,8 +29,8 @@ constexpr std::string_view kInsertCall =
     "caller_ice_state, caller_ice_local, caller_ice_remote, caller_ice_relay_protocol, "
     "caller_ice_rtt_ms, caller_ice_reported_at, "
     "callee_ice_state, callee_ice_local, callee_ice_remote, callee_ice_relay_protocol, "
-    "callee_ice_rtt_ms, callee_ice_reported_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "callee_ice_rtt_ms, callee_ice_reported_at, cluster) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 constexpr std::string_view kInsertParticipant =
     "INSERT INTO call_participants (call_id, user_id, peer_id, role, hidden, created_at) "
@@ -222,7 +222,8 @@ base::Status ValidateHistoryQuery(const HistoryQuery& query) {
   return base::Ok();
 }
 
-base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call) {
+base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call,
+                                          std::string_view cluster) {
   std::vector<Param> params = {
       std::string_view(call.id),
       std::string_view(call.caller_id),
@@ -237,6 +238,7 @@ base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call) {
   };
   AppendIceParams(params, call.caller_ice);
   AppendIceParams(params, call.callee_ice);
+  params.emplace_back(cluster);
   if (auto inserted = conn.Exec(kInsertCall, params); !inserted) {
     return ItemOutcome(inserted.error());
   }
@@ -387,15 +389,16 @@ base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& qu
 // holds it.
 const std::string_view kEndUnfinishedCallsSql =
     "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
-    "duration_seconds = 0 WHERE status IN ('ringing', 'active') AND status = ? AND created_at < ?";
+    "duration_seconds = 0 WHERE status IN ('ringing', 'active') AND status = ? AND created_at < ? "
+    "AND cluster = ?";
 
 base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
-                                        int64_t created_before_ms) {
+                                        int64_t created_before_ms, std::string_view cluster) {
   int ended = 0;
   for (auto [from, to] : {std::pair{CallStatus::kRinging, CallStatus::kMissed},
                           std::pair{CallStatus::kActive, CallStatus::kFailed}}) {
-    const std::array<Param, 4> params{CallStatusName(to), reason, CallStatusName(from),
-                                      created_before_ms};
+    const std::array<Param, 5> params{CallStatusName(to), reason, CallStatusName(from),
+                                      created_before_ms, cluster};
     auto updated = conn.Exec(kEndUnfinishedCallsSql, params);
     if (!updated) {
       return std::unexpected(updated.error());

@@ -24,7 +24,9 @@ base::Status ValidateIceUpdate(const IceUpdate& update);
 base::Status ValidateHistoryQuery(const HistoryQuery& query);
 
 // Preconditions: the write was validated; a transaction is open.
-base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call);
+// `cluster`: whose call state the call is in (SqlStore::set_cluster).
+base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call,
+                                          std::string_view cluster);
 base::Result<base::Status> UpdateCallRow(Connection& conn, const CallStateUpdate& update);
 base::Result<base::Status> UpdateIceRow(Connection& conn, const IceUpdate& update);
 
@@ -34,11 +36,12 @@ base::Result<Call> SelectCall(Connection& conn, std::string_view call_id);
 base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& query);
 // Store::EndUnfinishedCalls with end reason `reason`, for calls created
 // before `created_before_ms` (Unix ms); how many calls. It runs
-// kEndUnfinishedCallsSql (params: new status, reason, old status, cutoff)
-// once for ringing calls and once for active ones.
+// kEndUnfinishedCallsSql (params: new status, reason, old status, cutoff,
+// cluster) once for ringing calls and once for active ones; only the calls
+// written with `cluster`.
 extern const std::string_view kEndUnfinishedCallsSql;
 base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
-                                        int64_t created_before_ms);
+                                        int64_t created_before_ms, std::string_view cluster);
 // kNotFound if the user is not a participant.
 base::Status HideCallRow(Connection& conn, std::string_view call_id, std::string_view user_id);
 

@@ -76,6 +76,13 @@ class SqlStore : public Store {
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override;
   base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) override;
 
+  // Whose call state the calls this store writes are in, and the only calls
+  // EndUnfinishedCalls ends: "" (the default) for a single signaling node,
+  // the cluster's name for a node of one. Two services on one database (a
+  // node started with a mistyped cluster.name) then leave each other's live
+  // calls alone. Set before the store is used.
+  void set_cluster(std::string cluster) { cluster_ = std::move(cluster); }
+
   // SELECT 1, and kUnavailable while writes fail: the last write within the
   // past 30 s could not be made (a lock, a full disk, a read-only file)
   // and none was made since. Reads alone would not show those.
@@ -120,6 +127,7 @@ class SqlStore : public Store {
 
   std::unique_ptr<Database> db_;
   SchemaMigrator migrator_;
+  std::string cluster_;
   // Steady-clock nanoseconds of the last write the database took and of the
   // last it could not (0 = none), and the error of that one.
   std::atomic<int64_t> last_write_ok_ns_{0};

@@ -32,12 +32,13 @@ base::Status ValidateCallWrite(const CallWrite& write) {
 namespace {
 
 // The statements of one call-history write, whatever its kind.
-base::Result<base::Status> RunCallWrite(Connection& conn, const CallWrite& write) {
+base::Result<base::Status> RunCallWrite(Connection& conn, const CallWrite& write,
+                                        std::string_view cluster) {
   return std::visit(
-      [&conn](const auto& w) -> base::Result<base::Status> {
+      [&conn, cluster](const auto& w) -> base::Result<base::Status> {
         using T = std::decay_t<decltype(w)>;
         if constexpr (std::is_same_v<T, Call>) {
-          return InsertCallRows(conn, w);
+          return InsertCallRows(conn, w, cluster);
         } else if constexpr (std::is_same_v<T, CallStateUpdate>) {
           return UpdateCallRow(conn, w);
         } else {
@@ -57,7 +58,7 @@ base::Status SqlStore::WriteCall(const CallWrite& write) {
   // insert may not (it could have committed).
   const bool idempotent = !std::holds_alternative<Call>(write);
   return Write(idempotent, [&](Connection& conn) -> base::Status {
-    auto outcome = RunCallWrite(conn, write);
+    auto outcome = RunCallWrite(conn, write, cluster_);
     return outcome ? *outcome : base::Status(ErrorOf(outcome));
   });
 }
@@ -86,7 +87,7 @@ base::Result<std::vector<base::Status>> SqlStore::ApplyCallWrites(
       if (!outcomes[i]) {
         continue;
       }
-      auto outcome = RunCallWrite(conn, writes[i]);
+      auto outcome = RunCallWrite(conn, writes[i], cluster_);
       if (!outcome) {
         return ErrorOf(outcome);
       }
@@ -147,8 +148,8 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
 
 base::Result<int> SqlStore::EndUnfinishedCalls(std::optional<int64_t> created_before_ms) {
   const int64_t before = created_before_ms.value_or(std::numeric_limits<int64_t>::max());
-  return WriteValue(true, [before](Connection& conn) {
-    return EndUnfinishedCallRows(conn, "server_restart", before);
+  return WriteValue(true, [this, before](Connection& conn) {
+    return EndUnfinishedCallRows(conn, "server_restart", before, cluster_);
   });
 }
 

@@ -410,7 +410,8 @@ class Store {
   // many. Only by the one node that keeps call state for this database (a
   // single node at its start; in a cluster, a node that became the
   // coordinator, with `created_before_ms` (Unix ms) the moment it did, so
-  // its own new calls are left alone). nullopt = every such call.
+  // its own new calls are left alone). nullopt = every such call. Only the
+  // calls written by a store of the same cluster (SqlStore::set_cluster).
   virtual base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) = 0;
 
   // ---- Health and schema

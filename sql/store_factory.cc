@@ -10,12 +10,14 @@ base::Result<std::unique_ptr<Store>> OpenStore(const StoreOptions& options) {
     if (!store) {
       return std::unexpected(store.error());
     }
+    (*store)->set_cluster(options.cluster);
     return std::unique_ptr<Store>(std::move(*store));
   }
   auto store = SqliteStore::Open(options.sqlite);
   if (!store) {
     return std::unexpected(store.error());
   }
+  (*store)->set_cluster(options.cluster);
   return std::unique_ptr<Store>(std::move(*store));
 }
 

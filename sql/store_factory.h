@@ -19,6 +19,9 @@ struct StoreOptions {
   SqliteStoreOptions sqlite;
   // Used when driver is kMysql.
   MysqlStoreOptions mysql;
+  // SqlStore::set_cluster: "" for a single signaling node, else the name of
+  // the node's cluster.
+  std::string cluster;
 };
 
 // Opens (does not migrate) the store; see SqliteStore::Open and

@@ -61,6 +61,12 @@ TEST_F(DatabaseSetupTest, StoreOptionsFromConfig) {
   const std::string described = DescribeDatabase(config_);
   EXPECT_EQ(described, "mysql tk@db.internal:3307/calls");
   EXPECT_EQ(described.find("pw-from-file"), std::string::npos);
+
+  // The calls' cluster: "" for a single node, whatever cluster.name says.
+  config_.cluster.name = "calls-eu";
+  EXPECT_EQ(MakeStoreOptions(config_).cluster, "");
+  config_.cluster.enabled = true;
+  EXPECT_EQ(MakeStoreOptions(config_).cluster, "calls-eu");
 }
 
 TEST_F(DatabaseSetupTest, AFreshSqliteDatabaseIsMigratedOnServe) {

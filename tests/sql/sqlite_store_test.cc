@@ -196,7 +196,7 @@ TEST(SqliteStoreTest, EndingUnfinishedCallsUsesTheirIndex) {
   ASSERT_TRUE((*store)->Migrate());
   auto conn = SqliteConnection::Open(path, std::chrono::seconds(5));
   ASSERT_TRUE(conn) << conn.error().message;
-  const std::array<Param, 4> params{"missed", "server_restart", "ringing", int64_t{1}};
+  const std::array<Param, 5> params{"missed", "server_restart", "ringing", int64_t{1}, ""};
   auto plan = (*conn)->Exec("EXPLAIN QUERY PLAN " + std::string(kEndUnfinishedCallsSql), params);
   ASSERT_TRUE(plan) << plan.error().message;
   std::string details;

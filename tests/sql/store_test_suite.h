@@ -1051,6 +1051,32 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff) {
   EXPECT_EQ(store.GetCall("new")->status, CallStatus::kRinging);
 }
 
+// Two services on one database (a node started with a mistyped
+// cluster.name, or a single node beside a cluster): each ends only the
+// unfinished calls it wrote, never the other's live ones.
+TYPED_TEST_P(StoreTest, EndUnfinishedCallsLeavesAnotherClustersCalls) {
+  Store& store = this->store();  // a single node's (cluster "")
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  auto cluster = this->Reopen(this->Embedded());
+  ASSERT_NE(cluster, nullptr);
+  cluster->set_cluster("calls-eu");
+  auto typo = this->Reopen(this->Embedded());
+  ASSERT_NE(typo, nullptr);
+  typo->set_cluster("calls-ue");
+  ASSERT_TRUE(store.InsertCall(MakeCall("single", alice, bob, kNow + 1, CallStatus::kRinging)));
+  Call live = MakeCall("live", alice, bob, kNow + 2, CallStatus::kActive);
+  live.answered_at_ms = kNow + 3;
+  ASSERT_TRUE(cluster->ApplyCallWrites(std::vector<CallWrite>{live}));
+
+  EXPECT_EQ(typo->EndUnfinishedCalls(std::nullopt), 0);
+  EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 1);
+  EXPECT_EQ(store.GetCall("single")->status, CallStatus::kMissed);
+  EXPECT_EQ(store.GetCall("live")->status, CallStatus::kActive);
+  EXPECT_EQ(cluster->EndUnfinishedCalls(std::nullopt), 1);
+  EXPECT_EQ(store.GetCall("live")->status, CallStatus::kFailed);
+}
+
 TYPED_TEST_P(StoreTest, ApplyCallWritesCommitsABatch) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1254,8 +1280,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
     CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
     EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
-    ApplyCallWritesCommitsABatch, ConcurrentWritersConflictCleanly, MigrateIsIdempotent,
-    SchemaOfANewerTurnkeyIsRefused, FailedMigrationIsNotRecorded, FreshDatabaseIsBehind,
-    ADatabaseOfAnotherProgramIsLeftAlone);
+    EndUnfinishedCallsLeavesAnotherClustersCalls, ApplyCallWritesCommitsABatch,
+    ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
+    FailedMigrationIsNotRecorded, FreshDatabaseIsBehind, ADatabaseOfAnotherProgramIsLeftAlone);
 
 }  // namespace turnkey::sql::testing
