@@ -135,6 +135,13 @@ base::Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Connect(
   }
 
   const char* socket = options.unix_socket.empty() ? nullptr : options.unix_socket.c_str();
+  if (socket == nullptr) {
+    // The configured host and port, always: the client library would take
+    // "localhost" to mean its default Unix socket and ignore the port (a
+    // second, local server would answer instead of the one configured).
+    unsigned int protocol = MYSQL_PROTOCOL_TCP;
+    mysql_options(mysql, MYSQL_OPT_PROTOCOL, &protocol);
+  }
   if (mysql_real_connect(mysql, options.host.c_str(), options.user.c_str(),
                          options.password.c_str(), options.database.c_str(), options.port, socket,
                          CLIENT_FOUND_ROWS) == nullptr) {

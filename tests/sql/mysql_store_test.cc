@@ -59,6 +59,26 @@ TEST(MysqlStoreTest, BadCredentialsArePermissionDeniedNotACrash) {
   EXPECT_EQ(again.error().code, ErrorCode::kUnavailable);
 }
 
+// "localhost" is a host name like any other: TCP to it on the configured
+// port, not the client library's default Unix socket.
+TEST(MysqlStoreTest, LocalhostMeansTcpToThePort) {
+  MysqlBackend backend;
+  ASSERT_EQ(backend.setup_error(), "");
+  MysqlStoreOptions options = backend.options();
+  ASSERT_EQ(options.host, "127.0.0.1");
+  ASSERT_TRUE(options.unix_socket.empty());
+  options.host = "localhost";
+  auto store = MysqlStore::Open(options);
+  ASSERT_TRUE(store);
+  EXPECT_TRUE((*store)->Ping());
+  options.port = 1;  // nothing there: refused, whatever socket the library knows
+  auto elsewhere = MysqlStore::Open(options);
+  ASSERT_TRUE(elsewhere);
+  auto ping = (*elsewhere)->Ping();
+  ASSERT_FALSE(ping);
+  EXPECT_NE(ping.error().message.find("localhost:1"), std::string::npos) << ping.error().message;
+}
+
 TEST(MysqlStoreTest, NothingListensOnThePort) {
   MysqlStoreOptions options;
   options.host = "127.0.0.1";
