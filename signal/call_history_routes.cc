@@ -98,14 +98,17 @@ void Query(ApiContext& api, ApiCall call, bool missed_only) {
     return;
   }
   const Page page{query->limit, query->skip};
+  // A read (it gets a worker while writes wait for a locked database): the
+  // barrier waits for the history writer, not for a lock, and only so long
+  // (WriteBarrier's max_wait; in a cluster the forward's wait).
   auto job = [&api, query = std::move(*query), barrier = api.HistoryBarrier()] {
     barrier();
     return api.Db([&](sql::Store& store) { return store.CallHistory(query); });
   };
-  api.Run(std::move(call), std::move(job),
-          [page](ApiCall call, base::Result<sql::HistoryPage> history) {
-            Answer(std::move(call), page, std::move(history));
-          });
+  api.RunRead(std::move(call), std::move(job),
+              [page](ApiCall call, base::Result<sql::HistoryPage> history) {
+                Answer(std::move(call), page, std::move(history));
+              });
 }
 
 void History(ApiContext& api, ApiCall call) { Query(api, std::move(call), false); }
