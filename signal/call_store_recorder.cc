@@ -281,9 +281,19 @@ struct CallStoreRecorder::BatchJob {
           continue;
         }
         shared->Refused();
-        TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}",
-                     sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
-                     (*result)[i].error().message);
+        // kAlreadyExists: the row is there, or was ended already (by the
+        // next coordinator after a handover, or a commit whose answer was
+        // lost went in): expected after those, not a call missing.
+        const base::Error& error = (*result)[i].error();
+        if (error.code == base::ErrorCode::kAlreadyExists) {
+          TK_LOG_WARN("calls: call history {} of call {} refused by the store: {}",
+                      sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
+                      error.message);
+        } else {
+          TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}",
+                       sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
+                       error.message);
+        }
       }
     }
     shared->FinishTurn(seq, *end, failed);
