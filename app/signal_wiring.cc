@@ -84,7 +84,8 @@ base::Status WriteUnwrittenCalls(sql::Store& store, const config::Config& config
 // The database, open and with a schema serve can use.
 base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& config,
                                                        const DatabaseWait& wait) {
-  const auto give_up = std::chrono::steady_clock::now() + kDatabaseStartPatience;
+  const auto started = std::chrono::steady_clock::now();
+  const auto give_up = started + kDatabaseStartPatience;
   std::chrono::seconds delay{1};
   for (;;) {
     base::Error failed;
@@ -111,10 +112,15 @@ base::Result<std::unique_ptr<sql::Store>> OpenForServe(const config::Config& con
     }
     // Only an unreachable server is worth waiting for; a wrong password or
     // schema stays wrong, and SQLite is a file.
-    const bool retry = wait && config.database.driver == config::DatabaseDriver::kMysql &&
-                       failed.code == base::ErrorCode::kUnavailable &&
-                       std::chrono::steady_clock::now() + delay < give_up;
-    if (!retry) {
+    const bool worth_waiting = wait && config.database.driver == config::DatabaseDriver::kMysql &&
+                               failed.code == base::ErrorCode::kUnavailable;
+    const auto now = std::chrono::steady_clock::now();
+    if (!worth_waiting || now + delay >= give_up) {
+      if (worth_waiting) {
+        failed.message +=
+            fmt::format("; gave up after waiting {} s for the database",
+                        std::chrono::duration_cast<std::chrono::seconds>(now - started).count());
+      }
       return std::unexpected(failed);
     }
     TK_LOG_WARN("database: {}; trying again in {} s", failed.message, delay.count());
