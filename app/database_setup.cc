@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "base/log.h"
@@ -56,7 +58,29 @@ std::string UnwrittenCallsPath(const config::Config& config) {
   return (std::filesystem::path(config.state_dir) / signal::kUnwrittenCallsFileName).string();
 }
 
+base::Status CheckDatabaseFiles(const config::Config& config) {
+  const config::MysqlOptions& mysql = config.database.mysql;
+  if (config.database.driver != config::DatabaseDriver::kMysql || !mysql.tls ||
+      mysql.tls_ca_file.empty()) {
+    return base::Ok();
+  }
+  std::error_code error;
+  if (std::filesystem::is_directory(mysql.tls_ca_file, error)) {
+    error = std::make_error_code(std::errc::is_a_directory);
+  } else if (std::ifstream in(mysql.tls_ca_file); !in) {
+    error = std::error_code(errno, std::generic_category());
+  }
+  if (error) {
+    return base::InvalidArgument(fmt::format("database.mysql.tls_ca_file: cannot read \"{}\": {}",
+                                             mysql.tls_ca_file, error.message()));
+  }
+  return base::Ok();
+}
+
 base::Result<std::unique_ptr<sql::Store>> OpenDatabase(const config::Config& config) {
+  if (auto files = CheckDatabaseFiles(config); !files) {
+    return std::unexpected(files.error());
+  }
   sql::StoreOptions options = MakeStoreOptions(config);
   if (options.driver == sql::Dialect::kSqlite &&
       std::filesystem::path(config.database.sqlite.path).is_relative()) {

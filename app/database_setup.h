@@ -35,7 +35,14 @@ base::Status EnsureStateDir(const std::string& dir);
 // for the next start (signal/unwritten_calls.h).
 std::string UnwrittenCallsPath(const config::Config& config);
 
-// Opens the store (creating state_dir first for SQLite). Does not migrate.
+// The files the database connection will read, checked before it is made:
+// database.mysql.tls_ca_file (with the mysql driver and tls) must be a
+// readable file. The error names the key, the file and why (the client
+// library says only "TLS/SSL error: No such file or directory").
+base::Status CheckDatabaseFiles(const config::Config& config);
+
+// Opens the store (creating state_dir first for SQLite; CheckDatabaseFiles
+// first). Does not migrate.
 base::Result<std::unique_ptr<sql::Store>> OpenDatabase(const config::Config& config);
 
 // "sqlite /var/lib/turnkey/turnkey.db" or "mysql turnkey@127.0.0.1:3306/turnkey"

@@ -23,6 +23,7 @@
 
 #include "app/call_wiring.h"
 #include "app/commands.h"
+#include "app/database_setup.h"
 #include "app/loop_liveness.h"
 #include "app/metrics_service.h"
 #include "app/relay_metrics.h"
@@ -573,6 +574,10 @@ int RunCheckConfig(const std::string& config_path) {
   }
   if (auto nothing = ServesNothing(*loaded)) {
     std::fprintf(stderr, "%s: warning: %s\n", config_path.c_str(), nothing->c_str());
+  }
+  if (auto files = CheckDatabaseFiles(*loaded); !files) {
+    std::fprintf(stderr, "%s: error: %s\n", config_path.c_str(), files.error().message.c_str());
+    return 1;
   }
   // The relay addresses as serve would resolve them on this host.
   if (loaded->turn.enabled) {

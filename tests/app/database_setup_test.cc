@@ -69,6 +69,26 @@ TEST_F(DatabaseSetupTest, StoreOptionsFromConfig) {
   EXPECT_EQ(MakeStoreOptions(config_).cluster, "calls-eu");
 }
 
+// A CA file that cannot be read is named before any connection is tried
+// (the client library would say only "No such file or directory").
+TEST_F(DatabaseSetupTest, AnUnreadableTlsCaFileIsNamed) {
+  config_.database.driver = config::DatabaseDriver::kMysql;
+  config_.database.mysql.port = 1;  // never reached
+  config_.database.mysql.tls = true;
+  config_.database.mysql.tls_ca_file = dir_ + "/missing-ca.pem";
+  auto store = OpenDatabase(config_);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_NE(store.error().message.find("database.mysql.tls_ca_file: cannot read \"" + dir_ +
+                                       "/missing-ca.pem\": No such file or directory"),
+            std::string::npos)
+      << store.error().message;
+  config_.database.mysql.tls_ca_file = dir_;
+  EXPECT_NE(CheckDatabaseFiles(config_).error().message.find("Is a directory"), std::string::npos);
+  config_.database.mysql.tls = false;  // not read then (the loader refuses that pair anyway)
+  EXPECT_TRUE(CheckDatabaseFiles(config_).has_value());
+}
+
 TEST_F(DatabaseSetupTest, AFreshSqliteDatabaseIsMigratedOnServe) {
   auto store = OpenDatabase(config_);
   ASSERT_TRUE(store.has_value()) << store.error().message;

@@ -218,6 +218,16 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(rc, 0, text)
         self.assertIn(f"{path}: ok", text)
 
+    def test_a_database_ca_file_that_cannot_be_read_is_an_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            missing = os.path.join(d, "db-ca.pem")
+            rc, text, _ = check("database:\n  driver: mysql\n"
+                                f"  mysql: {{tls: true, tls_ca_file: {missing}}}\n")
+            self.assertEqual(rc, 1, text)
+            self.assertIn(f"error: database.mysql.tls_ca_file: cannot read \"{missing}\": "
+                          "No such file or directory", text)
+            self.assertNotIn(": ok", text)
+
     def test_missing_file(self):
         rc, text = run("check-config", "--config", "/nonexistent/t.yaml")
         self.assertNotEqual(rc, 0)
