@@ -95,6 +95,25 @@ bool CallManager::OnSocketConnected(base::MonoTime /*now*/, uint64_t socket,
   return true;
 }
 
+void CallManager::ForgetUserBucket(const std::string& user, base::MonoTime now) {
+  // Only once it has refilled: a user who reconnects must not get a fresh
+  // burst (a loop of reconnects would ring an offline user, and fill their
+  // missed calls, at any rate). The buckets of users gone with tokens spent
+  // are swept when the map has doubled since the last sweep.
+  const double rate = options_.initiate_user_rate;
+  const double burst = options_.initiate_user_burst;
+  if (auto it = user_buckets_.find(user);
+      it != user_buckets_.end() && it->second.FullAt(now, rate, burst)) {
+    user_buckets_.erase(it);
+  }
+  if (user_buckets_.size() >= std::max<size_t>(1024, 2 * user_buckets_swept_)) {
+    std::erase_if(user_buckets_, [&](const auto& entry) {
+      return !presence_.IsOnline(entry.first) && entry.second.FullAt(now, rate, burst);
+    });
+    user_buckets_swept_ = user_buckets_.size();
+  }
+}
+
 void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
   std::optional<std::string> user = presence_.Remove(socket);
   if (!user) {
@@ -102,7 +121,7 @@ void CallManager::OnSocketDisconnected(base::MonoTime now, uint64_t socket) {
   }
   socket_buckets_.erase(socket);
   if (!presence_.IsOnline(*user)) {
-    user_buckets_.erase(*user);
+    ForgetUserBucket(*user, now);
   }
   Call* call = CallOfUser(*user);
   if (call == nullptr) {

@@ -392,6 +392,9 @@ class CallManager {
   void ForgetEndedCalls(base::MonoTime now);
   // Forgets the ended call remembered longest (tombstone_expiry_'s front).
   void ForgetOldestEndedCall();
+  // The user's last socket went: drops their initiateCall bucket once it
+  // has refilled, and sweeps such buckets of other offline users now and then.
+  void ForgetUserBucket(const std::string& user, base::MonoTime now);
 
   CallManagerOptions options_;
   CallEmitter& emitter_;
@@ -433,6 +436,8 @@ class CallManager {
   std::unordered_map<uint64_t, EndedIds> ended_by_socket_;
   std::unordered_map<uint64_t, TokenBucket> socket_buckets_;
   std::unordered_map<std::string, TokenBucket, StringHash, std::equal_to<>> user_buckets_;
+  // user_buckets_'s size after the last sweep (ForgetUserBucket).
+  size_t user_buckets_swept_ = 0;
 };
 
 }  // namespace turnkey::signal

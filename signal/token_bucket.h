@@ -29,6 +29,13 @@ class TokenBucket {
     return true;
   }
 
+  // Whether the bucket has refilled to `burst` by `now`: forgetting it then
+  // changes nothing.
+  bool FullAt(base::MonoTime now, double rate, double burst) const {
+    const double elapsed = now > last_ ? std::chrono::duration<double>(now - last_).count() : 0.0;
+    return tokens_ + elapsed * rate >= burst;
+  }
+
  private:
   double tokens_;
   base::MonoTime last_;

@@ -237,6 +237,30 @@ TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
   ExpectError(Initiate(kBob2, "nobody"), kBob2, kErrReceiverNotFound, std::nullopt);
 }
 
+// Reconnecting does not refill the user's bucket: a loop of reconnects got
+// a fresh burst each time (and rang an offline user at any rate).
+TEST_F(CallManagerTest, TheUserLimitOutlivesAReconnect) {
+  CallManagerOptions options;
+  options.initiate_socket_burst = 10;
+  options.initiate_user_burst = 2;
+  options.initiate_user_rate = 1;
+  Reset(options);
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  Disconnect(kAlice);
+  Connect(kAlice, "alice-id");
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrRateLimited, std::nullopt);
+  now_ += seconds(1);
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  // Away long enough to refill: a full burst again, as for a new user.
+  Disconnect(kAlice);
+  now_ += seconds(2);
+  Connect(kAlice, "alice-id");
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
+  ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrRateLimited, std::nullopt);
+}
+
 TEST_F(CallManagerTest, RateZeroTurnsAnInitiateLimitOff) {
   CallManagerOptions options;
   options.initiate_socket_burst = 1;
