@@ -135,6 +135,7 @@ void Register(ApiContext& api, ApiCall call) {
     call.Fail(ApiError::RateLimited(static_cast<int>(std::ceil(1.0 / rate))));
     return;
   }
+  std::string account = NormalizeEmail(*email);
   auto job = [&api, email = std::move(*email), password = std::move(*password),
               handle = std::move(*handle),
               display_name = std::move(*display_name)]() -> base::Result<SessionOutcome> {
@@ -170,11 +171,14 @@ void Register(ApiContext& api, ApiCall call) {
     return SessionOutcome{false, std::move(*created), std::move(*session)};
   };
   api.Run(std::move(call), std::move(job),
-          [&api](ApiCall call, base::Result<SessionOutcome> outcome) {
+          [&api, account = std::move(account)](ApiCall call, base::Result<SessionOutcome> outcome) {
             if (!outcome) {
               call.Fail(FromError(outcome.error()));
               return;
             }
+            // The address that made the account knows its password, as after
+            // a login: the owner is not locked out by others' failures.
+            api.throttle().RecordSuccess(account, call.request().peer, api.clock().Now());
             TK_LOG_INFO("signal: user {} registered", outcome->user.id);
             call.Ok(api.SessionJson(outcome->session, outcome->user), "Registered", 201);
           });

@@ -66,6 +66,16 @@ HttpTestResponse SendHttp(const base::SocketAddress& server, const HttpTestReque
     failed.error = "socket";
     return failed;
   }
+  if (!request.source_ip.empty()) {
+    auto source = base::SocketAddress::ParseIp(request.source_ip);
+    sockaddr_storage local{};
+    const socklen_t local_length = source ? source->ToSockaddr(&local) : 0;
+    if (!source || ::bind(fd, reinterpret_cast<sockaddr*>(&local), local_length) != 0) {
+      ::close(fd);
+      failed.error = "bind " + request.source_ip;
+      return failed;
+    }
+  }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
     ::close(fd);
     failed.error = "connect";

@@ -30,6 +30,9 @@ struct HttpTestRequest {
   std::string body;
   // Adds "Authorization: Bearer <token>" when non-empty.
   std::string bearer;
+  // The client's own address (e.g. 127.0.0.2, another loopback client);
+  // empty: the kernel's choice.
+  std::string source_ip;
 };
 
 HttpTestResponse SendHttp(const base::SocketAddress& server, const HttpTestRequest& request);

@@ -428,6 +428,26 @@ TEST_F(SignalServiceTest, FailedLoginsAreThrottledPerAccount) {
   EXPECT_EQ(Post("/api/auth/login", good).status, 200);
 }
 
+// The address an account was registered from knows its password, as one it
+// logged in from: others' failures do not lock the owner out.
+TEST_F(SignalServiceTest, TheAddressThatRegisteredIsNotLockedOutByOthersFailures) {
+  Register("fresh@example.org");  // from 127.0.0.1
+  HttpTestRequest guess;
+  guess.method = "POST";
+  guess.target = "/api/auth/login";
+  guess.headers = {{"Content-Type", "application/json"}};
+  guess.body = Json{{"email", "fresh@example.org"}, {"password", "wrong-password"}}.dump();
+  guess.source_ip = "127.0.0.2";
+  int status = 0;
+  for (int i = 0; i < 6 && status != 429; ++i) {
+    status = SendHttp(address_, guess).status;
+  }
+  ASSERT_EQ(status, 429);
+  EXPECT_EQ(Post("/api/auth/login", {{"email", "fresh@example.org"}, {"password", "password-123"}})
+                .status,
+            200);
+}
+
 TEST_F(SignalServiceTest, ClosedRegistrationRefusesNewAccountsUntilReopened) {
   Json alice{{"email", "alice@example.org"}, {"password", "password-123"}};
   ASSERT_EQ(Post("/api/auth/register", alice).status, 201);
