@@ -154,6 +154,15 @@ void Register(ApiContext& api, ApiCall call) {
       user.handle = handle ? *handle : HandleFromEmail(email, RandomDigits(attempt < 4 ? 4 : 6));
       user.display_name = display_name ? *display_name : user.handle;
       created = api.Db([&](sql::Store& store) { return store.CreateUser(user); });
+      if (!created && sql::IsCommitOutcomeUnknown(created.error())) {
+        // The answer to the commit was lost: the id is ours, so its row
+        // says whether the account was made (then a retry would only get
+        // EMAIL_TAKEN for an account its client never heard of).
+        auto made = api.Db([&](sql::Store& store) { return store.GetUserById(user.id); });
+        if (made) {
+          created = std::move(made);
+        }
+      }
       const bool generated_handle_taken = !created && !handle &&
                                           created.error().code == base::ErrorCode::kAlreadyExists &&
                                           created.error().message == sql::kHandleTaken;
@@ -327,10 +336,26 @@ void Refresh(ApiContext& api, ApiCall call) {
     RefreshOutcome outcome;
     const std::string next = auth::NewRefreshToken();
     const int64_t now = api.NowMs();
+    const std::string next_hash = auth::RefreshTokenHash(next);
     auto rotated = api.Db([&](sql::Store& store) {
-      return store.RotateRefreshToken(old_hash, auth::RefreshTokenHash(next),
+      return store.RotateRefreshToken(old_hash, next_hash,
                                       now + api.options().refresh_ttl.count() * 1000, now);
     });
+    if (!rotated && sql::IsCommitOutcomeUnknown(rotated.error())) {
+      // The answer to the commit was lost. A retry with the old token would
+      // be taken as reuse and revoke the login; the new token's row says
+      // whether the rotation went in, and then its answer is ours to give.
+      auto issued = api.Db([&](sql::Store& store) { return store.FindRefreshToken(next_hash); });
+      if (issued) {
+        sql::RotateResult result;
+        result.outcome = sql::RotateOutcome::kRotated;
+        result.previous.token_hash = old_hash;
+        result.previous.user_id = issued->user_id;
+        result.previous.family_id = issued->family_id;
+        result.issued = std::move(*issued);
+        rotated = std::move(result);
+      }
+    }
     if (!rotated) {
       return std::unexpected(rotated.error());
     }

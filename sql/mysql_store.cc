@@ -53,8 +53,7 @@ class MysqlDatabase final : public Database {
       }
       if (!SafeToRerun(options, lost, rolled_back, commit_sent)) {
         if (options.kind == OpKind::kWrite && commit_sent) {
-          return base::Unavailable(
-              "mysql: connection lost while committing; the write may not have been applied");
+          return base::Unavailable(std::string(kCommitOutcomeUnknown));
         }
         return status;
       }

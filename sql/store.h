@@ -19,7 +19,10 @@
 //                      connection lost and the one retry failed, SQLite busy):
 //                      the HTTP layer answers 503. A write that returns this
 //                      may not have happened; a write that returned success is
-//                      committed.
+//                      committed. The message is exactly kCommitOutcomeUnknown
+//                      when the COMMIT was sent and its answer lost: the write
+//                      may be in, and a caller that wrote a row it can name
+//                      (a new id, a new token hash) may read it to know.
 //   kPermissionDenied  the database server refused our account or database
 //                      (MySQL 1044, 1045, 1049): a 503 too, but start-up does
 //                      not wait for it to change.
@@ -58,6 +61,14 @@ namespace turnkey::sql {
 inline constexpr std::string_view kEmailTaken = "email already registered";
 inline constexpr std::string_view kHandleTaken = "handle already taken";
 inline constexpr std::string_view kIdTaken = "id already exists";
+
+// The message of a kUnavailable write whose COMMIT was sent and whose answer
+// was lost (see kUnavailable above).
+inline constexpr std::string_view kCommitOutcomeUnknown =
+    "connection lost while committing; the write may not have been applied";
+inline bool IsCommitOutcomeUnknown(const base::Error& error) {
+  return error.code == base::ErrorCode::kUnavailable && error.message == kCommitOutcomeUnknown;
+}
 
 inline constexpr size_t kMaxIdBytes = 128;
 inline constexpr size_t kMaxEmailBytes = 320;

@@ -2,7 +2,8 @@
 // history writer's tests: ApplyCallWrites can be made to fail as a whole
 // (the database is unreachable) a number of times, can be held at a gate
 // (a slow commit) so that writes pile up behind it, and records the size of
-// every batch it was given.
+// every batch it was given. For the account service's: the answer to a
+// commit can be lost (LoseNextCommitAnswer).
 #pragma once
 
 #include <chrono>
@@ -52,6 +53,12 @@ class FlakyStore final : public sql::Store {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return held_ > 0; });
   }
+  // The next CreateUser or RotateRefreshToken that succeeds is reported as
+  // a commit whose answer was lost (sql::kCommitOutcomeUnknown): it is in.
+  void LoseNextCommitAnswer() {
+    std::lock_guard lock(mutex_);
+    lose_commit_answer_ = true;
+  }
   // Sizes of the batches given to ApplyCallWrites (failed ones included).
   std::vector<size_t> batches() {
     std::lock_guard lock(mutex_);
@@ -83,7 +90,7 @@ class FlakyStore final : public sql::Store {
 
   // ---- Forwarded unchanged.
   base::Result<sql::User> CreateUser(const sql::NewUser& user) override {
-    return inner_->CreateUser(user);
+    return LoseAnswerIfAsked(inner_->CreateUser(user));
   }
   base::Result<sql::User> GetUserById(std::string_view id) override {
     return inner_->GetUserById(id);
@@ -127,7 +134,8 @@ class FlakyStore final : public sql::Store {
                                                      std::string_view new_hash,
                                                      int64_t new_expires_at_ms,
                                                      int64_t now_ms) override {
-    return inner_->RotateRefreshToken(old_hash, new_hash, new_expires_at_ms, now_ms);
+    return LoseAnswerIfAsked(
+        inner_->RotateRefreshToken(old_hash, new_hash, new_expires_at_ms, now_ms));
   }
   base::Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) override {
     return inner_->RevokeRefreshToken(token_hash, now_ms);
@@ -188,7 +196,17 @@ class FlakyStore final : public sql::Store {
   base::Status CheckSchema() override { return inner_->CheckSchema(); }
 
  private:
+  template <typename T>
+  base::Result<T> LoseAnswerIfAsked(base::Result<T> result) {
+    std::lock_guard lock(mutex_);
+    if (result && std::exchange(lose_commit_answer_, false)) {
+      return base::Unavailable(std::string(sql::kCommitOutcomeUnknown));
+    }
+    return result;
+  }
+
   std::unique_ptr<sql::Store> inner_;
+  bool lose_commit_answer_ = false;
   std::mutex mutex_;
   std::condition_variable changed_;
   int failures_ = 0;

@@ -19,12 +19,14 @@
 #include "auth/turn_rest.h"
 #include "base/crypto.h"
 #include "sql/sqlite_store.h"
+#include "tests/signal/flaky_store.h"
 #include "tests/signal/http_test_client.h"
 #include "tests/signal/raw_client.h"
 
 namespace turnkey::signal {
 namespace {
 
+using testing::FlakyStore;
 using testing::HttpTestRequest;
 using testing::HttpTestResponse;
 using testing::SendHttp;
@@ -89,10 +91,16 @@ class SignalServiceTest : public ::testing::Test {
                     const std::function<void(SignalService&)>& before_start = nullptr) {
     sql::SqliteStoreOptions store_options;
     store_options.path = ":memory:";
-    auto store = sql::SqliteStore::Open(store_options);
-    ASSERT_TRUE(store.has_value()) << store.error().message;
-    ASSERT_TRUE((*store)->Migrate().has_value());
-    auto created = SignalService::Create(std::move(options), std::move(*store), *registry_);
+    auto opened = sql::SqliteStore::Open(store_options);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    ASSERT_TRUE((*opened)->Migrate().has_value());
+    std::unique_ptr<sql::Store> store = std::move(*opened);
+    if (flaky_wanted_) {
+      auto flaky = std::make_unique<FlakyStore>(std::move(store));
+      flaky_ = flaky.get();
+      store = std::move(flaky);
+    }
+    auto created = SignalService::Create(std::move(options), std::move(store), *registry_);
     ASSERT_TRUE(created.has_value()) << created.error().message;
     service_ = std::move(*created);
     service_->SetSignedOutHook([this](const std::string& user, const AccessToken& /*current*/,
@@ -168,6 +176,9 @@ class SignalServiceTest : public ::testing::Test {
   SharedFakeClock clock_;
   std::unique_ptr<metrics::Registry> registry_ = std::make_unique<metrics::Registry>();
   std::unique_ptr<SignalService> service_;
+  // Set before Restart: the next service's store is a FlakyStore (flaky_).
+  bool flaky_wanted_ = false;
+  FlakyStore* flaky_ = nullptr;
   base::SocketAddress address_;
   std::mutex mutex_;
   std::vector<std::string> signed_out_;
@@ -426,6 +437,28 @@ TEST_F(SignalServiceTest, FailedLoginsAreThrottledPerAccount) {
   EXPECT_EQ(Post("/api/auth/login", good).status, 429);
   clock_.Advance(std::chrono::seconds(1));
   EXPECT_EQ(Post("/api/auth/login", good).status, 200);
+}
+
+// A commit whose answer was lost (the connection dropped after COMMIT went
+// out) but that went in is answered as made: the new token's row, or the
+// new user's, tells. A 503 there made the client's retry of the refresh
+// look like reuse, which revokes the login, and a retried register get
+// EMAIL_TAKEN for an account it never heard of.
+TEST_F(SignalServiceTest, AWriteWhoseCommitAnswerWasLostIsAnsweredAsMadeWhenItWentIn) {
+  flaky_wanted_ = true;
+  Restart(DefaultOptions());
+  ASSERT_NE(flaky_, nullptr);
+  flaky_->LoseNextCommitAnswer();
+  Json session = Register("lost@example.org");  // expects 201
+  const std::string refresh = session.value("refreshToken", "");
+  ASSERT_FALSE(refresh.empty());
+
+  flaky_->LoseNextCommitAnswer();
+  HttpTestResponse rotated = Post("/api/auth/refresh", {{"refreshToken", refresh}});
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  const std::string next = rotated.Json()["data"].value("refreshToken", "");
+  // The token handed out is the one the database holds, and it works.
+  EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", next}}).status, 200);
 }
 
 // The address an account was registered from knows its password, as one it
