@@ -123,8 +123,12 @@ bool PeerPolicy::IsAllowed(const base::SocketAddress& peer) const {
   }
   base::SocketAddress embedded = EmbeddedIpv4(peer);
   bool has_embedded = embedded.family() != base::Family::kNone;
+  // An IPv4 allow rule lets through the forms that name that host (mapped,
+  // translated, compatible, NAT64), not a 6to4 address: that names a /48
+  // network behind the IPv4 router, 2^80 addresses the rule never meant.
+  const bool six_to_four = peer.is_v6() && peer.bytes()[0] == 0x20 && peer.bytes()[1] == 0x02;
   if (AnyContains(options_.allow, peer) ||
-      (has_embedded && AnyContains(options_.allow, embedded))) {
+      (has_embedded && !six_to_four && AnyContains(options_.allow, embedded))) {
     return true;
   }
   if (Denied(peer, peer.port()) || (has_embedded && Denied(embedded, peer.port()))) {

@@ -131,6 +131,11 @@ TEST(PeerPolicyTest, AllowRulesWinInsideDeniedRanges) {
   PeerPolicy policy(options);
   EXPECT_TRUE(policy.IsAllowed(Addr("127.0.0.1")));
   EXPECT_TRUE(policy.IsAllowed(Addr("::ffff:127.0.0.1")));  // the same host, another form
+  EXPECT_TRUE(policy.IsAllowed(Addr("64:ff9b::7f00:1")));   // NAT64 names it too
+  // 6to4 names a /48 behind that address, not the host: an IPv4 rule does
+  // not open it.
+  EXPECT_FALSE(policy.IsAllowed(Addr("2002:7f00:1:ffff:ffff:ffff:ffff:ffff")));
+  EXPECT_FALSE(policy.IsAllowed(Addr("2002:a01:203::1")));
   EXPECT_TRUE(policy.IsAllowed(Addr("10.1.2.3")));
   EXPECT_TRUE(policy.IsAllowed(Addr("fd00:1::5")));
   EXPECT_FALSE(policy.IsAllowed(Addr("127.0.0.2")));
