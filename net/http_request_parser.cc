@@ -724,6 +724,11 @@ int HttpRequestParser::HeadersComplete() {
   if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
     return Fail(HttpParseError::kMalformed, "missing or repeated Host header");
   }
+  // RFC 6454 section 7.3: a request carries at most one Origin. With two,
+  // which one a check reads decides it (a browser never sends two).
+  if (request_.headers.Count("Origin") > 1) {
+    return Fail(HttpParseError::kMalformed, "repeated Origin header");
+  }
   // Section 3.2 again: a Host with an invalid value is a 400 as well.
   if (auto host = request_.headers.Get("Host"); host && !IsValidHost(*host)) {
     return Fail(HttpParseError::kMalformed, "invalid Host header");
