@@ -209,15 +209,17 @@ class ApiContext {
     }
   }
 
-  // Call-history reads run `HistoryBarrier()`'s function on their worker
-  // first, so they see every call record made before the request (the call
-  // history writer batches its writes); it returns false when some of them
-  // still wait for the database (CallStoreRecorder::WriteBarrier). Loop
-  // thread; no barrier when unset.
-  using HistoryBarrierHook = std::function<std::function<bool()>()>;
+  // Call-history reads run `HistoryBarrier(max_wait)`'s function on their
+  // worker first, so they see every call record made before the request (the
+  // call history writer batches its writes); it waits at most `max_wait` and
+  // returns false when some of them still wait for the database
+  // (CallStoreRecorder::WriteBarrier). Loop thread; no barrier when unset.
+  using HistoryBarrierHook =
+      std::function<std::function<bool()>(std::chrono::milliseconds max_wait)>;
   void set_history_barrier(HistoryBarrierHook hook) { history_barrier_ = std::move(hook); }
-  std::function<bool()> HistoryBarrier() const {
-    return history_barrier_ ? history_barrier_() : std::function<bool()>([] { return true; });
+  std::function<bool()> HistoryBarrier(std::chrono::milliseconds max_wait) const {
+    return history_barrier_ ? history_barrier_(max_wait)
+                            : std::function<bool()>([] { return true; });
   }
 
   void SetSettings(SignalSettings settings);

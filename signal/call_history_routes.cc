@@ -11,6 +11,7 @@
 //
 // POST /api/calls/initiate|accept|reject|end need the live call state and
 // are added by the call manager's owner, not here.
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -91,6 +92,12 @@ std::expected<sql::HistoryQuery, ApiError> ReadQuery(const ApiCall& call, bool m
   return query;
 }
 
+// How long a history read waits for the records made before it (usually one
+// group commit, 20 ms), and a hide, which answers 503 rather than "not found"
+// for a call that may still wait to be written.
+constexpr std::chrono::milliseconds kReadBarrierWait{1000};
+constexpr std::chrono::milliseconds kHideBarrierWait{5000};
+
 void Query(ApiContext& api, ApiCall call, bool missed_only) {
   auto query = ReadQuery(call, missed_only);
   if (!query) {
@@ -99,9 +106,10 @@ void Query(ApiContext& api, ApiCall call, bool missed_only) {
   }
   const Page page{query->limit, query->skip};
   // A read (it gets a worker while writes wait for a locked database): the
-  // barrier waits for the history writer, not for a lock, and only so long
-  // (WriteBarrier's max_wait; in a cluster the forward's wait).
-  auto job = [&api, query = std::move(*query), barrier = api.HistoryBarrier()] {
+  // barrier waits for the history writer, not for a lock, and for at most
+  // kReadBarrierWait, as the read holds a worker kept for reads meanwhile;
+  // past it the read answers with what is written.
+  auto job = [&api, query = std::move(*query), barrier = api.HistoryBarrier(kReadBarrierWait)] {
     barrier();
     return api.Db([&](sql::Store& store) { return store.CallHistory(query); });
   };
@@ -118,7 +126,7 @@ void Missed(ApiContext& api, ApiCall call) { Query(api, std::move(call), true); 
 void Hide(ApiContext& api, ApiCall call) {
   std::string call_id(call.request().Param("callId").value_or(""));
   auto job = [&api, user_id = call.user_id(), call_id,
-              barrier = api.HistoryBarrier()]() -> base::Status {
+              barrier = api.HistoryBarrier(kHideBarrierWait)]() -> base::Status {
     const bool written = barrier();
     auto hidden = api.Db([&](sql::Store& store) { return store.HideCall(call_id, user_id); });
     if (!hidden && hidden.error().code == base::ErrorCode::kNotFound && !written) {

@@ -117,7 +117,8 @@ base::Status CallService::SetUp() {
       loop_, service_.work_queue(), service_.store(), service_.clock(), service_.metrics(),
       service_.registry().shared_shard(), options_.recorder);
   recorder_stats_ = recorder_->shared_stats();
-  service_.api().set_history_barrier([this] { return HistoryBarrier(); });
+  service_.api().set_history_barrier(
+      [this](std::chrono::milliseconds max_wait) { return HistoryBarrier(max_wait); });
   service_.api().set_profile_read_hook([this](const sql::User& user, bool changed) {
     const UserInfo info = InfoOf(user);
     users_.Refresh(info);

@@ -289,7 +289,7 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   // What a call-history read waits for before it reads (ApiContext's history
   // barrier): the local recorder, or on a node that is not the coordinator,
   // the coordinator's ("bar", answered once its queued records are written).
-  std::function<bool()> HistoryBarrier();
+  std::function<bool()> HistoryBarrier(std::chrono::milliseconds max_wait);
   void ServeHistoryBarrier(const std::string& from, const Json& message);
   struct GoneRemote;
   bool GoneTooLong(const GoneRemote& gone, base::MonoTime now) const;

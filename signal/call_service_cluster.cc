@@ -603,9 +603,9 @@ void CallService::ServeForwardedEvent(const std::string& from, const Json& messa
   RunCallEvent(number, event, payload != message.end() ? *payload : Json(), std::move(reply));
 }
 
-std::function<bool()> CallService::HistoryBarrier() {
+std::function<bool()> CallService::HistoryBarrier(std::chrono::milliseconds max_wait) {
   if (!Forwarding()) {
-    return recorder_->WriteBarrier();
+    return recorder_->WriteBarrier(max_wait);
   }
   // The coordinator writes every call's history: ask it to wait for what it
   // has queued ("bar"), so a history read here right after a call ended
@@ -615,6 +615,7 @@ std::function<bool()> CallService::HistoryBarrier() {
   std::shared_future<bool> done = answered->get_future().share();
   Json request = Json::object();
   request["t"] = "bar";
+  request["m"] = max_wait.count();  // how long the coordinator may wait
   // Forward answers once (the ack, or Server busy); the loop thread only.
   // "w": false when the coordinator's writes still wait for the database (a
   // coordinator of the previous version does not say: its ok is taken as
@@ -625,14 +626,20 @@ std::function<bool()> CallService::HistoryBarrier() {
       answered.reset();
     }
   });
-  return [done, wait = ForwardWait()] {
+  return [done, wait = std::min(ForwardWait(), max_wait)] {
     return done.wait_for(wait) == std::future_status::ready && done.get();
   };
 }
 
 void CallService::ServeHistoryBarrier(const std::string& from, const Json& message) {
   Answer reply = ReplyTo(from, NumberField(message, "r"));
-  std::function<bool()> barrier = recorder_->WriteBarrier();
+  // The asking node's wait ("m", ms; none from a node of the previous
+  // version: the recorder's default).
+  const uint64_t asked = NumberField(message, "m");
+  std::function<bool()> barrier =
+      asked > 0
+          ? recorder_->WriteBarrier(std::chrono::milliseconds(std::min<uint64_t>(asked, 60'000)))
+          : recorder_->WriteBarrier();
   // The barrier blocks: on a worker, and the answer from the loop.
   auto done = [reply = std::move(reply)](bool written) mutable {
     Json ok = Json::object();

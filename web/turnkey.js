@@ -1212,7 +1212,10 @@ export class TurnkeyClient extends Emitter {
         // replaced it meanwhile).
         if (e instanceof TurnkeyError && (e.status === 401 || e.status === 403) &&
             this.refreshToken === presented) {
-          this.#endSession(/REVOKED|REUSED/i.test(e.code) ? 'revoked' : 'expired');
+          // Within logout() (its token had expired) the user's own sign-out, whatever
+          // became of the refresh token.
+          this.#endSession(this.#endingSession ? 'logout' :
+            /REVOKED|REUSED/i.test(e.code) ? 'revoked' : 'expired');
         }
         throw e;
       } finally {
@@ -2076,8 +2079,9 @@ export class TurnkeyClient extends Emitter {
     }
     // tokenRefreshMarginMs before expiry, at most a fifth of the lifetime before (see
     // renewalDelay): a 20 s token is refreshed after 16 s, not every second. A refresh that
-    // failed without ending the session (no network, a 5xx) is tried again after 1 s, 2 s,
-    // 4 s ... at most 30 s apart: the refresh token outlives the access token by far.
+    // failed without ending the session on something that passes (no network, a 5xx, a 429)
+    // is tried again after 1 s, 2 s, 4 s ... at most 30 s apart: the refresh token outlives
+    // the access token by far.
     if (!retry) {
       this.#refreshRetryMs = 0;
     }
@@ -2087,7 +2091,9 @@ export class TurnkeyClient extends Emitter {
       const presented = this.refreshToken;
       this.refreshSession().catch((e) => {
         this.emit('error', toTurnkeyError(e));
-        if (this.refreshToken && this.refreshToken === presented) {
+        // What may pass: no network, a 5xx, a 429. Another refusal would only repeat.
+        const passing = e?.code === 'NETWORK' || e?.status === 429 || (e?.status ?? 0) >= 500;
+        if (passing && this.refreshToken && this.refreshToken === presented) {
           this.#refreshRetryMs = Math.min(Math.max(2 * this.#refreshRetryMs, 1_000), 30_000);
           this.#scheduleRefresh({ retry: true });
         }

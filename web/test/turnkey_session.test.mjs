@@ -716,6 +716,23 @@ test('logout with an expired access token refreshes it and still reaches the ser
   assert.equal(client.loggedIn, false);
 });
 
+test('logout whose refresh finds the session revoked still says logout', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const client = newClient(server);
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  server.networkDown = 100;
+  await advance(30_000, 1_000);
+  server.networkDown = 0;
+  for (const key of server.refreshTokens.keys()) {
+    server.refreshTokens.set(key, 'revoked'); // signed out elsewhere meanwhile
+  }
+  const out = [];
+  client.on('loggedOut', (e) => out.push(e.reason));
+  await client.logout();
+  assert.deepEqual(out, ['logout']);
+  assert.equal(client.loggedIn, false);
+});
+
 test('missedCalls and callHistory page with the documented query and report hasMore', kBounded, async () => {
   const server = new FakeServer();
   server.historySize = 27;
