@@ -65,6 +65,8 @@ RedisConnection::~RedisConnection() = default;
 
 bool RedisConnection::connected() const { return link_->ready(); }
 
+const std::string& RedisConnection::last_failure() const { return link_->last_failure(); }
+
 void RedisConnection::SetStateHandler(std::function<void(bool connected)> handler) {
   link_->SetStateHandler(std::move(handler));
 }

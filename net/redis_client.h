@@ -102,6 +102,9 @@ class RedisConnection {
   void Command(std::vector<std::string> argv, ReplyFn done = {});
   // Connected and AUTH accepted. Changes before the state handler hears of it.
   bool connected() const;
+  // Why it is not (the last attempt's failure, e.g. "AUTH refused: WRONGPASS
+  // ..."), or "" when connected or not tried yet.
+  const std::string& last_failure() const;
   // Runs on every change, in order: true after connect (+AUTH), false when
   // the connection is lost. An attempt that fails (refused, timed out, AUTH
   // refused) is no change. Replaces the previous handler.

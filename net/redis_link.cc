@@ -210,6 +210,7 @@ void RedisLink::OnAuthAccepted() {
                 options_.port, failed_attempts_);
   }
   failed_attempts_ = 0;
+  last_failure_.clear();
   if (hooks_.on_ready) {
     hooks_.on_ready(ac_);
   }
@@ -276,6 +277,7 @@ void RedisLink::ScheduleRetry() {
 
 void RedisLink::WarnAttemptFailed(std::string_view why) {
   ++failed_attempts_;
+  last_failure_ = why;
   if (uint64_t held_back = 0; warn_limiter_.Allow(&held_back)) {
     TK_LOG_WARN("redis({}): {}:{}: {}{}", name_, options_.host, options_.port, why,
                 base::HeldBack(held_back));

@@ -69,6 +69,9 @@ class RedisLink {
   void SetStateHandler(std::function<void(bool)> handler);
 
   const std::string& name() const { return name_; }
+  // Why the last attempt or connection failed (no secret in it); "" once
+  // connected.
+  const std::string& last_failure() const { return last_failure_; }
   const RedisOptions& options() const { return options_; }
   // The link that owns `ac`, or null while the link is being destroyed.
   static RedisLink* FromContext(const redisAsyncContext* ac);
@@ -111,6 +114,7 @@ class RedisLink {
   Timer retry_timer_;
   // Attempts failed (or connections lost) since the last success.
   uint64_t failed_attempts_ = 0;
+  std::string last_failure_;
   // A failed attempt is warned about at most this often.
   base::LogLimiter warn_limiter_{std::chrono::seconds(10)};
   // Shared with the handler call in flight, so that a handler destroying the

@@ -107,7 +107,8 @@ std::string ClusterLink::NotReadyReason() const {
     return "cluster link stopped";
   }
   if (!commands_->connected()) {
-    return "no connection to redis";
+    const std::string& why = commands_->last_failure();
+    return why.empty() ? "no connection to redis" : "no connection to redis: " + why;
   }
   if (!subscriber_->subscribed()) {
     return "not subscribed to the cluster's channels";

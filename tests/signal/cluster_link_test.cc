@@ -98,6 +98,18 @@ TEST_F(ClusterLinkTest, TheFirstNodeCoordinatesAndTheOthersFollowIt) {
   EXPECT_EQ(b.link->nodes(), 0u);
 }
 
+// /readyz says why a node is not ready: a refused password is not "no
+// connection" (the connection is up; the login is refused).
+TEST_F(ClusterLinkTest, NotReadyNamesARefusedPassword) {
+  redis_.password = "not-the-password";
+  Node& a = Start("a");
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return a.link->NotReadyReason().find("AUTH refused") != std::string::npos;
+  })) << a.link->NotReadyReason();
+  EXPECT_EQ(a.link->NotReadyReason().find("not-the-password"), std::string::npos);
+  EXPECT_FALSE(a.link->ready());
+}
+
 TEST_F(ClusterLinkTest, MessagesReachTheirNodeWithTheSender) {
   Node& a = Start("a");
   ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->is_coordinator(); }));
