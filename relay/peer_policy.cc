@@ -53,6 +53,12 @@ bool SameIp(const base::SocketAddress& a, const base::SocketAddress& b) {
   return true;
 }
 
+// 6to4 2002:AABB:CCDD::/48 (RFC 3056): a network behind the IPv4 router
+// AABB:CCDD, not that host.
+bool IsSixToFour(const base::SocketAddress& a) {
+  return a.is_v6() && a.bytes()[0] == 0x20 && a.bytes()[1] == 0x02;
+}
+
 }  // namespace
 
 base::SocketAddress EmbeddedIpv4(const base::SocketAddress& v6) {
@@ -86,8 +92,7 @@ base::SocketAddress EmbeddedIpv4(const base::SocketAddress& v6) {
   if (zero(0, 12) && !(zero(12, 15) && b[15] <= 1)) {
     return v4_at(12);
   }
-  // 6to4 2002:AABB:CCDD::/48 (RFC 3056).
-  if (b[0] == 0x20 && b[1] == 0x02) {
+  if (IsSixToFour(v6)) {
     return v4_at(2);
   }
   // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
@@ -126,9 +131,8 @@ bool PeerPolicy::IsAllowed(const base::SocketAddress& peer) const {
   // An IPv4 allow rule lets through the forms that name that host (mapped,
   // translated, compatible, NAT64), not a 6to4 address: that names a /48
   // network behind the IPv4 router, 2^80 addresses the rule never meant.
-  const bool six_to_four = peer.is_v6() && peer.bytes()[0] == 0x20 && peer.bytes()[1] == 0x02;
   if (AnyContains(options_.allow, peer) ||
-      (has_embedded && !six_to_four && AnyContains(options_.allow, embedded))) {
+      (has_embedded && !IsSixToFour(peer) && AnyContains(options_.allow, embedded))) {
     return true;
   }
   if (Denied(peer, peer.port()) || (has_embedded && Denied(embedded, peer.port()))) {

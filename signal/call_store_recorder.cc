@@ -1,6 +1,7 @@
 #include "signal/call_store_recorder.h"
 
 #include <errno.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -285,14 +286,13 @@ struct CallStoreRecorder::BatchJob {
         // next coordinator after a handover, or a commit whose answer was
         // lost went in): expected after those, not a call missing.
         const base::Error& error = (*result)[i].error();
+        const std::string refused = fmt::format(
+            "calls: call history {} of call {} refused by the store: {}",
+            sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]), error.message);
         if (error.code == base::ErrorCode::kAlreadyExists) {
-          TK_LOG_WARN("calls: call history {} of call {} refused by the store: {}",
-                      sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
-                      error.message);
+          TK_LOG_WARN("{}", refused);
         } else {
-          TK_LOG_ERROR("calls: call history {} of call {} refused by the store: {}",
-                       sql::CallWriteKind(writes[i]), sql::CallWriteCallId(writes[i]),
-                       error.message);
+          TK_LOG_ERROR("{}", refused);
         }
       }
     }

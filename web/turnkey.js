@@ -1026,7 +1026,6 @@ function looksLikeId(text) {
 export class TurnkeyClient extends Emitter {
   #io = null;
   #refreshTimer = null;
-  #refreshRetryMs = 0; // the wait before retrying a scheduled refresh that failed; 0 = none failed
   #iceTimer = null;
   #refreshing = null;
   #connecting = null;
@@ -2071,7 +2070,7 @@ export class TurnkeyClient extends Emitter {
     }
   }
 
-  #scheduleRefresh({ retry = false } = {}) {
+  #scheduleRefresh(retryMs = 0) {
     clearTimeout(this.#refreshTimer);
     const timing = this.#tokenTiming();
     if (!timing || !this.refreshToken) {
@@ -2081,11 +2080,8 @@ export class TurnkeyClient extends Emitter {
     // renewalDelay): a 20 s token is refreshed after 16 s, not every second. A refresh that
     // failed without ending the session on something that passes (no network, a 5xx, a 429)
     // is tried again after 1 s, 2 s, 4 s ... at most 30 s apart: the refresh token outlives
-    // the access token by far.
-    if (!retry) {
-      this.#refreshRetryMs = 0;
-    }
-    const delay = retry ? this.#refreshRetryMs :
+    // the access token by far. `retryMs` > 0: this is such a retry, after that long.
+    const delay = retryMs > 0 ? retryMs :
       renewalDelay({ ...timing, marginMs: this.options.tokenRefreshMarginMs });
     this.#refreshTimer = setTimeout(() => {
       const presented = this.refreshToken;
@@ -2094,8 +2090,7 @@ export class TurnkeyClient extends Emitter {
         // What may pass: no network, a 5xx, a 429. Another refusal would only repeat.
         const passing = e?.code === 'NETWORK' || e?.status === 429 || (e?.status ?? 0) >= 500;
         if (passing && this.refreshToken && this.refreshToken === presented) {
-          this.#refreshRetryMs = Math.min(Math.max(2 * this.#refreshRetryMs, 1_000), 30_000);
-          this.#scheduleRefresh({ retry: true });
+          this.#scheduleRefresh(Math.min(Math.max(2 * retryMs, 1_000), 30_000));
         }
       });
     }, delay);

@@ -223,12 +223,18 @@ TEST_F(CallManagerTest, APayloadWithoutAReceiverCostsNoToken) {
   EXPECT_EQ(Initiate(kAlice, "bob-id").value("ok", false), true);
 }
 
-TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
+// A per-user initiateCall limit of 2 at once, one more per second; the
+// per-socket limit out of the way.
+CallManagerOptions UserLimitOfTwo() {
   CallManagerOptions options;
   options.initiate_socket_burst = 10;
   options.initiate_user_burst = 2;
   options.initiate_user_rate = 1;
-  Reset(options);
+  return options;
+}
+
+TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
+  Reset(UserLimitOfTwo());
   ExpectError(Initiate(kBob, "nobody"), kBob, kErrReceiverNotFound, std::nullopt);
   ExpectError(Initiate(kBob2, "nobody"), kBob2, kErrReceiverNotFound, std::nullopt);
   ExpectError(Initiate(kBob, "nobody"), kBob, kErrRateLimited, std::nullopt);
@@ -240,11 +246,7 @@ TEST_F(CallManagerTest, InitiateIsRateLimitedPerUserAcrossDevices) {
 // Reconnecting does not refill the user's bucket: a loop of reconnects got
 // a fresh burst each time (and rang an offline user at any rate).
 TEST_F(CallManagerTest, TheUserLimitOutlivesAReconnect) {
-  CallManagerOptions options;
-  options.initiate_socket_burst = 10;
-  options.initiate_user_burst = 2;
-  options.initiate_user_rate = 1;
-  Reset(options);
+  Reset(UserLimitOfTwo());
   ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
   ExpectError(Initiate(kAlice, "nobody"), kAlice, kErrReceiverNotFound, std::nullopt);
   Disconnect(kAlice);
