@@ -178,14 +178,8 @@ base::Result<IssuedSession> ApiContext::IssueLoginSession(const std::string& use
 base::Result<IssuedSession> ApiContext::IssueSessionIf(
     const std::string& user_id, const std::string& family_id,
     std::optional<std::string_view> password_hash) const {
-  IssuedSession session;
-  session.refresh_token = auth::NewRefreshToken();
-  sql::RefreshToken row;
-  row.token_hash = auth::RefreshTokenHash(session.refresh_token);
-  row.user_id = user_id;
-  row.family_id = family_id.empty() ? sql::GenerateId() : family_id;
-  row.created_at_ms = NowMs();
-  row.expires_at_ms = row.created_at_ms + options_.refresh_ttl.count() * 1000;
+  PendingSession pending = NewSessionIn(user_id, family_id);
+  const sql::RefreshToken& row = pending.row;
   auto inserted = Db([&](sql::Store& store) {
     return password_hash ? store.InsertLoginRefreshToken(row, *password_hash)
                          : store.InsertRefreshToken(row);
@@ -193,9 +187,27 @@ base::Result<IssuedSession> ApiContext::IssueSessionIf(
   if (!inserted) {
     return std::unexpected(inserted.error());
   }
+  return std::move(pending.session);
+}
+
+ApiContext::PendingSession ApiContext::NewSession(const std::string& user_id) const {
+  return NewSessionIn(user_id, "");
+}
+
+ApiContext::PendingSession ApiContext::NewSessionIn(const std::string& user_id,
+                                                    const std::string& family_id) const {
+  PendingSession pending;
+  IssuedSession& session = pending.session;
+  session.refresh_token = auth::NewRefreshToken();
+  sql::RefreshToken& row = pending.row;
+  row.token_hash = auth::RefreshTokenHash(session.refresh_token);
+  row.user_id = user_id;
+  row.family_id = family_id.empty() ? sql::GenerateId() : family_id;
+  row.created_at_ms = NowMs();
+  row.expires_at_ms = row.created_at_ms + options_.refresh_ttl.count() * 1000;
   session.access_token = SignAccessToken(user_id, row.family_id);
   session.access_expires_in = options_.access_ttl.count();
-  return session;
+  return pending;
 }
 
 base::Result<auth::IceServerList> ApiContext::IceServers(std::string_view user_id) const {

@@ -155,6 +155,14 @@ class ApiContext {
   // the store).
   base::Result<IssuedSession> IssueSession(const std::string& user_id,
                                            const std::string& family_id = "") const;
+  // IssueSession's session before it is stored: the caller stores `row` (a
+  // refresh token of a new family) in its own transaction, and the session
+  // is valid once that committed. Any thread.
+  struct PendingSession {
+    IssuedSession session;
+    sql::RefreshToken row;
+  };
+  PendingSession NewSession(const std::string& user_id) const;
   // A login's session, in a new family: only while the user's password hash
   // is still `password_hash`, the one the login checked (else
   // kPermissionDenied): a login racing a password change never outlives it
@@ -261,6 +269,8 @@ class ApiContext {
     }
   };
 
+  // NewSession in `family_id` ("" = a new family).
+  PendingSession NewSessionIn(const std::string& user_id, const std::string& family_id) const;
   // IssueSession, or IssueLoginSession with a password hash.
   base::Result<IssuedSession> IssueSessionIf(const std::string& user_id,
                                              const std::string& family_id,

@@ -148,16 +148,23 @@ void Register(ApiContext& api, ApiCall call) {
     user.password_hash = std::move(*hash);
     user.now_ms = api.NowMs();
     base::Result<sql::User> created = base::Internal("no attempt");
+    IssuedSession session;
     for (int attempt = 0; attempt < kHandleAttempts; ++attempt) {
       // A fresh id per attempt: a failed insert must not leave a half user.
       user.id = auth::NewUserId();
       user.handle = handle ? *handle : HandleFromEmail(email, RandomDigits(attempt < 4 ? 4 : 6));
       user.display_name = display_name ? *display_name : user.handle;
+      // The account and its first login in one transaction: a 503 never
+      // leaves an account its client was not told of.
+      ApiContext::PendingSession pending = api.NewSession(user.id);
+      user.refresh_token = std::move(pending.row);
+      session = std::move(pending.session);
       created = api.Db([&](sql::Store& store) { return store.CreateUser(user); });
       if (!created && sql::IsCommitOutcomeUnknown(created.error())) {
         // The answer to the commit was lost: the id is ours, so its row
-        // says whether the account was made (then a retry would only get
-        // EMAIL_TAKEN for an account its client never heard of).
+        // says whether the account (and its login) was made (then a retry
+        // would only get EMAIL_TAKEN for an account its client never heard
+        // of).
         auto made = api.Db([&](sql::Store& store) { return store.GetUserById(user.id); });
         if (made) {
           created = std::move(made);
@@ -173,11 +180,7 @@ void Register(ApiContext& api, ApiCall call) {
     if (!created) {
       return std::unexpected(created.error());
     }
-    auto session = api.IssueSession(created->id);
-    if (!session) {
-      return std::unexpected(session.error());
-    }
-    return SessionOutcome{false, std::move(*created), std::move(*session)};
+    return SessionOutcome{false, std::move(*created), std::move(session)};
   };
   api.Run(std::move(call), std::move(job),
           [&api, account = std::move(account)](ApiCall call, base::Result<SessionOutcome> outcome) {

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -240,6 +241,13 @@ base::Result<User> SqlStore::CreateUser(const NewUser& in) {
   user.password_hash = in.password_hash;
   user.created_at_ms = in.now_ms;
   user.updated_at_ms = in.now_ms;
+  std::optional<RefreshToken> token = in.refresh_token;
+  if (token) {
+    token->user_id = user.id;
+    if (auto ok = ValidateRefreshToken(*token); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   const std::string email_lower = AsciiLower(in.email);
   const std::string handle_lower = AsciiLower(in.handle);
 
@@ -275,7 +283,7 @@ base::Result<User> SqlStore::CreateUser(const NewUser& in) {
     if (!inserted) {
       return std::unexpected(UserConflict(inserted.error()));
     }
-    return base::Ok();
+    return token ? InsertRefreshTokenRow(conn, *token) : base::Ok();
   });
   if (!status) {
     return std::unexpected(status.error());

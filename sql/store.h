@@ -109,15 +109,6 @@ struct UserSummary {
   friend bool operator==(const UserSummary&, const UserSummary&) = default;
 };
 
-struct NewUser {
-  std::string id;  // empty = GenerateId()
-  std::string email;
-  std::string handle;  // non-empty
-  std::string display_name;
-  std::string password_hash;  // non-empty
-  int64_t now_ms = 0;         // becomes created_at and updated_at
-};
-
 // Fields left nullopt keep their value.
 struct ProfileUpdate {
   std::optional<std::string> display_name;
@@ -136,6 +127,19 @@ struct RefreshToken {
   int64_t created_at_ms = 0;
   int64_t expires_at_ms = 0;
   std::optional<int64_t> revoked_at_ms;  // nullopt while usable
+};
+
+struct NewUser {
+  std::string id;  // empty = GenerateId()
+  std::string email;
+  std::string handle;  // non-empty
+  std::string display_name;
+  std::string password_hash;  // non-empty
+  int64_t now_ms = 0;         // becomes created_at and updated_at
+  // Inserted in the same transaction when set (its user_id is ignored: the
+  // new user's), so an account is never made without the login its
+  // registration answered with.
+  std::optional<RefreshToken> refresh_token;
 };
 
 enum class RotateOutcome {
@@ -294,8 +298,10 @@ class Store {
 
   // ---- Users
 
-  // Creates a user. kAlreadyExists (kEmailTaken, checked first, or
-  // kHandleTaken) when the email or handle is taken, ignoring ASCII case.
+  // Creates a user, and its first refresh token if `user.refresh_token` is
+  // set (both or neither). kAlreadyExists (kEmailTaken, checked first, or
+  // kHandleTaken) when the email or handle is taken, ignoring ASCII case;
+  // kIdTaken when the token hash is.
   virtual base::Result<User> CreateUser(const NewUser& user) = 0;
   virtual base::Result<User> GetUserById(std::string_view id) = 0;
   // Case-insensitive (ASCII) lookups.

@@ -59,6 +59,12 @@ class FlakyStore final : public sql::Store {
     std::lock_guard lock(mutex_);
     lose_commit_answer_ = true;
   }
+  // The next InsertRefreshToken or InsertLoginRefreshToken fails with
+  // kUnavailable and writes nothing.
+  void FailNextTokenInsert() {
+    std::lock_guard lock(mutex_);
+    fail_token_insert_ = true;
+  }
   // Sizes of the batches given to ApplyCallWrites (failed ones included).
   std::vector<size_t> batches() {
     std::lock_guard lock(mutex_);
@@ -121,10 +127,16 @@ class FlakyStore final : public sql::Store {
     return inner_->SearchUsersByHandlePrefix(prefix, exclude_user_id, limit);
   }
   base::Status InsertRefreshToken(const sql::RefreshToken& token) override {
+    if (TakeTokenInsertFailure()) {
+      return base::Unavailable("database unreachable (test)");
+    }
     return inner_->InsertRefreshToken(token);
   }
   base::Status InsertLoginRefreshToken(const sql::RefreshToken& token,
                                        std::string_view password_hash) override {
+    if (TakeTokenInsertFailure()) {
+      return base::Unavailable("database unreachable (test)");
+    }
     return inner_->InsertLoginRefreshToken(token, password_hash);
   }
   base::Result<sql::RefreshToken> FindRefreshToken(std::string_view token_hash) override {
@@ -205,8 +217,14 @@ class FlakyStore final : public sql::Store {
     return result;
   }
 
+  bool TakeTokenInsertFailure() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(fail_token_insert_, false);
+  }
+
   std::unique_ptr<sql::Store> inner_;
   bool lose_commit_answer_ = false;
+  bool fail_token_insert_ = false;
   std::mutex mutex_;
   std::condition_variable changed_;
   int failures_ = 0;

@@ -461,6 +461,19 @@ TEST_F(SignalServiceTest, AWriteWhoseCommitAnswerWasLostIsAnsweredAsMadeWhenItWe
   EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", next}}).status, 200);
 }
 
+// Registration makes the account and its first login in one transaction: a
+// database failing between the two no longer answers 503 for an account
+// that was made (whose retry then got EMAIL_TAKEN).
+TEST_F(SignalServiceTest, RegisterMakesTheAccountAndItsLoginTogether) {
+  flaky_wanted_ = true;
+  Restart(DefaultOptions());
+  ASSERT_NE(flaky_, nullptr);
+  flaky_->FailNextTokenInsert();
+  Json session = Register("together@example.org");  // expects 201
+  EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", session.value("refreshToken", "")}}).status,
+            200);
+}
+
 // The address an account was registered from knows its password, as one it
 // logged in from: others' failures do not lock the owner out.
 TEST_F(SignalServiceTest, TheAddressThatRegisteredIsNotLockedOutByOthersFailures) {

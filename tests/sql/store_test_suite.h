@@ -497,6 +497,38 @@ TYPED_TEST_P(StoreTest, InsertAndFindRefreshToken) {
             base::ErrorCode::kInvalidArgument);
 }
 
+// Registration: the account and its first login commit together or not at
+// all.
+TYPED_TEST_P(StoreTest, CreateUserWithItsFirstRefreshToken) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  ASSERT_TRUE(store.InsertRefreshToken(MakeToken("taken", alice, "famA")));
+
+  NewUser bob = MakeUser("bob");
+  bob.refresh_token = MakeToken("bob1", User{}, "famB");  // user_id: the new user's
+  auto created = store.CreateUser(bob);
+  ASSERT_TRUE(created) << MessageOf(created);
+  auto token = store.FindRefreshToken("bob1");
+  ASSERT_TRUE(token) << MessageOf(token);
+  EXPECT_EQ(token->user_id, created->id);
+  EXPECT_EQ(token->family_id, "famB");
+
+  // A refused token leaves no account, a refused account no token.
+  NewUser carol = MakeUser("carol");
+  carol.refresh_token = MakeToken("taken", User{}, "famC");
+  auto refused = store.CreateUser(carol);
+  ASSERT_EQ(CodeOf(refused), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(refused.error().message, kIdTaken);
+  EXPECT_EQ(CodeOf(store.GetUserByEmail(carol.email)), base::ErrorCode::kNotFound);
+  NewUser again = MakeUser("bob");
+  again.refresh_token = MakeToken("bob2", User{}, "famD");
+  EXPECT_EQ(CodeOf(store.CreateUser(again)), base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(CodeOf(store.FindRefreshToken("bob2")), base::ErrorCode::kNotFound);
+  carol.refresh_token = MakeToken("bad hash", User{}, "famC");
+  EXPECT_EQ(CodeOf(store.CreateUser(carol)), base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.GetUserByEmail(carol.email)), base::ErrorCode::kNotFound);
+}
+
 TYPED_TEST_P(StoreTest, RotateRefreshTokenAndDetectReuse) {
   Store& store = this->store();
   User alice = Create(store, "alice");
@@ -1271,11 +1303,12 @@ TYPED_TEST_P(StoreTest, ADatabaseOfAnotherProgramIsLeftAlone) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(
-    StoreTest, CreateAndLookUpUser, CreateUserWithGivenId, EmailAndHandleConflictsIgnoreAsciiCase,
-    UserFieldRules, UpdateProfile, UpdatePasswordHash, ChangePasswordRevokesTheSessionsTogether,
-    SearchByHandlePrefix, SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData,
-    InsertAndFindRefreshToken, RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken,
-    RevokeAllAndPurge, ListEndedLogins, ALoginTokenNeedsThePasswordTheLoginChecked,
+    StoreTest, CreateAndLookUpUser, CreateUserWithGivenId, CreateUserWithItsFirstRefreshToken,
+    EmailAndHandleConflictsIgnoreAsciiCase, UserFieldRules, UpdateProfile, UpdatePasswordHash,
+    ChangePasswordRevokesTheSessionsTogether, SearchByHandlePrefix,
+    SearchTreatsLikeWildcardsLiterally, InjectionPayloadsAreStoredAsData, InsertAndFindRefreshToken,
+    RotateRefreshTokenAndDetectReuse, RotateExpiredOrRevokedToken, RevokeAllAndPurge,
+    ListEndedLogins, ALoginTokenNeedsThePasswordTheLoginChecked,
     ConcurrentRotationsOfOneTokenRotateOnce, RotationsRacingAPasswordChangeLeaveNoLiveToken,
     AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
     CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
