@@ -154,7 +154,7 @@ int SetPassword(sql::Store& store, const sql::User& user) {
     return hash.error();
   }
   const int64_t now = base::SystemClock::Instance().UnixMillis();
-  auto revoked = store.ChangePassword(user.id, *hash, now);
+  auto revoked = store.ChangePassword(user.id, *hash, now, nullptr);
   if (!revoked) {
     return Fail(revoked.error(), user.id);
   }

@@ -165,25 +165,11 @@ std::string ApiContext::SignAccessToken(const std::string& user_id,
   return jwt_.Sign(claims);
 }
 
-base::Result<IssuedSession> ApiContext::IssueSession(const std::string& user_id,
-                                                     const std::string& family_id) const {
-  return IssueSessionIf(user_id, family_id, std::nullopt);
-}
-
 base::Result<IssuedSession> ApiContext::IssueLoginSession(const std::string& user_id,
                                                           std::string_view password_hash) const {
-  return IssueSessionIf(user_id, "", password_hash);
-}
-
-base::Result<IssuedSession> ApiContext::IssueSessionIf(
-    const std::string& user_id, const std::string& family_id,
-    std::optional<std::string_view> password_hash) const {
-  PendingSession pending = NewSessionIn(user_id, family_id);
-  const sql::RefreshToken& row = pending.row;
-  auto inserted = Db([&](sql::Store& store) {
-    return password_hash ? store.InsertLoginRefreshToken(row, *password_hash)
-                         : store.InsertRefreshToken(row);
-  });
+  PendingSession pending = NewSession(user_id);
+  auto inserted = Db(
+      [&](sql::Store& store) { return store.InsertLoginRefreshToken(pending.row, password_hash); });
   if (!inserted) {
     return std::unexpected(inserted.error());
   }
@@ -191,18 +177,13 @@ base::Result<IssuedSession> ApiContext::IssueSessionIf(
 }
 
 ApiContext::PendingSession ApiContext::NewSession(const std::string& user_id) const {
-  return NewSessionIn(user_id, "");
-}
-
-ApiContext::PendingSession ApiContext::NewSessionIn(const std::string& user_id,
-                                                    const std::string& family_id) const {
   PendingSession pending;
   IssuedSession& session = pending.session;
   session.refresh_token = auth::NewRefreshToken();
   sql::RefreshToken& row = pending.row;
   row.token_hash = auth::RefreshTokenHash(session.refresh_token);
   row.user_id = user_id;
-  row.family_id = family_id.empty() ? sql::GenerateId() : family_id;
+  row.family_id = sql::GenerateId();
   row.created_at_ms = NowMs();
   row.expires_at_ms = row.created_at_ms + options_.refresh_ttl.count() * 1000;
   session.access_token = SignAccessToken(user_id, row.family_id);

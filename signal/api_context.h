@@ -150,14 +150,10 @@ class ApiContext {
   std::expected<AccessToken, ApiError> Authenticate(const net::HttpRequest& request) const;
   std::expected<AccessToken, ApiError> VerifyAccessToken(std::string_view token) const;
 
-  // Stores a new refresh token (in `family_id`, or a new family) and signs
-  // an access token for `user_id` in the same family. Any thread (blocks on
-  // the store).
-  base::Result<IssuedSession> IssueSession(const std::string& user_id,
-                                           const std::string& family_id = "") const;
-  // IssueSession's session before it is stored: the caller stores `row` (a
-  // refresh token of a new family) in its own transaction, and the session
-  // is valid once that committed. Any thread.
+  // A new login session for `user_id` before it is stored: a refresh token
+  // of a new family and an access token in that family. The caller stores
+  // `row` in its own transaction; the session is valid once that committed.
+  // Any thread.
   struct PendingSession {
     IssuedSession session;
     sql::RefreshToken row;
@@ -268,13 +264,6 @@ class ApiContext {
       done(std::move(call), std::forward<Result>(result)...);
     }
   };
-
-  // NewSession in `family_id` ("" = a new family).
-  PendingSession NewSessionIn(const std::string& user_id, const std::string& family_id) const;
-  // IssueSession, or IssueLoginSession with a password hash.
-  base::Result<IssuedSession> IssueSessionIf(const std::string& user_id,
-                                             const std::string& family_id,
-                                             std::optional<std::string_view> password_hash) const;
 
   // Drops revocation entries whose tokens have all expired.
   void PruneRevocations(int64_t now);

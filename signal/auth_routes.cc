@@ -504,18 +504,25 @@ void ChangePassword(ApiContext& api, ApiCall call) {
     }
     const int64_t stamp = api.IssueStamp();
     const int64_t now = api.NowMs();
-    // One transaction: a failure leaves the old password and its sessions.
-    auto changed =
-        api.Db([&](sql::Store& store) { return store.ChangePassword(user_id, *hash, now); });
+    // One transaction with this device's new login: a failure leaves the old
+    // password and its sessions, and once it is in, nothing can fail before
+    // the other sessions are ended.
+    ApiContext::PendingSession pending = api.NewSession(user_id);
+    auto changed = api.Db(
+        [&](sql::Store& store) { return store.ChangePassword(user_id, *hash, now, &pending.row); });
+    if (!changed && sql::IsCommitOutcomeUnknown(changed.error())) {
+      // The answer to the commit was lost: the new login's row says whether
+      // it went in.
+      if (api.Db(
+              [&](sql::Store& store) { return store.FindRefreshToken(pending.row.token_hash); })) {
+        changed = 0;
+      }
+    }
     if (!changed) {
       return std::unexpected(changed.error());
     }
     std::vector<sql::EndedLogin> ended = LoginsRevokedAt(api, user_id, now);
-    auto session = api.IssueSession(user_id);
-    if (!session) {
-      return std::unexpected(session.error());
-    }
-    return PasswordOutcome{false, std::move(*session), stamp, std::move(ended)};
+    return PasswordOutcome{false, std::move(pending.session), stamp, std::move(ended)};
   };
   api.Run(std::move(call), std::move(job),
           [&api, attempt = std::move(attempt)](ApiCall call,

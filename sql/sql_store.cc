@@ -407,18 +407,34 @@ base::Status SqlStore::UpdatePasswordHash(std::string_view user_id, std::string_
 }
 
 base::Result<int64_t> SqlStore::ChangePassword(std::string_view user_id,
-                                               std::string_view password_hash, int64_t now_ms) {
+                                               std::string_view password_hash, int64_t now_ms,
+                                               const RefreshToken* new_login) {
   if (auto ok = CheckId("user_id", user_id); !ok) {
     return std::unexpected(ok.error());
   }
   if (auto ok = CheckText("password_hash", password_hash, kMaxPasswordHashBytes, true); !ok) {
     return std::unexpected(ok.error());
   }
+  if (new_login) {
+    if (auto ok = ValidateRefreshToken(*new_login); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (new_login->user_id != user_id) {
+      return base::InvalidArgument("new_login: not a token of user_id");
+    }
+  }
   return WriteValue(true, [&](Connection& conn) -> base::Result<int64_t> {
     if (auto set = SetPasswordHash(conn, user_id, password_hash, now_ms); !set) {
       return std::unexpected(set.error());
     }
-    return RevokeUserRefreshTokens(conn, user_id, now_ms);
+    auto revoked = RevokeUserRefreshTokens(conn, user_id, now_ms);
+    if (!revoked || !new_login) {
+      return revoked;
+    }
+    if (auto inserted = InsertRefreshTokenRow(conn, *new_login); !inserted) {
+      return std::unexpected(inserted.error());
+    }
+    return revoked;
   });
 }
 

@@ -38,7 +38,7 @@ class SqlStore : public Store {
   base::Status UpdatePasswordHash(std::string_view user_id, std::string_view expected_hash,
                                   std::string_view password_hash, int64_t now_ms) override;
   base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
-                                       int64_t now_ms) override;
+                                       int64_t now_ms, const RefreshToken* new_login) override;
   base::Result<std::vector<UserSummary>> SearchUsersByHandlePrefix(std::string_view prefix,
                                                                    std::string_view exclude_user_id,
                                                                    int limit) override;

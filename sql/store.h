@@ -323,10 +323,14 @@ class Store {
                                           std::string_view password_hash, int64_t now_ms) = 0;
   // A password change: in one transaction, sets the hash (whatever it was;
   // updated_at becomes now_ms) and revokes every live refresh token of the user (as
-  // RevokeAllRefreshTokens); returns how many were revoked. Either both
-  // happen or neither: a new password never leaves the old sessions alive.
+  // RevokeAllRefreshTokens); returns how many were revoked. Then inserts
+  // `new_login` (its user_id must be `user_id`) unless it is null: the
+  // session of the device that changed it. All happen or none: a new
+  // password never leaves the old sessions alive, nor comes without the
+  // login that was answered with it.
   virtual base::Result<int64_t> ChangePassword(std::string_view user_id,
-                                               std::string_view password_hash, int64_t now_ms) = 0;
+                                               std::string_view password_hash, int64_t now_ms,
+                                               const RefreshToken* new_login) = 0;
   // Users whose handle starts with `prefix` (ASCII case-insensitive; `%`, `_`
   // and every other character match literally), ordered by lower-cased
   // handle, never `exclude_user_id`, at most `limit` (1..kMaxPageSize). An

@@ -53,17 +53,18 @@ class FlakyStore final : public sql::Store {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return held_ > 0; });
   }
-  // The next CreateUser or RotateRefreshToken that succeeds is reported as
-  // a commit whose answer was lost (sql::kCommitOutcomeUnknown): it is in.
+  // The next CreateUser, ChangePassword or RotateRefreshToken that succeeds
+  // is reported as a commit whose answer was lost
+  // (sql::kCommitOutcomeUnknown): it is in.
   void LoseNextCommitAnswer() {
     std::lock_guard lock(mutex_);
     lose_commit_answer_ = true;
   }
   // The next InsertRefreshToken or InsertLoginRefreshToken fails with
-  // kUnavailable and writes nothing.
-  void FailNextTokenInsert() {
+  // kUnavailable and writes nothing (false: no longer).
+  void FailNextTokenInsert(bool fail = true) {
     std::lock_guard lock(mutex_);
-    fail_token_insert_ = true;
+    fail_token_insert_ = fail;
   }
   // Sizes of the batches given to ApplyCallWrites (failed ones included).
   std::vector<size_t> batches() {
@@ -119,8 +120,9 @@ class FlakyStore final : public sql::Store {
     return inner_->UpdatePasswordHash(user_id, expected_hash, password_hash, now_ms);
   }
   base::Result<int64_t> ChangePassword(std::string_view user_id, std::string_view password_hash,
-                                       int64_t now_ms) override {
-    return inner_->ChangePassword(user_id, password_hash, now_ms);
+                                       int64_t now_ms,
+                                       const sql::RefreshToken* new_login) override {
+    return LoseAnswerIfAsked(inner_->ChangePassword(user_id, password_hash, now_ms, new_login));
   }
   base::Result<std::vector<sql::UserSummary>> SearchUsersByHandlePrefix(
       std::string_view prefix, std::string_view exclude_user_id, int limit) override {

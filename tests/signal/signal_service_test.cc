@@ -474,6 +474,41 @@ TEST_F(SignalServiceTest, RegisterMakesTheAccountAndItsLoginTogether) {
             200);
 }
 
+// A password change, the revocation of the other logins and the new login of
+// the device that made it are one transaction: once the password changed,
+// nothing fails before the other sessions are told (a 503 there left them
+// signed in with their access tokens).
+TEST_F(SignalServiceTest, APasswordChangeAndItsNewLoginAreOneTransaction) {
+  flaky_wanted_ = true;
+  Restart(DefaultOptions());
+  ASSERT_NE(flaky_, nullptr);
+  Json session = Register("change@example.org");
+  const std::string old_token = session.value("token", "");
+  flaky_->FailNextTokenInsert();
+  HttpTestResponse changed =
+      Post("/api/auth/password",
+           {{"currentPassword", "password-123"}, {"newPassword", "password-456"}}, old_token);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  ExpectError(Get("/api/users/me", old_token), 401, "TOKEN_REVOKED");
+  EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", session.value("refreshToken", "")}}).status,
+            401);
+  EXPECT_EQ(Post("/api/auth/refresh",
+                 {{"refreshToken", changed.Json()["data"].value("refreshToken", "")}})
+                .status,
+            200);
+  flaky_->FailNextTokenInsert(false);  // never asked for: the change made no second write
+
+  // The answer to its commit lost: answered as made, since it went in.
+  flaky_->LoseNextCommitAnswer();
+  HttpTestResponse again = Post(
+      "/api/auth/password", {{"currentPassword", "password-456"}, {"newPassword", "password-789"}},
+      changed.Json()["data"].value("token", ""));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Post("/api/auth/login", {{"email", "change@example.org"}, {"password", "password-789"}})
+                .status,
+            200);
+}
+
 // The address an account was registered from knows its password, as one it
 // logged in from: others' failures do not lock the owner out.
 TEST_F(SignalServiceTest, TheAddressThatRegisteredIsNotLockedOutByOthersFailures) {

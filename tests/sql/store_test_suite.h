@@ -669,18 +669,35 @@ TYPED_TEST_P(StoreTest, ChangePasswordRevokesTheSessionsTogether) {
   ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a1", alice, "f1", kNow + 30)));
   ASSERT_TRUE(store.InsertRefreshToken(MakeToken("a2", alice, "f2", kNow + 30)));
   ASSERT_TRUE(store.InsertRefreshToken(MakeToken("b1", bob, "f3", kNow + 30)));
-  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1), 2);
+  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1, nullptr), 2);
   EXPECT_EQ(store.GetUserById(alice.id)->password_hash, "$argon2id$changed");
   EXPECT_EQ(store.GetUserById(alice.id)->updated_at_ms, kNow + 1);
   EXPECT_EQ(store.FindRefreshToken("a1")->revoked_at_ms, kNow + 1);
   EXPECT_EQ(store.FindRefreshToken("a2")->revoked_at_ms, kNow + 1);
   EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
-  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$again", kNow + 2), 0);
+  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$again", kNow + 2, nullptr), 0);
   // Refused as a whole: nothing changes.
-  EXPECT_EQ(CodeOf(store.ChangePassword("nobody", "h", kNow)), base::ErrorCode::kNotFound);
-  EXPECT_EQ(CodeOf(store.ChangePassword(bob.id, "", kNow)), base::ErrorCode::kInvalidArgument);
-  EXPECT_EQ(CodeOf(store.ChangePassword("bad id", "h", kNow)), base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.ChangePassword("nobody", "h", kNow, nullptr)), base::ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store.ChangePassword(bob.id, "", kNow, nullptr)),
+            base::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(CodeOf(store.ChangePassword("bad id", "h", kNow, nullptr)),
+            base::ErrorCode::kInvalidArgument);
   EXPECT_FALSE(store.FindRefreshToken("b1")->revoked_at_ms);
+
+  // The login of the device that changed it goes in with the change, live.
+  const RefreshToken mine = MakeToken("a3", alice, "f4", kNow + 30);
+  EXPECT_EQ(*store.ChangePassword(alice.id, "$argon2id$third", kNow + 3, &mine), 0);
+  EXPECT_FALSE(store.FindRefreshToken("a3")->revoked_at_ms);
+  EXPECT_EQ(store.GetUserById(alice.id)->password_hash, "$argon2id$third");
+  // A token that cannot go in leaves the password and the sessions as they were.
+  const RefreshToken taken = MakeToken("b1", alice, "f5", kNow + 30);
+  EXPECT_EQ(CodeOf(store.ChangePassword(alice.id, "$argon2id$fourth", kNow + 4, &taken)),
+            base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(store.GetUserById(alice.id)->password_hash, "$argon2id$third");
+  EXPECT_FALSE(store.FindRefreshToken("a3")->revoked_at_ms);
+  const RefreshToken bobs = MakeToken("b2", bob, "f6", kNow + 30);
+  EXPECT_EQ(CodeOf(store.ChangePassword(alice.id, "$argon2id$fourth", kNow + 4, &bobs)),
+            base::ErrorCode::kInvalidArgument);
 }
 
 // A login's token goes in only while the password it checked is the user's.
@@ -690,7 +707,7 @@ TYPED_TEST_P(StoreTest, ALoginTokenNeedsThePasswordTheLoginChecked) {
   const std::string checked = alice.password_hash;
   ASSERT_TRUE(store.InsertLoginRefreshToken(MakeToken("l1", alice, "f1", kNow + 30), checked));
   EXPECT_EQ(store.FindRefreshToken("l1")->user_id, alice.id);
-  ASSERT_TRUE(store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1));
+  ASSERT_TRUE(store.ChangePassword(alice.id, "$argon2id$changed", kNow + 1, nullptr));
   EXPECT_EQ(store.FindRefreshToken("l1")->revoked_at_ms, kNow + 1);
   auto late = store.InsertLoginRefreshToken(MakeToken("l2", alice, "f2", kNow + 30), checked);
   EXPECT_EQ(CodeOf(late), base::ErrorCode::kPermissionDenied);
@@ -776,7 +793,7 @@ TYPED_TEST_P(StoreTest, RotationsRacingAPasswordChangeLeaveNoLiveToken) {
   while (rotations.load() < kThreads * 2) {
     std::this_thread::yield();
   }
-  auto changed = store.ChangePassword(alice.id, "$argon2id$changed", kNow + 2);
+  auto changed = store.ChangePassword(alice.id, "$argon2id$changed", kNow + 2, nullptr);
   for (std::thread& t : threads) {
     t.join();
   }
