@@ -91,6 +91,11 @@ class SqlStore : public Store {
   base::Result<int> Migrate() override;
   base::Status CheckSchema() override;
 
+ protected:
+  // Closes every connection (a subclass's destructor, before it tidies the
+  // files up). The store is not used afterwards.
+  void CloseDatabase() { db_.reset(); }
+
  private:
   // Every operation goes through here: db_->Run, and NoteWrite for writes.
   base::Status Run(const OpOptions& options, const Op& op);

@@ -9,9 +9,11 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
 #include "sql/sqlite_connection.h"
 #include "sql/sqlite_database.h"
 
@@ -166,6 +168,42 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> db, std::span<const Migration
     device_ = st.st_dev;
     inode_ = st.st_ino;
   }
+  // The connections are open in WAL mode, so the -wal file exists.
+  if (!path_.empty() && ::stat((path_ + "-wal").c_str(), &st) == 0) {
+    wal_device_ = st.st_dev;
+    wal_inode_ = st.st_ino;
+  }
+}
+
+SqliteStore::~SqliteStore() {
+  CloseDatabase();
+  if (path_.empty() || inode_ == 0 || wal_inode_ == 0) {
+    return;
+  }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
+    return;  // still ours: SQLite closed it as usual
+  }
+  // The database file was replaced or removed while open. Its WAL (still at
+  // the path, with frames of the old file SQLite could not check back in)
+  // would be taken for the new file's at the next open.
+  const std::string wal = path_ + "-wal";
+  if (::stat(wal.c_str(), &st) != 0 || st.st_dev != wal_device_ || st.st_ino != wal_inode_) {
+    return;  // not the one we wrote: it came with the new file
+  }
+  for (const std::string& file : {wal, path_ + "-shm"}) {
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
+      TK_LOG_ERROR(
+          "sqlite: cannot remove {} of the replaced database file: {}; remove it "
+          "before the next start, or SQLite replays it into the file now at {}",
+          file, std::strerror(errno), path_);
+      return;
+    }
+  }
+  TK_LOG_WARN(
+      "sqlite: {} was replaced while open; removed the old file's -wal and -shm (what "
+      "was written since the replacement is not in the new file)",
+      path_);
 }
 
 base::Status SqliteStore::Ping() {

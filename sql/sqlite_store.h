@@ -52,6 +52,12 @@ class SqliteStore final : public SqlStore {
   // an unlinked file and be gone at the next start.
   base::Status Ping() override;
 
+  // Closes the connections. When another file is at `path` by then (a
+  // restore while turnkey ran), the -wal and -shm files there are the
+  // replaced database's and are removed: SQLite would replay that WAL into
+  // the restored file at the next open and corrupt it.
+  ~SqliteStore() override;
+
  private:
   SqliteStore(std::unique_ptr<Database> db, std::span<const Migration> migrations,
               std::string path);
@@ -59,6 +65,8 @@ class SqliteStore final : public SqlStore {
   std::string path_;  // empty for ":memory:"
   dev_t device_ = 0;  // of the file opened
   ino_t inode_ = 0;
+  dev_t wal_device_ = 0;  // of its -wal file, as opened
+  ino_t wal_inode_ = 0;
 };
 
 }  // namespace turnkey::sql

@@ -231,6 +231,45 @@ TEST(SqliteStoreTest, PingFailsOnceTheFileIsDeletedOrReplaced) {
       << replaced.error().message;
 }
 
+// A backup restored over the file while turnkey runs: at the stop, the old
+// file's WAL must not stay next to it, or the next open replays it into the
+// restored file (a malformed database, or the restore undone).
+TEST(SqliteStoreTest, AFileRestoredWhileOpenIsNotGivenTheOldWal) {
+  TempDir dir;
+  const std::string path = dir.File("turnkey.db");
+  const std::string backup = dir.File("backup.db");
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->Migrate());
+    ASSERT_TRUE((*store)->CreateUser(MakeUser("alice")));
+  }
+  fs::copy_file(path, backup);
+  {
+    auto store = SqliteStore::Open({.path = path});
+    ASSERT_TRUE(store);
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_TRUE((*store)->CreateUser(MakeUser("later" + std::to_string(i))));
+    }
+    ASSERT_GT(fs::file_size(path + "-wal"), 0u);
+    fs::rename(backup, path);
+  }
+  EXPECT_FALSE(fs::exists(path + "-wal"));
+  EXPECT_FALSE(fs::exists(path + "-shm"));
+  {
+    auto conn = SqliteConnection::Open(path, std::chrono::seconds(5));
+    ASSERT_TRUE(conn) << conn.error().message;
+    auto check = (*conn)->Exec("PRAGMA integrity_check", {});
+    ASSERT_TRUE(check) << check.error().message;
+    ASSERT_FALSE(check->rows.empty());
+    EXPECT_EQ(std::get<std::string>(check->rows[0][0]), "ok");
+  }
+  auto store = SqliteStore::Open({.path = path});
+  ASSERT_TRUE(store);
+  EXPECT_TRUE((*store)->GetUserByHandle("alice"));
+  EXPECT_EQ((*store)->GetUserByHandle("later0").error().code, base::ErrorCode::kNotFound);
+}
+
 // Reads alone (SELECT 1) do not see a lock held by another process or a full
 // disk; a write that could not be made does, until a write gets through.
 TEST(SqliteStoreTest, PingFailsWhileWritesFail) {
