@@ -24,6 +24,7 @@
 #include "app/call_wiring.h"
 #include "app/commands.h"
 #include "app/database_setup.h"
+#include "app/host_checks.h"
 #include "app/loop_liveness.h"
 #include "app/metrics_service.h"
 #include "app/relay_metrics.h"
@@ -577,6 +578,13 @@ int RunCheckConfig(const std::string& config_path) {
   }
   if (auto files = loaded->signal.enabled ? CheckDatabaseFiles(*loaded) : base::Ok(); !files) {
     std::fprintf(stderr, "%s: error: %s\n", config_path.c_str(), files.error().message.c_str());
+    return 1;
+  }
+  // What serve would find at its start on this host.
+  if (HostCheckResult host = CheckHost(*loaded, net::CanBindUdp); !host.errors.empty()) {
+    for (const std::string& error : host.errors) {
+      std::fprintf(stderr, "%s: error: %s\n", config_path.c_str(), error.c_str());
+    }
     return 1;
   }
   // The relay addresses as serve would resolve them on this host.
