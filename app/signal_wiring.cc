@@ -178,13 +178,6 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   options.register_rate = config.signal.rate_limits.register_per_address.rate;
   options.register_burst = config.signal.rate_limits.register_per_address.burst;
   options.settings = MakeSignalSettings(config);
-  if (options.settings.turn_secret.empty() &&
-      std::any_of(options.settings.ice_urls.begin(), options.settings.ice_urls.end(),
-                  [](const std::string& url) { return url.starts_with("turn"); })) {
-    TK_LOG_WARN(
-        "signal: turn.auth.secrets is empty, so clients get only the STUN URIs of "
-        "signal.ice_servers.urls");
-  }
   return signal::SignalService::Create(std::move(options), std::move(*store), registry);
 }
 

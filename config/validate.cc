@@ -256,18 +256,45 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
                                          HostText(cfg.metrics.listen) +
                                          ": keep that address off the Internet (firewall)");
   }
+  if (cfg.signal.enabled) {
+    // A proxy that may name any client defeats every per-address limit:
+    // each request names another (X-Forwarded-For).
+    for (size_t i = 0; i < cfg.signal.trusted_proxies.size(); ++i) {
+      const base::Cidr& proxy = cfg.signal.trusted_proxies[i];
+      if (proxy.prefix_length < (proxy.network.is_v6() ? 32 : 8)) {
+        diag.WarningAt(Indexed("signal.trusted_proxies", i),
+                       base::CidrToString(proxy) +
+                           " trusts that many addresses to name their client in X-Forwarded-For, "
+                           "so the per-address limits (logins, registrations, connections) can "
+                           "be dodged by naming another; list your proxies' own addresses");
+      }
+    }
+  }
+  if (cfg.signal.enabled && cfg.turn.auth.secrets.empty() &&
+      std::any_of(cfg.signal.ice_servers.urls.begin(), cfg.signal.ice_servers.urls.end(),
+                  [](const std::string& url) { return url.starts_with("turn"); })) {
+    diag.WarningAt("turn.auth.secrets",
+                   "empty, so clients get only the STUN URIs of signal.ice_servers.urls (no TURN "
+                   "credentials can be made without a secret)");
+  }
   if (!cfg.turn.enabled) {
     return;
   }
-  if (cfg.signal.enabled && !cfg.signal.listen.address.IsLoopback() &&
-      cfg.signal.registration == Registration::kOpen && !cfg.turn.auth.secrets.empty() &&
-      cfg.turn.quotas.bandwidth_per_allocation == 0) {
+  // Behind a reverse proxy (listening on loopback, trusting it) registration
+  // is just as public.
+  const bool public_signal =
+      !cfg.signal.listen.address.IsLoopback() || !cfg.signal.trusted_proxies.empty();
+  if (cfg.signal.enabled && public_signal && cfg.signal.registration == Registration::kOpen &&
+      !cfg.turn.auth.secrets.empty() && cfg.turn.quotas.bandwidth_per_allocation == 0) {
     // Every account gets TURN credentials at login.
-    diag.WarningAt("signal.registration",
-                   "open on " + HostText(cfg.signal.listen.address) +
-                       " with no turn.quotas.bandwidth_per_allocation: anyone can sign up and "
-                       "relay traffic through this host at full speed; set registration: closed "
-                       "for a private service, or cap the bandwidth");
+    diag.WarningAt(
+        "signal.registration",
+        "open on " +
+            (cfg.signal.listen.address.IsLoopback() ? "the proxies of signal.trusted_proxies"
+                                                    : HostText(cfg.signal.listen.address)) +
+            " with no turn.quotas.bandwidth_per_allocation: anyone can sign up and "
+            "relay traffic through this host at full speed; set registration: closed "
+            "for a private service, or cap the bandwidth");
   }
   for (const std::string& secret : cfg.turn.auth.secrets) {
     if (secret.size() < kMinTurnSecretBytes) {
@@ -296,11 +323,22 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       diag.WarningAt(Indexed("turn.peers.allow", i), "lets clients relay to loopback (" +
                                                          base::CidrToString(allow) +
                                                          "); only do this on a test machine");
+    } else if (base::CidrsOverlap(allow, *base::ParseCidr("169.254.169.254/32")) ||
+               base::CidrsOverlap(allow, *base::ParseCidr("fe80::/10"))) {
+      // Link-local: where clouds serve instance metadata and credentials.
+      diag.WarningAt(Indexed("turn.peers.allow", i),
+                     "lets clients relay to link-local addresses (" + base::CidrToString(allow) +
+                         "), among them a cloud's metadata service at 169.254.169.254");
     }
   }
 }
 
 void CheckConsistency(const Config& cfg, Diagnostics& diag) {
+  if (cfg.database.driver == DatabaseDriver::kSqlite && !(cfg.database.mysql == MysqlOptions{})) {
+    diag.WarningAt("database.driver",
+                   "sqlite (the default), so the settings under database.mysql are not used; "
+                   "set driver: mysql to use them");
+  }
   const LifetimeOptions& lifetimes = cfg.turn.lifetimes;
   if (lifetimes.allocation_default > lifetimes.allocation_max) {
     diag.ErrorAt("turn.lifetimes.allocation_default", FormatDuration(lifetimes.allocation_default) +

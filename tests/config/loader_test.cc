@@ -762,7 +762,7 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
       "turn:\n"
       "  auth: {secrets: [short, 0123456789abcdef0123456789abcdef]}\n"
       "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128', 127.0.0.2/31, "
-      "'::/0']}\n");
+      "'::/0', 169.254.0.0/16]}\n");
   EXPECT_EQ(loud, (std::vector<std::string>{
                       "w.yaml:2: warning: metrics.listen: metrics are served without "
                       "authentication on 0.0.0.0: keep that address off the Internet (firewall)",
@@ -777,6 +777,9 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                       "(127.0.0.2/31); only do this on a test machine",
                       "w.yaml:5: warning: turn.peers.allow[4]: lets clients relay to loopback "
                       "(::/0); only do this on a test machine",
+                      "w.yaml:5: warning: turn.peers.allow[5]: lets clients relay to link-local "
+                      "addresses (169.254.0.0/16), among them a cloud's metadata service at "
+                      "169.254.169.254",
                   }));
   // Open registration on a public listener with TURN credentials and no
   // bandwidth cap: anyone can relay at full speed. Closing it, or a cap,
@@ -803,6 +806,30 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
   EXPECT_EQ(WarningsOf("tls: {certificate: c.pem, private_key: k.pem}\n"
                        "signal: {listen: {address: 0.0.0.0, port: 8443, tls: true}}\n"),
             std::vector<std::string>{});
+  // Behind a reverse proxy on loopback, registration is just as open; a
+  // proxy rule as wide as the Internet lets anyone name their address.
+  EXPECT_EQ(WarningsOf(open_relay("", "").replace(
+                open_relay("", "").find("listen:"), std::string::npos,
+                "listen: {address: 127.0.0.1, port: 8080}\n  trusted_proxies: ['0.0.0.0/0']\n")),
+            (std::vector<std::string>{
+                "w.yaml:4: warning: signal.registration: open on the proxies of "
+                "signal.trusted_proxies with no turn.quotas.bandwidth_per_allocation: anyone can "
+                "sign up and relay traffic through this host at full speed; set registration: "
+                "closed for a private service, or cap the bandwidth",
+                "w.yaml:6: warning: signal.trusted_proxies[0]: 0.0.0.0/0 trusts that many "
+                "addresses to name their client in X-Forwarded-For, so the per-address limits "
+                "(logins, registrations, connections) can be dodged by naming another; list "
+                "your proxies' own addresses"}));
+  // TURN URIs without a secret to sign credentials; MySQL settings unused.
+  EXPECT_EQ(WarningsOf("signal:\n"
+                       "  listen: {address: 127.0.0.1, port: 8080}\n"
+                       "  ice_servers: {urls: ['turn:turn.example.org:3478']}\n"
+                       "database: {mysql: {host: db.internal}}\n"),
+            (std::vector<std::string>{
+                "w.yaml:1: warning: turn.auth.secrets: empty, so clients get only the STUN URIs "
+                "of signal.ice_servers.urls (no TURN credentials can be made without a secret)",
+                "w.yaml:4: warning: database.driver: sqlite (the default), so the settings under "
+                "database.mysql are not used; set driver: mysql to use them"}));
 }
 
 }  // namespace
