@@ -3,8 +3,12 @@
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -53,6 +57,58 @@ std::string_view LevelName(spdlog::level::level_enum level) {
       break;
   }
   return "off";
+}
+
+// The syslog priority journald reads from a "<N>" at a line's start
+// (sd-daemon(3)), so `journalctl -p warning` finds the warnings.
+char SyslogPriority(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return '7';
+    case spdlog::level::info:
+      return '6';
+    case spdlog::level::warn:
+      return '4';
+    case spdlog::level::err:
+      return '3';
+    default:
+      return '2';
+  }
+}
+
+void AppendPriority(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
+  const char prefix[] = {'<', SyslogPriority(msg.level), '>'};
+  dest.append(prefix, prefix + sizeof(prefix));
+}
+
+// %< in the text pattern: the "<N>" prefix.
+class PriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    AppendPriority(msg, dest);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<PriorityFlag>();
+  }
+};
+
+// Whether stderr is the journal's stream: systemd sets JOURNAL_STREAM to
+// its "device:inode" (systemd.exec(5)); a redirect by hand is not.
+bool StderrIsJournal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (stream == nullptr || ::fstat(STDERR_FILENO, &st) != 0) {
+    return false;
+  }
+  unsigned long long device = 0;
+  unsigned long long inode = 0;
+  if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) {
+    return false;
+  }
+  return device == static_cast<unsigned long long>(st.st_dev) &&
+         inode == static_cast<unsigned long long>(st.st_ino);
 }
 
 // %~ in the text pattern (a flag spdlog leaves free): LevelName, where %l
@@ -128,17 +184,24 @@ class EscapedMessageFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
-std::unique_ptr<spdlog::formatter> MakeTextFormatter() {
+std::unique_ptr<spdlog::formatter> MakeTextFormatter(bool priority) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<EscapedMessageFlag>('*').add_flag<LevelNameFlag>('~').set_pattern(
-      "%Y-%m-%dT%H:%M:%S.%e%z %~ %*");
+  formatter->add_flag<EscapedMessageFlag>('*')
+      .add_flag<LevelNameFlag>('~')
+      .add_flag<PriorityFlag>('<')
+      .set_pattern(priority ? "%<%Y-%m-%dT%H:%M:%S.%e%z %~ %*" : "%Y-%m-%dT%H:%M:%S.%e%z %~ %*");
   return formatter;
 }
 
 // One JSON object per line: {"ts":"...","level":"info","msg":"..."}.
 class JsonFormatter final : public spdlog::formatter {
  public:
+  explicit JsonFormatter(bool priority) : priority_(priority) {}
+
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    if (priority_) {
+      AppendPriority(msg, dest);
+    }
     auto secs = std::chrono::time_point_cast<std::chrono::seconds>(msg.time);
     auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time - secs).count();
     std::time_t t = std::chrono::system_clock::to_time_t(secs);
@@ -161,8 +224,11 @@ class JsonFormatter final : public spdlog::formatter {
     dest.append(std::string_view("}\n"));
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
+    return std::make_unique<JsonFormatter>(priority_);
   }
+
+ private:
+  bool priority_;
 };
 
 std::mutex g_mu;
@@ -170,7 +236,7 @@ std::mutex g_mu;
 std::shared_ptr<spdlog::logger> MakeLogger() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("turnkey", sink);
-  logger->set_formatter(MakeTextFormatter());
+  logger->set_formatter(MakeTextFormatter(StderrIsJournal()));
   logger->set_level(spdlog::level::info);
   logger->flush_on(spdlog::level::trace);
   return logger;
@@ -202,10 +268,11 @@ Result<LogFormat> ParseLogFormat(std::string_view name) {
 void InitLogging(LogLevel level, LogFormat format) {
   std::lock_guard lock(g_mu);
   spdlog::logger& logger = Instance();
+  const bool priority = StderrIsJournal();
   if (format == LogFormat::kJson) {
-    logger.set_formatter(std::make_unique<JsonFormatter>());
+    logger.set_formatter(std::make_unique<JsonFormatter>(priority));
   } else {
-    logger.set_formatter(MakeTextFormatter());
+    logger.set_formatter(MakeTextFormatter(priority));
   }
   logger.set_level(ToSpd(level));
 }

@@ -1,8 +1,11 @@
 #include "base/log.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "base/utf8.h"
 
@@ -125,6 +128,45 @@ TEST(LogTest, LinesNameLevelsAsTheConfigDoes) {
     EXPECT_EQ(out.find("warning"), std::string::npos) << out;
   }
   InitLogging(LogLevel::kInfo, LogFormat::kText);
+}
+
+// Under systemd, stderr is the journal's stream (JOURNAL_STREAM names it):
+// each line starts with its syslog priority, which journald takes off and
+// keeps, so `journalctl -p warning` finds the warnings. Anywhere else, no
+// prefix.
+TEST(LogTest, LinesToTheJournalCarryTheirPriority) {
+  for (LogFormat format : {LogFormat::kText, LogFormat::kJson}) {
+    testing::internal::CaptureStderr();  // fd 2 is now a file of gtest's
+    struct stat st {};
+    ASSERT_EQ(::fstat(STDERR_FILENO, &st), 0);
+    const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
+    InitLogging(LogLevel::kDebug, format);
+    TK_LOG_DEBUG("d");
+    TK_LOG_INFO("i");
+    TK_LOG_WARN("w");
+    TK_LOG_ERROR("e");
+    ::setenv("JOURNAL_STREAM", "1:2", 1);  // another stream: not the journal
+    InitLogging(LogLevel::kInfo, format);
+    TK_LOG_WARN("plain");
+    ::unsetenv("JOURNAL_STREAM");
+    InitLogging(LogLevel::kInfo, LogFormat::kText);
+    const std::string out = testing::internal::GetCapturedStderr();
+    std::vector<std::string> lines;
+    for (size_t start = 0, end; (end = out.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      lines.push_back(out.substr(start, end - start));
+    }
+    ASSERT_EQ(lines.size(), 5u) << out;
+    EXPECT_TRUE(lines[0].starts_with("<7>")) << lines[0];
+    EXPECT_TRUE(lines[1].starts_with("<6>")) << lines[1];
+    EXPECT_TRUE(lines[2].starts_with("<4>")) << lines[2];
+    EXPECT_TRUE(lines[3].starts_with("<3>")) << lines[3];
+    EXPECT_FALSE(lines[4].starts_with("<")) << lines[4];
+    if (format == LogFormat::kJson) {
+      EXPECT_TRUE(lines[2].starts_with("<4>{\"ts\":")) << lines[2];
+    }
+  }
 }
 
 TEST(LogLimiterTest, OneLinePerPeriodCountingWhatItHeldBack) {
