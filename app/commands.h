@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "sql/store.h"
@@ -56,6 +57,10 @@ struct CredentialsArgs {
   std::string user;         // the user id the credential is for (no ':')
   int64_t ttl_seconds = 0;  // 0 = signal.ice_servers.credential_ttl
 };
+
+// --ttl: a number of seconds, or a duration with a unit ("10m", "12h");
+// 0 when it is neither, or outside 1 s .. 2^31-1 s.
+int64_t ParseTtlSeconds(std::string_view text);
 
 // `turnkey credentials --user ID [--ttl SECONDS]`: prints TURN REST JSON.
 int RunCredentials(const std::string& config_path, const CredentialsArgs& args);

@@ -3,7 +3,9 @@
 // (username, password, ttl, uris), the same thing the signaling side hands
 // out at login.
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
@@ -11,6 +13,7 @@
 #include "base/clock.h"
 #include "base/ice_url.h"
 #include "base/utf8.h"
+#include "config/duration.h"
 
 namespace turnkey::app {
 namespace {
@@ -18,6 +21,25 @@ namespace {
 constexpr size_t kMaxTurnUsernameBytes = 508;
 
 }  // namespace
+
+int64_t ParseTtlSeconds(std::string_view text) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  int64_t seconds = 0;
+  if (!text.empty() &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (text.size() > 10) {
+      return 0;
+    }
+    std::from_chars(text.data(), text.data() + text.size(), seconds);
+  } else {
+    auto duration = config::ParseDuration(text);
+    if (!duration || duration->count() % 1000 != 0) {
+      return 0;
+    }
+    seconds = duration->count() / 1000;
+  }
+  return seconds >= 1 && seconds <= kMax ? seconds : 0;
+}
 
 int RunCredentials(const std::string& config_path, const CredentialsArgs& args) {
   std::optional<config::Config> config = LoadCommandConfig(config_path);

@@ -52,9 +52,19 @@ int main(int argc, char** argv) {
       "credentials", "print TURN REST credentials (JSON) for a user, minted with the first secret");
   credentials->add_option("--user,-u", credentials_args.user, "user id")->required();
   credentials
-      ->add_option("--ttl", credentials_args.ttl_seconds,
-                   "lifetime in seconds (default: signal.ice_servers.credential_ttl)")
-      ->check(CLI::Range(int64_t{1}, int64_t{std::numeric_limits<int32_t>::max()}));
+      ->add_option_function<std::string>(
+          "--ttl",
+          [&credentials_args](const std::string& text) {
+            credentials_args.ttl_seconds = turnkey::app::ParseTtlSeconds(text);
+          },
+          "lifetime: seconds, or a duration such as 10m or 12h (default: "
+          "signal.ice_servers.credential_ttl)")
+      ->check([](const std::string& text) {
+        return turnkey::app::ParseTtlSeconds(text) > 0
+                   ? std::string()
+                   : "expected a number of seconds or a duration (10m, 12h), at least 1 s and "
+                     "at most 2147483647 s";
+      });
 
   turnkey::app::UserArgs user_args;
   CLI::App* user = cli.add_subcommand(

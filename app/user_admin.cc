@@ -101,8 +101,12 @@ std::expected<std::string, int> ReadNewPasswordHash() {
   return std::move(*hash);
 }
 
-// A user by id, email (has an '@') or handle.
+// A user by id, email (has an '@' past the first character) or handle (a
+// leading '@' is ignored, as by the API).
 base::Result<sql::User> FindUser(sql::Store& store, const std::string& who) {
+  if (who.starts_with('@')) {
+    return store.GetUserByHandle(std::string_view(who).substr(1));
+  }
   if (who.find('@') != std::string::npos) {
     return store.GetUserByEmail(who);
   }

@@ -66,7 +66,7 @@ class UserCommandTest(unittest.TestCase):
         self.assertEqual(first.status, 200, first)
         self.assertEqual(first.data["user"]["id"], made["id"])
 
-        for who in (made["id"], "OP.MADE@example.test", "OpMade"):
+        for who in (made["id"], "OP.MADE@example.test", "OpMade", "@opmade"):
             rc, out, err = self.user("show", who)
             self.assertEqual(rc, 0, (who, err))
             self.assertEqual(json.loads(out)["id"], made["id"])
