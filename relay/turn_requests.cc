@@ -63,7 +63,7 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
   auto fail_or_redirect = [&](uint16_t code, std::string_view reason = {}) {
     if (const base::SocketAddress* alternate = NextAlternate(from)) {
       CountAllocationFailure(from.transport, stun::error_code::kTryAlternate);
-      SendTryAlternate(from, request, auth, method, *alternate);
+      SendTryAlternate(from, request, &auth, method, *alternate);
       return;
     }
     fail(code, reason);

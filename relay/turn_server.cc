@@ -190,6 +190,20 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
 
   const AuthResult auth = authenticator_->Authenticate(request, from.client, clock_.UnixSeconds());
   if (!auth.ok()) {
+    // A new client's first Allocate (no credentials yet) while this host
+    // takes no new allocations: sent to an alternate before the challenge
+    // (RFC 8489 section 10 lets a 300 go unauthenticated). WebRTC's client
+    // (libwebrtc) redirected only after authenticating brings this host's
+    // realm and nonce to the alternate, which refuses them (401, 438), and
+    // it gives up; redirected now, it meets the alternate's own challenge.
+    if (method == MethodLabel::kAllocate && auth.failure == AuthFailure::kNoCredentials &&
+        TakesNoNewAllocations() && FindAllocation(from, now) == nullptr) {
+      if (const base::SocketAddress* alternate = NextAlternate(from)) {
+        CountAllocationFailure(from.transport, stun::error_code::kTryAlternate);
+        SendTryAlternate(from, request, nullptr, method, *alternate);
+        return;
+      }
+    }
     SendAuthError(now, from, request, auth, method);
     return;
   }
@@ -370,10 +384,15 @@ const base::SocketAddress* TurnServer::NextAlternate(const FiveTuple& client) {
   return nullptr;
 }
 
+bool TurnServer::TakesNoNewAllocations() const {
+  return options_.draining ||
+         (options_.allocations_total > 0 && shared_.quota.total() >= options_.allocations_total);
+}
+
 void TurnServer::SendTryAlternate(const FiveTuple& to, const stun::Message& request,
-                                  const AuthResult& auth, MethodLabel method,
+                                  const AuthResult* auth, MethodLabel method,
                                   const base::SocketAddress& alternate) {
-  SendError(to, request, stun::error_code::kTryAlternate, &auth, method, {},
+  SendError(to, request, stun::error_code::kTryAlternate, auth, method, {},
             [&](stun::MessageBuilder& b) {
               b.AddAlternateServer(alternate);
               if (to.transport == ClientTransport::kTls && !options_.alternate_domain.empty()) {

@@ -213,10 +213,13 @@ class TurnServer {
   // The next alternate server for `client` (its family, and for TLS
   // clients a TLS one), or nullptr.
   const base::SocketAddress* NextAlternate(const FiveTuple& client);
-  // 300 Try Alternate to an authenticated request (it carries
-  // MESSAGE-INTEGRITY, as RFC 8489 section 10 requires).
-  void SendTryAlternate(const FiveTuple& to, const stun::Message& request, const AuthResult& auth,
+  // 300 Try Alternate, with MESSAGE-INTEGRITY when `auth` is given (an
+  // authenticated request), without for a client's first request.
+  void SendTryAlternate(const FiveTuple& to, const stun::Message& request, const AuthResult* auth,
                         MethodLabel method, const base::SocketAddress& alternate);
+  // Draining, or allocations_total reached: a new allocation would be
+  // refused for this host's state.
+  bool TakesNoNewAllocations() const;
   // An error answer; authenticated with `auth`'s key when given. `add`
   // appends attributes of its own before Finish().
   template <typename AddAttributes>

@@ -863,10 +863,23 @@ class AlternateServerTest(unittest.TestCase):
         cls.full.stop()
         cls.other.stop()
 
-    def test_300_names_the_alternate_with_integrity(self):
+    def test_300_names_the_alternate_before_the_challenge_and_with_integrity_after(self):
+        # A new client's first Allocate is sent away before any challenge
+        # (WebRTC's client could not take this host's nonce to the other).
         username, password = rest_credential(unique_user("redirected"))
         with tc.TurnClient("127.0.0.1", self.full.port, username=username,
                            password=password) as client:
+            r = client.allocate()
+            self.assertEqual(r.error_code, 300, r)
+            self.assertIsNone(r.get(tc.NONCE), r)
+            self.assertEqual(plain_address(r.get(ALTERNATE_SERVER)),
+                             ("127.0.0.1", self.other.port))
+        # One that holds a nonce already asks authenticated, and the answer
+        # carries integrity (RFC 8489 section 10).
+        username, password = rest_credential(unique_user("redirected-later"))
+        with tc.TurnClient("127.0.0.1", self.full.port, username=username,
+                           password=password) as client:
+            self.assertEqual(client.refresh(0).error_code, 437)  # challenged: the nonce
             r = client.allocate()
             self.assertEqual(r.error_code, 300, r)
             self.assertTrue(r.integrity_valid(client.key), r)

@@ -800,20 +800,29 @@ TEST_F(TurnAllocateTest, DrainingSendsNewAllocationsToAnAlternateOfTheClientsFam
   options.alternate_servers = {v6, first, second};
   options.alternate_tls_servers = {tls_alternate};
   options.alternate_domain = "turn2.example.net";
+  // Clients that hold a nonce from before the drain ask authenticated.
+  options.draining = false;
+  server->SetOptions(options);
+  TurnTestClient a = Client(1, "a");
+  TurnTestClient b = Client(2, "b");
+  TurnTestClient c = Client(3, "c", ClientTransport::kTls);
+  for (TurnTestClient* client : {&a, &b, &c}) {
+    ASSERT_EQ(client->Refresh(0).error_code(), 437);  // challenged first: the nonce
+  }
+  options.draining = true;
   server->SetOptions(options);
 
-  TurnTestClient a = Client(1, "a");
   StunReply redirect = a.Allocate();
   EXPECT_EQ(redirect.error_code(), 300);
-  // RFC 8489 section 10: only to an authenticated request, and with integrity.
+  // An authenticated request's answer carries integrity (RFC 8489 section 10).
   EXPECT_TRUE(redirect.authenticated());
   EXPECT_EQ(AlternateOf(redirect), first);
   // Over UDP, no ALTERNATE-DOMAIN (it is for the TLS certificate check).
   EXPECT_FALSE(redirect.message()->Has(AttributeType::kAlternateDomain));
   // The IPv4 alternates in turn.
-  EXPECT_EQ(AlternateOf(Client(2, "b").Allocate()), second);
+  EXPECT_EQ(AlternateOf(b.Allocate()), second);
   // A TLS client retries over TLS (RFC 8489 section 10): a TLS alternate.
-  StunReply tls = Client(3, "c", ClientTransport::kTls).Allocate();
+  StunReply tls = c.Allocate();
   EXPECT_EQ(AlternateOf(tls), tls_alternate);
   auto domain = tls.message()->FindValue(AttributeType::kAlternateDomain);
   ASSERT_TRUE(domain);
@@ -834,8 +843,23 @@ TEST_F(TurnAllocateTest, DrainingSendsNewAllocationsToAnAlternateOfTheClientsFam
   options.alternate_servers = {first};
   server->SetOptions(options);
   EXPECT_EQ(Client(6, "f", ClientTransport::kTls).Allocate().error_code(), 403);
-  // The first request of a client (no credentials) is challenged, not sent away.
+  // The first request of a client (no credentials) is sent away too, before
+  // the challenge and without integrity (RFC 8489 section 10 allows it):
+  // WebRTC's client, sent away after authenticating, takes this host's
+  // realm and nonce to the alternate and gives up when it refuses them.
   options.alternate_servers = {first};
+  server->SetOptions(options);
+  StunReply first_leg = Client(5, "e").Unauthenticated(
+      Method::kAllocate, [](MessageBuilder& b) { b.AddRequestedTransport(17); });
+  EXPECT_EQ(first_leg.error_code(), 300);
+  EXPECT_FALSE(first_leg.authenticated());
+  EXPECT_EQ(AlternateOf(first_leg), first);
+  EXPECT_FALSE(first_leg.message()->Has(AttributeType::kNonce));
+  EXPECT_FALSE(first_leg.message()->Has(AttributeType::kRealm));
+  // Other methods, and a host that takes new allocations, challenge as ever.
+  EXPECT_EQ(Client(5, "e").Unauthenticated(Method::kRefresh, [](MessageBuilder&) {}).error_code(),
+            401);
+  options.draining = false;
   server->SetOptions(options);
   EXPECT_EQ(Client(5, "e")
                 .Unauthenticated(Method::kAllocate,
