@@ -142,6 +142,7 @@ class TurnServer {
   // Applies reloadable options (SIGHUP): auth, lifetimes, quotas, peer rules,
   // software, draining. Existing allocations keep what they were granted.
   void SetOptions(TurnServerOptions options);
+  const TurnServerOptions& options() const { return options_; }
 
   const TurnCounters& counters() const { return counters_; }
   size_t allocation_count() const { return allocations_.size(); }

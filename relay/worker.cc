@@ -233,7 +233,12 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   // relayed data that makes up most reads skips the lookup.
   if (server_->allocation_count() > allocations_before && connection.is_open() &&
       server_->HasAllocation(tuple)) {
-    connection.SetIdleTimeout(options_.stream_idle_timeout);
+    // Never shorter than the longest lifetime a client may be granted (and
+    // a minute for its refresh to arrive): a client that refreshes just
+    // before its allocation ends sends nothing else meanwhile (RFC 8656
+    // section 7.3), and closing the connection would delete it.
+    connection.SetIdleTimeout(std::max<std::chrono::milliseconds>(
+        options_.stream_idle_timeout, server_->options().allocation_max + std::chrono::minutes(1)));
     auto it = connections_.find(StreamKey{connection.peer_address(), connection.local_address()});
     if (it != connections_.end()) {
       setup_deadlines_->Cancel(it->second.setup);

@@ -50,7 +50,9 @@ struct WorkerOptions {
   std::vector<ListenerSpec> listeners;
   TurnServerOptions server;
   // A TCP/TLS client connection with an allocation and no input for this
-  // long is closed. Default 10 minutes, an allocation's default lifetime.
+  // long is closed: at least the server's allocation_max plus a minute
+  // (what a client granted the longest lifetime may stay silent), whatever
+  // this says. Default 10 minutes.
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(10)};
   // A TCP/TLS connection that has no allocation this long after it was
   // accepted is closed, however it trickles its bytes (a TLS handshake or a

@@ -256,7 +256,9 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
   // ASan on a loaded machine (300 ms was the only sub-second deadline a
   // flaky-test audit found in the unit tests).
   options.worker.stream_setup_timeout = std::chrono::milliseconds(1000);
-  options.worker.stream_idle_timeout = std::chrono::seconds(30);
+  // Shorter than the allocation's lifetime: an allocated connection is not
+  // closed for idling before its allocation could end (below).
+  options.worker.stream_idle_timeout = std::chrono::seconds(1);
   const std::string realm = RelayOnLoopbackForCarol(options);
   auto service = RelayService::Create(options, nullptr);
   ASSERT_TRUE(service.has_value()) << service.error().message;
@@ -316,7 +318,9 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
       authenticated(stun::Method::kAllocate, 2,
                     [](stun::MessageBuilder& b) { b.AddRequestedTransport(stun::kTransportUdp); }),
       stun::MessageClass::kSuccessResponse);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past the setup timeout
+  // Past the setup timeout and the idle timeout: the allocation (granted
+  // 10 min) still holds the connection open.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   out.clear();
   stun::MessageBuilder binding(out, stun::Method::kBinding, stun::MessageClass::kRequest,
                                stun::TransactionId{3});
