@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "app/database_setup.h"
+#include "base/bytes.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "signal/protocol_test_app.h"
 #include "signal/static_files.h"
@@ -127,6 +129,14 @@ signal::CallServiceOptions MakeCallServiceOptions(const config::Config& config) 
     cluster.redis.port = config.cluster.redis.port;
     cluster.redis.username = config.cluster.redis.username;
     cluster.redis.password = config.cluster.redis.password;
+    // Not the key: a digest only it makes, the same on every node that has it.
+    if (!config.signal.jwt.secret.empty()) {
+      cluster.settings_check =
+          base::HexEncode(
+              base::HmacSha256(base::AsBytes(config.signal.jwt.secret),
+                               base::AsBytes(std::string_view("turnkey cluster check"))))
+              .substr(0, 16);
+    }
     options.cluster = std::move(cluster);
   }
   const config::SignalRateLimitOptions& limits = config.signal.rate_limits;

@@ -158,6 +158,9 @@ void ClusterLink::Tick() {
   // Alive: the coordinator to every node, the others to the coordinator.
   Json alive = Json::object();
   alive["t"] = "hb";
+  if (!options_.settings_check.empty()) {
+    alive["k"] = options_.settings_check;
+  }
   if (is_coordinator()) {
     Broadcast(std::move(alive));
   } else if (!coordinator_.empty()) {
@@ -299,6 +302,7 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   }
   const std::string& kind = type->get_ref<const std::string&>();
   if (kind == "hb") {
+    CheckSettings(node, message);
     return;
   }
   if (kind == "resign") {
@@ -320,6 +324,25 @@ void ClusterLink::OnMessage(std::string_view channel, std::string_view text) {
   }
   if (handlers_.message) {
     handlers_.message(node, std::move(message));
+  }
+}
+
+void ClusterLink::CheckSettings(const std::string& node, const Json& heartbeat) {
+  auto check = heartbeat.find("k");
+  if (options_.settings_check.empty() || check == heartbeat.end() || !check->is_string()) {
+    return;
+  }
+  if (check->get_ref<const std::string&>() == options_.settings_check) {
+    other_settings_.erase(node);
+    return;
+  }
+  // Which of the two is wrong, only the operator knows; both say so.
+  if (other_settings_.insert(node).second) {
+    TK_LOG_ERROR(
+        "cluster: node {} signs access tokens with another signal.jwt secret than this node {}: "
+        "each refuses the tokens the other issued (401 TOKEN_INVALID); give every node the same "
+        "signal.jwt.secret_file",
+        node, options_.node_id);
   }
 }
 

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -48,6 +49,10 @@ struct ClusterLinkOptions {
   net::RedisOptions redis;
   // This node's id; "" = 16 random hex digits.
   std::string node_id;
+  // A digest of what every node must share (the access-token key), sent in
+  // the heartbeats: a node that hears another's differ logs an error naming
+  // it (the cluster goes on; "" = no check).
+  std::string settings_check;
 };
 
 class ClusterLink {
@@ -94,6 +99,9 @@ class ClusterLink {
   // On the coordinator: the nodes heard from within node_timeout, itself
   // included; else 0.
   size_t nodes() const { return is_coordinator() ? last_heard_.size() + 1 : 0; }
+  // The nodes whose last heartbeat carried another settings_check (the
+  // coordinator hears every node, the others the coordinator).
+  const std::set<std::string>& nodes_with_other_settings() const { return other_settings_; }
 
   // Each adds "n" and publishes; false when it cannot be sent now (no Redis
   // connection, or no coordinator known).
@@ -130,6 +138,8 @@ class ClusterLink {
   void OnHolder(const std::string& holder, base::MonoTime asked_at);
   void SetCoordinator(const std::string& holder);
   void OnMessage(std::string_view channel, std::string_view text);
+  // A heartbeat of `node`: its settings_check against ours.
+  void CheckSettings(const std::string& node, const Json& heartbeat);
   // `done` gets Redis's answer (PUBLISH: how many subscribers got it).
   bool Publish(const std::string& channel, Json message, net::RedisConnection::ReplyFn done = {});
   // Tells every node this one is the coordinator ("coord"): they send their
@@ -162,6 +172,7 @@ class ClusterLink {
   base::MonoTime renewed_at_{};
   // Coordinator: other nodes by id -> when last heard from.
   std::unordered_map<std::string, base::MonoTime> last_heard_;
+  std::set<std::string> other_settings_;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class ClusterLinkTest : public ::testing::Test {
 
   void TearDown() override { nodes_.clear(); }
 
-  Node& Start(const std::string& id) {
+  Node& Start(const std::string& id, const std::string& settings_check = "") {
     auto node = std::make_unique<Node>();
     Node* raw = node.get();
     ClusterLink::Handlers handlers;
@@ -60,8 +61,11 @@ class ClusterLinkTest : public ::testing::Test {
       raw->coordinators.push_back(coordinator);
     };
     handlers.node_gone = [raw](const std::string& gone) { raw->gone.push_back(gone); };
-    ClusterLinkOptions options{
-        .name = name_, .node_timeout = 1000ms, .redis = redis_, .node_id = id};
+    ClusterLinkOptions options{.name = name_,
+                               .node_timeout = 1000ms,
+                               .redis = redis_,
+                               .node_id = id,
+                               .settings_check = settings_check};
     node->link = ClusterLink::Create(*loop_, base::SystemClock::Instance(), std::move(options),
                                      std::move(handlers));
     nodes_[id] = std::move(node);
@@ -108,6 +112,22 @@ TEST_F(ClusterLinkTest, NotReadyNamesARefusedPassword) {
   })) << a.link->NotReadyReason();
   EXPECT_EQ(a.link->NotReadyReason().find("not-the-password"), std::string::npos);
   EXPECT_FALSE(a.link->ready());
+}
+
+// Nodes with different access-token keys refuse each other's tokens: each
+// side names the other (in the log), and the cluster goes on.
+TEST_F(ClusterLinkTest, ANodeWithOtherSettingsIsNamedOnBothSides) {
+  Node& a = Start("a", "digest-1");
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->is_coordinator(); }));
+  Node& b = Start("b", "digest-1");
+  Node& c = Start("c", "digest-2");
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return a.link->nodes() == 3; }));
+  EXPECT_TRUE(RunUntil(*loop_, [&] {
+    return a.link->nodes_with_other_settings() == std::set<std::string>{"c"} &&
+           c.link->nodes_with_other_settings() == std::set<std::string>{"a"};
+  }));
+  EXPECT_TRUE(b.link->nodes_with_other_settings().empty());
+  EXPECT_TRUE(c.link->ready());
 }
 
 TEST_F(ClusterLinkTest, MessagesReachTheirNodeWithTheSender) {
