@@ -6,9 +6,12 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace turnkey::base {
 
@@ -227,6 +230,28 @@ std::string TimeOrderedId(int64_t unix_ms) {
   if (!RandomBytes(MutableByteView(b).subspan(6))) {
     std::abort();
   }
+  // Within one millisecond the ids of this process ascend too (calls made
+  // in the same millisecond list in the order they were made): the random
+  // part is the previous one's plus a random step of up to 2^32, which
+  // keeps it unguessable. Should that overflow, the fresh random part stays.
+  static std::mutex mutex;
+  static uint64_t last_ms = 0;
+  static std::array<uint8_t, 10> last_tail{};
+  std::lock_guard lock(mutex);
+  if (ms == last_ms) {
+    std::array<uint8_t, 10> next = last_tail;
+    uint64_t carry = (static_cast<uint64_t>(LoadBe32(b.data() + 6)) | 1);
+    for (size_t i = next.size(); i-- > 0 && carry != 0;) {
+      carry += next[i];
+      next[i] = static_cast<uint8_t>(carry);
+      carry >>= 8;
+    }
+    if (carry == 0) {
+      std::copy(next.begin(), next.end(), b.begin() + 6);
+    }
+  }
+  last_ms = ms;
+  std::copy(b.begin() + 6, b.end(), last_tail.begin());
   return HexEncode(b);
 }
 

@@ -1,5 +1,6 @@
 // CallService: POST /api/calls/initiate|accept|reject|end (the contract is
 // in call_service.h and docs/api.md).
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -22,7 +23,8 @@ constexpr std::string_view kNoSocketToAccept =
     "Connect the Socket.IO client first: the accepting device needs a socket";
 
 // The REST answer for a failed ack's error string.
-ApiError ErrorForAck(const std::string& error) {
+// `retry_after`: seconds until a refused initiateCall may pass.
+ApiError ErrorForAck(const std::string& error, int retry_after) {
   if (error == kErrReceiverIdRequired || error == kErrCannotCallYourself) {
     return ApiError::Validation("receiverId", error);
   }
@@ -49,7 +51,7 @@ ApiError ErrorForAck(const std::string& error) {
     return ApiError::Of(409, kUserNotAvailable, error);
   }
   if (error == kErrRateLimited) {
-    return ApiError::RateLimited(1);
+    return ApiError::RateLimited(retry_after);
   }
   if (error == kErrShuttingDown || error == kErrServerBusy) {
     ApiError unavailable = ApiError::Unavailable(error);
@@ -60,13 +62,13 @@ ApiError ErrorForAck(const std::string& error) {
 
 // {success, message, data: <ack>} for {ok:true}; the mapped error with the
 // ack as data otherwise.
-void RespondAck(ApiCall call, const Json& ack, std::string_view message) {
+void RespondAck(ApiCall call, const Json& ack, std::string_view message, int retry_after) {
   nlohmann::json data = nlohmann::json::parse(ack.dump());
   if (ack.value("ok", false)) {
     call.Ok(std::move(data), message);
     return;
   }
-  ApiError error = ErrorForAck(ack.value("error", std::string("Call failed")));
+  ApiError error = ErrorForAck(ack.value("error", std::string("Call failed")), retry_after);
   if (error.code == api_code::kRateLimited) {
     error.message = std::string(kErrRateLimited);
   }
@@ -193,12 +195,21 @@ void CallService::Rest(ApiCall call, std::string_view event, std::string_view me
   }
   const std::string user = call.user_id();
   const uint64_t session = SessionDigest(call.token().session);
-  Answer answer = [call = std::move(call), message](Json ack) mutable {
+  // A refused initiateCall passes again once both its buckets have a token:
+  // at the slower one's rate at most (per socket, 0.5/s by default).
+  double rate = 0;
+  for (double r : {options_.calls.initiate_socket_rate, options_.calls.initiate_user_rate}) {
+    if (r > 0 && (rate == 0 || r < rate)) {
+      rate = r;
+    }
+  }
+  const int retry_after = rate > 0 ? static_cast<int>(std::ceil(1.0 / rate)) : 1;
+  Answer answer = [call = std::move(call), message, retry_after](Json ack) mutable {
     if (auto code = ack.find("code"); code != ack.end() && *code == kNotConnected) {
       call.Fail(ApiError::Of(409, kNotConnected, ack.value("error", std::string())));
       return;
     }
-    RespondAck(std::move(call), ack, message);
+    RespondAck(std::move(call), ack, message, retry_after);
   };
   // A cluster node that drains refuses new calls of its own clients only
   // (alone, the manager refuses every one).

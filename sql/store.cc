@@ -56,7 +56,7 @@ std::string GenerateId() { return base::RandomHex(16); }
 std::string GenerateTimeOrderedId(int64_t now_ms) {
   // 48 bits of milliseconds last until the year 10889.
   const uint64_t ms = static_cast<uint64_t>(now_ms < 0 ? 0 : now_ms) & 0xFFFF'FFFF'FFFFull;
-  return fmt::format("{:012x}", ms) + base::RandomHex(10);
+  return base::TimeOrderedId(static_cast<int64_t>(ms));
 }
 
 std::string_view CallTypeName(CallType type) { return NameOf(kCallTypes, type); }

@@ -159,6 +159,20 @@ TEST(RandomTest, TimeOrderedIdsLeadWithTheTimeAndSortByIt) {
   EXPECT_EQ(TimeOrderedId(0).substr(0, 12), "000000000000");
 }
 
+// Calls made in one millisecond list in the order they were made: ids of the
+// same millisecond ascend, yet differ by more than a counter would.
+TEST(RandomTest, TimeOrderedIdsOfOneMillisecondAscend) {
+  const int64_t ms = 1'800'000'000'123;
+  std::string previous = TimeOrderedId(ms);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string next = TimeOrderedId(ms);
+    ASSERT_LT(previous, next) << i;
+    EXPECT_EQ(next.substr(0, 12), previous.substr(0, 12));
+    previous = next;
+  }
+  EXPECT_LT(previous, TimeOrderedId(ms + 1));
+}
+
 TEST(RandomTest, SmallRequestsStayDistinctAcrossRefills) {
   // 10-byte requests come from a 512-byte per-thread block: 400 of them span
   // several refills, and no value may repeat across a block boundary.

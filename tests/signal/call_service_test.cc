@@ -400,6 +400,23 @@ TEST_F(CallServiceTest, AnOfflineCalleeIsAMissedCall) {
   EXPECT_EQ((*missing)["error"], "Receiver not found");
 }
 
+// A refused REST initiate says when the next one may pass: one token at the
+// slower bucket's rate (per socket, 0.5/s by default), not 1 s after which
+// a client that waits as told is refused again.
+TEST_F(CallServiceTest, ARateLimitedRestInitiateSaysWhenToTryAgain) {
+  TestUser alice = Register("alice");
+  TestUser carol = Register("carol");  // offline: every call ends at once
+  auto a = Connect(alice);
+  ASSERT_TRUE(a);
+  testing::HttpTestResponse refused;
+  for (int i = 0; i < 20 && refused.status != 429; ++i) {
+    refused = Rest("/api/calls/initiate", {{"receiverId", carol.id}, {"callType", "audio"}}, alice);
+  }
+  ASSERT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(refused.Header("retry-after"), "2");
+  EXPECT_EQ(refused.Json()["message"], "Rate limited");
+}
+
 TEST_F(CallServiceTest, RestRoutesDriveTheSameCalls) {
   TestUser alice = Register("alice");
   TestUser bob = Register("bob");
