@@ -29,26 +29,26 @@ void CheckAddress(std::string_view key, const base::SocketAddress& address,
 }
 
 // Why this user cannot create and write files in `dir`, or nullopt. A
-// directory that does not exist yet is fine when `create` (serve makes it)
-// and the nearest one that exists is writable.
-std::optional<std::string> DirectoryProblem(const fs::path& dir, bool create) {
+// directory that does not exist yet is fine when `made_by_serve` (state_dir:
+// serve, or systemd's StateDirectory=, makes it at the start).
+std::optional<std::string> DirectoryProblem(const fs::path& dir, bool made_by_serve) {
   std::error_code error;
-  fs::path existing = dir;
-  while (!fs::exists(existing, error)) {
-    if (!create) {
-      return "directory " + dir.string() + " does not exist";
+  if (!fs::exists(dir, error)) {
+    if (error && error != std::errc::no_such_file_or_directory) {
+      return "cannot reach directory " + dir.string() + ": " + error.message();
     }
-    if (!existing.has_parent_path() || existing.parent_path() == existing) {
-      return "no directory of " + dir.string() + " exists";
+    if (made_by_serve) {
+      return std::nullopt;
     }
-    existing = existing.parent_path();
+    return "directory " + dir.string() + " does not exist";
   }
-  if (!fs::is_directory(existing, error)) {
-    return existing.string() + " is not a directory";
+  if (!fs::is_directory(dir, error)) {
+    return dir.string() + " is not a directory";
   }
-  if (::access(existing.c_str(), W_OK | X_OK) != 0) {
-    return "directory " + existing.string() + " is not writable by this user (" +
-           std::strerror(errno) + ")";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int why = errno;
+    return "directory " + dir.string() + " is not writable by this user (" + std::strerror(why) +
+           ")";
   }
   return std::nullopt;
 }
@@ -80,8 +80,8 @@ HostCheckResult CheckHost(const config::Config& config,
       result.errors.push_back("signal.web_root: " + loaded.error().message);
     }
   }
-  // serve creates state_dir and writes the unwritten-calls file (and a
-  // generated token key) there.
+  // serve writes the unwritten-calls file (and a generated token key) in
+  // state_dir.
   if (auto problem = DirectoryProblem(config.state_dir, true)) {
     result.errors.push_back("state_dir: " + *problem);
   }
@@ -89,17 +89,20 @@ HostCheckResult CheckHost(const config::Config& config,
   if (store.driver == sql::Dialect::kSqlite && store.sqlite.path != ":memory:") {
     const fs::path path(store.sqlite.path);
     const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-    // A bare file name is in state_dir, which serve creates.
+    // A bare file name is in state_dir, which serve (or systemd) creates.
     const fs::path configured(config.database.sqlite.path);
     const bool in_state_dir = configured.is_relative() && !configured.has_parent_path();
     // SQLite keeps -wal and -shm files next to the database.
+    std::error_code error;
     if (auto problem = DirectoryProblem(dir, in_state_dir)) {
       result.errors.push_back("database.sqlite.path: " + *problem);
-    } else if (std::error_code error;
-               fs::exists(path, error) && ::access(path.c_str(), R_OK | W_OK) != 0) {
+    } else if (fs::is_directory(path, error)) {
+      result.errors.push_back("database.sqlite.path: " + path.string() + " is a directory");
+    } else if (fs::exists(path, error) && ::access(path.c_str(), R_OK | W_OK) != 0) {
+      const int why = errno;
       result.errors.push_back("database.sqlite.path: " + path.string() +
-                              " is not readable and writable by this user (" +
-                              std::strerror(errno) + ")");
+                              " is not readable and writable by this user (" + std::strerror(why) +
+                              ")");
     }
   }
   return result;

@@ -232,8 +232,8 @@ std::string TimeOrderedId(int64_t unix_ms) {
   }
   // Within one millisecond the ids of this process ascend too (calls made
   // in the same millisecond list in the order they were made): the random
-  // part is the previous one's plus a random step of up to 2^32, which
-  // keeps it unguessable. Should that overflow, the fresh random part stays.
+  // part is the previous one's plus a random step below 2^32. Should that
+  // overflow, the fresh random part stays.
   static std::mutex mutex;
   static uint64_t last_ms = 0;
   static std::array<uint8_t, 10> last_tail{};

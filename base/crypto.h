@@ -41,10 +41,12 @@ std::string RandomHex(size_t n);
 // A uniformly random 64-bit value; aborts if the RNG fails, like RandomHex.
 uint64_t RandomUint64();
 // 16 bytes as 32 lower-case hex digits: `unix_ms` in the first 6 (big-endian),
-// 10 random bytes after. Ids made one after another sort in the order they
-// were made (within one millisecond too, in this process), so a database
-// index on them grows at its right edge instead of dirtying a random page per
-// insert. The random bytes keep them unguessable. Thread-safe.
+// 10 bytes after. Ids made one after another sort in the order they were made
+// (within one millisecond too, in this process), so a database index on them
+// grows at its right edge instead of dirtying a random page per insert. The
+// first id of a millisecond has 80 random bits; a later one is the previous
+// plus a random step (32 bits), so it cannot be guessed without one of its
+// neighbours. Thread-safe.
 std::string TimeOrderedId(int64_t unix_ms);
 
 // Standard base64 with '=' padding (RFC 4648 section 4).

@@ -323,7 +323,7 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       diag.WarningAt(Indexed("turn.peers.allow", i), "lets clients relay to loopback (" +
                                                          base::CidrToString(allow) +
                                                          "); only do this on a test machine");
-    } else if (base::CidrsOverlap(allow, *base::ParseCidr("169.254.169.254/32")) ||
+    } else if (base::CidrsOverlap(allow, *base::ParseCidr("169.254.0.0/16")) ||
                base::CidrsOverlap(allow, *base::ParseCidr("fe80::/10"))) {
       // Link-local: where clouds serve instance metadata and credentials.
       diag.WarningAt(Indexed("turn.peers.allow", i),

@@ -196,10 +196,16 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
     // (libwebrtc) redirected only after authenticating brings this host's
     // realm and nonce to the alternate, which refuses them (401, 438), and
     // it gives up; redirected now, it meets the alternate's own challenge.
+    // Like the challenge it replaces: limited per source (a spoofed flood
+    // must not make this host an amplifier), and not an authenticated
+    // Allocate, so only turnkey_turn_requests_total counts it.
     if (method == MethodLabel::kAllocate && auth.failure == AuthFailure::kNoCredentials &&
         TakesNoNewAllocations() && FindAllocation(from, now) == nullptr) {
       if (const base::SocketAddress* alternate = NextAlternate(from)) {
-        CountAllocationFailure(from.transport, stun::error_code::kTryAlternate);
+        if (!challenge_limiter_.Allow(from.client, now)) {
+          Drop(DropReason::kRateLimited);
+          return;
+        }
         SendTryAlternate(from, request, nullptr, method, *alternate);
         return;
       }

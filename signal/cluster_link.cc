@@ -145,6 +145,7 @@ void ClusterLink::Tick() {
     }
     for (const std::string& node : gone) {
       last_heard_.erase(node);
+      other_settings_.erase(node);
       TK_LOG_WARN("cluster: node {} not heard from for {} ms; its sockets are gone", node,
                   options_.node_timeout.count());
       if (handlers_.node_gone) {

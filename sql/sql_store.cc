@@ -423,7 +423,10 @@ base::Result<int64_t> SqlStore::ChangePassword(std::string_view user_id,
       return base::InvalidArgument("new_login: not a token of user_id");
     }
   }
-  return WriteValue(true, [&](Connection& conn) -> base::Result<int64_t> {
+  // Run again after a lost commit only without a new login: with one, a
+  // second run after a commit that went in would revoke it and then find its
+  // hash taken, where kCommitOutcomeUnknown lets the caller look it up.
+  return WriteValue(new_login == nullptr, [&](Connection& conn) -> base::Result<int64_t> {
     if (auto set = SetPasswordHash(conn, user_id, password_hash, now_ms); !set) {
       return std::unexpected(set.error());
     }

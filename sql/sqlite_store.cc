@@ -181,12 +181,14 @@ SqliteStore::~SqliteStore() {
     return;
   }
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
-    return;  // still ours: SQLite closed it as usual
+  if (::stat(path_.c_str(), &st) != 0 || (st.st_dev == device_ && st.st_ino == inode_)) {
+    // Still ours (SQLite closed it as usual), or moved away and nothing in
+    // its place: its WAL stays with its name, for a move back.
+    return;
   }
-  // The database file was replaced or removed while open. Its WAL (still at
-  // the path, with frames of the old file SQLite could not check back in)
-  // would be taken for the new file's at the next open.
+  // Another file is at the path (a restore). The old file's WAL, still at
+  // the path with frames SQLite could not check back in, would be taken for
+  // the new file's at the next open.
   const std::string wal = path_ + "-wal";
   if (::stat(wal.c_str(), &st) != 0 || st.st_dev != wal_device_ || st.st_ino != wal_inode_) {
     return;  // not the one we wrote: it came with the new file

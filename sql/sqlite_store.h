@@ -55,7 +55,8 @@ class SqliteStore final : public SqlStore {
   // Closes the connections. When another file is at `path` by then (a
   // restore while turnkey ran), the -wal and -shm files there are the
   // replaced database's and are removed: SQLite would replay that WAL into
-  // the restored file at the next open and corrupt it.
+  // the restored file at the next open and corrupt it. (A file copied over
+  // the open one keeps its inode and is not told apart.)
   ~SqliteStore() override;
 
  private:
