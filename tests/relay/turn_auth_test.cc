@@ -532,6 +532,38 @@ TEST_F(TurnAuthTest, ChallengesAreRateLimitedPerSource) {
   EXPECT_TRUE(client.Unauthenticated(Method::kBinding).success());
 }
 
+// A draining host answers a first Allocate with 300 instead of the 401: the
+// same per-source limit holds (no amplifier for spoofed UDP), and it is no
+// authenticated Allocate, so turnkey_turn_allocations_total does not count it.
+TEST_F(TurnAuthTest, RedirectsBeforeTheChallengeAreRateLimitedLikeIt) {
+  TurnServerOptions options = Options();
+  options.challenge_rate = 1;
+  options.challenge_burst = 2;
+  options.draining = true;
+  options.alternate_servers = {*base::SocketAddress::ParseIpPort("198.51.100.7:3478")};
+  Start(options);
+  TurnTestClient client = Client(1, Rest("alice"));
+  int answered = 0;
+  for (int i = 0; i < 4; ++i) {
+    StunReply reply = client.Unauthenticated(
+        Method::kAllocate, [](stun::MessageBuilder& b) { b.AddRequestedTransport(17); });
+    if (reply.received()) {
+      EXPECT_EQ(reply.error_code(), 300);
+      ++answered;
+    }
+  }
+  EXPECT_EQ(answered, 2);
+  EXPECT_EQ(Dropped(DropReason::kRateLimited), 2u);
+  EXPECT_EQ(Requests(MethodLabel::kAllocate, 300), 2u);
+  uint64_t allocations = 0;
+  for (const auto& transport : server->counters().allocations) {
+    for (const CounterCell& cell : transport) {
+      allocations += cell.Get();
+    }
+  }
+  EXPECT_EQ(allocations, 0u);
+}
+
 TEST_F(TurnAuthTest, FailedAuthenticationsAreLimitedHarderButGoodOnesPass) {
   TurnServerOptions options = Options();
   options.failure_rate = 1;
