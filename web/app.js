@@ -306,10 +306,12 @@ function callButtons(user, prefix) {
   return [
     el('button', {
       id: `${prefix}call-audio-${id}`, type: 'button', class: 'small',
+      'aria-label': `Audio call ${labelOf(user)}`,
       onclick: () => startCall(user, false), text: 'Audio',
     }),
     el('button', {
       id: `${prefix}call-video-${id}`, type: 'button', class: 'small',
+      'aria-label': `Video call ${labelOf(user)}`,
       onclick: () => startCall(user, true), text: 'Video',
     }),
   ];
@@ -326,7 +328,7 @@ function renderSearch(users) {
         el('span', { class: 'actions' },
           el('button', {
             id: `add-contact-${id}`, type: 'button', class: 'small secondary', disabled: added,
-            text: added ? 'Added' : 'Add',
+            text: added ? 'Added' : 'Add', 'aria-label': `Add ${labelOf(user)} to contacts`,
             onclick: (e) => addContact(user, e.currentTarget),
           }),
           ...callButtons(user, 'search-'),
@@ -480,10 +482,12 @@ function renderHistory(calls) {
       el('span', { class: 'actions' },
         canCall ? el('button', {
           id: `history-call-${id}`, type: 'button', class: 'small', text: 'Call',
+          'aria-label': `Call ${labelOf(f.peer)}`,
           onclick: () => startCall(f.peer, f.type === 'video'),
         }) : null,
         el('button', {
           id: `delete-call-${id}`, type: 'button', class: 'small ghost', text: 'Delete',
+          'aria-label': `Delete the call with ${labelOf(f.peer)} from your history`,
           onclick: async () => {
             try {
               await client.deleteCall(f.id);
