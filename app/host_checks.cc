@@ -11,6 +11,7 @@
 
 #include "app/database_setup.h"
 #include "signal/static_files.h"
+#include "sql/sqlite_connection.h"
 
 namespace turnkey::app {
 namespace {
@@ -28,27 +29,22 @@ void CheckAddress(std::string_view key, const base::SocketAddress& address,
                           "of its addresses, or 0.0.0.0 / \"::\" for all of them");
 }
 
-// Why this user cannot create and write files in `dir`, or nullopt. A
-// directory that does not exist yet is fine when `made_by_serve` (state_dir:
-// serve, or systemd's StateDirectory=, makes it at the start).
-std::optional<std::string> DirectoryProblem(const fs::path& dir, bool made_by_serve) {
+// Why this user cannot write files in state_dir, or nullopt. One that does
+// not exist yet is fine: serve (or systemd's StateDirectory=) makes it.
+std::optional<std::string> StateDirProblem(const fs::path& dir) {
   std::error_code error;
   if (!fs::exists(dir, error)) {
     if (error && error != std::errc::no_such_file_or_directory) {
-      return "cannot reach directory " + dir.string() + ": " + error.message();
+      return "cannot reach " + dir.string() + ": " + error.message();
     }
-    if (made_by_serve) {
-      return std::nullopt;
-    }
-    return "directory " + dir.string() + " does not exist";
+    return std::nullopt;
   }
   if (!fs::is_directory(dir, error)) {
     return dir.string() + " is not a directory";
   }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
     const int why = errno;
-    return "directory " + dir.string() + " is not writable by this user (" + std::strerror(why) +
-           ")";
+    return dir.string() + " is not writable by this user (" + std::strerror(why) + ")";
   }
   return std::nullopt;
 }
@@ -82,27 +78,20 @@ HostCheckResult CheckHost(const config::Config& config,
   }
   // serve writes the unwritten-calls file (and a generated token key) in
   // state_dir.
-  if (auto problem = DirectoryProblem(config.state_dir, true)) {
+  if (auto problem = StateDirProblem(config.state_dir)) {
     result.errors.push_back("state_dir: " + *problem);
   }
   const sql::StoreOptions store = MakeStoreOptions(config);
   if (store.driver == sql::Dialect::kSqlite && store.sqlite.path != ":memory:") {
-    const fs::path path(store.sqlite.path);
-    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-    // A bare file name is in state_dir, which serve (or systemd) creates.
+    // A bare file name is in state_dir, which serve (or systemd) creates:
+    // nothing to look at before that.
     const fs::path configured(config.database.sqlite.path);
-    const bool in_state_dir = configured.is_relative() && !configured.has_parent_path();
-    // SQLite keeps -wal and -shm files next to the database.
     std::error_code error;
-    if (auto problem = DirectoryProblem(dir, in_state_dir)) {
-      result.errors.push_back("database.sqlite.path: " + *problem);
-    } else if (fs::is_directory(path, error)) {
-      result.errors.push_back("database.sqlite.path: " + path.string() + " is a directory");
-    } else if (fs::exists(path, error) && ::access(path.c_str(), R_OK | W_OK) != 0) {
-      const int why = errno;
-      result.errors.push_back("database.sqlite.path: " + path.string() +
-                              " is not readable and writable by this user (" + std::strerror(why) +
-                              ")");
+    const bool state_dir_to_come = configured.is_relative() && !configured.has_parent_path() &&
+                                   !fs::exists(config.state_dir, error);
+    if (std::string problem = state_dir_to_come ? "" : sql::SqlitePathProblem(store.sqlite.path);
+        !problem.empty()) {
+      result.errors.push_back("database.sqlite.path: " + store.sqlite.path + ": " + problem);
     }
   }
   return result;

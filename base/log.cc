@@ -36,49 +36,40 @@ spdlog::level::level_enum ToSpd(LogLevel level) {
   return spdlog::level::info;
 }
 
-// The level as log.level names it ("warn", where spdlog says "warning"),
-// so that what an operator configures is what the lines say.
-std::string_view LevelName(spdlog::level::level_enum level) {
+// How a level is written: its name as log.level says it ("warn", where
+// spdlog says "warning"), so that what an operator configures is what the
+// lines say, and the syslog priority journald reads from a "<N>" at a line's
+// start (sd-daemon(3)), so `journalctl -p warning` finds the warnings.
+struct LevelText {
+  std::string_view name;
+  char priority;
+};
+
+LevelText TextOf(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
-      return "trace";
+      return {"trace", '7'};
     case spdlog::level::debug:
-      return "debug";
+      return {"debug", '7'};
     case spdlog::level::info:
-      return "info";
+      return {"info", '6'};
     case spdlog::level::warn:
-      return "warn";
+      return {"warn", '4'};
     case spdlog::level::err:
-      return "error";
+      return {"error", '3'};
     case spdlog::level::critical:
-      return "critical";  // not used by turnkey
+      return {"critical", '2'};  // not used by turnkey
     case spdlog::level::off:
     case spdlog::level::n_levels:
       break;
   }
-  return "off";
+  return {"off", '2'};
 }
 
-// The syslog priority journald reads from a "<N>" at a line's start
-// (sd-daemon(3)), so `journalctl -p warning` finds the warnings.
-char SyslogPriority(spdlog::level::level_enum level) {
-  switch (level) {
-    case spdlog::level::trace:
-    case spdlog::level::debug:
-      return '7';
-    case spdlog::level::info:
-      return '6';
-    case spdlog::level::warn:
-      return '4';
-    case spdlog::level::err:
-      return '3';
-    default:
-      return '2';
-  }
-}
+std::string_view LevelName(spdlog::level::level_enum level) { return TextOf(level).name; }
 
 void AppendPriority(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
-  const char prefix[] = {'<', SyslogPriority(msg.level), '>'};
+  const char prefix[] = {'<', TextOf(msg.level).priority, '>'};
   dest.append(prefix, prefix + sizeof(prefix));
 }
 

@@ -22,11 +22,12 @@ struct StatementCloser {
   void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 };
 
-// Why `path` cannot be used for a writable WAL database, as far as the file
-// system tells; empty if it sees no reason. SQLite's own message for these
-// is a bare "unable to open database file" or "attempt to write a readonly
-// database" (even when the file is writable and its directory is not).
-std::string PathProblem(const std::string& path) {
+}  // namespace
+
+// SQLite's own message for these is a bare "unable to open database file" or
+// "attempt to write a readonly database" (even when the file is writable and
+// its directory is not).
+std::string SqlitePathProblem(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
@@ -48,8 +49,6 @@ std::string PathProblem(const std::string& path) {
   return {};
 }
 
-}  // namespace
-
 base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
     const std::string& path, std::chrono::milliseconds busy_timeout) {
   if (sqlite3_threadsafe() == 0) {
@@ -66,7 +65,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
-    if (std::string problem = PathProblem(path); !problem.empty()) {
+    if (std::string problem = SqlitePathProblem(path); !problem.empty()) {
       message = std::move(problem);
     }
     return base::Unavailable(fmt::format("sqlite: cannot open {}: {}", path, message));
@@ -75,7 +74,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   // SQLite opens a file it may not write read-only, without a word; every
   // write would then fail while the server looks ready.
   if (sqlite3_db_readonly(db, "main") == 1) {
-    std::string problem = PathProblem(path);
+    std::string problem = SqlitePathProblem(path);
     return base::Unavailable(fmt::format("sqlite: cannot write {}: {}", path,
                                          problem.empty() ? "opened read-only" : problem));
   }
@@ -86,7 +85,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
 
   auto journal = conn->Exec("PRAGMA journal_mode = WAL", {});
   if (!journal) {
-    if (std::string problem = PathProblem(path); !problem.empty()) {
+    if (std::string problem = SqlitePathProblem(path); !problem.empty()) {
       return base::Unavailable(fmt::format("sqlite: cannot use {}: {}", path, problem));
     }
     return std::unexpected(journal.error());

@@ -16,6 +16,12 @@ struct sqlite3_stmt;
 
 namespace turnkey::sql {
 
+// Why `path` cannot be used for a writable WAL database, as far as the file
+// system tells (a directory, a file this user cannot read and write, a
+// directory it cannot create the -wal and -shm files in); "" if it sees no
+// reason. For open errors, and for check-config.
+std::string SqlitePathProblem(const std::string& path);
+
 class SqliteConnection final : public Connection {
  public:
   // Opens (creating if missing) the database at `path` and sets it up: WAL

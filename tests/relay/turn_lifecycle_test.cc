@@ -349,13 +349,7 @@ TEST_F(TurnLifecycleTest, RequestCountersByMethodAndCode) {
   EXPECT_EQ(Requests(MethodLabel::kChannelBind, 200), 1u);
   EXPECT_EQ(Requests(MethodLabel::kChannelBind, 400), 1u);
   EXPECT_EQ(Requests(MethodLabel::kBinding, 200), 1u);
-  uint64_t total = 0;
-  for (const auto& per_method : server->counters().requests) {
-    for (const CounterCell& cell : per_method) {
-      total += cell.Get();
-    }
-  }
-  EXPECT_EQ(total, 8u);
+  EXPECT_EQ(TotalOf(server->counters().requests), 8u);
   EXPECT_EQ(AuthFailures(AuthFailure::kNoCredentials), 1u);
 }
 

@@ -258,6 +258,17 @@ class TurnTestEnv {
   uint64_t Requests(MethodLabel method, uint16_t code) const {
     return server->counters().requests[static_cast<size_t>(method)][CodeLabelIndex(code)].Get();
   }
+  // Every cell of a counter table (requests, allocations, ...) added up.
+  template <typename Table>
+  static uint64_t TotalOf(const Table& table) {
+    uint64_t total = 0;
+    for (const auto& row : table) {
+      for (const CounterCell& cell : row) {
+        total += cell.Get();
+      }
+    }
+    return total;
+  }
   uint64_t Dropped(DropReason reason) const {
     return server->counters().dropped[static_cast<size_t>(reason)].Get();
   }

@@ -87,6 +87,14 @@ class SignalServiceTest : public ::testing::Test {
     StartService(std::move(options), before_start);
   }
 
+  // Restart(DefaultOptions()) on a FlakyStore (flaky_) over a fresh store;
+  // false if it did not start.
+  bool RestartOnFlakyStore() {
+    flaky_wanted_ = true;
+    Restart(DefaultOptions());
+    return flaky_ != nullptr;
+  }
+
   void StartService(SignalServiceOptions options,
                     const std::function<void(SignalService&)>& before_start = nullptr) {
     sql::SqliteStoreOptions store_options;
@@ -176,7 +184,7 @@ class SignalServiceTest : public ::testing::Test {
   SharedFakeClock clock_;
   std::unique_ptr<metrics::Registry> registry_ = std::make_unique<metrics::Registry>();
   std::unique_ptr<SignalService> service_;
-  // Set before Restart: the next service's store is a FlakyStore (flaky_).
+  // Set by RestartOnFlakyStore: the next service's store is a FlakyStore.
   bool flaky_wanted_ = false;
   FlakyStore* flaky_ = nullptr;
   base::SocketAddress address_;
@@ -445,9 +453,7 @@ TEST_F(SignalServiceTest, FailedLoginsAreThrottledPerAccount) {
 // look like reuse, which revokes the login, and a retried register get
 // EMAIL_TAKEN for an account it never heard of.
 TEST_F(SignalServiceTest, AWriteWhoseCommitAnswerWasLostIsAnsweredAsMadeWhenItWentIn) {
-  flaky_wanted_ = true;
-  Restart(DefaultOptions());
-  ASSERT_NE(flaky_, nullptr);
+  ASSERT_TRUE(RestartOnFlakyStore());
   flaky_->LoseNextCommitAnswer();
   Json session = Register("lost@example.org");  // expects 201
   const std::string refresh = session.value("refreshToken", "");
@@ -465,9 +471,7 @@ TEST_F(SignalServiceTest, AWriteWhoseCommitAnswerWasLostIsAnsweredAsMadeWhenItWe
 // database failing between the two no longer answers 503 for an account
 // that was made (whose retry then got EMAIL_TAKEN).
 TEST_F(SignalServiceTest, RegisterMakesTheAccountAndItsLoginTogether) {
-  flaky_wanted_ = true;
-  Restart(DefaultOptions());
-  ASSERT_NE(flaky_, nullptr);
+  ASSERT_TRUE(RestartOnFlakyStore());
   flaky_->FailNextTokenInsert();
   Json session = Register("together@example.org");  // expects 201
   EXPECT_EQ(Post("/api/auth/refresh", {{"refreshToken", session.value("refreshToken", "")}}).status,
@@ -479,9 +483,7 @@ TEST_F(SignalServiceTest, RegisterMakesTheAccountAndItsLoginTogether) {
 // nothing fails before the other sessions are told (a 503 there left them
 // signed in with their access tokens).
 TEST_F(SignalServiceTest, APasswordChangeAndItsNewLoginAreOneTransaction) {
-  flaky_wanted_ = true;
-  Restart(DefaultOptions());
-  ASSERT_NE(flaky_, nullptr);
+  ASSERT_TRUE(RestartOnFlakyStore());
   Json session = Register("change@example.org");
   const std::string old_token = session.value("token", "");
   flaky_->FailNextTokenInsert();
