@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sql/store_factory.h"
+#include "tests/sql/commit_answer_cutter.h"
 #include "tests/sql/test_backends.h"
 
 namespace turnkey::sql::testing {
@@ -291,6 +292,118 @@ TEST_F(MysqlServerTest, TlsConnectsOnlyToAServerItCanVerify) {
     EXPECT_NE(refused.error().message.find("certificate"), std::string::npos)
         << refused.error().message;
   }
+}
+
+// A COMMIT that ran on the server but whose answer was lost: a write that
+// must not run twice reports exactly kCommitOutcomeUnknown and is in once; a
+// write that may run twice is run again and succeeds.
+class MysqlLostCommitTest : public MysqlServerTest {
+ protected:
+  void SetUp() override {
+    MysqlServerTest::SetUp();
+    direct_ = OpenMigrated();
+    ASSERT_NE(direct_, nullptr);
+    cutter_ = std::make_unique<CommitAnswerCutter>(server_.options.host, server_.options.port);
+    ASSERT_NE(cutter_->port(), 0);
+    MysqlStoreOptions options = backend_.options();
+    options.host = "127.0.0.1";
+    options.port = cutter_->port();
+    options.pool_size = 1;
+    proxied_ = Open(options);
+    ASSERT_NE(proxied_, nullptr);
+    // A first write prepares the transaction's statements.
+    auto user = direct_->CreateUser(MakeUser("alice"));
+    ASSERT_TRUE(user) << user.error().message;
+    alice_ = *user;
+    ASSERT_TRUE(proxied_->UpdateProfile(alice_.id, {.display_name = "Alice"}, kNowMs));
+  }
+
+  static RefreshToken Token(const std::string& hash, const std::string& user_id) {
+    RefreshToken token;
+    token.token_hash = hash;
+    token.user_id = user_id;
+    token.family_id = "family-" + hash;
+    token.created_at_ms = kNowMs;
+    token.expires_at_ms = kNowMs + 3'600'000;
+    return token;
+  }
+
+  static constexpr int64_t kNowMs = 1'700'000'000'000;
+  std::unique_ptr<CommitAnswerCutter> cutter_;
+  std::unique_ptr<MysqlStore> direct_;
+  std::unique_ptr<MysqlStore> proxied_;
+  User alice_;
+};
+
+TEST_F(MysqlLostCommitTest, ANewAccountIsReportedUnknownAndIsThereOnce) {
+  NewUser bob = MakeUser("bob");
+  bob.refresh_token = Token("bob-login", "");
+  cutter_->CutNextCommitAnswer();
+  auto created = proxied_->CreateUser(bob);
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(IsCommitOutcomeUnknown(created.error())) << created.error().message;
+  EXPECT_EQ(cutter_->cuts(), 1);
+  // In, with its login: what the register route reads to answer as made.
+  auto stored = direct_->GetUserByEmail(bob.email);
+  ASSERT_TRUE(stored) << stored.error().message;
+  auto login = direct_->FindRefreshToken("bob-login");
+  ASSERT_TRUE(login) << login.error().message;
+  EXPECT_EQ(login->user_id, stored->id);
+  // The store goes on, on a new connection.
+  EXPECT_TRUE(proxied_->GetUserById(stored->id));
+}
+
+TEST_F(MysqlLostCommitTest, APasswordChangeWithItsNewLoginIsNotRunTwice) {
+  ASSERT_TRUE(direct_->InsertRefreshToken(Token("phone", alice_.id)));
+  ASSERT_TRUE(direct_->InsertRefreshToken(Token("laptop", alice_.id)));
+  const RefreshToken new_login = Token("laptop-after", alice_.id);
+  cutter_->CutNextCommitAnswer();
+  auto changed = proxied_->ChangePassword(alice_.id, "$argon2id$new", kNowMs + 1, &new_login);
+  ASSERT_FALSE(changed);
+  EXPECT_TRUE(IsCommitOutcomeUnknown(changed.error())) << changed.error().message;
+  EXPECT_EQ(cutter_->cuts(), 1);
+  auto user = direct_->GetUserById(alice_.id);
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->password_hash, "$argon2id$new");
+  for (const char* old : {"phone", "laptop"}) {
+    auto token = direct_->FindRefreshToken(old);
+    ASSERT_TRUE(token) << old;
+    EXPECT_TRUE(token->revoked_at_ms.has_value()) << old;
+  }
+  // Run a second time, the change would have revoked its own new login.
+  auto after = direct_->FindRefreshToken("laptop-after");
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_FALSE(after->revoked_at_ms.has_value());
+}
+
+TEST_F(MysqlLostCommitTest, ACallHistoryBatchIsReportedUnknownAndItsInsertsAreRefusedAfter) {
+  auto bob = direct_->CreateUser(MakeUser("bob"));
+  ASSERT_TRUE(bob);
+  Call call;
+  call.id = "call-1";
+  call.caller_id = alice_.id;
+  call.callee_id = bob->id;
+  call.created_at_ms = kNowMs;
+  const std::vector<CallWrite> batch{call};
+  cutter_->CutNextCommitAnswer();
+  auto applied = proxied_->ApplyCallWrites(batch);
+  ASSERT_FALSE(applied);
+  EXPECT_TRUE(IsCommitOutcomeUnknown(applied.error())) << applied.error().message;
+  EXPECT_TRUE(direct_->GetCall("call-1"));
+  // The recorder's retry of the batch: the insert is refused as made.
+  auto again = proxied_->ApplyCallWrites(batch);
+  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_EQ(again->size(), 1u);
+  ASSERT_FALSE((*again)[0]);
+  EXPECT_EQ((*again)[0].error().code, ErrorCode::kAlreadyExists);
+}
+
+TEST_F(MysqlLostCommitTest, AWriteThatMayRunTwiceIsRunAgain) {
+  cutter_->CutNextCommitAnswer();
+  auto updated = proxied_->UpdateProfile(alice_.id, {.display_name = "Alice B."}, kNowMs + 1);
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(cutter_->cuts(), 1);
+  EXPECT_EQ(updated->display_name, "Alice B.");
 }
 
 }  // namespace
