@@ -110,7 +110,8 @@ base::Result<Jwt> Jwt::Create(std::string_view key, JwtOptions options) {
   if (options.issuer.empty() || options.audience.empty()) {
     return base::InvalidArgument("JWT issuer and audience must not be empty");
   }
-  if (options.leeway_seconds < 0 || options.leeway_seconds > kMaxLeewaySeconds) {
+  if (options.leeway_seconds < 0 || options.leeway_seconds > kMaxLeewaySeconds ||
+      options.issued_leeway_seconds < 0 || options.issued_leeway_seconds > kMaxLeewaySeconds) {
     return base::InvalidArgument("JWT leeway must be between 0 and " +
                                  std::to_string(kMaxLeewaySeconds) + " seconds");
   }
@@ -225,7 +226,7 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   if (*typ != expected_kind) {
     return Invalid("wrong token kind");
   }
-  if (*iat > SaturatingAdd(now, options_.leeway_seconds)) {
+  if (*iat > SaturatingAdd(now, options_.issued_leeway_seconds)) {
     return Invalid("issued in the future");
   }
   if (*exp <= *iat) {
@@ -250,7 +251,7 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
     if (!nbf) {
       return Invalid("missing or mistyped claim");
     }
-    if (*nbf > SaturatingAdd(now, options_.leeway_seconds)) {
+    if (*nbf > SaturatingAdd(now, options_.issued_leeway_seconds)) {
       return Invalid("not valid yet");
     }
   }

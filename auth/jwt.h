@@ -61,15 +61,20 @@ struct JwtOptions {
   // Non-empty. Defaults "turnkey" / "turnkey".
   std::string issuer = "turnkey";
   std::string audience = "turnkey";
-  // Clock skew tolerated on exp and iat, seconds, 0-300. Default 0 (one
-  // process signs and verifies with one clock).
+  // Clock skew tolerated on exp: a token is accepted until exp + this.
+  // Seconds, 0-300. Default 0.
   int64_t leeway_seconds = 0;
+  // How far in the future iat and nbf may lie: a token signed by another
+  // process (a cluster node) whose clock runs ahead of ours. Seconds, 0-300.
+  // Default 0 (one process signs and verifies with one clock).
+  int64_t issued_leeway_seconds = 0;
 };
 
 // Why a token was refused. Clients see two outcomes: kExpired (get a new
 // access token with the refresh token) and kInvalid (log in again).
 enum class JwtErrorKind {
   kInvalid,  // malformed, wrong signature, wrong header, iss, aud or typ, iat in the future
+             // (beyond issued_leeway_seconds)
   kExpired,  // well formed and correctly signed, but now >= exp + leeway
 };
 
@@ -88,7 +93,7 @@ class Jwt {
   static constexpr int64_t kMaxLeewaySeconds = 300;
 
   // kInvalidArgument if `key` is shorter than kMinKeyBytes, issuer or audience
-  // is empty, or the leeway is out of range. The key is copied.
+  // is empty, or a leeway is out of range. The key is copied.
   [[nodiscard]] static base::Result<Jwt> Create(std::string_view key, JwtOptions options = {});
 
   // Claims for a new token: iss and aud from the options, a fresh random jti
@@ -104,7 +109,8 @@ class Jwt {
   std::string Sign(const JwtClaims& claims) const;
 
   // Checks, in order: shape and size, base64url, signature, header, claim
-  // types, iss, aud, typ == `expected_kind`, iat <= now + leeway, exp, and
+  // types, iss, aud, typ == `expected_kind`, iat <= now + issued leeway,
+  // exp, and
   // that iat_us (when present) falls within iat's second.
   // Any byte string is safe input.
   std::expected<JwtClaims, JwtError> Verify(std::string_view token, std::string_view expected_kind,

@@ -124,7 +124,11 @@ std::expected<AccessToken, ApiError> ApiContext::Authenticate(
 }
 
 std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_view token) const {
-  const int64_t now = NowSeconds();
+  // Never before the last stamp this process gave: after the wall clock
+  // stepped back, tokens keep being stamped from where it was (IssueStamp)
+  // and must not read as issued in the future.
+  const int64_t now =
+      std::max(NowSeconds(), last_stamp_.load(std::memory_order_relaxed) / 1'000'000);
   auto claims = jwt_.Verify(token, kAccessTokenKind, now);
   if (!claims) {
     if (claims.error().kind == auth::JwtErrorKind::kExpired) {

@@ -77,8 +77,9 @@ struct SignalServiceOptions {
   // HMAC key of the access tokens, >= 32 bytes (signal.jwt.secret or the
   // generated state_dir/jwt.key). Required. Never logged.
   std::string jwt_key;
-  // iss / aud of the tokens.
-  auth::JwtOptions jwt;
+  // iss / aud of the tokens; iat may lie up to a minute ahead (another
+  // node's clock).
+  auth::JwtOptions jwt{.issued_leeway_seconds = 60};
   // Token lifetimes (signal.jwt.access_ttl, refresh_ttl).
   std::chrono::seconds access_ttl{15 * 60};
   std::chrono::seconds refresh_ttl{30 * 24 * 3600};

@@ -320,8 +320,18 @@ TEST(JwtTest, Leeway) {
   const std::string token = jwt.Sign(jwt.NewClaims("u", "access", kNow, 900));
   EXPECT_TRUE(jwt.Verify(token, "access", kNow + 929).has_value());
   EXPECT_EQ(ErrorOf(jwt.Verify(token, "access", kNow + 930)).kind, JwtErrorKind::kExpired);
-  EXPECT_TRUE(jwt.Verify(token, "access", kNow - 30).has_value());
-  EXPECT_EQ(ErrorOf(jwt.Verify(token, "access", kNow - 31)).kind, JwtErrorKind::kInvalid);
+  // The expiry's leeway says nothing about a token from the future.
+  EXPECT_EQ(ErrorOf(jwt.Verify(token, "access", kNow - 1)).kind, JwtErrorKind::kInvalid);
+}
+
+TEST(JwtTest, IssuedLeewayAcceptsATokenFromAClockAhead) {
+  const Jwt jwt = MakeJwt({.issued_leeway_seconds = 60});
+  const std::string token = jwt.Sign(jwt.NewClaims("u", "access", kNow, 900));
+  EXPECT_TRUE(jwt.Verify(token, "access", kNow - 60).has_value());
+  EXPECT_EQ(ErrorOf(jwt.Verify(token, "access", kNow - 61)).kind, JwtErrorKind::kInvalid);
+  // exp keeps no leeway.
+  EXPECT_TRUE(jwt.Verify(token, "access", kNow + 899).has_value());
+  EXPECT_EQ(ErrorOf(jwt.Verify(token, "access", kNow + 900)).kind, JwtErrorKind::kExpired);
 }
 
 TEST(JwtTest, ClaimTypes) {
@@ -417,6 +427,8 @@ TEST(JwtTest, CreateChecksKeyAndOptions) {
   EXPECT_FALSE(Jwt::Create(kKey, {.audience = ""}).has_value());
   EXPECT_FALSE(Jwt::Create(kKey, {.leeway_seconds = -1}).has_value());
   EXPECT_FALSE(Jwt::Create(kKey, {.leeway_seconds = 301}).has_value());
+  EXPECT_FALSE(Jwt::Create(kKey, {.issued_leeway_seconds = -1}).has_value());
+  EXPECT_FALSE(Jwt::Create(kKey, {.issued_leeway_seconds = 301}).has_value());
   auto error = Jwt::Create("short");
   ASSERT_FALSE(error.has_value());
   EXPECT_EQ(error.error().code, base::ErrorCode::kInvalidArgument);

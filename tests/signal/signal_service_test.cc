@@ -42,16 +42,21 @@ class SharedFakeClock final : public base::Clock {
   base::MonoTime Now() const override {
     return base::MonoTime{} + std::chrono::nanoseconds(elapsed_ns_.load());
   }
-  int64_t UnixSeconds() const override {
-    return 1'700'000'000 + elapsed_ns_.load() / 1'000'000'000;
+  int64_t UnixSeconds() const override { return UnixMillis() / 1000; }
+  int64_t UnixMillis() const override {
+    return 1'700'000'000'000 + (elapsed_ns_.load() + wall_step_ns_.load()) / 1'000'000;
   }
-  int64_t UnixMillis() const override { return 1'700'000'000'000 + elapsed_ns_.load() / 1'000'000; }
   void Advance(std::chrono::seconds d) {
     elapsed_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  }
+  // The wall clock alone jumps (NTP stepping it, an admin setting it).
+  void StepWall(std::chrono::seconds d) {
+    wall_step_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   }
 
  private:
   std::atomic<int64_t> elapsed_ns_{0};
+  std::atomic<int64_t> wall_step_ns_{0};
 };
 
 class SignalServiceTest : public ::testing::Test {
@@ -393,6 +398,35 @@ TEST_F(SignalServiceTest, AccessTokensExpireAndRefreshTokensToo) {
   ExpectError(
       Post("/api/auth/refresh", {{"refreshToken", refreshed.Json()["data"]["refreshToken"]}}), 401,
       "REFRESH_TOKEN_EXPIRED");
+}
+
+TEST_F(SignalServiceTest, TokensWorkAfterTheWallClockStepsBack) {
+  Json before = Register("step@example.org");
+  clock_.StepWall(-std::chrono::hours(2));
+  // Issued two hours "ahead" of the clock now, by this very process.
+  EXPECT_EQ(Get("/api/users/me", before["token"]).status, 200);
+  HttpTestResponse login =
+      Post("/api/auth/login", {{"email", "step@example.org"}, {"password", "password-123"}});
+  ASSERT_EQ(login.status, 200);
+  EXPECT_EQ(Get("/api/users/me", login.Json()["data"]["token"]).status, 200);
+  HttpTestResponse refreshed =
+      Post("/api/auth/refresh", {{"refreshToken", before["refreshToken"]}});
+  ASSERT_EQ(refreshed.status, 200);
+  EXPECT_EQ(Get("/api/users/me", refreshed.Json()["data"]["token"]).status, 200);
+}
+
+TEST_F(SignalServiceTest, ATokenFromANodeUpToAMinuteAheadIsAccepted) {
+  Json user = Register("skew@example.org");
+  const std::string user_id = user["user"]["id"];
+  auto node = auth::Jwt::Create(std::string(32, 'k'));  // the same key: another node
+  ASSERT_TRUE(node.has_value());
+  auto token_issued_at = [&](int64_t iat) {
+    auth::JwtClaims claims = node->NewClaims(user_id, "access", iat, 900);
+    return node->Sign(claims);
+  };
+  EXPECT_EQ(Get("/api/users/me", token_issued_at(clock_.UnixSeconds() + 60)).status, 200);
+  ExpectError(Get("/api/users/me", token_issued_at(clock_.UnixSeconds() + 3600)), 401,
+              "TOKEN_INVALID");
 }
 
 TEST_F(SignalServiceTest, BadTokensAreRefused) {
