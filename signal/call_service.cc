@@ -138,6 +138,7 @@ base::Status CallService::SetUp() {
   CallStoreRecorder* recorder = recorder_.get();
   manager_ = std::make_unique<CallManager>(
       options_.calls, *this, *recorder_, *metrics_sink_, [recorder, this] {
+        FollowWallClock();
         // Time-ordered ids keep new rows at the end of the calls index.
         return sql::GenerateTimeOrderedId(recorder->UnixMs(Now()));
       });
@@ -332,7 +333,28 @@ void CallService::OnCallTimer() {
   manager_->OnTimer(Now());
 }
 
+void CallService::FollowWallClock() {
+  if (recorder_ == nullptr) {  // after the stop
+    return;
+  }
+  const base::Duration moved = recorder_->FollowWallClock();
+  if (moved <= base::Duration::zero() || ice_due_.empty()) {
+    return;
+  }
+  std::multimap<base::MonoTime, uint64_t> earlier;
+  for (const auto& [due, number] : ice_due_) {
+    auto it = sockets_.find(number);
+    if (it != sockets_.end()) {
+      it->second.ice_due = earlier.emplace(due - moved, number);
+    }
+  }
+  ice_due_ = std::move(earlier);
+  ice_timer_->Start(
+      std::max<base::Duration>(ice_due_.begin()->first - Now(), base::Duration::zero()));
+}
+
 void CallService::RefreshGauges() {
+  FollowWallClock();
   const metrics::SignalMetrics& metrics = service_.metrics();
   size_t polling = 0;
   size_t websocket = 0;

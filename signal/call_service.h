@@ -262,6 +262,10 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void ScheduleIce(uint64_t number, base::MonoTime due);
   void OnIceTimer();
   void RefreshGauges();
+  // Call times follow a wall clock that stepped (CallStoreRecorder::
+  // FollowWallClock); after a step forward the TURN credentials sockets hold
+  // expire that much sooner, so their renewal comes that much sooner too.
+  void FollowWallClock();
 
   // Lifecycle.
   void OnSignedOut(const std::string& user_id, const AccessToken& current, int64_t signed_out_stamp,

@@ -309,6 +309,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       queue_(queue),
       store_(store),
       options_(WithRetryDelays(std::move(options))),
+      clock_(clock),
       anchor_mono_(clock.Now()),
       anchor_unix_ms_(clock.UnixMillis()),
       shared_(std::make_shared<Shared>(metrics, db_shard, options_.unwritten_path)),
@@ -350,6 +351,22 @@ std::shared_ptr<const CallStoreRecorderStats> CallStoreRecorder::shared_stats() 
 int64_t CallStoreRecorder::UnixMs(base::MonoTime time) const {
   return anchor_unix_ms_ +
          std::chrono::duration_cast<std::chrono::milliseconds>(time - anchor_mono_).count();
+}
+
+base::Duration CallStoreRecorder::FollowWallClock() {
+  const base::MonoTime now = clock_.Now();
+  const int64_t unix_ms = clock_.UnixMillis();
+  const auto moved = std::chrono::milliseconds(unix_ms - UnixMs(now));
+  if (std::chrono::abs(moved) < kWallClockStep) {
+    return base::Duration::zero();
+  }
+  anchor_mono_ = now;
+  anchor_unix_ms_ = unix_ms;
+  TK_LOG_WARN(
+      "calls: the wall clock moved {:+.3f} s against the monotonic clock (stepped, or the host "
+      "slept); call times follow it from now on",
+      std::chrono::duration<double>(moved).count());
+  return moved;
 }
 
 void CallStoreRecorder::CallCreated(const CallInfo& call) {

@@ -22,7 +22,8 @@
 // busy and cancelled map to themselves; unavailable (the callee had no
 // device online) is stored as missed and connection_lost as failed, both
 // with their reason kept in end_reason. Monotonic times become Unix
-// milliseconds against one anchor taken from the clock at construction.
+// milliseconds against an anchor taken from the clock at construction and
+// taken again whenever FollowWallClock() finds the wall clock stepped.
 //
 // Failures are never dropped silently: a write the store refuses is logged
 // and counted (stats().writes_failed); a batch that fails as a whole (the
@@ -148,6 +149,13 @@ class CallStoreRecorder final : public CallRecorder {
 
   // Unix milliseconds of a monotonic time from the same clock.
   int64_t UnixMs(base::MonoTime time) const;
+  // When the wall clock has moved against the monotonic one by
+  // kWallClockStep or more since the anchor was taken (NTP stepped it, an
+  // admin set it, the host slept), takes the anchor again, so call times
+  // follow the wall clock from now on, logs it, and returns how far it moved
+  // (forward positive); otherwise 0. Loop thread.
+  base::Duration FollowWallClock();
+  static constexpr std::chrono::seconds kWallClockStep{1};
   // Records not yet handed to the work queue, and batches in flight.
   size_t pending() const { return pending_.size(); }
   size_t in_flight() const { return in_flight_; }
@@ -194,8 +202,9 @@ class CallStoreRecorder final : public CallRecorder {
   net::WorkQueue& queue_;
   sql::Store& store_;
   const CallStoreRecorderOptions options_;
-  const base::MonoTime anchor_mono_;
-  const int64_t anchor_unix_ms_;
+  const base::Clock& clock_;
+  base::MonoTime anchor_mono_;
+  int64_t anchor_unix_ms_;
   std::shared_ptr<Shared> shared_;
   std::deque<sql::CallWrite> pending_;
   // Position (counted since construction) of pending_.front(), and of the

@@ -27,6 +27,21 @@ using testing::SendJson;
 using testing::SioTestClient;
 using PlainJson = nlohmann::json;
 
+// The system's clocks, with a wall clock the test can step (as NTP or an
+// admin does) while the monotonic one goes on.
+class SteppableClock final : public base::Clock {
+ public:
+  base::MonoTime Now() const override { return base::SystemClock::Instance().Now(); }
+  int64_t UnixSeconds() const override { return UnixMillis() / 1000; }
+  int64_t UnixMillis() const override {
+    return base::SystemClock::Instance().UnixMillis() + step_ms_.load();
+  }
+  void StepWall(std::chrono::milliseconds d) { step_ms_ += d.count(); }
+
+ private:
+  std::atomic<int64_t> step_ms_{0};
+};
+
 struct TestUser {
   std::string id;
   std::string handle;
@@ -54,6 +69,7 @@ class CallServiceTest : public ::testing::Test {
 
   void Start(CallServiceOptions options, std::chrono::seconds ice_ttl = std::chrono::hours(1)) {
     SignalServiceOptions service_options;
+    service_options.clock = &clock_;
     service_options.jwt_key = std::string(32, 'k');
     service_options.work_queue.threads = 2;
     service_options.settings.ice_urls = {"stun:127.0.0.1:3478",
@@ -143,6 +159,7 @@ class CallServiceTest : public ::testing::Test {
     return call_id;
   }
 
+  SteppableClock clock_;
   std::unique_ptr<metrics::Registry> registry_ = std::make_unique<metrics::Registry>();
   std::unique_ptr<SignalService> service_;
   std::shared_ptr<CallService> calls_;
@@ -231,6 +248,30 @@ TEST_F(CallServiceTest, IceServersAreSentAgainBeforeTheyExpire) {
   ASSERT_TRUE(second);
   EXPECT_EQ((*second)["ttl"], 1);
   EXPECT_TRUE(a->WaitEvent("iceServers"));
+}
+
+TEST_F(CallServiceTest, AfterTheWallClockStepsForwardIceServersAndCallTimesFollowIt) {
+  TestUser alice = Register("alice");
+  TestUser bob = Register("bob");
+  auto a = Connect(alice);
+  auto b = Connect(bob);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->WaitEvent("iceServers"));  // an hour's credentials
+  ASSERT_TRUE(b->WaitEvent("iceServers"));
+  // NTP puts a clock that was two hours behind right: those credentials
+  // have expired by the new time, and must be replaced now, not in 48 min.
+  clock_.StepWall(2h);
+  auto renewed = a->WaitEvent("iceServers");
+  ASSERT_TRUE(renewed);
+  const std::string username = (*renewed)["iceServers"][1]["username"];
+  EXPECT_GT(std::stoll(username.substr(0, username.find(':'))), clock_.UnixSeconds() + 3000);
+  // A call made now is stored at the new time.
+  const std::string call_id = ActiveCall(*a, bob, *b);
+  auto row = WaitCall(call_id, sql::CallStatus::kActive);
+  ASSERT_TRUE(row);
+  EXPECT_NEAR(static_cast<double>(row->created_at_ms), static_cast<double>(clock_.UnixMillis()),
+              5000.0);
 }
 
 TEST_F(CallServiceTest, AReloadThatChangesTheTurnSecretSendsEverySocketNewIceServers) {

@@ -132,6 +132,25 @@ TEST_F(CallStoreRecorderTest, WallClockTimesKeepTheMillisecondsOfTheStart) {
   EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis());
 }
 
+TEST_F(CallStoreRecorderTest, CallTimesFollowAWallClockThatStepped) {
+  MakeRecorder();
+  auto follow = [&] { return OnLoop([&] { return recorder_->FollowWallClock(); }); };
+  clock_.Advance(10s);
+  // Under a second: kept (what slewing and rounding may leave).
+  clock_.StepWall(500ms);
+  EXPECT_EQ(follow(), base::Duration::zero());
+  EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis() - 500);
+  // NTP putting right a clock that was an hour behind at the start.
+  clock_.StepWall(1h);
+  EXPECT_EQ(follow(), 1h + 500ms);
+  EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis());
+  clock_.StepWall(-2h);
+  EXPECT_EQ(follow(), -2h);
+  EXPECT_EQ(recorder_->UnixMs(clock_.Now()), clock_.UnixMillis());
+  clock_.Advance(5s);
+  EXPECT_EQ(follow(), base::Duration::zero());
+}
+
 TEST_F(CallStoreRecorderTest, UnavailableIsMissedAndConnectionLostIsFailed) {
   MakeRecorder();
   OnLoop([&] {
