@@ -122,8 +122,8 @@ base::Status PrepareSchemaForServe(sql::Store& store, const config::Config& conf
     const bool embedded = config.database.driver == config::DatabaseDriver::kSqlite;
     if (!embedded || state->current_version != 0) {
       return base::Internal(fmt::format(
-          "{}: schema version {} is behind this turnkey ({}); run `turnkey migrate --config "
-          "FILE` first",
+          "{}: schema version {} is behind this turnkey ({}); run `turnkey migrate` with this "
+          "config file first",
           what, state->current_version, state->latest_version));
     }
     auto applied = store.Migrate();

@@ -105,13 +105,22 @@ bool IsSchemaChange(std::string_view statement) {
 base::Status CheckApplied(const std::vector<AppliedMigration>& applied,
                           std::span<const Migration> known) {
   const int latest = known.empty() ? 0 : known.back().version;
+  int highest = 0;
   for (const AppliedMigration& m : applied) {
-    if (m.version > latest || m.version < 1) {
-      return base::Internal(fmt::format(
-          "database schema version {} is newer than this turnkey knows ({}): upgrade turnkey "
-          "or restore a backup that matches it",
-          m.version, latest));
+    if (m.version < 1) {
+      return base::Internal(
+          fmt::format("schema_migrations records version {}, which no turnkey has", m.version));
     }
+    highest = std::max(highest, m.version);
+  }
+  if (highest > latest) {
+    // The highest, as serve and GetSchemaState name it, not the first unknown.
+    return base::Internal(fmt::format(
+        "database schema version {} is newer than this turnkey knows ({}): upgrade turnkey "
+        "or restore a backup that matches it",
+        highest, latest));
+  }
+  for (const AppliedMigration& m : applied) {
     const Migration& ours = known[static_cast<size_t>(m.version) - 1];
     if (ours.name != m.name) {
       return base::Internal(

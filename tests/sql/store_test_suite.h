@@ -1223,24 +1223,27 @@ TYPED_TEST_P(StoreTest, SchemaOfANewerTurnkeyIsRefused) {
                    "CREATE TABLE test_extra (id INTEGER NOT NULL PRIMARY KEY);\n"
                    "-- a comment; with a semicolon\n"
                    "CREATE INDEX test_extra_id ON test_extra (id);"});
+  newer.push_back({latest + 2, "test_extra_2", "CREATE TABLE test_extra_2 (id INTEGER);"});
   auto newer_store = this->Reopen(newer);
   ASSERT_NE(newer_store, nullptr);
   EXPECT_EQ(CodeOf(newer_store->CheckSchema()), base::ErrorCode::kInternal);  // behind
   auto applied = newer_store->Migrate();
   ASSERT_TRUE(applied) << MessageOf(applied);
-  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*applied, 2);
   EXPECT_TRUE(newer_store->CheckSchema());
 
   // The current binary meets that database: refused, with advice.
   Store& store = this->store();
   auto checked = store.CheckSchema();
   ASSERT_EQ(CodeOf(checked), base::ErrorCode::kInternal);
-  EXPECT_NE(checked.error().message.find("newer"), std::string::npos) << checked.error().message;
+  // Named by its highest version, as GetSchemaState gives it.
+  const std::string version = "schema version " + std::to_string(latest + 2) + " is newer";
+  EXPECT_NE(checked.error().message.find(version), std::string::npos) << checked.error().message;
   auto migrated = store.Migrate();
   ASSERT_EQ(CodeOf(migrated), base::ErrorCode::kInternal);
-  EXPECT_NE(migrated.error().message.find("newer"), std::string::npos);
+  EXPECT_NE(migrated.error().message.find(version), std::string::npos);
   auto state = store.GetSchemaState();
-  EXPECT_EQ(state->current_version, latest + 1);
+  EXPECT_EQ(state->current_version, latest + 2);
   EXPECT_EQ(state->latest_version, latest);
 
   // A history that is not ours (same number, other name) is refused too.
