@@ -1,5 +1,7 @@
 #include "app/relay_options.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -301,6 +303,27 @@ bool NeedsTls(const config::Config& config) {
                      [](const config::ListenerOptions& l) {
                        return l.transport == config::Transport::kTls;
                      });
+}
+
+std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uint16_t port_min,
+                                               uint16_t port_max, size_t file_limit,
+                                               size_t client_connections) {
+  size_t sockets = 0;
+  for (const auto& family : plan.relay) {
+    if (family && port_max >= port_min) {
+      sockets += static_cast<size_t>(port_max - port_min) + 1;
+    }
+  }
+  const size_t left = file_limit > client_connections ? file_limit - client_connections : 0;
+  if (sockets <= left) {
+    return std::nullopt;
+  }
+  // The budget leaves a quarter free: four times the sockets, and room.
+  return fmt::format(
+      "files: the relay port range allows {} relay sockets, more than the {} descriptors left "
+      "beside client connections: allocations could take every descriptor and stall new "
+      "connections; raise LimitNOFILE to at least {} or narrow turn.relay.ports",
+      sockets, left, sockets * 4 + 64);
 }
 
 }  // namespace turnkey::app

@@ -58,6 +58,15 @@ std::vector<base::SocketAddress> AddHostAddresses(RelayAddressPlan& plan,
 
 relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
                                             const RelayAddressPlan& plan);
+
+// A warning when the relay sockets the plan's families and `ports` allow do
+// not fit in the descriptors the connection budget leaves free
+// (`file_limit` - `client_connections`): relay sockets are not limited by that
+// budget, so allocations alone could take every descriptor and stall every
+// listener, metrics too.
+std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uint16_t port_min,
+                                               uint16_t port_max, size_t file_limit,
+                                               size_t client_connections);
 relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
                                                const RelayAddressPlan& plan);
 // True if a role that runs uses the `tls:` certificate: a TLS TURN listener

@@ -255,6 +255,10 @@ int RunServe(const std::string& config_path) {
                     plan.relay[f]->advertised.IpString(), options.port_min, options.port_max);
       }
     }
+    if (auto warning = RelaySocketsWarning(plan, options.port_min, options.port_max, file_limit,
+                                           net::ProcessConnectionBudget()->max_total())) {
+      TK_LOG_WARN("{}", *warning);
+    }
     // Registered only with the relay (docs/metrics.md, "Roles"): a host
     // without it must not expose TURN families full of zeros.
     auto created_metrics = metrics::TurnMetrics::Create(registry);

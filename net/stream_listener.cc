@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -145,7 +147,11 @@ void StreamListener::OnAcceptErrorEvent(evconnlistener* /*listener*/, void* arg)
 
 void StreamListener::OnAcceptError() noexcept {
   int err = EVUTIL_SOCKET_ERROR();
-  TK_LOG_WARN("accept on {}: {}", local_address_.ToString(), std::strerror(err));
+  ++accept_errors_;
+  // Out of descriptors, this repeats every kAcceptBackoff on every listener
+  // with a client waiting: the log says so once in a while, not each time.
+  TK_LOG_WARN_EVERY(std::chrono::seconds(10), "accept on {}: {}", local_address_.ToString(),
+                    std::strerror(err));
   if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) && listener_) {
     evconnlistener_disable(listener_.get());
     if (accepting_) {
@@ -157,6 +163,10 @@ void StreamListener::OnAcceptError() noexcept {
 void StreamListener::OnAccept(int fd, const sockaddr* address, int length) noexcept {
   ScopedFd owned(fd);
   ++accepted_;
+  if (accept_errors_ > 0) {
+    TK_LOG_INFO("accept on {}: accepting again after {} failed attempts", local_address_.ToString(),
+                std::exchange(accept_errors_, 0));
+  }
   auto peer = base::SocketAddress::FromSockaddr(address, static_cast<socklen_t>(length));
   if (!peer) {
     ++rejected_;

@@ -116,6 +116,8 @@ class StreamListener {
   uint64_t accepted_ = 0;
   uint64_t rejected_ = 0;
   uint64_t rejected_budget_ = 0;
+  // accept() failures since the last connection accepted.
+  uint64_t accept_errors_ = 0;
 };
 
 }  // namespace turnkey::net

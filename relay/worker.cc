@@ -1,6 +1,7 @@
 #include "relay/worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -338,7 +339,9 @@ RelayIo::OpenResult Worker::HoldRelay(const base::SocketAddress& bind) {
                                        &result.address_in_use);
   if (!bound) {
     if (!result.address_in_use) {
-      TK_LOG_WARN("relay socket {}: {}", bind.ToString(), bound.error().message);
+      // Out of descriptors, every Allocate would write one.
+      TK_LOG_WARN_EVERY(std::chrono::seconds(10), "relay socket {}: {}", bind.ToString(),
+                        bound.error().message);
     }
     return result;
   }

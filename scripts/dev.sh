@@ -46,6 +46,8 @@ turn:
     - {transport: tls, address: 127.0.0.1, port: ${TURNKEY_TURNS_PORT:-5349}}
   relay:
     addresses: [127.0.0.1]
+    # A thousand ports: plenty for local calls, and within any descriptor limit.
+    ports: {min: 49152, max: 50151}
   auth:
     secrets_file: $dev/turn-secrets
   peers:

@@ -198,4 +198,20 @@ TEST(RelayPlanTest, NatDiscoveryAddsThreeListenersAndAnOwnAddress) {
 }
 
 }  // namespace
+TEST(RelayPlanTest, WarnsWhenRelaySocketsDoNotFitBesideClientConnections) {
+  RelayAddressPlan plan;
+  plan.relay[0] = relay::RelayAddress{Ip("192.0.2.10"), Ip("192.0.2.10")};
+  // 1,000 ports, one family: 1,000 sockets against the 256 a limit of 1,024
+  // leaves.
+  auto warning = RelaySocketsWarning(plan, 40000, 40999, 1024, 768);
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_NE(warning->find("1000 relay sockets"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("at least 4064"), std::string::npos) << *warning;
+  EXPECT_FALSE(RelaySocketsWarning(plan, 40000, 40999, 8192, 6144).has_value());
+  // Each family holds its own port.
+  plan.relay[1] = relay::RelayAddress{Ip("2001:db8::10"), Ip("2001:db8::10")};
+  EXPECT_TRUE(RelaySocketsWarning(plan, 40000, 40999, 6000, 4500).has_value());
+  EXPECT_FALSE(RelaySocketsWarning(plan, 40000, 40999, 8192, 6144).has_value());
+}
+
 }  // namespace turnkey::app
