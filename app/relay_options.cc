@@ -315,7 +315,9 @@ std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uin
     }
   }
   const size_t left = file_limit > client_connections ? file_limit - client_connections : 0;
-  if (sockets <= left) {
+  // And room beside them: listeners, the database, the metrics listener.
+  constexpr size_t kOtherFiles = 64;
+  if (sockets + kOtherFiles <= left) {
     return std::nullopt;
   }
   // The budget leaves a quarter free: four times the sockets, and room.
@@ -323,7 +325,7 @@ std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uin
       "files: the relay port range allows {} relay sockets, more than the {} descriptors left "
       "beside client connections: allocations could take every descriptor and stall new "
       "connections; raise LimitNOFILE to at least {} or narrow turn.relay.ports",
-      sockets, left, sockets * 4 + 64);
+      sockets, left, (sockets + kOtherFiles) * 4);
 }
 
 }  // namespace turnkey::app

@@ -1,5 +1,6 @@
 #include "auth/jwt.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <limits>
@@ -160,7 +161,9 @@ std::string Jwt::Sign(const JwtClaims& claims) const {
 }
 
 std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
-                                               std::string_view expected_kind, int64_t now) const {
+                                               std::string_view expected_kind, int64_t now,
+                                               int64_t issued_by) const {
+  issued_by = std::max(issued_by, now);
   if (token.size() > kMaxTokenBytes) {
     return Invalid("token too long");
   }
@@ -226,7 +229,7 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
   if (*typ != expected_kind) {
     return Invalid("wrong token kind");
   }
-  if (*iat > SaturatingAdd(now, options_.issued_leeway_seconds)) {
+  if (*iat > SaturatingAdd(issued_by, options_.issued_leeway_seconds)) {
     return Invalid("issued in the future");
   }
   if (*exp <= *iat) {
@@ -251,7 +254,7 @@ std::expected<JwtClaims, JwtError> Jwt::Verify(std::string_view token,
     if (!nbf) {
       return Invalid("missing or mistyped claim");
     }
-    if (*nbf > SaturatingAdd(now, options_.issued_leeway_seconds)) {
+    if (*nbf > SaturatingAdd(issued_by, options_.issued_leeway_seconds)) {
       return Invalid("not valid yet");
     }
   }

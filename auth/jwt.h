@@ -114,7 +114,15 @@ class Jwt {
   // that iat_us (when present) falls within iat's second.
   // Any byte string is safe input.
   std::expected<JwtClaims, JwtError> Verify(std::string_view token, std::string_view expected_kind,
-                                            int64_t now) const;
+                                            int64_t now) const {
+    return Verify(token, expected_kind, now, now);
+  }
+  // The same, with iat and nbf checked against `issued_by` (>= now) instead
+  // of now: a signer that keeps its issue times ascending while the wall
+  // clock stepped back passes the last time it issued. exp is checked
+  // against now.
+  std::expected<JwtClaims, JwtError> Verify(std::string_view token, std::string_view expected_kind,
+                                            int64_t now, int64_t issued_by) const;
 
   const JwtOptions& options() const { return options_; }
 

@@ -38,12 +38,11 @@ class FakeClock final : public Clock {
   explicit FakeClock(int64_t unix_seconds = 1'700'000'000) : unix_base_(unix_seconds) {}
   MonoTime Now() const override { return MonoTime{} + elapsed_; }
   int64_t UnixSeconds() const override {
-    return unix_base_ +
-           std::chrono::duration_cast<std::chrono::seconds>(elapsed_ + wall_step_).count();
+    return unix_base_ + std::chrono::floor<std::chrono::seconds>(elapsed_ + wall_step_).count();
   }
   int64_t UnixMillis() const override {
     return unix_base_ * 1000 +
-           std::chrono::duration_cast<std::chrono::milliseconds>(elapsed_ + wall_step_).count();
+           std::chrono::floor<std::chrono::milliseconds>(elapsed_ + wall_step_).count();
   }
   void Advance(Duration d) { elapsed_ += d; }
   // Moves the wall clock alone, as NTP or an admin stepping it does.

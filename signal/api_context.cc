@@ -124,12 +124,11 @@ std::expected<AccessToken, ApiError> ApiContext::Authenticate(
 }
 
 std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_view token) const {
-  // Never before the last stamp this process gave: after the wall clock
+  // Issued up to the last stamp this process gave: after the wall clock
   // stepped back, tokens keep being stamped from where it was (IssueStamp)
-  // and must not read as issued in the future.
-  const int64_t now =
-      std::max(NowSeconds(), last_stamp_.load(std::memory_order_relaxed) / 1'000'000);
-  auto claims = jwt_.Verify(token, kAccessTokenKind, now);
+  // and must not read as issued in the future. Expiry goes by the clock.
+  const int64_t now = NowSeconds();
+  auto claims = jwt_.Verify(token, kAccessTokenKind, now, LatestIssueSeconds());
   if (!claims) {
     if (claims.error().kind == auth::JwtErrorKind::kExpired) {
       return std::unexpected(
@@ -147,6 +146,10 @@ std::expected<AccessToken, ApiError> ApiContext::VerifyAccessToken(std::string_v
   }
   return AccessToken{std::move(claims->subject), std::move(claims->id), claims->expires_at,
                      std::move(claims->session)};
+}
+
+int64_t ApiContext::LatestIssueSeconds() const {
+  return std::max(NowSeconds(), last_stamp_.load(std::memory_order_relaxed) / 1'000'000);
 }
 
 int64_t ApiContext::IssueStamp() const {
@@ -249,7 +252,10 @@ void ApiContext::LoginsEnded(const std::vector<sql::EndedLogin>& logins) {
     // Tokens of the login signed after it ended are refused too (a refresh
     // racing with the revocation); none signed before outlives one
     // access-token lifetime. Rounded up to the next second.
-    const int64_t until = (login.ended_at_ms + 999) / 1000 + options_.access_ttl.count();
+    // Issue times run up to the last stamp (after a step back of the clock)
+    // and another node's up to the leeway beyond it.
+    const int64_t until = std::max((login.ended_at_ms + 999) / 1000, LatestIssueSeconds()) +
+                          options_.access_ttl.count() + jwt_.options().issued_leeway_seconds;
     if (login.family_id.empty() || until <= now_ms / 1000) {
       continue;
     }

@@ -192,6 +192,9 @@ class ApiContext {
   // increasing across calls (and threads) in this process. Every access token
   // carries the stamp of its signing (JWT claim iat_us). Any thread.
   int64_t IssueStamp() const;
+  // Unix seconds of the latest token issue this process may have made: the
+  // clock, or the last stamp when the clock stepped back below it.
+  int64_t LatestIssueSeconds() const;
 
   // After the store revoked every refresh token of `user_id`: refuses the
   // access tokens stamped before `signed_out_stamp` (an IssueStamp() taken

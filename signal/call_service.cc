@@ -337,6 +337,12 @@ void CallService::FollowWallClock() {
   if (recorder_ == nullptr) {  // after the stop
     return;
   }
+  if (unfinished_cutoff_) {
+    // A new coordinator's sweep ends the calls created before its cutoff:
+    // calls stamped on a timeline that stepped back below it would be
+    // taken for them. The step is followed once the sweep is done.
+    return;
+  }
   const base::Duration moved = recorder_->FollowWallClock();
   if (moved <= base::Duration::zero() || ice_due_.empty()) {
     return;

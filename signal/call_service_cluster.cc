@@ -268,7 +268,10 @@ void CallService::OnClusterRole(bool coordinator) {
     FailPending();
     // The calls the old coordinator kept are gone with it; their rows
     // would stay ringing or active. Not the ones made from now on.
-    // On the history writer's timeline, which stamps the new calls.
+    // On the history writer's timeline, which stamps the new calls (held
+    // still until the sweep is done: FollowWallClock).
+    unfinished_cutoff_.reset();
+    FollowWallClock();
     unfinished_cutoff_ = recorder_->UnixMs(Now());
     EndLastCoordinatorsCalls();
   } else {

@@ -310,8 +310,7 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       store_(store),
       options_(WithRetryDelays(std::move(options))),
       clock_(clock),
-      anchor_mono_(clock.Now()),
-      anchor_unix_ms_(clock.UnixMillis()),
+      anchors_{Anchor{clock.Now(), clock.UnixMillis()}},
       shared_(std::make_shared<Shared>(metrics, db_shard, options_.unwritten_path)),
       retry_timer_(loop, [this] { Post(When::kNow); }),
       commit_timer_(loop, [this] { Post(When::kNow); }) {
@@ -349,8 +348,12 @@ std::shared_ptr<const CallStoreRecorderStats> CallStoreRecorder::shared_stats() 
 }
 
 int64_t CallStoreRecorder::UnixMs(base::MonoTime time) const {
-  return anchor_unix_ms_ +
-         std::chrono::duration_cast<std::chrono::milliseconds>(time - anchor_mono_).count();
+  auto anchor = anchors_.rbegin();
+  while (anchor + 1 != anchors_.rend() && time < anchor->mono) {
+    ++anchor;
+  }
+  return anchor->unix_ms +
+         std::chrono::duration_cast<std::chrono::milliseconds>(time - anchor->mono).count();
 }
 
 base::Duration CallStoreRecorder::FollowWallClock() {
@@ -360,8 +363,11 @@ base::Duration CallStoreRecorder::FollowWallClock() {
   if (std::chrono::abs(moved) < kWallClockStep) {
     return base::Duration::zero();
   }
-  anchor_mono_ = now;
-  anchor_unix_ms_ = unix_ms;
+  constexpr size_t kMaxAnchors = 16;
+  if (anchors_.size() == kMaxAnchors) {
+    anchors_.erase(anchors_.begin());
+  }
+  anchors_.push_back(Anchor{now, unix_ms});
   TK_LOG_WARN(
       "calls: the wall clock moved {:+.3f} s against the monotonic clock (stepped, or the host "
       "slept); call times follow it from now on",
@@ -384,7 +390,7 @@ void CallStoreRecorder::CallAnswered(const CallInfo& call, base::MonoTime answer
   sql::CallStateUpdate update;
   update.call_id = call.id;
   update.status = sql::CallStatus::kActive;
-  update.answered_at_ms = UnixMs(answered_at);
+  update.answered_at_ms = std::max(UnixMs(answered_at), UnixMs(call.created_at));
   Add(std::move(update));
 }
 
@@ -393,10 +399,14 @@ void CallStoreRecorder::CallEnded(const CallEndRecord& end) {
   update.call_id = end.call.id;
   update.status = StoredCallStatus(end.status);
   update.end_reason = end.reason;
+  // Never before the call's earlier times, whatever the wall clock did
+  // between them.
+  int64_t earliest_end = UnixMs(end.call.created_at);
   if (end.answered_at) {
-    update.answered_at_ms = UnixMs(*end.answered_at);
+    update.answered_at_ms = std::max(UnixMs(*end.answered_at), earliest_end);
+    earliest_end = *update.answered_at_ms;
   }
-  update.ended_at_ms = UnixMs(end.ended_at);
+  update.ended_at_ms = std::max(UnixMs(end.ended_at), earliest_end);
   update.duration_seconds = end.duration_seconds;
   Add(std::move(update));
 }

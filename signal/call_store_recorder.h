@@ -203,8 +203,15 @@ class CallStoreRecorder final : public CallRecorder {
   sql::Store& store_;
   const CallStoreRecorderOptions options_;
   const base::Clock& clock_;
-  base::MonoTime anchor_mono_;
-  int64_t anchor_unix_ms_;
+  // (monotonic, Unix ms) pairs, oldest first: a time converts against the
+  // latest anchor taken at or before it, so an instant keeps the Unix time
+  // it had when it happened (an answer before a step, a lease that ran out
+  // before a sleep). The last few only.
+  struct Anchor {
+    base::MonoTime mono;
+    int64_t unix_ms;
+  };
+  std::vector<Anchor> anchors_;
   std::shared_ptr<Shared> shared_;
   std::deque<sql::CallWrite> pending_;
   // Position (counted since construction) of pending_.front(), and of the

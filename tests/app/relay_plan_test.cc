@@ -197,7 +197,6 @@ TEST(RelayPlanTest, NatDiscoveryAddsThreeListenersAndAnOwnAddress) {
                                                  "192.0.2.11:3478", "192.0.2.11:3479"}));
 }
 
-}  // namespace
 TEST(RelayPlanTest, WarnsWhenRelaySocketsDoNotFitBesideClientConnections) {
   RelayAddressPlan plan;
   plan.relay[0] = relay::RelayAddress{Ip("192.0.2.10"), Ip("192.0.2.10")};
@@ -206,12 +205,16 @@ TEST(RelayPlanTest, WarnsWhenRelaySocketsDoNotFitBesideClientConnections) {
   auto warning = RelaySocketsWarning(plan, 40000, 40999, 1024, 768);
   ASSERT_TRUE(warning.has_value());
   EXPECT_NE(warning->find("1000 relay sockets"), std::string::npos) << *warning;
-  EXPECT_NE(warning->find("at least 4064"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("at least 4256"), std::string::npos) << *warning;
   EXPECT_FALSE(RelaySocketsWarning(plan, 40000, 40999, 8192, 6144).has_value());
   // Each family holds its own port.
   plan.relay[1] = relay::RelayAddress{Ip("2001:db8::10"), Ip("2001:db8::10")};
   EXPECT_TRUE(RelaySocketsWarning(plan, 40000, 40999, 6000, 4500).has_value());
-  EXPECT_FALSE(RelaySocketsWarning(plan, 40000, 40999, 8192, 6144).has_value());
+  EXPECT_FALSE(RelaySocketsWarning(plan, 40000, 40999, 10000, 7500).has_value());
+  // An exact fit leaves nothing for listeners and the database.
+  EXPECT_TRUE(RelaySocketsWarning(plan, 40000, 40999, 4000, 2000).has_value());
 }
+
+}  // namespace
 
 }  // namespace turnkey::app

@@ -151,6 +151,37 @@ TEST_F(CallStoreRecorderTest, CallTimesFollowAWallClockThatStepped) {
   EXPECT_EQ(follow(), base::Duration::zero());
 }
 
+TEST_F(CallStoreRecorderTest, TimesBeforeAStepKeepTheirValueAndAnEndIsNeverBeforeThem) {
+  MakeRecorder();
+  const CallInfo call = Info("stepped");
+  const base::MonoTime answered = call.created_at + 2s;
+  clock_.Advance(5s);
+  const int64_t answered_ms = recorder_->UnixMs(answered);
+  // The clock steps back an hour during the call, which ends 3 s later.
+  clock_.StepWall(-1h);
+  OnLoop([&] {
+    recorder_->FollowWallClock();
+    recorder_->CallCreated(call);
+    recorder_->CallAnswered(call, answered);
+    recorder_->CallEnded(CallEndRecord{.call = call,
+                                       .status = metrics::CallStatus::kCompleted,
+                                       .reason = "hangup",
+                                       .ended_by = "alice-id",
+                                       .answered_at = answered,
+                                       .ended_at = clock_.Now() + 3s,
+                                       .duration_seconds = 6});
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
+  auto row = store_->GetCall("stepped");
+  ASSERT_TRUE(row.has_value()) << row.error().message;
+  EXPECT_EQ(row->created_at_ms, kUnixBase * 1000);
+  EXPECT_EQ(row->answered_at_ms, answered_ms);
+  // Its Unix time by the new anchor is an hour before the answer: held there.
+  EXPECT_EQ(row->ended_at_ms, answered_ms);
+  EXPECT_EQ(row->duration_seconds, 6);
+}
+
 TEST_F(CallStoreRecorderTest, UnavailableIsMissedAndConnectionLostIsFailed) {
   MakeRecorder();
   OnLoop([&] {

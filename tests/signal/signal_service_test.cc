@@ -413,6 +413,12 @@ TEST_F(SignalServiceTest, TokensWorkAfterTheWallClockStepsBack) {
       Post("/api/auth/refresh", {{"refreshToken", before["refreshToken"]}});
   ASSERT_EQ(refreshed.status, 200);
   EXPECT_EQ(Get("/api/users/me", refreshed.Json()["data"]["token"]).status, 200);
+  // A node whose clock did not step issues a token now: not expired here.
+  auto node = auth::Jwt::Create(std::string(32, 'k'));
+  ASSERT_TRUE(node.has_value());
+  const std::string fresh = node->Sign(node->NewClaims(before["user"]["id"].get<std::string>(),
+                                                       "access", clock_.UnixSeconds(), 900));
+  EXPECT_EQ(Get("/api/users/me", fresh).status, 200);
 }
 
 TEST_F(SignalServiceTest, ATokenFromANodeUpToAMinuteAheadIsAccepted) {
