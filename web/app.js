@@ -26,6 +26,7 @@ let lastCall = null;
 let statsTimer = null;
 let clockTimer = null;
 let resultTimer = null;
+let profileMsgTimer = null;
 let contactIds = new Set();
 let searchSeq = 0;
 
@@ -178,7 +179,24 @@ function showApp(user) {
   refreshHistory();
 }
 
+// Enter in the sign-in form signs up once a display name (asked for sign-up only) is typed, or
+// when Sign up was the button used last; otherwise it logs in. The button Enter presses is the
+// one shown as the primary one.
+let lastAuthMode = 'login';
+
+function enterMode() {
+  return $('#display-name').value.trim() || lastAuthMode === 'register' ? 'register' : 'login';
+}
+
+function showEnterMode() {
+  const register = enterMode() === 'register';
+  $('#register').classList.toggle('secondary', !register);
+  $('#login').classList.toggle('secondary', register);
+}
+
 async function authenticate(mode) {
+  lastAuthMode = mode;
+  showEnterMode();
   const email = $('#email').value.trim();
   const password = $('#password').value;
   const errorNode = $('#auth-error');
@@ -199,6 +217,9 @@ async function authenticate(mode) {
     $('#password').value = '';
   } catch (e) {
     showError(errorNode, e);
+    if (mode === 'login' && e.status === 401) {
+      errorNode.textContent += ' No account yet? Use Sign up.';
+    }
   } finally {
     setBusy(buttons, false);
   }
@@ -209,12 +230,23 @@ $('#auth-form').addEventListener('submit', (e) => {
   e.preventDefault();
   authenticate('login');
 });
+$('#auth-form').addEventListener('keydown', (e) => {
+  // Enter in a field would press the form's submit button, Log in, whatever the user was doing.
+  if (e.key === 'Enter' && e.target instanceof HTMLInputElement && !e.isComposing) {
+    e.preventDefault();
+    if (!$('#login').disabled) { // Not while a try is on its way.
+      authenticate(enterMode());
+    }
+  }
+});
+$('#display-name').addEventListener('input', showEnterMode);
+showEnterMode();
 $('#logout').addEventListener('click', () => client.logout());
 
 client.on('session', (user) => showApp(user));
 client.on('loggedOut', ({ reason } = {}) => {
   closeCallScreen();
-  $('#incoming').hidden = true;
+  closeDialog($('#incoming'));
   showAuth(reason);
 });
 client.on('connect', () => {
@@ -251,15 +283,23 @@ $('#profile-form').addEventListener('submit', async (e) => {
   }
   msg.hidden = false;
   msg.classList.remove('error');
+  clearTimeout(profileMsgTimer);
+  // A confirmation goes away by itself after a while; an error stays until the next try.
+  const passing = (text) => {
+    msg.textContent = text;
+    profileMsgTimer = setTimeout(() => {
+      msg.hidden = true;
+    }, 4_000);
+  };
   if (Object.keys(changes).length === 0) {
-    msg.textContent = 'Nothing to change.';
+    passing('Nothing to change.');
     return;
   }
   $('#save-handle').disabled = true;
   try {
     const user = await client.updateMe(changes);
     renderMe(user);
-    msg.textContent = 'Saved.';
+    passing('Saved.');
   } catch (err) {
     msg.classList.add('error');
     msg.textContent = err.status === 409 ? 'That handle is taken.' : err.message;
@@ -317,8 +357,12 @@ function callButtons(user, prefix) {
   ];
 }
 
-function renderSearch(users) {
+function renderSearch(users, query = '') {
   const list = $('#search-results');
+  if (users.length === 0 && query) {
+    list.replaceChildren(el('li', { id: 'search-empty', class: 'hint', text: `No one found for “${query}”.` }));
+    return;
+  }
   list.replaceChildren(
     ...users.map((user) => {
       const id = safeId(idOf(user));
@@ -360,7 +404,7 @@ async function runSearch() {
   try {
     const users = await client.searchUsers(q);
     if (seq === searchSeq) {
-      renderSearch(users);
+      renderSearch(users, q);
     }
   } catch (e) {
     if (seq === searchSeq) {
@@ -430,6 +474,7 @@ function historyFields(item) {
     id: item.callId ?? item.id ?? item._id,
     direction,
     status: item.status ?? '',
+    endReason: item.endReason ?? null,
     missed: item.isMissed === true,
     duration: Number(item.duration ?? 0),
     type: item.callType ?? item.type ?? 'audio',
@@ -452,6 +497,15 @@ const kStatusText = {
   failed: 'Failed',
   connection_lost: 'Connection lost',
 };
+
+// The status as the user of this page sees it: a call of ours that nobody answered is not a
+// missed call (that is the callee's, marked apart).
+function statusText(f) {
+  if (f.direction === 'outgoing' && f.status === 'missed') {
+    return f.endReason === 'unavailable' ? kStatusText.unavailable : 'No answer';
+  }
+  return kStatusText[f.status] ?? f.status;
+}
 
 function renderHistory(calls) {
   $('#history-empty').hidden = calls.length > 0;
@@ -477,7 +531,7 @@ function renderHistory(calls) {
         el('small', { text: `${f.type} · ${formatTime(f.at)}` })),
       el('span', { class: 'what' },
         f.missed ? el('span', { class: 'missed-mark', text: 'Missed' }) :
-          el('span', { class: 'status', text: kStatusText[f.status] ?? f.status }),
+          el('span', { class: 'status', text: statusText(f) }),
         f.status === 'completed' ? el('small', { class: 'duration', text: formatDuration(f.duration) }) : null),
       el('span', { class: 'actions' },
         canCall ? el('button', {
@@ -562,9 +616,11 @@ function endText(call, { reason }) {
     case 'answered_elsewhere':
       return 'Answered on another device';
     case 'connection_lost':
-      return 'Connection lost';
+      // Ended here (callOfflineLimitMs) while this page had no connection to the server.
+      return client.connected ? 'Connection lost' : 'Call ended: no connection to the server';
     case 'ice_failed':
-      return 'Could not connect the media';
+      return call.connectedAt ? 'Call dropped: the media connection could not be restored' :
+        'Could not connect the media';
     case 'connect_timeout':
       return `Could not connect to ${who}: no media after ${Math.round(client.options.connectTimeoutMs / 1000)} s`;
     case 'setup_failed':
@@ -640,9 +696,86 @@ async function pollStats(call) {
   $('#call-info').dataset.remoteType = p?.remoteType ?? '';
 }
 
+// --- Dialogs (the incoming call, the call screen) ----------------------------------------
+//
+// Both are modal: when one opens, focus moves into it (incoming: Accept; call screen: Hang up);
+// Tab and Shift+Tab go round its controls and never into the page underneath; when it closes,
+// focus goes back to where it was before it opened. Escape rejects an incoming call; on the call
+// screen it does nothing (hanging up on a stray key would be worse). A held Enter or Space does
+// not press a dialog's button again: an Enter held on Accept must not go on to press Hang up.
+
+const returnFocus = new Map(); // dialog -> the element that had focus before it opened
+
+function focusables(dialog) {
+  return [...dialog.querySelectorAll('button, [href], input, select, textarea, [tabindex]')]
+    .filter((node) => !node.disabled && node.tabIndex >= 0 && node.getClientRects().length > 0);
+}
+
+function openDialog(dialog, first) {
+  if (dialog.hidden) {
+    returnFocus.set(dialog, document.activeElement);
+    dialog.hidden = false;
+  }
+  (first && !first.disabled ? first : focusables(dialog)[0])?.focus();
+}
+
+function closeDialog(dialog) {
+  if (dialog.hidden) {
+    return;
+  }
+  const active = document.activeElement;
+  const hadFocus = !active || active === document.body || dialog.contains(active);
+  dialog.hidden = true;
+  const back = returnFocus.get(dialog);
+  returnFocus.delete(dialog);
+  if (hadFocus && back && back !== document.body && back.isConnected && back.getClientRects().length > 0) {
+    back.focus();
+  }
+}
+
+function topDialog() {
+  return [$('#call-screen'), $('#incoming')].find((dialog) => !dialog.hidden) ?? null;
+}
+
+document.addEventListener('keydown', (e) => {
+  const dialog = topDialog();
+  if (!dialog) {
+    return;
+  }
+  if (e.repeat && (e.key === 'Enter' || e.key === ' ') && dialog.contains(e.target)) {
+    e.preventDefault();
+    return;
+  }
+  if (e.key === 'Escape' && dialog.id === 'incoming') {
+    e.preventDefault();
+    rejectIncoming();
+    return;
+  }
+  if (e.key !== 'Tab') {
+    return;
+  }
+  const nodes = focusables(dialog);
+  const at = nodes.indexOf(document.activeElement);
+  e.preventDefault();
+  if (nodes.length === 0) {
+    return;
+  }
+  const next = at < 0 ? (e.shiftKey ? nodes.length - 1 : 0) :
+    (at + (e.shiftKey ? -1 : 1) + nodes.length) % nodes.length;
+  nodes[next].focus();
+});
+
+function showIncoming(call) {
+  $('#incoming-caller').textContent = labelOf(call.peer);
+  $('#incoming-type').textContent = call.type === 'video' ? 'Incoming video call' : 'Incoming audio call';
+  $('#incoming-type').dataset.type = call.type;
+  $('#incoming').dataset.callId = call.id;
+  openDialog($('#incoming'), $('#accept'));
+}
+
 function openCallScreen(call) {
   lastCall = call;
-  $('#incoming').hidden = true;
+  closeDialog($('#incoming'));
   $('#call-result').hidden = true;
   $('#remote-video').srcObject = call.remoteStream;
   $('#local-video').srcObject = call.localStream;
@@ -651,7 +784,7 @@ function openCallScreen(call) {
   $('#call-info').textContent = '';
   lastStats = null;
   updateCallScreen(call);
-  $('#call-screen').hidden = false;
+  openDialog($('#call-screen'), $('#hangup'));
   clearInterval(clockTimer);
   clearInterval(statsTimer);
   clockTimer = setInterval(() => tick(call), 1000);
@@ -661,7 +794,7 @@ function openCallScreen(call) {
 function closeCallScreen() {
   clearInterval(clockTimer);
   clearInterval(statsTimer);
-  $('#call-screen').hidden = true;
+  closeDialog($('#call-screen'));
   $('#remote-video').srcObject = null;
   $('#local-video').srcObject = null;
 }
@@ -672,6 +805,9 @@ function onScreen(call) {
   const shown = screen.dataset.callId ?? '';
   return !screen.hidden && (shown === '' || shown === String(call.id ?? ''));
 }
+
+const kOrdinaryCallErrors =
+  /^(User busy|User not available|Receiver not found|Cannot call yourself|Already in a call|Call already processed|Call not found)$/;
 
 function attachCall(call) {
   lastCall = call;
@@ -702,7 +838,7 @@ function attachCall(call) {
       return; // Our call merged into theirs, which goes on.
     }
     if ($('#incoming').dataset.callId === String(call.id)) {
-      $('#incoming').hidden = true;
+      closeDialog($('#incoming'));
     }
     const reason = call.direction === 'incoming' && !call.answeredAt && info.reason === 'timeout'
       ? 'missed' : info.reason;
@@ -711,7 +847,11 @@ function attachCall(call) {
     // The server may record the call a moment after telling us it ended.
     setTimeout(refreshHistory, 1500);
   });
-  call.on('error', (e) => console.warn('call error', e.message));
+  call.on('error', (e) => {
+    // The server's answers for ordinary outcomes (busy, offline, no such user, an event that came
+    // after the call was over) are no fault of the page, and the call's result shows them.
+    (kOrdinaryCallErrors.test(e.message) ? console.info : console.warn)('call error', e.message);
+  });
 }
 
 client.on('call', (call) => {
@@ -726,12 +866,7 @@ client.on('incomingCall', (call) => {
   if (active) {
     return; // Busy here; the server tells the caller.
   }
-  $('#incoming-caller').textContent = labelOf(call.peer);
-  $('#incoming-type').textContent = call.type === 'video' ? 'Incoming video call' : 'Incoming audio call';
-  $('#incoming-type').dataset.type = call.type;
-  $('#incoming').dataset.callId = call.id;
-  $('#incoming').hidden = false;
-  $('#accept').focus();
+  showIncoming(call);
 });
 
 function ringingIncoming() {
@@ -742,7 +877,7 @@ function ringingIncoming() {
 $('#accept').addEventListener('click', async () => {
   const call = ringingIncoming();
   if (!call) {
-    $('#incoming').hidden = true;
+    closeDialog($('#incoming'));
     return;
   }
   openCallScreen(call);
@@ -751,16 +886,18 @@ $('#accept').addEventListener('click', async () => {
   } catch (e) {
     if (call.state === 'ringing') {
       closeCallScreen();
-      $('#incoming').hidden = false;
+      showIncoming(call);
     }
     showResult(`Could not answer: ${e.message}`, 'error', call.id);
   }
 });
 
-$('#reject').addEventListener('click', async () => {
-  $('#incoming').hidden = true;
-  await ringingIncoming()?.reject();
-});
+async function rejectIncoming() {
+  const call = ringingIncoming();
+  closeDialog($('#incoming'));
+  await call?.reject();
+}
+$('#reject').addEventListener('click', () => rejectIncoming());
 
 $('#hangup').addEventListener('click', () => client.currentCall?.hangup());
 $('#mute').addEventListener('click', () => {
@@ -811,15 +948,29 @@ async function startCall(target, video) {
   }
 }
 
-$('#call-handle-audio').addEventListener('click', () => {
+// The handle typed in "Call a handle", or '' after saying that one is needed.
+function dialHandle() {
   const handle = $('#call-handle').value.trim().replace(/^@/, '');
+  const error = $('#dial-error');
+  error.hidden = Boolean(handle);
+  if (!handle) {
+    error.textContent = 'Enter the handle of the person to call.';
+    $('#call-handle').focus();
+  }
+  return handle;
+}
+$('#call-handle').addEventListener('input', () => {
+  $('#dial-error').hidden = true;
+});
+$('#call-handle-audio').addEventListener('click', () => {
+  const handle = dialHandle();
   if (handle) {
     startCall({ handle }, false);
   }
 });
 $('#dial-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const handle = $('#call-handle').value.trim().replace(/^@/, '');
+  const handle = dialHandle();
   if (handle) {
     startCall({ handle }, true);
   }

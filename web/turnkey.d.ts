@@ -56,10 +56,17 @@ export interface TurnkeyClientOptions {
   locks?: { request(name: string, options: object, callback: (lock: unknown) => unknown): Promise<unknown> } | null;
   /** How long to wait for a Socket.IO ack. Default 10000. */
   ackTimeoutMs?: number;
-  /** ICE 'disconnected' this long triggers an ICE restart. Default 2500. */
+  /** ICE 'disconnected' this long makes the caller restart ICE ('failed': at once). Default 2500. */
   disconnectedGraceMs?: number;
-  /** ICE restarts per call before it ends as 'ice_failed'. Default 3. */
+  /** ICE restarts in a row (without the media coming back) before the call ends as 'ice_failed'. Default 3. */
   maxIceRestarts?: number;
+  /**
+   * A restart that has not brought the media back within this is followed by the next one. The
+   * callee ends a call whose media stays down twice this long without a new offer. Default 10000.
+   */
+  iceRestartTimeoutMs?: number;
+  /** A call whose socket has been disconnected this long ends here as 'connection_lost'. Default 30000. */
+  callOfflineLimitMs?: number;
   audioConstraints?: boolean | MediaTrackConstraints;
   videoConstraints?: boolean | MediaTrackConstraints;
   /** fetch implementation (default globalThis.fetch). */
@@ -228,6 +235,7 @@ export class PeerLink extends Emitter {
   readonly pc: RTCPeerConnection;
   readonly remoteStream: MediaStream | null;
   readonly iceState: RTCIceConnectionState;
+  readonly connectionState: RTCPeerConnectionState;
   addLocalStream(stream: MediaStream): void;
   createOffer(options?: { iceRestart?: boolean }): Promise<RTCSessionDescriptionInit>;
   acceptOffer(offer: RTCSessionDescriptionInit): Promise<RTCSessionDescriptionInit>;
@@ -291,6 +299,7 @@ export class TurnkeyCall extends Emitter {
   on(event: 'ringing' | 'accepted' | 'connected' | 'reconnecting' | 'peerReconnected', fn: () => void): () => void;
   on(event: 'localStream' | 'remoteStream', fn: (stream: MediaStream) => void): () => void;
   on(event: 'iceState', fn: (state: RTCIceConnectionState) => void): () => void;
+  on(event: 'connectionState', fn: (state: RTCPeerConnectionState) => void): () => void;
   on(event: 'iceReport', fn: (report: IceReport) => void): () => void;
   on(event: 'mute' | 'camera', fn: (on: boolean) => void): () => void;
   on(event: 'ended', fn: (info: EndInfo) => void): () => void;

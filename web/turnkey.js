@@ -27,8 +27,18 @@ const kDefaults = {
   tokenRefreshMarginMs: 60_000,
   iceRefreshMarginMs: 5 * 60_000,
   ackTimeoutMs: 10_000,
+  // Media down after it worked (see TurnkeyCall "Keeping the media up"): the caller restarts ICE
+  // after ICE 'disconnected' for disconnectedGraceMs (at once on 'failed'), and again when a
+  // restart has not brought it back within iceRestartTimeoutMs, at most maxIceRestarts in a row;
+  // then the call ends as 'ice_failed'. The callee ends it so when its media stays down for
+  // 2 * iceRestartTimeoutMs with no new offer from the caller.
   disconnectedGraceMs: 2_500,
   maxIceRestarts: 3,
+  iceRestartTimeoutMs: 10_000,
+  // A call whose socket has been disconnected this long ends here as 'connection_lost'. The
+  // server ends it after its signal.reconnect_grace (10 s by default), which a client cannot
+  // know: keep this above it.
+  callOfflineLimitMs: 30_000,
   // A call accepted but not connected (ICE) within this time ends as 'connect_timeout'.
   connectTimeoutMs: 30_000,
   // call() while the socket is down waits at most this long for it before failing 'OFFLINE'.
@@ -363,6 +373,10 @@ export class PeerLink extends Emitter {
     return this.pc.iceConnectionState;
   }
 
+  get connectionState() {
+    return this.pc.connectionState;
+  }
+
   /** Sends every track of `stream` to the peer. Call before the first offer or answer. */
   addLocalStream(stream) {
     for (const track of stream.getTracks()) {
@@ -482,9 +496,22 @@ const kEndedStates = new Set(['ended']);
  * A call that stays 'connecting' for options.connectTimeoutMs, or whose peer sends a description
  * that cannot be used before it ever connected, ends as 'connect_timeout' / 'setup_failed'
  * (reported to the server as a failed ICE, then endCall).
+ *
+ * Keeping the media up. The media is down when ICE is 'disconnected' or 'failed', or the
+ * connection ('connectionState') is 'failed' (Chrome may leave iceConnectionState at
+ * 'disconnected' while connectionState goes 'failed'); the call is then 'reconnecting'. Only the
+ * caller restarts ICE (two offerers at once would collide): after disconnectedGraceMs of
+ * 'disconnected', at once on 'failed', and again whenever a restart has not brought the media
+ * back within iceRestartTimeoutMs; after maxIceRestarts restarts in a row it ends the call as
+ * 'ice_failed' (endCall). The callee ends the call so when its media stays down for
+ * 2 * iceRestartTimeoutMs without a new offer from the caller (each offer starts that time
+ * again). While the socket is disconnected no offer can travel: these timers then wait for the
+ * socket (the client's callOfflineLimitMs bounds that), and the first thing after it is back is a
+ * restart (caller) or a fresh wait (callee). Media up again resets the restart count.
+ *
  * Events: 'state' (state), 'ringing', 'accepted', 'localStream', 'remoteStream', 'iceState',
- *         'connected', 'reconnecting', 'iceReport' (report), 'mute' (bool), 'camera' (bool:off),
- *         'ended' ({reason, endedBy}), 'error' (TurnkeyError).
+ *         'connectionState', 'connected', 'reconnecting', 'iceReport' (report), 'mute' (bool),
+ *         'camera' (bool:off), 'ended' ({reason, endedBy}), 'error' (TurnkeyError).
  */
 export class TurnkeyCall extends Emitter {
   #client;
@@ -492,7 +519,12 @@ export class TurnkeyCall extends Emitter {
   #reported = false;
   #everConnected = false;
   #restarts = 0;
-  #disconnectTimer = null;
+  // One timer drives recovery: 'grace' (disconnected, not yet restarted), 'restart' (the time a
+  // restart has to work) or 'wait' (callee: the time the caller has to send an offer).
+  #recoveryTimer = null;
+  #recoveryKind = null;
+  #down = false;
+  #waitingForSocket = false;
   #pendingCandidates = [];
   #pendingOffer = null;
   #settle = null;
@@ -692,6 +724,10 @@ export class TurnkeyCall extends Emitter {
     if (this.isEnded) {
       return;
     }
+    if (this.#down && this.direction !== 'outgoing') {
+      // The caller restarts ICE: its restart gets the whole time.
+      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+    }
     if (!this.#link) {
       // Accepted by the server (glare) while our connection is still being set up.
       this.#pendingOffer = offer;
@@ -729,9 +765,32 @@ export class TurnkeyCall extends Emitter {
 
   _onPeerReconnected() {
     this.emit('peerReconnected');
-    const ice = this.#link?.iceState;
-    if (ice === 'disconnected' || ice === 'failed') {
-      this.#restartIce();
+    const health = this.#health();
+    if (health !== 'disconnected' && health !== 'failed') {
+      return;
+    }
+    if (this.direction === 'outgoing') {
+      // The peer was away: offers of restarts meanwhile may not have reached it. Restart now.
+      this.#recover();
+    } else if (this.#down) {
+      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+    }
+  }
+
+  // The socket is connected again (and rejoinCall accepted): recovery that waited for it goes on.
+  _onSocketBack() {
+    if (this.isEnded) {
+      return;
+    }
+    const waited = this.#waitingForSocket;
+    this.#waitingForSocket = false;
+    if (this.direction === 'outgoing') {
+      if (waited) {
+        this.#recover();
+      }
+    } else if (this.#down) {
+      // The caller's offers could not reach us meanwhile: it gets the whole time again.
+      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
     }
   }
 
@@ -758,7 +817,7 @@ export class TurnkeyCall extends Emitter {
     if (this.isEnded) {
       return;
     }
-    clearTimeout(this.#disconnectTimer);
+    this.#clearRecovery();
     clearTimeout(this.#connectTimer);
     this.endReason = reason;
     this.endedBy = endedBy;
@@ -844,7 +903,18 @@ export class TurnkeyCall extends Emitter {
       this.remoteStream = stream;
       this.emit('remoteStream', stream);
     });
-    this.#link.on('iceState', (state) => this.#onIceState(state));
+    this.#link.on('iceState', (state) => {
+      if (!this.isEnded) {
+        this.emit('iceState', state);
+        this.#onLinkState();
+      }
+    });
+    this.#link.on('connectionState', (state) => {
+      if (!this.isEnded) {
+        this.emit('connectionState', state);
+        this.#onLinkState();
+      }
+    });
     const offer = this.#pendingOffer;
     this.#pendingOffer = null;
     if (offer) {
@@ -857,17 +927,36 @@ export class TurnkeyCall extends Emitter {
     }
   }
 
-  #onIceState(state) {
-    if (this.isEnded) {
+  // ICE and DTLS as one: 'up' when ICE is connected (or completed) and the connection has not
+  // failed; 'failed' when either says so; 'disconnected' when either says so; else 'other' (new,
+  // checking: a restart at work, closed).
+  #health() {
+    const ice = this.#link?.iceState;
+    const connection = this.#link?.connectionState;
+    if (ice === 'failed' || connection === 'failed') {
+      return 'failed';
+    }
+    if (ice === 'connected' || ice === 'completed') {
+      return 'up';
+    }
+    if (ice === 'disconnected' || connection === 'disconnected') {
+      return 'disconnected';
+    }
+    return 'other';
+  }
+
+  #onLinkState() {
+    if (this.isEnded || !this.#link) {
       return;
     }
-    this.emit('iceState', state);
-    if (state === 'connected' || state === 'completed') {
-      clearTimeout(this.#disconnectTimer);
-      this.#disconnectTimer = null;
+    const health = this.#health();
+    if (health === 'up') {
+      this.#clearRecovery();
+      this.#waitingForSocket = false;
       clearTimeout(this.#connectTimer);
       this.connectedAt ??= Date.now();
       this.#restarts = 0;
+      this.#down = false;
       const first = !this.#everConnected;
       this.#everConnected = true;
       this.#setState('active');
@@ -875,28 +964,73 @@ export class TurnkeyCall extends Emitter {
         this.emit('connected');
         this.#report('connected');
       }
-    } else if (state === 'disconnected') {
-      if (this.#everConnected) {
-        this.#setState('reconnecting');
-        this.emit('reconnecting');
+      return;
+    }
+    if (health === 'failed' && !this.#everConnected) {
+      // No candidate pair ever worked; a restart with the same servers would not either.
+      this.#abandon('ice_failed', null);
+      return;
+    }
+    if (health === 'other') {
+      return; // A restart at work (checking): the armed timer decides.
+    }
+    if (this.#everConnected && !this.#down) {
+      this.#down = true;
+      this.#setState('reconnecting');
+      this.emit('reconnecting');
+    }
+    if (this.direction !== 'outgoing') {
+      // The caller restarts; the callee bounds how long it waits for that (connectTimeoutMs
+      // bounds a call that never connected).
+      if (this.#down && this.#recoveryKind === null && !this.#waitingForSocket) {
+        this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
       }
-      clearTimeout(this.#disconnectTimer);
+      return;
+    }
+    if (health === 'failed' && this.#recoveryKind !== 'restart') {
+      // Failed: restart now, unless a restart is at work (it has its time; its failing is
+      // often the old generation's state).
+      this.#recover();
+    } else if (this.#recoveryKind === null && !this.#waitingForSocket) {
       // A short disconnection often heals by itself (consent checks resume); restart only if
       // it lasts.
-      this.#disconnectTimer = setTimeout(() => {
-        const now = this.#link?.iceState;
-        if (now === 'disconnected' || now === 'failed') {
-          this.#restartIce();
-        }
-      }, this.#client.options.disconnectedGraceMs);
-    } else if (state === 'failed') {
-      if (!this.#everConnected) {
-        // No candidate pair ever worked; a restart with the same servers would not either.
-        this.#abandon('ice_failed', null);
-        return;
-      }
-      this.#setState('reconnecting');
+      this.#armRecovery('grace', this.#client.options.disconnectedGraceMs);
+    }
+  }
+
+  #armRecovery(kind, ms) {
+    clearTimeout(this.#recoveryTimer);
+    this.#recoveryKind = kind;
+    this.#recoveryTimer = setTimeout(() => {
+      this.#recoveryTimer = null;
+      this.#recoveryKind = null;
+      this.#recover();
+    }, Math.min(ms, kMaxTimerMs));
+  }
+
+  #clearRecovery() {
+    clearTimeout(this.#recoveryTimer);
+    this.#recoveryTimer = null;
+    this.#recoveryKind = null;
+  }
+
+  // The media is still down when a grace, a restart's time or the callee's wait ran out, or ICE
+  // failed: the caller restarts (or gives up after maxIceRestarts), the callee gives up.
+  #recover() {
+    this.#clearRecovery();
+    if (this.isEnded || !this.#link || this.#health() === 'up') {
+      return;
+    }
+    if (!this.#client.connected) {
+      // No offer can travel now: wait for the socket (_onSocketBack), which the client's
+      // callOfflineLimitMs bounds.
+      this.#waitingForSocket = true;
+      return;
+    }
+    if (this.direction === 'outgoing') {
       this.#restartIce();
+    } else if (this.#everConnected) {
+      this.#giveUp('ice_failed');
     }
   }
 
@@ -920,6 +1054,8 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     this.#restarts += 1;
+    // The next restart, should this one not bring the media back in time.
+    this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
       const iceServers = await this.#client.freshIceServers();
       this.#link.setIceServers(iceServers);
@@ -1040,6 +1176,7 @@ export class TurnkeyClient extends Emitter {
   #endingSession = false;
   #tabId = null;
   #releaseTab = null;
+  #offlineTimer = null;
 
   constructor(options = {}) {
     super();
@@ -1468,6 +1605,8 @@ export class TurnkeyClient extends Emitter {
 
   #bindSocket(socket) {
     socket.on('connect', () => {
+      clearTimeout(this.#offlineTimer);
+      this.#offlineTimer = null;
       this.#socketRetried = false;
       const reconnected = this.#everConnected;
       this.#everConnected = true;
@@ -1477,7 +1616,7 @@ export class TurnkeyClient extends Emitter {
         // cancels it); rejoinCall moves live calls to this socket or says they are over.
         for (const call of this.#calls.values()) {
           if (!call.isEnded && call.id) {
-            this._emitAck('rejoinCall', { callId: call.id }).catch((e) => {
+            this._emitAck('rejoinCall', { callId: call.id }).then(() => call._onSocketBack(), (e) => {
               call._end('connection_lost', { error: toTurnkeyError(e) });
             });
           }
@@ -1485,6 +1624,11 @@ export class TurnkeyClient extends Emitter {
       }
     });
     socket.on('disconnect', (reason) => {
+      // The server keeps a call for signal.reconnect_grace; past callOfflineLimitMs it has surely
+      // ended it (#offlineTooLong).
+      clearTimeout(this.#offlineTimer);
+      this.#offlineTimer = setTimeout(() => this.#offlineTooLong(socket),
+        Math.min(this.options.callOfflineLimitMs, kMaxTimerMs));
       this.emit('disconnect', reason);
       if (reason === 'io server disconnect') {
         this.#afterServerDisconnect(socket);
@@ -1517,6 +1661,43 @@ export class TurnkeyClient extends Emitter {
     socket.on('callError', (p) => {
       this.emit('callError', p);
       this.#find(p?.callId)?.emit('error', new TurnkeyError(p?.error, { code: 'CALL_ERROR', data: p }));
+    });
+  }
+
+  // The socket has been down for callOfflineLimitMs: the calls end here as 'connection_lost'
+  // (the server ended them after its reconnect grace; no endCall is needed, and #track drops what
+  // the socket still holds for them).
+  #offlineTooLong(socket) {
+    this.#offlineTimer = null;
+    if (this.socket !== socket || socket.connected) {
+      return;
+    }
+    for (const call of this.#calls.values()) {
+      if (!call.isEnded) {
+        call._end('connection_lost', { endedBy: this.user?.id ?? null });
+      }
+    }
+  }
+
+  /**
+   * Drops the events socket.io-client holds for call `callId` while disconnected (its
+   * sendBuffer: emitted while down, sent as soon as it connects again, before anything else):
+   * offers, answers and candidates of an ended call would only be refused, and after a local
+   * 'connection_lost' nothing of it is sent. `keep`: event names to leave (endCall, rejectCall
+   * and reportIce of a call ended otherwise still tell the server something true).
+   */
+  #dropBuffered(callId, keep = new Set()) {
+    const socket = this.socket;
+    if (!callId || !socket || socket.connected || !Array.isArray(socket.sendBuffer)) {
+      return;
+    }
+    socket.sendBuffer = socket.sendBuffer.filter((packet) => {
+      const [event, payload] = Array.isArray(packet?.data) ? packet.data : [];
+      const drop = payload?.callId === callId && !keep.has(event);
+      if (drop && packet.id !== undefined && socket.acks) {
+        delete socket.acks[packet.id];
+      }
+      return !drop;
     });
   }
 
@@ -1807,6 +1988,8 @@ export class TurnkeyClient extends Emitter {
 
   #track(call) {
     call.once('ended', (info) => {
+      this.#dropBuffered(call.id, info.reason === 'connection_lost' ? new Set() :
+        new Set(['endCall', 'rejectCall', 'reportIce']));
       this.emit('callEnded', call, info);
       // Keep a few ended calls so late events find them (and are ignored), but not forever.
       setTimeout(() => {
@@ -2032,6 +2215,8 @@ export class TurnkeyClient extends Emitter {
       this.socket = null;
       this.#everConnected = false;
     }
+    clearTimeout(this.#offlineTimer); // armed by that disconnect, with no call left to end
+    this.#offlineTimer = null;
     const had = Boolean(this.token || this.refreshToken);
     this.token = null;
     this.refreshToken = null;

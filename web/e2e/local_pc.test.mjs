@@ -276,6 +276,164 @@ describe('the demo page', () => {
     assert.deepEqual(demoErrors.filter((e) => !/404/.test(e)), []);
   });
 
+  // The demo page with a session of its own making: `client` signed in with a made-up token,
+  // and the API answered by `api(path, method)` (null: 404).
+  async function demoPage(api = () => null) {
+    const demo = await browser.newPage();
+    const demoErrors = collectPageErrors(demo);
+    await demo.route('**/api/**', async (route) => {
+      const request = route.request();
+      const data = api(new URL(request.url()).pathname, request.method(), request.postDataJSON?.());
+      await route.fulfill(data === null ?
+        { status: 404, contentType: 'application/json', body: '{"success":false,"code":"NOT_FOUND"}' } :
+        { status: 200, contentType: 'application/json', body: JSON.stringify({ success: true, data }) });
+    });
+    await demo.goto(`${server.url}/`);
+    await demo.waitForFunction(() => window.turnkeyDemo?.client, null, { timeout: 10_000 });
+    return { demo, demoErrors };
+  }
+
+  test('Enter in the sign-in form logs in, or signs up once a display name is typed', async () => {
+    const seen = [];
+    const { demo, demoErrors } = await demoPage((path) => {
+      seen.push(path);
+      return null;
+    });
+    await demo.route('**/api/auth/login', (route) => route.fulfill({
+      status: 401, contentType: 'application/json',
+      body: JSON.stringify({ success: false, message: 'Invalid email or password', code: 'INVALID_CREDENTIALS' }),
+    }));
+    await demo.fill('#email', 'new@example.test');
+    await demo.fill('#password', 'a long enough password');
+    assert.equal(await demo.getAttribute('#login', 'class'), '', 'Log in is the button Enter presses');
+    await demo.press('#password', 'Enter');
+    await demo.locator('#auth-error:has-text("No account yet? Use Sign up.")').waitFor({ timeout: 10_000 });
+    await demo.fill('#display-name', 'New Person');
+    assert.equal(await demo.getAttribute('#register', 'class'), '', 'now Sign up is');
+    assert.match(await demo.getAttribute('#login', 'class'), /secondary/);
+    await demo.press('#display-name', 'Enter');
+    await demo.locator('#auth-error:has-text("HTTP 404")').waitFor({ timeout: 10_000 });
+    assert.deepEqual(seen, ['/api/auth/register']);
+    await demo.close();
+    assert.deepEqual(demoErrors.filter((e) => !/40[14]/.test(e)), []);
+  });
+
+  test('the call dialogs take focus, keep Tab inside and give focus back; Escape rejects a ringing call', async () => {
+    const { demo, demoErrors } = await demoPage();
+    const focused = () => demo.evaluate(() => document.activeElement?.id ?? null);
+    await demo.focus('#email');
+    await demo.evaluate(async () => {
+      const { TurnkeyCall } = await import('/turnkey.js');
+      const { client } = window.turnkeyDemo;
+      const call = new TurnkeyCall(client, { id: 'c-in', direction: 'incoming', type: 'audio', peer: { handle: 'bob' } });
+      window.ringing = call;
+      Object.defineProperty(client, 'calls', { get: () => [call], configurable: true });
+      client.emit('call', call);
+      client.emit('incomingCall', call);
+    });
+    assert.equal(await demo.isVisible('#incoming'), true);
+    assert.equal(await focused(), 'accept');
+    const order = [];
+    for (const key of ['Tab', 'Tab', 'Shift+Tab', 'Shift+Tab']) {
+      await demo.keyboard.press(key);
+      order.push(await focused());
+    }
+    assert.deepEqual(order, ['reject', 'accept', 'reject', 'accept']);
+    await demo.keyboard.press('Escape');
+    assert.equal(await demo.isVisible('#incoming'), false);
+    assert.deepEqual(await demo.evaluate(() => [window.ringing.state, window.ringing.endReason]), ['ended', 'rejected']);
+    assert.equal(await focused(), 'email', 'focus back where it was');
+
+    // The call screen of an audio call: Mute and Hang up (Camera is disabled).
+    await demo.focus('#password');
+    await demo.evaluate(async () => {
+      const { TurnkeyCall } = await import('/turnkey.js');
+      const { client } = window.turnkeyDemo;
+      const call = new TurnkeyCall(client, { direction: 'outgoing', type: 'audio', peer: { handle: 'bob' } });
+      window.outgoing = call;
+      Object.defineProperty(client, 'calls', { get: () => [call], configurable: true });
+      client.emit('call', call);
+    });
+    assert.equal(await demo.isVisible('#call-screen'), true);
+    assert.equal(await focused(), 'hangup');
+    order.length = 0;
+    for (const key of ['Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Escape']) {
+      await demo.keyboard.press(key);
+      order.push(await focused());
+    }
+    assert.deepEqual(order, ['mute', 'hangup', 'mute', 'hangup', 'hangup']);
+    assert.equal(await demo.isVisible('#call-screen'), true, 'Escape does not hang up');
+    // An ordinary outcome the server reports (callError) is no warning; a real fault is.
+    const logged = [];
+    demo.on('console', (m) => logged.push([m.type(), m.text()]));
+    await demo.evaluate(async () => {
+      const { TurnkeyError } = await import('/turnkey.js');
+      window.outgoing.emit('error', new TurnkeyError('User busy', { code: 'CALL_ERROR' }));
+      window.outgoing.emit('error', new TurnkeyError('Not authorized', { code: 'CALL_ERROR' }));
+    });
+    assert.deepEqual(logged, [['info', 'call error User busy'], ['warning', 'call error Not authorized']]);
+    await demo.evaluate(() => window.outgoing._end('hangup'));
+    assert.equal(await demo.isVisible('#call-screen'), false);
+    assert.equal(await focused(), 'password');
+    await demo.close();
+    assert.deepEqual(demoErrors, []);
+  });
+
+  test('empty search, empty handle, outgoing calls nobody answered, and a passing "Saved."', async () => {
+    const { demo, demoErrors } = await demoPage((path, method, body) => {
+      if (path === '/api/users/search') {
+        return { users: [] };
+      }
+      if (path === '/api/contacts') {
+        return { contacts: [] };
+      }
+      if (path === '/api/calls/history') {
+        const call = (callId, status, endReason) => ({
+          callId, type: 'audio', status, direction: 'outgoing', isMissed: false, duration: 0, endReason,
+          callerId: 'me', receiverId: 'bob-id', peer: { id: 'bob-id', handle: 'bob' }, createdAt: '2026-05-01T12:00:00.000Z',
+        });
+        return { calls: [call('h1', 'missed', 'timeout'), call('h2', 'missed', 'unavailable')], hasMore: false };
+      }
+      if (path === '/api/calls/missed') {
+        return { calls: [], hasMore: false };
+      }
+      if (path === '/api/users/me' && method === 'PATCH') {
+        return { user: { id: 'me', handle: 'me', ...body } };
+      }
+      return null;
+    });
+    await demo.evaluate(() => {
+      const { client } = window.turnkeyDemo;
+      client.token = 'made-up';
+      client.user = { id: 'me', handle: 'me', displayName: 'Me' };
+      client.emit('session', client.user);
+    });
+    await demo.locator('#app-view').waitFor({ timeout: 10_000 });
+
+    await demo.fill('#search', 'nobody-here');
+    await demo.press('#search', 'Enter');
+    await demo.locator('#search-empty:has-text("No one found")').waitFor({ timeout: 10_000 });
+
+    await demo.click('#call-handle-audio');
+    assert.match(await demo.textContent('#dial-error'), /Enter the handle/);
+    assert.equal(await demo.isVisible('#dial-error'), true);
+    assert.equal(await demo.isVisible('#call-screen'), false);
+    await demo.fill('#call-handle', 'b');
+    assert.equal(await demo.isVisible('#dial-error'), false);
+
+    await demo.locator('#history-h1').waitFor({ timeout: 10_000 });
+    assert.equal(await demo.textContent('#history-h1 .status'), 'No answer');
+    assert.equal(await demo.textContent('#history-h2 .status'), 'Unavailable');
+    assert.equal(await demo.locator('#history .missed-mark').count(), 0);
+
+    await demo.fill('#profile-name', 'Me Again');
+    await demo.click('#save-handle');
+    await demo.locator('#profile-msg:has-text("Saved.")').waitFor({ timeout: 10_000 });
+    await demo.locator('#profile-msg').waitFor({ state: 'hidden', timeout: 10_000 });
+    await demo.close();
+    assert.deepEqual(demoErrors, []);
+  });
+
   test('the loopback page logged no errors', () => {
     assert.deepEqual(errors, []);
   });

@@ -1,7 +1,8 @@
 // Unit tests of TurnkeyClient's session and call logic in Node, against a fake turnkey (fetch,
 // a Socket.IO-like socket, RTCPeerConnection, Web Locks) and node:test's fake clock: token and
 // iceServers renewal cadence, sign-out from elsewhere, password change, duplicated tabs, calls
-// that never connect, calling while offline.
+// that never connect, calling while offline, media lost during a call (ICE restarts, their
+// limits, the callee's wait) and calls whose socket stays away.
 //   cd web && node --test test/
 
 import { afterEach, beforeEach, mock, test } from 'node:test';
@@ -156,7 +157,9 @@ class FakeServer {
  * A socket.io-client Socket as far as turnkey.js uses it; `server(event, payload)` acks. The
  * server answers a CONNECT after `joinMs` (fake clock; 0: at once). Like socket.io-client,
  * connect() while the manager (`io`) is open and that answer is pending sends the CONNECT again:
- * counted in `duplicateConnects`.
+ * counted in `duplicateConnects`. Events emitted while disconnected wait in `sendBuffer` (the
+ * packet shape of socket.io-client 4) and go out on the next connect, before 'connect' fires;
+ * `emitted` lists what went out.
  */
 class FakeSocket {
   constructor(server) {
@@ -169,6 +172,9 @@ class FakeSocket {
     this.joinMs = 0;
     this.io = { _readyState: 'closed' };
     this.emitted = [];
+    this.sendBuffer = [];
+    this.acks = {};
+    this.ids = 0;
   }
   on(event, fn) {
     this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
@@ -196,6 +202,12 @@ class FakeSocket {
       const join = () => {
         if (this.active && !this.connected) {
           this.connected = true;
+          const buffered = this.sendBuffer;
+          this.sendBuffer = [];
+          for (const packet of buffered) {
+            this.#send(packet.data[0], packet.data[1], this.acks[packet.id]);
+            delete this.acks[packet.id];
+          }
           this.fire('connect');
         }
       };
@@ -224,6 +236,15 @@ class FakeSocket {
     this.fire('disconnect', 'transport close');
   }
   emit(event, payload, ack) {
+    if (!this.connected && this.active) {
+      const id = this.ids++;
+      this.acks[id] = ack;
+      this.sendBuffer.push({ type: 2, data: [event, payload], id });
+      return;
+    }
+    this.#send(event, payload, ack);
+  }
+  #send(event, payload, ack) {
     this.emitted.push({ event, payload });
     const answer = this.server?.(event, payload) ?? { ok: true };
     queueMicrotask(() => ack?.(answer));
@@ -233,7 +254,11 @@ class FakeSocket {
   }
 }
 
-/** RTCPeerConnection without a network: descriptions must start with "v=0". */
+/**
+ * RTCPeerConnection without a network: descriptions must start with "v=0". `set(ice,
+ * connection)` plays a state change; `candidate()` a gathered local candidate; `offers` lists
+ * createOffer's options.
+ */
 class FakePeerConnection extends EventTarget {
   static last = null;
   constructor() {
@@ -243,10 +268,26 @@ class FakePeerConnection extends EventTarget {
     this.signalingState = 'stable';
     this.localDescription = null;
     this.remoteDescription = null;
+    this.offers = [];
     FakePeerConnection.last = this;
   }
+  set(ice, connection = ice) {
+    if (ice !== this.iceConnectionState) {
+      this.iceConnectionState = ice;
+      this.dispatchEvent(new Event('iceconnectionstatechange'));
+    }
+    if (connection !== this.connectionState) {
+      this.connectionState = connection;
+      this.dispatchEvent(new Event('connectionstatechange'));
+    }
+  }
+  candidate(text = 'candidate:1 1 udp 1 127.0.0.1 50000 typ relay') {
+    const candidate = { candidate: text, toJSON: () => ({ candidate: text, sdpMid: '0' }) };
+    this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate }));
+  }
   addTrack() {}
-  async createOffer() {
+  async createOffer(options = {}) {
+    this.offers.push(options);
     return { type: 'offer', sdp: 'v=0\r\n' };
   }
   async createAnswer() {
@@ -751,4 +792,178 @@ test('missedCalls and callHistory page with the documented query and report hasM
     { limit: '20', skip: '20' },
     { type: 'audio', direction: 'incoming', limit: '5' },
   ]);
+});
+
+// --- Keeping the media up, and calls while the socket is away ---------------------------------
+
+const kStream = { getTracks: () => [] };
+const kSdp = { sdp: 'v=0\r\n' };
+
+/** A call in state 'active': outgoing (we are the caller) or incoming (we are the callee). */
+async function activeCall(direction, extra = {}) {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
+    ...extra,
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  let call;
+  if (direction === 'outgoing') {
+    call = await client.call({ handle: 'bob' }, { stream: kStream });
+    socket.fire('callAccepted', { callId: 'k1' });
+    await advance(250);
+    socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  } else {
+    socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
+    call = client.calls.find((c) => c.id === 'k1');
+    await call.accept({ stream: kStream });
+    socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  }
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  pc.set('connected');
+  await advance(3_000); // the 'connected' reportIce (its stats wait gives up after 2 s)
+  assert.equal(socket.sent('reportIce').length, 1);
+  assert.equal(call.state, 'active');
+  const restarts = () => pc.offers.filter((o) => o.iceRestart).length;
+  return { client, socket, call, pc, restarts };
+}
+
+test('caller: a restart that does not bring the media back is followed by the next, then the call ends as ice_failed', kBounded, async () => {
+  const { socket, call, pc, restarts } = await activeCall('outgoing');
+  pc.set('disconnected');
+  await advance(1_000);
+  assert.equal(call.state, 'reconnecting');
+  assert.equal(restarts(), 0, 'a short disconnection gets disconnectedGraceMs to heal');
+  await advance(1_500);
+  assert.equal(restarts(), 1);
+  assert.equal(socket.sent('sendOffer').length, 2);
+  // The new generation gathers nothing (TURN out of reach): Chrome leaves ICE 'disconnected'
+  // and fails the connection. The restart at work keeps its time.
+  pc.set('disconnected', 'failed');
+  await advance(5_000);
+  assert.equal(restarts(), 1);
+  await advance(5_000);
+  assert.equal(restarts(), 2, 'iceRestartTimeoutMs after the first');
+  await advance(10_000);
+  assert.equal(restarts(), 3);
+  assert.equal(call.state, 'reconnecting');
+  assert.equal(socket.sent('endCall').length, 0);
+  await advance(10_000);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'ice_failed');
+  assert.equal(restarts(), 3, 'maxIceRestarts');
+  assert.deepEqual(socket.sent('endCall').map((e) => e.payload), [{ callId: 'k1' }]);
+});
+
+test('caller: connectionState failed restarts at once; media back resets the count', kBounded, async () => {
+  const { call, pc, restarts } = await activeCall('outgoing');
+  pc.set('disconnected', 'failed');
+  await advance(250);
+  assert.equal(restarts(), 1, 'no grace for a failed connection');
+  assert.equal(call.state, 'reconnecting');
+  await advance(10_000);
+  assert.equal(restarts(), 2);
+  pc.set('connected', 'connected');
+  await advance(250);
+  assert.equal(call.state, 'active');
+  await advance(60_000);
+  assert.equal(restarts(), 2);
+  // Down again later: three more restarts in a row before it gives up.
+  pc.set('failed', 'failed');
+  await advance(250);
+  await advance(20_000);
+  assert.equal(restarts(), 5);
+  assert.equal(call.state, 'reconnecting');
+  await advance(10_000);
+  assert.equal(call.endReason, 'ice_failed');
+});
+
+test('callee: media down and no restart offer from the caller in time ends the call as ice_failed', kBounded, async () => {
+  const { socket, call, pc } = await activeCall('incoming');
+  pc.set('disconnected', 'failed');
+  await advance(15_000);
+  assert.equal(call.state, 'reconnecting');
+  // The caller's restart: answered, and the wait starts over.
+  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  await advance(250);
+  assert.equal(socket.sent('sendAnswer').length, 2);
+  await advance(19_000);
+  assert.equal(call.state, 'reconnecting');
+  await advance(1_000);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'ice_failed');
+  assert.deepEqual(socket.sent('endCall').map((e) => e.payload), [{ callId: 'k1' }]);
+  assert.equal(socket.sent('sendOffer').length, 0, 'the callee never offers');
+});
+
+test('callee: a restart offer that brings the media back keeps the call', kBounded, async () => {
+  const { socket, call, pc } = await activeCall('incoming');
+  pc.set('disconnected');
+  await advance(3_000);
+  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  await advance(250);
+  pc.set('checking', 'connecting');
+  await advance(2_000);
+  pc.set('connected', 'connected');
+  await advance(60_000);
+  assert.equal(call.state, 'active');
+  assert.equal(socket.sent('endCall').length, 0);
+});
+
+test('a call whose socket stays down ends as connection_lost after callOfflineLimitMs; its buffered events are not sent later', kBounded, async () => {
+  const { socket, call, pc, restarts } = await activeCall('outgoing');
+  const before = socket.emitted.length;
+  socket.drop();
+  pc.set('disconnected');
+  await advance(2_500);
+  assert.equal(restarts(), 0, 'no restart while no offer can travel');
+  pc.candidate(); // gathered meanwhile: socket.io-client holds it
+  assert.deepEqual(socket.sendBuffer.map((p) => p.data[0]), ['sendIceCandidate']);
+  await advance(27_000);
+  assert.equal(call.state, 'reconnecting');
+  await advance(500);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'connection_lost');
+  assert.equal(call.endedBy, 'u1');
+  assert.deepEqual(socket.sendBuffer, []);
+  socket.up = true;
+  socket.connect();
+  await advance(1_000);
+  assert.ok(socket.connected);
+  assert.deepEqual(socket.emitted.slice(before).map((e) => e.event), [], 'nothing of the call is sent');
+});
+
+test('a short socket loss: the restart waits for the socket, goes out once it is back, and the call goes on', kBounded, async () => {
+  const { socket, call, pc, restarts } = await activeCall('outgoing');
+  socket.drop();
+  pc.set('disconnected');
+  await advance(5_000);
+  assert.equal(restarts(), 0);
+  socket.up = true;
+  socket.connect();
+  await advance(250);
+  assert.deepEqual(socket.sent('rejoinCall').map((e) => e.payload), [{ callId: 'k1' }]);
+  assert.equal(restarts(), 1, 'restarted once rejoinCall was accepted');
+  pc.set('connected', 'connected');
+  await advance(40_000);
+  assert.equal(call.state, 'active', 'not ended by the offline limit');
+});
+
+test('a hang-up while the socket is down keeps its endCall and drops the rest of the call', kBounded, async () => {
+  const { socket, call, pc } = await activeCall('outgoing');
+  const before = socket.emitted.length;
+  socket.drop();
+  pc.candidate();
+  const done = call.hangup();
+  assert.equal(call.endReason, 'hangup');
+  assert.deepEqual(socket.sendBuffer.map((p) => p.data[0]), ['endCall']);
+  socket.up = true;
+  socket.connect();
+  await advance(250);
+  await done;
+  assert.deepEqual(socket.emitted.slice(before).map((e) => e.event), ['endCall']);
 });
