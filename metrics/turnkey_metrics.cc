@@ -317,6 +317,18 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   ResolveAll(*resumed, kSocketResumeValues, m.resumed_sockets);
 
+  auto closed = registry.AddCounter({
+      .name = std::string(kSignalClosedConnectionsTotal),
+      .help = "Signaling (Engine.IO) connections ended, by reason: forced_close (turnkey closed "
+              "it), server_shutdown, transport_close (the client left), transport_error, "
+              "ping_timeout, parse_error.",
+      .labels = {Label("reason", kConnectionCloseValues)},
+  });
+  if (!closed) {
+    return std::unexpected(std::move(closed.error()));
+  }
+  ResolveAll(*closed, kConnectionCloseValues, m.closed_connections);
+
   auto coordinator = registry.AddGauge({
       .name = std::string(kClusterCoordinator),
       .help = "1 on the cluster node that keeps the call state of every node (the "

@@ -65,6 +65,8 @@ inline constexpr std::string_view kSignalSockets = "turnkey_signal_sockets";
 inline constexpr std::string_view kSignalUsers = "turnkey_signal_users";
 inline constexpr std::string_view kSignalResumedSocketsTotal =
     "turnkey_signal_resumed_sockets_total";
+inline constexpr std::string_view kSignalClosedConnectionsTotal =
+    "turnkey_signal_closed_connections_total";
 inline constexpr std::string_view kClusterCoordinator = "turnkey_cluster_coordinator";
 inline constexpr std::string_view kClusterNodes = "turnkey_cluster_nodes";
 inline constexpr std::string_view kCallsTotal = "turnkey_calls_total";
@@ -307,6 +309,21 @@ enum class SocketResume : uint8_t {
 };
 inline constexpr std::array<std::string_view, 2> kSocketResumeValues = {"lost", "replaced"};
 
+// Why a signaling (Engine.IO) connection ended: the reference server's
+// disconnect reasons, in signal::EngineIoCloseReason's order.
+enum class ConnectionClose : uint8_t {
+  kForcedClose,     // turnkey closed it: sign-out, a limit, a client that does not read
+  kServerShutdown,  // the stop
+  kTransportClose,  // the client closed it or left
+  kTransportError,  // a broken request or frame, or a write that failed
+  kPingTimeout,     // no pong within the ping timeout: a network gone quiet
+  kParseError,      // an undecodable packet
+  kCount
+};
+inline constexpr std::array<std::string_view, 6> kConnectionCloseValues = {
+    "forced_close",    "server_shutdown", "transport_close",
+    "transport_error", "ping_timeout",    "parse_error"};
+
 // The signaling service's metrics.
 struct SignalMetrics {
   [[nodiscard]] static base::Result<SignalMetrics> Create(Registry& registry);
@@ -321,6 +338,7 @@ struct SignalMetrics {
   Gauge sockets;                                  // signed-in Socket.IO sockets (devices)
   Gauge users;                                    // users with at least one signed-in socket
   EnumArray<SocketResume, Counter> resumed_sockets;
+  EnumArray<ConnectionClose, Counter> closed_connections;
   Gauge cluster_coordinator;  // 1 on the node that keeps a cluster's call state, else 0
   Gauge cluster_nodes;        // on the coordinator: nodes heard from, itself included
   EnumArray<CallType, EnumArray<CallStatus, Counter>> calls;

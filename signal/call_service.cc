@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "base/log.h"
@@ -370,6 +372,25 @@ void CallService::RefreshGauges() {
   }
   metrics.connections[metrics::SignalTransport::kPolling].Set(static_cast<double>(polling));
   metrics.connections[metrics::SignalTransport::kWebSocket].Set(static_cast<double>(websocket));
+  if (sio_ != nullptr) {
+    // The label values follow EngineIoCloseReason's order.
+    static_assert(static_cast<int>(EngineIoCloseReason::kForcedClose) ==
+                      static_cast<int>(metrics::ConnectionClose::kForcedClose) &&
+                  static_cast<int>(EngineIoCloseReason::kTransportClose) ==
+                      static_cast<int>(metrics::ConnectionClose::kTransportClose) &&
+                  static_cast<int>(EngineIoCloseReason::kParseError) ==
+                      static_cast<int>(metrics::ConnectionClose::kParseError));
+    const auto& closed = sio_->engine().stats().closed;
+    static_assert(std::tuple_size_v<std::remove_cvref_t<decltype(closed)>> ==
+                  static_cast<size_t>(metrics::ConnectionClose::kCount));
+    for (size_t i = 0; i < closed.size(); ++i) {
+      if (closed[i] > closed_exported_[i]) {
+        metrics.closed_connections[static_cast<metrics::ConnectionClose>(i)].Add(
+            service_.loop_shard(), closed[i] - closed_exported_[i]);
+        closed_exported_[i] = closed[i];
+      }
+    }
+  }
   // sockets_ and users_ change with the Socket.IO connect and disconnect
   // (presence only once the call manager has been told).
   metrics.sockets.Set(static_cast<double>(sockets_.size()));

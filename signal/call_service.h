@@ -69,6 +69,7 @@
 // CallEmitter side is the loop's.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -407,6 +408,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   std::unique_ptr<net::Timer> close_delay_timer_;
   std::unordered_map<uint64_t, SocketEntry> sockets_;
   std::multimap<base::MonoTime, uint64_t> ice_due_;
+  // The Engine.IO server's closed-session counts already added to the
+  // metrics (RefreshGauges).
+  std::array<uint64_t, static_cast<size_t>(metrics::ConnectionClose::kCount)> closed_exported_{};
   // What iceServers are made of, as last sent. A reload that changes it (a
   // leaked TURN secret rotated out, new URLs) sends every socket new ones at
   // once instead of at its next refresh, hours away.

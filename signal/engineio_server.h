@@ -28,6 +28,7 @@
 // CloseAll() first for a graceful end.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -110,6 +111,8 @@ struct EngineIoServerStats {
   uint64_t parse_errors = 0;     // sessions closed for an undecodable packet
   uint64_t pending_refused = 0;  // handshakes refused (403): max_pending_per_address
   uint64_t queue_overflows = 0;  // polling sessions closed: packets not fetched (kMaxQueuedBytes)
+  // Sessions ended, by EngineIoCloseReason (its numeric value).
+  std::array<uint64_t, 6> closed{};
 };
 
 class EngineIoServer {

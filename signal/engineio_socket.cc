@@ -267,6 +267,7 @@ void EngineIoSocket::CloseWith(EngineIoCloseReason reason) {
   if (state_ == State::kClosed) {
     ClearQueue();
   }
+  ++server_.stats_.closed.at(static_cast<size_t>(reason));
   if (server_.callbacks_.on_close) {
     server_.callbacks_.on_close(*this, reason);
   }

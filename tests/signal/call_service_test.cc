@@ -571,6 +571,18 @@ TEST_F(CallServiceTest, ConnectionsAreCountedByTransport) {
   EXPECT_THAT(
       registry_->Render(),
       ::testing::HasSubstr("turnkey_http_requests_total{route=\"/socket.io/*\",code=\"101\"} 2"));
+  // A client that leaves is counted by why its connection ended.
+  a2.reset();
+  const std::string left = "turnkey_signal_closed_connections_total{reason=\"transport_close\"} 1";
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (registry_->Render().find(left) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_THAT(registry_->Render(), ::testing::HasSubstr(left));
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turnkey_signal_closed_connections_total{reason=\"ping_timeout\"} 0"));
 }
 
 TEST_F(CallServiceTest, StoppingEndsLiveCallsAsServerShutdown) {

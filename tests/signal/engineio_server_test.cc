@@ -300,6 +300,11 @@ TEST_F(EngineIoServerTest, PacketsNobodyFetchesEndTheSessionPastTheQueueBound) {
   EXPECT_EQ(sent, (std::vector<bool>{true, true, true, false, false}));
   EXPECT_TRUE(events_.WaitPrefix("close:" + sid + ":transport error"));
   EXPECT_EQ(OnLoop([&] { return server_->stats().queue_overflows; }), 1u);
+  EXPECT_EQ(
+      OnLoop([&] {
+        return server_->stats().closed[static_cast<size_t>(EngineIoCloseReason::kTransportError)];
+      }),
+      1u);
   ExpectError(client->Request("GET", Polling(sid)), 400,
               R"({"code":1,"message":"Session ID unknown"})");
   static_assert(EngineIoSocket::kMaxQueuedBytes == 4 * 1024 * 1024);
@@ -607,6 +612,10 @@ TEST_F(EngineIoServerTest, ServerPingsAndClosesWithoutPong) {
   ExpectError(client->Request("GET", Polling(sid)), 400,
               R"({"code":1,"message":"Session ID unknown"})");
   EXPECT_EQ(OnLoop([&] { return server_->stats().ping_timeouts; }), 1u);
+  // By reason, for turnkey_signal_closed_connections_total.
+  auto closed = OnLoop([&] { return server_->stats().closed; });
+  EXPECT_EQ(closed[static_cast<size_t>(EngineIoCloseReason::kPingTimeout)], 1u);
+  EXPECT_EQ(closed[static_cast<size_t>(EngineIoCloseReason::kTransportClose)], 0u);
 }
 
 // Section 1.5: the session ends pingInterval + pingTimeout after the open or
