@@ -361,6 +361,39 @@ void CallService::FollowWallClock() {
       std::max<base::Duration>(ice_due_.begin()->first - Now(), base::Duration::zero()));
 }
 
+void CallService::ExportClosedConnections() {
+  if (sio_ == nullptr) {
+    return;
+  }
+  // The label values follow EngineIoCloseReason's order.
+  using metrics::ConnectionClose;
+  static_assert(static_cast<int>(EngineIoCloseReason::kForcedClose) ==
+                    static_cast<int>(ConnectionClose::kForcedClose) &&
+                static_cast<int>(EngineIoCloseReason::kServerShutdown) ==
+                    static_cast<int>(ConnectionClose::kServerShutdown) &&
+                static_cast<int>(EngineIoCloseReason::kTransportClose) ==
+                    static_cast<int>(ConnectionClose::kTransportClose) &&
+                static_cast<int>(EngineIoCloseReason::kTransportError) ==
+                    static_cast<int>(ConnectionClose::kTransportError) &&
+                static_cast<int>(EngineIoCloseReason::kPingTimeout) ==
+                    static_cast<int>(ConnectionClose::kPingTimeout) &&
+                static_cast<int>(EngineIoCloseReason::kParseError) ==
+                    static_cast<int>(ConnectionClose::kParseError) &&
+                static_cast<size_t>(ConnectionClose::kParseError) + 1 ==
+                    static_cast<size_t>(ConnectionClose::kCount));
+  const auto& closed = sio_->engine().stats().closed;
+  static_assert(std::tuple_size_v<std::remove_cvref_t<decltype(closed)>> ==
+                static_cast<size_t>(ConnectionClose::kCount));
+  const metrics::SignalMetrics& metrics = service_.metrics();
+  for (size_t i = 0; i < closed.size(); ++i) {
+    if (closed[i] > closed_exported_[i]) {
+      metrics.closed_connections[static_cast<ConnectionClose>(i)].Add(
+          service_.loop_shard(), closed[i] - closed_exported_[i]);
+      closed_exported_[i] = closed[i];
+    }
+  }
+}
+
 void CallService::RefreshGauges() {
   FollowWallClock();
   const metrics::SignalMetrics& metrics = service_.metrics();
@@ -372,25 +405,7 @@ void CallService::RefreshGauges() {
   }
   metrics.connections[metrics::SignalTransport::kPolling].Set(static_cast<double>(polling));
   metrics.connections[metrics::SignalTransport::kWebSocket].Set(static_cast<double>(websocket));
-  if (sio_ != nullptr) {
-    // The label values follow EngineIoCloseReason's order.
-    static_assert(static_cast<int>(EngineIoCloseReason::kForcedClose) ==
-                      static_cast<int>(metrics::ConnectionClose::kForcedClose) &&
-                  static_cast<int>(EngineIoCloseReason::kTransportClose) ==
-                      static_cast<int>(metrics::ConnectionClose::kTransportClose) &&
-                  static_cast<int>(EngineIoCloseReason::kParseError) ==
-                      static_cast<int>(metrics::ConnectionClose::kParseError));
-    const auto& closed = sio_->engine().stats().closed;
-    static_assert(std::tuple_size_v<std::remove_cvref_t<decltype(closed)>> ==
-                  static_cast<size_t>(metrics::ConnectionClose::kCount));
-    for (size_t i = 0; i < closed.size(); ++i) {
-      if (closed[i] > closed_exported_[i]) {
-        metrics.closed_connections[static_cast<metrics::ConnectionClose>(i)].Add(
-            service_.loop_shard(), closed[i] - closed_exported_[i]);
-        closed_exported_[i] = closed[i];
-      }
-    }
-  }
+  ExportClosedConnections();
   // sockets_ and users_ change with the Socket.IO connect and disconnect
   // (presence only once the call manager has been told).
   metrics.sockets.Set(static_cast<double>(sockets_.size()));
@@ -538,6 +553,7 @@ void CallService::Shutdown() {
   FailPending();
   remote_.clear();
   remote_index_.clear();
+  ExportClosedConnections();  // the stop's closes (server_shutdown)
   // The Socket.IO server first: destroying it runs no handler, so nothing
   // reaches the manager afterwards.
   sio_.reset();

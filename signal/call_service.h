@@ -263,6 +263,9 @@ class CallService final : public CallEmitter, public std::enable_shared_from_thi
   void ScheduleIce(uint64_t number, base::MonoTime due);
   void OnIceTimer();
   void RefreshGauges();
+  // Adds the Engine.IO sessions closed since the last call to
+  // turnkey_signal_closed_connections_total.
+  void ExportClosedConnections();
   // Call times follow a wall clock that stepped (CallStoreRecorder::
   // FollowWallClock); after a step forward the TURN credentials sockets hold
   // expire that much sooner, so their renewal comes that much sooner too.
