@@ -519,6 +519,7 @@ export class TurnkeyCall extends Emitter {
   #reported = false;
   #everConnected = false;
   #restarts = 0;
+  #restartInFlight = false;
   // One timer drives recovery: 'grace' (disconnected, not yet restarted), 'restart' (the time a
   // restart has to work) or 'wait' (callee: the time the caller has to send an offer).
   #recoveryTimer = null;
@@ -1053,7 +1054,13 @@ export class TurnkeyCall extends Emitter {
       this.#giveUp();
       return;
     }
+    if (this.#restartInFlight) {
+      // One offer at a time: a second would take the first one's answer. Its own timer decides.
+      this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
+      return;
+    }
     this.#restarts += 1;
+    this.#restartInFlight = true;
     // The next restart, should this one not bring the media back in time.
     this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
@@ -1064,6 +1071,8 @@ export class TurnkeyCall extends Emitter {
       await this.#client._emitAck('sendOffer', { callId: this.id, offer });
     } catch (e) {
       this.#fail(e);
+    } finally {
+      this.#restartInFlight = false;
     }
   }
 
@@ -1675,6 +1684,13 @@ export class TurnkeyClient extends Emitter {
     for (const call of this.#calls.values()) {
       if (!call.isEnded) {
         call._end('connection_lost', { endedBy: this.user?.id ?? null });
+        // The server may not have ended it yet (it notices a silent loss only after its ping
+        // timeout, then waits reconnect_grace): this hang-up goes out once the socket is back,
+        // so a resumed socket does not leave the call live there. An ended call answers an
+        // error, which is ignored.
+        if (call.id) {
+          socket.emit('endCall', { callId: call.id });
+        }
       }
     }
   }
@@ -1686,9 +1702,18 @@ export class TurnkeyClient extends Emitter {
    * 'connection_lost' nothing of it is sent. `keep`: event names to leave (endCall, rejectCall
    * and reportIce of a call ended otherwise still tell the server something true).
    */
+  #dropBufferedPayload(payload) {
+    const socket = this.socket;
+    if (socket && Array.isArray(socket.sendBuffer)) {
+      socket.sendBuffer = socket.sendBuffer.filter((packet) => packet?.data?.[1] !== payload);
+    }
+  }
+
   #dropBuffered(callId, keep = new Set()) {
     const socket = this.socket;
-    if (!callId || !socket || socket.connected || !Array.isArray(socket.sendBuffer)) {
+    // Not socket.connected: socket.io-client 4.8 also buffers while it still says connected, in
+    // the moment before a ping timeout closes it.
+    if (!callId || !socket || !Array.isArray(socket.sendBuffer)) {
       return;
     }
     socket.sendBuffer = socket.sendBuffer.filter((packet) => {
@@ -1869,6 +1894,9 @@ export class TurnkeyClient extends Emitter {
       if (this.#dialing === call) {
         this.#dialing = null;
       }
+      // Still held by socket.io-client (the socket dropped before it left): sent on reconnect,
+      // it would ring the callee for a call given up here.
+      this.#dropBufferedPayload(payload);
       call._end(reasonFromError(error.message), { error });
       throw error;
     }
