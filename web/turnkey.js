@@ -727,7 +727,7 @@ export class TurnkeyCall extends Emitter {
     }
     if (this.#down && this.direction !== 'outgoing') {
       // The caller restarts ICE: its restart gets the whole time.
-      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+      this.#awaitOffer();
     }
     if (!this.#link) {
       // Accepted by the server (glare) while our connection is still being set up.
@@ -774,7 +774,7 @@ export class TurnkeyCall extends Emitter {
       // The peer was away: offers of restarts meanwhile may not have reached it. Restart now.
       this.#recover();
     } else if (this.#down) {
-      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+      this.#awaitOffer();
     }
   }
 
@@ -791,7 +791,7 @@ export class TurnkeyCall extends Emitter {
       }
     } else if (this.#down) {
       // The caller's offers could not reach us meanwhile: it gets the whole time again.
-      this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+      this.#awaitOffer();
     }
   }
 
@@ -984,7 +984,7 @@ export class TurnkeyCall extends Emitter {
       // The caller restarts; the callee bounds how long it waits for that (connectTimeoutMs
       // bounds a call that never connected).
       if (this.#down && this.#recoveryKind === null && !this.#waitingForSocket) {
-        this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
+        this.#awaitOffer();
       }
       return;
     }
@@ -997,6 +997,11 @@ export class TurnkeyCall extends Emitter {
       // it lasts.
       this.#armRecovery('grace', this.#client.options.disconnectedGraceMs);
     }
+  }
+
+  // Callee: the caller has 2 * iceRestartTimeoutMs from now to send an offer that restarts ICE.
+  #awaitOffer() {
+    this.#armRecovery('wait', 2 * this.#client.options.iceRestartTimeoutMs);
   }
 
   #armRecovery(kind, ms) {
@@ -1696,33 +1701,24 @@ export class TurnkeyClient extends Emitter {
   }
 
   /**
-   * Drops the events socket.io-client holds for call `callId` while disconnected (its
-   * sendBuffer: emitted while down, sent as soon as it connects again, before anything else):
-   * offers, answers and candidates of an ended call would only be refused, and after a local
-   * 'connection_lost' nothing of it is sent. `keep`: event names to leave (endCall, rejectCall
-   * and reportIce of a call ended otherwise still tell the server something true).
+   * Drops the events socket.io-client holds while disconnected (its sendBuffer: emitted while
+   * down, sent as soon as it connects again, before anything else) for which `drop(event,
+   * payload)` is true, and forgets their ack callbacks (each _emitAck settles by its own
+   * timeout). Not only while socket.connected is false: socket.io-client 4.8 also buffers while
+   * it still says connected, in the moment before a ping timeout closes it.
    */
-  #dropBufferedPayload(payload) {
+  #dropBuffered(drop) {
     const socket = this.socket;
-    if (socket && Array.isArray(socket.sendBuffer)) {
-      socket.sendBuffer = socket.sendBuffer.filter((packet) => packet?.data?.[1] !== payload);
-    }
-  }
-
-  #dropBuffered(callId, keep = new Set()) {
-    const socket = this.socket;
-    // Not socket.connected: socket.io-client 4.8 also buffers while it still says connected, in
-    // the moment before a ping timeout closes it.
-    if (!callId || !socket || !Array.isArray(socket.sendBuffer)) {
+    if (!socket || !Array.isArray(socket.sendBuffer)) {
       return;
     }
     socket.sendBuffer = socket.sendBuffer.filter((packet) => {
       const [event, payload] = Array.isArray(packet?.data) ? packet.data : [];
-      const drop = payload?.callId === callId && !keep.has(event);
-      if (drop && packet.id !== undefined && socket.acks) {
+      const dropped = drop(event, payload);
+      if (dropped && packet.id !== undefined && socket.acks) {
         delete socket.acks[packet.id];
       }
-      return !drop;
+      return !dropped;
     });
   }
 
@@ -1896,7 +1892,7 @@ export class TurnkeyClient extends Emitter {
       }
       // Still held by socket.io-client (the socket dropped before it left): sent on reconnect,
       // it would ring the callee for a call given up here.
-      this.#dropBufferedPayload(payload);
+      this.#dropBuffered((event, data) => data === payload);
       call._end(reasonFromError(error.message), { error });
       throw error;
     }
@@ -2016,8 +2012,15 @@ export class TurnkeyClient extends Emitter {
 
   #track(call) {
     call.once('ended', (info) => {
-      this.#dropBuffered(call.id, info.reason === 'connection_lost' ? new Set() :
-        new Set(['endCall', 'rejectCall', 'reportIce']));
+      // Offers, answers and candidates of an ended call would only be refused; after a local
+      // 'connection_lost' nothing of it is sent (an endCall queued after this still is). An
+      // endCall, rejectCall or reportIce of a call ended otherwise tells the server something
+      // true.
+      const keep = info.reason === 'connection_lost' ? new Set() :
+        new Set(['endCall', 'rejectCall', 'reportIce']);
+      if (call.id) {
+        this.#dropBuffered((event, data) => data?.callId === call.id && !keep.has(event));
+      }
       this.emit('callEnded', call, info);
       // Keep a few ended calls so late events find them (and are ignored), but not forever.
       setTimeout(() => {
