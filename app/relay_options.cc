@@ -150,6 +150,7 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
         advertised = external;
       }
     }
+    const bool from_config = advertised.has_value();
     if (bind.IsUnspecified()) {
       if (advertised) {
         if (Contains(interfaces, *advertised)) {
@@ -186,9 +187,33 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
     }
     address.advertised = *advertised;
     address.advertised.set_port(0);
+    if (from_config && !Contains(interfaces, address.advertised)) {
+      // A 1:1 NAT's public address: relayed data between two of this
+      // server's clients stays on the host (RelayAddress::hairpin).
+      std::optional<base::SocketAddress> local =
+          address.bind.IsUnspecified() ? ChooseHostAddress(host, f, local_only)
+                                       : std::optional<base::SocketAddress>(address.bind);
+      if (local && *local != address.advertised) {
+        address.hairpin = *local;
+        address.hairpin.set_port(0);
+      }
+    }
     plan.relay[f] = address;
     AddUnique(plan.own_addresses, address.bind);
     AddUnique(plan.own_addresses, address.advertised);
+  }
+  // Browsers name no family in their Allocate requests: without a relay of
+  // the default family every one of them gets 440.
+  const int default_family = config.turn.relay.default_family == config::RelayFamily::kIpv6;
+  if (!plan.relay[default_family] && plan.relay[1 - default_family]) {
+    const std::string missing = default_family == 0 ? "IPv4" : "IPv6";
+    const std::string other = default_family == 0 ? "ipv6" : "ipv4";
+    plan.warnings.push_back(
+        "turn: no " + missing + " relay, and turn.relay.default_family is " +
+        (default_family == 0 ? "ipv4" : "ipv6") +
+        ": Allocate requests that name no address family (every WebRTC client's) get 440, so "
+        "browsers get no relay candidate; on a host without " +
+        missing + " set turn.relay.default_family: " + other);
   }
   for (const config::ListenerOptions& l : config.turn.listeners) {
     if (!l.address.IsUnspecified()) {
@@ -210,10 +235,11 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
     const base::Cidr& allow = config.turn.peers.allow[i];
     for (const base::SocketAddress& own : plan.own_addresses) {
       if (!own.IsLoopback() && base::CidrContains(allow, own)) {
-        plan.warnings.push_back(
-            "turn.peers.allow[" + std::to_string(i) + "] (" + base::CidrToString(allow) +
-            ") covers this host's address " + own.IpString() +
-            ": clients may relay to every port on it (TURN listeners, signaling, metrics, SSH)");
+        plan.warnings.push_back("turn.peers.allow[" + std::to_string(i) + "] (" +
+                                base::CidrToString(allow) + ") covers this host's address " +
+                                own.IpString() +
+                                ": clients may relay UDP to every port on it (TURN listeners, DNS "
+                                "and any other UDP service)");
         break;
       }
     }
@@ -243,6 +269,11 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.peers.deny = turn.peers.deny;
   options.peers.allow = turn.peers.allow;
   options.peers.own_addresses = plan.own_addresses;
+  for (const std::optional<relay::RelayAddress>& relay : plan.relay) {
+    if (relay) {
+      options.peers.relay_addresses.push_back(relay->advertised);
+    }
+  }
   options.peers.relay_port_min = turn.relay.ports.min;
   options.peers.relay_port_max = turn.relay.ports.max;
   options.alternate_servers = turn.alternate_servers;
@@ -251,6 +282,7 @@ relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
   options.nat_discovery = config::NatDiscoveryQuads(turn);
   options.relay[0] = plan.relay[0];
   options.relay[1] = plan.relay[1];
+  options.default_family = turn.relay.default_family == config::RelayFamily::kIpv6 ? 1 : 0;
   return options;
 }
 

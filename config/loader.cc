@@ -61,6 +61,8 @@ constexpr EnumName<base::LogFormat> kLogFormats[] = {{"text", base::LogFormat::k
                                                      {"json", base::LogFormat::kJson}};
 constexpr EnumName<Registration> kRegistrations[] = {{"open", Registration::kOpen},
                                                      {"closed", Registration::kClosed}};
+constexpr EnumName<RelayFamily> kRelayFamilies[] = {{"ipv4", RelayFamily::kIpv4},
+                                                    {"ipv6", RelayFamily::kIpv6}};
 constexpr EnumName<DatabaseDriver> kDrivers[] = {{"sqlite", DatabaseDriver::kSqlite},
                                                  {"mysql", DatabaseDriver::kMysql}};
 
@@ -93,6 +95,7 @@ void DecodeListener(Section& s, ListenerOptions& listener, const Where& at) {
 void DecodeRelay(Section& s, RelayOptions& relay) {
   s.Read("addresses", relay.addresses, AsListOf(DecodeIp));
   s.Read("external_addresses", relay.external_addresses, AsListOf(DecodeIp));
+  s.Read("default_family", relay.default_family, AsEnum(kRelayFamilies, "address family"));
   s.Nested("ports", [&](Section& ports) {
     ports.Read("min", relay.ports.min, DecodePort);
     ports.Read("max", relay.ports.max, DecodePort);

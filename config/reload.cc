@@ -31,6 +31,7 @@ std::vector<std::string> KeepRestartOnly(const Config& running, Config& next) {
   check("turn.relay.external_addresses", a.turn.relay.external_addresses,
         b.turn.relay.external_addresses);
   check("turn.relay.ports", a.turn.relay.ports, b.turn.relay.ports);
+  check("turn.relay.default_family", a.turn.relay.default_family, b.turn.relay.default_family);
   check("turn.connections_per_address", a.turn.connections_per_address,
         b.turn.connections_per_address);
   check("turn.pending_connections", a.turn.pending_connections, b.turn.pending_connections);

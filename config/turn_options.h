@@ -63,6 +63,9 @@ struct PortRange {
   friend bool operator==(const PortRange&, const PortRange&) = default;
 };
 
+// An address family of relayed addresses.
+enum class RelayFamily { kIpv4, kIpv6 };
+
 // Where relayed transport addresses live. Restart.
 struct RelayOptions {
   // Local addresses relay sockets bind to (ports 0), at most one per
@@ -75,6 +78,11 @@ struct RelayOptions {
   std::vector<base::SocketAddress> external_addresses;
   // Relay port range. Default 49152-65535.
   PortRange ports;
+  // The family of an Allocate that names none (no REQUESTED-ADDRESS-FAMILY:
+  // every WebRTC client's). RFC 8656 section 7.2 says IPv4, and 440 when
+  // there is no IPv4 relay; an IPv6-only host sets kIpv6, which needs an
+  // IPv6 address in `addresses`. Default kIpv4.
+  RelayFamily default_family = RelayFamily::kIpv4;
 
   friend bool operator==(const RelayOptions&, const RelayOptions&) = default;
 };

@@ -42,13 +42,20 @@ void CheckRelayAddresses(const Config& cfg, Diagnostics& diag) {
     const base::SocketAddress& address = relay.external_addresses[i];
     const std::string path = Indexed("turn.relay.external_addresses", i);
     const std::string family(FamilyName(address.family()));
+    const bool multicast =
+        address.is_v4() ? (address.bytes()[0] & 0xF0) == 0xE0 : address.bytes()[0] == 0xFF;
     if (address.IsUnspecified()) {
       diag.ErrorAt(path, "an unspecified address cannot be advertised to clients");
+    } else if (multicast) {
+      diag.ErrorAt(path, "a multicast address cannot be a relayed address");
     } else if (!advertised.insert(address.family()).second) {
       diag.ErrorAt(path, "a second " + family + " address (one per address family)");
     } else if (!bound.contains(address.family())) {
       diag.ErrorAt(path, "no " + family + " address in turn.relay.addresses to stand for");
     }
+  }
+  if (relay.default_family == RelayFamily::kIpv6 && !bound.contains(base::Family::kIpv6)) {
+    diag.ErrorAt("turn.relay.default_family", "ipv6 needs an IPv6 address in turn.relay.addresses");
   }
   if (relay.ports.min > relay.ports.max) {
     diag.ErrorAt("turn.relay.ports.min", "min " + std::to_string(relay.ports.min) +

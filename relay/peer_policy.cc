@@ -135,6 +135,16 @@ bool PeerPolicy::IsAllowed(const base::SocketAddress& peer) const {
       (has_embedded && !IsSixToFour(peer) && AnyContains(options_.allow, embedded))) {
     return true;
   }
+  // Another client's relayed address on this server: reachable even where
+  // the built-in list would deny it (a relay on 10.0.0.0/8), so two clients
+  // relaying through this server reach each other.
+  if (peer.port() >= options_.relay_port_min && peer.port() <= options_.relay_port_max) {
+    for (const base::SocketAddress& relay : options_.relay_addresses) {
+      if (!relay.IsLoopback() && SameIp(relay, peer)) {
+        return !AnyContains(options_.deny, peer);
+      }
+    }
+  }
   if (Denied(peer, peer.port()) || (has_embedded && Denied(embedded, peer.port()))) {
     return false;
   }

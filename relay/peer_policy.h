@@ -11,9 +11,13 @@
 //  2. If any candidate is inside an operator allow rule: allowed. Allow rules
 //     name exceptions and win over every deny rule, for every form of the
 //     address.
-//  3. If any candidate is inside the built-in deny list, an operator deny
+//  3. A relayed address of this server (what clients are told; not a
+//     loopback one) on a port of the relay range: allowed unless an operator
+//     deny rule covers it, even inside the built-in deny list (a relay on a
+//     private network).
+//  4. If any candidate is inside the built-in deny list, an operator deny
 //     rule, or is one of the server's own addresses: denied.
-//  4. Otherwise allowed.
+//  5. Otherwise allowed.
 //
 // "The server's own addresses" are its listening and relay IPs. On those IPs
 // only the relay port range stays reachable, so two clients relaying through
@@ -36,6 +40,9 @@ struct PeerPolicyOptions {
   // The server's own IPs (listening and relay, after resolving 0.0.0.0/:: to
   // the host's interface addresses). Ports are ignored.
   std::vector<base::SocketAddress> own_addresses;
+  // The relayed addresses clients are told, one per family (rule 3). Ports
+  // are ignored.
+  std::vector<base::SocketAddress> relay_addresses;
   uint16_t relay_port_min = 49152;  // on own IPs only this range is reachable
   uint16_t relay_port_max = 65535;
 };

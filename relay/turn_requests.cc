@@ -159,7 +159,9 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       fail(440);
       return;
     }
-    int family = requested_family ? FamilyIndexOf(*requested_family) : 0;
+    int family = requested_family    ? FamilyIndexOf(*requested_family)
+                 : additional_family ? 0  // a dual allocation: IPv4 plus the IPv6 asked for
+                                     : options_.default_family;
     std::optional<uint16_t> reserved_port;
     // The socket that has held the reserved port since the reservation
     // (RFC 8656 section 7.1): this allocation's relay socket.

@@ -482,8 +482,8 @@ void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
   }
   // DONT-FRAGMENT asks for DF on this datagram (RFC 8656 section 11.2); the
   // relay sockets otherwise leave it clear (section 14).
-  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, *peer, *data,
-                             indication.Has(stun::AttributeType::kDontFragment)),
+  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, ToPeerAddress(*peer),
+                             *data, indication.Has(stun::AttributeType::kDontFragment)),
               data->size());
 }
 
@@ -527,13 +527,46 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
     Drop(DropReason::kBandwidth);
     return;
   }
-  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle, channel->peer,
-                             message->data, false),
+  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle,
+                             ToPeerAddress(channel->peer), message->data, false),
               message->data.size());
 }
 
-void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from,
+base::SocketAddress TurnServer::ToPeerAddress(const base::SocketAddress& peer) const {
+  const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(peer)];
+  if (!relay || relay->hairpin.family() == base::Family::kNone ||
+      peer.port() < options_.peers.relay_port_min || peer.port() > options_.peers.relay_port_max) {
+    return peer;
+  }
+  base::SocketAddress ip = peer;
+  ip.set_port(0);
+  if (ip != relay->advertised) {
+    return peer;
+  }
+  base::SocketAddress local = relay->hairpin;
+  local.set_port(peer.port());
+  return local;
+}
+
+base::SocketAddress TurnServer::FromPeerAddress(const base::SocketAddress& from) const {
+  const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(from)];
+  if (!relay || relay->hairpin.family() == base::Family::kNone ||
+      from.port() < options_.peers.relay_port_min || from.port() > options_.peers.relay_port_max) {
+    return from;
+  }
+  base::SocketAddress ip = from;
+  ip.set_port(0);
+  if (ip != relay->hairpin) {
+    return from;
+  }
+  base::SocketAddress advertised = relay->advertised;
+  advertised.set_port(from.port());
+  return advertised;
+}
+
+void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from_io,
                             base::ByteView data) {
+  const base::SocketAddress from = FromPeerAddress(from_io);
   auto* endpoint = static_cast<RelayEndpoint*>(context);
   // RFC 8656 section 7: an expired relayed address relays nothing, though the
   // timer may not have closed it yet.
@@ -611,11 +644,12 @@ void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const net::IcmpEr
   Allocation& allocation = *static_cast<RelayEndpoint*>(context)->owner;
   // The permission is checked against the peer the datagram went to, address
   // only, never against whoever sent the ICMP.
-  if (allocation.FindPermission(icmp.destination, now) == nullptr) {
+  const base::SocketAddress peer = FromPeerAddress(icmp.destination);
+  if (allocation.FindPermission(peer, now) == nullptr) {
     Drop(DropReason::kNoPermission);
     return;
   }
-  const bool built = BuildDataIndication(icmp.destination, [&](stun::MessageBuilder& b) {
+  const bool built = BuildDataIndication(peer, [&](stun::MessageBuilder& b) {
     // Error Data is the next-hop MTU for "too big", zero otherwise (s18.13).
     b.AddIcmp(icmp.type, icmp.code, kind == metrics::IcmpKind::kPacketTooBig ? icmp.info : 0);
   });

@@ -54,6 +54,14 @@ namespace turnkey::relay {
 struct RelayAddress {
   base::SocketAddress bind;        // where relay sockets bind (port ignored)
   base::SocketAddress advertised;  // what clients are told (port ignored)
+  // Behind a 1:1 NAT (`advertised` is not an address of this host): an
+  // address of this host where relay sockets receive (port ignored), or kNone.
+  // A datagram to `advertised` on a relay port is sent here instead, and one
+  // from here on a relay port counts as from `advertised`: two clients
+  // relaying through this server reach each other without the NAT sending
+  // the server's traffic back to itself (hairpinning), which cloud 1:1 NATs
+  // do not do.
+  base::SocketAddress hairpin;
 };
 
 // The four UDP listener addresses RFC 5780 NAT behavior discovery answers
@@ -81,6 +89,11 @@ struct TurnServerOptions {
   // Relay addresses per family ([0] IPv4, [1] IPv6); a missing family
   // answers 440 when requested. Restart-only in practice (ports are bound).
   std::optional<RelayAddress> relay[2];
+  // The family (0 IPv4, 1 IPv6) of an Allocate without
+  // REQUESTED-ADDRESS-FAMILY: IPv4 by RFC 8656 section 7.2; IPv6 on a host
+  // without IPv4 (config turn.relay.default_family), where every browser's
+  // Allocate would otherwise get 440.
+  int default_family = 0;
   // 401/438 answers per client (an IPv4 address, an IPv6 /64; split between
   // the workers by the caller): the challenge every client needs once,
   // and failed authentications, which are throttled much harder.
@@ -279,6 +292,14 @@ class TurnServer {
   stun::TransactionId NextIndicationId();
   void RelayToClient(base::MonoTime now, Allocation& allocation, const base::SocketAddress& peer,
                      base::ByteView data);
+  // Where a datagram for `peer` goes: the family's hairpin address for one
+  // of this server's relayed addresses behind a 1:1 NAT (RelayAddress),
+  // else `peer` itself.
+  base::SocketAddress ToPeerAddress(const base::SocketAddress& peer) const;
+  // Who sent a datagram that came from `from`: the relayed address (the
+  // advertised one) for a relay socket of this server reached through the
+  // hairpin address, else `from` itself.
+  base::SocketAddress FromPeerAddress(const base::SocketAddress& from) const;
 
   unsigned worker_index_;
   TurnServerOptions options_;

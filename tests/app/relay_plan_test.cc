@@ -3,6 +3,9 @@
 // are told.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "app/relay_options.h"
 
 namespace turnkey::app {
@@ -124,6 +127,46 @@ TEST(RelayPlanTest, AnExternalAddressKeepsTheBindUnlessItIsTheHostsOwn) {
               "203.0.113.7");
 }
 
+TEST(RelayPlanTest, BehindA1To1NatRelayedDataBetweenClientsStaysOnTheHost) {
+  // The public address is not the host's: data for it goes to the address
+  // relay sockets receive on (the bind, or for a wildcard the address the
+  // kernel would send from), not out to a NAT that may not send it back.
+  auto hairpin = [](const RelayAddressPlan& plan, int family) {
+    return plan.relay[family]->hairpin.IpString();
+  };
+  EXPECT_EQ(hairpin(PlanRelayAddresses(Config({"0.0.0.0"}, {"203.0.113.7"}), Host()), 0),
+            "192.0.2.10");
+  EXPECT_EQ(hairpin(PlanRelayAddresses(Config({"172.17.0.1"}, {"203.0.113.7"}), Host()), 0),
+            "172.17.0.1");
+  EXPECT_EQ(hairpin(PlanRelayAddresses(Config({"::"}, {"2001:db8:9::1"}), Host()), 1),
+            "2001:db8:1::10");
+  // Not behind a NAT: nothing to keep on the host.
+  for (const RelayAddressPlan& plan :
+       {PlanRelayAddresses(Config({"0.0.0.0"}), Host()),
+        PlanRelayAddresses(Config({"0.0.0.0"}, {"192.0.2.10"}), Host()),
+        PlanRelayAddresses(Config({"172.17.0.1"}), Host())}) {
+    EXPECT_EQ(plan.relay[0]->hairpin.family(), base::Family::kNone)
+        << plan.relay[0]->advertised.IpString();
+  }
+}
+
+TEST(RelayPlanTest, WarnsWhenBrowsersWouldGet440) {
+  // Relaying IPv6 only, with RFC 8656's IPv4 default: every Allocate that
+  // names no family (every browser's) is refused.
+  auto warned = [](const RelayAddressPlan& plan) {
+    return std::any_of(plan.warnings.begin(), plan.warnings.end(), [](const std::string& w) {
+      return w.find("set turn.relay.default_family: ipv6") != std::string::npos;
+    });
+  };
+  config::Config v6_only = Config({"::"});
+  EXPECT_TRUE(warned(PlanRelayAddresses(v6_only, Host())));
+  v6_only.turn.relay.default_family = config::RelayFamily::kIpv6;
+  const RelayAddressPlan plan = PlanRelayAddresses(v6_only, Host());
+  EXPECT_FALSE(warned(plan));
+  EXPECT_EQ(MakeTurnServerOptions(v6_only, plan).default_family, 1);
+  EXPECT_FALSE(warned(PlanRelayAddresses(Config({"0.0.0.0", "::"}), Host())));
+}
+
 TEST(RelayPlanTest, WarnsWhenAnAllowRuleCoversOneOfTheHostsOwnAddresses) {
   config::Config config = Config({"0.0.0.0"});
   config.turn.peers.allow = {*base::ParseCidr("127.0.0.0/8"), *base::ParseCidr("192.0.2.0/24"),
@@ -139,7 +182,8 @@ TEST(RelayPlanTest, WarnsWhenAnAllowRuleCoversOneOfTheHostsOwnAddresses) {
   ASSERT_EQ(allow_warnings.size(), 1u);
   EXPECT_EQ(allow_warnings[0],
             "turn.peers.allow[1] (192.0.2.0/24) covers this host's address 192.0.2.10: clients "
-            "may relay to every port on it (TURN listeners, signaling, metrics, SSH)");
+            "may relay UDP to every port on it (TURN listeners, DNS and any other UDP "
+            "service)");
 }
 
 TEST(RelayPlanTest, AnAddressThatCannotBeBoundDropsItsFamily) {

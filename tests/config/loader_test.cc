@@ -193,6 +193,7 @@ TEST(LoaderTest, ExampleFileMentionsEveryKey) {
                           "relay:",
                           "addresses:",
                           "external_addresses:",
+                          "default_family:",
                           "ports:",
                           "min:",
                           "max:",
@@ -305,6 +306,7 @@ turn:
     addresses: [192.0.2.10, "2001:db8::10"]
     external_addresses: [203.0.113.5]
     ports: {min: 40000, max: 40999}
+    default_family: ipv6
   auth:
     secrets: [new-secret, old-secret]
     static_users:
@@ -391,6 +393,7 @@ TEST(LoaderTest, FullFileSetsEveryKey) {
             (std::vector<base::SocketAddress>{Ip("192.0.2.10"), Ip("2001:db8::10")}));
   EXPECT_EQ(turn.relay.external_addresses, (std::vector<base::SocketAddress>{Ip("203.0.113.5")}));
   EXPECT_EQ(turn.relay.ports, (PortRange{40000, 40999}));
+  EXPECT_EQ(turn.relay.default_family, RelayFamily::kIpv6);
   EXPECT_EQ(turn.auth.secrets, (std::vector<std::string>{"new-secret", "old-secret"}));
   EXPECT_EQ(turn.auth.secrets_file, "");
   ASSERT_EQ(turn.auth.static_users.size(), 2u);

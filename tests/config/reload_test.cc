@@ -87,6 +87,8 @@ TEST(ReloadTest, RestartOnlySettingsAreReported) {
       {[](Config& c) { c.turn.relay.external_addresses = {Ip("203.0.113.1")}; },
        "turn.relay.external_addresses"},
       {[](Config& c) { c.turn.relay.ports.min = 50000; }, "turn.relay.ports"},
+      {[](Config& c) { c.turn.relay.default_family = RelayFamily::kIpv6; },
+       "turn.relay.default_family"},
       {[](Config& c) { c.turn.relay.ports.max = 50000; }, "turn.relay.ports"},
       {[](Config& c) { c.turn.nat_discovery.alternate_port = 3500; }, "turn.nat_discovery"},
       {[](Config& c) { c.signal.enabled = false; }, "signal.enabled"},

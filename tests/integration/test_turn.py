@@ -402,6 +402,44 @@ class DefaultPeerPolicyTest(unittest.TestCase):
         self.assertRegex(text, r"refresh 0\s*:\s*ok")
 
 
+class OneToOneNatTest(unittest.TestCase):
+    """A host behind a 1:1 NAT (turn.relay.external_addresses), played on loopback: clients are
+    told 127.0.0.2, which no relay socket binds (they bind 127.0.0.1), as a cloud host is told
+    its public address. Two clients of the server still reach each other's relayed address
+    without anything sending the server's traffic back to it."""
+
+    @classmethod
+    def setUpClass(cls):
+        if AGAINST != "turnkey":
+            raise unittest.SkipTest("turnkey's own handling of its public address")
+        yaml = f'  auth:\n    secrets: ["{SECRET}"]\n' + ALLOW_LOOPBACK
+        cls.server = harness.Turnkey(
+            turn_yaml=yaml,
+            relay_yaml="{addresses: [127.0.0.1], external_addresses: [127.0.0.2]}").__enter__()
+        cls.server.realm = REALM
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def client(self):
+        username, password = rest_credential(unique_user("nat"))
+        return tc.TurnClient("127.0.0.1", self.server.port, username=username, password=password)
+
+    def test_two_clients_relay_to_each_other_through_the_public_address(self):
+        with self.client() as a, self.client() as b:
+            relayed_a = a.allocate().address(tc.XOR_RELAYED_ADDRESS)
+            relayed_b = b.allocate().address(tc.XOR_RELAYED_ADDRESS)
+            self.assertEqual(relayed_a[0], "127.0.0.2")
+            self.assertEqual(a.create_permission(relayed_b).cls, tc.SUCCESS)
+            self.assertEqual(b.create_permission(relayed_a).cls, tc.SUCCESS)
+            a.send_indication(relayed_b, b"to b")
+            self.assertEqual(b.receive(), ("data", relayed_a, b"to b"))
+            self.assertEqual(b.channel_bind(0x4001, relayed_a).cls, tc.SUCCESS)
+            b.send_channel_data(0x4001, b"to a")
+            self.assertEqual(a.receive(), ("data", relayed_b, b"to a"))
+
+
 class TurnErrorCodesTest(unittest.TestCase):
     """Error codes and relaying rules, through the real binary, with our client."""
 

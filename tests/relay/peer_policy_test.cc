@@ -174,6 +174,30 @@ TEST(PeerPolicyTest, OwnAddressesOnlyExposeTheRelayRange) {
   EXPECT_TRUE(policy.IsAllowed(Addr("198.20.1.2", 22)));
 }
 
+TEST(PeerPolicyTest, APrivateRelayAddressExposesItsRelayRangeToOtherClients) {
+  // A relay on a LAN or VPN (10.0.0.0/8, a ULA): two of its clients still
+  // reach each other's relayed address, and nothing else of the range.
+  PeerPolicyOptions options;
+  options.own_addresses = {Addr("10.55.0.1", 0), Addr("fd00:a5::1", 0), Addr("127.0.0.1", 0)};
+  options.relay_addresses = {Addr("10.55.0.1", 0), Addr("fd00:a5::1", 0)};
+  options.relay_port_min = 50000;
+  options.relay_port_max = 50999;
+  PeerPolicy policy(options);
+  EXPECT_TRUE(policy.IsAllowed(Addr("10.55.0.1", 50000)));
+  EXPECT_TRUE(policy.IsAllowed(Addr("fd00:a5::1", 50999)));
+  EXPECT_FALSE(policy.IsAllowed(Addr("10.55.0.1", 3478)));  // its listener
+  EXPECT_FALSE(policy.IsAllowed(Addr("10.55.0.1", 51000)));
+  EXPECT_FALSE(policy.IsAllowed(Addr("10.55.0.2", 50000)));  // a neighbour
+  EXPECT_FALSE(policy.IsAllowed(Addr("::ffff:10.55.0.1", 50000)));
+  // A loopback relay address (a local setup) opens nothing.
+  options.relay_addresses = {Addr("127.0.0.1", 0)};
+  EXPECT_FALSE(PeerPolicy(options).IsAllowed(Addr("127.0.0.1", 50000)));
+  // An operator's deny rule still wins.
+  options.relay_addresses = {Addr("10.55.0.1", 0)};
+  options.deny = {Net("10.55.0.0/24")};
+  EXPECT_FALSE(PeerPolicy(options).IsAllowed(Addr("10.55.0.1", 50000)));
+}
+
 TEST(PeerPolicyTest, EmbeddedIpv4Forms) {
   EXPECT_EQ(EmbeddedIpv4(Addr("::ffff:1.2.3.4", 7)), Addr("1.2.3.4", 7));
   EXPECT_EQ(EmbeddedIpv4(Addr("::ffff:0:1.2.3.4", 7)), Addr("1.2.3.4", 7));

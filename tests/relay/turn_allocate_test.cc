@@ -355,6 +355,25 @@ TEST_F(TurnAllocateTest, WithoutAnIpv4RelayPlainAllocateIs440) {
   EXPECT_EQ(v6.XorAddress(AttributeType::kXorRelayedAddress)->IpString(), "2001:db8::1");
 }
 
+TEST_F(TurnAllocateTest, AnIpv6DefaultFamilyServesAllocatesThatNameNone) {
+  // An IPv6-only host (turn.relay.default_family: ipv6): browsers name no
+  // family and get an IPv6 relay instead of 440.
+  TurnServerOptions options = Options(true);
+  options.relay[0].reset();
+  options.default_family = 1;
+  Start(options);
+  TurnTestClient client = Client(1);
+  StunReply reply = client.Allocate();
+  ASSERT_TRUE(reply.success()) << reply.error_code();
+  EXPECT_EQ(reply.XorAddress(AttributeType::kXorRelayedAddress)->IpString(), "2001:db8::1");
+  // A family asked for is still the one given, and IPv4 is still missing.
+  TurnTestClient v4 = Client(2);
+  EXPECT_EQ(v4.Allocate([](MessageBuilder& b) {
+                b.AddRequestedAddressFamily(AddressFamily::kIpv4);
+              }).error_code(),
+            440);
+}
+
 TEST_F(TurnAllocateTest, RequestedFamilies) {
   Start(Options(true));
   TurnTestClient v6 = Client(1);

@@ -403,6 +403,96 @@ TEST_F(TurnRelayTest, OtherIcmpErrorsAndUnpermittedPeersAreIgnored) {
   }
 }
 
+// Behind a 1:1 NAT (RelayAddress::hairpin): two clients of this server relay
+// to each other's public relayed address; the datagrams go to the host's own
+// address and come back counted as from the public one, so nothing depends
+// on the NAT sending the server's traffic back to it.
+class TurnHairpinTest : public ::testing::Test, public TurnTestEnv {
+ protected:
+  void SetUp() override {
+    TurnServerOptions options = Options();
+    options.relay[0] = RelayAddress{Ip("10.0.0.5", 0), kPublic, Ip("10.0.0.5", 0)};
+    options.peers.own_addresses = {Ip("10.0.0.5", 0), kPublic};
+    options.peers.relay_addresses = {kPublic};  // as MakeTurnServerOptions sets it
+    options.peers.relay_port_min = kPortMin;
+    options.peers.relay_port_max = kPortMax;
+    Start(options);
+  }
+
+  const base::SocketAddress kPublic = Ip("203.0.113.7", 0);
+};
+
+TEST_F(TurnHairpinTest, ClientsOfThisServerReachEachOthersPublicRelayedAddress) {
+  TurnTestClient a(*this, Tuple(1), Rest("a"));
+  TurnTestClient b(*this, Tuple(2), Rest("b"));
+  const auto relayed_a = a.Allocate().XorAddress(AttributeType::kXorRelayedAddress);
+  const auto relayed_b = b.Allocate().XorAddress(AttributeType::kXorRelayedAddress);
+  ASSERT_TRUE(relayed_a && relayed_b);
+  ASSERT_EQ(relayed_a->IpString(), "203.0.113.7");
+  ASSERT_TRUE(a.CreatePermission({*relayed_b}).success());
+  ASSERT_TRUE(b.CreatePermission({*relayed_a}).success());
+
+  // a -> b's public relayed address: sent to the host's own address instead.
+  const base::Bytes data = Payload(40);
+  a.Send(*relayed_b, data);
+  ASSERT_EQ(io.to_peer.size(), 1u);
+  EXPECT_EQ(io.to_peer[0].peer, Ip("10.0.0.5", relayed_b->port()));
+  EXPECT_EQ(io.to_peer[0].handle, io.HandleFor(*relayed_a));
+
+  // It arrives on b's socket from a's socket (the host's address): b is told
+  // it came from a's public relayed address, which b has a permission for.
+  b.TakeReceived();
+  PeerSends(*relayed_b, Ip("10.0.0.5", relayed_a->port()), data);
+  auto received = b.TakeReceived();
+  ASSERT_EQ(received.size(), 1u);
+  auto m = stun::Message::Decode(received[0]);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(
+      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
+      *relayed_a);
+
+  // Over a channel too, both ways.
+  ASSERT_TRUE(b.ChannelBind(0x4001, *relayed_a).success());
+  b.SendChannelData(0x4001, data);
+  ASSERT_EQ(io.to_peer.size(), 2u);
+  EXPECT_EQ(io.to_peer[1].peer, Ip("10.0.0.5", relayed_a->port()));
+  PeerSends(*relayed_b, Ip("10.0.0.5", relayed_a->port()), data);
+  received = b.TakeReceived();
+  ASSERT_EQ(received.size(), 1u);
+  auto channel = stun::DecodeChannelData(received[0], stun::ChannelDataPadding::kOptional);
+  ASSERT_TRUE(channel);
+  EXPECT_EQ(channel->channel, 0x4001);
+
+  // An ICMP error about the hairpin path names the public address.
+  IcmpArrives(*relayed_a, {Ip("10.0.0.5", relayed_b->port()), false, 3, 3, 0});
+  received = a.TakeReceived();
+  ASSERT_EQ(received.size(), 1u);
+  m = stun::Message::Decode(received[0]);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(
+      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
+      *relayed_b);
+}
+
+TEST_F(TurnHairpinTest, OnlyRelayPortsOfThePublicAddressStayOnTheHost) {
+  TurnTestClient a(*this, Tuple(1), Rest("a"));
+  const auto relayed_a = a.Allocate().XorAddress(AttributeType::kXorRelayedAddress);
+  ASSERT_TRUE(relayed_a);
+  const base::SocketAddress outside = Ip("8.8.8.8", kPortMin);
+  ASSERT_TRUE(a.CreatePermission({outside, Ip("203.0.113.7", kPortMin)}).success());
+  a.Send(outside, Payload(10));
+  ASSERT_EQ(io.to_peer.size(), 1u);
+  EXPECT_EQ(io.to_peer[0].peer, outside);
+  // From the host's address on a port outside the relay range comes no
+  // relay socket of ours (a listener, another service): it is not taken for
+  // the public address the client has a permission for.
+  a.TakeReceived();
+  PeerSends(*relayed_a, Ip("10.0.0.5", 3478), Payload(10));
+  EXPECT_TRUE(a.TakeReceived().empty());
+  PeerSends(*relayed_a, Ip("10.0.0.5", kPortMin + 1), Payload(10));
+  EXPECT_EQ(a.TakeReceived().size(), 1u);
+}
+
 TEST_F(TurnRelayTest, Ipv6HalfOfADualAllocationRelays) {
   TurnTestClient client = Ready(1, ClientTransport::kUdp, true);
   ASSERT_EQ(relayed_.size(), 2u);
