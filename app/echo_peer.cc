@@ -38,6 +38,11 @@ EchoPeer::~EchoPeer() {
   }
 }
 
+std::optional<base::SocketAddress> EchoPeer::last_source() const {
+  std::lock_guard lock(source_mutex_);
+  return last_source_;
+}
+
 void EchoPeer::Run() {
   uint8_t buffer[65536];
   pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wakeup_.get(), POLLIN, 0}};
@@ -59,6 +64,11 @@ void EchoPeer::Run() {
                                reinterpret_cast<sockaddr*>(&from), &from_length);
       if (got < 0) {
         break;  // EAGAIN, or an ICMP error queued by an earlier send: poll again
+      }
+      if (auto source = base::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&from),
+                                                          from_length)) {
+        std::lock_guard lock(source_mutex_);
+        last_source_ = source->Unmapped();
       }
       received_.fetch_add(1);
       // A failed echo is the sender's loss to notice; nothing to retry here.

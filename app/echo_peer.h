@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "base/address.h"
@@ -33,6 +35,9 @@ class EchoPeer {
   // Datagrams received so far; each is echoed once (counted before the echo
   // is sent, so a sender that has its echo back sees it counted).
   uint64_t received() const { return received_.load(); }
+  // Where the latest datagram came from (for a TURN probe: where peers see
+  // the relay send from), nullopt before the first.
+  std::optional<base::SocketAddress> last_source() const;
 
  private:
   EchoPeer(net::ScopedFd socket, net::ScopedFd wakeup, const base::SocketAddress& address)
@@ -43,6 +48,8 @@ class EchoPeer {
   net::ScopedFd wakeup_;  // eventfd: written by the destructor to end Run()
   base::SocketAddress address_;
   std::atomic<uint64_t> received_{0};
+  mutable std::mutex source_mutex_;
+  std::optional<base::SocketAddress> last_source_;  // guarded by source_mutex_
   std::thread thread_;
 };
 

@@ -239,7 +239,20 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
     start = Clock::now();
     if (auto permitted = client.CreatePermission(peer_address); !permitted) {
       Failed("create permission: " + Describe(permitted.error()));
-      if (permitted.error().code == 403) {
+      base::SocketAddress mapped_ip = allocation->mapped;
+      mapped_ip.set_port(0);
+      base::SocketAddress local_ip = client.connection().local_address();
+      local_ip.set_port(0);
+      if (permitted.error().code == 403 && mapped_ip.family() != base::Family::kNone &&
+          mapped_ip != local_ip && !peer_address.IsLoopback()) {
+        // Behind a NAT the echo peer's address is private: allowing it
+        // would not help, the relay cannot reach it.
+        std::printf(
+            "  hint: this machine is behind a NAT (the server sees it as %s), so the relay cannot "
+            "reach the probe's echo peer at %s. Run the probe from a machine with a public "
+            "address, or on the server itself.\n",
+            mapped_ip.IpString().c_str(), peer_address.IpString().c_str());
+      } else if (permitted.error().code == 403) {
         std::printf(
             "  hint: the server refused %s as a peer. The probe's echo peer runs on this host, "
             "so the server must allow its address: turnkey: turn.peers.allow: [%s/%d]; "
@@ -265,6 +278,34 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
     bool relayed_all = send_stats.all_echoed();
     if (!relayed_all) {
       Failed("send/data: not every packet came back through Send and Data indications");
+    }
+    // Peers answer the address they see the relay send from: it must be the
+    // relayed address clients are told, or a WebRTC peer's packets (sent to
+    // the relayed address) never arrive. The echo peer answers whatever it
+    // sees, so the echo alone cannot tell.
+    if (std::optional<base::SocketAddress> seen = (*peer)->last_source();
+        seen && *seen != allocation->relayed) {
+      Line("relay source", seen->ToString() + " (as the echo peer saw it)");
+      if (seen->IsLoopback()) {
+        // On the server's own host: the relay reaches the echo peer over
+        // loopback, whatever address it tells clients.
+        std::printf(
+            "  note: the relay reached the echo peer over loopback, so whether peers see it "
+            "send from %s cannot be checked from this host; run the probe from another host.\n",
+            allocation->relayed.ToString().c_str());
+      } else {
+        Failed(fmt::format(
+            "the relay sends from {} but tells clients {} (XOR-RELAYED-ADDRESS): peers that "
+            "answer the relayed address are not heard",
+            seen->ToString(), allocation->relayed.ToString()));
+        std::printf(
+            "  hint: behind a 1:1 NAT, give the server its public address: turnkey: "
+            "turn.relay.external_addresses: [%s]; coturn: --external-ip=%s/<private address>. "
+            "(A probe run from inside the server's private network sees the private address "
+            "even when that is set: run it from outside.)\n",
+            seen->IpString().c_str(), seen->IpString().c_str());
+        relayed_all = false;
+      }
     }
 
     start = Clock::now();

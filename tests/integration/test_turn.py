@@ -439,6 +439,14 @@ class OneToOneNatTest(unittest.TestCase):
             b.send_channel_data(0x4001, b"to a")
             self.assertEqual(a.receive(), ("data", relayed_b, b"to a"))
 
+    def test_probe_on_the_host_says_it_cannot_check_the_public_address(self):
+        rc, text = run_probe("--secret", SECRET,
+                             f"turn://{unique_user('probe')}@127.0.0.1:{self.server.port}")
+        self.assertEqual(rc, 0, text)
+        self.assertRegex(text, r"relayed address\s*:\s*127\.0\.0\.2:\d+")
+        self.assertRegex(text, r"relay source\s*:\s*127\.0\.0\.1:\d+")
+        self.assertIn("cannot be checked from this host", text)
+
 
 class TurnErrorCodesTest(unittest.TestCase):
     """Error codes and relaying rules, through the real binary, with our client."""
