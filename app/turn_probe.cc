@@ -14,6 +14,7 @@
 #include "auth/turn_rest.h"
 #include "base/clock.h"
 #include "base/crypto.h"
+#include "net/interfaces.h"
 
 namespace turnkey::app {
 
@@ -136,6 +137,22 @@ std::string RelayRound(TurnClient& client, const char* tag,
     }
   }
   return "";
+}
+
+// Whether `server` is an address of the machine the probe runs on.
+bool OnThisHost(const base::SocketAddress& server) {
+  if (server.Unmapped().IsLoopback()) {
+    return true;
+  }
+  base::SocketAddress ip = server.Unmapped();
+  ip.set_port(0);
+  for (base::SocketAddress local : net::InterfaceAddresses()) {
+    local.set_port(0);
+    if (local == ip) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Where the echo peer binds; see turn_probe.h.
@@ -283,17 +300,20 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
     // relayed address clients are told, or a WebRTC peer's packets (sent to
     // the relayed address) never arrive. The echo peer answers whatever it
     // sees, so the echo alone cannot tell.
-    if (std::optional<base::SocketAddress> seen = (*peer)->last_source();
-        seen && *seen != allocation->relayed) {
-      Line("relay source", seen->ToString() + " (as the echo peer saw it)");
-      if (seen->IsLoopback()) {
-        // On the server's own host: the relay reaches the echo peer over
-        // loopback, whatever address it tells clients.
-        std::printf(
-            "  note: the relay reached the echo peer over loopback, so whether peers see it "
-            "send from %s cannot be checked from this host; run the probe from another host.\n",
-            allocation->relayed.ToString().c_str());
-      } else {
+    if (std::optional<base::SocketAddress> seen = (*peer)->last_source(); seen) {
+      if (*seen != allocation->relayed) {
+        Line("relay source", seen->ToString() + " (as the echo peer saw it)");
+      }
+      if (OnThisHost(client.connection().peer_address()) || seen->IsLoopback()) {
+        // On the server's own host: the relay reaches the echo peer from the
+        // inside, whatever a NAT in front of the host does.
+        if (!allocation->relayed.IsLoopback() || *seen != allocation->relayed) {
+          std::printf(
+              "  note: the probe runs on the server's host, so whether peers see the relay send "
+              "from %s cannot be checked here; run the probe from another host.\n",
+              allocation->relayed.ToString().c_str());
+        }
+      } else if (*seen != allocation->relayed) {
         Failed(fmt::format(
             "the relay sends from {} but tells clients {} (XOR-RELAYED-ADDRESS): peers that "
             "answer the relayed address are not heard",

@@ -42,12 +42,14 @@ void CheckRelayAddresses(const Config& cfg, Diagnostics& diag) {
     const base::SocketAddress& address = relay.external_addresses[i];
     const std::string path = Indexed("turn.relay.external_addresses", i);
     const std::string family(FamilyName(address.family()));
+    // 224.0.0.0/4 multicast, 240.0.0.0/4 reserved (broadcast included),
+    // ff00::/8 multicast: never one host's address.
     const bool multicast =
-        address.is_v4() ? (address.bytes()[0] & 0xF0) == 0xE0 : address.bytes()[0] == 0xFF;
+        address.is_v4() ? (address.bytes()[0] & 0xF0) >= 0xE0 : address.bytes()[0] == 0xFF;
     if (address.IsUnspecified()) {
       diag.ErrorAt(path, "an unspecified address cannot be advertised to clients");
     } else if (multicast) {
-      diag.ErrorAt(path, "a multicast address cannot be a relayed address");
+      diag.ErrorAt(path, "a multicast, broadcast or reserved address cannot be a relayed address");
     } else if (!advertised.insert(address.family()).second) {
       diag.ErrorAt(path, "a second " + family + " address (one per address family)");
     } else if (!bound.contains(address.family())) {

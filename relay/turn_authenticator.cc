@@ -155,7 +155,8 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
   // With both present, MESSAGE-INTEGRITY-SHA256 is the one that counts.
   const IntegrityKind checked = has_sha256 ? IntegrityKind::kSha256 : IntegrityKind::kSha1;
   AuthFailure failure = CheckUser(request, *username, algorithm, checked, now_unix, result);
-  if (failure != AuthFailure::kNone) {
+  const bool expired_but_verified = failure == AuthFailure::kExpired && result.key_size > 0;
+  if (failure != AuthFailure::kNone && !expired_but_verified) {
     return Fail(failure);
   }
   // RFC 8489 section 9.2.4 checks the nonce last, once user and integrity
@@ -169,6 +170,11 @@ AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,
       // A nonce that is not valid is answered 438 as well; the client
       // retries with the fresh one we send.
       return Fail(AuthFailure::kInvalidNonce);
+  }
+  if (expired_but_verified) {
+    result.failure = AuthFailure::kExpired;
+    result.error_code = 401;
+    result.expired_but_verified = true;
   }
   return result;
 }
@@ -207,25 +213,25 @@ AuthFailure TurnAuthenticator::CheckUser(const stun::Message& request, std::stri
     return AuthFailure::kUnknownUser;
   }
   // RFC-less but universal TURN REST rule: the timestamp is when the
-  // credential stops being accepted for new requests.
-  if (*expiry <= now_unix) {
-    return AuthFailure::kExpired;
-  }
+  // credential stops being accepted for new requests. The integrity is still
+  // checked (a verified key is left in `result`): the allocation made with
+  // the name may keep working until its own lifetime ends.
+  const bool expired = *expiry <= now_unix;
   for (const std::string& secret : options_.secrets) {
     const std::string password = auth::TurnRestPassword(secret, username);
     if (algorithm == stun::PasswordAlgorithmId::kSha256) {
       base::Sha256Digest key = stun::LongTermKeySha256(username, options_.realm, password);
       if (verify(key)) {
-        return AuthFailure::kNone;
+        return expired ? AuthFailure::kExpired : AuthFailure::kNone;
       }
     } else {
       base::Md5Digest key = stun::LongTermKeyMd5(username, options_.realm, password);
       if (verify(key)) {
-        return AuthFailure::kNone;
+        return expired ? AuthFailure::kExpired : AuthFailure::kNone;
       }
     }
   }
-  return AuthFailure::kBadIntegrity;
+  return expired ? AuthFailure::kExpired : AuthFailure::kBadIntegrity;
 }
 
 }  // namespace turnkey::relay

@@ -82,6 +82,12 @@ struct AuthResult {
   std::array<uint8_t, 32> key{};
   size_t key_size = 0;
 
+  // kExpired only: the request's integrity and nonce were good, under a
+  // TURN REST name whose time has passed (`username` and the key are
+  // filled). Enough for requests that only keep an allocation of that name
+  // working until its own lifetime ends (TurnServer decides).
+  bool expired_but_verified = false;
+
   bool ok() const { return failure == AuthFailure::kNone; }
   base::ByteView key_view() const { return base::ByteView(key.data(), key_size); }
 };

@@ -459,12 +459,15 @@ void TurnServer::HandleRefresh(base::MonoTime now, const FiveTuple& from,
 // ---------------------------------------------------------------------------
 // CreatePermission (RFC 8656 section 10.2)
 
-uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer) {
+uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer,
+                                 bool any_port) {
   // A peer of a family the allocation has no relay for (RFC 8656 section 9).
   if (!allocation.HasFamily(peer)) {
     return 443;
   }
-  if (!policy_->IsAllowed(peer)) {
+  base::SocketAddress in_relay_range = peer;
+  in_relay_range.set_port(options_.peers.relay_port_min);
+  if (!policy_->IsAllowed(peer) && !(any_port && policy_->IsAllowed(in_relay_range))) {
     counters_.peer_denied.Add();
     return 403;
   }
@@ -490,7 +493,7 @@ void TurnServer::HandleCreatePermission(base::MonoTime now, const FiveTuple& fro
       SendError(from, request, 400, &auth, method);
       return;
     }
-    if (uint16_t code = PeerRefusal(allocation, *peer); code != 0) {
+    if (uint16_t code = PeerRefusal(allocation, *peer, /*any_port=*/true); code != 0) {
       SendError(from, request, code, &auth, method);
       return;
     }

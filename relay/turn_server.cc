@@ -188,7 +188,17 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
     return;
   }
 
-  const AuthResult auth = authenticator_->Authenticate(request, from.client, clock_.UnixSeconds());
+  AuthResult auth = authenticator_->Authenticate(request, from.client, clock_.UnixSeconds());
+  if (auth.expired_but_verified && KeepsAllocationGoing(now, from, request, method, auth)) {
+    // DESIGN: an expired credential is refused, but the allocation made
+    // with it keeps working until its own lifetime ends: its permissions
+    // and channels may be refreshed (browsers refresh permissions every
+    // 5 minutes, channels every 10, with the credentials they allocated
+    // with), and it may be deleted. Its lifetime is not extended.
+    auth.failure = AuthFailure::kNone;
+    auth.error_code = 0;
+    auth.expired_but_verified = false;
+  }
   if (!auth.ok()) {
     // A new client's first Allocate (no credentials yet) while this host
     // takes no new allocations: sent to an alternate before the challenge
@@ -249,6 +259,26 @@ void TurnServer::HandleRequest(base::MonoTime now, const FiveTuple& from,
     default:
       break;
   }
+}
+
+bool TurnServer::KeepsAllocationGoing(base::MonoTime now, const FiveTuple& from,
+                                      const stun::Message& request, MethodLabel method,
+                                      const AuthResult& auth) {
+  if (method != MethodLabel::kCreatePermission && method != MethodLabel::kChannelBind &&
+      method != MethodLabel::kRefresh) {
+    return false;
+  }
+  Allocation* allocation = FindAllocation(from, now);
+  if (allocation == nullptr || allocation->username() != auth.username) {
+    return false;
+  }
+  if (method == MethodLabel::kRefresh) {
+    // Only a delete (LIFETIME 0): a refresh would outlive the credential.
+    auto value = request.FindValue(stun::AttributeType::kLifetime);
+    std::optional<uint32_t> lifetime = value ? stun::DecodeLifetime(*value) : std::nullopt;
+    return lifetime == 0u;
+  }
+  return true;
 }
 
 void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& request) {

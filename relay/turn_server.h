@@ -172,6 +172,11 @@ class TurnServer {
   // Requests.
   void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
   void HandleBinding(const FiveTuple& from, const stun::Message& request);
+  // Whether a request whose TURN REST name expired (but verified) may still
+  // go on: CreatePermission, ChannelBind or a Refresh with LIFETIME 0 on the
+  // allocation of `from` made with that name.
+  bool KeepsAllocationGoing(base::MonoTime now, const FiveTuple& from, const stun::Message& request,
+                            MethodLabel method, const AuthResult& auth);
   // Answers a Binding request sent to a NAT discovery address as RFC 5780
   // section 6.1 asks; false (nothing done) for any other listener.
   bool HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request);
@@ -265,8 +270,13 @@ class TurnServer {
     SendSuccess(to, request, &auth, method, [](stun::MessageBuilder&) {});
   }
   // 0 if `allocation` may talk to `peer`, else the answer: 443 for a peer of
-  // a family it has no relay for, 403 for one the peer policy refuses.
-  uint16_t PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer);
+  // a family it has no relay for, 403 for one the peer policy refuses. With
+  // `any_port` (CreatePermission, whose port RFC 8656 section 10.1 ignores),
+  // a peer the policy allows on some port: another client's relayed address
+  // on this server is allowed in the relay port range only, and Send checks
+  // each datagram's port.
+  uint16_t PeerRefusal(const Allocation& allocation, const base::SocketAddress& peer,
+                       bool any_port = false);
   // Finishes a success or error response: SOFTWARE, integrity, FINGERPRINT.
   void Finish(stun::MessageBuilder& builder, const stun::Message& request, const AuthResult* auth);
   // Finish()es `builder`'s response, counts it as `code` and sends it to `to`.

@@ -445,7 +445,7 @@ class OneToOneNatTest(unittest.TestCase):
         self.assertEqual(rc, 0, text)
         self.assertRegex(text, r"relayed address\s*:\s*127\.0\.0\.2:\d+")
         self.assertRegex(text, r"relay source\s*:\s*127\.0\.0\.1:\d+")
-        self.assertIn("cannot be checked from this host", text)
+        self.assertIn("cannot be checked here", text)
 
 
 class TurnErrorCodesTest(unittest.TestCase):
@@ -524,6 +524,18 @@ class TurnErrorCodesTest(unittest.TestCase):
         # Control: the same user with a live timestamp gets in.
         with self.client() as c:
             self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
+
+    def test_an_allocation_outlives_its_credential_until_its_own_lifetime(self):
+        # A call longer than its TURN credential: the browser refreshes permissions and
+        # channels with the credential it allocated with, and deletes the allocation at the end.
+        short = tc.turn_rest_credential(SECRET, unique_user("long"), time.time() + 2)
+        with self.client(credential=short) as c:
+            self.assertEqual(c.allocate().cls, tc.SUCCESS)
+            time.sleep(2.5)
+            self.assertEqual(c.create_permission(("8.8.8.8", 53)).cls, tc.SUCCESS)
+            self.assertEqual(c.channel_bind(0x4000, ("8.8.8.8", 53)).cls, tc.SUCCESS)
+            self.assertEqual(c.refresh(600).error_code, 401)  # not past its lifetime
             self.assertEqual(c.refresh(0).cls, tc.SUCCESS)
 
     def test_secret_rotation_accepts_every_configured_secret(self):

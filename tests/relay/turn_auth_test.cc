@@ -304,6 +304,28 @@ TEST_F(TurnAuthTest, AllocationOutlivesItsCredentialButCannotBeRefreshed) {
   EXPECT_EQ(server->allocation_count(), 0u);
 }
 
+TEST_F(TurnAuthTest, AnExpiredCredentialStillKeepsItsAllocationWorkingAndCanDeleteIt) {
+  // Browsers refresh permissions (5 min) and channels (10 min) with the
+  // credentials they allocated with: a call longer than the credential
+  // must not lose its permissions before the allocation's own end.
+  const base::SocketAddress peer = *base::SocketAddress::ParseIp("8.8.8.8", 53);
+  TurnTestClient client = Client(1, Rest("alice", 60));
+  ASSERT_TRUE(client.Allocate().success());
+  Advance(std::chrono::seconds(61));
+  EXPECT_TRUE(client.CreatePermission({peer}).success());
+  EXPECT_TRUE(client.ChannelBind(0x4000, peer).success());
+  EXPECT_EQ(client.Refresh(600).error_code(), 401);  // no longer than its lifetime
+  EXPECT_EQ(AuthFailures(AuthFailure::kExpired), 1u);
+  // Another 5-tuple, or a wrong password, with the same expired name: 401.
+  TurnTestClient stranger = Client(3, Rest("alice", -1));
+  EXPECT_EQ(stranger.CreatePermission({peer}).error_code(), 401);
+  TurnTestClient forged(*this, Tuple(1), TurnCredentials{client.credentials().username, "wrong"});
+  EXPECT_EQ(forged.CreatePermission({peer}).error_code(), 401);
+  // And the allocation may be deleted: its port goes back now.
+  EXPECT_TRUE(client.Refresh(0).success());
+  EXPECT_EQ(server->allocation_count(), 0u);
+}
+
 TEST_F(TurnAuthTest, WrongRealmGets401) {
   TurnTestClient client = Client(1, Rest("alice"));
   ASSERT_EQ(client.Unauthenticated(Method::kAllocate).error_code(), 401);

@@ -491,6 +491,14 @@ TEST_F(TurnHairpinTest, OnlyRelayPortsOfThePublicAddressStayOnTheHost) {
   EXPECT_TRUE(a.TakeReceived().empty());
   PeerSends(*relayed_a, Ip("10.0.0.5", kPortMin + 1), Payload(10));
   EXPECT_EQ(a.TakeReceived().size(), 1u);
+  // CreatePermission ignores the port (RFC 8656 section 10.1): port 0 of
+  // the public address is fine; what the relay sends there is still judged
+  // per port.
+  EXPECT_TRUE(a.CreatePermission({kPublic}).success());
+  EXPECT_EQ(a.ChannelBind(0x4002, Ip("203.0.113.7", 3478)).error_code(), 403);
+  const size_t sent = io.to_peer.size();
+  a.Send(Ip("203.0.113.7", 3478), Payload(10));
+  EXPECT_EQ(io.to_peer.size(), sent);
 }
 
 TEST_F(TurnRelayTest, Ipv6HalfOfADualAllocationRelays) {
