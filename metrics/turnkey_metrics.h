@@ -192,8 +192,9 @@ enum class CallStatus : uint8_t {
   kCancelled,       // the caller hung up while it rang
   kUnavailable,     // the callee had no connected device
   kConnectionLost,  // a participant did not reconnect within the grace period
-  kIceFailed,       // accepted and ended by a participant, but media never
-                    // connected: an ICE report said failed, none connected
+  kIceFailed,       // accepted and ended by a participant on failed media: a
+                    // side's latest ICE report said failed (never connected,
+                    // or lost and not recovered)
   kCount
 };
 inline constexpr std::array<std::string_view, 8> kCallStatusValues = {

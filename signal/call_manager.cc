@@ -429,8 +429,9 @@ Json CallManager::OnEndCall(base::MonoTime now, uint64_t socket, const Json& pay
   if (ringing) {
     EmitToCalleeDevices(call, "callEnded", ended, socket);
     Finish(call, now, metrics::CallStatus::kCancelled, reason, ended_by);
-  } else if (call.ice_failed && !call.ice_connected) {
-    // Answered, but the media never connected: what the user hung up on.
+  } else if (MediaFailed(call)) {
+    // Answered, but the media never connected, or it stopped and a side
+    // gave up on it: what the user hung up on.
     Finish(call, now, metrics::CallStatus::kIceFailed, kReasonIceFailed, ended_by);
   } else {
     Finish(call, now, metrics::CallStatus::kCompleted, reason, ended_by);
@@ -510,7 +511,12 @@ Json CallManager::OnReportIce(base::MonoTime now, uint64_t socket, const Json& p
     return Fail(socket, kErrRateLimited, call.info.id);
   }
   const bool connected = fields->result == metrics::IceResult::kConnected;
-  (connected ? call.ice_connected : call.ice_failed) = true;
+  if (connected) {
+    side.media_lost = false;
+  } else if (side.latest_ice == metrics::IceResult::kConnected) {
+    side.media_lost = true;
+  }
+  side.latest_ice = fields->result;
   TakeIceReport(now, call.info.id, *target->user, target->side, side.ice_reports,
                 std::move(*fields));
   if (connected && !call.setup_counted && call.answered_at) {
@@ -619,6 +625,18 @@ void CallManager::MoveSide(Call& call, CallSide side, uint64_t socket, const std
   }
   TellReconnected(call, side);
   DeliverHeld(call, side);
+}
+
+bool CallManager::MediaFailed(const Call& call) {
+  bool lost = false;
+  bool connected = false;
+  bool failed = false;
+  for (const Side& side : call.sides) {
+    lost = lost || side.media_lost;
+    connected = connected || side.latest_ice == metrics::IceResult::kConnected;
+    failed = failed || side.latest_ice == metrics::IceResult::kFailed;
+  }
+  return lost || (failed && !connected);
 }
 
 bool CallManager::AdoptInGrace(Call& call, CallSide side, uint64_t socket,

@@ -77,12 +77,11 @@
 //   found". A callee socket that connects gets callEnded again for the
 //   remembered calls that rang on the callee and ended unanswered (a device
 //   away at that moment would ring on). Statuses: completed (accepted, then
-//   endCall; ice_failed instead when an ICE report said failed and none said
-//   connected), missed (ring timeout; also a ringing call at EndAll),
-//   rejected, busy, cancelled, unavailable, connection_lost (its end is when
-//   the socket was found gone). An active call at EndAll is completed with
-//   the given reason. callEnded carries endedBy null when the server ended
-//   the call (timeout, shutdown).
+//   endCall; ice_failed instead when a side's latest ICE report said failed:
+//   the media never connected, or stopped and the app gave up), missed (ring timeout; also a
+//   ringing call at EndAll), rejected, busy, cancelled, unavailable, connection_lost (its end is
+//   when the socket was found gone). An active call at EndAll is completed with the given reason.
+//   callEnded carries endedBy null when the server ended the call (timeout, shutdown).
 // - Draining (SetDraining) refuses initiateCall; everything else goes on.
 //   EndAll ends every live call and tells every participant socket.
 //
@@ -280,6 +279,10 @@ class CallManager {
     std::vector<HeldMessage> held;  // for this side, waiting for its socket
     size_t held_bytes = 0;          // what `held` came in with (JsonSize)
     int ice_reports = 0;
+    // What this side's latest ICE report said, if it sent one, and whether
+    // that is a failure after a connected report (media lost mid-call).
+    std::optional<metrics::IceResult> latest_ice;
+    bool media_lost = false;
   };
   struct Call {
     CallInfo info;
@@ -289,9 +292,6 @@ class CallManager {
     std::optional<TimerMap::iterator> ring_timer;
     std::array<Side, 2> sides;  // indexed by CallSide
     bool setup_counted = false;
-    // Whether any ICE report of either side said connected / failed.
-    bool ice_connected = false;
-    bool ice_failed = false;
   };
   struct Tombstone {
     std::string caller_id;
@@ -318,6 +318,10 @@ class CallManager {
   };
 
   static Side& SideOf(Call& call, CallSide side) { return call.sides[static_cast<size_t>(side)]; }
+  // Whether an answered call ends on failed media: a side lost its media
+  // mid-call (failed after connected, not connected since), or reports said
+  // failed and no side's latest says connected (it never connected).
+  static bool MediaFailed(const Call& call);
   static const Side& SideOf(const Call& call, CallSide side) {
     return call.sides[static_cast<size_t>(side)];
   }

@@ -503,7 +503,7 @@ const kEndedStates = new Set(['ended']);
  * caller restarts ICE (two offerers at once would collide): after disconnectedGraceMs of
  * 'disconnected', at once on 'failed', and again whenever a restart has not brought the media
  * back within iceRestartTimeoutMs; after maxIceRestarts restarts in a row it ends the call as
- * 'ice_failed' (endCall). The callee ends the call so when its media stays down for
+ * 'ice_failed' (reportIce 'failed', then endCall). The callee ends the call so when its media stays down for
  * 2 * iceRestartTimeoutMs without a new offer from the caller (each offer starts that time
  * again). While the socket is disconnected no offer can travel: these timers then wait for the
  * socket (the client's callOfflineLimitMs bounds that), and the first thing after it is back is a
@@ -516,7 +516,9 @@ const kEndedStates = new Set(['ended']);
 export class TurnkeyCall extends Emitter {
   #client;
   #link = null;
-  #reported = false;
+  #reportedState = null; // the state of the latest reportIce sent
+  // When the TURN credential the link last gathered with expires (ms), if known.
+  #iceExpireAt = null;
   #everConnected = false;
   #restarts = 0;
   #restartInFlight = false;
@@ -797,6 +799,38 @@ export class TurnkeyCall extends Emitter {
 
   _setIceServers(iceServers) {
     this.#link?.setIceServers(iceServers);
+    this.#renewRelayCredentials();
+  }
+
+  // A long call: the relay candidates in use were allocated with the credential of the list the
+  // link last gathered with, and their allocations end at most one allocation lifetime (minutes)
+  // after it expires. When a new list comes as that one nears its end (the server sends one at
+  // 80% of the ttl), the caller restarts ICE while the media is up, so that new relay
+  // candidates carry the new credential. Not counted against maxIceRestarts.
+  #renewRelayCredentials() {
+    const expireAt = this.#iceExpireAt;
+    const lifetimeMs = this.#client.iceServersLifetimeMs;
+    const nextExpireAt = this.#client.iceServersExpireAt;
+    if (this.direction !== 'outgoing' || this.state !== 'active' || this.#down ||
+        this.#restartInFlight || !this.#link || !this.#client.connected || !expireAt ||
+        !lifetimeMs || !nextExpireAt || nextExpireAt <= expireAt ||
+        Date.now() < expireAt - 0.3 * lifetimeMs) {
+      return;
+    }
+    this.#iceExpireAt = nextExpireAt;
+    this.#restartInFlight = true;
+    (async () => {
+      try {
+        this.#link.restartIce();
+        const offer = await this.#link.createOffer({ iceRestart: true });
+        await this.#client._emitAck('sendOffer', { callId: this.id, offer });
+      } catch (e) {
+        // The media is up: a restart that did not go out changes nothing yet.
+        console.warn('turnkey: ICE restart for new TURN credentials failed', e);
+      } finally {
+        this.#restartInFlight = false;
+      }
+    })();
   }
 
   // An end the server announces (callEnded, callRejected, ...). A call answered here whose media
@@ -887,6 +921,7 @@ export class TurnkeyCall extends Emitter {
 
   async #makeLink() {
     const iceServers = await this.#client.freshIceServers().catch(() => this.#client.iceServers ?? []);
+    this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
     this.#link = new PeerLink({
       iceServers,
       iceTransportPolicy: this.#client.options.iceTransportPolicy,
@@ -1036,7 +1071,7 @@ export class TurnkeyCall extends Emitter {
     if (this.direction === 'outgoing') {
       this.#restartIce();
     } else if (this.#everConnected) {
-      this.#giveUp('ice_failed');
+      this.#abandon('ice_failed', null);
     }
   }
 
@@ -1056,7 +1091,7 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     if (this.#restarts >= this.#client.options.maxIceRestarts) {
-      this.#giveUp();
+      this.#abandon('ice_failed', null);
       return;
     }
     if (this.#restartInFlight) {
@@ -1070,6 +1105,7 @@ export class TurnkeyCall extends Emitter {
     this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
       const iceServers = await this.#client.freshIceServers();
+      this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
       this.#link.setIceServers(iceServers);
       this.#link.restartIce();
       const offer = await this.#link.createOffer({ iceRestart: true });
@@ -1081,11 +1117,14 @@ export class TurnkeyCall extends Emitter {
     }
   }
 
+  // One report per change of state: 'connected' once the media first connects, 'failed' when it
+  // never does or when this side gives up on media that went down (so the call ends ice_failed,
+  // not as a good call).
   async #report(state) {
-    if (this.#reported || !this.#link) {
+    if (this.#reportedState === state || !this.#link) {
       return;
     }
-    this.#reported = true;
+    this.#reportedState = state;
     let pair = null;
     // Right after 'connected' the pair may not be in the stats yet, and a remote candidate first
     // seen as peer-reflexive takes its signaled type once that candidate arrives: wait a little

@@ -185,6 +185,31 @@ TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
   EXPECT_EQ(recorder_.ice.at(0).rtt_ms, std::nullopt);
 }
 
+// Media that connected, then went down and did not come back: the side that
+// gives up reports failed again before its endCall, and the call is
+// ice_failed, not a good call. One that came back (connected again) is not.
+TEST_F(CallManagerTest, MediaLostMidCallAndGivenUpOnEndsIceFailed) {
+  const std::string id = Answered();
+  Send(kAlice, "reportIce", Message(id, "state", "connected"));
+  Send(kBob2, "reportIce", Message(id, "state", "connected"));
+  Send(kAlice, "reportIce", Message(id, "state", "failed"));
+  WithCall("endCall", kAlice, id);
+  ASSERT_EQ(recorder_.ended.size(), 1u);
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kIceFailed);
+  EXPECT_EQ(recorder_.ended[0].reason, kReasonIceFailed);
+  // The graphs keep each side's first report.
+  EXPECT_EQ(metrics_.ice.size(), 2u);
+
+  const std::string again = Answered();
+  Send(kAlice, "reportIce", Message(again, "state", "connected"));
+  Send(kAlice, "reportIce", Message(again, "state", "failed"));
+  Send(kAlice, "reportIce", Message(again, "state", "connected"));
+  WithCall("endCall", kBob2, again);
+  ASSERT_EQ(recorder_.ended.size(), 1u);  // Answered() cleared the first
+  EXPECT_EQ(recorder_.ended[0].status, CallStatus::kCompleted);
+  EXPECT_EQ(recorder_.ended[0].reason, kReasonHangup);
+}
+
 // The usual order when media fails: one side reports failed and hangs up,
 // the other side's failure comes after that endCall. Both legs count, and
 // the call is ice_failed (history: failed, reason ice_failed), not completed.

@@ -800,9 +800,9 @@ const kStream = { getTracks: () => [] };
 const kSdp = { sdp: 'v=0\r\n' };
 
 /** A call in state 'active': outgoing (we are the caller) or incoming (we are the callee). */
-async function activeCall(direction, extra = {}) {
+async function activeCall(direction, extra = {}, serverOptions = {}) {
   globalThis.RTCPeerConnection = FakePeerConnection;
-  const server = new FakeServer();
+  const server = new FakeServer(serverOptions);
   let socket;
   const client = newClient(server, {
     io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
@@ -857,6 +857,30 @@ test('caller: a restart that does not bring the media back is followed by the ne
   assert.equal(call.endReason, 'ice_failed');
   assert.equal(restarts(), 3, 'maxIceRestarts');
   assert.deepEqual(socket.sent('endCall').map((e) => e.payload), [{ callId: 'k1' }]);
+  // The server is told the media failed before the endCall: the call ends ice_failed there too.
+  const order = socket.emitted.map((e) => (e.event === 'reportIce' ? `reportIce ${e.payload.state}` : e.event))
+    .filter((e) => e.startsWith('reportIce') || e === 'endCall');
+  assert.deepEqual(order, ['reportIce connected', 'reportIce failed', 'endCall']);
+});
+
+test('caller: new iceServers near the end of the call\'s TURN credential restart ICE while the media is up', kBounded, async () => {
+  const { socket, call, restarts } = await activeCall('outgoing', {}, { iceTtlS: 100 });
+  const fresh = { iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x2', credential: 'y2' }], ttl: 100 };
+  // Early in the credential's life (a socket reconnect brings a list too): nothing to renew.
+  socket.fire('iceServers', fresh);
+  await advance(250);
+  assert.equal(restarts(), 0);
+  // At 80% of the ttl, as the server sends it: one restart, the call stays active.
+  await advance(77_000);
+  socket.fire('iceServers', fresh);
+  await advance(250);
+  assert.equal(restarts(), 1);
+  assert.equal(socket.sent('sendOffer').length, 2);
+  assert.equal(call.state, 'active');
+  // The same list again (or the next push of the new credential's early life): no more.
+  socket.fire('iceServers', fresh);
+  await advance(250);
+  assert.equal(restarts(), 1);
 });
 
 test('caller: connectionState failed restarts at once; media back resets the count', kBounded, async () => {
