@@ -56,6 +56,8 @@ export interface TurnkeyClientOptions {
   locks?: { request(name: string, options: object, callback: (lock: unknown) => unknown): Promise<unknown> } | null;
   /** How long to wait for a Socket.IO ack. Default 10000. */
   ackTimeoutMs?: number;
+  /** A REST request with no answer this long fails with code NETWORK (0 = wait forever). Default 15000. */
+  requestTimeoutMs?: number;
   /** ICE 'disconnected' this long makes the caller restart ICE ('failed': at once). Default 2500. */
   disconnectedGraceMs?: number;
   /** ICE restarts in a row (without the media coming back) before the call ends as 'ice_failed'. Default 3. */

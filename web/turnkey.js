@@ -25,6 +25,10 @@ const kDefaults = {
   storageKey: 'turnkey.session',
   autoConnect: true,
   tokenRefreshMarginMs: 60_000,
+  // A REST request with no answer this long fails (NETWORK) instead of hanging: a link that
+  // drops packets neither answers nor errors, and a refresh stuck so would hold back the
+  // socket's reconnection after the link is back.
+  requestTimeoutMs: 15_000,
   iceRefreshMarginMs: 5 * 60_000,
   ackTimeoutMs: 10_000,
   // Media down after it worked (see TurnkeyCall "Keeping the media up"): the caller restarts ICE
@@ -1431,21 +1435,33 @@ export class TurnkeyClient extends Emitter {
     }
     const presented = this.token;
     const fetchImpl = this.options.fetch ?? globalThis.fetch;
+    const abort = new AbortController();
+    const timeoutMs = this.options.requestTimeoutMs;
+    const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), Math.min(timeoutMs, kMaxTimerMs)) : null;
     let response;
-    try {
-      response = await fetchImpl(this.#url(path), {
-        method,
-        headers,
-        body: body !== undefined && method !== 'GET' ? JSON.stringify(body) : undefined,
-      });
-    } catch (e) {
-      throw new TurnkeyError(`network error: ${e?.message ?? e}`, { code: 'NETWORK' });
-    }
     let json = null;
     try {
-      json = await response.json();
-    } catch {
-      json = null;
+      try {
+        response = await fetchImpl(this.#url(path), {
+          method,
+          headers,
+          body: body !== undefined && method !== 'GET' ? JSON.stringify(body) : undefined,
+          signal: abort.signal,
+        });
+      } catch (e) {
+        const why = abort.signal.aborted ? `no answer in ${timeoutMs} ms` : (e?.message ?? e);
+        throw new TurnkeyError(`network error: ${why}`, { code: 'NETWORK' });
+      }
+      try {
+        json = await response.json();
+      } catch {
+        if (abort.signal.aborted) {
+          throw new TurnkeyError(`network error: no answer in ${timeoutMs} ms`, { code: 'NETWORK' });
+        }
+        json = null;
+      }
+    } finally {
+      clearTimeout(timer);
     }
     const code = String(json?.code ?? json?.data?.code ?? json?.error?.code ?? json?.error ?? '');
     if (response.status === 401 && auth && retry && this.refreshToken) {

@@ -95,6 +95,14 @@ class FakeServer {
       this.networkDown -= 1;
       return Promise.reject(new TypeError('Failed to fetch'));
     }
+    if (this.networkStall > 0) {
+      // A link that carries nothing (packets dropped, not refused): no answer, no error, until
+      // the caller gives up through its AbortSignal.
+      this.networkStall -= 1;
+      return new Promise((resolve, reject) => {
+        init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      });
+    }
     if (path === '/api/auth/login') {
       return this.#reply(200, this.session({
         user: { id: 'u1', handle: 'ada' },
@@ -739,6 +747,23 @@ test('a scheduled refresh that fails on the network is tried again, with back-of
   assert.equal(server.count('/api/auth/refresh'), 4);
   await advance(1_000);
   assert.equal(server.count('/api/auth/refresh'), 5);
+});
+
+test('a refresh that hangs on a dead link gives up after requestTimeoutMs and is tried again', kBounded, async () => {
+  const server = new FakeServer({ ttlS: 20 });
+  const client = newClient(server);
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  server.networkStall = 1; // the refresh at 16 s gets no answer at all
+  await advance(16_000);
+  assert.equal(server.count('/api/auth/refresh'), 1);
+  await advance(15_000); // requestTimeoutMs: it fails instead of hanging (and blocking the next)
+  assert.deepEqual(errors, ['NETWORK']);
+  await advance(1_000);
+  assert.equal(server.count('/api/auth/refresh'), 2);
+  assert.ok(client.loggedIn);
+  await client.getMe();
 });
 
 test('logout with an expired access token refreshes it and still reaches the server', kBounded, async () => {
