@@ -1,6 +1,8 @@
 // `turnkey call show CALL_ID`: one call as the database has it, for the
 // operator following a call id from the log (DESIGN.md section 3): status,
-// reason, times, both participants and each side's ICE report. Read-only.
+// reason, times, both participants and each side's ICE report.
+// `turnkey call list USER`: that user's newest calls, for the operator who
+// has only a complaining user's handle. Read-only.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,6 +48,40 @@ int RunCallShow(const std::string& config_path, const std::string& call_id) {
   nlohmann::json out = signal::CallJson(*call);
   out["caller"] = Participant(*store, call->caller_id);
   out["receiver"] = Participant(*store, call->callee_id);
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+int RunCallList(const std::string& config_path, const std::string& who, int limit) {
+  std::unique_ptr<sql::Store> store = OpenCommandDatabase(config_path, kCommand);
+  if (store == nullptr) {
+    return 1;
+  }
+  auto user = FindCommandUser(*store, who);
+  if (!user) {
+    if (user.error().code == base::ErrorCode::kNotFound) {
+      std::fprintf(stderr, "%s: no user \"%s\" (give an id, an email or a handle)\n", kCommand,
+                   who.c_str());
+      return 1;
+    }
+    return Fail(user.error(), who);
+  }
+  sql::HistoryQuery query;
+  query.user_id = user->id;
+  query.limit = limit;
+  auto page = store->CallHistory(query);
+  if (!page) {
+    return Fail(page.error(), who);
+  }
+  nlohmann::json calls = nlohmann::json::array();
+  for (const sql::HistoryEntry& entry : page->entries) {
+    calls.push_back(signal::HistoryEntryJson(entry));
+  }
+  nlohmann::json out = nlohmann::json::object();
+  out["user"] =
+      signal::UserSummaryJson(sql::UserSummary{user->id, user->handle, user->display_name});
+  out["calls"] = std::move(calls);
+  out["hasMore"] = page->has_more;
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

@@ -78,8 +78,16 @@ struct UserArgs {
 // terminal). 0 on success, 1 when it failed, 2 for bad input.
 int RunUser(const std::string& config_path, const UserArgs& args);
 
+// A user by id, email (has an '@' past the first character) or handle (a
+// leading '@' is ignored, as by the API): how commands name a user.
+base::Result<sql::User> FindCommandUser(sql::Store& store, const std::string& who);
+
 // `turnkey call show CALL_ID`: prints one call of the history (JSON) with
 // both participants. 0 when found, 1 otherwise.
 int RunCallShow(const std::string& config_path, const std::string& call_id);
+// `turnkey call list USER [--limit N]`: a user's newest calls (JSON, as
+// their history has them, ICE reports included), for an operator whose user
+// says calls fail. 0 when the user exists, 1 otherwise.
+int RunCallList(const std::string& config_path, const std::string& who, int limit);
 
 }  // namespace turnkey::app

@@ -82,11 +82,18 @@ int main(int argc, char** argv) {
         ->required();
   }
   std::string call_id;
+  std::string call_user;
+  int call_limit = 20;
   CLI::App* call = cli.add_subcommand("call", "call history tasks on the configured database");
   call->require_subcommand(1);
   call->add_subcommand("show", "print one call with both participants and their ICE reports (JSON)")
       ->add_option("call_id", call_id, "call id (from the log or the API)")
       ->required();
+  CLI::App* call_list = call->add_subcommand(
+      "list", "print a user's newest calls with status, reason and ICE reports (JSON)");
+  call_list->add_option("user", call_user, "user id, email or handle")->required();
+  call_list->add_option("--limit", call_limit, "how many calls, newest first (1-1000; default 20)")
+      ->check(CLI::Range(1, 1000));
   CLI::App* version = cli.add_subcommand("version", "print the version");
 
   try {
@@ -117,6 +124,9 @@ int main(int argc, char** argv) {
   }
   if (*probe) {
     return turnkey::app::RunProbe(probe_args);
+  }
+  if (*call_list) {
+    return turnkey::app::RunCallList(config_path, call_user, call_limit);
   }
   if (*call) {
     return turnkey::app::RunCallShow(config_path, call_id);

@@ -101,24 +101,6 @@ std::expected<std::string, int> ReadNewPasswordHash() {
   return std::move(*hash);
 }
 
-// A user by id, email (has an '@' past the first character) or handle (a
-// leading '@' is ignored, as by the API).
-base::Result<sql::User> FindUser(sql::Store& store, const std::string& who) {
-  if (who.starts_with('@')) {
-    return store.GetUserByHandle(std::string_view(who).substr(1));
-  }
-  if (who.find('@') != std::string::npos) {
-    return store.GetUserByEmail(who);
-  }
-  if (auth::IsWellFormedUserId(who)) {
-    auto user = store.GetUserById(who);
-    if (user || user.error().code != base::ErrorCode::kNotFound) {
-      return user;
-    }
-  }
-  return store.GetUserByHandle(who);
-}
-
 void PrintUser(const sql::User& user) {
   // The API's own view of a user (no password hash).
   std::printf("%s\n", signal::UserJson(user).dump(2).c_str());
@@ -179,6 +161,22 @@ int RevokeSessions(sql::Store& store, const sql::User& user) {
 
 }  // namespace
 
+base::Result<sql::User> FindCommandUser(sql::Store& store, const std::string& who) {
+  if (who.starts_with('@')) {
+    return store.GetUserByHandle(std::string_view(who).substr(1));
+  }
+  if (who.find('@') != std::string::npos) {
+    return store.GetUserByEmail(who);
+  }
+  if (auth::IsWellFormedUserId(who)) {
+    auto user = store.GetUserById(who);
+    if (user || user.error().code != base::ErrorCode::kNotFound) {
+      return user;
+    }
+  }
+  return store.GetUserByHandle(who);
+}
+
 int RunUser(const std::string& config_path, const UserArgs& args) {
   std::unique_ptr<sql::Store> store = OpenCommandDatabase(config_path, kCommand);
   if (store == nullptr) {
@@ -187,7 +185,7 @@ int RunUser(const std::string& config_path, const UserArgs& args) {
   if (args.action == "add") {
     return Add(*store, args);
   }
-  auto user = FindUser(*store, args.who);
+  auto user = FindCommandUser(*store, args.who);
   if (!user) {
     if (user.error().code == base::ErrorCode::kNotFound) {
       std::fprintf(stderr, "%s: no user with id, email or handle \"%s\"\n", kCommand,

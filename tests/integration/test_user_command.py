@@ -141,6 +141,24 @@ class UserCommandTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn("no call with id", proc.stderr)
 
+        # The operator who knows only the complaining user's handle.
+        for who in ("@showb", "showb", b["user"]["id"]):
+            proc = subprocess.run([harness.BINARY, "--config", self.server.config_path, "call",
+                                   "list", who, "--limit", "5"], capture_output=True, text=True,
+                                  timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            listed = json.loads(proc.stdout)
+            self.assertEqual(listed["user"]["handle"], "showb")
+            self.assertEqual([c["callId"] for c in listed["calls"]], [call_id])
+            self.assertEqual(listed["calls"][0]["direction"], "incoming")
+            self.assertEqual(listed["calls"][0]["status"], "completed")
+            self.assertIn("ice", listed["calls"][0])
+            self.assertFalse(listed["hasMore"])
+        proc = subprocess.run([harness.BINARY, "--config", self.server.config_path, "call",
+                               "list", "nobody-here"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("no user", proc.stderr)
+
     def test_bad_input(self):
         cases = [
             (("add", "--email", "not-an-email", "--handle", "okhandle"), PASSWORD + "\n", 2),
