@@ -286,7 +286,8 @@ bool LogLimiter::Allow(uint64_t* held_back, std::chrono::steady_clock::time_poin
 }
 
 std::string HeldBack(uint64_t held_back) {
-  return held_back == 0 ? std::string() : fmt::format(" ({} more like it not logged)", held_back);
+  return held_back == 0 ? std::string()
+                        : fmt::format(" ({} more held back since the last such line)", held_back);
 }
 
 }  // namespace turnkey::base

@@ -52,7 +52,8 @@ class LogLimiter {
   uint64_t held_ = 0;
 };
 
-// "" or " (N more like it not logged)".
+// "" or " (N more held back since the last such line)": lines of one call
+// site that were not written (whatever their arguments).
 std::string HeldBack(uint64_t held_back);
 
 }  // namespace turnkey::base
@@ -69,7 +70,8 @@ std::string HeldBack(uint64_t held_back);
   SPDLOG_LOGGER_CALL(&::turnkey::base::Logger(), spdlog::level::err, __VA_ARGS__)
 
 // TK_LOG_WARN, at most once per `period` from this call site; a line written
-// after some were held back ends with " (N more like it not logged)".
+// after some were held back ends with " (N more held back since the last
+// such line)", counting every line of this call site held back.
 // `format` must be a string literal.
 #define TK_LOG_WARN_EVERY(period, format, ...)                                        \
   do {                                                                                \
@@ -77,4 +79,13 @@ std::string HeldBack(uint64_t held_back);
     if (uint64_t tk_log_held_ = 0; tk_log_limiter_.Allow(&tk_log_held_)) {            \
       TK_LOG_WARN(format "{}", __VA_ARGS__, ::turnkey::base::HeldBack(tk_log_held_)); \
     }                                                                                 \
+  } while (false)
+
+// TK_LOG_DEBUG, limited as TK_LOG_WARN_EVERY.
+#define TK_LOG_DEBUG_EVERY(period, format, ...)                                        \
+  do {                                                                                 \
+    static ::turnkey::base::LogLimiter tk_log_limiter_(period);                        \
+    if (uint64_t tk_log_held_ = 0; tk_log_limiter_.Allow(&tk_log_held_)) {             \
+      TK_LOG_DEBUG(format "{}", __VA_ARGS__, ::turnkey::base::HeldBack(tk_log_held_)); \
+    }                                                                                  \
   } while (false)

@@ -286,6 +286,15 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
                    "empty, so clients get only the STUN URIs of signal.ice_servers.urls (no TURN "
                    "credentials can be made without a secret)");
   }
+  const std::vector<std::string>& urls = cfg.signal.ice_servers.urls;
+  if (cfg.signal.enabled && !urls.empty() &&
+      std::none_of(urls.begin(), urls.end(),
+                   [](const std::string& url) { return url.starts_with("turn"); })) {
+    diag.WarningAt("signal.ice_servers.urls",
+                   "no turn: or turns: URI, so clients gather no relay candidate and calls "
+                   "between users behind symmetric NATs, or on networks that block UDP, fail; "
+                   "add this host's TURN URIs");
+  }
   if (!cfg.turn.enabled) {
     return;
   }

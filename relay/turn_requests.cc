@@ -3,9 +3,11 @@
 // allocation bookkeeping they share. Dispatch, answers and the per-packet
 // path are in turn_server.cc.
 #include <algorithm>
+#include <chrono>
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
 #include "relay/turn_server.h"
 #include "stun/attributes.h"
 #include "stun/message.h"
@@ -469,6 +471,13 @@ uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::Socke
   in_relay_range.set_port(options_.peers.relay_port_min);
   if (!policy_->IsAllowed(peer) && !(any_port && policy_->IsAllowed(in_relay_range))) {
     counters_.peer_denied.Add();
+    // Browsers try every candidate, private ones included: normal in small
+    // numbers, so debug. Which peer, for the operator deciding on an allow
+    // rule.
+    TK_LOG_DEBUG_EVERY(std::chrono::seconds(10),
+                       "turn: peer {} refused by the peer policy (user {:?}); turn.peers.allow "
+                       "admits it if it must be reachable",
+                       peer.ToString(), allocation.username());
     return 403;
   }
   return 0;

@@ -190,7 +190,7 @@ TEST(LogLimiterTest, OneLinePerPeriodCountingWhatItHeldBack) {
   EXPECT_TRUE(every_time.Allow(&held));
   EXPECT_TRUE(every_time.Allow(&held));
   EXPECT_EQ(held, 0u);
-  EXPECT_EQ(HeldBack(5), " (5 more like it not logged)");
+  EXPECT_EQ(HeldBack(5), " (5 more held back since the last such line)");
 }
 
 }  // namespace

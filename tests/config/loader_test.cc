@@ -833,6 +833,14 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                 "of signal.ice_servers.urls (no TURN credentials can be made without a secret)",
                 "w.yaml:4: warning: database.driver: sqlite (the default), so the settings under "
                 "database.mysql are not used; set driver: mysql to use them"}));
+  // STUN only: no relay for anyone who needs one.
+  EXPECT_EQ(WarningsOf("signal:\n"
+                       "  listen: {address: 127.0.0.1, port: 8080}\n"
+                       "  ice_servers: {urls: ['stun:turn.example.org:3478']}\n"),
+            (std::vector<std::string>{
+                "w.yaml:3: warning: signal.ice_servers.urls: no turn: or turns: URI, so clients "
+                "gather no relay candidate and calls between users behind symmetric NATs, or on "
+                "networks that block UDP, fail; add this host's TURN URIs"}));
 }
 
 }  // namespace
