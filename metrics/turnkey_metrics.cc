@@ -414,6 +414,19 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
     }
   }
 
+  auto failures = registry.AddCounter({
+      .name = std::string(kIceFailuresTotal),
+      .help = "Failed ICE reports (a side's first report of a call), by what the client gathered: "
+              "turn_auth (no relay candidate, a TURN server answered 401), turn_unreachable (no "
+              "relay candidate, a TURN server out of reach), no_relay (no relay candidate, no "
+              "TURN error), checks_failed (relay candidates, no working pair), unknown.",
+      .labels = {Label("cause", kIceFailureCauseValues)},
+  });
+  if (!failures) {
+    return std::unexpected(std::move(failures.error()));
+  }
+  ResolveAll(*failures, kIceFailureCauseValues, m.ice_failures);
+
   auto history = registry.AddCounter({
       .name = std::string(kCallHistoryWritesTotal),
       .help = "Call history writes, by outcome: applied, refused by the database, or lost.",

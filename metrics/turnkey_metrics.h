@@ -74,6 +74,7 @@ inline constexpr std::string_view kCallSetupSeconds = "turnkey_call_setup_second
 inline constexpr std::string_view kIceConnectSeconds = "turnkey_ice_connect_seconds";
 inline constexpr std::string_view kIceRttSeconds = "turnkey_ice_rtt_seconds";
 inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
+inline constexpr std::string_view kIceFailuresTotal = "turnkey_ice_failures_total";
 inline constexpr std::string_view kCallHistoryWritesTotal = "turnkey_call_history_writes_total";
 inline constexpr std::string_view kHttpRequestsTotal = "turnkey_http_requests_total";
 inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
@@ -192,9 +193,9 @@ enum class CallStatus : uint8_t {
   kCancelled,       // the caller hung up while it rang
   kUnavailable,     // the callee had no connected device
   kConnectionLost,  // a participant did not reconnect within the grace period
-  kIceFailed,       // accepted and ended by a participant on failed media: a
-                    // side's latest ICE report said failed (never connected,
-                    // or lost and not recovered)
+  kIceFailed,       // accepted and ended by a participant on failed media:
+                    // never connected, or lost mid-call and not recovered
+                    // (signal::CallManager::MediaFailed)
   kCount
 };
 inline constexpr std::array<std::string_view, 8> kCallStatusValues = {
@@ -203,6 +204,19 @@ inline constexpr std::array<std::string_view, 8> kCallStatusValues = {
 
 enum class IceResult : uint8_t { kConnected, kFailed, kCount };
 inline constexpr std::array<std::string_view, 2> kIceResultValues = {"connected", "failed"};
+
+// Why a side's ICE failed, from what its failed reportIce says it gathered
+// and which ICE server errors it got (signal::ParseIceReport).
+enum class IceFailureCause : uint8_t {
+  kTurnAuth,         // no relay candidate; a TURN server answered 401 (bad or expired credential)
+  kTurnUnreachable,  // no relay candidate; a TURN server could not be reached (701) or refused
+  kNoRelay,          // no relay candidate and no TURN error: no TURN URI given, or none tried
+  kChecksFailed,     // relay candidates gathered, yet no candidate pair worked
+  kUnknown,          // the report says neither (a client that sends no such detail)
+  kCount
+};
+inline constexpr std::array<std::string_view, 5> kIceFailureCauseValues = {
+    "turn_auth", "turn_unreachable", "no_relay", "checks_failed", "unknown"};
 
 // ICE candidate types (RFC 8445 section 5.1.1); kUnknown for anything else a
 // client reports.
@@ -353,6 +367,8 @@ struct SignalMetrics {
   Histogram ice_rtt_seconds;
   // [result][local candidate type][remote candidate type]
   EnumArray<IceResult, EnumArray<CandidateType, EnumArray<CandidateType, Counter>>> ice_reports;
+  // Each side's first report when it is failed, by cause.
+  EnumArray<IceFailureCause, Counter> ice_failures;
   CounterFamily http_requests;  // {route, code}
   // Call-history writes by outcome (any thread, on the shared shard).
   EnumArray<HistoryWriteResult, Counter> history_writes;

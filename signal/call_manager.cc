@@ -569,19 +569,27 @@ void CallManager::TakeIceReport(base::MonoTime now, std::string_view call_id,
                                 const std::string& user, CallSide side, int& reports,
                                 IceReportFields fields) {
   ++reports;
-  TK_LOG_DEBUG("calls: call {}: the {} reported ICE {} (local {}, remote {}, relay {}, rtt {})",
-               call_id, side == CallSide::kCaller ? "caller" : "callee",
-               metrics::kIceResultValues[static_cast<size_t>(fields.result)],
-               metrics::kCandidateTypeValues[static_cast<size_t>(fields.local_candidate_type)],
-               metrics::kCandidateTypeValues[static_cast<size_t>(fields.remote_candidate_type)],
-               fields.relay_protocol.empty() ? "-" : fields.relay_protocol,
-               fields.rtt_ms ? fmt::format("{} ms", *fields.rtt_ms) : "-");
+  const bool failed = fields.result == metrics::IceResult::kFailed;
+  TK_LOG_DEBUG(
+      "calls: call {}: the {} reported ICE {}{} (local {}, remote {}, relay {}, rtt {})", call_id,
+      side == CallSide::kCaller ? "caller" : "callee",
+      metrics::kIceResultValues[static_cast<size_t>(fields.result)],
+      failed
+          ? fmt::format(": {}", metrics::kIceFailureCauseValues[static_cast<size_t>(fields.cause)])
+          : std::string(),
+      metrics::kCandidateTypeValues[static_cast<size_t>(fields.local_candidate_type)],
+      metrics::kCandidateTypeValues[static_cast<size_t>(fields.remote_candidate_type)],
+      fields.relay_protocol.empty() ? "-" : fields.relay_protocol,
+      fields.rtt_ms ? fmt::format("{} ms", *fields.rtt_ms) : "-");
   if (reports == 1) {
     // A leg's outcome in the metrics is its first report: later ones (an
     // ICE restart, a retrying app) reach the history only, so the ratios
     // stay ratios of call legs.
     metrics_.IceReport(fields.result, fields.local_candidate_type, fields.remote_candidate_type,
                        fields.rtt_ms);
+    if (failed) {
+      metrics_.IceFailure(fields.cause);
+    }
   }
   recorder_.IceReported(IceReportRecord{.call_id = std::string(call_id),
                                         .user_id = user,

@@ -77,8 +77,7 @@
 //   found". A callee socket that connects gets callEnded again for the
 //   remembered calls that rang on the callee and ended unanswered (a device
 //   away at that moment would ring on). Statuses: completed (accepted, then
-//   endCall; ice_failed instead when a side's latest ICE report said failed:
-//   the media never connected, or stopped and the app gave up), missed (ring timeout; also a
+//   endCall; ice_failed instead when the media failed: MediaFailed), missed (ring timeout; also a
 //   ringing call at EndAll), rejected, busy, cancelled, unavailable, connection_lost (its end is
 //   when the socket was found gone). An active call at EndAll is completed with the given reason.
 //   callEnded carries endedBy null when the server ended the call (timeout, shutdown).

@@ -22,4 +22,8 @@ void SignalMetricsCallSink::IceReport(metrics::IceResult result, metrics::Candid
   }
 }
 
+void SignalMetricsCallSink::IceFailure(metrics::IceFailureCause cause) {
+  metrics_.ice_failures[cause].Inc(shard_);
+}
+
 }  // namespace turnkey::signal

@@ -20,6 +20,7 @@ class SignalMetricsCallSink final : public CallMetricsSink {
   void CallSetup(base::Duration setup, base::Duration since_answer) override;
   void IceReport(metrics::IceResult result, metrics::CandidateType local,
                  metrics::CandidateType remote, std::optional<int64_t> rtt_ms) override;
+  void IceFailure(metrics::IceFailureCause cause) override;
 
  private:
   const metrics::SignalMetrics& metrics_;

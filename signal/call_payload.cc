@@ -64,6 +64,59 @@ std::optional<std::string_view> PayloadCallId(const Json& payload) {
   return std::string_view(*id);
 }
 
+namespace {
+
+// What a failed report's localCandidates and iceErrors say (IceReportFields).
+metrics::IceFailureCause FailureCause(const Json& payload) {
+  auto candidates = payload.find("localCandidates");
+  auto errors = payload.find("iceErrors");
+  const bool has_candidates = candidates != payload.end() && candidates->is_object();
+  const bool has_errors = errors != payload.end() && errors->is_array();
+  if (!has_candidates && !has_errors) {
+    return metrics::IceFailureCause::kUnknown;
+  }
+  if (has_candidates) {
+    auto relay = candidates->find("relay");
+    if (relay != candidates->end() && relay->is_number() && relay->get<double>() >= 1) {
+      return metrics::IceFailureCause::kChecksFailed;
+    }
+  }
+  bool auth = false;
+  bool unreachable = false;
+  if (has_errors) {
+    size_t seen = 0;
+    for (const Json& error : *errors) {
+      if (++seen > 32) {
+        break;  // a client's list, bounded by max_payload anyway
+      }
+      if (!error.is_object()) {
+        continue;
+      }
+      const std::string* url = StringMember(error, "url");
+      auto code = error.find("errorCode");
+      if (url == nullptr || !url->starts_with("turn") || code == error.end() ||
+          !code->is_number()) {
+        continue;  // STUN servers' errors say nothing about the relay
+      }
+      const double value = code->get<double>();
+      if (value == 401 || value == 431 || value == 441) {
+        auth = true;  // refused credentials (431/441: integrity, wrong credentials)
+      } else {
+        unreachable = true;  // 701 (no answer, no route), 403, 437, 486, 508, ...
+      }
+    }
+  }
+  if (auth) {
+    return metrics::IceFailureCause::kTurnAuth;
+  }
+  if (unreachable) {
+    return metrics::IceFailureCause::kTurnUnreachable;
+  }
+  return metrics::IceFailureCause::kNoRelay;
+}
+
+}  // namespace
+
 std::expected<IceReportFields, std::string_view> ParseIceReport(const Json& payload) {
   IceReportFields fields;
   const std::string* state = StringMember(payload, "state");
@@ -86,6 +139,9 @@ std::expected<IceReportFields, std::string_view> ParseIceReport(const Json& payl
     if (std::isfinite(value) && value >= 0 && value <= kMaxRttMs) {
       fields.rtt_ms = static_cast<int64_t>(std::llround(value));
     }
+  }
+  if (fields.result == metrics::IceResult::kFailed) {
+    fields.cause = FailureCause(payload);
   }
   return fields;
 }

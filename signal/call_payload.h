@@ -43,6 +43,11 @@ struct IceReportFields {
   metrics::CandidateType remote_candidate_type = metrics::CandidateType::kUnknown;
   std::string relay_protocol;
   std::optional<int64_t> rtt_ms;
+  // For a failed report: why, from `localCandidates` (candidates this side
+  // gathered, by type: {"host": 2, "relay": 0, ...}) and `iceErrors` (the
+  // ICE server errors it got: [{"url": "turn:...", "errorCode": 701}, ...],
+  // as RTCPeerConnection's icecandidateerror events give them).
+  metrics::IceFailureCause cause = metrics::IceFailureCause::kUnknown;
 };
 
 // kErrInvalidIceState unless state is "connected" or "failed". Candidate

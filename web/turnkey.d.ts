@@ -129,6 +129,10 @@ export interface IceReport {
   remoteCandidateType: RTCIceCandidateType | null;
   relayProtocol: 'udp' | 'tcp' | 'tls' | null;
   rttMs: number | null;
+  /** Failed reports only: the candidates this side gathered, by type. */
+  localCandidates?: Partial<Record<RTCIceCandidateType, number>>;
+  /** Failed reports only: ICE server errors met while gathering (icecandidateerror), at most 8. */
+  iceErrors?: { url: string; errorCode: number }[];
 }
 
 export interface SelectedPair {
@@ -235,6 +239,10 @@ export class PeerLink extends Emitter {
     RTCPeerConnection?: typeof RTCPeerConnection;
   });
   readonly pc: RTCPeerConnection;
+  /** Candidates gathered here, by type, over every ICE generation. */
+  readonly gathered: Partial<Record<RTCIceCandidateType, number>>;
+  /** ICE server errors met while gathering (icecandidateerror), at most 8. */
+  readonly iceErrors: { url: string; errorCode: number }[];
   readonly remoteStream: MediaStream | null;
   readonly iceState: RTCIceConnectionState;
   readonly connectionState: RTCPeerConnectionState;

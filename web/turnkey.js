@@ -335,6 +335,10 @@ function descriptionJson(description) {
  * 'remoteStream' (MediaStream), 'iceState' (RTCIceConnectionState), 'connectionState'.
  */
 export class PeerLink extends Emitter {
+  /** Candidates gathered here, by type ({host: 2, srflx: 1, relay: 0, ...}), every ICE generation. */
+  gathered = {};
+  /** ICE server errors met while gathering (icecandidateerror): [{url, errorCode}], at most 8. */
+  iceErrors = [];
   #pending = [];
   #remoteUfrags = new Set();
   #remoteStream = null;
@@ -348,7 +352,20 @@ export class PeerLink extends Emitter {
     this.pc = new Ctor({ ...rtcConfiguration, iceServers, iceTransportPolicy });
     this.pc.addEventListener('icecandidate', (e) => {
       if (e.candidate && e.candidate.candidate) {
+        const type = e.candidate.type ?? /\styp\s(\w+)/.exec(e.candidate.candidate)?.[1];
+        if (type) {
+          this.gathered[type] = (this.gathered[type] ?? 0) + 1;
+        }
         this.emit('signal', { type: 'candidate', candidate: e.candidate.toJSON() });
+      }
+    });
+    // Why no relay candidate came (a TURN server's 401, 701 for one out of reach): what the
+    // server's failure metrics are made of (reportIce iceErrors).
+    this.pc.addEventListener('icecandidateerror', (e) => {
+      const error = { url: String(e.url ?? ''), errorCode: Number(e.errorCode) || 0 };
+      if (this.iceErrors.length < 8 &&
+          !this.iceErrors.some((x) => x.url === error.url && x.errorCode === error.errorCode)) {
+        this.iceErrors.push(error);
       }
     });
     this.pc.addEventListener('track', (e) => {
@@ -741,11 +758,26 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     try {
+      if (this.#link.pc.remoteDescription && this.#credentialAged()) {
+        // The caller's ICE restart: this side gathers anew, with a credential that outlasts
+        // the caller's next renewal (#renewRelayCredentials) rather than the aging one.
+        const iceServers = await this.#client.getIceServers().catch(() => null);
+        if (iceServers && !this.isEnded) {
+          this.#link.setIceServers(iceServers);
+          this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
+        }
+      }
       const answer = await this.#link.acceptOffer(offer);
       await this.#client._emitAck('sendAnswer', { callId: this.id, answer });
     } catch (e) {
       this.#fail(e);
     }
+  }
+
+  // Whether the TURN credential the link gathered with has used up more than 30% of its life.
+  #credentialAged() {
+    const lifetimeMs = this.#client.iceServersLifetimeMs;
+    return Boolean(this.#iceExpireAt && lifetimeMs && Date.now() > this.#iceExpireAt - 0.7 * lifetimeMs);
   }
 
   async _onAnswer(answer) {
@@ -920,7 +952,9 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     this.#abandoning = true;
-    this.#report('failed').finally(() => this.#giveUp(reason, error));
+    // The report goes out before the endCall (Socket.IO keeps the order); its ack is not waited
+    // for, so a call on a socket that died silently ends here at once.
+    this.#report('failed', { awaitAck: false }).finally(() => this.#giveUp(reason, error));
   }
 
   async #makeLink() {
@@ -1124,7 +1158,7 @@ export class TurnkeyCall extends Emitter {
   // One report per change of state: 'connected' once the media first connects, 'failed' when it
   // never does or when this side gives up on media that went down (so the call ends ice_failed,
   // not as a good call).
-  async #report(state) {
+  async #report(state, { awaitAck = true } = {}) {
     if (this.#reportedState === state || !this.#link) {
       return;
     }
@@ -1148,11 +1182,19 @@ export class TurnkeyCall extends Emitter {
       relayProtocol: pair?.relayProtocol ?? null,
       rttMs: pair?.rttMs ?? null,
     };
+    if (state === 'failed' && this.#link) {
+      // What this side gathered, and the errors that kept relay candidates away: why it failed.
+      report.localCandidates = { host: 0, srflx: 0, relay: 0, ...this.#link.gathered };
+      report.iceErrors = this.#link.iceErrors.slice();
+    }
     this.iceReport = report;
     this.emit('iceReport', report);
-    await this.#client._emitAck('reportIce', report).catch((e) => {
+    const sent = this.#client._emitAck('reportIce', report).catch((e) => {
       console.warn('turnkey: reportIce refused', e);
     });
+    if (awaitAck) {
+      await sent;
+    }
   }
 }
 

@@ -68,6 +68,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
                 "# TYPE turnkey_draining gauge",
                 "# TYPE turnkey_http_requests_total counter",
                 "# TYPE turnkey_ice_connect_seconds histogram",
+                "# TYPE turnkey_ice_failures_total counter",
                 "# TYPE turnkey_ice_reports_total counter",
                 "# TYPE turnkey_ice_rtt_seconds histogram",
                 "# TYPE turnkey_process_max_fds gauge",

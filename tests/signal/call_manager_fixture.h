@@ -113,12 +113,14 @@ class FakeMetrics final : public CallMetricsSink {
     ice.push_back({result, local, remote});
     rtts.push_back(rtt_ms);
   }
+  void IceFailure(metrics::IceFailureCause cause) override { causes.push_back(cause); }
 
   std::vector<std::pair<metrics::CallType, metrics::CallStatus>> ended;
   std::vector<base::Duration> setups;
   std::vector<base::Duration> since_answers;
   std::vector<Ice> ice;
   std::vector<std::optional<int64_t>> rtts;
+  std::vector<metrics::IceFailureCause> causes;
 };
 
 class FakeDirectory final : public UserDirectory {

@@ -183,6 +183,16 @@ TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
   EXPECT_TRUE(metrics_.setups.empty());
   EXPECT_EQ(recorder_.ice.at(0).result, IceResult::kFailed);
   EXPECT_EQ(recorder_.ice.at(0).rtt_ms, std::nullopt);
+  // Why, counted once per side: a report without the detail is unknown; the
+  // callee could not reach its TURN server.
+  Send(kBob2, "reportIce", Json::parse(R"({"callId":"call-1","state":"failed",
+      "localCandidates":{"host":2,"srflx":1,"relay":0},
+      "iceErrors":[{"url":"turn:turn.example.org:3478?transport=udp","errorCode":701}]})"));
+  Send(kBob2, "reportIce", Json::parse(R"({"callId":"call-1","state":"failed",
+      "localCandidates":{"relay":1}})"));
+  EXPECT_EQ(metrics_.causes,
+            (std::vector<metrics::IceFailureCause>{metrics::IceFailureCause::kUnknown,
+                                                   metrics::IceFailureCause::kTurnUnreachable}));
 }
 
 // Media that connected, then went down and did not come back: the side that

@@ -80,6 +80,35 @@ TEST(PayloadCallIdTest, NonEmptyStringsOnly) {
   EXPECT_EQ(PayloadCallId(Json()), std::nullopt);
 }
 
+TEST(ParseIceReportTest, AFailedReportSaysWhyFromWhatWasGathered) {
+  using metrics::IceFailureCause;
+  auto cause = [](std::string_view extra) {
+    return ParseIceReport(
+               Json::parse(std::string(R"({"state":"failed")") + std::string(extra) + "}"))
+        ->cause;
+  };
+  EXPECT_EQ(cause(""), IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(R"(,"localCandidates":{"host":1,"relay":2})"), IceFailureCause::kChecksFailed);
+  EXPECT_EQ(cause(R"(,"localCandidates":{"host":1,"relay":0})"), IceFailureCause::kNoRelay);
+  EXPECT_EQ(cause(R"(,"localCandidates":{"host":1},"iceErrors":[
+                   {"url":"stun:stun.example.org:3478","errorCode":701},
+                   {"url":"turns:turn.example.org:5349?transport=tcp","errorCode":701}])"),
+            IceFailureCause::kTurnUnreachable);
+  // A refused credential says more than an unreachable port.
+  EXPECT_EQ(cause(R"(,"iceErrors":[{"url":"turn:t:3478?transport=tcp","errorCode":701},
+                                   {"url":"turn:t:3478","errorCode":401}])"),
+            IceFailureCause::kTurnAuth);
+  // A STUN server's error, or junk, says nothing about the relay.
+  EXPECT_EQ(cause(R"(,"iceErrors":[{"url":"stun:s:3478","errorCode":701},7,{"url":1},
+                                   {"url":"turn:t","errorCode":"401"}])"),
+            IceFailureCause::kNoRelay);
+  EXPECT_EQ(cause(R"(,"localCandidates":[1],"iceErrors":{})"), IceFailureCause::kUnknown);
+  // Connected reports carry no cause.
+  EXPECT_EQ(
+      ParseIceReport(Json::parse(R"({"state":"connected","localCandidates":{"relay":0}})"))->cause,
+      IceFailureCause::kUnknown);
+}
+
 TEST(ParseIceReportTest, Normalises) {
   auto full = ParseIceReport(Json::parse(
       R"({"state":"connected","localCandidateType":"prflx","remoteCandidateType":"relay",

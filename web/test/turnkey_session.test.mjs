@@ -859,6 +859,9 @@ async function activeCall(direction, extra = {}, serverOptions = {}) {
 
 test('caller: a restart that does not bring the media back is followed by the next, then the call ends as ice_failed', kBounded, async () => {
   const { socket, call, pc, restarts } = await activeCall('outgoing');
+  pc.candidate('candidate:1 1 udp 1 192.0.2.7 50000 typ host');
+  pc.dispatchEvent(Object.assign(new Event('icecandidateerror'), { url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 701 }));
+  pc.dispatchEvent(Object.assign(new Event('icecandidateerror'), { url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 701 }));
   pc.set('disconnected');
   await advance(1_000);
   assert.equal(call.state, 'reconnecting');
@@ -886,6 +889,11 @@ test('caller: a restart that does not bring the media back is followed by the ne
   const order = socket.emitted.map((e) => (e.event === 'reportIce' ? `reportIce ${e.payload.state}` : e.event))
     .filter((e) => e.startsWith('reportIce') || e === 'endCall');
   assert.deepEqual(order, ['reportIce connected', 'reportIce failed', 'endCall']);
+  // The failed report says what this side gathered and which ICE server errors it met.
+  const failed = socket.sent('reportIce')[1].payload;
+  assert.deepEqual(failed.localCandidates, { host: 1, srflx: 0, relay: 0 });
+  assert.deepEqual(failed.iceErrors, [{ url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 701 }]);
+  assert.equal(socket.sent('reportIce')[0].payload.iceErrors, undefined);
 });
 
 test('caller: new iceServers near the end of the call\'s TURN credential restart ICE while the media is up', kBounded, async () => {
@@ -906,6 +914,20 @@ test('caller: new iceServers near the end of the call\'s TURN credential restart
   socket.fire('iceServers', fresh);
   await advance(250);
   assert.equal(restarts(), 1);
+});
+
+test('callee: answering the caller\'s ICE restart, an aging TURN credential is fetched anew first', kBounded, async () => {
+  const { socket } = await activeCall('incoming', {}, { iceTtlS: 100 });
+  const restartOffer = { callId: 'k1', offer: { type: 'offer', ...kSdp } };
+  socket.fire('receiveOffer', restartOffer); // early in the credential's life: as it is
+  await advance(250);
+  assert.equal(socket.sent('getIceServers').length, 0);
+  assert.equal(socket.sent('sendAnswer').length, 2);
+  await advance(40_000);
+  socket.fire('receiveOffer', restartOffer);
+  await advance(250);
+  assert.equal(socket.sent('getIceServers').length, 1);
+  assert.equal(socket.sent('sendAnswer').length, 3);
 });
 
 test('caller: connectionState failed restarts at once; media back resets the count', kBounded, async () => {
