@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 
 namespace turnkey::app {
 
@@ -65,8 +67,14 @@ void EchoPeer::Run() {
       if (got < 0) {
         break;  // EAGAIN, or an ICMP error queued by an earlier send: poll again
       }
-      if (auto source = base::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&from),
-                                                          from_length)) {
+      // Only the probe's own payloads say where the relay sends from; a
+      // stray datagram from elsewhere is echoed and nothing more.
+      constexpr std::string_view kProbePrefix = "turnkey probe ";
+      const bool ours = static_cast<size_t>(got) >= kProbePrefix.size() &&
+                        std::memcmp(buffer, kProbePrefix.data(), kProbePrefix.size()) == 0;
+      if (auto source = ours ? base::SocketAddress::FromSockaddr(
+                                   reinterpret_cast<const sockaddr*>(&from), from_length)
+                             : std::nullopt) {
         std::lock_guard lock(source_mutex_);
         last_source_ = source->Unmapped();
       }

@@ -35,8 +35,9 @@ class EchoPeer {
   // Datagrams received so far; each is echoed once (counted before the echo
   // is sent, so a sender that has its echo back sees it counted).
   uint64_t received() const { return received_.load(); }
-  // Where the latest datagram came from (for a TURN probe: where peers see
-  // the relay send from), nullopt before the first.
+  // Where the latest datagram starting with "turnkey probe " (the probe's
+  // payloads) came from: for a TURN probe, where peers see the relay send
+  // from. nullopt before the first.
   std::optional<base::SocketAddress> last_source() const;
 
  private:

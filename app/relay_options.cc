@@ -193,7 +193,10 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
       std::optional<base::SocketAddress> local =
           address.bind.IsUnspecified() ? ChooseHostAddress(host, f, local_only)
                                        : std::optional<base::SocketAddress>(address.bind);
-      if (local && *local != address.advertised) {
+      // Not loopback for a wildcard (a setup whose listeners are all on
+      // loopback): it would open 127.0.0.1's relay-range ports to clients.
+      if (local && *local != address.advertised &&
+          !(address.bind.IsUnspecified() && local->IsLoopback())) {
         address.hairpin = *local;
         address.hairpin.set_port(0);
       }

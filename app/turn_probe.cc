@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -137,6 +138,17 @@ std::string RelayRound(TurnClient& client, const char* tag,
     }
   }
   return "";
+}
+
+// A private (RFC 1918, shared 100.64/10) or unique-local (fc00::/7) address.
+bool IsPrivate(const base::SocketAddress& address) {
+  const base::SocketAddress a = address.Unmapped();
+  const uint8_t* b = a.bytes();
+  if (a.is_v4()) {
+    return b[0] == 10 || (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 100 && (b[1] & 0xC0) == 64);
+  }
+  return a.is_v6() && (b[0] & 0xFE) == 0xFC;
 }
 
 // Whether `server` is an address of the machine the probe runs on.
@@ -313,6 +325,15 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
               "from %s cannot be checked here; run the probe from another host.\n",
               allocation->relayed.ToString().c_str());
         }
+      } else if (*seen != allocation->relayed && IsPrivate(*seen) &&
+                 !IsPrivate(allocation->relayed)) {
+        // Inside the server's private network, behind its 1:1 NAT: peers
+        // here see the private address; the public one is right.
+        std::printf(
+            "  note: the relay reached the echo peer from its private address, so the probe runs "
+            "inside the server's network; whether peers outside see it send from %s cannot be "
+            "checked here: run the probe from outside.\n",
+            allocation->relayed.ToString().c_str());
       } else if (*seen != allocation->relayed) {
         Failed(fmt::format(
             "the relay sends from {} but tells clients {} (XOR-RELAYED-ADDRESS): peers that "
@@ -320,9 +341,7 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
             seen->ToString(), allocation->relayed.ToString()));
         std::printf(
             "  hint: behind a 1:1 NAT, give the server its public address: turnkey: "
-            "turn.relay.external_addresses: [%s]; coturn: --external-ip=%s/<private address>. "
-            "(A probe run from inside the server's private network sees the private address "
-            "even when that is set: run it from outside.)\n",
+            "turn.relay.external_addresses: [%s]; coturn: --external-ip=%s/<private address>.\n",
             seen->IpString().c_str(), seen->IpString().c_str());
         relayed_all = false;
       }

@@ -81,11 +81,13 @@ std::string HeldBack(uint64_t held_back);
     }                                                                                 \
   } while (false)
 
-// TK_LOG_DEBUG, limited as TK_LOG_WARN_EVERY.
-#define TK_LOG_DEBUG_EVERY(period, format, ...)                                        \
-  do {                                                                                 \
-    static ::turnkey::base::LogLimiter tk_log_limiter_(period);                        \
-    if (uint64_t tk_log_held_ = 0; tk_log_limiter_.Allow(&tk_log_held_)) {             \
-      TK_LOG_DEBUG(format "{}", __VA_ARGS__, ::turnkey::base::HeldBack(tk_log_held_)); \
-    }                                                                                  \
+// TK_LOG_DEBUG, limited as TK_LOG_WARN_EVERY; one level check while debug is
+// off.
+#define TK_LOG_DEBUG_EVERY(period, format, ...)                                                  \
+  do {                                                                                           \
+    static ::turnkey::base::LogLimiter tk_log_limiter_(period);                                  \
+    if (uint64_t tk_log_held_ = 0; ::turnkey::base::Logger().should_log(spdlog::level::debug) && \
+                                   tk_log_limiter_.Allow(&tk_log_held_)) {                       \
+      TK_LOG_DEBUG(format "{}", __VA_ARGS__, ::turnkey::base::HeldBack(tk_log_held_));           \
+    }                                                                                            \
   } while (false)

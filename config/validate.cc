@@ -56,7 +56,8 @@ void CheckRelayAddresses(const Config& cfg, Diagnostics& diag) {
       diag.ErrorAt(path, "no " + family + " address in turn.relay.addresses to stand for");
     }
   }
-  if (relay.default_family == RelayFamily::kIpv6 && !bound.contains(base::Family::kIpv6)) {
+  if (cfg.turn.enabled && relay.default_family == RelayFamily::kIpv6 &&
+      !bound.contains(base::Family::kIpv6)) {
     diag.ErrorAt("turn.relay.default_family", "ipv6 needs an IPv6 address in turn.relay.addresses");
   }
   if (relay.ports.min > relay.ports.max) {

@@ -475,9 +475,8 @@ uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::Socke
     // numbers, so debug. Which peer, for the operator deciding on an allow
     // rule.
     TK_LOG_DEBUG_EVERY(std::chrono::seconds(10),
-                       "turn: peer {} refused by the peer policy (user {:?}); turn.peers.allow "
-                       "admits it if it must be reachable",
-                       peer.ToString(), allocation.username());
+                       "turn: peer {} refused by the peer policy (user {:?})", peer.ToString(),
+                       allocation.username());
     return 403;
   }
   return 0;
