@@ -280,17 +280,16 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       }
     }
   }
-  if (cfg.signal.enabled && cfg.turn.auth.secrets.empty() &&
-      std::any_of(cfg.signal.ice_servers.urls.begin(), cfg.signal.ice_servers.urls.end(),
-                  [](const std::string& url) { return url.starts_with("turn"); })) {
+  const std::vector<std::string>& urls = cfg.signal.ice_servers.urls;
+  const bool turn_uri = std::any_of(urls.begin(), urls.end(), [](const std::string& url) {
+    return url.starts_with("turn");  // turn: or turns:
+  });
+  if (cfg.signal.enabled && cfg.turn.auth.secrets.empty() && turn_uri) {
     diag.WarningAt("turn.auth.secrets",
                    "empty, so clients get only the STUN URIs of signal.ice_servers.urls (no TURN "
                    "credentials can be made without a secret)");
   }
-  const std::vector<std::string>& urls = cfg.signal.ice_servers.urls;
-  if (cfg.signal.enabled && !urls.empty() &&
-      std::none_of(urls.begin(), urls.end(),
-                   [](const std::string& url) { return url.starts_with("turn"); })) {
+  if (cfg.signal.enabled && !urls.empty() && !turn_uri) {
     diag.WarningAt("signal.ice_servers.urls",
                    "no turn: or turns: URI, so clients gather no relay candidate and calls "
                    "between users behind symmetric NATs, or on networks that block UDP, fail; "

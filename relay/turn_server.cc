@@ -512,7 +512,7 @@ void TurnServer::HandleSend(base::MonoTime now, const FiveTuple& from,
   }
   // DONT-FRAGMENT asks for DF on this datagram (RFC 8656 section 11.2); the
   // relay sockets otherwise leave it clear (section 14).
-  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, ToPeerAddress(*peer),
+  CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(*peer)).handle, Hairpin(*peer, true),
                              *data, indication.Has(stun::AttributeType::kDontFragment)),
               data->size());
 }
@@ -558,45 +558,31 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
     return;
   }
   CountToPeer(io_.SendToPeer(allocation->relay(FamilyIndex(channel->peer)).handle,
-                             ToPeerAddress(channel->peer), message->data, false),
+                             Hairpin(channel->peer, true), message->data, false),
               message->data.size());
 }
 
-base::SocketAddress TurnServer::ToPeerAddress(const base::SocketAddress& peer) const {
-  const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(peer)];
+base::SocketAddress TurnServer::Hairpin(const base::SocketAddress& address, bool outbound) const {
+  const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(address)];
   if (!relay || relay->hairpin.family() == base::Family::kNone ||
-      peer.port() < options_.peers.relay_port_min || peer.port() > options_.peers.relay_port_max) {
-    return peer;
+      address.port() < options_.peers.relay_port_min ||
+      address.port() > options_.peers.relay_port_max) {
+    return address;
   }
-  base::SocketAddress ip = peer;
+  const base::SocketAddress& match = outbound ? relay->advertised : relay->hairpin;
+  base::SocketAddress ip = address;
   ip.set_port(0);
-  if (ip != relay->advertised) {
-    return peer;
+  if (ip != match) {
+    return address;
   }
-  base::SocketAddress local = relay->hairpin;
-  local.set_port(peer.port());
-  return local;
-}
-
-base::SocketAddress TurnServer::FromPeerAddress(const base::SocketAddress& from) const {
-  const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(from)];
-  if (!relay || relay->hairpin.family() == base::Family::kNone ||
-      from.port() < options_.peers.relay_port_min || from.port() > options_.peers.relay_port_max) {
-    return from;
-  }
-  base::SocketAddress ip = from;
-  ip.set_port(0);
-  if (ip != relay->hairpin) {
-    return from;
-  }
-  base::SocketAddress advertised = relay->advertised;
-  advertised.set_port(from.port());
-  return advertised;
+  base::SocketAddress mapped = outbound ? relay->hairpin : relay->advertised;
+  mapped.set_port(address.port());
+  return mapped;
 }
 
 void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from_io,
                             base::ByteView data) {
-  const base::SocketAddress from = FromPeerAddress(from_io);
+  const base::SocketAddress from = Hairpin(from_io, false);
   auto* endpoint = static_cast<RelayEndpoint*>(context);
   // RFC 8656 section 7: an expired relayed address relays nothing, though the
   // timer may not have closed it yet.
@@ -674,7 +660,7 @@ void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const net::IcmpEr
   Allocation& allocation = *static_cast<RelayEndpoint*>(context)->owner;
   // The permission is checked against the peer the datagram went to, address
   // only, never against whoever sent the ICMP.
-  const base::SocketAddress peer = FromPeerAddress(icmp.destination);
+  const base::SocketAddress peer = Hairpin(icmp.destination, false);
   if (allocation.FindPermission(peer, now) == nullptr) {
     Drop(DropReason::kNoPermission);
     return;

@@ -302,14 +302,12 @@ class TurnServer {
   stun::TransactionId NextIndicationId();
   void RelayToClient(base::MonoTime now, Allocation& allocation, const base::SocketAddress& peer,
                      base::ByteView data);
-  // Where a datagram for `peer` goes: the family's hairpin address for one
-  // of this server's relayed addresses behind a 1:1 NAT (RelayAddress),
-  // else `peer` itself.
-  base::SocketAddress ToPeerAddress(const base::SocketAddress& peer) const;
-  // Who sent a datagram that came from `from`: the relayed address (the
-  // advertised one) for a relay socket of this server reached through the
-  // hairpin address, else `from` itself.
-  base::SocketAddress FromPeerAddress(const base::SocketAddress& from) const;
+  // Behind a 1:1 NAT (RelayAddress::hairpin), on a relay port: `outbound`
+  // (where a datagram for a peer goes), this server's public relayed
+  // address becomes the hairpin address; inbound (who sent what came from
+  // `address`, also for ICMP), the hairpin address becomes the public one.
+  // Any other address is returned as it is.
+  base::SocketAddress Hairpin(const base::SocketAddress& address, bool outbound) const;
 
   unsigned worker_index_;
   TurnServerOptions options_;

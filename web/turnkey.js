@@ -857,9 +857,7 @@ export class TurnkeyCall extends Emitter {
     this.#restartInFlight = true;
     (async () => {
       try {
-        this.#link.restartIce();
-        const offer = await this.#link.createOffer({ iceRestart: true });
-        await this.#client._emitAck('sendOffer', { callId: this.id, offer });
+        await this.#offerRestart();
       } catch (e) {
         // The media is up: a restart that did not go out changes nothing yet.
         console.warn('turnkey: ICE restart for new TURN credentials failed', e);
@@ -1145,14 +1143,19 @@ export class TurnkeyCall extends Emitter {
       const iceServers = await this.#client.freshIceServers();
       this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
       this.#link.setIceServers(iceServers);
-      this.#link.restartIce();
-      const offer = await this.#link.createOffer({ iceRestart: true });
-      await this.#client._emitAck('sendOffer', { callId: this.id, offer });
+      await this.#offerRestart();
     } catch (e) {
       this.#fail(e);
     } finally {
       this.#restartInFlight = false;
     }
+  }
+
+  // Restarts ICE here and sends the offer that restarts it on the other side.
+  async #offerRestart() {
+    this.#link.restartIce();
+    const offer = await this.#link.createOffer({ iceRestart: true });
+    await this.#client._emitAck('sendOffer', { callId: this.id, offer });
   }
 
   // One report per change of state: 'connected' once the media first connects, 'failed' when it
