@@ -417,9 +417,9 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   auto failures = registry.AddCounter({
       .name = std::string(kIceFailuresTotal),
       .help = "Failed ICE reports (a side's first report of a call), by what the client gathered: "
-              "turn_auth (no relay candidate, a TURN server answered 401), turn_unreachable (no "
-              "relay candidate, a TURN server out of reach), no_relay (no relay candidate, no "
-              "TURN error), checks_failed (relay candidates, no working pair), unknown.",
+              "turn_auth (no relay candidate, a TURN server answered 401), turn_refused (it "
+              "refused the allocation), turn_unreachable (TURN offered, out of reach), no_relay "
+              "(no turn: URI given), checks_failed (relay candidates, no working pair), unknown.",
       .labels = {Label("cause", kIceFailureCauseValues)},
   });
   if (!failures) {

@@ -208,15 +208,16 @@ inline constexpr std::array<std::string_view, 2> kIceResultValues = {"connected"
 // Why a side's ICE failed, from what its failed reportIce says it gathered
 // and which ICE server errors it got (signal::ParseIceReport).
 enum class IceFailureCause : uint8_t {
-  kTurnAuth,         // no relay candidate; a TURN server answered 401 (bad or expired credential)
-  kTurnUnreachable,  // no relay candidate; a TURN server could not be reached (701) or refused
-  kNoRelay,          // no relay candidate and no TURN error: no TURN URI given, or none tried
+  kTurnAuth,         // no relay candidate; a TURN server refused the credential (401)
+  kTurnRefused,      // no relay candidate; a TURN server refused the allocation (403, 486, 508)
+  kTurnUnreachable,  // no relay candidate; TURN offered but out of reach (701, or no answer)
+  kNoRelay,          // no relay candidate, and no turn: URI was given to the client
   kChecksFailed,     // relay candidates gathered, yet no candidate pair worked
-  kUnknown,          // the report says neither (a client that sends no such detail)
+  kUnknown,          // the report cannot tell (no detail, or it failed before gathering)
   kCount
 };
-inline constexpr std::array<std::string_view, 5> kIceFailureCauseValues = {
-    "turn_auth", "turn_unreachable", "no_relay", "checks_failed", "unknown"};
+inline constexpr std::array<std::string_view, 6> kIceFailureCauseValues = {
+    "turn_auth", "turn_refused", "turn_unreachable", "no_relay", "checks_failed", "unknown"};
 
 // ICE candidate types (RFC 8445 section 5.1.1); kUnknown for anything else a
 // client reports.

@@ -68,22 +68,19 @@ namespace {
 
 // What a failed report's localCandidates and iceErrors say (IceReportFields).
 metrics::IceFailureCause FailureCause(const Json& payload) {
+  using metrics::IceFailureCause;
   auto candidates = payload.find("localCandidates");
-  auto errors = payload.find("iceErrors");
-  const bool has_candidates = candidates != payload.end() && candidates->is_object();
-  const bool has_errors = errors != payload.end() && errors->is_array();
-  if (!has_candidates && !has_errors) {
-    return metrics::IceFailureCause::kUnknown;
-  }
-  if (has_candidates) {
+  if (candidates != payload.end() && candidates->is_object()) {
     auto relay = candidates->find("relay");
     if (relay != candidates->end() && relay->is_number() && relay->get<double>() >= 1) {
-      return metrics::IceFailureCause::kChecksFailed;
+      return IceFailureCause::kChecksFailed;
     }
   }
   bool auth = false;
+  bool refused = false;
   bool unreachable = false;
-  if (has_errors) {
+  auto errors = payload.find("iceErrors");
+  if (errors != payload.end() && errors->is_array()) {
     size_t seen = 0;
     for (const Json& error : *errors) {
       if (++seen > 32) {
@@ -101,18 +98,39 @@ metrics::IceFailureCause FailureCause(const Json& payload) {
       const double value = code->get<double>();
       if (value == 401 || value == 431 || value == 441) {
         auth = true;  // refused credentials (431/441: integrity, wrong credentials)
+      } else if (value >= 700 && value < 800) {
+        unreachable = true;  // the browser's own: 701, no answer or no route
       } else {
-        unreachable = true;  // 701 (no answer, no route), 403, 437, 486, 508, ...
+        refused = true;  // the server's: 403, 437, 486 quota, 508 capacity, ...
       }
     }
   }
   if (auth) {
-    return metrics::IceFailureCause::kTurnAuth;
+    return IceFailureCause::kTurnAuth;
+  }
+  if (refused) {
+    return IceFailureCause::kTurnRefused;
   }
   if (unreachable) {
-    return metrics::IceFailureCause::kTurnUnreachable;
+    return IceFailureCause::kTurnUnreachable;
   }
-  return metrics::IceFailureCause::kNoRelay;
+  // No relay candidate and no TURN error: it depends on whether TURN was
+  // offered, and on whether gathering had begun when the client gave up.
+  auto turn_uris = payload.find("turnUris");
+  if (turn_uris == payload.end() || !turn_uris->is_number()) {
+    return IceFailureCause::kUnknown;
+  }
+  if (turn_uris->get<double>() < 1) {
+    return IceFailureCause::kNoRelay;
+  }
+  const std::string* gathering = StringMember(payload, "iceGatheringState");
+  if (gathering == nullptr || *gathering == "new") {
+    return IceFailureCause::kUnknown;
+  }
+  // Offered, gathering, and no answer before the call gave up (a blackholed
+  // TURN port, retried for longer than the setup time), or a browser that
+  // reports no such errors.
+  return IceFailureCause::kTurnUnreachable;
 }
 
 }  // namespace

@@ -55,10 +55,11 @@ class CallMetricsSink {
   virtual void CallSetup(base::Duration setup, base::Duration since_answer) = 0;
   // A side's first accepted reportIce (turnkey_ice_reports_total{result,
   // local,remote}; its rttMs, when connected, turnkey_ice_rtt_seconds).
-  // A side's first report of a call, when it is failed: why.
-  virtual void IceFailure(metrics::IceFailureCause /*cause*/) {}
   virtual void IceReport(metrics::IceResult result, metrics::CandidateType local,
                          metrics::CandidateType remote, std::optional<int64_t> rtt_ms) = 0;
+  // A side's first report of a call, when it is failed: why
+  // (turnkey_ice_failures_total{cause}).
+  virtual void IceFailure(metrics::IceFailureCause /*cause*/) {}
 };
 
 // Synchronous user lookups for CallManager::OnInitiateCall. Meant to be

@@ -320,6 +320,20 @@ function iceUfrags(sdp) {
   return new Set([...String(sdp ?? '').matchAll(/^a=ice-ufrag:(\S+)/gm)].map((m) => m[1]));
 }
 
+function countTurnUris(iceServers) {
+  let count = 0;
+  for (const server of iceServers ?? []) {
+    for (const url of [server?.urls ?? []].flat()) {
+      count += /^turns?:/.test(String(url)) ? 1 : 0;
+    }
+  }
+  return count;
+}
+
+function sameSet(a, b) {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
 function descriptionJson(description) {
   return description ? { type: description.type, sdp: description.sdp } : null;
 }
@@ -337,8 +351,10 @@ function descriptionJson(description) {
 export class PeerLink extends Emitter {
   /** Candidates gathered here, by type ({host: 2, srflx: 1, relay: 0, ...}), every ICE generation. */
   gathered = {};
-  /** ICE server errors met while gathering (icecandidateerror): [{url, errorCode}], at most 8. */
+  /** TURN server errors met while gathering (icecandidateerror): [{url, errorCode}], at most 8. */
   iceErrors = [];
+  /** turn: and turns: URIs in the configuration the link gathers with. */
+  turnUris = 0;
   #pending = [];
   #remoteUfrags = new Set();
   #remoteStream = null;
@@ -361,9 +377,10 @@ export class PeerLink extends Emitter {
     });
     // Why no relay candidate came (a TURN server's 401, 701 for one out of reach): what the
     // server's failure metrics are made of (reportIce iceErrors).
+    this.turnUris = countTurnUris(iceServers);
     this.pc.addEventListener('icecandidateerror', (e) => {
       const error = { url: String(e.url ?? ''), errorCode: Number(e.errorCode) || 0 };
-      if (this.iceErrors.length < 8 &&
+      if (error.url.startsWith('turn') && this.iceErrors.length < 8 &&
           !this.iceErrors.some((x) => x.url === error.url && x.errorCode === error.errorCode)) {
         this.iceErrors.push(error);
       }
@@ -441,6 +458,7 @@ export class PeerLink extends Emitter {
   setIceServers(iceServers) {
     try {
       this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+      this.turnUris = countTurnUris(iceServers);
     } catch (e) {
       console.warn('turnkey: setConfiguration refused new iceServers', e);
     }
@@ -551,6 +569,7 @@ export class TurnkeyCall extends Emitter {
   #waitingForSocket = false;
   #pendingCandidates = [];
   #pendingOffer = null;
+  #offerGeneration = 0; // offers received, so a slow one never overtakes a newer one
   #settle = null;
   #connectTimer = null;
   #abandoning = false;
@@ -757,12 +776,21 @@ export class TurnkeyCall extends Emitter {
       this.#pendingOffer = offer;
       return;
     }
+    const generation = ++this.#offerGeneration;
     try {
-      if (this.#link.pc.remoteDescription && this.#credentialAged()) {
+      const current = this.#link.pc.remoteDescription;
+      const restart = current && !sameSet(iceUfrags(current.sdp), iceUfrags(offer?.sdp));
+      if (restart && this.#credentialAged()) {
         // The caller's ICE restart: this side gathers anew, with a credential that outlasts
-        // the caller's next renewal (#renewRelayCredentials) rather than the aging one.
-        const iceServers = await this.#client.getIceServers().catch(() => null);
-        if (iceServers && !this.isEnded) {
+        // the caller's next renewal (#renewRelayCredentials) rather than the aging one. The
+        // client's list is usually newer already (the server's push); else fetch one.
+        const newer = (this.#client.iceServersExpireAt ?? 0) > this.#iceExpireAt;
+        const iceServers = newer ? this.#client.iceServers
+          : await this.#client.getIceServers().catch(() => null);
+        if (this.isEnded || generation !== this.#offerGeneration) {
+          return; // ended, or a newer offer came meanwhile: that one is answered
+        }
+        if (iceServers) {
           this.#link.setIceServers(iceServers);
           this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
         }
@@ -1189,6 +1217,8 @@ export class TurnkeyCall extends Emitter {
       // What this side gathered, and the errors that kept relay candidates away: why it failed.
       report.localCandidates = { host: 0, srflx: 0, relay: 0, ...this.#link.gathered };
       report.iceErrors = this.#link.iceErrors.slice();
+      report.turnUris = this.#link.turnUris;
+      report.iceGatheringState = this.#link.pc.iceGatheringState ?? null;
     }
     this.iceReport = report;
     this.emit('iceReport', report);

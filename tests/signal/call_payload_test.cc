@@ -89,20 +89,31 @@ TEST(ParseIceReportTest, AFailedReportSaysWhyFromWhatWasGathered) {
   };
   EXPECT_EQ(cause(""), IceFailureCause::kUnknown);
   EXPECT_EQ(cause(R"(,"localCandidates":{"host":1,"relay":2})"), IceFailureCause::kChecksFailed);
-  EXPECT_EQ(cause(R"(,"localCandidates":{"host":1,"relay":0})"), IceFailureCause::kNoRelay);
+  // No relay candidate, no TURN error: offered or not, gathering begun or not.
+  const std::string none = R"(,"localCandidates":{"host":1,"relay":0},"iceErrors":[])";
+  EXPECT_EQ(cause(none + R"(,"turnUris":0,"iceGatheringState":"complete")"),
+            IceFailureCause::kNoRelay);
+  EXPECT_EQ(cause(none + R"(,"turnUris":2,"iceGatheringState":"gathering")"),
+            IceFailureCause::kTurnUnreachable);
+  EXPECT_EQ(cause(none + R"(,"turnUris":2,"iceGatheringState":"new")"), IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(none), IceFailureCause::kUnknown);
   EXPECT_EQ(cause(R"(,"localCandidates":{"host":1},"iceErrors":[
                    {"url":"stun:stun.example.org:3478","errorCode":701},
                    {"url":"turns:turn.example.org:5349?transport=tcp","errorCode":701}])"),
             IceFailureCause::kTurnUnreachable);
-  // A refused credential says more than an unreachable port.
   EXPECT_EQ(cause(R"(,"iceErrors":[{"url":"turn:t:3478?transport=tcp","errorCode":701},
+                                   {"url":"turn:t:3478","errorCode":486}])"),
+            IceFailureCause::kTurnRefused);
+  // A refused credential says the most.
+  EXPECT_EQ(cause(R"(,"iceErrors":[{"url":"turn:t:3478?transport=tcp","errorCode":486},
                                    {"url":"turn:t:3478","errorCode":401}])"),
             IceFailureCause::kTurnAuth);
   // A STUN server's error, or junk, says nothing about the relay.
   EXPECT_EQ(cause(R"(,"iceErrors":[{"url":"stun:s:3478","errorCode":701},7,{"url":1},
-                                   {"url":"turn:t","errorCode":"401"}])"),
+                                   {"url":"turn:t","errorCode":"401"}],"turnUris":0)"),
             IceFailureCause::kNoRelay);
-  EXPECT_EQ(cause(R"(,"localCandidates":[1],"iceErrors":{})"), IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(R"(,"localCandidates":[1],"iceErrors":{},"turnUris":"2")"),
+            IceFailureCause::kUnknown);
   // Connected reports carry no cause.
   EXPECT_EQ(
       ParseIceReport(Json::parse(R"({"state":"connected","localCandidates":{"relay":0}})"))->cause,

@@ -169,6 +169,8 @@ class FakeServer {
  * packet shape of socket.io-client 4) and go out on the next connect, before 'connect' fires;
  * `emitted` lists what went out.
  */
+const kNoAck = Symbol('no ack'); // a `server` answer that leaves the emit unacknowledged
+
 class FakeSocket {
   constructor(server) {
     this.server = server;
@@ -255,7 +257,9 @@ class FakeSocket {
   #send(event, payload, ack) {
     this.emitted.push({ event, payload });
     const answer = this.server?.(event, payload) ?? { ok: true };
-    queueMicrotask(() => ack?.(answer));
+    if (answer !== kNoAck) {
+      queueMicrotask(() => ack?.(answer));
+    }
   }
   sent(event) {
     return this.emitted.filter((e) => e.event === event);
@@ -277,6 +281,7 @@ class FakePeerConnection extends EventTarget {
     this.localDescription = null;
     this.remoteDescription = null;
     this.offers = [];
+    this.log = []; // setConfiguration and setRemoteDescription calls, in order
     FakePeerConnection.last = this;
   }
   set(ice, connection = ice) {
@@ -309,6 +314,7 @@ class FakePeerConnection extends EventTarget {
       throw new Error("Failed to execute 'setRemoteDescription': invalid SDP");
     }
     this.remoteDescription = d;
+    this.log.push('setRemoteDescription');
   }
   async addIceCandidate() {}
   async getStats() {
@@ -317,7 +323,9 @@ class FakePeerConnection extends EventTarget {
   getConfiguration() {
     return {};
   }
-  setConfiguration() {}
+  setConfiguration() {
+    this.log.push('setConfiguration');
+  }
   close() {
     this.signalingState = 'closed';
   }
@@ -917,17 +925,39 @@ test('caller: new iceServers near the end of the call\'s TURN credential restart
 });
 
 test('callee: answering the caller\'s ICE restart, an aging TURN credential is fetched anew first', kBounded, async () => {
-  const { socket } = await activeCall('incoming', {}, { iceTtlS: 100 });
-  const restartOffer = { callId: 'k1', offer: { type: 'offer', ...kSdp } };
-  socket.fire('receiveOffer', restartOffer); // early in the credential's life: as it is
+  const { socket, pc } = await activeCall('incoming', {}, { iceTtlS: 100 });
+  const offer = (ufrag) => ({ callId: 'k1', offer: { type: 'offer', sdp: `v=0\r\na=ice-ufrag:${ufrag}\r\n` } });
+  socket.fire('receiveOffer', offer('r1')); // a restart early in the credential's life: as it is
   await advance(250);
   assert.equal(socket.sent('getIceServers').length, 0);
   assert.equal(socket.sent('sendAnswer').length, 2);
   await advance(40_000);
-  socket.fire('receiveOffer', restartOffer);
+  socket.fire('receiveOffer', offer('r1')); // a re-offer, not a restart: nothing gathered anew
+  await advance(250);
+  assert.equal(socket.sent('getIceServers').length, 0);
+  socket.server = (event) => (event === 'getIceServers'
+    ? { ok: true, iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x2', credential: 'y2' }], ttl: 100 }
+    : undefined);
+  pc.log.length = 0;
+  socket.fire('receiveOffer', offer('r2'));
   await advance(250);
   assert.equal(socket.sent('getIceServers').length, 1);
-  assert.equal(socket.sent('sendAnswer').length, 3);
+  assert.equal(socket.sent('sendAnswer').length, 4);
+  // The new servers are in place before the offer that restarts ICE is applied.
+  assert.deepEqual(pc.log.slice(-2), ['setConfiguration', 'setRemoteDescription']);
+});
+
+test('a side that gives up on lost media ends at once, without waiting for its reportIce ack', kBounded, async () => {
+  const { socket, call, pc } = await activeCall('incoming');
+  socket.server = (event) => (event === 'reportIce' ? kNoAck : undefined); // a silently dead socket
+  pc.set('disconnected', 'failed');
+  await advance(20_000);
+  await advance(500);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'ice_failed');
+  const order = socket.emitted.map((e) => (e.event === 'reportIce' ? `reportIce ${e.payload.state}` : e.event))
+    .filter((e) => e.startsWith('reportIce') || e === 'endCall');
+  assert.deepEqual(order, ['reportIce connected', 'reportIce failed', 'endCall']);
 });
 
 test('caller: connectionState failed restarts at once; media back resets the count', kBounded, async () => {
