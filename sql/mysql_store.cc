@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -48,7 +49,15 @@ class MysqlDatabase final : public Database {
       } else {
         Release(std::move(*conn));
       }
-      if (status || attempt > 0 || (!lost && !rolled_back)) {
+      if (status || (!lost && !rolled_back)) {
+        return status;
+      }
+      // A lost connection is retried once. A deadlock (the server undid the
+      // whole transaction, the connection is fine) a few times: under
+      // contention, a password change racing several token rotations, the
+      // rerun can meet the next one.
+      const bool deadlock = rolled_back && !lost;
+      if (attempt > 0 && !(deadlock && attempt + 1 < kDeadlockAttempts)) {
         return status;
       }
       if (!SafeToRerun(options, lost, rolled_back, commit_sent)) {
@@ -57,9 +66,16 @@ class MysqlDatabase final : public Database {
         }
         return status;
       }
-      TK_LOG_DEBUG("mysql: retrying once after: {}", status.error().message);
+      TK_LOG_DEBUG("mysql: retrying after: {}", status.error().message);
+      if (deadlock) {
+        // Let the transaction that won finish first: 1, 2, 4, 8 ms.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 << attempt));
+      }
     }
   }
+
+  // Attempts of an op the server rolls back for a deadlock (1213).
+  static constexpr int kDeadlockAttempts = 5;
 
  private:
   static base::Status RunOnce(MysqlConnection& conn, const OpOptions& options, const Op& op) {
