@@ -562,6 +562,18 @@ void TurnServer::HandleChannelData(base::MonoTime now, const FiveTuple& from, ba
               message->data.size());
 }
 
+base::SocketAddress TurnServer::InboundPeer(Allocation& allocation, const base::SocketAddress& from,
+                                            base::MonoTime now) const {
+  const base::SocketAddress mapped = Hairpin(from, false);
+  // A peer on the host's own address with a permission of its own (a local
+  // process whose port happens to lie in the relay range, a media server on
+  // the host) is itself, not another client's relayed address.
+  if (mapped == from || allocation.FindPermission(from, now) != nullptr) {
+    return from;
+  }
+  return mapped;
+}
+
 base::SocketAddress TurnServer::Hairpin(const base::SocketAddress& address, bool outbound) const {
   const std::optional<RelayAddress>& relay = options_.relay[FamilyIndex(address)];
   if (!relay || relay->hairpin.family() == base::Family::kNone ||
@@ -582,7 +594,6 @@ base::SocketAddress TurnServer::Hairpin(const base::SocketAddress& address, bool
 
 void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::SocketAddress& from_io,
                             base::ByteView data) {
-  const base::SocketAddress from = Hairpin(from_io, false);
   auto* endpoint = static_cast<RelayEndpoint*>(context);
   // RFC 8656 section 7: an expired relayed address relays nothing, though the
   // timer may not have closed it yet.
@@ -591,6 +602,7 @@ void TurnServer::OnPeerData(base::MonoTime now, void* context, const base::Socke
     return;
   }
   Allocation& allocation = *endpoint->owner;
+  const base::SocketAddress from = InboundPeer(allocation, from_io, now);
   // RFC 8656 section 11.3: only peers with a permission get through.
   if (allocation.FindPermission(from, now) == nullptr) {
     Drop(DropReason::kNoPermission);
@@ -660,7 +672,7 @@ void TurnServer::OnPeerIcmp(base::MonoTime now, void* context, const net::IcmpEr
   Allocation& allocation = *static_cast<RelayEndpoint*>(context)->owner;
   // The permission is checked against the peer the datagram went to, address
   // only, never against whoever sent the ICMP.
-  const base::SocketAddress peer = Hairpin(icmp.destination, false);
+  const base::SocketAddress peer = InboundPeer(allocation, icmp.destination, now);
   if (allocation.FindPermission(peer, now) == nullptr) {
     Drop(DropReason::kNoPermission);
     return;

@@ -308,6 +308,11 @@ class TurnServer {
   // `address`, also for ICMP), the hairpin address becomes the public one.
   // Any other address is returned as it is.
   base::SocketAddress Hairpin(const base::SocketAddress& address, bool outbound) const;
+  // Who sent what `allocation` got from `from` (data or, for an ICMP error,
+  // its destination): Hairpin(from, inbound), unless `allocation` has a
+  // permission for `from`'s own address.
+  base::SocketAddress InboundPeer(Allocation& allocation, const base::SocketAddress& from,
+                                  base::MonoTime now) const;
 
   unsigned worker_index_;
   TurnServerOptions options_;

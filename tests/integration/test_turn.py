@@ -415,7 +415,10 @@ class OneToOneNatTest(unittest.TestCase):
         yaml = f'  auth:\n    secrets: ["{SECRET}"]\n' + ALLOW_LOOPBACK
         cls.server = harness.Turnkey(
             turn_yaml=yaml,
-            relay_yaml="{addresses: [127.0.0.1], external_addresses: [127.0.0.2]}").__enter__()
+            # Every ephemeral port in the relay range: the probe's echo peer (a process on
+            # the host) always sends from a port of it, as a relay socket would.
+            relay_yaml="{addresses: [127.0.0.1], external_addresses: [127.0.0.2], "
+                       "ports: {min: 32768, max: 65535}}").__enter__()
         cls.server.realm = REALM
 
     @classmethod

@@ -501,6 +501,34 @@ TEST_F(TurnHairpinTest, OnlyRelayPortsOfThePublicAddressStayOnTheHost) {
   EXPECT_EQ(io.to_peer.size(), sent);
 }
 
+TEST_F(TurnHairpinTest, APeerOnTheHostsOwnAddressWithItsOwnPermissionIsItself) {
+  // A process on the host (the probe's echo peer, a media server) whose port
+  // lies in the relay range: permitted by its own address, it is not taken
+  // for another client's public relayed address.
+  TurnServerOptions options = Options();
+  options.relay[0] = RelayAddress{Ip("10.0.0.5", 0), kPublic, Ip("10.0.0.5", 0)};
+  options.peers.own_addresses = {Ip("10.0.0.5", 0), kPublic};
+  options.peers.relay_addresses = {kPublic};
+  options.peers.allow = {*base::ParseCidr("10.0.0.5/32")};
+  options.peers.relay_port_min = kPortMin;
+  options.peers.relay_port_max = kPortMax;
+  Start(options);
+  TurnTestClient a(*this, Tuple(1), Rest("a"));
+  const auto relayed_a = a.Allocate().XorAddress(AttributeType::kXorRelayedAddress);
+  ASSERT_TRUE(relayed_a);
+  const base::SocketAddress local_peer = Ip("10.0.0.5", kPortMin + 7);
+  ASSERT_TRUE(a.CreatePermission({local_peer}).success());
+  a.TakeReceived();
+  PeerSends(*relayed_a, local_peer, Payload(10));
+  auto received = a.TakeReceived();
+  ASSERT_EQ(received.size(), 1u);
+  auto m = stun::Message::Decode(received[0]);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(
+      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
+      local_peer);
+}
+
 TEST_F(TurnRelayTest, Ipv6HalfOfADualAllocationRelays) {
   TurnTestClient client = Ready(1, ClientTransport::kUdp, true);
   ASSERT_EQ(relayed_.size(), 2u);
