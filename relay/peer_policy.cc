@@ -122,6 +122,12 @@ bool PeerPolicy::Denied(const base::SocketAddress& candidate, uint16_t port) con
   return false;
 }
 
+bool PeerPolicy::IsAllowedOnSomePort(const base::SocketAddress& peer) const {
+  base::SocketAddress in_relay_range = peer;
+  in_relay_range.set_port(options_.relay_port_min);
+  return IsAllowed(peer) || IsAllowed(in_relay_range);
+}
+
 bool PeerPolicy::IsAllowed(const base::SocketAddress& peer) const {
   if (peer.family() == base::Family::kNone) {
     return false;

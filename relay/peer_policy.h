@@ -53,6 +53,11 @@ class PeerPolicy {
 
   // True when a relay may send to `peer` (address and port).
   bool IsAllowed(const base::SocketAddress& peer) const;
+  // True when a relay may send to some port of `peer`'s address: what a
+  // permission (address only, RFC 8656 section 10.1) may be granted for.
+  // Another client's relayed address on this server counts, by its relay
+  // port range.
+  bool IsAllowedOnSomePort(const base::SocketAddress& peer) const;
 
   // The built-in deny list of reference/security.md, both families.
   static const std::vector<base::Cidr>& BuiltinDenyList();

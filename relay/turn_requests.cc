@@ -467,9 +467,7 @@ uint16_t TurnServer::PeerRefusal(const Allocation& allocation, const base::Socke
   if (!allocation.HasFamily(peer)) {
     return 443;
   }
-  base::SocketAddress in_relay_range = peer;
-  in_relay_range.set_port(options_.peers.relay_port_min);
-  if (!policy_->IsAllowed(peer) && !(any_port && policy_->IsAllowed(in_relay_range))) {
+  if (!(any_port ? policy_->IsAllowedOnSomePort(peer) : policy_->IsAllowed(peer))) {
     counters_.peer_denied.Add();
     // Browsers try every candidate, private ones included: normal in small
     // numbers, so debug. Which peer, for the operator deciding on an allow

@@ -96,14 +96,8 @@ void TurnServer::SetOptions(TurnServerOptions options) {
     size_t channels = 0;
     allocation->RemoveDenied(
         [this](const base::SocketAddress& peer) {
-          // Permissions carry no port: ask as for a port in the relay range,
-          // which is what another client's relayed address on this server
-          // has (peer_policy.h).
-          base::SocketAddress probe = peer;
-          if (probe.port() == 0) {
-            probe.set_port(options_.peers.relay_port_min);
-          }
-          return !policy_->IsAllowed(probe);
+          // Permissions carry no port (0); channels do.
+          return peer.port() == 0 ? !policy_->IsAllowedOnSomePort(peer) : !policy_->IsAllowed(peer);
         },
         &permissions, &channels);
     counters_.permissions_active.Sub(permissions);

@@ -780,7 +780,7 @@ export class TurnkeyCall extends Emitter {
     try {
       const current = this.#link.pc.remoteDescription;
       const restart = current && !sameSet(iceUfrags(current.sdp), iceUfrags(offer?.sdp));
-      if (restart && this.#credentialAged()) {
+      if (restart && this.#credentialUsed(0.3)) {
         // The caller's ICE restart: this side gathers anew, with a credential that outlasts
         // the caller's next renewal (#renewRelayCredentials) rather than the aging one. The
         // client's list is usually newer already (the server's push); else fetch one.
@@ -802,10 +802,11 @@ export class TurnkeyCall extends Emitter {
     }
   }
 
-  // Whether the TURN credential the link gathered with has used up more than 30% of its life.
-  #credentialAged() {
+  // Whether the TURN credential the link gathered with has used up more than `fraction` of its life.
+  #credentialUsed(fraction) {
     const lifetimeMs = this.#client.iceServersLifetimeMs;
-    return Boolean(this.#iceExpireAt && lifetimeMs && Date.now() > this.#iceExpireAt - 0.7 * lifetimeMs);
+    return Boolean(this.#iceExpireAt && lifetimeMs &&
+      Date.now() >= this.#iceExpireAt - (1 - fraction) * lifetimeMs);
   }
 
   async _onAnswer(answer) {
@@ -872,13 +873,10 @@ export class TurnkeyCall extends Emitter {
   // 80% of the ttl), the caller restarts ICE while the media is up, so that new relay
   // candidates carry the new credential. Not counted against maxIceRestarts.
   #renewRelayCredentials() {
-    const expireAt = this.#iceExpireAt;
-    const lifetimeMs = this.#client.iceServersLifetimeMs;
     const nextExpireAt = this.#client.iceServersExpireAt;
     if (this.direction !== 'outgoing' || this.state !== 'active' || this.#down ||
-        this.#restartInFlight || !this.#link || !this.#client.connected || !expireAt ||
-        !lifetimeMs || !nextExpireAt || nextExpireAt <= expireAt ||
-        Date.now() < expireAt - 0.3 * lifetimeMs) {
+        this.#restartInFlight || !this.#link || !this.#client.connected ||
+        !(nextExpireAt > this.#iceExpireAt) || !this.#credentialUsed(0.7)) {
       return;
     }
     this.#iceExpireAt = nextExpireAt;

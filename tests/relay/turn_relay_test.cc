@@ -409,14 +409,17 @@ TEST_F(TurnRelayTest, OtherIcmpErrorsAndUnpermittedPeersAreIgnored) {
 // on the NAT sending the server's traffic back to it.
 class TurnHairpinTest : public ::testing::Test, public TurnTestEnv {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(NatOptions()); }
+
+  // A relay bound to 10.0.0.5, told to clients as kPublic.
+  TurnServerOptions NatOptions() const {
     TurnServerOptions options = Options();
     options.relay[0] = RelayAddress{Ip("10.0.0.5", 0), kPublic, Ip("10.0.0.5", 0)};
     options.peers.own_addresses = {Ip("10.0.0.5", 0), kPublic};
     options.peers.relay_addresses = {kPublic};  // as MakeTurnServerOptions sets it
     options.peers.relay_port_min = kPortMin;
     options.peers.relay_port_max = kPortMax;
-    Start(options);
+    return options;
   }
 
   const base::SocketAddress kPublic = Ip("203.0.113.7", 0);
@@ -505,13 +508,8 @@ TEST_F(TurnHairpinTest, APeerOnTheHostsOwnAddressWithItsOwnPermissionIsItself) {
   // A process on the host (the probe's echo peer, a media server) whose port
   // lies in the relay range: permitted by its own address, it is not taken
   // for another client's public relayed address.
-  TurnServerOptions options = Options();
-  options.relay[0] = RelayAddress{Ip("10.0.0.5", 0), kPublic, Ip("10.0.0.5", 0)};
-  options.peers.own_addresses = {Ip("10.0.0.5", 0), kPublic};
-  options.peers.relay_addresses = {kPublic};
+  TurnServerOptions options = NatOptions();
   options.peers.allow = {*base::ParseCidr("10.0.0.5/32")};
-  options.peers.relay_port_min = kPortMin;
-  options.peers.relay_port_max = kPortMax;
   Start(options);
   TurnTestClient a(*this, Tuple(1), Rest("a"));
   const auto relayed_a = a.Allocate().XorAddress(AttributeType::kXorRelayedAddress);
