@@ -58,6 +58,7 @@ nlohmann::json IceJson(const std::optional<sql::IceReport>& report) {
       {"remoteCandidateType", text_or_null(report->remote_candidate_type)},
       {"relayProtocol", text_or_null(report->relay_protocol)},
       {"rttMs", report->rtt_ms ? nlohmann::json(*report->rtt_ms) : nlohmann::json(nullptr)},
+      {"failureCause", text_or_null(report->failure_cause)},
       {"reportedAt", FormatIsoTime(report->reported_at_ms)}};
 }
 

@@ -130,6 +130,9 @@ struct IceReportRecord {
   metrics::CandidateType remote_candidate_type = metrics::CandidateType::kUnknown;
   std::string relay_protocol;     // "udp", "tcp", "tls", or "" (absent or anything else)
   std::optional<int64_t> rtt_ms;  // a whole number 0..600000, else nullopt
+  // Why a failed report failed (see IceReportFields::cause); kUnknown for a
+  // connected one, where it means nothing.
+  metrics::IceFailureCause cause = metrics::IceFailureCause::kUnknown;
   base::MonoTime reported_at{};
 
   friend bool operator==(const IceReportRecord&, const IceReportRecord&) = default;

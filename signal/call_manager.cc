@@ -599,6 +599,7 @@ void CallManager::TakeIceReport(base::MonoTime now, std::string_view call_id,
                                         .remote_candidate_type = fields.remote_candidate_type,
                                         .relay_protocol = std::move(fields.relay_protocol),
                                         .rtt_ms = fields.rtt_ms,
+                                        .cause = fields.cause,
                                         .reported_at = now});
 }
 

@@ -421,6 +421,10 @@ void CallStoreRecorder::IceReported(const IceReportRecord& report) {
   update.report.relay_protocol = report.relay_protocol;
   update.report.rtt_ms = report.rtt_ms;
   update.report.reported_at_ms = UnixMs(report.reported_at);
+  if (report.result == metrics::IceResult::kFailed) {
+    update.report.failure_cause =
+        std::string(metrics::kIceFailureCauseValues[static_cast<size_t>(report.cause)]);
+  }
   Add(std::move(update));
 }
 

@@ -48,6 +48,9 @@ Json EncodeIce(const sql::IceReport& report) {
   out["protocol"] = report.relay_protocol;
   PutOptional(out, "rtt_ms", report.rtt_ms);
   out["at_ms"] = report.reported_at_ms;
+  if (!report.failure_cause.empty()) {
+    out["cause"] = report.failure_cause;
+  }
   return out;
 }
 
@@ -59,6 +62,8 @@ sql::IceReport DecodeIce(const Json& in) {
   report.relay_protocol = in.at("protocol").get<std::string>();
   report.rtt_ms = GetOptional<int64_t>(in, "rtt_ms");
   report.reported_at_ms = in.at("at_ms").get<int64_t>();
+  report.failure_cause =
+      GetOptional<std::string>(in, "cause").value_or("");  // absent in older files
   return report;
 }
 

@@ -19,18 +19,18 @@ constexpr std::string_view kCallColumns =
     "c.id, c.caller_id, c.callee_id, c.call_type, c.status, c.end_reason, c.created_at, "
     "c.answered_at, c.ended_at, c.duration_seconds, "
     "c.caller_ice_state, c.caller_ice_local, c.caller_ice_remote, c.caller_ice_relay_protocol, "
-    "c.caller_ice_rtt_ms, c.caller_ice_reported_at, "
+    "c.caller_ice_rtt_ms, c.caller_ice_reported_at, c.caller_ice_cause, "
     "c.callee_ice_state, c.callee_ice_local, c.callee_ice_remote, c.callee_ice_relay_protocol, "
-    "c.callee_ice_rtt_ms, c.callee_ice_reported_at";
+    "c.callee_ice_rtt_ms, c.callee_ice_reported_at, c.callee_ice_cause";
 
 constexpr std::string_view kInsertCall =
     "INSERT INTO calls (id, caller_id, callee_id, call_type, status, end_reason, created_at, "
     "answered_at, ended_at, duration_seconds, "
     "caller_ice_state, caller_ice_local, caller_ice_remote, caller_ice_relay_protocol, "
-    "caller_ice_rtt_ms, caller_ice_reported_at, "
+    "caller_ice_rtt_ms, caller_ice_reported_at, caller_ice_cause, "
     "callee_ice_state, callee_ice_local, callee_ice_remote, callee_ice_relay_protocol, "
-    "callee_ice_rtt_ms, callee_ice_reported_at, cluster) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "callee_ice_rtt_ms, callee_ice_reported_at, callee_ice_cause, cluster) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 constexpr std::string_view kInsertParticipant =
     "INSERT INTO call_participants (call_id, user_id, peer_id, role, hidden, created_at) "
@@ -47,13 +47,13 @@ constexpr std::string_view kSelectEnd = "SELECT status, end_reason FROM calls WH
 
 constexpr std::string_view kUpdateCallerIce =
     "UPDATE calls SET caller_ice_state = ?, caller_ice_local = ?, caller_ice_remote = ?, "
-    "caller_ice_relay_protocol = ?, caller_ice_rtt_ms = ?, caller_ice_reported_at = ? "
-    "WHERE id = ?";
+    "caller_ice_relay_protocol = ?, caller_ice_rtt_ms = ?, caller_ice_reported_at = ?, "
+    "caller_ice_cause = ? WHERE id = ?";
 
 constexpr std::string_view kUpdateCalleeIce =
     "UPDATE calls SET callee_ice_state = ?, callee_ice_local = ?, callee_ice_remote = ?, "
-    "callee_ice_relay_protocol = ?, callee_ice_rtt_ms = ?, callee_ice_reported_at = ? "
-    "WHERE id = ?";
+    "callee_ice_relay_protocol = ?, callee_ice_rtt_ms = ?, callee_ice_reported_at = ?, "
+    "callee_ice_cause = ? WHERE id = ?";
 
 constexpr std::string_view kHide =
     "UPDATE call_participants SET hidden = 1 WHERE call_id = ? AND user_id = ?";
@@ -71,11 +71,12 @@ base::Result<base::Status> ItemOutcome(const base::Error& error) {
 }
 
 base::Status CheckIce(std::string_view side, const IceReport& report) {
-  const std::array<std::pair<std::string_view, const std::string*>, 4> fields{{
+  const std::array<std::pair<std::string_view, const std::string*>, 5> fields{{
       {"state", &report.state},
       {"local_candidate_type", &report.local_candidate_type},
       {"remote_candidate_type", &report.remote_candidate_type},
       {"relay_protocol", &report.relay_protocol},
+      {"failure_cause", &report.failure_cause},
   }};
   for (const auto& [name, value] : fields) {
     if (auto ok = CheckText(fmt::format("{}_ice.{}", side, name), *value, kMaxLabelBytes,
@@ -97,6 +98,7 @@ std::optional<IceReport> ReadIce(RowReader& r) {
   std::optional<std::string> relay = r.OptText();
   std::optional<int64_t> rtt = r.OptInt();
   std::optional<int64_t> at = r.OptInt();
+  std::optional<std::string> cause = r.OptText();
   if (!state) {
     return std::nullopt;
   }
@@ -107,6 +109,7 @@ std::optional<IceReport> ReadIce(RowReader& r) {
   report.relay_protocol = relay.value_or("");
   report.rtt_ms = rtt;
   report.reported_at_ms = at.value_or(0);
+  report.failure_cause = cause.value_or("");
   return report;
 }
 
@@ -135,7 +138,7 @@ Call ReadCall(RowReader& r) {
 
 void AppendIceParams(std::vector<Param>& params, const std::optional<IceReport>& ice) {
   if (!ice) {
-    params.insert(params.end(), 6, Param{nullptr});
+    params.insert(params.end(), 7, Param{nullptr});
     return;
   }
   params.push_back(std::string_view(ice->state));
@@ -144,6 +147,7 @@ void AppendIceParams(std::vector<Param>& params, const std::optional<IceReport>&
   params.push_back(std::string_view(ice->relay_protocol));
   params.push_back(OptionalInt(ice->rtt_ms));
   params.push_back(ice->reported_at_ms);
+  params.push_back(TextOrNull(ice->failure_cause));
 }
 
 base::Status CheckStatusFields(CallStatus status, std::string_view end_reason,
@@ -291,12 +295,13 @@ base::Result<base::Status> UpdateCallRow(Connection& conn, const CallStateUpdate
 
 base::Result<base::Status> UpdateIceRow(Connection& conn, const IceUpdate& update) {
   const IceReport& r = update.report;
-  const std::array<Param, 7> params{std::string_view(r.state),
+  const std::array<Param, 8> params{std::string_view(r.state),
                                     std::string_view(r.local_candidate_type),
                                     std::string_view(r.remote_candidate_type),
                                     std::string_view(r.relay_protocol),
                                     OptionalInt(r.rtt_ms),
                                     r.reported_at_ms,
+                                    TextOrNull(r.failure_cause),
                                     std::string_view(update.call_id)};
   auto updated =
       conn.Exec(update.side == CallSide::kCaller ? kUpdateCallerIce : kUpdateCalleeIce, params);

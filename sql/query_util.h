@@ -38,5 +38,9 @@ inline Param OptionalInt(const std::optional<int64_t>& value) {
 inline Param OptionalText(const std::optional<std::string>& value) {
   return value ? Param{std::string_view(*value)} : Param{nullptr};
 }
+// A parameter that is NULL when `value` is empty.
+inline Param TextOrNull(const std::string& value) {
+  return value.empty() ? Param{nullptr} : Param{std::string_view(value)};
+}
 
 }  // namespace turnkey::sql

@@ -215,6 +215,10 @@ struct IceReport {
   std::string relay_protocol;  // udp | tcp | tls, or ""
   std::optional<int64_t> rtt_ms;
   int64_t reported_at_ms = 0;
+  // For a failed report, why (metrics::kIceFailureCauseValues: turn_auth,
+  // turn_refused, turn_unreachable, no_relay, checks_failed, unknown); ""
+  // for a connected one and for calls written before schema version 7.
+  std::string failure_cause;
 
   friend bool operator==(const IceReport&, const IceReport&) = default;
 };

@@ -140,7 +140,7 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
         const { reportedAt: callerAt, ...caller } = entry.ice.caller;
         const { reportedAt: calleeAt, ...callee } = entry.ice.callee;
         assert.deepEqual(caller, { state: "connected", localCandidateType: "relay",
-          remoteCandidateType: "srflx", relayProtocol: "udp", rttMs: 12 });
+          remoteCandidateType: "srflx", relayProtocol: "udp", rttMs: 12, failureCause: null });
         assert.deepEqual(callee, { ...caller, localCandidateType: "host" });
         assert.ok(!Number.isNaN(Date.parse(callerAt)) && !Number.isNaN(Date.parse(calleeAt)));
       }
@@ -349,9 +349,23 @@ describe("signaling against the real turnkey", { concurrency: false }, () => {
     assert.equal((await a.emit("endCall", { callId })).ok, true);
     assert.deepEqual(await b.take("callEnded"), { callId, endedBy: alice.id, reason: "hangup" });
     // The callee's own failure, after the caller hung up: taken, not "Call already processed".
-    assert.deepEqual(await b.emit("reportIce", { callId, state: "failed" }), { ok: true, callId });
+    // It says why: its TURN server refused the credential.
+    const beforeAuth = await metric(server, "turnkey_ice_failures_total", { cause: "turn_auth" });
+    assert.deepEqual(await b.emit("reportIce", { callId, state: "failed",
+      localCandidates: { host: 1, srflx: 0, relay: 0 }, turnUris: 1,
+      iceErrors: [{ url: "turn:127.0.0.1:3478?transport=udp", errorCode: 401 }] }),
+    { ok: true, callId });
     await expectHistory(server, bob, callId, { status: "failed", endReason: "ice_failed" });
     assert.equal(await metric(server, "turnkey_ice_reports_total", { result: "failed" }), before + 2);
+    assert.equal(await metric(server, "turnkey_ice_failures_total", { cause: "turn_auth" }),
+      beforeAuth + 1);
+    // Each side's cause is in the history, for `turnkey call show` and the apps.
+    const ice = await eventually(async () => {
+      const entry = await historyEntry(server, alice, callId);
+      return entry && entry.ice.callee ? entry.ice : null;
+    }, () => `${callId}: the callee's ICE report in the history`);
+    assert.equal(ice.caller.failureCause, "unknown");
+    assert.equal(ice.callee.failureCause, "turn_auth");
     assert.ok(await metric(server, "turnkey_calls_total", { status: "ice_failed" }) >= 1);
   });
 

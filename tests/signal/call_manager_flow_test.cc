@@ -193,6 +193,10 @@ TEST_F(CallManagerTest, FailedIceIsCountedWithoutASetupTime) {
   EXPECT_EQ(metrics_.causes,
             (std::vector<metrics::IceFailureCause>{metrics::IceFailureCause::kUnknown,
                                                    metrics::IceFailureCause::kTurnUnreachable}));
+  // The history keeps every report's cause (the last one is the call's).
+  ASSERT_EQ(recorder_.ice.size(), 3u);
+  EXPECT_EQ(recorder_.ice[1].cause, metrics::IceFailureCause::kTurnUnreachable);
+  EXPECT_EQ(recorder_.ice[2].cause, metrics::IceFailureCause::kChecksFailed);
 }
 
 // Media that connected, then went down and did not come back: the side that

@@ -44,8 +44,8 @@ std::string Show(const std::optional<sql::IceReport>& ice) {
   }
   std::ostringstream out;
   out << ice->state << "/" << ice->local_candidate_type << "/" << ice->remote_candidate_type << "/"
-      << ice->relay_protocol << "/rtt=" << (ice->rtt_ms ? std::to_string(*ice->rtt_ms) : "-") << "@"
-      << ice->reported_at_ms;
+      << ice->relay_protocol << "/rtt=" << (ice->rtt_ms ? std::to_string(*ice->rtt_ms) : "-")
+      << "/cause=" << ice->failure_cause << "@" << ice->reported_at_ms;
   return out.str();
 }
 
@@ -223,14 +223,20 @@ class ModelFixture : public testing::RecorderFixture {
         .remote_candidate_type = static_cast<metrics::CandidateType>(rng() % 5),
         .relay_protocol = kProtocols[rng() % kProtocols.size()],
         .rtt_ms = rng() % 2 ? std::optional<int64_t>(rng() % 600) : std::nullopt,
+        .cause = static_cast<metrics::IceFailureCause>(
+            rng() % static_cast<size_t>(metrics::IceFailureCause::kCount)),
         .reported_at = At(now)};
+    const bool failed = report.result == metrics::IceResult::kFailed;
     sql::IceReport stored{
         .state = std::string(metrics::kIceResultValues[static_cast<size_t>(report.result)]),
         .local_candidate_type = CandidateName(report.local_candidate_type),
         .remote_candidate_type = CandidateName(report.remote_candidate_type),
         .relay_protocol = report.relay_protocol,
         .rtt_ms = report.rtt_ms,
-        .reported_at_ms = UnixMs(now)};
+        .reported_at_ms = UnixMs(now),
+        .failure_cause =
+            failed ? std::string(metrics::kIceFailureCauseValues[static_cast<size_t>(report.cause)])
+                   : ""};
     // A side may report again (an ICE restart): the last report is kept.
     (report.side == CallSide::kCaller ? call.row.caller_ice : call.row.callee_ice) = stored;
     Log("ice " + call.info.id + (report.side == CallSide::kCaller ? " caller " : " callee ") +

@@ -94,13 +94,20 @@ TEST_F(CallStoreRecorderTest, RecordsACallFromCreateToEnd) {
                         .remote_candidate_type = metrics::CandidateType::kUnknown,
                         .relay_protocol = "udp",
                         .rtt_ms = 23,
+                        .cause = metrics::IceFailureCause::kTurnAuth,  // only for a failure
                         .reported_at = call.created_at + 3s});
+    recorder_->IceReported(IceReportRecord{.call_id = "call1",
+                                           .user_id = "bob-id",
+                                           .side = CallSide::kCallee,
+                                           .result = metrics::IceResult::kFailed,
+                                           .cause = metrics::IceFailureCause::kTurnUnreachable,
+                                           .reported_at = call.created_at + 4s});
     recorder_->CallEnded(HungUp(call, "alice-id", 2s, 60s));
     return 0;
   });
-  // The three records after the insert were folded into it while it waited.
+  // The four records after the insert were folded into it while it waited.
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
-  EXPECT_EQ(stats_->records_merged, 3u);
+  EXPECT_EQ(stats_->records_merged, 4u);
   auto row = store_->GetCall("call1");
   ASSERT_TRUE(row.has_value()) << row.error().message;
   EXPECT_EQ(row->caller_id, "alice-id");
@@ -118,7 +125,10 @@ TEST_F(CallStoreRecorderTest, RecordsACallFromCreateToEnd) {
   EXPECT_EQ(row->caller_ice->remote_candidate_type, "");
   EXPECT_EQ(row->caller_ice->relay_protocol, "udp");
   EXPECT_EQ(row->caller_ice->rtt_ms, 23);
-  EXPECT_FALSE(row->callee_ice.has_value());
+  EXPECT_EQ(row->caller_ice->failure_cause, "");  // it connected
+  ASSERT_TRUE(row->callee_ice.has_value());
+  EXPECT_EQ(row->callee_ice->state, "failed");
+  EXPECT_EQ(row->callee_ice->failure_cause, "turn_unreachable");
   EXPECT_EQ(stats_->writes_failed, 0u);
 }
 

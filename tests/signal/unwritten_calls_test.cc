@@ -23,12 +23,14 @@ using config::testing::TempDir;
 constexpr int64_t kMs = 1'700'000'000'000;
 
 sql::IceReport Report(std::string state, std::optional<int64_t> rtt) {
+  const bool failed = state == "failed";
   return sql::IceReport{.state = std::move(state),
                         .local_candidate_type = "relay",
                         .remote_candidate_type = "srflx",
                         .relay_protocol = "udp",
                         .rtt_ms = rtt,
-                        .reported_at_ms = kMs + 4000};
+                        .reported_at_ms = kMs + 4000,
+                        .failure_cause = failed ? "checks_failed" : ""};
 }
 
 sql::Call Ringing(std::string id) {

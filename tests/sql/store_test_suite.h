@@ -440,7 +440,8 @@ TYPED_TEST_P(StoreTest, InjectionPayloadsAreStoredAsData) {
                                 payload.substr(0, 5),
                                 payload.substr(0, 3),
                                 7,
-                                kNow};
+                                kNow,
+                                payload.substr(0, 5)};
     ASSERT_TRUE(store.InsertCall(call));
     auto read = store.GetCall(call.id);
     ASSERT_TRUE(read);
@@ -900,7 +901,9 @@ TYPED_TEST_P(StoreTest, InsertUpdateAndReadCall) {
   ASSERT_TRUE(store.RecordIceReport(
       {"c1", CallSide::kCaller, {"connected", "relay", "srflx", "udp", 42, kNow + 4000}}));
   ASSERT_TRUE(store.RecordIceReport(
-      {"c1", CallSide::kCallee, {"failed", "host", "", "", std::nullopt, kNow + 4100}}));
+      {"c1",
+       CallSide::kCallee,
+       {"failed", "host", "", "", std::nullopt, kNow + 4100, "turn_unreachable"}}));
   ASSERT_TRUE(store.UpdateCallState(
       {"c1", CallStatus::kCompleted, "hangup", kNow + 3000, kNow + 93000, 90}));
   // Writing the same state again is harmless.
@@ -913,7 +916,8 @@ TYPED_TEST_P(StoreTest, InsertUpdateAndReadCall) {
   call.ended_at_ms = kNow + 93000;
   call.duration_seconds = 90;
   call.caller_ice = IceReport{"connected", "relay", "srflx", "udp", 42, kNow + 4000};
-  call.callee_ice = IceReport{"failed", "host", "", "", std::nullopt, kNow + 4100};
+  call.callee_ice =
+      IceReport{"failed", "host", "", "", std::nullopt, kNow + 4100, "turn_unreachable"};
   EXPECT_EQ(*store.GetCall("c1"), call);
 
   // An ended call keeps its end: another one is refused, the row unchanged
