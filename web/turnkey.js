@@ -558,6 +558,7 @@ export class TurnkeyCall extends Emitter {
   #reportedState = null; // the state of the latest reportIce sent
   // When the TURN credential the link last gathered with expires (ms), if known.
   #iceExpireAt = null;
+  #renewTimer = null; // the caller's check at 85% of that credential's life
   #everConnected = false;
   #restarts = 0;
   #restartInFlight = false;
@@ -792,7 +793,7 @@ export class TurnkeyCall extends Emitter {
         }
         if (iceServers) {
           this.#link.setIceServers(iceServers);
-          this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
+          this.#useCredential(this.#client.iceServersExpireAt);
         }
       }
       const answer = await this.#link.acceptOffer(offer);
@@ -800,6 +801,29 @@ export class TurnkeyCall extends Emitter {
     } catch (e) {
       this.#fail(e);
     }
+  }
+
+  // The TURN credential the link gathers with from now on. The caller also checks it at 85% of its
+  // life: the server's push (at 80% of the ttl of the list it last sent) renews it first as a
+  // rule, but not when the link gathered with an older list than the client's latest (one fetched
+  // over REST while the socket was away puts the next push past this credential's end).
+  #useCredential(expireAt) {
+    this.#iceExpireAt = expireAt ?? null;
+    clearTimeout(this.#renewTimer);
+    this.#renewTimer = null;
+    const lifetimeMs = this.#client.iceServersLifetimeMs;
+    if (this.direction !== 'outgoing' || !this.#iceExpireAt || !lifetimeMs) {
+      return;
+    }
+    const delayMs = this.#iceExpireAt - 0.15 * lifetimeMs - Date.now();
+    // Without a newer list there is nothing to do: this one is the client's latest, whose own
+    // renewal (the push, or the client's fetch at 90%) reaches every call (_setIceServers).
+    this.#renewTimer = setTimeout(() => {
+      this.#renewTimer = null;
+      if (!this.isEnded) {
+        this.#renewRelayCredentials();
+      }
+    }, Math.min(Math.max(delayMs, 0), kMaxTimerMs));
   }
 
   // Whether the TURN credential the link gathered with has used up more than `fraction` of its life.
@@ -879,7 +903,7 @@ export class TurnkeyCall extends Emitter {
         !(nextExpireAt > this.#iceExpireAt) || !this.#credentialUsed(0.7)) {
       return;
     }
-    this.#iceExpireAt = nextExpireAt;
+    this.#useCredential(nextExpireAt);
     this.#restartInFlight = true;
     (async () => {
       try {
@@ -914,6 +938,7 @@ export class TurnkeyCall extends Emitter {
     }
     this.#clearRecovery();
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#renewTimer);
     this.endReason = reason;
     this.endedBy = endedBy;
     this.endError = error;
@@ -983,7 +1008,7 @@ export class TurnkeyCall extends Emitter {
 
   async #makeLink() {
     const iceServers = await this.#client.freshIceServers().catch(() => this.#client.iceServers ?? []);
-    this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
+    this.#useCredential(this.#client.iceServersExpireAt);
     this.#link = new PeerLink({
       iceServers,
       iceTransportPolicy: this.#client.options.iceTransportPolicy,
@@ -1167,7 +1192,7 @@ export class TurnkeyCall extends Emitter {
     this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
       const iceServers = await this.#client.freshIceServers();
-      this.#iceExpireAt = this.#client.iceServersExpireAt ?? null;
+      this.#useCredential(this.#client.iceServersExpireAt);
       this.#link.setIceServers(iceServers);
       await this.#offerRestart();
     } catch (e) {

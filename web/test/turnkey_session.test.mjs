@@ -924,6 +924,23 @@ test('caller: new iceServers near the end of the call\'s TURN credential restart
   assert.equal(restarts(), 1);
 });
 
+test('caller: a newer list that came early renews the call\'s credential at 85% of its life, with no push', kBounded, async () => {
+  const { socket, call, restarts } = await activeCall('outgoing', {}, { iceTtlS: 100 });
+  const fresh = { iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x2', credential: 'y2' }], ttl: 100 };
+  // Half way (a reconnect's list, say): too early to restart, and the server's next push comes
+  // at 80% of this list, 30 s after the call's credential has expired.
+  await advance(50_000);
+  socket.fire('iceServers', fresh);
+  await advance(30_000);
+  assert.equal(restarts(), 0);
+  await advance(6_000);
+  assert.equal(restarts(), 1);
+  assert.equal(call.state, 'active');
+  assert.equal(socket.sent('getIceServers').length, 0, 'the newer list was there already');
+  await advance(40_000); // the renewed credential is at 40%: nothing more
+  assert.equal(restarts(), 1);
+});
+
 test('callee: answering the caller\'s ICE restart, an aging TURN credential is fetched anew first', kBounded, async () => {
   const { socket, pc } = await activeCall('incoming', {}, { iceTtlS: 100 });
   const offer = (ufrag) => ({ callId: 'k1', offer: { type: 'offer', sdp: `v=0\r\na=ice-ufrag:${ufrag}\r\n` } });
