@@ -1,5 +1,8 @@
 #include "app/tls_setup.h"
 
+#include <set>
+
+#include "app/probe_uri.h"
 #include "app/relay_options.h"
 
 namespace turnkey::app {
@@ -18,6 +21,23 @@ std::string TlsLoadedLine(const config::Config& config, const net::TlsContext& c
 std::vector<std::string> TlsWarnings(const config::Config& config, const net::TlsContext& context,
                                      int64_t now_unix) {
   std::vector<std::string> warnings = net::CertificateWarnings(context.certificate(), now_unix);
+  // The names clients are given for this server over TLS: browsers check
+  // the certificate of a turns: server against the URI's host.
+  std::set<std::string> hosts;
+  const std::vector<std::string> no_urls;
+  for (const std::string& url : config.signal.enabled ? config.signal.ice_servers.urls : no_urls) {
+    base::Result<ProbeUri> uri = ParseProbeUri(url);
+    if (!uri ||
+        (uri->scheme != ProbeUri::Scheme::kTurns && uri->scheme != ProbeUri::Scheme::kStuns)) {
+      continue;
+    }
+    if (hosts.insert(uri->host).second &&
+        !net::CertificateCoversHost(context.native(), uri->host)) {
+      warnings.push_back("the certificate for " + context.certificate().name +
+                         " is not valid for " + uri->host + " (signal.ice_servers.urls: " + url +
+                         "); clients that check the name, as browsers do, refuse TLS to it");
+    }
+  }
   for (std::string& warning : warnings) {
     warning = "tls: " + config.tls.certificate + ": " + warning;
   }

@@ -152,6 +152,20 @@ std::vector<std::string> CertificateWarnings(const CertificateInfo& info, int64_
   return warnings;
 }
 
+bool CertificateCoversHost(ssl_ctx_st* ctx, const std::string& host) {
+  X509* leaf = SSL_CTX_get0_certificate(ctx);
+  if (leaf == nullptr || host.empty()) {
+    return false;
+  }
+  in6_addr address{};
+  const bool is_ip = inet_pton(AF_INET, host.c_str(), &address) == 1 ||
+                     inet_pton(AF_INET6, host.c_str(), &address) == 1;
+  const int covered = is_ip ? X509_check_ip_asc(leaf, host.c_str(), 0)
+                            : X509_check_host(leaf, host.data(), host.size(), 0, nullptr);
+  ERR_clear_error();
+  return covered == 1;
+}
+
 std::optional<CertificateInfo> InspectCertificate(
     ssl_ctx_st* ctx, const std::optional<std::string>& trusted_ca_file) {
   X509* leaf = SSL_CTX_get0_certificate(ctx);

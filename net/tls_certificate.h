@@ -51,6 +51,13 @@ std::vector<std::string> CertificateWarnings(const CertificateInfo& info, int64_
 // Unix seconds as "YYYY-MM-DDTHH:MM:SSZ".
 std::string FormatUtc(int64_t unix_seconds);
 
+// Whether the context's leaf certificate is valid for `host` (a DNS name,
+// matched against its DNS subjectAltNames with their wildcards, or its
+// subject CN when it has none; or an IP address, matched against its IP
+// subjectAltNames), as a client checking the server's name would see it.
+// False for a context without a certificate.
+bool CertificateCoversHost(ssl_ctx_st* ctx, const std::string& host);
+
 // Reads the facts from a server context that holds a certificate and its
 // chain (SSL_CTX_use_certificate_chain_file). The chain is checked against
 // `trusted_ca_file` if given, else the system's default trust store, for

@@ -1,7 +1,12 @@
-// When a reload keeps the running certificate instead of the new one.
+// When a reload keeps the running certificate instead of the new one, and
+// what serve and check-config warn about a certificate.
 #include "app/tls_setup.h"
 
 #include <gtest/gtest.h>
+
+#include <ctime>
+
+#include "tests/net/net_test_util.h"
 
 namespace turnkey::app {
 namespace {
@@ -50,6 +55,34 @@ TEST(KeepRunningCertificateTest, WhenTheRunningOneIsNotValidEitherTheNewOneIsTak
             std::nullopt);
   EXPECT_EQ(KeepRunningCertificate(expired, Cert("new", kNow + kDay, kNow + 90 * kDay), kNow),
             std::nullopt);
+}
+
+TEST(TlsWarningsTest, ATurnsHostTheCertificateIsNotForIsNamedOnce) {
+  net::testing::TestCertificate cert;  // DNS:localhost, IP:127.0.0.1
+  ASSERT_TRUE(cert.ok());
+  auto context = net::TlsContext::CreateServer(cert.cert_path(), cert.key_path(), cert.cert_path());
+  ASSERT_TRUE(context.has_value()) << context.error().message;
+  config::Config config;
+  config.tls.certificate = cert.cert_path();
+  config.signal.enabled = true;
+  config.signal.ice_servers.urls = {
+      "stun:turn.example.org:3478",                 // no TLS: not checked
+      "turn:turn.example.org:3478?transport=udp",   // no TLS: not checked
+      "turns:localhost:5349?transport=tcp",         // covered
+      "turns:127.0.0.1:443?transport=tcp",          // covered (IP subjectAltName)
+      "turns:turn.example.org:5349?transport=tcp",  // not covered
+      "turns:turn.example.org:443?transport=tcp",   // the same host: said once
+  };
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  EXPECT_EQ(TlsWarnings(config, **context, now),
+            std::vector<std::string>{
+                "tls: " + cert.cert_path() +
+                ": the certificate for localhost is not valid for turn.example.org "
+                "(signal.ice_servers.urls: turns:turn.example.org:5349?transport=tcp); clients "
+                "that check the name, as browsers do, refuse TLS to it"});
+  // A TURN-only server hands out no URIs: nothing to compare.
+  config.signal.enabled = false;
+  EXPECT_EQ(TlsWarnings(config, **context, now), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -101,6 +101,22 @@ TEST(CertificateInfoTest, AnExpiredCertificateLoadsAndIsReportedOnlyAsExpired) {
       << warnings[0];
 }
 
+TEST(CertificateInfoTest, CoversTheNamesAndAddressesOfItsSubjectAltNames) {
+  TestCertificate cert;  // DNS:localhost, IP:127.0.0.1
+  ASSERT_TRUE(cert.ok());
+  auto context = TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+  ASSERT_TRUE(context.has_value()) << context.error().message;
+  ssl_ctx_st* ctx = (*context)->native();
+  EXPECT_TRUE(CertificateCoversHost(ctx, "localhost"));
+  EXPECT_TRUE(CertificateCoversHost(ctx, "LocalHost"));  // DNS names ignore case
+  EXPECT_TRUE(CertificateCoversHost(ctx, "127.0.0.1"));
+  EXPECT_FALSE(CertificateCoversHost(ctx, "turn.example.org"));
+  EXPECT_FALSE(CertificateCoversHost(ctx, "sub.localhost"));
+  EXPECT_FALSE(CertificateCoversHost(ctx, "127.0.0.2"));
+  EXPECT_FALSE(CertificateCoversHost(ctx, "::1"));
+  EXPECT_FALSE(CertificateCoversHost(ctx, ""));
+}
+
 TEST(CertificateInfoTest, AFullChainFileReachesItsRootAndALeafAloneDoesNot) {
   TestCertificateChain chain;
   ASSERT_TRUE(chain.ok());
