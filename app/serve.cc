@@ -503,9 +503,14 @@ int RunServe(const std::string& config_path) {
       }
       continue;
     }
-    const uint64_t calls = active_calls();
-    TK_LOG_INFO("{} received: stopping ({} {} now)", sig == SIGTERM ? "SIGTERM" : "SIGINT", calls,
-                calls == 1 ? "call ends" : "calls end");
+    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (signal_service != nullptr) {
+      const uint64_t calls = active_calls();
+      TK_LOG_INFO("{} received: stopping ({} {} now)", name, calls,
+                  calls == 1 ? "call ends" : "calls end");
+    } else {
+      TK_LOG_INFO("{} received: stopping", name);  // a TURN-only node has no calls
+    }
     stopped_by_signal = true;
     break;
   }

@@ -136,6 +136,12 @@ std::string FirstLine(std::string_view contents) {
   return std::string(line);
 }
 
+// A TURN-only node (signal off) uses no token secret, database or Redis:
+// their files, often left out on such a host that shares its config with the
+// signaling ones, are not read. A config with neither role (one kept for the
+// database commands) still needs them.
+bool UsesSignalSecrets(const Config& cfg) { return cfg.signal.enabled || !cfg.turn.enabled; }
+
 }  // namespace
 
 void ResolvePaths(Config& cfg, const std::string& base_dir) {
@@ -165,12 +171,14 @@ void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Dia
     }
   }
   CheckMode(auth.secrets_file, "turn.auth.secrets_file", diag);
-  CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
-  if (cfg.database.driver == DatabaseDriver::kMysql) {
-    CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
-  }
-  if (cfg.cluster.enabled) {
-    CheckMode(cfg.cluster.redis.password_file, "cluster.redis.password_file", diag);
+  if (UsesSignalSecrets(cfg)) {
+    CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
+    if (cfg.database.driver == DatabaseDriver::kMysql) {
+      CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
+    }
+    if (cfg.cluster.enabled) {
+      CheckMode(cfg.cluster.redis.password_file, "cluster.redis.password_file", diag);
+    }
   }
   CheckMode(cfg.tls.private_key, "tls.private_key", diag);
 }
@@ -199,6 +207,9 @@ void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
     }
   }
 
+  if (!UsesSignalSecrets(cfg)) {
+    return;
+  }
   JwtOptions& jwt = cfg.signal.jwt;
   if (!jwt.secret_file.empty()) {
     const std::string key = "signal.jwt.secret_file";

@@ -400,7 +400,7 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
     // A CA file alone would look like an encrypted connection.
     diag.ErrorAt("database.mysql.tls_ca_file", "set without database.mysql.tls: true");
   }
-  if (cfg.cluster.enabled) {
+  if (cfg.cluster.enabled && cfg.signal.enabled) {
     // Every node must read the same accounts and history and verify the
     // tokens the others signed.
     if (cfg.database.driver != DatabaseDriver::kMysql) {
@@ -412,14 +412,14 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
                    "needs signal.jwt.secret_file, the same secret on every node (a generated "
                    "one differs per node and the others would refuse its tokens)");
     }
-    if (!cfg.signal.enabled) {
-      diag.WarningAt("cluster.enabled", "has no effect without signal.enabled");
-    }
     if (cfg.turn.auth.secrets.empty() && cfg.turn.auth.secrets_file.empty()) {
       diag.WarningAt("cluster.enabled",
                      "turn.auth.secrets is empty, so each node mints TURN credentials with a "
                      "secret of its own: set the same turn.auth.secrets_file on every node");
     }
+  }
+  if (cfg.cluster.enabled && !cfg.signal.enabled) {
+    diag.WarningAt("cluster.enabled", "has no effect without signal.enabled");
   }
   for (const auto& [key, list] :
        {std::pair{"turn.alternate_servers", &cfg.turn.alternate_servers},

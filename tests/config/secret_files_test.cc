@@ -176,5 +176,46 @@ TEST(SecretFileModesTest, WarningsDoNotStopALoadAndErrorsComeFirst) {
   EXPECT_EQ(warnings, std::vector<std::string>{"untouched"});
 }
 
+// A TURN-only node that shares its config with the signaling nodes does not
+// need their token secret, database password or Redis password on its disk.
+TEST(SecretFileModesTest, ATurnOnlyNodeReadsOnlyTheTurnSecrets) {
+  TempDir dir;
+  const std::string turn = dir.Write("turn.txt", std::string(32, 's') + "\n");
+  Chmod(turn, 0600);
+  const std::string body =
+      "turn:\n"
+      "  auth: {secrets_file: turn.txt}\n"
+      "signal:\n"
+      "  enabled: SIGNAL\n"
+      "  jwt: {secret_file: missing-jwt.key}\n"
+      "  listen: {address: 127.0.0.1, port: 8080}\n"
+      "database:\n"
+      "  driver: mysql\n"
+      "  mysql: {password_file: missing-db.pass}\n"
+      "cluster:\n"
+      "  enabled: true\n"
+      "  redis: {password_file: missing-redis.pass}\n";
+  std::string turn_only = body;
+  turn_only.replace(turn_only.find("SIGNAL"), 6, "false");
+  const std::string path = dir.Write("turn-only.yaml", turn_only);
+  Chmod(path, 0600);
+  std::vector<std::string> warnings;
+  base::Result<Config> cfg = LoadConfigFile(path, &warnings);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_EQ(cfg->turn.auth.secrets, std::vector<std::string>{std::string(32, 's')});
+  EXPECT_EQ(cfg->signal.jwt.secret, "");
+
+  std::string signaling = body;
+  signaling.replace(signaling.find("SIGNAL"), 6, "true");
+  const std::string signaling_path = dir.Write("signaling.yaml", signaling);
+  Chmod(signaling_path, 0600);
+  base::Result<Config> refused = LoadConfigFile(signaling_path, &warnings);
+  ASSERT_FALSE(refused.has_value());
+  for (const char* key :
+       {"signal.jwt.secret_file", "database.mysql.password_file", "cluster.redis.password_file"}) {
+    EXPECT_NE(refused.error().message.find(key), std::string::npos) << refused.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace turnkey::config
