@@ -21,8 +21,10 @@ TurnRestCredential MintTurnRestCredential(std::string_view secret, std::string_v
   return c;
 }
 
-std::optional<int64_t> TurnRestExpiry(std::string_view username) {
-  std::string_view digits = username.substr(0, username.find(':'));
+namespace {
+
+// A plain non-negative decimal that fits in 63 bits.
+std::optional<int64_t> Decimal(std::string_view digits) {
   if (digits.empty() || digits.size() > 18) {
     return std::nullopt;
   }
@@ -34,6 +36,30 @@ std::optional<int64_t> TurnRestExpiry(std::string_view username) {
     value = value * 10 + (c - '0');
   }
   return value;
+}
+
+}  // namespace
+
+std::optional<int64_t> TurnRestExpiry(std::string_view username) {
+  if (std::optional<int64_t> first = Decimal(username.substr(0, username.find(':')))) {
+    return first;
+  }
+  const size_t last = username.rfind(':');
+  if (last == std::string_view::npos || last == 0) {
+    return std::nullopt;
+  }
+  return Decimal(username.substr(last + 1));
+}
+
+std::string_view TurnRestUser(std::string_view username) {
+  const size_t first = username.find(':');
+  if (first == std::string_view::npos || !TurnRestExpiry(username)) {
+    return username;
+  }
+  if (Decimal(username.substr(0, first))) {
+    return username.substr(first + 1);
+  }
+  return username.substr(0, username.rfind(':'));
 }
 
 }  // namespace turnkey::auth

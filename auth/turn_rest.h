@@ -16,8 +16,8 @@
 namespace turnkey::auth {
 
 struct TurnRestCredential {
-  std::string username;  // "<expiry>:<user id>"
-  std::string password;  // base64(HMAC-SHA1(secret, username))
+  std::string username;    // "<expiry>:<user id>"
+  std::string password;    // base64(HMAC-SHA1(secret, username))
   int64_t expires_at = 0;  // unix seconds
 };
 
@@ -29,8 +29,15 @@ TurnRestCredential MintTurnRestCredential(std::string_view secret, std::string_v
 std::string TurnRestPassword(std::string_view secret, std::string_view username);
 
 // The expiry of a TURN REST username: the decimal number before the first
-// ':' (or the whole name when there is no ':'). nullopt if it is not a
-// plain non-negative decimal that fits in 63 bits.
+// ':' (or the whole name when there is no ':'); failing that, the one after
+// the last ':' ("<user id>:<expiry>", the order some app servers mint, which
+// coturn takes too). nullopt if neither is a plain non-negative decimal that
+// fits in 63 bits. The order does not weaken anything: the password is the
+// HMAC of the whole name.
 std::optional<int64_t> TurnRestExpiry(std::string_view username);
+
+// The user id part of a TURN REST username (the name without its expiry and
+// the ':' next to it); the whole name when it is not a TURN REST one.
+std::string_view TurnRestUser(std::string_view username);
 
 }  // namespace turnkey::auth

@@ -77,11 +77,7 @@ std::string TurnAuthenticator::IssueNonce(const base::SocketAddress& client,
 }
 
 std::string_view TurnAuthenticator::QuotaUser(std::string_view username) {
-  size_t colon = username.find(':');
-  if (colon == std::string_view::npos || !auth::TurnRestExpiry(username)) {
-    return username;
-  }
-  return username.substr(colon + 1);
+  return auth::TurnRestUser(username);
 }
 
 AuthResult TurnAuthenticator::Authenticate(const stun::Message& request,

@@ -111,8 +111,8 @@ class TurnAuthenticator {
   }
   const std::string& realm() const { return options_.realm; }
 
-  // The account a username counts against for quotas: the part after the
-  // first ':' of a TURN REST name, else the whole name.
+  // The account a username counts against for quotas: the user id of a TURN
+  // REST name (auth::TurnRestUser), else the whole name.
   static std::string_view QuotaUser(std::string_view username);
 
  private:

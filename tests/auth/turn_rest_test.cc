@@ -32,11 +32,27 @@ TEST(TurnRestTest, ParsesExpiry) {
   EXPECT_EQ(TurnRestExpiry("1700003600:alice"), 1'700'003'600);
   EXPECT_EQ(TurnRestExpiry("1700003600"), 1'700'003'600);
   EXPECT_EQ(TurnRestExpiry("12:a:b"), 12);
-  EXPECT_FALSE(TurnRestExpiry("alice:1700003600"));
+  // The user id first, as some app servers mint them (coturn takes both).
+  EXPECT_EQ(TurnRestExpiry("alice:1700003600"), 1'700'003'600);
+  EXPECT_EQ(TurnRestExpiry("@alice:matrix.org:1700003600"), 1'700'003'600);
+  EXPECT_FALSE(TurnRestExpiry("alice:17x"));
+  EXPECT_FALSE(TurnRestExpiry("alice:"));
+  EXPECT_FALSE(TurnRestExpiry("alice"));
   EXPECT_FALSE(TurnRestExpiry(":alice"));
   EXPECT_FALSE(TurnRestExpiry("-5:alice"));
   EXPECT_FALSE(TurnRestExpiry("99999999999999999999:a"));
+  EXPECT_FALSE(TurnRestExpiry("a:99999999999999999999"));
   EXPECT_FALSE(TurnRestExpiry(""));
+}
+
+TEST(TurnRestTest, TheUserIsTheNameWithoutItsExpiry) {
+  EXPECT_EQ(TurnRestUser("1700003600:alice"), "alice");
+  EXPECT_EQ(TurnRestUser("1700003600:@alice:matrix.org"), "@alice:matrix.org");
+  EXPECT_EQ(TurnRestUser("@alice:matrix.org:1700003600"), "@alice:matrix.org");
+  EXPECT_EQ(TurnRestUser("12:34"), "34");  // the draft's order first
+  EXPECT_EQ(TurnRestUser("1700003600"), "1700003600");
+  EXPECT_EQ(TurnRestUser("static-user"), "static-user");
+  EXPECT_EQ(TurnRestUser("alice:bob"), "alice:bob");
 }
 
 }  // namespace
