@@ -96,7 +96,10 @@ TEST(DeadlineQueueTest, ManyEntriesComeOutSorted) {
   }
   for (int i = 0; i < 64; ++i) {
     const int k = (i * 37) % 64;
-    queue.Schedule(owners[k]->entry, std::chrono::milliseconds(k / 4));
+    // Buckets 30 ms apart: the delays count from each Schedule() call, and
+    // on a loaded machine (sanitizers, two CPUs) the 64 calls can take
+    // longer than a millisecond, which turned buckets 1 ms apart around.
+    queue.Schedule(owners[k]->entry, std::chrono::milliseconds(30 * (k / 4)));
   }
   for (int k = 1; k < 64; k += 9) {
     queue.Cancel(owners[k]->entry);
