@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/address.h"
 #include "base/cidr.h"
 #include "config/duration.h"
 
@@ -294,6 +295,23 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
                    "no turn: or turns: URI, so clients gather no relay candidate and calls "
                    "between users behind symmetric NATs, or on networks that block UDP, fail; "
                    "add this host's TURN URIs");
+  }
+  for (size_t i = 0; cfg.signal.enabled && i < urls.size(); ++i) {
+    // The form is checked already (base::ParseIceUrl): scheme ":" host [":" port] ["?" ...].
+    const std::string_view url = urls[i];
+    if (!url.starts_with("turns:") && !url.starts_with("stuns:")) {
+      continue;
+    }
+    const std::string_view rest = url.substr(6, url.find('?') - 6);
+    const bool ip = rest.starts_with('[') ||
+                    base::SocketAddress::ParseIp(rest.substr(0, rest.find(':'))).has_value();
+    if (ip) {
+      diag.WarningAt(Indexed("signal.ice_servers.urls", i),
+                     std::string(url) +
+                         " names an IP address: Firefox ignores a turns: or stuns: URI without "
+                         "a host name (no candidate, no error), and browsers check the "
+                         "certificate against it; use the DNS name the certificate is for");
+    }
   }
   if (!cfg.turn.enabled) {
     return;

@@ -841,6 +841,29 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                 "w.yaml:3: warning: signal.ice_servers.urls: no turn: or turns: URI, so clients "
                 "gather no relay candidate and calls between users behind symmetric NATs, or on "
                 "networks that block UDP, fail; add this host's TURN URIs"}));
+
+  // turns: with an IP address: Firefox drops it without a word.
+  EXPECT_EQ(
+      WarningsOf("turn: {auth: {secrets: ['" + std::string(32, 's') +
+                 "']}}\n"
+                 "signal:\n"
+                 "  listen: {address: 127.0.0.1, port: 8080}\n"
+                 "  ice_servers: {urls: ['turn:192.0.2.1:3478', 'turns:turn.example.org:5349', "
+                 "'turns:192.0.2.1:5349?transport=tcp', 'turns:[2001:db8::1]', "
+                 "'stuns:192.0.2.1']}\n"),
+      (std::vector<std::string>{
+          "w.yaml:4: warning: signal.ice_servers.urls[2]: turns:192.0.2.1:5349?transport=tcp "
+          "names an IP address: Firefox ignores a turns: or stuns: URI without a host name (no "
+          "candidate, no error), and browsers check the certificate against it; use the DNS "
+          "name the certificate is for",
+          "w.yaml:4: warning: signal.ice_servers.urls[3]: turns:[2001:db8::1] names an IP "
+          "address: Firefox ignores a turns: or stuns: URI without a host name (no candidate, no "
+          "error), and browsers check the certificate against it; use the DNS name the "
+          "certificate is for",
+          "w.yaml:4: warning: signal.ice_servers.urls[4]: stuns:192.0.2.1 names an IP address: "
+          "Firefox ignores a turns: or stuns: URI without a host name (no candidate, no error), "
+          "and browsers check the certificate against it; use the DNS name the certificate is "
+          "for"}));
 }
 
 }  // namespace
