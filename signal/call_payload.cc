@@ -66,6 +66,10 @@ std::optional<std::string_view> PayloadCallId(const Json& payload) {
 
 namespace {
 
+// How long a client gathers before a TURN server that never answers can be
+// told from one that answers late.
+constexpr double kSilentTurnMs = 5000;
+
 // What a failed report's localCandidates and iceErrors say (IceReportFields).
 metrics::IceFailureCause FailureCause(const Json& payload) {
   using metrics::IceFailureCause;
@@ -125,6 +129,17 @@ metrics::IceFailureCause FailureCause(const Json& payload) {
   }
   const std::string* gathering = StringMember(payload, "iceGatheringState");
   if (gathering == nullptr || *gathering == "new") {
+    return IceFailureCause::kUnknown;
+  }
+  // The call ended (the other side, or the user) before ICE came to a
+  // verdict on this side, after less gathering than a silent TURN server
+  // takes to show (browsers retry one for several seconds): what had not
+  // come yet may only have been late.
+  auto ended = payload.find("endedBeforeIce");
+  auto gathering_ms = payload.find("gatheringMs");
+  if (ended != payload.end() && ended->is_boolean() && ended->get<bool>() &&
+      (gathering_ms == payload.end() || !gathering_ms->is_number() ||
+       gathering_ms->get<double>() < kSilentTurnMs)) {
     return IceFailureCause::kUnknown;
   }
   // Offered, gathering, and no answer before the call gave up (a blackholed

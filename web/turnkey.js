@@ -355,9 +355,12 @@ export class PeerLink extends Emitter {
   iceErrors = [];
   /** turn: and turns: URIs in the configuration the link gathers with. */
   turnUris = 0;
+  /** When the link was made (ms), about when its gathering began. */
+  createdAt = Date.now();
   #pending = [];
   #remoteUfrags = new Set();
   #remoteStream = null;
+  #remoteTypes = new Map(); // "address port" -> type, of the candidates the peer signaled
 
   constructor({ iceServers = [], iceTransportPolicy = 'all', rtcConfiguration = {}, RTCPeerConnection } = {}) {
     super();
@@ -447,6 +450,7 @@ export class PeerLink extends Emitter {
     if (!candidate || !candidate.candidate) {
       return;
     }
+    this.#noteRemoteCandidate(candidate.candidate);
     if (!this.#canAdd(candidate)) {
       this.#pending.push(candidate);
       return;
@@ -508,8 +512,31 @@ export class PeerLink extends Emitter {
     }
   }
 
+  /**
+   * The type the peer signaled for its candidate at `address`:`port`, or null. A candidate first
+   * met in a connectivity check is peer-reflexive (prflx) to ICE; Chromium retypes it when the
+   * signaled one arrives, Firefox keeps prflx, so the report looks it up here.
+   */
+  remoteCandidateType(address, port) {
+    return this.#remoteTypes.get(`${address} ${port}`) ?? null;
+  }
+
+  // "candidate:1 1 udp 2122260223 192.0.2.7 50000 typ host ...": address, port and type.
+  #noteRemoteCandidate(line) {
+    const fields = String(line).replace(/^a=/, '').trim().split(/\s+/);
+    const typ = fields.indexOf('typ');
+    if (fields.length >= 8 && typ === 6 && fields[7]) {
+      this.#remoteTypes.set(`${fields[4]} ${fields[5]}`, fields[7]);
+    }
+  }
+
   async #setRemote(description) {
     await this.pc.setRemoteDescription(description);
+    for (const line of String(description?.sdp ?? '').split(/\r?\n/)) {
+      if (line.startsWith('a=candidate:')) {
+        this.#noteRemoteCandidate(line);
+      }
+    }
     this.#remoteUfrags = iceUfrags(this.pc.remoteDescription?.sdp);
     const waiting = this.#pending;
     this.#pending = [];
@@ -562,6 +589,7 @@ export class TurnkeyCall extends Emitter {
   #everConnected = false;
   #restarts = 0;
   #restartInFlight = false;
+  #restartGeneration = 0; // restarts begun: one whose offer was lost with the socket is let go
   // One timer drives recovery: 'grace' (disconnected, not yet restarted), 'restart' (the time a
   // restart has to work) or 'wait' (callee: the time the caller has to send an offer).
   #recoveryTimer = null;
@@ -667,6 +695,11 @@ export class TurnkeyCall extends Emitter {
     }
     const wasRinging = this.state === 'dialing' || this.state === 'ringing';
     const id = this.id;
+    if (this.answeredAt !== null && !this.#everConnected) {
+      // Hung up on "Connecting...": the media never came, so the call is not a completed one
+      // (the report goes out before the endCall; Socket.IO keeps the order).
+      this.#report('failed', { awaitAck: false, endedBeforeIce: true });
+    }
     this._end(wasRinging ? 'cancelled' : 'hangup', { endedBy: this.#client.user?.id ?? null });
     if (id) {
       await this.#client._emitAck('endCall', { callId: id }).catch(() => {});
@@ -877,7 +910,15 @@ export class TurnkeyCall extends Emitter {
     const waited = this.#waitingForSocket;
     this.#waitingForSocket = false;
     if (this.direction === 'outgoing') {
-      if (waited) {
+      // A restart offer unanswered when the socket went down travelled nowhere, or its ack was
+      // to come on the old connection: with the media still down, restart again now rather than
+      // after that restart's time.
+      const lost = this.#restartInFlight && this.#health() !== 'up';
+      if (lost) {
+        this.#restartInFlight = false;
+        ++this.#restartGeneration;
+      }
+      if (waited || lost) {
         this.#recover();
       }
     } else if (this.#down) {
@@ -905,6 +946,7 @@ export class TurnkeyCall extends Emitter {
     }
     this.#useCredential(nextExpireAt);
     this.#restartInFlight = true;
+    const generation = ++this.#restartGeneration;
     (async () => {
       try {
         await this.#offerRestart();
@@ -912,7 +954,9 @@ export class TurnkeyCall extends Emitter {
         // The media is up: a restart that did not go out changes nothing yet.
         console.warn('turnkey: ICE restart for new TURN credentials failed', e);
       } finally {
-        this.#restartInFlight = false;
+        if (generation === this.#restartGeneration) {
+          this.#restartInFlight = false;
+        }
       }
     })();
   }
@@ -926,7 +970,7 @@ export class TurnkeyCall extends Emitter {
       return;
     }
     if (this.answeredAt !== null && !this.#everConnected) {
-      this.#report('failed');
+      this.#report('failed', { endedBeforeIce: true });
     }
     this._end(reason, info);
   }
@@ -1188,6 +1232,7 @@ export class TurnkeyCall extends Emitter {
     }
     this.#restarts += 1;
     this.#restartInFlight = true;
+    const generation = ++this.#restartGeneration;
     // The next restart, should this one not bring the media back in time.
     this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
@@ -1196,9 +1241,13 @@ export class TurnkeyCall extends Emitter {
       this.#link.setIceServers(iceServers);
       await this.#offerRestart();
     } catch (e) {
-      this.#fail(e);
+      if (generation === this.#restartGeneration) {
+        this.#fail(e);
+      }
     } finally {
-      this.#restartInFlight = false;
+      if (generation === this.#restartGeneration) {
+        this.#restartInFlight = false;
+      }
     }
   }
 
@@ -1212,7 +1261,7 @@ export class TurnkeyCall extends Emitter {
   // One report per change of state: 'connected' once the media first connects, 'failed' when it
   // never does or when this side gives up on media that went down (so the call ends ice_failed,
   // not as a good call).
-  async #report(state, { awaitAck = true } = {}) {
+  async #report(state, { awaitAck = true, endedBeforeIce = false } = {}) {
     if (this.#reportedState === state || !this.#link) {
       return;
     }
@@ -1220,9 +1269,14 @@ export class TurnkeyCall extends Emitter {
     let pair = null;
     // Right after 'connected' the pair may not be in the stats yet, and a remote candidate first
     // seen as peer-reflexive takes its signaled type once that candidate arrives: wait a little
-    // for a settled answer.
-    for (let attempt = 0; attempt < 10 && !this.isEnded; ++attempt) {
-      pair = selectedCandidatePair(await this.#link.getStats().catch(() => null));
+    // for a settled answer. A call ending before ICE connected has no pair to look for: that
+    // report goes out at once, before the endCall that follows it.
+    const link = this.#link;
+    for (let attempt = 0; attempt < 10 && !this.isEnded && !endedBeforeIce; ++attempt) {
+      pair = selectedCandidatePair(await settledStats(link, 1000));
+      if (pair?.remoteType === 'prflx') {
+        pair.remoteType = link.remoteCandidateType(pair.remoteAddress, pair.remotePort) ?? 'prflx';
+      }
       if (state === 'failed' || (pair && pair.remoteType && pair.remoteType !== 'prflx')) {
         break;
       }
@@ -1242,6 +1296,12 @@ export class TurnkeyCall extends Emitter {
       report.iceErrors = this.#link.iceErrors.slice();
       report.turnUris = this.#link.turnUris;
       report.iceGatheringState = this.#link.pc.iceGatheringState ?? null;
+      report.gatheringMs = Math.max(0, Date.now() - this.#link.createdAt);
+      if (endedBeforeIce) {
+        // The call ended (the peer, or the user) before ICE came to a verdict here: what was not
+        // gathered yet may only have been late.
+        report.endedBeforeIce = true;
+      }
     }
     this.iceReport = report;
     this.emit('iceReport', report);
@@ -1252,6 +1312,16 @@ export class TurnkeyCall extends Emitter {
       await sent;
     }
   }
+}
+
+// The link's stats, or null when they do not come within `ms`: Firefox never settles a getStats()
+// that was pending when its connection closed (the other side ended the call meanwhile).
+function settledStats(link, ms) {
+  let timer = null;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  return Promise.race([link.getStats().catch(() => null), timeout]).finally(() => clearTimeout(timer));
 }
 
 // An end reason for a refused initiateCall ("User busy", "Receiver not found", ...).

@@ -97,6 +97,18 @@ TEST(ParseIceReportTest, AFailedReportSaysWhyFromWhatWasGathered) {
             IceFailureCause::kTurnUnreachable);
   EXPECT_EQ(cause(none + R"(,"turnUris":2,"iceGatheringState":"new")"), IceFailureCause::kUnknown);
   EXPECT_EQ(cause(none), IceFailureCause::kUnknown);
+  // Cut short by the end of the call (the other side's, or a hang-up on "Connecting..."): not
+  // gathered yet within a few seconds is not out of reach; after longer it is.
+  const std::string cut = none + R"(,"turnUris":2,"iceGatheringState":"gathering")";
+  EXPECT_EQ(cause(cut + R"(,"endedBeforeIce":true,"gatheringMs":43)"), IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(cut + R"(,"endedBeforeIce":true)"), IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(cut + R"(,"endedBeforeIce":true,"gatheringMs":12000)"),
+            IceFailureCause::kTurnUnreachable);
+  EXPECT_EQ(cause(cut + R"(,"endedBeforeIce":false,"gatheringMs":43)"),
+            IceFailureCause::kTurnUnreachable);
+  EXPECT_EQ(cause(R"(,"endedBeforeIce":true,"gatheringMs":43,"iceErrors":[
+                   {"url":"turn:t:3478","errorCode":401}])"),
+            IceFailureCause::kTurnAuth);  // an answer that came is still the cause
   EXPECT_EQ(cause(R"(,"localCandidates":{"host":1},"iceErrors":[
                    {"url":"stun:stun.example.org:3478","errorCode":701},
                    {"url":"turns:turn.example.org:5349?transport=tcp","errorCode":701}])"),

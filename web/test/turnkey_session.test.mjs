@@ -1073,6 +1073,110 @@ test('a short socket loss: the restart waits for the socket, goes out once it is
   assert.equal(call.state, 'active', 'not ended by the offline limit');
 });
 
+test('a restart offer sent into a socket that was already dead goes out again once the socket is back', kBounded, async () => {
+  const { socket, call, pc, restarts } = await activeCall('outgoing');
+  // The socket is dead but nobody knows yet: the offer is written into it and lost.
+  socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
+  pc.set('failed', 'failed');
+  await advance(250);
+  assert.equal(restarts(), 1);
+  socket.drop();
+  await advance(2_000);
+  socket.server = undefined;
+  socket.up = true;
+  socket.connect();
+  await advance(250);
+  assert.deepEqual(socket.sent('rejoinCall').map((e) => e.payload), [{ callId: 'k1' }]);
+  assert.equal(restarts(), 2, 'restarted again once rejoinCall was accepted, not 10 s later');
+  assert.equal(socket.sent('sendOffer').length, 3); // the call's offer, the lost one, the new one
+  pc.set('connected', 'connected');
+  await advance(15_000); // the lost offer's ack timeout passes without ending anything
+  assert.equal(call.state, 'active');
+  assert.equal(restarts(), 2);
+});
+
+test('the other side ends an answered call that never connected: failed is reported though getStats never settles', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket(() => ({ ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
+  const call = client.calls.find((c) => c.id === 'k1');
+  await call.accept({ stream: kStream });
+  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  pc.getStats = () => new Promise(() => {}); // Firefox: pending at close(), never settled
+  pc.dispatchEvent(Object.assign(new Event('icecandidateerror'), { url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 401 }));
+  socket.fire('callEnded', { callId: 'k1', endedBy: 'bob-id', reason: 'hangup' });
+  assert.equal(call.state, 'ended');
+  await advance(1_500);
+  const reports = socket.sent('reportIce').map((e) => e.payload);
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0].state, 'failed');
+  assert.deepEqual(reports[0].iceErrors, [{ url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 401 }]);
+});
+
+test('a hang-up on "Connecting..." reports failed before its endCall, flagged as ended before ICE', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  const call = await client.call({ handle: 'bob' }, { stream: kStream });
+  socket.fire('callAccepted', { callId: 'k1' });
+  await advance(250);
+  socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  await advance(3_000);
+  assert.equal(call.state, 'connecting');
+  await call.hangup();
+  const order = socket.emitted.map((e) => e.event).filter((e) => e === 'reportIce' || e === 'endCall');
+  assert.deepEqual(order, ['reportIce', 'endCall']);
+  const report = socket.sent('reportIce')[0].payload;
+  assert.equal(report.state, 'failed');
+  assert.equal(report.endedBeforeIce, true);
+  assert.ok(report.gatheringMs >= 3_000 && report.gatheringMs < 4_000, String(report.gatheringMs));
+});
+
+test('a remote candidate ICE met as peer-reflexive is reported with the type the peer signaled (Firefox keeps prflx)', kBounded, async () => {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  const server = new FakeServer();
+  let socket;
+  const client = newClient(server, {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  await client.call({ handle: 'bob' }, { stream: kStream });
+  socket.fire('callAccepted', { callId: 'k1' });
+  await advance(250);
+  socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  pc.getStats = async () => new Map([
+    ['t', { id: 't', type: 'transport', selectedCandidatePairId: 'p' }],
+    ['p', { id: 'p', type: 'candidate-pair', localCandidateId: 'l', remoteCandidateId: 'r', state: 'succeeded', currentRoundTripTime: 0.02 }],
+    ['l', { id: 'l', type: 'local-candidate', candidateType: 'host', address: '10.0.0.2', port: 40000 }],
+    ['r', { id: 'r', type: 'remote-candidate', candidateType: 'prflx', address: '203.0.113.9', port: 61000 }],
+  ]);
+  socket.fire('receiveIceCandidate', { callId: 'k1', from: 'bob-id',
+    candidate: { candidate: 'candidate:7 1 udp 16777215 203.0.113.9 61000 typ relay raddr 0.0.0.0 rport 0', sdpMid: '0' } });
+  await advance(50);
+  pc.set('connected');
+  await advance(250); // no 2 s wait for a retype that Firefox never does
+  const reports = socket.sent('reportIce').map((e) => e.payload);
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0].remoteCandidateType, 'relay');
+  assert.equal(reports[0].localCandidateType, 'host');
+});
+
 test('a hang-up while the socket is down keeps its endCall and drops the rest of the call', kBounded, async () => {
   const { socket, call, pc } = await activeCall('outgoing');
   const before = socket.emitted.length;
