@@ -475,14 +475,25 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
   for (size_t i = 0; i < users.size(); ++i) {
     // "1999999999:bob" is also what a TURN REST credential of bob is called:
     // such a client would be checked against the static key and refused.
+    // "bob:1999999999" too (the other order, which the relay takes as well),
+    // but names like "client:1" may exist in configs written before: warned.
     const std::string& name = users[i].name;
-    const size_t colon = name.find(':');
-    if (colon != std::string::npos && colon > 0 &&
-        std::all_of(name.begin(), name.begin() + static_cast<std::ptrdiff_t>(colon),
-                    [](char c) { return c >= '0' && c <= '9'; })) {
+    auto digits = [](std::string_view text) {
+      return !text.empty() &&
+             std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    const size_t first = name.find(':');
+    const size_t last = name.rfind(':');
+    if (first != std::string::npos && digits(std::string_view(name).substr(0, first))) {
       diag.ErrorAt(Indexed("turn.auth.static_users", i) + ".name",
                    "has the form of a TURN REST username (a number, ':', a user); choose a "
                    "name that does not start with digits followed by ':'");
+    } else if (last != std::string::npos && last > 0 &&
+               digits(std::string_view(name).substr(last + 1))) {
+      diag.WarningAt(Indexed("turn.auth.static_users", i) + ".name",
+                     "has the form of a TURN REST username with the user first (a user, ':', a "
+                     "number): a TURN REST credential of that name is checked against this "
+                     "static key, not the secrets");
     }
     for (size_t j = 0; j < i; ++j) {
       if (users[i].name == users[j].name) {

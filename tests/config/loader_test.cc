@@ -842,6 +842,17 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                 "gather no relay candidate and calls between users behind symmetric NATs, or on "
                 "networks that block UDP, fail; add this host's TURN URIs"}));
 
+  // A static user named like a TURN REST name with the user first.
+  EXPECT_EQ(WarningsOf("signal: {listen: {address: 127.0.0.1, port: 8080}}\n"
+                       "turn:\n"
+                       "  auth:\n"
+                       "    static_users:\n"
+                       "      - {name: 'client:1', key: 00000000000000000000000000000000}\n"
+                       "      - {name: 'a:b', key: 00000000000000000000000000000000}\n"),
+            (std::vector<std::string>{
+                "w.yaml:5: warning: turn.auth.static_users[0].name: has the form of a TURN REST "
+                "username with the user first (a user, ':', a number): a TURN REST credential "
+                "of that name is checked against this static key, not the secrets"}));
   // turns: with an IP address: Firefox drops it without a word.
   EXPECT_EQ(
       WarningsOf("turn: {auth: {secrets: ['" + std::string(32, 's') +
