@@ -122,6 +122,10 @@ void TurnServer::OnClientMessage(base::MonoTime now, const FiveTuple& from, base
     return;
   }
   auto decoded = stun::Message::Decode(data);
+  if (!decoded && decoded.error() == stun::DecodeError::kNoMagicCookie) {
+    HandleClassicBinding(from, data);
+    return;
+  }
   // A datagram carries exactly one message (RFC 8489 section 6.2.1); trailing
   // bytes mean it is not one of ours.
   if (!decoded || decoded->size() != data.size()) {
@@ -280,6 +284,30 @@ void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& reque
   // transport address as XOR-MAPPED-ADDRESS.
   SendSuccess(from, request, nullptr, MethodLabel::kBinding,
               [&from](stun::MessageBuilder& b) { b.AddXorMappedAddress(from.client); });
+}
+
+void TurnServer::HandleClassicBinding(const FiveTuple& from, base::ByteView data) {
+  // Header: type, length, then 16 bytes of transaction id where RFC 8489 has
+  // the cookie and 12. Only a well-formed Binding request is answered, with
+  // nothing but MAPPED-ADDRESS: no integrity, no FINGERPRINT (both came
+  // with the cookie), the same length as the other answers to Binding.
+  constexpr uint16_t kBindingRequest = 0x0001;
+  if (data.size() < stun::kHeaderSize || base::LoadBe16(data.data()) != kBindingRequest ||
+      base::LoadBe16(data.data() + 2) != data.size() - stun::kHeaderSize || data.size() % 4 != 0) {
+    Drop(DropReason::kMalformed);
+    return;
+  }
+  stun::TransactionId id{};
+  std::copy_n(data.data() + 8, id.size(), id.begin());
+  out_.clear();
+  stun::MessageBuilder b(out_, stun::Method::kBinding, stun::MessageClass::kSuccessResponse, id);
+  b.AddMappedAddress(from.client);
+  if (!b.ok()) {
+    return;
+  }
+  std::copy_n(data.data() + 4, 4, out_.begin() + 4);  // the client's, not our cookie
+  Count(MethodLabel::kBinding, 200);
+  io_.SendToClient(from, b.message());
 }
 
 bool TurnServer::HandleDiscoveryBinding(const FiveTuple& from, const stun::Message& request) {

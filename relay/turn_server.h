@@ -171,6 +171,10 @@ class TurnServer {
 
   // Requests.
   void HandleRequest(base::MonoTime now, const FiveTuple& from, const stun::Message& request);
+  // A Binding request without the magic cookie (RFC 3489, RFC 8489
+  // section 11.2): answered with MAPPED-ADDRESS and the request's own 16
+  // bytes of transaction id. Anything else without the cookie is dropped.
+  void HandleClassicBinding(const FiveTuple& from, base::ByteView data);
   void HandleBinding(const FiveTuple& from, const stun::Message& request);
   // Whether a request whose TURN REST name expired (but verified) may still
   // go on: CreatePermission, ChannelBind or a Refresh with LIFETIME 0 on the

@@ -162,8 +162,8 @@ class StunServiceTest(unittest.TestCase):
             kind = i % 10
             if kind == 0:
                 p = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 60)))
-            elif kind == 1:  # cookie-less (RFC 3489 style) Binding
-                p = struct.pack("!HHI", 1, 0, 0x01020304) + txid
+            elif kind == 1:  # cookie-less (RFC 3489 style), not a Binding
+                p = struct.pack("!HHI", 3, 0, 0x01020304) + txid
             elif kind == 2:  # length past the end
                 p = struct.pack("!HHI", 1, 0x40, stun_client.MAGIC) + txid
             elif kind == 3:  # 0xFFFF length attribute
@@ -201,6 +201,21 @@ class StunServiceTest(unittest.TestCase):
         # Not one log line per bad packet.
         self.assertLess(self.server.read_log().count("\n"), 100)
         self.assertIsNone(self.server.proc.poll())
+
+    def test_binding_without_the_magic_cookie_gets_mapped_address(self):
+        # RFC 3489 clients (RFC 8489 section 11.2): MAPPED-ADDRESS, and the
+        # request's whole 16-byte transaction id back.
+        txid = bytes(range(16))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.connect(("127.0.0.1", self.server.port))
+            s.send(struct.pack("!HH", 1, 0) + txid)
+            answer = s.recv(2048)
+            ip, port = s.getsockname()[:2]
+        self.assertEqual(answer[:4], struct.pack("!HH", 0x0101, 12))
+        self.assertEqual(answer[4:20], txid)
+        self.assertEqual(answer[20:24], struct.pack("!HH", 0x0001, 8))
+        self.assertEqual(answer[24:], struct.pack("!BBH", 0, 1, port) + socket.inet_aton(ip))
 
     def test_unknown_comprehension_required_attribute_gets_420(self):
         attr = struct.pack("!HH", 0x7FFE, 4) + b"abcd"

@@ -138,9 +138,14 @@ TEST_F(TurnServerTest, GarbageGetsNoAnswer) {
       base::Bytes(good.begin(), good.begin() + 19),
       base::Bytes(good.begin(), good.end() - 1),
   };
-  base::Bytes cookieless = good;
+  base::Bytes cookieless = good;  // an RFC 3489 Binding is answered (below); other methods not
+  cookieless[1] = 0x03;
   cookieless[4] = 0;
   bad.push_back(cookieless);
+  base::Bytes cookieless_short = Binding(false);
+  cookieless_short[4] = 0;
+  cookieless_short.push_back(0);  // a length that does not match
+  bad.push_back(cookieless_short);
   base::Bytes bad_fingerprint = good;
   bad_fingerprint.back() ^= 1;
   bad.push_back(bad_fingerprint);
@@ -167,6 +172,26 @@ TEST_F(TurnServerTest, GarbageGetsNoAnswer) {
   // And it still answers afterwards.
   Feed(good);
   EXPECT_EQ(io_.to_client.size(), 1u);
+}
+
+// RFC 8489 section 11.2 (RFC 3489 clients): a Binding request without the
+// magic cookie gets MAPPED-ADDRESS, and its own 16 bytes of transaction id
+// back, cookie field included.
+TEST_F(TurnServerTest, ABindingWithoutTheMagicCookieGetsMappedAddress) {
+  base::Bytes request = Binding(false);
+  const uint8_t classic[4] = {0xde, 0xad, 0xbe, 0xef};
+  std::copy(std::begin(classic), std::end(classic), request.begin() + 4);
+  Feed(request);
+  ASSERT_EQ(io_.to_client.size(), 1u);
+  EXPECT_EQ(io_.to_client[0].to, tuple_);
+  const base::Bytes& answer = io_.to_client[0].bytes;
+  ASSERT_EQ(answer.size(), 32u);  // header + MAPPED-ADDRESS (IPv4)
+  EXPECT_EQ(base::LoadBe16(answer.data()), 0x0101);
+  EXPECT_EQ(base::LoadBe16(answer.data() + 2), 12);
+  EXPECT_TRUE(std::equal(answer.begin() + 4, answer.begin() + 20, request.begin() + 4));
+  EXPECT_EQ(base::LoadBe16(answer.data() + 20), 0x0001);  // MAPPED-ADDRESS
+  EXPECT_EQ(base::LoadBe16(answer.data() + 22), 8);
+  EXPECT_EQ(stun::DecodeAddress(base::ByteView(answer.data() + 24, 8)), tuple_.client);
 }
 
 TEST_F(TurnServerTest, UnservedMethodGets400) {
