@@ -1,5 +1,6 @@
 #include "app/tls_setup.h"
 
+#include <algorithm>
 #include <set>
 
 #include "app/probe_uri.h"
@@ -21,11 +22,19 @@ std::string TlsLoadedLine(const config::Config& config, const net::TlsContext& c
 std::vector<std::string> TlsWarnings(const config::Config& config, const net::TlsContext& context,
                                      int64_t now_unix) {
   std::vector<std::string> warnings = net::CertificateWarnings(context.certificate(), now_unix);
-  // The names clients are given for this server over TLS: browsers check
-  // the certificate of a turns: server against the URI's host.
+  // The names clients are given for TURN over TLS: browsers check the
+  // certificate of a turns: server against the URI's host. Only a node that
+  // serves TURN over TLS itself, and hands those URIs out, can compare; the
+  // URIs may also name other hosts (TURN-only ones), hence "if".
+  const bool serves_turns =
+      config.turn.enabled && std::any_of(config.turn.listeners.begin(), config.turn.listeners.end(),
+                                         [](const config::ListenerOptions& listener) {
+                                           return listener.transport == config::Transport::kTls;
+                                         });
   std::set<std::string> hosts;
   const std::vector<std::string> no_urls;
-  for (const std::string& url : config.signal.enabled ? config.signal.ice_servers.urls : no_urls) {
+  for (const std::string& url :
+       config.signal.enabled&& serves_turns ? config.signal.ice_servers.urls : no_urls) {
     base::Result<ProbeUri> uri = ParseProbeUri(url);
     if (!uri ||
         (uri->scheme != ProbeUri::Scheme::kTurns && uri->scheme != ProbeUri::Scheme::kStuns)) {
@@ -35,7 +44,9 @@ std::vector<std::string> TlsWarnings(const config::Config& config, const net::Tl
         !net::CertificateCoversHost(context.native(), uri->host)) {
       warnings.push_back("the certificate for " + context.certificate().name +
                          " is not valid for " + uri->host + " (signal.ice_servers.urls: " + url +
-                         "); clients that check the name, as browsers do, refuse TLS to it");
+                         "); if " + uri->host +
+                         " is this server, clients that check the name, as browsers do, refuse "
+                         "TLS to it");
     }
   }
   for (std::string& warning : warnings) {

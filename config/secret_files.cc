@@ -138,8 +138,8 @@ std::string FirstLine(std::string_view contents) {
 
 // A TURN-only node (signal off) uses no token secret, database or Redis:
 // their files, often left out on such a host that shares its config with the
-// signaling ones, are not read. A config with neither role (one kept for the
-// database commands) still needs them.
+// signaling ones, are not required there. A config with neither role (one
+// kept for the database commands) still needs them.
 bool UsesSignalSecrets(const Config& cfg) { return cfg.signal.enabled || !cfg.turn.enabled; }
 
 }  // namespace
@@ -171,14 +171,12 @@ void CheckSecretFileModes(const Config& cfg, const std::string& config_path, Dia
     }
   }
   CheckMode(auth.secrets_file, "turn.auth.secrets_file", diag);
-  if (UsesSignalSecrets(cfg)) {
-    CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
-    if (cfg.database.driver == DatabaseDriver::kMysql) {
-      CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
-    }
-    if (cfg.cluster.enabled) {
-      CheckMode(cfg.cluster.redis.password_file, "cluster.redis.password_file", diag);
-    }
+  CheckMode(cfg.signal.jwt.secret_file, "signal.jwt.secret_file", diag);
+  if (cfg.database.driver == DatabaseDriver::kMysql) {
+    CheckMode(cfg.database.mysql.password_file, "database.mysql.password_file", diag);
+  }
+  if (cfg.cluster.enabled) {
+    CheckMode(cfg.cluster.redis.password_file, "cluster.redis.password_file", diag);
   }
   CheckMode(cfg.tls.private_key, "tls.private_key", diag);
 }
@@ -207,18 +205,20 @@ void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
     }
   }
 
-  if (!UsesSignalSecrets(cfg)) {
-    return;
-  }
+  // On a TURN-only node the signaling side's files are read when they can
+  // be (the database commands run with the same config), and what is wrong
+  // with them is not this node's problem: reported nowhere.
+  Diagnostics unused("");
+  Diagnostics& signal_diag = UsesSignalSecrets(cfg) ? diag : unused;
   JwtOptions& jwt = cfg.signal.jwt;
   if (!jwt.secret_file.empty()) {
     const std::string key = "signal.jwt.secret_file";
-    if (std::optional<std::string> contents = ReadSmallFile(jwt.secret_file, key, diag)) {
+    if (std::optional<std::string> contents = ReadSmallFile(jwt.secret_file, key, signal_diag)) {
       jwt.secret = FirstLine(*contents);
       if (jwt.secret.size() < kMinJwtSecretBytes) {
         jwt.secret.clear();
-        diag.ErrorAt(key, "the secret in \"" + jwt.secret_file + "\" is shorter than " +
-                              std::to_string(kMinJwtSecretBytes) + " bytes");
+        signal_diag.ErrorAt(key, "the secret in \"" + jwt.secret_file + "\" is shorter than " +
+                                     std::to_string(kMinJwtSecretBytes) + " bytes");
       }
     }
   }
@@ -226,10 +226,12 @@ void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
   MysqlOptions& mysql = cfg.database.mysql;
   if (cfg.database.driver == DatabaseDriver::kMysql && !mysql.password_file.empty()) {
     const std::string key = "database.mysql.password_file";
-    if (std::optional<std::string> contents = ReadSmallFile(mysql.password_file, key, diag)) {
+    if (std::optional<std::string> contents =
+            ReadSmallFile(mysql.password_file, key, signal_diag)) {
       mysql.password = FirstLine(*contents);
       if (mysql.password.empty()) {
-        diag.ErrorAt(key, "\"" + mysql.password_file + "\" holds no password on its first line");
+        signal_diag.ErrorAt(key,
+                            "\"" + mysql.password_file + "\" holds no password on its first line");
       }
     }
   }
@@ -237,10 +239,12 @@ void ReadSecretFiles(Config& cfg, Diagnostics& diag) {
   ClusterRedisOptions& redis = cfg.cluster.redis;
   if (cfg.cluster.enabled && !redis.password_file.empty()) {
     const std::string key = "cluster.redis.password_file";
-    if (std::optional<std::string> contents = ReadSmallFile(redis.password_file, key, diag)) {
+    if (std::optional<std::string> contents =
+            ReadSmallFile(redis.password_file, key, signal_diag)) {
       redis.password = FirstLine(*contents);
       if (redis.password.empty()) {
-        diag.ErrorAt(key, "\"" + redis.password_file + "\" holds no password on its first line");
+        signal_diag.ErrorAt(key,
+                            "\"" + redis.password_file + "\" holds no password on its first line");
       }
     }
   }

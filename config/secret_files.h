@@ -19,7 +19,8 @@ void ResolvePaths(Config& cfg, const std::string& base_dir);
 // into signal.jwt.secret and (when the driver is mysql)
 // database.mysql.password_file into database.mysql.password. Problems are
 // reported at the *_file key, naming the file but never its contents. On a
-// TURN-only node (turn on, signal off) only turn.auth.secrets_file is read.
+// TURN-only node (turn on, signal off) only turn.auth.secrets_file must be
+// readable: the others are read if they can be, their problems not reported.
 void ReadSecretFiles(Config& cfg, Diagnostics& diag);
 
 // Warns (never refuses: a working deployment keeps working) about every

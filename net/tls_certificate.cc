@@ -161,7 +161,10 @@ bool CertificateCoversHost(ssl_ctx_st* ctx, const std::string& host) {
   const bool is_ip = inet_pton(AF_INET, host.c_str(), &address) == 1 ||
                      inet_pton(AF_INET6, host.c_str(), &address) == 1;
   const int covered = is_ip ? X509_check_ip_asc(leaf, host.c_str(), 0)
-                            : X509_check_host(leaf, host.data(), host.size(), 0, nullptr);
+                            : X509_check_host(leaf, host.data(), host.size(),
+                                              X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                                  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                              nullptr);
   ERR_clear_error();
   return covered == 1;
 }

@@ -52,9 +52,9 @@ std::vector<std::string> CertificateWarnings(const CertificateInfo& info, int64_
 std::string FormatUtc(int64_t unix_seconds);
 
 // Whether the context's leaf certificate is valid for `host` (a DNS name,
-// matched against its DNS subjectAltNames with their wildcards, or its
-// subject CN when it has none; or an IP address, matched against its IP
-// subjectAltNames), as a client checking the server's name would see it.
+// matched against its DNS subjectAltNames, a wildcard only as a whole
+// left-most label, never the subject CN; or an IP address, matched against
+// its IP subjectAltNames), as browsers check a server's name.
 // False for a context without a certificate.
 bool CertificateCoversHost(ssl_ctx_st* ctx, const std::string& host);
 

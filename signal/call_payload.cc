@@ -132,12 +132,14 @@ metrics::IceFailureCause FailureCause(const Json& payload) {
     return IceFailureCause::kUnknown;
   }
   // The call ended (the other side, or the user) before ICE came to a
-  // verdict on this side, after less gathering than a silent TURN server
-  // takes to show (browsers retry one for several seconds): what had not
-  // come yet may only have been late.
+  // verdict on this side, while it was still gathering and after less
+  // gathering than a silent TURN server takes to show (browsers retry one
+  // for several seconds): what had not come yet may only have been late. A
+  // gathering that completed without a relay candidate is not late.
   auto ended = payload.find("endedBeforeIce");
   auto gathering_ms = payload.find("gatheringMs");
-  if (ended != payload.end() && ended->is_boolean() && ended->get<bool>() &&
+  if (*gathering == "gathering" && ended != payload.end() && ended->is_boolean() &&
+      ended->get<bool>() &&
       (gathering_ms == payload.end() || !gathering_ms->is_number() ||
        gathering_ms->get<double>() < kSilentTurnMs)) {
     return IceFailureCause::kUnknown;

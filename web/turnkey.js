@@ -590,6 +590,8 @@ export class TurnkeyCall extends Emitter {
   #restarts = 0;
   #restartInFlight = false;
   #restartGeneration = 0; // restarts begun: one whose offer was lost with the socket is let go
+  #renewingFrom = null; // a renewal's restart in flight: the expiry of the credential it replaces
+  #abandonReport = null; // the failed report #abandon sends before its endCall
   // One timer drives recovery: 'grace' (disconnected, not yet restarted), 'restart' (the time a
   // restart has to work) or 'wait' (callee: the time the caller has to send an offer).
   #recoveryTimer = null;
@@ -702,6 +704,10 @@ export class TurnkeyCall extends Emitter {
     }
     this._end(wasRinging ? 'cancelled' : 'hangup', { endedBy: this.#client.user?.id ?? null });
     if (id) {
+      // Giving up on lost media (#abandon) may have its report on the way: the endCall follows it.
+      if (this.#abandonReport) {
+        await this.#abandonReport.catch(() => {});
+      }
       await this.#client._emitAck('endCall', { callId: id }).catch(() => {});
     }
   }
@@ -845,7 +851,7 @@ export class TurnkeyCall extends Emitter {
     clearTimeout(this.#renewTimer);
     this.#renewTimer = null;
     const lifetimeMs = this.#client.iceServersLifetimeMs;
-    if (this.direction !== 'outgoing' || !this.#iceExpireAt || !lifetimeMs) {
+    if (this.isEnded || this.direction !== 'outgoing' || !this.#iceExpireAt || !lifetimeMs) {
       return;
     }
     const delayMs = this.#iceExpireAt - 0.15 * lifetimeMs - Date.now();
@@ -913,13 +919,20 @@ export class TurnkeyCall extends Emitter {
       // A restart offer unanswered when the socket went down travelled nowhere, or its ack was
       // to come on the old connection: with the media still down, restart again now rather than
       // after that restart's time.
-      const lost = this.#restartInFlight && this.#health() !== 'up';
-      if (lost) {
+      // A renewal's restart lost so (the media up) is due again, at once.
+      const inFlight = this.#restartInFlight;
+      const renewingFrom = this.#renewingFrom;
+      if (inFlight) {
         this.#restartInFlight = false;
+        this.#renewingFrom = null;
         ++this.#restartGeneration;
       }
+      const lost = inFlight && this.#health() !== 'up';
       if (waited || lost) {
         this.#recover();
+      } else if (inFlight && renewingFrom !== null) {
+        this.#useCredential(renewingFrom);
+        this.#renewRelayCredentials();
       }
     } else if (this.#down) {
       // The caller's offers could not reach us meanwhile: it gets the whole time again.
@@ -944,18 +957,27 @@ export class TurnkeyCall extends Emitter {
         !(nextExpireAt > this.#iceExpireAt) || !this.#credentialUsed(0.7)) {
       return;
     }
+    const previous = this.#iceExpireAt;
     this.#useCredential(nextExpireAt);
     this.#restartInFlight = true;
+    this.#renewingFrom = previous;
     const generation = ++this.#restartGeneration;
     (async () => {
       try {
-        await this.#offerRestart();
+        await this.#offerRestart(generation);
       } catch (e) {
-        // The media is up: a restart that did not go out changes nothing yet.
+        // The media is up: a restart that did not go out changes nothing yet. The credential in
+        // use is still the old one: its check (at once, it is past 85%) tries again.
         console.warn('turnkey: ICE restart for new TURN credentials failed', e);
+        if (generation === this.#restartGeneration) {
+          this.#restartInFlight = false;
+          this.#renewingFrom = null;
+          this.#useCredential(previous);
+        }
       } finally {
         if (generation === this.#restartGeneration) {
           this.#restartInFlight = false;
+          this.#renewingFrom = null;
         }
       }
     })();
@@ -1047,7 +1069,8 @@ export class TurnkeyCall extends Emitter {
     this.#abandoning = true;
     // The report goes out before the endCall (Socket.IO keeps the order); its ack is not waited
     // for, so a call on a socket that died silently ends here at once.
-    this.#report('failed', { awaitAck: false }).finally(() => this.#giveUp(reason, error));
+    this.#abandonReport = this.#report('failed', { awaitAck: false });
+    this.#abandonReport.finally(() => this.#giveUp(reason, error));
   }
 
   async #makeLink() {
@@ -1237,13 +1260,22 @@ export class TurnkeyCall extends Emitter {
     this.#armRecovery('restart', this.#client.options.iceRestartTimeoutMs);
     try {
       const iceServers = await this.#client.freshIceServers();
+      if (generation !== this.#restartGeneration || this.isEnded) {
+        return; // let go (its offer would collide with the one that replaced it)
+      }
       this.#useCredential(this.#client.iceServersExpireAt);
       this.#link.setIceServers(iceServers);
-      await this.#offerRestart();
+      await this.#offerRestart(generation);
     } catch (e) {
-      if (generation === this.#restartGeneration) {
-        this.#fail(e);
+      if (generation !== this.#restartGeneration) {
+        return;
       }
+      if (!this.#client.connected) {
+        // The offer went with the socket: the next one goes once the socket is back.
+        this.#waitingForSocket = true;
+        return;
+      }
+      this.#fail(e);
     } finally {
       if (generation === this.#restartGeneration) {
         this.#restartInFlight = false;
@@ -1251,10 +1283,14 @@ export class TurnkeyCall extends Emitter {
     }
   }
 
-  // Restarts ICE here and sends the offer that restarts it on the other side.
-  async #offerRestart() {
+  // Restarts ICE here and sends the offer that restarts it on the other side, unless restart
+  // `generation` was let go meanwhile (or, without one, the call ended).
+  async #offerRestart(generation = null) {
     this.#link.restartIce();
     const offer = await this.#link.createOffer({ iceRestart: true });
+    if (this.isEnded || (generation !== null && generation !== this.#restartGeneration)) {
+      return;
+    }
     await this.#client._emitAck('sendOffer', { callId: this.id, offer });
   }
 

@@ -78,8 +78,15 @@ TEST(TlsWarningsTest, ATurnsHostTheCertificateIsNotForIsNamedOnce) {
             std::vector<std::string>{
                 "tls: " + cert.cert_path() +
                 ": the certificate for localhost is not valid for turn.example.org "
-                "(signal.ice_servers.urls: turns:turn.example.org:5349?transport=tcp); clients "
-                "that check the name, as browsers do, refuse TLS to it"});
+                "(signal.ice_servers.urls: turns:turn.example.org:5349?transport=tcp); if "
+                "turn.example.org is this server, clients that check the name, as browsers do, "
+                "refuse TLS to it"});
+  // A node without a TURN TLS listener (signaling only) has nothing to compare.
+  std::erase_if(config.turn.listeners, [](const config::ListenerOptions& listener) {
+    return listener.transport == config::Transport::kTls;
+  });
+  EXPECT_EQ(TlsWarnings(config, **context, now), std::vector<std::string>{});
+  config.turn.listeners.push_back({.transport = config::Transport::kTls});
   // A TURN-only server hands out no URIs: nothing to compare.
   config.signal.enabled = false;
   EXPECT_EQ(TlsWarnings(config, **context, now), std::vector<std::string>{});

@@ -204,7 +204,14 @@ TEST(SecretFileModesTest, ATurnOnlyNodeReadsOnlyTheTurnSecrets) {
   ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
   EXPECT_EQ(cfg->turn.auth.secrets, std::vector<std::string>{std::string(32, 's')});
   EXPECT_EQ(cfg->signal.jwt.secret, "");
+  // Where they are there, they are read: `turnkey migrate` and the other
+  // database commands run with this config too.
+  Chmod(dir.Write("missing-db.pass", "db-password\n"), 0600);
+  cfg = LoadConfigFile(path, &warnings);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_EQ(cfg->database.mysql.password, "db-password");
 
+  std::filesystem::remove(dir.path() / "missing-db.pass");
   std::string signaling = body;
   signaling.replace(signaling.find("SIGNAL"), 6, "true");
   const std::string signaling_path = dir.Write("signaling.yaml", signaling);

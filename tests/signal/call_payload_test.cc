@@ -106,6 +106,9 @@ TEST(ParseIceReportTest, AFailedReportSaysWhyFromWhatWasGathered) {
             IceFailureCause::kTurnUnreachable);
   EXPECT_EQ(cause(cut + R"(,"endedBeforeIce":false,"gatheringMs":43)"),
             IceFailureCause::kTurnUnreachable);
+  EXPECT_EQ(cause(none + R"(,"turnUris":2,"iceGatheringState":"complete","endedBeforeIce":true,)"
+                         R"("gatheringMs":43)"),
+            IceFailureCause::kTurnUnreachable);  // gathering was over: nothing was late
   EXPECT_EQ(cause(R"(,"endedBeforeIce":true,"gatheringMs":43,"iceErrors":[
                    {"url":"turn:t:3478","errorCode":401}])"),
             IceFailureCause::kTurnAuth);  // an answer that came is still the cause

@@ -1075,6 +1075,8 @@ test('a short socket loss: the restart waits for the socket, goes out once it is
 
 test('a restart offer sent into a socket that was already dead goes out again once the socket is back', kBounded, async () => {
   const { socket, call, pc, restarts } = await activeCall('outgoing');
+  const errors = [];
+  call.on('error', (e) => errors.push(e));
   // The socket is dead but nobody knows yet: the offer is written into it and lost.
   socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
   pc.set('failed', 'failed');
@@ -1093,6 +1095,49 @@ test('a restart offer sent into a socket that was already dead goes out again on
   await advance(15_000); // the lost offer's ack timeout passes without ending anything
   assert.equal(call.state, 'active');
   assert.equal(restarts(), 2);
+  assert.deepEqual(errors, [], 'the restart let go reports nothing');
+});
+
+test('a restart offer whose ack times out while the socket is down is no error: it goes again when the socket is back', kBounded, async () => {
+  const { socket, call, pc, restarts } = await activeCall('outgoing');
+  const errors = [];
+  call.on('error', (e) => errors.push(e));
+  socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
+  pc.set('failed', 'failed');
+  await advance(250);
+  assert.equal(restarts(), 1);
+  socket.drop();
+  await advance(12_000); // past the ack timeout, the socket still away
+  assert.deepEqual(errors, []);
+  assert.equal(call.state, 'reconnecting');
+  socket.server = undefined;
+  socket.up = true;
+  socket.connect();
+  await advance(250);
+  assert.equal(restarts(), 2, 'restarted once rejoinCall was accepted');
+  pc.set('connected', 'connected');
+  await advance(1_000);
+  assert.equal(call.state, 'active');
+  assert.deepEqual(errors, []);
+});
+
+test('a renewal restart lost with the socket is sent again once the socket is back', kBounded, async () => {
+  const { socket, call, restarts } = await activeCall('outgoing', {}, { iceTtlS: 100 });
+  const fresh = { iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x2', credential: 'y2' }], ttl: 100 };
+  await advance(77_000);
+  socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
+  socket.fire('iceServers', fresh); // the push at 80%: the renewal's offer goes into a dead socket
+  await advance(250);
+  assert.equal(restarts(), 1);
+  socket.drop();
+  await advance(2_000);
+  socket.server = undefined;
+  socket.up = true;
+  socket.connect();
+  await advance(250);
+  assert.equal(restarts(), 2, 'the renewal went out again');
+  assert.equal(socket.sent('sendOffer').length, 3);
+  assert.equal(call.state, 'active');
 });
 
 test('the other side ends an answered call that never connected: failed is reported though getStats never settles', kBounded, async () => {
