@@ -1073,16 +1073,44 @@ test('a short socket loss: the restart waits for the socket, goes out once it is
   assert.equal(call.state, 'active', 'not ended by the offline limit');
 });
 
-test('a restart offer sent into a socket that was already dead goes out again once the socket is back', kBounded, async () => {
-  const { socket, call, pc, restarts } = await activeCall('outgoing');
-  const errors = [];
-  call.on('error', (e) => errors.push(e));
-  // The socket is dead but nobody knows yet: the offer is written into it and lost.
-  socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
-  pc.set('failed', 'failed');
+// A logged-in client with its socket connected, on fake peer connections; its socket's server
+// answers `initiateCall` with call k1 and everything else with ok.
+async function connectedClient() {
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  let socket;
+  const client = newClient(new FakeServer(), {
+    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
+  });
+  await client.login({ email: 'a@example.test', password: 'old password' });
+  await client.connect();
+  return { client, socket };
+}
+
+// Our call to bob, accepted and answered (ICE not connected yet).
+async function answeredCall(client, socket) {
+  const call = await client.call({ handle: 'bob' }, { stream: kStream });
+  socket.fire('callAccepted', { callId: 'k1' });
   await advance(250);
-  assert.equal(restarts(), 1);
-  socket.drop();
+  socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  return call;
+}
+
+// An active outgoing call whose media fails; its restart offer goes into a socket that is dead
+// (nobody knows yet) and is lost, then the socket drops.
+async function lostRestartOffer() {
+  const active = await activeCall('outgoing');
+  const errors = [];
+  active.call.on('error', (e) => errors.push(e));
+  active.socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
+  active.pc.set('failed', 'failed');
+  await advance(250);
+  assert.equal(active.restarts(), 1);
+  active.socket.drop();
+  return { ...active, errors };
+}
+
+test('a restart offer sent into a socket that was already dead goes out again once the socket is back', kBounded, async () => {
+  const { socket, call, pc, restarts, errors } = await lostRestartOffer();
   await advance(2_000);
   socket.server = undefined;
   socket.up = true;
@@ -1099,14 +1127,7 @@ test('a restart offer sent into a socket that was already dead goes out again on
 });
 
 test('a restart offer whose ack times out while the socket is down is no error: it goes again when the socket is back', kBounded, async () => {
-  const { socket, call, pc, restarts } = await activeCall('outgoing');
-  const errors = [];
-  call.on('error', (e) => errors.push(e));
-  socket.server = (event) => (event === 'sendOffer' ? kNoAck : { ok: true });
-  pc.set('failed', 'failed');
-  await advance(250);
-  assert.equal(restarts(), 1);
-  socket.drop();
+  const { socket, call, pc, restarts, errors } = await lostRestartOffer();
   await advance(12_000); // past the ack timeout, the socket still away
   assert.deepEqual(errors, []);
   assert.equal(call.state, 'reconnecting');
@@ -1141,14 +1162,7 @@ test('a renewal restart lost with the socket is sent again once the socket is ba
 });
 
 test('the other side ends an answered call that never connected: failed is reported though getStats never settles', kBounded, async () => {
-  globalThis.RTCPeerConnection = FakePeerConnection;
-  const server = new FakeServer();
-  let socket;
-  const client = newClient(server, {
-    io: () => (socket = new FakeSocket(() => ({ ok: true }))),
-  });
-  await client.login({ email: 'a@example.test', password: 'old password' });
-  await client.connect();
+  const { client, socket } = await connectedClient();
   socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
   const call = client.calls.find((c) => c.id === 'k1');
   await call.accept({ stream: kStream });
@@ -1167,18 +1181,8 @@ test('the other side ends an answered call that never connected: failed is repor
 });
 
 test('a hang-up on "Connecting..." reports failed before its endCall, flagged as ended before ICE', kBounded, async () => {
-  globalThis.RTCPeerConnection = FakePeerConnection;
-  const server = new FakeServer();
-  let socket;
-  const client = newClient(server, {
-    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
-  });
-  await client.login({ email: 'a@example.test', password: 'old password' });
-  await client.connect();
-  const call = await client.call({ handle: 'bob' }, { stream: kStream });
-  socket.fire('callAccepted', { callId: 'k1' });
-  await advance(250);
-  socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  const { client, socket } = await connectedClient();
+  const call = await answeredCall(client, socket);
   await advance(3_000);
   assert.equal(call.state, 'connecting');
   await call.hangup();
@@ -1191,18 +1195,8 @@ test('a hang-up on "Connecting..." reports failed before its endCall, flagged as
 });
 
 test('a remote candidate ICE met as peer-reflexive is reported with the type the peer signaled (Firefox keeps prflx)', kBounded, async () => {
-  globalThis.RTCPeerConnection = FakePeerConnection;
-  const server = new FakeServer();
-  let socket;
-  const client = newClient(server, {
-    io: () => (socket = new FakeSocket((event) => (event === 'initiateCall' ? { ok: true, callId: 'k1' } : { ok: true }))),
-  });
-  await client.login({ email: 'a@example.test', password: 'old password' });
-  await client.connect();
-  await client.call({ handle: 'bob' }, { stream: kStream });
-  socket.fire('callAccepted', { callId: 'k1' });
-  await advance(250);
-  socket.fire('receiveAnswer', { callId: 'k1', answer: { type: 'answer', ...kSdp } });
+  const { client, socket } = await connectedClient();
+  await answeredCall(client, socket);
   await advance(250);
   const pc = FakePeerConnection.last;
   pc.getStats = async () => new Map([
