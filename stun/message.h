@@ -34,7 +34,8 @@ namespace turnkey::stun {
 enum class DecodeError : uint8_t {
   kTooShort,                   // fewer than 20 bytes: no complete header
   kNotStun,                    // the first two bits are not 00 (RFC 8489 s5)
-  kNoMagicCookie,              // RFC 3489-style message without the magic cookie; not served
+  kNoMagicCookie,              // RFC 3489-style message without the magic cookie (the relay
+                               // answers a Binding one, TurnServer::HandleClassicBinding)
   kBadLength,                  // header length is not a multiple of 4
   kTruncated,                  // header length runs past the end of the buffer
   kAttributeTruncated,         // an attribute header, value or padding runs past the message end
