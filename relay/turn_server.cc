@@ -288,11 +288,13 @@ void TurnServer::HandleBinding(const FiveTuple& from, const stun::Message& reque
 
 void TurnServer::HandleClassicBinding(const FiveTuple& from, base::ByteView data) {
   // Header: type, length, then 16 bytes of transaction id where RFC 8489 has
-  // the cookie and 12. Only a well-formed Binding request is answered, with
+  // the cookie and 12. Only a well-formed Binding request over UDP (RFC 3489
+  // is UDP; streams are framed by the cookie) is answered, with
   // nothing but MAPPED-ADDRESS: no integrity, no FINGERPRINT (both came
   // with the cookie), the same length as the other answers to Binding.
   constexpr uint16_t kBindingRequest = 0x0001;
-  if (data.size() < stun::kHeaderSize || base::LoadBe16(data.data()) != kBindingRequest ||
+  if (from.transport != ClientTransport::kUdp || data.size() < stun::kHeaderSize ||
+      base::LoadBe16(data.data()) != kBindingRequest ||
       base::LoadBe16(data.data() + 2) != data.size() - stun::kHeaderSize || data.size() % 4 != 0) {
     Drop(DropReason::kMalformed);
     return;

@@ -771,6 +771,14 @@ class Harness {
   // and NONCE and no integrity; every other answer to a TURN request that
   // the harness signed carries the integrity the request asked for, valid
   // with the user's key (RFC 8489 section 9.2.4).
+  // A Binding request without the magic cookie, well formed (RFC 3489).
+  static bool IsClassicBinding(base::ByteView bytes) {
+    return bytes.size() >= stun::kHeaderSize && bytes.size() % 4 == 0 &&
+           base::LoadBe16(bytes.data()) == 0x0001 &&
+           base::LoadBe16(bytes.data() + 2) == bytes.size() - stun::kHeaderSize &&
+           base::LoadBe32(bytes.data() + 4) != stun::kMagicCookie;
+  }
+
   void CheckAnswers(const Client& client, base::ByteView bytes, size_t mark,
                     const Credential* signer) {
     const size_t answers = io_.to_client.size() - mark;
@@ -779,6 +787,19 @@ class Harness {
                             !(request->has_fingerprint() &&
                               stun::VerifyFingerprint(*request) != stun::IntegrityResult::kValid);
     if (!is_request) {
+      if (client.tuple.transport == ClientTransport::kUdp && IsClassicBinding(bytes)) {
+        // RFC 3489 Binding: MAPPED-ADDRESS, and the request's 16-byte id back.
+        Check(answers == 1);
+        const FuzzRelayIo::ToClient& sent = io_.to_client[mark];
+        Check(!sent.data && sent.to == client.tuple);
+        Check(sent.bytes.size() == stun::kHeaderSize + 12 ||
+              sent.bytes.size() == stun::kHeaderSize + 24);
+        Check(base::LoadBe16(sent.bytes.data()) == 0x0101);
+        Check(base::LoadBe16(sent.bytes.data() + 2) == sent.bytes.size() - stun::kHeaderSize);
+        Check(std::equal(sent.bytes.begin() + 4, sent.bytes.begin() + 20, bytes.begin() + 4));
+        Check(stun::DecodeAddress(base::ByteView(sent.bytes).subspan(24)) == client.tuple.client);
+        return;
+      }
       Check(answers == 0);
       return;
     }

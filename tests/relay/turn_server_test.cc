@@ -192,6 +192,10 @@ TEST_F(TurnServerTest, ABindingWithoutTheMagicCookieGetsMappedAddress) {
   EXPECT_EQ(base::LoadBe16(answer.data() + 20), 0x0001);  // MAPPED-ADDRESS
   EXPECT_EQ(base::LoadBe16(answer.data() + 22), 8);
   EXPECT_EQ(stun::DecodeAddress(base::ByteView(answer.data() + 24, 8)), tuple_.client);
+  // RFC 3489 is UDP: on a stream (which the cookie frames) it is not answered.
+  tuple_.transport = ClientTransport::kTcp;
+  Feed(request);
+  EXPECT_EQ(io_.to_client.size(), 1u);
 }
 
 TEST_F(TurnServerTest, UnservedMethodGets400) {
