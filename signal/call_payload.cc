@@ -73,11 +73,20 @@ constexpr double kSilentTurnMs = 5000;
 // What a failed report's localCandidates and iceErrors say (IceReportFields).
 metrics::IceFailureCause FailureCause(const Json& payload) {
   using metrics::IceFailureCause;
+  // The call ended (the other side, or the user) before ICE came to a
+  // verdict on this side, and after less gathering than a silent TURN
+  // server takes to show (browsers retry one for several seconds): what had
+  // not come yet may only have been late, and checks had no time to fail.
+  auto ended = payload.find("endedBeforeIce");
+  auto gathering_ms = payload.find("gatheringMs");
+  const bool cut_short = ended != payload.end() && ended->is_boolean() && ended->get<bool>() &&
+                         (gathering_ms == payload.end() || !gathering_ms->is_number() ||
+                          gathering_ms->get<double>() < kSilentTurnMs);
   auto candidates = payload.find("localCandidates");
   if (candidates != payload.end() && candidates->is_object()) {
     auto relay = candidates->find("relay");
     if (relay != candidates->end() && relay->is_number() && relay->get<double>() >= 1) {
-      return IceFailureCause::kChecksFailed;
+      return cut_short ? IceFailureCause::kUnknown : IceFailureCause::kChecksFailed;
     }
   }
   bool auth = false;
@@ -131,17 +140,9 @@ metrics::IceFailureCause FailureCause(const Json& payload) {
   if (gathering == nullptr || *gathering == "new") {
     return IceFailureCause::kUnknown;
   }
-  // The call ended (the other side, or the user) before ICE came to a
-  // verdict on this side, while it was still gathering and after less
-  // gathering than a silent TURN server takes to show (browsers retry one
-  // for several seconds): what had not come yet may only have been late. A
+  // Cut short while still gathering: not unreachable, maybe late. A
   // gathering that completed without a relay candidate is not late.
-  auto ended = payload.find("endedBeforeIce");
-  auto gathering_ms = payload.find("gatheringMs");
-  if (*gathering == "gathering" && ended != payload.end() && ended->is_boolean() &&
-      ended->get<bool>() &&
-      (gathering_ms == payload.end() || !gathering_ms->is_number() ||
-       gathering_ms->get<double>() < kSilentTurnMs)) {
+  if (cut_short && *gathering == "gathering") {
     return IceFailureCause::kUnknown;
   }
   // Offered, gathering, and no answer before the call gave up (a blackholed

@@ -109,6 +109,11 @@ TEST(ParseIceReportTest, AFailedReportSaysWhyFromWhatWasGathered) {
   EXPECT_EQ(cause(none + R"(,"turnUris":2,"iceGatheringState":"complete","endedBeforeIce":true,)"
                          R"("gatheringMs":43)"),
             IceFailureCause::kTurnUnreachable);  // gathering was over: nothing was late
+  // Relay candidates whose checks had no time: not a failure of the checks.
+  EXPECT_EQ(cause(R"(,"localCandidates":{"relay":1},"endedBeforeIce":true,"gatheringMs":143)"),
+            IceFailureCause::kUnknown);
+  EXPECT_EQ(cause(R"(,"localCandidates":{"relay":1},"endedBeforeIce":true,"gatheringMs":9000)"),
+            IceFailureCause::kChecksFailed);
   EXPECT_EQ(cause(R"(,"endedBeforeIce":true,"gatheringMs":43,"iceErrors":[
                    {"url":"turn:t:3478","errorCode":401}])"),
             IceFailureCause::kTurnAuth);  // an answer that came is still the cause
