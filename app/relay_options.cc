@@ -329,15 +329,16 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
   return options;
 }
 
-bool NeedsTls(const config::Config& config) {
-  if (config.signal.enabled && config.signal.listen.tls) {
-    return true;
-  }
+bool ServesTurnOverTls(const config::Config& config) {
   return config.turn.enabled &&
          std::any_of(config.turn.listeners.begin(), config.turn.listeners.end(),
                      [](const config::ListenerOptions& l) {
                        return l.transport == config::Transport::kTls;
                      });
+}
+
+bool NeedsTls(const config::Config& config) {
+  return (config.signal.enabled && config.signal.listen.tls) || ServesTurnOverTls(config);
 }
 
 std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uint16_t port_min,

@@ -69,6 +69,8 @@ std::optional<std::string> RelaySocketsWarning(const RelayAddressPlan& plan, uin
                                                size_t client_connections);
 relay::TurnServerOptions MakeTurnServerOptions(const config::Config& config,
                                                const RelayAddressPlan& plan);
+// Whether the relay runs with a TLS listener.
+bool ServesTurnOverTls(const config::Config& config);
 // True if a role that runs uses the `tls:` certificate: a TLS TURN listener
 // while turn is enabled, or signal.listen.tls while signal is enabled. Only
 // then is the certificate loaded (at start and on reload).

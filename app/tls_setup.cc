@@ -1,6 +1,5 @@
 #include "app/tls_setup.h"
 
-#include <algorithm>
 #include <set>
 
 #include "app/probe_uri.h"
@@ -26,15 +25,10 @@ std::vector<std::string> TlsWarnings(const config::Config& config, const net::Tl
   // certificate of a turns: server against the URI's host. Only a node that
   // serves TURN over TLS itself, and hands those URIs out, can compare; the
   // URIs may also name other hosts (TURN-only ones), hence "if".
-  const bool serves_turns =
-      config.turn.enabled && std::any_of(config.turn.listeners.begin(), config.turn.listeners.end(),
-                                         [](const config::ListenerOptions& listener) {
-                                           return listener.transport == config::Transport::kTls;
-                                         });
   std::set<std::string> hosts;
   const std::vector<std::string> no_urls;
-  for (const std::string& url :
-       config.signal.enabled&& serves_turns ? config.signal.ice_servers.urls : no_urls) {
+  const bool compare = config.signal.enabled && ServesTurnOverTls(config);
+  for (const std::string& url : compare ? config.signal.ice_servers.urls : no_urls) {
     base::Result<ProbeUri> uri = ParseProbeUri(url);
     if (!uri ||
         (uri->scheme != ProbeUri::Scheme::kTurns && uri->scheme != ProbeUri::Scheme::kStuns)) {

@@ -36,6 +36,14 @@ base::Bytes Payload(size_t size, uint8_t seed = 1) {
   return b;
 }
 
+// The XOR-PEER-ADDRESS of a Data indication the client received; nullopt
+// if it is not a STUN message with one.
+std::optional<base::SocketAddress> DataFrom(const base::Bytes& received) {
+  auto m = stun::Message::Decode(received);
+  auto peer = m ? m->FindValue(AttributeType::kXorPeerAddress) : std::nullopt;
+  return peer ? stun::DecodeXorAddress(*peer, m->transaction_id()) : std::nullopt;
+}
+
 class TurnRelayTest : public ::testing::Test, public TurnTestEnv {
  protected:
   void SetUp() override { Start(Options(true)); }
@@ -448,11 +456,7 @@ TEST_F(TurnHairpinTest, ClientsOfThisServerReachEachOthersPublicRelayedAddress) 
   PeerSends(*relayed_b, Ip("10.0.0.5", relayed_a->port()), data);
   auto received = b.TakeReceived();
   ASSERT_EQ(received.size(), 1u);
-  auto m = stun::Message::Decode(received[0]);
-  ASSERT_TRUE(m);
-  EXPECT_EQ(
-      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
-      *relayed_a);
+  EXPECT_EQ(DataFrom(received[0]), *relayed_a);
 
   // Over a channel too, both ways.
   ASSERT_TRUE(b.ChannelBind(0x4001, *relayed_a).success());
@@ -470,11 +474,7 @@ TEST_F(TurnHairpinTest, ClientsOfThisServerReachEachOthersPublicRelayedAddress) 
   IcmpArrives(*relayed_a, {Ip("10.0.0.5", relayed_b->port()), false, 3, 3, 0});
   received = a.TakeReceived();
   ASSERT_EQ(received.size(), 1u);
-  m = stun::Message::Decode(received[0]);
-  ASSERT_TRUE(m);
-  EXPECT_EQ(
-      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
-      *relayed_b);
+  EXPECT_EQ(DataFrom(received[0]), *relayed_b);
 }
 
 TEST_F(TurnHairpinTest, OnlyRelayPortsOfThePublicAddressStayOnTheHost) {
@@ -520,11 +520,7 @@ TEST_F(TurnHairpinTest, APeerOnTheHostsOwnAddressWithItsOwnPermissionIsItself) {
   PeerSends(*relayed_a, local_peer, Payload(10));
   auto received = a.TakeReceived();
   ASSERT_EQ(received.size(), 1u);
-  auto m = stun::Message::Decode(received[0]);
-  ASSERT_TRUE(m);
-  EXPECT_EQ(
-      stun::DecodeXorAddress(*m->FindValue(AttributeType::kXorPeerAddress), m->transaction_id()),
-      local_peer);
+  EXPECT_EQ(DataFrom(received[0]), local_peer);
 }
 
 TEST_F(TurnRelayTest, Ipv6HalfOfADualAllocationRelays) {
