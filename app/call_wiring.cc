@@ -25,6 +25,7 @@ signal::EngineIoServerOptions MakeEngineIoOptions(const config::Config& config) 
   engineio.max_payload = config.signal.engineio.max_payload;
   engineio.cors.allowed_origins = config.signal.allowed_origins;
   engineio.max_pending_per_address = config.signal.engineio.max_pending_per_address;
+  engineio.pending_exempt_loopback = true;
   // Until a connection has joined, 64 KiB per message (its CONNECT is a few
   // hundred bytes): see EngineIoServerOptions::max_pending_payload.
   engineio.max_pending_payload = 64 * 1024;

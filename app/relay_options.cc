@@ -317,7 +317,8 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
   server.failure_rate /= workers;
   server.failure_burst = std::max(4.0, server.failure_burst / workers);
   options.worker.stream_budget = std::make_shared<net::ConnectionBudget>(
-      net::ConnectionBudgetOptions{.max_per_client = config.turn.connections_per_address},
+      net::ConnectionBudgetOptions{.max_per_client = config.turn.connections_per_address,
+                                   .exempt_loopback = true},
       net::ProcessConnectionBudget());
   if (config.turn.pending_connections > 0) {
     options.worker.max_pending_streams =

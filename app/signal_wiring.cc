@@ -173,7 +173,8 @@ base::Result<std::unique_ptr<signal::SignalService>> CreateSignalService(
   options.http.max_fresh_connections = config.signal.pending_connections;
   options.http.listener.budget = std::make_shared<net::ConnectionBudget>(
       net::ConnectionBudgetOptions{.max_per_client = config.signal.connections_per_address,
-                                   .exempt = config.signal.trusted_proxies},
+                                   .exempt = config.signal.trusted_proxies,
+                                   .exempt_loopback = true},
       net::ProcessConnectionBudget());
   options.register_rate = config.signal.rate_limits.register_per_address.rate;
   options.register_burst = config.signal.rate_limits.register_per_address.burst;

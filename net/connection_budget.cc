@@ -13,6 +13,9 @@ ConnectionBudget::ConnectionBudget(ConnectionBudgetOptions options,
     : parent_(std::move(parent)), options_(std::move(options)) {}
 
 bool ConnectionBudget::Exempt(const base::SocketAddress& peer) const {
+  if (options_.exempt_loopback && peer.IsLoopback()) {
+    return true;
+  }
   return std::any_of(options_.exempt.begin(), options_.exempt.end(),
                      [&](const base::Cidr& cidr) { return base::CidrContains(cidr, peer); });
 }

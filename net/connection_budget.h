@@ -14,7 +14,8 @@
 // the signaling and the TURN listeners can each have their own per-client
 // limit under one process-wide total (ProcessConnectionBudget). Clients in
 // `exempt` (trusted proxies, which carry many clients' connections) have no
-// per-client limit; they still count towards the total.
+// per-client limit, nor, with `exempt_loopback`, have clients on this host;
+// they still count towards the total.
 //
 // Thread-safe: the relay workers' listeners and the signaling loop's share
 // the process-wide budget. Accepting is not a hot path (a child budget's lock,
@@ -41,6 +42,9 @@ struct ConnectionBudgetOptions {
   size_t max_per_client = 0;
   // Clients with no per-client limit.
   std::vector<base::Cidr> exempt;
+  // Loopback clients (this host: an operator's own tools and load tests)
+  // have no per-client limit either.
+  bool exempt_loopback = false;
 };
 
 class ConnectionBudget {

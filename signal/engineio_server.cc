@@ -211,7 +211,7 @@ void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder resp
 void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder responder) {
   EngineIoHandshake handshake;
   handshake.peer = request.peer;
-  if (options_.max_pending_per_address > 0) {
+  if (CountsPending(handshake.peer)) {
     auto it = pending_.find(handshake.peer.ClientBlock());
     if (it != pending_.end() && it->second >= options_.max_pending_per_address) {
       ++stats_.pending_refused;
@@ -425,6 +425,11 @@ void EngineIoServer::OnStateChange(EngineIoSocket::State from, EngineIoSocket::S
   adjust(to, +1);
 }
 
+bool EngineIoServer::CountsPending(const base::SocketAddress& peer) const {
+  return options_.max_pending_per_address > 0 &&
+         !(options_.pending_exempt_loopback && peer.IsLoopback());
+}
+
 void EngineIoServer::EndPending(EngineIoSocket& socket) {
   if (!socket.pending_) {
     return;
@@ -438,7 +443,7 @@ void EngineIoServer::EndPending(EngineIoSocket& socket) {
 }
 
 void EngineIoServer::BeginPending(EngineIoSocket& socket) {
-  if (socket.pending_ || options_.max_pending_per_address == 0) {
+  if (socket.pending_ || !CountsPending(socket.handshake().peer)) {
     return;
   }
   socket.pending_ = true;

@@ -89,6 +89,10 @@ struct EngineIoServerOptions {
   // of which lives until the application's own timeout. 0 = no limit.
   // Default 0.
   uint32_t max_pending_per_address = 0;
+  // Clients on this host (loopback) are not counted against
+  // max_pending_per_address (nor held to max_pending_payload): an operator's
+  // own load tests and scripts. Default false.
+  bool pending_exempt_loopback = false;
   // With max_pending_per_address: until the application accepts a session,
   // its messages (WebSocket) and polling POST bodies may be at most this
   // many bytes (a Socket.IO CONNECT with its token is a few hundred), so
@@ -217,6 +221,8 @@ class EngineIoServer {
   void OnStateChange(EngineIoSocket::State from, EngineIoSocket::State to);
   // Called by EngineIoSocket once closed: forgets the sid, frees it later.
   void Forget(const std::string& sid);
+  // Whether sessions from `peer` count against max_pending_per_address.
+  bool CountsPending(const base::SocketAddress& peer) const;
   // Stops counting `socket` against max_pending_per_address.
   void EndPending(EngineIoSocket& socket);
   // Counts `socket` against it again (MarkPending).

@@ -58,6 +58,25 @@ TEST(ConnectionBudgetTest, ExemptClientsCountOnlyTowardsTheTotal) {
   EXPECT_EQ(budget.clients(), 1u);
 }
 
+TEST(ConnectionBudgetTest, LoopbackClientsMayBeExempt) {
+  ConnectionBudget budget({.max_total = 5, .max_per_client = 1, .exempt_loopback = true});
+  EXPECT_EQ(budget.TryTake(Ip("127.0.0.1")), Verdict::kTaken);
+  EXPECT_EQ(budget.TryTake(Ip("127.0.0.1")), Verdict::kTaken);
+  EXPECT_EQ(budget.TryTake(Ip("127.9.9.9")), Verdict::kTaken);
+  EXPECT_EQ(budget.TryTake(Ip("::1")), Verdict::kTaken);
+  EXPECT_EQ(budget.clients(), 0u);
+  EXPECT_EQ(budget.TryTake(Ip("192.0.2.1")), Verdict::kTaken);
+  EXPECT_EQ(budget.TryTake(Ip("192.0.2.1")), Verdict::kTotalFull);
+  budget.Give(Ip("127.0.0.1"));
+  budget.Give(Ip("::1"));
+  EXPECT_EQ(budget.TryTake(Ip("192.0.2.1")), Verdict::kClientFull);
+  EXPECT_EQ(budget.held(), 3u);
+  // Off by default.
+  ConnectionBudget strict({.max_per_client = 1});
+  EXPECT_EQ(strict.TryTake(Ip("127.0.0.1")), Verdict::kTaken);
+  EXPECT_EQ(strict.TryTake(Ip("127.0.0.1")), Verdict::kClientFull);
+}
+
 TEST(ConnectionBudgetTest, APlaceIsTakenInTheParentToo) {
   auto process = std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_total = 3});
   ConnectionBudget signal({.max_per_client = 2}, process);

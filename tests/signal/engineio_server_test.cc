@@ -347,6 +347,25 @@ TEST_F(EngineIoServerTest, PendingSessionsPerAddressAreCapped) {
               R"({"code":4,"message":"Forbidden"})");
 }
 
+TEST_F(EngineIoServerTest, LoopbackSessionsMayBeExemptFromThePendingCap) {
+  EngineIoServerOptions options;
+  options.max_pending_per_address = 1;
+  options.max_pending_payload = 10;
+  options.pending_exempt_loopback = true;
+  StartEngine(options);
+  // This test's client is on loopback: neither capped nor held to the
+  // pending payload limit.
+  auto client = Client();
+  std::string first = Open(*client);
+  std::string second = Open(*client);
+  EXPECT_FALSE(Open(*client).empty());
+  EXPECT_EQ(OnLoop([this] { return server_->stats().pending_refused; }), 0u);
+  auto post = client->Request("POST", Polling(first), "4" + std::string(100, 'x'));
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 200);
+  EXPECT_FALSE(second.empty());
+}
+
 TEST_F(EngineIoServerTest, SecondConcurrentGetEndsTheSession) {
   StartEngine();
   auto first = Client();
