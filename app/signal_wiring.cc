@@ -78,6 +78,12 @@ base::Status WriteUnwrittenCalls(sql::Store& store, const config::Config& config
         "unreadable)",
         replayed->applied, path, replayed->refused, replayed->unreadable);
   }
+  if (replayed->ended > 0) {
+    TK_LOG_WARN(
+        "calls: {} calls in {} were still ringing or in progress when the last run ended, never "
+        "ended; recorded as ended (reason server_restart)",
+        replayed->ended, path);
+  }
   return base::Ok();
 }
 

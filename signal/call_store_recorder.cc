@@ -312,7 +312,12 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
       clock_(clock),
       anchors_{Anchor{clock.Now(), clock.UnixMillis()}},
       shared_(std::make_shared<Shared>(metrics, db_shard, options_.unwritten_path)),
-      retry_timer_(loop, [this] { Post(When::kNow); }),
+      retry_timer_(loop,
+                   [this] {
+                     Post(When::kNow);
+                     // Nothing in memory: what failed waits in the file.
+                     ReadBackSpilled();
+                   }),
       commit_timer_(loop, [this] { Post(When::kNow); }) {
   shared_->owner = this;
 }
@@ -699,9 +704,15 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     return;
   }
   if (unavailable && shared_->unwritten != nullptr && !spilling_) {
-    // The database is away (or far behind): records made from now on wait
-    // in the file, which a crash of the process does not lose, rather than
-    // in memory; these go first, once it is back.
+    // The database is away (or far behind): these writes, those waiting
+    // behind them and every record from now on wait in the file, which a
+    // crash of the process does not lose (a call's later writes are no use
+    // without its insert), and come back from it once the database does.
+    if (SpillFailed(writes, attempt)) {
+      return;
+    }
+    // The file cannot take them: these wait in memory, and what comes
+    // after them in the file, if it can take that.
     spilling_ = true;
     TK_LOG_WARN("calls: call history writes wait for the database; the next ones wait in {}",
                 shared_->unwritten->path());
@@ -729,6 +740,42 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
   Requeue(std::move(writes), attempt);
 }
 
+bool CallStoreRecorder::SpillFailed(std::vector<sql::CallWrite>& writes, size_t attempt) {
+  std::vector<sql::CallWrite> held = std::move(writes);
+  held.reserve(held.size() + pending_.size());
+  std::move(pending_.begin(), pending_.end(), std::back_inserter(held));
+  if (base::Status saved = shared_->unwritten->Append(held); !saved) {
+    TK_LOG_ERROR("calls: {} call history writes wait in memory for the database: {}", held.size(),
+                 saved.error().message);
+    // Back as they were: the failed ones, then those that waited.
+    const size_t failed = held.size() - pending_.size();
+    writes.assign(std::make_move_iterator(held.begin()),
+                  std::make_move_iterator(held.begin() + static_cast<ptrdiff_t>(failed)));
+    std::move(held.begin() + static_cast<ptrdiff_t>(failed), held.end(), pending_.begin());
+    return false;
+  }
+  shared_->stats.writes_saved += held.size();
+  spilled_ += held.size();
+  front_position_ += pending_.size();
+  pending_.clear();
+  waiting_.clear();
+  commit_timer_.Stop();
+  spilling_ = true;
+  TK_LOG_WARN("calls: call history writes wait for the database in {} ({} so far)",
+              shared_->unwritten->path(), held.size());
+  // The retry reads them back (ReadBackSpilled) after the delay.
+  ++shared_->stats.retries;
+  attempt_ = attempt;
+  retry_timer_.Start(RetryDelay(attempt));
+  return true;
+}
+
+std::chrono::milliseconds CallStoreRecorder::RetryDelay(size_t attempt) const {
+  // The last delay repeats for as long as the database is away.
+  const size_t delays = options_.retry_delays.size();
+  return options_.retry_delays[attempt == 0 ? 0 : std::min(attempt, delays) - 1];
+}
+
 void CallStoreRecorder::Requeue(std::vector<sql::CallWrite> writes, size_t attempt) {
   // Back to the front, in order, ahead of what waits (positions in
   // waiting_ stay valid: the front position moves back by as many).
@@ -737,10 +784,8 @@ void CallStoreRecorder::Requeue(std::vector<sql::CallWrite> writes, size_t attem
     --front_position_;
   }
   attempt_ = attempt;
-  // The last delay repeats for as long as the database is away; what waits
-  // meanwhile is bounded by max_pending.
-  const size_t delays = options_.retry_delays.size();
-  retry_timer_.Start(options_.retry_delays[attempt == 0 ? 0 : std::min(attempt, delays) - 1]);
+  // What waits meanwhile is bounded by max_pending.
+  retry_timer_.Start(RetryDelay(attempt));
 }
 
 void LogUnfinishedCallsEnded(const base::Result<int>& ended, std::string_view whose) {

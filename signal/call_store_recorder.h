@@ -29,14 +29,17 @@
 // and counted (stats().writes_failed); a batch that fails as a whole (the
 // database is unreachable, locked or full) waits in memory and is retried
 // after each of `retry_delays`, then every last delay, for as long as the
-// outage lasts. A full work queue is retried the same way. From such a
-// failure on, or once `max_pending` records wait in memory, records go to
-// `unwritten_path` instead (where a crash of the process does not lose
-// them), and so does every record after them until the file has been read
-// back: once everything in memory is written, the file is read a batch at a
-// time and written in order, then removed (counted in writes_saved, then in
-// writes_applied). Without a file, records wait in memory, and beyond
-// `max_pending` are refused, logged and counted lost.
+// outage lasts. A full work queue is retried the same way. When the
+// database is away, the failed writes and those waiting behind them go to
+// `unwritten_path` (where a crash of the process does not lose them; a
+// call's later writes would be refused without its insert), and so does
+// every record after them until the file has been read back: after each
+// retry delay, and once everything in memory is written, the file is read a
+// batch at a time and written in order, then removed (counted in
+// writes_saved, then in writes_applied). So does every record once
+// `max_pending` wait in memory (a database far behind). Without a file,
+// records wait in memory, and beyond `max_pending` are refused, logged and
+// counted lost.
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
 // `clock` and `metrics` must outlive every job posted (SignalService shuts
@@ -191,6 +194,13 @@ class CallStoreRecorder final : public CallRecorder {
   // Puts `writes` back at the front and starts the retry timer with the
   // delay of `attempt` (the first one for 0).
   void Requeue(std::vector<sql::CallWrite> writes, size_t attempt);
+  // At the start of an outage: appends `writes` (a failed run of batches)
+  // and everything in pending_ to unwritten_path, empties pending_, starts
+  // spilling and the retry timer, which reads them back. False (`writes`
+  // and pending_ as they were) when the file cannot take them.
+  bool SpillFailed(std::vector<sql::CallWrite>& writes, size_t attempt);
+  // The retry delay after `attempt` attempts.
+  std::chrono::milliseconds RetryDelay(size_t attempt) const;
   // Appends a record to unwritten_path (from then on every record goes
   // there until it is read back), or counts it lost when that fails.
   void Spill(sql::CallWrite write);

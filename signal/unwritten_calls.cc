@@ -6,10 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -341,11 +345,100 @@ base::Status ApplyChunk(sql::Store& store, const std::vector<sql::CallWrite>& wr
 // The newest ICE report of each call's side, by call id and side.
 using NewestIce = std::unordered_map<std::string, sql::IceUpdate>;
 
+// What the file says of each call's state, whatever the order of its
+// lines: whether any of them ended it, and the times an end made up for it
+// needs.
+struct FileCallState {
+  bool ended = false;
+  bool answered = false;
+  std::optional<int64_t> created_at_ms;
+  std::optional<int64_t> answered_at_ms;
+};
+using FileCalls = std::unordered_map<std::string, FileCallState>;
+
+bool IsFinal(sql::CallStatus status) {
+  return status != sql::CallStatus::kRinging && status != sql::CallStatus::kActive;
+}
+
+void NoteState(FileCalls& calls, const sql::CallWrite& write) {
+  if (const auto* call = std::get_if<sql::Call>(&write)) {
+    FileCallState& state = calls[call->id];
+    state.ended = state.ended || IsFinal(call->status);
+    state.answered = state.answered || call->status == sql::CallStatus::kActive;
+    state.created_at_ms = call->created_at_ms;
+    if (call->answered_at_ms) {
+      state.answered_at_ms = call->answered_at_ms;
+    }
+  } else if (const auto* update = std::get_if<sql::CallStateUpdate>(&write)) {
+    FileCallState& state = calls[update->call_id];
+    state.ended = state.ended || IsFinal(update->status);
+    state.answered = state.answered || update->status == sql::CallStatus::kActive;
+    if (update->answered_at_ms) {
+      state.answered_at_ms = update->answered_at_ms;
+    }
+  }
+}
+
+// The ends of the calls the file leaves ringing or active: the process that
+// saved it ran them and is gone (a stop writes every call's end; a crash
+// does not), so they are over. Made up as Store::EndUnfinishedCalls does
+// (sql::kReasonServerRestart, duration 0): in a cluster nobody else ends
+// them, as the coordinator that took over swept the database before these
+// rows were in it.
+std::vector<sql::CallWrite> MadeUpEnds(const FileCalls& calls) {
+  std::vector<sql::CallWrite> ends;
+  for (const auto& [id, state] : calls) {
+    if (state.ended) {
+      continue;
+    }
+    sql::CallStateUpdate end;
+    end.call_id = id;
+    end.status = state.answered ? sql::CallStatus::kFailed : sql::CallStatus::kMissed;
+    end.end_reason = std::string(sql::kReasonServerRestart);
+    end.answered_at_ms = state.answered ? state.answered_at_ms : std::nullopt;
+    end.ended_at_ms = end.answered_at_ms ? end.answered_at_ms : state.created_at_ms;
+    if (!end.ended_at_ms) {
+      continue;  // no time to end it at (cannot happen: no such write)
+    }
+    ends.push_back(std::move(end));
+  }
+  return ends;
+}
+
 // One pass over the file, a chunk at a time: applies its inserts
 // (`inserts`), or its state updates while keeping the newest ICE report of
 // each side in `ice`. Returns where the whole lines end.
+// Writes MadeUpEnds(calls). A call already ended in the database (its row
+// was there before the replay, with its end) keeps that end, silently.
+base::Status EndWhatTheFileLeftGoing(sql::Store& store, const FileCalls& calls,
+                                     UnwrittenCallsReplay& replay, const Progress& progress) {
+  const std::vector<sql::CallWrite> ends = MadeUpEnds(calls);
+  for (size_t first = 0; first < ends.size(); first += kReplayChunk) {
+    const std::span<const sql::CallWrite> chunk =
+        std::span(ends).subspan(first, std::min(kReplayChunk, ends.size() - first));
+    base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(chunk);
+    if (!results) {
+      return std::unexpected(results.error());
+    }
+    for (size_t i = 0; i < chunk.size() && i < results->size(); ++i) {
+      const base::Status& result = (*results)[i];
+      if (result) {
+        ++replay.ended;
+      } else if (result.error().code != base::ErrorCode::kAlreadyExists &&
+                 ++replay.refused <= kRefusalsLogged) {
+        TK_LOG_WARN("calls: the call {} left going in the saved call history not ended: {}",
+                    sql::CallWriteCallId(chunk[i]), result.error().message);
+      }
+    }
+    if (progress) {
+      progress(replay);
+    }
+  }
+  return {};
+}
+
 base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bool inserts,
-                                  NewestIce& ice, UnwrittenCallsReplay& replay,
+                                  NewestIce& ice, FileCalls& calls, UnwrittenCallsReplay& replay,
                                   const Progress& progress) {
   uint64_t offset = 0;
   for (;;) {
@@ -361,6 +454,7 @@ base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bo
       if (std::holds_alternative<sql::Call>(write) != inserts) {
         continue;
       }
+      NoteState(calls, write);
       if (auto* report = std::get_if<sql::IceUpdate>(&write)) {
         std::string key = report->call_id;
         key += '\n';  // never in an id
@@ -404,12 +498,18 @@ base::Result<UnwrittenCallsReplay> ReplayUnwrittenCalls(
   // is never rewritten; an update written after it is older), and of each
   // side's ICE reports the newest is written.
   NewestIce ice;
-  auto whole = ReplayPass(store, path, true, ice, replay, progress);
+  FileCalls calls;
+  auto whole = ReplayPass(store, path, true, ice, calls, replay, progress);
   if (!whole) {
     return std::unexpected(whole.error());
   }
-  if (auto rest = ReplayPass(store, path, false, ice, replay, progress); !rest) {
+  if (auto rest = ReplayPass(store, path, false, ice, calls, replay, progress); !rest) {
     return std::unexpected(rest.error());
+  }
+  // Before the ICE reports, so that a failed batch of them cannot keep
+  // these out (each chunk is one transaction).
+  if (auto ended = EndWhatTheFileLeftGoing(store, calls, replay, progress); !ended) {
+    return std::unexpected(ended.error());
   }
   std::vector<sql::CallWrite> reports;
   for (auto& [key, report] : ice) {

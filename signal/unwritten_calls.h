@@ -78,10 +78,15 @@ struct UnwrittenCallsReplay {
   size_t refused = 0;     // refused by the store (logged)
   size_t unreadable = 0;  // lines that were not a write (logged)
   size_t superseded = 0;  // ICE reports of a side another one of it replaced
+  // Calls the file left ringing or active (the process that saved it
+  // crashed while they went on), ended as server_restart (not in applied).
+  size_t ended = 0;
 };
 
 // Writes what the file at `path` holds into `store` (transactions of at
-// most 512 writes: the inserts, then the rest) and removes the file. No
+// most 512 writes: the inserts, then the rest), ends the calls it leaves
+// ringing or active as Store::EndUnfinishedCalls would (only at a start: the
+// process that ran them is gone), and removes the file. No
 // file: nothing to do. The store's error when it could not take a
 // transaction as a whole (kUnavailable when the database is away), or
 // kInternal when the file cannot be read: the file is kept for the next try

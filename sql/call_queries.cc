@@ -37,11 +37,17 @@ constexpr std::string_view kInsertParticipant =
     "VALUES (?, ?, ?, ?, 0, ?)";
 
 // Only a call still going changes: an ended one keeps the end first written
-// (a cluster coordinator that wakes from a freeze must not rewrite the calls
-// its successor ended meanwhile).
+// (an update written after it is older), except an end the database made up
+// (kReasonServerRestart, EndUnfinishedCallRows: no times, duration 0), which
+// the end of whoever ran the call replaces: a coordinator that wrote its
+// history into unwritten-calls.jsonl during an outage and was replaced
+// before the database came back, or that woke from a freeze, knows how its
+// calls ended. The last parameter is 1 for such an end (a final status whose
+// reason is not kReasonServerRestart), else 0.
 constexpr std::string_view kUpdateState =
     "UPDATE calls SET status = ?, end_reason = ?, answered_at = ?, ended_at = ?, "
-    "duration_seconds = ? WHERE id = ? AND status IN ('ringing', 'active')";
+    "duration_seconds = ? WHERE id = ? AND (status IN ('ringing', 'active') OR "
+    "(end_reason = 'server_restart' AND ? = 1))";
 
 constexpr std::string_view kSelectEnd = "SELECT status, end_reason FROM calls WHERE id = ?";
 
@@ -261,12 +267,15 @@ base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call,
 }
 
 base::Result<base::Status> UpdateCallRow(Connection& conn, const CallStateUpdate& update) {
-  const std::array<Param, 6> params{CallStatusName(update.status),
+  const bool final = update.status != CallStatus::kRinging && update.status != CallStatus::kActive;
+  const bool replaces_made_up_end = final && update.end_reason != kReasonServerRestart;
+  const std::array<Param, 7> params{CallStatusName(update.status),
                                     std::string_view(update.end_reason),
                                     OptionalInt(update.answered_at_ms),
                                     OptionalInt(update.ended_at_ms),
                                     update.duration_seconds,
-                                    std::string_view(update.call_id)};
+                                    std::string_view(update.call_id),
+                                    int64_t{replaces_made_up_end ? 1 : 0}};
   auto updated = conn.Exec(kUpdateState, params);
   if (!updated) {
     return ItemOutcome(updated.error());

@@ -149,7 +149,7 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
 base::Result<int> SqlStore::EndUnfinishedCalls(std::optional<int64_t> created_before_ms) {
   const int64_t before = created_before_ms.value_or(std::numeric_limits<int64_t>::max());
   return WriteValue(true, [this, before](Connection& conn) {
-    return EndUnfinishedCallRows(conn, "server_restart", before, cluster_);
+    return EndUnfinishedCallRows(conn, kReasonServerRestart, before, cluster_);
   });
 }
 

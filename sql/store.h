@@ -256,6 +256,9 @@ struct IceUpdate {
   IceReport report;
 };
 
+// The end reason EndUnfinishedCalls writes.
+inline constexpr std::string_view kReasonServerRestart = "server_restart";
+
 // One write of a batch: insert a call, update its state, or record ICE.
 using CallWrite = std::variant<Call, CallStateUpdate, IceUpdate>;
 
@@ -411,7 +414,10 @@ class Store {
   // Inserts the call and one history row per participant. kNotFound if a
   // participant does not exist, kAlreadyExists (kIdTaken) for a duplicate id.
   virtual base::Status InsertCall(const Call& call) = 0;
-  // kNotFound if no such call.
+  // kNotFound if no such call. A call already ended keeps its end
+  // (kAlreadyExists, unless the same end is written again), except an end
+  // EndUnfinishedCalls made up: a final status with another reason replaces
+  // it (the end of whoever ran the call, written late).
   virtual base::Status UpdateCallState(const CallStateUpdate& update) = 0;
   virtual base::Status RecordIceReport(const IceUpdate& update) = 0;
   // Group commit: applies `writes` in order in one transaction. The outer
@@ -430,7 +436,7 @@ class Store {
   virtual base::Status HideCall(std::string_view call_id, std::string_view user_id) = 0;
   // For a start after a crash or a kill: calls still ringing or active, whose
   // ends the last process never wrote, become missed (ringing) or failed
-  // (active), reason "server_restart", ended when they were created or
+  // (active), reason kReasonServerRestart, ended when they were created or
   // answered (duration 0: how long they went on is unknown). Returns how
   // many. Only by the one node that keeps call state for this database (a
   // single node at its start; in a cluster, a node that became the

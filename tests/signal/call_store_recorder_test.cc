@@ -600,9 +600,10 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   ExpectRow("c2", sql::CallStatus::kCompleted, 1);
 }
 
-// Once a batch fails because the database is away, the records after it
-// wait in the file, where a crash of the process would not lose them, and
-// are written after the failed batch once the database is back.
+// Once a batch fails because the database is away, it and the records after
+// it wait in the file, where a crash of the process would not lose them (a
+// call's end is no use without its insert), and are written in order once
+// the database is back.
 TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
   CallStoreRecorderOptions options;
   options.commit_delay = 0ms;
@@ -621,10 +622,11 @@ TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
     recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 5s));
     return 0;
   });
-  EXPECT_EQ(stats_->writes_saved, 2u);
+  EXPECT_EQ(stats_->writes_saved, 3u);
   auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
   ASSERT_TRUE(saved.has_value()) << saved.error().message;
-  EXPECT_EQ(saved->writes.size(), 2u);  // on disk while the database is away
+  ASSERT_EQ(saved->writes.size(), 3u);  // on disk while the database is away
+  EXPECT_TRUE(std::holds_alternative<sql::Call>(saved->writes.front()));
 
   store_->FailNext(0);
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));

@@ -160,13 +160,15 @@ TEST_F(UnwrittenCallsReplayTest, WritesSavedOutOfOrderLandWholeAndTheFileGoes) {
     progress.push_back(so_far.applied);
   });
   ASSERT_TRUE(replay.has_value()) << replay.error().message;
-  EXPECT_EQ(progress, (std::vector<size_t>{2, 3, 4}));  // after each transaction
+  EXPECT_EQ(progress, (std::vector<size_t>{2, 3, 3, 4}));  // after each transaction
   EXPECT_EQ(replay->applied, 4u);
   EXPECT_EQ(replay->refused, 0u);
   EXPECT_EQ(replay->unreadable, 1u);
+  EXPECT_EQ(replay->ended, 1u);
   EXPECT_FALSE(std::filesystem::exists(path_));
-  // The rows, then their states, then the ICE reports.
-  EXPECT_EQ(store_->batches(), (std::vector<size_t>{2, 1, 1}));
+  // The rows, then their states, then the ends of the calls the file left
+  // going, then the ICE reports.
+  EXPECT_EQ(store_->batches(), (std::vector<size_t>{2, 1, 1, 1}));
 
   auto c1 = store_->GetCall("c1");
   ASSERT_TRUE(c1.has_value());
@@ -174,9 +176,13 @@ TEST_F(UnwrittenCallsReplayTest, WritesSavedOutOfOrderLandWholeAndTheFileGoes) {
   EXPECT_EQ(c1->duration_seconds, 7);
   ASSERT_TRUE(c1->caller_ice.has_value());
   EXPECT_EQ(c1->caller_ice->rtt_ms, 30);
+  // c2 rang when the process that saved the file went (a crash: a stop
+  // would have saved its end): it is over.
   auto c2 = store_->GetCall("c2");
   ASSERT_TRUE(c2.has_value());
-  EXPECT_EQ(c2->status, sql::CallStatus::kRinging);
+  EXPECT_EQ(c2->status, sql::CallStatus::kMissed);
+  EXPECT_EQ(c2->end_reason, "server_restart");
+  EXPECT_EQ(c2->ended_at_ms, c2->created_at_ms);
 
   // Written once: a second start finds nothing.
   auto again = ReplayUnwrittenCalls(*store_, path_);
@@ -199,6 +205,61 @@ TEST_F(UnwrittenCallsReplayTest, AWriteTheStoreRefusesIsCountedAndTheRestGoIn) {
   ASSERT_TRUE(c1.has_value());
   EXPECT_EQ(c1->status, sql::CallStatus::kCompleted);  // not rewritten
   EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+// A cluster coordinator saved its history during a database outage and
+// crashed; the node that took over swept the database before the file came
+// back at this start.
+TEST_F(UnwrittenCallsReplayTest, CallsTheFileLeftGoingEndAndRealEndsReplaceMadeUpOnes) {
+  // c4's row went in before the outage, and the sweep made up its end.
+  ASSERT_TRUE(store_->ApplyCallWrites(std::vector<sql::CallWrite>{Ringing("c4")}).has_value());
+  ASSERT_EQ(store_->EndUnfinishedCalls(std::nullopt), 1);
+  UnwrittenCallsFile file(path_);
+  const sql::CallStateUpdate answered{
+      .call_id = "c1", .status = sql::CallStatus::kActive, .answered_at_ms = kMs + 2000};
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{Ringing("c1"), answered, Ended("c4")}));
+
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->applied, 3u);
+  EXPECT_EQ(replay->ended, 1u);
+  EXPECT_EQ(replay->refused, 0u);
+  auto c1 = store_->GetCall("c1");
+  ASSERT_TRUE(c1.has_value());
+  EXPECT_EQ(c1->status, sql::CallStatus::kFailed);
+  EXPECT_EQ(c1->end_reason, "server_restart");
+  EXPECT_EQ(c1->answered_at_ms, kMs + 2000);
+  EXPECT_EQ(c1->ended_at_ms, kMs + 2000);
+  auto c4 = store_->GetCall("c4");
+  ASSERT_TRUE(c4.has_value());
+  EXPECT_EQ(c4->status, sql::CallStatus::kCompleted);
+  EXPECT_EQ(c4->end_reason, "hangup");
+  EXPECT_EQ(c4->duration_seconds, 7);
+}
+
+// At a stop, writes that failed in memory are saved behind newer ones
+// already in the file: of each side's ICE reports the newest is written.
+TEST_F(UnwrittenCallsReplayTest, TheNewestIceReportOfASideWinsWhateverTheOrder) {
+  UnwrittenCallsFile file(path_);
+  sql::IceUpdate newer{.call_id = "c1", .side = sql::CallSide::kCaller, .report = Report("ok", 30)};
+  newer.report.reported_at_ms = kMs + 6000;
+  const sql::IceUpdate older{
+      .call_id = "c1", .side = sql::CallSide::kCaller, .report = Report("failed", {})};
+  const sql::IceUpdate callee{
+      .call_id = "c1", .side = sql::CallSide::kCallee, .report = Report("failed", {})};
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{newer, Ringing("c1"), Ended("c1")}));
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{older, callee}));
+
+  auto replay = ReplayUnwrittenCalls(*store_, path_);
+  ASSERT_TRUE(replay.has_value()) << replay.error().message;
+  EXPECT_EQ(replay->superseded, 1u);
+  auto c1 = store_->GetCall("c1");
+  ASSERT_TRUE(c1.has_value());
+  ASSERT_TRUE(c1->caller_ice.has_value());
+  EXPECT_EQ(c1->caller_ice->reported_at_ms, kMs + 6000);
+  EXPECT_EQ(c1->caller_ice->rtt_ms, 30);
+  ASSERT_TRUE(c1->callee_ice.has_value());
+  EXPECT_EQ(c1->callee_ice->failure_cause, "checks_failed");
 }
 
 TEST_F(UnwrittenCallsReplayTest, WhileTheDatabaseIsAwayTheFileIsKept) {

@@ -1090,6 +1090,47 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
   EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 0);
 }
 
+// An end EndUnfinishedCalls made up gives way to the real one written late
+// (a replaced coordinator's saved history); nothing else does.
+TYPED_TEST_P(StoreTest, ARealEndReplacesAMadeUpOne) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  Call active = MakeCall("active", alice, bob, kNow, CallStatus::kActive);
+  active.answered_at_ms = kNow + 1000;
+  ASSERT_TRUE(store.InsertCall(active));
+  ASSERT_TRUE(store.InsertCall(MakeCall("ringing", alice, bob, kNow + 1, CallStatus::kRinging)));
+  ASSERT_EQ(store.EndUnfinishedCalls(std::nullopt), 2);
+
+  // A state that is not an end, or another made-up end, changes nothing.
+  EXPECT_EQ(CodeOf(store.UpdateCallState({"active", CallStatus::kActive, "", kNow + 1000, {}, 0})),
+            base::ErrorCode::kAlreadyExists);
+  // (The same end again reads as a retried write: fine, and nothing changes.)
+  EXPECT_TRUE(store.UpdateCallState(
+      {"active", CallStatus::kFailed, "server_restart", kNow + 1000, kNow + 9000, 8}));
+  EXPECT_EQ(store.GetCall("active")->duration_seconds, 0);
+  // The call's own end replaces it, once.
+  ASSERT_TRUE(store.UpdateCallState(
+      {"active", CallStatus::kCompleted, "hangup", kNow + 1000, kNow + 6000, 5}));
+  auto call = store.GetCall("active");
+  EXPECT_EQ(call->status, CallStatus::kCompleted);
+  EXPECT_EQ(call->end_reason, "hangup");
+  EXPECT_EQ(call->ended_at_ms, kNow + 6000);
+  EXPECT_EQ(call->duration_seconds, 5);
+  EXPECT_EQ(CodeOf(store.UpdateCallState(
+                {"active", CallStatus::kFailed, "connection_lost", kNow + 1000, kNow + 7000, 6})),
+            base::ErrorCode::kAlreadyExists);
+  EXPECT_EQ(store.GetCall("active")->end_reason, "hangup");
+  // Also in a batch, as the recorder and the replay write.
+  const std::vector<CallWrite> writes{
+      CallStateUpdate{"ringing", CallStatus::kMissed, "timeout", {}, kNow + 30001, 0}};
+  auto outcomes = store.ApplyCallWrites(writes);
+  ASSERT_TRUE(outcomes);
+  EXPECT_TRUE((*outcomes)[0]);
+  EXPECT_EQ(store.GetCall("ringing")->end_reason, "timeout");
+  EXPECT_EQ(store.GetCall("ringing")->ended_at_ms, kNow + 30001);
+}
+
 // A cluster's new coordinator ends only the calls created before it took
 // over: its own new ones go on.
 TYPED_TEST_P(StoreTest, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff) {
@@ -1336,7 +1377,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     ConcurrentRotationsOfOneTokenRotateOnce, RotationsRacingAPasswordChangeLeaveNoLiveToken,
     AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
     CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
-    EndUnfinishedCallsEndsRingingAndActiveOnes, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
+    EndUnfinishedCallsEndsRingingAndActiveOnes, ARealEndReplacesAMadeUpOne,
+    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
     EndUnfinishedCallsLeavesAnotherClustersCalls, ApplyCallWritesCommitsABatch,
     ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
     FailedMigrationIsNotRecorded, FreshDatabaseIsBehind, ADatabaseOfAnotherProgramIsLeftAlone);
