@@ -6,10 +6,12 @@
 #include <string_view>
 #include <utility>
 
+#include "base/crypto.h"
+
 namespace turnkey::base {
 
 SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
-    : rate_(rate), burst_(burst) {
+    : rate_(rate), burst_(burst), key_(RandomHex(16)) {
   size_t size = 1;
   while (size < slots) {
     size <<= 1;
@@ -18,9 +20,21 @@ SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
   slots_.resize(size);
 }
 
+size_t SourceRateLimiter::SlotOfBlock(const std::string& block) const {
+  std::string keyed;
+  keyed.reserve(key_.size() + block.size());
+  keyed += key_;
+  keyed += block;
+  return std::hash<std::string_view>{}(keyed)&mask_;
+}
+
+size_t SourceRateLimiter::SlotOf(const SocketAddress& source) const {
+  return SlotOfBlock(source.ClientBlock());
+}
+
 bool SourceRateLimiter::Allow(const SocketAddress& source, MonoTime now) {
   std::string block = source.ClientBlock();
-  Slot& slot = slots_[std::hash<std::string_view>{}(block)&mask_];
+  Slot& slot = slots_[SlotOfBlock(block)];
   if (slot.block != block) {
     slot.block = std::move(block);
     slot.tokens = burst_;

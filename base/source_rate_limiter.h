@@ -8,7 +8,10 @@
 // client landing on a taken slot takes it over with a full bucket. An
 // attacker with many addresses can therefore only reset buckets, never make
 // the server keep more state (reference/security.md: nothing is kept for a
-// request until it authenticates, beyond this bounded table).
+// request until it authenticates, beyond this bounded table). The slot of
+// an address depends on a random key of each limiter, so two addresses
+// that share a slot cannot be found offline (alternating them would reset
+// each other's bucket: a limit bypassed with two addresses).
 //
 // Not thread-safe: one owner thread (a relay worker, the signaling loop).
 #pragma once
@@ -32,6 +35,8 @@ class SourceRateLimiter {
   // Takes one token for `source`'s client block (its port is ignored).
   // False when the bucket is empty.
   bool Allow(const SocketAddress& source, MonoTime now);
+  // The slot of `source` (tests).
+  size_t SlotOf(const SocketAddress& source) const;
 
  private:
   struct Slot {
@@ -40,9 +45,12 @@ class SourceRateLimiter {
     MonoTime last{};
   };
 
+  size_t SlotOfBlock(const std::string& block) const;
+
   double rate_;
   double burst_;
   size_t mask_;
+  std::string key_;  // random, prefixed to a block before hashing
   std::vector<Slot> slots_;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 #include <string_view>
 
 namespace turnkey::base {
@@ -72,6 +73,22 @@ TEST(SourceRateLimiterTest, TableNeverGrowsAndACollisionResetsTheBucket) {
   EXPECT_EQ(Allowed(limiter, a, 5, kT0), 2);
   EXPECT_EQ(Allowed(limiter, b, 5, kT0), 2);
   EXPECT_EQ(Allowed(limiter, a, 5, kT0), 2);
+}
+
+// Which addresses share a slot differs from one limiter (one process, one
+// worker) to the next: a pair that resets each other's bucket cannot be
+// worked out in advance.
+TEST(SourceRateLimiterTest, SlotsDependOnAKeyOfEachLimiter) {
+  SourceRateLimiter one(1, 2, 4096);
+  SourceRateLimiter other(1, 2, 4096);
+  int same = 0;
+  for (int i = 1; i <= 64; ++i) {
+    const auto address = Ip("198.51.100." + std::to_string(i));
+    EXPECT_LT(one.SlotOf(address), 4096u);
+    EXPECT_EQ(one.SlotOf(address), one.SlotOf(Ip("198.51.100." + std::to_string(i), 9)));
+    same += one.SlotOf(address) == other.SlotOf(address) ? 1 : 0;
+  }
+  EXPECT_LT(same, 8);  // 64 / 4096 expected by chance
 }
 
 TEST(SourceRateLimiterTest, ClockGoingBackwardsGivesNothing) {
