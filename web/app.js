@@ -4,7 +4,7 @@
 // Query parameters: ?relay=1 starts with "Relay only" ticked (iceTransportPolicy 'relay').
 // Tests drive it by element id (web/README.md lists them) and read window.turnkeyDemo.
 
-import { TurnkeyClient } from './turnkey.js';
+import { TurnkeyClient, iceFailureCause } from './turnkey.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -146,6 +146,11 @@ const kSignedOutText = {
 };
 
 function showAuth(reason = '') {
+  // Whoever comes to this form after a session is a returning user: Enter logs in (the display
+  // name typed at sign-up would otherwise make it sign up again, "already registered").
+  $('#display-name').value = '';
+  lastAuthMode = 'login';
+  showEnterMode();
   const notice = $('#auth-notice');
   notice.textContent = kSignedOutText[reason] ?? '';
   notice.dataset.reason = kSignedOutText[reason] ? reason : '';
@@ -218,7 +223,8 @@ async function authenticate(mode) {
   } catch (e) {
     showError(errorNode, e);
     if (mode === 'login' && e.status === 401) {
-      errorNode.textContent += ' No account yet? Use Sign up.';
+      const said = errorNode.textContent.trimEnd();
+      errorNode.textContent = `${said}${/[.!?]$/.test(said) ? '' : '.'} No account yet? Use Sign up.`;
     }
   } finally {
     setBusy(buttons, false);
@@ -475,6 +481,7 @@ function historyFields(item) {
     direction,
     status: item.status ?? '',
     endReason: item.endReason ?? null,
+    cause: item.status === 'failed' ? historyCause(item, direction) : null,
     missed: item.isMissed === true,
     duration: Number(item.duration ?? 0),
     type: item.callType ?? item.type ?? 'audio',
@@ -496,7 +503,31 @@ const kStatusText = {
   unavailable: 'Unavailable',
   failed: 'Failed',
   connection_lost: 'Connection lost',
+  ringing: 'Ringing',
+  active: 'In progress',
 };
+
+// Why the media failed, from a failed ICE report's cause (turnkey.js iceFailureCause, the
+// history's ice.caller/callee.failureCause; docs/metrics.md). 'unknown' says nothing: no text.
+const kFailureCauseText = {
+  turn_auth: 'the TURN server refused the credentials',
+  turn_refused: 'the TURN server refused to relay the call',
+  turn_unreachable: 'the TURN server could not be reached',
+  no_relay: 'no TURN server was offered',
+  checks_failed: 'no network path to the other side worked',
+};
+
+// The reason a history entry's call failed: this user's side first, else the other side's.
+function historyCause(item, direction) {
+  const sides = direction === 'outgoing' ? ['caller', 'callee'] : ['callee', 'caller'];
+  for (const side of sides) {
+    const cause = item.ice?.[side]?.failureCause;
+    if (kFailureCauseText[cause]) {
+      return cause;
+    }
+  }
+  return null;
+}
 
 // The status as the user of this page sees it: a call of ours that nobody answered is not a
 // missed call (that is the callee's, marked apart).
@@ -532,7 +563,8 @@ function renderHistory(calls) {
       el('span', { class: 'what' },
         f.missed ? el('span', { class: 'missed-mark', text: 'Missed' }) :
           el('span', { class: 'status', text: statusText(f) }),
-        f.status === 'completed' ? el('small', { class: 'duration', text: formatDuration(f.duration) }) : null),
+        f.status === 'completed' ? el('small', { class: 'duration', text: formatDuration(f.duration) }) : null,
+        f.cause ? el('small', { class: 'cause', dataCause: f.cause, text: kFailureCauseText[f.cause] }) : null),
       el('span', { class: 'actions' },
         canCall ? el('button', {
           id: `history-call-${id}`, type: 'button', class: 'small', text: 'Call',
@@ -596,11 +628,21 @@ const kStateText = {
   ended: 'Ended',
 };
 
-function endText(call, { reason }) {
+// Why this side's media failed, as words, when its ICE report says (else '').
+function failureCauseText(call) {
+  return kFailureCauseText[iceFailureCause(call.iceReport)] ?? '';
+}
+
+function endText(call, { reason, endedBy }) {
   const who = labelOf(call.peer);
   const incoming = call.direction === 'incoming';
+  const cause = failureCauseText(call);
   switch (reason) {
     case 'hangup':
+      // The other side gave up on "Connecting..." (its timeout or failure): say why, if known.
+      if (cause && call.answeredAt && !call.connectedAt && endedBy !== idOf(client.user)) {
+        return `Call ended: the media never connected (${cause})`;
+      }
       return 'Call ended';
     case 'rejected':
       return incoming ? 'Call declined' : `${who} declined`;
@@ -619,10 +661,13 @@ function endText(call, { reason }) {
       // Ended here (callOfflineLimitMs) while this page had no connection to the server.
       return client.connected ? 'Connection lost' : 'Call ended: no connection to the server';
     case 'ice_failed':
-      return call.connectedAt ? 'Call dropped: the media connection could not be restored' :
-        'Could not connect the media';
+      if (call.connectedAt) {
+        return `Call dropped: the media connection could not be restored${cause ? ` (${cause})` : ''}`;
+      }
+      return cause ? `Could not connect the media: ${cause}` : 'Could not connect the media';
     case 'connect_timeout':
-      return `Could not connect to ${who}: no media after ${Math.round(client.options.connectTimeoutMs / 1000)} s`;
+      return `Could not connect to ${who}: no media after ${Math.round(client.options.connectTimeoutMs / 1000)} s` +
+        (cause ? ` (${cause})` : '');
     case 'setup_failed':
       return `Could not connect to ${who}: their device sent an unusable answer`;
     case 'not_found':

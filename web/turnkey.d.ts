@@ -133,7 +133,17 @@ export interface IceReport {
   localCandidates?: Partial<Record<RTCIceCandidateType, number>>;
   /** Failed reports only: ICE server errors met while gathering (icecandidateerror), at most 8. */
   iceErrors?: { url: string; errorCode: number }[];
+  /** Failed reports only: turn:/turns: URIs configured; the gathering state; ms gathering. */
+  turnUris?: number;
+  iceGatheringState?: RTCIceGatheringState | null;
+  gatheringMs?: number;
+  /** Failed reports only: the call ended before ICE came to a verdict here. */
+  endedBeforeIce?: boolean;
 }
+
+/** Why a failed ICE leg failed (docs/metrics.md turnkey_ice_failures_total). */
+export type IceFailureCause =
+  'turn_auth' | 'turn_refused' | 'turn_unreachable' | 'no_relay' | 'checks_failed' | 'unknown';
 
 export interface SelectedPair {
   id: string;
@@ -173,6 +183,8 @@ export interface CallIceReport {
   remoteCandidateType: string | null;
   relayProtocol: string | null;
   rttMs: number | null;
+  /** Why a failed report failed, as the server read it; null for a connected one. */
+  failureCause: IceFailureCause | null;
   reportedAt: string | null;
 }
 
@@ -261,6 +273,8 @@ export class PeerLink extends Emitter {
   on(event: 'remoteStream', fn: (stream: MediaStream) => void): () => void;
   on(event: 'iceState', fn: (state: RTCIceConnectionState) => void): () => void;
   on(event: 'connectionState', fn: (state: RTCPeerConnectionState) => void): () => void;
+  /** The current gathering completed without a single local candidate. */
+  on(event: 'gatheringFailed', fn: () => void): () => void;
 }
 
 export class TurnkeyCall extends Emitter {
@@ -390,3 +404,5 @@ export function iceServersExpiry(iceServers: RTCIceServer[], ttlSeconds?: number
 export function iceServersFromTurnCredentials(credentials: TurnCredentials | { iceServers: RTCIceServer[] }): RTCIceServer[];
 export function selectedCandidatePair(report: RTCStatsReport | Map<string, any> | any[] | Record<string, any>): SelectedPair | null;
 export function summarizeStats(report: RTCStatsReport | Map<string, any> | any[] | Record<string, any>, nowMs?: number): StatsSummary;
+/** The cause the server gives a failed report (null unless report.state is 'failed'). */
+export function iceFailureCause(report: Partial<IceReport> | null | undefined): IceFailureCause | null;

@@ -60,6 +60,10 @@ const kDefaults = {
 // setTimeout's delay is a signed 32-bit count of milliseconds.
 const kMaxTimerMs = 2 ** 31 - 1;
 
+// How long a gathering that completed with no local candidate waits for a candidate event
+// queued behind that state change before it counts as failed (PeerLink 'gatheringFailed').
+const kGatheringSettleMs = 500;
+
 /** An error from turnkey (REST or Socket.IO ack) or from the call flow. */
 export class TurnkeyError extends Error {
   constructor(message, { status = 0, code = '', data = null } = {}) {
@@ -316,6 +320,65 @@ export function summarizeStats(report, nowMs = Date.now()) {
   return summary;
 }
 
+// How long a client gathers before a TURN server that never answers can be told from one that
+// answers late (the server's kSilentTurnMs).
+const kSilentTurnMs = 5_000;
+
+/**
+ * Why a failed reportIce failed, read as the server reads it (docs/metrics.md,
+ * turnkey_ice_failures_total): 'turn_auth', 'turn_refused', 'turn_unreachable', 'no_relay',
+ * 'checks_failed' or 'unknown'; null for a report that is not 'failed'. The server's cause for
+ * the same report (history `ice.caller/callee.failureCause`) is the same.
+ */
+export function iceFailureCause(report) {
+  if (report?.state !== 'failed') {
+    return null;
+  }
+  // Ended (by the other side, or a hang-up) before ICE's verdict and within a silent TURN
+  // server's time: what had not come may only have been late.
+  const cutShort = report.endedBeforeIce === true &&
+    !(typeof report.gatheringMs === 'number' && report.gatheringMs >= kSilentTurnMs);
+  if (Number(report.localCandidates?.relay) >= 1) {
+    return cutShort ? 'unknown' : 'checks_failed';
+  }
+  let auth = false;
+  let refused = false;
+  let unreachable = false;
+  for (const error of Array.isArray(report.iceErrors) ? report.iceErrors : []) {
+    if (!String(error?.url ?? '').startsWith('turn') || typeof error?.errorCode !== 'number') {
+      continue; // a STUN server's error says nothing about the relay
+    }
+    const code = error.errorCode;
+    if (code === 401 || code === 431 || code === 441) {
+      auth = true;
+    } else if (code >= 700 && code < 800) {
+      unreachable = true; // the browser's own: 701, no answer or no route
+    } else {
+      refused = true; // the server's: 403, 437, 486 quota, 508 capacity, Firefox's 65535
+    }
+  }
+  if (auth) {
+    return 'turn_auth';
+  }
+  if (refused) {
+    return 'turn_refused';
+  }
+  if (unreachable) {
+    return 'turn_unreachable';
+  }
+  if (typeof report.turnUris !== 'number') {
+    return 'unknown';
+  }
+  if (report.turnUris < 1) {
+    return 'no_relay';
+  }
+  const gathering = report.iceGatheringState;
+  if (typeof gathering !== 'string' || gathering === 'new' || (cutShort && gathering === 'gathering')) {
+    return 'unknown';
+  }
+  return 'turn_unreachable';
+}
+
 function iceUfrags(sdp) {
   return new Set([...String(sdp ?? '').matchAll(/^a=ice-ufrag:(\S+)/gm)].map((m) => m[1]));
 }
@@ -346,7 +409,9 @@ function descriptionJson(description) {
  * outrun their offer or an ICE restart are not lost), ICE server updates, restarts and stats.
  *
  * Events: 'signal' {type:'candidate', candidate} for every local candidate (send it to the peer),
- * 'remoteStream' (MediaStream), 'iceState' (RTCIceConnectionState), 'connectionState'.
+ * 'remoteStream' (MediaStream), 'iceState' (RTCIceConnectionState), 'connectionState',
+ * 'gatheringFailed' (the current gathering completed without a single local candidate: nothing
+ * can connect until a restart gathers some).
  */
 export class PeerLink extends Emitter {
   /** Candidates gathered here, by type ({host: 2, srflx: 1, relay: 0, ...}), every ICE generation. */
@@ -361,6 +426,13 @@ export class PeerLink extends Emitter {
   #remoteUfrags = new Set();
   #remoteStream = null;
   #remoteTypes = new Map(); // "address port" -> type, of the candidates the peer signaled
+  // The gathering at work (a restart begins another): candidates seen since it began, and the
+  // candidates of each local ufrag, so that a late event of one generation is not taken for
+  // another's. See #onGatheringState.
+  #gathering = 0;
+  #sinceGathering = 0;
+  #byUfrag = new Map();
+  #gatheringCheck = null;
 
   constructor({ iceServers = [], iceTransportPolicy = 'all', rtcConfiguration = {}, RTCPeerConnection } = {}) {
     super();
@@ -375,9 +447,15 @@ export class PeerLink extends Emitter {
         if (type) {
           this.gathered[type] = (this.gathered[type] ?? 0) + 1;
         }
+        this.#sinceGathering += 1;
+        const ufrag = e.candidate.usernameFragment ?? /\sufrag\s(\S+)/.exec(e.candidate.candidate)?.[1];
+        if (ufrag) {
+          this.#byUfrag.set(ufrag, (this.#byUfrag.get(ufrag) ?? 0) + 1);
+        }
         this.emit('signal', { type: 'candidate', candidate: e.candidate.toJSON() });
       }
     });
+    this.pc.addEventListener('icegatheringstatechange', () => this.#onGatheringState());
     // Why no relay candidate came (a TURN server's 401, 701 for one out of reach): what the
     // server's failure metrics are made of (reportIce iceErrors).
     this.turnUris = countTurnUris(iceServers);
@@ -485,11 +563,56 @@ export class PeerLink extends Emitter {
 
   close() {
     this.#pending = [];
+    clearTimeout(this.#gatheringCheck);
+    this.#gatheringCheck = null;
     try {
       this.pc.close();
     } catch {
       // Already closed.
     }
+  }
+
+  // A gathering that completes without a single local candidate (TURN out of reach with a
+  // relay-only policy, say) leaves ICE nothing to pair: no connection can come of it. Chromium
+  // then never moves ICE to 'failed', so the link says 'gatheringFailed' itself. Only for the
+  // gathering at work (an ICE restart starts another, counted afresh) and only once it is
+  // complete; the verdict waits kGatheringSettleMs in case a candidate event was queued behind
+  // the state change, and any candidate of the current local ufrag, or any since the gathering
+  // began, means it did gather something.
+  #onGatheringState() {
+    const state = this.pc.iceGatheringState;
+    if (state === 'gathering' || state === 'new') {
+      this.#gathering += 1;
+      this.#sinceGathering = 0;
+      clearTimeout(this.#gatheringCheck);
+      this.#gatheringCheck = null;
+      return;
+    }
+    if (state !== 'complete' || this.#gatheredNow()) {
+      return;
+    }
+    const gathering = this.#gathering;
+    clearTimeout(this.#gatheringCheck);
+    this.#gatheringCheck = setTimeout(() => {
+      this.#gatheringCheck = null;
+      if (gathering === this.#gathering && this.pc.iceGatheringState === 'complete' &&
+          this.pc.signalingState !== 'closed' && !this.#gatheredNow()) {
+        this.emit('gatheringFailed');
+      }
+    }, kGatheringSettleMs);
+  }
+
+  // Whether the gathering at work has produced a local candidate.
+  #gatheredNow() {
+    if (this.#sinceGathering > 0) {
+      return true;
+    }
+    for (const ufrag of iceUfrags(this.pc.localDescription?.sdp)) {
+      if ((this.#byUfrag.get(ufrag) ?? 0) > 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
   #canAdd(candidate) {
@@ -561,7 +684,9 @@ const kEndedStates = new Set(['ended']);
  *        -> 'active' (ICE connected) <-> 'reconnecting' -> 'ended'.
  * A call that stays 'connecting' for options.connectTimeoutMs, or whose peer sends a description
  * that cannot be used before it ever connected, ends as 'connect_timeout' / 'setup_failed'
- * (reported to the server as a failed ICE, then endCall).
+ * (reported to the server as a failed ICE, then endCall). One whose gathering completes without a
+ * single local candidate before it ever connected (PeerLink 'gatheringFailed') ends at once as
+ * 'ice_failed', as on ICE 'failed'.
  *
  * Keeping the media up. The media is down when ICE is 'disconnected' or 'failed', or the
  * connection ('connectionState') is 'failed' (Chrome may leave iceConnectionState at
@@ -1103,6 +1228,15 @@ export class TurnkeyCall extends Emitter {
       if (!this.isEnded) {
         this.emit('connectionState', state);
         this.#onLinkState();
+      }
+    });
+    this.#link.on('gatheringFailed', () => {
+      // Nothing gathered, so no pair can ever form: Chromium would sit in 'checking' until
+      // connectTimeoutMs. Before the media ever worked this is ICE 'failed' (the report says what
+      // was met: iceErrors such as 701, no relay candidate). After, a restart that gathered
+      // nothing is left to its own timer, as a 'failed' meanwhile is.
+      if (!this.isEnded && !this.#everConnected && this.state === 'connecting') {
+        this.#abandon('ice_failed', null);
       }
     });
     const offer = this.#pendingOffer;

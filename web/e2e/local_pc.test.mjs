@@ -9,6 +9,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 
 import { collectPageErrors, launchChromium, waitFor } from './browser.mjs';
 import { startStaticServer } from './static_server.mjs';
@@ -208,6 +209,25 @@ describe('PeerLink between two connections in one page', () => {
     });
     assert.equal(gathered.held, 0, 'no candidates without a TURN server');
     assert.notEqual(gathered.state, 'connected');
+  });
+
+  test('relay-only with a TURN server out of reach: the link says gatheringFailed, with the 701', async () => {
+    // A loopback port nothing listens on (taken, then let go): TCP to it is refused at once.
+    const closed = createServer();
+    await new Promise((r) => closed.listen(0, '127.0.0.1', r));
+    const { port } = closed.address();
+    await new Promise((r) => closed.close(r));
+    const iceServers = [{ urls: [`turn:127.0.0.1:${port}?transport=tcp`], username: 'u', credential: 'p' }];
+    await makePair({ iceServers, iceTransportPolicy: 'relay', video: false });
+    const failed = page.evaluate(() => new Promise((r) => window.a.once('gatheringFailed', () => r({
+      gathering: window.a.pc.iceGatheringState, gathered: window.a.gathered, errors: window.a.iceErrors,
+    }))));
+    await negotiate();
+    const verdict = await Promise.race([failed, new Promise((r) => setTimeout(() => r(null), 15_000))]);
+    assert.ok(verdict, 'gatheringFailed within 15 s');
+    assert.equal(verdict.gathering, 'complete');
+    assert.deepEqual(verdict.gathered, {});
+    assert.deepEqual(verdict.errors.map((e) => e.errorCode), [701]);
   });
 });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 
 import {
   Emitter,
+  iceFailureCause,
   iceServersExpiry,
   iceServersFromTurnCredentials,
   jwtExpiry,
@@ -152,4 +153,30 @@ test('Emitter: on, once, off, and a throwing listener does not stop the others',
   }
   assert.deepEqual(seen, ['a1', 'b1', 'c1', 'c2']);
   assert.equal(e.emit('nobody'), false);
+});
+
+test('iceFailureCause reads a failed report as the server does (signal/call_payload.cc)', () => {
+  const turn = 'turn:turn.example.org:3478?transport=udp';
+  const failed = (extra) => ({ state: 'failed', localCandidates: { host: 1, srflx: 0, relay: 0 },
+    iceErrors: [], turnUris: 2, iceGatheringState: 'complete', gatheringMs: 8_000, ...extra });
+  const cases = [
+    [{ state: 'connected' }, null],
+    [null, null],
+    [failed({ iceErrors: [{ url: turn, errorCode: 401 }, { url: turn, errorCode: 701 }] }), 'turn_auth'],
+    [failed({ iceErrors: [{ url: turn, errorCode: 486 }, { url: turn, errorCode: 701 }] }), 'turn_refused'],
+    [failed({ iceErrors: [{ url: turn, errorCode: 65535 }] }), 'turn_refused'],
+    [failed({ iceErrors: [{ url: turn, errorCode: 701 }] }), 'turn_unreachable'],
+    [failed({ iceErrors: [{ url: 'stun:stun.example.org:3478', errorCode: 401 }] }), 'turn_unreachable'],
+    [failed({}), 'turn_unreachable'], // offered, complete, nothing came
+    [failed({ turnUris: 0 }), 'no_relay'],
+    [failed({ localCandidates: { relay: 2 } }), 'checks_failed'],
+    [failed({ localCandidates: { relay: 2 }, endedBeforeIce: true, gatheringMs: 2_000 }), 'unknown'],
+    [failed({ localCandidates: { relay: 2 }, endedBeforeIce: true, gatheringMs: 6_000 }), 'checks_failed'],
+    [failed({ iceGatheringState: 'gathering', endedBeforeIce: true, gatheringMs: 2_000 }), 'unknown'],
+    [failed({ iceGatheringState: 'new' }), 'unknown'],
+    [{ state: 'failed' }, 'unknown'], // a client that sends no detail
+  ];
+  for (const [report, cause] of cases) {
+    assert.equal(iceFailureCause(report), cause, JSON.stringify(report));
+  }
 });

@@ -1,410 +1,18 @@
 // Unit tests of TurnkeyClient's session and call logic in Node, against a fake turnkey (fetch,
 // a Socket.IO-like socket, RTCPeerConnection, Web Locks) and node:test's fake clock: token and
 // iceServers renewal cadence, sign-out from elsewhere, password change, duplicated tabs, calls
-// that never connect, calling while offline, media lost during a call (ICE restarts, their
+// that never connect (gatherings that yield no candidate among them), calling while offline, media lost during a call (ICE restarts, their
 // limits, the callee's wait) and calls whose socket stays away.
 //   cd web && node --test test/
 
 import { afterEach, beforeEach, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { TurnkeyClient, iceServersStale, renewalDelay } from '../turnkey.js';
-
-// --- Fakes ---------------------------------------------------------------------------------
-
-function jwt(payload) {
-  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}.c2ln`;
-}
-
-function tokenExpired(token, nowMs) {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
-  return payload.exp * 1000 <= nowMs;
-}
-
-class MemoryStorage {
-  #items = new Map();
-  getItem(key) {
-    return this.#items.has(key) ? this.#items.get(key) : null;
-  }
-  setItem(key, value) {
-    this.#items.set(key, String(value));
-  }
-  removeItem(key) {
-    this.#items.delete(key);
-  }
-  copy() {
-    const other = new MemoryStorage();
-    for (const [k, v] of this.#items) {
-      other.setItem(k, v);
-    }
-    return other;
-  }
-}
-
-/**
- * turnkey's REST API as far as the session goes. Access tokens last `ttlS` on a server clock
- * `skewMs` ahead of ours; refresh tokens rotate, and a reused one revokes the login.
- */
-class FakeServer {
-  constructor({ ttlS = 900, skewMs = 0, iceTtlS = 86_400 } = {}) {
-    Object.assign(this, { ttlS, skewMs, iceTtlS });
-    this.seq = 0;
-    this.calls = [];
-    this.live = new Set(); // access tokens that count
-    this.refreshTokens = new Map(); // token -> 'live' | 'spent'
-    this.revoked = false;
-    this.fetch = (url, init) => this.#handle(url, init);
-  }
-
-  count(path) {
-    return this.calls.filter((c) => c.path === path).length;
-  }
-
-  session(extra = {}) {
-    const now = Date.now() + this.skewMs;
-    const n = ++this.seq;
-    const token = jwt({ sub: 'u1', n, iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + this.ttlS });
-    const refreshToken = `r${n}`;
-    this.live.add(token);
-    this.refreshTokens.set(refreshToken, 'live');
-    return { token, refreshToken, expiresIn: this.ttlS, ...extra };
-  }
-
-  revokeAll() {
-    this.revoked = true;
-    this.live.clear();
-    for (const key of this.refreshTokens.keys()) {
-      this.refreshTokens.set(key, 'revoked');
-    }
-  }
-
-  #reply(status, data, code = '') {
-    const body = status < 400 ? { success: true, message: 'OK', data } :
-      { success: false, message: code, code, data: null };
-    return Promise.resolve({ status, ok: status < 400, json: async () => body });
-  }
-
-  #handle(url, init) {
-    const path = new URL(url, 'http://x').pathname;
-    const body = init.body ? JSON.parse(init.body) : null;
-    const token = (init.headers.Authorization ?? '').replace(/^Bearer /, '');
-    const query = Object.fromEntries(new URL(url, 'http://x').searchParams);
-    this.calls.push({ path, body, token, query });
-    if (this.networkDown > 0) {
-      this.networkDown -= 1;
-      return Promise.reject(new TypeError('Failed to fetch'));
-    }
-    if (this.networkStall > 0) {
-      // A link that carries nothing (packets dropped, not refused): no answer, no error, until
-      // the caller gives up through its AbortSignal.
-      this.networkStall -= 1;
-      return new Promise((resolve, reject) => {
-        init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
-      });
-    }
-    if (path === '/api/auth/login') {
-      return this.#reply(200, this.session({
-        user: { id: 'u1', handle: 'ada' },
-        iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x', credential: 'y' }],
-        iceServersTtl: this.iceTtlS,
-      }));
-    }
-    if (path === '/api/auth/refresh') {
-      const state = this.refreshTokens.get(body.refreshToken);
-      if (state === 'spent') {
-        this.revokeAll();
-        return this.#reply(401, null, 'REFRESH_TOKEN_REUSED');
-      }
-      if (state !== 'live') {
-        return this.#reply(401, null, 'REFRESH_TOKEN_REVOKED');
-      }
-      this.refreshTokens.set(body.refreshToken, 'spent');
-      return this.#reply(200, this.session());
-    }
-    if (this.live.has(token) && tokenExpired(token, Date.now() + this.skewMs)) {
-      return this.#reply(401, null, 'TOKEN_EXPIRED');
-    }
-    if (!this.live.has(token)) {
-      return this.#reply(401, null, 'TOKEN_REVOKED');
-    }
-    if (path === '/api/auth/logout') {
-      this.revokeAll();
-      return this.#reply(200, { revokedTokens: 1 });
-    }
-    if (path === '/api/calls/missed' || path === '/api/calls/history') {
-      const skip = Number(query.skip ?? 0);
-      const limit = Number(query.limit ?? 20);
-      const all = Array.from({ length: this.historySize ?? 0 }, (_, i) => ({ callId: `c${i}` }));
-      return this.#reply(200, { calls: all.slice(skip, skip + limit), hasMore: all.length > skip + limit, limit, skip });
-    }
-    if (path === '/api/users/me') {
-      return this.#reply(200, { user: { id: 'u1', handle: 'ada' } });
-    }
-    if (path === '/api/turn/credentials') {
-      return this.#reply(200, {
-        ttl: this.iceTtlS,
-        iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'x', credential: 'y' }],
-      });
-    }
-    if (path === '/api/auth/password') {
-      if (body.currentPassword !== 'old password') {
-        return this.#reply(401, null, 'INVALID_CREDENTIALS');
-      }
-      this.revokeAll();
-      this.revoked = false;
-      const data = this.session();
-      this.onPasswordChanged?.();
-      return this.#reply(200, data);
-    }
-    return this.#reply(404, null, 'NOT_FOUND');
-  }
-}
-
-/**
- * A socket.io-client Socket as far as turnkey.js uses it; `server(event, payload)` acks. The
- * server answers a CONNECT after `joinMs` (fake clock; 0: at once). Like socket.io-client,
- * connect() while the manager (`io`) is open and that answer is pending sends the CONNECT again:
- * counted in `duplicateConnects`. Events emitted while disconnected wait in `sendBuffer` (the
- * packet shape of socket.io-client 4) and go out on the next connect, before 'connect' fires;
- * `emitted` lists what went out.
- */
-const kNoAck = Symbol('no ack'); // a `server` answer that leaves the emit unacknowledged
-
-class FakeSocket {
-  constructor(server) {
-    this.server = server;
-    this.handlers = new Map();
-    this.connected = false;
-    this.active = false;
-    this.connects = 0;
-    this.duplicateConnects = 0;
-    this.joinMs = 0;
-    this.io = { _readyState: 'closed' };
-    this.emitted = [];
-    this.sendBuffer = [];
-    this.acks = {};
-    this.ids = 0;
-  }
-  on(event, fn) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
-  }
-  off(event, fn) {
-    this.handlers.set(event, (this.handlers.get(event) ?? []).filter((f) => f !== fn));
-  }
-  fire(event, ...args) {
-    for (const fn of this.handlers.get(event) ?? []) {
-      fn(...args);
-    }
-  }
-  connect() {
-    this.connects += 1;
-    if (this.connected) {
-      return;
-    }
-    if (this.active && this.io._readyState === 'open') {
-      this.duplicateConnects += 1;
-      return;
-    }
-    this.active = true;
-    if (this.up !== false) {
-      this.io._readyState = 'open';
-      const join = () => {
-        if (this.active && !this.connected) {
-          this.connected = true;
-          const buffered = this.sendBuffer;
-          this.sendBuffer = [];
-          for (const packet of buffered) {
-            this.#send(packet.data[0], packet.data[1], this.acks[packet.id]);
-            delete this.acks[packet.id];
-          }
-          this.fire('connect');
-        }
-      };
-      if (this.joinMs > 0) {
-        setTimeout(join, this.joinMs);
-      } else {
-        queueMicrotask(join);
-      }
-    }
-  }
-  disconnect() {
-    this.active = false;
-    this.connected = false;
-    this.io._readyState = 'closed';
-  }
-  serverDisconnect() {
-    this.active = false;
-    this.connected = false;
-    this.io._readyState = 'closed';
-    this.fire('disconnect', 'io server disconnect');
-  }
-  drop() {
-    this.connected = false;
-    this.up = false;
-    this.io._readyState = 'closed';
-    this.fire('disconnect', 'transport close');
-  }
-  emit(event, payload, ack) {
-    if (!this.connected && this.active) {
-      const id = this.ids++;
-      this.acks[id] = ack;
-      this.sendBuffer.push({ type: 2, data: [event, payload], id });
-      return;
-    }
-    this.#send(event, payload, ack);
-  }
-  #send(event, payload, ack) {
-    this.emitted.push({ event, payload });
-    const answer = this.server?.(event, payload) ?? { ok: true };
-    if (answer !== kNoAck) {
-      queueMicrotask(() => ack?.(answer));
-    }
-  }
-  sent(event) {
-    return this.emitted.filter((e) => e.event === event);
-  }
-}
-
-/**
- * RTCPeerConnection without a network: descriptions must start with "v=0". `set(ice,
- * connection)` plays a state change; `candidate()` a gathered local candidate; `offers` lists
- * createOffer's options.
- */
-class FakePeerConnection extends EventTarget {
-  static last = null;
-  constructor() {
-    super();
-    this.iceConnectionState = 'new';
-    this.connectionState = 'new';
-    this.signalingState = 'stable';
-    this.localDescription = null;
-    this.remoteDescription = null;
-    this.offers = [];
-    this.log = []; // setConfiguration and setRemoteDescription calls, in order
-    FakePeerConnection.last = this;
-  }
-  set(ice, connection = ice) {
-    if (ice !== this.iceConnectionState) {
-      this.iceConnectionState = ice;
-      this.dispatchEvent(new Event('iceconnectionstatechange'));
-    }
-    if (connection !== this.connectionState) {
-      this.connectionState = connection;
-      this.dispatchEvent(new Event('connectionstatechange'));
-    }
-  }
-  candidate(text = 'candidate:1 1 udp 1 127.0.0.1 50000 typ relay') {
-    const candidate = { candidate: text, toJSON: () => ({ candidate: text, sdpMid: '0' }) };
-    this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate }));
-  }
-  addTrack() {}
-  async createOffer(options = {}) {
-    this.offers.push(options);
-    return { type: 'offer', sdp: 'v=0\r\n' };
-  }
-  async createAnswer() {
-    return { type: 'answer', sdp: 'v=0\r\n' };
-  }
-  async setLocalDescription(d) {
-    this.localDescription = d;
-  }
-  async setRemoteDescription(d) {
-    if (!String(d?.sdp ?? '').startsWith('v=0')) {
-      throw new Error("Failed to execute 'setRemoteDescription': invalid SDP");
-    }
-    this.remoteDescription = d;
-    this.log.push('setRemoteDescription');
-  }
-  async addIceCandidate() {}
-  async getStats() {
-    return new Map();
-  }
-  getConfiguration() {
-    return {};
-  }
-  setConfiguration() {
-    this.log.push('setConfiguration');
-  }
-  close() {
-    this.signalingState = 'closed';
-  }
-}
-
-/** navigator.locks for exclusive locks: request(name, {ifAvailable?, signal?}, callback). */
-class FakeLocks {
-  #held = new Map(); // name -> release of the holder
-  #queue = new Map(); // name -> [grant]
-  request(name, options, callback) {
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        let release;
-        const done = new Promise((r) => {
-          release = r;
-        });
-        this.#held.set(name, release);
-        Promise.resolve(callback({ name })).then((value) => {
-          release();
-          resolve(value);
-        });
-        done.then(() => {
-          this.#held.delete(name);
-          const next = this.#queue.get(name)?.shift();
-          next?.();
-        });
-      };
-      if (!this.#held.has(name)) {
-        grant();
-        return;
-      }
-      if (options.ifAvailable) {
-        Promise.resolve(callback(null)).then(resolve);
-        return;
-      }
-      const waiting = this.#queue.get(name) ?? [];
-      waiting.push(grant);
-      this.#queue.set(name, waiting);
-      options.signal?.addEventListener('abort', () => {
-        const list = this.#queue.get(name) ?? [];
-        const i = list.indexOf(grant);
-        if (i >= 0) {
-          list.splice(i, 1);
-          reject(new DOMException('aborted', 'AbortError'));
-        }
-      });
-    });
-  }
-  /** The page holding `name` goes away (reload, close): the browser drops its locks. */
-  drop(name) {
-    this.#held.get(name)?.();
-  }
-  names() {
-    return [...this.#held.keys()];
-  }
-}
-
-// Each test ends within seconds; a regression that hangs (a call waiting for a socket) fails.
-const kBounded = { timeout: 10_000 };
-
-const flush = () => new Promise((resolve) => setImmediate(resolve));
-
-/** Advances the fake clock by `ms` in steps, letting promises run between steps. */
-async function advance(ms, step = 250) {
-  for (let t = 0; t < ms; t += step) {
-    mock.timers.tick(Math.min(step, ms - t));
-    await flush();
-  }
-}
-
-function newClient(server, extra = {}) {
-  return new TurnkeyClient({
-    fetch: server.fetch,
-    baseUrl: 'http://127.0.0.1:44080',
-    autoConnect: false,
-    tabLock: false,
-    ...extra,
-  });
-}
+import { iceFailureCause, iceServersStale, renewalDelay } from '../turnkey.js';
+import {
+  FakeLocks, FakePeerConnection, FakeServer, FakeSocket, MemoryStorage, advance, flush, kBounded,
+  kNoAck, newClient,
+} from './fakes.mjs';
 
 // --- Pure scheduling -------------------------------------------------------------------------
 
@@ -1229,4 +837,93 @@ test('a hang-up while the socket is down keeps its endCall and drops the rest of
   await advance(250);
   await done;
   assert.deepEqual(socket.emitted.slice(before).map((e) => e.event), ['endCall']);
+});
+
+// --- A gathering that yields no candidate (TURN out of reach, relay only) ---------------------
+
+// Chromium completes such a gathering and then leaves ICE in 'checking' for good: without a
+// verdict of its own the call waited connectTimeoutMs (30 s) and ended with no reason.
+test('no local candidate at all once gathering completes: the call fails at once, reported as TURN out of reach', kBounded, async () => {
+  const { client, socket } = await connectedClient();
+  const call = await answeredCall(client, socket);
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  pc.gather('gathering');
+  pc.turnError(701);
+  await advance(5_000);
+  assert.equal(call.state, 'connecting', 'not while gathering');
+  pc.gather('complete');
+  await advance(1_000);
+  assert.equal(call.state, 'ended');
+  assert.equal(call.endReason, 'ice_failed');
+  const reports = socket.sent('reportIce').map((e) => e.payload);
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0].state, 'failed');
+  assert.deepEqual(reports[0].localCandidates, { host: 0, srflx: 0, relay: 0 });
+  assert.deepEqual(reports[0].iceErrors, [{ url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 701 }]);
+  assert.equal(reports[0].iceGatheringState, 'complete');
+  assert.equal(reports[0].endedBeforeIce, undefined);
+  assert.equal(iceFailureCause(reports[0]), 'turn_unreachable');
+  assert.deepEqual(socket.sent('endCall').map((e) => e.payload), [{ callId: 'k1' }]);
+});
+
+test('the callee too: an accepted call whose gathering completes empty ends as ice_failed, not after 30 s', kBounded, async () => {
+  const { client, socket } = await connectedClient();
+  socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
+  const call = client.calls.find((c) => c.id === 'k1');
+  await call.accept({ stream: kStream });
+  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  pc.gather('gathering');
+  pc.turnError(401);
+  pc.gather('complete');
+  await advance(1_000);
+  assert.equal(call.endReason, 'ice_failed');
+  assert.equal(iceFailureCause(call.iceReport), 'turn_auth');
+  assert.equal(socket.sent('endCall').length, 1);
+});
+
+test('a candidate right before or right after "complete" keeps the call; a restart\'s gathering is judged on its own', kBounded, async () => {
+  const { client, socket } = await connectedClient();
+  const call = await answeredCall(client, socket);
+  await advance(250);
+  const pc = FakePeerConnection.last;
+  // A candidate event that comes a moment after the state change.
+  pc.gather('gathering');
+  pc.gather('complete');
+  await advance(100, 100);
+  pc.candidate('candidate:1 1 udp 1 192.0.2.7 50000 typ host');
+  await advance(2_000);
+  assert.equal(call.state, 'connecting');
+  // A candidate just before it.
+  pc.gather('gathering');
+  pc.candidate('candidate:2 1 udp 1 192.0.2.7 50001 typ host');
+  pc.gather('complete');
+  await advance(2_000);
+  assert.equal(call.state, 'connecting');
+  // A gathering that completed empty and was replaced by a restart's before the verdict.
+  pc.gather('gathering');
+  pc.gather('complete');
+  pc.gather('gathering');
+  await advance(5_000);
+  assert.equal(call.state, 'connecting', 'not while the restart gathers');
+  // The restart's gathering yields nothing: earlier generations' candidates do not count.
+  pc.gather('complete');
+  await advance(1_000);
+  assert.equal(call.endReason, 'ice_failed');
+  assert.deepEqual(socket.sent('reportIce')[0].payload.localCandidates, { host: 2, srflx: 0, relay: 0 });
+});
+
+test('a call that had connected and whose restart gathers nothing is left to the restart\'s timer', kBounded, async () => {
+  const { call, pc, restarts } = await activeCall('outgoing');
+  pc.set('disconnected');
+  await advance(2_500);
+  assert.equal(restarts(), 1);
+  pc.gather('gathering');
+  pc.gather('complete');
+  await advance(2_000);
+  assert.equal(call.state, 'reconnecting');
+  await advance(8_000);
+  assert.equal(restarts(), 2);
 });
