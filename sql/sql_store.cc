@@ -9,7 +9,6 @@
 #include <string>
 #include <utility>
 
-#include "base/log.h"
 #include "sql/fields.h"
 #include "sql/query_util.h"
 #include "sql/row_reader.h"
@@ -530,10 +529,8 @@ base::Result<RotateResult> SqlStore::RotateRefreshToken(std::string_view old_has
   if (!status) {
     return std::unexpected(status.error());
   }
-  if (out.outcome == RotateOutcome::kReused) {
-    TK_LOG_WARN("refresh token reuse detected for user {}: token family revoked",
-                out.previous.user_id);
-  }
+  // A reuse (RotateOutcome::kReused) is logged by the caller, which knows
+  // what it does about it.
   return out;
 }
 
