@@ -59,4 +59,9 @@ base::SocketAddress ForwardedClient(const HttpRequest& request,
   return client;
 }
 
+bool IsLocalClient(const HttpRequest& request) {
+  return request.peer.Unmapped().IsLoopback() && !request.headers.Has("X-Forwarded-For") &&
+         !request.headers.Has("Forwarded") && !request.headers.Has("X-Real-IP");
+}
+
 }  // namespace turnkey::net

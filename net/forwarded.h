@@ -23,4 +23,11 @@ namespace turnkey::net {
 base::SocketAddress ForwardedClient(const HttpRequest& request,
                                     std::span<const base::Cidr> trusted);
 
+// Whether `request` comes from a program on this host itself: its client
+// (request.peer, after ForwardedClient) is a loopback address, and it names
+// no other client (no X-Forwarded-For, Forwarded or X-Real-IP header). A
+// request a proxy forwarded, trusted or not, on this host or another (whose
+// own loopback it may name), is not.
+bool IsLocalClient(const HttpRequest& request);
+
 }  // namespace turnkey::net

@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "auth/refresh_token.h"
-#include "base/address.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "net/forwarded.h"
 #include "signal/account_rules.h"
 #include "signal/api_routes.h"
 
@@ -130,12 +130,11 @@ void Register(ApiContext& api, ApiCall call) {
   }
   // Per client address, taken or not: EMAIL_TAKEN answers tell which
   // addresses have accounts, and every account gets TURN credentials. A
-  // client on this host (loopback, after signal.trusted_proxies) is the
+  // program on this host (net::IsLocalClient: not a proxy's forward) is the
   // operator's own: its scripts and test suites register many accounts.
   const double rate = api.options().register_rate;
-  const base::SocketAddress& client = call.request().peer;
-  if (rate > 0 && !client.Unmapped().IsLoopback() &&
-      !api.register_limiter().Allow(client, api.clock().Now())) {
+  if (rate > 0 && !net::IsLocalClient(call.request()) &&
+      !api.register_limiter().Allow(call.request().peer, api.clock().Now())) {
     // Until one token is back, at most.
     call.Fail(ApiError::RateLimited(static_cast<int>(std::ceil(1.0 / rate))));
     return;

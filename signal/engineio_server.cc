@@ -9,6 +9,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "net/event_loop.h"
+#include "net/forwarded.h"
 #include "net/stream_connection.h"
 #include "net/websocket_handshake.h"
 #include "net/websocket_session.h"
@@ -211,7 +212,8 @@ void EngineIoServer::HandleRequest(net::HttpRequest request, net::Responder resp
 void EngineIoServer::Handshake(const net::HttpRequest& request, net::Responder responder) {
   EngineIoHandshake handshake;
   handshake.peer = request.peer;
-  if (CountsPending(handshake.peer)) {
+  handshake.local = net::IsLocalClient(request);
+  if (CountsPending(handshake)) {
     auto it = pending_.find(handshake.peer.ClientBlock());
     if (it != pending_.end() && it->second >= options_.max_pending_per_address) {
       ++stats_.pending_refused;
@@ -425,9 +427,9 @@ void EngineIoServer::OnStateChange(EngineIoSocket::State from, EngineIoSocket::S
   adjust(to, +1);
 }
 
-bool EngineIoServer::CountsPending(const base::SocketAddress& peer) const {
+bool EngineIoServer::CountsPending(const EngineIoHandshake& handshake) const {
   return options_.max_pending_per_address > 0 &&
-         !(options_.pending_exempt_loopback && peer.IsLoopback());
+         !(options_.pending_exempt_loopback && handshake.local);
 }
 
 void EngineIoServer::EndPending(EngineIoSocket& socket) {
@@ -443,7 +445,7 @@ void EngineIoServer::EndPending(EngineIoSocket& socket) {
 }
 
 void EngineIoServer::BeginPending(EngineIoSocket& socket) {
-  if (socket.pending_ || !CountsPending(socket.handshake().peer)) {
+  if (socket.pending_ || !CountsPending(socket.handshake())) {
     return;
   }
   socket.pending_ = true;

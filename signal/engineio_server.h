@@ -89,9 +89,10 @@ struct EngineIoServerOptions {
   // of which lives until the application's own timeout. 0 = no limit.
   // Default 0.
   uint32_t max_pending_per_address = 0;
-  // Clients on this host (loopback) are not counted against
-  // max_pending_per_address (nor held to max_pending_payload): an operator's
-  // own load tests and scripts. Default false.
+  // Programs on this host (net::IsLocalClient: loopback, not forwarded by a
+  // proxy) are not counted against max_pending_per_address (nor held to
+  // max_pending_payload): an operator's own load tests and scripts.
+  // Default false.
   bool pending_exempt_loopback = false;
   // With max_pending_per_address: until the application accepts a session,
   // its messages (WebSocket) and polling POST bodies may be at most this
@@ -221,8 +222,8 @@ class EngineIoServer {
   void OnStateChange(EngineIoSocket::State from, EngineIoSocket::State to);
   // Called by EngineIoSocket once closed: forgets the sid, frees it later.
   void Forget(const std::string& sid);
-  // Whether sessions from `peer` count against max_pending_per_address.
-  bool CountsPending(const base::SocketAddress& peer) const;
+  // Whether a session of `handshake` counts against max_pending_per_address.
+  bool CountsPending(const EngineIoHandshake& handshake) const;
   // Stops counting `socket` against max_pending_per_address.
   void EndPending(EngineIoSocket& socket);
   // Counts `socket` against it again (MarkPending).

@@ -82,6 +82,8 @@ std::string NewRandomId();
 struct EngineIoHandshake {
   base::SocketAddress peer;
   bool tls = false;
+  // A program on this host (net::IsLocalClient).
+  bool local = false;
 };
 
 // The JSON error answer of section 1.2 (400, or 403 for kForbidden) with

@@ -31,6 +31,23 @@ TEST(ForwardedClientTest, WithoutTrustedProxiesTheHeaderIsIgnored) {
   EXPECT_EQ(ForwardedClient(From("198.51.100.1"), {}).port(), 40000);
 }
 
+TEST(ForwardedClientTest, ALocalClientIsOnLoopbackAndNotForwarded) {
+  EXPECT_TRUE(IsLocalClient(From("127.0.0.1")));
+  EXPECT_TRUE(IsLocalClient(From("127.8.9.10")));
+  EXPECT_TRUE(IsLocalClient(From("::1")));
+  EXPECT_TRUE(IsLocalClient(From("::ffff:127.0.0.1")));
+  EXPECT_FALSE(IsLocalClient(From("203.0.113.7")));
+  // A proxy on this host, trusted or not, and a trusted one elsewhere whose
+  // own loopback it names: forwarded clients.
+  EXPECT_FALSE(IsLocalClient(From("127.0.0.1", {"203.0.113.7"})));
+  EXPECT_FALSE(IsLocalClient(From("127.0.0.1", {"127.0.0.1"})));
+  for (const char* header : {"Forwarded", "X-Real-IP"}) {
+    HttpRequest request = From("127.0.0.1");
+    request.headers.Add(header, "for=203.0.113.7");
+    EXPECT_FALSE(IsLocalClient(request)) << header;
+  }
+}
+
 TEST(ForwardedClientTest, TheRightmostUntrustedAddressIsTheClient) {
   const std::vector<base::Cidr> trusted = {Cidr("127.0.0.1/32"), Cidr("10.0.0.0/8")};
   EXPECT_EQ(ClientOf(From("127.0.0.1", {"203.0.113.7"}), trusted), "203.0.113.7");
