@@ -1,7 +1,9 @@
 #include "base/source_rate_limiter.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -11,7 +13,11 @@
 namespace turnkey::base {
 
 SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
-    : rate_(rate), burst_(burst), key_(RandomHex(16)) {
+    : rate_(rate), burst_(burst) {
+  // RandomUint64 aborts when the RNG fails.
+  const std::array<uint64_t, 2> key{RandomUint64(), RandomUint64()};
+  static_assert(sizeof(key) == kKeySize);
+  std::memcpy(key_.data(), key.data(), kKeySize);
   size_t size = 1;
   while (size < slots) {
     size <<= 1;
@@ -21,11 +27,12 @@ SourceRateLimiter::SourceRateLimiter(double rate, double burst, size_t slots)
 }
 
 size_t SourceRateLimiter::SlotOfBlock(const std::string& block) const {
-  std::string keyed;
-  keyed.reserve(key_.size() + block.size());
-  keyed += key_;
-  keyed += block;
-  return std::hash<std::string_view>{}(keyed)&mask_;
+  // On the stack: the relay asks for every unauthenticated request.
+  std::array<char, kKeySize + 32> keyed{};
+  const size_t size = std::min(block.size(), keyed.size() - kKeySize);
+  std::memcpy(keyed.data(), key_.data(), kKeySize);
+  std::memcpy(keyed.data() + kKeySize, block.data(), size);
+  return std::hash<std::string_view>{}(std::string_view(keyed.data(), kKeySize + size)) & mask_;
 }
 
 size_t SourceRateLimiter::SlotOf(const SocketAddress& source) const {

@@ -16,6 +16,7 @@
 // Not thread-safe: one owner thread (a relay worker, the signaling loop).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,7 +51,8 @@ class SourceRateLimiter {
   double rate_;
   double burst_;
   size_t mask_;
-  std::string key_;  // random, prefixed to a block before hashing
+  static constexpr size_t kKeySize = 16;
+  std::array<char, kKeySize> key_{};  // random, prefixed to a block before hashing
   std::vector<Slot> slots_;
 };
 

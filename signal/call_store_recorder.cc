@@ -744,7 +744,9 @@ bool CallStoreRecorder::SpillFailed(std::vector<sql::CallWrite>& writes, size_t 
   std::vector<sql::CallWrite> held = std::move(writes);
   held.reserve(held.size() + pending_.size());
   std::move(pending_.begin(), pending_.end(), std::back_inserter(held));
-  if (base::Status saved = shared_->unwritten->Append(held); !saved) {
+  // Not synced (the loop thread; a disk that fails): a crash of the
+  // process loses nothing written, only a power loss might.
+  if (base::Status saved = shared_->unwritten->Append(held, /*sync=*/false); !saved) {
     TK_LOG_ERROR("calls: {} call history writes wait in memory for the database: {}", held.size(),
                  saved.error().message);
     // Back as they were: the failed ones, then those that waited.
@@ -759,6 +761,7 @@ bool CallStoreRecorder::SpillFailed(std::vector<sql::CallWrite>& writes, size_t 
   front_position_ += pending_.size();
   pending_.clear();
   waiting_.clear();
+  single_ = 0;  // the read-back batches start whole again
   commit_timer_.Stop();
   spilling_ = true;
   TK_LOG_WARN("calls: call history writes wait for the database in {} ({} so far)",

@@ -99,10 +99,11 @@ struct CallStoreRecorderOptions {
   // After the recorder is destroyed, batches still waiting to start this
   // long afterwards are given up without being tried. Default 5 s.
   std::chrono::milliseconds shutdown_budget{5000};
-  // Writes given up at the stop, and those beyond max_pending, are appended
-  // here (UnwrittenCallsFile): the first are written at the next start
-  // (ReplayUnwrittenCalls), the others once the database takes writes
-  // again. "" = none: they are counted lost. Default "".
+  // Writes given up at the stop, and those that wait while the database is
+  // away or beyond max_pending, are appended here (UnwrittenCallsFile): the
+  // first are written at the next start (ReplayUnwrittenCalls), the others
+  // once the database takes writes again. "" = none: they wait in memory,
+  // and beyond max_pending or at the stop are counted lost. Default "".
   std::string unwritten_path;
 };
 
@@ -112,7 +113,7 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
-  std::atomic<uint64_t> writes_saved{0};  // saved in unwritten_path (beyond max_pending, the stop)
+  std::atomic<uint64_t> writes_saved{0};  // saved in unwritten_path (outage, max_pending, stop)
   std::atomic<uint64_t> retries{0};       // batches retried
   std::atomic<uint64_t> records_merged{0};  // records folded into a waiting write
 };

@@ -192,12 +192,24 @@ std::optional<sql::CallWrite> DecodeCallWrite(std::string_view line) {
 namespace {
 
 // Opens `path` for writing with `flags` (mode 0600 when created), writes all
-// of `text`, and with `sync` syncs it to disk.
+// of `text`, and with `sync` syncs it to disk. An append that fails takes
+// back what it wrote: no part of a write stays behind to be read twice (its
+// caller keeps the writes), nor a cut line that the next append would
+// continue.
 base::Status WriteFile(const std::string& path, int flags, std::string_view text, bool sync) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | flags, 0600);
   if (fd < 0) {
     return base::Unavailable(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   }
+  struct stat st {};
+  const off_t start = (flags & O_APPEND) != 0 && ::fstat(fd, &st) == 0 ? st.st_size : -1;
+  auto fail = [&](std::string_view what, int error) {
+    if (start >= 0 && ::ftruncate(fd, start) != 0) {
+      TK_LOG_ERROR("calls: {}: cannot take back a failed append: {}", path, std::strerror(errno));
+    }
+    ::close(fd);
+    return base::Unavailable(fmt::format("{}: cannot {}: {}", path, what, std::strerror(error)));
+  };
   size_t written = 0;
   while (written < text.size()) {
     const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
@@ -205,16 +217,12 @@ base::Status WriteFile(const std::string& path, int flags, std::string_view text
       continue;
     }
     if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      return base::Unavailable(fmt::format("{}: cannot write: {}", path, std::strerror(error)));
+      return fail("write", n < 0 ? errno : ENOSPC);
     }
     written += static_cast<size_t>(n);
   }
   if (sync && ::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return base::Unavailable(fmt::format("{}: cannot sync: {}", path, std::strerror(error)));
+    return fail("sync", errno);
   }
   ::close(fd);
   return {};

@@ -13,10 +13,11 @@
 // writes the inserts first, so a call's update never reaches the store
 // before its row, then the state updates (a row once ended is never
 // rewritten, so an older update after the end is refused), then the newest
-// ICE report of each side. A write the store refuses (the row was meanwhile
-// ended as server_restart by another node, or the write had in fact been
-// made: a crash after part of the file was read back) is counted and left,
-// as the recorder does.
+// ICE report of each side. A write the store refuses (a state update older
+// than the end already written, or a write that had in fact been made: a
+// crash after part of the file was read back) is counted and left, as the
+// recorder does; an end replaces one another node made up (server_restart)
+// meanwhile.
 #pragma once
 
 #include <cstddef>

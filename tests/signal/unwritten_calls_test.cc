@@ -5,7 +5,9 @@
 #include "signal/unwritten_calls.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -98,6 +100,37 @@ TEST(UnwrittenCallsTest, EveryKindOfWriteReadsBackAsItWasSaved) {
     ASSERT_TRUE(back.has_value()) << line;
     EXPECT_TRUE(SameWrite(write, *back)) << line;
   }
+}
+
+// A file that cannot take a whole append (a full disk; here the process's
+// file size limit) keeps none of it: the caller keeps those writes, and
+// the next append starts a line of its own.
+TEST(UnwrittenCallsTest, AnAppendThatFailsHalfWayLeavesNothingBehind) {
+  TempDir dir;
+  const std::string path = (dir.path() / "unwritten.jsonl").string();
+  UnwrittenCallsFile file(path);
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{Ringing("c1")}));
+  const auto size = std::filesystem::file_size(path);
+  std::vector<sql::CallWrite> many;
+  for (int i = 0; i < 20; ++i) {
+    many.push_back(Ringing("big" + std::to_string(i)));
+  }
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto* const previous = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = size + 100;  // room for part of the first line only
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const base::Status failed = file.Append(many, /*sync=*/false);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, previous);
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  ASSERT_TRUE(file.Append(std::vector<sql::CallWrite>{Ringing("c2")}));
+  auto chunk = ReadUnwrittenCalls(path, 0, 10);
+  ASSERT_TRUE(chunk.has_value());
+  EXPECT_EQ(chunk->writes.size(), 2u);
+  EXPECT_EQ(chunk->unreadable, 0u);
 }
 
 TEST(UnwrittenCallsTest, ALineThatIsNotAWriteIsRefused) {
