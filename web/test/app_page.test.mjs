@@ -126,9 +126,7 @@ test('TURN out of reach: the call ends at once and the page says why', kBounded,
   socket.fire('callAccepted', { callId: call.id });
   await advance(250);
   const pc = FakePeerConnection.last;
-  pc.gather('gathering');
-  pc.turnError(701);
-  pc.gather('complete');
+  pc.gatherNothing(701);
   await advance(1_000);
   assert.equal(call.endReason, 'ice_failed');
   assert.equal($('#call-result').textContent, 'Could not connect the media: the TURN server could not be reached');

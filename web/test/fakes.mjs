@@ -272,7 +272,7 @@ export class FakeSocket {
 /**
  * RTCPeerConnection without a network: descriptions must start with "v=0". `set(ice,
  * connection)` plays a state change; `gather(state)` a change of iceGatheringState;
- * `candidate()` a gathered local candidate; `turnError()` an icecandidateerror; `offers` lists
+ * `candidate()` a gathered local candidate; `turnError()` an icecandidateerror; `gatherNothing()` a gathering with only that; `offers` lists
  * createOffer's options.
  */
 export class FakePeerConnection extends EventTarget {
@@ -309,6 +309,12 @@ export class FakePeerConnection extends EventTarget {
   }
   turnError(errorCode = 701, url = 'turn:127.0.0.1:3478?transport=udp') {
     this.dispatchEvent(Object.assign(new Event('icecandidateerror'), { url, errorCode }));
+  }
+  // A whole gathering that yields no candidate, the TURN server answering `errorCode`.
+  gatherNothing(errorCode = 701) {
+    this.gather('gathering');
+    this.turnError(errorCode);
+    this.gather('complete');
   }
   addTrack() {}
   async createOffer(options = {}) {

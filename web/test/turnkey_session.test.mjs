@@ -703,6 +703,16 @@ async function answeredCall(client, socket) {
   return call;
 }
 
+// bob's call to us, accepted, with his offer in (ICE not connected yet).
+async function acceptedIncomingCall(client, socket) {
+  socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
+  const call = client.calls.find((c) => c.id === 'k1');
+  await call.accept({ stream: kStream });
+  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
+  await advance(250);
+  return call;
+}
+
 // An active outgoing call whose media fails; its restart offer goes into a socket that is dead
 // (nobody knows yet) and is lost, then the socket drops.
 async function lostRestartOffer() {
@@ -771,11 +781,7 @@ test('a renewal restart lost with the socket is sent again once the socket is ba
 
 test('the other side ends an answered call that never connected: failed is reported though getStats never settles', kBounded, async () => {
   const { client, socket } = await connectedClient();
-  socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
-  const call = client.calls.find((c) => c.id === 'k1');
-  await call.accept({ stream: kStream });
-  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
-  await advance(250);
+  const call = await acceptedIncomingCall(client, socket);
   const pc = FakePeerConnection.last;
   pc.getStats = () => new Promise(() => {}); // Firefox: pending at close(), never settled
   pc.dispatchEvent(Object.assign(new Event('icecandidateerror'), { url: 'turn:127.0.0.1:3478?transport=udp', errorCode: 401 }));
@@ -869,15 +875,9 @@ test('no local candidate at all once gathering completes: the call fails at once
 
 test('the callee too: an accepted call whose gathering completes empty ends as ice_failed, not after 30 s', kBounded, async () => {
   const { client, socket } = await connectedClient();
-  socket.fire('incomingCall', { callId: 'k1', callerId: 'bob-id', callType: 'audio', caller: { id: 'bob-id', handle: 'bob' } });
-  const call = client.calls.find((c) => c.id === 'k1');
-  await call.accept({ stream: kStream });
-  socket.fire('receiveOffer', { callId: 'k1', offer: { type: 'offer', ...kSdp } });
-  await advance(250);
+  const call = await acceptedIncomingCall(client, socket);
   const pc = FakePeerConnection.last;
-  pc.gather('gathering');
-  pc.turnError(401);
-  pc.gather('complete');
+  pc.gatherNothing(401);
   await advance(1_000);
   assert.equal(call.endReason, 'ice_failed');
   assert.equal(iceFailureCause(call.iceReport), 'turn_auth');
