@@ -353,91 +353,40 @@ base::Status ApplyChunk(sql::Store& store, const std::vector<sql::CallWrite>& wr
 // The newest ICE report of each call's side, by call id and side.
 using NewestIce = std::unordered_map<std::string, sql::IceUpdate>;
 
-// What the file says of each call's state, whatever the order of its
-// lines: whether any of them ended it, and the times an end made up for it
-// needs.
-struct FileCallState {
-  bool ended = false;
-  bool answered = false;
-  std::optional<int64_t> created_at_ms;
-  std::optional<int64_t> answered_at_ms;
-};
-using FileCalls = std::unordered_map<std::string, FileCallState>;
-
-bool IsFinal(sql::CallStatus status) {
-  return status != sql::CallStatus::kRinging && status != sql::CallStatus::kActive;
-}
+// Whether the file ends each call it names (any of its lines with a final
+// status, whatever their order), by call id.
+using FileCalls = std::unordered_map<std::string, bool>;
 
 void NoteState(FileCalls& calls, const sql::CallWrite& write) {
   if (const auto* call = std::get_if<sql::Call>(&write)) {
-    FileCallState& state = calls[call->id];
-    state.ended = state.ended || IsFinal(call->status);
-    state.answered = state.answered || call->status == sql::CallStatus::kActive;
-    state.created_at_ms = call->created_at_ms;
-    if (call->answered_at_ms) {
-      state.answered_at_ms = call->answered_at_ms;
-    }
+    calls[call->id] |= sql::IsEndStatus(call->status);
   } else if (const auto* update = std::get_if<sql::CallStateUpdate>(&write)) {
-    FileCallState& state = calls[update->call_id];
-    state.ended = state.ended || IsFinal(update->status);
-    state.answered = state.answered || update->status == sql::CallStatus::kActive;
-    if (update->answered_at_ms) {
-      state.answered_at_ms = update->answered_at_ms;
-    }
+    calls[update->call_id] |= sql::IsEndStatus(update->status);
   }
 }
 
-// The ends of the calls the file leaves ringing or active: the process that
-// saved it ran them and is gone (a stop writes every call's end; a crash
-// does not), so they are over. Made up as Store::EndUnfinishedCalls does
-// (sql::kReasonServerRestart, duration 0): in a cluster nobody else ends
-// them, as the coordinator that took over swept the database before these
-// rows were in it.
-std::vector<sql::CallWrite> MadeUpEnds(const FileCalls& calls) {
-  std::vector<sql::CallWrite> ends;
-  for (const auto& [id, state] : calls) {
-    if (state.ended) {
-      continue;
-    }
-    sql::CallStateUpdate end;
-    end.call_id = id;
-    end.status = state.answered ? sql::CallStatus::kFailed : sql::CallStatus::kMissed;
-    end.end_reason = std::string(sql::kReasonServerRestart);
-    end.answered_at_ms = state.answered ? state.answered_at_ms : std::nullopt;
-    end.ended_at_ms = end.answered_at_ms ? end.answered_at_ms : state.created_at_ms;
-    if (!end.ended_at_ms) {
-      continue;  // no time to end it at (cannot happen: no such write)
-    }
-    ends.push_back(std::move(end));
-  }
-  return ends;
-}
-
-// One pass over the file, a chunk at a time: applies its inserts
-// (`inserts`), or its state updates while keeping the newest ICE report of
-// each side in `ice`. Returns where the whole lines end.
-// Writes MadeUpEnds(calls). A call already ended in the database (its row
-// was there before the replay, with its end) keeps that end, silently.
+// Ends the calls the file leaves ringing or active (Store::EndUnfinishedCallsById),
+// a transaction per kReplayChunk of them: the process that saved it ran them
+// and is gone (a stop writes every call's end; a crash does not), so they
+// are over. In a cluster nobody else ends them: the coordinator that took
+// over swept the database before these rows were in it. A call the database
+// already holds ended keeps that end.
 base::Status EndWhatTheFileLeftGoing(sql::Store& store, const FileCalls& calls,
                                      UnwrittenCallsReplay& replay, const Progress& progress) {
-  const std::vector<sql::CallWrite> ends = MadeUpEnds(calls);
-  for (size_t first = 0; first < ends.size(); first += kReplayChunk) {
-    const std::span<const sql::CallWrite> chunk =
-        std::span(ends).subspan(first, std::min(kReplayChunk, ends.size() - first));
-    base::Result<std::vector<base::Status>> results = store.ApplyCallWrites(chunk);
-    if (!results) {
-      return std::unexpected(results.error());
+  std::vector<std::string> going;
+  for (const auto& [id, ended] : calls) {
+    if (!ended) {
+      going.push_back(id);
     }
-    for (size_t i = 0; i < chunk.size() && i < results->size(); ++i) {
-      const base::Status& result = (*results)[i];
-      if (result) {
-        ++replay.ended;
-      } else if (result.error().code != base::ErrorCode::kAlreadyExists &&
-                 ++replay.refused <= kRefusalsLogged) {
-        TK_LOG_WARN("calls: the call {} left going in the saved call history not ended: {}",
-                    sql::CallWriteCallId(chunk[i]), result.error().message);
-      }
+  }
+  for (size_t first = 0; first < going.size(); first += kReplayChunk) {
+    const std::span<const std::string> chunk =
+        std::span(going).subspan(first, std::min(kReplayChunk, going.size() - first));
+    base::Result<int> ended = store.EndUnfinishedCallsById(chunk);
+    if (!ended) {
+      return std::unexpected(ended.error());
     }
+    replay.ended += static_cast<size_t>(*ended);
     if (progress) {
       progress(replay);
     }
@@ -445,6 +394,10 @@ base::Status EndWhatTheFileLeftGoing(sql::Store& store, const FileCalls& calls,
   return {};
 }
 
+// One pass over the file, a chunk at a time: applies its inserts
+// (`inserts`), or its state updates while keeping the newest ICE report of
+// each side in `ice`; notes in `calls` which calls it ends. Returns where
+// the whole lines end.
 base::Result<uint64_t> ReplayPass(sql::Store& store, const std::string& path, bool inserts,
                                   NewestIce& ice, FileCalls& calls, UnwrittenCallsReplay& replay,
                                   const Progress& progress) {

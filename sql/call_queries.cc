@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sql/fields.h"
 #include "sql/query_util.h"
@@ -267,8 +269,8 @@ base::Result<base::Status> InsertCallRows(Connection& conn, const Call& call,
 }
 
 base::Result<base::Status> UpdateCallRow(Connection& conn, const CallStateUpdate& update) {
-  const bool final = update.status != CallStatus::kRinging && update.status != CallStatus::kActive;
-  const bool replaces_made_up_end = final && update.end_reason != kReasonServerRestart;
+  const bool replaces_made_up_end =
+      IsEndStatus(update.status) && update.end_reason != kReasonServerRestart;
   const std::array<Param, 7> params{CallStatusName(update.status),
                                     std::string_view(update.end_reason),
                                     OptionalInt(update.answered_at_ms),
@@ -406,18 +408,49 @@ const std::string_view kEndUnfinishedCallsSql =
     "duration_seconds = 0 WHERE status IN ('ringing', 'active') AND status = ? AND created_at < ? "
     "AND cluster = ?";
 
-base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
-                                        int64_t created_before_ms, std::string_view cluster) {
+namespace {
+
+constexpr std::string_view kEndUnfinishedCallSql =
+    "UPDATE calls SET status = ?, end_reason = ?, ended_at = COALESCE(answered_at, created_at), "
+    "duration_seconds = 0 WHERE status IN ('ringing', 'active') AND status = ? AND id = ?";
+
+// Runs `sql` (params: new status, reason, old status, then `where`) once for
+// ringing calls (which become missed) and once for active ones (failed);
+// how many rows it ended.
+base::Result<int> EndRows(Connection& conn, std::string_view sql, std::string_view reason,
+                          std::span<const Param> where) {
   int ended = 0;
   for (auto [from, to] : {std::pair{CallStatus::kRinging, CallStatus::kMissed},
                           std::pair{CallStatus::kActive, CallStatus::kFailed}}) {
-    const std::array<Param, 5> params{CallStatusName(to), reason, CallStatusName(from),
-                                      created_before_ms, cluster};
-    auto updated = conn.Exec(kEndUnfinishedCallsSql, params);
+    std::vector<Param> params{CallStatusName(to), reason, CallStatusName(from)};
+    params.insert(params.end(), where.begin(), where.end());
+    auto updated = conn.Exec(sql, params);
     if (!updated) {
       return std::unexpected(updated.error());
     }
     ended += static_cast<int>(updated->affected_rows);
+  }
+  return ended;
+}
+
+}  // namespace
+
+base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
+                                        int64_t created_before_ms, std::string_view cluster) {
+  const std::array<Param, 2> where{created_before_ms, cluster};
+  return EndRows(conn, kEndUnfinishedCallsSql, reason, where);
+}
+
+base::Result<int> EndUnfinishedCallRowsById(Connection& conn, std::string_view reason,
+                                            std::span<const std::string> ids) {
+  int ended = 0;
+  for (const std::string& id : ids) {
+    const std::array<Param, 1> where{std::string_view(id)};
+    auto rows = EndRows(conn, kEndUnfinishedCallSql, reason, where);
+    if (!rows) {
+      return std::unexpected(rows.error());
+    }
+    ended += *rows;
   }
   return ended;
 }

@@ -8,6 +8,8 @@
 // which one write failed.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -42,6 +44,9 @@ base::Result<HistoryPage> SelectHistory(Connection& conn, const HistoryQuery& qu
 extern const std::string_view kEndUnfinishedCallsSql;
 base::Result<int> EndUnfinishedCallRows(Connection& conn, std::string_view reason,
                                         int64_t created_before_ms, std::string_view cluster);
+// The same for the calls `ids` (Store::EndUnfinishedCallsById).
+base::Result<int> EndUnfinishedCallRowsById(Connection& conn, std::string_view reason,
+                                            std::span<const std::string> ids);
 // kNotFound if the user is not a participant.
 base::Status HideCallRow(Connection& conn, std::string_view call_id, std::string_view user_id);
 

@@ -75,6 +75,7 @@ class SqlStore : public Store {
   base::Result<HistoryPage> MissedCalls(std::string_view user_id, int limit, int skip) override;
   base::Status HideCall(std::string_view call_id, std::string_view user_id) override;
   base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) override;
+  base::Result<int> EndUnfinishedCallsById(std::span<const std::string> ids) override;
 
   // Whose call state the calls this store writes are in, and the only calls
   // EndUnfinishedCalls ends: "" (the default) for a single signaling node,

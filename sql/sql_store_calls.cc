@@ -146,6 +146,12 @@ base::Status SqlStore::HideCall(std::string_view call_id, std::string_view user_
   return Write(true, [&](Connection& conn) { return HideCallRow(conn, call_id, user_id); });
 }
 
+base::Result<int> SqlStore::EndUnfinishedCallsById(std::span<const std::string> ids) {
+  return WriteValue(true, [ids](Connection& conn) {
+    return EndUnfinishedCallRowsById(conn, kReasonServerRestart, ids);
+  });
+}
+
 base::Result<int> SqlStore::EndUnfinishedCalls(std::optional<int64_t> created_before_ms) {
   const int64_t before = created_before_ms.value_or(std::numeric_limits<int64_t>::max());
   return WriteValue(true, [this, before](Connection& conn) {

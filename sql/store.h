@@ -259,6 +259,11 @@ struct IceUpdate {
 // The end reason EndUnfinishedCalls writes.
 inline constexpr std::string_view kReasonServerRestart = "server_restart";
 
+// Whether a call with `status` is over (neither ringing nor active).
+inline bool IsEndStatus(CallStatus status) {
+  return status != CallStatus::kRinging && status != CallStatus::kActive;
+}
+
 // One write of a batch: insert a call, update its state, or record ICE.
 using CallWrite = std::variant<Call, CallStateUpdate, IceUpdate>;
 
@@ -444,6 +449,10 @@ class Store {
   // its own new calls are left alone). nullopt = every such call. Only the
   // calls written by a store of the same cluster (SqlStore::set_cluster).
   virtual base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) = 0;
+  // EndUnfinishedCalls for the calls `ids` only, whoever wrote them (the
+  // calls a saved history file leaves going: their process is gone); one
+  // transaction. Returns how many it ended.
+  virtual base::Result<int> EndUnfinishedCallsById(std::span<const std::string> ids) = 0;
 
   // ---- Health and schema
 

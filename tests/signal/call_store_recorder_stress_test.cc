@@ -103,9 +103,8 @@ class ModelFixture : public testing::RecorderFixture {
                       << Trace();
         continue;
       }
-      const bool going = call.row.status == sql::CallStatus::kRinging ||
-                         call.row.status == sql::CallStatus::kActive;
-      if (replayed && going && row->end_reason == sql::kReasonServerRestart) {
+      if (replayed && !sql::IsEndStatus(call.row.status) &&
+          row->end_reason == sql::kReasonServerRestart) {
         sql::Call made_up = call.row;
         made_up.status = call.row.status == sql::CallStatus::kActive ? sql::CallStatus::kFailed
                                                                      : sql::CallStatus::kMissed;

@@ -198,6 +198,9 @@ class FlakyStore final : public sql::Store {
                                              int skip) override {
     return inner_->MissedCalls(user_id, limit, skip);
   }
+  base::Result<int> EndUnfinishedCallsById(std::span<const std::string> ids) override {
+    return inner_->EndUnfinishedCallsById(ids);
+  }
   base::Result<int> EndUnfinishedCalls(std::optional<int64_t> created_before_ms) override {
     return inner_->EndUnfinishedCalls(created_before_ms);
   }

@@ -118,7 +118,7 @@ inline Call MakeCall(const std::string& id, const User& caller, const User& call
     call.ended_at_ms = created_at + 62000;
     call.duration_seconds = 60;
     call.end_reason = "hangup";
-  } else if (status != CallStatus::kRinging && status != CallStatus::kActive) {
+  } else if (IsEndStatus(status)) {
     call.ended_at_ms = created_at + 30000;
     call.end_reason = std::string(CallStatusName(status));
   }
@@ -1131,6 +1131,33 @@ TYPED_TEST_P(StoreTest, ARealEndReplacesAMadeUpOne) {
   EXPECT_EQ(store.GetCall("ringing")->ended_at_ms, kNow + 30001);
 }
 
+// The replay of a saved history file ends the calls it left going, by id,
+// as EndUnfinishedCalls would, whoever wrote them; ended ones stay.
+TYPED_TEST_P(StoreTest, EndUnfinishedCallsByIdEndsOnlyThose) {
+  Store& store = this->store();
+  User alice = Create(store, "alice");
+  User bob = Create(store, "bob");
+  Call active = MakeCall("active", alice, bob, kNow, CallStatus::kActive);
+  active.answered_at_ms = kNow + 1000;
+  ASSERT_TRUE(store.InsertCall(active));
+  ASSERT_TRUE(store.InsertCall(MakeCall("ringing", alice, bob, kNow + 1, CallStatus::kRinging)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("other", alice, bob, kNow + 2, CallStatus::kRinging)));
+  ASSERT_TRUE(store.InsertCall(MakeCall("done", alice, bob, kNow + 3)));
+
+  const std::vector<std::string> ids{"active", "ringing", "done", "nope"};
+  EXPECT_EQ(store.EndUnfinishedCallsById(ids), 2);
+  auto ended = store.GetCall("active");
+  EXPECT_EQ(ended->status, CallStatus::kFailed);
+  EXPECT_EQ(ended->end_reason, "server_restart");
+  EXPECT_EQ(ended->ended_at_ms, kNow + 1000);
+  EXPECT_EQ(ended->duration_seconds, 0);
+  EXPECT_EQ(store.GetCall("ringing")->status, CallStatus::kMissed);
+  EXPECT_EQ(store.GetCall("ringing")->ended_at_ms, kNow + 1);
+  EXPECT_EQ(store.GetCall("other")->status, CallStatus::kRinging);
+  EXPECT_EQ(store.GetCall("done")->end_reason, "hangup");
+  EXPECT_EQ(store.EndUnfinishedCallsById(ids), 0);
+}
+
 // A cluster's new coordinator ends only the calls created before it took
 // over: its own new ones go on.
 TYPED_TEST_P(StoreTest, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff) {
@@ -1378,7 +1405,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     AddListRemoveContacts, ReplaceContactsSyncsTheWholeList, InsertUpdateAndReadCall,
     CallWriteErrors, CallHistoryFiltersAndPages, HideCallForOneUserOnly,
     EndUnfinishedCallsEndsRingingAndActiveOnes, ARealEndReplacesAMadeUpOne,
-    EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
+    EndUnfinishedCallsByIdEndsOnlyThose, EndUnfinishedCallsLeavesCallsCreatedAfterTheCutoff,
     EndUnfinishedCallsLeavesAnotherClustersCalls, ApplyCallWritesCommitsABatch,
     ConcurrentWritersConflictCleanly, MigrateIsIdempotent, SchemaOfANewerTurnkeyIsRefused,
     FailedMigrationIsNotRecorded, FreshDatabaseIsBehind, ADatabaseOfAnotherProgramIsLeftAlone);
