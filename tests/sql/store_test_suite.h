@@ -1063,6 +1063,18 @@ TYPED_TEST_P(StoreTest, HideCallForOneUserOnly) {
   EXPECT_TRUE(store.GetCall("c2"));  // the row itself stays
 }
 
+// The end EndUnfinishedCalls makes up for call `id`: `status`, reason
+// server_restart, ended at `ended_at` (its answer or creation), duration 0.
+inline void ExpectMadeUpEnd(Store& store, const std::string& id, CallStatus status,
+                            int64_t ended_at) {
+  auto call = store.GetCall(id);
+  ASSERT_TRUE(call.has_value()) << id;
+  EXPECT_EQ(call->status, status) << id;
+  EXPECT_EQ(call->end_reason, "server_restart") << id;
+  EXPECT_EQ(call->ended_at_ms, ended_at) << id;
+  EXPECT_EQ(call->duration_seconds, 0) << id;
+}
+
 // At a start after a crash: calls left ringing or active are ended.
 TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
   Store& store = this->store();
@@ -1075,19 +1087,20 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsEndsRingingAndActiveOnes) {
   ASSERT_TRUE(store.InsertCall(MakeCall("done", alice, bob, kNow + 3)));
 
   EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 2);
-  auto ringing = store.GetCall("ringing");
-  EXPECT_EQ(ringing->status, CallStatus::kMissed);
-  EXPECT_EQ(ringing->end_reason, "server_restart");
-  EXPECT_EQ(ringing->ended_at_ms, kNow + 1);
-  EXPECT_EQ(ringing->duration_seconds, 0);
-  auto ended = store.GetCall("active");
-  EXPECT_EQ(ended->status, CallStatus::kFailed);
-  EXPECT_EQ(ended->end_reason, "server_restart");
-  EXPECT_EQ(ended->ended_at_ms, kNow + 5000);
-  EXPECT_EQ(ended->duration_seconds, 0);
+  ExpectMadeUpEnd(store, "ringing", CallStatus::kMissed, kNow + 1);
+  ExpectMadeUpEnd(store, "active", CallStatus::kFailed, kNow + 5000);
   EXPECT_EQ(store.GetCall("done")->status, CallStatus::kCompleted);
   EXPECT_EQ(store.GetCall("done")->end_reason, "hangup");
   EXPECT_EQ(store.EndUnfinishedCalls(std::nullopt), 0);
+}
+
+// Calls "active" (answered at kNow + 1000) and "ringing" (created at kNow + 1).
+inline void InsertGoingCalls(Store& store, const User& caller, const User& callee) {
+  Call active = MakeCall("active", caller, callee, kNow, CallStatus::kActive);
+  active.answered_at_ms = kNow + 1000;
+  ASSERT_TRUE(store.InsertCall(active));
+  ASSERT_TRUE(
+      store.InsertCall(MakeCall("ringing", caller, callee, kNow + 1, CallStatus::kRinging)));
 }
 
 // An end EndUnfinishedCalls made up gives way to the real one written late
@@ -1096,10 +1109,7 @@ TYPED_TEST_P(StoreTest, ARealEndReplacesAMadeUpOne) {
   Store& store = this->store();
   User alice = Create(store, "alice");
   User bob = Create(store, "bob");
-  Call active = MakeCall("active", alice, bob, kNow, CallStatus::kActive);
-  active.answered_at_ms = kNow + 1000;
-  ASSERT_TRUE(store.InsertCall(active));
-  ASSERT_TRUE(store.InsertCall(MakeCall("ringing", alice, bob, kNow + 1, CallStatus::kRinging)));
+  InsertGoingCalls(store, alice, bob);
   ASSERT_EQ(store.EndUnfinishedCalls(std::nullopt), 2);
 
   // A state that is not an end, or another made-up end, changes nothing.
@@ -1137,22 +1147,14 @@ TYPED_TEST_P(StoreTest, EndUnfinishedCallsByIdEndsOnlyThose) {
   Store& store = this->store();
   User alice = Create(store, "alice");
   User bob = Create(store, "bob");
-  Call active = MakeCall("active", alice, bob, kNow, CallStatus::kActive);
-  active.answered_at_ms = kNow + 1000;
-  ASSERT_TRUE(store.InsertCall(active));
-  ASSERT_TRUE(store.InsertCall(MakeCall("ringing", alice, bob, kNow + 1, CallStatus::kRinging)));
+  InsertGoingCalls(store, alice, bob);
   ASSERT_TRUE(store.InsertCall(MakeCall("other", alice, bob, kNow + 2, CallStatus::kRinging)));
   ASSERT_TRUE(store.InsertCall(MakeCall("done", alice, bob, kNow + 3)));
 
   const std::vector<std::string> ids{"active", "ringing", "done", "nope"};
   EXPECT_EQ(store.EndUnfinishedCallsById(ids), 2);
-  auto ended = store.GetCall("active");
-  EXPECT_EQ(ended->status, CallStatus::kFailed);
-  EXPECT_EQ(ended->end_reason, "server_restart");
-  EXPECT_EQ(ended->ended_at_ms, kNow + 1000);
-  EXPECT_EQ(ended->duration_seconds, 0);
-  EXPECT_EQ(store.GetCall("ringing")->status, CallStatus::kMissed);
-  EXPECT_EQ(store.GetCall("ringing")->ended_at_ms, kNow + 1);
+  ExpectMadeUpEnd(store, "active", CallStatus::kFailed, kNow + 1000);
+  ExpectMadeUpEnd(store, "ringing", CallStatus::kMissed, kNow + 1);
   EXPECT_EQ(store.GetCall("other")->status, CallStatus::kRinging);
   EXPECT_EQ(store.GetCall("done")->end_reason, "hangup");
   EXPECT_EQ(store.EndUnfinishedCallsById(ids), 0);
