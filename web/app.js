@@ -127,8 +127,15 @@ function formatTime(value) {
 }
 
 function showError(node, error) {
-  node.textContent = error?.message ?? String(error);
+  const text = error?.message ?? String(error);
+  // A 429 (or 503) says how long: "Too many attempts; try again later (in 20 s)."
+  const wait = error?.retryAfterSeconds;
+  node.textContent = wait > 0 ? `${text.replace(/[.]$/, '')} (in ${formatWait(wait)}).` : text;
   node.hidden = false;
+}
+
+function formatWait(seconds) {
+  return seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
 }
 
 function setBusy(buttons, busy) {

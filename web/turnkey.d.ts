@@ -226,13 +226,21 @@ export interface TurnCredentials {
 export type CallTarget = string | number | { id?: string; userId?: string; handle?: string; displayName?: string };
 
 export class TurnkeyError extends Error {
-  constructor(message: string, init?: { status?: number; code?: string; data?: unknown });
+  constructor(
+    message: string,
+    init?: { status?: number; code?: string; data?: unknown; retryAfterSeconds?: number | null },
+  );
   /** HTTP status for REST errors, else 0. */
   status: number;
   /** The server's error code (e.g. "TOKEN_EXPIRED"), an end reason, or a local code. */
   code: string;
   data: unknown;
+  /** Seconds the server asked to wait before trying again (Retry-After of a 429 or 503), else null. */
+  retryAfterSeconds: number | null;
 }
+
+/** A Retry-After value (delay-seconds or an HTTP-date) as whole seconds from `now`; null if neither. */
+export function retryAfterSeconds(value: string | null | undefined, now?: number): number | null;
 
 export class Emitter {
   /** Adds a listener; returns a function that removes it. */

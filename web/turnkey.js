@@ -66,13 +66,32 @@ const kGatheringSettleMs = 500;
 
 /** An error from turnkey (REST or Socket.IO ack) or from the call flow. */
 export class TurnkeyError extends Error {
-  constructor(message, { status = 0, code = '', data = null } = {}) {
+  constructor(message, { status = 0, code = '', data = null, retryAfterSeconds = null } = {}) {
     super(message || 'turnkey error');
     this.name = 'TurnkeyError';
     this.status = status;
     this.code = code;
     this.data = data;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/**
+ * The wait a Retry-After header asks for (RFC 9110 section 10.2.3: delay-seconds or an
+ * HTTP-date), in whole seconds; null when there is none or it does not read as either.
+ */
+export function retryAfterSeconds(value, now = Date.now()) {
+  if (value === null || value === undefined) {
+    return null;
+  }
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) {
+    return Number(text);
+  }
+  // An HTTP-date starts with the day's name ("Sun, 06 Nov 1994 08:49:37 GMT"); Date.parse alone
+  // would take "-5" for a year.
+  const at = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN;
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /** A minimal event emitter; a throwing listener is logged and does not stop the others. */
@@ -1827,6 +1846,8 @@ export class TurnkeyClient extends Emitter {
         status: response.status,
         code,
         data: json?.data ?? null,
+        // 429 and 503 say when to come back (exposed to other origins by the server's CORS).
+        retryAfterSeconds: retryAfterSeconds(response.headers?.get?.('Retry-After') ?? null),
       });
     }
     return json && 'data' in json ? json.data : json;

@@ -75,6 +75,23 @@ test('after a logout the form is back in login mode: Enter logs in, it does not 
   assert.ok(client.loggedIn);
 });
 
+test('too many attempts: the page says how long to wait', kBounded, async () => {
+  $('#logout').click();
+  await advance(500);
+  server.loginRetryAfter = '20';
+  $('#email').value = 'ada@example.test';
+  $('#password').value = 'a password';
+  $('#auth-form').dispatchEvent(new Event('submit'));
+  await advance(500);
+  const shown = $('#auth-error').hidden ? null : $('#auth-error').textContent;
+  // Signed in again before asserting: the tests after this one need the session.
+  delete server.loginRetryAfter;
+  $('#auth-form').dispatchEvent(new Event('submit'));
+  await advance(500);
+  assert.ok(client.loggedIn);
+  assert.equal(shown, 'Too many attempts; try again later (in 20 s).');
+});
+
 test('a wrong password: two sentences, with a full stop between them', kBounded, async () => {
   $('#logout').click();
   await advance(500);

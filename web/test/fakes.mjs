@@ -40,7 +40,8 @@ export class MemoryStorage {
 /**
  * turnkey's REST API as far as the session goes. Access tokens last `ttlS` on a server clock
  * `skewMs` ahead of ours; refresh tokens rotate, and a reused one revokes the login. Login
- * refuses the password `wrongPassword` (401 INVALID_CREDENTIALS); register signs up anyone;
+ * refuses the password `wrongPassword` (401 INVALID_CREDENTIALS), and every attempt while
+ * `loginRetryAfter` is set (429 RATE_LIMITED with that Retry-After); register signs up anyone;
  * the call history is `history` when set, else `historySize` made-up entries; contacts: none.
  */
 export class FakeServer {
@@ -76,10 +77,14 @@ export class FakeServer {
     }
   }
 
-  #reply(status, data, code = '', message = code) {
+  #reply(status, data, code = '', message = code, headers = {}) {
     const body = status < 400 ? { success: true, message: 'OK', data } :
       { success: false, message, code, data: null };
-    return Promise.resolve({ status, ok: status < 400, json: async () => body });
+    const named = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    return Promise.resolve({
+      status, ok: status < 400, json: async () => body,
+      headers: { get: (name) => named.get(name.toLowerCase()) ?? null },
+    });
   }
 
   #handle(url, init) {
@@ -99,6 +104,10 @@ export class FakeServer {
       return new Promise((resolve, reject) => {
         init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
       });
+    }
+    if (path === '/api/auth/login' && this.loginRetryAfter !== undefined) {
+      return this.#reply(429, null, 'RATE_LIMITED', 'Too many attempts; try again later',
+        { 'Retry-After': this.loginRetryAfter });
     }
     if (path === '/api/auth/login' && body?.password === this.wrongPassword) {
       return this.#reply(401, null, 'INVALID_CREDENTIALS', 'Invalid email or password');

@@ -10,6 +10,7 @@ import {
   iceServersExpiry,
   iceServersFromTurnCredentials,
   jwtExpiry,
+  retryAfterSeconds,
   selectedCandidatePair,
   summarizeStats,
 } from '../turnkey.js';
@@ -18,6 +19,17 @@ function jwt(payload) {
   const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}.c2ln`;
 }
+
+test('retryAfterSeconds reads delay-seconds and HTTP dates, else null', () => {
+  const now = Date.parse('Thu, 26 Nov 2026 18:00:00 GMT');
+  assert.equal(retryAfterSeconds('20', now), 20);
+  assert.equal(retryAfterSeconds(' 0 ', now), 0);
+  assert.equal(retryAfterSeconds('Thu, 26 Nov 2026 18:01:30 GMT', now), 90);
+  assert.equal(retryAfterSeconds('Thu, 26 Nov 2026 17:59:00 GMT', now), 0); // already past
+  assert.equal(retryAfterSeconds(null, now), null);
+  assert.equal(retryAfterSeconds('soon', now), null);
+  assert.equal(retryAfterSeconds('-5', now), null);
+});
 
 test('jwtExpiry reads exp in milliseconds', () => {
   assert.equal(jwtExpiry(jwt({ sub: 'u1', exp: 1_800_000_000 })), 1_800_000_000_000);

@@ -63,6 +63,18 @@ test('F1: a 20 s access token is refreshed about every 16 s, not every second', 
   assert.ok(client.loggedIn);
 });
 
+test('a refused login carries the Retry-After of its 429', kBounded, async () => {
+  const server = new FakeServer();
+  server.loginRetryAfter = '20';
+  const client = newClient(server);
+  await assert.rejects(client.login({ email: 'a@example.test', password: 'a password' }),
+    (e) => e.status === 429 && e.code === 'RATE_LIMITED' && e.retryAfterSeconds === 20);
+  server.wrongPassword = 'wrong';
+  delete server.loginRetryAfter;
+  await assert.rejects(client.login({ email: 'a@example.test', password: 'wrong' }),
+    (e) => e.status === 401 && e.retryAfterSeconds === null);
+});
+
 test('F1: the cadence holds when the server clock is an hour ahead of ours', kBounded, async () => {
   const server = new FakeServer({ ttlS: 60, skewMs: 3_600_000 });
   const client = newClient(server);
