@@ -437,6 +437,17 @@ base::Result<SignalMetrics> SignalMetrics::Create(Registry& registry) {
   }
   ResolveAll(*history, kHistoryWriteResultValues, m.history_writes);
 
+  auto waiting = registry.AddGauge({
+      .name = std::string(kCallHistoryWritesWaiting),
+      .help = "Call history writes not yet in the database: in memory, or in the state "
+              "directory's unwritten-calls.jsonl (the database is away or slow).",
+      .labels = {Label("where", kHistoryWaitPlaceValues)},
+  });
+  if (!waiting) {
+    return std::unexpected(std::move(waiting.error()));
+  }
+  ResolveAll(*waiting, kHistoryWaitPlaceValues, m.history_waiting);
+
   auto http = registry.AddCounter({
       .name = std::string(kHttpRequestsTotal),
       .help = "HTTP requests answered, by route and status code.",

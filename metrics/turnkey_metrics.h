@@ -76,6 +76,7 @@ inline constexpr std::string_view kIceRttSeconds = "turnkey_ice_rtt_seconds";
 inline constexpr std::string_view kIceReportsTotal = "turnkey_ice_reports_total";
 inline constexpr std::string_view kIceFailuresTotal = "turnkey_ice_failures_total";
 inline constexpr std::string_view kCallHistoryWritesTotal = "turnkey_call_history_writes_total";
+inline constexpr std::string_view kCallHistoryWritesWaiting = "turnkey_call_history_writes_waiting";
 inline constexpr std::string_view kHttpRequestsTotal = "turnkey_http_requests_total";
 inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
 
@@ -317,6 +318,14 @@ enum class HistoryWriteResult : uint8_t {
 inline constexpr std::array<std::string_view, 3> kHistoryWriteResultValues = {"applied", "refused",
                                                                               "lost"};
 
+// Where call-history writes not yet in the database wait.
+enum class HistoryWaitPlace : uint8_t {
+  kMemory,  // queued, in a transaction not answered yet, or back for a retry
+  kFile,    // in state_dir/unwritten-calls.jsonl, not read back yet
+  kCount
+};
+inline constexpr std::array<std::string_view, 2> kHistoryWaitPlaceValues = {"memory", "file"};
+
 // How a socket was resumed (Socket.IO connection-state recovery).
 enum class SocketResume : uint8_t {
   kLost,      // its connection had been seen to fail
@@ -373,6 +382,8 @@ struct SignalMetrics {
   CounterFamily http_requests;  // {route, code}
   // Call-history writes by outcome (any thread, on the shared shard).
   EnumArray<HistoryWriteResult, Counter> history_writes;
+  // Call-history writes waiting for the database now (set by the loop).
+  EnumArray<HistoryWaitPlace, Gauge> history_waiting;
   // One database call, measured where it runs (on a work-queue thread use
   // the registry's shared shard).
   Histogram db_query_seconds;

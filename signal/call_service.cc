@@ -413,6 +413,12 @@ void CallService::RefreshGauges() {
   const bool coordinator = cluster_ != nullptr && cluster_->is_coordinator();
   metrics.cluster_coordinator.Set(coordinator ? 1.0 : 0.0);
   metrics.cluster_nodes.Set(coordinator ? static_cast<double>(cluster_->nodes()) : 0.0);
+  if (recorder_ != nullptr) {
+    metrics.history_waiting[metrics::HistoryWaitPlace::kMemory].Set(
+        static_cast<double>(recorder_->waiting_in_memory()));
+    metrics.history_waiting[metrics::HistoryWaitPlace::kFile].Set(
+        static_cast<double>(recorder_->waiting_in_file()));
+  }
 }
 
 // ---- Lifecycle ----------------------------------------------------------------------

@@ -206,6 +206,8 @@ struct CallStoreRecorder::BatchOutcome {
   // passes; anything else may be the batch itself.
   bool unavailable = false;
   uint64_t seq = 0;
+  // Writes in the batch.
+  size_t size = 0;
 };
 
 // One batch on a worker. A named type, not a lambda: when the queue refuses
@@ -219,32 +221,33 @@ struct CallStoreRecorder::BatchJob {
   std::shared_ptr<BatchResult> end;
 
   BatchOutcome operator()() {
+    BatchOutcome outcome;
+    outcome.attempt = attempt;
+    outcome.seq = seq;
+    outcome.size = writes.size();
     shared->WaitTurn(seq);
     if (shared->PreviousFailed(seq) && shared->closing()) {
       // At the stop the same order holds: what follows a batch that was not
       // written is saved with it, never written before it.
       shared->GiveUp(writes, "a batch before them was not written");
       shared->FinishTurn(seq, *end, true);
-      return BatchOutcome{};
+      return outcome;
     }
     if (shared->PreviousFailed(seq)) {
       // The batch before this one failed and goes back to be retried: this
       // one must follow it, not go first (an update of a call whose insert
       // failed would be refused as "call not found" and the call would stay
       // ringing; the MariaDB audit's lock test lost 2 of 576 calls so).
-      BatchOutcome skipped;
-      skipped.failed = std::move(writes);
-      skipped.attempt = attempt;
-      skipped.unavailable = true;
-      skipped.seq = seq;
+      outcome.failed = std::move(writes);
+      outcome.unavailable = true;
       shared->FinishTurn(seq, *end, true);
-      return skipped;
+      return outcome;
     }
     const auto start = std::chrono::steady_clock::now();
     if (start >= shared->give_up_at.load()) {
       shared->GiveUp(writes, "out of time");
       shared->FinishTurn(seq, *end, true);
-      return BatchOutcome{};
+      return outcome;
     }
     base::Result<std::vector<base::Status>> result = store->ApplyCallWrites(writes);
     // At the stop no retry comes later: an outage that passes (a backup
@@ -260,9 +263,6 @@ struct CallStoreRecorder::BatchJob {
     }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     shared->metrics.db_query_seconds.Observe(shared->shard, took.count());
-    BatchOutcome outcome;
-    outcome.attempt = attempt;
-    outcome.seq = seq;
     bool failed = false;
     if (!result) {
       failed = true;
@@ -318,7 +318,8 @@ CallStoreRecorder::CallStoreRecorder(net::EventLoop& loop, net::WorkQueue& queue
                      // Nothing in memory: what failed waits in the file.
                      ReadBackSpilled();
                    }),
-      commit_timer_(loop, [this] { Post(When::kNow); }) {
+      commit_timer_(loop, [this] { Post(When::kNow); }),
+      slow_timer_(loop, [this] { OnSlowBatch(); }) {
   shared_->owner = this;
 }
 
@@ -347,6 +348,14 @@ CallStoreRecorder::~CallStoreRecorder() {
 }
 
 const CallStoreRecorderStats& CallStoreRecorder::stats() const { return shared_->stats; }
+
+size_t CallStoreRecorder::waiting_in_memory() const {
+  size_t writes = pending_.size() + in_flight_writes_;
+  for (const BatchOutcome& back : returned_) {
+    writes += back.failed.size();
+  }
+  return writes;
+}
 
 std::shared_ptr<const CallStoreRecorderStats> CallStoreRecorder::shared_stats() const {
   return std::shared_ptr<const CallStoreRecorderStats>(shared_, &shared_->stats);
@@ -560,14 +569,18 @@ void CallStoreRecorder::ReadBackSpilled() {
     // Records from now on go to memory again; the file stays for the next
     // start, which writes what it holds (refusing what was read back).
     spilling_ = false;
+    memory_in_file_ = false;
     TK_LOG_ERROR("calls: {}; the call history writes still in it are written at the next start",
                  chunk.error().message);
     return;
   }
   spill_offset_ = chunk->next_offset;
+  read_back_ += chunk->writes.size() + chunk->unreadable;
   if (chunk->writes.empty() && chunk->end) {
     spilling_ = false;
+    memory_in_file_ = false;
     spill_offset_ = 0;
+    read_back_ = 0;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
       TK_LOG_ERROR("calls: {}: cannot remove after writing it: {}", path, std::strerror(errno));
     }
@@ -577,6 +590,8 @@ void CallStoreRecorder::ReadBackSpilled() {
     return;
   }
   // Not open to merges (not in waiting_): they go out as they were saved.
+  // Copies: the file keeps them until it goes, so a crash loses none.
+  memory_in_file_ = true;
   for (sql::CallWrite& write : chunk->writes) {
     pending_.push_back(std::move(write));
   }
@@ -661,11 +676,22 @@ void CallStoreRecorder::Post(When when) {
   }
   ++next_seq_;
   ++in_flight_;
+  in_flight_writes_ += take;
   last_posted_ = std::move(result);
+  if (!slow_timer_.IsRunning() && options_.slow_batch.count() > 0 &&
+      shared_->unwritten != nullptr) {
+    slow_timer_.Start(options_.slow_batch);
+  }
 }
 
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   --in_flight_;
+  in_flight_writes_ -= std::min(in_flight_writes_, outcome.size);
+  // The next batch out (Flush may have two) has its own time to answer.
+  slow_timer_.Stop();
+  if (in_flight_ > 0 && options_.slow_batch.count() > 0 && shared_->unwritten != nullptr) {
+    slow_timer_.Start(options_.slow_batch);
+  }
   if (!outcome.failed.empty()) {
     returned_.push_back(std::move(outcome));
   } else if (single_ > 0) {
@@ -703,19 +729,22 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
     shared_->GiveUp(writes, "the work queue refused them");
     return;
   }
-  if (unavailable && shared_->unwritten != nullptr && !spilling_) {
+  if (unavailable && shared_->unwritten != nullptr && (!spilling_ || !memory_in_file_)) {
     // The database is away (or far behind): these writes, those waiting
     // behind them and every record from now on wait in the file, which a
     // crash of the process does not lose (a call's later writes are no use
     // without its insert), and come back from it once the database does.
+    // When records already went to the file (max_pending, a slow batch),
+    // these came before them and go in front.
     if (SpillFailed(writes, attempt)) {
       return;
     }
     // The file cannot take them: these wait in memory, and what comes
     // after them in the file, if it can take that.
-    spilling_ = true;
-    TK_LOG_WARN("calls: call history writes wait for the database; the next ones wait in {}",
-                shared_->unwritten->path());
+    if (!std::exchange(spilling_, true)) {
+      TK_LOG_WARN("calls: call history writes wait for the database; the next ones wait in {}",
+                  shared_->unwritten->path());
+    }
   }
   if (!unavailable && attempt > options_.retry_delays.size()) {
     // Not an outage that passes: most likely a write the database cannot
@@ -741,20 +770,45 @@ void CallStoreRecorder::Retry(std::vector<sql::CallWrite> writes, size_t attempt
 }
 
 bool CallStoreRecorder::SpillFailed(std::vector<sql::CallWrite>& writes, size_t attempt) {
-  std::vector<sql::CallWrite> held = std::move(writes);
+  const size_t held = writes.size() + pending_.size();
+  if (!SpillMemory(writes)) {
+    return false;
+  }
+  TK_LOG_WARN("calls: call history writes wait for the database in {} ({} from memory)",
+              shared_->unwritten->path(), held);
+  // The retry reads them back (ReadBackSpilled) after the delay.
+  ++shared_->stats.retries;
+  attempt_ = attempt;
+  retry_timer_.Start(RetryDelay(attempt));
+  return true;
+}
+
+bool CallStoreRecorder::SpillMemory(std::vector<sql::CallWrite>& front) {
+  std::vector<sql::CallWrite> held = std::move(front);
   held.reserve(held.size() + pending_.size());
   std::move(pending_.begin(), pending_.end(), std::back_inserter(held));
   // Not synced (the loop thread; a disk that fails): a crash of the
-  // process loses nothing written, only a power loss might.
-  if (base::Status saved = shared_->unwritten->Append(held, /*sync=*/false); !saved) {
+  // process loses nothing written, only a power loss might. While spilling
+  // the file already holds later records: these go in front of them (and
+  // nothing was read back yet: memory held these).
+  base::Status saved;
+  if (spilling_) {
+    saved = shared_->unwritten->PutInFront(held, spill_offset_, /*sync=*/false);
+  } else if (!held.empty()) {
+    saved = shared_->unwritten->Append(held, /*sync=*/false);
+  }
+  if (!saved) {
     TK_LOG_ERROR("calls: {} call history writes wait in memory for the database: {}", held.size(),
                  saved.error().message);
     // Back as they were: the failed ones, then those that waited.
     const size_t failed = held.size() - pending_.size();
-    writes.assign(std::make_move_iterator(held.begin()),
-                  std::make_move_iterator(held.begin() + static_cast<ptrdiff_t>(failed)));
+    front.assign(std::make_move_iterator(held.begin()),
+                 std::make_move_iterator(held.begin() + static_cast<ptrdiff_t>(failed)));
     std::move(held.begin() + static_cast<ptrdiff_t>(failed), held.end(), pending_.begin());
     return false;
+  }
+  if (spilling_) {
+    spill_offset_ = 0;  // the lines before it went with the rewrite
   }
   shared_->stats.writes_saved += held.size();
   spilled_ += held.size();
@@ -762,15 +816,26 @@ bool CallStoreRecorder::SpillFailed(std::vector<sql::CallWrite>& writes, size_t 
   pending_.clear();
   waiting_.clear();
   single_ = 0;  // the read-back batches start whole again
+  attempt_ = 0;
   commit_timer_.Stop();
   spilling_ = true;
-  TK_LOG_WARN("calls: call history writes wait for the database in {} ({} so far)",
-              shared_->unwritten->path(), held.size());
-  // The retry reads them back (ReadBackSpilled) after the delay.
-  ++shared_->stats.retries;
-  attempt_ = attempt;
-  retry_timer_.Start(RetryDelay(attempt));
+  memory_in_file_ = false;
   return true;
+}
+
+void CallStoreRecorder::OnSlowBatch() {
+  if (in_flight_ == 0 || spilling_ || shared_->unwritten == nullptr || shared_->closing()) {
+    return;
+  }
+  std::vector<sql::CallWrite> none;
+  const size_t waiting = pending_.size();
+  if (!SpillMemory(none)) {
+    return;  // they wait in memory, as before
+  }
+  TK_LOG_WARN(
+      "calls: the database has not answered a call history batch for {} ms; the {} writes behind "
+      "it and the next ones wait in {} until it does",
+      options_.slow_batch.count(), waiting, shared_->unwritten->path());
 }
 
 std::chrono::milliseconds CallStoreRecorder::RetryDelay(size_t attempt) const {

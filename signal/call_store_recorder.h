@@ -37,9 +37,11 @@
 // retry delay, and once everything in memory is written, the file is read a
 // batch at a time and written in order, then removed (counted in
 // writes_saved, then in writes_applied). So does every record once
-// `max_pending` wait in memory (a database far behind). Without a file,
-// records wait in memory, and beyond `max_pending` are refused, logged and
-// counted lost.
+// `max_pending` wait in memory (a database far behind), and once a batch has
+// waited `slow_batch` for an answer (a database that hangs: a crash then
+// loses at most that batch); if the database then fails, the writes still
+// in memory go in front of the file. Without a file, records wait in memory,
+// and beyond `max_pending` are refused, logged and counted lost.
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
 // `clock` and `metrics` must outlive every job posted (SignalService shuts
@@ -99,6 +101,10 @@ struct CallStoreRecorderOptions {
   // After the recorder is destroyed, batches still waiting to start this
   // long afterwards are given up without being tried. Default 5 s.
   std::chrono::milliseconds shutdown_budget{5000};
+  // A batch out this long without an answer (the database hangs) sends the
+  // records waiting behind it, and every one after them, to unwritten_path
+  // until the file has been read back. 0 = never. Default 2 s.
+  std::chrono::milliseconds slow_batch{2000};
   // Writes given up at the stop, and those that wait while the database is
   // away or beyond max_pending, are appended here (UnwrittenCallsFile): the
   // first are written at the next start (ReplayUnwrittenCalls), the others
@@ -113,8 +119,8 @@ struct CallStoreRecorderStats {
   std::atomic<uint64_t> writes_applied{0};  // writes the store accepted
   std::atomic<uint64_t> writes_failed{0};   // writes the store refused (logged)
   std::atomic<uint64_t> writes_dropped{0};  // never written: too many pending, or the stop
-  std::atomic<uint64_t> writes_saved{0};  // saved in unwritten_path (outage, max_pending, stop)
-  std::atomic<uint64_t> retries{0};       // batches retried
+  std::atomic<uint64_t> writes_saved{0};    // saved in unwritten_path (outage, max_pending, stop)
+  std::atomic<uint64_t> retries{0};         // batches retried
   std::atomic<uint64_t> records_merged{0};  // records folded into a waiting write
 };
 
@@ -163,6 +169,11 @@ class CallStoreRecorder final : public CallRecorder {
   // Records not yet handed to the work queue, and batches in flight.
   size_t pending() const { return pending_.size(); }
   size_t in_flight() const { return in_flight_; }
+  // Writes not yet in the database, for turnkey_call_history_writes_waiting:
+  // those in memory (pending, in flight, back for a retry; read back from
+  // the file included), and those in unwritten_path not read back yet.
+  size_t waiting_in_memory() const;
+  uint64_t waiting_in_file() const { return spilled_ > read_back_ ? spilled_ - read_back_ : 0; }
   const CallStoreRecorderStats& stats() const;
   // The same counters, kept alive past the recorder (jobs still running at
   // shutdown keep counting).
@@ -195,11 +206,17 @@ class CallStoreRecorder final : public CallRecorder {
   // Puts `writes` back at the front and starts the retry timer with the
   // delay of `attempt` (the first one for 0).
   void Requeue(std::vector<sql::CallWrite> writes, size_t attempt);
-  // At the start of an outage: appends `writes` (a failed run of batches)
-  // and everything in pending_ to unwritten_path, empties pending_, starts
-  // spilling and the retry timer, which reads them back. False (`writes`
-  // and pending_ as they were) when the file cannot take them.
+  // At the start of an outage: SpillMemory, then the retry timer, which
+  // reads them back. False (`writes` and pending_ as they were) when the
+  // file cannot take them.
   bool SpillFailed(std::vector<sql::CallWrite>& writes, size_t attempt);
+  // Puts `front` (writes back from the database) and everything in pending_
+  // into unwritten_path, in front of what it holds, empties pending_ and
+  // starts spilling. False (`front` and pending_ as they were, logged) when
+  // the file cannot take them.
+  bool SpillMemory(std::vector<sql::CallWrite>& front);
+  // slow_timer_: a batch has waited slow_batch for the database.
+  void OnSlowBatch();
   // The retry delay after `attempt` attempts.
   std::chrono::milliseconds RetryDelay(size_t attempt) const;
   // Appends a record to unwritten_path (from then on every record goes
@@ -246,10 +263,17 @@ class CallStoreRecorder final : public CallRecorder {
   // part read back so far ends here.
   bool spilling_ = false;
   uint64_t spill_offset_ = 0;
-  // Records appended since spilling began.
+  // Records appended since spilling began, and read back since.
   uint64_t spilled_ = 0;
+  uint64_t read_back_ = 0;
+  // The writes in memory were read back from the file (a crash leaves
+  // them there); false while spilling: they came before the file's.
+  bool memory_in_file_ = false;
+  // Writes in the batches handed to the work queue.
+  size_t in_flight_writes_ = 0;
   net::Timer retry_timer_;
   net::Timer commit_timer_;
+  net::Timer slow_timer_;
 };
 
 // Logs the outcome of Store::EndUnfinishedCalls; `whose` says whose calls

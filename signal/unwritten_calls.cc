@@ -244,19 +244,33 @@ base::Status UnwrittenCallsFile::DropBefore(uint64_t offset) {
   if (offset == 0) {
     return {};
   }
+  return PutInFront({}, offset, /*sync=*/true);
+}
+
+base::Status UnwrittenCallsFile::PutInFront(std::span<const sql::CallWrite> front, uint64_t offset,
+                                            bool sync) {
+  std::string text;
+  for (const sql::CallWrite& write : front) {
+    text += EncodeCallWrite(write);
+    text += '\n';
+  }
   std::lock_guard lock(mutex_);
-  std::string rest;
   {
     std::ifstream in(path_, std::ios::binary);
-    if (!in || !in.seekg(static_cast<std::streamoff>(offset))) {
+    if (!in && errno != ENOENT) {
       return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
     }
-    rest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-      return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+    if (in) {
+      if (!in.seekg(static_cast<std::streamoff>(offset))) {
+        return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+      }
+      text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (in.bad()) {
+        return base::Unavailable(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+      }
     }
   }
-  if (rest.empty()) {
+  if (text.empty()) {
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
       return base::Unavailable(fmt::format("{}: cannot remove: {}", path_, std::strerror(errno)));
     }
@@ -264,7 +278,7 @@ base::Status UnwrittenCallsFile::DropBefore(uint64_t offset) {
   }
   // A new file renamed over the old one: a crash leaves one or the other.
   const std::string next = path_ + ".new";
-  base::Status written = WriteFile(next, O_CREAT | O_TRUNC, rest, true);
+  base::Status written = WriteFile(next, O_CREAT | O_TRUNC, text, sync);
   if (written && ::rename(next.c_str(), path_.c_str()) != 0) {
     written = base::Unavailable(fmt::format("{}: cannot replace: {}", path_, std::strerror(errno)));
   }

@@ -56,6 +56,11 @@ class UnwrittenCallsFile {
   // Removes the file's first `offset` bytes (whole lines already read back),
   // keeping the rest (synced); the file goes when nothing is left.
   base::Status DropBefore(uint64_t offset);
+  // Puts `writes` in front of the file's lines from byte `offset` on (those
+  // before it, already read back, go), as one new file renamed over the
+  // old one (synced with `sync`), so a crash leaves one or the other; the
+  // file goes when nothing is left.
+  base::Status PutInFront(std::span<const sql::CallWrite> front, uint64_t offset, bool sync);
 
  private:
   const std::string path_;

@@ -58,6 +58,7 @@ TEST_F(TurnkeyMetricsTest, ExportsEveryCatalogueMetric) {
             (std::vector<std::string>{
                 "# TYPE turnkey_build_info gauge",
                 "# TYPE turnkey_call_history_writes_total counter",
+                "# TYPE turnkey_call_history_writes_waiting gauge",
                 "# TYPE turnkey_call_setup_seconds histogram",
                 "# TYPE turnkey_calls_total counter",
                 "# TYPE turnkey_cluster_coordinator gauge",

@@ -583,6 +583,9 @@ TEST_F(CallServiceTest, ConnectionsAreCountedByTransport) {
   EXPECT_THAT(
       registry_->Render(),
       ::testing::HasSubstr("turnkey_signal_closed_connections_total{reason=\"ping_timeout\"} 0"));
+  // No history write waits: the database takes them.
+  EXPECT_THAT(registry_->Render(),
+              ::testing::HasSubstr("turnkey_call_history_writes_waiting{where=\"file\"} 0"));
 }
 
 TEST_F(CallServiceTest, StoppingEndsLiveCallsAsServerShutdown) {

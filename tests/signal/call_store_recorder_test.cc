@@ -579,9 +579,22 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   EXPECT_EQ(OnLoop([&] { return recorder_->pending(); }), 2u);
   EXPECT_TRUE(std::filesystem::exists(options.unwritten_path));
 
-  store_->FailNext(1);  // the first batch out fails and is retried
+  // The database is away: the first batch out (c1 and c2's inserts, made
+  // before the file's records) fails and goes in front of them, where a
+  // crash would not lose it.
+  store_->FailNext(1000);
   auto barrier = OnLoop([&] { return recorder_->WriteBarrier(); });
   EXPECT_FALSE(barrier());  // records wait in the file
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 6; }));
+  auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
+  ASSERT_TRUE(saved.has_value()) << saved.error().message;
+  std::vector<std::string> ids;
+  for (const sql::CallWrite& write : saved->writes) {
+    ids.push_back(sql::CallWriteCallId(write));
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"c1", "c2", "c3", "c1", "c1", "c3"}));
+
+  store_->FailNext(0);
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 6; }));
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
   EXPECT_EQ(stats_->writes_failed, 0u);
@@ -596,7 +609,7 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
     return recorder_->WriteBarrier();
   });
   EXPECT_TRUE(barrier());
-  EXPECT_EQ(stats_->writes_saved, 4u);
+  EXPECT_EQ(stats_->writes_saved, 6u);
   ExpectRow("c2", sql::CallStatus::kCompleted, 1);
 }
 
@@ -632,6 +645,53 @@ TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
   ExpectRow("c1", sql::CallStatus::kCompleted, 5);
+}
+
+// A batch the database does not answer (it hangs: no error yet) sends the
+// records behind it, and the next ones, to the file, where a crash would
+// not lose them; once it answers they are read back and written in order.
+TEST_F(CallStoreRecorderTest, RecordsBehindABatchTheDatabaseDoesNotAnswerWaitInTheFile) {
+  CallStoreRecorderOptions options;
+  options.commit_delay = 0ms;
+  options.slow_batch = 100ms;
+  options.unwritten_path = UnwrittenPath();
+  MakeRecorder(options);
+  store_->Close();
+  const CallInfo c1 = Info("c1");
+  const CallInfo c2 = Info("c2");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));
+  OnLoop([&] {
+    recorder_->CallCreated(c2);
+    recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 4s));
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 2; }));
+  OnLoop([&] {
+    recorder_->CallEnded(HungUp(c2, "bob-id", 1s, 2s));  // straight to the file
+    EXPECT_EQ(recorder_->pending(), 0u);
+    EXPECT_EQ(recorder_->waiting_in_memory(), 1u);  // c1's insert, still out
+    EXPECT_EQ(recorder_->waiting_in_file(), 3u);
+    return 0;
+  });
+  auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
+  ASSERT_TRUE(saved.has_value()) << saved.error().message;
+  ASSERT_EQ(saved->writes.size(), 3u);
+  EXPECT_EQ(sql::CallWriteCallId(saved->writes[0]), "c2");
+
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  ExpectRow("c1", sql::CallStatus::kCompleted, 4);
+  ExpectRow("c2", sql::CallStatus::kCompleted, 2);
+  OnLoop([&] {
+    EXPECT_EQ(recorder_->waiting_in_memory(), 0u);
+    EXPECT_EQ(recorder_->waiting_in_file(), 0u);
+    return 0;
+  });
 }
 
 // A stop while records wait in the file: they, and what memory held, are

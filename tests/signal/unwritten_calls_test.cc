@@ -342,6 +342,29 @@ TEST_F(UnwrittenCallsReplayTest, ChunksReadWholeLinesInOrderAndDropBeforeKeepsTh
   EXPECT_TRUE(missing->end);
 }
 
+// Writes that came before the file's (held in memory) go in front of the
+// lines not read back yet; those read back go; no file: a new one.
+TEST_F(UnwrittenCallsReplayTest, PutInFrontKeepsTheLinesNotReadBackBehindTheNewOnes) {
+  UnwrittenCallsFile file(path_);
+  ASSERT_TRUE(file.PutInFront(std::vector<sql::CallWrite>{Ringing("c2")}, 0, false).has_value());
+  ASSERT_TRUE(
+      file.Append(std::vector<sql::CallWrite>{Ringing("c3"), Ringing("c4")}, false).has_value());
+  auto first = ReadUnwrittenCalls(path_, 0, 1);  // c2 read back
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+
+  ASSERT_TRUE(file.PutInFront(std::vector<sql::CallWrite>{Ringing("c0"), Ringing("c1")},
+                              first->next_offset, false)
+                  .has_value());
+  auto all = ReadUnwrittenCalls(path_, 0, 10);
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  std::vector<std::string> ids;
+  for (const sql::CallWrite& write : all->writes) {
+    ids.push_back(sql::CallWriteCallId(write));
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"c0", "c1", "c3", "c4"}));
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".new"));
+}
+
 TEST_F(UnwrittenCallsReplayTest, AFileThatCannotBeWrittenSaysWhy) {
   UnwrittenCallsFile file((dir_.path() / "missing-dir" / "calls.jsonl").string());
   auto saved = file.Append(std::vector<sql::CallWrite>{Ringing("c1")});
