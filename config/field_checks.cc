@@ -151,10 +151,27 @@ base::Status CheckOrigin(std::string_view text) {
   // serialized origin (RFC 6454 section 6.1): lower case, no default port,
   // an IPv6 host in its shortest form. An entry in any other form could
   // never match, so it is refused with the form to write.
+  // Any scheme (RFC 3986 section 3.1, as browsers serialize it: lower
+  // case): apps in a WebView send their own (capacitor://localhost,
+  // ionic://localhost, app://-). "null" (file:// and sandboxed pages) is
+  // not an origin one can allow: any such page sends it.
+  if (text == "null") {
+    return Bad("origin", text,
+               "file:// and sandboxed pages all send it, so allowing it would allow any of them");
+  }
   std::string_view rest = text;
-  const bool https = Consume(rest, "https://");
+  const size_t separator = rest.find("://");
+  const std::string_view scheme =
+      separator == std::string_view::npos ? std::string_view() : rest.substr(0, separator);
+  const bool scheme_ok =
+      !scheme.empty() && scheme.front() >= 'a' && scheme.front() <= 'z' &&
+      scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") == std::string_view::npos;
+  if (scheme_ok) {
+    rest.remove_prefix(separator + 3);
+  }
+  const bool https = scheme == "https";
   const bool ok =
-      (https || Consume(rest, "http://")) && !rest.empty() && rest.front() != ':' &&
+      scheme_ok && !rest.empty() && rest.front() != ':' &&
       rest.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-:[]") == std::string_view::npos;
   if (!ok) {
     return Bad("origin", text,
@@ -197,7 +214,7 @@ base::Status CheckOrigin(std::string_view text) {
     if (!value || port.front() == '0') {
       return Bad("origin", text, "port must be 1-65535, without leading zeros");
     }
-    if (*value == (https ? 443 : 80)) {
+    if ((https && *value == 443) || (scheme == "http" && *value == 80)) {
       return Bad("origin", text,
                  "browsers leave out the scheme's default port; drop :" + std::string(port));
     }

@@ -1,10 +1,14 @@
 #include "net/cors.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "base/log.h"
 
 namespace turnkey::net {
 
@@ -181,7 +185,23 @@ CorsVerdict Cors::Check(const HttpRequest& request) const {
       return CorsVerdict::kAllowed;
     }
   }
+  NoteRefused(*origin);
   return CorsVerdict::kDenied;
+}
+
+void Cors::NoteRefused(std::string_view origin) const {
+  constexpr size_t kLongest = 200;  // of an origin logged
+  {
+    std::lock_guard lock(refused_->mutex);
+    if (refused_->logged.size() >= kRefusedOriginsLogged ||
+        !refused_->logged.emplace(origin.substr(0, kLongest)).second) {
+      return;
+    }
+  }
+  TK_LOG_INFO(
+      "http: requests from Origin {:?} are refused (403): not in signal.allowed_origins (logged "
+      "once per origin, for the first {})",
+      origin.substr(0, kLongest), kRefusedOriginsLogged);
 }
 
 bool Cors::IsPreflight(const HttpRequest& request) {

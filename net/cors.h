@@ -10,13 +10,20 @@
 // Callers: answer preflights with Preflight(); for other requests call
 // Check() first and answer 403 for kDenied before doing anything with side
 // effects, then AddHeaders() to the response. A denied origin never gets
-// CORS headers, so the browser also hides the response from the page.
+// CORS headers, so the browser also hides the response from the page. The
+// first requests from each refused origin are logged (at most
+// kRefusedOriginsLogged origins per Cors), so an operator sees which origin
+// to allow.
 //
-// Immutable after construction; safe to share between threads.
+// The policy is immutable after construction; safe to share between threads.
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "net/http_request.h"
@@ -73,7 +80,18 @@ class Cors {
 
   bool allows_any_origin() const { return any_origin_; }
 
+  static constexpr size_t kRefusedOriginsLogged = 16;
+
  private:
+  // Logs `origin` the first time it is refused.
+  void NoteRefused(std::string_view origin) const;
+
+  // The refused origins logged so far; shared by copies.
+  struct Refused {
+    std::mutex mutex;
+    std::unordered_set<std::string> logged;
+  };
+  std::shared_ptr<Refused> refused_ = std::make_shared<Refused>();
   CorsOptions options_;
   bool any_origin_ = false;
   std::string methods_;  // joined for the header

@@ -6,18 +6,25 @@ namespace turnkey::config {
 namespace {
 
 TEST(FieldChecksTest, Origins) {
-  for (const char* good : {"https://app.example.org", "http://localhost:3000", "https://[::1]:8443",
-                           "http://192.0.2.1"}) {
+  for (const char* good :
+       {"https://app.example.org", "http://localhost:3000", "https://[::1]:8443",
+        "http://192.0.2.1",
+        // What apps in a WebView send (Capacitor and Ionic on iOS,
+        // Electron, Tauri, a browser extension).
+        "capacitor://localhost", "ionic://localhost", "app://-", "tauri://localhost",
+        "chrome-extension://abcdefghijklmnop", "x-app.v2+web://host:80"}) {
     EXPECT_TRUE(CheckOrigin(good).has_value()) << good;
   }
-  for (const char* bad : {"", "app.example.org", "https://", "https://app.example.org/",
-                          "https://App.example.org", "https://a.org/path", "ftp://a.org",
-                          "https://:443", "null", "https://a.org?x", "https://user@a.org",
-                          // Forms no browser sends (RFC 6454 section 6.1), or no port at all.
-                          "http://[2001:db8:0::5]:8443", "http://[0:0::1]:8080",
-                          "http://[::ffff:127.0.0.1]", "http://[::1]:80", "https://a.org:443",
-                          "http://a.org:0", "http://a.org:65536", "http://a.org:", "http://[::1]:",
-                          "http://a.org:080", "http://[::1", "http://[nothex]", "http://a[b]"}) {
+  for (const char* bad :
+       {"", "app.example.org", "https://", "https://app.example.org/", "https://App.example.org",
+        "https://a.org/path", "Capacitor://localhost", "1app://a.org", "://a.org",
+        "ca pacitor://localhost", "capacitor:localhost", "https://:443", "null", "https://a.org?x",
+        "https://user@a.org",
+        // Forms no browser sends (RFC 6454 section 6.1), or no port at all.
+        "http://[2001:db8:0::5]:8443", "http://[0:0::1]:8080", "http://[::ffff:127.0.0.1]",
+        "http://[::1]:80", "https://a.org:443", "http://a.org:0", "http://a.org:65536",
+        "http://a.org:", "http://[::1]:", "http://a.org:080", "http://[::1", "http://[nothex]",
+        "http://a[b]"}) {
     EXPECT_FALSE(CheckOrigin(bad).has_value()) << bad;
   }
   EXPECT_EQ(CheckOrigin("http://[2001:db8:0::5]:8443").error().message,
@@ -26,6 +33,9 @@ TEST(FieldChecksTest, Origins) {
   EXPECT_EQ(CheckOrigin("https://a.org:443").error().message,
             "bad origin \"https://a.org:443\" (browsers leave out the scheme's default port; "
             "drop :443)");
+  EXPECT_EQ(CheckOrigin("null").error().message,
+            "bad origin \"null\" (file:// and sandboxed pages all send it, so allowing it would "
+            "allow any of them)");
   EXPECT_TRUE(CheckOrigin("http://[2001:db8::5]:8443").has_value());
   EXPECT_TRUE(CheckOrigin("https://a.org:80").has_value());
 }

@@ -40,6 +40,7 @@ SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")
 MARIADB_SCRIPT = os.path.join(SOURCE_DIR, "tests", "sql", "mariadb_server.sh")
 SECRET = "acc-secret-" + os.urandom(8).hex()
 ALLOWED_ORIGIN = "https://app.example.test"
+WEBVIEW_ORIGIN = "capacitor://localhost"  # an iOS app in a WebView (Capacitor)
 PASSWORD = "correct horse battery"
 INJECTIONS = [
     "' OR '1'='1",
@@ -184,7 +185,7 @@ class AccountsServer:
                 "  peers: {allow: [127.0.0.0/8]}\n"
                 "signal:\n"
                 f"  listen: {{address: 127.0.0.1, port: {self.http_port}}}\n"
-                f"  allowed_origins: [\"{ALLOWED_ORIGIN}\"]\n"
+                f"  allowed_origins: [\"{ALLOWED_ORIGIN}\", \"{WEBVIEW_ORIGIN}\"]\n"
                 "  ice_servers:\n"
                 f"    urls: [\"stun:127.0.0.1:{self.turn_port}\",\n"
                 f"           \"turn:127.0.0.1:{self.turn_port}?transport=udp\"]\n"
@@ -599,6 +600,13 @@ class AccountsApiTests:
                                 headers={"Origin": "https://evil.example"})
         self.assertError(refused, 403, "ORIGIN_NOT_ALLOWED")
         self.assertNotIn("access-control-allow-origin", refused.headers)
+        # The operator can see which origin was refused.
+        self.assertIn('requests from Origin "https://evil.example" are refused (403)',
+                      self.server.read_log())
+        # An app in a WebView sends its own scheme; it can be allowed like any origin.
+        app = self.api.get("/api/users/me", headers={"Origin": WEBVIEW_ORIGIN})
+        self.assertError(app, 401, "UNAUTHORIZED")
+        self.assertEqual(app.headers["access-control-allow-origin"], WEBVIEW_ORIGIN)
 
     def test_huge_bodies_get_413(self):
         # Over the API's own limit: a JSON answer with a code.
