@@ -30,12 +30,23 @@ void CheckAddress(std::string_view key, const base::SocketAddress& address,
 }
 
 // Why this user cannot write files in state_dir, or nullopt. One that does
-// not exist yet is fine: serve (or systemd's StateDirectory=) makes it.
+// not exist yet is fine when this user can make it (serve does; so does
+// systemd's StateDirectory=, before the guide's install step made it anyway):
+// its nearest existing parent must be writable.
 std::optional<std::string> StateDirProblem(const fs::path& dir) {
   std::error_code error;
   if (!fs::exists(dir, error)) {
     if (error && error != std::errc::no_such_file_or_directory) {
       return "cannot reach " + dir.string() + ": " + error.message();
+    }
+    fs::path parent = fs::absolute(dir, error).parent_path();
+    while (!error && !fs::exists(parent, error) && parent != parent.root_path()) {
+      parent = parent.parent_path();
+    }
+    if (!error && ::access(parent.c_str(), W_OK | X_OK) != 0) {
+      const int why = errno;
+      return dir.string() + " does not exist and this user cannot create it (" + parent.string() +
+             ": " + std::strerror(why) + "); create it for the service user";
     }
     return std::nullopt;
   }

@@ -56,6 +56,9 @@ class HostChecksTest : public ::testing::Test {
 
 TEST_F(HostChecksTest, TheDefaultsOnAWritableStateDirPass) {
   EXPECT_EQ(Errors(), std::vector<std::string>{});
+  // Not made yet, several levels down: serve makes it.
+  config_.state_dir = (dir_ / "a" / "b" / "state").string();
+  EXPECT_EQ(Errors(), std::vector<std::string>{});
 }
 
 TEST_F(HostChecksTest, AListenAddressNotOnThisHostIsNamed) {
@@ -107,7 +110,26 @@ TEST_F(HostChecksTest, TheSqliteDirectoryMustExistAndBeWritable) {
   ::chmod((dir_ / "locked").c_str(), 0500);
   config_.database.sqlite.path = (dir_ / "locked" / "turnkey.db").string();
   config_.state_dir = (dir_ / "locked" / "state").string();
-  auto check = [&] { return HasErrorAbout("database.sqlite.path") && HasErrorAbout("state_dir"); };
+  // Nor create one under a directory it may read but not write (serve
+  // would fail to make it).
+  fs::create_directories(dir_ / "read-only");
+  ::chmod((dir_ / "read-only").c_str(), 0555);
+  const auto missing_cannot_be_made = [&] {
+    const fs::path missing = dir_ / "read-only" / "new" / "state";
+    config_.state_dir = missing.string();
+    const std::vector<std::string> errors = Errors();
+    config_.state_dir = (dir_ / "locked" / "state").string();
+    return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+      return e == "state_dir: " + missing.string() +
+                      " does not exist and this user cannot create it (" +
+                      (dir_ / "read-only").string() +
+                      ": Permission denied); create it for the service user";
+    });
+  };
+  auto check = [&] {
+    return HasErrorAbout("database.sqlite.path") && HasErrorAbout("state_dir") &&
+           missing_cannot_be_made();
+  };
   bool skipped = false;
   if (::geteuid() != 0) {
     EXPECT_TRUE(check());
@@ -128,6 +150,7 @@ TEST_F(HostChecksTest, TheSqliteDirectoryMustExistAndBeWritable) {
   }
   ::chmod((dir_ / "locked").c_str(), 0700);
   ::chmod((dir_ / "locked" / "state").c_str(), 0700);
+  ::chmod((dir_ / "read-only").c_str(), 0700);
   if (skipped) {
     GTEST_SKIP() << "cannot become nobody here (a user namespace?)";
   }
