@@ -84,10 +84,17 @@ sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
   return sql::CallStatus::kFailed;
 }
 
-// One posted batch's end, for WriteBarrier; guarded by Shared::mutex.
+// One posted batch, shared by its job and the loop: its writes, whether its
+// job began with them, and its end (for WriteBarrier). The flags are guarded
+// by Shared::mutex; the writes belong to the loop until the job has
+// started (OnSlowBatch may take them to the file: `saved`), then to the job.
 struct CallStoreRecorder::BatchResult {
+  uint64_t seq = 0;
+  std::vector<sql::CallWrite> writes;
+  bool started = false;
+  bool saved = false;  // taken to unwritten_path before it started
   bool done = false;
-  bool failed = false;
+  bool failed = false;  // done without reaching the store (or saved)
 };
 
 struct CallStoreRecorder::Shared {
@@ -161,9 +168,13 @@ struct CallStoreRecorder::Shared {
         writes.size(), why, saved.error().message, lost);
   }
 
-  void WaitTurn(uint64_t seq) {
+  // Until the batch before `batch` is done (or `batch` was saved), then
+  // starts it: true if its job is to write it, false if it was saved.
+  bool WaitTurn(BatchResult& batch) {
     std::unique_lock lock(mutex);
-    turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= seq; });
+    turn.wait_for(lock, kTurnWait, [&] { return done_seq + 1 >= batch.seq || batch.saved; });
+    batch.started = !batch.saved;
+    return batch.started;
   }
   // Until `batch` (and so every batch before it) is done, or `max_wait`.
   // True if it was done and did not fail. A batch after a failed one in the
@@ -174,12 +185,14 @@ struct CallStoreRecorder::Shared {
     std::unique_lock lock(mutex);
     return turn.wait_for(lock, max_wait, [&] { return batch.done; }) && !batch.failed;
   }
-  void FinishTurn(uint64_t seq, BatchResult& result, bool failed = false) {
+  // `failed`: not written, and the batches after it must not be either.
+  // `saved`: not written here, but in the file (those after it are too).
+  void FinishTurn(uint64_t seq, BatchResult& result, bool failed = false, bool saved = false) {
     {
       std::lock_guard lock(mutex);
       done_seq = std::max(done_seq, seq);
       result.done = true;
-      result.failed = failed;
+      result.failed = failed || saved;
       if (failed) {
         failed_seq = std::max(failed_seq, seq);
       }
@@ -215,17 +228,24 @@ struct CallStoreRecorder::BatchOutcome {
 struct CallStoreRecorder::BatchJob {
   std::shared_ptr<Shared> shared;
   sql::Store* store;
-  std::vector<sql::CallWrite> writes;
-  uint64_t seq;
   size_t attempt;
   std::shared_ptr<BatchResult> end;
 
   BatchOutcome operator()() {
+    const uint64_t seq = end->seq;
     BatchOutcome outcome;
     outcome.attempt = attempt;
     outcome.seq = seq;
+    if (!shared->WaitTurn(*end)) {
+      // Saved to the file while it waited behind a batch the database did
+      // not answer (OnSlowBatch, which counted it); it comes back from there.
+      shared->FinishTurn(seq, *end, false, /*saved=*/true);
+      return outcome;
+    }
+    // The writes are the job's from here on, and go with it.
+    std::vector<sql::CallWrite> writes = std::move(end->writes);
+    end->writes = {};
     outcome.size = writes.size();
-    shared->WaitTurn(seq);
     if (shared->PreviousFailed(seq) && shared->closing()) {
       // At the stop the same order holds: what follows a batch that was not
       // written is saved with it, never written before it.
@@ -349,7 +369,7 @@ CallStoreRecorder::~CallStoreRecorder() {
 
 const CallStoreRecorderStats& CallStoreRecorder::stats() const { return shared_->stats; }
 
-size_t CallStoreRecorder::waiting_in_memory() const {
+size_t CallStoreRecorder::in_memory() const {
   size_t writes = pending_.size() + in_flight_writes_;
   for (const BatchOutcome& back : returned_) {
     writes += back.failed.size();
@@ -566,12 +586,13 @@ void CallStoreRecorder::ReadBackSpilled() {
   const std::string& path = shared_->unwritten->path();
   auto chunk = ReadUnwrittenCalls(path, spill_offset_, options_.max_batch);
   if (!chunk) {
-    // Records from now on go to memory again; the file stays for the next
-    // start, which writes what it holds (refusing what was read back).
-    spilling_ = false;
-    memory_in_file_ = false;
-    TK_LOG_ERROR("calls: {}; the call history writes still in it are written at the next start",
-                 chunk.error().message);
+    // Records keep going to the file, behind the older ones in it (in
+    // memory they would reach the database first: an end before its
+    // insert), and the read is tried again after the longest retry delay.
+    // A stop leaves the file to the next start.
+    TK_LOG_ERROR("calls: {}; the call history writes in it wait (tried again in {} ms)",
+                 chunk.error().message, RetryDelay(options_.retry_delays.size()).count());
+    retry_timer_.Start(RetryDelay(options_.retry_delays.size()));
     return;
   }
   spill_offset_ = chunk->next_offset;
@@ -656,7 +677,9 @@ void CallStoreRecorder::Post(When when) {
   const uint64_t seq = next_seq_;
 
   auto result = std::make_shared<BatchResult>();
-  BatchJob job{shared_, &store_, std::move(batch), seq, attempt, result};
+  result->seq = seq;
+  result->writes = std::move(batch);
+  BatchJob job{shared_, &store_, attempt, result};
   auto done = [weak = std::weak_ptr<Shared>(shared_)](BatchOutcome outcome) {
     std::shared_ptr<Shared> shared = weak.lock();
     if (shared == nullptr) {
@@ -671,12 +694,13 @@ void CallStoreRecorder::Post(When when) {
   if (!queue_.TryPost(loop_, std::move(job), std::move(done))) {
     // The job was not taken, so its writes are still ours to retry.
     TK_LOG_WARN("calls: work queue full; call history writes wait");
-    Retry(std::move(job.writes), attempt + 1, true);
+    Retry(std::move(result->writes), attempt + 1, true);
     return;
   }
   ++next_seq_;
   ++in_flight_;
   in_flight_writes_ += take;
+  posted_.push_back(result);
   last_posted_ = std::move(result);
   if (!slow_timer_.IsRunning() && options_.slow_batch.count() > 0 &&
       shared_->unwritten != nullptr) {
@@ -687,6 +711,9 @@ void CallStoreRecorder::Post(When when) {
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
   --in_flight_;
   in_flight_writes_ -= std::min(in_flight_writes_, outcome.size);
+  std::erase_if(posted_, [&](const std::shared_ptr<BatchResult>& batch) {
+    return batch->seq == outcome.seq;
+  });
   // The next batch out (Flush may have two) has its own time to answer.
   slow_timer_.Stop();
   if (in_flight_ > 0 && options_.slow_batch.count() > 0 && shared_->unwritten != nullptr) {
@@ -824,18 +851,48 @@ bool CallStoreRecorder::SpillMemory(std::vector<sql::CallWrite>& front) {
 }
 
 void CallStoreRecorder::OnSlowBatch() {
-  if (in_flight_ == 0 || spilling_ || shared_->unwritten == nullptr || shared_->closing()) {
-    return;
+  if (in_flight_ == 0 || shared_->unwritten == nullptr || shared_->closing() ||
+      (spilling_ && memory_in_file_)) {
+    return;  // nothing out, no file, or what memory holds is in the file already
   }
-  std::vector<sql::CallWrite> none;
-  const size_t waiting = pending_.size();
-  if (!SpillMemory(none)) {
-    return;  // they wait in memory, as before
+  // The writes behind the batch that hangs: batches posted after it whose
+  // jobs have not started (a history read forces them out), then pending_.
+  // Taken under the mutex, so a job either starts with its writes or finds
+  // them saved, never both.
+  std::vector<sql::CallWrite> front;
+  std::vector<BatchResult*> taken;
+  {
+    std::lock_guard lock(shared_->mutex);
+    for (const std::shared_ptr<BatchResult>& batch : posted_) {
+      if (!batch->started && !batch->saved && !batch->done) {
+        std::move(batch->writes.begin(), batch->writes.end(), std::back_inserter(front));
+        taken.push_back(batch.get());
+      }
+    }
+    if (spilling_ && front.empty() && pending_.empty()) {
+      return;  // memory holds nothing that is not in the file
+    }
+    const size_t waiting = front.size() + pending_.size();
+    if (!SpillMemory(front)) {
+      // Back to their batches, which then run as posted.
+      auto next = front.begin();
+      for (BatchResult* batch : taken) {
+        std::move(next, next + static_cast<ptrdiff_t>(batch->writes.size()), batch->writes.begin());
+        next += static_cast<ptrdiff_t>(batch->writes.size());
+      }
+      return;
+    }
+    for (BatchResult* batch : taken) {
+      batch->saved = true;
+      in_flight_writes_ -= std::min(in_flight_writes_, batch->writes.size());
+      batch->writes = {};
+    }
+    TK_LOG_WARN(
+        "calls: the database has not answered a call history batch for {} ms; the {} writes "
+        "behind it and the next ones wait in {} until it does",
+        options_.slow_batch.count(), waiting, shared_->unwritten->path());
   }
-  TK_LOG_WARN(
-      "calls: the database has not answered a call history batch for {} ms; the {} writes behind "
-      "it and the next ones wait in {} until it does",
-      options_.slow_batch.count(), waiting, shared_->unwritten->path());
+  shared_->turn.notify_all();  // the saved batches' jobs need not wait their turn
 }
 
 std::chrono::milliseconds CallStoreRecorder::RetryDelay(size_t attempt) const {

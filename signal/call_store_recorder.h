@@ -38,9 +38,11 @@
 // batch at a time and written in order, then removed (counted in
 // writes_saved, then in writes_applied). So does every record once
 // `max_pending` wait in memory (a database far behind), and once a batch has
-// waited `slow_batch` for an answer (a database that hangs: a crash then
-// loses at most that batch); if the database then fails, the writes still
-// in memory go in front of the file. Without a file, records wait in memory,
+// waited `slow_batch` for an answer (a database that hangs): then the batches
+// posted behind it that have not started and the pending records go to the
+// file, so a crash loses at most that batch (and what came during the first
+// `slow_batch`); if the database then fails, the writes still in memory go
+// in front of the file's. Without a file, records wait in memory,
 // and beyond `max_pending` are refused, logged and counted lost.
 //
 // Lifetime: create and use on the loop thread; `loop`, `queue`, `store`,
@@ -170,10 +172,13 @@ class CallStoreRecorder final : public CallRecorder {
   size_t pending() const { return pending_.size(); }
   size_t in_flight() const { return in_flight_; }
   // Writes not yet in the database, for turnkey_call_history_writes_waiting:
-  // those in memory (pending, in flight, back for a retry; read back from
-  // the file included), and those in unwritten_path not read back yet.
-  size_t waiting_in_memory() const;
-  uint64_t waiting_in_file() const { return spilled_ > read_back_ ? spilled_ - read_back_ : 0; }
+  // those only in memory (pending, in flight, back for a retry), which a
+  // crash would lose, and those in unwritten_path (read back or not).
+  size_t waiting_in_memory() const { return memory_in_file_ ? 0 : in_memory(); }
+  uint64_t waiting_in_file() const {
+    return (spilled_ > read_back_ ? spilled_ - read_back_ : 0) +
+           (memory_in_file_ ? in_memory() : 0);
+  }
   const CallStoreRecorderStats& stats() const;
   // The same counters, kept alive past the recorder (jobs still running at
   // shutdown keep counting).
@@ -187,6 +192,8 @@ class CallStoreRecorder final : public CallRecorder {
   struct BatchJob;
 
   void Add(sql::CallWrite write);
+  // Writes in memory: pending, in flight, back for a retry.
+  size_t in_memory() const;
   // Folds `write` (valid) into the waiting insert of its call, or a state
   // update into its waiting state update; false if there is none.
   bool Merge(const sql::CallWrite& write);
@@ -257,8 +264,9 @@ class CallStoreRecorder final : public CallRecorder {
   std::vector<BatchOutcome> returned_;
   size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
-  // The result of the newest batch handed to the work queue.
+  // The newest batch handed to the work queue, and every one not back yet.
   std::shared_ptr<BatchResult> last_posted_;
+  std::vector<std::shared_ptr<BatchResult>> posted_;
   // Records go to unwritten_path (Spill) until it has been read back; the
   // part read back so far ends here.
   bool spilling_ = false;

@@ -57,6 +57,18 @@ class CallStoreRecorderTest : public testing::RecorderFixture {
 
   // unwritten_path in a directory removed after the test.
   std::string UnwrittenPath() const { return (dir_.path() / "unwritten.jsonl").string(); }
+  // The call ids of the writes in the file, in its order.
+  static std::vector<std::string> SavedIds(const std::string& path) {
+    std::vector<std::string> ids;
+    auto saved = ReadUnwrittenCalls(path, 0, 100);
+    EXPECT_TRUE(saved.has_value()) << saved.error().message;
+    if (saved.has_value()) {
+      for (const sql::CallWrite& write : saved->writes) {
+        ids.push_back(sql::CallWriteCallId(write));
+      }
+    }
+    return ids;
+  }
 
   CallInfo Info(const std::string& id) {
     return CallInfo{.id = id,
@@ -586,13 +598,8 @@ TEST_F(CallStoreRecorderTest, RecordsBeyondMaxPendingWaitInTheFileAndAreWrittenI
   auto barrier = OnLoop([&] { return recorder_->WriteBarrier(); });
   EXPECT_FALSE(barrier());  // records wait in the file
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 6; }));
-  auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
-  ASSERT_TRUE(saved.has_value()) << saved.error().message;
-  std::vector<std::string> ids;
-  for (const sql::CallWrite& write : saved->writes) {
-    ids.push_back(sql::CallWriteCallId(write));
-  }
-  EXPECT_EQ(ids, (std::vector<std::string>{"c1", "c2", "c3", "c1", "c1", "c3"}));
+  EXPECT_EQ(SavedIds(options.unwritten_path),
+            (std::vector<std::string>{"c1", "c2", "c3", "c1", "c1", "c3"}));
 
   store_->FailNext(0);
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 6; }));
@@ -692,6 +699,109 @@ TEST_F(CallStoreRecorderTest, RecordsBehindABatchTheDatabaseDoesNotAnswerWaitInT
     EXPECT_EQ(recorder_->waiting_in_file(), 0u);
     return 0;
   });
+}
+
+// Records already went to the file (beyond max_pending) when the database
+// stops answering: those still in memory, older, go in front of them.
+TEST_F(CallStoreRecorderTest, AHangAfterMaxPendingPutsTheRecordsInMemoryInFrontOfTheFile) {
+  CallStoreRecorderOptions options;
+  options.commit_delay = 0ms;
+  options.max_pending = 2;
+  options.slow_batch = 100ms;
+  options.unwritten_path = UnwrittenPath();
+  MakeRecorder(options);
+  store_->Close();
+  OnLoop([&] {
+    recorder_->CallCreated(Info("c1"));  // out, and held
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));
+  OnLoop([&] {
+    for (const char* id : {"c2", "c3", "c4"}) {  // c4: beyond max_pending, to the file
+      recorder_->CallCreated(Info(id));
+    }
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 3; }));
+  EXPECT_EQ(OnLoop([&] { return recorder_->pending(); }), 0u);
+  EXPECT_EQ(SavedIds(options.unwritten_path), (std::vector<std::string>{"c2", "c3", "c4"}));
+
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+}
+
+// A history read while the database hangs posts what waits behind the batch
+// that hangs; those batches, not started, go to the file too, and the read
+// says the records are not all in.
+TEST_F(CallStoreRecorderTest, BatchesPostedBehindOneThatHangsGoToTheFile) {
+  CallStoreRecorderOptions options;
+  options.commit_delay = 0ms;
+  options.slow_batch = 100ms;
+  options.unwritten_path = UnwrittenPath();
+  MakeRecorder(options);
+  store_->Close();
+  const CallInfo c1 = Info("c1");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    return 0;
+  });
+  ASSERT_TRUE(store_->WaitHeld(10s));
+  auto barrier = OnLoop([&] {
+    recorder_->CallCreated(Info("c2"));
+    recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 3s));
+    auto waiter = recorder_->WriteBarrier(30s);
+    EXPECT_EQ(recorder_->in_flight(), 2u);  // the read posted them
+    return waiter;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 2; }));
+  EXPECT_EQ(SavedIds(options.unwritten_path), (std::vector<std::string>{"c2", "c1"}));
+  OnLoop([&] {
+    EXPECT_EQ(recorder_->waiting_in_memory(), 1u);  // c1's insert, still out
+    EXPECT_EQ(recorder_->waiting_in_file(), 2u);
+    return 0;
+  });
+  EXPECT_FALSE(barrier());  // saved, not written
+
+  store_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  EXPECT_EQ(stats_->writes_failed, 0u);
+  ExpectRow("c1", sql::CallStatus::kCompleted, 3);
+}
+
+// A read back from the file that fails keeps the records going to the file
+// (in memory they would overtake its older ones) and is tried again.
+TEST_F(CallStoreRecorderTest, AFailedReadBackIsTriedAgainAndKeepsTheOrder) {
+  CallStoreRecorderOptions options = Held();
+  options.max_pending = 1;
+  options.retry_delays = {20ms};
+  options.unwritten_path = UnwrittenPath();
+  MakeRecorder(options);
+  const CallInfo c1 = Info("c1");
+  const CallInfo c2 = Info("c2");
+  OnLoop([&] {
+    recorder_->CallCreated(c1);
+    recorder_->CallCreated(c2);  // to the file
+    recorder_->CallEnded(HungUp(c2, "bob-id", 1s, 2s));
+    return 0;
+  });
+  ASSERT_EQ(stats_->writes_saved, 2u);
+  // The file cannot be read for a while: a directory stands in its place.
+  const std::string aside = options.unwritten_path + ".aside";
+  std::filesystem::rename(options.unwritten_path, aside);
+  std::filesystem::create_directory(options.unwritten_path);
+  OnLoop([&] {
+    recorder_->Flush();  // c1 goes out; then the read back fails
+    return 0;
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 1; }));
+  std::this_thread::sleep_for(100ms);  // a few failed reads
+  std::filesystem::remove(options.unwritten_path);
+  std::filesystem::rename(aside, options.unwritten_path);
+  ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  ExpectRow("c2", sql::CallStatus::kCompleted, 2);
 }
 
 // A stop while records wait in the file: they, and what memory held, are
