@@ -57,6 +57,23 @@ class CallStoreRecorderTest : public testing::RecorderFixture {
 
   // unwritten_path in a directory removed after the test.
   std::string UnwrittenPath() const { return (dir_.path() / "unwritten.jsonl").string(); }
+  // A recorder whose first batch (c1's insert) the database holds without an
+  // answer, with a 100 ms slow_batch and the file at UnwrittenPath(); c1.
+  CallInfo HoldTheFirstBatch(CallStoreRecorderOptions options = {}) {
+    options.commit_delay = 0ms;
+    options.slow_batch = 100ms;
+    options.unwritten_path = UnwrittenPath();
+    MakeRecorder(options);
+    store_->Close();
+    const CallInfo c1 = Info("c1");
+    OnLoop([&] {
+      recorder_->CallCreated(c1);
+      return 0;
+    });
+    EXPECT_TRUE(store_->WaitHeld(10s));
+    return c1;
+  }
+
   // The call ids of the writes in the file, in its order.
   static std::vector<std::string> SavedIds(const std::string& path) {
     std::vector<std::string> ids;
@@ -658,19 +675,8 @@ TEST_F(CallStoreRecorderTest, DuringAnOutageNewRecordsWaitInTheFile) {
 // records behind it, and the next ones, to the file, where a crash would
 // not lose them; once it answers they are read back and written in order.
 TEST_F(CallStoreRecorderTest, RecordsBehindABatchTheDatabaseDoesNotAnswerWaitInTheFile) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 0ms;
-  options.slow_batch = 100ms;
-  options.unwritten_path = UnwrittenPath();
-  MakeRecorder(options);
-  store_->Close();
-  const CallInfo c1 = Info("c1");
+  const CallInfo c1 = HoldTheFirstBatch();
   const CallInfo c2 = Info("c2");
-  OnLoop([&] {
-    recorder_->CallCreated(c1);
-    return 0;
-  });
-  ASSERT_TRUE(store_->WaitHeld(10s));
   OnLoop([&] {
     recorder_->CallCreated(c2);
     recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 4s));
@@ -684,14 +690,11 @@ TEST_F(CallStoreRecorderTest, RecordsBehindABatchTheDatabaseDoesNotAnswerWaitInT
     EXPECT_EQ(recorder_->waiting_in_file(), 3u);
     return 0;
   });
-  auto saved = ReadUnwrittenCalls(options.unwritten_path, 0, 10);
-  ASSERT_TRUE(saved.has_value()) << saved.error().message;
-  ASSERT_EQ(saved->writes.size(), 3u);
-  EXPECT_EQ(sql::CallWriteCallId(saved->writes[0]), "c2");
+  EXPECT_EQ(SavedIds(UnwrittenPath()), (std::vector<std::string>{"c2", "c1", "c2"}));
 
   store_->Open();
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
-  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(UnwrittenPath()); }));
   ExpectRow("c1", sql::CallStatus::kCompleted, 4);
   ExpectRow("c2", sql::CallStatus::kCompleted, 2);
   OnLoop([&] {
@@ -705,17 +708,8 @@ TEST_F(CallStoreRecorderTest, RecordsBehindABatchTheDatabaseDoesNotAnswerWaitInT
 // stops answering: those still in memory, older, go in front of them.
 TEST_F(CallStoreRecorderTest, AHangAfterMaxPendingPutsTheRecordsInMemoryInFrontOfTheFile) {
   CallStoreRecorderOptions options;
-  options.commit_delay = 0ms;
   options.max_pending = 2;
-  options.slow_batch = 100ms;
-  options.unwritten_path = UnwrittenPath();
-  MakeRecorder(options);
-  store_->Close();
-  OnLoop([&] {
-    recorder_->CallCreated(Info("c1"));  // out, and held
-    return 0;
-  });
-  ASSERT_TRUE(store_->WaitHeld(10s));
+  HoldTheFirstBatch(options);
   OnLoop([&] {
     for (const char* id : {"c2", "c3", "c4"}) {  // c4: beyond max_pending, to the file
       recorder_->CallCreated(Info(id));
@@ -724,29 +718,18 @@ TEST_F(CallStoreRecorderTest, AHangAfterMaxPendingPutsTheRecordsInMemoryInFrontO
   });
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 3; }));
   EXPECT_EQ(OnLoop([&] { return recorder_->pending(); }), 0u);
-  EXPECT_EQ(SavedIds(options.unwritten_path), (std::vector<std::string>{"c2", "c3", "c4"}));
+  EXPECT_EQ(SavedIds(UnwrittenPath()), (std::vector<std::string>{"c2", "c3", "c4"}));
 
   store_->Open();
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 4; }));
-  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(UnwrittenPath()); }));
 }
 
 // A history read while the database hangs posts what waits behind the batch
 // that hangs; those batches, not started, go to the file too, and the read
 // says the records are not all in.
 TEST_F(CallStoreRecorderTest, BatchesPostedBehindOneThatHangsGoToTheFile) {
-  CallStoreRecorderOptions options;
-  options.commit_delay = 0ms;
-  options.slow_batch = 100ms;
-  options.unwritten_path = UnwrittenPath();
-  MakeRecorder(options);
-  store_->Close();
-  const CallInfo c1 = Info("c1");
-  OnLoop([&] {
-    recorder_->CallCreated(c1);
-    return 0;
-  });
-  ASSERT_TRUE(store_->WaitHeld(10s));
+  const CallInfo c1 = HoldTheFirstBatch();
   auto barrier = OnLoop([&] {
     recorder_->CallCreated(Info("c2"));
     recorder_->CallEnded(HungUp(c1, "alice-id", 1s, 3s));
@@ -755,7 +738,7 @@ TEST_F(CallStoreRecorderTest, BatchesPostedBehindOneThatHangsGoToTheFile) {
     return waiter;
   });
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_saved == 2; }));
-  EXPECT_EQ(SavedIds(options.unwritten_path), (std::vector<std::string>{"c2", "c1"}));
+  EXPECT_EQ(SavedIds(UnwrittenPath()), (std::vector<std::string>{"c2", "c1"}));
   OnLoop([&] {
     EXPECT_EQ(recorder_->waiting_in_memory(), 1u);  // c1's insert, still out
     EXPECT_EQ(recorder_->waiting_in_file(), 2u);
@@ -765,7 +748,7 @@ TEST_F(CallStoreRecorderTest, BatchesPostedBehindOneThatHangsGoToTheFile) {
 
   store_->Open();
   ASSERT_TRUE(WaitUntil([&] { return stats_->writes_applied == 3; }));
-  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(options.unwritten_path); }));
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(UnwrittenPath()); }));
   EXPECT_EQ(stats_->writes_failed, 0u);
   ExpectRow("c1", sql::CallStatus::kCompleted, 3);
 }
