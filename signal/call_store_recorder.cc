@@ -558,6 +558,17 @@ void CallStoreRecorder::Add(sql::CallWrite write) {
 
 void CallStoreRecorder::Spill(sql::CallWrite write) {
   base::Status saved = shared_->unwritten->Append(std::span(&write, 1), /*sync=*/false);
+  if (!saved && pending_.size() < options_.max_pending) {
+    // Memory has room: better there, even ahead of the file's older writes
+    // (an end before its insert is refused, and the call is ended as
+    // server_restart, as it would be without the end), than lost.
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10), "calls: call history writes wait in memory: {}: {}",
+                      shared_->unwritten->path(), saved.error().message);
+    memory_in_file_ = false;  // not a copy of the file's
+    pending_.push_back(std::move(write));
+    Post(When::kAfterDelay);
+    return;
+  }
   if (!saved) {
     const uint64_t dropped = shared_->Lost(1);
     if (dropped % 1000 == 1) {
@@ -884,6 +895,9 @@ void CallStoreRecorder::OnSlowBatch() {
     }
     for (BatchResult* batch : taken) {
       batch->saved = true;
+      // Known now: a barrier waiting on it answers at once (not written).
+      batch->done = true;
+      batch->failed = true;
       in_flight_writes_ -= std::min(in_flight_writes_, batch->writes.size());
       batch->writes = {};
     }

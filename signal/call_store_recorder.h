@@ -227,7 +227,8 @@ class CallStoreRecorder final : public CallRecorder {
   // The retry delay after `attempt` attempts.
   std::chrono::milliseconds RetryDelay(size_t attempt) const;
   // Appends a record to unwritten_path (from then on every record goes
-  // there until it is read back), or counts it lost when that fails.
+  // there until it is read back); when that fails, keeps it in memory if
+  // fewer than max_pending wait there, else counts it lost.
   void Spill(sql::CallWrite write);
   // Once nothing waits in memory or is out, reads the next batch of the
   // spilled records back and posts it; removes the file when all are back.
