@@ -204,10 +204,20 @@ void TurnServer::HandleAllocate(base::MonoTime now, const FiveTuple& from,
       case AllocationQuota::Verdict::kOk:
         break;
       case AllocationQuota::Verdict::kUserLimit:
+        // A client that leaks allocations (left to expire rather than
+        // deleted) or more devices than the quota: say whose.
+        TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                          "turn: user {:?} has {} allocations (turn.quotas.allocations_per_user); "
+                          "Allocate from {} refused (486)",
+                          quota_user, options_.allocations_per_user, from.client.ToString());
         unclaim();
         fail(486);
         return;
       case AllocationQuota::Verdict::kTotalLimit:
+        TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                          "turn: {} allocations in all (turn.quotas.allocations_total); Allocate "
+                          "from {} refused (508)",
+                          options_.allocations_total, from.client.ToString());
         unclaim();
         fail_or_redirect(508);
         return;

@@ -560,6 +560,11 @@ class TurnErrorCodesTest(unittest.TestCase):
             self.assertEqual(clients[1].allocate().cls, tc.SUCCESS)
             r = clients[2].allocate()
             self.assertEqual(r.error_code, 486, r)
+            # The log says whose quota it was (rate-limited: one line per 10 s).
+            self.assertRegex(self.server.read_log(),
+                             r'turn: user "[^"]*quota[^"]*" has 2 allocations '
+                             r'\(turn\.quotas\.allocations_per_user\); Allocate from '
+                             r'127\.0\.0\.1:\d+ refused \(486\)')
             # Another user is not affected.
             with self.client() as other:
                 self.assertEqual(other.allocate().cls, tc.SUCCESS)
