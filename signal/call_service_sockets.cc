@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "signal/api_error.h"
 #include "signal/call_payload.h"
 #include "signal/call_service.h"
 #include "sql/store.h"
@@ -53,6 +54,15 @@ SocketIoAuthResult Refuse(std::string message, std::string_view code) {
 }  // namespace
 
 void CallService::Authorize(const Json& auth, std::function<void(SocketIoAuthResult)> done) {
+  // A token that is there but not a string (a number, an object) is not a
+  // token at all; absent, null or "" is none.
+  if (auth.is_object()) {
+    if (auto given = auth.find("token");
+        given != auth.end() && !given->is_null() && !given->is_string()) {
+      done(Refuse("The access token is invalid", api_code::kTokenInvalid));
+      return;
+    }
+  }
   std::string token = TokenOf(auth);
   if (token.empty()) {
     done(Refuse("Authentication required", kCodeTokenMissing));

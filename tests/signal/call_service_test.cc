@@ -168,7 +168,11 @@ class CallServiceTest : public ::testing::Test {
 
 TEST_F(CallServiceTest, ConnectNeedsAValidToken) {
   EXPECT_EQ(RefusedCode(Json::object()), "TOKEN_MISSING");
-  EXPECT_EQ(RefusedCode(Json{{"token", 42}}), "TOKEN_MISSING");
+  EXPECT_EQ(RefusedCode(Json{{"token", nullptr}}), "TOKEN_MISSING");  // a logged-out app
+  EXPECT_EQ(RefusedCode(Json{{"token", ""}}), "TOKEN_MISSING");
+  // There, but not a token at all.
+  EXPECT_EQ(RefusedCode(Json{{"token", 42}}), "TOKEN_INVALID");
+  EXPECT_EQ(RefusedCode(Json{{"token", Json::object()}}), "TOKEN_INVALID");
   EXPECT_EQ(RefusedCode(Json{{"token", "not-a-jwt"}}), "TOKEN_INVALID");
   TestUser alice = Register("alice");
   EXPECT_NE(Connect(alice), nullptr);
