@@ -78,12 +78,8 @@ base::Status WriteUnwrittenCalls(sql::Store& store, const config::Config& config
         "unreadable)",
         replayed->applied, path, replayed->refused, replayed->unreadable);
   }
-  if (replayed->ended > 0) {
-    TK_LOG_WARN(
-        "calls: {} calls in {} were still ringing or in progress when the last run ended, never "
-        "ended; recorded as ended (reason server_restart)",
-        replayed->ended, path);
-  }
+  signal::LogUnfinishedCallsEnded(static_cast<int>(replayed->ended),
+                                  fmt::format("in {} (left going by the last run)", path));
   return base::Ok();
 }
 

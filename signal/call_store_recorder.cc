@@ -91,6 +91,7 @@ sql::CallStatus StoredCallStatus(metrics::CallStatus status) {
 struct CallStoreRecorder::BatchResult {
   uint64_t seq = 0;
   std::vector<sql::CallWrite> writes;
+  size_t size = 0;  // writes.size() when posted
   bool started = false;
   bool saved = false;  // taken to unwritten_path before it started
   bool done = false;
@@ -219,8 +220,6 @@ struct CallStoreRecorder::BatchOutcome {
   // passes; anything else may be the batch itself.
   bool unavailable = false;
   uint64_t seq = 0;
-  // Writes in the batch.
-  size_t size = 0;
 };
 
 // One batch on a worker. A named type, not a lambda: when the queue refuses
@@ -245,7 +244,6 @@ struct CallStoreRecorder::BatchJob {
     // The writes are the job's from here on, and go with it.
     std::vector<sql::CallWrite> writes = std::move(end->writes);
     end->writes = {};
-    outcome.size = writes.size();
     if (shared->PreviousFailed(seq) && shared->closing()) {
       // At the stop the same order holds: what follows a batch that was not
       // written is saved with it, never written before it.
@@ -370,7 +368,10 @@ CallStoreRecorder::~CallStoreRecorder() {
 const CallStoreRecorderStats& CallStoreRecorder::stats() const { return shared_->stats; }
 
 size_t CallStoreRecorder::in_memory() const {
-  size_t writes = pending_.size() + in_flight_writes_;
+  size_t writes = pending_.size();
+  for (const std::shared_ptr<BatchResult>& batch : posted_) {
+    writes += batch->saved ? 0 : batch->size;  // saved: in the file
+  }
   for (const BatchOutcome& back : returned_) {
     writes += back.failed.size();
   }
@@ -472,7 +473,7 @@ std::function<bool()> CallStoreRecorder::WriteBarrier(std::chrono::milliseconds 
   // What still waits now is held for a retry: the database is away (or a
   // failed batch is back while later ones are still out).
   const bool held = !pending_.empty() || !returned_.empty() || spilling_;
-  if (in_flight_ == 0) {
+  if (posted_.empty()) {
     return [held] { return !held; };
   }
   // The newest batch posted so far is the last one holding a record made
@@ -590,7 +591,7 @@ void CallStoreRecorder::Spill(sql::CallWrite write) {
 }
 
 void CallStoreRecorder::ReadBackSpilled() {
-  if (!spilling_ || !pending_.empty() || in_flight_ > 0 || !returned_.empty() ||
+  if (!spilling_ || !pending_.empty() || !posted_.empty() || !returned_.empty() ||
       retry_timer_.IsRunning() || shared_->closing()) {
     return;
   }
@@ -662,7 +663,7 @@ void CallStoreRecorder::Post(When when) {
     }
     when = When::kNow;
   }
-  if (when == When::kNow && (in_flight_ > 0 || retry_timer_.IsRunning())) {
+  if (when == When::kNow && (!posted_.empty() || retry_timer_.IsRunning())) {
     return;  // OnBatchDone or the retry timer comes back here
   }
   const size_t take = single_ > 0 ? 1 : std::min(options_.max_batch, pending_.size());
@@ -689,6 +690,7 @@ void CallStoreRecorder::Post(When when) {
 
   auto result = std::make_shared<BatchResult>();
   result->seq = seq;
+  result->size = take;
   result->writes = std::move(batch);
   BatchJob job{shared_, &store_, attempt, result};
   auto done = [weak = std::weak_ptr<Shared>(shared_)](BatchOutcome outcome) {
@@ -709,27 +711,26 @@ void CallStoreRecorder::Post(When when) {
     return;
   }
   ++next_seq_;
-  ++in_flight_;
-  in_flight_writes_ += take;
   posted_.push_back(result);
   last_posted_ = std::move(result);
-  if (!slow_timer_.IsRunning() && options_.slow_batch.count() > 0 &&
-      shared_->unwritten != nullptr) {
+  if (!slow_timer_.IsRunning()) {
+    ArmSlowTimer();
+  }
+}
+
+void CallStoreRecorder::ArmSlowTimer() {
+  if (!posted_.empty() && options_.slow_batch.count() > 0 && shared_->unwritten != nullptr) {
     slow_timer_.Start(options_.slow_batch);
   }
 }
 
 void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
-  --in_flight_;
-  in_flight_writes_ -= std::min(in_flight_writes_, outcome.size);
   std::erase_if(posted_, [&](const std::shared_ptr<BatchResult>& batch) {
     return batch->seq == outcome.seq;
   });
   // The next batch out (Flush may have two) has its own time to answer.
   slow_timer_.Stop();
-  if (in_flight_ > 0 && options_.slow_batch.count() > 0 && shared_->unwritten != nullptr) {
-    slow_timer_.Start(options_.slow_batch);
-  }
+  ArmSlowTimer();
   if (!outcome.failed.empty()) {
     returned_.push_back(std::move(outcome));
   } else if (single_ > 0) {
@@ -739,7 +740,7 @@ void CallStoreRecorder::OnBatchDone(BatchOutcome outcome) {
     // Batches after a failed one come back failed too (not tried). Once all
     // are back, their writes go back to the front together, in the order
     // they were made, with the first failure's attempt count.
-    if (in_flight_ > 0) {
+    if (!posted_.empty()) {
       return;
     }
     std::sort(returned_.begin(), returned_.end(),
@@ -862,7 +863,7 @@ bool CallStoreRecorder::SpillMemory(std::vector<sql::CallWrite>& front) {
 }
 
 void CallStoreRecorder::OnSlowBatch() {
-  if (in_flight_ == 0 || shared_->unwritten == nullptr || shared_->closing() ||
+  if (posted_.empty() || shared_->unwritten == nullptr || shared_->closing() ||
       (spilling_ && memory_in_file_)) {
     return;  // nothing out, no file, or what memory holds is in the file already
   }
@@ -898,7 +899,6 @@ void CallStoreRecorder::OnSlowBatch() {
       // Known now: a barrier waiting on it answers at once (not written).
       batch->done = true;
       batch->failed = true;
-      in_flight_writes_ -= std::min(in_flight_writes_, batch->writes.size());
       batch->writes = {};
     }
     TK_LOG_WARN(

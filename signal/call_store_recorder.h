@@ -170,7 +170,7 @@ class CallStoreRecorder final : public CallRecorder {
   static constexpr std::chrono::seconds kWallClockStep{1};
   // Records not yet handed to the work queue, and batches in flight.
   size_t pending() const { return pending_.size(); }
-  size_t in_flight() const { return in_flight_; }
+  size_t in_flight() const { return posted_.size(); }
   // Writes not yet in the database, for turnkey_call_history_writes_waiting:
   // those only in memory (pending, in flight, back for a retry), which a
   // crash would lose, and those in unwritten_path (read back or not).
@@ -224,6 +224,8 @@ class CallStoreRecorder final : public CallRecorder {
   bool SpillMemory(std::vector<sql::CallWrite>& front);
   // slow_timer_: a batch has waited slow_batch for the database.
   void OnSlowBatch();
+  // Starts slow_timer_ for the oldest batch out, if any (and a file).
+  void ArmSlowTimer();
   // The retry delay after `attempt` attempts.
   std::chrono::milliseconds RetryDelay(size_t attempt) const;
   // Appends a record to unwritten_path (from then on every record goes
@@ -263,7 +265,6 @@ class CallStoreRecorder final : public CallRecorder {
   // Failed batches back from the queue while later ones are still in
   // flight (OnBatchDone).
   std::vector<BatchOutcome> returned_;
-  size_t in_flight_ = 0;
   uint64_t next_seq_ = 1;
   // The newest batch handed to the work queue, and every one not back yet.
   std::shared_ptr<BatchResult> last_posted_;
@@ -278,8 +279,6 @@ class CallStoreRecorder final : public CallRecorder {
   // The writes in memory were read back from the file (a crash leaves
   // them there); false while spilling: they came before the file's.
   bool memory_in_file_ = false;
-  // Writes in the batches handed to the work queue.
-  size_t in_flight_writes_ = 0;
   net::Timer retry_timer_;
   net::Timer commit_timer_;
   net::Timer slow_timer_;

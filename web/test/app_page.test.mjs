@@ -75,37 +75,34 @@ test('after a logout the form is back in login mode: Enter logs in, it does not 
   assert.ok(client.loggedIn);
 });
 
-test('too many attempts: the page says how long to wait', kBounded, async () => {
+// Logs out, signs in as ada with `password`, which the server is set to refuse, and returns
+// the error the form shows; then, after `restore`, signs in again (the tests after need the
+// session).
+async function refusedSignIn(password, restore = () => {}) {
   $('#logout').click();
   await advance(500);
-  server.loginRetryAfter = '20';
   $('#email').value = 'ada@example.test';
-  $('#password').value = 'a password';
+  $('#password').value = password;
   $('#auth-form').dispatchEvent(new Event('submit'));
   await advance(500);
   const shown = $('#auth-error').hidden ? null : $('#auth-error').textContent;
-  // Signed in again before asserting: the tests after this one need the session.
-  delete server.loginRetryAfter;
+  restore();
+  $('#password').value = 'a password';
   $('#auth-form').dispatchEvent(new Event('submit'));
   await advance(500);
   assert.ok(client.loggedIn);
+  return shown;
+}
+
+test('too many attempts: the page says how long to wait', kBounded, async () => {
+  server.loginRetryAfter = '20';
+  const shown = await refusedSignIn('a password', () => delete server.loginRetryAfter);
   assert.equal(shown, 'Too many attempts; try again later (in 20 s).');
 });
 
 test('a wrong password: two sentences, with a full stop between them', kBounded, async () => {
-  $('#logout').click();
-  await advance(500);
   server.wrongPassword = 'wrong password';
-  $('#email').value = 'ada@example.test';
-  $('#password').value = 'wrong password';
-  $('#auth-form').dispatchEvent(new Event('submit'));
-  await advance(500);
-  const shown = $('#auth-error').hidden ? null : $('#auth-error').textContent;
-  // Signed in again before asserting: the tests after this one need the session.
-  $('#password').value = 'a password';
-  $('#auth-form').dispatchEvent(new Event('submit'));
-  await advance(500);
-  assert.ok(client.loggedIn);
+  const shown = await refusedSignIn('wrong password');
   assert.equal(shown, 'Invalid email or password. No account yet? Use Sign up.');
 });
 
