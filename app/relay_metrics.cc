@@ -147,8 +147,9 @@ void RelayMetricsBridge::Collect() {
   feed(metrics_.peer_denied,
        Sum(service_, [](const TurnCounters& t) { return t.peer_denied.Get(); }));
   const metrics::Transport transports[] = {metrics::Transport::kUdp, metrics::Transport::kTcp,
-                                           metrics::Transport::kTls};
-  for (size_t tr = 0; tr < 3; ++tr) {
+                                           metrics::Transport::kTls, metrics::Transport::kDtls};
+  static_assert(std::size(transports) == relay::kClientTransportCount);
+  for (size_t tr = 0; tr < relay::kClientTransportCount; ++tr) {
     feed(metrics_.allocations[transports[tr]][metrics::AllocationResult::kSuccess],
          Sum(service_, [&](const TurnCounters& t) {
            return t.allocations[tr][static_cast<size_t>(relay::AllocationResult::kSuccess)].Get();

@@ -21,6 +21,8 @@ relay::ClientTransport ToClientTransport(config::Transport t) {
       return relay::ClientTransport::kTcp;
     case config::Transport::kTls:
       return relay::ClientTransport::kTls;
+    case config::Transport::kDtls:
+      return relay::ClientTransport::kDtls;
   }
   return relay::ClientTransport::kUdp;
 }
@@ -334,7 +336,8 @@ bool ServesTurnOverTls(const config::Config& config) {
   return config.turn.enabled &&
          std::any_of(config.turn.listeners.begin(), config.turn.listeners.end(),
                      [](const config::ListenerOptions& l) {
-                       return l.transport == config::Transport::kTls;
+                       return l.transport == config::Transport::kTls ||
+                              l.transport == config::Transport::kDtls;
                      });
 }
 

@@ -51,8 +51,10 @@ using yaml_read::Where;
 // parser's memory on a mistaken path such as a log file.
 constexpr std::uintmax_t kMaxConfigBytes = 4 * 1024 * 1024;
 
-constexpr EnumName<Transport> kTransports[] = {
-    {"udp", Transport::kUdp}, {"tcp", Transport::kTcp}, {"tls", Transport::kTls}};
+constexpr EnumName<Transport> kTransports[] = {{"udp", Transport::kUdp},
+                                               {"tcp", Transport::kTcp},
+                                               {"tls", Transport::kTls},
+                                               {"dtls", Transport::kDtls}};
 constexpr EnumName<base::LogLevel> kLogLevels[] = {
     {"trace", base::LogLevel::kTrace}, {"debug", base::LogLevel::kDebug},
     {"info", base::LogLevel::kInfo},   {"warn", base::LogLevel::kWarn},
@@ -80,13 +82,15 @@ void DecodeListener(Section& s, ListenerOptions& listener, const Where& at) {
   std::optional<Transport> transport;
   s.Read("transport", transport, AsEnum(kTransports, "transport"));
   if (!s.Has("transport")) {
-    at.diag.Error(at.line, JoinPath(at.path, "transport"), "missing (expected udp, tcp or tls)");
+    at.diag.Error(at.line, JoinPath(at.path, "transport"),
+                  "missing (expected udp, tcp, tls or dtls)");
   }
   listener.transport = transport.value_or(Transport::kUdp);
   base::SocketAddress address = base::SocketAddress::V4({0, 0, 0, 0}, 0);
   s.Read("address", address, DecodeIp);
   // The usual port of the transport when none is given (RFC 8656 section 4).
-  uint16_t port = listener.transport == Transport::kTls ? 5349 : 3478;
+  uint16_t port =
+      listener.transport == Transport::kTls || listener.transport == Transport::kDtls ? 5349 : 3478;
   s.Read("port", port, DecodePort);
   address.set_port(port);
   listener.address = address;

@@ -24,12 +24,13 @@ namespace turnkey::config {
 
 // How clients reach a TURN listener.
 enum class Transport {
-  kUdp,  // STUN/TURN over UDP (RFC 8656 section 3.1)
-  kTcp,  // STUN/TURN framed over a TCP connection
-  kTls,  // the same over TLS 1.2+ on TCP; uses the `tls:` certificate
+  kUdp,   // STUN/TURN over UDP (RFC 8656 section 3.1)
+  kTcp,   // STUN/TURN framed over a TCP connection
+  kTls,   // the same over TLS 1.2+ on TCP; uses the `tls:` certificate
+  kDtls,  // datagrams over DTLS 1.2 on UDP (RFC 7350); the same certificate
 };
 
-// "udp", "tcp", "tls": the spelling the config file uses.
+// "udp", "tcp", "tls", "dtls": the spelling the config file uses.
 constexpr std::string_view TransportName(Transport transport) {
   switch (transport) {
     case Transport::kUdp:
@@ -38,6 +39,8 @@ constexpr std::string_view TransportName(Transport transport) {
       return "tcp";
     case Transport::kTls:
       return "tls";
+    case Transport::kDtls:
+      return "dtls";
   }
   return "udp";
 }
@@ -199,7 +202,8 @@ struct TurnOptions {
   // Restart. Default 0.
   uint32_t threads = 0;
   // Client-facing sockets; must not be empty while `enabled`. Restart.
-  // Default udp and tcp on 0.0.0.0:3478, tls on 0.0.0.0:5349.
+  // Default udp and tcp on 0.0.0.0:3478, tls on 0.0.0.0:5349 (DTLS, which
+  // browsers do not use for TURN, is added by listing it).
   std::vector<ListenerOptions> listeners = {
       {Transport::kUdp, base::SocketAddress::V4({0, 0, 0, 0}, 3478)},
       {Transport::kTcp, base::SocketAddress::V4({0, 0, 0, 0}, 3478)},

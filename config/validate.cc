@@ -119,7 +119,9 @@ void CheckPortClashes(const Config& cfg, Diagnostics& diag) {
     for (size_t i = 0; i < cfg.turn.listeners.size(); ++i) {
       const ListenerOptions& listener = cfg.turn.listeners[i];
       sockets.push_back(
-          {Indexed("turn.listeners", i), listener.transport == Transport::kUdp, listener.address});
+          {Indexed("turn.listeners", i),
+           listener.transport == Transport::kUdp || listener.transport == Transport::kDtls,
+           listener.address});
     }
     // The three sockets NAT behavior discovery adds to each listener it
     // pairs are UDP listeners too.
@@ -460,7 +462,8 @@ void CheckConsistency(const Config& cfg, Diagnostics& diag) {
 
   bool needs_tls = cfg.signal.enabled && cfg.signal.listen.tls;
   for (const ListenerOptions& listener : cfg.turn.listeners) {
-    needs_tls = needs_tls || (cfg.turn.enabled && listener.transport == Transport::kTls);
+    needs_tls = needs_tls || (cfg.turn.enabled && (listener.transport == Transport::kTls ||
+                                                   listener.transport == Transport::kDtls));
   }
   if (needs_tls) {
     for (const auto& [path, value] : {std::pair{"tls.certificate", &cfg.tls.certificate},

@@ -84,8 +84,8 @@ inline constexpr std::string_view kDbQuerySeconds = "turnkey_db_query_seconds";
 // Each enum's label values are in the array of the same name, in order.
 
 // The client's transport to the TURN server (not REQUESTED-TRANSPORT).
-enum class Transport : uint8_t { kUdp, kTcp, kTls, kCount };
-inline constexpr std::array<std::string_view, 3> kTransportValues = {"udp", "tcp", "tls"};
+enum class Transport : uint8_t { kUdp, kTcp, kTls, kDtls, kCount };
+inline constexpr std::array<std::string_view, 4> kTransportValues = {"udp", "tcp", "tls", "dtls"};
 
 // How an authenticated Allocate request ended. The 401 challenge and 438
 // Stale Nonce answers are part of the handshake and not counted here (they

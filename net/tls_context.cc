@@ -2,16 +2,22 @@
 
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -37,8 +43,10 @@ struct CtxOwner {
   SSL_CTX* Release() { return std::exchange(ctx, nullptr); }
 };
 
-base::Status ApplyPolicy(SSL_CTX* ctx) {
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+// The same policy over DTLS: DTLS 1.2 is the DTLS of TLS 1.2 (RFC 6347;
+// OpenSSL 3.0 has no DTLS 1.3), so `minimum` is DTLS1_2_VERSION there.
+base::Status ApplyPolicy(SSL_CTX* ctx, int minimum = TLS1_2_VERSION) {
+  if (SSL_CTX_set_min_proto_version(ctx, minimum) != 1) {
     return base::Internal(TlsErrorMessage("set minimum TLS version"));
   }
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
@@ -198,7 +206,97 @@ int RefusePassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* asked
   return 0;
 }
 
+// DTLS cookies (RFC 6347 section 4.2.1): HMAC-SHA256 of the client's
+// address and the current minute under a key drawn once per process, so a
+// HelloVerifyRequest needs no state, only a client that receives at its
+// address can go on, and a cookie is good for one to two minutes (this
+// minute's and the last one's are accepted).
+int DtlsPeerIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+constexpr size_t kCookieBytes = 16;
+
+bool ComputeCookie(SSL* ssl, int64_t minute, unsigned char* out) {
+  static std::array<unsigned char, 32> key;
+  static bool key_ok = false;
+  static std::once_flag once;
+  std::call_once(once, [] { key_ok = RAND_bytes(key.data(), key.size()) == 1; });
+  const auto* peer = static_cast<const base::SocketAddress*>(SSL_get_ex_data(ssl, DtlsPeerIndex()));
+  if (!key_ok || peer == nullptr) {
+    return false;
+  }
+  // The minute, family, port and IP bytes; a different port is a different
+  // client.
+  unsigned char input[8 + 1 + 2 + 16] = {};
+  for (int i = 0; i < 8; ++i) {
+    input[i] = static_cast<unsigned char>(static_cast<uint64_t>(minute) >> (56 - 8 * i));
+  }
+  input[8] = peer->is_v6() ? 6 : 4;
+  input[9] = static_cast<unsigned char>(peer->port() >> 8);
+  input[10] = static_cast<unsigned char>(peer->port());
+  std::copy_n(peer->bytes(), peer->size(), input + 11);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_length = 0;
+  if (HMAC(EVP_sha256(), key.data(), key.size(), input, sizeof(input), digest, &digest_length) ==
+          nullptr ||
+      digest_length < kCookieBytes) {
+    return false;
+  }
+  std::copy_n(digest, kCookieBytes, out);
+  return true;
+}
+
+int64_t CookieMinute() { return static_cast<int64_t>(std::time(nullptr)) / 60; }
+
+int GenerateCookie(SSL* ssl, unsigned char* cookie, unsigned int* length) {
+  if (!ComputeCookie(ssl, CookieMinute(), cookie)) {
+    return 0;
+  }
+  *length = kCookieBytes;
+  return 1;
+}
+
+int VerifyCookie(SSL* ssl, const unsigned char* cookie, unsigned int length) {
+  if (length != kCookieBytes) {
+    return 0;
+  }
+  const int64_t minute = CookieMinute();
+  for (int64_t m : {minute, minute - 1}) {
+    unsigned char expected[kCookieBytes];
+    if (ComputeCookie(ssl, m, expected) && CRYPTO_memcmp(expected, cookie, kCookieBytes) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// A DTLS server context with `tls`'s policy, certificate chain and key (taken
+// from it, not read again, so both always serve the same certificate).
+SSL_CTX* CreateDtlsServer(SSL_CTX* tls) {
+  CtxOwner owner{SSL_CTX_new(DTLS_server_method())};
+  if (owner.ctx == nullptr || !ApplyPolicy(owner.ctx, DTLS1_2_VERSION)) {
+    return nullptr;
+  }
+  SSL_CTX_set_alpn_select_cb(owner.ctx, SelectAlpn, nullptr);
+  SSL_CTX_set_cookie_generate_cb(owner.ctx, GenerateCookie);
+  SSL_CTX_set_cookie_verify_cb(owner.ctx, VerifyCookie);
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_use_certificate(owner.ctx, SSL_CTX_get0_certificate(tls)) != 1 ||
+      SSL_CTX_use_PrivateKey(owner.ctx, SSL_CTX_get0_privatekey(tls)) != 1 ||
+      SSL_CTX_get0_chain_certs(tls, &chain) != 1 ||
+      (chain != nullptr && SSL_CTX_set1_chain(owner.ctx, chain) != 1)) {
+    return nullptr;
+  }
+  return owner.Release();
+}
+
 }  // namespace
+
+void SetDtlsCookiePeer(SSL* ssl, const base::SocketAddress* peer) {
+  SSL_set_ex_data(ssl, DtlsPeerIndex(), const_cast<base::SocketAddress*>(peer));
+}
 
 void SetAlpnPolicy(SSL* ssl, AlpnPolicy policy) {
   SSL_set_ex_data(ssl, AlpnPolicyIndex(), reinterpret_cast<void*>(static_cast<uintptr_t>(policy)));
@@ -264,7 +362,12 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
   if (!info) {
     return base::InvalidArgument(cert_what + ": cannot read the certificate's validity times");
   }
+  SSL_CTX* dtls = CreateDtlsServer(owner.ctx);
+  if (dtls == nullptr) {
+    return base::Internal(TlsErrorMessage("DTLS context"));
+  }
   std::shared_ptr<TlsContext> context(new TlsContext(owner.Release(), true));
+  context->dtls_ctx_ = dtls;
   context->certificate_ = std::move(*info);
   return context;
 }
@@ -295,6 +398,11 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
   return context;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+  if (dtls_ctx_ != nullptr) {
+    SSL_CTX_free(dtls_ctx_);
+  }
+}
 
 }  // namespace turnkey::net

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "base/address.h"
 #include "base/status.h"
 #include "net/tls_certificate.h"
 
@@ -35,6 +36,12 @@ enum class AlpnPolicy : uint8_t {
 // Sets the policy of one server connection (an SSL* from a context made by
 // CreateServer, before its handshake). The default is kNone.
 void SetAlpnPolicy(ssl_st* ssl, AlpnPolicy policy);
+
+// The client address a DTLS server connection (an SSL* from dtls_native())
+// makes and checks its cookies for (RFC 6347 section 4.2.1); `peer` must
+// outlive every handshake step taken with it. Without one no cookie is made
+// and every ClientHello is refused.
+void SetDtlsCookiePeer(ssl_st* ssl, const base::SocketAddress* peer);
 
 class TlsContext {
  public:
@@ -68,11 +75,16 @@ class TlsContext {
   const CertificateInfo& certificate() const { return certificate_; }
   // For net/ internals: the OpenSSL context (an SSL_CTX*).
   ssl_ctx_st* native() const { return ctx_; }
+  // Server contexts: the same certificate, key and policy over DTLS 1.2
+  // (DtlsSocket), with stateless cookies (SetDtlsCookiePeer). Null for
+  // client contexts.
+  ssl_ctx_st* dtls_native() const { return dtls_ctx_; }
 
  private:
   TlsContext(ssl_ctx_st* ctx, bool is_server) : ctx_(ctx), is_server_(is_server) {}
 
   ssl_ctx_st* ctx_;
+  ssl_ctx_st* dtls_ctx_ = nullptr;
   bool is_server_;
   bool verify_peer_ = false;
   CertificateInfo certificate_;

@@ -2,6 +2,7 @@
 // client's and server's transport addresses (RFC 8656 section 2).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "base/address.h"
@@ -9,12 +10,14 @@
 namespace turnkey::relay {
 
 enum class ClientTransport : uint8_t {
-  kUdp,  // datagrams on a UDP listener
-  kTcp,  // frames on a TCP connection
-  kTls,  // frames on a TLS connection
+  kUdp,   // datagrams on a UDP listener
+  kTcp,   // frames on a TCP connection
+  kTls,   // frames on a TLS connection
+  kDtls,  // datagrams in a DTLS association (RFC 7350) on a UDP listener
 };
+inline constexpr size_t kClientTransportCount = 4;
 
-// "udp", "tcp", "tls".
+// "udp", "tcp", "tls", "dtls".
 const char* ClientTransportName(ClientTransport transport);
 
 struct FiveTuple {

@@ -18,7 +18,8 @@ base::Status RelayService::CheckPortsFree(const std::vector<ListenerSpec>& liste
     if (spec.address.port() == 0) {
       continue;
     }
-    const bool udp = spec.transport == ClientTransport::kUdp;
+    const bool udp =
+        spec.transport == ClientTransport::kUdp || spec.transport == ClientTransport::kDtls;
     net::BindOptions probe;
     probe.reuse_addr = !udp;  // a TCP port lingering in TIME_WAIT is free to listen on
     auto fd = net::CreateBoundSocket(spec.address, udp ? SOCK_DGRAM : SOCK_STREAM, probe);

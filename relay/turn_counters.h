@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "metrics/turnkey_metrics.h"
+#include "relay/five_tuple.h"
 #include "relay/turn_authenticator.h"
 
 namespace turnkey::relay {
@@ -87,9 +88,9 @@ struct TurnCounters {
   // metric's own label enum.
   CounterCell icmp[static_cast<size_t>(metrics::IcmpKind::kCount)];
   // allocations_total{transport, result}, transport indexed by ClientTransport.
-  CounterCell allocations[3][static_cast<size_t>(AllocationResult::kCount)];
+  CounterCell allocations[kClientTransportCount][static_cast<size_t>(AllocationResult::kCount)];
   // Failed Allocates by transport and answer code (CodeLabelIndex).
-  CounterCell allocation_failures[3][kCodeLabelCount];
+  CounterCell allocation_failures[kClientTransportCount][kCodeLabelCount];
   CounterCell allocations_expired;
   // Current values (gauges), kept by the worker.
   CounterCell allocations_active;

@@ -22,6 +22,8 @@ const char* ClientTransportName(ClientTransport transport) {
       return "tcp";
     case ClientTransport::kTls:
       return "tls";
+    case ClientTransport::kDtls:
+      return "dtls";
   }
   return "udp";
 }
@@ -45,7 +47,16 @@ MethodLabel LabelOf(stun::Method method) {
   }
 }
 
-bool IsStream(ClientTransport t) { return t != ClientTransport::kUdp; }
+// TCP and TLS carry a byte stream (ChannelData padded, RFC 8656 section
+// 12.5); UDP and DTLS carry datagrams.
+bool IsStream(ClientTransport t) {
+  return t == ClientTransport::kTcp || t == ClientTransport::kTls;
+}
+
+// TLS and DTLS: alternates and ALTERNATE-DOMAIN for secure transports.
+bool IsSecure(ClientTransport t) {
+  return t == ClientTransport::kTls || t == ClientTransport::kDtls;
+}
 
 }  // namespace
 
@@ -430,7 +441,7 @@ void TurnServer::Finish(stun::MessageBuilder& b, const stun::Message& request,
 
 const base::SocketAddress* TurnServer::NextAlternate(const FiveTuple& client) {
   // RFC 8489 section 10: the client retries with the same transport.
-  const bool tls = client.transport == ClientTransport::kTls;
+  const bool tls = IsSecure(client.transport);
   const std::vector<base::SocketAddress>& all =
       tls ? options_.alternate_tls_servers : options_.alternate_servers;
   size_t& next = next_alternate_[tls ? 1 : 0];
@@ -455,7 +466,7 @@ void TurnServer::SendTryAlternate(const FiveTuple& to, const stun::Message& requ
   SendError(to, request, stun::error_code::kTryAlternate, auth, method, {},
             [&](stun::MessageBuilder& b) {
               b.AddAlternateServer(alternate);
-              if (to.transport == ClientTransport::kTls && !options_.alternate_domain.empty()) {
+              if (IsSecure(to.transport) && !options_.alternate_domain.empty()) {
                 b.AddAlternateDomain(options_.alternate_domain);
               }
             });

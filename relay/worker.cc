@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "net/dtls_socket.h"
 #include "net/event_loop.h"
 #include "net/stream_connection.h"
 #include "net/stream_listener.h"
@@ -127,6 +128,10 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
     return base::Ok();
   }
 
+  if (spec.transport == ClientTransport::kDtls) {
+    return BindDtls(spec, tls);
+  }
+
   std::shared_ptr<net::TlsContext> context;
   if (spec.transport == ClientTransport::kTls) {
     if (!tls) {
@@ -152,6 +157,57 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
   local_addresses_.push_back((*listener)->local_address());
   streams_.push_back(StreamListenerEntry{transport, std::move(*listener)});
   return base::Ok();
+}
+
+base::Status Worker::BindDtls(const ListenerSpec& spec,
+                              const std::shared_ptr<net::TlsContext>& tls) {
+  const std::string where = "dtls listener " + spec.address.ToString();
+  if (!tls) {
+    return base::InvalidArgument(where + ": no TLS certificate loaded");
+  }
+  net::DtlsSocketOptions options;
+  options.udp.reuse_port = true;
+  options.udp.receive_buffer_bytes = 4 * 1024 * 1024;
+  options.udp.send_buffer_bytes = 4 * 1024 * 1024;
+  options.udp.receive_destinations = spec.address.IsUnspecified();
+  if (options_.stream_setup_timeout.count() > 0) {
+    options.setup_timeout = options_.stream_setup_timeout;
+  }
+  options.max_pending = options_.max_pending_streams;
+  auto socket = net::DtlsSocket::Create(
+      *loop_, spec.address, options, tls,
+      [this](const net::DtlsSocket::Peer& peer, base::ByteView datagram) {
+        const FiveTuple tuple{ClientTransport::kDtls, peer.client, peer.server};
+        const size_t allocations_before = server_->allocation_count();
+        server_->OnClientMessage(base::SystemClock::Instance().Now(), tuple, datagram);
+        // Kept while it has an allocation, as a TCP/TLS connection is.
+        if (server_->allocation_count() > allocations_before && server_->HasAllocation(tuple)) {
+          for (auto& dtls : dtls_) {
+            if (dtls->Hold(peer, AllocatedIdleTimeout())) {
+              break;
+            }
+          }
+        }
+      },
+      [this](const net::DtlsSocket::Peer& peer) {
+        server_->OnClientClosed(FiveTuple{ClientTransport::kDtls, peer.client, peer.server});
+      },
+      [this] { FlushStreams(); });
+  if (!socket) {
+    return base::Unavailable(where + ": " + socket.error().message);
+  }
+  local_addresses_.push_back((*socket)->local_address());
+  dtls_.push_back(std::move(*socket));
+  return base::Ok();
+}
+
+std::chrono::milliseconds Worker::AllocatedIdleTimeout() const {
+  // Never shorter than the longest lifetime a client may be granted (and
+  // a minute for its refresh to arrive): a client that refreshes just
+  // before its allocation ends sends nothing else meanwhile (RFC 8656
+  // section 7.3), and closing the connection would delete it.
+  return std::max<std::chrono::milliseconds>(
+      options_.stream_idle_timeout, server_->options().allocation_max + std::chrono::minutes(1));
 }
 
 void Worker::OnAccept(ClientTransport transport, net::StreamConnection& connection) {
@@ -234,12 +290,7 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
   // relayed data that makes up most reads skips the lookup.
   if (server_->allocation_count() > allocations_before && connection.is_open() &&
       server_->HasAllocation(tuple)) {
-    // Never shorter than the longest lifetime a client may be granted (and
-    // a minute for its refresh to arrive): a client that refreshes just
-    // before its allocation ends sends nothing else meanwhile (RFC 8656
-    // section 7.3), and closing the connection would delete it.
-    connection.SetIdleTimeout(std::max<std::chrono::milliseconds>(
-        options_.stream_idle_timeout, server_->options().allocation_max + std::chrono::minutes(1)));
+    connection.SetIdleTimeout(AllocatedIdleTimeout());
     auto it = connections_.find(StreamKey{connection.peer_address(), connection.local_address()});
     if (it != connections_.end()) {
       setup_deadlines_->Cancel(it->second.setup);
@@ -252,6 +303,12 @@ size_t Worker::OnStreamData(ClientTransport transport, net::StreamConnection& co
 void Worker::AllocationEnded(const FiveTuple& tuple) {
   // Back under the setup deadline and its short idle timeout: a connection
   // whose allocation was deleted must not stay open for hours on Bindings.
+  if (tuple.transport == ClientTransport::kDtls) {
+    for (auto& dtls : dtls_) {
+      dtls->Release(net::DtlsSocket::Peer{tuple.client, tuple.server});
+    }
+    return;
+  }
   if (options_.stream_setup_timeout.count() <= 0) {
     return;
   }
@@ -299,6 +356,17 @@ bool Worker::Send(const FiveTuple& to, base::ByteView bytes, size_t stream_backl
     }
     if (wildcard != nullptr) {
       wildcard->QueueSend(to.client, bytes, &to.server);
+    }
+    return true;
+  }
+  if (to.transport == ClientTransport::kDtls) {
+    // Datagrams like UDP: no backlog to check. Only the socket with the
+    // association sends (the others have none for this peer).
+    const net::DtlsSocket::Peer peer{to.client, to.server};
+    for (auto& dtls : dtls_) {
+      if (dtls->Send(peer, bytes)) {
+        break;
+      }
     }
     return true;
   }
@@ -403,6 +471,7 @@ void Worker::Stop() {
   }
   connections_.clear();
   streams_.clear();
+  dtls_.clear();
   udp_.clear();
 }
 
@@ -416,6 +485,9 @@ void Worker::Reload(TurnServerOptions options, std::shared_ptr<net::TlsContext> 
         if (entry.transport == ClientTransport::kTls) {
           (void)entry.listener->SetTlsContext(tls);
         }
+      }
+      for (auto& dtls : dtls_) {
+        dtls->SetTlsContext(tls);
       }
     }
   });

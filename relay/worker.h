@@ -4,6 +4,10 @@
 // sockets of the allocations it made (one UdpSocketSet), and the TurnServer
 // core that answers them. It is the RelayIo of that core.
 //
+// A DTLS listener is a net::DtlsSocket: each association is a client, like a
+// TCP/TLS connection (its end deletes the allocation; the same setup and
+// idle timeouts), carrying datagrams like UDP.
+//
 // Lifecycle: Create() binds everything on the calling thread, so a port that
 // cannot be bound is reported before any thread starts; Start() runs the loop
 // on a new thread; Stop() ends it and joins. Other threads talk to a running
@@ -30,6 +34,7 @@
 #include "stun/stream_framer.h"
 
 namespace turnkey::net {
+class DtlsSocket;
 class EventLoop;
 class StreamConnection;
 class StreamListener;
@@ -62,7 +67,8 @@ struct WorkerOptions {
   // Connections of this worker without an allocation yet: one more closes
   // the oldest of them (a legitimate client allocates within a second or
   // so; a flood of handshakes that never finish pushes out its own). Bounds
-  // their memory (about 47 KB each over TLS). 0 = none. Default 0.
+  // their memory (about 47 KB each over TLS). 0 = none. Default 0. DTLS
+  // associations without an allocation have the same limit, of their own.
   size_t max_pending_streams = 0;
   // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
   // shared by every worker. Null = none.
@@ -134,6 +140,10 @@ class Worker final : private RelayIo {
   Worker(int index, std::unique_ptr<net::EventLoop> loop, const WorkerOptions& options);
   base::Status Init(RelayShared& shared, const auth::NonceIssuer& nonces);
   base::Status Bind(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls);
+  base::Status BindDtls(const ListenerSpec& spec, const std::shared_ptr<net::TlsContext>& tls);
+  // The idle timeout of a TCP/TLS connection or DTLS association with an
+  // allocation.
+  std::chrono::milliseconds AllocatedIdleTimeout() const;
   void OnAccept(ClientTransport transport, net::StreamConnection& connection);
   size_t OnStreamData(ClientTransport transport, net::StreamConnection& connection,
                       base::ByteView data);
@@ -166,6 +176,7 @@ class Worker final : private RelayIo {
   std::unique_ptr<net::Timer> sweep_timer_;
   std::vector<std::unique_ptr<net::UdpSocket>> udp_;
   std::vector<StreamListenerEntry> streams_;
+  std::vector<std::unique_ptr<net::DtlsSocket>> dtls_;
   std::vector<base::SocketAddress> local_addresses_;
   // stream_setup_timeout of the connections without an allocation yet.
   // Before connections_: their entries are cancelled before they go.

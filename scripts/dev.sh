@@ -44,6 +44,7 @@ turn:
     - {transport: udp, address: 127.0.0.1, port: ${TURNKEY_TURN_PORT:-3478}}
     - {transport: tcp, address: 127.0.0.1, port: ${TURNKEY_TURN_PORT:-3478}}
     - {transport: tls, address: 127.0.0.1, port: ${TURNKEY_TURNS_PORT:-5349}}
+    - {transport: dtls, address: 127.0.0.1, port: ${TURNKEY_TURNS_PORT:-5349}}
   relay:
     addresses: [127.0.0.1]
     # A thousand ports: plenty for local calls, and within any descriptor limit.

@@ -146,7 +146,7 @@ class Turnkey:
     def _write_config(self):
         """Picks the listener ports and writes the config."""
         self.port = free_port()
-        self.tls_port = free_port(both=False)
+        self.tls_port = free_port()  # TLS over TCP and DTLS over UDP
         listeners = [
             f"    - {{transport: udp, address: 127.0.0.1, port: {self.port}}}",
             f"    - {{transport: tcp, address: 127.0.0.1, port: {self.port}}}",
@@ -154,6 +154,8 @@ class Turnkey:
         if self._tls:
             listeners.append(
                 f"    - {{transport: tls, address: 127.0.0.1, port: {self.tls_port}}}")
+            listeners.append(
+                f"    - {{transport: dtls, address: 127.0.0.1, port: {self.tls_port}}}")
         for transport, address, port in self._extra_listeners:
             listeners.append(f"    - {{transport: {transport}, address: '{address}', port: {port}}}")
         with open(self.config_path, "w") as f:

@@ -211,6 +211,11 @@ class RestCredentialsRelayTest(unittest.TestCase, UclientMixin):
         self.assert_relays_without_loss("-t", "-S", "-W", SECRET, "-u", unique_user("uc-tls"),
                                         port=self.server.tls_port)
 
+    def test_uclient_dtls(self):
+        # -S without -t: TURN over DTLS (RFC 7350) on the TLS port's UDP side.
+        self.assert_relays_without_loss("-S", "-W", SECRET, "-u", unique_user("uc-dtls"),
+                                        port=self.server.tls_port)
+
     def test_uclient_wrong_secret_relays_nothing(self):
         sent, _, _, text = run_uclient(self.server, self.peer, "-W", "not-the-secret", "-u",
                                        unique_user("uc-bad"), messages=5, clients=2)
@@ -277,6 +282,10 @@ class StaticUserRelayTest(unittest.TestCase, UclientMixin):
 
     def test_uclient_tls(self):
         self.assert_relays_without_loss("-t", "-S", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
+                                        port=self.server.tls_port, clients=2)
+
+    def test_uclient_dtls_send_indications(self):
+        self.assert_relays_without_loss("-S", "-s", "-u", STATIC_USER, "-w", STATIC_PASSWORD,
                                         port=self.server.tls_port, clients=2)
 
     def test_uclient_tls_through_server_stalls(self):

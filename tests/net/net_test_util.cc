@@ -1,11 +1,16 @@
 #include "tests/net/net_test_util.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -193,5 +198,93 @@ TestCertificateChain::TestCertificateChain() {
 }
 
 TestCertificateChain::~TestCertificateChain() { RemoveTempDir(dir_); }
+
+DtlsClient::DtlsClient(const base::SocketAddress& server, int only_version, uint16_t local_port) {
+  ctx_ = SSL_CTX_new(DTLS_client_method());
+  SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+  if (only_version != 0) {
+    SSL_CTX_set_min_proto_version(ctx_, only_version);
+    SSL_CTX_set_max_proto_version(ctx_, only_version);
+    SSL_CTX_set_security_level(ctx_, 0);
+  }
+  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage local{};
+  const socklen_t local_length =
+      base::SocketAddress::V4({127, 0, 0, 1}, local_port).ToSockaddr(&local);
+  EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&local), local_length), 0);
+  sockaddr_storage to{};
+  const socklen_t to_length = server.ToSockaddr(&to);
+  EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&to), to_length), 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  BIO* bio = BIO_new_dgram(fd_, BIO_NOCLOSE);
+  BIO_ADDR* peer = BIO_ADDR_new();
+  const auto* to4 = reinterpret_cast<const sockaddr_in*>(&to);
+  BIO_ADDR_rawmake(peer, AF_INET, &to4->sin_addr, sizeof(to4->sin_addr), to4->sin_port);
+  BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, peer);
+  BIO_ADDR_free(peer);
+  ssl_ = SSL_new(ctx_);
+  SSL_set_bio(ssl_, bio, bio);
+}
+
+DtlsClient::~DtlsClient() {
+  SSL_free(ssl_);
+  SSL_CTX_free(ctx_);
+  ::close(fd_);
+}
+
+bool DtlsClient::Connect() {
+  ERR_clear_error();
+  return SSL_connect(ssl_) == 1;
+}
+
+bool DtlsClient::Write(base::ByteView bytes) {
+  return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+         static_cast<int>(bytes.size());
+}
+
+bool DtlsClient::Write(const std::string& text) { return Write(base::AsBytes(text)); }
+
+std::optional<base::Bytes> DtlsClient::Read() {
+  base::Bytes buffer(65536);
+  const int n = SSL_read(ssl_, buffer.data(), static_cast<int>(buffer.size()));
+  if (n <= 0) {
+    last_error_ = SSL_get_error(ssl_, n);
+    return std::nullopt;
+  }
+  buffer.resize(static_cast<size_t>(n));
+  return buffer;
+}
+
+std::optional<std::string> DtlsClient::ReadText() {
+  auto bytes = Read();
+  if (!bytes) {
+    return std::nullopt;
+  }
+  return std::string(bytes->begin(), bytes->end());
+}
+
+void DtlsClient::Shutdown() { SSL_shutdown(ssl_); }
+
+void DtlsClient::SendRaw(const std::vector<uint8_t>& bytes) {
+  ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+}
+
+bool DtlsClient::Receives(std::chrono::milliseconds wait) {
+  timeval timeout{static_cast<time_t>(wait.count() / 1000),
+                  static_cast<suseconds_t>(wait.count() % 1000 * 1000)};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  uint8_t buffer[2048];
+  return ::recv(fd_, buffer, sizeof(buffer), 0) > 0;
+}
+
+uint16_t DtlsClient::local_port() const {
+  sockaddr_in local{};
+  socklen_t length = sizeof(local);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length);
+  return ntohs(local.sin_port);
+}
 
 }  // namespace turnkey::net::testing

@@ -8,10 +8,17 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "base/address.h"
+#include "base/bytes.h"
 #include "net/event_loop.h"
+
+struct ssl_ctx_st;
+struct ssl_st;
 
 namespace turnkey::net::testing {
 
@@ -97,6 +104,42 @@ class TestCertificateChain {
   std::string leaf_path_;
   std::string key_path_;
   bool ok_ = false;
+};
+
+// A blocking DTLS 1.2 client: OpenSSL's own, over a datagram BIO on a UDP
+// socket bound to 127.0.0.1:`local_port` (0: any) and connected to `server`,
+// with a 5 s receive timeout. `only_version` (DTLS1_VERSION, ...) pins the
+// protocol version; 0 leaves OpenSSL's range.
+class DtlsClient {
+ public:
+  explicit DtlsClient(const base::SocketAddress& server, int only_version = 0,
+                      uint16_t local_port = 0);
+  ~DtlsClient();
+  DtlsClient(const DtlsClient&) = delete;
+  DtlsClient& operator=(const DtlsClient&) = delete;
+
+  bool Connect();
+  // One record.
+  bool Write(base::ByteView bytes);
+  bool Write(const std::string& text);
+  // One record's bytes; nullopt on a timeout, close_notify or error
+  // (last_error() tells which: an SSL_ERROR_ value).
+  std::optional<base::Bytes> Read();
+  std::optional<std::string> ReadText();
+  int last_error() const { return last_error_; }
+  // Sends close_notify.
+  void Shutdown();
+  // Sends bytes outside DTLS on the same socket.
+  void SendRaw(const std::vector<uint8_t>& bytes);
+  // True if any datagram arrives within `wait` (read outside DTLS).
+  bool Receives(std::chrono::milliseconds wait);
+  uint16_t local_port() const;
+
+ private:
+  ssl_ctx_st* ctx_ = nullptr;
+  ssl_st* ssl_ = nullptr;
+  int fd_ = -1;
+  int last_error_ = 0;
 };
 
 }  // namespace turnkey::net::testing

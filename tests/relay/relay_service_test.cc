@@ -13,11 +13,14 @@
 #include <utility>
 
 #include "base/bytes.h"
+#include "base/cidr.h"
 #include "net/socket_util.h"
+#include "net/tls_context.h"
 #include "stun/attributes.h"
 #include "stun/integrity.h"
 #include "stun/message.h"
 #include "stun/message_builder.h"
+#include "tests/net/net_test_util.h"
 
 namespace turnkey::relay {
 namespace {
@@ -169,6 +172,20 @@ class UdpClient {
     ASSERT_EQ(
         ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&storage), length),
         static_cast<ssize_t>(bytes.size()));
+  }
+  base::SocketAddress local_address() const {
+    sockaddr_storage storage{};
+    socklen_t length = sizeof(storage);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length);
+    return *base::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&storage), length);
+  }
+  // The next datagram's bytes, whatever they are; nullopt after the timeout.
+  std::optional<base::Bytes> ReceiveBytes() {
+    const ssize_t n = ::recv(fd_, buffer_, sizeof(buffer_), 0);
+    if (n <= 0) {
+      return std::nullopt;
+    }
+    return base::Bytes(buffer_, buffer_ + n);
   }
   // The next datagram and its source; nullopt after the timeout.
   // The message views the client's buffer: valid until the next Receive.
@@ -376,6 +393,97 @@ TEST(RelayServiceTest, AStreamThatIsNeitherStunNorAChannelOfItsOwnIsClosedAtOnce
     client.Send(base::Bytes(text.begin(), text.end()));
     EXPECT_TRUE(client.ClosedByServer()) << text;
   }
+  (*service)->Stop();
+}
+
+TEST(RelayServiceTest, ATurnClientOverDtlsAllocatesRelaysAndLosesItsAllocationWithTheAssociation) {
+  net::testing::TestCertificate cert;
+  auto tls = net::TlsContext::CreateServer(cert.cert_path(), cert.key_path());
+  ASSERT_TRUE(tls.has_value()) << tls.error().message;
+  RelayServiceOptions options = OptionsFor(ClientTransport::kDtls, kLoopbackAnyPort);
+  options.threads = 1;
+  options.worker.server.peers.allow = {*base::ParseCidr("127.0.0.1/32")};  // the peer below
+  const std::string realm = RelayOnLoopbackForCarol(options);
+  auto service = RelayService::Create(options, *tls);
+  ASSERT_TRUE(service.has_value()) << service.error().message;
+  (*service)->Start();
+  net::testing::DtlsClient client((*service)->local_addresses().at(0));
+  ASSERT_TRUE(client.Connect());
+
+  base::Bytes out;
+  // Sends `out` as one record and decodes the answer (kept in `answer`).
+  std::optional<base::Bytes> answer;
+  const auto exchange = [&]() -> std::optional<stun::Message> {
+    if (!client.Write(out) || !(answer = client.Read())) {
+      return std::nullopt;
+    }
+    auto message = stun::Message::Decode(*answer);
+    return message ? std::optional(std::move(*message)) : std::nullopt;
+  };
+  stun::MessageBuilder challenge(out, stun::Method::kAllocate, stun::MessageClass::kRequest,
+                                 stun::TransactionId{1});
+  challenge.AddRequestedTransport(stun::kTransportUdp);
+  auto reply = exchange();
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->message_class(), stun::MessageClass::kErrorResponse);
+  const std::string nonce(*stun::DecodeNonce(*reply->FindValue(stun::AttributeType::kNonce)));
+  const auto authenticated = [&](stun::Method method, uint8_t id,
+                                 const std::function<void(stun::MessageBuilder&)>& add) {
+    out.clear();
+    stun::MessageBuilder request(out, method, stun::MessageClass::kRequest,
+                                 stun::TransactionId{id});
+    add(request);
+    request.AddUsername("carol");
+    request.AddRealm(realm);
+    request.AddNonce(nonce);
+    request.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+    return exchange();
+  };
+  reply = authenticated(stun::Method::kAllocate, 2, [](stun::MessageBuilder& b) {
+    b.AddRequestedTransport(stun::kTransportUdp);
+  });
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->message_class(), stun::MessageClass::kSuccessResponse);
+  const auto relayed = stun::DecodeXorAddress(
+      *reply->FindValue(stun::AttributeType::kXorRelayedAddress), reply->transaction_id());
+  ASSERT_TRUE(relayed.has_value());
+
+  UdpClient peer;
+  const base::SocketAddress peer_address = peer.local_address();
+  reply = authenticated(stun::Method::kCreatePermission, 3,
+                        [&](stun::MessageBuilder& b) { b.AddXorPeerAddress(peer_address); });
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_EQ(reply->message_class(), stun::MessageClass::kSuccessResponse);
+
+  // A Send indication reaches the peer from the relayed address...
+  out.clear();
+  stun::MessageBuilder send(out, stun::Method::kSend, stun::MessageClass::kIndication,
+                            stun::TransactionId{4});
+  send.AddXorPeerAddress(peer_address);
+  send.AddData(base::AsBytes("to the peer"));
+  ASSERT_TRUE(client.Write(out));
+  auto at_peer = peer.ReceiveBytes();
+  ASSERT_TRUE(at_peer.has_value());
+  EXPECT_EQ(std::string(at_peer->begin(), at_peer->end()), "to the peer");
+  // ...and the peer's answer comes back over DTLS as a Data indication.
+  peer.SendTo(*relayed, base::Bytes{'b', 'a', 'c', 'k'});
+  answer = client.Read();
+  ASSERT_TRUE(answer.has_value());
+  auto data = stun::Message::Decode(*answer);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(data->method(), stun::Method::kData);
+  const auto value = data->FindValue(stun::AttributeType::kData);
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(std::string(value->begin(), value->end()), "back");
+
+  // close_notify ends the association and with it the allocation.
+  const TurnCounters& counters = (*service)->worker(0).counters();
+  EXPECT_EQ(counters.allocations_active.Get(), 1u);
+  client.Shutdown();
+  for (int i = 0; i < 500 && counters.allocations_active.Get() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(counters.allocations_active.Get(), 0u);
   (*service)->Stop();
 }
 
