@@ -31,8 +31,9 @@ int main(int argc, char** argv) {
   CLI::App* probe = cli.add_subcommand(
       "probe",
       "check a STUN/TURN server from the outside: stun://HOST:PORT[?transport=tcp], "
-      "stuns://HOST:PORT, turn://USER:PASS@HOST:PORT[?transport=tcp], "
-      "turns://USER:PASS@HOST:PORT. TURN: allocates and relays to a UDP echo peer the "
+      "stuns://HOST:PORT[?transport=udp], turn://USER:PASS@HOST:PORT[?transport=tcp], "
+      "turns://USER:PASS@HOST:PORT[?transport=udp] (secure over udp: DTLS). TURN: allocates and "
+      "relays to a UDP echo peer the "
       "probe starts on this host (the server must allow that address as a peer)");
   probe->add_option("uri", probe_args.uri, "server URI")->required();
   probe->add_option("--timeout", probe_args.timeout, "how long to wait for each answer")

@@ -91,7 +91,7 @@ int RunProbe(const ProbeArgs& args) {
   }
   std::printf("  server         : %s\n", (*client)->peer_address().ToString().c_str());
   std::printf("  local address  : %s\n", (*client)->local_address().ToString().c_str());
-  if (target->transport == net::Transport::kTls) {
+  if (target->transport == net::Transport::kTls || target->transport == net::Transport::kDtls) {
     std::printf("  tls            : %s\n", (*client)->tls_version().c_str());
   }
 
@@ -103,8 +103,10 @@ int RunProbe(const ProbeArgs& args) {
   stun::MessageBuilder builder(request, stun::Method::kBinding, stun::MessageClass::kRequest, txid);
   builder.AddFingerprint();
 
-  // UDP: retransmit with a doubling interval from 500 ms (RFC 8489 section
-  // 6.2.1) until the overall timeout. Streams are reliable: send once.
+  // UDP and DTLS: retransmit with a doubling interval from 500 ms (RFC 8489
+  // section 6.2.1, RFC 7350 section 4) until the overall timeout. Streams are
+  // reliable: send once.
+  const bool datagram = (*client)->datagram();
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + *timeout;
   std::chrono::milliseconds rto(500);
@@ -117,12 +119,11 @@ int RunProbe(const ProbeArgs& args) {
       return Fail("send: " + sent.error().message);
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (target->transport == net::Transport::kUdp) {
+    if (datagram) {
       wait = std::min(wait, rto);
     }
-    auto received = target->transport == net::Transport::kUdp
-                        ? (*client)->ReceiveDatagram(wait)
-                        : (*client)->ReceiveFrame(stun::ClientFrameLength, wait);
+    auto received = datagram ? (*client)->ReceiveDatagram(wait)
+                             : (*client)->ReceiveFrame(stun::ClientFrameLength, wait);
     if (received) {
       auto decoded = stun::Message::Decode(*received);
       if (decoded && decoded->transaction_id() == txid) {
@@ -131,7 +132,7 @@ int RunProbe(const ProbeArgs& args) {
       }
       continue;  // someone else's packet: keep waiting
     }
-    if (target->transport != net::Transport::kUdp || Clock::now() >= deadline) {
+    if (!datagram || Clock::now() >= deadline) {
       return Fail("no answer within " + args.timeout + " (" + received.error().message + ")");
     }
     // A datagram refused by the host (ICMP port unreachable) fails the

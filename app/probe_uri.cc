@@ -30,6 +30,8 @@ std::string ProbeUri::Display() const {
       fmt::format("{}://{}{}{}:{}", SchemeName(scheme), v6 ? "[" : "", host, v6 ? "]" : "", port);
   if (transport == net::Transport::kTcp) {
     text += "?transport=tcp";
+  } else if (transport == net::Transport::kDtls) {
+    text += "?transport=udp";
   }
   return text;
 }
@@ -137,10 +139,8 @@ base::Result<ProbeUri> ParseProbeUri(std::string_view uri) {
     if (query == "transport=tcp") {
       t.transport = secure ? net::Transport::kTls : net::Transport::kTcp;
     } else if (query == "transport=udp") {
-      if (secure) {
-        return base::InvalidArgument(std::string(SchemeName(t.scheme)) +
-                                     " runs over TLS; transport=udp (DTLS) is not supported");
-      }
+      // stuns/turns over UDP is DTLS (RFC 7350 section 4.1 and 4.2).
+      t.transport = secure ? net::Transport::kDtls : net::Transport::kUdp;
     } else {
       return base::InvalidArgument("unsupported query \"" + std::string(query) +
                                    "\" (expected transport=udp|tcp)");

@@ -137,7 +137,7 @@ class TurnClient {
   base::Result<base::Bytes> ReadOne(Clock::time_point deadline);
   // Takes REALM, NONCE and PASSWORD-ALGORITHMS from a 401/438 and derives the key.
   TurnStatus LearnChallenge(const stun::Message& response);
-  bool stream() const { return connection_->transport() != net::Transport::kUdp; }
+  bool stream() const { return !connection_->datagram(); }
 
   std::unique_ptr<net::BlockingClient> connection_;
   TurnClientOptions options_;

@@ -102,7 +102,7 @@ std::string RelayRound(TurnClient& client, const char* tag,
                        const std::function<base::Status(base::ByteView)>& send,
                        const std::function<bool(const RelayedData&)>& matches,
                        std::chrono::milliseconds timeout, RttStats& stats) {
-  const bool udp = client.connection().transport() == net::Transport::kUdp;
+  const bool udp = client.connection().datagram();
   for (int i = 0; i < kRelayCount; ++i) {
     const std::string payload = fmt::format("turnkey probe {} #{} {}", tag, i, base::RandomHex(8));
     const base::ByteView bytes = base::AsBytes(payload);
@@ -228,7 +228,7 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
   TurnClient& client = **connected;
   Line("server", client.connection().peer_address().ToString());
   Line("local address", client.connection().local_address().ToString());
-  if (uri.transport == net::Transport::kTls) {
+  if (uri.transport == net::Transport::kTls || uri.transport == net::Transport::kDtls) {
     Line("tls", client.connection().tls_version());
   }
   Line("username", options.username + credential_note);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -77,6 +80,8 @@ const char* TransportName(Transport transport) {
       return "tcp";
     case Transport::kTls:
       return "tls";
+    case Transport::kDtls:
+      return "dtls";
   }
   return "unknown";
 }
@@ -87,7 +92,7 @@ base::Result<std::unique_ptr<BlockingClient>> BlockingClient::Connect(
   // process (OpenSSL writes with write(2), which cannot pass MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
   const auto deadline = SteadyClock::now() + options.connect_timeout;
-  const int type = options.transport == Transport::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+  const int type = IsDatagram(options.transport) ? SOCK_DGRAM : SOCK_STREAM;
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -120,7 +125,7 @@ base::Result<std::unique_ptr<BlockingClient>> BlockingClient::Connect(
     if (auto local = LocalAddressOf(client->fd_.get()); local) {
       client->local_address_ = Unmap(*local);
     }
-    if (options.transport == Transport::kTls) {
+    if (options.transport == Transport::kTls || options.transport == Transport::kDtls) {
       if (auto s = client->HandshakeTls(host, options, deadline); !s) {
         return std::unexpected(s.error());
       }
@@ -142,14 +147,45 @@ BlockingClient::~BlockingClient() {
 base::Status BlockingClient::HandshakeTls(const std::string& host,
                                           const BlockingClientOptions& options,
                                           SteadyClock::time_point deadline) {
-  auto context = TlsContext::CreateClient(options.verify_peer, options.ca_file);
+  const bool dtls = transport_ == Transport::kDtls;
+  auto context = TlsContext::CreateClient(options.verify_peer, options.ca_file, dtls);
   if (!context) {
     return std::unexpected(context.error());
   }
   tls_context_ = *context;
   ERR_clear_error();
   ssl_ = SSL_new(tls_context_->native());
-  if (ssl_ == nullptr || SSL_set_fd(ssl_, fd_.get()) != 1) {
+  if (ssl_ == nullptr) {
+    return base::Internal(TlsErrorMessage("SSL_new"));
+  }
+  if (dtls) {
+    // A datagram BIO on the connected socket: one record per datagram.
+    BIO* bio = BIO_new_dgram(fd_.get(), BIO_NOCLOSE);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) {
+      peer_length = 0;
+    }
+    BIO_ADDR* address = BIO_ADDR_new();
+    const bool made =
+        bio != nullptr && address != nullptr && peer_length > 0 &&
+        (peer.ss_family == AF_INET
+             ? BIO_ADDR_rawmake(address, AF_INET,
+                                &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, 4,
+                                reinterpret_cast<const sockaddr_in*>(&peer)->sin_port)
+             : BIO_ADDR_rawmake(address, AF_INET6,
+                                &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, 16,
+                                reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_port)) == 1;
+    if (made) {
+      BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, address);
+    }
+    BIO_ADDR_free(address);
+    if (!made) {
+      BIO_free(bio);
+      return base::Internal(TlsErrorMessage("DTLS BIO"));
+    }
+    SSL_set_bio(ssl_, bio, bio);
+  } else if (SSL_set_fd(ssl_, fd_.get()) != 1) {
     return base::Internal(TlsErrorMessage("SSL_new"));
   }
   const bool host_is_ip = base::SocketAddress::ParseIp(host).has_value();
@@ -174,13 +210,26 @@ base::Status BlockingClient::HandshakeTls(const std::string& host,
     }
     int err = SSL_get_error(ssl_, rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      if (auto s = WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline); !s) {
-        return base::Unavailable("TLS handshake: timed out");
+      // DTLS retransmits a lost flight when its timer runs out (RFC 6347
+      // section 4.2.4): wait no longer than that, then let it.
+      timeval retransmit{};
+      auto until = deadline;
+      if (dtls && DTLSv1_get_timeout(ssl_, &retransmit) == 1) {
+        until = std::min(until, SteadyClock::now() + std::chrono::seconds(retransmit.tv_sec) +
+                                    std::chrono::microseconds(retransmit.tv_usec));
+      }
+      if (auto s = WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, until); !s) {
+        if (SteadyClock::now() >= deadline) {
+          return base::Unavailable(std::string(dtls ? "DTLS" : "TLS") + " handshake: timed out");
+        }
+        if (dtls && DTLSv1_handle_timeout(ssl_) < 0) {
+          return base::Unavailable(TlsErrorMessage("DTLS handshake"));
+        }
       }
       continue;
     }
     long verify = SSL_get_verify_result(ssl_);
-    std::string message = TlsErrorMessage("TLS handshake");
+    std::string message = TlsErrorMessage(dtls ? "DTLS handshake" : "TLS handshake");
     if (verify != X509_V_OK) {
       message += fmt::format(" (certificate: {})", X509_verify_cert_error_string(verify));
     }
@@ -250,11 +299,31 @@ base::Status BlockingClient::Send(base::ByteView data, std::chrono::milliseconds
 }
 
 base::Result<base::Bytes> BlockingClient::ReceiveDatagram(std::chrono::milliseconds timeout) {
-  if (transport_ != Transport::kUdp) {
-    return base::InvalidArgument("ReceiveDatagram needs a UDP client");
+  if (!datagram()) {
+    return base::InvalidArgument("ReceiveDatagram needs a UDP or DTLS client");
   }
   const auto deadline = SteadyClock::now() + timeout;
   base::Bytes datagram(65536);
+  while (ssl_ != nullptr) {
+    ERR_clear_error();
+    size_t got = 0;
+    const int rc = SSL_read_ex(ssl_, datagram.data(), datagram.size(), &got);
+    if (rc == 1) {
+      datagram.resize(got);
+      return datagram;
+    }
+    const int err = SSL_get_error(ssl_, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (auto s = WaitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline); !s) {
+        return std::unexpected(s.error());
+      }
+      continue;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      return base::Unavailable("the server ended the DTLS association");
+    }
+    return base::Unavailable(TlsErrorMessage("DTLS read"));
+  }
   for (;;) {
     ssize_t got = ::recv(fd_.get(), datagram.data(), datagram.size(), 0);
     if (got >= 0) {
@@ -320,7 +389,7 @@ base::Result<bool> BlockingClient::ReadSome(SteadyClock::time_point deadline) {
 
 base::Result<base::Bytes> BlockingClient::ReceiveFrame(const Framer& framer,
                                                        std::chrono::milliseconds timeout) {
-  if (transport_ == Transport::kUdp) {
+  if (datagram()) {
     return base::InvalidArgument("ReceiveFrame needs a TCP or TLS client");
   }
   const auto deadline = SteadyClock::now() + timeout;

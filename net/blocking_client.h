@@ -1,4 +1,4 @@
-// BlockingClient: a small synchronous UDP / TCP / TLS client for the `probe`
+// BlockingClient: a small synchronous UDP / TCP / TLS / DTLS client for the `probe`
 // command and for tests. Plain sockets and OpenSSL, no event loop; every call
 // blocks the calling thread for at most its timeout. Never use it on an event
 // loop thread. Not thread-safe; one thread per client.
@@ -23,14 +23,15 @@ namespace turnkey::net {
 
 class TlsContext;
 
-enum class Transport { kUdp, kTcp, kTls };
+enum class Transport { kUdp, kTcp, kTls, kDtls };
 
-// "udp", "tcp", "tls".
+// "udp", "tcp", "tls", "dtls".
 const char* TransportName(Transport transport);
 
 struct BlockingClientOptions {
   Transport transport = Transport::kUdp;
-  // Bounds name resolution plus connect (and the TLS handshake). Default 5 s.
+  // Bounds name resolution plus connect (and the TLS or DTLS handshake).
+  // Default 5 s. TLS options below apply to DTLS as well.
   std::chrono::milliseconds connect_timeout{5000};
   // TLS only: check the server chain and host name. Default on.
   bool verify_peer = true;
@@ -57,9 +58,10 @@ class BlockingClient {
   BlockingClient(const BlockingClient&) = delete;
   BlockingClient& operator=(const BlockingClient&) = delete;
 
-  // Sends all of `data` (one datagram for UDP).
+  // Sends all of `data` (one datagram for UDP, one record for DTLS).
   base::Status Send(base::ByteView data, std::chrono::milliseconds timeout);
-  // UDP: the next datagram. Stream transports: use ReceiveFrame.
+  // UDP: the next datagram; DTLS: the next record. Stream transports: use
+  // ReceiveFrame.
   base::Result<base::Bytes> ReceiveDatagram(std::chrono::milliseconds timeout);
   // TCP/TLS: reads until `framer` reports a complete frame and returns it;
   // bytes after the frame are kept for the next call. kUnavailable on timeout
@@ -67,9 +69,13 @@ class BlockingClient {
   base::Result<base::Bytes> ReceiveFrame(const Framer& framer, std::chrono::milliseconds timeout);
 
   Transport transport() const { return transport_; }
+  // UDP or DTLS: messages may be lost (retransmit), one per datagram.
+  bool datagram() const { return IsDatagram(transport_); }
+  static bool IsDatagram(Transport t) { return t == Transport::kUdp || t == Transport::kDtls; }
   const base::SocketAddress& peer_address() const { return peer_address_; }
   const base::SocketAddress& local_address() const { return local_address_; }
-  // TLS only: the negotiated protocol, e.g. "TLSv1.3"; empty otherwise.
+  // TLS and DTLS: the negotiated protocol, e.g. "TLSv1.3", "DTLSv1.2"; empty
+  // otherwise.
   std::string tls_version() const;
 
  private:

@@ -373,13 +373,13 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
 }
 
 base::Result<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
-    bool verify_peer, const std::optional<std::string>& ca_file) {
+    bool verify_peer, const std::optional<std::string>& ca_file, bool dtls) {
   ERR_clear_error();
-  CtxOwner owner{SSL_CTX_new(TLS_client_method())};
+  CtxOwner owner{SSL_CTX_new(dtls ? DTLS_client_method() : TLS_client_method())};
   if (owner.ctx == nullptr) {
     return base::Internal(TlsErrorMessage("SSL_CTX_new"));
   }
-  if (auto s = ApplyPolicy(owner.ctx); !s) {
+  if (auto s = ApplyPolicy(owner.ctx, dtls ? DTLS1_2_VERSION : TLS1_2_VERSION); !s) {
     return std::unexpected(s.error());
   }
   if (verify_peer) {

@@ -59,8 +59,10 @@ class TlsContext {
   // A client context (for `turnkey probe`). With `verify_peer`, the server
   // chain is checked against `ca_file` if given, else the system store; the
   // host name is checked per connection by the caller (BlockingClient does).
+  // With `dtls`, a DTLS 1.2 client context (the same policy).
   static base::Result<std::shared_ptr<TlsContext>> CreateClient(
-      bool verify_peer, const std::optional<std::string>& ca_file = std::nullopt);
+      bool verify_peer, const std::optional<std::string>& ca_file = std::nullopt,
+      bool dtls = false);
 
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;

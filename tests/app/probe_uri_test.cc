@@ -53,6 +53,19 @@ TEST(ProbeUriTest, PasswordMayHoldAtAndEscapedColon) {
   EXPECT_EQ(u->transport, net::Transport::kTls);
 }
 
+TEST(ProbeUriTest, SecureOverUdpIsDtls) {
+  // RFC 7350: turns: and stuns: with transport=udp run over DTLS.
+  auto u = ParseProbeUri("turns://alice:pw@turn.example.org?transport=udp");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->transport, net::Transport::kDtls);
+  EXPECT_EQ(u->port, 5349);
+  EXPECT_EQ(u->Display(), "turns://turn.example.org:5349?transport=udp");
+  u = ParseProbeUri("stuns:turn.example.org:443?transport=udp");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->transport, net::Transport::kDtls);
+  EXPECT_EQ(u->port, 443);
+}
+
 TEST(ProbeUriTest, UserWithoutPasswordIsForSecret) {
   auto u = ParseProbeUri("turn://dave@127.0.0.1:3478");
   ASSERT_TRUE(u.has_value());
@@ -74,7 +87,6 @@ TEST(ProbeUriTest, Rejects) {
            "turn://u:p@host:12a",             // not a number
            "turn://u:p@[::1",                 // unterminated bracket
            "turn://u:p@::1:3478",             // IPv6 without brackets
-           "turns://u:p@host?transport=udp",  // DTLS
            "turn://u:p@host?transport=sctp",  // unknown transport
        }) {
     EXPECT_FALSE(ParseProbeUri(bad).has_value()) << bad;

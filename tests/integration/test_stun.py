@@ -260,6 +260,17 @@ class StunServiceTest(unittest.TestCase):
         self.assertNotEqual(rc, 0, text)
         self.assertIn("certificate", text.lower())
 
+    def test_probe_over_dtls(self):
+        uri = f"stuns://localhost:{self.server.tls_port}?transport=udp"
+        rc, text = self.run_probe("--ca", self.server.cert, uri)
+        self.assertEqual(rc, 0, text)
+        self.assertRegex(text, r"tls\s*:\s*DTLSv1\.2")
+        self.assertRegex(text, r"mapped address\s*:?\s*127\.0\.0\.1:\d+")
+        # The certificate is checked as over TLS.
+        rc, text = self.run_probe(uri)
+        self.assertNotEqual(rc, 0, text)
+        self.assertIn("certificate", text.lower())
+
     def test_probe_shows_no_other_address_without_nat_discovery(self):
         rc, text = self.run_probe(f"stun://127.0.0.1:{self.server.port}")
         self.assertEqual(rc, 0, text)

@@ -221,11 +221,12 @@ class RestCredentialsRelayTest(unittest.TestCase, UclientMixin):
                                        unique_user("uc-bad"), messages=5, clients=2)
         self.assertFalse(sent, text)
 
-    def test_probe_with_secret_udp_tcp_tls(self):
+    def test_probe_with_secret_udp_tcp_tls_dtls(self):
         user = unique_user("probe")
         for uri in (f"turn://{user}@127.0.0.1:{self.server.port}",
                     f"turn://{user}@127.0.0.1:{self.server.port}?transport=tcp",
-                    f"turns://{user}@localhost:{self.server.tls_port}"):
+                    f"turns://{user}@localhost:{self.server.tls_port}",
+                    f"turns://{user}@localhost:{self.server.tls_port}?transport=udp"):
             rc, text = run_probe("--ca", self.server.cert, "--secret", SECRET, uri)
             self.assertEqual(rc, 0, text + self.server.read_log()[-3000:])
             self.assertRegex(text, r"relayed address\s*:\s*127\.0\.0\.1:\d+")
