@@ -177,11 +177,12 @@ class PionTestCase(unittest.TestCase):
         return text
 
     def turn_urls(self, *kinds):
-        """ICE server URLs for turnkey's listeners: udp, tcp, tls."""
+        """ICE server URLs for turnkey's listeners: udp, tcp, tls, dtls."""
         port, tls_port = self.server.port, self.server.tls_port
         urls = {"udp": f"turn:127.0.0.1:{port}?transport=udp",
                 "tcp": f"turn:127.0.0.1:{port}?transport=tcp",
-                "tls": f"turns:127.0.0.1:{tls_port}?transport=tcp"}
+                "tls": f"turns:127.0.0.1:{tls_port}?transport=tcp",
+                "dtls": f"turns:127.0.0.1:{tls_port}?transport=udp"}
         return ",".join(urls[kind] for kind in kinds)
 
     def turn_args(self, transports):
@@ -210,6 +211,16 @@ class PionOverTcpAndTlsTest(PionTestCase):
 
     def test_webrtc_relay_only_data_channel(self):
         self.pioncheck("webrtc", "-urls", self.turn_urls("tcp", "tls"))
+        self.assert_gauges_return_to_zero()
+
+
+class PionOverDtlsTest(PionTestCase):
+    """DTLS (RFC 7350): pion/ice gathers its relay candidates through
+    turns:...?transport=udp over pion/dtls. An association's end frees its
+    allocation, as a TLS connection's does."""
+
+    def test_webrtc_relay_only_data_channel(self):
+        self.pioncheck("webrtc", "-urls", self.turn_urls("dtls"))
         self.assert_gauges_return_to_zero()
 
 
