@@ -44,6 +44,20 @@ std::string RelayOnLoopbackForCarol(RelayServiceOptions& options) {
   return realm;
 }
 
+// Writes into `out` a `method` request from carol (USERNAME, REALM, NONCE and
+// MESSAGE-INTEGRITY of her password) with what `add` puts in first.
+void RequestFromCarol(base::Bytes& out, stun::Method method, uint8_t id, const std::string& realm,
+                      const std::string& nonce,
+                      const std::function<void(stun::MessageBuilder&)>& add) {
+  out.clear();
+  stun::MessageBuilder request(out, method, stun::MessageClass::kRequest, stun::TransactionId{id});
+  add(request);
+  request.AddUsername("carol");
+  request.AddRealm(realm);
+  request.AddNonce(nonce);
+  request.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+}
+
 // Another process's socket on a port, as a second turnkey would hold it:
 // bound with SO_REUSEPORT (and listening, for TCP).
 net::ScopedFd HoldPort(int type) {
@@ -315,14 +329,7 @@ TEST(RelayServiceTest, StreamsWithoutAnAllocationAreClosedAfterTheSetupTimeout) 
   const auto authenticated = [&](stun::Method method, uint8_t id,
                                  const std::function<void(stun::MessageBuilder&)>& add)
       -> std::optional<stun::MessageClass> {
-    out.clear();
-    stun::MessageBuilder request(out, method, stun::MessageClass::kRequest,
-                                 stun::TransactionId{id});
-    add(request);
-    request.AddUsername("carol");
-    request.AddRealm(realm);
-    request.AddNonce(nonce_text);
-    request.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+    RequestFromCarol(out, method, id, realm, nonce_text, add);
     client.Send(out);
     const auto answer = client.ReadMessage();
     if (!answer) {
@@ -429,14 +436,7 @@ TEST(RelayServiceTest, ATurnClientOverDtlsAllocatesRelaysAndLosesItsAllocationWi
   const std::string nonce(*stun::DecodeNonce(*reply->FindValue(stun::AttributeType::kNonce)));
   const auto authenticated = [&](stun::Method method, uint8_t id,
                                  const std::function<void(stun::MessageBuilder&)>& add) {
-    out.clear();
-    stun::MessageBuilder request(out, method, stun::MessageClass::kRequest,
-                                 stun::TransactionId{id});
-    add(request);
-    request.AddUsername("carol");
-    request.AddRealm(realm);
-    request.AddNonce(nonce);
-    request.AddMessageIntegrity(stun::LongTermKeyMd5("carol", realm, "pw"));
+    RequestFromCarol(out, method, id, realm, nonce, add);
     return exchange();
   };
   reply = authenticated(stun::Method::kAllocate, 2, [](stun::MessageBuilder& b) {
