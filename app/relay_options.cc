@@ -322,6 +322,8 @@ relay::RelayServiceOptions MakeRelayOptions(const config::Config& config,
       net::ConnectionBudgetOptions{.max_per_client = config.turn.connections_per_address,
                                    .exempt_loopback = true},
       net::ProcessConnectionBudget());
+  options.worker.dtls_budget = std::make_shared<net::ConnectionBudget>(net::ConnectionBudgetOptions{
+      .max_per_client = config.turn.connections_per_address, .exempt_loopback = true});
   if (config.turn.pending_connections > 0) {
     options.worker.max_pending_streams =
         (config.turn.pending_connections + options.threads - 1) / options.threads;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "net/connection_budget.h"
 #include "net/timer.h"
 #include "net/tls_context.h"
 
@@ -261,17 +262,22 @@ void DtlsSocket::OnDatagram(base::MonoTime now, const Peer& peer, base::ByteView
     return;
   }
   Session& session = *it->second;
-  if (session.established && IsClientHello(data)) {
-    // A new handshake on an established association: the client restarted
-    // on the same port (RFC 6347 section 4.2.8). It replaces the old one once
-    // its cookie proves the address. A late copy of the ClientHello that
-    // began this association (same random) is not one.
+  if (IsClientHello(data)) {
+    // A ClientHello with another random than the one that began this
+    // association is a new handshake: the client restarted on the same port
+    // (RFC 6347 section 4.2.8), before or after this one finished. It
+    // replaces the association once its cookie proves the address. A copy of
+    // the ClientHello that began it (a retransmission, a late duplicate: the
+    // same random) is the association's own.
     const base::ByteView random = ClientRandom(data);
     if (!random.empty() && !std::equal(random.begin(), random.end(), session.client_random.begin(),
                                        session.client_random.end())) {
       Listen(now, peer, data);
+      return;
     }
-    return;
+    if (session.established) {
+      return;
+    }
   }
   Serve(now, session, data);
 }
@@ -288,6 +294,9 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   BIO_ADDR* unused = BIO_ADDR_new();
   const int listened = DTLSv1_listen(listener_, unused);
   BIO_ADDR_free(unused);
+  // A datagram that is not a usable ClientHello leaves errors queued even
+  // when it returns 0; the next SSL call on this thread must not see them.
+  ERR_clear_error();
   if (listened <= 0) {
     // A HelloVerifyRequest went out (or the datagram was not a usable
     // ClientHello); the listener stays for the next one.
@@ -296,7 +305,6 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
     }
     listener_io_->input = {};
     if (listened < 0) {
-      ERR_clear_error();
       ResetListener();
     }
     return;
@@ -307,6 +315,16 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
     TK_LOG_DEBUG("dtls {}: {} started a new handshake; its association ends",
                  local_address().ToString(), peer.client.ToString());
     End(peer, /*tell=*/true, /*notify_client=*/false);
+  }
+  if (options_.budget &&
+      options_.budget->TryTake(peer.client) != ConnectionBudget::Verdict::kTaken) {
+    TK_LOG_WARN_EVERY(std::chrono::seconds(10),
+                      "dtls {}: client {} holds as many associations as one client may "
+                      "(turn.connections_per_address); a handshake from {} is refused",
+                      local_address().ToString(), peer.client.IpString(), peer.client.ToString());
+    ResetListener();  // the listener's SSL took this ClientHello
+    SendRefusal(peer, data);
+    return;
   }
   if (options_.max_pending > 0 && pending_ >= options_.max_pending) {
     EvictOldestPending();
@@ -329,8 +347,24 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   Session& added = *sessions_.emplace(peer, std::move(session)).first->second;
   ++pending_;
   ResetListener();
-  // DTLSv1_listen left the ClientHello to be read again by the handshake.
+  // OpenSSL 3.0's DTLSv1_listen keeps the ClientHello it accepted for the
+  // handshake to go on from; fed again, the copy is dropped as a duplicate.
+  // (A library that left it to be read again would need it.)
   Serve(now, added, data);
+}
+
+void DtlsSocket::SendRefusal(const Peer& peer, base::ByteView client_hello) {
+  // A fatal handshake_failure alert in the clear (RFC 5246 section 7.2), of
+  // epoch 0 with the ClientHello's sequence number and version: the client
+  // ends its handshake now instead of retransmitting into silence.
+  uint8_t alert[kRecordHeader + 2];
+  std::copy_n(client_hello.data(), kRecordHeader, alert);
+  alert[0] = 21;  // alert
+  alert[11] = 0;
+  alert[12] = 2;
+  alert[13] = 2;   // fatal
+  alert[14] = 40;  // handshake_failure
+  Output(peer, {alert, sizeof(alert)});
 }
 
 bool DtlsSocket::Serve(base::MonoTime now, Session& session, base::ByteView data) {
@@ -354,6 +388,7 @@ bool DtlsSocket::Serve(base::MonoTime now, Session& session, base::ByteView data
     session.last_input = now;
   }
   for (;;) {
+    ERR_clear_error();  // the handler may have left some; SSL_get_error needs none
     const int n = SSL_read(session.ssl, plaintext_.data(), static_cast<int>(plaintext_.size()));
     if (n > 0) {
       session.last_input = now;
@@ -433,6 +468,9 @@ void DtlsSocket::End(const Peer& peer, bool tell, bool notify_client) {
   sessions_.erase(it);
   if (!session->held) {
     --pending_;
+  }
+  if (options_.budget) {
+    options_.budget->Give(session->io.peer.client);
   }
   if (notify_client && session->established) {
     ERR_clear_error();

@@ -10,8 +10,9 @@
 //
 // An association ends with the client's close_notify, a fatal alert or
 // decryption failure, its timeout, Close(), or a new handshake from the same
-// address (a client that restarted on the same port); the close handler then
-// runs (not for Close()). Timeouts: `setup_timeout` after it began, unless
+// address (a ClientHello with a new random: a client that restarted on the
+// same port, whether or not the old handshake finished); the close handler
+// then runs (not for Close()). Timeouts: `setup_timeout` after it began, unless
 // Hold() gave it an idle timeout instead (the owner's reason to keep it: a
 // TURN allocation); Release() puts it back under the setup timeout.
 //
@@ -37,6 +38,7 @@ struct ssl_st;
 
 namespace turnkey::net {
 
+class ConnectionBudget;
 class EventLoop;
 class TlsContext;
 class Timer;
@@ -57,6 +59,10 @@ struct DtlsSocketOptions {
   size_t max_pending = 0;
   // How often timeouts and handshake retransmissions are checked. Default 250 ms.
   std::chrono::milliseconds tick{250};
+  // Associations per client (ConnectionBudget: its per-client limit and
+  // exemptions; share one between sockets). A handshake past it is refused
+  // after the cookie. Null = none.
+  std::shared_ptr<ConnectionBudget> budget;
 };
 
 class DtlsSocket {
@@ -130,6 +136,8 @@ class DtlsSocket {
   // Feeds `data` to the association and hands on what it decrypts. False
   // when the association ended (it is gone then).
   bool Serve(base::MonoTime now, Session& session, base::ByteView data);
+  // Refuses the handshake `client_hello` began: a fatal alert.
+  void SendRefusal(const Peer& peer, base::ByteView client_hello);
   // Removes the association; runs the close handler if `tell`.
   void End(const Peer& peer, bool tell, bool notify_client);
   // Sends one DTLS datagram of `peer`'s association (the BIO's write).

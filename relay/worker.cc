@@ -174,6 +174,7 @@ base::Status Worker::BindDtls(const ListenerSpec& spec,
     options.setup_timeout = options_.stream_setup_timeout;
   }
   options.max_pending = options_.max_pending_streams;
+  options.budget = options_.dtls_budget;
   auto socket = net::DtlsSocket::Create(
       *loop_, spec.address, options, tls,
       [this](const net::DtlsSocket::Peer& peer, base::ByteView datagram) {

@@ -73,6 +73,9 @@ struct WorkerOptions {
   // Where TCP/TLS connections take their place (StreamListenerOptions::budget),
   // shared by every worker. Null = none.
   std::shared_ptr<net::ConnectionBudget> stream_budget;
+  // Where DTLS associations take theirs (DtlsSocketOptions::budget): the
+  // same per-client limit, apart (they hold no descriptor). Null = none.
+  std::shared_ptr<net::ConnectionBudget> dtls_budget;
   // Largest frame accepted on a stream: any STUN message or ChannelData.
   size_t max_stream_frame = stun::kMaxStreamFrame;
   // Output a TCP/TLS client may have queued before relayed peer data for it

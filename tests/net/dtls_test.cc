@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "net/connection_budget.h"
 #include "net/dtls_socket.h"
 #include "net/tls_context.h"
 #include "tests/net/net_test_util.h"
@@ -102,6 +104,17 @@ class EchoServer {
   std::vector<uint16_t> closed_;
 };
 
+// Polls `done` every 10 ms for up to 5 s.
+bool WaitUntil(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
 // A UDP relay between one client and `server` that keeps a copy of what the
 // client sent and can send any of it again, as a network that duplicates or
 // delays a datagram would.
@@ -131,6 +144,8 @@ class Tap {
     std::lock_guard lock(mutex_);
     return sent_;
   }
+  // Passes only the next `n` datagrams from the server (-1: all).
+  void PassFromServer(int n) { pass_ = n; }
   void Replay(const base::Bytes& datagram) {
     ASSERT_EQ(::send(far_, datagram.data(), datagram.size(), 0),
               static_cast<ssize_t>(datagram.size()));
@@ -167,7 +182,10 @@ class Tap {
       }
       if (fds[1].revents & POLLIN) {
         const ssize_t n = ::recv(far_, buffer, sizeof(buffer), 0);
-        if (n > 0 && client_length > 0) {
+        int pass = pass_.load();
+        while (pass > 0 && !pass_.compare_exchange_weak(pass, pass - 1)) {
+        }
+        if (n > 0 && client_length > 0 && pass != 0) {
           (void)::sendto(near_, buffer, static_cast<size_t>(n), 0,
                          reinterpret_cast<sockaddr*>(&client), client_length);
         }
@@ -178,6 +196,7 @@ class Tap {
   int near_ = -1;
   int far_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<int> pass_{-1};
   std::mutex mutex_;
   std::vector<base::Bytes> sent_;
   std::thread thread_;
@@ -274,6 +293,50 @@ TEST(DtlsSocketTest, ANewHandshakeFromTheSameAddressReplacesTheAssociation) {
   EXPECT_EQ(server.associations(), 1u);
   ASSERT_TRUE(second.Write("again"));
   EXPECT_EQ(second.ReadText(), "again");
+}
+
+TEST(DtlsSocketTest, ANewHandshakeReplacesOneThatNeverFinished) {
+  EchoServer server;
+  Tap tap(server.address());
+  {
+    // The ClientHello, then (after the HelloVerifyRequest, the one datagram
+    // let through) the same with the cookie, which begins an association
+    // whose answer never arrives; the client gives up.
+    tap.PassFromServer(1);
+    DtlsClient first(tap.address());
+    EXPECT_FALSE(first.ConnectStep());
+    ASSERT_TRUE(WaitUntil([&] { return server.cookies_sent() == 1; }));
+    EXPECT_FALSE(first.ConnectStep());
+    ASSERT_TRUE(WaitUntil([&] { return server.associations() == 1; }));
+  }
+  // It starts over from the same address (the tap's): a new ClientHello
+  // (another random) is not a retransmission of the unfinished one.
+  tap.PassFromServer(-1);
+  DtlsClient second(tap.address());
+  ASSERT_TRUE(second.Connect());
+  EXPECT_EQ(server.closed().size(), 1u);
+  EXPECT_EQ(server.associations(), 1u);
+  ASSERT_TRUE(second.Write("fresh"));
+  EXPECT_EQ(second.ReadText(), "fresh");
+}
+
+TEST(DtlsSocketTest, AssociationsPastTheBudgetOfAClientAreRefused) {
+  DtlsSocketOptions options;
+  options.budget = std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_per_client = 1});
+  EchoServer server(options);
+  DtlsClient a(server.address());
+  ASSERT_TRUE(a.Connect());
+  // Another port of the same address: refused after its cookie, with an
+  // alert, so the handshake fails at once rather than after retransmissions.
+  DtlsClient b(server.address());
+  EXPECT_FALSE(b.Connect());
+  EXPECT_EQ(b.last_error(), SSL_ERROR_SSL);  // the alert (a timeout would be another)
+  EXPECT_EQ(server.associations(), 1u);
+  // A's place is given back when it ends.
+  a.Shutdown();
+  EXPECT_TRUE(server.WaitClosed(a.local_port()));
+  DtlsClient c(server.address());
+  EXPECT_TRUE(c.Connect());
 }
 
 TEST(DtlsSocketTest, ALateCopyOfTheClientHelloLeavesTheAssociation) {

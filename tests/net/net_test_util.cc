@@ -1,5 +1,6 @@
 #include "tests/net/net_test_util.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/bio.h>
@@ -236,6 +237,14 @@ DtlsClient::~DtlsClient() {
 }
 
 bool DtlsClient::Connect() {
+  ERR_clear_error();
+  const int done = SSL_connect(ssl_);
+  last_error_ = done == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, done);
+  return done == 1;
+}
+
+bool DtlsClient::ConnectStep() {
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
   ERR_clear_error();
   return SSL_connect(ssl_) == 1;
 }

@@ -118,7 +118,11 @@ class DtlsClient {
   DtlsClient(const DtlsClient&) = delete;
   DtlsClient& operator=(const DtlsClient&) = delete;
 
+  // The handshake; last_error() says why it failed.
   bool Connect();
+  // One non-blocking handshake step (the socket stays non-blocking after):
+  // true once the handshake is done. Steps let a test stop half-way.
+  bool ConnectStep();
   // One record.
   bool Write(base::ByteView bytes);
   bool Write(const std::string& text);
