@@ -101,6 +101,11 @@ base::Result<ProbeUri> ParseProbeUri(std::string_view uri) {
       return base::InvalidArgument("unterminated [IPv6] host");
     }
     t.host = std::string(rest.substr(1, close - 1));
+    // RFC 3986 section 3.2.2: brackets hold an IPv6 literal, never a name.
+    const auto literal = base::SocketAddress::ParseIp(t.host);
+    if (!literal || !literal->is_v6()) {
+      return base::InvalidArgument("[" + t.host + "] is not an IPv6 address");
+    }
     rest.remove_prefix(close + 1);
     if (rest.starts_with(':')) {
       port_text = rest.substr(1);

@@ -243,8 +243,8 @@ RelayAddressPlan PlanRelayAddresses(const config::Config& config, const HostAddr
         plan.warnings.push_back("turn.peers.allow[" + std::to_string(i) + "] (" +
                                 base::CidrToString(allow) + ") covers this host's address " +
                                 own.IpString() +
-                                ": clients may relay UDP to every port on it (TURN listeners, DNS "
-                                "and any other UDP service)");
+                                ", so clients may relay UDP to every port on it (TURN listeners, "
+                                "DNS and any other UDP service)");
         break;
       }
     }

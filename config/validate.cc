@@ -361,12 +361,16 @@ void CheckExposure(const Config& cfg, Diagnostics& diag) {
       diag.WarningAt(Indexed("turn.peers.allow", i), "lets clients relay to loopback (" +
                                                          base::CidrToString(allow) +
                                                          "); only do this on a test machine");
-    } else if (base::CidrsOverlap(allow, *base::ParseCidr("169.254.0.0/16")) ||
-               base::CidrsOverlap(allow, *base::ParseCidr("fe80::/10"))) {
+    } else if (base::CidrsOverlap(allow, *base::ParseCidr("169.254.0.0/16"))) {
       // Link-local: where clouds serve instance metadata and credentials.
       diag.WarningAt(Indexed("turn.peers.allow", i),
                      "lets clients relay to link-local addresses (" + base::CidrToString(allow) +
                          "), among them a cloud's metadata service at 169.254.169.254");
+    } else if (base::CidrsOverlap(allow, *base::ParseCidr("fe80::/10"))) {
+      diag.WarningAt(Indexed("turn.peers.allow", i),
+                     "lets clients relay to link-local addresses (" + base::CidrToString(allow) +
+                         "): the machines on this host's own links, which no client should "
+                         "reach through the relay");
     }
   }
 }

@@ -10,8 +10,10 @@ bool RefuseMapped(const base::SocketAddress& address, const std::string& text, c
   if (address.Unmapped() == address) {
     return false;
   }
+  // With the port when the text had one ("[::ffff:127.0.0.1]:9641").
+  const base::SocketAddress plain = address.Unmapped();
   at.Fail("bad IP address " + QuoteForMessage(text) + " (an IPv4 address in IPv6 form; write " +
-          address.Unmapped().IpString() + ")");
+          (plain.port() != 0 ? plain.ToString() : plain.IpString()) + ")");
   return true;
 }
 

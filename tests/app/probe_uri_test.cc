@@ -87,6 +87,9 @@ TEST(ProbeUriTest, Rejects) {
            "turn://u:p@host:12a",             // not a number
            "turn://u:p@[::1",                 // unterminated bracket
            "turn://u:p@::1:3478",             // IPv6 without brackets
+           "stun://[localhost]:3478",         // a name in brackets
+           "stun://[127.0.0.1]:3478",         // IPv4 in brackets
+           "stun://[::g]:3478",               // not an address
            "turn://u:p@host?transport=sctp",  // unknown transport
        }) {
     EXPECT_FALSE(ParseProbeUri(bad).has_value()) << bad;

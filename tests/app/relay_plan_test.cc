@@ -181,7 +181,7 @@ TEST(RelayPlanTest, WarnsWhenAnAllowRuleCoversOneOfTheHostsOwnAddresses) {
   // Loopback is check-config's warning; 198.51.100.0/24 is not this host.
   ASSERT_EQ(allow_warnings.size(), 1u);
   EXPECT_EQ(allow_warnings[0],
-            "turn.peers.allow[1] (192.0.2.0/24) covers this host's address 192.0.2.10: clients "
+            "turn.peers.allow[1] (192.0.2.0/24) covers this host's address 192.0.2.10, so clients "
             "may relay UDP to every port on it (TURN listeners, DNS and any other UDP "
             "service)");
 }

@@ -82,7 +82,8 @@ const BadInput kBadInputs[] = {
     {"turn:\n  listeners:\n    - transport: tcp\n      port: 0\n",
      "x.yaml:4: turn.listeners[0].port: port 0 is out of range (1-65535)"},
     {"turn:\n  listeners:\n    - {transport: udp}\n    - {transport: sctp}\n",
-     "x.yaml:4: turn.listeners[1].transport: bad transport \"sctp\" (expected udp, tcp, tls or dtls)"},
+     "x.yaml:4: turn.listeners[1].transport: bad transport \"sctp\" (expected udp, tcp, tls or "
+     "dtls)"},
     {"turn:\n  listeners:\n    - {address: 0.0.0.0, port: 3478}\n",
      "x.yaml:3: turn.listeners[0].transport: missing (expected udp, tcp, tls or dtls)"},
     {"turn:\n  listeners:\n    - udp\n",
@@ -201,7 +202,7 @@ const BadInput kBadInputs[] = {
      "IPv6 form; write 192.0.2.1)"},
     {"metrics:\n  listen: \"[::ffff:127.0.0.1]:9641\"\n",
      "x.yaml:2: metrics.listen: bad IP address \"[::ffff:127.0.0.1]:9641\" (an IPv4 address in "
-     "IPv6 form; write 127.0.0.1)"},
+     "IPv6 form; write 127.0.0.1:9641)"},
     {"signal:\n  ice_servers:\n    urls: [\"http://turn.example.org\"]\n",
      "x.yaml:3: signal.ice_servers.urls[0]: bad ICE server URL \"http://turn.example.org\""},
     {"signal:\n  ice_servers:\n    urls: [\"stun:x.org?transport=udp\"]\n",

@@ -765,7 +765,7 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
       "turn:\n"
       "  auth: {secrets: [short, 0123456789abcdef0123456789abcdef]}\n"
       "  peers: {allow: [192.0.2.0/24, 0.0.0.0/0, '::1/128', 127.0.0.2/31, "
-      "'::/0', 169.254.0.0/16]}\n");
+      "'::/0', 169.254.0.0/16, 'fe80::/10']}\n");
   EXPECT_EQ(loud, (std::vector<std::string>{
                       "w.yaml:2: warning: metrics.listen: metrics are served without "
                       "authentication on 0.0.0.0: keep that address off the Internet (firewall)",
@@ -783,6 +783,9 @@ TEST(LoaderTest, SettingsThatExposeAPublicHostAreWarnedAbout) {
                       "w.yaml:5: warning: turn.peers.allow[5]: lets clients relay to link-local "
                       "addresses (169.254.0.0/16), among them a cloud's metadata service at "
                       "169.254.169.254",
+                      "w.yaml:5: warning: turn.peers.allow[6]: lets clients relay to link-local "
+                      "addresses (fe80::/10): the machines on this host's own links, which no "
+                      "client should reach through the relay",
                   }));
   // Open registration on a public listener with TURN credentials and no
   // bandwidth cap: anyone can relay at full speed. Closing it, or a cap,
