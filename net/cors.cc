@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -161,7 +162,25 @@ std::optional<std::string> RequestedHeaders(const HttpRequest& request) {
 
 }  // namespace
 
+std::shared_ptr<Cors::Refused> Cors::RefusedFor(const std::vector<std::string>& allowed) {
+  // One set per allow list in use: the REST API's Cors and Socket.IO's, made
+  // apart from the same list, log a refused origin once between them; a
+  // reload with another list starts afresh.
+  static std::mutex mutex;
+  static std::map<std::vector<std::string>, std::weak_ptr<Refused>> sets;
+  std::lock_guard lock(mutex);
+  std::erase_if(sets, [](const auto& entry) { return entry.second.expired(); });
+  std::weak_ptr<Refused>& slot = sets[allowed];
+  std::shared_ptr<Refused> set = slot.lock();
+  if (!set) {
+    set = std::make_shared<Refused>();
+    slot = set;
+  }
+  return set;
+}
+
 Cors::Cors(CorsOptions options) : options_(std::move(options)) {
+  refused_ = RefusedFor(options_.allowed_origins);
   any_origin_ = std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), "*") !=
                 options_.allowed_origins.end();
   methods_ = Join(options_.allowed_methods);

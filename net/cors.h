@@ -86,12 +86,14 @@ class Cors {
   // Logs `origin` the first time it is refused.
   void NoteRefused(std::string_view origin) const;
 
-  // The refused origins logged so far; shared by copies.
+  // The refused origins logged so far; shared by copies and by every Cors
+  // made from the same allow list while one of them lives (RefusedFor).
   struct Refused {
     std::mutex mutex;
     std::unordered_set<std::string> logged;
   };
-  std::shared_ptr<Refused> refused_ = std::make_shared<Refused>();
+  static std::shared_ptr<Refused> RefusedFor(const std::vector<std::string>& allowed);
+  std::shared_ptr<Refused> refused_;
   CorsOptions options_;
   bool any_origin_ = false;
   std::string methods_;  // joined for the header
