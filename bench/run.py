@@ -312,7 +312,7 @@ class Relay(ServerUnderTest):
         argv = [
             c.turnserver, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
             "-p", str(self.udp_port), "--tls-listening-port", str(self.tls_port),
-            "--cert", c.cert, "--pkey", c.key, "--no-dtls",
+            "--cert", c.cert, "--pkey", c.key,
             "--allow-loopback-peers", "--no-cli", "-r", REALM,
             "--relay-threads", str(c.args.threads), "--min-port", str(lo), "--max-port", str(hi),
             "--log-file", c.path("coturn.log"), "--simple-log", "--no-stdout-log",
@@ -349,6 +349,7 @@ turn:
     - {{transport: udp, address: 127.0.0.1, port: {self.udp_port}}}
     - {{transport: tcp, address: 127.0.0.1, port: {self.udp_port}}}
     - {{transport: tls, address: 127.0.0.1, port: {self.tls_port}}}
+    - {{transport: dtls, address: 127.0.0.1, port: {self.tls_port}}}
   relay:
     addresses: [127.0.0.1]
     ports: {{min: {lo}, max: {hi}}}
@@ -454,16 +455,16 @@ UCLIENT_PATTERNS = {
 
 
 def run_uclient(ctx, relay, transport):
-    """coturn's turnutils_uclient through `relay` over udp, tcp or tls."""
+    """coturn's turnutils_uclient through `relay` over udp, tcp, tls or dtls."""
     a = ctx.args
-    port = relay.tls_port if transport == "tls" else relay.udp_port
+    port = relay.tls_port if transport in ("tls", "dtls") else relay.udp_port
     argv = [ctx.uclient, "-c", "-n", str(ctx.uclient_messages), "-m", str(a.uclient_clients),
             "-l", "100", "-z", str(a.uclient_interval_ms), "-e", "127.0.0.1",
             "-r", ctx.echo_address.rsplit(":", 1)[1], "-p", str(port)]
     if transport in ("tcp", "tls"):
         argv.append("-t")
-    if transport == "tls":
-        argv.append("-S")
+    if transport in ("tls", "dtls"):
+        argv.append("-S")  # with -t TLS, without it DTLS
     if a.auth == "rest":
         argv += ["-W", SECRET, "-u", REST_USER]
     else:
@@ -817,7 +818,7 @@ def main():
                    help="client addresses 127.0.0.1.. the allocation test spreads over")
     p.add_argument("--transports", default="udp,tcp,tls",
                    help="client transports for the turn_loadgen data runs (the forwarder: UDP only)")
-    p.add_argument("--uclient", default="udp,tcp,tls",
+    p.add_argument("--uclient", default="udp,tcp,tls,dtls",
                    help="turnutils_uclient transports ('' = none)")
     p.add_argument("--uclient-messages", type=int, help="messages per uclient client")
     p.add_argument("--uclient-clients", type=int, default=20)
@@ -832,7 +833,7 @@ def main():
         args.seconds = 2.0 if args.quick else 4.0
     if args.uclient_messages is None:
         args.uclient_messages = 300 if args.quick else 1000
-    if args.quick and args.uclient == "udp,tcp,tls":
+    if args.quick and args.uclient == "udp,tcp,tls,dtls":
         args.uclient = "udp"
     if args.quick and args.transports == "udp,tcp,tls":
         args.transports = "udp"
