@@ -193,6 +193,12 @@ DtlsSocket::DtlsSocket(EventLoop& loop, const DtlsSocketOptions& options,
 
 DtlsSocket::~DtlsSocket() {
   tick_.reset();
+  if (options_.budget) {
+    // The budget may be shared with sockets that live on.
+    for (const auto& [peer, session] : sessions_) {
+      options_.budget->Give(peer.client);
+    }
+  }
   sessions_.clear();
   if (listener_ != nullptr) {
     SSL_free(listener_);

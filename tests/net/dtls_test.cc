@@ -339,6 +339,19 @@ TEST(DtlsSocketTest, AssociationsPastTheBudgetOfAClientAreRefused) {
   EXPECT_TRUE(c.Connect());
 }
 
+TEST(DtlsSocketTest, ASocketGivesBackItsPlacesWhenItGoes) {
+  DtlsSocketOptions options;
+  options.budget = std::make_shared<ConnectionBudget>(ConnectionBudgetOptions{.max_per_client = 4});
+  {
+    EchoServer server(options);
+    DtlsClient client(server.address());
+    ASSERT_TRUE(client.Connect());
+    EXPECT_EQ(options.budget->held(), 1u);
+  }
+  // The budget outlives the socket (workers share one).
+  EXPECT_EQ(options.budget->held(), 0u);
+}
+
 TEST(DtlsSocketTest, ALateCopyOfTheClientHelloLeavesTheAssociation) {
   EchoServer server;
   Tap tap(server.address());
