@@ -132,6 +132,9 @@ int RunProbe(const ProbeArgs& args) {
       }
       continue;  // someone else's packet: keep waiting
     }
+    if ((*client)->ended()) {
+      return Fail(received.error().message);  // DTLS: no retransmission can help
+    }
     if (!datagram || Clock::now() >= deadline) {
       return Fail("no answer within " + args.timeout + " (" + received.error().message + ")");
     }

@@ -101,10 +101,24 @@ base::Result<ProbeUri> ParseProbeUri(std::string_view uri) {
       return base::InvalidArgument("unterminated [IPv6] host");
     }
     t.host = std::string(rest.substr(1, close - 1));
-    // RFC 3986 section 3.2.2: brackets hold an IPv6 literal, never a name.
-    const auto literal = base::SocketAddress::ParseIp(t.host);
+    // RFC 3986 section 3.2.2: brackets hold an IPv6 literal, never a name;
+    // a link-local one may name its interface (RFC 6874: "%25" then the zone,
+    // or a bare "%" as getaddrinfo writes it).
+    std::string address = t.host;
+    if (const size_t zone = t.host.find('%'); zone != std::string::npos) {
+      address = t.host.substr(0, zone);
+      std::string_view name = std::string_view(t.host).substr(zone + 1);
+      if (name.starts_with("25")) {
+        name.remove_prefix(2);
+      }
+      t.host = address + "%" + std::string(name);
+      if (name.empty()) {
+        return base::InvalidArgument("[" + address + "%] names no interface");
+      }
+    }
+    const auto literal = base::SocketAddress::ParseIp(address);
     if (!literal || !literal->is_v6()) {
-      return base::InvalidArgument("[" + t.host + "] is not an IPv6 address");
+      return base::InvalidArgument("[" + address + "] is not an IPv6 address");
     }
     rest.remove_prefix(close + 1);
     if (rest.starts_with(':')) {

@@ -228,8 +228,14 @@ base::Status BlockingClient::HandshakeTls(const std::string& host,
       }
       continue;
     }
+    const int saved_errno = errno;
     long verify = SSL_get_verify_result(ssl_);
     std::string message = TlsErrorMessage(dtls ? "DTLS handshake" : "TLS handshake");
+    if (err == SSL_ERROR_SYSCALL && saved_errno != 0) {
+      // No TLS reason: the socket's (a datagram refused by the host: ICMP
+      // port unreachable on the connected socket).
+      message = ErrnoMessage(dtls ? "DTLS handshake" : "TLS handshake", saved_errno);
+    }
     if (verify != X509_V_OK) {
       message += fmt::format(" (certificate: {})", X509_verify_cert_error_string(verify));
     }
@@ -275,7 +281,8 @@ base::Status BlockingClient::Send(base::ByteView data, std::chrono::milliseconds
         }
         continue;
       }
-      return base::Unavailable(TlsErrorMessage("TLS write"));
+      return base::Unavailable(
+          TlsErrorMessage(transport_ == Transport::kDtls ? "DTLS write" : "TLS write"));
     }
     ssize_t sent = ::send(fd_.get(), data.data() + offset, data.size() - offset, MSG_NOSIGNAL);
     if (sent >= 0) {
@@ -319,6 +326,7 @@ base::Result<base::Bytes> BlockingClient::ReceiveDatagram(std::chrono::milliseco
       }
       continue;
     }
+    ended_ = true;  // close_notify or a fatal error: nothing more comes
     if (err == SSL_ERROR_ZERO_RETURN) {
       return base::Unavailable("the server ended the DTLS association");
     }

@@ -74,6 +74,9 @@ class BlockingClient {
   static bool IsDatagram(Transport t) { return t == Transport::kUdp || t == Transport::kDtls; }
   const base::SocketAddress& peer_address() const { return peer_address_; }
   const base::SocketAddress& local_address() const { return local_address_; }
+  // DTLS: the association ended (the server's close_notify or a fatal
+  // error); every later receive fails at once.
+  bool ended() const { return ended_; }
   // TLS and DTLS: the negotiated protocol, e.g. "TLSv1.3", "DTLSv1.2"; empty
   // otherwise.
   std::string tls_version() const;
@@ -94,6 +97,7 @@ class BlockingClient {
   base::SocketAddress peer_address_;
   base::SocketAddress local_address_;
   base::Bytes buffered_;
+  bool ended_ = false;
 };
 
 }  // namespace turnkey::net

@@ -12,7 +12,7 @@
 // effects, then AddHeaders() to the response. A denied origin never gets
 // CORS headers, so the browser also hides the response from the page. The
 // first requests from each refused origin are logged (at most
-// kRefusedOriginsLogged origins per Cors), so an operator sees which origin
+// kRefusedOriginsLogged origins per allow list), so an operator sees which origin
 // to allow.
 //
 // The policy is immutable after construction; safe to share between threads.

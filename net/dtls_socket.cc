@@ -341,6 +341,10 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   session->ssl = std::exchange(listener_, nullptr);
   BIO* bio = NewBio(&session->io);
   if (bio == nullptr) {
+    if (options_.budget) {
+      options_.budget->Give(peer.client);
+    }
+    ResetListener();
     return;
   }
   SSL_set_bio(session->ssl, bio, bio);  // frees the listener's BIO

@@ -53,6 +53,16 @@ TEST(ProbeUriTest, PasswordMayHoldAtAndEscapedColon) {
   EXPECT_EQ(u->transport, net::Transport::kTls);
 }
 
+TEST(ProbeUriTest, ALinkLocalAddressMayNameItsInterface) {
+  for (const char* uri : {"stun://[fe80::1%25eth0]:3478", "stun://[fe80::1%eth0]:3478"}) {
+    auto u = ParseProbeUri(uri);
+    ASSERT_TRUE(u.has_value()) << uri;
+    EXPECT_EQ(u->host, "fe80::1%eth0") << uri;  // as getaddrinfo takes it
+  }
+  EXPECT_FALSE(ParseProbeUri("stun://[fe80::1%25]:3478").has_value());
+  EXPECT_FALSE(ParseProbeUri("stun://[localhost%25eth0]:3478").has_value());
+}
+
 TEST(ProbeUriTest, SecureOverUdpIsDtls) {
   // RFC 7350: turns: and stuns: with transport=udp run over DTLS.
   auto u = ParseProbeUri("turns://alice:pw@turn.example.org?transport=udp");
