@@ -91,8 +91,8 @@ int RunProbe(const ProbeArgs& args) {
   }
   std::printf("  server         : %s\n", (*client)->peer_address().ToString().c_str());
   std::printf("  local address  : %s\n", (*client)->local_address().ToString().c_str());
-  if (target->transport == net::Transport::kTls || target->transport == net::Transport::kDtls) {
-    std::printf("  tls            : %s\n", (*client)->tls_version().c_str());
+  if (const std::string version = (*client)->tls_version(); !version.empty()) {
+    std::printf("  tls            : %s\n", version.c_str());
   }
 
   stun::TransactionId txid{};

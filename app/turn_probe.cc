@@ -228,8 +228,8 @@ int RunTurnProbe(const ProbeUri& uri, const ProbeArgs& args, std::chrono::millis
   TurnClient& client = **connected;
   Line("server", client.connection().peer_address().ToString());
   Line("local address", client.connection().local_address().ToString());
-  if (uri.transport == net::Transport::kTls || uri.transport == net::Transport::kDtls) {
-    Line("tls", client.connection().tls_version());
+  if (const std::string version = client.connection().tls_version(); !version.empty()) {
+    Line("tls", version);
   }
   Line("username", options.username + credential_note);
 

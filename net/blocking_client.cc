@@ -70,6 +70,30 @@ base::Status ConnectWithin(int fd, const sockaddr* address, socklen_t length,
   return base::Ok();
 }
 
+// A datagram BIO on `fd`, a UDP socket connected to its peer, which it reads
+// and writes as such: one record per datagram. Null on failure.
+BIO* ConnectedDatagramBio(int fd) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof(peer);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0) {
+    return nullptr;
+  }
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+  BIO_ADDR* address = BIO_ADDR_new();
+  const bool made =
+      address != nullptr &&
+      (peer.ss_family == AF_INET
+           ? BIO_ADDR_rawmake(address, AF_INET, &v4->sin_addr, 4, v4->sin_port)
+           : BIO_ADDR_rawmake(address, AF_INET6, &v6->sin6_addr, 16, v6->sin6_port)) == 1;
+  BIO* bio = made ? BIO_new_dgram(fd, BIO_NOCLOSE) : nullptr;
+  if (bio != nullptr) {
+    BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, address);
+  }
+  BIO_ADDR_free(address);
+  return bio;
+}
+
 }  // namespace
 
 const char* TransportName(Transport transport) {
@@ -159,29 +183,8 @@ base::Status BlockingClient::HandshakeTls(const std::string& host,
     return base::Internal(TlsErrorMessage("SSL_new"));
   }
   if (dtls) {
-    // A datagram BIO on the connected socket: one record per datagram.
-    BIO* bio = BIO_new_dgram(fd_.get(), BIO_NOCLOSE);
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof(peer);
-    if (::getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) {
-      peer_length = 0;
-    }
-    BIO_ADDR* address = BIO_ADDR_new();
-    const bool made =
-        bio != nullptr && address != nullptr && peer_length > 0 &&
-        (peer.ss_family == AF_INET
-             ? BIO_ADDR_rawmake(address, AF_INET,
-                                &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, 4,
-                                reinterpret_cast<const sockaddr_in*>(&peer)->sin_port)
-             : BIO_ADDR_rawmake(address, AF_INET6,
-                                &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, 16,
-                                reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_port)) == 1;
-    if (made) {
-      BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, address);
-    }
-    BIO_ADDR_free(address);
-    if (!made) {
-      BIO_free(bio);
+    BIO* bio = ConnectedDatagramBio(fd_.get());
+    if (bio == nullptr) {
       return base::Internal(TlsErrorMessage("DTLS BIO"));
     }
     SSL_set_bio(ssl_, bio, bio);

@@ -61,10 +61,11 @@ struct DtlsSocket::Session {
   SSL* ssl = nullptr;
   bool established = false;
   bool held = false;
-  base::MonoTime started;  // or released: the setup timeout runs from here
+  // Begun or released: the setup timeout runs from here, and the oldest
+  // pending one goes first.
+  base::MonoTime started;
   base::MonoTime last_input;
   std::chrono::milliseconds idle{0};
-  uint64_t order = 0;  // creation order, for evicting the oldest pending
   std::array<uint8_t, kRandomBytes> client_random{};  // of the ClientHello that began it
 };
 
@@ -92,30 +93,16 @@ struct DtlsBio {
     // fit is lost, as the kernel would truncate it.
     const size_t n = std::min(io->input.size(), static_cast<size_t>(std::max(length, 0)));
     std::copy_n(io->input.data(), n, reinterpret_cast<uint8_t*>(out));
-    if (!io->peek) {
-      io->input = {};
-    }
+    io->input = {};
     return static_cast<int>(n);
   }
 
-  static long Ctrl(BIO* bio, int command, long number, void* /*pointer*/) {
-    auto* io = static_cast<DtlsSocket::Io*>(BIO_get_data(bio));
-    switch (command) {
-      case BIO_CTRL_FLUSH:
-        return 1;
-      case BIO_CTRL_DGRAM_SET_PEEK_MODE:
-        if (io != nullptr) {
-          io->peek = number != 0;
-        }
-        return 1;
-      case BIO_CTRL_PENDING:
-      case BIO_CTRL_WPENDING:
-        return 0;
-      default:
-        // Peer address, MTU queries, timers: the socket does these itself
-        // (SSL_set_mtu with SSL_OP_NO_QUERY_MTU, DTLSv1_get_timeout).
-        return 0;
-    }
+  static long Ctrl(BIO* /*bio*/, int command, long /*number*/, void* /*pointer*/) {
+    // Flush succeeds (writes go out as they come); nothing is pending. Peer
+    // address, MTU queries, timers: the socket does these itself (SSL_set_mtu
+    // with SSL_OP_NO_QUERY_MTU, DTLSv1_handle_timeout). OpenSSL 3.0's
+    // DTLSv1_listen keeps the ClientHello it reads itself (no peek mode).
+    return command == BIO_CTRL_FLUSH ? 1 : 0;
   }
 
   static int Create(BIO* bio) {
@@ -148,9 +135,8 @@ base::Result<std::unique_ptr<DtlsSocket>> DtlsSocket::Create(
   if (DtlsBio::Method() == nullptr) {
     return base::Internal(TlsErrorMessage("DTLS BIO"));
   }
-  std::unique_ptr<DtlsSocket> socket(new DtlsSocket(loop, options, std::move(tls),
-                                                    std::move(on_message), std::move(on_close),
-                                                    std::move(on_batch_done)));
+  std::unique_ptr<DtlsSocket> socket(new DtlsSocket(options, std::move(tls), std::move(on_message),
+                                                    std::move(on_close), std::move(on_batch_done)));
   const bool wildcard = options.udp.receive_destinations;
   DtlsSocket* self = socket.get();
   auto udp =
@@ -180,11 +166,10 @@ base::Result<std::unique_ptr<DtlsSocket>> DtlsSocket::Create(
   return socket;
 }
 
-DtlsSocket::DtlsSocket(EventLoop& loop, const DtlsSocketOptions& options,
-                       std::shared_ptr<TlsContext> tls, MessageHandler on_message,
-                       CloseHandler on_close, BatchDoneHandler on_batch_done)
-    : loop_(loop),
-      options_(options),
+DtlsSocket::DtlsSocket(const DtlsSocketOptions& options, std::shared_ptr<TlsContext> tls,
+                       MessageHandler on_message, CloseHandler on_close,
+                       BatchDoneHandler on_batch_done)
+    : options_(options),
       tls_(std::move(tls)),
       on_message_(std::move(on_message)),
       on_close_(std::move(on_close)),
@@ -218,12 +203,9 @@ bool DtlsSocket::ResetListener() {
     SSL_free(listener_);
     listener_ = nullptr;
   }
-  if (!listener_io_) {
-    listener_io_ = std::make_unique<Io>();
-    listener_io_->owner = this;
-  }
+  listener_io_.owner = this;
   SSL* ssl = SSL_new(tls_->dtls_native());
-  BIO* bio = ssl != nullptr ? NewBio(listener_io_.get()) : nullptr;
+  BIO* bio = ssl != nullptr ? NewBio(&listener_io_) : nullptr;
   if (bio == nullptr) {
     if (ssl != nullptr) {
       SSL_free(ssl);
@@ -234,7 +216,7 @@ bool DtlsSocket::ResetListener() {
   SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU | SSL_OP_COOKIE_EXCHANGE);
   SSL_set_mtu(ssl, static_cast<long>(options_.mtu));
   SetAlpnPolicy(ssl, AlpnPolicy::kStunTurn);
-  SetDtlsCookiePeer(ssl, &listener_io_->peer.client);
+  SetDtlsCookiePeer(ssl, &listener_io_.peer.client);
   SSL_set_accept_state(ssl);
   listener_ = ssl;
   return true;
@@ -292,10 +274,9 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   if (listener_ == nullptr && !ResetListener()) {
     return;
   }
-  listener_io_->peer = peer;
-  listener_io_->input = data;
-  listener_io_->peek = false;
-  const uint64_t writes_before = listener_io_->writes;
+  listener_io_.peer = peer;
+  listener_io_.input = data;
+  const uint64_t writes_before = listener_io_.writes;
   ERR_clear_error();
   BIO_ADDR* unused = BIO_ADDR_new();
   const int listened = DTLSv1_listen(listener_, unused);
@@ -306,10 +287,10 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   if (listened <= 0) {
     // A HelloVerifyRequest went out (or the datagram was not a usable
     // ClientHello); the listener stays for the next one.
-    if (listener_io_->writes != writes_before) {
+    if (listener_io_.writes != writes_before) {
       ++cookies_sent_;
     }
-    listener_io_->input = {};
+    listener_io_.input = {};
     if (listened < 0) {
       ResetListener();
     }
@@ -349,7 +330,6 @@ void DtlsSocket::Listen(base::MonoTime now, const Peer& peer, base::ByteView dat
   }
   SSL_set_bio(session->ssl, bio, bio);  // frees the listener's BIO
   SetDtlsCookiePeer(session->ssl, &session->io.peer.client);
-  session->order = ++next_order_;
   const base::ByteView random = ClientRandom(data);
   std::copy(random.begin(), random.end(), session->client_random.begin());
   session->started = now;
@@ -379,7 +359,6 @@ void DtlsSocket::SendRefusal(const Peer& peer, base::ByteView client_hello) {
 
 bool DtlsSocket::Serve(base::MonoTime now, Session& session, base::ByteView data) {
   session.io.input = data;
-  session.io.peek = false;
   ERR_clear_error();
   if (!session.established) {
     const int done = SSL_do_handshake(session.ssl);
@@ -401,14 +380,9 @@ bool DtlsSocket::Serve(base::MonoTime now, Session& session, base::ByteView data
     ERR_clear_error();  // the handler may have left some; SSL_get_error needs none
     const int n = SSL_read(session.ssl, plaintext_.data(), static_cast<int>(plaintext_.size()));
     if (n > 0) {
+      // The handler cannot end the association (see the header).
       session.last_input = now;
-      const Peer peer = session.io.peer;
-      on_message_(peer, {plaintext_.data(), static_cast<size_t>(n)});
-      // The handler may have closed it.
-      auto it = sessions_.find(peer);
-      if (it == sessions_.end() || it->second.get() != &session) {
-        return false;
-      }
+      on_message_(session.io.peer, {plaintext_.data(), static_cast<size_t>(n)});
       continue;
     }
     const int error = SSL_get_error(session.ssl, n);
@@ -467,8 +441,6 @@ void DtlsSocket::Release(const Peer& peer) {
   ++pending_;
 }
 
-void DtlsSocket::Close(const Peer& peer) { End(peer, /*tell=*/false, /*notify_client=*/true); }
-
 void DtlsSocket::End(const Peer& peer, bool tell, bool notify_client) {
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
@@ -496,7 +468,7 @@ void DtlsSocket::EvictOldestPending() {
   auto oldest = sessions_.end();
   for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
     if (!it->second->held &&
-        (oldest == sessions_.end() || it->second->order < oldest->second->order)) {
+        (oldest == sessions_.end() || it->second->started < oldest->second->started)) {
       oldest = it;
     }
   }
@@ -531,10 +503,9 @@ void DtlsSocket::OnTick() {
     }
   }
   for (const Peer& peer : ended) {
-    auto it = sessions_.find(peer);
     TK_LOG_DEBUG("dtls {}: association with {} timed out", local_address().ToString(),
                  peer.client.ToString());
-    End(peer, /*tell=*/true, /*notify_client=*/it != sessions_.end() && it->second->established);
+    End(peer, /*tell=*/true, /*notify_client=*/true);
   }
   if (!ended.empty() && on_batch_done_) {
     on_batch_done_();

@@ -9,15 +9,15 @@
 // record.
 //
 // An association ends with the client's close_notify, a fatal alert or
-// decryption failure, its timeout, Close(), or a new handshake from the same
+// decryption failure, its timeout, or a new handshake from the same
 // address (a ClientHello with a new random: a client that restarted on the
 // same port, whether or not the old handshake finished); the close handler
-// then runs (not for Close()). Timeouts: `setup_timeout` after it began, unless
+// then runs. Timeouts: `setup_timeout` after it began, unless
 // Hold() gave it an idle timeout instead (the owner's reason to keep it: a
 // TURN allocation); Release() puts it back under the setup timeout.
 //
-// Loop thread only. Handlers may call Send(), Hold(), Release() and Close(),
-// but must not destroy the socket.
+// Loop thread only. Handlers may call Send(), Hold() and Release(), none of
+// which ends an association, but must not destroy the socket.
 #pragma once
 
 #include <chrono>
@@ -98,8 +98,6 @@ class DtlsSocket {
   bool Hold(const Peer& peer, std::chrono::milliseconds idle);
   // Back under the setup timeout, from now, and counted as pending.
   void Release(const Peer& peer);
-  // Ends an association: close_notify is sent; the close handler does not run.
-  void Close(const Peer& peer);
   // New associations use `tls`; established ones keep theirs.
   void SetTlsContext(std::shared_ptr<TlsContext> tls);
 
@@ -121,12 +119,11 @@ class DtlsSocket {
     DtlsSocket* owner = nullptr;
     Peer peer;
     base::ByteView input;
-    bool peek = false;    // BIO_CTRL_DGRAM_SET_PEEK_MODE: reads leave `input`
     uint64_t writes = 0;  // datagrams written
   };
   friend struct DtlsBio;
 
-  DtlsSocket(EventLoop& loop, const DtlsSocketOptions& options, std::shared_ptr<TlsContext> tls,
+  DtlsSocket(const DtlsSocketOptions& options, std::shared_ptr<TlsContext> tls,
              MessageHandler on_message, CloseHandler on_close, BatchDoneHandler on_batch_done);
   void OnDatagram(base::MonoTime now, const Peer& peer, base::ByteView data);
   // A ClientHello from an address without an association (or replacing
@@ -148,7 +145,6 @@ class DtlsSocket {
   bool ResetListener();
   static bio_st* NewBio(Io* io);
 
-  EventLoop& loop_;
   DtlsSocketOptions options_;
   std::shared_ptr<TlsContext> tls_;
   MessageHandler on_message_;
@@ -157,12 +153,11 @@ class DtlsSocket {
   std::unique_ptr<UdpSocket> udp_;
   std::unique_ptr<Timer> tick_;
   std::unordered_map<Peer, std::unique_ptr<Session>, PeerHash> sessions_;
-  size_t pending_ = 0;       // sessions not held
-  uint64_t next_order_ = 0;  // Session::order of the next one
+  size_t pending_ = 0;  // sessions not held
   // The listener: one SSL that only answers ClientHellos with cookies until
   // one comes back valid, then becomes that client's association.
   ssl_st* listener_ = nullptr;
-  std::unique_ptr<Io> listener_io_;
+  Io listener_io_;  // the socket never moves: a stable address for its BIO
   std::vector<unsigned char> plaintext_;
   uint64_t cookies_sent_ = 0;
 };

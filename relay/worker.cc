@@ -19,6 +19,23 @@
 
 namespace turnkey::relay {
 
+namespace {
+
+// The socket of a UDP or DTLS listener on `address`: one per worker on the
+// same port (SO_REUSEPORT), with room for bursts. On a wildcard address the
+// server side of each 5-tuple is the address the client wrote to (RFC 8656
+// section 2), and answers leave from it (receive_destinations).
+net::UdpSocketOptions ListenerUdpOptions(const base::SocketAddress& address) {
+  net::UdpSocketOptions options;
+  options.reuse_port = true;
+  options.receive_buffer_bytes = 4 * 1024 * 1024;
+  options.send_buffer_bytes = 4 * 1024 * 1024;
+  options.receive_destinations = address.IsUnspecified();
+  return options;
+}
+
+}  // namespace
+
 base::Result<std::unique_ptr<Worker>> Worker::Create(int index, const WorkerOptions& options,
                                                      std::shared_ptr<net::TlsContext> tls,
                                                      RelayShared& shared,
@@ -96,15 +113,8 @@ base::Status Worker::Bind(const ListenerSpec& spec, const std::shared_ptr<net::T
   const std::string where =
       std::string(ClientTransportName(spec.transport)) + " listener " + spec.address.ToString();
   if (spec.transport == ClientTransport::kUdp) {
-    net::UdpSocketOptions udp_options;
-    udp_options.reuse_port = true;
-    udp_options.receive_buffer_bytes = 4 * 1024 * 1024;
-    udp_options.send_buffer_bytes = 4 * 1024 * 1024;
-    // On a wildcard address the server side of each 5-tuple is the address
-    // the client wrote to (RFC 8656 section 2), and answers leave from it
-    // (Send).
-    const bool wildcard = spec.address.IsUnspecified();
-    udp_options.receive_destinations = wildcard;
+    const net::UdpSocketOptions udp_options = ListenerUdpOptions(spec.address);
+    const bool wildcard = udp_options.receive_destinations;
     size_t slot = udp_.size();
     auto socket = net::UdpSocket::Create(
         *loop_, spec.address, udp_options,
@@ -166,28 +176,22 @@ base::Status Worker::BindDtls(const ListenerSpec& spec,
     return base::InvalidArgument(where + ": no TLS certificate loaded");
   }
   net::DtlsSocketOptions options;
-  options.udp.reuse_port = true;
-  options.udp.receive_buffer_bytes = 4 * 1024 * 1024;
-  options.udp.send_buffer_bytes = 4 * 1024 * 1024;
-  options.udp.receive_destinations = spec.address.IsUnspecified();
+  options.udp = ListenerUdpOptions(spec.address);
   if (options_.stream_setup_timeout.count() > 0) {
     options.setup_timeout = options_.stream_setup_timeout;
   }
   options.max_pending = options_.max_pending_streams;
   options.budget = options_.dtls_budget;
+  const size_t slot = dtls_.size();
   auto socket = net::DtlsSocket::Create(
       *loop_, spec.address, options, tls,
-      [this](const net::DtlsSocket::Peer& peer, base::ByteView datagram) {
+      [this, slot](const net::DtlsSocket::Peer& peer, base::ByteView datagram) {
         const FiveTuple tuple{ClientTransport::kDtls, peer.client, peer.server};
         const size_t allocations_before = server_->allocation_count();
         server_->OnClientMessage(base::SystemClock::Instance().Now(), tuple, datagram);
         // Kept while it has an allocation, as a TCP/TLS connection is.
         if (server_->allocation_count() > allocations_before && server_->HasAllocation(tuple)) {
-          for (auto& dtls : dtls_) {
-            if (dtls->Hold(peer, AllocatedIdleTimeout())) {
-              break;
-            }
-          }
+          dtls_[slot]->Hold(peer, AllocatedIdleTimeout());
         }
       },
       [this](const net::DtlsSocket::Peer& peer) {

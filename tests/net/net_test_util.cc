@@ -240,6 +240,7 @@ bool DtlsClient::Connect() {
   ERR_clear_error();
   const int done = SSL_connect(ssl_);
   last_error_ = done == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, done);
+  last_reason_ = done == 1 ? 0 : ERR_GET_REASON(ERR_peek_last_error());
   return done == 1;
 }
 

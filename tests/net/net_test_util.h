@@ -131,6 +131,8 @@ class DtlsClient {
   std::optional<base::Bytes> Read();
   std::optional<std::string> ReadText();
   int last_error() const { return last_error_; }
+  // Connect(): the OpenSSL reason of its failure (SSL_R_...), 0 if none.
+  int last_reason() const { return last_reason_; }
   // Sends close_notify.
   void Shutdown();
   // Sends bytes outside DTLS on the same socket.
@@ -144,6 +146,7 @@ class DtlsClient {
   ssl_st* ssl_ = nullptr;
   int fd_ = -1;
   int last_error_ = 0;
+  int last_reason_ = 0;
 };
 
 }  // namespace turnkey::net::testing
