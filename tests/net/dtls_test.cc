@@ -29,22 +29,12 @@ namespace {
 using namespace std::chrono_literals;
 using base::SocketAddress;
 using testing::DtlsClient;
+using testing::Eventually;
 using testing::LoopThread;
 using testing::MakeLoop;
 using testing::TestCertificate;
 
 const SocketAddress kLoopback = *SocketAddress::ParseIp("127.0.0.1", 0);
-
-// Polls `done` every 10 ms for up to 5 s.
-bool WaitUntil(const std::function<bool()>& done) {
-  for (int i = 0; i < 500; ++i) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
 
 // A DtlsSocket on a loop thread that echoes every datagram and records the
 // associations that ended.
@@ -95,7 +85,7 @@ class EchoServer {
   }
   // Waits for `port`'s association to be reported ended.
   bool WaitClosed(uint16_t port) {
-    return WaitUntil([&] {
+    return Eventually([&] {
       const std::vector<uint16_t> ports = closed();
       return std::find(ports.begin(), ports.end(), port) != ports.end();
     });
@@ -300,9 +290,9 @@ TEST(DtlsSocketTest, ANewHandshakeReplacesOneThatNeverFinished) {
     tap.PassFromServer(1);
     DtlsClient first(tap.address());
     EXPECT_FALSE(first.ConnectStep());
-    ASSERT_TRUE(WaitUntil([&] { return server.cookies_sent() == 1; }));
+    ASSERT_TRUE(Eventually([&] { return server.cookies_sent() == 1; }));
     EXPECT_FALSE(first.ConnectStep());
-    ASSERT_TRUE(WaitUntil([&] { return server.associations() == 1; }));
+    ASSERT_TRUE(Eventually([&] { return server.associations() == 1; }));
   }
   // It starts over from the same address (the tap's): a new ClientHello
   // (another random) is not a retransmission of the unfinished one.

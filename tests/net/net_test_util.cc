@@ -200,6 +200,16 @@ TestCertificateChain::TestCertificateChain() {
 
 TestCertificateChain::~TestCertificateChain() { RemoveTempDir(dir_); }
 
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
 DtlsClient::DtlsClient(const base::SocketAddress& server, int only_version, uint16_t local_port) {
   ctx_ = SSL_CTX_new(DTLS_client_method());
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);

@@ -27,6 +27,10 @@ namespace turnkey::net::testing {
 bool RunUntil(EventLoop& loop, const std::function<bool()>& done,
               std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// Polls `done` every 10 ms from the test thread, while a loop runs on its
+// own, for up to 5 s. Returns done().
+bool Eventually(const std::function<bool()>& done);
+
 // Creates a loop or fails the test.
 std::unique_ptr<EventLoop> MakeLoop();
 

@@ -29,6 +29,7 @@ using namespace std::chrono_literals;
 using base::Bytes;
 using base::ByteView;
 using base::SocketAddress;
+using testing::Eventually;
 using testing::LoopThread;
 using testing::MakeLoop;
 using testing::RunUntil;
@@ -880,17 +881,6 @@ TEST(StreamListenerTest, DestroyingTheListenerFreesOpenConnections) {
     EXPECT_EQ(::read(fd, &byte, 1), 0);  // the server side is closed
     ::close(fd);
   }
-}
-
-// Polls `done` from the test thread while the loop runs on its own.
-bool Eventually(const std::function<bool()>& done) {
-  for (int i = 0; i < 500; ++i) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
 }
 
 // A server whose connections hold their first frame: the data callback
